@@ -13,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from promptly import db
 from promptly.activities.messaging import (
@@ -90,6 +91,12 @@ def create_worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
+        # Validation libraries behind pydantic's EmailStr are pure and costly to re-import.
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "email_validator", "idna", "dns"
+            )
+        ),
         activities=[
             messaging.send_message,
             records.record_case,

@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from promptly.config import Settings
@@ -43,10 +47,10 @@ async def book(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
-                    APPOINTMENT_STATUS.value_set("Booked"),
-                    CLIENT_ID.value_set(request.client.id),
-                    PROVIDER_ID.value_set(request.provider.id),
-                    APPOINTMENT_START.value_set(request.start),
+                    SearchAttributePair(APPOINTMENT_STATUS, "Booked"),
+                    SearchAttributePair(CLIENT_ID, request.client.id),
+                    SearchAttributePair(PROVIDER_ID, request.provider.id),
+                    SearchAttributePair(APPOINTMENT_START, request.start),
                 ]
             ),
             static_summary=f"{request.service} · client {request.client.id} · provider "

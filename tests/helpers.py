@@ -1,0 +1,85 @@
+"""Builders and PostgreSQL readers shared by the workflow and API tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from promptly.domain.models import Actor, ActorKind, AppointmentRequest
+
+CLIENT = Actor(kind=ActorKind.CLIENT, id="C-17")
+STAFF = Actor(kind=ActorKind.STAFF, id="desk-1")
+PROVIDER = Actor(kind=ActorKind.PROVIDER, id="P-3")
+
+
+def appointment(
+    start: datetime,
+    *,
+    channel: str = "email",
+    email: str = "anna@example.com",
+    timezone: str = "Europe/Warsaw",
+    locale: str = "pl",
+    provider_email: str | None = "jan@example.com",
+) -> AppointmentRequest:
+    return AppointmentRequest.model_validate(
+        {
+            "appointment_id": f"A-{uuid.uuid4().hex[:10]}",
+            "client": {
+                "id": "C-17",
+                "name": "Anna Nowak",
+                "email": email,
+                "phone": "+48600100200",
+                "preferred_channel": channel,
+                "locale": locale,
+                "timezone": timezone,
+            },
+            "provider": {"id": "P-3", "name": "Jan Kowalski", "email": provider_email},
+            "service": "Physiotherapy consultation",
+            "location": "ul. Prosta 1, Warszawa",
+            "start": start.isoformat(),
+            "duration_minutes": 50,
+            "instructions": "Bring previous test results",
+        }
+    )
+
+
+def next_local(after: datetime, weekday: int, hour: int, timezone: str) -> datetime:
+    """The first `weekday` (0 = Monday) at `hour`:00 local that is later than `after`."""
+    tz = ZoneInfo(timezone)
+    day = after.astimezone(tz).date()
+    while True:
+        candidate = datetime.combine(day, time(hour), tz)
+        if candidate.weekday() == weekday and candidate > after:
+            return candidate
+        day += timedelta(days=1)
+
+
+async def messages(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT * FROM messages WHERE case_id = %s ORDER BY requested_at, id", (case_id,)
+        )
+        return await cur.fetchall()
+
+
+async def tasks(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT * FROM staff_tasks WHERE case_id = %s ORDER BY id", (case_id,))
+        return await cur.fetchall()
+
+
+async def timeline_rows(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT * FROM timeline_events WHERE case_id = %s ORDER BY seq", (case_id,)
+        )
+        return await cur.fetchall()
+
+
+def close_to(actual: datetime, expected: datetime, tolerance: timedelta = timedelta(seconds=5)) -> bool:
+    return abs(actual - expected) <= tolerance

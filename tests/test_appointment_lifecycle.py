@@ -1,0 +1,120 @@
+"""Whole appointment lifecycles on the time-skipping server with the real activities.
+
+Times are asserted on the message and task rows the activities wrote to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from promptly.config import Settings
+from promptly.domain.models import (
+    AcknowledgeInput,
+    AppointmentStatus,
+    CallOutcome,
+    CheckInInput,
+    CompleteInput,
+    ConfirmInput,
+    RecordCallOutcomeInput,
+)
+from promptly.starter.appointments import book
+from promptly.workflows.appointment import AppointmentWorkflow
+from tests.helpers import (
+    CLIENT,
+    PROVIDER,
+    STAFF,
+    appointment,
+    close_to,
+    messages,
+    next_local,
+    tasks,
+    timeline_rows,
+)
+
+
+async def test_client_confirms_and_still_gets_the_reminder_48h_before(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    booked_at = await env.get_current_time()
+    # A Wednesday 10:00 visit: its 48h mark (Monday 10:00) is outside quiet hours.
+    start = next_local(booked_at + timedelta(hours=72), 2, 10, "Europe/Warsaw")
+    request = appointment(start)
+    handle = await book(env.client, request, settings, booked_at)
+
+    await env.sleep(timedelta(minutes=5))
+    await handle.execute_update(AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=PROVIDER))
+    view = await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    assert view.status is AppointmentStatus.CONFIRMED
+
+    await env.sleep(start - await env.get_current_time() - timedelta(minutes=10))
+    await handle.execute_update(AppointmentWorkflow.check_in, CheckInInput(actor=STAFF))
+    await env.sleep(timedelta(minutes=20))
+    await handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=PROVIDER))
+    final = await handle.result()
+
+    assert final.status is AppointmentStatus.COMPLETED
+    sent = await messages(pool, request.workflow_id)
+    assert [(m["template"], m["recipient_role"], m["status"]) for m in sent] == [
+        ("confirmation", "client", "sent"),
+        ("provider_booking", "provider", "sent"),
+        ("reminder", "client", "sent"),
+    ]
+    assert close_to(sent[0]["requested_at"], booked_at)
+    assert close_to(sent[2]["requested_at"], start - timedelta(hours=48))
+    # The client's language and timezone: Polish text, 10:00 Warsaw time.
+    assert "Przypomnienie" in sent[2]["subject"] and "10:00" in sent[2]["body"]
+    assert "/c/" in sent[0]["body"]
+    assert await tasks(pool, request.workflow_id) == []
+    statuses = [e.data.get("status") for e in final.timeline if e.kind == "status"]
+    assert statuses == ["Booked", "Confirmed", "CheckedIn", "Completed"]
+    confirmed = next(e for e in final.timeline if e.data.get("status") == "Confirmed")
+    assert confirmed.actor == CLIENT
+    stored = await timeline_rows(pool, request.workflow_id)
+    assert [row["detail"] for row in stored] == [e.detail for e in final.timeline]
+
+
+async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor_told(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    booked_at = await env.get_current_time()
+    start = next_local(booked_at + timedelta(hours=72), 2, 10, "Europe/Warsaw")
+    request = appointment(start)
+    handle = await book(env.client, request, settings, booked_at)
+
+    deadline = start - timedelta(hours=24)  # Tuesday 10:00, inside office hours
+    await env.sleep(deadline + timedelta(minutes=5) - await env.get_current_time())
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.call_attempts == 1 and view.status is AppointmentStatus.BOOKED
+    await handle.execute_update(
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput(outcome=CallOutcome.NO_ANSWER, note="voicemail", actor=STAFF),
+    )
+    await env.sleep(timedelta(hours=6))
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.status is AppointmentStatus.UNCONFIRMED
+    final = await handle.result()  # nobody checks in: no-show 15 minutes after the start
+    assert final.status is AppointmentStatus.NO_SHOW
+
+    calls = await tasks(pool, request.workflow_id)
+    assert [t["kind"] for t in calls] == ["call_client"] * 3
+    for attempt, task in enumerate(calls):
+        assert close_to(task["due_at"], deadline + attempt * timedelta(hours=2))
+    assert calls[0]["status"] == "done" and calls[0]["outcome"] == "no_answer"
+
+    sent = await messages(pool, request.workflow_id)
+    alerts = [m for m in sent if m["template"] == "supervisor_alert"]
+    assert [m["subject"] for m in alerts] == [
+        f"[Promptly] Provider has not acknowledged: {request.workflow_id}",
+        f"[Promptly] Client unconfirmed: {request.workflow_id}",
+    ]
+    assert close_to(alerts[0]["requested_at"], booked_at + timedelta(hours=24))
+    assert close_to(alerts[1]["requested_at"], deadline + timedelta(hours=6))
+    reminder = next(m for m in sent if m["template"] == "reminder")
+    assert close_to(reminder["requested_at"], start - timedelta(hours=48))
+    no_show = [e for e in final.timeline if e.data.get("status") == "NoShow"]
+    assert len(no_show) == 1 and close_to(no_show[0].at, start + timedelta(minutes=15))
+    assert "client unconfirmed" in final.needs_attention
