@@ -1,8 +1,10 @@
 """Messaging: one activity, one ledger, several channels.
 
 `send_message` renders the template, stores the message in the `messages` ledger under its
-idempotency key and hands it to the channel. A retry (or a worker crash mid-send) finds the
-ledger row already `sent` and returns it: a client is never messaged twice for one key.
+idempotency key and hands it to the channel. A retry finds the ledger row already `sent` and
+returns it, so a recorded send never goes out twice. The one window left (the provider
+accepted, the worker died before the row was marked) is narrowed by passing the key to the
+provider (SendGrid `custom_args`) so support can match duplicates.
 """
 
 from __future__ import annotations

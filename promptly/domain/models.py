@@ -259,6 +259,8 @@ class AppointmentPolicy(Model):
     no_show_after: timedelta = timedelta(minutes=15)
     check_in_opens_before: timedelta = timedelta(hours=2)
     auto_complete_after_end: timedelta = timedelta(hours=12)
+    # After a final status the case stays open this long, so late updates get a clear answer.
+    keep_open_after_close: timedelta = timedelta(hours=24)
 
 
 class AppointmentCase(Model):

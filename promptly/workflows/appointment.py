@@ -110,6 +110,9 @@ class AppointmentWorkflow:
                 continue
             await self._run_step(due.step)
 
+        await self._save()
+        self._describe_wait(workflow.now() + self.case.policy.keep_open_after_close)
+        await workflow.sleep(self.case.policy.keep_open_after_close, summary="keep open after close")
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._save()
         return self._view()
@@ -491,7 +494,7 @@ class AppointmentWorkflow:
                    previous=previous.value)
         workflow.upsert_search_attributes([APPOINTMENT_STATUS.value_set(status.value)])
 
-    def _note(self, kind: TimelineKind, actor: Actor, detail: str, **data: object) -> None:
+    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
         self._timeline.append(
             TimelineEntry(at=workflow.now(), kind=kind, actor=actor, detail=detail, data=data)
         )
@@ -500,7 +503,7 @@ class AppointmentWorkflow:
     def _describe_wait(self, until: datetime) -> None:
         case = self.case
         step = policy.next_step(case)
-        waiting_for = step.step.value.replace("_", " ") if step else "nothing"
+        waiting_for = step.step.value.replace("_", " ") if step else "closing"
         workflow.set_current_details(
             f"**{case.status.value}** · visit {case.request.start.isoformat()} · next: "
             f"{waiting_for} at {until.isoformat()}"

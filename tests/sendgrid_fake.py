@@ -1,0 +1,280 @@
+"""A local stand-in for SendGrid's v3 mail API, for tests that use the real `sendgrid` client.
+
+    with SendGridFake(api_key="SG.test") as fake:
+        channel = SendGridChannel("SG.test", "no-reply@promptly.example", host=fake.url)
+        fake.script(429, headers={"Retry-After": "7"})   # the next answer, then the rules
+        ...
+        assert fake.requests[0].body["subject"] == "..."
+
+It serves `POST /v3/mail/send` on 127.0.0.1 (a free port) from a daemon thread and records
+every request. Scripted responses are used first, in order; with none left it answers like
+SendGrid: an unknown or missing key is 401, a recipient whose address contains "bounce" is
+400 with a field error, anything else is 202 with an empty body and an `X-Message-Id`.
+Error bodies have SendGrid's shape: {"errors": [{"message", "field", "help"}]}.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, cast
+
+MAIL_SEND_PATH = "/v3/mail/send"
+
+
+@dataclass(frozen=True)
+class FakeResponse:
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake saw it, with the answer it gave."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    raw_body: bytes
+    body: Any  # the parsed JSON, None if the body was not JSON
+    response: FakeResponse
+
+    def header(self, name: str) -> str | None:
+        """A request header, looked up case-insensitively."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+
+    @property
+    def api_key(self) -> str | None:
+        auth = self.header("Authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        return token if scheme.lower() == "bearer" and token else None
+
+    @property
+    def recipients(self) -> list[str]:
+        """Every `to` address of every personalization."""
+        return [to["email"] for to in _each_to(self.body)]
+
+    @property
+    def message_id(self) -> str | None:
+        return next(
+            (v for k, v in self.response.headers.items() if k.lower() == "x-message-id"), None
+        )
+
+
+def error_body(message: str, field: str | None = None, help: str | None = None) -> bytes:
+    """SendGrid's error response body with one error."""
+    return json.dumps({"errors": [{"message": message, "field": field, "help": help}]}).encode()
+
+
+class SendGridFake:
+    def __init__(self, api_key: str = "SG.test") -> None:
+        self.api_key = api_key
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._script: deque[FakeResponse] = deque()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> SendGridFake:
+        if self._server is not None:
+            raise RuntimeError("SendGridFake is already running")
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name="sendgrid-fake",
+        )
+        thread.start()
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> SendGridFake:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- what tests use ----------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The `host` to give the SendGrid client (no path, no trailing slash)."""
+        if self._server is None:
+            raise RuntimeError("SendGridFake is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of the requests received so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def script(
+        self,
+        status: int,
+        body: bytes | str | Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Queue the answer to the next unanswered request, whatever it is.
+
+        A dict body is sent as JSON, a str as UTF-8. Without a body, an error status gets
+        SendGrid's error shape with the status phrase as message, a 2xx an empty body; a 2xx
+        without an X-Message-Id header gets a fresh one.
+        """
+        answer_headers = dict(headers or {})
+        if body is None:
+            raw = b"" if status < 400 else error_body(_phrase(status))
+        elif isinstance(body, bytes):
+            raw = body
+        elif isinstance(body, str):
+            raw = body.encode()
+        else:
+            raw = json.dumps(body).encode()
+        if 200 <= status < 300 and not any(k.lower() == "x-message-id" for k in answer_headers):
+            answer_headers["X-Message-Id"] = new_message_id()
+        with self._lock:
+            self._script.append(FakeResponse(status, raw, answer_headers))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._script.clear()
+
+    # --- the server side ---------------------------------------------------------------
+
+    def _answer(
+        self, method: str, path: str, headers: Mapping[str, str], raw: bytes
+    ) -> FakeResponse:
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        with self._lock:
+            response = (
+                self._script.popleft()
+                if self._script
+                else self._by_rules(method, path, headers, raw, body)
+            )
+            self._requests.append(RecordedRequest(method, path, dict(headers), raw, body, response))
+        return response
+
+    def _by_rules(
+        self, method: str, path: str, headers: Mapping[str, str], raw: bytes, body: Any
+    ) -> FakeResponse:
+        json_type = {"Content-Type": "application/json"}
+        if path.split("?", 1)[0] != MAIL_SEND_PATH:
+            return FakeResponse(404, error_body("not found"), json_type)
+        if method != "POST":
+            return FakeResponse(405, error_body("method not allowed"), json_type)
+        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        scheme, _, token = auth.partition(" ")
+        if not auth:
+            return FakeResponse(401, error_body("authorization required"), json_type)
+        if scheme.lower() != "bearer" or token != self.api_key:
+            return FakeResponse(
+                401,
+                error_body("The provided authorization grant is invalid, expired, or revoked"),
+                json_type,
+            )
+        if not isinstance(body, dict):
+            return FakeResponse(400, error_body("Bad Request"), json_type)
+        for i, j, to in _each_to_indexed(body):
+            if "bounce" in str(to.get("email", "")).lower():
+                return FakeResponse(
+                    400,
+                    error_body(
+                        "Does not contain a valid address.",
+                        field=f"personalizations.{i}.to.{j}.email",
+                        help="http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
+                        "#message.personalizations.to",
+                    ),
+                    json_type,
+                )
+        return FakeResponse(202, b"", {"X-Message-Id": new_message_id()})
+
+
+def new_message_id() -> str:
+    """An id shaped like SendGrid's X-Message-Id (22 URL-safe characters)."""
+    return secrets.token_urlsafe(16)[:22]
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _each_to_indexed(body: Any) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    if not isinstance(body, dict):
+        return
+    for i, personalization in enumerate(body.get("personalizations") or []):
+        if not isinstance(personalization, dict):
+            continue
+        for j, to in enumerate(personalization.get("to") or []):
+            if isinstance(to, dict):
+                yield i, j, to
+
+
+def _each_to(body: Any) -> Iterator[dict[str, Any]]:
+    return (to for _, _, to in _each_to_indexed(body))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: SendGridFake
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "nginx"
+    sys_version = ""
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        fake = cast(_Server, self.server).fake
+        response = fake._answer(self.command, self.path, dict(self.headers.items()), raw)
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if response.body:
+            self.wfile.write(response.body)
+
+    do_POST = _handle
+    do_GET = _handle
+    do_PUT = _handle
+    do_PATCH = _handle
+    do_DELETE = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+        pass

@@ -1,0 +1,112 @@
+"""Bad input gets a clear error naming the field, and nothing starts or changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from promptly.config import Settings
+from promptly.domain.models import (
+    AppointmentRequest,
+    AppointmentStatus,
+    CheckInInput,
+    CompleteInput,
+    ConfirmInput,
+)
+from promptly.domain.policy import BookingRejected
+from promptly.starter.appointments import AlreadyBooked, book
+from promptly.workflows.appointment import AppointmentWorkflow
+from tests.helpers import CLIENT, PROVIDER, STAFF, appointment
+
+
+def _payload(**changes: Any) -> dict[str, Any]:
+    data = appointment(start=datetime(2030, 1, 7, 10, tzinfo=UTC)).model_dump(mode="json")
+    for path, value in changes.items():
+        target = data
+        *parents, leaf = path.split("__")
+        for parent in parents:
+            target = target[parent]
+        target[leaf] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        ({"start": "2030-01-07T10:00:00"}, "start", "timezone"),
+        ({"client__timezone": "Mars/Olympus"}, "client.timezone", "unknown timezone"),
+        ({"client__email": None}, "client", "no email"),
+        ({"client__preferred_channel": "sms", "client__phone": None}, "client", "no phone"),
+        ({"client__name": "  "}, "client.name", "at least 1 character"),
+        ({"surprise": 1}, "surprise", "Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_booking_names_the_field(changes: dict[str, Any], field: str, reason: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        AppointmentRequest.model_validate(_payload(**changes))
+    problems = {".".join(str(p) for p in e["loc"]): e["msg"] for e in caught.value.errors()}
+    assert field in problems, problems
+    assert reason in problems[field]
+
+
+async def test_booking_in_the_past_is_refused_and_nothing_starts(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings
+) -> None:
+    now = await env.get_current_time()
+    request = appointment(now - timedelta(minutes=1))
+    with pytest.raises(BookingRejected, match="start: .* is not in the future"):
+        await book(env.client, request, settings, now)
+    with pytest.raises(RPCError) as caught:
+        await env.client.get_workflow_handle(request.workflow_id).describe()
+    assert caught.value.status is RPCStatusCode.NOT_FOUND
+
+
+async def test_second_booking_with_the_same_id_points_at_the_existing_workflow(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings
+) -> None:
+    now = await env.get_current_time()
+    request = appointment(now + timedelta(days=3))
+    first = await book(env.client, request, settings, now)
+    with pytest.raises(AlreadyBooked) as caught:
+        await book(env.client, request, settings, now)
+    assert caught.value.workflow_id == first.id == f"appointment-{request.appointment_id}"
+    await env.sleep(timedelta(minutes=1))  # let its first activities finish before ending it
+    await first.terminate("test over")
+
+
+async def test_confirm_on_a_completed_appointment_is_refused_without_a_trace(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings
+) -> None:
+    now = await env.get_current_time()
+    request = appointment(now + timedelta(hours=30))
+    handle = await book(env.client, request, settings, now)
+    await env.sleep(timedelta(hours=30) - timedelta(minutes=5))
+    await handle.execute_update(AppointmentWorkflow.check_in, CheckInInput(actor=STAFF))
+    await env.sleep(timedelta(minutes=30))
+    await handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=PROVIDER))
+
+    async def update_events() -> int:
+        history = await handle.fetch_history()
+        return sum(
+            1 for event in history.events
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        )
+
+    before = await update_events()
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    assert caught.value.cause is not None
+    assert "already Completed" in str(caught.value.cause)
+    assert await update_events() == before
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.status is AppointmentStatus.COMPLETED
+    assert all(entry.data.get("status") != "Confirmed" for entry in view.timeline)
+    assert (await handle.result()).status is AppointmentStatus.COMPLETED

@@ -1,0 +1,111 @@
+"""What the client and the front desk see when email delivery fails (SendGrid fake server)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import pytest
+import pytest_asyncio
+from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from promptly.config import Settings
+from promptly.domain.models import AppointmentStatus
+from promptly.starter.appointments import book
+from promptly.worker import create_worker
+from promptly.workflows.appointment import AppointmentWorkflow
+from tests.helpers import appointment, close_to, messages, tasks
+from tests.sendgrid_fake import SendGridFake
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[SendGridFake]:
+    with SendGridFake(api_key="SG.test") as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def email_worker(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> AsyncIterator[Worker]:
+    settings.sendgrid_api_key = SecretStr("SG.test")
+    settings.sendgrid_host = sendgrid.url
+    async with create_worker(env.client, settings, pool=pool) as running:
+        yield running
+
+
+async def test_rejected_address_gives_the_front_desk_a_task_at_once(
+    env: WorkflowEnvironment, email_worker: Worker, settings: Settings,
+    pool: AsyncConnectionPool, sendgrid: SendGridFake,
+) -> None:
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + timedelta(days=5), email="bounce@example.com")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=10))
+
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.status is AppointmentStatus.BOOKED
+    assert not view.confirmation_sent
+    assert "confirmation not sent" in view.needs_attention
+    failure = next(e for e in view.timeline if e.kind == "message_failed")
+    assert "SendGrid answered 400" in failure.detail
+
+    [task] = await tasks(pool, request.workflow_id)
+    assert task["kind"] == "send_confirmation_manually"
+    assert close_to(task["due_at"], booked_at + timedelta(hours=24))
+    [confirmation] = [m for m in await messages(pool, request.workflow_id)
+                      if m["template"] == "confirmation"]
+    assert confirmation["status"] == "failed" and confirmation["attempts"] == 1
+    # Rejected is permanent: SendGrid was asked once for the client, never again.
+    assert sum("bounce@example.com" in r.recipients for r in sendgrid.requests) == 1
+    await handle.terminate("test over")
+
+
+async def test_failing_channel_is_retried_then_handed_to_the_front_desk_before_24h(
+    env: WorkflowEnvironment, email_worker: Worker, settings: Settings,
+    pool: AsyncConnectionPool, sendgrid: SendGridFake,
+) -> None:
+    for _ in range(200):
+        sendgrid.script(503)
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + timedelta(days=5))
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(hours=23))
+
+    view = await handle.query(AppointmentWorkflow.status)
+    assert "confirmation not sent" in view.needs_attention
+    [task] = await tasks(pool, request.workflow_id)
+    assert task["kind"] == "send_confirmation_manually"
+    handed_over = next(e for e in view.timeline if e.kind == "task")
+    # Retries stop with margin: the front desk has the task before the 24h mark.
+    assert booked_at + timedelta(hours=20) < handed_over.at < booked_at + timedelta(hours=24)
+    [confirmation] = [m for m in await messages(pool, request.workflow_id)
+                      if m["template"] == "confirmation"]
+    assert confirmation["status"] == "pending" and confirmation["attempts"] > 10
+    await handle.terminate("test over")
+
+
+async def test_transient_failures_are_retried_and_the_client_gets_one_message(
+    env: WorkflowEnvironment, email_worker: Worker, settings: Settings,
+    pool: AsyncConnectionPool, sendgrid: SendGridFake,
+) -> None:
+    sendgrid.script(429, headers={"Retry-After": "3"})
+    sendgrid.script(500)
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + timedelta(days=5))
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=10))
+
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.confirmation_sent and view.needs_attention == []
+    [confirmation] = [m for m in await messages(pool, request.workflow_id)
+                      if m["template"] == "confirmation"]
+    assert confirmation["status"] == "sent" and confirmation["attempts"] == 3
+    client_requests = [r for r in sendgrid.requests if "anna@example.com" in r.recipients]
+    assert len(client_requests) == 3
+    assert confirmation["provider_id"] == client_requests[-1].message_id
+    await handle.terminate("test over")

@@ -1,0 +1,319 @@
+"""`send_message` through the real SendGrid client against a local fake of SendGrid's v3 API.
+
+The activity runs in Temporal's ActivityEnvironment and writes to the real PostgreSQL ledger;
+only SendGrid's servers are replaced (tests/sendgrid_fake.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from promptly.activities.messaging import (
+    DeliveryChannel,
+    LinkSettings,
+    MessagingActivities,
+    OutboxChannel,
+    SendGridChannel,
+    StaffCallChannel,
+    StaffDirectory,
+)
+from promptly.domain import errors
+from promptly.domain.models import (
+    Channel,
+    Locale,
+    MessageStatus,
+    Recipient,
+    RecipientRole,
+    SendMessageRequest,
+    SendMessageResult,
+)
+from tests.sendgrid_fake import SendGridFake
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+API_KEY = "SG.test-key"
+SENDER = "no-reply@promptly.example"
+BASE_URL = "https://promptly.example"
+CLIENT_EMAIL = "anna@example.com"
+START = "2031-03-12T10:00:00+01:00"
+
+
+@pytest.fixture
+def fake() -> Iterator[SendGridFake]:
+    with SendGridFake(api_key=API_KEY) as running:
+        yield running
+
+
+def activities(
+    pool: AsyncConnectionPool, fake: SendGridFake, api_key: str = API_KEY
+) -> MessagingActivities:
+    """Wired as promptly/worker.py does, with email going to the fake."""
+    channels: dict[Channel, DeliveryChannel] = {
+        Channel.EMAIL: SendGridChannel(api_key=api_key, sender=SENDER, host=fake.url),
+        Channel.SMS: OutboxChannel(),
+        Channel.PHONE: StaffCallChannel(),
+    }
+    return MessagingActivities(
+        pool,
+        channels,
+        StaffDirectory("supervisor@promptly.example", "front-desk@promptly.example"),
+        LinkSettings(base_url=BASE_URL, secret="test-link-secret", ttl=timedelta(days=14)),
+    )
+
+
+def confirmation(
+    *,
+    key: str | None = None,
+    email: str | None = CLIENT_EMAIL,
+    phone: str | None = None,
+    channel: Channel = Channel.EMAIL,
+    template: str = "confirmation",
+) -> SendMessageRequest:
+    return SendMessageRequest(
+        idempotency_key=key or f"test-{uuid.uuid4().hex}",
+        case_id=f"appointment-A-{uuid.uuid4().hex[:10]}",
+        template=template,
+        channel=channel,
+        to=Recipient(
+            role=RecipientRole.CLIENT,
+            name="Anna Nowak",
+            email=email,
+            phone=phone,
+            locale=Locale.EN,
+            timezone="Europe/Warsaw",
+        ),
+        context={
+            "client_name": "Anna Nowak",
+            "service": "Physiotherapy consultation",
+            "start": START,
+            "timezone": "Europe/Warsaw",
+            "location": "ul. Prosta 1, Warszawa",
+            "provider_name": "Jan Kowalski",
+            "instructions": "Bring previous test results",
+        },
+        link_actions=["confirm", "cancel", "reschedule"],
+    )
+
+
+SCHEDULED = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def environment() -> ActivityEnvironment:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(ActivityEnvironment.default_info(), scheduled_time=SCHEDULED)
+    return env
+
+
+async def send(acts: MessagingActivities, request: SendMessageRequest) -> SendMessageResult:
+    return await environment().run(acts.send_message, request)
+
+
+async def send_failing(acts: MessagingActivities, request: SendMessageRequest) -> ApplicationError:
+    with pytest.raises(ApplicationError) as raised:
+        await send(acts, request)
+    return raised.value
+
+
+async def ledger_row(pool: AsyncConnectionPool, key: str) -> dict[str, Any] | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT * FROM messages WHERE idempotency_key = %s", (key,))
+        return await cur.fetchone()
+
+
+async def test_accepted_mail_is_sent_with_the_rendered_message(
+    pool: AsyncConnectionPool, fake: SendGridFake
+) -> None:
+    request = confirmation()
+
+    result = await send(activities(pool, fake), request)
+
+    [seen] = fake.requests
+    assert (seen.method, seen.path) == ("POST", "/v3/mail/send")
+    assert seen.header("Authorization") == f"Bearer {API_KEY}"
+    assert seen.header("Content-Type") == "application/json"
+    assert seen.response.status == 202
+    assert result.status is MessageStatus.SENT
+    assert result.channel is Channel.EMAIL
+    assert seen.message_id and result.provider_id == seen.message_id
+
+    row = await ledger_row(pool, request.idempotency_key)
+    assert row is not None
+    assert result.message_id == row["id"]
+    assert (row["status"], row["attempts"], row["last_error"]) == ("sent", 1, None)
+    assert row["provider_id"] == seen.message_id
+    assert row["sent_at"] is not None
+    assert row["requested_at"] == SCHEDULED
+    assert (row["recipient"], row["channel"], row["template"]) == (
+        CLIENT_EMAIL,
+        "email",
+        "confirmation",
+    )
+
+    body = seen.body
+    assert body["from"] == {"email": SENDER}
+    assert seen.recipients == [CLIENT_EMAIL]
+    assert body["subject"] == result.subject == row["subject"]
+    assert result.subject.startswith("Your appointment on ") and "10:00" in result.subject
+    assert body["content"] == [{"type": "text/plain", "value": row["body"]}]
+    assert body["custom_args"] == {"idempotency_key": request.idempotency_key}
+    text = row["body"]
+    assert "Hello Anna Nowak," in text and "Physiotherapy consultation" in text
+    assert text.count(f"{BASE_URL}/c/") == 3  # signed confirm, cancel and reschedule links
+
+
+@pytest.mark.parametrize(
+    ("email", "api_key", "status", "provider_message"),
+    [
+        ("bounce@example.com", API_KEY, 400, "Does not contain a valid address."),
+        (CLIENT_EMAIL, "SG.revoked", 401, "authorization grant is invalid"),
+    ],
+    ids=["400-bad-recipient", "401-bad-key"],
+)
+async def test_refused_mail_fails_for_good(
+    pool: AsyncConnectionPool,
+    fake: SendGridFake,
+    email: str,
+    api_key: str,
+    status: int,
+    provider_message: str,
+) -> None:
+    request = confirmation(email=email)
+
+    error = await send_failing(activities(pool, fake, api_key=api_key), request)
+
+    assert error.type == errors.DELIVERY_REJECTED
+    assert error.non_retryable is True
+    assert str(status) in error.message
+    [seen] = fake.requests
+    assert seen.response.status == status
+    assert seen.api_key == api_key
+    row = await ledger_row(pool, request.idempotency_key)
+    assert row is not None
+    assert (row["status"], row["attempts"], row["provider_id"], row["sent_at"]) == (
+        "failed",
+        1,
+        None,
+        None,
+    )
+    assert f"SendGrid answered {status}" in row["last_error"]
+    assert provider_message in row["last_error"]
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "retry_delay"),
+    [
+        (429, {"Retry-After": "7"}, timedelta(seconds=7)),
+        (500, {}, None),
+        (503, {}, None),
+    ],
+    ids=["429", "500", "503"],
+)
+async def test_unavailable_then_accepted_is_sent_on_the_retry(
+    pool: AsyncConnectionPool,
+    fake: SendGridFake,
+    status: int,
+    headers: dict[str, str],
+    retry_delay: timedelta | None,
+) -> None:
+    acts = activities(pool, fake)
+    request = confirmation()
+    fake.script(status, headers=headers)
+
+    error = await send_failing(acts, request)
+
+    assert error.type == errors.DELIVERY_UNAVAILABLE
+    assert error.non_retryable is False
+    assert error.next_retry_delay == retry_delay
+    assert str(status) in error.message
+    row = await ledger_row(pool, request.idempotency_key)
+    assert row is not None
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert f"SendGrid answered {status}" in row["last_error"]
+
+    # Temporal retries with the same request; the fake is back to answering 202.
+    result = await send(acts, request)
+
+    assert result.status is MessageStatus.SENT
+    first, second = fake.requests
+    assert [first.response.status, second.response.status] == [status, 202]
+    assert second.body == first.body  # the retry sends what the ledger stored
+    assert result.provider_id == second.message_id
+    assert result.message_id == row["id"]
+    row = await ledger_row(pool, request.idempotency_key)
+    assert row is not None
+    assert (row["status"], row["attempts"], row["provider_id"]) == ("sent", 2, second.message_id)
+
+
+async def test_unreachable_sendgrid_is_retryable(pool: AsyncConnectionPool) -> None:
+    with SendGridFake(api_key=API_KEY) as gone:
+        acts = activities(pool, gone)
+    request = confirmation()
+
+    error = await send_failing(acts, request)
+
+    assert error.type == errors.DELIVERY_UNAVAILABLE
+    assert error.non_retryable is False
+    row = await ledger_row(pool, request.idempotency_key)
+    assert row is not None
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert "SendGrid unreachable" in row["last_error"]
+
+
+async def test_a_sent_message_is_not_sent_again_for_the_same_key(
+    pool: AsyncConnectionPool, fake: SendGridFake
+) -> None:
+    acts = activities(pool, fake)
+    request = confirmation()
+
+    first = await send(acts, request)
+    again = await send(acts, request)
+
+    assert len(fake.requests) == 1
+    assert again == first
+    row = await ledger_row(pool, request.idempotency_key)
+    assert row is not None
+    assert (row["status"], row["attempts"]) == ("sent", 1)
+
+
+@pytest.mark.parametrize(
+    ("channel", "email", "phone"),
+    [(Channel.EMAIL, None, "+48600100200"), (Channel.SMS, CLIENT_EMAIL, None)],
+    ids=["email-without-address", "sms-without-phone"],
+)
+async def test_recipient_without_an_address_for_the_channel_is_invalid(
+    pool: AsyncConnectionPool,
+    fake: SendGridFake,
+    channel: Channel,
+    email: str | None,
+    phone: str | None,
+) -> None:
+    request = confirmation(channel=channel, email=email, phone=phone)
+
+    error = await send_failing(activities(pool, fake), request)
+
+    assert error.type == errors.INVALID_RECIPIENT
+    assert error.non_retryable is True
+    assert fake.requests == []
+    assert await ledger_row(pool, request.idempotency_key) is None
+
+
+async def test_unknown_template_is_refused(pool: AsyncConnectionPool, fake: SendGridFake) -> None:
+    request = confirmation(template="no_such_template")
+
+    error = await send_failing(activities(pool, fake), request)
+
+    assert error.type == errors.UNKNOWN_TEMPLATE
+    assert error.non_retryable is True
+    assert "no_such_template" in error.message
+    assert fake.requests == []
+    assert await ledger_row(pool, request.idempotency_key) is None
