@@ -40,7 +40,7 @@ def data_converter(settings: Settings | None = None) -> DataConverter:
 
 
 async def make_client(settings: Settings | None = None) -> Client:
-    """Connects with Temporal's env config (TEMPORAL_* variables, TOML profiles) over our settings."""
+    """Connects via Temporal env config (TEMPORAL_* variables, TOML profiles), else settings."""
     settings = settings or Settings()
     connect = ClientConfig.load_client_connect_config()
     connect.setdefault("target_host", settings.temporal_address)

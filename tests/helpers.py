@@ -81,5 +81,7 @@ async def timeline_rows(pool: AsyncConnectionPool, case_id: str) -> list[dict[st
         return await cur.fetchall()
 
 
-def close_to(actual: datetime, expected: datetime, tolerance: timedelta = timedelta(seconds=5)) -> bool:
+def close_to(
+    actual: datetime, expected: datetime, tolerance: timedelta = timedelta(seconds=5)
+) -> bool:
     return abs(actual - expected) <= tolerance

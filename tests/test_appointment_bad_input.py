@@ -96,7 +96,8 @@ async def test_confirm_on_a_completed_appointment_is_refused_without_a_trace(
     async def update_events() -> int:
         history = await handle.fetch_history()
         return sum(
-            1 for event in history.events
+            1
+            for event in history.events
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
         )
 

@@ -29,7 +29,9 @@ def sendgrid() -> Iterator[SendGridFake]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def email_worker(
-    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool,
+    env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
 ) -> AsyncIterator[Worker]:
     settings.sendgrid_api_key = SecretStr("SG.test")
@@ -39,8 +41,11 @@ async def email_worker(
 
 
 async def test_rejected_address_gives_the_front_desk_a_task_at_once(
-    env: WorkflowEnvironment, email_worker: Worker, settings: Settings,
-    pool: AsyncConnectionPool, sendgrid: SendGridFake,
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
 ) -> None:
     booked_at = await env.get_current_time()
     request = appointment(booked_at + timedelta(days=5), email="bounce@example.com")
@@ -57,8 +62,9 @@ async def test_rejected_address_gives_the_front_desk_a_task_at_once(
     [task] = await tasks(pool, request.workflow_id)
     assert task["kind"] == "send_confirmation_manually"
     assert close_to(task["due_at"], booked_at + timedelta(hours=24))
-    [confirmation] = [m for m in await messages(pool, request.workflow_id)
-                      if m["template"] == "confirmation"]
+    [confirmation] = [
+        m for m in await messages(pool, request.workflow_id) if m["template"] == "confirmation"
+    ]
     assert confirmation["status"] == "failed" and confirmation["attempts"] == 1
     # Rejected is permanent: SendGrid was asked once for the client, never again.
     assert sum("bounce@example.com" in r.recipients for r in sendgrid.requests) == 1
@@ -66,8 +72,11 @@ async def test_rejected_address_gives_the_front_desk_a_task_at_once(
 
 
 async def test_failing_channel_is_retried_then_handed_to_the_front_desk_before_24h(
-    env: WorkflowEnvironment, email_worker: Worker, settings: Settings,
-    pool: AsyncConnectionPool, sendgrid: SendGridFake,
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
 ) -> None:
     for _ in range(200):
         sendgrid.script(503)
@@ -83,15 +92,19 @@ async def test_failing_channel_is_retried_then_handed_to_the_front_desk_before_2
     handed_over = next(e for e in view.timeline if e.kind == "task")
     # Retries stop with margin: the front desk has the task before the 24h mark.
     assert booked_at + timedelta(hours=20) < handed_over.at < booked_at + timedelta(hours=24)
-    [confirmation] = [m for m in await messages(pool, request.workflow_id)
-                      if m["template"] == "confirmation"]
+    [confirmation] = [
+        m for m in await messages(pool, request.workflow_id) if m["template"] == "confirmation"
+    ]
     assert confirmation["status"] == "pending" and confirmation["attempts"] > 10
     await handle.terminate("test over")
 
 
 async def test_transient_failures_are_retried_and_the_client_gets_one_message(
-    env: WorkflowEnvironment, email_worker: Worker, settings: Settings,
-    pool: AsyncConnectionPool, sendgrid: SendGridFake,
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
 ) -> None:
     sendgrid.script(429, headers={"Retry-After": "3"})
     sendgrid.script(500)
@@ -102,8 +115,9 @@ async def test_transient_failures_are_retried_and_the_client_gets_one_message(
 
     view = await handle.query(AppointmentWorkflow.status)
     assert view.confirmation_sent and view.needs_attention == []
-    [confirmation] = [m for m in await messages(pool, request.workflow_id)
-                      if m["template"] == "confirmation"]
+    [confirmation] = [
+        m for m in await messages(pool, request.workflow_id) if m["template"] == "confirmation"
+    ]
     assert confirmation["status"] == "sent" and confirmation["attempts"] == 3
     client_requests = [r for r in sendgrid.requests if "anna@example.com" in r.recipients]
     assert len(client_requests) == 3

@@ -10,7 +10,6 @@ provider (SendGrid `custom_args`) so support can match duplicates.
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -122,7 +121,7 @@ class SendGridChannel:
             )
         except HTTPError as err:
             raise _classify(err.status_code, err.body, err.headers) from err
-        except (URLError, TimeoutError, socket.timeout, ConnectionError) as err:
+        except (URLError, TimeoutError, ConnectionError) as err:
             raise TransientDeliveryError(f"SendGrid unreachable: {err}") from err
         return str(response.headers.get("X-Message-Id") or f"sendgrid:{message.idempotency_key}")
 
@@ -229,11 +228,13 @@ class MessagingActivities:
 
     def _resolve(self, to: Recipient) -> Recipient:
         if to.role is RecipientRole.SUPERVISOR:
-            return to.model_copy(update={"email": self._staff.supervisor_email,
-                                         "name": to.name or "Supervisor"})
+            return to.model_copy(
+                update={"email": self._staff.supervisor_email, "name": to.name or "Supervisor"}
+            )
         if to.role is RecipientRole.FRONT_DESK:
-            return to.model_copy(update={"email": self._staff.front_desk_email,
-                                         "name": to.name or "Front desk"})
+            return to.model_copy(
+                update={"email": self._staff.front_desk_email, "name": to.name or "Front desk"}
+            )
         return to
 
     def _signed_links(self, request: SendMessageRequest) -> dict[str, str]:

@@ -7,7 +7,7 @@ being dropped.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,7 +32,9 @@ def _known_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as err:
-        raise ValueError(f"unknown timezone {name!r} (use an IANA name like Europe/Warsaw)") from err
+        raise ValueError(
+            f"unknown timezone {name!r} (use an IANA name like Europe/Warsaw)"
+        ) from err
     return name
 
 
@@ -115,7 +117,9 @@ class AppointmentRequest(Model):
 
     @property
     def end(self) -> datetime:
-        return self.start + timedelta(minutes=self.duration_minutes)
+        return (self.start.astimezone(UTC) + timedelta(minutes=self.duration_minutes)).astimezone(
+            self.start.tzinfo
+        )
 
 
 def appointment_workflow_id(appointment_id: str) -> str:

@@ -6,7 +6,7 @@ rule is unit-tested here and replays identically.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -24,6 +24,15 @@ class BookingRejected(ValueError):
     """A booking that must not start; the message names the field and the reason."""
 
 
+def _shift(moment: datetime, by: timedelta) -> datetime:
+    """`moment + by` in elapsed time, in `moment`'s timezone.
+
+    Python adds wall-clock time to a datetime with a ZoneInfo, so across a DST change
+    `start - 48h` would be 47 or 49 real hours before the visit.
+    """
+    return (moment.astimezone(UTC) + by).astimezone(moment.tzinfo)
+
+
 def check_booking(request: AppointmentRequest, now: datetime) -> None:
     if request.start <= now:
         raise BookingRejected(
@@ -33,19 +42,19 @@ def check_booking(request: AppointmentRequest, now: datetime) -> None:
 
 def confirmation_deadline(booked_at: datetime, policy: AppointmentPolicy) -> datetime:
     """The confirmation must have gone out by then (SLA 2)."""
-    return booked_at + policy.confirmation_within
+    return _shift(booked_at, policy.confirmation_within)
 
 
 def confirmation_give_up_at(booked_at: datetime, policy: AppointmentPolicy) -> datetime:
     """Stop retrying the channel then, so the front desk gets its task before the deadline."""
-    return confirmation_deadline(booked_at, policy) - policy.confirmation_task_margin
+    return _shift(confirmation_deadline(booked_at, policy), -policy.confirmation_task_margin)
 
 
 def provider_ack_deadline(
     booked_at: datetime, start: datetime, policy: AppointmentPolicy
 ) -> datetime:
     """Supervisor is alerted if the provider has not acknowledged by then (SLA 3)."""
-    return min(booked_at + policy.provider_ack_within, start)
+    return min(_shift(booked_at, policy.provider_ack_within), start)
 
 
 def reminder_time(
@@ -57,8 +66,8 @@ def reminder_time(
     not before the booking and not in the client's quiet hours; if the whole remaining window
     is quiet, its first instant (the window is never left).
     """
-    window_start = max(start - policy.reminder_before, booked_at)
-    window_end = start - policy.reminder_window_end
+    window_start = max(_shift(start, -policy.reminder_before), booked_at)
+    window_end = _shift(start, -policy.reminder_window_end)
     if window_start > window_end:
         return None
     candidate = calendar.first_outside(window_start, timezone, policy.quiet_hours)
@@ -71,10 +80,10 @@ def response_deadline(booked_at: datetime, start: datetime, policy: AppointmentP
     Normally `response_deadline_before` the visit; a booking made closer than that gets
     half of the time it has left, so a call can still happen before the visit.
     """
-    deadline = start - policy.response_deadline_before
+    deadline = _shift(start, -policy.response_deadline_before)
     if deadline > booked_at:
         return deadline
-    return booked_at + (start - booked_at) / 2
+    return _shift(booked_at, (start.astimezone(UTC) - booked_at.astimezone(UTC)) / 2)
 
 
 def call_attempt_time(
@@ -88,16 +97,16 @@ def call_attempt_time(
 def next_call_after(
     previous_attempt: datetime, start: datetime, policy: AppointmentPolicy
 ) -> datetime | None:
-    return call_attempt_time(previous_attempt + policy.call_interval, start, policy)
+    return call_attempt_time(_shift(previous_attempt, policy.call_interval), start, policy)
 
 
 def no_show_at(start: datetime, policy: AppointmentPolicy) -> datetime:
-    return start + policy.no_show_after
+    return _shift(start, policy.no_show_after)
 
 
 def auto_complete_at(end: datetime, policy: AppointmentPolicy) -> datetime:
     """A checked-in visit nobody completed is closed by the system then."""
-    return end + policy.auto_complete_after_end
+    return _shift(end, policy.auto_complete_after_end)
 
 
 def new_case(
@@ -116,8 +125,20 @@ def new_case(
         response_deadline=deadline,
         # No office hour left before the visit: the deadline itself flags the case.
         next_call_at=first_call or deadline,
-        max_call_attempts=policy.call_attempts if first_call else 0,
+        max_call_attempts=planned_call_attempts(first_call, request.start, policy),
     )
+
+
+def planned_call_attempts(
+    first_call: datetime | None, start: datetime, policy: AppointmentPolicy
+) -> int:
+    """How many of the allowed call attempts fit in office hours before the visit."""
+    attempts = 0
+    slot = first_call
+    while slot is not None and attempts < policy.call_attempts:
+        attempts += 1
+        slot = next_call_after(slot, start, policy)
+    return attempts
 
 
 class Step(StrEnum):
@@ -126,6 +147,15 @@ class Step(StrEnum):
     FOLLOW_UP_CALL = "follow_up_call"
     NO_SHOW = "no_show"
     AUTO_COMPLETE = "auto_complete"
+
+
+_STEP_ORDER = [
+    Step.REMINDER,
+    Step.PROVIDER_ACK_ALERT,
+    Step.FOLLOW_UP_CALL,
+    Step.NO_SHOW,
+    Step.AUTO_COMPLETE,
+]
 
 
 class DueStep(NamedTuple):
@@ -158,7 +188,8 @@ def next_step(case: AppointmentCase) -> DueStep | None:
         due.append(DueStep(no_show_at(start, case.policy), Step.NO_SHOW))
     if case.status is AppointmentStatus.CHECKED_IN:
         due.append(DueStep(auto_complete_at(case.request.end, case.policy), Step.AUTO_COMPLETE))
-    return min(due, default=None)
+    # Same instant: the reminder goes before a call about it, alerts before the no-show.
+    return min(due, key=lambda item: (item.at, _STEP_ORDER.index(item.step)), default=None)
 
 
 def follow_up_exhausted(case: AppointmentCase) -> bool:
@@ -167,16 +198,24 @@ def follow_up_exhausted(case: AppointmentCase) -> bool:
 
 
 def after_call_attempt(case: AppointmentCase, attempted_at: datetime) -> AppointmentCase:
-    """Count the attempt and plan the next one, or the moment to give up waiting."""
+    """Count the attempt and plan the next one, or the moment to give up waiting.
+
+    Giving up happens no later than the visit start, so the supervisor hears of an
+    unconfirmed client before the no-show rule applies.
+    """
     attempts = case.call_attempts + 1
     following = next_call_after(attempted_at, case.request.start, case.policy)
-    max_attempts = case.max_call_attempts if following else attempts
+    if following is not None and attempts < case.max_call_attempts:
+        next_call_at = following
+    else:
+        next_call_at = min(_shift(attempted_at, case.policy.call_interval), case.request.start)
     return case.model_copy(
         update={
             "call_attempts": attempts,
             "awaiting_call_outcome": True,
-            "max_call_attempts": max_attempts,
-            "next_call_at": following or attempted_at + case.policy.call_interval,
+            # No office hour left for another call: this was the last one.
+            "max_call_attempts": case.max_call_attempts if following else attempts,
+            "next_call_at": next_call_at,
         }
     )
 
@@ -184,7 +223,10 @@ def after_call_attempt(case: AppointmentCase, attempted_at: datetime) -> Appoint
 # --- which update is allowed in which state ---------------------------------------------
 
 _ALLOWED: dict[str, frozenset[AppointmentStatus]] = {
-    "confirm": frozenset({AppointmentStatus.BOOKED, AppointmentStatus.UNCONFIRMED}),
+    # Confirming twice (a second click on the link) is harmless: the handler changes nothing.
+    "confirm": frozenset(
+        {AppointmentStatus.BOOKED, AppointmentStatus.UNCONFIRMED, AppointmentStatus.CONFIRMED}
+    ),
     "acknowledge": frozenset(
         {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
     ),
@@ -206,7 +248,7 @@ def transition_refusal(update: str, case: AppointmentCase, now: datetime) -> str
         expected = ", ".join(sorted(s.value for s in allowed))
         return f"{update} refused: the appointment is {status.value}, expected one of {expected}"
     start = case.request.start
-    if update == "check_in" and now < start - case.policy.check_in_opens_before:
+    if update == "check_in" and now < _shift(start, -case.policy.check_in_opens_before):
         return f"check_in refused: check-in opens {case.policy.check_in_opens_before} before start"
     if update == "complete" and now < start:
         return "complete refused: the visit has not started yet"

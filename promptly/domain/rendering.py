@@ -49,7 +49,9 @@ def template_names() -> set[str]:
     return {path.stem for path in (TEMPLATES / Locale.EN.value).glob("*.j2")}
 
 
-def render(template: str, locale: Locale, timezone: str, context: dict[str, Any]) -> RenderedMessage:
+def render(
+    template: str, locale: Locale, timezone: str, context: dict[str, Any]
+) -> RenderedMessage:
     text = _environment(locale, timezone).get_template(f"{template}.j2").render(**context)
     subject, _, body = text.partition("\n")
     return RenderedMessage(subject=subject.strip(), body=body.strip() + "\n")

@@ -24,8 +24,9 @@ from promptly.domain.models import (
 )
 from promptly.domain.policy import BookingRejected
 
-app = typer.Typer(help="Promptly: appointments and complaints on time, on the record.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Promptly: appointments and complaints on time, on the record.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -34,7 +35,7 @@ LOCAL_ENV = Path(".data/env")  # written by `promptly dev` for the other command
 
 
 def settings() -> Settings:
-    return Settings(_env_file=LOCAL_ENV if LOCAL_ENV.exists() else None)  # type: ignore[call-arg]
+    return Settings(_env_file=LOCAL_ENV if LOCAL_ENV.exists() else None)
 
 
 def _run(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
@@ -48,7 +49,7 @@ def _run(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except WorkflowUpdateFailedError as err:
         cause = err.cause
-        typer.secho(f"refused: {cause.message if cause else err}", fg="red", err=True)
+        typer.secho(f"refused: {cause or err}", fg="red", err=True)
         raise typer.Exit(1) from err
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
@@ -60,11 +61,15 @@ def _run(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
 def _print_view(view: AppointmentView) -> None:
     typer.echo(f"{view.appointment_id}  {view.status.value}  start {view.start.isoformat()}")
     typer.echo(f"  reminder at {view.reminder_at}  response deadline {view.response_deadline}")
-    typer.echo(f"  calls {view.call_attempts}/{view.max_call_attempts}"
-               f"  needs attention: {', '.join(view.needs_attention) or '-'}")
+    typer.echo(
+        f"  calls {view.call_attempts}/{view.max_call_attempts}"
+        f"  needs attention: {', '.join(view.needs_attention) or '-'}"
+    )
     for entry in view.timeline:
-        typer.echo(f"  {entry.at.isoformat(timespec='seconds')}  {entry.kind.value:<14} "
-                   f"{entry.actor.kind.value}:{entry.actor.id:<12} {entry.detail}")
+        typer.echo(
+            f"  {entry.at.isoformat(timespec='seconds')}  {entry.kind.value:<14} "
+            f"{entry.actor.kind.value}:{entry.actor.id:<12} {entry.detail}"
+        )
 
 
 @app.command()
@@ -178,9 +183,7 @@ def worker() -> None:
 
 
 @app.command()
-def dev(
-    port: int = 7233, ui_port: int = 8233, data: Path = Path(".data")
-) -> None:
+def dev(port: int = 7233, ui_port: int = 8233, data: Path = Path(".data")) -> None:
     """Embedded stack: Temporal dev server + UI, PostgreSQL, worker. Ctrl-C stops all."""
     from promptly.starter import devstack
 

@@ -36,10 +36,15 @@ def sample(appointment_id: str, start: datetime, channel: str, locale: str) -> A
     return AppointmentRequest.model_validate(
         {
             "appointment_id": appointment_id,
-            "client": {"id": f"C-{appointment_id}", "name": "Anna Nowak",
-                       "email": "anna@example.com", "phone": "+48600100200",
-                       "preferred_channel": channel, "locale": locale,
-                       "timezone": "Europe/Warsaw"},
+            "client": {
+                "id": f"C-{appointment_id}",
+                "name": "Anna Nowak",
+                "email": "anna@example.com",
+                "phone": "+48600100200",
+                "preferred_channel": channel,
+                "locale": locale,
+                "timezone": "Europe/Warsaw",
+            },
             "provider": {"id": "P-3", "name": "Jan Kowalski", "email": "jan@example.com"},
             "service": "Physiotherapy consultation",
             "location": "ul. Prosta 1, Warszawa",
@@ -69,11 +74,17 @@ async def run(settings: Settings, time_scale: float) -> None:
             _confirmed_and_completed(client, demo_settings, f"DEMO-{tag}-confirmed", now + ahead),
             _silent_client(client, demo_settings, f"DEMO-{tag}-silent", now + ahead),
             _confirmed_by_phone(client, demo_settings, f"DEMO-{tag}-phone", now + ahead),
-            _confirmed_and_completed(client, demo_settings, f"DEMO-{tag}-short-notice",
-                                     now + timedelta(hours=12) * time_scale),
+            _confirmed_and_completed(
+                client,
+                demo_settings,
+                f"DEMO-{tag}-short-notice",
+                now + timedelta(hours=12) * time_scale,
+            ),
         ]
-        print(f"demo: 4 appointments, visits in about {ahead.total_seconds() / 60:.0f} minutes;"
-              " watch them at http://localhost:8233")
+        print(
+            f"demo: 4 appointments, visits in about {ahead.total_seconds() / 60:.0f} minutes;"
+            " watch them at http://localhost:8233"
+        )
         for result in await asyncio.gather(*scenarios):
             print(f"demo: {result}")
 
@@ -81,8 +92,9 @@ async def run(settings: Settings, time_scale: float) -> None:
 async def _confirmed_and_completed(
     client: Client, settings: Settings, appointment_id: str, start: datetime
 ) -> str:
-    handle = await book(client, sample(appointment_id, start, "email", "en"), settings,
-                        datetime.now(UTC))
+    handle = await book(
+        client, sample(appointment_id, start, "email", "en"), settings, datetime.now(UTC)
+    )
     await asyncio.sleep(20)
     await handle.execute_update(AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=PROVIDER))
     await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
@@ -96,16 +108,18 @@ async def _confirmed_and_completed(
 async def _silent_client(
     client: Client, settings: Settings, appointment_id: str, start: datetime
 ) -> str:
-    handle = await book(client, sample(appointment_id, start, "email", "pl"), settings,
-                        datetime.now(UTC))
+    handle = await book(
+        client, sample(appointment_id, start, "email", "pl"), settings, datetime.now(UTC)
+    )
     return f"{appointment_id}: {(await handle.result()).status.value}"
 
 
 async def _confirmed_by_phone(
-    client: Client, settings: Settings, appointment_id: str, start: datetime) -> str:
+    client: Client, settings: Settings, appointment_id: str, start: datetime
 ) -> str:
-    handle = await book(client, sample(appointment_id, start, "phone", "pl"), settings,
-                        datetime.now(UTC))
+    handle = await book(
+        client, sample(appointment_id, start, "phone", "pl"), settings, datetime.now(UTC)
+    )
     view = await handle.query(AppointmentWorkflow.status)
     await _sleep_until(view.response_deadline + timedelta(seconds=5))
     await handle.execute_update(

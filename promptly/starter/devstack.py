@@ -42,26 +42,51 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def temporal_dev_server(data_dir: Path, port: int, ui_port: int, retention_days: int,
-                        ui_codec_endpoint: str | None = None) -> Iterator[str]:
+def temporal_dev_server(
+    data_dir: Path,
+    port: int,
+    ui_port: int,
+    retention_days: int,
+    ui_codec_endpoint: str | None = None,
+    log_file: Path | None = None,
+) -> Iterator[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
-        installed_binary("temporal"), "server", "start-dev",
-        "--db-filename", str(data_dir / "temporal.db"),
-        "--port", str(port), "--ui-port", str(ui_port),
-        "--log-level", "warn",
+        installed_binary("temporal"),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--log-level",
+        "warn",
         *dev_server_flags(),
     ]
     if ui_codec_endpoint:
         command += ["--ui-codec-endpoint", ui_codec_endpoint]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    log = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         address = f"localhost:{port}"
         _wait_for_port("127.0.0.1", port, process)
         subprocess.run(
-            [installed_binary("temporal"), "operator", "namespace", "update",
-             "--address", address, "--retention", f"{retention_days}d", "default"],
-            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                installed_binary("temporal"),
+                "operator",
+                "namespace",
+                "update",
+                "--address",
+                address,
+                "--retention",
+                f"{retention_days}d",
+                "default",
+            ],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         yield address
     finally:
@@ -70,6 +95,8 @@ def temporal_dev_server(data_dir: Path, port: int, ui_port: int, retention_days:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+        if log is not None:
+            log.close()
 
 
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
@@ -92,9 +119,10 @@ def run(data_root: Path = Path(".data"), port: int = 7233, ui_port: int = 8233) 
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     retention_days = Settings().retention.days
-    with embedded_postgres(data_root / "pg") as database_url, temporal_dev_server(
-        data_root / "temporal", port, ui_port, retention_days
-    ) as address:
+    with (
+        embedded_postgres(data_root / "pg") as database_url,
+        temporal_dev_server(data_root / "temporal", port, ui_port, retention_days) as address,
+    ):
         os.environ.setdefault("PROMPTLY_DATABASE_URL", database_url)
         os.environ.setdefault("PROMPTLY_TEMPORAL_ADDRESS", address)
         (data_root / "env").write_text(

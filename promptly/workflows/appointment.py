@@ -87,7 +87,9 @@ class AppointmentWorkflow:
         try:
             policy.check_booking(request, booked_at)
         except policy.BookingRejected as err:
-            raise ApplicationError(str(err), type=errors.INVALID_BOOKING, non_retryable=True)
+            raise ApplicationError(
+                str(err), type=errors.INVALID_BOOKING, non_retryable=True
+            ) from err
         self._case = policy.new_case(request, booked_at, rules)
         workflow.upsert_search_attributes(
             [
@@ -97,8 +99,13 @@ class AppointmentWorkflow:
                 APPOINTMENT_START.value_set(request.start),
             ]
         )
-        self._note(TimelineKind.STATUS, SYSTEM, f"Booked {request.service}",
-                   status=AppointmentStatus.BOOKED.value, start=request.start.isoformat())
+        self._note(
+            TimelineKind.STATUS,
+            SYSTEM,
+            f"Booked {request.service}",
+            status=AppointmentStatus.BOOKED.value,
+            start=request.start.isoformat(),
+        )
         await self._save()
 
         await self._send_confirmation()
@@ -112,7 +119,9 @@ class AppointmentWorkflow:
 
         await self._save()
         self._describe_wait(workflow.now() + self.case.policy.keep_open_after_close)
-        await workflow.sleep(self.case.policy.keep_open_after_close, summary="keep open after close")
+        await workflow.sleep(
+            self.case.policy.keep_open_after_close, summary="keep open after close"
+        )
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._save()
         return self._view()
@@ -147,18 +156,25 @@ class AppointmentWorkflow:
         elif step is policy.Step.FOLLOW_UP_CALL:
             await self._follow_up_call()
         elif step is policy.Step.NO_SHOW:
-            self._set_status(AppointmentStatus.NO_SHOW, SYSTEM,
-                             "Not checked in 15 minutes after the start: no-show")
+            self._set_status(
+                AppointmentStatus.NO_SHOW,
+                SYSTEM,
+                "Not checked in 15 minutes after the start: no-show",
+            )
         elif step is policy.Step.AUTO_COMPLETE:
-            self._set_status(AppointmentStatus.COMPLETED, SYSTEM,
-                             "Checked in, nobody completed the visit: closed by the system")
+            self._set_status(
+                AppointmentStatus.COMPLETED,
+                SYSTEM,
+                "Checked in, nobody completed the visit: closed by the system",
+            )
 
     # --- confirmation, reminder, provider --------------------------------------------------
 
     async def _send_confirmation(self) -> None:
         case = self.case
         template = (
-            "phone_confirmation" if case.request.client.preferred_channel is Channel.PHONE
+            "phone_confirmation"
+            if case.request.client.preferred_channel is Channel.PHONE
             else "confirmation"
         )
         give_up_at = policy.confirmation_give_up_at(case.booked_at, case.policy)
@@ -182,21 +198,33 @@ class AppointmentWorkflow:
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="front-desk task: send the confirmation by hand",
         )
-        self._note(TimelineKind.TASK, SYSTEM, "Front desk asked to send the confirmation by hand",
-                   task_id=task.task_id, kind=TaskKind.SEND_CONFIRMATION_MANUALLY.value,
-                   due_at=case.confirmation_deadline.isoformat())
+        self._note(
+            TimelineKind.TASK,
+            SYSTEM,
+            "Front desk asked to send the confirmation by hand",
+            task_id=task.task_id,
+            kind=TaskKind.SEND_CONFIRMATION_MANUALLY.value,
+            due_at=case.confirmation_deadline.isoformat(),
+        )
         self._flag("confirmation not sent")
 
     async def _notify_provider(self) -> None:
         provider = self.case.request.provider
         if provider.email is None:
-            self._note(TimelineKind.DECISION, SYSTEM,
-                       "Provider has no email: acknowledgement expected through staff")
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                "Provider has no email: acknowledgement expected through staff",
+            )
             return
         await self._send(
             "provider_booking",
-            Recipient(role=RecipientRole.PROVIDER, name=provider.name, email=provider.email,
-                      timezone=self.case.request.client.timezone),
+            Recipient(
+                role=RecipientRole.PROVIDER,
+                name=provider.name,
+                email=provider.email,
+                timezone=self.case.request.client.timezone,
+            ),
             Channel.EMAIL,
             deadline=self.case.provider_ack_deadline,
         )
@@ -210,8 +238,14 @@ class AppointmentWorkflow:
         client = self.case.request.client
         return await self._send(
             template,
-            Recipient(role=RecipientRole.CLIENT, name=client.name, email=client.email,
-                      phone=client.phone, locale=client.locale, timezone=client.timezone),
+            Recipient(
+                role=RecipientRole.CLIENT,
+                name=client.name,
+                email=client.email,
+                phone=client.phone,
+                locale=client.locale,
+                timezone=client.timezone,
+            ),
             client.preferred_channel,
             deadline=deadline,
             step=step,
@@ -253,21 +287,33 @@ class AppointmentWorkflow:
             )
         except ActivityError as err:
             reason = str(err.cause) if err.cause else str(err)
-            self._note(TimelineKind.MESSAGE_FAILED, SYSTEM,
-                       f"{template} to {to.role.value} via {channel.value} failed: {reason}",
-                       template=template, channel=channel.value, recipient=to.role.value,
-                       reason=reason)
+            self._note(
+                TimelineKind.MESSAGE_FAILED,
+                SYSTEM,
+                f"{template} to {to.role.value} via {channel.value} failed: {reason}",
+                template=template,
+                channel=channel.value,
+                recipient=to.role.value,
+                reason=reason,
+            )
             return False
-        self._note(TimelineKind.MESSAGE, SYSTEM,
-                   f"{result.subject} ({to.role.value}, {channel.value})",
-                   template=template, channel=channel.value, recipient=to.role.value,
-                   message_id=result.message_id, provider_id=result.provider_id)
+        self._note(
+            TimelineKind.MESSAGE,
+            SYSTEM,
+            f"{result.subject} ({to.role.value}, {channel.value})",
+            template=template,
+            channel=channel.value,
+            recipient=to.role.value,
+            message_id=result.message_id,
+            provider_id=result.provider_id,
+        )
         return True
 
     def _send_round(self, template: str) -> int:
         """How many times this template was sent before: reschedules send it again."""
         return sum(
-            1 for entry in self._timeline
+            1
+            for entry in self._timeline
             if entry.kind in (TimelineKind.MESSAGE, TimelineKind.MESSAGE_FAILED)
             and entry.data.get("template") == template
         )
@@ -309,9 +355,15 @@ class AppointmentWorkflow:
             retry_policy=MESSAGE_RETRY,
             summary=f"supervisor alert: {title}",
         )
-        self._note(TimelineKind.MESSAGE, SYSTEM, f"Supervisor alerted: {title}",
-                   template="supervisor_alert", channel=Channel.EMAIL.value,
-                   recipient=RecipientRole.SUPERVISOR.value, reason=reason)
+        self._note(
+            TimelineKind.MESSAGE,
+            SYSTEM,
+            f"Supervisor alerted: {title}",
+            template="supervisor_alert",
+            channel=Channel.EMAIL.value,
+            recipient=RecipientRole.SUPERVISOR.value,
+            reason=reason,
+        )
         self._flag(title.lower())
 
     # --- phone follow-up --------------------------------------------------------------------
@@ -320,18 +372,24 @@ class AppointmentWorkflow:
         case = self.case
         if policy.follow_up_exhausted(case):
             self._update(next_call_at=None, awaiting_call_outcome=False)
-            self._set_status(AppointmentStatus.UNCONFIRMED, SYSTEM,
-                             f"No confirmation after {case.call_attempts} call attempt(s)")
+            self._set_status(
+                AppointmentStatus.UNCONFIRMED,
+                SYSTEM,
+                f"No confirmation after {case.call_attempts} call attempt(s)",
+            )
             await self._alert_supervisor(
-                "unconfirmed", "Client unconfirmed",
+                "unconfirmed",
+                "Client unconfirmed",
                 f"{case.request.client.name} did not confirm; "
                 f"{case.call_attempts} call attempt(s) made.",
             )
             return
         if case.awaiting_call_outcome:
-            self._note(TimelineKind.DECISION, SYSTEM,
-                       f"No outcome recorded for call attempt {case.call_attempts}: "
-                       "treated as no answer")
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                f"No outcome recorded for call attempt {case.call_attempts}: treated as no answer",
+            )
         attempt = case.call_attempts + 1
         now = workflow.now()
         self._case = policy.after_call_attempt(case, now)
@@ -352,11 +410,15 @@ class AppointmentWorkflow:
             start_to_close_timeout=RECORD_TIMEOUT,
             summary=f"call attempt {attempt} of {self.case.max_call_attempts}",
         )
-        self._note(TimelineKind.MESSAGE, SYSTEM,
-                   f"Call task for the front desk: attempt {attempt} of "
-                   f"{self.case.max_call_attempts}",
-                   template="call_task", channel=Channel.PHONE.value, task_id=task.task_id,
-                   attempt=attempt)
+        self._note(
+            TimelineKind.MESSAGE,
+            SYSTEM,
+            f"Call task for the front desk: attempt {attempt} of {self.case.max_call_attempts}",
+            template="call_task",
+            channel=Channel.PHONE.value,
+            task_id=task.task_id,
+            attempt=attempt,
+        )
 
     def _call_task_key(self, attempt: int) -> str:
         return f"{self._workflow_id}/call/{attempt}"
@@ -366,8 +428,12 @@ class AppointmentWorkflow:
             return
         await workflow.execute_activity_method(
             TaskActivities.close_task,
-            CloseTaskRequest(idempotency_key=self._call_task_key(self.case.call_attempts),
-                             outcome=outcome, note=note, closed_by=actor),
+            CloseTaskRequest(
+                idempotency_key=self._call_task_key(self.case.call_attempts),
+                outcome=outcome,
+                note=note,
+                closed_by=actor,
+            ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary=f"close call task {self.case.call_attempts}: {outcome}",
         )
@@ -377,7 +443,10 @@ class AppointmentWorkflow:
     @workflow.update
     async def confirm(self, command: ConfirmInput) -> AppointmentView:
         async with self._lock:
+            await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("confirm")
+            if self.case.status is AppointmentStatus.CONFIRMED:
+                return self._view()
             await self._close_call_task("confirmed", "client confirmed", command.actor)
             self._update(next_call_at=None, awaiting_call_outcome=False)
             self._set_status(AppointmentStatus.CONFIRMED, command.actor, "Client confirmed")
@@ -390,6 +459,7 @@ class AppointmentWorkflow:
     @workflow.update
     async def acknowledge(self, command: AcknowledgeInput) -> AppointmentView:
         async with self._lock:
+            await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("acknowledge")
             if not self.case.provider_acknowledged:
                 self._update(provider_acknowledged=True)
@@ -403,24 +473,35 @@ class AppointmentWorkflow:
     @workflow.update
     async def record_call_outcome(self, command: RecordCallOutcomeInput) -> AppointmentView:
         async with self._lock:
+            await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("record_call_outcome")
             attempt = self.case.call_attempts
             await self._close_call_task(command.outcome.value, command.note, command.actor)
             self._update(awaiting_call_outcome=False)
-            self._note(TimelineKind.ACTION, command.actor,
-                       f"Call attempt {attempt}: {command.outcome.value}"
-                       + (f" ({command.note})" if command.note else ""),
-                       outcome=command.outcome.value, attempt=attempt, note=command.note)
+            self._note(
+                TimelineKind.ACTION,
+                command.actor,
+                f"Call attempt {attempt}: {command.outcome.value}"
+                + (f" ({command.note})" if command.note else ""),
+                outcome=command.outcome.value,
+                attempt=attempt,
+                note=command.note,
+            )
             if command.outcome is CallOutcome.REACHED_CONFIRMED:
                 self._update(next_call_at=None)
-                self._set_status(AppointmentStatus.CONFIRMED, command.actor,
-                                 "Client confirmed by phone")
+                self._set_status(
+                    AppointmentStatus.CONFIRMED, command.actor, "Client confirmed by phone"
+                )
             elif command.outcome is CallOutcome.WRONG_NUMBER:
                 self._update(next_call_at=None)
-                self._set_status(AppointmentStatus.UNCONFIRMED, command.actor,
-                                 "Wrong number: the client cannot be reached by phone")
+                self._set_status(
+                    AppointmentStatus.UNCONFIRMED,
+                    command.actor,
+                    "Wrong number: the client cannot be reached by phone",
+                )
                 await self._alert_supervisor(
-                    "wrong_number", "Wrong phone number",
+                    "wrong_number",
+                    "Wrong phone number",
                     f"{self.case.request.client.phone} is not {self.case.request.client.name}'s.",
                 )
             elif command.outcome is CallOutcome.REACHED_CANCELLED:
@@ -438,6 +519,7 @@ class AppointmentWorkflow:
     @workflow.update
     async def check_in(self, command: CheckInInput) -> AppointmentView:
         async with self._lock:
+            await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("check_in")
             self._set_status(AppointmentStatus.CHECKED_IN, command.actor, "Client checked in")
             return self._view()
@@ -449,6 +531,7 @@ class AppointmentWorkflow:
     @workflow.update
     async def complete(self, command: CompleteInput) -> AppointmentView:
         async with self._lock:
+            await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("complete")
             self._set_status(AppointmentStatus.COMPLETED, command.actor, "Visit completed")
             return self._view()
@@ -466,8 +549,10 @@ class AppointmentWorkflow:
     @property
     def case(self) -> AppointmentCase:
         if self._case is None:
-            raise ApplicationError("the appointment is still being booked",
-                                   type=errors.TRANSITION_REFUSED)
+            raise ApplicationError(
+                "the appointment is still being booked; try again in a moment",
+                type=errors.TRANSITION_REFUSED,
+            )
         return self._case
 
     @property
@@ -475,7 +560,9 @@ class AppointmentWorkflow:
         return workflow.info().workflow_id
 
     def _refuse_unless_allowed(self, update: str) -> None:
-        refusal = policy.transition_refusal(update, self.case, workflow.now())
+        if self._case is None:
+            return  # still booking: the handler waits for the case and judges then
+        refusal = policy.transition_refusal(update, self._case, workflow.now())
         if refusal is not None:
             raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
@@ -490,8 +577,7 @@ class AppointmentWorkflow:
     def _set_status(self, status: AppointmentStatus, actor: Actor, detail: str) -> None:
         previous = self.case.status
         self._update(status=status)
-        self._note(TimelineKind.STATUS, actor, detail, status=status.value,
-                   previous=previous.value)
+        self._note(TimelineKind.STATUS, actor, detail, status=status.value, previous=previous.value)
         workflow.upsert_search_attributes([APPOINTMENT_STATUS.value_set(status.value)])
 
     def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
@@ -507,8 +593,11 @@ class AppointmentWorkflow:
         workflow.set_current_details(
             f"**{case.status.value}** · visit {case.request.start.isoformat()} · next: "
             f"{waiting_for} at {until.isoformat()}"
-            + (f" · needs attention: {', '.join(case.needs_attention)}"
-               if case.needs_attention else "")
+            + (
+                f" · needs attention: {', '.join(case.needs_attention)}"
+                if case.needs_attention
+                else ""
+            )
         )
 
     async def _save(self) -> None:
@@ -517,7 +606,7 @@ class AppointmentWorkflow:
             return
         self._saved_changes = self._changes
         case = self.case
-        new_entries = self._timeline[self._stored_entries:]
+        new_entries = self._timeline[self._stored_entries :]
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
             CaseSnapshot(
@@ -528,8 +617,10 @@ class AppointmentWorkflow:
                 client_id=case.request.client.id,
                 provider_id=case.request.provider.id,
                 starts_at=case.request.start,
-                details={"needs_attention": case.needs_attention,
-                         "call_attempts": case.call_attempts},
+                details={
+                    "needs_attention": case.needs_attention,
+                    "call_attempts": case.call_attempts,
+                },
                 first_seq=self._stored_entries,
                 entries=new_entries,
             ),
@@ -558,4 +649,3 @@ class AppointmentWorkflow:
             needs_attention=case.needs_attention,
             timeline=list(self._timeline),
         )
-

@@ -1,0 +1,172 @@
+"""Throughput of whole appointment lifecycles against a floor measured in the same run.
+
+Starts a Temporal dev server and PostgreSQL (embedded, temporary), runs N appointments
+booking → confirm → reminder → check-in → complete with compressed policy durations, then
+N floor workflows with the same number of no-op activities and timers over the same
+wall-clock span. Prints one JSON line:
+{n, wf_per_s, floor_wf_per_s, ratio, events_per_history}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from promptly import db
+from promptly.config import Settings
+from promptly.domain.models import (
+    Actor,
+    ActorKind,
+    AppointmentRequest,
+    AppointmentView,
+    CheckInInput,
+    CompleteInput,
+    ConfirmInput,
+    Model,
+)
+from promptly.starter.appointments import book
+from promptly.starter.devstack import embedded_postgres, temporal_dev_server
+from promptly.starter.setup import register_search_attributes
+from promptly.worker import create_worker, data_converter, open_pool
+from promptly.workflows.appointment import AppointmentWorkflow
+
+TIME_SCALE = 2e-4  # 72h → ~52s: every timer still fires, the run stays short
+AHEAD = timedelta(hours=72)
+CLIENT = Actor(kind=ActorKind.CLIENT, id="bench")
+DESK = Actor(kind=ActorKind.STAFF, id="bench")
+
+
+class FloorInput(Model):
+    activities: int
+    timers: int
+    span_seconds: float
+
+
+@activity.defn
+async def noop() -> None:
+    return None
+
+
+@workflow.defn
+class FloorWorkflow:
+    """The same count of activities and timers as an appointment, doing nothing."""
+
+    @workflow.run
+    async def run(self, plan: FloorInput) -> None:
+        pause = timedelta(seconds=plan.span_seconds / max(plan.timers, 1))
+        for index in range(max(plan.activities, plan.timers)):
+            if index < plan.activities:
+                await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
+            if index < plan.timers:
+                await workflow.sleep(pause)
+
+
+def request(start: datetime) -> AppointmentRequest:
+    return AppointmentRequest.model_validate(
+        {
+            "appointment_id": f"B-{uuid.uuid4().hex[:12]}",
+            "client": {"id": "C-1", "name": "Bench Client", "email": "bench@example.com",
+                       "preferred_channel": "email", "locale": "en", "timezone": "Europe/Warsaw"},
+            "provider": {"id": "P-1", "name": "Bench Provider", "email": "p@example.com"},
+            "service": "Consultation",
+            "location": "Room 1",
+            "start": start.isoformat(),
+            "duration_minutes": 50,
+        }
+    )
+
+
+async def _sleep_until(moment: datetime) -> None:
+    await asyncio.sleep(max((moment - datetime.now(UTC)).total_seconds(), 0))
+
+
+async def one_lifecycle(client: Client, settings: Settings) -> WorkflowHandle[
+    AppointmentWorkflow, AppointmentView
+]:
+    now = datetime.now(UTC)
+    start = now + AHEAD * TIME_SCALE
+    handle = await book(client, request(start), settings, now)
+    await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    # Check-in opens 2h (scaled: ~1.4s) before the start; no-show is 15 min (~0.2s) after.
+    await _sleep_until(start - timedelta(seconds=1))
+    await handle.execute_update(AppointmentWorkflow.check_in, CheckInInput(actor=DESK))
+    await _sleep_until(start + timedelta(seconds=0.01))
+    await handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=DESK))
+    await handle.result()
+    return handle
+
+
+async def measure(n: int, data: Path) -> dict[str, float | int]:
+    with embedded_postgres(data / "pg") as database_url, temporal_dev_server(
+        data / "temporal", 17233, 18233, retention_days=1, log_file=data / "temporal.log"
+    ) as address:
+        db.upgrade(database_url)
+        settings = Settings(
+            database_url=database_url, temporal_address=address, time_scale=TIME_SCALE,
+            task_queue="bench",
+        )
+        client = await Client.connect(address, data_converter=data_converter(settings))
+        await register_search_attributes(client, "default")
+        async with open_pool(settings) as pool, create_worker(client, settings, pool=pool):
+            sample = await one_lifecycle(client, settings)
+            history = await sample.fetch_history()
+            activities = sum(
+                1 for e in history.events
+                if e.event_type in (EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+                                    EventType.EVENT_TYPE_MARKER_RECORDED)
+            )
+            timers = sum(1 for e in history.events
+                         if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED)
+            span = (history.events[-1].event_time.ToDatetime()
+                    - history.events[0].event_time.ToDatetime()).total_seconds()
+
+            began = time.perf_counter()
+            await asyncio.gather(*(one_lifecycle(client, settings) for _ in range(n)))
+            lifecycle_seconds = time.perf_counter() - began
+
+        async with Worker(client, task_queue="bench-floor", workflows=[FloorWorkflow],
+                          activities=[noop]):
+            plan = FloorInput(activities=activities, timers=timers, span_seconds=span)
+            began = time.perf_counter()
+            await asyncio.gather(*(
+                client.execute_workflow(FloorWorkflow.run, plan, id=f"floor-{uuid.uuid4()}",
+                                        task_queue="bench-floor")
+                for _ in range(n)
+            ))
+            floor_seconds = time.perf_counter() - began
+
+    wf_per_s = n / lifecycle_seconds
+    floor_wf_per_s = n / floor_seconds
+    return {
+        "n": n,
+        "wf_per_s": round(wf_per_s, 2),
+        "floor_wf_per_s": round(floor_wf_per_s, 2),
+        "ratio": round(wf_per_s / floor_wf_per_s, 3),
+        "events_per_history": len(history.events),
+        "activities_per_history": activities,
+        "timers_per_history": timers,
+        "lifecycle_span_s": round(span, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=500)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="promptly-bench-") as data:
+        print(json.dumps(asyncio.run(measure(args.n, Path(data)))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,665 @@
+"""The service levels of DESIGN.md §1 as pure functions: when each promise falls due.
+
+Expected instants are written in the local time the client or the front desk would read
+off a wall clock (Europe/Warsaw unless said otherwise).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from promptly.domain.models import (
+    AppointmentCase,
+    AppointmentPolicy,
+    AppointmentRequest,
+    AppointmentStatus,
+    BusinessCalendar,
+    HourRange,
+)
+from promptly.domain.policy import (
+    Step,
+    after_call_attempt,
+    auto_complete_at,
+    call_attempt_time,
+    confirmation_deadline,
+    confirmation_give_up_at,
+    follow_up_exhausted,
+    new_case,
+    next_call_after,
+    next_step,
+    no_show_at,
+    provider_ack_deadline,
+    reminder_time,
+    response_deadline,
+    scaled,
+    transition_refusal,
+)
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+NEW_YORK = ZoneInfo("America/New_York")
+POLICY = AppointmentPolicy()
+# Mon–Fri 08:00–18:00 Europe/Warsaw; 11 November 2026 (a Wednesday) is a public holiday.
+WITH_HOLIDAY = AppointmentPolicy(business=BusinessCalendar(holidays=["2026-11-11"]))
+
+
+def warsaw(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=WARSAW)
+
+
+def new_york(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=NEW_YORK)
+
+
+def request(start: datetime, timezone: str = "Europe/Warsaw") -> AppointmentRequest:
+    """A booking as it arrives over the wire (ISO string, so a fixed UTC offset)."""
+    return AppointmentRequest.model_validate(
+        {
+            "appointment_id": "A-1",
+            "client": {
+                "id": "C-17",
+                "name": "Anna Nowak",
+                "email": "anna@example.com",
+                "phone": "+48600100200",
+                "timezone": timezone,
+            },
+            "provider": {"id": "P-3", "name": "Jan Kowalski", "email": "jan@example.com"},
+            "service": "Physiotherapy consultation",
+            "location": "ul. Prosta 1, Warszawa",
+            "start": start.isoformat(),
+            "duration_minutes": 50,
+        }
+    )
+
+
+def case_for(
+    start: datetime, booked_at: datetime, policy: AppointmentPolicy = POLICY, **changes: object
+) -> AppointmentCase:
+    case = new_case(request(start), booked_at, policy)
+    return case.model_copy(update=changes) if changes else case
+
+
+# --- reminder_time ----------------------------------------------------------------------
+
+
+def test_reminder_goes_out_48h_before_the_visit() -> None:
+    # Booked Monday 10:00 for Thursday 10:00 (72h ahead).
+    assert reminder_time(warsaw(11, 2, 10), warsaw(11, 5, 10), "Europe/Warsaw", POLICY) == (
+        warsaw(11, 3, 10)
+    )
+
+
+def test_reminder_whose_48h_mark_is_at_22_waits_for_8_next_morning() -> None:
+    # Visit Thursday 22:00: the 48h mark is Tuesday 22:00, inside the quiet hours.
+    assert reminder_time(warsaw(11, 2, 9), warsaw(11, 5, 22), "Europe/Warsaw", POLICY) == (
+        warsaw(11, 4, 8)
+    )
+
+
+def test_reminder_whose_48h_mark_is_at_0730_waits_until_8() -> None:
+    assert reminder_time(warsaw(11, 2, 9), warsaw(11, 5, 7, 30), "Europe/Warsaw", POLICY) == (
+        warsaw(11, 3, 8)
+    )
+
+
+def test_reminder_at_2059_is_not_moved() -> None:
+    assert reminder_time(warsaw(11, 2, 9), warsaw(11, 5, 20, 59), "Europe/Warsaw", POLICY) == (
+        warsaw(11, 3, 20, 59)
+    )
+
+
+def test_reminder_quiet_hours_are_the_clients_not_warsaws() -> None:
+    # Visit Thursday 22:00 New York time: the 48h mark is Tuesday 22:00 in New York.
+    booked = new_york(11, 2, 9)
+    start = new_york(11, 5, 22)
+    assert reminder_time(booked, start, "America/New_York", POLICY) == new_york(11, 4, 8)
+    # The same instants for a client living in Warsaw: Wednesday 04:00 there, so 08:00 Warsaw.
+    assert reminder_time(booked, start, "Europe/Warsaw", POLICY) == warsaw(11, 4, 8)
+
+
+def test_reminder_without_quiet_hours_is_exactly_48h_before() -> None:
+    policy = AppointmentPolicy(quiet_hours=None)
+    assert reminder_time(warsaw(11, 2, 9), warsaw(11, 5, 22), "Europe/Warsaw", policy) == (
+        warsaw(11, 3, 22)
+    )
+
+
+def test_booking_36h_ahead_gets_the_reminder_right_away() -> None:
+    booked = warsaw(11, 2, 10)
+    assert reminder_time(booked, warsaw(11, 3, 22), "Europe/Warsaw", POLICY) == booked
+
+
+def test_booking_36h_ahead_during_quiet_hours_gets_the_reminder_at_8() -> None:
+    # Booked Monday 22:00 for Wednesday 10:00.
+    assert reminder_time(warsaw(11, 2, 22), warsaw(11, 4, 10), "Europe/Warsaw", POLICY) == (
+        warsaw(11, 3, 8)
+    )
+
+
+def test_booking_exactly_24h_ahead_gets_the_reminder_right_away() -> None:
+    booked = warsaw(11, 2, 10)
+    assert reminder_time(booked, warsaw(11, 3, 10), "Europe/Warsaw", POLICY) == booked
+
+
+def test_booking_12h_ahead_gets_no_reminder_the_confirmation_is_the_reminder() -> None:
+    assert reminder_time(warsaw(11, 2, 10), warsaw(11, 2, 22), "Europe/Warsaw", POLICY) is None
+
+
+def test_booking_just_under_24h_ahead_gets_no_reminder() -> None:
+    assert reminder_time(warsaw(11, 2, 10, 1), warsaw(11, 3, 10), "Europe/Warsaw", POLICY) is None
+
+
+def test_reminder_moved_to_8_may_land_exactly_on_the_24h_mark() -> None:
+    # Booked Monday 01:00 for Tuesday 08:00 (31h): the window is Monday 01:00–08:00.
+    assert reminder_time(warsaw(11, 2, 1), warsaw(11, 3, 8), "Europe/Warsaw", POLICY) == (
+        warsaw(11, 2, 8)
+    )
+
+
+def test_reminder_stays_at_window_start_when_the_whole_window_is_quiet() -> None:
+    # Booked Monday 23:00 for Wednesday 07:00 (32h): the window Monday 23:00–Tuesday 07:00
+    # is all quiet, and 08:00 would be less than 24h before the visit.
+    booked = warsaw(11, 2, 23)
+    assert reminder_time(booked, warsaw(11, 4, 7), "Europe/Warsaw", POLICY) == booked
+
+
+def test_reminder_is_never_outside_the_24_to_48h_window() -> None:
+    booked = warsaw(11, 2, 0)
+    for minutes_ahead in range(24 * 60, 80 * 60, 17):
+        start = booked + timedelta(minutes=minutes_ahead)
+        reminder = reminder_time(booked, start, "Europe/Warsaw", POLICY)
+        assert reminder is not None
+        before_visit = start.astimezone(UTC) - reminder.astimezone(UTC)
+        assert timedelta(hours=24) <= before_visit <= timedelta(hours=48), start
+        assert reminder >= booked
+
+
+# --- DST weeks --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mark", "expected"),
+    [
+        # Europe/Warsaw springs forward on Sunday 29 March 2026 (02:00 CET -> 03:00 CEST).
+        (warsaw(3, 27, 22), warsaw(3, 28, 8)),
+        (warsaw(3, 28, 22), warsaw(3, 29, 8)),
+        (warsaw(3, 29, 22), warsaw(3, 30, 8)),
+        (warsaw(3, 29, 7, 30), warsaw(3, 29, 8)),
+        # ... and falls back on Sunday 25 October 2026 (03:00 CEST -> 02:00 CET).
+        (warsaw(10, 23, 22), warsaw(10, 24, 8)),
+        (warsaw(10, 24, 22), warsaw(10, 25, 8)),
+        (warsaw(10, 25, 22), warsaw(10, 26, 8)),
+        (warsaw(10, 25, 7, 30), warsaw(10, 25, 8)),
+        # America/New_York springs forward on 8 March 2026 and falls back on 1 November 2026.
+        (new_york(3, 7, 22), new_york(3, 8, 8)),
+        (new_york(3, 8, 22), new_york(3, 9, 8)),
+        (new_york(3, 8, 7, 30), new_york(3, 8, 8)),
+        (new_york(10, 31, 22), new_york(11, 1, 8)),
+        (new_york(11, 1, 22), new_york(11, 2, 8)),
+        (new_york(11, 1, 7, 30), new_york(11, 1, 8)),
+    ],
+)
+def test_reminder_in_dst_weeks_lands_at_8_local(mark: datetime, expected: datetime) -> None:
+    """A visit whose 48h mark (`mark`) is in the quiet hours is reminded at 08:00 local."""
+    timezone = str(mark.tzinfo)
+    start = (mark.astimezone(UTC) + timedelta(hours=48)).astimezone(mark.tzinfo)
+    booked = start - timedelta(days=7)
+    assert reminder_time(booked, start, timezone, POLICY) == expected
+    # The same through a booking as it arrives over the wire.
+    booking = request(start, timezone)
+    assert new_case(booking, booked, POLICY).reminder_at == expected
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        # Monday 10:00 CEST is 48 real hours after Saturday 09:00 CET.
+        (warsaw(3, 30, 10), warsaw(3, 28, 9)),
+        # Monday 10:00 CET is 48 real hours after Saturday 11:00 CEST.
+        (warsaw(10, 26, 10), warsaw(10, 24, 11)),
+        (new_york(3, 9, 10), new_york(3, 7, 9)),
+        (new_york(11, 2, 10), new_york(10, 31, 11)),
+    ],
+)
+def test_reminder_across_a_dst_change_is_48_real_hours_before(
+    start: datetime, expected: datetime
+) -> None:
+    timezone = str(start.tzinfo)
+    booked = start - timedelta(days=7)
+    assert reminder_time(booked, start, timezone, POLICY) == expected
+    assert new_case(request(start, timezone), booked, POLICY).reminder_at == expected
+
+
+# --- response, confirmation and provider deadlines --------------------------------------
+
+
+def test_response_deadline_is_24h_before_the_visit() -> None:
+    assert response_deadline(warsaw(11, 2, 10), warsaw(11, 5, 10), POLICY) == warsaw(11, 4, 10)
+
+
+def test_response_deadline_30h_ahead_is_still_24h_before() -> None:
+    assert response_deadline(warsaw(11, 2, 10), warsaw(11, 3, 16), POLICY) == warsaw(11, 2, 16)
+
+
+def test_booking_closer_than_24h_gets_half_the_remaining_time_to_respond() -> None:
+    # Booked Monday 10:00 for Monday 22:00: 12h left, so the deadline is at 16:00.
+    assert response_deadline(warsaw(11, 2, 10), warsaw(11, 2, 22), POLICY) == warsaw(11, 2, 16)
+
+
+def test_booking_exactly_24h_ahead_gets_half_the_time_to_respond() -> None:
+    assert response_deadline(warsaw(11, 2, 10), warsaw(11, 3, 10), POLICY) == warsaw(11, 2, 22)
+
+
+def test_response_deadline_across_a_dst_change_is_24_real_hours_before() -> None:
+    # Sunday 29 March 10:00 CEST is 24 real hours after Saturday 09:00 CET.
+    assert response_deadline(warsaw(3, 20, 10), warsaw(3, 29, 10), POLICY) == warsaw(3, 28, 9)
+
+
+def test_late_booking_across_a_dst_change_gets_half_the_real_time_left() -> None:
+    # Booked Saturday 20:00 CET for Sunday 10:00 CEST: 13 real hours, so 6h30 to respond.
+    assert response_deadline(warsaw(3, 28, 20), warsaw(3, 29, 10), POLICY) == (warsaw(3, 29, 3, 30))
+
+
+def test_confirmation_must_go_out_within_24h_and_the_desk_is_asked_2h_before() -> None:
+    assert confirmation_deadline(warsaw(11, 2, 10), POLICY) == warsaw(11, 3, 10)
+    assert confirmation_give_up_at(warsaw(11, 2, 10), POLICY) == warsaw(11, 3, 8)
+
+
+def test_confirmation_deadline_across_a_dst_change_is_24_real_hours() -> None:
+    assert confirmation_deadline(warsaw(3, 28, 12), POLICY) == warsaw(3, 29, 13)
+    assert confirmation_deadline(warsaw(10, 24, 12), POLICY) == warsaw(10, 25, 11)
+
+
+def test_desk_is_asked_22_real_hours_after_a_booking_across_the_change() -> None:
+    # Booked Saturday 06:00 CET: deadline Sunday 07:00 CEST (24 real hours), and the desk
+    # is asked 22 real hours after booking, at 05:00 CEST.
+    assert confirmation_deadline(warsaw(3, 28, 6), POLICY) == warsaw(3, 29, 7)
+    assert confirmation_give_up_at(warsaw(3, 28, 6), POLICY) == warsaw(3, 29, 5)
+
+
+def test_provider_must_acknowledge_within_24h() -> None:
+    assert provider_ack_deadline(warsaw(11, 2, 10), warsaw(11, 5, 10), POLICY) == warsaw(11, 3, 10)
+
+
+def test_provider_must_acknowledge_before_a_visit_sooner_than_24h() -> None:
+    assert provider_ack_deadline(warsaw(11, 2, 10), warsaw(11, 2, 22), POLICY) == warsaw(11, 2, 22)
+
+
+# --- phone follow-up slots --------------------------------------------------------------
+
+
+def test_follow_up_call_at_the_deadline_when_the_office_is_open() -> None:
+    assert call_attempt_time(warsaw(11, 4, 10), warsaw(11, 5, 10), WITH_HOLIDAY) == (
+        warsaw(11, 4, 10)
+    )
+
+
+def test_deadline_friday_1730_calls_then_and_next_on_monday_at_8() -> None:
+    visit = warsaw(11, 17, 10)  # Tuesday
+    first = call_attempt_time(warsaw(11, 13, 17, 30), visit, WITH_HOLIDAY)
+    assert first == warsaw(11, 13, 17, 30)
+    assert next_call_after(warsaw(11, 13, 17, 30), visit, WITH_HOLIDAY) == warsaw(11, 16, 8)
+
+
+def test_next_call_two_hours_later_within_the_day() -> None:
+    visit = warsaw(11, 17, 10)
+    assert next_call_after(warsaw(11, 16, 8), visit, WITH_HOLIDAY) == warsaw(11, 16, 10)
+    assert next_call_after(warsaw(11, 16, 15, 59), visit, WITH_HOLIDAY) == warsaw(11, 16, 17, 59)
+    # 16:00 + 2h is closing time: the next call is the following morning.
+    assert next_call_after(warsaw(11, 16, 16), visit, WITH_HOLIDAY) == warsaw(11, 17, 8)
+
+
+def test_deadline_outside_office_hours_calls_at_opening() -> None:
+    visit = warsaw(11, 17, 10)
+    assert call_attempt_time(warsaw(11, 13, 7), visit, WITH_HOLIDAY) == warsaw(11, 13, 8)
+    assert call_attempt_time(warsaw(11, 14, 10), visit, WITH_HOLIDAY) == warsaw(11, 16, 8)
+
+
+def test_follow_up_call_skips_a_holiday() -> None:
+    visit = warsaw(11, 13, 10)  # Friday
+    assert call_attempt_time(warsaw(11, 10, 17), visit, WITH_HOLIDAY) == warsaw(11, 10, 17)
+    # Tuesday 17:00 + 2h is after closing; Wednesday 11 November is a holiday.
+    assert next_call_after(warsaw(11, 10, 17), visit, WITH_HOLIDAY) == warsaw(11, 12, 8)
+    assert call_attempt_time(warsaw(11, 11, 9), visit, WITH_HOLIDAY) == warsaw(11, 12, 8)
+
+
+def test_no_call_slot_at_the_visit_start() -> None:
+    # Friday 19:00: the next office hour is Monday 08:00, the very start of the visit.
+    assert call_attempt_time(warsaw(11, 13, 19), warsaw(11, 16, 8), WITH_HOLIDAY) is None
+    assert next_call_after(warsaw(11, 13, 17, 30), warsaw(11, 16, 8), WITH_HOLIDAY) is None
+
+
+def test_no_call_slot_after_the_visit_start() -> None:
+    # A Saturday visit: no office hour between Friday evening and the visit.
+    assert call_attempt_time(warsaw(11, 13, 19), warsaw(11, 14, 12), WITH_HOLIDAY) is None
+    # Thursday 17:00 + 2h: the next office hour, Friday 08:00, is after a Friday 07:30 visit.
+    assert next_call_after(warsaw(11, 12, 17), warsaw(11, 13, 7, 30), WITH_HOLIDAY) is None
+
+
+def test_call_slot_one_minute_before_the_visit_is_kept() -> None:
+    assert call_attempt_time(warsaw(11, 13, 19), warsaw(11, 16, 8, 1), WITH_HOLIDAY) == (
+        warsaw(11, 16, 8)
+    )
+
+
+# --- a new case and what it does next ---------------------------------------------------
+
+
+def test_new_case_72h_ahead() -> None:
+    case = new_case(request(warsaw(11, 5, 10)), warsaw(11, 2, 10), WITH_HOLIDAY)
+    assert case.status is AppointmentStatus.BOOKED
+    assert case.booked_at == warsaw(11, 2, 10)
+    assert case.confirmation_deadline == warsaw(11, 3, 10)
+    assert case.provider_ack_deadline == warsaw(11, 3, 10)
+    assert case.reminder_at == warsaw(11, 3, 10)
+    assert case.response_deadline == warsaw(11, 4, 10)
+    assert case.next_call_at == warsaw(11, 4, 10)
+    assert case.max_call_attempts == 3
+    assert case.call_attempts == 0
+    assert not case.awaiting_call_outcome
+
+
+def test_new_case_whose_deadline_falls_on_a_weekend_calls_on_monday() -> None:
+    # Visit Monday 16 November 12:00; the response deadline is Sunday 12:00.
+    case = new_case(request(warsaw(11, 16, 12)), warsaw(11, 12, 9), WITH_HOLIDAY)
+    assert case.response_deadline == warsaw(11, 15, 12)
+    assert case.next_call_at == warsaw(11, 16, 8)
+    assert case.max_call_attempts == 2  # 08:00 and 10:00 fit before the 12:00 visit
+
+
+def test_new_case_with_no_office_hour_before_the_visit_gives_up_at_the_deadline() -> None:
+    # Booked Friday 20:00 for Saturday 12:00 (16h): no reminder, deadline Saturday 04:00,
+    # and no office hour before the visit, so no call attempts at all.
+    case = new_case(request(warsaw(11, 14, 12)), warsaw(11, 13, 20), WITH_HOLIDAY)
+    assert case.reminder_at is None
+    assert case.response_deadline == warsaw(11, 14, 4)
+    assert case.next_call_at == warsaw(11, 14, 4)
+    assert case.max_call_attempts == 0
+    assert follow_up_exhausted(case)
+
+
+Played = tuple[datetime, Step, int, AppointmentStatus]
+
+
+def play(case: AppointmentCase) -> list[Played]:
+    """Run the case's own steps as the workflow does, for a client and provider who stay
+    silent; each line is (when, step, call attempts so far, status afterwards)."""
+    played: list[Played] = []
+    while (due := next_step(case)) is not None:
+        assert len(played) < 20, played
+        if due.step is Step.PROVIDER_ACK_ALERT:
+            case = case.model_copy(update={"ack_alert_sent": True})
+        elif due.step is Step.REMINDER:
+            case = case.model_copy(update={"reminder_sent": True})
+        elif due.step is Step.FOLLOW_UP_CALL:
+            if follow_up_exhausted(case):
+                case = case.model_copy(
+                    update={
+                        "status": AppointmentStatus.UNCONFIRMED,
+                        "next_call_at": None,
+                        "awaiting_call_outcome": False,
+                    }
+                )
+            else:
+                case = after_call_attempt(case, due.at)
+        elif due.step is Step.NO_SHOW:
+            case = case.model_copy(update={"status": AppointmentStatus.NO_SHOW})
+        elif due.step is Step.AUTO_COMPLETE:
+            case = case.model_copy(update={"status": AppointmentStatus.COMPLETED})
+        played.append((due.at.astimezone(WARSAW), due.step, case.call_attempts, case.status))
+    return played
+
+
+BOOKED = AppointmentStatus.BOOKED
+UNCONFIRMED = AppointmentStatus.UNCONFIRMED
+NO_SHOW = AppointmentStatus.NO_SHOW
+
+
+def test_silent_client_gets_reminder_then_three_calls_2h_apart_then_gives_up() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), WITH_HOLIDAY, provider_acknowledged=True)
+    assert play(case) == [
+        (warsaw(11, 3, 10), Step.REMINDER, 0, BOOKED),
+        (warsaw(11, 4, 10), Step.FOLLOW_UP_CALL, 1, BOOKED),
+        (warsaw(11, 4, 12), Step.FOLLOW_UP_CALL, 2, BOOKED),
+        (warsaw(11, 4, 14), Step.FOLLOW_UP_CALL, 3, BOOKED),
+        (warsaw(11, 4, 16), Step.FOLLOW_UP_CALL, 3, UNCONFIRMED),
+        (warsaw(11, 5, 10, 15), Step.NO_SHOW, 3, NO_SHOW),
+    ]
+
+
+def test_reminder_goes_before_a_silent_provider_alert_due_at_the_same_instant() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), WITH_HOLIDAY)
+    assert play(case)[:2] == [
+        (warsaw(11, 3, 10), Step.REMINDER, 0, BOOKED),
+        (warsaw(11, 3, 10), Step.PROVIDER_ACK_ALERT, 0, BOOKED),
+    ]
+
+
+def test_silent_client_calls_stop_when_no_office_hour_is_left_before_the_visit() -> None:
+    # Visit Monday 12:00: calls Monday 08:00 and 10:00; a third at 12:00 would be too late.
+    case = case_for(warsaw(11, 16, 12), warsaw(11, 12, 9), WITH_HOLIDAY, provider_acknowledged=True)
+    assert play(case) == [
+        (warsaw(11, 14, 12), Step.REMINDER, 0, BOOKED),
+        (warsaw(11, 16, 8), Step.FOLLOW_UP_CALL, 1, BOOKED),
+        (warsaw(11, 16, 10), Step.FOLLOW_UP_CALL, 2, BOOKED),
+        (warsaw(11, 16, 12), Step.FOLLOW_UP_CALL, 2, UNCONFIRMED),
+        (warsaw(11, 16, 12, 15), Step.NO_SHOW, 2, NO_SHOW),
+    ]
+
+
+def test_call_attempt_plans_the_next_call_and_awaits_its_outcome() -> None:
+    case = case_for(warsaw(11, 17, 10), warsaw(11, 12, 9), WITH_HOLIDAY)
+    # Friday 17:30 attempt: the next one is Monday 08:00.
+    after = after_call_attempt(case, warsaw(11, 13, 17, 30))
+    assert after.call_attempts == 1
+    assert after.awaiting_call_outcome
+    assert after.next_call_at == warsaw(11, 16, 8)
+    assert after.max_call_attempts == 3
+    assert not follow_up_exhausted(after)
+    assert case.call_attempts == 0  # the original is untouched
+
+
+def test_last_possible_call_attempt_gives_up_2h_later() -> None:
+    # A Saturday visit: after a Friday 17:30 attempt there is no office hour left.
+    case = case_for(warsaw(11, 14, 17, 30), warsaw(11, 12, 9), WITH_HOLIDAY)
+    assert case.next_call_at == warsaw(11, 13, 17, 30)
+    after = after_call_attempt(case, warsaw(11, 13, 17, 30))
+    assert after.call_attempts == 1
+    assert after.max_call_attempts == 1
+    assert after.next_call_at == warsaw(11, 13, 19, 30)
+    assert follow_up_exhausted(after)
+
+
+def test_confirmed_case_has_no_follow_up_call() -> None:
+    case = case_for(
+        warsaw(11, 5, 10),
+        warsaw(11, 2, 10),
+        WITH_HOLIDAY,
+        provider_acknowledged=True,
+        status=AppointmentStatus.CONFIRMED,
+    )
+    assert play(case) == [
+        (warsaw(11, 3, 10), Step.REMINDER, 0, AppointmentStatus.CONFIRMED),
+        (warsaw(11, 5, 10, 15), Step.NO_SHOW, 0, NO_SHOW),
+    ]
+
+
+def test_client_confirming_after_a_call_stops_further_calls() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), WITH_HOLIDAY, provider_acknowledged=True)
+    called = after_call_attempt(case.model_copy(update={"reminder_sent": True}), warsaw(11, 4, 10))
+    assert next_step(called) == (warsaw(11, 4, 12), Step.FOLLOW_UP_CALL)
+    confirmed = called.model_copy(update={"status": AppointmentStatus.CONFIRMED})
+    assert next_step(confirmed) == (warsaw(11, 5, 10, 15), Step.NO_SHOW)
+
+
+def test_unconfirmed_case_gets_neither_reminder_nor_calls() -> None:
+    case = case_for(
+        warsaw(11, 5, 10),
+        warsaw(11, 2, 10),
+        WITH_HOLIDAY,
+        provider_acknowledged=True,
+        status=AppointmentStatus.UNCONFIRMED,
+    )
+    assert next_step(case) == (warsaw(11, 5, 10, 15), Step.NO_SHOW)
+
+
+def test_checked_in_visit_is_closed_12h_after_its_end() -> None:
+    # A 50-minute visit at 10:00 ends at 10:50.
+    case = case_for(
+        warsaw(11, 5, 10),
+        warsaw(11, 2, 10),
+        provider_acknowledged=True,
+        status=AppointmentStatus.CHECKED_IN,
+    )
+    assert next_step(case) == (warsaw(11, 5, 22, 50), Step.AUTO_COMPLETE)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        AppointmentStatus.CANCELLED,
+        AppointmentStatus.LATE_CANCELLED,
+        AppointmentStatus.COMPLETED,
+        AppointmentStatus.NO_SHOW,
+    ],
+)
+def test_closed_case_has_nothing_left_to_do(status: AppointmentStatus) -> None:
+    assert next_step(case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=status)) is None
+
+
+def test_visit_day_deadlines_across_a_dst_night_are_real_time() -> None:
+    # Saturday 24 October 22:00 CEST visit, 50 minutes: auto-completed 12 real hours after
+    # it ends (Sunday 09:50 CET), and no-show 15 minutes after it starts.
+    case = case_for(
+        warsaw(10, 24, 22),
+        warsaw(10, 20, 10),
+        provider_acknowledged=True,
+        reminder_sent=True,
+        status=AppointmentStatus.CHECKED_IN,
+    )
+    assert next_step(case) == (warsaw(10, 25, 9, 50), Step.AUTO_COMPLETE)
+    assert auto_complete_at(warsaw(10, 24, 22, 50), POLICY) == warsaw(10, 25, 9, 50)
+    assert no_show_at(warsaw(3, 29, 1, 50), POLICY) == warsaw(3, 29, 3, 5)
+
+
+def test_give_up_after_a_last_call_across_the_spring_change_is_2_real_hours_later() -> None:
+    policy = AppointmentPolicy(business=None)
+    case = case_for(warsaw(3, 29, 3, 20), warsaw(3, 25, 10), policy)
+    # Attempt at 01:30 CET; the next slot, 04:30 CEST (2 real hours later), is after the
+    # 03:20 visit start, so giving up happens at the start, before the no-show rule.
+    after = after_call_attempt(case, warsaw(3, 29, 1, 30))
+    assert after.max_call_attempts == 1
+    assert after.next_call_at == warsaw(3, 29, 3, 20)
+
+
+def test_check_in_opens_2_real_hours_before_a_visit_just_after_the_change() -> None:
+    # Visit Sunday 29 March 04:00 CEST: check-in opens at 01:00 CET (2 real hours before).
+    case = case_for(warsaw(3, 29, 4), warsaw(3, 25, 10), status=AppointmentStatus.CONFIRMED)
+    assert transition_refusal("check_in", case, warsaw(3, 29, 0, 59)) is not None
+    assert transition_refusal("check_in", case, warsaw(3, 29, 1, 0)) is None
+
+
+# --- which update is refused when -------------------------------------------------------
+
+
+def test_confirm_on_a_completed_visit_is_refused_naming_the_status() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=AppointmentStatus.COMPLETED)
+    assert transition_refusal("confirm", case, warsaw(11, 6, 9)) == (
+        "confirm refused: the appointment is already Completed"
+    )
+
+
+def test_confirm_twice_is_accepted_so_a_second_click_is_harmless() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=AppointmentStatus.CONFIRMED)
+    assert transition_refusal("confirm", case, warsaw(11, 3, 9)) is None
+
+
+def test_check_in_on_a_no_show_is_refused_naming_the_allowed_statuses() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=AppointmentStatus.CHECKED_IN)
+    assert transition_refusal("check_in", case, warsaw(11, 5, 10)) == (
+        "check_in refused: the appointment is CheckedIn, expected one of Booked, Confirmed, "
+        "Unconfirmed"
+    )
+
+
+def test_confirm_is_allowed_while_booked_or_unconfirmed() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10))
+    assert transition_refusal("confirm", case, warsaw(11, 3, 9)) is None
+    unconfirmed = case.model_copy(update={"status": AppointmentStatus.UNCONFIRMED})
+    assert transition_refusal("confirm", unconfirmed, warsaw(11, 5, 9)) is None
+
+
+def test_complete_before_the_visit_starts_is_refused() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=AppointmentStatus.CHECKED_IN)
+    assert transition_refusal("complete", case, warsaw(11, 5, 9, 59)) == (
+        "complete refused: the visit has not started yet"
+    )
+    assert transition_refusal("complete", case, warsaw(11, 5, 10)) is None
+
+
+def test_complete_without_check_in_is_refused() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=AppointmentStatus.CONFIRMED)
+    assert transition_refusal("complete", case, warsaw(11, 5, 11)) == (
+        "complete refused: the appointment is Confirmed, expected one of CheckedIn"
+    )
+
+
+def test_check_in_opens_2h_before_the_visit() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=AppointmentStatus.CONFIRMED)
+    assert transition_refusal("check_in", case, warsaw(11, 5, 7, 59)) == (
+        "check_in refused: check-in opens 2:00:00 before start"
+    )
+    assert transition_refusal("check_in", case, warsaw(11, 5, 8)) is None
+
+
+def test_check_in_after_no_show_is_refused() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=AppointmentStatus.NO_SHOW)
+    assert transition_refusal("check_in", case, warsaw(11, 5, 10, 20)) == (
+        "check_in refused: the appointment is already NoShow"
+    )
+
+
+def test_call_outcome_before_any_call_is_refused() -> None:
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), WITH_HOLIDAY)
+    assert transition_refusal("record_call_outcome", case, warsaw(11, 4, 9)) == (
+        "record_call_outcome refused: no follow-up call has been requested yet"
+    )
+    called = after_call_attempt(case, warsaw(11, 4, 10))
+    assert transition_refusal("record_call_outcome", called, warsaw(11, 4, 10, 5)) is None
+
+
+# --- scaled -----------------------------------------------------------------------------
+
+
+def test_scaled_multiplies_every_duration_and_drops_clock_of_day_rules() -> None:
+    fast = scaled(POLICY, 0.01)
+    assert fast.confirmation_within == timedelta(minutes=14, seconds=24)
+    assert fast.reminder_before == timedelta(minutes=28, seconds=48)
+    assert fast.reminder_window_end == timedelta(minutes=14, seconds=24)
+    assert fast.call_interval == timedelta(seconds=72)
+    assert fast.no_show_after == timedelta(seconds=9)
+    for name, value in POLICY.model_dump().items():
+        if isinstance(value, timedelta):
+            assert getattr(fast, name) == value * 0.01, name
+    assert fast.call_attempts == POLICY.call_attempts
+    assert fast.quiet_hours is None
+    assert fast.business is None
+    # The original rules are untouched.
+    assert POLICY.reminder_before == timedelta(hours=48)
+    assert POLICY.quiet_hours == HourRange(start_hour=21, end_hour=8)
+
+
+def test_scaled_policy_reminds_and_calls_at_night_and_on_weekends() -> None:
+    fast = scaled(POLICY, 0.01)
+    # Visit Saturday 23:00: the reminder is 28m48s before it, quiet hours or not.
+    start = warsaw(11, 14, 23)
+    assert reminder_time(warsaw(11, 14, 22), start, "Europe/Warsaw", fast) == (
+        warsaw(11, 14, 22, 31) + timedelta(seconds=12)
+    )
+    assert call_attempt_time(warsaw(11, 14, 22, 45), start, fast) == warsaw(11, 14, 22, 45)
+
+
+def test_scaled_by_one_is_the_same_policy() -> None:
+    assert scaled(POLICY, 1) == POLICY
