@@ -83,7 +83,8 @@ class AppointmentWorkflow:
             PolicyActivities.current_appointment_policy,
             start_to_close_timeout=timedelta(seconds=10),
         )
-        booked_at = workflow.now()
+        # Booked when Temporal accepted the start, not when a busy worker first ran it.
+        booked_at = workflow.info().start_time
         try:
             policy.check_booking(request, booked_at)
         except policy.BookingRejected as err:
