@@ -7,13 +7,21 @@ Workflows never read these: the worker hands the rules to each new case through 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Self
 
 from pydantic import EmailStr, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from promptly.domain import policy
-from promptly.domain.models import AppointmentPolicy, BusinessCalendar, HourRange, Timezone
+from promptly.domain import escalation, policy
+from promptly.domain.models import (
+    AppointmentPolicy,
+    BusinessCalendar,
+    ComplaintPolicy,
+    EscalationMatrix,
+    HourRange,
+    Timezone,
+)
 
 SIX_MONTHS = timedelta(days=183)
 
@@ -107,3 +115,49 @@ class Settings(BaseSettings):
             no_show_after=self.no_show_after,
         )
         return policy.scaled(rules, self.time_scale)
+
+    # --- complaints ---------------------------------------------------------------------
+
+    escalation_matrix: str | None = Field(
+        default=None,
+        description="Path of the JSON escalation matrix; the packaged "
+        "promptly/domain/escalation_matrix.json when unset. Checked at worker start.",
+    )
+    complaint_update_every: timedelta = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        le=timedelta(hours=24),
+        description="Customer status update period while a complaint is open (at most 24h).",
+    )
+    complaint_verdict_within: timedelta = Field(
+        default=timedelta(hours=72),
+        gt=timedelta(0),
+        description="After a proposed resolution: no verdict by then → ClosedUnconfirmed.",
+    )
+    complaint_survey_after: timedelta = Field(
+        default=timedelta(hours=2),
+        ge=timedelta(0),
+        le=timedelta(hours=48),
+        description="Follow-up survey after closing (within 48h).",
+    )
+
+    def complaint_matrix(self) -> EscalationMatrix:
+        """The validated escalation matrix; MatrixError (file:line: path: reason) if not."""
+        path = escalation.PACKAGED_MATRIX
+        if self.escalation_matrix:
+            path = Path(self.escalation_matrix)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise escalation.MatrixError(
+                str(path), [escalation.MatrixProblem(None, "", f"cannot read the file: {err}")]
+            ) from err
+        return escalation.parse_matrix(text, str(path))
+
+    def complaint_policy(self) -> ComplaintPolicy:
+        """Unscaled; the routing activity applies `time_scale` with the matrix tiers."""
+        return ComplaintPolicy(
+            update_every=self.complaint_update_every,
+            verdict_within=self.complaint_verdict_within,
+            survey_after=self.complaint_survey_after,
+        )

@@ -30,8 +30,9 @@ from promptly.activities.tasks import TaskActivities
 from promptly.config import Settings
 from promptly.domain.models import Channel
 from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.survey import SurveyWorkflow
 
-WORKFLOWS = [AppointmentWorkflow]
+WORKFLOWS = [AppointmentWorkflow, SurveyWorkflow]
 
 
 def data_converter(settings: Settings | None = None) -> DataConverter:
@@ -100,6 +101,8 @@ def create_worker(
         activities=[
             messaging.send_message,
             records.record_case,
+            records.record_billing,
+            records.record_survey_answer,
             tasks.create_task,
             tasks.close_task,
             rules.current_appointment_policy,

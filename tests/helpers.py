@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.domain.models import Actor, ActorKind, AppointmentRequest
 
@@ -85,3 +87,33 @@ def close_to(
     actual: datetime, expected: datetime, tolerance: timedelta = timedelta(seconds=5)
 ) -> bool:
     return abs(actual - expected) <= tolerance
+
+
+async def end_workflows(client: Client, *workflow_ids: str) -> None:
+    """Terminate what a test leaves running: on the shared time-skipping server a workflow
+    whose worker has gone would stop time from skipping for every later test."""
+    for workflow_id in workflow_ids:
+        try:
+            await client.get_workflow_handle(workflow_id).terminate("test over")
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND and "already completed" not in str(err):
+                raise
+
+
+async def survey_answers(pool: AsyncConnectionPool, case_id: str) -> list[tuple[int, str]]:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT nps, comment FROM survey_responses WHERE case_id = %s", (case_id,)
+        )
+        return [(row[0], row[1]) for row in await cursor.fetchall()]
+
+
+async def billing(pool: AsyncConnectionPool, case_id: str) -> list[tuple[str, str, str]]:
+    """(outcome, decided by kind, reason) of each billing decision, oldest first."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT outcome, decided_by_kind, reason FROM billing_outcomes"
+            " WHERE case_id = %s ORDER BY id",
+            (case_id,),
+        )
+        return [(row[0], row[1], row[2]) for row in await cursor.fetchall()]

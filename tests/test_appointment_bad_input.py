@@ -24,7 +24,7 @@ from promptly.domain.models import (
 from promptly.domain.policy import BookingRejected
 from promptly.starter.appointments import AlreadyBooked, book
 from promptly.workflows.appointment import AppointmentWorkflow
-from tests.helpers import CLIENT, PROVIDER, STAFF, appointment
+from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, end_workflows
 
 
 def _payload(**changes: Any) -> dict[str, Any]:
@@ -110,4 +110,5 @@ async def test_confirm_on_a_completed_appointment_is_refused_without_a_trace(
     view = await handle.query(AppointmentWorkflow.status)
     assert view.status is AppointmentStatus.COMPLETED
     assert all(entry.data.get("status") != "Confirmed" for entry in view.timeline)
+    await end_workflows(env.client, f"survey-{handle.id}")
     assert (await handle.result()).status is AppointmentStatus.COMPLETED

@@ -20,9 +20,13 @@ from promptly.domain.models import (
     CompleteInput,
     ConfirmInput,
     RecordCallOutcomeInput,
+    SurveyAnswer,
+    SurveyStatus,
+    SurveyView,
 )
 from promptly.starter.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.survey import SurveyWorkflow
 from tests.helpers import (
     CLIENT,
     PROVIDER,
@@ -31,6 +35,7 @@ from tests.helpers import (
     close_to,
     messages,
     next_local,
+    survey_answers,
     tasks,
     timeline_rows,
 )
@@ -54,6 +59,15 @@ async def test_client_confirms_and_still_gets_the_reminder_48h_before(
     await handle.execute_update(AppointmentWorkflow.check_in, CheckInInput(actor=STAFF))
     await env.sleep(timedelta(minutes=20))
     await handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=PROVIDER))
+
+    # The survey goes 2h after the end of the visit; the client answers as a promoter.
+    await env.sleep(request.end + timedelta(hours=3) - await env.get_current_time())
+    survey = env.client.get_workflow_handle(f"survey-{handle.id}", result_type=SurveyView)
+    answered = await survey.execute_update(
+        SurveyWorkflow.answer, SurveyAnswer(nps=9, comment="Great")
+    )
+    assert answered.status is SurveyStatus.ANSWERED
+    assert (await survey.result()).answer == SurveyAnswer(nps=9, comment="Great")
     final = await handle.result()
 
     assert final.status is AppointmentStatus.COMPLETED
@@ -63,6 +77,7 @@ async def test_client_confirms_and_still_gets_the_reminder_48h_before(
         ("provider_booking", "provider", "sent"),
         ("reminder", "client", "sent"),
     ]
+    assert final.billing == "held"
     assert close_to(sent[0]["requested_at"], booked_at)
     assert close_to(sent[2]["requested_at"], start - timedelta(hours=48))
     # The client's language and timezone: Polish text, 10:00 Warsaw time.
@@ -75,6 +90,12 @@ async def test_client_confirms_and_still_gets_the_reminder_48h_before(
     assert confirmed.actor == CLIENT
     stored = await timeline_rows(pool, request.workflow_id)
     assert [row["detail"] for row in stored] == [e.detail for e in final.timeline]
+
+    [survey_message] = await messages(pool, survey.id)
+    assert survey_message["template"] == "survey"
+    assert close_to(survey_message["requested_at"], request.end + timedelta(hours=2))
+    assert "/c/" in survey_message["body"]
+    assert await survey_answers(pool, handle.id) == [(9, "Great")]
 
 
 async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor_told(
@@ -118,3 +139,7 @@ async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor
     no_show = [e for e in final.timeline if e.data.get("status") == "NoShow"]
     assert len(no_show) == 1 and close_to(no_show[0].at, start + timedelta(minutes=15))
     assert "client unconfirmed" in final.needs_attention
+    assert final.billing == "no_show"
+    assert "next visit must be booked and paid anew" in final.needs_attention
+    notice = next(m for m in sent if m["template"] == "no_show_notice")
+    assert close_to(notice["requested_at"], start + timedelta(minutes=15))

@@ -6,7 +6,12 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
-from promptly.domain.models import AppointmentPolicy, CaseSnapshot
+from promptly.domain.models import (
+    AppointmentPolicy,
+    BillingRecord,
+    CaseSnapshot,
+    SurveyAnswerRecord,
+)
 
 
 class RecordsActivities:
@@ -59,6 +64,48 @@ class RecordsActivities:
                         for offset, entry in enumerate(snapshot.entries)
                     ],
                 )
+
+
+    @activity.defn
+    async def record_billing(self, record: BillingRecord) -> None:
+        """Append the billing outcome of an appointment slot, once per key."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """INSERT INTO billing_outcomes
+                       (idempotency_key, case_id, appointment_id, client_id, outcome,
+                        decided_by_kind, decided_by_id, reason, decided_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   ON CONFLICT (idempotency_key) DO NOTHING""",
+                (
+                    record.idempotency_key,
+                    record.case_id,
+                    record.appointment_id,
+                    record.client_id,
+                    record.outcome.value,
+                    record.decided_by.kind.value,
+                    record.decided_by.id,
+                    record.reason,
+                    record.decided_at,
+                ),
+            )
+
+    @activity.defn
+    async def record_survey_answer(self, record: SurveyAnswerRecord) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """INSERT INTO survey_responses
+                       (survey_id, case_id, client_id, nps, comment, answered_at)
+                   VALUES (%s, %s, %s, %s, %s, %s)
+                   ON CONFLICT (survey_id) DO NOTHING""",
+                (
+                    record.survey_id,
+                    record.case_id,
+                    record.client_id,
+                    record.nps,
+                    record.comment,
+                    record.answered_at,
+                ),
+            )
 
 
 class PolicyActivities:

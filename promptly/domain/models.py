@@ -163,6 +163,50 @@ class RecordCallOutcomeInput(Model):
     actor: Actor = Actor(kind=ActorKind.STAFF, id="front-desk")
 
 
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class CancelInput(Model):
+    """A client or staff cancellation; by the provider it is a provider cancellation (free)."""
+
+    reason: Reason
+    actor: Actor
+
+
+class RescheduleInput(Model):
+    new_start: AwareDatetime
+    actor: Actor
+
+
+class ReportDelayInput(Model):
+    minutes: int = Field(ge=1, le=8 * 60)
+    reason: Reason
+    actor: Actor | None = None
+
+
+class ExcuseNoShowInput(Model):
+    reason: Reason
+    actor: Actor | None = None
+
+
+class WaiveFeeInput(Model):
+    """Force majeure: the provider (or staff for them) lifts the fee, with a reason."""
+
+    reason: Reason
+    actor: Actor
+
+
+class BillingOutcome(StrEnum):
+    """What the visit slot means for billing."""
+
+    HELD = "held"
+    LATE_CANCEL = "late_cancel"
+    NO_SHOW = "no_show"
+    WAIVED = "waived"
+    CANCELLED_FREE = "cancelled_free"
+    PROVIDER_CANCELLED = "provider_cancelled"
+
+
 # --- appointment status ----------------------------------------------------------------
 
 
@@ -224,6 +268,10 @@ class AppointmentView(Model):
     call_attempts: int
     max_call_attempts: int
     needs_attention: list[str]
+    billing: BillingOutcome | None = None
+    free_reschedule: bool = False
+    delay_minutes: int = 0
+    reschedules: int = 0
     timeline: list[TimelineEntry]
 
 
@@ -265,6 +313,13 @@ class AppointmentPolicy(Model):
     auto_complete_after_end: timedelta = timedelta(hours=12)
     # After a final status the case stays open this long, so late updates get a clear answer.
     keep_open_after_close: timedelta = timedelta(hours=24)
+    # A fee-bearing outcome (late cancel, no-show) stays open for an excuse or a waiver.
+    fee_decision_window: timedelta = timedelta(days=7)
+    late_change_within: timedelta = timedelta(hours=24)
+    continue_after_reschedules: int = Field(default=10, ge=1)
+    survey_after_end: timedelta = timedelta(hours=2)
+    survey_reminder_after: timedelta = timedelta(hours=24)
+    survey_closes_after: timedelta = timedelta(days=7)
 
 
 class AppointmentCase(Model):
@@ -286,7 +341,24 @@ class AppointmentCase(Model):
     reminder_sent: bool = False
     provider_acknowledged: bool = False
     ack_alert_sent: bool = False
+    provider_notified: bool = False
+    confirmation_attempted: bool = False
     needs_attention: list[str] = Field(default_factory=list)
+    closed_at: AwareDatetime | None = None
+    billing: BillingOutcome | None = None
+    free_reschedule: bool = False
+    delay_minutes: int = 0
+    excuse: str | None = None
+    reschedules: int = 0
+    survey_started: bool = False
+
+
+class AppointmentContinuation(Model):
+    """What a long-lived appointment carries into its next run (continue-as-new)."""
+
+    case: AppointmentCase
+    timeline: list[TimelineEntry]
+    stored_entries: int
 
 
 # --- activities -----------------------------------------------------------------------
@@ -297,6 +369,10 @@ class RecipientRole(StrEnum):
     PROVIDER = "provider"
     SUPERVISOR = "supervisor"
     FRONT_DESK = "front_desk"
+    # complaints: explicit addresses from the escalation matrix
+    DEPARTMENT = "department"
+    MANAGER = "manager"
+    ASSIGNEE = "assignee"
 
 
 class Recipient(Model):
@@ -337,6 +413,7 @@ class SendMessageResult(Model):
 class TaskKind(StrEnum):
     CALL_CLIENT = "call_client"
     SEND_CONFIRMATION_MANUALLY = "send_confirmation_manually"
+    PROVIDER_DECISION = "provider_decision"
 
 
 class CreateTaskRequest(Model):
@@ -365,6 +442,63 @@ class CloseTaskRequest(Model):
 class CaseKind(StrEnum):
     APPOINTMENT = "appointment"
     COMPLAINT = "complaint"
+    SURVEY = "survey"
+
+
+class BillingRecord(Model):
+    idempotency_key: str
+    case_id: str
+    appointment_id: str
+    client_id: str
+    outcome: BillingOutcome
+    decided_by: Actor
+    reason: str
+    decided_at: AwareDatetime
+
+
+class SurveyRequest(Model):
+    """The post-visit follow-up: sent `send_after` the end, reminded once, then closed."""
+
+    appointment_case_id: str
+    appointment_id: str
+    client: Person
+    service: str
+    visit_ended_at: AwareDatetime
+    send_after: timedelta = timedelta(hours=2)
+    reminder_after: timedelta = timedelta(hours=24)
+    closes_after: timedelta = timedelta(days=7)
+
+
+class SurveyAnswer(Model):
+    nps: int = Field(ge=0, le=10, description="0-10: how likely to recommend us")
+    comment: Annotated[str, StringConstraints(max_length=4000)] = ""
+
+
+class SurveyStatus(StrEnum):
+    SCHEDULED = "Scheduled"
+    SENT = "Sent"
+    ANSWERED = "Answered"
+    CLOSED = "Closed"
+
+
+class SurveyView(Model):
+    survey_id: str
+    status: SurveyStatus
+    send_at: AwareDatetime
+    reminder_at: AwareDatetime
+    closes_at: AwareDatetime
+    answer: SurveyAnswer | None
+    complaint_id: str | None
+    timeline: list[TimelineEntry]
+
+
+class SurveyAnswerRecord(Model):
+    survey_id: str
+    case_id: str
+    client_id: str
+    nps: int
+    comment: str
+    answered_at: AwareDatetime
 
 
 class CaseSnapshot(Model):
@@ -380,3 +514,334 @@ class CaseSnapshot(Model):
     details: dict[str, Any] = Field(default_factory=dict)
     first_seq: int = 0
     entries: list[TimelineEntry] = Field(default_factory=list)
+
+
+# ======================================================================================
+# --- complaints -----------------------------------------------------------------------
+# ComplaintWorkflow (DESIGN.md §1 complaints, §2): the request, the escalation matrix,
+# the case state, the update arguments and the `status` view.
+# ======================================================================================
+
+from datetime import date  # noqa: E402
+from typing import Literal  # noqa: E402
+
+
+class ReceivedVia(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    CHAT = "chat"
+    PORTAL = "portal"
+    SURVEY = "survey"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+Category = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)
+]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+DepartmentId = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+]
+
+
+class ComplaintRequest(Model):
+    """What a back-office (or a detractor's survey answer) sends to file a complaint."""
+
+    complaint_id: BusinessId
+    customer: Person
+    received_via: ReceivedVia
+    category: Category
+    severity: Severity
+    description: LongText
+    appointment_id: BusinessId | None = None
+
+    @property
+    def workflow_id(self) -> str:
+        return complaint_workflow_id(self.complaint_id)
+
+
+def complaint_workflow_id(complaint_id: str) -> str:
+    return f"complaint-{complaint_id}"
+
+
+class ComplaintStatus(StrEnum):
+    OPEN = "Open"
+    ON_HOLD = "OnHold"
+    RESOLUTION_PROPOSED = "ResolutionProposed"
+    CLOSED = "Closed"
+    CLOSED_UNCONFIRMED = "ClosedUnconfirmed"
+
+
+FINAL_COMPLAINT_STATUSES = frozenset(
+    {ComplaintStatus.CLOSED, ComplaintStatus.CLOSED_UNCONFIRMED}
+)
+
+
+# --- escalation matrix (a data file, validated at worker start) ---------------------------
+
+
+def _positive_duration(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        shown = f"-{-value}" if value < timedelta(0) else str(value)
+        raise ValueError(f"must be a positive duration, got {shown}")
+    return value
+
+
+PositiveDuration = Annotated[timedelta, AfterValidator(_positive_duration)]
+
+
+class Contact(Model):
+    name: NonEmpty
+    email: EmailStr
+    phone: Phone | None = None
+
+
+class EscalationTiers(Model):
+    """Times on the SLA clock (business time when the department keeps office hours).
+
+    Unresolved at `supervisor_after` → the supervisor is told (level 1); at `breach_after`
+    → SLA breached, the manager and the customer are told, and the customer is promised a
+    new timeline `extension` later; each missed new timeline escalates once more.
+    """
+
+    supervisor_after: PositiveDuration = timedelta(hours=24)
+    breach_after: PositiveDuration = timedelta(hours=48)
+    extension: PositiveDuration = timedelta(hours=24)
+
+    @model_validator(mode="after")
+    def _supervisor_before_breach(self) -> EscalationTiers:
+        if self.supervisor_after >= self.breach_after:
+            raise ValueError(
+                f"supervisor_after ({self.supervisor_after}) must be shorter than "
+                f"breach_after ({self.breach_after})"
+            )
+        return self
+
+
+def _office_hours(calendar: BusinessCalendar) -> BusinessCalendar:
+    """An SLA calendar: daytime hours (no midnight wrap), some open day, ISO holidays."""
+    if calendar.hours.start_hour >= calendar.hours.end_hour:
+        raise ValueError(
+            f"hours: start_hour {calendar.hours.start_hour} must be before end_hour "
+            f"{calendar.hours.end_hour}"
+        )
+    if not calendar.weekdays:
+        raise ValueError("weekdays: at least one open weekday is needed (0 = Monday)")
+    for holiday in calendar.holidays:
+        try:
+            date.fromisoformat(holiday)
+        except ValueError as err:
+            raise ValueError(f"holidays: {holiday!r} is not an ISO date like 2026-12-25") from err
+    return calendar
+
+
+OfficeHours = Annotated[BusinessCalendar, AfterValidator(_office_hours)]
+
+
+class DepartmentSpec(Model):
+    name: NonEmpty
+    owner: Contact
+    manager: Contact
+    business_hours: OfficeHours | None = None
+
+
+ANY_ROUTE: Literal["*"] = "*"
+TierKey = Literal["default", "low", "normal", "high", "critical"]
+
+
+class RouteSpec(Model):
+    """One line of the matrix: `*` matches any category or severity."""
+
+    category: Category = ANY_ROUTE
+    severity: Severity | Literal["*"] = ANY_ROUTE
+    department: DepartmentId
+    owner: Contact | None = None
+    tiers: EscalationTiers | None = None
+
+
+class EscalationMatrix(Model):
+    """category × severity → department, owner, tiers. The most specific route wins
+    (category before severity); a route with category and severity `*` is required."""
+
+    departments: dict[DepartmentId, DepartmentSpec] = Field(min_length=1)
+    tiers: dict[TierKey, EscalationTiers] = Field(default_factory=dict)
+    routes: list[RouteSpec] = Field(min_length=1)
+
+
+class ComplaintRoute(Model):
+    """Where one complaint goes and under which tiers; fixed in its history at filing."""
+
+    department: str
+    department_name: str
+    owner: Contact
+    manager: Contact
+    tiers: EscalationTiers
+    business_hours: BusinessCalendar | None = None
+    rule: str = Field(description="the matrix route that matched, category/severity")
+
+
+class ComplaintPolicy(Model):
+    """The complaint service levels that are not per department (settings)."""
+
+    update_every: timedelta = timedelta(hours=24)
+    verdict_within: timedelta = timedelta(hours=72)
+    survey_after: timedelta = timedelta(hours=2)
+    # After closing, the case stays open this long, so late updates get a clear answer.
+    keep_open_after_close: timedelta = timedelta(hours=24)
+
+
+class ComplaintRules(Model):
+    route: ComplaintRoute
+    policy: ComplaintPolicy
+
+
+# --- complaint case state ---------------------------------------------------------------
+
+
+class SlaClock(Model):
+    """The SLA clock of the current round: running, or stopped (on hold, awaiting a verdict).
+
+    Elapsed = `active_before` + the countable time since `running_since` (business time for
+    a department with office hours).
+    """
+
+    started_at: AwareDatetime
+    active_before: timedelta = timedelta(0)
+    running_since: AwareDatetime | None = None
+
+
+class Assignee(Model):
+    id: BusinessId
+    name: NonEmpty
+    email: EmailStr | None = None
+
+
+class ComplaintCase(Model):
+    """Everything a complaint workflow knows: the complaint, its route, where it stands."""
+
+    request: ComplaintRequest
+    route: ComplaintRoute
+    policy: ComplaintPolicy
+    status: ComplaintStatus = ComplaintStatus.OPEN
+    filed_at: AwareDatetime
+    clock: SlaClock
+    escalation_level: int = 0
+    sla_breached: bool = False
+    breaches_in_round: int = 0
+    reopened: int = 0
+    # Customer status updates: due at `update_due_at` while running, `update_left` when paused.
+    update_due_at: AwareDatetime | None = None
+    update_left: timedelta | None = None
+    last_customer_update_at: AwareDatetime | None = None
+    hold_reason: str | None = None
+    on_hold_since: AwareDatetime | None = None
+    held_before: timedelta = timedelta(0)
+    assignee: Assignee | None = None
+    resolution: str | None = None
+    proposed_at: AwareDatetime | None = None
+    verdict_deadline: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    close_reason: str | None = None
+    survey_sent: bool = False
+    messages_requested: int = 0
+    needs_attention: list[str] = Field(default_factory=list)
+
+
+# --- complaint updates ------------------------------------------------------------------
+
+
+class AssignInput(Model):
+    assignee: Assignee
+    actor: Actor
+
+
+class NoteVisibility(StrEnum):
+    INTERNAL = "internal"
+    CUSTOMER = "customer"
+
+
+class AddNoteInput(Model):
+    text: LongText
+    visibility: NoteVisibility = NoteVisibility.INTERNAL
+    actor: Actor
+
+
+class HoldInput(Model):
+    """Waiting on the customer: the SLA clock and the status updates stop."""
+
+    reason: LongText
+    actor: Actor
+
+
+class ResumeInput(Model):
+    actor: Actor
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class ProposeResolutionInput(Model):
+    resolution: LongText
+    actor: Actor
+
+
+class CustomerVerdictInput(Model):
+    satisfied: bool
+    comment: Annotated[str, StringConstraints(max_length=4000)] = ""
+    actor: Actor
+
+
+class CloseComplaintInput(Model):
+    """A supervisor closes the case (staff only), with the reason on the record."""
+
+    reason: LongText
+    actor: Actor
+
+
+# --- complaint status view --------------------------------------------------------------
+
+
+class ComplaintView(Model):
+    """The `status` query of a complaint, and the answer of every update."""
+
+    complaint_id: str
+    status: ComplaintStatus
+    category: str
+    severity: Severity
+    received_via: ReceivedVia
+    appointment_id: str | None
+    department: str
+    department_name: str
+    assignee: Assignee | None
+    contact: Contact = Field(description="the customer's point of contact now")
+    filed_at: AwareDatetime
+    sla_deadline: AwareDatetime | None = Field(
+        description="resolution due (the new timeline after a breach); None while the clock "
+        "is stopped"
+    )
+    next_escalation_at: AwareDatetime | None
+    escalation_level: int
+    sla_breached: bool
+    sla_elapsed: timedelta = Field(description="countable time on this round's SLA clock")
+    business_hours_only: bool
+    next_status_update_at: AwareDatetime | None
+    last_customer_update_at: AwareDatetime | None
+    hold_reason: str | None
+    on_hold_since: AwareDatetime | None
+    time_on_hold: timedelta
+    resolution: str | None
+    verdict_deadline: AwareDatetime | None
+    reopened: int
+    closed_at: AwareDatetime | None
+    close_reason: str | None
+    survey_at: AwareDatetime | None
+    survey_sent: bool
+    needs_attention: list[str]
+    timeline: list[TimelineEntry]
+    timeline_omitted: int = Field(
+        default=0, description="oldest entries not kept in the workflow (all are in PostgreSQL)"
+    )

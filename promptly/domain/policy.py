@@ -13,10 +13,14 @@ from typing import NamedTuple
 from promptly.domain import calendar
 from promptly.domain.models import (
     FINAL_APPOINTMENT_STATUSES,
+    Actor,
+    ActorKind,
     AppointmentCase,
     AppointmentPolicy,
     AppointmentRequest,
     AppointmentStatus,
+    BillingOutcome,
+    SurveyRequest,
 )
 
 
@@ -142,19 +146,25 @@ def planned_call_attempts(
 
 
 class Step(StrEnum):
+    CONFIRMATION = "confirmation"
+    PROVIDER_NOTICE = "provider_notice"
     PROVIDER_ACK_ALERT = "provider_ack_alert"
     REMINDER = "reminder"
     FOLLOW_UP_CALL = "follow_up_call"
     NO_SHOW = "no_show"
     AUTO_COMPLETE = "auto_complete"
+    CLOSE = "close"
 
 
 _STEP_ORDER = [
+    Step.CONFIRMATION,
+    Step.PROVIDER_NOTICE,
     Step.REMINDER,
     Step.PROVIDER_ACK_ALERT,
     Step.FOLLOW_UP_CALL,
     Step.NO_SHOW,
     Step.AUTO_COMPLETE,
+    Step.CLOSE,
 ]
 
 
@@ -168,12 +178,16 @@ _AWAITING_VISIT = frozenset(
 )
 
 
-def next_step(case: AppointmentCase) -> DueStep | None:
-    """The earliest thing the workflow must do on its own, or None when the case is over."""
+def next_step(case: AppointmentCase) -> DueStep:
+    """The earliest thing the workflow must do on its own; CLOSE ends the workflow."""
     if case.status in FINAL_APPOINTMENT_STATUSES:
-        return None
+        return DueStep(closes_at(case), Step.CLOSE)
     start = case.request.start
     due: list[DueStep] = []
+    if not case.confirmation_attempted:
+        due.append(DueStep(case.booked_at, Step.CONFIRMATION))
+    if not case.provider_notified:
+        due.append(DueStep(case.booked_at, Step.PROVIDER_NOTICE))
     if not case.provider_acknowledged and not case.ack_alert_sent:
         due.append(DueStep(case.provider_ack_deadline, Step.PROVIDER_ACK_ALERT))
     if (
@@ -185,11 +199,66 @@ def next_step(case: AppointmentCase) -> DueStep | None:
     if case.status is AppointmentStatus.BOOKED and case.next_call_at is not None:
         due.append(DueStep(case.next_call_at, Step.FOLLOW_UP_CALL))
     if case.status in _AWAITING_VISIT:
-        due.append(DueStep(no_show_at(start, case.policy), Step.NO_SHOW))
+        delayed_start = _shift(start, timedelta(minutes=case.delay_minutes))
+        due.append(DueStep(no_show_at(delayed_start, case.policy), Step.NO_SHOW))
     if case.status is AppointmentStatus.CHECKED_IN:
         due.append(DueStep(auto_complete_at(case.request.end, case.policy), Step.AUTO_COMPLETE))
     # Same instant: the reminder goes before a call about it, alerts before the no-show.
-    return min(due, key=lambda item: (item.at, _STEP_ORDER.index(item.step)), default=None)
+    return min(due, key=lambda item: (item.at, _STEP_ORDER.index(item.step)))
+
+
+def closes_at(case: AppointmentCase) -> datetime:
+    """A final case stays open for late updates; longer while a fee can still be waived."""
+    closed_at = case.closed_at or case.booked_at
+    fee_pending = case.billing in (BillingOutcome.LATE_CANCEL, BillingOutcome.NO_SHOW)
+    window = case.policy.fee_decision_window if fee_pending else case.policy.keep_open_after_close
+    return _shift(closed_at, window)
+
+
+def is_late_change(start: datetime, now: datetime, policy: AppointmentPolicy) -> bool:
+    """Cancelling or rescheduling at least 24h ahead is free; later is late (SLA 7)."""
+    return now > _shift(start, -policy.late_change_within)
+
+
+class Cancellation(NamedTuple):
+    status: AppointmentStatus
+    billing: BillingOutcome
+    free_reschedule: bool
+
+
+def cancellation(case: AppointmentCase, by: Actor, now: datetime) -> Cancellation:
+    """What a cancellation means: a provider's is free and offers a new slot; a late one is
+    charged as held (until waived); otherwise it is free."""
+    if by.kind is ActorKind.PROVIDER:
+        return Cancellation(
+            AppointmentStatus.CANCELLED, BillingOutcome.PROVIDER_CANCELLED, free_reschedule=True
+        )
+    if is_late_change(case.request.start, now, case.policy):
+        return Cancellation(
+            AppointmentStatus.LATE_CANCELLED, BillingOutcome.LATE_CANCEL, free_reschedule=False
+        )
+    return Cancellation(
+        AppointmentStatus.CANCELLED, BillingOutcome.CANCELLED_FREE, free_reschedule=False
+    )
+
+
+def rescheduled(case: AppointmentCase, new_start: datetime, now: datetime) -> AppointmentCase:
+    """The case re-planned for `new_start` as if booked `now`: every timer re-armed."""
+    request = case.request.model_copy(update={"start": new_start})
+    fresh = new_case(request, now, case.policy)
+    return fresh.model_copy(
+        update={
+            "needs_attention": [],
+            "reschedules": case.reschedules + 1,
+            "provider_acknowledged": case.provider_acknowledged,
+            "ack_alert_sent": case.ack_alert_sent,
+            "provider_notified": False,
+        }
+    )
+
+
+def continue_as_new_due(case: AppointmentCase) -> bool:
+    return case.reschedules > 0 and case.reschedules % case.policy.continue_after_reschedules == 0
 
 
 def follow_up_exhausted(case: AppointmentCase) -> bool:
@@ -235,13 +304,31 @@ _ALLOWED: dict[str, frozenset[AppointmentStatus]] = {
         {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
     ),
     "complete": frozenset({AppointmentStatus.CHECKED_IN}),
+    "cancel": frozenset(
+        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
+    ),
+    "reschedule": frozenset(
+        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
+    ),
+    "report_delay": frozenset(
+        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
+    ),
+    "excuse_no_show": frozenset({AppointmentStatus.NO_SHOW}),
+    "waive_fee": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
 }
+
+# After a waiver or a provider's cancellation the client may book the slot again for free.
+_REOPENABLE = frozenset(
+    {AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED, AppointmentStatus.CANCELLED}
+)
 
 
 def transition_refusal(update: str, case: AppointmentCase, now: datetime) -> str | None:
     """Why `update` is impossible for `case` at `now`, or None when it is allowed."""
     status = case.status
     allowed = _ALLOWED[update]
+    if update == "reschedule" and case.free_reschedule and status in _REOPENABLE:
+        return None
     if status not in allowed:
         if status in FINAL_APPOINTMENT_STATUSES:
             return f"{update} refused: the appointment is already {status.value}"
@@ -254,6 +341,24 @@ def transition_refusal(update: str, case: AppointmentCase, now: datetime) -> str
         return "complete refused: the visit has not started yet"
     if update == "record_call_outcome" and case.call_attempts == 0:
         return "record_call_outcome refused: no follow-up call has been requested yet"
+    if update == "report_delay" and now > _shift(start, case.policy.no_show_after):
+        return "report_delay refused: the visit should already have started"
+    if update == "excuse_no_show" and case.excuse is not None:
+        return "excuse_no_show refused: an excuse is already with the provider"
+    if update == "waive_fee" and case.billing is BillingOutcome.WAIVED:
+        return "waive_fee refused: the fee is already waived"
+    return None
+
+
+def reschedule_refusal(case: AppointmentCase, new_start: datetime, now: datetime) -> str | None:
+    """`transition_refusal` for a reschedule, plus the same time rules as a booking."""
+    refusal = transition_refusal("reschedule", case, now)
+    if refusal is not None:
+        return refusal
+    if new_start <= now:
+        return f"reschedule refused: new_start {new_start.isoformat()} is not in the future"
+    if new_start == case.request.start:
+        return "reschedule refused: new_start is the current start"
     return None
 
 
@@ -270,3 +375,506 @@ def scaled(policy: AppointmentPolicy, factor: float) -> AppointmentPolicy:
         if isinstance(value, timedelta)
     }
     return policy.model_copy(update={**durations, "quiet_hours": None, "business": None})
+
+
+# --- after the visit: the survey --------------------------------------------------------
+
+SURVEY_WITHIN = timedelta(hours=48)
+
+
+class SurveyPlan(NamedTuple):
+    send_at: datetime
+    reminder_at: datetime
+    closes_at: datetime
+
+
+def survey_plan(request: SurveyRequest) -> SurveyPlan:
+    """Sent `send_after` the end but always within 48h; one reminder; then closed."""
+    send_at = _shift(request.visit_ended_at, min(request.send_after, SURVEY_WITHIN))
+    return SurveyPlan(
+        send_at=send_at,
+        reminder_at=_shift(send_at, request.reminder_after),
+        closes_at=_shift(send_at, request.closes_after),
+    )
+
+
+def nps_category(nps: int) -> str:
+    """Net Promoter Score bands: 9–10 promoter, 7–8 passive, 0–6 detractor."""
+    if nps >= 9:
+        return "promoter"
+    if nps >= 7:
+        return "passive"
+    return "detractor"
+
+
+# ======================================================================================
+# --- complaints -----------------------------------------------------------------------
+# The complaint service levels (DESIGN.md §1 complaints 2–7): routing by the escalation
+# matrix, the SLA clock (business time, paused on hold and while a verdict is awaited),
+# escalation tiers, the 24h customer updates, the 72h verdict window, the survey, and
+# which update is allowed in which state. Pure: `now` is always passed in.
+# ======================================================================================
+
+from datetime import date, time  # noqa: E402
+from zoneinfo import ZoneInfo  # noqa: E402
+
+from promptly.domain.models import (  # noqa: E402
+    ANY_ROUTE,
+    FINAL_COMPLAINT_STATUSES,
+    Actor,  # noqa: F811 (also imported above for the appointments)
+    ActorKind,  # noqa: F811
+    Assignee,
+    BusinessCalendar,
+    ComplaintCase,
+    ComplaintPolicy,
+    ComplaintRequest,
+    ComplaintRoute,
+    ComplaintRules,
+    ComplaintStatus,
+    Contact,
+    EscalationMatrix,
+    EscalationTiers,
+    Severity,
+    SlaClock,
+)
+
+# A business-time search never scans further than this: a calendar open an hour a year is
+# a configuration error, not a reason to loop forever.
+_BUSINESS_SEARCH_DAYS = 3660
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def _office_interval(day: date, office: BusinessCalendar) -> tuple[datetime, datetime] | None:
+    """The office's open hours on local `day` as UTC instants, or None when it is shut."""
+    if day.weekday() not in office.weekdays or day.isoformat() in office.holidays:
+        return None
+    tz = ZoneInfo(office.timezone)
+    opens = datetime.combine(day, time(office.hours.start_hour), tz)
+    if office.hours.end_hour == 24:
+        closes = datetime.combine(day + timedelta(days=1), time(0), tz)
+    else:
+        closes = datetime.combine(day, time(office.hours.end_hour), tz)
+    return _utc(opens), _utc(closes)
+
+
+def business_time_between(
+    start: datetime, end: datetime, office: BusinessCalendar | None
+) -> timedelta:
+    """Countable time from `start` to `end`: elapsed time, or office hours only."""
+    if end <= start:
+        return timedelta(0)
+    if office is None:
+        return _utc(end) - _utc(start)
+    tz = ZoneInfo(office.timezone)
+    day = start.astimezone(tz).date()
+    last = end.astimezone(tz).date()
+    total = timedelta(0)
+    while day <= last:
+        interval = _office_interval(day, office)
+        if interval is not None:
+            low, high = max(interval[0], _utc(start)), min(interval[1], _utc(end))
+            if high > low:
+                total += high - low
+        day += timedelta(days=1)
+    return total
+
+
+def add_business_time(
+    start: datetime, amount: timedelta, office: BusinessCalendar | None
+) -> datetime:
+    """The instant at which `amount` of countable time has passed since `start` (UTC).
+
+    With office hours, a deadline that lands exactly on closing time stays there rather
+    than moving to the next opening.
+    """
+    if office is None or amount <= timedelta(0):
+        return _utc(start) + max(amount, timedelta(0))
+    remaining = amount
+    day = start.astimezone(ZoneInfo(office.timezone)).date()
+    for _ in range(_BUSINESS_SEARCH_DAYS):
+        interval = _office_interval(day, office)
+        if interval is not None:
+            low, high = max(interval[0], _utc(start)), interval[1]
+            if high > low:
+                if low + remaining <= high:
+                    return low + remaining
+                remaining -= high - low
+        day += timedelta(days=1)
+    raise ValueError("the office calendar has too few open hours to reach the deadline")
+
+
+# --- the SLA clock ----------------------------------------------------------------------
+
+
+def fresh_clock(now: datetime) -> SlaClock:
+    return SlaClock(started_at=now, running_since=now)
+
+
+def clock_elapsed(clock: SlaClock, now: datetime, office: BusinessCalendar | None) -> timedelta:
+    if clock.running_since is None:
+        return clock.active_before
+    return clock.active_before + business_time_between(clock.running_since, now, office)
+
+
+def clock_reaches(
+    clock: SlaClock, target: timedelta, office: BusinessCalendar | None
+) -> datetime | None:
+    """When the clock will show `target`, or None while it is stopped."""
+    if clock.running_since is None:
+        return None
+    return add_business_time(clock.running_since, target - clock.active_before, office)
+
+
+def stop_clock(clock: SlaClock, now: datetime, office: BusinessCalendar | None) -> SlaClock:
+    if clock.running_since is None:
+        return clock
+    return clock.model_copy(
+        update={"active_before": clock_elapsed(clock, now, office), "running_since": None}
+    )
+
+
+def start_clock(clock: SlaClock, now: datetime) -> SlaClock:
+    if clock.running_since is not None:
+        return clock
+    return clock.model_copy(update={"running_since": now})
+
+
+# --- routing ----------------------------------------------------------------------------
+
+
+def route_complaint(matrix: EscalationMatrix, category: str, severity: Severity) -> ComplaintRoute:
+    """The most specific matching route (an exact category beats an exact severity).
+
+    Tiers: the route's own, else the matrix's for the severity, else its `default`, else
+    24h supervisor / 48h breach / 24h new timeline.
+    """
+    category = category.strip().lower()
+    matches = [
+        route
+        for route in matrix.routes
+        if route.category in (category, ANY_ROUTE) and route.severity in (severity, ANY_ROUTE)
+    ]
+    if not matches:
+        raise ValueError(f"the escalation matrix has no route for {category}/{severity.value}")
+    best = max(
+        matches, key=lambda route: (route.category != ANY_ROUTE, route.severity != ANY_ROUTE)
+    )
+    department = matrix.departments[best.department]
+    tiers = (
+        best.tiers
+        or matrix.tiers.get(severity.value)
+        or matrix.tiers.get("default")
+        or EscalationTiers()
+    )
+    return ComplaintRoute(
+        department=best.department,
+        department_name=department.name,
+        owner=best.owner or department.owner,
+        manager=department.manager,
+        tiers=tiers,
+        business_hours=department.business_hours,
+        rule=f"{best.category}/{best.severity}",
+    )
+
+
+def scaled_complaint_rules(rules: ComplaintRules, factor: float) -> ComplaintRules:
+    """Every duration × `factor` (demos); office hours do not compress, so they are dropped."""
+    if factor == 1:
+        return rules
+    tiers = rules.route.tiers
+    policy = rules.policy
+    return ComplaintRules(
+        route=rules.route.model_copy(
+            update={
+                "tiers": EscalationTiers(
+                    supervisor_after=tiers.supervisor_after * factor,
+                    breach_after=tiers.breach_after * factor,
+                    extension=tiers.extension * factor,
+                ),
+                "business_hours": None,
+            }
+        ),
+        policy=ComplaintPolicy(
+            update_every=policy.update_every * factor,
+            verdict_within=policy.verdict_within * factor,
+            survey_after=policy.survey_after * factor,
+            keep_open_after_close=policy.keep_open_after_close * factor,
+        ),
+    )
+
+
+def new_complaint_case(
+    request: ComplaintRequest, filed_at: datetime, rules: ComplaintRules
+) -> ComplaintCase:
+    """A fresh complaint: Open, the SLA clock running, the first update due a period later."""
+    return ComplaintCase(
+        request=request,
+        route=rules.route,
+        policy=rules.policy,
+        filed_at=filed_at,
+        clock=fresh_clock(filed_at),
+        update_due_at=_utc(filed_at) + rules.policy.update_every,
+    )
+
+
+# --- escalation -------------------------------------------------------------------------
+
+
+class Escalation(NamedTuple):
+    target: timedelta  # on the round's SLA clock
+    level: int  # the escalation level reached then
+    breach: bool  # the SLA (or the promised new timeline) is missed
+
+
+def next_escalation(case: ComplaintCase) -> Escalation:
+    """Level 0 → supervisor at `supervisor_after`; then a breach at `breach_after` and one
+    more at every `extension` after it (each a new timeline promised to the customer)."""
+    tiers = case.route.tiers
+    if case.escalation_level == 0:
+        return Escalation(tiers.supervisor_after, 1, False)
+    return Escalation(sla_target(case), max(case.escalation_level + 1, 2), True)
+
+
+def sla_target(case: ComplaintCase) -> timedelta:
+    """The resolution deadline on the round's clock: 48h, then each new timeline."""
+    tiers = case.route.tiers
+    return tiers.breach_after + case.breaches_in_round * tiers.extension
+
+
+def sla_deadline(case: ComplaintCase) -> datetime | None:
+    """When the resolution is due; None while the clock is stopped (hold, verdict, closed)."""
+    return clock_reaches(case.clock, sla_target(case), case.route.business_hours)
+
+
+def next_escalation_at(case: ComplaintCase) -> datetime | None:
+    if case.status is not ComplaintStatus.OPEN:
+        return None
+    return clock_reaches(case.clock, next_escalation(case).target, case.route.business_hours)
+
+
+def escalate(case: ComplaintCase) -> ComplaintCase:
+    step = next_escalation(case)
+    changes: dict[str, object] = {"escalation_level": step.level}
+    if step.breach:
+        changes |= {"sla_breached": True, "breaches_in_round": case.breaches_in_round + 1}
+    return case.model_copy(update=changes)
+
+
+def point_of_contact(case: ComplaintCase) -> Contact:
+    """Whom the customer deals with: the manager once breached or reopened past level 1,
+    else the assignee (when reachable by email), else the department's owner."""
+    if case.escalation_level >= 2:
+        return case.route.manager
+    if case.assignee is not None and case.assignee.email is not None:
+        return Contact(name=case.assignee.name, email=case.assignee.email)
+    return case.route.owner
+
+
+# --- customer status updates -----------------------------------------------------------
+
+
+def customer_update_attempted(case: ComplaintCase, now: datetime) -> ComplaintCase:
+    """Any customer-visible message restarts the update period (so the update it would
+    have been is skipped); while the clock is stopped the period waits in full."""
+    running = case.status is ComplaintStatus.OPEN
+    return case.model_copy(
+        update={
+            "last_customer_update_at": now,
+            "update_due_at": _utc(now) + case.policy.update_every if running else None,
+            "update_left": None if running else case.policy.update_every,
+        }
+    )
+
+
+def _pause_updates(case: ComplaintCase, now: datetime) -> dict[str, object]:
+    if case.update_due_at is None:
+        return {}
+    return {"update_due_at": None, "update_left": max(case.update_due_at - now, timedelta(0))}
+
+
+def _resume_updates(case: ComplaintCase, now: datetime) -> dict[str, object]:
+    if case.update_due_at is not None:
+        return {}
+    left = case.update_left if case.update_left is not None else case.policy.update_every
+    return {"update_due_at": _utc(now) + left, "update_left": None}
+
+
+# --- transitions ------------------------------------------------------------------------
+
+
+def hold_complaint(case: ComplaintCase, now: datetime, reason: str) -> ComplaintCase:
+    """Waiting on the customer: the SLA clock and the update period stop where they are."""
+    return case.model_copy(
+        update={
+            "status": ComplaintStatus.ON_HOLD,
+            "hold_reason": reason,
+            "on_hold_since": now,
+            "clock": stop_clock(case.clock, now, case.route.business_hours),
+            **_pause_updates(case, now),
+        }
+    )
+
+
+def _end_hold(case: ComplaintCase, now: datetime) -> dict[str, object]:
+    if case.on_hold_since is None:
+        return {}
+    return {
+        "held_before": case.held_before + (_utc(now) - _utc(case.on_hold_since)),
+        "on_hold_since": None,
+        "hold_reason": None,
+    }
+
+
+def resume_complaint(case: ComplaintCase, now: datetime) -> ComplaintCase:
+    """Back to Open: the clock and the update period go on from where they stopped."""
+    resumed = case.model_copy(update={**_end_hold(case, now), "status": ComplaintStatus.OPEN})
+    return resumed.model_copy(
+        update={"clock": start_clock(case.clock, now), **_resume_updates(resumed, now)}
+    )
+
+
+def time_on_hold(case: ComplaintCase, now: datetime) -> timedelta:
+    ongoing = _utc(now) - _utc(case.on_hold_since) if case.on_hold_since else timedelta(0)
+    return case.held_before + ongoing
+
+
+def propose_resolution(case: ComplaintCase, now: datetime, resolution: str) -> ComplaintCase:
+    """The customer is asked to confirm; the clock stops while they decide (72h)."""
+    return case.model_copy(
+        update={
+            **_end_hold(case, now),
+            "status": ComplaintStatus.RESOLUTION_PROPOSED,
+            "resolution": resolution,
+            "proposed_at": now,
+            "verdict_deadline": _utc(now) + case.policy.verdict_within,
+            "clock": stop_clock(case.clock, now, case.route.business_hours),
+            **_pause_updates(case, now),
+        }
+    )
+
+
+def reopen_complaint(case: ComplaintCase, now: datetime) -> ComplaintCase:
+    """Not satisfied: Open again one tier up, on a fresh SLA clock."""
+    reopened = case.model_copy(
+        update={
+            "status": ComplaintStatus.OPEN,
+            "escalation_level": case.escalation_level + 1,
+            "reopened": case.reopened + 1,
+            "breaches_in_round": 0,
+            "clock": fresh_clock(now),
+            "resolution": None,
+            "verdict_deadline": None,
+        }
+    )
+    return reopened.model_copy(update=_resume_updates(reopened, now))
+
+
+def close_complaint(
+    case: ComplaintCase, now: datetime, status: ComplaintStatus, reason: str
+) -> ComplaintCase:
+    if status not in FINAL_COMPLAINT_STATUSES:
+        raise ValueError(f"{status.value} is not a closing status")
+    return case.model_copy(
+        update={
+            **_end_hold(case, now),
+            "status": status,
+            "closed_at": now,
+            "close_reason": reason,
+            "clock": stop_clock(case.clock, now, case.route.business_hours),
+            "update_due_at": None,
+            "update_left": None,
+            "verdict_deadline": None,
+        }
+    )
+
+
+def assign_complaint(case: ComplaintCase, assignee: Assignee) -> ComplaintCase:
+    return case.model_copy(update={"assignee": assignee})
+
+
+def survey_at(case: ComplaintCase) -> datetime | None:
+    """The post-closure follow-up: `survey_after` the closing, never later than 48h."""
+    if case.closed_at is None:
+        return None
+    return _utc(case.closed_at) + min(case.policy.survey_after, timedelta(hours=48))
+
+
+def complaint_closes_at(case: ComplaintCase) -> datetime | None:
+    """When the workflow ends: kept open after closing, and never before the survey."""
+    follow_up = survey_at(case)
+    if case.closed_at is None or follow_up is None:
+        return None
+    return max(_utc(case.closed_at) + case.policy.keep_open_after_close, follow_up)
+
+
+# --- what is due next -----------------------------------------------------------------
+
+
+class ComplaintStep(StrEnum):
+    ESCALATE = "escalate"
+    STATUS_UPDATE = "status_update"
+    VERDICT_TIMEOUT = "verdict_timeout"
+    SURVEY = "survey"
+    AWAIT_RESUME = "await_resume"
+    FINISH = "finish"
+
+
+class ComplaintDue(NamedTuple):
+    at: datetime | None  # None: nothing on a timer, wait for an update
+    step: ComplaintStep
+
+
+def complaint_next_step(case: ComplaintCase) -> ComplaintDue:
+    """The next thing the workflow does on its own. At the same instant an escalation goes
+    first: its message to the customer is their update for that period."""
+    if case.status in FINAL_COMPLAINT_STATUSES:
+        if not case.survey_sent:
+            return ComplaintDue(survey_at(case), ComplaintStep.SURVEY)
+        return ComplaintDue(complaint_closes_at(case), ComplaintStep.FINISH)
+    if case.status is ComplaintStatus.ON_HOLD:
+        return ComplaintDue(None, ComplaintStep.AWAIT_RESUME)
+    if case.status is ComplaintStatus.RESOLUTION_PROPOSED:
+        return ComplaintDue(case.verdict_deadline, ComplaintStep.VERDICT_TIMEOUT)
+    due = [ComplaintDue(next_escalation_at(case), ComplaintStep.ESCALATE)]
+    if case.update_due_at is not None:
+        due.append(ComplaintDue(case.update_due_at, ComplaintStep.STATUS_UPDATE))
+    timed = [(item.at, index, item) for index, item in enumerate(due) if item.at is not None]
+    return min(timed)[2]
+
+
+# --- which complaint update is allowed in which state --------------------------------------
+
+_OPEN_CASE = frozenset(
+    {ComplaintStatus.OPEN, ComplaintStatus.ON_HOLD, ComplaintStatus.RESOLUTION_PROPOSED}
+)
+_COMPLAINT_ALLOWED: dict[str, frozenset[ComplaintStatus]] = {
+    "assign": _OPEN_CASE,
+    "add_note": _OPEN_CASE,
+    "hold": frozenset({ComplaintStatus.OPEN}),
+    "resume": frozenset({ComplaintStatus.ON_HOLD}),
+    "propose_resolution": frozenset({ComplaintStatus.OPEN, ComplaintStatus.ON_HOLD}),
+    "customer_verdict": frozenset({ComplaintStatus.RESOLUTION_PROPOSED}),
+    "close": _OPEN_CASE,
+}
+
+
+def complaint_refusal(update: str, case: ComplaintCase, actor: Actor) -> str | None:
+    """Why `update` by `actor` is impossible for `case`, or None when it is allowed."""
+    status = case.status
+    if status in FINAL_COMPLAINT_STATUSES:
+        return f"{update} refused: the complaint is already {status.value}"
+    if status not in _COMPLAINT_ALLOWED[update]:
+        if update == "customer_verdict":
+            return "customer_verdict refused: no resolution has been proposed yet"
+        if update == "hold" and status is ComplaintStatus.ON_HOLD:
+            return "hold refused: the complaint is already on hold"
+        if update == "resume":
+            return f"resume refused: the complaint is {status.value}, not on hold"
+        expected = ", ".join(sorted(s.value for s in _COMPLAINT_ALLOWED[update]))
+        return f"{update} refused: the complaint is {status.value}, expected one of {expected}"
+    if update == "close" and actor.kind is not ActorKind.STAFF:
+        return "close refused: only staff (a supervisor) may close a complaint"
+    return None

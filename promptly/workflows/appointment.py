@@ -13,6 +13,9 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ParentClosePolicy
+
+from promptly.workflows.survey import SurveyWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
@@ -20,14 +23,20 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.tasks import TaskActivities
     from promptly.domain import errors, policy
     from promptly.domain.models import (
+        FINAL_APPOINTMENT_STATUSES,
         SYSTEM,
         AcknowledgeInput,
         Actor,
+        ActorKind,
         AppointmentCase,
+        AppointmentContinuation,
         AppointmentRequest,
         AppointmentStatus,
         AppointmentView,
+        BillingOutcome,
+        BillingRecord,
         CallOutcome,
+        CancelInput,
         CaseKind,
         CaseSnapshot,
         Channel,
@@ -36,19 +45,26 @@ with workflow.unsafe.imports_passed_through():
         CompleteInput,
         ConfirmInput,
         CreateTaskRequest,
+        ExcuseNoShowInput,
         Recipient,
         RecipientRole,
         RecordCallOutcomeInput,
+        ReportDelayInput,
+        RescheduleInput,
         SendMessageRequest,
+        SurveyRequest,
         TaskKind,
         TimelineEntry,
         TimelineKind,
+        WaiveFeeInput,
     )
 
 APPOINTMENT_STATUS = SearchAttributeKey.for_keyword("AppointmentStatus")
 CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
 PROVIDER_ID = SearchAttributeKey.for_keyword("ProviderId")
 APPOINTMENT_START = SearchAttributeKey.for_datetime("AppointmentStart")
+
+PREPAY_FLAG = "next visit must be booked and paid anew"
 
 CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
 RECORD_TIMEOUT = timedelta(seconds=30)
@@ -65,11 +81,15 @@ MESSAGE_RETRY = RetryPolicy(
 @workflow.defn
 class AppointmentWorkflow:
     @workflow.init
-    def __init__(self, request: AppointmentRequest) -> None:
-        self._request = request
+    def __init__(self, request: AppointmentRequest | AppointmentContinuation) -> None:
         self._case: AppointmentCase | None = None
         self._timeline: list[TimelineEntry] = []
         self._stored_entries = 0
+        if isinstance(request, AppointmentContinuation):
+            self._case = request.case
+            self._timeline = list(request.timeline)
+            self._stored_entries = request.stored_entries
+        self._reschedules_at_start = self._case.reschedules if self._case else 0
         self._changes = 0
         self._saved_changes = -1
         # Handlers await activities; one at a time keeps each transition whole.
@@ -78,7 +98,32 @@ class AppointmentWorkflow:
     # --- the run -------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, request: AppointmentRequest) -> AppointmentView:
+    async def run(self, request: AppointmentRequest | AppointmentContinuation) -> AppointmentView:
+        if isinstance(request, AppointmentRequest):
+            await self._book(request)
+        while True:
+            await self._save()
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._save()
+                workflow.continue_as_new(
+                    AppointmentContinuation(
+                        case=self.case,
+                        timeline=self._timeline,
+                        stored_entries=self._stored_entries,
+                    )
+                )
+            due = policy.next_step(self.case)
+            if await self._changed_before(due.at):
+                continue
+            if due.step is policy.Step.CLOSE:
+                break
+            await self._run_step(due.step)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._save()
+        return self._view()
+
+    async def _book(self, request: AppointmentRequest) -> None:
         rules = await workflow.execute_local_activity_method(
             PolicyActivities.current_appointment_policy,
             start_to_close_timeout=timedelta(seconds=10),
@@ -107,25 +152,13 @@ class AppointmentWorkflow:
             status=AppointmentStatus.BOOKED.value,
             start=request.start.isoformat(),
         )
-        await self._save()
 
-        await self._send_confirmation()
-        await self._notify_provider()
-
-        while (due := policy.next_step(self._case)) is not None:
-            await self._save()
-            if await self._changed_before(due.at):
-                continue
-            await self._run_step(due.step)
-
-        await self._save()
-        self._describe_wait(workflow.now() + self.case.policy.keep_open_after_close)
-        await workflow.sleep(
-            self.case.policy.keep_open_after_close, summary="keep open after close"
+    def _should_continue_as_new(self) -> bool:
+        """Long-lived cases start a fresh history after many reschedules (bounded histories)."""
+        changes = self.case.reschedules - self._reschedules_at_start
+        return changes >= self.case.policy.continue_after_reschedules or (
+            workflow.info().is_continue_as_new_suggested()
         )
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._save()
-        return self._view()
 
     async def _changed_before(self, moment: datetime) -> bool:
         """Sleep until `moment`; True if an update changed the case first."""
@@ -141,7 +174,11 @@ class AppointmentWorkflow:
         return True
 
     async def _run_step(self, step: policy.Step) -> None:
-        if step is policy.Step.PROVIDER_ACK_ALERT:
+        if step is policy.Step.CONFIRMATION:
+            await self._send_confirmation()
+        elif step is policy.Step.PROVIDER_NOTICE:
+            await self._notify_provider()
+        elif step is policy.Step.PROVIDER_ACK_ALERT:
             await self._alert_supervisor(
                 "provider_ack_missing",
                 "Provider has not acknowledged",
@@ -150,23 +187,19 @@ class AppointmentWorkflow:
             )
             self._update(ack_alert_sent=True)
         elif step is policy.Step.REMINDER:
+            reschedules = self.case.reschedules
             sent = await self._send_to_client("reminder", deadline=self._reminder_window_end())
-            self._update(reminder_sent=True)
-            if not sent:
-                self._flag("reminder not sent")
+            if self.case.reschedules == reschedules:
+                self._update(reminder_sent=True)
+                if not sent:
+                    self._flag("reminder not sent")
         elif step is policy.Step.FOLLOW_UP_CALL:
             await self._follow_up_call()
         elif step is policy.Step.NO_SHOW:
-            self._set_status(
-                AppointmentStatus.NO_SHOW,
-                SYSTEM,
-                "Not checked in 15 minutes after the start: no-show",
-            )
+            await self._no_show()
         elif step is policy.Step.AUTO_COMPLETE:
-            self._set_status(
-                AppointmentStatus.COMPLETED,
-                SYSTEM,
-                "Checked in, nobody completed the visit: closed by the system",
+            await self._complete(
+                SYSTEM, "Checked in, nobody completed the visit: closed by the system"
             )
 
     # --- confirmation, reminder, provider --------------------------------------------------
@@ -180,13 +213,15 @@ class AppointmentWorkflow:
         )
         give_up_at = policy.confirmation_give_up_at(case.booked_at, case.policy)
         sent = await self._send_to_client(template, deadline=give_up_at, step="confirmation")
+        if self.case.reschedules != case.reschedules:
+            return  # rescheduled meanwhile: the new time gets its own confirmation
+        self._update(confirmation_attempted=True, confirmation_sent=sent)
         if sent:
-            self._update(confirmation_sent=True)
             return
         task = await workflow.execute_activity_method(
             TaskActivities.create_task,
             CreateTaskRequest(
-                idempotency_key=f"{self._workflow_id}/confirmation-task",
+                idempotency_key=f"{self._workflow_id}/confirmation-task/{case.reschedules}",
                 case_id=self._workflow_id,
                 kind=TaskKind.SEND_CONFIRMATION_MANUALLY,
                 assignee=RecipientRole.FRONT_DESK,
@@ -211,6 +246,7 @@ class AppointmentWorkflow:
 
     async def _notify_provider(self) -> None:
         provider = self.case.request.provider
+        self._update(provider_notified=True)
         if provider.email is None:
             self._note(
                 TimelineKind.DECISION,
@@ -234,7 +270,13 @@ class AppointmentWorkflow:
         return self.case.request.start - self.case.policy.reminder_window_end
 
     async def _send_to_client(
-        self, template: str, *, deadline: datetime, step: str | None = None
+        self,
+        template: str,
+        *,
+        deadline: datetime,
+        step: str | None = None,
+        link_actions: list[str] | None = None,
+        extra: dict[str, object] | None = None,
     ) -> bool:
         client = self.case.request.client
         return await self._send(
@@ -250,7 +292,8 @@ class AppointmentWorkflow:
             client.preferred_channel,
             deadline=deadline,
             step=step,
-            link_actions=CLIENT_LINKS,
+            link_actions=CLIENT_LINKS if link_actions is None else link_actions,
+            extra=extra,
         )
 
     async def _send(
@@ -262,6 +305,7 @@ class AppointmentWorkflow:
         deadline: datetime,
         step: str | None = None,
         link_actions: list[str] | None = None,
+        extra: dict[str, object] | None = None,
     ) -> bool:
         """Send one message, retrying transient failures until `deadline`; True if it went out.
 
@@ -278,7 +322,7 @@ class AppointmentWorkflow:
                     template=template,
                     channel=channel,
                     to=to,
-                    context=self._message_context(),
+                    context={**self._message_context(), **(extra or {})},
                     link_actions=link_actions or [],
                 ),
                 start_to_close_timeout=MESSAGE_TIMEOUT,
@@ -345,7 +389,7 @@ class AppointmentWorkflow:
         await workflow.execute_activity_method(
             MessagingActivities.send_message,
             SendMessageRequest(
-                idempotency_key=f"{self._workflow_id}/alert/{key}",
+                idempotency_key=f"{self._workflow_id}/alert/{key}/{self.case.reschedules}",
                 case_id=self._workflow_id,
                 template="supervisor_alert",
                 channel=Channel.EMAIL,
@@ -534,12 +578,230 @@ class AppointmentWorkflow:
         async with self._lock:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("complete")
-            self._set_status(AppointmentStatus.COMPLETED, command.actor, "Visit completed")
+            await self._complete(command.actor, "Visit completed")
             return self._view()
 
     @complete.validator
     def validate_complete(self, command: CompleteInput) -> None:
         self._refuse_unless_allowed("complete")
+
+    @workflow.update
+    async def cancel(self, command: CancelInput) -> AppointmentView:
+        async with self._lock:
+            await workflow.wait_condition(lambda: self._case is not None)
+            self._refuse_unless_allowed("cancel")
+            decision = policy.cancellation(self.case, command.actor, workflow.now())
+            self._update(next_call_at=None, free_reschedule=decision.free_reschedule)
+            who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
+            self._set_status(decision.status, command.actor, f"{who}: {command.reason}")
+            await self._record_billing(decision.billing, command.actor, command.reason)
+            await self._send_to_client(
+                "cancellation",
+                deadline=workflow.now() + timedelta(hours=1),
+                step=f"cancellation-{self.case.reschedules}",
+                link_actions=["reschedule"] if decision.free_reschedule else [],
+                extra={"outcome": decision.billing.value, "reason": command.reason},
+            )
+            return self._view()
+
+    @cancel.validator
+    def validate_cancel(self, command: CancelInput) -> None:
+        self._refuse_unless_allowed("cancel")
+
+    @workflow.update
+    async def reschedule(self, command: RescheduleInput) -> AppointmentView:
+        async with self._lock:
+            await workflow.wait_condition(lambda: self._case is not None)
+            self.validate_reschedule(command)
+            now = workflow.now()
+            old = self.case
+            if old.status not in FINAL_APPOINTMENT_STATUSES and not old.free_reschedule:
+                if policy.is_late_change(old.request.start, now, old.policy):
+                    await self._record_billing(
+                        BillingOutcome.LATE_CANCEL, command.actor, "late reschedule"
+                    )
+            self._case = policy.rescheduled(old, command.new_start, now)
+            self._changes += 1
+            self._note(
+                TimelineKind.STATUS,
+                command.actor,
+                f"Rescheduled from {old.request.start.isoformat()} to "
+                f"{command.new_start.isoformat()}",
+                status=AppointmentStatus.BOOKED.value,
+                previous=old.status.value,
+                start=command.new_start.isoformat(),
+                previous_start=old.request.start.isoformat(),
+            )
+            workflow.upsert_search_attributes(
+                [
+                    APPOINTMENT_STATUS.value_set(AppointmentStatus.BOOKED.value),
+                    APPOINTMENT_START.value_set(command.new_start),
+                ]
+            )
+            return self._view()
+
+    @reschedule.validator
+    def validate_reschedule(self, command: RescheduleInput) -> None:
+        if self._case is None:
+            return
+        refusal = policy.reschedule_refusal(self._case, command.new_start, workflow.now())
+        if refusal is not None:
+            raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
+
+    @workflow.update
+    async def report_delay(self, command: ReportDelayInput) -> AppointmentView:
+        async with self._lock:
+            await workflow.wait_condition(lambda: self._case is not None)
+            self._refuse_unless_allowed("report_delay")
+            actor = command.actor or Actor(
+                kind=ActorKind.PROVIDER, id=self.case.request.provider.id
+            )
+            minutes = self.case.delay_minutes + command.minutes
+            self._update(delay_minutes=minutes, free_reschedule=True)
+            estimate = self.case.request.start + timedelta(minutes=minutes)
+            self._note(
+                TimelineKind.ACTION,
+                actor,
+                f"Provider delayed by {command.minutes} min: {command.reason}",
+                minutes=command.minutes,
+                new_estimate=estimate.isoformat(),
+            )
+            await self._send_to_client(
+                "delay_notice",
+                deadline=workflow.now() + timedelta(minutes=15),
+                step=f"delay-{self.case.reschedules}-{minutes}",
+                link_actions=["reschedule", "cancel"],
+                extra={"estimate": estimate.isoformat(), "minutes": minutes},
+            )
+            return self._view()
+
+    @report_delay.validator
+    def validate_report_delay(self, command: ReportDelayInput) -> None:
+        self._refuse_unless_allowed("report_delay")
+
+    @workflow.update
+    async def excuse_no_show(self, command: ExcuseNoShowInput) -> AppointmentView:
+        async with self._lock:
+            await workflow.wait_condition(lambda: self._case is not None)
+            self._refuse_unless_allowed("excuse_no_show")
+            request = self.case.request
+            actor = command.actor or Actor(kind=ActorKind.CLIENT, id=request.client.id)
+            self._update(excuse=command.reason)
+            task = await workflow.execute_activity_method(
+                TaskActivities.create_task,
+                CreateTaskRequest(
+                    idempotency_key=f"{self._workflow_id}/excuse/{self.case.reschedules}",
+                    case_id=self._workflow_id,
+                    kind=TaskKind.PROVIDER_DECISION,
+                    assignee=RecipientRole.PROVIDER,
+                    title=f"Decide on {request.client.name}'s no-show excuse",
+                    details=f"Excuse: {command.reason}. Waive the fee (force majeure) with "
+                    "waive_fee, or let the no-show fee stand.",
+                    due_at=policy.closes_at(self.case),
+                    data={"provider_id": request.provider.id},
+                ),
+                start_to_close_timeout=RECORD_TIMEOUT,
+                summary="provider decision: no-show excuse",
+            )
+            self._note(
+                TimelineKind.ACTION,
+                actor,
+                f"No-show excused: {command.reason}",
+                task_id=task.task_id,
+            )
+            return self._view()
+
+    @excuse_no_show.validator
+    def validate_excuse_no_show(self, command: ExcuseNoShowInput) -> None:
+        self._refuse_unless_allowed("excuse_no_show")
+
+    @workflow.update
+    async def waive_fee(self, command: WaiveFeeInput) -> AppointmentView:
+        async with self._lock:
+            await workflow.wait_condition(lambda: self._case is not None)
+            self._refuse_unless_allowed("waive_fee")
+            self._update(free_reschedule=True)
+            await self._record_billing(BillingOutcome.WAIVED, command.actor, command.reason)
+            self._unflag(PREPAY_FLAG)
+            await self._send_to_client(
+                "fee_waived",
+                deadline=workflow.now() + timedelta(hours=1),
+                step=f"fee-waived-{self.case.reschedules}",
+                link_actions=["reschedule"],
+                extra={"reason": command.reason},
+            )
+            return self._view()
+
+    @waive_fee.validator
+    def validate_waive_fee(self, command: WaiveFeeInput) -> None:
+        self._refuse_unless_allowed("waive_fee")
+
+    # --- after the visit -------------------------------------------------------------------------
+
+    async def _no_show(self) -> None:
+        self._set_status(
+            AppointmentStatus.NO_SHOW,
+            SYSTEM,
+            "Not checked in 15 minutes after the start: no-show (counts as held)",
+        )
+        await self._record_billing(BillingOutcome.NO_SHOW, SYSTEM, "not checked in")
+        self._flag(PREPAY_FLAG)
+        await self._send_to_client(
+            "no_show_notice",
+            deadline=workflow.now() + timedelta(hours=24),
+            step=f"no-show-{self.case.reschedules}",
+        )
+
+    async def _complete(self, actor: Actor, detail: str) -> None:
+        self._set_status(AppointmentStatus.COMPLETED, actor, detail)
+        await self._record_billing(BillingOutcome.HELD, actor, detail)
+        if self.case.survey_started:
+            return
+        request = self.case.request
+        survey = await workflow.start_child_workflow(
+            SurveyWorkflow.run,
+            SurveyRequest(
+                appointment_case_id=self._workflow_id,
+                appointment_id=request.appointment_id,
+                client=request.client,
+                service=request.service,
+                visit_ended_at=max(request.end, workflow.now()),
+                send_after=self.case.policy.survey_after_end,
+                reminder_after=self.case.policy.survey_reminder_after,
+                closes_after=self.case.policy.survey_closes_after,
+            ),
+            id=f"survey-{self._workflow_id}",
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"survey after {request.service} · client {request.client.id}",
+        )
+        self._update(survey_started=True)
+        self._note(TimelineKind.DECISION, SYSTEM, "Survey scheduled", survey_id=survey.id)
+
+    async def _record_billing(self, outcome: BillingOutcome, actor: Actor, reason: str) -> None:
+        case = self.case
+        await workflow.execute_activity_method(
+            RecordsActivities.record_billing,
+            BillingRecord(
+                idempotency_key=f"{self._workflow_id}/billing/{len(self._timeline)}",
+                case_id=self._workflow_id,
+                appointment_id=case.request.appointment_id,
+                client_id=case.request.client.id,
+                outcome=outcome,
+                decided_by=actor,
+                reason=reason,
+                decided_at=workflow.now(),
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"billing: {outcome.value}",
+        )
+        self._update(billing=outcome)
+        self._note(
+            TimelineKind.DECISION,
+            actor,
+            f"Billing: {outcome.value} ({reason})",
+            billing=outcome.value,
+            reason=reason,
+        )
 
     @workflow.query
     def status(self) -> AppointmentView:
@@ -575,9 +837,14 @@ class AppointmentWorkflow:
         if concern not in self.case.needs_attention:
             self._update(needs_attention=[*self.case.needs_attention, concern])
 
+    def _unflag(self, concern: str) -> None:
+        if concern in self.case.needs_attention:
+            self._update(needs_attention=[c for c in self.case.needs_attention if c != concern])
+
     def _set_status(self, status: AppointmentStatus, actor: Actor, detail: str) -> None:
         previous = self.case.status
-        self._update(status=status)
+        final = status in FINAL_APPOINTMENT_STATUSES
+        self._update(status=status, closed_at=workflow.now() if final else None)
         self._note(TimelineKind.STATUS, actor, detail, status=status.value, previous=previous.value)
         workflow.upsert_search_attributes([APPOINTMENT_STATUS.value_set(status.value)])
 
@@ -648,5 +915,9 @@ class AppointmentWorkflow:
             call_attempts=case.call_attempts,
             max_call_attempts=case.max_call_attempts,
             needs_attention=case.needs_attention,
+            billing=case.billing,
+            free_reschedule=case.free_reschedule,
+            delay_minutes=case.delay_minutes,
+            reschedules=case.reschedules,
             timeline=list(self._timeline),
         )

@@ -1,0 +1,203 @@
+"""The post-visit follow-up (DESIGN.md §1, appointments 10): child of an appointment.
+
+Sent `send_after` the end of the visit (default 2h, always within 48h), one reminder after
+24h, closed after 7 days. An answer is recorded in PostgreSQL; a detractor (NPS 0–6)
+opens a complaint for the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.messaging import MessagingActivities
+    from promptly.activities.records import RecordsActivities
+    from promptly.domain import errors, policy
+    from promptly.domain.models import (
+        SYSTEM,
+        Actor,
+        ActorKind,
+        CaseKind,
+        CaseSnapshot,
+        Recipient,
+        RecipientRole,
+        SendMessageRequest,
+        SurveyAnswer,
+        SurveyAnswerRecord,
+        SurveyRequest,
+        SurveyStatus,
+        SurveyView,
+        TimelineEntry,
+        TimelineKind,
+    )
+
+RECORD_TIMEOUT = timedelta(seconds=30)
+MESSAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=30),
+    non_retryable_error_types=[errors.INVALID_RECIPIENT, errors.UNKNOWN_TEMPLATE],
+)
+
+
+@workflow.defn
+class SurveyWorkflow:
+    @workflow.init
+    def __init__(self, request: SurveyRequest) -> None:
+        self._request = request
+        plan = policy.survey_plan(request)
+        self._send_at = plan.send_at
+        self._reminder_at = plan.reminder_at
+        self._closes_at = plan.closes_at
+        self._status = SurveyStatus.SCHEDULED
+        self._answer: SurveyAnswer | None = None
+        self._complaint_id: str | None = None
+        self._timeline: list[TimelineEntry] = []
+        self._stored_entries = 0
+        self._lock = asyncio.Lock()
+
+    @workflow.run
+    async def run(self, request: SurveyRequest) -> SurveyView:
+        await self._save()
+        if not await self._answered_before(self._send_at):
+            await self._send("survey")
+            self._status = SurveyStatus.SENT
+            await self._save()
+            if not await self._answered_before(self._reminder_at):
+                await self._send("survey_reminder")
+                await self._save()
+                await self._answered_before(self._closes_at)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._answer is None:
+            self._status = SurveyStatus.CLOSED
+            self._note(TimelineKind.STATUS, SYSTEM, "Survey closed without an answer",
+                       status=self._status.value)
+        await self._save()
+        return self._view()
+
+    async def _answered_before(self, moment: datetime) -> bool:
+        workflow.set_current_details(
+            f"**{self._status.value}** · waiting for the client's answer until "
+            f"{moment.isoformat()}"
+        )
+        delay = moment - workflow.now()
+        if delay <= timedelta(0):
+            return self._answer is not None
+        try:
+            await workflow.wait_condition(lambda: self._answer is not None, timeout=delay)
+        except TimeoutError:
+            return False
+        return True
+
+    @workflow.update
+    async def answer(self, answer: SurveyAnswer) -> SurveyView:
+        async with self._lock:
+            self.validate_answer(answer)
+            client = self._request.client
+            actor = Actor(kind=ActorKind.CLIENT, id=client.id)
+            self._answer = answer
+            self._status = SurveyStatus.ANSWERED
+            self._note(TimelineKind.ACTION, actor, f"Answered: NPS {answer.nps}",
+                       nps=answer.nps, comment=answer.comment,
+                       category=policy.nps_category(answer.nps))
+            await workflow.execute_activity_method(
+                RecordsActivities.record_survey_answer,
+                SurveyAnswerRecord(
+                    survey_id=workflow.info().workflow_id,
+                    case_id=self._request.appointment_case_id,
+                    client_id=client.id,
+                    nps=answer.nps,
+                    comment=answer.comment,
+                    answered_at=workflow.now(),
+                ),
+                start_to_close_timeout=RECORD_TIMEOUT,
+                summary=f"record answer: NPS {answer.nps}",
+            )
+            return self._view()
+
+    @answer.validator
+    def validate_answer(self, answer: SurveyAnswer) -> None:
+        if self._answer is not None:
+            raise ApplicationError("answer refused: the survey is already answered",
+                                   type=errors.TRANSITION_REFUSED, non_retryable=True)
+        if self._status is SurveyStatus.CLOSED:
+            raise ApplicationError("answer refused: the survey is closed",
+                                   type=errors.TRANSITION_REFUSED, non_retryable=True)
+
+    @workflow.query
+    def status(self) -> SurveyView:
+        return self._view()
+
+    async def _send(self, template: str) -> None:
+        client = self._request.client
+        try:
+            result = await workflow.execute_activity_method(
+                MessagingActivities.send_message,
+                SendMessageRequest(
+                    idempotency_key=f"{workflow.info().workflow_id}/{template}",
+                    case_id=workflow.info().workflow_id,
+                    template=template,
+                    channel=client.preferred_channel,
+                    to=Recipient(role=RecipientRole.CLIENT, name=client.name,
+                                 email=client.email, phone=client.phone,
+                                 locale=client.locale, timezone=client.timezone),
+                    context={"client_name": client.name, "service": self._request.service,
+                             "visit_ended_at": self._request.visit_ended_at.isoformat(),
+                             "closes_at": self._closes_at.isoformat()},
+                    link_actions=["survey"],
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=max(self._closes_at - workflow.now(),
+                                              timedelta(minutes=1)),
+                retry_policy=MESSAGE_RETRY,
+                summary=f"{template} via {client.preferred_channel.value}",
+            )
+        except ActivityError as err:
+            reason = str(err.cause) if err.cause else str(err)
+            self._note(TimelineKind.MESSAGE_FAILED, SYSTEM, f"{template} failed: {reason}",
+                       template=template, channel=client.preferred_channel.value, reason=reason)
+            return
+        self._note(TimelineKind.MESSAGE, SYSTEM, result.subject, template=template,
+                   channel=client.preferred_channel.value, message_id=result.message_id)
+
+    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
+        self._timeline.append(
+            TimelineEntry(at=workflow.now(), kind=kind, actor=actor, detail=detail, data=data)
+        )
+
+    async def _save(self) -> None:
+        new_entries = self._timeline[self._stored_entries:]
+        await workflow.execute_activity_method(
+            RecordsActivities.record_case,
+            CaseSnapshot(
+                case_id=workflow.info().workflow_id,
+                kind=CaseKind.SURVEY,
+                business_id=self._request.appointment_id,
+                status=self._status.value,
+                client_id=self._request.client.id,
+                details={"appointment_case_id": self._request.appointment_case_id,
+                         "nps": self._answer.nps if self._answer else None},
+                first_seq=self._stored_entries,
+                entries=new_entries,
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary="record survey",
+        )
+        self._stored_entries += len(new_entries)
+
+    def _view(self) -> SurveyView:
+        return SurveyView(
+            survey_id=workflow.info().workflow_id,
+            status=self._status,
+            send_at=self._send_at,
+            reminder_at=self._reminder_at,
+            closes_at=self._closes_at,
+            answer=self._answer,
+            complaint_id=self._complaint_id,
+            timeline=list(self._timeline),
+        )
