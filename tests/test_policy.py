@@ -16,6 +16,7 @@ from promptly.domain.models import (
     AppointmentPolicy,
     AppointmentRequest,
     AppointmentStatus,
+    BillingOutcome,
     BusinessCalendar,
     HourRange,
 )
@@ -77,8 +78,11 @@ def request(start: datetime, timezone: str = "Europe/Warsaw") -> AppointmentRequ
 def case_for(
     start: datetime, booked_at: datetime, policy: AppointmentPolicy = POLICY, **changes: object
 ) -> AppointmentCase:
+    """A booked case whose booking-time messages are done, with `changes` applied."""
     case = new_case(request(start), booked_at, policy)
-    return case.model_copy(update=changes) if changes else case
+    return case.model_copy(
+        update={"confirmation_attempted": True, "provider_notified": True, **changes}
+    )
 
 
 # --- reminder_time ----------------------------------------------------------------------
@@ -387,7 +391,7 @@ def play(case: AppointmentCase) -> list[Played]:
     """Run the case's own steps as the workflow does, for a client and provider who stay
     silent; each line is (when, step, call attempts so far, status afterwards)."""
     played: list[Played] = []
-    while (due := next_step(case)) is not None:
+    while (due := next_step(case)).step is not Step.CLOSE:
         assert len(played) < 20, played
         if due.step is Step.PROVIDER_ACK_ALERT:
             case = case.model_copy(update={"ack_alert_sent": True})
@@ -525,8 +529,30 @@ def test_checked_in_visit_is_closed_12h_after_its_end() -> None:
         AppointmentStatus.NO_SHOW,
     ],
 )
-def test_closed_case_has_nothing_left_to_do(status: AppointmentStatus) -> None:
-    assert next_step(case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=status)) is None
+def test_closed_case_has_only_its_closing_left(status: AppointmentStatus) -> None:
+    closed = case_for(
+        warsaw(11, 5, 10), warsaw(11, 2, 10), status=status, closed_at=warsaw(11, 5, 11)
+    )
+    assert next_step(closed) == (warsaw(11, 6, 11), Step.CLOSE)
+
+
+def test_fee_bearing_outcome_stays_open_a_week_for_an_excuse_or_waiver() -> None:
+    no_show = case_for(
+        warsaw(11, 5, 10),
+        warsaw(11, 2, 10),
+        status=AppointmentStatus.NO_SHOW,
+        closed_at=warsaw(11, 5, 10, 15),
+        billing=BillingOutcome.NO_SHOW,
+    )
+    assert next_step(no_show) == (warsaw(11, 12, 10, 15), Step.CLOSE)
+
+
+def test_fresh_booking_sends_confirmation_then_provider_notice_at_once() -> None:
+    booked_at = warsaw(11, 2, 10)
+    fresh = new_case(request(warsaw(11, 5, 10)), booked_at, POLICY)
+    assert next_step(fresh) == (booked_at, Step.CONFIRMATION)
+    sent = fresh.model_copy(update={"confirmation_attempted": True})
+    assert next_step(sent) == (booked_at, Step.PROVIDER_NOTICE)
 
 
 def test_visit_day_deadlines_across_a_dst_night_are_real_time() -> None:
