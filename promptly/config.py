@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     )
     holidays: list[str] = Field(default_factory=list, description="ISO dates the office is shut.")
     no_show_after: timedelta = timedelta(minutes=15)
+    late_change_within: timedelta = Field(
+        default=timedelta(hours=24), description="Cancel/reschedule closer than this is late."
+    )
+    continue_after_reschedules: int = Field(
+        default=10, ge=1, description="Start a fresh history after this many reschedules."
+    )
+    survey_after_end: timedelta = timedelta(hours=2)
 
     retention: timedelta = Field(
         default=timedelta(days=395), description="How long closed cases are kept (≥ 6 months)."
@@ -89,6 +96,8 @@ class Settings(BaseSettings):
             raise ValueError("reminder_before must be between 24h and 48h before the visit")
         if self.retention < SIX_MONTHS:
             raise ValueError("retention must be at least 6 months (183 days)")
+        if self.survey_after_end > timedelta(hours=48):
+            raise ValueError("survey_after_end must be at most 48h (the survey SLA)")
         if self.response_deadline_before >= self.reminder_before:
             raise ValueError("response_deadline_before must be shorter than reminder_before")
         return self
@@ -113,6 +122,9 @@ class Settings(BaseSettings):
                 holidays=self.holidays,
             ),
             no_show_after=self.no_show_after,
+            late_change_within=self.late_change_within,
+            continue_after_reschedules=self.continue_after_reschedules,
+            survey_after_end=self.survey_after_end,
         )
         return policy.scaled(rules, self.time_scale)
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 
 from promptly.domain.models import Actor, ActorKind, AppointmentRequest
 
@@ -89,9 +89,12 @@ def close_to(
     return abs(actual - expected) <= tolerance
 
 
-async def end_workflows(client: Client, *workflow_ids: str) -> None:
+async def end_workflows(env: WorkflowEnvironment, *workflow_ids: str) -> None:
     """Terminate what a test leaves running: on the shared time-skipping server a workflow
-    whose worker has gone would stop time from skipping for every later test."""
+    whose worker has gone, or an activity cut off by termination, stops time from skipping
+    for every later test. A minute first lets in-flight activities finish."""
+    await env.sleep(timedelta(minutes=1))
+    client = env.client
     for workflow_id in workflow_ids:
         try:
             await client.get_workflow_handle(workflow_id).terminate("test over")

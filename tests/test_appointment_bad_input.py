@@ -110,5 +110,5 @@ async def test_confirm_on_a_completed_appointment_is_refused_without_a_trace(
     view = await handle.query(AppointmentWorkflow.status)
     assert view.status is AppointmentStatus.COMPLETED
     assert all(entry.data.get("status") != "Confirmed" for entry in view.timeline)
-    await end_workflows(env.client, f"survey-{handle.id}")
+    await end_workflows(env, f"survey-{handle.id}")
     assert (await handle.result()).status is AppointmentStatus.COMPLETED

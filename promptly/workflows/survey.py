@@ -75,15 +75,18 @@ class SurveyWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._answer is None:
             self._status = SurveyStatus.CLOSED
-            self._note(TimelineKind.STATUS, SYSTEM, "Survey closed without an answer",
-                       status=self._status.value)
+            self._note(
+                TimelineKind.STATUS,
+                SYSTEM,
+                "Survey closed without an answer",
+                status=self._status.value,
+            )
         await self._save()
         return self._view()
 
     async def _answered_before(self, moment: datetime) -> bool:
         workflow.set_current_details(
-            f"**{self._status.value}** · waiting for the client's answer until "
-            f"{moment.isoformat()}"
+            f"**{self._status.value}** · waiting for the client's answer until {moment.isoformat()}"
         )
         delay = moment - workflow.now()
         if delay <= timedelta(0):
@@ -102,9 +105,14 @@ class SurveyWorkflow:
             actor = Actor(kind=ActorKind.CLIENT, id=client.id)
             self._answer = answer
             self._status = SurveyStatus.ANSWERED
-            self._note(TimelineKind.ACTION, actor, f"Answered: NPS {answer.nps}",
-                       nps=answer.nps, comment=answer.comment,
-                       category=policy.nps_category(answer.nps))
+            self._note(
+                TimelineKind.ACTION,
+                actor,
+                f"Answered: NPS {answer.nps}",
+                nps=answer.nps,
+                comment=answer.comment,
+                category=policy.nps_category(answer.nps),
+            )
             await workflow.execute_activity_method(
                 RecordsActivities.record_survey_answer,
                 SurveyAnswerRecord(
@@ -123,11 +131,17 @@ class SurveyWorkflow:
     @answer.validator
     def validate_answer(self, answer: SurveyAnswer) -> None:
         if self._answer is not None:
-            raise ApplicationError("answer refused: the survey is already answered",
-                                   type=errors.TRANSITION_REFUSED, non_retryable=True)
+            raise ApplicationError(
+                "answer refused: the survey is already answered",
+                type=errors.TRANSITION_REFUSED,
+                non_retryable=True,
+            )
         if self._status is SurveyStatus.CLOSED:
-            raise ApplicationError("answer refused: the survey is closed",
-                                   type=errors.TRANSITION_REFUSED, non_retryable=True)
+            raise ApplicationError(
+                "answer refused: the survey is closed",
+                type=errors.TRANSITION_REFUSED,
+                non_retryable=True,
+            )
 
     @workflow.query
     def status(self) -> SurveyView:
@@ -143,27 +157,48 @@ class SurveyWorkflow:
                     case_id=workflow.info().workflow_id,
                     template=template,
                     channel=client.preferred_channel,
-                    to=Recipient(role=RecipientRole.CLIENT, name=client.name,
-                                 email=client.email, phone=client.phone,
-                                 locale=client.locale, timezone=client.timezone),
-                    context={"client_name": client.name, "service": self._request.service,
-                             "visit_ended_at": self._request.visit_ended_at.isoformat(),
-                             "closes_at": self._closes_at.isoformat()},
+                    to=Recipient(
+                        role=RecipientRole.CLIENT,
+                        name=client.name,
+                        email=client.email,
+                        phone=client.phone,
+                        locale=client.locale,
+                        timezone=client.timezone,
+                    ),
+                    context={
+                        "client_name": client.name,
+                        "service": self._request.service,
+                        "visit_ended_at": self._request.visit_ended_at.isoformat(),
+                        "closes_at": self._closes_at.isoformat(),
+                    },
                     link_actions=["survey"],
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=max(self._closes_at - workflow.now(),
-                                              timedelta(minutes=1)),
+                schedule_to_close_timeout=max(
+                    self._closes_at - workflow.now(), timedelta(minutes=1)
+                ),
                 retry_policy=MESSAGE_RETRY,
                 summary=f"{template} via {client.preferred_channel.value}",
             )
         except ActivityError as err:
             reason = str(err.cause) if err.cause else str(err)
-            self._note(TimelineKind.MESSAGE_FAILED, SYSTEM, f"{template} failed: {reason}",
-                       template=template, channel=client.preferred_channel.value, reason=reason)
+            self._note(
+                TimelineKind.MESSAGE_FAILED,
+                SYSTEM,
+                f"{template} failed: {reason}",
+                template=template,
+                channel=client.preferred_channel.value,
+                reason=reason,
+            )
             return
-        self._note(TimelineKind.MESSAGE, SYSTEM, result.subject, template=template,
-                   channel=client.preferred_channel.value, message_id=result.message_id)
+        self._note(
+            TimelineKind.MESSAGE,
+            SYSTEM,
+            result.subject,
+            template=template,
+            channel=client.preferred_channel.value,
+            message_id=result.message_id,
+        )
 
     def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
         self._timeline.append(
@@ -171,7 +206,7 @@ class SurveyWorkflow:
         )
 
     async def _save(self) -> None:
-        new_entries = self._timeline[self._stored_entries:]
+        new_entries = self._timeline[self._stored_entries :]
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
             CaseSnapshot(
@@ -180,8 +215,10 @@ class SurveyWorkflow:
                 business_id=self._request.appointment_id,
                 status=self._status.value,
                 client_id=self._request.client.id,
-                details={"appointment_case_id": self._request.appointment_case_id,
-                         "nps": self._answer.nps if self._answer else None},
+                details={
+                    "appointment_case_id": self._request.appointment_case_id,
+                    "nps": self._answer.nps if self._answer else None,
+                },
                 first_seq=self._stored_entries,
                 entries=new_entries,
             ),

@@ -1,0 +1,772 @@
+"""One complaint, from filing to the follow-up survey (DESIGN.md §1, complaints 1–7).
+
+The workflow decides; activities act. The route (department, contacts, tiers, office hours)
+comes from the escalation matrix once, at filing; every deadline comes from
+`policy`: the loop asks `policy.complaint_next_step` what is due, sleeps until then unless
+an update changes the case, and asks again. So a hold, a resume, a proposal or a reopen
+re-arms every timer, and the SLA clock can count office hours only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.complaints import ComplaintRulesActivities
+    from promptly.activities.messaging import MessagingActivities
+    from promptly.activities.records import RecordsActivities
+    from promptly.domain import errors, policy
+    from promptly.domain.models import (
+        SYSTEM,
+        Actor,
+        AddNoteInput,
+        AssignInput,
+        CaseKind,
+        CaseSnapshot,
+        Channel,
+        CloseComplaintInput,
+        ComplaintCase,
+        ComplaintRequest,
+        ComplaintStatus,
+        ComplaintView,
+        CustomerVerdictInput,
+        HoldInput,
+        NoteVisibility,
+        ProposeResolutionInput,
+        Recipient,
+        RecipientRole,
+        ResumeInput,
+        SendMessageRequest,
+        TimelineEntry,
+        TimelineKind,
+    )
+
+COMPLAINT_STATUS = SearchAttributeKey.for_keyword("ComplaintStatus")
+DEPARTMENT = SearchAttributeKey.for_keyword("Department")
+SLA_DEADLINE = SearchAttributeKey.for_datetime("SlaDeadline")
+SLA_BREACHED = SearchAttributeKey.for_bool("SlaBreached")
+ESCALATION_LEVEL = SearchAttributeKey.for_int("EscalationLevel")
+CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
+
+RULES_TIMEOUT = timedelta(seconds=10)
+RECORD_TIMEOUT = timedelta(seconds=30)
+MESSAGE_TIMEOUT = timedelta(seconds=30)
+# A message that cannot go out within this is recorded as failed and flagged for staff,
+# so a channel outage never holds up the escalation timers.
+MESSAGE_BUDGET = timedelta(hours=1)
+MESSAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=[
+        errors.INVALID_RECIPIENT,
+        errors.UNKNOWN_TEMPLATE,
+        errors.DELIVERY_REJECTED,
+    ],
+)
+# The workflow keeps the newest entries; PostgreSQL keeps them all.
+MAX_TIMELINE = 200
+
+
+def _hours(amount: timedelta) -> str:
+    return f"{amount.total_seconds() / 3600:g}h"
+
+
+@workflow.defn
+class ComplaintWorkflow:
+    @workflow.init
+    def __init__(self, request: ComplaintRequest) -> None:
+        self._request = request
+        self._case: ComplaintCase | None = None
+        # Set once the customer is acknowledged and the department told: updates wait for it.
+        self._ready = False
+        self._timeline: list[TimelineEntry] = []
+        self._total_entries = 0  # ever noted; the seq of the next entry
+        self._stored_entries = 0  # noted and written to PostgreSQL
+        self._omitted_entries = 0  # dropped from memory (oldest first), all stored
+        self._changes = 0
+        self._saved_changes = -1
+        self._published: dict[str, object] = {}
+        # Handlers await activities; one at a time keeps each transition whole.
+        self._lock = asyncio.Lock()
+
+    # --- the run ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: ComplaintRequest) -> ComplaintView:
+        rules = await workflow.execute_local_activity_method(
+            ComplaintRulesActivities.complaint_rules,
+            request,
+            start_to_close_timeout=RULES_TIMEOUT,
+            summary="route by the escalation matrix",
+        )
+        # Filed when Temporal accepted the start, not when a busy worker first ran it.
+        filed_at = workflow.info().start_time
+        self._case = policy.new_complaint_case(request, filed_at, rules)
+        async with self._lock:
+            route = self.case.route
+            self._note(
+                TimelineKind.STATUS,
+                SYSTEM,
+                f"Complaint received via {request.received_via.value}: {request.category}, "
+                f"severity {request.severity.value}; routed to {route.department_name} "
+                f"(matrix route {route.rule})",
+                status=ComplaintStatus.OPEN.value,
+                department=route.department,
+                sla_deadline=self._iso(policy.sla_deadline(self.case)),
+            )
+            self._publish()
+            await self._save()
+            await self._acknowledge()
+            await self._notify_department()
+            self._ready = True
+
+        while True:
+            due = policy.complaint_next_step(self.case)
+            await self._save()
+            if await self._changed_before(due):
+                continue
+            async with self._lock:
+                # An update may have run while this waited for the lock.
+                if policy.complaint_next_step(self.case) != due:
+                    continue
+                if due.step is policy.ComplaintStep.FINISH:
+                    break
+                await self._run_step(due.step)
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._save()
+        return self._view()
+
+    async def _changed_before(self, due: policy.ComplaintDue) -> bool:
+        """Sleep until `due.at` (forever if None); True if an update changed the case first."""
+        self._describe(due)
+        seen = self._changes
+        if due.at is None:
+            await workflow.wait_condition(lambda: self._changes != seen)
+            return True
+        delay = due.at - workflow.now()
+        if delay <= timedelta(0):
+            return False
+        try:
+            await workflow.wait_condition(
+                lambda: self._changes != seen,
+                timeout=delay,
+                timeout_summary=f"{due.step.value.replace('_', ' ')} at {due.at.isoformat()}",
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    async def _run_step(self, step: policy.ComplaintStep) -> None:
+        if step is policy.ComplaintStep.ESCALATE:
+            await self._escalate()
+        elif step is policy.ComplaintStep.STATUS_UPDATE:
+            await self._tell_customer("status_update")
+        elif step is policy.ComplaintStep.VERDICT_TIMEOUT:
+            await self._close(
+                ComplaintStatus.CLOSED_UNCONFIRMED,
+                SYSTEM,
+                f"No verdict within {_hours(self.case.policy.verdict_within)}: "
+                "closed as resolved-unconfirmed",
+                outcome="unconfirmed",
+                reason="no answer to the proposed resolution",
+            )
+        elif step is policy.ComplaintStep.SURVEY:
+            await self._tell_customer("complaint_survey")
+            self._set_case(self.case.model_copy(update={"survey_sent": True}))
+
+    # --- what the workflow does on its own ----------------------------------------------------
+
+    async def _acknowledge(self) -> None:
+        sent = await self._tell_customer("complaint_ack")
+        if not sent:
+            self._flag("acknowledgement not sent")
+
+    async def _notify_department(self) -> None:
+        route = self.case.route
+        await self._send(
+            "complaint_department",
+            Recipient(
+                role=RecipientRole.DEPARTMENT,
+                name=route.department_name,
+                email=str(route.owner.email),
+                timezone=self._staff_timezone,
+            ),
+            Channel.EMAIL,
+        )
+
+    async def _escalate(self) -> None:
+        before = self.case
+        now = workflow.now()
+        elapsed = policy.clock_elapsed(before.clock, now, before.route.business_hours)
+        step = policy.next_escalation(before)
+        self._set_case(policy.escalate(before))
+        if not step.breach:
+            detail = (
+                f"Unresolved after {_hours(elapsed)} on the SLA clock: "
+                f"supervisor told (level {step.level})"
+            )
+            self._note(TimelineKind.DECISION, SYSTEM, detail, level=step.level, breach=False)
+            await self._alert("Unresolved complaint", detail)
+        else:
+            deadline = policy.sla_deadline(self.case)
+            detail = (
+                f"SLA breached: unresolved after {_hours(elapsed)} on the SLA clock; manager "
+                f"told (level {step.level}); new timeline {self._iso(deadline)}"
+            )
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                detail,
+                level=step.level,
+                breach=True,
+                sla_deadline=self._iso(deadline),
+            )
+            self._flag("sla breached")
+            await self._alert("SLA breached", detail)
+            await self._tell_customer("escalation")
+        self._publish()
+
+    async def _alert(self, title: str, reason: str) -> None:
+        """Level 1 goes to the supervisor (worker settings); level 2 and up to the manager."""
+        case = self.case
+        if case.escalation_level >= 2:
+            to = Recipient(
+                role=RecipientRole.MANAGER,
+                name=case.route.manager.name,
+                email=str(case.route.manager.email),
+                timezone=self._staff_timezone,
+            )
+        else:
+            to = Recipient(role=RecipientRole.SUPERVISOR, timezone=self._staff_timezone)
+        await self._send("complaint_alert", to, Channel.EMAIL, reason_title=title, reason=reason)
+
+    async def _close(
+        self, status: ComplaintStatus, actor: Actor, detail: str, *, outcome: str, reason: str
+    ) -> None:
+        previous = self.case.status
+        self._set_case(policy.close_complaint(self.case, workflow.now(), status, reason))
+        self._note(
+            TimelineKind.STATUS,
+            actor,
+            detail,
+            status=status.value,
+            previous=previous.value,
+            reason=reason,
+        )
+        self._publish()
+        await self._tell_customer("complaint_closed", outcome=outcome, reason=reason)
+
+    # --- messages ------------------------------------------------------------------------------
+
+    async def _tell_customer(self, template: str, **extra: object) -> bool:
+        """A customer-visible message on their channel; it restarts the 24h update period."""
+        customer = self.case.request.customer
+        sent = await self._send(
+            template,
+            Recipient(
+                role=RecipientRole.CLIENT,
+                name=customer.name,
+                email=customer.email,
+                phone=customer.phone,
+                locale=customer.locale,
+                timezone=customer.timezone,
+            ),
+            customer.preferred_channel,
+            **extra,
+        )
+        # Failed or not, the period restarts: a failure is flagged for staff, not retried
+        # in a tight loop.
+        self._set_case(policy.customer_update_attempted(self.case, workflow.now()))
+        if not sent:
+            self._flag(f"{template.replace('_', ' ')} not delivered")
+        return sent
+
+    async def _send(self, template: str, to: Recipient, channel: Channel, **extra: object) -> bool:
+        """Send one message; every outcome is a timeline entry. True if it went out."""
+        number = self.case.messages_requested + 1
+        self._set_case(self.case.model_copy(update={"messages_requested": number}))
+        try:
+            result = await workflow.execute_activity_method(
+                MessagingActivities.send_message,
+                SendMessageRequest(
+                    idempotency_key=f"{self._workflow_id}/{template}/{number}",
+                    case_id=self._workflow_id,
+                    template=template,
+                    channel=channel,
+                    to=to,
+                    context={**self._message_context(), **extra},
+                ),
+                start_to_close_timeout=MESSAGE_TIMEOUT,
+                schedule_to_close_timeout=MESSAGE_BUDGET,
+                retry_policy=MESSAGE_RETRY,
+                summary=f"{template} to {to.role.value} via {channel.value}",
+            )
+        except ActivityError as err:
+            reason = str(err.cause) if err.cause else str(err)
+            self._note(
+                TimelineKind.MESSAGE_FAILED,
+                SYSTEM,
+                f"{template} to {to.role.value} via {channel.value} failed: {reason}",
+                template=template,
+                channel=channel.value,
+                recipient=to.role.value,
+                reason=reason,
+            )
+            return False
+        self._note(
+            TimelineKind.MESSAGE,
+            SYSTEM,
+            f"{result.subject} ({to.role.value}, {channel.value})",
+            template=template,
+            channel=channel.value,
+            recipient=to.role.value,
+            message_id=result.message_id,
+            provider_id=result.provider_id,
+        )
+        return True
+
+    def _message_context(self) -> dict[str, Any]:
+        case = self.case
+        request = case.request
+        contact = policy.point_of_contact(case)
+        deadline = policy.sla_deadline(case)
+        supervisor_at = policy.clock_reaches(
+            case.clock, case.route.tiers.supervisor_after, case.route.business_hours
+        )
+        return {
+            "case_id": self._workflow_id,
+            "reference": request.complaint_id,
+            "customer_name": request.customer.name,
+            "customer_id": request.customer.id,
+            "category": request.category,
+            "severity": request.severity.value,
+            "received_via": request.received_via.value,
+            "description": request.description,
+            "appointment_id": request.appointment_id or "",
+            "department_name": case.route.department_name,
+            "contact_name": contact.name,
+            "contact_email": str(contact.email),
+            "assignee_name": case.assignee.name if case.assignee else "",
+            "status": case.status.value,
+            "escalation_level": case.escalation_level,
+            "sla_deadline": self._iso(deadline),
+            "supervisor_at": self._iso(supervisor_at or deadline),
+            "resolution_hours": f"{case.route.tiers.breach_after.total_seconds() / 3600:g}",
+            "business_hours_only": case.route.business_hours is not None,
+            "filed_at": case.filed_at.isoformat(),
+            "resolution": case.resolution or "",
+            "verdict_deadline": self._iso(case.verdict_deadline),
+            "reopened": case.reopened > 0 and case.breaches_in_round == 0,
+            "note": "",
+            "reason_title": "",
+            "reason": "",
+            "outcome": "",
+        }
+
+    # --- updates ---------------------------------------------------------------------------------
+
+    @workflow.update
+    async def assign(self, command: AssignInput) -> ComplaintView:
+        async with self._transition("assign", command.actor):
+            assignee = command.assignee
+            self._set_case(policy.assign_complaint(self.case, assignee))
+            self._note(
+                TimelineKind.ACTION,
+                command.actor,
+                f"Assigned to {assignee.name} ({assignee.id})",
+                assignee=assignee.id,
+            )
+            if assignee.email is not None:
+                await self._send(
+                    "complaint_assigned",
+                    Recipient(
+                        role=RecipientRole.ASSIGNEE,
+                        name=assignee.name,
+                        email=str(assignee.email),
+                        timezone=self._staff_timezone,
+                    ),
+                    Channel.EMAIL,
+                )
+            return self._view()
+
+    @assign.validator
+    def validate_assign(self, command: AssignInput) -> None:
+        self._refuse_unless_allowed("assign", command.actor)
+
+    @workflow.update
+    async def add_note(self, command: AddNoteInput) -> ComplaintView:
+        async with self._transition("add_note", command.actor):
+            visible = command.visibility is NoteVisibility.CUSTOMER
+            self._note(
+                TimelineKind.ACTION,
+                command.actor,
+                f"{'Note to the customer' if visible else 'Internal note'}: {command.text}",
+                visibility=command.visibility.value,
+            )
+            if visible:
+                await self._tell_customer("complaint_note", note=command.text)
+            return self._view()
+
+    @add_note.validator
+    def validate_add_note(self, command: AddNoteInput) -> None:
+        self._refuse_unless_allowed("add_note", command.actor)
+
+    @workflow.update
+    async def hold(self, command: HoldInput) -> ComplaintView:
+        async with self._transition("hold", command.actor):
+            self._set_case(policy.hold_complaint(self.case, workflow.now(), command.reason))
+            self._note(
+                TimelineKind.STATUS,
+                command.actor,
+                f"On hold, waiting on the customer: {command.reason}; SLA clock paused",
+                status=ComplaintStatus.ON_HOLD.value,
+                previous=ComplaintStatus.OPEN.value,
+                reason=command.reason,
+            )
+            self._publish()
+            return self._view()
+
+    @hold.validator
+    def validate_hold(self, command: HoldInput) -> None:
+        self._refuse_unless_allowed("hold", command.actor)
+
+    @workflow.update
+    async def resume(self, command: ResumeInput) -> ComplaintView:
+        async with self._transition("resume", command.actor):
+            now = workflow.now()
+            held = now - (self.case.on_hold_since or now)
+            self._set_case(policy.resume_complaint(self.case, now))
+            self._note(
+                TimelineKind.STATUS,
+                command.actor,
+                f"Resumed after {_hours(held)} on hold; resolution due "
+                f"{self._iso(policy.sla_deadline(self.case))}"
+                + (f" ({command.note})" if command.note else ""),
+                status=ComplaintStatus.OPEN.value,
+                previous=ComplaintStatus.ON_HOLD.value,
+                held_seconds=int(held.total_seconds()),
+            )
+            self._publish()
+            return self._view()
+
+    @resume.validator
+    def validate_resume(self, command: ResumeInput) -> None:
+        self._refuse_unless_allowed("resume", command.actor)
+
+    @workflow.update
+    async def propose_resolution(self, command: ProposeResolutionInput) -> ComplaintView:
+        async with self._transition("propose_resolution", command.actor):
+            previous = self.case.status
+            self._set_case(policy.propose_resolution(self.case, workflow.now(), command.resolution))
+            self._note(
+                TimelineKind.STATUS,
+                command.actor,
+                f"Resolution proposed: {command.resolution}; the customer is asked to confirm "
+                f"by {self._iso(self.case.verdict_deadline)}",
+                status=ComplaintStatus.RESOLUTION_PROPOSED.value,
+                previous=previous.value,
+            )
+            self._publish()
+            await self._tell_customer("resolution_proposed")
+            return self._view()
+
+    @propose_resolution.validator
+    def validate_propose_resolution(self, command: ProposeResolutionInput) -> None:
+        self._refuse_unless_allowed("propose_resolution", command.actor)
+
+    @workflow.update
+    async def customer_verdict(self, command: CustomerVerdictInput) -> ComplaintView:
+        async with self._transition("customer_verdict", command.actor):
+            comment = f" ({command.comment})" if command.comment else ""
+            if command.satisfied:
+                self._note(
+                    TimelineKind.ACTION,
+                    command.actor,
+                    f"Customer satisfied with the resolution{comment}",
+                    satisfied=True,
+                )
+                await self._close(
+                    ComplaintStatus.CLOSED,
+                    command.actor,
+                    "Closed: the customer confirmed the resolution",
+                    outcome="confirmed",
+                    reason="resolution confirmed by the customer",
+                )
+                return self._view()
+            self._note(
+                TimelineKind.ACTION,
+                command.actor,
+                f"Customer not satisfied with the resolution{comment}",
+                satisfied=False,
+            )
+            self._set_case(policy.reopen_complaint(self.case, workflow.now()))
+            level = self.case.escalation_level
+            detail = (
+                f"Reopened at escalation level {level} with a fresh SLA clock: resolution due "
+                f"{self._iso(policy.sla_deadline(self.case))}"
+            )
+            self._note(
+                TimelineKind.STATUS,
+                command.actor,
+                detail,
+                status=ComplaintStatus.OPEN.value,
+                previous=ComplaintStatus.RESOLUTION_PROPOSED.value,
+                level=level,
+            )
+            self._publish()
+            await self._alert("Complaint reopened", detail)
+            await self._tell_customer("escalation")
+            return self._view()
+
+    @customer_verdict.validator
+    def validate_customer_verdict(self, command: CustomerVerdictInput) -> None:
+        self._refuse_unless_allowed("customer_verdict", command.actor)
+
+    @workflow.update
+    async def close(self, command: CloseComplaintInput) -> ComplaintView:
+        async with self._transition("close", command.actor):
+            await self._close(
+                ComplaintStatus.CLOSED,
+                command.actor,
+                f"Closed by {command.actor.id}: {command.reason}",
+                outcome="closed",
+                reason=command.reason,
+            )
+            return self._view()
+
+    @close.validator
+    def validate_close(self, command: CloseComplaintInput) -> None:
+        self._refuse_unless_allowed("close", command.actor)
+
+    @workflow.query
+    def status(self) -> ComplaintView:
+        return self._view()
+
+    # --- state helpers --------------------------------------------------------------------------
+
+    @property
+    def case(self) -> ComplaintCase:
+        if self._case is None:
+            raise ApplicationError(
+                "the complaint is still being filed; try again in a moment",
+                type=errors.TRANSITION_REFUSED,
+            )
+        return self._case
+
+    @property
+    def _workflow_id(self) -> str:
+        return workflow.info().workflow_id
+
+    @property
+    def _staff_timezone(self) -> str:
+        office = self.case.route.business_hours
+        return office.timezone if office is not None else self.case.request.customer.timezone
+
+    def _transition(self, update: str, actor: Actor) -> _Transition:
+        return _Transition(self, update, actor)
+
+    def _refuse_unless_allowed(self, update: str, actor: Actor) -> None:
+        if self._case is None or not self._ready:
+            return  # still filing: the handler waits and judges then
+        refusal = policy.complaint_refusal(update, self._case, actor)
+        if refusal is not None:
+            raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
+
+    def _set_case(self, case: ComplaintCase) -> None:
+        self._case = case
+        self._changes += 1
+
+    def _flag(self, concern: str) -> None:
+        if concern not in self.case.needs_attention:
+            self._set_case(
+                self.case.model_copy(
+                    update={"needs_attention": [*self.case.needs_attention, concern]}
+                )
+            )
+
+    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
+        self._timeline.append(
+            TimelineEntry(at=workflow.now(), kind=kind, actor=actor, detail=detail, data=data)
+        )
+        self._total_entries += 1
+        self._changes += 1
+
+    @staticmethod
+    def _iso(moment: datetime | None) -> str:
+        return moment.isoformat() if moment is not None else ""
+
+    def _publish(self) -> None:
+        """Keep the search attributes current; only changed values are upserted."""
+        case = self.case
+        deadline = policy.sla_deadline(case)
+        wanted: dict[str, object] = {
+            "status": case.status.value,
+            "department": case.route.department,
+            "deadline": deadline,
+            "breached": case.sla_breached,
+            "level": case.escalation_level,
+            "client": case.request.customer.id,
+        }
+        changed = {
+            name for name, value in wanted.items() if self._published.get(name, ...) != value
+        }
+        if not changed:
+            return
+        updates: list[SearchAttributeUpdate[Any]] = []
+        if "status" in changed:
+            updates.append(COMPLAINT_STATUS.value_set(case.status.value))
+        if "department" in changed:
+            updates.append(DEPARTMENT.value_set(case.route.department))
+        if "deadline" in changed:
+            updates.append(
+                SLA_DEADLINE.value_set(deadline) if deadline else SLA_DEADLINE.value_unset()
+            )
+        if "breached" in changed:
+            updates.append(SLA_BREACHED.value_set(case.sla_breached))
+        if "level" in changed:
+            updates.append(ESCALATION_LEVEL.value_set(case.escalation_level))
+        if "client" in changed:
+            updates.append(CLIENT_ID.value_set(case.request.customer.id))
+        workflow.upsert_search_attributes(updates)
+        self._published = wanted
+
+    def _describe(self, due: policy.ComplaintDue) -> None:
+        """The UI's current details: where the case stands and what it waits for."""
+        case = self.case
+        head = (
+            f"**{case.status.value}** · {case.route.department_name} · "
+            f"level {case.escalation_level}"
+        )
+        if case.sla_breached:
+            head += " · SLA breached"
+        if case.status is ComplaintStatus.ON_HOLD:
+            waits = f"waiting on the customer ({case.hold_reason}); SLA clock paused"
+        elif case.status is ComplaintStatus.RESOLUTION_PROPOSED:
+            waits = f"waiting for the customer's verdict until {self._iso(case.verdict_deadline)}"
+        elif case.status is ComplaintStatus.OPEN:
+            waits = f"waiting for a resolution by {self._iso(policy.sla_deadline(case))}"
+        else:
+            waits = "closed"
+        next_step = (
+            f" · next: {due.step.value.replace('_', ' ')} at {due.at.isoformat()}" if due.at else ""
+        )
+        attention = (
+            f" · needs attention: {', '.join(case.needs_attention)}" if case.needs_attention else ""
+        )
+        workflow.set_current_details(f"{head} · {waits}{next_step}{attention}")
+
+    async def _save(self) -> None:
+        """Store the case row and the timeline entries PostgreSQL has not seen yet."""
+        if self._saved_changes == self._changes:
+            return
+        self._saved_changes = self._changes
+        case = self.case
+        total = self._total_entries
+        unsaved = total - self._stored_entries
+        new_entries = self._timeline[len(self._timeline) - unsaved :] if unsaved else []
+        deadline = policy.sla_deadline(case)
+        await workflow.execute_activity_method(
+            RecordsActivities.record_case,
+            CaseSnapshot(
+                case_id=self._workflow_id,
+                kind=CaseKind.COMPLAINT,
+                business_id=case.request.complaint_id,
+                status=case.status.value,
+                client_id=case.request.customer.id,
+                details={
+                    "category": case.request.category,
+                    "severity": case.request.severity.value,
+                    "received_via": case.request.received_via.value,
+                    "appointment_id": case.request.appointment_id,
+                    "department": case.route.department,
+                    "escalation_level": case.escalation_level,
+                    "sla_breached": case.sla_breached,
+                    "sla_deadline": self._iso(deadline) or None,
+                    "time_on_hold_seconds": int(
+                        policy.time_on_hold(case, workflow.now()).total_seconds()
+                    ),
+                    "needs_attention": case.needs_attention,
+                },
+                first_seq=self._stored_entries,
+                entries=new_entries,
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary="record case",
+        )
+        # Entries noted while this was being written are stored next time.
+        self._stored_entries = total
+        in_memory_stored = self._stored_entries - self._omitted_entries
+        drop = min(len(self._timeline) - MAX_TIMELINE, in_memory_stored)
+        if drop > 0:
+            del self._timeline[:drop]
+            self._omitted_entries += drop
+
+    def _view(self) -> ComplaintView:
+        case = self.case
+        now = workflow.now()
+        office = case.route.business_hours
+        return ComplaintView(
+            complaint_id=case.request.complaint_id,
+            status=case.status,
+            category=case.request.category,
+            severity=case.request.severity,
+            received_via=case.request.received_via,
+            appointment_id=case.request.appointment_id,
+            department=case.route.department,
+            department_name=case.route.department_name,
+            assignee=case.assignee,
+            contact=policy.point_of_contact(case),
+            filed_at=case.filed_at,
+            sla_deadline=policy.sla_deadline(case),
+            next_escalation_at=policy.next_escalation_at(case),
+            escalation_level=case.escalation_level,
+            sla_breached=case.sla_breached,
+            sla_elapsed=policy.clock_elapsed(case.clock, now, office),
+            business_hours_only=office is not None,
+            next_status_update_at=case.update_due_at,
+            last_customer_update_at=case.last_customer_update_at,
+            hold_reason=case.hold_reason,
+            on_hold_since=case.on_hold_since,
+            time_on_hold=policy.time_on_hold(case, now),
+            resolution=case.resolution,
+            verdict_deadline=case.verdict_deadline,
+            reopened=case.reopened,
+            closed_at=case.closed_at,
+            close_reason=case.close_reason,
+            survey_at=policy.survey_at(case),
+            survey_sent=case.survey_sent,
+            needs_attention=case.needs_attention,
+            timeline=list(self._timeline),
+            timeline_omitted=self._omitted_entries,
+        )
+
+
+class _Transition:
+    """`async with`: wait until the complaint is filed, take the lock, judge the update again
+    (the state may have moved since the validator ran), then let the handler change it."""
+
+    def __init__(self, owner: ComplaintWorkflow, update: str, actor: Actor) -> None:
+        self._owner = owner
+        self._update = update
+        self._actor = actor
+
+    async def __aenter__(self) -> None:
+        owner = self._owner
+        await workflow.wait_condition(lambda: owner._ready)
+        await owner._lock.acquire()
+        try:
+            owner._refuse_unless_allowed(self._update, self._actor)
+        except BaseException:
+            owner._lock.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._owner._lock.release()
