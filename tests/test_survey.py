@@ -1,0 +1,84 @@
+"""The post-visit survey on its own: timing, reminder, closing, answers (SLA 10)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from promptly.config import Settings
+from promptly.domain.models import SurveyAnswer, SurveyRequest, SurveyStatus
+from promptly.workflows.survey import SurveyWorkflow
+from tests.helpers import appointment, close_to, end_workflows, messages, survey_answers
+
+
+async def _start_survey(
+    env: WorkflowEnvironment, settings: Settings
+) -> tuple[SurveyRequest, str]:
+    now = await env.get_current_time()
+    visit = appointment(now + timedelta(hours=1))
+    request = SurveyRequest(
+        appointment_case_id=visit.workflow_id,
+        appointment_id=visit.appointment_id,
+        client=visit.client,
+        service=visit.service,
+        visit_ended_at=now,
+    )
+    handle = await env.client.start_workflow(
+        SurveyWorkflow.run, request, id=f"survey-{visit.workflow_id}",
+        task_queue=settings.task_queue,
+    )
+    return request, handle.id
+
+
+async def test_unanswered_survey_is_reminded_once_then_closed(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request, survey_id = await _start_survey(env, settings)
+    handle = env.client.get_workflow_handle_for(SurveyWorkflow.run, survey_id)
+    await env.sleep(timedelta(days=8))
+    result = await handle.result()
+
+    assert result.status is SurveyStatus.CLOSED and result.answer is None
+    sent = await messages(pool, survey_id)
+    assert [m["template"] for m in sent] == ["survey", "survey_reminder"]
+    send_at = request.visit_ended_at + timedelta(hours=2)
+    assert close_to(sent[0]["requested_at"], send_at)
+    assert close_to(sent[1]["requested_at"], send_at + timedelta(hours=24))
+    closed = result.timeline[-1]
+    assert closed.detail == "Survey closed without an answer"
+    assert close_to(closed.at, send_at + timedelta(days=7))
+    assert await survey_answers(pool, request.appointment_case_id) == []
+
+
+async def test_answer_is_recorded_once_and_an_out_of_range_score_is_refused(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request, survey_id = await _start_survey(env, settings)
+    handle = env.client.get_workflow_handle_for(SurveyWorkflow.run, survey_id)
+    await env.sleep(timedelta(hours=3))
+
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update("answer", {"nps": 11, "comment": ""})
+    with pytest.raises(ValueError):
+        SurveyAnswer(nps=11)
+    view = await handle.execute_update(SurveyWorkflow.answer, SurveyAnswer(nps=8, comment="ok"))
+    assert view.status is SurveyStatus.ANSWERED
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(SurveyWorkflow.answer, SurveyAnswer(nps=10))
+    assert "already answered" in str(caught.value.cause)
+
+    result = await handle.result()
+    assert result.answer == SurveyAnswer(nps=8, comment="ok")
+    assert [m["template"] for m in await messages(pool, survey_id)] == ["survey"]
+    assert await survey_answers(pool, request.appointment_case_id) == [(8, "ok")]
+    history = await handle.fetch_history()
+    accepted = [e for e in history.events
+                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    assert len(accepted) == 1
+    await end_workflows(env)
