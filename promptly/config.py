@@ -7,14 +7,16 @@ Workflows never read these: the worker hands the rules to each new case through 
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import EmailStr, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptly.domain import escalation, policy
 from promptly.domain.models import (
+    ActorKind,
     AppointmentPolicy,
     BusinessCalendar,
     ComplaintPolicy,
@@ -24,6 +26,28 @@ from promptly.domain.models import (
 )
 
 SIX_MONTHS = timedelta(days=183)
+
+
+class ApiRole(StrEnum):
+    """What an HTTP API key may do (promptly/starter/api_auth.py has the route table)."""
+
+    BACKOFFICE = "backoffice"
+    STAFF = "staff"
+    COMPLIANCE = "compliance"
+    ADMIN = "admin"
+
+
+class ApiKey(BaseModel):
+    """One HTTP API key, stored as the SHA-256 of the key (hex), never the key itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    role: ApiRole
+    actor_kind: ActorKind | None = Field(
+        default=None,
+        description="Actor recorded for this key's actions; default staff, backoffice: system.",
+    )
 
 
 class Settings(BaseSettings):
@@ -88,6 +112,19 @@ class Settings(BaseSettings):
 
     retention: timedelta = Field(
         default=timedelta(days=395), description="How long closed cases are kept (≥ 6 months)."
+    )
+
+    api_keys: dict[str, ApiKey] = Field(
+        default_factory=dict,
+        description='HTTP API keys by name, JSON: {"crm": {"key_sha256": "<hex>", "role": '
+        '"backoffice"}}; roles backoffice, staff, compliance, admin.',
+    )
+    api_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Larger HTTP request bodies get 413."
+    )
+    api_update_timeout: timedelta = Field(
+        default=timedelta(seconds=30),
+        description="How long the API waits for a workflow to accept and apply an update.",
     )
 
     @model_validator(mode="after")

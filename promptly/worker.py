@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from promptly import db
+from promptly.activities.complaints import ComplaintRulesActivities
 from promptly.activities.messaging import (
     DeliveryChannel,
     LinkSettings,
@@ -30,9 +31,10 @@ from promptly.activities.tasks import TaskActivities
 from promptly.config import Settings
 from promptly.domain.models import Channel
 from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.survey import SurveyWorkflow
 
-WORKFLOWS = [AppointmentWorkflow, SurveyWorkflow]
+WORKFLOWS = [AppointmentWorkflow, SurveyWorkflow, ComplaintWorkflow]
 
 
 def data_converter(settings: Settings | None = None) -> DataConverter:
@@ -88,6 +90,10 @@ def create_worker(
     records = RecordsActivities(pool)
     tasks = TaskActivities(pool)
     rules = PolicyActivities(settings.appointment_policy())
+    # A bad escalation matrix stops the worker here, with file:line: path: reason.
+    complaint_rules = ComplaintRulesActivities(
+        settings.complaint_matrix(), settings.complaint_policy(), settings.time_scale
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -106,6 +112,7 @@ def create_worker(
             tasks.create_task,
             tasks.close_task,
             rules.current_appointment_policy,
+            complaint_rules.complaint_rules,
         ],
     )
 

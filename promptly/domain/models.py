@@ -659,7 +659,7 @@ class RouteSpec(Model):
     """One line of the matrix: `*` matches any category or severity."""
 
     category: Category = ANY_ROUTE
-    severity: Severity | Literal["*"] = ANY_ROUTE
+    severity: Literal["*", "low", "normal", "high", "critical"] = ANY_ROUTE
     department: DepartmentId
     owner: Contact | None = None
     tiers: EscalationTiers | None = None
@@ -826,13 +826,14 @@ class ComplaintView(Model):
     next_escalation_at: AwareDatetime | None
     escalation_level: int
     sla_breached: bool
-    sla_elapsed: timedelta = Field(description="countable time on this round's SLA clock")
     business_hours_only: bool
     next_status_update_at: AwareDatetime | None
     last_customer_update_at: AwareDatetime | None
     hold_reason: str | None
-    on_hold_since: AwareDatetime | None
-    time_on_hold: timedelta
+    on_hold_since: AwareDatetime | None = Field(description="start of the ongoing hold")
+    time_on_hold: timedelta = Field(
+        description="total of the finished holds (the ongoing one runs from on_hold_since)"
+    )
     resolution: str | None
     verdict_deadline: AwareDatetime | None
     reopened: int

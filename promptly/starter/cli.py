@@ -23,12 +23,14 @@ from promptly.domain.models import (
     ConfirmInput,
 )
 from promptly.domain.policy import BookingRejected
+from promptly.starter.complaint_cli import complaint_app
 
 app = typer.Typer(
     help="Promptly: appointments and complaints on time, on the record.", no_args_is_help=True
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(complaint_app, name="complaint")
 
 T = TypeVar("T")
 LOCAL_ENV = Path(".data/env")  # written by `promptly dev` for the other commands

@@ -711,7 +711,6 @@ class ComplaintWorkflow:
 
     def _view(self) -> ComplaintView:
         case = self.case
-        now = workflow.now()
         office = case.route.business_hours
         return ComplaintView(
             complaint_id=case.request.complaint_id,
@@ -729,13 +728,14 @@ class ComplaintWorkflow:
             next_escalation_at=policy.next_escalation_at(case),
             escalation_level=case.escalation_level,
             sla_breached=case.sla_breached,
-            sla_elapsed=policy.clock_elapsed(case.clock, now, office),
             business_hours_only=office is not None,
             next_status_update_at=case.update_due_at,
             last_customer_update_at=case.last_customer_update_at,
             hold_reason=case.hold_reason,
             on_hold_since=case.on_hold_since,
-            time_on_hold=policy.time_on_hold(case, now),
+            # A query sees the time of the last workflow event, so an ongoing hold is
+            # reported by its start, not by a duration that would be stale.
+            time_on_hold=case.held_before,
             resolution=case.resolution,
             verdict_deadline=case.verdict_deadline,
             reopened=case.reopened,

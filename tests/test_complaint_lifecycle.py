@@ -1,0 +1,487 @@
+"""Whole complaint lifecycles on the time-skipping server with the real activities.
+
+Times are asserted on the message rows the activities wrote to PostgreSQL (`requested_at`
+is when the workflow asked for the message, in Temporal's time).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from promptly.config import Settings
+from promptly.domain.models import (
+    AddNoteInput,
+    Assignee,
+    AssignInput,
+    CloseComplaintInput,
+    ComplaintStatus,
+    ComplaintView,
+    CustomerVerdictInput,
+    HoldInput,
+    NoteVisibility,
+    ProposeResolutionInput,
+    ResumeInput,
+)
+from promptly.starter.complaints import file_complaint
+from promptly.worker import create_worker, data_converter
+from promptly.workflows.complaint import MAX_TIMELINE, ComplaintWorkflow
+from tests.complaint_helpers import (
+    AGENT,
+    CUSTOMER,
+    SUPERVISOR,
+    advance_to,
+    complaint,
+    contact,
+    matrix,
+    offsets,
+    sent,
+    write_matrix,
+)
+from tests.helpers import close_to, messages, next_local, timeline_rows
+
+H = timedelta(hours=1)
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+
+async def replays(handle: WorkflowHandle[ComplaintWorkflow, ComplaintView]) -> None:
+    """The finished history replays on the current code without non-determinism."""
+    history = await handle.fetch_history()
+    result = await Replayer(
+        workflows=[ComplaintWorkflow],
+        data_converter=data_converter(),
+        # The same passthrough as the worker's sandbox (pydantic's EmailStr validators).
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "email_validator", "idna", "dns"
+            )
+        ),
+    ).replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+
+
+async def test_resolved_in_10h_acknowledged_routed_confirmed_closed_and_surveyed(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    view = await handle.query(ComplaintWorkflow.status)
+    filed = view.filed_at
+    assert view.status is ComplaintStatus.OPEN
+    assert view.department == "customer_care" and view.escalation_level == 0
+    assert view.sla_deadline == filed + 48 * H
+    assert view.next_escalation_at == filed + 24 * H
+
+    await advance_to(env, filed + 9 * H)
+    view = await handle.execute_update(
+        ComplaintWorkflow.propose_resolution,
+        ProposeResolutionInput(resolution="A 50% refund and an apology.", actor=AGENT),
+    )
+    assert view.status is ComplaintStatus.RESOLUTION_PROPOSED
+    assert view.sla_deadline is None  # the clock waits for the customer
+    await advance_to(env, filed + 10 * H)
+    view = await handle.execute_update(
+        ComplaintWorkflow.customer_verdict,
+        CustomerVerdictInput(satisfied=True, comment="Thanks", actor=CUSTOMER),
+    )
+    assert view.status is ComplaintStatus.CLOSED
+    final = await handle.result()
+
+    assert offsets(await sent(pool, request.workflow_id), filed) == [
+        ("complaint_ack", "client", timedelta(0)),
+        ("complaint_department", "department", timedelta(0)),
+        ("resolution_proposed", "client", 9 * H),
+        ("complaint_closed", "client", 10 * H),
+        ("complaint_survey", "client", 12 * H),
+    ]
+    assert final.escalation_level == 0 and not final.sla_breached
+    assert final.survey_sent and final.closed_at and close_to(final.closed_at, filed + 10 * H)
+    stored = await timeline_rows(pool, request.workflow_id)
+    assert [row["detail"] for row in stored] == [e.detail for e in final.timeline]
+
+
+async def test_silent_department_gets_supervisor_at_24h_and_breaches_at_exactly_48h(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+
+    await advance_to(env, filed + 24 * H - timedelta(minutes=1))
+    view = await handle.query(ComplaintWorkflow.status)
+    assert view.escalation_level == 0
+    assert [t for t, _, _ in await sent(pool, request.workflow_id)] == [
+        "complaint_ack",
+        "complaint_department",
+    ]
+
+    await advance_to(env, filed + 48 * H - timedelta(minutes=1))
+    view = await handle.query(ComplaintWorkflow.status)
+    assert view.escalation_level == 1 and not view.sla_breached
+    assert view.status is ComplaintStatus.OPEN and view.sla_deadline == filed + 48 * H
+
+    await advance_to(env, filed + 48 * H + timedelta(minutes=1))
+    view = await handle.query(ComplaintWorkflow.status)
+    assert view.escalation_level == 2 and view.sla_breached
+    # The customer was promised a new timeline and the manager as their contact.
+    assert view.sla_deadline == filed + 72 * H
+    assert view.contact.email == "care-manager@promptly.example"
+    assert "sla breached" in view.needs_attention
+    described = await handle.describe()
+    attributes = {p.key.name: p.value for p in described.typed_search_attributes}
+    assert attributes["ComplaintStatus"] == "Open"
+    assert attributes["Department"] == "customer_care"
+    assert attributes["SlaBreached"] is True and attributes["EscalationLevel"] == 2
+    assert attributes["SlaDeadline"] == filed + 72 * H
+
+    await handle.execute_update(
+        ComplaintWorkflow.close,
+        CloseComplaintInput(reason="Refund issued by the manager", actor=SUPERVISOR),
+    )
+    final = await handle.result()
+    assert final.status is ComplaintStatus.CLOSED
+    rows = await sent(pool, request.workflow_id)
+    assert offsets(rows, filed)[:7] == [
+        ("complaint_ack", "client", timedelta(0)),
+        ("complaint_department", "department", timedelta(0)),
+        ("complaint_alert", "supervisor", 24 * H),
+        ("status_update", "client", 24 * H),
+        ("complaint_alert", "manager", 48 * H),
+        # The escalation notice is the customer's update at 48h (no second message then).
+        ("escalation", "client", 48 * H),
+        ("complaint_closed", "client", 48 * H + timedelta(minutes=1)),
+    ]
+    body = (await messages(pool, request.workflow_id))[5]["body"]
+    assert "care-manager@promptly.example" in body
+    assert [t for t, _, _ in rows[7:]] == ["complaint_survey"]
+
+
+async def test_hold_for_30h_moves_every_deadline_by_30h_and_stops_the_updates(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+
+    await advance_to(env, filed + 10 * H)
+    view = await handle.execute_update(
+        ComplaintWorkflow.hold,
+        HoldInput(reason="Waiting for the customer's invoice copy", actor=AGENT),
+    )
+    held_at = await env.get_current_time()
+    assert view.status is ComplaintStatus.ON_HOLD and view.sla_deadline is None
+    assert view.next_escalation_at is None and view.next_status_update_at is None
+
+    await advance_to(env, held_at + 30 * H)
+    view = await handle.query(ComplaintWorkflow.status)
+    assert view.on_hold_since and close_to(view.on_hold_since, held_at)
+    assert view.time_on_hold == timedelta(0) and view.hold_reason
+    view = await handle.execute_update(ComplaintWorkflow.resume, ResumeInput(actor=AGENT))
+    shift = view.time_on_hold
+    assert abs(shift - 30 * H) < timedelta(seconds=5) and view.status is ComplaintStatus.OPEN
+    assert view.sla_deadline == filed + 48 * H + shift
+    assert view.next_escalation_at == filed + 24 * H + shift
+    assert view.next_status_update_at
+    assert close_to(view.next_status_update_at, filed + 24 * H + shift)
+
+    await advance_to(env, filed + 48 * H + shift + timedelta(minutes=1))
+    await handle.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Resolved", actor=SUPERVISOR)
+    )
+    final = await handle.result()
+    assert final.time_on_hold == shift
+    await replays(handle)
+    rows = await sent(pool, request.workflow_id)
+    # Nothing at all went out while the case was on hold.
+    assert not [r for r in rows if held_at < r[2] < held_at + 30 * H]
+    moved = round(shift.total_seconds())
+    assert offsets(rows, filed)[:6] == [
+        ("complaint_ack", "client", timedelta(0)),
+        ("complaint_department", "department", timedelta(0)),
+        ("complaint_alert", "supervisor", 24 * H + timedelta(seconds=moved)),
+        ("status_update", "client", 24 * H + timedelta(seconds=moved)),
+        ("complaint_alert", "manager", 48 * H + timedelta(seconds=moved)),
+        ("escalation", "client", 48 * H + timedelta(seconds=moved)),
+    ]
+    hold_entries = [e for e in final.timeline if e.data.get("status") in ("OnHold", "Open")]
+    assert "Waiting for the customer's invoice copy" in hold_entries[1].detail
+    assert hold_entries[2].detail.startswith("Resumed after 30h on hold")
+
+
+async def test_unsatisfied_customer_reopens_at_the_next_tier_with_a_fresh_clock(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+
+    await advance_to(env, filed + 20 * H)
+    await handle.execute_update(
+        ComplaintWorkflow.propose_resolution,
+        ProposeResolutionInput(resolution="A voucher for the next visit.", actor=AGENT),
+    )
+    await advance_to(env, filed + 22 * H)
+    view = await handle.execute_update(
+        ComplaintWorkflow.customer_verdict,
+        CustomerVerdictInput(satisfied=False, comment="I want a refund", actor=CUSTOMER),
+    )
+    reopened_at = await env.get_current_time()
+    assert view.status is ComplaintStatus.OPEN and view.reopened == 1
+    assert view.escalation_level == 1 and not view.sla_breached
+    assert view.sla_deadline and close_to(view.sla_deadline, reopened_at + 48 * H)
+    assert view.next_escalation_at == view.sla_deadline  # level 1 already: next is the breach
+
+    await advance_to(env, view.sla_deadline + timedelta(minutes=1))
+    view = await handle.query(ComplaintWorkflow.status)
+    assert view.escalation_level == 2 and view.sla_breached
+    await handle.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Refunded", actor=SUPERVISOR)
+    )
+    await handle.result()
+    await replays(handle)
+    rows = offsets(await sent(pool, request.workflow_id), filed)
+    assert rows[:8] == [
+        ("complaint_ack", "client", timedelta(0)),
+        ("complaint_department", "department", timedelta(0)),
+        ("resolution_proposed", "client", 20 * H),
+        # Reopened one tier up: the supervisor hears at once, the customer gets a new timeline.
+        ("complaint_alert", "supervisor", 22 * H),
+        ("escalation", "client", 22 * H),
+        ("status_update", "client", 46 * H),
+        ("complaint_alert", "manager", 70 * H),
+        ("escalation", "client", 70 * H),
+    ]
+    # No supervisor alert at 24h from filing: the first round's clock stopped at 20h.
+    assert [r for r in rows if r[0] == "complaint_alert"][0][2] == 22 * H
+
+
+async def test_critical_complaint_runs_on_the_4h_8h_tiers_of_the_matrix(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool, tmp_path: Path
+) -> None:
+    critical = {"supervisor_after": "PT4H", "breach_after": "PT8H", "extension": "PT4H"}
+    settings.escalation_matrix = str(write_matrix(tmp_path, matrix(tiers={"critical": critical})))
+    async with create_worker(env.client, settings, pool=pool):
+        request = complaint(severity="critical")
+        handle = await file_complaint(env.client, request, settings)
+        await env.sleep(timedelta(minutes=1))
+        view = await handle.query(ComplaintWorkflow.status)
+        filed = view.filed_at
+        assert view.department == "care" and view.sla_deadline == filed + 8 * H
+
+        await advance_to(env, filed + 12 * H + timedelta(minutes=1))
+        view = await handle.query(ComplaintWorkflow.status)
+        # 8h: breach (level 2), new timeline 12h; missed too: level 3.
+        assert view.escalation_level == 3 and view.sla_deadline == filed + 16 * H
+        await handle.execute_update(
+            ComplaintWorkflow.close, CloseComplaintInput(reason="Fixed", actor=SUPERVISOR)
+        )
+        await handle.result()
+    rows = await messages(pool, request.workflow_id)
+    assert offsets([(r["template"], r["recipient_role"], r["requested_at"]) for r in rows], filed)[
+        :8
+    ] == [
+        ("complaint_ack", "client", timedelta(0)),
+        ("complaint_department", "department", timedelta(0)),
+        ("complaint_alert", "supervisor", 4 * H),
+        ("complaint_alert", "manager", 8 * H),
+        ("escalation", "client", 8 * H),
+        ("complaint_alert", "manager", 12 * H),
+        ("escalation", "client", 12 * H),
+        ("complaint_closed", "client", 12 * H + timedelta(minutes=1)),
+    ]
+    assert "8 godz." in rows[0]["body"]  # the acknowledgement promises the critical timeline
+
+
+async def test_business_hours_department_counts_no_weekend_and_no_holiday(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool, tmp_path: Path
+) -> None:
+    now = await env.get_current_time()
+    friday = next_local(now, 4, 15, "Europe/Warsaw")  # Friday 15:00, two office hours left
+    monday = friday.date() + timedelta(days=3)
+    office = {
+        "timezone": "Europe/Warsaw",
+        "hours": {"start_hour": 9, "end_hour": 17},
+        "weekdays": [0, 1, 2, 3, 4],
+        "holidays": [monday.isoformat()],
+    }
+    billing = {
+        "name": "Billing",
+        "owner": contact("billing"),
+        "manager": contact("finance"),
+        "business_hours": office,
+    }
+    tiers = {"supervisor_after": "PT4H", "breach_after": "PT8H", "extension": "PT4H"}
+    content = matrix(
+        departments={
+            "care": {"name": "Care", "owner": contact("care"), "manager": contact("boss")},
+            "billing": billing,
+        },
+        routes=[
+            {"category": "billing", "department": "billing", "tiers": tiers},
+            {"category": "*", "severity": "*", "department": "care"},
+        ],
+    )
+    settings.escalation_matrix = str(write_matrix(tmp_path, content))
+    await advance_to(env, friday)
+    async with create_worker(env.client, settings, pool=pool):
+        request = complaint(category="Billing")
+        handle = await file_complaint(env.client, request, settings)
+        await env.sleep(timedelta(minutes=1))
+        view = await handle.query(ComplaintWorkflow.status)
+        filed = view.filed_at
+        assert close_to(filed, friday) and view.business_hours_only
+        tuesday = friday + timedelta(days=4)  # Monday is the holiday
+        # 2h on Friday, then 2h (supervisor) / 6h (breach) from Tuesday 09:00.
+        assert view.next_escalation_at == (tuesday.replace(hour=11) + (filed - friday))
+        assert view.sla_deadline == tuesday + (filed - friday)
+
+        await advance_to(env, tuesday + timedelta(minutes=5))
+        view = await handle.query(ComplaintWorkflow.status)
+        assert view.escalation_level == 2 and view.sla_breached
+        # New timeline: 4 more office hours, Tuesday 15–17 and Wednesday 09–11.
+        assert view.sla_deadline == tuesday + timedelta(hours=20) + (filed - friday)
+        await handle.execute_update(
+            ComplaintWorkflow.close, CloseComplaintInput(reason="Invoice fixed", actor=SUPERVISOR)
+        )
+        await handle.result()
+
+    rows = await messages(pool, request.workflow_id)
+    local = [
+        (
+            r["template"],
+            r["recipient_role"],
+            r["requested_at"].astimezone(WARSAW).strftime("%a %H:%M"),
+        )
+        for r in rows
+    ]
+    assert local[:9] == [
+        ("complaint_ack", "client", "Fri 15:00"),
+        ("complaint_department", "department", "Fri 15:00"),
+        # The customer's daily updates run on the calendar, not on office hours.
+        ("status_update", "client", "Sat 15:00"),
+        ("status_update", "client", "Sun 15:00"),
+        ("status_update", "client", "Mon 15:00"),
+        ("complaint_alert", "supervisor", "Tue 11:00"),
+        ("complaint_alert", "manager", "Tue 15:00"),
+        ("escalation", "client", "Tue 15:00"),
+        ("complaint_closed", "client", "Tue 15:05"),
+    ]
+    assert "pracy biura" in rows[0]["body"] and "15:00" in rows[0]["body"]
+
+
+async def test_assignment_and_a_customer_visible_note_move_the_next_status_update(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+
+    await advance_to(env, filed + 2 * H)
+    ola = Assignee(id="ola-1", name="Ola Wiśniewska", email="ola@promptly.example")
+    view = await handle.execute_update(
+        ComplaintWorkflow.assign, AssignInput(assignee=ola, actor=SUPERVISOR)
+    )
+    assert view.assignee == ola and view.contact.email == "ola@promptly.example"
+    await advance_to(env, filed + 20 * H)
+    await handle.execute_update(
+        ComplaintWorkflow.add_note,
+        AddNoteInput(text="Customer called, very upset.", actor=AGENT),
+    )
+    view = await handle.execute_update(
+        ComplaintWorkflow.add_note,
+        AddNoteInput(
+            text="We are checking the receptionist's schedule for that day.",
+            visibility=NoteVisibility.CUSTOMER,
+            actor=AGENT,
+        ),
+    )
+    assert view.next_status_update_at and close_to(view.next_status_update_at, filed + 44 * H)
+
+    await advance_to(env, filed + 44 * H + timedelta(minutes=1))
+    await handle.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Apologised", actor=SUPERVISOR)
+    )
+    final = await handle.result()
+    rows = await messages(pool, request.workflow_id)
+    assert offsets([(r["template"], r["recipient_role"], r["requested_at"]) for r in rows], filed)[
+        :6
+    ] == [
+        ("complaint_ack", "client", timedelta(0)),
+        ("complaint_department", "department", timedelta(0)),
+        ("complaint_assigned", "assignee", 2 * H),
+        ("complaint_note", "client", 20 * H),
+        ("complaint_alert", "supervisor", 24 * H),
+        # The note at 20h was the customer's update: the next one is due 24h after it.
+        ("status_update", "client", 44 * H),
+    ]
+    assert "schedule for that day" in rows[3]["body"] and "ola@promptly.example" in rows[3]["body"]
+    notes = [e for e in final.timeline if e.data.get("visibility")]
+    assert [(e.data["visibility"], e.actor) for e in notes] == [
+        ("internal", AGENT),
+        ("customer", AGENT),
+    ]
+
+
+async def test_no_verdict_within_72h_closes_as_resolved_unconfirmed(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request = complaint(customer={**complaint().customer.model_dump(), "locale": "en"})
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+    await advance_to(env, filed + 5 * H)
+    view = await handle.execute_update(
+        ComplaintWorkflow.propose_resolution,
+        ProposeResolutionInput(resolution="Your next visit is free.", actor=AGENT),
+    )
+    assert view.verdict_deadline and close_to(view.verdict_deadline, filed + 77 * H)
+
+    final = await handle.result()
+    assert final.status is ComplaintStatus.CLOSED_UNCONFIRMED
+    assert final.closed_at and close_to(final.closed_at, filed + 77 * H)
+    rows = await messages(pool, request.workflow_id)
+    assert offsets([(r["template"], r["recipient_role"], r["requested_at"]) for r in rows], filed)[
+        2:
+    ] == [
+        ("resolution_proposed", "client", 5 * H),
+        ("complaint_closed", "client", 77 * H),
+        ("complaint_survey", "client", 79 * H),
+    ]
+    assert "we consider your complaint" in rows[3]["body"]
+    assert "Your next visit is free." in rows[2]["body"]
+
+
+async def test_the_workflow_keeps_the_newest_entries_and_postgresql_keeps_them_all(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    for number in range(MAX_TIMELINE + 20):
+        await handle.execute_update(
+            ComplaintWorkflow.add_note, AddNoteInput(text=f"note {number}", actor=AGENT)
+        )
+    await handle.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="done", actor=SUPERVISOR)
+    )
+    final = await handle.result()
+    stored = await timeline_rows(pool, request.workflow_id)
+    assert len(final.timeline) <= MAX_TIMELINE + 10
+    assert final.timeline_omitted + len(final.timeline) == len(stored)
+    assert [row["seq"] for row in stored] == list(range(len(stored)))
+    assert [row["detail"] for row in stored[final.timeline_omitted :]] == [
+        e.detail for e in final.timeline
+    ]
+    assert stored[3]["detail"] == "Internal note: note 0"
