@@ -17,9 +17,7 @@ from promptly.workflows.survey import SurveyWorkflow
 from tests.helpers import appointment, close_to, end_workflows, messages, survey_answers
 
 
-async def _start_survey(
-    env: WorkflowEnvironment, settings: Settings
-) -> tuple[SurveyRequest, str]:
+async def _start_survey(env: WorkflowEnvironment, settings: Settings) -> tuple[SurveyRequest, str]:
     now = await env.get_current_time()
     visit = appointment(now + timedelta(hours=1))
     request = SurveyRequest(
@@ -30,7 +28,9 @@ async def _start_survey(
         visit_ended_at=now,
     )
     handle = await env.client.start_workflow(
-        SurveyWorkflow.run, request, id=f"survey-{visit.workflow_id}",
+        SurveyWorkflow.run,
+        request,
+        id=f"survey-{visit.workflow_id}",
         task_queue=settings.task_queue,
     )
     return request, handle.id
@@ -78,7 +78,10 @@ async def test_answer_is_recorded_once_and_an_out_of_range_score_is_refused(
     assert [m["template"] for m in await messages(pool, survey_id)] == ["survey"]
     assert await survey_answers(pool, request.appointment_case_id) == [(8, "ok")]
     history = await handle.fetch_history()
-    accepted = [e for e in history.events
-                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    accepted = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    ]
     assert len(accepted) == 1
     await end_workflows(env)

@@ -6,20 +6,38 @@ rule is unit-tested here and replays identically.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from promptly.domain import calendar
 from promptly.domain.models import (
+    ANY_ROUTE,
     FINAL_APPOINTMENT_STATUSES,
+    FINAL_COMPLAINT_STATUSES,
     Actor,
     ActorKind,
     AppointmentCase,
     AppointmentPolicy,
     AppointmentRequest,
     AppointmentStatus,
+    Assignee,
     BillingOutcome,
+    BusinessCalendar,
+    ComplaintCase,
+    ComplaintPolicy,
+    ComplaintRequest,
+    ComplaintRoute,
+    ComplaintRules,
+    ComplaintStatus,
+    Contact,
+    EscalationMatrix,
+    EscalationTiers,
+    ReceivedVia,
+    Severity,
+    SlaClock,
+    SurveyAnswer,
     SurveyRequest,
 )
 
@@ -415,28 +433,6 @@ def nps_category(nps: int) -> str:
 # which update is allowed in which state. Pure: `now` is always passed in.
 # ======================================================================================
 
-from datetime import date, time  # noqa: E402
-from zoneinfo import ZoneInfo  # noqa: E402
-
-from promptly.domain.models import (  # noqa: E402
-    ANY_ROUTE,
-    FINAL_COMPLAINT_STATUSES,
-    Actor,  # noqa: F811 (also imported above for the appointments)
-    ActorKind,  # noqa: F811
-    Assignee,
-    BusinessCalendar,
-    ComplaintCase,
-    ComplaintPolicy,
-    ComplaintRequest,
-    ComplaintRoute,
-    ComplaintRules,
-    ComplaintStatus,
-    Contact,
-    EscalationMatrix,
-    EscalationTiers,
-    Severity,
-    SlaClock,
-)
 
 # A business-time search never scans further than this: a calendar open an hour a year is
 # a configuration error, not a reason to loop forever.
@@ -878,3 +874,17 @@ def complaint_refusal(update: str, case: ComplaintCase, actor: Actor) -> str | N
     if update == "close" and actor.kind is not ActorKind.STAFF:
         return "close refused: only staff (a supervisor) may close a complaint"
     return None
+
+
+def detractor_complaint(survey: SurveyRequest, answer: SurveyAnswer) -> ComplaintRequest:
+    """The complaint a detractor's answer opens; very low scores are treated as high severity."""
+    comment = answer.comment.strip() or "(no comment)"
+    return ComplaintRequest(
+        complaint_id=f"survey-{survey.appointment_id}",
+        customer=survey.client,
+        received_via=ReceivedVia.SURVEY,
+        category="service",
+        severity=Severity.HIGH if answer.nps <= 3 else Severity.NORMAL,
+        description=f"Survey after {survey.service}: NPS {answer.nps}. {comment}",
+        appointment_id=survey.appointment_id,
+    )

@@ -12,7 +12,10 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+from promptly.workflows.complaint import ComplaintWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
@@ -126,7 +129,31 @@ class SurveyWorkflow:
                 start_to_close_timeout=RECORD_TIMEOUT,
                 summary=f"record answer: NPS {answer.nps}",
             )
+            if policy.nps_category(answer.nps) == "detractor":
+                await self._open_complaint(answer)
             return self._view()
+
+    async def _open_complaint(self, answer: SurveyAnswer) -> None:
+        """A detractor gets a complaint case; its id comes from the survey, so it starts once."""
+        request = policy.detractor_complaint(self._request, answer)
+        try:
+            await workflow.start_child_workflow(
+                ComplaintWorkflow.run,
+                request,
+                id=request.workflow_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"Complaint from survey · NPS {answer.nps} · customer "
+                f"{request.customer.id}",
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # opened by an earlier attempt of this step: one complaint per survey
+        self._complaint_id = request.complaint_id
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            f"Detractor (NPS {answer.nps}): complaint {request.complaint_id} opened",
+            complaint_id=request.complaint_id,
+        )
 
     @answer.validator
     def validate_answer(self, answer: SurveyAnswer) -> None:
