@@ -14,7 +14,7 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-## Embedded stack: Temporal dev server (UI :8233), PostgreSQL, worker. Ctrl-C stops it all.
+## Embedded stack: Temporal dev server (UI :8233), PostgreSQL, worker, HTTP API (:8000). Ctrl-C stops it all.
 run: install
 	$(BIN)/promptly dev
 
@@ -31,7 +31,7 @@ demo: install
 	$(BIN)/promptly demo
 
 bench: install
-	$(BIN)/python bench/lifecycle.py
+	$(BIN)/python -m bench.lifecycle
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +24,9 @@ from promptly.domain.models import (
     HourRange,
     Timezone,
 )
+
+if TYPE_CHECKING:
+    from promptly.codec import EncryptionCodec
 
 SIX_MONTHS = timedelta(days=183)
 
@@ -210,3 +213,74 @@ class Settings(BaseSettings):
             verdict_within=self.complaint_verdict_within,
             survey_after=self.complaint_survey_after,
         )
+
+    # --- operations: worker tuning, metrics, logs ------------------------------------------
+
+    max_concurrent_activities: int = Field(
+        default=20, ge=1, description="Activities one worker runs at once (sized for 1–2 CPUs)."
+    )
+    max_concurrent_workflow_tasks: int = Field(
+        default=10, ge=2, description="Workflow tasks one worker processes at once (at least 2)."
+    )
+    max_cached_workflows: int = Field(
+        default=500,
+        ge=0,
+        description="Sticky cache: workflows kept in memory between tasks (0 turns it off).",
+    )
+    graceful_shutdown_timeout: timedelta = Field(
+        default=timedelta(seconds=30),
+        ge=timedelta(0),
+        description="On SIGTERM: how long running activities may finish before they are "
+        "cancelled and handed back to the server for retry elsewhere.",
+    )
+    metrics_bind: str | None = Field(
+        default=None,
+        description="host:port of the Prometheus /metrics endpoint (SDK and business "
+        "metrics), e.g. 0.0.0.0:9464; unset: no endpoint.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for a terminal, json (one object a line) in production."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Lowest level logged."
+    )
+
+    # --- payload codec: client PII encrypted in Temporal (promptly/codec.py) ----------------
+
+    codec_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='AES-GCM keys by id, JSON: {"2026-11": "<base64 of 32 random bytes>"}; '
+        "unset: payloads go to Temporal unencrypted. Keep retired keys while histories "
+        "written under them are retained.",
+    )
+    codec_key_id: str | None = Field(
+        default=None, description="The key id new payloads are encrypted with (one of codec_keys)."
+    )
+    codec_ui_origin: str = Field(
+        default="http://localhost:8233",
+        description="The Temporal UI origin allowed (CORS) to call the codec server endpoints.",
+    )
+
+    @model_validator(mode="after")
+    def _codec_keys_are_usable(self) -> Self:
+        from promptly.codec import parse_key
+
+        for key_id, key in self.codec_keys.items():
+            parse_key(key_id, key.get_secret_value())
+        if self.codec_keys and self.codec_key_id not in self.codec_keys:
+            raise ValueError(
+                f"codec_key_id must name one of codec_keys ({', '.join(sorted(self.codec_keys))})"
+                f", got {self.codec_key_id!r}"
+            )
+        if self.codec_key_id is not None and not self.codec_keys:
+            raise ValueError("codec_key_id is set but codec_keys is empty")
+        return self
+
+    def payload_codec(self) -> EncryptionCodec | None:
+        """The codec when keys are configured, else None (payloads unencrypted)."""
+        from promptly.codec import EncryptionCodec, parse_key
+
+        if not self.codec_keys or self.codec_key_id is None:
+            return None
+        keys = {k: parse_key(k, v.get_secret_value()) for k, v in self.codec_keys.items()}
+        return EncryptionCodec(keys, self.codec_key_id)

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
-from temporalio.envconfig import ClientConfig
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from promptly import db
+from promptly import db, observability
+from promptly.activities.archive import ArchiveActivities
 from promptly.activities.complaints import ComplaintRulesActivities
 from promptly.activities.messaging import (
     DeliveryChannel,
@@ -27,28 +30,75 @@ from promptly.activities.messaging import (
     StaffDirectory,
 )
 from promptly.activities.records import PolicyActivities, RecordsActivities
+from promptly.activities.reports import ReportActivities
 from promptly.activities.tasks import TaskActivities
 from promptly.config import Settings
 from promptly.domain.models import Channel
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
+from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow
+from promptly.workflows.report import QaReportWorkflow
 from promptly.workflows.survey import SurveyWorkflow
 
-WORKFLOWS = [AppointmentWorkflow, SurveyWorkflow, ComplaintWorkflow]
+WORKFLOWS = [
+    AppointmentWorkflow,
+    SurveyWorkflow,
+    ComplaintWorkflow,
+    ArchiveWorkflow,
+    PurgeWorkflow,
+    QaReportWorkflow,
+]
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox of every worker and replayer."""
+    # Validation libraries behind pydantic's EmailStr are pure and costly to re-import.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "email_validator", "idna", "dns"
+        )
+    )
 
 
 def data_converter(settings: Settings | None = None) -> DataConverter:
-    """The converter every Promptly client must use (pydantic models on the wire)."""
-    return pydantic_data_converter
+    """The converter every Promptly client must use: pydantic models on the wire and, when
+    codec keys are configured (`PROMPTLY_CODEC_KEYS`), every payload and failure message
+    encrypted (promptly/codec.py)."""
+    codec = (settings or Settings()).payload_codec()
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        # Failure messages and stack traces can quote addresses: encrypted too.
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+def connect_options(
+    settings: Settings, profile: str | None = None, *, env: Mapping[str, str] | None = None
+) -> ClientConnectConfig:
+    """`Client.connect` options: Temporal's env config, else the settings' address/namespace.
+
+    Temporal's environment configuration wins: the TOML profile (`TEMPORAL_CONFIG_FILE`,
+    `TEMPORAL_PROFILE` or `profile`) with address, namespace, API key and TLS cert/key paths,
+    then `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`.
+    `env` replaces the process environment (tests).
+    """
+    connect = ClientConfig.load_client_connect_config(profile=profile, override_env_vars=env)
+    connect.setdefault("target_host", settings.temporal_address)
+    connect.setdefault("namespace", settings.temporal_namespace)
+    return connect
 
 
 async def make_client(settings: Settings | None = None) -> Client:
     """Connects via Temporal env config (TEMPORAL_* variables, TOML profiles), else settings."""
     settings = settings or Settings()
-    connect = ClientConfig.load_client_connect_config()
-    connect.setdefault("target_host", settings.temporal_address)
-    connect.setdefault("namespace", settings.temporal_namespace)
-    return await Client.connect(**connect, data_converter=data_converter(settings))
+    return await Client.connect(
+        **connect_options(settings),
+        data_converter=data_converter(settings),
+        runtime=observability.runtime(settings),
+    )
 
 
 def open_pool(settings: Settings) -> AsyncConnectionPool:
@@ -89,6 +139,8 @@ def create_worker(
     )
     records = RecordsActivities(pool)
     tasks = TaskActivities(pool)
+    archive = ArchiveActivities(client, pool, settings.retention)
+    reports = ReportActivities(pool, settings.office_timezone)
     rules = PolicyActivities(settings.appointment_policy())
     # A bad escalation matrix stops the worker here, with file:line: path: reason.
     complaint_rules = ComplaintRulesActivities(
@@ -98,12 +150,11 @@ def create_worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        # Validation libraries behind pydantic's EmailStr are pure and costly to re-import.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "email_validator", "idna", "dns"
-            )
-        ),
+        workflow_runner=workflow_runner(),
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.max_cached_workflows,
+        graceful_shutdown_timeout=settings.graceful_shutdown_timeout,
         activities=[
             messaging.send_message,
             records.record_case,
@@ -113,6 +164,9 @@ def create_worker(
             tasks.close_task,
             rules.current_appointment_policy,
             complaint_rules.complaint_rules,
+            archive.archive_closed_histories,
+            archive.purge_expired,
+            reports.qa_report_summary,
         ],
     )
 
@@ -129,14 +183,23 @@ async def run_worker(settings: Settings | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        log = logging.getLogger("promptly")
         async with worker:
-            logging.getLogger("promptly").info("worker polling %s", settings.task_queue)
+            log.info("worker polling %s", settings.task_queue)
             await stop.wait()
+            # Leaving the block stops polling; running activities get the grace period to
+            # finish, then are cancelled and retried by another worker.
+            log.info(
+                "stopping: in-flight activities have %s to finish",
+                settings.graceful_shutdown_timeout,
+            )
+        log.info("worker stopped")
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run_worker())
+    settings = Settings()
+    observability.configure_logging(settings)
+    asyncio.run(run_worker(settings))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 import pytest_asyncio
@@ -94,3 +95,30 @@ async def worker(
 @pytest.fixture
 def client(env: WorkflowEnvironment) -> Client:
     return env.client
+
+
+# --- HTTP API: a full Temporal dev server (visibility lists need it) ---------------------------
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    from promptly.starter.setup import dev_server_flags
+
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"),
+        data_converter=data_converter(),
+        dev_server_extra_args=dev_server_flags(),
+        dev_server_log_level="error",
+    ) as environment:
+        yield environment
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(
+    dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with API keys for every role, a worker, on the dev server and PostgreSQL."""
+    from tests.api_support import serving, with_api_keys
+
+    async with serving(dev_env.client, with_api_keys(settings), pool) as http:
+        yield http

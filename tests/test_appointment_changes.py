@@ -308,7 +308,7 @@ async def test_continue_as_new_after_many_reschedules_keeps_the_whole_timeline(
             RescheduleInput(new_start=start + timedelta(days=change), actor=CLIENT),
         )
     await env.sleep(timedelta(minutes=10))
-    latest = env.client.get_workflow_handle_for(AppointmentWorkflow.run, handle.id)
+    latest = env.client.get_workflow_handle(handle.id)  # the newest run
     assert (await latest.describe()).run_id != first_run
     view = await latest.query(AppointmentWorkflow.status)
     assert view.reschedules == 12

@@ -14,7 +14,6 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from promptly.config import Settings
 from promptly.domain.models import (
@@ -31,7 +30,7 @@ from promptly.domain.models import (
     ResumeInput,
 )
 from promptly.starter.complaints import file_complaint
-from promptly.worker import create_worker, data_converter
+from promptly.worker import create_worker, data_converter, workflow_runner
 from promptly.workflows.complaint import MAX_TIMELINE, ComplaintWorkflow
 from tests.complaint_helpers import (
     AGENT,
@@ -57,12 +56,7 @@ async def replays(handle: WorkflowHandle[ComplaintWorkflow, ComplaintView]) -> N
     result = await Replayer(
         workflows=[ComplaintWorkflow],
         data_converter=data_converter(),
-        # The same passthrough as the worker's sandbox (pydantic's EmailStr validators).
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "email_validator", "idna", "dns"
-            )
-        ),
+        workflow_runner=workflow_runner(),  # the worker's sandbox
     ).replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 

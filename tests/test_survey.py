@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import SurveyAnswer, SurveyRequest, SurveyStatus
+from promptly.domain.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
 from promptly.workflows.survey import SurveyWorkflow
 from tests.helpers import appointment, close_to, end_workflows, messages, survey_answers
 
@@ -40,7 +40,7 @@ async def test_unanswered_survey_is_reminded_once_then_closed(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
     request, survey_id = await _start_survey(env, settings)
-    handle = env.client.get_workflow_handle_for(SurveyWorkflow.run, survey_id)
+    handle = env.client.get_workflow_handle(survey_id, result_type=SurveyView)
     await env.sleep(timedelta(days=8))
     result = await handle.result()
 
@@ -60,7 +60,7 @@ async def test_answer_is_recorded_once_and_an_out_of_range_score_is_refused(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
     request, survey_id = await _start_survey(env, settings)
-    handle = env.client.get_workflow_handle_for(SurveyWorkflow.run, survey_id)
+    handle = env.client.get_workflow_handle(survey_id, result_type=SurveyView)
     await env.sleep(timedelta(hours=3))
 
     with pytest.raises(WorkflowUpdateFailedError):

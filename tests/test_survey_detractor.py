@@ -18,7 +18,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import ComplaintStatus, ReceivedVia, SurveyAnswer
+from promptly.domain.models import (
+    ComplaintStatus,
+    ComplaintView,
+    ReceivedVia,
+    SurveyAnswer,
+    SurveyView,
+)
 from promptly.starter.setup import register_search_attributes
 from promptly.worker import data_converter
 from promptly.workflows.complaint import ComplaintWorkflow
@@ -42,7 +48,7 @@ async def test_detractor_opens_one_complaint_for_the_client(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
     request, survey_id = await _start_survey(env, settings)
-    survey = env.client.get_workflow_handle_for(SurveyWorkflow.run, survey_id)
+    survey = env.client.get_workflow_handle(survey_id, result_type=SurveyView)
     await env.sleep(timedelta(hours=3))
 
     view = await survey.execute_update(
@@ -52,8 +58,8 @@ async def test_detractor_opens_one_complaint_for_the_client(
     with pytest.raises(WorkflowUpdateFailedError):
         await survey.execute_update(SurveyWorkflow.answer, SurveyAnswer(nps=1))
 
-    complaint = env.client.get_workflow_handle_for(
-        ComplaintWorkflow.run, f"complaint-survey-{request.appointment_id}"
+    complaint = env.client.get_workflow_handle(
+        f"complaint-survey-{request.appointment_id}", result_type=ComplaintView
     )
     await env.sleep(timedelta(minutes=5))
     status = await complaint.query(ComplaintWorkflow.status)

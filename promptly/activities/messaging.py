@@ -24,7 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from promptly.activities.tasks import insert_task
-from promptly.domain import errors, links
+from promptly.domain import errors, links, metrics
 from promptly.domain.models import (
     Channel,
     CreateTaskRequest,
@@ -186,6 +186,7 @@ class MessagingActivities:
             ledger = await _ledger_entry(conn, request, recipient, address, rendered)
             message_id = ledger.message_id
             if ledger.status == MessageStatus.SENT:
+                _count(request, "already_sent")
                 return SendMessageResult(
                     message_id=message_id,
                     channel=request.channel,
@@ -208,15 +209,18 @@ class MessagingActivities:
                 provider_id = await self._channels[request.channel].deliver(conn, outgoing)
             except PermanentDeliveryError as err:
                 await _mark(conn, message_id, MessageStatus.FAILED, error=str(err))
+                _count(request, "rejected")
                 raise ApplicationError(
                     str(err), type=errors.DELIVERY_REJECTED, non_retryable=True
                 ) from err
             except TransientDeliveryError as err:
                 await _mark(conn, message_id, MessageStatus.PENDING, error=str(err))
+                _count(request, "retrying")
                 raise ApplicationError(
                     str(err), type=errors.DELIVERY_UNAVAILABLE, next_retry_delay=err.retry_after
                 ) from err
             await _mark(conn, message_id, MessageStatus.SENT, provider_id=provider_id)
+        _count(request, "sent")
         activity.logger.info("sent %s via %s (%s)", request.template, request.channel, provider_id)
         return SendMessageResult(
             message_id=message_id,
@@ -247,6 +251,14 @@ class MessagingActivities:
             )
             for action in request.link_actions
         }
+
+
+def _count(request: SendMessageRequest, outcome: str) -> None:
+    """One message outcome on the `promptly_messages` counter (no recipient data)."""
+    activity.metric_meter().create_counter(metrics.MESSAGES, metrics.HELP[metrics.MESSAGES]).add(
+        1,
+        {"channel": request.channel.value, "template": request.template, "outcome": outcome},
+    )
 
 
 def _address(recipient: Recipient, channel: Channel) -> str:

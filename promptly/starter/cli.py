@@ -24,6 +24,8 @@ from promptly.domain.models import (
 )
 from promptly.domain.policy import BookingRejected
 from promptly.starter.complaint_cli import complaint_app
+from promptly.starter.history_cli import history_app
+from promptly.starter.report import report_command
 
 app = typer.Typer(
     help="Promptly: appointments and complaints on time, on the record.", no_args_is_help=True
@@ -31,6 +33,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(complaint_app, name="complaint")
+app.add_typer(history_app, name="history")
+app.command("report")(report_command)
 
 T = TypeVar("T")
 LOCAL_ENV = Path(".data/env")  # written by `promptly dev` for the other commands
@@ -166,14 +170,17 @@ def db_upgrade() -> None:
 
 @app.command()
 def setup() -> None:
-    """Register Promptly's search attributes on the configured namespace (idempotent)."""
-    from promptly.starter.setup import register_search_attributes
+    """Register Promptly's search attributes and the archive and purge schedules on the
+    configured namespace (idempotent)."""
+    from promptly.starter.setup import ensure_schedules, register_search_attributes
 
-    async def action(client: Client, config: Settings) -> list[str]:
-        return await register_search_attributes(client, client.namespace)
+    async def action(client: Client, config: Settings) -> tuple[list[str], list[str]]:
+        added = await register_search_attributes(client, client.namespace)
+        return added, await ensure_schedules(client, config)
 
-    added = _run(action)
+    added, created = _run(action)
     typer.echo(f"search attributes added: {', '.join(added) or 'none (all present)'}")
+    typer.echo(f"schedules created: {', '.join(created) or 'none (all present, updated)'}")
 
 
 @app.command()
@@ -186,7 +193,7 @@ def worker() -> None:
 
 @app.command()
 def dev(port: int = 7233, ui_port: int = 8233, data: Path = Path(".data")) -> None:
-    """Embedded stack: Temporal dev server + UI, PostgreSQL, worker. Ctrl-C stops all."""
+    """Embedded stack: Temporal dev server + UI, PostgreSQL, worker, API :8000. Ctrl-C stops all."""
     from promptly.starter import devstack
 
     devstack.run(data, port, ui_port)

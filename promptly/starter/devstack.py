@@ -1,4 +1,5 @@
-"""The embedded stack of `make run`: Temporal dev server, PostgreSQL and the worker, no docker.
+"""The embedded stack of `make run`: Temporal dev server, PostgreSQL, the worker and the HTTP
+API (:8000, in the worker's event loop), no docker.
 
 State lives under `.data/` so cases survive a restart. Ctrl-C stops everything.
 """
@@ -6,14 +7,18 @@ State lives under `.data/` so cases survive a restart. Ctrl-C stops everything.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import uvicorn
 
 from promptly.config import Settings
 from promptly.starter.setup import dev_server_flags
@@ -113,15 +118,19 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> No
     raise RuntimeError("temporal dev server did not open its port in 60s")
 
 
-def run(data_root: Path = Path(".data"), port: int = 7233, ui_port: int = 8233) -> None:
-    """Start PostgreSQL, Temporal and the worker; block until Ctrl-C."""
-    from promptly.worker import run_worker
-
+def run(
+    data_root: Path = Path(".data"), port: int = 7233, ui_port: int = 8233, api_port: int = 8000
+) -> None:
+    """Start PostgreSQL, Temporal, the worker and the API; block until Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     retention_days = Settings().retention.days
+    # With codec keys the UI decrypts payloads through the API's codec server (authorised keys).
+    codec = f"http://localhost:{api_port}/codec" if Settings().payload_codec() else None
     with (
         embedded_postgres(data_root / "pg") as database_url,
-        temporal_dev_server(data_root / "temporal", port, ui_port, retention_days) as address,
+        temporal_dev_server(
+            data_root / "temporal", port, ui_port, retention_days, ui_codec_endpoint=codec
+        ) as address,
     ):
         os.environ.setdefault("PROMPTLY_DATABASE_URL", database_url)
         os.environ.setdefault("PROMPTLY_TEMPORAL_ADDRESS", address)
@@ -129,8 +138,70 @@ def run(data_root: Path = Path(".data"), port: int = 7233, ui_port: int = 8233) 
             f"PROMPTLY_DATABASE_URL={database_url}\nPROMPTLY_TEMPORAL_ADDRESS={address}\n"
         )
         log.info("Temporal UI: http://localhost:%d  PostgreSQL: %s", ui_port, database_url)
+        key = dev_api_key(data_root)
+        log.info(
+            "HTTP API: http://localhost:%d/docs  %s",
+            api_port,
+            f"dev admin key (X-API-Key header): {key}  (kept in {data_root / 'api-key'})"
+            if key
+            else "API keys from PROMPTLY_API_KEYS",
+        )
         try:
-            asyncio.run(run_worker(Settings()))
+            asyncio.run(_schedules_then_worker(Settings(), api_port))
         except KeyboardInterrupt:
             pass
         log.info("stopping")
+
+
+async def _schedules_then_worker(settings: Settings, api_port: int = 8000) -> None:
+    """The archive and purge schedules (as `promptly setup` makes them), then the worker."""
+    from promptly.starter.setup import ensure_schedules
+    from promptly.worker import make_client
+
+    await ensure_schedules(await make_client(settings), settings)
+    await worker_and_api(settings, api_port)
+
+
+def dev_api_key(data_root: Path) -> str | None:
+    """With no PROMPTLY_API_KEYS: an admin key for this machine, kept in `.data/api-key`."""
+    if os.environ.get("PROMPTLY_API_KEYS"):
+        return None
+    from promptly.starter.api_auth import hash_key
+
+    path = data_root / "api-key"
+    key = path.read_text().strip() if path.exists() else ""
+    if not key:
+        key = secrets.token_urlsafe(24)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+    os.environ["PROMPTLY_API_KEYS"] = json.dumps(
+        {"dev-admin": {"key_sha256": hash_key(key), "role": "admin"}}
+    )
+    return key
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the worker's handlers stop both."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def worker_and_api(settings: Settings, api_port: int, host: str = "127.0.0.1") -> None:
+    """The worker and the HTTP API in one event loop until SIGINT/SIGTERM.
+
+    The worker finishes in-flight work, then the API stops serving.
+    """
+    from promptly.starter.api import create_app
+    from promptly.worker import run_worker
+
+    server = _ApiServer(
+        uvicorn.Config(create_app(settings), host=host, port=api_port, log_config=None)
+    )
+    api = asyncio.create_task(server.serve())
+    try:
+        await run_worker(settings)
+    finally:
+        server.should_exit = True
+        await api

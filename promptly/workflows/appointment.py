@@ -11,7 +11,12 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
@@ -21,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.activities.records import PolicyActivities, RecordsActivities
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain import errors, policy
+    from promptly.domain import errors, metrics, policy
     from promptly.domain.models import (
         FINAL_APPOINTMENT_STATUSES,
         SYSTEM,
@@ -67,6 +72,8 @@ APPOINTMENT_START = SearchAttributeKey.for_datetime("AppointmentStart")
 PREPAY_FLAG = "next visit must be booked and paid anew"
 
 CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
+# A reminder that went out this long after its planned time counts as late (metrics).
+REMINDER_LATE_AFTER = timedelta(hours=1)
 RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_TIMEOUT = timedelta(seconds=30)
 # Transient channel failures back off up to this interval while the deadline allows.
@@ -76,6 +83,11 @@ MESSAGE_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=30),
     non_retryable_error_types=[errors.INVALID_RECIPIENT, errors.UNKNOWN_TEMPLATE],
 )
+
+
+def _count(name: str, **labels: str) -> None:
+    """A business counter; the SDK records nothing while replaying, so once per event."""
+    workflow.metric_meter().create_counter(name, metrics.HELP.get(name)).add(1, labels or None)
 
 
 @workflow.defn
@@ -162,13 +174,15 @@ class AppointmentWorkflow:
 
     async def _changed_before(self, moment: datetime) -> bool:
         """Sleep until `moment`; True if an update changed the case first."""
-        self._describe_wait(moment)
+        next_step = self._describe_wait(moment)
         delay = moment - workflow.now()
         if delay <= timedelta(0):
             return False
         seen = self._changes
         try:
-            await workflow.wait_condition(lambda: self._changes != seen, timeout=delay)
+            await workflow.wait_condition(
+                lambda: self._changes != seen, timeout=delay, timeout_summary=next_step
+            )
         except TimeoutError:
             return False
         return True
@@ -188,8 +202,12 @@ class AppointmentWorkflow:
             self._update(ack_alert_sent=True)
         elif step is policy.Step.REMINDER:
             reschedules = self.case.reschedules
+            planned = self.case.reminder_at or workflow.now()
             sent = await self._send_to_client("reminder", deadline=self._reminder_window_end())
             if self.case.reschedules == reschedules:
+                late = workflow.now() - planned > REMINDER_LATE_AFTER
+                outcome = "late" if late else "on_time"
+                _count(metrics.REMINDERS, outcome=outcome if sent else "failed")
                 self._update(reminder_sent=True)
                 if not sent:
                     self._flag("reminder not sent")
@@ -455,6 +473,7 @@ class AppointmentWorkflow:
             start_to_close_timeout=RECORD_TIMEOUT,
             summary=f"call attempt {attempt} of {self.case.max_call_attempts}",
         )
+        _count(metrics.CALL_ATTEMPTS)
         self._note(
             TimelineKind.MESSAGE,
             SYSTEM,
@@ -522,6 +541,7 @@ class AppointmentWorkflow:
             self._refuse_unless_allowed("record_call_outcome")
             attempt = self.case.call_attempts
             await self._close_call_task(command.outcome.value, command.note, command.actor)
+            _count(metrics.CALL_OUTCOMES, outcome=command.outcome.value)
             self._update(awaiting_call_outcome=False)
             self._note(
                 TimelineKind.ACTION,
@@ -745,6 +765,7 @@ class AppointmentWorkflow:
             "Not checked in 15 minutes after the start: no-show (counts as held)",
         )
         await self._record_billing(BillingOutcome.NO_SHOW, SYSTEM, "not checked in")
+        _count(metrics.NO_SHOWS)
         self._flag(PREPAY_FLAG)
         await self._send_to_client(
             "no_show_notice",
@@ -773,6 +794,10 @@ class AppointmentWorkflow:
             id=f"survey-{self._workflow_id}",
             parent_close_policy=ParentClosePolicy.ABANDON,
             static_summary=f"survey after {request.service} · client {request.client.id}",
+            # Found with the client's other cases (`ClientId = "C-17"`) in the UI.
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(CLIENT_ID, request.client.id)]
+            ),
         )
         self._update(survey_started=True)
         self._note(TimelineKind.DECISION, SYSTEM, "Survey scheduled", survey_id=survey.id)
@@ -854,19 +879,22 @@ class AppointmentWorkflow:
         )
         self._changes += 1
 
-    def _describe_wait(self, until: datetime) -> None:
+    def _describe_wait(self, until: datetime) -> str:
+        """Set the UI's current details; returns the next step, the summary of its timer."""
         case = self.case
         step = policy.next_step(case)
         waiting_for = step.step.value.replace("_", " ") if step else "closing"
+        next_step = f"{waiting_for} at {until.isoformat()}"
         workflow.set_current_details(
             f"**{case.status.value}** · visit {case.request.start.isoformat()} · next: "
-            f"{waiting_for} at {until.isoformat()}"
+            f"{next_step}"
             + (
                 f" · needs attention: {', '.join(case.needs_attention)}"
                 if case.needs_attention
                 else ""
             )
         )
+        return next_step
 
     async def _save(self) -> None:
         """Store the case row and the timeline entries PostgreSQL has not seen yet."""

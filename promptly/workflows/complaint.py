@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.complaints import ComplaintRulesActivities
     from promptly.activities.messaging import MessagingActivities
     from promptly.activities.records import RecordsActivities
-    from promptly.domain import errors, policy
+    from promptly.domain import errors, metrics, policy
     from promptly.domain.models import (
         SYSTEM,
         Actor,
@@ -78,6 +78,13 @@ def _hours(amount: timedelta) -> str:
     return f"{amount.total_seconds() / 3600:g}h"
 
 
+def _count_sla(state: str) -> None:
+    """The `promptly_complaints` counter; the SDK records nothing while replaying."""
+    meter = workflow.metric_meter()
+    counter = meter.create_counter(metrics.COMPLAINTS, metrics.HELP[metrics.COMPLAINTS])
+    counter.add(1, {"sla_state": state})
+
+
 @workflow.defn
 class ComplaintWorkflow:
     @workflow.init
@@ -122,6 +129,7 @@ class ComplaintWorkflow:
                 sla_deadline=self._iso(policy.sla_deadline(self.case)),
             )
             self._publish()
+            _count_sla("filed")
             await self._save()
             await self._acknowledge()
             await self._notify_department()
@@ -214,6 +222,7 @@ class ComplaintWorkflow:
                 f"supervisor told (level {step.level})"
             )
             self._note(TimelineKind.DECISION, SYSTEM, detail, level=step.level, breach=False)
+            _count_sla("supervisor")
             await self._alert("Unresolved complaint", detail)
         else:
             deadline = policy.sla_deadline(self.case)
@@ -230,6 +239,7 @@ class ComplaintWorkflow:
                 sla_deadline=self._iso(deadline),
             )
             self._flag("sla breached")
+            _count_sla("breach_extended" if before.sla_breached else "breached")
             await self._alert("SLA breached", detail)
             await self._tell_customer("escalation")
         self._publish()
@@ -253,6 +263,7 @@ class ComplaintWorkflow:
     ) -> None:
         previous = self.case.status
         self._set_case(policy.close_complaint(self.case, workflow.now(), status, reason))
+        _count_sla("closed_breached" if self.case.sla_breached else "closed_in_sla")
         self._note(
             TimelineKind.STATUS,
             actor,

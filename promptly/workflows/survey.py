@@ -67,14 +67,14 @@ class SurveyWorkflow:
     @workflow.run
     async def run(self, request: SurveyRequest) -> SurveyView:
         await self._save()
-        if not await self._answered_before(self._send_at):
+        if not await self._answered_before(self._send_at, "send the survey"):
             await self._send("survey")
             self._status = SurveyStatus.SENT
             await self._save()
-            if not await self._answered_before(self._reminder_at):
+            if not await self._answered_before(self._reminder_at, "reminder"):
                 await self._send("survey_reminder")
                 await self._save()
-                await self._answered_before(self._closes_at)
+                await self._answered_before(self._closes_at, "close unanswered")
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._answer is None:
             self._status = SurveyStatus.CLOSED
@@ -87,15 +87,21 @@ class SurveyWorkflow:
         await self._save()
         return self._view()
 
-    async def _answered_before(self, moment: datetime) -> bool:
+    async def _answered_before(self, moment: datetime, then: str) -> bool:
+        """Wait for an answer until `moment`, when the workflow does `then`."""
         workflow.set_current_details(
-            f"**{self._status.value}** · waiting for the client's answer until {moment.isoformat()}"
+            f"**{self._status.value}** · next: {then} at {moment.isoformat()}, unless the "
+            "client answers first"
         )
         delay = moment - workflow.now()
         if delay <= timedelta(0):
             return self._answer is not None
         try:
-            await workflow.wait_condition(lambda: self._answer is not None, timeout=delay)
+            await workflow.wait_condition(
+                lambda: self._answer is not None,
+                timeout=delay,
+                timeout_summary=f"{then} at {moment.isoformat()} unless answered",
+            )
         except TimeoutError:
             return False
         return True

@@ -1,0 +1,152 @@
+"""The history archive and the retention purge (DESIGN.md §5).
+
+`archive_closed_histories` copies the full Temporal history of every closed case run into
+`history_archive` (idempotent: one row per run, a copy found there is not fetched again).
+`purge_expired` deletes what closed longer ago than the retention setting: the archived
+histories and the case, timeline, message, staff-task and survey-answer rows. It is the only
+writer allowed to delete timeline rows (migration 0004 makes them append-only otherwise).
+`billing_outcomes` are kept: they are the accounting record, ids only, with a retention of
+their own.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from temporalio import activity
+from temporalio.client import Client
+
+from promptly.domain.models import (
+    FINAL_APPOINTMENT_STATUSES,
+    FINAL_COMPLAINT_STATUSES,
+    ArchiveRequest,
+    ArchiveResult,
+    PurgeInput,
+    PurgeResult,
+    SurveyStatus,
+)
+
+CASE_WORKFLOW_TYPES = ("AppointmentWorkflow", "ComplaintWorkflow", "SurveyWorkflow")
+FINAL_STATUSES = sorted(
+    {s.value for s in FINAL_APPOINTMENT_STATUSES}
+    | {s.value for s in FINAL_COMPLAINT_STATUSES}
+    | {SurveyStatus.ANSWERED.value, SurveyStatus.CLOSED.value}
+)
+CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
+
+
+def closed_cases_query(since: datetime | None) -> str:
+    """The visibility query of closed case runs, closed after `since` if given."""
+    types = ", ".join(f"'{name}'" for name in CASE_WORKFLOW_TYPES)
+    query = f"WorkflowType IN ({types}) AND ExecutionStatus != 'Running'"
+    if since is not None:
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        query += f" AND CloseTime > '{stamp}'"
+    return query
+
+
+class ArchiveActivities:
+    def __init__(self, client: Client, pool: AsyncConnectionPool, retention: timedelta) -> None:
+        self._client = client
+        self._pool = pool
+        self._retention = retention
+
+    @activity.defn
+    async def archive_closed_histories(self, request: ArchiveRequest) -> ArchiveResult:
+        since = request.since
+        if since is None:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute("SELECT max(closed_at) FROM history_archive")
+                row = await cursor.fetchone()
+            newest = row[0] if row else None
+            since = newest - request.overlap if newest is not None else None
+        archived = already = 0
+        async for execution in self._client.list_workflows(closed_cases_query(since)):
+            activity.heartbeat(execution.id)
+            if execution.close_time is None or execution.status is None:
+                continue  # still running after all (visibility lags): the next run takes it
+            async with self._pool.connection() as conn:
+                if await _is_archived(conn, execution.id, execution.run_id):
+                    already += 1
+                    continue
+                handle = self._client.get_workflow_handle(execution.id, run_id=execution.run_id)
+                history = await handle.fetch_history()
+                cursor = await conn.execute(
+                    """INSERT INTO history_archive
+                           (case_id, run_id, workflow_type, status, started_at, closed_at,
+                            history)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s)
+                       ON CONFLICT (case_id, run_id) DO NOTHING""",
+                    (
+                        execution.id,
+                        execution.run_id,
+                        execution.workflow_type,
+                        execution.status.name,
+                        execution.start_time,
+                        execution.close_time,
+                        history.to_json(),
+                    ),
+                )
+                if cursor.rowcount:
+                    archived += 1
+                else:
+                    already += 1
+        return ArchiveResult(since=since, archived=archived, already_archived=already)
+
+    @activity.defn
+    async def purge_expired(self, request: PurgeInput) -> PurgeResult:
+        """Delete every case closed before `now - retention`, with all its rows.
+
+        A case is closed when its status is final or Temporal closed it for good (an
+        archived run that did not continue as new); its close time is the later of its last
+        record and that run's close. Running cases are never purged, however old.
+        """
+        cutoff = request.now - self._retention
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SET LOCAL promptly.purge = 'on'")
+            await conn.execute(
+                """CREATE TEMPORARY TABLE expired ON COMMIT DROP AS
+                   SELECT c.case_id
+                     FROM cases c
+                     LEFT JOIN LATERAL (
+                          SELECT max(a.closed_at) AS closed_at FROM history_archive a
+                           WHERE a.case_id = c.case_id AND a.status <> %(continued)s) a ON true
+                    WHERE greatest(c.updated_at, a.closed_at) < %(cutoff)s
+                      AND (c.status = ANY(%(final)s) OR a.closed_at IS NOT NULL)""",
+                {"cutoff": cutoff, "final": FINAL_STATUSES, "continued": CONTINUED_AS_NEW},
+            )
+            counts = {}
+            for table, column in (
+                ("timeline_events", "case_id"),
+                ("messages", "case_id"),
+                ("staff_tasks", "case_id"),
+                ("survey_responses", "survey_id"),
+            ):
+                cursor = await conn.execute(
+                    f"DELETE FROM {table} WHERE {column} IN (SELECT case_id FROM expired)"
+                )
+                counts[table] = cursor.rowcount
+            cursor = await conn.execute(
+                "DELETE FROM cases WHERE case_id IN (SELECT case_id FROM expired)"
+            )
+            counts["cases"] = cursor.rowcount
+            # Histories of purged cases, and old ones whose case PostgreSQL never had.
+            cursor = await conn.execute(
+                """DELETE FROM history_archive a
+                    WHERE a.case_id IN (SELECT case_id FROM expired)
+                       OR (a.closed_at < %s
+                           AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.case_id = a.case_id))""",
+                (cutoff,),
+            )
+            counts["archived_histories"] = cursor.rowcount
+        activity.logger.info("purged what closed before %s: %s", cutoff.isoformat(), counts)
+        return PurgeResult(cutoff=cutoff, retention=self._retention, **counts)
+
+
+async def _is_archived(conn: AsyncConnection, case_id: str, run_id: str) -> bool:
+    cursor = await conn.execute(
+        "SELECT 1 FROM history_archive WHERE case_id = %s AND run_id = %s", (case_id, run_id)
+    )
+    return await cursor.fetchone() is not None

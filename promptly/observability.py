@@ -1,0 +1,145 @@
+"""Logs and metrics of the worker and API processes.
+
+- `configure_logging(settings)`: one line per record, JSON (`PROMPTLY_LOG_FORMAT=json`) or
+  readable text; lines logged inside a workflow or an activity carry `workflow_id` and
+  `run_id` (the SDK's `workflow.logger` / `activity.logger` put them on the record). Email
+  addresses and phone numbers that slip into a message are masked.
+- `runtime(settings)`: the Temporal runtime of the process: the SDK's Prometheus endpoint when
+  `PROMPTLY_METRICS_BIND` is set, core logs forwarded to Python logging for JSON output.
+  Business metrics (`promptly_*`, promptly/domain/metrics.py) are recorded through the
+  SDK's metric meters, so they come out of the same endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
+
+from promptly.config import Settings
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"\+\d[\d\s().-]{6,}\d")
+
+# Fields copied from the SDK's `temporal_workflow` / `temporal_activity` record extras.
+_WORKFLOW_FIELDS = {
+    "workflow_id": "workflow_id",
+    "run_id": "run_id",
+    "workflow_type": "workflow_type",
+    "task_queue": "task_queue",
+    "namespace": "namespace",
+    "attempt": "attempt",
+}
+_ACTIVITY_FIELDS = {
+    "workflow_id": "workflow_id",
+    "workflow_run_id": "run_id",
+    "workflow_type": "workflow_type",
+    "activity_type": "activity_type",
+    "activity_id": "activity_id",
+    "task_queue": "task_queue",
+    "namespace": "namespace",
+    "attempt": "attempt",
+}
+
+
+def redact(text: str) -> str:
+    """Masks email addresses and phone numbers."""
+    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", text))
+
+
+def temporal_context(record: logging.LogRecord) -> dict[str, Any]:
+    """workflow_id, run_id, … of a record logged by the SDK's workflow or activity logger."""
+    context: dict[str, Any] = {}
+    sources = (("temporal_activity", _ACTIVITY_FIELDS), ("temporal_workflow", _WORKFLOW_FIELDS))
+    for extra, fields in sources:
+        details = getattr(record, extra, None)
+        if isinstance(details, dict):
+            context.update({out: details[key] for key, out in fields.items() if key in details})
+    return {key: value for key, value in context.items() if value is not None}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ts, level, logger, message, workflow/activity context, error."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        line.update(temporal_context(record))
+        if record.exc_info:
+            line["error"] = redact(self.formatException(record.exc_info))
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger message [workflow_id run_id]` for a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = redact(super().format(record))
+        context = temporal_context(record)
+        if "workflow_id" in context:
+            text += f" [workflow_id={context['workflow_id']} run_id={context.get('run_id', '-')}]"
+        return text
+
+
+def configure_logging(settings: Settings) -> None:
+    """Root logging for the process, as the settings ask (idempotent)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    # The context goes into fields, not into the message text (which the SDK does by default).
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
+
+
+_runtimes: dict[tuple[str | None, bool], Runtime] = {}
+
+
+def runtime(settings: Settings) -> Runtime | None:
+    """The process's Temporal runtime for these settings; None: the SDK's default one.
+
+    A Prometheus endpoint can be bound once per process, so runtimes are shared by key.
+    """
+    forward_logs = settings.log_format == "json"
+    if settings.metrics_bind is None and not forward_logs:
+        return None
+    key = (settings.metrics_bind, forward_logs)
+    if key not in _runtimes:
+        logging_config = LoggingConfig.default
+        if forward_logs:
+            logging_config = LoggingConfig(
+                filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+            )
+        _runtimes[key] = Runtime(
+            telemetry=TelemetryConfig(
+                logging=logging_config,
+                metrics=PrometheusConfig(bind_address=settings.metrics_bind)
+                if settings.metrics_bind
+                else None,
+            )
+        )
+    return _runtimes[key]

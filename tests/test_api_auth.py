@@ -1,0 +1,93 @@
+"""Every back-office route × no key / unknown key / each role: 401, 401, 403 or admitted.
+
+The expected roles are written out here, and every route the app serves must appear, so a
+new route cannot ship without a decision about who may call it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+import httpx
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from promptly.config import ApiRole, Settings
+from promptly.starter.api import APPOINTMENT_ACTIONS, COMPLAINT_ACTIONS, create_app
+from tests.api_support import key
+
+B, S, C, A = ApiRole.BACKOFFICE, ApiRole.STAFF, ApiRole.COMPLIANCE, ApiRole.ADMIN
+EVERYONE = {B, S, C, A}
+ACTING = {B, S, A}
+
+EXPECTED: dict[tuple[str, str], set[ApiRole]] = {
+    ("POST", "/appointments"): ACTING,
+    ("GET", "/appointments"): EVERYONE,
+    ("GET", "/appointments/{appointment_id}"): EVERYONE,
+    **{
+        ("POST", f"/appointments/{{appointment_id}}/{action}"): ACTING
+        for action in APPOINTMENT_ACTIONS
+    },
+    ("POST", "/complaints"): ACTING,
+    ("GET", "/complaints"): EVERYONE,
+    ("GET", "/complaints/{complaint_id}"): EVERYONE,
+    **{("POST", f"/complaints/{{complaint_id}}/{action}"): ACTING for action in COMPLAINT_ACTIONS},
+    ("GET", "/tasks"): ACTING,
+    ("POST", "/tasks/{task_id}/complete"): ACTING,
+}
+PUBLIC = {
+    ("GET", "/health"),
+    ("GET", "/c/{token}"),
+    ("POST", "/c/{token}"),
+}
+SAMPLE = {
+    "appointment_id": "A-auth-matrix",
+    "complaint_id": "K-auth-matrix",
+    "task_id": "987654321",
+}
+
+
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)  # FastAPI ≥ 0.13x nests routers
+        if included is not None:
+            yield from _api_routes(included.routes)
+
+
+def _routes(settings: Settings) -> set[tuple[str, str]]:
+    app = create_app(settings)
+    return {
+        (method, route.path) for route in _api_routes(app.routes) for method in route.methods or ()
+    }
+
+
+def test_every_route_has_a_decision(settings: Settings) -> None:
+    assert _routes(settings) == set(EXPECTED) | PUBLIC
+
+
+async def test_auth_matrix(api: httpx.AsyncClient) -> None:
+    for (method, template), allowed in EXPECTED.items():
+        path = re.sub(r"\{(\w+)\}", lambda m: SAMPLE[m.group(1)], template)
+        missing = await api.request(method, path, json={})
+        assert missing.status_code == 401, (method, path, missing.text)
+        assert "X-API-Key" in missing.json()["reason"]
+        assert missing.headers["www-authenticate"] == "X-API-Key"
+        unknown = await api.request(method, path, json={}, headers={"X-API-Key": "guess"})
+        assert unknown.status_code == 401, (method, path)
+        for role in ApiRole:
+            response = await api.request(method, path, json={}, headers=key(role))
+            if role in allowed:
+                assert response.status_code not in (401, 403), (method, path, role, response.text)
+            else:
+                assert response.status_code == 403, (method, path, role, response.text)
+                assert f"role {role.value} may not" in response.json()["reason"]
+
+
+async def test_public_routes_need_no_key(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/health")).status_code == 200
+    assert (await api.get("/docs")).status_code == 200
+    assert (await api.get("/openapi.json")).status_code == 200
+    assert (await api.get("/c/not-a-token")).status_code == 400

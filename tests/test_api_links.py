@@ -1,0 +1,262 @@
+"""Client links: the page behind each link in a client's message, and what its button does.
+
+Pages are plain HTML forms in the client's language; problems are clear pages with a 4xx
+status, never a trace.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from promptly.config import Settings
+from promptly.domain.models import AppointmentRequest, SurveyRequest
+from promptly.workflows.survey import SurveyWorkflow
+from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, client_links, eventually, sign
+from tests.helpers import appointment
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+
+def _start(days: int = 10, hour: int = 10) -> datetime:
+    day = datetime.now(WARSAW).date() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=WARSAW)
+
+
+async def _booked(api: httpx.AsyncClient, locale: str = "pl") -> AppointmentRequest:
+    request = appointment(_start(), locale=locale)
+    response = await api.post(
+        "/appointments", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
+    )
+    assert response.status_code == 201, response.text
+    return request
+
+
+async def _status(api: httpx.AsyncClient, appointment_id: str) -> dict[str, Any]:
+    response = await eventually(
+        api, f"/appointments/{appointment_id}", lambda r: r.status_code == 200, STAFF_KEY
+    )
+    view: dict[str, Any] = response.json()
+    return view
+
+
+def _is_page(response: httpx.Response) -> None:
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<script" not in response.text
+    assert "Traceback" not in response.text and "Error:" not in response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+async def test_booking_then_confirm_via_the_client_link(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool, settings: Settings
+) -> None:
+    request = await _booked(api)
+    tokens = await client_links(pool, settings, request.workflow_id)
+    assert set(tokens) == {"confirm", "cancel", "reschedule"}
+    link = f"/c/{tokens['confirm']}"
+
+    page = await api.get(link)
+    assert page.status_code == 200
+    _is_page(page)
+    assert '<html lang="pl">' in page.text
+    assert "Potwierdź wizytę" in page.text and "Anna Nowak" in page.text
+    assert "Physiotherapy consultation" in page.text and "ul. Prosta 1" in page.text
+    assert re.search(r'<form method="post" action="/c/[^"]+">', page.text)
+    assert "Tak, przyjdę" in page.text
+    assert (await _status(api, request.appointment_id))["status"] == "Booked"  # GET changes nothing
+
+    done = await api.post(link)
+    assert done.status_code == 200, done.text
+    _is_page(done)
+    assert "wizyta jest potwierdzona" in done.text
+
+    view = await _status(api, request.appointment_id)
+    assert view["status"] == "Confirmed"
+    confirmed = [e for e in view["timeline"] if e["data"].get("status") == "Confirmed"]
+    assert confirmed[-1]["actor"] == {"kind": "client", "id": "C-17"}
+
+    again = await api.get(link)
+    assert again.status_code == 200 and "już potwierdzona" in again.text
+    assert (await api.post(link)).status_code == 200  # a second click is harmless
+
+
+async def test_english_client_gets_english_pages(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool, settings: Settings
+) -> None:
+    request = await _booked(api, locale="en")
+    tokens = await client_links(pool, settings, request.workflow_id)
+    page = await api.get(f"/c/{tokens['confirm']}")
+    assert '<html lang="en">' in page.text and "Confirm your appointment" in page.text
+    assert "Yes, I will come" in page.text
+
+
+async def test_cancel_link_cancels_and_then_every_link_says_it_is_final(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool, settings: Settings
+) -> None:
+    request = await _booked(api)
+    tokens = await client_links(pool, settings, request.workflow_id)
+    form = await api.get(f"/c/{tokens['cancel']}")
+    assert form.status_code == 200 and 'name="reason"' in form.text
+
+    done = await api.post(f"/c/{tokens['cancel']}", data={"reason": "wyjazd"})
+    assert done.status_code == 200, done.text
+    assert "Wizyta została odwołana" in done.text and "Nie pobieramy opłaty" in done.text
+    view = await _status(api, request.appointment_id)
+    assert view["status"] == "Cancelled"
+    cancelled = [e for e in view["timeline"] if e["data"].get("status") == "Cancelled"]
+    assert cancelled[-1]["actor"] == {"kind": "client", "id": "C-17"}
+    assert "wyjazd" in cancelled[-1]["detail"]
+
+    for action in ("confirm", "cancel", "reschedule"):
+        for method in ("GET", "POST"):
+            final = await api.request(method, f"/c/{tokens[action]}")
+            assert final.status_code == 409, (action, method, final.text)
+            _is_page(final)
+            assert "Tego nie można już zmienić" in final.text and "odwołana" in final.text
+
+
+async def test_reschedule_link_takes_a_local_time(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool, settings: Settings
+) -> None:
+    request = await _booked(api)
+    tokens = await client_links(pool, settings, request.workflow_id)
+    link = f"/c/{tokens['reschedule']}"
+    form = await api.get(link)
+    assert form.status_code == 200
+    assert 'type="datetime-local"' in form.text and "(Europe/Warsaw)" in form.text
+
+    bad = await api.post(link, data={"new_start": "soon"})
+    assert bad.status_code == 422 and "Podaj datę i godzinę" in bad.text
+    past = await api.post(link, data={"new_start": "2020-01-01T10:00"})
+    assert past.status_code == 409 and "not in the future" in past.text
+    _is_page(past)
+
+    new_start = _start(days=14, hour=16)
+    local = new_start.strftime("%Y-%m-%dT%H:%M")
+    moved = await api.post(link, data={"new_start": local})
+    assert moved.status_code == 200, moved.text
+    assert "Termin wizyty został zmieniony" in moved.text and "16:00" in moved.text
+    view = await _status(api, request.appointment_id)
+    assert datetime.fromisoformat(view["start"]) == new_start
+    assert view["timeline"][-1]["actor"] == {"kind": "client", "id": "C-17"}
+
+
+async def test_tampered_expired_wrong_action_and_other_case_links_are_refused(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool, settings: Settings
+) -> None:
+    request = await _booked(api, locale="en")
+    other = await _booked(api, locale="en")
+    tokens = await client_links(pool, settings, request.workflow_id)
+    payload, _, signature = tokens["confirm"].partition(".")
+    other_payload = sign(settings, other.workflow_id, "confirm", timedelta(days=1)).split(".")[0]
+    cases = {
+        "tampered signature": (
+            f"{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}",
+            400,
+            "This link is not valid",
+        ),
+        "payload of another case": (f"{other_payload}.{signature}", 400, "not valid"),
+        "garbage": ("not-a-token", 400, "not valid"),
+        "expired": (
+            sign(settings, request.workflow_id, "confirm", timedelta(minutes=-1)),
+            410,
+            "This link has expired",
+        ),
+        "wrong action": (
+            sign(settings, request.workflow_id, "complete", timedelta(days=1)),
+            400,
+            "cannot be used here",
+        ),
+        "unknown case": (
+            sign(settings, "appointment-A-nobody", "confirm", timedelta(days=1)),
+            404,
+            "could not find",
+        ),
+        "not a case kind": (
+            sign(settings, "invoice-17", "confirm", timedelta(days=1)),
+            404,
+            "could not find",
+        ),
+        "other secret": (
+            sign(
+                settings.model_copy(update={"link_secret": SecretStr("another-secret")}),
+                request.workflow_id,
+                "confirm",
+                timedelta(days=1),
+            ),
+            400,
+            "not valid",
+        ),
+    }
+    for name, (token, status, text) in cases.items():
+        for method in ("GET", "POST"):
+            response = await api.request(method, f"/c/{token}")
+            assert response.status_code == status, (name, method, response.text)
+            _is_page(response)
+            assert text in response.text, (name, response.text)
+
+    # A link acts on its own case only.
+    polish = await api.get(
+        f"/c/{cases['expired'][0]}", headers={"accept-language": "pl-PL,pl;q=0.9"}
+    )
+    assert "Ten link wygasł" in polish.text
+    assert (await api.post(f"/c/{tokens['confirm']}")).status_code == 200
+    assert (await _status(api, request.appointment_id))["status"] == "Confirmed"
+    assert (await _status(api, other.appointment_id))["status"] == "Booked"
+
+
+async def test_survey_link_records_the_answer(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client: Client = dev_env.client
+    booked = appointment(_start(days=-1))
+    survey_id = f"survey-appointment-{booked.appointment_id}"
+    await client.start_workflow(
+        SurveyWorkflow.run,
+        SurveyRequest(
+            appointment_case_id=booked.workflow_id,
+            appointment_id=booked.appointment_id,
+            client=booked.client,
+            service=booked.service,
+            visit_ended_at=datetime.now(UTC) - timedelta(hours=1),
+            send_after=timedelta(seconds=1),
+        ),
+        id=survey_id,
+        task_queue=settings.task_queue,
+    )
+    link = f"/c/{sign(settings, survey_id, 'survey', timedelta(days=7))}"
+    form = await api.get(link)
+    assert form.status_code == 200, form.text
+    assert "Jak oceniasz wizytę?" in form.text, form.text
+    assert len(re.findall(r'<button type="submit" name="nps" value="\d+">', form.text)) == 11
+
+    bad = await api.post(link, data={"nps": "11"})
+    assert bad.status_code == 422 and "od 0 do 10" in bad.text, bad.text
+    done = await api.post(link, data={"nps": "9", "comment": "Bardzo dobrze"})
+    assert done.status_code == 200, done.text
+    assert "Dziękujemy za odpowiedź" in done.text, done.text
+    view = await dev_env.client.get_workflow_handle(survey_id).query(SurveyWorkflow.status)
+    assert view.answer is not None and view.answer.nps == 9, view
+    assert view.answer.comment == "Bardzo dobrze"
+    again = await api.get(link)
+    assert again.status_code == 200 and "Mamy już Twoją odpowiedź" in again.text, again.text
+
+
+async def test_links_need_no_api_key_and_never_show_a_trace(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    token = sign(settings, f"appointment-A-{uuid.uuid4().hex[:6]}", "confirm", timedelta(days=1))
+    response = await api.get(f"/c/{token}")  # no X-API-Key
+    assert response.status_code == 404
+    _is_page(response)

@@ -1,0 +1,188 @@
+"""Staff tasks over HTTP, on the time-skipping server so the follow-up calls come due.
+
+Completing a task drives its case: a call outcome runs `record_call_outcome` (the workflow
+closes the task), a provider's decision on a no-show excuse runs `waive_fee`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from psycopg_pool import AsyncConnectionPool
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from promptly.config import Settings
+from promptly.domain.models import AppointmentRequest
+from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, sign, with_api_keys
+from tests.helpers import appointment, next_local
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def skipping_api(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(env.client, with_api_keys(settings), pool) as http:
+        http.booked = []  # type: ignore[attr-defined]
+        yield http
+        # A case left running without its worker would stall time skipping for later tests:
+        # let in-flight activities finish (skipping waits for them), then end the cases.
+        await env.sleep(timedelta(minutes=1))
+        for workflow_id in http.booked:  # type: ignore[attr-defined]
+            with contextlib.suppress(RPCError):
+                await env.client.get_workflow_handle(workflow_id).terminate("test over")
+
+
+async def _book_wednesday(env: WorkflowEnvironment, http: httpx.AsyncClient) -> AppointmentRequest:
+    """A visit on a Wednesday 10:00 at least three days ahead of both clocks."""
+    now = max(await env.get_current_time(), datetime.now(UTC))
+    request = appointment(next_local(now + timedelta(hours=72), 2, 10, "Europe/Warsaw"))
+    response = await http.post(
+        "/appointments", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
+    )
+    assert response.status_code == 201, response.text
+    http.booked.append(request.workflow_id)  # type: ignore[attr-defined]
+    return request
+
+
+async def _sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
+    await env.sleep(moment - await env.get_current_time())
+
+
+async def _tasks(http: httpx.AsyncClient, case_id: str, **filters: str) -> list[dict[str, Any]]:
+    response = await http.get("/tasks", params={"case_id": case_id, **filters}, headers=STAFF_KEY)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def test_call_tasks_are_listed_and_completing_one_records_the_call(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    http = skipping_api
+    request = await _book_wednesday(env, http)
+    deadline = request.start - timedelta(hours=24)
+    await _sleep_until(env, deadline + timedelta(minutes=5))
+
+    [first] = await _tasks(http, request.workflow_id, kind="call_client")
+    assert first["assignee"] == "front_desk" and first["status"] == "open"
+    assert first["data"]["attempt"] == 1 and "Anna Nowak" in first["title"]
+    inbox = await http.get("/tasks?assignee=front_desk&kind=call_client", headers=STAFF_KEY)
+    assert first["id"] in {task["id"] for task in inbox.json()["items"]}
+
+    unknown = await http.post(
+        f"/tasks/{first['id']}/complete", json={"outcome": "maybe"}, headers=STAFF_KEY
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "outcome"
+    assert "no_answer" in unknown.json()["errors"][0]["reason"]
+
+    # A double click: one completion records the call, the other is refused.
+    done, clash = sorted(
+        await asyncio.gather(
+            *(
+                http.post(
+                    f"/tasks/{first['id']}/complete",
+                    json={"outcome": "no_answer", "note": "voicemail"},
+                    headers=STAFF_KEY,
+                )
+                for _ in range(2)
+            )
+        ),
+        key=lambda response: response.status_code,
+    )
+    assert done.status_code == 200, done.text
+    assert clash.status_code == 409, clash.text
+    task, case = done.json()["task"], done.json()["case"]
+    assert task["status"] == "done" and task["outcome"] == "no_answer"
+    assert task["note"] == "voicemail" and task["closed_by"] == "staff:desk"
+    assert case["status"] == "Booked" and case["call_attempts"] == 1
+    recorded = [e for e in case["timeline"] if e["detail"].startswith("Call attempt 1")]
+    assert len(recorded) == 1 and recorded[0]["actor"] == {"kind": "staff", "id": "desk"}
+    assert recorded[-1]["detail"] == "Call attempt 1: no_answer (voicemail)"
+
+    twice = await http.post(
+        f"/tasks/{first['id']}/complete", json={"outcome": "no_answer"}, headers=STAFF_KEY
+    )
+    assert twice.status_code == 409 and "already done" in twice.json()["reason"]
+
+    await env.sleep(timedelta(hours=2))  # attempt 2, left unanswered
+    await env.sleep(timedelta(hours=2))  # attempt 3
+    open_calls = await _tasks(http, request.workflow_id, kind="call_client")
+    assert [t["data"]["attempt"] for t in open_calls] == [2, 3]
+    stale = await http.post(
+        f"/tasks/{open_calls[0]['id']}/complete",
+        json={"outcome": "reached_confirmed"},
+        headers=STAFF_KEY,
+    )
+    assert stale.status_code == 409
+    assert "superseded by attempt 3" in stale.json()["reason"]
+
+    confirmed = await http.post(
+        f"/tasks/{open_calls[1]['id']}/complete",
+        json={"outcome": "reached_confirmed", "actor": {"kind": "staff", "id": "ewa"}},
+        headers=BACKOFFICE_KEY,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["case"]["status"] == "Confirmed"
+    assert confirmed.json()["task"]["closed_by"] == "staff:ewa"
+    done_calls = await _tasks(http, request.workflow_id, status="done")
+    assert [t["data"]["attempt"] for t in done_calls] == [1, 3]
+
+    missing = await http.post("/tasks/987654321/complete", json={"outcome": "no_answer"})
+    assert missing.status_code == 401
+    missing = await http.post(
+        "/tasks/987654321/complete", json={"outcome": "no_answer"}, headers=STAFF_KEY
+    )
+    assert missing.status_code == 404
+
+
+async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient, settings: Settings
+) -> None:
+    http = skipping_api
+    request = await _book_wednesday(env, http)
+    base = f"/appointments/{request.appointment_id}"
+    await http.post(f"{base}/confirm", headers=BACKOFFICE_KEY)
+    await _sleep_until(env, request.start + timedelta(minutes=20))
+    view = (await http.get(base, headers=STAFF_KEY)).json()
+    assert view["status"] == "NoShow" and view["billing"] == "no_show"
+
+    links = {
+        action: f"/c/{sign(settings, request.workflow_id, action, timedelta(days=1))}"
+        for action in ("confirm", "cancel", "reschedule")
+    }
+    for action, link in links.items():
+        page = await http.get(link)
+        assert page.status_code == 409, (action, page.text)
+        assert "Tego nie można już zmienić" in page.text
+        assert "nieodbyta" in page.text
+
+    excuse = await http.post(
+        f"{base}/excuse_no_show",
+        json={"reason": "flu", "actor": {"kind": "client", "id": "C-17"}},
+        headers=BACKOFFICE_KEY,
+    )
+    assert excuse.status_code == 200, excuse.text
+    [decision] = await _tasks(http, request.workflow_id, kind="provider_decision")
+    assert decision["assignee"] == "provider"
+    waived = await http.post(
+        f"/tasks/{decision['id']}/complete",
+        json={"outcome": "waive_fee", "note": "doctor's note"},
+        headers=STAFF_KEY,
+    )
+    assert waived.status_code == 200, waived.text
+    assert waived.json()["case"]["billing"] == "waived"
+    assert waived.json()["case"]["free_reschedule"] is True
+    assert waived.json()["task"]["status"] == "done"
+    assert waived.json()["task"]["outcome"] == "waive_fee"
+
+    # A free reschedule is open again; confirming the missed visit is not.
+    assert (await http.get(links["reschedule"])).status_code == 200
+    assert (await http.get(links["confirm"])).status_code == 409

@@ -1,0 +1,154 @@
+"""The Temporal UI in a real headless browser: the workflow list filtered by
+`AppointmentStatus="Unconfirmed"` shows the unconfirmed case and not the others, and the
+case's page (the UI has no codec key) shows no client email or name.
+
+Needs Chromium (Debian: `apt-get install chromium`); skipped without it. With
+`PROMPTLY_SCREENSHOTS_DIR` set, the screenshots are kept there (docs/img for docs/ops.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from promptly.config import Settings
+from promptly.domain.models import AppointmentStatus
+from promptly.starter.appointments import book
+from promptly.starter.setup import dev_server_flags
+from promptly.worker import create_worker, data_converter
+from promptly.workflows.appointment import AppointmentWorkflow
+from tests.conftest import installed_binary
+from tests.helpers import appointment
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+pytestmark = pytest.mark.skipif(
+    chromium() is None, reason="no headless Chromium (apt-get install chromium)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def browse(url: str, profile: Path, *, screenshot: Path | None = None) -> str:
+    """Load `url` in headless Chromium, let its scripts run; the DOM, or a screenshot.
+
+    (A running workflow's own page long-polls its history and never settles: only closed
+    ones can be shot this way.)"""
+    browser = chromium()
+    assert browser is not None
+    output = [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+    done = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=20000",
+            "--window-size=1400,900",
+            *output,
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.stdout
+
+
+async def test_ui_list_filtered_by_unconfirmed_shows_the_case(
+    database_url: str, pool: AsyncConnectionPool, tmp_path: Path
+) -> None:
+    # Rules × 0.001 with the response deadline 47h (169s) before the visit and one call:
+    # a visit 172s ahead is Unconfirmed about 4s after booking, until its start.
+    # The payload codec is on: the UI, which has no key, shows ciphertext only.
+    settings = Settings.model_validate(
+        {
+            "database_url": database_url,
+            "task_queue": f"ui-{uuid.uuid4().hex[:6]}",
+            "time_scale": 0.001,
+            "response_deadline_before": timedelta(hours=47),
+            "call_attempts": 1,
+            "call_interval": timedelta(minutes=10),
+            "codec_keys": {"2026-11": base64.b64encode(os.urandom(32)).decode()},
+            "codec_key_id": "2026-11",
+        }
+    )
+    ui_port = free_port()
+    async with (
+        await WorkflowEnvironment.start_local(
+            dev_server_existing_path=installed_binary("temporal"),
+            data_converter=data_converter(settings),
+            dev_server_extra_args=dev_server_flags(),
+            dev_server_log_level="error",
+            ui=True,
+            ui_port=ui_port,
+        ) as dev,
+        create_worker(dev.client, settings, pool=pool),
+    ):
+        now = datetime.now(ZoneInfo("Europe/Warsaw"))
+        silent = await book(dev.client, appointment(now + timedelta(seconds=172)), settings, now)
+        booked = await book(dev.client, appointment(now + timedelta(days=5)), settings, now)
+        status = None
+        for _ in range(60):
+            await asyncio.sleep(0.5)
+            try:
+                status = (await silent.query(AppointmentWorkflow.status)).status
+            except WorkflowQueryFailedError:
+                continue  # still booking
+            if status is AppointmentStatus.UNCONFIRMED:
+                break
+        assert status is AppointmentStatus.UNCONFIRMED
+        await asyncio.sleep(1)  # visibility
+
+        base = f"http://localhost:{ui_port}/namespaces/default/workflows"
+        unconfirmed = base + "?query=" + quote('AppointmentStatus="Unconfirmed"')
+        dom = await asyncio.to_thread(browse, unconfirmed, tmp_path / "profile")
+        assert silent.id in dom
+        assert booked.id not in dom
+
+        shots = {"ui-unconfirmed.png": unconfirmed}
+        await asyncio.to_thread(
+            browse, unconfirmed, tmp_path / "profile", screenshot=tmp_path / "ui-unconfirmed.png"
+        )
+        for handle in (silent, booked):
+            await handle.terminate("test over")
+        run_id = (await silent.describe()).run_id
+        shots["ui-case.png"] = f"{base}/{silent.id}/{run_id}/history"
+        await asyncio.to_thread(
+            browse, shots["ui-case.png"], tmp_path / "profile", screenshot=tmp_path / "ui-case.png"
+        )
+        for name in shots:
+            assert (tmp_path / name).stat().st_size > 20_000, name  # a page, not a blank
+        case_page = await asyncio.to_thread(browse, shots["ui-case.png"], tmp_path / "profile")
+        assert silent.id in case_page and "AppointmentWorkflow" in case_page
+        assert "anna@example.com" not in case_page and "Anna Nowak" not in case_page
+        keep = os.environ.get("PROMPTLY_SCREENSHOTS_DIR")
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            for name in shots:
+                shutil.copy(tmp_path / name, Path(keep) / name)
