@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from click.testing import Result
 from psycopg.errors import InsufficientPrivilege
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -23,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
+from typer.testing import CliRunner
 
 from promptly.activities.archive import ArchiveActivities, closed_cases_query
 from promptly.config import Settings
@@ -33,6 +35,7 @@ from promptly.domain.models import (
     PurgeInput,
     PurgeRequest,
 )
+from promptly.starter.cli import app
 from promptly.starter.complaints import file_complaint
 from promptly.starter.history import Format, load_case, render_case, replay_archived
 from promptly.starter.setup import (
@@ -359,3 +362,45 @@ async def test_timeline_rows_cannot_be_changed_or_deleted_outside_the_purge(
             "SELECT detail FROM timeline_events WHERE case_id = %s", (case_id,)
         )
         assert await cursor.fetchall() == [("Booked",)]
+
+
+# --- promptly setup on a cluster ------------------------------------------------------------
+
+
+async def test_setup_checks_the_namespace_and_creates_it_only_when_asked(
+    dev: WorkflowEnvironment, archive_db: str
+) -> None:
+    namespace = f"promptly-{uuid.uuid4().hex[:8]}"
+    env = {
+        "PROMPTLY_TEMPORAL_ADDRESS": dev.client.service_client.config.target_host,
+        "PROMPTLY_TEMPORAL_NAMESPACE": namespace,
+        "PROMPTLY_DATABASE_URL": archive_db,
+        "PROMPTLY_RETENTION": "P200D",
+    }
+    runner = CliRunner()
+
+    async def promptly_setup(*flags: str) -> Result:
+        return await asyncio.to_thread(runner.invoke, app, ["setup", *flags], env=env)
+
+    missing = await promptly_setup()
+    assert missing.exit_code == 1
+    assert f"namespace '{namespace}' does not exist" in missing.output
+    assert "--create-namespace" in missing.output
+
+    first = await promptly_setup("--create-namespace")
+    assert first.exit_code == 0, first.output
+    assert f"namespace {namespace}: created, history retention 200d" in first.output
+    assert "schedules created: promptly-archive, promptly-purge" in first.output
+
+    again = await promptly_setup("--create-namespace")
+    assert again.exit_code == 0, again.output
+    assert f"namespace {namespace}: exists, history retention 200d" in again.output
+    assert "search attributes added: none (all present)" in again.output
+    assert "schedules created: none (all present, updated)" in again.output
+    scheduled = [
+        listed.id
+        async for listed in await Client(
+            dev.client.service_client, namespace=namespace
+        ).list_schedules()
+    ]
+    assert sorted(scheduled) == sorted(schedules(Settings(retention=RETENTION)))

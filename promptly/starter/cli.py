@@ -169,16 +169,48 @@ def db_upgrade() -> None:
 
 
 @app.command()
-def setup() -> None:
-    """Register Promptly's search attributes and the archive and purge schedules on the
-    configured namespace (idempotent)."""
-    from promptly.starter.setup import ensure_schedules, register_search_attributes
+def setup(
+    create_namespace: Annotated[
+        bool,
+        typer.Option(
+            help="register the namespace when it is missing (self-hosted clusters), with "
+            "PROMPTLY_RETENTION as its history retention"
+        ),
+    ] = False,
+) -> None:
+    """Prepare the configured namespace (idempotent): check it, register Promptly's search
+    attributes, create or update the archive, purge and QA report schedules."""
+    from promptly.starter.setup import (
+        NamespaceCheck,
+        NamespaceProblem,
+        check_namespace,
+        ensure_schedules,
+        register_search_attributes,
+    )
 
-    async def action(client: Client, config: Settings) -> tuple[list[str], list[str]]:
+    async def action(
+        client: Client, config: Settings
+    ) -> tuple[NamespaceCheck, list[str], list[str]]:
+        namespace = await check_namespace(
+            client,
+            client.namespace,
+            create_with_retention=config.retention if create_namespace else None,
+        )
         added = await register_search_attributes(client, client.namespace)
-        return added, await ensure_schedules(client, config)
+        return namespace, added, await ensure_schedules(client, config)
 
-    added, created = _run(action)
+    try:
+        namespace, added, created = _run(action)
+    except NamespaceProblem as problem:
+        typer.secho(str(problem), fg="red", err=True)
+        raise typer.Exit(1) from problem
+    retention = f"{namespace.retention.days}d" if namespace.retention else "unlimited"
+    typer.echo(
+        f"namespace {namespace.namespace}: {'created' if namespace.created else 'exists'}, "
+        f"history retention {retention}"
+    )
+    for warning in namespace.warnings:
+        typer.secho(f"warning: {warning}", fg="yellow", err=True)
     typer.echo(f"search attributes added: {', '.join(added) or 'none (all present)'}")
     typer.echo(f"schedules created: {', '.join(created) or 'none (all present, updated)'}")
 

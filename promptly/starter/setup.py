@@ -1,8 +1,10 @@
-"""Prepares a Temporal namespace for Promptly: the typed search attributes of DESIGN.md §5,
-and the schedules of the history archive and the retention purge."""
+"""Prepares a Temporal namespace for Promptly: checks the namespace (creating it on request),
+registers the typed search attributes of DESIGN.md §5, and the schedules of the history
+archive, the retention purge and the weekly QA report."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
@@ -10,6 +12,11 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
+)
+from temporalio.api.workflowservice.v1 import (
+    CountWorkflowExecutionsRequest,
+    DescribeNamespaceRequest,
+    RegisterNamespaceRequest,
 )
 from temporalio.client import (
     Client,
@@ -42,6 +49,90 @@ SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     "SlaBreached": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
     "EscalationLevel": IndexedValueType.INDEXED_VALUE_TYPE_INT,
 }
+
+
+class NamespaceProblem(Exception):
+    """The namespace cannot host Promptly as it is; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NamespaceCheck:
+    namespace: str
+    created: bool
+    retention: timedelta | None  # how long Temporal keeps closed histories; None: forever
+    warnings: tuple[str, ...]
+
+
+# The archive copies closed histories hourly; Temporal must keep them long enough for a
+# failed archive run to be retried, or a case closes without its history in PostgreSQL.
+MIN_NAMESPACE_RETENTION = timedelta(days=1)
+NEW_NAMESPACE_WAIT = timedelta(seconds=60)
+
+
+async def check_namespace(
+    client: Client, namespace: str, *, create_with_retention: timedelta | None = None
+) -> NamespaceCheck:
+    """Describe `namespace`; register it first when it is missing and `create_with_retention`
+    is given (self-hosted clusters; Temporal Cloud namespaces are made in its console)."""
+    created = False
+    try:
+        described = await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace)
+        )
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        if create_with_retention is None:
+            raise NamespaceProblem(
+                f"namespace {namespace!r} does not exist on this cluster: create it (promptly "
+                "setup --create-namespace on a self-hosted cluster, the Cloud console on "
+                "Temporal Cloud) or set PROMPTLY_TEMPORAL_NAMESPACE"
+            ) from err
+        request = RegisterNamespaceRequest(
+            namespace=namespace, description="Promptly appointments and complaints"
+        )
+        request.workflow_execution_retention_period.FromTimedelta(create_with_retention)
+        await client.workflow_service.register_namespace(request)
+        await _until_served(client, namespace)
+        described = await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace)
+        )
+        created = True
+    config = described.config
+    retention = (
+        config.workflow_execution_retention_ttl.ToTimedelta()
+        if config.HasField("workflow_execution_retention_ttl")
+        else None
+    )
+    warnings = []
+    if retention is not None and timedelta(0) < retention < MIN_NAMESPACE_RETENTION:
+        warnings.append(
+            f"namespace retention {retention} is under {MIN_NAMESPACE_RETENTION.days} day: "
+            "a closed case may leave Temporal before the hourly archive copies it"
+        )
+    return NamespaceCheck(namespace, created, retention, tuple(warnings))
+
+
+async def _until_served(
+    client: Client, namespace: str, within: timedelta = NEW_NAMESPACE_WAIT
+) -> None:
+    """A new namespace reaches the frontends' namespace cache some seconds after it is
+    registered; until then every other call on it answers NOT_FOUND."""
+    deadline = asyncio.get_running_loop().time() + within.total_seconds()
+    while True:
+        try:
+            await client.workflow_service.count_workflow_executions(
+                CountWorkflowExecutionsRequest(namespace=namespace)
+            )
+            return
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            if asyncio.get_running_loop().time() > deadline:
+                raise NamespaceProblem(
+                    f"namespace {namespace!r} was registered but is not served after {within}"
+                ) from err
+        await asyncio.sleep(0.5)
 
 
 def dev_server_flags() -> list[str]:
