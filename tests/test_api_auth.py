@@ -35,6 +35,8 @@ EXPECTED: dict[tuple[str, str], set[ApiRole]] = {
     **{("POST", f"/complaints/{{complaint_id}}/{action}"): ACTING for action in COMPLAINT_ACTIONS},
     ("GET", "/tasks"): ACTING,
     ("POST", "/tasks/{task_id}/complete"): ACTING,
+    ("GET", "/history/cases/{case}"): {C, A},
+    ("GET", "/history/clients/{client_id}"): {C, A},
 }
 PUBLIC = {
     ("GET", "/health"),
@@ -45,6 +47,8 @@ SAMPLE = {
     "appointment_id": "A-auth-matrix",
     "complaint_id": "K-auth-matrix",
     "task_id": "987654321",
+    "case": "A-auth-matrix",
+    "client_id": "C-auth-matrix",
 }
 
 
