@@ -10,7 +10,7 @@ logged with the key that made it.
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
@@ -37,7 +37,7 @@ CLIENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 log = logging.getLogger("promptly.api.history")
 router = APIRouter(tags=["history"])
 
-_FORMATS = {
+_FORMATS: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The history: JSON by default, Markdown or HTML with `format`",
         "content": {"text/markdown": {}, "text/html": {}},
