@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test check demo bench clean
+.PHONY: install browser run test check demo bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,20 @@ install: $(INSTALLED)
 run: install
 	$(BIN)/promptly dev
 
-## The whole suite against real Temporal and PostgreSQL servers.
-test: install
+## Debian's headless Chromium for the browser tests, installed when missing (needs root and
+## apt-get; elsewhere the browser tests skip, and under PROMPTLY_REQUIRE_BROWSER fail).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "no chromium and no root apt-get: the browser tests will skip" >&2; \
+	  fi; \
+	fi
+
+## The whole suite against real Temporal and PostgreSQL servers (and headless Chromium).
+test: install browser
 	$(BIN)/pytest -q
 
 check: install

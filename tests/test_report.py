@@ -45,6 +45,7 @@ from promptly.domain.qa_report import (
     render_table,
 )
 from promptly.starter.cli import app
+from tests.browser import HEADLESS_FLAGS, chromium
 from tests.conftest import migrated_database
 
 TZ = ZoneInfo("Europe/Warsaw")
@@ -508,28 +509,14 @@ def test_cli_writes_each_format(
     assert "before --from" in backwards.output
 
 
-def chromium() -> str | None:
-    return (
-        shutil.which("chromium")
-        or shutil.which("chromium-browser")
-        or shutil.which("google-chrome")
-    )
-
-
-@pytest.mark.skipif(chromium() is None, reason="no headless Chromium (apt-get install chromium)")
 def test_html_renders_in_a_headless_browser(seeded: QaReport, tmp_path: Path) -> None:
     page = tmp_path / "qa.html"
     page.write_text(render_html(seeded), encoding="utf-8")
     shot = tmp_path / "qa.png"
-    browser = chromium()
-    assert browser is not None
     subprocess.run(
         [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
+            chromium(),
+            *HEADLESS_FLAGS,
             f"--user-data-dir={tmp_path / 'profile'}",
             f"--screenshot={shot}",
             "--window-size=1240,1400",

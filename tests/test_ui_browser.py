@@ -2,8 +2,8 @@
 `AppointmentStatus="Unconfirmed"` shows the unconfirmed case and not the others, and the
 case's page (the UI has no codec key) shows no client email or name.
 
-Needs Chromium (Debian: `apt-get install chromium`); skipped without it. With
-`PROMPTLY_SCREENSHOTS_DIR` set, the screenshots are kept there (docs/img for docs/ops.md).
+Needs Chromium (tests/browser.py). With `PROMPTLY_SCREENSHOTS_DIR` set, the screenshots
+are kept there (docs/img for docs/ops.md).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import shutil
 import socket
 import subprocess
 import uuid
@@ -20,7 +19,6 @@ from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.testing import WorkflowEnvironment
@@ -31,17 +29,9 @@ from promptly.starter.appointments import book
 from promptly.starter.setup import dev_server_flags
 from promptly.worker import create_worker, data_converter
 from promptly.workflows.appointment import AppointmentWorkflow
+from tests.browser import HEADLESS_FLAGS, chromium, keep_screenshot
 from tests.conftest import installed_binary
 from tests.helpers import appointment
-
-
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-pytestmark = pytest.mark.skipif(
-    chromium() is None, reason="no headless Chromium (apt-get install chromium)"
-)
 
 
 def free_port() -> int:
@@ -56,16 +46,11 @@ def browse(url: str, profile: Path, *, screenshot: Path | None = None) -> str:
 
     (A running workflow's own page long-polls its history and never settles: only closed
     ones can be shot this way.)"""
-    browser = chromium()
-    assert browser is not None
     output = [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
     done = subprocess.run(
         [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
+            chromium(),
+            *HEADLESS_FLAGS,
             f"--user-data-dir={profile}",
             "--virtual-time-budget=20000",
             "--window-size=1400,900",
@@ -147,8 +132,5 @@ async def test_ui_list_filtered_by_unconfirmed_shows_the_case(
         case_page = await asyncio.to_thread(browse, shots["ui-case.png"], tmp_path / "profile")
         assert silent.id in case_page and "AppointmentWorkflow" in case_page
         assert "anna@example.com" not in case_page and "Anna Nowak" not in case_page
-        keep = os.environ.get("PROMPTLY_SCREENSHOTS_DIR")
-        if keep:
-            Path(keep).mkdir(parents=True, exist_ok=True)
-            for name in shots:
-                shutil.copy(tmp_path / name, Path(keep) / name)
+        for name in shots:
+            keep_screenshot(tmp_path / name)
