@@ -6,11 +6,17 @@ Without Chromium a browser test skips, except where `PROMPTLY_REQUIRE_BROWSER` i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 # Flags for a root user on a machine with no display and a closed network: without the
 # background-networking ones Chromium keeps dialling Google's hosts and gets refused.
@@ -43,3 +49,26 @@ def keep_screenshot(shot: Path) -> None:
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / shot.name)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def served(app: FastAPI, port: int) -> AsyncIterator[str]:
+    """`app` on a real port (uvicorn, this event loop) for a browser; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()  # it could not start: raise why
+            await asyncio.sleep(0.05)
+        yield f"http://localhost:{port}"
+    finally:
+        server.should_exit = True
+        await serving

@@ -6,15 +6,12 @@ sends is a plain form post.
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import uvicorn
 from playwright.async_api import Browser, async_playwright
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
@@ -27,17 +24,10 @@ from promptly.starter.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import client_links
-from tests.browser import HEADLESS_FLAGS, chromium, keep_screenshot
+from tests.browser import HEADLESS_FLAGS, chromium, free_port, keep_screenshot, served
 from tests.helpers import appointment
 
 WARSAW = ZoneInfo("Europe/Warsaw")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @asynccontextmanager
@@ -45,30 +35,17 @@ async def _site(
     client: Client, settings: Settings, pool: AsyncConnectionPool
 ) -> AsyncIterator[tuple[str, Browser]]:
     """The API on a real port beside a worker, and a headless Chromium to visit it."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, client=client, pool=pool),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(create_worker(client, settings, pool=pool))
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
+        site = await stack.enter_async_context(
+            served(create_app(settings, client=client, pool=pool), free_port())
+        )
         playwright = await stack.enter_async_context(async_playwright())
         browser = await playwright.chromium.launch(
             executable_path=chromium(), args=list(HEADLESS_FLAGS)
         )
-        try:
-            yield f"http://127.0.0.1:{port}", browser
-        finally:
-            await browser.close()
-            server.should_exit = True
-            await serving
+        stack.push_async_callback(browser.close)
+        yield site, browser
 
 
 async def _status(client: Client, workflow_id: str) -> AppointmentView:

@@ -205,6 +205,57 @@ async def test_codec_server_refuses_other_roles_and_anonymous_callers(
         assert answer.status_code == 400, garbage
 
 
+async def test_a_codec_session_lets_the_ui_decrypt_with_a_cookie(
+    codec_app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    page = await http.get("/codec/login")
+    assert page.status_code == 200 and 'type="password"' in page.text
+    sealed = (
+        await http.post(
+            "/codec/encode",
+            json=as_json([plain("anna@example.com")]),
+            headers={"X-API-Key": KEYS[ApiRole.COMPLIANCE]},
+        )
+    ).json()
+
+    for role, status in ((ApiRole.STAFF, 403), (ApiRole.BACKOFFICE, 403)):
+        refused = await http.post("/codec/login", data={"key": KEYS[role]})
+        assert refused.status_code == status and "may not read client data" in refused.text
+        assert "set-cookie" not in refused.headers
+    unknown = await http.post("/codec/login", data={"key": "guess"})
+    assert unknown.status_code == 401 and "not known" in unknown.text
+
+    opened = await http.post("/codec/login", data={"key": KEYS[ApiRole.COMPLIANCE]})
+    assert opened.status_code == 200 and "Signed in as compliance" in opened.text
+    assert "http://api/codec" in opened.text  # what to enter in the UI's codec settings
+    cookie = opened.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Path=/codec" in cookie and "SameSite=lax" in cookie
+    # The UI's fetch with "include cross-origin credentials": the cookie, no key.
+    decoded = await http.post("/codec/decode", json=sealed, headers={"Origin": UI})
+    assert decoded.status_code == 200, decoded.text
+    assert decoded.headers["access-control-allow-credentials"] == "true"
+    assert decoded.json() == as_json([plain("anna@example.com")])
+
+    session = http.cookies["promptly_codec"]
+    await http.post("/codec/logout")
+    assert "promptly_codec" not in http.cookies
+    assert (await http.post("/codec/decode", json=sealed)).status_code == 401
+
+    def with_cookie(value: str) -> dict[str, str]:
+        return {"Cookie": f"promptly_codec={value}"}
+
+    assert (await http.post("/codec/decode", json=sealed, headers=with_cookie(session))).is_success
+    payload, _, signature = session.partition(".")
+    forged = await http.post(
+        "/codec/decode", json=sealed, headers=with_cookie(f"{payload}.{signature[::-1]}")
+    )
+    assert forged.status_code == 401 and "/codec/login" in forged.json()["reason"]
+    # The session is as good as its key is now: a removed key ends it.
+    codec_app.state.api_keys = ApiKeys({})
+    removed = await http.post("/codec/decode", json=sealed, headers=with_cookie(session))
+    assert removed.status_code == 401
+
+
 async def test_codec_server_reports_a_payload_under_an_unknown_key(
     http: httpx.AsyncClient,
 ) -> None:

@@ -1,6 +1,8 @@
 """The Temporal UI in a real headless browser: the workflow list filtered by
 `AppointmentStatus="Unconfirmed"` shows the unconfirmed case and not the others, and the
-case's page (the UI has no codec key) shows no client email or name.
+case's page (the UI has no codec key) shows no client email or name; once a compliance
+officer opens a codec session (`/codec/login`) and sets the UI to send it, the same page
+shows the client's data decrypted.
 
 Needs Chromium (tests/browser.py). With `PROMPTLY_SCREENSHOTS_DIR` set, the screenshots
 are kept there (docs/img for docs/ops.md).
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
 import subprocess
 import uuid
 from datetime import datetime, timedelta
@@ -19,26 +20,22 @@ from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from playwright.async_api import async_playwright
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from promptly.config import Settings
+from promptly.config import ApiRole, Settings
 from promptly.domain.models import AppointmentStatus
+from promptly.starter.api import create_app
 from promptly.starter.appointments import book
 from promptly.starter.setup import dev_server_flags
 from promptly.worker import create_worker, data_converter
 from promptly.workflows.appointment import AppointmentWorkflow
-from tests.browser import HEADLESS_FLAGS, chromium, keep_screenshot
+from tests.api_support import KEYS, with_api_keys
+from tests.browser import HEADLESS_FLAGS, chromium, free_port, keep_screenshot, served
 from tests.conftest import installed_binary
 from tests.helpers import appointment
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def browse(url: str, profile: Path, *, screenshot: Path | None = None) -> str:
@@ -134,3 +131,77 @@ async def test_ui_list_filtered_by_unconfirmed_shows_the_case(
         assert "anna@example.com" not in case_page and "Anna Nowak" not in case_page
         for name in shots:
             keep_screenshot(tmp_path / name)
+
+
+async def test_ui_shows_decrypted_payloads_after_a_codec_session(
+    database_url: str, pool: AsyncConnectionPool, tmp_path: Path
+) -> None:
+    ui_port, api_port = free_port(), free_port()
+    api = f"http://localhost:{api_port}"
+    settings = with_api_keys(
+        Settings.model_validate(
+            {
+                "database_url": database_url,
+                "task_queue": f"ui-codec-{uuid.uuid4().hex[:6]}",
+                "codec_keys": {"2026-11": base64.b64encode(os.urandom(32)).decode()},
+                "codec_key_id": "2026-11",
+                "codec_ui_origin": f"http://localhost:{ui_port}",
+            }
+        )
+    )
+    async with (
+        await WorkflowEnvironment.start_local(
+            dev_server_existing_path=installed_binary("temporal"),
+            data_converter=data_converter(settings),
+            dev_server_extra_args=[*dev_server_flags(), "--ui-codec-endpoint", f"{api}/codec"],
+            dev_server_log_level="error",
+            ui=True,
+            ui_port=ui_port,
+        ) as dev,
+        create_worker(dev.client, settings, pool=pool),
+        served(create_app(settings, client=dev.client, pool=pool), api_port),
+        async_playwright() as playwright,
+    ):
+        now = datetime.now(ZoneInfo("Europe/Warsaw"))
+        handle = await book(dev.client, appointment(now + timedelta(days=5)), settings, now)
+        for _ in range(60):  # booked: the first workflow task is done
+            try:
+                await handle.query(AppointmentWorkflow.status)
+                break
+            except WorkflowQueryFailedError:
+                await asyncio.sleep(0.25)
+        await handle.terminate("test over")  # a closed case's page settles
+        run_id = (await handle.describe()).run_id
+        history = (
+            f"http://localhost:{ui_port}/namespaces/default/workflows/{handle.id}/{run_id}/history"
+        )
+        browser = await playwright.chromium.launch(
+            executable_path=chromium(), args=list(HEADLESS_FLAGS)
+        )
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+
+        await page.goto(history)
+        await page.get_by_text("AppointmentWorkflow").first.wait_for()
+        await page.wait_for_timeout(2000)
+        assert "anna@example.com" not in await page.content()  # no session: ciphertext
+
+        await page.goto(f"{api}/codec/login")
+        await page.locator("#key").fill(KEYS[ApiRole.COMPLIANCE][1])
+        await page.get_by_role("button", name="Open the session").click()
+        await page.get_by_text("Codec session open").wait_for()
+        # The UI's codec settings, as its dialog saves them in this browser.
+        await page.goto(f"http://localhost:{ui_port}/namespaces/default/workflows")
+        await page.evaluate(
+            """endpoint => {
+                localStorage.setItem("endpoint", JSON.stringify(endpoint));
+                localStorage.setItem("includeCredentials", "true");
+                localStorage.setItem("overrideRemoteCodecConfiguration", "true");
+            }""",
+            f"{api}/codec",
+        )
+        await page.goto(history)
+        await page.get_by_text("anna@example.com").first.wait_for(timeout=30_000)
+        shot = tmp_path / "ui-case-decrypted.png"
+        await page.screenshot(path=shot)
+        keep_screenshot(shot)
+        await browser.close()

@@ -59,12 +59,19 @@ class ApiKeys:
 
     def identify(self, presented: str) -> Caller | None:
         digest = hash_key(presented)
-        found: Caller | None = None
+        found: str | None = None
         for name, spec in self._keys.items():  # compare every one: no early exit
             if hmac.compare_digest(digest, spec.key_sha256):
-                kind = spec.actor_kind or default_actor_kind(spec.role)
-                found = Caller(name=name, role=spec.role, actor=Actor(kind=kind, id=name))
-        return found
+                found = name
+        return self.named(found) if found is not None else None
+
+    def named(self, name: str) -> Caller | None:
+        """The caller a key name stands for now (None once the key is gone)."""
+        spec = self._keys.get(name)
+        if spec is None:
+            return None
+        kind = spec.actor_kind or default_actor_kind(spec.role)
+        return Caller(name=name, role=spec.role, actor=Actor(kind=kind, id=name))
 
 
 def require(roles: frozenset[ApiRole]) -> Any:

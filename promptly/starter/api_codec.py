@@ -5,10 +5,15 @@ return `{"payloads": [{"metadata": {"encoding": "<base64>"}, "data": "<base64>"}
 protobuf JSON form of `Payloads`). Point the UI at it with `--ui-codec-endpoint
 http://localhost:8000/codec` (dev server) or the UI's codec server setting.
 
-Only the compliance and admin roles may call it, with their API key in `X-API-Key` or as
-`Authorization: Bearer <key>`. CORS admits the Temporal UI's origin alone
-(`PROMPTLY_CODEC_UI_ORIGIN`); a browser on any other page gets no CORS grant, so it cannot
-read the answer. Without codec keys configured there are no codec routes (404).
+Only the compliance and admin roles may call it: with their API key in `X-API-Key` or as
+`Authorization: Bearer <key>` (scripts, a UI with its own SSO passing its access token), or
+with the session cookie `GET /codec/login` gives a person who types such a key into its
+form. The cookie serves the Temporal UI's "include cross-origin credentials" codec setting,
+which is how a UI without a login of its own (the dev server's) reaches an authorised
+codec. The session is signed, lasts `CODEC_SESSION` and ends early when its key is removed
+or loses the role. CORS admits the Temporal UI's origin alone (`PROMPTLY_CODEC_UI_ORIGIN`);
+a browser on any other page gets no CORS grant, so it cannot read the answer. Without codec
+keys configured there are no codec routes (404).
 
 `codec_router(settings)` is included by the API app (`promptly/starter/api.py`), which
 provides `app.state.api_keys`.
@@ -17,19 +22,26 @@ provides `app.state.api_keys`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from promptly.codec import CodecKeyError
 from promptly.config import ApiRole, Settings
-from promptly.starter.api_auth import API_KEY_HEADER, ApiKeys
+from promptly.domain import links
+from promptly.domain.models import Locale
+from promptly.starter import api_pages
+from promptly.starter.api_auth import API_KEY_HEADER, ApiKeys, Caller
 
 CODEC_ROLES = frozenset({ApiRole.COMPLIANCE, ApiRole.ADMIN})
 ALLOWED_HEADERS = f"content-type, x-namespace, authorization, {API_KEY_HEADER.lower()}"
+SESSION_COOKIE = "promptly_codec"
+SESSION_ACTION = "codec-session"
+CODEC_SESSION = timedelta(hours=8)  # one working day, then sign in again
 
 Transform = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
 
@@ -59,12 +71,77 @@ _BODY = {
 }
 
 
+class CodecSessions:
+    """Signed session cookies naming an API key; a session is as good as its key is now."""
+
+    def __init__(self, secret: str) -> None:
+        # Its own secret, derived: a client link can never pass for a session.
+        self._secret = f"{secret}/{SESSION_ACTION}"
+
+    def open(self, caller: Caller, now: datetime) -> str:
+        claims = links.LinkClaims(
+            case_id=caller.name, action=SESSION_ACTION, expires_at=now + CODEC_SESSION
+        )
+        return links.sign(self._secret, claims)
+
+    def caller(self, token: str, keys: ApiKeys, now: datetime) -> Caller | None:
+        try:
+            claims = links.verify(self._secret, token, now)
+        except links.InvalidLink:
+            return None
+        if claims.action != SESSION_ACTION:
+            return None
+        return keys.named(claims.case_id)
+
+
+def _login_page(
+    endpoint: str,
+    *,
+    error: str = "",
+    status_code: int = 200,
+    session: tuple[str, datetime] | None = None,
+) -> HTMLResponse:
+    """The sign-in form, or (with `session`: key name, end) how to use the open session."""
+    if session is not None:
+        name, until = session
+        page = api_pages.Page(
+            title="Codec session open",
+            lines=[
+                f"Signed in as {name} until {until:%Y-%m-%d %H:%M} UTC.",
+                "In the Temporal UI, open the codec server settings (the lock icon or "
+                f"Settings → Codec Server), enter {endpoint}, tick “Include cross-origin "
+                "credentials” and “Use my browser setting and ignore the cluster-level "
+                "setting”, and save: histories then show decrypted payloads.",
+            ],
+            form=api_pages.Form(kind="logout", action="/codec/logout", button="Sign out"),
+        )
+    else:
+        page = api_pages.Page(
+            title="Read decrypted payloads in the Temporal UI",
+            status_code=status_code,
+            lines=[
+                "Client data in Temporal is encrypted. A compliance or admin API key opens "
+                f"a codec session of {CODEC_SESSION.seconds // 3600} hours in this browser.",
+            ],
+            form=api_pages.Form(
+                kind="api_key",
+                action="/codec/login",
+                button="Open the session",
+                label="API key (compliance or admin)",
+                error=error,
+            ),
+            problem=bool(error),
+        )
+    return api_pages.render(page, Locale.EN)
+
+
 def codec_router(settings: Settings) -> APIRouter:
     codec = settings.payload_codec()
     origin = settings.codec_ui_origin.rstrip("/")
     router = APIRouter(prefix="/codec", tags=["codec"])
     if codec is None:
         return router  # payloads are not encrypted: nothing to serve
+    sessions = CodecSessions(settings.link_secret.get_secret_value())
 
     def cors(request: Request) -> dict[str, str]:
         headers = {"Vary": "Origin"}
@@ -87,15 +164,24 @@ def codec_router(settings: Settings) -> APIRouter:
         return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
     async def apply(request: Request, action: Literal["encode", "decode"]) -> Response:
-        key = presented_key(request)
-        if key is None:
-            return refuse(
-                request, 401, f"an API key is required ({API_KEY_HEADER} or a Bearer token)"
-            )
         keys: ApiKeys = request.app.state.api_keys
-        caller = keys.identify(key)
-        if caller is None:
-            return refuse(request, 401, "this API key is not known")
+        key = presented_key(request)
+        session = request.cookies.get(SESSION_COOKIE)
+        if key is not None:
+            caller = keys.identify(key)
+            if caller is None:
+                return refuse(request, 401, "this API key is not known")
+        elif session:
+            caller = sessions.caller(session, keys, datetime.now(UTC))
+            if caller is None:
+                return refuse(request, 401, "the codec session has ended: sign in at /codec/login")
+        else:
+            return refuse(
+                request,
+                401,
+                f"an API key is required ({API_KEY_HEADER} or a Bearer token), or a session "
+                "from /codec/login",
+            )
         if caller.role not in CODEC_ROLES:
             return refuse(
                 request,
@@ -136,5 +222,47 @@ def codec_router(settings: Settings) -> APIRouter:
                 "Access-Control-Max-Age": "600",
             }
         return Response(status_code=204, headers=headers)
+
+    @router.get("/login", response_class=HTMLResponse, summary="Codec session for the UI")
+    async def codec_login_page(request: Request) -> HTMLResponse:
+        """A form for a compliance or admin key; the session it opens lets the Temporal UI
+        decrypt payloads in this browser."""
+        return _login_page(str(request.url_for("codec_decode")).removesuffix("/decode"))
+
+    @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
+    async def codec_login(request: Request) -> Response:
+        endpoint = str(request.url_for("codec_decode")).removesuffix("/decode")
+        keys: ApiKeys = request.app.state.api_keys
+        key = (await api_pages.form_fields(request)).get("key", "")
+        caller = keys.identify(key) if key else None
+        if caller is None:
+            return _login_page(endpoint, error="This API key is not known.", status_code=401)
+        if caller.role not in CODEC_ROLES:
+            return _login_page(
+                endpoint,
+                error=f"Role {caller.role.value} may not read client data.",
+                status_code=403,
+            )
+        now = datetime.now(UTC)
+        page = _login_page(endpoint, session=(caller.name, now + CODEC_SESSION))
+        https = request.url.scheme == "https"
+        page.set_cookie(
+            SESSION_COOKIE,
+            sessions.open(caller, now),
+            max_age=int(CODEC_SESSION.total_seconds()),
+            path="/codec",
+            httponly=True,
+            secure=https,
+            # The UI and the API are usually one site (same host, other port), where Lax
+            # cookies ride along; across sites only SameSite=None (which needs https) does.
+            samesite="none" if https else "lax",
+        )
+        return page
+
+    @router.post("/logout", response_class=HTMLResponse, include_in_schema=False)
+    async def codec_logout(request: Request) -> Response:
+        page = _login_page(str(request.url_for("codec_decode")).removesuffix("/decode"))
+        page.delete_cookie(SESSION_COOKIE, path="/codec")
+        return page
 
     return router

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -47,6 +46,7 @@ from promptly.starter.api_errors import ApiError, temporal_errors
 from promptly.starter.api_pages import (
     Form,
     Page,
+    form_fields,
     locale_from,
     problem,
     render,
@@ -360,14 +360,6 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
     return opened, action, case
 
 
-async def _form_fields(request: Request) -> dict[str, str]:
-    try:
-        parsed = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=20)
-    except ValueError:  # more fields than any of our forms has: not from our page
-        return {}
-    return {name: values[0] for name, values in parsed.items()}
-
-
 async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
     locale = locale_from(request.headers.get("accept-language"))
     try:
@@ -379,7 +371,7 @@ async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
         if not act:
             return render(action.form(opened, ""), locale)
         try:
-            argument = action.argument(opened, await _form_fields(request))
+            argument = action.argument(opened, await form_fields(request))
         except FormError as err:
             return render(action.form(opened, str(err)), locale)
         settings: Settings = request.app.state.settings

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, StrictUndefined
 
@@ -184,6 +186,8 @@ border-radius:6px;background:#176;color:#fff;cursor:pointer}
 {% elif page.form.kind == "reschedule" %}<label for="new_start">{{ page.form.label }}</label>
 <input id="new_start" name="new_start" type="datetime-local" required
  value="{{ page.form.value }}">
+{% elif page.form.kind == "api_key" %}<label for="key">{{ page.form.label }}</label>
+<input id="key" name="key" type="password" required autocomplete="off">
 {% elif page.form.kind == "survey" %}<p>{{ t["survey.question"] }}</p>
 <label for="comment">{{ t["survey.comment"] }}</label>
 <textarea id="comment" name="comment" rows="3" maxlength="4000"></textarea>
@@ -214,7 +218,7 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class Form:
-    kind: str  # confirm | cancel | reschedule | survey
+    kind: str  # confirm | cancel | reschedule | survey | api_key | logout
     action: str
     button: str = ""
     label: str = ""
@@ -266,3 +270,12 @@ def locale_from(accept_language: str | None) -> Locale:
     """The reader's language before we know whose link it is (Accept-Language)."""
     first = (accept_language or "").split(",")[0].strip().lower()
     return Locale.PL if first.startswith("pl") else Locale.EN
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The fields of one of our pages' url-encoded forms (first value of each)."""
+    try:
+        parsed = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=20)
+    except ValueError:  # more fields than any of our forms has: not from our page
+        return {}
+    return {name: values[0] for name, values in parsed.items()}
