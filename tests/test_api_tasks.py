@@ -113,19 +113,26 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     assert twice.status_code == 409 and "already done" in twice.json()["reason"]
 
     await env.sleep(timedelta(hours=2))  # attempt 2, left unanswered
-    await env.sleep(timedelta(hours=2))  # attempt 3
-    open_calls = await _tasks(http, request.workflow_id, kind="call_client")
-    assert [t["data"]["attempt"] for t in open_calls] == [2, 3]
+    await env.sleep(timedelta(hours=2))  # attempt 3: attempt 2's task is closed for the desk
+    [open_call] = await _tasks(http, request.workflow_id, kind="call_client")
+    assert open_call["data"]["attempt"] == 3
+    superseded = next(
+        t
+        for t in await _tasks(http, request.workflow_id, status="done")
+        if t["data"]["attempt"] == 2
+    )
+    assert superseded["outcome"] == "no_outcome" and superseded["closed_by"] == "system:promptly"
+    assert superseded["note"] == "superseded by call attempt 3"
     stale = await http.post(
-        f"/tasks/{open_calls[0]['id']}/complete",
+        f"/tasks/{superseded['id']}/complete",
         json={"outcome": "reached_confirmed"},
         headers=STAFF_KEY,
     )
     assert stale.status_code == 409
-    assert "superseded by attempt 3" in stale.json()["reason"]
+    assert "already done (no_outcome" in stale.json()["reason"]
 
     confirmed = await http.post(
-        f"/tasks/{open_calls[1]['id']}/complete",
+        f"/tasks/{open_call['id']}/complete",
         json={"outcome": "reached_confirmed", "actor": {"kind": "staff", "id": "ewa"}},
         headers=BACKOFFICE_KEY,
     )
@@ -133,7 +140,11 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     assert confirmed.json()["case"]["status"] == "Confirmed"
     assert confirmed.json()["task"]["closed_by"] == "staff:ewa"
     done_calls = await _tasks(http, request.workflow_id, status="done")
-    assert [t["data"]["attempt"] for t in done_calls] == [1, 3]
+    assert [(t["data"]["attempt"], t["outcome"]) for t in done_calls] == [
+        (1, "no_answer"),
+        (2, "no_outcome"),
+        (3, "reached_confirmed"),
+    ]
 
     missing = await http.post("/tasks/987654321/complete", json={"outcome": "no_answer"})
     assert missing.status_code == 401

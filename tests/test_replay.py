@@ -43,6 +43,7 @@ def test_the_representative_lifecycles_are_stored() -> None:
         "appointment_completed",
         "appointment_no_show",
         "appointment_late_cancel",
+        "appointment_unanswered_call",
         "survey_answered",
         "complaint_resolved",
         "complaint_breached",
@@ -53,6 +54,26 @@ def test_the_representative_lifecycles_are_stored() -> None:
 async def test_stored_history_replays_on_the_current_code(path: Path) -> None:
     result = await replayer().replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
+
+
+def _activity_summaries(name: str) -> list[str]:
+    history = load(HISTORIES / f"{name}.json")
+    return [
+        data_converter().payload_converter.from_payload(event.user_metadata.summary, str)
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+        and event.user_metadata.HasField("summary")
+    ]
+
+
+def test_both_sides_of_the_superseded_call_task_patch_are_stored() -> None:
+    """`close-superseded-call-task`: a case started before it left call task 2 open when
+    call 3 came; one started after closes it. Both histories replay (above)."""
+    before = _activity_summaries("appointment_no_show")
+    assert "call attempt 3 of 3" in before
+    assert not [summary for summary in before if "no_outcome" in summary]
+    after = _activity_summaries("appointment_unanswered_call")
+    assert after.index("close call task 2: no_outcome") < after.index("call attempt 3 of 3")
 
 
 # A deliberately incompatible version of the appointment workflow, registered under the real

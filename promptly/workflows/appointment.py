@@ -74,6 +74,9 @@ PREPAY_FLAG = "next visit must be booked and paid anew"
 CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
 # A reminder that went out this long after its planned time counts as late (metrics).
 REMINDER_LATE_AFTER = timedelta(hours=1)
+# Patch: the next call attempt closes the previous call task, left without an outcome, as
+# `no_outcome` (before it, the superseded task stayed open in the front desk's list).
+CLOSE_SUPERSEDED_CALL_TASK = "close-superseded-call-task"
 RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_TIMEOUT = timedelta(seconds=30)
 # Transient channel failures back off up to this interval while the deadline allows.
@@ -453,6 +456,10 @@ class AppointmentWorkflow:
                 SYSTEM,
                 f"No outcome recorded for call attempt {case.call_attempts}: treated as no answer",
             )
+            if workflow.patched(CLOSE_SUPERSEDED_CALL_TASK):
+                await self._close_call_task(
+                    "no_outcome", f"superseded by call attempt {case.call_attempts + 1}", SYSTEM
+                )
         attempt = case.call_attempts + 1
         now = workflow.now()
         self._case = policy.after_call_attempt(case, now)
