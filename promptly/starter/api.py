@@ -69,12 +69,15 @@ from promptly.starter.api_cases import (
     Action,
     CaseKindApi,
     add_action_routes,
+    at_or_after,
+    before,
     case_id_path,
     case_status,
-    create_case,
+    equals,
     list_page,
-    literal,
     run_update,
+    start_case,
+    where,
 )
 from promptly.starter.api_codec import codec_router
 from promptly.starter.api_errors import (
@@ -206,28 +209,22 @@ async def book_appointment(
     under the same id 409. `start` must be in the future and timezone-aware.
     """
     client: Client = request.app.state.client
-    settings: Settings = request.app.state.settings
-    created = await create_case(
-        client,
+    started = await start_case(
+        request,
+        response,
         APPOINTMENTS,
         body,
-        lambda: book(client, body, settings, datetime.now(UTC)),
+        lambda: book(client, body, request.app.state.settings, datetime.now(UTC)),
         already_exists=AlreadyBooked,
         rejected=(BookingRejected,),
     )
-    url = str(request.app.url_path_for("get_appointment", appointment_id=body.appointment_id))
-    answer = AppointmentCreated(
+    return AppointmentCreated(
         appointment_id=body.appointment_id,
         workflow_id=body.workflow_id,
-        status_url=url,
-        created=created,
+        status_url=started.status_url,
+        created=started.created,
+        case=started.case,
     )
-    if created:
-        response.headers["Location"] = url
-        return answer
-    response.status_code = 200
-    answer.case = await case_status(client, APPOINTMENTS, body.appointment_id)
-    return answer
 
 
 @appointments.get(
@@ -265,28 +262,16 @@ async def list_appointments(
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> AppointmentPage:
     """Appointments from Temporal visibility (search attributes), newest booking first."""
-    clauses = [
+    query = where(
         "WorkflowType = 'AppointmentWorkflow'",
         "ExecutionStatus != 'ContinuedAsNew'",
-    ]
-    if status is not None:
-        clauses.append(f"{APPOINTMENT_STATUS.name} = {literal(status.value)}")
-    if provider_id is not None:
-        clauses.append(f"{PROVIDER_ID.name} = {literal(provider_id)}")
-    if client_id is not None:
-        clauses.append(f"{CLIENT_ID.name} = {literal(client_id)}")
-    if start_from is not None:
-        clauses.append(f"{APPOINTMENT_START.name} >= {literal(start_from)}")
-    if start_to is not None:
-        clauses.append(f"{APPOINTMENT_START.name} < {literal(start_to)}")
-    settings: Settings = request.app.state.settings
-    executions, next_token = await list_page(
-        request.app.state.client,
-        settings.link_secret.get_secret_value(),
-        " AND ".join(clauses),
-        page_size,
-        page_token,
+        equals(APPOINTMENT_STATUS.name, status.value if status else None),
+        equals(PROVIDER_ID.name, provider_id),
+        equals(CLIENT_ID.name, client_id),
+        at_or_after(APPOINTMENT_START.name, start_from),
+        before(APPOINTMENT_START.name, start_to),
     )
+    executions, next_token = await list_page(request, query, page_size, page_token)
     items = []
     for execution in executions:
         attributes = execution.typed_search_attributes
@@ -396,27 +381,21 @@ async def file_complaint_route(
     Idempotent like booking: same body 200, different body under the same id 409.
     """
     client: Client = request.app.state.client
-    settings: Settings = request.app.state.settings
-    created = await create_case(
-        client,
+    started = await start_case(
+        request,
+        response,
         COMPLAINTS,
         body,
-        lambda: file_complaint(client, body, settings),
+        lambda: file_complaint(client, body, request.app.state.settings),
         already_exists=AlreadyFiled,
     )
-    url = str(request.app.url_path_for("get_complaint", complaint_id=body.complaint_id))
-    answer = ComplaintCreated(
+    return ComplaintCreated(
         complaint_id=body.complaint_id,
         workflow_id=body.workflow_id,
-        status_url=url,
-        created=created,
+        status_url=started.status_url,
+        created=started.created,
+        case=started.case,
     )
-    if created:
-        response.headers["Location"] = url
-        return answer
-    response.status_code = 200
-    answer.case = await case_status(client, COMPLAINTS, body.complaint_id)
-    return answer
 
 
 @complaints.get(
@@ -453,27 +432,16 @@ async def list_complaints(
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> ComplaintPage:
     """Complaints from Temporal visibility (search attributes), newest first."""
-    clauses = ["WorkflowType = 'ComplaintWorkflow'"]
-    if status is not None:
-        clauses.append(f"{COMPLAINT_STATUS.name} = {literal(status.value)}")
-    if department is not None:
-        clauses.append(f"{DEPARTMENT.name} = {literal(department)}")
-    if client_id is not None:
-        clauses.append(f"{CLIENT_ID.name} = {literal(client_id)}")
-    if breached is not None:
-        clauses.append(f"{SLA_BREACHED.name} = {'true' if breached else 'false'}")
-    if filed_from is not None:
-        clauses.append(f"StartTime >= {literal(filed_from)}")
-    if filed_to is not None:
-        clauses.append(f"StartTime < {literal(filed_to)}")
-    settings: Settings = request.app.state.settings
-    executions, next_token = await list_page(
-        request.app.state.client,
-        settings.link_secret.get_secret_value(),
-        " AND ".join(clauses),
-        page_size,
-        page_token,
+    query = where(
+        "WorkflowType = 'ComplaintWorkflow'",
+        equals(COMPLAINT_STATUS.name, status.value if status else None),
+        equals(DEPARTMENT.name, department),
+        equals(CLIENT_ID.name, client_id),
+        None if breached is None else f"{SLA_BREACHED.name} = {str(breached).lower()}",
+        at_or_after("StartTime", filed_from),
+        before("StartTime", filed_to),
     )
+    executions, next_token = await list_page(request, query, page_size, page_token)
     items = []
     for execution in executions:
         attributes = execution.typed_search_attributes

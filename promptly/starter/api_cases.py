@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Body, Path, Request, Response
 from pydantic import BaseModel, Field, ValidationError, create_model
 from temporalio.api.history.v1 import WorkflowExecutionStartedEventAttributes
 from temporalio.client import Client, WorkflowExecution, WorkflowHandle
@@ -142,6 +142,37 @@ async def create_case(
             ) from err
         return False
     return True
+
+
+@dataclass(frozen=True)
+class CaseStart:
+    """What a start route answers, whichever the kind: new, or the same request again."""
+
+    created: bool
+    status_url: str
+    case: Any  # the existing case's status when not created
+
+
+async def start_case(
+    request: Request,
+    response: Response,
+    kind: CaseKindApi,
+    body: Model,
+    start: Callable[[], Awaitable[object]],
+    already_exists: type[Exception],
+    rejected: tuple[type[Exception], ...] = (),
+) -> CaseStart:
+    """`create_case`, then 201 with Location for a new case, 200 with its status if the same
+    request had started it already."""
+    client: Client = request.app.state.client
+    created = await create_case(client, kind, body, start, already_exists, rejected)
+    case_id = getattr(body, kind.id_field)
+    url = str(request.app.url_path_for(f"get_{kind.noun}", **{kind.id_field: case_id}))
+    if created:
+        response.headers["Location"] = url
+        return CaseStart(created=True, status_url=url, case=None)
+    response.status_code = 200
+    return CaseStart(created=False, status_url=url, case=await case_status(client, kind, case_id))
 
 
 async def _started_attributes(
@@ -276,6 +307,23 @@ def _action_endpoint(kind: CaseKindApi, name: str, action: Action) -> Callable[.
 # --- visibility lists ----------------------------------------------------------------------------
 
 
+def where(*clauses: str | None) -> str:
+    """The visibility query of the clauses given (None: that filter is not set)."""
+    return " AND ".join(clause for clause in clauses if clause is not None)
+
+
+def equals(attribute: str, value: str | None) -> str | None:
+    return None if value is None else f"{attribute} = {literal(value)}"
+
+
+def at_or_after(attribute: str, moment: datetime | None) -> str | None:
+    return None if moment is None else f"{attribute} >= {literal(moment)}"
+
+
+def before(attribute: str, moment: datetime | None) -> str | None:
+    return None if moment is None else f"{attribute} < {literal(moment)}"
+
+
 def literal(value: str | datetime) -> str:
     """A visibility-query literal; refuses characters that could change the query."""
     if isinstance(value, datetime):
@@ -316,9 +364,12 @@ def decode_token(secret: str, query: str, token: str | None) -> bytes | None:
 
 
 async def list_page(
-    client: Client, secret: str, query: str, page_size: int, page_token: str | None
+    request: Request, query: str, page_size: int, page_token: str | None
 ) -> tuple[list[WorkflowExecution], str | None]:
     """One page of a visibility query, and the token of the next page (None at the end)."""
+    client: Client = request.app.state.client
+    settings: Settings = request.app.state.settings
+    secret = settings.link_secret.get_secret_value()
     iterator = client.list_workflows(
         query,
         page_size=page_size,
