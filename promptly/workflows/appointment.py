@@ -17,9 +17,10 @@ from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
 )
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
+from promptly.workflows.messages import MESSAGE_TIMEOUT, deliver, to_client
 from promptly.workflows.survey import SurveyWorkflow
 
 with workflow.unsafe.imports_passed_through():
@@ -78,7 +79,6 @@ REMINDER_LATE_AFTER = timedelta(hours=1)
 # `no_outcome` (before it, the superseded task stayed open in the front desk's list).
 CLOSE_SUPERSEDED_CALL_TASK = "close-superseded-call-task"
 RECORD_TIMEOUT = timedelta(seconds=30)
-MESSAGE_TIMEOUT = timedelta(seconds=30)
 # Transient channel failures back off up to this interval while the deadline allows.
 MESSAGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
@@ -302,14 +302,7 @@ class AppointmentWorkflow:
         client = self.case.request.client
         return await self._send(
             template,
-            Recipient(
-                role=RecipientRole.CLIENT,
-                name=client.name,
-                email=client.email,
-                phone=client.phone,
-                locale=client.locale,
-                timezone=client.timezone,
-            ),
+            to_client(client),
             client.preferred_channel,
             deadline=deadline,
             step=step,
@@ -332,48 +325,22 @@ class AppointmentWorkflow:
 
         Every outcome is a timeline entry; a failure is the caller's decision to handle.
         """
-        key = f"{self._workflow_id}/{step or template}/{self._send_round(template)}"
-        budget = max(deadline - workflow.now(), timedelta(minutes=1))
-        try:
-            result = await workflow.execute_activity_method(
-                MessagingActivities.send_message,
-                SendMessageRequest(
-                    idempotency_key=key,
-                    case_id=self._workflow_id,
-                    template=template,
-                    channel=channel,
-                    to=to,
-                    context={**self._message_context(), **(extra or {})},
-                    link_actions=link_actions or [],
-                ),
-                start_to_close_timeout=MESSAGE_TIMEOUT,
-                schedule_to_close_timeout=budget,
-                retry_policy=MESSAGE_RETRY,
-                summary=f"{template} to {to.role.value} via {channel.value}",
-            )
-        except ActivityError as err:
-            reason = str(err.cause) if err.cause else str(err)
-            self._note(
-                TimelineKind.MESSAGE_FAILED,
-                SYSTEM,
-                f"{template} to {to.role.value} via {channel.value} failed: {reason}",
+        delivery = await deliver(
+            SendMessageRequest(
+                idempotency_key=f"{self._workflow_id}/{step or template}/"
+                f"{self._send_round(template)}",
+                case_id=self._workflow_id,
                 template=template,
-                channel=channel.value,
-                recipient=to.role.value,
-                reason=reason,
-            )
-            return False
-        self._note(
-            TimelineKind.MESSAGE,
-            SYSTEM,
-            f"{result.subject} ({to.role.value}, {channel.value})",
-            template=template,
-            channel=channel.value,
-            recipient=to.role.value,
-            message_id=result.message_id,
-            provider_id=result.provider_id,
+                channel=channel,
+                to=to,
+                context={**self._message_context(), **(extra or {})},
+                link_actions=link_actions or [],
+            ),
+            budget=max(deadline - workflow.now(), timedelta(minutes=1)),
+            retry=MESSAGE_RETRY,
         )
-        return True
+        self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+        return delivery.sent
 
     def _send_round(self, template: str) -> int:
         """How many times this template was sent before: reschedules send it again."""

@@ -15,11 +15,12 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
+
+from promptly.workflows.messages import deliver, to_client
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.complaints import ComplaintRulesActivities
-    from promptly.activities.messaging import MessagingActivities
     from promptly.activities.records import RecordsActivities
     from promptly.domain import errors, metrics, policy
     from promptly.domain.models import (
@@ -56,7 +57,6 @@ CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
 
 RULES_TIMEOUT = timedelta(seconds=10)
 RECORD_TIMEOUT = timedelta(seconds=30)
-MESSAGE_TIMEOUT = timedelta(seconds=30)
 # A message that cannot go out within this is recorded as failed and flagged for staff,
 # so a channel outage never holds up the escalation timers.
 MESSAGE_BUDGET = timedelta(hours=1)
@@ -280,19 +280,7 @@ class ComplaintWorkflow:
     async def _tell_customer(self, template: str, **extra: object) -> bool:
         """A customer-visible message on their channel; it restarts the 24h update period."""
         customer = self.case.request.customer
-        sent = await self._send(
-            template,
-            Recipient(
-                role=RecipientRole.CLIENT,
-                name=customer.name,
-                email=customer.email,
-                phone=customer.phone,
-                locale=customer.locale,
-                timezone=customer.timezone,
-            ),
-            customer.preferred_channel,
-            **extra,
-        )
+        sent = await self._send(template, to_client(customer), customer.preferred_channel, **extra)
         # Failed or not, the period restarts: a failure is flagged for staff, not retried
         # in a tight loop.
         self._set_case(policy.customer_update_attempted(self.case, workflow.now()))
@@ -304,45 +292,20 @@ class ComplaintWorkflow:
         """Send one message; every outcome is a timeline entry. True if it went out."""
         number = self.case.messages_requested + 1
         self._set_case(self.case.model_copy(update={"messages_requested": number}))
-        try:
-            result = await workflow.execute_activity_method(
-                MessagingActivities.send_message,
-                SendMessageRequest(
-                    idempotency_key=f"{self._workflow_id}/{template}/{number}",
-                    case_id=self._workflow_id,
-                    template=template,
-                    channel=channel,
-                    to=to,
-                    context={**self._message_context(), **extra},
-                ),
-                start_to_close_timeout=MESSAGE_TIMEOUT,
-                schedule_to_close_timeout=MESSAGE_BUDGET,
-                retry_policy=MESSAGE_RETRY,
-                summary=f"{template} to {to.role.value} via {channel.value}",
-            )
-        except ActivityError as err:
-            reason = str(err.cause) if err.cause else str(err)
-            self._note(
-                TimelineKind.MESSAGE_FAILED,
-                SYSTEM,
-                f"{template} to {to.role.value} via {channel.value} failed: {reason}",
+        delivery = await deliver(
+            SendMessageRequest(
+                idempotency_key=f"{self._workflow_id}/{template}/{number}",
+                case_id=self._workflow_id,
                 template=template,
-                channel=channel.value,
-                recipient=to.role.value,
-                reason=reason,
-            )
-            return False
-        self._note(
-            TimelineKind.MESSAGE,
-            SYSTEM,
-            f"{result.subject} ({to.role.value}, {channel.value})",
-            template=template,
-            channel=channel.value,
-            recipient=to.role.value,
-            message_id=result.message_id,
-            provider_id=result.provider_id,
+                channel=channel,
+                to=to,
+                context={**self._message_context(), **extra},
+            ),
+            budget=MESSAGE_BUDGET,
+            retry=MESSAGE_RETRY,
         )
-        return True
+        self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+        return delivery.sent
 
     def _message_context(self) -> dict[str, Any]:
         case = self.case

@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.complaint import ComplaintWorkflow
+from promptly.workflows.messages import deliver, to_client
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.activities.messaging import MessagingActivities
     from promptly.activities.records import RecordsActivities
     from promptly.domain import errors, policy
     from promptly.domain.models import (
@@ -27,8 +27,6 @@ with workflow.unsafe.imports_passed_through():
         ActorKind,
         CaseKind,
         CaseSnapshot,
-        Recipient,
-        RecipientRole,
         SendMessageRequest,
         SurveyAnswer,
         SurveyAnswerRecord,
@@ -182,56 +180,25 @@ class SurveyWorkflow:
 
     async def _send(self, template: str) -> None:
         client = self._request.client
-        try:
-            result = await workflow.execute_activity_method(
-                MessagingActivities.send_message,
-                SendMessageRequest(
-                    idempotency_key=f"{workflow.info().workflow_id}/{template}",
-                    case_id=workflow.info().workflow_id,
-                    template=template,
-                    channel=client.preferred_channel,
-                    to=Recipient(
-                        role=RecipientRole.CLIENT,
-                        name=client.name,
-                        email=client.email,
-                        phone=client.phone,
-                        locale=client.locale,
-                        timezone=client.timezone,
-                    ),
-                    context={
-                        "client_name": client.name,
-                        "service": self._request.service,
-                        "visit_ended_at": self._request.visit_ended_at.isoformat(),
-                        "closes_at": self._closes_at.isoformat(),
-                    },
-                    link_actions=["survey"],
-                ),
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=max(
-                    self._closes_at - workflow.now(), timedelta(minutes=1)
-                ),
-                retry_policy=MESSAGE_RETRY,
-                summary=f"{template} via {client.preferred_channel.value}",
-            )
-        except ActivityError as err:
-            reason = str(err.cause) if err.cause else str(err)
-            self._note(
-                TimelineKind.MESSAGE_FAILED,
-                SYSTEM,
-                f"{template} failed: {reason}",
+        delivery = await deliver(
+            SendMessageRequest(
+                idempotency_key=f"{workflow.info().workflow_id}/{template}",
+                case_id=workflow.info().workflow_id,
                 template=template,
-                channel=client.preferred_channel.value,
-                reason=reason,
-            )
-            return
-        self._note(
-            TimelineKind.MESSAGE,
-            SYSTEM,
-            result.subject,
-            template=template,
-            channel=client.preferred_channel.value,
-            message_id=result.message_id,
+                channel=client.preferred_channel,
+                to=to_client(client),
+                context={
+                    "client_name": client.name,
+                    "service": self._request.service,
+                    "visit_ended_at": self._request.visit_ended_at.isoformat(),
+                    "closes_at": self._closes_at.isoformat(),
+                },
+                link_actions=["survey"],
+            ),
+            budget=max(self._closes_at - workflow.now(), timedelta(minutes=1)),
+            retry=MESSAGE_RETRY,
         )
+        self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
 
     def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
         self._timeline.append(
