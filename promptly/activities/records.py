@@ -65,7 +65,6 @@ class RecordsActivities:
                     ],
                 )
 
-
     @activity.defn
     async def record_billing(self, record: BillingRecord) -> None:
         """Append the billing outcome of an appointment slot, once per key."""

@@ -578,9 +578,7 @@ class ComplaintStatus(StrEnum):
     CLOSED_UNCONFIRMED = "ClosedUnconfirmed"
 
 
-FINAL_COMPLAINT_STATUSES = frozenset(
-    {ComplaintStatus.CLOSED, ComplaintStatus.CLOSED_UNCONFIRMED}
-)
+FINAL_COMPLAINT_STATUSES = frozenset({ComplaintStatus.CLOSED, ComplaintStatus.CLOSED_UNCONFIRMED})
 
 
 # --- escalation matrix (a data file, validated at worker start) ---------------------------

@@ -145,6 +145,7 @@ class ReportFacts:
     escalations: Sequence[EscalationFact] = ()
     surveys: Sequence[SurveyFact] = ()
 
+
 # --- the report: pure arithmetic ---------------------------------------------------------------
 
 
@@ -265,8 +266,9 @@ def _week(
         confirmation=Rate(sum(1 for a in appointments if a.confirmed_at), len(appointments)),
         reminders_in_window=_reminder_rate(appointments),
         no_shows=Rate(sum(1 for a in appointments if a.status == "NoShow"), len(appointments)),
-        complaints_resolved_48h=Rate(sum(1 for c in complaints if resolved_within(c)),
-                                     len(complaints)),
+        complaints_resolved_48h=Rate(
+            sum(1 for c in complaints if resolved_within(c)), len(complaints)
+        ),
         nps=Nps.of(s.nps for s in surveys),
     )
 
@@ -316,11 +318,11 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
         late_cancellations=Rate(len(late), total),
         late_fees_waived=sum(1 for a in late if a.fee_waived),
         complaints=len(complaints),
-        complaints_resolved_48h=Rate(sum(1 for c in complaints if resolved_within(c)),
-                                     len(complaints)),
+        complaints_resolved_48h=Rate(
+            sum(1 for c in complaints if resolved_within(c)), len(complaints)
+        ),
         complaints_unresolved=sum(1 for c in complaints if c.resolved_at is None),
-        complaints_sla_breached=Rate(sum(1 for c in complaints if c.sla_breached),
-                                     len(complaints)),
+        complaints_sla_breached=Rate(sum(1 for c in complaints if c.sla_breached), len(complaints)),
         escalations=[
             Escalations(department, level, count)
             for (department, level), count in sorted(by_level.items())
@@ -328,6 +330,7 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
         nps=Nps.of(s.nps for s in facts.surveys),
         weeks=weeks,
     )
+
 
 # --- rendering -------------------------------------------------------------------------------
 
@@ -358,10 +361,16 @@ def _lines(report: QaReport) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = [
         ("Appointments", "Appointments in the period", str(report.appointments)),
         ("Appointments", "Confirmation rate", str(report.confirmation)),
-        ("Appointments", "Median time to confirm (from booking)",
-         format_duration(report.median_time_to_confirm)),
-        ("Appointments", "Reminders sent within 24–48h before the visit",
-         str(report.reminders_in_window)),
+        (
+            "Appointments",
+            "Median time to confirm (from booking)",
+            format_duration(report.median_time_to_confirm),
+        ),
+        (
+            "Appointments",
+            "Reminders sent within 24–48h before the visit",
+            str(report.reminders_in_window),
+        ),
         ("Appointments", "Reminders that could not be sent", str(report.reminders_failed)),
         ("Phone follow-up", "Appointments followed up by phone", str(report.follow_up_cases)),
         ("Phone follow-up", "Call attempts", str(report.call_attempts)),
@@ -495,8 +504,7 @@ def csv_rows(report: QaReport) -> list[list[object]]:
             _rate_row("week_reminders_in_window_pct", w.label, w.reminders_in_window),
             _rate_row("week_no_show_rate_pct", w.label, w.no_shows),
             _rate_row("week_complaints_resolved_48h_pct", w.label, w.complaints_resolved_48h),
-            ["week_nps", w.label, "" if w.nps.score is None else w.nps.score, "",
-             w.nps.responses],
+            ["week_nps", w.label, "" if w.nps.score is None else w.nps.score, "", w.nps.responses],
         ]
     return rows
 
