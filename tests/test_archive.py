@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from click.testing import Result
 from psycopg.errors import InsufficientPrivilege
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -24,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from promptly.activities.archive import ArchiveActivities, closed_cases_query
 from promptly.config import Settings
