@@ -886,6 +886,7 @@ class PurgeResult(Model):
     staff_tasks: int
     survey_responses: int
     archived_histories: int
+    webhook_deliveries: int = 0
 
 
 # ======================================================================================
