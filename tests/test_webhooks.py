@@ -9,11 +9,13 @@ server of its own, as in test_archive.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from psycopg.rows import dict_row
@@ -24,11 +26,12 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
 )
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from typer.testing import CliRunner
 
 from promptly.activities.archive import ArchiveActivities
 from promptly.activities.records import RecordsActivities
 from promptly.activities.webhooks import WebhookActivities
-from promptly.config import Settings
+from promptly.config import ApiRole, Settings
 from promptly.domain.models import (
     Actor,
     ActorKind,
@@ -42,7 +45,10 @@ from promptly.domain.models import (
     WebhookDispatchResult,
 )
 from promptly.domain.webhooks import verify_signature
+from promptly.starter import api_webhooks
+from promptly.starter.api import create_app
 from promptly.starter.appointments import book
+from promptly.starter.cli import app
 from promptly.starter.setup import (
     WEBHOOK_SCHEDULE_ID,
     dev_server_flags,
@@ -51,6 +57,7 @@ from promptly.starter.setup import (
 )
 from promptly.worker import create_worker, data_converter
 from promptly.workflows.appointment import AppointmentWorkflow
+from tests.api_support import key, with_api_keys
 from tests.conftest import installed_binary, migrated_database
 from tests.helpers import CLIENT, appointment
 from tests.webhook_receiver import Received, WebhookReceiver
@@ -506,3 +513,62 @@ async def test_a_booked_then_confirmed_appointment_reaches_the_back_office_in_or
             for action in described.info.running_actions:
                 if isinstance(action, ScheduleActionExecutionStartWorkflow):
                     await client.get_workflow_handle(action.workflow_id).terminate("test over")
+
+
+# --- what admins see -------------------------------------------------------------------------
+
+
+async def test_admins_list_deliveries_by_status_in_the_cli_and_the_api(
+    dev: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    webhook_db: str,
+    receiver: WebhookReceiver,
+) -> None:
+    case_id, url = _case_id(), receiver.url("crm")
+    await _record(pool, [url], case_id, [("Booked", None), ("Confirmed", "Booked")])
+    receiver.script("crm", f"{case_id}/1", 410)
+    await _dispatch(_dispatcher(pool, url), DRAIN)
+
+    env = {
+        "PROMPTLY_DATABASE_URL": webhook_db,
+        "PROMPTLY_WEBHOOK_URLS": json.dumps([url]),
+        "PROMPTLY_WEBHOOK_SECRET": SECRET,
+    }
+    listed = await asyncio.to_thread(
+        lambda: CliRunner().invoke(app, ["webhooks", "list", "--status", "failed"], env=env)
+    )
+    assert listed.exit_code == 0, listed.output
+    [line] = listed.stdout.splitlines()
+    assert f"{case_id}/1" in line and "failed" in line and "410" in line
+    assert "HTTP 410 Gone" in line
+    everything = await asyncio.to_thread(
+        lambda: CliRunner().invoke(app, ["webhooks", "list", "--case", case_id], env=env)
+    )
+    assert [line.split()[2] for line in everything.stdout.splitlines()] == [
+        "delivered",
+        "failed",
+    ]
+
+    api = create_app(with_api_keys(Settings(database_url=webhook_db)), client=dev.client, pool=pool)
+    api.include_router(api_webhooks.router)  # the line create_app gets
+    async with (
+        api.router.lifespan_context(api),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=api), base_url="http://promptly.test"
+        ) as http,
+    ):
+        path = "/webhooks/deliveries"
+        answer = await http.get(path, params={"status": "failed"}, headers=key(ApiRole.ADMIN))
+        assert answer.status_code == 200, answer.text
+        [item] = [i for i in answer.json()["items"] if i["case_id"] == case_id]
+        assert (item["event_id"], item["status"], item["last_status_code"]) == (
+            f"{case_id}/1",
+            "failed",
+            410,
+        )
+        assert "payload" not in item
+        assert (await http.get(path, headers=key(ApiRole.STAFF))).status_code == 403
+        assert (await http.get(path, headers=key(ApiRole.COMPLIANCE))).status_code == 403
+        assert (await http.get(path)).status_code == 401
+        bad = await http.get(path, params={"status": "lost"}, headers=key(ApiRole.ADMIN))
+        assert bad.status_code == 422
