@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -216,3 +217,19 @@ def test_webhook_urls_need_a_secret() -> None:
 def test_webhook_urls_must_be_http() -> None:
     with pytest.raises(ValidationError, match="webhook_urls"):
         Settings(webhook_urls=["ftp://crm.example.com/x"], webhook_secret=SECRET)
+
+
+def test_the_readme_verification_snippet_agrees_with_the_signature() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"^## Webhooks$.*?^```python\n(.*?)^```", readme, re.S | re.M)
+    assert found, "README: the Webhooks section has no Python snippet"
+    namespace: dict[str, Any] = {}
+    exec(found.group(1), namespace)  # our own README, as a receiver would paste it
+    body = b'{"id":"appointment-A-1/0"}'
+    header = sign(SECRET, body, datetime.now(UTC))
+    assert namespace["verify"](SECRET, header, body)
+    assert not namespace["verify"]("another-secret-entirely", header, body)
+    assert not namespace["verify"](SECRET, header, body + b" ")
