@@ -11,7 +11,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SecretStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptly.domain import escalation, policy
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
     from promptly.codec import EncryptionCodec
 
 SIX_MONTHS = timedelta(days=183)
+MIN_WEBHOOK_SECRET = 16
 
 
 class ApiRole(StrEnum):
@@ -54,7 +63,10 @@ class ApiKey(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PROMPTLY_", extra="ignore")
+    # Errors name the field and the reason but never echo the input: it can hold secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="PROMPTLY_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default="postgresql://postgres@localhost:5432/postgres",
@@ -284,3 +296,36 @@ class Settings(BaseSettings):
             return None
         keys = {k: parse_key(k, v.get_secret_value()) for k, v in self.codec_keys.items()}
         return EncryptionCodec(keys, self.codec_key_id)
+
+    # --- outbound webhooks: status changes POSTed to the back office (activities/webhooks.py) --
+
+    webhook_urls: list[AnyHttpUrl] = Field(
+        default_factory=list,
+        description="Back-office URLs every case status change is POSTed to, JSON: "
+        '["https://crm.example.com/promptly"]; empty: webhooks off (nothing recorded or sent).',
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key of the Promptly-Signature header; required with "
+        "webhook_urls (at least 16 characters; receivers verify with the same key).",
+    )
+    webhook_timeout: timedelta = Field(
+        default=timedelta(seconds=10),
+        gt=timedelta(0),
+        le=timedelta(seconds=30),
+        description="How long one webhook POST may take; slower counts as failed and is retried.",
+    )
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed(self) -> Self:
+        # An unsigned webhook lets anyone who finds the receiver's URL forge status changes.
+        if not self.webhook_urls:
+            return self
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if len(secret) < MIN_WEBHOOK_SECRET:
+            raise ValueError(
+                "webhook_urls are set, so webhook_secret is required (at least "
+                f"{MIN_WEBHOOK_SECRET} characters): set PROMPTLY_WEBHOOK_SECRET to a long random "
+                "string and give it to the receivers, or unset PROMPTLY_WEBHOOK_URLS"
+            )
+        return self

@@ -34,11 +34,12 @@ from promptly.activities.messaging import (
 from promptly.activities.records import PolicyActivities, RecordsActivities
 from promptly.activities.reports import ReportActivities
 from promptly.activities.tasks import TaskActivities
+from promptly.activities.webhooks import WebhookActivities
 from promptly.config import Settings
 from promptly.domain.models import Channel
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
-from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow
+from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow, WebhookDispatchWorkflow
 from promptly.workflows.report import QaReportWorkflow
 from promptly.workflows.survey import SurveyWorkflow
 
@@ -49,6 +50,7 @@ WORKFLOWS = [
     ArchiveWorkflow,
     PurgeWorkflow,
     QaReportWorkflow,
+    WebhookDispatchWorkflow,
 ]
 
 
@@ -139,7 +141,14 @@ def create_worker(
             ttl=settings.link_ttl,
         ),
     )
-    records = RecordsActivities(pool)
+    webhook_urls = [str(url) for url in settings.webhook_urls]
+    records = RecordsActivities(pool, webhook_urls)
+    webhooks = WebhookActivities(
+        pool,
+        webhook_urls,
+        settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+        settings.webhook_timeout,
+    )
     tasks = TaskActivities(pool)
     archive = ArchiveActivities(client, pool, settings.retention)
     reports = ReportActivities(pool, settings.office_timezone)
@@ -169,6 +178,7 @@ def create_worker(
             archive.archive_closed_histories,
             archive.purge_expired,
             reports.qa_report_summary,
+            webhooks.deliver_webhooks,
         ],
     )
 

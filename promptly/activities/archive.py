@@ -3,10 +3,10 @@
 `archive_closed_histories` copies the full Temporal history of every closed case run into
 `history_archive` (idempotent: one row per run, a copy found there is not fetched again).
 `purge_expired` deletes what closed longer ago than the retention setting: the archived
-histories and the case, timeline, message, staff-task and survey-answer rows. It is the only
-writer allowed to delete timeline rows (migration 0004 makes them append-only otherwise).
-`billing_outcomes` are kept: they are the accounting record, ids only, with a retention of
-their own.
+histories and the case, timeline, message, staff-task, survey-answer and webhook-delivery
+rows. It is the only writer allowed to delete timeline rows (migration 0004 makes them
+append-only otherwise). `billing_outcomes` are kept: they are the accounting record, ids only,
+with a retention of their own.
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ class ArchiveActivities:
                 ("messages", "case_id"),
                 ("staff_tasks", "case_id"),
                 ("survey_responses", "survey_id"),
+                ("webhook_deliveries", "case_id"),
             ):
                 cursor = await conn.execute(
                     f"DELETE FROM {table} WHERE {column} IN (SELECT case_id FROM expired)"

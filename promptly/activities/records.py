@@ -1,7 +1,10 @@
-"""The system of record: one row per case and its append-only timeline."""
+"""The system of record: one row per case and its append-only timeline, and the webhook outbox."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
@@ -12,17 +15,23 @@ from promptly.domain.models import (
     CaseSnapshot,
     SurveyAnswerRecord,
 )
+from promptly.domain.webhooks import status_events
 
 
 class RecordsActivities:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, webhook_urls: Sequence[str] = ()) -> None:
+        """`webhook_urls`: where status changes are announced (settings); none: nowhere."""
         self._pool = pool
+        self._webhook_urls = list(webhook_urls)
 
     @activity.defn
     async def record_case(self, snapshot: CaseSnapshot) -> None:
-        """Upsert the case row and append its new timeline entries.
+        """Upsert the case row, append its new timeline entries and, for each status change
+        among them, queue a webhook to every configured URL.
 
-        Entries are keyed by (case, position), so a retried call stores each once.
+        Entries are keyed by (case, position) and webhooks by (event, URL), so a retried call
+        stores each once. One transaction: a status change is announced if and only if it is
+        on the record.
         """
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute(
@@ -64,6 +73,8 @@ class RecordsActivities:
                         for offset, entry in enumerate(snapshot.entries)
                     ],
                 )
+            if self._webhook_urls:
+                await _queue_webhooks(conn, snapshot, self._webhook_urls)
 
     @activity.defn
     async def record_billing(self, record: BillingRecord) -> None:
@@ -116,3 +127,28 @@ class PolicyActivities:
     @activity.defn
     async def current_appointment_policy(self) -> AppointmentPolicy:
         return self._appointment_policy
+
+
+async def _queue_webhooks(conn: AsyncConnection, snapshot: CaseSnapshot, urls: list[str]) -> None:
+    events = status_events(snapshot)
+    if not events:
+        return
+    async with conn.cursor() as cursor:
+        await cursor.executemany(
+            """INSERT INTO webhook_deliveries
+                   (event_id, url, case_id, seq, event_type, payload)
+               VALUES (%s, %s, %s, %s, %s, %s)
+               ON CONFLICT (event_id, url) DO NOTHING""",
+            [
+                (
+                    event.id,
+                    url,
+                    event.case_id,
+                    seq,
+                    event.type.value,
+                    Jsonb(event.model_dump(mode="json")),
+                )
+                for seq, event in events
+                for url in urls
+            ],
+        )

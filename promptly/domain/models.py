@@ -886,6 +886,7 @@ class PurgeResult(Model):
     staff_tasks: int
     survey_responses: int
     archived_histories: int
+    webhook_deliveries: int = 0
 
 
 # ======================================================================================
@@ -912,3 +913,75 @@ class QaReportSummary(Model):
     appointments: int
     complaints: int
     table: str = Field(description="the plain-text report, as mailed")
+
+
+# ======================================================================================
+# --- outbound webhooks (promptly/domain/webhooks.py, promptly/activities/webhooks.py) ---
+# Status changes recorded with the case (an outbox row per URL), POSTed by
+# WebhookDispatchWorkflow, run every minute by the `promptly-webhooks` schedule.
+# ======================================================================================
+
+
+class WebhookEventType(StrEnum):
+    APPOINTMENT_STATUS_CHANGED = "appointment.status_changed"
+    COMPLAINT_STATUS_CHANGED = "complaint.status_changed"
+    SURVEY_STATUS_CHANGED = "survey.status_changed"
+
+
+class WebhookEvent(Model):
+    """The JSON body of one webhook: a case changed status.
+
+    Ids only: never the client's name or contact details, and no timeline detail, which is
+    free text (a cancellation reason or a proposed resolution can quote a person).
+    """
+
+    id: str = Field(description="<case_id>/<seq>, one per status change: receivers dedupe by it")
+    type: WebhookEventType
+    case_id: str = Field(description="the workflow id, e.g. appointment-A-1001")
+    business_id: str = Field(description="appointment or complaint id (a survey: appointment id)")
+    kind: CaseKind
+    status: str
+    previous: str | None = Field(description="the status before; null when the case began")
+    at: AwareDatetime
+    actor: Actor
+
+
+class WebhookDeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookDelivery(Model):
+    """One (event, URL) row of `webhook_deliveries`, as the admin listing shows it."""
+
+    id: int
+    event_id: str
+    url: str
+    case_id: str
+    event_type: WebhookEventType
+    status: WebhookDeliveryStatus
+    attempts: int
+    next_attempt_at: AwareDatetime
+    last_status_code: int | None
+    last_error: str | None
+    created_at: AwareDatetime
+    delivered_at: AwareDatetime | None
+
+
+class WebhookDispatchRequest(Model):
+    """Deliver what is due, then keep polling until `run_for` has passed.
+
+    The schedule starts one dispatcher a minute; one that polls for ~50s delivers a status
+    change within about `poll_every` of its being recorded.
+    """
+
+    run_for: timedelta = Field(default=timedelta(seconds=50), ge=timedelta(0))
+    poll_every: timedelta = Field(default=timedelta(seconds=1), gt=timedelta(0))
+    batch_size: int = Field(default=50, ge=1, le=500)
+
+
+class WebhookDispatchResult(Model):
+    delivered: int = Field(description="POSTs answered 2xx")
+    retried: int = Field(description="failed attempts that will be tried again later")
+    failed: int = Field(description="deliveries given up (410 Gone, 24h or too many attempts)")

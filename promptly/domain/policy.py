@@ -888,3 +888,38 @@ def detractor_complaint(survey: SurveyRequest, answer: SurveyAnswer) -> Complain
         description=f"Survey after {survey.service}: NPS {answer.nps}. {comment}",
         appointment_id=survey.appointment_id,
     )
+
+
+# --- outbound webhooks: when a failed delivery is tried again ------------------------------
+
+WEBHOOK_FIRST_RETRY = timedelta(seconds=30)
+WEBHOOK_MAX_RETRY_INTERVAL = timedelta(hours=1)
+# A back office down for a day has lost the thread: it reconciles from the API instead.
+WEBHOOK_GIVE_UP_AFTER = timedelta(hours=24)
+# About what the intervals allow in 24h (7 attempts reach the hourly cap after ~1h).
+WEBHOOK_MAX_ATTEMPTS = 30
+# The receiver says the endpoint is gone for good: retrying only adds load.
+WEBHOOK_GONE = 410
+
+
+def webhook_retry_delay(attempts: int) -> timedelta:
+    """The wait after `attempts` failed attempts (1, 2, 3 …): 30s, 1m, 2m, 4m … at most 1h."""
+    doublings = min(max(attempts, 1) - 1, 16)  # 30s · 2^7 already passes the cap
+    return min(WEBHOOK_FIRST_RETRY * (1 << doublings), WEBHOOK_MAX_RETRY_INTERVAL)
+
+
+def webhook_retry_at(
+    attempts: int, created_at: datetime, now: datetime, status_code: int | None = None
+) -> datetime | None:
+    """When to try a delivery again after its `attempts`-th attempt failed at `now`; None
+    gives up (the delivery is marked failed).
+
+    Gives up on 410 Gone, after WEBHOOK_MAX_ATTEMPTS attempts, or once WEBHOOK_GIVE_UP_AFTER
+    has passed since the event was recorded (`created_at`). Any other failure, 4xx included,
+    is retried: a receiver's bad deploy answers 400 or 404 as readily as 500.
+    """
+    if status_code == WEBHOOK_GONE or attempts >= WEBHOOK_MAX_ATTEMPTS:
+        return None
+    if now - created_at >= WEBHOOK_GIVE_UP_AFTER:
+        return None
+    return now + webhook_retry_delay(attempts)

@@ -61,7 +61,7 @@ from promptly.domain.models import (
     complaint_workflow_id,
 )
 from promptly.domain.policy import BookingRejected
-from promptly.starter import api_history, api_links
+from promptly.starter import api_history, api_links, api_webhooks
 from promptly.starter.api_auth import BOOK, READ, TASKS, ApiKeys, Caller, require
 from promptly.starter.api_cases import (
     BUSINESS_ID_PATTERN,
@@ -883,6 +883,7 @@ def create_app(
     app.include_router(api_links.router)
     app.include_router(api_history.router)
     app.include_router(health)
+    app.include_router(api_webhooks.router)
     app.include_router(codec_router(settings))  # Temporal UI codec server (api_codec.py)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     return app

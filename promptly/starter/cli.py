@@ -26,6 +26,7 @@ from promptly.domain.policy import BookingRejected
 from promptly.starter.complaint_cli import complaint_app
 from promptly.starter.history_cli import history_app
 from promptly.starter.report import report_command
+from promptly.starter.webhook_cli import webhooks_app
 
 app = typer.Typer(
     help="Promptly: appointments and complaints on time, on the record.", no_args_is_help=True
@@ -34,6 +35,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(complaint_app, name="complaint")
 app.add_typer(history_app, name="history")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("report")(report_command)
 
 T = TypeVar("T")

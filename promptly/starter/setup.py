@@ -1,6 +1,7 @@
 """Prepares a Temporal namespace for Promptly: checks the namespace (creating it on request),
 registers the typed search attributes of DESIGN.md §5, and the schedules of the history
-archive, the retention purge and the weekly QA report."""
+archive, the retention purge, the weekly QA report and, when webhook URLs are configured,
+the webhook dispatcher."""
 
 from __future__ import annotations
 
@@ -34,9 +35,9 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.config import Settings
-from promptly.domain.models import ArchiveRequest, PurgeRequest
+from promptly.domain.models import ArchiveRequest, PurgeRequest, WebhookDispatchRequest
 from promptly.starter.report import QA_REPORT_SCHEDULE_ID, qa_report_schedule
-from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow
+from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow, WebhookDispatchWorkflow
 
 SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     "AppointmentStatus": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -173,11 +174,15 @@ ARCHIVE_SCHEDULE_ID = "promptly-archive"
 PURGE_SCHEDULE_ID = "promptly-purge"
 ARCHIVE_EVERY = timedelta(hours=1)
 PURGE_EVERY = timedelta(days=1)
+WEBHOOK_SCHEDULE_ID = "promptly-webhooks"
+# Each run polls for ~50s, so one dispatcher is nearly always alive (overlap SKIP: never two).
+WEBHOOK_EVERY = timedelta(minutes=1)
 
 
 def schedules(settings: Settings) -> dict[str, Schedule]:
-    """The archive every hour, the purge every day; a run still going skips the next."""
-    return {
+    """The archive every hour, the purge every day, the QA report weekly and, with webhook URLs
+    configured, the webhook dispatcher every minute; a run still going skips the next."""
+    found = {
         ARCHIVE_SCHEDULE_ID: Schedule(
             action=ScheduleActionStartWorkflow(
                 ArchiveWorkflow.run,
@@ -204,6 +209,22 @@ def schedules(settings: Settings) -> dict[str, Schedule]:
         ),
         QA_REPORT_SCHEDULE_ID: qa_report_schedule(settings),
     }
+    if settings.webhook_urls:
+        found[WEBHOOK_SCHEDULE_ID] = Schedule(
+            action=ScheduleActionStartWorkflow(
+                WebhookDispatchWorkflow.run,
+                WebhookDispatchRequest(),
+                id=WEBHOOK_SCHEDULE_ID,
+                task_queue=settings.task_queue,
+                static_summary="POST case status changes to the back-office webhooks",
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=WEBHOOK_EVERY)]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+            state=ScheduleState(
+                note="webhook dispatcher (PROMPTLY_WEBHOOK_URLS); created by promptly setup"
+            ),
+        )
+    return found
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> list[str]:

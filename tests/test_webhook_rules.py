@@ -1,0 +1,235 @@
+"""Outbound webhooks, the pure rules: retry backoff, the signature, which entries become
+events and what they may say; and the settings that switch webhooks on."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from promptly.config import Settings
+from promptly.domain.models import (
+    Actor,
+    ActorKind,
+    CaseKind,
+    CaseSnapshot,
+    TimelineEntry,
+    TimelineKind,
+    WebhookEventType,
+)
+from promptly.domain.policy import (
+    WEBHOOK_MAX_ATTEMPTS,
+    webhook_retry_at,
+    webhook_retry_delay,
+)
+from promptly.domain.webhooks import sign, status_events, verify_signature
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+SECRET = "whsec-0123456789abcdef"
+CLIENT = Actor(kind=ActorKind.CLIENT, id="C-17")
+
+# --- backoff ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attempts", "delay"),
+    [
+        (1, timedelta(seconds=30)),
+        (2, timedelta(minutes=1)),
+        (3, timedelta(minutes=2)),
+        (4, timedelta(minutes=4)),
+        (7, timedelta(minutes=32)),
+        (8, timedelta(hours=1)),  # 64 minutes, capped
+        (29, timedelta(hours=1)),
+        (10_000, timedelta(hours=1)),
+    ],
+)
+def test_retry_delay_doubles_from_30s_and_stops_at_an_hour(attempts: int, delay: timedelta) -> None:
+    assert webhook_retry_delay(attempts) == delay
+
+
+def test_a_failed_delivery_is_tried_again_after_the_backoff() -> None:
+    created = NOW - timedelta(minutes=5)
+    assert webhook_retry_at(1, created, NOW, 500) == NOW + timedelta(seconds=30)
+    assert webhook_retry_at(3, created, NOW, None) == NOW + timedelta(minutes=2)  # no answer
+    assert webhook_retry_at(2, created, NOW, 404) == NOW + timedelta(minutes=1)
+
+
+def test_gone_gives_up_at_once() -> None:
+    assert webhook_retry_at(1, NOW, NOW, 410) is None
+
+
+def test_gives_up_24h_after_the_event_was_recorded() -> None:
+    almost = NOW - timedelta(hours=24) + timedelta(seconds=1)
+    assert webhook_retry_at(5, almost, NOW, 503) == NOW + timedelta(minutes=8)
+    assert webhook_retry_at(5, NOW - timedelta(hours=24), NOW, 503) is None
+
+
+def test_gives_up_after_the_last_attempt() -> None:
+    created = NOW - timedelta(hours=1)
+    assert webhook_retry_at(WEBHOOK_MAX_ATTEMPTS - 1, created, NOW, 500) is not None
+    assert webhook_retry_at(WEBHOOK_MAX_ATTEMPTS, created, NOW, 500) is None
+
+
+def test_the_schedule_of_retries_spans_about_a_day() -> None:
+    waited = sum((webhook_retry_delay(n) for n in range(1, WEBHOOK_MAX_ATTEMPTS)), timedelta())
+    assert timedelta(hours=23) < waited < timedelta(hours=25)
+
+
+# --- signature -------------------------------------------------------------------------------
+
+
+def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+    import hashlib
+    import hmac
+
+    body = b'{"id":"appointment-A-1/0"}'
+    header = sign(SECRET, body, NOW)
+    t = int(NOW.timestamp())
+    expected = hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    assert header == f"t={t},v1={expected}"
+
+
+def test_signature_verifies_with_the_secret_only() -> None:
+    body = b'{"id":"appointment-A-1/0"}'
+    header = sign(SECRET, body, NOW)
+    assert verify_signature(SECRET, header, body, NOW + timedelta(seconds=2))
+    assert not verify_signature("another-secret-entirely", header, body, NOW)
+    assert not verify_signature(SECRET, header, body + b" ", NOW)
+    assert not verify_signature(SECRET, header.replace("t=", "t=1"), body, NOW)
+    assert not verify_signature(SECRET, "v1=abc", body, NOW)
+    assert not verify_signature(SECRET, "", body, NOW)
+
+
+def test_an_old_signature_is_refused() -> None:
+    body = b"{}"
+    header = sign(SECRET, body, NOW)
+    assert verify_signature(SECRET, header, body, NOW + timedelta(minutes=5))
+    assert not verify_signature(SECRET, header, body, NOW + timedelta(minutes=5, seconds=1))
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def _snapshot(kind: CaseKind, entries: list[TimelineEntry], first_seq: int = 0) -> CaseSnapshot:
+    return CaseSnapshot(
+        case_id=f"{kind.value}-A-1",
+        kind=kind,
+        business_id="A-1",
+        status="Confirmed",
+        client_id="C-17",
+        first_seq=first_seq,
+        entries=entries,
+    )
+
+
+def _entry(kind: TimelineKind, detail: str, **data: object) -> TimelineEntry:
+    return TimelineEntry(at=NOW, kind=kind, actor=CLIENT, detail=detail, data=data)
+
+
+def test_only_status_entries_become_events_numbered_by_their_position() -> None:
+    snapshot = _snapshot(
+        CaseKind.APPOINTMENT,
+        [
+            _entry(TimelineKind.MESSAGE, "Confirmation sent", template="confirmation"),
+            _entry(TimelineKind.STATUS, "Client confirmed", status="Confirmed", previous="Booked"),
+            _entry(TimelineKind.ACTION, "Provider acknowledged"),
+        ],
+        first_seq=4,
+    )
+    [(seq, event)] = status_events(snapshot)
+    assert seq == 5
+    assert event.model_dump(mode="json") == {
+        "id": "appointment-A-1/5",
+        "type": "appointment.status_changed",
+        "case_id": "appointment-A-1",
+        "business_id": "A-1",
+        "kind": "appointment",
+        "status": "Confirmed",
+        "previous": "Booked",
+        "at": "2026-11-20T09:00:00Z",
+        "actor": {"kind": "client", "id": "C-17"},
+    }
+
+
+def test_the_first_status_has_no_previous_and_each_kind_its_type() -> None:
+    for kind, event_type in (
+        (CaseKind.APPOINTMENT, WebhookEventType.APPOINTMENT_STATUS_CHANGED),
+        (CaseKind.COMPLAINT, WebhookEventType.COMPLAINT_STATUS_CHANGED),
+        (CaseKind.SURVEY, WebhookEventType.SURVEY_STATUS_CHANGED),
+    ):
+        [(_, event)] = status_events(
+            _snapshot(kind, [_entry(TimelineKind.STATUS, "Opened", status="Open")])
+        )
+        assert event.type is event_type and event.previous is None
+
+
+def test_events_carry_no_free_text_from_the_entry() -> None:
+    snapshot = _snapshot(
+        CaseKind.APPOINTMENT,
+        [
+            _entry(
+                TimelineKind.STATUS,
+                "Cancelled by Anna Nowak (anna@example.com, +48600100200)",
+                status="Cancelled",
+                previous="Confirmed",
+                reason="Anna Nowak is ill, call +48600100200",
+            )
+        ],
+    )
+    [(_, event)] = status_events(snapshot)
+    body = event.model_dump_json()
+    for secret in ("Anna", "Nowak", "anna@example.com", "+48600100200", "ill"):
+        assert secret not in body
+    assert set(json.loads(body)) == {
+        "id",
+        "type",
+        "case_id",
+        "business_id",
+        "kind",
+        "status",
+        "previous",
+        "at",
+        "actor",
+    }
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def test_webhooks_are_off_by_default() -> None:
+    assert Settings().webhook_urls == []
+
+
+def test_webhook_urls_need_a_secret() -> None:
+    with pytest.raises(ValidationError, match="webhook_secret is required") as raised:
+        Settings(webhook_urls=["https://crm.example.com/promptly"])
+    with pytest.raises(ValidationError, match="at least 16 characters") as raised:
+        Settings(webhook_urls=["https://crm.example.com/promptly"], webhook_secret="short")
+    assert "short" not in str(raised.value)  # the error does not echo the secret
+    configured = Settings(webhook_urls=["https://crm.example.com/promptly"], webhook_secret=SECRET)
+    assert [str(url) for url in configured.webhook_urls] == ["https://crm.example.com/promptly"]
+
+
+def test_webhook_urls_must_be_http() -> None:
+    with pytest.raises(ValidationError, match="webhook_urls"):
+        Settings(webhook_urls=["ftp://crm.example.com/x"], webhook_secret=SECRET)
+
+
+def test_the_readme_verification_snippet_agrees_with_the_signature() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"^## Webhooks$.*?^```python\n(.*?)^```", readme, re.S | re.M)
+    assert found, "README: the Webhooks section has no Python snippet"
+    namespace: dict[str, Any] = {}
+    exec(found.group(1), namespace)  # our own README, as a receiver would paste it
+    body = b'{"id":"appointment-A-1/0"}'
+    header = sign(SECRET, body, datetime.now(UTC))
+    assert namespace["verify"](SECRET, header, body)
+    assert not namespace["verify"]("another-secret-entirely", header, body)
+    assert not namespace["verify"](SECRET, header, body + b" ")

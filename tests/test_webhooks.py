@@ -1,0 +1,574 @@
+"""Outbound webhooks end to end: the outbox written with the timeline, the dispatcher POSTing
+to a local receiver (signed, retried with backoff, in order per case, recorded), and a booked
+appointment's status changes arriving through the `promptly-webhooks` schedule.
+
+A database of its own (the dispatcher claims every due row) and, for the schedule, a dev
+server of its own, as in test_archive.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import (
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
+    ScheduleOverlapPolicy,
+)
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from typer.testing import CliRunner
+
+from promptly.activities.archive import ArchiveActivities
+from promptly.activities.records import RecordsActivities
+from promptly.activities.webhooks import WebhookActivities
+from promptly.config import ApiRole, Settings
+from promptly.domain.models import (
+    Actor,
+    ActorKind,
+    CaseKind,
+    CaseSnapshot,
+    ConfirmInput,
+    PurgeInput,
+    TimelineEntry,
+    TimelineKind,
+    WebhookDispatchRequest,
+    WebhookDispatchResult,
+)
+from promptly.domain.webhooks import verify_signature
+from promptly.starter import api_webhooks
+from promptly.starter.api import create_app
+from promptly.starter.appointments import book
+from promptly.starter.cli import app
+from promptly.starter.setup import (
+    WEBHOOK_SCHEDULE_ID,
+    dev_server_flags,
+    ensure_schedules,
+    schedules,
+)
+from promptly.worker import create_worker, data_converter
+from promptly.workflows.appointment import AppointmentWorkflow
+from tests.api_support import key, with_api_keys
+from tests.conftest import installed_binary, migrated_database
+from tests.helpers import CLIENT, appointment
+from tests.webhook_receiver import Received, WebhookReceiver
+
+SECRET = "whsec-test-0123456789abcdef"
+ONE_ROUND = WebhookDispatchRequest(run_for=timedelta(0))
+# Rounds back to back while rows are due, so a case's queue drains in one call.
+DRAIN = WebhookDispatchRequest(run_for=timedelta(seconds=1), poll_every=timedelta(seconds=0.05))
+STAFF = Actor(kind=ActorKind.STAFF, id="desk-1")
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def webhook_db(database_url: str) -> Iterator[str]:
+    with migrated_database(database_url, "promptly_webhooks") as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def webhook_pool(webhook_db: str) -> AsyncIterator[AsyncConnectionPool]:
+    async with AsyncConnectionPool(webhook_db, min_size=1, max_size=4) as opened:
+        yield opened
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pool(webhook_pool: AsyncConnectionPool) -> AsyncConnectionPool:
+    """The module's database with an empty outbox: the dispatcher claims every due row."""
+    async with webhook_pool.connection() as conn:
+        await conn.execute("TRUNCATE webhook_deliveries")
+    return webhook_pool
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as running:
+        yield running
+
+
+def _case_id() -> str:
+    return f"appointment-W{uuid.uuid4().hex[:8]}"
+
+
+def _snapshot(case_id: str, statuses: list[tuple[str, str | None]], first_seq: int = 0) -> Any:
+    """A snapshot whose entries are a message, then one status entry per (status, previous)."""
+    entries = [
+        TimelineEntry(
+            at=T0,
+            kind=TimelineKind.MESSAGE,
+            actor=STAFF,
+            detail="Confirmation sent to anna@example.com",
+            data={"template": "confirmation"},
+        )
+    ]
+    for n, (status, previous) in enumerate(statuses):
+        data: dict[str, Any] = {"status": status, "reason": "Anna Nowak, +48600100200"}
+        if previous is not None:
+            data["previous"] = previous
+        entries.append(
+            TimelineEntry(
+                at=T0 + timedelta(minutes=n),
+                kind=TimelineKind.STATUS,
+                actor=CLIENT,
+                detail=f"{status}: Anna Nowak <anna@example.com>",
+                data=data,
+            )
+        )
+    return CaseSnapshot(
+        case_id=case_id,
+        kind=CaseKind.APPOINTMENT,
+        business_id=case_id.removeprefix("appointment-"),
+        status=statuses[-1][0] if statuses else "Booked",
+        client_id="C-17",
+        first_seq=first_seq,
+        entries=entries,
+    )
+
+
+async def _record(
+    pool: AsyncConnectionPool, urls: list[str], case_id: str, statuses: list[tuple[str, str | None]]
+) -> None:
+    await ActivityEnvironment().run(
+        RecordsActivities(pool, urls).record_case, _snapshot(case_id, statuses)
+    )
+
+
+def _dispatcher(pool: AsyncConnectionPool, *urls: str, secret: str = SECRET) -> WebhookActivities:
+    return WebhookActivities(pool, list(urls), secret, timedelta(seconds=5))
+
+
+async def _dispatch(
+    acts: WebhookActivities, request: WebhookDispatchRequest = ONE_ROUND
+) -> WebhookDispatchResult:
+    return await ActivityEnvironment().run(acts.deliver_webhooks, request)
+
+
+async def _deliveries(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT * FROM webhook_deliveries WHERE case_id = %s ORDER BY url, seq", (case_id,)
+        )
+        return await cur.fetchall()
+
+
+async def _make_due(pool: AsyncConnectionPool, case_id: str) -> None:
+    """What waiting out the backoff would do: every pending row of the case is due now."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE webhook_deliveries SET next_attempt_at = now() - interval '1 second'"
+            " WHERE case_id = %s AND status = 'pending'",
+            (case_id,),
+        )
+
+
+def _seqs(received: list[Received], case_id: str) -> list[int]:
+    return [int(r.event["id"].rsplit("/", 1)[1]) for r in received if r.event["case_id"] == case_id]
+
+
+# --- the outbox ------------------------------------------------------------------------------
+
+
+async def test_nothing_is_queued_without_webhook_urls(pool: AsyncConnectionPool) -> None:
+    case_id = _case_id()
+    await _record(pool, [], case_id, [("Booked", None), ("Confirmed", "Booked")])
+    assert await _deliveries(pool, case_id) == []
+
+
+async def test_each_status_change_is_queued_once_per_url_ids_only(
+    pool: AsyncConnectionPool,
+) -> None:
+    case_id = _case_id()
+    urls = ["https://crm.example.com/a", "https://erp.example.com/b"]
+    statuses: list[tuple[str, str | None]] = [("Booked", None), ("Confirmed", "Booked")]
+    await _record(pool, urls, case_id, statuses)
+    await _record(pool, urls, case_id, statuses)  # a retried activity adds nothing
+
+    rows = await _deliveries(pool, case_id)
+    assert [(r["url"], r["event_id"], r["status"], r["attempts"]) for r in rows] == [
+        (url, f"{case_id}/{seq}", "pending", 0) for url in urls for seq in (1, 2)
+    ]
+    booked, confirmed = rows[0]["payload"], rows[1]["payload"]
+    assert booked == {
+        "id": f"{case_id}/1",
+        "type": "appointment.status_changed",
+        "case_id": case_id,
+        "business_id": case_id.removeprefix("appointment-"),
+        "kind": "appointment",
+        "status": "Booked",
+        "previous": None,
+        "at": "2026-11-20T09:00:00Z",
+        "actor": {"kind": "client", "id": "C-17"},
+    }
+    assert (confirmed["status"], confirmed["previous"]) == ("Confirmed", "Booked")
+    assert rows[0]["event_type"] == "appointment.status_changed"
+    for row in rows:
+        text = str(row["payload"])
+        for pii in ("Anna", "Nowak", "anna@example.com", "+48600100200"):
+            assert pii not in text
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+
+async def test_delivery_is_signed_and_recorded(
+    pool: AsyncConnectionPool, receiver: WebhookReceiver
+) -> None:
+    case_id, url = _case_id(), receiver.url("crm")
+    await _record(pool, [url], case_id, [("Booked", None)])
+
+    result = await _dispatch(_dispatcher(pool, url))
+
+    assert result == WebhookDispatchResult(delivered=1, retried=0, failed=0)
+    [request] = receiver.received("crm")
+    [row] = await _deliveries(pool, case_id)
+    assert request.header("Content-Type") == "application/json"
+    assert request.header("Promptly-Event-Id") == f"{case_id}/1" == request.event["id"]
+    assert request.event == row["payload"]
+    signature = request.header("Promptly-Signature") or ""
+    now = datetime.now(UTC)
+    assert verify_signature(SECRET, signature, request.body, now)
+    assert not verify_signature("another-secret-0123456789", signature, request.body, now)
+    assert not verify_signature(SECRET, signature, request.body.replace(b"Booked", b"Nooked"), now)
+    assert row["status"] == "delivered" and row["attempts"] == 1
+    assert row["last_status_code"] == 200 and row["last_error"] is None
+    assert row["delivered_at"] is not None
+
+    # Delivered is done: nothing is sent again.
+    assert await _dispatch(_dispatcher(pool, url)) == WebhookDispatchResult(
+        delivered=0, retried=0, failed=0
+    )
+    assert len(receiver.received()) == 1
+
+
+async def test_a_failed_post_is_retried_after_the_backoff(
+    pool: AsyncConnectionPool, receiver: WebhookReceiver
+) -> None:
+    case_id, url = _case_id(), receiver.url("crm")
+    await _record(pool, [url], case_id, [("Booked", None)])
+    receiver.script("crm", f"{case_id}/1", 500, 503)
+    acts = _dispatcher(pool, url)
+
+    before = datetime.now(UTC)
+    assert await _dispatch(acts) == WebhookDispatchResult(delivered=0, retried=1, failed=0)
+    after = datetime.now(UTC)
+    [row] = await _deliveries(pool, case_id)
+    assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 1, 500)
+    assert row["last_error"] == "HTTP 500 Internal Server Error"
+    assert before + timedelta(seconds=30) <= row["next_attempt_at"]
+    assert row["next_attempt_at"] <= after + timedelta(seconds=30)
+
+    # Not due yet: not sent.
+    await _dispatch(acts)
+    assert len(receiver.received()) == 1
+
+    await _make_due(pool, case_id)
+    before = datetime.now(UTC)
+    assert await _dispatch(acts) == WebhookDispatchResult(delivered=0, retried=1, failed=0)
+    [row] = await _deliveries(pool, case_id)
+    assert (row["attempts"], row["last_status_code"]) == (2, 503)
+    assert row["next_attempt_at"] >= before + timedelta(minutes=1)  # the second wait doubles
+
+    await _make_due(pool, case_id)
+    assert await _dispatch(acts) == WebhookDispatchResult(delivered=1, retried=0, failed=0)
+    [row] = await _deliveries(pool, case_id)
+    assert (row["status"], row["attempts"], row["last_status_code"]) == ("delivered", 3, 200)
+    assert row["last_error"] is None
+    assert [r.answered for r in receiver.received()] == [500, 503, 200]
+    # Every attempt is signed when sent; the event id stays, so the receiver can dedupe.
+    for request in receiver.received():
+        signature = request.header("Promptly-Signature") or ""
+        assert verify_signature(SECRET, signature, request.body, datetime.now(UTC))
+    assert {r.header("Promptly-Event-Id") for r in receiver.received()} == {f"{case_id}/1"}
+
+
+async def test_an_unreachable_receiver_counts_an_attempt_without_a_status_code(
+    pool: AsyncConnectionPool,
+) -> None:
+    with WebhookReceiver() as gone:
+        url = gone.url("crm")
+    case_id = _case_id()
+    await _record(pool, [url], case_id, [("Booked", None)])
+
+    assert await _dispatch(_dispatcher(pool, url)) == WebhookDispatchResult(
+        delivered=0, retried=1, failed=0
+    )
+    [row] = await _deliveries(pool, case_id)
+    assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 1, None)
+    assert row["last_error"].startswith("ConnectError")
+
+
+async def test_later_events_of_a_case_wait_for_the_earlier_one_at_that_url_only(
+    pool: AsyncConnectionPool, receiver: WebhookReceiver
+) -> None:
+    case_id, other_case = _case_id(), _case_id()
+    failing, healthy = receiver.url("failing"), receiver.url("healthy")
+    statuses: list[tuple[str, str | None]] = [
+        ("Booked", None),
+        ("Confirmed", "Booked"),
+        ("Cancelled", "Confirmed"),
+    ]
+    await _record(pool, [failing, healthy], case_id, statuses)
+    await _record(pool, [failing], other_case, [("Booked", None)])
+    receiver.script("failing", f"{case_id}/1", 500)
+    acts = _dispatcher(pool, failing, healthy)
+
+    result = await _dispatch(acts, DRAIN)
+
+    # The failing URL got only the case's first event; the other case and URL were not held.
+    assert _seqs(receiver.received("failing"), case_id) == [1]
+    assert _seqs(receiver.received("failing"), other_case) == [1]
+    assert _seqs(receiver.received("healthy"), case_id) == [1, 2, 3]
+    assert result == WebhookDispatchResult(delivered=4, retried=1, failed=0)
+
+    await _make_due(pool, case_id)
+    assert await _dispatch(acts, DRAIN) == WebhookDispatchResult(delivered=3, retried=0, failed=0)
+    assert _seqs(receiver.received("failing"), case_id) == [1, 1, 2, 3]
+    events = [r.event for r in receiver.received("failing") if r.event["case_id"] == case_id]
+    assert [(e["previous"], e["status"]) for e in events[1:]] == [
+        (None, "Booked"),
+        ("Booked", "Confirmed"),
+        ("Confirmed", "Cancelled"),
+    ]
+    assert {r["status"] for r in await _deliveries(pool, case_id)} == {"delivered"}
+
+
+async def test_gone_gives_up_at_once_and_the_next_event_goes_out(
+    pool: AsyncConnectionPool, receiver: WebhookReceiver
+) -> None:
+    case_id, url = _case_id(), receiver.url("crm")
+    await _record(pool, [url], case_id, [("Booked", None), ("Confirmed", "Booked")])
+    receiver.script("crm", f"{case_id}/1", 410)
+
+    result = await _dispatch(_dispatcher(pool, url), DRAIN)
+
+    assert result == WebhookDispatchResult(delivered=1, retried=0, failed=1)
+    first, second = await _deliveries(pool, case_id)
+    assert (first["status"], first["attempts"], first["last_status_code"]) == ("failed", 1, 410)
+    assert first["last_error"] == "HTTP 410 Gone"
+    assert second["status"] == "delivered"
+    assert _seqs(receiver.received(), case_id) == [1, 2]
+
+
+async def test_a_row_another_dispatcher_holds_is_skipped_and_so_is_its_queue(
+    pool: AsyncConnectionPool, receiver: WebhookReceiver
+) -> None:
+    case_id, url = _case_id(), receiver.url("crm")
+    await _record(pool, [url], case_id, [("Booked", None), ("Confirmed", "Booked")])
+    acts = _dispatcher(pool, url)
+
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT 1 FROM webhook_deliveries WHERE event_id = %s FOR UPDATE",
+            (f"{case_id}/1",),
+        )
+        assert await _dispatch(acts) == WebhookDispatchResult(delivered=0, retried=0, failed=0)
+        assert receiver.received() == []
+
+    assert await _dispatch(acts, DRAIN) == WebhookDispatchResult(delivered=2, retried=0, failed=0)
+    assert _seqs(receiver.received(), case_id) == [1, 2]
+
+
+async def test_rows_for_a_url_taken_out_of_the_settings_fail_after_a_day(
+    pool: AsyncConnectionPool, receiver: WebhookReceiver
+) -> None:
+    case_id, kept, removed = _case_id(), receiver.url("kept"), receiver.url("removed")
+    await _record(pool, [kept, removed], case_id, [("Booked", None)])
+    acts = _dispatcher(pool, kept)
+
+    # Another worker may still have the URL configured (a rolling deploy): left alone at first.
+    assert await _dispatch(acts) == WebhookDispatchResult(delivered=1, retried=0, failed=0)
+    assert [r["status"] for r in await _deliveries(pool, case_id)] == ["delivered", "pending"]
+
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE webhook_deliveries SET created_at = now() - interval '25 hours'"
+            " WHERE case_id = %s",
+            (case_id,),
+        )
+    assert await _dispatch(acts) == WebhookDispatchResult(delivered=0, retried=0, failed=1)
+    kept_row, removed_row = await _deliveries(pool, case_id)
+    assert kept_row["status"] == "delivered"
+    assert removed_row["status"] == "failed" and "no longer configured" in removed_row["last_error"]
+    assert receiver.received("removed") == []
+
+
+async def test_the_purge_deletes_the_deliveries_of_purged_cases(
+    pool: AsyncConnectionPool,
+) -> None:
+    case_id = _case_id()
+    await _record(pool, ["https://crm.example.com/a"], case_id, [("Completed", None)])
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE cases SET status = 'Completed', updated_at = %s WHERE case_id = %s",
+            (T0 - timedelta(days=400), case_id),
+        )
+    acts = ArchiveActivities(None, pool, timedelta(days=395))  # type: ignore[arg-type]
+
+    result = await ActivityEnvironment().run(acts.purge_expired, PurgeInput(now=T0))
+
+    assert result.webhook_deliveries == 1
+    assert await _deliveries(pool, case_id) == []
+
+
+# --- the schedule and a real appointment -----------------------------------------------------
+
+
+def test_the_webhook_schedule_exists_only_with_webhook_urls(database_url: str) -> None:
+    assert WEBHOOK_SCHEDULE_ID not in schedules(Settings(database_url=database_url))
+    configured = Settings(webhook_urls=["https://crm.example.com/a"], webhook_secret=SECRET)
+    schedule = schedules(configured)[WEBHOOK_SCHEDULE_ID]
+    assert isinstance(schedule.action, ScheduleActionStartWorkflow)
+    assert schedule.action.workflow == "WebhookDispatchWorkflow"
+    assert schedule.spec.intervals[0].every == timedelta(minutes=1)
+    assert schedule.policy.overlap is ScheduleOverlapPolicy.SKIP
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def dev() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"),
+        data_converter=data_converter(),
+        dev_server_extra_args=dev_server_flags(),
+        dev_server_log_level="error",
+    ) as environment:
+        yield environment
+
+
+async def _until(received: WebhookReceiver, case_id: str, count: int) -> list[Received]:
+    for _ in range(200):
+        found = [r for r in received.received() if r.event["case_id"] == case_id]
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{count} webhooks for {case_id} never arrived: {received.received()}")
+
+
+async def test_a_booked_then_confirmed_appointment_reaches_the_back_office_in_order(
+    dev: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    webhook_db: str,
+    receiver: WebhookReceiver,
+) -> None:
+    settings = Settings(
+        database_url=webhook_db,
+        task_queue=f"promptly-webhooks-{uuid.uuid4().hex[:8]}",
+        webhook_urls=[receiver.url("crm")],
+        webhook_secret=SECRET,
+    )
+    client = dev.client
+    async with create_worker(client, settings, pool=pool):
+        assert WEBHOOK_SCHEDULE_ID in await ensure_schedules(client, settings)
+        dispatcher = client.get_schedule_handle(WEBHOOK_SCHEDULE_ID)
+        try:
+            # The schedule's first run would start at the next whole minute: start it now.
+            await dispatcher.trigger()
+            now = datetime.now(UTC)
+            request = appointment(now + timedelta(days=3))
+            handle = await book(client, request, settings, now)
+            [booked] = await _until(receiver, handle.id, 1)
+
+            await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+            confirmed_at = asyncio.get_running_loop().time()
+            first, confirmed = await _until(receiver, handle.id, 2)
+            latency = confirmed.at - confirmed_at
+
+            assert first == booked
+            assert [(r.event["previous"], r.event["status"]) for r in (booked, confirmed)] == [
+                (None, "Booked"),
+                ("Booked", "Confirmed"),
+            ]
+            assert confirmed.event["actor"] == {"kind": "client", "id": "C-17"}
+            assert confirmed.event["business_id"] == request.appointment_id
+            assert latency < 5, f"delivered {latency:.1f}s after the confirmation"
+            for received in (booked, confirmed):
+                signature = received.header("Promptly-Signature") or ""
+                assert verify_signature(SECRET, signature, received.body, datetime.now(UTC))
+                text = received.body.decode()
+                for private in (
+                    request.client.name,
+                    str(request.client.email),
+                    str(request.client.phone),
+                    request.provider.name,
+                    request.service,
+                    request.location,
+                ):
+                    assert private not in text
+            rows = await _deliveries(pool, handle.id)
+            assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 2
+            await handle.terminate("test over")
+        finally:
+            described = await dispatcher.describe()
+            for schedule_id in schedules(settings):
+                await client.get_schedule_handle(schedule_id).delete()
+            for action in described.info.running_actions:
+                if isinstance(action, ScheduleActionExecutionStartWorkflow):
+                    await client.get_workflow_handle(action.workflow_id).terminate("test over")
+
+
+# --- what admins see -------------------------------------------------------------------------
+
+
+async def test_admins_list_deliveries_by_status_in_the_cli_and_the_api(
+    dev: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    webhook_db: str,
+    receiver: WebhookReceiver,
+) -> None:
+    case_id, url = _case_id(), receiver.url("crm")
+    await _record(pool, [url], case_id, [("Booked", None), ("Confirmed", "Booked")])
+    receiver.script("crm", f"{case_id}/1", 410)
+    await _dispatch(_dispatcher(pool, url), DRAIN)
+
+    env = {
+        "PROMPTLY_DATABASE_URL": webhook_db,
+        "PROMPTLY_WEBHOOK_URLS": json.dumps([url]),
+        "PROMPTLY_WEBHOOK_SECRET": SECRET,
+    }
+    listed = await asyncio.to_thread(
+        lambda: CliRunner().invoke(app, ["webhooks", "list", "--status", "failed"], env=env)
+    )
+    assert listed.exit_code == 0, listed.output
+    [line] = listed.stdout.splitlines()
+    assert f"{case_id}/1" in line and "failed" in line and "410" in line
+    assert "HTTP 410 Gone" in line
+    everything = await asyncio.to_thread(
+        lambda: CliRunner().invoke(app, ["webhooks", "list", "--case", case_id], env=env)
+    )
+    assert [line.split()[2] for line in everything.stdout.splitlines()] == [
+        "delivered",
+        "failed",
+    ]
+
+    api = create_app(with_api_keys(Settings(database_url=webhook_db)), client=dev.client, pool=pool)
+    api.include_router(api_webhooks.router)  # the line create_app gets
+    async with (
+        api.router.lifespan_context(api),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=api), base_url="http://promptly.test"
+        ) as http,
+    ):
+        path = "/webhooks/deliveries"
+        answer = await http.get(path, params={"status": "failed"}, headers=key(ApiRole.ADMIN))
+        assert answer.status_code == 200, answer.text
+        [item] = [i for i in answer.json()["items"] if i["case_id"] == case_id]
+        assert (item["event_id"], item["status"], item["last_status_code"]) == (
+            f"{case_id}/1",
+            "failed",
+            410,
+        )
+        assert "payload" not in item
+        assert (await http.get(path, headers=key(ApiRole.STAFF))).status_code == 403
+        assert (await http.get(path, headers=key(ApiRole.COMPLIANCE))).status_code == 403
+        assert (await http.get(path)).status_code == 401
+        bad = await http.get(path, params={"status": "lost"}, headers=key(ApiRole.ADMIN))
+        assert bad.status_code == 422
