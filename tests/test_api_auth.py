@@ -38,6 +38,7 @@ EXPECTED: dict[tuple[str, str], set[ApiRole]] = {
     ("GET", "/history/cases/{case}"): {C, A},
     ("GET", "/history/clients/{client_id}"): {C, A},
     ("GET", "/webhooks/deliveries"): {A},
+    ("POST", "/webhooks/deliveries/redeliver"): {A},
 }
 PUBLIC = {
     ("GET", "/health"),

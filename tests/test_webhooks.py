@@ -45,7 +45,6 @@ from promptly.domain.models import (
     WebhookDispatchResult,
 )
 from promptly.domain.webhooks import verify_signature
-from promptly.starter import api_webhooks
 from promptly.starter.api import create_app
 from promptly.starter.appointments import book
 from promptly.starter.cli import app
@@ -55,6 +54,7 @@ from promptly.starter.setup import (
     ensure_schedules,
     schedules,
 )
+from promptly.starter.webhooks import redeliver
 from promptly.worker import create_worker, data_converter
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import key, with_api_keys
@@ -359,6 +359,39 @@ async def test_gone_gives_up_at_once_and_the_next_event_goes_out(
     assert _seqs(receiver.received(), case_id) == [1, 2]
 
 
+async def test_a_redelivered_failure_is_sent_again_with_a_fresh_day_of_retries(
+    pool: AsyncConnectionPool, receiver: WebhookReceiver
+) -> None:
+    case_id, url = _case_id(), receiver.url("crm")
+    await _record(pool, [url], case_id, [("Booked", None), ("Confirmed", "Booked")])
+    receiver.script("crm", f"{case_id}/1", 410)
+    await _dispatch(_dispatcher(pool, url), DRAIN)
+    async with pool.connection() as conn:  # the event happened two days ago
+        await conn.execute(
+            "UPDATE webhook_deliveries SET created_at = now() - interval '2 days'"
+            " WHERE case_id = %s",
+            (case_id,),
+        )
+        failed = (await _deliveries(pool, case_id))[0]
+        assert failed["status"] == "failed"
+        assert await redeliver(conn, case_id=case_id) == [failed["id"]]
+        assert await redeliver(conn, ids=[failed["id"]]) == []  # pending now: left alone
+        with pytest.raises(ValueError, match="ids or a case"):
+            await redeliver(conn)
+
+    receiver.script("crm", f"{case_id}/1", 503)  # still down once: retried, not given up
+    assert await _dispatch(_dispatcher(pool, url), ONE_ROUND) == WebhookDispatchResult(
+        delivered=0, retried=1, failed=0
+    )
+    requeued = (await _deliveries(pool, case_id))[0]
+    assert (requeued["status"], requeued["attempts"]) == ("pending", 1)
+    assert requeued["requeued_at"] is not None
+    await _make_due(pool, case_id)
+    await _dispatch(_dispatcher(pool, url), DRAIN)
+    assert (await _deliveries(pool, case_id))[0]["status"] == "delivered"
+    assert _seqs(receiver.received(), case_id) == [1, 2, 1, 1]  # 410, 200, 503, 200
+
+
 async def test_a_row_another_dispatcher_holds_is_skipped_and_so_is_its_queue(
     pool: AsyncConnectionPool, receiver: WebhookReceiver
 ) -> None:
@@ -550,7 +583,6 @@ async def test_admins_list_deliveries_by_status_in_the_cli_and_the_api(
     ]
 
     api = create_app(with_api_keys(Settings(database_url=webhook_db)), client=dev.client, pool=pool)
-    api.include_router(api_webhooks.router)  # the line create_app gets
     async with (
         api.router.lifespan_context(api),
         httpx.AsyncClient(
@@ -572,3 +604,24 @@ async def test_admins_list_deliveries_by_status_in_the_cli_and_the_api(
         assert (await http.get(path)).status_code == 401
         bad = await http.get(path, params={"status": "lost"}, headers=key(ApiRole.ADMIN))
         assert bad.status_code == 422
+
+        again = f"{path}/redeliver"
+        empty = await http.post(again, json={}, headers=key(ApiRole.ADMIN))
+        assert empty.status_code == 422 and "ids, or case_id" in empty.json()["reason"]
+        requeued = await http.post(again, json={"ids": [item["id"]]}, headers=key(ApiRole.ADMIN))
+        assert requeued.status_code == 200 and requeued.json() == {"requeued": [item["id"]]}
+        assert (await http.post(again, json={"ids": [item["id"]]})).status_code == 401
+        staff = await http.post(again, json={"ids": [item["id"]]}, headers=key(ApiRole.STAFF))
+        assert staff.status_code == 403
+
+    receiver.script("crm", f"{case_id}/1", 410)  # gone again: failed again
+    await _dispatch(_dispatcher(pool, url), DRAIN)
+    cli_redelivery = await asyncio.to_thread(
+        lambda: CliRunner().invoke(app, ["webhooks", "redeliver", "--case", case_id], env=env)
+    )
+    assert cli_redelivery.exit_code == 0, cli_redelivery.output
+    assert cli_redelivery.stdout.strip() == f"requeued 1: {item['id']}"
+    nothing = await asyncio.to_thread(
+        lambda: CliRunner().invoke(app, ["webhooks", "redeliver"], env=env)
+    )
+    assert nothing.exit_code == 2 and "ids, or --case" in nothing.output

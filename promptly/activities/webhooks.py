@@ -58,7 +58,7 @@ class _Due:
     url: str
     payload: dict[str, Any]
     attempts: int
-    created_at: datetime
+    queued_at: datetime  # recorded, or requeued by an operator: the give-up clock's start
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ class WebhookActivities:
             cursor = await conn.execute(
                 """UPDATE webhook_deliveries
                       SET status = 'failed', last_error = %s
-                    WHERE status = 'pending' AND NOT (url = ANY(%s)) AND created_at <= %s""",
+                    WHERE status = 'pending' AND NOT (url = ANY(%s))
+                      AND coalesce(requeued_at, created_at) <= %s""",
                 (NOT_CONFIGURED, self._urls, now - policy.WEBHOOK_GIVE_UP_AFTER),
             )
             return cursor.rowcount
@@ -189,7 +190,7 @@ def _outcome(attempt: _Attempt) -> dict[str, Any]:
         status = WebhookDeliveryStatus.DELIVERED
     else:
         retry_at = policy.webhook_retry_at(
-            attempt.due.attempts + 1, attempt.due.created_at, attempt.at, attempt.status_code
+            attempt.due.attempts + 1, attempt.due.queued_at, attempt.at, attempt.status_code
         )
         status = WebhookDeliveryStatus.FAILED if retry_at is None else WebhookDeliveryStatus.PENDING
     return {
@@ -209,7 +210,8 @@ async def _claim_due(
     are skipped, and so are the rows queued behind them."""
     async with conn.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(
-            """SELECT d.id, d.event_id, d.url, d.payload, d.attempts, d.created_at
+            """SELECT d.id, d.event_id, d.url, d.payload, d.attempts,
+                      coalesce(d.requeued_at, d.created_at) AS queued_at
                  FROM webhook_deliveries d
                 WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
                   AND d.url = ANY(%(urls)s)

@@ -967,6 +967,7 @@ class WebhookDelivery(Model):
     last_error: str | None
     created_at: AwareDatetime
     delivered_at: AwareDatetime | None
+    requeued_at: AwareDatetime | None = None  # sent again by an operator after it failed
 
 
 class WebhookDispatchRequest(Model):

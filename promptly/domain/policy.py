@@ -909,17 +909,18 @@ def webhook_retry_delay(attempts: int) -> timedelta:
 
 
 def webhook_retry_at(
-    attempts: int, created_at: datetime, now: datetime, status_code: int | None = None
+    attempts: int, queued_at: datetime, now: datetime, status_code: int | None = None
 ) -> datetime | None:
     """When to try a delivery again after its `attempts`-th attempt failed at `now`; None
     gives up (the delivery is marked failed).
 
     Gives up on 410 Gone, after WEBHOOK_MAX_ATTEMPTS attempts, or once WEBHOOK_GIVE_UP_AFTER
-    has passed since the event was recorded (`created_at`). Any other failure, 4xx included,
-    is retried: a receiver's bad deploy answers 400 or 404 as readily as 500.
+    has passed since the event was queued (`queued_at`: recorded, or requeued by an
+    operator). Any other failure, 4xx included, is retried: a receiver's bad deploy answers
+    400 or 404 as readily as 500.
     """
     if status_code == WEBHOOK_GONE or attempts >= WEBHOOK_MAX_ATTEMPTS:
         return None
-    if now - created_at >= WEBHOOK_GIVE_UP_AFTER:
+    if now - queued_at >= WEBHOOK_GIVE_UP_AFTER:
         return None
     return now + webhook_retry_delay(attempts)

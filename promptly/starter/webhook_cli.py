@@ -9,7 +9,7 @@ import typer
 from psycopg import AsyncConnection
 
 from promptly.domain.models import WebhookDelivery, WebhookDeliveryStatus
-from promptly.starter.webhooks import list_deliveries
+from promptly.starter.webhooks import list_deliveries, redeliver
 
 webhooks_app = typer.Typer(
     help="Outbound webhooks (PROMPTLY_WEBHOOK_URLS): the deliveries recorded in PostgreSQL.",
@@ -59,3 +59,27 @@ def list_command(
         typer.echo(_line(delivery))
     if not deliveries:
         typer.echo("no deliveries", err=True)
+
+
+@webhooks_app.command("redeliver")
+def redeliver_command(
+    ids: Annotated[list[int] | None, typer.Argument(help="delivery ids (from `list`)")] = None,
+    case_id: Annotated[
+        str | None, typer.Option("--case", help="every failed delivery of this case")
+    ] = None,
+) -> None:
+    """Send failed deliveries again (after a receiver's outage): tried at once, with a fresh
+    day of retries."""
+    from promptly.starter import cli
+
+    if not ids and case_id is None:
+        typer.secho("name the deliveries: ids, or --case", fg="red", err=True)
+        raise typer.Exit(2)
+    config = cli.settings()
+
+    async def main() -> list[int]:
+        async with await AsyncConnection[Any].connect(config.database_url) as conn:
+            return await redeliver(conn, ids or (), case_id)
+
+    requeued = asyncio.run(main())
+    typer.echo(f"requeued {len(requeued)}: {' '.join(map(str, requeued)) or '-'}")
