@@ -12,18 +12,16 @@ workflow update), plus its start, status and list routes; a new kind follows the
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
@@ -32,13 +30,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from promptly.config import Settings
 from promptly.domain.models import (
     AcknowledgeInput,
-    Actor,
     AddNoteInput,
     AppointmentRequest,
     AppointmentStatus,
     AppointmentView,
     AssignInput,
-    CallOutcome,
     CancelInput,
     CheckInInput,
     CloseComplaintInput,
@@ -55,17 +51,15 @@ from promptly.domain.models import (
     ReportDelayInput,
     RescheduleInput,
     ResumeInput,
-    TaskKind,
     WaiveFeeInput,
     appointment_workflow_id,
     complaint_workflow_id,
 )
 from promptly.domain.policy import BookingRejected
-from promptly.starter import api_history, api_links, api_webhooks
-from promptly.starter.api_auth import BOOK, READ, TASKS, ApiKeys, Caller, require
+from promptly.starter import api_history, api_links, api_tasks, api_webhooks
+from promptly.starter.api_auth import BOOK, READ, ApiKeys, Caller, require
 from promptly.starter.api_cases import (
     BUSINESS_ID_PATTERN,
-    QUERY_TIMEOUT,
     Action,
     CaseKindApi,
     add_action_routes,
@@ -75,19 +69,16 @@ from promptly.starter.api_cases import (
     case_status,
     equals,
     list_page,
-    run_update,
     start_case,
     where,
 )
 from promptly.starter.api_codec import codec_router
 from promptly.starter.api_errors import (
-    ACTION_RESPONSES,
     AUTH_RESPONSES,
     CASE_RESPONSES,
     ApiError,
     ErrorBody,
     invalid_input,
-    temporal_errors,
     validation_problems,
 )
 from promptly.starter.appointments import AlreadyBooked, book
@@ -469,255 +460,6 @@ async def list_complaints(
 add_action_routes(complaints, COMPLAINTS)
 
 
-# --- staff tasks -------------------------------------------------------------------------------
-
-
-class StaffTask(BaseModel):
-    id: int
-    case_id: str = Field(description="the workflow id of the case, e.g. appointment-A-1001")
-    kind: str
-    assignee: str
-    title: str
-    details: str
-    due_at: datetime
-    data: dict[str, Any]
-    status: str = Field(description="open or done")
-    outcome: str | None
-    note: str | None
-    closed_by: str | None
-    created_at: datetime
-    closed_at: datetime | None
-
-
-class TaskList(BaseModel):
-    items: list[StaffTask]
-
-
-class TaskCompletion(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    note: Annotated[str, StringConstraints(max_length=2000)] = ""
-    actor: Actor | None = Field(default=None, description="default: the API key's identity")
-
-
-class TaskCompleted(BaseModel):
-    task: StaffTask
-    case: AppointmentView | None = Field(description="the case after the update it drove")
-
-
-Drive = Callable[[Client, StaffTask, TaskCompletion, Actor, Settings], Awaitable[Any]]
-
-
-@dataclass(frozen=True)
-class TaskRule:
-    """How a task of one kind is completed: its outcomes and what each tells the case."""
-
-    outcomes: tuple[str, ...]
-    drive: Drive  # runs the update; returns the case's status, or None if it is not told
-    closes_itself: bool  # the workflow closes the task row itself
-
-
-def _appointment_handle(client: Client, task: StaffTask) -> Any:
-    if not task.case_id.startswith("appointment-"):
-        raise ApiError(409, f"task {task.id} belongs to {task.case_id}, not an appointment")
-    return client.get_workflow_handle_for(AppointmentWorkflow.run, task.case_id)
-
-
-async def _record_call(
-    client: Client, task: StaffTask, done: TaskCompletion, actor: Actor, settings: Settings
-) -> Any:
-    handle = _appointment_handle(client, task)
-    with temporal_errors(f"no case {task.case_id}"):
-        view: AppointmentView = await handle.query(
-            AppointmentWorkflow.status, rpc_timeout=QUERY_TIMEOUT
-        )
-    attempt = task.data.get("attempt")
-    if attempt is not None and attempt != view.call_attempts:
-        raise ApiError(
-            409,
-            f"task {task.id} is call attempt {attempt}, superseded by attempt "
-            f"{view.call_attempts}; record the outcome on the newest call task",
-        )
-    return await run_update(
-        handle,
-        "appointment",
-        AppointmentWorkflow.record_call_outcome,
-        RecordCallOutcomeInput(outcome=CallOutcome(done.outcome), note=done.note, actor=actor),
-        settings.api_update_timeout,
-    )
-
-
-async def _confirmation(
-    client: Client, task: StaffTask, done: TaskCompletion, actor: Actor, settings: Settings
-) -> Any:
-    if done.outcome == "sent":  # delivered by hand: the record is the task itself
-        return None
-    return await run_update(  # "confirmed": the client confirmed when the desk got through
-        _appointment_handle(client, task),
-        "appointment",
-        AppointmentWorkflow.confirm,
-        ConfirmInput(actor=actor),
-        settings.api_update_timeout,
-    )
-
-
-async def _provider_decision(
-    client: Client, task: StaffTask, done: TaskCompletion, actor: Actor, settings: Settings
-) -> Any:
-    if done.outcome == "fee_stands":
-        return None
-    return await run_update(
-        _appointment_handle(client, task),
-        "appointment",
-        AppointmentWorkflow.waive_fee,
-        WaiveFeeInput(reason=done.note.strip() or "force majeure (excuse accepted)", actor=actor),
-        settings.api_update_timeout,
-    )
-
-
-# Task kind → how completing it drives the case. Adding a kind is one entry.
-TASK_RULES: dict[str, TaskRule] = {
-    TaskKind.CALL_CLIENT.value: TaskRule(
-        outcomes=tuple(outcome.value for outcome in CallOutcome),
-        drive=_record_call,
-        closes_itself=True,
-    ),
-    TaskKind.SEND_CONFIRMATION_MANUALLY.value: TaskRule(
-        outcomes=("sent", "confirmed"), drive=_confirmation, closes_itself=False
-    ),
-    TaskKind.PROVIDER_DECISION.value: TaskRule(
-        outcomes=("waive_fee", "fee_stands"), drive=_provider_decision, closes_itself=False
-    ),
-}
-
-_TASK_COLUMNS = (
-    "id, case_id, kind, assignee, title, details, due_at, data, status, outcome, note, "
-    "closed_by, created_at, closed_at"
-)
-
-tasks = APIRouter(tags=["tasks"])
-
-
-async def _task(pool: AsyncConnectionPool, task_id: int) -> StaffTask | None:
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {_TASK_COLUMNS} FROM staff_tasks WHERE id = %s", (task_id,))
-        row = await cur.fetchone()
-    return StaffTask.model_validate(row) if row else None
-
-
-@tasks.get("/tasks", response_model=TaskList, responses=AUTH_RESPONSES)
-async def list_tasks(
-    request: Request,
-    caller: Annotated[Caller, require(TASKS)],
-    assignee: Annotated[
-        str | None, Query(pattern=r"^[a-z_]{1,32}$", description="e.g. front_desk, provider")
-    ] = None,
-    kind: TaskKind | None = None,
-    status: Annotated[str, Query(pattern="^(open|done|all)$")] = "open",
-    case_id: Annotated[
-        str | None,
-        Query(pattern=r"^[a-z]+-[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="a workflow id"),
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> TaskList:
-    """Staff tasks from PostgreSQL, soonest due first (default: the open ones)."""
-    pool: AsyncConnectionPool = request.app.state.pool
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"""SELECT {_TASK_COLUMNS} FROM staff_tasks
-                 WHERE (%(assignee)s::text IS NULL OR assignee = %(assignee)s)
-                   AND (%(kind)s::text IS NULL OR kind = %(kind)s)
-                   AND (%(status)s::text IS NULL OR status = %(status)s)
-                   AND (%(case_id)s::text IS NULL OR case_id = %(case_id)s)
-                 ORDER BY due_at, id
-                 LIMIT %(limit)s OFFSET %(offset)s""",
-            {
-                "assignee": assignee,
-                "kind": kind.value if kind else None,
-                "status": None if status == "all" else status,
-                "case_id": case_id,
-                "limit": limit,
-                "offset": offset,
-            },
-        )
-        rows = await cur.fetchall()
-    return TaskList(items=[StaffTask.model_validate(row) for row in rows])
-
-
-@tasks.post(
-    "/tasks/{task_id}/complete",
-    response_model=TaskCompleted,
-    responses={
-        **ACTION_RESPONSES,
-        409: {"model": ErrorBody, "description": "Task already done, superseded, or refused"},
-    },
-)
-async def complete_task(
-    request: Request,
-    task_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    body: TaskCompletion,
-    caller: Annotated[Caller, require(TASKS)],
-) -> TaskCompleted:
-    """Complete a task with its outcome; the outcome drives the case.
-
-    `call_client`: outcome of `record_call_outcome` (reached_confirmed, reached_cancelled,
-    reached_rescheduled, no_answer, wrong_number); the workflow closes the task.
-    `send_confirmation_manually`: `sent`, or `confirmed` (runs `confirm`).
-    `provider_decision`: `waive_fee` (runs `waive_fee`, the note is the reason) or
-    `fee_stands`.
-    """
-    pool: AsyncConnectionPool = request.app.state.pool
-    # One completion at a time per task: a double click must not record a call twice.
-    key = f"promptly:staff_task:{task_id}"
-    async with pool.connection() as lock:
-        locked = await (
-            await lock.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,))
-        ).fetchone()
-        await lock.commit()
-        if not locked or not locked[0]:
-            raise ApiError(409, f"task {task_id} is being completed right now")
-        try:
-            return await _complete(request, pool, task_id, body, caller)
-        finally:
-            await lock.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
-            await lock.commit()
-
-
-async def _complete(
-    request: Request, pool: AsyncConnectionPool, task_id: int, body: TaskCompletion, caller: Caller
-) -> TaskCompleted:
-    task = await _task(pool, task_id)
-    if task is None:
-        raise ApiError(404, f"no task {task_id}")
-    if task.status != "open":
-        raise ApiError(
-            409, f"task {task_id} is already {task.status} ({task.outcome}, {task.closed_by})"
-        )
-    rule = TASK_RULES.get(task.kind)
-    if rule is None:
-        raise ApiError(409, f"tasks of kind {task.kind} cannot be completed through the API")
-    if body.outcome not in rule.outcomes:
-        raise invalid_input(
-            [("outcome", f"for a {task.kind} task: one of {', '.join(rule.outcomes)}")]
-        )
-    actor = body.actor or caller.actor
-    view = await rule.drive(request.app.state.client, task, body, actor, request.app.state.settings)
-    if not rule.closes_itself:
-        async with pool.connection() as conn:
-            await conn.execute(
-                """UPDATE staff_tasks
-                      SET status = 'done', outcome = %s, note = %s, closed_by = %s,
-                          closed_at = now()
-                    WHERE id = %s AND status = 'open'""",
-                (body.outcome, body.note, f"{actor.kind.value}:{actor.id}", task_id),
-            )
-    closed = await _task(pool, task_id)
-    assert closed is not None  # tasks are never deleted
-    return TaskCompleted(task=closed, case=view)
-
-
 # --- health, errors, limits, the app --------------------------------------------------------
 
 
@@ -879,7 +621,7 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(appointments)
     app.include_router(complaints)
-    app.include_router(tasks)
+    app.include_router(api_tasks.router)
     app.include_router(api_links.router)
     app.include_router(api_history.router)
     app.include_router(health)

@@ -7,25 +7,37 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from promptly.config import Settings
 from promptly.domain.models import (
+    AcknowledgeInput,
     Actor,
     ActorKind,
     AppointmentRequest,
     AppointmentView,
+    CallOutcome,
+    CancelInput,
+    CheckInInput,
+    CompleteInput,
     ConfirmInput,
+    ExcuseNoShowInput,
+    RecordCallOutcomeInput,
+    ReportDelayInput,
+    RescheduleInput,
+    WaiveFeeInput,
 )
 from promptly.domain.policy import BookingRejected
 from promptly.starter.complaint_cli import complaint_app
 from promptly.starter.history_cli import history_app
 from promptly.starter.report import report_command
+from promptly.starter.tasks_cli import tasks_app
 from promptly.starter.webhook_cli import webhooks_app
 
 app = typer.Typer(
@@ -35,10 +47,15 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(complaint_app, name="complaint")
 app.add_typer(history_app, name="history")
+app.add_typer(tasks_app, name="tasks")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("report")(report_command)
 
+if TYPE_CHECKING:
+    from promptly.workflows.appointment import AppointmentWorkflow
+
 T = TypeVar("T")
+A = TypeVar("A")
 LOCAL_ENV = Path(".data/env")  # written by `promptly dev` for the other commands
 
 
@@ -120,22 +137,187 @@ def status(appointment_id: str) -> None:
     _print_view(_run(action))
 
 
+ActorKindOption = Annotated[ActorKind, typer.Option(help="who acts")]
+ActorIdOption = Annotated[str, typer.Option(help="their id")]
+ReasonArgument = Annotated[str, typer.Argument(help="why, on the record")]
+
+
+def _act(
+    appointment_id: str,
+    method: UpdateMethodMultiParam[[AppointmentWorkflow, A], AppointmentView],
+    argument: A,
+) -> None:
+    """Run one update of the appointment's workflow and print the case after it."""
+    from promptly.starter.appointments import handle_for
+
+    async def action(client: Client, config: Settings) -> AppointmentView:
+        return await handle_for(client, appointment_id).execute_update(method, argument)
+
+    _print_view(_run(action))
+
+
 @app.command()
 def confirm(
     appointment_id: str,
-    actor_kind: Annotated[ActorKind, typer.Option(help="who confirms")] = ActorKind.STAFF,
-    actor_id: Annotated[str, typer.Option(help="their id")] = "cli",
+    actor_kind: ActorKindOption = ActorKind.STAFF,
+    actor_id: ActorIdOption = "cli",
 ) -> None:
     """Record that the client confirmed the appointment."""
-    from promptly.starter.appointments import handle_for
     from promptly.workflows.appointment import AppointmentWorkflow
 
-    async def action(client: Client, config: Settings) -> AppointmentView:
-        return await handle_for(client, appointment_id).execute_update(
-            AppointmentWorkflow.confirm, ConfirmInput(actor=Actor(kind=actor_kind, id=actor_id))
-        )
+    _act(
+        appointment_id,
+        AppointmentWorkflow.confirm,
+        ConfirmInput(actor=Actor(kind=actor_kind, id=actor_id)),
+    )
 
-    _print_view(_run(action))
+
+@app.command()
+def acknowledge(appointment_id: str, actor_id: ActorIdOption = "cli") -> None:
+    """Record that the provider acknowledged the booking."""
+    from promptly.workflows.appointment import AppointmentWorkflow
+
+    _act(
+        appointment_id,
+        AppointmentWorkflow.acknowledge,
+        AcknowledgeInput(actor=Actor(kind=ActorKind.PROVIDER, id=actor_id)),
+    )
+
+
+@app.command("call-outcome")
+def call_outcome(
+    appointment_id: str,
+    outcome: CallOutcome,
+    note: Annotated[str, typer.Option(help="what the client said")] = "",
+    actor_id: ActorIdOption = "cli",
+) -> None:
+    """Record the outcome of the current follow-up call."""
+    from promptly.workflows.appointment import AppointmentWorkflow
+
+    _act(
+        appointment_id,
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput(
+            outcome=outcome, note=note, actor=Actor(kind=ActorKind.STAFF, id=actor_id)
+        ),
+    )
+
+
+@app.command("check-in")
+def check_in(appointment_id: str, actor_id: ActorIdOption = "cli") -> None:
+    """The client arrived (opens 2h before the start)."""
+    from promptly.workflows.appointment import AppointmentWorkflow
+
+    _act(
+        appointment_id,
+        AppointmentWorkflow.check_in,
+        CheckInInput(actor=Actor(kind=ActorKind.STAFF, id=actor_id)),
+    )
+
+
+@app.command()
+def complete(appointment_id: str, actor_id: ActorIdOption = "cli") -> None:
+    """The visit is over: the survey follows."""
+    from promptly.workflows.appointment import AppointmentWorkflow
+
+    _act(
+        appointment_id,
+        AppointmentWorkflow.complete,
+        CompleteInput(actor=Actor(kind=ActorKind.PROVIDER, id=actor_id)),
+    )
+
+
+@app.command()
+def cancel(
+    appointment_id: str,
+    reason: ReasonArgument,
+    actor_kind: ActorKindOption = ActorKind.CLIENT,
+    actor_id: ActorIdOption = "cli",
+) -> None:
+    """Cancel: under 24h before the visit it is late (counts as held); by the provider, free
+    with a free reschedule offered."""
+    from promptly.workflows.appointment import AppointmentWorkflow
+
+    _act(
+        appointment_id,
+        AppointmentWorkflow.cancel,
+        CancelInput(reason=reason, actor=Actor(kind=actor_kind, id=actor_id)),
+    )
+
+
+@app.command()
+def reschedule(
+    appointment_id: str,
+    new_start: Annotated[
+        datetime, typer.Argument(help="with its UTC offset, e.g. 2026-12-01T10:00:00+01:00")
+    ],
+    actor_kind: ActorKindOption = ActorKind.CLIENT,
+    actor_id: ActorIdOption = "cli",
+) -> None:
+    """Move the visit; every timer is planned again for the new time."""
+    from promptly.workflows.appointment import AppointmentWorkflow
+
+    if new_start.tzinfo is None:
+        typer.secho("new_start: give the UTC offset, e.g. +01:00", fg="red", err=True)
+        raise typer.Exit(2)
+    _act(
+        appointment_id,
+        AppointmentWorkflow.reschedule,
+        RescheduleInput(new_start=new_start, actor=Actor(kind=actor_kind, id=actor_id)),
+    )
+
+
+@app.command()
+def delay(
+    appointment_id: str,
+    minutes: Annotated[int, typer.Argument(min=1, max=480)],
+    reason: ReasonArgument,
+    actor_id: ActorIdOption = "cli",
+) -> None:
+    """The provider runs late: the client is told at once, the no-show rule moves."""
+    from promptly.workflows.appointment import AppointmentWorkflow
+
+    _act(
+        appointment_id,
+        AppointmentWorkflow.report_delay,
+        ReportDelayInput(
+            minutes=minutes, reason=reason, actor=Actor(kind=ActorKind.PROVIDER, id=actor_id)
+        ),
+    )
+
+
+@app.command()
+def excuse(
+    appointment_id: str,
+    reason: ReasonArgument,
+    actor_kind: ActorKindOption = ActorKind.CLIENT,
+    actor_id: ActorIdOption = "cli",
+) -> None:
+    """The client's excuse for a no-show: the provider is asked to decide on the fee."""
+    from promptly.workflows.appointment import AppointmentWorkflow
+
+    _act(
+        appointment_id,
+        AppointmentWorkflow.excuse_no_show,
+        ExcuseNoShowInput(reason=reason, actor=Actor(kind=actor_kind, id=actor_id)),
+    )
+
+
+@app.command("waive-fee")
+def waive_fee(
+    appointment_id: str,
+    reason: ReasonArgument,
+    actor_kind: ActorKindOption = ActorKind.PROVIDER,
+    actor_id: ActorIdOption = "cli",
+) -> None:
+    """Force majeure: no fee for the no-show or late cancellation, a free reschedule."""
+    from promptly.workflows.appointment import AppointmentWorkflow
+
+    _act(
+        appointment_id,
+        AppointmentWorkflow.waive_fee,
+        WaiveFeeInput(reason=reason, actor=Actor(kind=actor_kind, id=actor_id)),
+    )
 
 
 @app.command("list")

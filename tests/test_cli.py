@@ -1,0 +1,98 @@
+"""`promptly` for ops: every appointment update and the staff task inbox from the terminal,
+against a real Temporal dev server and PostgreSQL, as an operator types them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
+
+from promptly.config import Settings
+from promptly.starter.cli import app
+from promptly.worker import create_worker
+from tests.helpers import appointment
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+
+Promptly = Callable[..., Awaitable[Result]]
+
+
+@pytest.fixture
+def promptly(dev_env: WorkflowEnvironment, settings: Settings) -> Promptly:
+    """`promptly ARGS…` against the test servers, as a thread (the CLI runs its own loop)."""
+    env = {
+        "PROMPTLY_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "PROMPTLY_DATABASE_URL": settings.database_url,
+        "PROMPTLY_TASK_QUEUE": settings.task_queue,
+    }
+
+    async def run(*args: str) -> Result:
+        return await asyncio.to_thread(lambda: CliRunner().invoke(app, list(args), env=env))
+
+    return run
+
+
+async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    promptly: Promptly,
+    tmp_path: Path,
+) -> None:
+    start = datetime.now(WARSAW).replace(hour=10, minute=0, second=0, microsecond=0)
+    request = appointment(start + timedelta(days=6), channel="phone")
+    booking = tmp_path / "appointment.json"
+    booking.write_text(request.model_dump_json())
+    async with create_worker(dev_env.client, settings, pool=pool):
+        booked = await promptly("book", str(booking))
+        assert booked.exit_code == 0, booked.output
+        assert booked.stdout.strip() == f"booked: {request.workflow_id}"
+
+        # The confirmation of a phone client is a call for the front desk.
+        for _ in range(100):
+            listed = await promptly("tasks", "list", "--case", request.workflow_id)
+            if "call_client" in listed.stdout:
+                break
+            await asyncio.sleep(0.1)
+        header, row = listed.stdout.splitlines()
+        assert header.split() == ["id", "due", "kind", "assignee", "status", "title"]
+        task_id = row.split()[0]
+        assert "call_client" in row and "front_desk" in row and "open" in row
+
+        confirmed = await promptly(
+            "tasks", "complete", task_id, "reached_confirmed", "--actor-id", "ewa"
+        )
+        assert confirmed.exit_code == 0, confirmed.output
+        assert confirmed.stdout.strip() == f"task {task_id} done: reached_confirmed (staff:ewa)"
+        status = await promptly("status", request.appointment_id)
+        assert f"{request.appointment_id}  Confirmed" in status.stdout
+        assert "staff:ewa" in status.stdout
+        again = await promptly("tasks", "complete", task_id, "reached")
+        assert again.exit_code == 1 and "already done" in again.output
+
+        acknowledged = await promptly("acknowledge", request.appointment_id, "--actor-id", "P-3")
+        assert acknowledged.exit_code == 0, acknowledged.output
+        assert "provider:P-3" in acknowledged.stdout
+
+        naive = await promptly("reschedule", request.appointment_id, "2030-01-07T10:00:00")
+        assert naive.exit_code == 2 and "UTC offset" in naive.output
+        new_start = (start + timedelta(days=8)).isoformat()
+        moved = await promptly("reschedule", request.appointment_id, new_start)
+        assert moved.exit_code == 0, moved.output
+        assert f"start {new_start}" in moved.stdout
+
+        cancelled = await promptly("cancel", request.appointment_id, "moving away")
+        assert cancelled.exit_code == 0, cancelled.output
+        assert f"{request.appointment_id}  Cancelled" in cancelled.stdout
+        refused = await promptly("check-in", request.appointment_id)
+        assert refused.exit_code == 1 and "refused" in refused.output
+        done = await promptly("tasks", "list", "--case", request.workflow_id, "--status", "done")
+        assert "reached_confirmed" in done.stdout
