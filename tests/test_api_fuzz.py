@@ -17,14 +17,12 @@ from pathlib import Path
 import pytest_asyncio
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
-from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import ApiRole, Settings
 from promptly.starter.api import create_app
-from promptly.starter.setup import dev_server_flags
-from promptly.worker import create_worker, data_converter
+from promptly.worker import create_worker
 from tests.api_support import KEYS, with_api_keys
-from tests.conftest import installed_binary
+from tests.conftest import installed_binary, start_dev_server
 
 CHECKS = ",".join(
     [
@@ -56,14 +54,7 @@ async def served(settings: Settings, pool: AsyncConnectionPool) -> AsyncIterator
     async with AsyncExitStack() as stack:
         # A server of its own: the fuzzer finds ids in list answers, and cases left by other
         # tests have no worker any more (their updates would rightly time out).
-        own = await stack.enter_async_context(
-            await WorkflowEnvironment.start_local(
-                dev_server_existing_path=installed_binary("temporal"),
-                data_converter=data_converter(),
-                dev_server_extra_args=dev_server_flags(),
-                dev_server_log_level="error",
-            )
-        )
+        own = await stack.enter_async_context(await start_dev_server())
         app = create_app(configured, client=own.client, pool=pool)
         server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
         await stack.enter_async_context(create_worker(own.client, configured, pool=pool))

@@ -40,7 +40,6 @@ from promptly.starter.history import Format, load_case, render_case, replay_arch
 from promptly.starter.setup import (
     ARCHIVE_SCHEDULE_ID,
     PURGE_SCHEDULE_ID,
-    dev_server_flags,
     ensure_schedules,
     schedules,
 )
@@ -48,7 +47,7 @@ from promptly.worker import create_worker, data_converter
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow
 from tests.complaint_helpers import SUPERVISOR, complaint
-from tests.conftest import installed_binary, migrated_database
+from tests.conftest import migrated_database, start_dev_server
 
 RETENTION = timedelta(days=200)
 
@@ -67,12 +66,7 @@ async def archive_pool(archive_db: str) -> AsyncIterator[AsyncConnectionPool]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def dev() -> AsyncIterator[WorkflowEnvironment]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary("temporal"),
-        data_converter=data_converter(),
-        dev_server_extra_args=dev_server_flags(),
-        dev_server_log_level="error",
-    ) as environment:
+    async with await start_dev_server() as environment:
         yield environment
 
 

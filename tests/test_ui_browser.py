@@ -23,18 +23,16 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import async_playwright
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import WorkflowQueryFailedError
-from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import ApiRole, Settings
 from promptly.domain.models import AppointmentStatus
 from promptly.starter.api import create_app
 from promptly.starter.appointments import book
-from promptly.starter.setup import dev_server_flags
-from promptly.worker import create_worker, data_converter
+from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import KEYS, with_api_keys
 from tests.browser import HEADLESS_FLAGS, chromium, free_port, keep_screenshot, served
-from tests.conftest import installed_binary
+from tests.conftest import start_dev_server
 from tests.helpers import appointment
 
 
@@ -82,14 +80,7 @@ async def test_ui_list_filtered_by_unconfirmed_shows_the_case(
     )
     ui_port = free_port()
     async with (
-        await WorkflowEnvironment.start_local(
-            dev_server_existing_path=installed_binary("temporal"),
-            data_converter=data_converter(settings),
-            dev_server_extra_args=dev_server_flags(),
-            dev_server_log_level="error",
-            ui=True,
-            ui_port=ui_port,
-        ) as dev,
+        await start_dev_server(settings=settings, ui_port=ui_port) as dev,
         create_worker(dev.client, settings, pool=pool),
     ):
         now = datetime.now(ZoneInfo("Europe/Warsaw"))
@@ -150,13 +141,8 @@ async def test_ui_shows_decrypted_payloads_after_a_codec_session(
         )
     )
     async with (
-        await WorkflowEnvironment.start_local(
-            dev_server_existing_path=installed_binary("temporal"),
-            data_converter=data_converter(settings),
-            dev_server_extra_args=[*dev_server_flags(), "--ui-codec-endpoint", f"{api}/codec"],
-            dev_server_log_level="error",
-            ui=True,
-            ui_port=ui_port,
+        await start_dev_server(
+            "--ui-codec-endpoint", f"{api}/codec", settings=settings, ui_port=ui_port
         ) as dev,
         create_worker(dev.client, settings, pool=pool),
         served(create_app(settings, client=dev.client, pool=pool), api_port),

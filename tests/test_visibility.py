@@ -31,11 +31,11 @@ from promptly.domain.models import (
 from promptly.starter.appointments import book
 from promptly.starter.complaints import file_complaint
 from promptly.starter.setup import SEARCH_ATTRIBUTES, dev_server_flags
-from promptly.worker import create_worker, data_converter
+from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from tests.complaint_helpers import SUPERVISOR, complaint
-from tests.conftest import installed_binary
+from tests.conftest import start_dev_server
 from tests.helpers import CLIENT, appointment
 
 OPS = Path(__file__).parent.parent / "docs" / "ops.md"
@@ -74,12 +74,7 @@ def midnight(day: date) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def dev() -> AsyncIterator[WorkflowEnvironment]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary("temporal"),
-        data_converter=data_converter(),
-        dev_server_extra_args=dev_server_flags(),
-        dev_server_log_level="error",
-    ) as environment:
+    async with await start_dev_server() as environment:
         yield environment
 
 

@@ -50,15 +50,14 @@ from promptly.starter.appointments import book
 from promptly.starter.cli import app
 from promptly.starter.setup import (
     WEBHOOK_SCHEDULE_ID,
-    dev_server_flags,
     ensure_schedules,
     schedules,
 )
 from promptly.starter.webhooks import redeliver
-from promptly.worker import create_worker, data_converter
+from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import key, with_api_keys
-from tests.conftest import installed_binary, migrated_database
+from tests.conftest import migrated_database, start_dev_server
 from tests.helpers import CLIENT, appointment
 from tests.webhook_receiver import Received, WebhookReceiver
 
@@ -468,12 +467,7 @@ def test_the_webhook_schedule_exists_only_with_webhook_urls(database_url: str) -
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def dev() -> AsyncIterator[WorkflowEnvironment]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary("temporal"),
-        data_converter=data_converter(),
-        dev_server_extra_args=dev_server_flags(),
-        dev_server_log_level="error",
-    ) as environment:
+    async with await start_dev_server() as environment:
         yield environment
 
 
