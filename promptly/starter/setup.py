@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import timedelta
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -179,50 +180,61 @@ WEBHOOK_SCHEDULE_ID = "promptly-webhooks"
 WEBHOOK_EVERY = timedelta(minutes=1)
 
 
+def _every(
+    every: timedelta,
+    workflow: Any,
+    argument: object,
+    schedule_id: str,
+    task_queue: str,
+    *,
+    summary: str,
+    note: str,
+) -> Schedule:
+    """Start `workflow` every `every`; a run still going skips the next."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            workflow, argument, id=schedule_id, task_queue=task_queue, static_summary=summary
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note=f"{note}; created by promptly setup"),
+    )
+
+
 def schedules(settings: Settings) -> dict[str, Schedule]:
     """The archive every hour, the purge every day, the QA report weekly and, with webhook URLs
-    configured, the webhook dispatcher every minute; a run still going skips the next."""
+    configured, the webhook dispatcher every minute."""
+    queue = settings.task_queue
     found = {
-        ARCHIVE_SCHEDULE_ID: Schedule(
-            action=ScheduleActionStartWorkflow(
-                ArchiveWorkflow.run,
-                ArchiveRequest(),
-                id=ARCHIVE_SCHEDULE_ID,
-                task_queue=settings.task_queue,
-                static_summary="Copy closed case histories into PostgreSQL",
-            ),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=ARCHIVE_EVERY)]),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-            state=ScheduleState(note="history archive (DESIGN.md §5); created by promptly setup"),
+        ARCHIVE_SCHEDULE_ID: _every(
+            ARCHIVE_EVERY,
+            ArchiveWorkflow.run,
+            ArchiveRequest(),
+            ARCHIVE_SCHEDULE_ID,
+            queue,
+            summary="Copy closed case histories into PostgreSQL",
+            note="history archive (DESIGN.md §5)",
         ),
-        PURGE_SCHEDULE_ID: Schedule(
-            action=ScheduleActionStartWorkflow(
-                PurgeWorkflow.run,
-                PurgeRequest(),
-                id=PURGE_SCHEDULE_ID,
-                task_queue=settings.task_queue,
-                static_summary="Delete records and archives older than the retention",
-            ),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=PURGE_EVERY)]),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-            state=ScheduleState(note="retention purge (DESIGN.md §5); created by promptly setup"),
+        PURGE_SCHEDULE_ID: _every(
+            PURGE_EVERY,
+            PurgeWorkflow.run,
+            PurgeRequest(),
+            PURGE_SCHEDULE_ID,
+            queue,
+            summary="Delete records and archives older than the retention",
+            note="retention purge (DESIGN.md §5)",
         ),
         QA_REPORT_SCHEDULE_ID: qa_report_schedule(settings),
     }
     if settings.webhook_urls:
-        found[WEBHOOK_SCHEDULE_ID] = Schedule(
-            action=ScheduleActionStartWorkflow(
-                WebhookDispatchWorkflow.run,
-                WebhookDispatchRequest(),
-                id=WEBHOOK_SCHEDULE_ID,
-                task_queue=settings.task_queue,
-                static_summary="POST case status changes to the back-office webhooks",
-            ),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=WEBHOOK_EVERY)]),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-            state=ScheduleState(
-                note="webhook dispatcher (PROMPTLY_WEBHOOK_URLS); created by promptly setup"
-            ),
+        found[WEBHOOK_SCHEDULE_ID] = _every(
+            WEBHOOK_EVERY,
+            WebhookDispatchWorkflow.run,
+            WebhookDispatchRequest(),
+            WEBHOOK_SCHEDULE_ID,
+            queue,
+            summary="POST case status changes to the back-office webhooks",
+            note="webhook dispatcher (PROMPTLY_WEBHOOK_URLS)",
         )
     return found
 
