@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 import pytest_asyncio
+from playwright.async_api import async_playwright
 from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
@@ -45,7 +44,7 @@ from promptly.domain.qa_report import (
     render_table,
 )
 from promptly.starter.cli import app
-from tests.browser import HEADLESS_FLAGS, chromium
+from tests.browser import HEADLESS_FLAGS, chromium, keep_screenshot
 from tests.conftest import migrated_database
 
 TZ = ZoneInfo("Europe/Warsaw")
@@ -509,30 +508,30 @@ def test_cli_writes_each_format(
     assert "before --from" in backwards.output
 
 
-def test_html_renders_in_a_headless_browser(seeded: QaReport, tmp_path: Path) -> None:
-    page = tmp_path / "qa.html"
-    page.write_text(render_html(seeded), encoding="utf-8")
-    shot = tmp_path / "qa.png"
-    subprocess.run(
-        [
-            chromium(),
-            *HEADLESS_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={shot}",
-            "--window-size=1240,1400",
-            page.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    png = shot.read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    assert (width, height) == (1240, 1400)
-    keep = Path(__file__).parent.parent / ".data" / "qa-report.png"
-    if keep.parent.exists():  # for a person to look at after a local run
-        shutil.copy(shot, keep)
+async def test_html_renders_its_charts_in_a_headless_browser(
+    seeded: QaReport, tmp_path: Path
+) -> None:
+    page_file = tmp_path / "qa.html"
+    page_file.write_text(render_html(seeded), encoding="utf-8")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium(), args=list(HEADLESS_FLAGS)
+        )
+        page = await browser.new_page(viewport={"width": 1240, "height": 1400})
+        await page.goto(page_file.as_uri())
+        charts = page.locator("svg.chart")
+        assert await charts.count() == 4
+        for index in range(4):  # laid out at full size, each with its drawn data
+            chart = charts.nth(index)
+            box = await chart.bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 150
+            drawn = await chart.locator("rect, polyline").count()
+            assert drawn > 1, await chart.locator("title").inner_text()
+        shot = tmp_path / "qa-report.png"
+        await page.screenshot(path=shot, full_page=True)
+        await browser.close()
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    keep_screenshot(shot)
 
 
 # --- pure pieces ---------------------------------------------------------------------------------
