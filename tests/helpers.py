@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,13 +50,28 @@ def appointment(
     )
 
 
-def next_local(after: datetime, weekday: int, hour: int, timezone: str) -> datetime:
-    """The first `weekday` (0 = Monday) at `hour`:00 local that is later than `after`."""
+def next_local(
+    after: datetime,
+    weekday: int,
+    hour: int,
+    timezone: str,
+    *,
+    steady_for: timedelta = timedelta(0),
+) -> datetime:
+    """The first `weekday` (0 = Monday) at `hour`:00 local that is later than `after`, and
+    (with `steady_for`) after which the UTC offset stays the same that long: a test that
+    reads local times days apart must not straddle a DST change wherever the shared
+    time-skipping server's clock happens to be."""
     tz = ZoneInfo(timezone)
     day = after.astimezone(tz).date()
     while True:
         candidate = datetime.combine(day, time(hour), tz)
-        if candidate.weekday() == weekday and candidate > after:
+        later = (candidate.astimezone(UTC) + steady_for).astimezone(tz)
+        if (
+            candidate.weekday() == weekday
+            and candidate > after
+            and later.utcoffset() == candidate.utcoffset()
+        ):
             return candidate
         day += timedelta(days=1)
 
