@@ -301,8 +301,7 @@ async def test_business_hours_department_counts_no_weekend_and_no_holiday(
     env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool, tmp_path: Path
 ) -> None:
     now = await env.get_current_time()
-    # Friday 15:00, two office hours left; no DST change in the week the test reads.
-    friday = next_local(now, 4, 15, "Europe/Warsaw", steady_for=timedelta(days=6))
+    friday = next_local(now, 4, 15, "Europe/Warsaw")  # Friday 15:00, two office hours left
     monday = friday.date() + timedelta(days=3)
     office = {
         "timezone": "Europe/Warsaw",
