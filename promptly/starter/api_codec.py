@@ -108,8 +108,8 @@ def _login_page(
             title="Codec session open",
             lines=[
                 f"Signed in as {name} until {until:%Y-%m-%d %H:%M} UTC.",
-                "In the Temporal UI, open the codec server settings (the lock icon or "
-                f"Settings → Codec Server), enter {endpoint}, tick “Include cross-origin "
+                "In the Temporal UI, open the codec server settings (the glasses icon at the top "
+                f"right), enter {endpoint}, tick “Include cross-origin "
                 "credentials” and “Use my browser setting and ignore the cluster-level "
                 "setting”, and save: histories then show decrypted payloads.",
             ],
