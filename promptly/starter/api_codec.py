@@ -109,9 +109,9 @@ def _login_page(
             lines=[
                 f"Signed in as {name} until {until:%Y-%m-%d %H:%M} UTC.",
                 "In the Temporal UI, open the codec server settings (the glasses icon at the top "
-                f"right), enter {endpoint}, tick “Include cross-origin "
-                "credentials” and “Use my browser setting and ignore the cluster-level "
-                "setting”, and save: histories then show decrypted payloads.",
+                "right), choose “Use my browser setting and ignore Cluster-level setting”, enter "
+                f"{endpoint} as the endpoint, turn on “Include cross-origin credentials” and "
+                "Apply: histories then show decrypted payloads.",
             ],
             form=api_pages.Form(kind="logout", action="/codec/logout", button="Sign out"),
         )
