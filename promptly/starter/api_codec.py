@@ -135,6 +135,11 @@ def _login_page(
     return api_pages.render(page, Locale.EN)
 
 
+def _endpoint(request: Request) -> str:
+    """This codec server's URL, as the Temporal UI is to be told it."""
+    return str(request.url_for("codec_decode")).removesuffix("/decode")
+
+
 def codec_router(settings: Settings) -> APIRouter:
     codec = settings.payload_codec()
     origin = settings.codec_ui_origin.rstrip("/")
@@ -227,11 +232,11 @@ def codec_router(settings: Settings) -> APIRouter:
     async def codec_login_page(request: Request) -> HTMLResponse:
         """A form for a compliance or admin key; the session it opens lets the Temporal UI
         decrypt payloads in this browser."""
-        return _login_page(str(request.url_for("codec_decode")).removesuffix("/decode"))
+        return _login_page(_endpoint(request))
 
     @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
     async def codec_login(request: Request) -> Response:
-        endpoint = str(request.url_for("codec_decode")).removesuffix("/decode")
+        endpoint = _endpoint(request)
         keys: ApiKeys = request.app.state.api_keys
         key = (await api_pages.form_fields(request)).get("key", "")
         caller = keys.identify(key) if key else None
@@ -261,7 +266,7 @@ def codec_router(settings: Settings) -> APIRouter:
 
     @router.post("/logout", response_class=HTMLResponse, include_in_schema=False)
     async def codec_logout(request: Request) -> Response:
-        page = _login_page(str(request.url_for("codec_decode")).removesuffix("/decode"))
+        page = _login_page(_endpoint(request))
         page.delete_cookie(SESSION_COOKIE, path="/codec")
         return page
 
