@@ -168,11 +168,13 @@ def create_worker(
         graceful_shutdown_timeout=settings.graceful_shutdown_timeout,
         activities=[
             messaging.send_message,
+            messaging.abandon_message,
             records.record_case,
             records.record_billing,
             records.record_survey_answer,
             tasks.create_task,
             tasks.close_task,
+            tasks.close_case_tasks,
             rules.current_appointment_policy,
             complaint_rules.complaint_rules,
             archive.archive_closed_histories,

@@ -3,13 +3,20 @@
 `send_message` renders the template, stores the message in the `messages` ledger under its
 idempotency key and hands it to the channel. A retry finds the ledger row already `sent` and
 returns it, so a recorded send never goes out twice. The one window left (the provider
-accepted, the worker died before the row was marked) is narrowed by passing the key to the
-provider (SendGrid `custom_args`) so support can match duplicates.
+accepted, the worker died before the row was marked) is kept to one UPDATE on a connection
+already open, and made harmless where the channel allows it: every email carries a
+`Message-ID` derived from the idempotency key, so a mail client drops a second copy.
+
+The activity heartbeats while it runs (a crashed attempt is retried within seconds, and a
+cancelled send learns of it) and checks for cancellation right before the provider call.
+It decides its own retry delay: a throttled answer (429 with Retry-After) waits what the
+provider asked and does not count as an error, so it never uses up the error backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -26,6 +33,7 @@ from temporalio.exceptions import ApplicationError
 from promptly.activities.tasks import insert_task
 from promptly.domain import errors, links, metrics
 from promptly.domain.models import (
+    AbandonMessageRequest,
     Channel,
     CreateTaskRequest,
     MessageStatus,
@@ -57,9 +65,43 @@ class PermanentDeliveryError(Exception):
 class TransientDeliveryError(Exception):
     """Try again later (rate limit, outage); `retry_after` is the provider's hint."""
 
-    def __init__(self, reason: str, retry_after: timedelta | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: timedelta | None = None, *, throttled: bool = False
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        # The provider asked us to slow down (429): not an error of the channel.
+        self.throttled = throttled
+
+
+# Backoff after channel errors (5xx, unreachable): 5 s, 10 s, 20 s … at most 30 min.
+ERROR_BACKOFF_FIRST = timedelta(seconds=5)
+ERROR_BACKOFF_MAX = timedelta(minutes=30)
+HEARTBEAT_EVERY = 1.0
+
+
+def error_backoff(errors_so_far: int) -> timedelta:
+    """The wait after the `errors_so_far`-th channel error (1-based)."""
+    exponent = max(errors_so_far - 1, 0)
+    if exponent >= 20:
+        return ERROR_BACKOFF_MAX
+    return min(ERROR_BACKOFF_FIRST * (1 << exponent), ERROR_BACKOFF_MAX)
+
+
+def retry_delay(err: TransientDeliveryError, errors_so_far: int) -> tuple[timedelta, int]:
+    """(how long to wait before the next attempt, the error count after this answer)."""
+    if err.throttled and err.retry_after is not None:
+        return err.retry_after, errors_so_far
+    errors_now = errors_so_far + 1
+    backoff = error_backoff(errors_now)
+    return max(backoff, err.retry_after or timedelta(0)), errors_now
+
+
+def message_id_header(idempotency_key: str, sender: str) -> str:
+    """A stable RFC 5322 Message-ID for one message: a repeat is the same message."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+    domain = sender.rpartition("@")[2] or "promptly.invalid"
+    return f"<{digest}@{domain}>"
 
 
 class DeliveryChannel(Protocol):
@@ -113,8 +155,10 @@ class SendGridChannel:
             plain_text_content=message.body,
         )
         body: dict[str, Any] = mail.get()
-        # SendGrid deduplicates nothing itself; the key travels along for support look-ups.
+        # SendGrid deduplicates nothing itself; the key travels along for support look-ups,
+        # and the stable Message-ID lets mail clients drop a repeat.
         body["custom_args"] = {"idempotency_key": message.idempotency_key}
+        body["headers"] = {"Message-ID": message_id_header(message.idempotency_key, self._sender)}
         try:
             response = await asyncio.to_thread(
                 self._client.client.mail.send.post, request_body=body, timeout=self._timeout
@@ -130,7 +174,9 @@ def _classify(status: int, body: Any, headers: Any) -> Exception:
     detail = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
     if status == 429 or status >= 500:
         retry_after = _retry_after(headers)
-        return TransientDeliveryError(f"SendGrid answered {status}: {detail[:300]}", retry_after)
+        return TransientDeliveryError(
+            f"SendGrid answered {status}: {detail[:300]}", retry_after, throttled=status == 429
+        )
     return PermanentDeliveryError(f"SendGrid answered {status}: {detail[:300]}")
 
 
@@ -171,6 +217,24 @@ class MessagingActivities:
 
     @activity.defn
     async def send_message(self, request: SendMessageRequest) -> SendMessageResult:
+        errors_so_far = _previous_errors()
+        beat = asyncio.create_task(_keep_heartbeating(errors_so_far))
+        try:
+            return await self._send(request, errors_so_far)
+        finally:
+            beat.cancel()
+
+    @activity.defn
+    async def abandon_message(self, request: AbandonMessageRequest) -> None:
+        """The message will never go out: `abandoned` with its reason, never `pending`."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """UPDATE messages SET status = 'abandoned', last_error = %s
+                    WHERE idempotency_key = %s AND status = 'pending'""",
+                (request.reason[:1000], request.idempotency_key),
+            )
+
+    async def _send(self, request: SendMessageRequest, errors_so_far: int) -> SendMessageResult:
         if request.template not in self._templates:
             raise ApplicationError(
                 f"no template named {request.template!r}",
@@ -205,6 +269,7 @@ class MessagingActivities:
                 subject=ledger.subject,
                 body=ledger.body,
             )
+            await _not_cancelled(errors_so_far)
             try:
                 provider_id = await self._channels[request.channel].deliver(conn, outgoing)
             except PermanentDeliveryError as err:
@@ -214,11 +279,16 @@ class MessagingActivities:
                     str(err), type=errors.DELIVERY_REJECTED, non_retryable=True
                 ) from err
             except TransientDeliveryError as err:
+                # Marked right away: the provider said no, so nothing went out meanwhile.
                 await _mark(conn, message_id, MessageStatus.PENDING, error=str(err))
-                _count(request, "retrying")
+                delay, errors_now = retry_delay(err, errors_so_far)
+                # The next attempt reads the error count from this heartbeat.
+                activity.heartbeat(errors_now)
+                _count(request, "throttled" if err.throttled else "retrying")
                 raise ApplicationError(
-                    str(err), type=errors.DELIVERY_UNAVAILABLE, next_retry_delay=err.retry_after
+                    str(err), type=errors.DELIVERY_UNAVAILABLE, next_retry_delay=delay
                 ) from err
+            # First thing after the provider accepted: the smaller this gap, the fewer repeats.
             await _mark(conn, message_id, MessageStatus.SENT, provider_id=provider_id)
         _count(request, "sent")
         activity.logger.info("sent %s via %s (%s)", request.template, request.channel, provider_id)
@@ -251,6 +321,30 @@ class MessagingActivities:
             )
             for action in request.link_actions
         }
+
+
+def _previous_errors() -> int:
+    """Channel errors of the earlier attempts, carried in the heartbeat details."""
+    details = activity.info().heartbeat_details
+    if details and isinstance(details[0], int):
+        return details[0]
+    return 0
+
+
+async def _keep_heartbeating(errors_so_far: int) -> None:
+    """Heartbeat for the whole attempt: a crash shows within the heartbeat timeout, and a
+    cancellation requested by the workflow reaches the attempt."""
+    while True:
+        activity.heartbeat(errors_so_far)
+        await asyncio.sleep(HEARTBEAT_EVERY)
+
+
+async def _not_cancelled(errors_so_far: int) -> None:
+    """Right before the provider call: a send the workflow cancelled must not go out."""
+    activity.heartbeat(errors_so_far)
+    await asyncio.sleep(0)
+    if activity.is_cancelled():
+        raise asyncio.CancelledError("send cancelled before the provider call")
 
 
 def _count(request: SendMessageRequest, outcome: str) -> None:

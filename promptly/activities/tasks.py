@@ -8,7 +8,12 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
-from promptly.domain.models import CloseTaskRequest, CreateTaskRequest, TaskRef
+from promptly.domain.models import (
+    CloseCaseTasksRequest,
+    CloseTaskRequest,
+    CreateTaskRequest,
+    TaskRef,
+)
 
 
 async def insert_task(conn: AsyncConnection, request: CreateTaskRequest) -> TaskRef:
@@ -62,3 +67,25 @@ class TaskActivities:
                     request.idempotency_key,
                 ),
             )
+
+    @activity.defn
+    async def close_case_tasks(self, request: CloseCaseTasksRequest) -> int:
+        """Close the case's open tasks (of `kinds`, or all) with why they no longer matter;
+        returns how many were still open. A retry finds them closed and changes nothing."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                """UPDATE staff_tasks
+                      SET status = 'done', outcome = %s, note = %s, closed_by = %s,
+                          closed_at = now()
+                    WHERE case_id = %s AND status = 'open'
+                      AND (cardinality(%s::text[]) = 0 OR kind = ANY(%s::text[]))""",
+                (
+                    request.outcome,
+                    request.note,
+                    f"{request.closed_by.kind.value}:{request.closed_by.id}",
+                    request.case_id,
+                    [kind.value for kind in request.kinds],
+                    [kind.value for kind in request.kinds],
+                ),
+            )
+            return cursor.rowcount

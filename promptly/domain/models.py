@@ -400,6 +400,15 @@ class MessageStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    # Will never go out: its budget ran out, or a change of the case made it moot.
+    ABANDONED = "abandoned"
+
+
+class AbandonMessageRequest(Model):
+    """Give up a message that has not gone out; the reason stays in the ledger."""
+
+    idempotency_key: str
+    reason: str
 
 
 class SendMessageResult(Model):
@@ -414,6 +423,8 @@ class TaskKind(StrEnum):
     CALL_CLIENT = "call_client"
     SEND_CONFIRMATION_MANUALLY = "send_confirmation_manually"
     PROVIDER_DECISION = "provider_decision"
+    # A message other than the confirmation that could not go out: staff pass it on.
+    DELIVER_MESSAGE_MANUALLY = "deliver_message_manually"
 
 
 class CreateTaskRequest(Model):
@@ -437,6 +448,16 @@ class CloseTaskRequest(Model):
     outcome: str
     note: str = ""
     closed_by: Actor
+
+
+class CloseCaseTasksRequest(Model):
+    """Close every open task of a case (or those of `kinds`), saying why they no longer matter."""
+
+    case_id: str
+    outcome: str
+    note: str = ""
+    closed_by: Actor
+    kinds: list[TaskKind] = Field(default_factory=list)
 
 
 class CaseKind(StrEnum):

@@ -8,7 +8,9 @@ and asks again. That is how every timer follows the current state of the case.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import (
@@ -20,7 +22,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
-from promptly.workflows.messages import MESSAGE_TIMEOUT, deliver, to_client
+from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, Sends, deliver, to_client
 from promptly.workflows.survey import SurveyWorkflow
 
 with workflow.unsafe.imports_passed_through():
@@ -47,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         CaseSnapshot,
         Channel,
         CheckInInput,
+        CloseCaseTasksRequest,
         CloseTaskRequest,
         CompleteInput,
         ConfirmInput,
@@ -78,6 +81,12 @@ REMINDER_LATE_AFTER = timedelta(hours=1)
 # Patch: the next call attempt closes the previous call task, left without an outcome, as
 # `no_outcome` (before it, the superseded task stayed open in the front desk's list).
 CLOSE_SUPERSEDED_CALL_TASK = "close-superseded-call-task"
+# Patch: messages run beside the plan (started, supervised, cancelled when moot), every
+# transition is decided before its awaits, and an ended case closes its staff tasks. Cases
+# started before it keep awaiting their messages in line until they end.
+BESIDE_THE_PLAN = "messages-beside-the-plan"
+# A supervisor alert tries this long before the front desk is asked to pass it on.
+ALERT_BUDGET = timedelta(hours=2)
 RECORD_TIMEOUT = timedelta(seconds=30)
 # Transient channel failures back off up to this interval while the deadline allows.
 MESSAGE_RETRY = RetryPolicy(
@@ -107,8 +116,12 @@ class AppointmentWorkflow:
         self._reschedules_at_start = self._case.reschedules if self._case else 0
         self._changes = 0
         self._saved_changes = -1
-        # Handlers await activities; one at a time keeps each transition whole.
+        # Handlers await activities; one at a time keeps their writes in order.
         self._lock = asyncio.Lock()
+        self._sends = Sends()
+        # Decided once, in the first workflow task: a case replaying a history from before
+        # the patch keeps the old command sequence for its whole run.
+        self._beside = workflow.patched(BESIDE_THE_PLAN)
 
     # --- the run -------------------------------------------------------------------------
 
@@ -118,8 +131,10 @@ class AppointmentWorkflow:
             await self._book(request)
         while True:
             await self._save()
-            if self._should_continue_as_new():
+            # Sends in flight finish in this run first (each settling wakes this loop).
+            if self._should_continue_as_new() and not self._sends.in_flight():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._sends.drain()
                 await self._save()
                 workflow.continue_as_new(
                     AppointmentContinuation(
@@ -135,6 +150,12 @@ class AppointmentWorkflow:
                 break
             await self._run_step(due.step)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._beside:
+            await self._sends.drain()
+            await self._close_tasks(
+                "case_closed", f"the case ended {self.case.status.value}", SYSTEM
+            )
+            await workflow.wait_condition(workflow.all_handlers_finished)
         await self._save()
         return self._view()
 
@@ -191,6 +212,9 @@ class AppointmentWorkflow:
         return True
 
     async def _run_step(self, step: policy.Step) -> None:
+        if self._beside:
+            await self._run_step_beside(step)
+            return
         if step is policy.Step.CONFIRMATION:
             await self._send_confirmation()
         elif step is policy.Step.PROVIDER_NOTICE:
@@ -222,6 +246,225 @@ class AppointmentWorkflow:
             await self._complete(
                 SYSTEM, "Checked in, nobody completed the visit: closed by the system"
             )
+
+    async def _run_step_beside(self, step: policy.Step) -> None:
+        """Each step decides on the current case first; its messages start beside the plan."""
+        if step is policy.Step.CONFIRMATION:
+            self._start_confirmation()
+        elif step is policy.Step.PROVIDER_NOTICE:
+            self._start_provider_notice()
+        elif step is policy.Step.PROVIDER_ACK_ALERT:
+            self._update(ack_alert_sent=True)
+            await self._alert_supervisor(
+                "provider_ack_missing",
+                "Provider has not acknowledged",
+                f"{self.case.request.provider.name} has not acknowledged the booking "
+                f"by {self.case.provider_ack_deadline.isoformat()}.",
+            )
+        elif step is policy.Step.REMINDER:
+            self._start_reminder()
+        elif step is policy.Step.FOLLOW_UP_CALL:
+            await self._follow_up_call_beside()
+        elif step is policy.Step.NO_SHOW:
+            await self._no_show()
+        elif step is policy.Step.AUTO_COMPLETE:
+            await self._complete(
+                SYSTEM, "Checked in, nobody completed the visit: closed by the system"
+            )
+
+    # --- messages beside the plan ----------------------------------------------------------
+
+    def _start_send(
+        self,
+        group: str,
+        template: str,
+        to: Recipient,
+        channel: Channel,
+        *,
+        budget: timedelta,
+        if_failed: str,
+        task_kind: TaskKind = TaskKind.DELIVER_MESSAGE_MANUALLY,
+        task_due: datetime | None = None,
+        on_sent: Callable[[], None] | None = None,
+        link_actions: list[str] | None = None,
+        extra: dict[str, object] | None = None,
+        purpose: str | None = None,
+    ) -> None:
+        """Start one message beside the plan; its outcome is recorded when it ends.
+
+        A message that cannot go out sets the flag `if_failed` and gives the front desk a task
+        to pass it on (due `task_due`, at once by default); a cancelled one is only noted.
+        """
+        rounds = self.case.reschedules
+
+        async def settle(message: SendMessageRequest, delivery: Delivery) -> None:
+            self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+            if delivery.sent:
+                if on_sent is not None and self.case.reschedules == rounds:
+                    on_sent()
+            elif not delivery.cancelled:
+                self._flag(if_failed)
+                await self._hand_to_front_desk(message, delivery, task_kind, task_due)
+
+        self._sends.start(
+            SendMessageRequest(
+                idempotency_key=f"{self._workflow_id}/{purpose or group}/r{rounds}",
+                case_id=self._workflow_id,
+                template=template,
+                channel=channel,
+                to=to,
+                context={**self._message_context(), **(extra or {})},
+                link_actions=link_actions or [],
+            ),
+            group=group,
+            budget=budget,
+            retry=MESSAGE_RETRY,
+            on_outcome=settle,
+        )
+
+    def _start_to_client(
+        self,
+        group: str,
+        template: str,
+        *,
+        budget: timedelta,
+        link_actions: list[str] | None = None,
+        if_failed: str | None = None,
+        **options: Any,
+    ) -> None:
+        client = self.case.request.client
+        self._start_send(
+            group,
+            template,
+            to_client(client),
+            client.preferred_channel,
+            budget=budget,
+            if_failed=if_failed or f"{template.replace('_', ' ')} not sent",
+            link_actions=CLIENT_LINKS if link_actions is None else link_actions,
+            **options,
+        )
+
+    async def _hand_to_front_desk(
+        self,
+        message: SendMessageRequest,
+        delivery: Delivery,
+        kind: TaskKind,
+        due: datetime | None,
+    ) -> None:
+        """A message that will not go out becomes a front-desk task to pass it on."""
+        due_at = due or workflow.now()
+        who = message.to.name or message.to.role.value
+        what = message.template.replace("_", " ")
+        title = (
+            f"Confirm {self.case.request.client.name} by hand"
+            if kind is TaskKind.SEND_CONFIRMATION_MANUALLY
+            else f"Pass on the {what} to {who}"
+        )
+        task = await workflow.execute_activity_method(
+            TaskActivities.create_task,
+            CreateTaskRequest(
+                idempotency_key=f"{message.idempotency_key}/by-hand",
+                case_id=self._workflow_id,
+                kind=kind,
+                assignee=RecipientRole.FRONT_DESK,
+                title=title,
+                details=f"The {message.channel.value} {what} to {who} could not be sent "
+                f"({delivery.data.get('reason', delivery.detail)}); pass it on before "
+                f"{due_at.isoformat()}.",
+                due_at=due_at,
+                data={"template": message.template, "recipient": message.to.role.value},
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"front-desk task: pass on the {what}",
+        )
+        self._note(
+            TimelineKind.TASK,
+            SYSTEM,
+            f"Front desk asked to pass on the {what} by hand",
+            task_id=task.task_id,
+            kind=kind.value,
+            template=message.template,
+            due_at=due_at.isoformat(),
+        )
+
+    def _start_confirmation(self) -> None:
+        case = self.case
+        template = (
+            "phone_confirmation"
+            if case.request.client.preferred_channel is Channel.PHONE
+            else "confirmation"
+        )
+        self._update(confirmation_attempted=True)
+        give_up_at = policy.confirmation_give_up_at(case.booked_at, case.policy)
+        self._start_to_client(
+            "confirmation",
+            template,
+            budget=give_up_at - workflow.now(),
+            task_kind=TaskKind.SEND_CONFIRMATION_MANUALLY,
+            task_due=case.confirmation_deadline,
+            on_sent=lambda: self._update(confirmation_sent=True),
+            if_failed="confirmation not sent",
+        )
+
+    def _start_provider_notice(self) -> None:
+        provider = self.case.request.provider
+        self._update(provider_notified=True)
+        if provider.email is None:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                "Provider has no email: acknowledgement expected through staff",
+            )
+            return
+        self._start_send(
+            "provider_booking",
+            "provider_booking",
+            Recipient(
+                role=RecipientRole.PROVIDER,
+                name=provider.name,
+                email=provider.email,
+                timezone=self.case.request.client.timezone,
+            ),
+            Channel.EMAIL,
+            budget=self.case.provider_ack_deadline - workflow.now(),
+            if_failed="provider notice not sent",
+        )
+
+    def _start_reminder(self) -> None:
+        planned = self.case.reminder_at or workflow.now()
+        self._update(reminder_sent=True)
+
+        def on_time() -> None:
+            late = workflow.now() - planned > REMINDER_LATE_AFTER
+            _count(metrics.REMINDERS, outcome="late" if late else "on_time")
+
+        self._start_to_client(
+            "reminder",
+            "reminder",
+            budget=self._reminder_window_end() - workflow.now(),
+            on_sent=on_time,
+        )
+
+    async def _cancel_sends(self, groups: list[str] | None = None) -> None:
+        """Cancel the sends a change made moot; returns once none of them can go out."""
+        await self._sends.cancel(groups)
+
+    async def _close_tasks(
+        self, outcome: str, note: str, actor: Actor, kinds: list[TaskKind] | None = None
+    ) -> None:
+        """Close the case's open staff tasks (of `kinds`, or all) that no longer matter."""
+        await workflow.execute_activity_method(
+            TaskActivities.close_case_tasks,
+            CloseCaseTasksRequest(
+                case_id=self._workflow_id,
+                outcome=outcome,
+                note=note,
+                closed_by=actor,
+                kinds=kinds or [],
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"close open tasks: {outcome}",
+        )
 
     # --- confirmation, reminder, provider --------------------------------------------------
 
@@ -374,6 +617,20 @@ class AppointmentWorkflow:
         }
 
     async def _alert_supervisor(self, key: str, title: str, reason: str) -> None:
+        if self._beside:
+            # Flagged at once; the alert goes beside the plan with a budget, and one that
+            # cannot reach the supervisor becomes a front-desk task.
+            self._flag(title.lower())
+            self._start_send(
+                f"alert:{key}",
+                "supervisor_alert",
+                Recipient(role=RecipientRole.SUPERVISOR),
+                Channel.EMAIL,
+                budget=ALERT_BUDGET,
+                if_failed=f"supervisor not reached: {title.lower()}",
+                extra={"reason_title": title, "reason": reason},
+            )
+            return
         await workflow.execute_activity_method(
             MessagingActivities.send_message,
             SendMessageRequest(
@@ -458,6 +715,87 @@ class AppointmentWorkflow:
             attempt=attempt,
         )
 
+    async def _follow_up_call_beside(self) -> None:
+        """The next call attempt: decided on the current case, then the task is written."""
+        case = self.case
+        if policy.follow_up_exhausted(case):
+            self._update(next_call_at=None, awaiting_call_outcome=False)
+            self._set_status(
+                AppointmentStatus.UNCONFIRMED,
+                SYSTEM,
+                f"No confirmation after {case.call_attempts} call attempt(s)",
+            )
+            await self._alert_supervisor(
+                "unconfirmed",
+                "Client unconfirmed",
+                f"{case.request.client.name} did not confirm; "
+                f"{case.call_attempts} call attempt(s) made.",
+            )
+            return
+        superseded = case.awaiting_call_outcome
+        attempt = case.call_attempts + 1
+        now = workflow.now()
+        self._case = policy.after_call_attempt(case, now)
+        self._changes += 1
+        if superseded:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                f"No outcome recorded for call attempt {case.call_attempts}: treated as no answer",
+            )
+        _count(metrics.CALL_ATTEMPTS)
+        max_attempts = self.case.max_call_attempts
+        if superseded:
+            await self._close_task(
+                self._call_task_key(attempt - 1),
+                "no_outcome",
+                f"superseded by call attempt {attempt}",
+                SYSTEM,
+            )
+        task = await workflow.execute_activity_method(
+            TaskActivities.create_task,
+            CreateTaskRequest(
+                idempotency_key=self._call_task_key(attempt),
+                case_id=self._workflow_id,
+                kind=TaskKind.CALL_CLIENT,
+                assignee=RecipientRole.FRONT_DESK,
+                title=f"Call {case.request.client.name} (attempt {attempt} of {max_attempts})",
+                details=f"{case.request.service} on {case.request.start.isoformat()} at "
+                f"{case.request.location} is not confirmed. Phone: {case.request.client.phone}.",
+                due_at=now,
+                data={"attempt": attempt, "phone": case.request.client.phone},
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"call attempt {attempt} of {max_attempts}",
+        )
+        self._note(
+            TimelineKind.MESSAGE,
+            SYSTEM,
+            f"Call task for the front desk: attempt {attempt} of {max_attempts}",
+            template="call_task",
+            channel=Channel.PHONE.value,
+            task_id=task.task_id,
+            attempt=attempt,
+        )
+        current = self.case
+        if not (current.awaiting_call_outcome and current.call_attempts == attempt):
+            # The case moved on while the task was written (confirmed, cancelled, answered):
+            # whoever changed it may have found no task to close yet.
+            await self._close_task(
+                self._call_task_key(attempt),
+                current.status.value.lower(),
+                f"the appointment is {current.status.value}",
+                SYSTEM,
+            )
+
+    async def _close_task(self, key: str, outcome: str, note: str, actor: Actor) -> None:
+        await workflow.execute_activity_method(
+            TaskActivities.close_task,
+            CloseTaskRequest(idempotency_key=key, outcome=outcome, note=note, closed_by=actor),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"close task: {outcome}",
+        )
+
     def _call_task_key(self, attempt: int) -> str:
         return f"{self._workflow_id}/call/{attempt}"
 
@@ -484,6 +822,11 @@ class AppointmentWorkflow:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("confirm")
             if self.case.status is AppointmentStatus.CONFIRMED:
+                return self._view()
+            if self._beside:
+                self._update(next_call_at=None, awaiting_call_outcome=False)
+                self._set_status(AppointmentStatus.CONFIRMED, command.actor, "Client confirmed")
+                await self._confirmation_follow_ups_moot("confirmed", command.actor)
                 return self._view()
             await self._close_call_task("confirmed", "client confirmed", command.actor)
             self._update(next_call_at=None, awaiting_call_outcome=False)
@@ -513,6 +856,9 @@ class AppointmentWorkflow:
         async with self._lock:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("record_call_outcome")
+            if self._beside:
+                await self._record_call_outcome_beside(command)
+                return self._view()
             attempt = self.case.call_attempts
             await self._close_call_task(command.outcome.value, command.note, command.actor)
             _count(metrics.CALL_OUTCOMES, outcome=command.outcome.value)
@@ -561,6 +907,8 @@ class AppointmentWorkflow:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("check_in")
             self._set_status(AppointmentStatus.CHECKED_IN, command.actor, "Client checked in")
+            if self._beside:
+                await self._confirmation_follow_ups_moot("checked_in", command.actor)
             return self._view()
 
     @check_in.validator
@@ -584,6 +932,9 @@ class AppointmentWorkflow:
         async with self._lock:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("cancel")
+            if self._beside:
+                await self._cancel_beside(command)
+                return self._view()
             decision = policy.cancellation(self.case, command.actor, workflow.now())
             self._update(next_call_at=None, free_reschedule=decision.free_reschedule)
             who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
@@ -607,6 +958,9 @@ class AppointmentWorkflow:
         async with self._lock:
             await workflow.wait_condition(lambda: self._case is not None)
             self.validate_reschedule(command)
+            if self._beside:
+                await self._reschedule_beside(command)
+                return self._view()
             now = workflow.now()
             old = self.case
             if old.status not in FINAL_APPOINTMENT_STATUSES and not old.free_reschedule:
@@ -660,6 +1014,18 @@ class AppointmentWorkflow:
                 minutes=command.minutes,
                 new_estimate=estimate.isoformat(),
             )
+            if self._beside:
+                # A newer estimate supersedes the notice still on its way.
+                await self._cancel_sends(["delay"])
+                self._start_to_client(
+                    "delay",
+                    "delay_notice",
+                    purpose=f"delay-{minutes}",
+                    budget=timedelta(minutes=15),
+                    link_actions=["reschedule", "cancel"],
+                    extra={"estimate": estimate.isoformat(), "minutes": minutes},
+                )
+                return self._view()
             await self._send_to_client(
                 "delay_notice",
                 deadline=workflow.now() + timedelta(minutes=15),
@@ -715,6 +1081,18 @@ class AppointmentWorkflow:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("waive_fee")
             self._update(free_reschedule=True)
+            if self._beside:
+                record = self._decide_billing(BillingOutcome.WAIVED, command.actor, command.reason)
+                self._unflag(PREPAY_FLAG)
+                self._start_to_client(
+                    "fee_waived",
+                    "fee_waived",
+                    budget=timedelta(hours=1),
+                    link_actions=["reschedule"],
+                    extra={"reason": command.reason},
+                )
+                await self._write_billing(record)
+                return self._view()
             await self._record_billing(BillingOutcome.WAIVED, command.actor, command.reason)
             self._unflag(PREPAY_FLAG)
             await self._send_to_client(
@@ -733,6 +1111,9 @@ class AppointmentWorkflow:
     # --- after the visit -------------------------------------------------------------------------
 
     async def _no_show(self) -> None:
+        if self._beside:
+            await self._no_show_beside()
+            return
         self._set_status(
             AppointmentStatus.NO_SHOW,
             SYSTEM,
@@ -749,7 +1130,10 @@ class AppointmentWorkflow:
 
     async def _complete(self, actor: Actor, detail: str) -> None:
         self._set_status(AppointmentStatus.COMPLETED, actor, detail)
-        await self._record_billing(BillingOutcome.HELD, actor, detail)
+        if self._beside:
+            await self._write_billing(self._decide_billing(BillingOutcome.HELD, actor, detail))
+        else:
+            await self._record_billing(BillingOutcome.HELD, actor, detail)
         if self.case.survey_started:
             return
         request = self.case.request
@@ -801,6 +1185,168 @@ class AppointmentWorkflow:
             billing=outcome.value,
             reason=reason,
         )
+
+    def _decide_billing(
+        self, outcome: BillingOutcome, actor: Actor, reason: str, *, in_case: bool = True
+    ) -> BillingRecord:
+        """The billing decision, in the case and the timeline now; written by `_write_billing`."""
+        record = BillingRecord(
+            idempotency_key=f"{self._workflow_id}/billing/{len(self._timeline)}",
+            case_id=self._workflow_id,
+            appointment_id=self.case.request.appointment_id,
+            client_id=self.case.request.client.id,
+            outcome=outcome,
+            decided_by=actor,
+            reason=reason,
+            decided_at=workflow.now(),
+        )
+        if in_case:
+            self._update(billing=outcome)
+        self._note(
+            TimelineKind.DECISION,
+            actor,
+            f"Billing: {outcome.value} ({reason})",
+            billing=outcome.value,
+            reason=reason,
+        )
+        return record
+
+    async def _write_billing(self, record: BillingRecord) -> None:
+        await workflow.execute_activity_method(
+            RecordsActivities.record_billing,
+            record,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"billing: {record.outcome.value}",
+        )
+
+    # --- transitions beside the plan: decided first, then the awaits ----------------------
+
+    async def _confirmation_follow_ups_moot(self, outcome: str, actor: Actor) -> None:
+        """The client confirmed or came: calls, hand confirmations and unconfirmed alerts
+        no longer matter."""
+        await self._cancel_sends(["alert:unconfirmed", "alert:wrong_number"])
+        if self.case.call_attempts:
+            await self._close_task(
+                self._call_task_key(self.case.call_attempts), outcome, f"client {outcome}", actor
+            )
+        await self._close_tasks(
+            outcome, f"client {outcome}", actor, kinds=[TaskKind.SEND_CONFIRMATION_MANUALLY]
+        )
+
+    async def _record_call_outcome_beside(self, command: RecordCallOutcomeInput) -> None:
+        attempt = self.case.call_attempts
+        _count(metrics.CALL_OUTCOMES, outcome=command.outcome.value)
+        self._update(awaiting_call_outcome=False)
+        self._note(
+            TimelineKind.ACTION,
+            command.actor,
+            f"Call attempt {attempt}: {command.outcome.value}"
+            + (f" ({command.note})" if command.note else ""),
+            outcome=command.outcome.value,
+            attempt=attempt,
+            note=command.note,
+        )
+        outcome = command.outcome
+        if outcome is not CallOutcome.NO_ANSWER:
+            self._update(next_call_at=None)
+        if outcome is CallOutcome.REACHED_CONFIRMED:
+            self._set_status(
+                AppointmentStatus.CONFIRMED, command.actor, "Client confirmed by phone"
+            )
+        elif outcome is CallOutcome.WRONG_NUMBER:
+            self._set_status(
+                AppointmentStatus.UNCONFIRMED,
+                command.actor,
+                "Wrong number: the client cannot be reached by phone",
+            )
+            await self._alert_supervisor(
+                "wrong_number",
+                "Wrong phone number",
+                f"{self.case.request.client.phone} is not {self.case.request.client.name}'s.",
+            )
+        elif outcome is CallOutcome.REACHED_CANCELLED:
+            self._flag("client asked by phone to cancel")
+        elif outcome is CallOutcome.REACHED_RESCHEDULED:
+            self._flag("client asked by phone to reschedule")
+        await self._close_task(
+            self._call_task_key(attempt), outcome.value, command.note, command.actor
+        )
+        if outcome is CallOutcome.REACHED_CONFIRMED:
+            await self._confirmation_follow_ups_moot("confirmed", command.actor)
+
+    async def _cancel_beside(self, command: CancelInput) -> None:
+        decision = policy.cancellation(self.case, command.actor, workflow.now())
+        self._update(
+            next_call_at=None, awaiting_call_outcome=False, free_reschedule=decision.free_reschedule
+        )
+        who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
+        self._set_status(decision.status, command.actor, f"{who}: {command.reason}")
+        record = self._decide_billing(decision.billing, command.actor, command.reason)
+        # Nothing planned for the booked visit may reach anyone after this update returns.
+        await self._cancel_sends()
+        await self._close_tasks("cancelled", f"appointment cancelled: {command.reason}", SYSTEM)
+        self._start_to_client(
+            "cancellation",
+            "cancellation",
+            budget=timedelta(hours=1),
+            link_actions=["reschedule"] if decision.free_reschedule else [],
+            extra={"outcome": decision.billing.value, "reason": command.reason},
+        )
+        await self._write_billing(record)
+
+    async def _reschedule_beside(self, command: RescheduleInput) -> None:
+        now = workflow.now()
+        old = self.case
+        late = (
+            old.status not in FINAL_APPOINTMENT_STATUSES
+            and not old.free_reschedule
+            and policy.is_late_change(old.request.start, now, old.policy)
+        )
+        self._case = policy.rescheduled(old, command.new_start, now)
+        self._changes += 1
+        self._note(
+            TimelineKind.STATUS,
+            command.actor,
+            f"Rescheduled from {old.request.start.isoformat()} to {command.new_start.isoformat()}",
+            status=AppointmentStatus.BOOKED.value,
+            previous=old.status.value,
+            start=command.new_start.isoformat(),
+            previous_start=old.request.start.isoformat(),
+        )
+        workflow.upsert_search_attributes(
+            [
+                APPOINTMENT_STATUS.value_set(AppointmentStatus.BOOKED.value),
+                APPOINTMENT_START.value_set(command.new_start),
+            ]
+        )
+        # The new time is billed afresh: the late fee is recorded, not carried into the case.
+        record = (
+            self._decide_billing(
+                BillingOutcome.LATE_CANCEL, command.actor, "late reschedule", in_case=False
+            )
+            if late
+            else None
+        )
+        await self._cancel_sends()
+        await self._close_tasks(
+            "rescheduled", f"moved to {command.new_start.isoformat()}", command.actor
+        )
+        if record is not None:
+            await self._write_billing(record)
+
+    async def _no_show_beside(self) -> None:
+        self._update(next_call_at=None, awaiting_call_outcome=False)
+        self._set_status(
+            AppointmentStatus.NO_SHOW,
+            SYSTEM,
+            "Not checked in 15 minutes after the start: no-show (counts as held)",
+        )
+        record = self._decide_billing(BillingOutcome.NO_SHOW, SYSTEM, "not checked in")
+        _count(metrics.NO_SHOWS)
+        self._flag(PREPAY_FLAG)
+        self._start_to_client("no_show", "no_show_notice", budget=timedelta(hours=24))
+        await self._confirmation_follow_ups_moot("no_show", SYSTEM)
+        await self._write_billing(record)
 
     @workflow.query
     def status(self) -> AppointmentView:

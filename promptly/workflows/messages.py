@@ -1,30 +1,49 @@
-"""Sending a message from a workflow: one activity call, its outcome a timeline entry.
+"""Sending a message from a workflow: one activity, its outcome a timeline entry.
 
-The appointment, complaint and survey workflows differ in idempotency keys, deadlines and
-retry policies (their callers pass them) and record every outcome alike: what went out (the
-subject, to whom, on which channel) or why it did not.
+Two ways, the same activity:
+- `Sends.start(...)` runs the send beside the plan (DESIGN.md §3): it starts the activity
+  (`workflow.start_activity_method`), keeps it under a group (the step or state it serves),
+  and a small supervising task hands its one outcome to the workflow's callback when it ends.
+  `Sends.cancel(groups)` cancels the sends a change makes moot and returns once the activity
+  acknowledged, so nothing planned for the old state can still go out; `Sends.drain()` waits
+  for every send before the workflow returns or continues as new.
+- `deliver(...)` awaits the send in place: the path of cases started before the patch
+  `messages-beside-the-plan`, and of the complaint and survey workflows.
+
+Either way a message that cannot go out is an outcome (`Delivery.sent` False), never an
+exception: what to do about it (a flag, a front-desk task) is the workflow's decision.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.domain.models import (
+        AbandonMessageRequest,
         Person,
         Recipient,
         RecipientRole,
         SendMessageRequest,
+        SendMessageResult,
         TimelineKind,
     )
 
 MESSAGE_TIMEOUT = timedelta(seconds=30)
+# Beside the plan: one attempt is short and heartbeats, so an attempt lost with its worker is
+# retried within seconds; the budget (schedule_to_close) bounds all attempts together.
+SEND_ATTEMPT_TIMEOUT = timedelta(seconds=20)
+SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+LEDGER_TIMEOUT = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -35,6 +54,8 @@ class Delivery:
     kind: TimelineKind
     detail: str
     data: dict[str, object] = field(default_factory=dict)
+    # Cancelled by a change of the case (not a failure: nobody needs to send it by hand).
+    cancelled: bool = False
 
 
 def to_client(person: Person) -> Recipient:
@@ -49,17 +70,51 @@ def to_client(person: Person) -> Recipient:
     )
 
 
-async def deliver(
-    message: SendMessageRequest, *, budget: timedelta, retry: RetryPolicy
-) -> Delivery:
-    """Send `message`, retrying transient failures within `budget`; never raises for a
-    message that could not go out (that is the caller's decision to handle)."""
+def _describe(message: SendMessageRequest) -> tuple[str, dict[str, object]]:
     to = f"{message.template} to {message.to.role.value} via {message.channel.value}"
     data: dict[str, object] = {
         "template": message.template,
         "channel": message.channel.value,
         "recipient": message.to.role.value,
     }
+    return to, data
+
+
+def _sent(message: SendMessageRequest, result: SendMessageResult) -> Delivery:
+    _, data = _describe(message)
+    return Delivery(
+        True,
+        TimelineKind.MESSAGE,
+        f"{result.subject} ({message.to.role.value}, {message.channel.value})",
+        data | {"message_id": result.message_id, "provider_id": result.provider_id},
+    )
+
+
+def _failed(message: SendMessageRequest, err: ActivityError) -> Delivery:
+    to, data = _describe(message)
+    if isinstance(err.cause, CancelledError):
+        return Delivery(
+            False,
+            TimelineKind.DECISION,
+            f"{to} cancelled: the case changed",
+            data | {"outcome": "cancelled"},
+            cancelled=True,
+        )
+    reason = str(err.cause) if err.cause else str(err)
+    return Delivery(
+        False,
+        TimelineKind.MESSAGE_FAILED,
+        f"{to} failed: {reason}",
+        data | {"reason": reason, "outcome": "failed"},
+    )
+
+
+async def deliver(
+    message: SendMessageRequest, *, budget: timedelta, retry: RetryPolicy
+) -> Delivery:
+    """Send `message`, retrying transient failures within `budget`; never raises for a
+    message that could not go out (that is the caller's decision to handle)."""
+    to, _ = _describe(message)
     try:
         result = await workflow.execute_activity_method(
             MessagingActivities.send_message,
@@ -70,13 +125,100 @@ async def deliver(
             summary=to,
         )
     except ActivityError as err:
-        reason = str(err.cause) if err.cause else str(err)
-        return Delivery(
-            False, TimelineKind.MESSAGE_FAILED, f"{to} failed: {reason}", data | {"reason": reason}
+        return _failed(message, err)
+    return _sent(message, result)
+
+
+OnOutcome = Callable[[SendMessageRequest, Delivery], Awaitable[None]]
+
+
+@dataclass
+class _InFlight:
+    group: str
+    handle: ActivityHandle[SendMessageResult]
+    supervisor: asyncio.Task[None]
+    settled: bool = False
+
+
+class Sends:
+    """The sends of one workflow run that have not ended, each under the group it serves."""
+
+    def __init__(self) -> None:
+        self._in_flight: dict[str, _InFlight] = {}
+
+    def start(
+        self,
+        message: SendMessageRequest,
+        *,
+        group: str,
+        budget: timedelta,
+        retry: RetryPolicy,
+        on_outcome: OnOutcome,
+    ) -> None:
+        """Start sending `message` (its idempotency key names it) and return at once.
+
+        `on_outcome(message, delivery)` runs once when the send ended: sent, failed for
+        good or out of budget, or cancelled by `cancel`. A key already in flight is ignored.
+        """
+        key = message.idempotency_key
+        if key in self._in_flight:
+            return
+        to, _ = _describe(message)
+        handle = workflow.start_activity_method(
+            MessagingActivities.send_message,
+            message,
+            start_to_close_timeout=SEND_ATTEMPT_TIMEOUT,
+            heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
+            schedule_to_close_timeout=max(budget, timedelta(minutes=1)),
+            retry_policy=retry,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=to,
         )
-    return Delivery(
-        True,
-        TimelineKind.MESSAGE,
-        f"{result.subject} ({message.to.role.value}, {message.channel.value})",
-        data | {"message_id": result.message_id, "provider_id": result.provider_id},
-    )
+
+        async def supervise() -> None:
+            try:
+                delivery = _sent(message, await handle)
+            except ActivityError as err:
+                delivery = _failed(message, err)
+            entry = self._in_flight[key]
+            entry.settled = True
+            try:
+                if not delivery.sent:
+                    # The ledger says why the message will never go out (not `pending`).
+                    await workflow.execute_activity_method(
+                        MessagingActivities.abandon_message,
+                        AbandonMessageRequest(
+                            idempotency_key=key,
+                            reason=delivery.detail,
+                        ),
+                        start_to_close_timeout=LEDGER_TIMEOUT,
+                        summary=f"ledger: {message.template} abandoned",
+                    )
+                await on_outcome(message, delivery)
+            finally:
+                del self._in_flight[key]
+
+        self._in_flight[key] = _InFlight(group, handle, asyncio.create_task(supervise()))
+
+    def in_flight(self, *groups: str) -> bool:
+        return any(not s.settled and (not groups or s.group in groups) for s in self._sends())
+
+    async def cancel(self, groups: Iterable[str] | None = None) -> int:
+        """Cancel the unsettled sends of `groups` (all when None); return once each activity
+        acknowledged, so none of them reaches a channel afterwards. Returns how many."""
+        wanted = None if groups is None else set(groups)
+        moot = [s for s in self._sends() if not s.settled and (wanted is None or s.group in wanted)]
+        for send in moot:
+            send.handle.cancel()
+        for send in moot:
+            # The handle resolves when the activity acknowledged the cancellation (or ended
+            # first); its supervisor records that outcome.
+            await workflow.wait_condition(lambda s=send: s.handle.done())  # type: ignore[misc]
+        return len(moot)
+
+    async def drain(self) -> None:
+        """Wait until every send ended and its outcome was recorded."""
+        await workflow.wait_condition(lambda: not self._in_flight)
+
+    def _sends(self) -> list[_InFlight]:
+        return list(self._in_flight.values())
