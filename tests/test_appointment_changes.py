@@ -127,6 +127,8 @@ async def test_cancel_24h_ahead_is_free_and_later_is_late(
     )
     assert view.status is status and view.billing == outcome
     assert await billing(pool, request.workflow_id) == [(outcome, "client", "ill")]
+    # The update returned at once; its message follows beside the plan.
+    await env.sleep(timedelta(minutes=1))
     notice = next(
         m for m in await messages(pool, request.workflow_id) if m["template"] == "cancellation"
     )
