@@ -81,6 +81,7 @@ class SendGridFake:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._script: deque[FakeResponse] = deque()
+        self._outage: FakeResponse | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -163,6 +164,20 @@ class SendGridFake:
         with self._lock:
             self._script.append(FakeResponse(status, raw, answer_headers))
 
+    def outage(self, status: int = 503, headers: Mapping[str, str] | None = None) -> None:
+        """Answer every request with `status` (after the script) until `recover()`."""
+        with self._lock:
+            self._outage = FakeResponse(status, error_body(_phrase(status)), dict(headers or {}))
+
+    def recover(self) -> None:
+        with self._lock:
+            self._outage = None
+
+    @property
+    def accepted(self) -> list[RecordedRequest]:
+        """The requests SendGrid accepted (2xx): what actually went out."""
+        return [r for r in self.requests if 200 <= r.response.status < 300]
+
     def reset(self) -> None:
         with self._lock:
             self._requests.clear()
@@ -181,7 +196,7 @@ class SendGridFake:
             response = (
                 self._script.popleft()
                 if self._script
-                else self._by_rules(method, path, headers, raw, body)
+                else self._outage or self._by_rules(method, path, headers, raw, body)
             )
             self._requests.append(RecordedRequest(method, path, dict(headers), raw, body, response))
         return response

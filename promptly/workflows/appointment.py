@@ -1221,10 +1221,13 @@ class AppointmentWorkflow:
 
     # --- transitions beside the plan: decided first, then the awaits ----------------------
 
-    async def _confirmation_follow_ups_moot(self, outcome: str, actor: Actor) -> None:
-        """The client confirmed or came: calls, hand confirmations and unconfirmed alerts
-        no longer matter."""
-        await self._cancel_sends(["alert:unconfirmed", "alert:wrong_number"])
+    async def _confirmation_follow_ups_moot(
+        self, outcome: str, actor: Actor, *, client_answered: bool = True
+    ) -> None:
+        """The client confirmed, came or the visit passed: calls and hand confirmations no
+        longer matter; an alert that the client is unconfirmed does only if they answered."""
+        if client_answered:
+            await self._cancel_sends(["alert:unconfirmed", "alert:wrong_number"])
         if self.case.call_attempts:
             await self._close_task(
                 self._call_task_key(self.case.call_attempts), outcome, f"client {outcome}", actor
@@ -1345,7 +1348,7 @@ class AppointmentWorkflow:
         _count(metrics.NO_SHOWS)
         self._flag(PREPAY_FLAG)
         self._start_to_client("no_show", "no_show_notice", budget=timedelta(hours=24))
-        await self._confirmation_follow_ups_moot("no_show", SYSTEM)
+        await self._confirmation_follow_ups_moot("no_show", SYSTEM, client_answered=False)
         await self._write_billing(record)
 
     @workflow.query

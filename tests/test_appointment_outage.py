@@ -1,0 +1,212 @@
+"""Messages beside the plan, against SendGrid's fake answering 503 for hours of skipped time.
+
+A channel that is down delays no timer, fails no workflow and leaves nobody uninformed: what
+cannot go out becomes a flag and a front-desk task, and the ledger says `abandoned` and why.
+A change cancels every send it makes moot: after recovery the fake receives only messages for
+the new state (asserted on the fake's log, by each message's idempotency key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import pytest
+import pytest_asyncio
+from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from promptly.config import Settings
+from promptly.domain.models import (
+    AppointmentStatus,
+    CancelInput,
+    RescheduleInput,
+    TimelineKind,
+)
+from promptly.starter.appointments import book
+from promptly.worker import create_worker
+from promptly.workflows.appointment import AppointmentWorkflow
+from tests.helpers import CLIENT, appointment, close_to, end_workflows, messages, tasks
+from tests.sendgrid_fake import RecordedRequest, SendGridFake
+
+H = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
+
+
+def always_open(settings: Settings) -> Settings:
+    """Office open around the clock, no quiet hours: calls happen when the rules say."""
+    settings.business_hours_start, settings.business_hours_end = 0, 24
+    settings.business_days = [0, 1, 2, 3, 4, 5, 6]
+    settings.quiet_hours_start = settings.quiet_hours_end = 0
+    return settings
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[SendGridFake]:
+    with SendGridFake(api_key="SG.test") as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def email_worker(
+    env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> AsyncIterator[Worker]:
+    always_open(settings)
+    settings.sendgrid_api_key = SecretStr("SG.test")
+    settings.sendgrid_host = sendgrid.url
+    async with create_worker(env.client, settings, pool=pool) as running:
+        yield running
+
+
+def key_of(request: RecordedRequest) -> str:
+    return str(request.body["custom_args"]["idempotency_key"])
+
+
+async def test_a_day_long_email_outage_delays_no_timer_and_fails_nothing(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    sendgrid.outage(503)
+    booked_at = await env.get_current_time()
+    start = booked_at + 6 * H
+    request = appointment(start, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(23 * H)
+
+    view = await handle.query(AppointmentWorkflow.status)
+    # The plan ran on time while every message was still retrying.
+    calls = [e for e in view.timeline if e.data.get("template") == "call_task"]
+    assert [close_to(e.at, booked_at + hours * H, MINUTE) for e, hours in zip(calls, [3, 5])] == [
+        True,
+        True,
+    ]
+    unconfirmed = next(e for e in view.timeline if e.data.get("status") == "Unconfirmed")
+    assert close_to(unconfirmed.at, start, MINUTE)
+    no_show = next(e for e in view.timeline if e.data.get("status") == "NoShow")
+    assert close_to(no_show.at, start + timedelta(minutes=15), MINUTE)
+    assert view.status is AppointmentStatus.NO_SHOW
+    # What could not go out is flagged and handed to the front desk, the workflow goes on.
+    for concern in (
+        "confirmation not sent",
+        "provider notice not sent",
+        "supervisor not reached: client unconfirmed",
+        "supervisor not reached: provider has not acknowledged",
+    ):
+        assert concern in view.needs_attention
+    open_tasks = {
+        (t["kind"], t["data"].get("template")): t
+        for t in await tasks(pool, request.workflow_id)
+        if t["status"] == "open"
+    }
+    assert ("send_confirmation_manually", "confirmation") in open_tasks
+    assert ("deliver_message_manually", "supervisor_alert") in open_tasks
+    assert ("deliver_message_manually", "provider_booking") in open_tasks
+    confirmation_task = open_tasks[("send_confirmation_manually", "confirmation")]
+    assert close_to(confirmation_task["due_at"], booked_at + 24 * H)
+    description = await handle.describe()
+    assert description.status is WorkflowExecutionStatus.RUNNING
+    assert sendgrid.accepted == []
+
+    ledger = {m["template"]: m for m in await messages(pool, request.workflow_id)}
+    assert ledger["confirmation"]["status"] == "abandoned"
+    assert "503" in ledger["confirmation"]["last_error"]
+    assert ledger["no_show_notice"]["status"] == "pending"  # still within its 24h budget
+
+    sendgrid.recover()
+    final = await handle.result()
+
+    assert final.status is AppointmentStatus.NO_SHOW
+    [notice] = sendgrid.accepted
+    assert "/no_show/" in key_of(notice) and notice.recipients == ["anna@example.com"]
+    # A stable Message-ID: a repeat of this message is the same message to a mail client.
+    assert str(notice.body["headers"]["Message-ID"]).startswith("<")
+    statuses = {m["template"]: m["status"] for m in await messages(pool, request.workflow_id)}
+    assert statuses["no_show_notice"] == "sent"
+    assert "pending" not in statuses.values()
+    # The case ended: nothing of it is left in anyone's inbox, each task says why.
+    closed = await tasks(pool, request.workflow_id)
+    assert closed and all(t["status"] == "done" and t["outcome"] for t in closed)
+    call_tasks = [t for t in closed if t["kind"] == "call_client"]
+    assert [t["outcome"] for t in call_tasks] == ["no_outcome", "no_show"]
+
+
+async def test_reschedule_while_the_confirmation_is_retrying_sends_only_the_new_time(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    sendgrid.outage(503)
+    booked_at = await env.get_current_time()
+    start = booked_at + 5 * 24 * H
+    request = appointment(start, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(H)
+    assert sendgrid.requests and sendgrid.accepted == []  # both emails retrying
+
+    new_start = start + 2 * 24 * H
+    await handle.execute_update(
+        AppointmentWorkflow.reschedule, RescheduleInput(new_start=new_start, actor=CLIENT)
+    )
+    sendgrid.recover()
+    await env.sleep(2 * H)
+
+    sent = sorted(key_of(r) for r in sendgrid.accepted)
+    assert sent == [
+        f"{request.workflow_id}/confirmation/r1",
+        f"{request.workflow_id}/provider_booking/r1",
+    ]
+    ledger = {m["idempotency_key"]: m for m in await messages(pool, request.workflow_id)}
+    for old in ("confirmation", "provider_booking"):
+        row = ledger[f"{request.workflow_id}/{old}/r0"]
+        assert row["status"] == "abandoned" and "cancelled" in row["last_error"]
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.confirmation_sent and view.needs_attention == []
+    cancelled = [e for e in view.timeline if e.data.get("outcome") == "cancelled"]
+    assert {e.data["template"] for e in cancelled} == {"confirmation", "provider_booking"}
+    await end_workflows(env, handle.id)
+
+
+async def test_cancel_while_the_confirmation_is_retrying_sends_only_the_cancellation(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    sendgrid.outage(503)
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + 5 * 24 * H, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(H)
+
+    view = await handle.execute_update(
+        AppointmentWorkflow.cancel, CancelInput(reason="moving away", actor=CLIENT)
+    )
+    assert view.status is AppointmentStatus.CANCELLED
+    sendgrid.recover()
+    await env.sleep(2 * H)
+
+    assert [key_of(r) for r in sendgrid.accepted] == [f"{request.workflow_id}/cancellation/r0"]
+    assert sendgrid.accepted[0].recipients == ["anna@example.com"]
+    statuses = {m["template"]: m["status"] for m in await messages(pool, request.workflow_id)}
+    assert statuses == {
+        "confirmation": "abandoned",
+        "provider_booking": "abandoned",
+        "cancellation": "sent",
+    }
+    view = await handle.query(AppointmentWorkflow.status)
+    assert [e.kind for e in view.timeline if e.data.get("template") == "cancellation"] == [
+        TimelineKind.MESSAGE
+    ]
+    await end_workflows(env, handle.id)
