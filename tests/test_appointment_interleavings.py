@@ -1,0 +1,197 @@
+"""Updates landing while a step or another update awaits an activity: both effects survive.
+
+The real activities run, except that one of them is held inside its call (an event the test
+releases), so the conflicting update lands exactly in that await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+import pytest_asyncio
+from psycopg_pool import AsyncConnectionPool
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+import promptly.worker
+from promptly.activities.records import RecordsActivities
+from promptly.activities.tasks import TaskActivities
+from promptly.config import Settings
+from promptly.domain.models import (
+    AppointmentStatus,
+    BillingOutcome,
+    BillingRecord,
+    CancelInput,
+    ConfirmInput,
+    CreateTaskRequest,
+    RescheduleInput,
+    TaskKind,
+    TaskRef,
+    WaiveFeeInput,
+)
+from promptly.starter.appointments import book
+from promptly.worker import create_worker
+from promptly.workflows.appointment import PREPAY_FLAG, AppointmentWorkflow
+from tests.helpers import CLIENT, PROVIDER, appointment, billing, end_workflows, tasks
+from tests.test_appointment_outage import always_open
+
+H = timedelta(hours=1)
+
+
+@dataclass
+class Hold:
+    """Holds the first call that `matches` until `release` is set."""
+
+    matches: Callable[[object], bool] = lambda _: False
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_if_held(self, argument: object) -> None:
+        if not self.started.is_set() and self.matches(argument):
+            self.started.set()
+            await self.release.wait()
+
+    async def reached(self) -> None:
+        await asyncio.wait_for(self.started.wait(), timeout=30)
+
+
+@pytest.fixture
+def hold() -> Hold:
+    return Hold()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def holding_worker(
+    env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    hold: Hold,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Worker]:
+    class HeldTasks(TaskActivities):
+        @activity.defn(name="create_task")
+        async def create_task(self, request: CreateTaskRequest) -> TaskRef:
+            await hold.wait_if_held(request)
+            return await super().create_task(request)
+
+    class HeldRecords(RecordsActivities):
+        @activity.defn(name="record_billing")
+        async def record_billing(self, record: BillingRecord) -> None:
+            await hold.wait_if_held(record)
+            await super().record_billing(record)
+
+    monkeypatch.setattr(promptly.worker, "TaskActivities", HeldTasks)
+    monkeypatch.setattr(promptly.worker, "RecordsActivities", HeldRecords)
+    always_open(settings)
+    async with create_worker(env.client, settings, pool=pool) as running:
+        yield running
+    hold.release.set()
+
+
+async def test_confirm_during_call_task_creation_leaves_confirmed_and_the_task_closed(
+    env: WorkflowEnvironment,
+    holding_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    hold: Hold,
+) -> None:
+    hold.matches = lambda r: isinstance(r, CreateTaskRequest) and r.kind is TaskKind.CALL_CLIENT
+    booked_at = await env.get_current_time()
+    start = booked_at + 3 * 24 * H
+    request = appointment(start, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(start - 24 * H + timedelta(seconds=5) - booked_at)
+    await hold.reached()  # the call step is inside create_task
+
+    view = await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    assert view.status is AppointmentStatus.CONFIRMED
+    hold.release.set()
+    await env.sleep(timedelta(minutes=1))
+
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.status is AppointmentStatus.CONFIRMED and view.next_call_at is None
+    [call] = [t for t in await tasks(pool, request.workflow_id) if t["kind"] == "call_client"]
+    assert call["status"] == "done" and call["outcome"] == "confirmed"
+    await end_workflows(env, handle.id)
+
+
+async def test_fee_waived_during_the_no_show_billing_stays_waived(
+    env: WorkflowEnvironment,
+    holding_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    hold: Hold,
+) -> None:
+    hold.matches = lambda r: isinstance(r, BillingRecord) and r.outcome is BillingOutcome.NO_SHOW
+    booked_at = await env.get_current_time()
+    start = booked_at + 3 * 24 * H
+    request = appointment(start, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    await env.sleep(start + timedelta(minutes=15, seconds=5) - booked_at)
+    await hold.reached()  # the no-show step is writing its billing
+
+    view = await handle.execute_update(
+        AppointmentWorkflow.waive_fee, WaiveFeeInput(reason="storm", actor=PROVIDER)
+    )
+    hold.release.set()
+    await env.sleep(timedelta(minutes=1))
+
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.status is AppointmentStatus.NO_SHOW
+    assert view.billing is BillingOutcome.WAIVED
+    assert PREPAY_FLAG not in view.needs_attention
+    assert sorted(row[0] for row in await billing(pool, request.workflow_id)) == [
+        "no_show",
+        "waived",
+    ]
+    await end_workflows(env, handle.id)
+
+
+async def test_cancel_during_the_reschedule_billing_is_not_undone(
+    env: WorkflowEnvironment,
+    holding_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    hold: Hold,
+) -> None:
+    hold.matches = lambda r: (
+        isinstance(r, BillingRecord) and r.outcome is BillingOutcome.LATE_CANCEL
+    )
+    booked_at = await env.get_current_time()
+    start = booked_at + 3 * 24 * H
+    request = appointment(start, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(start - 12 * H - booked_at)
+
+    new_start = start + 7 * 24 * H
+    reschedule = asyncio.create_task(
+        handle.execute_update(
+            AppointmentWorkflow.reschedule, RescheduleInput(new_start=new_start, actor=CLIENT)
+        )
+    )
+    await hold.reached()  # the late reschedule is writing its fee
+    cancel = asyncio.create_task(
+        handle.execute_update(
+            AppointmentWorkflow.cancel, CancelInput(reason="found another", actor=CLIENT)
+        )
+    )
+    await asyncio.sleep(0.5)
+    hold.release.set()
+    await reschedule
+    cancelled = await cancel
+
+    assert cancelled.status is AppointmentStatus.CANCELLED
+    assert cancelled.start == new_start
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.status is AppointmentStatus.CANCELLED and view.start == new_start
+    assert [row[0] for row in await billing(pool, request.workflow_id)] == [
+        "late_cancel",
+        "cancelled_free",
+    ]
+    await end_workflows(env, handle.id)
