@@ -187,6 +187,22 @@ async def complaint_breached(env: WorkflowEnvironment, settings: Settings) -> Re
     return {"complaint_breached": handle.id}
 
 
+def beside_the_plan(lifecycle: Lifecycle) -> Lifecycle:
+    """The appointment lifecycle recorded with the `messages-beside-the-plan` patch, stored as
+    `<name>_beside` next to the histories of cases started before it."""
+
+    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+        recorded = await lifecycle(env, settings)
+        return {
+            f"{name}_beside": workflow_id
+            for name, workflow_id in recorded.items()
+            if name.startswith("appointment")
+        }
+
+    play.__name__ = f"{lifecycle.__name__}_beside"
+    return play
+
+
 LIFECYCLES: list[Lifecycle] = [
     appointment_completed,
     appointment_no_show,
@@ -194,6 +210,15 @@ LIFECYCLES: list[Lifecycle] = [
     appointment_unanswered_call,
     complaint_resolved,
     complaint_breached,
+    *(
+        beside_the_plan(lifecycle)
+        for lifecycle in (
+            appointment_completed,
+            appointment_no_show,
+            appointment_late_cancel,
+            appointment_unanswered_call,
+        )
+    ),
 ]
 
 

@@ -7,6 +7,7 @@ step) fails here; wrap it in `workflow.patched(...)` instead.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         AppointmentView,
     )
     from promptly.worker import WORKFLOWS, data_converter, workflow_runner
-    from promptly.workflows.appointment import AppointmentWorkflow
+    from promptly.workflows.appointment import BESIDE_THE_PLAN, AppointmentWorkflow
     from tests.record_histories import HISTORIES, load
 
 STORED = sorted(HISTORIES.glob("*.json"))
@@ -74,6 +75,29 @@ def test_both_sides_of_the_superseded_call_task_patch_are_stored() -> None:
     assert not [summary for summary in before if "no_outcome" in summary]
     after = _activity_summaries("appointment_unanswered_call")
     assert after.index("close call task 2: no_outcome") < after.index("call attempt 3 of 3")
+
+
+def _patches(name: str) -> set[str]:
+    history = load(HISTORIES / f"{name}.json")
+    return {
+        json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)[
+            "id"
+        ]
+        for event in history.events
+        if event.HasField("marker_recorded_event_attributes")
+        and event.marker_recorded_event_attributes.marker_name == "core_patch"
+    }
+
+
+@pytest.mark.parametrize("lifecycle", ["completed", "no_show", "late_cancel", "unanswered_call"])
+def test_both_sides_of_the_messages_beside_the_plan_patch_are_stored(lifecycle: str) -> None:
+    """`messages-beside-the-plan`: cases started before it await their messages in line and
+    replay without the marker; cases started after it carry the marker (both replay above)."""
+    assert BESIDE_THE_PLAN not in _patches(f"appointment_{lifecycle}")
+    assert BESIDE_THE_PLAN in _patches(f"appointment_{lifecycle}_beside")
+    summaries = _activity_summaries(f"appointment_{lifecycle}_beside")
+    # Ended cases close their open staff tasks.
+    assert "close open tasks: case_closed" in summaries
 
 
 # A deliberately incompatible version of the appointment workflow, registered under the real
