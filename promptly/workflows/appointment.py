@@ -19,7 +19,7 @@ from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, Sends, deliver, to_client
@@ -631,20 +631,36 @@ class AppointmentWorkflow:
                 extra={"reason_title": title, "reason": reason},
             )
             return
-        await workflow.execute_activity_method(
-            MessagingActivities.send_message,
-            SendMessageRequest(
-                idempotency_key=f"{self._workflow_id}/alert/{key}/{self.case.reschedules}",
-                case_id=self._workflow_id,
+        try:
+            await workflow.execute_activity_method(
+                MessagingActivities.send_message,
+                SendMessageRequest(
+                    idempotency_key=f"{self._workflow_id}/alert/{key}/{self.case.reschedules}",
+                    case_id=self._workflow_id,
+                    template="supervisor_alert",
+                    channel=Channel.EMAIL,
+                    to=Recipient(role=RecipientRole.SUPERVISOR),
+                    context={**self._message_context(), "reason_title": title, "reason": reason},
+                ),
+                start_to_close_timeout=MESSAGE_TIMEOUT,
+                # A budget, and a refusal caught: an alert that cannot go out is a flag, never
+                # a failed case (same commands as before for a case that got its alert out).
+                schedule_to_close_timeout=ALERT_BUDGET,
+                retry_policy=MESSAGE_RETRY,
+                summary=f"supervisor alert: {title}",
+            )
+        except ActivityError as err:
+            self._note(
+                TimelineKind.MESSAGE_FAILED,
+                SYSTEM,
+                f"Supervisor alert failed: {title}: {err.cause or err}",
                 template="supervisor_alert",
-                channel=Channel.EMAIL,
-                to=Recipient(role=RecipientRole.SUPERVISOR),
-                context={**self._message_context(), "reason_title": title, "reason": reason},
-            ),
-            start_to_close_timeout=MESSAGE_TIMEOUT,
-            retry_policy=MESSAGE_RETRY,
-            summary=f"supervisor alert: {title}",
-        )
+                channel=Channel.EMAIL.value,
+                recipient=RecipientRole.SUPERVISOR.value,
+            )
+            self._flag(f"supervisor not reached: {title.lower()}")
+            self._flag(title.lower())
+            return
         self._note(
             TimelineKind.MESSAGE,
             SYSTEM,
