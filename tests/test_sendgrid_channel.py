@@ -26,9 +26,11 @@ from promptly.activities.messaging import (
     SendGridChannel,
     StaffCallChannel,
     StaffDirectory,
+    message_id_header,
 )
 from promptly.domain import errors
 from promptly.domain.models import (
+    AbandonMessageRequest,
     Channel,
     Locale,
     MessageStatus,
@@ -213,8 +215,9 @@ async def test_refused_mail_fails_for_good(
     ("status", "headers", "retry_delay"),
     [
         (429, {"Retry-After": "7"}, timedelta(seconds=7)),
-        (500, {}, None),
-        (503, {}, None),
+        # The first channel error: the first step of the error backoff.
+        (500, {}, timedelta(seconds=5)),
+        (503, {}, timedelta(seconds=5)),
     ],
     ids=["429", "500", "503"],
 )
@@ -317,3 +320,91 @@ async def test_unknown_template_is_refused(pool: AsyncConnectionPool, fake: Send
     assert "no_such_template" in error.message
     assert fake.requests == []
     assert await ledger_row(pool, request.idempotency_key) is None
+
+
+def retrying_environment(attempt: int, heartbeat_details: list[Any]) -> ActivityEnvironment:
+    """An attempt after earlier ones, with what the last attempt heartbeated."""
+    env = environment()
+    env.info = dataclasses.replace(env.info, attempt=attempt, heartbeat_details=heartbeat_details)
+    return env
+
+
+async def fail_attempt(
+    env: ActivityEnvironment, acts: MessagingActivities, request: SendMessageRequest
+) -> tuple[ApplicationError, list[Any]]:
+    beats: list[Any] = []
+    env.on_heartbeat = lambda *details: beats.append(details[0] if details else None)
+    with pytest.raises(ApplicationError) as raised:
+        await env.run(acts.send_message, request)
+    return raised.value, beats
+
+
+async def test_throttling_waits_retry_after_and_does_not_use_up_the_error_backoff(
+    pool: AsyncConnectionPool, fake: SendGridFake
+) -> None:
+    acts = activities(pool, fake)
+    request = confirmation()
+    # Attempt 6 after two channel errors and three 429s: the count travels in the heartbeat.
+    fake.script(429, headers={"Retry-After": "3"})
+    throttled, beats = await fail_attempt(retrying_environment(6, [2]), acts, request)
+    assert throttled.next_retry_delay == timedelta(seconds=3)
+    assert beats[-1] == 2  # a 429 is not an error of the channel
+
+    fake.script(503)
+    failed, beats = await fail_attempt(retrying_environment(7, [2]), acts, request)
+    # The third error: 5 s, 10 s, then 20 s — not the 160 s that seven attempts would give.
+    assert failed.next_retry_delay == timedelta(seconds=20)
+    assert beats[-1] == 3
+
+
+async def test_without_heartbeat_details_the_attempt_number_counts_the_errors(
+    pool: AsyncConnectionPool, fake: SendGridFake
+) -> None:
+    fake.script(503)
+    failed, _ = await fail_attempt(
+        retrying_environment(4, []), activities(pool, fake), confirmation()
+    )
+    assert failed.next_retry_delay == timedelta(seconds=40)
+
+
+async def test_every_email_carries_a_message_id_derived_from_its_key(
+    pool: AsyncConnectionPool, fake: SendGridFake
+) -> None:
+    acts = activities(pool, fake)
+    request = confirmation()
+    fake.script(503)
+    await send_failing(acts, request)
+    await send(acts, request)
+
+    first, second = fake.requests
+    header = first.body["headers"]["Message-ID"]
+    assert header == second.body["headers"]["Message-ID"]
+    assert header == message_id_header(request.idempotency_key, SENDER)
+    assert header.startswith("<") and header.endswith("@promptly.example>")
+    assert message_id_header("another key", SENDER) != header
+
+
+async def test_an_abandoned_message_says_why_in_the_ledger(
+    pool: AsyncConnectionPool, fake: SendGridFake
+) -> None:
+    acts = activities(pool, fake)
+    given_up, sent = confirmation(), confirmation()
+    fake.script(503)
+    await send_failing(acts, given_up)
+    await send(acts, sent)
+
+    for request in (given_up, sent):
+        await ActivityEnvironment().run(
+            acts.abandon_message,
+            AbandonMessageRequest(
+                idempotency_key=request.idempotency_key, reason="budget spent: 503"
+            ),
+        )
+
+    row = await ledger_row(pool, given_up.idempotency_key)
+    assert row is not None and (row["status"], row["last_error"]) == (
+        "abandoned",
+        "budget spent: 503",
+    )
+    row = await ledger_row(pool, sent.idempotency_key)
+    assert row is not None and row["status"] == "sent"  # what went out stays sent
