@@ -6,8 +6,8 @@ throttles then fails — and the same lifecycles without faults as control.
 
 Starts a Temporal dev server, an embedded PostgreSQL and a SendGrid fake (all temporary),
 and the worker as a separate process (`python -m promptly.worker`) that a supervisor restarts
-whenever it is dead. Policy durations are compressed by `--time-scale` (50h of booking lead
-in ~2 min). Each run books N appointments spread over the first minute or so: half are
+whenever it is dead. Policy durations are compressed by `--time-scale` (default 4e-4: the
+50h from booking to visit in 72 s). Each run books N appointments over max(30 s, N/3 s): half are
 acknowledged, confirmed, checked in and completed; a fifth are rescheduled within seconds of
 booking (while the confirmation is in flight); a fifth are cancelled at a random moment; a
 tenth stay silent (calls, supervisor alerts, no-show). The fault run adds: the worker
