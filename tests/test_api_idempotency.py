@@ -75,6 +75,7 @@ async def _booked(http: httpx.AsyncClient) -> str:
     assert again.status_code == 201, "the repeat answers the first answer (201, not 200)"
     assert again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
     return str(body["appointment_id"])
 
 

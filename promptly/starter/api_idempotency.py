@@ -90,6 +90,7 @@ class Stored:
     status: int
     content_type: str | None
     body: bytes
+    location: str | None = None  # a 201's Location header
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,8 @@ class AnswerStore:
                                VALUES (%(key)s, %(fingerprint)s)
                                ON CONFLICT (key_hash) DO UPDATE
                                   SET fingerprint = EXCLUDED.fingerprint, status = NULL,
-                                      content_type = NULL, body = NULL, claimed_at = now(),
-                                      answered_at = NULL
+                                      content_type = NULL, body = NULL, location = NULL,
+                                      claimed_at = now(), answered_at = NULL
                                 WHERE api_idempotency.claimed_at < now() - %(retention)s
                                    OR (api_idempotency.status IS NULL
                                        AND api_idempotency.fingerprint = %(fingerprint)s
@@ -137,7 +138,7 @@ class AnswerStore:
                         return Claim(claimed=True)
                     row = await (
                         await conn.execute(
-                            """SELECT fingerprint, status, content_type, body
+                            """SELECT fingerprint, status, content_type, body, location
                                  FROM api_idempotency WHERE key_hash = %s""",
                             (key_hash,),
                         )
@@ -149,7 +150,7 @@ class AnswerStore:
                         return Claim(other_request=True)
                     if row[1] is None:
                         return Claim(in_progress=True)
-                    return Claim(stored=Stored(row[1], row[2], bytes(row[3] or b"")))
+                    return Claim(stored=Stored(row[1], row[2], bytes(row[3] or b""), row[4]))
         except Exception:
             log.warning("idempotency store unavailable; running without it", exc_info=True)
         return Claim(unavailable=True)
@@ -159,9 +160,10 @@ class AnswerStore:
             async with self.pool.connection(timeout=STORE_TIMEOUT_S) as conn:
                 await conn.execute(
                     """UPDATE api_idempotency
-                          SET status = %s, content_type = %s, body = %s, answered_at = now()
+                          SET status = %s, content_type = %s, body = %s, location = %s,
+                              answered_at = now()
                         WHERE key_hash = %s AND status IS NULL""",
-                    (stored.status, stored.content_type, stored.body, key_hash),
+                    (stored.status, stored.content_type, stored.body, stored.location, key_hash),
                 )
                 # Expired keys go as new ones come: a bounded batch each time.
                 await conn.execute(
@@ -225,10 +227,13 @@ class IdempotentPosts:
         claim = await store.claim(key_hash, fingerprint) if store else Claim(unavailable=True)
         if claim.stored is not None:
             stored = claim.stored
+            replay_headers = {REPLAYED_HEADER: "true"}
+            if stored.location:
+                replay_headers["Location"] = stored.location
             replayed = Response(
                 stored.body,
                 status_code=stored.status,
-                headers={REPLAYED_HEADER: "true"},
+                headers=replay_headers,
                 media_type=stored.content_type,
             )
             await replayed(scope, replay, send)
@@ -252,13 +257,16 @@ class IdempotentPosts:
     ) -> None:
         status = 0
         content_type: str | None = None
+        location: str | None = None
         chunks: list[bytes] = []
 
         async def capture(message: Message) -> None:
-            nonlocal status, content_type
+            nonlocal status, content_type, location
             if message["type"] == "http.response.start":
                 status = message["status"]
-                content_type = Headers(raw=message.get("headers", [])).get("content-type")
+                answered = Headers(raw=message.get("headers", []))
+                content_type = answered.get("content-type")
+                location = answered.get("location")
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
             await send(message)
@@ -272,7 +280,7 @@ class IdempotentPosts:
         if store is None:
             return
         if status in STORED_STATUSES:
-            await store.answer(key, Stored(status, content_type, b"".join(chunks)))
+            await store.answer(key, Stored(status, content_type, b"".join(chunks), location))
         else:
             await store.release(key)
 

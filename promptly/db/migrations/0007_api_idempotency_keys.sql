@@ -10,6 +10,7 @@ CREATE TABLE api_idempotency (
     status       integer,
     content_type text,
     body         bytea,
+    location     text,
     claimed_at   timestamptz NOT NULL DEFAULT now(),
     answered_at  timestamptz
 );
