@@ -216,10 +216,18 @@ async def _faults(
     rng: random.Random,
 ) -> None:
     async def killer() -> None:
+        # 5–10 s after each start reached polling: a start that is slow on a loaded machine
+        # is still killed in its stride, not before it could do anything.
+        polled = 0
         while not stop.is_set():
+            while worker.polling_starts() <= polled:
+                if stop.is_set():
+                    return
+                await asyncio.sleep(0.2)
             try:
                 await asyncio.wait_for(stop.wait(), rng.uniform(5, 10))
             except TimeoutError:
+                polled = worker.polling_starts()
                 worker.kill()
 
     async def postgres_outage() -> None:

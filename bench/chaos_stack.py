@@ -83,6 +83,13 @@ class WorkerProcess:
         log.close()
         self.starts += 1
 
+    def polling_starts(self) -> int:
+        """How many starts got as far as polling Temporal (the worker logs it)."""
+        try:
+            return self.log_path.read_text(errors="replace").count("worker polling")
+        except FileNotFoundError:
+            return 0
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
