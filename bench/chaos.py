@@ -251,10 +251,14 @@ async def _faults(
     await asyncio.gather(killer(), postgres_outage(), sendgrid_outage())
 
 
-async def _settle(client: Client, ids: list[str], deadline: float) -> tuple[int, int]:
-    """Wait until every case and survey closed or the deadline; (failed, still running)."""
+async def _settle(
+    client: Client, ids: list[str], deadline: float
+) -> tuple[int, int, dict[str, int]]:
+    """Wait until every case and survey closed or the deadline; (failed, still running, and
+    how the failed ended and where the running stand), printing the first failures' causes."""
     pending = list(ids) + [f"survey-{wid}" for wid in ids]
     failed = 0
+    states: dict[str, int] = {}
     while True:
         still: list[str] = []
         for wid in pending:
@@ -269,10 +273,29 @@ async def _settle(client: Client, ids: list[str], deadline: float) -> tuple[int,
                 still.append(wid)
             elif described.status not in CLOSED_OK:
                 failed += 1
+                name = described.status.name if described.status else "?"
+                states[f"closed:{name}"] = states.get(f"closed:{name}", 0) + 1
+                if failed <= 3:
+                    try:
+                        await client.get_workflow_handle(wid).result()
+                    except Exception as err:  # noqa: BLE001 - shown for the reader
+                        cause = getattr(err, "cause", None)
+                        print(f"chaos: {wid} {name}: {err!r} {cause!r}", file=sys.stderr)
         pending = still
         if not pending or time.monotonic() > deadline:
-            return failed, len(pending)
+            break
         await asyncio.sleep(2)
+    for wid in pending:
+        state = "survey" if wid.startswith("survey-") else "appointment"
+        if state == "appointment":
+            try:
+                handle = client.get_workflow_handle_for(AppointmentWorkflow.run, wid)
+                view = await handle.query(AppointmentWorkflow.status)
+                state = f"appointment:{view.status.value}"
+            except Exception:  # noqa: BLE001 - a case that cannot answer is stuck too
+                state = "appointment:no answer"
+        states[f"running:{state}"] = states.get(f"running:{state}", 0) + 1
+    return failed, len(pending), states
 
 
 def _collect(url: str) -> tuple[list[LedgerRow], list[FailedSend], list[StaffTaskRow]]:
@@ -370,7 +393,9 @@ async def run_once(
                 await chaos
             # Every case must have closed by its own rules' last moment, plus a minute.
             last_close = began + arrivals_s + lead_s + LONGEST_KEEP_OPEN.total_seconds() * scale
-            failed, stuck = await _settle(client, ids, max(last_close, time.monotonic()) + 60)
+            failed, stuck, states = await _settle(
+                client, ids, max(last_close, time.monotonic()) + 60
+            )
             await asyncio.sleep(3)  # the last deliveries' ledger writes
             duration = time.monotonic() - began
             kills = list(worker.kills)
@@ -397,6 +422,7 @@ async def run_once(
             "sent_after_change": metrics.sent_after_change,
             "failed_workflows": failed,
             "stuck_workflows": stuck,
+            "unfinished_by_state": states,
             "max_recovery_s": metrics.max_recovery_s,
             "handed_to_staff": metrics.handed_to_staff,
             "moot": metrics.moot,
