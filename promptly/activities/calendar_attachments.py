@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from promptly.domain import invitations, links
-from promptly.domain.calendar_event import CalendarEvent
+from promptly.domain.calendar_event import CALENDAR_LINK_ACTION, CalendarEvent
 from promptly.domain.models import Channel, Recipient, RecipientRole
+
+__all__ = ["CALENDAR_LINK_ACTION", "Attachment", "calendar_link", "invitation_attachment"]
 
 # Templates that tell the client the time of the visit, or that it is off.
 INVITING_TEMPLATES = frozenset({"confirmation", "reminder", "cancellation"})
-CALENDAR_LINK_ACTION = "calendar"
 INVITATION_FILENAME = "invite.ics"
 
 
@@ -90,8 +91,6 @@ def calendar_link(
         return None
     token = links.sign(
         secret,
-        links.LinkClaims(
-            case_id=event.case_id, action=CALENDAR_LINK_ACTION, expires_at=expires_at
-        ),
+        links.LinkClaims(case_id=event.case_id, action=CALENDAR_LINK_ACTION, expires_at=expires_at),
     )
     return f"{base_url}/c/{token}/calendar.ics"

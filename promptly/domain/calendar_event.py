@@ -17,6 +17,9 @@ from promptly.domain.models import (
     Model,
 )
 
+# The client-link action of a `.ics` download (`/c/{token}/calendar.ics`).
+CALENDAR_LINK_ACTION = "calendar"
+
 CANCELLED_STATUSES = frozenset({AppointmentStatus.CANCELLED, AppointmentStatus.LATE_CANCELLED})
 CONFIRMED_STATUSES = frozenset(
     {AppointmentStatus.CONFIRMED, AppointmentStatus.CHECKED_IN, AppointmentStatus.COMPLETED}

@@ -151,13 +151,25 @@ def _vevent(event: CalendarEvent, uid_domain: str, stamp: datetime) -> Event:
     vevent.add("uid", event_uid(event.case_id, uid_domain))
     vevent.add("dtstamp", stamp.astimezone(UTC))
     vevent.add("sequence", event.sequence)
-    vevent.add("dtstart", event.start.astimezone(zone))
-    vevent.add("dtend", event.end.astimezone(zone))
+    vevent.add("dtstart", _wall_clock(event.start, zone))
+    vevent.add("dtend", _wall_clock(event.end, zone))
     vevent.add("location", event.location)
     vevent.add("status", event.status.value)
     # Calendars show the visit as busy time unless it is cancelled.
     vevent.add("transp", "TRANSPARENT" if event.status is EventStatus.CANCELLED else "OPAQUE")
     return vevent
+
+
+def _wall_clock(moment: datetime, zone: ZoneInfo) -> datetime:
+    """`moment` in local time with the zone, or in UTC when its local time is the repeated hour.
+
+    RFC 5545 reads a local time that occurs twice (the hour the clocks go back) as its first
+    occurrence; a visit ending at 01:20 after the change would otherwise end before it began.
+    """
+    local = moment.astimezone(zone)
+    if local.fold and local.replace(fold=0).utcoffset() != local.utcoffset():
+        return moment.astimezone(UTC)
+    return local
 
 
 def _attendee(attendee: Attendee, event: CalendarEvent, method: Method) -> vCalAddress:
