@@ -217,7 +217,9 @@ class MessagingActivities:
             request.context,
             message_links,
             uid_domain=self._links.calendar_domain,
-            now=datetime.now(UTC),
+            # DTSTAMP orders updates with the same SEQUENCE (a confirmation): the moment the
+            # workflow asked for this message, so a late retry never outdates a newer one.
+            now=activity.info().scheduled_time,
         )
         rendered = render(request.template, recipient.locale, recipient.timezone, context)
 
