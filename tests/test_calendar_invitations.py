@@ -18,7 +18,8 @@ from temporalio.worker import Worker
 
 from promptly.config import Settings
 from promptly.domain.models import CancelInput, ConfirmInput, RescheduleInput
-from promptly.starter.appointments import book
+from promptly.starter.appointments import book, handle_for
+from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import CLIENT, STAFF, appointment, end_workflows, messages, next_local
 from tests.sendgrid_fake import RecordedRequest, SendGridFake
@@ -32,6 +33,16 @@ def sendgrid() -> Iterator[SendGridFake]:
         yield fake
 
 
+def email_worker_for(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool, sendgrid: SendGridFake
+) -> Worker:
+    """A worker whose email goes through the SendGrid fake."""
+    settings.sendgrid_api_key = SecretStr("SG.test")
+    settings.sendgrid_host = sendgrid.url
+    settings.calendar_domain = DOMAIN
+    return create_worker(env.client, settings, pool=pool)
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def email_worker(
     env: WorkflowEnvironment,
@@ -39,19 +50,8 @@ async def email_worker(
     pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
 ) -> AsyncIterator[Worker]:
-    settings.sendgrid_api_key = SecretStr("SG.test")
-    settings.sendgrid_host = sendgrid.url
-    settings.calendar_domain = DOMAIN
-    async with create_worker_for(env, settings, pool) as running:
+    async with email_worker_for(env, settings, pool, sendgrid) as running:
         yield running
-
-
-def create_worker_for(
-    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
-) -> Worker:
-    from promptly.worker import create_worker
-
-    return create_worker(env.client, settings, pool=pool)
 
 
 def _invitations(fake: SendGridFake, address: str) -> list[tuple[RecordedRequest, Any]]:
@@ -65,18 +65,32 @@ def _invitations(fake: SendGridFake, address: str) -> list[tuple[RecordedRequest
     return found
 
 
+@pytest.mark.parametrize("continue_after", [10, 1], ids=["one-run", "continued-as-new"])
 async def test_booking_two_reschedules_and_a_cancellation_update_one_calendar_event(
     env: WorkflowEnvironment,
-    email_worker: Worker,
     settings: Settings,
     pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
+    continue_after: int,
+) -> None:
+    # With 1, the case continues as new after each reschedule: the count must carry over.
+    settings.continue_after_reschedules = continue_after
+    async with email_worker_for(env, settings, pool, sendgrid):
+        await _booking_two_reschedules_and_a_cancellation(
+            env, settings, sendgrid, continued=continue_after == 1
+        )
+
+
+async def _booking_two_reschedules_and_a_cancellation(
+    env: WorkflowEnvironment, settings: Settings, sendgrid: SendGridFake, *, continued: bool
 ) -> None:
     booked_at = await env.get_current_time()
     first = next_local(booked_at + timedelta(days=6), 1, 10, "Europe/Warsaw")
     starts = [first, first + timedelta(days=1, hours=2), first + timedelta(days=2, hours=4)]
     request = appointment(first)
-    handle = await book(env.client, request, settings, booked_at)
+    first_run = (await book(env.client, request, settings, booked_at)).first_execution_run_id
+    # Always the latest run: with continue-as-new the case moves on to new runs.
+    handle = handle_for(env.client, request.appointment_id)
     await env.sleep(timedelta(minutes=10))
     for new_start, actor in ((starts[1], CLIENT), (starts[2], STAFF)):
         await handle.execute_update(
@@ -86,6 +100,9 @@ async def test_booking_two_reschedules_and_a_cancellation_update_one_calendar_ev
     await handle.execute_update(
         AppointmentWorkflow.cancel, CancelInput(reason="moving abroad", actor=CLIENT)
     )
+
+    if continued:
+        assert (await handle.describe()).run_id != first_run
 
     received = _invitations(sendgrid, "anna@example.com")
     assert [calendar["METHOD"] for _, calendar in received] == [
