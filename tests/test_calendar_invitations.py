@@ -22,7 +22,7 @@ from promptly.starter.appointments import book, handle_for
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import CLIENT, STAFF, appointment, end_workflows, messages, next_local
-from tests.sendgrid_fake import RecordedRequest, SendGridFake
+from tests.sendgrid_fake import SendGridFake
 
 DOMAIN = "calendar.promptly.example"
 
@@ -54,7 +54,7 @@ async def email_worker(
         yield running
 
 
-def _invitations(fake: SendGridFake, address: str) -> list[tuple[RecordedRequest, Any]]:
+def _invitations(fake: SendGridFake, address: str) -> list[tuple[dict[str, Any], Any]]:
     """Every email to `address` with its calendar attachment, in the order SendGrid got them."""
     found = []
     for sent in fake.requests:
@@ -188,7 +188,7 @@ async def test_a_text_message_links_the_ics_instead_of_attaching_it(
 ) -> None:
     booked_at = await env.get_current_time()
     request = appointment(booked_at + timedelta(days=5), channel="sms", locale="en")
-    handle = await book(env.client, request, settings, booked_at)
+    await book(env.client, request, settings, booked_at)
     await env.sleep(timedelta(minutes=10))
 
     [confirmation] = [
