@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from promptly.config import Settings
 from promptly.domain import feed_tokens, invitations, links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
-from promptly.starter.api_errors import ApiError
+from promptly.starter.api_errors import ApiError, ErrorBody
 from promptly.starter.calendar_feeds import case_event, provider_feed, token_accepted
 
 router = APIRouter(tags=["calendars"])
@@ -38,9 +38,13 @@ _REFUSED = "this calendar link is not valid (wrong or revoked token): ask for a 
     "/calendars/providers/{provider_id}.ics",
     response_class=Response,
     responses={
-        200: {"content": {"text/calendar": {}}, "description": "the provider's calendar"},
-        304: {"description": "unchanged since the ETag / date the client has"},
-        403: {"description": "wrong or revoked token"},
+        200: {
+            "content": {"text/calendar": {"schema": {"type": "string"}}},
+            "description": "The provider's calendar (iCalendar)",
+        },
+        304: {"description": "Unchanged since the ETag / date the client has"},
+        403: {"model": ErrorBody, "description": "Wrong or revoked token"},
+        422: {"model": ErrorBody, "description": "No token, or a malformed provider id"},
     },
 )
 async def provider_calendar(
