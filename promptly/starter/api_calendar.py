@@ -72,7 +72,7 @@ async def provider_calendar(
         headers["Last-Modified"] = format_datetime(feed.last_modified.astimezone(UTC), usegmt=True)
     if _unchanged(request, feed.etag, feed.last_modified):
         return Response(status_code=304, headers=headers)
-    return Response(feed.body, media_type=ICS, headers=headers)
+    return Response(feed.render(), media_type=ICS, headers=headers)
 
 
 def _unchanged(request: Request, etag: str, last_modified: datetime | None) -> bool:

@@ -67,11 +67,25 @@ async def token_accepted(
     return row is not None and feed_tokens.token_matches(key, provider_id, int(row[0]), token)
 
 
+# Part of every ETag: a release that renders feeds differently invalidates cached copies.
+FEED_FORMAT = "1"
+
+
 @dataclass(frozen=True)
 class ProviderFeed:
-    body: bytes
+    """What a provider's feed holds now; rendering (the costly part) waits until needed."""
+
+    events: list[tuple[CalendarEvent, datetime]]
+    name: str
+    timezone: str
+    uid_domain: str
     etag: str
     last_modified: datetime | None
+
+    def render(self) -> bytes:
+        return invitations.feed(
+            self.events, name=self.name, timezone=self.timezone, uid_domain=self.uid_domain
+        )
 
 
 async def provider_feed(
@@ -84,8 +98,9 @@ async def provider_feed(
 ) -> ProviderFeed:
     """The provider's upcoming live appointments (not yet ended, not cancelled), soonest first.
 
-    `last_modified` is the latest change to any of the provider's recent appointments, a
-    cancellation included, so a calendar app sees that the feed lost an entry.
+    The ETag hashes exactly what the calendar is rendered from, so a poll that matches it is
+    answered without rendering. `last_modified` is the latest change to any of the provider's
+    recent appointments, a cancellation included, so a calendar app sees that an entry left.
     """
     cursor = await conn.execute(
         """SELECT status, details -> 'calendar', updated_at FROM cases
@@ -103,9 +118,12 @@ async def provider_feed(
         if event.end > now:
             events.append((event, updated_at))
     name = events[0][0].provider_name if events else provider_id
-    body = invitations.feed(events, name=name, timezone=timezone, uid_domain=uid_domain)
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return ProviderFeed(body, etag, last_modified)
+    digest = hashlib.sha256(f"{FEED_FORMAT}\n{timezone}\n{uid_domain}\n{name}".encode())
+    for event, updated_at in events:
+        digest.update(f"\n{updated_at.isoformat()}".encode())
+        digest.update(event.model_dump_json().encode())
+    etag = f'"{digest.hexdigest()[:32]}"'
+    return ProviderFeed(events, name, timezone, uid_domain, etag, last_modified)
 
 
 async def case_event(
