@@ -169,7 +169,25 @@ async def test_a_provider_feed_lists_the_upcoming_live_visits_and_polls_cheaply(
     assert unchanged.status_code == 304 and unchanged.content == b""
     assert unchanged.headers["etag"] == etag
     assert (await api.get(path, headers={"If-None-Match": '"stale"'})).status_code == 200
+    since = response.headers["last-modified"]
+    assert (await api.get(path, headers={"If-Modified-Since": since})).status_code == 304
+    earlier = "Mon, 01 Jan 2024 00:00:00 GMT"
+    assert (await api.get(path, headers={"If-Modified-Since": earlier})).status_code == 200
     assert await _feed_url(settings, provider) == path
+
+    # Something that does not move the visit (the provider acknowledges) leaves the feed as is.
+    await _act(api, confirmed.appointment_id, "acknowledge", {})
+    for _ in range(300):
+        async with pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT count(*) FROM timeline_events WHERE case_id = %s AND kind = 'action'",
+                (confirmed.workflow_id,),
+            )
+            row = await cursor.fetchone()
+        if row is not None and row[0] > 0:
+            break
+        await asyncio.sleep(0.1)
+    assert (await api.get(path, headers={"If-None-Match": etag})).status_code == 304
 
     # A change in the workflow reaches the feed through PostgreSQL: a new ETag, the new time.
     new_start = _start(8, 9)

@@ -18,6 +18,12 @@ from promptly.domain import feed_tokens, invitations
 from promptly.domain.calendar_event import LIVE_STATUSES, CalendarEvent
 from promptly.domain.models import AppointmentStatus
 
+# When an appointment's calendar facts last changed: its latest status entry (booking,
+# reschedule, confirmation, cancellation are all status changes). The row's `updated_at` moves
+# with every timeline line (each message sent), which would make calendars refetch for nothing.
+_REVISED = """COALESCE((SELECT max(t.at) FROM timeline_events t
+                        WHERE t.case_id = cases.case_id AND t.kind = 'status'), updated_at)"""
+
 # Visits last at most a day (AppointmentRequest.duration_minutes), so one that began longer
 # ago than this has ended.
 _LONGEST_VISIT = timedelta(days=1)
@@ -99,28 +105,28 @@ async def provider_feed(
     """The provider's upcoming live appointments (not yet ended, not cancelled), soonest first.
 
     The ETag hashes exactly what the calendar is rendered from, so a poll that matches it is
-    answered without rendering. `last_modified` is the latest change to any of the provider's
-    recent appointments, a cancellation included, so a calendar app sees that an entry left.
+    answered without rendering. `last_modified` is the latest calendar change of any of the
+    provider's recent appointments, a cancellation included, so an app sees an entry leave.
     """
     cursor = await conn.execute(
-        """SELECT status, details -> 'calendar', updated_at FROM cases
-            WHERE kind = 'appointment' AND provider_id = %s AND starts_at > %s
-            ORDER BY starts_at, case_id""",
+        f"""SELECT status, details -> 'calendar', {_REVISED} FROM cases
+             WHERE kind = 'appointment' AND provider_id = %s AND starts_at > %s
+             ORDER BY starts_at, case_id""",
         (provider_id, now - _LONGEST_VISIT),
     )
     rows = await cursor.fetchall()
     last_modified = max((row[2] for row in rows), default=None)
     events: list[tuple[CalendarEvent, datetime]] = []
-    for status, raw, updated_at in rows:
+    for status, raw, revised_at in rows:
         if raw is None or AppointmentStatus(status) not in LIVE_STATUSES:
             continue  # rows written before calendars existed carry no calendar facts
         event = CalendarEvent.model_validate(raw)
         if event.end > now:
-            events.append((event, updated_at))
+            events.append((event, revised_at))
     name = events[0][0].provider_name if events else provider_id
     digest = hashlib.sha256(f"{FEED_FORMAT}\n{timezone}\n{uid_domain}\n{name}".encode())
-    for event, updated_at in events:
-        digest.update(f"\n{updated_at.isoformat()}".encode())
+    for event, revised_at in events:
+        digest.update(f"\n{revised_at.isoformat()}".encode())
         digest.update(event.model_dump_json().encode())
     etag = f'"{digest.hexdigest()[:32]}"'
     return ProviderFeed(events, name, timezone, uid_domain, etag, last_modified)
@@ -129,10 +135,10 @@ async def provider_feed(
 async def case_event(
     conn: AsyncConnection[Any], case_id: str
 ) -> tuple[CalendarEvent, datetime] | None:
-    """The appointment's calendar facts as last recorded, and when that was."""
+    """The appointment's calendar facts as last recorded, and when they last changed."""
     cursor = await conn.execute(
-        """SELECT details -> 'calendar', updated_at FROM cases
-            WHERE case_id = %s AND kind = 'appointment'""",
+        f"""SELECT details -> 'calendar', {_REVISED} FROM cases
+             WHERE case_id = %s AND kind = 'appointment'""",
         (case_id,),
     )
     row = await cursor.fetchone()
