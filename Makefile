@@ -44,6 +44,7 @@ demo: install
 
 bench: install
 	$(BIN)/python -m bench.lifecycle
+	$(BIN)/python -m bench.calendar_feed
 
 ## Lifecycles while the worker is SIGKILLed, PostgreSQL stops and SendGrid fails (docs/chaos.md).
 chaos: install

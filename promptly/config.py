@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         description="HMAC key signing client links.",
     )
     link_ttl: timedelta = Field(default=timedelta(days=14), description="Client link lifetime.")
+    calendar_domain: str = Field(
+        default="promptly.invalid",
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
+        description="Domain in every calendar UID (case id @ domain). Set it once to your own "
+        "domain and never change it: calendars would take every appointment for a new event.",
+    )
 
     time_scale: float = Field(
         default=1.0,

@@ -35,6 +35,7 @@ from promptly.domain.models import (
 )
 from promptly.domain.policy import BookingRejected
 from promptly.starter.cli_keys import IdempotencyKeyOption, cli_update_id, command_key
+from promptly.starter.calendar_cli import calendar_app
 from promptly.starter.complaint_cli import complaint_app
 from promptly.starter.history_cli import history_app
 from promptly.starter.report import report_command
@@ -50,6 +51,7 @@ app.add_typer(complaint_app, name="complaint")
 app.add_typer(history_app, name="history")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(calendar_app, name="calendar")
 app.command("report")(report_command)
 
 if TYPE_CHECKING:
