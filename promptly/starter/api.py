@@ -73,6 +73,7 @@ from promptly.starter.api_cases import (
     where,
 )
 from promptly.starter.api_codec import codec_router
+from promptly.starter.api_docs import add_docs_routes
 from promptly.starter.api_errors import (
     AUTH_RESPONSES,
     CASE_RESPONSES,
@@ -584,8 +585,11 @@ def create_app(
     *,
     client: Client | None = None,
     pool: AsyncConnectionPool | None = None,
+    dev_tools: bool = False,
 ) -> FastAPI:
-    """The API. Without `client`/`pool` the lifespan connects from the settings."""
+    """The API. Without `client`/`pool` the lifespan connects from the settings.
+
+    `dev_tools` (the dev stack only) adds the `/dev/outbox` page."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -615,6 +619,9 @@ def create_app(
         lifespan=lifespan,
         # operationId = the route's name: book_appointment, confirm_appointment, ...
         generate_unique_id_function=lambda route: route.name,
+        # Served by add_docs_routes from installed files, not FastAPI's CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.api_keys = ApiKeys(settings.api_keys)
@@ -627,5 +634,6 @@ def create_app(
     app.include_router(health)
     app.include_router(api_webhooks.router)
     app.include_router(codec_router(settings))  # Temporal UI codec server (api_codec.py)
+    add_docs_routes(app, dev_tools=dev_tools)  # /, /docs, /redoc offline (api_docs.py)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     return app

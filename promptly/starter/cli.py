@@ -35,7 +35,9 @@ from promptly.domain.models import (
 )
 from promptly.domain.policy import BookingRejected
 from promptly.starter.complaint_cli import complaint_app
+from promptly.starter.demo_cli import demo_command
 from promptly.starter.history_cli import history_app
+from promptly.starter.outbox_cli import outbox_command
 from promptly.starter.report import report_command
 from promptly.starter.tasks_cli import tasks_app
 from promptly.starter.webhook_cli import webhooks_app
@@ -408,22 +410,49 @@ def worker() -> None:
 
 
 @app.command()
-def dev(port: int = 7233, ui_port: int = 8233, data: Path = Path(".data")) -> None:
+def dev(
+    port: int = 7233, ui_port: int = 8233, api_port: int = 8000, data: Path = Path(".data")
+) -> None:
     """Embedded stack: Temporal dev server + UI, PostgreSQL, worker, API :8000. Ctrl-C stops all."""
     from promptly.starter import devstack
+    from promptly.starter.ports import PortTaken
 
-    devstack.run(data, port, ui_port)
+    try:
+        devstack.run(data, port, ui_port, api_port)
+    except PortTaken as taken:
+        typer.secho(str(taken), fg="red", err=True)
+        raise typer.Exit(1) from taken
 
 
 @app.command()
-def demo(
-    time_scale: Annotated[float, typer.Option(help="policy durations × this")] = 0.002,
+def api(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    log_config: Annotated[
+        Path | None, typer.Option(help="uvicorn logging config (JSON or YAML)")
+    ] = None,
 ) -> None:
-    """Book sample appointments on a compressed-time worker and play them out."""
-    from promptly.starter import demo as demo_module
+    """Serve the HTTP API alone (production: one process per replica, behind a proxy)."""
+    from promptly.starter.api_server import serve
+    from promptly.starter.ports import PortTaken
 
-    asyncio.run(demo_module.run(settings(), time_scale))
+    try:
+        serve(host, port, log_config)
+    except PortTaken as taken:
+        typer.secho(str(taken), fg="red", err=True)
+        raise typer.Exit(1) from taken
+
+
+app.command("demo")(demo_command)
+app.command("outbox")(outbox_command)
+
+
+def main() -> None:
+    """The `promptly` console script: every command ends without the native-runtime crash."""
+    from promptly.process import run_then_exit
+
+    run_then_exit(app)
 
 
 if __name__ == "__main__":
-    app()
+    main()
