@@ -81,6 +81,7 @@ from promptly.starter.api_errors import (
     ErrorBody,
     invalid_input,
     validation_problems,
+    with_json_hint,
 )
 from promptly.starter.appointments import AlreadyBooked, book
 from promptly.starter.complaints import AlreadyFiled, file_complaint
@@ -560,8 +561,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        problem = invalid_input(validation_problems(exc.errors()))
-        return _error(422, problem.body())
+        problems = with_json_hint(
+            validation_problems(exc.errors()), request.headers.get("content-type")
+        )
+        return _error(422, invalid_input(problems).body())
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

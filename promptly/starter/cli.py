@@ -108,9 +108,10 @@ def book(file: Annotated[Path, typer.Argument(help="AppointmentRequest as JSON")
     try:
         request = AppointmentRequest.model_validate_json(file.read_text())
     except ValidationError as err:
-        for problem in err.errors():
-            field = ".".join(str(part) for part in problem["loc"]) or "request"
-            typer.secho(f"{field}: {problem['msg']}", fg="red", err=True)
+        from promptly.starter.api_errors import validation_problems
+
+        for field, reason in validation_problems(err.errors()):
+            typer.secho(f"{field}: {reason}", fg="red", err=True)
         raise typer.Exit(2) from err
 
     async def action(client: Client, config: Settings) -> str:
@@ -261,6 +262,12 @@ def reschedule(
 
     if new_start.tzinfo is None:
         typer.secho("new_start: give the UTC offset, e.g. +01:00", fg="red", err=True)
+        raise typer.Exit(2)
+    from promptly.domain.future_times import not_in_future
+
+    past = not_in_future(new_start, datetime.now(UTC))
+    if past is not None:
+        typer.secho(f"new_start: {past}", fg="red", err=True)
         raise typer.Exit(2)
     _act(
         appointment_id,
