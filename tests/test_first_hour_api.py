@@ -132,3 +132,19 @@ async def test_every_time_in_the_past_is_the_same_422_naming_its_field(
         api, f"/appointments/{body['appointment_id']}", lambda r: r.status_code == 200, STAFF_KEY
     )
     assert view.json()["start"] == body["start"]  # nothing changed
+
+
+async def test_api_times_are_iso_with_offset_and_no_microseconds(api: httpx.AsyncClient) -> None:
+    body = _booking()
+    assert (await api.post("/appointments", json=body, headers=BACKOFFICE_KEY)).status_code == 201
+    view = await eventually(
+        api,
+        f"/appointments/{body['appointment_id']}",
+        lambda r: r.status_code == 200 and r.json()["timeline"],
+        STAFF_KEY,
+    )
+    case = view.json()
+    times = [case["booked_at"], case["response_deadline"], *(e["at"] for e in case["timeline"])]
+    for shown in times:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", shown), shown
+        assert datetime.fromisoformat(shown).tzinfo is not None

@@ -689,3 +689,15 @@ def test_scaled_policy_reminds_and_calls_at_night_and_on_weekends() -> None:
 
 def test_scaled_by_one_is_the_same_policy() -> None:
     assert scaled(POLICY, 1) == POLICY
+
+
+def test_times_people_read_are_local_to_the_minute_with_the_zone_named() -> None:
+    from promptly.domain.readable_time import readable, readable_text
+
+    moment = datetime(2026, 11, 30, 21, 42, 26, 834716, tzinfo=UTC)
+    assert readable(moment, "Europe/Warsaw") == "2026-11-30 22:42 Europe/Warsaw"
+    assert readable(None, "Europe/Warsaw") == "-"
+    text = "Rescheduled from 2026-12-01T10:00:00+01:00 to 2026-12-03T09:30:00.123456Z"
+    assert readable_text(text, "Europe/Warsaw") == (
+        "Rescheduled from 2026-12-01 10:00 Europe/Warsaw to 2026-12-03 10:30 Europe/Warsaw"
+    )

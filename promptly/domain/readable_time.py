@@ -7,6 +7,7 @@ microseconds.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -27,3 +28,23 @@ def readable_clock(moment: datetime, timezone: str) -> str:
 def without_microseconds(moment: datetime) -> datetime:
     """The same instant to the second (the API's ISO 8601 answers carry no microseconds)."""
     return moment.replace(microsecond=0)
+
+
+# An ISO 8601 time with its offset, as workflow texts carry them (`…T21:42:26.834716+00:00`).
+_ISO_IN_TEXT = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})"
+)
+
+
+def readable_text(text: str, timezone: str) -> str:
+    """`text` with each ISO time in it shown as `readable` (timeline details written by the
+    workflows carry machine times; people read them in their timezone)."""
+
+    def shown(match: re.Match[str]) -> str:
+        try:
+            moment = datetime.fromisoformat(match.group(0).replace("Z", "+00:00"))
+        except ValueError:
+            return match.group(0)
+        return readable(moment, timezone)
+
+    return _ISO_IN_TEXT.sub(shown, text)

@@ -83,6 +83,7 @@ from promptly.starter.api_errors import (
     validation_problems,
     with_json_hint,
 )
+from promptly.starter.api_json import ApiJSONResponse
 from promptly.starter.appointments import AlreadyBooked, book
 from promptly.starter.complaints import AlreadyFiled, file_complaint
 from promptly.workflows.appointment import (
@@ -622,6 +623,7 @@ def create_app(
         lifespan=lifespan,
         # operationId = the route's name: book_appointment, confirm_appointment, ...
         generate_unique_id_function=lambda route: route.name,
+        default_response_class=ApiJSONResponse,  # times to the second (api_json.py)
         # Served by add_docs_routes from installed files, not FastAPI's CDN.
         docs_url=None,
         redoc_url=None,

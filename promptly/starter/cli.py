@@ -34,6 +34,7 @@ from promptly.domain.models import (
     WaiveFeeInput,
 )
 from promptly.domain.policy import BookingRejected
+from promptly.domain.readable_time import readable, readable_text
 from promptly.starter.complaint_cli import complaint_app
 from promptly.starter.demo_cli import demo_command
 from promptly.starter.history_cli import history_app
@@ -86,16 +87,20 @@ def _run(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
 
 
 def _print_view(view: AppointmentView) -> None:
-    typer.echo(f"{view.appointment_id}  {view.status.value}  start {view.start.isoformat()}")
-    typer.echo(f"  reminder at {view.reminder_at}  response deadline {view.response_deadline}")
+    zone = settings().office_timezone
+    typer.echo(f"{view.appointment_id}  {view.status.value}  visit {readable(view.start, zone)}")
+    typer.echo(
+        f"  reminder at {readable(view.reminder_at, zone)}"
+        f"  response deadline {readable(view.response_deadline, zone)}"
+    )
     typer.echo(
         f"  calls {view.call_attempts}/{view.max_call_attempts}"
         f"  needs attention: {', '.join(view.needs_attention) or '-'}"
     )
     for entry in view.timeline:
         typer.echo(
-            f"  {entry.at.isoformat(timespec='seconds')}  {entry.kind.value:<14} "
-            f"{entry.actor.kind.value}:{entry.actor.id:<12} {entry.detail}"
+            f"  {readable(entry.at, zone)}  {entry.kind.value:<14} "
+            f"{entry.actor.kind.value}:{entry.actor.id:<12} {readable_text(entry.detail, zone)}"
         )
 
 
@@ -344,8 +349,9 @@ def list_cases(
         async for execution in client.list_workflows(query, limit=limit):
             attrs = execution.typed_search_attributes
             state = next((p.value for p in attrs if p.key.name == "AppointmentStatus"), "-")
-            start = next((p.value for p in attrs if p.key.name == "AppointmentStart"), "-")
-            rows.append(f"{execution.id:<40} {state!s:<14} {start}")
+            start = next((p.value for p in attrs if p.key.name == "AppointmentStart"), None)
+            visit = readable(start, config.office_timezone) if isinstance(start, datetime) else "-"
+            rows.append(f"{execution.id:<40} {state!s:<14} {visit}")
         return rows
 
     for row in _run(action):

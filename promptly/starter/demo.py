@@ -41,6 +41,7 @@ from promptly.domain.models import (
     CompleteInput,
     ConfirmInput,
     RecordCallOutcomeInput,
+    TimelineKind,
 )
 from promptly.starter.appointments import book
 from promptly.starter.demo_board import Board
@@ -130,13 +131,14 @@ async def _sleep_until(moment: datetime) -> None:
     await asyncio.sleep(max((moment - datetime.now(UTC)).total_seconds(), 0))
 
 
-async def _visit(handle: Handle, start: datetime) -> None:
-    """The client comes at the start; the visit ends a few seconds later."""
-    await _sleep_until(start)
+async def _visit(handle: Handle, start: datetime, scale: float) -> None:
+    """The client checks in before the start (the no-show rule fires minutes after it, which
+    is a second or two on the demo clock); the visit ends a moment after the start."""
+    await _sleep_until(start - timedelta(hours=1) * scale)  # check-in opens 2h before
     await _update_when_accepted(
         lambda: handle.execute_update(AppointmentWorkflow.check_in, CheckInInput(actor=DESK))
     )
-    await asyncio.sleep(3)
+    await _sleep_until(start + timedelta(seconds=1))
     await _update_when_accepted(
         lambda: handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=PROVIDER))
     )
@@ -144,10 +146,11 @@ async def _visit(handle: Handle, start: datetime) -> None:
 
 async def _confirmed_and_completed(handle: Handle, start: datetime, scale: float) -> None:
     await wait_ready(handle)
-    await asyncio.sleep(5)  # long enough to see it Booked, with its confirmation sent
+    # Long enough to see it Booked with its confirmation sent, short on any clock.
+    await asyncio.sleep(min(5.0, (timedelta(minutes=30) * scale).total_seconds()))
     await handle.execute_update(AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=PROVIDER))
     await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
-    await _visit(handle, start)
+    await _visit(handle, start, scale)
 
 
 async def _silent_client(handle: Handle, start: datetime, scale: float) -> None:
@@ -155,15 +158,17 @@ async def _silent_client(handle: Handle, start: datetime, scale: float) -> None:
 
 
 async def _confirmed_by_phone(handle: Handle, start: datetime, scale: float) -> None:
-    view = await wait_ready(handle)
-    await _sleep_until(view.response_deadline + timedelta(seconds=5))
+    """The front desk reaches the client on the first follow-up call."""
+    await wait_ready(handle)
+    while (await handle.query(AppointmentWorkflow.status)).call_attempts < 1:
+        await asyncio.sleep(POLL / 2)
     await _update_when_accepted(
         lambda: handle.execute_update(
             AppointmentWorkflow.record_call_outcome,
             RecordCallOutcomeInput(outcome=CallOutcome.REACHED_CONFIRMED, note="demo", actor=DESK),
         )
     )
-    await _visit(handle, start)
+    await _visit(handle, start, scale)
 
 
 STORIES = (
@@ -273,6 +278,9 @@ async def _watch(handle: Handle, board: Board) -> None:
             continue
         for entry in view.timeline[seen:]:
             board.event(case, view.status.value, entry)
+            # Status entries carry every change, also those shorter than one poll.
+            if entry.kind is TimelineKind.STATUS and isinstance(entry.data.get("status"), str):
+                board.status(case, entry.data["status"])
         seen = len(view.timeline)
         board.status(case, view.status.value)
         await asyncio.sleep(POLL)
