@@ -59,7 +59,7 @@ async def test_the_demo_plays_every_story_to_its_end_and_cleans_up(
     for case in cases:
         handle = dev_env.client.get_workflow_handle(f"appointment-{case}")
         description = await handle.describe()
-        assert description.status is WorkflowExecutionStatus.TERMINATED
+        assert description.status is not WorkflowExecutionStatus.RUNNING  # ended or terminated
         assert (await description.memo()) == {"promptly_demo": True}
 
     # The staff inbox and the QA report leave demo cases out.
