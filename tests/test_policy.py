@@ -701,3 +701,20 @@ def test_times_people_read_are_local_to_the_minute_with_the_zone_named() -> None
     assert readable_text(text, "Europe/Warsaw") == (
         "Rescheduled from 2026-12-01 10:00 Europe/Warsaw to 2026-12-03 10:30 Europe/Warsaw"
     )
+
+
+def test_ui_views_filter_tomorrows_unconfirmed_visits_by_the_office_day() -> None:
+    from urllib.parse import unquote
+
+    from promptly.domain.ui_views import ui_views
+
+    now = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)  # tomorrow in Warsaw is the 23-hour day
+    views = {view.name: view for view in ui_views(now, "Europe/Warsaw", "http://ui:8233/", "ns")}
+    unconfirmed = views["Unconfirmed visits tomorrow"]
+    assert 'AppointmentStatus = "Unconfirmed"' in unconfirmed.query
+    assert 'AppointmentStart >= "2026-03-28T23:00:00Z"' in unconfirmed.query
+    assert 'AppointmentStart < "2026-03-29T22:00:00Z"' in unconfirmed.query
+    assert unconfirmed.url.startswith("http://ui:8233/namespaces/ns/workflows?query=")
+    assert unquote(unconfirmed.url.split("query=", 1)[1]) == unconfirmed.query
+    breached = next(view for name, view in views.items() if name.startswith("Breached"))
+    assert "SlaBreached = true" in breached.query

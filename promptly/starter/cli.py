@@ -41,6 +41,7 @@ from promptly.starter.history_cli import history_app
 from promptly.starter.outbox_cli import outbox_command
 from promptly.starter.report import report_command
 from promptly.starter.tasks_cli import tasks_app
+from promptly.starter.views_cli import views_command
 from promptly.starter.webhook_cli import webhooks_app
 
 app = typer.Typer(
@@ -458,6 +459,7 @@ def api(
 
 app.command("demo")(demo_command)
 app.command("outbox")(outbox_command)
+app.command("views")(views_command)
 
 
 def main() -> None:
