@@ -24,6 +24,11 @@ def log_to_files(logs: Path) -> Path:
         root.removeHandler(handler)
     root.addHandler(to_file)
     root.addHandler(to_terminal)
+    # Library warnings at start-up (platformdirs, ...) are noise to a newcomer: file only.
+    logging.captureWarnings(True)
+    library_warnings = logging.getLogger("py.warnings")
+    library_warnings.propagate = False
+    library_warnings.addHandler(to_file)
     return logs
 
 
@@ -40,7 +45,8 @@ class ReadyBlock:
     def text(self) -> str:
         api = f"http://localhost:{self.api_port}"
         if self.key is not None:
-            key = f"{shlex.quote(self.key)}  (X-API-Key header; kept in {self.key_file})"
+            # Quoted so it pastes as one word, whatever it starts with.
+            key = f"'{self.key}'  (X-API-Key header; kept in {self.key_file})"
             header = f'"X-API-Key: $(cat {shlex.quote(str(self.key_file))})"'
         else:
             key = "from PROMPTLY_API_KEYS"
