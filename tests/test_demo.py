@@ -22,6 +22,7 @@ from promptly.starter.demo_board import Board
 from promptly.starter.demo_cli import clean
 from promptly.starter.staff_tasks import find_tasks
 
+
 async def _gone(env: WorkflowEnvironment, workflow_id: str) -> bool:
     for _ in range(100):
         try:

@@ -41,7 +41,7 @@ def ui_views(now: datetime, timezone: str, ui_base: str, namespace: str) -> list
             f'AND AppointmentStart >= "{tomorrow[0]}" AND AppointmentStart < "{tomorrow[1]}"',
         ),
         (
-            "Breached complaints, open (add: AND Department = \"billing\")",
+            'Breached complaints, open (add: AND Department = "billing")',
             'WorkflowType = "ComplaintWorkflow" AND SlaBreached = true '
             'AND ExecutionStatus = "Running"',
         ),
