@@ -26,7 +26,7 @@ class Row:
 
 class Board:
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console()
+        self.console = console or Console(soft_wrap=True)  # one line per event, in logs too
         self.rows: dict[str, Row] = {}
         self.changes: list[tuple[str, str, str]] = []  # (case, from, to), in order
         self._live: Live | None = None
