@@ -76,6 +76,9 @@ def _run(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
+    except RuntimeError as err:
+        refuse_if_unreachable(err)
+        raise
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         typer.secho(f"refused: {cause or err}", fg="red", err=True)
@@ -85,6 +88,16 @@ def _run(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
             typer.secho(f"not found: {err.message}", fg="red", err=True)
             raise typer.Exit(1) from err
         raise
+
+
+def refuse_if_unreachable(err: RuntimeError) -> None:
+    """A client that could not connect: one sentence and exit 1 instead of a traceback."""
+    if str(err).startswith("Failed client connect"):
+        address = settings().temporal_address
+        typer.secho(
+            f"cannot reach Temporal at {address}: is `make run` going? ({err})", fg="red", err=True
+        )
+        raise typer.Exit(1) from err
 
 
 def _print_view(view: AppointmentView) -> None:

@@ -72,21 +72,27 @@ def demo_command(
     9 minutes); needs `make run` going. Demo cases have DEMO- ids and stay out of the staff
     inbox and the QA report."""
     from promptly.starter import demo
-    from promptly.starter.cli import settings
+    from promptly.starter.cli import refuse_if_unreachable, settings
     from promptly.worker import make_client, open_pool
 
     config = settings()
-    if clean_up:
+    try:
+        if clean_up:
 
-        async def cleaning() -> Cleaned:
-            async with open_pool(config) as pool:
-                return await clean(await make_client(config), pool)
+            async def cleaning() -> Cleaned:
+                client = await make_client(config)  # first: an unreachable Temporal says so
+                async with open_pool(config) as pool:
+                    return await clean(client, pool)
 
-        done = asyncio.run(cleaning())
-        typer.echo(
-            f"demo cases removed: {len(done.deleted)} ({len(done.terminated)} were running); "
-            f"staff tasks closed: {done.tasks_closed}"
-        )
-        return
-    if not asyncio.run(demo.run(config, time_scale)):
+            done = asyncio.run(cleaning())
+            typer.echo(
+                f"demo cases removed: {len(done.deleted)} ({len(done.terminated)} were running);"
+                f" staff tasks closed: {done.tasks_closed}"
+            )
+            return
+        played = asyncio.run(demo.run(config, time_scale))
+    except RuntimeError as err:
+        refuse_if_unreachable(err)
+        raise
+    if not played:
         raise typer.Exit(1)
