@@ -148,3 +148,34 @@ async def test_api_times_are_iso_with_offset_and_no_microseconds(api: httpx.Asyn
     for shown in times:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", shown), shown
         assert datetime.fromisoformat(shown).tzinfo is not None
+
+
+async def test_promptly_outbox_prints_the_message_as_the_client_reads_it(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from promptly.starter.cli import app
+
+    address = "outbox-reader@example.com"
+    body = _booking(client={**_booking()["client"], "email": address})
+    assert (await api.post("/appointments", json=body, headers=BACKOFFICE_KEY)).status_code == 201
+    env = {"PROMPTLY_DATABASE_URL": settings.database_url}
+    for _ in range(100):
+        shown = await asyncio.to_thread(
+            lambda: CliRunner().invoke(app, ["outbox", "--to", address], env=env)
+        )
+        if "Subject:" in shown.stdout:
+            break
+        await asyncio.sleep(0.2)
+    assert shown.exit_code == 0, shown.output
+    assert f"email → {address}" in shown.stdout and "Europe/Warsaw" in shown.stdout
+    assert f"appointment-{body['appointment_id']}, confirmation" in shown.stdout
+    links = shown.stdout.split("Links:", 1)[1].split()
+    assert len(links) == 3 and all("/c/" in link for link in links)
+    other = await asyncio.to_thread(
+        lambda: CliRunner().invoke(app, ["outbox", "--to", "nobody@example.com"], env=env)
+    )
+    assert other.stdout.strip() == "the outbox is empty for nobody@example.com"
