@@ -44,6 +44,13 @@ PUBLIC = {
     ("GET", "/health"),
     ("GET", "/c/{token}"),
     ("POST", "/c/{token}"),
+    # the index and the offline docs (api_docs.py)
+    ("GET", "/"),
+    ("GET", "/docs"),
+    ("GET", "/redoc"),
+    # an unknown action: 404 listing the allowed ones, which the OpenAPI document shows anyway
+    ("POST", "/appointments/{appointment_id}/{action}"),
+    ("POST", "/complaints/{complaint_id}/{action}"),
 }
 SAMPLE = {
     "appointment_id": "A-auth-matrix",
