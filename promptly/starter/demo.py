@@ -229,7 +229,7 @@ async def _play(
     board.intro(
         f"demo: {len(STORIES)} appointments on a {time_scale:g}× clock; the last visit is at "
         f"{last_start.astimezone():%H:%M:%S}. Watch them in the Temporal UI too "
-        '(http://localhost:8233, search `WorkflowId STARTS_WITH "appointment-DEMO-"`).'
+        f"(http://localhost:8233; `promptly views` links today's visits)."
     )
     # Past the last visit: the no-show rule (15 min) and the end of a visit, scaled, + slack.
     budget = (last_start - datetime.now(UTC)).total_seconds() + 60
