@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import signal
-import sys
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 
@@ -212,16 +210,15 @@ async def run_worker(settings: Settings | None = None) -> None:
 
 
 def main() -> None:
-    settings = Settings()
-    observability.configure_logging(settings)
-    asyncio.run(run_worker(settings))
-    # The worker has drained and the pool is closed. Interpreter finalization can tear down
-    # the SDK's native runtime threads mid-flight and abort (exit -6, seen about one stop in
-    # four with metrics on), so a clean stop ends here with the exit code it earned.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    """`promptly worker`: run until SIGINT/SIGTERM, then end without the native-runtime crash."""
+    from promptly.process import run_then_exit
+
+    def work() -> None:
+        settings = Settings()
+        observability.configure_logging(settings)
+        asyncio.run(run_worker(settings))
+
+    run_then_exit(work)
 
 
 if __name__ == "__main__":

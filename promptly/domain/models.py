@@ -85,10 +85,11 @@ class Person(Model):
 
     @model_validator(mode="after")
     def _reachable_on_preferred_channel(self) -> Person:
+        # "field: reason" lets the error point at the missing field (api_errors.py).
         if self.preferred_channel is Channel.EMAIL and not self.email:
-            raise ValueError("preferred_channel is email but no email is given")
+            raise ValueError("email: required when preferred_channel is email")
         if self.preferred_channel in (Channel.SMS, Channel.PHONE) and not self.phone:
-            raise ValueError(f"preferred_channel is {self.preferred_channel} but no phone is given")
+            raise ValueError(f"phone: required when preferred_channel is {self.preferred_channel}")
         return self
 
 

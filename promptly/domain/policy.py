@@ -12,6 +12,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from promptly.domain import calendar
+from promptly.domain.future_times import not_in_future
 from promptly.domain.models import (
     ANY_ROUTE,
     FINAL_APPOINTMENT_STATUSES,
@@ -56,10 +57,9 @@ def _shift(moment: datetime, by: timedelta) -> datetime:
 
 
 def check_booking(request: AppointmentRequest, now: datetime) -> None:
-    if request.start <= now:
-        raise BookingRejected(
-            f"start: {request.start.isoformat()} is not in the future (now {now.isoformat()})"
-        )
+    reason = not_in_future(request.start, now)
+    if reason is not None:
+        raise BookingRejected(f"start: {reason}")
 
 
 def confirmation_deadline(booked_at: datetime, policy: AppointmentPolicy) -> datetime:

@@ -23,6 +23,7 @@ from temporalio.client import Client
 
 from promptly.config import Settings
 from promptly.domain import links
+from promptly.domain.future_times import not_in_future
 from promptly.domain.models import (
     FINAL_APPOINTMENT_STATUSES,
     Actor,
@@ -211,6 +212,8 @@ def _reschedule_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
         raise FormError(opened.t("reschedule.bad_time")) from err
     if moment.tzinfo is None:  # datetime-local: wall time where the client lives
         moment = moment.replace(tzinfo=ZoneInfo(opened.person.timezone))
+    if not_in_future(moment, datetime.now(UTC)) is not None:  # bad input, as in the API
+        raise FormError(opened.t("reschedule.past"))
     return RescheduleInput(new_start=moment, actor=opened.actor)
 
 

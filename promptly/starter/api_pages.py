@@ -49,6 +49,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "reschedule.done": "Your appointment has a new time",
         "reschedule.new_time": "New time: {when}.",
         "reschedule.bad_time": "Please give a date and time, for example 2026-12-01 10:00.",
+        "reschedule.past": "That time has passed: please choose a date and time ahead.",
         "survey.title": "How was your visit?",
         "survey.question": "How likely are you to recommend us to a friend? "
         "0 = not at all, 10 = extremely likely.",
@@ -112,6 +113,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "reschedule.done": "Termin wizyty został zmieniony",
         "reschedule.new_time": "Nowy termin: {when}.",
         "reschedule.bad_time": "Podaj datę i godzinę, na przykład 2026-12-01 10:00.",
+        "reschedule.past": "Ten termin już minął: wybierz przyszłą datę i godzinę.",
         "survey.title": "Jak oceniasz wizytę?",
         "survey.question": "Jak bardzo prawdopodobne jest, że polecisz nas znajomym? "
         "0 = wcale, 10 = na pewno.",

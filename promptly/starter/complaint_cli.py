@@ -28,6 +28,7 @@ from promptly.domain.models import (
     ProposeResolutionInput,
     ResumeInput,
 )
+from promptly.domain.readable_time import readable, readable_text
 from promptly.starter.cli_keys import IdempotencyKeyOption, cli_update_id, command_key
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ def _staff(actor_id: str) -> Actor:
 
 
 def _print_view(view: ComplaintView) -> None:
+    from promptly.starter import cli
+
+    zone = cli.settings().office_timezone
     typer.echo(
         f"{view.complaint_id}  {view.status.value}  {view.department} "
         f"({view.category}, {view.severity.value})  level {view.escalation_level}"
@@ -71,8 +75,8 @@ def _print_view(view: ComplaintView) -> None:
         typer.echo(f"  needs attention: {', '.join(view.needs_attention)}")
     for entry in view.timeline:
         typer.echo(
-            f"  {entry.at.isoformat(timespec='seconds')}  {entry.kind.value:<14} "
-            f"{entry.actor.kind.value}:{entry.actor.id:<12} {entry.detail}"
+            f"  {readable(entry.at, zone)}  {entry.kind.value:<14} "
+            f"{entry.actor.kind.value}:{entry.actor.id:<12} {readable_text(entry.detail, zone)}"
         )
 
 

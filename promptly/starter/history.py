@@ -32,6 +32,7 @@ from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
 from promptly.domain.models import CaseKind, TimelineEntry
+from promptly.domain.readable_time import readable, readable_text
 
 QUERY_TIMEOUT = timedelta(seconds=10)
 
@@ -414,7 +415,8 @@ async def replay_archived(
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S %Z") if moment else "-"
+    """To the minute, zone named (the export's moments are in its timezone already)."""
+    return readable(moment, str(moment.tzinfo)) if moment else "-"
 
 
 def render_json(export: CaseExport | ClientExport) -> str:
@@ -459,7 +461,7 @@ def render_markdown(export: CaseExport) -> str:
         head = f"### {number}. {_when(entry.at)} · {entry.kind} · {entry.actor}"
         if entry.channel:
             head += f" · {entry.channel}"
-        lines += [head, "", entry.detail, ""]
+        lines += [head, "", readable_text(entry.detail, export.timezone), ""]
         outcome = _outcome(entry)
         if outcome:
             lines.append(f"- decision: {outcome}")
@@ -550,7 +552,7 @@ th{background:#f3f3f3} .facts{width:auto} pre{white-space:pre-wrap;margin:.3rem 
 {% for entry in export.entries %}
 <tr class="kind-{{ entry.kind }}"><td>{{ loop.index }}</td><td>{{ when(entry.at) }}</td>
 <td>{{ entry.kind }}</td><td>{{ entry.actor }}</td><td>{{ entry.channel or "" }}</td>
-<td>{{ entry.detail }}
+<td>{{ readable_detail(entry.detail) }}
 {% if outcome(entry) %}<br>decision: {{ outcome(entry) }}{% endif %}
 {% if entry.reason %}<br>reason: {{ entry.reason }}{% endif %}
 {% if entry.task %}<br>task {{ entry.task.task_id }} for {{ entry.task.assignee }}, due
@@ -574,7 +576,13 @@ if m.last_error %}, last error: {{ m.last_error }}{% endif %}
 
 
 def render_html(export: CaseExport) -> str:
-    return _HTML.render(export=export, facts=_facts(export), when=_when, outcome=_outcome)
+    return _HTML.render(
+        export=export,
+        facts=_facts(export),
+        when=_when,
+        outcome=_outcome,
+        readable_detail=lambda detail: readable_text(detail, export.timezone),
+    )
 
 
 def render_case(export: CaseExport, fmt: Format) -> str:

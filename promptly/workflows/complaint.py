@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         TimelineKind,
     )
+    from promptly.domain.readable_time import readable
 
 COMPLAINT_STATUS = SearchAttributeKey.for_keyword("ComplaintStatus")
 DEPARTMENT = SearchAttributeKey.for_keyword("Department")
@@ -577,6 +578,10 @@ class ComplaintWorkflow:
     def _iso(moment: datetime | None) -> str:
         return moment.isoformat() if moment is not None else ""
 
+    def _shown(self, moment: datetime | None) -> str:
+        """A time in the UI's current details: staff time, to the minute, zone named."""
+        return readable(moment, self._staff_timezone)
+
     def _publish(self) -> None:
         """Keep the search attributes current; only changed values are upserted."""
         case = self.case
@@ -624,13 +629,15 @@ class ComplaintWorkflow:
         if case.status is ComplaintStatus.ON_HOLD:
             waits = f"waiting on the customer ({case.hold_reason}); SLA clock paused"
         elif case.status is ComplaintStatus.RESOLUTION_PROPOSED:
-            waits = f"waiting for the customer's verdict until {self._iso(case.verdict_deadline)}"
+            waits = f"waiting for the customer's verdict until {self._shown(case.verdict_deadline)}"
         elif case.status is ComplaintStatus.OPEN:
-            waits = f"waiting for a resolution by {self._iso(policy.sla_deadline(case))}"
+            waits = f"waiting for a resolution by {self._shown(policy.sla_deadline(case))}"
         else:
             waits = "closed"
         next_step = (
-            f" · next: {due.step.value.replace('_', ' ')} at {due.at.isoformat()}" if due.at else ""
+            f" · next: {due.step.value.replace('_', ' ')} at {self._shown(due.at)}"
+            if due.at
+            else ""
         )
         attention = (
             f" · needs attention: {', '.join(case.needs_attention)}" if case.needs_attention else ""
