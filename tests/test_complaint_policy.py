@@ -221,12 +221,28 @@ def test_escalation_ladder_supervisor_breach_then_every_new_timeline() -> None:
     assert policy.point_of_contact(case).email == "manager@promptly.example"
 
 
-def test_escalation_runs_on_office_time() -> None:
+def test_escalation_runs_on_office_time_when_it_is_stricter_than_the_calendar() -> None:
+    # Monday 15:00, 4h / 8h office hours: Tuesday 11:00 and 15:00, both inside 24h / 48h.
     case = case_at(
-        warsaw(11, 6, 15), EscalationTiers(supervisor_after=4 * H, breach_after=8 * H), OFFICE
+        warsaw(11, 9, 15), EscalationTiers(supervisor_after=4 * H, breach_after=8 * H), OFFICE
     )
-    assert policy.next_escalation_at(case) == warsaw(11, 9, 11)
-    assert policy.sla_deadline(case) == warsaw(11, 9, 15)
+    assert policy.next_escalation_at(case) == warsaw(11, 10, 11)
+    assert policy.sla_deadline(case) == warsaw(11, 10, 15)
+
+
+def test_office_time_never_makes_the_sla_looser_than_48_calendar_hours() -> None:
+    # Friday 15:00, 4h / 8h office hours would be Monday 11:00 / 15:00: the procedure's
+    # 24h / 48h calendar ceiling comes first.
+    tiers = EscalationTiers(supervisor_after=4 * H, breach_after=8 * H, extension=4 * H)
+    case = case_at(warsaw(11, 6, 15), tiers, OFFICE)
+    assert policy.next_escalation_at(case) == warsaw(11, 7, 15)
+    assert policy.sla_deadline(case) == warsaw(11, 8, 15)
+    breached = policy.escalate(policy.escalate(case))
+    # The new timeline: 12 office hours in all (Tuesday 11:00) or 72 calendar hours.
+    assert policy.sla_deadline(breached) == warsaw(11, 9, 15)
+    # A case from an older history keeps the office-hours deadline.
+    old = case.model_copy(update={"procedure_rules": False})
+    assert policy.sla_deadline(old) == warsaw(11, 9, 15)
 
 
 # --- what is due next ---------------------------------------------------------------------
@@ -251,7 +267,8 @@ def test_a_customer_visible_note_skips_the_update_it_replaces() -> None:
 
 def test_next_step_while_on_hold_awaiting_a_verdict_and_after_closing() -> None:
     filed = warsaw(11, 2, 10)
-    held = policy.hold_complaint(case_at(filed), filed + H, "photos")
+    older = case_at(filed).model_copy(update={"procedure_rules": False})
+    held = policy.hold_complaint(older, filed + H, "photos")
     assert policy.complaint_next_step(held) == (None, ComplaintStep.AWAIT_RESUME)
     proposed = policy.propose_resolution(case_at(filed), filed + 5 * H, "refund")
     assert policy.complaint_next_step(proposed) == (filed + 77 * H, ComplaintStep.VERDICT_TIMEOUT)
