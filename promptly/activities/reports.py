@@ -97,7 +97,8 @@ SELECT c.case_id, coalesce(c.details->>'department', '') AS department,
 _ESCALATIONS_SQL = """
 SELECT t.case_id, coalesce(c.details->>'department', '') AS department,
        (t.data->>'level')::int AS level,
-       coalesce((t.data->>'breach')::boolean, false) AS breach, t.at
+       coalesce((t.data->>'breach')::boolean, false) AS breach, t.at,
+       c.details->>'root_cause' AS root_cause
   FROM timeline_events t
   JOIN cases c ON c.case_id = t.case_id
  WHERE c.kind = 'complaint' AND t.kind IN ('decision', 'status') AND t.data ? 'level'

@@ -35,6 +35,8 @@ CALL_OUTCOMES = (
     "no_answer",
     "wrong_number",
 )
+# Escalations of complaints still open, or closed without a root cause.
+NO_ROOT_CAUSE = "not_recorded"
 RESOLVED_STATUSES = ("ResolutionProposed", "Closed", "ClosedUnconfirmed")
 
 
@@ -130,6 +132,7 @@ class EscalationFact:
     level: int
     at: datetime
     breach: bool = False
+    root_cause: str | None = None  # recorded when the complaint was closed
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,8 @@ class QaReport:
     escalations: list[Escalations]
     nps: Nps
     weeks: list[Week] = field(default_factory=list)
+    # Escalations in the period by the root cause their complaint was closed with.
+    escalations_by_root_cause: dict[str, int] = field(default_factory=dict)
 
 
 def reminder_in_window(reminder: ReminderFact) -> bool:
@@ -291,6 +296,7 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
     complaints = list(facts.complaints)
 
     by_level = Counter((e.department, e.level) for e in facts.escalations)
+    by_cause = Counter(e.root_cause or NO_ROOT_CAUSE for e in facts.escalations)
     weeks = []
     for monday in period.weeks():
         weeks.append(
@@ -329,6 +335,7 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
         ],
         nps=Nps.of(s.nps for s in facts.surveys),
         weeks=weeks,
+        escalations_by_root_cause=dict(sorted(by_cause.items())),
     )
 
 
@@ -395,6 +402,10 @@ def _lines(report: QaReport) -> list[tuple[str, str, str]]:
     rows += [
         ("Escalations", f"{e.department} · level {e.level} ({e.tier})", str(e.count))
         for e in report.escalations
+    ]
+    rows += [
+        ("Escalations", f"Root cause: {cause.replace('_', ' ')}", str(count))
+        for cause, count in report.escalations_by_root_cause.items()
     ]
     rows.append(("Satisfaction", "NPS", _nps_text(report.nps)))
     return rows
@@ -489,6 +500,10 @@ def csv_rows(report: QaReport) -> list[list[object]]:
     rows += [
         ["escalations", f"{e.department}/level {e.level}", e.count, "", ""]
         for e in report.escalations
+    ]
+    rows += [
+        ["escalations_by_root_cause", cause, count, "", ""]
+        for cause, count in report.escalations_by_root_cause.items()
     ]
     nps = report.nps
     rows += [

@@ -37,6 +37,10 @@ complaint_app = typer.Typer(help="Complaints: file, inspect, act.", no_args_is_h
 T = TypeVar("T")
 A = TypeVar("A")
 ActorId = Annotated[str, typer.Option("--actor-id", help="who acts (staff id)")]
+RootCauseOption = Annotated[
+    str | None,
+    typer.Option("--root-cause", help="why it happened, from PROMPTLY_COMPLAINT_ROOT_CAUSES"),
+]
 
 
 def _run(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
@@ -165,11 +169,27 @@ def note(
 
 
 @complaint_app.command("hold")
-def hold(complaint_id: str, reason: str, actor_id: ActorId = "cli") -> None:
-    """Put the complaint on hold (waiting on the customer): the SLA clock stops."""
+def hold(
+    complaint_id: str,
+    reason: str,
+    for_answer: Annotated[
+        bool,
+        typer.Option(
+            "--for-answer/--not-for-answer",
+            help="the customer owes us an answer (status updates pause); otherwise they go on",
+        ),
+    ] = True,
+    actor_id: ActorId = "cli",
+) -> None:
+    """Put the complaint on hold (waiting on the customer): the SLA clock stops, for at most
+    PROMPTLY_COMPLAINT_MAX_HOLD (72h by default)."""
     from promptly.workflows.complaint import ComplaintWorkflow
 
-    _update(complaint_id, ComplaintWorkflow.hold, HoldInput(reason=reason, actor=_staff(actor_id)))
+    _update(
+        complaint_id,
+        ComplaintWorkflow.hold,
+        HoldInput(reason=reason, actor=_staff(actor_id), for_customer_answer=for_answer),
+    )
 
 
 @complaint_app.command("resume")
@@ -199,6 +219,7 @@ def verdict(
     comment: str = "",
     actor_kind: Annotated[ActorKind, typer.Option(help="who reports it")] = ActorKind.CLIENT,
     actor_id: ActorId = "cli",
+    root_cause: RootCauseOption = None,
 ) -> None:
     """Record the customer's verdict on the proposed resolution."""
     from promptly.workflows.complaint import ComplaintWorkflow
@@ -207,20 +228,25 @@ def verdict(
         complaint_id,
         ComplaintWorkflow.customer_verdict,
         CustomerVerdictInput(
-            satisfied=satisfied, comment=comment, actor=Actor(kind=actor_kind, id=actor_id)
+            satisfied=satisfied,
+            comment=comment,
+            actor=Actor(kind=actor_kind, id=actor_id),
+            root_cause=root_cause,
         ),
     )
 
 
 @complaint_app.command("close")
-def close(complaint_id: str, reason: str, actor_id: ActorId = "cli") -> None:
+def close(
+    complaint_id: str, reason: str, actor_id: ActorId = "cli", root_cause: RootCauseOption = None
+) -> None:
     """Close the complaint (a supervisor), with the reason on the record."""
     from promptly.workflows.complaint import ComplaintWorkflow
 
     _update(
         complaint_id,
         ComplaintWorkflow.close,
-        CloseComplaintInput(reason=reason, actor=_staff(actor_id)),
+        CloseComplaintInput(reason=reason, actor=_staff(actor_id), root_cause=root_cause),
     )
 
 
