@@ -823,7 +823,7 @@ class ProposeResolutionInput(Model):
 
 
 RootCause = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9_-]{1,64}$")
+    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 ]
 
 

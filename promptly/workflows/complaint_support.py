@@ -31,7 +31,7 @@ TASK_TIMEOUT = timedelta(seconds=30)
 
 
 def _hours(amount: timedelta) -> str:
-    return f"{amount.total_seconds() / 3600:g}h"
+    return f"{round(amount.total_seconds() / 3600, 2):g}h"
 
 
 def elapsed_text(case: ComplaintCase, now: datetime) -> str:
@@ -73,18 +73,13 @@ async def staff_message_task(
     )
     if reason:
         details += f" Reason: {reason}"
-    assignee = (
-        RecipientRole.SUPERVISOR
-        if to.role in (RecipientRole.SUPERVISOR, RecipientRole.MANAGER)
-        else RecipientRole.FRONT_DESK
-    )
     return await workflow.execute_activity_method(
         TaskActivities.create_task,
         CreateTaskRequest(
             idempotency_key=f"{case_id}/{template}/{number}/task",
             case_id=case_id,
             kind=TaskKind.RESEND_STAFF_MESSAGE,
-            assignee=assignee,
+            assignee=RecipientRole.FRONT_DESK,  # who picks up the phone
             title=f"Pass on by hand: {template.replace('_', ' ')} to {whom}",
             details=details,
             due_at=now,
