@@ -254,7 +254,9 @@ async def test_on_a_hold_not_for_their_answer_the_customer_still_hears_from_us_e
         ("hold_ended", 74 * H),
     ]
     assert [(t, role) for t, role, _ in rows[2:6]] == [(t, "client") for t, _ in expected]
-    assert all(close_to(at, filed + due) for (_, _, at), (_, due) in zip(rows[2:6], expected))
+    assert all(
+        close_to(at, filed + due) for (_, _, at), (_, due) in zip(rows[2:6], expected, strict=True)
+    )
 
 
 # --- every escalation is told; failing staff messages become tasks ----------------------------
