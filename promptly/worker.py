@@ -150,7 +150,7 @@ def create_worker(
         settings.webhook_timeout,
     )
     tasks = TaskActivities(pool)
-    archive = ArchiveActivities(client, pool, settings.retention)
+    archive = ArchiveActivities(client, pool, settings.retention, settings.office_timezone)
     reports = ReportActivities(pool, settings.office_timezone)
     rules = PolicyActivities(settings.appointment_policy())
     # A bad escalation matrix stops the worker here, with file:line: path: reason.
