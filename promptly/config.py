@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptly.domain import escalation, policy
+from promptly.domain.inquiries import InquiryPolicy
 from promptly.domain.models import (
     DEFAULT_ROOT_CAUSES,
     ActorKind,
@@ -216,6 +217,28 @@ class Settings(BaseSettings):
         min_length=1,
         description="Root causes staff may record when closing a complaint (JSON list).",
     )
+
+    inquiry_answer_within: timedelta = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        le=timedelta(hours=48),
+        description="An inquiry unanswered this long alerts the front desk (24–48h standard).",
+    )
+    inquiry_supervisor_after: timedelta = Field(
+        default=timedelta(hours=48),
+        gt=timedelta(0),
+        le=timedelta(hours=48),
+        description="An inquiry unanswered this long alerts the supervisor.",
+    )
+
+    def inquiry_policy(self) -> InquiryPolicy:
+        """Unscaled; the inquiry activities apply `time_scale`."""
+        if self.inquiry_supervisor_after <= self.inquiry_answer_within:
+            raise ValueError("inquiry_supervisor_after must be longer than inquiry_answer_within")
+        return InquiryPolicy(
+            answer_within=self.inquiry_answer_within,
+            supervisor_after=self.inquiry_supervisor_after,
+        )
 
     def complaint_matrix(self) -> EscalationMatrix:
         """The validated escalation matrix; MatrixError (file:line: path: reason) if not."""

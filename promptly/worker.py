@@ -22,6 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from promptly import db, observability
 from promptly.activities.archive import ArchiveActivities
 from promptly.activities.complaints import ComplaintRulesActivities
+from promptly.activities.inquiries import InquiryActivities
 from promptly.activities.messaging import (
     DeliveryChannel,
     LinkSettings,
@@ -39,6 +40,7 @@ from promptly.config import Settings
 from promptly.domain.models import Channel
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
+from promptly.workflows.inquiry import InquiryWorkflow
 from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow, WebhookDispatchWorkflow
 from promptly.workflows.report import QaReportWorkflow
 from promptly.workflows.survey import SurveyWorkflow
@@ -47,6 +49,7 @@ WORKFLOWS = [
     AppointmentWorkflow,
     SurveyWorkflow,
     ComplaintWorkflow,
+    InquiryWorkflow,
     ArchiveWorkflow,
     PurgeWorkflow,
     QaReportWorkflow,
@@ -157,6 +160,9 @@ def create_worker(
     complaint_rules = ComplaintRulesActivities(
         settings.complaint_matrix(), settings.complaint_policy(), settings.time_scale
     )
+    inquiry = InquiryActivities(
+        client, settings.task_queue, settings.inquiry_policy(), settings.time_scale
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -175,6 +181,8 @@ def create_worker(
             tasks.close_task,
             rules.current_appointment_policy,
             complaint_rules.complaint_rules,
+            inquiry.inquiry_policy,
+            inquiry.open_complaint,
             archive.archive_closed_histories,
             archive.purge_expired,
             reports.qa_report_summary,

@@ -446,6 +446,7 @@ class CaseKind(StrEnum):
     APPOINTMENT = "appointment"
     COMPLAINT = "complaint"
     SURVEY = "survey"
+    INQUIRY = "inquiry"
 
 
 class BillingRecord(Model):

@@ -36,6 +36,7 @@ from promptly.domain.models import (
 from promptly.domain.policy import BookingRejected
 from promptly.starter.complaint_cli import complaint_app
 from promptly.starter.history_cli import history_app
+from promptly.starter.inquiry_cli import inquiry_app
 from promptly.starter.report import report_command
 from promptly.starter.tasks_cli import tasks_app
 from promptly.starter.webhook_cli import webhooks_app
@@ -46,6 +47,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(complaint_app, name="complaint")
+app.add_typer(inquiry_app, name="inquiry")
 app.add_typer(history_app, name="history")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(webhooks_app, name="webhooks")
