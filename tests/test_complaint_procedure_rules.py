@@ -29,6 +29,7 @@ from promptly.domain.qa_report import Period, compute
 from promptly.starter.complaints import file_complaint
 from promptly.worker import create_worker
 from promptly.workflows.complaint import ComplaintWorkflow
+from tests.api_support import client_links, serving
 from tests.complaint_helpers import (
     AGENT,
     SUPERVISOR,
@@ -357,3 +358,49 @@ async def test_root_cause_at_close_comes_from_the_list_and_the_qa_report_counts_
     assert report.escalations_by_root_cause["wrong_tariff_rs"] == 1
     mine = [e for e in facts.escalations if e.case_id == request.workflow_id]
     assert [(e.level, e.root_cause) for e in mine] == [(1, "wrong_tariff_rs")]
+
+
+# --- feedback after closing is recorded ---------------------------------------------------------
+
+
+async def test_feedback_after_closing_is_recorded_through_the_follow_ups_signed_form(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    async with serving(env.client, settings, pool) as http:
+        request = complaint()
+        handle = await file_complaint(env.client, request, settings)
+        await env.sleep(timedelta(minutes=1))
+        filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+        await advance_to(env, filed + H)
+        await handle.execute_update(
+            ComplaintWorkflow.close, CloseComplaintInput(reason="Apologised", actor=SUPERVISOR)
+        )
+        await advance_to(env, filed + 3 * H + timedelta(minutes=1))  # the follow-up at +2h
+        tokens = await client_links(pool, settings, request.workflow_id, "complaint_survey")
+        assert set(tokens) == {"complaint_feedback"}
+        link = f"/c/{tokens['complaint_feedback']}"
+
+        form = await http.get(link)
+        assert form.status_code == 200 and "Jak oceniasz obsługę reklamacji?" in form.text
+        assert request.complaint_id in form.text
+        answered = await http.post(link, data={"nps": "9", "comment": "Szybko i uprzejmie"})
+        assert answered.status_code == 200 and "Dziękujemy za odpowiedź" in answered.text
+        again = await http.get(link)
+        assert "Mamy już Twoją odpowiedź" in again.text
+
+        view = await handle.query(ComplaintWorkflow.status)
+        assert view.feedback_score == 9
+        entry = view.timeline[-1]
+        assert entry.detail == "Follow-up answered: 9/10 (Szybko i uprzejmie)"
+        assert entry.actor.kind == "client" and entry.actor.id == request.customer.id
+        final = await handle.result()  # answered: ends a day after closing, as before
+        assert final.feedback_score == 9
+
+    day = filed.astimezone(WARSAW).date()
+    period = Period(day, day + timedelta(days=1), "Europe/Warsaw")
+    async with pool.connection() as conn:
+        facts = await load_facts(conn, period)
+    [mine] = [c for c in facts.complaints if c.case_id == request.workflow_id]
+    assert mine.feedback_score == 9
+    report = compute(facts, period)
+    assert report.complaint_feedback.responses >= 1 and report.complaint_feedback.promoters >= 1

@@ -75,6 +75,7 @@ SELECT r.case_id, r.kind, r.at,
 _COMPLAINTS_SQL = """
 SELECT c.case_id, coalesce(c.details->>'department', '') AS department,
        coalesce((c.details->>'sla_breached')::boolean, false) AS sla_breached,
+       (c.details->>'feedback_score')::int AS feedback_score,
        f.filed_at,
        (SELECT min(t.at)
           FROM timeline_events t

@@ -713,6 +713,8 @@ class ComplaintPolicy(Model):
     sla_ceiling: EscalationTiers = Field(default_factory=EscalationTiers)
     # A hold ends on its own after this; the clock resumes and the customer is told.
     max_hold: timedelta = timedelta(hours=72)
+    # The follow-up's feedback link stays answerable this long after it is sent.
+    feedback_window: timedelta = timedelta(days=7)
     # Root causes staff may record at close (empty: any short text is refused).
     root_causes: list[str] = Field(default_factory=lambda: list(DEFAULT_ROOT_CAUSES))
 
@@ -780,6 +782,8 @@ class ComplaintCase(Model):
     hold_until: AwareDatetime | None = None
     hold_for_customer_answer: bool = True
     root_cause: str | None = None
+    feedback_score: int | None = None  # the follow-up's one question, 0–10
+    feedback_comment: str = ""
 
 
 # --- complaint updates ------------------------------------------------------------------
@@ -891,6 +895,9 @@ class ComplaintView(Model):
         default=None, description="when the ongoing hold ends on its own"
     )
     root_cause: str | None = None
+    feedback_score: int | None = Field(
+        default=None, description="the customer's answer to the follow-up (0–10)"
+    )
 
 
 # ======================================================================================

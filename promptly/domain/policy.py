@@ -620,6 +620,7 @@ def scaled_complaint_rules(rules: ComplaintRules, factor: float) -> ComplaintRul
                 "survey_after": policy.survey_after * factor,
                 "keep_open_after_close": policy.keep_open_after_close * factor,
                 "max_hold": policy.max_hold * factor,
+                "feedback_window": policy.feedback_window * factor,
                 "sla_ceiling": EscalationTiers(
                     supervisor_after=policy.sla_ceiling.supervisor_after * factor,
                     breach_after=policy.sla_ceiling.breach_after * factor,
@@ -897,7 +898,20 @@ def complaint_closes_at(case: ComplaintCase) -> datetime | None:
     follow_up = survey_at(case)
     if case.closed_at is None or follow_up is None:
         return None
-    return max(_utc(case.closed_at) + case.policy.keep_open_after_close, follow_up)
+    ends = max(_utc(case.closed_at) + case.policy.keep_open_after_close, follow_up)
+    if case.procedure_rules and case.feedback_score is None:
+        # The follow-up's feedback link is answered through this workflow: wait for it.
+        ends = max(ends, follow_up + case.policy.feedback_window)
+    return ends
+
+
+def feedback_refusal(case: ComplaintCase) -> str | None:
+    """The follow-up's one question is answered once, after the follow-up went out."""
+    if not case.procedure_rules or not case.survey_sent:
+        return "feedback refused: no follow-up has been sent for this complaint yet"
+    if case.feedback_score is not None:
+        return "feedback refused: we already have your answer, thank you"
+    return None
 
 
 # --- what is due next -----------------------------------------------------------------

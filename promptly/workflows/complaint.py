@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from promptly.workflows.complaint_support import (
     PROCEDURE_RULES,
     elapsed_text,
+    feedback_given,
     hold_ended_detail,
     staff_message_task,
 )
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.models import (
         SYSTEM,
         Actor,
+        ActorKind,
         AddNoteInput,
         AssignInput,
         CaseKind,
@@ -50,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         ResumeInput,
         SendMessageRequest,
+        SurveyAnswer,
         TimelineEntry,
         TimelineKind,
     )
@@ -199,7 +202,9 @@ class ComplaintWorkflow:
         elif step is policy.ComplaintStep.HOLD_EXPIRED:
             await self._end_hold_on_its_own()
         elif step is policy.ComplaintStep.SURVEY:
-            await self._tell_customer("complaint_survey")
+            # Under the procedure rules the follow-up carries a signed one-question form.
+            links = ["complaint_feedback"] if self.case.procedure_rules else []
+            await self._tell_customer("complaint_survey", link_actions=links)
             self._set_case(self.case.model_copy(update={"survey_sent": True}))
 
     # --- what the workflow does on its own ----------------------------------------------------
@@ -275,7 +280,7 @@ class ComplaintWorkflow:
     ) -> bool:
         """A staff message; one that cannot go out is flagged and becomes a front-desk task
         (under the procedure rules), so nobody learns of it only from the timeline."""
-        sent = await self._send(template, to, channel, **extra)
+        sent = await self._send(template, to, channel, None, **extra)
         if sent or not self.case.procedure_rules:
             return sent
         concern = f"{template.replace('_', ' ')} to {to.role.value} not delivered"
@@ -345,10 +350,18 @@ class ComplaintWorkflow:
 
     # --- messages ------------------------------------------------------------------------------
 
-    async def _tell_customer(self, template: str, **extra: object) -> bool:
+    async def _tell_customer(
+        self, template: str, link_actions: list[str] | None = None, **extra: object
+    ) -> bool:
         """A customer-visible message on their channel; it restarts the 24h update period."""
         customer = self.case.request.customer
-        sent = await self._send(template, to_client(customer), customer.preferred_channel, **extra)
+        sent = await self._send(
+            template,
+            to_client(customer),
+            customer.preferred_channel,
+            link_actions=link_actions,
+            **extra,
+        )
         # Failed or not, the period restarts: a failure is flagged for staff, not retried
         # in a tight loop.
         self._set_case(policy.customer_update_attempted(self.case, workflow.now()))
@@ -356,7 +369,14 @@ class ComplaintWorkflow:
             self._flag(f"{template.replace('_', ' ')} not delivered")
         return sent
 
-    async def _send(self, template: str, to: Recipient, channel: Channel, **extra: object) -> bool:
+    async def _send(
+        self,
+        template: str,
+        to: Recipient,
+        channel: Channel,
+        link_actions: list[str] | None = None,
+        **extra: object,
+    ) -> bool:
         """Send one message; every outcome is a timeline entry. True if it went out."""
         number = self.case.messages_requested + 1
         self._set_case(self.case.model_copy(update={"messages_requested": number}))
@@ -368,6 +388,7 @@ class ComplaintWorkflow:
                 channel=channel,
                 to=to,
                 context={**self._message_context(), **extra},
+                link_actions=link_actions or [],
             ),
             budget=MESSAGE_BUDGET,
             retry=MESSAGE_RETRY,
@@ -602,6 +623,29 @@ class ComplaintWorkflow:
     def validate_close(self, command: CloseComplaintInput) -> None:
         self._refuse_unless_allowed("close", command.actor, command.root_cause)
 
+    @workflow.update
+    async def feedback(self, answer: SurveyAnswer) -> ComplaintView:
+        """The customer's answer to the follow-up's one question (through its signed link)."""
+        async with self._lock:
+            self.validate_feedback(answer)
+            self._set_case(feedback_given(self.case, answer))
+            self._note(
+                TimelineKind.ACTION,
+                Actor(kind=ActorKind.CLIENT, id=self.case.request.customer.id),
+                f"Follow-up answered: {answer.nps}/10"
+                + (f" ({answer.comment})" if answer.comment else ""),
+                feedback_score=answer.nps,
+                comment=answer.comment,
+            )
+            await self._save()
+            return self._view()
+
+    @feedback.validator
+    def validate_feedback(self, answer: SurveyAnswer) -> None:
+        refusal = policy.feedback_refusal(self.case)
+        if refusal is not None:
+            raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
+
     @workflow.query
     def status(self) -> ComplaintView:
         return self._view()
@@ -755,6 +799,7 @@ class ComplaintWorkflow:
                     ),
                     "needs_attention": case.needs_attention,
                     "root_cause": case.root_cause,
+                    "feedback_score": case.feedback_score,
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
@@ -809,6 +854,7 @@ class ComplaintWorkflow:
             timeline_omitted=self._omitted_entries,
             hold_until=case.hold_until,
             root_cause=case.root_cause,
+            feedback_score=case.feedback_score,
         )
 
 

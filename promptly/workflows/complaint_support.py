@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         CreateTaskRequest,
         Recipient,
         RecipientRole,
+        SurveyAnswer,
         TaskKind,
         TaskRef,
     )
@@ -42,6 +43,12 @@ def elapsed_text(case: ComplaintCase, now: datetime) -> str:
         return f"{_hours(counted)} on the SLA clock"
     calendar = policy.calendar_elapsed(case.clock, now)
     return f"{_hours(counted)} of office hours ({_hours(calendar)} of calendar time)"
+
+
+def feedback_given(case: ComplaintCase, answer: SurveyAnswer) -> ComplaintCase:
+    return case.model_copy(
+        update={"feedback_score": answer.nps, "feedback_comment": answer.comment}
+    )
 
 
 def hold_ended_detail(held: timedelta, deadline: datetime | None) -> str:
