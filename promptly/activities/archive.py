@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.client import Client
 
+from promptly.domain.inquiries import InquiryStatus
 from promptly.domain.models import (
     FINAL_APPOINTMENT_STATUSES,
     FINAL_COMPLAINT_STATUSES,
@@ -29,11 +30,17 @@ from promptly.domain.models import (
 )
 from promptly.domain.retention import purge_cutoff
 
-CASE_WORKFLOW_TYPES = ("AppointmentWorkflow", "ComplaintWorkflow", "SurveyWorkflow")
+CASE_WORKFLOW_TYPES = (
+    "AppointmentWorkflow",
+    "ComplaintWorkflow",
+    "SurveyWorkflow",
+    "InquiryWorkflow",
+)
 FINAL_STATUSES = sorted(
     {s.value for s in FINAL_APPOINTMENT_STATUSES}
     | {s.value for s in FINAL_COMPLAINT_STATUSES}
     | {SurveyStatus.ANSWERED.value, SurveyStatus.CLOSED.value}
+    | {InquiryStatus.ANSWERED.value, InquiryStatus.PROMOTED.value}
 )
 CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
 
