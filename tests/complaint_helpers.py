@@ -103,8 +103,9 @@ async def sent(pool: AsyncConnectionPool, case_id: str) -> list[tuple[str, str, 
 def offsets(
     rows: list[tuple[str, str, datetime]], start: datetime
 ) -> list[tuple[str, str, timedelta]]:
-    """The same rows with times as offsets from `start`, rounded to the second."""
+    """The same rows with times as offsets from `start`, rounded to the minute: a busy
+    machine delays an activity by a second or two, never by half a minute."""
     return [
-        (template, role, timedelta(seconds=round((at - start).total_seconds())))
+        (template, role, timedelta(minutes=round((at - start).total_seconds() / 60)))
         for template, role, at in rows
     ]

@@ -275,7 +275,20 @@ def test_next_step_while_on_hold_awaiting_a_verdict_and_after_closing() -> None:
     closed = policy.close_complaint(proposed, filed + 6 * H, ComplaintStatus.CLOSED, "ok")
     assert policy.complaint_next_step(closed) == (filed + 8 * H, ComplaintStep.SURVEY)
     surveyed = closed.model_copy(update={"survey_sent": True})
-    assert policy.complaint_next_step(surveyed) == (filed + 30 * H, ComplaintStep.FINISH)
+    # The follow-up's feedback form stays answerable for 7 days; once answered, a day
+    # after closing is enough.
+    assert policy.complaint_next_step(surveyed) == (
+        filed + 8 * H + 7 * 24 * H,
+        ComplaintStep.FINISH,
+    )
+    answered = surveyed.model_copy(update={"feedback_score": 8})
+    assert policy.complaint_next_step(answered) == (filed + 30 * H, ComplaintStep.FINISH)
+    assert policy.feedback_refusal(answered) == (
+        "feedback refused: we already have your answer, thank you"
+    )
+    assert policy.feedback_refusal(closed) == (
+        "feedback refused: no follow-up has been sent for this complaint yet"
+    )
 
 
 def test_the_survey_is_never_later_than_48h_after_closing() -> None:
@@ -285,7 +298,8 @@ def test_the_survey_is_never_later_than_48h_after_closing() -> None:
     )
     closed = policy.close_complaint(case, filed, ComplaintStatus.CLOSED, "ok")
     assert policy.survey_at(closed) == filed + 48 * H
-    assert policy.complaint_closes_at(closed) == filed + 48 * H
+    answered = closed.model_copy(update={"feedback_score": 10})
+    assert policy.complaint_closes_at(answered) == filed + 48 * H
 
 
 # --- hold, resume, propose, reopen, close -------------------------------------------------

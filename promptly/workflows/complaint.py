@@ -84,7 +84,7 @@ MAX_TIMELINE = 200
 
 
 def _hours(amount: timedelta) -> str:
-    return f"{amount.total_seconds() / 3600:g}h"
+    return f"{round(amount.total_seconds() / 3600, 2):g}h"
 
 
 def _count_sla(state: str) -> None:
