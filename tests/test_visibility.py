@@ -2,7 +2,7 @@
 queries of docs/ops.md answering what they promise, on a real dev server (visibility).
 
 Two workers: one on the real rules (visits days ahead stay Booked), one on rules compressed
-× 1e-5 (a 16h billing SLA breaches in under a second; a visit 3s ahead becomes a no-show).
+× 1e-5 (a 48h SLA breaches in about two seconds; a visit 3s ahead becomes a no-show).
 """
 
 from __future__ import annotations

@@ -78,6 +78,7 @@ SELECT r.case_id, r.kind, r.at,
 _COMPLAINTS_SQL = """
 SELECT c.case_id, coalesce(c.details->>'department', '') AS department,
        coalesce((c.details->>'sla_breached')::boolean, false) AS sla_breached,
+       (c.details->>'feedback_score')::int AS feedback_score,
        f.filed_at,
        (SELECT min(t.at)
           FROM timeline_events t
@@ -101,7 +102,8 @@ SELECT c.case_id, coalesce(c.details->>'department', '') AS department,
 _ESCALATIONS_SQL = """
 SELECT t.case_id, coalesce(c.details->>'department', '') AS department,
        (t.data->>'level')::int AS level,
-       coalesce((t.data->>'breach')::boolean, false) AS breach, t.at
+       coalesce((t.data->>'breach')::boolean, false) AS breach, t.at,
+       c.details->>'root_cause' AS root_cause
   FROM timeline_events t
   JOIN cases c ON c.case_id = t.case_id
  WHERE c.kind = 'complaint' AND t.kind IN ('decision', 'status') AND t.data ? 'level'

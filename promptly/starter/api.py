@@ -56,7 +56,14 @@ from promptly.domain.models import (
     complaint_workflow_id,
 )
 from promptly.domain.policy import BookingRejected
-from promptly.starter import api_calendar, api_history, api_links, api_tasks, api_webhooks
+from promptly.starter import (
+    api_calendar,
+    api_history,
+    api_inquiries,
+    api_links,
+    api_tasks,
+    api_webhooks,
+)
 from promptly.starter.api_auth import BOOK, READ, ApiKeys, Caller, require
 from promptly.starter.api_cases import (
     BUSINESS_ID_PATTERN,
@@ -638,6 +645,7 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(appointments)
     app.include_router(complaints)
+    app.include_router(api_inquiries.router)
     app.include_router(api_tasks.router)
     app.include_router(api_calendar.router)
     app.include_router(api_links.router)

@@ -26,6 +26,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "label.where": "Where",
         "label.with": "With",
         "label.visit": "Visit",
+        "label.reference": "Reference",
         "confirm.title": "Confirm your appointment",
         "confirm.intro": "Hello {name}, please confirm that you will come.",
         "confirm.button": "Yes, I will come",
@@ -51,6 +52,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "reschedule.bad_time": "Please give a date and time, for example 2026-12-01 10:00.",
         "reschedule.past": "That time has passed: please choose a date and time ahead.",
         "survey.title": "How was your visit?",
+        "feedback.title": "How did we handle your complaint?",
         "survey.question": "How likely are you to recommend us to a friend? "
         "0 = not at all, 10 = extremely likely.",
         "survey.comment": "Anything you want to tell us (optional)",
@@ -88,6 +90,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "label.service": "Usługa",
         "label.when": "Termin",
         "label.where": "Miejsce",
+        "label.reference": "Numer sprawy",
         "label.with": "Specjalista",
         "label.visit": "Wizyta",
         "confirm.title": "Potwierdź wizytę",
@@ -115,6 +118,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "reschedule.bad_time": "Podaj datę i godzinę, na przykład 2026-12-01 10:00.",
         "reschedule.past": "Ten termin już minął: wybierz przyszłą datę i godzinę.",
         "survey.title": "Jak oceniasz wizytę?",
+        "feedback.title": "Jak oceniasz obsługę reklamacji?",
         "survey.question": "Jak bardzo prawdopodobne jest, że polecisz nas znajomym? "
         "0 = wcale, 10 = na pewno.",
         "survey.comment": "Coś, co chcesz nam przekazać (opcjonalnie)",

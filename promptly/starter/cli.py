@@ -40,6 +40,7 @@ from promptly.starter.cli_keys import IdempotencyKeyOption, cli_update_id, comma
 from promptly.starter.complaint_cli import complaint_app
 from promptly.starter.demo_cli import demo_command
 from promptly.starter.history_cli import history_app
+from promptly.starter.inquiry_cli import inquiry_app
 from promptly.starter.outbox_cli import outbox_command
 from promptly.starter.report import report_command
 from promptly.starter.tasks_cli import tasks_app
@@ -52,6 +53,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(complaint_app, name="complaint")
+app.add_typer(inquiry_app, name="inquiry")
 app.add_typer(history_app, name="history")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(webhooks_app, name="webhooks")

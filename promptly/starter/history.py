@@ -237,6 +237,7 @@ async def _find_case(conn: AsyncConnection[Any], case: str) -> tuple[str, dict[s
         case,
         f"{CaseKind.APPOINTMENT.value}-{case}",
         f"{CaseKind.COMPLAINT.value}-{case}",
+        f"{CaseKind.INQUIRY.value}-{case}",
     ]
     async with conn.cursor(row_factory=dict_row) as cur:
         for candidate in candidates:
@@ -251,6 +252,7 @@ async def _live(client: Client, case_id: str) -> tuple[str, int, list[TimelineEn
     """(status, seq of the first entry, entries) from a running case's `status` query."""
     from promptly.workflows.appointment import AppointmentWorkflow
     from promptly.workflows.complaint import ComplaintWorkflow
+    from promptly.workflows.inquiry import InquiryWorkflow
     from promptly.workflows.survey import SurveyWorkflow
 
     handle = client.get_workflow_handle(case_id)
@@ -264,6 +266,9 @@ async def _live(client: Client, case_id: str) -> tuple[str, int, list[TimelineEn
         if described.workflow_type == "ComplaintWorkflow":
             complaint = await handle.query(ComplaintWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
             return complaint.status.value, complaint.timeline_omitted, complaint.timeline
+        if described.workflow_type == "InquiryWorkflow":
+            inquiry = await handle.query(InquiryWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
+            return inquiry.status.value, 0, inquiry.timeline
         if described.workflow_type == "SurveyWorkflow":
             survey = await handle.query(SurveyWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
             return survey.status.value, 0, survey.timeline
