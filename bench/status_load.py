@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import random
+import signal
 import statistics
 import tempfile
 import time
@@ -197,7 +198,18 @@ async def measure(n: int, data: Path) -> dict[str, Any]:
     return result
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a `timeout`, a CI cancel) unwinds like Ctrl-C, so every server and worker
+    this benchmark started is stopped."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main() -> None:
+    _interrupt_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=300)
     args = parser.parse_args()
