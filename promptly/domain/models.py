@@ -416,7 +416,6 @@ class TaskKind(StrEnum):
     PROVIDER_DECISION = "provider_decision"
     # a staff message (department notice, escalation alert) could not go out
     RESEND_STAFF_MESSAGE = "resend_staff_message"
-    ANSWER_INQUIRY = "answer_inquiry"
 
 
 class CreateTaskRequest(Model):
