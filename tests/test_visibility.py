@@ -42,6 +42,7 @@ OPS = Path(__file__).parent.parent / "docs" / "ops.md"
 DESIGN_ATTRIBUTES = {
     "AppointmentStatus",
     "ComplaintStatus",
+    "InquiryStatus",  # the inquiries of DESIGN.md §1
     "ClientId",
     "ProviderId",
     "Department",

@@ -431,7 +431,6 @@ class TaskKind(StrEnum):
     DELIVER_MESSAGE_MANUALLY = "deliver_message_manually"
     # a staff message (department notice, escalation alert) could not go out
     RESEND_STAFF_MESSAGE = "resend_staff_message"
-    ANSWER_INQUIRY = "answer_inquiry"
 
 
 class CreateTaskRequest(Model):
