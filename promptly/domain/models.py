@@ -134,7 +134,8 @@ class ActorInput(Model):
 
 
 class ConfirmInput(ActorInput):
-    pass
+    # How the confirmation arrived when the client answered a message (sms, email reply).
+    channel: Channel | None = None
 
 
 class AcknowledgeInput(ActorInput):
@@ -400,6 +401,8 @@ class MessageStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    # No provider configured: the message waits in the outbox table, it has not gone out.
+    QUEUED_IN_OUTBOX = "queued_in_outbox"
 
 
 class SendMessageResult(Model):
@@ -408,12 +411,16 @@ class SendMessageResult(Model):
     provider_id: str
     status: MessageStatus
     subject: str
+    # sent (handed to the provider) or queued_in_outbox (no provider configured)
+    outcome: MessageStatus = MessageStatus.SENT
 
 
 class TaskKind(StrEnum):
     CALL_CLIENT = "call_client"
     SEND_CONFIRMATION_MANUALLY = "send_confirmation_manually"
     PROVIDER_DECISION = "provider_decision"
+    # A client's SMS or email reply Promptly could not act on (or a number to check).
+    CLIENT_REPLY = "client_reply"
 
 
 class CreateTaskRequest(Model):
@@ -437,6 +444,20 @@ class CloseTaskRequest(Model):
     outcome: str
     note: str = ""
     closed_by: Actor
+
+
+class NoticeRequest(Model):
+    """One message and/or one staff task outside a case's own plan: a reply to a client's SMS,
+    an opt-out confirmation, the fallback of an undelivered SMS (ClientNoticeWorkflow)."""
+
+    message: SendMessageRequest | None = None
+    task: CreateTaskRequest | None = None
+
+
+class NoticeResult(Model):
+    message: SendMessageResult | None = None
+    message_error: str | None = None
+    task_id: int | None = None
 
 
 class CaseKind(StrEnum):

@@ -74,9 +74,12 @@ async def deliver(
         return Delivery(
             False, TimelineKind.MESSAGE_FAILED, f"{to} failed: {reason}", data | {"reason": reason}
         )
+    # The channel actually used (an opted-out number's SMS goes by email) and whether it left.
+    outcome = {"channel": result.channel.value, "outcome": result.outcome.value}
     return Delivery(
         True,
         TimelineKind.MESSAGE,
-        f"{result.subject} ({message.to.role.value}, {message.channel.value})",
-        data | {"message_id": result.message_id, "provider_id": result.provider_id},
+        f"{result.subject} ({message.to.role.value}, {result.channel.value}, "
+        f"{result.outcome.value.replace('_', ' ')})",
+        data | {"message_id": result.message_id, "provider_id": result.provider_id} | outcome,
     )
