@@ -56,7 +56,7 @@ from promptly.domain.models import (
     complaint_workflow_id,
 )
 from promptly.domain.policy import BookingRejected
-from promptly.starter import api_history, api_links, api_tasks, api_webhooks
+from promptly.starter import api_history, api_inbound, api_links, api_tasks, api_webhooks
 from promptly.starter.api_auth import BOOK, READ, ApiKeys, Caller, require
 from promptly.starter.api_cases import (
     BUSINESS_ID_PATTERN,
@@ -627,5 +627,7 @@ def create_app(
     app.include_router(health)
     app.include_router(api_webhooks.router)
     app.include_router(codec_router(settings))  # Temporal UI codec server (api_codec.py)
+    app.state.inbound_limiter = api_inbound.SenderLimiter(settings.inbound_per_minute)
+    app.include_router(api_inbound.router)  # client replies and SMS receipts
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     return app
