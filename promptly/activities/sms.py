@@ -227,7 +227,7 @@ class SmsRoutingMessaging(MessagingActivities):
 
     async def _remember_client(self, request: SendMessageRequest) -> None:
         """Keep the client's contacts where an inbound reply can find them."""
-        client_id = request.context.get("client_id")
+        client_id = request.context.get("client_id") or request.context.get("customer_id")
         to = request.to
         if to.role is not RecipientRole.CLIENT or not isinstance(client_id, str):
             return
