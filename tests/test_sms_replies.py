@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,8 @@ from twilio.request_validator import RequestValidator
 
 from promptly.config import Settings
 from promptly.domain import links
+from promptly.starter.devstack import twilio_fake
+from promptly.starter.sms_cli import signed_reply
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, with_api_keys
 from tests.helpers import appointment, messages, tasks
 from tests.twilio_fake import TwilioFake
@@ -337,3 +340,30 @@ async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:
 
 def _multipart(fields: dict[str, str]) -> dict[str, tuple[None, str]]:
     return {name: (None, value) for name, value in fields.items()}
+
+
+async def test_the_cli_reply_is_signed_as_twilio_signs(stack: Stack) -> None:
+    appointment_id, phone, _ = await stack.book()
+    await until(lambda: asyncio.sleep(0, stack.fake.sent_to(phone)), "the confirmation")
+
+    url, form, headers = signed_reply(stack.settings, phone, "T", f"SM{uuid.uuid4().hex}")
+
+    assert url == f"{PUBLIC}/inbound/sms"
+    answer = await stack.http.post("/inbound/sms", data=form, headers=headers)
+    assert answer.headers["X-Promptly-Outcome"] == "confirm:confirmed"
+    assert (await stack.status(appointment_id))["status"] == "Confirmed"
+
+
+async def test_make_run_starts_a_twilio_fake_and_keeps_its_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROMPTLY_TWILIO_ACCOUNT_SID", raising=False)
+    for name in ("AUTH_TOKEN", "FROM", "BASE_URL"):
+        monkeypatch.delenv(f"PROMPTLY_TWILIO_{name}", raising=False)
+    with twilio_fake(tmp_path, port=0) as env:
+        listing = httpx.get(f"{env['PROMPTLY_TWILIO_BASE_URL']}/messages")
+        assert listing.status_code == 200 and listing.json() == []
+        settings = Settings()
+        assert settings.twilio_auth_token is not None
+        token = settings.twilio_auth_token.get_secret_value()
+    assert (tmp_path / "twilio-token").read_text().strip() == token
