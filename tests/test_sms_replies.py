@@ -27,11 +27,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from twilio.request_validator import RequestValidator
 
-from promptly.config import Settings
+from promptly.config import ApiRole, Settings
 from promptly.domain import links
 from promptly.starter.devstack import twilio_fake
 from promptly.starter.sms_cli import signed_reply
-from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, with_api_keys
+from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
 from tests.helpers import appointment, messages, tasks
 from tests.twilio_fake import TwilioFake
 
@@ -313,6 +313,13 @@ async def test_an_undelivered_reminder_goes_by_email_and_the_front_desk_is_told(
         "confirmation": ("delivered", None),
         "reminder": ("undelivered", "30003"),
     }
+    # The compliance history shows each receipt beside its message.
+    history = await stack.http.get(
+        f"/history/cases/{appointment_id}?format=md", headers=key(ApiRole.COMPLIANCE)
+    )
+    assert history.status_code == 200, history.text
+    assert "receipt: undelivered (30003)" in history.text
+    assert "receipt: delivered" in history.text
 
 
 async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:

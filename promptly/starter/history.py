@@ -60,6 +60,9 @@ class ExportedMessage(BaseModel):
     last_error: str | None
     requested_at: datetime
     sent_at: datetime | None
+    # The provider's delivery receipt (SMS: delivered, undelivered, failed) and its error code.
+    delivery_status: str | None = None
+    delivery_error_code: str | None = None
 
 
 class ExportedTask(BaseModel):
@@ -482,6 +485,8 @@ def render_markdown(export: CaseExport) -> str:
                 f"{message.status}, requested {_when(message.requested_at)}"
                 + (f", sent {_when(message.sent_at)}" if message.sent_at else "")
                 + (f", last error: {message.last_error}" if message.last_error else "")
+                + (f", receipt: {message.delivery_status}" if message.delivery_status else "")
+                + (f" ({message.delivery_error_code})" if message.delivery_error_code else "")
             )
             lines += ["", f"  > **{message.subject}**", "  >"]
             lines += [f"  > {line}".rstrip() for line in message.body.splitlines()]
@@ -560,7 +565,8 @@ if entry.task.outcome %}, outcome {{ entry.task.outcome }}{% endif %}){% endif %
 <br>message {{ m.message_id }} to {{ m.recipient_role }} {{ m.recipient }} via {{ m.channel }}
 ({{ m.locale }}): {{ m.status }}, requested {{ when(m.requested_at) }}{%
 if m.sent_at %}, sent {{ when(m.sent_at) }}{% endif %}{%
-if m.last_error %}, last error: {{ m.last_error }}{% endif %}
+if m.last_error %}, last error: {{ m.last_error }}{% endif %}{%
+if m.delivery_status %}, receipt: {{ m.delivery_status }}{% endif %}
 <pre><strong>{{ m.subject }}</strong>
 
 {{ m.body }}</pre>
