@@ -234,6 +234,24 @@ async def test_a_landline_without_email_becomes_a_call_task(
     assert kinds == ["call_client", "client_reply"]
 
 
+async def test_a_number_opted_out_at_twilio_is_recorded_and_gets_email(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    phone = a_number()
+    request = sms(phone)
+    fake.script(400, 21610)  # "Attempt to send to unsubscribed recipient"
+
+    result = await send(activities(pool, fake), request)
+
+    assert result.channel is Channel.EMAIL
+    assert await case_tasks(pool, request.case_id) == []  # nothing wrong with the number
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT opted_out FROM sms_numbers WHERE phone = %s", (phone,))
+        ).fetchone()
+    assert row == (True,)
+
+
 async def test_refused_credentials_fail_for_good_and_loudly(
     pool: AsyncConnectionPool, fake: TwilioFake, caplog: pytest.LogCaptureFixture
 ) -> None:

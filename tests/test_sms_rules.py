@@ -216,6 +216,7 @@ def test_the_first_line_above_the_quote_is_the_answer() -> None:
     [
         (400, 21211, TwilioFailure.INVALID_NUMBER),
         (400, 21614, TwilioFailure.INVALID_NUMBER),
+        (400, 21610, TwilioFailure.OPTED_OUT),
         (401, 20003, TwilioFailure.CREDENTIALS),
         (429, 20429, TwilioFailure.TRANSIENT),
         (500, None, TwilioFailure.TRANSIENT),

@@ -110,6 +110,9 @@ class TwilioSmsChannel:
         except _InvalidNumber as err:
             await mark_undeliverable(conn, message.address, str(err))
             raise PermanentDeliveryError(str(err)) from err
+        except _OptedOutAtTwilio as err:
+            await mark_opted_out(conn, message.address)
+            raise PermanentDeliveryError(str(err)) from err
 
     def _create(self, message: OutgoingMessage) -> str:
         sender: dict[str, Any] = (
@@ -138,6 +141,8 @@ class TwilioSmsChannel:
             return TransientDeliveryError(detail[:300], self._http.last_retry_after())
         if failure is TwilioFailure.INVALID_NUMBER:
             return _InvalidNumber(detail[:300])
+        if failure is TwilioFailure.OPTED_OUT:
+            return _OptedOutAtTwilio(detail[:300])
         if failure is TwilioFailure.CREDENTIALS:
             # Nothing will go out until someone fixes the settings: say so where ops look.
             log.error(
@@ -151,6 +156,20 @@ class TwilioSmsChannel:
 
 class _InvalidNumber(Exception):
     """Twilio says the number cannot take SMS (21211 invalid, 21614 not a mobile, ...)."""
+
+
+class _OptedOutAtTwilio(Exception):
+    """Twilio refuses the number (21610): it replied STOP to Twilio's own opt-out handling."""
+
+
+async def mark_opted_out(conn: AsyncConnection, phone: str) -> None:
+    await conn.execute(
+        """INSERT INTO sms_numbers (phone, opted_out, opted_out_at) VALUES (%s, true, now())
+           ON CONFLICT (phone) DO UPDATE SET opted_out = true,
+                  opted_out_at = COALESCE(sms_numbers.opted_out_at, now()), updated_at = now()""",
+        (phone,),
+    )
+    await conn.commit()
 
 
 async def mark_undeliverable(conn: AsyncConnection, phone: str, reason: str) -> None:
@@ -183,17 +202,21 @@ class SmsRoutingMessaging(MessagingActivities):
         try:
             return await super().send_message(routed)
         except ApplicationError as err:
-            if not (
-                routed.channel is Channel.SMS
+            blocked = (
+                await self._sms_blocked(routed.to.phone)
+                if routed.channel is Channel.SMS
                 and err.type == errors.DELIVERY_REJECTED
                 and routed.to.phone
-                and await self._sms_blocked(routed.to.phone) == "undeliverable"
-            ):
+                and routed.template not in CONSENT_TEMPLATES
+                else None
+            )
+            if blocked is None:
                 raise
             reason = str(err)
-        # Twilio refused the number for good: the same message another way, and the front
-        # desk checks the number.
-        await self._invalid_number_task(request, reason)
+        # Twilio refused the number for good (invalid, or opted out there): the same message
+        # another way; a bad number is also for the front desk to check.
+        if blocked == "undeliverable":
+            await self._invalid_number_task(request, reason)
         return await super().send_message(_rerouted(request))
 
     async def _route(self, request: SendMessageRequest) -> SendMessageRequest:

@@ -138,14 +138,16 @@ def first_reply_line(text: str) -> str:
 
 class TwilioFailure(StrEnum):
     INVALID_NUMBER = "invalid_number"  # the number can never take an SMS: fall back
+    OPTED_OUT = "opted_out"  # the recipient opted out at Twilio (replied STOP there)
     CREDENTIALS = "credentials"  # our account is misconfigured: nothing will go out
     REJECTED = "rejected"  # this message was refused for good
     TRANSIENT = "transient"  # try again later
 
 
-# 21211 invalid 'To', 21614 not a mobile number, 21610 the recipient replied STOP,
-# 21408/21612 the number cannot be reached from our account.
-INVALID_NUMBER_CODES = frozenset({21211, 21614, 21610, 21612, 21408})
+# 21211 invalid 'To', 21614 not a mobile number, 21408/21612 the number cannot be reached
+# from our account; 21610 the recipient opted out (STOP) at Twilio.
+INVALID_NUMBER_CODES = frozenset({21211, 21614, 21612, 21408})
+OPTED_OUT_CODE = 21610
 CREDENTIAL_CODES = frozenset({20003, 20404})
 
 
@@ -157,6 +159,8 @@ def twilio_failure(status: int, code: int | None) -> TwilioFailure:
         return TwilioFailure.CREDENTIALS
     if code in INVALID_NUMBER_CODES:
         return TwilioFailure.INVALID_NUMBER
+    if code == OPTED_OUT_CODE:
+        return TwilioFailure.OPTED_OUT
     return TwilioFailure.REJECTED
 
 

@@ -24,7 +24,8 @@ from promptly.domain.models import Channel
 from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus
 from promptly.starter.inbound import InboundReply, handle_reply, record_receipt
 
-router = APIRouter(tags=["inbound"])
+# Provider webhooks, not back-office API: documented in docs/sms.md, not in OpenAPI.
+router = APIRouter(tags=["inbound"], include_in_schema=False)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 SIGNATURE_HEADER = "X-Twilio-Signature"
