@@ -249,6 +249,15 @@ async def test_stop_opts_out_at_once_and_later_messages_go_by_email(stack: Stack
     assert back.headers["X-Promptly-Outcome"] == "opt_in:opted_in"
     await until(lambda: asyncio.sleep(0, stack.fake.sent_to(phone)[2:]), "the opt-in notice")
 
+    # The client's history shows the consent and every reply with what was done.
+    history = await stack.http.get(
+        f"/history/clients/{client_id}?format=md", headers=key(ApiRole.COMPLIANCE)
+    )
+    assert history.status_code == 200, history.text
+    assert f"SMS: {phone} opted back in" in history.text
+    assert f'sms from {phone}: "CANCEL" → opt_out, opted_out' in history.text
+    assert f'sms from {phone}: "START" → opt_in, opted_in' in history.text
+
 
 async def _client_of(stack: Stack, appointment_id: str) -> str:
     async with stack.pool.connection() as conn:

@@ -121,10 +121,24 @@ class ClientCase(BaseModel):
     messages: list[ExportedMessage]
 
 
+class ClientReply(BaseModel):
+    """A message the client sent us (SMS or email reply) and what Promptly did with it."""
+
+    received_at: datetime
+    channel: str
+    sender: str
+    body: str
+    intent: str
+    outcome: str | None
+    case_id: str | None
+
+
 class ClientExport(BaseModel):
     client_id: str
     timezone: str
     cases: list[ClientCase]
+    sms_consent: str | None = None  # e.g. "+48600100200 opted out 2026-11-30 10:00"
+    replies: list[ClientReply] = []
 
 
 class CaseNotFound(LookupError):
@@ -213,6 +227,18 @@ async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str)
             (client_id,),
         )
         messages = await cur.fetchall()
+        await cur.execute(
+            """SELECT c.phone, n.opted_out, n.opted_out_at, n.opted_in_at, n.undeliverable
+                 FROM clients c LEFT JOIN sms_numbers n USING (phone) WHERE c.client_id = %s""",
+            (client_id,),
+        )
+        consent = await cur.fetchone()
+        await cur.execute(
+            "SELECT received_at, channel, sender, body, intent, outcome, case_id"
+            " FROM inbound_messages WHERE client_id = %s ORDER BY received_at",
+            (client_id,),
+        )
+        replies = [ClientReply.model_validate(r) for r in await cur.fetchall()]
     by_case: dict[str, list[ExportedMessage]] = {}
     for m in messages:
         by_case.setdefault(m["case_id"], []).append(_localized(_message(m), zone))
@@ -231,7 +257,23 @@ async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str)
             )
             for r in rows
         ],
+        sms_consent=_sms_consent(consent, zone),
+        replies=[
+            r.model_copy(update={"received_at": r.received_at.astimezone(zone)}) for r in replies
+        ],
     )
+
+
+def _sms_consent(row: dict[str, Any] | None, zone: ZoneInfo) -> str | None:
+    if row is None or not row["phone"]:
+        return None
+    if row["opted_out"]:
+        return f"{row['phone']} opted out of SMS {_when(row['opted_out_at'].astimezone(zone))}"
+    if row["undeliverable"]:
+        return f"{row['phone']} cannot take SMS: {row['undeliverable']}"
+    if row["opted_in_at"]:
+        return f"{row['phone']} opted back in {_when(row['opted_in_at'].astimezone(zone))}"
+    return f"{row['phone']} takes SMS"
 
 
 async def _find_case(conn: AsyncConnection[Any], case: str) -> tuple[str, dict[str, Any] | None]:
@@ -506,6 +548,16 @@ def render_client_markdown(export: ClientExport) -> str:
         f"Times in {export.timezone}. {len(export.cases)} case(s).",
         "",
     ]
+    if export.sms_consent:
+        lines += [f"SMS: {export.sms_consent}.", ""]
+    if export.replies:
+        lines += ["Replies from the client:", ""]
+        lines += [
+            f'- {_when(r.received_at)} {r.channel} from {r.sender}: "{r.body.strip()[:200]}"'
+            f" → {r.intent}, {r.outcome or 'pending'}" + (f" ({r.case_id})" if r.case_id else "")
+            for r in export.replies
+        ]
+        lines.append("")
     for case in export.cases:
         lines.append(f"## {case.case_id} · {case.kind} {case.business_id} · {case.status}")
         lines.append("")
