@@ -50,6 +50,7 @@ TWILIO_API = "https://api.twilio.com"
 # Consent notices go to the number whose consent changed, opted out or not (one each).
 CONSENT_TEMPLATES = frozenset({"sms_opted_out", "sms_opted_in"})
 MAX_RETRY_AFTER = timedelta(hours=1)
+REMEMBERED_CLIENTS = 50_000
 
 log = logging.getLogger(__name__)
 
@@ -194,10 +195,11 @@ class SmsRoutingMessaging(MessagingActivities):
     ) -> None:
         super().__init__(pool, channels, staff, link_settings)
         self._sms_pool = pool
+        # Contacts this worker already wrote, so a client's next message writes nothing.
+        self._remembered: dict[str, tuple[str | None, ...]] = {}
 
     @activity.defn(name="send_message")
     async def send_message(self, request: SendMessageRequest) -> SendMessageResult:
-        await self._remember_client(request)
         routed = await self._route(request)
         try:
             return await super().send_message(routed)
@@ -220,10 +222,11 @@ class SmsRoutingMessaging(MessagingActivities):
         return await super().send_message(_rerouted(request))
 
     async def _route(self, request: SendMessageRequest) -> SendMessageRequest:
-        if request.channel is not Channel.SMS or not request.to.phone:
-            return request
-        blocked = await self._sms_blocked(request.to.phone)
-        if blocked is None or (blocked == "opted_out" and request.template in CONSENT_TEMPLATES):
+        """Remember the client's contacts, then reroute an SMS the number must not get."""
+        async with self._sms_pool.connection() as conn:
+            await self._remember_client(conn, request)
+            blocked = await _blocked(conn, request)
+        if blocked is None:
             return request
         if request.template in CONSENT_TEMPLATES:
             raise ApplicationError(
@@ -237,33 +240,21 @@ class SmsRoutingMessaging(MessagingActivities):
     async def _sms_blocked(self, phone: str) -> str | None:
         """'opted_out', 'undeliverable' or None (SMS allowed)."""
         async with self._sms_pool.connection() as conn:
-            row = await (
-                await conn.execute(
-                    "SELECT opted_out, undeliverable FROM sms_numbers WHERE phone = %s", (phone,)
-                )
-            ).fetchone()
-        if row is None:
-            return None
-        if row[0]:
-            return "opted_out"
-        return "undeliverable" if row[1] else None
+            return await _number_state(conn, phone)
 
-    async def _remember_client(self, request: SendMessageRequest) -> None:
+    async def _remember_client(self, conn: AsyncConnection, request: SendMessageRequest) -> None:
         """Keep the client's contacts where an inbound reply can find them."""
         client_id = request.context.get("client_id") or request.context.get("customer_id")
         to = request.to
         if to.role is not RecipientRole.CLIENT or not isinstance(client_id, str):
             return
-        async with self._sms_pool.connection() as conn:
-            await conn.execute(
-                """INSERT INTO clients (client_id, name, email, phone, locale, timezone)
-                   VALUES (%s, %s, %s, %s, %s, %s)
-                   ON CONFLICT (client_id) DO UPDATE
-                      SET name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
-                          locale = EXCLUDED.locale, timezone = EXCLUDED.timezone,
-                          updated_at = now()""",
-                (client_id, to.name, to.email, to.phone, to.locale.value, to.timezone),
-            )
+        contacts = (to.name, to.email, to.phone, to.locale.value, to.timezone)
+        if self._remembered.get(client_id) == contacts:
+            return
+        if len(self._remembered) >= REMEMBERED_CLIENTS:
+            self._remembered.clear()
+        await _upsert_client(conn, client_id, contacts)
+        self._remembered[client_id] = contacts
 
     async def _invalid_number_task(self, request: SendMessageRequest, reason: str) -> None:
         async with self._sms_pool.connection() as conn:
@@ -283,10 +274,51 @@ class SmsRoutingMessaging(MessagingActivities):
             )
 
 
+async def _blocked(conn: AsyncConnection, request: SendMessageRequest) -> str | None:
+    """Why this SMS must not go to its number ('opted_out', 'undeliverable'), or None."""
+    if request.channel is not Channel.SMS or not request.to.phone:
+        return None
+    blocked = await _number_state(conn, request.to.phone)
+    if blocked == "opted_out" and request.template in CONSENT_TEMPLATES:
+        return None
+    return blocked
+
+
+async def _number_state(conn: AsyncConnection, phone: str) -> str | None:
+    row = await (
+        await conn.execute(
+            "SELECT opted_out, undeliverable FROM sms_numbers WHERE phone = %s", (phone,)
+        )
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0]:
+        return "opted_out"
+    return "undeliverable" if row[1] else None
+
+
 def _rerouted(request: SendMessageRequest) -> SendMessageRequest:
     """The message by email, or as a call task when the recipient has no email; a key of
     its own, so the ledger keeps the SMS attempt and this one apart."""
     channel = Channel.EMAIL if request.to.email else Channel.PHONE
     return request.model_copy(
         update={"channel": channel, "idempotency_key": f"{request.idempotency_key}/{channel}"}
+    )
+
+
+async def _upsert_client(
+    conn: AsyncConnection, client_id: str, contacts: tuple[str | None, ...]
+) -> None:
+    """Unchanged contacts write nothing."""
+    await conn.execute(
+        """INSERT INTO clients (client_id, name, email, phone, locale, timezone)
+           VALUES (%s, %s, %s, %s, %s, %s)
+           ON CONFLICT (client_id) DO UPDATE
+              SET name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
+                  locale = EXCLUDED.locale, timezone = EXCLUDED.timezone, updated_at = now()
+            WHERE (clients.name, clients.email, clients.phone, clients.locale,
+                   clients.timezone)
+                  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.email, EXCLUDED.phone,
+                                    EXCLUDED.locale, EXCLUDED.timezone)""",
+        (client_id, *contacts),
     )
