@@ -271,7 +271,8 @@ async def _client_of(stack: Stack, appointment_id: str) -> str:
 
 
 async def _templates(rows: Awaitable[list[dict[str, Any]]], wanted: set[str]) -> Any:
-    found = [r for r in await rows if r["template"] in wanted]
+    """The ledger rows of the wanted templates once each has been handed to its channel."""
+    found = [r for r in await rows if r["template"] in wanted and r["status"] != "pending"]
     return found if {r["template"] for r in found} == wanted else None
 
 
