@@ -44,6 +44,10 @@ PUBLIC = {
     ("GET", "/health"),
     ("GET", "/c/{token}"),
     ("POST", "/c/{token}"),
+    # Provider webhooks: Twilio's signature or the secret path token instead of a key.
+    ("POST", "/inbound/sms"),
+    ("POST", "/inbound/sms/status"),
+    ("POST", "/inbound/email/{token}"),
 }
 SAMPLE = {
     "appointment_id": "A-auth-matrix",

@@ -205,6 +205,11 @@ async def test_r_gets_the_reschedule_link_and_other_text_becomes_one_task(stack:
     await asyncio.sleep(0.5)
     replies = await _kind(tasks(stack.pool, case_id), "client_reply")
     assert len(replies) == 1 and "Can I bring my daughter?" in replies[0]["details"]
+    done = await stack.http.post(
+        f"/tasks/{replies[0]['id']}/complete", json={"outcome": "handled"}, headers=STAFF_KEY
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["task"]["status"] == "done"
     assert (await stack.status(appointment_id))["status"] == "Booked"
 
 

@@ -223,6 +223,8 @@ class SmsRoutingMessaging(MessagingActivities):
 
     async def _route(self, request: SendMessageRequest) -> SendMessageRequest:
         """Remember the client's contacts, then reroute an SMS the number must not get."""
+        if request.channel is not Channel.SMS and not self._unremembered(request):
+            return request  # nothing to write or check: no connection taken
         async with self._sms_pool.connection() as conn:
             await self._remember_client(conn, request)
             blocked = await _blocked(conn, request)
@@ -242,15 +244,23 @@ class SmsRoutingMessaging(MessagingActivities):
         async with self._sms_pool.connection() as conn:
             return await _number_state(conn, phone)
 
-    async def _remember_client(self, conn: AsyncConnection, request: SendMessageRequest) -> None:
-        """Keep the client's contacts where an inbound reply can find them."""
+    def _unremembered(
+        self, request: SendMessageRequest
+    ) -> tuple[str, tuple[str | None, ...]] | None:
+        """The client's id and contacts when this worker has not stored them yet."""
         client_id = request.context.get("client_id") or request.context.get("customer_id")
         to = request.to
         if to.role is not RecipientRole.CLIENT or not isinstance(client_id, str):
-            return
+            return None
         contacts = (to.name, to.email, to.phone, to.locale.value, to.timezone)
-        if self._remembered.get(client_id) == contacts:
+        return None if self._remembered.get(client_id) == contacts else (client_id, contacts)
+
+    async def _remember_client(self, conn: AsyncConnection, request: SendMessageRequest) -> None:
+        """Keep the client's contacts where an inbound reply can find them."""
+        unremembered = self._unremembered(request)
+        if unremembered is None:
             return
+        client_id, contacts = unremembered
         if len(self._remembered) >= REMEMBERED_CLIENTS:
             self._remembered.clear()
         await _upsert_client(conn, client_id, contacts)
