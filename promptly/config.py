@@ -86,6 +86,30 @@ class Settings(BaseSettings):
     supervisor_email: EmailStr = Field(default="supervisor@promptly.example")
     front_desk_email: EmailStr = Field(default="front-desk@promptly.example")
 
+    twilio_account_sid: str | None = Field(
+        default=None,
+        description="SMS go through Twilio when this and the auth token are set, else to the "
+        "outbox (recorded as queued_in_outbox).",
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, description="Twilio auth token; also checks inbound Twilio signatures."
+    )
+    twilio_from: str | None = Field(default=None, description="Sender number (E.164).")
+    twilio_messaging_service_sid: str | None = Field(
+        default=None, description="Messaging Service SID, instead of twilio_from."
+    )
+    twilio_base_url: str = Field(
+        default="https://api.twilio.com", description="Twilio's REST API (a local fake in dev)."
+    )
+    inbound_email_token: SecretStr | None = Field(
+        default=None,
+        description="Secret path token of POST /inbound/email/{token} (SendGrid Inbound Parse); "
+        "unset: the route answers 404.",
+    )
+    inbound_per_minute: int = Field(
+        default=20, ge=1, description="Inbound replies accepted per sender per minute (429 above)."
+    )
+
     public_base_url: str = Field(
         default="http://localhost:8000", description="Where client links in messages point."
     )
@@ -155,6 +179,18 @@ class Settings(BaseSettings):
         default=timedelta(seconds=30),
         description="How long the API waits for a workflow to accept and apply an update.",
     )
+
+    @model_validator(mode="after")
+    def _twilio_is_complete(self) -> Self:
+        if self.twilio_account_sid is None:
+            return self
+        if self.twilio_auth_token is None:
+            raise ValueError("twilio_account_sid is set: twilio_auth_token is required too")
+        if not self.twilio_from and not self.twilio_messaging_service_sid:
+            raise ValueError(
+                "twilio_account_sid is set: set twilio_from (E.164) or twilio_messaging_service_sid"
+            )
+        return self
 
     @model_validator(mode="after")
     def _service_levels_are_sane(self) -> Self:

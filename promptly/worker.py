@@ -24,7 +24,6 @@ from promptly.activities.inquiries import InquiryActivities
 from promptly.activities.messaging import (
     DeliveryChannel,
     LinkSettings,
-    MessagingActivities,
     OutboxChannel,
     SendGridChannel,
     StaffCallChannel,
@@ -32,6 +31,7 @@ from promptly.activities.messaging import (
 )
 from promptly.activities.records import PolicyActivities, RecordsActivities
 from promptly.activities.reports import ReportActivities
+from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel
 from promptly.activities.tasks import TaskActivities
 from promptly.activities.webhooks import WebhookActivities
 from promptly.config import Settings
@@ -40,6 +40,7 @@ from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
 from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow, WebhookDispatchWorkflow
+from promptly.workflows.notices import ClientNoticeWorkflow
 from promptly.workflows.report import QaReportWorkflow
 from promptly.workflows.survey import SurveyWorkflow
 
@@ -52,6 +53,7 @@ WORKFLOWS = [
     PurgeWorkflow,
     QaReportWorkflow,
     WebhookDispatchWorkflow,
+    ClientNoticeWorkflow,
 ]
 
 
@@ -119,7 +121,17 @@ def channels(settings: Settings) -> dict[Channel, DeliveryChannel]:
             sender=str(settings.email_from),
             host=settings.sendgrid_host,
         )
-    return {Channel.EMAIL: email, Channel.SMS: outbox, Channel.PHONE: StaffCallChannel()}
+    sms: DeliveryChannel = outbox
+    if settings.twilio_account_sid is not None and settings.twilio_auth_token is not None:
+        sms = TwilioSmsChannel(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            sender=settings.twilio_from,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            base_url=settings.twilio_base_url,
+            status_callback=f"{settings.public_base_url.rstrip('/')}/inbound/sms/status",
+        )
+    return {Channel.EMAIL: email, Channel.SMS: sms, Channel.PHONE: StaffCallChannel()}
 
 
 def create_worker(
@@ -132,7 +144,7 @@ def create_worker(
     """
     settings = settings or Settings()
     pool = pool or AsyncConnectionPool(settings.database_url, min_size=1, max_size=10)
-    messaging = MessagingActivities(
+    messaging = SmsRoutingMessaging(
         pool,
         channels(settings),
         StaffDirectory(str(settings.supervisor_email), str(settings.front_desk_email)),

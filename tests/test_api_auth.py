@@ -54,6 +54,10 @@ PUBLIC = {
     # an unknown action: 404 listing the allowed ones, which the OpenAPI document shows anyway
     ("POST", "/appointments/{appointment_id}/{action}"),
     ("POST", "/complaints/{complaint_id}/{action}"),
+    # Provider webhooks: Twilio's signature or the secret path token instead of a key.
+    ("POST", "/inbound/sms"),
+    ("POST", "/inbound/sms/status"),
+    ("POST", "/inbound/email/{token}"),
 }
 SAMPLE = {
     "appointment_id": "A-auth-matrix",

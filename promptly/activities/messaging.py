@@ -49,6 +49,9 @@ from promptly.domain.models import (
 )
 from promptly.domain.rendering import RenderedMessage, render, template_names
 
+# Ledger states after which a retry sends nothing again.
+DONE = (MessageStatus.SENT, MessageStatus.QUEUED_IN_OUTBOX)
+
 
 @dataclass(frozen=True)
 class OutgoingMessage:
@@ -285,19 +288,22 @@ class MessagingActivities:
             # workflow asked for this message, so a late retry never outdates a newer one.
             now=activity.info().scheduled_time,
         )
-        rendered = render(request.template, recipient.locale, recipient.timezone, context)
+        rendered = render(
+            request.template, recipient.locale, recipient.timezone, context, request.channel
+        )
 
         async with self._pool.connection() as conn:
             ledger = await _ledger_entry(conn, request, recipient, address, rendered)
             message_id = ledger.message_id
-            if ledger.status == MessageStatus.SENT:
+            if ledger.status in DONE:
                 _count(request, "already_sent")
                 return SendMessageResult(
                     message_id=message_id,
                     channel=request.channel,
                     provider_id=ledger.provider_id or "",
-                    status=MessageStatus.SENT,
+                    status=ledger.status,
                     subject=ledger.subject,
+                    outcome=ledger.status,
                 )
             # A retry sends what the first attempt stored, so the ledger shows what went out.
             outgoing = OutgoingMessage(
@@ -330,16 +336,23 @@ class MessagingActivities:
                 raise ApplicationError(
                     str(err), type=errors.DELIVERY_UNAVAILABLE, next_retry_delay=delay
                 ) from err
+            # Without a provider the message only waits in the outbox: never call that sent.
+            status = (
+                MessageStatus.QUEUED_IN_OUTBOX
+                if isinstance(self._channels[request.channel], OutboxChannel)
+                else MessageStatus.SENT
+            )
             # First thing after the provider accepted: the smaller this gap, the fewer repeats.
-            await _mark(conn, message_id, MessageStatus.SENT, provider_id=provider_id)
-        _count(request, "sent")
+            await _mark(conn, message_id, status, provider_id=provider_id)
+        _count(request, status.value)
         activity.logger.info("sent %s via %s (%s)", request.template, request.channel, provider_id)
         return SendMessageResult(
             message_id=message_id,
             channel=request.channel,
             provider_id=provider_id,
-            status=MessageStatus.SENT,
+            status=status,
             subject=ledger.subject,
+            outcome=status,
         )
 
     def _resolve(self, to: Recipient) -> Recipient:
@@ -355,9 +368,10 @@ class MessagingActivities:
 
     def _signed_links(self, request: SendMessageRequest) -> dict[str, str]:
         expires_at = datetime.now(UTC) + self._links.ttl
+        sign = links.sign_compact if request.channel is Channel.SMS else links.sign
         return {
             action: f"{self._links.base_url}/c/"
-            + links.sign(
+            + sign(
                 self._links.secret,
                 links.LinkClaims(case_id=request.case_id, action=action, expires_at=expires_at),
             )
@@ -451,7 +465,8 @@ async def _ledger_entry(
         ),
     )
     cursor = await conn.execute(
-        """UPDATE messages SET attempts = attempts + (status <> 'sent')::int
+        """UPDATE messages
+              SET attempts = attempts + (status NOT IN ('sent', 'queued_in_outbox'))::int
             WHERE idempotency_key = %s
         RETURNING id, status, provider_id, subject, body""",
         (request.idempotency_key,),

@@ -135,7 +135,8 @@ class ActorInput(Model):
 
 
 class ConfirmInput(ActorInput):
-    pass
+    # How the confirmation arrived when the client answered a message (sms, email reply).
+    channel: Channel | None = None
 
 
 class AcknowledgeInput(ActorInput):
@@ -406,6 +407,8 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
     # Will never go out: its budget ran out, or a change of the case made it moot.
     ABANDONED = "abandoned"
+    # No provider configured: the message waits in the outbox table, it has not gone out.
+    QUEUED_IN_OUTBOX = "queued_in_outbox"
 
 
 class AbandonMessageRequest(Model):
@@ -421,6 +424,8 @@ class SendMessageResult(Model):
     provider_id: str
     status: MessageStatus
     subject: str
+    # sent (handed to the provider) or queued_in_outbox (no provider configured)
+    outcome: MessageStatus = MessageStatus.SENT
 
 
 class TaskKind(StrEnum):
@@ -431,6 +436,8 @@ class TaskKind(StrEnum):
     DELIVER_MESSAGE_MANUALLY = "deliver_message_manually"
     # a staff message (department notice, escalation alert) could not go out
     RESEND_STAFF_MESSAGE = "resend_staff_message"
+    # A client's SMS or email reply Promptly could not act on (or a number to check).
+    CLIENT_REPLY = "client_reply"
 
 
 class CreateTaskRequest(Model):
@@ -464,6 +471,20 @@ class CloseCaseTasksRequest(Model):
     note: str = ""
     closed_by: Actor
     kinds: list[TaskKind] = Field(default_factory=list)
+
+
+class NoticeRequest(Model):
+    """One message and/or one staff task outside a case's own plan: a reply to a client's SMS,
+    an opt-out confirmation, the fallback of an undelivered SMS (ClientNoticeWorkflow)."""
+
+    message: SendMessageRequest | None = None
+    task: CreateTaskRequest | None = None
+
+
+class NoticeResult(Model):
+    message: SendMessageResult | None = None
+    message_error: str | None = None
+    task_id: int | None = None
 
 
 class CaseKind(StrEnum):

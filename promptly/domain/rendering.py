@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from promptly.domain.models import Locale
+from promptly.domain.models import Channel, Locale
+from promptly.domain.sms import to_gsm7
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -41,8 +42,18 @@ def _environment(locale: Locale, timezone: str) -> Environment:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         return format_datetime(moment, "EEEE, d MMMM y, HH:mm", tzinfo=tz, locale=locale.value)
 
+    def when_short(value: datetime | str) -> str:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return format_datetime(moment, "EEE d.MM, HH:mm", tzinfo=tz, locale=locale.value)
+
     env.filters["when"] = when
+    env.filters["when_short"] = when_short
     return env
+
+
+def sms_template_names(locale: Locale) -> set[str]:
+    """The templates with a text-message version (templates/{locale}/sms/)."""
+    return {path.stem for path in (TEMPLATES / locale.value / "sms").glob("*.j2")}
 
 
 def template_names() -> set[str]:
@@ -50,8 +61,30 @@ def template_names() -> set[str]:
 
 
 def render(
-    template: str, locale: Locale, timezone: str, context: dict[str, Any]
+    template: str,
+    locale: Locale,
+    timezone: str,
+    context: dict[str, Any],
+    channel: Channel | None = None,
 ) -> RenderedMessage:
+    """The message in the recipient's language; by SMS its short version (templates/*/sms/),
+    or the subject alone when a template has none, in GSM-7 letters (two segments at most)."""
+    if channel is Channel.SMS:
+        return _render_sms(template, locale, timezone, context)
     text = _environment(locale, timezone).get_template(f"{template}.j2").render(**context)
     subject, _, body = text.partition("\n")
     return RenderedMessage(subject=subject.strip(), body=body.strip() + "\n")
+
+
+def _render_sms(
+    template: str, locale: Locale, timezone: str, context: dict[str, Any]
+) -> RenderedMessage:
+    env = _environment(locale, timezone)
+    if template in sms_template_names(locale):
+        text = env.get_template(f"sms/{template}.j2").render(**context)
+        subject, _, body = text.partition("\n")
+    else:
+        subject = env.get_template(f"{template}.j2").render(**context).partition("\n")[0]
+        body = subject
+    # One line of plain GSM-7 text: Polish diacritics would force UCS-2 (70 a segment).
+    return RenderedMessage(subject=subject.strip(), body=to_gsm7(" ".join(body.split())))

@@ -59,6 +59,7 @@ from promptly.domain.policy import BookingRejected
 from promptly.starter import (
     api_calendar,
     api_history,
+    api_inbound,
     api_inquiries,
     api_links,
     api_tasks,
@@ -656,5 +657,7 @@ def create_app(
     # Added first, so it runs inside the body limit: oversized bodies are refused unread.
     app.add_middleware(IdempotentPosts)
     add_docs_routes(app, dev_tools=dev_tools)  # /, /docs, /redoc offline (api_docs.py)
+    app.state.inbound_limiter = api_inbound.SenderLimiter(settings.inbound_per_minute)
+    app.include_router(api_inbound.router)  # client replies and SMS receipts
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     return app

@@ -104,6 +104,43 @@ def temporal_dev_server(
             log.close()
 
 
+TWILIO_FAKE_PORT = 8234
+DEV_SMS_SENDER = "+48500000000"
+
+
+@contextmanager
+def twilio_fake(data_root: Path, port: int = TWILIO_FAKE_PORT) -> Iterator[dict[str, str]]:
+    """Without Twilio credentials: a local fake of Twilio's Messages API, so SMS clients get
+    messages a person can read, and `promptly sms reply` can answer them (signed with a
+    token of this machine's, kept in `.data/env`). Yields the settings it set."""
+    if os.environ.get("PROMPTLY_TWILIO_ACCOUNT_SID"):
+        yield {}
+        return
+    from promptly.starter.twilio_fake import TwilioFake
+
+    token_file = data_root / "twilio-token"
+    token = token_file.read_text().strip() if token_file.exists() else ""
+    if not token:
+        token = secrets.token_urlsafe(24)
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o600)
+    fake = TwilioFake(account_sid="AC" + "d" * 32, auth_token=token, port=port)
+    with fake:
+        settings = {
+            "PROMPTLY_TWILIO_ACCOUNT_SID": fake.account_sid,
+            "PROMPTLY_TWILIO_AUTH_TOKEN": token,
+            "PROMPTLY_TWILIO_FROM": DEV_SMS_SENDER,
+            "PROMPTLY_TWILIO_BASE_URL": fake.url,
+        }
+        os.environ.update(settings)
+        log.info(
+            "Twilio fake: SMS sent to clients are listed at %s/messages; answer as a client "
+            "with `.venv/bin/promptly sms reply +48600100200 TAK`",
+            fake.url,
+        )
+        yield settings
+
+
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
     import socket
     import time
@@ -145,12 +182,16 @@ def run(
             ui_codec_endpoint=codec,
             log_file=logs / "temporal.log",
         ) as address,
+        twilio_fake(data_root) as twilio_env,
     ):
         os.environ.setdefault("PROMPTLY_DATABASE_URL", database_url)
         os.environ.setdefault("PROMPTLY_TEMPORAL_ADDRESS", address)
-        (data_root / "env").write_text(
+        env_file = data_root / "env"
+        env_file.write_text(
             f"PROMPTLY_DATABASE_URL={database_url}\nPROMPTLY_TEMPORAL_ADDRESS={address}\n"
+            + "".join(f"{name}={value}\n" for name, value in twilio_env.items())
         )
+        env_file.chmod(0o600)
         log.info("Temporal UI: http://localhost:%d  PostgreSQL: %s", ui_port, database_url)
         key = dev_api_key(data_root)
         ready = ReadyBlock(

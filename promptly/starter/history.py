@@ -61,6 +61,9 @@ class ExportedMessage(BaseModel):
     last_error: str | None
     requested_at: datetime
     sent_at: datetime | None
+    # The provider's delivery receipt (SMS: delivered, undelivered, failed) and its error code.
+    delivery_status: str | None = None
+    delivery_error_code: str | None = None
 
 
 class ExportedTask(BaseModel):
@@ -119,10 +122,24 @@ class ClientCase(BaseModel):
     messages: list[ExportedMessage]
 
 
+class ClientReply(BaseModel):
+    """A message the client sent us (SMS or email reply) and what Promptly did with it."""
+
+    received_at: datetime
+    channel: str
+    sender: str
+    body: str
+    intent: str
+    outcome: str | None
+    case_id: str | None
+
+
 class ClientExport(BaseModel):
     client_id: str
     timezone: str
     cases: list[ClientCase]
+    sms_consent: str | None = None  # e.g. "+48600100200 opted out 2026-11-30 10:00"
+    replies: list[ClientReply] = []
 
 
 class CaseNotFound(LookupError):
@@ -211,6 +228,18 @@ async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str)
             (client_id,),
         )
         messages = await cur.fetchall()
+        await cur.execute(
+            """SELECT c.phone, n.opted_out, n.opted_out_at, n.opted_in_at, n.undeliverable
+                 FROM clients c LEFT JOIN sms_numbers n USING (phone) WHERE c.client_id = %s""",
+            (client_id,),
+        )
+        consent = await cur.fetchone()
+        await cur.execute(
+            "SELECT received_at, channel, sender, body, intent, outcome, case_id"
+            " FROM inbound_messages WHERE client_id = %s ORDER BY received_at",
+            (client_id,),
+        )
+        replies = [ClientReply.model_validate(r) for r in await cur.fetchall()]
     by_case: dict[str, list[ExportedMessage]] = {}
     for m in messages:
         by_case.setdefault(m["case_id"], []).append(_localized(_message(m), zone))
@@ -229,7 +258,23 @@ async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str)
             )
             for r in rows
         ],
+        sms_consent=_sms_consent(consent, zone),
+        replies=[
+            r.model_copy(update={"received_at": r.received_at.astimezone(zone)}) for r in replies
+        ],
     )
+
+
+def _sms_consent(row: dict[str, Any] | None, zone: ZoneInfo) -> str | None:
+    if row is None or not row["phone"]:
+        return None
+    if row["opted_out"]:
+        return f"{row['phone']} opted out of SMS {_when(row['opted_out_at'].astimezone(zone))}"
+    if row["undeliverable"]:
+        return f"{row['phone']} cannot take SMS: {row['undeliverable']}"
+    if row["opted_in_at"]:
+        return f"{row['phone']} opted back in {_when(row['opted_in_at'].astimezone(zone))}"
+    return f"{row['phone']} takes SMS"
 
 
 async def _find_case(conn: AsyncConnection[Any], case: str) -> tuple[str, dict[str, Any] | None]:
@@ -489,6 +534,8 @@ def render_markdown(export: CaseExport) -> str:
                 f"{message.status}, requested {_when(message.requested_at)}"
                 + (f", sent {_when(message.sent_at)}" if message.sent_at else "")
                 + (f", last error: {message.last_error}" if message.last_error else "")
+                + (f", receipt: {message.delivery_status}" if message.delivery_status else "")
+                + (f" ({message.delivery_error_code})" if message.delivery_error_code else "")
             )
             lines += ["", f"  > **{message.subject}**", "  >"]
             lines += [f"  > {line}".rstrip() for line in message.body.splitlines()]
@@ -508,6 +555,16 @@ def render_client_markdown(export: ClientExport) -> str:
         f"Times in {export.timezone}. {len(export.cases)} case(s).",
         "",
     ]
+    if export.sms_consent:
+        lines += [f"SMS: {export.sms_consent}.", ""]
+    if export.replies:
+        lines += ["Replies from the client:", ""]
+        lines += [
+            f'- {_when(r.received_at)} {r.channel} from {r.sender}: "{r.body.strip()[:200]}"'
+            f" → {r.intent}, {r.outcome or 'pending'}" + (f" ({r.case_id})" if r.case_id else "")
+            for r in export.replies
+        ]
+        lines.append("")
     for case in export.cases:
         lines.append(f"## {case.case_id} · {case.kind} {case.business_id} · {case.status}")
         lines.append("")
@@ -567,7 +624,8 @@ if entry.task.outcome %}, outcome {{ entry.task.outcome }}{% endif %}){% endif %
 <br>message {{ m.message_id }} to {{ m.recipient_role }} {{ m.recipient }} via {{ m.channel }}
 ({{ m.locale }}): {{ m.status }}, requested {{ when(m.requested_at) }}{%
 if m.sent_at %}, sent {{ when(m.sent_at) }}{% endif %}{%
-if m.last_error %}, last error: {{ m.last_error }}{% endif %}
+if m.last_error %}, last error: {{ m.last_error }}{% endif %}{%
+if m.delivery_status %}, receipt: {{ m.delivery_status }}{% endif %}
 <pre><strong>{{ m.subject }}</strong>
 
 {{ m.body }}</pre>

@@ -178,6 +178,18 @@ MESSAGE_CALL = TaskRule(
     closes_itself=False,
 )
 
+
+async def _read_by_staff(
+    client: Client,
+    task: StaffTask,
+    completion: TaskCompletion,
+    actor: Actor,
+    settings: Settings,
+    update_id: str | None,
+) -> None:
+    return None  # a client's reply, read and handled by staff: nothing for the case to do
+
+
 # Task kind → how completing it drives the case. Adding a kind is one entry.
 TASK_RULES: dict[str, TaskRule] = {
     TaskKind.CALL_CLIENT.value: TaskRule(
@@ -190,6 +202,9 @@ TASK_RULES: dict[str, TaskRule] = {
     ),
     TaskKind.PROVIDER_DECISION.value: TaskRule(
         outcomes=("waive_fee", "fee_stands"), drive=_provider_decision, closes_itself=False
+    ),
+    TaskKind.CLIENT_REPLY.value: TaskRule(
+        outcomes=("handled",), drive=_read_by_staff, closes_itself=False
     ),
 }
 

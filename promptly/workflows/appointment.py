@@ -848,7 +848,8 @@ class AppointmentWorkflow:
                 return self._view()
             await self._close_call_task("confirmed", "client confirmed", command.actor)
             self._update(next_call_at=None, awaiting_call_outcome=False)
-            self._set_status(AppointmentStatus.CONFIRMED, command.actor, "Client confirmed")
+            via = f" by {command.channel.value} reply" if command.channel else ""
+            self._set_status(AppointmentStatus.CONFIRMED, command.actor, f"Client confirmed{via}")
             return self._view()
 
     @confirm.validator

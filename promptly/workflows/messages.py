@@ -82,11 +82,14 @@ def _describe(message: SendMessageRequest) -> tuple[str, dict[str, object]]:
 
 def _sent(message: SendMessageRequest, result: SendMessageResult) -> Delivery:
     _, data = _describe(message)
+    # The channel actually used (an opted-out number's SMS goes by email) and whether it left.
+    outcome = {"channel": result.channel.value, "outcome": result.outcome.value}
     return Delivery(
         True,
         TimelineKind.MESSAGE,
-        f"{result.subject} ({message.to.role.value}, {message.channel.value})",
-        data | {"message_id": result.message_id, "provider_id": result.provider_id},
+        f"{result.subject} ({message.to.role.value}, {result.channel.value}, "
+        f"{result.outcome.value.replace('_', ' ')})",
+        data | {"message_id": result.message_id, "provider_id": result.provider_id} | outcome,
     )
 
 

@@ -1,0 +1,334 @@
+"""SMS: the Twilio channel, and the routing that keeps every client's SMS consent.
+
+`TwilioSmsChannel` sends through the official `twilio` client (its HTTP client pointed at
+`base_url`, so tests and `make run` use a local fake). `SmsRoutingMessaging` is the
+`send_message` activity with the SMS rules in front of it: an opted-out number, or one Twilio
+called invalid, never gets an SMS; the client's message goes by email instead (or as a call
+task for the front desk when there is no email), and the result names the channel used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+import requests
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client as TwilioClient
+
+from promptly.activities.messaging import (
+    DeliveryChannel,
+    LinkSettings,
+    MessagingActivities,
+    OutgoingMessage,
+    PermanentDeliveryError,
+    StaffDirectory,
+    TransientDeliveryError,
+)
+from promptly.activities.tasks import insert_task
+from promptly.domain import errors
+from promptly.domain.models import (
+    Channel,
+    CreateTaskRequest,
+    RecipientRole,
+    SendMessageRequest,
+    SendMessageResult,
+    TaskKind,
+)
+from promptly.domain.sms import TwilioFailure, twilio_failure
+
+TWILIO_API = "https://api.twilio.com"
+# Consent notices go to the number whose consent changed, opted out or not (one each).
+CONSENT_TEMPLATES = frozenset({"sms_opted_out", "sms_opted_in"})
+MAX_RETRY_AFTER = timedelta(hours=1)
+REMEMBERED_CLIENTS = 50_000
+
+log = logging.getLogger(__name__)
+
+
+class _BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
+    """Twilio's own HTTP client with api.twilio.com replaced by `base_url` (Twilio's
+    documented way to reach another host is a custom HTTP client). It keeps the Retry-After
+    of the last answer per thread: each send runs in one worker thread."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self._base_url = base_url.rstrip("/")
+        self._local = threading.local()
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if url.startswith(TWILIO_API):
+            url = self._base_url + url[len(TWILIO_API) :]
+        self._local.retry_after = None
+        response = super().request(method, url, *args, **kwargs)
+        headers = response.headers or {}
+        self._local.retry_after = headers.get("Retry-After")
+        return response
+
+    def last_retry_after(self) -> timedelta | None:
+        value = getattr(self._local, "retry_after", None)
+        try:
+            seconds = int(value) if value is not None else None
+        except ValueError:
+            return None
+        return min(timedelta(seconds=seconds), MAX_RETRY_AFTER) if seconds is not None else None
+
+
+class TwilioSmsChannel:
+    """SMS through Twilio's Messages API, each with a StatusCallback for delivery receipts."""
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        sender: str | None = None,
+        messaging_service_sid: str | None = None,
+        base_url: str = TWILIO_API,
+        status_callback: str | None = None,
+        timeout: float = 10,
+    ) -> None:
+        if not sender and not messaging_service_sid:
+            raise ValueError("Twilio needs a sender number or a messaging service SID")
+        self._http = _BaseUrlHttpClient(base_url, timeout)
+        self._client = TwilioClient(account_sid, auth_token, http_client=self._http)
+        self._sender = sender
+        self._messaging_service_sid = messaging_service_sid
+        self._status_callback = status_callback
+
+    async def deliver(self, conn: AsyncConnection, message: OutgoingMessage) -> str:
+        try:
+            return await asyncio.to_thread(self._create, message)
+        except _InvalidNumber as err:
+            await mark_undeliverable(conn, message.address, str(err))
+            raise PermanentDeliveryError(str(err)) from err
+        except _OptedOutAtTwilio as err:
+            await mark_opted_out(conn, message.address)
+            raise PermanentDeliveryError(str(err)) from err
+
+    def _create(self, message: OutgoingMessage) -> str:
+        sender: dict[str, Any] = (
+            {"messaging_service_sid": self._messaging_service_sid}
+            if self._messaging_service_sid
+            else {"from_": self._sender}
+        )
+        try:
+            created = self._client.messages.create(
+                to=message.address,
+                body=message.body,
+                status_callback=self._status_callback,
+                **sender,
+            )
+        except (TwilioRestException, TwilioServiceException) as err:
+            raise self._classified(err) from err
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise TransientDeliveryError(f"Twilio unreachable: {err}") from err
+        return str(created.sid)
+
+    def _classified(self, err: TwilioRestException | TwilioServiceException) -> Exception:
+        status, code = int(err.status), (int(err.code) if err.code else None)
+        detail = f"Twilio answered {status} (error {code}): {getattr(err, 'msg', '') or err}"
+        failure = twilio_failure(status, code)
+        if failure is TwilioFailure.TRANSIENT:
+            return TransientDeliveryError(detail[:300], self._http.last_retry_after())
+        if failure is TwilioFailure.INVALID_NUMBER:
+            return _InvalidNumber(detail[:300])
+        if failure is TwilioFailure.OPTED_OUT:
+            return _OptedOutAtTwilio(detail[:300])
+        if failure is TwilioFailure.CREDENTIALS:
+            # Nothing will go out until someone fixes the settings: say so where ops look.
+            log.error(
+                "Twilio refused Promptly's credentials (%s): every SMS fails until "
+                "PROMPTLY_TWILIO_ACCOUNT_SID / PROMPTLY_TWILIO_AUTH_TOKEN are fixed",
+                detail,
+            )
+            return PermanentDeliveryError(f"SMS credentials refused by Twilio: {detail}"[:300])
+        return PermanentDeliveryError(detail[:300])
+
+
+class _InvalidNumber(Exception):
+    """Twilio says the number cannot take SMS (21211 invalid, 21614 not a mobile, ...)."""
+
+
+class _OptedOutAtTwilio(Exception):
+    """Twilio refuses the number (21610): it replied STOP to Twilio's own opt-out handling."""
+
+
+async def mark_opted_out(conn: AsyncConnection, phone: str) -> None:
+    await conn.execute(
+        """INSERT INTO sms_numbers (phone, opted_out, opted_out_at) VALUES (%s, true, now())
+           ON CONFLICT (phone) DO UPDATE SET opted_out = true,
+                  opted_out_at = COALESCE(sms_numbers.opted_out_at, now()), updated_at = now()""",
+        (phone,),
+    )
+    await conn.commit()
+
+
+async def mark_undeliverable(conn: AsyncConnection, phone: str, reason: str) -> None:
+    await conn.execute(
+        """INSERT INTO sms_numbers (phone, undeliverable) VALUES (%s, %s)
+           ON CONFLICT (phone) DO UPDATE SET undeliverable = EXCLUDED.undeliverable,
+                                             updated_at = now()""",
+        (phone, reason),
+    )
+    await conn.commit()
+
+
+class SmsRoutingMessaging(MessagingActivities):
+    """`send_message` with the SMS rules first; registered under the same activity name."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        channels: dict[Channel, DeliveryChannel],
+        staff: StaffDirectory,
+        link_settings: LinkSettings,
+    ) -> None:
+        super().__init__(pool, channels, staff, link_settings)
+        self._sms_pool = pool
+        # Contacts this worker already wrote, so a client's next message writes nothing.
+        self._remembered: dict[str, tuple[str | None, ...]] = {}
+
+    @activity.defn(name="send_message")
+    async def send_message(self, request: SendMessageRequest) -> SendMessageResult:
+        routed = await self._route(request)
+        try:
+            return await super().send_message(routed)
+        except ApplicationError as err:
+            blocked = (
+                await self._sms_blocked(routed.to.phone)
+                if routed.channel is Channel.SMS
+                and err.type == errors.DELIVERY_REJECTED
+                and routed.to.phone
+                and routed.template not in CONSENT_TEMPLATES
+                else None
+            )
+            if blocked is None:
+                raise
+            reason = str(err)
+        # Twilio refused the number for good (invalid, or opted out there): the same message
+        # another way; a bad number is also for the front desk to check.
+        if blocked == "undeliverable":
+            await self._invalid_number_task(request, reason)
+        return await super().send_message(_rerouted(request))
+
+    async def _route(self, request: SendMessageRequest) -> SendMessageRequest:
+        """Remember the client's contacts, then reroute an SMS the number must not get."""
+        if request.channel is not Channel.SMS and not self._unremembered(request):
+            return request  # nothing to write or check: no connection taken
+        async with self._sms_pool.connection() as conn:
+            await self._remember_client(conn, request)
+            blocked = await _blocked(conn, request)
+        if blocked is None:
+            return request
+        if request.template in CONSENT_TEMPLATES:
+            raise ApplicationError(
+                f"{request.to.phone} cannot take SMS",
+                type=errors.INVALID_RECIPIENT,
+                non_retryable=True,
+            )
+        activity.logger.info("SMS to %s is %s: rerouted", request.case_id, blocked)
+        return _rerouted(request)
+
+    async def _sms_blocked(self, phone: str) -> str | None:
+        """'opted_out', 'undeliverable' or None (SMS allowed)."""
+        async with self._sms_pool.connection() as conn:
+            return await _number_state(conn, phone)
+
+    def _unremembered(
+        self, request: SendMessageRequest
+    ) -> tuple[str, tuple[str | None, ...]] | None:
+        """The client's id and contacts when this worker has not stored them yet."""
+        client_id = request.context.get("client_id") or request.context.get("customer_id")
+        to = request.to
+        if to.role is not RecipientRole.CLIENT or not isinstance(client_id, str):
+            return None
+        contacts = (to.name, to.email, to.phone, to.locale.value, to.timezone)
+        return None if self._remembered.get(client_id) == contacts else (client_id, contacts)
+
+    async def _remember_client(self, conn: AsyncConnection, request: SendMessageRequest) -> None:
+        """Keep the client's contacts where an inbound reply can find them."""
+        unremembered = self._unremembered(request)
+        if unremembered is None:
+            return
+        client_id, contacts = unremembered
+        if len(self._remembered) >= REMEMBERED_CLIENTS:
+            self._remembered.clear()
+        await _upsert_client(conn, client_id, contacts)
+        self._remembered[client_id] = contacts
+
+    async def _invalid_number_task(self, request: SendMessageRequest, reason: str) -> None:
+        async with self._sms_pool.connection() as conn:
+            await insert_task(
+                conn,
+                CreateTaskRequest(
+                    idempotency_key=f"{request.idempotency_key}/invalid-number",
+                    case_id=request.case_id,
+                    kind=TaskKind.CLIENT_REPLY,
+                    assignee=RecipientRole.FRONT_DESK,
+                    title=f"Check the phone number of {request.to.name or 'the client'}",
+                    details=f"SMS to {request.to.phone} refused: {reason}. The {request.template}"
+                    " went by another channel; correct the number in the booking system.",
+                    due_at=activity.info().scheduled_time,
+                    data={"phone": request.to.phone, "template": request.template},
+                ),
+            )
+
+
+async def _blocked(conn: AsyncConnection, request: SendMessageRequest) -> str | None:
+    """Why this SMS must not go to its number ('opted_out', 'undeliverable'), or None."""
+    if request.channel is not Channel.SMS or not request.to.phone:
+        return None
+    blocked = await _number_state(conn, request.to.phone)
+    if blocked == "opted_out" and request.template in CONSENT_TEMPLATES:
+        return None
+    return blocked
+
+
+async def _number_state(conn: AsyncConnection, phone: str) -> str | None:
+    row = await (
+        await conn.execute(
+            "SELECT opted_out, undeliverable FROM sms_numbers WHERE phone = %s", (phone,)
+        )
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0]:
+        return "opted_out"
+    return "undeliverable" if row[1] else None
+
+
+def _rerouted(request: SendMessageRequest) -> SendMessageRequest:
+    """The message by email, or as a call task when the recipient has no email; a key of
+    its own, so the ledger keeps the SMS attempt and this one apart."""
+    channel = Channel.EMAIL if request.to.email else Channel.PHONE
+    return request.model_copy(
+        update={"channel": channel, "idempotency_key": f"{request.idempotency_key}/{channel}"}
+    )
+
+
+async def _upsert_client(
+    conn: AsyncConnection, client_id: str, contacts: tuple[str | None, ...]
+) -> None:
+    """Unchanged contacts write nothing."""
+    await conn.execute(
+        """INSERT INTO clients (client_id, name, email, phone, locale, timezone)
+           VALUES (%s, %s, %s, %s, %s, %s)
+           ON CONFLICT (client_id) DO UPDATE
+              SET name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
+                  locale = EXCLUDED.locale, timezone = EXCLUDED.timezone, updated_at = now()
+            WHERE (clients.name, clients.email, clients.phone, clients.locale,
+                   clients.timezone)
+                  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.email, EXCLUDED.phone,
+                                    EXCLUDED.locale, EXCLUDED.timezone)""",
+        (client_id, *contacts),
+    )

@@ -1,0 +1,185 @@
+"""Text messages as rules: how many segments a text costs, what a client's reply means, and
+how Twilio's answers and delivery receipts are read. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+# GSM 03.38: the basic character set (one septet each) and the extension table, whose
+# characters cost an escape septet too. Anything else forces the whole text into UCS-2.
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+GSM7_SINGLE, GSM7_PART = 160, 153  # a concatenated part loses 7 septets to its header
+UCS2_SINGLE, UCS2_PART = 70, 67
+MAX_SEGMENTS = 2
+
+
+class Encoding(StrEnum):
+    GSM7 = "GSM-7"
+    UCS2 = "UCS-2"
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    encoding: Encoding
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
+    segments: int
+
+
+def segments(text: str) -> SegmentCount:
+    """What a carrier bills for `text`: its encoding, length in units and segment count."""
+    if all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text):
+        units = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+        single, part, encoding = GSM7_SINGLE, GSM7_PART, Encoding.GSM7
+    else:
+        # Characters outside the basic multilingual plane (emoji) take two UTF-16 units.
+        units = len(text.encode("utf-16-le")) // 2
+        single, part, encoding = UCS2_SINGLE, UCS2_PART, Encoding.UCS2
+    count = 1 if units <= single else -(-units // part)
+    return SegmentCount(encoding, units, count)
+
+
+_GSM7_FOLD = str.maketrans(
+    {"ł": "l", "Ł": "L", "’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "..."}
+)
+
+
+def to_gsm7(text: str) -> str:
+    """`text` in GSM-7 letters where a plain equivalent exists (ą→a, ł→l, ś→s): a Polish
+    SMS stays at 160 characters a segment instead of 70. Other characters are kept."""
+    out = []
+    for ch in text.translate(_GSM7_FOLD):
+        if ch in GSM7_BASIC or ch in GSM7_EXTENDED:
+            out.append(ch)
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+        out.append(base if base and all(c in GSM7_BASIC for c in base) else ch)
+    return "".join(out)
+
+
+# --- replies ----------------------------------------------------------------------------
+
+
+class ReplyIntent(StrEnum):
+    CONFIRM = "confirm"
+    RESCHEDULE = "reschedule"
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    OTHER = "other"
+
+
+CONFIRM_WORDS = frozenset({"yes", "y", "tak", "t", "c", "ok", "okay", "👍", "potwierdzam"})
+RESCHEDULE_WORDS = frozenset({"r", "reschedule", "zmiana", "zmień", "zmien", "przełóż", "przeloz"})
+# The carriers' opt-out and opt-in keywords (CTIA; Twilio's defaults). CANCEL is one of them:
+# it opts the number out and never cancels an appointment.
+OPT_OUT_WORDS = frozenset(
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "stop all"}
+)
+OPT_IN_WORDS = frozenset({"start", "unstop", "yes start"})
+
+_EDGE_PUNCTUATION = " \t\r\n.,;:!?\"'()[]-–—"
+
+
+def _normalized(text: str) -> str:
+    return unicodedata.normalize("NFC", text).strip(_EDGE_PUNCTUATION).casefold()
+
+
+def reply_intent(text: str) -> ReplyIntent:
+    """What a client's SMS means: the whole message is the keyword (trimmed, any case).
+
+    Carriers match opt-out words on the whole message, so do we; a confirmation may be
+    followed by a few polite words ("Tak, będę", "Yes, see you") but never contain a no.
+    """
+    whole = _normalized(text)
+    if whole in OPT_OUT_WORDS:
+        return ReplyIntent.OPT_OUT
+    if whole in OPT_IN_WORDS:
+        return ReplyIntent.OPT_IN
+    if whole in RESCHEDULE_WORDS:
+        return ReplyIntent.RESCHEDULE
+    if whole in CONFIRM_WORDS or whole.startswith("👍"):
+        return ReplyIntent.CONFIRM
+    words = [w for w in re.split(r"[\s,.;:!?]+", whole) if w]
+    if words and words[0] in CONFIRM_WORDS - {"c", "t", "y"} and len(words) <= 4:
+        if not {"nie", "no", "not", "cannot", "can't"} & set(words):
+            return ReplyIntent.CONFIRM
+    return ReplyIntent.OTHER
+
+
+_QUOTE_HEADER = re.compile(
+    r"^(on .+ wrote:|w dniu .+ pisze:|.+ napisał\(a\):|-+ ?original message ?-+|"
+    r"-+ ?wiadomość oryginalna ?-+|from: .+|od: .+)$",
+    re.IGNORECASE,
+)
+
+
+def first_reply_line(text: str) -> str:
+    """The first non-empty line a client wrote above the quoted message of an email reply."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith(">") or _QUOTE_HEADER.match(line):
+            return ""
+        return line
+    return ""
+
+
+# --- Twilio -------------------------------------------------------------------------------
+
+
+class TwilioFailure(StrEnum):
+    INVALID_NUMBER = "invalid_number"  # the number can never take an SMS: fall back
+    OPTED_OUT = "opted_out"  # the recipient opted out at Twilio (replied STOP there)
+    CREDENTIALS = "credentials"  # our account is misconfigured: nothing will go out
+    REJECTED = "rejected"  # this message was refused for good
+    TRANSIENT = "transient"  # try again later
+
+
+# 21211 invalid 'To', 21614 not a mobile number, 21408/21612 the number cannot be reached
+# from our account; 21610 the recipient opted out (STOP) at Twilio.
+INVALID_NUMBER_CODES = frozenset({21211, 21614, 21612, 21408})
+OPTED_OUT_CODE = 21610
+CREDENTIAL_CODES = frozenset({20003, 20404})
+
+
+def twilio_failure(status: int, code: int | None) -> TwilioFailure:
+    """How an error answer of Twilio's Messages API is handled."""
+    if status == 429 or status >= 500:
+        return TwilioFailure.TRANSIENT
+    if code in CREDENTIAL_CODES or status in (401, 403):
+        return TwilioFailure.CREDENTIALS
+    if code in INVALID_NUMBER_CODES:
+        return TwilioFailure.INVALID_NUMBER
+    if code == OPTED_OUT_CODE:
+        return TwilioFailure.OPTED_OUT
+    return TwilioFailure.REJECTED
+
+
+class DeliveryStatus(StrEnum):
+    """The receipts Promptly records (Twilio's MessageStatus values that end a message)."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+
+
+RECEIPT_STATUSES = frozenset(DeliveryStatus)
+# The templates whose loss matters to a promise: an undelivered one falls back to another
+# channel and the front desk is told.
+FALLBACK_TEMPLATES = frozenset({"confirmation", "reminder"})
+
+
+def needs_fallback(status: DeliveryStatus, template: str) -> bool:
+    return status in (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED) and (
+        template in FALLBACK_TEMPLATES
+    )

@@ -1,0 +1,258 @@
+"""A local stand-in for Twilio's Messages API, for tests and `make run` (no account needed).
+
+    with TwilioFake(account_sid="AC...", auth_token="...") as fake:
+        channel = TwilioSmsChannel("AC...", "...", sender="+48500000000", base_url=fake.url)
+        fake.script(429, code=20429, headers={"Retry-After": "7"})  # next answer, then rules
+        ...
+        assert fake.messages[0].to == "+48600100200"
+
+It serves `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` on 127.0.0.1 from a daemon
+thread and records every request. Scripted answers come first, in order; with none left it
+answers like Twilio: wrong account or token → 401 with error 20003, a `To` that is not
+E.164 or is Twilio's magic invalid number +15005550001 → 400 with 21211, a landline
+(+15005550009) → 400 with 21614, anything else → 201 with the message resource (status
+`queued`). `GET /messages` lists what was accepted, as JSON, for a person to read.
+Error bodies have Twilio's shape: {"code", "message", "more_info", "status"}.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import parse_qs
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+INVALID_NUMBER = "+15005550001"
+LANDLINE_NUMBER = "+15005550009"
+_MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
+
+
+@dataclass(frozen=True)
+class FakeAnswer:
+    status: int
+    code: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """One request as the fake saw it, with the answer it gave."""
+
+    path: str
+    account_sid: str | None  # from the basic-auth header
+    form: dict[str, str]
+    status: int
+    sid: str | None  # the message SID of an accepted message
+
+    @property
+    def to(self) -> str | None:
+        return self.form.get("To")
+
+    @property
+    def body(self) -> str | None:
+        return self.form.get("Body")
+
+
+class TwilioFake:
+    def __init__(
+        self,
+        account_sid: str = "AC" + "0" * 32,
+        auth_token: str = "test-auth-token",
+        port: int = 0,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self._port = port
+        self._lock = threading.Lock()
+        self._requests: list[ReceivedRequest] = []
+        self._script: deque[FakeAnswer] = deque()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> TwilioFake:
+        server = _Server(("127.0.0.1", self._port), _Handler)
+        server.fake = self
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        thread.start()
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> TwilioFake:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("TwilioFake is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def script(self, status: int, code: int | None = None, **kw: Mapping[str, str]) -> None:
+        """Queue the next answer (before the rules apply again)."""
+        with self._lock:
+            self._script.append(FakeAnswer(status, code, kw.get("headers", {})))
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def messages(self) -> list[ReceivedRequest]:
+        """The accepted messages (201), oldest first."""
+        return [r for r in self.requests if r.status == 201]
+
+    def sent_to(self, number: str) -> list[ReceivedRequest]:
+        return [r for r in self.messages if r.to == number]
+
+    # --- answering --------------------------------------------------------------------
+
+    def _answer(
+        self, path: str, authorization: str | None, form: dict[str, str]
+    ) -> tuple[int, dict[str, object], Mapping[str, str]]:
+        account = _basic_user(authorization)
+        match = _MESSAGES_PATH.match(path)
+        with self._lock:
+            scripted = self._script.popleft() if self._script else None
+        sid: str | None = None
+        headers: Mapping[str, str] = {}
+        if scripted is not None:
+            status, code, headers = scripted.status, scripted.code, scripted.headers
+        elif match is None:
+            status, code = 404, 20404
+        elif not self._authorized(authorization) or match["sid"] != self.account_sid:
+            status, code = 401, 20003
+        elif not E164.match(form.get("To", "")) or form.get("To") == INVALID_NUMBER:
+            status, code = 400, 21211
+        elif form.get("To") == LANDLINE_NUMBER:
+            status, code = 400, 21614
+        elif not form.get("Body"):
+            status, code = 400, 21602
+        else:
+            status, code = 201, None
+        if status == 201:
+            sid = "SM" + secrets.token_hex(16)
+            body: dict[str, object] = _resource(sid, self.account_sid, form)
+        else:
+            body = {
+                "code": code,
+                "message": _MESSAGES.get(code or 0, "Error"),
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status,
+            }
+        with self._lock:
+            self._requests.append(ReceivedRequest(path, account, form, status, sid))
+        return status, body, headers
+
+    def _authorized(self, authorization: str | None) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return authorization == f"Basic {expected}"
+
+    def listing(self) -> list[dict[str, object]]:
+        return [asdict(r) for r in self.messages]
+
+
+_MESSAGES = {
+    20003: "Authenticate",
+    20404: "The requested resource was not found",
+    21211: "Invalid 'To' Phone Number",
+    21602: "Message body is required.",
+    21614: "'To' number is not a valid mobile number",
+    20429: "Too Many Requests",
+}
+
+
+def _basic_user(authorization: str | None) -> str | None:
+    if not authorization or not authorization.startswith("Basic "):
+        return None
+    try:
+        return base64.b64decode(authorization[6:]).decode().partition(":")[0]
+    except ValueError:
+        return None
+
+
+def _resource(sid: str, account_sid: str, form: dict[str, str]) -> dict[str, object]:
+    now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    return {
+        "sid": sid,
+        "account_sid": account_sid,
+        "to": form.get("To"),
+        "from": form.get("From"),
+        "messaging_service_sid": form.get("MessagingServiceSid"),
+        "body": form.get("Body"),
+        "status": "queued",
+        "num_segments": "1",
+        "direction": "outbound-api",
+        "date_created": now,
+        "date_updated": now,
+        "date_sent": None,
+        "error_code": None,
+        "error_message": None,
+        "price": None,
+        "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
+    }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: TwilioFake
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode()
+        form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        status, body, headers = self.server.fake._answer(
+            self.path, self.headers.get("Authorization"), form
+        )
+        self._send(status, body, headers)
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.rstrip("/") == "/messages":
+            self._send(200, self.server.fake.listing(), {})
+        else:
+            self._send(404, {"code": 20404, "message": "Not found", "status": 404}, {})
+
+    def _send(self, status: int, body: object, headers: Mapping[str, str]) -> None:
+        payload = json.dumps(body, default=str).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return  # quiet: tests and `make run` read what it received from `messages`

@@ -1,0 +1,330 @@
+"""`send_message` by SMS through the real `twilio` client against a local fake of Twilio's
+Messages API (tests/twilio_fake.py), with the real PostgreSQL ledger and consent table."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from promptly.activities.messaging import (
+    DeliveryChannel,
+    LinkSettings,
+    OutboxChannel,
+    StaffCallChannel,
+    StaffDirectory,
+)
+from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel
+from promptly.domain import errors, links
+from promptly.domain.models import (
+    Channel,
+    Locale,
+    MessageStatus,
+    Recipient,
+    RecipientRole,
+    SendMessageRequest,
+    SendMessageResult,
+)
+from promptly.domain.sms import Encoding, segments
+from tests.twilio_fake import INVALID_NUMBER, LANDLINE_NUMBER, TwilioFake
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+SID = "AC" + "1" * 32
+TOKEN = "twilio-test-token"
+SENDER = "+48500000000"
+BASE_URL = "https://promptly.example"
+CALLBACK = f"{BASE_URL}/inbound/sms/status"
+LINK_SECRET = "test-link-secret"
+SCHEDULED = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def a_number() -> str:
+    return f"+48{random.randint(600_000_000, 799_999_999)}"
+
+
+@pytest.fixture
+def fake() -> Iterator[TwilioFake]:
+    with TwilioFake(account_sid=SID, auth_token=TOKEN) as running:
+        yield running
+
+
+def activities(
+    pool: AsyncConnectionPool,
+    fake: TwilioFake | None,
+    *,
+    token: str = TOKEN,
+    messaging_service: str | None = None,
+) -> SmsRoutingMessaging:
+    """Wired as promptly/worker.py does; email goes to the outbox."""
+    sms: DeliveryChannel = OutboxChannel()
+    if fake is not None:
+        sms = TwilioSmsChannel(
+            SID,
+            token,
+            sender=None if messaging_service else SENDER,
+            messaging_service_sid=messaging_service,
+            base_url=fake.url,
+            status_callback=CALLBACK,
+        )
+    channels: dict[Channel, DeliveryChannel] = {
+        Channel.EMAIL: OutboxChannel(),
+        Channel.SMS: sms,
+        Channel.PHONE: StaffCallChannel(),
+    }
+    return SmsRoutingMessaging(
+        pool,
+        channels,
+        StaffDirectory("supervisor@promptly.example", "front-desk@promptly.example"),
+        LinkSettings(base_url=BASE_URL, secret=LINK_SECRET, ttl=timedelta(days=14)),
+    )
+
+
+def sms(
+    phone: str,
+    *,
+    email: str | None = "anna@example.com",
+    template: str = "confirmation",
+    locale: Locale = Locale.PL,
+) -> SendMessageRequest:
+    case_id = f"appointment-A-{uuid.uuid4().hex[:10]}"
+    return SendMessageRequest(
+        idempotency_key=f"{case_id}/{template}/0",
+        case_id=case_id,
+        template=template,
+        channel=Channel.SMS,
+        to=Recipient(
+            role=RecipientRole.CLIENT,
+            name="Łucja Żółć",
+            email=email,
+            phone=phone,
+            locale=locale,
+            timezone="Europe/Warsaw",
+        ),
+        context={
+            "client_id": f"C-{uuid.uuid4().hex[:6]}",
+            "client_name": "Łucja Żółć",
+            "service": "Konsultacja fizjoterapeutyczna",
+            "start": "2031-03-12T10:00:00+01:00",
+            "timezone": "Europe/Warsaw",
+            "location": "ul. Prosta 1, Warszawa",
+            "provider_name": "Jan Kowalski",
+            "instructions": "",
+            "confirmed": False,
+        },
+        link_actions=["confirm", "cancel", "reschedule"],
+    )
+
+
+def environment() -> ActivityEnvironment:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(ActivityEnvironment.default_info(), scheduled_time=SCHEDULED)
+    return env
+
+
+async def send(acts: SmsRoutingMessaging, request: SendMessageRequest) -> SendMessageResult:
+    return await environment().run(acts.send_message, request)
+
+
+async def send_failing(acts: SmsRoutingMessaging, request: SendMessageRequest) -> ApplicationError:
+    with pytest.raises(ApplicationError) as raised:
+        await send(acts, request)
+    return raised.value
+
+
+async def ledger(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT * FROM messages WHERE case_id = %s ORDER BY id", (case_id,))
+        return await cur.fetchall()
+
+
+async def case_tasks(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT * FROM staff_tasks WHERE case_id = %s ORDER BY id", (case_id,))
+        return await cur.fetchall()
+
+
+async def test_an_sms_goes_to_twilio_short_with_a_status_callback(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    phone = a_number()
+    request = sms(phone)
+
+    result = await send(activities(pool, fake), request)
+
+    [seen] = fake.requests
+    assert seen.path == f"/2010-04-01/Accounts/{SID}/Messages.json"
+    assert seen.account_sid == SID and seen.status == 201
+    assert (seen.form["To"], seen.form["From"]) == (phone, SENDER)
+    assert seen.form["StatusCallback"] == CALLBACK
+    assert (result.status, result.outcome, result.channel) == (
+        MessageStatus.SENT,
+        MessageStatus.SENT,
+        Channel.SMS,
+    )
+    assert result.provider_id == seen.sid
+    [row] = await ledger(pool, request.case_id)
+    assert (row["status"], row["provider_id"], row["channel"]) == ("sent", seen.sid, "sms")
+    body = seen.form["Body"]
+    assert body == row["body"]
+    # Polish text in GSM-7 letters, two segments at most, one compact signed link.
+    count = segments(body)
+    assert count.encoding is Encoding.GSM7 and count.segments <= 2, (count, body)
+    assert "Lucja" not in body and "TAK" in body and "Konsultacja fizjoterapeutyczna" in body
+    [link] = [word for word in body.split() if word.startswith(f"{BASE_URL}/c/")]
+    token = link.removeprefix(f"{BASE_URL}/c/")
+    assert len(token) < 60
+    claims = links.verify(LINK_SECRET, token, datetime.now(UTC))
+    assert (claims.case_id, claims.action) == (request.case_id, "confirm")
+
+
+async def test_a_messaging_service_sends_instead_of_a_number(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    await send(activities(pool, fake, messaging_service="MG" + "2" * 32), sms(a_number()))
+
+    [seen] = fake.messages
+    assert seen.form["MessagingServiceSid"] == "MG" + "2" * 32 and "From" not in seen.form
+
+
+async def test_an_invalid_number_falls_back_to_email_and_the_front_desk_checks_it(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    request = sms(INVALID_NUMBER)
+    acts = activities(pool, fake)
+
+    result = await send(acts, request)
+
+    assert [r.status for r in fake.requests] == [400]  # 21211, never retried
+    assert (result.channel, result.outcome) == (Channel.EMAIL, MessageStatus.QUEUED_IN_OUTBOX)
+    failed, by_email = await ledger(pool, request.case_id)
+    assert (failed["channel"], failed["status"]) == ("sms", "failed")
+    assert "21211" in failed["last_error"]
+    assert (by_email["channel"], by_email["recipient"]) == ("email", "anna@example.com")
+    assert "Hello" in by_email["body"] or "Dzień dobry" in by_email["body"]  # the full email
+    [task] = await case_tasks(pool, request.case_id)
+    assert task["kind"] == "client_reply" and INVALID_NUMBER in task["details"]
+
+    # The number is known to be bad now: the next message does not even try Twilio.
+    again = sms(INVALID_NUMBER, template="reminder")
+    assert (await send(acts, again)).channel is Channel.EMAIL
+    assert len(fake.requests) == 1
+
+
+async def test_a_landline_without_email_becomes_a_call_task(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    request = sms(LANDLINE_NUMBER, email=None)
+
+    result = await send(activities(pool, fake), request)
+
+    assert [r.status for r in fake.requests] == [400]  # 21614
+    assert result.channel is Channel.PHONE
+    kinds = sorted(t["kind"] for t in await case_tasks(pool, request.case_id))
+    assert kinds == ["call_client", "client_reply"]
+
+
+async def test_a_number_opted_out_at_twilio_is_recorded_and_gets_email(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    phone = a_number()
+    request = sms(phone)
+    fake.script(400, 21610)  # "Attempt to send to unsubscribed recipient"
+
+    result = await send(activities(pool, fake), request)
+
+    assert result.channel is Channel.EMAIL
+    assert await case_tasks(pool, request.case_id) == []  # nothing wrong with the number
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT opted_out FROM sms_numbers WHERE phone = %s", (phone,))
+        ).fetchone()
+    assert row == (True,)
+
+
+async def test_refused_credentials_fail_for_good_and_loudly(
+    pool: AsyncConnectionPool, fake: TwilioFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = sms(a_number())
+
+    with caplog.at_level(logging.ERROR, logger="promptly.activities.sms"):
+        error = await send_failing(activities(pool, fake, token="wrong-token"), request)
+
+    assert [r.status for r in fake.requests] == [401]
+    assert error.type == errors.DELIVERY_REJECTED and error.non_retryable
+    assert "20003" in error.message and "credentials" in error.message
+    assert any("PROMPTLY_TWILIO_AUTH_TOKEN" in r.getMessage() for r in caplog.records)
+    [row] = await ledger(pool, request.case_id)
+    assert row["status"] == "failed"
+
+
+@pytest.mark.parametrize(("status", "code"), [(429, 20429), (500, None), (503, None)])
+async def test_busy_or_broken_twilio_is_retried_as_it_asks(
+    pool: AsyncConnectionPool, fake: TwilioFake, status: int, code: int | None
+) -> None:
+    request = sms(a_number())
+    acts = activities(pool, fake)
+    fake.script(status, code, headers={"Retry-After": "7"})
+
+    error = await send_failing(acts, request)
+
+    assert error.type == errors.DELIVERY_UNAVAILABLE and not error.non_retryable
+    assert error.next_retry_delay == timedelta(seconds=7)
+    result = await send(acts, request)  # Temporal's retry
+    assert [r.status for r in fake.requests] == [status, 201]
+    [row] = await ledger(pool, request.case_id)
+    assert (row["status"], row["attempts"], row["provider_id"]) == (
+        "sent",
+        2,
+        result.provider_id,
+    )
+    await send(acts, request)  # a third attempt after success sends nothing
+    assert len(fake.messages) == 1
+
+
+async def test_an_opted_out_number_gets_email_but_its_opt_out_confirmation_by_sms(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    phone = a_number()
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO sms_numbers (phone, opted_out, opted_out_at) VALUES (%s, true, now())",
+            (phone,),
+        )
+    acts = activities(pool, fake)
+
+    reminder = await send(acts, sms(phone, template="reminder"))
+    notice = await send(acts, sms(phone, template="sms_opted_out"))
+
+    assert reminder.channel is Channel.EMAIL
+    assert notice.channel is Channel.SMS
+    [only] = fake.sent_to(phone)
+    assert "START" in (only.body or "")
+
+
+async def test_without_twilio_an_sms_is_queued_in_the_outbox_not_sent(
+    pool: AsyncConnectionPool,
+) -> None:
+    request = sms(a_number())
+
+    result = await send(activities(pool, None), request)
+
+    assert (result.status, result.outcome) == (
+        MessageStatus.QUEUED_IN_OUTBOX,
+        MessageStatus.QUEUED_IN_OUTBOX,
+    )
+    [row] = await ledger(pool, request.case_id)
+    assert (row["status"], row["sent_at"]) == ("queued_in_outbox", None)
+    again = await send(activities(pool, None), request)
+    assert again.outcome is MessageStatus.QUEUED_IN_OUTBOX
+    assert (await ledger(pool, request.case_id))[0]["attempts"] == 1

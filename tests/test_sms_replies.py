@@ -1,0 +1,391 @@
+"""Clients who answer: SMS replies, opt-outs, delivery receipts and email replies, end to end.
+
+The HTTP app and a worker run on the Temporal dev server and PostgreSQL; SMS go through the
+real `twilio` client to the local Twilio fake, and inbound requests carry signatures made
+with Twilio's own RequestValidator, as Twilio's servers would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import pytest_asyncio
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from twilio.request_validator import RequestValidator
+
+from promptly.config import ApiRole, Settings
+from promptly.domain import links
+from promptly.starter.devstack import twilio_fake
+from promptly.starter.sms_cli import signed_reply
+from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
+from tests.helpers import appointment, messages, tasks
+from tests.twilio_fake import TwilioFake
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+SID = "AC" + "7" * 32
+TOKEN = "twilio-auth-token-for-tests"
+EMAIL_TOKEN = "inbound-email-token-0123456789"
+PUBLIC = "https://promptly.example.com"
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    fake: TwilioFake
+    pool: AsyncConnectionPool
+    client: Client
+    settings: Settings
+    started: list[str]
+
+    def signed(self, path: str, form: dict[str, str]) -> dict[str, str]:
+        """Headers Twilio would send: the signature over the public URL and the form."""
+        signature = RequestValidator(TOKEN).compute_signature(f"{PUBLIC}{path}", form)
+        return {"X-Twilio-Signature": signature}
+
+    async def sms_reply(self, sender: str, body: str, sid: str | None = None) -> httpx.Response:
+        form = {
+            "MessageSid": sid or f"SM{uuid.uuid4().hex}",
+            "AccountSid": SID,
+            "From": sender,
+            "To": "+48500000000",
+            "Body": body,
+        }
+        return await self.http.post(
+            "/inbound/sms", data=form, headers=self.signed("/inbound/sms", form)
+        )
+
+    async def book(
+        self,
+        *,
+        channel: str = "sms",
+        email: str | None = None,
+        phone: str | None = None,
+        client_id: str | None = None,
+        hours_ahead: int = 120,
+    ) -> tuple[str, str, str]:
+        """Book a client of their own; returns (appointment id, phone, email)."""
+        phone = phone or f"+48{random.randint(600_000_000, 799_999_999)}"
+        email = email or f"c{uuid.uuid4().hex[:8]}@example.com"
+        start = (datetime.now(UTC) + timedelta(hours=hours_ahead)).astimezone(WARSAW)
+        request = appointment(start.replace(second=0, microsecond=0), channel=channel, email=email)
+        client = request.client.model_copy(
+            update={"id": client_id or f"C-{uuid.uuid4().hex[:8]}", "phone": phone}
+        )
+        request = request.model_copy(update={"client": client})
+        body = request.model_dump(mode="json")
+        response = await self.http.post("/appointments", json=body, headers=BACKOFFICE_KEY)
+        assert response.status_code == 201, response.text
+        self.started.append(f"appointment-{request.appointment_id}")
+        return request.appointment_id, phone, email
+
+    async def status(self, appointment_id: str) -> dict[str, Any]:
+        response = await self.http.get(f"/appointments/{appointment_id}", headers=STAFF_KEY)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+async def until(check: Callable[[], Awaitable[Any]], what: str, tries: int = 150) -> Any:
+    for _ in range(tries):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(
+    dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> AsyncIterator[Stack]:
+    with TwilioFake(account_sid=SID, auth_token=TOKEN) as fake:
+        configured = with_api_keys(settings).model_copy(
+            update={
+                "twilio_account_sid": SID,
+                "twilio_auth_token": SecretStr(TOKEN),
+                "twilio_from": "+48500000000",
+                "twilio_base_url": fake.url,
+                "public_base_url": PUBLIC,
+                "inbound_email_token": SecretStr(EMAIL_TOKEN),
+                "quiet_hours_start": 0,
+                "quiet_hours_end": 0,
+            }
+        )
+        async with serving(dev_env.client, configured, pool) as http:
+            stack = Stack(http, fake, pool, dev_env.client, configured, [])
+            yield stack
+            for workflow_id in stack.started:
+                handle = dev_env.client.get_workflow_handle(workflow_id)
+                if (await handle.describe()).status is not None:
+                    try:
+                        await handle.terminate("test over")
+                    except Exception:  # noqa: BLE001 - already closed is fine
+                        pass
+
+
+def status_entries(view: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in view["timeline"] if e["kind"] == "status"]
+
+
+async def test_an_sms_client_confirms_by_replying_tak(stack: Stack) -> None:
+    appointment_id, phone, _ = await stack.book()
+    [confirmation] = await until(lambda: asyncio.sleep(0, stack.fake.sent_to(phone)), "the SMS")
+    assert "TAK" in (confirmation.body or "")
+
+    # A forged request (signed with another token) is refused and changes nothing.
+    form = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": phone, "Body": "TAK"}
+    forged = RequestValidator("not-the-token").compute_signature(f"{PUBLIC}/inbound/sms", form)
+    refused = await stack.http.post(
+        "/inbound/sms", data=form, headers={"X-Twilio-Signature": forged}
+    )
+    assert refused.status_code == 403
+    missing = await stack.http.post("/inbound/sms", data=form)
+    assert missing.status_code == 403
+    assert (await stack.status(appointment_id))["status"] == "Booked"
+
+    sid = f"SM{uuid.uuid4().hex}"
+    answer = await stack.sms_reply(phone, " tak ", sid)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/xml")
+    assert answer.headers["X-Promptly-Outcome"] == "confirm:confirmed"
+    again = await stack.sms_reply(phone, " tak ", sid)  # Twilio delivering it twice
+    assert again.headers["X-Promptly-Outcome"] == "confirm:duplicate"
+
+    view = await stack.status(appointment_id)
+    assert view["status"] == "Confirmed"
+    [confirmed] = [e for e in status_entries(view) if e["data"]["status"] == "Confirmed"]
+    assert confirmed["actor"]["kind"] == "client"
+    assert confirmed["detail"] == "Client confirmed by sms reply"
+    async with stack.pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT intent, outcome FROM inbound_messages WHERE provider_id = %s", (sid,)
+            )
+        ).fetchone()
+    assert row == ("confirm", "confirmed")
+
+
+async def test_r_gets_the_reschedule_link_and_other_text_becomes_one_task(stack: Stack) -> None:
+    appointment_id, phone, _ = await stack.book()
+    case_id = f"appointment-{appointment_id}"
+    await until(lambda: asyncio.sleep(0, stack.fake.sent_to(phone)), "the confirmation")
+
+    answer = await stack.sms_reply(phone, "R")
+    assert answer.headers["X-Promptly-Outcome"] == "reschedule:reschedule_link"
+    sent = await until(
+        lambda: asyncio.sleep(0, stack.fake.sent_to(phone)[1:]), "the reschedule link"
+    )
+    link = next(w for w in (sent[0].body or "").split() if "/c/" in w)
+    claims = links.verify(
+        stack.settings.link_secret.get_secret_value(), link.split("/c/")[1], datetime.now(UTC)
+    )
+    assert (claims.case_id, claims.action) == (case_id, "reschedule")
+
+    sid = f"SM{uuid.uuid4().hex}"
+    for _ in range(2):
+        other = await stack.sms_reply(phone, "Can I bring my daughter?", sid)
+        assert other.status_code == 200
+    replies = await until(
+        lambda: _kind(tasks(stack.pool, case_id), "client_reply"), "the front-desk task"
+    )
+    await asyncio.sleep(0.5)
+    replies = await _kind(tasks(stack.pool, case_id), "client_reply")
+    assert len(replies) == 1 and "Can I bring my daughter?" in replies[0]["details"]
+    done = await stack.http.post(
+        f"/tasks/{replies[0]['id']}/complete", json={"outcome": "handled"}, headers=STAFF_KEY
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["task"]["status"] == "done"
+    assert (await stack.status(appointment_id))["status"] == "Booked"
+
+
+async def _kind(rows: Awaitable[list[dict[str, Any]]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in await rows if r["kind"] == kind]
+
+
+async def test_stop_opts_out_at_once_and_later_messages_go_by_email(stack: Stack) -> None:
+    first, phone, email = await stack.book()
+    await until(lambda: asyncio.sleep(0, stack.fake.sent_to(phone)), "the confirmation")
+    client_id = await _client_of(stack, first)
+
+    # CANCEL is a carrier opt-out word: it opts out, it cancels nothing.
+    answer = await stack.sms_reply(phone, "CANCEL")
+    assert answer.headers["X-Promptly-Outcome"] == "opt_out:opted_out"
+    async with stack.pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT opted_out FROM sms_numbers WHERE phone = %s", (phone,))
+        ).fetchone()
+    assert row == (True,)  # stored before the answer went back
+    await stack.sms_reply(phone, "STOP")  # a second opt-out: no second notice
+    notices = await until(
+        lambda: asyncio.sleep(0, stack.fake.sent_to(phone)[1:]), "the opt-out notice"
+    )
+    assert "START" in (notices[0].body or "")
+
+    # The same client books again, 30h ahead: confirmation and reminder both go right away.
+    second, _, _ = await stack.book(email=email, phone=phone, client_id=client_id, hours_ahead=30)
+    case_id = f"appointment-{second}"
+    rows = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"confirmation", "reminder"}),
+        "confirmation and reminder",
+    )
+    assert {r["channel"] for r in rows} == {"email"}
+    assert {r["recipient"] for r in rows} == {email}
+    view = await stack.status(second)
+    sent = [e for e in view["timeline"] if e["kind"] == "message"]
+    assert {e["data"]["channel"] for e in sent if e["data"]["recipient"] == "client"} == {"email"}
+    assert len(stack.fake.sent_to(phone)) == 2  # the first confirmation and the one notice
+
+    back = await stack.sms_reply(phone, "START")
+    assert back.headers["X-Promptly-Outcome"] == "opt_in:opted_in"
+    await until(lambda: asyncio.sleep(0, stack.fake.sent_to(phone)[2:]), "the opt-in notice")
+
+    # The client's history shows the consent and every reply with what was done.
+    history = await stack.http.get(
+        f"/history/clients/{client_id}?format=md", headers=key(ApiRole.COMPLIANCE)
+    )
+    assert history.status_code == 200, history.text
+    assert f"SMS: {phone} opted back in" in history.text
+    assert f'sms from {phone}: "CANCEL" → opt_out, opted_out' in history.text
+    assert f'sms from {phone}: "START" → opt_in, opted_in' in history.text
+
+
+async def _client_of(stack: Stack, appointment_id: str) -> str:
+    async with stack.pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT client_id FROM cases WHERE business_id = %s", (appointment_id,)
+            )
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def _templates(rows: Awaitable[list[dict[str, Any]]], wanted: set[str]) -> Any:
+    """The ledger rows of the wanted templates once each has been handed to its channel."""
+    found = [r for r in await rows if r["template"] in wanted and r["status"] != "pending"]
+    return found if {r["template"] for r in found} == wanted else None
+
+
+async def test_an_undelivered_reminder_goes_by_email_and_the_front_desk_is_told(
+    stack: Stack,
+) -> None:
+    appointment_id, phone, email = await stack.book(hours_ahead=30)
+    case_id = f"appointment-{appointment_id}"
+    rows = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"confirmation", "reminder"}),
+        "both SMS",
+    )
+    by_template = {r["template"]: r for r in rows}
+
+    async def receipt(sid: str, status: str, code: str | None = None) -> httpx.Response:
+        form = {"MessageSid": sid, "MessageStatus": status, "To": phone, "AccountSid": SID}
+        if code:
+            form["ErrorCode"] = code
+        path = "/inbound/sms/status"
+        return await stack.http.post(path, data=form, headers=stack.signed(path, form))
+
+    delivered = await receipt(by_template["confirmation"]["provider_id"], "delivered")
+    assert delivered.status_code == 204
+    reminder_sid = by_template["reminder"]["provider_id"]
+    lost = await receipt(reminder_sid, "undelivered", "30003")
+    assert lost.headers["X-Promptly-Outcome"] == "fallback"
+    await receipt(reminder_sid, "undelivered", "30003")  # sent twice by Twilio
+
+    fallback = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"undelivered_sms"}), "the email"
+    )
+    assert len(fallback) == 1
+    assert (fallback[0]["channel"], fallback[0]["recipient"]) == ("email", email)
+    assert by_template["reminder"]["body"] in fallback[0]["body"]
+    [task] = await until(lambda: _kind(tasks(stack.pool, case_id), "client_reply"), "the task")
+    assert phone in task["title"] and "30003" in task["details"]
+    async with stack.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT template, delivery_status, delivery_error_code FROM messages"
+            " WHERE case_id = %s AND channel = 'sms' ORDER BY id",
+            (case_id,),
+        )
+        receipts = {
+            r["template"]: (r["delivery_status"], r["delivery_error_code"])
+            for r in await cur.fetchall()
+        }
+    assert receipts == {
+        "confirmation": ("delivered", None),
+        "reminder": ("undelivered", "30003"),
+    }
+    # The compliance history shows each receipt beside its message.
+    history = await stack.http.get(
+        f"/history/cases/{appointment_id}?format=md", headers=key(ApiRole.COMPLIANCE)
+    )
+    assert history.status_code == 200, history.text
+    assert "receipt: undelivered (30003)" in history.text
+    assert "receipt: delivered" in history.text
+
+
+async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:
+    appointment_id, _, email = await stack.book(channel="email")
+    case_id = f"appointment-{appointment_id}"
+    [sent] = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"confirmation"}), "the email"
+    )
+    reply = {
+        "from": f"Anna Nowak <{email.upper()}>",
+        "to": "reply@promptly.example",
+        "subject": f"Re: {sent['subject']}",
+        "text": "Tak, będę\n\nW dniu pon., 30 lis 2026 o 10:00 Promptly napisał(a):\n> Dzień",
+        "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>\nSubject: Re",
+    }
+    wrong = await stack.http.post("/inbound/email/not-the-token", files=_multipart(reply))
+    assert wrong.status_code == 404
+    answer = await stack.http.post(f"/inbound/email/{EMAIL_TOKEN}", files=_multipart(reply))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"intent": "confirm", "action": "confirmed"}
+    view = await stack.status(appointment_id)
+    assert view["status"] == "Confirmed"
+    assert status_entries(view)[-1]["detail"] == "Client confirmed by email reply"
+
+
+def _multipart(fields: dict[str, str]) -> dict[str, tuple[None, str]]:
+    return {name: (None, value) for name, value in fields.items()}
+
+
+async def test_the_cli_reply_is_signed_as_twilio_signs(stack: Stack) -> None:
+    appointment_id, phone, _ = await stack.book()
+    await until(lambda: asyncio.sleep(0, stack.fake.sent_to(phone)), "the confirmation")
+
+    url, form, headers = signed_reply(stack.settings, phone, "T", f"SM{uuid.uuid4().hex}")
+
+    assert url == f"{PUBLIC}/inbound/sms"
+    answer = await stack.http.post("/inbound/sms", data=form, headers=headers)
+    assert answer.headers["X-Promptly-Outcome"] == "confirm:confirmed"
+    assert (await stack.status(appointment_id))["status"] == "Confirmed"
+
+
+async def test_make_run_starts_a_twilio_fake_and_keeps_its_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROMPTLY_TWILIO_ACCOUNT_SID", raising=False)
+    for name in ("AUTH_TOKEN", "FROM", "BASE_URL"):
+        monkeypatch.delenv(f"PROMPTLY_TWILIO_{name}", raising=False)
+    with twilio_fake(tmp_path, port=0) as env:
+        listing = httpx.get(f"{env['PROMPTLY_TWILIO_BASE_URL']}/messages")
+        assert listing.status_code == 200 and listing.json() == []
+        settings = Settings()
+        assert settings.twilio_auth_token is not None
+        token = settings.twilio_auth_token.get_secret_value()
+    assert (tmp_path / "twilio-token").read_text().strip() == token

@@ -1,0 +1,263 @@
+"""SMS rules as pure functions: segment counting, every SMS template's size, what a reply
+means, how Twilio's errors are read, compact link tokens, the per-sender limit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from jinja2 import Environment, FileSystemLoader, meta
+
+from promptly.domain import links
+from promptly.domain.models import Channel, Locale
+from promptly.domain.rendering import TEMPLATES, render, sms_template_names, template_names
+from promptly.domain.sms import (
+    Encoding,
+    ReplyIntent,
+    TwilioFailure,
+    first_reply_line,
+    reply_intent,
+    segments,
+    to_gsm7,
+    twilio_failure,
+)
+from promptly.starter.api_inbound import SenderLimiter
+
+SECRET = "link-secret"
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+# --- segments ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "units", "count"),
+    [
+        ("a" * 160, Encoding.GSM7, 160, 1),
+        ("a" * 161, Encoding.GSM7, 161, 2),  # 153 per part once concatenated
+        ("a" * 306, Encoding.GSM7, 306, 2),
+        ("a" * 307, Encoding.GSM7, 307, 3),
+        ("€" * 80, Encoding.GSM7, 160, 1),  # extension-table characters cost two septets
+        ("[" * 81, Encoding.GSM7, 162, 2),
+        ("Zażółć" + "a" * 64, Encoding.UCS2, 70, 1),  # one Polish letter: 70 a segment
+        ("ą" * 71, Encoding.UCS2, 71, 2),  # 67 per part
+        ("ą" * 134, Encoding.UCS2, 134, 2),
+        ("ą" * 135, Encoding.UCS2, 135, 3),
+        ("👍" * 35, Encoding.UCS2, 70, 1),  # an emoji is two UTF-16 units
+        ("Café à São", Encoding.UCS2, 10, 1),  # ã is not GSM-7
+        ("Café à", Encoding.GSM7, 6, 1),  # é and à are
+    ],
+)
+def test_segments_count_gsm7_and_ucs2(
+    text: str, encoding: Encoding, units: int, count: int
+) -> None:
+    assert segments(text) == (segments(text).__class__(encoding, units, count))
+
+
+def test_polish_letters_fold_to_gsm7() -> None:
+    folded = to_gsm7("Zażółć gęślą jaźń – Łódź")
+    assert folded == "Zazolc gesla jazn - Lodz"
+    assert segments(folded).encoding is Encoding.GSM7
+    assert to_gsm7("👍") == "👍"  # no plain equivalent: kept
+
+
+# --- every SMS template fits in two segments -----------------------------------------------
+
+LONG = "Łukasz Wiśniewski-Żółtowski i Syn"  # 33 characters, diacritics
+DATES = {
+    "start",
+    "estimate",
+    "closes_at",
+    "sla_deadline",
+    "verdict_deadline",
+    "ack_deadline",
+    "deadline",
+    "supervisor_at",
+    "filed_at",
+}
+
+
+def _context(template: str, locale: Locale) -> dict[str, Any]:
+    env = Environment(loader=FileSystemLoader(TEMPLATES / locale.value))
+    env.filters.update(when=str, when_short=str)  # parsed only, to list the variables
+    names: set[str] = set()
+    for path in (f"{template}.j2", f"sms/{template}.j2"):
+        try:
+            source = env.loader.get_source(env, path)[0]  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - no such variant
+            continue
+        names |= meta.find_undeclared_variables(env.parse(source))
+    base_url = "https://umow.przychodnia-example.pl"
+    token = links.sign_compact(
+        SECRET,
+        links.LinkClaims(
+            case_id="appointment-A-2026-000123",
+            action="reschedule",
+            expires_at=NOW + timedelta(days=14),
+        ),
+    )
+    context: dict[str, Any] = {}
+    for name in names:
+        if name in DATES:
+            context[name] = "2026-12-02T10:30:00+01:00"
+        elif name == "links":
+            context[name] = {
+                a: f"{base_url}/c/{token}" for a in ("confirm", "cancel", "reschedule", "survey")
+            }
+        elif name in ("minutes", "escalation_level", "attempt"):
+            context[name] = 45
+        elif name in ("confirmed", "reopened", "business_hours_only"):
+            context[name] = False
+        elif name == "service":
+            context[name] = "Konsultacja fizjoterapeutyczna z oceną postawy ciała"
+        elif name == "location":
+            context[name] = "ul. Świętokrzyska 12/14 lok. 3, 00-916 Warszawa-Śródmieście"
+        else:
+            context[name] = LONG
+    return context
+
+
+@pytest.mark.parametrize("locale", list(Locale))
+@pytest.mark.parametrize("template", sorted(template_names()))
+def test_every_template_by_sms_fits_in_two_segments(template: str, locale: Locale) -> None:
+    rendered = render(template, locale, "Europe/Warsaw", _context(template, locale), Channel.SMS)
+    count = segments(rendered.body)
+    assert count.encoding is Encoding.GSM7, rendered.body
+    assert count.segments <= 2, (count, rendered.body)
+    assert "\n" not in rendered.body
+
+
+def test_the_client_templates_have_their_own_sms_version_in_both_languages() -> None:
+    wanted = {
+        "confirmation",
+        "reminder",
+        "cancellation",
+        "delay_notice",
+        "no_show_notice",
+        "fee_waived",
+        "survey",
+        "survey_reminder",
+        "reschedule_link",
+        "sms_opted_out",
+        "sms_opted_in",
+    }
+    assert wanted <= sms_template_names(Locale.EN)
+    assert sms_template_names(Locale.EN) == sms_template_names(Locale.PL)
+    assert sms_template_names(Locale.EN) <= template_names()
+
+
+def test_the_sms_confirmation_says_how_to_answer() -> None:
+    pl = render(
+        "confirmation", Locale.PL, "Europe/Warsaw", _context("confirmation", Locale.PL), Channel.SMS
+    ).body
+    en = render(
+        "confirmation", Locale.EN, "Europe/Warsaw", _context("confirmation", Locale.EN), Channel.SMS
+    ).body
+    assert "Odpisz TAK" in pl and "STOP" in pl and "/c/" in pl
+    assert "Reply YES" in en and "STOP" in en
+
+
+# --- replies ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("TAK", ReplyIntent.CONFIRM),
+        (" tak ", ReplyIntent.CONFIRM),
+        ("Tak.", ReplyIntent.CONFIRM),
+        ("T", ReplyIntent.CONFIRM),
+        ("yes", ReplyIntent.CONFIRM),
+        ("Y", ReplyIntent.CONFIRM),
+        ("C", ReplyIntent.CONFIRM),
+        ("ok", ReplyIntent.CONFIRM),
+        ("👍", ReplyIntent.CONFIRM),
+        ("Tak, będę", ReplyIntent.CONFIRM),
+        ("Yes, see you then!", ReplyIntent.CONFIRM),
+        ("tak ale nie mogę", ReplyIntent.OTHER),
+        ("yes but not at 10", ReplyIntent.OTHER),
+        ("R", ReplyIntent.RESCHEDULE),
+        ("zmiana", ReplyIntent.RESCHEDULE),
+        ("STOP", ReplyIntent.OPT_OUT),
+        ("stop", ReplyIntent.OPT_OUT),
+        ("Cancel", ReplyIntent.OPT_OUT),  # a carrier word: never an appointment cancellation
+        ("END", ReplyIntent.OPT_OUT),
+        ("QUIT", ReplyIntent.OPT_OUT),
+        ("UNSUBSCRIBE", ReplyIntent.OPT_OUT),
+        ("STOPALL", ReplyIntent.OPT_OUT),
+        ("REVOKE", ReplyIntent.OPT_OUT),
+        ("OPTOUT", ReplyIntent.OPT_OUT),
+        ("START", ReplyIntent.OPT_IN),
+        ("unstop", ReplyIntent.OPT_IN),
+        ("Can I come at 11?", ReplyIntent.OTHER),
+        ("", ReplyIntent.OTHER),
+        ("please stop calling me at work", ReplyIntent.OTHER),
+    ],
+)
+def test_reply_intent(text: str, intent: ReplyIntent) -> None:
+    assert reply_intent(text) is intent
+
+
+def test_the_first_line_above_the_quote_is_the_answer() -> None:
+    assert first_reply_line("\n  Tak, będę  \n\nW dniu pon. Promptly napisał(a):\n> TAK") == (
+        "Tak, będę"
+    )
+    assert first_reply_line("On Mon, 30 Nov 2026 Promptly wrote:\n> Reply YES") == ""
+    assert first_reply_line("> quoted only") == ""
+    assert first_reply_line("Yes\r\n-----Original Message-----\r\nFrom: x") == "Yes"
+
+
+# --- Twilio errors ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "failure"),
+    [
+        (400, 21211, TwilioFailure.INVALID_NUMBER),
+        (400, 21614, TwilioFailure.INVALID_NUMBER),
+        (400, 21610, TwilioFailure.OPTED_OUT),
+        (401, 20003, TwilioFailure.CREDENTIALS),
+        (429, 20429, TwilioFailure.TRANSIENT),
+        (500, None, TwilioFailure.TRANSIENT),
+        (503, None, TwilioFailure.TRANSIENT),
+        (400, 21602, TwilioFailure.REJECTED),
+    ],
+)
+def test_twilio_errors(status: int, code: int | None, failure: TwilioFailure) -> None:
+    assert twilio_failure(status, code) is failure
+
+
+# --- compact links ----------------------------------------------------------------------------
+
+
+def test_compact_tokens_are_short_and_verify_like_full_ones() -> None:
+    claims = links.LinkClaims(
+        case_id="appointment-A-1001", action="confirm", expires_at=NOW + timedelta(days=14)
+    )
+    compact = links.sign_compact(SECRET, claims)
+    full = links.sign(SECRET, claims)
+    assert len(compact) <= 50 < len(full)
+    assert links.verify(SECRET, compact, NOW) == links.verify(SECRET, full, NOW)
+    with pytest.raises(links.InvalidLink, match="expired"):
+        links.verify(SECRET, compact, NOW + timedelta(days=15))
+    with pytest.raises(links.InvalidLink, match="not valid"):
+        links.verify("another-secret", compact, NOW)
+    forged = compact.replace("~c", "~x", 1)  # confirm → cancel
+    with pytest.raises(links.InvalidLink, match="not valid"):
+        links.verify(SECRET, forged, NOW)
+
+
+# --- per-sender limit ----------------------------------------------------------------------
+
+
+def test_each_sender_is_limited_per_minute() -> None:
+    limiter = SenderLimiter(per_minute=3)
+    assert [limiter.allow("+48600100200", now=t) for t in (0, 1, 2, 3)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert limiter.allow("+48600100201", now=3)  # another sender is not held up
+    assert limiter.allow("+48600100200", now=61)  # a minute later

@@ -1,0 +1,11 @@
+"""The local fake of Twilio's Messages API the tests use (the implementation ships in
+promptly/starter/twilio_fake.py because `make run` serves it too)."""
+
+from promptly.starter.twilio_fake import (
+    INVALID_NUMBER,
+    LANDLINE_NUMBER,
+    ReceivedRequest,
+    TwilioFake,
+)
+
+__all__ = ["INVALID_NUMBER", "LANDLINE_NUMBER", "ReceivedRequest", "TwilioFake"]
