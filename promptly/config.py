@@ -228,6 +228,9 @@ class Settings(BaseSettings):
 
     # --- operations: worker tuning, metrics, logs ------------------------------------------
 
+    def pool_size(self) -> int:
+        return self.database_pool_size or max(self.max_concurrent_activities, 2)
+
     max_concurrent_activities: int = Field(
         default=20, ge=1, description="Activities one worker runs at once (sized for 1–2 CPUs)."
     )
@@ -238,6 +241,18 @@ class Settings(BaseSettings):
         default=500,
         ge=0,
         description="Sticky cache: workflows kept in memory between tasks (0 turns it off).",
+    )
+    database_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="PostgreSQL connections a worker or API process keeps at most; unset: one "
+        "per concurrent activity (max_concurrent_activities), so no activity waits for one.",
+    )
+    workflow_sandbox: bool = Field(
+        default=True,
+        description="Run workflow code in the SDK's sandbox (checks determinism on every "
+        "task). false saves the sandbox's per-task CPU (docs/performance.md); the replay "
+        "tests keep checking in the sandbox either way.",
     )
     graceful_shutdown_timeout: timedelta = Field(
         default=timedelta(seconds=30),

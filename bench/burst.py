@@ -1,0 +1,180 @@
+"""`burst`: N appointments whose reminders fall due at one instant.
+
+Lateness is the reminder's recorded send time (`messages.sent_at`, set by the send activity)
+minus its planned `reminder_at`. The floor: N bare workflows that sleep to one instant and run
+one activity that reads the clock, on the same server in the same run. While each burst is
+being served, the bench queries `status` of random cases (the floor's workflows answer the
+same query) and reports the query latency. With `--profile`, py-spy records the (first)
+Promptly worker for the whole burst.
+
+Policy durations are compressed so that the follow-up steps after the reminder (ack alert,
+response deadline) fall well after the burst and do not blur it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from bench import common
+from bench.floor import SleepFloor
+from bench.profile import recording, top_frames
+from bench.stack import FLOOR_QUEUE, connect, floor_workers, promptly_workers, stack
+from promptly.workflows.appointment import AppointmentWorkflow
+
+QUERY_RATE = 5.0  # status queries per second while a burst is served
+
+
+@dataclass
+class Queries:
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+
+
+async def query_while(
+    handles: list[WorkflowHandle[Any, Any]],
+    query: Any,
+    done: asyncio.Event,
+) -> Queries:
+    """Query random handles at QUERY_RATE until `done` is set."""
+    result = Queries()
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(handle: WorkflowHandle[Any, Any]) -> None:
+        began = time.perf_counter()
+        try:
+            await handle.query(query, rpc_timeout=timedelta(seconds=10))
+            result.latencies.append(time.perf_counter() - began)
+        except Exception:
+            result.failures += 1
+
+    while not done.is_set():
+        task = asyncio.create_task(one(random.choice(handles)))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        try:
+            await asyncio.wait_for(done.wait(), 1 / QUERY_RATE)
+        except TimeoutError:
+            pass
+    await asyncio.gather(*pending)
+    return result
+
+
+async def _promptly(n: int, workers: int, profile: Path | None) -> dict[str, object]:
+    with stack("burst") as bench_stack:
+        # Time to book and settle N cases before the reminders fall due, from this run's own
+        # booking speed (the policy, time scale included, is the worker's: it is started anew).
+        settings = bench_stack.settings()
+        with promptly_workers(bench_stack, settings, workers):
+            client = await connect(bench_stack)
+            per_booking = await common.booking_seconds(client, settings, bench_stack.database_url)
+        lead = 20 + 2 * n * per_booking
+        # The steps after the reminder (ack alert, response deadline) come after the burst.
+        budget = 60 + n * 0.1
+        scale = (lead + budget + 60) / timedelta(hours=24).total_seconds()
+        settings = bench_stack.settings(time_scale=scale)
+        reminder_before = settings.appointment_policy().reminder_before
+        with promptly_workers(bench_stack, settings, workers) as running:
+            due = datetime.now(UTC) + timedelta(seconds=lead)
+            began = time.perf_counter()
+            handles = await common.book_all(client, settings, [due + reminder_before] * n)
+            booked_s = time.perf_counter() - began
+            settled_s = await common.wait_settled(
+                bench_stack.database_url,
+                n + common.CALIBRATION,
+                timeout=(due - datetime.now(UTC)).total_seconds(),
+            )
+            common.note(f"burst: {n} booked in {booked_s:.0f}s, settled {settled_s:.0f}s later")
+            await asyncio.sleep(max((due - datetime.now(UTC)).total_seconds() - 2, 0))
+            spying: AbstractContextManager[None] = (
+                recording(running.pids[0], profile) if profile else nullcontext()
+            )
+            with spying:
+                done = asyncio.Event()
+                queries = asyncio.create_task(
+                    query_while(list(handles), AppointmentWorkflow.status, done)
+                )
+                deadline = time.perf_counter() + 2 + budget
+                while time.perf_counter() < deadline:
+                    if await common.sent_count(bench_stack.database_url, "reminder") >= n:
+                        break
+                    await asyncio.sleep(0.5)
+                done.set()
+                served = await queries
+            running.check_alive()
+            sent = await common.rows(
+                bench_stack.database_url,
+                "SELECT sent_at FROM messages WHERE template = 'reminder' AND status = 'sent'",
+            )
+    lateness = [(at - due).total_seconds() for (at,) in sent]
+    line: dict[str, object] = {
+        "n": n,
+        "workers": workers,
+        "sent": len(lateness),
+        "booked_s": round(booked_s, 1),
+        **common.summary("lateness", lateness),
+        **common.summary("status_query", served.latencies),
+        "status_query_failed": served.failures,
+    }
+    if profile:
+        frames = top_frames(profile)
+        profile.with_suffix(".top.json").write_text(json.dumps(frames, indent=1))
+        line["profile_top_self"] = frames["self"][:8]  # type: ignore[index]
+    return line
+
+
+async def _floor(n: int, workers: int) -> dict[str, object]:
+    lead = 10 + n * 0.02
+    with stack("burst-floor") as bench_stack:
+        settings = bench_stack.settings()
+        with floor_workers(bench_stack, settings, workers):
+            client: Client = await connect(bench_stack)
+            due = time.time() + lead
+            handles = await common.bounded(
+                [
+                    common.starter(client, SleepFloor.run, due, f"floor-{i}", FLOOR_QUEUE)
+                    for i in range(n)
+                ]
+            )
+            await asyncio.sleep(max(due - time.time() - 2, 0))
+            done = asyncio.Event()
+            queries = asyncio.create_task(query_while(list(handles), SleepFloor.status, done))
+            ran_at = await asyncio.wait_for(
+                asyncio.gather(*(h.result() for h in handles)), timeout=lead + 120 + n * 0.1
+            )
+            done.set()
+            served = await queries
+    return {
+        **{
+            f"floor_{k}": v
+            for k, v in common.summary("lateness", [t - due for t in ran_at]).items()
+        },
+        **{f"floor_{k}": v for k, v in common.summary("status_query", served.latencies).items()},
+    }
+
+
+async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, object]:
+    promptly = await _promptly(n, workers, profile)
+    floor = await _floor(n, workers)
+    return {
+        "bench": "burst",
+        **promptly,
+        **floor,
+        "p50_ratio": common.ratio(
+            float(promptly["lateness_p50_s"]),  # type: ignore[arg-type]
+            float(floor["floor_lateness_p50_s"]),  # type: ignore[arg-type]
+        ),
+        "p99_ratio": common.ratio(
+            float(promptly["lateness_p99_s"]),  # type: ignore[arg-type]
+            float(floor["floor_lateness_p99_s"]),  # type: ignore[arg-type]
+        ),
+    }

@@ -1,0 +1,123 @@
+"""`updates`: M open cases and a stream of `confirm` / `reschedule` at a fixed rate.
+
+Each case is confirmed once, then rescheduled (an hour later each time); a reschedule re-arms
+its timers and sends a new confirmation. Latency runs from the first try of the update to its
+result; an update whose RPC deadline passed is sent again under the same id (Temporal keeps
+one), as a careful back office would. The floor: M bare workflows whose update runs one no-op
+activity, sent the same stream.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+
+from bench import common
+from bench.floor import UpdateFloor
+from bench.stack import FLOOR_QUEUE, connect, floor_workers, promptly_workers, stack
+from promptly.domain.models import ConfirmInput, RescheduleInput
+from promptly.workflows.appointment import AppointmentWorkflow
+
+ATTEMPTS = 5
+
+
+async def timed_update(
+    handle: WorkflowHandle[Any, Any], method: Any, arg: Any, latencies: list[float]
+) -> int:
+    """Run one update to its result; returns how many times it was sent again."""
+    update_id = str(uuid.uuid4())
+    began = time.perf_counter()
+    for attempt in range(ATTEMPTS):
+        try:
+            await handle.execute_update(method, arg, id=update_id)
+            latencies.append(time.perf_counter() - began)
+            return attempt
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            if attempt == ATTEMPTS - 1:
+                raise
+    return ATTEMPTS
+
+
+async def _promptly(cases: int, rate: float, seconds: int, workers: int) -> dict[str, object]:
+    latencies: list[float] = []
+    retries = 0
+    with stack("updates") as bench_stack:
+        settings = bench_stack.settings()
+        with promptly_workers(bench_stack, settings, workers) as running:
+            client = await connect(bench_stack)
+            start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+            handles = await common.book_all(client, settings, [start] * cases)
+            await common.wait_settled(bench_stack.database_url, cases, timeout=60 + cases)
+
+            async def one(index: int) -> None:
+                nonlocal retries
+                handle = handles[index % cases]
+                if index < cases:
+                    retries += await timed_update(
+                        handle,
+                        AppointmentWorkflow.confirm,
+                        ConfirmInput(actor=common.CLIENT),
+                        latencies,
+                    )
+                else:
+                    moved = RescheduleInput(
+                        new_start=start + timedelta(hours=index // cases), actor=common.CLIENT
+                    )
+                    retries += await timed_update(
+                        handle, AppointmentWorkflow.reschedule, moved, latencies
+                    )
+
+            failures = await common.paced(int(rate * seconds), rate, one)
+            for failure in failures[:3]:
+                common.note(f"updates: {failure!r} {getattr(failure, 'cause', None)!r}")
+            running.check_alive()
+    return {
+        "failed": len(failures),
+        "retries": retries,
+        **common.summary("update", latencies),
+    }
+
+
+async def _floor(cases: int, rate: float, seconds: int, workers: int) -> dict[str, object]:
+    latencies: list[float] = []
+    with stack("updates-floor") as bench_stack:
+        with floor_workers(bench_stack, bench_stack.settings(), workers):
+            client: Client = await connect(bench_stack)
+            handles = await common.bounded(
+                [
+                    common.starter(client, UpdateFloor.run, None, f"floor-{i}", FLOOR_QUEUE)
+                    for i in range(cases)
+                ]
+            )
+
+            async def one(index: int) -> None:
+                await timed_update(handles[index % cases], UpdateFloor.change, "x" * 200, latencies)
+
+            await common.paced(int(rate * seconds), rate, one)
+    return {f"floor_{k}": v for k, v in common.summary("update", latencies).items()}
+
+
+async def run(cases: int, rate: float, seconds: int, workers: int) -> dict[str, object]:
+    promptly = await _promptly(cases, rate, seconds, workers)
+    floor = await _floor(cases, rate, seconds, workers)
+    return {
+        "bench": "updates",
+        "cases": cases,
+        "rate_per_s": rate,
+        "seconds": seconds,
+        "workers": workers,
+        **promptly,
+        **floor,
+        "p50_ratio": common.ratio(
+            float(promptly["update_p50_s"]),  # type: ignore[arg-type]
+            float(floor["floor_update_p50_s"]),  # type: ignore[arg-type]
+        ),
+        "p99_ratio": common.ratio(
+            float(promptly["update_p99_s"]),  # type: ignore[arg-type]
+            float(floor["floor_update_p99_s"]),  # type: ignore[arg-type]
+        ),
+    }
