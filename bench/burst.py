@@ -77,7 +77,7 @@ async def _promptly(n: int, workers: int, profile: Path | None) -> dict[str, obj
         with promptly_workers(bench_stack, settings, workers):
             client = await connect(bench_stack)
             per_booking = await common.booking_seconds(client, settings, bench_stack.database_url)
-        lead = 20 + 2 * n * per_booking
+        lead = 20 + 1.3 * n * per_booking
         # The steps after the reminder (ack alert, response deadline) come after the burst.
         budget = 60 + n * 0.1
         scale = (lead + budget + 60) / timedelta(hours=24).total_seconds()
@@ -128,7 +128,9 @@ async def _promptly(n: int, workers: int, profile: Path | None) -> dict[str, obj
     if profile:
         frames = top_frames(profile)
         profile.with_suffix(".top.json").write_text(json.dumps(frames, indent=1))
-        line["profile_top_self"] = frames["self"][:8]  # type: ignore[index]
+        line["profile_busy_share"] = frames["busy_share"]
+        line["profile_groups"] = frames["groups"]
+        line["profile_top_self"] = frames["self"][:6]  # type: ignore[index]
     return line
 
 

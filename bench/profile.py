@@ -78,7 +78,17 @@ _FRAMING = (
     "concurrent/futures/thread.py",
     "promptly/worker.py",
     "promptly/starter/cli.py",
+    "<module> (promptly)",
 )
+# Where busy samples go: a sample counts for each group with a frame anywhere in its stack.
+GROUPS = {
+    "workflow_sandbox": "temporalio/worker/workflow_sandbox/",
+    "payload_visitor": "temporalio/bridge/_visitor.py",
+    "pydantic_converter": "temporalio/contrib/pydantic.py",
+    "psycopg": "psycopg/",
+    "promptly_workflows": "promptly/workflows/",
+    "promptly_activities": "promptly/activities/",
+}
 
 
 def top_frames(collapsed: Path, count: int = 15) -> dict[str, object]:
@@ -86,6 +96,7 @@ def top_frames(collapsed: Path, count: int = 15) -> dict[str, object]:
     the project and SDK functions anywhere in it (inclusive), as shares of busy samples."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    groups: Counter[str] = Counter()
     total = idle = 0
     for line in collapsed.read_text().splitlines():
         stack, _, samples = line.rpartition(" ")
@@ -105,9 +116,13 @@ def top_frames(collapsed: Path, count: int = 15) -> dict[str, object]:
         for frame in set(frames):
             if not any(marker in frame for marker in _FRAMING):
                 inclusive[frame] += weight
+        for group, marker in GROUPS.items():
+            if any(marker in frame for frame in frames):
+                groups[group] += weight
     busy = max(total, 1)
     return {
         "busy_share": round(total / max(total + idle, 1), 3),
+        "groups": {group: round(groups[group] / busy, 3) for group in GROUPS},
         "self": [(name, round(n / busy, 3)) for name, n in own.most_common(count)],
         "inclusive": [(name, round(n / busy, 3)) for name, n in inclusive.most_common(count)],
     }
