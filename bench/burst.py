@@ -130,7 +130,7 @@ async def _promptly(n: int, workers: int, profile: Path | None) -> dict[str, obj
         profile.with_suffix(".top.json").write_text(json.dumps(frames, indent=1))
         line["profile_busy_share"] = frames["busy_share"]
         line["profile_groups"] = frames["groups"]
-        line["profile_top_self"] = frames["self"][:6]  # type: ignore[index]
+        line["profile_top_self"] = frames["self"][:6]
     return line
 
 

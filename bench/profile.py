@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypedDict
 
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
@@ -91,7 +92,18 @@ GROUPS = {
 }
 
 
-def top_frames(collapsed: Path, count: int = 15) -> dict[str, object]:
+Frames = TypedDict(
+    "Frames",
+    {
+        "busy_share": float,
+        "groups": dict[str, float],
+        "self": list[tuple[str, float]],
+        "inclusive": list[tuple[str, float]],
+    },
+)
+
+
+def top_frames(collapsed: Path, count: int = 15) -> Frames:
     """Where the worker spends its busy samples: the functions on top of the stack (self) and
     the project and SDK functions anywhere in it (inclusive), as shares of busy samples."""
     own: Counter[str] = Counter()
