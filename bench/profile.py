@@ -92,15 +92,11 @@ GROUPS = {
 }
 
 
-Frames = TypedDict(
-    "Frames",
-    {
-        "busy_share": float,
-        "groups": dict[str, float],
-        "self": list[tuple[str, float]],
-        "inclusive": list[tuple[str, float]],
-    },
-)
+class Frames(TypedDict):
+    busy_share: float
+    groups: dict[str, float]
+    self: list[tuple[str, float]]
+    inclusive: list[tuple[str, float]]
 
 
 def top_frames(collapsed: Path, count: int = 15) -> Frames:
