@@ -33,7 +33,7 @@ def plan(
         "steady": lambda: steady.run(5.0, 30 if quick else 300, workers),
         "updates": lambda: updates.run(100 if quick else 1000, 5.0, 30 if quick else 120, workers),
         "lifecycle": lambda: lifecycle.run(30 if quick else 500, workers),
-        "memory": lambda: memory.run([100, 200, 400] if quick else [1000, 5000, 10000], workers),
+        "memory": lambda: memory.run([50, 100, 200] if quick else [1000, 5000, 10000], workers),
         "api": lambda: api.run(50.0, 10 if quick else 60, workers),
     }
 

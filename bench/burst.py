@@ -1,11 +1,11 @@
 """`burst`: N appointments whose reminders fall due at one instant.
 
 Lateness is the reminder's recorded send time (`messages.sent_at`, set by the send activity)
-minus its planned `reminder_at`. The floor: N bare workflows that sleep to one instant and run
-one activity that reads the clock, on the same server in the same run. While each burst is
-being served, the bench queries `status` of random cases (the floor's workflows answer the
-same query) and reports the query latency. With `--profile`, py-spy records the (first)
-Promptly worker for the whole burst.
+minus its planned `reminder_at`. The floor: N bare workflows on their own worker process that
+sleep to the same instant and run one activity that reads the clock, on the same server at the
+same time. While the burst is served, the bench queries `status` of random cases and of random
+floor workflows (5/s each) and reports the query latency. With `--profile`, py-spy records the
+(first) Promptly worker for the whole burst.
 
 Policy durations are compressed so that the follow-up steps after the reminder (ack alert,
 response deadline) fall well after the burst and do not blur it.
@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 
 from bench import common
 from bench.floor import SleepFloor
@@ -69,7 +69,9 @@ async def query_while(
     return result
 
 
-async def _promptly(n: int, workers: int, profile: Path | None) -> dict[str, object]:
+async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, object]:
+    """Promptly's reminders and the floor's sleepers fall due at the same instant on the same
+    server, so both meet the same neighbours on a shared machine."""
     with stack("burst") as bench_stack:
         # Time to book and settle N cases before the reminders fall due, from this run's own
         # booking speed (the policy, time scale included, is the worker's: it is started anew).
@@ -77,14 +79,25 @@ async def _promptly(n: int, workers: int, profile: Path | None) -> dict[str, obj
         with promptly_workers(bench_stack, settings, workers):
             client = await connect(bench_stack)
             per_booking = await common.booking_seconds(client, settings, bench_stack.database_url)
-        lead = 20 + 1.3 * n * per_booking
+        lead = 30 + 1.3 * n * per_booking + 0.2 * n  # floors start first
         # The steps after the reminder (ack alert, response deadline) come after the burst.
         budget = 60 + n * 0.1
         scale = (lead + budget + 60) / timedelta(hours=24).total_seconds()
         settings = bench_stack.settings(time_scale=scale)
         reminder_before = settings.appointment_policy().reminder_before
-        with promptly_workers(bench_stack, settings, workers) as running:
+        with (
+            promptly_workers(bench_stack, settings, workers) as running,
+            floor_workers(bench_stack, settings, workers),
+        ):
             due = datetime.now(UTC) + timedelta(seconds=lead)
+            floors = await common.bounded(
+                [
+                    common.starter(
+                        client, SleepFloor.run, due.timestamp(), f"floor-{i}", FLOOR_QUEUE
+                    )
+                    for i in range(n)
+                ]
+            )
             began = time.perf_counter()
             handles = await common.book_all(client, settings, [due + reminder_before] * n)
             booked_s = time.perf_counter() - began
@@ -103,6 +116,11 @@ async def _promptly(n: int, workers: int, profile: Path | None) -> dict[str, obj
                 queries = asyncio.create_task(
                     query_while(list(handles), AppointmentWorkflow.status, done)
                 )
+                floor_done = asyncio.Event()
+                floor_queries = asyncio.create_task(
+                    query_while(list(floors), SleepFloor.status, floor_done)
+                )
+                floor_results = asyncio.create_task(_results(floors, floor_done))
                 deadline = time.perf_counter() + 2 + budget
                 while time.perf_counter() < deadline:
                     if await common.sent_count(bench_stack.database_url, "reminder") >= n:
@@ -110,20 +128,33 @@ async def _promptly(n: int, workers: int, profile: Path | None) -> dict[str, obj
                     await asyncio.sleep(0.5)
                 done.set()
                 served = await queries
+                ran_at = await asyncio.wait_for(floor_results, timeout=budget)
+                floor_served = await floor_queries
             running.check_alive()
             sent = await common.rows(
                 bench_stack.database_url,
                 "SELECT sent_at FROM messages WHERE template = 'reminder' AND status = 'sent'",
             )
     lateness = [(at - due).total_seconds() for (at,) in sent]
+    floor_lateness = [at - due.timestamp() for at in ran_at]
     line: dict[str, object] = {
+        "bench": "burst",
         "n": n,
         "workers": workers,
         "sent": len(lateness),
         "booked_s": round(booked_s, 1),
         **common.summary("lateness", lateness),
+        **common.prefixed("floor_", common.summary("lateness", floor_lateness)),
+        "p50_ratio": common.ratio(
+            common.percentile(lateness, 0.5), common.percentile(floor_lateness, 0.5)
+        ),
+        "p99_ratio": common.ratio(
+            common.percentile(lateness, 0.99), common.percentile(floor_lateness, 0.99)
+        ),
         **common.summary("status_query", served.latencies),
         "status_query_failed": served.failures,
+        **common.prefixed("floor_", common.summary("status_query", floor_served.latencies)),
+        "floor_status_query_failed": floor_served.failures,
     }
     if profile:
         frames = top_frames(profile)
@@ -134,49 +165,8 @@ async def _promptly(n: int, workers: int, profile: Path | None) -> dict[str, obj
     return line
 
 
-async def _floor(n: int, workers: int) -> dict[str, object]:
-    lead = 10 + n * 0.02
-    with stack("burst-floor") as bench_stack:
-        settings = bench_stack.settings()
-        with floor_workers(bench_stack, settings, workers):
-            client: Client = await connect(bench_stack)
-            due = time.time() + lead
-            handles = await common.bounded(
-                [
-                    common.starter(client, SleepFloor.run, due, f"floor-{i}", FLOOR_QUEUE)
-                    for i in range(n)
-                ]
-            )
-            await asyncio.sleep(max(due - time.time() - 2, 0))
-            done = asyncio.Event()
-            queries = asyncio.create_task(query_while(list(handles), SleepFloor.status, done))
-            ran_at = await asyncio.wait_for(
-                asyncio.gather(*(h.result() for h in handles)), timeout=lead + 120 + n * 0.1
-            )
-            done.set()
-            served = await queries
-    return {
-        **{
-            f"floor_{k}": v
-            for k, v in common.summary("lateness", [t - due for t in ran_at]).items()
-        },
-        **{f"floor_{k}": v for k, v in common.summary("status_query", served.latencies).items()},
-    }
-
-
-async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, object]:
-    promptly = await _promptly(n, workers, profile)
-    floor = await _floor(n, workers)
-    return {
-        "bench": "burst",
-        **promptly,
-        **floor,
-        "p50_ratio": common.ratio(
-            float(promptly["lateness_p50_s"]),  # type: ignore[arg-type]
-            float(floor["floor_lateness_p50_s"]),  # type: ignore[arg-type]
-        ),
-        "p99_ratio": common.ratio(
-            float(promptly["lateness_p99_s"]),  # type: ignore[arg-type]
-            float(floor["floor_lateness_p99_s"]),  # type: ignore[arg-type]
-        ),
-    }
+async def _results(handles: list[WorkflowHandle[Any, float]], done: asyncio.Event) -> list[float]:
+    try:
+        return list(await asyncio.gather(*(h.result() for h in handles)))
+    finally:
+        done.set()

@@ -164,6 +164,10 @@ def summary(prefix: str, values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def prefixed(prefix: str, values: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}{key}": value for key, value in values.items()}
+
+
 def ratio(value: float, floor: float) -> float:
     return round(value / floor, 2) if floor > 0 else math.inf
 

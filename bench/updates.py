@@ -3,18 +3,19 @@
 Each case is confirmed once, then rescheduled (an hour later each time); a reschedule re-arms
 its timers and sends a new confirmation. Latency runs from the first try of the update to its
 result; an update whose RPC deadline passed is sent again under the same id (Temporal keeps
-one), as a careful back office would. The floor: M bare workflows whose update runs one no-op
-activity, sent the same stream.
+one), as a careful back office would. The floor, at the same time on the same server: M bare
+workflows whose update runs one no-op activity, sent a stream at the same rate.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from bench import common
 from bench.floor import UpdateFloor
@@ -42,26 +43,36 @@ async def timed_update(
     return ATTEMPTS
 
 
-async def _promptly(cases: int, rate: float, seconds: int, workers: int) -> dict[str, object]:
+async def run(cases: int, rate: float, seconds: int, workers: int) -> dict[str, object]:
+    """Both streams at `rate` per second, side by side on one server."""
     latencies: list[float] = []
+    floor_latencies: list[float] = []
     retries = 0
+    count = int(rate * seconds)
     with stack("updates") as bench_stack:
         settings = bench_stack.settings()
-        with promptly_workers(bench_stack, settings, workers) as running:
+        with (
+            promptly_workers(bench_stack, settings, workers) as running,
+            floor_workers(bench_stack, settings, workers),
+        ):
             client = await connect(bench_stack)
             start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
             handles = await common.book_all(client, settings, [start] * cases)
-            await common.wait_settled(bench_stack.database_url, cases, timeout=60 + cases)
+            floors = await common.bounded(
+                [
+                    common.starter(client, UpdateFloor.run, None, f"floor-{i}", FLOOR_QUEUE)
+                    for i in range(cases)
+                ]
+            )
+            await common.wait_settled(bench_stack.database_url, cases, timeout=120 + 2 * cases)
 
             async def one(index: int) -> None:
                 nonlocal retries
                 handle = handles[index % cases]
                 if index < cases:
+                    confirm = ConfirmInput(actor=common.CLIENT)
                     retries += await timed_update(
-                        handle,
-                        AppointmentWorkflow.confirm,
-                        ConfirmInput(actor=common.CLIENT),
-                        latencies,
+                        handle, AppointmentWorkflow.confirm, confirm, latencies
                     )
                 else:
                     moved = RescheduleInput(
@@ -71,53 +82,31 @@ async def _promptly(cases: int, rate: float, seconds: int, workers: int) -> dict
                         handle, AppointmentWorkflow.reschedule, moved, latencies
                     )
 
-            failures = await common.paced(int(rate * seconds), rate, one)
+            async def floor(index: int) -> None:
+                await timed_update(
+                    floors[index % cases], UpdateFloor.change, "x" * 200, floor_latencies
+                )
+
+            failures, _ = await asyncio.gather(
+                common.paced(count, rate, one), common.paced(count, rate, floor)
+            )
             for failure in failures[:3]:
                 common.note(f"updates: {failure!r} {getattr(failure, 'cause', None)!r}")
             running.check_alive()
-    return {
-        "failed": len(failures),
-        "retries": retries,
-        **common.summary("update", latencies),
-    }
-
-
-async def _floor(cases: int, rate: float, seconds: int, workers: int) -> dict[str, object]:
-    latencies: list[float] = []
-    with stack("updates-floor") as bench_stack:
-        with floor_workers(bench_stack, bench_stack.settings(), workers):
-            client: Client = await connect(bench_stack)
-            handles = await common.bounded(
-                [
-                    common.starter(client, UpdateFloor.run, None, f"floor-{i}", FLOOR_QUEUE)
-                    for i in range(cases)
-                ]
-            )
-
-            async def one(index: int) -> None:
-                await timed_update(handles[index % cases], UpdateFloor.change, "x" * 200, latencies)
-
-            await common.paced(int(rate * seconds), rate, one)
-    return {f"floor_{k}": v for k, v in common.summary("update", latencies).items()}
-
-
-async def run(cases: int, rate: float, seconds: int, workers: int) -> dict[str, object]:
-    promptly = await _promptly(cases, rate, seconds, workers)
-    floor = await _floor(cases, rate, seconds, workers)
     return {
         "bench": "updates",
         "cases": cases,
         "rate_per_s": rate,
         "seconds": seconds,
         "workers": workers,
-        **promptly,
-        **floor,
+        "failed": len(failures),
+        "retries": retries,
+        **common.summary("update", latencies),
+        **common.prefixed("floor_", common.summary("update", floor_latencies)),
         "p50_ratio": common.ratio(
-            float(promptly["update_p50_s"]),  # type: ignore[arg-type]
-            float(floor["floor_update_p50_s"]),  # type: ignore[arg-type]
+            common.percentile(latencies, 0.5), common.percentile(floor_latencies, 0.5)
         ),
         "p99_ratio": common.ratio(
-            float(promptly["update_p99_s"]),  # type: ignore[arg-type]
-            float(floor["floor_update_p99_s"]),  # type: ignore[arg-type]
+            common.percentile(latencies, 0.99), common.percentile(floor_latencies, 0.99)
         ),
     }
