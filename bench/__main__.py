@@ -29,7 +29,7 @@ def plan(
     workers = args.workers
     profile = Path(args.profile) / "burst.collapsed" if args.profile else None
     return {
-        "burst": lambda: burst.run(150 if quick else 2000, workers, profile),
+        "burst": lambda: burst.run(100 if quick else 2000, workers, profile),
         "steady": lambda: steady.run(5.0, 30 if quick else 300, workers),
         "updates": lambda: updates.run(100 if quick else 1000, 5.0, 30 if quick else 120, workers),
         "lifecycle": lambda: lifecycle.run(30 if quick else 500, workers),
