@@ -58,7 +58,7 @@ async def _promptly(sizes: list[int], workers: int) -> dict[str, object]:
             start = datetime.now(UTC) + timedelta(days=10)
             for size in sizes:
                 await common.book_all(client, settings, [start] * (size - points[-1][0]))
-                await common.wait_settled(bench_stack.database_url, size, timeout=120 + size)
+                await common.wait_settled(bench_stack.database_url, size, timeout=300 + 5 * size)
                 await wait_quiet(running)
                 points.append((size, running.rss_mib()))
                 common.note(f"memory: {size} open appointments, {points[-1][1]:.0f} MiB")
