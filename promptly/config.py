@@ -238,9 +238,13 @@ class Settings(BaseSettings):
         default=10, ge=2, description="Workflow tasks one worker processes at once (at least 2)."
     )
     max_cached_workflows: int = Field(
-        default=500,
+        # Measured (make bench, `memory` line): a cached appointment holds 440–630 KiB of worker
+        # RSS over an idle worker's ~120 MiB, so 300 keeps a worker near 250–310 MiB however
+        # many cases are open; cases past the cache are replayed from history when they wake.
+        default=300,
         ge=0,
-        description="Sticky cache: workflows kept in memory between tasks (0 turns it off).",
+        description="Sticky cache: workflows kept in memory between tasks (0 turns it off); "
+        "about 0.5 MiB of worker memory each (docs/performance.md).",
     )
     database_pool_size: int | None = Field(
         default=None,
