@@ -50,8 +50,10 @@ check: install
 demo: install
 	@$(BIN)/promptly demo
 
+## Six benchmarks against floors measured in the same run, one JSON line each (docs/performance.md).
+## BENCH_ARGS=--quick sizes them for under 10 minutes; also --workers 2, --only burst, --profile DIR.
 bench: install
-	$(BIN)/python -m bench.lifecycle
+	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.calendar_feed
 
 ## Lifecycles while the worker is SIGKILLed, PostgreSQL stops and SendGrid fails (docs/chaos.md).

@@ -30,7 +30,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
-from bench.lifecycle import request as appointment_request
+from bench.common import request as appointment_request
 from promptly import db
 from promptly.config import ApiKey, ApiRole, Settings
 from promptly.domain.models import Actor, ActorKind, AppointmentView, ConfirmInput

@@ -317,6 +317,9 @@ class Settings(BaseSettings):
 
     # --- operations: worker tuning, metrics, logs ------------------------------------------
 
+    def pool_size(self) -> int:
+        return self.database_pool_size or max(self.max_concurrent_activities, 2)
+
     max_concurrent_activities: int = Field(
         default=20, ge=1, description="Activities one worker runs at once (sized for 1–2 CPUs)."
     )
@@ -324,9 +327,25 @@ class Settings(BaseSettings):
         default=10, ge=2, description="Workflow tasks one worker processes at once (at least 2)."
     )
     max_cached_workflows: int = Field(
-        default=500,
+        # Measured (make bench, `memory` line): a cached appointment holds 440–630 KiB of worker
+        # RSS over an idle worker's ~120 MiB, so 300 keeps a worker near 250–310 MiB however
+        # many cases are open; cases past the cache are replayed from history when they wake.
+        default=300,
         ge=0,
-        description="Sticky cache: workflows kept in memory between tasks (0 turns it off).",
+        description="Sticky cache: workflows kept in memory between tasks (0 turns it off); "
+        "about 0.5 MiB of worker memory each (docs/performance.md).",
+    )
+    database_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="PostgreSQL connections a worker or API process keeps at most; unset: one "
+        "per concurrent activity (max_concurrent_activities), so no activity waits for one.",
+    )
+    workflow_sandbox: bool = Field(
+        default=True,
+        description="Run workflow code in the SDK's sandbox (checks determinism on every "
+        "task). false saves the sandbox's per-task CPU (docs/performance.md); the replay "
+        "tests keep checking in the sandbox either way.",
     )
     graceful_shutdown_timeout: timedelta = Field(
         default=timedelta(seconds=30),

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from promptly import db, observability
@@ -67,6 +67,11 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+def worker_runner(settings: Settings) -> WorkflowRunner:
+    """The worker's runner: the sandbox unless `workflow_sandbox` is off (replays keep it)."""
+    return workflow_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+
+
 def data_converter(settings: Settings | None = None) -> DataConverter:
     """The converter every Promptly client must use: pydantic models on the wire and, when
     codec keys are configured (`PROMPTLY_CODEC_KEYS`), every payload and failure message
@@ -109,7 +114,14 @@ async def make_client(settings: Settings | None = None) -> Client:
 
 
 def open_pool(settings: Settings) -> AsyncConnectionPool:
-    return AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
+    """One connection per concurrent activity at most (`database_pool_size`): with fewer,
+    activities past the pool's size queue for a connection inside their own timeout."""
+    return AsyncConnectionPool(
+        settings.database_url,
+        min_size=min(2, settings.pool_size()),
+        max_size=settings.pool_size(),
+        open=False,
+    )
 
 
 def channels(settings: Settings) -> dict[Channel, DeliveryChannel]:
@@ -143,7 +155,9 @@ def create_worker(
     settings and opened on first use.
     """
     settings = settings or Settings()
-    pool = pool or AsyncConnectionPool(settings.database_url, min_size=1, max_size=10)
+    pool = pool or AsyncConnectionPool(
+        settings.database_url, min_size=1, max_size=settings.pool_size()
+    )
     messaging = SmsRoutingMessaging(
         pool,
         channels(settings),
@@ -178,7 +192,7 @@ def create_worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        workflow_runner=workflow_runner(),
+        workflow_runner=worker_runner(settings),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         max_cached_workflows=settings.max_cached_workflows,

@@ -1,0 +1,105 @@
+"""`api`: booking through the HTTP API (a uvicorn process, as deployed) at a fixed rate, side
+by side with starting the same workflows straight from the Python client (`book`: the
+start_workflow call the API makes) at the same rate, with the worker running."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from bench import common
+from bench.stack import connect, free_port, promptly_workers, stack
+from bench.stack import workers as processes
+from promptly.starter.api_auth import hash_key
+from promptly.starter.appointments import book
+from promptly.starter.devstack import installed_binary
+
+KEY = "bench-key-not-a-secret"
+
+
+async def _wait_healthy(url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            try:
+                if (await http.get(f"{url}/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the API did not answer /health in 30 s")
+
+
+async def run(rate: float, seconds: int, workers: int) -> dict[str, object]:
+    count = int(rate * seconds)
+    api_latencies: list[float] = []
+    raw_latencies: list[float] = []
+    with stack("api") as bench_stack:
+        settings = bench_stack.settings()
+        port = free_port()
+        api_env = bench_stack.worker_env(
+            settings,
+            {
+                "PROMPTLY_API_KEYS": json.dumps(
+                    {"bench": {"key_sha256": hash_key(KEY), "role": "backoffice"}}
+                )
+            },
+        )
+        with (
+            promptly_workers(bench_stack, settings, workers) as running,
+            processes(
+                [
+                    installed_binary("uvicorn"),
+                    "--factory",
+                    "promptly.starter.api:create_app",
+                    "--port",
+                    str(port),
+                    "--no-access-log",
+                ],
+                api_env,
+                1,
+                bench_stack.data / "api.log",
+            ),
+        ):
+            url = f"http://127.0.0.1:{port}"
+            await _wait_healthy(url)
+            start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+            client = await connect(bench_stack)
+            limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+            async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
+
+                async def through_api(_: int) -> None:
+                    body = common.request(start).model_dump(mode="json")
+                    began = time.perf_counter()
+                    answer = await http.post("/appointments", json=body, headers={"X-API-Key": KEY})
+                    answer.raise_for_status()
+                    api_latencies.append(time.perf_counter() - began)
+
+                async def raw(_: int) -> None:
+                    began = time.perf_counter()
+                    await book(client, common.request(start), settings, datetime.now(UTC))
+                    raw_latencies.append(time.perf_counter() - began)
+
+                # Side by side, so both meet the same server, worker backlog and neighbours.
+                api_failed, raw_failed = await asyncio.gather(
+                    common.paced(count, rate, through_api), common.paced(count, rate, raw)
+                )
+            running.check_alive()
+    for failure in (api_failed + raw_failed)[:3]:
+        common.note(f"api: {failure!r}")
+    api = common.summary("api", api_latencies)
+    raw_start = common.summary("raw_start", raw_latencies)
+    return {
+        "bench": "api",
+        "rate_per_s": rate,
+        "seconds": seconds,
+        "workers": workers,
+        "api_failed": len(api_failed),
+        "raw_failed": len(raw_failed),
+        **api,
+        **raw_start,
+        "p99_ratio": common.ratio(api["api_p99_s"], raw_start["raw_start_p99_s"]),
+    }

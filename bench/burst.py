@@ -1,0 +1,182 @@
+"""`burst`: N appointments whose reminders fall due at one instant.
+
+Lateness is the reminder's recorded send time (`messages.sent_at`, set by the send activity)
+minus its planned `reminder_at`. The floor: N bare workflows on their own worker process that
+sleep to the same instant and run one activity that reads the clock, on the same server at the
+same time. While the burst is served, the bench queries `status` of random cases and of random
+floor workflows (5/s each) and reports the query latency. With `--profile`, py-spy records the
+(first) Promptly worker for the whole burst.
+
+Policy durations are compressed so that the follow-up steps after the reminder (ack alert,
+response deadline) fall well after the burst and do not blur it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+
+from bench import common
+from bench.floor import SleepFloor
+from bench.profile import recording, top_frames
+from bench.stack import FLOOR_QUEUE, connect, floor_workers, promptly_workers, stack
+from promptly.workflows.appointment import AppointmentWorkflow
+
+QUERY_RATE = 5.0  # status queries per second while a burst is served
+
+
+@dataclass
+class Queries:
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+
+
+async def query_while(
+    handles: list[WorkflowHandle[Any, Any]],
+    query: Any,
+    done: asyncio.Event,
+) -> Queries:
+    """Query random handles at QUERY_RATE until `done` is set."""
+    result = Queries()
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(handle: WorkflowHandle[Any, Any]) -> None:
+        began = time.perf_counter()
+        try:
+            await handle.query(query, rpc_timeout=timedelta(seconds=10))
+            result.latencies.append(time.perf_counter() - began)
+        except Exception:
+            result.failures += 1
+
+    while not done.is_set():
+        task = asyncio.create_task(one(random.choice(handles)))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        try:
+            await asyncio.wait_for(done.wait(), 1 / QUERY_RATE)
+        except TimeoutError:
+            pass
+    await asyncio.gather(*pending)
+    return result
+
+
+async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, object]:
+    """Promptly's reminders and the floor's sleepers fall due at the same instant on the same
+    server, so both meet the same neighbours on a shared machine."""
+    with stack("burst") as bench_stack:
+        # Time to book and settle N cases before the reminders fall due, from this run's own
+        # booking speed (the policy, time scale included, is the worker's: it is started anew).
+        settings = bench_stack.settings()
+        with promptly_workers(bench_stack, settings, workers):
+            client = await connect(bench_stack)
+            per_booking = await common.booking_seconds(client, settings, bench_stack.database_url)
+        lead = 30 + 2.5 * n * per_booking + 0.2 * n  # floors start first
+        # The steps after the reminder (ack alert, response deadline) come after the burst.
+        budget = 60 + n * 0.1
+        scale = (lead + budget + 60) / timedelta(hours=24).total_seconds()
+        settings = bench_stack.settings(time_scale=scale)
+        reminder_before = settings.appointment_policy().reminder_before
+        with (
+            promptly_workers(bench_stack, settings, workers) as running,
+            floor_workers(bench_stack, settings, workers),
+        ):
+            due = datetime.now(UTC) + timedelta(seconds=lead)
+            floors = await common.bounded(
+                [
+                    common.starter(
+                        client, SleepFloor.run, due.timestamp(), f"floor-{i}", FLOOR_QUEUE
+                    )
+                    for i in range(n)
+                ]
+            )
+            began = time.perf_counter()
+            handles = await common.book_all(client, settings, [due + reminder_before] * n)
+            booked_s = time.perf_counter() - began
+            try:
+                settled_s: float | None = await common.wait_settled(
+                    bench_stack.database_url,
+                    n + common.CALIBRATION,
+                    timeout=(due - datetime.now(UTC)).total_seconds(),
+                )
+            except TimeoutError:
+                settled_s = None  # reported: the burst overlapped the end of the bookings
+            common.note(f"burst: {n} booked in {booked_s:.0f}s, settled after {settled_s}s")
+            await asyncio.sleep(max((due - datetime.now(UTC)).total_seconds() - 2, 0))
+            spying: AbstractContextManager[None] = (
+                recording(running.pids[0], profile) if profile else nullcontext()
+            )
+            with spying:
+                done = asyncio.Event()
+                queries = asyncio.create_task(
+                    query_while(list(handles), AppointmentWorkflow.status, done)
+                )
+                floor_done = asyncio.Event()
+                floor_queries = asyncio.create_task(
+                    query_while(list(floors), SleepFloor.status, floor_done)
+                )
+                floor_results = asyncio.create_task(_results(floors, floor_done))
+                deadline = time.perf_counter() + 2 + budget
+                while time.perf_counter() < deadline:
+                    if await common.sent_count(bench_stack.database_url, "reminder") >= n:
+                        break
+                    await asyncio.sleep(0.5)
+                done.set()
+                served = await queries
+                # A floor still running after 3 budgets counts as missing, not as a lost line.
+                await asyncio.wait([floor_results], timeout=3 * budget)
+                floor_done.set()
+                ran_at = floor_results.result() if floor_results.done() else []
+                floor_results.cancel()
+                floor_served = await floor_queries
+            running.check_alive()
+            sent = await common.rows(
+                bench_stack.database_url,
+                "SELECT sent_at FROM messages WHERE template = 'reminder' AND status = 'sent'",
+            )
+    lateness = [(at - due).total_seconds() for (at,) in sent]
+    floor_lateness = [at - due.timestamp() for at in ran_at]
+    line: dict[str, object] = {
+        "bench": "burst",
+        "n": n,
+        "workers": workers,
+        "sent": len(lateness),
+        "floor_ran": len(floor_lateness),
+        "booked_s": round(booked_s, 1),
+        "settled_before_due": settled_s is not None,
+        **common.summary("lateness", lateness),
+        **common.prefixed("floor_", common.summary("lateness", floor_lateness)),
+        "p50_ratio": common.ratio(
+            common.percentile(lateness, 0.5), common.percentile(floor_lateness, 0.5)
+        ),
+        "p99_ratio": common.ratio(
+            common.percentile(lateness, 0.99), common.percentile(floor_lateness, 0.99)
+        ),
+        **common.summary("status_query", served.latencies),
+        "status_query_failed": served.failures,
+        **common.prefixed("floor_", common.summary("status_query", floor_served.latencies)),
+        "floor_status_query_failed": floor_served.failures,
+    }
+    if profile:
+        frames = top_frames(profile)
+        profile.with_suffix(".top.json").write_text(json.dumps(frames, indent=1))
+        line["profile_busy_share"] = frames["busy_share"]
+        line["profile_groups"] = frames["groups"]
+        line["profile_top_self"] = frames["self"][:6]
+    return line
+
+
+async def _results(handles: list[WorkflowHandle[Any, float]], done: asyncio.Event) -> list[float]:
+    """The floor's run times; `done` is set when the last arrives."""
+    try:
+        return list(await asyncio.gather(*(h.result() for h in handles)))
+    finally:
+        done.set()
