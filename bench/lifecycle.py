@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import statistics
 import sys
 import tempfile
@@ -136,6 +137,7 @@ async def measure(n: int, data: Path) -> dict[str, float | int]:
             temporal_address=address,
             time_scale=TIME_SCALE,
             task_queue="bench",
+            link_secret=secrets.token_urlsafe(48),  # no default secret: a random one per run
         )
         # Core SDK warnings (slow tasks under load) go to stderr-level noise, not our JSON line.
         runtime = Runtime(

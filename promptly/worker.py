@@ -137,7 +137,7 @@ def create_worker(
         StaffDirectory(str(settings.supervisor_email), str(settings.front_desk_email)),
         LinkSettings(
             base_url=settings.public_base_url.rstrip("/"),
-            secret=settings.link_secret.get_secret_value(),
+            secret=settings.master_secret(),  # MissingSecret: no worker without one
             ttl=settings.link_ttl,
         ),
     )

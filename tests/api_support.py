@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from promptly.config import ApiKey, ApiRole, Settings
-from promptly.domain import links
+from promptly.domain import keys, links
 from promptly.starter.api import create_app
 from promptly.starter.api_auth import hash_key
 from promptly.worker import create_worker
@@ -70,20 +70,20 @@ def sign(settings: Settings, case_id: str, action: str, expires_in: timedelta) -
     claims = links.LinkClaims(
         case_id=case_id, action=action, expires_at=datetime.now(UTC) + expires_in
     )
-    return links.sign(settings.link_secret.get_secret_value(), claims)
+    return links.sign(settings.keyring(keys.LINKS), claims)
 
 
 async def client_links(
     pool: AsyncConnectionPool, settings: Settings, case_id: str, template: str = "confirmation"
 ) -> dict[str, str]:
     """action → token of the links in the case's first `template` message (waits for it)."""
-    secret = settings.link_secret.get_secret_value()
+    keyring = settings.keyring(keys.LINKS)
     for _ in range(200):
         sent = [m for m in await messages(pool, case_id) if m["template"] == template]
         if sent:
             found = {}
             for token in TOKEN.findall(sent[0]["body"]):
-                found[links.verify(secret, token, datetime.now(UTC)).action] = token
+                found[links.verify(keyring, token, datetime.now(UTC)).action] = token
             return found
         await asyncio.sleep(0.1)
     raise AssertionError(f"no {template} message for {case_id}")

@@ -69,9 +69,13 @@ class DeliveryChannel(Protocol):
 
 
 class OutboxChannel:
-    """Keeps the rendered message in the ledger for staff or a relay to pick up."""
+    """Keeps the rendered message (table `outbox`) for staff or a relay to pick up."""
 
     async def deliver(self, conn: AsyncConnection, message: OutgoingMessage) -> str:
+        await conn.execute(  # the live body: the ledger's copy has its links redacted
+            "INSERT INTO outbox (message_id, body) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (message.message_id, message.body),
+        )
         return f"outbox:{message.message_id}"
 
 
@@ -179,11 +183,13 @@ class MessagingActivities:
             )
         recipient = self._resolve(request.to)
         address = _address(recipient, request.channel)
-        context = {**request.context, "links": self._signed_links(request)}
+        signed = self._signed_links(request)
+        context = {**request.context, "links": signed}
         rendered = render(request.template, recipient.locale, recipient.timezone, context)
+        stored = RenderedMessage(rendered.subject, links.redact(rendered.body, signed))
 
         async with self._pool.connection() as conn:
-            ledger = await _ledger_entry(conn, request, recipient, address, rendered)
+            ledger = await _ledger_entry(conn, request, recipient, address, stored)
             message_id = ledger.message_id
             if ledger.status == MessageStatus.SENT:
                 _count(request, "already_sent")
@@ -194,7 +200,7 @@ class MessagingActivities:
                     status=MessageStatus.SENT,
                     subject=ledger.subject,
                 )
-            # A retry sends what the first attempt stored, so the ledger shows what went out.
+            # The ledger keeps the body with links redacted; the channel gets them live.
             outgoing = OutgoingMessage(
                 message_id=message_id,
                 idempotency_key=request.idempotency_key,
@@ -203,7 +209,7 @@ class MessagingActivities:
                 address=address,
                 name=recipient.name,
                 subject=ledger.subject,
-                body=ledger.body,
+                body=rendered.body,
             )
             try:
                 provider_id = await self._channels[request.channel].deliver(conn, outgoing)
@@ -242,15 +248,15 @@ class MessagingActivities:
         return to
 
     def _signed_links(self, request: SendMessageRequest) -> dict[str, str]:
-        expires_at = datetime.now(UTC) + self._links.ttl
-        return {
-            action: f"{self._links.base_url}/c/"
-            + links.sign(
-                self._links.secret,
-                links.LinkClaims(case_id=request.case_id, action=action, expires_at=expires_at),
-            )
-            for action in request.link_actions
-        }
+        start = request.context.get("start")  # links of a visit are spent once it moves
+        return links.message_links(
+            self._links.secret,
+            self._links.base_url,
+            request.case_id,
+            request.link_actions,
+            datetime.now(UTC) + self._links.ttl,
+            datetime.fromisoformat(start) if isinstance(start, str) else None,
+        )
 
 
 def _count(request: SendMessageRequest, outcome: str) -> None:

@@ -67,6 +67,9 @@ class ActorKind(StrEnum):
 class Actor(Model):
     kind: ActorKind
     id: NonEmpty
+    via: str | None = Field(
+        default=None, description="The API key the action came through (set by the API)."
+    )
 
 
 SYSTEM = Actor(kind=ActorKind.SYSTEM, id="promptly")

@@ -587,6 +587,7 @@ def create_app(
 ) -> FastAPI:
     """The API. Without `client`/`pool` the lifespan connects from the settings."""
     settings = settings or Settings()
+    settings.master_secret()  # MissingSecret: the API signs links and tokens, so none without
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ provides `app.state.api_keys`.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -33,6 +34,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from promptly.codec import CodecKeyError
 from promptly.config import ApiRole, Settings
 from promptly.domain import links
+from promptly.domain.keys import CODEC_SESSIONS, Keyring
 from promptly.domain.models import Locale
 from promptly.starter import api_pages
 from promptly.starter.api_auth import API_KEY_HEADER, ApiKeys, Caller
@@ -72,26 +74,36 @@ _BODY = {
 
 
 class CodecSessions:
-    """Signed session cookies naming an API key; a session is as good as its key is now."""
+    """Signed session cookies naming an API key; a session is as good as its key is now.
 
-    def __init__(self, secret: str) -> None:
-        # Its own secret, derived: a client link can never pass for a session.
-        self._secret = f"{secret}/{SESSION_ACTION}"
+    Signed with the codec-session key (derived for this purpose alone, so a client link can
+    never pass for a session). The claims hold a fingerprint of the API key the session was
+    opened with: rotating or removing that key ends the session."""
+
+    def __init__(self, keyring: Keyring, keys: ApiKeys) -> None:
+        self._keyring = keyring
+        self._keys = keys
 
     def open(self, caller: Caller, now: datetime) -> str:
         claims = links.LinkClaims(
-            case_id=caller.name, action=SESSION_ACTION, expires_at=now + CODEC_SESSION
+            case_id=caller.name,
+            action=f"{SESSION_ACTION}:{self._keys.fingerprint(caller.name)}",
+            expires_at=now + CODEC_SESSION,
         )
-        return links.sign(self._secret, claims)
+        return links.sign(self._keyring, claims)
 
-    def caller(self, token: str, keys: ApiKeys, now: datetime) -> Caller | None:
+    def caller(self, token: str, now: datetime) -> Caller | None:
         try:
-            claims = links.verify(self._secret, token, now)
+            claims = links.verify(self._keyring, token, now)
         except links.InvalidLink:
             return None
-        if claims.action != SESSION_ACTION:
+        action, _, fingerprint = claims.action.partition(":")
+        if action != SESSION_ACTION:
             return None
-        return keys.named(claims.case_id)
+        current = self._keys.fingerprint(claims.case_id)
+        if current is None or not hmac.compare_digest(fingerprint.encode(), current.encode()):
+            return None
+        return self._keys.named(claims.case_id)
 
 
 def _login_page(
@@ -146,7 +158,10 @@ def codec_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/codec", tags=["codec"])
     if codec is None:
         return router  # payloads are not encrypted: nothing to serve
-    sessions = CodecSessions(settings.link_secret.get_secret_value())
+    sessions_keyring = settings.keyring(CODEC_SESSIONS)
+
+    def sessions(request: Request) -> CodecSessions:
+        return CodecSessions(sessions_keyring, request.app.state.api_keys)
 
     def cors(request: Request) -> dict[str, str]:
         headers = {"Vary": "Origin"}
@@ -177,7 +192,7 @@ def codec_router(settings: Settings) -> APIRouter:
             if caller is None:
                 return refuse(request, 401, "this API key is not known")
         elif session:
-            caller = sessions.caller(session, keys, datetime.now(UTC))
+            caller = sessions(request).caller(session, datetime.now(UTC))
             if caller is None:
                 return refuse(request, 401, "the codec session has ended: sign in at /codec/login")
         else:
@@ -253,7 +268,7 @@ def codec_router(settings: Settings) -> APIRouter:
         https = request.url.scheme == "https"
         page.set_cookie(
             SESSION_COOKIE,
-            sessions.open(caller, now),
+            sessions(request).open(caller, now),
             max_age=int(CODEC_SESSION.total_seconds()),
             path="/codec",
             httponly=True,

@@ -85,6 +85,6 @@ async def complete_task_route(
         request.app.state.settings,
         task_id,
         body,
-        body.actor or caller.actor,
+        caller.actor_for(body.actor),
     )
     return TaskCompleted(task=task, case=case)

@@ -37,6 +37,7 @@ from promptly.domain.policy import BookingRejected
 from promptly.starter.complaint_cli import complaint_app
 from promptly.starter.history_cli import history_app
 from promptly.starter.report import report_command
+from promptly.starter.secret_files import secrets_app
 from promptly.starter.tasks_cli import tasks_app
 from promptly.starter.webhook_cli import webhooks_app
 
@@ -49,6 +50,7 @@ app.add_typer(complaint_app, name="complaint")
 app.add_typer(history_app, name="history")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(secrets_app, name="secrets")
 app.command("report")(report_command)
 
 if TYPE_CHECKING:

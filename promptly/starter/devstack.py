@@ -136,6 +136,7 @@ def run(
         os.environ.setdefault("PROMPTLY_TEMPORAL_ADDRESS", address)
         (data_root / "env").write_text(
             f"PROMPTLY_DATABASE_URL={database_url}\nPROMPTLY_TEMPORAL_ADDRESS={address}\n"
+            + dev_secrets(data_root)
         )
         log.info("Temporal UI: http://localhost:%d  PostgreSQL: %s", ui_port, database_url)
         key = dev_api_key(data_root)
@@ -162,6 +163,19 @@ async def _schedules_then_worker(settings: Settings, api_port: int = 8000) -> No
     await worker_and_api(settings, api_port)
 
 
+def dev_secrets(data_root: Path) -> str:
+    """Random secrets for this machine in `.data/secrets` (mode 0600), unless the environment
+    sets them; returns the `.data/env` line that points the other commands at them."""
+    from promptly.starter.secret_files import ensure_secrets
+
+    if os.environ.get("PROMPTLY_LINK_SECRET") or os.environ.get("PROMPTLY_SECRETS_DIR"):
+        return ""
+    folder = (data_root / "secrets").resolve()
+    ensure_secrets(folder)
+    os.environ["PROMPTLY_SECRETS_DIR"] = str(folder)
+    return f"PROMPTLY_SECRETS_DIR={folder}\n"
+
+
 def dev_api_key(data_root: Path) -> str | None:
     """With no PROMPTLY_API_KEYS: an admin key for this machine, kept in `.data/api-key`."""
     if os.environ.get("PROMPTLY_API_KEYS"):
@@ -171,9 +185,11 @@ def dev_api_key(data_root: Path) -> str | None:
     path = data_root / "api-key"
     key = path.read_text().strip() if path.exists() else ""
     if not key:
+        from promptly.starter.secret_files import write_private
+
         key = secrets.token_urlsafe(24)
-        path.write_text(key + "\n")
-        path.chmod(0o600)
+        path.unlink(missing_ok=True)  # an empty file left over: recreate it private
+        write_private(path, key + "\n")
     os.environ["PROMPTLY_API_KEYS"] = json.dumps(
         {"dev-admin": {"key_sha256": hash_key(key), "role": "admin"}}
     )
