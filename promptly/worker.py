@@ -130,6 +130,7 @@ def create_worker(
     settings and opened on first use.
     """
     settings = settings or Settings()
+    secret = settings.master_secret()  # MissingSecret: a worker signs links, none without it
     pool = pool or AsyncConnectionPool(settings.database_url, min_size=1, max_size=10)
     messaging = MessagingActivities(
         pool,
@@ -137,7 +138,7 @@ def create_worker(
         StaffDirectory(str(settings.supervisor_email), str(settings.front_desk_email)),
         LinkSettings(
             base_url=settings.public_base_url.rstrip("/"),
-            secret=settings.master_secret(),  # MissingSecret: no worker without one
+            secret=secret,
             ttl=settings.link_ttl,
         ),
     )

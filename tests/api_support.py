@@ -79,7 +79,11 @@ async def client_links(
     """action → token of the links in the case's first `template` message (waits for it)."""
     keyring = settings.keyring(keys.LINKS)
     for _ in range(200):
-        sent = [m for m in await messages(pool, case_id) if m["template"] == template]
+        sent = [
+            m
+            for m in await messages(pool, case_id)
+            if m["template"] == template and m["status"] == "sent"  # delivered: live links
+        ]
         if sent:
             found = {}
             for token in TOKEN.findall(sent[0]["body"]):

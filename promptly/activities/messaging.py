@@ -254,7 +254,7 @@ class MessagingActivities:
             self._links.base_url,
             request.case_id,
             request.link_actions,
-            datetime.now(UTC) + self._links.ttl,
+            activity.info().scheduled_time + self._links.ttl,  # same links on every retry
             datetime.fromisoformat(start) if isinstance(start, str) else None,
         )
 

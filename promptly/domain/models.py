@@ -68,7 +68,9 @@ class Actor(Model):
     kind: ActorKind
     id: NonEmpty
     via: str | None = Field(
-        default=None, description="The API key the action came through (set by the API)."
+        default=None,
+        description="The API key the action came through (set by the API).",
+        exclude_if=lambda value: value is None,  # absent, not null, when no key was involved
     )
 
 
