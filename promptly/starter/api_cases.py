@@ -398,7 +398,8 @@ async def list_page(
             raise ApiError(
                 422,
                 "invalid list request",
-                fields=[("page_token" if page_token else "filter", cause.message)],
+                fields=[("page_token" if page_token else "filter", "Temporal refused it")],
+                internal=cause.message,
             ) from cause
         raise
     return list(iterator.current_page or []), encode_token(keyring, query, iterator.next_page_token)

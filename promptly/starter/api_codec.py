@@ -38,6 +38,7 @@ from promptly.domain.keys import CODEC_SESSIONS, Keyring
 from promptly.domain.models import Locale
 from promptly.starter import api_pages
 from promptly.starter.api_auth import API_KEY_HEADER, ApiKeys, Caller
+from promptly.starter.api_security import log_internal, request_id
 
 CODEC_ROLES = frozenset({ApiRole.COMPLIANCE, ApiRole.ADMIN})
 ALLOWED_HEADERS = f"content-type, x-namespace, authorization, {API_KEY_HEADER.lower()}"
@@ -174,7 +175,9 @@ def codec_router(settings: Settings) -> APIRouter:
         headers = cors(request)
         if status == 401:
             headers["WWW-Authenticate"] = API_KEY_HEADER
-        return JSONResponse({"reason": reason, "errors": []}, status_code=status, headers=headers)
+        body: dict[str, object] = {"reason": reason, "errors": []}
+        body["request_id"] = request_id(request)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     def presented_key(request: Request) -> str | None:
         key = request.headers.get(API_KEY_HEADER)
@@ -211,12 +214,14 @@ def codec_router(settings: Settings) -> APIRouter:
         try:
             payloads = json_format.Parse(await request.body(), Payloads())
         except (json_format.ParseError, UnicodeDecodeError) as err:
-            return refuse(request, 400, f"not a payloads document: {err}")
+            log_internal(request, "codec: unreadable payloads document", err)
+            return refuse(request, 400, "not a payloads document")
         transform: Transform = codec.encode if action == "encode" else codec.decode
         try:
             done = await transform(list(payloads.payloads))
-        except CodecKeyError as err:
-            return refuse(request, 422, str(err))
+        except CodecKeyError as err:  # names key ids: for the log, not the caller
+            log_internal(request, "codec: payloads refused", err)
+            return refuse(request, 422, "these payloads cannot be decoded here")
         return Response(
             json_format.MessageToJson(Payloads(payloads=done)),
             media_type="application/json",
