@@ -380,13 +380,14 @@ async def list_page(
     request: Request, query: str, page_size: int, page_token: str | None
 ) -> tuple[list[WorkflowExecution], str | None]:
     """One page of a visibility query, and the token of the next page (None at the end)."""
-    client: Client = request.app.state.client
     settings: Settings = request.app.state.settings
     keyring = settings.keyring(keys.PAGE_TOKENS)
+    raw_token = decode_token(keyring, query, page_token)  # a forged token goes no further
+    client: Client = request.app.state.client
     iterator = client.list_workflows(
         query,
         page_size=page_size,
-        next_page_token=decode_token(keyring, query, page_token),
+        next_page_token=raw_token,
         rpc_timeout=LIST_TIMEOUT,
     )
     try:
