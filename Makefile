@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install browser run test check demo bench clean
+.PHONY: install browser run test check audit lock demo bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ test: install browser
 check: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python tools/audit.py
+
+## Known vulnerabilities in the production pins (requirements.lock) fail it (docs/security.md).
+audit: install
+	PROMPTLY_REQUIRE_AUDIT=1 $(BIN)/python tools/audit.py
+
+## Re-pin the production image's dependencies (with hashes) after changing pyproject.toml.
+lock: install
+	$(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras \
+	  --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 ## Sample appointments on a compressed-time worker (needs `make run` in another terminal).
 demo: install
