@@ -49,6 +49,7 @@ PUBLIC_SECRETS = frozenset(
         "change-me",
     }
 )
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 LINK_SECRET_FILE = "link-secret"
 CODEC_KEYS_FILE = "codec-keys.json"
 
@@ -448,4 +449,11 @@ class Settings(BaseSettings):
                 f"{MIN_WEBHOOK_SECRET} characters): set PROMPTLY_WEBHOOK_SECRET to a long random "
                 "string and give it to the receivers, or unset PROMPTLY_WEBHOOK_URLS"
             )
+        # Case events name clients: in clear over the network only to this machine.
+        for url in self.webhook_urls:
+            if url.scheme != "https" and url.host not in LOCAL_HOSTS:
+                raise ValueError(
+                    f"webhook URL {url.scheme}://{url.host}… must use https (plain http is "
+                    "allowed for localhost only)"
+                )
         return self

@@ -148,6 +148,26 @@ def _login_page(
     return api_pages.render(page, Locale.EN)
 
 
+CROSS_SITE = "This form can only be sent from this site's own page."
+
+
+def _same_origin(request: Request, settings: Settings) -> bool:
+    """CSRF: a login or logout form posted from another site is refused. Browsers send
+    `Origin` (and `Sec-Fetch-Site`) with form posts; a request with neither is not a
+    browser's cross-site post."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    ours = {
+        f"{request.url.scheme}://{request.url.netloc}",
+        settings.public_base_url.rstrip("/"),
+    }
+    return origin in ours
+
+
 def _endpoint(request: Request) -> str:
     """This codec server's URL, as the Temporal UI is to be told it."""
     return str(request.url_for("codec_decode")).removesuffix("/decode")
@@ -257,6 +277,8 @@ def codec_router(settings: Settings) -> APIRouter:
     @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
     async def codec_login(request: Request) -> Response:
         endpoint = _endpoint(request)
+        if not _same_origin(request, settings):
+            return _login_page(endpoint, error=CROSS_SITE, status_code=403)
         keys: ApiKeys = request.app.state.api_keys
         key = (await api_pages.form_fields(request)).get("key", "")
         caller = keys.identify(key) if key else None
@@ -270,7 +292,9 @@ def codec_router(settings: Settings) -> APIRouter:
             )
         now = datetime.now(UTC)
         page = _login_page(endpoint, session=(caller.name, now + CODEC_SESSION))
-        https = request.url.scheme == "https"
+        # Behind a TLS proxy the app sees http: the public URL's scheme decides (or the proxy's
+        # X-Forwarded-Proto, when uvicorn trusts it through FORWARDED_ALLOW_IPS).
+        https = request.url.scheme == "https" or settings.public_base_url.startswith("https://")
         page.set_cookie(
             SESSION_COOKIE,
             sessions(request).open(caller, now),
@@ -286,6 +310,8 @@ def codec_router(settings: Settings) -> APIRouter:
 
     @router.post("/logout", response_class=HTMLResponse, include_in_schema=False)
     async def codec_logout(request: Request) -> Response:
+        if not _same_origin(request, settings):
+            return _login_page(_endpoint(request), error=CROSS_SITE, status_code=403)
         page = _login_page(_endpoint(request))
         page.delete_cookie(SESSION_COOKIE, path="/codec")
         return page

@@ -143,7 +143,7 @@ def run(
         log.info(
             "HTTP API: http://localhost:%d/docs  %s",
             api_port,
-            f"dev admin key (X-API-Key header): {key}  (kept in {data_root / 'api-key'})"
+            f"dev admin key (X-API-Key header) in {data_root / 'api-key'} (mode 0600)"
             if key
             else "API keys from PROMPTLY_API_KEYS",
         )
@@ -213,7 +213,10 @@ async def worker_and_api(settings: Settings, api_port: int, host: str = "127.0.0
     from promptly.worker import run_worker
 
     server = _ApiServer(
-        uvicorn.Config(create_app(settings), host=host, port=api_port, log_config=None)
+        # No access log: client-link paths carry signed tokens.
+        uvicorn.Config(
+            create_app(settings), host=host, port=api_port, log_config=None, access_log=False
+        )
     )
     api = asyncio.create_task(server.serve())
     try:
