@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from promptly.config import ApiKey, ApiRole, Settings
 from promptly.domain import keys, links
+from promptly.domain.models import ActorKind
 from promptly.starter.api import create_app
 from promptly.starter.api_auth import hash_key
 from promptly.worker import create_worker
@@ -38,11 +39,16 @@ STAFF_KEY = key(ApiRole.STAFF)
 BACKOFFICE_KEY = key(ApiRole.BACKOFFICE)
 
 
+# The CRM relays what clients tell it (a verdict on a complaint, a confirmation by phone), so
+# its key may name a client as the actor; every other key acts as itself only (admin: any).
+ACTS_AS: dict[ApiRole, list[ActorKind]] = {ApiRole.BACKOFFICE: [ActorKind.CLIENT]}
+
+
 def with_api_keys(settings: Settings) -> Settings:
     return settings.model_copy(
         update={
             "api_keys": {
-                name: ApiKey(key_sha256=hash_key(secret), role=role)
+                name: ApiKey(key_sha256=hash_key(secret), role=role, acts_as=ACTS_AS.get(role))
                 for role, (name, secret) in KEYS.items()
             }
         }
