@@ -104,7 +104,8 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     assert task["note"] == "voicemail" and task["closed_by"] == "staff:desk"
     assert case["status"] == "Booked" and case["call_attempts"] == 1
     recorded = [e for e in case["timeline"] if e["detail"].startswith("Call attempt 1")]
-    assert len(recorded) == 1 and recorded[0]["actor"] == {"kind": "staff", "id": "desk"}
+    desk = {"kind": "staff", "id": "desk", "via": "desk"}
+    assert len(recorded) == 1 and recorded[0]["actor"] == desk
     assert recorded[-1]["detail"] == "Call attempt 1: no_answer (voicemail)"
 
     twice = await http.post(
