@@ -132,10 +132,13 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     assert stale.status_code == 409
     assert "already done (no_outcome" in stale.json()["reason"]
 
+    as_ewa = {"outcome": "reached_confirmed", "actor": {"kind": "staff", "id": "ewa"}}
+    forged = await http.post(
+        f"/tasks/{open_call['id']}/complete", json=as_ewa, headers=BACKOFFICE_KEY
+    )
+    assert forged.status_code == 403, forged.text  # a back-office key is not a staff member
     confirmed = await http.post(
-        f"/tasks/{open_call['id']}/complete",
-        json={"outcome": "reached_confirmed", "actor": {"kind": "staff", "id": "ewa"}},
-        headers=BACKOFFICE_KEY,
+        f"/tasks/{open_call['id']}/complete", json=as_ewa, headers=STAFF_KEY
     )
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["case"]["status"] == "Confirmed"
