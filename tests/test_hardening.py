@@ -62,6 +62,8 @@ def test_codec_login_and_logout_posted_from_another_site_are_refused() -> None:
         {"Origin": "https://evil.example"},
         {"Sec-Fetch-Site": "cross-site"},
         {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "null"},
     ):
         login = http.post("/codec/login", data=form, headers=headers)
         assert login.status_code == 403 and SESSION_COOKIE not in login.headers.get(
@@ -75,6 +77,11 @@ def test_codec_login_and_logout_posted_from_another_site_are_refused() -> None:
         headers={"Origin": "http://promptly.test", "Sec-Fetch-Site": "same-origin"},
     )
     assert ours.status_code == 200 and SESSION_COOKIE in ours.headers["set-cookie"]
+    # Our page sends no referrer: a browser then posts `Origin: null` with Sec-Fetch-Site.
+    own_page = http.post(
+        "/codec/login", data=form, headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    )
+    assert own_page.status_code == 200 and SESSION_COOKIE in own_page.headers["set-cookie"]
 
 
 def test_session_cookie_is_secure_behind_a_tls_proxy() -> None:
