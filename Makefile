@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install browser run test check demo bench chaos clean
+.PHONY: install browser run test check audit lock demo bench chaos clean
 
 LOGS := .data/logs
 
@@ -44,6 +44,16 @@ test: install browser
 check: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python tools/audit.py
+
+## Known vulnerabilities in the production pins (requirements.lock) fail it (docs/security.md).
+audit: install
+	PROMPTLY_REQUIRE_AUDIT=1 $(BIN)/python tools/audit.py
+
+## Re-pin the production image's dependencies (with hashes) after changing pyproject.toml.
+lock: install
+	$(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras \
+	  --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 ## Four sample appointments played out in ~9 minutes on a compressed-time worker (needs
 ## `make run` in another terminal); `promptly demo --clean` removes them afterwards.

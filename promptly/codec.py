@@ -8,6 +8,9 @@ this codec did not encode pass through decoding untouched (histories from before
 was turned on). A payload under a key this process does not know is refused with a clear
 error naming the key id.
 
+With `PROMPTLY_CODEC_STRICT` on, decoding refuses payloads that are not encrypted: a start or
+an update sent to Temporal around Promptly (no codec) fails instead of being processed.
+
 Keys come from the settings: `PROMPTLY_CODEC_KEYS` = JSON `{"key id": "<base64 of 16, 24 or
 32 random bytes>"}` and `PROMPTLY_CODEC_KEY_ID` = the id new payloads are encrypted with.
 Generate a key with
@@ -52,7 +55,9 @@ class EncryptionCodec(PayloadCodec):
     """AES-GCM with a random 96-bit nonce per payload; the key id is also authenticated
     (associated data), so moving a ciphertext under another key id fails to decrypt."""
 
-    def __init__(self, keys: Mapping[str, bytes], current_key_id: str) -> None:
+    def __init__(
+        self, keys: Mapping[str, bytes], current_key_id: str, *, strict: bool = False
+    ) -> None:
         if current_key_id not in keys:
             raise ValueError(
                 f"the current codec key id {current_key_id!r} is not among the keys "
@@ -60,6 +65,9 @@ class EncryptionCodec(PayloadCodec):
             )
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.current_key_id = current_key_id
+        # Strict: a payload that was not encrypted is refused, so nobody can start a case or
+        # send an update by talking to Temporal directly without the keys.
+        self.strict = strict
 
     @property
     def key_ids(self) -> Sequence[str]:
@@ -81,6 +89,11 @@ class EncryptionCodec(PayloadCodec):
 
     def decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
+            if self.strict:
+                raise CodecKeyError(
+                    "unencrypted payload refused (PROMPTLY_CODEC_STRICT): it was not sent "
+                    "through a Promptly client"
+                )
             return payload  # not ours (written before the codec, or by another codec)
         key_id = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
         cipher = self._ciphers.get(key_id)

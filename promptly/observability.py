@@ -31,8 +31,13 @@ from temporalio.runtime import (
 
 from promptly.config import Settings
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"\+\d[\d\s().-]{6,}\d")
+# Every repetition is bounded, so the work per character is bounded: redaction stays linear
+# in the input, and a record is cut at MAX_RECORD_CHARS before it is scanned at all.
+MAX_RECORD_CHARS = 32_768
+_EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+# With or without +/00, spaces, dots, dashes, parentheses; at least 9 digits (checked below).
+_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d[\d ().-]{7,20}\d(?![\w])")
+_DATE_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}")
 
 # Fields copied from the SDK's `temporal_workflow` / `temporal_activity` record extras.
 _WORKFLOW_FIELDS = {
@@ -55,9 +60,19 @@ _ACTIVITY_FIELDS = {
 }
 
 
+def _phone(match: re.Match[str]) -> str:
+    found = match.group(0)
+    digits = sum(char.isdigit() for char in found)
+    if digits < 9 or _DATE_LIKE.search(found):  # dates, times, short numbers stay
+        return found
+    return "<phone>"
+
+
 def redact(text: str) -> str:
-    """Masks email addresses and phone numbers."""
-    return _PHONE.sub("<phone>", _EMAIL.sub("<email>", text))
+    """Masks email addresses and phone numbers (with or without +); over-long text is cut."""
+    if len(text) > MAX_RECORD_CHARS:
+        text = text[:MAX_RECORD_CHARS] + f"… [{len(text) - MAX_RECORD_CHARS} characters cut]"
+    return _PHONE.sub(_phone, _EMAIL.sub("<email>", text))
 
 
 def temporal_context(record: logging.LogRecord) -> dict[str, Any]:

@@ -155,6 +155,7 @@ def create_worker(
     settings and opened on first use.
     """
     settings = settings or Settings()
+    secret = settings.master_secret()  # MissingSecret: a worker signs links, none without it
     pool = pool or AsyncConnectionPool(
         settings.database_url, min_size=1, max_size=settings.pool_size()
     )
@@ -164,7 +165,7 @@ def create_worker(
         StaffDirectory(str(settings.supervisor_email), str(settings.front_desk_email)),
         LinkSettings(
             base_url=settings.public_base_url.rstrip("/"),
-            secret=settings.link_secret.get_secret_value(),
+            secret=secret,
             ttl=settings.link_ttl,
             calendar_domain=settings.calendar_domain,
         ),

@@ -14,7 +14,8 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from promptly.config import ApiKey, ApiRole, Settings
-from promptly.domain import links
+from promptly.domain import keys, links
+from promptly.domain.models import ActorKind
 from promptly.starter.api import create_app
 from promptly.starter.api_auth import hash_key
 from promptly.worker import create_worker
@@ -38,11 +39,16 @@ STAFF_KEY = key(ApiRole.STAFF)
 BACKOFFICE_KEY = key(ApiRole.BACKOFFICE)
 
 
+# The CRM relays what clients tell it (a verdict on a complaint, a confirmation by phone), so
+# its key may name a client as the actor; every other key acts as itself only (admin: any).
+ACTS_AS: dict[ApiRole, list[ActorKind]] = {ApiRole.BACKOFFICE: [ActorKind.CLIENT]}
+
+
 def with_api_keys(settings: Settings) -> Settings:
     return settings.model_copy(
         update={
             "api_keys": {
-                name: ApiKey(key_sha256=hash_key(secret), role=role)
+                name: ApiKey(key_sha256=hash_key(secret), role=role, acts_as=ACTS_AS.get(role))
                 for role, (name, secret) in KEYS.items()
             }
         }
@@ -70,20 +76,24 @@ def sign(settings: Settings, case_id: str, action: str, expires_in: timedelta) -
     claims = links.LinkClaims(
         case_id=case_id, action=action, expires_at=datetime.now(UTC) + expires_in
     )
-    return links.sign(settings.link_secret.get_secret_value(), claims)
+    return links.sign(settings.keyring(keys.LINKS), claims)
 
 
 async def client_links(
     pool: AsyncConnectionPool, settings: Settings, case_id: str, template: str = "confirmation"
 ) -> dict[str, str]:
     """action → token of the links in the case's first `template` message (waits for it)."""
-    secret = settings.link_secret.get_secret_value()
+    keyring = settings.keyring(keys.LINKS)
     for _ in range(200):
-        sent = [m for m in await messages(pool, case_id) if m["template"] == template]
+        sent = [
+            m
+            for m in await messages(pool, case_id)
+            if m["template"] == template and m["status"] == "sent"  # delivered: live links
+        ]
         if sent:
             found = {}
             for token in TOKEN.findall(sent[0]["body"]):
-                found[links.verify(secret, token, datetime.now(UTC)).action] = token
+                found[links.verify(keyring, token, datetime.now(UTC)).action] = token
             return found
         await asyncio.sleep(0.1)
     raise AssertionError(f"no {template} message for {case_id}")

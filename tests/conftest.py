@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 import uuid
@@ -23,6 +24,11 @@ from promptly import db
 from promptly.config import Settings
 from promptly.starter.setup import register_search_attributes
 from promptly.worker import create_worker, data_converter
+
+# There is no default secret: the worker and the API refuse to start without one. The tests
+# sign with a random one of their own, made fresh for each run (never a published value).
+TEST_LINK_SECRET = secrets.token_urlsafe(48)
+os.environ["PROMPTLY_LINK_SECRET"] = TEST_LINK_SECRET
 
 
 def installed_binary(name: str) -> str:
@@ -86,6 +92,7 @@ def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
         task_queue=f"promptly-test-{uuid.uuid4().hex[:8]}",
+        link_secret=TEST_LINK_SECRET,
         # Quiet and business hours are exercised by the policy tests; lifecycles use plain hours
         # unless a test sets them.
     )

@@ -79,7 +79,11 @@ def next_local(
 async def messages(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT * FROM messages WHERE case_id = %s ORDER BY requested_at, id", (case_id,)
+            # What the channel received: the outbox keeps the live body, the ledger a redacted one.
+            """SELECT m.*, COALESCE(o.body, m.body) AS body, m.body AS stored_body
+                 FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
+                WHERE m.case_id = %s ORDER BY m.requested_at, m.id""",
+            (case_id,),
         )
         return await cur.fetchall()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -302,7 +303,11 @@ async def record(directory: Path = HISTORIES, only: Sequence[str] = ()) -> list[
         with ExitStack() as stack:
             stack.callback(server.cleanup)
             url = stack.enter_context(migrated_database(str(server.get_uri()), "histories"))
-            settings = Settings(database_url=url, task_queue="promptly-histories")
+            settings = Settings(
+                database_url=url,
+                task_queue="promptly-histories",
+                link_secret=secrets.token_urlsafe(48),
+            )
             async with (
                 await WorkflowEnvironment.start_time_skipping(
                     test_server_existing_path=installed_binary("temporal-test-server"),

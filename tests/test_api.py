@@ -19,10 +19,17 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
-from promptly.config import Settings
+from promptly.config import ApiRole, Settings
 from promptly.starter.api import APPOINTMENT_ACTIONS, COMPLAINT_ACTIONS, create_app
 from promptly.starter.appointments import book
-from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, eventually, serving, with_api_keys
+from tests.api_support import (
+    BACKOFFICE_KEY,
+    STAFF_KEY,
+    eventually,
+    key,
+    serving,
+    with_api_keys,
+)
 from tests.helpers import appointment
 
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -238,22 +245,23 @@ async def test_the_acting_key_is_the_actor_unless_the_body_names_one(
     assert acknowledged.status_code == 200, acknowledged.text
     entry = acknowledged.json()["timeline"][-1]
     assert entry["detail"] == "Provider acknowledged the booking"
-    assert entry["actor"] == {"kind": "staff", "id": "desk"}
+    assert entry["actor"] == {"kind": "staff", "id": "desk", "via": "desk"}
 
-    delay = await api.post(
-        f"{base}/report_delay",
-        json={"minutes": 20, "reason": "traffic", "actor": {"kind": "provider", "id": "P-3"}},
-        headers=BACKOFFICE_KEY,
-    )
+    provider = {"kind": "provider", "id": "P-3"}
+    delay_body = {"minutes": 20, "reason": "traffic", "actor": provider}
+    forged = await api.post(f"{base}/report_delay", json=delay_body, headers=BACKOFFICE_KEY)
+    assert forged.status_code == 403, forged.text  # a back-office key is not the provider
+    delay = await api.post(f"{base}/report_delay", json=delay_body, headers=key(ApiRole.ADMIN))
     assert delay.status_code == 200, delay.text
     assert delay.json()["delay_minutes"] == 20
     delayed = [e for e in delay.json()["timeline"] if e["detail"].startswith("Provider delayed")]
-    assert delayed[-1]["actor"] == {"kind": "provider", "id": "P-3"}
+    assert delayed[-1]["actor"] == {**provider, "via": "root"}
 
     confirmed = await api.post(f"{base}/confirm", json={}, headers=BACKOFFICE_KEY)
     assert confirmed.status_code == 200
     assert confirmed.json()["status"] == "Confirmed"
-    assert confirmed.json()["timeline"][-1]["actor"] == {"kind": "system", "id": "crm"}
+    crm = {"kind": "system", "id": "crm", "via": "crm"}
+    assert confirmed.json()["timeline"][-1]["actor"] == crm
 
     cancelled = await api.post(
         f"{base}/cancel", json={"reason": "client called"}, headers=STAFF_KEY

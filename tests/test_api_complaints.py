@@ -62,7 +62,8 @@ async def test_complaint_actions_drive_the_workflow(api: httpx.AsyncClient) -> N
     )
     assert assigned.status_code == 200, assigned.text
     assert assigned.json()["assignee"]["id"] == "agent-7"
-    assert assigned.json()["timeline"][-1]["actor"] == {"kind": "staff", "id": "desk"}
+    desk = {"kind": "staff", "id": "desk", "via": "desk"}
+    assert assigned.json()["timeline"][-1]["actor"] == desk
 
     held = await api.post(
         f"{base}/hold", json={"reason": "waiting for receipts"}, headers=STAFF_KEY
@@ -89,6 +90,8 @@ async def test_complaint_actions_drive_the_workflow(api: httpx.AsyncClient) -> N
     )
     assert verdict.status_code == 200, verdict.text
     assert verdict.json()["status"] == "Closed"
+    verdicts = [e for e in verdict.json()["timeline"] if e["actor"]["kind"] == "client"]
+    assert verdicts[-1]["actor"] == {"kind": "client", "id": "C-17", "via": "crm"}
     late = await api.post(f"{base}/add_note", json={"text": "late"}, headers=STAFF_KEY)
     assert late.status_code == 409 and "already Closed" in late.json()["reason"]
 

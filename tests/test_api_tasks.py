@@ -104,7 +104,8 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     assert task["note"] == "voicemail" and task["closed_by"] == "staff:desk"
     assert case["status"] == "Booked" and case["call_attempts"] == 1
     recorded = [e for e in case["timeline"] if e["detail"].startswith("Call attempt 1")]
-    assert len(recorded) == 1 and recorded[0]["actor"] == {"kind": "staff", "id": "desk"}
+    desk = {"kind": "staff", "id": "desk", "via": "desk"}
+    assert len(recorded) == 1 and recorded[0]["actor"] == desk
     assert recorded[-1]["detail"] == "Call attempt 1: no_answer (voicemail)"
 
     twice = await http.post(
@@ -131,10 +132,13 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     assert stale.status_code == 409
     assert "already done (no_outcome" in stale.json()["reason"]
 
+    as_ewa = {"outcome": "reached_confirmed", "actor": {"kind": "staff", "id": "ewa"}}
+    forged = await http.post(
+        f"/tasks/{open_call['id']}/complete", json=as_ewa, headers=BACKOFFICE_KEY
+    )
+    assert forged.status_code == 403, forged.text  # a back-office key is not a staff member
     confirmed = await http.post(
-        f"/tasks/{open_call['id']}/complete",
-        json={"outcome": "reached_confirmed", "actor": {"kind": "staff", "id": "ewa"}},
-        headers=BACKOFFICE_KEY,
+        f"/tasks/{open_call['id']}/complete", json=as_ewa, headers=STAFF_KEY
     )
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["case"]["status"] == "Confirmed"

@@ -68,6 +68,45 @@ def test_published_ports() -> None:
     assert SERVICES["worker"]["environment"]["PROMPTLY_METRICS_BIND"] == "0.0.0.0:9464"
 
 
+def test_only_the_api_is_published_beyond_this_host() -> None:
+    """Anyone on the network could read every history or send updates as any actor through
+    an open Temporal frontend or UI: they listen on loopback only."""
+    for name in ("temporal", "temporal-ui", "worker"):
+        for port in SERVICES[name]["ports"]:
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+    assert SERVICES["api"]["ports"] == ["${API_PORT:-8000}:8000"]  # every interface
+
+
+def test_no_secret_is_known_in_advance() -> None:
+    assert "POSTGRES_PASSWORD:-" not in COMPOSE_TEXT  # no default database password
+    assert COMPOSE_TEXT.count("${POSTGRES_PASSWORD:?") == 3  # postgres, temporal, the app
+    assert "PROMPTLY_LINK_SECRET" not in COMPOSE_TEXT and "PROMPTLY_CODEC_KEYS" not in COMPOSE_TEXT
+    setup = SERVICES["setup"]
+    generate = "promptly secrets generate --dir /var/lib/promptly/secrets --codec"
+    assert setup["command"][-1].startswith(generate + " && ")
+    assert setup["volumes"] == ["promptly-secrets:/var/lib/promptly/secrets"]
+    for name in ("worker", "api"):
+        service = SERVICES[name]
+        assert "promptly-secrets:/var/lib/promptly/secrets:ro" in service["volumes"]
+        environment = service["environment"]
+        assert environment["PROMPTLY_SECRETS_DIR"] == "/var/lib/promptly/secrets"
+        assert environment["PROMPTLY_CODEC_STRICT"] == "${PROMPTLY_CODEC_STRICT:-true}"
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert re.search(r"^POSTGRES_PASSWORD=$", example, re.MULTILINE)
+    assert not re.search(r"^PROMPTLY_LINK_SECRET=", example, re.MULTILINE)
+
+
+def test_the_image_installs_the_locked_pins_with_hashes() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "--require-hashes -r requirements.lock" in dockerfile
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    pins = re.findall(r"^([a-z0-9][a-z0-9._-]*)==(\S+) \\$", lock, re.MULTILINE)
+    names = {name for name, _ in pins}
+    assert {"temporalio", "fastapi", "pydantic", "cryptography", "psycopg"} <= names
+    assert lock.count("--hash=sha256:") >= len(pins)
+    assert "--extra-index-url" not in lock and "file://" not in lock
+
+
 @pytest.mark.parametrize("name", sorted(set(SERVICES) - ONE_SHOT))
 def test_every_long_running_service_has_a_health_check(name: str) -> None:
     check = SERVICES[name].get("healthcheck")
@@ -109,7 +148,7 @@ def test_temporal_persists_to_postgresql_and_the_ui_takes_a_codec() -> None:
     assert temporal["DB"] == "postgres12"
     assert temporal["POSTGRES_SEEDS"] == "postgres"
     ui = SERVICES["temporal-ui"]["environment"]
-    assert ui["TEMPORAL_CODEC_ENDPOINT"] == "${TEMPORAL_UI_CODEC_ENDPOINT:-}"
+    assert ui["TEMPORAL_CODEC_ENDPOINT"] == "${TEMPORAL_UI_CODEC_ENDPOINT-http://localhost:8000/codec}"
 
 
 def test_dockerfile_is_slim_non_root_and_without_dev_dependencies() -> None:

@@ -79,13 +79,17 @@ async def test_live_and_archived_exports_are_the_same_readable_history(
     assert [e["detail"] for e in entries] == [e.detail for e in final.timeline]
     office = ZoneInfo(OFFICE)
     assert entries[0]["at"] == final.timeline[0].at.astimezone(office).isoformat()
-    # Every message the ledger holds is in the history with the text actually sent.
+    # Every message the ledger holds is in the history with the text actually sent, its
+    # client links redacted to their action and token id (the client had them).
     sent = await messages(pool, request.workflow_id)
     attached = {e["message"]["message_id"]: e for e in entries if e["message"]}
     assert set(attached) == {m["id"] for m in sent}
     for row in sent:
         entry = attached[row["id"]]
-        assert entry["message"]["body"] == row["body"]
+        assert entry["message"]["body"] == row["stored_body"]
+        assert "/c/" not in entry["message"]["body"]
+        if "/c/" in row["body"]:
+            assert "link, token " in entry["message"]["body"]
         assert entry["channel"] == row["channel"]
         assert entry["data"]["template"] == row["template"]
     # Supervisor alerts name no ledger row; they get theirs by template, in order.

@@ -22,7 +22,7 @@ async def test_fifty_cli_runs_that_build_a_client_all_exit_0_1_or_2(
         **os.environ,
         "PROMPTLY_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
         "PROMPTLY_DATABASE_URL": settings.database_url,
-        "PROMPTLY_LINK_SECRET": settings.link_secret.get_secret_value(),
+        "PROMPTLY_LINK_SECRET": settings.master_secret(),
     }
     promptly = installed_binary("promptly")
     # Most runs list cases (exit 0); some ask for a case that does not exist (exit 1).

@@ -26,6 +26,7 @@ from promptly.activities.messaging import (
 )
 from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel
 from promptly.domain import errors, links
+from promptly.domain.keys import LINKS, Keyring
 from promptly.domain.models import (
     Channel,
     Locale,
@@ -184,7 +185,7 @@ async def test_an_sms_goes_to_twilio_short_with_a_status_callback(
     [link] = [word for word in body.split() if word.startswith(f"{BASE_URL}/c/")]
     token = link.removeprefix(f"{BASE_URL}/c/")
     assert len(token) < 60
-    claims = links.verify(LINK_SECRET, token, datetime.now(UTC))
+    claims = links.verify(Keyring.of(LINKS, LINK_SECRET), token, datetime.now(UTC))
     assert (claims.case_id, claims.action) == (request.case_id, "confirm")
 
 

@@ -28,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from twilio.request_validator import RequestValidator
 
 from promptly.config import ApiRole, Settings
-from promptly.domain import links
+from promptly.domain import keys, links
 from promptly.starter.devstack import twilio_fake
 from promptly.starter.sms_cli import signed_reply
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
@@ -191,7 +191,7 @@ async def test_r_gets_the_reschedule_link_and_other_text_becomes_one_task(stack:
     )
     link = next(w for w in (sent[0].body or "").split() if "/c/" in w)
     claims = links.verify(
-        stack.settings.link_secret.get_secret_value(), link.split("/c/")[1], datetime.now(UTC)
+        stack.settings.keyring(keys.LINKS), link.split("/c/")[1], datetime.now(UTC)
     )
     assert (claims.case_id, claims.action) == (case_id, "reschedule")
 

@@ -10,6 +10,7 @@ import pytest
 from jinja2 import Environment, FileSystemLoader, meta
 
 from promptly.domain import links
+from promptly.domain.keys import LINKS, Keyring
 from promptly.domain.models import Channel, Locale
 from promptly.domain.rendering import TEMPLATES, render, sms_template_names, template_names
 from promptly.domain.sms import (
@@ -24,7 +25,8 @@ from promptly.domain.sms import (
 )
 from promptly.starter.api_inbound import SenderLimiter
 
-SECRET = "link-secret"
+SECRET = "link-secret-for-the-sms-rule-tests-0123456789"
+KEYS = Keyring.of(LINKS, SECRET)
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
@@ -90,7 +92,7 @@ def _context(template: str, locale: Locale) -> dict[str, Any]:
         names |= meta.find_undeclared_variables(env.parse(source))
     base_url = "https://umow.przychodnia-example.pl"
     token = links.sign_compact(
-        SECRET,
+        KEYS,
         links.LinkClaims(
             case_id="appointment-A-2026-000123",
             action="reschedule",
@@ -235,17 +237,17 @@ def test_compact_tokens_are_short_and_verify_like_full_ones() -> None:
     claims = links.LinkClaims(
         case_id="appointment-A-1001", action="confirm", expires_at=NOW + timedelta(days=14)
     )
-    compact = links.sign_compact(SECRET, claims)
-    full = links.sign(SECRET, claims)
+    compact = links.sign_compact(KEYS, claims)
+    full = links.sign(KEYS, claims)
     assert len(compact) <= 50 < len(full)
-    assert links.verify(SECRET, compact, NOW) == links.verify(SECRET, full, NOW)
+    assert links.verify(KEYS, compact, NOW) == links.verify(KEYS, full, NOW)
     with pytest.raises(links.InvalidLink, match="expired"):
-        links.verify(SECRET, compact, NOW + timedelta(days=15))
+        links.verify(KEYS, compact, NOW + timedelta(days=15))
     with pytest.raises(links.InvalidLink, match="not valid"):
-        links.verify("another-secret", compact, NOW)
+        links.verify(Keyring.of(LINKS, "another-secret-" * 3), compact, NOW)
     forged = compact.replace("~c", "~x", 1)  # confirm → cancel
     with pytest.raises(links.InvalidLink, match="not valid"):
-        links.verify(SECRET, forged, NOW)
+        links.verify(KEYS, forged, NOW)
 
 
 # --- per-sender limit ----------------------------------------------------------------------

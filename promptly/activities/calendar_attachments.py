@@ -17,6 +17,7 @@ from typing import Any
 
 from promptly.domain import invitations, links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION, CalendarEvent
+from promptly.domain.keys import LINKS, Keyring
 from promptly.domain.models import Channel, Recipient, RecipientRole
 
 __all__ = ["CALENDAR_LINK_ACTION", "Attachment", "calendar_link", "invitation_attachment"]
@@ -90,7 +91,7 @@ def calendar_link(
     if event is None:  # pragma: no cover - _for_client checked it
         return None
     token = links.sign(
-        secret,
+        Keyring.of(LINKS, secret),
         links.LinkClaims(case_id=event.case_id, action=CALENDAR_LINK_ACTION, expires_at=expires_at),
     )
     return f"{base_url}/c/{token}/calendar.ics"

@@ -120,9 +120,13 @@ class DeliveryChannel(Protocol):
 
 
 class OutboxChannel:
-    """Keeps the rendered message in the ledger for staff or a relay to pick up."""
+    """Keeps the rendered message (table `outbox`) for staff or a relay to pick up."""
 
     async def deliver(self, conn: AsyncConnection, message: OutgoingMessage) -> str:
+        await conn.execute(  # the live body: the ledger's copy has its links redacted
+            "INSERT INTO outbox (message_id, body) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (message.message_id, message.body),
+        )
         return f"outbox:{message.message_id}"
 
 
@@ -272,7 +276,7 @@ class MessagingActivities:
             request.context,
             base_url=self._links.base_url,
             secret=self._links.secret,
-            expires_at=datetime.now(UTC) + self._links.ttl,
+            expires_at=activity.info().scheduled_time + self._links.ttl,
         )
         if ics_link is not None:
             message_links[calendar_attachments.CALENDAR_LINK_ACTION] = ics_link
@@ -291,9 +295,10 @@ class MessagingActivities:
         rendered = render(
             request.template, recipient.locale, recipient.timezone, context, request.channel
         )
+        stored = RenderedMessage(rendered.subject, links.redact(rendered.body, message_links))
 
         async with self._pool.connection() as conn:
-            ledger = await _ledger_entry(conn, request, recipient, address, rendered)
+            ledger = await _ledger_entry(conn, request, recipient, address, stored)
             message_id = ledger.message_id
             if ledger.status in DONE:
                 _count(request, "already_sent")
@@ -305,7 +310,7 @@ class MessagingActivities:
                     subject=ledger.subject,
                     outcome=ledger.status,
                 )
-            # A retry sends what the first attempt stored, so the ledger shows what went out.
+            # The ledger keeps the body with links redacted; the channel gets them live.
             outgoing = OutgoingMessage(
                 message_id=message_id,
                 idempotency_key=request.idempotency_key,
@@ -314,7 +319,7 @@ class MessagingActivities:
                 address=address,
                 name=recipient.name,
                 subject=ledger.subject,
-                body=ledger.body,
+                body=rendered.body,
                 attachments=(invitation,) if invitation is not None else (),
             )
             await _not_cancelled(errors_so_far)
@@ -367,16 +372,16 @@ class MessagingActivities:
         return to
 
     def _signed_links(self, request: SendMessageRequest) -> dict[str, str]:
-        expires_at = datetime.now(UTC) + self._links.ttl
-        sign = links.sign_compact if request.channel is Channel.SMS else links.sign
-        return {
-            action: f"{self._links.base_url}/c/"
-            + sign(
-                self._links.secret,
-                links.LinkClaims(case_id=request.case_id, action=action, expires_at=expires_at),
-            )
-            for action in request.link_actions
-        }
+        start = request.context.get("start")  # links of a visit are spent once it moves
+        return links.message_links(
+            self._links.secret,
+            self._links.base_url,
+            request.case_id,
+            request.link_actions,
+            activity.info().scheduled_time + self._links.ttl,  # same links on every retry
+            datetime.fromisoformat(start) if isinstance(start, str) else None,
+            compact=request.channel is Channel.SMS,
+        )
 
 
 def _previous_errors() -> int:

@@ -2,9 +2,9 @@
 
 token = base64url(HMAC-SHA256(feed key, "calendar-feed:" provider id ":" version)). The
 version lives in PostgreSQL (calendar_feed_tokens); revoking moves it, so every URL handed out
-before stops working at once and a new one can be issued. The key is derived from the link
-secret for this one purpose only (`feed_key`), so a client-link token can never pass as a
-feed token and the derivation can change in one place.
+before stops working at once and a new one can be issued. The key is derived from the master
+secret for this one purpose only (`feed_key`: HKDF, domain/keys.py), so a client-link token can
+never pass as a feed token.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import base64
 import hashlib
 import hmac
 
+from promptly.domain import keys
+
 PURPOSE = "calendar-feed:"
 
 
 def feed_key(link_secret: str) -> bytes:
-    """The key that signs feed tokens, separate from the one signing client links."""
-    return hmac.new(link_secret.encode(), b"promptly/" + PURPOSE.encode(), hashlib.sha256).digest()
+    """The key that signs feed tokens, separate from the one signing client links (HKDF)."""
+    return keys.derive_key(link_secret, keys.CALENDAR_FEEDS)
 
 
 def feed_token(key: bytes, provider_id: str, version: int) -> str:

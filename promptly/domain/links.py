@@ -1,17 +1,27 @@
 """Signed, expiring client links scoped to one case and one action.
 
-token = base64url(json claims) "." base64url(HMAC-SHA256(secret, claims)). Pure: the
-caller passes the secret and the time.
+token = base64url(json claims) "." base64url(HMAC-SHA256(links key, claims)). The links key
+is derived from the master secret for this purpose only (promptly/domain/keys.py) and the
+claims name its key id, so a rotation keeps earlier links valid for the grace period.
+
+A cancel or reschedule link also names the visit's start it was sent for (`for_start`): once
+the visit has moved, the API refuses the earlier links (single use per change). Stored
+messages keep no live link: `redact` swaps each for its action and token id.
+
+Pure: the caller passes the keys and the time.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
+from promptly.domain.keys import LINKS, Keyring
 from promptly.domain.models import Model
 
 
@@ -19,10 +29,15 @@ class LinkClaims(Model):
     case_id: str
     action: str
     expires_at: datetime
+    for_start: datetime | None = None
 
 
 class InvalidLink(ValueError):
     pass
+
+
+class ExpiredLink(InvalidLink):
+    """Authentic, but past its expiry."""
 
 
 def _b64(data: bytes) -> str:
@@ -30,25 +45,28 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # Tokens arrive from URLs: anything but URL-safe base64 ASCII is simply not a token.
+    return base64.urlsafe_b64decode(text.encode("ascii") + b"=" * (-len(text) % 4))
 
 
-def _signature(secret: str, payload: str) -> str:
-    return _b64(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest())
+def sign(keyring: Keyring, claims: LinkClaims) -> str:
+    key_id, _ = keyring.mac(b"")
+    raw: dict[str, object] = {
+        "k": key_id,
+        "c": claims.case_id,
+        "a": claims.action,
+        "e": int(claims.expires_at.timestamp()),
+    }
+    if claims.for_start is not None:
+        raw["s"] = int(claims.for_start.timestamp())
+    payload = _b64(json.dumps(raw, separators=(",", ":")).encode())
+    _, mac = keyring.mac(payload.encode())
+    return f"{payload}.{_b64(mac)}"
 
 
-def sign(secret: str, claims: LinkClaims) -> str:
-    payload = _b64(
-        json.dumps(
-            {"c": claims.case_id, "a": claims.action, "e": int(claims.expires_at.timestamp())},
-            separators=(",", ":"),
-        ).encode()
-    )
-    return f"{payload}.{_signature(secret, payload)}"
-
-
-# Compact tokens for SMS, where every character costs: case~{action letter}{expiry in base 36}~
-# and a 128-bit HMAC, about 50 characters instead of 120.
+# Compact tokens for SMS, where every character costs (about 50 characters instead of 130):
+# {case}~{action letter}{expiry base 36}[.{visit start base 36}]~{128-bit MAC}. No key id: the
+# keys a keyring still accepts (the current one, the previous one in its grace) are tried.
 COMPACT_SEPARATOR = "~"
 _ACTION_LETTERS = {"confirm": "c", "cancel": "x", "reschedule": "r", "survey": "s"}
 _LETTER_ACTIONS = {letter: action for action, letter in _ACTION_LETTERS.items()}
@@ -65,55 +83,118 @@ def _base36(number: int) -> str:
             return out
 
 
-def _compact_signature(secret: str, payload: str) -> str:
-    mac = hmac.new(secret.encode(), b"compact:" + payload.encode(), hashlib.sha256).digest()
-    return _b64(mac[:_COMPACT_MAC_BYTES])
+def _compact_mac(key: bytes, payload: str) -> bytes:
+    return hmac.new(key, b"compact:" + payload.encode(), hashlib.sha256).digest()[
+        :_COMPACT_MAC_BYTES
+    ]
 
 
-def sign_compact(secret: str, claims: LinkClaims) -> str:
+def sign_compact(keyring: Keyring, claims: LinkClaims) -> str:
     """A short token for text messages; `verify` accepts it like a full one."""
     letter = _ACTION_LETTERS.get(claims.action)
     if letter is None or COMPACT_SEPARATOR in claims.case_id:
-        return sign(secret, claims)
-    payload = (
-        f"{claims.case_id}{COMPACT_SEPARATOR}{letter}{_base36(int(claims.expires_at.timestamp()))}"
-    )
-    return f"{payload}{COMPACT_SEPARATOR}{_compact_signature(secret, payload)}"
+        return sign(keyring, claims)
+    times = _base36(int(claims.expires_at.timestamp()))
+    if claims.for_start is not None:
+        times += "." + _base36(int(claims.for_start.timestamp()))
+    payload = f"{claims.case_id}{COMPACT_SEPARATOR}{letter}{times}"
+    return f"{payload}{COMPACT_SEPARATOR}{_b64(_compact_mac(keyring.current, payload))}"
 
 
-def _verify_compact(secret: str, token: str) -> LinkClaims:
+def _verify_compact(keyring: Keyring, token: str, now: datetime) -> LinkClaims:
     payload, _, signature = token.rpartition(COMPACT_SEPARATOR)
-    if not hmac.compare_digest(signature, _compact_signature(secret, payload)):
-        raise InvalidLink("this link is not valid")
-    case_id, _, rest = payload.rpartition(COMPACT_SEPARATOR)
-    action = _LETTER_ACTIONS.get(rest[:1])
+    case_id, _, fields = payload.rpartition(COMPACT_SEPARATOR)
     try:
-        expires = int(rest[1:], 36)
-    except ValueError as err:
+        mac = _unb64(signature)
+        action = _LETTER_ACTIONS[fields[:1]]
+        expires, _, start = fields[1:].partition(".")
+        claims = LinkClaims(
+            case_id=case_id,
+            action=action,
+            expires_at=datetime.fromtimestamp(int(expires, 36), UTC),
+            for_start=datetime.fromtimestamp(int(start, 36), UTC) if start else None,
+        )
+    except (ValueError, KeyError, TypeError, OverflowError, OSError, binascii.Error) as err:
         raise InvalidLink("this link is not valid") from err
-    if action is None or not case_id:
+    accepted = [keyring.current]
+    if keyring.previous is not None and keyring.previous_until and now < keyring.previous_until:
+        accepted.append(keyring.previous)
+    if not case_id or not any(
+        hmac.compare_digest(mac, _compact_mac(key, payload)) for key in accepted
+    ):
         raise InvalidLink("this link is not valid")
-    return LinkClaims(
-        case_id=case_id, action=action, expires_at=datetime.fromtimestamp(expires, UTC)
-    )
+    return claims
 
 
-def verify(secret: str, token: str, now: datetime) -> LinkClaims:
+def verify(keyring: Keyring, token: str, now: datetime) -> LinkClaims:
+    """The claims of an authentic, unexpired token; InvalidLink (ExpiredLink) otherwise."""
     if COMPACT_SEPARATOR in token:
-        claims = _verify_compact(secret, token)
+        claims = _verify_compact(keyring, token, now)
         if claims.expires_at <= now:
-            raise InvalidLink("this link has expired")
+            raise ExpiredLink("this link has expired")
         return claims
+    return _verify_full(keyring, token, now)
+
+
+def _verify_full(keyring: Keyring, token: str, now: datetime) -> LinkClaims:
     payload, _, signature = token.partition(".")
-    if not hmac.compare_digest(signature, _signature(secret, payload)):
-        raise InvalidLink("this link is not valid")
     try:
         raw = json.loads(_unb64(payload))
+        mac = _unb64(signature)
+        key_id = raw["k"]
+        if not isinstance(key_id, str):
+            raise TypeError("key id")
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError) as err:
+        raise InvalidLink("this link is not valid") from err
+    if not keyring.verify(key_id, payload.encode("ascii"), mac, now):
+        raise InvalidLink("this link is not valid")
+    try:
         claims = LinkClaims(
-            case_id=raw["c"], action=raw["a"], expires_at=datetime.fromtimestamp(raw["e"], UTC)
+            case_id=raw["c"],
+            action=raw["a"],
+            expires_at=datetime.fromtimestamp(raw["e"], UTC),
+            for_start=datetime.fromtimestamp(raw["s"], UTC) if "s" in raw else None,
         )
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, OverflowError, OSError) as err:
         raise InvalidLink("this link is not valid") from err
     if claims.expires_at <= now:
-        raise InvalidLink("this link has expired")
+        raise ExpiredLink("this link has expired")
     return claims
+
+
+def token_id(token: str) -> str:
+    """A short public name of a token (what stored messages keep instead of the token)."""
+    return _b64(hashlib.sha256(token.encode()).digest()[:9])
+
+
+def message_links(
+    secret: str,
+    base_url: str,
+    case_id: str,
+    actions: Iterable[str],
+    expires_at: datetime,
+    for_start: datetime | None = None,
+    *,
+    compact: bool = False,
+) -> dict[str, str]:
+    """action → the signed URL a message carries (`compact` tokens for SMS)."""
+    keyring = Keyring.of(LINKS, secret)
+    signer = sign_compact if compact else sign
+    return {
+        action: f"{base_url}/c/"
+        + signer(
+            keyring,
+            LinkClaims(
+                case_id=case_id, action=action, expires_at=expires_at, for_start=for_start
+            ),
+        )
+        for action in actions
+    }
+
+
+def redact(body: str, urls: Mapping[str, str]) -> str:
+    """The body with each link replaced by its action and token id: what the ledger keeps."""
+    for action, url in urls.items():
+        token = url.rsplit("/c/", 1)[-1]
+        body = body.replace(url, f"[{action} link, token {token_id(token)}]")
+    return body

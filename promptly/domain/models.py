@@ -67,6 +67,11 @@ class ActorKind(StrEnum):
 class Actor(Model):
     kind: ActorKind
     id: NonEmpty
+    via: str | None = Field(
+        default=None,
+        description="The API key the action came through (set by the API).",
+        exclude_if=lambda value: value is None,  # absent, not null, when no key was involved
+    )
 
 
 SYSTEM = Actor(kind=ActorKind.SYSTEM, id="promptly")

@@ -97,4 +97,7 @@ def verify_signature(
     if abs(now.timestamp() - timestamp) > tolerance.total_seconds():
         return False
     expected = _digest(secret, timestamp, body)
-    return any(hmac.compare_digest(expected, given) for given in fields.get("v1", []))
+    # Bytes: compare_digest refuses non-ASCII str, and a header may carry anything.
+    return any(
+        hmac.compare_digest(expected.encode(), given.encode()) for given in fields.get("v1", [])
+    )

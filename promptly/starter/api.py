@@ -93,6 +93,7 @@ from promptly.starter.api_errors import (
 )
 from promptly.starter.api_idempotency import IDEMPOTENCY_KEY, IdempotentPosts
 from promptly.starter.api_json import ApiJSONResponse
+from promptly.starter.api_security import RequestId, log_internal, request_id
 from promptly.starter.appointments import AlreadyBooked, book
 from promptly.starter.complaints import AlreadyFiled, file_complaint
 from promptly.workflows.appointment import (
@@ -567,27 +568,41 @@ def _error(status: int, body: ErrorBody, headers: Mapping[str, str] | None = Non
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    def with_id(request: Request, body: ErrorBody) -> ErrorBody:
+        return body.model_copy(update={"request_id": request_id(request)})
+
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return _error(exc.status, exc.body(), exc.headers)
+        if exc.internal is not None:
+            log_internal(request, exc.reason, exc.internal)
+        return _error(exc.status, with_id(request, exc.body()), exc.headers)
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         problems = with_json_hint(
             validation_problems(exc.errors()), request.headers.get("content-type")
         )
-        return _error(422, invalid_input(problems).body())
+        return _error(422, with_id(request, invalid_input(problems).body()))
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 400:  # FastAPI could not read the body (not UTF-8, not JSON)
-            problem = invalid_input([("body", f"unreadable: {exc.detail}")])
-            return _error(422, problem.body())
-        return _error(exc.status_code, ErrorBody(reason=str(exc.detail)), exc.headers)
+            log_internal(request, "unreadable body", exc.detail)
+            problem = invalid_input([("body", "unreadable: not UTF-8 JSON")])
+            return _error(422, with_id(request, problem.body()))
+        body = ErrorBody(reason=str(exc.detail))
+        return _error(exc.status_code, with_id(request, body), exc.headers)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return _error(500, ErrorBody(reason="internal error; it is logged"))
+        log.error(
+            "%s %s failed (request %s)",
+            request.method,
+            request.url.path,
+            request_id(request),
+            exc_info=exc,
+        )
+        body = ErrorBody(reason="internal error; it is logged under the request id")
+        return _error(500, with_id(request, body))
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, invalid)
@@ -606,6 +621,7 @@ def create_app(
 
     `dev_tools` (the dev stack only) adds the `/dev/outbox` page."""
     settings = settings or Settings()
+    settings.master_secret()  # MissingSecret: the API signs links and tokens, so none without
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -660,4 +676,5 @@ def create_app(
     app.state.inbound_limiter = api_inbound.SenderLimiter(settings.inbound_per_minute)
     app.include_router(api_inbound.router)  # client replies and SMS receipts
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(RequestId)  # outermost: even a 413 carries an id
     return app

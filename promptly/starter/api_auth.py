@@ -2,7 +2,10 @@
 
 Keys come from `PROMPTLY_API_KEYS` (settings `api_keys`): name → SHA-256 of the key and a
 role. Requests send the key in the `X-API-Key` header. The key's name becomes the actor of
-an update whose body names none, so the timeline says which integration or person acted.
+an update whose body names none, so the timeline says which integration or person acted. A
+body may name another actor only of a kind the key may act as (`acts_as`; admin: any), and
+the recorded actor still carries the key's name (`via`): a back-office key cannot pass for
+a provider.
 """
 
 from __future__ import annotations
@@ -37,11 +40,27 @@ _header = APIKeyHeader(
 
 
 class Caller(BaseModel):
-    """Who is calling: the key's name, its role, and the actor its actions are recorded as."""
+    """Who is calling: the key's name, its role, the actor its actions are recorded as, and the
+    actor kinds a request body may name instead."""
 
     name: str
     role: ApiRole
     actor: Actor
+    acts_as: frozenset[ActorKind]
+
+    def actor_for(self, named: Actor | None) -> Actor:
+        """The actor an action is recorded as: the key's own, or the one the body names if
+        this key may act as that kind (403 otherwise); always with the key's name in `via`."""
+        if named is None:
+            return self.actor
+        if named.kind not in self.acts_as:
+            allowed = ", ".join(sorted(kind.value for kind in self.acts_as))
+            raise ApiError(
+                403,
+                f"API key {self.name} may not act as {named.kind.value} (it may act as: "
+                f"{allowed}); set acts_as in PROMPTLY_API_KEYS to allow it",
+            )
+        return named.model_copy(update={"via": self.name})
 
 
 def hash_key(key: str) -> str:
@@ -61,9 +80,14 @@ class ApiKeys:
         digest = hash_key(presented)
         found: str | None = None
         for name, spec in self._keys.items():  # compare every one: no early exit
-            if hmac.compare_digest(digest, spec.key_sha256):
+            if hmac.compare_digest(digest.encode(), spec.key_sha256.encode()):
                 found = name
         return self.named(found) if found is not None else None
+
+    def fingerprint(self, name: str) -> str | None:
+        """A short fingerprint of the key now behind `name` (None once it is gone)."""
+        spec = self._keys.get(name)
+        return None if spec is None else spec.key_sha256[:16]
 
     def named(self, name: str) -> Caller | None:
         """The caller a key name stands for now (None once the key is gone)."""
@@ -71,7 +95,18 @@ class ApiKeys:
         if spec is None:
             return None
         kind = spec.actor_kind or default_actor_kind(spec.role)
-        return Caller(name=name, role=spec.role, actor=Actor(kind=kind, id=name))
+        if spec.acts_as is not None:
+            acts_as = frozenset(spec.acts_as) | {kind}
+        elif spec.role is ApiRole.ADMIN:
+            acts_as = frozenset(ActorKind)
+        else:
+            acts_as = frozenset({kind})
+        return Caller(
+            name=name,
+            role=spec.role,
+            actor=Actor(kind=kind, id=name, via=name),
+            acts_as=acts_as,
+        )
 
 
 def require(roles: frozenset[ApiRole]) -> Any:

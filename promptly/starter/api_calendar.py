@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
 
 from promptly.config import Settings
-from promptly.domain import feed_tokens, invitations, links
+from promptly.domain import feed_tokens, invitations, keys, links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
 from promptly.starter.api_errors import ApiError, ErrorBody
 from promptly.starter.calendar_feeds import case_event, provider_feed, token_accepted
@@ -56,7 +56,7 @@ async def provider_calendar(
     after; cancelled and past ones are left out. Client shown by first name and reference."""
     settings: Settings = request.app.state.settings
     pool: AsyncConnectionPool = request.app.state.pool
-    key = feed_tokens.feed_key(settings.link_secret.get_secret_value())
+    key = feed_tokens.feed_key(settings.master_secret())
     async with pool.connection() as conn:
         if not await token_accepted(conn, provider_id, token, key):
             raise ApiError(403, _REFUSED, headers=_HEADERS)
@@ -98,12 +98,12 @@ def _unchanged(request: Request, etag: str, last_modified: datetime | None) -> b
 async def client_calendar(request: Request, token: str) -> Response:
     settings: Settings = request.app.state.settings
     pool: AsyncConnectionPool = request.app.state.pool
-    secret = settings.link_secret.get_secret_value()
+    keyring = settings.keyring(keys.LINKS)
     try:
-        claims = links.verify(secret, token, datetime.now(UTC))
+        claims = links.verify(keyring, token, datetime.now(UTC))
     except links.InvalidLink as err:
         try:  # authentic but too old?
-            links.verify(secret, token, datetime.fromtimestamp(0, UTC))
+            links.verify(keyring, token, datetime.fromtimestamp(0, UTC))
         except links.InvalidLink:
             raise ApiError(400, "this link is not valid") from err
         raise ApiError(410, "this link has expired: use the one in your latest message") from err

@@ -28,7 +28,9 @@ from temporalio.client import Client, WorkflowExecution, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.config import ApiRole, Settings
+from promptly.domain import keys
 from promptly.domain.future_times import past_time_problems
+from promptly.domain.keys import Keyring
 from promptly.domain.models import Actor, Model
 from promptly.starter.api_auth import ACT, Caller, require
 from promptly.starter.api_errors import (
@@ -73,8 +75,9 @@ class Action:
 
     def argument(self, body: BaseModel, caller: Caller) -> Model:
         values = body.model_dump()
-        if "actor" in self.input.model_fields and values.get("actor") is None:
-            values["actor"] = caller.actor.model_dump()
+        if "actor" in self.input.model_fields:
+            named = getattr(body, "actor", None)
+            values["actor"] = caller.actor_for(named).model_dump()
         return self.input.model_validate(values)
 
 
@@ -372,28 +375,38 @@ def literal(value: str | datetime) -> str:
     return f'"{value}"'
 
 
-def _token_mac(secret: str, query: str, raw: bytes) -> bytes:
-    return hmac.new(
-        secret.encode(), b"page-token\0" + query.encode() + b"\0" + raw, "sha256"
-    ).digest()[:12]
+def _token_mac(keyring: Keyring, key_id: str, query: str, raw: bytes, now: datetime) -> bytes:
+    key = keyring.key(key_id, now)
+    if key is None:
+        return b""
+    message = query.encode() + b"\0" + raw
+    return hmac.new(key, message, "sha256").digest()[:12]
 
 
-def encode_token(secret: str, query: str, raw: bytes | None) -> str | None:
-    """Temporal's next-page token, signed and bound to its query: clients cannot forge one."""
+def encode_token(keyring: Keyring, query: str, raw: bytes | None) -> str | None:
+    """Temporal's next-page token, signed and bound to its query: clients cannot forge one.
+
+    Layout: key id (4 bytes) | MAC (12) | Temporal's token. The key is the page-token key
+    (promptly/domain/keys.py), so no other token of ours passes for one."""
     if not raw:
         return None
-    return base64.urlsafe_b64encode(_token_mac(secret, query, raw) + raw).decode().rstrip("=")
+    key_id, _ = keyring.mac(b"")
+    mac = _token_mac(keyring, key_id, query, raw, datetime.now(UTC))
+    return base64.urlsafe_b64encode(bytes.fromhex(key_id) + mac + raw).decode().rstrip("=")
 
 
-def decode_token(secret: str, query: str, token: str | None) -> bytes | None:
+def decode_token(keyring: Keyring, query: str, token: str | None) -> bytes | None:
     if not token:
         return None
     try:
-        decoded = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
+        decoded = base64.b64decode(
+            token.encode("ascii") + b"=" * (-len(token) % 4), altchars=b"-_", validate=True
+        )
     except (binascii.Error, ValueError):
         decoded = b""
-    mac, raw = decoded[:12], decoded[12:]
-    if not raw or not hmac.compare_digest(mac, _token_mac(secret, query, raw)):
+    key_id, mac, raw = decoded[:4].hex(), decoded[4:16], decoded[16:]
+    expected = _token_mac(keyring, key_id, query, raw, datetime.now(UTC)) if raw else b""
+    if not expected or not hmac.compare_digest(mac, expected):
         raise ApiError(
             422,
             "invalid page_token",
@@ -406,13 +419,14 @@ async def list_page(
     request: Request, query: str, page_size: int, page_token: str | None
 ) -> tuple[list[WorkflowExecution], str | None]:
     """One page of a visibility query, and the token of the next page (None at the end)."""
-    client: Client = request.app.state.client
     settings: Settings = request.app.state.settings
-    secret = settings.link_secret.get_secret_value()
+    keyring = settings.keyring(keys.PAGE_TOKENS)
+    raw_token = decode_token(keyring, query, page_token)  # a forged token goes no further
+    client: Client = request.app.state.client
     iterator = client.list_workflows(
         query,
         page_size=page_size,
-        next_page_token=decode_token(secret, query, page_token),
+        next_page_token=raw_token,
         rpc_timeout=LIST_TIMEOUT,
     )
     try:
@@ -424,7 +438,8 @@ async def list_page(
             raise ApiError(
                 422,
                 "invalid list request",
-                fields=[("page_token" if page_token else "filter", cause.message)],
+                fields=[("page_token" if page_token else "filter", "Temporal refused it")],
+                internal=cause.message,
             ) from cause
         raise
-    return list(iterator.current_page or []), encode_token(secret, query, iterator.next_page_token)
+    return list(iterator.current_page or []), encode_token(keyring, query, iterator.next_page_token)

@@ -21,6 +21,7 @@ provides `app.state.api_keys`.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -33,9 +34,11 @@ from temporalio.api.common.v1 import Payload, Payloads
 from promptly.codec import CodecKeyError
 from promptly.config import ApiRole, Settings
 from promptly.domain import links
+from promptly.domain.keys import CODEC_SESSIONS, Keyring
 from promptly.domain.models import Locale
 from promptly.starter import api_pages
 from promptly.starter.api_auth import API_KEY_HEADER, ApiKeys, Caller
+from promptly.starter.api_security import log_internal, request_id
 
 CODEC_ROLES = frozenset({ApiRole.COMPLIANCE, ApiRole.ADMIN})
 ALLOWED_HEADERS = f"content-type, x-namespace, authorization, {API_KEY_HEADER.lower()}"
@@ -72,26 +75,36 @@ _BODY = {
 
 
 class CodecSessions:
-    """Signed session cookies naming an API key; a session is as good as its key is now."""
+    """Signed session cookies naming an API key; a session is as good as its key is now.
 
-    def __init__(self, secret: str) -> None:
-        # Its own secret, derived: a client link can never pass for a session.
-        self._secret = f"{secret}/{SESSION_ACTION}"
+    Signed with the codec-session key (derived for this purpose alone, so a client link can
+    never pass for a session). The claims hold a fingerprint of the API key the session was
+    opened with: rotating or removing that key ends the session."""
+
+    def __init__(self, keyring: Keyring, keys: ApiKeys) -> None:
+        self._keyring = keyring
+        self._keys = keys
 
     def open(self, caller: Caller, now: datetime) -> str:
         claims = links.LinkClaims(
-            case_id=caller.name, action=SESSION_ACTION, expires_at=now + CODEC_SESSION
+            case_id=caller.name,
+            action=f"{SESSION_ACTION}:{self._keys.fingerprint(caller.name)}",
+            expires_at=now + CODEC_SESSION,
         )
-        return links.sign(self._secret, claims)
+        return links.sign(self._keyring, claims)
 
-    def caller(self, token: str, keys: ApiKeys, now: datetime) -> Caller | None:
+    def caller(self, token: str, now: datetime) -> Caller | None:
         try:
-            claims = links.verify(self._secret, token, now)
+            claims = links.verify(self._keyring, token, now)
         except links.InvalidLink:
             return None
-        if claims.action != SESSION_ACTION:
+        action, _, fingerprint = claims.action.partition(":")
+        if action != SESSION_ACTION:
             return None
-        return keys.named(claims.case_id)
+        current = self._keys.fingerprint(claims.case_id)
+        if current is None or not hmac.compare_digest(fingerprint.encode(), current.encode()):
+            return None
+        return self._keys.named(claims.case_id)
 
 
 def _login_page(
@@ -135,6 +148,28 @@ def _login_page(
     return api_pages.render(page, Locale.EN)
 
 
+CROSS_SITE = "This form can only be sent from this site's own page."
+
+
+def _same_origin(request: Request, settings: Settings) -> bool:
+    """CSRF: a login or logout form posted from another site is refused. Browsers send
+    `Origin` (and `Sec-Fetch-Site`) with form posts; a request with neither is not a
+    browser's cross-site post."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:  # every current browser sends it, whatever the referrer policy
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    # Our pages send no referrer, so a browser without Sec-Fetch-Site says `Origin: null`
+    # even for our own form: an opaque origin proves nothing, refuse it.
+    ours = {
+        f"{request.url.scheme}://{request.url.netloc}",
+        settings.public_base_url.rstrip("/"),
+    }
+    return origin in ours
+
+
 def _endpoint(request: Request) -> str:
     """This codec server's URL, as the Temporal UI is to be told it."""
     return str(request.url_for("codec_decode")).removesuffix("/decode")
@@ -146,7 +181,10 @@ def codec_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/codec", tags=["codec"])
     if codec is None:
         return router  # payloads are not encrypted: nothing to serve
-    sessions = CodecSessions(settings.link_secret.get_secret_value())
+    sessions_keyring = settings.keyring(CODEC_SESSIONS)
+
+    def sessions(request: Request) -> CodecSessions:
+        return CodecSessions(sessions_keyring, request.app.state.api_keys)
 
     def cors(request: Request) -> dict[str, str]:
         headers = {"Vary": "Origin"}
@@ -159,7 +197,9 @@ def codec_router(settings: Settings) -> APIRouter:
         headers = cors(request)
         if status == 401:
             headers["WWW-Authenticate"] = API_KEY_HEADER
-        return JSONResponse({"reason": reason, "errors": []}, status_code=status, headers=headers)
+        body: dict[str, object] = {"reason": reason, "errors": []}
+        body["request_id"] = request_id(request)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     def presented_key(request: Request) -> str | None:
         key = request.headers.get(API_KEY_HEADER)
@@ -177,7 +217,7 @@ def codec_router(settings: Settings) -> APIRouter:
             if caller is None:
                 return refuse(request, 401, "this API key is not known")
         elif session:
-            caller = sessions.caller(session, keys, datetime.now(UTC))
+            caller = sessions(request).caller(session, datetime.now(UTC))
             if caller is None:
                 return refuse(request, 401, "the codec session has ended: sign in at /codec/login")
         else:
@@ -196,12 +236,14 @@ def codec_router(settings: Settings) -> APIRouter:
         try:
             payloads = json_format.Parse(await request.body(), Payloads())
         except (json_format.ParseError, UnicodeDecodeError) as err:
-            return refuse(request, 400, f"not a payloads document: {err}")
+            log_internal(request, "codec: unreadable payloads document", err)
+            return refuse(request, 400, "not a payloads document")
         transform: Transform = codec.encode if action == "encode" else codec.decode
         try:
             done = await transform(list(payloads.payloads))
-        except CodecKeyError as err:
-            return refuse(request, 422, str(err))
+        except CodecKeyError as err:  # names key ids: for the log, not the caller
+            log_internal(request, "codec: payloads refused", err)
+            return refuse(request, 422, "these payloads cannot be decoded here")
         return Response(
             json_format.MessageToJson(Payloads(payloads=done)),
             media_type="application/json",
@@ -237,6 +279,8 @@ def codec_router(settings: Settings) -> APIRouter:
     @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
     async def codec_login(request: Request) -> Response:
         endpoint = _endpoint(request)
+        if not _same_origin(request, settings):
+            return _login_page(endpoint, error=CROSS_SITE, status_code=403)
         keys: ApiKeys = request.app.state.api_keys
         key = (await api_pages.form_fields(request)).get("key", "")
         caller = keys.identify(key) if key else None
@@ -250,10 +294,12 @@ def codec_router(settings: Settings) -> APIRouter:
             )
         now = datetime.now(UTC)
         page = _login_page(endpoint, session=(caller.name, now + CODEC_SESSION))
-        https = request.url.scheme == "https"
+        # Behind a TLS proxy the app sees http: the public URL's scheme decides (or the proxy's
+        # X-Forwarded-Proto, when uvicorn trusts it through FORWARDED_ALLOW_IPS).
+        https = request.url.scheme == "https" or settings.public_base_url.startswith("https://")
         page.set_cookie(
             SESSION_COOKIE,
-            sessions.open(caller, now),
+            sessions(request).open(caller, now),
             max_age=int(CODEC_SESSION.total_seconds()),
             path="/codec",
             httponly=True,
@@ -266,6 +312,8 @@ def codec_router(settings: Settings) -> APIRouter:
 
     @router.post("/logout", response_class=HTMLResponse, include_in_schema=False)
     async def codec_logout(request: Request) -> Response:
+        if not _same_origin(request, settings):
+            return _login_page(_endpoint(request), error=CROSS_SITE, status_code=403)
         page = _login_page(_endpoint(request))
         page.delete_cookie(SESSION_COOKIE, path="/codec")
         return page

@@ -28,10 +28,12 @@ class FieldProblem(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Why a request was refused; `errors` names each bad field of the input."""
+    """Why a request was refused; `errors` names each bad field of the input. `request_id`
+    finds the full reason in the server's log (never in the answer: it can hold internals)."""
 
     reason: str
     errors: list[FieldProblem] = []
+    request_id: str | None = None
 
 
 class ApiError(Exception):
@@ -44,12 +46,16 @@ class ApiError(Exception):
         *,
         fields: Sequence[tuple[str, str]] = (),
         headers: dict[str, str] | None = None,
+        internal: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.fields = list(fields)
         self.headers = headers
+        # What happened inside (Temporal's message, a protobuf error): logged with the
+        # request id, never sent to the caller.
+        self.internal = internal
 
     def body(self) -> ErrorBody:
         return ErrorBody(
@@ -150,7 +156,8 @@ def temporal_errors(not_found: str) -> Iterator[None]:
     except WorkflowUpdateFailedError as err:
         raise ApiError(409, failure_message(err)) from err
     except WorkflowQueryFailedError as err:
-        raise ApiError(409, err.message) from err
+        reason = "the case could not answer its status query"
+        raise ApiError(409, reason, internal=err.message) from err
     except WorkflowUpdateRPCTimeoutOrCancelledError as err:
         raise ApiError(
             504,
@@ -165,5 +172,5 @@ def temporal_errors(not_found: str) -> Iterator[None]:
         if err.status is RPCStatusCode.UNAVAILABLE:
             raise ApiError(503, "Temporal is unreachable") from err
         if err.status is RPCStatusCode.FAILED_PRECONDITION:  # e.g. no worker polling
-            raise ApiError(503, f"Temporal cannot answer now: {err.message}") from err
-        raise ApiError(502, f"Temporal refused the request: {err.message}") from err
+            raise ApiError(503, "Temporal cannot answer now", internal=err.message) from err
+        raise ApiError(502, "Temporal refused the request", internal=err.message) from err

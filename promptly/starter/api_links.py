@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 
 from promptly.config import Settings
-from promptly.domain import links
+from promptly.domain import keys, links
 from promptly.domain.future_times import not_in_future
 from promptly.domain.models import (
     FINAL_APPOINTMENT_STATUSES,
@@ -359,15 +359,19 @@ LINK_CASES: dict[str, LinkCase] = {
 
 
 def _claims(token: str, settings: Settings, locale: Locale) -> links.LinkClaims:
-    secret = settings.link_secret.get_secret_value()
     try:
-        return links.verify(secret, token, datetime.now(UTC))
-    except links.InvalidLink as err:
-        try:  # authentic but too old?
-            links.verify(secret, token, datetime.fromtimestamp(0, UTC))
-        except links.InvalidLink:
-            raise LinkStop(problem(locale, "invalid", 400)) from err
+        return links.verify(settings.keyring(keys.LINKS), token, datetime.now(UTC))
+    except links.ExpiredLink as err:
         raise LinkStop(problem(locale, "expired", 410)) from err
+    except links.InvalidLink as err:
+        raise LinkStop(problem(locale, "invalid", 400)) from err
+
+
+def _superseded(claims: links.LinkClaims, view: Any) -> bool:
+    """A cancel/reschedule link sent for another start than the visit's: the visit changed
+    since (this link or an earlier one was used), so the link is spent."""
+    start = getattr(view, "start", None)
+    return claims.for_start is not None and start is not None and claims.for_start != start
 
 
 async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkCase]:
@@ -393,6 +397,8 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
         if err.status == 404:
             raise LinkStop(problem(locale, "not_found", 404)) from err
         raise
+    if _superseded(claims, view):
+        raise LinkStop(problem(locale, "superseded", 409))
     opened = Opened(
         url=request.url.path,
         case_id=claims.case_id,

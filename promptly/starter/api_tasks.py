@@ -87,7 +87,7 @@ async def complete_task_route(
         request.app.state.settings,
         task_id,
         body,
-        body.actor or caller.actor,
+        caller.actor_for(body.actor),
         update_id=update_id_for(request),
     )
     return TaskCompleted(task=task, case=case)

@@ -25,7 +25,7 @@ def token_command(provider_id: ProviderId) -> None:
     from promptly.starter import cli
 
     config = cli.settings()
-    key = feed_tokens.feed_key(config.link_secret.get_secret_value())
+    key = feed_tokens.feed_key(config.master_secret())
 
     async def main() -> str:
         async with await AsyncConnection[Any].connect(config.database_url) as conn:

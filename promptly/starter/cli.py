@@ -43,6 +43,7 @@ from promptly.starter.history_cli import history_app
 from promptly.starter.inquiry_cli import inquiry_app
 from promptly.starter.outbox_cli import outbox_command
 from promptly.starter.report import report_command
+from promptly.starter.secret_files import secrets_app
 from promptly.starter.sms_cli import sms_app
 from promptly.starter.tasks_cli import tasks_app
 from promptly.starter.views_cli import views_command
@@ -60,6 +61,7 @@ app.add_typer(tasks_app, name="tasks")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(sms_app, name="sms")
+app.add_typer(secrets_app, name="secrets")
 app.command("report")(report_command)
 
 if TYPE_CHECKING:

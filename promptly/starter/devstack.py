@@ -190,6 +190,7 @@ def run(
         env_file.write_text(
             f"PROMPTLY_DATABASE_URL={database_url}\nPROMPTLY_TEMPORAL_ADDRESS={address}\n"
             + "".join(f"{name}={value}\n" for name, value in twilio_env.items())
+            + dev_secrets(data_root)
         )
         env_file.chmod(0o600)
         log.info("Temporal UI: http://localhost:%d  PostgreSQL: %s", ui_port, database_url)
@@ -216,6 +217,19 @@ async def _schedules_then_worker(
     await worker_and_api(settings, api_port, on_ready=on_ready)
 
 
+def dev_secrets(data_root: Path) -> str:
+    """Random secrets for this machine in `.data/secrets` (mode 0600), unless the environment
+    sets them; returns the `.data/env` line that points the other commands at them."""
+    from promptly.starter.secret_files import ensure_secrets
+
+    if os.environ.get("PROMPTLY_LINK_SECRET") or os.environ.get("PROMPTLY_SECRETS_DIR"):
+        return ""
+    folder = (data_root / "secrets").resolve()
+    ensure_secrets(folder)
+    os.environ["PROMPTLY_SECRETS_DIR"] = str(folder)
+    return f"PROMPTLY_SECRETS_DIR={folder}\n"
+
+
 def dev_api_key(data_root: Path) -> str | None:
     """With no PROMPTLY_API_KEYS: an admin key for this machine, kept in `.data/api-key`."""
     if os.environ.get("PROMPTLY_API_KEYS"):
@@ -225,12 +239,14 @@ def dev_api_key(data_root: Path) -> str | None:
     path = data_root / "api-key"
     key = path.read_text().strip() if path.exists() else ""
     if not key:
+        from promptly.starter.secret_files import write_private
+
         # A key that starts with "-" reads as an option when pasted into a command.
         key = secrets.token_urlsafe(24)
         while not key[0].isalnum():
             key = secrets.token_urlsafe(24)
-        path.write_text(key + "\n")
-        path.chmod(0o600)
+        path.unlink(missing_ok=True)  # an empty file left over: recreate it private
+        write_private(path, key + "\n")
     os.environ["PROMPTLY_API_KEYS"] = json.dumps(
         {"dev-admin": {"key_sha256": hash_key(key), "role": "admin"}}
     )
@@ -260,8 +276,13 @@ async def worker_and_api(
     from promptly.worker import run_worker
 
     server = _ApiServer(
+        # No access log: client-link paths carry signed tokens.
         uvicorn.Config(
-            create_app(settings, dev_tools=True), host=host, port=api_port, log_config=None
+            create_app(settings, dev_tools=True),
+            host=host,
+            port=api_port,
+            log_config=None,
+            access_log=False,
         )
     )
     api = asyncio.create_task(server.serve())

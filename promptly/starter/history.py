@@ -13,6 +13,7 @@ and `render_markdown`, `render_html`, `render_json` (pure; times in the office t
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -504,48 +505,58 @@ def _outcome(entry: ExportedEntry) -> str:
 
 
 def render_markdown(export: CaseExport) -> str:
-    lines = [f"# History of {export.case_id}", "", "| | |", "|---|---|"]
+    lines = [f"# History of {_md(export.case_id)}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {_md_cell(value)} |" for name, value in _facts(export)]
     lines += ["", f"## Timeline ({len(export.entries)} entries)", ""]
     for number, entry in enumerate(export.entries, start=1):
-        head = f"### {number}. {_when(entry.at)} · {entry.kind} · {entry.actor}"
+        head = f"### {number}. {_when(entry.at)} · {entry.kind} · {_md(entry.actor)}"
         if entry.channel:
             head += f" · {entry.channel}"
-        lines += [head, "", readable_text(entry.detail, export.timezone), ""]
+        lines += [head, "", _md(readable_text(entry.detail, export.timezone)), ""]
         outcome = _outcome(entry)
         if outcome:
-            lines.append(f"- decision: {outcome}")
+            lines.append(f"- decision: {_md(outcome)}")
         if entry.reason:
-            lines.append(f"- reason: {entry.reason}")
+            lines.append(f"- reason: {_md(entry.reason)}")
         if entry.task:
             task = entry.task
             lines.append(
                 f"- task {task.task_id} for {task.assignee}, due {_when(task.due_at)}: "
-                f"{task.title} — {task.status}"
-                + (f", outcome {task.outcome}" if task.outcome else "")
-                + (f" ({task.note})" if task.note else "")
-                + (f", closed by {task.closed_by}" if task.closed_by else "")
+                f"{_md(task.title)} — {task.status}"
+                + (f", outcome {_md(task.outcome)}" if task.outcome else "")
+                + (f" ({_md(task.note)})" if task.note else "")
+                + (f", closed by {_md(task.closed_by)}" if task.closed_by else "")
             )
         if entry.message:
             message = entry.message
             lines.append(
                 f"- message {message.message_id} to {message.recipient_role} "
-                f"{message.recipient} via {message.channel} ({message.locale}): "
+                f"{_md(message.recipient)} via {message.channel} ({message.locale}): "
                 f"{message.status}, requested {_when(message.requested_at)}"
                 + (f", sent {_when(message.sent_at)}" if message.sent_at else "")
-                + (f", last error: {message.last_error}" if message.last_error else "")
+                + (f", last error: {_md(message.last_error)}" if message.last_error else "")
                 + (f", receipt: {message.delivery_status}" if message.delivery_status else "")
                 + (f" ({message.delivery_error_code})" if message.delivery_error_code else "")
             )
-            lines += ["", f"  > **{message.subject}**", "  >"]
-            lines += [f"  > {line}".rstrip() for line in message.body.splitlines()]
+            lines += ["", f"  > **{_md(message.subject)}**", "  >"]
+            lines += [f"  > {_md(line)}".rstrip() for line in message.body.splitlines()]
         if lines[-1] != "":
             lines.append("")
     return "\n".join(lines)
 
 
+# Characters that make Markdown structure, links, images or raw HTML. Client-typed text
+# (names, reasons, notes, comments) is escaped so it reads as text in any Markdown viewer.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|!~&(){}])")
+
+
+def _md(text: str) -> str:
+    """Plain text for a Markdown line: specials escaped, line breaks folded."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.splitlines()))
+
+
 def _md_cell(value: str) -> str:
-    return value.replace("|", "\\|")
+    return _md(value)
 
 
 def render_client_markdown(export: ClientExport) -> str:

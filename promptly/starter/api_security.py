@@ -1,0 +1,56 @@
+"""Request ids: every answer carries one, and error reasons that could expose internals
+(Temporal's messages, protobuf errors, codec key ids) go to the log under it, never to the
+caller. Support asks for the id; the log has the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "X-Request-Id"
+log = logging.getLogger("promptly.api")
+
+
+class RequestId:
+    """Gives each request a fresh id (`request.state.request_id`) and answers it in a header.
+
+    The id is ours, never the caller's, so a log line cannot be spoofed into another's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.lower().encode(), rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def log_internal(request: Request, what: str, detail: object) -> None:
+    """Log what went wrong inside, under the request's id."""
+    log.warning(
+        "%s %s: %s: %s (request %s)",
+        request.method,
+        request.url.path,
+        what,
+        detail,
+        request_id(request),
+    )
