@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         description="HMAC key signing client links.",
     )
     link_ttl: timedelta = Field(default=timedelta(days=14), description="Client link lifetime.")
+    calendar_domain: str = Field(
+        default="promptly.invalid",
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
+        description="Domain in every calendar UID (case id @ domain). Set it once to your own "
+        "domain and never change it: calendars would take every appointment for a new event.",
+    )
 
     time_scale: float = Field(
         default=1.0,
@@ -124,6 +130,12 @@ class Settings(BaseSettings):
         default=10, ge=1, description="Start a fresh history after this many reschedules."
     )
     survey_after_end: timedelta = timedelta(hours=2)
+    survey_reminder_after: timedelta = Field(
+        default=timedelta(hours=24), description="The survey's one reminder, after it went out."
+    )
+    survey_closes_after: timedelta = Field(
+        default=timedelta(days=7), description="An unanswered survey closes after this."
+    )
 
     retention: timedelta = Field(
         default=timedelta(days=395), description="How long closed cases are kept (≥ 6 months)."
@@ -150,6 +162,8 @@ class Settings(BaseSettings):
             raise ValueError("retention must be at least 6 months (183 days)")
         if self.survey_after_end > timedelta(hours=48):
             raise ValueError("survey_after_end must be at most 48h (the survey SLA)")
+        if self.survey_reminder_after >= self.survey_closes_after:
+            raise ValueError("survey_reminder_after must be shorter than survey_closes_after")
         if self.response_deadline_before >= self.reminder_before:
             raise ValueError("response_deadline_before must be shorter than reminder_before")
         return self
@@ -177,6 +191,8 @@ class Settings(BaseSettings):
             late_change_within=self.late_change_within,
             continue_after_reschedules=self.continue_after_reschedules,
             survey_after_end=self.survey_after_end,
+            survey_reminder_after=self.survey_reminder_after,
+            survey_closes_after=self.survey_closes_after,
         )
         return policy.scaled(rules, self.time_scale)
 

@@ -139,6 +139,7 @@ def create_worker(
             base_url=settings.public_base_url.rstrip("/"),
             secret=settings.link_secret.get_secret_value(),
             ttl=settings.link_ttl,
+            calendar_domain=settings.calendar_domain,
         ),
     )
     webhook_urls = [str(url) for url in settings.webhook_urls]

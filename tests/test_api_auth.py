@@ -44,6 +44,9 @@ PUBLIC = {
     ("GET", "/health"),
     ("GET", "/c/{token}"),
     ("POST", "/c/{token}"),
+    # Calendar apps send no API key: the signed token in the URL is the credential.
+    ("GET", "/c/{token}/calendar.ics"),
+    ("GET", "/calendars/providers/{provider_id}.ics"),
 }
 SAMPLE = {
     "appointment_id": "A-auth-matrix",
@@ -97,3 +100,5 @@ async def test_public_routes_need_no_key(api: httpx.AsyncClient) -> None:
     assert (await api.get("/docs")).status_code == 200
     assert (await api.get("/openapi.json")).status_code == 200
     assert (await api.get("/c/not-a-token")).status_code == 400
+    assert (await api.get("/c/not-a-token/calendar.ics")).status_code == 400
+    assert (await api.get("/calendars/providers/P-3.ics?token=guess")).status_code == 403

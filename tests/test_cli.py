@@ -96,3 +96,40 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         assert refused.exit_code == 1 and "refused" in refused.output
         done = await promptly("tasks", "list", "--case", request.workflow_id, "--status", "done")
         assert "reached_confirmed" in done.stdout
+
+
+async def test_a_repeated_command_with_its_idempotency_key_is_applied_once(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    promptly: Promptly,
+    tmp_path: Path,
+) -> None:
+    start = datetime.now(WARSAW).replace(hour=10, minute=0, second=0, microsecond=0)
+    request = appointment(start + timedelta(days=6))
+    booking = tmp_path / "appointment.json"
+    booking.write_text(request.model_dump_json())
+    async with create_worker(dev_env.client, settings, pool=pool):
+        assert (await promptly("book", str(booking))).exit_code == 0
+
+        first = await promptly("delay", request.appointment_id, "10", "traffic")
+        assert first.exit_code == 0, first.output
+        printed = [line for line in first.stderr.splitlines() if "idempotency key:" in line]
+        assert len(printed) == 1, first.stderr
+        key = printed[0].split("idempotency key:")[1].strip()
+
+        again = await promptly(
+            "delay", request.appointment_id, "10", "traffic", "--idempotency-key", key
+        )
+        assert again.exit_code == 0, again.output
+        assert again.stdout == first.stdout, "the first outcome, printed again"
+        status = await promptly("status", request.appointment_id)
+        assert status.stdout.count("Provider delayed by 10 min") == 1
+
+        other = await promptly("delay", request.appointment_id, "10", "traffic")
+        assert other.exit_code == 0, other.output
+        status = await promptly("status", request.appointment_id)
+        assert status.stdout.count("Provider delayed by 10 min") == 2
+
+        bad = await promptly("delay", request.appointment_id, "10", "x", "--idempotency-key", "a b")
+        assert bad.exit_code == 2 and "--idempotency-key" in bad.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -26,10 +27,13 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import Mail
+from sendgrid.helpers.mail import Attachment as SendGridAttachment
+from sendgrid.helpers.mail import Disposition, FileContent, FileName, FileType, Mail
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from promptly.activities import calendar_attachments
+from promptly.activities.calendar_attachments import Attachment
 from promptly.activities.tasks import insert_task
 from promptly.domain import errors, links, metrics
 from promptly.domain.models import (
@@ -56,6 +60,8 @@ class OutgoingMessage:
     name: str
     subject: str
     body: str
+    # Rebuilt from the request on a retry; only the email channel can carry them.
+    attachments: tuple[Attachment, ...] = ()
 
 
 class PermanentDeliveryError(Exception):
@@ -154,6 +160,15 @@ class SendGridChannel:
             subject=message.subject,
             plain_text_content=message.body,
         )
+        for attachment in message.attachments:
+            mail.add_attachment(
+                SendGridAttachment(
+                    FileContent(base64.b64encode(attachment.content).decode()),
+                    FileName(attachment.filename),
+                    FileType(attachment.content_type),
+                    Disposition("attachment"),
+                )
+            )
         body: dict[str, Any] = mail.get()
         # SendGrid deduplicates nothing itself; the key travels along for support look-ups,
         # and the stable Message-ID lets mail clients drop a repeat.
@@ -199,6 +214,9 @@ class LinkSettings:
     base_url: str
     secret: str
     ttl: timedelta
+    # The right-hand side of every calendar UID: set once, never change (calendars would
+    # see every appointment as a new event).
+    calendar_domain: str = "promptly.invalid"
 
 
 class MessagingActivities:
@@ -243,7 +261,30 @@ class MessagingActivities:
             )
         recipient = self._resolve(request.to)
         address = _address(recipient, request.channel)
-        context = {**request.context, "links": self._signed_links(request)}
+        message_links = self._signed_links(request)
+        ics_link = calendar_attachments.calendar_link(
+            request.template,
+            request.channel,
+            recipient,
+            request.context,
+            base_url=self._links.base_url,
+            secret=self._links.secret,
+            expires_at=datetime.now(UTC) + self._links.ttl,
+        )
+        if ics_link is not None:
+            message_links[calendar_attachments.CALENDAR_LINK_ACTION] = ics_link
+        context = {**request.context, "links": message_links}
+        invitation = calendar_attachments.invitation_attachment(
+            request.template,
+            request.channel,
+            recipient,
+            request.context,
+            message_links,
+            uid_domain=self._links.calendar_domain,
+            # DTSTAMP orders updates with the same SEQUENCE (a confirmation): the moment the
+            # workflow asked for this message, so a late retry never outdates a newer one.
+            now=activity.info().scheduled_time,
+        )
         rendered = render(request.template, recipient.locale, recipient.timezone, context)
 
         async with self._pool.connection() as conn:
@@ -268,6 +309,7 @@ class MessagingActivities:
                 name=recipient.name,
                 subject=ledger.subject,
                 body=ledger.body,
+                attachments=(invitation,) if invitation is not None else (),
             )
             await _not_cancelled(errors_so_far)
             try:

@@ -1,12 +1,29 @@
-"""Schema migrations (yoyo), applied by `promptly db upgrade` and at worker start."""
+"""Schema migrations (yoyo), applied by `promptly db upgrade` and at worker start.
+
+Concurrent starts (several workers, `db upgrade` during a deploy) take turns under a
+PostgreSQL session advisory lock rather than yoyo's lock row: a process killed while it
+migrates loses its session, PostgreSQL releases the lock and rolls back the half-applied
+migration, and the next start goes on at once. yoyo's row would stay behind and stop every
+later start with `LockTimeout … run yoyo break-lock`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from yoyo import get_backend, read_migrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# One number for every Promptly process on a database: pg_advisory_lock's bigint key.
+MIGRATION_LOCK_KEY = 0x70726F6D70746C79  # "promptly"
+# A live holder is migrating; wait that long for it before giving up with an error.
+MIGRATION_LOCK_WAIT = timedelta(minutes=5)
 
 
 def _yoyo_url(database_url: str) -> str:
@@ -16,11 +33,42 @@ def _yoyo_url(database_url: str) -> str:
     return database_url
 
 
+def _libpq_url(database_url: str) -> str:
+    scheme, _, rest = database_url.partition("://")
+    if scheme.startswith("postgresql+"):
+        return f"postgresql://{rest}"
+    return database_url
+
+
+@contextmanager
+def migration_lock(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """Hold the migration advisory lock for the block, on a session of its own."""
+    with psycopg.connect(_libpq_url(database_url), autocommit=True) as session:
+        wait_ms = int(MIGRATION_LOCK_WAIT.total_seconds() * 1000)
+        session.execute(f"SET lock_timeout = {wait_ms}")
+        session.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            yield session
+        finally:
+            if not session.closed:
+                session.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+@contextmanager
+def _already_locked(timeout: int = 10) -> Iterator[None]:
+    yield
+
+
 def upgrade(database_url: str) -> int:
-    """Apply pending migrations under yoyo's lock; returns how many were applied."""
-    backend = get_backend(_yoyo_url(database_url))
-    migrations = read_migrations(str(MIGRATIONS))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    """Apply pending migrations under the advisory lock; returns how many were applied."""
+    with migration_lock(database_url):
+        backend = get_backend(_yoyo_url(database_url))
+        try:
+            # yoyo takes its own lock row around its internal-schema upgrade too; the
+            # advisory lock already serialises us, and a row could outlive a killed process.
+            backend.lock = _already_locked
+            pending = backend.to_apply(read_migrations(str(MIGRATIONS)))
+            backend.apply_migrations(pending)
+        finally:
+            backend.connection.close()
     return len(pending)

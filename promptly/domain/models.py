@@ -350,6 +350,9 @@ class AppointmentCase(Model):
     delay_minutes: int = 0
     excuse: str | None = None
     reschedules: int = 0
+    # Cancellations so far (a provider's cancellation can be followed by a reschedule); with
+    # `reschedules` it numbers the calendar invitations (calendar_event.sequence).
+    cancellations: int = 0
     survey_started: bool = False
 
 

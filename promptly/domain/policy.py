@@ -268,6 +268,7 @@ def rescheduled(case: AppointmentCase, new_start: datetime, now: datetime) -> Ap
         update={
             "needs_attention": [],
             "reschedules": case.reschedules + 1,
+            "cancellations": case.cancellations,
             "provider_acknowledged": case.provider_acknowledged,
             "ack_alert_sent": case.ack_alert_sent,
             "provider_notified": False,

@@ -56,7 +56,7 @@ from promptly.domain.models import (
     complaint_workflow_id,
 )
 from promptly.domain.policy import BookingRejected
-from promptly.starter import api_history, api_links, api_tasks, api_webhooks
+from promptly.starter import api_calendar, api_history, api_links, api_tasks, api_webhooks
 from promptly.starter.api_auth import BOOK, READ, ApiKeys, Caller, require
 from promptly.starter.api_cases import (
     BUSINESS_ID_PATTERN,
@@ -81,6 +81,7 @@ from promptly.starter.api_errors import (
     invalid_input,
     validation_problems,
 )
+from promptly.starter.api_idempotency import IDEMPOTENCY_KEY, IdempotentPosts
 from promptly.starter.appointments import AlreadyBooked, book
 from promptly.starter.complaints import AlreadyFiled, file_complaint
 from promptly.workflows.appointment import (
@@ -182,6 +183,7 @@ appointments = APIRouter(tags=["appointments"])
     "/appointments",
     status_code=201,
     response_model=AppointmentCreated,
+    dependencies=[IDEMPOTENCY_KEY],
     responses={
         **AUTH_RESPONSES,
         200: {"model": AppointmentCreated, "description": "The same booking existed already"},
@@ -355,6 +357,7 @@ complaints = APIRouter(tags=["complaints"])
     "/complaints",
     status_code=201,
     response_model=ComplaintCreated,
+    dependencies=[IDEMPOTENCY_KEY],
     responses={
         **AUTH_RESPONSES,
         200: {"model": ComplaintCreated, "description": "The same complaint existed already"},
@@ -611,7 +614,9 @@ def create_app(
         summary="Appointments as durable Temporal workflows: book, steer, list and follow.",
         description="Back-office routes need an API key in the `X-API-Key` header (roles "
         "backoffice, staff, compliance, admin). Errors are JSON `{reason, errors}`; bad input "
-        "is 422 naming each field. Client links (`/c/{token}`) are HTML pages for clients.",
+        "is 422 naming each field. Every POST takes an `Idempotency-Key` header: a repeat "
+        "with the same key changes nothing and returns the first answer. Client links "
+        "(`/c/{token}`) are HTML pages for clients.",
         lifespan=lifespan,
         # operationId = the route's name: book_appointment, confirm_appointment, ...
         generate_unique_id_function=lambda route: route.name,
@@ -622,10 +627,13 @@ def create_app(
     app.include_router(appointments)
     app.include_router(complaints)
     app.include_router(api_tasks.router)
+    app.include_router(api_calendar.router)
     app.include_router(api_links.router)
     app.include_router(api_history.router)
     app.include_router(health)
     app.include_router(api_webhooks.router)
     app.include_router(codec_router(settings))  # Temporal UI codec server (api_codec.py)
+    # Added first, so it runs inside the body limit: oversized bodies are refused unread.
+    app.add_middleware(IdempotentPosts)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     return app

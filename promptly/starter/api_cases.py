@@ -37,6 +37,7 @@ from promptly.starter.api_errors import (
     temporal_errors,
     validation_problems,
 )
+from promptly.starter.api_idempotency import IDEMPOTENCY_KEY, update_id_for
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -210,16 +211,22 @@ async def case_status(client: Client, kind: CaseKindApi, case_id: str) -> Any:
 
 
 async def bounded_update(
-    handle: WorkflowHandle[Any, Any], update: Any, argument: BaseModel, timeout: timedelta
+    handle: WorkflowHandle[Any, Any],
+    update: Any,
+    argument: BaseModel,
+    timeout: timedelta,
+    update_id: str | None = None,
 ) -> Any:
     """`execute_update` that gives up after `timeout` in all.
 
     The SDK repeats its long poll until the workflow accepts the update, so a per-call RPC
     timeout alone would wait forever on a workflow whose tasks keep failing. Giving up
     raises WorkflowUpdateRPCTimeoutOrCancelledError (504); the update may still apply.
+    `update_id` (from an Idempotency-Key) makes a repeat the same update: Temporal applies
+    it once in the run and answers its first outcome again.
     """
     async with asyncio.timeout(timeout.total_seconds()):
-        return await handle.execute_update(update, argument, rpc_timeout=timeout)
+        return await handle.execute_update(update, argument, id=update_id, rpc_timeout=timeout)
 
 
 async def run_update(
@@ -228,11 +235,12 @@ async def run_update(
     update: Any,
     argument: BaseModel,
     timeout: timedelta,
+    update_id: str | None = None,
 ) -> Any:
     """Execute the update; a refusal is 409 with its reason, a missing case 404."""
     try:
         with temporal_errors(f"no such {noun} (workflow {handle.id})"):
-            return await bounded_update(handle, update, argument, timeout)
+            return await bounded_update(handle, update, argument, timeout, update_id)
     except ApiError as err:
         if err.status != 404:
             raise
@@ -256,7 +264,8 @@ def add_action_routes(router: APIRouter, kind: CaseKindApi) -> None:
             summary=action.summary,
             description=f"Runs the `{name}` update of the {kind.noun}'s workflow and answers "
             f"its status. The body's `actor` defaults to the API key's identity. A refusal "
-            f"by the {kind.noun}'s rules is 409 with the reason; nothing changes then.",
+            f"by the {kind.noun}'s rules is 409 with the reason; nothing changes then. "
+            f"With an `Idempotency-Key`, a repeat is applied once and answers the first answer.",
             responses=ACTION_RESPONSES,
             tags=[kind.plural],
         )
@@ -281,7 +290,12 @@ def _action_endpoint(kind: CaseKindApi, name: str, action: Action) -> Callable[.
         settings: Settings = request.app.state.settings
         handle = kind.handle(request.app.state.client, params[kind.id_field])
         return await run_update(
-            handle, kind.noun, action.update, argument, settings.api_update_timeout
+            handle,
+            kind.noun,
+            action.update,
+            argument,
+            settings.api_update_timeout,
+            update_id_for(request),
         )
 
     keyword = inspect.Parameter.KEYWORD_ONLY
@@ -298,6 +312,9 @@ def _action_endpoint(kind: CaseKindApi, name: str, action: Action) -> Callable[.
                 default=None,
             ),
             inspect.Parameter("caller", keyword, annotation=Caller, default=require(action.roles)),
+            inspect.Parameter(
+                "idempotency_key", keyword, annotation=str | None, default=IDEMPOTENCY_KEY
+            ),
         ]
     )
     endpoint.__name__ = f"{name}_{kind.noun}"

@@ -43,6 +43,7 @@ from promptly.domain.models import (
 )
 from promptly.starter.api_cases import QUERY_TIMEOUT, bounded_update, original_input
 from promptly.starter.api_errors import ApiError, temporal_errors
+from promptly.starter.api_idempotency import update_id_for
 from promptly.starter.api_pages import (
     Form,
     Page,
@@ -379,7 +380,11 @@ async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
         try:
             with temporal_errors("not found"):
                 view = await bounded_update(
-                    handle, action.update, argument, settings.api_update_timeout
+                    handle,
+                    action.update,
+                    argument,
+                    settings.api_update_timeout,
+                    update_id_for(request),
                 )
         except ApiError as err:
             if err.status == 409:  # the case's rules refused: say why

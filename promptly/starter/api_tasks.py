@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from promptly.domain.models import AppointmentView, TaskKind
 from promptly.starter.api_auth import TASKS, Caller, require
 from promptly.starter.api_errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody
+from promptly.starter.api_idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.starter.staff_tasks import StaffTask, TaskCompletion, complete_task, find_tasks
 
 router = APIRouter(tags=["tasks"])
@@ -57,6 +58,7 @@ async def list_tasks(
     "/tasks/{task_id}/complete",
     name="complete_task",  # the operationId back offices generate clients from
     response_model=TaskCompleted,
+    dependencies=[IDEMPOTENCY_KEY],
     responses={
         **ACTION_RESPONSES,
         409: {"model": ErrorBody, "description": "Task already done, superseded, or refused"},
@@ -86,5 +88,6 @@ async def complete_task_route(
         task_id,
         body,
         body.actor or caller.actor,
+        update_id=update_id_for(request),
     )
     return TaskCompleted(task=task, case=case)

@@ -13,6 +13,7 @@ from promptly.config import ApiRole
 from promptly.domain.models import WebhookDelivery, WebhookDeliveryStatus
 from promptly.starter.api_auth import Caller, require
 from promptly.starter.api_errors import ACTION_RESPONSES, AUTH_RESPONSES
+from promptly.starter.api_idempotency import IDEMPOTENCY_KEY
 from promptly.starter.webhooks import list_deliveries, redeliver
 
 # Admins only: URLs and failures show how the back office is wired.
@@ -63,7 +64,12 @@ class Requeued(BaseModel):
     requeued: list[int] = Field(description="the failed deliveries now pending again")
 
 
-@router.post("/webhooks/deliveries/redeliver", response_model=Requeued, responses=ACTION_RESPONSES)
+@router.post(
+    "/webhooks/deliveries/redeliver",
+    response_model=Requeued,
+    responses=ACTION_RESPONSES,
+    dependencies=[IDEMPOTENCY_KEY],
+)
 async def redeliver_webhooks(
     request: Request, body: Redelivery, caller: Annotated[Caller, require(WEBHOOK_ADMIN)]
 ) -> Requeued:

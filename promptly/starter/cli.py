@@ -34,6 +34,8 @@ from promptly.domain.models import (
     WaiveFeeInput,
 )
 from promptly.domain.policy import BookingRejected
+from promptly.starter.cli_keys import IdempotencyKeyOption, cli_update_id, command_key
+from promptly.starter.calendar_cli import calendar_app
 from promptly.starter.complaint_cli import complaint_app
 from promptly.starter.history_cli import history_app
 from promptly.starter.report import report_command
@@ -49,6 +51,7 @@ app.add_typer(complaint_app, name="complaint")
 app.add_typer(history_app, name="history")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(calendar_app, name="calendar")
 app.command("report")(report_command)
 
 if TYPE_CHECKING:
@@ -146,12 +149,17 @@ def _act(
     appointment_id: str,
     method: UpdateMethodMultiParam[[AppointmentWorkflow, A], AppointmentView],
     argument: A,
+    idempotency_key: str | None,
 ) -> None:
     """Run one update of the appointment's workflow and print the case after it."""
     from promptly.starter.appointments import handle_for
 
+    key = command_key(idempotency_key)
+
     async def action(client: Client, config: Settings) -> AppointmentView:
-        return await handle_for(client, appointment_id).execute_update(method, argument)
+        handle = handle_for(client, appointment_id)
+        update_id = cli_update_id(key, handle.id, method)
+        return await handle.execute_update(method, argument, id=update_id)
 
     _print_view(_run(action))
 
@@ -161,6 +169,7 @@ def confirm(
     appointment_id: str,
     actor_kind: ActorKindOption = ActorKind.STAFF,
     actor_id: ActorIdOption = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Record that the client confirmed the appointment."""
     from promptly.workflows.appointment import AppointmentWorkflow
@@ -169,11 +178,16 @@ def confirm(
         appointment_id,
         AppointmentWorkflow.confirm,
         ConfirmInput(actor=Actor(kind=actor_kind, id=actor_id)),
+        idempotency_key,
     )
 
 
 @app.command()
-def acknowledge(appointment_id: str, actor_id: ActorIdOption = "cli") -> None:
+def acknowledge(
+    appointment_id: str,
+    actor_id: ActorIdOption = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
+) -> None:
     """Record that the provider acknowledged the booking."""
     from promptly.workflows.appointment import AppointmentWorkflow
 
@@ -181,6 +195,7 @@ def acknowledge(appointment_id: str, actor_id: ActorIdOption = "cli") -> None:
         appointment_id,
         AppointmentWorkflow.acknowledge,
         AcknowledgeInput(actor=Actor(kind=ActorKind.PROVIDER, id=actor_id)),
+        idempotency_key,
     )
 
 
@@ -190,6 +205,7 @@ def call_outcome(
     outcome: CallOutcome,
     note: Annotated[str, typer.Option(help="what the client said")] = "",
     actor_id: ActorIdOption = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Record the outcome of the current follow-up call."""
     from promptly.workflows.appointment import AppointmentWorkflow
@@ -200,11 +216,16 @@ def call_outcome(
         RecordCallOutcomeInput(
             outcome=outcome, note=note, actor=Actor(kind=ActorKind.STAFF, id=actor_id)
         ),
+        idempotency_key,
     )
 
 
 @app.command("check-in")
-def check_in(appointment_id: str, actor_id: ActorIdOption = "cli") -> None:
+def check_in(
+    appointment_id: str,
+    actor_id: ActorIdOption = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
+) -> None:
     """The client arrived (opens 2h before the start)."""
     from promptly.workflows.appointment import AppointmentWorkflow
 
@@ -212,11 +233,16 @@ def check_in(appointment_id: str, actor_id: ActorIdOption = "cli") -> None:
         appointment_id,
         AppointmentWorkflow.check_in,
         CheckInInput(actor=Actor(kind=ActorKind.STAFF, id=actor_id)),
+        idempotency_key,
     )
 
 
 @app.command()
-def complete(appointment_id: str, actor_id: ActorIdOption = "cli") -> None:
+def complete(
+    appointment_id: str,
+    actor_id: ActorIdOption = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
+) -> None:
     """The visit is over: the survey follows."""
     from promptly.workflows.appointment import AppointmentWorkflow
 
@@ -224,6 +250,7 @@ def complete(appointment_id: str, actor_id: ActorIdOption = "cli") -> None:
         appointment_id,
         AppointmentWorkflow.complete,
         CompleteInput(actor=Actor(kind=ActorKind.PROVIDER, id=actor_id)),
+        idempotency_key,
     )
 
 
@@ -233,6 +260,7 @@ def cancel(
     reason: ReasonArgument,
     actor_kind: ActorKindOption = ActorKind.CLIENT,
     actor_id: ActorIdOption = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Cancel: under 24h before the visit it is late (counts as held); by the provider, free
     with a free reschedule offered."""
@@ -242,6 +270,7 @@ def cancel(
         appointment_id,
         AppointmentWorkflow.cancel,
         CancelInput(reason=reason, actor=Actor(kind=actor_kind, id=actor_id)),
+        idempotency_key,
     )
 
 
@@ -253,6 +282,7 @@ def reschedule(
     ],
     actor_kind: ActorKindOption = ActorKind.CLIENT,
     actor_id: ActorIdOption = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Move the visit; every timer is planned again for the new time."""
     from promptly.workflows.appointment import AppointmentWorkflow
@@ -264,6 +294,7 @@ def reschedule(
         appointment_id,
         AppointmentWorkflow.reschedule,
         RescheduleInput(new_start=new_start, actor=Actor(kind=actor_kind, id=actor_id)),
+        idempotency_key,
     )
 
 
@@ -273,6 +304,7 @@ def delay(
     minutes: Annotated[int, typer.Argument(min=1, max=480)],
     reason: ReasonArgument,
     actor_id: ActorIdOption = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """The provider runs late: the client is told at once, the no-show rule moves."""
     from promptly.workflows.appointment import AppointmentWorkflow
@@ -283,6 +315,7 @@ def delay(
         ReportDelayInput(
             minutes=minutes, reason=reason, actor=Actor(kind=ActorKind.PROVIDER, id=actor_id)
         ),
+        idempotency_key,
     )
 
 
@@ -292,6 +325,7 @@ def excuse(
     reason: ReasonArgument,
     actor_kind: ActorKindOption = ActorKind.CLIENT,
     actor_id: ActorIdOption = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """The client's excuse for a no-show: the provider is asked to decide on the fee."""
     from promptly.workflows.appointment import AppointmentWorkflow
@@ -300,6 +334,7 @@ def excuse(
         appointment_id,
         AppointmentWorkflow.excuse_no_show,
         ExcuseNoShowInput(reason=reason, actor=Actor(kind=actor_kind, id=actor_id)),
+        idempotency_key,
     )
 
 
@@ -309,6 +344,7 @@ def waive_fee(
     reason: ReasonArgument,
     actor_kind: ActorKindOption = ActorKind.PROVIDER,
     actor_id: ActorIdOption = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Force majeure: no fee for the no-show or late cancellation, a free reschedule."""
     from promptly.workflows.appointment import AppointmentWorkflow
@@ -317,6 +353,7 @@ def waive_fee(
         appointment_id,
         AppointmentWorkflow.waive_fee,
         WaiveFeeInput(reason=reason, actor=Actor(kind=actor_kind, id=actor_id)),
+        idempotency_key,
     )
 
 

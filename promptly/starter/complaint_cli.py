@@ -28,6 +28,7 @@ from promptly.domain.models import (
     ProposeResolutionInput,
     ResumeInput,
 )
+from promptly.starter.cli_keys import IdempotencyKeyOption, cli_update_id, command_key
 
 if TYPE_CHECKING:
     from promptly.workflows.complaint import ComplaintWorkflow
@@ -79,11 +80,16 @@ def _update(
     complaint_id: str,
     method: UpdateMethodMultiParam[[ComplaintWorkflow, A], ComplaintView],
     argument: A,
+    idempotency_key: str | None,
 ) -> None:
     from promptly.starter.complaints import complaint_handle
 
+    key = command_key(idempotency_key)
+
     async def action(client: Client, config: Settings) -> ComplaintView:
-        return await complaint_handle(client, complaint_id).execute_update(method, argument)
+        handle = complaint_handle(client, complaint_id)
+        update_id = cli_update_id(key, handle.id, method)
+        return await handle.execute_update(method, argument, id=update_id)
 
     _print_view(_run(action))
 
@@ -133,6 +139,7 @@ def assign(
     name: Annotated[str, typer.Option(help="their name")],
     email: Annotated[str | None, typer.Option(help="notified when given")] = None,
     actor_id: ActorId = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Assign the complaint to a member of staff."""
     from promptly.workflows.complaint import ComplaintWorkflow
@@ -143,6 +150,7 @@ def assign(
         AssignInput(
             assignee=Assignee(id=assignee_id, name=name, email=email), actor=_staff(actor_id)
         ),
+        idempotency_key,
     )
 
 
@@ -152,6 +160,7 @@ def note(
     text: str,
     customer: Annotated[bool, typer.Option("--customer", help="send it to the customer")] = False,
     actor_id: ActorId = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Add an internal note, or (--customer) a note the customer receives."""
     from promptly.workflows.complaint import ComplaintWorkflow
@@ -161,27 +170,53 @@ def note(
         complaint_id,
         ComplaintWorkflow.add_note,
         AddNoteInput(text=text, visibility=visibility, actor=_staff(actor_id)),
+        idempotency_key,
     )
 
 
 @complaint_app.command("hold")
-def hold(complaint_id: str, reason: str, actor_id: ActorId = "cli") -> None:
+def hold(
+    complaint_id: str,
+    reason: str,
+    actor_id: ActorId = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
+) -> None:
     """Put the complaint on hold (waiting on the customer): the SLA clock stops."""
     from promptly.workflows.complaint import ComplaintWorkflow
 
-    _update(complaint_id, ComplaintWorkflow.hold, HoldInput(reason=reason, actor=_staff(actor_id)))
+    _update(
+        complaint_id,
+        ComplaintWorkflow.hold,
+        HoldInput(reason=reason, actor=_staff(actor_id)),
+        idempotency_key,
+    )
 
 
 @complaint_app.command("resume")
-def resume(complaint_id: str, note: str = "", actor_id: ActorId = "cli") -> None:
+def resume(
+    complaint_id: str,
+    note: str = "",
+    actor_id: ActorId = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
+) -> None:
     """Resume a complaint on hold: the SLA clock goes on."""
     from promptly.workflows.complaint import ComplaintWorkflow
 
-    _update(complaint_id, ComplaintWorkflow.resume, ResumeInput(note=note, actor=_staff(actor_id)))
+    _update(
+        complaint_id,
+        ComplaintWorkflow.resume,
+        ResumeInput(note=note, actor=_staff(actor_id)),
+        idempotency_key,
+    )
 
 
 @complaint_app.command("propose")
-def propose(complaint_id: str, resolution: str, actor_id: ActorId = "cli") -> None:
+def propose(
+    complaint_id: str,
+    resolution: str,
+    actor_id: ActorId = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
+) -> None:
     """Propose a resolution; the customer is asked to confirm."""
     from promptly.workflows.complaint import ComplaintWorkflow
 
@@ -189,6 +224,7 @@ def propose(complaint_id: str, resolution: str, actor_id: ActorId = "cli") -> No
         complaint_id,
         ComplaintWorkflow.propose_resolution,
         ProposeResolutionInput(resolution=resolution, actor=_staff(actor_id)),
+        idempotency_key,
     )
 
 
@@ -199,6 +235,7 @@ def verdict(
     comment: str = "",
     actor_kind: Annotated[ActorKind, typer.Option(help="who reports it")] = ActorKind.CLIENT,
     actor_id: ActorId = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Record the customer's verdict on the proposed resolution."""
     from promptly.workflows.complaint import ComplaintWorkflow
@@ -209,11 +246,17 @@ def verdict(
         CustomerVerdictInput(
             satisfied=satisfied, comment=comment, actor=Actor(kind=actor_kind, id=actor_id)
         ),
+        idempotency_key,
     )
 
 
 @complaint_app.command("close")
-def close(complaint_id: str, reason: str, actor_id: ActorId = "cli") -> None:
+def close(
+    complaint_id: str,
+    reason: str,
+    actor_id: ActorId = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
+) -> None:
     """Close the complaint (a supervisor), with the reason on the record."""
     from promptly.workflows.complaint import ComplaintWorkflow
 
@@ -221,6 +264,7 @@ def close(complaint_id: str, reason: str, actor_id: ActorId = "cli") -> None:
         complaint_id,
         ComplaintWorkflow.close,
         CloseComplaintInput(reason=reason, actor=_staff(actor_id)),
+        idempotency_key,
     )
 
 

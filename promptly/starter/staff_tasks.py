@@ -58,7 +58,8 @@ class TaskCompletion(BaseModel):
     actor: Actor | None = Field(default=None, description="default: the API key's identity")
 
 
-Drive = Callable[[Client, StaffTask, TaskCompletion, Actor, Settings], Awaitable[Any]]
+# The last argument is the update id (from an idempotency key) of the update it runs.
+Drive = Callable[[Client, StaffTask, TaskCompletion, Actor, Settings, str | None], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,12 @@ def _appointment_handle(client: Client, task: StaffTask) -> Any:
 
 
 async def _record_call(
-    client: Client, task: StaffTask, done: TaskCompletion, actor: Actor, settings: Settings
+    client: Client,
+    task: StaffTask,
+    done: TaskCompletion,
+    actor: Actor,
+    settings: Settings,
+    update_id: str | None,
 ) -> Any:
     handle = _appointment_handle(client, task)
     with temporal_errors(f"no case {task.case_id}"):
@@ -97,10 +103,13 @@ async def _record_call(
         AppointmentWorkflow.record_call_outcome,
         RecordCallOutcomeInput(outcome=CallOutcome(done.outcome), note=done.note, actor=actor),
         settings.api_update_timeout,
+        update_id,
     )
 
 
-async def _confirm(client: Client, task: StaffTask, actor: Actor, settings: Settings) -> Any:
+async def _confirm(
+    client: Client, task: StaffTask, actor: Actor, settings: Settings, update_id: str | None
+) -> Any:
     """The client confirmed to the desk on the phone."""
     return await run_update(
         _appointment_handle(client, task),
@@ -108,29 +117,45 @@ async def _confirm(client: Client, task: StaffTask, actor: Actor, settings: Sett
         AppointmentWorkflow.confirm,
         ConfirmInput(actor=actor),
         settings.api_update_timeout,
+        update_id,
     )
 
 
 async def _confirmation(
-    client: Client, task: StaffTask, done: TaskCompletion, actor: Actor, settings: Settings
+    client: Client,
+    task: StaffTask,
+    done: TaskCompletion,
+    actor: Actor,
+    settings: Settings,
+    update_id: str | None,
 ) -> Any:
     if done.outcome == "sent":  # delivered by hand: the record is the task itself
         return None
-    return await _confirm(client, task, actor, settings)
+    return await _confirm(client, task, actor, settings, update_id)
 
 
 async def _message_call(
-    client: Client, task: StaffTask, done: TaskCompletion, actor: Actor, settings: Settings
+    client: Client,
+    task: StaffTask,
+    done: TaskCompletion,
+    actor: Actor,
+    settings: Settings,
+    update_id: str | None,
 ) -> Any:
     if done.outcome != "reached_confirmed":  # read out, or not: the task is the record
         return None
     if not task.case_id.startswith("appointment-"):
         raise invalid_input([("outcome", "reached_confirmed is for appointment calls")])
-    return await _confirm(client, task, actor, settings)
+    return await _confirm(client, task, actor, settings, update_id)
 
 
 async def _provider_decision(
-    client: Client, task: StaffTask, done: TaskCompletion, actor: Actor, settings: Settings
+    client: Client,
+    task: StaffTask,
+    done: TaskCompletion,
+    actor: Actor,
+    settings: Settings,
+    update_id: str | None,
 ) -> Any:
     if done.outcome == "fee_stands":
         return None
@@ -140,6 +165,7 @@ async def _provider_decision(
         AppointmentWorkflow.waive_fee,
         WaiveFeeInput(reason=done.note.strip() or "force majeure (excuse accepted)", actor=actor),
         settings.api_update_timeout,
+        update_id,
     )
 
 
@@ -226,9 +252,11 @@ async def complete_task(
     task_id: int,
     completion: TaskCompletion,
     actor: Actor,
+    update_id: str | None = None,
 ) -> tuple[StaffTask, Any]:
     """Complete the task with its outcome; returns the closed task and the case's status
-    after the update the outcome drove (None when the outcome tells the case nothing)."""
+    after the update the outcome drove (None when the outcome tells the case nothing).
+    `update_id` (from an idempotency key) makes a repeat the same update."""
     # One completion at a time per task: a double click must not record a call twice.
     key = f"promptly:staff_task:{task_id}"
     async with pool.connection() as lock:
@@ -239,7 +267,7 @@ async def complete_task(
         if not locked or not locked[0]:
             raise ApiError(409, f"task {task_id} is being completed right now")
         try:
-            return await _complete(client, pool, settings, task_id, completion, actor)
+            return await _complete(client, pool, settings, task_id, completion, actor, update_id)
         finally:
             await lock.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
             await lock.commit()
@@ -252,6 +280,7 @@ async def _complete(
     task_id: int,
     completion: TaskCompletion,
     actor: Actor,
+    update_id: str | None,
 ) -> tuple[StaffTask, Any]:
     task = await load_task(pool, task_id)
     if task is None:
@@ -267,7 +296,7 @@ async def _complete(
         raise invalid_input(
             [("outcome", f"for a {task.kind} task: one of {', '.join(rule.outcomes)}")]
         )
-    view = await rule.drive(client, task, completion, actor, settings)
+    view = await rule.drive(client, task, completion, actor, settings, update_id)
     if not rule.closes_itself:
         async with pool.connection() as conn:
             await conn.execute(

@@ -11,6 +11,8 @@ from temporalio.client import Client
 from promptly.config import Settings
 from promptly.domain.models import Actor, ActorKind, TaskKind
 from promptly.starter.api_errors import ApiError
+from promptly.starter.cli_keys import IdempotencyKeyOption, command_key
+from promptly.starter.idempotency import derived_id
 from promptly.starter.staff_tasks import StaffTask, TaskCompletion, complete_task, find_tasks
 
 tasks_app = typer.Typer(help="Staff tasks: calls to make, decisions to take.", no_args_is_help=True)
@@ -69,6 +71,7 @@ def complete_command(
     note: Annotated[str, typer.Option(help="what happened; for waive_fee, the reason")] = "",
     actor_kind: Annotated[ActorKind, typer.Option(help="who did it")] = ActorKind.STAFF,
     actor_id: Annotated[str, typer.Option(help="their id")] = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Complete a task with its outcome; the outcome drives the case (a call's outcome runs
     record_call_outcome, waive_fee runs waive_fee, ...)."""
@@ -77,10 +80,13 @@ def complete_command(
 
     actor = Actor(kind=actor_kind, id=actor_id)
     completion = TaskCompletion(outcome=outcome, note=note, actor=actor)
+    update_id = derived_id(command_key(idempotency_key), "cli", "task", str(task_id))
 
     async def action(client: Client, config: Settings) -> StaffTask:
         async with open_pool(config) as pool:
-            task, _ = await complete_task(client, pool, config, task_id, completion, actor)
+            task, _ = await complete_task(
+                client, pool, config, task_id, completion, actor, update_id
+            )
             return task
 
     try:

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.activities.records import PolicyActivities, RecordsActivities
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain import errors, metrics, policy
+    from promptly.domain import calendar_event, errors, metrics, policy
     from promptly.domain.models import (
         FINAL_APPOINTMENT_STATUSES,
         SYSTEM,
@@ -640,6 +640,8 @@ class AppointmentWorkflow:
             "deadline": case.confirmation_deadline.isoformat(),
             "channel": request.client.preferred_channel.value,
             "reason": "",
+            # The messaging activity attaches the calendar invitation built from this.
+            "calendar": calendar_event.event_of(case, self._workflow_id).model_dump(mode="json"),
         }
 
     async def _alert_supervisor(self, key: str, title: str, reason: str) -> None:
@@ -978,7 +980,11 @@ class AppointmentWorkflow:
                 await self._cancel_beside(command)
                 return self._view()
             decision = policy.cancellation(self.case, command.actor, workflow.now())
-            self._update(next_call_at=None, free_reschedule=decision.free_reschedule)
+            self._update(
+                next_call_at=None,
+                free_reschedule=decision.free_reschedule,
+                cancellations=self.case.cancellations + 1,
+            )
             who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
             self._set_status(decision.status, command.actor, f"{who}: {command.reason}")
             await self._record_billing(decision.billing, command.actor, command.reason)
@@ -1322,7 +1328,10 @@ class AppointmentWorkflow:
     async def _cancel_beside(self, command: CancelInput) -> None:
         decision = policy.cancellation(self.case, command.actor, workflow.now())
         self._update(
-            next_call_at=None, awaiting_call_outcome=False, free_reschedule=decision.free_reschedule
+            next_call_at=None,
+            awaiting_call_outcome=False,
+            free_reschedule=decision.free_reschedule,
+            cancellations=self.case.cancellations + 1,
         )
         who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
         self._set_status(decision.status, command.actor, f"{who}: {command.reason}")
@@ -1486,6 +1495,10 @@ class AppointmentWorkflow:
                 details={
                     "needs_attention": case.needs_attention,
                     "call_attempts": case.call_attempts,
+                    # What the providers' calendar feeds show (no client contact details).
+                    "calendar": calendar_event.event_of(case, self._workflow_id).model_dump(
+                        mode="json"
+                    ),
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,

@@ -1,0 +1,473 @@
+"""Chaos: appointment lifecycles while the worker is SIGKILLed, PostgreSQL stops and SendGrid
+throttles then fails — and the same lifecycles without faults as control.
+
+    python -m bench.chaos --n 300     # `make chaos`
+    python -m bench.chaos --quick     # 20 lifecycles, shorter durations
+
+Starts a Temporal dev server, an embedded PostgreSQL and a SendGrid fake (all temporary),
+and the worker as a separate process (`python -m promptly.worker`) that a supervisor restarts
+whenever it is dead. Policy durations are compressed by `--time-scale` (default 4e-4: the
+50h from booking to visit in 72 s). Each run books N appointments over max(30 s, N/3 s): half are
+acknowledged, confirmed, checked in and completed; a fifth are rescheduled within seconds of
+booking (while the confirmation is in flight); a fifth are cancelled at a random moment; a
+tenth stay silent (calls, supervisor alerts, no-show). The fault run adds: the worker
+SIGKILLed every 5–10 s; PostgreSQL stopped for 20 s at 30% of the booking-to-visit span;
+SendGrid answering 429 (Retry-After: 10) for 30 s and then 503 for 30 s from 50% of it.
+
+Prints one JSON line: the fault run's numbers (bench/chaos_metrics.py says exactly how each
+is counted) with the control run's under `control`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.service import RPCError, RPCStatusCode
+
+from bench.chaos_metrics import (
+    Change,
+    Delivery,
+    FailedSend,
+    LedgerRow,
+    StaffTaskRow,
+    compute,
+)
+from bench.chaos_stack import (
+    PhasedSendGrid,
+    Postgres,
+    Supervisor,
+    embedded_postgres,
+    worker_process,
+)
+from promptly import db
+from promptly.config import Settings
+from promptly.domain.models import (
+    AcknowledgeInput,
+    Actor,
+    ActorKind,
+    AppointmentRequest,
+    CancelInput,
+    CheckInInput,
+    CompleteInput,
+    ConfirmInput,
+    RescheduleInput,
+)
+from promptly.starter.appointments import book
+from promptly.starter.devstack import temporal_dev_server
+from promptly.starter.setup import register_search_attributes
+from promptly.worker import data_converter
+from promptly.workflows.appointment import AppointmentWorkflow
+
+LEAD = timedelta(hours=50)  # booking → visit: reminder due 2h after booking, calls after 26h
+CHECK_IN_BEFORE = timedelta(hours=1)  # check-in opens 2h before the start
+SURVEY_CLOSES_AFTER = timedelta(hours=26)  # a week would keep the run waiting for nothing
+# A final case stays open this long for late updates (a no-show's fee decision: 7 days).
+LONGEST_KEEP_OPEN = timedelta(days=7)
+CLIENT = Actor(kind=ActorKind.CLIENT, id="chaos")
+DESK = Actor(kind=ActorKind.STAFF, id="chaos")
+PROVIDER = Actor(kind=ActorKind.PROVIDER, id="P-1")
+UPDATE_PATIENCE_S = 180.0
+CLOSED_OK = {WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CONTINUED_AS_NEW}
+
+
+def _request(appointment_id: str, start: datetime) -> AppointmentRequest:
+    return AppointmentRequest.model_validate(
+        {
+            "appointment_id": appointment_id,
+            "client": {
+                "id": f"C-{appointment_id}",
+                "name": "Chaos Client",
+                "email": f"{appointment_id.lower()}@example.com",
+                "preferred_channel": "email",
+                "locale": "en",
+                "timezone": "Europe/Warsaw",
+            },
+            "provider": {"id": "P-1", "name": "Chaos Provider", "email": "provider@example.com"},
+            "service": "Consultation",
+            "location": "Room 1",
+            "start": start.isoformat(),
+            "duration_minutes": 50,
+        }
+    )
+
+
+async def _until(moment: datetime) -> None:
+    await asyncio.sleep(max((moment - datetime.now(UTC)).total_seconds(), 0))
+
+
+@dataclass
+class Driver:
+    client: Client
+    settings: Settings
+    scale: float
+    rng: random.Random
+    changes: list[Change] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    refusals: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    async def update(self, handle: WorkflowHandle[Any, Any], method: Any, arg: Any) -> bool:
+        """One update under a stable id, repeated while Temporal or the worker is away;
+        False if the case's rules refused it."""
+        update_id = f"chaos-{uuid.uuid4()}"
+        began = time.monotonic()
+        while True:
+            try:
+                async with asyncio.timeout(30):
+                    await handle.execute_update(method, arg, id=update_id)
+                self.latencies.append(time.monotonic() - began)
+                return True
+            except WorkflowUpdateFailedError:
+                self.refusals += 1
+                return False
+            except (TimeoutError, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+                if isinstance(err, RPCError) and err.status is RPCStatusCode.NOT_FOUND:
+                    self.refusals += 1  # the case closed meanwhile
+                    return False
+                if time.monotonic() - began > UPDATE_PATIENCE_S:
+                    self.errors.append(f"{handle.id}: {method.__name__}: {err!r}")
+                    return False
+            except Exception as err:  # noqa: BLE001 - recorded, the run goes on
+                self.errors.append(f"{handle.id}: {method.__name__}: {err!r}")
+                return False
+
+    async def change(self, handle: WorkflowHandle[Any, Any], method: Any, arg: Any) -> None:
+        requested = time.time()
+        if await self.update(handle, method, arg):
+            self.changes.append(Change(handle.id, requested, time.time()))
+
+    async def visit(self, handle: WorkflowHandle[Any, Any], start: datetime) -> None:
+        await _until(start - CHECK_IN_BEFORE * self.scale)
+        if await self.update(handle, AppointmentWorkflow.check_in, CheckInInput(actor=DESK)):
+            await self.update(handle, AppointmentWorkflow.complete, CompleteInput(actor=DESK))
+
+    async def lifecycle(self, index: int, prefix: str, arrive_at: float) -> str:
+        await asyncio.sleep(max(arrive_at - time.monotonic(), 0))
+        now = datetime.now(UTC)
+        start = now + LEAD * self.scale
+        request = _request(f"{prefix}-{index:04d}", start)
+        handle = await book(self.client, request, self.settings, now)
+        kind = index % 10
+        if kind <= 4:  # the quiet case
+            await asyncio.sleep(self.rng.uniform(0.5, 3))
+            await self.update(
+                handle, AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=PROVIDER)
+            )
+            await self.update(handle, AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+            await self.visit(handle, start)
+        elif kind <= 6:  # moved while its confirmation is in flight
+            await asyncio.sleep(self.rng.uniform(0.1, 3))
+            new_start = datetime.now(UTC) + LEAD * self.scale
+            await self.change(
+                handle,
+                AppointmentWorkflow.reschedule,
+                RescheduleInput(new_start=new_start, actor=CLIENT),
+            )
+            await self.update(handle, AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+            await self.visit(handle, new_start)
+        elif kind <= 8:  # cancelled at any moment before the visit
+            lead_s = (LEAD * self.scale).total_seconds()
+            await asyncio.sleep(self.rng.uniform(0.1, lead_s * 0.9))
+            await self.change(
+                handle, AppointmentWorkflow.cancel, CancelInput(reason="chaos", actor=CLIENT)
+            )
+        return handle.id
+
+
+@dataclass
+class RunResult:
+    outcome: dict[str, Any]
+    duration_s: float
+
+
+def _database_on(server_url: str, name: str) -> str:
+    base, _, query = server_url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+async def _faults(
+    worker: Any,
+    postgres: Postgres,
+    fake: PhasedSendGrid,
+    span_s: float,
+    stop: asyncio.Event,
+    windows: list[tuple[float, float]],
+    rng: random.Random,
+) -> None:
+    async def killer() -> None:
+        # 5–10 s after each start reached polling: a start that is slow on a loaded machine
+        # is still killed in its stride, not before it could do anything.
+        polled = 0
+        while not stop.is_set():
+            while worker.polling_starts() <= polled:
+                if stop.is_set():
+                    return
+                await asyncio.sleep(0.2)
+            try:
+                await asyncio.wait_for(stop.wait(), rng.uniform(5, 10))
+            except TimeoutError:
+                polled = worker.polling_starts()
+                worker.kill()
+
+    async def postgres_outage() -> None:
+        await asyncio.sleep(span_s * 0.3)
+        began = time.time()
+        await asyncio.to_thread(postgres.stop)
+        await asyncio.sleep(20)
+        await asyncio.to_thread(postgres.start)
+        windows.append((began, time.time()))
+
+    async def sendgrid_outage() -> None:
+        await asyncio.sleep(span_s * 0.5)
+        began = time.time()
+        fake.fail_with(429, retry_after=10)
+        await asyncio.sleep(30)
+        fake.fail_with(503)
+        await asyncio.sleep(30)
+        fake.recover()
+        windows.append((began, time.time()))
+
+    await asyncio.gather(killer(), postgres_outage(), sendgrid_outage())
+
+
+async def _settle(
+    client: Client, ids: list[str], deadline: float
+) -> tuple[int, int, dict[str, int]]:
+    """Wait until every case and survey closed or the deadline; (failed, still running, and
+    how the failed ended and where the running stand), printing the first failures' causes."""
+    pending = list(ids) + [f"survey-{wid}" for wid in ids]
+    failed = 0
+    states: dict[str, int] = {}
+    while True:
+        still: list[str] = []
+        for wid in pending:
+            try:
+                described = await client.get_workflow_handle(wid).describe()
+            except RPCError as err:
+                if err.status is RPCStatusCode.NOT_FOUND:
+                    continue  # no survey for this case
+                still.append(wid)
+                continue
+            if described.status is WorkflowExecutionStatus.RUNNING:
+                still.append(wid)
+            elif described.status not in CLOSED_OK:
+                failed += 1
+                name = described.status.name if described.status else "?"
+                states[f"closed:{name}"] = states.get(f"closed:{name}", 0) + 1
+                if failed <= 3:
+                    try:
+                        await client.get_workflow_handle(wid).result()
+                    except Exception as err:  # noqa: BLE001 - shown for the reader
+                        cause = getattr(err, "cause", None)
+                        print(f"chaos: {wid} {name}: {err!r} {cause!r}", file=sys.stderr)
+        pending = still
+        if not pending or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(2)
+    for wid in pending:
+        state = "survey" if wid.startswith("survey-") else "appointment"
+        if state == "appointment":
+            try:
+                handle = client.get_workflow_handle_for(AppointmentWorkflow.run, wid)
+                view = await handle.query(AppointmentWorkflow.status)
+                state = f"appointment:{view.status.value}"
+            except Exception:  # noqa: BLE001 - a case that cannot answer is stuck too
+                state = "appointment:no answer"
+        states[f"running:{state}"] = states.get(f"running:{state}", 0) + 1
+    return failed, len(pending), states
+
+
+def _collect(url: str) -> tuple[list[LedgerRow], list[FailedSend], list[StaffTaskRow]]:
+    with psycopg.connect(url) as conn:
+        ledger = [
+            LedgerRow(key, case_id, template, status, created.timestamp())
+            for key, case_id, template, status, created in conn.execute(
+                """SELECT idempotency_key, case_id, template, status, created_at
+                     FROM messages WHERE channel = 'email'"""
+            )
+        ]
+        failed = [
+            FailedSend(case_id, template)
+            for case_id, template in conn.execute(
+                """SELECT case_id, data->>'template' FROM timeline_events
+                    WHERE kind = 'message_failed' AND data->>'channel' = 'email'"""
+            )
+        ]
+        tasks = [
+            StaffTaskRow(case_id, kind, data)
+            for case_id, kind, data in conn.execute(
+                "SELECT case_id, kind, data::text FROM staff_tasks"
+            )
+        ]
+    return ledger, failed, tasks
+
+
+async def run_once(
+    n: int, scale: float, faults: bool, postgres: Postgres, address: str, data: Path, seed: int
+) -> RunResult:
+    label = "faults" if faults else "control"
+    name = f"chaos_{label}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _database_on(postgres.url, name)
+    db.upgrade(url)
+    queue = f"chaos-{label}-{uuid.uuid4().hex[:6]}"
+    settings = Settings(
+        database_url=url,
+        temporal_address=address,
+        task_queue=queue,
+        time_scale=scale,
+        survey_closes_after=SURVEY_CLOSES_AFTER,
+    )
+    rng = random.Random(seed)
+    with PhasedSendGrid(api_key="SG.chaos") as fake:
+        env = {
+            "PROMPTLY_DATABASE_URL": url,
+            "PROMPTLY_TEMPORAL_ADDRESS": address,
+            "TEMPORAL_ADDRESS": address,
+            "PROMPTLY_TASK_QUEUE": queue,
+            "PROMPTLY_TIME_SCALE": repr(scale),
+            "PROMPTLY_SURVEY_CLOSES_AFTER": f"PT{int(SURVEY_CLOSES_AFTER.total_seconds())}S",
+            "PROMPTLY_SENDGRID_API_KEY": "SG.chaos",
+            "PROMPTLY_SENDGRID_HOST": fake.url,
+        }
+        runtime = Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(
+                    filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")
+                )
+            )
+        )
+        client = await Client.connect(
+            address, data_converter=data_converter(settings), runtime=runtime
+        )
+        with worker_process(env, data / f"worker-{label}.log") as worker, Supervisor(worker):
+            driver = Driver(client, settings, scale, rng)
+            lead_s = (LEAD * scale).total_seconds()
+            arrivals_s = max(30.0, n / 3)
+            began = time.monotonic()
+            stop = asyncio.Event()
+            windows: list[tuple[float, float]] = []
+            chaos = (
+                asyncio.create_task(
+                    _faults(worker, postgres, fake, lead_s + arrivals_s / 2, stop, windows, rng)
+                )
+                if faults
+                else None
+            )
+            outcomes = await asyncio.gather(
+                *(
+                    driver.lifecycle(i, f"{label[0].upper()}{seed}", began + arrivals_s * i / n)
+                    for i in range(n)
+                ),
+                return_exceptions=True,
+            )
+            ids = [o for o in outcomes if isinstance(o, str)]
+            driver.errors += [repr(o) for o in outcomes if isinstance(o, BaseException)]
+            # Surveys of the last visits: sent, reminded, closed; then the faults stop.
+            survey_s = (timedelta(hours=2) + SURVEY_CLOSES_AFTER).total_seconds() * scale
+            await asyncio.sleep(survey_s)
+            stop.set()
+            if chaos is not None:
+                await chaos
+            # Every case must have closed by its own rules' last moment, plus a minute.
+            last_close = began + arrivals_s + lead_s + LONGEST_KEEP_OPEN.total_seconds() * scale
+            failed, stuck, states = await _settle(
+                client, ids, max(last_close, time.monotonic()) + 60
+            )
+            await asyncio.sleep(3)  # the last deliveries' ledger writes
+            duration = time.monotonic() - began
+            kills = list(worker.kills)
+            starts = worker.starts
+    ledger, failed_sends, tasks = _collect(url)
+    deliveries = [Delivery(a.key, a.status, a.at) for a in fake.log if a.key]
+    metrics = compute(ledger, failed_sends, tasks, deliveries, driver.changes, kills, windows)
+    delivered_raw = sum(1 for d in deliveries if 200 <= d.status < 300)
+    cuts = (
+        statistics.quantiles(driver.latencies, n=100) if len(driver.latencies) > 1 else [0.0] * 99
+    )
+    for error in driver.errors[:5]:
+        print(f"chaos {label}: {error}", file=sys.stderr)
+    if starts > len(kills) + 1:  # starts that failed on their own: show why
+        log = (data / f"worker-{label}.log").read_text(errors="replace").splitlines()
+        print(f"chaos {label}: worker log tail:", *log[-5:], sep="\n  ", file=sys.stderr)
+    return RunResult(
+        outcome={
+            "n": n,
+            "expected_messages": metrics.expected,
+            "delivered": metrics.delivered,
+            "lost": metrics.lost,
+            "duplicated": metrics.duplicated,
+            "sent_after_change": metrics.sent_after_change,
+            "failed_workflows": failed,
+            "stuck_workflows": stuck,
+            "unfinished_by_state": states,
+            "max_recovery_s": metrics.max_recovery_s,
+            "handed_to_staff": metrics.handed_to_staff,
+            "moot": metrics.moot,
+            "duplicated_pct": round(100 * metrics.duplicated / max(delivered_raw, 1), 2),
+            "lost_by_template": metrics.lost_by_template,
+            "duplicated_by_template": metrics.duplicated_by_template,
+            "accepted_at_fake": delivered_raw,
+            "worker_kills": len(kills),
+            "worker_starts": starts,
+            "changes": len(driver.changes),
+            "update_p50_s": round(cuts[49], 2),
+            "update_p99_s": round(cuts[98], 2),
+            "refused_updates": driver.refusals,
+            "driver_errors": len(driver.errors),
+            "duration_s": round(duration, 1),
+        },
+        duration_s=duration,
+    )
+
+
+async def measure(n: int, scale: float, seed: int, data: Path) -> dict[str, Any]:
+    with (
+        embedded_postgres(data / "pg") as postgres,
+        temporal_dev_server(
+            data / "temporal", 17433, 18433, retention_days=1, log_file=data / "temporal.log"
+        ) as address,
+    ):
+        client = await Client.connect(address)
+        await register_search_attributes(client, "default")
+        control = await run_once(n, scale, False, postgres, address, data, seed)
+        chaos = await run_once(n, scale, True, postgres, address, data, seed)
+    return {"bench": "chaos", **chaos.outcome, "time_scale": scale, "control": control.outcome}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=300, help="lifecycles per run")
+    parser.add_argument("--quick", action="store_true", help="20 lifecycles, shorter durations")
+    parser.add_argument("--time-scale", type=float, default=4e-4)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    n, scale = (20, 3e-4) if args.quick else (args.n, args.time_scale)
+    with tempfile.TemporaryDirectory(prefix="promptly-chaos-") as data:
+        print(json.dumps(asyncio.run(measure(n, scale, args.seed, Path(data)))), flush=True)
+
+
+if __name__ == "__main__":
+    main()

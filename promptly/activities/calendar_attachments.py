@@ -1,0 +1,96 @@
+"""Which messages carry the appointment's calendar, and how.
+
+An email to the client about the time of the visit (confirmation, reminder, cancellation)
+carries an iTIP invitation as an attachment typed `text/calendar; method=…`, so mail clients
+offer Accept / Decline and update the same event each time. Text messages cannot carry one:
+they get a plain link to the `.ics` (`/c/{token}/calendar.ics`) instead.
+
+The invitation is built from the `calendar` entry of the message context, which the
+workflow derives from its case (promptly/domain/calendar_event.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from promptly.domain import invitations, links
+from promptly.domain.calendar_event import CALENDAR_LINK_ACTION, CalendarEvent
+from promptly.domain.models import Channel, Recipient, RecipientRole
+
+__all__ = ["CALENDAR_LINK_ACTION", "Attachment", "calendar_link", "invitation_attachment"]
+
+# Templates that tell the client the time of the visit, or that it is off.
+INVITING_TEMPLATES = frozenset({"confirmation", "reminder", "cancellation"})
+INVITATION_FILENAME = "invite.ics"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def _calendar_event(context: dict[str, Any]) -> CalendarEvent | None:
+    raw = context.get("calendar")
+    return CalendarEvent.model_validate(raw) if isinstance(raw, dict) else None
+
+
+def _for_client(template: str, to: Recipient, context: dict[str, Any]) -> bool:
+    return (
+        template in INVITING_TEMPLATES
+        and to.role is RecipientRole.CLIENT
+        and _calendar_event(context) is not None
+    )
+
+
+def invitation_attachment(
+    template: str,
+    channel: Channel,
+    to: Recipient,
+    context: dict[str, Any],
+    message_links: dict[str, str],
+    *,
+    uid_domain: str,
+    now: datetime,
+) -> Attachment | None:
+    """The invitation an email carries, or None for a message that carries none."""
+    event = _calendar_event(context)
+    if event is None or channel is not Channel.EMAIL or not _for_client(template, to, context):
+        return None
+    method = invitations.method_for(event)
+    content = invitations.invitation(
+        event,
+        method=method,
+        uid_domain=uid_domain,
+        stamp=now,
+        attendee=invitations.Attendee(name=to.name, email=to.email) if to.email else None,
+        links=message_links,
+        locale=to.locale,
+    )
+    return Attachment(INVITATION_FILENAME, invitations.content_type(method), content)
+
+
+def calendar_link(
+    template: str,
+    channel: Channel,
+    to: Recipient,
+    context: dict[str, Any],
+    *,
+    base_url: str,
+    secret: str,
+    expires_at: datetime,
+) -> str | None:
+    """The `.ics` link a text message carries instead of an attachment, or None."""
+    if channel is not Channel.SMS or not _for_client(template, to, context):
+        return None
+    event = _calendar_event(context)
+    if event is None:  # pragma: no cover - _for_client checked it
+        return None
+    token = links.sign(
+        secret,
+        links.LinkClaims(case_id=event.case_id, action=CALENDAR_LINK_ACTION, expires_at=expires_at),
+    )
+    return f"{base_url}/c/{token}/calendar.ics"

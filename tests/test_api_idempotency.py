@@ -1,0 +1,175 @@
+"""Every POST honours `Idempotency-Key`: a repeat changes nothing and answers the first answer.
+
+The API runs on the dev server with a worker whose email goes to the SendGrid fake, so
+"one effect" is what the client would notice: one delay notice received, not two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import pytest_asyncio
+from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
+from temporalio.testing import WorkflowEnvironment
+
+from promptly.config import Settings
+from promptly.domain.models import AppointmentView
+from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, with_api_keys
+from tests.helpers import appointment
+from tests.sendgrid_fake import RecordedRequest, SendGridFake
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[SendGridFake]:
+    with SendGridFake(api_key="SG.test") as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> AsyncIterator[httpx.AsyncClient]:
+    emailing = settings.model_copy(
+        update={"sendgrid_api_key": SecretStr("SG.test"), "sendgrid_host": sendgrid.url}
+    )
+    async with serving(dev_env.client, with_api_keys(emailing), pool) as client:
+        yield client
+
+
+def _keyed(headers: dict[str, str], key: str) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": key}
+
+
+def _delay_notices(fake: SendGridFake) -> list[RecordedRequest]:
+    return [
+        r
+        for r in fake.requests
+        if "delay" in str((r.body or {}).get("custom_args", {}).get("idempotency_key", ""))
+        and r.response.status == 202
+    ]
+
+
+async def _wait_for(predicate: object, what: str) -> None:
+    for _ in range(150):
+        if callable(predicate) and predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never: {what}")
+
+
+async def _booked(http: httpx.AsyncClient) -> str:
+    body = appointment(datetime.now(UTC) + timedelta(days=4)).model_dump(mode="json")
+    key = str(uuid.uuid4())
+    first = await http.post("/appointments", json=body, headers=_keyed(BACKOFFICE_KEY, key))
+    assert first.status_code == 201, first.text
+    again = await http.post("/appointments", json=body, headers=_keyed(BACKOFFICE_KEY, key))
+    assert again.status_code == 201, "the repeat answers the first answer (201, not 200)"
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
+    return str(body["appointment_id"])
+
+
+async def test_a_retried_delay_report_is_applied_once_and_answers_the_first_answer(
+    http: httpx.AsyncClient, sendgrid: SendGridFake
+) -> None:
+    appointment_id = await _booked(http)
+    path = f"/appointments/{appointment_id}/report_delay"
+    delay = {"minutes": 10, "reason": "traffic"}
+    key = str(uuid.uuid4())
+
+    first = await http.post(path, json=delay, headers=_keyed(STAFF_KEY, key))
+    assert first.status_code == 200, first.text
+    assert first.json()["delay_minutes"] == 10
+    for _ in range(2):  # a client that timed out and tries again
+        again = await http.post(path, json=delay, headers=_keyed(STAFF_KEY, key))
+        assert again.status_code == 200, again.text
+        assert again.json() == first.json()
+
+    await _wait_for(lambda: len(_delay_notices(sendgrid)) >= 1, "the delay notice")
+    status = await http.get(f"/appointments/{appointment_id}", headers=STAFF_KEY)
+    assert status.json()["delay_minutes"] == 10, "not doubled"
+    await asyncio.sleep(1)  # a second notice would have been sent by now
+    assert len(_delay_notices(sendgrid)) == 1
+
+    other = await http.post(path, json=delay, headers=_keyed(STAFF_KEY, str(uuid.uuid4())))
+    assert other.status_code == 200, other.text
+    assert other.json()["delay_minutes"] == 20, "another key is another report"
+    await _wait_for(lambda: len(_delay_notices(sendgrid)) == 2, "the second delay notice")
+
+
+async def test_the_update_is_applied_once_even_when_the_stored_answer_is_lost(
+    http: httpx.AsyncClient, sendgrid: SendGridFake, pool: AsyncConnectionPool
+) -> None:
+    """The first request's answer never reached the store (PostgreSQL was down, or the API
+    died after Temporal applied the update): the update id derived from the key still makes
+    Temporal answer the first outcome instead of applying it again."""
+    appointment_id = await _booked(http)
+    path = f"/appointments/{appointment_id}/report_delay"
+    delay = {"minutes": 5, "reason": "previous visit ran over"}
+    key = str(uuid.uuid4())
+    first = await http.post(path, json=delay, headers=_keyed(STAFF_KEY, key))
+    assert first.status_code == 200, first.text
+    async with pool.connection() as conn:
+        deleted = await conn.execute("DELETE FROM api_idempotency WHERE status IS NOT NULL")
+        assert deleted.rowcount >= 1
+
+    again = await http.post(path, json=delay, headers=_keyed(STAFF_KEY, key))
+    assert again.status_code == 200, again.text
+    assert "Idempotent-Replayed" not in again.headers, "answered by Temporal, not the store"
+    first_view = AppointmentView.model_validate(first.json())
+    again_view = AppointmentView.model_validate(again.json())
+    assert again_view.delay_minutes == first_view.delay_minutes == 5
+    assert again_view.timeline == first_view.timeline
+    await _wait_for(lambda: len(_delay_notices(sendgrid)) >= 1, "the delay notice")
+    await asyncio.sleep(1)
+    assert len(_delay_notices(sendgrid)) == 1
+
+
+async def test_a_refusal_is_the_first_answer_too_and_a_key_is_bound_to_its_request(
+    http: httpx.AsyncClient,
+) -> None:
+    appointment_id = await _booked(http)
+    base = f"/appointments/{appointment_id}"
+    key = str(uuid.uuid4())
+    refused = await http.post(f"{base}/complete", headers=_keyed(STAFF_KEY, key))
+    assert refused.status_code == 409, refused.text  # nobody checked in
+    again = await http.post(f"{base}/complete", headers=_keyed(STAFF_KEY, key))
+    assert again.status_code == 409 and again.json() == refused.json()
+
+    reused = await http.post(f"{base}/confirm", headers=_keyed(STAFF_KEY, key))
+    assert reused.status_code == 422
+    assert reused.json()["errors"][0]["field"] == "Idempotency-Key"
+    status = await http.get(base, headers=STAFF_KEY)
+    assert status.json()["status"] == "Booked", "the refused reuse changed nothing"
+
+    bad = await http.post(f"{base}/confirm", headers=_keyed(STAFF_KEY, "two words"))
+    assert bad.status_code == 422
+    assert any("idempotency-key" in e["field"].lower() for e in bad.json()["errors"])
+
+    # Another caller's identical key is its own command.
+    other_caller = await http.post(f"{base}/confirm", headers=_keyed(BACKOFFICE_KEY, key))
+    assert other_caller.status_code == 200, other_caller.text
+    assert other_caller.json()["status"] == "Confirmed"
+
+
+async def test_the_header_is_in_the_api_reference(http: httpx.AsyncClient) -> None:
+    spec = (await http.get("/openapi.json")).json()
+    posts = [
+        (path, item["post"])
+        for path, item in spec["paths"].items()
+        if "post" in item and not path.startswith("/codec")
+    ]
+    assert posts
+    for path, operation in posts:
+        names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert "Idempotency-Key" in names, path

@@ -1,0 +1,94 @@
+"""How bench/chaos.py counts: lost, duplicated, moot and sent after a change, recovery."""
+
+from __future__ import annotations
+
+from bench.chaos_metrics import (
+    Change,
+    Delivery,
+    FailedSend,
+    LedgerRow,
+    StaffTaskRow,
+    compute,
+)
+
+CASE = "appointment-A"
+
+
+def row(step: str, created: float, status: str = "sent", case: str = CASE) -> LedgerRow:
+    return LedgerRow(f"{case}/{step}/0", case, step, status, created)
+
+
+def ok(step: str, at: float, case: str = CASE) -> Delivery:
+    return Delivery(f"{case}/{step}/0", 202, at)
+
+
+def test_delivered_lost_and_handed_to_staff() -> None:
+    out = compute(
+        ledger=[
+            row("confirmation", 0, "failed"),
+            row("reminder", 1, "pending"),
+            row("no-show", 2),
+        ],
+        failed_sends=[FailedSend(CASE, "confirmation"), FailedSend(CASE, "survey")],
+        tasks=[StaffTaskRow(CASE, "send_confirmation_manually", "{}")],
+        deliveries=[Delivery(f"{CASE}/no-show/0", 503, 2.5), ok("no-show", 3)],
+        changes=[],
+        kills=[],
+        fault_windows=[],
+    )
+    # confirmation: a task; reminder: nobody; survey: failed before any ledger row, nobody.
+    assert (out.expected, out.delivered, out.handed_to_staff, out.lost) == (4, 1, 1, 2)
+    assert out.lost_by_template == {"reminder": 1, "survey": 1}
+    assert out.duplicated == 0
+
+
+def test_raw_duplicates_count_every_extra_acceptance() -> None:
+    out = compute(
+        ledger=[row("reminder", 0)],
+        failed_sends=[],
+        tasks=[],
+        deliveries=[ok("reminder", 1), ok("reminder", 30), ok("reminder", 60)],
+        changes=[],
+        kills=[],
+        fault_windows=[],
+    )
+    assert (out.delivered, out.duplicated) == (1, 2)
+    assert out.duplicated_by_template == {"reminder": 2}
+
+
+def test_a_message_for_a_replaced_state_is_moot_or_sent_after_the_change() -> None:
+    change = Change(CASE, requested=10, answered=12)
+    out = compute(
+        ledger=[
+            row("confirmation", 1),  # delivered before the change: fine
+            row("reminder", 5),  # delivered after the change was answered: too late
+            row("provider_booking", 6, "pending"),  # never delivered: moot, not lost
+            row("cancellation", 11),  # made by the change itself
+        ],
+        failed_sends=[],
+        tasks=[],
+        deliveries=[
+            ok("confirmation", 2),
+            ok("reminder", 15),
+            ok("cancellation", 11.5),
+        ],
+        changes=[change],
+        kills=[],
+        fault_windows=[],
+    )
+    assert out.sent_after_change == 1
+    assert out.moot == 2
+    assert (out.expected, out.delivered, out.lost) == (2, 2, 0)
+
+
+def test_recovery_runs_from_the_first_kill_during_a_send_outside_other_faults() -> None:
+    out = compute(
+        ledger=[row("reminder", 0), row("survey", 100), row("no-show", 200)],
+        failed_sends=[],
+        tasks=[],
+        deliveries=[ok("reminder", 40), ok("survey", 150), ok("no-show", 203)],
+        changes=[],
+        kills=[5, 20, 110, 201],
+        fault_windows=[(120, 140)],  # the survey waited out a SendGrid outage: not counted
+    )
+    assert out.max_recovery_s == 35.0

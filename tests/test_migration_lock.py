@@ -1,0 +1,132 @@
+"""A process killed while it migrates never stops the next start (promptly/db)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from yoyo import get_backend, read_migrations
+
+from promptly import db
+
+# The child migrates; it blocks inside the migration, on a table lock the test holds.
+CHILD = "import sys; from promptly import db; db.upgrade(sys.argv[1])"
+
+
+def _on_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+def half_migrated(database_url: str) -> Iterator[str]:
+    """A new database with the migrations up to 0005 applied and the rest pending."""
+    name = f"promptly_lock_{uuid.uuid4().hex[:8]}"
+    admin = _on_database(database_url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _on_database(database_url, name)
+    backend = get_backend(db._yoyo_url(url))
+    migrations = read_migrations(str(db.MIGRATIONS))
+    early = migrations.filter(lambda m: m.id < "0006")
+    with backend.lock():
+        backend.apply_migrations(backend.to_apply(early))
+    backend.connection.close()
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _applied(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT migration_id FROM _yoyo_migration ORDER BY 1").fetchall()
+    return [row[0] for row in rows]
+
+
+def test_a_start_killed_inside_the_migration_window_does_not_wedge_the_next(
+    half_migrated: str,
+) -> None:
+    url = half_migrated
+    pending = sorted(m.id for m in read_migrations(str(db.MIGRATIONS)) if m.id >= "0006")
+    assert pending, "the test needs a migration after 0005 to block in"
+    # Hold the table 0006 alters, so the child stops inside its migration with the lock held.
+    blocker = psycopg.connect(url)
+    blocker.execute("LOCK TABLE webhook_deliveries IN ACCESS EXCLUSIVE MODE")
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, url],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        with psycopg.connect(url, autocommit=True) as watcher:
+            # Wait until the child's migration session is stuck on the table lock.
+            for _ in range(200):
+                waiting = watcher.execute(
+                    """SELECT count(*) FROM pg_stat_activity
+                        WHERE datname = current_database() AND wait_event_type = 'Lock'
+                          AND pid <> pg_backend_pid()"""
+                ).fetchone()
+                if waiting and waiting[0] >= 1:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the child never reached its migration")
+            held = watcher.execute(
+                """SELECT count(*) FROM pg_locks
+                    WHERE locktype = 'advisory' AND granted
+                      AND ((classid::bigint << 32) | objid::bigint) = %s""",
+                (db.MIGRATION_LOCK_KEY,),
+            ).fetchone()
+            assert held == (1,), "the child holds the migration lock while it waits"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        blocker.rollback()
+        blocker.close()
+
+    began = time.monotonic()
+    applied_now = db.upgrade(url)
+    took = time.monotonic() - began
+
+    assert took < 5, f"the next start waited {took:.1f}s"
+    assert applied_now == len(pending), "the killed start's half migration was rolled back"
+    assert [m for m in _applied(url) if m >= "0006"] == pending
+    with psycopg.connect(url) as conn:
+        columns = conn.execute(
+            """SELECT count(*) FROM information_schema.columns
+                WHERE table_name = 'webhook_deliveries' AND column_name = 'requeued_at'"""
+        ).fetchone()
+    assert columns == (1,)
+    assert db.upgrade(url) == 0
+
+
+def test_concurrent_upgrades_take_turns(database_url: str) -> None:
+    """Two starts at once: one applies, the other finds nothing left (already migrated db)."""
+    with db.migration_lock(database_url):
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from promptly import db; "
+                "db.MIGRATION_LOCK_WAIT = __import__('datetime').timedelta(seconds=1); "
+                "db.upgrade(sys.argv[1])",
+                database_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert child.returncode != 0, "a second upgrade waits for the lock holder"
+    assert "lock timeout" in child.stderr.lower()
+    assert db.upgrade(database_url) == 0
