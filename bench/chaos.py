@@ -67,6 +67,7 @@ from promptly.domain.models import (
     Actor,
     ActorKind,
     AppointmentRequest,
+    AppointmentView,
     CancelInput,
     CheckInInput,
     CompleteInput,
@@ -289,7 +290,7 @@ async def _settle(
         state = "survey" if wid.startswith("survey-") else "appointment"
         if state == "appointment":
             try:
-                handle = client.get_workflow_handle_for(AppointmentWorkflow.run, wid)
+                handle = client.get_workflow_handle(wid, result_type=AppointmentView)
                 view = await handle.query(AppointmentWorkflow.status)
                 state = f"appointment:{view.status.value}"
             except Exception:  # noqa: BLE001 - a case that cannot answer is stuck too

@@ -32,7 +32,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from bench.lifecycle import request as appointment_request
 from promptly import db
 from promptly.config import ApiKey, ApiRole, Settings
-from promptly.domain.models import Actor, ActorKind, ConfirmInput
+from promptly.domain.models import Actor, ActorKind, AppointmentView, ConfirmInput
 from promptly.starter.api import create_app
 from promptly.starter.api_auth import hash_key
 from promptly.starter.appointments import book
@@ -110,7 +110,7 @@ async def measure(n: int, data: Path) -> dict[str, Any]:
             ):
 
                 async def query(case: str) -> Any:
-                    handle = client.get_workflow_handle_for(AppointmentWorkflow.run, case)
+                    handle = client.get_workflow_handle(case, result_type=AppointmentView)
                     return await handle.query(AppointmentWorkflow.status)
 
                 async def get(case: str) -> Any:
@@ -166,7 +166,7 @@ async def measure(n: int, data: Path) -> dict[str, Any]:
                 booked = await asyncio.gather(*(start_one() for _ in range(n)))
                 await asyncio.gather(
                     *(
-                        client.get_workflow_handle_for(AppointmentWorkflow.run, wid).execute_update(
+                        client.get_workflow_handle(wid, result_type=AppointmentView).execute_update(
                             AppointmentWorkflow.confirm,
                             ConfirmInput(actor=CLIENT),
                             id=str(uuid.uuid4()),

@@ -16,8 +16,8 @@ provider asked and does not count as an error, so it never uses up the error bac
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import base64
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol

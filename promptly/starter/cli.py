@@ -34,8 +34,8 @@ from promptly.domain.models import (
     WaiveFeeInput,
 )
 from promptly.domain.policy import BookingRejected
-from promptly.starter.cli_keys import IdempotencyKeyOption, cli_update_id, command_key
 from promptly.starter.calendar_cli import calendar_app
+from promptly.starter.cli_keys import IdempotencyKeyOption, cli_update_id, command_key
 from promptly.starter.complaint_cli import complaint_app
 from promptly.starter.history_cli import history_app
 from promptly.starter.report import report_command
