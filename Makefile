@@ -6,17 +6,24 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install browser run test check demo bench chaos clean
 
+LOGS := .data/logs
+
+# pip's output goes to $(LOGS)/install.log; on failure its last lines are shown.
 $(INSTALLED): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(INSTALLED)
+	@mkdir -p $(LOGS)
+	@echo "installing into $(VENV) (log: $(LOGS)/install.log) ..."
+	@$(PYTHON) -m venv $(VENV) >> $(LOGS)/install.log 2>&1
+	@$(BIN)/pip install --quiet --upgrade pip >> $(LOGS)/install.log 2>&1 \
+	  || { tail -n 30 $(LOGS)/install.log; exit 1; }
+	@$(BIN)/pip install --quiet -e '.[dev]' >> $(LOGS)/install.log 2>&1 \
+	  || { tail -n 30 $(LOGS)/install.log; exit 1; }
+	@touch $(INSTALLED)
 
 install: $(INSTALLED)
 
 ## Embedded stack: Temporal dev server (UI :8233), PostgreSQL, worker, HTTP API (:8000). Ctrl-C stops it all.
 run: install
-	$(BIN)/promptly dev
+	@$(BIN)/promptly dev
 
 ## Debian's headless Chromium for the browser tests, installed when missing (needs root and
 ## apt-get; elsewhere the browser tests skip, and under PROMPTLY_REQUIRE_BROWSER fail).
@@ -38,9 +45,10 @@ check: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-## Sample appointments on a compressed-time worker (needs `make run` in another terminal).
+## Four sample appointments played out in ~9 minutes on a compressed-time worker (needs
+## `make run` in another terminal); `promptly demo --clean` removes them afterwards.
 demo: install
-	$(BIN)/promptly demo
+	@$(BIN)/promptly demo
 
 bench: install
 	$(BIN)/python -m bench.lifecycle

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -458,7 +459,18 @@ async def measure(n: int, scale: float, seed: int, data: Path) -> dict[str, Any]
     return {"bench": "chaos", **chaos.outcome, "time_scale": scale, "control": control.outcome}
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a `timeout`, a CI cancel) unwinds like Ctrl-C, so every server and worker
+    this benchmark started is stopped."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main() -> None:
+    _interrupt_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=300, help="lifecycles per run")
     parser.add_argument("--quick", action="store_true", help="20 lifecycles, shorter durations")

@@ -23,7 +23,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptly.domain import escalation, policy
+from promptly.domain.inquiries import InquiryPolicy
 from promptly.domain.models import (
+    DEFAULT_ROOT_CAUSES,
     ActorKind,
     AppointmentPolicy,
     BusinessCalendar,
@@ -220,6 +222,39 @@ class Settings(BaseSettings):
         le=timedelta(hours=48),
         description="Follow-up survey after closing (within 48h).",
     )
+    complaint_max_hold: timedelta = Field(
+        default=timedelta(hours=72),
+        gt=timedelta(0),
+        description="A complaint hold ends on its own after this; the clock resumes and the "
+        "customer is told.",
+    )
+    complaint_root_causes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ROOT_CAUSES),
+        min_length=1,
+        description="Root causes staff may record when closing a complaint (JSON list).",
+    )
+
+    inquiry_answer_within: timedelta = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        le=timedelta(hours=48),
+        description="An inquiry unanswered this long alerts the front desk (24–48h standard).",
+    )
+    inquiry_supervisor_after: timedelta = Field(
+        default=timedelta(hours=48),
+        gt=timedelta(0),
+        le=timedelta(hours=48),
+        description="An inquiry unanswered this long alerts the supervisor.",
+    )
+
+    def inquiry_policy(self) -> InquiryPolicy:
+        """Unscaled; the inquiry activities apply `time_scale`."""
+        if self.inquiry_supervisor_after <= self.inquiry_answer_within:
+            raise ValueError("inquiry_supervisor_after must be longer than inquiry_answer_within")
+        return InquiryPolicy(
+            answer_within=self.inquiry_answer_within,
+            supervisor_after=self.inquiry_supervisor_after,
+        )
 
     def complaint_matrix(self) -> EscalationMatrix:
         """The validated escalation matrix; MatrixError (file:line: path: reason) if not."""
@@ -240,6 +275,8 @@ class Settings(BaseSettings):
             update_every=self.complaint_update_every,
             verdict_within=self.complaint_verdict_within,
             survey_after=self.complaint_survey_after,
+            max_hold=self.complaint_max_hold,
+            root_causes=[cause.strip().lower() for cause in self.complaint_root_causes],
         )
 
     # --- operations: worker tuning, metrics, logs ------------------------------------------

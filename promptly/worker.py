@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import signal
-import sys
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 
@@ -22,6 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from promptly import db, observability
 from promptly.activities.archive import ArchiveActivities
 from promptly.activities.complaints import ComplaintRulesActivities
+from promptly.activities.inquiries import InquiryActivities
 from promptly.activities.messaging import (
     DeliveryChannel,
     LinkSettings,
@@ -39,6 +38,7 @@ from promptly.config import Settings
 from promptly.domain.models import Channel
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
+from promptly.workflows.inquiry import InquiryWorkflow
 from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow, WebhookDispatchWorkflow
 from promptly.workflows.report import QaReportWorkflow
 from promptly.workflows.survey import SurveyWorkflow
@@ -47,6 +47,7 @@ WORKFLOWS = [
     AppointmentWorkflow,
     SurveyWorkflow,
     ComplaintWorkflow,
+    InquiryWorkflow,
     ArchiveWorkflow,
     PurgeWorkflow,
     QaReportWorkflow,
@@ -151,12 +152,15 @@ def create_worker(
         settings.webhook_timeout,
     )
     tasks = TaskActivities(pool)
-    archive = ArchiveActivities(client, pool, settings.retention)
+    archive = ArchiveActivities(client, pool, settings.retention, settings.office_timezone)
     reports = ReportActivities(pool, settings.office_timezone)
     rules = PolicyActivities(settings.appointment_policy())
     # A bad escalation matrix stops the worker here, with file:line: path: reason.
     complaint_rules = ComplaintRulesActivities(
         settings.complaint_matrix(), settings.complaint_policy(), settings.time_scale
+    )
+    inquiry = InquiryActivities(
+        client, settings.task_queue, settings.inquiry_policy(), settings.time_scale
     )
     return Worker(
         client,
@@ -178,6 +182,8 @@ def create_worker(
             tasks.close_case_tasks,
             rules.current_appointment_policy,
             complaint_rules.complaint_rules,
+            inquiry.inquiry_policy,
+            inquiry.open_complaint,
             archive.archive_closed_histories,
             archive.purge_expired,
             reports.qa_report_summary,
@@ -212,16 +218,15 @@ async def run_worker(settings: Settings | None = None) -> None:
 
 
 def main() -> None:
-    settings = Settings()
-    observability.configure_logging(settings)
-    asyncio.run(run_worker(settings))
-    # The worker has drained and the pool is closed. Interpreter finalization can tear down
-    # the SDK's native runtime threads mid-flight and abort (exit -6, seen about one stop in
-    # four with metrics on), so a clean stop ends here with the exit code it earned.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    """`promptly worker`: run until SIGINT/SIGTERM, then end without the native-runtime crash."""
+    from promptly.process import run_then_exit
+
+    def work() -> None:
+        settings = Settings()
+        observability.configure_logging(settings)
+        asyncio.run(run_worker(settings))
+
+    run_then_exit(work)
 
 
 if __name__ == "__main__":

@@ -51,10 +51,10 @@ def with_api_keys(settings: Settings) -> Settings:
 
 @asynccontextmanager
 async def serving(
-    client: Client, settings: Settings, pool: AsyncConnectionPool
+    client: Client, settings: Settings, pool: AsyncConnectionPool, *, dev_tools: bool = False
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A worker on the settings' task queue and the app (lifespan run) behind an httpx client."""
-    app = create_app(settings, client=client, pool=pool)
+    app = create_app(settings, client=client, pool=pool, dev_tools=dev_tools)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(create_worker(client, settings, pool=pool))
         await stack.enter_async_context(app.router.lifespan_context(app))

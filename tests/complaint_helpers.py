@@ -11,6 +11,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
+from promptly.domain.inquiries import InquiryRequest
 from promptly.domain.models import Actor, ActorKind, ComplaintRequest
 from tests.helpers import messages
 
@@ -43,6 +44,18 @@ def complaint_payload(**changes: Any) -> dict[str, Any]:
 
 def complaint(**changes: Any) -> ComplaintRequest:
     return ComplaintRequest.model_validate(complaint_payload(**changes))
+
+
+def inquiry(**changes: Any) -> InquiryRequest:
+    payload: dict[str, Any] = {
+        "inquiry_id": f"Q-{uuid.uuid4().hex[:10]}",
+        "customer": complaint_payload()["customer"],
+        "received_via": "email",
+        "subject": "Saturday opening hours",
+        "question": "Are you open on Saturdays? I can only come at the weekend.",
+    }
+    payload.update(changes)
+    return InquiryRequest.model_validate(payload)
 
 
 def contact(name: str) -> dict[str, str]:
@@ -90,8 +103,9 @@ async def sent(pool: AsyncConnectionPool, case_id: str) -> list[tuple[str, str, 
 def offsets(
     rows: list[tuple[str, str, datetime]], start: datetime
 ) -> list[tuple[str, str, timedelta]]:
-    """The same rows with times as offsets from `start`, rounded to the second."""
+    """The same rows with times as offsets from `start`, rounded to the minute: a busy
+    machine delays an activity by a second or two, never by half a minute."""
     return [
-        (template, role, timedelta(seconds=round((at - start).total_seconds())))
+        (template, role, timedelta(minutes=round((at - start).total_seconds() / 60)))
         for template, role, at in rows
     ]

@@ -30,6 +30,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
+from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus
 from promptly.domain.models import (
     AcknowledgeInput,
     AppointmentStatus,
@@ -41,6 +42,7 @@ from promptly.domain.models import (
     CompleteInput,
     ConfirmInput,
     CustomerVerdictInput,
+    HoldInput,
     ProposeResolutionInput,
     RecordCallOutcomeInput,
     RescheduleInput,
@@ -49,12 +51,14 @@ from promptly.domain.models import (
 )
 from promptly.starter.appointments import book
 from promptly.starter.complaints import file_complaint
+from promptly.starter.inquiries import record_inquiry
 from promptly.starter.setup import register_search_attributes
 from promptly.worker import create_worker, data_converter
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
+from promptly.workflows.inquiry import InquiryWorkflow
 from promptly.workflows.survey import SurveyWorkflow
-from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, complaint
+from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, complaint, inquiry
 from tests.conftest import installed_binary, migrated_database
 from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, next_local
 
@@ -203,6 +207,43 @@ def beside_the_plan(lifecycle: Lifecycle) -> Lifecycle:
     return play
 
 
+async def complaint_hold_expired(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Procedure rules: held at 2h, the hold ends on its own at 74h, the customer is told of
+    the supervisor tier at 96h (24h on the clock + 72h held); closed by a supervisor."""
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+    await advance_to(env, filed + 2 * H)
+    await handle.execute_update(
+        ComplaintWorkflow.hold, HoldInput(reason="Waiting for the invoice copy", actor=AGENT)
+    )
+    await advance_to(env, filed + 96 * H + timedelta(minutes=1))
+    await handle.execute_update(
+        ComplaintWorkflow.close,
+        CloseComplaintInput(reason="Refunded", actor=SUPERVISOR, root_cause="billing_error"),
+    )
+    final = await handle.result()
+    _expect(final.escalation_level == 1 and final.root_cause == "billing_error", final)
+    return {"complaint_hold_expired": handle.id}
+
+
+async def inquiry_answered(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Acknowledged at once, the front desk alerted at 24h, answered at 30h."""
+    request = inquiry()
+    handle = await record_inquiry(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    received = (await handle.query(InquiryWorkflow.status)).received_at
+    await advance_to(env, received + 30 * H)
+    await handle.execute_update(
+        InquiryWorkflow.answer,
+        AnswerInquiryInput(text="Yes, we are open on Saturdays 9–13.", actor=AGENT),
+    )
+    final = await handle.result()
+    _expect(final.status is InquiryStatus.ANSWERED and final.alerts == 1, final)
+    return {"inquiry_answered": handle.id}
+
+
 LIFECYCLES: list[Lifecycle] = [
     appointment_completed,
     appointment_no_show,
@@ -219,6 +260,8 @@ LIFECYCLES: list[Lifecycle] = [
             appointment_unanswered_call,
         )
     ),
+    complaint_hold_expired,
+    inquiry_answered,
 ]
 
 

@@ -122,7 +122,11 @@ async def test_booking_in_the_past_is_422_naming_start_and_starts_nothing(
         ({"duration_minutes": "long"}, "duration_minutes", "integer"),
         ({"duration_minutes": 1}, "duration_minutes", "greater than or equal to 5"),
         ({"appointment_id": "no spaces please"}, "appointment_id", "pattern"),
-        ({"client": {"id": "C-1", "name": "A", "timezone": "Europe/Warsaw"}}, "client", "email"),
+        (
+            {"client": {"id": "C-1", "name": "A", "timezone": "Europe/Warsaw"}},
+            "client.email",
+            "required when preferred_channel is email",
+        ),
         ({"client": None}, "client", "valid dictionary"),
     ],
 )

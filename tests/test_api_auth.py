@@ -47,6 +47,13 @@ PUBLIC = {
     # Calendar apps send no API key: the signed token in the URL is the credential.
     ("GET", "/c/{token}/calendar.ics"),
     ("GET", "/calendars/providers/{provider_id}.ics"),
+    # the index and the offline docs (api_docs.py)
+    ("GET", "/"),
+    ("GET", "/docs"),
+    ("GET", "/redoc"),
+    # an unknown action: 404 listing the allowed ones, which the OpenAPI document shows anyway
+    ("POST", "/appointments/{appointment_id}/{action}"),
+    ("POST", "/complaints/{complaint_id}/{action}"),
 }
 SAMPLE = {
     "appointment_id": "A-auth-matrix",

@@ -43,8 +43,12 @@ def _payload(**changes: Any) -> dict[str, Any]:
     [
         ({"start": "2030-01-07T10:00:00"}, "start", "timezone"),
         ({"client__timezone": "Mars/Olympus"}, "client.timezone", "unknown timezone"),
-        ({"client__email": None}, "client", "no email"),
-        ({"client__preferred_channel": "sms", "client__phone": None}, "client", "no phone"),
+        ({"client__email": None}, "client", "email: required when preferred_channel is email"),
+        (
+            {"client__preferred_channel": "sms", "client__phone": None},
+            "client",
+            "phone: required when preferred_channel is sms",
+        ),
         ({"client__name": "  "}, "client.name", "at least 1 character"),
         ({"surprise": 1}, "surprise", "Extra inputs are not permitted"),
     ],

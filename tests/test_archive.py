@@ -168,8 +168,9 @@ async def test_closed_case_is_archived_once_and_replays_and_exports_the_same(
 def test_the_archive_lists_closed_case_runs_after_the_watermark() -> None:
     since = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
     assert closed_cases_query(since) == (
-        "WorkflowType IN ('AppointmentWorkflow', 'ComplaintWorkflow', 'SurveyWorkflow')"
-        " AND ExecutionStatus != 'Running' AND CloseTime > '2026-03-01T12:30:00.000000Z'"
+        "WorkflowType IN ('AppointmentWorkflow', 'ComplaintWorkflow', 'SurveyWorkflow', "
+        "'InquiryWorkflow') AND ExecutionStatus != 'Running'"
+        " AND CloseTime > '2026-03-01T12:30:00.000000Z'"
     )
     assert "CloseTime" not in closed_cases_query(None)
 

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
 from promptly.config import Settings
+from promptly.domain.readable_time import readable
 from promptly.starter.cli import app
 from promptly.worker import create_worker
 from tests.helpers import appointment
@@ -87,7 +88,7 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         new_start = (start + timedelta(days=8)).isoformat()
         moved = await promptly("reschedule", request.appointment_id, new_start)
         assert moved.exit_code == 0, moved.output
-        assert f"start {new_start}" in moved.stdout
+        assert f"visit {readable(start + timedelta(days=8), 'Europe/Warsaw')}" in moved.stdout
 
         cancelled = await promptly("cancel", request.appointment_id, "moving away")
         assert cancelled.exit_code == 0, cancelled.output

@@ -60,7 +60,7 @@ def test_invalid_complaint_names_the_field(
 def test_customer_without_an_address_for_their_channel_is_refused() -> None:
     payload = complaint_payload()
     payload["customer"] = {**payload["customer"], "email": None}
-    with pytest.raises(ValidationError, match="preferred_channel is email but no email"):
+    with pytest.raises(ValidationError, match="email: required when preferred_channel is email"):
         ComplaintRequest.model_validate(payload)
 
 

@@ -148,7 +148,8 @@ async def test_silent_department_gets_supervisor_at_24h_and_breaches_at_exactly_
         ("complaint_ack", "client", timedelta(0)),
         ("complaint_department", "department", timedelta(0)),
         ("complaint_alert", "supervisor", 24 * H),
-        ("status_update", "client", 24 * H),
+        # The customer learns of the supervisor tier too; that notice is their 24h update.
+        ("escalation", "client", 24 * H),
         ("complaint_alert", "manager", 48 * H),
         # The escalation notice is the customer's update at 48h (no second message then).
         ("escalation", "client", 48 * H),
@@ -203,7 +204,7 @@ async def test_hold_for_30h_moves_every_deadline_by_30h_and_stops_the_updates(
         ("complaint_ack", "client", timedelta(0)),
         ("complaint_department", "department", timedelta(0)),
         ("complaint_alert", "supervisor", 24 * H + timedelta(seconds=moved)),
-        ("status_update", "client", 24 * H + timedelta(seconds=moved)),
+        ("escalation", "client", 24 * H + timedelta(seconds=moved)),
         ("complaint_alert", "manager", 48 * H + timedelta(seconds=moved)),
         ("escalation", "client", 48 * H + timedelta(seconds=moved)),
     ]
@@ -283,11 +284,12 @@ async def test_critical_complaint_runs_on_the_4h_8h_tiers_of_the_matrix(
         await handle.result()
     rows = await messages(pool, request.workflow_id)
     assert offsets([(r["template"], r["recipient_role"], r["requested_at"]) for r in rows], filed)[
-        :8
+        :9
     ] == [
         ("complaint_ack", "client", timedelta(0)),
         ("complaint_department", "department", timedelta(0)),
         ("complaint_alert", "supervisor", 4 * H),
+        ("escalation", "client", 4 * H),
         ("complaint_alert", "manager", 8 * H),
         ("escalation", "client", 8 * H),
         ("complaint_alert", "manager", 12 * H),
@@ -297,7 +299,7 @@ async def test_critical_complaint_runs_on_the_4h_8h_tiers_of_the_matrix(
     assert "8 godz." in rows[0]["body"]  # the acknowledgement promises the critical timeline
 
 
-async def test_business_hours_department_counts_no_weekend_and_no_holiday(
+async def test_business_hours_department_breaches_by_48_calendar_hours_over_a_long_weekend(
     env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool, tmp_path: Path
 ) -> None:
     now = await env.get_current_time()
@@ -335,16 +337,16 @@ async def test_business_hours_department_counts_no_weekend_and_no_holiday(
         view = await handle.query(ComplaintWorkflow.status)
         filed = view.filed_at
         assert close_to(filed, friday) and view.business_hours_only
-        tuesday = friday + timedelta(days=4)  # Monday is the holiday
-        # 2h on Friday, then 2h (supervisor) / 6h (breach) from Tuesday 09:00.
-        assert view.next_escalation_at == (tuesday.replace(hour=11) + (filed - friday))
-        assert view.sla_deadline == tuesday + (filed - friday)
+        # 4h / 8h office hours would be Tuesday 11:00 / 15:00 (Monday is a holiday): the
+        # procedure's 24h / 48h calendar ceiling comes first.
+        assert view.next_escalation_at == filed + 24 * H
+        assert view.sla_deadline == filed + 48 * H
 
-        await advance_to(env, tuesday + timedelta(minutes=5))
+        await advance_to(env, filed + 48 * H + timedelta(minutes=5))
         view = await handle.query(ComplaintWorkflow.status)
         assert view.escalation_level == 2 and view.sla_breached
-        # New timeline: 4 more office hours, Tuesday 15–17 and Wednesday 09–11.
-        assert view.sla_deadline == tuesday + timedelta(hours=20) + (filed - friday)
+        # New timeline: 12 office hours (Wednesday 11:00) or 72 calendar hours, the earlier.
+        assert view.sla_deadline == filed + 72 * H
         await handle.execute_update(
             ComplaintWorkflow.close, CloseComplaintInput(reason="Invoice fixed", actor=SUPERVISOR)
         )
@@ -359,17 +361,14 @@ async def test_business_hours_department_counts_no_weekend_and_no_holiday(
         )
         for r in rows
     ]
-    assert local[:9] == [
+    assert local[:7] == [
         ("complaint_ack", "client", "Fri 15:00"),
         ("complaint_department", "department", "Fri 15:00"),
-        # The customer's daily updates run on the calendar, not on office hours.
-        ("status_update", "client", "Sat 15:00"),
-        ("status_update", "client", "Sun 15:00"),
-        ("status_update", "client", "Mon 15:00"),
-        ("complaint_alert", "supervisor", "Tue 11:00"),
-        ("complaint_alert", "manager", "Tue 15:00"),
-        ("escalation", "client", "Tue 15:00"),
-        ("complaint_closed", "client", "Tue 15:05"),
+        ("complaint_alert", "supervisor", "Sat 15:00"),
+        ("escalation", "client", "Sat 15:00"),
+        ("complaint_alert", "manager", "Sun 15:00"),
+        ("escalation", "client", "Sun 15:00"),
+        ("complaint_closed", "client", "Sun 15:05"),
     ]
     assert "pracy biura" in rows[0]["body"] and "15:00" in rows[0]["body"]
 
@@ -417,9 +416,11 @@ async def test_assignment_and_a_customer_visible_note_move_the_next_status_updat
         ("complaint_assigned", "assignee", 2 * H),
         ("complaint_note", "client", 20 * H),
         ("complaint_alert", "supervisor", 24 * H),
-        # The note at 20h was the customer's update: the next one is due 24h after it.
-        ("status_update", "client", 44 * H),
+        # The customer is told of the supervisor tier at 24h; that notice restarts the
+        # 24h period the note at 20h had started, so no status update goes out at 44h.
+        ("escalation", "client", 24 * H),
     ]
+    assert "status_update" not in [r["template"] for r in rows]
     assert "schedule for that day" in rows[3]["body"] and "ola@promptly.example" in rows[3]["body"]
     notes = [e for e in final.timeline if e.data.get("visibility")]
     assert [(e.data["visibility"], e.actor) for e in notes] == [

@@ -221,12 +221,28 @@ def test_escalation_ladder_supervisor_breach_then_every_new_timeline() -> None:
     assert policy.point_of_contact(case).email == "manager@promptly.example"
 
 
-def test_escalation_runs_on_office_time() -> None:
+def test_escalation_runs_on_office_time_when_it_is_stricter_than_the_calendar() -> None:
+    # Monday 15:00, 4h / 8h office hours: Tuesday 11:00 and 15:00, both inside 24h / 48h.
     case = case_at(
-        warsaw(11, 6, 15), EscalationTiers(supervisor_after=4 * H, breach_after=8 * H), OFFICE
+        warsaw(11, 9, 15), EscalationTiers(supervisor_after=4 * H, breach_after=8 * H), OFFICE
     )
-    assert policy.next_escalation_at(case) == warsaw(11, 9, 11)
-    assert policy.sla_deadline(case) == warsaw(11, 9, 15)
+    assert policy.next_escalation_at(case) == warsaw(11, 10, 11)
+    assert policy.sla_deadline(case) == warsaw(11, 10, 15)
+
+
+def test_office_time_never_makes_the_sla_looser_than_48_calendar_hours() -> None:
+    # Friday 15:00, 4h / 8h office hours would be Monday 11:00 / 15:00: the procedure's
+    # 24h / 48h calendar ceiling comes first.
+    tiers = EscalationTiers(supervisor_after=4 * H, breach_after=8 * H, extension=4 * H)
+    case = case_at(warsaw(11, 6, 15), tiers, OFFICE)
+    assert policy.next_escalation_at(case) == warsaw(11, 7, 15)
+    assert policy.sla_deadline(case) == warsaw(11, 8, 15)
+    breached = policy.escalate(policy.escalate(case))
+    # The new timeline: 12 office hours in all (Tuesday 11:00) or 72 calendar hours.
+    assert policy.sla_deadline(breached) == warsaw(11, 9, 15)
+    # A case from an older history keeps the office-hours deadline.
+    old = case.model_copy(update={"procedure_rules": False})
+    assert policy.sla_deadline(old) == warsaw(11, 9, 15)
 
 
 # --- what is due next ---------------------------------------------------------------------
@@ -251,14 +267,28 @@ def test_a_customer_visible_note_skips_the_update_it_replaces() -> None:
 
 def test_next_step_while_on_hold_awaiting_a_verdict_and_after_closing() -> None:
     filed = warsaw(11, 2, 10)
-    held = policy.hold_complaint(case_at(filed), filed + H, "photos")
+    older = case_at(filed).model_copy(update={"procedure_rules": False})
+    held = policy.hold_complaint(older, filed + H, "photos")
     assert policy.complaint_next_step(held) == (None, ComplaintStep.AWAIT_RESUME)
     proposed = policy.propose_resolution(case_at(filed), filed + 5 * H, "refund")
     assert policy.complaint_next_step(proposed) == (filed + 77 * H, ComplaintStep.VERDICT_TIMEOUT)
     closed = policy.close_complaint(proposed, filed + 6 * H, ComplaintStatus.CLOSED, "ok")
     assert policy.complaint_next_step(closed) == (filed + 8 * H, ComplaintStep.SURVEY)
     surveyed = closed.model_copy(update={"survey_sent": True})
-    assert policy.complaint_next_step(surveyed) == (filed + 30 * H, ComplaintStep.FINISH)
+    # The follow-up's feedback form stays answerable for 7 days; once answered, a day
+    # after closing is enough.
+    assert policy.complaint_next_step(surveyed) == (
+        filed + 8 * H + 7 * 24 * H,
+        ComplaintStep.FINISH,
+    )
+    answered = surveyed.model_copy(update={"feedback_score": 8})
+    assert policy.complaint_next_step(answered) == (filed + 30 * H, ComplaintStep.FINISH)
+    assert policy.feedback_refusal(answered) == (
+        "feedback refused: we already have your answer, thank you"
+    )
+    assert policy.feedback_refusal(closed) == (
+        "feedback refused: no follow-up has been sent for this complaint yet"
+    )
 
 
 def test_the_survey_is_never_later_than_48h_after_closing() -> None:
@@ -268,7 +298,8 @@ def test_the_survey_is_never_later_than_48h_after_closing() -> None:
     )
     closed = policy.close_complaint(case, filed, ComplaintStatus.CLOSED, "ok")
     assert policy.survey_at(closed) == filed + 48 * H
-    assert policy.complaint_closes_at(closed) == filed + 48 * H
+    answered = closed.model_copy(update={"feedback_score": 10})
+    assert policy.complaint_closes_at(answered) == filed + 48 * H
 
 
 # --- hold, resume, propose, reopen, close -------------------------------------------------

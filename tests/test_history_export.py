@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from promptly.config import Settings
 from promptly.domain.models import AppointmentStatus, CallOutcome, RecordCallOutcomeInput
+from promptly.domain.readable_time import readable
 from promptly.starter.appointments import book
 from promptly.starter.cli import app
 from promptly.starter.history import (
@@ -102,7 +103,7 @@ async def test_live_and_archived_exports_are_the_same_readable_history(
     assert fee["kind"] == "decision" and fee["reason"] == "not checked in"
 
     md = live[Format.MD]
-    booked_local = final.timeline[0].at.astimezone(office).strftime("%Y-%m-%d %H:%M:%S %Z")
+    booked_local = readable(final.timeline[0].at, str(office))  # office time, to the minute
     assert f"### 1. {booked_local} · status · system promptly" in md
     assert "- decision: Unconfirmed → NoShow" in md
     reminder = next(m for m in sent if m["template"] == "reminder")

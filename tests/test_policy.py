@@ -689,3 +689,32 @@ def test_scaled_policy_reminds_and_calls_at_night_and_on_weekends() -> None:
 
 def test_scaled_by_one_is_the_same_policy() -> None:
     assert scaled(POLICY, 1) == POLICY
+
+
+def test_times_people_read_are_local_to_the_minute_with_the_zone_named() -> None:
+    from promptly.domain.readable_time import readable, readable_text
+
+    moment = datetime(2026, 11, 30, 21, 42, 26, 834716, tzinfo=UTC)
+    assert readable(moment, "Europe/Warsaw") == "2026-11-30 22:42 Europe/Warsaw"
+    assert readable(None, "Europe/Warsaw") == "-"
+    text = "Rescheduled from 2026-12-01T10:00:00+01:00 to 2026-12-03T09:30:00.123456Z"
+    assert readable_text(text, "Europe/Warsaw") == (
+        "Rescheduled from 2026-12-01 10:00 Europe/Warsaw to 2026-12-03 10:30 Europe/Warsaw"
+    )
+
+
+def test_ui_views_filter_tomorrows_unconfirmed_visits_by_the_office_day() -> None:
+    from urllib.parse import unquote
+
+    from promptly.domain.ui_views import ui_views
+
+    now = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)  # tomorrow in Warsaw is the 23-hour day
+    views = {view.name: view for view in ui_views(now, "Europe/Warsaw", "http://ui:8233/", "ns")}
+    unconfirmed = views["Unconfirmed visits tomorrow"]
+    assert 'AppointmentStatus = "Unconfirmed"' in unconfirmed.query
+    assert 'AppointmentStart >= "2026-03-28T23:00:00Z"' in unconfirmed.query
+    assert 'AppointmentStart < "2026-03-29T22:00:00Z"' in unconfirmed.query
+    assert unconfirmed.url.startswith("http://ui:8233/namespaces/ns/workflows?query=")
+    assert unquote(unconfirmed.url.split("query=", 1)[1]) == unconfirmed.query
+    breached = next(view for name, view in views.items() if name.startswith("Breached"))
+    assert "SlaBreached = true" in breached.query

@@ -48,6 +48,8 @@ def test_the_representative_lifecycles_are_stored() -> None:
         "survey_answered",
         "complaint_resolved",
         "complaint_breached",
+        "complaint_hold_expired",
+        "inquiry_answered",
     }
 
 

@@ -2,7 +2,7 @@
 queries of docs/ops.md answering what they promise, on a real dev server (visibility).
 
 Two workers: one on the real rules (visits days ahead stay Booked), one on rules compressed
-× 1e-5 (a 16h billing SLA breaches in under a second; a visit 3s ahead becomes a no-show).
+× 1e-5 (a 48h SLA breaches in about two seconds; a visit 3s ahead becomes a no-show).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ OPS = Path(__file__).parent.parent / "docs" / "ops.md"
 DESIGN_ATTRIBUTES = {
     "AppointmentStatus",
     "ComplaintStatus",
+    "InquiryStatus",  # the inquiries of DESIGN.md §1
     "ClientId",
     "ProviderId",
     "Department",

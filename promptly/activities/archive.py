@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.client import Client
 
+from promptly.domain.inquiries import InquiryStatus
 from promptly.domain.models import (
     FINAL_APPOINTMENT_STATUSES,
     FINAL_COMPLAINT_STATUSES,
@@ -27,12 +28,19 @@ from promptly.domain.models import (
     PurgeResult,
     SurveyStatus,
 )
+from promptly.domain.retention import purge_cutoff
 
-CASE_WORKFLOW_TYPES = ("AppointmentWorkflow", "ComplaintWorkflow", "SurveyWorkflow")
+CASE_WORKFLOW_TYPES = (
+    "AppointmentWorkflow",
+    "ComplaintWorkflow",
+    "SurveyWorkflow",
+    "InquiryWorkflow",
+)
 FINAL_STATUSES = sorted(
     {s.value for s in FINAL_APPOINTMENT_STATUSES}
     | {s.value for s in FINAL_COMPLAINT_STATUSES}
     | {SurveyStatus.ANSWERED.value, SurveyStatus.CLOSED.value}
+    | {InquiryStatus.ANSWERED.value, InquiryStatus.PROMOTED.value}
 )
 CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
 
@@ -48,10 +56,17 @@ def closed_cases_query(since: datetime | None) -> str:
 
 
 class ArchiveActivities:
-    def __init__(self, client: Client, pool: AsyncConnectionPool, retention: timedelta) -> None:
+    def __init__(
+        self,
+        client: Client,
+        pool: AsyncConnectionPool,
+        retention: timedelta,
+        timezone: str = "UTC",
+    ) -> None:
         self._client = client
         self._pool = pool
         self._retention = retention
+        self._timezone = timezone  # where "six calendar months" is counted
 
     @activity.defn
     async def archive_closed_histories(self, request: ArchiveRequest) -> ArchiveResult:
@@ -97,13 +112,14 @@ class ArchiveActivities:
 
     @activity.defn
     async def purge_expired(self, request: PurgeInput) -> PurgeResult:
-        """Delete every case closed before `now - retention`, with all its rows.
+        """Delete every case closed before the cutoff (`now - retention`, and at least six
+        calendar months back in the office timezone), with all its rows.
 
         A case is closed when its status is final or Temporal closed it for good (an
         archived run that did not continue as new); its close time is the later of its last
         record and that run's close. Running cases are never purged, however old.
         """
-        cutoff = request.now - self._retention
+        cutoff = purge_cutoff(request.now, self._retention, self._timezone)
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute("SET LOCAL promptly.purge = 'on'")
             await conn.execute(

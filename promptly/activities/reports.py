@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
+from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.models import QaReportInput, QaReportSummary
 from promptly.domain.qa_report import (
     AppointmentFact,
@@ -52,6 +53,7 @@ SELECT c.case_id, c.starts_at, c.status,
         FROM billing_outcomes o
        WHERE o.case_id = c.case_id) b ON true
  WHERE c.kind = 'appointment' AND c.starts_at >= %(start)s AND c.starts_at < %(end)s
+   AND c.case_id NOT LIKE %(demo)s
  ORDER BY c.starts_at, c.case_id
 """
 
@@ -66,6 +68,7 @@ SELECT r.case_id, r.kind, r.at,
   FROM timeline_events r
   JOIN cases c ON c.case_id = r.case_id
  WHERE c.kind = 'appointment' AND c.starts_at >= %(start)s AND c.starts_at < %(end)s
+   AND c.case_id NOT LIKE %(demo)s
    AND r.kind IN ('message', 'message_failed') AND r.data->>'template' = 'reminder'
  ORDER BY r.case_id, r.seq
 """
@@ -75,6 +78,7 @@ SELECT r.case_id, r.kind, r.at,
 _COMPLAINTS_SQL = """
 SELECT c.case_id, coalesce(c.details->>'department', '') AS department,
        coalesce((c.details->>'sla_breached')::boolean, false) AS sla_breached,
+       (c.details->>'feedback_score')::int AS feedback_score,
        f.filed_at,
        (SELECT min(t.at)
           FROM timeline_events t
@@ -90,6 +94,7 @@ SELECT c.case_id, coalesce(c.details->>'department', '') AS department,
   CROSS JOIN LATERAL (SELECT min(t.at) AS filed_at
                         FROM timeline_events t WHERE t.case_id = c.case_id) f
  WHERE c.kind = 'complaint' AND f.filed_at >= %(start)s AND f.filed_at < %(end)s
+   AND c.case_id NOT LIKE %(demo)s
  ORDER BY f.filed_at, c.case_id
 """
 
@@ -97,24 +102,26 @@ SELECT c.case_id, coalesce(c.details->>'department', '') AS department,
 _ESCALATIONS_SQL = """
 SELECT t.case_id, coalesce(c.details->>'department', '') AS department,
        (t.data->>'level')::int AS level,
-       coalesce((t.data->>'breach')::boolean, false) AS breach, t.at
+       coalesce((t.data->>'breach')::boolean, false) AS breach, t.at,
+       c.details->>'root_cause' AS root_cause
   FROM timeline_events t
   JOIN cases c ON c.case_id = t.case_id
  WHERE c.kind = 'complaint' AND t.kind IN ('decision', 'status') AND t.data ? 'level'
-   AND t.at >= %(start)s AND t.at < %(end)s
+   AND t.at >= %(start)s AND t.at < %(end)s AND c.case_id NOT LIKE %(demo)s
  ORDER BY t.at, t.case_id
 """
 
 _SURVEYS_SQL = """
 SELECT nps, answered_at FROM survey_responses
- WHERE answered_at >= %(start)s AND answered_at < %(end)s
+ WHERE answered_at >= %(start)s AND answered_at < %(end)s AND case_id NOT LIKE %(demo)s
  ORDER BY answered_at
 """
 
 
 async def load_facts(conn: AsyncConnection[Any], period: Period) -> ReportFacts:
     """Read the facts of `period` from PostgreSQL (read-only)."""
-    bounds = {"start": period.start, "end": period.end}
+    # Demo cases (`make demo`) are samples, not the service the report measures.
+    bounds = {"start": period.start, "end": period.end, "demo": DEMO_CASE_ID_LIKE}
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_REMINDERS_SQL, bounds)
         reminders: dict[str, list[ReminderFact]] = {}

@@ -85,10 +85,11 @@ class Person(Model):
 
     @model_validator(mode="after")
     def _reachable_on_preferred_channel(self) -> Person:
+        # "field: reason" lets the error point at the missing field (api_errors.py).
         if self.preferred_channel is Channel.EMAIL and not self.email:
-            raise ValueError("preferred_channel is email but no email is given")
+            raise ValueError("email: required when preferred_channel is email")
         if self.preferred_channel in (Channel.SMS, Channel.PHONE) and not self.phone:
-            raise ValueError(f"preferred_channel is {self.preferred_channel} but no phone is given")
+            raise ValueError(f"phone: required when preferred_channel is {self.preferred_channel}")
         return self
 
 
@@ -428,6 +429,8 @@ class TaskKind(StrEnum):
     PROVIDER_DECISION = "provider_decision"
     # A message other than the confirmation that could not go out: staff pass it on.
     DELIVER_MESSAGE_MANUALLY = "deliver_message_manually"
+    # a staff message (department notice, escalation alert) could not go out
+    RESEND_STAFF_MESSAGE = "resend_staff_message"
 
 
 class CreateTaskRequest(Model):
@@ -467,6 +470,7 @@ class CaseKind(StrEnum):
     APPOINTMENT = "appointment"
     COMPLAINT = "complaint"
     SURVEY = "survey"
+    INQUIRY = "inquiry"
 
 
 class BillingRecord(Model):
@@ -708,6 +712,18 @@ class ComplaintRoute(Model):
     rule: str = Field(description="the matrix route that matched, category/severity")
 
 
+DEFAULT_ROOT_CAUSES = (
+    "communication",
+    "waiting_time",
+    "billing_error",
+    "staff_conduct",
+    "treatment_quality",
+    "scheduling",
+    "facilities",
+    "other",
+)
+
+
 class ComplaintPolicy(Model):
     """The complaint service levels that are not per department (settings)."""
 
@@ -716,6 +732,15 @@ class ComplaintPolicy(Model):
     survey_after: timedelta = timedelta(hours=2)
     # After closing, the case stays open this long, so late updates get a clear answer.
     keep_open_after_close: timedelta = timedelta(hours=24)
+    # The procedure's own limits in calendar hours: a department's office hours may make its
+    # clock stricter, never looser (supervisor at 24h, breach at 48h, each new timeline 24h).
+    sla_ceiling: EscalationTiers = Field(default_factory=EscalationTiers)
+    # A hold ends on its own after this; the clock resumes and the customer is told.
+    max_hold: timedelta = timedelta(hours=72)
+    # The follow-up's feedback link stays answerable this long after it is sent.
+    feedback_window: timedelta = timedelta(days=7)
+    # Root causes staff may record at close (empty: any short text is refused).
+    root_causes: list[str] = Field(default_factory=lambda: list(DEFAULT_ROOT_CAUSES))
 
 
 class ComplaintRules(Model):
@@ -736,6 +761,8 @@ class SlaClock(Model):
     started_at: AwareDatetime
     active_before: timedelta = timedelta(0)
     running_since: AwareDatetime | None = None
+    # Calendar time run before `running_since`: the procedure's ceiling counts every hour.
+    calendar_before: timedelta = timedelta(0)
 
 
 class Assignee(Model):
@@ -773,6 +800,14 @@ class ComplaintCase(Model):
     survey_sent: bool = False
     messages_requested: int = 0
     needs_attention: list[str] = Field(default_factory=list)
+    # Cases filed since the procedure rules (calendar ceiling, bounded holds, every
+    # escalation told, failed staff messages as tasks); older histories replay without them.
+    procedure_rules: bool = False
+    hold_until: AwareDatetime | None = None
+    hold_for_customer_answer: bool = True
+    root_cause: str | None = None
+    feedback_score: int | None = None  # the follow-up's one question, 0–10
+    feedback_comment: str = ""
 
 
 # --- complaint updates ------------------------------------------------------------------
@@ -795,10 +830,15 @@ class AddNoteInput(Model):
 
 
 class HoldInput(Model):
-    """Waiting on the customer: the SLA clock and the status updates stop."""
+    """Waiting on the customer: the SLA clock stops, for at most the policy's `max_hold`.
+
+    `for_customer_answer`: the customer owes us an answer, so the status updates pause too;
+    otherwise (waiting on something the customer arranges) they go on every 24h.
+    """
 
     reason: LongText
     actor: Actor
+    for_customer_answer: bool = True
 
 
 class ResumeInput(Model):
@@ -811,10 +851,16 @@ class ProposeResolutionInput(Model):
     actor: Actor
 
 
+RootCause = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+]
+
+
 class CustomerVerdictInput(Model):
     satisfied: bool
     comment: Annotated[str, StringConstraints(max_length=4000)] = ""
     actor: Actor
+    root_cause: RootCause | None = None
 
 
 class CloseComplaintInput(Model):
@@ -822,6 +868,7 @@ class CloseComplaintInput(Model):
 
     reason: LongText
     actor: Actor
+    root_cause: RootCause | None = None
 
 
 # --- complaint status view --------------------------------------------------------------
@@ -867,6 +914,13 @@ class ComplaintView(Model):
     timeline: list[TimelineEntry]
     timeline_omitted: int = Field(
         default=0, description="oldest entries not kept in the workflow (all are in PostgreSQL)"
+    )
+    hold_until: AwareDatetime | None = Field(
+        default=None, description="when the ongoing hold ends on its own"
+    )
+    root_cause: str | None = None
+    feedback_score: int | None = Field(
+        default=None, description="the customer's answer to the follow-up (0–10)"
     )
 
 

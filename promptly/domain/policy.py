@@ -12,6 +12,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from promptly.domain import calendar
+from promptly.domain.future_times import not_in_future
 from promptly.domain.models import (
     ANY_ROUTE,
     FINAL_APPOINTMENT_STATUSES,
@@ -26,7 +27,6 @@ from promptly.domain.models import (
     BillingOutcome,
     BusinessCalendar,
     ComplaintCase,
-    ComplaintPolicy,
     ComplaintRequest,
     ComplaintRoute,
     ComplaintRules,
@@ -56,10 +56,9 @@ def _shift(moment: datetime, by: timedelta) -> datetime:
 
 
 def check_booking(request: AppointmentRequest, now: datetime) -> None:
-    if request.start <= now:
-        raise BookingRejected(
-            f"start: {request.start.isoformat()} is not in the future (now {now.isoformat()})"
-        )
+    reason = not_in_future(request.start, now)
+    if reason is not None:
+        raise BookingRejected(f"start: {reason}")
 
 
 def confirmation_deadline(booked_at: datetime, policy: AppointmentPolicy) -> datetime:
@@ -516,20 +515,41 @@ def clock_elapsed(clock: SlaClock, now: datetime, office: BusinessCalendar | Non
     return clock.active_before + business_time_between(clock.running_since, now, office)
 
 
+def calendar_elapsed(clock: SlaClock, now: datetime) -> timedelta:
+    """Every hour the clock ran, office hours or not (what the procedure's ceiling counts)."""
+    if clock.running_since is None:
+        return clock.calendar_before
+    return clock.calendar_before + max(_utc(now) - _utc(clock.running_since), timedelta(0))
+
+
 def clock_reaches(
-    clock: SlaClock, target: timedelta, office: BusinessCalendar | None
+    clock: SlaClock,
+    target: timedelta,
+    office: BusinessCalendar | None,
+    ceiling: timedelta | None = None,
 ) -> datetime | None:
-    """When the clock will show `target`, or None while it is stopped."""
+    """When the clock will show `target`, or None while it is stopped.
+
+    With a `ceiling`, never later than the moment the clock has run that many calendar
+    hours: office hours may make a department's clock stricter, never looser.
+    """
     if clock.running_since is None:
         return None
-    return add_business_time(clock.running_since, target - clock.active_before, office)
+    reached = add_business_time(clock.running_since, target - clock.active_before, office)
+    if ceiling is None:
+        return reached
+    return min(reached, _utc(clock.running_since) + (ceiling - clock.calendar_before))
 
 
 def stop_clock(clock: SlaClock, now: datetime, office: BusinessCalendar | None) -> SlaClock:
     if clock.running_since is None:
         return clock
     return clock.model_copy(
-        update={"active_before": clock_elapsed(clock, now, office), "running_since": None}
+        update={
+            "active_before": clock_elapsed(clock, now, office),
+            "calendar_before": calendar_elapsed(clock, now),
+            "running_since": None,
+        }
     )
 
 
@@ -594,19 +614,36 @@ def scaled_complaint_rules(rules: ComplaintRules, factor: float) -> ComplaintRul
                 "business_hours": None,
             }
         ),
-        policy=ComplaintPolicy(
-            update_every=policy.update_every * factor,
-            verdict_within=policy.verdict_within * factor,
-            survey_after=policy.survey_after * factor,
-            keep_open_after_close=policy.keep_open_after_close * factor,
+        policy=policy.model_copy(
+            update={
+                "update_every": policy.update_every * factor,
+                "verdict_within": policy.verdict_within * factor,
+                "survey_after": policy.survey_after * factor,
+                "keep_open_after_close": policy.keep_open_after_close * factor,
+                "max_hold": policy.max_hold * factor,
+                "feedback_window": policy.feedback_window * factor,
+                "sla_ceiling": EscalationTiers(
+                    supervisor_after=policy.sla_ceiling.supervisor_after * factor,
+                    breach_after=policy.sla_ceiling.breach_after * factor,
+                    extension=policy.sla_ceiling.extension * factor,
+                ),
+            }
         ),
     )
 
 
 def new_complaint_case(
-    request: ComplaintRequest, filed_at: datetime, rules: ComplaintRules
+    request: ComplaintRequest,
+    filed_at: datetime,
+    rules: ComplaintRules,
+    *,
+    procedure_rules: bool = True,
 ) -> ComplaintCase:
-    """A fresh complaint: Open, the SLA clock running, the first update due a period later."""
+    """A fresh complaint: Open, the SLA clock running, the first update due a period later.
+
+    `procedure_rules` False keeps the rules older histories ran under (no calendar ceiling,
+    unbounded holds), so they replay unchanged.
+    """
     return ComplaintCase(
         request=request,
         route=rules.route,
@@ -614,6 +651,7 @@ def new_complaint_case(
         filed_at=filed_at,
         clock=fresh_clock(filed_at),
         update_due_at=_utc(filed_at) + rules.policy.update_every,
+        procedure_rules=procedure_rules,
     )
 
 
@@ -641,15 +679,46 @@ def sla_target(case: ComplaintCase) -> timedelta:
     return tiers.breach_after + case.breaches_in_round * tiers.extension
 
 
+def sla_ceiling(case: ComplaintCase) -> timedelta | None:
+    """The procedure's calendar limit for the resolution: 48h, then 24h per new timeline."""
+    if not case.procedure_rules:
+        return None
+    ceiling = case.policy.sla_ceiling
+    return ceiling.breach_after + case.breaches_in_round * ceiling.extension
+
+
+def next_escalation_ceiling(case: ComplaintCase) -> timedelta | None:
+    """The calendar limit of the next escalation: 24h for the supervisor, else the SLA's."""
+    if not case.procedure_rules:
+        return None
+    if case.escalation_level == 0:
+        return case.policy.sla_ceiling.supervisor_after
+    return sla_ceiling(case)
+
+
 def sla_deadline(case: ComplaintCase) -> datetime | None:
     """When the resolution is due; None while the clock is stopped (hold, verdict, closed)."""
-    return clock_reaches(case.clock, sla_target(case), case.route.business_hours)
+    return clock_reaches(case.clock, sla_target(case), case.route.business_hours, sla_ceiling(case))
+
+
+def supervisor_at(case: ComplaintCase) -> datetime | None:
+    return clock_reaches(
+        case.clock,
+        case.route.tiers.supervisor_after,
+        case.route.business_hours,
+        case.policy.sla_ceiling.supervisor_after if case.procedure_rules else None,
+    )
 
 
 def next_escalation_at(case: ComplaintCase) -> datetime | None:
     if case.status is not ComplaintStatus.OPEN:
         return None
-    return clock_reaches(case.clock, next_escalation(case).target, case.route.business_hours)
+    return clock_reaches(
+        case.clock,
+        next_escalation(case).target,
+        case.route.business_hours,
+        next_escalation_ceiling(case),
+    )
 
 
 def escalate(case: ComplaintCase) -> ComplaintCase:
@@ -673,10 +742,20 @@ def point_of_contact(case: ComplaintCase) -> Contact:
 # --- customer status updates -----------------------------------------------------------
 
 
+def updates_run(case: ComplaintCase) -> bool:
+    """The 24h status updates run while Open, and on a hold that is not for the customer's
+    own answer (they still hear from us every day)."""
+    return case.status is ComplaintStatus.OPEN or (
+        case.status is ComplaintStatus.ON_HOLD
+        and case.procedure_rules
+        and not case.hold_for_customer_answer
+    )
+
+
 def customer_update_attempted(case: ComplaintCase, now: datetime) -> ComplaintCase:
     """Any customer-visible message restarts the update period (so the update it would
     have been is skipped); while the clock is stopped the period waits in full."""
-    running = case.status is ComplaintStatus.OPEN
+    running = updates_run(case)
     return case.model_copy(
         update={
             "last_customer_update_at": now,
@@ -702,15 +781,25 @@ def _resume_updates(case: ComplaintCase, now: datetime) -> dict[str, object]:
 # --- transitions ------------------------------------------------------------------------
 
 
-def hold_complaint(case: ComplaintCase, now: datetime, reason: str) -> ComplaintCase:
-    """Waiting on the customer: the SLA clock and the update period stop where they are."""
+def hold_complaint(
+    case: ComplaintCase, now: datetime, reason: str, *, for_customer_answer: bool = True
+) -> ComplaintCase:
+    """Waiting on the customer: the SLA clock stops where it is, for at most `max_hold`.
+
+    The update period stops too when the hold waits for the customer's own answer; on any
+    other hold the customer still hears from us every period.
+    """
+    bounded = case.procedure_rules
+    pauses_updates = for_customer_answer or not bounded
     return case.model_copy(
         update={
             "status": ComplaintStatus.ON_HOLD,
             "hold_reason": reason,
             "on_hold_since": now,
+            "hold_until": _utc(now) + case.policy.max_hold if bounded else None,
+            "hold_for_customer_answer": for_customer_answer,
             "clock": stop_clock(case.clock, now, case.route.business_hours),
-            **_pause_updates(case, now),
+            **(_pause_updates(case, now) if pauses_updates else {}),
         }
     )
 
@@ -722,6 +811,7 @@ def _end_hold(case: ComplaintCase, now: datetime) -> dict[str, object]:
         "held_before": case.held_before + (_utc(now) - _utc(case.on_hold_since)),
         "on_hold_since": None,
         "hold_reason": None,
+        "hold_until": None,
     }
 
 
@@ -770,7 +860,11 @@ def reopen_complaint(case: ComplaintCase, now: datetime) -> ComplaintCase:
 
 
 def close_complaint(
-    case: ComplaintCase, now: datetime, status: ComplaintStatus, reason: str
+    case: ComplaintCase,
+    now: datetime,
+    status: ComplaintStatus,
+    reason: str,
+    root_cause: str | None = None,
 ) -> ComplaintCase:
     if status not in FINAL_COMPLAINT_STATUSES:
         raise ValueError(f"{status.value} is not a closing status")
@@ -780,6 +874,7 @@ def close_complaint(
             "status": status,
             "closed_at": now,
             "close_reason": reason,
+            "root_cause": root_cause,
             "clock": stop_clock(case.clock, now, case.route.business_hours),
             "update_due_at": None,
             "update_left": None,
@@ -804,7 +899,20 @@ def complaint_closes_at(case: ComplaintCase) -> datetime | None:
     follow_up = survey_at(case)
     if case.closed_at is None or follow_up is None:
         return None
-    return max(_utc(case.closed_at) + case.policy.keep_open_after_close, follow_up)
+    ends = max(_utc(case.closed_at) + case.policy.keep_open_after_close, follow_up)
+    if case.procedure_rules and case.feedback_score is None:
+        # The follow-up's feedback link is answered through this workflow: wait for it.
+        ends = max(ends, follow_up + case.policy.feedback_window)
+    return ends
+
+
+def feedback_refusal(case: ComplaintCase) -> str | None:
+    """The follow-up's one question is answered once, after the follow-up went out."""
+    if not case.procedure_rules or not case.survey_sent:
+        return "feedback refused: no follow-up has been sent for this complaint yet"
+    if case.feedback_score is not None:
+        return "feedback refused: we already have your answer, thank you"
+    return None
 
 
 # --- what is due next -----------------------------------------------------------------
@@ -815,6 +923,7 @@ class ComplaintStep(StrEnum):
     STATUS_UPDATE = "status_update"
     VERDICT_TIMEOUT = "verdict_timeout"
     SURVEY = "survey"
+    HOLD_EXPIRED = "hold_expired"
     AWAIT_RESUME = "await_resume"
     FINISH = "finish"
 
@@ -831,14 +940,17 @@ def complaint_next_step(case: ComplaintCase) -> ComplaintDue:
         if not case.survey_sent:
             return ComplaintDue(survey_at(case), ComplaintStep.SURVEY)
         return ComplaintDue(complaint_closes_at(case), ComplaintStep.FINISH)
-    if case.status is ComplaintStatus.ON_HOLD:
-        return ComplaintDue(None, ComplaintStep.AWAIT_RESUME)
     if case.status is ComplaintStatus.RESOLUTION_PROPOSED:
         return ComplaintDue(case.verdict_deadline, ComplaintStep.VERDICT_TIMEOUT)
-    due = [ComplaintDue(next_escalation_at(case), ComplaintStep.ESCALATE)]
+    if case.status is ComplaintStatus.ON_HOLD:
+        due = [ComplaintDue(case.hold_until, ComplaintStep.HOLD_EXPIRED)]
+    else:
+        due = [ComplaintDue(next_escalation_at(case), ComplaintStep.ESCALATE)]
     if case.update_due_at is not None:
         due.append(ComplaintDue(case.update_due_at, ComplaintStep.STATUS_UPDATE))
     timed = [(item.at, index, item) for index, item in enumerate(due) if item.at is not None]
+    if not timed:
+        return ComplaintDue(None, ComplaintStep.AWAIT_RESUME)
     return min(timed)[2]
 
 
@@ -875,6 +987,14 @@ def complaint_refusal(update: str, case: ComplaintCase, actor: Actor) -> str | N
     if update == "close" and actor.kind is not ActorKind.STAFF:
         return "close refused: only staff (a supervisor) may close a complaint"
     return None
+
+
+def root_cause_refusal(update: str, case: ComplaintCase, root_cause: str | None) -> str | None:
+    """A root cause must come from the configured list (DESIGN.md §1 complaints 7)."""
+    if root_cause is None or root_cause in case.policy.root_causes:
+        return None
+    known = ", ".join(case.policy.root_causes)
+    return f"{update} refused: unknown root_cause {root_cause!r} (known: {known})"
 
 
 def detractor_complaint(survey: SurveyRequest, answer: SurveyAnswer) -> ComplaintRequest:

@@ -35,6 +35,8 @@ CALL_OUTCOMES = (
     "no_answer",
     "wrong_number",
 )
+# Escalations of complaints still open, or closed without a root cause.
+NO_ROOT_CAUSE = "not_recorded"
 RESOLVED_STATUSES = ("ResolutionProposed", "Closed", "ClosedUnconfirmed")
 
 
@@ -121,6 +123,7 @@ class ComplaintFact:
     filed_at: datetime
     resolved_at: datetime | None = None  # the resolution that stood (after any reopening)
     sla_breached: bool = False
+    feedback_score: int | None = None  # the follow-up's answer (0–10), when given
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ class EscalationFact:
     level: int
     at: datetime
     breach: bool = False
+    root_cause: str | None = None  # recorded when the complaint was closed
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,10 @@ class QaReport:
     escalations: list[Escalations]
     nps: Nps
     weeks: list[Week] = field(default_factory=list)
+    # Escalations in the period by the root cause their complaint was closed with.
+    escalations_by_root_cause: dict[str, int] = field(default_factory=dict)
+    # The complaint follow-up's one question (0–10), as an NPS of the complaints filed.
+    complaint_feedback: Nps = field(default_factory=lambda: Nps.of(()))
 
 
 def reminder_in_window(reminder: ReminderFact) -> bool:
@@ -291,6 +299,7 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
     complaints = list(facts.complaints)
 
     by_level = Counter((e.department, e.level) for e in facts.escalations)
+    by_cause = Counter(e.root_cause or NO_ROOT_CAUSE for e in facts.escalations)
     weeks = []
     for monday in period.weeks():
         weeks.append(
@@ -329,6 +338,10 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
         ],
         nps=Nps.of(s.nps for s in facts.surveys),
         weeks=weeks,
+        escalations_by_root_cause=dict(sorted(by_cause.items())),
+        complaint_feedback=Nps.of(
+            c.feedback_score for c in complaints if c.feedback_score is not None
+        ),
     )
 
 
@@ -389,12 +402,17 @@ def _lines(report: QaReport) -> list[tuple[str, str, str]]:
         ("Complaints", "Resolved within 48h of filing", str(report.complaints_resolved_48h)),
         ("Complaints", "Not resolved yet", str(report.complaints_unresolved)),
         ("Complaints", "SLA breached", str(report.complaints_sla_breached)),
+        ("Complaints", "Follow-up feedback (NPS)", _nps_text(report.complaint_feedback)),
     ]
     if not report.escalations:
         rows.append(("Escalations", "Escalations", "0"))
     rows += [
         ("Escalations", f"{e.department} · level {e.level} ({e.tier})", str(e.count))
         for e in report.escalations
+    ]
+    rows += [
+        ("Escalations", f"Root cause: {cause.replace('_', ' ')}", str(count))
+        for cause, count in report.escalations_by_root_cause.items()
     ]
     rows.append(("Satisfaction", "NPS", _nps_text(report.nps)))
     return rows
@@ -485,10 +503,21 @@ def csv_rows(report: QaReport) -> list[list[object]]:
         _rate_row("complaints_resolved_48h_pct", "", report.complaints_resolved_48h),
         ["complaints_unresolved", "", report.complaints_unresolved, "", ""],
         _rate_row("complaints_sla_breached_pct", "", report.complaints_sla_breached),
+        [
+            "complaint_feedback_nps",
+            "",
+            "" if report.complaint_feedback.score is None else report.complaint_feedback.score,
+            "",
+            report.complaint_feedback.responses,
+        ],
     ]
     rows += [
         ["escalations", f"{e.department}/level {e.level}", e.count, "", ""]
         for e in report.escalations
+    ]
+    rows += [
+        ["escalations_by_root_cause", cause, count, "", ""]
+        for cause, count in report.escalations_by_root_cause.items()
     ]
     nps = report.nps
     rows += [

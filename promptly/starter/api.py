@@ -56,7 +56,14 @@ from promptly.domain.models import (
     complaint_workflow_id,
 )
 from promptly.domain.policy import BookingRejected
-from promptly.starter import api_calendar, api_history, api_links, api_tasks, api_webhooks
+from promptly.starter import (
+    api_calendar,
+    api_history,
+    api_inquiries,
+    api_links,
+    api_tasks,
+    api_webhooks,
+)
 from promptly.starter.api_auth import BOOK, READ, ApiKeys, Caller, require
 from promptly.starter.api_cases import (
     BUSINESS_ID_PATTERN,
@@ -73,6 +80,7 @@ from promptly.starter.api_cases import (
     where,
 )
 from promptly.starter.api_codec import codec_router
+from promptly.starter.api_docs import add_docs_routes
 from promptly.starter.api_errors import (
     AUTH_RESPONSES,
     CASE_RESPONSES,
@@ -80,8 +88,10 @@ from promptly.starter.api_errors import (
     ErrorBody,
     invalid_input,
     validation_problems,
+    with_json_hint,
 )
 from promptly.starter.api_idempotency import IDEMPOTENCY_KEY, IdempotentPosts
+from promptly.starter.api_json import ApiJSONResponse
 from promptly.starter.appointments import AlreadyBooked, book
 from promptly.starter.complaints import AlreadyFiled, file_complaint
 from promptly.workflows.appointment import (
@@ -562,8 +572,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        problem = invalid_input(validation_problems(exc.errors()))
-        return _error(422, problem.body())
+        problems = with_json_hint(
+            validation_problems(exc.errors()), request.headers.get("content-type")
+        )
+        return _error(422, invalid_input(problems).body())
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -587,8 +599,11 @@ def create_app(
     *,
     client: Client | None = None,
     pool: AsyncConnectionPool | None = None,
+    dev_tools: bool = False,
 ) -> FastAPI:
-    """The API. Without `client`/`pool` the lifespan connects from the settings."""
+    """The API. Without `client`/`pool` the lifespan connects from the settings.
+
+    `dev_tools` (the dev stack only) adds the `/dev/outbox` page."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -620,12 +635,17 @@ def create_app(
         lifespan=lifespan,
         # operationId = the route's name: book_appointment, confirm_appointment, ...
         generate_unique_id_function=lambda route: route.name,
+        default_response_class=ApiJSONResponse,  # times to the second (api_json.py)
+        # Served by add_docs_routes from installed files, not FastAPI's CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.api_keys = ApiKeys(settings.api_keys)
     _install_error_handlers(app)
     app.include_router(appointments)
     app.include_router(complaints)
+    app.include_router(api_inquiries.router)
     app.include_router(api_tasks.router)
     app.include_router(api_calendar.router)
     app.include_router(api_links.router)
@@ -635,5 +655,6 @@ def create_app(
     app.include_router(codec_router(settings))  # Temporal UI codec server (api_codec.py)
     # Added first, so it runs inside the body limit: oversized bodies are refused unread.
     app.add_middleware(IdempotentPosts)
+    add_docs_routes(app, dev_tools=dev_tools)  # /, /docs, /redoc offline (api_docs.py)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     return app

@@ -28,6 +28,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.config import ApiRole, Settings
+from promptly.domain.future_times import past_time_problems
 from promptly.domain.models import Actor, Model
 from promptly.starter.api_auth import ACT, Caller, require
 from promptly.starter.api_errors import (
@@ -269,6 +270,23 @@ def add_action_routes(router: APIRouter, kind: CaseKindApi) -> None:
             responses=ACTION_RESPONSES,
             tags=[kind.plural],
         )
+    allowed = ", ".join(kind.actions)
+
+    async def unknown_action(action: str) -> None:
+        raise ApiError(
+            404,
+            f"no action {action!r} for a {kind.noun}; allowed: {allowed}",
+            fields=[("action", f"one of: {allowed}")],
+        )
+
+    # After the real actions, so it only answers names that are not one of them.
+    router.add_api_route(
+        f"/{kind.plural}/{{{kind.id_field}}}/{{action}}",
+        unknown_action,
+        methods=["POST"],
+        include_in_schema=False,
+        name=f"unknown_{kind.noun}_action",
+    )
 
 
 def _action_endpoint(kind: CaseKindApi, name: str, action: Action) -> Callable[..., Awaitable[Any]]:
@@ -287,6 +305,10 @@ def _action_endpoint(kind: CaseKindApi, name: str, action: Action) -> Callable[.
             argument = action.argument(body, caller)
         except ValidationError as err:
             raise invalid_input(validation_problems(err.errors())) from err
+        # A time in the past is bad input (422 naming the field), as at booking.
+        past = past_time_problems(argument, datetime.now(UTC))
+        if past:
+            raise invalid_input(past)
         settings: Settings = request.app.state.settings
         handle = kind.handle(request.app.state.client, params[kind.id_field])
         return await run_update(

@@ -7,6 +7,7 @@ slow → 503/504.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -80,8 +81,15 @@ ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# pydantic's prefixes for errors our validators raise: noise to a reader.
+_LIBRARY_PREFIXES = ("Value error, ", "Assertion failed, ")
+# A validator message "email: required when ..." names a field below the validated model.
+_LEAF = re.compile(r"^([a-z_][a-z0-9_]*): (.+)$", re.DOTALL)
+
+
 def validation_problems(errors: Sequence[Any]) -> list[tuple[str, str]]:
-    """(field, reason) for each pydantic/FastAPI error; body fields as dotted paths."""
+    """(field, reason) for each pydantic/FastAPI error; body fields as dotted paths to the
+    leaf (`client.email`), reasons without pydantic's prefixes."""
     problems: list[tuple[str, str]] = []
     for error in errors:
         loc = [str(part) for part in error.get("loc", ())]
@@ -89,15 +97,34 @@ def validation_problems(errors: Sequence[Any]) -> list[tuple[str, str]]:
             where, rest = loc[0], loc[1:]
             if where == "body" and error.get("type") == "json_invalid":
                 rest = []
-            field = ".".join(rest) if rest else where
+            path = rest if rest else [where]
         else:
-            field = ".".join(loc) or "body"
+            path = loc or ["body"]
         reason = str(error.get("msg", "invalid"))
+        for prefix in _LIBRARY_PREFIXES:
+            reason = reason.removeprefix(prefix)
         detail = (error.get("ctx") or {}).get("error")
         if error.get("type") == "json_invalid" and detail:
             reason = f"{reason}: {detail}"
-        problems.append((field, reason))
+        leaf = _LEAF.match(reason) if error.get("type") == "value_error" else None
+        if leaf is not None:
+            path = [*(part for part in path if part != "body"), leaf.group(1)]
+            reason = leaf.group(2)
+        problems.append((".".join(path), reason))
     return problems
+
+
+def with_json_hint(
+    problems: list[tuple[str, str]], content_type: str | None
+) -> list[tuple[str, str]]:
+    """A body refused as a whole when it was not sent as JSON: say how to send it."""
+    if content_type and "json" in content_type.lower():
+        return problems
+    hint = (
+        "send the body as JSON with the header Content-Type: application/json "
+        f"(got {f'Content-Type: {content_type}' if content_type else 'no Content-Type'})"
+    )
+    return [(field, hint if field == "body" else reason) for field, reason in problems]
 
 
 def invalid_input(problems: list[tuple[str, str]]) -> ApiError:

@@ -23,6 +23,7 @@ from temporalio.client import Client
 
 from promptly.config import Settings
 from promptly.domain import links
+from promptly.domain.future_times import not_in_future
 from promptly.domain.models import (
     FINAL_APPOINTMENT_STATUSES,
     Actor,
@@ -32,6 +33,8 @@ from promptly.domain.models import (
     AppointmentView,
     BillingOutcome,
     CancelInput,
+    ComplaintRequest,
+    ComplaintView,
     ConfirmInput,
     Locale,
     Person,
@@ -56,6 +59,7 @@ from promptly.starter.api_pages import (
     when,
 )
 from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.survey import SurveyWorkflow
 
 log = logging.getLogger("promptly.api.links")
@@ -211,6 +215,8 @@ def _reschedule_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
         raise FormError(opened.t("reschedule.bad_time")) from err
     if moment.tzinfo is None:  # datetime-local: wall time where the client lives
         moment = moment.replace(tzinfo=ZoneInfo(opened.person.timezone))
+    if not_in_future(moment, datetime.now(UTC)) is not None:  # bad input, as in the API
+        raise FormError(opened.t("reschedule.past"))
     return RescheduleInput(new_start=moment, actor=opened.actor)
 
 
@@ -293,6 +299,36 @@ SURVEY_LINKS: dict[str, LinkAction] = {
     ),
 }
 
+# --- complaint follow-up -----------------------------------------------------------------------
+
+
+def _feedback_instead(opened: Opened) -> Page | None:
+    view: ComplaintView = opened.view
+    if view.feedback_score is not None:
+        return Page(title=opened.t("survey.already"))
+    return None
+
+
+def _feedback_form(opened: Opened, error: str) -> Page:
+    request: ComplaintRequest = opened.original
+    return Page(
+        title=opened.t("feedback.title"),
+        status_code=422 if error else 200,
+        details=[(opened.t("label.reference"), request.complaint_id)],
+        form=Form(kind="survey", action=opened.url, error=error),
+    )
+
+
+COMPLAINT_LINKS: dict[str, LinkAction] = {
+    "complaint_feedback": LinkAction(
+        update=ComplaintWorkflow.feedback,
+        form=_feedback_form,
+        argument=_survey_argument,  # the same one question: 0–10 and an optional comment
+        done=lambda opened, view: Page(title=opened.t("survey.done")),
+        instead=_feedback_instead,
+    ),
+}
+
 # By workflow-id prefix: the case kinds whose messages carry client links.
 LINK_CASES: dict[str, LinkCase] = {
     "appointment-": LinkCase(
@@ -301,6 +337,13 @@ LINK_CASES: dict[str, LinkCase] = {
         request_model=AppointmentRequest,
         person=lambda request: request.client,
         actions=APPOINTMENT_LINKS,
+    ),
+    "complaint-": LinkCase(
+        run=ComplaintWorkflow.run,
+        status_query=ComplaintWorkflow.status,
+        request_model=ComplaintRequest,
+        person=lambda request: request.customer,
+        actions=COMPLAINT_LINKS,
     ),
     "survey-": LinkCase(
         run=SurveyWorkflow.run,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -33,9 +35,16 @@ class AlreadyBooked(Exception):
 
 
 async def book(
-    client: Client, request: AppointmentRequest, settings: Settings, now: datetime
+    client: Client,
+    request: AppointmentRequest,
+    settings: Settings,
+    now: datetime,
+    *,
+    memo: Mapping[str, Any] | None = None,
 ) -> WorkflowHandle[AppointmentWorkflow, AppointmentView]:
-    """Start the appointment's workflow under its business id; refuses bad input or a duplicate."""
+    """Start the appointment's workflow under its business id; refuses bad input or a duplicate.
+
+    `memo` is shown in the Temporal UI (the demo marks its cases with it)."""
     policy.check_booking(request, now)
     try:
         return await client.start_workflow(
@@ -45,6 +54,7 @@ async def book(
             task_queue=settings.task_queue,
             # The id is the business key for as long as the history is retained.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo=dict(memo) if memo else None,
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(APPOINTMENT_STATUS, "Booked"),

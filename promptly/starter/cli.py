@@ -34,12 +34,17 @@ from promptly.domain.models import (
     WaiveFeeInput,
 )
 from promptly.domain.policy import BookingRejected
+from promptly.domain.readable_time import readable, readable_text
 from promptly.starter.calendar_cli import calendar_app
 from promptly.starter.cli_keys import IdempotencyKeyOption, cli_update_id, command_key
 from promptly.starter.complaint_cli import complaint_app
+from promptly.starter.demo_cli import demo_command
 from promptly.starter.history_cli import history_app
+from promptly.starter.inquiry_cli import inquiry_app
+from promptly.starter.outbox_cli import outbox_command
 from promptly.starter.report import report_command
 from promptly.starter.tasks_cli import tasks_app
+from promptly.starter.views_cli import views_command
 from promptly.starter.webhook_cli import webhooks_app
 
 app = typer.Typer(
@@ -48,6 +53,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(complaint_app, name="complaint")
+app.add_typer(inquiry_app, name="inquiry")
 app.add_typer(history_app, name="history")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(webhooks_app, name="webhooks")
@@ -75,6 +81,9 @@ def _run(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
+    except RuntimeError as err:
+        refuse_if_unreachable(err)
+        raise
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         typer.secho(f"refused: {cause or err}", fg="red", err=True)
@@ -86,17 +95,31 @@ def _run(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
         raise
 
 
+def refuse_if_unreachable(err: RuntimeError) -> None:
+    """A client that could not connect: one sentence and exit 1 instead of a traceback."""
+    if str(err).startswith("Failed client connect"):
+        address = settings().temporal_address
+        typer.secho(
+            f"cannot reach Temporal at {address}: is `make run` going? ({err})", fg="red", err=True
+        )
+        raise typer.Exit(1) from err
+
+
 def _print_view(view: AppointmentView) -> None:
-    typer.echo(f"{view.appointment_id}  {view.status.value}  start {view.start.isoformat()}")
-    typer.echo(f"  reminder at {view.reminder_at}  response deadline {view.response_deadline}")
+    zone = settings().office_timezone
+    typer.echo(f"{view.appointment_id}  {view.status.value}  visit {readable(view.start, zone)}")
+    typer.echo(
+        f"  reminder at {readable(view.reminder_at, zone)}"
+        f"  response deadline {readable(view.response_deadline, zone)}"
+    )
     typer.echo(
         f"  calls {view.call_attempts}/{view.max_call_attempts}"
         f"  needs attention: {', '.join(view.needs_attention) or '-'}"
     )
     for entry in view.timeline:
         typer.echo(
-            f"  {entry.at.isoformat(timespec='seconds')}  {entry.kind.value:<14} "
-            f"{entry.actor.kind.value}:{entry.actor.id:<12} {entry.detail}"
+            f"  {readable(entry.at, zone)}  {entry.kind.value:<14} "
+            f"{entry.actor.kind.value}:{entry.actor.id:<12} {readable_text(entry.detail, zone)}"
         )
 
 
@@ -109,9 +132,10 @@ def book(file: Annotated[Path, typer.Argument(help="AppointmentRequest as JSON")
     try:
         request = AppointmentRequest.model_validate_json(file.read_text())
     except ValidationError as err:
-        for problem in err.errors():
-            field = ".".join(str(part) for part in problem["loc"]) or "request"
-            typer.secho(f"{field}: {problem['msg']}", fg="red", err=True)
+        from promptly.starter.api_errors import validation_problems
+
+        for field, reason in validation_problems(err.errors()):
+            typer.secho(f"{field}: {reason}", fg="red", err=True)
         raise typer.Exit(2) from err
 
     async def action(client: Client, config: Settings) -> str:
@@ -290,6 +314,12 @@ def reschedule(
     if new_start.tzinfo is None:
         typer.secho("new_start: give the UTC offset, e.g. +01:00", fg="red", err=True)
         raise typer.Exit(2)
+    from promptly.domain.future_times import not_in_future
+
+    past = not_in_future(new_start, datetime.now(UTC))
+    if past is not None:
+        typer.secho(f"new_start: {past}", fg="red", err=True)
+        raise typer.Exit(2)
     _act(
         appointment_id,
         AppointmentWorkflow.reschedule,
@@ -372,8 +402,9 @@ def list_cases(
         async for execution in client.list_workflows(query, limit=limit):
             attrs = execution.typed_search_attributes
             state = next((p.value for p in attrs if p.key.name == "AppointmentStatus"), "-")
-            start = next((p.value for p in attrs if p.key.name == "AppointmentStart"), "-")
-            rows.append(f"{execution.id:<40} {state!s:<14} {start}")
+            start = next((p.value for p in attrs if p.key.name == "AppointmentStart"), None)
+            visit = readable(start, config.office_timezone) if isinstance(start, datetime) else "-"
+            rows.append(f"{execution.id:<40} {state!s:<14} {visit}")
         return rows
 
     for row in _run(action):
@@ -445,22 +476,50 @@ def worker() -> None:
 
 
 @app.command()
-def dev(port: int = 7233, ui_port: int = 8233, data: Path = Path(".data")) -> None:
+def dev(
+    port: int = 7233, ui_port: int = 8233, api_port: int = 8000, data: Path = Path(".data")
+) -> None:
     """Embedded stack: Temporal dev server + UI, PostgreSQL, worker, API :8000. Ctrl-C stops all."""
     from promptly.starter import devstack
+    from promptly.starter.ports import PortTaken
 
-    devstack.run(data, port, ui_port)
+    try:
+        devstack.run(data, port, ui_port, api_port)
+    except PortTaken as taken:
+        typer.secho(str(taken), fg="red", err=True)
+        raise typer.Exit(1) from taken
 
 
 @app.command()
-def demo(
-    time_scale: Annotated[float, typer.Option(help="policy durations × this")] = 0.002,
+def api(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    log_config: Annotated[
+        Path | None, typer.Option(help="uvicorn logging config (JSON or YAML)")
+    ] = None,
 ) -> None:
-    """Book sample appointments on a compressed-time worker and play them out."""
-    from promptly.starter import demo as demo_module
+    """Serve the HTTP API alone (production: one process per replica, behind a proxy)."""
+    from promptly.starter.api_server import serve
+    from promptly.starter.ports import PortTaken
 
-    asyncio.run(demo_module.run(settings(), time_scale))
+    try:
+        serve(host, port, log_config)
+    except PortTaken as taken:
+        typer.secho(str(taken), fg="red", err=True)
+        raise typer.Exit(1) from taken
+
+
+app.command("demo")(demo_command)
+app.command("outbox")(outbox_command)
+app.command("views")(views_command)
+
+
+def main() -> None:
+    """The `promptly` console script: every command ends without the native-runtime crash."""
+    from promptly.process import run_then_exit
+
+    run_then_exit(app)
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -28,6 +28,7 @@ from promptly.domain.models import (
     ProposeResolutionInput,
     ResumeInput,
 )
+from promptly.domain.readable_time import readable, readable_text
 from promptly.starter.cli_keys import IdempotencyKeyOption, cli_update_id, command_key
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ complaint_app = typer.Typer(help="Complaints: file, inspect, act.", no_args_is_h
 T = TypeVar("T")
 A = TypeVar("A")
 ActorId = Annotated[str, typer.Option("--actor-id", help="who acts (staff id)")]
+RootCauseOption = Annotated[
+    str | None,
+    typer.Option("--root-cause", help="why it happened, from PROMPTLY_COMPLAINT_ROOT_CAUSES"),
+]
 
 
 def _run(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
@@ -51,6 +56,9 @@ def _staff(actor_id: str) -> Actor:
 
 
 def _print_view(view: ComplaintView) -> None:
+    from promptly.starter import cli
+
+    zone = cli.settings().office_timezone
     typer.echo(
         f"{view.complaint_id}  {view.status.value}  {view.department} "
         f"({view.category}, {view.severity.value})  level {view.escalation_level}"
@@ -71,8 +79,8 @@ def _print_view(view: ComplaintView) -> None:
         typer.echo(f"  needs attention: {', '.join(view.needs_attention)}")
     for entry in view.timeline:
         typer.echo(
-            f"  {entry.at.isoformat(timespec='seconds')}  {entry.kind.value:<14} "
-            f"{entry.actor.kind.value}:{entry.actor.id:<12} {entry.detail}"
+            f"  {readable(entry.at, zone)}  {entry.kind.value:<14} "
+            f"{entry.actor.kind.value}:{entry.actor.id:<12} {readable_text(entry.detail, zone)}"
         )
 
 
@@ -178,16 +186,24 @@ def note(
 def hold(
     complaint_id: str,
     reason: str,
+    for_answer: Annotated[
+        bool,
+        typer.Option(
+            "--for-answer/--not-for-answer",
+            help="the customer owes us an answer (status updates pause); otherwise they go on",
+        ),
+    ] = True,
     actor_id: ActorId = "cli",
     idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
-    """Put the complaint on hold (waiting on the customer): the SLA clock stops."""
+    """Put the complaint on hold (waiting on the customer): the SLA clock stops, for at most
+    PROMPTLY_COMPLAINT_MAX_HOLD (72h by default)."""
     from promptly.workflows.complaint import ComplaintWorkflow
 
     _update(
         complaint_id,
         ComplaintWorkflow.hold,
-        HoldInput(reason=reason, actor=_staff(actor_id)),
+        HoldInput(reason=reason, actor=_staff(actor_id), for_customer_answer=for_answer),
         idempotency_key,
     )
 
@@ -235,6 +251,7 @@ def verdict(
     comment: str = "",
     actor_kind: Annotated[ActorKind, typer.Option(help="who reports it")] = ActorKind.CLIENT,
     actor_id: ActorId = "cli",
+    root_cause: RootCauseOption = None,
     idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Record the customer's verdict on the proposed resolution."""
@@ -244,7 +261,10 @@ def verdict(
         complaint_id,
         ComplaintWorkflow.customer_verdict,
         CustomerVerdictInput(
-            satisfied=satisfied, comment=comment, actor=Actor(kind=actor_kind, id=actor_id)
+            satisfied=satisfied,
+            comment=comment,
+            actor=Actor(kind=actor_kind, id=actor_id),
+            root_cause=root_cause,
         ),
         idempotency_key,
     )
@@ -255,6 +275,7 @@ def close(
     complaint_id: str,
     reason: str,
     actor_id: ActorId = "cli",
+    root_cause: RootCauseOption = None,
     idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Close the complaint (a supervisor), with the reason on the record."""
@@ -263,7 +284,7 @@ def close(
     _update(
         complaint_id,
         ComplaintWorkflow.close,
-        CloseComplaintInput(reason=reason, actor=_staff(actor_id)),
+        CloseComplaintInput(reason=reason, actor=_staff(actor_id), root_cause=root_cause),
         idempotency_key,
     )
 

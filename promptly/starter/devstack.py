@@ -14,7 +14,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -121,15 +121,29 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> No
 def run(
     data_root: Path = Path(".data"), port: int = 7233, ui_port: int = 8233, api_port: int = 8000
 ) -> None:
-    """Start PostgreSQL, Temporal, the worker and the API; block until Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Start PostgreSQL, Temporal, the worker and the API; block until Ctrl-C.
+
+    Raises PortTaken before starting anything when a port is in use. The terminal gets one
+    ready block and warnings; everything else goes to `data_root/logs/`.
+    """
+    from promptly.starter.devstack_output import ReadyBlock, log_to_files
+    from promptly.starter.ports import refuse_taken_ports
+
+    refuse_taken_ports({port: "Temporal", ui_port: "the Temporal UI", api_port: "the HTTP API"})
+    logs = log_to_files(data_root / "logs")
+    print(f"starting Temporal, PostgreSQL, the worker and the API (logs in {logs}/) ...")
     retention_days = Settings().retention.days
     # With codec keys the UI decrypts payloads through the API's codec server (authorised keys).
     codec = f"http://localhost:{api_port}/codec" if Settings().payload_codec() else None
     with (
         embedded_postgres(data_root / "pg") as database_url,
         temporal_dev_server(
-            data_root / "temporal", port, ui_port, retention_days, ui_codec_endpoint=codec
+            data_root / "temporal",
+            port,
+            ui_port,
+            retention_days,
+            ui_codec_endpoint=codec,
+            log_file=logs / "temporal.log",
         ) as address,
     ):
         os.environ.setdefault("PROMPTLY_DATABASE_URL", database_url)
@@ -139,27 +153,26 @@ def run(
         )
         log.info("Temporal UI: http://localhost:%d  PostgreSQL: %s", ui_port, database_url)
         key = dev_api_key(data_root)
-        log.info(
-            "HTTP API: http://localhost:%d/docs  %s",
-            api_port,
-            f"dev admin key (X-API-Key header): {key}  (kept in {data_root / 'api-key'})"
-            if key
-            else "API keys from PROMPTLY_API_KEYS",
+        ready = ReadyBlock(
+            ui_port=ui_port, api_port=api_port, key=key, key_file=data_root / "api-key", logs=logs
         )
         try:
-            asyncio.run(_schedules_then_worker(Settings(), api_port))
+            asyncio.run(_schedules_then_worker(Settings(), api_port, on_ready=ready.show))
         except KeyboardInterrupt:
             pass
+        print("stopping ...")
         log.info("stopping")
 
 
-async def _schedules_then_worker(settings: Settings, api_port: int = 8000) -> None:
+async def _schedules_then_worker(
+    settings: Settings, api_port: int = 8000, on_ready: Callable[[], None] | None = None
+) -> None:
     """The archive and purge schedules (as `promptly setup` makes them), then the worker."""
     from promptly.starter.setup import ensure_schedules
     from promptly.worker import make_client
 
     await ensure_schedules(await make_client(settings), settings)
-    await worker_and_api(settings, api_port)
+    await worker_and_api(settings, api_port, on_ready=on_ready)
 
 
 def dev_api_key(data_root: Path) -> str | None:
@@ -171,7 +184,10 @@ def dev_api_key(data_root: Path) -> str | None:
     path = data_root / "api-key"
     key = path.read_text().strip() if path.exists() else ""
     if not key:
+        # A key that starts with "-" reads as an option when pasted into a command.
         key = secrets.token_urlsafe(24)
+        while not key[0].isalnum():
+            key = secrets.token_urlsafe(24)
         path.write_text(key + "\n")
         path.chmod(0o600)
     os.environ["PROMPTLY_API_KEYS"] = json.dumps(
@@ -188,20 +204,39 @@ class _ApiServer(uvicorn.Server):
         yield
 
 
-async def worker_and_api(settings: Settings, api_port: int, host: str = "127.0.0.1") -> None:
+async def worker_and_api(
+    settings: Settings,
+    api_port: int,
+    host: str = "127.0.0.1",
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """The worker and the HTTP API in one event loop until SIGINT/SIGTERM.
 
-    The worker finishes in-flight work, then the API stops serving.
+    `on_ready` runs once the API serves. The worker finishes in-flight work, then the API
+    stops serving.
     """
     from promptly.starter.api import create_app
     from promptly.worker import run_worker
 
     server = _ApiServer(
-        uvicorn.Config(create_app(settings), host=host, port=api_port, log_config=None)
+        uvicorn.Config(
+            create_app(settings, dev_tools=True), host=host, port=api_port, log_config=None
+        )
     )
     api = asyncio.create_task(server.serve())
+
+    async def announce() -> None:
+        while not server.started:
+            if api.done():
+                return
+            await asyncio.sleep(0.05)
+        if on_ready is not None:
+            on_ready()
+
+    announcing = asyncio.create_task(announce())
     try:
         await run_worker(settings)
     finally:
+        announcing.cancel()
         server.should_exit = True
         await api

@@ -32,6 +32,7 @@ from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
 from promptly.domain.models import CaseKind, TimelineEntry
+from promptly.domain.readable_time import readable, readable_text
 
 QUERY_TIMEOUT = timedelta(seconds=10)
 
@@ -236,6 +237,7 @@ async def _find_case(conn: AsyncConnection[Any], case: str) -> tuple[str, dict[s
         case,
         f"{CaseKind.APPOINTMENT.value}-{case}",
         f"{CaseKind.COMPLAINT.value}-{case}",
+        f"{CaseKind.INQUIRY.value}-{case}",
     ]
     async with conn.cursor(row_factory=dict_row) as cur:
         for candidate in candidates:
@@ -250,6 +252,7 @@ async def _live(client: Client, case_id: str) -> tuple[str, int, list[TimelineEn
     """(status, seq of the first entry, entries) from a running case's `status` query."""
     from promptly.workflows.appointment import AppointmentWorkflow
     from promptly.workflows.complaint import ComplaintWorkflow
+    from promptly.workflows.inquiry import InquiryWorkflow
     from promptly.workflows.survey import SurveyWorkflow
 
     handle = client.get_workflow_handle(case_id)
@@ -263,6 +266,9 @@ async def _live(client: Client, case_id: str) -> tuple[str, int, list[TimelineEn
         if described.workflow_type == "ComplaintWorkflow":
             complaint = await handle.query(ComplaintWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
             return complaint.status.value, complaint.timeline_omitted, complaint.timeline
+        if described.workflow_type == "InquiryWorkflow":
+            inquiry = await handle.query(InquiryWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
+            return inquiry.status.value, 0, inquiry.timeline
         if described.workflow_type == "SurveyWorkflow":
             survey = await handle.query(SurveyWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
             return survey.status.value, 0, survey.timeline
@@ -414,7 +420,8 @@ async def replay_archived(
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S %Z") if moment else "-"
+    """To the minute, zone named (the export's moments are in its timezone already)."""
+    return readable(moment, str(moment.tzinfo)) if moment else "-"
 
 
 def render_json(export: CaseExport | ClientExport) -> str:
@@ -459,7 +466,7 @@ def render_markdown(export: CaseExport) -> str:
         head = f"### {number}. {_when(entry.at)} · {entry.kind} · {entry.actor}"
         if entry.channel:
             head += f" · {entry.channel}"
-        lines += [head, "", entry.detail, ""]
+        lines += [head, "", readable_text(entry.detail, export.timezone), ""]
         outcome = _outcome(entry)
         if outcome:
             lines.append(f"- decision: {outcome}")
@@ -550,7 +557,7 @@ th{background:#f3f3f3} .facts{width:auto} pre{white-space:pre-wrap;margin:.3rem 
 {% for entry in export.entries %}
 <tr class="kind-{{ entry.kind }}"><td>{{ loop.index }}</td><td>{{ when(entry.at) }}</td>
 <td>{{ entry.kind }}</td><td>{{ entry.actor }}</td><td>{{ entry.channel or "" }}</td>
-<td>{{ entry.detail }}
+<td>{{ readable_detail(entry.detail) }}
 {% if outcome(entry) %}<br>decision: {{ outcome(entry) }}{% endif %}
 {% if entry.reason %}<br>reason: {{ entry.reason }}{% endif %}
 {% if entry.task %}<br>task {{ entry.task.task_id }} for {{ entry.task.assignee }}, due
@@ -574,7 +581,13 @@ if m.last_error %}, last error: {{ m.last_error }}{% endif %}
 
 
 def render_html(export: CaseExport) -> str:
-    return _HTML.render(export=export, facts=_facts(export), when=_when, outcome=_outcome)
+    return _HTML.render(
+        export=export,
+        facts=_facts(export),
+        when=_when,
+        outcome=_outcome,
+        readable_detail=lambda detail: readable_text(detail, export.timezone),
+    )
 
 
 def render_case(export: CaseExport, fmt: Format) -> str:

@@ -43,6 +43,7 @@ from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow, Webho
 SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     "AppointmentStatus": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "ComplaintStatus": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "InquiryStatus": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "ClientId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "ProviderId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "Department": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,

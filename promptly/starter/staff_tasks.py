@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from temporalio.client import Client
 
 from promptly.config import Settings
+from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.models import (
     Actor,
     AppointmentView,
@@ -221,6 +222,7 @@ async def find_tasks(
     case_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    include_demo: bool = False,
 ) -> list[StaffTask]:
     """Tasks soonest due first; `status` open, done or all."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -230,6 +232,8 @@ async def find_tasks(
                    AND (%(kind)s::text IS NULL OR kind = %(kind)s)
                    AND (%(status)s::text IS NULL OR status = %(status)s)
                    AND (%(case_id)s::text IS NULL OR case_id = %(case_id)s)
+                   AND (%(with_demo)s OR %(case_id)s::text IS NOT NULL
+                        OR case_id NOT LIKE %(demo)s)
                  ORDER BY due_at, id
                  LIMIT %(limit)s OFFSET %(offset)s""",
             {
@@ -237,6 +241,9 @@ async def find_tasks(
                 "kind": kind.value if kind else None,
                 "status": None if status == "all" else status,
                 "case_id": case_id,
+                # Demo cases stay out of the inbox unless asked for (or named).
+                "with_demo": include_demo,
+                "demo": DEMO_CASE_ID_LIKE,
                 "limit": limit,
                 "offset": offset,
             },

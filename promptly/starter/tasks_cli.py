@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from promptly.config import Settings
 from promptly.domain.models import Actor, ActorKind, TaskKind
+from promptly.domain.readable_time import readable
 from promptly.starter.api_errors import ApiError
 from promptly.starter.cli_keys import IdempotencyKeyOption, command_key
 from promptly.starter.idempotency import derived_id
@@ -18,13 +19,13 @@ from promptly.starter.staff_tasks import StaffTask, TaskCompletion, complete_tas
 tasks_app = typer.Typer(help="Staff tasks: calls to make, decisions to take.", no_args_is_help=True)
 
 
-def _table(tasks: list[StaffTask]) -> list[str]:
-    rows = [f"{'id':>6}  {'due':<16}  {'kind':<26} {'assignee':<11} {'status':<5}  title"]
+def _table(tasks: list[StaffTask], timezone: str) -> list[str]:
+    rows = [f"{'id':>6}  {'due':<30}  {'kind':<26} {'assignee':<11} {'status':<5}  title"]
     for task in tasks:
         state = task.status if task.outcome is None else f"{task.status}: {task.outcome}"
         rows.append(
-            f"{task.id:>6}  {task.due_at:%Y-%m-%d %H:%M}  {task.kind:<26} {task.assignee:<11} "
-            f"{state:<5}  {task.title}  [{task.case_id}]"
+            f"{task.id:>6}  {readable(task.due_at, timezone):<30}  {task.kind:<26} "
+            f"{task.assignee:<11} {state:<5}  {task.title}  [{task.case_id}]"
         )
     return rows
 
@@ -37,7 +38,7 @@ def list_command(
     case_id: Annotated[str | None, typer.Option("--case", help="a workflow id")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
 ) -> None:
-    """Tasks, soonest due first (UTC): id, due, kind, assignee, status, title and case."""
+    """Tasks, soonest due first (office time): id, due, kind, assignee, status, title, case."""
     from promptly.starter import cli
     from promptly.worker import open_pool
 
@@ -52,7 +53,7 @@ def list_command(
             )
 
     found = cli._run(action)
-    for row in _table(found) if found else ["no tasks"]:
+    for row in _table(found, cli.settings().office_timezone) if found else ["no tasks"]:
         typer.echo(row)
 
 

@@ -17,6 +17,13 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
+from promptly.workflows.complaint_support import (
+    PROCEDURE_RULES,
+    elapsed_text,
+    feedback_given,
+    hold_ended_detail,
+    staff_message_task,
+)
 from promptly.workflows.messages import deliver, to_client
 
 with workflow.unsafe.imports_passed_through():
@@ -26,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.models import (
         SYSTEM,
         Actor,
+        ActorKind,
         AddNoteInput,
         AssignInput,
         CaseKind,
@@ -44,9 +52,11 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         ResumeInput,
         SendMessageRequest,
+        SurveyAnswer,
         TimelineEntry,
         TimelineKind,
     )
+    from promptly.domain.readable_time import readable
 
 COMPLAINT_STATUS = SearchAttributeKey.for_keyword("ComplaintStatus")
 DEPARTMENT = SearchAttributeKey.for_keyword("Department")
@@ -75,7 +85,7 @@ MAX_TIMELINE = 200
 
 
 def _hours(amount: timedelta) -> str:
-    return f"{amount.total_seconds() / 3600:g}h"
+    return f"{round(amount.total_seconds() / 3600, 2):g}h"
 
 
 def _count_sla(state: str) -> None:
@@ -107,6 +117,8 @@ class ComplaintWorkflow:
 
     @workflow.run
     async def run(self, request: ComplaintRequest) -> ComplaintView:
+        # Before the first command, so histories recorded earlier replay on the old rules.
+        procedure_rules = workflow.patched(PROCEDURE_RULES)
         rules = await workflow.execute_local_activity_method(
             ComplaintRulesActivities.complaint_rules,
             request,
@@ -115,7 +127,9 @@ class ComplaintWorkflow:
         )
         # Filed when Temporal accepted the start, not when a busy worker first ran it.
         filed_at = workflow.info().start_time
-        self._case = policy.new_complaint_case(request, filed_at, rules)
+        self._case = policy.new_complaint_case(
+            request, filed_at, rules, procedure_rules=procedure_rules
+        )
         async with self._lock:
             route = self.case.route
             self._note(
@@ -186,8 +200,12 @@ class ComplaintWorkflow:
                 outcome="unconfirmed",
                 reason="no answer to the proposed resolution",
             )
+        elif step is policy.ComplaintStep.HOLD_EXPIRED:
+            await self._end_hold_on_its_own()
         elif step is policy.ComplaintStep.SURVEY:
-            await self._tell_customer("complaint_survey")
+            # Under the procedure rules the follow-up carries a signed one-question form.
+            links = ["complaint_feedback"] if self.case.procedure_rules else []
+            await self._tell_customer("complaint_survey", link_actions=links)
             self._set_case(self.case.model_copy(update={"survey_sent": True}))
 
     # --- what the workflow does on its own ----------------------------------------------------
@@ -199,7 +217,7 @@ class ComplaintWorkflow:
 
     async def _notify_department(self) -> None:
         route = self.case.route
-        await self._send(
+        await self._send_to_staff(
             "complaint_department",
             Recipient(
                 role=RecipientRole.DEPARTMENT,
@@ -212,22 +230,20 @@ class ComplaintWorkflow:
 
     async def _escalate(self) -> None:
         before = self.case
-        now = workflow.now()
-        elapsed = policy.clock_elapsed(before.clock, now, before.route.business_hours)
+        elapsed = elapsed_text(before, workflow.now())
         step = policy.next_escalation(before)
         self._set_case(policy.escalate(before))
         if not step.breach:
-            detail = (
-                f"Unresolved after {_hours(elapsed)} on the SLA clock: "
-                f"supervisor told (level {step.level})"
-            )
+            detail = f"Unresolved after {elapsed}: supervisor told (level {step.level})"
             self._note(TimelineKind.DECISION, SYSTEM, detail, level=step.level, breach=False)
             _count_sla("supervisor")
             await self._alert("Unresolved complaint", detail)
+            if self.case.procedure_rules:
+                await self._tell_customer("escalation", tier="supervisor")
         else:
             deadline = policy.sla_deadline(self.case)
             detail = (
-                f"SLA breached: unresolved after {_hours(elapsed)} on the SLA clock; manager "
+                f"SLA breached: unresolved after {elapsed}; manager "
                 f"told (level {step.level}); new timeline {self._iso(deadline)}"
             )
             self._note(
@@ -256,13 +272,70 @@ class ComplaintWorkflow:
             )
         else:
             to = Recipient(role=RecipientRole.SUPERVISOR, timezone=self._staff_timezone)
-        await self._send("complaint_alert", to, Channel.EMAIL, reason_title=title, reason=reason)
+        await self._send_to_staff(
+            "complaint_alert", to, Channel.EMAIL, reason_title=title, reason=reason
+        )
+
+    async def _send_to_staff(
+        self, template: str, to: Recipient, channel: Channel, **extra: object
+    ) -> bool:
+        """A staff message; one that cannot go out is flagged and becomes a front-desk task
+        (under the procedure rules), so nobody learns of it only from the timeline."""
+        sent = await self._send(template, to, channel, None, **extra)
+        if sent or not self.case.procedure_rules:
+            return sent
+        concern = f"{template.replace('_', ' ')} to {to.role.value} not delivered"
+        self._flag(concern)
+        task = await staff_message_task(
+            self._workflow_id,
+            self.case,
+            template,
+            to,
+            number=self.case.messages_requested,
+            now=workflow.now(),
+            reason=str(extra.get("reason", "")),
+        )
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            f"Front-desk task {task.task_id}: {concern}; pass it on by hand",
+            task_id=task.task_id,
+            template=template,
+        )
+        return sent
+
+    async def _end_hold_on_its_own(self) -> None:
+        """The hold reached `max_hold`: the clock resumes and the customer is told."""
+        now = workflow.now()
+        case = self.case
+        held = now - (case.on_hold_since or now)
+        self._set_case(policy.resume_complaint(case, now))
+        detail = hold_ended_detail(held, policy.sla_deadline(self.case))
+        self._note(
+            TimelineKind.STATUS,
+            SYSTEM,
+            detail,
+            status=ComplaintStatus.OPEN.value,
+            previous=ComplaintStatus.ON_HOLD.value,
+            held_seconds=int(held.total_seconds()),
+        )
+        self._publish()
+        await self._tell_customer("hold_ended", reason=case.hold_reason or "")
 
     async def _close(
-        self, status: ComplaintStatus, actor: Actor, detail: str, *, outcome: str, reason: str
+        self,
+        status: ComplaintStatus,
+        actor: Actor,
+        detail: str,
+        *,
+        outcome: str,
+        reason: str,
+        root_cause: str | None = None,
     ) -> None:
         previous = self.case.status
-        self._set_case(policy.close_complaint(self.case, workflow.now(), status, reason))
+        self._set_case(
+            policy.close_complaint(self.case, workflow.now(), status, reason, root_cause)
+        )
         _count_sla("closed_breached" if self.case.sla_breached else "closed_in_sla")
         self._note(
             TimelineKind.STATUS,
@@ -271,16 +344,25 @@ class ComplaintWorkflow:
             status=status.value,
             previous=previous.value,
             reason=reason,
+            **({"root_cause": root_cause} if root_cause else {}),
         )
         self._publish()
         await self._tell_customer("complaint_closed", outcome=outcome, reason=reason)
 
     # --- messages ------------------------------------------------------------------------------
 
-    async def _tell_customer(self, template: str, **extra: object) -> bool:
+    async def _tell_customer(
+        self, template: str, link_actions: list[str] | None = None, **extra: object
+    ) -> bool:
         """A customer-visible message on their channel; it restarts the 24h update period."""
         customer = self.case.request.customer
-        sent = await self._send(template, to_client(customer), customer.preferred_channel, **extra)
+        sent = await self._send(
+            template,
+            to_client(customer),
+            customer.preferred_channel,
+            link_actions=link_actions,
+            **extra,
+        )
         # Failed or not, the period restarts: a failure is flagged for staff, not retried
         # in a tight loop.
         self._set_case(policy.customer_update_attempted(self.case, workflow.now()))
@@ -288,7 +370,14 @@ class ComplaintWorkflow:
             self._flag(f"{template.replace('_', ' ')} not delivered")
         return sent
 
-    async def _send(self, template: str, to: Recipient, channel: Channel, **extra: object) -> bool:
+    async def _send(
+        self,
+        template: str,
+        to: Recipient,
+        channel: Channel,
+        link_actions: list[str] | None = None,
+        **extra: object,
+    ) -> bool:
         """Send one message; every outcome is a timeline entry. True if it went out."""
         number = self.case.messages_requested + 1
         self._set_case(self.case.model_copy(update={"messages_requested": number}))
@@ -300,6 +389,7 @@ class ComplaintWorkflow:
                 channel=channel,
                 to=to,
                 context={**self._message_context(), **extra},
+                link_actions=link_actions or [],
             ),
             budget=MESSAGE_BUDGET,
             retry=MESSAGE_RETRY,
@@ -312,9 +402,7 @@ class ComplaintWorkflow:
         request = case.request
         contact = policy.point_of_contact(case)
         deadline = policy.sla_deadline(case)
-        supervisor_at = policy.clock_reaches(
-            case.clock, case.route.tiers.supervisor_after, case.route.business_hours
-        )
+        supervisor_at = policy.supervisor_at(case)
         return {
             "case_id": self._workflow_id,
             "reference": request.complaint_id,
@@ -343,6 +431,8 @@ class ComplaintWorkflow:
             "reason_title": "",
             "reason": "",
             "outcome": "",
+            "tier": "",
+            "hold_until": self._iso(case.hold_until),
         }
 
     # --- updates ---------------------------------------------------------------------------------
@@ -396,11 +486,23 @@ class ComplaintWorkflow:
     @workflow.update
     async def hold(self, command: HoldInput) -> ComplaintView:
         async with self._transition("hold", command.actor):
-            self._set_case(policy.hold_complaint(self.case, workflow.now(), command.reason))
+            self._set_case(
+                policy.hold_complaint(
+                    self.case,
+                    workflow.now(),
+                    command.reason,
+                    for_customer_answer=command.for_customer_answer,
+                )
+            )
             self._note(
                 TimelineKind.STATUS,
                 command.actor,
-                f"On hold, waiting on the customer: {command.reason}; SLA clock paused",
+                f"On hold, waiting on the customer: {command.reason}; SLA clock paused"
+                + (
+                    f" until {self._iso(self.case.hold_until)} at the latest"
+                    if self.case.hold_until
+                    else ""
+                ),
                 status=ComplaintStatus.ON_HOLD.value,
                 previous=ComplaintStatus.OPEN.value,
                 reason=command.reason,
@@ -458,7 +560,7 @@ class ComplaintWorkflow:
 
     @workflow.update
     async def customer_verdict(self, command: CustomerVerdictInput) -> ComplaintView:
-        async with self._transition("customer_verdict", command.actor):
+        async with self._transition("customer_verdict", command.actor, command.root_cause):
             comment = f" ({command.comment})" if command.comment else ""
             if command.satisfied:
                 self._note(
@@ -473,6 +575,7 @@ class ComplaintWorkflow:
                     "Closed: the customer confirmed the resolution",
                     outcome="confirmed",
                     reason="resolution confirmed by the customer",
+                    root_cause=command.root_cause,
                 )
                 return self._view()
             self._note(
@@ -502,23 +605,47 @@ class ComplaintWorkflow:
 
     @customer_verdict.validator
     def validate_customer_verdict(self, command: CustomerVerdictInput) -> None:
-        self._refuse_unless_allowed("customer_verdict", command.actor)
+        self._refuse_unless_allowed("customer_verdict", command.actor, command.root_cause)
 
     @workflow.update
     async def close(self, command: CloseComplaintInput) -> ComplaintView:
-        async with self._transition("close", command.actor):
+        async with self._transition("close", command.actor, command.root_cause):
             await self._close(
                 ComplaintStatus.CLOSED,
                 command.actor,
                 f"Closed by {command.actor.id}: {command.reason}",
                 outcome="closed",
                 reason=command.reason,
+                root_cause=command.root_cause,
             )
             return self._view()
 
     @close.validator
     def validate_close(self, command: CloseComplaintInput) -> None:
-        self._refuse_unless_allowed("close", command.actor)
+        self._refuse_unless_allowed("close", command.actor, command.root_cause)
+
+    @workflow.update
+    async def feedback(self, answer: SurveyAnswer) -> ComplaintView:
+        """The customer's answer to the follow-up's one question (through its signed link)."""
+        async with self._lock:
+            self.validate_feedback(answer)
+            self._set_case(feedback_given(self.case, answer))
+            self._note(
+                TimelineKind.ACTION,
+                Actor(kind=ActorKind.CLIENT, id=self.case.request.customer.id),
+                f"Follow-up answered: {answer.nps}/10"
+                + (f" ({answer.comment})" if answer.comment else ""),
+                feedback_score=answer.nps,
+                comment=answer.comment,
+            )
+            await self._save()
+            return self._view()
+
+    @feedback.validator
+    def validate_feedback(self, answer: SurveyAnswer) -> None:
+        refusal = policy.feedback_refusal(self.case)
+        if refusal is not None:
+            raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
     @workflow.query
     def status(self) -> ComplaintView:
@@ -544,13 +671,17 @@ class ComplaintWorkflow:
         office = self.case.route.business_hours
         return office.timezone if office is not None else self.case.request.customer.timezone
 
-    def _transition(self, update: str, actor: Actor) -> _Transition:
-        return _Transition(self, update, actor)
+    def _transition(self, update: str, actor: Actor, root_cause: str | None = None) -> _Transition:
+        return _Transition(self, update, actor, root_cause)
 
-    def _refuse_unless_allowed(self, update: str, actor: Actor) -> None:
+    def _refuse_unless_allowed(
+        self, update: str, actor: Actor, root_cause: str | None = None
+    ) -> None:
         if self._case is None or not self._ready:
             return  # still filing: the handler waits and judges then
-        refusal = policy.complaint_refusal(update, self._case, actor)
+        refusal = policy.complaint_refusal(update, self._case, actor) or policy.root_cause_refusal(
+            update, self._case, root_cause
+        )
         if refusal is not None:
             raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
@@ -576,6 +707,10 @@ class ComplaintWorkflow:
     @staticmethod
     def _iso(moment: datetime | None) -> str:
         return moment.isoformat() if moment is not None else ""
+
+    def _shown(self, moment: datetime | None) -> str:
+        """A time in the UI's current details: staff time, to the minute, zone named."""
+        return readable(moment, self._staff_timezone)
 
     def _publish(self) -> None:
         """Keep the search attributes current; only changed values are upserted."""
@@ -624,13 +759,15 @@ class ComplaintWorkflow:
         if case.status is ComplaintStatus.ON_HOLD:
             waits = f"waiting on the customer ({case.hold_reason}); SLA clock paused"
         elif case.status is ComplaintStatus.RESOLUTION_PROPOSED:
-            waits = f"waiting for the customer's verdict until {self._iso(case.verdict_deadline)}"
+            waits = f"waiting for the customer's verdict until {self._shown(case.verdict_deadline)}"
         elif case.status is ComplaintStatus.OPEN:
-            waits = f"waiting for a resolution by {self._iso(policy.sla_deadline(case))}"
+            waits = f"waiting for a resolution by {self._shown(policy.sla_deadline(case))}"
         else:
             waits = "closed"
         next_step = (
-            f" · next: {due.step.value.replace('_', ' ')} at {due.at.isoformat()}" if due.at else ""
+            f" · next: {due.step.value.replace('_', ' ')} at {self._shown(due.at)}"
+            if due.at
+            else ""
         )
         attention = (
             f" · needs attention: {', '.join(case.needs_attention)}" if case.needs_attention else ""
@@ -668,6 +805,8 @@ class ComplaintWorkflow:
                         policy.time_on_hold(case, workflow.now()).total_seconds()
                     ),
                     "needs_attention": case.needs_attention,
+                    "root_cause": case.root_cause,
+                    "feedback_score": case.feedback_score,
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
@@ -720,6 +859,9 @@ class ComplaintWorkflow:
             needs_attention=case.needs_attention,
             timeline=list(self._timeline),
             timeline_omitted=self._omitted_entries,
+            hold_until=case.hold_until,
+            root_cause=case.root_cause,
+            feedback_score=case.feedback_score,
         )
 
 
@@ -727,17 +869,20 @@ class _Transition:
     """`async with`: wait until the complaint is filed, take the lock, judge the update again
     (the state may have moved since the validator ran), then let the handler change it."""
 
-    def __init__(self, owner: ComplaintWorkflow, update: str, actor: Actor) -> None:
+    def __init__(
+        self, owner: ComplaintWorkflow, update: str, actor: Actor, root_cause: str | None
+    ) -> None:
         self._owner = owner
         self._update = update
         self._actor = actor
+        self._root_cause = root_cause
 
     async def __aenter__(self) -> None:
         owner = self._owner
         await workflow.wait_condition(lambda: owner._ready)
         await owner._lock.acquire()
         try:
-            owner._refuse_unless_allowed(self._update, self._actor)
+            owner._refuse_unless_allowed(self._update, self._actor, self._root_cause)
         except BaseException:
             owner._lock.release()
             raise

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         TimelineKind,
     )
+    from promptly.domain.readable_time import readable
 
 RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_RETRY = RetryPolicy(
@@ -88,7 +89,8 @@ class SurveyWorkflow:
     async def _answered_before(self, moment: datetime, then: str) -> bool:
         """Wait for an answer until `moment`, when the workflow does `then`."""
         workflow.set_current_details(
-            f"**{self._status.value}** · next: {then} at {moment.isoformat()}, unless the "
+            f"**{self._status.value}** · next: {then} at "
+            f"{readable(moment, self._request.client.timezone)}, unless the "
             "client answers first"
         )
         delay = moment - workflow.now()

@@ -1,0 +1,65 @@
+"""Inquiry rules from the worker's settings, and the complaint an inquiry is promoted to.
+
+The complaint is started here with the Temporal client rather than as a child workflow: it
+outlives the inquiry, and a complaint is an independent case with its own retention.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from promptly.domain.inquiries import ComplaintOpened, InquiryPolicy
+from promptly.domain.models import ComplaintRequest, ComplaintStatus
+
+# The workflow type by name: activities do not import workflow code.
+COMPLAINT_WORKFLOW = "ComplaintWorkflow"
+_COMPLAINT_STATUS = SearchAttributeKey.for_keyword("ComplaintStatus")
+_CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
+
+
+class InquiryActivities:
+    def __init__(
+        self, client: Client, task_queue: str, policy: InquiryPolicy, time_scale: float = 1
+    ) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self._policy = policy.scaled(time_scale)
+
+    @activity.defn
+    async def inquiry_policy(self) -> InquiryPolicy:
+        return self._policy
+
+    @activity.defn
+    async def open_complaint(self, request: ComplaintRequest) -> ComplaintOpened:
+        """File the complaint once: a retry finds the one an earlier attempt started."""
+        try:
+            await self._client.start_workflow(
+                COMPLAINT_WORKFLOW,
+                request,
+                id=request.workflow_id,
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(_COMPLAINT_STATUS, ComplaintStatus.OPEN.value),
+                        SearchAttributePair(_CLIENT_ID, request.customer.id),
+                    ]
+                ),
+                static_summary=f"Complaint {request.complaint_id} (from an inquiry) · "
+                f"{request.category} · {request.severity.value} · customer {request.customer.id}",
+            )
+        except WorkflowAlreadyStartedError:
+            return ComplaintOpened(
+                complaint_id=request.complaint_id, workflow_id=request.workflow_id, created=False
+            )
+        return ComplaintOpened(
+            complaint_id=request.complaint_id, workflow_id=request.workflow_id, created=True
+        )

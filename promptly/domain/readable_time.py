@@ -1,0 +1,50 @@
+"""Times as people read them: in a named timezone, to the minute.
+
+Every time shown to a person (CLI tables, the outbox, current details, exports) goes through
+`readable`; the API keeps ISO 8601 with its offset (`iso_minute_or_second`) and no
+microseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+
+def readable(moment: datetime | None, timezone: str) -> str:
+    """`2026-12-01 10:00 Europe/Warsaw`: the moment in `timezone`, to the minute, zone named."""
+    if moment is None:
+        return "-"
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{local:%Y-%m-%d %H:%M} {timezone}"
+
+
+def readable_clock(moment: datetime, timezone: str) -> str:
+    """`10:00` in `timezone`, for a column whose heading names the zone."""
+    return f"{moment.astimezone(ZoneInfo(timezone)):%H:%M}"
+
+
+def without_microseconds(moment: datetime) -> datetime:
+    """The same instant to the second (the API's ISO 8601 answers carry no microseconds)."""
+    return moment.replace(microsecond=0)
+
+
+# An ISO 8601 time with its offset, as workflow texts carry them (`…T21:42:26.834716+00:00`).
+_ISO_IN_TEXT = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})"
+)
+
+
+def readable_text(text: str, timezone: str) -> str:
+    """`text` with each ISO time in it shown as `readable` (timeline details written by the
+    workflows carry machine times; people read them in their timezone)."""
+
+    def shown(match: re.Match[str]) -> str:
+        try:
+            moment = datetime.fromisoformat(match.group(0).replace("Z", "+00:00"))
+        except ValueError:
+            return match.group(0)
+        return readable(moment, timezone)
+
+    return _ISO_IN_TEXT.sub(shown, text)

@@ -1,0 +1,38 @@
+"""How long closed cases are kept: the retention setting, and never less than six calendar
+months (DESIGN.md §5).
+
+"Kept at least six months" is read as calendar months in the office's timezone: a case
+closed on 1 July is kept until 1 January, whatever the month lengths (184 days then, 181
+over February). Pure: the caller passes `now`.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+MINIMUM_MONTHS = 6
+
+
+def months_before(moment: datetime, months: int, timezone: str) -> datetime:
+    """The same local wall-clock time `months` calendar months earlier (UTC).
+
+    A day the earlier month lacks (31 August → February) becomes its last day, which only
+    ever keeps a case longer.
+    """
+    local = moment.astimezone(ZoneInfo(timezone))
+    index = local.year * 12 + (local.month - 1) - months
+    year, month = divmod(index, 12)
+    month += 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    earlier = local.replace(tzinfo=None).replace(year=year, month=month, day=day)
+    return earlier.replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def purge_cutoff(
+    now: datetime, retention: timedelta, timezone: str, minimum_months: int = MINIMUM_MONTHS
+) -> datetime:
+    """Cases closed before this instant may be purged: the older of `now - retention` and
+    `minimum_months` calendar months before `now`."""
+    return min(now.astimezone(UTC) - retention, months_before(now, minimum_months, timezone))

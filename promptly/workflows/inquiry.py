@@ -1,0 +1,348 @@
+"""One customer inquiry (DESIGN.md §1, inquiries): acknowledged at once, answered by staff.
+
+Unanswered at 24h the front desk is alerted, at 48h the supervisor. `answer` sends the
+answer to the customer (template `inquiry_answer`); `promote` files a complaint with the
+same reference when the inquiry turns out to be one. After either, the case stays open a
+day so late updates get a clear refusal, then ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
+
+from promptly.workflows.messages import deliver, to_client
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.inquiries import InquiryActivities
+    from promptly.activities.records import RecordsActivities
+    from promptly.domain import errors, inquiries
+    from promptly.domain.inquiries import (
+        AnswerInquiryInput,
+        InquiryCase,
+        InquiryRequest,
+        InquiryStatus,
+        InquiryStep,
+        InquiryView,
+        PromoteInquiryInput,
+    )
+    from promptly.domain.models import (
+        SYSTEM,
+        Actor,
+        CaseKind,
+        CaseSnapshot,
+        Channel,
+        Recipient,
+        RecipientRole,
+        SendMessageRequest,
+        TimelineEntry,
+        TimelineKind,
+    )
+
+INQUIRY_STATUS = SearchAttributeKey.for_keyword("InquiryStatus")
+CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
+SLA_DEADLINE = SearchAttributeKey.for_datetime("SlaDeadline")
+
+RULES_TIMEOUT = timedelta(seconds=10)
+RECORD_TIMEOUT = timedelta(seconds=30)
+MESSAGE_BUDGET = timedelta(hours=1)
+MESSAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=[
+        errors.INVALID_RECIPIENT,
+        errors.UNKNOWN_TEMPLATE,
+        errors.DELIVERY_REJECTED,
+    ],
+)
+
+
+@workflow.defn
+class InquiryWorkflow:
+    @workflow.init
+    def __init__(self, request: InquiryRequest) -> None:
+        self._request = request
+        self._case: InquiryCase | None = None
+        self._timeline: list[TimelineEntry] = []
+        self._stored_entries = 0
+        self._changes = 0
+        self._lock = asyncio.Lock()
+
+    @workflow.run
+    async def run(self, request: InquiryRequest) -> InquiryView:
+        rules = await workflow.execute_local_activity_method(
+            InquiryActivities.inquiry_policy,
+            start_to_close_timeout=RULES_TIMEOUT,
+            summary="inquiry service levels",
+        )
+        async with self._lock:
+            self._case = inquiries.new_inquiry(request, workflow.info().start_time, rules)
+            self._note(
+                TimelineKind.STATUS,
+                SYSTEM,
+                f"Inquiry received via {request.received_via.value}: {request.subject}; "
+                f"answer due {self.case.received_at + rules.answer_within:%Y-%m-%d %H:%M} UTC",
+                status=InquiryStatus.OPEN.value,
+                answer_deadline=inquiries.answer_deadline(self.case).isoformat(),
+            )
+            self._publish()
+            sent = await self._send("inquiry_ack", to_client(request.customer))
+            if not sent:
+                self._flag("acknowledgement not sent")
+            await self._save()
+
+        while True:
+            due = inquiries.inquiry_next_step(self.case)
+            if await self._changed_before(due):
+                continue  # an update changed the case: ask again
+            async with self._lock:
+                if due is None or inquiries.inquiry_next_step(self.case) != due:
+                    continue
+                if due.step is InquiryStep.FINISH:
+                    break
+                await self._alert(due.step)
+                await self._save()
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._save()
+        return self._view()
+
+    async def _changed_before(self, due: inquiries.InquiryDue | None) -> bool:
+        """Sleep until `due` (forever if None); True if an update changed the case first."""
+        self._describe(due)
+        seen = self._changes
+        if due is None:
+            await workflow.wait_condition(lambda: self._changes != seen)
+            return True
+        delay = due.at - workflow.now()
+        if delay <= timedelta(0):
+            return False
+        try:
+            await workflow.wait_condition(
+                lambda: self._changes != seen,
+                timeout=delay,
+                timeout_summary=f"{due.step.value.replace('_', ' ')} at {due.at.isoformat()}",
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    # --- what the workflow does on its own -----------------------------------------------------
+
+    async def _alert(self, step: InquiryStep) -> None:
+        supervisor = step is InquiryStep.ALERT_SUPERVISOR
+        self._case = inquiries.alerted(self.case)
+        waited = workflow.now() - self.case.received_at
+        who = "supervisor" if supervisor else "front desk"
+        detail = f"Unanswered after {waited.total_seconds() / 3600:g}h: {who} alerted"
+        self._note(TimelineKind.DECISION, SYSTEM, detail, alert=who)
+        self._flag("answer overdue" if not supervisor else "escalated to the supervisor")
+        role = RecipientRole.SUPERVISOR if supervisor else RecipientRole.FRONT_DESK
+        await self._send(
+            "inquiry_alert", Recipient(role=role, timezone=self._request.customer.timezone)
+        )
+
+    # --- updates ------------------------------------------------------------------------------
+
+    @workflow.update
+    async def answer(self, command: AnswerInquiryInput) -> InquiryView:
+        async with self._lock:
+            self._refuse_unless_allowed("answer", command.actor)
+            self._case = inquiries.answered(self.case, workflow.now(), command.text)
+            on_time = inquiries.answered_in_time(self.case)
+            self._note(
+                TimelineKind.STATUS,
+                command.actor,
+                f"Answered by {command.actor.id}"
+                + ("" if on_time else " after the 24h answer deadline"),
+                status=InquiryStatus.ANSWERED.value,
+                on_time=on_time,
+            )
+            self._publish()
+            sent = await self._send(
+                "inquiry_answer", to_client(self._request.customer), answer=command.text
+            )
+            if not sent:
+                self._flag("answer not delivered")
+            await self._save()
+            return self._view()
+
+    @answer.validator
+    def validate_answer(self, command: AnswerInquiryInput) -> None:
+        self._refuse_unless_allowed("answer", command.actor)
+
+    @workflow.update
+    async def promote(self, command: PromoteInquiryInput) -> InquiryView:
+        async with self._lock:
+            self._refuse_unless_allowed("promote", command.actor)
+            complaint = inquiries.complaint_from_inquiry(self.case, command)
+            opened = await workflow.execute_activity_method(
+                InquiryActivities.open_complaint,
+                complaint,
+                start_to_close_timeout=RECORD_TIMEOUT,
+                summary=f"file complaint {complaint.complaint_id}",
+            )
+            self._case = inquiries.promoted(self.case, workflow.now(), opened.complaint_id)
+            self._note(
+                TimelineKind.STATUS,
+                command.actor,
+                f"Promoted to complaint {opened.complaint_id} ({command.category}, severity "
+                f"{command.severity.value})"
+                + ("" if opened.created else "; the complaint existed already"),
+                status=InquiryStatus.PROMOTED.value,
+                complaint_id=opened.complaint_id,
+                complaint_workflow_id=opened.workflow_id,
+            )
+            self._publish()
+            await self._save()
+            return self._view()
+
+    @promote.validator
+    def validate_promote(self, command: PromoteInquiryInput) -> None:
+        self._refuse_unless_allowed("promote", command.actor)
+
+    @workflow.query
+    def status(self) -> InquiryView:
+        return self._view()
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    @property
+    def case(self) -> InquiryCase:
+        if self._case is None:
+            raise ApplicationError(
+                "the inquiry is still being recorded; try again in a moment",
+                type=errors.TRANSITION_REFUSED,
+            )
+        return self._case
+
+    @property
+    def _workflow_id(self) -> str:
+        return workflow.info().workflow_id
+
+    def _refuse_unless_allowed(self, update: str, actor: Actor) -> None:
+        refusal = inquiries.inquiry_refusal(update, self.case, actor)
+        if refusal is not None:
+            raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
+
+    def _flag(self, concern: str) -> None:
+        if concern not in self.case.needs_attention:
+            attention = [*self.case.needs_attention, concern]
+            self._case = self.case.model_copy(update={"needs_attention": attention})
+
+    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
+        self._timeline.append(
+            TimelineEntry(at=workflow.now(), kind=kind, actor=actor, detail=detail, data=data)
+        )
+        self._changes += 1
+
+    async def _send(self, template: str, to: Recipient, **extra: object) -> bool:
+        number = self.case.messages_requested + 1
+        self._case = self.case.model_copy(update={"messages_requested": number})
+        channel = (
+            self._request.customer.preferred_channel
+            if to.role is RecipientRole.CLIENT
+            else Channel.EMAIL
+        )
+        delivery = await deliver(
+            SendMessageRequest(
+                idempotency_key=f"{self._workflow_id}/{template}/{number}",
+                case_id=self._workflow_id,
+                template=template,
+                channel=channel,
+                to=to,
+                context={**self._context(), **extra},
+            ),
+            budget=MESSAGE_BUDGET,
+            retry=MESSAGE_RETRY,
+        )
+        self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+        return delivery.sent
+
+    def _context(self) -> dict[str, Any]:
+        case = self.case
+        request = case.request
+        return {
+            "case_id": self._workflow_id,
+            "reference": request.inquiry_id,
+            "customer_name": request.customer.name,
+            "customer_id": request.customer.id,
+            "subject": request.subject,
+            "question": request.question,
+            "received_via": request.received_via.value,
+            "received_at": case.received_at.isoformat(),
+            "answer_deadline": inquiries.answer_deadline(case).isoformat(),
+            "supervisor": case.alerts >= 2,
+            "answer": "",
+        }
+
+    def _publish(self) -> None:
+        case = self.case
+        open_case = case.status is InquiryStatus.OPEN
+        updates: list[SearchAttributeUpdate[Any]] = [
+            INQUIRY_STATUS.value_set(case.status.value),
+            CLIENT_ID.value_set(case.request.customer.id),
+            SLA_DEADLINE.value_set(inquiries.answer_deadline(case))
+            if open_case
+            else SLA_DEADLINE.value_unset(),
+        ]
+        workflow.upsert_search_attributes(updates)
+
+    def _describe(self, due: inquiries.InquiryDue | None) -> None:
+        case = self.case
+        head = f"**{case.status.value}** · {case.request.subject}"
+        next_step = f" · next: {due.step.value.replace('_', ' ')} at {due.at}" if due else ""
+        workflow.set_current_details(head + next_step)
+
+    async def _save(self) -> None:
+        case = self.case
+        new_entries = self._timeline[self._stored_entries :]
+        await workflow.execute_activity_method(
+            RecordsActivities.record_case,
+            CaseSnapshot(
+                case_id=self._workflow_id,
+                kind=CaseKind.INQUIRY,
+                business_id=case.request.inquiry_id,
+                status=case.status.value,
+                client_id=case.request.customer.id,
+                details={
+                    "subject": case.request.subject,
+                    "received_via": case.request.received_via.value,
+                    "answer_deadline": inquiries.answer_deadline(case).isoformat(),
+                    "answered_at": case.answered_at.isoformat() if case.answered_at else None,
+                    "alerts": case.alerts,
+                    "complaint_id": case.complaint_id,
+                    "needs_attention": case.needs_attention,
+                },
+                first_seq=self._stored_entries,
+                entries=new_entries,
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary="record inquiry",
+        )
+        self._stored_entries += len(new_entries)
+
+    def _view(self) -> InquiryView:
+        case = self.case
+        return InquiryView(
+            inquiry_id=case.request.inquiry_id,
+            status=case.status,
+            subject=case.request.subject,
+            received_via=case.request.received_via,
+            customer_id=case.request.customer.id,
+            received_at=case.received_at,
+            answer_deadline=inquiries.answer_deadline(case),
+            supervisor_at=inquiries.supervisor_at(case),
+            alerts=case.alerts,
+            answer=case.answer,
+            answered_at=case.answered_at,
+            complaint_id=case.complaint_id,
+            needs_attention=case.needs_attention,
+            timeline=list(self._timeline),
+        )

@@ -1,0 +1,143 @@
+"""Inquiries (service-level standards: respond within 24–48h) on the time-skipping server
+with the real activities: what the customer and the staff receive, and when."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from promptly.config import Settings
+from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
+from promptly.domain.models import (
+    CloseComplaintInput,
+    ComplaintStatus,
+    Severity,
+)
+from promptly.starter.complaints import complaint_handle
+from promptly.starter.history import load_case
+from promptly.starter.inquiries import record_inquiry
+from promptly.workflows.complaint import ComplaintWorkflow
+from promptly.workflows.inquiry import InquiryWorkflow
+from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, inquiry, sent
+from tests.helpers import close_to, messages, timeline_rows
+
+H = timedelta(hours=1)
+
+
+async def test_an_inquiry_is_acknowledged_at_once_and_the_answer_is_sent_to_the_customer(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request = inquiry()
+    handle = await record_inquiry(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    view = await handle.query(InquiryWorkflow.status)
+    received = view.received_at
+    assert view.status is InquiryStatus.OPEN
+    assert view.answer_deadline == received + 24 * H and view.supervisor_at == received + 48 * H
+    described = await handle.describe()
+    attributes = {p.key.name: p.value for p in described.typed_search_attributes}
+    assert attributes["InquiryStatus"] == "Open" and attributes["ClientId"] == "C-17"
+    assert attributes["SlaDeadline"] == received + 24 * H
+
+    await advance_to(env, received + 5 * H)
+    view = await handle.execute_update(
+        InquiryWorkflow.answer,
+        AnswerInquiryInput(text="Yes: Saturdays 9:00–13:00, booking online.", actor=AGENT),
+    )
+    assert view.status is InquiryStatus.ANSWERED and view.answered_at
+    assert close_to(view.answered_at, received + 5 * H)
+    final = await handle.result()  # kept a day for late updates, then ended
+    assert final.alerts == 0
+
+    rows = await messages(pool, request.workflow_id)
+    assert [(r["template"], r["recipient_role"]) for r in rows] == [
+        ("inquiry_ack", "client"),
+        ("inquiry_answer", "client"),
+    ]
+    assert close_to(rows[0]["requested_at"], received)
+    assert request.inquiry_id in rows[0]["body"]
+    assert "Saturdays 9:00–13:00, booking online." in rows[1]["body"]
+    # The history export reads it like the other cases.
+    stored = await timeline_rows(pool, request.workflow_id)
+    assert [row["detail"] for row in stored] == [e.detail for e in final.timeline]
+    async with pool.connection() as conn:
+        exported = await load_case(conn, request.inquiry_id, "Europe/Warsaw")
+    assert exported.case_id == request.workflow_id and exported.status == "Answered"
+
+
+async def test_an_unanswered_inquiry_alerts_the_front_desk_at_24h_and_the_supervisor_at_48h(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request = inquiry()
+    handle = await record_inquiry(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    received = (await handle.query(InquiryWorkflow.status)).received_at
+
+    await advance_to(env, received + 24 * H - timedelta(minutes=5))
+    assert [t for t, _, _ in await sent(pool, request.workflow_id)] == ["inquiry_ack"]
+    await advance_to(env, received + 48 * H + timedelta(minutes=5))
+    view = await handle.query(InquiryWorkflow.status)
+    assert view.alerts == 2 and "escalated to the supervisor" in view.needs_attention
+    view = await handle.execute_update(
+        InquiryWorkflow.answer, AnswerInquiryInput(text="Sorry for the wait: yes.", actor=AGENT)
+    )
+    answered = next(e for e in view.timeline if e.data.get("status") == "Answered")
+    assert answered.data["on_time"] is False
+    await handle.result()
+
+    rows = await sent(pool, request.workflow_id)
+    assert [(t, role) for t, role, _ in rows] == [
+        ("inquiry_ack", "client"),
+        ("inquiry_alert", "front_desk"),
+        ("inquiry_alert", "supervisor"),
+        ("inquiry_answer", "client"),
+    ]
+    assert close_to(rows[1][2], received + 24 * H) and close_to(rows[2][2], received + 48 * H)
+    bodies = [r["body"] for r in await messages(pool, request.workflow_id)]
+    assert "Are you open on Saturdays?" in bodies[1] and "48 hours" in bodies[2]
+
+
+async def test_an_inquiry_that_is_a_complaint_is_promoted_to_one(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request = inquiry(subject="Charged twice", question="I was charged twice for one visit.")
+    handle = await record_inquiry(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            InquiryWorkflow.promote,
+            PromoteInquiryInput(category="billing", severity=Severity.HIGH, actor=CUSTOMER),
+        )
+    assert "only staff may promote an inquiry" in str(refused.value.cause)
+    view = await handle.execute_update(
+        InquiryWorkflow.promote,
+        PromoteInquiryInput(category="Billing", severity=Severity.HIGH, actor=AGENT),
+    )
+    assert view.status is InquiryStatus.PROMOTED and view.complaint_id == request.inquiry_id
+    with pytest.raises(WorkflowUpdateFailedError) as late:
+        await handle.execute_update(
+            InquiryWorkflow.answer, AnswerInquiryInput(text="Too late", actor=AGENT)
+        )
+    assert f"became complaint {request.inquiry_id}" in str(late.value.cause)
+
+    complaint = complaint_handle(env.client, request.inquiry_id)
+    await env.sleep(timedelta(minutes=1))
+    filed = await complaint.query(ComplaintWorkflow.status)
+    assert filed.status is ComplaintStatus.OPEN and filed.category == "billing"
+    assert filed.severity is Severity.HIGH and filed.received_via.value == "email"
+    # The customer is acknowledged by the complaint itself (reference, 48h timeline).
+    assert [t for t, _, _ in await sent(pool, complaint.id)][:1] == ["complaint_ack"]
+    await complaint.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Refunded", actor=SUPERVISOR)
+    )
+    # A handle the test did not start does not move the time-skipping clock: sleep past the
+    # complaint's end (its follow-up form stays answerable 7 days) before reading its result.
+    await env.sleep(timedelta(days=8))
+    assert (await complaint.result()).status is ComplaintStatus.CLOSED
+    await handle.result()

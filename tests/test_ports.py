@@ -1,0 +1,82 @@
+"""A taken port stops `promptly dev` and `promptly api` at once, naming the port and the
+process holding it, before anything starts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from promptly.starter.ports import port_holder, port_is_free
+from tests.conftest import installed_binary
+
+
+@contextmanager
+def listening() -> Iterator[int]:
+    """A port this test process listens on."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield server.getsockname()[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_the_holder_of_a_port_is_named_by_pid_and_command() -> None:
+    with listening() as port:
+        assert not port_is_free(port)
+        holder = port_holder(port)
+        assert holder is not None and holder.startswith(f"pid {os.getpid()} ")
+        assert "python" in holder or "pytest" in holder
+    assert port_is_free(port)
+
+
+def _promptly(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [installed_binary("promptly"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_a_second_dev_stack_stops_at_once_naming_the_taken_port(tmp_path: Path) -> None:
+    ui_port, api_port = free_port(), free_port()
+    with listening() as temporal_port:
+        ended = _promptly(
+            "dev",
+            "--port",
+            str(temporal_port),
+            "--ui-port",
+            str(ui_port),
+            "--api-port",
+            str(api_port),
+            "--data",
+            str(tmp_path / "data"),
+            cwd=tmp_path,
+        )
+    assert ended.returncode == 1, ended.stderr
+    message = " ".join(ended.stderr.split())
+    assert f"port {temporal_port} (Temporal) is already in use by pid {os.getpid()}" in message
+    assert "Traceback" not in ended.stderr and ended.stdout == ""
+    assert not (tmp_path / "data" / "pg").exists()  # nothing started, nothing attached
+    assert port_is_free(ui_port) and port_is_free(api_port)
+
+
+def test_the_api_alone_refuses_a_taken_port_in_one_sentence(tmp_path: Path) -> None:
+    with listening() as port:
+        ended = _promptly("api", "--port", str(port), cwd=tmp_path)
+    assert ended.returncode == 1
+    message = " ".join(ended.stderr.split())
+    assert f"port {port} (the HTTP API) is already in use by pid {os.getpid()}" in message
+    assert "Traceback" not in ended.stderr
