@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -86,6 +87,21 @@ async def messages(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, An
             (case_id,),
         )
         return await cur.fetchall()
+
+
+async def message_of(
+    pool: AsyncConnectionPool, case_id: str, template: str, *, within: float = 15.0
+) -> dict[str, Any]:
+    """The case's `template` message once it is in the ledger: messages follow an update
+    beside the plan, so a test waits for them (real seconds, no skipped time)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = [m for m in await messages(pool, case_id) if m["template"] == template]
+        if found:
+            return found[0]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"no {template} message for {case_id} within {within}s")
+        await asyncio.sleep(0.1)
 
 
 async def tasks(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ from tests.helpers import (
     billing,
     close_to,
     end_workflows,
+    message_of,
     messages,
     next_local,
     tasks,
@@ -128,10 +129,7 @@ async def test_cancel_24h_ahead_is_free_and_later_is_late(
     assert view.status is status and view.billing == outcome
     assert await billing(pool, request.workflow_id) == [(outcome, "client", "ill")]
     # The update returned at once; its message follows beside the plan.
-    await env.sleep(timedelta(minutes=1))
-    notice = next(
-        m for m in await messages(pool, request.workflow_id) if m["template"] == "cancellation"
-    )
+    notice = await message_of(pool, request.workflow_id, "cancellation")
     assert close_to(notice["requested_at"], start - before_start)
     if status is AppointmentStatus.LATE_CANCELLED:
         assert "counts as held and the fee applies" in notice["body"]
@@ -256,9 +254,7 @@ async def test_provider_delay_tells_the_client_at_once_and_moves_the_no_show_rul
         ReportDelayInput(minutes=40, reason="previous visit overran"),
     )
     assert view.delay_minutes == 40 and view.free_reschedule
-    notice = next(
-        m for m in await messages(pool, request.workflow_id) if m["template"] == "delay_notice"
-    )
+    notice = await message_of(pool, request.workflow_id, "delay_notice")
     assert close_to(notice["requested_at"], reported_at)
     estimate = (start + timedelta(minutes=40)).astimezone(UTC).strftime("%H:%M")
     assert estimate in notice["body"] and "40 minutes" in notice["body"]
@@ -288,9 +284,7 @@ async def test_provider_cancellation_is_free_and_offers_a_new_time(
     )
     assert view.status is AppointmentStatus.CANCELLED
     assert view.billing is BillingOutcome.PROVIDER_CANCELLED and view.free_reschedule
-    notice = next(
-        m for m in await messages(pool, request.workflow_id) if m["template"] == "cancellation"
-    )
+    notice = await message_of(pool, request.workflow_id, "cancellation")
     assert "There is no charge" in notice["body"] and "/c/" in notice["body"]
     await end_workflows(env, handle.id)
 

@@ -95,7 +95,9 @@ async def test_failing_channel_is_retried_then_handed_to_the_front_desk_before_2
     [confirmation] = [
         m for m in await messages(pool, request.workflow_id) if m["template"] == "confirmation"
     ]
-    assert confirmation["status"] == "pending" and confirmation["attempts"] > 10
+    # Given up, not left `pending`: the ledger says it will not go out, and why.
+    assert confirmation["status"] == "abandoned" and confirmation["attempts"] > 10
+    assert "503" in confirmation["last_error"]
     await handle.terminate("test over")
 
 
@@ -109,7 +111,8 @@ async def test_transient_failures_are_retried_and_the_client_gets_one_message(
     sendgrid.script(429, headers={"Retry-After": "3"})
     sendgrid.script(500)
     booked_at = await env.get_current_time()
-    request = appointment(booked_at + timedelta(days=5))
+    # The provider notice would go out beside the confirmation and take a scripted answer.
+    request = appointment(booked_at + timedelta(days=5), provider_email=None)
     handle = await book(env.client, request, settings, booked_at)
     await env.sleep(timedelta(minutes=10))
 

@@ -8,7 +8,8 @@ and asks again. That is how every timer follows the current state of the case.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -116,6 +117,10 @@ class AppointmentWorkflow:
         self._reschedules_at_start = self._case.reschedules if self._case else 0
         self._changes = 0
         self._saved_changes = -1
+        # Changes that need no new plan (a send's outcome): they do not wake the planner, so
+        # its timer is not cancelled and re-armed for nothing.
+        self._quiet_changes = 0
+        self._save_lock = asyncio.Lock()
         # Handlers await activities; one at a time keeps their writes in order.
         self._lock = asyncio.Lock()
         self._sends = Sends()
@@ -202,14 +207,26 @@ class AppointmentWorkflow:
         delay = moment - workflow.now()
         if delay <= timedelta(0):
             return False
-        seen = self._changes
+        seen = self._changes - self._quiet_changes
         try:
             await workflow.wait_condition(
-                lambda: self._changes != seen, timeout=delay, timeout_summary=next_step
+                lambda: self._changes - self._quiet_changes != seen or self._may_continue(),
+                timeout=delay,
+                timeout_summary=next_step,
             )
         except TimeoutError:
             return False
         return True
+
+    def _may_continue(self) -> bool:
+        """Continue-as-new was put off for sends in flight, and they have all ended."""
+        return self._beside and not self._sends.in_flight() and self._should_continue_as_new()
+
+    @contextmanager
+    def _quietly(self) -> Iterator[None]:
+        before = self._changes
+        yield
+        self._quiet_changes += self._changes - before
 
     async def _run_step(self, step: policy.Step) -> None:
         if self._beside:
@@ -298,13 +315,16 @@ class AppointmentWorkflow:
         rounds = self.case.reschedules
 
         async def settle(message: SendMessageRequest, delivery: Delivery) -> None:
-            self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
-            if delivery.sent:
-                if on_sent is not None and self.case.reschedules == rounds:
-                    on_sent()
-            elif not delivery.cancelled:
-                self._flag(if_failed)
+            with self._quietly():
+                self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+                if delivery.sent:
+                    if on_sent is not None and self.case.reschedules == rounds:
+                        on_sent()
+                elif not delivery.cancelled:
+                    self._flag(if_failed)
+            if not delivery.sent and not delivery.cancelled:
                 await self._hand_to_front_desk(message, delivery, task_kind, task_due)
+            await self._save()
 
         self._sends.start(
             SendMessageRequest(
@@ -377,15 +397,16 @@ class AppointmentWorkflow:
             start_to_close_timeout=RECORD_TIMEOUT,
             summary=f"front-desk task: pass on the {what}",
         )
-        self._note(
-            TimelineKind.TASK,
-            SYSTEM,
-            f"Front desk asked to pass on the {what} by hand",
-            task_id=task.task_id,
-            kind=kind.value,
-            template=message.template,
-            due_at=due_at.isoformat(),
-        )
+        with self._quietly():
+            self._note(
+                TimelineKind.TASK,
+                SYSTEM,
+                f"Front desk asked to pass on the {what} by hand",
+                task_id=task.task_id,
+                kind=kind.value,
+                template=message.template,
+                due_at=due_at.isoformat(),
+            )
 
     def _start_confirmation(self) -> None:
         case = self.case
@@ -448,6 +469,11 @@ class AppointmentWorkflow:
     async def _cancel_sends(self, groups: list[str] | None = None) -> None:
         """Cancel the sends a change made moot; returns once none of them can go out."""
         await self._sends.cancel(groups)
+
+    async def _cancel_sends_for_the_old_visit(self) -> None:
+        """A cancel or a reschedule: every send planned for the visit as it was is moot; a fee
+        waiver already granted still is news to the client."""
+        await self._sends.cancel(self._sends.groups() - {"fee_waived"})
 
     async def _close_tasks(
         self, outcome: str, note: str, actor: Actor, kinds: list[TaskKind] | None = None
@@ -1312,7 +1338,7 @@ class AppointmentWorkflow:
         self._set_status(decision.status, command.actor, f"{who}: {command.reason}")
         record = self._decide_billing(decision.billing, command.actor, command.reason)
         # Nothing planned for the booked visit may reach anyone after this update returns.
-        await self._cancel_sends()
+        await self._cancel_sends_for_the_old_visit()
         await self._close_tasks("cancelled", f"appointment cancelled: {command.reason}", SYSTEM)
         self._start_to_client(
             "cancellation",
@@ -1356,7 +1382,7 @@ class AppointmentWorkflow:
             if late
             else None
         )
-        await self._cancel_sends()
+        await self._cancel_sends_for_the_old_visit()
         await self._close_tasks(
             "rescheduled", f"moved to {command.new_start.isoformat()}", command.actor
         )
@@ -1447,6 +1473,11 @@ class AppointmentWorkflow:
 
     async def _save(self) -> None:
         """Store the case row and the timeline entries PostgreSQL has not seen yet."""
+        # The planner and the sends' supervisors save; one at a time, newest last.
+        async with self._save_lock:
+            await self._save_now()
+
+    async def _save_now(self) -> None:
         if self._saved_changes == self._changes:
             return
         self._saved_changes = self._changes

@@ -203,6 +203,10 @@ class Sends:
 
         self._in_flight[key] = _InFlight(group, handle, asyncio.create_task(supervise()))
 
+    def groups(self) -> set[str]:
+        """The groups with a send that has not ended."""
+        return {s.group for s in self._sends() if not s.settled}
+
     def in_flight(self, *groups: str) -> bool:
         return any(not s.settled and (not groups or s.group in groups) for s in self._sends())
 
