@@ -33,6 +33,11 @@ EXPECTED: dict[tuple[str, str], set[ApiRole]] = {
     ("GET", "/complaints"): EVERYONE,
     ("GET", "/complaints/{complaint_id}"): EVERYONE,
     **{("POST", f"/complaints/{{complaint_id}}/{action}"): ACTING for action in COMPLAINT_ACTIONS},
+    ("POST", "/inquiries"): ACTING,
+    ("GET", "/inquiries"): EVERYONE,
+    ("GET", "/inquiries/{inquiry_id}"): EVERYONE,
+    ("POST", "/inquiries/{inquiry_id}/answer"): ACTING,
+    ("POST", "/inquiries/{inquiry_id}/promote"): ACTING,
     ("GET", "/tasks"): ACTING,
     ("POST", "/tasks/{task_id}/complete"): ACTING,
     ("GET", "/history/cases/{case}"): {C, A},
@@ -54,10 +59,12 @@ PUBLIC = {
     # an unknown action: 404 listing the allowed ones, which the OpenAPI document shows anyway
     ("POST", "/appointments/{appointment_id}/{action}"),
     ("POST", "/complaints/{complaint_id}/{action}"),
+    ("POST", "/inquiries/{inquiry_id}/{action}"),
 }
 SAMPLE = {
     "appointment_id": "A-auth-matrix",
     "complaint_id": "K-auth-matrix",
+    "inquiry_id": "Q-auth-matrix",
     "task_id": "987654321",
     "case": "A-auth-matrix",
     "client_id": "C-auth-matrix",
