@@ -24,7 +24,7 @@ from promptly.starter.staff_tasks import find_tasks
 
 
 async def _gone(env: WorkflowEnvironment, workflow_id: str) -> bool:
-    for _ in range(100):
+    for _ in range(300):  # a minute: Temporal deletes in the background
         try:
             await env.client.get_workflow_handle(workflow_id).describe()
         except RPCError as err:
