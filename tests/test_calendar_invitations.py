@@ -189,14 +189,14 @@ async def test_a_text_message_links_the_ics_instead_of_attaching_it(
     booked_at = await env.get_current_time()
     request = appointment(booked_at + timedelta(days=5), channel="sms", locale="en")
     await book(env.client, request, settings, booked_at)
-    await env.sleep(timedelta(minutes=10))
+    # The reminder (48h before, moved out of quiet hours) is the text with room for the link.
+    await env.sleep(timedelta(days=3, hours=13))
 
-    [confirmation] = [
-        m for m in await messages(pool, request.workflow_id) if m["template"] == "confirmation"
+    [reminder] = [
+        m for m in await messages(pool, request.workflow_id) if m["template"] == "reminder"
     ]
-    assert confirmation["channel"] == "sms"
-    line = next(x for x in confirmation["body"].splitlines() if "calendar" in x)
-    assert line.startswith(f"Add it to your calendar: {settings.public_base_url}/c/")
-    assert line.endswith("/calendar.ics")
+    assert reminder["channel"] == "sms"
+    link = next(w for w in reminder["body"].split() if w.endswith("/calendar.ics"))
+    assert link.startswith(f"{settings.public_base_url}/c/")
     assert _invitations(sendgrid, "anna@example.com") == []
     await end_workflows(env, request.workflow_id)

@@ -77,6 +77,10 @@ DATES = {
     "deadline",
     "supervisor_at",
     "filed_at",
+    "answer_deadline",
+    "received_at",
+    "resumed_at",
+    "hold_until",
 }
 
 
@@ -105,7 +109,8 @@ def _context(template: str, locale: Locale) -> dict[str, Any]:
             context[name] = "2026-12-02T10:30:00+01:00"
         elif name == "links":
             context[name] = {
-                a: f"{base_url}/c/{token}" for a in ("confirm", "cancel", "reschedule", "survey")
+                a: f"{base_url}/c/{token}"
+                for a in ("confirm", "cancel", "reschedule", "survey", "calendar")
             }
         elif name in ("minutes", "escalation_level", "attempt"):
             context[name] = 45

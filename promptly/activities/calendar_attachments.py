@@ -90,7 +90,7 @@ def calendar_link(
     event = _calendar_event(context)
     if event is None:  # pragma: no cover - _for_client checked it
         return None
-    token = links.sign(
+    token = links.sign_compact(  # a text message carries it: every character counts
         Keyring.of(LINKS, secret),
         links.LinkClaims(case_id=event.case_id, action=CALENDAR_LINK_ACTION, expires_at=expires_at),
     )

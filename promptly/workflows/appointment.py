@@ -169,8 +169,10 @@ class AppointmentWorkflow:
             PolicyActivities.current_appointment_policy,
             start_to_close_timeout=timedelta(seconds=10),
         )
-        # Booked when Temporal accepted the start, not when a busy worker first ran it.
-        booked_at = workflow.info().start_time
+        # Booked when Temporal accepted the start, not when a busy worker first ran it
+        # (`start_time` is the first workflow task: a worker outage made bookings look late).
+        info = workflow.info()
+        booked_at = info.workflow_start_time if self._beside else info.start_time
         try:
             policy.check_booking(request, booked_at)
         except policy.BookingRejected as err:

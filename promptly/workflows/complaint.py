@@ -125,8 +125,10 @@ class ComplaintWorkflow:
             start_to_close_timeout=RULES_TIMEOUT,
             summary="route by the escalation matrix",
         )
-        # Filed when Temporal accepted the start, not when a busy worker first ran it.
-        filed_at = workflow.info().start_time
+        # Filed when Temporal accepted the start, not when a busy worker first ran it
+        # (`start_time` is the first workflow task, late after a worker outage).
+        info = workflow.info()
+        filed_at = info.workflow_start_time if procedure_rules else info.start_time
         self._case = policy.new_complaint_case(
             request, filed_at, rules, procedure_rules=procedure_rules
         )

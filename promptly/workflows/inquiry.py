@@ -82,7 +82,7 @@ class InquiryWorkflow:
             summary="inquiry service levels",
         )
         async with self._lock:
-            self._case = inquiries.new_inquiry(request, workflow.info().start_time, rules)
+            self._case = inquiries.new_inquiry(request, workflow.info().workflow_start_time, rules)
             self._note(
                 TimelineKind.STATUS,
                 SYSTEM,
