@@ -88,7 +88,7 @@ async def client_links(
         sent = [
             m
             for m in await messages(pool, case_id)
-            if m["template"] == template and m["status"] == "sent"  # delivered: live links
+            if m["template"] == template and m["status"] in ("sent", "queued_in_outbox")
         ]
         if sent:
             found = {}

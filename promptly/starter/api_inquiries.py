@@ -30,6 +30,7 @@ from promptly.starter.api_cases import (
     where,
 )
 from promptly.starter.api_errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
+from promptly.starter.api_idempotency import IDEMPOTENCY_KEY
 from promptly.starter.inquiries import AlreadyReceived, record_inquiry
 from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE, InquiryWorkflow
 
@@ -82,6 +83,7 @@ router = APIRouter(tags=["inquiries"])
     "/inquiries",
     status_code=201,
     response_model=InquiryCreated,
+    dependencies=[IDEMPOTENCY_KEY],
     responses={
         **AUTH_RESPONSES,
         200: {"model": InquiryCreated, "description": "The same inquiry existed already"},
