@@ -77,7 +77,10 @@ async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
         yield opened
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+# One time-skipping server per test module: the server stops skipping for good after some
+# sequences (a terminated run with an activity in flight, a child closing after its parent), and
+# a module that trips it must not stall every module after it. Starting one costs about a second.
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
