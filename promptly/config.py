@@ -210,6 +210,10 @@ class Settings(BaseSettings):
     )
     holidays: list[str] = Field(default_factory=list, description="ISO dates the office is shut.")
     no_show_after: timedelta = timedelta(minutes=15)
+    client_late_limit: timedelta = Field(
+        default=timedelta(minutes=15),
+        description="A client running late moves the no-show moment by at most this much.",
+    )
     late_change_within: timedelta = Field(
         default=timedelta(hours=24), description="Cancel/reschedule closer than this is late."
     )
@@ -339,6 +343,7 @@ class Settings(BaseSettings):
                 holidays=self.holidays,
             ),
             no_show_after=self.no_show_after,
+            client_late_limit=self.client_late_limit,
             late_change_within=self.late_change_within,
             continue_after_reschedules=self.continue_after_reschedules,
             survey_after_end=self.survey_after_end,

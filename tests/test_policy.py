@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from promptly.domain import policy
 from promptly.domain.models import (
     AppointmentCase,
     AppointmentPolicy,
@@ -38,6 +39,7 @@ from promptly.domain.policy import (
     scaled,
     transition_refusal,
 )
+from tests.helpers import CLIENT, PROVIDER, STAFF
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -718,3 +720,80 @@ def test_ui_views_filter_tomorrows_unconfirmed_visits_by_the_office_day() -> Non
     assert unquote(unconfirmed.url.split("query=", 1)[1]) == unconfirmed.query
     breached = next(view for name, view in views.items() if name.startswith("Breached"))
     assert "SlaBreached = true" in breached.query
+
+
+# --- fees that match the messages, the client running late ------------------------------
+
+# Tuesday 10:00, booked a week before; 12 hours before the visit any change is late.
+FEE_START = warsaw(11, 10, 10)
+FEE_LATE = warsaw(11, 9, 22)
+
+
+def test_after_a_provider_delay_a_client_cancellation_is_free() -> None:
+    delayed = case_for(FEE_START, warsaw(11, 3, 9), delay_minutes=30, free_reschedule=True)
+    assert policy.cancellation(delayed, CLIENT, FEE_LATE, honour_provider_changes=True) == (
+        AppointmentStatus.CANCELLED,
+        BillingOutcome.CANCELLED_FREE,
+        False,
+    )
+    # Cases that started before the rule keep charging it (their histories replay).
+    assert policy.cancellation(delayed, CLIENT, FEE_LATE).billing is BillingOutcome.LATE_CANCEL
+    plain = case_for(FEE_START, warsaw(11, 3, 9))
+    late = policy.cancellation(plain, CLIENT, FEE_LATE, honour_provider_changes=True)
+    assert late.billing is BillingOutcome.LATE_CANCEL
+
+
+def test_a_late_reschedule_is_charged_unless_the_provider_asked_or_made_it_free() -> None:
+    case = case_for(FEE_START, warsaw(11, 3, 9))
+    assert policy.reschedule_charged(case, CLIENT, FEE_LATE)
+    assert policy.reschedule_charged(case, STAFF, FEE_LATE)
+    assert not policy.reschedule_charged(case, PROVIDER, FEE_LATE)
+    assert not policy.reschedule_charged(case, CLIENT, warsaw(11, 9, 9))  # 25h ahead
+    delayed = case.model_copy(update={"free_reschedule": True, "delay_minutes": 20})
+    assert not policy.reschedule_charged(delayed, CLIENT, FEE_LATE)
+    cancelled = case.model_copy(update={"status": AppointmentStatus.CANCELLED})
+    assert not policy.reschedule_charged(cancelled, CLIENT, FEE_LATE)
+
+
+def test_a_late_reschedule_fee_can_be_waived() -> None:
+    case = case_for(FEE_START, warsaw(11, 3, 9))
+    assert transition_refusal("waive_fee", case, FEE_LATE) is not None
+    charged = case.model_copy(update={"reschedule_fee_pending": True})
+    assert transition_refusal("waive_fee", charged, FEE_LATE) is None
+
+
+def test_a_second_delay_is_accepted_until_the_moved_no_show_time() -> None:
+    case = case_for(FEE_START, warsaw(11, 3, 9), delay_minutes=30, free_reschedule=True)
+    at_40 = FEE_START + timedelta(minutes=40)  # past start + 15, before start + 30 + 15
+    assert transition_refusal("report_delay", case, at_40, moved_no_show=True) is None
+    assert transition_refusal("report_delay", case, at_40) is not None
+    after = FEE_START + timedelta(minutes=46)
+    assert transition_refusal("report_delay", case, after, moved_no_show=True) == (
+        "report_delay refused: the visit should already have started"
+    )
+
+
+def test_a_client_running_late_moves_the_no_show_moment_up_to_the_limit() -> None:
+    case = case_for(FEE_START, warsaw(11, 3, 9))
+    assert policy.no_show_moment(case) == FEE_START + timedelta(minutes=15)
+    assert policy.client_late_minutes_after(case, 10) == 10
+    assert policy.client_late_minutes_after(case, 40) == 15
+    late = case.model_copy(update={"client_late_minutes": 10})
+    assert policy.client_late_minutes_after(late, 10) == 15
+    assert policy.no_show_moment(late) == FEE_START + timedelta(minutes=25)
+    waiting = late.model_copy(
+        update={
+            "status": AppointmentStatus.CONFIRMED,
+            "reminder_sent": True,
+            "provider_acknowledged": True,
+        }
+    )
+    assert next_step(waiting) == (FEE_START + timedelta(minutes=25), Step.NO_SHOW)
+    wider = case_for(
+        FEE_START, warsaw(11, 3, 9), AppointmentPolicy(client_late_limit=timedelta(minutes=30))
+    )
+    assert policy.client_late_minutes_after(wider, 40) == 30
+    # The client's lateness and the provider's delay add up; neither makes changes free.
+    both = late.model_copy(update={"delay_minutes": 20})
+    assert policy.no_show_moment(both) == FEE_START + timedelta(minutes=45)
+    assert policy.reschedule_charged(late, CLIENT, FEE_LATE)

@@ -168,6 +168,8 @@ class RecordCallOutcomeInput(Model):
     outcome: CallOutcome
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
     actor: Actor = Actor(kind=ActorKind.STAFF, id="front-desk")
+    # The time agreed on the phone; required with `reached_rescheduled`.
+    new_start: AwareDatetime | None = None
 
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -316,6 +318,8 @@ class AppointmentPolicy(Model):
     call_interval: timedelta = timedelta(hours=2)
     business: BusinessCalendar | None = BusinessCalendar()
     no_show_after: timedelta = timedelta(minutes=15)
+    # A client who says they run late moves the no-show moment by at most this much in all.
+    client_late_limit: timedelta = timedelta(minutes=15)
     check_in_opens_before: timedelta = timedelta(hours=2)
     auto_complete_after_end: timedelta = timedelta(hours=12)
     # After a final status the case stays open this long, so late updates get a clear answer.
@@ -355,6 +359,10 @@ class AppointmentCase(Model):
     billing: BillingOutcome | None = None
     free_reschedule: bool = False
     delay_minutes: int = 0
+    # Minutes the client said they run late (capped by `policy.client_late_limit`).
+    client_late_minutes: int = 0
+    # A late reschedule was charged and may still be waived.
+    reschedule_fee_pending: bool = False
     excuse: str | None = None
     reschedules: int = 0
     # Cancellations so far (a provider's cancellation can be followed by a reschedule); with

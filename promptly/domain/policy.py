@@ -125,6 +125,22 @@ def no_show_at(start: datetime, policy: AppointmentPolicy) -> datetime:
     return _shift(start, policy.no_show_after)
 
 
+def _no_show_moved_by(case: AppointmentCase) -> timedelta:
+    """The provider's delay and the client's reported lateness (capped when recorded)."""
+    return timedelta(minutes=case.delay_minutes + case.client_late_minutes)
+
+
+def no_show_moment(case: AppointmentCase) -> datetime:
+    """The no-show rule applies then, moved by the delays reported so far."""
+    return no_show_at(_shift(case.request.start, _no_show_moved_by(case)), case.policy)
+
+
+def client_late_minutes_after(case: AppointmentCase, minutes: int) -> int:
+    """The client's lateness once they report `minutes` more, never past the limit."""
+    limit = int(case.policy.client_late_limit.total_seconds() // 60)
+    return min(case.client_late_minutes + minutes, max(limit, case.client_late_minutes))
+
+
 def auto_complete_at(end: datetime, policy: AppointmentPolicy) -> datetime:
     """A checked-in visit nobody completed is closed by the system then."""
     return _shift(end, policy.auto_complete_after_end)
@@ -216,7 +232,7 @@ def next_step(case: AppointmentCase) -> DueStep:
     if case.status is AppointmentStatus.BOOKED and case.next_call_at is not None:
         due.append(DueStep(case.next_call_at, Step.FOLLOW_UP_CALL))
     if case.status in _AWAITING_VISIT:
-        delayed_start = _shift(start, timedelta(minutes=case.delay_minutes))
+        delayed_start = _shift(start, _no_show_moved_by(case))
         due.append(DueStep(no_show_at(delayed_start, case.policy), Step.NO_SHOW))
     if case.status is AppointmentStatus.CHECKED_IN:
         due.append(DueStep(auto_complete_at(case.request.end, case.policy), Step.AUTO_COMPLETE))
@@ -243,12 +259,22 @@ class Cancellation(NamedTuple):
     free_reschedule: bool
 
 
-def cancellation(case: AppointmentCase, by: Actor, now: datetime) -> Cancellation:
+def cancellation(
+    case: AppointmentCase, by: Actor, now: datetime, *, honour_provider_changes: bool = False
+) -> Cancellation:
     """What a cancellation means: a provider's is free and offers a new slot; a late one is
-    charged as held (until waived); otherwise it is free."""
+    charged as held (until waived); otherwise it is free.
+
+    With `honour_provider_changes`, a client cancelling after the provider ran late (the
+    delay notice offers a free change) is not charged either.
+    """
     if by.kind is ActorKind.PROVIDER:
         return Cancellation(
             AppointmentStatus.CANCELLED, BillingOutcome.PROVIDER_CANCELLED, free_reschedule=True
+        )
+    if honour_provider_changes and case.free_reschedule:
+        return Cancellation(
+            AppointmentStatus.CANCELLED, BillingOutcome.CANCELLED_FREE, free_reschedule=False
         )
     if is_late_change(case.request.start, now, case.policy):
         return Cancellation(
@@ -256,6 +282,17 @@ def cancellation(case: AppointmentCase, by: Actor, now: datetime) -> Cancellatio
         )
     return Cancellation(
         AppointmentStatus.CANCELLED, BillingOutcome.CANCELLED_FREE, free_reschedule=False
+    )
+
+
+def reschedule_charged(case: AppointmentCase, by: Actor, now: datetime) -> bool:
+    """A late reschedule is charged, unless the provider asked for it, the provider's delay or
+    cancellation (or a waiver) made changes free, or the visit already ended."""
+    return (
+        by.kind is not ActorKind.PROVIDER
+        and case.status not in FINAL_APPOINTMENT_STATUSES
+        and not case.free_reschedule
+        and is_late_change(case.request.start, now, case.policy)
     )
 
 
@@ -341,11 +378,19 @@ _REOPENABLE = frozenset(
 )
 
 
-def transition_refusal(update: str, case: AppointmentCase, now: datetime) -> str | None:
-    """Why `update` is impossible for `case` at `now`, or None when it is allowed."""
+def transition_refusal(
+    update: str, case: AppointmentCase, now: datetime, *, moved_no_show: bool = False
+) -> str | None:
+    """Why `update` is impossible for `case` at `now`, or None when it is allowed.
+
+    With `moved_no_show`, a delay can be reported until the no-show moment as the delays
+    reported so far moved it (otherwise until the booked start plus the grace).
+    """
     status = case.status
     allowed = _ALLOWED[update]
     if update == "reschedule" and case.free_reschedule and status in _REOPENABLE:
+        return None
+    if update == "waive_fee" and case.reschedule_fee_pending and status in _AWAITING_VISIT:
         return None
     if status not in allowed:
         if status in FINAL_APPOINTMENT_STATUSES:
@@ -359,7 +404,8 @@ def transition_refusal(update: str, case: AppointmentCase, now: datetime) -> str
         return "complete refused: the visit has not started yet"
     if update == "record_call_outcome" and case.call_attempts == 0:
         return "record_call_outcome refused: no follow-up call has been requested yet"
-    if update == "report_delay" and now > _shift(start, case.policy.no_show_after):
+    delay_until = no_show_moment(case) if moved_no_show else no_show_at(start, case.policy)
+    if update == "report_delay" and now > delay_until:
         return "report_delay refused: the visit should already have started"
     if update == "excuse_no_show" and case.excuse is not None:
         return "excuse_no_show refused: an excuse is already with the provider"

@@ -140,7 +140,7 @@ APPOINTMENT_ACTIONS: dict[str, Action] = {
         AppointmentWorkflow.reschedule, RescheduleInput, "Move to a new time; timers follow"
     ),
     "report_delay": Action(
-        AppointmentWorkflow.report_delay, ReportDelayInput, "The provider runs late"
+        AppointmentWorkflow.report_delay, ReportDelayInput, "The provider or the client runs late"
     ),
     "excuse_no_show": Action(
         AppointmentWorkflow.excuse_no_show, ExcuseNoShowInput, "The client's no-show excuse"

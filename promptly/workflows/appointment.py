@@ -902,7 +902,7 @@ class AppointmentWorkflow:
     async def record_call_outcome(self, command: RecordCallOutcomeInput) -> AppointmentView:
         async with self._lock:
             await workflow.wait_condition(lambda: self._case is not None)
-            self._refuse_unless_allowed("record_call_outcome")
+            self.validate_record_call_outcome(command)
             if self._beside:
                 await self._record_call_outcome_beside(command)
                 return self._view()
@@ -947,6 +947,19 @@ class AppointmentWorkflow:
     @record_call_outcome.validator
     def validate_record_call_outcome(self, command: RecordCallOutcomeInput) -> None:
         self._refuse_unless_allowed("record_call_outcome")
+        if not self._beside or command.outcome is not CallOutcome.REACHED_RESCHEDULED:
+            return
+        if command.new_start is None:
+            raise ApplicationError(
+                "record_call_outcome refused: reached_rescheduled needs new_start, the time "
+                "agreed with the client",
+                type=errors.TRANSITION_REFUSED,
+                non_retryable=True,
+            )
+        if self._case is not None:
+            refusal = policy.reschedule_refusal(self._case, command.new_start, workflow.now())
+            if refusal is not None:
+                raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
     @workflow.update
     async def check_in(self, command: CheckInInput) -> AppointmentView:
@@ -1055,6 +1068,9 @@ class AppointmentWorkflow:
             actor = command.actor or Actor(
                 kind=ActorKind.PROVIDER, id=self.case.request.provider.id
             )
+            if self._beside and actor.kind is ActorKind.CLIENT:
+                self._report_client_late(command, actor)
+                return self._view()
             minutes = self.case.delay_minutes + command.minutes
             self._update(delay_minutes=minutes, free_reschedule=True)
             estimate = self.case.request.start + timedelta(minutes=minutes)
@@ -1131,6 +1147,9 @@ class AppointmentWorkflow:
         async with self._lock:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("waive_fee")
+            if self._beside and self.case.status not in FINAL_APPOINTMENT_STATUSES:
+                await self._waive_reschedule_fee(command)
+                return self._view()
             self._update(free_reschedule=True)
             if self._beside:
                 record = self._decide_billing(BillingOutcome.WAIVED, command.actor, command.reason)
@@ -1319,9 +1338,16 @@ class AppointmentWorkflow:
                 f"{self.case.request.client.phone} is not {self.case.request.client.name}'s.",
             )
         elif outcome is CallOutcome.REACHED_CANCELLED:
-            self._flag("client asked by phone to cancel")
-        elif outcome is CallOutcome.REACHED_RESCHEDULED:
-            self._flag("client asked by phone to reschedule")
+            # What the client said on the phone is done, with the fee rule of the moment; the
+            # call task closes with the case's other tasks.
+            reason = command.note or "client asked by phone to cancel"
+            await self._cancel_beside(CancelInput(reason=reason, actor=command.actor))
+            return
+        elif outcome is CallOutcome.REACHED_RESCHEDULED and command.new_start is not None:
+            await self._reschedule_beside(
+                RescheduleInput(new_start=command.new_start, actor=command.actor)
+            )
+            return
         await self._close_task(
             self._call_task_key(attempt), outcome.value, command.note, command.actor
         )
@@ -1329,7 +1355,9 @@ class AppointmentWorkflow:
             await self._confirmation_follow_ups_moot("confirmed", command.actor)
 
     async def _cancel_beside(self, command: CancelInput) -> None:
-        decision = policy.cancellation(self.case, command.actor, workflow.now())
+        decision = policy.cancellation(
+            self.case, command.actor, workflow.now(), honour_provider_changes=True
+        )
         self._update(
             next_call_at=None,
             awaiting_call_outcome=False,
@@ -1354,12 +1382,10 @@ class AppointmentWorkflow:
     async def _reschedule_beside(self, command: RescheduleInput) -> None:
         now = workflow.now()
         old = self.case
-        late = (
-            old.status not in FINAL_APPOINTMENT_STATUSES
-            and not old.free_reschedule
-            and policy.is_late_change(old.request.start, now, old.policy)
+        late = policy.reschedule_charged(old, command.actor, now)
+        self._case = policy.rescheduled(old, command.new_start, now).model_copy(
+            update={"reschedule_fee_pending": late or old.reschedule_fee_pending}
         )
-        self._case = policy.rescheduled(old, command.new_start, now)
         self._changes += 1
         self._note(
             TimelineKind.STATUS,
@@ -1390,6 +1416,36 @@ class AppointmentWorkflow:
         )
         if record is not None:
             await self._write_billing(record)
+
+    async def _waive_reschedule_fee(self, command: WaiveFeeInput) -> None:
+        """The late-reschedule fee is lifted; the visit at its new time stands as booked, and
+        (as the waiver notice says) a further change is free."""
+        self._update(reschedule_fee_pending=False, free_reschedule=True)
+        record = self._decide_billing(
+            BillingOutcome.WAIVED, command.actor, command.reason, in_case=False
+        )
+        self._start_to_client(
+            "fee_waived",
+            "fee_waived",
+            purpose=f"fee-waived-{len(self._timeline)}",
+            budget=timedelta(hours=1),
+            link_actions=["reschedule"],
+            extra={"reason": command.reason},
+        )
+        await self._write_billing(record)
+
+    def _report_client_late(self, command: ReportDelayInput, actor: Actor) -> None:
+        """The client runs late: the no-show moment moves (up to the limit); no fee rule does."""
+        minutes = policy.client_late_minutes_after(self.case, command.minutes)
+        self._update(client_late_minutes=minutes)
+        self._note(
+            TimelineKind.ACTION,
+            actor,
+            f"Client running {command.minutes} min late: {command.reason}",
+            minutes=command.minutes,
+            counted_minutes=minutes,
+            no_show_at=policy.no_show_moment(self.case).isoformat(),
+        )
 
     async def _no_show_beside(self) -> None:
         self._update(next_call_at=None, awaiting_call_outcome=False)
@@ -1427,7 +1483,9 @@ class AppointmentWorkflow:
     def _refuse_unless_allowed(self, update: str) -> None:
         if self._case is None:
             return  # still booking: the handler waits for the case and judges then
-        refusal = policy.transition_refusal(update, self._case, workflow.now())
+        refusal = policy.transition_refusal(
+            update, self._case, workflow.now(), moved_no_show=self._beside
+        )
         if refusal is not None:
             raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
