@@ -38,11 +38,14 @@ async def read_outbox(
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             """SELECT * FROM (
-                   SELECT id, case_id, template, channel, recipient, subject, body, created_at
-                     FROM messages
-                    WHERE provider_id LIKE 'outbox:%%' AND id > %(after)s
-                      AND (%(to)s::text IS NULL OR lower(recipient) = lower(%(to)s))
-                    ORDER BY id DESC LIMIT %(last)s) newest
+                   -- The ledger keeps bodies with links redacted; the outbox table keeps
+                   -- the live body the client would have received (dev stack only).
+                   SELECT m.id, m.case_id, m.template, m.channel, m.recipient, m.subject,
+                          COALESCE(o.body, m.body) AS body, m.created_at
+                     FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
+                    WHERE m.provider_id LIKE 'outbox:%%' AND m.id > %(after)s
+                      AND (%(to)s::text IS NULL OR lower(m.recipient) = lower(%(to)s))
+                    ORDER BY m.id DESC LIMIT %(last)s) newest
                 ORDER BY id""",
             {"after": after_id, "to": to, "last": last},
         )
