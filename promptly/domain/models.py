@@ -279,6 +279,9 @@ class AppointmentView(Model):
     free_reschedule: bool = False
     delay_minutes: int = 0
     reschedules: int = 0
+    # Which follow-up rule planned the calls (follow_up.FollowUpRule); None on cases
+    # booked before calls were planned ahead of the free-cancellation line.
+    follow_up_rule: str | None = None
     timeline: list[TimelineEntry]
 
 
@@ -361,6 +364,7 @@ class AppointmentCase(Model):
     # `reschedules` it numbers the calendar invitations (calendar_event.sequence).
     cancellations: int = 0
     survey_started: bool = False
+    follow_up_rule: str | None = None
 
 
 class AppointmentContinuation(Model):

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.activities.records import PolicyActivities, RecordsActivities
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain import calendar_event, errors, metrics, policy
+    from promptly.domain import calendar_event, errors, follow_up, metrics, policy
     from promptly.domain.models import (
         FINAL_APPOINTMENT_STATUSES,
         SYSTEM,
@@ -177,7 +177,9 @@ class AppointmentWorkflow:
             raise ApplicationError(
                 str(err), type=errors.INVALID_BOOKING, non_retryable=True
             ) from err
-        self._case = policy.new_case(request, booked_at, rules)
+        self._case = policy.new_case(
+            request, booked_at, rules, calls_before_free_cancellation=self._beside
+        )
         workflow.upsert_search_attributes(
             [
                 APPOINTMENT_STATUS.value_set(self._case.status.value),
@@ -193,6 +195,20 @@ class AppointmentWorkflow:
             status=AppointmentStatus.BOOKED.value,
             start=request.start.isoformat(),
         )
+        if self._case.follow_up_rule is not None:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                follow_up.decision_text(
+                    self._case.follow_up_rule,
+                    self._case.response_deadline,
+                    self._case.max_call_attempts,
+                    follow_up.free_cancellation_line(request.start, rules),
+                ),
+                rule=self._case.follow_up_rule,
+                response_deadline=self._case.response_deadline.isoformat(),
+                call_attempts=self._case.max_call_attempts,
+            )
 
     def _should_continue_as_new(self) -> bool:
         """Long-lived cases start a fresh history after many reschedules (bounded histories)."""
@@ -1531,5 +1547,6 @@ class AppointmentWorkflow:
             free_reschedule=case.free_reschedule,
             delay_minutes=case.delay_minutes,
             reschedules=case.reschedules,
+            follow_up_rule=case.follow_up_rule,
             timeline=list(self._timeline),
         )
