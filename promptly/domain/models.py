@@ -282,6 +282,8 @@ class AppointmentView(Model):
     # Which follow-up rule planned the calls (follow_up.FollowUpRule); None on cases
     # booked before calls were planned ahead of the free-cancellation line.
     follow_up_rule: str | None = None
+    # After the client's unwaived no-show this visit is paid in advance (no-show policy).
+    prepayment_required: bool = False
     timeline: list[TimelineEntry]
 
 
@@ -365,6 +367,7 @@ class AppointmentCase(Model):
     cancellations: int = 0
     survey_started: bool = False
     follow_up_rule: str | None = None
+    prepayment_required: bool = False
 
 
 class AppointmentContinuation(Model):
@@ -512,6 +515,18 @@ class BillingRecord(Model):
     decided_by: Actor
     reason: str
     decided_at: AwareDatetime
+
+
+class ClientStandingRequest(Model):
+    client_id: str
+
+
+class ClientStanding(Model):
+    """What the client record says about a new booking for that client."""
+
+    prepayment_required: bool = False
+    # The no-show case that made the next visit prepaid.
+    prepayment_case_id: str | None = None
 
 
 class SurveyRequest(Model):

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         CaseSnapshot,
         Channel,
         CheckInInput,
+        ClientStandingRequest,
         CloseCaseTasksRequest,
         CloseTaskRequest,
         CompleteInput,
@@ -86,6 +87,8 @@ CLOSE_SUPERSEDED_CALL_TASK = "close-superseded-call-task"
 # transition is decided before its awaits, and an ended case closes its staff tasks. Cases
 # started before it keep awaiting their messages in line until they end.
 BESIDE_THE_PLAN = "messages-beside-the-plan"
+# Patch: a booking reads the client record first; after an unwaived no-show it is prepaid.
+PREPAYMENT_AFTER_NO_SHOW = "prepayment-after-no-show"
 # A supervisor alert tries this long before the front desk is asked to pass it on.
 ALERT_BUDGET = timedelta(hours=2)
 RECORD_TIMEOUT = timedelta(seconds=30)
@@ -177,9 +180,21 @@ class AppointmentWorkflow:
             raise ApplicationError(
                 str(err), type=errors.INVALID_BOOKING, non_retryable=True
             ) from err
-        self._case = policy.new_case(
+        case = policy.new_case(
             request, booked_at, rules, calls_before_free_cancellation=self._beside
         )
+        if self._beside and workflow.patched(PREPAYMENT_AFTER_NO_SHOW):
+            # Read by the workflow, not passed in by the caller: every way of booking (API,
+            # CLI, a detractor follow-up) gets the rule, and the read is in the history.
+            standing = await workflow.execute_activity_method(
+                RecordsActivities.client_standing,
+                ClientStandingRequest(client_id=request.client.id),
+                start_to_close_timeout=RECORD_TIMEOUT,
+                summary="client record: prepayment after a no-show",
+            )
+            case = case.model_copy(update={"prepayment_required": standing.prepayment_required})
+        # Set once complete: a status query never shows a booking without its prepayment rule.
+        self._case = case
         workflow.upsert_search_attributes(
             [
                 APPOINTMENT_STATUS.value_set(self._case.status.value),
@@ -195,6 +210,13 @@ class AppointmentWorkflow:
             status=AppointmentStatus.BOOKED.value,
             start=request.start.isoformat(),
         )
+        if self._case.prepayment_required:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                "Prepayment required: the client's last no-show was not waived",
+                prepayment_required=True,
+            )
         if self._case.follow_up_rule is not None:
             self._note(
                 TimelineKind.DECISION,
@@ -655,6 +677,9 @@ class AppointmentWorkflow:
             "ack_deadline": case.provider_ack_deadline.isoformat(),
             "deadline": case.confirmation_deadline.isoformat(),
             "channel": request.client.preferred_channel.value,
+            "prepayment_required": case.prepayment_required,
+            "reference": request.appointment_id,
+            "price": "",
             "reason": "",
             # The messaging activity attaches the calendar invitation built from this.
             "calendar": calendar_event.event_of(case, self._workflow_id).model_dump(mode="json"),
@@ -1548,5 +1573,6 @@ class AppointmentWorkflow:
             delay_minutes=case.delay_minutes,
             reschedules=case.reschedules,
             follow_up_rule=case.follow_up_rule,
+            prepayment_required=case.prepayment_required,
             timeline=list(self._timeline),
         )
