@@ -68,7 +68,13 @@ def sign(keyring: Keyring, claims: LinkClaims) -> str:
 # {case}~{action letter}{expiry base 36}[.{visit start base 36}]~{128-bit MAC}. No key id: the
 # keys a keyring still accepts (the current one, the previous one in its grace) are tried.
 COMPACT_SEPARATOR = "~"
-_ACTION_LETTERS = {"confirm": "c", "cancel": "x", "reschedule": "r", "survey": "s"}
+_ACTION_LETTERS = {
+    "confirm": "c",
+    "cancel": "x",
+    "reschedule": "r",
+    "survey": "s",
+    "acknowledge": "a",
+}
 _LETTER_ACTIONS = {letter: action for action, letter in _ACTION_LETTERS.items()}
 _COMPACT_MAC_BYTES = 16
 

@@ -8,10 +8,12 @@ being dropped.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.numbers import list_currencies
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -103,6 +105,26 @@ class Provider(Model):
     name: NonEmpty
     email: EmailStr | None = None
     phone: Phone | None = None
+    # Where the provider reads their messages; None: the office's timezone.
+    timezone: Timezone | None = None
+
+
+_ISO_CURRENCIES = frozenset(list_currencies())
+
+
+def _iso_currency(code: str) -> str:
+    if code not in _ISO_CURRENCIES:
+        raise ValueError(f"unknown currency {code!r} (use an ISO 4217 code like PLN or EUR)")
+    return code
+
+
+class Price(Model):
+    """What the visit costs, as the confirmation states it."""
+
+    amount: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+    currency: Annotated[
+        str, StringConstraints(min_length=3, max_length=3), AfterValidator(_iso_currency)
+    ]
 
 
 class AppointmentRequest(Model):
@@ -116,6 +138,7 @@ class AppointmentRequest(Model):
     start: AwareDatetime
     duration_minutes: int = Field(default=60, ge=5, le=24 * 60)
     instructions: Annotated[str, StringConstraints(max_length=2000)] = ""
+    price: Price | None = None
 
     @property
     def workflow_id(self) -> str:

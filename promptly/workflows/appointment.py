@@ -78,6 +78,7 @@ APPOINTMENT_START = SearchAttributeKey.for_datetime("AppointmentStart")
 PREPAY_FLAG = "next visit must be booked and paid anew"
 
 CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
+PROVIDER_LINKS = ["acknowledge"]
 # A reminder that went out this long after its planned time counts as late (metrics).
 REMINDER_LATE_AFTER = timedelta(hours=1)
 # Patch: the next call attempt closes the previous call task, left without an outcome, as
@@ -467,6 +468,7 @@ class AppointmentWorkflow:
 
     def _start_provider_notice(self) -> None:
         provider = self.case.request.provider
+        office = self.case.policy.business
         self._update(provider_notified=True)
         if provider.email is None:
             self._note(
@@ -482,11 +484,14 @@ class AppointmentWorkflow:
                 role=RecipientRole.PROVIDER,
                 name=provider.name,
                 email=provider.email,
-                timezone=self.case.request.client.timezone,
+                # The provider reads times where they work: their own zone, else the office's.
+                timezone=provider.timezone
+                or (office.timezone if office else self.case.request.client.timezone),
             ),
             Channel.EMAIL,
             budget=self.case.provider_ack_deadline - workflow.now(),
             if_failed="provider notice not sent",
+            link_actions=PROVIDER_LINKS,
         )
 
     def _start_reminder(self) -> None:
@@ -679,7 +684,9 @@ class AppointmentWorkflow:
             "channel": request.client.preferred_channel.value,
             "prepayment_required": case.prepayment_required,
             "reference": request.appointment_id,
-            "price": "",
+            "price": (
+                f"{request.price.amount:.2f} {request.price.currency}" if request.price else ""
+            ),
             "reason": "",
             # The messaging activity attaches the calendar invitation built from this.
             "calendar": calendar_event.event_of(case, self._workflow_id).model_dump(mode="json"),
