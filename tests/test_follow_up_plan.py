@@ -18,8 +18,13 @@ from promptly.domain.follow_up import (
     phone_reminder_time,
     plan_follow_up,
 )
-from promptly.domain.models import AppointmentPolicy, AppointmentRequest, BusinessCalendar
-from promptly.domain.policy import new_case, rescheduled
+from promptly.domain.models import (
+    AppointmentPolicy,
+    AppointmentRequest,
+    AppointmentStatus,
+    BusinessCalendar,
+)
+from promptly.domain.policy import Step, new_case, next_step, rescheduled
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 POLICY = AppointmentPolicy()
@@ -197,3 +202,20 @@ def test_phone_client_case_plans_its_reminder_call_in_office_hours() -> None:
     )
     assert case.reminder_at is not None
     assert local([case.reminder_at]) == ["Fri 06 Nov 17:45 CET"]
+
+
+def test_unconfirmed_client_still_gets_the_reminder_after_calls_before_the_window() -> None:
+    case = new_case(
+        request(warsaw(11, 9, 9)), warsaw(11, 2, 10), POLICY, calls_before_free_cancellation=True
+    ).model_copy(
+        update={
+            "confirmation_attempted": True,
+            "provider_notified": True,
+            "provider_acknowledged": True,
+            "status": AppointmentStatus.UNCONFIRMED,
+            "next_call_at": None,
+        }
+    )
+    due = next_step(case)
+    assert due.step is Step.REMINDER
+    assert local([due.at]) == ["Sat 07 Nov 09:00 CET"]

@@ -232,6 +232,15 @@ _AWAITING_VISIT = frozenset(
 )
 
 
+def _reminded_statuses(case: AppointmentCase) -> frozenset[AppointmentStatus]:
+    """Calls planned before the free-cancel line can end, unanswered, before the 24–48h
+    window opens: that unconfirmed client still gets the reminder. Older cases called after
+    the reminder, so an unconfirmed one had had it already."""
+    if case.follow_up_rule is None:
+        return frozenset({AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED})
+    return _AWAITING_VISIT
+
+
 def next_step(case: AppointmentCase) -> DueStep:
     """The earliest thing the workflow must do on its own; CLOSE ends the workflow."""
     if case.status in FINAL_APPOINTMENT_STATUSES:
@@ -245,7 +254,7 @@ def next_step(case: AppointmentCase) -> DueStep:
     if not case.provider_acknowledged and not case.ack_alert_sent:
         due.append(DueStep(case.provider_ack_deadline, Step.PROVIDER_ACK_ALERT))
     if (
-        case.status in (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)
+        case.status in _reminded_statuses(case)
         and case.reminder_at is not None
         and not case.reminder_sent
     ):
