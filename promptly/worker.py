@@ -203,6 +203,7 @@ def create_worker(
             messaging.abandon_message,
             records.record_case,
             records.record_billing,
+            records.client_standing,
             records.record_survey_answer,
             tasks.create_task,
             tasks.close_task,

@@ -67,7 +67,8 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
 ) -> None:
     http = skipping_api
     request = await _book_wednesday(env, http)
-    deadline = request.start - timedelta(hours=24)
+    # Calls are planned before the free-cancellation line (Tuesday 10:00): Monday 15:45 first.
+    deadline = (request.start - timedelta(days=2)).replace(hour=15, minute=45)
     await _sleep_until(env, deadline + timedelta(minutes=5))
 
     [first] = await _tasks(http, request.workflow_id, kind="call_client")
@@ -113,8 +114,9 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     )
     assert twice.status_code == 409 and "already done" in twice.json()["reason"]
 
-    await env.sleep(timedelta(hours=2))  # attempt 2, left unanswered
-    await env.sleep(timedelta(hours=2))  # attempt 3: attempt 2's task is closed for the desk
+    await env.sleep(timedelta(hours=2))  # attempt 2 (Monday 17:45), left unanswered
+    # Attempt 3 at Tuesday 08:00 (office hours): attempt 2's task is closed for the desk.
+    await _sleep_until(env, (request.start - timedelta(days=1)).replace(hour=8, minute=5))
     [open_call] = await _tasks(http, request.workflow_id, kind="call_client")
     assert open_call["data"]["attempt"] == 3
     superseded = next(

@@ -107,7 +107,16 @@ async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor
     request = appointment(start)
     handle = await book(env.client, request, settings, booked_at)
 
-    deadline = start - timedelta(hours=24)  # Tuesday 10:00, inside office hours
+    # The three calls fit in office hours before the free-cancellation line (Tuesday 10:00):
+    # Monday 15:45 and 17:45, Tuesday 08:00.
+    monday = start - timedelta(days=2)
+    deadline = monday.replace(hour=15, minute=45)
+    call_times = [
+        deadline,
+        monday.replace(hour=17, minute=45),
+        start.replace(hour=8) - timedelta(days=1),
+    ]
+    line = start - timedelta(hours=24)
     await env.sleep(deadline + timedelta(minutes=5) - await env.get_current_time())
     view = await handle.query(AppointmentWorkflow.status)
     assert view.call_attempts == 1 and view.status is AppointmentStatus.BOOKED
@@ -115,7 +124,7 @@ async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor
         AppointmentWorkflow.record_call_outcome,
         RecordCallOutcomeInput(outcome=CallOutcome.NO_ANSWER, note="voicemail", actor=STAFF),
     )
-    await env.sleep(timedelta(hours=6))
+    await env.sleep(line + timedelta(minutes=5) - await env.get_current_time())
     view = await handle.query(AppointmentWorkflow.status)
     assert view.status is AppointmentStatus.UNCONFIRMED
     final = await handle.result()  # nobody checks in: no-show 15 minutes after the start
@@ -123,8 +132,8 @@ async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor
 
     calls = await tasks(pool, request.workflow_id)
     assert [t["kind"] for t in calls] == ["call_client"] * 3
-    for attempt, task in enumerate(calls):
-        assert close_to(task["due_at"], deadline + attempt * timedelta(hours=2))
+    for task, due in zip(calls, call_times, strict=True):
+        assert close_to(task["due_at"], due)
     assert calls[0]["status"] == "done" and calls[0]["outcome"] == "no_answer"
 
     sent = await messages(pool, request.workflow_id)
@@ -134,7 +143,7 @@ async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor
         f"[Promptly] Client unconfirmed: {request.workflow_id}",
     ]
     assert close_to(alerts[0]["requested_at"], booked_at + timedelta(hours=24))
-    assert close_to(alerts[1]["requested_at"], deadline + timedelta(hours=6))
+    assert close_to(alerts[1]["requested_at"], line)
     reminder = next(m for m in sent if m["template"] == "reminder")
     assert close_to(reminder["requested_at"], start - timedelta(hours=48))
     no_show = [e for e in final.timeline if e.data.get("status") == "NoShow"]

@@ -55,7 +55,8 @@ async def test_live_and_archived_exports_are_the_same_readable_history(
     start = next_local(booked_at + timedelta(hours=72), 2, 10, "Europe/Warsaw")
     request = appointment(start)
     handle = await book(env.client, request, settings, booked_at)
-    await advance_to(env, start - timedelta(hours=24) + timedelta(minutes=5))
+    # The first follow-up call: Monday 15:45, planned before the free-cancellation line.
+    await advance_to(env, (start - timedelta(days=2)).replace(hour=15, minute=50))
     await handle.execute_update(
         AppointmentWorkflow.record_call_outcome,
         RecordCallOutcomeInput(outcome=CallOutcome.NO_ANSWER, note="voicemail", actor=STAFF),

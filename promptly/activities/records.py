@@ -11,8 +11,11 @@ from temporalio import activity
 
 from promptly.domain.models import (
     AppointmentPolicy,
+    BillingOutcome,
     BillingRecord,
     CaseSnapshot,
+    ClientStanding,
+    ClientStandingRequest,
     SurveyAnswerRecord,
 )
 from promptly.domain.webhooks import status_events
@@ -98,6 +101,21 @@ class RecordsActivities:
                     record.decided_at,
                 ),
             )
+            await _keep_prepayment_flag(conn, record)
+
+    @activity.defn
+    async def client_standing(self, request: ClientStandingRequest) -> ClientStanding:
+        """Whether the client's next visit must be prepaid (set by a no-show, not waived)."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                """SELECT prepayment_required, prepayment_case_id
+                     FROM clients WHERE client_id = %s""",
+                (request.client_id,),
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            return ClientStanding()
+        return ClientStanding(prepayment_required=row[0], prepayment_case_id=row[1])
 
     @activity.defn
     async def record_survey_answer(self, record: SurveyAnswerRecord) -> None:
@@ -151,4 +169,32 @@ async def _queue_webhooks(conn: AsyncConnection, snapshot: CaseSnapshot, urls: l
                 for seq, event in events
                 for url in urls
             ],
+        )
+
+
+async def _keep_prepayment_flag(conn: AsyncConnection, record: BillingRecord) -> None:
+    """A no-show flags the client; a later outcome of that same case (a waiver) clears it.
+
+    Only the case that set the flag clears it, so waiving an older no-show does not lift a
+    newer one. Idempotent: a retried activity writes the same values.
+    """
+    if record.outcome is BillingOutcome.NO_SHOW:
+        await conn.execute(
+            """INSERT INTO clients (client_id, prepayment_required, prepayment_case_id,
+                                    prepayment_since)
+               VALUES (%s, true, %s, %s)
+               ON CONFLICT (client_id) DO UPDATE
+                  SET prepayment_required = true,
+                      prepayment_case_id = EXCLUDED.prepayment_case_id,
+                      prepayment_since = EXCLUDED.prepayment_since,
+                      updated_at = now()""",
+            (record.client_id, record.case_id, record.decided_at),
+        )
+    else:
+        await conn.execute(
+            """UPDATE clients
+                  SET prepayment_required = false, prepayment_case_id = NULL,
+                      prepayment_since = NULL, updated_at = now()
+                WHERE client_id = %s AND prepayment_case_id = %s""",
+            (record.client_id, record.case_id),
         )

@@ -74,6 +74,7 @@ _ACTION_LETTERS = {
     "reschedule": "r",
     "survey": "s",
     "calendar": "k",
+    "acknowledge": "a",
 }
 _LETTER_ACTIONS = {letter: action for action, letter in _ACTION_LETTERS.items()}
 _COMPACT_MAC_BYTES = 16

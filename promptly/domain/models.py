@@ -8,10 +8,12 @@ being dropped.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.numbers import list_currencies
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -103,6 +105,26 @@ class Provider(Model):
     name: NonEmpty
     email: EmailStr | None = None
     phone: Phone | None = None
+    # Where the provider reads their messages; None: the office's timezone.
+    timezone: Timezone | None = None
+
+
+_ISO_CURRENCIES = frozenset(list_currencies())
+
+
+def _iso_currency(code: str) -> str:
+    if code not in _ISO_CURRENCIES:
+        raise ValueError(f"unknown currency {code!r} (use an ISO 4217 code like PLN or EUR)")
+    return code
+
+
+class Price(Model):
+    """What the visit costs, as the confirmation states it."""
+
+    amount: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+    currency: Annotated[
+        str, StringConstraints(min_length=3, max_length=3), AfterValidator(_iso_currency)
+    ]
 
 
 class AppointmentRequest(Model):
@@ -116,6 +138,7 @@ class AppointmentRequest(Model):
     start: AwareDatetime
     duration_minutes: int = Field(default=60, ge=5, le=24 * 60)
     instructions: Annotated[str, StringConstraints(max_length=2000)] = ""
+    price: Price | None = None
 
     @property
     def workflow_id(self) -> str:
@@ -281,6 +304,11 @@ class AppointmentView(Model):
     free_reschedule: bool = False
     delay_minutes: int = 0
     reschedules: int = 0
+    # Which follow-up rule planned the calls (follow_up.FollowUpRule); None on cases
+    # booked before calls were planned ahead of the free-cancellation line.
+    follow_up_rule: str | None = None
+    # After the client's unwaived no-show this visit is paid in advance (no-show policy).
+    prepayment_required: bool = False
     timeline: list[TimelineEntry]
 
 
@@ -369,6 +397,8 @@ class AppointmentCase(Model):
     # `reschedules` it numbers the calendar invitations (calendar_event.sequence).
     cancellations: int = 0
     survey_started: bool = False
+    follow_up_rule: str | None = None
+    prepayment_required: bool = False
 
 
 class AppointmentContinuation(Model):
@@ -516,6 +546,18 @@ class BillingRecord(Model):
     decided_by: Actor
     reason: str
     decided_at: AwareDatetime
+
+
+class ClientStandingRequest(Model):
+    client_id: str
+
+
+class ClientStanding(Model):
+    """What the client record says about a new booking for that client."""
+
+    prepayment_required: bool = False
+    # The no-show case that made the next visit prepaid.
+    prepayment_case_id: str | None = None
 
 
 class SurveyRequest(Model):

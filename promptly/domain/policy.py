@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from promptly.domain import calendar
+from promptly.domain import calendar, follow_up
 from promptly.domain.future_times import not_in_future
 from promptly.domain.models import (
     ANY_ROUTE,
@@ -26,6 +26,7 @@ from promptly.domain.models import (
     Assignee,
     BillingOutcome,
     BusinessCalendar,
+    Channel,
     ComplaintCase,
     ComplaintRequest,
     ComplaintRoute,
@@ -147,9 +148,19 @@ def auto_complete_at(end: datetime, policy: AppointmentPolicy) -> datetime:
 
 
 def new_case(
-    request: AppointmentRequest, booked_at: datetime, policy: AppointmentPolicy
+    request: AppointmentRequest,
+    booked_at: datetime,
+    policy: AppointmentPolicy,
+    *,
+    calls_before_free_cancellation: bool = False,
 ) -> AppointmentCase:
-    """Every deadline of a fresh booking."""
+    """Every deadline of a fresh booking.
+
+    `calls_before_free_cancellation` plans the follow-up calls (and a phone client's reminder
+    call) with `follow_up`; without it the case keeps the rule its history was recorded with.
+    """
+    if calls_before_free_cancellation:
+        return _new_case_planned_ahead(request, booked_at, policy)
     deadline = response_deadline(booked_at, request.start, policy)
     first_call = call_attempt_time(deadline, request.start, policy)
     return AppointmentCase(
@@ -163,6 +174,32 @@ def new_case(
         # No office hour left before the visit: the deadline itself flags the case.
         next_call_at=first_call or deadline,
         max_call_attempts=planned_call_attempts(first_call, request.start, policy),
+    )
+
+
+def _new_case_planned_ahead(
+    request: AppointmentRequest, booked_at: datetime, policy: AppointmentPolicy
+) -> AppointmentCase:
+    plan = follow_up.plan_follow_up(booked_at, request.start, policy)
+    if request.client.preferred_channel is Channel.PHONE:
+        reminder_at = follow_up.phone_reminder_time(booked_at, request.start, policy)
+    else:
+        reminder_at = reminder_time(booked_at, request.start, request.client.timezone, policy)
+    zone = request.start.tzinfo
+    return AppointmentCase(
+        request=request,
+        policy=policy,
+        booked_at=booked_at,
+        confirmation_deadline=confirmation_deadline(booked_at, policy),
+        provider_ack_deadline=provider_ack_deadline(booked_at, request.start, policy),
+        reminder_at=reminder_at.astimezone(zone) if reminder_at else None,
+        response_deadline=plan.response_deadline.astimezone(zone),
+        # No office hour left before the visit: the deadline itself flags the case.
+        next_call_at=(plan.attempts[0] if plan.attempts else plan.response_deadline).astimezone(
+            zone
+        ),
+        max_call_attempts=len(plan.attempts),
+        follow_up_rule=plan.rule.value,
     )
 
 
@@ -211,6 +248,15 @@ _AWAITING_VISIT = frozenset(
 )
 
 
+def _reminded_statuses(case: AppointmentCase) -> frozenset[AppointmentStatus]:
+    """Calls planned before the free-cancel line can end, unanswered, before the 24–48h
+    window opens: that unconfirmed client still gets the reminder. Older cases called after
+    the reminder, so an unconfirmed one had had it already."""
+    if case.follow_up_rule is None:
+        return frozenset({AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED})
+    return _AWAITING_VISIT
+
+
 def next_step(case: AppointmentCase) -> DueStep:
     """The earliest thing the workflow must do on its own; CLOSE ends the workflow."""
     if case.status in FINAL_APPOINTMENT_STATUSES:
@@ -224,7 +270,7 @@ def next_step(case: AppointmentCase) -> DueStep:
     if not case.provider_acknowledged and not case.ack_alert_sent:
         due.append(DueStep(case.provider_ack_deadline, Step.PROVIDER_ACK_ALERT))
     if (
-        case.status in (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)
+        case.status in _reminded_statuses(case)
         and case.reminder_at is not None
         and not case.reminder_sent
     ):
@@ -299,7 +345,12 @@ def reschedule_charged(case: AppointmentCase, by: Actor, now: datetime) -> bool:
 def rescheduled(case: AppointmentCase, new_start: datetime, now: datetime) -> AppointmentCase:
     """The case re-planned for `new_start` as if booked `now`: every timer re-armed."""
     request = case.request.model_copy(update={"start": new_start})
-    fresh = new_case(request, now, case.policy)
+    fresh = new_case(
+        request,
+        now,
+        case.policy,
+        calls_before_free_cancellation=case.follow_up_rule is not None,
+    )
     return fresh.model_copy(
         update={
             "needs_attention": [],

@@ -26,6 +26,7 @@ from promptly.domain import keys, links
 from promptly.domain.future_times import not_in_future
 from promptly.domain.models import (
     FINAL_APPOINTMENT_STATUSES,
+    AcknowledgeInput,
     Actor,
     ActorKind,
     AppointmentRequest,
@@ -228,7 +229,34 @@ def _rescheduled(opened: Opened, view: AppointmentView) -> Page:
     )
 
 
+def _acknowledge_instead(opened: Opened) -> Page | None:
+    view: AppointmentView = opened.view
+    if view.status in FINAL_APPOINTMENT_STATUSES:
+        return _final(opened)
+    if view.provider_acknowledged:
+        return Page(title=opened.t("acknowledge.already"), details=_appointment_details(opened))
+    return None
+
+
+def _acknowledge_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
+    # The acknowledge link goes to the provider only: the one who opens it acts as them.
+    return AcknowledgeInput(actor=Actor(kind=ActorKind.PROVIDER, id=opened.original.provider.id))
+
+
+def _acknowledged(opened: Opened, view: AppointmentView) -> Page:
+    return Page(title=opened.t("acknowledge.done"), details=_appointment_details(opened))
+
+
 APPOINTMENT_LINKS: dict[str, LinkAction] = {
+    "acknowledge": LinkAction(
+        update=AppointmentWorkflow.acknowledge,
+        form=lambda opened, error: _appointment_page(
+            "acknowledge", "acknowledge.button", opened, error
+        ),
+        argument=_acknowledge_argument,
+        done=_acknowledged,
+        instead=_acknowledge_instead,
+    ),
     "confirm": LinkAction(
         update=AppointmentWorkflow.confirm,
         form=lambda opened, error: _appointment_page("confirm", "confirm.button", opened, error),

@@ -33,6 +33,11 @@ TEXT: dict[Locale, dict[str, str]] = {
         "confirm.done": "Thank you, your appointment is confirmed",
         "confirm.see_you": "See you on {when}.",
         "confirm.already": "Your appointment is already confirmed",
+        "acknowledge.title": "Acknowledge a booking",
+        "acknowledge.intro": "{name} booked this visit with you.",
+        "acknowledge.button": "Acknowledge the booking",
+        "acknowledge.done": "Thank you, the booking is acknowledged",
+        "acknowledge.already": "The booking is already acknowledged",
         "cancel.title": "Cancel your appointment",
         "cancel.intro": "Hello {name}, do you want to cancel this appointment?",
         "cancel.policy": "Cancelling at least 24 hours before the visit is free; later, "
@@ -102,6 +107,11 @@ TEXT: dict[Locale, dict[str, str]] = {
         "confirm.done": "Dziękujemy, wizyta jest potwierdzona",
         "confirm.see_you": "Do zobaczenia: {when}.",
         "confirm.already": "Wizyta jest już potwierdzona",
+        "acknowledge.title": "Potwierdź przyjęcie rezerwacji",
+        "acknowledge.intro": "{name} zarezerwował(a) u Ciebie tę wizytę.",
+        "acknowledge.button": "Potwierdzam przyjęcie rezerwacji",
+        "acknowledge.done": "Dziękujemy, przyjęcie rezerwacji zostało potwierdzone",
+        "acknowledge.already": "Przyjęcie rezerwacji jest już potwierdzone",
         "cancel.title": "Odwołaj wizytę",
         "cancel.intro": "Dzień dobry, {name}! Czy chcesz odwołać tę wizytę?",
         "cancel.policy": "Odwołanie co najmniej 24 godziny przed wizytą jest bezpłatne; "

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.activities.records import PolicyActivities, RecordsActivities
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain import calendar_event, errors, metrics, policy
+    from promptly.domain import calendar_event, errors, follow_up, metrics, policy
     from promptly.domain.models import (
         FINAL_APPOINTMENT_STATUSES,
         SYSTEM,
@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         CaseSnapshot,
         Channel,
         CheckInInput,
+        ClientStandingRequest,
         CloseCaseTasksRequest,
         CloseTaskRequest,
         CompleteInput,
@@ -77,6 +78,7 @@ APPOINTMENT_START = SearchAttributeKey.for_datetime("AppointmentStart")
 PREPAY_FLAG = "next visit must be booked and paid anew"
 
 CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
+PROVIDER_LINKS = ["acknowledge"]
 # A reminder that went out this long after its planned time counts as late (metrics).
 REMINDER_LATE_AFTER = timedelta(hours=1)
 # Patch: the next call attempt closes the previous call task, left without an outcome, as
@@ -86,6 +88,8 @@ CLOSE_SUPERSEDED_CALL_TASK = "close-superseded-call-task"
 # transition is decided before its awaits, and an ended case closes its staff tasks. Cases
 # started before it keep awaiting their messages in line until they end.
 BESIDE_THE_PLAN = "messages-beside-the-plan"
+# Patch: a booking reads the client record first; after an unwaived no-show it is prepaid.
+PREPAYMENT_AFTER_NO_SHOW = "prepayment-after-no-show"
 # A supervisor alert tries this long before the front desk is asked to pass it on.
 ALERT_BUDGET = timedelta(hours=2)
 RECORD_TIMEOUT = timedelta(seconds=30)
@@ -179,7 +183,21 @@ class AppointmentWorkflow:
             raise ApplicationError(
                 str(err), type=errors.INVALID_BOOKING, non_retryable=True
             ) from err
-        self._case = policy.new_case(request, booked_at, rules)
+        case = policy.new_case(
+            request, booked_at, rules, calls_before_free_cancellation=self._beside
+        )
+        if self._beside and workflow.patched(PREPAYMENT_AFTER_NO_SHOW):
+            # Read by the workflow, not passed in by the caller: every way of booking (API,
+            # CLI, a detractor follow-up) gets the rule, and the read is in the history.
+            standing = await workflow.execute_activity_method(
+                RecordsActivities.client_standing,
+                ClientStandingRequest(client_id=request.client.id),
+                start_to_close_timeout=RECORD_TIMEOUT,
+                summary="client record: prepayment after a no-show",
+            )
+            case = case.model_copy(update={"prepayment_required": standing.prepayment_required})
+        # Set once complete: a status query never shows a booking without its prepayment rule.
+        self._case = case
         workflow.upsert_search_attributes(
             [
                 APPOINTMENT_STATUS.value_set(self._case.status.value),
@@ -195,6 +213,27 @@ class AppointmentWorkflow:
             status=AppointmentStatus.BOOKED.value,
             start=request.start.isoformat(),
         )
+        if self._case.prepayment_required:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                "Prepayment required: the client's last no-show was not waived",
+                prepayment_required=True,
+            )
+        if self._case.follow_up_rule is not None:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                follow_up.decision_text(
+                    self._case.follow_up_rule,
+                    self._case.response_deadline,
+                    self._case.max_call_attempts,
+                    follow_up.free_cancellation_line(request.start, rules),
+                ),
+                rule=self._case.follow_up_rule,
+                response_deadline=self._case.response_deadline.isoformat(),
+                call_attempts=self._case.max_call_attempts,
+            )
 
     def _should_continue_as_new(self) -> bool:
         """Long-lived cases start a fresh history after many reschedules (bounded histories)."""
@@ -431,6 +470,7 @@ class AppointmentWorkflow:
 
     def _start_provider_notice(self) -> None:
         provider = self.case.request.provider
+        office = self.case.policy.business
         self._update(provider_notified=True)
         if provider.email is None:
             self._note(
@@ -446,11 +486,14 @@ class AppointmentWorkflow:
                 role=RecipientRole.PROVIDER,
                 name=provider.name,
                 email=provider.email,
-                timezone=self.case.request.client.timezone,
+                # The provider reads times where they work: their own zone, else the office's.
+                timezone=provider.timezone
+                or (office.timezone if office else self.case.request.client.timezone),
             ),
             Channel.EMAIL,
             budget=self.case.provider_ack_deadline - workflow.now(),
             if_failed="provider notice not sent",
+            link_actions=PROVIDER_LINKS,
         )
 
     def _start_reminder(self) -> None:
@@ -641,6 +684,11 @@ class AppointmentWorkflow:
             "ack_deadline": case.provider_ack_deadline.isoformat(),
             "deadline": case.confirmation_deadline.isoformat(),
             "channel": request.client.preferred_channel.value,
+            "prepayment_required": case.prepayment_required,
+            "reference": request.appointment_id,
+            "price": (
+                f"{request.price.amount:.2f} {request.price.currency}" if request.price else ""
+            ),
             "reason": "",
             # The messaging activity attaches the calendar invitation built from this.
             "calendar": calendar_event.event_of(case, self._workflow_id).model_dump(mode="json"),
@@ -1591,5 +1639,7 @@ class AppointmentWorkflow:
             free_reschedule=case.free_reschedule,
             delay_minutes=case.delay_minutes,
             reschedules=case.reschedules,
+            follow_up_rule=case.follow_up_rule,
+            prepayment_required=case.prepayment_required,
             timeline=list(self._timeline),
         )

@@ -1,0 +1,103 @@
+"""Follow-up calls before the free-cancellation line, on the time-skipping server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from promptly.config import Settings
+from promptly.domain.models import AppointmentStatus, CallOutcome, RecordCallOutcomeInput
+from promptly.starter.appointments import book
+from promptly.workflows.appointment import AppointmentWorkflow
+from tests.helpers import (
+    STAFF,
+    appointment,
+    close_to,
+    end_workflows,
+    messages,
+    next_local,
+    tasks,
+    timeline_rows,
+)
+
+
+async def test_monday_0900_visit_is_called_on_friday_before_the_free_cancellation_line(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    booked_at = await env.get_current_time()
+    start = next_local(booked_at + timedelta(days=7), 0, 9, "Europe/Warsaw")
+    friday = start - timedelta(days=3)
+    call_times = [friday.replace(hour=h, minute=45) for h in (13, 15, 17)]
+    request = appointment(start)
+    handle = await book(env.client, request, settings, booked_at)
+
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.follow_up_rule == "before_free_cancellation"
+    assert view.response_deadline == call_times[0]
+    assert view.max_call_attempts == 3
+
+    for attempt, due in enumerate(call_times, start=1):
+        await env.sleep(due + timedelta(minutes=5) - await env.get_current_time())
+        assert (await handle.query(AppointmentWorkflow.status)).call_attempts == attempt
+        await handle.execute_update(
+            AppointmentWorkflow.record_call_outcome,
+            RecordCallOutcomeInput(outcome=CallOutcome.NO_ANSWER, note="voicemail", actor=STAFF),
+        )
+
+    calls = await tasks(pool, request.workflow_id)
+    assert [t["kind"] for t in calls] == ["call_client"] * 3
+    for task, due in zip(calls, call_times, strict=True):
+        assert close_to(task["due_at"], due)
+        # Every call is before Sunday 09:00: a cancellation taken on it is still free.
+        assert task["due_at"] < start - timedelta(hours=24)
+
+    decisions = [
+        row
+        for row in await timeline_rows(pool, request.workflow_id)
+        if row["kind"] == "decision" and "follow-up call" in row["detail"]
+    ]
+    assert len(decisions) == 1
+    assert "before the free-cancellation line" in decisions[0]["detail"]
+    await end_workflows(env, request.workflow_id)
+
+
+async def test_booking_with_no_office_hour_before_the_line_says_so_in_the_case(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    now = await env.get_current_time()
+    saturday = next_local(now + timedelta(days=1), 5, 10, "Europe/Warsaw")
+    await env.sleep(saturday - now)
+    start = saturday + timedelta(days=2) - timedelta(hours=1)  # Monday 09:00
+    request = appointment(start)
+    handle = await book(env.client, request, settings, await env.get_current_time())
+
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.follow_up_rule == "no_room_before_free_cancellation"
+    assert view.next_call_at == start.replace(hour=8)
+    rows = await timeline_rows(pool, request.workflow_id)
+    assert any("No office hour before the free-cancellation line" in row["detail"] for row in rows)
+    assert view.status is AppointmentStatus.BOOKED
+    await end_workflows(env, request.workflow_id)
+
+
+async def test_phone_reminder_call_is_in_office_hours_not_on_a_closed_saturday(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    booked_at = await env.get_current_time()
+    start = next_local(booked_at + timedelta(days=7), 0, 9, "Europe/Warsaw")
+    request = appointment(start, channel="phone")
+    handle = await book(env.client, request, settings, booked_at)
+    reminder_at = (start - timedelta(days=3)).replace(hour=17, minute=45)  # Friday
+    assert (await handle.query(AppointmentWorkflow.status)).reminder_at == reminder_at
+
+    await env.sleep(reminder_at + timedelta(minutes=5) - await env.get_current_time())
+    reminders = [
+        m for m in await messages(pool, request.workflow_id) if m["template"] == "reminder"
+    ]
+    assert len(reminders) == 1
+    assert reminders[0]["channel"] == "phone"
+    assert close_to(reminders[0]["requested_at"], reminder_at)
+    await end_workflows(env, request.workflow_id)
