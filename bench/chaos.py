@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import random
+import secrets
 import signal
 import statistics
 import sys
@@ -341,6 +342,7 @@ async def run_once(
         task_queue=queue,
         time_scale=scale,
         survey_closes_after=SURVEY_CLOSES_AFTER,
+        link_secret=secrets.token_urlsafe(48),  # no default secret: a random one per run
     )
     rng = random.Random(seed)
     with PhasedSendGrid(api_key="SG.chaos") as fake:
@@ -353,6 +355,7 @@ async def run_once(
             "PROMPTLY_SURVEY_CLOSES_AFTER": f"PT{int(SURVEY_CLOSES_AFTER.total_seconds())}S",
             "PROMPTLY_SENDGRID_API_KEY": "SG.chaos",
             "PROMPTLY_SENDGRID_HOST": fake.url,
+            "PROMPTLY_LINK_SECRET": settings.master_secret(),
         }
         runtime = Runtime(
             telemetry=TelemetryConfig(

@@ -8,6 +8,7 @@ servers and workers are context managers, and SIGTERM is turned into KeyboardInt
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -55,6 +56,7 @@ class Stack:
     data: Path
     database_url: str
     address: str
+    link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
 
     def settings(self, **overrides: object) -> Settings:
         return Settings.model_validate(
@@ -62,6 +64,8 @@ class Stack:
                 "database_url": self.database_url,
                 "temporal_address": self.address,
                 "task_queue": PROMPTLY_QUEUE,
+                # No default secret: one random secret per stack, shared by its workers.
+                "link_secret": self.link_secret,
                 **overrides,
             }
         )
@@ -80,6 +84,7 @@ class Stack:
             PROMPTLY_MAX_CONCURRENT_WORKFLOW_TASKS=str(settings.max_concurrent_workflow_tasks),
             PROMPTLY_MAX_CACHED_WORKFLOWS=str(settings.max_cached_workflows),
             PROMPTLY_LOG_LEVEL="WARNING",
+            PROMPTLY_LINK_SECRET=settings.master_secret(),
         )
         env.update(extra or {})
         return env

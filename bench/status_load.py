@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import random
+import secrets
 import signal
 import statistics
 import tempfile
@@ -89,6 +90,7 @@ async def measure(n: int, data: Path) -> dict[str, Any]:
             temporal_address=address,
             time_scale=TIME_SCALE,
             task_queue="status-load",
+            link_secret=secrets.token_urlsafe(48),  # no default secret: a random one per run
             api_keys={"bench": ApiKey(key_sha256=hash_key(API_KEY), role=ApiRole.ADMIN)},
         )
         runtime = Runtime(
