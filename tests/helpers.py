@@ -90,7 +90,7 @@ async def messages(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, An
 
 
 async def message_of(
-    pool: AsyncConnectionPool, case_id: str, template: str, *, within: float = 15.0
+    pool: AsyncConnectionPool, case_id: str, template: str, *, within: float = 60.0
 ) -> dict[str, Any]:
     """The case's `template` message once it is in the ledger: messages follow an update
     beside the plan, so a test waits for them (real seconds, no skipped time)."""
