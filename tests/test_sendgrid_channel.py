@@ -103,6 +103,10 @@ def confirmation(
             "location": "ul. Prosta 1, Warszawa",
             "provider_name": "Jan Kowalski",
             "instructions": "Bring previous test results",
+            # What every appointment message carries (the workflow's message context).
+            "reference": "A-1001",
+            "price": None,
+            "prepayment_required": False,
         },
         link_actions=["confirm", "cancel", "reschedule"],
     )

@@ -917,14 +917,16 @@ class AppointmentWorkflow:
             self._refuse_unless_allowed("confirm")
             if self.case.status is AppointmentStatus.CONFIRMED:
                 return self._view()
+            via = f" by {command.channel.value} reply" if command.channel else ""
             if self._beside:
                 self._update(next_call_at=None, awaiting_call_outcome=False)
-                self._set_status(AppointmentStatus.CONFIRMED, command.actor, "Client confirmed")
+                self._set_status(
+                    AppointmentStatus.CONFIRMED, command.actor, f"Client confirmed{via}"
+                )
                 await self._confirmation_follow_ups_moot("confirmed", command.actor)
                 return self._view()
             await self._close_call_task("confirmed", "client confirmed", command.actor)
             self._update(next_call_at=None, awaiting_call_outcome=False)
-            via = f" by {command.channel.value} reply" if command.channel else ""
             self._set_status(AppointmentStatus.CONFIRMED, command.actor, f"Client confirmed{via}")
             return self._view()
 
