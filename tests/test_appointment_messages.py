@@ -4,6 +4,7 @@ signed acknowledge link (through the API, on the dev server, as a back office wo
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +32,8 @@ def _body(**changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = appointment(_start(), locale="en").model_dump(mode="json")
     body["price"] = {"amount": "120.5", "currency": "PLN"}
     body["provider"]["timezone"] = "America/New_York"
+    # A client of its own: another test's no-show must not make this one's visit prepaid.
+    body["client"]["id"] = f"C-{uuid.uuid4().hex[:8]}"
     body.update(changes)
     return body
 
