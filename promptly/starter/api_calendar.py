@@ -101,12 +101,10 @@ async def client_calendar(request: Request, token: str) -> Response:
     keyring = settings.keyring(keys.LINKS)
     try:
         claims = links.verify(keyring, token, datetime.now(UTC))
-    except links.InvalidLink as err:
-        try:  # authentic but too old?
-            links.verify(keyring, token, datetime.fromtimestamp(0, UTC))
-        except links.InvalidLink:
-            raise ApiError(400, "this link is not valid") from err
+    except links.ExpiredLink as err:  # authentic but too old
         raise ApiError(410, "this link has expired: use the one in your latest message") from err
+    except links.InvalidLink as err:
+        raise ApiError(400, "this link is not valid") from err
     if claims.action != CALENDAR_LINK_ACTION:
         raise ApiError(400, "this link is not a calendar link")
     async with pool.connection() as conn:
