@@ -234,7 +234,8 @@ async def _play(
     # Past the last visit: the no-show rule (15 min) and the end of a visit, scaled, + slack.
     budget = (last_start - datetime.now(UTC)).total_seconds() + 60
     with board.live():
-        watchers = [asyncio.create_task(_watch(handle, board)) for handle in handles]
+        watchers = [_Watcher(handle, board) for handle in handles]
+        following = [asyncio.create_task(watcher.follow()) for watcher in watchers]
         try:
             results = await asyncio.gather(
                 *(
@@ -244,8 +245,10 @@ async def _play(
                 return_exceptions=True,
             )
         finally:
-            for watcher in watchers:
-                watcher.cancel()
+            for task in following:
+                task.cancel()
+        # A story may end between two polls: one last look so its final change is printed.
+        await asyncio.gather(*(watcher.look() for watcher in watchers))
     ok = True
     for story, handle, result in zip(STORIES, handles, results, strict=True):
         case = handle.id.removeprefix("appointment-")
@@ -266,24 +269,32 @@ async def _play_story(
     return await wait_for_status(handle, {story.ends_as}, timeout=budget)
 
 
-async def _watch(handle: Handle, board: Board) -> None:
-    """Report each status change and each new timeline entry of the case as it happens."""
-    seen = 0
-    case = handle.id.removeprefix("appointment-")
-    while True:
+class _Watcher:
+    """Reports each status change and each new timeline entry of one case as it happens."""
+
+    def __init__(self, handle: Handle, board: Board) -> None:
+        self.handle = handle
+        self.board = board
+        self.case = handle.id.removeprefix("appointment-")
+        self.seen = 0  # timeline entries already reported
+
+    async def look(self) -> None:
         try:
-            view = await handle.query(AppointmentWorkflow.status)
+            view = await self.handle.query(AppointmentWorkflow.status)
         except (WorkflowQueryFailedError, RPCError):
-            await asyncio.sleep(POLL)
-            continue
-        for entry in view.timeline[seen:]:
-            board.event(case, view.status.value, entry)
+            return
+        for entry in view.timeline[self.seen :]:
+            self.board.event(self.case, view.status.value, entry)
             # Status entries carry every change, also those shorter than one poll.
             if entry.kind is TimelineKind.STATUS and isinstance(entry.data.get("status"), str):
-                board.status(case, entry.data["status"])
-        seen = len(view.timeline)
-        board.status(case, view.status.value)
-        await asyncio.sleep(POLL)
+                self.board.status(self.case, entry.data["status"])
+        self.seen = len(view.timeline)
+        self.board.status(self.case, view.status.value)
+
+    async def follow(self) -> None:
+        while True:
+            await self.look()
+            await asyncio.sleep(POLL)
 
 
 async def end_cases(handles: list[Handle], reason: str) -> list[str]:
