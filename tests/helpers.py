@@ -81,9 +81,15 @@ async def messages(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, An
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             # What the channel received: the outbox keeps the live body, the ledger a redacted one.
-            """SELECT m.*, COALESCE(o.body, m.body) AS body, m.body AS stored_body
-                 FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
-                WHERE m.case_id = %s ORDER BY m.requested_at, m.id""",
+            # Messages go beside the plan, so two asked for at once (a complaint's acknowledgement
+            # and department notice) reach the ledger in either order: within a second, the
+            # workflow's own order (a key ending in a message number) decides.
+            r"""SELECT m.*, COALESCE(o.body, m.body) AS body, m.body AS stored_body
+                  FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
+                 WHERE m.case_id = %s
+                 ORDER BY date_trunc('second', m.requested_at),
+                          substring(m.idempotency_key from '/(\d+)$')::int NULLS LAST,
+                          m.requested_at, m.id""",
             (case_id,),
         )
         return await cur.fetchall()
