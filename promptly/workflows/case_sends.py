@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.models import (
         SYSTEM,
         CloseCaseTasksRequest,
+        CloseTaskRequest,
         CreateTaskRequest,
         RecipientRole,
         SendMessageRequest,
@@ -147,6 +148,20 @@ class CaseSends:
                         "template": sent.template,
                     },
                 )
+                if self._moot_at.get(group, -1) > started:
+                    # A change made it moot while the task was being written, after it
+                    # closed the case's tasks: this one is closed here.
+                    await workflow.execute_activity_method(
+                        TaskActivities.close_task,
+                        CloseTaskRequest(
+                            idempotency_key=request.idempotency_key,
+                            outcome="superseded",
+                            note="the case changed while this task was being created",
+                            closed_by=SYSTEM,
+                        ),
+                        start_to_close_timeout=TASK_TIMEOUT,
+                        summary="close task: superseded",
+                    )
             await self._saved()
 
         self._sends.start(message, group=group, budget=budget, retry=retry, on_outcome=settle)
