@@ -115,6 +115,15 @@ async def test_a_day_long_outage_delays_no_escalation_and_fails_no_complaint(
     } <= open_tasks(await tasks(pool, request.workflow_id))
     failed = {e.data["template"] for e in view.timeline if e.kind is TimelineKind.MESSAGE_FAILED}
     assert {"complaint_ack", "complaint_department", "complaint_alert", "escalation"} <= failed
+    # Each message was asked for when its step came, none waited for another to give up.
+    asked = {
+        (m["template"], m["recipient_role"]): m["requested_at"]
+        for m in await messages(pool, request.workflow_id)
+    }
+    assert close_to(asked[("complaint_ack", "client")], filed, MINUTE)
+    assert close_to(asked[("complaint_department", "department")], filed, MINUTE)
+    assert close_to(asked[("complaint_alert", "supervisor")], filed + 24 * H, MINUTE)
+    assert close_to(asked[("escalation", "client")], filed + 24 * H, MINUTE)
     assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
     assert sendgrid.requests and sendgrid.accepted == []
 
