@@ -20,17 +20,18 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus
+from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
 from promptly.domain.models import (
     CloseComplaintInput,
     ComplaintStatus,
+    Severity,
     SurveyAnswer,
     SurveyRequest,
     SurveyStatus,
     SurveyView,
     TimelineKind,
 )
-from promptly.starter.complaints import file_complaint
+from promptly.starter.complaints import complaint_handle, file_complaint
 from promptly.starter.inquiries import record_inquiry
 from promptly.worker import create_worker
 from promptly.workflows.complaint import ComplaintWorkflow
@@ -315,3 +316,40 @@ async def test_a_failing_channel_does_not_delay_the_inquiry_escalation(
     assert {(t["status"], t["outcome"]) for t in remaining} == {("done", "answered")}
     final = await handle.result()  # kept a day for late updates, then ended
     assert final.status is InquiryStatus.ANSWERED
+
+
+async def test_promoting_an_inquiry_cancels_its_acknowledgement_still_retrying(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    sendgrid.outage(503)
+    request = inquiry(subject="Charged twice", question="I was charged twice for one visit.")
+    handle = await record_inquiry(env.client, request, settings)
+    await env.sleep(10 * MINUTE)
+    assert {template_of(r) for r in sendgrid.requests} == {"inquiry_ack"}
+
+    view = await handle.execute_update(
+        InquiryWorkflow.promote,
+        PromoteInquiryInput(category="billing", severity=Severity.HIGH, actor=AGENT),
+    )
+    assert view.status is InquiryStatus.PROMOTED
+    sendgrid.recover()
+    complaint = complaint_handle(env.client, request.inquiry_id)
+    await env.sleep(MINUTE)
+    await complaint.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Refunded", actor=SUPERVISOR)
+    )
+    # Handles the test did not start do not move the clock: sleep past both ends.
+    await env.sleep(timedelta(days=8))
+    assert (await complaint.result()).status is ComplaintStatus.CLOSED
+    final = await handle.result()
+
+    # The customer hears from the complaint, never the inquiry's stale acknowledgement.
+    assert "inquiry_ack" not in {template_of(r) for r in sendgrid.accepted}
+    assert {template_of(r) for r in sendgrid.accepted} >= {"complaint_ack", "complaint_closed"}
+    [ack] = await messages(pool, request.workflow_id)
+    assert ack["status"] == "abandoned" and "cancelled" in ack["last_error"]
+    assert final.needs_attention == [] and await tasks(pool, request.workflow_id) == []
