@@ -114,7 +114,20 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default="postgresql://postgres@localhost:5432/postgres",
-        description="PostgreSQL, the system of record (libpq URI; host= may name a socket dir).",
+        description="PostgreSQL, the system of record (libpq URI; host= may name a socket dir), "
+        "as the application's role. A password goes in a passfile "
+        "(?passfile=/path/to/pgpass, mode 0600), not in the URL.",
+    )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="The schema owner's connection, for migrations (`promptly db upgrade`, the "
+        "worker at start): it owns the tables and grants database_url's role only what it "
+        "needs (docs/security.md). Unset: database_url's role migrates and owns the tables.",
+    )
+    migrate_at_start: bool = Field(
+        default=True,
+        description="The worker applies pending migrations when it starts. Compose turns it "
+        "off: its setup step migrates as the owner, whose password the worker never holds.",
     )
     temporal_address: str = Field(default="localhost:7233", description="Temporal frontend.")
     temporal_namespace: str = Field(default="default", description="Temporal namespace.")
