@@ -8,11 +8,14 @@ the retention purge keep working on that same connection.
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -37,22 +40,50 @@ from promptly.domain.models import (
     TaskKind,
 )
 from promptly.starter.appointments import book
+from promptly.starter.secret_files import pgpass_line, replace_private
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.conftest import TEST_LINK_SECRET
 from tests.helpers import CLIENT, appointment, messages, next_local, tasks, timeline_rows
 
 
-def as_role(url: str, role: str, database: str) -> str:
-    """`url` (a libpq URI) logging in as `role` to `database`."""
+def as_role(url: str, role: str, database: str, passfile: Path | None = None) -> str:
+    """`url` (a libpq URI) logging in as `role` to `database`, with a passfile if given."""
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, f"{role}@{host}", f"/{database}", parts.query, ""))
+    query = "&".join(q for q in (parts.query, passfile and f"passfile={passfile}") if q)
+    return urlunsplit((parts.scheme, f"{role}@{host}", f"/{database}", query, ""))
+
+
+@contextmanager
+def passwords_required(admin_url: str, roles: list[str]) -> Iterator[bool]:
+    """The embedded server asks `roles` for their password (SCRAM) instead of trusting the
+    socket, for the block; False when the server's pg_hba.conf is not a local file."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        row = conn.execute("SHOW hba_file").fetchone()
+        hba = Path(row[0]) if row else None
+        if hba is None or not hba.is_file() or not os.access(hba, os.W_OK):
+            yield False
+            return
+        original = hba.read_text(encoding="utf-8")
+        names = ",".join(roles)
+        hba.write_text(
+            f"local all {names} scram-sha-256\nhost all {names} all scram-sha-256\n" + original,
+            encoding="utf-8",
+        )
+        conn.execute("SELECT pg_reload_conf()")
+        try:
+            yield True
+        finally:
+            hba.write_text(original, encoding="utf-8")
+            conn.execute("SELECT pg_reload_conf()")
 
 
 @dataclass(frozen=True)
 class Stack:
     admin_url: str
+    checks_passwords: bool
+    passwords: Path
     owner_url: str
     app_url: str
     owner: str
@@ -63,13 +94,17 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(database_url: str) -> Iterator[Stack]:
-    """Roles and databases of their own (role names are server-wide), dropped afterwards."""
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Roles and databases of their own (role names are server-wide), with generated passwords
+    that the server checks, and the passfiles compose hands out; dropped afterwards."""
     tag = uuid.uuid4().hex[:6]
     owner, app, temporal = f"owner_{tag}", f"app_{tag}", f"temporal_{tag}"
     database = f"promptly_roles_{tag}"
     temporal_dbs = (f"temporal_{tag}", f"temporal_visibility_{tag}")
-    passwords = {role: secrets.token_urlsafe(16) for role in (owner, app, temporal)}
+    folder = tmp_path_factory.mktemp("db-passwords")
+    passwords = {role: secrets.token_urlsafe(32) for role in (owner, app, temporal)}
+    for role, password in passwords.items():
+        replace_private(folder / f"{role}.pgpass", pgpass_line(role, password))
     provision_roles(
         database_url,
         passwords,
@@ -79,25 +114,28 @@ def stack(database_url: str) -> Iterator[Stack]:
         temporal=temporal,
         temporal_databases=temporal_dbs,
     )
-    built = Stack(
-        admin_url=database_url,
-        owner_url=as_role(database_url, owner, database),
-        app_url=as_role(database_url, app, database),
-        owner=owner,
-        app=app,
-        temporal=temporal,
-        database=database,
-        temporal_databases=temporal_dbs,
-    )
-    db.migrate(built.app_url, built.owner_url)
-    try:
-        yield built
-    finally:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            for name in (database, *temporal_dbs):
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            for role in (app, temporal, owner):
-                conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+    with passwords_required(database_url, [owner, app, temporal]) as checked:
+        built = Stack(
+            admin_url=database_url,
+            checks_passwords=checked,
+            passwords=folder,
+            owner_url=as_role(database_url, owner, database, folder / f"{owner}.pgpass"),
+            app_url=as_role(database_url, app, database, folder / f"{app}.pgpass"),
+            owner=owner,
+            app=app,
+            temporal=temporal,
+            database=database,
+            temporal_databases=temporal_dbs,
+        )
+        db.migrate(built.app_url, built.owner_url)
+        try:
+            yield built
+        finally:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                for name in (database, *temporal_dbs):
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                for role in (app, temporal, owner):
+                    conn.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -153,7 +191,8 @@ def test_the_app_role_cannot_rewrite_the_timeline(stack: Stack, statement: str) 
         *before, attack = statement.split(" -- then: ")
         for step in before:
             conn.execute(step)
-        with pytest.raises(errors.InsufficientPrivilege):
+        # PostgreSQL's own refusal, not the trigger's (which uses the same error code).
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied|must be owner"):
             conn.execute(attack, {"case": case_id} if "%(case)s" in attack else None)
         conn.rollback()
         rows = conn.execute(
@@ -209,8 +248,11 @@ def test_the_app_role_cannot_migrate_or_create_tables(stack: Stack) -> None:
 
 
 def test_each_role_connects_only_to_its_own_databases(stack: Stack) -> None:
+    def url(role: str, database: str) -> str:
+        return as_role(stack.admin_url, role, database, stack.passwords / f"{role}.pgpass")
+
     temporal_db = stack.temporal_databases[0]
-    with psycopg.connect(as_role(stack.admin_url, stack.temporal, temporal_db)) as conn:
+    with psycopg.connect(url(stack.temporal, temporal_db)) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (stack.temporal,)
     for role, database in (
         (stack.app, temporal_db),
@@ -218,29 +260,59 @@ def test_each_role_connects_only_to_its_own_databases(stack: Stack) -> None:
         (stack.temporal, stack.database),
     ):
         with pytest.raises(psycopg.OperationalError, match="permission denied"):
-            psycopg.connect(as_role(stack.admin_url, role, database)).close()
+            psycopg.connect(url(role, database)).close()
 
 
-def test_provisioning_again_keeps_everything_and_changes_the_password(stack: Stack) -> None:
-    def verifier() -> str:
+def test_no_role_logs_in_without_its_generated_password(stack: Stack) -> None:
+    if not stack.checks_passwords:
+        pytest.skip("the test server's pg_hba.conf is not a local file")
+    for role in (stack.app, stack.owner, stack.temporal):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(as_role(stack.admin_url, role, stack.database)).close()
+        wrong = stack.passwords / f"wrong-{role}.pgpass"
+        replace_private(wrong, pgpass_line(role, "not-the-password"))
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(as_role(stack.admin_url, role, stack.database, wrong)).close()
+    with psycopg.connect(stack.app_url) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (stack.app,)
+
+
+def test_a_rotation_replaces_the_password_and_keeps_everything_else(stack: Stack) -> None:
+    """What docs/security.md prescribes: new passwords in the files, `db roles` again, then the
+    migrations (nothing pending: the grants again); connections read the passfile afresh."""
+
+    def verifier(role: str) -> str:
         with psycopg.connect(stack.admin_url) as conn:
             row = conn.execute(
-                "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (stack.app,)
+                "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)
             ).fetchone()
         assert row is not None
         return str(row[0])
 
-    before = verifier()
-    assert before.startswith("SCRAM-SHA-256$")
-    passwords = {role: secrets.token_urlsafe(16) for role in (stack.owner, stack.app)}
+    before = verifier(stack.app)
+    assert before.startswith("SCRAM-SHA-256$")  # a verifier, never the password itself
+    old_app = stack.passwords / f"old-{stack.app}.pgpass"
+    replace_private(old_app, (stack.passwords / f"{stack.app}.pgpass").read_text())
+    passwords = {role: secrets.token_urlsafe(32) for role in (stack.owner, stack.app)}
+    for role, password in passwords.items():
+        replace_private(stack.passwords / f"{role}.pgpass", pgpass_line(role, password))
     provision_roles(
-        stack.admin_url, passwords, database=stack.database, owner=stack.owner, app=stack.app,
+        stack.admin_url,
+        passwords,
+        database=stack.database,
+        owner=stack.owner,
+        app=stack.app,
         temporal=None,
     )
-    assert verifier() != before
-    db.migrate(stack.app_url, stack.owner_url)  # nothing pending: grants again, no error
+    assert verifier(stack.app) != before
+    db.migrate(stack.app_url, stack.owner_url)
     with psycopg.connect(stack.app_url) as conn:
-        assert conn.execute("SELECT count(*) >= 0 FROM cases").fetchone() == (True,)
+        assert conn.execute("SELECT count(*) >= 0 FROM timeline_events").fetchone() == (True,)
+    if stack.checks_passwords:
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(
+                as_role(stack.admin_url, stack.app, stack.database, old_app)
+            ).close()
 
 
 async def test_the_app_path_works_as_the_app_role(

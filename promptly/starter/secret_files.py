@@ -100,8 +100,9 @@ def ensure_database_passwords(
     return passwords
 
 
-def ensure_secrets(folder: Path, *, codec: bool = False) -> list[str]:
-    """The missing secret files of `folder`, created; returns the names it wrote."""
+def ensure_secrets(folder: Path, *, codec: bool = False, uid: int | None = None) -> list[str]:
+    """The missing secret files of `folder`, created (owned by `uid` when given); returns the
+    names it wrote."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     written = []
     if write_private(folder / LINK_SECRET_FILE, secrets.token_urlsafe(48) + "\n"):
@@ -111,6 +112,9 @@ def ensure_secrets(folder: Path, *, codec: bool = False) -> list[str]:
         stored = {"current": key_id, "keys": {key_id: base64.b64encode(os.urandom(32)).decode()}}
         if write_private(folder / CODEC_KEYS_FILE, json.dumps(stored, indent=1) + "\n"):
             written.append(CODEC_KEYS_FILE)
+    for path in (folder, folder / LINK_SECRET_FILE, folder / CODEC_KEYS_FILE):
+        if path.exists():
+            _own(path, uid)
     return written
 
 
@@ -120,9 +124,12 @@ def generate(
     codec: Annotated[
         bool, typer.Option(help="Also a payload codec key (encryption of client data).")
     ] = False,
+    uid: Annotated[
+        int | None, typer.Option(help="Owner of the files (when run as root for another user).")
+    ] = None,
 ) -> None:
     """Create the missing secrets in --dir (mode 0600); existing ones are kept."""
-    written = ensure_secrets(folder, codec=codec)
+    written = ensure_secrets(folder, codec=codec, uid=uid)
     typer.echo(f"{folder}: " + (f"created {', '.join(written)}" if written else "all present"))
 
 
