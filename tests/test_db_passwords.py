@@ -36,8 +36,7 @@ def generate(tmp_path: Path, *extra: str) -> dict[str, str]:
     )
     assert result.exit_code == 0, result.output
     return {
-        role: (tmp_path / "db" / f"{role}.password").read_text().strip()
-        for role in DATABASE_ROLES
+        role: (tmp_path / "db" / f"{role}.password").read_text().strip() for role in DATABASE_ROLES
     }
 
 

@@ -310,9 +310,7 @@ def test_a_rotation_replaces_the_password_and_keeps_everything_else(stack: Stack
         assert conn.execute("SELECT count(*) >= 0 FROM timeline_events").fetchone() == (True,)
     if stack.checks_passwords:
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-            psycopg.connect(
-                as_role(stack.admin_url, stack.app, stack.database, old_app)
-            ).close()
+            psycopg.connect(as_role(stack.admin_url, stack.app, stack.database, old_app)).close()
 
 
 async def test_the_app_path_works_as_the_app_role(
@@ -359,9 +357,7 @@ async def test_the_app_path_works_as_the_app_role(
     # The purge, on the app role's connection, removes the case with its whole timeline.
     await _close_long_ago(app_pool, case_id)
     purge = ArchiveActivities(None, app_pool, timedelta(days=395))  # type: ignore[arg-type]
-    result = await ActivityEnvironment().run(
-        purge.purge_expired, PurgeInput(now=datetime.now(UTC))
-    )
+    result = await ActivityEnvironment().run(purge.purge_expired, PurgeInput(now=datetime.now(UTC)))
     assert result.cases >= 1 and result.timeline_events >= len(stored)
     assert await timeline_rows(app_pool, case_id) == []
 

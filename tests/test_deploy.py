@@ -131,9 +131,7 @@ def test_the_secrets_step_generates_every_secret_first() -> None:
     assert "--temporal-password /run/temporal-db/password --temporal-uid 1000" in command
     assert "depends_on" not in step and step["restart"] == "no"
     postgres = SERVICES["postgres"]
-    assert postgres["depends_on"] == {
-        "secrets": {"condition": "service_completed_successfully"}
-    }
+    assert postgres["depends_on"] == {"secrets": {"condition": "service_completed_successfully"}}
     assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == (
         "/run/promptly-db/postgres.password"
     )
@@ -177,9 +175,7 @@ def test_each_database_role_is_used_where_it_belongs() -> None:
     assert _volumes("temporal") >= {"temporal-db-password"}
     for name in set(SERVICES) - {"secrets", "temporal"}:
         assert "temporal-db-password" not in _volumes(name), name
-    assert temporal["depends_on"] == {
-        "db-setup": {"condition": "service_completed_successfully"}
-    }
+    assert temporal["depends_on"] == {"db-setup": {"condition": "service_completed_successfully"}}
 
 
 def test_the_image_installs_the_locked_pins_with_hashes() -> None:
@@ -234,7 +230,9 @@ def test_temporal_persists_to_postgresql_and_the_ui_takes_a_codec() -> None:
     assert temporal["DB"] == "postgres12"
     assert temporal["POSTGRES_SEEDS"] == "postgres"
     ui = SERVICES["temporal-ui"]["environment"]
-    assert ui["TEMPORAL_CODEC_ENDPOINT"] == "${TEMPORAL_UI_CODEC_ENDPOINT-http://localhost:8000/codec}"
+    assert (
+        ui["TEMPORAL_CODEC_ENDPOINT"] == "${TEMPORAL_UI_CODEC_ENDPOINT-http://localhost:8000/codec}"
+    )
 
 
 def test_dockerfile_is_slim_non_root_and_without_dev_dependencies() -> None:

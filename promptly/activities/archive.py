@@ -6,8 +6,9 @@
 histories and the case, timeline, message, staff-task, survey-answer and webhook-delivery
 rows. It is the only writer allowed to delete timeline rows (migration 0004 makes them
 append-only otherwise), and it does so through `purge_timeline_events` (migration 0010), which
-runs as the schema owner: the application's own role has no DELETE on the timeline. `billing_outcomes` are kept: they are the accounting record, ids only,
-with a retention of their own.
+runs as the schema owner: the application's own role has no DELETE on the timeline.
+`billing_outcomes` are kept: they are the accounting record, ids only, with a retention of
+their own.
 """
 
 from __future__ import annotations

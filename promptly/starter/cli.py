@@ -38,12 +38,12 @@ from promptly.domain.readable_time import readable, readable_text
 from promptly.starter.calendar_cli import calendar_app
 from promptly.starter.cli_keys import IdempotencyKeyOption, cli_update_id, command_key
 from promptly.starter.complaint_cli import complaint_app
+from promptly.starter.db_cli import roles as db_roles
 from promptly.starter.demo_cli import demo_command
 from promptly.starter.history_cli import history_app
 from promptly.starter.inquiry_cli import inquiry_app
 from promptly.starter.outbox_cli import outbox_command
 from promptly.starter.report import report_command
-from promptly.starter.db_cli import roles as db_roles
 from promptly.starter.secret_files import secrets_app
 from promptly.starter.sms_cli import sms_app
 from promptly.starter.tasks_cli import tasks_app

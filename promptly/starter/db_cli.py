@@ -32,9 +32,7 @@ def roles(
     """Create or reset the owner, application and Temporal roles (passwords from --passwords)
     and their databases; idempotent, so a rerun after `secrets database --rotate` rotates."""
     names = [OWNER_ROLE, APP_ROLE, *([TEMPORAL_ROLE] if temporal else [])]
-    found = {
-        role: _private_file(passwords / f"{role}.password").strip() for role in names
-    }
+    found = {role: _private_file(passwords / f"{role}.password").strip() for role in names}
     provision_roles(
         admin_url,
         found,
