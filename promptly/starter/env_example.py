@@ -26,7 +26,7 @@ PRODUCTION_VALUES: dict[str, str] = {
 }
 
 HEADER = """\
-# Promptly: every setting, generated from promptly/config.py by
+# Promptly: every setting, generated from promptly/config/ by
 #   .venv/bin/python -m promptly.starter.env_example > .env.example
 # Copy to .env (docker compose reads it) and fill in. Durations are seconds or ISO 8601 (PT48H),
 # lists and maps are JSON. Commented lines show the defaults.
@@ -57,7 +57,7 @@ METRICS_PORT=9464
 # TEMPORAL_CONFIG_FILE=/run/secrets/temporal.toml
 # TEMPORAL_PROFILE=default
 
-# --- Promptly (PROMPTLY_*, promptly/config.py) -------------------------------------------------
+# --- Promptly (PROMPTLY_*, promptly/config/) ---------------------------------------------------
 """
 
 

@@ -1,4 +1,4 @@
-"""Generated secrets: `make run` and the compose setup step create them, nobody types them.
+"""Generated secrets: `make run` and the compose `secrets` step create them, nobody types them.
 
 `ensure_secrets(folder)` writes what is missing, each file created with mode 0600 from its
 first byte (never world-readable, not even for an instant): `link-secret` (the master secret,
