@@ -23,7 +23,7 @@ class ConnectionSettings(BaseModel):
     migrate_at_start: bool = Field(
         default=True,
         description="The worker applies pending migrations when it starts. Compose turns it "
-        "off: its setup step migrates as the owner, whose password the worker never holds.",
+        "off: its db-setup step migrates as the owner, whose password the worker never holds.",
     )
     temporal_address: str = Field(default="localhost:7233", description="Temporal frontend.")
     temporal_namespace: str = Field(default="default", description="Temporal namespace.")

@@ -139,7 +139,7 @@ def database(
         Path, typer.Option("--dir", help="Where every role's password and passfile live.")
     ],
     uid: Annotated[
-        int | None, typer.Option(help="Owner of the files in --dir (the setup step's user).")
+        int | None, typer.Option(help="Owner of the files in --dir (the db-setup step's user).")
     ] = None,
     app_pgpass: Annotated[
         Path | None, typer.Option(help="Also write the application role's passfile here.")
