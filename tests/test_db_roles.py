@@ -360,6 +360,8 @@ async def test_the_app_path_works_as_the_app_role(
     result = await ActivityEnvironment().run(purge.purge_expired, PurgeInput(now=datetime.now(UTC)))
     assert result.cases >= 1 and result.timeline_events >= len(stored)
     assert await timeline_rows(app_pool, case_id) == []
+    # Its messages too, with the live body the outbox still held for them.
+    assert await messages(app_pool, case_id) == []
 
 
 async def _close_long_ago(pool: AsyncConnectionPool, case_id: str) -> None:
