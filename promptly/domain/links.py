@@ -191,9 +191,7 @@ def message_links(
         action: f"{base_url}/c/"
         + signer(
             keyring,
-            LinkClaims(
-                case_id=case_id, action=action, expires_at=expires_at, for_start=for_start
-            ),
+            LinkClaims(case_id=case_id, action=action, expires_at=expires_at, for_start=for_start),
         )
         for action in actions
     }

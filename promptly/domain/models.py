@@ -401,12 +401,50 @@ class AppointmentCase(Model):
     prepayment_required: bool = False
 
 
+class PromiseKind(StrEnum):
+    """The promises of the procedures, one ledger row per case each (docs/promises.md)."""
+
+    CONFIRMATION = "confirmation_within_24h"
+    PROVIDER_ACK = "provider_ack_within_24h"
+    REMINDER = "reminder_24_48h_before"
+    FOLLOW_UP = "follow_up_before_deadline"
+    NO_SHOW = "no_show_rule"
+    SURVEY = "survey_within_48h"
+    COMPLAINT_ACK = "complaint_ack_at_once"
+    COMPLAINT_UPDATES = "complaint_updated_every_24h"
+    COMPLAINT_RESOLVED = "complaint_resolved_within_48h"
+    INQUIRY_ANSWERED = "inquiry_answered_within_48h"
+
+
+class PromiseVerdict(StrEnum):
+    PENDING = "pending"  # made, not decided yet
+    KEPT = "kept"
+    BROKEN = "broken"
+    WAIVED = "waived"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class PromiseRecord(Model):
+    """One promise of one case as the workflow decided it; `revision` orders the writes."""
+
+    promise: PromiseKind
+    verdict: PromiseVerdict = PromiseVerdict.PENDING
+    promised_at: AwareDatetime
+    due_at: AwareDatetime | None = None
+    met_at: AwareDatetime | None = None
+    decided_at: AwareDatetime | None = None
+    cause: str | None = None
+    actor: Actor | None = None
+    revision: int = 0
+
+
 class AppointmentContinuation(Model):
     """What a long-lived appointment carries into its next run (continue-as-new)."""
 
     case: AppointmentCase
     timeline: list[TimelineEntry]
     stored_entries: int
+    promises: list[PromiseRecord] = Field(default_factory=list)
 
 
 # --- activities -----------------------------------------------------------------------
@@ -618,6 +656,8 @@ class CaseSnapshot(Model):
     details: dict[str, Any] = Field(default_factory=dict)
     first_seq: int = 0
     entries: list[TimelineEntry] = Field(default_factory=list)
+    # Promise rows changed since the last save (the ledger, promptly/domain/promises.py).
+    promises: list[PromiseRecord] = Field(default_factory=list)
 
 
 # ======================================================================================

@@ -24,13 +24,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, Sends, deliver, to_client
+from promptly.workflows.promises import PromiseBook
 from promptly.workflows.survey import SurveyWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.activities.records import PolicyActivities, RecordsActivities
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain import calendar_event, errors, follow_up, metrics, policy
+    from promptly.domain import calendar_event, errors, follow_up, metrics, policy, promises
     from promptly.domain.models import (
         FINAL_APPOINTMENT_STATUSES,
         SYSTEM,
@@ -57,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         ConfirmInput,
         CreateTaskRequest,
         ExcuseNoShowInput,
+        PromiseKind,
         Recipient,
         RecipientRole,
         RecordCallOutcomeInput,
@@ -131,6 +133,9 @@ class AppointmentWorkflow:
         # Decided once, in the first workflow task: a case replaying a history from before
         # the patch keeps the old command sequence for its whole run.
         self._beside = workflow.patched(BESIDE_THE_PLAN)
+        self._promises = PromiseBook.opened(
+            request.promises if isinstance(request, AppointmentContinuation) else ()
+        )
 
     # --- the run -------------------------------------------------------------------------
 
@@ -150,6 +155,7 @@ class AppointmentWorkflow:
                         case=self.case,
                         timeline=self._timeline,
                         stored_entries=self._stored_entries,
+                        promises=self._promises.records(),
                     )
                 )
             due = policy.next_step(self.case)
@@ -165,6 +171,7 @@ class AppointmentWorkflow:
                 "case_closed", f"the case ended {self.case.status.value}", SYSTEM
             )
             await workflow.wait_condition(workflow.all_handlers_finished)
+        self._promises.close(f"the case ended {self.case.status.value}")
         await self._save()
         return self._view()
 
@@ -198,6 +205,7 @@ class AppointmentWorkflow:
             case = case.model_copy(update={"prepayment_required": standing.prepayment_required})
         # Set once complete: a status query never shows a booking without its prepayment rule.
         self._case = case
+        self._promises.make(promises.appointment_promises(case, booked_at))
         workflow.upsert_search_attributes(
             [
                 APPOINTMENT_STATUS.value_set(self._case.status.value),
@@ -313,6 +321,7 @@ class AppointmentWorkflow:
             self._start_provider_notice()
         elif step is policy.Step.PROVIDER_ACK_ALERT:
             self._update(ack_alert_sent=True)
+            self._promises.broken(PromiseKind.PROVIDER_ACK, "not acknowledged", self._provider)
             await self._alert_supervisor(
                 "provider_ack_missing",
                 "Provider has not acknowledged",
@@ -357,6 +366,7 @@ class AppointmentWorkflow:
 
         async def settle(message: SendMessageRequest, delivery: Delivery) -> None:
             with self._quietly():
+                self._promises.delivered_by(group, delivery)
                 self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
                 if delivery.sent:
                     if on_sent is not None and self.case.reschedules == rounds:
@@ -813,6 +823,7 @@ class AppointmentWorkflow:
         """The next call attempt: decided on the current case, then the task is written."""
         case = self.case
         if policy.follow_up_exhausted(case):
+            self._promises.broken(PromiseKind.FOLLOW_UP, f"no call made ({case.follow_up_rule})")
             self._update(next_call_at=None, awaiting_call_outcome=False)
             self._set_status(
                 AppointmentStatus.UNCONFIRMED,
@@ -831,6 +842,7 @@ class AppointmentWorkflow:
         now = workflow.now()
         self._case = policy.after_call_attempt(case, now)
         self._changes += 1
+        self._promises.met(PromiseKind.FOLLOW_UP, cause_if_late=case.follow_up_rule)
         if superseded:
             self._note(
                 TimelineKind.DECISION,
@@ -919,6 +931,7 @@ class AppointmentWorkflow:
                 return self._view()
             via = f" by {command.channel.value} reply" if command.channel else ""
             if self._beside:
+                self._promises.not_applicable(PromiseKind.FOLLOW_UP, "client confirmed")
                 self._update(next_call_at=None, awaiting_call_outcome=False)
                 self._set_status(
                     AppointmentStatus.CONFIRMED, command.actor, f"Client confirmed{via}"
@@ -940,6 +953,7 @@ class AppointmentWorkflow:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("acknowledge")
             if not self.case.provider_acknowledged:
+                self._promises.met(PromiseKind.PROVIDER_ACK, actor=command.actor)
                 self._update(provider_acknowledged=True)
                 self._note(TimelineKind.ACTION, command.actor, "Provider acknowledged the booking")
             return self._view()
@@ -1017,6 +1031,7 @@ class AppointmentWorkflow:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("check_in")
             self._set_status(AppointmentStatus.CHECKED_IN, command.actor, "Client checked in")
+            self._promises.close("client checked in")
             if self._beside:
                 await self._confirmation_follow_ups_moot("checked_in", command.actor)
             return self._view()
@@ -1202,6 +1217,7 @@ class AppointmentWorkflow:
                 return self._view()
             self._update(free_reschedule=True)
             if self._beside:
+                self._promises.waived(PromiseKind.NO_SHOW, command.reason, command.actor)
                 record = self._decide_billing(BillingOutcome.WAIVED, command.actor, command.reason)
                 self._unflag(PREPAY_FLAG)
                 self._start_to_client(
@@ -1416,6 +1432,7 @@ class AppointmentWorkflow:
         )
         who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
         self._set_status(decision.status, command.actor, f"{who}: {command.reason}")
+        self._promises.close(f"cancelled: {command.reason}")
         record = self._decide_billing(decision.billing, command.actor, command.reason)
         # Nothing planned for the booked visit may reach anyone after this update returns.
         await self._cancel_sends_for_the_old_visit()
@@ -1437,6 +1454,7 @@ class AppointmentWorkflow:
             update={"reschedule_fee_pending": late or old.reschedule_fee_pending}
         )
         self._changes += 1
+        self._promises.make(promises.rescheduled_promises(self.case, now))
         self._note(
             TimelineKind.STATUS,
             command.actor,
@@ -1504,6 +1522,7 @@ class AppointmentWorkflow:
             SYSTEM,
             "Not checked in 15 minutes after the start: no-show (counts as held)",
         )
+        self._promises.met(PromiseKind.NO_SHOW)
         record = self._decide_billing(BillingOutcome.NO_SHOW, SYSTEM, "not checked in")
         _count(metrics.NO_SHOWS)
         self._flag(PREPAY_FLAG)
@@ -1529,6 +1548,10 @@ class AppointmentWorkflow:
     @property
     def _workflow_id(self) -> str:
         return workflow.info().workflow_id
+
+    @property
+    def _provider(self) -> Actor:
+        return Actor(kind=ActorKind.PROVIDER, id=self.case.request.provider.id)
 
     def _refuse_unless_allowed(self, update: str) -> None:
         if self._case is None:
@@ -1588,11 +1611,13 @@ class AppointmentWorkflow:
             await self._save_now()
 
     async def _save_now(self) -> None:
-        if self._saved_changes == self._changes:
+        self._promises.follow(promises.appointment_dues(self.case))
+        if self._saved_changes == self._changes and not self._promises.dirty:
             return
         self._saved_changes = self._changes
         case = self.case
         new_entries = self._timeline[self._stored_entries :]
+        changed_promises = self._promises.unsaved()
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
             CaseSnapshot(
@@ -1613,11 +1638,13 @@ class AppointmentWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                promises=changed_promises,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record case",
         )
         self._stored_entries += len(new_entries)
+        self._promises.saved(changed_promises)
 
     def _view(self) -> AppointmentView:
         case = self.case

@@ -25,11 +25,13 @@ from promptly.workflows.complaint_support import (
     staff_message_task,
 )
 from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.complaints import ComplaintRulesActivities
     from promptly.activities.records import RecordsActivities
     from promptly.domain import errors, metrics, policy
+    from promptly.domain import promises as ledger
     from promptly.domain.models import (
         SYSTEM,
         Actor,
@@ -47,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         CustomerVerdictInput,
         HoldInput,
         NoteVisibility,
+        PromiseKind,
         ProposeResolutionInput,
         Recipient,
         RecipientRole,
@@ -112,6 +115,7 @@ class ComplaintWorkflow:
         self._published: dict[str, object] = {}
         # Handlers await activities; one at a time keeps each transition whole.
         self._lock = asyncio.Lock()
+        self._promises = PromiseBook.opened()
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -132,6 +136,7 @@ class ComplaintWorkflow:
         self._case = policy.new_complaint_case(
             request, filed_at, rules, procedure_rules=procedure_rules
         )
+        self._promises.make(ledger.complaint_promises(self.case, filed_at))
         async with self._lock:
             route = self.case.route
             self._note(
@@ -165,6 +170,7 @@ class ComplaintWorkflow:
                 await self._run_step(due.step)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._promises.close(f"the complaint ended {self.case.status.value}")
         await self._save()
         return self._view()
 
@@ -214,6 +220,7 @@ class ComplaintWorkflow:
 
     async def _acknowledge(self) -> None:
         sent = await self._tell_customer("complaint_ack")
+        self._promises.sent(PromiseKind.COMPLAINT_ACK, sent, "acknowledgement not delivered")
         if not sent:
             self._flag("acknowledgement not sent")
 
@@ -257,6 +264,7 @@ class ComplaintWorkflow:
                 sla_deadline=self._iso(deadline),
             )
             self._flag("sla breached")
+            self._promises.broken(PromiseKind.COMPLAINT_RESOLVED, detail, self._department)
             _count_sla("breach_extended" if before.sla_breached else "breached")
             await self._alert("SLA breached", detail)
             await self._tell_customer("escalation")
@@ -335,6 +343,7 @@ class ComplaintWorkflow:
         root_cause: str | None = None,
     ) -> None:
         previous = self.case.status
+        self._promises.met(PromiseKind.COMPLAINT_RESOLVED, actor=actor)
         self._set_case(
             policy.close_complaint(self.case, workflow.now(), status, reason, root_cause)
         )
@@ -365,6 +374,7 @@ class ComplaintWorkflow:
             link_actions=link_actions,
             **extra,
         )
+        self._promises.update_given(PromiseKind.COMPLAINT_UPDATES, sent=sent)
         # Failed or not, the period restarts: a failure is flagged for staff, not retried
         # in a tight loop.
         self._set_case(policy.customer_update_attempted(self.case, workflow.now()))
@@ -544,6 +554,7 @@ class ComplaintWorkflow:
         async with self._transition("propose_resolution", command.actor):
             previous = self.case.status
             self._set_case(policy.propose_resolution(self.case, workflow.now(), command.resolution))
+            self._promises.met(PromiseKind.COMPLAINT_RESOLVED, actor=command.actor)
             self._note(
                 TimelineKind.STATUS,
                 command.actor,
@@ -587,6 +598,7 @@ class ComplaintWorkflow:
                 satisfied=False,
             )
             self._set_case(policy.reopen_complaint(self.case, workflow.now()))
+            self._promises.make(ledger.resolution_renewed(self.case, workflow.now()))
             level = self.case.escalation_level
             detail = (
                 f"Reopened at escalation level {level} with a fresh SLA clock: resolution due "
@@ -667,6 +679,10 @@ class ComplaintWorkflow:
     @property
     def _workflow_id(self) -> str:
         return workflow.info().workflow_id
+
+    @property
+    def _department(self) -> Actor:
+        return ledger.responsible_department(self.case.route.department)
 
     @property
     def _staff_timezone(self) -> str:
@@ -778,10 +794,12 @@ class ComplaintWorkflow:
 
     async def _save(self) -> None:
         """Store the case row and the timeline entries PostgreSQL has not seen yet."""
-        if self._saved_changes == self._changes:
+        self._promises.follow(ledger.complaint_dues(self.case))
+        if self._saved_changes == self._changes and not self._promises.dirty:
             return
         self._saved_changes = self._changes
         case = self.case
+        changed_promises = self._promises.unsaved()
         total = self._total_entries
         unsaved = total - self._stored_entries
         new_entries = self._timeline[len(self._timeline) - unsaved :] if unsaved else []
@@ -812,10 +830,12 @@ class ComplaintWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                promises=changed_promises,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record case",
         )
+        self._promises.saved(changed_promises)
         # Entries noted while this was being written are stored next time.
         self._stored_entries = total
         in_memory_stored = self._stored_entries - self._omitted_entries

@@ -17,16 +17,19 @@ from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
     from promptly.domain import errors, policy
+    from promptly.domain import promises as ledger
     from promptly.domain.models import (
         SYSTEM,
         Actor,
         ActorKind,
         CaseKind,
         CaseSnapshot,
+        PromiseKind,
         SendMessageRequest,
         SurveyAnswer,
         SurveyAnswerRecord,
@@ -62,12 +65,15 @@ class SurveyWorkflow:
         self._timeline: list[TimelineEntry] = []
         self._stored_entries = 0
         self._lock = asyncio.Lock()
+        self._promises = PromiseBook.opened()
 
     @workflow.run
     async def run(self, request: SurveyRequest) -> SurveyView:
+        self._promises.make(ledger.survey_promise(request.visit_ended_at, workflow.now()))
         await self._save()
         if not await self._answered_before(self._send_at, "send the survey"):
-            await self._send("survey")
+            sent = await self._send("survey")
+            self._promises.sent(PromiseKind.SURVEY, sent, "survey not delivered")
             self._status = SurveyStatus.SENT
             await self._save()
             if not await self._answered_before(self._reminder_at, "reminder"):
@@ -83,6 +89,7 @@ class SurveyWorkflow:
                 "Survey closed without an answer",
                 status=self._status.value,
             )
+        self._promises.close(f"the survey ended {self._status.value}")
         await self._save()
         return self._view()
 
@@ -180,7 +187,7 @@ class SurveyWorkflow:
     def status(self) -> SurveyView:
         return self._view()
 
-    async def _send(self, template: str) -> None:
+    async def _send(self, template: str) -> bool:
         client = self._request.client
         delivery = await deliver(
             SendMessageRequest(
@@ -201,6 +208,7 @@ class SurveyWorkflow:
             retry=MESSAGE_RETRY,
         )
         self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+        return delivery.sent
 
     def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
         self._timeline.append(
@@ -209,6 +217,7 @@ class SurveyWorkflow:
 
     async def _save(self) -> None:
         new_entries = self._timeline[self._stored_entries :]
+        changed_promises = self._promises.unsaved()
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
             CaseSnapshot(
@@ -223,11 +232,13 @@ class SurveyWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                promises=changed_promises,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record survey",
         )
         self._stored_entries += len(new_entries)
+        self._promises.saved(changed_promises)
 
     def _view(self) -> SurveyView:
         return SurveyView(
