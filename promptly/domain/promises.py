@@ -7,7 +7,8 @@ export and `GET /promises` read those rows, so they show the verdicts the workfl
 never a second computation. Rules (docs/promises.md):
 
 - a promise is made `pending` with the time it is due;
-- `met` keeps it when met by its due time, breaks it (cause: late) when met after;
+- `met` keeps it when met by its due time (within `ON_TIME_GRACE`), breaks it (cause: late)
+  when met after;
 - `broken`, `waived` and `not_applicable` record a decision with its cause and actor;
 - a broken or waived promise stays so: a later event never turns it back into `kept`;
 - `renewed` (a reschedule, a reopened complaint) makes a kept or pending promise pending
@@ -38,6 +39,9 @@ from promptly.domain.models import (
 # "Acknowledged at once": the acknowledgement must be out within this of the filing.
 ACK_AT_ONCE = timedelta(hours=1)
 SURVEY_WITHIN = timedelta(hours=48)
+# A timer fires a moment after its due time and a worker takes a moment to act: met within
+# this of the due time is on time (a decision taken by the timer at the due time is kept).
+ON_TIME_GRACE = timedelta(minutes=1)
 # Promises that hold for the life of the case rather than being met once.
 RECURRING = frozenset({PromiseKind.COMPLAINT_UPDATES})
 FINAL = frozenset({PromiseVerdict.BROKEN, PromiseVerdict.WAIVED})
@@ -63,8 +67,10 @@ def met(
     """Met at `at`: kept if by the due time, else broken as late. Decided promises stay."""
     if record.verdict is not PromiseVerdict.PENDING:
         return record
-    if record.due_at is None or at <= record.due_at:
-        return _changed(record, verdict=PromiseVerdict.KEPT, met_at=at, decided_at=at)
+    if record.due_at is None or at <= record.due_at + ON_TIME_GRACE:
+        return _changed(
+            record, verdict=PromiseVerdict.KEPT, met_at=at, decided_at=at, actor=actor
+        )
     late = f"met {_hours(at - record.due_at)} after it was due"
     return _changed(
         record,
@@ -130,7 +136,7 @@ def update_given(
     if not sent:
         cause = f"status update not delivered{f': {reason}' if reason else ''}"
         return broken(record, at, cause, SYSTEM)
-    if record.due_at is not None and at > record.due_at:
+    if record.due_at is not None and at > record.due_at + ON_TIME_GRACE:
         return broken(record, at, f"status update {_hours(at - record.due_at)} late", SYSTEM)
     return _changed(record, met_at=at)
 
