@@ -68,9 +68,7 @@ def met(
     if record.verdict is not PromiseVerdict.PENDING:
         return record
     if record.due_at is None or at <= record.due_at + ON_TIME_GRACE:
-        return _changed(
-            record, verdict=PromiseVerdict.KEPT, met_at=at, decided_at=at, actor=actor
-        )
+        return _changed(record, verdict=PromiseVerdict.KEPT, met_at=at, decided_at=at, actor=actor)
     late = f"met {_hours(at - record.due_at)} after it was due"
     return _changed(
         record,
