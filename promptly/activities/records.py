@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
-from promptly.activities.promise_rows import write_promises
+from promptly.activities.promise_writes import write_promises
 from promptly.domain.models import (
     AppointmentPolicy,
     BillingOutcome,

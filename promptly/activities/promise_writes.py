@@ -1,13 +1,10 @@
-"""The promise ledger in PostgreSQL: written with the case (`record_case`), read by the export,
-the QA report and `GET /promises`."""
+"""The promise ledger's writes: the rows a `record_case` carries, upserted in its transaction."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 
 from promptly.domain.models import CaseSnapshot
 
@@ -25,11 +22,6 @@ ON CONFLICT (case_id, promise) DO UPDATE
        revision = EXCLUDED.revision, updated_at = now()
  WHERE promises.revision < EXCLUDED.revision
 """
-
-COLUMNS = (
-    "case_id, promise, case_kind, business_id, client_id, verdict, promised_at, due_at, "
-    "met_at, decided_at, cause, actor_kind, actor_id"
-)
 
 
 async def write_promises(conn: AsyncConnection[Any], snapshot: CaseSnapshot) -> None:
@@ -58,35 +50,3 @@ async def write_promises(conn: AsyncConnection[Any], snapshot: CaseSnapshot) -> 
                 for record in snapshot.promises
             ],
         )
-
-
-async def promises_of_case(conn: AsyncConnection[Any], case_id: str) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"SELECT {COLUMNS} FROM promises WHERE case_id = %s ORDER BY due_at NULLS LAST, "
-            "promise",
-            (case_id,),
-        )
-        return await cur.fetchall()
-
-
-async def promises_due_between(
-    conn: AsyncConnection[Any],
-    start: datetime,
-    end: datetime,
-    *,
-    kept: bool | None = None,
-    limit: int = 1000,
-) -> list[dict[str, Any]]:
-    """Promises due in [start, end); `kept=False`: the broken ones, `kept=True`: the kept."""
-    verdict = {None: None, True: "kept", False: "broken"}[kept]
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"""SELECT {COLUMNS} FROM promises
-                 WHERE due_at >= %(start)s AND due_at < %(end)s
-                   AND (%(verdict)s::text IS NULL OR verdict = %(verdict)s)
-                 ORDER BY due_at, case_id, promise
-                 LIMIT %(limit)s""",
-            {"start": start, "end": end, "verdict": verdict, "limit": limit},
-        )
-        return await cur.fetchall()
