@@ -59,6 +59,7 @@ from promptly.domain.policy import BookingRejected
 from promptly.starter import (
     api_calendar,
     api_history,
+    api_promises,
     api_inbound,
     api_inquiries,
     api_links,
@@ -667,6 +668,7 @@ def create_app(
     app.include_router(api_calendar.router)
     app.include_router(api_links.router)
     app.include_router(api_history.router)
+    app.include_router(api_promises.router)
     app.include_router(health)
     app.include_router(api_webhooks.router)
     app.include_router(codec_router(settings))  # Temporal UI codec server (api_codec.py)
