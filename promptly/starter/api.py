@@ -59,10 +59,10 @@ from promptly.domain.policy import BookingRejected
 from promptly.starter import (
     api_calendar,
     api_history,
-    api_promises,
     api_inbound,
     api_inquiries,
     api_links,
+    api_promises,
     api_tasks,
     api_webhooks,
 )
