@@ -3,17 +3,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from promptly.config import ApiRole, Settings
 from promptly.starter.appointments import book
+from promptly.starter.cli import app
 from tests.api_support import STAFF_KEY, key, serving, with_api_keys
 from tests.helpers import appointment, end_workflows
 from tests.test_promise_ledger import verdict
@@ -39,6 +44,8 @@ async def test_compliance_lists_broken_promises_of_a_period_with_kept_false(
     http: httpx.AsyncClient,
     settings: Settings,
     pool: AsyncConnectionPool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     booked_at = await env.get_current_time()
     request = appointment(booked_at + timedelta(days=5))
@@ -69,6 +76,16 @@ async def test_compliance_lists_broken_promises_of_a_period_with_kept_false(
         "confirmation_within_24h",
         "provider_ack_within_24h",
     }
+
+    # The CLI lists the same broken promise.
+    monkeypatch.chdir(tmp_path)  # no .data/env from a local `promptly dev`
+    monkeypatch.setenv("PROMPTLY_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("PROMPTLY_OFFICE_TIMEZONE", settings.office_timezone)
+    args = ["promises", "--from", first.isoformat(), "--to", first.isoformat(), "--broken"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.output.splitlines() if case_id in line]
+    assert "provider_ack_within_24h  broken" in line and "by provider:P-3" in line
     await end_workflows(env, case_id)
 
 
