@@ -349,6 +349,7 @@ class Settings(BaseSettings):
             survey_after_end=self.survey_after_end,
             survey_reminder_after=self.survey_reminder_after,
             survey_closes_after=self.survey_closes_after,
+            free_reschedule_open_for=self.link_ttl,
         )
         return policy.scaled(rules, self.time_scale)
 

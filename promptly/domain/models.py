@@ -354,6 +354,10 @@ class AppointmentPolicy(Model):
     keep_open_after_close: timedelta = timedelta(hours=24)
     # A fee-bearing outcome (late cancel, no-show) stays open for an excuse or a waiver.
     fee_decision_window: timedelta = timedelta(days=7)
+    # A free reschedule granted by a waiver or a provider cancellation stays usable this long
+    # after it was granted: the life of the client link that offers it (setting link_ttl).
+    # None (cases booked before the rule): the case closes as any final case does.
+    free_reschedule_open_for: timedelta | None = None
     late_change_within: timedelta = timedelta(hours=24)
     continue_after_reschedules: int = Field(default=10, ge=1)
     survey_after_end: timedelta = timedelta(hours=2)
@@ -386,6 +390,8 @@ class AppointmentCase(Model):
     closed_at: AwareDatetime | None = None
     billing: BillingOutcome | None = None
     free_reschedule: bool = False
+    # When a waiver or a provider cancellation granted the free reschedule.
+    free_reschedule_granted_at: AwareDatetime | None = None
     delay_minutes: int = 0
     # Minutes the client said they run late (capped by `policy.client_late_limit`).
     client_late_minutes: int = 0

@@ -1215,7 +1215,7 @@ class AppointmentWorkflow:
             if self._beside and self.case.status not in FINAL_APPOINTMENT_STATUSES:
                 await self._waive_reschedule_fee(command)
                 return self._view()
-            self._update(free_reschedule=True)
+            self._update(free_reschedule=True, free_reschedule_granted_at=workflow.now())
             if self._beside:
                 self._promises.waived(PromiseKind.NO_SHOW, command.reason, command.actor)
                 record = self._decide_billing(BillingOutcome.WAIVED, command.actor, command.reason)
@@ -1428,6 +1428,7 @@ class AppointmentWorkflow:
             next_call_at=None,
             awaiting_call_outcome=False,
             free_reschedule=decision.free_reschedule,
+            free_reschedule_granted_at=workflow.now() if decision.free_reschedule else None,
             cancellations=self.case.cancellations + 1,
         )
         who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
