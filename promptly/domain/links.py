@@ -75,6 +75,7 @@ _ACTION_LETTERS = {
     "survey": "s",
     "calendar": "k",
     "acknowledge": "a",
+    "late": "l",
 }
 _LETTER_ACTIONS = {letter: action for action, letter in _ACTION_LETTERS.items()}
 _COMPACT_MAC_BYTES = 16

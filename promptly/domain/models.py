@@ -309,6 +309,8 @@ class AppointmentView(Model):
     follow_up_rule: str | None = None
     # After the client's unwaived no-show this visit is paid in advance (no-show policy).
     prepayment_required: bool = False
+    # When the no-show rule applies, moved by the delays reported so far.
+    no_show_at: AwareDatetime | None = None
     timeline: list[TimelineEntry]
 
 

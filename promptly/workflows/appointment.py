@@ -80,6 +80,8 @@ APPOINTMENT_START = SearchAttributeKey.for_datetime("AppointmentStart")
 PREPAY_FLAG = "next visit must be booked and paid anew"
 
 CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
+# The confirmation and the reminder also let the client say they run late (no-show policy).
+VISIT_LINKS = [*CLIENT_LINKS, "late"]
 PROVIDER_LINKS = ["acknowledge"]
 # A reminder that went out this long after its planned time counts as late (metrics).
 REMINDER_LATE_AFTER = timedelta(hours=1)
@@ -476,6 +478,7 @@ class AppointmentWorkflow:
             task_due=case.confirmation_deadline,
             on_sent=lambda: self._update(confirmation_sent=True),
             if_failed="confirmation not sent",
+            link_actions=VISIT_LINKS,
         )
 
     def _start_provider_notice(self) -> None:
@@ -519,6 +522,7 @@ class AppointmentWorkflow:
             "reminder",
             budget=self._reminder_window_end() - workflow.now(),
             on_sent=on_time,
+            link_actions=VISIT_LINKS,
         )
 
     async def _cancel_sends(self, groups: list[str] | None = None) -> None:
@@ -1671,5 +1675,6 @@ class AppointmentWorkflow:
             reschedules=case.reschedules,
             follow_up_rule=case.follow_up_rule,
             prepayment_required=case.prepayment_required,
+            no_show_at=policy.no_show_moment(case),
             timeline=list(self._timeline),
         )
