@@ -196,6 +196,10 @@ RENEWED_BY_RESCHEDULE = (
     PromiseKind.NO_SHOW,
 )
 
+# The client came: what was promised to get them there is moot; the provider's acknowledgement
+# is still owed (its alert decides it).
+SETTLED_BY_CHECK_IN = RENEWED_BY_RESCHEDULE
+
 
 def rescheduled_promises(case: AppointmentCase, now: datetime) -> list[PromiseRecord]:
     return of_kinds(appointment_promises(case, now), RENEWED_BY_RESCHEDULE)

@@ -1035,7 +1035,7 @@ class AppointmentWorkflow:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("check_in")
             self._set_status(AppointmentStatus.CHECKED_IN, command.actor, "Client checked in")
-            self._promises.close("client checked in")
+            self._promises.close("client checked in", promises.SETTLED_BY_CHECK_IN)
             if self._beside:
                 await self._confirmation_follow_ups_moot("checked_in", command.actor)
             return self._view()
