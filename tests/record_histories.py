@@ -208,6 +208,18 @@ def beside_the_plan(lifecycle: Lifecycle) -> Lifecycle:
     return play
 
 
+def with_the_ledger(lifecycle: Lifecycle) -> Lifecycle:
+    """A lifecycle recorded with the `promise-ledger` patch (verdicts kept in state and saved
+    with the case), stored as `<name>_ledger` next to the histories recorded before it."""
+
+    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+        recorded = await lifecycle(env, settings)
+        return {f"{name}_ledger": workflow_id for name, workflow_id in recorded.items()}
+
+    play.__name__ = f"{lifecycle.__name__}_ledger"
+    return play
+
+
 async def complaint_hold_expired(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Procedure rules: held at 2h, the hold ends on its own at 74h, the customer is told of
     the supervisor tier at 96h (24h on the clock + 72h held); closed by a supervisor."""
@@ -263,6 +275,15 @@ LIFECYCLES: list[Lifecycle] = [
     ),
     complaint_hold_expired,
     inquiry_answered,
+    *(
+        with_the_ledger(lifecycle)
+        for lifecycle in (
+            appointment_completed,
+            appointment_no_show,
+            complaint_breached,
+            inquiry_answered,
+        )
+    ),
 ]
 
 
