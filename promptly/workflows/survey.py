@@ -74,7 +74,8 @@ class SurveyWorkflow:
         if not await self._answered_before(self._send_at, "send the survey"):
             sent = await self._send("survey")
             self._promises.sent(PromiseKind.SURVEY, sent, "survey not delivered")
-            self._status = SurveyStatus.SENT
+            if self._answer is None:  # an answer that came while it was sending stands
+                self._status = SurveyStatus.SENT
             await self._save()
             if not await self._answered_before(self._reminder_at, "reminder"):
                 await self._send("survey_reminder")
