@@ -225,6 +225,18 @@ def cases_beside_the_plan(lifecycle: Lifecycle, name: str) -> Lifecycle:
     return play
 
 
+def with_the_ledger(lifecycle: Lifecycle) -> Lifecycle:
+    """A lifecycle recorded with the `promise-ledger` patch (verdicts kept in state and saved
+    with the case), stored as `<name>_ledger` next to the histories recorded before it."""
+
+    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+        recorded = await lifecycle(env, settings)
+        return {f"{name}_ledger": workflow_id for name, workflow_id in recorded.items()}
+
+    play.__name__ = f"{lifecycle.__name__}_ledger"
+    return play
+
+
 async def complaint_hold_expired(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Procedure rules: held at 2h, the hold ends on its own at 74h, the customer is told of
     the supervisor tier at 96h (24h on the clock + 72h held); closed by a supervisor."""
@@ -290,6 +302,15 @@ LIFECYCLES: list[Lifecycle] = [
         )
     ),
     cases_beside_the_plan(appointment_completed, "survey_answered_beside"),
+    *(
+        with_the_ledger(lifecycle)
+        for lifecycle in (
+            appointment_completed,
+            appointment_no_show,
+            complaint_breached,
+            inquiry_answered,
+        )
+    ),
 ]
 
 

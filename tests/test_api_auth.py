@@ -42,6 +42,7 @@ EXPECTED: dict[tuple[str, str], set[ApiRole]] = {
     ("POST", "/tasks/{task_id}/complete"): ACTING,
     ("GET", "/history/cases/{case}"): {C, A},
     ("GET", "/history/clients/{client_id}"): {C, A},
+    ("GET", "/promises"): {C, A},
     ("GET", "/webhooks/deliveries"): {A},
     ("POST", "/webhooks/deliveries/redeliver"): {A},
 }

@@ -63,7 +63,7 @@ async def test_booking_then_confirm_via_the_client_link(
 ) -> None:
     request = await _booked(api)
     tokens = await client_links(pool, settings, request.workflow_id)
-    assert set(tokens) == {"confirm", "cancel", "reschedule"}
+    assert set(tokens) == {"confirm", "cancel", "reschedule", "late"}
     link = f"/c/{tokens['confirm']}"
 
     page = await api.get(link)

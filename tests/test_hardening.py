@@ -134,7 +134,11 @@ def test_redaction_work_is_bounded_for_hostile_input() -> None:
 def test_webhooks_need_https_outside_this_machine() -> None:
     with pytest.raises(ValidationError, match="must use https"):
         Settings(webhook_urls=["http://crm.example.com/promptly"], webhook_secret=WEBHOOK_SECRET)
-    for url in ("https://crm.example.com/promptly", "http://127.0.0.1:9000/x", "http://localhost/x"):
+    for url in (
+        "https://crm.example.com/promptly",
+        "http://127.0.0.1:9000/x",
+        "http://localhost/x",
+    ):
         assert Settings(webhook_urls=[url], webhook_secret=WEBHOOK_SECRET).webhook_urls
 
 
@@ -186,7 +190,7 @@ def test_client_typed_text_cannot_restructure_the_markdown_export() -> None:
         ],
     )
     html = MarkdownIt("commonmark").render(render_markdown(export))
-    for forbidden in ("<a ", "<img", "<script", "evil.example/phish\"", "<h1>Case closed"):
+    for forbidden in ("<a ", "<img", "<script", 'evil.example/phish"', "<h1>Case closed"):
         assert forbidden not in html, forbidden
     assert html.count("<h1>") == 1  # the export's own title only
     assert "[urgent](https://evil.example/phish)" in html  # shown as the text the client typed

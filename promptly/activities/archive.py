@@ -149,6 +149,7 @@ class ArchiveActivities:
                 ("staff_tasks", "case_id"),
                 ("survey_responses", "survey_id"),
                 ("webhook_deliveries", "case_id"),
+                ("promises", "case_id"),
             ):
                 cursor = await conn.execute(
                     f"DELETE FROM {table} WHERE {column} IN (SELECT case_id FROM expired)"

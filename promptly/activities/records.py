@@ -9,6 +9,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
+from promptly.activities.promise_writes import write_promises
 from promptly.domain.models import (
     AppointmentPolicy,
     BillingOutcome,
@@ -76,6 +77,7 @@ class RecordsActivities:
                         for offset, entry in enumerate(snapshot.entries)
                     ],
                 )
+            await write_promises(conn, snapshot)
             if self._webhook_urls:
                 await _queue_webhooks(conn, snapshot, self._webhook_urls)
 

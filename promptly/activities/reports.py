@@ -1,8 +1,8 @@
 """The QA report's reads from PostgreSQL, and the activity the weekly schedule runs.
 
 The figures and formats are pure (promptly/domain/qa_report.py); this module only turns the
-system of record (`cases`, `timeline_events`, `billing_outcomes`, `survey_responses`) into
-facts, read-only.
+system of record (`cases`, `timeline_events`, `billing_outcomes`, `survey_responses`,
+`promises`) into facts, read-only.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from temporalio import activity
 
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.models import QaReportInput, QaReportSummary
+from promptly.domain.promise_report import PromiseFact
 from promptly.domain.qa_report import (
     AppointmentFact,
     ComplaintFact,
@@ -118,6 +119,23 @@ SELECT nps, answered_at FROM survey_responses
 """
 
 
+# The promise ledger's verdicts of the cases the report covers: appointments by their start,
+# other cases by when they were opened (their first timeline entry).
+_PROMISES_SQL = """
+SELECT p.case_id, p.promise, p.verdict
+  FROM promises p
+  JOIN cases c ON c.case_id = p.case_id
+  CROSS JOIN LATERAL (SELECT min(t.at) AS opened_at
+                        FROM timeline_events t WHERE t.case_id = p.case_id) f
+ WHERE coalesce(CASE WHEN c.kind = 'appointment' THEN c.starts_at END, f.opened_at)
+       >= %(start)s
+   AND coalesce(CASE WHEN c.kind = 'appointment' THEN c.starts_at END, f.opened_at)
+       < %(end)s
+   AND p.case_id NOT LIKE %(demo)s
+ ORDER BY p.case_id, p.promise
+"""
+
+
 async def load_facts(conn: AsyncConnection[Any], period: Period) -> ReportFacts:
     """Read the facts of `period` from PostgreSQL (read-only)."""
     # Demo cases (`make demo`) are samples, not the service the report measures.
@@ -155,7 +173,9 @@ async def load_facts(conn: AsyncConnection[Any], period: Period) -> ReportFacts:
         escalations = [EscalationFact(**row) for row in await cur.fetchall()]
         await cur.execute(_SURVEYS_SQL, bounds)
         surveys = [SurveyFact(**row) for row in await cur.fetchall()]
-    return ReportFacts(appointments, complaints, escalations, surveys)
+        await cur.execute(_PROMISES_SQL, bounds)
+        promises = [PromiseFact(**row) for row in await cur.fetchall()]
+    return ReportFacts(appointments, complaints, escalations, surveys, promises)
 
 
 async def build_report(conn: AsyncConnection[Any], period: Period) -> QaReport:

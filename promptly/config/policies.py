@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -24,6 +24,9 @@ SIX_MONTHS = timedelta(days=183)
 
 
 class AppointmentSettings(BaseModel):
+    if TYPE_CHECKING:
+        link_ttl: timedelta  # SigningSettings: how long a client link lives
+
     time_scale: float = Field(
         default=1.0,
         gt=0,
@@ -110,6 +113,8 @@ class AppointmentSettings(BaseModel):
             survey_after_end=self.survey_after_end,
             survey_reminder_after=self.survey_reminder_after,
             survey_closes_after=self.survey_closes_after,
+            # A free reschedule stays usable as long as the client link that offers it.
+            free_reschedule_open_for=self.link_ttl,
         )
         return policy.scaled(rules, self.time_scale)
 

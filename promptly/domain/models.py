@@ -309,6 +309,8 @@ class AppointmentView(Model):
     follow_up_rule: str | None = None
     # After the client's unwaived no-show this visit is paid in advance (no-show policy).
     prepayment_required: bool = False
+    # When the no-show rule applies, moved by the delays reported so far.
+    no_show_at: AwareDatetime | None = None
     timeline: list[TimelineEntry]
 
 
@@ -354,6 +356,10 @@ class AppointmentPolicy(Model):
     keep_open_after_close: timedelta = timedelta(hours=24)
     # A fee-bearing outcome (late cancel, no-show) stays open for an excuse or a waiver.
     fee_decision_window: timedelta = timedelta(days=7)
+    # A free reschedule granted by a waiver or a provider cancellation stays usable this long
+    # after it was granted: the life of the client link that offers it (setting link_ttl).
+    # None (cases booked before the rule): the case closes as any final case does.
+    free_reschedule_open_for: timedelta | None = None
     late_change_within: timedelta = timedelta(hours=24)
     continue_after_reschedules: int = Field(default=10, ge=1)
     survey_after_end: timedelta = timedelta(hours=2)
@@ -386,6 +392,8 @@ class AppointmentCase(Model):
     closed_at: AwareDatetime | None = None
     billing: BillingOutcome | None = None
     free_reschedule: bool = False
+    # When a waiver or a provider cancellation granted the free reschedule.
+    free_reschedule_granted_at: AwareDatetime | None = None
     delay_minutes: int = 0
     # Minutes the client said they run late (capped by `policy.client_late_limit`).
     client_late_minutes: int = 0
@@ -401,12 +409,50 @@ class AppointmentCase(Model):
     prepayment_required: bool = False
 
 
+class PromiseKind(StrEnum):
+    """The promises of the procedures, one ledger row per case each (docs/promises.md)."""
+
+    CONFIRMATION = "confirmation_within_24h"
+    PROVIDER_ACK = "provider_ack_within_24h"
+    REMINDER = "reminder_24_48h_before"
+    FOLLOW_UP = "follow_up_before_deadline"
+    NO_SHOW = "no_show_rule"
+    SURVEY = "survey_within_48h"
+    COMPLAINT_ACK = "complaint_ack_at_once"
+    COMPLAINT_UPDATES = "complaint_updated_every_24h"
+    COMPLAINT_RESOLVED = "complaint_resolved_within_48h"
+    INQUIRY_ANSWERED = "inquiry_answered_within_48h"
+
+
+class PromiseVerdict(StrEnum):
+    PENDING = "pending"  # made, not decided yet
+    KEPT = "kept"
+    BROKEN = "broken"
+    WAIVED = "waived"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class PromiseRecord(Model):
+    """One promise of one case as the workflow decided it; `revision` orders the writes."""
+
+    promise: PromiseKind
+    verdict: PromiseVerdict = PromiseVerdict.PENDING
+    promised_at: AwareDatetime
+    due_at: AwareDatetime | None = None
+    met_at: AwareDatetime | None = None
+    decided_at: AwareDatetime | None = None
+    cause: str | None = None
+    actor: Actor | None = None
+    revision: int = 0
+
+
 class AppointmentContinuation(Model):
     """What a long-lived appointment carries into its next run (continue-as-new)."""
 
     case: AppointmentCase
     timeline: list[TimelineEntry]
     stored_entries: int
+    promises: list[PromiseRecord] = Field(default_factory=list)
 
 
 # --- activities -----------------------------------------------------------------------
@@ -620,6 +666,8 @@ class CaseSnapshot(Model):
     details: dict[str, Any] = Field(default_factory=dict)
     first_seq: int = 0
     entries: list[TimelineEntry] = Field(default_factory=list)
+    # Promise rows changed since the last save (the ledger, promptly/domain/promises.py).
+    promises: list[PromiseRecord] = Field(default_factory=list)
 
 
 # ======================================================================================
@@ -1043,6 +1091,7 @@ class PurgeResult(Model):
     survey_responses: int
     archived_histories: int
     webhook_deliveries: int = 0
+    promises: int = 0
 
 
 # ======================================================================================

@@ -291,7 +291,14 @@ def closes_at(case: AppointmentCase) -> datetime:
     closed_at = case.closed_at or case.booked_at
     fee_pending = case.billing in (BillingOutcome.LATE_CANCEL, BillingOutcome.NO_SHOW)
     window = case.policy.fee_decision_window if fee_pending else case.policy.keep_open_after_close
-    return _shift(closed_at, window)
+    closes = _shift(closed_at, window)
+    open_for = case.policy.free_reschedule_open_for
+    if case.free_reschedule and open_for is not None:
+        # The free reschedule a waiver or a provider cancellation offered stays usable as long
+        # as the link in that message.
+        granted = case.free_reschedule_granted_at or closed_at
+        return max(closes, _shift(granted, open_for))
+    return closes
 
 
 def is_late_change(start: datetime, now: datetime, policy: AppointmentPolicy) -> bool:

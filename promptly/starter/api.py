@@ -62,6 +62,7 @@ from promptly.starter import (
     api_inbound,
     api_inquiries,
     api_links,
+    api_promises,
     api_tasks,
     api_webhooks,
 )
@@ -667,6 +668,7 @@ def create_app(
     app.include_router(api_calendar.router)
     app.include_router(api_links.router)
     app.include_router(api_history.router)
+    app.include_router(api_promises.router)
     app.include_router(health)
     app.include_router(api_webhooks.router)
     app.include_router(codec_router(settings))  # Temporal UI codec server (api_codec.py)

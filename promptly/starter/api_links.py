@@ -39,6 +39,7 @@ from promptly.domain.models import (
     ConfirmInput,
     Locale,
     Person,
+    ReportDelayInput,
     RescheduleInput,
     SurveyAnswer,
     SurveyRequest,
@@ -229,6 +230,34 @@ def _rescheduled(opened: Opened, view: AppointmentView) -> Page:
     )
 
 
+def _late_form(opened: Opened, error: str) -> Page:
+    return _appointment_page(
+        "late", "late.button", opened, error, label=opened.t("late.field"), value="10"
+    )
+
+
+def _late_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
+    """The client runs late: `report_delay` with the client as actor (moves the no-show
+    moment within the configured limit; no fee rule changes)."""
+    try:
+        return ReportDelayInput(
+            minutes=int(form.get("minutes", "").strip()),
+            reason="running late (client link)",
+            actor=opened.actor,
+        )
+    except (ValueError, ValidationError) as err:
+        raise FormError(opened.t("late.bad_minutes")) from err
+
+
+def _late_noted(opened: Opened, view: AppointmentView) -> Page:
+    held_until = view.no_show_at or view.start
+    return Page(
+        title=opened.t("late.done"),
+        lines=[opened.t("late.held", when=opened.when(held_until))],
+        details=_appointment_details(opened),
+    )
+
+
 def _acknowledge_instead(opened: Opened) -> Page | None:
     view: AppointmentView = opened.view
     if view.status in FINAL_APPOINTMENT_STATUSES:
@@ -270,6 +299,13 @@ APPOINTMENT_LINKS: dict[str, LinkAction] = {
         argument=_cancel_argument,
         done=_cancelled,
         instead=_cancel_instead,
+    ),
+    "late": LinkAction(
+        update=AppointmentWorkflow.report_delay,
+        form=_late_form,
+        argument=_late_argument,
+        done=_late_noted,
+        instead=_cancel_instead,  # until the visit ends; the workflow refuses it too late
     ),
     "reschedule": LinkAction(
         update=AppointmentWorkflow.reschedule,

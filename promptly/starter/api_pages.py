@@ -38,6 +38,13 @@ TEXT: dict[Locale, dict[str, str]] = {
         "acknowledge.button": "Acknowledge the booking",
         "acknowledge.done": "Thank you, the booking is acknowledged",
         "acknowledge.already": "The booking is already acknowledged",
+        "late.title": "Running late?",
+        "late.intro": "Hello {name}, tell us how late you will be and we will hold your visit.",
+        "late.field": "Minutes late",
+        "late.button": "I'm running late",
+        "late.done": "Thank you, we know you are running late",
+        "late.held": "We hold your visit until {when}. Fees do not change.",
+        "late.bad_minutes": "Please give the minutes as a number, for example 10.",
         "cancel.title": "Cancel your appointment",
         "cancel.intro": "Hello {name}, do you want to cancel this appointment?",
         "cancel.policy": "Cancelling at least 24 hours before the visit is free; later, "
@@ -112,6 +119,13 @@ TEXT: dict[Locale, dict[str, str]] = {
         "acknowledge.button": "Potwierdzam przyjęcie rezerwacji",
         "acknowledge.done": "Dziękujemy, przyjęcie rezerwacji zostało potwierdzone",
         "acknowledge.already": "Przyjęcie rezerwacji jest już potwierdzone",
+        "late.title": "Spóźnisz się?",
+        "late.intro": "Dzień dobry, {name}! Napisz, ile minut się spóźnisz, a zaczekamy.",
+        "late.field": "Spóźnienie w minutach",
+        "late.button": "Spóźnię się",
+        "late.done": "Dziękujemy, wiemy, że się spóźnisz",
+        "late.held": "Czekamy na Ciebie do {when}. Opłaty się nie zmieniają.",
+        "late.bad_minutes": "Podaj liczbę minut, na przykład 10.",
         "cancel.title": "Odwołaj wizytę",
         "cancel.intro": "Dzień dobry, {name}! Czy chcesz odwołać tę wizytę?",
         "cancel.policy": "Odwołanie co najmniej 24 godziny przed wizytą jest bezpłatne; "
@@ -208,6 +222,9 @@ border-radius:6px;background:#176;color:#fff;cursor:pointer}
 {% elif page.form.kind == "reschedule" %}<label for="new_start">{{ page.form.label }}</label>
 <input id="new_start" name="new_start" type="datetime-local" required
  value="{{ page.form.value }}">
+{% elif page.form.kind == "late" %}<label for="minutes">{{ page.form.label }}</label>
+<input id="minutes" name="minutes" type="number" min="1" max="480" required
+ value="{{ page.form.value }}">
 {% elif page.form.kind == "api_key" %}<label for="key">{{ page.form.label }}</label>
 <input id="key" name="key" type="password" required autocomplete="off">
 {% elif page.form.kind == "survey" %}<p>{{ t["survey.question"] }}</p>
@@ -240,7 +257,7 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class Form:
-    kind: str  # confirm | cancel | reschedule | survey | api_key | logout
+    kind: str  # confirm | cancel | reschedule | late | survey | api_key | logout
     action: str
     button: str = ""
     label: str = ""

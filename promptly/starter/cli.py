@@ -43,6 +43,7 @@ from promptly.starter.demo_cli import demo_command
 from promptly.starter.history_cli import history_app
 from promptly.starter.inquiry_cli import inquiry_app
 from promptly.starter.outbox_cli import outbox_command
+from promptly.starter.promises_cli import promises_command
 from promptly.starter.report import report_command
 from promptly.starter.secret_files import secrets_app
 from promptly.starter.sms_cli import sms_app
@@ -65,6 +66,7 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(sms_app, name="sms")
 app.add_typer(secrets_app, name="secrets")
 app.command("report")(report_command)
+app.command("promises")(promises_command)
 
 if TYPE_CHECKING:
     from promptly.workflows.appointment import AppointmentWorkflow

@@ -34,6 +34,7 @@ from temporalio.service import RPCError
 
 from promptly.domain.models import CaseKind, TimelineEntry
 from promptly.domain.readable_time import readable, readable_text
+from promptly.starter.promise_ledger import LedgerRow, case_promises, markdown_lines
 
 QUERY_TIMEOUT = timedelta(seconds=10)
 
@@ -111,6 +112,8 @@ class CaseExport(BaseModel):
     details: dict[str, Any]
     timezone: str
     entries: list[ExportedEntry]
+    # The promise ledger's rows of the case: the verdicts the workflow reached.
+    promises: list[LedgerRow] = []
 
 
 class ClientCase(BaseModel):
@@ -212,6 +215,7 @@ async def load_case(
         details=row["details"],
         timezone=timezone,
         entries=entries_out,
+        promises=await case_promises(conn, case_id, zone),
     )
 
 
@@ -507,6 +511,9 @@ def _outcome(entry: ExportedEntry) -> str:
 def render_markdown(export: CaseExport) -> str:
     lines = [f"# History of {_md(export.case_id)}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {_md_cell(value)} |" for name, value in _facts(export)]
+    promises = markdown_lines(export.promises, _md_cell)
+    if promises:
+        lines += ["", *promises[:-1]]
     lines += ["", f"## Timeline ({len(export.entries)} entries)", ""]
     for number, entry in enumerate(export.entries, start=1):
         head = f"### {number}. {_when(entry.at)} · {entry.kind} · {_md(entry.actor)}"
@@ -612,13 +619,24 @@ table{border-collapse:collapse;width:100%}
 th,td{border:1px solid #ccc;padding:.4rem;vertical-align:top;text-align:left}
 th{background:#f3f3f3} .facts{width:auto} pre{white-space:pre-wrap;margin:.3rem 0 0}
 .kind-decision{background:#fff8e1} .kind-status{background:#e8f5e9}
-.kind-message_failed{background:#ffebee}
+.kind-message_failed{background:#ffebee} .verdict-broken{background:#ffebee}
 </style></head><body>
 <h1>History of {{ export.case_id }}</h1>
 <table class="facts">
 {% for name, value in facts %}<tr><th>{{ name }}</th><td>{{ value }}</td></tr>
 {% endfor %}
 </table>
+{% if export.promises %}
+<h2>Promises ({{ export.promises|length }})</h2>
+<table>
+<tr><th>promise</th><th>verdict</th><th>due</th><th>met</th><th>cause</th><th>actor</th></tr>
+{% for p in export.promises %}
+<tr class="verdict-{{ p.verdict }}"><td>{{ p.promise|replace("_", " ") }}</td>
+<td>{{ p.verdict }}</td><td>{{ when(p.due_at) }}</td><td>{{ when(p.met_at) }}</td>
+<td>{{ p.cause or "" }}</td><td>{{ p.actor or "" }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
 <h2>Timeline ({{ export.entries|length }} entries)</h2>
 <table>
 <tr><th>#</th><th>time</th><th>kind</th><th>actor</th><th>channel</th><th>what happened</th></tr>

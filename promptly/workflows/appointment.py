@@ -24,13 +24,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, Sends, deliver, to_client
+from promptly.workflows.promises import PromiseBook
 from promptly.workflows.survey import SurveyWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.activities.records import PolicyActivities, RecordsActivities
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain import calendar_event, errors, follow_up, metrics, policy
+    from promptly.domain import calendar_event, errors, follow_up, metrics, policy, promises
     from promptly.domain.models import (
         FINAL_APPOINTMENT_STATUSES,
         SYSTEM,
@@ -57,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         ConfirmInput,
         CreateTaskRequest,
         ExcuseNoShowInput,
+        PromiseKind,
         Recipient,
         RecipientRole,
         RecordCallOutcomeInput,
@@ -78,6 +80,8 @@ APPOINTMENT_START = SearchAttributeKey.for_datetime("AppointmentStart")
 PREPAY_FLAG = "next visit must be booked and paid anew"
 
 CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
+# The confirmation and the reminder also let the client say they run late (no-show policy).
+VISIT_LINKS = [*CLIENT_LINKS, "late"]
 PROVIDER_LINKS = ["acknowledge"]
 # A reminder that went out this long after its planned time counts as late (metrics).
 REMINDER_LATE_AFTER = timedelta(hours=1)
@@ -131,6 +135,9 @@ class AppointmentWorkflow:
         # Decided once, in the first workflow task: a case replaying a history from before
         # the patch keeps the old command sequence for its whole run.
         self._beside = workflow.patched(BESIDE_THE_PLAN)
+        self._promises = PromiseBook.opened(
+            request.promises if isinstance(request, AppointmentContinuation) else ()
+        )
 
     # --- the run -------------------------------------------------------------------------
 
@@ -150,6 +157,7 @@ class AppointmentWorkflow:
                         case=self.case,
                         timeline=self._timeline,
                         stored_entries=self._stored_entries,
+                        promises=self._promises.records(),
                     )
                 )
             due = policy.next_step(self.case)
@@ -165,6 +173,7 @@ class AppointmentWorkflow:
                 "case_closed", f"the case ended {self.case.status.value}", SYSTEM
             )
             await workflow.wait_condition(workflow.all_handlers_finished)
+        self._promises.close(f"the case ended {self.case.status.value}")
         await self._save()
         return self._view()
 
@@ -198,6 +207,7 @@ class AppointmentWorkflow:
             case = case.model_copy(update={"prepayment_required": standing.prepayment_required})
         # Set once complete: a status query never shows a booking without its prepayment rule.
         self._case = case
+        self._promises.make(promises.appointment_promises(case, booked_at))
         workflow.upsert_search_attributes(
             [
                 APPOINTMENT_STATUS.value_set(self._case.status.value),
@@ -313,6 +323,7 @@ class AppointmentWorkflow:
             self._start_provider_notice()
         elif step is policy.Step.PROVIDER_ACK_ALERT:
             self._update(ack_alert_sent=True)
+            self._promises.broken(PromiseKind.PROVIDER_ACK, "not acknowledged", self._provider)
             await self._alert_supervisor(
                 "provider_ack_missing",
                 "Provider has not acknowledged",
@@ -357,6 +368,7 @@ class AppointmentWorkflow:
 
         async def settle(message: SendMessageRequest, delivery: Delivery) -> None:
             with self._quietly():
+                self._promises.delivered_by(group, delivery)
                 self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
                 if delivery.sent:
                     if on_sent is not None and self.case.reschedules == rounds:
@@ -466,6 +478,7 @@ class AppointmentWorkflow:
             task_due=case.confirmation_deadline,
             on_sent=lambda: self._update(confirmation_sent=True),
             if_failed="confirmation not sent",
+            link_actions=VISIT_LINKS,
         )
 
     def _start_provider_notice(self) -> None:
@@ -509,6 +522,7 @@ class AppointmentWorkflow:
             "reminder",
             budget=self._reminder_window_end() - workflow.now(),
             on_sent=on_time,
+            link_actions=VISIT_LINKS,
         )
 
     async def _cancel_sends(self, groups: list[str] | None = None) -> None:
@@ -813,6 +827,7 @@ class AppointmentWorkflow:
         """The next call attempt: decided on the current case, then the task is written."""
         case = self.case
         if policy.follow_up_exhausted(case):
+            self._promises.broken(PromiseKind.FOLLOW_UP, f"no call made ({case.follow_up_rule})")
             self._update(next_call_at=None, awaiting_call_outcome=False)
             self._set_status(
                 AppointmentStatus.UNCONFIRMED,
@@ -831,6 +846,7 @@ class AppointmentWorkflow:
         now = workflow.now()
         self._case = policy.after_call_attempt(case, now)
         self._changes += 1
+        self._promises.met(PromiseKind.FOLLOW_UP, cause_if_late=case.follow_up_rule)
         if superseded:
             self._note(
                 TimelineKind.DECISION,
@@ -919,6 +935,7 @@ class AppointmentWorkflow:
                 return self._view()
             via = f" by {command.channel.value} reply" if command.channel else ""
             if self._beside:
+                self._promises.not_applicable(PromiseKind.FOLLOW_UP, "client confirmed")
                 self._update(next_call_at=None, awaiting_call_outcome=False)
                 self._set_status(
                     AppointmentStatus.CONFIRMED, command.actor, f"Client confirmed{via}"
@@ -940,6 +957,7 @@ class AppointmentWorkflow:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("acknowledge")
             if not self.case.provider_acknowledged:
+                self._promises.met(PromiseKind.PROVIDER_ACK, actor=command.actor)
                 self._update(provider_acknowledged=True)
                 self._note(TimelineKind.ACTION, command.actor, "Provider acknowledged the booking")
             return self._view()
@@ -1017,6 +1035,7 @@ class AppointmentWorkflow:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("check_in")
             self._set_status(AppointmentStatus.CHECKED_IN, command.actor, "Client checked in")
+            self._promises.close("client checked in", promises.SETTLED_BY_CHECK_IN)
             if self._beside:
                 await self._confirmation_follow_ups_moot("checked_in", command.actor)
             return self._view()
@@ -1200,8 +1219,9 @@ class AppointmentWorkflow:
             if self._beside and self.case.status not in FINAL_APPOINTMENT_STATUSES:
                 await self._waive_reschedule_fee(command)
                 return self._view()
-            self._update(free_reschedule=True)
+            self._update(free_reschedule=True, free_reschedule_granted_at=workflow.now())
             if self._beside:
+                self._promises.waived(PromiseKind.NO_SHOW, command.reason, command.actor)
                 record = self._decide_billing(BillingOutcome.WAIVED, command.actor, command.reason)
                 self._unflag(PREPAY_FLAG)
                 self._start_to_client(
@@ -1412,10 +1432,12 @@ class AppointmentWorkflow:
             next_call_at=None,
             awaiting_call_outcome=False,
             free_reschedule=decision.free_reschedule,
+            free_reschedule_granted_at=workflow.now() if decision.free_reschedule else None,
             cancellations=self.case.cancellations + 1,
         )
         who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
         self._set_status(decision.status, command.actor, f"{who}: {command.reason}")
+        self._promises.close(f"cancelled: {command.reason}")
         record = self._decide_billing(decision.billing, command.actor, command.reason)
         # Nothing planned for the booked visit may reach anyone after this update returns.
         await self._cancel_sends_for_the_old_visit()
@@ -1437,6 +1459,7 @@ class AppointmentWorkflow:
             update={"reschedule_fee_pending": late or old.reschedule_fee_pending}
         )
         self._changes += 1
+        self._promises.make(promises.rescheduled_promises(self.case, now))
         self._note(
             TimelineKind.STATUS,
             command.actor,
@@ -1504,6 +1527,7 @@ class AppointmentWorkflow:
             SYSTEM,
             "Not checked in 15 minutes after the start: no-show (counts as held)",
         )
+        self._promises.met(PromiseKind.NO_SHOW)
         record = self._decide_billing(BillingOutcome.NO_SHOW, SYSTEM, "not checked in")
         _count(metrics.NO_SHOWS)
         self._flag(PREPAY_FLAG)
@@ -1529,6 +1553,10 @@ class AppointmentWorkflow:
     @property
     def _workflow_id(self) -> str:
         return workflow.info().workflow_id
+
+    @property
+    def _provider(self) -> Actor:
+        return Actor(kind=ActorKind.PROVIDER, id=self.case.request.provider.id)
 
     def _refuse_unless_allowed(self, update: str) -> None:
         if self._case is None:
@@ -1588,11 +1616,13 @@ class AppointmentWorkflow:
             await self._save_now()
 
     async def _save_now(self) -> None:
-        if self._saved_changes == self._changes:
+        self._promises.follow(promises.appointment_dues(self.case))
+        if self._saved_changes == self._changes and not self._promises.dirty:
             return
         self._saved_changes = self._changes
         case = self.case
         new_entries = self._timeline[self._stored_entries :]
+        changed_promises = self._promises.unsaved()
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
             CaseSnapshot(
@@ -1613,11 +1643,13 @@ class AppointmentWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                promises=changed_promises,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record case",
         )
         self._stored_entries += len(new_entries)
+        self._promises.saved(changed_promises)
 
     def _view(self) -> AppointmentView:
         case = self.case
@@ -1643,5 +1675,6 @@ class AppointmentWorkflow:
             reschedules=case.reschedules,
             follow_up_rule=case.follow_up_rule,
             prepayment_required=case.prepayment_required,
+            no_show_at=policy.no_show_moment(case),
             timeline=list(self._timeline),
         )

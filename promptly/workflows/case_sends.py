@@ -121,14 +121,18 @@ class CaseSends:
         retry: RetryPolicy,
         if_failed: str,
         task: TaskFor,
+        settled: Callable[[bool], None] | None = None,
     ) -> None:
         """Start `message` and return at once. When it cannot go out (refused, or still failing
-        when `budget` is spent) the case gets the flag `if_failed` and a `task` to pass it on."""
+        when `budget` is spent) the case gets the flag `if_failed` and a `task` to pass it on.
+        `settled` hears whether it went out (not when a change of the case cancelled it)."""
         started = self._changes
         self._started_groups.add(group)
 
         async def settle(sent: SendMessageRequest, delivery: Delivery) -> None:
             self._note(delivery.kind, delivery.detail, delivery.data)
+            if settled is not None and not delivery.cancelled:
+                settled(delivery.sent)
             moot = self._moot_at.get(group, -1) > started
             if not delivery.sent and not delivery.cancelled and not moot:
                 self._flag(if_failed)

@@ -25,11 +25,13 @@ from promptly.workflows.complaint_support import (
     feedback_given,
     hold_ended_detail,
 )
+from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.complaints import ComplaintRulesActivities
     from promptly.activities.records import RecordsActivities
     from promptly.domain import errors, metrics, policy
+    from promptly.domain import promises as ledger
     from promptly.domain.models import (
         SYSTEM,
         Actor,
@@ -47,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         CustomerVerdictInput,
         HoldInput,
         NoteVisibility,
+        PromiseKind,
         ProposeResolutionInput,
         Recipient,
         RecipientRole,
@@ -107,6 +110,7 @@ class ComplaintWorkflow(ComplaintMessaging):
             flag=self._flag,
             saved=self._save,
         )
+        self._promises = PromiseBook.opened()
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -127,6 +131,7 @@ class ComplaintWorkflow(ComplaintMessaging):
         self._case = policy.new_complaint_case(
             request, filed_at, rules, procedure_rules=procedure_rules
         )
+        self._promises.make(ledger.complaint_promises(self.case, filed_at))
         async with self._lock:
             route = self.case.route
             self._note(
@@ -162,6 +167,7 @@ class ComplaintWorkflow(ComplaintMessaging):
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._beside:
             await self._messages.drain()
+        self._promises.close(f"the complaint ended {self.case.status.value}")
         await self._save()
         return self._view()
 
@@ -210,9 +216,12 @@ class ComplaintWorkflow(ComplaintMessaging):
     # --- what the workflow does on its own ----------------------------------------------------
 
     async def _acknowledge(self) -> None:
-        sent = await self._tell_customer("complaint_ack")
+        sent = await self._tell_customer("complaint_ack", settled=self._acknowledged)
         if not sent:
             self._flag("acknowledgement not sent")
+
+    def _acknowledged(self, sent: bool) -> None:
+        self._promises.sent(PromiseKind.COMPLAINT_ACK, sent, "acknowledgement not delivered")
 
     async def _notify_department(self) -> None:
         route = self.case.route
@@ -254,6 +263,7 @@ class ComplaintWorkflow(ComplaintMessaging):
                 sla_deadline=self._iso(deadline),
             )
             self._flag("sla breached")
+            self._promises.broken(PromiseKind.COMPLAINT_RESOLVED, detail, self._department)
             _count_sla("breach_extended" if before.sla_breached else "breached")
             await self._alert("SLA breached", detail)
             await self._tell_customer("escalation")
@@ -288,6 +298,7 @@ class ComplaintWorkflow(ComplaintMessaging):
         root_cause: str | None = None,
     ) -> None:
         previous = self.case.status
+        self._promises.met(PromiseKind.COMPLAINT_RESOLVED, actor=actor)
         self._set_case(
             policy.close_complaint(self.case, workflow.now(), status, reason, root_cause)
         )
@@ -412,6 +423,7 @@ class ComplaintWorkflow(ComplaintMessaging):
         async with self._transition("propose_resolution", command.actor):
             previous = self.case.status
             self._set_case(policy.propose_resolution(self.case, workflow.now(), command.resolution))
+            self._promises.met(PromiseKind.COMPLAINT_RESOLVED, actor=command.actor)
             self._note(
                 TimelineKind.STATUS,
                 command.actor,
@@ -456,6 +468,7 @@ class ComplaintWorkflow(ComplaintMessaging):
                 satisfied=False,
             )
             self._set_case(policy.reopen_complaint(self.case, workflow.now()))
+            self._promises.make(ledger.resolution_renewed(self.case, workflow.now()))
             level = self.case.escalation_level
             detail = (
                 f"Reopened at escalation level {level} with a fresh SLA clock: resolution due "
@@ -536,6 +549,10 @@ class ComplaintWorkflow(ComplaintMessaging):
     @property
     def _workflow_id(self) -> str:
         return workflow.info().workflow_id
+
+    @property
+    def _department(self) -> Actor:
+        return ledger.responsible_department(self.case.route.department)
 
     @property
     def _staff_timezone(self) -> str:
@@ -653,10 +670,12 @@ class ComplaintWorkflow(ComplaintMessaging):
             await self._save_now()
 
     async def _save_now(self) -> None:
-        if self._saved_changes == self._changes:
+        self._promises.follow(ledger.complaint_dues(self.case))
+        if self._saved_changes == self._changes and not self._promises.dirty:
             return
         self._saved_changes = self._changes
         case = self.case
+        changed_promises = self._promises.unsaved()
         total = self._total_entries
         unsaved = total - self._stored_entries
         new_entries = self._timeline[len(self._timeline) - unsaved :] if unsaved else []
@@ -687,10 +706,12 @@ class ComplaintWorkflow(ComplaintMessaging):
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                promises=changed_promises,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record case",
         )
+        self._promises.saved(changed_promises)
         # Entries noted while this was being written are stored next time.
         self._stored_entries = total
         in_memory_stored = self._stored_entries - self._omitted_entries

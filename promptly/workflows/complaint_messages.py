@@ -10,6 +10,7 @@ Earlier cases await each message in line (`deliver`), as they did when they star
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from promptly.workflows.case_sends import (
 )
 from promptly.workflows.complaint_support import staff_message_task as old_staff_message_task
 from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import errors, policy
@@ -32,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         Channel,
         ComplaintCase,
+        PromiseKind,
         Recipient,
         RecipientRole,
         SendMessageRequest,
@@ -61,6 +64,7 @@ class ComplaintMessaging:
 
     _beside: bool
     _messages: CaseSends
+    _promises: PromiseBook
 
     if TYPE_CHECKING:
 
@@ -99,7 +103,7 @@ class ComplaintMessaging:
     ) -> bool:
         """A staff message; one that cannot go out is flagged and becomes a front-desk task
         (under the procedure rules), so nobody learns of it only from the timeline."""
-        sent = await self._send(template, to, channel, None, **extra)
+        sent = await self._send(template, to, channel, None, None, **extra)
         if sent or not self.case.procedure_rules:
             return sent
         concern = f"{template.replace('_', ' ')} to {to.role.value} not delivered"
@@ -123,15 +127,27 @@ class ComplaintMessaging:
         return sent
 
     async def _tell_customer(
-        self, template: str, link_actions: list[str] | None = None, **extra: object
+        self,
+        template: str,
+        link_actions: list[str] | None = None,
+        settled: Callable[[bool], None] | None = None,
+        **extra: object,
     ) -> bool:
-        """A customer-visible message on their channel; it restarts the 24h update period."""
+        """A customer-visible message on their channel; it restarts the 24h update period.
+        `settled` hears whether it went out, once that is known."""
         customer = self.case.request.customer
+
+        def update_settled(sent: bool) -> None:
+            self._promises.update_given(PromiseKind.COMPLAINT_UPDATES, sent=sent)
+            if settled is not None:
+                settled(sent)
+
         sent = await self._send(
             template,
             to_client(customer),
             customer.preferred_channel,
             link_actions=link_actions,
+            settled=update_settled,
             **extra,
         )
         # Failed or not, the period restarts: a failure is flagged for staff, not retried
@@ -147,10 +163,12 @@ class ComplaintMessaging:
         to: Recipient,
         channel: Channel,
         link_actions: list[str] | None = None,
+        settled: Callable[[bool], None] | None = None,
         **extra: object,
     ) -> bool:
         """Send one message; every outcome is a timeline entry. True if it went out (beside
-        the plan: True once started; its outcome, flag and task come when it ends)."""
+        the plan: True once started; its outcome, flag and task come when it ends, and
+        `settled` hears whether it went out)."""
         number = self.case.messages_requested + 1
         self._set_case(self.case.model_copy(update={"messages_requested": number}))
         message = SendMessageRequest(
@@ -180,10 +198,13 @@ class ComplaintMessaging:
                     f"complaint {request.complaint_id} ({request.category}, "
                     f"severity {request.severity.value})"
                 ),
+                settled=settled,
             )
             return True
         delivery = await deliver(message, budget=MESSAGE_BUDGET, retry=MESSAGE_RETRY)
         self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+        if settled is not None:
+            settled(delivery.sent)
         return delivery.sent
 
     async def _cancel_moot_messages(self, *, closed: bool) -> None:

@@ -8,6 +8,7 @@ opens a complaint for the client.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -23,16 +24,19 @@ from promptly.workflows.case_sends import (
 )
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
     from promptly.domain import errors, policy
+    from promptly.domain import promises as ledger
     from promptly.domain.models import (
         SYSTEM,
         Actor,
         ActorKind,
         CaseKind,
         CaseSnapshot,
+        PromiseKind,
         SendMessageRequest,
         SurveyAnswer,
         SurveyAnswerRecord,
@@ -81,13 +85,16 @@ class SurveyWorkflow:
             flag=self._flag,
             saved=self._save,
         )
+        self._promises = PromiseBook.opened()
 
     @workflow.run
     async def run(self, request: SurveyRequest) -> SurveyView:
+        self._promises.make(ledger.survey_promise(request.visit_ended_at, workflow.now()))
         await self._save()
         if not await self._answered_before(self._send_at, "send the survey"):
-            await self._send("survey")
-            self._status = SurveyStatus.SENT
+            await self._send("survey", settled=self._survey_settled)
+            if self._answer is None:  # an answer that came while it was sending stands
+                self._status = SurveyStatus.SENT
             await self._save()
             if not await self._answered_before(self._reminder_at, "reminder"):
                 await self._send("survey_reminder")
@@ -106,6 +113,7 @@ class SurveyWorkflow:
                 "Survey closed without an answer",
                 status=self._status.value,
             )
+        self._promises.close(f"the survey ended {self._status.value}")
         await self._save()
         return self._view()
 
@@ -204,9 +212,13 @@ class SurveyWorkflow:
     def status(self) -> SurveyView:
         return self._view()
 
-    async def _send(self, template: str) -> None:
-        """Send the survey or its reminder. Beside the plan it starts and returns: retried
-        until the next milestone (at most MESSAGE_BUDGET), then flagged and handed on."""
+    def _survey_settled(self, sent: bool) -> None:
+        self._promises.sent(PromiseKind.SURVEY, sent, "survey not delivered")
+
+    async def _send(self, template: str, settled: Callable[[bool], None] | None = None) -> None:
+        """Send the survey or its reminder; `settled` hears whether it went out. Beside the
+        plan it starts and returns: retried until the next milestone (at most MESSAGE_BUDGET),
+        then flagged and handed on."""
         client = self._request.client
         message = SendMessageRequest(
             idempotency_key=f"{workflow.info().workflow_id}/{template}",
@@ -231,6 +243,7 @@ class SurveyWorkflow:
                 retry=MESSAGE_RETRY,
                 if_failed=f"{template.replace('_', ' ')} not sent",
                 task=client_message_task,
+                settled=settled,
             )
             return
         delivery = await deliver(
@@ -239,6 +252,8 @@ class SurveyWorkflow:
             retry=MESSAGE_RETRY,
         )
         self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+        if settled is not None:
+            settled(delivery.sent)
 
     async def _cancel_moot_messages(self, outcome: str) -> None:
         """Answered or closed: a survey or reminder still on its way is moot, and so is a task
@@ -265,6 +280,7 @@ class SurveyWorkflow:
 
     async def _save_now(self) -> None:
         new_entries = self._timeline[self._stored_entries :]
+        changed_promises = self._promises.unsaved()
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
             CaseSnapshot(
@@ -280,11 +296,13 @@ class SurveyWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                promises=changed_promises,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record survey",
         )
         self._stored_entries += len(new_entries)
+        self._promises.saved(changed_promises)
 
     def _view(self) -> SurveyView:
         return SurveyView(
