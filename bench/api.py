@@ -14,9 +14,9 @@ import httpx
 from bench import common
 from bench.stack import connect, free_port, promptly_workers, stack
 from bench.stack import workers as processes
-from promptly.starter.api_auth import hash_key
-from promptly.starter.appointments import book
-from promptly.starter.devstack import installed_binary
+from promptly.api.auth import hash_key
+from promptly.dev.stack import installed_binary
+from promptly.services.appointments import book
 
 KEY = "bench-key-not-a-secret"
 
@@ -54,7 +54,7 @@ async def run(rate: float, seconds: int, workers: int) -> dict[str, object]:
                 [
                     installed_binary("uvicorn"),
                     "--factory",
-                    "promptly.starter.api:create_app",
+                    "promptly.api.app:create_app",
                     "--port",
                     str(port),
                     "--no-access-log",

@@ -18,7 +18,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from promptly.config import Settings
 from promptly.domain.models import Actor, ActorKind, AppointmentRequest, AppointmentView
-from promptly.starter.appointments import book
+from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 
 CLIENT = Actor(kind=ActorKind.CLIENT, id="bench")

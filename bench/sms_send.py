@@ -33,8 +33,8 @@ from promptly.activities.messaging import (
     StaffDirectory,
 )
 from promptly.activities.sms import SmsRoutingMessaging
+from promptly.dev.stack import embedded_postgres
 from promptly.domain.models import Channel, Locale, Recipient, RecipientRole, SendMessageRequest
-from promptly.starter.devstack import embedded_postgres
 
 CLIENTS = 50  # each client gets several messages, as in a day of bookings
 

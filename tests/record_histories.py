@@ -50,10 +50,10 @@ from promptly.domain.models import (
     SurveyAnswer,
     SurveyView,
 )
-from promptly.starter.appointments import book
-from promptly.starter.complaints import file_complaint
-from promptly.starter.inquiries import record_inquiry
-from promptly.starter.setup import register_search_attributes
+from promptly.services.appointments import book
+from promptly.services.complaints import file_complaint
+from promptly.services.inquiries import record_inquiry
+from promptly.services.setup import register_search_attributes
 from promptly.worker import create_worker, data_converter
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow

@@ -16,9 +16,9 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
+from promptly.cli.main import app
 from promptly.config import ApiRole, Settings
-from promptly.starter.appointments import book
-from promptly.starter.cli import app
+from promptly.services.appointments import book
 from tests.api_support import STAFF_KEY, key, serving, with_api_keys
 from tests.helpers import appointment, end_workflows
 from tests.test_promise_ledger import verdict

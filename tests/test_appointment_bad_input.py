@@ -22,7 +22,7 @@ from promptly.domain.models import (
     ConfirmInput,
 )
 from promptly.domain.policy import BookingRejected
-from promptly.starter.appointments import AlreadyBooked, book
+from promptly.services.appointments import AlreadyBooked, book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, end_workflows
 

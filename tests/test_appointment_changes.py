@@ -30,7 +30,7 @@ from promptly.domain.models import (
     RescheduleInput,
     WaiveFeeInput,
 )
-from promptly.starter.appointments import book
+from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
     CLIENT,

@@ -34,7 +34,7 @@ from promptly.domain.models import (
     TaskRef,
     WaiveFeeInput,
 )
-from promptly.starter.appointments import book
+from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import PREPAY_FLAG, AppointmentWorkflow
 from tests.helpers import CLIENT, PROVIDER, appointment, billing, end_workflows, tasks

@@ -24,7 +24,7 @@ from promptly.domain.models import (
     SurveyStatus,
     SurveyView,
 )
-from promptly.starter.appointments import book
+from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.survey import SurveyWorkflow
 from tests.helpers import (

@@ -26,7 +26,7 @@ from promptly.domain.models import (
     RescheduleInput,
     TimelineKind,
 )
-from promptly.starter.appointments import book
+from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import CLIENT, appointment, close_to, end_workflows, messages, tasks

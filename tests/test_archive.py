@@ -26,6 +26,7 @@ from temporalio.worker import Worker
 from typer.testing import CliRunner, Result
 
 from promptly.activities.archive import ArchiveActivities, closed_cases_query
+from promptly.cli.main import app
 from promptly.config import Settings
 from promptly.domain.models import (
     ArchiveRequest,
@@ -34,10 +35,9 @@ from promptly.domain.models import (
     PurgeInput,
     PurgeRequest,
 )
-from promptly.starter.cli import app
-from promptly.starter.complaints import file_complaint
-from promptly.starter.history import Format, load_case, render_case, replay_archived
-from promptly.starter.setup import (
+from promptly.services.complaints import file_complaint
+from promptly.services.history import Format, load_case, render_case, replay_archived
+from promptly.services.setup import (
     ARCHIVE_SCHEDULE_ID,
     PURGE_SCHEDULE_ID,
     ensure_schedules,

@@ -31,8 +31,8 @@ from promptly.domain.models import (
     SurveyView,
     TimelineKind,
 )
-from promptly.starter.complaints import complaint_handle, file_complaint
-from promptly.starter.inquiries import record_inquiry
+from promptly.services.complaints import complaint_handle, file_complaint
+from promptly.services.inquiries import record_inquiry
 from promptly.worker import create_worker
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from typer.testing import CliRunner
 
+from promptly.cli.main import app
 from promptly.config import Settings
 from promptly.domain import errors
 from promptly.domain.models import (
@@ -31,8 +32,7 @@ from promptly.domain.models import (
     ProposeResolutionInput,
     TimelineKind,
 )
-from promptly.starter.cli import app
-from promptly.starter.complaints import AlreadyFiled, file_complaint
+from promptly.services.complaints import AlreadyFiled, file_complaint
 from promptly.workflows.complaint import ComplaintWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, complaint, complaint_payload
 

@@ -29,7 +29,7 @@ from promptly.domain.models import (
     ProposeResolutionInput,
     ResumeInput,
 )
-from promptly.starter.complaints import file_complaint
+from promptly.services.complaints import file_complaint
 from promptly.worker import create_worker, data_converter, workflow_runner
 from promptly.workflows.complaint import MAX_TIMELINE, ComplaintWorkflow
 from tests.complaint_helpers import (

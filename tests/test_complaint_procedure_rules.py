@@ -26,7 +26,7 @@ from promptly.domain.models import (
     HoldInput,
 )
 from promptly.domain.qa_report import Period, compute
-from promptly.starter.complaints import file_complaint
+from promptly.services.complaints import file_complaint
 from promptly.worker import create_worker
 from promptly.workflows.complaint import ComplaintWorkflow
 from tests.api_support import client_links, serving

@@ -29,6 +29,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from promptly import db
 from promptly.activities.archive import ArchiveActivities
 from promptly.activities.tasks import TaskActivities
+from promptly.cli.secrets import pgpass_line, replace_private
 from promptly.config import Settings
 from promptly.db.privileges import APP_TABLE_PRIVILEGES, app_tables, provision_roles
 from promptly.domain.models import (
@@ -39,8 +40,7 @@ from promptly.domain.models import (
     RecipientRole,
     TaskKind,
 )
-from promptly.starter.appointments import book
-from promptly.starter.secret_files import pgpass_line, replace_private
+from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.conftest import TEST_LINK_SECRET

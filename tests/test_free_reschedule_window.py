@@ -19,7 +19,7 @@ from promptly.domain.models import (
     RescheduleInput,
     WaiveFeeInput,
 )
-from promptly.starter.appointments import book
+from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.complaint_helpers import advance_to
 from tests.helpers import CLIENT, PROVIDER, appointment, end_workflows, message_of

@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from markdown_it import MarkdownIt
 from pydantic import SecretStr, ValidationError
 
+from promptly.api.app import create_app
+from promptly.api.auth import ApiKeys, hash_key
+from promptly.api.codec import SESSION_COOKIE, CodecSessions
 from promptly.config import ApiKey, ApiRole, Settings
 from promptly.domain import keys
 from promptly.observability import MAX_RECORD_CHARS, redact
-from promptly.starter.api import create_app
-from promptly.starter.api_auth import ApiKeys, hash_key
-from promptly.starter.api_codec import SESSION_COOKIE, CodecSessions
-from promptly.starter.history import CaseExport, ExportedEntry, ExportedMessage, render_markdown
+from promptly.services.history import CaseExport, ExportedEntry, ExportedMessage, render_markdown
 
 NOW = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
 SECRET = secrets.token_urlsafe(48)

@@ -20,12 +20,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from typer.testing import CliRunner
 
+from promptly.cli.main import app
 from promptly.config import Settings
 from promptly.domain.models import AppointmentStatus, CallOutcome, RecordCallOutcomeInput
 from promptly.domain.readable_time import readable
-from promptly.starter.appointments import book
-from promptly.starter.cli import app
-from promptly.starter.history import (
+from promptly.services.appointments import book
+from promptly.services.history import (
     CaseNotFound,
     Format,
     load_case,

@@ -16,7 +16,7 @@ from promptly.domain.models import (
     AppointmentView,
     WaiveFeeInput,
 )
-from promptly.starter.appointments import book
+from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import PROVIDER, appointment, end_workflows, message_of
 

@@ -28,9 +28,9 @@ from promptly.domain.models import (
     RecordCallOutcomeInput,
     WaiveFeeInput,
 )
-from promptly.starter.appointments import book
-from promptly.starter.complaints import file_complaint
-from promptly.starter.inquiries import record_inquiry
+from promptly.services.appointments import book
+from promptly.services.complaints import file_complaint
+from promptly.services.inquiries import record_inquiry
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow

@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
 from promptly.activities.reports import build_report
+from promptly.cli.main import app
 from promptly.domain.qa_report import (
     AppointmentFact,
     ComplaintFact,
@@ -43,7 +44,6 @@ from promptly.domain.qa_report import (
     render_html,
     render_table,
 )
-from promptly.starter.cli import app
 from tests.browser import HEADLESS_FLAGS, chromium, keep_screenshot
 from tests.conftest import migrated_database
 

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
 
+from promptly.api.app import create_app
+from promptly.api.codec import SESSION_COOKIE
 from promptly.config import Settings
-from promptly.starter.api import create_app
-from promptly.starter.api_codec import SESSION_COOKIE
 from tests.api_support import BACKOFFICE_KEY, KEYS, STAFF_KEY, client_links, eventually, key
 from tests.helpers import appointment
 

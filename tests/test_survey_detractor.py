@@ -25,7 +25,7 @@ from promptly.domain.models import (
     SurveyAnswer,
     SurveyView,
 )
-from promptly.starter.setup import register_search_attributes
+from promptly.services.setup import register_search_attributes
 from promptly.worker import data_converter
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.survey import SurveyWorkflow

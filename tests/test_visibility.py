@@ -28,9 +28,9 @@ from promptly.domain.models import (
     ConfirmInput,
     RescheduleInput,
 )
-from promptly.starter.appointments import book
-from promptly.starter.complaints import file_complaint
-from promptly.starter.setup import SEARCH_ATTRIBUTES, dev_server_flags
+from promptly.services.appointments import book
+from promptly.services.complaints import file_complaint
+from promptly.services.setup import SEARCH_ATTRIBUTES, dev_server_flags
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow

@@ -31,6 +31,8 @@ from typer.testing import CliRunner
 from promptly.activities.archive import ArchiveActivities
 from promptly.activities.records import RecordsActivities
 from promptly.activities.webhooks import WebhookActivities
+from promptly.api.app import create_app
+from promptly.cli.main import app
 from promptly.config import ApiRole, Settings
 from promptly.domain.models import (
     Actor,
@@ -45,15 +47,13 @@ from promptly.domain.models import (
     WebhookDispatchResult,
 )
 from promptly.domain.webhooks import verify_signature
-from promptly.starter.api import create_app
-from promptly.starter.appointments import book
-from promptly.starter.cli import app
-from promptly.starter.setup import (
+from promptly.services.appointments import book
+from promptly.services.setup import (
     WEBHOOK_SCHEDULE_ID,
     ensure_schedules,
     schedules,
 )
-from promptly.starter.webhooks import redeliver
+from promptly.services.webhooks import redeliver
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import key, with_api_keys

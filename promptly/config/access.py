@@ -11,7 +11,7 @@ from promptly.domain.models import ActorKind
 
 
 class ApiRole(StrEnum):
-    """What an HTTP API key may do (promptly/starter/api_auth.py has the route table)."""
+    """What an HTTP API key may do (promptly/api/auth.py has the route table)."""
 
     BACKOFFICE = "backoffice"
     STAFF = "staff"
