@@ -10,10 +10,9 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from promptly.cli.report import QA_REPORT_SCHEDULE_ID, qa_report_schedule
 from promptly.config import Settings
 from promptly.domain.models import QaReportRequest
-from promptly.services.setup import schedules
+from promptly.services.setup import QA_REPORT_SCHEDULE_ID, qa_report_schedule, schedules
 from promptly.workflows.report import QaReportWorkflow
 from tests.helpers import messages
 

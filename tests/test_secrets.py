@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from promptly.api import cases as api_cases
-from promptly.api.errors import ApiError
 from promptly.cli.secrets import ensure_secrets, write_private
 from promptly.config import MissingSecret, Settings
 from promptly.domain import keys, links, webhooks
+from promptly.services.errors import ServiceError
 
 NOW = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
 SECRET = "k" * 16 + secrets.token_urlsafe(32)
@@ -114,7 +114,7 @@ def test_a_client_link_never_passes_for_a_codec_session_or_a_page_token() -> Non
     with pytest.raises(links.InvalidLink):
         links.verify(keys.Keyring.of(keys.CODEC_SESSIONS, SECRET), link, NOW)
     # A link token offered as a list's page token is not one either.
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(ServiceError) as refused:
         api_cases.decode_token(keys.Keyring.of(keys.PAGE_TOKENS, SECRET), "q", link)
     assert refused.value.status == 422
 
@@ -247,7 +247,7 @@ def test_any_text_as_a_page_token_is_a_422(token: str) -> None:
     keyring = keys.Keyring.of(keys.PAGE_TOKENS, SECRET)
     if not token:
         return
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(ServiceError) as refused:
         api_cases.decode_token(keyring, "WorkflowType = 'X'", token)
     assert refused.value.status == 422
 

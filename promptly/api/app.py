@@ -52,15 +52,6 @@ from promptly.api.cases import (
 )
 from promptly.api.codec import codec_router
 from promptly.api.docs import add_docs_routes
-from promptly.api.errors import (
-    AUTH_RESPONSES,
-    CASE_RESPONSES,
-    ApiError,
-    ErrorBody,
-    invalid_input,
-    validation_problems,
-    with_json_hint,
-)
 from promptly.api.idempotency import IDEMPOTENCY_KEY, IdempotentPosts
 from promptly.api.json_body import ApiJSONResponse
 from promptly.api.security import RequestId, log_internal, request_id
@@ -95,6 +86,15 @@ from promptly.domain.models import (
 from promptly.domain.policy import BookingRejected
 from promptly.services.appointments import AlreadyBooked, book
 from promptly.services.complaints import AlreadyFiled, file_complaint
+from promptly.services.errors import (
+    AUTH_RESPONSES,
+    CASE_RESPONSES,
+    ErrorBody,
+    ServiceError,
+    invalid_input,
+    validation_problems,
+    with_json_hint,
+)
 from promptly.workflows.appointment import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
@@ -571,7 +571,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return body.model_copy(update={"request_id": request_id(request)})
 
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
+        assert isinstance(exc, ServiceError)
         if exc.internal is not None:
             log_internal(request, exc.reason, exc.internal)
         return _error(exc.status, with_id(request, exc.body()), exc.headers)
@@ -603,7 +603,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         body = ErrorBody(reason="internal error; it is logged under the request id")
         return _error(500, with_id(request, body))
 
-    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(ServiceError, api_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

@@ -19,9 +19,9 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
-from promptly.api.errors import ApiError
 from promptly.config import ApiKey, ApiRole
 from promptly.domain.models import Actor, ActorKind
+from promptly.services.errors import ServiceError
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -55,7 +55,7 @@ class Caller(BaseModel):
             return self.actor
         if named.kind not in self.acts_as:
             allowed = ", ".join(sorted(kind.value for kind in self.acts_as))
-            raise ApiError(
+            raise ServiceError(
                 403,
                 f"API key {self.name} may not act as {named.kind.value} (it may act as: "
                 f"{allowed}); set acts_as in PROMPTLY_API_KEYS to allow it",
@@ -118,7 +118,7 @@ def require(roles: frozenset[ApiRole]) -> Any:
         request: Request, key: Annotated[str | None, Security(_header)] = None
     ) -> Caller:
         if not key:
-            raise ApiError(
+            raise ServiceError(
                 401,
                 f"an API key is required in the {API_KEY_HEADER} header",
                 headers={"WWW-Authenticate": API_KEY_HEADER},
@@ -126,11 +126,13 @@ def require(roles: frozenset[ApiRole]) -> Any:
         keys: ApiKeys = request.app.state.api_keys
         found = keys.identify(key)
         if found is None:
-            raise ApiError(
+            raise ServiceError(
                 401, "this API key is not known", headers={"WWW-Authenticate": API_KEY_HEADER}
             )
         if found.role not in allowed:
-            raise ApiError(403, f"role {found.role.value} may not do this; needs one of {names}")
+            raise ServiceError(
+                403, f"role {found.role.value} may not do this; needs one of {names}"
+            )
         return found
 
     return Depends(caller)

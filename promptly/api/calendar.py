@@ -19,11 +19,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
 
-from promptly.api.errors import ApiError, ErrorBody
 from promptly.config import Settings
 from promptly.domain import feed_tokens, invitations, keys, links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
 from promptly.services.calendar_feeds import case_event, provider_feed, token_accepted
+from promptly.services.errors import ErrorBody, ServiceError
 
 router = APIRouter(tags=["calendars"])
 
@@ -59,7 +59,7 @@ async def provider_calendar(
     key = feed_tokens.feed_key(settings.master_secret())
     async with pool.connection() as conn:
         if not await token_accepted(conn, provider_id, token, key):
-            raise ApiError(403, _REFUSED, headers=_HEADERS)
+            raise ServiceError(403, _REFUSED, headers=_HEADERS)
         feed = await provider_feed(
             conn,
             provider_id,
@@ -102,15 +102,17 @@ async def client_calendar(request: Request, token: str) -> Response:
     try:
         claims = links.verify(keyring, token, datetime.now(UTC))
     except links.ExpiredLink as err:  # authentic but too old
-        raise ApiError(410, "this link has expired: use the one in your latest message") from err
+        raise ServiceError(
+            410, "this link has expired: use the one in your latest message"
+        ) from err
     except links.InvalidLink as err:
-        raise ApiError(400, "this link is not valid") from err
+        raise ServiceError(400, "this link is not valid") from err
     if claims.action != CALENDAR_LINK_ACTION:
-        raise ApiError(400, "this link is not a calendar link")
+        raise ServiceError(400, "this link is not a calendar link")
     async with pool.connection() as conn:
         found = await case_event(conn, claims.case_id)
     if found is None:
-        raise ApiError(404, "no such appointment")
+        raise ServiceError(404, "no such appointment")
     event, changed_at = found
     body = invitations.invitation(
         event,

@@ -11,7 +11,6 @@ visibility helpers.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hmac
@@ -28,24 +27,24 @@ from temporalio.client import Client, WorkflowExecution, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.api.auth import ACT, Caller, require
-from promptly.api.errors import (
-    ACTION_RESPONSES,
-    ApiError,
-    invalid_input,
-    temporal_errors,
-    validation_problems,
-)
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.config import ApiRole, Settings
 from promptly.domain import keys
 from promptly.domain.future_times import past_time_problems
 from promptly.domain.keys import Keyring
 from promptly.domain.models import Actor, Model
+from promptly.services.errors import (
+    ACTION_RESPONSES,
+    ServiceError,
+    invalid_input,
+    temporal_errors,
+    validation_problems,
+)
+from promptly.services.updates import QUERY_TIMEOUT, run_update
 
 M = TypeVar("M", bound=BaseModel)
 
 BUSINESS_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-QUERY_TIMEOUT = timedelta(seconds=10)
 LIST_TIMEOUT = timedelta(seconds=10)
 
 
@@ -139,7 +138,7 @@ async def create_case(
                 for name in type(body).model_fields
                 if getattr(existing, name) != getattr(body, name)
             ]
-            raise ApiError(
+            raise ServiceError(
                 409,
                 f"{kind.noun} {case_id} already exists with different details "
                 f"({', '.join(differing)}); nothing changed",
@@ -187,7 +186,7 @@ async def _started_attributes(
         if event.HasField("workflow_execution_started_event_attributes"):
             return event.workflow_execution_started_event_attributes
         break
-    raise ApiError(502, f"workflow {handle.id} has no start event")
+    raise ServiceError(502, f"workflow {handle.id} has no start event")
 
 
 async def original_input(client: Client, workflow_id: str, model: type[M]) -> M:
@@ -200,7 +199,7 @@ async def original_input(client: Client, workflow_id: str, model: type[M]) -> M:
         )
     [value] = await client.data_converter.decode(attributes.input.payloads, [model])
     if not isinstance(value, model):
-        raise ApiError(502, f"workflow {workflow_id} was not started with a {model.__name__}")
+        raise ServiceError(502, f"workflow {workflow_id} was not started with a {model.__name__}")
     return value
 
 
@@ -212,48 +211,6 @@ async def case_status(client: Client, kind: CaseKindApi, case_id: str) -> Any:
         return await kind.handle(client, case_id).query(
             kind.status_query, rpc_timeout=QUERY_TIMEOUT
         )
-
-
-async def bounded_update(
-    handle: WorkflowHandle[Any, Any],
-    update: Any,
-    argument: BaseModel,
-    timeout: timedelta,
-    update_id: str | None = None,
-) -> Any:
-    """`execute_update` that gives up after `timeout` in all.
-
-    The SDK repeats its long poll until the workflow accepts the update, so a per-call RPC
-    timeout alone would wait forever on a workflow whose tasks keep failing. Giving up
-    raises WorkflowUpdateRPCTimeoutOrCancelledError (504); the update may still apply.
-    `update_id` (from an Idempotency-Key) makes a repeat the same update: Temporal applies
-    it once in the run and answers its first outcome again.
-    """
-    async with asyncio.timeout(timeout.total_seconds()):
-        return await handle.execute_update(update, argument, id=update_id, rpc_timeout=timeout)
-
-
-async def run_update(
-    handle: WorkflowHandle[Any, Any],
-    noun: str,
-    update: Any,
-    argument: BaseModel,
-    timeout: timedelta,
-    update_id: str | None = None,
-) -> Any:
-    """Execute the update; a refusal is 409 with its reason, a missing case 404."""
-    try:
-        with temporal_errors(f"no such {noun} (workflow {handle.id})"):
-            return await bounded_update(handle, update, argument, timeout, update_id)
-    except ApiError as err:
-        if err.status != 404:
-            raise
-        try:
-            description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
-        except RPCError:
-            raise err from None
-        state = description.status.name.lower() if description.status else "closed"
-        raise ApiError(409, f"the {noun}'s case is closed ({state}); nothing changed") from None
 
 
 def add_action_routes(router: APIRouter, kind: CaseKindApi) -> None:
@@ -276,7 +233,7 @@ def add_action_routes(router: APIRouter, kind: CaseKindApi) -> None:
     allowed = ", ".join(kind.actions)
 
     async def unknown_action(action: str) -> None:
-        raise ApiError(
+        raise ServiceError(
             404,
             f"no action {action!r} for a {kind.noun}; allowed: {allowed}",
             fields=[("action", f"one of: {allowed}")],
@@ -371,7 +328,7 @@ def literal(value: str | datetime) -> str:
     if isinstance(value, datetime):
         return f'"{value.astimezone(UTC).isoformat()}"'
     if any(char in value for char in "\"'\\\n\r"):
-        raise ApiError(422, "invalid filter", fields=[("filter", "quotes are not allowed")])
+        raise ServiceError(422, "invalid filter", fields=[("filter", "quotes are not allowed")])
     return f'"{value}"'
 
 
@@ -407,7 +364,7 @@ def decode_token(keyring: Keyring, query: str, token: str | None) -> bytes | Non
     key_id, mac, raw = decoded[:4].hex(), decoded[4:16], decoded[16:]
     expected = _token_mac(keyring, key_id, query, raw, datetime.now(UTC)) if raw else b""
     if not expected or not hmac.compare_digest(mac, expected):
-        raise ApiError(
+        raise ServiceError(
             422,
             "invalid page_token",
             fields=[("page_token", "not a next_page_token of this same list")],
@@ -432,10 +389,10 @@ async def list_page(
     try:
         with temporal_errors("no such list"):
             await iterator.fetch_next_page()
-    except ApiError as err:
+    except ServiceError as err:
         cause = err.__cause__
         if isinstance(cause, RPCError) and cause.status is RPCStatusCode.INVALID_ARGUMENT:
-            raise ApiError(
+            raise ServiceError(
                 422,
                 "invalid list request",
                 fields=[("page_token" if page_token else "filter", "Temporal refused it")],

@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from psycopg_pool import AsyncConnectionPool
 
 from promptly.api.auth import Caller, require
-from promptly.api.errors import CASE_RESPONSES, ApiError, invalid_input
 from promptly.config import ApiRole, Settings
+from promptly.services.errors import CASE_RESPONSES, ServiceError, invalid_input
 from promptly.services.history import (
     CaseExport,
     CaseNotFound,
@@ -70,7 +70,7 @@ async def export_case_history(
         async with pool.connection() as conn:
             found = await load_case(conn, case, settings.office_timezone, request.app.state.client)
     except CaseNotFound as err:
-        raise ApiError(404, str(err)) from err
+        raise ServiceError(404, str(err)) from err
     log.info("history of %s read by %s (%s)", found.case_id, caller.name, fmt.value)
     if fmt is Format.JSON:
         return found
@@ -99,7 +99,7 @@ async def export_client_history(
     async with pool.connection() as conn:
         found = await load_client(conn, client_id, settings.office_timezone)
     if not found.cases:
-        raise ApiError(404, f"no case of client {client_id!r}")
+        raise ServiceError(404, f"no case of client {client_id!r}")
     log.info("history of client %s read by %s (%s)", client_id, caller.name, fmt.value)
     if fmt is Format.JSON:
         return found

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from promptly.api.auth import API_KEY_HEADER, ApiKeys
-from promptly.api.errors import ErrorBody, FieldProblem
+from promptly.services.errors import ErrorBody, FieldProblem
 from promptly.services.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, check_key, derived_id
 
 log = logging.getLogger("promptly.api")

@@ -21,7 +21,6 @@ from promptly.api.cases import (
     start_case,
     where,
 )
-from promptly.api.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
 from promptly.api.idempotency import IDEMPOTENCY_KEY
 from promptly.domain.inquiries import (
     AnswerInquiryInput,
@@ -31,6 +30,7 @@ from promptly.domain.inquiries import (
     PromoteInquiryInput,
     inquiry_workflow_id,
 )
+from promptly.services.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
 from promptly.services.inquiries import AlreadyReceived, record_inquiry
 from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE, InquiryWorkflow
 

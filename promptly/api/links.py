@@ -21,8 +21,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 
-from promptly.api.cases import QUERY_TIMEOUT, bounded_update, original_input
-from promptly.api.errors import ApiError, temporal_errors
+from promptly.api.cases import original_input
 from promptly.api.idempotency import update_id_for
 from promptly.api.pages import (
     Form,
@@ -60,6 +59,8 @@ from promptly.domain.models import (
     SurveyStatus,
     SurveyView,
 )
+from promptly.services.errors import ServiceError, temporal_errors
+from promptly.services.updates import QUERY_TIMEOUT, bounded_update
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.survey import SurveyWorkflow
@@ -457,7 +458,7 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
             locale = person.locale
             handle = client.get_workflow_handle_for(case.run, claims.case_id)
             view = await handle.query(case.status_query, rpc_timeout=QUERY_TIMEOUT)
-    except ApiError as err:
+    except ServiceError as err:
         if err.status == 404:
             raise LinkStop(problem(locale, "not_found", 404)) from err
         raise
@@ -499,7 +500,7 @@ async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
                     settings.api_update_timeout,
                     update_id_for(request),
                 )
-        except ApiError as err:
+        except ServiceError as err:
             if err.status == 409:  # the case's rules refused: say why
                 return render(problem(locale, "refused", 409, err.reason), locale)
             if err.status == 404:  # the case closed since we looked

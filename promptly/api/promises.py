@@ -16,9 +16,9 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from promptly.api.auth import Caller, require
-from promptly.api.errors import invalid_input
 from promptly.config import ApiRole, Settings
 from promptly.domain.qa_report import Period
+from promptly.services.errors import invalid_input
 from promptly.services.promise_ledger import MAX_ROWS, LedgerRow, promises_due
 
 COMPLIANCE = frozenset({ApiRole.COMPLIANCE})

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from promptly.api.auth import TASKS, Caller, require
-from promptly.api.errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.domain.models import AppointmentView, TaskKind
+from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody
 from promptly.services.staff_tasks import StaffTask, TaskCompletion, complete_task, find_tasks
 
 router = APIRouter(tags=["tasks"])

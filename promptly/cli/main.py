@@ -100,7 +100,7 @@ def book(file: Annotated[Path, typer.Argument(help="AppointmentRequest as JSON")
     try:
         request = AppointmentRequest.model_validate_json(file.read_text())
     except ValidationError as err:
-        from promptly.api.errors import validation_problems
+        from promptly.services.errors import validation_problems
 
         for field, reason in validation_problems(err.errors()):
             typer.secho(f"{field}: {reason}", fg="red", err=True)

@@ -12,49 +12,9 @@ from typing import Annotated
 
 import typer
 from psycopg import AsyncConnection
-from temporalio.client import (
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleCalendarSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleRange,
-    ScheduleSpec,
-    ScheduleState,
-)
 
 from promptly.activities.reports import build_report
-from promptly.config import Settings
-from promptly.domain.models import QaReportRequest
 from promptly.domain.qa_report import Period, QaReport, ReportFormat, render
-from promptly.workflows.report import QaReportWorkflow
-
-QA_REPORT_SCHEDULE_ID = "promptly-qa-report"
-
-
-def qa_report_schedule(settings: Settings) -> Schedule:
-    """Every Monday 07:00 office time: last week's report mailed to the supervisors."""
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            QaReportWorkflow.run,
-            QaReportRequest(),
-            id=QA_REPORT_SCHEDULE_ID,
-            task_queue=settings.task_queue,
-            static_summary="Mail last week's QA report to the supervisors",
-        ),
-        spec=ScheduleSpec(
-            calendars=[
-                ScheduleCalendarSpec(
-                    day_of_week=[ScheduleRange(1)],  # 0 is Sunday
-                    hour=[ScheduleRange(7)],
-                    comment="Mondays 07:00",
-                )
-            ],
-            time_zone_name=settings.office_timezone,
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-        state=ScheduleState(note="weekly QA report (SOP review); created by promptly setup"),
-    )
 
 
 def report_command(

@@ -8,12 +8,12 @@ from typing import Annotated
 import typer
 from temporalio.client import Client
 
-from promptly.api.errors import ApiError
 from promptly.cli import common
 from promptly.cli.keys import IdempotencyKeyOption, command_key
 from promptly.config import Settings
 from promptly.domain.models import Actor, ActorKind, TaskKind
 from promptly.domain.readable_time import readable
+from promptly.services.errors import ServiceError
 from promptly.services.idempotency import derived_id
 from promptly.services.staff_tasks import StaffTask, TaskCompletion, complete_task, find_tasks
 
@@ -91,7 +91,7 @@ def complete_command(
 
     try:
         task = common.run_with_client(action)
-    except ApiError as err:
+    except ServiceError as err:
         typer.secho(f"refused: {err.reason}", fg="red", err=True)
         raise typer.Exit(1) from err
     typer.echo(f"task {task.id} {task.status}: {task.outcome} ({task.closed_by})")

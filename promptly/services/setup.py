@@ -25,9 +25,11 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleState,
     ScheduleUpdate,
@@ -35,10 +37,15 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from promptly.cli.report import QA_REPORT_SCHEDULE_ID, qa_report_schedule
 from promptly.config import Settings
-from promptly.domain.models import ArchiveRequest, PurgeRequest, WebhookDispatchRequest
+from promptly.domain.models import (
+    ArchiveRequest,
+    PurgeRequest,
+    QaReportRequest,
+    WebhookDispatchRequest,
+)
 from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow, WebhookDispatchWorkflow
+from promptly.workflows.report import QaReportWorkflow
 
 SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     "AppointmentStatus": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -258,3 +265,31 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
 
             await client.get_schedule_handle(schedule_id).update(keep_state)
     return created
+
+
+QA_REPORT_SCHEDULE_ID = "promptly-qa-report"
+
+
+def qa_report_schedule(settings: Settings) -> Schedule:
+    """Every Monday 07:00 office time: last week's report mailed to the supervisors."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            QaReportWorkflow.run,
+            QaReportRequest(),
+            id=QA_REPORT_SCHEDULE_ID,
+            task_queue=settings.task_queue,
+            static_summary="Mail last week's QA report to the supervisors",
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(
+                    day_of_week=[ScheduleRange(1)],  # 0 is Sunday
+                    hour=[ScheduleRange(7)],
+                    comment="Mondays 07:00",
+                )
+            ],
+            time_zone_name=settings.office_timezone,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note="weekly QA report (SOP review); created by promptly setup"),
+    )

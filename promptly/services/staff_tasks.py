@@ -2,7 +2,7 @@
 drives its case (a call's outcome runs `record_call_outcome`, a provider's decision
 `waive_fee`, ...). The HTTP API (`api_tasks.py`) and the CLI (`promptly tasks`) share it.
 
-Refusals are `ApiError`s (status and reason): the API answers them as they are, the CLI
+Refusals are `ServiceError`s (status and reason): the API answers them as they are, the CLI
 prints the reason.
 """
 
@@ -18,8 +18,6 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from temporalio.client import Client
 
-from promptly.api.cases import QUERY_TIMEOUT, run_update
-from promptly.api.errors import ApiError, invalid_input, temporal_errors
 from promptly.config import Settings
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.models import (
@@ -31,6 +29,8 @@ from promptly.domain.models import (
     TaskKind,
     WaiveFeeInput,
 )
+from promptly.services.errors import ServiceError, invalid_input, temporal_errors
+from promptly.services.updates import QUERY_TIMEOUT, run_update
 from promptly.workflows.appointment import AppointmentWorkflow
 
 
@@ -74,7 +74,7 @@ class TaskRule:
 
 def _appointment_handle(client: Client, task: StaffTask) -> Any:
     if not task.case_id.startswith("appointment-"):
-        raise ApiError(409, f"task {task.id} belongs to {task.case_id}, not an appointment")
+        raise ServiceError(409, f"task {task.id} belongs to {task.case_id}, not an appointment")
     return client.get_workflow_handle_for(AppointmentWorkflow.run, task.case_id)
 
 
@@ -93,7 +93,7 @@ async def _record_call(
         )
     attempt = task.data.get("attempt")
     if attempt is not None and attempt != view.call_attempts:
-        raise ApiError(
+        raise ServiceError(
             409,
             f"task {task.id} is call attempt {attempt}, superseded by attempt "
             f"{view.call_attempts}; record the outcome on the newest call task",
@@ -287,7 +287,7 @@ async def complete_task(
         ).fetchone()
         await lock.commit()
         if not locked or not locked[0]:
-            raise ApiError(409, f"task {task_id} is being completed right now")
+            raise ServiceError(409, f"task {task_id} is being completed right now")
         try:
             return await _complete(client, pool, settings, task_id, completion, actor, update_id)
         finally:
@@ -306,14 +306,14 @@ async def _complete(
 ) -> tuple[StaffTask, Any]:
     task = await load_task(pool, task_id)
     if task is None:
-        raise ApiError(404, f"no task {task_id}")
+        raise ServiceError(404, f"no task {task_id}")
     if task.status != "open":
-        raise ApiError(
+        raise ServiceError(
             409, f"task {task_id} is already {task.status} ({task.outcome}, {task.closed_by})"
         )
     rule = rule_for(task)
     if rule is None:
-        raise ApiError(409, f"tasks of kind {task.kind} are closed by their case, not by hand")
+        raise ServiceError(409, f"tasks of kind {task.kind} are closed by their case, not by hand")
     if completion.outcome not in rule.outcomes:
         raise invalid_input(
             [("outcome", f"for a {task.kind} task: one of {', '.join(rule.outcomes)}")]

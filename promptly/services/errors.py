@@ -36,7 +36,7 @@ class ErrorBody(BaseModel):
     request_id: str | None = None
 
 
-class ApiError(Exception):
+class ServiceError(Exception):
     """An error answer: HTTP status and a reason a person can act on."""
 
     def __init__(
@@ -133,11 +133,11 @@ def with_json_hint(
     return [(field, hint if field == "body" else reason) for field, reason in problems]
 
 
-def invalid_input(problems: list[tuple[str, str]]) -> ApiError:
+def invalid_input(problems: list[tuple[str, str]]) -> ServiceError:
     """422 for bad input; the reason repeats the first problems so logs show them too."""
     shown = "; ".join(f"{field}: {reason}" for field, reason in problems[:3])
     more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-    return ApiError(422, f"invalid input: {shown}{more}", fields=problems)
+    return ServiceError(422, f"invalid input: {shown}{more}", fields=problems)
 
 
 def failure_message(err: WorkflowUpdateFailedError) -> str:
@@ -150,27 +150,27 @@ def failure_message(err: WorkflowUpdateFailedError) -> str:
 
 @contextmanager
 def temporal_errors(not_found: str) -> Iterator[None]:
-    """Turn Temporal client errors into `ApiError`s; `not_found` is the 404 reason."""
+    """Turn Temporal client errors into `ServiceError`s; `not_found` is the 404 reason."""
     try:
         yield
     except WorkflowUpdateFailedError as err:
-        raise ApiError(409, failure_message(err)) from err
+        raise ServiceError(409, failure_message(err)) from err
     except WorkflowQueryFailedError as err:
         reason = "the case could not answer its status query"
-        raise ApiError(409, reason, internal=err.message) from err
+        raise ServiceError(409, reason, internal=err.message) from err
     except WorkflowUpdateRPCTimeoutOrCancelledError as err:
-        raise ApiError(
+        raise ServiceError(
             504,
             "the workflow did not answer in time; the action may still be applied, "
             "check the status before repeating it",
         ) from err
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
-            raise ApiError(404, not_found) from err
+            raise ServiceError(404, not_found) from err
         if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            raise ApiError(504, "Temporal did not answer in time") from err
+            raise ServiceError(504, "Temporal did not answer in time") from err
         if err.status is RPCStatusCode.UNAVAILABLE:
-            raise ApiError(503, "Temporal is unreachable") from err
+            raise ServiceError(503, "Temporal is unreachable") from err
         if err.status is RPCStatusCode.FAILED_PRECONDITION:  # e.g. no worker polling
-            raise ApiError(503, "Temporal cannot answer now", internal=err.message) from err
-        raise ApiError(502, "Temporal refused the request", internal=err.message) from err
+            raise ServiceError(503, "Temporal cannot answer now", internal=err.message) from err
+        raise ServiceError(502, "Temporal refused the request", internal=err.message) from err
