@@ -65,10 +65,8 @@ from bench.chaos_stack import (
 from promptly import db
 from promptly.config import Settings
 from promptly.dev.stack import temporal_dev_server
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AcknowledgeInput,
-    Actor,
-    ActorKind,
     AppointmentRequest,
     AppointmentView,
     CancelInput,
@@ -77,6 +75,7 @@ from promptly.domain.models import (
     ConfirmInput,
     RescheduleInput,
 )
+from promptly.domain.common import Actor, ActorKind
 from promptly.services.appointments import book
 from promptly.services.setup import register_search_attributes
 from promptly.worker import data_converter

@@ -24,7 +24,7 @@ from bench import common
 from bench.floor import LifecycleFloor
 from bench.stack import FLOOR_QUEUE, connect, floor_workers, promptly_workers, stack
 from bench.updates import timed_update
-from promptly.domain.models import CheckInInput, CompleteInput, ConfirmInput
+from promptly.domain.appointments.models import CheckInInput, CompleteInput, ConfirmInput
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 

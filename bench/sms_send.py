@@ -34,7 +34,8 @@ from promptly.activities.messaging import (
 )
 from promptly.activities.sms import SmsRoutingMessaging
 from promptly.dev.stack import embedded_postgres
-from promptly.domain.models import Channel, Locale, Recipient, RecipientRole, SendMessageRequest
+from promptly.domain.common import Channel, Locale, RecipientRole
+from promptly.domain.messages import Recipient, SendMessageRequest
 
 CLIENTS = 50  # each client gets several messages, as in a day of bookings
 

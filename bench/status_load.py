@@ -37,7 +37,8 @@ from promptly.api.app import create_app
 from promptly.api.auth import hash_key
 from promptly.config import ApiKey, ApiRole, Settings
 from promptly.dev.stack import embedded_postgres, temporal_dev_server
-from promptly.domain.models import Actor, ActorKind, AppointmentView, ConfirmInput
+from promptly.domain.appointments.models import AppointmentView, ConfirmInput
+from promptly.domain.common import Actor, ActorKind
 from promptly.services.appointments import book
 from promptly.services.setup import register_search_attributes
 from promptly.worker import create_worker, data_converter, open_pool

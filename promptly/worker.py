@@ -31,7 +31,7 @@ from promptly.activities.tasks import TaskActivities
 from promptly.activities.webhooks import WebhookActivities
 from promptly.client import connect_options, data_converter, make_client, open_pool
 from promptly.config import Settings
-from promptly.domain.models import Channel
+from promptly.domain.common import Channel
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow

@@ -31,25 +31,26 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AcknowledgeInput,
     AppointmentStatus,
     CallOutcome,
     CancelInput,
     CheckInInput,
-    CloseComplaintInput,
-    ComplaintStatus,
     CompleteInput,
     ConfirmInput,
+    RecordCallOutcomeInput,
+    RescheduleInput,
+)
+from promptly.domain.complaints.models import (
+    CloseComplaintInput,
+    ComplaintStatus,
     CustomerVerdictInput,
     HoldInput,
     ProposeResolutionInput,
-    RecordCallOutcomeInput,
-    RescheduleInput,
-    SurveyAnswer,
-    SurveyView,
 )
+from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus
+from promptly.domain.surveys.models import SurveyAnswer, SurveyView
 from promptly.services.appointments import book
 from promptly.services.complaints import file_complaint
 from promptly.services.inquiries import record_inquiry

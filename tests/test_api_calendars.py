@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 
 from promptly.cli.main import app as cli
 from promptly.config import Settings
-from promptly.domain.models import AppointmentRequest
+from promptly.domain.appointments.models import AppointmentRequest
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, sign
 from tests.helpers import appointment
 

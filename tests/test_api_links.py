@@ -19,7 +19,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain.models import AppointmentRequest, SurveyRequest
+from promptly.domain.appointments.models import AppointmentRequest
+from promptly.domain.surveys.models import SurveyRequest
 from promptly.workflows.survey import SurveyWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, client_links, eventually, sign
 from tests.helpers import appointment

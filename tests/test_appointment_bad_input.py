@@ -14,14 +14,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AppointmentRequest,
     AppointmentStatus,
     CheckInInput,
     CompleteInput,
     ConfirmInput,
 )
-from promptly.domain.policy import BookingRejected
+from promptly.domain.appointments.rules import BookingRejected
 from promptly.services.appointments import AlreadyBooked, book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, end_workflows

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AppointmentStatus,
     AppointmentView,
     BillingOutcome,

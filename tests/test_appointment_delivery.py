@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import AppointmentStatus
+from promptly.domain.appointments.models import AppointmentStatus
 from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow

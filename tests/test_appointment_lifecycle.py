@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AcknowledgeInput,
     AppointmentStatus,
     CallOutcome,
@@ -20,10 +20,8 @@ from promptly.domain.models import (
     CompleteInput,
     ConfirmInput,
     RecordCallOutcomeInput,
-    SurveyAnswer,
-    SurveyStatus,
-    SurveyView,
 )
+from promptly.domain.surveys.models import SurveyAnswer, SurveyStatus, SurveyView
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.survey import SurveyWorkflow

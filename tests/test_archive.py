@@ -28,13 +28,8 @@ from typer.testing import CliRunner, Result
 from promptly.activities.archive import ArchiveActivities, closed_cases_query
 from promptly.cli.main import app
 from promptly.config import Settings
-from promptly.domain.models import (
-    ArchiveRequest,
-    CloseComplaintInput,
-    ComplaintStatus,
-    PurgeInput,
-    PurgeRequest,
-)
+from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus
+from promptly.domain.maintenance import ArchiveRequest, PurgeInput, PurgeRequest
 from promptly.services.complaints import file_complaint
 from promptly.services.history import Format, load_case, render_case, replay_archived
 from promptly.services.setup import (

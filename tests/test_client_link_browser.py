@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from promptly.api.app import create_app
 from promptly.config import Settings
-from promptly.domain.models import AppointmentStatus, AppointmentView
+from promptly.domain.appointments.models import AppointmentStatus, AppointmentView
 from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow

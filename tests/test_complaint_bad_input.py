@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from promptly.cli.main import app
 from promptly.config import Settings
 from promptly.domain import errors
-from promptly.domain.models import (
+from promptly.domain.common import TimelineKind
+from promptly.domain.complaints.models import (
     CloseComplaintInput,
     ComplaintRequest,
     ComplaintStatus,
@@ -30,7 +31,6 @@ from promptly.domain.models import (
     CustomerVerdictInput,
     HoldInput,
     ProposeResolutionInput,
-    TimelineKind,
 )
 from promptly.services.complaints import AlreadyFiled, file_complaint
 from promptly.workflows.complaint import ComplaintWorkflow

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.complaints.models import (
     AddNoteInput,
     Assignee,
     AssignInput,

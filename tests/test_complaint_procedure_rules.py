@@ -20,11 +20,7 @@ from temporalio.worker import Worker
 
 from promptly.activities.reports import load_facts
 from promptly.config import Settings
-from promptly.domain.models import (
-    CloseComplaintInput,
-    ComplaintStatus,
-    HoldInput,
-)
+from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, HoldInput
 from promptly.domain.qa_report import Period, compute
 from promptly.services.complaints import file_complaint
 from promptly.worker import create_worker

@@ -32,14 +32,10 @@ from promptly.activities.tasks import TaskActivities
 from promptly.cli.secrets import pgpass_line, replace_private
 from promptly.config import Settings
 from promptly.db.privileges import APP_TABLE_PRIVILEGES, app_tables, provision_roles
-from promptly.domain.models import (
-    AppointmentStatus,
-    CancelInput,
-    CreateTaskRequest,
-    PurgeInput,
-    RecipientRole,
-    TaskKind,
-)
+from promptly.domain.appointments.models import AppointmentStatus, CancelInput
+from promptly.domain.common import RecipientRole
+from promptly.domain.maintenance import PurgeInput
+from promptly.domain.tasks import CreateTaskRequest, TaskKind
 from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow

@@ -9,7 +9,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import AppointmentStatus, CallOutcome, RecordCallOutcomeInput
+from promptly.domain.appointments.models import (
+    AppointmentStatus,
+    CallOutcome,
+    RecordCallOutcomeInput,
+)
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (

@@ -22,7 +22,11 @@ from typer.testing import CliRunner
 
 from promptly.cli.main import app
 from promptly.config import Settings
-from promptly.domain.models import AppointmentStatus, CallOutcome, RecordCallOutcomeInput
+from promptly.domain.appointments.models import (
+    AppointmentStatus,
+    CallOutcome,
+    RecordCallOutcomeInput,
+)
 from promptly.domain.readable_time import readable
 from promptly.services.appointments import book
 from promptly.services.history import (

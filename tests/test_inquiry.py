@@ -12,12 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
+from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, Severity
 from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
-from promptly.domain.models import (
-    CloseComplaintInput,
-    ComplaintStatus,
-    Severity,
-)
 from promptly.services.complaints import complaint_handle
 from promptly.services.history import load_case
 from promptly.services.inquiries import record_inquiry

@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain.models import CallOutcome, RecordCallOutcomeInput
+from promptly.domain.appointments.models import CallOutcome, RecordCallOutcomeInput
 from promptly.observability import JsonFormatter, TextFormatter, redact, temporal_context
 from promptly.services.appointments import book
 from promptly.services.complaints import file_complaint

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from promptly.domain.models import Locale
+from promptly.domain.common import Locale
 from promptly.domain.rendering import TEMPLATES, render
 
 TEMPLATE_FILES = sorted(

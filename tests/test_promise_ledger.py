@@ -17,17 +17,16 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.inquiries import AnswerInquiryInput
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AcknowledgeInput,
     CallOutcome,
     CheckInInput,
     CompleteInput,
-    CustomerVerdictInput,
-    ProposeResolutionInput,
     RecordCallOutcomeInput,
     WaiveFeeInput,
 )
+from promptly.domain.complaints.models import CustomerVerdictInput, ProposeResolutionInput
+from promptly.domain.inquiries import AnswerInquiryInput
 from promptly.services.appointments import book
 from promptly.services.complaints import file_complaint
 from promptly.services.inquiries import record_inquiry

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from promptly.domain import promises
-from promptly.domain.models import (
+from promptly.domain.common import (
     SYSTEM,
     Actor,
     ActorKind,

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Replayer
     from temporalio.workflow import NondeterminismError
 
-    from promptly.domain.models import (
+    from promptly.domain.appointments.models import (
         AppointmentContinuation,
         AppointmentRequest,
         AppointmentView,

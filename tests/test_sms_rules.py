@@ -11,8 +11,8 @@ from jinja2 import Environment, FileSystemLoader, meta
 
 from promptly.api.inbound import SenderLimiter
 from promptly.domain import links
+from promptly.domain.common import Channel, Locale
 from promptly.domain.keys import LINKS, Keyring
-from promptly.domain.models import Channel, Locale
 from promptly.domain.rendering import TEMPLATES, render, sms_template_names, template_names
 from promptly.domain.sms import (
     Encoding,

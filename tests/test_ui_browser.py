@@ -26,7 +26,7 @@ from temporalio.client import WorkflowQueryFailedError
 
 from promptly.api.app import create_app
 from promptly.config import ApiRole, Settings
-from promptly.domain.models import AppointmentStatus
+from promptly.domain.appointments.models import AppointmentStatus
 from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow

@@ -34,19 +34,17 @@ from promptly.activities.webhooks import WebhookActivities
 from promptly.api.app import create_app
 from promptly.cli.main import app
 from promptly.config import ApiRole, Settings
-from promptly.domain.models import (
+from promptly.domain.appointments.models import ConfirmInput
+from promptly.domain.common import (
     Actor,
     ActorKind,
     CaseKind,
     CaseSnapshot,
-    ConfirmInput,
-    PurgeInput,
     TimelineEntry,
     TimelineKind,
-    WebhookDispatchRequest,
-    WebhookDispatchResult,
 )
-from promptly.domain.webhooks import verify_signature
+from promptly.domain.maintenance import PurgeInput
+from promptly.domain.webhooks import WebhookDispatchRequest, WebhookDispatchResult, verify_signature
 from promptly.services.appointments import book
 from promptly.services.setup import (
     WEBHOOK_SCHEDULE_ID,

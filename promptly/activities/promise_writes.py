@@ -6,7 +6,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from promptly.domain.models import CaseSnapshot
+from promptly.domain.common import CaseSnapshot
 
 # A row changes only for a newer revision: a retried save, or one overtaken by a later save,
 # never duplicates a row or turns a verdict back.

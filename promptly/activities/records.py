@@ -10,15 +10,15 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
 from promptly.activities.promise_writes import write_promises
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AppointmentPolicy,
     BillingOutcome,
     BillingRecord,
-    CaseSnapshot,
     ClientStanding,
     ClientStandingRequest,
-    SurveyAnswerRecord,
 )
+from promptly.domain.common import CaseSnapshot
+from promptly.domain.surveys.models import SurveyAnswerRecord
 from promptly.domain.webhooks import status_events
 
 

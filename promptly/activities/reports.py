@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
-from promptly.domain.models import QaReportInput, QaReportSummary
+from promptly.domain.maintenance import QaReportInput, QaReportSummary
 from promptly.domain.promise_report import PromiseFact
 from promptly.domain.qa_report import (
     AppointmentFact,

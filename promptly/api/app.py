@@ -56,34 +56,36 @@ from promptly.api.idempotency import IDEMPOTENCY_KEY, IdempotentPosts
 from promptly.api.json_body import ApiJSONResponse
 from promptly.api.security import RequestId, log_internal, request_id
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AcknowledgeInput,
-    AddNoteInput,
     AppointmentRequest,
     AppointmentStatus,
     AppointmentView,
-    AssignInput,
     CancelInput,
     CheckInInput,
+    CompleteInput,
+    ConfirmInput,
+    ExcuseNoShowInput,
+    RecordCallOutcomeInput,
+    ReportDelayInput,
+    RescheduleInput,
+    WaiveFeeInput,
+    appointment_workflow_id,
+)
+from promptly.domain.appointments.rules import BookingRejected
+from promptly.domain.complaints.models import (
+    AddNoteInput,
+    AssignInput,
     CloseComplaintInput,
     ComplaintRequest,
     ComplaintStatus,
     ComplaintView,
-    CompleteInput,
-    ConfirmInput,
     CustomerVerdictInput,
-    ExcuseNoShowInput,
     HoldInput,
     ProposeResolutionInput,
-    RecordCallOutcomeInput,
-    ReportDelayInput,
-    RescheduleInput,
     ResumeInput,
-    WaiveFeeInput,
-    appointment_workflow_id,
     complaint_workflow_id,
 )
-from promptly.domain.policy import BookingRejected
 from promptly.services.appointments import AlreadyBooked, book
 from promptly.services.complaints import AlreadyFiled, file_complaint
 from promptly.services.errors import (

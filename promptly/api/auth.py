@@ -20,7 +20,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
 from promptly.config import ApiKey, ApiRole
-from promptly.domain.models import Actor, ActorKind
+from promptly.domain.common import Actor, ActorKind
 from promptly.services.errors import ServiceError
 
 API_KEY_HEADER = "X-API-Key"

@@ -30,9 +30,9 @@ from promptly.api.auth import ACT, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.config import ApiRole, Settings
 from promptly.domain import keys
+from promptly.domain.common import Actor, Model
 from promptly.domain.future_times import past_time_problems
 from promptly.domain.keys import Keyring
-from promptly.domain.models import Actor, Model
 from promptly.services.errors import (
     ACTION_RESPONSES,
     ServiceError,

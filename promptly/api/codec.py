@@ -37,8 +37,8 @@ from promptly.api.security import log_internal, request_id
 from promptly.codec import CodecKeyError
 from promptly.config import ApiRole, Settings
 from promptly.domain import links
+from promptly.domain.common import Locale
 from promptly.domain.keys import CODEC_SESSIONS, Keyring
-from promptly.domain.models import Locale
 
 CODEC_ROLES = frozenset({ApiRole.COMPLIANCE, ApiRole.ADMIN})
 ALLOWED_HEADERS = f"content-type, x-namespace, authorization, {API_KEY_HEADER.lower()}"

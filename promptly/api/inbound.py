@@ -20,7 +20,7 @@ from temporalio.client import Client
 from twilio.request_validator import RequestValidator
 
 from promptly.config import Settings
-from promptly.domain.models import Channel
+from promptly.domain.common import Channel
 from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus
 from promptly.services.inbound import InboundReply, handle_reply, record_receipt
 

@@ -36,29 +36,22 @@ from promptly.api.pages import (
 )
 from promptly.config import Settings
 from promptly.domain import keys, links
-from promptly.domain.future_times import not_in_future
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     FINAL_APPOINTMENT_STATUSES,
     AcknowledgeInput,
-    Actor,
-    ActorKind,
     AppointmentRequest,
     AppointmentStatus,
     AppointmentView,
     BillingOutcome,
     CancelInput,
-    ComplaintRequest,
-    ComplaintView,
     ConfirmInput,
-    Locale,
-    Person,
     ReportDelayInput,
     RescheduleInput,
-    SurveyAnswer,
-    SurveyRequest,
-    SurveyStatus,
-    SurveyView,
 )
+from promptly.domain.common import Actor, ActorKind, Locale, Person
+from promptly.domain.complaints.models import ComplaintRequest, ComplaintView
+from promptly.domain.future_times import not_in_future
+from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
 from promptly.services.errors import ServiceError, temporal_errors
 from promptly.services.updates import QUERY_TIMEOUT, bounded_update
 from promptly.workflows.appointment import AppointmentWorkflow

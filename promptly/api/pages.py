@@ -17,7 +17,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, StrictUndefined
 
-from promptly.domain.models import Locale
+from promptly.domain.common import Locale
 
 TEXT: dict[Locale, dict[str, str]] = {
     Locale.EN: {

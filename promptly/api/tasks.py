@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from promptly.api.auth import TASKS, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
-from promptly.domain.models import AppointmentView, TaskKind
+from promptly.domain.appointments.models import AppointmentView
+from promptly.domain.tasks import TaskKind
 from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody
 from promptly.services.staff_tasks import StaffTask, TaskCompletion, complete_task, find_tasks
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from promptly.api.auth import Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY
 from promptly.config import ApiRole
-from promptly.domain.models import WebhookDelivery, WebhookDeliveryStatus
+from promptly.domain.webhooks import WebhookDelivery, WebhookDeliveryStatus
 from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES
 from promptly.services.webhooks import list_deliveries, redeliver
 

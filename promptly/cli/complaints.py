@@ -15,9 +15,8 @@ from temporalio.workflow import UpdateMethodMultiParam
 from promptly.cli import common
 from promptly.cli.keys import IdempotencyKeyOption, cli_update_id, command_key
 from promptly.config import Settings
-from promptly.domain.models import (
-    Actor,
-    ActorKind,
+from promptly.domain.common import Actor, ActorKind
+from promptly.domain.complaints.models import (
     AddNoteInput,
     Assignee,
     AssignInput,

@@ -13,13 +13,14 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from promptly.cli import common
 from promptly.config import Settings
+from promptly.domain.common import Actor, ActorKind
+from promptly.domain.complaints.models import Severity
 from promptly.domain.inquiries import (
     AnswerInquiryInput,
     InquiryRequest,
     InquiryView,
     PromoteInquiryInput,
 )
-from promptly.domain.models import Actor, ActorKind, Severity
 
 if TYPE_CHECKING:
     from promptly.workflows.inquiry import InquiryWorkflow

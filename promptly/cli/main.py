@@ -29,10 +29,8 @@ from promptly.cli.tasks import tasks_app
 from promptly.cli.views import views_command
 from promptly.cli.webhooks import webhooks_app
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AcknowledgeInput,
-    Actor,
-    ActorKind,
     AppointmentRequest,
     AppointmentView,
     CallOutcome,
@@ -46,7 +44,8 @@ from promptly.domain.models import (
     RescheduleInput,
     WaiveFeeInput,
 )
-from promptly.domain.policy import BookingRejected
+from promptly.domain.appointments.rules import BookingRejected
+from promptly.domain.common import Actor, ActorKind
 from promptly.domain.readable_time import readable, readable_text
 
 app = typer.Typer(

@@ -11,8 +11,9 @@ from temporalio.client import Client
 from promptly.cli import common
 from promptly.cli.keys import IdempotencyKeyOption, command_key
 from promptly.config import Settings
-from promptly.domain.models import Actor, ActorKind, TaskKind
+from promptly.domain.common import Actor, ActorKind
 from promptly.domain.readable_time import readable
+from promptly.domain.tasks import TaskKind
 from promptly.services.errors import ServiceError
 from promptly.services.idempotency import derived_id
 from promptly.services.staff_tasks import StaffTask, TaskCompletion, complete_task, find_tasks

@@ -9,7 +9,7 @@ import typer
 from psycopg import AsyncConnection
 
 from promptly.cli import common
-from promptly.domain.models import WebhookDelivery, WebhookDeliveryStatus
+from promptly.domain.webhooks import WebhookDelivery, WebhookDeliveryStatus
 from promptly.services.webhooks import list_deliveries, redeliver
 
 webhooks_app = typer.Typer(

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptly.domain.models import ActorKind
+from promptly.domain.common import ActorKind
 
 
 class ApiRole(StrEnum):

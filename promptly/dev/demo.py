@@ -29,11 +29,8 @@ from temporalio.service import RPCError
 
 from promptly.config import Settings
 from promptly.dev.demo_board import Board
-from promptly.domain.demo import DEMO_ID_PREFIX, DEMO_MEMO
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AcknowledgeInput,
-    Actor,
-    ActorKind,
     AppointmentRequest,
     AppointmentStatus,
     AppointmentView,
@@ -42,8 +39,9 @@ from promptly.domain.models import (
     CompleteInput,
     ConfirmInput,
     RecordCallOutcomeInput,
-    TimelineKind,
 )
+from promptly.domain.common import Actor, ActorKind, TimelineKind
+from promptly.domain.demo import DEMO_ID_PREFIX, DEMO_MEMO
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 

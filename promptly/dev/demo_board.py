@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from promptly.domain.models import TimelineEntry
+from promptly.domain.common import TimelineEntry
 
 
 @dataclass

@@ -21,8 +21,8 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
+from promptly.domain.common import Model
 from promptly.domain.keys import LINKS, Keyring
-from promptly.domain.models import Model
 
 
 class LinkClaims(Model):

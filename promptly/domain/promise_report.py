@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
-from promptly.domain.models import PromiseKind, PromiseVerdict
+from promptly.domain.common import PromiseKind, PromiseVerdict
 
 RESOLUTION = PromiseKind.COMPLAINT_RESOLVED.value
 

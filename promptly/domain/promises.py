@@ -24,17 +24,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from promptly.domain import follow_up, policy
-from promptly.domain.models import (
+from promptly.domain.appointments import follow_up
+from promptly.domain.appointments import rules as appointment_rules
+from promptly.domain.appointments.models import AppointmentCase
+from promptly.domain.common import (
     SYSTEM,
     Actor,
     ActorKind,
-    AppointmentCase,
-    ComplaintCase,
     PromiseKind,
     PromiseRecord,
     PromiseVerdict,
 )
+from promptly.domain.complaints import sla as complaint_sla
+from promptly.domain.complaints.models import ComplaintCase
 
 # "Acknowledged at once": the acknowledgement must be out within this of the filing.
 ACK_AT_ONCE = timedelta(hours=1)
@@ -169,7 +171,7 @@ def appointment_dues(case: AppointmentCase) -> dict[PromiseKind, datetime | None
         PromiseKind.REMINDER: start - case.policy.reminder_window_end,
         # With no office hour before the free-cancellation line the calls go before the visit.
         PromiseKind.FOLLOW_UP: start if no_room else line,
-        PromiseKind.NO_SHOW: policy.no_show_moment(case),
+        PromiseKind.NO_SHOW: appointment_rules.no_show_moment(case),
     }
 
 
@@ -209,7 +211,7 @@ def complaint_dues(case: ComplaintCase) -> dict[PromiseKind, datetime | None]:
     return {
         PromiseKind.COMPLAINT_ACK: case.filed_at + ACK_AT_ONCE,
         PromiseKind.COMPLAINT_UPDATES: case.update_due_at,
-        PromiseKind.COMPLAINT_RESOLVED: policy.sla_deadline(case),
+        PromiseKind.COMPLAINT_RESOLVED: complaint_sla.sla_deadline(case),
     }
 
 
@@ -219,7 +221,7 @@ def complaint_promises(case: ComplaintCase, now: datetime) -> list[PromiseRecord
 
 def resolution_renewed(case: ComplaintCase, now: datetime) -> list[PromiseRecord]:
     """A reopened complaint has a fresh clock: the resolution promise is made again."""
-    return [made(PromiseKind.COMPLAINT_RESOLVED, now, policy.sla_deadline(case))]
+    return [made(PromiseKind.COMPLAINT_RESOLVED, now, complaint_sla.sla_deadline(case))]
 
 
 def survey_promise(visit_ended_at: datetime, now: datetime) -> list[PromiseRecord]:

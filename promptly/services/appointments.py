@@ -15,8 +15,12 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from promptly.config import Settings
-from promptly.domain import policy
-from promptly.domain.models import AppointmentRequest, AppointmentView, appointment_workflow_id
+from promptly.domain.appointments import rules as appointment_rules
+from promptly.domain.appointments.models import (
+    AppointmentRequest,
+    AppointmentView,
+    appointment_workflow_id,
+)
 from promptly.workflows.appointment import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
@@ -45,7 +49,7 @@ async def book(
     """Start the appointment's workflow under its business id; refuses bad input or a duplicate.
 
     `memo` is shown in the Temporal UI (the demo marks its cases with it)."""
-    policy.check_booking(request, now)
+    appointment_rules.check_booking(request, now)
     try:
         return await client.start_workflow(
             AppointmentWorkflow.run,

@@ -15,8 +15,8 @@ from urllib.parse import quote
 from psycopg import AsyncConnection
 
 from promptly.domain import feed_tokens, invitations
+from promptly.domain.appointments.models import AppointmentStatus
 from promptly.domain.calendar_event import LIVE_STATUSES, CalendarEvent
-from promptly.domain.models import AppointmentStatus
 
 # When an appointment's calendar facts last changed: its latest status entry (booking,
 # reschedule, confirmation, cancellation are all status changes). The row's `updated_at` moves

@@ -7,7 +7,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.complaints.models import (
     ComplaintRequest,
     ComplaintStatus,
     ComplaintView,

@@ -32,7 +32,7 @@ from temporalio.client import (
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
-from promptly.domain.models import CaseKind, TimelineEntry
+from promptly.domain.common import CaseKind, TimelineEntry
 from promptly.domain.readable_time import readable, readable_text
 from promptly.services.promise_ledger import LedgerRow, case_promises, markdown_lines
 

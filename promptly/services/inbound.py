@@ -22,20 +22,9 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from promptly.config import Settings
-from promptly.domain.models import (
-    Actor,
-    ActorKind,
-    AppointmentView,
-    Channel,
-    ConfirmInput,
-    CreateTaskRequest,
-    Locale,
-    NoticeRequest,
-    Recipient,
-    RecipientRole,
-    SendMessageRequest,
-    TaskKind,
-)
+from promptly.domain.appointments.models import AppointmentView, ConfirmInput
+from promptly.domain.common import Actor, ActorKind, Channel, Locale, RecipientRole
+from promptly.domain.messages import NoticeRequest, Recipient, SendMessageRequest
 from promptly.domain.sms import (
     DeliveryStatus,
     ReplyIntent,
@@ -43,6 +32,7 @@ from promptly.domain.sms import (
     needs_fallback,
     reply_intent,
 )
+from promptly.domain.tasks import CreateTaskRequest, TaskKind
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.notices import ClientNoticeWorkflow
 

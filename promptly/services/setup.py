@@ -38,12 +38,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.config import Settings
-from promptly.domain.models import (
-    ArchiveRequest,
-    PurgeRequest,
-    QaReportRequest,
-    WebhookDispatchRequest,
-)
+from promptly.domain.maintenance import ArchiveRequest, PurgeRequest, QaReportRequest
+from promptly.domain.webhooks import WebhookDispatchRequest
 from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow, WebhookDispatchWorkflow
 from promptly.workflows.report import QaReportWorkflow
 

@@ -19,16 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from temporalio.client import Client
 
 from promptly.config import Settings
-from promptly.domain.demo import DEMO_CASE_ID_LIKE
-from promptly.domain.models import (
-    Actor,
+from promptly.domain.appointments.models import (
     AppointmentView,
     CallOutcome,
     ConfirmInput,
     RecordCallOutcomeInput,
-    TaskKind,
     WaiveFeeInput,
 )
+from promptly.domain.common import Actor
+from promptly.domain.demo import DEMO_CASE_ID_LIKE
+from promptly.domain.tasks import TaskKind
 from promptly.services.errors import ServiceError, invalid_input, temporal_errors
 from promptly.services.updates import QUERY_TIMEOUT, run_update
 from promptly.workflows.appointment import AppointmentWorkflow

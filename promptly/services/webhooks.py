@@ -9,7 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from promptly.domain.models import WebhookDelivery, WebhookDeliveryStatus
+from promptly.domain.webhooks import WebhookDelivery, WebhookDeliveryStatus
 
 _COLUMNS = (
     "id, event_id, url, case_id, event_type, status, attempts, next_attempt_at, "

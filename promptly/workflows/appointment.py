@@ -1,7 +1,7 @@
 """One appointment, from booking to the end of the visit (DESIGN.md §1, appointments 1–6, 9).
 
 The workflow decides; activities act. All timing comes from `policy`: the loop asks
-`policy.next_step` what is due next, sleeps until then unless an update changes the case,
+`appointment_rules.next_step` what is due next, sleeps until then unless an update changes the case,
 and asks again. That is how every timer follows the current state of the case.
 """
 
@@ -31,13 +31,12 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.activities.records import PolicyActivities, RecordsActivities
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain import calendar_event, errors, follow_up, metrics, policy, promises
-    from promptly.domain.models import (
+    from promptly.domain import calendar_event, errors, metrics, promises
+    from promptly.domain.appointments import follow_up
+    from promptly.domain.appointments import rules as appointment_rules
+    from promptly.domain.appointments.models import (
         FINAL_APPOINTMENT_STATUSES,
-        SYSTEM,
         AcknowledgeInput,
-        Actor,
-        ActorKind,
         AppointmentCase,
         AppointmentContinuation,
         AppointmentRequest,
@@ -47,29 +46,35 @@ with workflow.unsafe.imports_passed_through():
         BillingRecord,
         CallOutcome,
         CancelInput,
-        CaseKind,
-        CaseSnapshot,
-        Channel,
         CheckInInput,
         ClientStandingRequest,
-        CloseCaseTasksRequest,
-        CloseTaskRequest,
         CompleteInput,
         ConfirmInput,
-        CreateTaskRequest,
         ExcuseNoShowInput,
-        PromiseKind,
-        Recipient,
-        RecipientRole,
         RecordCallOutcomeInput,
         ReportDelayInput,
         RescheduleInput,
-        SendMessageRequest,
-        SurveyRequest,
-        TaskKind,
+        WaiveFeeInput,
+    )
+    from promptly.domain.common import (
+        SYSTEM,
+        Actor,
+        ActorKind,
+        CaseKind,
+        CaseSnapshot,
+        Channel,
+        PromiseKind,
+        RecipientRole,
         TimelineEntry,
         TimelineKind,
-        WaiveFeeInput,
+    )
+    from promptly.domain.messages import Recipient, SendMessageRequest
+    from promptly.domain.surveys.models import SurveyRequest
+    from promptly.domain.tasks import (
+        CloseCaseTasksRequest,
+        CloseTaskRequest,
+        CreateTaskRequest,
+        TaskKind,
     )
 
 APPOINTMENT_STATUS = SearchAttributeKey.for_keyword("AppointmentStatus")
@@ -160,10 +165,10 @@ class AppointmentWorkflow:
                         promises=self._promises.records(),
                     )
                 )
-            due = policy.next_step(self.case)
+            due = appointment_rules.next_step(self.case)
             if await self._changed_before(due.at):
                 continue
-            if due.step is policy.Step.CLOSE:
+            if due.step is appointment_rules.Step.CLOSE:
                 break
             await self._run_step(due.step)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -187,12 +192,12 @@ class AppointmentWorkflow:
         info = workflow.info()
         booked_at = info.workflow_start_time if self._beside else info.start_time
         try:
-            policy.check_booking(request, booked_at)
-        except policy.BookingRejected as err:
+            appointment_rules.check_booking(request, booked_at)
+        except appointment_rules.BookingRejected as err:
             raise ApplicationError(
                 str(err), type=errors.INVALID_BOOKING, non_retryable=True
             ) from err
-        case = policy.new_case(
+        case = appointment_rules.new_case(
             request, booked_at, rules, calls_before_free_cancellation=self._beside
         )
         if self._beside and workflow.patched(PREPAYMENT_AFTER_NO_SHOW):
@@ -279,15 +284,15 @@ class AppointmentWorkflow:
         yield
         self._quiet_changes += self._changes - before
 
-    async def _run_step(self, step: policy.Step) -> None:
+    async def _run_step(self, step: appointment_rules.Step) -> None:
         if self._beside:
             await self._run_step_beside(step)
             return
-        if step is policy.Step.CONFIRMATION:
+        if step is appointment_rules.Step.CONFIRMATION:
             await self._send_confirmation()
-        elif step is policy.Step.PROVIDER_NOTICE:
+        elif step is appointment_rules.Step.PROVIDER_NOTICE:
             await self._notify_provider()
-        elif step is policy.Step.PROVIDER_ACK_ALERT:
+        elif step is appointment_rules.Step.PROVIDER_ACK_ALERT:
             await self._alert_supervisor(
                 "provider_ack_missing",
                 "Provider has not acknowledged",
@@ -295,7 +300,7 @@ class AppointmentWorkflow:
                 f"by {self.case.provider_ack_deadline.isoformat()}.",
             )
             self._update(ack_alert_sent=True)
-        elif step is policy.Step.REMINDER:
+        elif step is appointment_rules.Step.REMINDER:
             reschedules = self.case.reschedules
             planned = self.case.reminder_at or workflow.now()
             sent = await self._send_to_client("reminder", deadline=self._reminder_window_end())
@@ -306,22 +311,22 @@ class AppointmentWorkflow:
                 self._update(reminder_sent=True)
                 if not sent:
                     self._flag("reminder not sent")
-        elif step is policy.Step.FOLLOW_UP_CALL:
+        elif step is appointment_rules.Step.FOLLOW_UP_CALL:
             await self._follow_up_call()
-        elif step is policy.Step.NO_SHOW:
+        elif step is appointment_rules.Step.NO_SHOW:
             await self._no_show()
-        elif step is policy.Step.AUTO_COMPLETE:
+        elif step is appointment_rules.Step.AUTO_COMPLETE:
             await self._complete(
                 SYSTEM, "Checked in, nobody completed the visit: closed by the system"
             )
 
-    async def _run_step_beside(self, step: policy.Step) -> None:
+    async def _run_step_beside(self, step: appointment_rules.Step) -> None:
         """Each step decides on the current case first; its messages start beside the plan."""
-        if step is policy.Step.CONFIRMATION:
+        if step is appointment_rules.Step.CONFIRMATION:
             self._start_confirmation()
-        elif step is policy.Step.PROVIDER_NOTICE:
+        elif step is appointment_rules.Step.PROVIDER_NOTICE:
             self._start_provider_notice()
-        elif step is policy.Step.PROVIDER_ACK_ALERT:
+        elif step is appointment_rules.Step.PROVIDER_ACK_ALERT:
             self._update(ack_alert_sent=True)
             self._promises.broken(PromiseKind.PROVIDER_ACK, "not acknowledged", self._provider)
             await self._alert_supervisor(
@@ -330,13 +335,13 @@ class AppointmentWorkflow:
                 f"{self.case.request.provider.name} has not acknowledged the booking "
                 f"by {self.case.provider_ack_deadline.isoformat()}.",
             )
-        elif step is policy.Step.REMINDER:
+        elif step is appointment_rules.Step.REMINDER:
             self._start_reminder()
-        elif step is policy.Step.FOLLOW_UP_CALL:
+        elif step is appointment_rules.Step.FOLLOW_UP_CALL:
             await self._follow_up_call_beside()
-        elif step is policy.Step.NO_SHOW:
+        elif step is appointment_rules.Step.NO_SHOW:
             await self._no_show()
-        elif step is policy.Step.AUTO_COMPLETE:
+        elif step is appointment_rules.Step.AUTO_COMPLETE:
             await self._complete(
                 SYSTEM, "Checked in, nobody completed the visit: closed by the system"
             )
@@ -469,7 +474,7 @@ class AppointmentWorkflow:
             else "confirmation"
         )
         self._update(confirmation_attempted=True)
-        give_up_at = policy.confirmation_give_up_at(case.booked_at, case.policy)
+        give_up_at = appointment_rules.confirmation_give_up_at(case.booked_at, case.policy)
         self._start_to_client(
             "confirmation",
             template,
@@ -560,7 +565,7 @@ class AppointmentWorkflow:
             if case.request.client.preferred_channel is Channel.PHONE
             else "confirmation"
         )
-        give_up_at = policy.confirmation_give_up_at(case.booked_at, case.policy)
+        give_up_at = appointment_rules.confirmation_give_up_at(case.booked_at, case.policy)
         sent = await self._send_to_client(template, deadline=give_up_at, step="confirmation")
         if self.case.reschedules != case.reschedules:
             return  # rescheduled meanwhile: the new time gets its own confirmation
@@ -768,7 +773,7 @@ class AppointmentWorkflow:
 
     async def _follow_up_call(self) -> None:
         case = self.case
-        if policy.follow_up_exhausted(case):
+        if follow_up.follow_up_exhausted(case):
             self._update(next_call_at=None, awaiting_call_outcome=False)
             self._set_status(
                 AppointmentStatus.UNCONFIRMED,
@@ -794,7 +799,7 @@ class AppointmentWorkflow:
                 )
         attempt = case.call_attempts + 1
         now = workflow.now()
-        self._case = policy.after_call_attempt(case, now)
+        self._case = follow_up.after_call_attempt(case, now)
         task = await workflow.execute_activity_method(
             TaskActivities.create_task,
             CreateTaskRequest(
@@ -826,7 +831,7 @@ class AppointmentWorkflow:
     async def _follow_up_call_beside(self) -> None:
         """The next call attempt: decided on the current case, then the task is written."""
         case = self.case
-        if policy.follow_up_exhausted(case):
+        if follow_up.follow_up_exhausted(case):
             self._promises.broken(PromiseKind.FOLLOW_UP, f"no call made ({case.follow_up_rule})")
             self._update(next_call_at=None, awaiting_call_outcome=False)
             self._set_status(
@@ -844,7 +849,7 @@ class AppointmentWorkflow:
         superseded = case.awaiting_call_outcome
         attempt = case.call_attempts + 1
         now = workflow.now()
-        self._case = policy.after_call_attempt(case, now)
+        self._case = follow_up.after_call_attempt(case, now)
         self._changes += 1
         self._promises.met(PromiseKind.FOLLOW_UP, cause_if_late=case.follow_up_rule)
         if superseded:
@@ -1025,7 +1030,9 @@ class AppointmentWorkflow:
                 non_retryable=True,
             )
         if self._case is not None:
-            refusal = policy.reschedule_refusal(self._case, command.new_start, workflow.now())
+            refusal = appointment_rules.reschedule_refusal(
+                self._case, command.new_start, workflow.now()
+            )
             if refusal is not None:
                 raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
@@ -1064,7 +1071,7 @@ class AppointmentWorkflow:
             if self._beside:
                 await self._cancel_beside(command)
                 return self._view()
-            decision = policy.cancellation(self.case, command.actor, workflow.now())
+            decision = appointment_rules.cancellation(self.case, command.actor, workflow.now())
             self._update(
                 next_call_at=None,
                 free_reschedule=decision.free_reschedule,
@@ -1097,11 +1104,11 @@ class AppointmentWorkflow:
             now = workflow.now()
             old = self.case
             if old.status not in FINAL_APPOINTMENT_STATUSES and not old.free_reschedule:
-                if policy.is_late_change(old.request.start, now, old.policy):
+                if appointment_rules.is_late_change(old.request.start, now, old.policy):
                     await self._record_billing(
                         BillingOutcome.LATE_CANCEL, command.actor, "late reschedule"
                     )
-            self._case = policy.rescheduled(old, command.new_start, now)
+            self._case = appointment_rules.rescheduled(old, command.new_start, now)
             self._changes += 1
             self._note(
                 TimelineKind.STATUS,
@@ -1125,7 +1132,9 @@ class AppointmentWorkflow:
     def validate_reschedule(self, command: RescheduleInput) -> None:
         if self._case is None:
             return
-        refusal = policy.reschedule_refusal(self._case, command.new_start, workflow.now())
+        refusal = appointment_rules.reschedule_refusal(
+            self._case, command.new_start, workflow.now()
+        )
         if refusal is not None:
             raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
@@ -1193,7 +1202,7 @@ class AppointmentWorkflow:
                     title=f"Decide on {request.client.name}'s no-show excuse",
                     details=f"Excuse: {command.reason}. Waive the fee (force majeure) with "
                     "waive_fee, or let the no-show fee stand.",
-                    due_at=policy.closes_at(self.case),
+                    due_at=appointment_rules.closes_at(self.case),
                     data={"provider_id": request.provider.id},
                 ),
                 start_to_close_timeout=RECORD_TIMEOUT,
@@ -1425,7 +1434,7 @@ class AppointmentWorkflow:
             await self._confirmation_follow_ups_moot("confirmed", command.actor)
 
     async def _cancel_beside(self, command: CancelInput) -> None:
-        decision = policy.cancellation(
+        decision = appointment_rules.cancellation(
             self.case, command.actor, workflow.now(), honour_provider_changes=True
         )
         self._update(
@@ -1454,8 +1463,8 @@ class AppointmentWorkflow:
     async def _reschedule_beside(self, command: RescheduleInput) -> None:
         now = workflow.now()
         old = self.case
-        late = policy.reschedule_charged(old, command.actor, now)
-        self._case = policy.rescheduled(old, command.new_start, now).model_copy(
+        late = appointment_rules.reschedule_charged(old, command.actor, now)
+        self._case = appointment_rules.rescheduled(old, command.new_start, now).model_copy(
             update={"reschedule_fee_pending": late or old.reschedule_fee_pending}
         )
         self._changes += 1
@@ -1509,7 +1518,7 @@ class AppointmentWorkflow:
 
     def _report_client_late(self, command: ReportDelayInput, actor: Actor) -> None:
         """The client runs late: the no-show moment moves (up to the limit); no fee rule does."""
-        minutes = policy.client_late_minutes_after(self.case, command.minutes)
+        minutes = appointment_rules.client_late_minutes_after(self.case, command.minutes)
         self._update(client_late_minutes=minutes)
         self._note(
             TimelineKind.ACTION,
@@ -1517,7 +1526,7 @@ class AppointmentWorkflow:
             f"Client running {command.minutes} min late: {command.reason}",
             minutes=command.minutes,
             counted_minutes=minutes,
-            no_show_at=policy.no_show_moment(self.case).isoformat(),
+            no_show_at=appointment_rules.no_show_moment(self.case).isoformat(),
         )
 
     async def _no_show_beside(self) -> None:
@@ -1561,7 +1570,7 @@ class AppointmentWorkflow:
     def _refuse_unless_allowed(self, update: str) -> None:
         if self._case is None:
             return  # still booking: the handler waits for the case and judges then
-        refusal = policy.transition_refusal(
+        refusal = appointment_rules.transition_refusal(
             update, self._case, workflow.now(), moved_no_show=self._beside
         )
         if refusal is not None:
@@ -1595,7 +1604,7 @@ class AppointmentWorkflow:
     def _describe_wait(self, until: datetime) -> str:
         """Set the UI's current details; returns the next step, the summary of its timer."""
         case = self.case
-        step = policy.next_step(case)
+        step = appointment_rules.next_step(case)
         waiting_for = step.step.value.replace("_", " ") if step else "closing"
         next_step = f"{waiting_for} at {until.isoformat()}"
         workflow.set_current_details(
@@ -1675,6 +1684,6 @@ class AppointmentWorkflow:
             reschedules=case.reschedules,
             follow_up_rule=case.follow_up_rule,
             prepayment_required=case.prepayment_required,
-            no_show_at=policy.no_show_moment(case),
+            no_show_at=appointment_rules.no_show_moment(case),
             timeline=list(self._timeline),
         )

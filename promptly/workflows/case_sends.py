@@ -22,15 +22,13 @@ from promptly.workflows.messages import Delivery, Sends
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain.models import (
-        SYSTEM,
+    from promptly.domain.common import SYSTEM, RecipientRole, TimelineKind
+    from promptly.domain.messages import SendMessageRequest
+    from promptly.domain.tasks import (
         CloseCaseTasksRequest,
         CloseTaskRequest,
         CreateTaskRequest,
-        RecipientRole,
-        SendMessageRequest,
         TaskKind,
-        TimelineKind,
     )
 
 # Marks complaint, inquiry and survey runs whose messages go beside the plan; decided once

@@ -28,18 +28,19 @@ from promptly.workflows.messages import deliver, to_client
 from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.domain import errors, policy
-    from promptly.domain.models import (
+    from promptly.domain import errors
+    from promptly.domain.common import (
         SYSTEM,
         Actor,
         Channel,
-        ComplaintCase,
         PromiseKind,
-        Recipient,
         RecipientRole,
-        SendMessageRequest,
         TimelineKind,
     )
+    from promptly.domain.complaints import rules as complaint_rules
+    from promptly.domain.complaints import sla as complaint_sla
+    from promptly.domain.complaints.models import ComplaintCase
+    from promptly.domain.messages import Recipient, SendMessageRequest
 
 # A message that cannot go out within this is recorded as failed and flagged for staff.
 MESSAGE_BUDGET = timedelta(hours=1)
@@ -152,7 +153,7 @@ class ComplaintMessaging:
         )
         # Failed or not, the period restarts: a failure is flagged for staff, not retried
         # in a tight loop.
-        self._set_case(policy.customer_update_attempted(self.case, workflow.now()))
+        self._set_case(complaint_rules.customer_update_attempted(self.case, workflow.now()))
         if not sent:
             self._flag(f"{template.replace('_', ' ')} not delivered")
         return sent
@@ -223,9 +224,9 @@ class ComplaintMessaging:
     def _message_context(self) -> dict[str, Any]:
         case = self.case
         request = case.request
-        contact = policy.point_of_contact(case)
-        deadline = policy.sla_deadline(case)
-        supervisor_at = policy.supervisor_at(case)
+        contact = complaint_sla.point_of_contact(case)
+        deadline = complaint_sla.sla_deadline(case)
+        supervisor_at = complaint_sla.supervisor_at(case)
         return {
             "case_id": self._workflow_id,
             "reference": request.complaint_id,

@@ -31,6 +31,17 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
     from promptly.domain import errors, inquiries
     from promptly.domain import promises as ledger
+    from promptly.domain.common import (
+        SYSTEM,
+        Actor,
+        CaseKind,
+        CaseSnapshot,
+        Channel,
+        PromiseKind,
+        RecipientRole,
+        TimelineEntry,
+        TimelineKind,
+    )
     from promptly.domain.inquiries import (
         AnswerInquiryInput,
         InquiryCase,
@@ -40,19 +51,7 @@ with workflow.unsafe.imports_passed_through():
         InquiryView,
         PromoteInquiryInput,
     )
-    from promptly.domain.models import (
-        SYSTEM,
-        Actor,
-        CaseKind,
-        CaseSnapshot,
-        Channel,
-        PromiseKind,
-        Recipient,
-        RecipientRole,
-        SendMessageRequest,
-        TimelineEntry,
-        TimelineKind,
-    )
+    from promptly.domain.messages import Recipient, SendMessageRequest
 
 INQUIRY_STATUS = SearchAttributeKey.for_keyword("InquiryStatus")
 CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")

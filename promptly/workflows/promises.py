@@ -15,13 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import promises as rules
-    from promptly.domain.models import (
-        SYSTEM,
-        Actor,
-        PromiseKind,
-        PromiseRecord,
-        PromiseVerdict,
-    )
+    from promptly.domain.common import SYSTEM, Actor, PromiseKind, PromiseRecord, PromiseVerdict
     from promptly.workflows.messages import Delivery
 
 PROMISE_LEDGER = "promise-ledger"

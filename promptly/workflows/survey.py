@@ -28,25 +28,28 @@ from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
-    from promptly.domain import errors, policy
+    from promptly.domain import errors
     from promptly.domain import promises as ledger
-    from promptly.domain.models import (
+    from promptly.domain.common import (
         SYSTEM,
         Actor,
         ActorKind,
         CaseKind,
         CaseSnapshot,
         PromiseKind,
-        SendMessageRequest,
+        TimelineEntry,
+        TimelineKind,
+    )
+    from promptly.domain.messages import SendMessageRequest
+    from promptly.domain.readable_time import readable
+    from promptly.domain.surveys import rules as survey_rules
+    from promptly.domain.surveys.models import (
         SurveyAnswer,
         SurveyAnswerRecord,
         SurveyRequest,
         SurveyStatus,
         SurveyView,
-        TimelineEntry,
-        TimelineKind,
     )
-    from promptly.domain.readable_time import readable
 
 RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_RETRY = RetryPolicy(
@@ -65,7 +68,7 @@ class SurveyWorkflow:
     @workflow.init
     def __init__(self, request: SurveyRequest) -> None:
         self._request = request
-        plan = policy.survey_plan(request)
+        plan = survey_rules.survey_plan(request)
         self._send_at = plan.send_at
         self._reminder_at = plan.reminder_at
         self._closes_at = plan.closes_at
@@ -151,7 +154,7 @@ class SurveyWorkflow:
                 f"Answered: NPS {answer.nps}",
                 nps=answer.nps,
                 comment=answer.comment,
-                category=policy.nps_category(answer.nps),
+                category=survey_rules.nps_category(answer.nps),
             )
             await workflow.execute_activity_method(
                 RecordsActivities.record_survey_answer,
@@ -167,13 +170,13 @@ class SurveyWorkflow:
                 summary=f"record answer: NPS {answer.nps}",
             )
             await self._cancel_moot_messages("answered")
-            if policy.nps_category(answer.nps) == "detractor":
+            if survey_rules.nps_category(answer.nps) == "detractor":
                 await self._open_complaint(answer)
             return self._view()
 
     async def _open_complaint(self, answer: SurveyAnswer) -> None:
         """A detractor gets a complaint case; its id comes from the survey, so it starts once."""
-        request = policy.detractor_complaint(self._request, answer)
+        request = survey_rules.detractor_complaint(self._request, answer)
         try:
             await workflow.start_child_workflow(
                 ComplaintWorkflow.run,

@@ -13,7 +13,77 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from promptly.domain import calendar
-from promptly.domain.models import AppointmentPolicy
+from promptly.domain.appointments.models import AppointmentCase, AppointmentPolicy
+from promptly.domain.calendar import shift_elapsed
+
+
+def response_deadline(booked_at: datetime, start: datetime, policy: AppointmentPolicy) -> datetime:
+    """After this a silent client gets a phone follow-up (SLA 6).
+
+    Normally `response_deadline_before` the visit; a booking made closer than that gets
+    half of the time it has left, so a call can still happen before the visit.
+    """
+    deadline = shift_elapsed(start, -policy.response_deadline_before)
+    if deadline > booked_at:
+        return deadline
+    return shift_elapsed(booked_at, (start.astimezone(UTC) - booked_at.astimezone(UTC)) / 2)
+
+
+def call_attempt_time(
+    earliest: datetime, start: datetime, policy: AppointmentPolicy
+) -> datetime | None:
+    """The next phone follow-up slot at or after `earliest`, in business hours, before the visit."""
+    slot = calendar.next_business_time(earliest, policy.business)
+    return slot if slot < start else None
+
+
+def next_call_after(
+    previous_attempt: datetime, start: datetime, policy: AppointmentPolicy
+) -> datetime | None:
+    return call_attempt_time(shift_elapsed(previous_attempt, policy.call_interval), start, policy)
+
+
+def planned_call_attempts(
+    first_call: datetime | None, start: datetime, policy: AppointmentPolicy
+) -> int:
+    """How many of the allowed call attempts fit in office hours before the visit."""
+    attempts = 0
+    slot = first_call
+    while slot is not None and attempts < policy.call_attempts:
+        attempts += 1
+        slot = next_call_after(slot, start, policy)
+    return attempts
+
+
+def follow_up_exhausted(case: AppointmentCase) -> bool:
+    """True once every allowed call attempt has been made (or none was possible)."""
+    return case.call_attempts >= case.max_call_attempts
+
+
+def after_call_attempt(case: AppointmentCase, attempted_at: datetime) -> AppointmentCase:
+    """Count the attempt and plan the next one, or the moment to give up waiting.
+
+    Giving up happens no later than the visit start, so the supervisor hears of an
+    unconfirmed client before the no-show rule applies.
+    """
+    attempts = case.call_attempts + 1
+    following = next_call_after(attempted_at, case.request.start, case.policy)
+    if following is not None and attempts < case.max_call_attempts:
+        next_call_at = following
+    else:
+        next_call_at = min(
+            shift_elapsed(attempted_at, case.policy.call_interval), case.request.start
+        )
+    return case.model_copy(
+        update={
+            "call_attempts": attempts,
+            "awaiting_call_outcome": True,
+            # No office hour left for another call: this was the last one.
+            "max_call_attempts": case.max_call_attempts if following else attempts,
+            "next_call_at": next_call_at,
+        }
+    )
+
 
 # The response deadline is planned on a quarter-hour, so call tasks read 14:45, not 14:52:17.
 _PLANNING_STEP = timedelta(minutes=15)

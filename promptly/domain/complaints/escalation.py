@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from promptly.domain.models import ANY_ROUTE, EscalationMatrix
+from promptly.domain.complaints.models import ANY_ROUTE, EscalationMatrix
 
 PACKAGED_MATRIX = Path(__file__).parent / "escalation_matrix.json"
 
