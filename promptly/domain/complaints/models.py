@@ -147,14 +147,28 @@ class DepartmentSpec(Model):
 ANY_ROUTE: Literal["*"] = "*"
 
 
-TierKey = Literal["default", "low", "normal", "high", "critical"]
+def _one_of(*allowed: str) -> AfterValidator:
+    """A string from `allowed`, refused with the same words pydantic uses for a Literal."""
+    listed = ", ".join(f"'{value}'" for value in allowed[:-1]) + f" or '{allowed[-1]}'"
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"Input should be {listed}")
+        return value
+
+    return AfterValidator(check)
+
+
+# `Severity` is the one list of severities: tier keys and route severities follow it.
+TierKey = Annotated[str, _one_of("default", *Severity)]
+RouteSeverity = Annotated[str, _one_of(ANY_ROUTE, *Severity)]
 
 
 class RouteSpec(Model):
     """One line of the matrix: `*` matches any category or severity."""
 
     category: Category = ANY_ROUTE
-    severity: Literal["*", "low", "normal", "high", "critical"] = ANY_ROUTE
+    severity: RouteSeverity = ANY_ROUTE
     department: DepartmentId
     owner: Contact | None = None
     tiers: EscalationTiers | None = None
