@@ -86,8 +86,8 @@ from promptly.domain.complaints.models import (
     ResumeInput,
     complaint_workflow_id,
 )
-from promptly.services.appointments import AlreadyBooked, book
-from promptly.services.complaints import AlreadyFiled, file_complaint
+from promptly.services.appointments import book
+from promptly.services.complaints import file_complaint
 from promptly.services.errors import (
     AUTH_RESPONSES,
     CASE_RESPONSES,
@@ -221,7 +221,6 @@ async def book_appointment(
         APPOINTMENTS,
         body,
         lambda: book(client, body, request.app.state.settings, datetime.now(UTC)),
-        already_exists=AlreadyBooked,
         rejected=(BookingRejected,),
     )
     return AppointmentCreated(
@@ -394,7 +393,6 @@ async def file_complaint_route(
         COMPLAINTS,
         body,
         lambda: file_complaint(client, body, request.app.state.settings),
-        already_exists=AlreadyFiled,
     )
     return ComplaintCreated(
         complaint_id=body.complaint_id,

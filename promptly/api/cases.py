@@ -33,6 +33,7 @@ from promptly.domain import keys
 from promptly.domain.common import Actor, Model
 from promptly.domain.future_times import past_time_problems
 from promptly.domain.keys import Keyring
+from promptly.services.cases import CaseExists
 from promptly.services.errors import (
     ACTION_RESPONSES,
     ServiceError,
@@ -114,12 +115,11 @@ async def create_case(
     kind: CaseKindApi,
     body: Model,
     start: Callable[[], Awaitable[object]],
-    already_exists: type[Exception],
     rejected: tuple[type[Exception], ...] = (),
 ) -> bool:
     """Start the case's workflow; True if it is new, False if the same request already ran.
 
-    A different request under the same id is 409; `rejected` errors (the starter's own
+    A different request under the same id is 409; `rejected` errors (the service's own
     checks, messages shaped `field: reason`) are 422 naming the field.
     """
     case_id = getattr(body, kind.id_field)
@@ -129,7 +129,7 @@ async def create_case(
     except rejected as err:
         field, _, reason = str(err).partition(": ")
         raise invalid_input([(field, reason)] if reason else [("body", str(err))]) from err
-    except already_exists as err:
+    except CaseExists as err:
         with temporal_errors(kind.not_found(case_id)):
             existing = await original_input(client, kind.workflow_id(case_id), type(body))
         if existing != body:
@@ -163,13 +163,12 @@ async def start_case(
     kind: CaseKindApi,
     body: Model,
     start: Callable[[], Awaitable[object]],
-    already_exists: type[Exception],
     rejected: tuple[type[Exception], ...] = (),
 ) -> CaseStart:
     """`create_case`, then 201 with Location for a new case, 200 with its status if the same
     request had started it already."""
     client: Client = request.app.state.client
-    created = await create_case(client, kind, body, start, already_exists, rejected)
+    created = await create_case(client, kind, body, start, rejected)
     case_id = getattr(body, kind.id_field)
     url = str(request.app.url_path_for(f"get_{kind.noun}", **{kind.id_field: case_id}))
     if created:

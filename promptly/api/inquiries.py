@@ -31,7 +31,7 @@ from promptly.domain.inquiries import (
     inquiry_workflow_id,
 )
 from promptly.services.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
-from promptly.services.inquiries import AlreadyReceived, record_inquiry
+from promptly.services.inquiries import record_inquiry
 from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE, InquiryWorkflow
 
 INQUIRY_ACTIONS: dict[str, Action] = {
@@ -104,7 +104,6 @@ async def record_inquiry_route(
         INQUIRIES,
         body,
         lambda: record_inquiry(client, body, request.app.state.settings),
-        already_exists=AlreadyReceived,
     )
     return InquiryCreated(
         inquiry_id=body.inquiry_id,

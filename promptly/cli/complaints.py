@@ -105,7 +105,7 @@ def file_complaint(
     file: Annotated[Path, typer.Argument(help="ComplaintRequest as JSON")],
 ) -> None:
     """File a complaint from a JSON file."""
-    from promptly.services.complaints import AlreadyFiled
+    from promptly.services.cases import CaseExists
     from promptly.services.complaints import file_complaint as start
 
     try:
@@ -121,7 +121,7 @@ def file_complaint(
 
     try:
         typer.echo(f"filed: {_run(action)}")
-    except AlreadyFiled as err:
+    except CaseExists as err:
         typer.secho(str(err), fg="red", err=True)
         raise typer.Exit(1) from err
 

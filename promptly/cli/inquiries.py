@@ -65,7 +65,8 @@ def _update(
 @inquiry_app.command("record")
 def record(file: Annotated[Path, typer.Argument(help="InquiryRequest as JSON")]) -> None:
     """Record an inquiry from a JSON file (the customer is acknowledged at once)."""
-    from promptly.services.inquiries import AlreadyReceived, record_inquiry
+    from promptly.services.cases import CaseExists
+    from promptly.services.inquiries import record_inquiry
 
     try:
         request = InquiryRequest.model_validate_json(file.read_text())
@@ -80,7 +81,7 @@ def record(file: Annotated[Path, typer.Argument(help="InquiryRequest as JSON")])
 
     try:
         typer.echo(f"recorded: {_run(action)}")
-    except AlreadyReceived as err:
+    except CaseExists as err:
         typer.secho(str(err), fg="red", err=True)
         raise typer.Exit(1) from err
 

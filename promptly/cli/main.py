@@ -93,8 +93,8 @@ def _print_view(view: AppointmentView) -> None:
 @app.command()
 def book(file: Annotated[Path, typer.Argument(help="AppointmentRequest as JSON")]) -> None:
     """Book an appointment from a JSON file."""
-    from promptly.services.appointments import AlreadyBooked
     from promptly.services.appointments import book as start_booking
+    from promptly.services.cases import CaseExists
 
     try:
         request = AppointmentRequest.model_validate_json(file.read_text())
@@ -114,7 +114,7 @@ def book(file: Annotated[Path, typer.Argument(help="AppointmentRequest as JSON")
     except BookingRejected as err:
         typer.secho(str(err), fg="red", err=True)
         raise typer.Exit(2) from err
-    except AlreadyBooked as err:
+    except CaseExists as err:
         typer.secho(str(err), fg="red", err=True)
         raise typer.Exit(1) from err
 

@@ -7,12 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import SearchAttributePair
 
 from promptly.config import Settings
 from promptly.domain.appointments import rules as appointment_rules
@@ -21,6 +16,7 @@ from promptly.domain.appointments.models import (
     AppointmentView,
     appointment_workflow_id,
 )
+from promptly.services.cases import start_case
 from promptly.workflows.appointment import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
@@ -28,14 +24,6 @@ from promptly.workflows.appointment import (
     PROVIDER_ID,
     AppointmentWorkflow,
 )
-
-
-class AlreadyBooked(Exception):
-    """A workflow for this appointment id exists; `workflow_id` points at it."""
-
-    def __init__(self, workflow_id: str) -> None:
-        super().__init__(f"appointment already booked: workflow {workflow_id} exists")
-        self.workflow_id = workflow_id
 
 
 async def book(
@@ -46,37 +34,33 @@ async def book(
     *,
     memo: Mapping[str, Any] | None = None,
 ) -> WorkflowHandle[AppointmentWorkflow, AppointmentView]:
-    """Start the appointment's workflow under its business id; refuses bad input or a duplicate.
+    """Start the appointment's workflow under its business id; refuses bad input
+    (`BookingRejected`) or a duplicate (`CaseExists`).
 
     `memo` is shown in the Temporal UI (the demo marks its cases with it)."""
     appointment_rules.check_booking(request, now)
-    try:
-        return await client.start_workflow(
-            AppointmentWorkflow.run,
-            request,
-            id=request.workflow_id,
-            task_queue=settings.task_queue,
-            # The id is the business key for as long as the history is retained.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            memo=dict(memo) if memo else None,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(APPOINTMENT_STATUS, "Booked"),
-                    SearchAttributePair(CLIENT_ID, request.client.id),
-                    SearchAttributePair(PROVIDER_ID, request.provider.id),
-                    SearchAttributePair(APPOINTMENT_START, request.start),
-                ]
-            ),
-            static_summary=f"{request.service} · client {request.client.id} · provider "
-            f"{request.provider.id} · {request.start.isoformat()}",
-            static_details=f"Appointment **{request.appointment_id}**\n\n"
-            f"- service: {request.service}\n- start: {request.start.isoformat()} "
-            f"({request.client.timezone})\n- duration: {request.duration_minutes} min\n"
-            f"- client: {request.client.id} via {request.client.preferred_channel.value}\n"
-            f"- provider: {request.provider.id}",
-        )
-    except WorkflowAlreadyStartedError as err:
-        raise AlreadyBooked(request.workflow_id) from err
+    return await start_case(
+        client,
+        AppointmentWorkflow.run,
+        request,
+        settings,
+        workflow_id=request.workflow_id,
+        exists="appointment already booked",
+        memo=memo,
+        search_attributes=[
+            SearchAttributePair(APPOINTMENT_STATUS, "Booked"),
+            SearchAttributePair(CLIENT_ID, request.client.id),
+            SearchAttributePair(PROVIDER_ID, request.provider.id),
+            SearchAttributePair(APPOINTMENT_START, request.start),
+        ],
+        summary=f"{request.service} · client {request.client.id} · provider "
+        f"{request.provider.id} · {request.start.isoformat()}",
+        details=f"Appointment **{request.appointment_id}**\n\n"
+        f"- service: {request.service}\n- start: {request.start.isoformat()} "
+        f"({request.client.timezone})\n- duration: {request.duration_minutes} min\n"
+        f"- client: {request.client.id} via {request.client.preferred_channel.value}\n"
+        f"- provider: {request.provider.id}",
+    )
 
 
 def handle_for(
