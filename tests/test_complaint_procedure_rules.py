@@ -18,8 +18,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from promptly.activities.reports import load_facts
 from promptly.config import Settings
+from promptly.db.qa_facts import load_facts
 from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, HoldInput
 from promptly.domain.qa_report import Period, compute
 from promptly.services.complaints import file_complaint

@@ -14,9 +14,9 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from promptly.activities.reports import load_facts
 from promptly.cli.demo import clean
 from promptly.config import Settings
+from promptly.db.qa_facts import load_facts
 from promptly.dev import demo
 from promptly.dev.demo_board import Board
 from promptly.domain.qa_report import Period

@@ -24,8 +24,8 @@ from playwright.async_api import async_playwright
 from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
-from promptly.activities.reports import build_report
 from promptly.cli.main import app
+from promptly.db.qa_facts import build_report
 from promptly.domain.qa_report import (
     AppointmentFact,
     ComplaintFact,

@@ -1,6 +1,6 @@
 """`promptly report`: the QA report of a period from PostgreSQL, as a table, CSV or HTML.
 
-Figures and formats: promptly/domain/qa_report.py; the SQL: promptly/activities/reports.py.
+Figures and formats: promptly/domain/qa_report.py; the SQL: promptly/db/qa_facts.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from psycopg import AsyncConnection
 
-from promptly.activities.reports import build_report
+from promptly.db.qa_facts import build_report
 from promptly.domain.qa_report import Period, QaReport, ReportFormat, render
 
 
