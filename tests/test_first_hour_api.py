@@ -174,7 +174,8 @@ async def test_promptly_outbox_prints_the_message_as_the_client_reads_it(
     assert f"email → {address}" in shown.stdout and "Europe/Warsaw" in shown.stdout
     assert f"appointment-{body['appointment_id']}, confirmation" in shown.stdout
     links = shown.stdout.split("Links:", 1)[1].split()
-    assert len(links) == 3 and all("/c/" in link for link in links)
+    # confirm, cancel, reschedule and "I'm running late"
+    assert len(links) == 4 and all("/c/" in link for link in links)
     other = await asyncio.to_thread(
         lambda: CliRunner().invoke(app, ["outbox", "--to", "nobody@example.com"], env=env)
     )

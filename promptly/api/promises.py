@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from promptly.api.auth import Caller, require
 from promptly.config import ApiRole, Settings
 from promptly.domain.qa_report import Period
-from promptly.services.errors import invalid_input
+from promptly.services.errors import AUTH_RESPONSES, invalid_input
 from promptly.services.promise_ledger import MAX_ROWS, LedgerRow, promises_due
 
 COMPLIANCE = frozenset({ApiRole.COMPLIANCE})
@@ -37,7 +37,7 @@ class PromiseList(BaseModel):
     truncated: bool  # more rows than one answer holds: narrow the period
 
 
-@router.get("/promises", response_model=PromiseList)
+@router.get("/promises", response_model=PromiseList, responses=AUTH_RESPONSES)
 async def list_promises(
     request: Request,
     caller: Annotated[Caller, require(COMPLIANCE)],
