@@ -244,6 +244,12 @@ class Settings(BaseSettings):
         default=timedelta(seconds=30),
         description="How long the API waits for a workflow to accept and apply an update.",
     )
+    status_reads: Literal["record", "workflow"] = Field(
+        default="record",
+        description="Where GET /appointments|complaints|inquiries/{id} reads a case: `record` "
+        "(PostgreSQL, kept by the workflow; answers while workers are busy or down) or "
+        "`workflow` (the `status` query). docs/status-reads.md.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -74,7 +74,6 @@ from promptly.starter.api_cases import (
     at_or_after,
     before,
     case_id_path,
-    case_status,
     equals,
     list_page,
     start_case,
@@ -95,6 +94,7 @@ from promptly.starter.api_idempotency import IDEMPOTENCY_KEY, IdempotentPosts
 from promptly.starter.api_json import ApiJSONResponse
 from promptly.starter.api_security import RequestId, log_internal, request_id
 from promptly.starter.appointments import AlreadyBooked, book
+from promptly.starter.case_reads import read_case
 from promptly.starter.complaints import AlreadyFiled, file_complaint
 from promptly.workflows.appointment import (
     APPOINTMENT_START,
@@ -240,13 +240,15 @@ async def book_appointment(
 )
 async def get_appointment(
     request: Request,
+    response: Response,
     appointment_id: Annotated[str, case_id_path(APPOINTMENTS)],
     caller: Annotated[Caller, require(READ)],
 ) -> AppointmentView:
-    """Status, deadlines and the timeline (the workflow's `status` query)."""
-    view: AppointmentView = await case_status(
-        request.app.state.client, APPOINTMENTS, appointment_id
-    )
+    """Status, deadlines and the timeline: the workflow's `status` view, read from PostgreSQL
+    (`X-Promptly-View-Source: record`, written at `X-Promptly-View-As-Of`) or, when the case
+    has no stored view yet, from the workflow (`workflow`). Never older than the answer of an
+    update that returned before the GET began."""
+    view: AppointmentView = await read_case(request, response, APPOINTMENTS, appointment_id)
     return view
 
 
@@ -412,11 +414,13 @@ async def file_complaint_route(
 )
 async def get_complaint(
     request: Request,
+    response: Response,
     complaint_id: Annotated[str, case_id_path(COMPLAINTS)],
     caller: Annotated[Caller, require(READ)],
 ) -> ComplaintView:
-    """Status, department, SLA deadline, escalation level and the timeline."""
-    view: ComplaintView = await case_status(request.app.state.client, COMPLAINTS, complaint_id)
+    """Status, department, SLA deadline, escalation level and the timeline (read from
+    PostgreSQL like `GET /appointments/{id}`)."""
+    view: ComplaintView = await read_case(request, response, COMPLAINTS, complaint_id)
     return view
 
 

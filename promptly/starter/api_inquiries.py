@@ -23,7 +23,6 @@ from promptly.starter.api_cases import (
     CaseKindApi,
     add_action_routes,
     case_id_path,
-    case_status,
     equals,
     list_page,
     start_case,
@@ -31,6 +30,7 @@ from promptly.starter.api_cases import (
 )
 from promptly.starter.api_errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
 from promptly.starter.api_idempotency import IDEMPOTENCY_KEY
+from promptly.starter.case_reads import read_case
 from promptly.starter.inquiries import AlreadyReceived, record_inquiry
 from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE, InquiryWorkflow
 
@@ -123,11 +123,13 @@ async def record_inquiry_route(
 )
 async def get_inquiry(
     request: Request,
+    response: Response,
     inquiry_id: Annotated[str, case_id_path(INQUIRIES)],
     caller: Annotated[Caller, require(READ)],
 ) -> InquiryView:
-    """Status, answer deadline, alerts and the timeline."""
-    view: InquiryView = await case_status(request.app.state.client, INQUIRIES, inquiry_id)
+    """Status, answer deadline, alerts and the timeline (read from PostgreSQL like
+    `GET /appointments/{id}`)."""
+    view: InquiryView = await read_case(request, response, INQUIRIES, inquiry_id)
     return view
 
 

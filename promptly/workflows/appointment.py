@@ -8,8 +8,8 @@ and asks again. That is how every timer follows the current state of the case.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, Sends, deliver, to_client
+from promptly.workflows.read_views import read_view, record_before_answer
 from promptly.workflows.survey import SurveyWorkflow
 
 with workflow.unsafe.imports_passed_through():
@@ -910,9 +911,19 @@ class AppointmentWorkflow:
 
     # --- updates ------------------------------------------------------------------------------
 
+    @asynccontextmanager
+    async def _deciding(self) -> AsyncIterator[None]:
+        """An update's turn: one handler at a time, and the case stored before the update
+        answers, so the API's GET (PostgreSQL) never shows less than the update returned.
+        A refused update stores nothing."""
+        async with self._lock:
+            yield
+            if record_before_answer():
+                await self._save()
+
     @workflow.update
     async def confirm(self, command: ConfirmInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("confirm")
             if self.case.status is AppointmentStatus.CONFIRMED:
@@ -936,7 +947,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def acknowledge(self, command: AcknowledgeInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("acknowledge")
             if not self.case.provider_acknowledged:
@@ -950,7 +961,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def record_call_outcome(self, command: RecordCallOutcomeInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self.validate_record_call_outcome(command)
             if self._beside:
@@ -1013,7 +1024,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def check_in(self, command: CheckInInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("check_in")
             self._set_status(AppointmentStatus.CHECKED_IN, command.actor, "Client checked in")
@@ -1027,7 +1038,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def complete(self, command: CompleteInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("complete")
             await self._complete(command.actor, "Visit completed")
@@ -1039,7 +1050,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def cancel(self, command: CancelInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("cancel")
             if self._beside:
@@ -1069,7 +1080,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def reschedule(self, command: RescheduleInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self.validate_reschedule(command)
             if self._beside:
@@ -1112,7 +1123,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def report_delay(self, command: ReportDelayInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("report_delay")
             actor = command.actor or Actor(
@@ -1158,7 +1169,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def excuse_no_show(self, command: ExcuseNoShowInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("excuse_no_show")
             request = self.case.request
@@ -1194,7 +1205,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def waive_fee(self, command: WaiveFeeInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("waive_fee")
             if self._beside and self.case.status not in FINAL_APPOINTMENT_STATUSES:
@@ -1613,6 +1624,7 @@ class AppointmentWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                read_view=read_view(self._view(), self._changes),
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record case",

@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.readable_time import readable
+    from promptly.workflows.read_views import read_view, record_before_answer
 
 COMPLAINT_STATUS = SearchAttributeKey.for_keyword("ComplaintStatus")
 DEPARTMENT = SearchAttributeKey.for_keyword("Department")
@@ -812,6 +813,7 @@ class ComplaintWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                read_view=read_view(self._view(), self._changes, self._omitted_entries),
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record case",
@@ -889,5 +891,11 @@ class _Transition:
             owner._lock.release()
             raise
 
-    async def __aexit__(self, *exc: object) -> None:
-        self._owner._lock.release()
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            # Stored before the update answers: the API's GET reads PostgreSQL
+            # (workflows/read_views.py). A refused update stores nothing.
+            if exc_type is None and record_before_answer():
+                await self._owner._save()
+        finally:
+            self._owner._lock.release()

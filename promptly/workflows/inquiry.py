@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         TimelineKind,
     )
+    from promptly.workflows.read_views import read_view
 
 INQUIRY_STATUS = SearchAttributeKey.for_keyword("InquiryStatus")
 CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
@@ -322,6 +323,7 @@ class InquiryWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                read_view=read_view(self._view(), self._changes),
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record inquiry",
