@@ -124,7 +124,8 @@ async def test_get_after_an_update_is_never_older_than_its_answer(
         assert booked.status_code == 201, booked.text
         await eventually(http, path, _stored, STAFF_KEY, tries=300)
         delay = {"minutes": 5, "reason": "previous visit ran over"}
-        updates = [("acknowledge", {}), ("confirm", {})] + [("report_delay", delay)] * 4
+        updates: list[tuple[str, dict[str, Any]]] = [("acknowledge", {}), ("confirm", {})]
+        updates += [("report_delay", delay)] * 4
         for action, body in updates:
             answer = await http.post(f"{path}/{action}", json=body, headers=STAFF_KEY)
             assert answer.status_code == 200, answer.text
