@@ -53,7 +53,10 @@ from bench.chaos_metrics import (
     FailedSend,
     LedgerRow,
     StaffTaskRow,
+    TimerLateness,
     compute,
+    lateness_summary,
+    recovery_after_kills,
 )
 from bench.chaos_stack import (
     PhasedSendGrid,
@@ -217,6 +220,7 @@ async def _faults(
     stop: asyncio.Event,
     windows: list[tuple[float, float]],
     rng: random.Random,
+    database_windows: list[tuple[float, float]],
 ) -> None:
     async def killer() -> None:
         # 5–10 s after each start reached polling: a start that is slow on a loaded machine
@@ -240,6 +244,7 @@ async def _faults(
         await asyncio.sleep(20)
         await asyncio.to_thread(postgres.start)
         windows.append((began, time.time()))
+        database_windows.append((began, time.time()))
 
     async def sendgrid_outage() -> None:
         await asyncio.sleep(span_s * 0.5)
@@ -299,6 +304,27 @@ async def _settle(
                 state = "appointment:no answer"
         states[f"running:{state}"] = states.get(f"running:{state}", 0) + 1
     return failed, len(pending), states
+
+
+def _seconds(event: Any) -> float:
+    return float(event.event_time.seconds + event.event_time.nanos / 1e9)
+
+
+async def _timers(client: Client, queue: str) -> list[TimerLateness]:
+    """Every fired timer of every run on the queue (cases, surveys, earlier runs of a case
+    that continued as new), with the first workflow task completed after it."""
+    found: list[TimerLateness] = []
+    async for execution in client.list_workflows(f'TaskQueue = "{queue}"'):
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        fired: list[float] = []
+        async for event in handle.fetch_history_events():
+            if event.HasField("timer_fired_event_attributes"):
+                fired.append(_seconds(event))
+            elif event.HasField("workflow_task_completed_event_attributes") and fired:
+                acted = _seconds(event)
+                found.extend(TimerLateness(at, acted) for at in fired)
+                fired = []
+    return found
 
 
 def _collect(url: str) -> tuple[list[LedgerRow], list[FailedSend], list[StaffTaskRow]]:
@@ -374,9 +400,11 @@ async def run_once(
             began = time.monotonic()
             stop = asyncio.Event()
             windows: list[tuple[float, float]] = []
+            database_windows: list[tuple[float, float]] = []
+            span_s = lead_s + arrivals_s / 2
             chaos = (
                 asyncio.create_task(
-                    _faults(worker, postgres, fake, lead_s + arrivals_s / 2, stop, windows, rng)
+                    _faults(worker, postgres, fake, span_s, stop, windows, rng, database_windows)
                 )
                 if faults
                 else None
@@ -405,6 +433,7 @@ async def run_once(
             duration = time.monotonic() - began
             kills = list(worker.kills)
             starts = worker.starts
+        timers = await _timers(client, queue)
     ledger, failed_sends, tasks = _collect(url)
     deliveries = [Delivery(a.key, a.status, a.at) for a in fake.log if a.key]
     metrics = compute(ledger, failed_sends, tasks, deliveries, driver.changes, kills, windows)
@@ -428,7 +457,9 @@ async def run_once(
             "failed_workflows": failed,
             "stuck_workflows": stuck,
             "unfinished_by_state": states,
-            "max_recovery_s": metrics.max_recovery_s,
+            "max_recovery_s": recovery_after_kills(timers, kills, database_windows),
+            "max_send_recovery_s": metrics.max_send_recovery_s,
+            **lateness_summary(timers),
             "handed_to_staff": metrics.handed_to_staff,
             "moot": metrics.moot,
             "duplicated_pct": round(100 * metrics.duplicated / max(delivered_raw, 1), 2),
