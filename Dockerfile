@@ -1,5 +1,5 @@
 # One image for the worker and the API (docker-compose.yml picks the command).
-# Build: docker build -t promptly .   Run: see README "Production".
+# Build: docker build -t promptly .   Run: see docs/production.md.
 ARG PYTHON_VERSION=3.11
 
 # --- build: wheels for Promptly and its runtime dependencies (no dev extras) ---------------

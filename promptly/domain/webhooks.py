@@ -2,7 +2,7 @@
 
 A delivery carries `Promptly-Signature: t=<unix seconds>,v1=<hex>`, where the hex is
 HMAC-SHA256 keyed with the shared secret over `f"{t}."` followed by the raw request body.
-Receivers check it as `verify_signature` does (README "Webhooks" has a copy to paste): on the
+Receivers check it as `verify_signature` does (docs/webhooks.md has a copy to paste): on the
 bytes received, not on re-serialized JSON; in constant time; and refusing an old `t`, so a
 captured request cannot be replayed later.
 """

@@ -49,7 +49,7 @@ METRICS_PORT=9464
 # promptly-secrets volume (PROMPTLY_SECRETS_DIR); set PROMPTLY_LINK_SECRET only to bring your own.
 
 # --- Temporal connection (Temporal's environment configuration; wins over PROMPTLY_TEMPORAL_*)
-# For Temporal Cloud or any other cluster, see README "Production".
+# For Temporal Cloud or any other cluster, see docs/production.md.
 # TEMPORAL_ADDRESS=promptly.a1b2c.tmprl.cloud:7233
 # TEMPORAL_NAMESPACE=promptly.a1b2c
 # TEMPORAL_API_KEY=
