@@ -630,12 +630,12 @@ class CaseSnapshot(Model):
     client_id: str
     provider_id: str | None = None
     starts_at: AwareDatetime | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
-    first_seq: int = 0
-    entries: list[TimelineEntry] = Field(default_factory=list)
     # None (a worker from before read views): the row's stored view is cleared, so the API
     # asks the workflow until a newer worker writes one.
     read_view: CaseReadView | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    first_seq: int = 0
+    entries: list[TimelineEntry] = Field(default_factory=list)
 
 
 # ======================================================================================

@@ -24,7 +24,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, Sends, deliver, to_client
-from promptly.workflows.read_views import read_view, record_before_answer
 from promptly.workflows.survey import SurveyWorkflow
 
 with workflow.unsafe.imports_passed_through():
@@ -70,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
         WaiveFeeInput,
     )
+    from promptly.workflows.read_views import read_view, record_before_answer
 
 APPOINTMENT_STATUS = SearchAttributeKey.for_keyword("AppointmentStatus")
 CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
@@ -1608,6 +1608,7 @@ class AppointmentWorkflow:
             RecordsActivities.record_case,
             CaseSnapshot(
                 case_id=self._workflow_id,
+                read_view=read_view(self._view(), self._changes),
                 kind=CaseKind.APPOINTMENT,
                 business_id=case.request.appointment_id,
                 status=case.status.value,
@@ -1624,7 +1625,6 @@ class AppointmentWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
-                read_view=read_view(self._view(), self._changes),
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record case",

@@ -791,6 +791,7 @@ class ComplaintWorkflow:
             RecordsActivities.record_case,
             CaseSnapshot(
                 case_id=self._workflow_id,
+                read_view=read_view(self._view(), self._changes, self._omitted_entries),
                 kind=CaseKind.COMPLAINT,
                 business_id=case.request.complaint_id,
                 status=case.status.value,
@@ -813,7 +814,6 @@ class ComplaintWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
-                read_view=read_view(self._view(), self._changes, self._omitted_entries),
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record case",

@@ -308,6 +308,7 @@ class InquiryWorkflow:
             RecordsActivities.record_case,
             CaseSnapshot(
                 case_id=self._workflow_id,
+                read_view=read_view(self._view(), self._changes),
                 kind=CaseKind.INQUIRY,
                 business_id=case.request.inquiry_id,
                 status=case.status.value,
@@ -323,7 +324,6 @@ class InquiryWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
-                read_view=read_view(self._view(), self._changes),
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record inquiry",
