@@ -1,6 +1,7 @@
 """`burst`: N appointments whose reminders fall due at one instant.
 
-Lateness is the reminder's recorded send time (`messages.sent_at`, set by the send activity)
+Lateness is the reminder's recorded send time (`messages.sent_at`, or the ledger row's
+`created_at` for a message queued in the outbox: both set by the send activity)
 minus its planned `reminder_at`. The floor: N bare workflows on their own worker process that
 sleep to the same instant and run one activity that reads the clock, on the same server at the
 same time. While the burst is served, the bench queries `status` of random cases and of random
@@ -178,7 +179,8 @@ async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, ob
             running.check_alive()
             sent = await common.rows(
                 bench_stack.database_url,
-                "SELECT sent_at FROM messages WHERE template = 'reminder' AND status = 'sent'",
+                f"SELECT {common.OUT_AT} FROM messages"
+                f" WHERE template = 'reminder' AND {common.OUT}",
             )
     lateness = [(at - due).total_seconds() for (at,) in sent]
     floor_lateness = [at - due.timestamp() for at in ran_at]
