@@ -35,7 +35,7 @@ from promptly.starter.case_reads import AS_OF_HEADER, SOURCE_HEADER
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, eventually, with_api_keys
-from tests.complaint_helpers import complaint_payload
+from tests.complaint_helpers import complaint_payload, inquiry
 from tests.helpers import appointment
 
 IN_TEN_DAYS = timedelta(days=10)
@@ -175,6 +175,29 @@ async def test_complaint_get_reads_postgresql_and_follows_its_updates(
         await dev_env.client.get_workflow_handle(f"complaint-{body['complaint_id']}").terminate(
             "test over"
         )
+
+
+async def test_inquiry_get_reads_postgresql_and_shows_the_answer(
+    dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    body = inquiry().model_dump(mode="json")
+    path = f"/inquiries/{body['inquiry_id']}"
+    async with (
+        app(dev_env.client, settings, pool) as http,
+        app(dev_env.client, settings, pool, status_reads="workflow") as query_api,
+        create_worker(dev_env.client, settings, pool=pool),
+    ):
+        created = await http.post("/inquiries", json=body, headers=BACKOFFICE_KEY)
+        assert created.status_code == 201, created.text
+        await eventually(http, path, _stored, STAFF_KEY, tries=300)
+        answered = await http.post(f"{path}/answer", json={"text": "Yes, 9-13."}, headers=STAFF_KEY)
+        assert answered.status_code == 200, answered.text
+        after = await http.get(path, headers=STAFF_KEY)
+        assert _stored(after)
+        assert after.json()["status"] == answered.json()["status"] == "Answered"
+        assert after.json()["answer"] == "Yes, 9-13."
+        queried = await query_api.get(path, headers=STAFF_KEY)
+        await eventually(http, path, lambda r: r.json() == queried.json(), STAFF_KEY)
 
 
 def _snapshot(
