@@ -223,7 +223,8 @@ def create_worker(
 async def run_worker(settings: Settings | None = None) -> None:
     """Apply migrations, then run until SIGINT/SIGTERM, letting in-flight work finish."""
     settings = settings or Settings()
-    db.upgrade(settings.database_url)
+    if settings.migrate_at_start:
+        db.migrate(settings.database_url, settings.migration_database_url)
     client = await make_client(settings)
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(open_pool(settings))

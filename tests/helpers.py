@@ -81,25 +81,42 @@ async def messages(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, An
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             # What the channel received: the outbox keeps the live body, the ledger a redacted one.
-            """SELECT m.*, COALESCE(o.body, m.body) AS body, m.body AS stored_body
-                 FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
-                WHERE m.case_id = %s ORDER BY m.requested_at, m.id""",
+            # Messages go beside the plan, so two asked for at once (a complaint's acknowledgement
+            # and department notice) reach the ledger in either order: within a second, the
+            # workflow's own order (a key ending in a message number) decides.
+            r"""SELECT m.*, COALESCE(o.body, m.body) AS body, m.body AS stored_body
+                  FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
+                 WHERE m.case_id = %s
+                 ORDER BY date_trunc('second', m.requested_at),
+                          substring(m.idempotency_key from '/(\d+)$')::int NULLS LAST,
+                          m.requested_at, m.id""",
             (case_id,),
         )
         return await cur.fetchall()
+
+
+SETTLE_SECONDS = 5.0
 
 
 async def message_of(
     pool: AsyncConnectionPool, case_id: str, template: str, *, within: float = 60.0
 ) -> dict[str, Any]:
     """The case's `template` message once it is in the ledger: messages follow an update
-    beside the plan, so a test waits for them (real seconds, no skipped time)."""
-    deadline = asyncio.get_running_loop().time() + within
+    beside the plan, so a test waits for them (real seconds, no skipped time).
+
+    A message the ledger holds as `pending` is being sent: it is given a few seconds to
+    settle, so that what the channel received (the outbox's live body) is what is compared.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    settle_by: float | None = None
     while True:
         found = [m for m in await messages(pool, case_id) if m["template"] == template]
         if found:
-            return found[0]
-        if asyncio.get_running_loop().time() > deadline:
+            settle_by = settle_by or loop.time() + SETTLE_SECONDS
+            if found[0]["status"] != "pending" or loop.time() > settle_by:
+                return found[0]
+        elif loop.time() > deadline:
             raise AssertionError(f"no {template} message for {case_id} within {within}s")
         await asyncio.sleep(0.1)
 

@@ -208,6 +208,23 @@ def beside_the_plan(lifecycle: Lifecycle) -> Lifecycle:
     return play
 
 
+def cases_beside_the_plan(lifecycle: Lifecycle, name: str) -> Lifecycle:
+    """A lifecycle's complaint, inquiry or survey recorded with the
+    `case-messages-beside-the-plan` patch, stored as `<name>_beside` next to the histories of
+    cases started before it (the appointment of a survey's lifecycle is not stored again)."""
+
+    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+        recorded = await lifecycle(env, settings)
+        return {
+            f"{stored}_beside": workflow_id
+            for stored, workflow_id in recorded.items()
+            if not stored.startswith("appointment")
+        }
+
+    play.__name__ = name
+    return play
+
+
 async def complaint_hold_expired(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Procedure rules: held at 2h, the hold ends on its own at 74h, the customer is told of
     the supervisor tier at 96h (24h on the clock + 72h held); closed by a supervisor."""
@@ -263,6 +280,16 @@ LIFECYCLES: list[Lifecycle] = [
     ),
     complaint_hold_expired,
     inquiry_answered,
+    *(
+        cases_beside_the_plan(lifecycle, f"{lifecycle.__name__}_beside")
+        for lifecycle in (
+            complaint_resolved,
+            complaint_breached,
+            complaint_hold_expired,
+            inquiry_answered,
+        )
+    ),
+    cases_beside_the_plan(appointment_completed, "survey_answered_beside"),
 ]
 
 

@@ -3,6 +3,7 @@ or changes: invalid requests never reach Temporal, refused updates never enter h
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from promptly.domain.models import (
     CustomerVerdictInput,
     HoldInput,
     ProposeResolutionInput,
+    TimelineKind,
 )
 from promptly.starter.cli import app
 from promptly.starter.complaints import AlreadyFiled, file_complaint
@@ -134,6 +136,20 @@ async def test_verdict_before_any_proposal_and_close_by_the_customer_are_refused
     await handle.result()
 
 
+async def _once_the_closing_message_is_recorded(
+    handle: WorkflowHandle[ComplaintWorkflow, ComplaintView],
+) -> ComplaintView:
+    """The closing message goes beside the plan: its outcome reaches the timeline a moment
+    after `close` returned."""
+    async with asyncio.timeout(30):
+        while True:
+            view = await handle.query(ComplaintWorkflow.status)
+            closed_at = max(e.at for e in view.timeline if e.kind is TimelineKind.STATUS)
+            if any(e.kind is TimelineKind.MESSAGE and e.at >= closed_at for e in view.timeline):
+                return view
+            await asyncio.sleep(0.1)
+
+
 async def test_propose_resolution_on_a_closed_complaint_is_refused_without_a_trace(
     env: WorkflowEnvironment, worker: Worker, settings: Settings
 ) -> None:
@@ -143,7 +159,7 @@ async def test_propose_resolution_on_a_closed_complaint_is_refused_without_a_tra
     await handle.execute_update(
         ComplaintWorkflow.close, CloseComplaintInput(reason="Duplicate of K-1", actor=SUPERVISOR)
     )
-    closed = await handle.query(ComplaintWorkflow.status)
+    closed = await _once_the_closing_message_is_recorded(handle)
 
     message = await _refused(
         handle,

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.worker import WORKFLOWS, data_converter, workflow_runner
     from promptly.workflows.appointment import BESIDE_THE_PLAN, AppointmentWorkflow
+    from promptly.workflows.case_sends import CASE_SENDS_BESIDE
     from tests.record_histories import HISTORIES, load
 
 STORED = sorted(HISTORIES.glob("*.json"))
@@ -50,6 +51,11 @@ def test_the_representative_lifecycles_are_stored() -> None:
         "complaint_breached",
         "complaint_hold_expired",
         "inquiry_answered",
+        "complaint_resolved_beside",
+        "complaint_breached_beside",
+        "complaint_hold_expired_beside",
+        "inquiry_answered_beside",
+        "survey_answered_beside",
     }
 
 
@@ -100,6 +106,24 @@ def test_both_sides_of_the_messages_beside_the_plan_patch_are_stored(lifecycle: 
     summaries = _activity_summaries(f"appointment_{lifecycle}_beside")
     # Ended cases close their open staff tasks.
     assert "close open tasks: case_closed" in summaries
+
+
+@pytest.mark.parametrize(
+    "lifecycle",
+    [
+        "complaint_resolved",
+        "complaint_breached",
+        "complaint_hold_expired",
+        "inquiry_answered",
+        "survey_answered",
+    ],
+)
+def test_both_sides_of_the_case_messages_beside_the_plan_patch_are_stored(lifecycle: str) -> None:
+    """`case-messages-beside-the-plan`: complaints, inquiries and surveys started before it
+    await their messages in line and replay without the marker; those started after it carry
+    the marker and send beside the plan (both replay above)."""
+    assert CASE_SENDS_BESIDE not in _patches(lifecycle)
+    assert CASE_SENDS_BESIDE in _patches(f"{lifecycle}_beside")
 
 
 # A deliberately incompatible version of the appointment workflow, registered under the real

@@ -67,9 +67,7 @@ async def test_get_answers_from_postgresql_with_no_worker_and_matches_the_query(
 ) -> None:
     request = appointment(datetime.now(UTC) + IN_TEN_DAYS)
     path = f"/appointments/{request.appointment_id}"
-    handle = dev_env.client.get_workflow_handle_for(
-        AppointmentWorkflow.run, f"appointment-{request.appointment_id}"
-    )
+    handle = dev_env.client.get_workflow_handle(f"appointment-{request.appointment_id}")
     async with (
         app(dev_env.client, settings, pool) as http,
         app(dev_env.client, settings, pool, status_reads="workflow") as query_api,

@@ -5,8 +5,10 @@
 `purge_expired` deletes what closed longer ago than the retention setting: the archived
 histories and the case, timeline, message, staff-task, survey-answer and webhook-delivery
 rows. It is the only writer allowed to delete timeline rows (migration 0004 makes them
-append-only otherwise). `billing_outcomes` are kept: they are the accounting record, ids only,
-with a retention of their own.
+append-only otherwise), and it does so through `purge_timeline_events` (migration 0010), which
+runs as the schema owner: the application's own role has no DELETE on the timeline.
+`billing_outcomes` are kept: they are the accounting record, ids only, with a retention of
+their own.
 """
 
 from __future__ import annotations
@@ -121,7 +123,6 @@ class ArchiveActivities:
         """
         cutoff = purge_cutoff(request.now, self._retention, self._timezone)
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute("SET LOCAL promptly.purge = 'on'")
             await conn.execute(
                 """CREATE TEMPORARY TABLE expired ON COMMIT DROP AS
                    SELECT c.case_id
@@ -133,9 +134,17 @@ class ArchiveActivities:
                       AND (c.status = ANY(%(final)s) OR a.closed_at IS NOT NULL)""",
                 {"cutoff": cutoff, "final": FINAL_STATUSES, "continued": CONTINUED_AS_NEW},
             )
-            counts = {}
+            cursor = await conn.execute(
+                "SELECT purge_timeline_events(ARRAY(SELECT case_id FROM expired))"
+            )
+            removed = await cursor.fetchone()
+            counts = {"timeline_events": removed[0] if removed else 0}
+            # Live bodies waiting in the outbox go with their messages (they reference them).
+            await conn.execute(
+                """DELETE FROM outbox WHERE message_id IN (
+                       SELECT id FROM messages WHERE case_id IN (SELECT case_id FROM expired))"""
+            )
             for table, column in (
-                ("timeline_events", "case_id"),
                 ("messages", "case_id"),
                 ("staff_tasks", "case_id"),
                 ("survey_responses", "survey_id"),

@@ -1,5 +1,9 @@
 """Schema migrations (yoyo), applied by `promptly db upgrade` and at worker start.
 
+`migrate` applies them as the schema owner when a separate migration connection is configured,
+then grants the application's role its privileges (promptly/db/privileges.py); without one
+(`make run`, tests) the application's own role migrates and owns the tables.
+
 Concurrent starts (several workers, `db upgrade` during a deploy) take turns under a
 PostgreSQL session advisory lock rather than yoyo's lock row: a process killed while it
 migrates loses its session, PostgreSQL releases the lock and rolls back the half-applied
@@ -72,3 +76,18 @@ def upgrade(database_url: str) -> int:
         finally:
             backend.connection.close()
     return len(pending)
+
+
+def migrate(database_url: str, migration_database_url: str | None = None) -> int:
+    """Apply pending migrations as the owner (`migration_database_url`, else `database_url`'s
+    role), then grant `database_url`'s role exactly its privileges when it is another role."""
+    from promptly.db.privileges import grant_app, role_of
+
+    if migration_database_url is None:
+        return upgrade(database_url)
+    applied = upgrade(migration_database_url)
+    app_role = role_of(database_url)
+    if app_role != role_of(migration_database_url):
+        with psycopg.connect(_libpq_url(migration_database_url), autocommit=True) as conn:
+            grant_app(conn, app_role)
+    return applied

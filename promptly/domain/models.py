@@ -594,6 +594,8 @@ class SurveyView(Model):
     answer: SurveyAnswer | None
     complaint_id: str | None
     timeline: list[TimelineEntry]
+    # Messages that could not go out (each also a front-desk task).
+    needs_attention: list[str] = Field(default_factory=list)
 
 
 class SurveyAnswerRecord(Model):

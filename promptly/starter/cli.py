@@ -38,6 +38,7 @@ from promptly.domain.readable_time import readable, readable_text
 from promptly.starter.calendar_cli import calendar_app
 from promptly.starter.cli_keys import IdempotencyKeyOption, cli_update_id, command_key
 from promptly.starter.complaint_cli import complaint_app
+from promptly.starter.db_cli import roles as db_roles
 from promptly.starter.demo_cli import demo_command
 from promptly.starter.history_cli import history_app
 from promptly.starter.inquiry_cli import inquiry_app
@@ -54,6 +55,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+db_app.command("roles")(db_roles)
 app.add_typer(complaint_app, name="complaint")
 app.add_typer(inquiry_app, name="inquiry")
 app.add_typer(history_app, name="history")
@@ -417,10 +419,12 @@ def list_cases(
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending migrations."""
+    """Apply pending migrations as the schema owner (PROMPTLY_MIGRATION_DATABASE_URL when
+    set), then grant the application's role (PROMPTLY_DATABASE_URL) its privileges."""
     from promptly import db
 
-    applied = db.upgrade(settings().database_url)
+    config = settings()
+    applied = db.migrate(config.database_url, config.migration_database_url)
     typer.echo(f"applied {applied} migration(s)")
 
 

@@ -14,17 +14,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
+from promptly.workflows.case_sends import CASE_SENDS_BESIDE, CaseSends
+from promptly.workflows.complaint_messages import ComplaintMessaging
 from promptly.workflows.complaint_support import (
     PROCEDURE_RULES,
     elapsed_text,
     feedback_given,
     hold_ended_detail,
-    staff_message_task,
 )
-from promptly.workflows.messages import deliver, to_client
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.complaints import ComplaintRulesActivities
@@ -51,7 +51,6 @@ with workflow.unsafe.imports_passed_through():
         Recipient,
         RecipientRole,
         ResumeInput,
-        SendMessageRequest,
         SurveyAnswer,
         TimelineEntry,
         TimelineKind,
@@ -68,19 +67,6 @@ CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
 
 RULES_TIMEOUT = timedelta(seconds=10)
 RECORD_TIMEOUT = timedelta(seconds=30)
-# A message that cannot go out within this is recorded as failed and flagged for staff,
-# so a channel outage never holds up the escalation timers.
-MESSAGE_BUDGET = timedelta(hours=1)
-MESSAGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=[
-        errors.INVALID_RECIPIENT,
-        errors.UNKNOWN_TEMPLATE,
-        errors.DELIVERY_REJECTED,
-    ],
-)
 # The workflow keeps the newest entries; PostgreSQL keeps them all.
 MAX_TIMELINE = 200
 
@@ -97,7 +83,7 @@ def _count_sla(state: str) -> None:
 
 
 @workflow.defn
-class ComplaintWorkflow:
+class ComplaintWorkflow(ComplaintMessaging):
     @workflow.init
     def __init__(self, request: ComplaintRequest) -> None:
         self._request = request
@@ -113,6 +99,15 @@ class ComplaintWorkflow:
         self._published: dict[str, object] = {}
         # Handlers await activities; one at a time keeps each transition whole.
         self._lock = asyncio.Lock()
+        self._save_lock = asyncio.Lock()
+        # Decided once, in the first workflow task: a case replaying a history from before
+        # the patch awaits its messages in line for its whole run.
+        self._beside = workflow.patched(CASE_SENDS_BESIDE)
+        self._messages = CaseSends(
+            note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
+            flag=self._flag,
+            saved=self._save,
+        )
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -166,6 +161,8 @@ class ComplaintWorkflow:
                 await self._run_step(due.step)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._beside:
+            await self._messages.drain()
         await self._save()
         return self._view()
 
@@ -263,50 +260,6 @@ class ComplaintWorkflow:
             await self._tell_customer("escalation")
         self._publish()
 
-    async def _alert(self, title: str, reason: str) -> None:
-        """Level 1 goes to the supervisor (worker settings); level 2 and up to the manager."""
-        case = self.case
-        if case.escalation_level >= 2:
-            to = Recipient(
-                role=RecipientRole.MANAGER,
-                name=case.route.manager.name,
-                email=str(case.route.manager.email),
-                timezone=self._staff_timezone,
-            )
-        else:
-            to = Recipient(role=RecipientRole.SUPERVISOR, timezone=self._staff_timezone)
-        await self._send_to_staff(
-            "complaint_alert", to, Channel.EMAIL, reason_title=title, reason=reason
-        )
-
-    async def _send_to_staff(
-        self, template: str, to: Recipient, channel: Channel, **extra: object
-    ) -> bool:
-        """A staff message; one that cannot go out is flagged and becomes a front-desk task
-        (under the procedure rules), so nobody learns of it only from the timeline."""
-        sent = await self._send(template, to, channel, None, **extra)
-        if sent or not self.case.procedure_rules:
-            return sent
-        concern = f"{template.replace('_', ' ')} to {to.role.value} not delivered"
-        self._flag(concern)
-        task = await staff_message_task(
-            self._workflow_id,
-            self.case,
-            template,
-            to,
-            number=self.case.messages_requested,
-            now=workflow.now(),
-            reason=str(extra.get("reason", "")),
-        )
-        self._note(
-            TimelineKind.DECISION,
-            SYSTEM,
-            f"Front-desk task {task.task_id}: {concern}; pass it on by hand",
-            task_id=task.task_id,
-            template=template,
-        )
-        return sent
-
     async def _end_hold_on_its_own(self) -> None:
         """The hold reached `max_hold`: the clock resumes and the customer is told."""
         now = workflow.now()
@@ -350,93 +303,8 @@ class ComplaintWorkflow:
             **({"root_cause": root_cause} if root_cause else {}),
         )
         self._publish()
+        await self._cancel_moot_messages(closed=True)
         await self._tell_customer("complaint_closed", outcome=outcome, reason=reason)
-
-    # --- messages ------------------------------------------------------------------------------
-
-    async def _tell_customer(
-        self, template: str, link_actions: list[str] | None = None, **extra: object
-    ) -> bool:
-        """A customer-visible message on their channel; it restarts the 24h update period."""
-        customer = self.case.request.customer
-        sent = await self._send(
-            template,
-            to_client(customer),
-            customer.preferred_channel,
-            link_actions=link_actions,
-            **extra,
-        )
-        # Failed or not, the period restarts: a failure is flagged for staff, not retried
-        # in a tight loop.
-        self._set_case(policy.customer_update_attempted(self.case, workflow.now()))
-        if not sent:
-            self._flag(f"{template.replace('_', ' ')} not delivered")
-        return sent
-
-    async def _send(
-        self,
-        template: str,
-        to: Recipient,
-        channel: Channel,
-        link_actions: list[str] | None = None,
-        **extra: object,
-    ) -> bool:
-        """Send one message; every outcome is a timeline entry. True if it went out."""
-        number = self.case.messages_requested + 1
-        self._set_case(self.case.model_copy(update={"messages_requested": number}))
-        delivery = await deliver(
-            SendMessageRequest(
-                idempotency_key=f"{self._workflow_id}/{template}/{number}",
-                case_id=self._workflow_id,
-                template=template,
-                channel=channel,
-                to=to,
-                context={**self._message_context(), **extra},
-                link_actions=link_actions or [],
-            ),
-            budget=MESSAGE_BUDGET,
-            retry=MESSAGE_RETRY,
-        )
-        self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
-        return delivery.sent
-
-    def _message_context(self) -> dict[str, Any]:
-        case = self.case
-        request = case.request
-        contact = policy.point_of_contact(case)
-        deadline = policy.sla_deadline(case)
-        supervisor_at = policy.supervisor_at(case)
-        return {
-            "case_id": self._workflow_id,
-            "reference": request.complaint_id,
-            "customer_name": request.customer.name,
-            "customer_id": request.customer.id,
-            "category": request.category,
-            "severity": request.severity.value,
-            "received_via": request.received_via.value,
-            "description": request.description,
-            "appointment_id": request.appointment_id or "",
-            "department_name": case.route.department_name,
-            "contact_name": contact.name,
-            "contact_email": str(contact.email),
-            "assignee_name": case.assignee.name if case.assignee else "",
-            "status": case.status.value,
-            "escalation_level": case.escalation_level,
-            "sla_deadline": self._iso(deadline),
-            "supervisor_at": self._iso(supervisor_at or deadline),
-            "resolution_hours": f"{case.route.tiers.breach_after.total_seconds() / 3600:g}",
-            "business_hours_only": case.route.business_hours is not None,
-            "filed_at": case.filed_at.isoformat(),
-            "resolution": case.resolution or "",
-            "verdict_deadline": self._iso(case.verdict_deadline),
-            "reopened": case.reopened > 0 and case.breaches_in_round == 0,
-            "note": "",
-            "reason_title": "",
-            "reason": "",
-            "outcome": "",
-            "tier": "",
-            "hold_until": self._iso(case.hold_until),
-        }
 
     # --- updates ---------------------------------------------------------------------------------
 
@@ -554,6 +422,7 @@ class ComplaintWorkflow:
                 previous=previous.value,
             )
             self._publish()
+            await self._cancel_moot_messages(closed=False)
             await self._tell_customer("resolution_proposed")
             return self._view()
 
@@ -779,6 +648,12 @@ class ComplaintWorkflow:
 
     async def _save(self) -> None:
         """Store the case row and the timeline entries PostgreSQL has not seen yet."""
+        # The run loop and a send's outcome may save at once: one write at a time keeps the
+        # stored entries in order.
+        async with self._save_lock:
+            await self._save_now()
+
+    async def _save_now(self) -> None:
         if self._saved_changes == self._changes:
             return
         self._saved_changes = self._changes

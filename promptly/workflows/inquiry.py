@@ -16,6 +16,13 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
+from promptly.workflows.case_sends import (
+    CASE_SENDS_BESIDE,
+    CaseSends,
+    client_message_task,
+    close_message_tasks,
+    staff_message_task,
+)
 from promptly.workflows.messages import deliver, to_client
 
 with workflow.unsafe.imports_passed_through():
@@ -74,6 +81,15 @@ class InquiryWorkflow:
         self._stored_entries = 0
         self._changes = 0
         self._lock = asyncio.Lock()
+        self._save_lock = asyncio.Lock()
+        # Decided once, in the first workflow task: a run replaying a history from before the
+        # patch awaits its messages in line (alerts and the answer wait for the channel).
+        self._beside = workflow.patched(CASE_SENDS_BESIDE)
+        self._messages = CaseSends(
+            note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
+            flag=self._flag,
+            saved=self._save,
+        )
 
     @workflow.run
     async def run(self, request: InquiryRequest) -> InquiryView:
@@ -93,7 +109,9 @@ class InquiryWorkflow:
                 answer_deadline=inquiries.answer_deadline(self.case).isoformat(),
             )
             self._publish()
-            sent = await self._send("inquiry_ack", to_client(request.customer))
+            sent = await self._send(
+                "inquiry_ack", to_client(request.customer), if_failed="acknowledgement not sent"
+            )
             if not sent:
                 self._flag("acknowledgement not sent")
             await self._save()
@@ -111,6 +129,8 @@ class InquiryWorkflow:
                 await self._save()
 
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._beside:
+            await self._messages.drain()
         await self._save()
         return self._view()
 
@@ -146,7 +166,9 @@ class InquiryWorkflow:
         self._flag("answer overdue" if not supervisor else "escalated to the supervisor")
         role = RecipientRole.SUPERVISOR if supervisor else RecipientRole.FRONT_DESK
         await self._send(
-            "inquiry_alert", Recipient(role=role, timezone=self._request.customer.timezone)
+            "inquiry_alert",
+            Recipient(role=role, timezone=self._request.customer.timezone),
+            if_failed=f"alert to the {who} not delivered",
         )
 
     # --- updates ------------------------------------------------------------------------------
@@ -166,8 +188,12 @@ class InquiryWorkflow:
                 on_time=on_time,
             )
             self._publish()
+            await self._cancel_moot_messages("answered")
             sent = await self._send(
-                "inquiry_answer", to_client(self._request.customer), answer=command.text
+                "inquiry_answer",
+                to_client(self._request.customer),
+                if_failed="answer not delivered",
+                answer=command.text,
             )
             if not sent:
                 self._flag("answer not delivered")
@@ -201,6 +227,7 @@ class InquiryWorkflow:
                 complaint_workflow_id=opened.workflow_id,
             )
             self._publish()
+            await self._cancel_moot_messages("promoted")
             await self._save()
             return self._view()
 
@@ -243,28 +270,43 @@ class InquiryWorkflow:
         )
         self._changes += 1
 
-    async def _send(self, template: str, to: Recipient, **extra: object) -> bool:
+    async def _send(self, template: str, to: Recipient, if_failed: str, **extra: object) -> bool:
+        """Send one message; True if it went out. Beside the plan: True once started; a
+        failure is flagged `if_failed` and handed to the front desk when the send ends."""
         number = self.case.messages_requested + 1
         self._case = self.case.model_copy(update={"messages_requested": number})
-        channel = (
-            self._request.customer.preferred_channel
-            if to.role is RecipientRole.CLIENT
-            else Channel.EMAIL
+        to_customer = to.role is RecipientRole.CLIENT
+        message = SendMessageRequest(
+            idempotency_key=f"{self._workflow_id}/{template}/{number}",
+            case_id=self._workflow_id,
+            template=template,
+            channel=self._request.customer.preferred_channel if to_customer else Channel.EMAIL,
+            to=to,
+            context={**self._context(), **extra},
         )
-        delivery = await deliver(
-            SendMessageRequest(
-                idempotency_key=f"{self._workflow_id}/{template}/{number}",
-                case_id=self._workflow_id,
-                template=template,
-                channel=channel,
-                to=to,
-                context={**self._context(), **extra},
-            ),
-            budget=MESSAGE_BUDGET,
-            retry=MESSAGE_RETRY,
-        )
+        if self._beside:
+            self._messages.start(
+                message,
+                group=template,
+                budget=MESSAGE_BUDGET,
+                retry=MESSAGE_RETRY,
+                if_failed=if_failed,
+                task=client_message_task
+                if to_customer
+                else staff_message_task(f"inquiry {self._request.inquiry_id}"),
+            )
+            return True
+        delivery = await deliver(message, budget=MESSAGE_BUDGET, retry=MESSAGE_RETRY)
         self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
         return delivery.sent
+
+    async def _cancel_moot_messages(self, outcome: str) -> None:
+        """Answered or promoted: the acknowledgement and the overdue alerts still on their way
+        are moot, and so are the tasks to pass them on. Returns once none can go out."""
+        if not self._beside:
+            return
+        await self._messages.cancel(["inquiry_ack", "inquiry_alert"])
+        await close_message_tasks(self._workflow_id, outcome, f"the inquiry was {outcome}")
 
     def _context(self) -> dict[str, Any]:
         case = self.case
@@ -302,6 +344,12 @@ class InquiryWorkflow:
         workflow.set_current_details(head + next_step)
 
     async def _save(self) -> None:
+        # The run, an update and a send's outcome may save at once: one write at a time keeps
+        # the stored entries in order.
+        async with self._save_lock:
+            await self._save_now()
+
+    async def _save_now(self) -> None:
         case = self.case
         new_entries = self._timeline[self._stored_entries :]
         await workflow.execute_activity_method(

@@ -7,8 +7,10 @@ Two ways, the same activity:
   `Sends.cancel(groups)` cancels the sends a change makes moot and returns once the activity
   acknowledged, so nothing planned for the old state can still go out; `Sends.drain()` waits
   for every send before the workflow returns or continues as new.
-- `deliver(...)` awaits the send in place: the path of cases started before the patch
-  `messages-beside-the-plan`, and of the complaint and survey workflows.
+  The complaint, inquiry and survey workflows use it through `case_sends.CaseSends`.
+- `deliver(...)` awaits the send in place: the path of cases started before the patches
+  `messages-beside-the-plan` (appointments) and `case-messages-beside-the-plan` (complaints,
+  inquiries, surveys).
 
 Either way a message that cannot go out is an outcome (`Delivery.sent` False), never an
 exception: what to do about it (a flag, a front-desk task) is the workflow's decision.

@@ -15,6 +15,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
+from promptly.workflows.case_sends import (
+    CASE_SENDS_BESIDE,
+    CaseSends,
+    client_message_task,
+    close_message_tasks,
+)
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.messages import deliver, to_client
 
@@ -45,6 +51,9 @@ MESSAGE_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=30),
     non_retryable_error_types=[errors.INVALID_RECIPIENT, errors.UNKNOWN_TEMPLATE],
 )
+# Beside the plan, a survey message that cannot go out within this (and before the next
+# milestone) becomes a flag and a front-desk task.
+MESSAGE_BUDGET = timedelta(hours=6)
 
 
 @workflow.defn
@@ -62,6 +71,16 @@ class SurveyWorkflow:
         self._timeline: list[TimelineEntry] = []
         self._stored_entries = 0
         self._lock = asyncio.Lock()
+        self._save_lock = asyncio.Lock()
+        self._needs_attention: list[str] = []
+        # Decided once, in the first workflow task: a run replaying a history from before the
+        # patch awaits its messages in line.
+        self._beside = workflow.patched(CASE_SENDS_BESIDE)
+        self._messages = CaseSends(
+            note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
+            flag=self._flag,
+            saved=self._save,
+        )
 
     @workflow.run
     async def run(self, request: SurveyRequest) -> SurveyView:
@@ -75,6 +94,10 @@ class SurveyWorkflow:
                 await self._save()
                 await self._answered_before(self._closes_at, "close unanswered")
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._beside:
+            if self._answer is None:
+                await self._cancel_moot_messages("survey_closed")
+            await self._messages.drain()
         if self._answer is None:
             self._status = SurveyStatus.CLOSED
             self._note(
@@ -135,6 +158,7 @@ class SurveyWorkflow:
                 start_to_close_timeout=RECORD_TIMEOUT,
                 summary=f"record answer: NPS {answer.nps}",
             )
+            await self._cancel_moot_messages("answered")
             if policy.nps_category(answer.nps) == "detractor":
                 await self._open_complaint(answer)
             return self._view()
@@ -181,26 +205,52 @@ class SurveyWorkflow:
         return self._view()
 
     async def _send(self, template: str) -> None:
+        """Send the survey or its reminder. Beside the plan it starts and returns: retried
+        until the next milestone (at most MESSAGE_BUDGET), then flagged and handed on."""
         client = self._request.client
+        message = SendMessageRequest(
+            idempotency_key=f"{workflow.info().workflow_id}/{template}",
+            case_id=workflow.info().workflow_id,
+            template=template,
+            channel=client.preferred_channel,
+            to=to_client(client),
+            context={
+                "client_name": client.name,
+                "service": self._request.service,
+                "visit_ended_at": self._request.visit_ended_at.isoformat(),
+                "closes_at": self._closes_at.isoformat(),
+            },
+            link_actions=["survey"],
+        )
+        if self._beside:
+            next_milestone = self._reminder_at if template == "survey" else self._closes_at
+            self._messages.start(
+                message,
+                group=template,
+                budget=min(MESSAGE_BUDGET, next_milestone - workflow.now()),
+                retry=MESSAGE_RETRY,
+                if_failed=f"{template.replace('_', ' ')} not sent",
+                task=client_message_task,
+            )
+            return
         delivery = await deliver(
-            SendMessageRequest(
-                idempotency_key=f"{workflow.info().workflow_id}/{template}",
-                case_id=workflow.info().workflow_id,
-                template=template,
-                channel=client.preferred_channel,
-                to=to_client(client),
-                context={
-                    "client_name": client.name,
-                    "service": self._request.service,
-                    "visit_ended_at": self._request.visit_ended_at.isoformat(),
-                    "closes_at": self._closes_at.isoformat(),
-                },
-                link_actions=["survey"],
-            ),
+            message,
             budget=max(self._closes_at - workflow.now(), timedelta(minutes=1)),
             retry=MESSAGE_RETRY,
         )
         self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+
+    async def _cancel_moot_messages(self, outcome: str) -> None:
+        """Answered or closed: a survey or reminder still on its way is moot, and so is a task
+        to pass one on by hand. Returns once none can go out."""
+        if not self._beside:
+            return
+        await self._messages.cancel(["survey", "survey_reminder"])
+        await close_message_tasks(workflow.info().workflow_id, outcome, f"the survey was {outcome}")
+
+    def _flag(self, concern: str) -> None:
+        if concern not in self._needs_attention:
+            self._needs_attention.append(concern)
 
     def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
         self._timeline.append(
@@ -208,6 +258,12 @@ class SurveyWorkflow:
         )
 
     async def _save(self) -> None:
+        # The run, the answer and a send's outcome may save at once: one write at a time
+        # keeps the stored entries in order.
+        async with self._save_lock:
+            await self._save_now()
+
+    async def _save_now(self) -> None:
         new_entries = self._timeline[self._stored_entries :]
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
@@ -220,6 +276,7 @@ class SurveyWorkflow:
                 details={
                     "appointment_case_id": self._request.appointment_case_id,
                     "nps": self._answer.nps if self._answer else None,
+                    "needs_attention": self._needs_attention,
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
@@ -239,4 +296,5 @@ class SurveyWorkflow:
             answer=self._answer,
             complaint_id=self._complaint_id,
             timeline=list(self._timeline),
+            needs_attention=list(self._needs_attention),
         )

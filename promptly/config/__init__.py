@@ -1,0 +1,66 @@
+"""Process settings, read from `PROMPTLY_*` environment variables by the worker, API and CLI.
+
+Workflows never read these: the worker hands the rules to each new case through the
+`current_policy` activity, so they are recorded in its history.
+
+`Settings` is one flat model (every field a `PROMPTLY_*` variable); its fields and rules are
+written by topic in the modules of this package, one mixin each. Pydantic lays the fields out
+from the last base to the first, so the bases are listed in the reverse of the order
+.env.example shows them.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from promptly.config.access import AccessSettings, ApiKey, ApiRole
+from promptly.config.connections import ConnectionSettings
+from promptly.config.operations import (
+    LOCAL_HOSTS,
+    MIN_WEBHOOK_SECRET,
+    CodecSettings,
+    OperationsSettings,
+    WebhookSettings,
+)
+from promptly.config.policies import SIX_MONTHS, AppointmentSettings, ComplaintSettings
+from promptly.config.signing import (
+    CODEC_KEYS_FILE,
+    LINK_SECRET_FILE,
+    PUBLIC_SECRETS,
+    MissingSecret,
+    SigningSettings,
+    _private_file,
+    check_secret,
+)
+
+__all__ = [
+    "CODEC_KEYS_FILE",
+    "LINK_SECRET_FILE",
+    "LOCAL_HOSTS",
+    "MIN_WEBHOOK_SECRET",
+    "PUBLIC_SECRETS",
+    "SIX_MONTHS",
+    "ApiKey",
+    "ApiRole",
+    "MissingSecret",
+    "Settings",
+    "_private_file",
+    "check_secret",
+]
+
+
+class Settings(
+    WebhookSettings,
+    CodecSettings,
+    OperationsSettings,
+    ComplaintSettings,
+    AccessSettings,
+    AppointmentSettings,
+    SigningSettings,
+    ConnectionSettings,
+    BaseSettings,
+):
+    # Errors name the field and the reason but never echo the input: it can hold secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="PROMPTLY_", extra="ignore", hide_input_in_errors=True
+    )

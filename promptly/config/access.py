@@ -1,0 +1,59 @@
+"""Settings: the HTTP API's keys and limits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from promptly.domain.models import ActorKind
+
+
+class ApiRole(StrEnum):
+    """What an HTTP API key may do (promptly/starter/api_auth.py has the route table)."""
+
+    BACKOFFICE = "backoffice"
+    STAFF = "staff"
+    COMPLIANCE = "compliance"
+    ADMIN = "admin"
+
+
+class ApiKey(BaseModel):
+    """One HTTP API key, stored as the SHA-256 of the key (hex), never the key itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    role: ApiRole
+    actor_kind: ActorKind | None = Field(
+        default=None,
+        description="Actor recorded for this key's actions; default staff, backoffice: system.",
+    )
+    acts_as: list[ActorKind] | None = Field(
+        default=None,
+        description="Actor kinds a request body may name with this key (its own kind always); "
+        "default: only its own. Any other actor kind is refused with 403.",
+    )
+
+
+class AccessSettings(BaseModel):
+    api_keys: dict[str, ApiKey] = Field(
+        default_factory=dict,
+        description='HTTP API keys by name, JSON: {"crm": {"key_sha256": "<hex>", "role": '
+        '"backoffice"}}; roles backoffice, staff, compliance, admin.',
+    )
+    api_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Larger HTTP request bodies get 413."
+    )
+    api_update_timeout: timedelta = Field(
+        default=timedelta(seconds=30),
+        description="How long the API waits for a workflow to accept and apply an update.",
+    )
+    status_reads: Literal["record", "workflow"] = Field(
+        default="record",
+        description="Where GET /appointments|complaints|inquiries/{id} reads a case: `record` "
+        "(PostgreSQL, kept by the workflow; answers while workers are busy or down) or "
+        "`workflow` (the `status` query). docs/status-reads.md.",
+    )

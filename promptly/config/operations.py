@@ -1,0 +1,156 @@
+"""Settings: worker tuning, metrics and logs, the payload codec, outbound webhooks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal, Self
+
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, model_validator
+
+if TYPE_CHECKING:
+    from promptly.codec import EncryptionCodec
+
+MIN_WEBHOOK_SECRET = 16
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+
+class OperationsSettings(BaseModel):
+    def pool_size(self) -> int:
+        return self.database_pool_size or max(self.max_concurrent_activities, 2)
+
+    max_concurrent_activities: int = Field(
+        default=20, ge=1, description="Activities one worker runs at once (sized for 1–2 CPUs)."
+    )
+    max_concurrent_workflow_tasks: int = Field(
+        default=10, ge=2, description="Workflow tasks one worker processes at once (at least 2)."
+    )
+    max_cached_workflows: int = Field(
+        # Measured (make bench, `memory` line): a cached appointment holds 440–630 KiB of worker
+        # RSS over an idle worker's ~120 MiB, so 300 keeps a worker near 250–310 MiB however
+        # many cases are open; cases past the cache are replayed from history when they wake.
+        default=300,
+        ge=0,
+        description="Sticky cache: workflows kept in memory between tasks (0 turns it off); "
+        "about 0.5 MiB of worker memory each (docs/performance.md).",
+    )
+    database_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="PostgreSQL connections a worker or API process keeps at most; unset: one "
+        "per concurrent activity (max_concurrent_activities), so no activity waits for one.",
+    )
+    workflow_sandbox: bool = Field(
+        default=True,
+        description="Run workflow code in the SDK's sandbox (checks determinism on every "
+        "task). false saves the sandbox's per-task CPU (docs/performance.md); the replay "
+        "tests keep checking in the sandbox either way.",
+    )
+    graceful_shutdown_timeout: timedelta = Field(
+        default=timedelta(seconds=30),
+        ge=timedelta(0),
+        description="On SIGTERM: how long running activities may finish before they are "
+        "cancelled and handed back to the server for retry elsewhere.",
+    )
+    metrics_bind: str | None = Field(
+        default=None,
+        description="host:port of the Prometheus /metrics endpoint (SDK and business "
+        "metrics), e.g. 0.0.0.0:9464; unset: no endpoint.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for a terminal, json (one object a line) in production."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Lowest level logged."
+    )
+
+
+class CodecSettings(BaseModel):
+    """Client PII encrypted in Temporal (promptly/codec.py)."""
+
+    codec_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='AES-GCM keys by id, JSON: {"2026-11": "<base64 of 32 random bytes>"}; '
+        "unset: payloads go to Temporal unencrypted. Keep retired keys while histories "
+        "written under them are retained.",
+    )
+    codec_key_id: str | None = Field(
+        default=None, description="The key id new payloads are encrypted with (one of codec_keys)."
+    )
+    codec_strict: bool = Field(
+        default=False,
+        description="Refuse payloads that are not encrypted (compose turns it on): a payload "
+        "sent to Temporal around the API, with no codec, fails instead of being processed. "
+        "Leave off while histories from before encryption are still running.",
+    )
+    codec_ui_origin: str = Field(
+        default="http://localhost:8233",
+        description="The Temporal UI origin allowed (CORS) to call the codec server endpoints.",
+    )
+
+    @model_validator(mode="after")
+    def _codec_keys_are_usable(self) -> Self:
+        from promptly.codec import parse_key
+
+        if self.codec_strict and not self.codec_keys:
+            raise ValueError("codec_strict needs codec_keys: nothing could be decrypted")
+        for key_id, key in self.codec_keys.items():
+            parse_key(key_id, key.get_secret_value())
+        if self.codec_keys and self.codec_key_id not in self.codec_keys:
+            raise ValueError(
+                f"codec_key_id must name one of codec_keys ({', '.join(sorted(self.codec_keys))})"
+                f", got {self.codec_key_id!r}"
+            )
+        if self.codec_key_id is not None and not self.codec_keys:
+            raise ValueError("codec_key_id is set but codec_keys is empty")
+        return self
+
+    def payload_codec(self) -> EncryptionCodec | None:
+        """The codec when keys are configured, else None (payloads unencrypted)."""
+        from promptly.codec import EncryptionCodec, parse_key
+
+        if not self.codec_keys or self.codec_key_id is None:
+            return None
+        keys = {k: parse_key(k, v.get_secret_value()) for k, v in self.codec_keys.items()}
+        return EncryptionCodec(keys, self.codec_key_id, strict=self.codec_strict)
+
+
+class WebhookSettings(BaseModel):
+    """Status changes POSTed to the back office (activities/webhooks.py)."""
+
+    webhook_urls: list[AnyHttpUrl] = Field(
+        default_factory=list,
+        description="Back-office URLs every case status change is POSTed to, JSON: "
+        '["https://crm.example.com/promptly"]; empty: webhooks off (nothing recorded or sent).',
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key of the Promptly-Signature header; required with "
+        "webhook_urls (at least 16 characters; receivers verify with the same key).",
+    )
+    webhook_timeout: timedelta = Field(
+        default=timedelta(seconds=10),
+        gt=timedelta(0),
+        le=timedelta(seconds=30),
+        description="How long one webhook POST may take; slower counts as failed and is retried.",
+    )
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed(self) -> Self:
+        # An unsigned webhook lets anyone who finds the receiver's URL forge status changes.
+        if not self.webhook_urls:
+            return self
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if len(secret) < MIN_WEBHOOK_SECRET:
+            raise ValueError(
+                "webhook_urls are set, so webhook_secret is required (at least "
+                f"{MIN_WEBHOOK_SECRET} characters): set PROMPTLY_WEBHOOK_SECRET to a long random "
+                "string and give it to the receivers, or unset PROMPTLY_WEBHOOK_URLS"
+            )
+        # Case events name clients: in clear over the network only to this machine.
+        for url in self.webhook_urls:
+            if url.scheme != "https" and url.host not in LOCAL_HOSTS:
+                raise ValueError(
+                    f"webhook URL {url.scheme}://{url.host}… must use https (plain http is "
+                    "allowed for localhost only)"
+                )
+        return self

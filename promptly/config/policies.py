@@ -1,0 +1,195 @@
+"""Settings: the service rules of appointments, complaints and inquiries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, Field, model_validator
+
+from promptly.domain import escalation, policy
+from promptly.domain.inquiries import InquiryPolicy
+from promptly.domain.models import (
+    DEFAULT_ROOT_CAUSES,
+    AppointmentPolicy,
+    BusinessCalendar,
+    ComplaintPolicy,
+    EscalationMatrix,
+    HourRange,
+    Timezone,
+)
+
+SIX_MONTHS = timedelta(days=183)
+
+
+class AppointmentSettings(BaseModel):
+    time_scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Multiplies every policy duration (demo: 0.005 plays 48h in ~15 minutes).",
+    )
+    confirmation_within: timedelta = timedelta(hours=24)
+    provider_ack_within: timedelta = timedelta(hours=24)
+    reminder_before: timedelta = timedelta(hours=48)
+    quiet_hours_start: int = Field(default=21, ge=0, le=23)
+    quiet_hours_end: int = Field(
+        default=8, ge=0, le=24, description="Equal to quiet_hours_start: no quiet hours."
+    )
+    response_deadline_before: timedelta = timedelta(hours=24)
+    call_attempts: int = Field(default=3, ge=1, le=10)
+    call_interval: timedelta = timedelta(hours=2)
+    office_timezone: Timezone = "Europe/Warsaw"
+    business_hours_start: int = Field(default=8, ge=0, le=23)
+    business_hours_end: int = Field(default=18, ge=1, le=24)
+    business_days: list[int] = Field(
+        default=[0, 1, 2, 3, 4], description="Open weekdays, 0 = Monday."
+    )
+    holidays: list[str] = Field(default_factory=list, description="ISO dates the office is shut.")
+    no_show_after: timedelta = timedelta(minutes=15)
+    client_late_limit: timedelta = Field(
+        default=timedelta(minutes=15),
+        description="A client running late moves the no-show moment by at most this much.",
+    )
+    late_change_within: timedelta = Field(
+        default=timedelta(hours=24), description="Cancel/reschedule closer than this is late."
+    )
+    continue_after_reschedules: int = Field(
+        default=10, ge=1, description="Start a fresh history after this many reschedules."
+    )
+    survey_after_end: timedelta = timedelta(hours=2)
+    survey_reminder_after: timedelta = Field(
+        default=timedelta(hours=24), description="The survey's one reminder, after it went out."
+    )
+    survey_closes_after: timedelta = Field(
+        default=timedelta(days=7), description="An unanswered survey closes after this."
+    )
+
+    retention: timedelta = Field(
+        default=timedelta(days=395), description="How long closed cases are kept (≥ 6 months)."
+    )
+
+    @model_validator(mode="after")
+    def _service_levels_are_sane(self) -> Self:
+        if not timedelta(hours=24) <= self.reminder_before <= timedelta(hours=48):
+            raise ValueError("reminder_before must be between 24h and 48h before the visit")
+        if self.retention < SIX_MONTHS:
+            raise ValueError("retention must be at least 6 months (183 days)")
+        if self.survey_after_end > timedelta(hours=48):
+            raise ValueError("survey_after_end must be at most 48h (the survey SLA)")
+        if self.survey_reminder_after >= self.survey_closes_after:
+            raise ValueError("survey_reminder_after must be shorter than survey_closes_after")
+        if self.response_deadline_before >= self.reminder_before:
+            raise ValueError("response_deadline_before must be shorter than reminder_before")
+        return self
+
+    def appointment_policy(self) -> AppointmentPolicy:
+        rules = AppointmentPolicy(
+            confirmation_within=self.confirmation_within,
+            provider_ack_within=self.provider_ack_within,
+            reminder_before=self.reminder_before,
+            quiet_hours=None
+            if self.quiet_hours_start == self.quiet_hours_end
+            else HourRange(start_hour=self.quiet_hours_start, end_hour=self.quiet_hours_end),
+            response_deadline_before=self.response_deadline_before,
+            call_attempts=self.call_attempts,
+            call_interval=self.call_interval,
+            business=BusinessCalendar(
+                timezone=self.office_timezone,
+                hours=HourRange(
+                    start_hour=self.business_hours_start, end_hour=self.business_hours_end
+                ),
+                weekdays=self.business_days,
+                holidays=self.holidays,
+            ),
+            no_show_after=self.no_show_after,
+            client_late_limit=self.client_late_limit,
+            late_change_within=self.late_change_within,
+            continue_after_reschedules=self.continue_after_reschedules,
+            survey_after_end=self.survey_after_end,
+            survey_reminder_after=self.survey_reminder_after,
+            survey_closes_after=self.survey_closes_after,
+        )
+        return policy.scaled(rules, self.time_scale)
+
+
+class ComplaintSettings(BaseModel):
+    escalation_matrix: str | None = Field(
+        default=None,
+        description="Path of the JSON escalation matrix; the packaged "
+        "promptly/domain/escalation_matrix.json when unset. Checked at worker start.",
+    )
+    complaint_update_every: timedelta = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        le=timedelta(hours=24),
+        description="Customer status update period while a complaint is open (at most 24h).",
+    )
+    complaint_verdict_within: timedelta = Field(
+        default=timedelta(hours=72),
+        gt=timedelta(0),
+        description="After a proposed resolution: no verdict by then → ClosedUnconfirmed.",
+    )
+    complaint_survey_after: timedelta = Field(
+        default=timedelta(hours=2),
+        ge=timedelta(0),
+        le=timedelta(hours=48),
+        description="Follow-up survey after closing (within 48h).",
+    )
+    complaint_max_hold: timedelta = Field(
+        default=timedelta(hours=72),
+        gt=timedelta(0),
+        description="A complaint hold ends on its own after this; the clock resumes and the "
+        "customer is told.",
+    )
+    complaint_root_causes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ROOT_CAUSES),
+        min_length=1,
+        description="Root causes staff may record when closing a complaint (JSON list).",
+    )
+
+    inquiry_answer_within: timedelta = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        le=timedelta(hours=48),
+        description="An inquiry unanswered this long alerts the front desk (24–48h standard).",
+    )
+    inquiry_supervisor_after: timedelta = Field(
+        default=timedelta(hours=48),
+        gt=timedelta(0),
+        le=timedelta(hours=48),
+        description="An inquiry unanswered this long alerts the supervisor.",
+    )
+
+    def inquiry_policy(self) -> InquiryPolicy:
+        """Unscaled; the inquiry activities apply `time_scale`."""
+        if self.inquiry_supervisor_after <= self.inquiry_answer_within:
+            raise ValueError("inquiry_supervisor_after must be longer than inquiry_answer_within")
+        return InquiryPolicy(
+            answer_within=self.inquiry_answer_within,
+            supervisor_after=self.inquiry_supervisor_after,
+        )
+
+    def complaint_matrix(self) -> EscalationMatrix:
+        """The validated escalation matrix; MatrixError (file:line: path: reason) if not."""
+        path = escalation.PACKAGED_MATRIX
+        if self.escalation_matrix:
+            path = Path(self.escalation_matrix)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise escalation.MatrixError(
+                str(path), [escalation.MatrixProblem(None, "", f"cannot read the file: {err}")]
+            ) from err
+        return escalation.parse_matrix(text, str(path))
+
+    def complaint_policy(self) -> ComplaintPolicy:
+        """Unscaled; the routing activity applies `time_scale` with the matrix tiers."""
+        return ComplaintPolicy(
+            update_every=self.complaint_update_every,
+            verdict_within=self.complaint_verdict_within,
+            survey_after=self.complaint_survey_after,
+            max_hold=self.complaint_max_hold,
+            root_causes=[cause.strip().lower() for cause in self.complaint_root_causes],
+        )

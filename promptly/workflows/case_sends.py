@@ -1,0 +1,198 @@
+"""The complaint, inquiry and survey workflows' messages beside their plan (DESIGN.md §3).
+
+Each send goes through `Sends` (messages.py): started at once, its one outcome recorded when
+it ends, so no timer (24h updates, escalations, the 48h breach, hold end, survey close,
+inquiry alerts) waits for a channel. `CaseSends` adds what these cases do with an outcome:
+the timeline entry, and for a message that cannot go out a flag plus a staff task to pass it
+on by hand — never a failed workflow. A change cancels the sends it makes moot; a failure of
+a send the change already made moot asks nobody to pass it on.
+
+Cases started before the patch `CASE_SENDS_BESIDE` await their messages in line (`deliver`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from promptly.workflows.messages import Delivery, Sends
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.tasks import TaskActivities
+    from promptly.domain.models import (
+        SYSTEM,
+        CloseCaseTasksRequest,
+        CloseTaskRequest,
+        CreateTaskRequest,
+        RecipientRole,
+        SendMessageRequest,
+        TaskKind,
+        TimelineKind,
+    )
+
+# Marks complaint, inquiry and survey runs whose messages go beside the plan; decided once
+# in `__init__`, so a run replaying a history without it keeps the old command sequence.
+CASE_SENDS_BESIDE = "case-messages-beside-the-plan"
+
+TASK_TIMEOUT = timedelta(seconds=30)
+# The tasks that exist only to pass a message on by hand: moot once the case moved past it.
+MESSAGE_TASKS = [TaskKind.DELIVER_MESSAGE_MANUALLY, TaskKind.RESEND_STAFF_MESSAGE]
+
+Note = Callable[[TimelineKind, str, dict[str, object]], None]
+TaskFor = Callable[[SendMessageRequest, Delivery], CreateTaskRequest]
+
+
+def _reason(delivery: Delivery) -> str:
+    return str(delivery.data.get("reason", delivery.detail))
+
+
+def client_message_task(message: SendMessageRequest, delivery: Delivery) -> CreateTaskRequest:
+    """A customer message that will not go out: the front desk passes it on, due at once."""
+    who = message.to.name or message.to.role.value
+    what = message.template.replace("_", " ")
+    return CreateTaskRequest(
+        idempotency_key=f"{message.idempotency_key}/by-hand",
+        case_id=message.case_id,
+        kind=TaskKind.DELIVER_MESSAGE_MANUALLY,
+        assignee=RecipientRole.FRONT_DESK,
+        title=f"Pass on the {what} to {who}",
+        details=f"The {message.channel.value} {what} to {who} could not be sent "
+        f"({_reason(delivery)}); pass it on by phone or in person.",
+        due_at=workflow.now(),
+        data={"template": message.template, "recipient": message.to.role.value},
+    )
+
+
+def staff_message_task(about: str) -> TaskFor:
+    """A staff message (department notice, escalation alert) that will not go out: the front
+    desk tells that person by phone or in person, due at once. `about` names the case."""
+
+    def build(message: SendMessageRequest, delivery: Delivery) -> CreateTaskRequest:
+        whom = message.to.name or message.to.role.value
+        address = f" <{message.to.email}>" if message.to.email else ""
+        what = message.template.replace("_", " ")
+        return CreateTaskRequest(
+            idempotency_key=f"{message.idempotency_key}/task",
+            case_id=message.case_id,
+            kind=TaskKind.RESEND_STAFF_MESSAGE,
+            assignee=RecipientRole.FRONT_DESK,  # who picks up the phone
+            title=f"Pass on by hand: {what} to {whom}",
+            details=f"The {what} for {about} could not be sent to {whom}{address}. Tell them "
+            f"by phone or in person. Reason: {_reason(delivery)}",
+            due_at=workflow.now(),
+            data={
+                "template": message.template,
+                "recipient": message.to.role.value,
+                "email": message.to.email,
+            },
+        )
+
+    return build
+
+
+class CaseSends:
+    """A case's sends beside its plan, each outcome noted; a failure flagged and handed on."""
+
+    def __init__(
+        self,
+        *,
+        note: Note,
+        flag: Callable[[str], None],
+        saved: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._sends = Sends()
+        self._note = note
+        self._flag = flag
+        self._saved = saved
+        # Cancellations so far, and the count at which each group was last made moot.
+        self._changes = 0
+        self._moot_at: dict[str, int] = {}
+        self._started_groups: set[str] = set()
+
+    def start(
+        self,
+        message: SendMessageRequest,
+        *,
+        group: str,
+        budget: timedelta,
+        retry: RetryPolicy,
+        if_failed: str,
+        task: TaskFor,
+    ) -> None:
+        """Start `message` and return at once. When it cannot go out (refused, or still failing
+        when `budget` is spent) the case gets the flag `if_failed` and a `task` to pass it on."""
+        started = self._changes
+        self._started_groups.add(group)
+
+        async def settle(sent: SendMessageRequest, delivery: Delivery) -> None:
+            self._note(delivery.kind, delivery.detail, delivery.data)
+            moot = self._moot_at.get(group, -1) > started
+            if not delivery.sent and not delivery.cancelled and not moot:
+                self._flag(if_failed)
+                request = task(sent, delivery)
+                created = await workflow.execute_activity_method(
+                    TaskActivities.create_task,
+                    request,
+                    start_to_close_timeout=TASK_TIMEOUT,
+                    summary=f"task: pass on the {sent.template.replace('_', ' ')} by hand",
+                )
+                self._note(
+                    TimelineKind.TASK,
+                    f"{request.title} (task {created.task_id})",
+                    {
+                        "task_id": created.task_id,
+                        "kind": request.kind.value,
+                        "template": sent.template,
+                    },
+                )
+                if self._moot_at.get(group, -1) > started:
+                    # A change made it moot while the task was being written, after it
+                    # closed the case's tasks: this one is closed here.
+                    await workflow.execute_activity_method(
+                        TaskActivities.close_task,
+                        CloseTaskRequest(
+                            idempotency_key=request.idempotency_key,
+                            outcome="superseded",
+                            note="the case changed while this task was being created",
+                            closed_by=SYSTEM,
+                        ),
+                        start_to_close_timeout=TASK_TIMEOUT,
+                        summary="close task: superseded",
+                    )
+            await self._saved()
+
+        self._sends.start(message, group=group, budget=budget, retry=retry, on_outcome=settle)
+
+    def in_flight(self, *groups: str) -> bool:
+        return self._sends.in_flight(*groups)
+
+    async def cancel(self, groups: Iterable[str]) -> int:
+        """Cancel the sends of `groups`; returns once none of them can reach a channel, and a
+        failure of theirs still being handled asks nobody to pass it on."""
+        wanted = set(groups)
+        self._changes += 1
+        for group in wanted:
+            self._moot_at[group] = self._changes
+        return await self._sends.cancel(wanted)
+
+    async def cancel_all_but(self, *keep: str) -> int:
+        return await self.cancel(self._started_groups - set(keep))
+
+    async def drain(self) -> None:
+        """Wait until every send ended and its outcome was recorded."""
+        await self._sends.drain()
+
+
+async def close_message_tasks(case_id: str, outcome: str, note: str) -> None:
+    """Close the case's open pass-it-on-by-hand tasks a change made moot."""
+    await workflow.execute_activity_method(
+        TaskActivities.close_case_tasks,
+        CloseCaseTasksRequest(
+            case_id=case_id, outcome=outcome, note=note, closed_by=SYSTEM, kinds=MESSAGE_TASKS
+        ),
+        start_to_close_timeout=TASK_TIMEOUT,
+        summary=f"close message tasks: {outcome}",
+    )

@@ -1,0 +1,238 @@
+"""The complaint workflow's messages: to the customer, the department, the supervisor or
+manager, the assignee (DESIGN.md §1, complaints 2–6).
+
+Cases started since the patch `CASE_SENDS_BESIDE` send beside the plan (case_sends.py): a
+send starts and the step or update goes on, so the 24h updates, the escalation tiers, the
+48h breach and the hold's end fire on time whatever the channel does; a message that cannot
+go out is flagged and becomes a task. Closing a complaint cancels what it makes moot.
+Earlier cases await each message in line (`deliver`), as they did when they started.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from promptly.workflows.case_sends import (
+    CaseSends,
+    client_message_task,
+    close_message_tasks,
+    staff_message_task,
+)
+from promptly.workflows.complaint_support import staff_message_task as old_staff_message_task
+from promptly.workflows.messages import deliver, to_client
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.domain import errors, policy
+    from promptly.domain.models import (
+        SYSTEM,
+        Actor,
+        Channel,
+        ComplaintCase,
+        Recipient,
+        RecipientRole,
+        SendMessageRequest,
+        TimelineKind,
+    )
+
+# A message that cannot go out within this is recorded as failed and flagged for staff.
+MESSAGE_BUDGET = timedelta(hours=1)
+MESSAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=[
+        errors.INVALID_RECIPIENT,
+        errors.UNKNOWN_TEMPLATE,
+        errors.DELIVERY_REJECTED,
+    ],
+)
+# What a proposed resolution supersedes: news of the case as it was before.
+SUPERSEDED_BY_A_PROPOSAL = ("status_update", "hold_ended", "escalation")
+# What still applies after a close: the closing message itself and the staff's own notes.
+STILL_TRUE_AFTER_CLOSE = ("complaint_closed", "complaint_note", "complaint_survey")
+
+
+class ComplaintMessaging:
+    """Mixed into ComplaintWorkflow: how it sends, in line or beside the plan."""
+
+    _beside: bool
+    _messages: CaseSends
+
+    if TYPE_CHECKING:
+
+        @property
+        def case(self) -> ComplaintCase: ...
+        @property
+        def _workflow_id(self) -> str: ...
+        @property
+        def _staff_timezone(self) -> str: ...
+        def _set_case(self, case: ComplaintCase) -> None: ...
+        def _flag(self, concern: str) -> None: ...
+        def _note(
+            self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object
+        ) -> None: ...
+        @staticmethod
+        def _iso(moment: Any) -> str: ...
+
+    async def _alert(self, title: str, reason: str) -> None:
+        """Level 1 goes to the supervisor (worker settings); level 2 and up to the manager."""
+        case = self.case
+        if case.escalation_level >= 2:
+            to = Recipient(
+                role=RecipientRole.MANAGER,
+                name=case.route.manager.name,
+                email=str(case.route.manager.email),
+                timezone=self._staff_timezone,
+            )
+        else:
+            to = Recipient(role=RecipientRole.SUPERVISOR, timezone=self._staff_timezone)
+        await self._send_to_staff(
+            "complaint_alert", to, Channel.EMAIL, reason_title=title, reason=reason
+        )
+
+    async def _send_to_staff(
+        self, template: str, to: Recipient, channel: Channel, **extra: object
+    ) -> bool:
+        """A staff message; one that cannot go out is flagged and becomes a front-desk task
+        (under the procedure rules), so nobody learns of it only from the timeline."""
+        sent = await self._send(template, to, channel, None, **extra)
+        if sent or not self.case.procedure_rules:
+            return sent
+        concern = f"{template.replace('_', ' ')} to {to.role.value} not delivered"
+        self._flag(concern)
+        task = await old_staff_message_task(
+            self._workflow_id,
+            self.case,
+            template,
+            to,
+            number=self.case.messages_requested,
+            now=workflow.now(),
+            reason=str(extra.get("reason", "")),
+        )
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            f"Front-desk task {task.task_id}: {concern}; pass it on by hand",
+            task_id=task.task_id,
+            template=template,
+        )
+        return sent
+
+    async def _tell_customer(
+        self, template: str, link_actions: list[str] | None = None, **extra: object
+    ) -> bool:
+        """A customer-visible message on their channel; it restarts the 24h update period."""
+        customer = self.case.request.customer
+        sent = await self._send(
+            template,
+            to_client(customer),
+            customer.preferred_channel,
+            link_actions=link_actions,
+            **extra,
+        )
+        # Failed or not, the period restarts: a failure is flagged for staff, not retried
+        # in a tight loop.
+        self._set_case(policy.customer_update_attempted(self.case, workflow.now()))
+        if not sent:
+            self._flag(f"{template.replace('_', ' ')} not delivered")
+        return sent
+
+    async def _send(
+        self,
+        template: str,
+        to: Recipient,
+        channel: Channel,
+        link_actions: list[str] | None = None,
+        **extra: object,
+    ) -> bool:
+        """Send one message; every outcome is a timeline entry. True if it went out (beside
+        the plan: True once started; its outcome, flag and task come when it ends)."""
+        number = self.case.messages_requested + 1
+        self._set_case(self.case.model_copy(update={"messages_requested": number}))
+        message = SendMessageRequest(
+            idempotency_key=f"{self._workflow_id}/{template}/{number}",
+            case_id=self._workflow_id,
+            template=template,
+            channel=channel,
+            to=to,
+            context={**self._message_context(), **extra},
+            link_actions=link_actions or [],
+        )
+        if self._beside:
+            to_customer = to.role is RecipientRole.CLIENT
+            what = template.replace("_", " ")
+            request = self.case.request
+            self._messages.start(
+                message,
+                group=template,
+                budget=MESSAGE_BUDGET,
+                retry=MESSAGE_RETRY,
+                if_failed=f"{what} not delivered"
+                if to_customer
+                else f"{what} to {to.role.value} not delivered",
+                task=client_message_task
+                if to_customer
+                else staff_message_task(
+                    f"complaint {request.complaint_id} ({request.category}, "
+                    f"severity {request.severity.value})"
+                ),
+            )
+            return True
+        delivery = await deliver(message, budget=MESSAGE_BUDGET, retry=MESSAGE_RETRY)
+        self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+        return delivery.sent
+
+    async def _cancel_moot_messages(self, *, closed: bool) -> None:
+        """A proposal supersedes news of the case as it was; a close makes every message of the
+        open case moot, and the tasks to pass one on by hand. Returns once none can go out."""
+        if not self._beside:
+            return
+        if not closed:
+            await self._messages.cancel(SUPERSEDED_BY_A_PROPOSAL)
+            return
+        await self._messages.cancel_all_but(*STILL_TRUE_AFTER_CLOSE)
+        await close_message_tasks(
+            self._workflow_id, "complaint_closed", "the complaint was closed first"
+        )
+
+    def _message_context(self) -> dict[str, Any]:
+        case = self.case
+        request = case.request
+        contact = policy.point_of_contact(case)
+        deadline = policy.sla_deadline(case)
+        supervisor_at = policy.supervisor_at(case)
+        return {
+            "case_id": self._workflow_id,
+            "reference": request.complaint_id,
+            "customer_name": request.customer.name,
+            "customer_id": request.customer.id,
+            "category": request.category,
+            "severity": request.severity.value,
+            "received_via": request.received_via.value,
+            "description": request.description,
+            "appointment_id": request.appointment_id or "",
+            "department_name": case.route.department_name,
+            "contact_name": contact.name,
+            "contact_email": str(contact.email),
+            "assignee_name": case.assignee.name if case.assignee else "",
+            "status": case.status.value,
+            "escalation_level": case.escalation_level,
+            "sla_deadline": self._iso(deadline),
+            "supervisor_at": self._iso(supervisor_at or deadline),
+            "resolution_hours": f"{case.route.tiers.breach_after.total_seconds() / 3600:g}",
+            "business_hours_only": case.route.business_hours is not None,
+            "filed_at": case.filed_at.isoformat(),
+            "resolution": case.resolution or "",
+            "verdict_deadline": self._iso(case.verdict_deadline),
+            "reopened": case.reopened > 0 and case.breaches_in_round == 0,
+            "note": "",
+            "reason_title": "",
+            "reason": "",
+            "outcome": "",
+            "tier": "",
+            "hold_until": self._iso(case.hold_until),
+        }
