@@ -225,6 +225,22 @@ def cases_beside_the_plan(lifecycle: Lifecycle, name: str) -> Lifecycle:
     return play
 
 
+def recorded_before_answer(lifecycle: Lifecycle, kind: str) -> Lifecycle:
+    """The lifecycle recorded with the `record-before-answer` patch (an update stores the case
+    before it answers), its `kind` workflows stored as `<name>_recorded`."""
+
+    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+        recorded = await lifecycle(env, settings)
+        return {
+            f"{name}_recorded": workflow_id
+            for name, workflow_id in recorded.items()
+            if name.startswith(kind)
+        }
+
+    play.__name__ = f"{lifecycle.__name__}_recorded"
+    return play
+
+
 async def complaint_hold_expired(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Procedure rules: held at 2h, the hold ends on its own at 74h, the customer is told of
     the supervisor tier at 96h (24h on the clock + 72h held); closed by a supervisor."""
@@ -290,6 +306,8 @@ LIFECYCLES: list[Lifecycle] = [
         )
     ),
     cases_beside_the_plan(appointment_completed, "survey_answered_beside"),
+    recorded_before_answer(appointment_late_cancel, "appointment"),
+    recorded_before_answer(complaint_resolved, "complaint"),
 ]
 
 
