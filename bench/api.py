@@ -16,10 +16,10 @@ import httpx
 from bench import common
 from bench.stack import WORKER_SETTINGS, Stack, connect, free_port, promptly_workers, stack
 from bench.stack import workers as processes
+from promptly.api.auth import hash_key
 from promptly.config import Settings
-from promptly.starter.api_auth import hash_key
-from promptly.starter.appointments import book
-from promptly.starter.devstack import installed_binary
+from promptly.dev.stack import installed_binary
+from promptly.services.appointments import book
 
 KEY = "bench-key-not-a-secret"
 HEADERS = {"X-API-Key": KEY}
@@ -57,7 +57,7 @@ def api_process(bench_stack: Stack, settings: Settings) -> Iterator[str]:
         [
             installed_binary("uvicorn"),
             "--factory",
-            "promptly.starter.api:create_app",
+            "promptly.api.app:create_app",
             "--port",
             str(port),
             "--no-access-log",

@@ -37,7 +37,7 @@ from bench.api import HEADERS, api_process, wait_healthy
 from bench.floor import SleepFloor
 from bench.profile import recording, top_frames
 from bench.stack import FLOOR_QUEUE, connect, floor_workers, promptly_workers, stack
-from promptly.starter.case_reads import SOURCE_HEADER
+from promptly.api.case_reads import SOURCE_HEADER
 from promptly.workflows.appointment import AppointmentWorkflow
 
 QUERY_RATE = 5.0  # status queries (and, apart, API GETs) per second while a burst is served

@@ -30,10 +30,10 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from promptly import db
+from promptly.dev.stack import embedded_postgres
 from promptly.domain import invitations
 from promptly.domain.calendar_event import CalendarEvent, EventStatus
-from promptly.starter.calendar_feeds import provider_feed
-from promptly.starter.devstack import embedded_postgres
+from promptly.services.calendar_feeds import provider_feed
 
 PROVIDER = "P-bench"
 TIMEZONE = "Europe/Warsaw"

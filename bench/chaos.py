@@ -67,10 +67,9 @@ from bench.chaos_stack import (
 )
 from promptly import db
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.dev.stack import temporal_dev_server
+from promptly.domain.appointments.models import (
     AcknowledgeInput,
-    Actor,
-    ActorKind,
     AppointmentRequest,
     AppointmentView,
     CancelInput,
@@ -79,9 +78,9 @@ from promptly.domain.models import (
     ConfirmInput,
     RescheduleInput,
 )
-from promptly.starter.appointments import book
-from promptly.starter.devstack import temporal_dev_server
-from promptly.starter.setup import register_search_attributes
+from promptly.domain.common import Actor, ActorKind
+from promptly.services.appointments import book
+from promptly.services.setup import register_search_attributes
 from promptly.worker import data_converter
 from promptly.workflows.appointment import AppointmentWorkflow
 

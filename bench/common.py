@@ -17,8 +17,9 @@ import psycopg
 from temporalio.client import Client, WorkflowHandle
 
 from promptly.config import Settings
-from promptly.domain.models import Actor, ActorKind, AppointmentRequest, AppointmentView
-from promptly.starter.appointments import book
+from promptly.domain.appointments.models import AppointmentRequest, AppointmentView
+from promptly.domain.common import Actor, ActorKind
+from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 
 CLIENT = Actor(kind=ActorKind.CLIENT, id="bench")

@@ -24,8 +24,8 @@ from bench import common
 from bench.floor import LifecycleFloor
 from bench.stack import FLOOR_QUEUE, connect, floor_workers, promptly_workers, stack
 from bench.updates import timed_update
-from promptly.domain.models import CheckInInput, CompleteInput, ConfirmInput
-from promptly.starter.appointments import book
+from promptly.domain.appointments.models import CheckInInput, CompleteInput, ConfirmInput
+from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 
 TIME_SCALE = 5e-4  # 50h → 90 s: every timer still fires, a loaded worker keeps up

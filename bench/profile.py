@@ -78,7 +78,7 @@ _FRAMING = (
     "threading.py",
     "concurrent/futures/thread.py",
     "promptly/worker.py",
-    "promptly/starter/cli.py",
+    "promptly/cli/main.py",
     "<module> (promptly)",
 )
 # Where busy samples go: a sample counts for each group with a frame anywhere in its stack.

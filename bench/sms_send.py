@@ -33,8 +33,9 @@ from promptly.activities.messaging import (
     StaffDirectory,
 )
 from promptly.activities.sms import SmsRoutingMessaging
-from promptly.domain.models import Channel, Locale, Recipient, RecipientRole, SendMessageRequest
-from promptly.starter.devstack import embedded_postgres
+from promptly.dev.stack import embedded_postgres
+from promptly.domain.common import Channel, Locale, RecipientRole
+from promptly.domain.messages import Recipient, SendMessageRequest
 
 CLIENTS = 50  # each client gets several messages, as in a day of bookings
 

@@ -26,7 +26,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 
 from promptly import db
 from promptly.config import Settings
-from promptly.starter.devstack import embedded_postgres, installed_binary, temporal_dev_server
+from promptly.dev.stack import embedded_postgres, installed_binary, temporal_dev_server
 from promptly.worker import data_converter
 
 PROMPTLY_QUEUE = "bench"

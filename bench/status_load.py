@@ -34,13 +34,14 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 
 from bench.common import request as appointment_request
 from promptly import db
+from promptly.api.app import create_app
+from promptly.api.auth import hash_key
 from promptly.config import ApiKey, ApiRole, Settings
-from promptly.domain.models import Actor, ActorKind, AppointmentView, ConfirmInput
-from promptly.starter.api import create_app
-from promptly.starter.api_auth import hash_key
-from promptly.starter.appointments import book
-from promptly.starter.devstack import embedded_postgres, temporal_dev_server
-from promptly.starter.setup import register_search_attributes
+from promptly.dev.stack import embedded_postgres, temporal_dev_server
+from promptly.domain.appointments.models import AppointmentView, ConfirmInput
+from promptly.domain.common import Actor, ActorKind
+from promptly.services.appointments import book
+from promptly.services.setup import register_search_attributes
 from promptly.worker import create_worker, data_converter, open_pool
 from promptly.workflows.appointment import AppointmentWorkflow
 

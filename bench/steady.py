@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from bench import common
 from bench.floor import SleepFloor
 from bench.stack import FLOOR_QUEUE, connect, floor_workers, promptly_workers, stack
-from promptly.starter.appointments import book
+from promptly.services.appointments import book
 
 LEAD = 20.0  # seconds from booking to the reminder
 

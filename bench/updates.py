@@ -20,7 +20,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelle
 from bench import common
 from bench.floor import UpdateFloor
 from bench.stack import FLOOR_QUEUE, connect, floor_workers, promptly_workers, stack
-from promptly.domain.models import ConfirmInput, RescheduleInput
+from promptly.domain.appointments.models import ConfirmInput, RescheduleInput
 from promptly.workflows.appointment import AppointmentWorkflow
 
 ATTEMPTS = 5

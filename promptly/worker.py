@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import signal
-from collections.abc import Mapping
 from contextlib import AsyncExitStack
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
-from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -34,8 +29,9 @@ from promptly.activities.reports import ReportActivities
 from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel
 from promptly.activities.tasks import TaskActivities
 from promptly.activities.webhooks import WebhookActivities
+from promptly.client import connect_options, data_converter, make_client, open_pool
 from promptly.config import Settings
-from promptly.domain.models import Channel
+from promptly.domain.common import Channel
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
@@ -70,58 +66,6 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 def worker_runner(settings: Settings) -> WorkflowRunner:
     """The worker's runner: the sandbox unless `workflow_sandbox` is off (replays keep it)."""
     return workflow_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
-
-
-def data_converter(settings: Settings | None = None) -> DataConverter:
-    """The converter every Promptly client must use: pydantic models on the wire and, when
-    codec keys are configured (`PROMPTLY_CODEC_KEYS`), every payload and failure message
-    encrypted (promptly/codec.py)."""
-    codec = (settings or Settings()).payload_codec()
-    if codec is None:
-        return pydantic_data_converter
-    return dataclasses.replace(
-        pydantic_data_converter,
-        payload_codec=codec,
-        # Failure messages and stack traces can quote addresses: encrypted too.
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
-    )
-
-
-def connect_options(
-    settings: Settings, profile: str | None = None, *, env: Mapping[str, str] | None = None
-) -> ClientConnectConfig:
-    """`Client.connect` options: Temporal's env config, else the settings' address/namespace.
-
-    Temporal's environment configuration wins: the TOML profile (`TEMPORAL_CONFIG_FILE`,
-    `TEMPORAL_PROFILE` or `profile`) with address, namespace, API key and TLS cert/key paths,
-    then `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`.
-    `env` replaces the process environment (tests).
-    """
-    connect = ClientConfig.load_client_connect_config(profile=profile, override_env_vars=env)
-    connect.setdefault("target_host", settings.temporal_address)
-    connect.setdefault("namespace", settings.temporal_namespace)
-    return connect
-
-
-async def make_client(settings: Settings | None = None) -> Client:
-    """Connects via Temporal env config (TEMPORAL_* variables, TOML profiles), else settings."""
-    settings = settings or Settings()
-    return await Client.connect(
-        **connect_options(settings),
-        data_converter=data_converter(settings),
-        runtime=observability.runtime(settings),
-    )
-
-
-def open_pool(settings: Settings) -> AsyncConnectionPool:
-    """One connection per concurrent activity at most (`database_pool_size`): with fewer,
-    activities past the pool's size queue for a connection inside their own timeout."""
-    return AsyncConnectionPool(
-        settings.database_url,
-        min_size=min(2, settings.pool_size()),
-        max_size=settings.pool_size(),
-        open=False,
-    )
 
 
 def channels(settings: Settings) -> dict[Channel, DeliveryChannel]:
@@ -260,3 +204,15 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+__all__ = [
+    "WORKFLOWS",
+    "connect_options",
+    "create_worker",
+    "data_converter",
+    "make_client",
+    "open_pool",
+    "run_worker",
+    "workflow_runner",
+]

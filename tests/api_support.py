@@ -13,11 +13,11 @@ import httpx
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
+from promptly.api.app import create_app
+from promptly.api.auth import hash_key
 from promptly.config import ApiKey, ApiRole, Settings
 from promptly.domain import keys, links
-from promptly.domain.models import ActorKind
-from promptly.starter.api import create_app
-from promptly.starter.api_auth import hash_key
+from promptly.domain.common import ActorKind
 from promptly.worker import create_worker
 from tests.helpers import messages
 

@@ -11,8 +11,9 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
+from promptly.domain.common import Actor, ActorKind
+from promptly.domain.complaints.models import ComplaintRequest
 from promptly.domain.inquiries import InquiryRequest
-from promptly.domain.models import Actor, ActorKind, ComplaintRequest
 from tests.helpers import messages
 
 CUSTOMER = Actor(kind=ActorKind.CLIENT, id="C-17")

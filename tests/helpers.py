@@ -13,7 +13,8 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from promptly.domain.models import Actor, ActorKind, AppointmentRequest
+from promptly.domain.appointments.models import AppointmentRequest
+from promptly.domain.common import Actor, ActorKind
 
 CLIENT = Actor(kind=ActorKind.CLIENT, id="C-17")
 STAFF = Actor(kind=ActorKind.STAFF, id="desk-1")

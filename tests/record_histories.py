@@ -31,29 +31,30 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AcknowledgeInput,
     AppointmentStatus,
     CallOutcome,
     CancelInput,
     CheckInInput,
-    CloseComplaintInput,
-    ComplaintStatus,
     CompleteInput,
     ConfirmInput,
+    RecordCallOutcomeInput,
+    RescheduleInput,
+)
+from promptly.domain.complaints.models import (
+    CloseComplaintInput,
+    ComplaintStatus,
     CustomerVerdictInput,
     HoldInput,
     ProposeResolutionInput,
-    RecordCallOutcomeInput,
-    RescheduleInput,
-    SurveyAnswer,
-    SurveyView,
 )
-from promptly.starter.appointments import book
-from promptly.starter.complaints import file_complaint
-from promptly.starter.inquiries import record_inquiry
-from promptly.starter.setup import register_search_attributes
+from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus
+from promptly.domain.surveys.models import SurveyAnswer, SurveyView
+from promptly.services.appointments import book
+from promptly.services.complaints import file_complaint
+from promptly.services.inquiries import record_inquiry
+from promptly.services.setup import register_search_attributes
 from promptly.worker import create_worker, data_converter
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
@@ -241,6 +242,18 @@ def recorded_before_answer(lifecycle: Lifecycle, kind: str) -> Lifecycle:
     return play
 
 
+def with_the_ledger(lifecycle: Lifecycle) -> Lifecycle:
+    """A lifecycle recorded with the `promise-ledger` patch (verdicts kept in state and saved
+    with the case), stored as `<name>_ledger` next to the histories recorded before it."""
+
+    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+        recorded = await lifecycle(env, settings)
+        return {f"{name}_ledger": workflow_id for name, workflow_id in recorded.items()}
+
+    play.__name__ = f"{lifecycle.__name__}_ledger"
+    return play
+
+
 async def complaint_hold_expired(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Procedure rules: held at 2h, the hold ends on its own at 74h, the customer is told of
     the supervisor tier at 96h (24h on the clock + 72h held); closed by a supervisor."""
@@ -306,6 +319,15 @@ LIFECYCLES: list[Lifecycle] = [
         )
     ),
     cases_beside_the_plan(appointment_completed, "survey_answered_beside"),
+    *(
+        with_the_ledger(lifecycle)
+        for lifecycle in (
+            appointment_completed,
+            appointment_no_show,
+            complaint_breached,
+            inquiry_answered,
+        )
+    ),
     recorded_before_answer(appointment_late_cancel, "appointment"),
     recorded_before_answer(complaint_resolved, "complaint"),
 ]

@@ -19,9 +19,9 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
+from promptly.api.app import APPOINTMENT_ACTIONS, COMPLAINT_ACTIONS, create_app
 from promptly.config import ApiRole, Settings
-from promptly.starter.api import APPOINTMENT_ACTIONS, COMPLAINT_ACTIONS, create_app
-from promptly.starter.appointments import book
+from promptly.services.appointments import book
 from tests.api_support import (
     BACKOFFICE_KEY,
     STAFF_KEY,

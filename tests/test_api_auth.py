@@ -13,8 +13,8 @@ import httpx
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
+from promptly.api.app import APPOINTMENT_ACTIONS, COMPLAINT_ACTIONS, create_app
 from promptly.config import ApiRole, Settings
-from promptly.starter.api import APPOINTMENT_ACTIONS, COMPLAINT_ACTIONS, create_app
 from tests.api_support import key
 
 B, S, C, A = ApiRole.BACKOFFICE, ApiRole.STAFF, ApiRole.COMPLIANCE, ApiRole.ADMIN
@@ -42,6 +42,7 @@ EXPECTED: dict[tuple[str, str], set[ApiRole]] = {
     ("POST", "/tasks/{task_id}/complete"): ACTING,
     ("GET", "/history/cases/{case}"): {C, A},
     ("GET", "/history/clients/{client_id}"): {C, A},
+    ("GET", "/promises"): {C, A},
     ("GET", "/webhooks/deliveries"): {A},
     ("POST", "/webhooks/deliveries/redeliver"): {A},
 }

@@ -16,9 +16,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from typer.testing import CliRunner, Result
 
+from promptly.cli.main import app as cli
 from promptly.config import Settings
-from promptly.domain.models import AppointmentRequest
-from promptly.starter.cli import app as cli
+from promptly.domain.appointments.models import AppointmentRequest
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, sign
 from tests.helpers import appointment
 

@@ -18,8 +18,8 @@ import pytest_asyncio
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
+from promptly.api.app import create_app
 from promptly.config import ApiRole, Settings
-from promptly.starter.api import create_app
 from promptly.worker import create_worker
 from tests.api_support import KEYS, with_api_keys
 from tests.conftest import installed_binary, start_dev_server

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain.models import AppointmentView
+from promptly.domain.appointments.models import AppointmentView
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, with_api_keys
 from tests.helpers import appointment
 from tests.sendgrid_fake import RecordedRequest, SendGridFake

@@ -19,7 +19,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain.models import AppointmentRequest, SurveyRequest
+from promptly.domain.appointments.models import AppointmentRequest
+from promptly.domain.surveys.models import SurveyRequest
 from promptly.workflows.survey import SurveyWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, client_links, eventually, sign
 from tests.helpers import appointment
@@ -63,7 +64,7 @@ async def test_booking_then_confirm_via_the_client_link(
 ) -> None:
     request = await _booked(api)
     tokens = await client_links(pool, settings, request.workflow_id)
-    assert set(tokens) == {"confirm", "cancel", "reschedule"}
+    assert set(tokens) == {"confirm", "cancel", "reschedule", "late"}
     link = f"/c/{tokens['confirm']}"
 
     page = await api.get(link)

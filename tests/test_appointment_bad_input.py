@@ -14,15 +14,16 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AppointmentRequest,
     AppointmentStatus,
     CheckInInput,
     CompleteInput,
     ConfirmInput,
 )
-from promptly.domain.policy import BookingRejected
-from promptly.starter.appointments import AlreadyBooked, book
+from promptly.domain.appointments.rules import BookingRejected
+from promptly.services.appointments import book
+from promptly.services.cases import CaseExists
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, end_workflows
 
@@ -79,7 +80,7 @@ async def test_second_booking_with_the_same_id_points_at_the_existing_workflow(
     now = await env.get_current_time()
     request = appointment(now + timedelta(days=3))
     first = await book(env.client, request, settings, now)
-    with pytest.raises(AlreadyBooked) as caught:
+    with pytest.raises(CaseExists) as caught:
         await book(env.client, request, settings, now)
     assert caught.value.workflow_id == first.id == f"appointment-{request.appointment_id}"
     await env.sleep(timedelta(minutes=1))  # let its first activities finish before ending it

@@ -13,8 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import AppointmentStatus
-from promptly.starter.appointments import book
+from promptly.domain.appointments.models import AppointmentStatus
+from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import appointment, close_to, messages, tasks

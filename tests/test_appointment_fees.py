@@ -15,8 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain import policy
-from promptly.domain.models import (
+from promptly.domain.appointments import rules as appointment_rules
+from promptly.domain.appointments.models import (
     AppointmentStatus,
     AppointmentView,
     BillingOutcome,
@@ -27,7 +27,7 @@ from promptly.domain.models import (
     RescheduleInput,
     WaiveFeeInput,
 )
-from promptly.starter.appointments import book
+from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
     CLIENT,
@@ -247,7 +247,7 @@ async def test_a_phone_cancellation_applies_the_cancellation_with_its_fee_rule(
 ) -> None:
     handle, case_id, before = await _at_the_first_call(env, settings)
     now = await env.get_current_time()
-    late = policy.is_late_change(before.start, now, settings.appointment_policy())
+    late = appointment_rules.is_late_change(before.start, now, settings.appointment_policy())
     view = await handle.execute_update(
         AppointmentWorkflow.record_call_outcome,
         RecordCallOutcomeInput(
@@ -278,7 +278,7 @@ async def test_a_phone_reschedule_moves_the_visit_to_the_agreed_time(
     assert "reached_rescheduled needs new_start" in str(caught.value.cause)
 
     now = await env.get_current_time()
-    charged = policy.is_late_change(before.start, now, settings.appointment_policy())
+    charged = appointment_rules.is_late_change(before.start, now, settings.appointment_policy())
     agreed = before.start + timedelta(days=7)
     view = await handle.execute_update(
         AppointmentWorkflow.record_call_outcome,

@@ -22,19 +22,17 @@ import promptly.worker
 from promptly.activities.records import RecordsActivities
 from promptly.activities.tasks import TaskActivities
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AppointmentStatus,
     BillingOutcome,
     BillingRecord,
     CancelInput,
     ConfirmInput,
-    CreateTaskRequest,
     RescheduleInput,
-    TaskKind,
-    TaskRef,
     WaiveFeeInput,
 )
-from promptly.starter.appointments import book
+from promptly.domain.tasks import CreateTaskRequest, TaskKind, TaskRef
+from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import PREPAY_FLAG, AppointmentWorkflow
 from tests.helpers import CLIENT, PROVIDER, appointment, billing, end_workflows, tasks

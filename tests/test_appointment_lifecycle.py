@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AcknowledgeInput,
     AppointmentStatus,
     CallOutcome,
@@ -20,11 +20,9 @@ from promptly.domain.models import (
     CompleteInput,
     ConfirmInput,
     RecordCallOutcomeInput,
-    SurveyAnswer,
-    SurveyStatus,
-    SurveyView,
 )
-from promptly.starter.appointments import book
+from promptly.domain.surveys.models import SurveyAnswer, SurveyStatus, SurveyView
+from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.survey import SurveyWorkflow
 from tests.helpers import (

@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from promptly.config import Settings
 from promptly.domain import keys, links
-from promptly.domain.models import AppointmentRequest
+from promptly.domain.appointments.models import AppointmentRequest
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, eventually
 from tests.helpers import appointment, message_of
 

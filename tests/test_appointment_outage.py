@@ -20,13 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import (
-    AppointmentStatus,
-    CancelInput,
-    RescheduleInput,
-    TimelineKind,
-)
-from promptly.starter.appointments import book
+from promptly.domain.appointments.models import AppointmentStatus, CancelInput, RescheduleInput
+from promptly.domain.common import TimelineKind
+from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import CLIENT, appointment, close_to, end_workflows, messages, tasks

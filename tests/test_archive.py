@@ -26,18 +26,13 @@ from temporalio.worker import Worker
 from typer.testing import CliRunner, Result
 
 from promptly.activities.archive import ArchiveActivities, closed_cases_query
+from promptly.cli.main import app
 from promptly.config import Settings
-from promptly.domain.models import (
-    ArchiveRequest,
-    CloseComplaintInput,
-    ComplaintStatus,
-    PurgeInput,
-    PurgeRequest,
-)
-from promptly.starter.cli import app
-from promptly.starter.complaints import file_complaint
-from promptly.starter.history import Format, load_case, render_case, replay_archived
-from promptly.starter.setup import (
+from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus
+from promptly.domain.maintenance import ArchiveRequest, PurgeInput, PurgeRequest
+from promptly.services.complaints import file_complaint
+from promptly.services.history import Format, load_case, render_case, replay_archived
+from promptly.services.setup import (
     ARCHIVE_SCHEDULE_ID,
     PURGE_SCHEDULE_ID,
     ensure_schedules,
@@ -239,6 +234,13 @@ async def _seed(
                VALUES (%s, %s, 'call_client', 'front_desk', 'Call', %s)""",
             (f"{case_id}/call/1", case_id, updated_at),
         )
+        await conn.execute(
+            """INSERT INTO promises (case_id, promise, case_kind, business_id, client_id,
+                                     verdict, promised_at, due_at, revision)
+               VALUES (%s, 'confirmation_within_24h', 'appointment', %s, 'C-9', 'kept',
+                       %s, %s, 1)""",
+            (case_id, case_id, updated_at - timedelta(days=3), updated_at - timedelta(days=2)),
+        )
         if archive is not None:
             status_of_run, closed_at = archive
             await conn.execute(
@@ -259,7 +261,14 @@ async def _seed(
 async def _remaining(pool: AsyncConnectionPool, prefix: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     async with pool.connection() as conn:
-        for table in ("cases", "timeline_events", "messages", "staff_tasks", "history_archive"):
+        for table in (
+            "cases",
+            "timeline_events",
+            "messages",
+            "staff_tasks",
+            "promises",
+            "history_archive",
+        ):
             cursor = await conn.execute(
                 f"SELECT DISTINCT case_id FROM {table} WHERE case_id LIKE %s", (f"{prefix}%",)
             )
@@ -313,10 +322,10 @@ async def test_purge_deletes_exactly_what_closed_before_the_retention(
         2,
         2,
     )
-    assert result.archived_histories == 1
+    assert result.archived_histories == 1 and result.promises == 2
     kept = {"closed-at-cutoff", "closed-after", "running", "continued", "closed-late"}
     remaining = await _remaining(archive_pool, p)
-    for table in ("cases", "timeline_events", "messages", "staff_tasks"):
+    for table in ("cases", "timeline_events", "messages", "staff_tasks", "promises"):
         assert remaining[table] == kept, table
     assert remaining["history_archive"] == {"continued", "closed-late"}
 

@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from promptly.domain.calendar import (
+    BusinessCalendar,
+    HourRange,
     first_outside,
     in_hour_range,
     is_business_time,
     next_business_time,
 )
-from promptly.domain.models import BusinessCalendar, HourRange
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 NEW_YORK = ZoneInfo("America/New_York")

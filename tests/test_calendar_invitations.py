@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import CancelInput, ConfirmInput, RescheduleInput
-from promptly.starter.appointments import book, handle_for
+from promptly.domain.appointments.models import CancelInput, ConfirmInput, RescheduleInput
+from promptly.services.appointments import book, handle_for
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import CLIENT, STAFF, appointment, end_workflows, messages, next_local

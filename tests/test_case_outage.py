@@ -20,19 +20,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
+from promptly.domain.common import TimelineKind
+from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, Severity
 from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
-from promptly.domain.models import (
-    CloseComplaintInput,
-    ComplaintStatus,
-    Severity,
-    SurveyAnswer,
-    SurveyRequest,
-    SurveyStatus,
-    SurveyView,
-    TimelineKind,
-)
-from promptly.starter.complaints import complaint_handle, file_complaint
-from promptly.starter.inquiries import record_inquiry
+from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
+from promptly.services.complaints import complaint_handle, file_complaint
+from promptly.services.inquiries import record_inquiry
 from promptly.worker import create_worker
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow

@@ -14,9 +14,9 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
+from promptly.cli.main import app
 from promptly.config import Settings
 from promptly.domain.readable_time import readable
-from promptly.starter.cli import app
 from promptly.worker import create_worker
 from tests.helpers import appointment
 

@@ -17,10 +17,10 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from promptly.api.app import create_app
 from promptly.config import Settings
-from promptly.domain.models import AppointmentStatus, AppointmentView
-from promptly.starter.api import create_app
-from promptly.starter.appointments import book
+from promptly.domain.appointments.models import AppointmentStatus, AppointmentView
+from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import client_links

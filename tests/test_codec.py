@@ -26,12 +26,12 @@ from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from promptly.api.auth import ApiKeys, hash_key
+from promptly.api.codec import codec_router
 from promptly.codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec
 from promptly.config import ApiKey, ApiRole, Settings
-from promptly.starter.api_auth import ApiKeys, hash_key
-from promptly.starter.api_codec import codec_router
-from promptly.starter.appointments import book
-from promptly.starter.setup import register_search_attributes
+from promptly.services.appointments import book
+from promptly.services.setup import register_search_attributes
 from promptly.worker import WORKFLOWS, create_worker, data_converter, workflow_runner
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.conftest import installed_binary

@@ -19,9 +19,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from typer.testing import CliRunner
 
+from promptly.cli.main import app
 from promptly.config import Settings
 from promptly.domain import errors
-from promptly.domain.models import (
+from promptly.domain.common import TimelineKind
+from promptly.domain.complaints.models import (
     CloseComplaintInput,
     ComplaintRequest,
     ComplaintStatus,
@@ -29,10 +31,9 @@ from promptly.domain.models import (
     CustomerVerdictInput,
     HoldInput,
     ProposeResolutionInput,
-    TimelineKind,
 )
-from promptly.starter.cli import app
-from promptly.starter.complaints import AlreadyFiled, file_complaint
+from promptly.services.cases import CaseExists
+from promptly.services.complaints import file_complaint
 from promptly.workflows.complaint import ComplaintWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, complaint, complaint_payload
 
@@ -179,7 +180,7 @@ async def test_a_second_complaint_with_the_same_id_points_at_the_first(
 ) -> None:
     request = complaint()
     first = await file_complaint(env.client, request, settings)
-    with pytest.raises(AlreadyFiled) as caught:
+    with pytest.raises(CaseExists) as caught:
         await file_complaint(env.client, request, settings)
     assert caught.value.workflow_id == first.id == f"complaint-{request.complaint_id}"
     await env.sleep(timedelta(minutes=1))  # let its first activities finish before ending it

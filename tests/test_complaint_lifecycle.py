@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.complaints.models import (
     AddNoteInput,
     Assignee,
     AssignInput,
@@ -29,7 +29,7 @@ from promptly.domain.models import (
     ProposeResolutionInput,
     ResumeInput,
 )
-from promptly.starter.complaints import file_complaint
+from promptly.services.complaints import file_complaint
 from promptly.worker import create_worker, data_converter, workflow_runner
 from promptly.workflows.complaint import MAX_TIMELINE, ComplaintWorkflow
 from tests.complaint_helpers import (

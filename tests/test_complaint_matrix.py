@@ -11,10 +11,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain import escalation
-from promptly.domain.escalation import MatrixError, parse_matrix
-from promptly.domain.models import Severity
-from promptly.domain.policy import route_complaint
+from promptly.domain.complaints import escalation
+from promptly.domain.complaints.escalation import MatrixError, parse_matrix
+from promptly.domain.complaints.models import Severity
+from promptly.domain.complaints.sla import route_complaint
 from promptly.worker import create_worker
 from tests.complaint_helpers import contact, matrix, write_matrix
 

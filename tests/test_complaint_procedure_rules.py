@@ -18,15 +18,11 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from promptly.activities.reports import load_facts
 from promptly.config import Settings
-from promptly.domain.models import (
-    CloseComplaintInput,
-    ComplaintStatus,
-    HoldInput,
-)
+from promptly.db.qa_facts import load_facts
+from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, HoldInput
 from promptly.domain.qa_report import Period, compute
-from promptly.starter.complaints import file_complaint
+from promptly.services.complaints import file_complaint
 from promptly.worker import create_worker
 from promptly.workflows.complaint import ComplaintWorkflow
 from tests.api_support import client_links, serving

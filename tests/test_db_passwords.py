@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from promptly.starter.cli import app
-from promptly.starter.secret_files import DATABASE_ROLES, ensure_database_passwords
+from promptly.cli.main import app
+from promptly.cli.secrets import DATABASE_ROLES, ensure_database_passwords
 
 runner = CliRunner()
 

@@ -29,18 +29,14 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from promptly import db
 from promptly.activities.archive import ArchiveActivities
 from promptly.activities.tasks import TaskActivities
+from promptly.cli.secrets import pgpass_line, replace_private
 from promptly.config import Settings
 from promptly.db.privileges import APP_TABLE_PRIVILEGES, app_tables, provision_roles
-from promptly.domain.models import (
-    AppointmentStatus,
-    CancelInput,
-    CreateTaskRequest,
-    PurgeInput,
-    RecipientRole,
-    TaskKind,
-)
-from promptly.starter.appointments import book
-from promptly.starter.secret_files import pgpass_line, replace_private
+from promptly.domain.appointments.models import AppointmentStatus, CancelInput
+from promptly.domain.common import RecipientRole
+from promptly.domain.maintenance import PurgeInput
+from promptly.domain.tasks import CreateTaskRequest, TaskKind
+from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.conftest import TEST_LINK_SECRET

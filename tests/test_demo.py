@@ -14,13 +14,13 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from promptly.activities.reports import load_facts
+from promptly.cli.demo import clean
 from promptly.config import Settings
+from promptly.db.qa_facts import load_facts
+from promptly.dev import demo
+from promptly.dev.demo_board import Board
 from promptly.domain.qa_report import Period
-from promptly.starter import demo
-from promptly.starter.demo_board import Board
-from promptly.starter.demo_cli import clean
-from promptly.starter.staff_tasks import find_tasks
+from promptly.services.staff_tasks import find_tasks
 
 
 async def _gone(env: WorkflowEnvironment, workflow_id: str) -> bool:

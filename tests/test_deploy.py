@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from promptly.config import Settings
-from promptly.starter import env_example
+from promptly.dev import env_example
 
 ROOT = Path(__file__).parent.parent
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
@@ -49,7 +49,7 @@ def test_worker_api_and_setup_share_one_image_built_here() -> None:
     assert built["worker"][0] == "."
     assert SERVICES["worker"]["command"] == ["promptly", "worker"]
     assert SERVICES["api"]["command"][:2] == ["promptly", "api"]
-    module, _, factory = "promptly.starter.api:create_app".partition(":")
+    module, _, factory = "promptly.api.app:create_app".partition(":")
     assert callable(getattr(importlib.import_module(module), factory))
 
 
@@ -263,7 +263,7 @@ def test_env_example_lists_exactly_the_settings() -> None:
 def test_env_example_is_generated_from_the_model() -> None:
     current = (ROOT / ".env.example").read_text(encoding="utf-8")
     assert current == env_example.render(), (
-        "regenerate: .venv/bin/python -m promptly.starter.env_example > .env.example"
+        "regenerate: .venv/bin/python -m promptly.dev.env_example > .env.example"
     )
 
 

@@ -157,7 +157,7 @@ async def test_promptly_outbox_prints_the_message_as_the_client_reads_it(
 
     from typer.testing import CliRunner
 
-    from promptly.starter.cli import app
+    from promptly.cli.main import app
 
     address = "outbox-reader@example.com"
     body = _booking(client={**_booking()["client"], "email": address})

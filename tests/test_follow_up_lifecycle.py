@@ -9,8 +9,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import AppointmentStatus, CallOutcome, RecordCallOutcomeInput
-from promptly.starter.appointments import book
+from promptly.domain.appointments.models import (
+    AppointmentStatus,
+    CallOutcome,
+    RecordCallOutcomeInput,
+)
+from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
     STAFF,

@@ -12,19 +12,19 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from promptly.domain import calendar
-from promptly.domain.follow_up import (
+from promptly.domain.appointments.follow_up import (
     FollowUpRule,
     free_cancellation_line,
     phone_reminder_time,
     plan_follow_up,
 )
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AppointmentPolicy,
     AppointmentRequest,
     AppointmentStatus,
-    BusinessCalendar,
 )
-from promptly.domain.policy import Step, new_case, next_step, rescheduled
+from promptly.domain.appointments.rules import Step, new_case, next_step, rescheduled
+from promptly.domain.calendar import BusinessCalendar
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 POLICY = AppointmentPolicy()

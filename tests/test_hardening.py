@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from markdown_it import MarkdownIt
 from pydantic import SecretStr, ValidationError
 
+from promptly.api.app import create_app
+from promptly.api.auth import ApiKeys, hash_key
+from promptly.api.codec import SESSION_COOKIE, CodecSessions
 from promptly.config import ApiKey, ApiRole, Settings
 from promptly.domain import keys
 from promptly.observability import MAX_RECORD_CHARS, redact
-from promptly.starter.api import create_app
-from promptly.starter.api_auth import ApiKeys, hash_key
-from promptly.starter.api_codec import SESSION_COOKIE, CodecSessions
-from promptly.starter.history import CaseExport, ExportedEntry, ExportedMessage, render_markdown
+from promptly.services.history import CaseExport, ExportedEntry, ExportedMessage, render_markdown
 
 NOW = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
 SECRET = secrets.token_urlsafe(48)
@@ -134,7 +134,11 @@ def test_redaction_work_is_bounded_for_hostile_input() -> None:
 def test_webhooks_need_https_outside_this_machine() -> None:
     with pytest.raises(ValidationError, match="must use https"):
         Settings(webhook_urls=["http://crm.example.com/promptly"], webhook_secret=WEBHOOK_SECRET)
-    for url in ("https://crm.example.com/promptly", "http://127.0.0.1:9000/x", "http://localhost/x"):
+    for url in (
+        "https://crm.example.com/promptly",
+        "http://127.0.0.1:9000/x",
+        "http://localhost/x",
+    ):
         assert Settings(webhook_urls=[url], webhook_secret=WEBHOOK_SECRET).webhook_urls
 
 
@@ -186,7 +190,7 @@ def test_client_typed_text_cannot_restructure_the_markdown_export() -> None:
         ],
     )
     html = MarkdownIt("commonmark").render(render_markdown(export))
-    for forbidden in ("<a ", "<img", "<script", "evil.example/phish\"", "<h1>Case closed"):
+    for forbidden in ("<a ", "<img", "<script", 'evil.example/phish"', "<h1>Case closed"):
         assert forbidden not in html, forbidden
     assert html.count("<h1>") == 1  # the export's own title only
     assert "[urgent](https://evil.example/phish)" in html  # shown as the text the client typed

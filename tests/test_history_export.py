@@ -20,12 +20,16 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from typer.testing import CliRunner
 
+from promptly.cli.main import app
 from promptly.config import Settings
-from promptly.domain.models import AppointmentStatus, CallOutcome, RecordCallOutcomeInput
+from promptly.domain.appointments.models import (
+    AppointmentStatus,
+    CallOutcome,
+    RecordCallOutcomeInput,
+)
 from promptly.domain.readable_time import readable
-from promptly.starter.appointments import book
-from promptly.starter.cli import app
-from promptly.starter.history import (
+from promptly.services.appointments import book
+from promptly.services.history import (
     CaseNotFound,
     Format,
     load_case,
@@ -107,7 +111,14 @@ async def test_live_and_archived_exports_are_the_same_readable_history(
     fee = next(e for e in entries if e["data"].get("billing") == "no_show")
     assert fee["kind"] == "decision" and fee["reason"] == "not checked in"
 
+    # The promise ledger's verdicts, as the workflow reached them.
+    verdicts = {p["promise"]: (p["verdict"], p["actor"]) for p in exported["promises"]}
+    assert verdicts["provider_ack_within_24h"] == ("broken", "provider:P-3")
+    assert verdicts["no_show_rule"][0] == "kept"
+    assert verdicts["follow_up_before_deadline"][0] == "kept"
+
     md = live[Format.MD]
+    assert "## Promises (5)" in md and "| provider ack within 24h | broken |" in md
     booked_local = readable(final.timeline[0].at, str(office))  # office time, to the minute
     assert f"### 1. {booked_local} · status · system promptly" in md
     assert "- decision: Unconfirmed → NoShow" in md

@@ -12,15 +12,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
+from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, Severity
 from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
-from promptly.domain.models import (
-    CloseComplaintInput,
-    ComplaintStatus,
-    Severity,
-)
-from promptly.starter.complaints import complaint_handle
-from promptly.starter.history import load_case
-from promptly.starter.inquiries import record_inquiry
+from promptly.services.complaints import complaint_handle
+from promptly.services.history import load_case
+from promptly.services.inquiries import record_inquiry
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, inquiry, sent

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from promptly.domain import inquiries
+from promptly.domain.complaints.models import Severity
 from promptly.domain.inquiries import InquiryPolicy, InquiryStep, PromoteInquiryInput
-from promptly.domain.models import Severity
 from tests.complaint_helpers import AGENT, CUSTOMER, inquiry
 
 H = timedelta(hours=1)

@@ -9,14 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from promptly.domain import calendar_event, invitations, policy
-from promptly.domain.calendar_event import CalendarEvent, EventStatus
-from promptly.domain.models import (
+from promptly.domain import calendar_event, invitations
+from promptly.domain.appointments import rules as appointment_rules
+from promptly.domain.appointments.models import (
     AppointmentContinuation,
     AppointmentPolicy,
     AppointmentStatus,
-    Locale,
 )
+from promptly.domain.calendar_event import CalendarEvent, EventStatus
+from promptly.domain.common import Locale
 from tests.helpers import appointment
 
 DOMAIN = "calendar.promptly.example"
@@ -30,7 +31,7 @@ LINKS = {
 
 def _event(start: datetime, timezone: str = "Europe/Warsaw", **changes: Any) -> CalendarEvent:
     request = appointment(start, timezone=timezone)
-    case = policy.new_case(request, start - timedelta(days=10), AppointmentPolicy())
+    case = appointment_rules.new_case(request, start - timedelta(days=10), AppointmentPolicy())
     return calendar_event.event_of(case, request.workflow_id).model_copy(update=changes)
 
 
@@ -115,16 +116,20 @@ def test_sequence_counts_every_change_and_never_goes_back() -> None:
     start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     request = appointment(start)
     booked_at = start - timedelta(days=20)
-    case = policy.new_case(request, booked_at, AppointmentPolicy())
+    case = appointment_rules.new_case(request, booked_at, AppointmentPolicy())
     seen = [calendar_event.sequence(case)]
-    case = policy.rescheduled(case, start + timedelta(days=1), booked_at + timedelta(hours=1))
+    case = appointment_rules.rescheduled(
+        case, start + timedelta(days=1), booked_at + timedelta(hours=1)
+    )
     seen.append(calendar_event.sequence(case))
     # A provider's cancellation, then the free reschedule it offers.
     case = case.model_copy(
         update={"status": AppointmentStatus.CANCELLED, "cancellations": case.cancellations + 1}
     )
     seen.append(calendar_event.sequence(case))
-    case = policy.rescheduled(case, start + timedelta(days=2), booked_at + timedelta(hours=2))
+    case = appointment_rules.rescheduled(
+        case, start + timedelta(days=2), booked_at + timedelta(hours=2)
+    )
     seen.append(calendar_event.sequence(case))
     assert seen == [0, 1, 2, 3]
     assert calendar_event.event_of(case, "c").status is EventStatus.TENTATIVE

@@ -20,10 +20,10 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain.models import CallOutcome, RecordCallOutcomeInput
+from promptly.domain.appointments.models import CallOutcome, RecordCallOutcomeInput
 from promptly.observability import JsonFormatter, TextFormatter, redact, temporal_context
-from promptly.starter.appointments import book
-from promptly.starter.complaints import file_complaint
+from promptly.services.appointments import book
+from promptly.services.complaints import file_complaint
 from promptly.worker import create_worker, make_client
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.complaint_helpers import complaint

@@ -11,34 +11,35 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from promptly.domain import policy
-from promptly.domain.models import (
+from promptly.domain.appointments import rules as appointment_rules
+from promptly.domain.appointments.follow_up import (
+    after_call_attempt,
+    call_attempt_time,
+    follow_up_exhausted,
+    next_call_after,
+    response_deadline,
+)
+from promptly.domain.appointments.models import (
     AppointmentCase,
     AppointmentPolicy,
     AppointmentRequest,
     AppointmentStatus,
     BillingOutcome,
-    BusinessCalendar,
-    HourRange,
 )
-from promptly.domain.policy import (
+from promptly.domain.appointments.rules import (
     Step,
-    after_call_attempt,
     auto_complete_at,
-    call_attempt_time,
     confirmation_deadline,
     confirmation_give_up_at,
-    follow_up_exhausted,
     new_case,
-    next_call_after,
     next_step,
     no_show_at,
     provider_ack_deadline,
     reminder_time,
-    response_deadline,
     scaled,
     transition_refusal,
 )
+from promptly.domain.calendar import BusinessCalendar, HourRange
 from tests.helpers import CLIENT, PROVIDER, STAFF
 
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -731,28 +732,33 @@ FEE_LATE = warsaw(11, 9, 22)
 
 def test_after_a_provider_delay_a_client_cancellation_is_free() -> None:
     delayed = case_for(FEE_START, warsaw(11, 3, 9), delay_minutes=30, free_reschedule=True)
-    assert policy.cancellation(delayed, CLIENT, FEE_LATE, honour_provider_changes=True) == (
+    assert appointment_rules.cancellation(
+        delayed, CLIENT, FEE_LATE, honour_provider_changes=True
+    ) == (
         AppointmentStatus.CANCELLED,
         BillingOutcome.CANCELLED_FREE,
         False,
     )
     # Cases that started before the rule keep charging it (their histories replay).
-    assert policy.cancellation(delayed, CLIENT, FEE_LATE).billing is BillingOutcome.LATE_CANCEL
+    assert (
+        appointment_rules.cancellation(delayed, CLIENT, FEE_LATE).billing
+        is BillingOutcome.LATE_CANCEL
+    )
     plain = case_for(FEE_START, warsaw(11, 3, 9))
-    late = policy.cancellation(plain, CLIENT, FEE_LATE, honour_provider_changes=True)
+    late = appointment_rules.cancellation(plain, CLIENT, FEE_LATE, honour_provider_changes=True)
     assert late.billing is BillingOutcome.LATE_CANCEL
 
 
 def test_a_late_reschedule_is_charged_unless_the_provider_asked_or_made_it_free() -> None:
     case = case_for(FEE_START, warsaw(11, 3, 9))
-    assert policy.reschedule_charged(case, CLIENT, FEE_LATE)
-    assert policy.reschedule_charged(case, STAFF, FEE_LATE)
-    assert not policy.reschedule_charged(case, PROVIDER, FEE_LATE)
-    assert not policy.reschedule_charged(case, CLIENT, warsaw(11, 9, 9))  # 25h ahead
+    assert appointment_rules.reschedule_charged(case, CLIENT, FEE_LATE)
+    assert appointment_rules.reschedule_charged(case, STAFF, FEE_LATE)
+    assert not appointment_rules.reschedule_charged(case, PROVIDER, FEE_LATE)
+    assert not appointment_rules.reschedule_charged(case, CLIENT, warsaw(11, 9, 9))  # 25h ahead
     delayed = case.model_copy(update={"free_reschedule": True, "delay_minutes": 20})
-    assert not policy.reschedule_charged(delayed, CLIENT, FEE_LATE)
+    assert not appointment_rules.reschedule_charged(delayed, CLIENT, FEE_LATE)
     cancelled = case.model_copy(update={"status": AppointmentStatus.CANCELLED})
-    assert not policy.reschedule_charged(cancelled, CLIENT, FEE_LATE)
+    assert not appointment_rules.reschedule_charged(cancelled, CLIENT, FEE_LATE)
 
 
 def test_a_late_reschedule_fee_can_be_waived() -> None:
@@ -775,12 +781,12 @@ def test_a_second_delay_is_accepted_until_the_moved_no_show_time() -> None:
 
 def test_a_client_running_late_moves_the_no_show_moment_up_to_the_limit() -> None:
     case = case_for(FEE_START, warsaw(11, 3, 9))
-    assert policy.no_show_moment(case) == FEE_START + timedelta(minutes=15)
-    assert policy.client_late_minutes_after(case, 10) == 10
-    assert policy.client_late_minutes_after(case, 40) == 15
+    assert appointment_rules.no_show_moment(case) == FEE_START + timedelta(minutes=15)
+    assert appointment_rules.client_late_minutes_after(case, 10) == 10
+    assert appointment_rules.client_late_minutes_after(case, 40) == 15
     late = case.model_copy(update={"client_late_minutes": 10})
-    assert policy.client_late_minutes_after(late, 10) == 15
-    assert policy.no_show_moment(late) == FEE_START + timedelta(minutes=25)
+    assert appointment_rules.client_late_minutes_after(late, 10) == 15
+    assert appointment_rules.no_show_moment(late) == FEE_START + timedelta(minutes=25)
     waiting = late.model_copy(
         update={
             "status": AppointmentStatus.CONFIRMED,
@@ -792,8 +798,8 @@ def test_a_client_running_late_moves_the_no_show_moment_up_to_the_limit() -> Non
     wider = case_for(
         FEE_START, warsaw(11, 3, 9), AppointmentPolicy(client_late_limit=timedelta(minutes=30))
     )
-    assert policy.client_late_minutes_after(wider, 40) == 30
+    assert appointment_rules.client_late_minutes_after(wider, 40) == 30
     # The client's lateness and the provider's delay add up; neither makes changes free.
     both = late.model_copy(update={"delay_minutes": 20})
-    assert policy.no_show_moment(both) == FEE_START + timedelta(minutes=45)
-    assert policy.reschedule_charged(late, CLIENT, FEE_LATE)
+    assert appointment_rules.no_show_moment(both) == FEE_START + timedelta(minutes=45)
+    assert appointment_rules.reschedule_charged(late, CLIENT, FEE_LATE)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from promptly.starter.ports import port_holder, port_is_free
+from promptly.dev.ports import port_holder, port_is_free
 from tests.conftest import installed_binary
 
 

@@ -10,13 +10,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.appointments.models import (
     AppointmentRequest,
     AppointmentStatus,
     AppointmentView,
     WaiveFeeInput,
 )
-from promptly.starter.appointments import book
+from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import PROVIDER, appointment, end_workflows, message_of
 

@@ -11,9 +11,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import QaReportRequest
-from promptly.starter.report import QA_REPORT_SCHEDULE_ID, qa_report_schedule
-from promptly.starter.setup import schedules
+from promptly.domain.maintenance import QaReportRequest
+from promptly.services.setup import QA_REPORT_SCHEDULE_ID, qa_report_schedule, schedules
 from promptly.workflows.report import QaReportWorkflow
 from tests.helpers import messages
 

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Replayer
     from temporalio.workflow import NondeterminismError
 
-    from promptly.domain.models import (
+    from promptly.domain.appointments.models import (
         AppointmentContinuation,
         AppointmentRequest,
         AppointmentView,
@@ -56,6 +56,12 @@ def test_the_representative_lifecycles_are_stored() -> None:
         "complaint_hold_expired_beside",
         "inquiry_answered_beside",
         "survey_answered_beside",
+        # recorded with the promise ledger (patch `promise-ledger`)
+        "appointment_completed_ledger",
+        "appointment_no_show_ledger",
+        "survey_answered_ledger",
+        "complaint_breached_ledger",
+        "inquiry_answered_ledger",
     }
 
 

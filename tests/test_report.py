@@ -24,7 +24,8 @@ from playwright.async_api import async_playwright
 from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
-from promptly.activities.reports import build_report
+from promptly.cli.main import app
+from promptly.db.qa_facts import build_report
 from promptly.domain.qa_report import (
     AppointmentFact,
     ComplaintFact,
@@ -43,7 +44,6 @@ from promptly.domain.qa_report import (
     render_html,
     render_table,
 )
-from promptly.starter.cli import app
 from tests.browser import HEADLESS_FLAGS, chromium, keep_screenshot
 from tests.conftest import migrated_database
 
@@ -67,6 +67,8 @@ class Case:
     details: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[datetime, str, str, dict[str, Any]]] = field(default_factory=list)
     billing: list[tuple[str, str, datetime]] = field(default_factory=list)
+    # The promise ledger's rows, as the workflow left them: (promise, verdict).
+    promises: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def start(self) -> datetime:
@@ -101,6 +103,13 @@ def store(conn: psycopg.Connection[Any], case: Case) -> None:
                                             detail, data)
                VALUES (%s, %s, %s, %s, 'system', 'promptly', %s, %s)""",
             (case.case_id, seq, at, kind, detail, Jsonb(data)),
+        )
+    for promise, verdict in case.promises:
+        conn.execute(
+            """INSERT INTO promises (case_id, promise, case_kind, business_id, client_id,
+                                     verdict, promised_at, revision)
+               VALUES (%s, %s, %s, %s, 'C-1', %s, %s, 1)""",
+            (case.case_id, promise, case.kind, business_id, verdict, case.events[0][0]),
         )
     for n, (outcome, reason, at) in enumerate(case.billing):
         conn.execute(
@@ -220,10 +229,21 @@ def seed_appointments() -> list[Case]:
                     note="",
                 )
 
+    # The reminder promise as the workflows judged it: kept in the window (33 for its new
+    # time), broken late (34) or undelivered (35), not applicable when booked late (36–39).
+    for index, case in enumerate(cases):
+        verdict = "kept" if index <= 33 else "broken" if index <= 35 else "not_applicable"
+        case.promises.append(("reminder_24_48h_before", verdict))
+    # 3 no-shows: the rule applied (kept), one waived by the provider.
+    for index in (3, 25):
+        cases[index].promises.append(("no_show_rule", "kept"))
+    cases[7].promises.append(("no_show_rule", "waived"))
+
     # Outside the period (Monday 16 March): does not count.
     outside = appointment(99, local(16, 10), "NoShow")
     outside.billing.append(("no_show", "not checked in", local(16, 10)))
     reminder(outside, timedelta(hours=48))
+    outside.promises += [("reminder_24_48h_before", "kept"), ("no_show_rule", "broken")]
     return [*cases, outside]
 
 
@@ -303,7 +323,16 @@ def seed_complaints() -> list[Case]:
     # Filed and escalated before the period: neither counts.
     k0 = complaint(0, "billing", local(20, 9, month=2), "Open", breached=True)
     k0.note(local(20, 9, month=2) + h(8), "decision", "supervisor", level=1, breach=False)
-    return [k0, k1, k2, k3, k4, k5, k6, k7, k8]
+    # The resolution promise as the workflows decided it: broken at the 48h breach (3, 6; the
+    # `SlaBreached` attribute), kept by the resolution that stood. 4 was reopened: its fresh
+    # clock ran from the reopening (30h), so the resolution at 70h kept it. 0 is outside.
+    verdicts = {1: "kept", 2: "kept", 3: "broken", 4: "kept", 5: "kept", 6: "broken"}
+    verdicts |= {7: "kept", 8: "kept", 0: "broken"}
+    cases = [k0, k1, k2, k3, k4, k5, k6, k7, k8]
+    for number, case in enumerate(cases):
+        case.promises.append(("complaint_resolved_within_48h", verdicts[number]))
+        case.promises.append(("complaint_ack_at_once", "kept"))
+    return cases
 
 
 def seed_surveys(conn: psycopg.Connection[Any]) -> None:
@@ -377,8 +406,9 @@ async def test_phone_follow_up_figures(seeded: QaReport) -> None:
 async def test_complaint_and_escalation_figures(seeded: QaReport) -> None:
     r = seeded
     assert r.complaints == 8
-    assert r.complaints_resolved_48h == Rate(5, 8)
-    assert r.complaints_resolved_48h.percent == 62.5
+    # From the ledger: 4, resolved 40h after its reopening, kept its fresh-clock promise.
+    assert r.complaints_resolved_48h == Rate(6, 8)
+    assert r.complaints_resolved_48h.percent == 75.0
     assert r.complaints_unresolved == 1
     assert r.complaints_sla_breached == Rate(2, 8)
     assert [(e.department, e.level, e.tier, e.count) for e in r.escalations] == [
@@ -390,6 +420,32 @@ async def test_complaint_and_escalation_figures(seeded: QaReport) -> None:
     ]
 
 
+async def test_promise_figures_are_recomputed_from_the_ledger(seeded: QaReport) -> None:
+    tallies = {t.promise: t for t in seeded.promises}
+    assert list(tallies) == [
+        "reminder_24_48h_before",
+        "no_show_rule",
+        "complaint_ack_at_once",
+        "complaint_resolved_within_48h",
+    ]
+    reminder = tallies["reminder_24_48h_before"]
+    assert (reminder.kept, reminder.broken, reminder.not_applicable) == (34, 2, 4)
+    assert reminder.percent_kept == 94.4
+    no_show = tallies["no_show_rule"]
+    assert (no_show.kept, no_show.waived, no_show.broken) == (2, 1, 0)
+    resolved = tallies["complaint_resolved_within_48h"]
+    assert (resolved.kept, resolved.broken) == (6, 2)
+    # The report's complaint figures are the ledger's verdicts, the SlaBreached attribute's.
+    assert seeded.complaints_resolved_48h == Rate(resolved.kept, resolved.decided)
+    assert seeded.complaints_sla_breached == Rate(resolved.broken, resolved.decided)
+    text = render_table(seeded)
+    assert "reminder 24 48h before" in text and "94.4% kept (34 of 36); 4 n/a" in text
+    assert "no show rule" in text and "100% kept (2 of 2); 1 waived" in text
+    rows = list(csv.DictReader(io.StringIO(render_csv(seeded))))
+    kept = {r["breakdown"]: r for r in rows if r["metric"] == "promise_kept_pct"}
+    assert kept["complaint_resolved_within_48h"]["value"] == "75.0"
+
+
 async def test_nps_and_weekly_trend(seeded: QaReport) -> None:
     assert seeded.nps == Nps(responses=20, promoters=10, passives=4, detractors=6)
     assert seeded.nps.score == 20.0
@@ -398,7 +454,7 @@ async def test_nps_and_weekly_trend(seeded: QaReport) -> None:
     assert (w10.appointments, w11.appointments) == (20, 20)
     assert (w10.confirmation.percent, w11.confirmation.percent) == (80.0, 70.0)
     assert (w10.no_shows.percent, w11.no_shows.percent) == (10.0, 5.0)
-    assert (w10.complaints_resolved_48h, w11.complaints_resolved_48h) == (Rate(4, 7), Rate(1, 1))
+    assert (w10.complaints_resolved_48h, w11.complaints_resolved_48h) == (Rate(5, 7), Rate(1, 1))
     assert (w10.nps.score, w11.nps.score) == (40.0, 0.0)
     assert w10.reminders_in_window == Rate(20, 20)
     assert w11.reminders_in_window == Rate(15, 17)
@@ -423,7 +479,7 @@ def test_table_format(seeded: QaReport) -> None:
     assert value("No-show rate") == "7.5% (3 of 40)"
     assert value("Late cancellations and reschedules") == "7.5% (3 of 40)"
     assert value("Outcome: no answer") == "4"
-    assert value("Resolved within 48h of filing") == "62.5% (5 of 8)"
+    assert value("Resolved within 48h (promise kept)") == "75% (6 of 8)"
     assert value("customer_care · level 1 (supervisor)") == "2"
     assert value("NPS") == "+20 (20 answers: 10 promoters, 4 passives, 6 detractors)"
     assert "  2026-W10            20        80%                 100%       10%" in text
@@ -447,7 +503,7 @@ def test_csv_format(seeded: QaReport) -> None:
     assert by_key[("late_cancellation_rate_pct", "")]["value"] == "7.5"
     assert by_key[("call_outcome", "no_answer")]["value"] == "4"
     assert by_key[("call_outcome", "not_recorded")]["value"] == "1"
-    assert by_key[("complaints_resolved_48h_pct", "")]["value"] == "62.5"
+    assert by_key[("complaints_resolved_48h_pct", "")]["value"] == "75.0"
     assert by_key[("escalations", "customer_care/level 3")]["value"] == "1"
     assert by_key[("nps", "")]["value"] == "20.0"
     assert by_key[("nps_detractors", "")]["value"] == "6"

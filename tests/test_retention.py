@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain.models import PurgeRequest
+from promptly.domain.maintenance import PurgeRequest
 from promptly.domain.retention import months_before, purge_cutoff
 from promptly.worker import create_worker
 from promptly.workflows.maintenance import PurgeWorkflow

@@ -22,11 +22,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from promptly.api import cases as api_cases
+from promptly.cli.secrets import ensure_secrets, write_private
 from promptly.config import MissingSecret, Settings
 from promptly.domain import keys, links, webhooks
-from promptly.starter import api_cases
-from promptly.starter.api_errors import ApiError
-from promptly.starter.secret_files import ensure_secrets, write_private
+from promptly.services.errors import ServiceError
 
 NOW = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
 SECRET = "k" * 16 + secrets.token_urlsafe(32)
@@ -51,7 +51,7 @@ def _claims(action: str = "confirm") -> links.LinkClaims:
 
 
 def test_without_a_secret_the_worker_and_the_api_refuse_to_start(no_secret_env: None) -> None:
-    from promptly.starter.api import create_app
+    from promptly.api.app import create_app
     from promptly.worker import create_worker
 
     bare = Settings()
@@ -114,7 +114,7 @@ def test_a_client_link_never_passes_for_a_codec_session_or_a_page_token() -> Non
     with pytest.raises(links.InvalidLink):
         links.verify(keys.Keyring.of(keys.CODEC_SESSIONS, SECRET), link, NOW)
     # A link token offered as a list's page token is not one either.
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(ServiceError) as refused:
         api_cases.decode_token(keys.Keyring.of(keys.PAGE_TOKENS, SECRET), "q", link)
     assert refused.value.status == 422
 
@@ -213,7 +213,7 @@ def test_write_private_never_overwrites(tmp_path: Path) -> None:
 def test_make_run_generates_the_secret_the_other_commands_find(
     tmp_path: Path, no_secret_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from promptly.starter.devstack import dev_api_key, dev_secrets
+    from promptly.dev.stack import dev_api_key, dev_secrets
 
     monkeypatch.delenv("PROMPTLY_API_KEYS", raising=False)
     line = dev_secrets(tmp_path)
@@ -247,7 +247,7 @@ def test_any_text_as_a_page_token_is_a_422(token: str) -> None:
     keyring = keys.Keyring.of(keys.PAGE_TOKENS, SECRET)
     if not token:
         return
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(ServiceError) as refused:
         api_cases.decode_token(keyring, "WorkflowType = 'X'", token)
     assert refused.value.status == 422
 

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
 
+from promptly.api.app import create_app
+from promptly.api.codec import SESSION_COOKIE
 from promptly.config import Settings
-from promptly.starter.api import create_app
-from promptly.starter.api_codec import SESSION_COOKIE
 from tests.api_support import BACKOFFICE_KEY, KEYS, STAFF_KEY, client_links, eventually, key
 from tests.helpers import appointment
 
@@ -114,8 +114,10 @@ async def test_compliance_reader_gets_no_usable_link_and_used_links_are_spent(
     exported = await eventually(
         api,
         f"/history/cases/{request.appointment_id}",
-        lambda r: r.status_code == 200
-        and any(e["message"] for e in r.json()["entries"] if e.get("message")),
+        lambda r: (
+            r.status_code == 200
+            and any(e["message"] for e in r.json()["entries"] if e.get("message"))
+        ),
         COMPLIANCE_KEY,
     )
     text = exported.text
@@ -231,4 +233,3 @@ def test_error_answers_carry_a_request_id_and_no_internals(
     assert f"(request {refused.headers['x-request-id']})" in logged
     assert "attacker-guess" in logged and "secret-key-name-2031" in logged
     assert f"(request {garbled.headers['x-request-id']})" in logged
-

@@ -30,13 +30,11 @@ from promptly.activities.messaging import (
     message_id_header,
 )
 from promptly.domain import errors, links
-from promptly.domain.models import (
+from promptly.domain.common import Channel, Locale, RecipientRole
+from promptly.domain.messages import (
     AbandonMessageRequest,
-    Channel,
-    Locale,
     MessageStatus,
     Recipient,
-    RecipientRole,
     SendMessageRequest,
     SendMessageResult,
 )

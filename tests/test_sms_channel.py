@@ -26,16 +26,9 @@ from promptly.activities.messaging import (
 )
 from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel
 from promptly.domain import errors, links
+from promptly.domain.common import Channel, Locale, RecipientRole
 from promptly.domain.keys import LINKS, Keyring
-from promptly.domain.models import (
-    Channel,
-    Locale,
-    MessageStatus,
-    Recipient,
-    RecipientRole,
-    SendMessageRequest,
-    SendMessageResult,
-)
+from promptly.domain.messages import MessageStatus, Recipient, SendMessageRequest, SendMessageResult
 from promptly.domain.sms import Encoding, segments
 from tests.twilio_fake import INVALID_NUMBER, LANDLINE_NUMBER, TwilioFake
 

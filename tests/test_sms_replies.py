@@ -27,10 +27,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from twilio.request_validator import RequestValidator
 
+from promptly.cli.sms import signed_reply
 from promptly.config import ApiRole, Settings
+from promptly.dev.stack import twilio_fake
 from promptly.domain import keys, links
-from promptly.starter.devstack import twilio_fake
-from promptly.starter.sms_cli import signed_reply
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
 from tests.helpers import appointment, messages, tasks
 from tests.twilio_fake import TwilioFake

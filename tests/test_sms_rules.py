@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from jinja2 import Environment, FileSystemLoader, meta
 
+from promptly.api.inbound import SenderLimiter
 from promptly.domain import links
+from promptly.domain.common import Channel, Locale
 from promptly.domain.keys import LINKS, Keyring
-from promptly.domain.models import Channel, Locale
 from promptly.domain.rendering import TEMPLATES, render, sms_template_names, template_names
 from promptly.domain.sms import (
     Encoding,
@@ -23,7 +24,6 @@ from promptly.domain.sms import (
     to_gsm7,
     twilio_failure,
 )
-from promptly.starter.api_inbound import SenderLimiter
 
 SECRET = "link-secret-for-the-sms-rule-tests-0123456789"
 KEYS = Keyring.of(LINKS, SECRET)

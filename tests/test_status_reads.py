@@ -20,8 +20,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.activities.records import RecordsActivities
+from promptly.api.app import create_app
+from promptly.api.case_reads import AS_OF_HEADER, SOURCE_HEADER
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.common import (
     Actor,
     ActorKind,
     CaseKind,
@@ -30,8 +32,6 @@ from promptly.domain.models import (
     TimelineEntry,
     TimelineKind,
 )
-from promptly.starter.api import create_app
-from promptly.starter.case_reads import AS_OF_HEADER, SOURCE_HEADER
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, eventually, with_api_keys

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
+from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
 from promptly.workflows.survey import SurveyWorkflow
 from tests.helpers import appointment, close_to, end_workflows, messages, survey_answers
 

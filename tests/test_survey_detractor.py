@@ -18,14 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.models import (
-    ComplaintStatus,
-    ComplaintView,
-    ReceivedVia,
-    SurveyAnswer,
-    SurveyView,
-)
-from promptly.starter.setup import register_search_attributes
+from promptly.domain.complaints.models import ComplaintStatus, ComplaintView, ReceivedVia
+from promptly.domain.surveys.models import SurveyAnswer, SurveyView
+from promptly.services.setup import register_search_attributes
 from promptly.worker import data_converter
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.survey import SurveyWorkflow

@@ -24,10 +24,10 @@ from playwright.async_api import async_playwright
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import WorkflowQueryFailedError
 
+from promptly.api.app import create_app
 from promptly.config import ApiRole, Settings
-from promptly.domain.models import AppointmentStatus
-from promptly.starter.api import create_app
-from promptly.starter.appointments import book
+from promptly.domain.appointments.models import AppointmentStatus
+from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import KEYS, with_api_keys

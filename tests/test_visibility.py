@@ -21,16 +21,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain.models import (
-    AppointmentStatus,
-    CloseComplaintInput,
-    ComplaintStatus,
-    ConfirmInput,
-    RescheduleInput,
-)
-from promptly.starter.appointments import book
-from promptly.starter.complaints import file_complaint
-from promptly.starter.setup import SEARCH_ATTRIBUTES, dev_server_flags
+from promptly.domain.appointments.models import AppointmentStatus, ConfirmInput, RescheduleInput
+from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus
+from promptly.services.appointments import book
+from promptly.services.complaints import file_complaint
+from promptly.services.setup import SEARCH_ATTRIBUTES, dev_server_flags
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow

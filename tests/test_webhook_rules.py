@@ -11,21 +11,23 @@ import pytest
 from pydantic import ValidationError
 
 from promptly.config import Settings
-from promptly.domain.models import (
+from promptly.domain.common import (
     Actor,
     ActorKind,
     CaseKind,
     CaseSnapshot,
     TimelineEntry,
     TimelineKind,
-    WebhookEventType,
 )
-from promptly.domain.policy import (
+from promptly.domain.webhooks import (
     WEBHOOK_MAX_ATTEMPTS,
+    WebhookEventType,
+    sign,
+    status_events,
+    verify_signature,
     webhook_retry_at,
     webhook_retry_delay,
 )
-from promptly.domain.webhooks import sign, status_events, verify_signature
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 SECRET = "whsec-0123456789abcdef"

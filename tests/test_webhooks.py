@@ -31,29 +31,27 @@ from typer.testing import CliRunner
 from promptly.activities.archive import ArchiveActivities
 from promptly.activities.records import RecordsActivities
 from promptly.activities.webhooks import WebhookActivities
+from promptly.api.app import create_app
+from promptly.cli.main import app
 from promptly.config import ApiRole, Settings
-from promptly.domain.models import (
+from promptly.domain.appointments.models import ConfirmInput
+from promptly.domain.common import (
     Actor,
     ActorKind,
     CaseKind,
     CaseSnapshot,
-    ConfirmInput,
-    PurgeInput,
     TimelineEntry,
     TimelineKind,
-    WebhookDispatchRequest,
-    WebhookDispatchResult,
 )
-from promptly.domain.webhooks import verify_signature
-from promptly.starter.api import create_app
-from promptly.starter.appointments import book
-from promptly.starter.cli import app
-from promptly.starter.setup import (
+from promptly.domain.maintenance import PurgeInput
+from promptly.domain.webhooks import WebhookDispatchRequest, WebhookDispatchResult, verify_signature
+from promptly.services.appointments import book
+from promptly.services.setup import (
     WEBHOOK_SCHEDULE_ID,
     ensure_schedules,
     schedules,
 )
-from promptly.starter.webhooks import redeliver
+from promptly.services.webhooks import redeliver
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import key, with_api_keys

@@ -15,8 +15,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from bench.common import percentile
 from bench.profile import top_frames
 from promptly.config import Settings
-from promptly.domain.models import AppointmentStatus
-from promptly.starter.appointments import book
+from promptly.domain.appointments.models import AppointmentStatus
+from promptly.services.appointments import book
 from promptly.worker import create_worker, worker_runner
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import appointment, close_to, end_workflows, messages, next_local

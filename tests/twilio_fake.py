@@ -1,7 +1,7 @@
 """The local fake of Twilio's Messages API the tests use (the implementation ships in
-promptly/starter/twilio_fake.py because `make run` serves it too)."""
+promptly/dev/twilio_fake.py because `make run` serves it too)."""
 
-from promptly.starter.twilio_fake import (
+from promptly.dev.twilio_fake import (
     INVALID_NUMBER,
     LANDLINE_NUMBER,
     ReceivedRequest,

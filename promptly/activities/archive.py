@@ -20,17 +20,12 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.client import Client
 
+from promptly.domain.appointments.models import FINAL_APPOINTMENT_STATUSES
+from promptly.domain.complaints.models import FINAL_COMPLAINT_STATUSES
 from promptly.domain.inquiries import InquiryStatus
-from promptly.domain.models import (
-    FINAL_APPOINTMENT_STATUSES,
-    FINAL_COMPLAINT_STATUSES,
-    ArchiveRequest,
-    ArchiveResult,
-    PurgeInput,
-    PurgeResult,
-    SurveyStatus,
-)
+from promptly.domain.maintenance import ArchiveRequest, ArchiveResult, PurgeInput, PurgeResult
 from promptly.domain.retention import purge_cutoff
+from promptly.domain.surveys.models import SurveyStatus
 
 CASE_WORKFLOW_TYPES = (
     "AppointmentWorkflow",
@@ -149,6 +144,7 @@ class ArchiveActivities:
                 ("staff_tasks", "case_id"),
                 ("survey_responses", "survey_id"),
                 ("webhook_deliveries", "case_id"),
+                ("promises", "case_id"),
             ):
                 cursor = await conn.execute(
                     f"DELETE FROM {table} WHERE {column} IN (SELECT case_id FROM expired)"

@@ -17,8 +17,9 @@ from typing import Any
 
 from promptly.domain import invitations, links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION, CalendarEvent
+from promptly.domain.common import Channel, RecipientRole
 from promptly.domain.keys import LINKS, Keyring
-from promptly.domain.models import Channel, Recipient, RecipientRole
+from promptly.domain.messages import Recipient
 
 __all__ = ["CALENDAR_LINK_ACTION", "Attachment", "calendar_link", "invitation_attachment"]
 

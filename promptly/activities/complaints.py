@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from promptly.domain import policy
-from promptly.domain.models import (
+from promptly.domain.complaints import sla as complaint_sla
+from promptly.domain.complaints.models import (
     ComplaintPolicy,
     ComplaintRequest,
     ComplaintRules,
@@ -27,6 +27,6 @@ class ComplaintRulesActivities:
 
     @activity.defn
     async def complaint_rules(self, request: ComplaintRequest) -> ComplaintRules:
-        route = policy.route_complaint(self._matrix, request.category, request.severity)
+        route = complaint_sla.route_complaint(self._matrix, request.category, request.severity)
         rules = ComplaintRules(route=route, policy=self._policy)
-        return policy.scaled_complaint_rules(rules, self._time_scale)
+        return complaint_sla.scaled_complaint_rules(rules, self._time_scale)

@@ -16,8 +16,8 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from promptly.domain.complaints.models import ComplaintRequest, ComplaintStatus
 from promptly.domain.inquiries import ComplaintOpened, InquiryPolicy
-from promptly.domain.models import ComplaintRequest, ComplaintStatus
 
 # The workflow type by name: activities do not import workflow code.
 COMPLAINT_WORKFLOW = "ComplaintWorkflow"

@@ -37,18 +37,16 @@ from promptly.activities import calendar_attachments
 from promptly.activities.calendar_attachments import Attachment
 from promptly.activities.tasks import insert_task
 from promptly.domain import errors, links, metrics
-from promptly.domain.models import (
+from promptly.domain.common import Channel, RecipientRole
+from promptly.domain.messages import (
     AbandonMessageRequest,
-    Channel,
-    CreateTaskRequest,
     MessageStatus,
     Recipient,
-    RecipientRole,
     SendMessageRequest,
     SendMessageResult,
-    TaskKind,
 )
 from promptly.domain.rendering import RenderedMessage, render, template_names
+from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 # Ledger states after which a retry sends nothing again.
 DONE = (MessageStatus.SENT, MessageStatus.QUEUED_IN_OUTBOX)

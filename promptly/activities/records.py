@@ -9,15 +9,16 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
-from promptly.domain.models import (
+from promptly.activities.promise_writes import write_promises
+from promptly.domain.appointments.models import (
     AppointmentPolicy,
     BillingOutcome,
     BillingRecord,
-    CaseSnapshot,
     ClientStanding,
     ClientStandingRequest,
-    SurveyAnswerRecord,
 )
+from promptly.domain.common import CaseSnapshot
+from promptly.domain.surveys.models import SurveyAnswerRecord
 from promptly.domain.webhooks import status_events
 
 
@@ -94,6 +95,7 @@ class RecordsActivities:
                         for offset, entry in enumerate(snapshot.entries)
                     ],
                 )
+            await write_promises(conn, snapshot)
             if self._webhook_urls:
                 await _queue_webhooks(conn, snapshot, self._webhook_urls)
 

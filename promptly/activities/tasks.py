@@ -8,7 +8,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
-from promptly.domain.models import (
+from promptly.domain.tasks import (
     CloseCaseTasksRequest,
     CloseTaskRequest,
     CreateTaskRequest,

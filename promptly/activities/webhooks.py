@@ -17,7 +17,7 @@ sees Confirmed before Booked; a failing event holds back the later ones of its c
 URL only) until it is delivered or given up.
 
 Retries. A 2xx marks the row delivered. Anything else (no answer within `webhook_timeout`,
-3xx, 4xx, 5xx) counts an attempt and sets the next one by `policy.webhook_retry_at`: 30s
+3xx, 4xx, 5xx) counts an attempt and sets the next one by `webhooks.webhook_retry_at`: 30s
 doubling to hourly, given up as `failed` after a 410, 30 attempts or 24 hours.
 
 At least once. A POST whose answer is lost, or whose outcome cannot be committed, is sent
@@ -38,14 +38,16 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
-from promptly.domain import policy
-from promptly.domain.models import (
+from promptly.domain import webhooks
+from promptly.domain.webhooks import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
     WebhookDeliveryStatus,
     WebhookDispatchRequest,
     WebhookDispatchResult,
     WebhookEvent,
+    sign,
 )
-from promptly.domain.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 
 USER_AGENT = "Promptly-Webhooks/1"
 NOT_CONFIGURED = "URL no longer configured (PROMPTLY_WEBHOOK_URLS)"
@@ -132,7 +134,7 @@ class WebhookActivities:
                       SET status = 'failed', last_error = %s
                     WHERE status = 'pending' AND NOT (url = ANY(%s))
                       AND coalesce(requeued_at, created_at) <= %s""",
-                (NOT_CONFIGURED, self._urls, now - policy.WEBHOOK_GIVE_UP_AFTER),
+                (NOT_CONFIGURED, self._urls, now - webhooks.WEBHOOK_GIVE_UP_AFTER),
             )
             return cursor.rowcount
 
@@ -189,7 +191,7 @@ def _outcome(attempt: _Attempt) -> dict[str, Any]:
     if attempt.delivered:
         status = WebhookDeliveryStatus.DELIVERED
     else:
-        retry_at = policy.webhook_retry_at(
+        retry_at = webhooks.webhook_retry_at(
             attempt.due.attempts + 1, attempt.due.queued_at, attempt.at, attempt.status_code
         )
         status = WebhookDeliveryStatus.FAILED if retry_at is None else WebhookDeliveryStatus.PENDING

@@ -8,11 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptly.domain.models import ActorKind
+from promptly.domain.common import ActorKind
 
 
 class ApiRole(StrEnum):
-    """What an HTTP API key may do (promptly/starter/api_auth.py has the route table)."""
+    """What an HTTP API key may do (promptly/api/auth.py has the route table)."""
 
     BACKOFFICE = "backoffice"
     STAFF = "staff"

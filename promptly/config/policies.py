@@ -4,26 +4,25 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from promptly.domain import escalation, policy
+from promptly.domain.appointments import rules as appointment_rules
+from promptly.domain.appointments.models import AppointmentPolicy
+from promptly.domain.calendar import BusinessCalendar, HourRange
+from promptly.domain.common import Timezone
+from promptly.domain.complaints import escalation
+from promptly.domain.complaints.models import DEFAULT_ROOT_CAUSES, ComplaintPolicy, EscalationMatrix
 from promptly.domain.inquiries import InquiryPolicy
-from promptly.domain.models import (
-    DEFAULT_ROOT_CAUSES,
-    AppointmentPolicy,
-    BusinessCalendar,
-    ComplaintPolicy,
-    EscalationMatrix,
-    HourRange,
-    Timezone,
-)
 
 SIX_MONTHS = timedelta(days=183)
 
 
 class AppointmentSettings(BaseModel):
+    if TYPE_CHECKING:
+        link_ttl: timedelta  # SigningSettings: how long a client link lives
+
     time_scale: float = Field(
         default=1.0,
         gt=0,
@@ -110,15 +109,17 @@ class AppointmentSettings(BaseModel):
             survey_after_end=self.survey_after_end,
             survey_reminder_after=self.survey_reminder_after,
             survey_closes_after=self.survey_closes_after,
+            # A free reschedule stays usable as long as the client link that offers it.
+            free_reschedule_open_for=self.link_ttl,
         )
-        return policy.scaled(rules, self.time_scale)
+        return appointment_rules.scaled(rules, self.time_scale)
 
 
 class ComplaintSettings(BaseModel):
     escalation_matrix: str | None = Field(
         default=None,
         description="Path of the JSON escalation matrix; the packaged "
-        "promptly/domain/escalation_matrix.json when unset. Checked at worker start.",
+        "promptly/domain/complaints/escalation_matrix.json when unset. Checked at worker start.",
     )
     complaint_update_every: timedelta = Field(
         default=timedelta(hours=24),

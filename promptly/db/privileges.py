@@ -41,6 +41,7 @@ APP_TABLE_PRIVILEGES: Mapping[str, tuple[str, ...]] = {
     "history_archive": READ_WRITE_DELETE,
     "api_idempotency": READ_WRITE_DELETE,
     "outbox": READ_WRITE_DELETE,
+    "promises": READ_WRITE_DELETE,
     "calendar_feed_tokens": READ_WRITE,
     "clients": READ_WRITE,
     "sms_numbers": READ_WRITE,

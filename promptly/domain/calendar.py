@@ -7,9 +7,107 @@ reasoning happens here so that DST changes are handled in one place.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from promptly.domain.models import BusinessCalendar, HourRange
+from pydantic import Field
+
+from promptly.domain.common import Model, Timezone
+
+
+class HourRange(Model):
+    """A daily local-time range; `start > end` wraps midnight (21:00–08:00)."""
+
+    start_hour: int = Field(ge=0, le=23)
+    end_hour: int = Field(ge=0, le=24)
+
+
+Weekday = Annotated[int, Field(ge=0, le=6)]
+
+
+class BusinessCalendar(Model):
+    timezone: Timezone = "Europe/Warsaw"
+    hours: HourRange = HourRange(start_hour=8, end_hour=18)
+    weekdays: list[Weekday] = [0, 1, 2, 3, 4]
+    holidays: list[str] = Field(default_factory=list, description="ISO dates, e.g. 2026-12-25")
+
+
+def shift_elapsed(moment: datetime, by: timedelta) -> datetime:
+    """`moment + by` in elapsed time, in `moment`'s timezone.
+
+    Python adds wall-clock time to a datetime with a ZoneInfo, so across a DST change
+    `start - 48h` would be 47 or 49 real hours before the visit.
+    """
+    return (moment.astimezone(UTC) + by).astimezone(moment.tzinfo)
+
+
+# A business-time search never scans further than this: a calendar open an hour a year is
+# a configuration error, not a reason to loop forever.
+_BUSINESS_SEARCH_DAYS = 3660
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def _office_interval(day: date, office: BusinessCalendar) -> tuple[datetime, datetime] | None:
+    """The office's open hours on local `day` as UTC instants, or None when it is shut."""
+    if day.weekday() not in office.weekdays or day.isoformat() in office.holidays:
+        return None
+    tz = ZoneInfo(office.timezone)
+    opens = datetime.combine(day, time(office.hours.start_hour), tz)
+    if office.hours.end_hour == 24:
+        closes = datetime.combine(day + timedelta(days=1), time(0), tz)
+    else:
+        closes = datetime.combine(day, time(office.hours.end_hour), tz)
+    return _utc(opens), _utc(closes)
+
+
+def business_time_between(
+    start: datetime, end: datetime, office: BusinessCalendar | None
+) -> timedelta:
+    """Countable time from `start` to `end`: elapsed time, or office hours only."""
+    if end <= start:
+        return timedelta(0)
+    if office is None:
+        return _utc(end) - _utc(start)
+    tz = ZoneInfo(office.timezone)
+    day = start.astimezone(tz).date()
+    last = end.astimezone(tz).date()
+    total = timedelta(0)
+    while day <= last:
+        interval = _office_interval(day, office)
+        if interval is not None:
+            low, high = max(interval[0], _utc(start)), min(interval[1], _utc(end))
+            if high > low:
+                total += high - low
+        day += timedelta(days=1)
+    return total
+
+
+def add_business_time(
+    start: datetime, amount: timedelta, office: BusinessCalendar | None
+) -> datetime:
+    """The instant at which `amount` of countable time has passed since `start` (UTC).
+
+    With office hours, a deadline that lands exactly on closing time stays there rather
+    than moving to the next opening.
+    """
+    if office is None or amount <= timedelta(0):
+        return _utc(start) + max(amount, timedelta(0))
+    remaining = amount
+    day = start.astimezone(ZoneInfo(office.timezone)).date()
+    for _ in range(_BUSINESS_SEARCH_DAYS):
+        interval = _office_interval(day, office)
+        if interval is not None:
+            low, high = max(interval[0], _utc(start)), interval[1]
+            if high > low:
+                if low + remaining <= high:
+                    return low + remaining
+                remaining -= high - low
+        day += timedelta(days=1)
+    raise ValueError("the office calendar has too few open hours to reach the deadline")
+
 
 # Longest stretch a search for an allowed instant may scan: a year of holidays is absurd
 # configuration, not a reason to loop forever.

@@ -11,11 +11,8 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, Field
 
-from promptly.domain.models import (
-    AppointmentCase,
-    AppointmentStatus,
-    Model,
-)
+from promptly.domain.appointments.models import AppointmentCase, AppointmentStatus
+from promptly.domain.common import Model
 
 # The client-link action of a `.ics` download (`/c/{token}/calendar.ics`).
 CALENDAR_LINK_ACTION = "calendar"

@@ -14,19 +14,21 @@ from typing import NamedTuple
 
 from pydantic import AwareDatetime, Field
 
-from promptly.domain.models import (
+from promptly.domain.common import (
     Actor,
     ActorKind,
     BusinessId,
-    Category,
-    ComplaintRequest,
-    LongText,
     Model,
     NonEmpty,
     Person,
+    TimelineEntry,
+)
+from promptly.domain.complaints.models import (
+    Category,
+    ComplaintRequest,
+    LongText,
     ReceivedVia,
     Severity,
-    TimelineEntry,
 )
 
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event, Timezone, vCalAddress, vText
 
 from promptly.domain.calendar_event import CalendarEvent, EventStatus
-from promptly.domain.models import Locale
+from promptly.domain.common import Locale
 
 PRODID = "-//Promptly//Appointments//EN"
 # A VTIMEZONE lists the zone's transitions over this span around the events it serves.

@@ -21,8 +21,8 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
+from promptly.domain.common import Model
 from promptly.domain.keys import LINKS, Keyring
-from promptly.domain.models import Model
 
 
 class LinkClaims(Model):
@@ -75,6 +75,7 @@ _ACTION_LETTERS = {
     "survey": "s",
     "calendar": "k",
     "acknowledge": "a",
+    "late": "l",
 }
 _LETTER_ACTIONS = {letter: action for action, letter in _ACTION_LETTERS.items()}
 _COMPACT_MAC_BYTES = 16
@@ -191,9 +192,7 @@ def message_links(
         action: f"{base_url}/c/"
         + signer(
             keyring,
-            LinkClaims(
-                case_id=case_id, action=action, expires_at=expires_at, for_start=for_start
-            ),
+            LinkClaims(case_id=case_id, action=action, expires_at=expires_at, for_start=for_start),
         )
         for action in actions
     }

@@ -26,6 +26,9 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from promptly.domain import promise_report
+from promptly.domain.promise_report import PromiseFact, PromiseTally
+
 REMINDER_WINDOW = (timedelta(hours=24), timedelta(hours=48))
 RESOLUTION_TARGET = timedelta(hours=48)
 CALL_OUTCOMES = (
@@ -124,6 +127,8 @@ class ComplaintFact:
     resolved_at: datetime | None = None  # the resolution that stood (after any reopening)
     sla_breached: bool = False
     feedback_score: int | None = None  # the follow-up's answer (0–10), when given
+    # The ledger's verdict on "resolved within 48h" (None: filed before the ledger).
+    resolution_promise: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,7 @@ class ReportFacts:
     complaints: Sequence[ComplaintFact] = ()
     escalations: Sequence[EscalationFact] = ()
     surveys: Sequence[SurveyFact] = ()
+    promises: Sequence[PromiseFact] = ()
 
 
 # --- the report: pure arithmetic ---------------------------------------------------------------
@@ -244,6 +250,8 @@ class QaReport:
     escalations_by_root_cause: dict[str, int] = field(default_factory=dict)
     # The complaint follow-up's one question (0–10), as an NPS of the complaints filed.
     complaint_feedback: Nps = field(default_factory=lambda: Nps.of(()))
+    # Each promise of the procedures as the workflows judged it (the promise ledger).
+    promises: list[PromiseTally] = field(default_factory=list)
 
 
 def reminder_in_window(reminder: ReminderFact) -> bool:
@@ -252,9 +260,17 @@ def reminder_in_window(reminder: ReminderFact) -> bool:
 
 
 def resolved_within(complaint: ComplaintFact, target: timedelta = RESOLUTION_TARGET) -> bool:
+    if complaint.resolution_promise is not None:  # the ledger's verdict, as the case shows it
+        return complaint.resolution_promise == "kept"
     return complaint.resolved_at is not None and complaint.resolved_at - complaint.filed_at <= (
         target
     )
+
+
+def breached(complaint: ComplaintFact) -> bool:
+    if complaint.resolution_promise is not None:  # broken on the ledger = SlaBreached
+        return complaint.resolution_promise == "broken"
+    return complaint.sla_breached
 
 
 def _reminder_rate(appointments: Iterable[AppointmentFact]) -> Rate:
@@ -296,7 +312,7 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
     attempts = sum(a.call_attempts for a in appointments)
     no_shows = [a for a in appointments if a.status == "NoShow"]
     late = [a for a in appointments if a.late_cancelled]
-    complaints = list(facts.complaints)
+    complaints = promise_report.with_resolution_verdicts(facts.complaints, facts.promises)
 
     by_level = Counter((e.department, e.level) for e in facts.escalations)
     by_cause = Counter(e.root_cause or NO_ROOT_CAUSE for e in facts.escalations)
@@ -331,7 +347,7 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
             sum(1 for c in complaints if resolved_within(c)), len(complaints)
         ),
         complaints_unresolved=sum(1 for c in complaints if c.resolved_at is None),
-        complaints_sla_breached=Rate(sum(1 for c in complaints if c.sla_breached), len(complaints)),
+        complaints_sla_breached=Rate(sum(1 for c in complaints if breached(c)), len(complaints)),
         escalations=[
             Escalations(department, level, count)
             for (department, level), count in sorted(by_level.items())
@@ -342,6 +358,7 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
         complaint_feedback=Nps.of(
             c.feedback_score for c in complaints if c.feedback_score is not None
         ),
+        promises=promise_report.tally(facts.promises),
     )
 
 
@@ -399,7 +416,7 @@ def _lines(report: QaReport) -> list[tuple[str, str, str]]:
         ("Attendance", "Late cancellations and reschedules", str(report.late_cancellations)),
         ("Attendance", "Late-change fees waived", str(report.late_fees_waived)),
         ("Complaints", "Complaints filed", str(report.complaints)),
-        ("Complaints", "Resolved within 48h of filing", str(report.complaints_resolved_48h)),
+        ("Complaints", "Resolved within 48h (promise kept)", str(report.complaints_resolved_48h)),
         ("Complaints", "Not resolved yet", str(report.complaints_unresolved)),
         ("Complaints", "SLA breached", str(report.complaints_sla_breached)),
         ("Complaints", "Follow-up feedback (NPS)", _nps_text(report.complaint_feedback)),
@@ -415,7 +432,7 @@ def _lines(report: QaReport) -> list[tuple[str, str, str]]:
         for cause, count in report.escalations_by_root_cause.items()
     ]
     rows.append(("Satisfaction", "NPS", _nps_text(report.nps)))
-    return rows
+    return rows + promise_report.lines(report.promises)
 
 
 def _percent(value: float | None) -> str:
@@ -535,7 +552,7 @@ def csv_rows(report: QaReport) -> list[list[object]]:
             _rate_row("week_complaints_resolved_48h_pct", w.label, w.complaints_resolved_48h),
             ["week_nps", w.label, "" if w.nps.score is None else w.nps.score, "", w.nps.responses],
         ]
-    return rows
+    return rows + promise_report.csv_rows(report.promises)
 
 
 def render_csv(report: QaReport) -> str:

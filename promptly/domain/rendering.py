@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from promptly.domain.models import Channel, Locale
+from promptly.domain.common import Channel, Locale
 from promptly.domain.sms import to_gsm7
 
 TEMPLATES = Path(__file__).parent / "templates"

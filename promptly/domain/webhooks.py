@@ -12,14 +12,120 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from promptly.domain.models import (
-    CaseKind,
-    CaseSnapshot,
-    TimelineKind,
-    WebhookEvent,
-    WebhookEventType,
-)
+from pydantic import AwareDatetime, Field
+
+from promptly.domain.common import Actor, CaseKind, CaseSnapshot, Model, TimelineKind
+
+
+class WebhookEventType(StrEnum):
+    APPOINTMENT_STATUS_CHANGED = "appointment.status_changed"
+    COMPLAINT_STATUS_CHANGED = "complaint.status_changed"
+    SURVEY_STATUS_CHANGED = "survey.status_changed"
+
+
+class WebhookEvent(Model):
+    """The JSON body of one webhook: a case changed status.
+
+    Ids only: never the client's name or contact details, and no timeline detail, which is
+    free text (a cancellation reason or a proposed resolution can quote a person).
+    """
+
+    id: str = Field(description="<case_id>/<seq>, one per status change: receivers dedupe by it")
+    type: WebhookEventType
+    case_id: str = Field(description="the workflow id, e.g. appointment-A-1001")
+    business_id: str = Field(description="appointment or complaint id (a survey: appointment id)")
+    kind: CaseKind
+    status: str
+    previous: str | None = Field(description="the status before; null when the case began")
+    at: AwareDatetime
+    actor: Actor
+
+
+class WebhookDeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookDelivery(Model):
+    """One (event, URL) row of `webhook_deliveries`, as the admin listing shows it."""
+
+    id: int
+    event_id: str
+    url: str
+    case_id: str
+    event_type: WebhookEventType
+    status: WebhookDeliveryStatus
+    attempts: int
+    next_attempt_at: AwareDatetime
+    last_status_code: int | None
+    last_error: str | None
+    created_at: AwareDatetime
+    delivered_at: AwareDatetime | None
+    requeued_at: AwareDatetime | None = None  # sent again by an operator after it failed
+
+
+class WebhookDispatchRequest(Model):
+    """Deliver what is due, then keep polling until `run_for` has passed.
+
+    The schedule starts one dispatcher a minute; one that polls for ~50s delivers a status
+    change within about `poll_every` of its being recorded.
+    """
+
+    run_for: timedelta = Field(default=timedelta(seconds=50), ge=timedelta(0))
+    poll_every: timedelta = Field(default=timedelta(seconds=1), gt=timedelta(0))
+    batch_size: int = Field(default=50, ge=1, le=500)
+
+
+class WebhookDispatchResult(Model):
+    delivered: int = Field(description="POSTs answered 2xx")
+    retried: int = Field(description="failed attempts that will be tried again later")
+    failed: int = Field(description="deliveries given up (410 Gone, 24h or too many attempts)")
+
+
+WEBHOOK_FIRST_RETRY = timedelta(seconds=30)
+
+
+WEBHOOK_MAX_RETRY_INTERVAL = timedelta(hours=1)
+
+
+# A back office down for a day has lost the thread: it reconciles from the API instead.
+WEBHOOK_GIVE_UP_AFTER = timedelta(hours=24)
+
+
+# About what the intervals allow in 24h (7 attempts reach the hourly cap after ~1h).
+WEBHOOK_MAX_ATTEMPTS = 30
+
+
+# The receiver says the endpoint is gone for good: retrying only adds load.
+WEBHOOK_GONE = 410
+
+
+def webhook_retry_delay(attempts: int) -> timedelta:
+    """The wait after `attempts` failed attempts (1, 2, 3 …): 30s, 1m, 2m, 4m … at most 1h."""
+    doublings = min(max(attempts, 1) - 1, 16)  # 30s · 2^7 already passes the cap
+    return min(WEBHOOK_FIRST_RETRY * (1 << doublings), WEBHOOK_MAX_RETRY_INTERVAL)
+
+
+def webhook_retry_at(
+    attempts: int, queued_at: datetime, now: datetime, status_code: int | None = None
+) -> datetime | None:
+    """When to try a delivery again after its `attempts`-th attempt failed at `now`; None
+    gives up (the delivery is marked failed).
+
+    Gives up on 410 Gone, after WEBHOOK_MAX_ATTEMPTS attempts, or once WEBHOOK_GIVE_UP_AFTER
+    has passed since the event was queued (`queued_at`: recorded, or requeued by an
+    operator). Any other failure, 4xx included, is retried: a receiver's bad deploy answers
+    400 or 404 as readily as 500.
+    """
+    if status_code == WEBHOOK_GONE or attempts >= WEBHOOK_MAX_ATTEMPTS:
+        return None
+    if now - queued_at >= WEBHOOK_GIVE_UP_AFTER:
+        return None
+    return now + webhook_retry_delay(attempts)
+
 
 SIGNATURE_HEADER = "Promptly-Signature"
 EVENT_ID_HEADER = "Promptly-Event-Id"

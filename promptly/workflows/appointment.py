@@ -1,7 +1,7 @@
 """One appointment, from booking to the end of the visit (DESIGN.md §1, appointments 1–6, 9).
 
 The workflow decides; activities act. All timing comes from `policy`: the loop asks
-`policy.next_step` what is due next, sleeps until then unless an update changes the case,
+`appointment_rules.next_step` what is due next, sleeps until then unless an update changes the case,
 and asks again. That is how every timer follows the current state of the case.
 """
 
@@ -24,19 +24,19 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, Sends, deliver, to_client
+from promptly.workflows.promises import PromiseBook
 from promptly.workflows.survey import SurveyWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.activities.records import PolicyActivities, RecordsActivities
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain import calendar_event, errors, follow_up, metrics, policy
-    from promptly.domain.models import (
+    from promptly.domain import calendar_event, errors, metrics, promises
+    from promptly.domain.appointments import follow_up
+    from promptly.domain.appointments import rules as appointment_rules
+    from promptly.domain.appointments.models import (
         FINAL_APPOINTMENT_STATUSES,
-        SYSTEM,
         AcknowledgeInput,
-        Actor,
-        ActorKind,
         AppointmentCase,
         AppointmentContinuation,
         AppointmentRequest,
@@ -46,28 +46,35 @@ with workflow.unsafe.imports_passed_through():
         BillingRecord,
         CallOutcome,
         CancelInput,
-        CaseKind,
-        CaseSnapshot,
-        Channel,
         CheckInInput,
         ClientStandingRequest,
-        CloseCaseTasksRequest,
-        CloseTaskRequest,
         CompleteInput,
         ConfirmInput,
-        CreateTaskRequest,
         ExcuseNoShowInput,
-        Recipient,
-        RecipientRole,
         RecordCallOutcomeInput,
         ReportDelayInput,
         RescheduleInput,
-        SendMessageRequest,
-        SurveyRequest,
-        TaskKind,
+        WaiveFeeInput,
+    )
+    from promptly.domain.common import (
+        SYSTEM,
+        Actor,
+        ActorKind,
+        CaseKind,
+        CaseSnapshot,
+        Channel,
+        PromiseKind,
+        RecipientRole,
         TimelineEntry,
         TimelineKind,
-        WaiveFeeInput,
+    )
+    from promptly.domain.messages import Recipient, SendMessageRequest
+    from promptly.domain.surveys.models import SurveyRequest
+    from promptly.domain.tasks import (
+        CloseCaseTasksRequest,
+        CloseTaskRequest,
+        CreateTaskRequest,
+        TaskKind,
     )
     from promptly.workflows.read_views import read_view, record_before_answer
 
@@ -79,6 +86,8 @@ APPOINTMENT_START = SearchAttributeKey.for_datetime("AppointmentStart")
 PREPAY_FLAG = "next visit must be booked and paid anew"
 
 CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
+# The confirmation and the reminder also let the client say they run late (no-show policy).
+VISIT_LINKS = [*CLIENT_LINKS, "late"]
 PROVIDER_LINKS = ["acknowledge"]
 # A reminder that went out this long after its planned time counts as late (metrics).
 REMINDER_LATE_AFTER = timedelta(hours=1)
@@ -132,6 +141,9 @@ class AppointmentWorkflow:
         # Decided once, in the first workflow task: a case replaying a history from before
         # the patch keeps the old command sequence for its whole run.
         self._beside = workflow.patched(BESIDE_THE_PLAN)
+        self._promises = PromiseBook.opened(
+            request.promises if isinstance(request, AppointmentContinuation) else ()
+        )
 
     # --- the run -------------------------------------------------------------------------
 
@@ -151,12 +163,13 @@ class AppointmentWorkflow:
                         case=self.case,
                         timeline=self._timeline,
                         stored_entries=self._stored_entries,
+                        promises=self._promises.records(),
                     )
                 )
-            due = policy.next_step(self.case)
+            due = appointment_rules.next_step(self.case)
             if await self._changed_before(due.at):
                 continue
-            if due.step is policy.Step.CLOSE:
+            if due.step is appointment_rules.Step.CLOSE:
                 break
             await self._run_step(due.step)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -166,6 +179,7 @@ class AppointmentWorkflow:
                 "case_closed", f"the case ended {self.case.status.value}", SYSTEM
             )
             await workflow.wait_condition(workflow.all_handlers_finished)
+        self._promises.close(f"the case ended {self.case.status.value}")
         await self._save()
         return self._view()
 
@@ -179,12 +193,12 @@ class AppointmentWorkflow:
         info = workflow.info()
         booked_at = info.workflow_start_time if self._beside else info.start_time
         try:
-            policy.check_booking(request, booked_at)
-        except policy.BookingRejected as err:
+            appointment_rules.check_booking(request, booked_at)
+        except appointment_rules.BookingRejected as err:
             raise ApplicationError(
                 str(err), type=errors.INVALID_BOOKING, non_retryable=True
             ) from err
-        case = policy.new_case(
+        case = appointment_rules.new_case(
             request, booked_at, rules, calls_before_free_cancellation=self._beside
         )
         if self._beside and workflow.patched(PREPAYMENT_AFTER_NO_SHOW):
@@ -199,6 +213,7 @@ class AppointmentWorkflow:
             case = case.model_copy(update={"prepayment_required": standing.prepayment_required})
         # Set once complete: a status query never shows a booking without its prepayment rule.
         self._case = case
+        self._promises.make(promises.appointment_promises(case, booked_at))
         workflow.upsert_search_attributes(
             [
                 APPOINTMENT_STATUS.value_set(self._case.status.value),
@@ -270,15 +285,15 @@ class AppointmentWorkflow:
         yield
         self._quiet_changes += self._changes - before
 
-    async def _run_step(self, step: policy.Step) -> None:
+    async def _run_step(self, step: appointment_rules.Step) -> None:
         if self._beside:
             await self._run_step_beside(step)
             return
-        if step is policy.Step.CONFIRMATION:
+        if step is appointment_rules.Step.CONFIRMATION:
             await self._send_confirmation()
-        elif step is policy.Step.PROVIDER_NOTICE:
+        elif step is appointment_rules.Step.PROVIDER_NOTICE:
             await self._notify_provider()
-        elif step is policy.Step.PROVIDER_ACK_ALERT:
+        elif step is appointment_rules.Step.PROVIDER_ACK_ALERT:
             await self._alert_supervisor(
                 "provider_ack_missing",
                 "Provider has not acknowledged",
@@ -286,7 +301,7 @@ class AppointmentWorkflow:
                 f"by {self.case.provider_ack_deadline.isoformat()}.",
             )
             self._update(ack_alert_sent=True)
-        elif step is policy.Step.REMINDER:
+        elif step is appointment_rules.Step.REMINDER:
             reschedules = self.case.reschedules
             planned = self.case.reminder_at or workflow.now()
             sent = await self._send_to_client("reminder", deadline=self._reminder_window_end())
@@ -297,36 +312,37 @@ class AppointmentWorkflow:
                 self._update(reminder_sent=True)
                 if not sent:
                     self._flag("reminder not sent")
-        elif step is policy.Step.FOLLOW_UP_CALL:
+        elif step is appointment_rules.Step.FOLLOW_UP_CALL:
             await self._follow_up_call()
-        elif step is policy.Step.NO_SHOW:
+        elif step is appointment_rules.Step.NO_SHOW:
             await self._no_show()
-        elif step is policy.Step.AUTO_COMPLETE:
+        elif step is appointment_rules.Step.AUTO_COMPLETE:
             await self._complete(
                 SYSTEM, "Checked in, nobody completed the visit: closed by the system"
             )
 
-    async def _run_step_beside(self, step: policy.Step) -> None:
+    async def _run_step_beside(self, step: appointment_rules.Step) -> None:
         """Each step decides on the current case first; its messages start beside the plan."""
-        if step is policy.Step.CONFIRMATION:
+        if step is appointment_rules.Step.CONFIRMATION:
             self._start_confirmation()
-        elif step is policy.Step.PROVIDER_NOTICE:
+        elif step is appointment_rules.Step.PROVIDER_NOTICE:
             self._start_provider_notice()
-        elif step is policy.Step.PROVIDER_ACK_ALERT:
+        elif step is appointment_rules.Step.PROVIDER_ACK_ALERT:
             self._update(ack_alert_sent=True)
+            self._promises.broken(PromiseKind.PROVIDER_ACK, "not acknowledged", self._provider)
             await self._alert_supervisor(
                 "provider_ack_missing",
                 "Provider has not acknowledged",
                 f"{self.case.request.provider.name} has not acknowledged the booking "
                 f"by {self.case.provider_ack_deadline.isoformat()}.",
             )
-        elif step is policy.Step.REMINDER:
+        elif step is appointment_rules.Step.REMINDER:
             self._start_reminder()
-        elif step is policy.Step.FOLLOW_UP_CALL:
+        elif step is appointment_rules.Step.FOLLOW_UP_CALL:
             await self._follow_up_call_beside()
-        elif step is policy.Step.NO_SHOW:
+        elif step is appointment_rules.Step.NO_SHOW:
             await self._no_show()
-        elif step is policy.Step.AUTO_COMPLETE:
+        elif step is appointment_rules.Step.AUTO_COMPLETE:
             await self._complete(
                 SYSTEM, "Checked in, nobody completed the visit: closed by the system"
             )
@@ -358,6 +374,7 @@ class AppointmentWorkflow:
 
         async def settle(message: SendMessageRequest, delivery: Delivery) -> None:
             with self._quietly():
+                self._promises.delivered_by(group, delivery)
                 self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
                 if delivery.sent:
                     if on_sent is not None and self.case.reschedules == rounds:
@@ -458,7 +475,7 @@ class AppointmentWorkflow:
             else "confirmation"
         )
         self._update(confirmation_attempted=True)
-        give_up_at = policy.confirmation_give_up_at(case.booked_at, case.policy)
+        give_up_at = appointment_rules.confirmation_give_up_at(case.booked_at, case.policy)
         self._start_to_client(
             "confirmation",
             template,
@@ -467,6 +484,7 @@ class AppointmentWorkflow:
             task_due=case.confirmation_deadline,
             on_sent=lambda: self._update(confirmation_sent=True),
             if_failed="confirmation not sent",
+            link_actions=VISIT_LINKS,
         )
 
     def _start_provider_notice(self) -> None:
@@ -510,6 +528,7 @@ class AppointmentWorkflow:
             "reminder",
             budget=self._reminder_window_end() - workflow.now(),
             on_sent=on_time,
+            link_actions=VISIT_LINKS,
         )
 
     async def _cancel_sends(self, groups: list[str] | None = None) -> None:
@@ -547,7 +566,7 @@ class AppointmentWorkflow:
             if case.request.client.preferred_channel is Channel.PHONE
             else "confirmation"
         )
-        give_up_at = policy.confirmation_give_up_at(case.booked_at, case.policy)
+        give_up_at = appointment_rules.confirmation_give_up_at(case.booked_at, case.policy)
         sent = await self._send_to_client(template, deadline=give_up_at, step="confirmation")
         if self.case.reschedules != case.reschedules:
             return  # rescheduled meanwhile: the new time gets its own confirmation
@@ -755,7 +774,7 @@ class AppointmentWorkflow:
 
     async def _follow_up_call(self) -> None:
         case = self.case
-        if policy.follow_up_exhausted(case):
+        if follow_up.follow_up_exhausted(case):
             self._update(next_call_at=None, awaiting_call_outcome=False)
             self._set_status(
                 AppointmentStatus.UNCONFIRMED,
@@ -781,7 +800,7 @@ class AppointmentWorkflow:
                 )
         attempt = case.call_attempts + 1
         now = workflow.now()
-        self._case = policy.after_call_attempt(case, now)
+        self._case = follow_up.after_call_attempt(case, now)
         task = await workflow.execute_activity_method(
             TaskActivities.create_task,
             CreateTaskRequest(
@@ -813,7 +832,8 @@ class AppointmentWorkflow:
     async def _follow_up_call_beside(self) -> None:
         """The next call attempt: decided on the current case, then the task is written."""
         case = self.case
-        if policy.follow_up_exhausted(case):
+        if follow_up.follow_up_exhausted(case):
+            self._promises.broken(PromiseKind.FOLLOW_UP, f"no call made ({case.follow_up_rule})")
             self._update(next_call_at=None, awaiting_call_outcome=False)
             self._set_status(
                 AppointmentStatus.UNCONFIRMED,
@@ -830,8 +850,9 @@ class AppointmentWorkflow:
         superseded = case.awaiting_call_outcome
         attempt = case.call_attempts + 1
         now = workflow.now()
-        self._case = policy.after_call_attempt(case, now)
+        self._case = follow_up.after_call_attempt(case, now)
         self._changes += 1
+        self._promises.met(PromiseKind.FOLLOW_UP, cause_if_late=case.follow_up_rule)
         if superseded:
             self._note(
                 TimelineKind.DECISION,
@@ -930,6 +951,7 @@ class AppointmentWorkflow:
                 return self._view()
             via = f" by {command.channel.value} reply" if command.channel else ""
             if self._beside:
+                self._promises.not_applicable(PromiseKind.FOLLOW_UP, "client confirmed")
                 self._update(next_call_at=None, awaiting_call_outcome=False)
                 self._set_status(
                     AppointmentStatus.CONFIRMED, command.actor, f"Client confirmed{via}"
@@ -951,6 +973,7 @@ class AppointmentWorkflow:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("acknowledge")
             if not self.case.provider_acknowledged:
+                self._promises.met(PromiseKind.PROVIDER_ACK, actor=command.actor)
                 self._update(provider_acknowledged=True)
                 self._note(TimelineKind.ACTION, command.actor, "Provider acknowledged the booking")
             return self._view()
@@ -1018,7 +1041,9 @@ class AppointmentWorkflow:
                 non_retryable=True,
             )
         if self._case is not None:
-            refusal = policy.reschedule_refusal(self._case, command.new_start, workflow.now())
+            refusal = appointment_rules.reschedule_refusal(
+                self._case, command.new_start, workflow.now()
+            )
             if refusal is not None:
                 raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
@@ -1028,6 +1053,7 @@ class AppointmentWorkflow:
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("check_in")
             self._set_status(AppointmentStatus.CHECKED_IN, command.actor, "Client checked in")
+            self._promises.close("client checked in", promises.SETTLED_BY_CHECK_IN)
             if self._beside:
                 await self._confirmation_follow_ups_moot("checked_in", command.actor)
             return self._view()
@@ -1056,7 +1082,7 @@ class AppointmentWorkflow:
             if self._beside:
                 await self._cancel_beside(command)
                 return self._view()
-            decision = policy.cancellation(self.case, command.actor, workflow.now())
+            decision = appointment_rules.cancellation(self.case, command.actor, workflow.now())
             self._update(
                 next_call_at=None,
                 free_reschedule=decision.free_reschedule,
@@ -1089,11 +1115,11 @@ class AppointmentWorkflow:
             now = workflow.now()
             old = self.case
             if old.status not in FINAL_APPOINTMENT_STATUSES and not old.free_reschedule:
-                if policy.is_late_change(old.request.start, now, old.policy):
+                if appointment_rules.is_late_change(old.request.start, now, old.policy):
                     await self._record_billing(
                         BillingOutcome.LATE_CANCEL, command.actor, "late reschedule"
                     )
-            self._case = policy.rescheduled(old, command.new_start, now)
+            self._case = appointment_rules.rescheduled(old, command.new_start, now)
             self._changes += 1
             self._note(
                 TimelineKind.STATUS,
@@ -1117,7 +1143,9 @@ class AppointmentWorkflow:
     def validate_reschedule(self, command: RescheduleInput) -> None:
         if self._case is None:
             return
-        refusal = policy.reschedule_refusal(self._case, command.new_start, workflow.now())
+        refusal = appointment_rules.reschedule_refusal(
+            self._case, command.new_start, workflow.now()
+        )
         if refusal is not None:
             raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
@@ -1185,7 +1213,7 @@ class AppointmentWorkflow:
                     title=f"Decide on {request.client.name}'s no-show excuse",
                     details=f"Excuse: {command.reason}. Waive the fee (force majeure) with "
                     "waive_fee, or let the no-show fee stand.",
-                    due_at=policy.closes_at(self.case),
+                    due_at=appointment_rules.closes_at(self.case),
                     data={"provider_id": request.provider.id},
                 ),
                 start_to_close_timeout=RECORD_TIMEOUT,
@@ -1211,8 +1239,9 @@ class AppointmentWorkflow:
             if self._beside and self.case.status not in FINAL_APPOINTMENT_STATUSES:
                 await self._waive_reschedule_fee(command)
                 return self._view()
-            self._update(free_reschedule=True)
+            self._update(free_reschedule=True, free_reschedule_granted_at=workflow.now())
             if self._beside:
+                self._promises.waived(PromiseKind.NO_SHOW, command.reason, command.actor)
                 record = self._decide_billing(BillingOutcome.WAIVED, command.actor, command.reason)
                 self._unflag(PREPAY_FLAG)
                 self._start_to_client(
@@ -1416,17 +1445,19 @@ class AppointmentWorkflow:
             await self._confirmation_follow_ups_moot("confirmed", command.actor)
 
     async def _cancel_beside(self, command: CancelInput) -> None:
-        decision = policy.cancellation(
+        decision = appointment_rules.cancellation(
             self.case, command.actor, workflow.now(), honour_provider_changes=True
         )
         self._update(
             next_call_at=None,
             awaiting_call_outcome=False,
             free_reschedule=decision.free_reschedule,
+            free_reschedule_granted_at=workflow.now() if decision.free_reschedule else None,
             cancellations=self.case.cancellations + 1,
         )
         who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
         self._set_status(decision.status, command.actor, f"{who}: {command.reason}")
+        self._promises.close(f"cancelled: {command.reason}")
         record = self._decide_billing(decision.billing, command.actor, command.reason)
         # Nothing planned for the booked visit may reach anyone after this update returns.
         await self._cancel_sends_for_the_old_visit()
@@ -1443,11 +1474,12 @@ class AppointmentWorkflow:
     async def _reschedule_beside(self, command: RescheduleInput) -> None:
         now = workflow.now()
         old = self.case
-        late = policy.reschedule_charged(old, command.actor, now)
-        self._case = policy.rescheduled(old, command.new_start, now).model_copy(
+        late = appointment_rules.reschedule_charged(old, command.actor, now)
+        self._case = appointment_rules.rescheduled(old, command.new_start, now).model_copy(
             update={"reschedule_fee_pending": late or old.reschedule_fee_pending}
         )
         self._changes += 1
+        self._promises.make(promises.rescheduled_promises(self.case, now))
         self._note(
             TimelineKind.STATUS,
             command.actor,
@@ -1497,7 +1529,7 @@ class AppointmentWorkflow:
 
     def _report_client_late(self, command: ReportDelayInput, actor: Actor) -> None:
         """The client runs late: the no-show moment moves (up to the limit); no fee rule does."""
-        minutes = policy.client_late_minutes_after(self.case, command.minutes)
+        minutes = appointment_rules.client_late_minutes_after(self.case, command.minutes)
         self._update(client_late_minutes=minutes)
         self._note(
             TimelineKind.ACTION,
@@ -1505,7 +1537,7 @@ class AppointmentWorkflow:
             f"Client running {command.minutes} min late: {command.reason}",
             minutes=command.minutes,
             counted_minutes=minutes,
-            no_show_at=policy.no_show_moment(self.case).isoformat(),
+            no_show_at=appointment_rules.no_show_moment(self.case).isoformat(),
         )
 
     async def _no_show_beside(self) -> None:
@@ -1515,6 +1547,7 @@ class AppointmentWorkflow:
             SYSTEM,
             "Not checked in 15 minutes after the start: no-show (counts as held)",
         )
+        self._promises.met(PromiseKind.NO_SHOW)
         record = self._decide_billing(BillingOutcome.NO_SHOW, SYSTEM, "not checked in")
         _count(metrics.NO_SHOWS)
         self._flag(PREPAY_FLAG)
@@ -1541,10 +1574,14 @@ class AppointmentWorkflow:
     def _workflow_id(self) -> str:
         return workflow.info().workflow_id
 
+    @property
+    def _provider(self) -> Actor:
+        return Actor(kind=ActorKind.PROVIDER, id=self.case.request.provider.id)
+
     def _refuse_unless_allowed(self, update: str) -> None:
         if self._case is None:
             return  # still booking: the handler waits for the case and judges then
-        refusal = policy.transition_refusal(
+        refusal = appointment_rules.transition_refusal(
             update, self._case, workflow.now(), moved_no_show=self._beside
         )
         if refusal is not None:
@@ -1578,7 +1615,7 @@ class AppointmentWorkflow:
     def _describe_wait(self, until: datetime) -> str:
         """Set the UI's current details; returns the next step, the summary of its timer."""
         case = self.case
-        step = policy.next_step(case)
+        step = appointment_rules.next_step(case)
         waiting_for = step.step.value.replace("_", " ") if step else "closing"
         next_step = f"{waiting_for} at {until.isoformat()}"
         workflow.set_current_details(
@@ -1599,11 +1636,13 @@ class AppointmentWorkflow:
             await self._save_now()
 
     async def _save_now(self) -> None:
-        if self._saved_changes == self._changes:
+        self._promises.follow(promises.appointment_dues(self.case))
+        if self._saved_changes == self._changes and not self._promises.dirty:
             return
         self._saved_changes = self._changes
         case = self.case
         new_entries = self._timeline[self._stored_entries :]
+        changed_promises = self._promises.unsaved()
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
             CaseSnapshot(
@@ -1625,11 +1664,13 @@ class AppointmentWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                promises=changed_promises,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record case",
         )
         self._stored_entries += len(new_entries)
+        self._promises.saved(changed_promises)
 
     def _view(self) -> AppointmentView:
         case = self.case
@@ -1655,5 +1696,6 @@ class AppointmentWorkflow:
             reschedules=case.reschedules,
             follow_up_rule=case.follow_up_rule,
             prepayment_required=case.prepayment_required,
+            no_show_at=appointment_rules.no_show_moment(case),
             timeline=list(self._timeline),
         )

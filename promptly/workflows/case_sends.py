@@ -22,15 +22,13 @@ from promptly.workflows.messages import Delivery, Sends
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain.models import (
-        SYSTEM,
+    from promptly.domain.common import SYSTEM, RecipientRole, TimelineKind
+    from promptly.domain.messages import SendMessageRequest
+    from promptly.domain.tasks import (
         CloseCaseTasksRequest,
         CloseTaskRequest,
         CreateTaskRequest,
-        RecipientRole,
-        SendMessageRequest,
         TaskKind,
-        TimelineKind,
     )
 
 # Marks complaint, inquiry and survey runs whose messages go beside the plan; decided once
@@ -121,14 +119,18 @@ class CaseSends:
         retry: RetryPolicy,
         if_failed: str,
         task: TaskFor,
+        settled: Callable[[bool], None] | None = None,
     ) -> None:
         """Start `message` and return at once. When it cannot go out (refused, or still failing
-        when `budget` is spent) the case gets the flag `if_failed` and a `task` to pass it on."""
+        when `budget` is spent) the case gets the flag `if_failed` and a `task` to pass it on.
+        `settled` hears whether it went out (not when a change of the case cancelled it)."""
         started = self._changes
         self._started_groups.add(group)
 
         async def settle(sent: SendMessageRequest, delivery: Delivery) -> None:
             self._note(delivery.kind, delivery.detail, delivery.data)
+            if settled is not None and not delivery.cancelled:
+                settled(delivery.sent)
             moot = self._moot_at.get(group, -1) > started
             if not delivery.sent and not delivery.cancelled and not moot:
                 self._flag(if_failed)

@@ -2,7 +2,7 @@
 
 The workflow decides; activities act. The route (department, contacts, tiers, office hours)
 comes from the escalation matrix once, at filing; every deadline comes from
-`policy`: the loop asks `policy.complaint_next_step` what is due, sleeps until then unless
+`policy`: the loop asks `complaint_rules.complaint_next_step` what is due, sleeps until then unless
 an update changes the case, and asks again. So a hold, a resume, a proposal or a reopen
 re-arms every timer, and the SLA clock can count office hours only.
 """
@@ -25,20 +25,30 @@ from promptly.workflows.complaint_support import (
     feedback_given,
     hold_ended_detail,
 )
+from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.complaints import ComplaintRulesActivities
     from promptly.activities.records import RecordsActivities
-    from promptly.domain import errors, metrics, policy
-    from promptly.domain.models import (
+    from promptly.domain import errors, metrics
+    from promptly.domain import promises as ledger
+    from promptly.domain.common import (
         SYSTEM,
         Actor,
         ActorKind,
-        AddNoteInput,
-        AssignInput,
         CaseKind,
         CaseSnapshot,
         Channel,
+        PromiseKind,
+        RecipientRole,
+        TimelineEntry,
+        TimelineKind,
+    )
+    from promptly.domain.complaints import rules as complaint_rules
+    from promptly.domain.complaints import sla as complaint_sla
+    from promptly.domain.complaints.models import (
+        AddNoteInput,
+        AssignInput,
         CloseComplaintInput,
         ComplaintCase,
         ComplaintRequest,
@@ -48,14 +58,11 @@ with workflow.unsafe.imports_passed_through():
         HoldInput,
         NoteVisibility,
         ProposeResolutionInput,
-        Recipient,
-        RecipientRole,
         ResumeInput,
-        SurveyAnswer,
-        TimelineEntry,
-        TimelineKind,
     )
+    from promptly.domain.messages import Recipient
     from promptly.domain.readable_time import readable
+    from promptly.domain.surveys.models import SurveyAnswer
     from promptly.workflows.read_views import read_view, record_before_answer
 
 COMPLAINT_STATUS = SearchAttributeKey.for_keyword("ComplaintStatus")
@@ -108,6 +115,7 @@ class ComplaintWorkflow(ComplaintMessaging):
             flag=self._flag,
             saved=self._save,
         )
+        self._promises = PromiseBook.opened()
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -125,9 +133,10 @@ class ComplaintWorkflow(ComplaintMessaging):
         # (`start_time` is the first workflow task, late after a worker outage).
         info = workflow.info()
         filed_at = info.workflow_start_time if procedure_rules else info.start_time
-        self._case = policy.new_complaint_case(
+        self._case = complaint_sla.new_complaint_case(
             request, filed_at, rules, procedure_rules=procedure_rules
         )
+        self._promises.make(ledger.complaint_promises(self.case, filed_at))
         async with self._lock:
             route = self.case.route
             self._note(
@@ -138,7 +147,7 @@ class ComplaintWorkflow(ComplaintMessaging):
                 f"(matrix route {route.rule})",
                 status=ComplaintStatus.OPEN.value,
                 department=route.department,
-                sla_deadline=self._iso(policy.sla_deadline(self.case)),
+                sla_deadline=self._iso(complaint_sla.sla_deadline(self.case)),
             )
             self._publish()
             _count_sla("filed")
@@ -148,25 +157,26 @@ class ComplaintWorkflow(ComplaintMessaging):
             self._ready = True
 
         while True:
-            due = policy.complaint_next_step(self.case)
+            due = complaint_rules.complaint_next_step(self.case)
             await self._save()
             if await self._changed_before(due):
                 continue
             async with self._lock:
                 # An update may have run while this waited for the lock.
-                if policy.complaint_next_step(self.case) != due:
+                if complaint_rules.complaint_next_step(self.case) != due:
                     continue
-                if due.step is policy.ComplaintStep.FINISH:
+                if due.step is complaint_rules.ComplaintStep.FINISH:
                     break
                 await self._run_step(due.step)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._beside:
             await self._messages.drain()
+        self._promises.close(f"the complaint ended {self.case.status.value}")
         await self._save()
         return self._view()
 
-    async def _changed_before(self, due: policy.ComplaintDue) -> bool:
+    async def _changed_before(self, due: complaint_rules.ComplaintDue) -> bool:
         """Sleep until `due.at` (forever if None); True if an update changed the case first."""
         self._describe(due)
         seen = self._changes
@@ -186,12 +196,12 @@ class ComplaintWorkflow(ComplaintMessaging):
             return False
         return True
 
-    async def _run_step(self, step: policy.ComplaintStep) -> None:
-        if step is policy.ComplaintStep.ESCALATE:
+    async def _run_step(self, step: complaint_rules.ComplaintStep) -> None:
+        if step is complaint_rules.ComplaintStep.ESCALATE:
             await self._escalate()
-        elif step is policy.ComplaintStep.STATUS_UPDATE:
+        elif step is complaint_rules.ComplaintStep.STATUS_UPDATE:
             await self._tell_customer("status_update")
-        elif step is policy.ComplaintStep.VERDICT_TIMEOUT:
+        elif step is complaint_rules.ComplaintStep.VERDICT_TIMEOUT:
             await self._close(
                 ComplaintStatus.CLOSED_UNCONFIRMED,
                 SYSTEM,
@@ -200,9 +210,9 @@ class ComplaintWorkflow(ComplaintMessaging):
                 outcome="unconfirmed",
                 reason="no answer to the proposed resolution",
             )
-        elif step is policy.ComplaintStep.HOLD_EXPIRED:
+        elif step is complaint_rules.ComplaintStep.HOLD_EXPIRED:
             await self._end_hold_on_its_own()
-        elif step is policy.ComplaintStep.SURVEY:
+        elif step is complaint_rules.ComplaintStep.SURVEY:
             # Under the procedure rules the follow-up carries a signed one-question form.
             links = ["complaint_feedback"] if self.case.procedure_rules else []
             await self._tell_customer("complaint_survey", link_actions=links)
@@ -211,9 +221,12 @@ class ComplaintWorkflow(ComplaintMessaging):
     # --- what the workflow does on its own ----------------------------------------------------
 
     async def _acknowledge(self) -> None:
-        sent = await self._tell_customer("complaint_ack")
+        sent = await self._tell_customer("complaint_ack", settled=self._acknowledged)
         if not sent:
             self._flag("acknowledgement not sent")
+
+    def _acknowledged(self, sent: bool) -> None:
+        self._promises.sent(PromiseKind.COMPLAINT_ACK, sent, "acknowledgement not delivered")
 
     async def _notify_department(self) -> None:
         route = self.case.route
@@ -231,8 +244,8 @@ class ComplaintWorkflow(ComplaintMessaging):
     async def _escalate(self) -> None:
         before = self.case
         elapsed = elapsed_text(before, workflow.now())
-        step = policy.next_escalation(before)
-        self._set_case(policy.escalate(before))
+        step = complaint_sla.next_escalation(before)
+        self._set_case(complaint_sla.escalate(before))
         if not step.breach:
             detail = f"Unresolved after {elapsed}: supervisor told (level {step.level})"
             self._note(TimelineKind.DECISION, SYSTEM, detail, level=step.level, breach=False)
@@ -241,7 +254,7 @@ class ComplaintWorkflow(ComplaintMessaging):
             if self.case.procedure_rules:
                 await self._tell_customer("escalation", tier="supervisor")
         else:
-            deadline = policy.sla_deadline(self.case)
+            deadline = complaint_sla.sla_deadline(self.case)
             detail = (
                 f"SLA breached: unresolved after {elapsed}; manager "
                 f"told (level {step.level}); new timeline {self._iso(deadline)}"
@@ -255,6 +268,7 @@ class ComplaintWorkflow(ComplaintMessaging):
                 sla_deadline=self._iso(deadline),
             )
             self._flag("sla breached")
+            self._promises.broken(PromiseKind.COMPLAINT_RESOLVED, detail, self._department)
             _count_sla("breach_extended" if before.sla_breached else "breached")
             await self._alert("SLA breached", detail)
             await self._tell_customer("escalation")
@@ -265,8 +279,8 @@ class ComplaintWorkflow(ComplaintMessaging):
         now = workflow.now()
         case = self.case
         held = now - (case.on_hold_since or now)
-        self._set_case(policy.resume_complaint(case, now))
-        detail = hold_ended_detail(held, policy.sla_deadline(self.case))
+        self._set_case(complaint_rules.resume_complaint(case, now))
+        detail = hold_ended_detail(held, complaint_sla.sla_deadline(self.case))
         self._note(
             TimelineKind.STATUS,
             SYSTEM,
@@ -289,8 +303,9 @@ class ComplaintWorkflow(ComplaintMessaging):
         root_cause: str | None = None,
     ) -> None:
         previous = self.case.status
+        self._promises.met(PromiseKind.COMPLAINT_RESOLVED, actor=actor)
         self._set_case(
-            policy.close_complaint(self.case, workflow.now(), status, reason, root_cause)
+            complaint_rules.close_complaint(self.case, workflow.now(), status, reason, root_cause)
         )
         _count_sla("closed_breached" if self.case.sla_breached else "closed_in_sla")
         self._note(
@@ -312,7 +327,7 @@ class ComplaintWorkflow(ComplaintMessaging):
     async def assign(self, command: AssignInput) -> ComplaintView:
         async with self._transition("assign", command.actor):
             assignee = command.assignee
-            self._set_case(policy.assign_complaint(self.case, assignee))
+            self._set_case(complaint_rules.assign_complaint(self.case, assignee))
             self._note(
                 TimelineKind.ACTION,
                 command.actor,
@@ -358,7 +373,7 @@ class ComplaintWorkflow(ComplaintMessaging):
     async def hold(self, command: HoldInput) -> ComplaintView:
         async with self._transition("hold", command.actor):
             self._set_case(
-                policy.hold_complaint(
+                complaint_rules.hold_complaint(
                     self.case,
                     workflow.now(),
                     command.reason,
@@ -390,12 +405,12 @@ class ComplaintWorkflow(ComplaintMessaging):
         async with self._transition("resume", command.actor):
             now = workflow.now()
             held = now - (self.case.on_hold_since or now)
-            self._set_case(policy.resume_complaint(self.case, now))
+            self._set_case(complaint_rules.resume_complaint(self.case, now))
             self._note(
                 TimelineKind.STATUS,
                 command.actor,
                 f"Resumed after {_hours(held)} on hold; resolution due "
-                f"{self._iso(policy.sla_deadline(self.case))}"
+                f"{self._iso(complaint_sla.sla_deadline(self.case))}"
                 + (f" ({command.note})" if command.note else ""),
                 status=ComplaintStatus.OPEN.value,
                 previous=ComplaintStatus.ON_HOLD.value,
@@ -412,7 +427,10 @@ class ComplaintWorkflow(ComplaintMessaging):
     async def propose_resolution(self, command: ProposeResolutionInput) -> ComplaintView:
         async with self._transition("propose_resolution", command.actor):
             previous = self.case.status
-            self._set_case(policy.propose_resolution(self.case, workflow.now(), command.resolution))
+            self._set_case(
+                complaint_rules.propose_resolution(self.case, workflow.now(), command.resolution)
+            )
+            self._promises.met(PromiseKind.COMPLAINT_RESOLVED, actor=command.actor)
             self._note(
                 TimelineKind.STATUS,
                 command.actor,
@@ -456,11 +474,12 @@ class ComplaintWorkflow(ComplaintMessaging):
                 f"Customer not satisfied with the resolution{comment}",
                 satisfied=False,
             )
-            self._set_case(policy.reopen_complaint(self.case, workflow.now()))
+            self._set_case(complaint_rules.reopen_complaint(self.case, workflow.now()))
+            self._promises.make(ledger.resolution_renewed(self.case, workflow.now()))
             level = self.case.escalation_level
             detail = (
                 f"Reopened at escalation level {level} with a fresh SLA clock: resolution due "
-                f"{self._iso(policy.sla_deadline(self.case))}"
+                f"{self._iso(complaint_sla.sla_deadline(self.case))}"
             )
             self._note(
                 TimelineKind.STATUS,
@@ -515,7 +534,7 @@ class ComplaintWorkflow(ComplaintMessaging):
 
     @feedback.validator
     def validate_feedback(self, answer: SurveyAnswer) -> None:
-        refusal = policy.feedback_refusal(self.case)
+        refusal = complaint_rules.feedback_refusal(self.case)
         if refusal is not None:
             raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
@@ -539,6 +558,10 @@ class ComplaintWorkflow(ComplaintMessaging):
         return workflow.info().workflow_id
 
     @property
+    def _department(self) -> Actor:
+        return ledger.responsible_department(self.case.route.department)
+
+    @property
     def _staff_timezone(self) -> str:
         office = self.case.route.business_hours
         return office.timezone if office is not None else self.case.request.customer.timezone
@@ -551,9 +574,9 @@ class ComplaintWorkflow(ComplaintMessaging):
     ) -> None:
         if self._case is None or not self._ready:
             return  # still filing: the handler waits and judges then
-        refusal = policy.complaint_refusal(update, self._case, actor) or policy.root_cause_refusal(
-            update, self._case, root_cause
-        )
+        refusal = complaint_rules.complaint_refusal(
+            update, self._case, actor
+        ) or complaint_rules.root_cause_refusal(update, self._case, root_cause)
         if refusal is not None:
             raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
@@ -587,7 +610,7 @@ class ComplaintWorkflow(ComplaintMessaging):
     def _publish(self) -> None:
         """Keep the search attributes current; only changed values are upserted."""
         case = self.case
-        deadline = policy.sla_deadline(case)
+        deadline = complaint_sla.sla_deadline(case)
         wanted: dict[str, object] = {
             "status": case.status.value,
             "department": case.route.department,
@@ -619,7 +642,7 @@ class ComplaintWorkflow(ComplaintMessaging):
         workflow.upsert_search_attributes(updates)
         self._published = wanted
 
-    def _describe(self, due: policy.ComplaintDue) -> None:
+    def _describe(self, due: complaint_rules.ComplaintDue) -> None:
         """The UI's current details: where the case stands and what it waits for."""
         case = self.case
         head = (
@@ -633,7 +656,7 @@ class ComplaintWorkflow(ComplaintMessaging):
         elif case.status is ComplaintStatus.RESOLUTION_PROPOSED:
             waits = f"waiting for the customer's verdict until {self._shown(case.verdict_deadline)}"
         elif case.status is ComplaintStatus.OPEN:
-            waits = f"waiting for a resolution by {self._shown(policy.sla_deadline(case))}"
+            waits = f"waiting for a resolution by {self._shown(complaint_sla.sla_deadline(case))}"
         else:
             waits = "closed"
         next_step = (
@@ -654,14 +677,16 @@ class ComplaintWorkflow(ComplaintMessaging):
             await self._save_now()
 
     async def _save_now(self) -> None:
-        if self._saved_changes == self._changes:
+        self._promises.follow(ledger.complaint_dues(self.case))
+        if self._saved_changes == self._changes and not self._promises.dirty:
             return
         self._saved_changes = self._changes
         case = self.case
+        changed_promises = self._promises.unsaved()
         total = self._total_entries
         unsaved = total - self._stored_entries
         new_entries = self._timeline[len(self._timeline) - unsaved :] if unsaved else []
-        deadline = policy.sla_deadline(case)
+        deadline = complaint_sla.sla_deadline(case)
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
             CaseSnapshot(
@@ -681,7 +706,7 @@ class ComplaintWorkflow(ComplaintMessaging):
                     "sla_breached": case.sla_breached,
                     "sla_deadline": self._iso(deadline) or None,
                     "time_on_hold_seconds": int(
-                        policy.time_on_hold(case, workflow.now()).total_seconds()
+                        complaint_rules.time_on_hold(case, workflow.now()).total_seconds()
                     ),
                     "needs_attention": case.needs_attention,
                     "root_cause": case.root_cause,
@@ -689,10 +714,12 @@ class ComplaintWorkflow(ComplaintMessaging):
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                promises=changed_promises,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record case",
         )
+        self._promises.saved(changed_promises)
         # Entries noted while this was being written are stored next time.
         self._stored_entries = total
         in_memory_stored = self._stored_entries - self._omitted_entries
@@ -714,10 +741,10 @@ class ComplaintWorkflow(ComplaintMessaging):
             department=case.route.department,
             department_name=case.route.department_name,
             assignee=case.assignee,
-            contact=policy.point_of_contact(case),
+            contact=complaint_sla.point_of_contact(case),
             filed_at=case.filed_at,
-            sla_deadline=policy.sla_deadline(case),
-            next_escalation_at=policy.next_escalation_at(case),
+            sla_deadline=complaint_sla.sla_deadline(case),
+            next_escalation_at=complaint_sla.next_escalation_at(case),
             escalation_level=case.escalation_level,
             sla_breached=case.sla_breached,
             business_hours_only=office is not None,
@@ -733,7 +760,7 @@ class ComplaintWorkflow(ComplaintMessaging):
             reopened=case.reopened,
             closed_at=case.closed_at,
             close_reason=case.close_reason,
-            survey_at=policy.survey_at(case),
+            survey_at=complaint_rules.survey_at(case),
             survey_sent=case.survey_sent,
             needs_attention=case.needs_attention,
             timeline=list(self._timeline),

@@ -10,6 +10,7 @@ Earlier cases await each message in line (`deliver`), as they did when they star
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,19 +25,22 @@ from promptly.workflows.case_sends import (
 )
 from promptly.workflows.complaint_support import staff_message_task as old_staff_message_task
 from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.domain import errors, policy
-    from promptly.domain.models import (
+    from promptly.domain import errors
+    from promptly.domain.common import (
         SYSTEM,
         Actor,
         Channel,
-        ComplaintCase,
-        Recipient,
+        PromiseKind,
         RecipientRole,
-        SendMessageRequest,
         TimelineKind,
     )
+    from promptly.domain.complaints import rules as complaint_rules
+    from promptly.domain.complaints import sla as complaint_sla
+    from promptly.domain.complaints.models import ComplaintCase
+    from promptly.domain.messages import Recipient, SendMessageRequest
 
 # A message that cannot go out within this is recorded as failed and flagged for staff.
 MESSAGE_BUDGET = timedelta(hours=1)
@@ -61,6 +65,7 @@ class ComplaintMessaging:
 
     _beside: bool
     _messages: CaseSends
+    _promises: PromiseBook
 
     if TYPE_CHECKING:
 
@@ -99,7 +104,7 @@ class ComplaintMessaging:
     ) -> bool:
         """A staff message; one that cannot go out is flagged and becomes a front-desk task
         (under the procedure rules), so nobody learns of it only from the timeline."""
-        sent = await self._send(template, to, channel, None, **extra)
+        sent = await self._send(template, to, channel, None, None, **extra)
         if sent or not self.case.procedure_rules:
             return sent
         concern = f"{template.replace('_', ' ')} to {to.role.value} not delivered"
@@ -123,20 +128,32 @@ class ComplaintMessaging:
         return sent
 
     async def _tell_customer(
-        self, template: str, link_actions: list[str] | None = None, **extra: object
+        self,
+        template: str,
+        link_actions: list[str] | None = None,
+        settled: Callable[[bool], None] | None = None,
+        **extra: object,
     ) -> bool:
-        """A customer-visible message on their channel; it restarts the 24h update period."""
+        """A customer-visible message on their channel; it restarts the 24h update period.
+        `settled` hears whether it went out, once that is known."""
         customer = self.case.request.customer
+
+        def update_settled(sent: bool) -> None:
+            self._promises.update_given(PromiseKind.COMPLAINT_UPDATES, sent=sent)
+            if settled is not None:
+                settled(sent)
+
         sent = await self._send(
             template,
             to_client(customer),
             customer.preferred_channel,
             link_actions=link_actions,
+            settled=update_settled,
             **extra,
         )
         # Failed or not, the period restarts: a failure is flagged for staff, not retried
         # in a tight loop.
-        self._set_case(policy.customer_update_attempted(self.case, workflow.now()))
+        self._set_case(complaint_rules.customer_update_attempted(self.case, workflow.now()))
         if not sent:
             self._flag(f"{template.replace('_', ' ')} not delivered")
         return sent
@@ -147,10 +164,12 @@ class ComplaintMessaging:
         to: Recipient,
         channel: Channel,
         link_actions: list[str] | None = None,
+        settled: Callable[[bool], None] | None = None,
         **extra: object,
     ) -> bool:
         """Send one message; every outcome is a timeline entry. True if it went out (beside
-        the plan: True once started; its outcome, flag and task come when it ends)."""
+        the plan: True once started; its outcome, flag and task come when it ends, and
+        `settled` hears whether it went out)."""
         number = self.case.messages_requested + 1
         self._set_case(self.case.model_copy(update={"messages_requested": number}))
         message = SendMessageRequest(
@@ -180,10 +199,13 @@ class ComplaintMessaging:
                     f"complaint {request.complaint_id} ({request.category}, "
                     f"severity {request.severity.value})"
                 ),
+                settled=settled,
             )
             return True
         delivery = await deliver(message, budget=MESSAGE_BUDGET, retry=MESSAGE_RETRY)
         self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+        if settled is not None:
+            settled(delivery.sent)
         return delivery.sent
 
     async def _cancel_moot_messages(self, *, closed: bool) -> None:
@@ -202,9 +224,9 @@ class ComplaintMessaging:
     def _message_context(self) -> dict[str, Any]:
         case = self.case
         request = case.request
-        contact = policy.point_of_contact(case)
-        deadline = policy.sla_deadline(case)
-        supervisor_at = policy.supervisor_at(case)
+        contact = complaint_sla.point_of_contact(case)
+        deadline = complaint_sla.sla_deadline(case)
+        supervisor_at = complaint_sla.supervisor_at(case)
         return {
             "case_id": self._workflow_id,
             "reference": request.complaint_id,

@@ -12,16 +12,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain import policy
-    from promptly.domain.models import (
-        ComplaintCase,
-        CreateTaskRequest,
-        Recipient,
-        RecipientRole,
-        SurveyAnswer,
-        TaskKind,
-        TaskRef,
-    )
+    from promptly.domain.common import RecipientRole
+    from promptly.domain.complaints import sla as complaint_sla
+    from promptly.domain.complaints.models import ComplaintCase
+    from promptly.domain.messages import Recipient
+    from promptly.domain.surveys.models import SurveyAnswer
+    from promptly.domain.tasks import CreateTaskRequest, TaskKind, TaskRef
 
 # Cases started since this marker run under the procedure rules: a 48 calendar-hour
 # ceiling on every route, bounded holds, the customer told of every escalation, and failed
@@ -38,10 +34,10 @@ def _hours(amount: timedelta) -> str:
 def elapsed_text(case: ComplaintCase, now: datetime) -> str:
     """How long the round's clock has run: office hours, and calendar hours when they differ."""
     office = case.route.business_hours
-    counted = policy.clock_elapsed(case.clock, now, office)
+    counted = complaint_sla.clock_elapsed(case.clock, now, office)
     if office is None or not case.procedure_rules:
         return f"{_hours(counted)} on the SLA clock"
-    calendar = policy.calendar_elapsed(case.clock, now)
+    calendar = complaint_sla.calendar_elapsed(case.clock, now)
     return f"{_hours(counted)} of office hours ({_hours(calendar)} of calendar time)"
 
 

@@ -24,11 +24,24 @@ from promptly.workflows.case_sends import (
     staff_message_task,
 )
 from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.inquiries import InquiryActivities
     from promptly.activities.records import RecordsActivities
     from promptly.domain import errors, inquiries
+    from promptly.domain import promises as ledger
+    from promptly.domain.common import (
+        SYSTEM,
+        Actor,
+        CaseKind,
+        CaseSnapshot,
+        Channel,
+        PromiseKind,
+        RecipientRole,
+        TimelineEntry,
+        TimelineKind,
+    )
     from promptly.domain.inquiries import (
         AnswerInquiryInput,
         InquiryCase,
@@ -38,18 +51,7 @@ with workflow.unsafe.imports_passed_through():
         InquiryView,
         PromoteInquiryInput,
     )
-    from promptly.domain.models import (
-        SYSTEM,
-        Actor,
-        CaseKind,
-        CaseSnapshot,
-        Channel,
-        Recipient,
-        RecipientRole,
-        SendMessageRequest,
-        TimelineEntry,
-        TimelineKind,
-    )
+    from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.workflows.read_views import read_view
 
 INQUIRY_STATUS = SearchAttributeKey.for_keyword("InquiryStatus")
@@ -90,6 +92,7 @@ class InquiryWorkflow:
             flag=self._flag,
             saved=self._save,
         )
+        self._promises = PromiseBook.opened()
 
     @workflow.run
     async def run(self, request: InquiryRequest) -> InquiryView:
@@ -100,6 +103,9 @@ class InquiryWorkflow:
         )
         async with self._lock:
             self._case = inquiries.new_inquiry(request, workflow.info().workflow_start_time, rules)
+            self._promises.make(
+                ledger.inquiry_promise(self.case.received_at, inquiries.supervisor_at(self.case))
+            )
             self._note(
                 TimelineKind.STATUS,
                 SYSTEM,
@@ -131,6 +137,7 @@ class InquiryWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._beside:
             await self._messages.drain()
+        self._promises.close(f"the inquiry ended {self.case.status.value}")
         await self._save()
         return self._view()
 
@@ -163,6 +170,8 @@ class InquiryWorkflow:
         who = "supervisor" if supervisor else "front desk"
         detail = f"Unanswered after {waited.total_seconds() / 3600:g}h: {who} alerted"
         self._note(TimelineKind.DECISION, SYSTEM, detail, alert=who)
+        if supervisor:
+            self._promises.broken(PromiseKind.INQUIRY_ANSWERED, detail, ledger.FRONT_DESK)
         self._flag("answer overdue" if not supervisor else "escalated to the supervisor")
         role = RecipientRole.SUPERVISOR if supervisor else RecipientRole.FRONT_DESK
         await self._send(
@@ -178,6 +187,7 @@ class InquiryWorkflow:
         async with self._lock:
             self._refuse_unless_allowed("answer", command.actor)
             self._case = inquiries.answered(self.case, workflow.now(), command.text)
+            self._promises.met(PromiseKind.INQUIRY_ANSWERED, actor=command.actor)
             on_time = inquiries.answered_in_time(self.case)
             self._note(
                 TimelineKind.STATUS,
@@ -216,6 +226,7 @@ class InquiryWorkflow:
                 summary=f"file complaint {complaint.complaint_id}",
             )
             self._case = inquiries.promoted(self.case, workflow.now(), opened.complaint_id)
+            self._promises.not_applicable(PromiseKind.INQUIRY_ANSWERED, "promoted to a complaint")
             self._note(
                 TimelineKind.STATUS,
                 command.actor,
@@ -352,6 +363,7 @@ class InquiryWorkflow:
     async def _save_now(self) -> None:
         case = self.case
         new_entries = self._timeline[self._stored_entries :]
+        changed_promises = self._promises.unsaved()
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
             CaseSnapshot(
@@ -372,11 +384,13 @@ class InquiryWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                promises=changed_promises,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record inquiry",
         )
         self._stored_entries += len(new_entries)
+        self._promises.saved(changed_promises)
 
     def _view(self) -> InquiryView:
         case = self.case

@@ -12,15 +12,14 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.archive import ArchiveActivities
     from promptly.activities.webhooks import WebhookActivities
-    from promptly.domain.models import (
+    from promptly.domain.maintenance import (
         ArchiveRequest,
         ArchiveResult,
         PurgeInput,
         PurgeRequest,
         PurgeResult,
-        WebhookDispatchRequest,
-        WebhookDispatchResult,
     )
+    from promptly.domain.webhooks import WebhookDispatchRequest, WebhookDispatchResult
 
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=10)
 

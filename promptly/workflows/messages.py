@@ -30,14 +30,12 @@ from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
-    from promptly.domain.models import (
+    from promptly.domain.common import Person, RecipientRole, TimelineKind
+    from promptly.domain.messages import (
         AbandonMessageRequest,
-        Person,
         Recipient,
-        RecipientRole,
         SendMessageRequest,
         SendMessageResult,
-        TimelineKind,
     )
 
 MESSAGE_TIMEOUT = timedelta(seconds=30)

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.activities.tasks import TaskActivities
     from promptly.domain import errors
-    from promptly.domain.models import NoticeRequest, NoticeResult
+    from promptly.domain.messages import NoticeRequest, NoticeResult
 
 from promptly.workflows.messages import MESSAGE_TIMEOUT
 

@@ -13,7 +13,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from promptly.domain.models import CaseReadView
+    from promptly.domain.common import CaseReadView
 
 # Patch: an update stores the case (view included) before it answers. Cases started before it
 # answer at once and store the change with the run loop's next save, as before.

@@ -13,15 +13,9 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.activities.reports import ReportActivities
     from promptly.domain import errors
-    from promptly.domain.models import (
-        Channel,
-        QaReportInput,
-        QaReportRequest,
-        QaReportSummary,
-        Recipient,
-        RecipientRole,
-        SendMessageRequest,
-    )
+    from promptly.domain.common import Channel, RecipientRole
+    from promptly.domain.maintenance import QaReportInput, QaReportRequest, QaReportSummary
+    from promptly.domain.messages import Recipient, SendMessageRequest
 
 RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),

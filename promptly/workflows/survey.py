@@ -8,6 +8,7 @@ opens a complaint for the client.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -23,26 +24,32 @@ from promptly.workflows.case_sends import (
 )
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
-    from promptly.domain import errors, policy
-    from promptly.domain.models import (
+    from promptly.domain import errors
+    from promptly.domain import promises as ledger
+    from promptly.domain.common import (
         SYSTEM,
         Actor,
         ActorKind,
         CaseKind,
         CaseSnapshot,
-        SendMessageRequest,
+        PromiseKind,
+        TimelineEntry,
+        TimelineKind,
+    )
+    from promptly.domain.messages import SendMessageRequest
+    from promptly.domain.readable_time import readable
+    from promptly.domain.surveys import rules as survey_rules
+    from promptly.domain.surveys.models import (
         SurveyAnswer,
         SurveyAnswerRecord,
         SurveyRequest,
         SurveyStatus,
         SurveyView,
-        TimelineEntry,
-        TimelineKind,
     )
-    from promptly.domain.readable_time import readable
 
 RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_RETRY = RetryPolicy(
@@ -61,7 +68,7 @@ class SurveyWorkflow:
     @workflow.init
     def __init__(self, request: SurveyRequest) -> None:
         self._request = request
-        plan = policy.survey_plan(request)
+        plan = survey_rules.survey_plan(request)
         self._send_at = plan.send_at
         self._reminder_at = plan.reminder_at
         self._closes_at = plan.closes_at
@@ -81,13 +88,16 @@ class SurveyWorkflow:
             flag=self._flag,
             saved=self._save,
         )
+        self._promises = PromiseBook.opened()
 
     @workflow.run
     async def run(self, request: SurveyRequest) -> SurveyView:
+        self._promises.make(ledger.survey_promise(request.visit_ended_at, workflow.now()))
         await self._save()
         if not await self._answered_before(self._send_at, "send the survey"):
-            await self._send("survey")
-            self._status = SurveyStatus.SENT
+            await self._send("survey", settled=self._survey_settled)
+            if self._answer is None:  # an answer that came while it was sending stands
+                self._status = SurveyStatus.SENT
             await self._save()
             if not await self._answered_before(self._reminder_at, "reminder"):
                 await self._send("survey_reminder")
@@ -106,6 +116,7 @@ class SurveyWorkflow:
                 "Survey closed without an answer",
                 status=self._status.value,
             )
+        self._promises.close(f"the survey ended {self._status.value}")
         await self._save()
         return self._view()
 
@@ -143,7 +154,7 @@ class SurveyWorkflow:
                 f"Answered: NPS {answer.nps}",
                 nps=answer.nps,
                 comment=answer.comment,
-                category=policy.nps_category(answer.nps),
+                category=survey_rules.nps_category(answer.nps),
             )
             await workflow.execute_activity_method(
                 RecordsActivities.record_survey_answer,
@@ -159,13 +170,13 @@ class SurveyWorkflow:
                 summary=f"record answer: NPS {answer.nps}",
             )
             await self._cancel_moot_messages("answered")
-            if policy.nps_category(answer.nps) == "detractor":
+            if survey_rules.nps_category(answer.nps) == "detractor":
                 await self._open_complaint(answer)
             return self._view()
 
     async def _open_complaint(self, answer: SurveyAnswer) -> None:
         """A detractor gets a complaint case; its id comes from the survey, so it starts once."""
-        request = policy.detractor_complaint(self._request, answer)
+        request = survey_rules.detractor_complaint(self._request, answer)
         try:
             await workflow.start_child_workflow(
                 ComplaintWorkflow.run,
@@ -204,9 +215,13 @@ class SurveyWorkflow:
     def status(self) -> SurveyView:
         return self._view()
 
-    async def _send(self, template: str) -> None:
-        """Send the survey or its reminder. Beside the plan it starts and returns: retried
-        until the next milestone (at most MESSAGE_BUDGET), then flagged and handed on."""
+    def _survey_settled(self, sent: bool) -> None:
+        self._promises.sent(PromiseKind.SURVEY, sent, "survey not delivered")
+
+    async def _send(self, template: str, settled: Callable[[bool], None] | None = None) -> None:
+        """Send the survey or its reminder; `settled` hears whether it went out. Beside the
+        plan it starts and returns: retried until the next milestone (at most MESSAGE_BUDGET),
+        then flagged and handed on."""
         client = self._request.client
         message = SendMessageRequest(
             idempotency_key=f"{workflow.info().workflow_id}/{template}",
@@ -231,6 +246,7 @@ class SurveyWorkflow:
                 retry=MESSAGE_RETRY,
                 if_failed=f"{template.replace('_', ' ')} not sent",
                 task=client_message_task,
+                settled=settled,
             )
             return
         delivery = await deliver(
@@ -239,6 +255,8 @@ class SurveyWorkflow:
             retry=MESSAGE_RETRY,
         )
         self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+        if settled is not None:
+            settled(delivery.sent)
 
     async def _cancel_moot_messages(self, outcome: str) -> None:
         """Answered or closed: a survey or reminder still on its way is moot, and so is a task
@@ -265,6 +283,7 @@ class SurveyWorkflow:
 
     async def _save_now(self) -> None:
         new_entries = self._timeline[self._stored_entries :]
+        changed_promises = self._promises.unsaved()
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
             CaseSnapshot(
@@ -280,11 +299,13 @@ class SurveyWorkflow:
                 },
                 first_seq=self._stored_entries,
                 entries=new_entries,
+                promises=changed_promises,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             summary="record survey",
         )
         self._stored_entries += len(new_entries)
+        self._promises.saved(changed_promises)
 
     def _view(self) -> SurveyView:
         return SurveyView(

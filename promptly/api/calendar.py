@@ -1,0 +1,127 @@
+"""Calendars over HTTP: each provider's subscribable feed and each client's `.ics`.
+
+`GET /calendars/providers/{provider_id}.ics?token=…`: the provider's upcoming live
+appointments. The token is the credential (calendar apps send no headers of their own); it is
+signed per provider and revoked with `promptly calendar revoke`. Calendar apps poll: the answer
+carries `ETag` and `Last-Modified`, and a matching `If-None-Match` (or, without one, an
+`If-Modified-Since` not older than the last change) gets 304 with no body.
+
+`GET /c/{token}/calendar.ics`: the appointment of a signed client link (the link in text
+messages), as it stands now: same UID and SEQUENCE as the invitations.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from psycopg_pool import AsyncConnectionPool
+
+from promptly.config import Settings
+from promptly.domain import feed_tokens, invitations, keys, links
+from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
+from promptly.services.calendar_feeds import case_event, provider_feed, token_accepted
+from promptly.services.errors import ErrorBody, ServiceError
+
+router = APIRouter(tags=["calendars"])
+
+ICS = "text/calendar; charset=utf-8"
+# Revalidate on every poll (cheap: 304), so a cancellation leaves calendars at the next poll;
+# the token in the URL must not leak through a Referer.
+_HEADERS = {"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer"}
+_REFUSED = "this calendar link is not valid (wrong or revoked token): ask for a new one"
+
+
+@router.get(
+    "/calendars/providers/{provider_id}.ics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/calendar": {"schema": {"type": "string"}}},
+            "description": "The provider's calendar (iCalendar)",
+        },
+        304: {"description": "Unchanged since the ETag / date the client has"},
+        403: {"model": ErrorBody, "description": "Wrong or revoked token"},
+        422: {"model": ErrorBody, "description": "No token, or a malformed provider id"},
+    },
+)
+async def provider_calendar(
+    request: Request,
+    provider_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")],
+    token: Annotated[str, Query(min_length=1, max_length=128)],
+) -> Response:
+    """A provider's upcoming appointments: tentative until the client confirms, confirmed
+    after; cancelled and past ones are left out. Client shown by first name and reference."""
+    settings: Settings = request.app.state.settings
+    pool: AsyncConnectionPool = request.app.state.pool
+    key = feed_tokens.feed_key(settings.master_secret())
+    async with pool.connection() as conn:
+        if not await token_accepted(conn, provider_id, token, key):
+            raise ServiceError(403, _REFUSED, headers=_HEADERS)
+        feed = await provider_feed(
+            conn,
+            provider_id,
+            datetime.now(UTC),
+            timezone=settings.office_timezone,
+            uid_domain=settings.calendar_domain,
+        )
+    headers = {**_HEADERS, "ETag": feed.etag}
+    if feed.last_modified is not None:
+        headers["Last-Modified"] = format_datetime(feed.last_modified.astimezone(UTC), usegmt=True)
+    if _unchanged(request, feed.etag, feed.last_modified):
+        return Response(status_code=304, headers=headers)
+    return Response(feed.render(), media_type=ICS, headers=headers)
+
+
+def _unchanged(request: Request, etag: str, last_modified: datetime | None) -> bool:
+    """RFC 9110 §13.1: If-None-Match decides when present, else If-Modified-Since."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or etag in tags
+    since = request.headers.get("if-modified-since")
+    if since is None or last_modified is None:
+        return False
+    try:
+        return last_modified.replace(microsecond=0) <= parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
+
+
+@router.get(
+    "/c/{token}/calendar.ics",
+    response_class=Response,
+    include_in_schema=False,
+)
+async def client_calendar(request: Request, token: str) -> Response:
+    settings: Settings = request.app.state.settings
+    pool: AsyncConnectionPool = request.app.state.pool
+    keyring = settings.keyring(keys.LINKS)
+    try:
+        claims = links.verify(keyring, token, datetime.now(UTC))
+    except links.ExpiredLink as err:  # authentic but too old
+        raise ServiceError(
+            410, "this link has expired: use the one in your latest message"
+        ) from err
+    except links.InvalidLink as err:
+        raise ServiceError(400, "this link is not valid") from err
+    if claims.action != CALENDAR_LINK_ACTION:
+        raise ServiceError(400, "this link is not a calendar link")
+    async with pool.connection() as conn:
+        found = await case_event(conn, claims.case_id)
+    if found is None:
+        raise ServiceError(404, "no such appointment")
+    event, changed_at = found
+    body = invitations.invitation(
+        event,
+        method=invitations.Method.PUBLISH,
+        uid_domain=settings.calendar_domain,
+        stamp=changed_at,
+    )
+    return Response(
+        body,
+        media_type=ICS,
+        headers={**_HEADERS, "Content-Disposition": 'attachment; filename="appointment.ics"'},
+    )

@@ -1,0 +1,308 @@
+"""`Idempotency-Key` on every POST: a repeat changes nothing and answers the first answer.
+
+Two layers, so a retry is safe whatever failed:
+- The answer store (`api_idempotency` table): the first request with a key claims it, runs,
+  and stores its answer (2xx, 404, 409); a repeat with the same key, caller and request gets
+  that answer back byte for byte with `Idempotent-Replayed: true`. The same key with another
+  request is 422. A repeat while the first still runs is 409 with `Retry-After`. Answers that
+  say nothing happened for good (401/403/422, 5xx, 504) are not stored: a retry runs again.
+- Derived ids: the Temporal requests a keyed POST makes carry ids derived from the key
+  (`update_id_for`), so even when the store cannot help (PostgreSQL down, the first request
+  crashed after Temporal applied the update) Temporal applies the update once and answers
+  its first outcome.
+
+Keys live `RETENTION` (24h), as payment APIs do; the codec routes are left alone (they
+change nothing and their answers are decrypted payloads, which must not be stored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from psycopg_pool import AsyncConnectionPool
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from promptly.api.auth import API_KEY_HEADER, ApiKeys
+from promptly.services.errors import ErrorBody, FieldProblem
+from promptly.services.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, check_key, derived_id
+
+log = logging.getLogger("promptly.api")
+
+RETENTION = timedelta(hours=24)
+# A claim this old without an answer: its request died (timeouts are far shorter); take over.
+STALE_CLAIM = timedelta(minutes=5)
+STORE_TIMEOUT_S = 2.0
+STORED_STATUSES = frozenset({404, 409}) | frozenset(range(200, 300))
+UNKEYED_PREFIXES = ("/codec/",)
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def idempotency_key_header(
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            pattern=KEY_PATTERN,
+            description="Any unique string per intended action (a UUID). Repeating the "
+            "request with the same key changes nothing and returns the first answer (24h).",
+        ),
+    ] = None,
+) -> str | None:
+    return key
+
+
+# Routes declare it so the header is validated (422 naming it) and shown in OpenAPI.
+IDEMPOTENCY_KEY = Depends(idempotency_key_header)
+
+
+def _caller_scope(headers: Headers, api_keys: ApiKeys | None) -> str:
+    """Whose key it is: the API key's name, so two integrations never share answers."""
+    presented = headers.get(API_KEY_HEADER)
+    if presented and api_keys is not None:
+        caller = api_keys.identify(presented)
+        if caller is not None:
+            return f"key:{caller.name}"
+        return "key:unknown:" + hashlib.sha256(presented.encode()).hexdigest()
+    return "anonymous"
+
+
+def update_id_for(request: Request, *purpose: str) -> str | None:
+    """The update id for this request's command, or None without an Idempotency-Key."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    scope = _caller_scope(request.headers, getattr(request.app.state, "api_keys", None))
+    return derived_id(key, "api", scope, request.url.path, *purpose)
+
+
+# --- the answer store ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    status: int
+    content_type: str | None
+    body: bytes
+    location: str | None = None  # a 201's Location header
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a key: run it (`claimed`), replay, refuse, or no store."""
+
+    claimed: bool = False
+    stored: Stored | None = None
+    other_request: bool = False
+    in_progress: bool = False
+    unavailable: bool = False
+
+
+class AnswerStore:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def claim(self, key_hash: str, fingerprint: str) -> Claim:
+        try:
+            async with self.pool.connection(timeout=STORE_TIMEOUT_S) as conn:
+                for _ in range(3):  # a released claim can vanish between the two statements
+                    taken = await (
+                        await conn.execute(
+                            """INSERT INTO api_idempotency (key_hash, fingerprint)
+                               VALUES (%(key)s, %(fingerprint)s)
+                               ON CONFLICT (key_hash) DO UPDATE
+                                  SET fingerprint = EXCLUDED.fingerprint, status = NULL,
+                                      content_type = NULL, body = NULL, location = NULL,
+                                      claimed_at = now(), answered_at = NULL
+                                WHERE api_idempotency.claimed_at < now() - %(retention)s
+                                   OR (api_idempotency.status IS NULL
+                                       AND api_idempotency.fingerprint = %(fingerprint)s
+                                       AND api_idempotency.claimed_at < now() - %(stale)s)
+                               RETURNING key_hash""",
+                            {
+                                "key": key_hash,
+                                "fingerprint": fingerprint,
+                                "retention": RETENTION,
+                                "stale": STALE_CLAIM,
+                            },
+                        )
+                    ).fetchone()
+                    await conn.commit()
+                    if taken:
+                        return Claim(claimed=True)
+                    row = await (
+                        await conn.execute(
+                            """SELECT fingerprint, status, content_type, body, location
+                                 FROM api_idempotency WHERE key_hash = %s""",
+                            (key_hash,),
+                        )
+                    ).fetchone()
+                    await conn.commit()
+                    if row is None:
+                        continue
+                    if row[0] != fingerprint:
+                        return Claim(other_request=True)
+                    if row[1] is None:
+                        return Claim(in_progress=True)
+                    return Claim(stored=Stored(row[1], row[2], bytes(row[3] or b""), row[4]))
+        except Exception:
+            log.warning("idempotency store unavailable; running without it", exc_info=True)
+        return Claim(unavailable=True)
+
+    async def answer(self, key_hash: str, stored: Stored) -> None:
+        try:
+            async with self.pool.connection(timeout=STORE_TIMEOUT_S) as conn:
+                await conn.execute(
+                    """UPDATE api_idempotency
+                          SET status = %s, content_type = %s, body = %s, location = %s,
+                              answered_at = now()
+                        WHERE key_hash = %s AND status IS NULL""",
+                    (stored.status, stored.content_type, stored.body, stored.location, key_hash),
+                )
+                # Expired keys go as new ones come: a bounded batch each time.
+                await conn.execute(
+                    """DELETE FROM api_idempotency WHERE key_hash IN (
+                         SELECT key_hash FROM api_idempotency
+                          WHERE claimed_at < now() - %s LIMIT 100)""",
+                    (RETENTION,),
+                )
+        except Exception:
+            log.warning("idempotency store: answer not kept", exc_info=True)
+
+    async def release(self, key_hash: str) -> None:
+        try:
+            async with self.pool.connection(timeout=STORE_TIMEOUT_S) as conn:
+                await conn.execute(
+                    "DELETE FROM api_idempotency WHERE key_hash = %s AND status IS NULL",
+                    (key_hash,),
+                )
+        except Exception:
+            log.warning("idempotency store: claim not released", exc_info=True)
+
+
+# --- the middleware -----------------------------------------------------------------------
+
+
+def _refusal(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
+    body = ErrorBody(reason=reason, errors=[FieldProblem(field=IDEMPOTENCY_HEADER, reason=reason)])
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+class IdempotentPosts:
+    """Stores and replays the answers of POSTs that carry an `Idempotency-Key`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        key = headers.get(IDEMPOTENCY_HEADER)
+        path: str = scope["path"]
+        if key is None or path.startswith(UNKEYED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        try:
+            check_key(key)
+        except ValueError:  # the route's header dependency answers 422 naming it
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        pool: AsyncConnectionPool | None = getattr(state, "pool", None)
+        body, replay = await _read_body(receive)
+        caller = _caller_scope(headers, getattr(state, "api_keys", None))
+        key_hash = hashlib.sha256(f"{caller}\0{key}".encode()).hexdigest()
+        fingerprint = hashlib.sha256(
+            b"\0".join([path.encode(), scope.get("query_string", b""), body])
+        ).hexdigest()
+        store = AnswerStore(pool) if pool is not None else None
+        claim = await store.claim(key_hash, fingerprint) if store else Claim(unavailable=True)
+        if claim.stored is not None:
+            stored = claim.stored
+            replay_headers = {REPLAYED_HEADER: "true"}
+            if stored.location:
+                replay_headers["Location"] = stored.location
+            replayed = Response(
+                stored.body,
+                status_code=stored.status,
+                headers=replay_headers,
+                media_type=stored.content_type,
+            )
+            await replayed(scope, replay, send)
+            return
+        if claim.other_request:
+            await _refusal(
+                422, "this Idempotency-Key was used for a different request; use a new key"
+            )(scope, replay, send)
+            return
+        if claim.in_progress:
+            await _refusal(
+                409,
+                "a request with this Idempotency-Key is still running; retry shortly",
+                {"Retry-After": "1"},
+            )(scope, replay, send)
+            return
+        await self._run(scope, replay, send, store if claim.claimed else None, key_hash)
+
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, store: AnswerStore | None, key: str
+    ) -> None:
+        status = 0
+        content_type: str | None = None
+        location: str | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, content_type, location
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                answered = Headers(raw=message.get("headers", []))
+                content_type = answered.get("content-type")
+                location = answered.get("location")
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        except BaseException:
+            if store is not None:
+                await store.release(key)
+            raise
+        if store is None:
+            return
+        if status in STORED_STATUSES:
+            await store.answer(key, Stored(status, content_type, b"".join(chunks), location))
+        else:
+            await store.release(key)
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Any]:
+    """The whole request body, and a `receive` that hands it to the app again."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay

@@ -1,0 +1,160 @@
+"""Inbound webhooks: client replies by SMS (Twilio) and email (SendGrid Inbound Parse), and
+SMS delivery receipts. No API key: Twilio's requests carry its signature, checked with
+Twilio's `RequestValidator` against `PROMPTLY_PUBLIC_BASE_URL` (the URL Twilio was given);
+SendGrid's carry the secret token in the path. A bad signature or token changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections import deque
+from email.utils import parseaddr
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+from twilio.request_validator import RequestValidator
+
+from promptly.config import Settings
+from promptly.domain.common import Channel
+from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus
+from promptly.services.inbound import InboundReply, handle_reply, record_receipt
+
+# Provider webhooks, not back-office API: documented in docs/sms.md, not in OpenAPI.
+router = APIRouter(tags=["inbound"], include_in_schema=False)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+
+class SenderLimiter:
+    """At most `per_minute` inbound requests per sender in this process (a sliding minute)."""
+
+    def __init__(self, per_minute: int, max_senders: int = 10_000) -> None:
+        self._per_minute = per_minute
+        self._max_senders = max_senders
+        self._hits: dict[str, deque[float]] = {}
+
+    def allow(self, sender: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        if len(self._hits) > self._max_senders:  # forget the quiet ones
+            self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - 60}
+        hits = self._hits.setdefault(sender, deque())
+        while hits and hits[0] <= now - 60:
+            hits.popleft()
+        if len(hits) >= self._per_minute:
+            return False
+        hits.append(now)
+        return True
+
+
+def public_url(settings: Settings, request: Request) -> str:
+    """The URL Twilio signed: the public base URL (what Twilio was configured with, whatever
+    proxies sit between) plus the path and query it called."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{settings.public_base_url.rstrip('/')}{request.url.path}{query}"
+
+
+async def _twilio_form(request: Request) -> dict[str, str] | Response:
+    """The form of a correctly signed Twilio request, or the response refusing it."""
+    settings: Settings = request.app.state.settings
+    if settings.twilio_auth_token is None:
+        return JSONResponse({"reason": "Twilio is not configured"}, status_code=404)
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    if not signature or not validator.validate(public_url(settings, request), form, signature):
+        return JSONResponse({"reason": "invalid Twilio signature"}, status_code=403)
+    return form
+
+
+def _limited(request: Request, sender: str) -> Response | None:
+    limiter: SenderLimiter = request.app.state.inbound_limiter
+    if limiter.allow(sender):
+        return None
+    return JSONResponse(
+        {"reason": "too many messages from this sender"},
+        status_code=429,
+        headers={"Retry-After": "60"},
+    )
+
+
+def _deps(request: Request) -> tuple[Client, AsyncConnectionPool, Settings]:
+    state = request.app.state
+    return state.client, state.pool, state.settings
+
+
+@router.post("/inbound/sms", summary="A client's SMS reply (Twilio messaging webhook)")
+async def inbound_sms(request: Request) -> Response:
+    form = await _twilio_form(request)
+    if isinstance(form, Response):
+        return form
+    sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
+    if not sid or not sender:
+        return JSONResponse({"reason": "MessageSid and From are required"}, status_code=422)
+    if (refused := _limited(request, sender)) is not None:
+        return refused
+    reply = InboundReply(sid, Channel.SMS, sender, form.get("Body", ""))
+    outcome = await handle_reply(*_deps(request), reply)
+    return Response(
+        EMPTY_TWIML,
+        media_type="text/xml",
+        headers={"X-Promptly-Outcome": f"{outcome.intent.value}:{outcome.action}"},
+    )
+
+
+@router.post("/inbound/sms/status", summary="An SMS delivery receipt (Twilio StatusCallback)")
+async def inbound_sms_status(request: Request) -> Response:
+    form = await _twilio_form(request)
+    if isinstance(form, Response):
+        return form
+    sid, status = form.get("MessageSid"), form.get("MessageStatus", "")
+    if not sid:
+        return JSONResponse({"reason": "MessageSid is required"}, status_code=422)
+    if status not in RECEIPT_STATUSES:  # queued, sending, accepted: not a receipt
+        return Response(status_code=204)
+    done = await record_receipt(
+        *_deps(request), sid, DeliveryStatus(status), form.get("ErrorCode") or None
+    )
+    return Response(status_code=204, headers={"X-Promptly-Outcome": done})
+
+
+@router.post("/inbound/email/{token}", summary="A client's email reply (SendGrid Inbound Parse)")
+async def inbound_email(token: str, request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    expected = settings.inbound_email_token
+    if expected is None or not hmac.compare_digest(
+        token.encode(), expected.get_secret_value().encode()
+    ):
+        return JSONResponse({"reason": "not found"}, status_code=404)
+    form: dict[str, Any] = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    sender = parseaddr(form.get("from", ""))[1]
+    if "@" not in sender:
+        return JSONResponse({"reason": "from: no sender address"}, status_code=422)
+    if (refused := _limited(request, sender.lower())) is not None:
+        return refused
+    text = form.get("text", "")
+    subject = form.get("subject", "")
+    reply = InboundReply(
+        _email_id(form.get("headers", ""), sender, subject, text),
+        Channel.EMAIL,
+        sender,
+        text,
+        subject,
+    )
+    outcome = await handle_reply(*_deps(request), reply)
+    return JSONResponse({"intent": outcome.intent.value, "action": outcome.action})
+
+
+def _email_id(headers: str, sender: str, subject: str, text: str) -> str:
+    """The Message-ID header, so a re-posted email is the same reply; else a content hash."""
+    for line in headers.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "message-id" and value.strip():
+            return value.strip()
+    digest = hashlib.sha256(f"{sender}\n{subject}\n{text}".encode()).hexdigest()
+    return f"email-{digest[:32]}"

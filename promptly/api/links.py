@@ -1,0 +1,519 @@
+"""Client links: `GET /c/{token}` shows a page with one form, `POST /c/{token}` acts.
+
+The signed token (promptly/domain/links.py) is the credential: it names one case and one
+action and expires. The case kind comes from the workflow id's prefix; `LINK_CASES` maps
+each kind to the actions its messages link to, so a new link action is one entry. Every
+problem (tampered, expired, unknown action, unknown or closed case, refusal) is a page
+in the client's language with a 4xx status, never an error trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client
+
+from promptly.api.cases import original_input
+from promptly.api.idempotency import update_id_for
+from promptly.api.pages import (
+    Form,
+    Page,
+    form_fields,
+    locale_from,
+    problem,
+    render,
+    status_label,
+    text,
+    when,
+)
+from promptly.config import Settings
+from promptly.domain import keys, links
+from promptly.domain.appointments.models import (
+    FINAL_APPOINTMENT_STATUSES,
+    AcknowledgeInput,
+    AppointmentRequest,
+    AppointmentStatus,
+    AppointmentView,
+    BillingOutcome,
+    CancelInput,
+    ConfirmInput,
+    ReportDelayInput,
+    RescheduleInput,
+)
+from promptly.domain.common import Actor, ActorKind, Locale, Person
+from promptly.domain.complaints.models import ComplaintRequest, ComplaintView
+from promptly.domain.future_times import not_in_future
+from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
+from promptly.services.errors import ServiceError, temporal_errors
+from promptly.services.updates import QUERY_TIMEOUT, bounded_update
+from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.complaint import ComplaintWorkflow
+from promptly.workflows.survey import SurveyWorkflow
+
+log = logging.getLogger("promptly.api.links")
+
+router = APIRouter(include_in_schema=False)
+
+
+class LinkStop(Exception):
+    """Stop here and answer with this page."""
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page.title)
+        self.page = page
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A verified link with its case loaded."""
+
+    url: str
+    case_id: str
+    person: Person
+    original: Any  # the request the case was started with
+    view: Any  # the case's current `status`
+    locale: Locale
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(kind=ActorKind.CLIENT, id=self.person.id)
+
+    def t(self, key: str, **values: Any) -> str:
+        return text(self.locale, key, **values)
+
+    def when(self, moment: datetime) -> str:
+        return when(moment, self.person.timezone, self.locale)
+
+
+@dataclass(frozen=True)
+class LinkAction:
+    update: Any  # typed update method reference
+    form: Callable[[Opened, str], Page]  # the page with the form (error text, or "")
+    argument: Callable[[Opened, Mapping[str, str]], BaseModel]  # raises FormError
+    done: Callable[[Opened, Any], Page]  # the page after the update, from its answer
+    # Before showing the form: a page instead (already done, or no longer possible).
+    instead: Callable[[Opened], Page | None]
+
+
+@dataclass(frozen=True)
+class LinkCase:
+    run: Any
+    status_query: Any
+    request_model: type[BaseModel]
+    person: Callable[[Any], Person]
+    actions: Mapping[str, LinkAction]
+
+
+class FormError(Exception):
+    pass
+
+
+# --- appointments ------------------------------------------------------------------------------
+
+
+def _appointment_details(opened: Opened) -> list[tuple[str, str]]:
+    request: AppointmentRequest = opened.original
+    view: AppointmentView = opened.view
+    return [
+        (opened.t("label.service"), request.service),
+        (opened.t("label.when"), f"{opened.when(view.start)} ({opened.person.timezone})"),
+        (opened.t("label.where"), request.location),
+        (opened.t("label.with"), request.provider.name),
+    ]
+
+
+def _final(opened: Opened) -> Page:
+    return problem(
+        opened.locale,
+        "final",
+        409,
+        status=status_label(opened.locale, str(opened.view.status)),
+    )
+
+
+def _appointment_page(kind: str, button: str, opened: Opened, error: str = "", **form: str) -> Page:
+    name = opened.person.name
+    return Page(
+        title=opened.t(f"{kind}.title"),
+        status_code=422 if error else 200,
+        lines=[opened.t(f"{kind}.intro", name=name)],
+        details=_appointment_details(opened),
+        form=Form(kind=kind, action=opened.url, button=opened.t(button), error=error, **form),
+        note=opened.t("cancel.policy") if kind in ("cancel", "reschedule") else "",
+    )
+
+
+def _confirm_instead(opened: Opened) -> Page | None:
+    view: AppointmentView = opened.view
+    if view.status in FINAL_APPOINTMENT_STATUSES:
+        return _final(opened)
+    if view.status is AppointmentStatus.CONFIRMED:
+        return Page(title=opened.t("confirm.already"), details=_appointment_details(opened))
+    return None
+
+
+def _confirmed(opened: Opened, view: AppointmentView) -> Page:
+    return Page(
+        title=opened.t("confirm.done"),
+        lines=[opened.t("confirm.see_you", when=opened.when(view.start))],
+        details=_appointment_details(opened),
+    )
+
+
+def _cancel_instead(opened: Opened) -> Page | None:
+    return _final(opened) if opened.view.status in FINAL_APPOINTMENT_STATUSES else None
+
+
+def _cancel_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
+    reason = form.get("reason", "").strip()[:2000] or "cancelled by the client via the link"
+    return CancelInput(reason=reason, actor=opened.actor)
+
+
+def _cancelled(opened: Opened, view: AppointmentView) -> Page:
+    free = view.billing is not BillingOutcome.LATE_CANCEL
+    return Page(
+        title=opened.t("cancel.done"),
+        lines=[opened.t("cancel.free" if free else "cancel.late")],
+        details=_appointment_details(opened),
+    )
+
+
+def _reschedule_instead(opened: Opened) -> Page | None:
+    view: AppointmentView = opened.view
+    if view.status in FINAL_APPOINTMENT_STATUSES and not view.free_reschedule:
+        return _final(opened)
+    return None
+
+
+def _reschedule_form(opened: Opened, error: str) -> Page:
+    return _appointment_page(
+        "reschedule",
+        "reschedule.button",
+        opened,
+        error,
+        label=opened.t("reschedule.field", timezone=opened.person.timezone),
+    )
+
+
+def _reschedule_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
+    raw = form.get("new_start", "").strip().replace(" ", "T")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError as err:
+        raise FormError(opened.t("reschedule.bad_time")) from err
+    if moment.tzinfo is None:  # datetime-local: wall time where the client lives
+        moment = moment.replace(tzinfo=ZoneInfo(opened.person.timezone))
+    if not_in_future(moment, datetime.now(UTC)) is not None:  # bad input, as in the API
+        raise FormError(opened.t("reschedule.past"))
+    return RescheduleInput(new_start=moment, actor=opened.actor)
+
+
+def _rescheduled(opened: Opened, view: AppointmentView) -> Page:
+    return Page(
+        title=opened.t("reschedule.done"),
+        lines=[opened.t("reschedule.new_time", when=opened.when(view.start))],
+        details=_appointment_details(opened),
+    )
+
+
+def _late_form(opened: Opened, error: str) -> Page:
+    return _appointment_page(
+        "late", "late.button", opened, error, label=opened.t("late.field"), value="10"
+    )
+
+
+def _late_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
+    """The client runs late: `report_delay` with the client as actor (moves the no-show
+    moment within the configured limit; no fee rule changes)."""
+    try:
+        return ReportDelayInput(
+            minutes=int(form.get("minutes", "").strip()),
+            reason="running late (client link)",
+            actor=opened.actor,
+        )
+    except (ValueError, ValidationError) as err:
+        raise FormError(opened.t("late.bad_minutes")) from err
+
+
+def _late_noted(opened: Opened, view: AppointmentView) -> Page:
+    held_until = view.no_show_at or view.start
+    return Page(
+        title=opened.t("late.done"),
+        lines=[opened.t("late.held", when=opened.when(held_until))],
+        details=_appointment_details(opened),
+    )
+
+
+def _acknowledge_instead(opened: Opened) -> Page | None:
+    view: AppointmentView = opened.view
+    if view.status in FINAL_APPOINTMENT_STATUSES:
+        return _final(opened)
+    if view.provider_acknowledged:
+        return Page(title=opened.t("acknowledge.already"), details=_appointment_details(opened))
+    return None
+
+
+def _acknowledge_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
+    # The acknowledge link goes to the provider only: the one who opens it acts as them.
+    return AcknowledgeInput(actor=Actor(kind=ActorKind.PROVIDER, id=opened.original.provider.id))
+
+
+def _acknowledged(opened: Opened, view: AppointmentView) -> Page:
+    return Page(title=opened.t("acknowledge.done"), details=_appointment_details(opened))
+
+
+APPOINTMENT_LINKS: dict[str, LinkAction] = {
+    "acknowledge": LinkAction(
+        update=AppointmentWorkflow.acknowledge,
+        form=lambda opened, error: _appointment_page(
+            "acknowledge", "acknowledge.button", opened, error
+        ),
+        argument=_acknowledge_argument,
+        done=_acknowledged,
+        instead=_acknowledge_instead,
+    ),
+    "confirm": LinkAction(
+        update=AppointmentWorkflow.confirm,
+        form=lambda opened, error: _appointment_page("confirm", "confirm.button", opened, error),
+        argument=lambda opened, form: ConfirmInput(actor=opened.actor),
+        done=_confirmed,
+        instead=_confirm_instead,
+    ),
+    "cancel": LinkAction(
+        update=AppointmentWorkflow.cancel,
+        form=lambda opened, error: _appointment_page("cancel", "cancel.button", opened, error),
+        argument=_cancel_argument,
+        done=_cancelled,
+        instead=_cancel_instead,
+    ),
+    "late": LinkAction(
+        update=AppointmentWorkflow.report_delay,
+        form=_late_form,
+        argument=_late_argument,
+        done=_late_noted,
+        instead=_cancel_instead,  # until the visit ends; the workflow refuses it too late
+    ),
+    "reschedule": LinkAction(
+        update=AppointmentWorkflow.reschedule,
+        form=_reschedule_form,
+        argument=_reschedule_argument,
+        done=_rescheduled,
+        instead=_reschedule_instead,
+    ),
+}
+
+
+# --- surveys -----------------------------------------------------------------------------------
+
+
+def _survey_details(opened: Opened) -> list[tuple[str, str]]:
+    request: SurveyRequest = opened.original
+    return [
+        (opened.t("label.service"), request.service),
+        (opened.t("label.visit"), opened.when(request.visit_ended_at)),
+    ]
+
+
+def _survey_instead(opened: Opened) -> Page | None:
+    view: SurveyView = opened.view
+    if view.status is SurveyStatus.ANSWERED:
+        return Page(title=opened.t("survey.already"))
+    if view.status is SurveyStatus.CLOSED:
+        return _final(opened)
+    return None
+
+
+def _survey_form(opened: Opened, error: str) -> Page:
+    return Page(
+        title=opened.t("survey.title"),
+        status_code=422 if error else 200,
+        details=_survey_details(opened),
+        form=Form(kind="survey", action=opened.url, error=error),
+    )
+
+
+def _survey_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
+    try:
+        return SurveyAnswer(nps=int(form.get("nps", "")), comment=form.get("comment", "")[:4000])
+    except (ValueError, ValidationError) as err:
+        raise FormError(opened.t("survey.bad_nps")) from err
+
+
+SURVEY_LINKS: dict[str, LinkAction] = {
+    "survey": LinkAction(
+        update=SurveyWorkflow.answer,
+        form=_survey_form,
+        argument=_survey_argument,
+        done=lambda opened, view: Page(title=opened.t("survey.done")),
+        instead=_survey_instead,
+    ),
+}
+
+# --- complaint follow-up -----------------------------------------------------------------------
+
+
+def _feedback_instead(opened: Opened) -> Page | None:
+    view: ComplaintView = opened.view
+    if view.feedback_score is not None:
+        return Page(title=opened.t("survey.already"))
+    return None
+
+
+def _feedback_form(opened: Opened, error: str) -> Page:
+    request: ComplaintRequest = opened.original
+    return Page(
+        title=opened.t("feedback.title"),
+        status_code=422 if error else 200,
+        details=[(opened.t("label.reference"), request.complaint_id)],
+        form=Form(kind="survey", action=opened.url, error=error),
+    )
+
+
+COMPLAINT_LINKS: dict[str, LinkAction] = {
+    "complaint_feedback": LinkAction(
+        update=ComplaintWorkflow.feedback,
+        form=_feedback_form,
+        argument=_survey_argument,  # the same one question: 0–10 and an optional comment
+        done=lambda opened, view: Page(title=opened.t("survey.done")),
+        instead=_feedback_instead,
+    ),
+}
+
+# By workflow-id prefix: the case kinds whose messages carry client links.
+LINK_CASES: dict[str, LinkCase] = {
+    "appointment-": LinkCase(
+        run=AppointmentWorkflow.run,
+        status_query=AppointmentWorkflow.status,
+        request_model=AppointmentRequest,
+        person=lambda request: request.client,
+        actions=APPOINTMENT_LINKS,
+    ),
+    "complaint-": LinkCase(
+        run=ComplaintWorkflow.run,
+        status_query=ComplaintWorkflow.status,
+        request_model=ComplaintRequest,
+        person=lambda request: request.customer,
+        actions=COMPLAINT_LINKS,
+    ),
+    "survey-": LinkCase(
+        run=SurveyWorkflow.run,
+        status_query=SurveyWorkflow.status,
+        request_model=SurveyRequest,
+        person=lambda request: request.client,
+        actions=SURVEY_LINKS,
+    ),
+}
+
+
+# --- the routes ----------------------------------------------------------------------------------
+
+
+def _claims(token: str, settings: Settings, locale: Locale) -> links.LinkClaims:
+    try:
+        return links.verify(settings.keyring(keys.LINKS), token, datetime.now(UTC))
+    except links.ExpiredLink as err:
+        raise LinkStop(problem(locale, "expired", 410)) from err
+    except links.InvalidLink as err:
+        raise LinkStop(problem(locale, "invalid", 400)) from err
+
+
+def _superseded(claims: links.LinkClaims, view: Any) -> bool:
+    """A cancel/reschedule link sent for another start than the visit's: the visit changed
+    since (this link or an earlier one was used), so the link is spent."""
+    start = getattr(view, "start", None)
+    return claims.for_start is not None and start is not None and claims.for_start != start
+
+
+async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkCase]:
+    locale = locale_from(request.headers.get("accept-language"))
+    claims = _claims(token, request.app.state.settings, locale)
+    case = next(
+        (case for prefix, case in LINK_CASES.items() if claims.case_id.startswith(prefix)), None
+    )
+    if case is None:
+        raise LinkStop(problem(locale, "not_found", 404))
+    action = case.actions.get(claims.action)
+    if action is None:
+        raise LinkStop(problem(locale, "wrong_action", 400))
+    client: Client = request.app.state.client
+    try:
+        with temporal_errors("not found"):
+            original = await original_input(client, claims.case_id, case.request_model)
+            person = case.person(original)
+            locale = person.locale
+            handle = client.get_workflow_handle_for(case.run, claims.case_id)
+            view = await handle.query(case.status_query, rpc_timeout=QUERY_TIMEOUT)
+    except ServiceError as err:
+        if err.status == 404:
+            raise LinkStop(problem(locale, "not_found", 404)) from err
+        raise
+    if _superseded(claims, view):
+        raise LinkStop(problem(locale, "superseded", 409))
+    opened = Opened(
+        url=request.url.path,
+        case_id=claims.case_id,
+        person=person,
+        original=original,
+        view=view,
+        locale=locale,
+    )
+    return opened, action, case
+
+
+async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
+    locale = locale_from(request.headers.get("accept-language"))
+    try:
+        opened, action, case = await _open(request, token)
+        locale = opened.locale
+        instead = action.instead(opened)
+        if instead is not None:
+            return render(instead, locale)
+        if not act:
+            return render(action.form(opened, ""), locale)
+        try:
+            argument = action.argument(opened, await form_fields(request))
+        except FormError as err:
+            return render(action.form(opened, str(err)), locale)
+        settings: Settings = request.app.state.settings
+        handle = request.app.state.client.get_workflow_handle_for(case.run, opened.case_id)
+        try:
+            with temporal_errors("not found"):
+                view = await bounded_update(
+                    handle,
+                    action.update,
+                    argument,
+                    settings.api_update_timeout,
+                    update_id_for(request),
+                )
+        except ServiceError as err:
+            if err.status == 409:  # the case's rules refused: say why
+                return render(problem(locale, "refused", 409, err.reason), locale)
+            if err.status == 404:  # the case closed since we looked
+                return render(_final(opened), locale)
+            raise
+        return render(action.done(opened, view), locale)
+    except LinkStop as stop:
+        return render(stop.page, locale)
+    except Exception:
+        log.exception("client link %s failed", "POST" if act else "GET")
+        return render(problem(locale, "error", 503), locale)
+
+
+@router.get("/c/{token}", response_class=HTMLResponse)
+async def show_link(request: Request, token: str) -> HTMLResponse:
+    """The page behind a client link: what it does, and a button to do it."""
+    return await _answer(request, token, act=False)
+
+
+@router.post("/c/{token}", response_class=HTMLResponse)
+async def use_link(request: Request, token: str) -> HTMLResponse:
+    """Do what the link's button says, as the client."""
+    return await _answer(request, token, act=True)

@@ -1,0 +1,94 @@
+"""`GET /tasks` and `POST /tasks/{id}/complete`: the staff task inbox (staff_tasks.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from promptly.api.auth import TASKS, Caller, require
+from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
+from promptly.domain.appointments.models import AppointmentView
+from promptly.domain.tasks import TaskKind
+from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody
+from promptly.services.staff_tasks import StaffTask, TaskCompletion, complete_task, find_tasks
+
+router = APIRouter(tags=["tasks"])
+
+
+class TaskList(BaseModel):
+    items: list[StaffTask]
+
+
+class TaskCompleted(BaseModel):
+    task: StaffTask
+    case: AppointmentView | None = Field(description="the case after the update it drove")
+
+
+@router.get("/tasks", response_model=TaskList, responses=AUTH_RESPONSES)
+async def list_tasks(
+    request: Request,
+    caller: Annotated[Caller, require(TASKS)],
+    assignee: Annotated[
+        str | None, Query(pattern=r"^[a-z_]{1,32}$", description="e.g. front_desk, provider")
+    ] = None,
+    kind: TaskKind | None = None,
+    status: Annotated[str, Query(pattern="^(open|done|all)$")] = "open",
+    case_id: Annotated[
+        str | None,
+        Query(pattern=r"^[a-z]+-[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="a workflow id"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> TaskList:
+    """Staff tasks from PostgreSQL, soonest due first (default: the open ones)."""
+    items = await find_tasks(
+        request.app.state.pool,
+        assignee=assignee,
+        kind=kind,
+        status=status,
+        case_id=case_id,
+        limit=limit,
+        offset=offset,
+    )
+    return TaskList(items=items)
+
+
+@router.post(
+    "/tasks/{task_id}/complete",
+    name="complete_task",  # the operationId back offices generate clients from
+    response_model=TaskCompleted,
+    dependencies=[IDEMPOTENCY_KEY],
+    responses={
+        **ACTION_RESPONSES,
+        409: {"model": ErrorBody, "description": "Task already done, superseded, or refused"},
+    },
+)
+async def complete_task_route(
+    request: Request,
+    task_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: TaskCompletion,
+    caller: Annotated[Caller, require(TASKS)],
+) -> TaskCompleted:
+    """Complete a task with its outcome; the outcome drives the case.
+
+    `call_client`, a follow-up call attempt: outcome of `record_call_outcome`
+    (reached_confirmed, reached_cancelled, reached_rescheduled, no_answer, wrong_number); the
+    workflow closes the task. `call_client`, a message for a phone client (its `data` has a
+    `message_id`): reached (read out), reached_confirmed (runs `confirm`), no_answer,
+    wrong_number.
+    `send_confirmation_manually`: `sent`, or `confirmed` (runs `confirm`).
+    `provider_decision`: `waive_fee` (runs `waive_fee`, the note is the reason) or
+    `fee_stands`.
+    """
+    task, case = await complete_task(
+        request.app.state.client,
+        request.app.state.pool,
+        request.app.state.settings,
+        task_id,
+        body,
+        caller.actor_for(body.actor),
+        update_id=update_id_for(request),
+    )
+    return TaskCompleted(task=task, case=case)

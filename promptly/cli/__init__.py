@@ -1,0 +1,1 @@
+"""The `promptly` command line (typer): one module per command group."""

@@ -1,0 +1,54 @@
+"""What every `promptly` command shares: its settings and a run with a Temporal client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from promptly.config import Settings
+
+T = TypeVar("T")
+LOCAL_ENV = Path(".data/env")  # written by `promptly dev` for the other commands
+
+
+def settings() -> Settings:
+    return Settings(_env_file=LOCAL_ENV if LOCAL_ENV.exists() else None)
+
+
+def run_with_client(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
+    from promptly.client import make_client
+
+    async def main() -> T:
+        config = settings()
+        return await action(await make_client(config), config)
+
+    try:
+        return asyncio.run(main())
+    except RuntimeError as err:
+        refuse_if_unreachable(err)
+        raise
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        typer.secho(f"refused: {cause or err}", fg="red", err=True)
+        raise typer.Exit(1) from err
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            typer.secho(f"not found: {err.message}", fg="red", err=True)
+            raise typer.Exit(1) from err
+        raise
+
+
+def refuse_if_unreachable(err: RuntimeError) -> None:
+    """A client that could not connect: one sentence and exit 1 instead of a traceback."""
+    if str(err).startswith("Failed client connect"):
+        address = settings().temporal_address
+        typer.secho(
+            f"cannot reach Temporal at {address}: is `make run` going? ({err})", fg="red", err=True
+        )
+        raise typer.Exit(1) from err

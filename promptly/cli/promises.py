@@ -1,0 +1,53 @@
+"""`promptly promises`: the promise ledger of a period, as `GET /promises` lists it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from psycopg import AsyncConnection
+
+from promptly.domain.qa_report import Period
+from promptly.services.promise_ledger import LedgerRow, promises_due
+
+
+def promises_command(
+    first: Annotated[
+        datetime,
+        typer.Option("--from", formats=["%Y-%m-%d"], help="First day due (office timezone)."),
+    ],
+    last: Annotated[
+        datetime,
+        typer.Option("--to", formats=["%Y-%m-%d"], help="Last day due, inclusive."),
+    ],
+    broken: Annotated[
+        bool, typer.Option("--broken", help="Only the promises that were broken.")
+    ] = False,
+) -> None:
+    """Promises due in a period with their verdicts: due, met, cause and actor."""
+    from promptly.cli.common import settings
+
+    config = settings()
+    try:
+        period = Period(first.date(), last.date(), config.office_timezone)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+
+    async def main() -> list[LedgerRow]:
+        async with await AsyncConnection.connect(config.database_url) as conn:
+            return await promises_due(
+                conn, period.start, period.end, kept=False if broken else None
+            )
+
+    rows = asyncio.run(main())
+    for row in rows:
+        typer.echo(
+            f"{row.due_at.isoformat() if row.due_at else '-'}  {row.case_id}  {row.promise}  "
+            f"{row.verdict}"
+            + (f"  met {row.met_at.isoformat()}" if row.met_at else "")
+            + (f"  cause: {row.cause}" if row.cause else "")
+            + (f"  by {row.actor}" if row.actor else "")
+        )
+    typer.echo(f"{len(rows)} promise(s) due {period.first} – {period.last}", err=True)

@@ -1,0 +1,55 @@
+"""`promptly report`: the QA report of a period from PostgreSQL, as a table, CSV or HTML.
+
+Figures and formats: promptly/domain/qa_report.py; the SQL: promptly/db/qa_facts.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from psycopg import AsyncConnection
+
+from promptly.db.qa_facts import build_report
+from promptly.domain.qa_report import Period, QaReport, ReportFormat, render
+
+
+def report_command(
+    first: Annotated[
+        datetime,
+        typer.Option("--from", formats=["%Y-%m-%d"], help="First day (office timezone)."),
+    ],
+    last: Annotated[
+        datetime,
+        typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, inclusive."),
+    ],
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = (
+        ReportFormat.TABLE
+    ),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """QA report of a period from PostgreSQL: confirmations, reminders, calls, no-shows,
+    late cancellations, complaints, escalations and NPS, with a trend by week."""
+    from promptly.cli.common import settings
+
+    config = settings()
+    try:
+        period = Period(first.date(), last.date(), config.office_timezone)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+
+    async def main() -> QaReport:
+        async with await AsyncConnection.connect(config.database_url) as conn:
+            return await build_report(conn, period)
+
+    text = render(asyncio.run(main()), fmt)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"written: {output}", err=True)

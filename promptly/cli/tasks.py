@@ -1,0 +1,98 @@
+"""`promptly tasks …`: the staff task inbox from the terminal, as `GET /tasks` and
+`POST /tasks/{id}/complete` serve it (both over staff_tasks.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from temporalio.client import Client
+
+from promptly.cli import common
+from promptly.cli.keys import IdempotencyKeyOption, command_key
+from promptly.config import Settings
+from promptly.domain.common import Actor, ActorKind
+from promptly.domain.readable_time import readable
+from promptly.domain.tasks import TaskKind
+from promptly.services.errors import ServiceError
+from promptly.services.idempotency import derived_id
+from promptly.services.staff_tasks import StaffTask, TaskCompletion, complete_task, find_tasks
+
+tasks_app = typer.Typer(help="Staff tasks: calls to make, decisions to take.", no_args_is_help=True)
+
+
+def _table(tasks: list[StaffTask], timezone: str) -> list[str]:
+    rows = [f"{'id':>6}  {'due':<30}  {'kind':<26} {'assignee':<11} {'status':<5}  title"]
+    for task in tasks:
+        state = task.status if task.outcome is None else f"{task.status}: {task.outcome}"
+        rows.append(
+            f"{task.id:>6}  {readable(task.due_at, timezone):<30}  {task.kind:<26} "
+            f"{task.assignee:<11} {state:<5}  {task.title}  [{task.case_id}]"
+        )
+    return rows
+
+
+@tasks_app.command("list")
+def list_command(
+    assignee: Annotated[str | None, typer.Option(help="e.g. front_desk, provider")] = None,
+    kind: Annotated[TaskKind | None, typer.Option(help="e.g. call_client")] = None,
+    status: Annotated[str, typer.Option(help="open, done or all")] = "open",
+    case_id: Annotated[str | None, typer.Option("--case", help="a workflow id")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+) -> None:
+    """Tasks, soonest due first (office time): id, due, kind, assignee, status, title, case."""
+    from promptly.client import open_pool
+
+    if status not in ("open", "done", "all"):
+        typer.secho("--status: open, done or all", fg="red", err=True)
+        raise typer.Exit(2)
+
+    async def action(client: Client, config: Settings) -> list[StaffTask]:
+        async with open_pool(config) as pool:
+            return await find_tasks(
+                pool, assignee=assignee, kind=kind, status=status, case_id=case_id, limit=limit
+            )
+
+    found = common.run_with_client(action)
+    for row in _table(found, common.settings().office_timezone) if found else ["no tasks"]:
+        typer.echo(row)
+
+
+@tasks_app.command("complete")
+def complete_command(
+    task_id: int,
+    outcome: Annotated[
+        str,
+        typer.Argument(
+            help="a follow-up call: reached_confirmed, reached_cancelled, "
+            "reached_rescheduled, no_answer, wrong_number; a message read out by phone: "
+            "reached, reached_confirmed, no_answer, wrong_number; send_confirmation_manually: "
+            "sent, confirmed; provider_decision: waive_fee, fee_stands"
+        ),
+    ],
+    note: Annotated[str, typer.Option(help="what happened; for waive_fee, the reason")] = "",
+    actor_kind: Annotated[ActorKind, typer.Option(help="who did it")] = ActorKind.STAFF,
+    actor_id: Annotated[str, typer.Option(help="their id")] = "cli",
+    idempotency_key: IdempotencyKeyOption = None,
+) -> None:
+    """Complete a task with its outcome; the outcome drives the case (a call's outcome runs
+    record_call_outcome, waive_fee runs waive_fee, ...)."""
+    from promptly.client import open_pool
+
+    actor = Actor(kind=actor_kind, id=actor_id)
+    completion = TaskCompletion(outcome=outcome, note=note, actor=actor)
+    update_id = derived_id(command_key(idempotency_key), "cli", "task", str(task_id))
+
+    async def action(client: Client, config: Settings) -> StaffTask:
+        async with open_pool(config) as pool:
+            task, _ = await complete_task(
+                client, pool, config, task_id, completion, actor, update_id
+            )
+            return task
+
+    try:
+        task = common.run_with_client(action)
+    except ServiceError as err:
+        typer.secho(f"refused: {err.reason}", fg="red", err=True)
+        raise typer.Exit(1) from err
+    typer.echo(f"task {task.id} {task.status}: {task.outcome} ({task.closed_by})")

@@ -1,0 +1,84 @@
+"""`promptly webhooks …`: what the outbound webhooks delivered, retry and gave up."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+from psycopg import AsyncConnection
+
+from promptly.cli import common
+from promptly.domain.webhooks import WebhookDelivery, WebhookDeliveryStatus
+from promptly.services.webhooks import list_deliveries, redeliver
+
+webhooks_app = typer.Typer(
+    help="Outbound webhooks (PROMPTLY_WEBHOOK_URLS): the deliveries recorded in PostgreSQL.",
+    no_args_is_help=True,
+)
+
+
+def _line(delivery: WebhookDelivery) -> str:
+    code = "-" if delivery.last_status_code is None else str(delivery.last_status_code)
+    if delivery.delivered_at is not None:
+        state = f"delivered {delivery.delivered_at.isoformat(timespec='seconds')}"
+    elif delivery.status is WebhookDeliveryStatus.PENDING:
+        state = f"next try {delivery.next_attempt_at.isoformat(timespec='seconds')}"
+    else:
+        state = delivery.last_error or ""
+    return (
+        f"{delivery.id:>6}  {delivery.created_at.isoformat(timespec='seconds')}  "
+        f"{delivery.status.value:<9} {delivery.attempts:>2}x {code:>3}  {delivery.event_id}  "
+        f"{delivery.url}  {state}"
+    )
+
+
+@webhooks_app.command("list")
+def list_command(
+    status: Annotated[
+        WebhookDeliveryStatus | None, typer.Option(help="only pending, delivered or failed")
+    ] = None,
+    case_id: Annotated[
+        str | None, typer.Option("--case", help="one case's, by workflow id")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Deliveries, newest first: id, recorded, status, attempts, last HTTP code, event, URL,
+    then when delivered, when next tried, or why it failed."""
+
+    config = common.settings()
+
+    async def main() -> list[WebhookDelivery]:
+        async with await AsyncConnection[Any].connect(config.database_url) as conn:
+            return await list_deliveries(conn, status, case_id, limit)
+
+    deliveries = asyncio.run(main())
+    if not config.webhook_urls:
+        typer.secho("webhooks are off (PROMPTLY_WEBHOOK_URLS is empty)", fg="yellow", err=True)
+    for delivery in deliveries:
+        typer.echo(_line(delivery))
+    if not deliveries:
+        typer.echo("no deliveries", err=True)
+
+
+@webhooks_app.command("redeliver")
+def redeliver_command(
+    ids: Annotated[list[int] | None, typer.Argument(help="delivery ids (from `list`)")] = None,
+    case_id: Annotated[
+        str | None, typer.Option("--case", help="every failed delivery of this case")
+    ] = None,
+) -> None:
+    """Send failed deliveries again (after a receiver's outage): tried at once, with a fresh
+    day of retries."""
+
+    if not ids and case_id is None:
+        typer.secho("name the deliveries: ids, or --case", fg="red", err=True)
+        raise typer.Exit(2)
+    config = common.settings()
+
+    async def main() -> list[int]:
+        async with await AsyncConnection[Any].connect(config.database_url) as conn:
+            return await redeliver(conn, ids or (), case_id)
+
+    requeued = asyncio.run(main())
+    typer.echo(f"requeued {len(requeued)}: {' '.join(map(str, requeued)) or '-'}")

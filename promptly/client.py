@@ -1,0 +1,72 @@
+"""Clients of Temporal and PostgreSQL, as every Promptly process builds them.
+
+The API, the CLI and the dev stack import this module, not `promptly.worker`, so that a client
+does not load every activity and channel library. `promptly.worker` re-exports
+`data_converter` and `make_client` (the public contract).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.envconfig import ClientConfig, ClientConnectConfig
+
+from promptly import observability
+from promptly.config import Settings
+
+
+def data_converter(settings: Settings | None = None) -> DataConverter:
+    """The converter every Promptly client must use: pydantic models on the wire and, when
+    codec keys are configured (`PROMPTLY_CODEC_KEYS`), every payload and failure message
+    encrypted (promptly/codec.py)."""
+    codec = (settings or Settings()).payload_codec()
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        # Failure messages and stack traces can quote addresses: encrypted too.
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+def connect_options(
+    settings: Settings, profile: str | None = None, *, env: Mapping[str, str] | None = None
+) -> ClientConnectConfig:
+    """`Client.connect` options: Temporal's env config, else the settings' address/namespace.
+
+    Temporal's environment configuration wins: the TOML profile (`TEMPORAL_CONFIG_FILE`,
+    `TEMPORAL_PROFILE` or `profile`) with address, namespace, API key and TLS cert/key paths,
+    then `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`.
+    `env` replaces the process environment (tests).
+    """
+    connect = ClientConfig.load_client_connect_config(profile=profile, override_env_vars=env)
+    connect.setdefault("target_host", settings.temporal_address)
+    connect.setdefault("namespace", settings.temporal_namespace)
+    return connect
+
+
+async def make_client(settings: Settings | None = None) -> Client:
+    """Connects via Temporal env config (TEMPORAL_* variables, TOML profiles), else settings."""
+    settings = settings or Settings()
+    return await Client.connect(
+        **connect_options(settings),
+        data_converter=data_converter(settings),
+        runtime=observability.runtime(settings),
+    )
+
+
+def open_pool(settings: Settings) -> AsyncConnectionPool:
+    """One connection per concurrent activity at most (`database_pool_size`): with fewer,
+    activities past the pool's size queue for a connection inside their own timeout."""
+    return AsyncConnectionPool(
+        settings.database_url,
+        min_size=min(2, settings.pool_size()),
+        max_size=settings.pool_size(),
+        open=False,
+    )

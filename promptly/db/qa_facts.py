@@ -1,0 +1,177 @@
+"""The QA report's reads from PostgreSQL: the system of record (`cases`, `timeline_events`,
+`billing_outcomes`, `survey_responses`, `promises`) turned into the report's facts, read-only.
+
+The figures and formats are pure (promptly/domain/qa_report.py). Both the weekly schedule's
+activity and `promptly report` read through here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from promptly.domain.demo import DEMO_CASE_ID_LIKE
+from promptly.domain.promise_report import PromiseFact
+from promptly.domain.qa_report import (
+    AppointmentFact,
+    ComplaintFact,
+    EscalationFact,
+    Period,
+    QaReport,
+    ReminderFact,
+    ReportFacts,
+    SurveyFact,
+    compute,
+)
+
+_APPOINTMENTS_SQL = """
+SELECT c.case_id, c.starts_at, c.status,
+       ev.booked_at, ev.confirmed_at, ev.call_attempts, ev.call_outcomes,
+       coalesce(b.late_cancelled, false) AS late_cancelled,
+       coalesce(b.fee_waived, false) AS fee_waived
+  FROM cases c
+  CROSS JOIN LATERAL (
+      SELECT min(t.at) AS booked_at,
+             min(t.at) FILTER (WHERE t.kind = 'status'
+                                 AND t.data->>'status' = 'Confirmed') AS confirmed_at,
+             count(*) FILTER (WHERE t.kind = 'message'
+                                AND t.data->>'template' = 'call_task') AS call_attempts,
+             coalesce(array_agg(t.data->>'outcome' ORDER BY t.seq)
+                      FILTER (WHERE t.kind = 'action' AND t.data ? 'outcome'),
+                      '{}') AS call_outcomes
+        FROM timeline_events t
+       WHERE t.case_id = c.case_id) ev
+  LEFT JOIN LATERAL (
+      SELECT bool_or(o.outcome = 'late_cancel') AS late_cancelled,
+             bool_or(o.outcome = 'waived') AS fee_waived
+        FROM billing_outcomes o
+       WHERE o.case_id = c.case_id) b ON true
+ WHERE c.kind = 'appointment' AND c.starts_at >= %(start)s AND c.starts_at < %(end)s
+   AND c.case_id NOT LIKE %(demo)s
+ ORDER BY c.starts_at, c.case_id
+"""
+
+# Each reminder with the visit time in effect when it was sent: the start carried by the
+# latest earlier booking or reschedule entry of the same case.
+_REMINDERS_SQL = """
+SELECT r.case_id, r.kind, r.at,
+       (SELECT (s.data->>'start')::timestamptz
+          FROM timeline_events s
+         WHERE s.case_id = r.case_id AND s.seq < r.seq AND s.data ? 'start'
+         ORDER BY s.seq DESC LIMIT 1) AS start_in_effect
+  FROM timeline_events r
+  JOIN cases c ON c.case_id = r.case_id
+ WHERE c.kind = 'appointment' AND c.starts_at >= %(start)s AND c.starts_at < %(end)s
+   AND c.case_id NOT LIKE %(demo)s
+   AND r.kind IN ('message', 'message_failed') AND r.data->>'template' = 'reminder'
+ ORDER BY r.case_id, r.seq
+"""
+
+# A complaint is resolved by its first resolution (proposed or closed) after its last
+# reopening; a reopened complaint without a new resolution is unresolved.
+_COMPLAINTS_SQL = """
+SELECT c.case_id, coalesce(c.details->>'department', '') AS department,
+       coalesce((c.details->>'sla_breached')::boolean, false) AS sla_breached,
+       (c.details->>'feedback_score')::int AS feedback_score,
+       f.filed_at,
+       (SELECT min(t.at)
+          FROM timeline_events t
+         WHERE t.case_id = c.case_id AND t.kind = 'status'
+           AND t.data->>'status' IN ('ResolutionProposed', 'Closed', 'ClosedUnconfirmed')
+           AND t.seq > coalesce(
+               (SELECT max(o.seq) FROM timeline_events o
+                 WHERE o.case_id = c.case_id AND o.kind = 'status'
+                   AND o.data->>'status' = 'Open'
+                   AND o.data->>'previous' = 'ResolutionProposed'), -1)
+       ) AS resolved_at
+  FROM cases c
+  CROSS JOIN LATERAL (SELECT min(t.at) AS filed_at
+                        FROM timeline_events t WHERE t.case_id = c.case_id) f
+ WHERE c.kind = 'complaint' AND f.filed_at >= %(start)s AND f.filed_at < %(end)s
+   AND c.case_id NOT LIKE %(demo)s
+ ORDER BY f.filed_at, c.case_id
+"""
+
+# Escalations: the SLA-clock tiers (decision entries) and reopenings one tier up (status).
+_ESCALATIONS_SQL = """
+SELECT t.case_id, coalesce(c.details->>'department', '') AS department,
+       (t.data->>'level')::int AS level,
+       coalesce((t.data->>'breach')::boolean, false) AS breach, t.at,
+       c.details->>'root_cause' AS root_cause
+  FROM timeline_events t
+  JOIN cases c ON c.case_id = t.case_id
+ WHERE c.kind = 'complaint' AND t.kind IN ('decision', 'status') AND t.data ? 'level'
+   AND t.at >= %(start)s AND t.at < %(end)s AND c.case_id NOT LIKE %(demo)s
+ ORDER BY t.at, t.case_id
+"""
+
+_SURVEYS_SQL = """
+SELECT nps, answered_at FROM survey_responses
+ WHERE answered_at >= %(start)s AND answered_at < %(end)s AND case_id NOT LIKE %(demo)s
+ ORDER BY answered_at
+"""
+
+
+# The promise ledger's verdicts of the cases the report covers: appointments by their start,
+# other cases by when they were opened (their first timeline entry).
+_PROMISES_SQL = """
+SELECT p.case_id, p.promise, p.verdict
+  FROM promises p
+  JOIN cases c ON c.case_id = p.case_id
+  CROSS JOIN LATERAL (SELECT min(t.at) AS opened_at
+                        FROM timeline_events t WHERE t.case_id = p.case_id) f
+ WHERE coalesce(CASE WHEN c.kind = 'appointment' THEN c.starts_at END, f.opened_at)
+       >= %(start)s
+   AND coalesce(CASE WHEN c.kind = 'appointment' THEN c.starts_at END, f.opened_at)
+       < %(end)s
+   AND p.case_id NOT LIKE %(demo)s
+ ORDER BY p.case_id, p.promise
+"""
+
+
+async def load_facts(conn: AsyncConnection[Any], period: Period) -> ReportFacts:
+    """Read the facts of `period` from PostgreSQL (read-only)."""
+    # Demo cases (`make demo`) are samples, not the service the report measures.
+    bounds = {"start": period.start, "end": period.end, "demo": DEMO_CASE_ID_LIKE}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_REMINDERS_SQL, bounds)
+        reminders: dict[str, list[ReminderFact]] = {}
+        for row in await cur.fetchall():
+            start = row["start_in_effect"]
+            reminders.setdefault(row["case_id"], []).append(
+                ReminderFact(
+                    sent=row["kind"] == "message",
+                    lead=start - row["at"] if start is not None else None,
+                )
+            )
+        await cur.execute(_APPOINTMENTS_SQL, bounds)
+        appointments = [
+            AppointmentFact(
+                case_id=row["case_id"],
+                starts_at=row["starts_at"],
+                status=row["status"],
+                booked_at=row["booked_at"] or row["starts_at"],
+                confirmed_at=row["confirmed_at"],
+                reminders=tuple(reminders.get(row["case_id"], ())),
+                call_attempts=row["call_attempts"],
+                call_outcomes=tuple(row["call_outcomes"]),
+                late_cancelled=row["late_cancelled"],
+                fee_waived=row["fee_waived"],
+            )
+            for row in await cur.fetchall()
+        ]
+        await cur.execute(_COMPLAINTS_SQL, bounds)
+        complaints = [ComplaintFact(**row) for row in await cur.fetchall()]
+        await cur.execute(_ESCALATIONS_SQL, bounds)
+        escalations = [EscalationFact(**row) for row in await cur.fetchall()]
+        await cur.execute(_SURVEYS_SQL, bounds)
+        surveys = [SurveyFact(**row) for row in await cur.fetchall()]
+        await cur.execute(_PROMISES_SQL, bounds)
+        promises = [PromiseFact(**row) for row in await cur.fetchall()]
+    return ReportFacts(appointments, complaints, escalations, surveys, promises)
+
+
+async def build_report(conn: AsyncConnection[Any], period: Period) -> QaReport:
+    return compute(await load_facts(conn, period), period)

@@ -1,0 +1,1 @@
+"""The embedded dev stack (`make run`), the demo and the local Twilio fake."""

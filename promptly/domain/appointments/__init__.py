@@ -1,0 +1,1 @@
+"""The appointment procedure: models, rules, follow-up calls."""

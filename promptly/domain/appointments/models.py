@@ -1,0 +1,318 @@
+"""The appointment on the wire and in the workflow: the booking, its updates, its status view,
+the rules it runs under and the case the workflow keeps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from babel.numbers import list_currencies
+from pydantic import AfterValidator, AwareDatetime, EmailStr, Field, StringConstraints
+
+from promptly.domain.calendar import BusinessCalendar, HourRange
+from promptly.domain.common import (
+    Actor,
+    ActorInput,
+    ActorKind,
+    BusinessId,
+    Channel,
+    Model,
+    NonEmpty,
+    Person,
+    Phone,
+    PromiseRecord,
+    Reason,
+    TimelineEntry,
+    Timezone,
+)
+
+
+class Provider(Model):
+    id: BusinessId
+    name: NonEmpty
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    # Where the provider reads their messages; None: the office's timezone.
+    timezone: Timezone | None = None
+
+
+_ISO_CURRENCIES = frozenset(list_currencies())
+
+
+def _iso_currency(code: str) -> str:
+    if code not in _ISO_CURRENCIES:
+        raise ValueError(f"unknown currency {code!r} (use an ISO 4217 code like PLN or EUR)")
+    return code
+
+
+class Price(Model):
+    """What the visit costs, as the confirmation states it."""
+
+    amount: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+    currency: Annotated[
+        str, StringConstraints(min_length=3, max_length=3), AfterValidator(_iso_currency)
+    ]
+
+
+class AppointmentRequest(Model):
+    """What a back-office sends to book a visit (DESIGN.md §2)."""
+
+    appointment_id: BusinessId
+    client: Person
+    provider: Provider
+    service: NonEmpty
+    location: NonEmpty
+    start: AwareDatetime
+    duration_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    instructions: Annotated[str, StringConstraints(max_length=2000)] = ""
+    price: Price | None = None
+
+    @property
+    def workflow_id(self) -> str:
+        return appointment_workflow_id(self.appointment_id)
+
+    @property
+    def end(self) -> datetime:
+        return (self.start.astimezone(UTC) + timedelta(minutes=self.duration_minutes)).astimezone(
+            self.start.tzinfo
+        )
+
+
+def appointment_workflow_id(appointment_id: str) -> str:
+    return f"appointment-{appointment_id}"
+
+
+class ConfirmInput(ActorInput):
+    # How the confirmation arrived when the client answered a message (sms, email reply).
+    channel: Channel | None = None
+
+
+class AcknowledgeInput(ActorInput):
+    pass
+
+
+class CheckInInput(ActorInput):
+    pass
+
+
+class CompleteInput(ActorInput):
+    pass
+
+
+class CallOutcome(StrEnum):
+    REACHED_CONFIRMED = "reached_confirmed"
+    REACHED_CANCELLED = "reached_cancelled"
+    REACHED_RESCHEDULED = "reached_rescheduled"
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+
+
+class RecordCallOutcomeInput(Model):
+    outcome: CallOutcome
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+    actor: Actor = Actor(kind=ActorKind.STAFF, id="front-desk")
+    # The time agreed on the phone; required with `reached_rescheduled`.
+    new_start: AwareDatetime | None = None
+
+
+class CancelInput(Model):
+    """A client or staff cancellation; by the provider it is a provider cancellation (free)."""
+
+    reason: Reason
+    actor: Actor
+
+
+class RescheduleInput(Model):
+    new_start: AwareDatetime
+    actor: Actor
+
+
+class ReportDelayInput(Model):
+    minutes: int = Field(ge=1, le=8 * 60)
+    reason: Reason
+    actor: Actor | None = None
+
+
+class ExcuseNoShowInput(Model):
+    reason: Reason
+    actor: Actor | None = None
+
+
+class WaiveFeeInput(Model):
+    """Force majeure: the provider (or staff for them) lifts the fee, with a reason."""
+
+    reason: Reason
+    actor: Actor
+
+
+class BillingOutcome(StrEnum):
+    """What the visit slot means for billing."""
+
+    HELD = "held"
+    LATE_CANCEL = "late_cancel"
+    NO_SHOW = "no_show"
+    WAIVED = "waived"
+    CANCELLED_FREE = "cancelled_free"
+    PROVIDER_CANCELLED = "provider_cancelled"
+
+
+class AppointmentStatus(StrEnum):
+    BOOKED = "Booked"
+    CONFIRMED = "Confirmed"
+    UNCONFIRMED = "Unconfirmed"
+    CANCELLED = "Cancelled"
+    LATE_CANCELLED = "LateCancelled"
+    CHECKED_IN = "CheckedIn"
+    COMPLETED = "Completed"
+    NO_SHOW = "NoShow"
+
+
+FINAL_APPOINTMENT_STATUSES = frozenset(
+    {
+        AppointmentStatus.CANCELLED,
+        AppointmentStatus.LATE_CANCELLED,
+        AppointmentStatus.COMPLETED,
+        AppointmentStatus.NO_SHOW,
+    }
+)
+
+
+class AppointmentView(Model):
+    """The `status` query of an appointment, and the answer of every update."""
+
+    appointment_id: str
+    status: AppointmentStatus
+    start: AwareDatetime
+    booked_at: AwareDatetime
+    confirmation_deadline: AwareDatetime
+    provider_ack_deadline: AwareDatetime
+    reminder_at: AwareDatetime | None
+    response_deadline: AwareDatetime
+    next_call_at: AwareDatetime | None
+    confirmation_sent: bool
+    reminder_sent: bool
+    provider_acknowledged: bool
+    call_attempts: int
+    max_call_attempts: int
+    needs_attention: list[str]
+    billing: BillingOutcome | None = None
+    free_reschedule: bool = False
+    delay_minutes: int = 0
+    reschedules: int = 0
+    # Which follow-up rule planned the calls (follow_up.FollowUpRule); None on cases
+    # booked before calls were planned ahead of the free-cancellation line.
+    follow_up_rule: str | None = None
+    # After the client's unwaived no-show this visit is paid in advance (no-show policy).
+    prepayment_required: bool = False
+    # When the no-show rule applies, moved by the delays reported so far.
+    no_show_at: AwareDatetime | None = None
+    timeline: list[TimelineEntry]
+
+
+class AppointmentPolicy(Model):
+    """Every appointment service level as a number (DESIGN.md §1). Carried in history."""
+
+    confirmation_within: timedelta = timedelta(hours=24)
+    confirmation_task_margin: timedelta = timedelta(hours=2)
+    provider_ack_within: timedelta = timedelta(hours=24)
+    reminder_before: timedelta = timedelta(hours=48)
+    reminder_window_end: timedelta = timedelta(hours=24)
+    quiet_hours: HourRange | None = HourRange(start_hour=21, end_hour=8)
+    response_deadline_before: timedelta = timedelta(hours=24)
+    call_attempts: int = Field(default=3, ge=1, le=10)
+    call_interval: timedelta = timedelta(hours=2)
+    business: BusinessCalendar | None = BusinessCalendar()
+    no_show_after: timedelta = timedelta(minutes=15)
+    # A client who says they run late moves the no-show moment by at most this much in all.
+    client_late_limit: timedelta = timedelta(minutes=15)
+    check_in_opens_before: timedelta = timedelta(hours=2)
+    auto_complete_after_end: timedelta = timedelta(hours=12)
+    # After a final status the case stays open this long, so late updates get a clear answer.
+    keep_open_after_close: timedelta = timedelta(hours=24)
+    # A fee-bearing outcome (late cancel, no-show) stays open for an excuse or a waiver.
+    fee_decision_window: timedelta = timedelta(days=7)
+    # A free reschedule granted by a waiver or a provider cancellation stays usable this long
+    # after it was granted: the life of the client link that offers it (setting link_ttl).
+    # None (cases booked before the rule): the case closes as any final case does.
+    free_reschedule_open_for: timedelta | None = None
+    late_change_within: timedelta = timedelta(hours=24)
+    continue_after_reschedules: int = Field(default=10, ge=1)
+    survey_after_end: timedelta = timedelta(hours=2)
+    survey_reminder_after: timedelta = timedelta(hours=24)
+    survey_closes_after: timedelta = timedelta(days=7)
+
+
+class AppointmentCase(Model):
+    """Everything an appointment workflow knows: the booking, its rules, where it stands."""
+
+    request: AppointmentRequest
+    policy: AppointmentPolicy
+    status: AppointmentStatus = AppointmentStatus.BOOKED
+    booked_at: AwareDatetime
+    confirmation_deadline: AwareDatetime
+    provider_ack_deadline: AwareDatetime
+    reminder_at: AwareDatetime | None
+    response_deadline: AwareDatetime
+    next_call_at: AwareDatetime | None
+    max_call_attempts: int
+    call_attempts: int = 0
+    awaiting_call_outcome: bool = False
+    confirmation_sent: bool = False
+    reminder_sent: bool = False
+    provider_acknowledged: bool = False
+    ack_alert_sent: bool = False
+    provider_notified: bool = False
+    confirmation_attempted: bool = False
+    needs_attention: list[str] = Field(default_factory=list)
+    closed_at: AwareDatetime | None = None
+    billing: BillingOutcome | None = None
+    free_reschedule: bool = False
+    # When a waiver or a provider cancellation granted the free reschedule.
+    free_reschedule_granted_at: AwareDatetime | None = None
+    delay_minutes: int = 0
+    # Minutes the client said they run late (capped by `policy.client_late_limit`).
+    client_late_minutes: int = 0
+    # A late reschedule was charged and may still be waived.
+    reschedule_fee_pending: bool = False
+    excuse: str | None = None
+    reschedules: int = 0
+    # Cancellations so far (a provider's cancellation can be followed by a reschedule); with
+    # `reschedules` it numbers the calendar invitations (calendar_event.sequence).
+    cancellations: int = 0
+    survey_started: bool = False
+    follow_up_rule: str | None = None
+    prepayment_required: bool = False
+
+
+class AppointmentContinuation(Model):
+    """What a long-lived appointment carries into its next run (continue-as-new)."""
+
+    case: AppointmentCase
+    timeline: list[TimelineEntry]
+    stored_entries: int
+    promises: list[PromiseRecord] = Field(default_factory=list)
+
+
+class BillingRecord(Model):
+    idempotency_key: str
+    case_id: str
+    appointment_id: str
+    client_id: str
+    outcome: BillingOutcome
+    decided_by: Actor
+    reason: str
+    decided_at: AwareDatetime
+
+
+class ClientStandingRequest(Model):
+    client_id: str
+
+
+class ClientStanding(Model):
+    """What the client record says about a new booking for that client."""
+
+    prepayment_required: bool = False
+    # The no-show case that made the next visit prepaid.
+    prepayment_case_id: str | None = None

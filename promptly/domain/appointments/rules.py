@@ -1,0 +1,410 @@
+"""The appointment procedure as pure functions: when each step is due, what a cancellation
+or a reschedule costs, which update is allowed in which state.
+
+No clock, no I/O: the caller passes `now` (in workflows, `workflow.now()`), so every rule
+is unit-tested and replays identically."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import NamedTuple
+
+from promptly.domain import calendar
+from promptly.domain.appointments import follow_up
+from promptly.domain.appointments.follow_up import (
+    call_attempt_time,
+    planned_call_attempts,
+    response_deadline,
+)
+from promptly.domain.appointments.models import (
+    FINAL_APPOINTMENT_STATUSES,
+    AppointmentCase,
+    AppointmentPolicy,
+    AppointmentRequest,
+    AppointmentStatus,
+    BillingOutcome,
+)
+from promptly.domain.calendar import shift_elapsed
+from promptly.domain.common import Actor, ActorKind, Channel
+from promptly.domain.future_times import not_in_future
+
+
+class BookingRejected(ValueError):
+    """A booking that must not start; the message names the field and the reason."""
+
+
+def check_booking(request: AppointmentRequest, now: datetime) -> None:
+    reason = not_in_future(request.start, now)
+    if reason is not None:
+        raise BookingRejected(f"start: {reason}")
+
+
+def confirmation_deadline(booked_at: datetime, policy: AppointmentPolicy) -> datetime:
+    """The confirmation must have gone out by then (SLA 2)."""
+    return shift_elapsed(booked_at, policy.confirmation_within)
+
+
+def confirmation_give_up_at(booked_at: datetime, policy: AppointmentPolicy) -> datetime:
+    """Stop retrying the channel then, so the front desk gets its task before the deadline."""
+    return shift_elapsed(confirmation_deadline(booked_at, policy), -policy.confirmation_task_margin)
+
+
+def provider_ack_deadline(
+    booked_at: datetime, start: datetime, policy: AppointmentPolicy
+) -> datetime:
+    """Supervisor is alerted if the provider has not acknowledged by then (SLA 3)."""
+    return min(shift_elapsed(booked_at, policy.provider_ack_within), start)
+
+
+def reminder_time(
+    booked_at: datetime, start: datetime, timezone: str, policy: AppointmentPolicy
+) -> datetime | None:
+    """When the 24–48h reminder goes out, or None when the confirmation is the reminder.
+
+    The earliest instant of the window [start - reminder_before, start - window_end] that is
+    not before the booking and not in the client's quiet hours; if the whole remaining window
+    is quiet, its first instant (the window is never left).
+    """
+    window_start = max(shift_elapsed(start, -policy.reminder_before), booked_at)
+    window_end = shift_elapsed(start, -policy.reminder_window_end)
+    if window_start > window_end:
+        return None
+    candidate = calendar.first_outside(window_start, timezone, policy.quiet_hours)
+    return candidate if candidate <= window_end else window_start
+
+
+def no_show_at(start: datetime, policy: AppointmentPolicy) -> datetime:
+    return shift_elapsed(start, policy.no_show_after)
+
+
+def _no_show_moved_by(case: AppointmentCase) -> timedelta:
+    """The provider's delay and the client's reported lateness (capped when recorded)."""
+    return timedelta(minutes=case.delay_minutes + case.client_late_minutes)
+
+
+def no_show_moment(case: AppointmentCase) -> datetime:
+    """The no-show rule applies then, moved by the delays reported so far."""
+    return no_show_at(shift_elapsed(case.request.start, _no_show_moved_by(case)), case.policy)
+
+
+def client_late_minutes_after(case: AppointmentCase, minutes: int) -> int:
+    """The client's lateness once they report `minutes` more, never past the limit."""
+    limit = int(case.policy.client_late_limit.total_seconds() // 60)
+    return min(case.client_late_minutes + minutes, max(limit, case.client_late_minutes))
+
+
+def auto_complete_at(end: datetime, policy: AppointmentPolicy) -> datetime:
+    """A checked-in visit nobody completed is closed by the system then."""
+    return shift_elapsed(end, policy.auto_complete_after_end)
+
+
+def new_case(
+    request: AppointmentRequest,
+    booked_at: datetime,
+    policy: AppointmentPolicy,
+    *,
+    calls_before_free_cancellation: bool = False,
+) -> AppointmentCase:
+    """Every deadline of a fresh booking.
+
+    `calls_before_free_cancellation` plans the follow-up calls (and a phone client's reminder
+    call) with `follow_up`; without it the case keeps the rule its history was recorded with.
+    """
+    if calls_before_free_cancellation:
+        return _new_case_planned_ahead(request, booked_at, policy)
+    deadline = response_deadline(booked_at, request.start, policy)
+    first_call = call_attempt_time(deadline, request.start, policy)
+    return AppointmentCase(
+        request=request,
+        policy=policy,
+        booked_at=booked_at,
+        confirmation_deadline=confirmation_deadline(booked_at, policy),
+        provider_ack_deadline=provider_ack_deadline(booked_at, request.start, policy),
+        reminder_at=reminder_time(booked_at, request.start, request.client.timezone, policy),
+        response_deadline=deadline,
+        # No office hour left before the visit: the deadline itself flags the case.
+        next_call_at=first_call or deadline,
+        max_call_attempts=planned_call_attempts(first_call, request.start, policy),
+    )
+
+
+def _new_case_planned_ahead(
+    request: AppointmentRequest, booked_at: datetime, policy: AppointmentPolicy
+) -> AppointmentCase:
+    plan = follow_up.plan_follow_up(booked_at, request.start, policy)
+    if request.client.preferred_channel is Channel.PHONE:
+        reminder_at = follow_up.phone_reminder_time(booked_at, request.start, policy)
+    else:
+        reminder_at = reminder_time(booked_at, request.start, request.client.timezone, policy)
+    zone = request.start.tzinfo
+    return AppointmentCase(
+        request=request,
+        policy=policy,
+        booked_at=booked_at,
+        confirmation_deadline=confirmation_deadline(booked_at, policy),
+        provider_ack_deadline=provider_ack_deadline(booked_at, request.start, policy),
+        reminder_at=reminder_at.astimezone(zone) if reminder_at else None,
+        response_deadline=plan.response_deadline.astimezone(zone),
+        # No office hour left before the visit: the deadline itself flags the case.
+        next_call_at=(plan.attempts[0] if plan.attempts else plan.response_deadline).astimezone(
+            zone
+        ),
+        max_call_attempts=len(plan.attempts),
+        follow_up_rule=plan.rule.value,
+    )
+
+
+class Step(StrEnum):
+    CONFIRMATION = "confirmation"
+    PROVIDER_NOTICE = "provider_notice"
+    PROVIDER_ACK_ALERT = "provider_ack_alert"
+    REMINDER = "reminder"
+    FOLLOW_UP_CALL = "follow_up_call"
+    NO_SHOW = "no_show"
+    AUTO_COMPLETE = "auto_complete"
+    CLOSE = "close"
+
+
+_STEP_ORDER = [
+    Step.CONFIRMATION,
+    Step.PROVIDER_NOTICE,
+    Step.REMINDER,
+    Step.PROVIDER_ACK_ALERT,
+    Step.FOLLOW_UP_CALL,
+    Step.NO_SHOW,
+    Step.AUTO_COMPLETE,
+    Step.CLOSE,
+]
+
+
+class DueStep(NamedTuple):
+    at: datetime
+    step: Step
+
+
+_AWAITING_VISIT = frozenset(
+    {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
+)
+
+
+def _reminded_statuses(case: AppointmentCase) -> frozenset[AppointmentStatus]:
+    """Calls planned before the free-cancel line can end, unanswered, before the 24–48h
+    window opens: that unconfirmed client still gets the reminder. Older cases called after
+    the reminder, so an unconfirmed one had had it already."""
+    if case.follow_up_rule is None:
+        return frozenset({AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED})
+    return _AWAITING_VISIT
+
+
+def next_step(case: AppointmentCase) -> DueStep:
+    """The earliest thing the workflow must do on its own; CLOSE ends the workflow."""
+    if case.status in FINAL_APPOINTMENT_STATUSES:
+        return DueStep(closes_at(case), Step.CLOSE)
+    start = case.request.start
+    due: list[DueStep] = []
+    if not case.confirmation_attempted:
+        due.append(DueStep(case.booked_at, Step.CONFIRMATION))
+    if not case.provider_notified:
+        due.append(DueStep(case.booked_at, Step.PROVIDER_NOTICE))
+    if not case.provider_acknowledged and not case.ack_alert_sent:
+        due.append(DueStep(case.provider_ack_deadline, Step.PROVIDER_ACK_ALERT))
+    if (
+        case.status in _reminded_statuses(case)
+        and case.reminder_at is not None
+        and not case.reminder_sent
+    ):
+        due.append(DueStep(case.reminder_at, Step.REMINDER))
+    if case.status is AppointmentStatus.BOOKED and case.next_call_at is not None:
+        due.append(DueStep(case.next_call_at, Step.FOLLOW_UP_CALL))
+    if case.status in _AWAITING_VISIT:
+        delayed_start = shift_elapsed(start, _no_show_moved_by(case))
+        due.append(DueStep(no_show_at(delayed_start, case.policy), Step.NO_SHOW))
+    if case.status is AppointmentStatus.CHECKED_IN:
+        due.append(DueStep(auto_complete_at(case.request.end, case.policy), Step.AUTO_COMPLETE))
+    # Same instant: the reminder goes before a call about it, alerts before the no-show.
+    return min(due, key=lambda item: (item.at, _STEP_ORDER.index(item.step)))
+
+
+def closes_at(case: AppointmentCase) -> datetime:
+    """A final case stays open for late updates; longer while a fee can still be waived."""
+    closed_at = case.closed_at or case.booked_at
+    fee_pending = case.billing in (BillingOutcome.LATE_CANCEL, BillingOutcome.NO_SHOW)
+    window = case.policy.fee_decision_window if fee_pending else case.policy.keep_open_after_close
+    closes = shift_elapsed(closed_at, window)
+    open_for = case.policy.free_reschedule_open_for
+    if case.free_reschedule and open_for is not None:
+        # The free reschedule a waiver or a provider cancellation offered stays usable as long
+        # as the link in that message.
+        granted = case.free_reschedule_granted_at or closed_at
+        return max(closes, shift_elapsed(granted, open_for))
+    return closes
+
+
+def is_late_change(start: datetime, now: datetime, policy: AppointmentPolicy) -> bool:
+    """Cancelling or rescheduling at least 24h ahead is free; later is late (SLA 7)."""
+    return now > shift_elapsed(start, -policy.late_change_within)
+
+
+class Cancellation(NamedTuple):
+    status: AppointmentStatus
+    billing: BillingOutcome
+    free_reschedule: bool
+
+
+def cancellation(
+    case: AppointmentCase, by: Actor, now: datetime, *, honour_provider_changes: bool = False
+) -> Cancellation:
+    """What a cancellation means: a provider's is free and offers a new slot; a late one is
+    charged as held (until waived); otherwise it is free.
+
+    With `honour_provider_changes`, a client cancelling after the provider ran late (the
+    delay notice offers a free change) is not charged either.
+    """
+    if by.kind is ActorKind.PROVIDER:
+        return Cancellation(
+            AppointmentStatus.CANCELLED, BillingOutcome.PROVIDER_CANCELLED, free_reschedule=True
+        )
+    if honour_provider_changes and case.free_reschedule:
+        return Cancellation(
+            AppointmentStatus.CANCELLED, BillingOutcome.CANCELLED_FREE, free_reschedule=False
+        )
+    if is_late_change(case.request.start, now, case.policy):
+        return Cancellation(
+            AppointmentStatus.LATE_CANCELLED, BillingOutcome.LATE_CANCEL, free_reschedule=False
+        )
+    return Cancellation(
+        AppointmentStatus.CANCELLED, BillingOutcome.CANCELLED_FREE, free_reschedule=False
+    )
+
+
+def reschedule_charged(case: AppointmentCase, by: Actor, now: datetime) -> bool:
+    """A late reschedule is charged, unless the provider asked for it, the provider's delay or
+    cancellation (or a waiver) made changes free, or the visit already ended."""
+    return (
+        by.kind is not ActorKind.PROVIDER
+        and case.status not in FINAL_APPOINTMENT_STATUSES
+        and not case.free_reschedule
+        and is_late_change(case.request.start, now, case.policy)
+    )
+
+
+def rescheduled(case: AppointmentCase, new_start: datetime, now: datetime) -> AppointmentCase:
+    """The case re-planned for `new_start` as if booked `now`: every timer re-armed."""
+    request = case.request.model_copy(update={"start": new_start})
+    fresh = new_case(
+        request,
+        now,
+        case.policy,
+        calls_before_free_cancellation=case.follow_up_rule is not None,
+    )
+    return fresh.model_copy(
+        update={
+            "needs_attention": [],
+            "reschedules": case.reschedules + 1,
+            "cancellations": case.cancellations,
+            "provider_acknowledged": case.provider_acknowledged,
+            "ack_alert_sent": case.ack_alert_sent,
+            "provider_notified": False,
+        }
+    )
+
+
+def continue_as_new_due(case: AppointmentCase) -> bool:
+    return case.reschedules > 0 and case.reschedules % case.policy.continue_after_reschedules == 0
+
+
+_ALLOWED: dict[str, frozenset[AppointmentStatus]] = {
+    # Confirming twice (a second click on the link) is harmless: the handler changes nothing.
+    "confirm": frozenset(
+        {AppointmentStatus.BOOKED, AppointmentStatus.UNCONFIRMED, AppointmentStatus.CONFIRMED}
+    ),
+    "acknowledge": frozenset(
+        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
+    ),
+    "record_call_outcome": frozenset({AppointmentStatus.BOOKED, AppointmentStatus.UNCONFIRMED}),
+    "check_in": frozenset(
+        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
+    ),
+    "complete": frozenset({AppointmentStatus.CHECKED_IN}),
+    "cancel": frozenset(
+        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
+    ),
+    "reschedule": frozenset(
+        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
+    ),
+    "report_delay": frozenset(
+        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
+    ),
+    "excuse_no_show": frozenset({AppointmentStatus.NO_SHOW}),
+    "waive_fee": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
+}
+
+
+# After a waiver or a provider's cancellation the client may book the slot again for free.
+_REOPENABLE = frozenset(
+    {AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED, AppointmentStatus.CANCELLED}
+)
+
+
+def transition_refusal(
+    update: str, case: AppointmentCase, now: datetime, *, moved_no_show: bool = False
+) -> str | None:
+    """Why `update` is impossible for `case` at `now`, or None when it is allowed.
+
+    With `moved_no_show`, a delay can be reported until the no-show moment as the delays
+    reported so far moved it (otherwise until the booked start plus the grace).
+    """
+    status = case.status
+    allowed = _ALLOWED[update]
+    if update == "reschedule" and case.free_reschedule and status in _REOPENABLE:
+        return None
+    if update == "waive_fee" and case.reschedule_fee_pending and status in _AWAITING_VISIT:
+        return None
+    if status not in allowed:
+        if status in FINAL_APPOINTMENT_STATUSES:
+            return f"{update} refused: the appointment is already {status.value}"
+        expected = ", ".join(sorted(s.value for s in allowed))
+        return f"{update} refused: the appointment is {status.value}, expected one of {expected}"
+    start = case.request.start
+    if update == "check_in" and now < shift_elapsed(start, -case.policy.check_in_opens_before):
+        return f"check_in refused: check-in opens {case.policy.check_in_opens_before} before start"
+    if update == "complete" and now < start:
+        return "complete refused: the visit has not started yet"
+    if update == "record_call_outcome" and case.call_attempts == 0:
+        return "record_call_outcome refused: no follow-up call has been requested yet"
+    delay_until = no_show_moment(case) if moved_no_show else no_show_at(start, case.policy)
+    if update == "report_delay" and now > delay_until:
+        return "report_delay refused: the visit should already have started"
+    if update == "excuse_no_show" and case.excuse is not None:
+        return "excuse_no_show refused: an excuse is already with the provider"
+    if update == "waive_fee" and case.billing is BillingOutcome.WAIVED:
+        return "waive_fee refused: the fee is already waived"
+    return None
+
+
+def reschedule_refusal(case: AppointmentCase, new_start: datetime, now: datetime) -> str | None:
+    """`transition_refusal` for a reschedule, plus the same time rules as a booking."""
+    refusal = transition_refusal("reschedule", case, now)
+    if refusal is not None:
+        return refusal
+    if new_start <= now:
+        return f"reschedule refused: new_start {new_start.isoformat()} is not in the future"
+    if new_start == case.request.start:
+        return "reschedule refused: new_start is the current start"
+    return None
+
+
+def scaled(policy: AppointmentPolicy, factor: float) -> AppointmentPolicy:
+    """The same rules with every duration multiplied by `factor` (demos, benchmarks).
+
+    Clock-of-day rules (quiet hours, business hours) do not compress, so they are dropped.
+    """
+    if factor == 1:
+        return policy
+    durations = {
+        name: value * factor
+        for name, value in policy.model_dump().items()
+        if isinstance(value, timedelta)
+    }
+    return policy.model_copy(update={**durations, "quiet_hours": None, "business": None})

@@ -1,0 +1,216 @@
+"""What every case shares on the wire: the base model, people and actors, the timeline,
+the durable record of a case. Unknown fields are refused, so a typo in an integration fails
+loudly instead of being dropped."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+def _known_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(
+            f"unknown timezone {name!r} (use an IANA name like Europe/Warsaw)"
+        ) from err
+    return name
+
+
+Timezone = Annotated[str, AfterValidator(_known_timezone)]
+
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+BusinessId = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+]
+
+
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$")]
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    PHONE = "phone"
+
+
+class Locale(StrEnum):
+    EN = "en"
+    PL = "pl"
+
+
+class ActorKind(StrEnum):
+    CLIENT = "client"
+    STAFF = "staff"
+    PROVIDER = "provider"
+    SYSTEM = "system"
+
+
+class Actor(Model):
+    kind: ActorKind
+    id: NonEmpty
+    via: str | None = Field(
+        default=None,
+        description="The API key the action came through (set by the API).",
+        exclude_if=lambda value: value is None,  # absent, not null, when no key was involved
+    )
+
+
+SYSTEM = Actor(kind=ActorKind.SYSTEM, id="promptly")
+
+
+class Person(Model):
+    """A client or complaining customer: whom we talk to, how, and in which language."""
+
+    id: BusinessId
+    name: NonEmpty
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    preferred_channel: Channel = Channel.EMAIL
+    locale: Locale = Locale.EN
+    timezone: Timezone
+
+    @model_validator(mode="after")
+    def _reachable_on_preferred_channel(self) -> Person:
+        # "field: reason" lets the error point at the missing field (api_errors.py).
+        if self.preferred_channel is Channel.EMAIL and not self.email:
+            raise ValueError("email: required when preferred_channel is email")
+        if self.preferred_channel in (Channel.SMS, Channel.PHONE) and not self.phone:
+            raise ValueError(f"phone: required when preferred_channel is {self.preferred_channel}")
+        return self
+
+
+class ActorInput(Model):
+    actor: Actor
+
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class TimelineKind(StrEnum):
+    STATUS = "status"
+    MESSAGE = "message"
+    MESSAGE_FAILED = "message_failed"
+    TASK = "task"
+    ACTION = "action"
+    DECISION = "decision"
+
+
+class TimelineEntry(Model):
+    """One line of a case's history: what happened, when, by whom, with what result."""
+
+    at: AwareDatetime
+    kind: TimelineKind
+    actor: Actor
+    detail: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class PromiseKind(StrEnum):
+    """The promises of the procedures, one ledger row per case each (docs/promises.md)."""
+
+    CONFIRMATION = "confirmation_within_24h"
+    PROVIDER_ACK = "provider_ack_within_24h"
+    REMINDER = "reminder_24_48h_before"
+    FOLLOW_UP = "follow_up_before_deadline"
+    NO_SHOW = "no_show_rule"
+    SURVEY = "survey_within_48h"
+    COMPLAINT_ACK = "complaint_ack_at_once"
+    COMPLAINT_UPDATES = "complaint_updated_every_24h"
+    COMPLAINT_RESOLVED = "complaint_resolved_within_48h"
+    INQUIRY_ANSWERED = "inquiry_answered_within_48h"
+
+
+class PromiseVerdict(StrEnum):
+    PENDING = "pending"  # made, not decided yet
+    KEPT = "kept"
+    BROKEN = "broken"
+    WAIVED = "waived"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class PromiseRecord(Model):
+    """One promise of one case as the workflow decided it; `revision` orders the writes."""
+
+    promise: PromiseKind
+    verdict: PromiseVerdict = PromiseVerdict.PENDING
+    promised_at: AwareDatetime
+    due_at: AwareDatetime | None = None
+    met_at: AwareDatetime | None = None
+    decided_at: AwareDatetime | None = None
+    cause: str | None = None
+    actor: Actor | None = None
+    revision: int = 0
+
+
+class RecipientRole(StrEnum):
+    CLIENT = "client"
+    PROVIDER = "provider"
+    SUPERVISOR = "supervisor"
+    FRONT_DESK = "front_desk"
+    # complaints: explicit addresses from the escalation matrix
+    DEPARTMENT = "department"
+    MANAGER = "manager"
+    ASSIGNEE = "assignee"
+
+
+class CaseKind(StrEnum):
+    APPOINTMENT = "appointment"
+    COMPLAINT = "complaint"
+    SURVEY = "survey"
+    INQUIRY = "inquiry"
+
+
+class CaseReadView(Model):
+    """A case's `status` view as the API serves it from PostgreSQL (docs/status-reads.md).
+
+    `view` is the view without its timeline (the timeline rows are stored beside it); the
+    stored answer is the view plus the timeline rows from `timeline_from` up to the
+    snapshot's last entry. A row keeps the newest view by (`as_of`, `changes`): workflow time
+    of the write, then the workflow's change count, which orders two writes of one moment.
+    """
+
+    view: dict[str, Any]
+    as_of: AwareDatetime
+    changes: int
+    timeline_from: int = 0
+
+
+class CaseSnapshot(Model):
+    """The durable record of a case: its current row and the timeline lines not yet stored."""
+
+    case_id: str
+    kind: CaseKind
+    business_id: str
+    status: str
+    client_id: str
+    provider_id: str | None = None
+    starts_at: AwareDatetime | None = None
+    # None (a worker from before read views): the row's stored view is cleared, so the API
+    # asks the workflow until a newer worker writes one.
+    read_view: CaseReadView | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    first_seq: int = 0
+    entries: list[TimelineEntry] = Field(default_factory=list)
+    # Promise rows changed since the last save (the ledger, promptly/domain/promises.py).
+    promises: list[PromiseRecord] = Field(default_factory=list)

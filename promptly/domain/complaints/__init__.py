@@ -1,0 +1,1 @@
+"""The complaint procedure: models, SLA clock, escalation, rules."""

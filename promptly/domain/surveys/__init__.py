@@ -1,0 +1,1 @@
+"""The survey after a visit."""

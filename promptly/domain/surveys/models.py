@@ -1,0 +1,58 @@
+"""The survey after a visit: its request, the client's answer and its status view."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from promptly.domain.common import Model, Person, TimelineEntry
+
+
+class SurveyRequest(Model):
+    """The post-visit follow-up: sent `send_after` the end, reminded once, then closed."""
+
+    appointment_case_id: str
+    appointment_id: str
+    client: Person
+    service: str
+    visit_ended_at: AwareDatetime
+    send_after: timedelta = timedelta(hours=2)
+    reminder_after: timedelta = timedelta(hours=24)
+    closes_after: timedelta = timedelta(days=7)
+
+
+class SurveyAnswer(Model):
+    nps: int = Field(ge=0, le=10, description="0-10: how likely to recommend us")
+    comment: Annotated[str, StringConstraints(max_length=4000)] = ""
+
+
+class SurveyStatus(StrEnum):
+    SCHEDULED = "Scheduled"
+    SENT = "Sent"
+    ANSWERED = "Answered"
+    CLOSED = "Closed"
+
+
+class SurveyView(Model):
+    survey_id: str
+    status: SurveyStatus
+    send_at: AwareDatetime
+    reminder_at: AwareDatetime
+    closes_at: AwareDatetime
+    answer: SurveyAnswer | None
+    complaint_id: str | None
+    timeline: list[TimelineEntry]
+    # Messages that could not go out (each also a front-desk task).
+    needs_attention: list[str] = Field(default_factory=list)
+
+
+class SurveyAnswerRecord(Model):
+    survey_id: str
+    case_id: str
+    client_id: str
+    nps: int
+    comment: str
+    answered_at: AwareDatetime

@@ -1,0 +1,55 @@
+"""Staff tasks: what the workflows ask the task inbox to open and close."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, Field
+
+from promptly.domain.common import Actor, Model, RecipientRole
+
+
+class TaskKind(StrEnum):
+    CALL_CLIENT = "call_client"
+    SEND_CONFIRMATION_MANUALLY = "send_confirmation_manually"
+    PROVIDER_DECISION = "provider_decision"
+    # A message other than the confirmation that could not go out: staff pass it on.
+    DELIVER_MESSAGE_MANUALLY = "deliver_message_manually"
+    # a staff message (department notice, escalation alert) could not go out
+    RESEND_STAFF_MESSAGE = "resend_staff_message"
+    # A client's SMS or email reply Promptly could not act on (or a number to check).
+    CLIENT_REPLY = "client_reply"
+
+
+class CreateTaskRequest(Model):
+    idempotency_key: str
+    case_id: str
+    kind: TaskKind
+    assignee: RecipientRole
+    title: str
+    details: str = ""
+    due_at: AwareDatetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskRef(Model):
+    task_id: int
+    idempotency_key: str
+
+
+class CloseTaskRequest(Model):
+    idempotency_key: str
+    outcome: str
+    note: str = ""
+    closed_by: Actor
+
+
+class CloseCaseTasksRequest(Model):
+    """Close every open task of a case (or those of `kinds`), saying why they no longer matter."""
+
+    case_id: str
+    outcome: str
+    note: str = ""
+    closed_by: Actor
+    kinds: list[TaskKind] = Field(default_factory=list)

@@ -1,0 +1,71 @@
+"""Starting and steering appointment workflows; shared by the CLI, the API and the demo."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair
+
+from promptly.config import Settings
+from promptly.domain.appointments import rules as appointment_rules
+from promptly.domain.appointments.models import (
+    AppointmentRequest,
+    AppointmentView,
+    appointment_workflow_id,
+)
+from promptly.services.cases import start_case
+from promptly.workflows.appointment import (
+    APPOINTMENT_START,
+    APPOINTMENT_STATUS,
+    CLIENT_ID,
+    PROVIDER_ID,
+    AppointmentWorkflow,
+)
+
+
+async def book(
+    client: Client,
+    request: AppointmentRequest,
+    settings: Settings,
+    now: datetime,
+    *,
+    memo: Mapping[str, Any] | None = None,
+) -> WorkflowHandle[AppointmentWorkflow, AppointmentView]:
+    """Start the appointment's workflow under its business id; refuses bad input
+    (`BookingRejected`) or a duplicate (`CaseExists`).
+
+    `memo` is shown in the Temporal UI (the demo marks its cases with it)."""
+    appointment_rules.check_booking(request, now)
+    return await start_case(
+        client,
+        AppointmentWorkflow.run,
+        request,
+        settings,
+        workflow_id=request.workflow_id,
+        exists="appointment already booked",
+        memo=memo,
+        search_attributes=[
+            SearchAttributePair(APPOINTMENT_STATUS, "Booked"),
+            SearchAttributePair(CLIENT_ID, request.client.id),
+            SearchAttributePair(PROVIDER_ID, request.provider.id),
+            SearchAttributePair(APPOINTMENT_START, request.start),
+        ],
+        summary=f"{request.service} · client {request.client.id} · provider "
+        f"{request.provider.id} · {request.start.isoformat()}",
+        details=f"Appointment **{request.appointment_id}**\n\n"
+        f"- service: {request.service}\n- start: {request.start.isoformat()} "
+        f"({request.client.timezone})\n- duration: {request.duration_minutes} min\n"
+        f"- client: {request.client.id} via {request.client.preferred_channel.value}\n"
+        f"- provider: {request.provider.id}",
+    )
+
+
+def handle_for(
+    client: Client, appointment_id: str
+) -> WorkflowHandle[AppointmentWorkflow, AppointmentView]:
+    return client.get_workflow_handle_for(
+        AppointmentWorkflow.run, appointment_workflow_id(appointment_id)
+    )

@@ -1,0 +1,55 @@
+"""Starting a case's workflow under its business id: what booking an appointment, filing a
+complaint and recording an inquiry share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.types import MethodAsyncSingleParam, ParamType, ReturnType, SelfType
+
+from promptly.config import Settings
+
+
+class CaseExists(Exception):
+    """A workflow for this business id exists already; `workflow_id` points at it."""
+
+    def __init__(self, what: str, workflow_id: str) -> None:
+        super().__init__(f"{what}: workflow {workflow_id} exists")
+        self.workflow_id = workflow_id
+
+
+async def start_case(
+    client: Client,
+    run: MethodAsyncSingleParam[SelfType, ParamType, ReturnType],
+    request: ParamType,
+    settings: Settings,
+    *,
+    workflow_id: str,
+    exists: str,
+    search_attributes: Sequence[SearchAttributePair[Any]],
+    summary: str,
+    details: str | None = None,
+    memo: Mapping[str, Any] | None = None,
+) -> WorkflowHandle[SelfType, ReturnType]:
+    """Start `run` with `request`; `CaseExists` (saying `exists`) when the id is taken.
+
+    The id is the business key for as long as the history is retained: a second start with
+    the same id is refused, never a second case."""
+    try:
+        return await client.start_workflow(
+            run,
+            request,
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo=dict(memo) if memo else None,
+            search_attributes=TypedSearchAttributes(list(search_attributes)),
+            static_summary=summary,
+            static_details=details,
+        )
+    except WorkflowAlreadyStartedError as err:
+        raise CaseExists(exists, workflow_id) from err

@@ -1,0 +1,53 @@
+"""Filing and steering complaint workflows; shared by the CLI, the API and the tests."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair
+
+from promptly.config import Settings
+from promptly.domain.complaints.models import (
+    ComplaintRequest,
+    ComplaintStatus,
+    ComplaintView,
+    complaint_workflow_id,
+)
+from promptly.services.cases import start_case
+from promptly.workflows.complaint import CLIENT_ID, COMPLAINT_STATUS, ComplaintWorkflow
+
+
+async def file_complaint(
+    client: Client, request: ComplaintRequest, settings: Settings
+) -> WorkflowHandle[ComplaintWorkflow, ComplaintView]:
+    """Start the complaint's workflow under its business id; refuses a duplicate.
+
+    The request is a validated model, so bad input (unknown severity, empty description)
+    never gets this far.
+    """
+    return await start_case(
+        client,
+        ComplaintWorkflow.run,
+        request,
+        settings,
+        workflow_id=request.workflow_id,
+        exists="complaint already filed",
+        search_attributes=[
+            SearchAttributePair(COMPLAINT_STATUS, ComplaintStatus.OPEN.value),
+            SearchAttributePair(CLIENT_ID, request.customer.id),
+        ],
+        summary=f"Complaint {request.complaint_id} · {request.category} · "
+        f"{request.severity.value} · customer {request.customer.id}",
+        details=f"Complaint **{request.complaint_id}**\n\n"
+        f"- category: {request.category}\n- severity: {request.severity.value}\n"
+        f"- received via: {request.received_via.value}\n"
+        f"- customer: {request.customer.id} via {request.customer.preferred_channel.value}"
+        + (f"\n- appointment: {request.appointment_id}" if request.appointment_id else ""),
+    )
+
+
+def complaint_handle(
+    client: Client, complaint_id: str
+) -> WorkflowHandle[ComplaintWorkflow, ComplaintView]:
+    return client.get_workflow_handle_for(
+        ComplaintWorkflow.run, complaint_workflow_id(complaint_id)
+    )

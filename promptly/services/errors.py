@@ -1,0 +1,176 @@
+"""Every HTTP error is one JSON shape, `ErrorBody`: a reason, and for bad input each field.
+
+Temporal's errors map by type (STYLE.md §10): a workflow that does not exist → 404, an
+update its validator refused → 409 with the validator's message, Temporal unreachable or
+slow → 503/504.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import (
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import FailureError
+from temporalio.service import RPCError, RPCStatusCode
+
+
+class FieldProblem(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Why a request was refused; `errors` names each bad field of the input. `request_id`
+    finds the full reason in the server's log (never in the answer: it can hold internals)."""
+
+    reason: str
+    errors: list[FieldProblem] = []
+    request_id: str | None = None
+
+
+class ServiceError(Exception):
+    """An error answer: HTTP status and a reason a person can act on."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        *,
+        fields: Sequence[tuple[str, str]] = (),
+        headers: dict[str, str] | None = None,
+        internal: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.fields = list(fields)
+        self.headers = headers
+        # What happened inside (Temporal's message, a protobuf error): logged with the
+        # request id, never sent to the caller.
+        self.internal = internal
+
+    def body(self) -> ErrorBody:
+        return ErrorBody(
+            reason=self.reason,
+            errors=[FieldProblem(field=field, reason=reason) for field, reason in self.fields],
+        )
+
+
+def _described(text: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": text}
+
+
+# OpenAPI `responses=` for routes: the error answers every back-office route may give.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _described("No API key, or an unknown one"),
+    403: _described("The key's role may not do this"),
+    413: _described("Request body too large"),
+    422: _described("Invalid input: `errors` names each field and why"),
+    503: _described("Temporal or PostgreSQL unreachable"),
+}
+CASE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
+    404: _described("No such case"),
+    504: _described("The workflow did not answer in time"),
+}
+ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **CASE_RESPONSES,
+    409: _described("Refused by the case's rules (the reason says why); nothing changed"),
+}
+
+
+# pydantic's prefixes for errors our validators raise: noise to a reader.
+_LIBRARY_PREFIXES = ("Value error, ", "Assertion failed, ")
+# A validator message "email: required when ..." names a field below the validated model.
+_LEAF = re.compile(r"^([a-z_][a-z0-9_]*): (.+)$", re.DOTALL)
+
+
+def validation_problems(errors: Sequence[Any]) -> list[tuple[str, str]]:
+    """(field, reason) for each pydantic/FastAPI error; body fields as dotted paths to the
+    leaf (`client.email`), reasons without pydantic's prefixes."""
+    problems: list[tuple[str, str]] = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header") and len(loc) > 1:
+            where, rest = loc[0], loc[1:]
+            if where == "body" and error.get("type") == "json_invalid":
+                rest = []
+            path = rest if rest else [where]
+        else:
+            path = loc or ["body"]
+        reason = str(error.get("msg", "invalid"))
+        for prefix in _LIBRARY_PREFIXES:
+            reason = reason.removeprefix(prefix)
+        detail = (error.get("ctx") or {}).get("error")
+        if error.get("type") == "json_invalid" and detail:
+            reason = f"{reason}: {detail}"
+        leaf = _LEAF.match(reason) if error.get("type") == "value_error" else None
+        if leaf is not None:
+            path = [*(part for part in path if part != "body"), leaf.group(1)]
+            reason = leaf.group(2)
+        problems.append((".".join(path), reason))
+    return problems
+
+
+def with_json_hint(
+    problems: list[tuple[str, str]], content_type: str | None
+) -> list[tuple[str, str]]:
+    """A body refused as a whole when it was not sent as JSON: say how to send it."""
+    if content_type and "json" in content_type.lower():
+        return problems
+    hint = (
+        "send the body as JSON with the header Content-Type: application/json "
+        f"(got {f'Content-Type: {content_type}' if content_type else 'no Content-Type'})"
+    )
+    return [(field, hint if field == "body" else reason) for field, reason in problems]
+
+
+def invalid_input(problems: list[tuple[str, str]]) -> ServiceError:
+    """422 for bad input; the reason repeats the first problems so logs show them too."""
+    shown = "; ".join(f"{field}: {reason}" for field, reason in problems[:3])
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return ServiceError(422, f"invalid input: {shown}{more}", fields=problems)
+
+
+def failure_message(err: WorkflowUpdateFailedError) -> str:
+    """The message of the workflow's ApplicationError, without Temporal's wrapping."""
+    cause = err.cause
+    if isinstance(cause, FailureError) and cause.message:
+        return cause.message
+    return str(cause or err)
+
+
+@contextmanager
+def temporal_errors(not_found: str) -> Iterator[None]:
+    """Turn Temporal client errors into `ServiceError`s; `not_found` is the 404 reason."""
+    try:
+        yield
+    except WorkflowUpdateFailedError as err:
+        raise ServiceError(409, failure_message(err)) from err
+    except WorkflowQueryFailedError as err:
+        reason = "the case could not answer its status query"
+        raise ServiceError(409, reason, internal=err.message) from err
+    except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+        raise ServiceError(
+            504,
+            "the workflow did not answer in time; the action may still be applied, "
+            "check the status before repeating it",
+        ) from err
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            raise ServiceError(404, not_found) from err
+        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            raise ServiceError(504, "Temporal did not answer in time") from err
+        if err.status is RPCStatusCode.UNAVAILABLE:
+            raise ServiceError(503, "Temporal is unreachable") from err
+        if err.status is RPCStatusCode.FAILED_PRECONDITION:  # e.g. no worker polling
+            raise ServiceError(503, "Temporal cannot answer now", internal=err.message) from err
+        raise ServiceError(502, "Temporal refused the request", internal=err.message) from err

@@ -1,0 +1,413 @@
+"""What Promptly does with a client's reply (SMS or email) and with an SMS delivery receipt.
+
+A reply is matched to its client by phone number or email address and to the case waiting
+for an answer (the client's one upcoming unconfirmed appointment; several → a staff task,
+never a guess). Every effect is keyed by the provider's message id: the `confirm` update
+carries it as its update id, and notices and tasks run in a `ClientNoticeWorkflow` whose id
+holds it, so a webhook delivered twice acts once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from promptly.config import Settings
+from promptly.domain.appointments.models import AppointmentView, ConfirmInput
+from promptly.domain.common import Actor, ActorKind, Channel, Locale, RecipientRole
+from promptly.domain.messages import NoticeRequest, Recipient, SendMessageRequest
+from promptly.domain.sms import (
+    DeliveryStatus,
+    ReplyIntent,
+    first_reply_line,
+    needs_fallback,
+    reply_intent,
+)
+from promptly.domain.tasks import CreateTaskRequest, TaskKind
+from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.notices import ClientNoticeWorkflow
+
+AWAITING_ANSWER = ("Booked", "Unconfirmed")
+OPEN_APPOINTMENT = ("Booked", "Confirmed", "Unconfirmed")
+# Receipt error codes that mean the number will never take SMS (unknown number, landline).
+DEAD_NUMBER_CODES = frozenset({"30005", "30006"})
+_REFERENCE = re.compile(r"\b(?:appointment-)?([A-Za-z][A-Za-z0-9._-]*-[A-Za-z0-9._-]+)\b")
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    provider_id: str  # Twilio MessageSid or the email's Message-ID
+    channel: Channel  # sms or email
+    sender: str  # E.164 number or email address
+    text: str
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    intent: ReplyIntent
+    action: str  # confirmed, opted_out, opted_in, reschedule_link, task, duplicate
+    case_id: str | None = None
+    client_id: str | None = None
+
+
+async def handle_reply(
+    client: Client, pool: AsyncConnectionPool, settings: Settings, reply: InboundReply
+) -> ReplyOutcome:
+    text = reply.text.strip() if reply.channel is Channel.SMS else first_reply_line(reply.text)
+    intent = reply_intent(text)
+    if reply.channel is not Channel.SMS and intent in (ReplyIntent.OPT_OUT, ReplyIntent.OPT_IN):
+        intent = ReplyIntent.OTHER  # SMS consent words mean nothing by email: a person reads it
+    async with pool.connection() as conn:
+        earlier = await _record_inbound(conn, reply, text, intent)
+        if earlier is not None:
+            return earlier
+        clients = await _clients(conn, reply)
+    handler = _Handler(client, pool, settings, reply, text, clients)
+    outcome = await handler.act(intent)
+    async with pool.connection() as conn:
+        await conn.execute(
+            """UPDATE inbound_messages SET outcome = %s, case_id = %s, client_id = %s
+                WHERE provider_id = %s""",
+            (outcome.action, outcome.case_id, outcome.client_id, reply.provider_id),
+        )
+    return outcome
+
+
+class _Handler:
+    def __init__(
+        self,
+        client: Client,
+        pool: AsyncConnectionPool,
+        settings: Settings,
+        reply: InboundReply,
+        text: str,
+        clients: list[dict[str, Any]],
+    ) -> None:
+        self._client, self._pool, self._settings = client, pool, settings
+        self._reply, self._text, self._clients = reply, text, clients
+        self._client_id = clients[0]["client_id"] if len(clients) == 1 else None
+
+    async def act(self, intent: ReplyIntent) -> ReplyOutcome:
+        if intent is ReplyIntent.OPT_OUT or intent is ReplyIntent.OPT_IN:
+            return await self._consent(intent)
+        candidates = await self._candidates(
+            AWAITING_ANSWER if intent is ReplyIntent.CONFIRM else OPEN_APPOINTMENT
+        )
+        if intent is ReplyIntent.CONFIRM and len(candidates) == 1:
+            return await self._confirm(candidates[0])
+        if intent is ReplyIntent.RESCHEDULE and len(candidates) == 1:
+            return await self._send_reschedule_link(candidates[0])
+        why = {
+            0: "no open appointment matches it",
+            1: "",
+        }.get(len(candidates), f"{len(candidates)} appointments could be meant")
+        return await self._task(intent, candidates[0]["case_id"] if candidates else None, why)
+
+    async def _consent(self, intent: ReplyIntent) -> ReplyOutcome:
+        opted_out = intent is ReplyIntent.OPT_OUT
+        phone = self._reply.sender
+        async with self._pool.connection() as conn:
+            changed = await (
+                await conn.execute(
+                    """INSERT INTO sms_numbers (phone, opted_out, opted_out_at, opted_in_at,
+                                                last_message_sid)
+                       VALUES (%(phone)s, %(out)s, CASE WHEN %(out)s THEN now() END,
+                               CASE WHEN NOT %(out)s THEN now() END, %(sid)s)
+                       ON CONFLICT (phone) DO UPDATE
+                          SET opted_out = EXCLUDED.opted_out,
+                              opted_out_at = COALESCE(EXCLUDED.opted_out_at,
+                                                      sms_numbers.opted_out_at),
+                              opted_in_at = COALESCE(EXCLUDED.opted_in_at,
+                                                     sms_numbers.opted_in_at),
+                              last_message_sid = EXCLUDED.last_message_sid, updated_at = now()
+                        WHERE sms_numbers.opted_out IS DISTINCT FROM EXCLUDED.opted_out
+                    RETURNING phone""",
+                    {"phone": phone, "out": opted_out, "sid": self._reply.provider_id},
+                )
+            ).fetchone()
+            case_id = await self._latest_case(conn)
+        action = "opted_out" if opted_out else "opted_in"
+        # One notice per change of mind; a START from a number never opted out changes nothing.
+        if changed is not None and (opted_out or await self._was_known(phone)):
+            template = "sms_opted_out" if opted_out else "sms_opted_in"
+            await start_notice(
+                self._client,
+                self._settings,
+                f"sms-consent-{self._reply.provider_id}",
+                NoticeRequest(message=self._message(template, case_id, Channel.SMS)),
+            )
+        return ReplyOutcome(ReplyIntent(intent), action, case_id, self._client_id)
+
+    async def _was_known(self, phone: str) -> bool:
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT opted_out_at IS NOT NULL FROM sms_numbers WHERE phone = %s", (phone,)
+                )
+            ).fetchone()
+        return bool(row and row[0])
+
+    async def _confirm(self, case: dict[str, Any]) -> ReplyOutcome:
+        handle = self._client.get_workflow_handle(case["case_id"], result_type=AppointmentView)
+        actor = Actor(kind=ActorKind.CLIENT, id=case["client_id"])
+        try:
+            await handle.execute_update(
+                AppointmentWorkflow.confirm,
+                ConfirmInput(actor=actor, channel=self._reply.channel),
+                id=f"reply-{self._reply.provider_id}",
+                rpc_timeout=self._settings.api_update_timeout,
+            )
+        except WorkflowUpdateFailedError as err:
+            reason = str(err.cause.message if err.cause else err)  # type: ignore[attr-defined]
+            return await self._task(ReplyIntent.CONFIRM, case["case_id"], f"refused: {reason}")
+        return ReplyOutcome(ReplyIntent.CONFIRM, "confirmed", case["case_id"], case["client_id"])
+
+    async def _send_reschedule_link(self, case: dict[str, Any]) -> ReplyOutcome:
+        message = self._message("reschedule_link", case["case_id"], self._reply.channel)
+        message.context["start"] = case["starts_at"].isoformat()
+        message.link_actions = ["reschedule"]
+        await start_notice(
+            self._client,
+            self._settings,
+            f"reply-{self._reply.provider_id}",
+            NoticeRequest(message=message),
+        )
+        return ReplyOutcome(
+            ReplyIntent.RESCHEDULE, "reschedule_link", case["case_id"], case["client_id"]
+        )
+
+    async def _task(self, intent: ReplyIntent, case_id: str | None, why: str) -> ReplyOutcome:
+        if case_id is None:
+            async with self._pool.connection() as conn:
+                case_id = await self._latest_case(conn)
+        who = self._clients[0]["name"] if len(self._clients) == 1 else self._reply.sender
+        channel = self._reply.channel.value
+        task = CreateTaskRequest(
+            idempotency_key=f"reply/{self._reply.provider_id}",
+            case_id=case_id,
+            kind=TaskKind.CLIENT_REPLY,
+            assignee=RecipientRole.FRONT_DESK,
+            title=f"{channel.upper()} reply from {who or self._reply.sender}",
+            details=f"{self._text or self._reply.text.strip()[:500]}"
+            + (f"\n({why})" if why else ""),
+            due_at=datetime.now(UTC),
+            data={"sender": self._reply.sender, "channel": channel, "intent": intent.value},
+        )
+        await start_notice(
+            self._client,
+            self._settings,
+            f"reply-{self._reply.provider_id}",
+            NoticeRequest(task=task),
+        )
+        return ReplyOutcome(intent, "task", case_id, self._client_id)
+
+    def _message(self, template: str, case_id: str, channel: Channel) -> SendMessageRequest:
+        known = self._clients[0] if len(self._clients) == 1 else {}
+        to = Recipient(
+            role=RecipientRole.CLIENT,
+            name=known.get("name") or "",
+            email=known.get("email") or (self._reply.sender if channel is Channel.EMAIL else None),
+            phone=known.get("phone") or (self._reply.sender if channel is Channel.SMS else None),
+            locale=Locale(known.get("locale") or "en"),
+            timezone=known.get("timezone") or "UTC",
+        )
+        return SendMessageRequest(
+            idempotency_key=f"reply/{self._reply.provider_id}/{template}",
+            case_id=case_id,
+            template=template,
+            channel=channel,
+            to=to,
+            context={"client_name": to.name, "client_id": known.get("client_id")},
+        )
+
+    async def _candidates(self, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The appointments this reply can be about, soonest first; an email's subject
+        narrows them to the case it names or answers."""
+        ids = [c["client_id"] for c in self._clients]
+        if not ids:
+            return []
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                """SELECT case_id, business_id, client_id, starts_at FROM cases
+                    WHERE kind = 'appointment' AND client_id = ANY(%s) AND status = ANY(%s)
+                      AND starts_at > now()
+                    ORDER BY starts_at""",
+                (ids, list(statuses)),
+            )
+            found: list[dict[str, Any]] = await cur.fetchall()
+            if self._reply.subject and len(found) > 1:
+                named = await _case_named_by_subject(cur, self._reply)
+                found = [c for c in found if named in (c["case_id"], c["business_id"])] or found
+        return found
+
+    async def _latest_case(self, conn: AsyncConnection[Any]) -> str:
+        """Where a reply that names no case is filed: the client's latest case."""
+        ids = [c["client_id"] for c in self._clients]
+        row = await (
+            await conn.execute(
+                """SELECT case_id FROM cases WHERE client_id = ANY(%s)
+                    ORDER BY starts_at DESC NULLS LAST, created_at DESC LIMIT 1""",
+                (ids,),
+            )
+        ).fetchone()
+        return str(row[0]) if row else f"{self._reply.channel.value}:{self._reply.sender}"
+
+
+async def _case_named_by_subject(cur: Any, reply: InboundReply) -> str | None:
+    """The case a reply's subject names (`A-1001`) or answers ("Re: <our subject>")."""
+    subject = re.sub(r"^\s*((re|odp|aw|fwd?)\s*:\s*)+", "", reply.subject, flags=re.IGNORECASE)
+    await cur.execute(
+        """SELECT case_id FROM messages WHERE lower(recipient) = lower(%s) AND subject = %s
+            ORDER BY id DESC LIMIT 1""",
+        (reply.sender, subject.strip()),
+    )
+    row = await cur.fetchone()
+    if row:
+        return str(row["case_id"])
+    match = _REFERENCE.search(subject)
+    return match.group(1) if match else None
+
+
+async def _record_inbound(
+    conn: AsyncConnection[Any], reply: InboundReply, text: str, intent: ReplyIntent
+) -> ReplyOutcome | None:
+    """Stores the reply once; for one already acted on, what was done then."""
+    inserted = await (
+        await conn.execute(
+            """INSERT INTO inbound_messages (provider_id, channel, sender, body, intent)
+               VALUES (%s, %s, %s, %s, %s) ON CONFLICT (provider_id) DO NOTHING
+            RETURNING provider_id""",
+            (reply.provider_id, reply.channel.value, reply.sender, reply.text, intent.value),
+        )
+    ).fetchone()
+    await conn.commit()
+    if inserted is not None:
+        return None
+    row = await (
+        await conn.execute(
+            "SELECT intent, outcome, case_id, client_id FROM inbound_messages"
+            " WHERE provider_id = %s",
+            (reply.provider_id,),
+        )
+    ).fetchone()
+    if row is None or row[1] is None:
+        return None  # received before but not finished: act again (every effect is keyed)
+    return ReplyOutcome(ReplyIntent(row[0]), "duplicate", row[2], row[3])
+
+
+async def _clients(conn: AsyncConnection[Any], reply: InboundReply) -> list[dict[str, Any]]:
+    column = "phone" if reply.channel is Channel.SMS else "lower(email)"
+    sender = reply.sender if reply.channel is Channel.SMS else reply.sender.lower()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT client_id, name, email, phone, locale, timezone FROM clients"  # noqa: S608
+            f" WHERE {column} = %s ORDER BY client_id",
+            (sender,),
+        )
+        return await cur.fetchall()
+
+
+async def start_notice(
+    client: Client, settings: Settings, workflow_id: str, request: NoticeRequest
+) -> None:
+    """Start the notice once: a second start under the same id is the same event again."""
+    try:
+        await client.start_workflow(
+            ClientNoticeWorkflow.run,
+            request,
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+
+
+async def record_receipt(
+    client: Client,
+    pool: AsyncConnectionPool,
+    settings: Settings,
+    message_sid: str,
+    status: DeliveryStatus,
+    error_code: str | None,
+) -> str:
+    """Record a delivery receipt on the ledger; an undelivered confirmation or reminder goes
+    again by email (or as a call task) and the front desk is told. Returns what was done."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """UPDATE messages SET delivery_status = %s, delivery_error_code = %s,
+                                   delivery_updated_at = now()
+                WHERE provider_id = %s AND channel = 'sms'
+            RETURNING id, idempotency_key, case_id, template, recipient, subject, body""",
+            (status.value, error_code, message_sid),
+        )
+        message = await cur.fetchone()
+        if message is None:
+            return "unknown message"
+        if error_code in DEAD_NUMBER_CODES:
+            await cur.execute(
+                """INSERT INTO sms_numbers (phone, undeliverable) VALUES (%s, %s)
+                   ON CONFLICT (phone) DO UPDATE SET undeliverable = EXCLUDED.undeliverable""",
+                (message["recipient"], f"receipt error {error_code}"),
+            )
+        await cur.execute(
+            "SELECT client_id, name, email, locale, timezone FROM clients WHERE phone = %s"
+            " ORDER BY updated_at DESC LIMIT 1",
+            (message["recipient"],),
+        )
+        known = await cur.fetchone() or {}
+    if not needs_fallback(status, message["template"]):
+        return f"recorded {status.value}"
+    phone = message["recipient"]
+    email = known.get("email")
+    key = message["idempotency_key"]
+    fallback = SendMessageRequest(
+        idempotency_key=f"{key}/undelivered",
+        case_id=message["case_id"],
+        template="undelivered_sms",
+        channel=Channel.EMAIL if email else Channel.PHONE,
+        to=Recipient(
+            role=RecipientRole.CLIENT,
+            name=known.get("name") or "",
+            email=email,
+            phone=phone,
+            locale=Locale(known.get("locale") or "en"),
+            timezone=known.get("timezone") or "UTC",
+        ),
+        context={
+            "original_subject": message["subject"],
+            "original_text": message["body"],
+            "phone": phone,
+            "client_id": known.get("client_id"),
+        },
+    )
+    # Without an email the fallback itself is the front desk's call task.
+    task = (
+        CreateTaskRequest(
+            idempotency_key=f"{key}/undelivered-task",
+            case_id=message["case_id"],
+            kind=TaskKind.CLIENT_REPLY,
+            assignee=RecipientRole.FRONT_DESK,
+            title=f"SMS {message['template']} not delivered to {phone}",
+            details=f"Twilio reported {status.value} (error {error_code or 'none'}); the "
+            f"message went by email to {email}. Check the number with the client.",
+            due_at=datetime.now(UTC),
+            data={"phone": phone, "message_id": message["id"], "error_code": error_code},
+        )
+        if email
+        else None
+    )
+    await start_notice(
+        client, settings, f"sms-fallback-{message_sid}", NoticeRequest(message=fallback, task=task)
+    )
+    return "fallback"

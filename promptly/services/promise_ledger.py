@@ -1,0 +1,111 @@
+"""Reading the promise ledger (`promises`, written by the workflows through `record_case`):
+a case's promises for its history export, and the promises due in a period for compliance
+(`GET /promises`, `promptly promises`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from pydantic import BaseModel, ConfigDict
+
+from promptly.domain.readable_time import readable
+
+_COLUMNS = (
+    "case_id, promise, case_kind, business_id, client_id, verdict, promised_at, due_at, "
+    "met_at, decided_at, cause, actor_kind, actor_id"
+)
+# Most rows one compliance page returns; narrow the period for more.
+MAX_ROWS = 1000
+
+
+class LedgerRow(BaseModel):
+    """One promise of one case and the verdict its workflow reached."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str
+    promise: str
+    case_kind: str
+    business_id: str
+    client_id: str
+    verdict: str
+    promised_at: datetime
+    due_at: datetime | None
+    met_at: datetime | None
+    decided_at: datetime | None
+    cause: str | None
+    actor: str | None  # "kind:id" of who broke, waived or kept it
+
+    @classmethod
+    def of(cls, row: dict[str, Any], zone: ZoneInfo | None = None) -> LedgerRow:
+        values = {k: v for k, v in row.items() if k not in ("actor_kind", "actor_id")}
+        if zone is not None:
+            values |= {k: v.astimezone(zone) for k, v in values.items() if isinstance(v, datetime)}
+        actor = f"{row['actor_kind']}:{row['actor_id']}" if row.get("actor_kind") else None
+        return cls(**values, actor=actor)
+
+
+async def case_promises(
+    conn: AsyncConnection[Any], case_id: str, zone: ZoneInfo | None = None
+) -> list[LedgerRow]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {_COLUMNS} FROM promises WHERE case_id = %s "
+            "ORDER BY due_at NULLS LAST, promise",
+            (case_id,),
+        )
+        return [LedgerRow.of(row, zone) for row in await cur.fetchall()]
+
+
+async def promises_due(
+    conn: AsyncConnection[Any],
+    start: datetime,
+    end: datetime,
+    *,
+    kept: bool | None = None,
+    limit: int = MAX_ROWS,
+) -> list[LedgerRow]:
+    """Promises due in [start, end): all, only the kept (`kept=True`) or only the broken
+    (`kept=False`); waived, not applicable and pending ones are neither."""
+    verdict = {None: None, True: "kept", False: "broken"}[kept]
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""SELECT {_COLUMNS} FROM promises
+                 WHERE due_at >= %(start)s AND due_at < %(end)s
+                   AND (%(verdict)s::text IS NULL OR verdict = %(verdict)s)
+                 ORDER BY due_at, case_id, promise
+                 LIMIT %(limit)s""",
+            {"start": start, "end": end, "verdict": verdict, "limit": limit},
+        )
+        return [LedgerRow.of(row) for row in await cur.fetchall()]
+
+
+def markdown_lines(rows: list[LedgerRow], escape: Any) -> list[str]:
+    """The export's "Promises" section (times as the export's other times)."""
+    if not rows:
+        return []
+    lines = [
+        f"## Promises ({len(rows)})",
+        "",
+        "| promise | verdict | due | met | cause | actor |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [
+            row.promise.replace("_", " "),
+            row.verdict,
+            _when(row.due_at),
+            _when(row.met_at),
+            row.cause or "",
+            row.actor or "",
+        ]
+        lines.append("| " + " | ".join(escape(c) for c in cells) + " |")
+    return [*lines, ""]
+
+
+def _when(moment: datetime | None) -> str:
+    return readable(moment, str(moment.tzinfo)) if moment else "-"

@@ -1,0 +1,333 @@
+"""Staff tasks (`staff_tasks`): listing them, and completing one with the outcome that
+drives its case (a call's outcome runs `record_call_outcome`, a provider's decision
+`waive_fee`, ...). The HTTP API (`api_tasks.py`) and the CLI (`promptly tasks`) share it.
+
+Refusals are `ServiceError`s (status and reason): the API answers them as they are, the CLI
+prints the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from temporalio.client import Client
+
+from promptly.config import Settings
+from promptly.domain.appointments.models import (
+    AppointmentView,
+    CallOutcome,
+    ConfirmInput,
+    RecordCallOutcomeInput,
+    WaiveFeeInput,
+)
+from promptly.domain.common import Actor
+from promptly.domain.demo import DEMO_CASE_ID_LIKE
+from promptly.domain.tasks import TaskKind
+from promptly.services.errors import ServiceError, invalid_input, temporal_errors
+from promptly.services.updates import QUERY_TIMEOUT, run_update
+from promptly.workflows.appointment import AppointmentWorkflow
+
+
+class StaffTask(BaseModel):
+    id: int
+    case_id: str = Field(description="the workflow id of the case, e.g. appointment-A-1001")
+    kind: str
+    assignee: str
+    title: str
+    details: str
+    due_at: datetime
+    data: dict[str, Any]
+    status: str = Field(description="open or done")
+    outcome: str | None
+    note: str | None
+    closed_by: str | None
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class TaskCompletion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+    actor: Actor | None = Field(default=None, description="default: the API key's identity")
+
+
+# The last argument is the update id (from an idempotency key) of the update it runs.
+Drive = Callable[[Client, StaffTask, TaskCompletion, Actor, Settings, str | None], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class TaskRule:
+    """How a task of one kind is completed: its outcomes and what each tells the case."""
+
+    outcomes: tuple[str, ...]
+    drive: Drive  # runs the update; returns the case's status, or None if it is not told
+    closes_itself: bool  # the workflow closes the task row itself
+
+
+def _appointment_handle(client: Client, task: StaffTask) -> Any:
+    if not task.case_id.startswith("appointment-"):
+        raise ServiceError(409, f"task {task.id} belongs to {task.case_id}, not an appointment")
+    return client.get_workflow_handle_for(AppointmentWorkflow.run, task.case_id)
+
+
+async def _record_call(
+    client: Client,
+    task: StaffTask,
+    done: TaskCompletion,
+    actor: Actor,
+    settings: Settings,
+    update_id: str | None,
+) -> Any:
+    handle = _appointment_handle(client, task)
+    with temporal_errors(f"no case {task.case_id}"):
+        view: AppointmentView = await handle.query(
+            AppointmentWorkflow.status, rpc_timeout=QUERY_TIMEOUT
+        )
+    attempt = task.data.get("attempt")
+    if attempt is not None and attempt != view.call_attempts:
+        raise ServiceError(
+            409,
+            f"task {task.id} is call attempt {attempt}, superseded by attempt "
+            f"{view.call_attempts}; record the outcome on the newest call task",
+        )
+    return await run_update(
+        handle,
+        "appointment",
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput(outcome=CallOutcome(done.outcome), note=done.note, actor=actor),
+        settings.api_update_timeout,
+        update_id,
+    )
+
+
+async def _confirm(
+    client: Client, task: StaffTask, actor: Actor, settings: Settings, update_id: str | None
+) -> Any:
+    """The client confirmed to the desk on the phone."""
+    return await run_update(
+        _appointment_handle(client, task),
+        "appointment",
+        AppointmentWorkflow.confirm,
+        ConfirmInput(actor=actor),
+        settings.api_update_timeout,
+        update_id,
+    )
+
+
+async def _confirmation(
+    client: Client,
+    task: StaffTask,
+    done: TaskCompletion,
+    actor: Actor,
+    settings: Settings,
+    update_id: str | None,
+) -> Any:
+    if done.outcome == "sent":  # delivered by hand: the record is the task itself
+        return None
+    return await _confirm(client, task, actor, settings, update_id)
+
+
+async def _message_call(
+    client: Client,
+    task: StaffTask,
+    done: TaskCompletion,
+    actor: Actor,
+    settings: Settings,
+    update_id: str | None,
+) -> Any:
+    if done.outcome != "reached_confirmed":  # read out, or not: the task is the record
+        return None
+    if not task.case_id.startswith("appointment-"):
+        raise invalid_input([("outcome", "reached_confirmed is for appointment calls")])
+    return await _confirm(client, task, actor, settings, update_id)
+
+
+async def _provider_decision(
+    client: Client,
+    task: StaffTask,
+    done: TaskCompletion,
+    actor: Actor,
+    settings: Settings,
+    update_id: str | None,
+) -> Any:
+    if done.outcome == "fee_stands":
+        return None
+    return await run_update(
+        _appointment_handle(client, task),
+        "appointment",
+        AppointmentWorkflow.waive_fee,
+        WaiveFeeInput(reason=done.note.strip() or "force majeure (excuse accepted)", actor=actor),
+        settings.api_update_timeout,
+        update_id,
+    )
+
+
+# A message to a phone client is a call task too (the phone channel): the desk reads it out.
+# Completing it tells the case only when the client confirmed there and then.
+MESSAGE_CALL = TaskRule(
+    outcomes=("reached", "reached_confirmed", "no_answer", "wrong_number"),
+    drive=_message_call,
+    closes_itself=False,
+)
+
+
+async def _read_by_staff(
+    client: Client,
+    task: StaffTask,
+    completion: TaskCompletion,
+    actor: Actor,
+    settings: Settings,
+    update_id: str | None,
+) -> None:
+    return None  # a client's reply, read and handled by staff: nothing for the case to do
+
+
+# Task kind → how completing it drives the case. Adding a kind is one entry.
+TASK_RULES: dict[str, TaskRule] = {
+    TaskKind.CALL_CLIENT.value: TaskRule(
+        outcomes=tuple(outcome.value for outcome in CallOutcome),
+        drive=_record_call,
+        closes_itself=True,
+    ),
+    TaskKind.SEND_CONFIRMATION_MANUALLY.value: TaskRule(
+        outcomes=("sent", "confirmed"), drive=_confirmation, closes_itself=False
+    ),
+    TaskKind.PROVIDER_DECISION.value: TaskRule(
+        outcomes=("waive_fee", "fee_stands"), drive=_provider_decision, closes_itself=False
+    ),
+    TaskKind.CLIENT_REPLY.value: TaskRule(
+        outcomes=("handled",), drive=_read_by_staff, closes_itself=False
+    ),
+}
+
+
+def rule_for(task: StaffTask) -> TaskRule | None:
+    if task.kind == TaskKind.CALL_CLIENT.value and "attempt" not in task.data:
+        return MESSAGE_CALL  # a message read out by phone, not a follow-up attempt
+    return TASK_RULES.get(task.kind)
+
+
+_TASK_COLUMNS = (
+    "id, case_id, kind, assignee, title, details, due_at, data, status, outcome, note, "
+    "closed_by, created_at, closed_at"
+)
+
+
+async def load_task(pool: AsyncConnectionPool, task_id: int) -> StaffTask | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_TASK_COLUMNS} FROM staff_tasks WHERE id = %s", (task_id,))
+        row = await cur.fetchone()
+    return StaffTask.model_validate(row) if row else None
+
+
+async def find_tasks(
+    pool: AsyncConnectionPool,
+    *,
+    assignee: str | None = None,
+    kind: TaskKind | None = None,
+    status: str = "open",
+    case_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    include_demo: bool = False,
+) -> list[StaffTask]:
+    """Tasks soonest due first; `status` open, done or all."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""SELECT {_TASK_COLUMNS} FROM staff_tasks
+                 WHERE (%(assignee)s::text IS NULL OR assignee = %(assignee)s)
+                   AND (%(kind)s::text IS NULL OR kind = %(kind)s)
+                   AND (%(status)s::text IS NULL OR status = %(status)s)
+                   AND (%(case_id)s::text IS NULL OR case_id = %(case_id)s)
+                   AND (%(with_demo)s OR %(case_id)s::text IS NOT NULL
+                        OR case_id NOT LIKE %(demo)s)
+                 ORDER BY due_at, id
+                 LIMIT %(limit)s OFFSET %(offset)s""",
+            {
+                "assignee": assignee,
+                "kind": kind.value if kind else None,
+                "status": None if status == "all" else status,
+                "case_id": case_id,
+                # Demo cases stay out of the inbox unless asked for (or named).
+                "with_demo": include_demo,
+                "demo": DEMO_CASE_ID_LIKE,
+                "limit": limit,
+                "offset": offset,
+            },
+        )
+        rows = await cur.fetchall()
+    return [StaffTask.model_validate(row) for row in rows]
+
+
+async def complete_task(
+    client: Client,
+    pool: AsyncConnectionPool,
+    settings: Settings,
+    task_id: int,
+    completion: TaskCompletion,
+    actor: Actor,
+    update_id: str | None = None,
+) -> tuple[StaffTask, Any]:
+    """Complete the task with its outcome; returns the closed task and the case's status
+    after the update the outcome drove (None when the outcome tells the case nothing).
+    `update_id` (from an idempotency key) makes a repeat the same update."""
+    # One completion at a time per task: a double click must not record a call twice.
+    key = f"promptly:staff_task:{task_id}"
+    async with pool.connection() as lock:
+        locked = await (
+            await lock.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,))
+        ).fetchone()
+        await lock.commit()
+        if not locked or not locked[0]:
+            raise ServiceError(409, f"task {task_id} is being completed right now")
+        try:
+            return await _complete(client, pool, settings, task_id, completion, actor, update_id)
+        finally:
+            await lock.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+            await lock.commit()
+
+
+async def _complete(
+    client: Client,
+    pool: AsyncConnectionPool,
+    settings: Settings,
+    task_id: int,
+    completion: TaskCompletion,
+    actor: Actor,
+    update_id: str | None,
+) -> tuple[StaffTask, Any]:
+    task = await load_task(pool, task_id)
+    if task is None:
+        raise ServiceError(404, f"no task {task_id}")
+    if task.status != "open":
+        raise ServiceError(
+            409, f"task {task_id} is already {task.status} ({task.outcome}, {task.closed_by})"
+        )
+    rule = rule_for(task)
+    if rule is None:
+        raise ServiceError(409, f"tasks of kind {task.kind} are closed by their case, not by hand")
+    if completion.outcome not in rule.outcomes:
+        raise invalid_input(
+            [("outcome", f"for a {task.kind} task: one of {', '.join(rule.outcomes)}")]
+        )
+    view = await rule.drive(client, task, completion, actor, settings, update_id)
+    if not rule.closes_itself:
+        async with pool.connection() as conn:
+            await conn.execute(
+                """UPDATE staff_tasks
+                      SET status = 'done', outcome = %s, note = %s, closed_by = %s,
+                          closed_at = now()
+                    WHERE id = %s AND status = 'open'""",
+                (completion.outcome, completion.note, f"{actor.kind.value}:{actor.id}", task_id),
+            )
+    closed = await load_task(pool, task_id)
+    assert closed is not None  # tasks are never deleted
+    return closed, view

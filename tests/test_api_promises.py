@@ -1,0 +1,120 @@
+"""`GET /promises` for compliance: the ledger's verdicts in a period, broken ones with
+`kept=false`; bad parameters are a 422 naming the parameter; only compliance (and admin)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import pytest_asyncio
+from psycopg_pool import AsyncConnectionPool
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+from promptly.cli.main import app
+from promptly.config import ApiRole, Settings
+from promptly.services.appointments import book
+from tests.api_support import STAFF_KEY, key, serving, with_api_keys
+from tests.helpers import appointment, end_workflows
+from tests.test_promise_ledger import verdict
+
+COMPLIANCE_KEY = key(ApiRole.COMPLIANCE)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app and a worker on the time-skipping server, so a promise can fall due."""
+    async with serving(env.client, with_api_keys(settings), pool) as client:
+        yield client
+
+
+def _fields(response: httpx.Response) -> dict[str, str]:
+    return {problem["field"]: problem["reason"] for problem in response.json()["errors"]}
+
+
+async def test_compliance_lists_broken_promises_of_a_period_with_kept_false(
+    env: WorkflowEnvironment,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + timedelta(days=5))
+    await book(env.client, request, settings, booked_at)
+    case_id = request.workflow_id
+    await verdict(pool, case_id, "confirmation_within_24h", "kept")
+    await env.sleep(timedelta(hours=24, minutes=5))  # nobody acknowledged for the provider
+    await verdict(pool, case_id, "provider_ack_within_24h", "broken")
+
+    office = ZoneInfo(settings.office_timezone)
+    first = (booked_at + timedelta(hours=24)).astimezone(office).date()
+    period = {"from": first.isoformat(), "to": first.isoformat()}
+    broken = await http.get("/promises", params={**period, "kept": "false"}, headers=COMPLIANCE_KEY)
+    assert broken.status_code == 200, broken.text
+    body = broken.json()
+    assert body["kept"] is False and body["timezone"] == settings.office_timezone
+    ours = [p for p in body["promises"] if p["case_id"] == case_id]
+    assert [(p["promise"], p["verdict"], p["actor"]) for p in ours] == [
+        ("provider_ack_within_24h", "broken", "provider:P-3")
+    ]
+    assert all(p["verdict"] == "broken" for p in body["promises"])
+
+    kept = await http.get("/promises", params={**period, "kept": "true"}, headers=COMPLIANCE_KEY)
+    ours = [p for p in kept.json()["promises"] if p["case_id"] == case_id]
+    assert [(p["promise"], p["verdict"]) for p in ours] == [("confirmation_within_24h", "kept")]
+    everything = await http.get("/promises", params=period, headers=COMPLIANCE_KEY)
+    assert {p["promise"] for p in everything.json()["promises"] if p["case_id"] == case_id} == {
+        "confirmation_within_24h",
+        "provider_ack_within_24h",
+    }
+
+    # The CLI lists the same broken promise.
+    monkeypatch.chdir(tmp_path)  # no .data/env from a local `promptly dev`
+    monkeypatch.setenv("PROMPTLY_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("PROMPTLY_OFFICE_TIMEZONE", settings.office_timezone)
+    args = ["promises", "--from", first.isoformat(), "--to", first.isoformat(), "--broken"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.output.splitlines() if case_id in line]
+    assert "provider_ack_within_24h  broken" in line and "by provider:P-3" in line
+    await end_workflows(env, case_id)
+
+
+async def test_bad_period_is_422_naming_the_parameter_and_only_compliance_reads(
+    http: httpx.AsyncClient,
+) -> None:
+    backwards = await http.get(
+        "/promises", params={"from": "2026-03-10", "to": "2026-03-01"}, headers=COMPLIANCE_KEY
+    )
+    assert backwards.status_code == 422
+    assert "before from" in _fields(backwards)["to"]
+    not_a_date = await http.get(
+        "/promises", params={"from": "last week", "to": "2026-03-01"}, headers=COMPLIANCE_KEY
+    )
+    assert not_a_date.status_code == 422
+    assert "from" in " ".join(_fields(not_a_date))
+    missing = await http.get("/promises", params={"from": "2026-03-01"}, headers=COMPLIANCE_KEY)
+    assert missing.status_code == 422 and "to" in " ".join(_fields(missing))
+    bad_kept = await http.get(
+        "/promises",
+        params={"from": "2026-03-01", "to": "2026-03-02", "kept": "maybe"},
+        headers=COMPLIANCE_KEY,
+    )
+    assert bad_kept.status_code == 422 and "kept" in " ".join(_fields(bad_kept))
+    too_long = await http.get(
+        "/promises", params={"from": "2025-01-01", "to": "2026-03-01"}, headers=COMPLIANCE_KEY
+    )
+    assert too_long.status_code == 422 and "longer than" in _fields(too_long)["to"]
+
+    params = {"from": "2026-03-01", "to": "2026-03-02"}
+    assert (await http.get("/promises", params=params)).status_code == 401
+    assert (await http.get("/promises", params=params, headers=STAFF_KEY)).status_code == 403

@@ -1,0 +1,43 @@
+"""A client who tells us they will be late is not a no-show within the grace: the "I'm running
+late" button of the client link page reports it (`report_delay` as the client)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import httpx
+from psycopg_pool import AsyncConnectionPool
+
+from promptly.config import Settings
+from tests.api_support import client_links
+from tests.test_api_links import _booked, _is_page, _status
+
+
+async def test_running_late_button_moves_the_no_show_moment_as_the_client(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool, settings: Settings
+) -> None:
+    request = await _booked(api)
+    tokens = await client_links(pool, settings, request.workflow_id)
+    link = f"/c/{tokens['late']}"
+
+    form = await api.get(link)
+    assert form.status_code == 200, form.text
+    _is_page(form)
+    assert "Spóźnisz się?" in form.text and 'name="minutes"' in form.text
+    assert "Spóźnię się" in form.text  # the button
+    before = await _status(api, request.appointment_id)
+    assert datetime.fromisoformat(before["no_show_at"]) == request.start + timedelta(minutes=15)
+
+    bad = await api.post(link, data={"minutes": "soon"})
+    assert bad.status_code == 422 and "Podaj liczbę minut" in bad.text
+
+    done = await api.post(link, data={"minutes": "10"})
+    assert done.status_code == 200, done.text
+    _is_page(done)
+    assert "wiemy, że się spóźnisz" in done.text and "Opłaty się nie zmieniają" in done.text
+    view = await _status(api, request.appointment_id)
+    assert datetime.fromisoformat(view["no_show_at"]) == request.start + timedelta(minutes=25)
+    late = view["timeline"][-1]
+    assert late["actor"] == {"kind": "client", "id": "C-17"}
+    assert late["detail"].startswith("Client running 10 min late")
+    assert view["status"] == "Booked" and view["billing"] is None  # no fee rule changed
