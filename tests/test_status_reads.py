@@ -159,11 +159,8 @@ async def test_complaint_get_reads_postgresql_and_follows_its_updates(
         assert held.status_code == 200, held.text
         after = await http.get(path, headers=STAFF_KEY)
         assert _stored(after) and after.json()["status"] == "OnHold"
-        assert after.json()["timeline"][-1]["actor"] == {
-            "kind": "staff",
-            "id": "desk",
-            "via": "desk",
-        }
+        desk = {"kind": "staff", "id": "desk", "via": "desk"}  # the API key it came through
+        assert desk in [entry["actor"] for entry in after.json()["timeline"]]
         queried = await query_api.get(path, headers=STAFF_KEY)
         await eventually(http, path, lambda r: r.json() == queried.json(), STAFF_KEY)
         resumed = await http.post(f"{path}/resume", headers=STAFF_KEY)
