@@ -7,21 +7,25 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from bench import common
-from bench.stack import connect, free_port, promptly_workers, stack
+from bench.stack import WORKER_SETTINGS, Stack, connect, free_port, promptly_workers, stack
 from bench.stack import workers as processes
 from promptly.api.auth import hash_key
+from promptly.config import Settings
 from promptly.dev.stack import installed_binary
 from promptly.services.appointments import book
 
 KEY = "bench-key-not-a-secret"
+HEADERS = {"X-API-Key": KEY}
 
 
-async def _wait_healthy(url: str) -> None:
+async def wait_healthy(url: str) -> None:
     async with httpx.AsyncClient() as http:
         for _ in range(300):
             try:
@@ -33,39 +37,49 @@ async def _wait_healthy(url: str) -> None:
     raise RuntimeError("the API did not answer /health in 30 s")
 
 
+@contextmanager
+def api_process(bench_stack: Stack, settings: Settings) -> Iterator[str]:
+    """The API as deployed (a uvicorn process with a backoffice key, `KEY`); yields its URL.
+
+    `python -m bench --set NAME=VALUE` settings apply to it as to the workers (e.g.
+    `status_reads=workflow`)."""
+    port = free_port()
+    api_env = bench_stack.worker_env(
+        settings,
+        {
+            "PROMPTLY_API_KEYS": json.dumps(
+                {"bench": {"key_sha256": hash_key(KEY), "role": "backoffice"}}
+            )
+        },
+    )
+    api_env.update({f"PROMPTLY_{name.upper()}": value for name, value in WORKER_SETTINGS.items()})
+    with processes(
+        [
+            installed_binary("uvicorn"),
+            "--factory",
+            "promptly.api.app:create_app",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        api_env,
+        1,
+        bench_stack.data / "api.log",
+    ):
+        yield f"http://127.0.0.1:{port}"
+
+
 async def run(rate: float, seconds: int, workers: int) -> dict[str, object]:
     count = int(rate * seconds)
     api_latencies: list[float] = []
     raw_latencies: list[float] = []
     with stack("api") as bench_stack:
         settings = bench_stack.settings()
-        port = free_port()
-        api_env = bench_stack.worker_env(
-            settings,
-            {
-                "PROMPTLY_API_KEYS": json.dumps(
-                    {"bench": {"key_sha256": hash_key(KEY), "role": "backoffice"}}
-                )
-            },
-        )
         with (
             promptly_workers(bench_stack, settings, workers) as running,
-            processes(
-                [
-                    installed_binary("uvicorn"),
-                    "--factory",
-                    "promptly.api.app:create_app",
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                ],
-                api_env,
-                1,
-                bench_stack.data / "api.log",
-            ),
+            api_process(bench_stack, settings) as url,
         ):
-            url = f"http://127.0.0.1:{port}"
-            await _wait_healthy(url)
+            await wait_healthy(url)
             start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
             client = await connect(bench_stack)
             limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -74,7 +88,7 @@ async def run(rate: float, seconds: int, workers: int) -> dict[str, object]:
                 async def through_api(_: int) -> None:
                     body = common.request(start).model_dump(mode="json")
                     began = time.perf_counter()
-                    answer = await http.post("/appointments", json=body, headers={"X-API-Key": KEY})
+                    answer = await http.post("/appointments", json=body, headers=HEADERS)
                     answer.raise_for_status()
                     api_latencies.append(time.perf_counter() - began)
 

@@ -1,10 +1,14 @@
 """`burst`: N appointments whose reminders fall due at one instant.
 
-Lateness is the reminder's recorded send time (`messages.sent_at`, set by the send activity)
+Lateness is the reminder's recorded send time (`messages.sent_at`, or the ledger row's
+`created_at` for a message queued in the outbox: both set by the send activity)
 minus its planned `reminder_at`. The floor: N bare workflows on their own worker process that
 sleep to the same instant and run one activity that reads the clock, on the same server at the
 same time. While the burst is served, the bench queries `status` of random cases and of random
-floor workflows (5/s each) and reports the query latency. With `--profile`, py-spy records the
+floor workflows (5/s each), and GETs random cases through the HTTP API (a uvicorn process, 5/s),
+and reports the latency of each (`status_get_*`; `status_get_sources` counts which source
+answered: `record` = PostgreSQL, `workflow` = the query; `--set status_reads=workflow` makes
+the API ask the workflow, as before docs/status-reads.md). With `--profile`, py-spy records the
 (first) Promptly worker for the whole burst.
 
 Policy durations are compressed so that the follow-up steps after the reminder (ack alert,
@@ -17,21 +21,27 @@ import asyncio
 import json
 import random
 import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from temporalio.client import WorkflowHandle
 
 from bench import common
+from bench.api import HEADERS, api_process, wait_healthy
 from bench.floor import SleepFloor
 from bench.profile import recording, top_frames
 from bench.stack import FLOOR_QUEUE, connect, floor_workers, promptly_workers, stack
+from promptly.api.case_reads import SOURCE_HEADER
 from promptly.workflows.appointment import AppointmentWorkflow
 
-QUERY_RATE = 5.0  # status queries per second while a burst is served
+QUERY_RATE = 5.0  # status queries (and, apart, API GETs) per second while a burst is served
+READ_TIMEOUT = timedelta(seconds=10)
 
 
 @dataclass
@@ -40,25 +50,21 @@ class Queries:
     failures: int = 0
 
 
-async def query_while(
-    handles: list[WorkflowHandle[Any, Any]],
-    query: Any,
-    done: asyncio.Event,
-) -> Queries:
-    """Query random handles at QUERY_RATE until `done` is set."""
+async def sample_while(read: Callable[[], Awaitable[object]], done: asyncio.Event) -> Queries:
+    """Start `read` at QUERY_RATE until `done` is set (each read times itself, in parallel)."""
     result = Queries()
     pending: set[asyncio.Task[None]] = set()
 
-    async def one(handle: WorkflowHandle[Any, Any]) -> None:
+    async def one() -> None:
         began = time.perf_counter()
         try:
-            await handle.query(query, rpc_timeout=timedelta(seconds=10))
+            await read()
             result.latencies.append(time.perf_counter() - began)
         except Exception:
             result.failures += 1
 
     while not done.is_set():
-        task = asyncio.create_task(one(random.choice(handles)))
+        task = asyncio.create_task(one())
         pending.add(task)
         task.add_done_callback(pending.discard)
         try:
@@ -67,6 +73,32 @@ async def query_while(
             pass
     await asyncio.gather(*pending)
     return result
+
+
+async def query_while(
+    handles: list[WorkflowHandle[Any, Any]], query: Any, done: asyncio.Event
+) -> Queries:
+    """Query random handles at QUERY_RATE until `done` is set."""
+    return await sample_while(
+        lambda: random.choice(handles).query(query, rpc_timeout=READ_TIMEOUT), done
+    )
+
+
+async def get_while(
+    http: httpx.AsyncClient,
+    handles: list[WorkflowHandle[Any, Any]],
+    sources: Counter[str],
+    done: asyncio.Event,
+) -> Queries:
+    """GET random appointments through the API at QUERY_RATE until `done` is set."""
+
+    async def read() -> None:
+        appointment_id = random.choice(handles).id.removeprefix("appointment-")
+        answer = await http.get(f"/appointments/{appointment_id}", headers=HEADERS)
+        answer.raise_for_status()
+        sources[answer.headers.get(SOURCE_HEADER, "unknown")] += 1
+
+    return await sample_while(read, done)
 
 
 async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, object]:
@@ -88,7 +120,11 @@ async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, ob
         with (
             promptly_workers(bench_stack, settings, workers) as running,
             floor_workers(bench_stack, settings, workers),
+            api_process(bench_stack, settings) as api_url,
         ):
+            await wait_healthy(api_url)
+            http = httpx.AsyncClient(base_url=api_url, timeout=READ_TIMEOUT.total_seconds())
+            sources: Counter[str] = Counter()
             due = datetime.now(UTC) + timedelta(seconds=lead)
             floors = await common.bounded(
                 [
@@ -119,6 +155,7 @@ async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, ob
                 queries = asyncio.create_task(
                     query_while(list(handles), AppointmentWorkflow.status, done)
                 )
+                gets = asyncio.create_task(get_while(http, list(handles), sources, done))
                 floor_done = asyncio.Event()
                 floor_queries = asyncio.create_task(
                     query_while(list(floors), SleepFloor.status, floor_done)
@@ -131,6 +168,8 @@ async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, ob
                     await asyncio.sleep(0.5)
                 done.set()
                 served = await queries
+                got = await gets
+                await http.aclose()
                 # A floor still running after 3 budgets counts as missing, not as a lost line.
                 await asyncio.wait([floor_results], timeout=3 * budget)
                 floor_done.set()
@@ -140,7 +179,8 @@ async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, ob
             running.check_alive()
             sent = await common.rows(
                 bench_stack.database_url,
-                "SELECT sent_at FROM messages WHERE template = 'reminder' AND status = 'sent'",
+                f"SELECT {common.OUT_AT} FROM messages"
+                f" WHERE template = 'reminder' AND {common.OUT}",
             )
     lateness = [(at - due).total_seconds() for (at,) in sent]
     floor_lateness = [at - due.timestamp() for at in ran_at]
@@ -162,6 +202,9 @@ async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, ob
         ),
         **common.summary("status_query", served.latencies),
         "status_query_failed": served.failures,
+        **common.summary("status_get", got.latencies),
+        "status_get_failed": got.failures,
+        "status_get_sources": dict(sources),
         **common.prefixed("floor_", common.summary("status_query", floor_served.latencies)),
         "floor_status_query_failed": floor_served.failures,
     }

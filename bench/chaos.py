@@ -53,7 +53,10 @@ from bench.chaos_metrics import (
     FailedSend,
     LedgerRow,
     StaffTaskRow,
+    TimerLateness,
     compute,
+    lateness_summary,
+    recovery_after_kills,
 )
 from bench.chaos_stack import (
     PhasedSendGrid,
@@ -83,9 +86,12 @@ from promptly.workflows.appointment import AppointmentWorkflow
 
 LEAD = timedelta(hours=50)  # booking → visit: reminder due 2h after booking, calls after 26h
 CHECK_IN_BEFORE = timedelta(hours=1)  # check-in opens 2h before the start
+# The shortest visit a booking may have. Visit lengths are not compressed by the time scale
+# (they are the client's, not the policy's): the survey goes out this long after the start.
+VISIT = timedelta(minutes=5)
 SURVEY_CLOSES_AFTER = timedelta(hours=26)  # a week would keep the run waiting for nothing
-# A final case stays open this long for late updates (a no-show's fee decision: 7 days).
-LONGEST_KEEP_OPEN = timedelta(days=7)
+# A workflow still running this long after the last moment its own rules planned is stuck.
+STUCK_GRACE_S = 60.0
 CLIENT = Actor(kind=ActorKind.CLIENT, id="chaos")
 DESK = Actor(kind=ActorKind.STAFF, id="chaos")
 PROVIDER = Actor(kind=ActorKind.PROVIDER, id="P-1")
@@ -109,7 +115,7 @@ def _request(appointment_id: str, start: datetime) -> AppointmentRequest:
             "service": "Consultation",
             "location": "Room 1",
             "start": start.isoformat(),
-            "duration_minutes": 50,
+            "duration_minutes": int(VISIT.total_seconds() // 60),
         }
     )
 
@@ -126,6 +132,7 @@ class Driver:
     rng: random.Random
     changes: list[Change] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    latest_start: datetime = datetime.min.replace(tzinfo=UTC)
     refusals: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -159,15 +166,22 @@ class Driver:
         if await self.update(handle, method, arg):
             self.changes.append(Change(handle.id, requested, time.time()))
 
+    def planned(self, start: datetime) -> datetime:
+        self.latest_start = max(self.latest_start, start)
+        return start
+
     async def visit(self, handle: WorkflowHandle[Any, Any], start: datetime) -> None:
+        """Checked in before the start, completed once the visit began (a `complete` before
+        the start is refused: the case would wait for the system's auto-completion)."""
         await _until(start - CHECK_IN_BEFORE * self.scale)
         if await self.update(handle, AppointmentWorkflow.check_in, CheckInInput(actor=DESK)):
+            await _until(start + timedelta(seconds=0.5))
             await self.update(handle, AppointmentWorkflow.complete, CompleteInput(actor=DESK))
 
     async def lifecycle(self, index: int, prefix: str, arrive_at: float) -> str:
         await asyncio.sleep(max(arrive_at - time.monotonic(), 0))
         now = datetime.now(UTC)
-        start = now + LEAD * self.scale
+        start = self.planned(now + LEAD * self.scale)
         request = _request(f"{prefix}-{index:04d}", start)
         handle = await book(self.client, request, self.settings, now)
         kind = index % 10
@@ -180,7 +194,7 @@ class Driver:
             await self.visit(handle, start)
         elif kind <= 6:  # moved while its confirmation is in flight
             await asyncio.sleep(self.rng.uniform(0.1, 3))
-            new_start = datetime.now(UTC) + LEAD * self.scale
+            new_start = self.planned(datetime.now(UTC) + LEAD * self.scale)
             await self.change(
                 handle,
                 AppointmentWorkflow.reschedule,
@@ -216,6 +230,7 @@ async def _faults(
     stop: asyncio.Event,
     windows: list[tuple[float, float]],
     rng: random.Random,
+    database_windows: list[tuple[float, float]],
 ) -> None:
     async def killer() -> None:
         # 5–10 s after each start reached polling: a start that is slow on a loaded machine
@@ -239,6 +254,7 @@ async def _faults(
         await asyncio.sleep(20)
         await asyncio.to_thread(postgres.start)
         windows.append((began, time.time()))
+        database_windows.append((began, time.time()))
 
     async def sendgrid_outage() -> None:
         await asyncio.sleep(span_s * 0.5)
@@ -298,6 +314,27 @@ async def _settle(
                 state = "appointment:no answer"
         states[f"running:{state}"] = states.get(f"running:{state}", 0) + 1
     return failed, len(pending), states
+
+
+def _seconds(event: Any) -> float:
+    return float(event.event_time.seconds + event.event_time.nanos / 1e9)
+
+
+async def _timers(client: Client, queue: str) -> list[TimerLateness]:
+    """Every fired timer of every run on the queue (cases, surveys, earlier runs of a case
+    that continued as new), with the first workflow task completed after it."""
+    found: list[TimerLateness] = []
+    async for execution in client.list_workflows(f'TaskQueue = "{queue}"'):
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        fired: list[float] = []
+        async for event in handle.fetch_history_events():
+            if event.HasField("timer_fired_event_attributes"):
+                fired.append(_seconds(event))
+            elif event.HasField("workflow_task_completed_event_attributes") and fired:
+                acted = _seconds(event)
+                found.extend(TimerLateness(at, acted) for at in fired)
+                fired = []
+    return found
 
 
 def _collect(url: str) -> tuple[list[LedgerRow], list[FailedSend], list[StaffTaskRow]]:
@@ -373,9 +410,11 @@ async def run_once(
             began = time.monotonic()
             stop = asyncio.Event()
             windows: list[tuple[float, float]] = []
+            database_windows: list[tuple[float, float]] = []
+            span_s = lead_s + arrivals_s / 2
             chaos = (
                 asyncio.create_task(
-                    _faults(worker, postgres, fake, lead_s + arrivals_s / 2, stop, windows, rng)
+                    _faults(worker, postgres, fake, span_s, stop, windows, rng, database_windows)
                 )
                 if faults
                 else None
@@ -389,21 +428,28 @@ async def run_once(
             )
             ids = [o for o in outcomes if isinstance(o, str)]
             driver.errors += [repr(o) for o in outcomes if isinstance(o, BaseException)]
-            # Surveys of the last visits: sent, reminded, closed; then the faults stop.
-            survey_s = (timedelta(hours=2) + SURVEY_CLOSES_AFTER).total_seconds() * scale
-            await asyncio.sleep(survey_s)
+            # The faults go on until the last survey is due.
+            rules = settings.appointment_policy()
+            last_visit_end = driver.latest_start + VISIT
+            await _until(last_visit_end + rules.survey_after_end)
             stop.set()
             if chaos is not None:
                 await chaos
-            # Every case must have closed by its own rules' last moment, plus a minute.
-            last_close = began + arrivals_s + lead_s + LONGEST_KEEP_OPEN.total_seconds() * scale
-            failed, stuck, states = await _settle(
-                client, ids, max(last_close, time.monotonic()) + 60
+            # Every workflow must have closed by the last moment its rules plan, plus a grace:
+            # a visit's survey closes, a visit nobody completed is closed by the system and
+            # kept open for late updates, a no-show's fee decision window ends.
+            last_planned = max(
+                last_visit_end + rules.survey_after_end + rules.survey_closes_after,
+                last_visit_end + rules.auto_complete_after_end + rules.keep_open_after_close,
+                driver.latest_start + rules.no_show_after + rules.fee_decision_window,
             )
+            settle_s = (last_planned - datetime.now(UTC)).total_seconds() + STUCK_GRACE_S
+            failed, stuck, states = await _settle(client, ids, time.monotonic() + settle_s)
             await asyncio.sleep(3)  # the last deliveries' ledger writes
             duration = time.monotonic() - began
             kills = list(worker.kills)
             starts = worker.starts
+        timers = await _timers(client, queue)
     ledger, failed_sends, tasks = _collect(url)
     deliveries = [Delivery(a.key, a.status, a.at) for a in fake.log if a.key]
     metrics = compute(ledger, failed_sends, tasks, deliveries, driver.changes, kills, windows)
@@ -427,7 +473,9 @@ async def run_once(
             "failed_workflows": failed,
             "stuck_workflows": stuck,
             "unfinished_by_state": states,
-            "max_recovery_s": metrics.max_recovery_s,
+            "max_recovery_s": recovery_after_kills(timers, kills, database_windows),
+            "max_send_recovery_s": metrics.max_send_recovery_s,
+            **lateness_summary(timers),
             "handed_to_staff": metrics.handed_to_staff,
             "moot": metrics.moot,
             "duplicated_pct": round(100 * metrics.duplicated / max(delivered_raw, 1), 2),

@@ -17,9 +17,19 @@ made (cancel, reschedule: when sent, when answered), the worker kills and the fa
   the key SendGrid's custom_args and the Message-ID carry): raw copies a person could see.
 - sent_after_change: messages for a replaced state that the fake accepted after the change
   that made them moot was answered.
-- max_recovery_s: for each delivered message whose send was under way at a worker kill, the
-  time from the first such kill to its delivery; the largest. Sends whose span overlaps a
+- max_send_recovery_s: for each delivered message whose send was under way at a worker kill,
+  the time from the first such kill to its delivery; the largest. Sends whose span overlaps a
   PostgreSQL or SendGrid fault are left out (those faults delay by design).
+
+From the workflow histories (`recovery_after_kills`, `lateness_summary`):
+
+- timer lateness: for each timer that fired (a step falling due), the time from the server
+  firing it to the first workflow task of that workflow completed after it: how late the
+  workflow acted on it. Without faults a few milliseconds to a second.
+- max_recovery_s: for each worker kill, the latest any timer that fell due between that kill
+  and the next one was acted on; the largest over kills. Kills during a PostgreSQL outage
+  (no worker can start then: it migrates first) and the minute after it are left out; None
+  when no timer fell due after any kill.
 """
 
 from __future__ import annotations
@@ -83,7 +93,7 @@ class Outcome:
     duplicated: int = 0
     sent_after_change: int = 0
     moot: int = 0
-    max_recovery_s: float | None = None
+    max_send_recovery_s: float | None = None
     lost_by_template: dict[str, int] = field(default_factory=dict)
     duplicated_by_template: dict[str, int] = field(default_factory=dict)
 
@@ -184,7 +194,60 @@ def compute(
         if len(times) > 1:
             out.duplicated += len(times) - 1
             dup_by[_template_of(key)] += len(times) - 1
-    out.max_recovery_s = round(max(recoveries), 1) if recoveries else None
+    out.max_send_recovery_s = round(max(recoveries), 1) if recoveries else None
     out.lost_by_template = dict(sorted(lost_by.items()))
     out.duplicated_by_template = dict(sorted(dup_by.items()))
     return out
+
+
+@dataclass(frozen=True)
+class TimerLateness:
+    """One timer of a workflow history: when the server fired it, when the workflow acted."""
+
+    fired: float  # epoch seconds
+    acted: float  # the first workflow task of that workflow completed after `fired`
+
+    @property
+    def late_s(self) -> float:
+        return self.acted - self.fired
+
+
+# After a PostgreSQL outage ends, a worker start still waits out its connection retries.
+AFTER_OUTAGE_S = 60.0
+
+
+def recovery_after_kills(
+    timers: Iterable[TimerLateness],
+    kills: Sequence[float],
+    outages: Sequence[tuple[float, float]],
+) -> float | None:
+    """The largest, over kills, of the latest a timer falling due after that kill (and before
+    the next) was acted on. Kills within an outage or AFTER_OUTAGE_S after it are left out."""
+    ordered = sorted(kills)
+    fired = sorted(timers, key=lambda t: t.fired)
+    worst: float | None = None
+    for index, kill in enumerate(ordered):
+        if any(start <= kill <= end + AFTER_OUTAGE_S for start, end in outages):
+            continue
+        until = ordered[index + 1] if index + 1 < len(ordered) else float("inf")
+        late = [t.late_s for t in fired if kill <= t.fired < until]
+        if late:
+            worst = max(late) if worst is None else max(worst, max(late))
+    return round(worst, 1) if worst is not None else None
+
+
+def lateness_summary(timers: Sequence[TimerLateness]) -> dict[str, float | int | None]:
+    """How late every timer of the run was acted on: count, p50, p99, max (seconds)."""
+    late = sorted(t.late_s for t in timers)
+    if not late:
+        return {"timers": 0, "timer_late_p50_s": None, "timer_late_p99_s": None}
+
+    def cut(share: float) -> float:
+        return round(late[min(int(share * len(late)), len(late) - 1)], 2)
+
+    return {
+        "timers": len(late),
+        "timer_late_p50_s": cut(0.5),
+        "timer_late_p99_s": cut(0.99),
+        "timer_late_max_s": round(late[-1], 2),
+    }

@@ -98,11 +98,18 @@ async def rows(database_url: str, sql: str, *params: object) -> list[tuple[Any, 
         return list(await cursor.fetchall())
 
 
+# The benchmarks' workers have no provider keys: their messages go to the outbox, which the
+# ledger calls `queued_in_outbox` (never `sent`) and stamps with no `sent_at`. A message is out
+# when its ledger row says so; it went out when the send activity wrote the row.
+OUT = "status IN ('sent', 'queued_in_outbox')"
+OUT_AT = "COALESCE(sent_at, created_at)"
+
+
 async def sent_count(database_url: str, template: str) -> int:
     return int(
         await scalar(
             database_url,
-            "SELECT count(*) FROM messages WHERE template = %s AND status = 'sent'",
+            f"SELECT count(*) FROM messages WHERE template = %s AND {OUT}",
             template,
         )
     )

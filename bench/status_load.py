@@ -5,7 +5,8 @@
 Starts a Temporal dev server and PostgreSQL (embedded, temporary) and one worker with
 compressed policy durations. Floor: reads of idle cases. Burst: N bookings and N confirms
 at once while readers keep asking for random cases' status three ways — the workflow's
-`status` query, the API's `GET /appointments/{id}` (in-process app, which answers from that
+`status` query, the API's `GET /appointments/{id}` (in-process app, which answers from the
+case's PostgreSQL row, docs/status-reads.md; `PROMPTLY_STATUS_READS=workflow`: from that
 query), and a read of the same case from PostgreSQL (`cases` + `timeline_events`, which the
 workflow keeps). Prints one JSON line with p50/p99 of each, floor and burst.
 """

@@ -67,8 +67,8 @@ async def run(rate: float, seconds: int, workers: int) -> dict[str, object]:
             running.check_alive()
             sent = await common.rows(
                 bench_stack.database_url,
-                "SELECT case_id, sent_at FROM messages WHERE template = 'reminder'"
-                " AND status = 'sent'",
+                f"SELECT case_id, {common.OUT_AT} FROM messages WHERE template = 'reminder'"
+                f" AND {common.OUT}",
             )
     lateness = [(at - due_by_case[case]).total_seconds() for case, at in sent]
     return {

@@ -226,6 +226,22 @@ def cases_beside_the_plan(lifecycle: Lifecycle, name: str) -> Lifecycle:
     return play
 
 
+def recorded_before_answer(lifecycle: Lifecycle, kind: str) -> Lifecycle:
+    """The lifecycle recorded with the `record-before-answer` patch (an update stores the case
+    before it answers), its `kind` workflows stored as `<name>_recorded`."""
+
+    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+        recorded = await lifecycle(env, settings)
+        return {
+            f"{name}_recorded": workflow_id
+            for name, workflow_id in recorded.items()
+            if name.startswith(kind)
+        }
+
+    play.__name__ = f"{lifecycle.__name__}_recorded"
+    return play
+
+
 def with_the_ledger(lifecycle: Lifecycle) -> Lifecycle:
     """A lifecycle recorded with the `promise-ledger` patch (verdicts kept in state and saved
     with the case), stored as `<name>_ledger` next to the histories recorded before it."""
@@ -312,6 +328,8 @@ LIFECYCLES: list[Lifecycle] = [
             inquiry_answered,
         )
     ),
+    recorded_before_answer(appointment_late_cancel, "appointment"),
+    recorded_before_answer(complaint_resolved, "complaint"),
 ]
 
 

@@ -8,7 +8,10 @@ from bench.chaos_metrics import (
     FailedSend,
     LedgerRow,
     StaffTaskRow,
+    TimerLateness,
     compute,
+    lateness_summary,
+    recovery_after_kills,
 )
 
 CASE = "appointment-A"
@@ -91,4 +94,20 @@ def test_recovery_runs_from_the_first_kill_during_a_send_outside_other_faults() 
         kills=[5, 20, 110, 201],
         fault_windows=[(120, 140)],  # the survey waited out a SendGrid outage: not counted
     )
-    assert out.max_recovery_s == 35.0
+    assert out.max_send_recovery_s == 35.0
+
+
+def test_recovery_is_the_latest_timer_acted_on_after_each_kill_outside_outages() -> None:
+    timers = [
+        TimerLateness(fired=100.0, acted=100.01),  # before any kill: on time
+        TimerLateness(fired=205.0, acted=214.0),  # after the kill at 200: 9 s late
+        TimerLateness(fired=206.0, acted=214.5),  # 8.5 s late; the worst of that kill is 9
+        TimerLateness(fired=310.0, acted=330.0),  # kill at 300 inside the outage: left out
+        TimerLateness(fired=420.0, acted=432.0),  # kill at 400, 40 s after the outage: out
+        TimerLateness(fired=505.0, acted=517.0),  # kill at 500: 12 s late, the largest
+    ]
+    outages = [(290.0, 360.0)]
+    assert recovery_after_kills(timers, [200.0, 300.0, 400.0, 500.0], outages) == 12.0
+    assert recovery_after_kills(timers, [600.0], outages) is None  # nothing fell due after
+    summary = lateness_summary(timers)
+    assert summary["timers"] == 6 and summary["timer_late_max_s"] == 20.0

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from urllib.error import URLError
 
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
@@ -489,12 +490,21 @@ async def _mark(
     provider_id: str | None = None,
     error: str | None = None,
 ) -> None:
-    await conn.execute(
-        """UPDATE messages
-              SET status = %s, provider_id = COALESCE(%s, provider_id),
-                  last_error = COALESCE(%s, last_error),
-                  sent_at = CASE WHEN %s = 'sent' THEN now() ELSE sent_at END
-            WHERE id = %s""",
-        (status.value, provider_id, error, status.value, message_id),
-    )
-    await conn.commit()
+    statement = """UPDATE messages
+                      SET status = %s, provider_id = COALESCE(%s, provider_id),
+                          last_error = COALESCE(%s, last_error),
+                          sent_at = CASE WHEN %s = 'sent' THEN now() ELSE sent_at END
+                    WHERE id = %s"""
+    values = (status.value, provider_id, error, status.value, message_id)
+    if conn.info.transaction_status is not TransactionStatus.IDLE:
+        # The channel wrote in this transaction (outbox, staff task): one commit for both.
+        await conn.execute(statement, values)
+        await conn.commit()
+        return
+    # One statement, one round trip (no BEGIN, no COMMIT): after the provider accepted, every
+    # round trip saved narrows the window in which a crash means the message goes out twice.
+    await conn.set_autocommit(True)
+    try:
+        await conn.execute(statement, values)
+    finally:
+        await conn.set_autocommit(False)

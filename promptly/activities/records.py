@@ -35,17 +35,28 @@ class RecordsActivities:
 
         Entries are keyed by (case, position) and webhooks by (event, URL), so a retried call
         stores each once. One transaction: a status change is announced if and only if it is
-        on the record.
+        on the record, and the stored read view always matches the timeline rows stored with
+        it. A snapshot older than the row's view (a slow write overtaken by a newer one) leaves
+        the row as it is; its timeline entries are stored all the same.
         """
+        read_view = snapshot.read_view
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute(
                 """INSERT INTO cases (case_id, kind, business_id, status, client_id,
-                                      provider_id, starts_at, details)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                                      provider_id, starts_at, details, view, view_as_of,
+                                      view_changes, view_timeline_from, view_timeline_to)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (case_id) DO UPDATE
                       SET status = EXCLUDED.status, provider_id = EXCLUDED.provider_id,
                           starts_at = EXCLUDED.starts_at, details = EXCLUDED.details,
-                          updated_at = now()""",
+                          view = EXCLUDED.view, view_as_of = EXCLUDED.view_as_of,
+                          view_changes = EXCLUDED.view_changes,
+                          view_timeline_from = EXCLUDED.view_timeline_from,
+                          view_timeline_to = EXCLUDED.view_timeline_to,
+                          updated_at = now()
+                    WHERE EXCLUDED.view_as_of IS NULL OR cases.view_as_of IS NULL
+                       OR (cases.view_as_of, cases.view_changes)
+                          <= (EXCLUDED.view_as_of, EXCLUDED.view_changes)""",
                 (
                     snapshot.case_id,
                     snapshot.kind.value,
@@ -55,13 +66,19 @@ class RecordsActivities:
                     snapshot.provider_id,
                     snapshot.starts_at,
                     Jsonb(snapshot.details),
+                    Jsonb(read_view.view) if read_view else None,
+                    read_view.as_of if read_view else None,
+                    read_view.changes if read_view else None,
+                    read_view.timeline_from if read_view else 0,
+                    snapshot.first_seq + len(snapshot.entries),
                 ),
             )
             async with conn.cursor() as cursor:
                 await cursor.executemany(
                     """INSERT INTO timeline_events
-                           (case_id, seq, at, kind, actor_kind, actor_id, detail, data)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                           (case_id, seq, at, kind, actor_kind, actor_id, actor_via, detail,
+                            data)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
                        ON CONFLICT (case_id, seq) DO NOTHING""",
                     [
                         (
@@ -71,6 +88,7 @@ class RecordsActivities:
                             entry.kind.value,
                             entry.actor.kind.value,
                             entry.actor.id,
+                            entry.actor.via,
                             entry.detail,
                             Jsonb(entry.data),
                         )

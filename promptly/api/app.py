@@ -36,6 +36,7 @@ from promptly.api import promises as api_promises
 from promptly.api import tasks as api_tasks
 from promptly.api import webhooks as api_webhooks
 from promptly.api.auth import BOOK, READ, ApiKeys, Caller, require
+from promptly.api.case_reads import read_case
 from promptly.api.cases import (
     BUSINESS_ID_PATTERN,
     Action,
@@ -44,7 +45,6 @@ from promptly.api.cases import (
     at_or_after,
     before,
     case_id_path,
-    case_status,
     equals,
     list_page,
     start_case,
@@ -240,13 +240,15 @@ async def book_appointment(
 )
 async def get_appointment(
     request: Request,
+    response: Response,
     appointment_id: Annotated[str, case_id_path(APPOINTMENTS)],
     caller: Annotated[Caller, require(READ)],
 ) -> AppointmentView:
-    """Status, deadlines and the timeline (the workflow's `status` query)."""
-    view: AppointmentView = await case_status(
-        request.app.state.client, APPOINTMENTS, appointment_id
-    )
+    """Status, deadlines and the timeline: the workflow's `status` view, read from PostgreSQL
+    (`X-Promptly-View-Source: record`, written at `X-Promptly-View-As-Of`) or, when the case
+    has no stored view yet, from the workflow (`workflow`). Never older than the answer of an
+    update that returned before the GET began."""
+    view: AppointmentView = await read_case(request, response, APPOINTMENTS, appointment_id)
     return view
 
 
@@ -411,11 +413,13 @@ async def file_complaint_route(
 )
 async def get_complaint(
     request: Request,
+    response: Response,
     complaint_id: Annotated[str, case_id_path(COMPLAINTS)],
     caller: Annotated[Caller, require(READ)],
 ) -> ComplaintView:
-    """Status, department, SLA deadline, escalation level and the timeline."""
-    view: ComplaintView = await case_status(request.app.state.client, COMPLAINTS, complaint_id)
+    """Status, department, SLA deadline, escalation level and the timeline (read from
+    PostgreSQL like `GET /appointments/{id}`)."""
+    view: ComplaintView = await read_case(request, response, COMPLAINTS, complaint_id)
     return view
 
 

@@ -10,12 +10,12 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from promptly.api.auth import BOOK, READ, Caller, require
+from promptly.api.case_reads import read_case
 from promptly.api.cases import (
     Action,
     CaseKindApi,
     add_action_routes,
     case_id_path,
-    case_status,
     equals,
     list_page,
     start_case,
@@ -122,11 +122,13 @@ async def record_inquiry_route(
 )
 async def get_inquiry(
     request: Request,
+    response: Response,
     inquiry_id: Annotated[str, case_id_path(INQUIRIES)],
     caller: Annotated[Caller, require(READ)],
 ) -> InquiryView:
-    """Status, answer deadline, alerts and the timeline."""
-    view: InquiryView = await case_status(request.app.state.client, INQUIRIES, inquiry_id)
+    """Status, answer deadline, alerts and the timeline (read from PostgreSQL like
+    `GET /appointments/{id}`)."""
+    view: InquiryView = await read_case(request, response, INQUIRIES, inquiry_id)
     return view
 
 

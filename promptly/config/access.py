@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,4 +50,10 @@ class AccessSettings(BaseModel):
     api_update_timeout: timedelta = Field(
         default=timedelta(seconds=30),
         description="How long the API waits for a workflow to accept and apply an update.",
+    )
+    status_reads: Literal["record", "workflow"] = Field(
+        default="record",
+        description="Where GET /appointments|complaints|inquiries/{id} reads a case: `record` "
+        "(PostgreSQL, kept by the workflow; answers while workers are busy or down) or "
+        "`workflow` (the `status` query). docs/status-reads.md.",
     )

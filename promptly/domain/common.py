@@ -181,6 +181,21 @@ class CaseKind(StrEnum):
     INQUIRY = "inquiry"
 
 
+class CaseReadView(Model):
+    """A case's `status` view as the API serves it from PostgreSQL (docs/status-reads.md).
+
+    `view` is the view without its timeline (the timeline rows are stored beside it); the
+    stored answer is the view plus the timeline rows from `timeline_from` up to the
+    snapshot's last entry. A row keeps the newest view by (`as_of`, `changes`): workflow time
+    of the write, then the workflow's change count, which orders two writes of one moment.
+    """
+
+    view: dict[str, Any]
+    as_of: AwareDatetime
+    changes: int
+    timeline_from: int = 0
+
+
 class CaseSnapshot(Model):
     """The durable record of a case: its current row and the timeline lines not yet stored."""
 
@@ -191,6 +206,9 @@ class CaseSnapshot(Model):
     client_id: str
     provider_id: str | None = None
     starts_at: AwareDatetime | None = None
+    # None (a worker from before read views): the row's stored view is cleared, so the API
+    # asks the workflow until a newer worker writes one.
+    read_view: CaseReadView | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     first_seq: int = 0
     entries: list[TimelineEntry] = Field(default_factory=list)

@@ -8,8 +8,8 @@ and asks again. That is how every timer follows the current state of the case.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
         CreateTaskRequest,
         TaskKind,
     )
+    from promptly.workflows.read_views import read_view, record_before_answer
 
 APPOINTMENT_STATUS = SearchAttributeKey.for_keyword("AppointmentStatus")
 CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
@@ -931,9 +932,19 @@ class AppointmentWorkflow:
 
     # --- updates ------------------------------------------------------------------------------
 
+    @asynccontextmanager
+    async def _deciding(self) -> AsyncIterator[None]:
+        """An update's turn: one handler at a time, and the case stored before the update
+        answers, so the API's GET (PostgreSQL) never shows less than the update returned.
+        A refused update stores nothing."""
+        async with self._lock:
+            yield
+            if record_before_answer():
+                await self._save()
+
     @workflow.update
     async def confirm(self, command: ConfirmInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("confirm")
             if self.case.status is AppointmentStatus.CONFIRMED:
@@ -958,7 +969,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def acknowledge(self, command: AcknowledgeInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("acknowledge")
             if not self.case.provider_acknowledged:
@@ -973,7 +984,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def record_call_outcome(self, command: RecordCallOutcomeInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self.validate_record_call_outcome(command)
             if self._beside:
@@ -1038,7 +1049,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def check_in(self, command: CheckInInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("check_in")
             self._set_status(AppointmentStatus.CHECKED_IN, command.actor, "Client checked in")
@@ -1053,7 +1064,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def complete(self, command: CompleteInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("complete")
             await self._complete(command.actor, "Visit completed")
@@ -1065,7 +1076,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def cancel(self, command: CancelInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("cancel")
             if self._beside:
@@ -1095,7 +1106,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def reschedule(self, command: RescheduleInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self.validate_reschedule(command)
             if self._beside:
@@ -1140,7 +1151,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def report_delay(self, command: ReportDelayInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("report_delay")
             actor = command.actor or Actor(
@@ -1186,7 +1197,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def excuse_no_show(self, command: ExcuseNoShowInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("excuse_no_show")
             request = self.case.request
@@ -1222,7 +1233,7 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def waive_fee(self, command: WaiveFeeInput) -> AppointmentView:
-        async with self._lock:
+        async with self._deciding():
             await workflow.wait_condition(lambda: self._case is not None)
             self._refuse_unless_allowed("waive_fee")
             if self._beside and self.case.status not in FINAL_APPOINTMENT_STATUSES:
@@ -1636,6 +1647,7 @@ class AppointmentWorkflow:
             RecordsActivities.record_case,
             CaseSnapshot(
                 case_id=self._workflow_id,
+                read_view=read_view(self._view(), self._changes),
                 kind=CaseKind.APPOINTMENT,
                 business_id=case.request.appointment_id,
                 status=case.status.value,

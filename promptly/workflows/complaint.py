@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.messages import Recipient
     from promptly.domain.readable_time import readable
     from promptly.domain.surveys.models import SurveyAnswer
+    from promptly.workflows.read_views import read_view, record_before_answer
 
 COMPLAINT_STATUS = SearchAttributeKey.for_keyword("ComplaintStatus")
 DEPARTMENT = SearchAttributeKey.for_keyword("Department")
@@ -690,6 +691,7 @@ class ComplaintWorkflow(ComplaintMessaging):
             RecordsActivities.record_case,
             CaseSnapshot(
                 case_id=self._workflow_id,
+                read_view=read_view(self._view(), self._changes, self._omitted_entries),
                 kind=CaseKind.COMPLAINT,
                 business_id=case.request.complaint_id,
                 status=case.status.value,
@@ -791,5 +793,11 @@ class _Transition:
             owner._lock.release()
             raise
 
-    async def __aexit__(self, *exc: object) -> None:
-        self._owner._lock.release()
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            # Stored before the update answers: the API's GET reads PostgreSQL
+            # (workflows/read_views.py). A refused update stores nothing.
+            if exc_type is None and record_before_answer():
+                await self._owner._save()
+        finally:
+            self._owner._lock.release()

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         PromoteInquiryInput,
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
+    from promptly.workflows.read_views import read_view
 
 INQUIRY_STATUS = SearchAttributeKey.for_keyword("InquiryStatus")
 CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
@@ -367,6 +368,7 @@ class InquiryWorkflow:
             RecordsActivities.record_case,
             CaseSnapshot(
                 case_id=self._workflow_id,
+                read_view=read_view(self._view(), self._changes),
                 kind=CaseKind.INQUIRY,
                 business_id=case.request.inquiry_id,
                 status=case.status.value,

@@ -1,0 +1,36 @@
+"""What a workflow stores so the API can answer a case's GET from PostgreSQL.
+
+The `status` query waits for a worker, and under load for every workflow task queued ahead of
+it; a read from PostgreSQL does not (docs/status-reads.md). So each save of a case carries its
+`status` view (the timeline rows are stored beside it), and each update stores the case before
+it answers, so a GET after an update never shows an older state than the update returned.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from promptly.domain.common import CaseReadView
+
+# Patch: an update stores the case (view included) before it answers. Cases started before it
+# answer at once and store the change with the run loop's next save, as before.
+RECORD_BEFORE_ANSWER = "record-before-answer"
+
+
+def read_view(view: BaseModel, changes: int, timeline_from: int = 0) -> CaseReadView:
+    """The view as stored: without its timeline, stamped with workflow time and `changes`
+    (a count that grows with every change of the case in this run)."""
+    return CaseReadView(
+        view=view.model_dump(mode="json", exclude={"timeline"}),
+        as_of=workflow.now(),
+        changes=changes,
+        timeline_from=timeline_from,
+    )
+
+
+def record_before_answer() -> bool:
+    """True when this run stores the case before an update answers (see RECORD_BEFORE_ANSWER)."""
+    return workflow.patched(RECORD_BEFORE_ANSWER)
