@@ -16,6 +16,7 @@ import psycopg
 import pytest
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -24,6 +25,7 @@ from promptly import db
 from promptly.config import Settings
 from promptly.services.setup import register_search_attributes
 from promptly.worker import create_worker, data_converter
+from tests.sendgrid_fake import SendGridFake
 
 # There is no default secret: the worker and the API refuse to start without one. The tests
 # sign with a random one of their own, made fresh for each run (never a published value).
@@ -112,6 +114,28 @@ async def worker(
 @pytest.fixture
 def client(env: WorkflowEnvironment) -> Client:
     return env.client
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[SendGridFake]:
+    """A local server speaking SendGrid's v3 mail API (tests/sendgrid_fake.py): an address
+    with "bounce" in it is refused, and the fake keeps every request it got."""
+    with SendGridFake(api_key="SG.test") as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def email_worker(
+    env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> AsyncIterator[Worker]:
+    """A worker whose email goes through the real SendGrid client to the fake."""
+    settings.sendgrid_api_key = SecretStr("SG.test")
+    settings.sendgrid_host = sendgrid.url
+    async with create_worker(env.client, settings, pool=pool) as running:
+        yield running
 
 
 # --- HTTP API: a full Temporal dev server (visibility lists need it) ---------------------------

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
@@ -23,12 +22,6 @@ from promptly.domain.appointments.models import AppointmentView
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, with_api_keys
 from tests.helpers import appointment
 from tests.sendgrid_fake import RecordedRequest, SendGridFake
-
-
-@pytest.fixture
-def sendgrid() -> Iterator[SendGridFake]:
-    with SendGridFake(api_key="SG.test") as fake:
-        yield fake
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
-import pytest
-import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
-from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentStatus
 from promptly.services.appointments import book
-from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import appointment, close_to, messages, tasks
 from tests.sendgrid_fake import SendGridFake
-
-
-@pytest.fixture
-def sendgrid() -> Iterator[SendGridFake]:
-    with SendGridFake(api_key="SG.test") as fake:
-        yield fake
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def email_worker(
-    env: WorkflowEnvironment,
-    settings: Settings,
-    pool: AsyncConnectionPool,
-    sendgrid: SendGridFake,
-) -> AsyncIterator[Worker]:
-    settings.sendgrid_api_key = SecretStr("SG.test")
-    settings.sendgrid_host = sendgrid.url
-    async with create_worker(env.client, settings, pool=pool) as running:
-        yield running
 
 
 async def test_rejected_address_gives_the_front_desk_a_task_at_once(

@@ -8,10 +8,9 @@ the new state (asserted on the fake's log, by each message's idempotency key).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
@@ -38,12 +37,6 @@ def always_open(settings: Settings) -> Settings:
     settings.business_days = [0, 1, 2, 3, 4, 5, 6]
     settings.quiet_hours_start = settings.quiet_hours_end = 0
     return settings
-
-
-@pytest.fixture
-def sendgrid() -> Iterator[SendGridFake]:
-    with SendGridFake(api_key="SG.test") as fake:
-        yield fake
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -4,7 +4,7 @@ their iTIP attachments parsed with `icalendar` (time-skipping server, real activ
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -25,12 +25,6 @@ from tests.helpers import CLIENT, STAFF, appointment, end_workflows, messages, n
 from tests.sendgrid_fake import SendGridFake
 
 DOMAIN = "calendar.promptly.example"
-
-
-@pytest.fixture
-def sendgrid() -> Iterator[SendGridFake]:
-    with SendGridFake(api_key="SG.test") as fake:
-        yield fake
 
 
 def email_worker_for(

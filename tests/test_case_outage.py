@@ -8,13 +8,9 @@ nothing planned for the old state (asserted on the fake's log, by idempotency ke
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
-import pytest
-import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
-from pydantic import SecretStr
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -26,7 +22,6 @@ from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus, Promote
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
 from promptly.services.complaints import complaint_handle, file_complaint
 from promptly.services.inquiries import record_inquiry
-from promptly.worker import create_worker
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
 from promptly.workflows.survey import SurveyWorkflow
@@ -36,25 +31,6 @@ from tests.sendgrid_fake import RecordedRequest, SendGridFake
 
 H = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def sendgrid() -> Iterator[SendGridFake]:
-    with SendGridFake(api_key="SG.test") as fake:
-        yield fake
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def email_worker(
-    env: WorkflowEnvironment,
-    settings: Settings,
-    pool: AsyncConnectionPool,
-    sendgrid: SendGridFake,
-) -> AsyncIterator[Worker]:
-    settings.sendgrid_api_key = SecretStr("SG.test")
-    settings.sendgrid_host = sendgrid.url
-    async with create_worker(env.client, settings, pool=pool) as running:
-        yield running
 
 
 def key_of(request: RecordedRequest) -> str:

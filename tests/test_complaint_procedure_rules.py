@@ -5,7 +5,6 @@ escalation told to the customer, failed staff messages as tasks, and the root ca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -257,12 +256,6 @@ async def test_on_a_hold_not_for_their_answer_the_customer_still_hears_from_us_e
 
 
 # --- every escalation is told; failing staff messages become tasks ----------------------------
-
-
-@pytest.fixture
-def sendgrid() -> Iterator[SendGridFake]:
-    with SendGridFake(api_key="SG.test") as fake:
-        yield fake
 
 
 async def test_every_escalation_is_told_and_failing_staff_messages_become_tasks(

@@ -4,15 +4,11 @@ PostgreSQL (`promises`), kept and broken, on the time-skipping server with real 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
-import pytest_asyncio
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -30,13 +26,11 @@ from promptly.domain.inquiries import AnswerInquiryInput
 from promptly.services.appointments import book
 from promptly.services.complaints import file_complaint
 from promptly.services.inquiries import record_inquiry
-from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, advance_to, complaint, inquiry
 from tests.helpers import PROVIDER, STAFF, appointment, close_to, end_workflows
-from tests.sendgrid_fake import SendGridFake
 
 H = timedelta(hours=1)
 
@@ -60,26 +54,6 @@ async def verdict(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{case_id} {promise}: {row and row['verdict']}, not {wanted}")
         await asyncio.sleep(0.1)
-
-
-@pytest.fixture
-def sendgrid() -> Iterator[SendGridFake]:
-    with SendGridFake(api_key="SG.test") as fake:
-        yield fake
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def email_worker(
-    env: WorkflowEnvironment,
-    settings: Settings,
-    pool: AsyncConnectionPool,
-    sendgrid: SendGridFake,
-) -> AsyncIterator[Worker]:
-    """Email through the SendGrid fake: an address with "bounce" in it is refused."""
-    settings.sendgrid_api_key = SecretStr("SG.test")
-    settings.sendgrid_host = sendgrid.url
-    async with create_worker(env.client, settings, pool=pool) as running:
-        yield running
 
 
 # --- appointments -------------------------------------------------------------------------------
