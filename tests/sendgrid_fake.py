@@ -22,9 +22,10 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
+
+from promptly.dev.local_fake import FakeServer, LocalFake
 
 MAIL_SEND_PATH = "/v3/mail/send"
 
@@ -75,62 +76,18 @@ def error_body(message: str, field: str | None = None, help: str | None = None) 
     return json.dumps({"errors": [{"message": message, "field": field, "help": help}]}).encode()
 
 
-class SendGridFake:
+class SendGridFake(LocalFake):
+    name = "sendgrid-fake"
+
     def __init__(self, api_key: str = "SG.test") -> None:
+        super().__init__()
         self.api_key = api_key
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._script: deque[FakeResponse] = deque()
         self._outage: FakeResponse | None = None
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> SendGridFake:
-        if self._server is not None:
-            raise RuntimeError("SendGridFake is already running")
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name="sendgrid-fake",
-        )
-        thread.start()
-        self._server, self._thread = server, thread
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> SendGridFake:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- what tests use ----------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The `host` to give the SendGrid client (no path, no trailing slash)."""
-        if self._server is None:
-            raise RuntimeError("SendGridFake is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -263,11 +220,6 @@ def _each_to(body: Any) -> Iterator[dict[str, Any]]:
     return (to for _, _, to in _each_to_indexed(body))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: SendGridFake
-
-
 class _Handler(BaseHTTPRequestHandler):
     server_version = "nginx"
     sys_version = ""
@@ -275,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        fake = cast(_Server, self.server).fake
+        fake = cast(FakeServer, self.server).fake
         response = fake._answer(self.command, self.path, dict(self.headers.items()), raw)
         self.send_response(response.status)
         for name, value in response.headers.items():
@@ -293,3 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
         pass
+
+
+# The fake answers through this handler (defined after the fake it reads from).
+SendGridFake.handler = _Handler

@@ -26,9 +26,10 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from promptly.dev.local_fake import FakeServer, LocalFake
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 INVALID_NUMBER = "+15005550001"
@@ -62,58 +63,21 @@ class ReceivedRequest:
         return self.form.get("Body")
 
 
-class TwilioFake:
+class TwilioFake(LocalFake):
+    name = "twilio-fake"
+
     def __init__(
         self,
         account_sid: str = "AC" + "0" * 32,
         auth_token: str = "test-auth-token",
         port: int = 0,
     ) -> None:
+        super().__init__(port)
         self.account_sid = account_sid
         self.auth_token = auth_token
-        self._port = port
         self._lock = threading.Lock()
         self._requests: list[ReceivedRequest] = []
         self._script: deque[FakeAnswer] = deque()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> TwilioFake:
-        server = _Server(("127.0.0.1", self._port), _Handler)
-        server.fake = self
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        thread.start()
-        self._server, self._thread = server, thread
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> TwilioFake:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("TwilioFake is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def script(self, status: int, code: int | None = None, **kw: Mapping[str, str]) -> None:
         """Queue the next answer (before the rules apply again)."""
@@ -221,13 +185,8 @@ def _resource(sid: str, account_sid: str, form: dict[str, str]) -> dict[str, obj
     }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: TwilioFake
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: FakeServer
 
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
         length = int(self.headers.get("Content-Length") or 0)
@@ -256,3 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         return  # quiet: tests and `make run` read what it received from `messages`
+
+
+# The fake answers through this handler (defined after the fake it reads from).
+TwilioFake.handler = _Handler
