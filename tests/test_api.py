@@ -19,7 +19,9 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
-from promptly.api.app import APPOINTMENT_ACTIONS, COMPLAINT_ACTIONS, create_app
+from promptly.api.app import create_app
+from promptly.api.appointments import APPOINTMENT_ACTIONS
+from promptly.api.complaints import COMPLAINT_ACTIONS
 from promptly.config import ApiRole, Settings
 from promptly.services.appointments import book
 from tests.api_support import (

@@ -13,7 +13,9 @@ import httpx
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from promptly.api.app import APPOINTMENT_ACTIONS, COMPLAINT_ACTIONS, create_app
+from promptly.api.app import create_app
+from promptly.api.appointments import APPOINTMENT_ACTIONS
+from promptly.api.complaints import COMPLAINT_ACTIONS
 from promptly.config import ApiRole, Settings
 from tests.api_support import key
 
