@@ -21,7 +21,8 @@ from promptly.api.codec import SESSION_COOKIE, CodecSessions
 from promptly.config import ApiKey, ApiRole, Settings
 from promptly.domain import keys
 from promptly.observability import MAX_RECORD_CHARS, redact
-from promptly.services.history import CaseExport, ExportedEntry, ExportedMessage, render_markdown
+from promptly.services.history import CaseExport, ExportedEntry, ExportedMessage
+from promptly.services.history_render import render_markdown
 
 NOW = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
 SECRET = secrets.token_urlsafe(48)

@@ -29,14 +29,8 @@ from promptly.domain.appointments.models import (
 )
 from promptly.domain.readable_time import readable
 from promptly.services.appointments import book
-from promptly.services.history import (
-    CaseNotFound,
-    Format,
-    load_case,
-    load_client,
-    render_case,
-    render_client_markdown,
-)
+from promptly.services.history import CaseNotFound, Format, load_case, load_client
+from promptly.services.history_render import render_case, render_client_markdown
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.complaint_helpers import advance_to
 from tests.helpers import STAFF, appointment, messages, next_local

@@ -1,9 +1,9 @@
 """The HTTP API: back-office routes (API keys), staff tasks, client links, health.
 
 It speaks only to Temporal (start, query, update, visibility) and PostgreSQL (case reads,
-staff tasks); the workflows decide everything. `create_app(settings)` builds it; the Temporal client and
-the connection pool are made in the lifespan and kept on `app.state` (tests and `make run`
-pass their own). OpenAPI at `/docs` and `/openapi.json`.
+staff tasks); the workflows decide everything. `create_app(settings)` builds it; the Temporal
+client and the connection pool are made in the lifespan and kept on `app.state` (tests and
+`make run` pass their own). OpenAPI at `/docs` and `/openapi.json`.
 
 A case kind (appointments.py, complaints.py, inquiries.py) is a `CaseKindApi` with its action
 dict (URL action → workflow update), plus its start, status and list routes; a new kind follows

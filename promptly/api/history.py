@@ -26,9 +26,8 @@ from promptly.services.history import (
     Format,
     load_case,
     load_client,
-    render_case,
-    render_client_markdown,
 )
+from promptly.services.history_render import render_case, render_client_markdown
 
 AUDIT = frozenset({ApiRole.COMPLIANCE})
 CASE_REFERENCE = r"^([a-z]+-)?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

@@ -11,17 +11,9 @@ from psycopg import AsyncConnection
 from temporalio.client import Client
 
 from promptly.cli import common
-from promptly.services.history import (
-    CaseNotFound,
-    Format,
-    ReplayOutcome,
-    load_case,
-    load_client,
-    render_case,
-    render_client_markdown,
-    render_json,
-    replay_archived,
-)
+from promptly.services.history import CaseNotFound, Format, load_case, load_client
+from promptly.services.history_render import render_case, render_client_markdown, render_json
+from promptly.services.history_replay import ReplayOutcome, replay_archived
 
 history_app = typer.Typer(
     help="Compliance: a case's complete history, a client's cases and messages.",

@@ -13,28 +13,24 @@ and `render_markdown`, `render_html`, `render_json` (pure; times in the office t
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
-    WorkflowHistory,
     WorkflowQueryFailedError,
 )
-from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
 from promptly.domain.common import CaseKind, TimelineEntry
-from promptly.domain.readable_time import readable, readable_text
-from promptly.services.promise_ledger import LedgerRow, case_promises, markdown_lines
+from promptly.domain.readable_time import readable
+from promptly.services.promise_ledger import LedgerRow, case_promises
 
 QUERY_TIMEOUT = timedelta(seconds=10)
 
@@ -274,11 +270,11 @@ def _sms_consent(row: dict[str, Any] | None, zone: ZoneInfo) -> str | None:
     if row is None or not row["phone"]:
         return None
     if row["opted_out"]:
-        return f"{row['phone']} opted out of SMS {_when(row['opted_out_at'].astimezone(zone))}"
+        return f"{row['phone']} opted out of SMS {when_text(row['opted_out_at'].astimezone(zone))}"
     if row["undeliverable"]:
         return f"{row['phone']} cannot take SMS: {row['undeliverable']}"
     if row["opted_in_at"]:
-        return f"{row['phone']} opted back in {_when(row['opted_in_at'].astimezone(zone))}"
+        return f"{row['phone']} opted back in {when_text(row['opted_in_at'].astimezone(zone))}"
     return f"{row['phone']} takes SMS"
 
 
@@ -422,264 +418,6 @@ def _reason(data: dict[str, Any]) -> str | None:
     return None
 
 
-# --- replaying the archive -------------------------------------------------------------------
-
-
-class ReplayOutcome(BaseModel):
-    case_id: str
-    run_id: str
-    workflow_type: str
-    failure: str | None
-
-
-async def replay_archived(
-    conn: AsyncConnection[Any], converter: DataConverter, since: datetime | None = None
-) -> list[ReplayOutcome]:
-    """Replay archived histories (closed at or after `since`) against the current workflow
-    code: a change that running cases would replay differently shows up as a failure."""
-    from temporalio.worker import Replayer
-
-    from promptly.worker import WORKFLOWS, workflow_runner
-
-    replayer = Replayer(
-        workflows=WORKFLOWS, data_converter=converter, workflow_runner=workflow_runner()
-    )
-    outcomes = []
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT case_id, run_id, workflow_type, history::text AS history FROM history_archive"
-            " WHERE closed_at >= %s ORDER BY closed_at, case_id",
-            (since or datetime.min.replace(tzinfo=UTC),),
-        )
-        async for row in cur:
-            history = WorkflowHistory.from_json(row["case_id"], row["history"])
-            result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-            failure = result.replay_failure
-            outcomes.append(
-                ReplayOutcome(
-                    case_id=row["case_id"],
-                    run_id=row["run_id"],
-                    workflow_type=row["workflow_type"],
-                    failure=f"{type(failure).__name__}: {failure}" if failure else None,
-                )
-            )
-    return outcomes
-
-
-# --- rendering -----------------------------------------------------------------------------
-
-
-def _when(moment: datetime | None) -> str:
+def when_text(moment: datetime | None) -> str:
     """To the minute, zone named (the export's moments are in its timezone already)."""
     return readable(moment, str(moment.tzinfo)) if moment else "-"
-
-
-def render_json(export: CaseExport | ClientExport) -> str:
-    return export.model_dump_json(indent=2) + "\n"
-
-
-def _facts(export: CaseExport) -> list[tuple[str, str]]:
-    facts = [
-        ("case", export.case_id),
-        ("kind", export.kind),
-        ("reference", export.business_id),
-        ("status", export.status),
-        ("client", export.client_id),
-    ]
-    if export.provider_id:
-        facts.append(("provider", export.provider_id))
-    if export.starts_at:
-        facts.append(("visit", _when(export.starts_at)))
-    facts.append(("times in", export.timezone))
-    return facts
-
-
-def _outcome(entry: ExportedEntry) -> str:
-    """The decision an entry records, in a few words (status change, billing, call result)."""
-    data = entry.data
-    parts = []
-    if "status" in data and "previous" in data:
-        parts.append(f"{data['previous']} → {data['status']}")
-    elif "status" in data:
-        parts.append(f"status {data['status']}")
-    for key in ("billing", "outcome", "level"):
-        if key in data:
-            parts.append(f"{key} {data[key]}")
-    return ", ".join(parts)
-
-
-def render_markdown(export: CaseExport) -> str:
-    lines = [f"# History of {_md(export.case_id)}", "", "| | |", "|---|---|"]
-    lines += [f"| {name} | {_md_cell(value)} |" for name, value in _facts(export)]
-    promises = markdown_lines(export.promises, _md_cell)
-    if promises:
-        lines += ["", *promises[:-1]]
-    lines += ["", f"## Timeline ({len(export.entries)} entries)", ""]
-    for number, entry in enumerate(export.entries, start=1):
-        head = f"### {number}. {_when(entry.at)} · {entry.kind} · {_md(entry.actor)}"
-        if entry.channel:
-            head += f" · {entry.channel}"
-        lines += [head, "", _md(readable_text(entry.detail, export.timezone)), ""]
-        outcome = _outcome(entry)
-        if outcome:
-            lines.append(f"- decision: {_md(outcome)}")
-        if entry.reason:
-            lines.append(f"- reason: {_md(entry.reason)}")
-        if entry.task:
-            task = entry.task
-            lines.append(
-                f"- task {task.task_id} for {task.assignee}, due {_when(task.due_at)}: "
-                f"{_md(task.title)} — {task.status}"
-                + (f", outcome {_md(task.outcome)}" if task.outcome else "")
-                + (f" ({_md(task.note)})" if task.note else "")
-                + (f", closed by {_md(task.closed_by)}" if task.closed_by else "")
-            )
-        if entry.message:
-            message = entry.message
-            lines.append(
-                f"- message {message.message_id} to {message.recipient_role} "
-                f"{_md(message.recipient)} via {message.channel} ({message.locale}): "
-                f"{message.status}, requested {_when(message.requested_at)}"
-                + (f", sent {_when(message.sent_at)}" if message.sent_at else "")
-                + (f", last error: {_md(message.last_error)}" if message.last_error else "")
-                + (f", receipt: {message.delivery_status}" if message.delivery_status else "")
-                + (f" ({message.delivery_error_code})" if message.delivery_error_code else "")
-            )
-            lines += ["", f"  > **{_md(message.subject)}**", "  >"]
-            lines += [f"  > {_md(line)}".rstrip() for line in message.body.splitlines()]
-        if lines[-1] != "":
-            lines.append("")
-    return "\n".join(lines)
-
-
-# Characters that make Markdown structure, links, images or raw HTML. Client-typed text
-# (names, reasons, notes, comments) is escaped so it reads as text in any Markdown viewer.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|!~&(){}])")
-
-
-def _md(text: str) -> str:
-    """Plain text for a Markdown line: specials escaped, line breaks folded."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.splitlines()))
-
-
-def _md_cell(value: str) -> str:
-    return _md(value)
-
-
-def render_client_markdown(export: ClientExport) -> str:
-    lines = [
-        f"# Cases and messages of client {export.client_id}",
-        "",
-        f"Times in {export.timezone}. {len(export.cases)} case(s).",
-        "",
-    ]
-    if export.sms_consent:
-        lines += [f"SMS: {export.sms_consent}.", ""]
-    if export.replies:
-        lines += ["Replies from the client:", ""]
-        lines += [
-            f'- {_when(r.received_at)} {r.channel} from {r.sender}: "{r.body.strip()[:200]}"'
-            f" → {r.intent}, {r.outcome or 'pending'}" + (f" ({r.case_id})" if r.case_id else "")
-            for r in export.replies
-        ]
-        lines.append("")
-    for case in export.cases:
-        lines.append(f"## {case.case_id} · {case.kind} {case.business_id} · {case.status}")
-        lines.append("")
-        lines.append(
-            f"opened {_when(case.created_at)}"
-            + (f", visit {_when(case.starts_at)}" if case.starts_at else "")
-        )
-        lines.append("")
-        if case.messages:
-            lines += [
-                "| requested | template | channel | to | subject | status |",
-                "|---" * 6 + "|",
-            ]
-            for m in case.messages:
-                cells = [
-                    _when(m.requested_at),
-                    m.template,
-                    m.channel,
-                    f"{m.recipient_role} {m.recipient}",
-                    m.subject,
-                    m.status,
-                ]
-                lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
-            lines.append("")
-    return "\n".join(lines)
-
-
-_HTML = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>History of {{ export.case_id }}</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse;width:100%}
-th,td{border:1px solid #ccc;padding:.4rem;vertical-align:top;text-align:left}
-th{background:#f3f3f3} .facts{width:auto} pre{white-space:pre-wrap;margin:.3rem 0 0}
-.kind-decision{background:#fff8e1} .kind-status{background:#e8f5e9}
-.kind-message_failed{background:#ffebee} .verdict-broken{background:#ffebee}
-</style></head><body>
-<h1>History of {{ export.case_id }}</h1>
-<table class="facts">
-{% for name, value in facts %}<tr><th>{{ name }}</th><td>{{ value }}</td></tr>
-{% endfor %}
-</table>
-{% if export.promises %}
-<h2>Promises ({{ export.promises|length }})</h2>
-<table>
-<tr><th>promise</th><th>verdict</th><th>due</th><th>met</th><th>cause</th><th>actor</th></tr>
-{% for p in export.promises %}
-<tr class="verdict-{{ p.verdict }}"><td>{{ p.promise|replace("_", " ") }}</td>
-<td>{{ p.verdict }}</td><td>{{ when(p.due_at) }}</td><td>{{ when(p.met_at) }}</td>
-<td>{{ p.cause or "" }}</td><td>{{ p.actor or "" }}</td></tr>
-{% endfor %}
-</table>
-{% endif %}
-<h2>Timeline ({{ export.entries|length }} entries)</h2>
-<table>
-<tr><th>#</th><th>time</th><th>kind</th><th>actor</th><th>channel</th><th>what happened</th></tr>
-{% for entry in export.entries %}
-<tr class="kind-{{ entry.kind }}"><td>{{ loop.index }}</td><td>{{ when(entry.at) }}</td>
-<td>{{ entry.kind }}</td><td>{{ entry.actor }}</td><td>{{ entry.channel or "" }}</td>
-<td>{{ readable_detail(entry.detail) }}
-{% if outcome(entry) %}<br>decision: {{ outcome(entry) }}{% endif %}
-{% if entry.reason %}<br>reason: {{ entry.reason }}{% endif %}
-{% if entry.task %}<br>task {{ entry.task.task_id }} for {{ entry.task.assignee }}, due
-{{ when(entry.task.due_at) }}: {{ entry.task.title }} ({{ entry.task.status }}{%
-if entry.task.outcome %}, outcome {{ entry.task.outcome }}{% endif %}){% endif %}
-{% if entry.message %}{% set m = entry.message %}
-<br>message {{ m.message_id }} to {{ m.recipient_role }} {{ m.recipient }} via {{ m.channel }}
-({{ m.locale }}): {{ m.status }}, requested {{ when(m.requested_at) }}{%
-if m.sent_at %}, sent {{ when(m.sent_at) }}{% endif %}{%
-if m.last_error %}, last error: {{ m.last_error }}{% endif %}{%
-if m.delivery_status %}, receipt: {{ m.delivery_status }}{% endif %}
-<pre><strong>{{ m.subject }}</strong>
-
-{{ m.body }}</pre>
-{% endif %}
-</td></tr>
-{% endfor %}
-</table>
-</body></html>
-"""
-)
-
-
-def render_html(export: CaseExport) -> str:
-    return _HTML.render(
-        export=export,
-        facts=_facts(export),
-        when=_when,
-        outcome=_outcome,
-        readable_detail=lambda detail: readable_text(detail, export.timezone),
-    )
-
-
-def render_case(export: CaseExport, fmt: Format) -> str:
-    if fmt is Format.JSON:
-        return render_json(export)
-    if fmt is Format.HTML:
-        return render_html(export)
-    return render_markdown(export)
