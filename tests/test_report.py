@@ -39,11 +39,8 @@ from promptly.domain.qa_report import (
     SurveyFact,
     compute,
     previous_weeks,
-    render,
-    render_csv,
-    render_html,
-    render_table,
 )
+from promptly.domain.qa_report_render import render, render_csv, render_html, render_table
 from tests.browser import HEADLESS_FLAGS, chromium, keep_screenshot
 from tests.conftest import migrated_database
 

@@ -8,7 +8,8 @@ from temporalio import activity
 
 from promptly.db.qa_facts import build_report
 from promptly.domain.maintenance import QaReportInput, QaReportSummary
-from promptly.domain.qa_report import previous_weeks, render_table
+from promptly.domain.qa_report import previous_weeks
+from promptly.domain.qa_report_render import render_table
 
 
 class ReportActivities:

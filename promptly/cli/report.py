@@ -14,7 +14,8 @@ import typer
 from psycopg import AsyncConnection
 
 from promptly.db.qa_facts import build_report
-from promptly.domain.qa_report import Period, QaReport, ReportFormat, render
+from promptly.domain.qa_report import Period, QaReport, ReportFormat
+from promptly.domain.qa_report_render import render
 
 
 def report_command(
