@@ -67,7 +67,7 @@ FORBIDDEN: dict[str, dict[str, str]] = {
 ALLOWED = {
     ("cli/main.py", "promptly.worker"),
     ("cli/main.py", "promptly.api"),
-    ("services/history.py", "promptly.worker"),
+    ("services/history_replay.py", "promptly.worker"),
 }
 
 
