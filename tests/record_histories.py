@@ -254,6 +254,19 @@ def with_the_ledger(lifecycle: Lifecycle) -> Lifecycle:
     return play
 
 
+def on_the_current_code(lifecycle: Lifecycle) -> Lifecycle:
+    """A lifecycle recorded with every patch of this release at once (messages beside the
+    plan for every case, the promise ledger, the record before the answer), stored as
+    `<name>_current`: the histories the cases started today will have."""
+
+    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+        recorded = await lifecycle(env, settings)
+        return {f"{name}_current": workflow_id for name, workflow_id in recorded.items()}
+
+    play.__name__ = f"{lifecycle.__name__}_current"
+    return play
+
+
 async def complaint_hold_expired(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Procedure rules: held at 2h, the hold ends on its own at 74h, the customer is told of
     the supervisor tier at 96h (24h on the clock + 72h held); closed by a supervisor."""
@@ -330,6 +343,16 @@ LIFECYCLES: list[Lifecycle] = [
     ),
     recorded_before_answer(appointment_late_cancel, "appointment"),
     recorded_before_answer(complaint_resolved, "complaint"),
+    *(
+        on_the_current_code(lifecycle)
+        for lifecycle in (
+            appointment_completed,
+            appointment_late_cancel,
+            complaint_breached,
+            complaint_resolved,
+            inquiry_answered,
+        )
+    ),
 ]
 
 

@@ -62,6 +62,13 @@ def test_the_representative_lifecycles_are_stored() -> None:
         "survey_answered_ledger",
         "complaint_breached_ledger",
         "inquiry_answered_ledger",
+        # recorded with every patch of this release at once
+        "appointment_completed_current",
+        "survey_answered_current",
+        "appointment_late_cancel_current",
+        "complaint_breached_current",
+        "complaint_resolved_current",
+        "inquiry_answered_current",
     }
 
 
@@ -147,3 +154,24 @@ async def test_a_changed_workflow_fails_replay_with_nondeterminism() -> None:
     history = load(HISTORIES / "appointment_completed.json")
     with pytest.raises(NondeterminismError):
         await replayer(ChangedAppointmentWorkflow).replay_workflow(history)
+
+
+@pytest.mark.parametrize(
+    ("name", "patches"),
+    [
+        (
+            "appointment_completed_current",
+            {"messages-beside-the-plan", "promise-ledger", "record-before-answer"},
+        ),
+        ("survey_answered_current", {"case-messages-beside-the-plan", "promise-ledger"}),
+        (
+            "complaint_resolved_current",
+            {"case-messages-beside-the-plan", "promise-ledger", "record-before-answer"},
+        ),
+        ("inquiry_answered_current", {"case-messages-beside-the-plan", "promise-ledger"}),
+    ],
+)
+def test_the_current_histories_carry_every_patch_of_the_release(
+    name: str, patches: set[str]
+) -> None:
+    assert patches <= _patches(name)
