@@ -24,14 +24,8 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import ActivityEnvironment
 
 from promptly import db
-from promptly.activities.messaging import (
-    DeliveryChannel,
-    LinkSettings,
-    MessagingActivities,
-    OutboxChannel,
-    StaffCallChannel,
-    StaffDirectory,
-)
+from promptly.activities.channels import DeliveryChannel, OutboxChannel, StaffCallChannel
+from promptly.activities.messaging import LinkSettings, MessagingActivities, StaffDirectory
 from promptly.activities.sms import SmsRoutingMessaging
 from promptly.dev.stack import embedded_postgres
 from promptly.domain.common import Channel, Locale, RecipientRole

@@ -14,16 +14,15 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from promptly import db, observability
 from promptly.activities.archive import ArchiveActivities
-from promptly.activities.complaints import ComplaintRulesActivities
-from promptly.activities.inquiries import InquiryActivities
-from promptly.activities.messaging import (
+from promptly.activities.channels import (
     DeliveryChannel,
-    LinkSettings,
     OutboxChannel,
     SendGridChannel,
     StaffCallChannel,
-    StaffDirectory,
 )
+from promptly.activities.complaints import ComplaintRulesActivities
+from promptly.activities.inquiries import InquiryActivities
+from promptly.activities.messaging import LinkSettings, StaffDirectory
 from promptly.activities.records import PolicyActivities, RecordsActivities
 from promptly.activities.reports import ReportActivities
 from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel

@@ -19,16 +19,14 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from promptly.activities.messaging import (
+from promptly.activities.channels import (
     DeliveryChannel,
-    LinkSettings,
-    MessagingActivities,
     OutboxChannel,
     SendGridChannel,
     StaffCallChannel,
-    StaffDirectory,
     message_id_header,
 )
+from promptly.activities.messaging import LinkSettings, MessagingActivities, StaffDirectory
 from promptly.domain import errors, links
 from promptly.domain.common import Channel, Locale, RecipientRole
 from promptly.domain.messages import (

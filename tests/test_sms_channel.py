@@ -17,13 +17,8 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from promptly.activities.messaging import (
-    DeliveryChannel,
-    LinkSettings,
-    OutboxChannel,
-    StaffCallChannel,
-    StaffDirectory,
-)
+from promptly.activities.channels import DeliveryChannel, OutboxChannel, StaffCallChannel
+from promptly.activities.messaging import LinkSettings, StaffDirectory
 from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel
 from promptly.domain import errors, links
 from promptly.domain.common import Channel, Locale, RecipientRole

@@ -25,15 +25,13 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client as TwilioClient
 
-from promptly.activities.messaging import (
+from promptly.activities.channels import (
     DeliveryChannel,
-    LinkSettings,
-    MessagingActivities,
     OutgoingMessage,
     PermanentDeliveryError,
-    StaffDirectory,
     TransientDeliveryError,
 )
+from promptly.activities.messaging import LinkSettings, MessagingActivities, StaffDirectory
 from promptly.activities.tasks import insert_task
 from promptly.domain import errors
 from promptly.domain.common import Channel, RecipientRole

@@ -10,19 +10,26 @@ in the client's language with a 4xx status, never an error trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 
+from promptly.api.appointment_links import APPOINTMENT_LINKS
 from promptly.api.cases import original_input
 from promptly.api.idempotency import update_id_for
+from promptly.api.link_actions import (
+    FormError,
+    LinkAction,
+    LinkCase,
+    LinkStop,
+    Opened,
+    final_page,
+)
 from promptly.api.pages import (
     Form,
     Page,
@@ -30,27 +37,14 @@ from promptly.api.pages import (
     locale_from,
     problem,
     render,
-    status_label,
-    text,
-    when,
 )
 from promptly.config import Settings
 from promptly.domain import keys, links
 from promptly.domain.appointments.models import (
-    FINAL_APPOINTMENT_STATUSES,
-    AcknowledgeInput,
     AppointmentRequest,
-    AppointmentStatus,
-    AppointmentView,
-    BillingOutcome,
-    CancelInput,
-    ConfirmInput,
-    ReportDelayInput,
-    RescheduleInput,
 )
-from promptly.domain.common import Actor, ActorKind, Locale, Person
+from promptly.domain.common import Locale
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintView
-from promptly.domain.future_times import not_in_future
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
 from promptly.services.errors import ServiceError, temporal_errors
 from promptly.services.updates import QUERY_TIMEOUT, bounded_update
@@ -61,254 +55,6 @@ from promptly.workflows.survey import SurveyWorkflow
 log = logging.getLogger("promptly.api.links")
 
 router = APIRouter(include_in_schema=False)
-
-
-class LinkStop(Exception):
-    """Stop here and answer with this page."""
-
-    def __init__(self, page: Page) -> None:
-        super().__init__(page.title)
-        self.page = page
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A verified link with its case loaded."""
-
-    url: str
-    case_id: str
-    person: Person
-    original: Any  # the request the case was started with
-    view: Any  # the case's current `status`
-    locale: Locale
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(kind=ActorKind.CLIENT, id=self.person.id)
-
-    def t(self, key: str, **values: Any) -> str:
-        return text(self.locale, key, **values)
-
-    def when(self, moment: datetime) -> str:
-        return when(moment, self.person.timezone, self.locale)
-
-
-@dataclass(frozen=True)
-class LinkAction:
-    update: Any  # typed update method reference
-    form: Callable[[Opened, str], Page]  # the page with the form (error text, or "")
-    argument: Callable[[Opened, Mapping[str, str]], BaseModel]  # raises FormError
-    done: Callable[[Opened, Any], Page]  # the page after the update, from its answer
-    # Before showing the form: a page instead (already done, or no longer possible).
-    instead: Callable[[Opened], Page | None]
-
-
-@dataclass(frozen=True)
-class LinkCase:
-    run: Any
-    status_query: Any
-    request_model: type[BaseModel]
-    person: Callable[[Any], Person]
-    actions: Mapping[str, LinkAction]
-
-
-class FormError(Exception):
-    pass
-
-
-# --- appointments ------------------------------------------------------------------------------
-
-
-def _appointment_details(opened: Opened) -> list[tuple[str, str]]:
-    request: AppointmentRequest = opened.original
-    view: AppointmentView = opened.view
-    return [
-        (opened.t("label.service"), request.service),
-        (opened.t("label.when"), f"{opened.when(view.start)} ({opened.person.timezone})"),
-        (opened.t("label.where"), request.location),
-        (opened.t("label.with"), request.provider.name),
-    ]
-
-
-def _final(opened: Opened) -> Page:
-    return problem(
-        opened.locale,
-        "final",
-        409,
-        status=status_label(opened.locale, str(opened.view.status)),
-    )
-
-
-def _appointment_page(kind: str, button: str, opened: Opened, error: str = "", **form: str) -> Page:
-    name = opened.person.name
-    return Page(
-        title=opened.t(f"{kind}.title"),
-        status_code=422 if error else 200,
-        lines=[opened.t(f"{kind}.intro", name=name)],
-        details=_appointment_details(opened),
-        form=Form(kind=kind, action=opened.url, button=opened.t(button), error=error, **form),
-        note=opened.t("cancel.policy") if kind in ("cancel", "reschedule") else "",
-    )
-
-
-def _confirm_instead(opened: Opened) -> Page | None:
-    view: AppointmentView = opened.view
-    if view.status in FINAL_APPOINTMENT_STATUSES:
-        return _final(opened)
-    if view.status is AppointmentStatus.CONFIRMED:
-        return Page(title=opened.t("confirm.already"), details=_appointment_details(opened))
-    return None
-
-
-def _confirmed(opened: Opened, view: AppointmentView) -> Page:
-    return Page(
-        title=opened.t("confirm.done"),
-        lines=[opened.t("confirm.see_you", when=opened.when(view.start))],
-        details=_appointment_details(opened),
-    )
-
-
-def _cancel_instead(opened: Opened) -> Page | None:
-    return _final(opened) if opened.view.status in FINAL_APPOINTMENT_STATUSES else None
-
-
-def _cancel_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
-    reason = form.get("reason", "").strip()[:2000] or "cancelled by the client via the link"
-    return CancelInput(reason=reason, actor=opened.actor)
-
-
-def _cancelled(opened: Opened, view: AppointmentView) -> Page:
-    free = view.billing is not BillingOutcome.LATE_CANCEL
-    return Page(
-        title=opened.t("cancel.done"),
-        lines=[opened.t("cancel.free" if free else "cancel.late")],
-        details=_appointment_details(opened),
-    )
-
-
-def _reschedule_instead(opened: Opened) -> Page | None:
-    view: AppointmentView = opened.view
-    if view.status in FINAL_APPOINTMENT_STATUSES and not view.free_reschedule:
-        return _final(opened)
-    return None
-
-
-def _reschedule_form(opened: Opened, error: str) -> Page:
-    return _appointment_page(
-        "reschedule",
-        "reschedule.button",
-        opened,
-        error,
-        label=opened.t("reschedule.field", timezone=opened.person.timezone),
-    )
-
-
-def _reschedule_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
-    raw = form.get("new_start", "").strip().replace(" ", "T")
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError as err:
-        raise FormError(opened.t("reschedule.bad_time")) from err
-    if moment.tzinfo is None:  # datetime-local: wall time where the client lives
-        moment = moment.replace(tzinfo=ZoneInfo(opened.person.timezone))
-    if not_in_future(moment, datetime.now(UTC)) is not None:  # bad input, as in the API
-        raise FormError(opened.t("reschedule.past"))
-    return RescheduleInput(new_start=moment, actor=opened.actor)
-
-
-def _rescheduled(opened: Opened, view: AppointmentView) -> Page:
-    return Page(
-        title=opened.t("reschedule.done"),
-        lines=[opened.t("reschedule.new_time", when=opened.when(view.start))],
-        details=_appointment_details(opened),
-    )
-
-
-def _late_form(opened: Opened, error: str) -> Page:
-    return _appointment_page(
-        "late", "late.button", opened, error, label=opened.t("late.field"), value="10"
-    )
-
-
-def _late_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
-    """The client runs late: `report_delay` with the client as actor (moves the no-show
-    moment within the configured limit; no fee rule changes)."""
-    try:
-        return ReportDelayInput(
-            minutes=int(form.get("minutes", "").strip()),
-            reason="running late (client link)",
-            actor=opened.actor,
-        )
-    except (ValueError, ValidationError) as err:
-        raise FormError(opened.t("late.bad_minutes")) from err
-
-
-def _late_noted(opened: Opened, view: AppointmentView) -> Page:
-    held_until = view.no_show_at or view.start
-    return Page(
-        title=opened.t("late.done"),
-        lines=[opened.t("late.held", when=opened.when(held_until))],
-        details=_appointment_details(opened),
-    )
-
-
-def _acknowledge_instead(opened: Opened) -> Page | None:
-    view: AppointmentView = opened.view
-    if view.status in FINAL_APPOINTMENT_STATUSES:
-        return _final(opened)
-    if view.provider_acknowledged:
-        return Page(title=opened.t("acknowledge.already"), details=_appointment_details(opened))
-    return None
-
-
-def _acknowledge_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
-    # The acknowledge link goes to the provider only: the one who opens it acts as them.
-    return AcknowledgeInput(actor=Actor(kind=ActorKind.PROVIDER, id=opened.original.provider.id))
-
-
-def _acknowledged(opened: Opened, view: AppointmentView) -> Page:
-    return Page(title=opened.t("acknowledge.done"), details=_appointment_details(opened))
-
-
-APPOINTMENT_LINKS: dict[str, LinkAction] = {
-    "acknowledge": LinkAction(
-        update=AppointmentWorkflow.acknowledge,
-        form=lambda opened, error: _appointment_page(
-            "acknowledge", "acknowledge.button", opened, error
-        ),
-        argument=_acknowledge_argument,
-        done=_acknowledged,
-        instead=_acknowledge_instead,
-    ),
-    "confirm": LinkAction(
-        update=AppointmentWorkflow.confirm,
-        form=lambda opened, error: _appointment_page("confirm", "confirm.button", opened, error),
-        argument=lambda opened, form: ConfirmInput(actor=opened.actor),
-        done=_confirmed,
-        instead=_confirm_instead,
-    ),
-    "cancel": LinkAction(
-        update=AppointmentWorkflow.cancel,
-        form=lambda opened, error: _appointment_page("cancel", "cancel.button", opened, error),
-        argument=_cancel_argument,
-        done=_cancelled,
-        instead=_cancel_instead,
-    ),
-    "late": LinkAction(
-        update=AppointmentWorkflow.report_delay,
-        form=_late_form,
-        argument=_late_argument,
-        done=_late_noted,
-        instead=_cancel_instead,  # until the visit ends; the workflow refuses it too late
-    ),
-    "reschedule": LinkAction(
-        update=AppointmentWorkflow.reschedule,
-        form=_reschedule_form,
-        argument=_reschedule_argument,
-        done=_rescheduled,
-        instead=_reschedule_instead,
-    ),
-}
 
 
 # --- surveys -----------------------------------------------------------------------------------
@@ -327,7 +73,7 @@ def _survey_instead(opened: Opened) -> Page | None:
     if view.status is SurveyStatus.ANSWERED:
         return Page(title=opened.t("survey.already"))
     if view.status is SurveyStatus.CLOSED:
-        return _final(opened)
+        return final_page(opened)
     return None
 
 
@@ -497,7 +243,7 @@ async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
             if err.status == 409:  # the case's rules refused: say why
                 return render(problem(locale, "refused", 409, err.reason), locale)
             if err.status == 404:  # the case closed since we looked
-                return render(_final(opened), locale)
+                return render(final_page(opened), locale)
             raise
         return render(action.done(opened, view), locale)
     except LinkStop as stop:

@@ -1,0 +1,216 @@
+"""The appointment's client links: confirm, cancel, reschedule, "I'm running late" and the
+provider's acknowledge, each with its form, the update it runs and the page that answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ValidationError
+
+from promptly.api.link_actions import FormError, LinkAction, Opened, final_page
+from promptly.api.pages import (
+    Form,
+    Page,
+)
+from promptly.domain.appointments.models import (
+    FINAL_APPOINTMENT_STATUSES,
+    AcknowledgeInput,
+    AppointmentRequest,
+    AppointmentStatus,
+    AppointmentView,
+    BillingOutcome,
+    CancelInput,
+    ConfirmInput,
+    ReportDelayInput,
+    RescheduleInput,
+)
+from promptly.domain.common import Actor, ActorKind
+from promptly.domain.future_times import not_in_future
+from promptly.workflows.appointment import AppointmentWorkflow
+
+# --- appointments ------------------------------------------------------------------------------
+
+
+def _appointment_details(opened: Opened) -> list[tuple[str, str]]:
+    request: AppointmentRequest = opened.original
+    view: AppointmentView = opened.view
+    return [
+        (opened.t("label.service"), request.service),
+        (opened.t("label.when"), f"{opened.when(view.start)} ({opened.person.timezone})"),
+        (opened.t("label.where"), request.location),
+        (opened.t("label.with"), request.provider.name),
+    ]
+
+
+def _appointment_page(kind: str, button: str, opened: Opened, error: str = "", **form: str) -> Page:
+    name = opened.person.name
+    return Page(
+        title=opened.t(f"{kind}.title"),
+        status_code=422 if error else 200,
+        lines=[opened.t(f"{kind}.intro", name=name)],
+        details=_appointment_details(opened),
+        form=Form(kind=kind, action=opened.url, button=opened.t(button), error=error, **form),
+        note=opened.t("cancel.policy") if kind in ("cancel", "reschedule") else "",
+    )
+
+
+def _confirm_instead(opened: Opened) -> Page | None:
+    view: AppointmentView = opened.view
+    if view.status in FINAL_APPOINTMENT_STATUSES:
+        return final_page(opened)
+    if view.status is AppointmentStatus.CONFIRMED:
+        return Page(title=opened.t("confirm.already"), details=_appointment_details(opened))
+    return None
+
+
+def _confirmed(opened: Opened, view: AppointmentView) -> Page:
+    return Page(
+        title=opened.t("confirm.done"),
+        lines=[opened.t("confirm.see_you", when=opened.when(view.start))],
+        details=_appointment_details(opened),
+    )
+
+
+def _cancel_instead(opened: Opened) -> Page | None:
+    return final_page(opened) if opened.view.status in FINAL_APPOINTMENT_STATUSES else None
+
+
+def _cancel_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
+    reason = form.get("reason", "").strip()[:2000] or "cancelled by the client via the link"
+    return CancelInput(reason=reason, actor=opened.actor)
+
+
+def _cancelled(opened: Opened, view: AppointmentView) -> Page:
+    free = view.billing is not BillingOutcome.LATE_CANCEL
+    return Page(
+        title=opened.t("cancel.done"),
+        lines=[opened.t("cancel.free" if free else "cancel.late")],
+        details=_appointment_details(opened),
+    )
+
+
+def _reschedule_instead(opened: Opened) -> Page | None:
+    view: AppointmentView = opened.view
+    if view.status in FINAL_APPOINTMENT_STATUSES and not view.free_reschedule:
+        return final_page(opened)
+    return None
+
+
+def _reschedule_form(opened: Opened, error: str) -> Page:
+    return _appointment_page(
+        "reschedule",
+        "reschedule.button",
+        opened,
+        error,
+        label=opened.t("reschedule.field", timezone=opened.person.timezone),
+    )
+
+
+def _reschedule_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
+    raw = form.get("new_start", "").strip().replace(" ", "T")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError as err:
+        raise FormError(opened.t("reschedule.bad_time")) from err
+    if moment.tzinfo is None:  # datetime-local: wall time where the client lives
+        moment = moment.replace(tzinfo=ZoneInfo(opened.person.timezone))
+    if not_in_future(moment, datetime.now(UTC)) is not None:  # bad input, as in the API
+        raise FormError(opened.t("reschedule.past"))
+    return RescheduleInput(new_start=moment, actor=opened.actor)
+
+
+def _rescheduled(opened: Opened, view: AppointmentView) -> Page:
+    return Page(
+        title=opened.t("reschedule.done"),
+        lines=[opened.t("reschedule.new_time", when=opened.when(view.start))],
+        details=_appointment_details(opened),
+    )
+
+
+def _late_form(opened: Opened, error: str) -> Page:
+    return _appointment_page(
+        "late", "late.button", opened, error, label=opened.t("late.field"), value="10"
+    )
+
+
+def _late_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
+    """The client runs late: `report_delay` with the client as actor (moves the no-show
+    moment within the configured limit; no fee rule changes)."""
+    try:
+        return ReportDelayInput(
+            minutes=int(form.get("minutes", "").strip()),
+            reason="running late (client link)",
+            actor=opened.actor,
+        )
+    except (ValueError, ValidationError) as err:
+        raise FormError(opened.t("late.bad_minutes")) from err
+
+
+def _late_noted(opened: Opened, view: AppointmentView) -> Page:
+    held_until = view.no_show_at or view.start
+    return Page(
+        title=opened.t("late.done"),
+        lines=[opened.t("late.held", when=opened.when(held_until))],
+        details=_appointment_details(opened),
+    )
+
+
+def _acknowledge_instead(opened: Opened) -> Page | None:
+    view: AppointmentView = opened.view
+    if view.status in FINAL_APPOINTMENT_STATUSES:
+        return final_page(opened)
+    if view.provider_acknowledged:
+        return Page(title=opened.t("acknowledge.already"), details=_appointment_details(opened))
+    return None
+
+
+def _acknowledge_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
+    # The acknowledge link goes to the provider only: the one who opens it acts as them.
+    return AcknowledgeInput(actor=Actor(kind=ActorKind.PROVIDER, id=opened.original.provider.id))
+
+
+def _acknowledged(opened: Opened, view: AppointmentView) -> Page:
+    return Page(title=opened.t("acknowledge.done"), details=_appointment_details(opened))
+
+
+APPOINTMENT_LINKS: dict[str, LinkAction] = {
+    "acknowledge": LinkAction(
+        update=AppointmentWorkflow.acknowledge,
+        form=lambda opened, error: _appointment_page(
+            "acknowledge", "acknowledge.button", opened, error
+        ),
+        argument=_acknowledge_argument,
+        done=_acknowledged,
+        instead=_acknowledge_instead,
+    ),
+    "confirm": LinkAction(
+        update=AppointmentWorkflow.confirm,
+        form=lambda opened, error: _appointment_page("confirm", "confirm.button", opened, error),
+        argument=lambda opened, form: ConfirmInput(actor=opened.actor),
+        done=_confirmed,
+        instead=_confirm_instead,
+    ),
+    "cancel": LinkAction(
+        update=AppointmentWorkflow.cancel,
+        form=lambda opened, error: _appointment_page("cancel", "cancel.button", opened, error),
+        argument=_cancel_argument,
+        done=_cancelled,
+        instead=_cancel_instead,
+    ),
+    "late": LinkAction(
+        update=AppointmentWorkflow.report_delay,
+        form=_late_form,
+        argument=_late_argument,
+        done=_late_noted,
+        instead=_cancel_instead,  # until the visit ends; the workflow refuses it too late
+    ),
+    "reschedule": LinkAction(
+        update=AppointmentWorkflow.reschedule,
+        form=_reschedule_form,
+        argument=_reschedule_argument,
+        done=_rescheduled,
+        instead=_reschedule_instead,
+    ),
+}
