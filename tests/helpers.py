@@ -173,3 +173,8 @@ async def billing(pool: AsyncConnectionPool, case_id: str) -> list[tuple[str, st
             (case_id,),
         )
         return [(row[0], row[1], row[2]) for row in await cursor.fetchall()]
+
+
+async def sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
+    """Skip the time-skipping server's clock to `moment`."""
+    await env.sleep(moment - await env.get_current_time())

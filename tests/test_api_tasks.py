@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, sign, with_api_keys
-from tests.helpers import appointment, next_local
+from tests.helpers import appointment, next_local, sleep_until
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -51,10 +51,6 @@ async def _book_wednesday(env: WorkflowEnvironment, http: httpx.AsyncClient) -> 
     return request
 
 
-async def _sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
-    await env.sleep(moment - await env.get_current_time())
-
-
 async def _tasks(http: httpx.AsyncClient, case_id: str, **filters: str) -> list[dict[str, Any]]:
     response = await http.get("/tasks", params={"case_id": case_id, **filters}, headers=STAFF_KEY)
     assert response.status_code == 200, response.text
@@ -69,7 +65,7 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     request = await _book_wednesday(env, http)
     # Calls are planned before the free-cancellation line (Tuesday 10:00): Monday 15:45 first.
     deadline = (request.start - timedelta(days=2)).replace(hour=15, minute=45)
-    await _sleep_until(env, deadline + timedelta(minutes=5))
+    await sleep_until(env, deadline + timedelta(minutes=5))
 
     [first] = await _tasks(http, request.workflow_id, kind="call_client")
     assert first["assignee"] == "front_desk" and first["status"] == "open"
@@ -116,7 +112,7 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
 
     await env.sleep(timedelta(hours=2))  # attempt 2 (Monday 17:45), left unanswered
     # Attempt 3 at Tuesday 08:00 (office hours): attempt 2's task is closed for the desk.
-    await _sleep_until(env, (request.start - timedelta(days=1)).replace(hour=8, minute=5))
+    await sleep_until(env, (request.start - timedelta(days=1)).replace(hour=8, minute=5))
     [open_call] = await _tasks(http, request.workflow_id, kind="call_client")
     assert open_call["data"]["attempt"] == 3
     superseded = next(
@@ -167,7 +163,7 @@ async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
     request = await _book_wednesday(env, http)
     base = f"/appointments/{request.appointment_id}"
     await http.post(f"{base}/confirm", headers=BACKOFFICE_KEY)
-    await _sleep_until(env, request.start + timedelta(minutes=20))
+    await sleep_until(env, request.start + timedelta(minutes=20))
     view = (await http.get(base, headers=STAFF_KEY)).json()
     assert view["status"] == "NoShow" and view["billing"] == "no_show"
 

@@ -43,6 +43,7 @@ from tests.helpers import (
     message_of,
     messages,
     next_local,
+    sleep_until,
     tasks,
 )
 
@@ -86,7 +87,7 @@ async def test_reschedule_twice_reminds_only_for_the_final_time(
     await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
 
     # Past the old times' reminders and deadlines, up to just after the final reminder.
-    await env.sleep(final - timedelta(hours=47) - await env.get_current_time())
+    await sleep_until(env, final - timedelta(hours=47))
     sent = await messages(pool, request.workflow_id)
     confirmations = [m for m in sent if m["template"] == "confirmation"]
     assert len(confirmations) == 3  # one for each time the visit was at
@@ -121,7 +122,7 @@ async def test_cancel_24h_ahead_is_free_and_later_is_late(
     start = booked_at + timedelta(days=3)
     request = appointment(start, locale="en")
     handle = await book(env.client, request, settings, booked_at)
-    await env.sleep(start - before_start - await env.get_current_time())
+    await sleep_until(env, start - before_start)
 
     view = await handle.execute_update(
         AppointmentWorkflow.cancel, CancelInput(reason="ill", actor=CLIENT)
@@ -165,7 +166,7 @@ async def test_reschedule_across_the_spring_dst_change_reminds_at_the_right_loca
     )
     assert view.reminder_at == expected
 
-    await env.sleep(expected + timedelta(minutes=1) - await env.get_current_time())
+    await sleep_until(env, expected + timedelta(minutes=1))
     [reminder] = [
         m for m in await messages(pool, request.workflow_id) if m["template"] == "reminder"
     ]
@@ -182,7 +183,7 @@ async def test_check_in_14_minutes_late_is_not_a_no_show(
     start = booked_at + timedelta(hours=30)
     request = appointment(start)
     handle = await book(env.client, request, settings, booked_at)
-    await env.sleep(start + timedelta(minutes=14) - await env.get_current_time())
+    await sleep_until(env, start + timedelta(minutes=14))
     await handle.execute_update(AppointmentWorkflow.check_in, CheckInInput(actor=STAFF))
     await env.sleep(timedelta(hours=1))
     view = await handle.query(AppointmentWorkflow.status)
@@ -201,7 +202,7 @@ async def test_no_show_excuse_and_waiver_give_a_free_reschedule(
     start = booked_at + timedelta(hours=30)
     request = appointment(start, locale="en")
     handle = await book(env.client, request, settings, booked_at)
-    await env.sleep(start + timedelta(minutes=16) - await env.get_current_time())
+    await sleep_until(env, start + timedelta(minutes=16))
     view = await handle.query(AppointmentWorkflow.status)
     assert view.status is AppointmentStatus.NO_SHOW
     no_show_at = next(e.at for e in view.timeline if e.data.get("status") == "NoShow")
@@ -247,7 +248,7 @@ async def test_provider_delay_tells_the_client_at_once_and_moves_the_no_show_rul
     start = booked_at + timedelta(hours=30)
     request = appointment(start, locale="en", timezone="UTC")
     handle = await book(env.client, request, settings, booked_at)
-    await env.sleep(start - timedelta(minutes=30) - await env.get_current_time())
+    await sleep_until(env, start - timedelta(minutes=30))
     reported_at = await env.get_current_time()
     view = await handle.execute_update(
         AppointmentWorkflow.report_delay,
@@ -278,7 +279,7 @@ async def test_provider_cancellation_is_free_and_offers_a_new_time(
     start = booked_at + timedelta(hours=30)
     request = appointment(start, locale="en")
     handle = await book(env.client, request, settings, booked_at)
-    await env.sleep(start - timedelta(hours=2) - await env.get_current_time())
+    await sleep_until(env, start - timedelta(hours=2))
     view = await handle.execute_update(
         AppointmentWorkflow.cancel, CancelInput(reason="provider ill", actor=PROVIDER)
     )

@@ -6,7 +6,7 @@ messages on what the SendGrid fake received.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -40,6 +40,7 @@ from tests.helpers import (
     message_of,
     messages,
     next_local,
+    sleep_until,
     tasks,
 )
 
@@ -56,16 +57,12 @@ async def _booked_30h_ahead(
     return handle, request.workflow_id, start - booked_at
 
 
-async def _sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
-    await env.sleep(moment - await env.get_current_time())
-
-
 async def test_after_a_provider_delay_the_client_may_cancel_free_of_charge(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
     handle, case_id, _ = await _booked_30h_ahead(env, settings)
     start = (await handle.query(AppointmentWorkflow.status)).start
-    await _sleep_until(env, start - timedelta(hours=2))
+    await sleep_until(env, start - timedelta(hours=2))
     await handle.execute_update(
         AppointmentWorkflow.report_delay,
         ReportDelayInput(minutes=40, reason="previous visit overran", actor=PROVIDER),
@@ -87,7 +84,7 @@ async def test_after_a_provider_cancellation_the_client_may_reschedule_free_of_c
 ) -> None:
     handle, case_id, _ = await _booked_30h_ahead(env, settings)
     start = (await handle.query(AppointmentWorkflow.status)).start
-    await _sleep_until(env, start - timedelta(hours=2))
+    await sleep_until(env, start - timedelta(hours=2))
     await handle.execute_update(
         AppointmentWorkflow.cancel, CancelInput(reason="provider ill", actor=PROVIDER)
     )
@@ -107,7 +104,7 @@ async def test_a_reschedule_asked_for_by_the_provider_is_never_charged(
 ) -> None:
     handle, case_id, _ = await _booked_30h_ahead(env, settings)
     start = (await handle.query(AppointmentWorkflow.status)).start
-    await _sleep_until(env, start - timedelta(hours=2))
+    await sleep_until(env, start - timedelta(hours=2))
     view = await handle.execute_update(
         AppointmentWorkflow.reschedule,
         RescheduleInput(new_start=start + timedelta(hours=4), actor=PROVIDER),
@@ -128,7 +125,7 @@ async def test_a_late_reschedule_fee_can_be_waived(
 ) -> None:
     handle, case_id, _ = await _booked_30h_ahead(env, settings)
     start = (await handle.query(AppointmentWorkflow.status)).start
-    await _sleep_until(env, start - timedelta(hours=2))
+    await sleep_until(env, start - timedelta(hours=2))
     new_start = start + timedelta(days=2)
     await handle.execute_update(
         AppointmentWorkflow.reschedule, RescheduleInput(new_start=new_start, actor=CLIENT)
@@ -159,19 +156,19 @@ async def test_a_second_delay_is_accepted_while_the_moved_no_show_time_has_not_p
 ) -> None:
     handle, case_id, _ = await _booked_30h_ahead(env, settings)
     start = (await handle.query(AppointmentWorkflow.status)).start
-    await _sleep_until(env, start - timedelta(minutes=10))
+    await sleep_until(env, start - timedelta(minutes=10))
     await handle.execute_update(
         AppointmentWorkflow.report_delay,
         ReportDelayInput(minutes=30, reason="previous visit overran", actor=PROVIDER),
     )
     # Past start + 15 min, before the moved no-show time (start + 45 min).
-    await _sleep_until(env, start + timedelta(minutes=20))
+    await sleep_until(env, start + timedelta(minutes=20))
     view = await handle.execute_update(
         AppointmentWorkflow.report_delay,
         ReportDelayInput(minutes=20, reason="still with a patient", actor=PROVIDER),
     )
     assert view.delay_minutes == 50 and view.status is not AppointmentStatus.NO_SHOW
-    await _sleep_until(env, start + timedelta(minutes=66))
+    await sleep_until(env, start + timedelta(minutes=66))
     view = await handle.query(AppointmentWorkflow.status)
     assert view.status is AppointmentStatus.NO_SHOW
     no_show_at = next(e.at for e in view.timeline if e.data.get("status") == "NoShow")
@@ -186,18 +183,18 @@ async def test_a_client_running_late_moves_the_no_show_moment_up_to_the_limit(
 ) -> None:
     handle, case_id, _ = await _booked_30h_ahead(env, settings)
     start = (await handle.query(AppointmentWorkflow.status)).start
-    await _sleep_until(env, start - timedelta(minutes=5))
+    await sleep_until(env, start - timedelta(minutes=5))
     view = await handle.execute_update(
         AppointmentWorkflow.report_delay,
         ReportDelayInput(minutes=40, reason="stuck in traffic", actor=CLIENT),
     )
     # Counted up to the 15-minute limit; the provider did not run late.
     assert view.delay_minutes == 0 and not view.free_reschedule
-    await _sleep_until(env, start + timedelta(minutes=25))
+    await sleep_until(env, start + timedelta(minutes=25))
     assert (await handle.query(AppointmentWorkflow.status)).status is not (
         AppointmentStatus.NO_SHOW
     )
-    await _sleep_until(env, start + timedelta(minutes=31))
+    await sleep_until(env, start + timedelta(minutes=31))
     view = await handle.query(AppointmentWorkflow.status)
     assert view.status is AppointmentStatus.NO_SHOW
     no_show_at = next(e.at for e in view.timeline if e.data.get("status") == "NoShow")
@@ -213,7 +210,7 @@ async def test_a_client_running_late_changes_no_fee_rule(
 ) -> None:
     handle, case_id, _ = await _booked_30h_ahead(env, settings)
     start = (await handle.query(AppointmentWorkflow.status)).start
-    await _sleep_until(env, start - timedelta(minutes=30))
+    await sleep_until(env, start - timedelta(minutes=30))
     await handle.execute_update(
         AppointmentWorkflow.report_delay,
         ReportDelayInput(minutes=10, reason="bus late", actor=CLIENT),
@@ -236,7 +233,7 @@ async def _at_the_first_call(
     handle = await book(env.client, request, settings, booked_at)
     first_call = (await handle.query(AppointmentWorkflow.status)).next_call_at
     assert first_call is not None
-    await _sleep_until(env, first_call + timedelta(minutes=1))
+    await sleep_until(env, first_call + timedelta(minutes=1))
     view = await handle.query(AppointmentWorkflow.status)
     assert view.call_attempts == 1
     return handle, request.workflow_id, view

@@ -33,6 +33,7 @@ from tests.helpers import (
     close_to,
     messages,
     next_local,
+    sleep_until,
     survey_answers,
     tasks,
     timeline_rows,
@@ -59,7 +60,7 @@ async def test_client_confirms_and_still_gets_the_reminder_48h_before(
     await handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=PROVIDER))
 
     # The survey goes 2h after the end of the visit; the client answers as a promoter.
-    await env.sleep(request.end + timedelta(hours=3) - await env.get_current_time())
+    await sleep_until(env, request.end + timedelta(hours=3))
     survey = env.client.get_workflow_handle(f"survey-{handle.id}", result_type=SurveyView)
     answered = await survey.execute_update(
         SurveyWorkflow.answer, SurveyAnswer(nps=9, comment="Great")
@@ -115,14 +116,14 @@ async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor
         start.replace(hour=8) - timedelta(days=1),
     ]
     line = start - timedelta(hours=24)
-    await env.sleep(deadline + timedelta(minutes=5) - await env.get_current_time())
+    await sleep_until(env, deadline + timedelta(minutes=5))
     view = await handle.query(AppointmentWorkflow.status)
     assert view.call_attempts == 1 and view.status is AppointmentStatus.BOOKED
     await handle.execute_update(
         AppointmentWorkflow.record_call_outcome,
         RecordCallOutcomeInput(outcome=CallOutcome.NO_ANSWER, note="voicemail", actor=STAFF),
     )
-    await env.sleep(line + timedelta(minutes=5) - await env.get_current_time())
+    await sleep_until(env, line + timedelta(minutes=5))
     view = await handle.query(AppointmentWorkflow.status)
     assert view.status is AppointmentStatus.UNCONFIRMED
     final = await handle.result()  # nobody checks in: no-show 15 minutes after the start

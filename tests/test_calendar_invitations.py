@@ -21,7 +21,15 @@ from promptly.domain.appointments.models import CancelInput, ConfirmInput, Resch
 from promptly.services.appointments import book, handle_for
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
-from tests.helpers import CLIENT, STAFF, appointment, end_workflows, messages, next_local
+from tests.helpers import (
+    CLIENT,
+    STAFF,
+    appointment,
+    end_workflows,
+    messages,
+    next_local,
+    sleep_until,
+)
 from tests.sendgrid_fake import SendGridFake
 
 DOMAIN = "calendar.promptly.example"
@@ -153,7 +161,7 @@ async def test_the_reminder_after_the_client_confirmed_says_confirmed(
     await env.sleep(timedelta(minutes=10))
     await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
     # The reminder goes out 24–48h before the visit.
-    await env.sleep(start - timedelta(hours=23) - await env.get_current_time())
+    await sleep_until(env, start - timedelta(hours=23))
 
     templates = [m["template"] for m in await messages(pool, request.workflow_id)]
     assert "reminder" in templates

@@ -23,6 +23,7 @@ from tests.helpers import (
     end_workflows,
     messages,
     next_local,
+    sleep_until,
     tasks,
     timeline_rows,
 )
@@ -44,7 +45,7 @@ async def test_monday_0900_visit_is_called_on_friday_before_the_free_cancellatio
     assert view.max_call_attempts == 3
 
     for attempt, due in enumerate(call_times, start=1):
-        await env.sleep(due + timedelta(minutes=5) - await env.get_current_time())
+        await sleep_until(env, due + timedelta(minutes=5))
         assert (await handle.query(AppointmentWorkflow.status)).call_attempts == attempt
         await handle.execute_update(
             AppointmentWorkflow.record_call_outcome,
@@ -97,7 +98,7 @@ async def test_phone_reminder_call_is_in_office_hours_not_on_a_closed_saturday(
     reminder_at = (start - timedelta(days=3)).replace(hour=17, minute=45)  # Friday
     assert (await handle.query(AppointmentWorkflow.status)).reminder_at == reminder_at
 
-    await env.sleep(reminder_at + timedelta(minutes=5) - await env.get_current_time())
+    await sleep_until(env, reminder_at + timedelta(minutes=5))
     reminders = [
         m for m in await messages(pool, request.workflow_id) if m["template"] == "reminder"
     ]

@@ -18,7 +18,7 @@ from promptly.domain.appointments.models import (
 )
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
-from tests.helpers import PROVIDER, appointment, end_workflows, message_of
+from tests.helpers import PROVIDER, appointment, end_workflows, message_of, sleep_until
 
 
 def for_client(request: AppointmentRequest, client_id: str) -> AppointmentRequest:
@@ -48,7 +48,7 @@ async def test_next_visit_after_a_no_show_is_prepaid_until_the_no_show_is_waived
     first = await missed_handle.query(AppointmentWorkflow.status)
     assert first.prepayment_required is False
 
-    await env.sleep(missed.start + timedelta(minutes=20) - await env.get_current_time())
+    await sleep_until(env, missed.start + timedelta(minutes=20))
     assert (await missed_handle.query(AppointmentWorkflow.status)).status is (
         AppointmentStatus.NO_SHOW
     )
