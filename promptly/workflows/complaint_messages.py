@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -23,15 +23,14 @@ from promptly.workflows.case_sends import (
     close_message_tasks,
     staff_message_task,
 )
+from promptly.workflows.complaint_state import ComplaintState
 from promptly.workflows.complaint_support import staff_message_task as old_staff_message_task
 from promptly.workflows.messages import deliver, to_client
-from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import errors
     from promptly.domain.common import (
         SYSTEM,
-        Actor,
         Channel,
         PromiseKind,
         RecipientRole,
@@ -39,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.domain.complaints import rules as complaint_rules
     from promptly.domain.complaints import sla as complaint_sla
-    from promptly.domain.complaints.models import ComplaintCase
     from promptly.domain.messages import Recipient, SendMessageRequest
 
 # A message that cannot go out within this is recorded as failed and flagged for staff.
@@ -60,28 +58,11 @@ SUPERSEDED_BY_A_PROPOSAL = ("status_update", "hold_ended", "escalation")
 STILL_TRUE_AFTER_CLOSE = ("complaint_closed", "complaint_note", "complaint_survey")
 
 
-class ComplaintMessaging:
-    """Mixed into ComplaintWorkflow: how it sends, in line or beside the plan."""
+class ComplaintMessaging(ComplaintState):
+    """How the complaint workflow sends, in line or beside the plan."""
 
     _beside: bool
     _messages: CaseSends
-    _promises: PromiseBook
-
-    if TYPE_CHECKING:
-
-        @property
-        def case(self) -> ComplaintCase: ...
-        @property
-        def _workflow_id(self) -> str: ...
-        @property
-        def _staff_timezone(self) -> str: ...
-        def _set_case(self, case: ComplaintCase) -> None: ...
-        def _flag(self, concern: str) -> None: ...
-        def _note(
-            self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object
-        ) -> None: ...
-        @staticmethod
-        def _iso(moment: Any) -> str: ...
 
     async def _alert(self, title: str, reason: str) -> None:
         """Level 1 goes to the supervisor (worker settings); level 2 and up to the manager."""
