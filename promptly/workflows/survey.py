@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
+from promptly.workflows.case import CaseJournal, Unsaved
 from promptly.workflows.case_sends import (
     CASE_SENDS_BESIDE,
     CaseSends,
@@ -37,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
         CaseKind,
         CaseSnapshot,
         PromiseKind,
-        TimelineEntry,
         TimelineKind,
     )
     from promptly.domain.messages import SendMessageRequest
@@ -75,10 +75,7 @@ class SurveyWorkflow:
         self._status = SurveyStatus.SCHEDULED
         self._answer: SurveyAnswer | None = None
         self._complaint_id: str | None = None
-        self._timeline: list[TimelineEntry] = []
-        self._stored_entries = 0
         self._lock = asyncio.Lock()
-        self._save_lock = asyncio.Lock()
         self._needs_attention: list[str] = []
         # Decided once, in the first workflow task: a run replaying a history from before the
         # patch awaits its messages in line.
@@ -89,6 +86,12 @@ class SurveyWorkflow:
             saved=self._save,
         )
         self._promises = PromiseBook.opened()
+        self._journal = CaseJournal(
+            promises=self._promises,
+            snapshot=self._snapshot,
+            summary="record survey",
+            skip_unchanged=False,
+        )
 
     @workflow.run
     async def run(self, request: SurveyRequest) -> SurveyView:
@@ -271,41 +274,27 @@ class SurveyWorkflow:
             self._needs_attention.append(concern)
 
     def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
-        self._timeline.append(
-            TimelineEntry(at=workflow.now(), kind=kind, actor=actor, detail=detail, data=data)
-        )
+        self._journal.note(kind, actor, detail, **data)
 
     async def _save(self) -> None:
-        # The run, the answer and a send's outcome may save at once: one write at a time
-        # keeps the stored entries in order.
-        async with self._save_lock:
-            await self._save_now()
+        await self._journal.save()
 
-    async def _save_now(self) -> None:
-        new_entries = self._timeline[self._stored_entries :]
-        changed_promises = self._promises.unsaved()
-        await workflow.execute_activity_method(
-            RecordsActivities.record_case,
-            CaseSnapshot(
-                case_id=workflow.info().workflow_id,
-                kind=CaseKind.SURVEY,
-                business_id=self._request.appointment_id,
-                status=self._status.value,
-                client_id=self._request.client.id,
-                details={
-                    "appointment_case_id": self._request.appointment_case_id,
-                    "nps": self._answer.nps if self._answer else None,
-                    "needs_attention": self._needs_attention,
-                },
-                first_seq=self._stored_entries,
-                entries=new_entries,
-                promises=changed_promises,
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary="record survey",
+    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
+        return CaseSnapshot(
+            case_id=workflow.info().workflow_id,
+            kind=CaseKind.SURVEY,
+            business_id=self._request.appointment_id,
+            status=self._status.value,
+            client_id=self._request.client.id,
+            details={
+                "appointment_case_id": self._request.appointment_case_id,
+                "nps": self._answer.nps if self._answer else None,
+                "needs_attention": self._needs_attention,
+            },
+            first_seq=unsaved.first_seq,
+            entries=unsaved.entries,
+            promises=unsaved.promises,
         )
-        self._stored_entries += len(new_entries)
-        self._promises.saved(changed_promises)
 
     def _view(self) -> SurveyView:
         return SurveyView(
@@ -316,6 +305,6 @@ class SurveyWorkflow:
             closes_at=self._closes_at,
             answer=self._answer,
             complaint_id=self._complaint_id,
-            timeline=list(self._timeline),
+            timeline=list(self._journal.timeline),
             needs_attention=list(self._needs_attention),
         )
