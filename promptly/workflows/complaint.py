@@ -15,19 +15,16 @@ from datetime import timedelta
 from temporalio import workflow
 
 from promptly.workflows.case import (
-    CaseJournal,
     refuse,
     step_summary,
     transition,
 )
-from promptly.workflows.case_sends import CASE_SENDS_BESIDE, CaseSends
 from promptly.workflows.complaint_steps import ComplaintSteps, count_sla
 from promptly.workflows.complaint_support import (
     PROCEDURE_RULES,
     feedback_given,
     hours,
 )
-from promptly.workflows.promises import PromiseBook
 from promptly.workflows.search_attributes import (
     CLIENT_ID,
     COMPLAINT_STATUS,
@@ -95,18 +92,8 @@ class ComplaintWorkflow(ComplaintSteps):
         self._published: dict[str, object] = {}
         # Handlers await activities; one at a time keeps each transition whole.
         self._lock = asyncio.Lock()
-        # Decided once, in the first workflow task: a case replaying a history from before
-        # the patch awaits its messages in line for its whole run.
-        self._beside = workflow.patched(CASE_SENDS_BESIDE)
-        self._messages = CaseSends(
-            note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
-            flag=self._flag,
-            saved=self._save,
-        )
-        self._promises = PromiseBook.opened()
-        self._journal = CaseJournal(
-            promises=self._promises,
-            snapshot=self._snapshot,
+        self._open_books(
+            self._snapshot,
             dues=lambda: ledger.complaint_dues(self.case),
             keep_entries=MAX_TIMELINE,
         )

@@ -18,7 +18,6 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from promptly.workflows.case_sends import (
-    CaseSends,
     client_message_task,
     close_message_tasks,
     staff_message_task,
@@ -60,9 +59,6 @@ STILL_TRUE_AFTER_CLOSE = ("complaint_closed", "complaint_note", "complaint_surve
 
 class ComplaintMessaging(ComplaintState):
     """How the complaint workflow sends, in line or beside the plan."""
-
-    _beside: bool
-    _messages: CaseSends
 
     async def _alert(self, title: str, reason: str) -> None:
         """Level 1 goes to the supervisor (worker settings); level 2 and up to the manager."""

@@ -17,13 +17,12 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from promptly.workflows.case import (
-    CaseJournal,
     Unsaved,
     not_opened_yet,
     refuse,
     transition,
 )
-from promptly.workflows.promises import PromiseBook
+from promptly.workflows.case_sends import SendingCase
 from promptly.workflows.search_attributes import (
     CLIENT_ID,
     COMPLAINT_STATUS,
@@ -39,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         CaseKind,
         CaseSnapshot,
-        TimelineKind,
     )
     from promptly.domain.complaints import rules as complaint_rules
     from promptly.domain.complaints import sla as complaint_sla
@@ -52,12 +50,10 @@ with workflow.unsafe.imports_passed_through():
     from promptly.workflows.read_views import read_view, record_before_answer
 
 
-class ComplaintState:
+class ComplaintState(SendingCase):
     """The case and its journal; set up by `ComplaintWorkflow.__init__`."""
 
     _case: ComplaintCase | None
-    _journal: CaseJournal
-    _promises: PromiseBook
     _lock: asyncio.Lock
     # Set once the customer is acknowledged and the department told: updates wait for it.
     _ready: bool
@@ -116,9 +112,6 @@ class ComplaintState:
                     update={"needs_attention": [*self.case.needs_attention, concern]}
                 )
             )
-
-    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
-        self._journal.note(kind, actor, detail, **data)
 
     @staticmethod
     def _iso(moment: datetime | None) -> str:
@@ -189,9 +182,6 @@ class ComplaintState:
             f" · needs attention: {', '.join(case.needs_attention)}" if case.needs_attention else ""
         )
         workflow.set_current_details(f"{head} · {waits}{next_step}{attention}")
-
-    async def _save(self) -> None:
-        await self._journal.save()
 
     def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
         case = self.case

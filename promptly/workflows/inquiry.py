@@ -17,7 +17,6 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 
 from promptly.workflows.case import (
-    CaseJournal,
     Unsaved,
     not_opened_yet,
     refuse,
@@ -25,14 +24,12 @@ from promptly.workflows.case import (
     transition,
 )
 from promptly.workflows.case_sends import (
-    CASE_SENDS_BESIDE,
-    CaseSends,
+    SendingCase,
     client_message_task,
     close_message_tasks,
     staff_message_task,
 )
 from promptly.workflows.messages import deliver, to_client
-from promptly.workflows.promises import PromiseBook
 from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
 
 with workflow.unsafe.imports_passed_through():
@@ -79,24 +76,14 @@ MESSAGE_RETRY = RetryPolicy(
 
 
 @workflow.defn
-class InquiryWorkflow:
+class InquiryWorkflow(SendingCase):
     @workflow.init
     def __init__(self, request: InquiryRequest) -> None:
         self._request = request
         self._case: InquiryCase | None = None
         self._lock = asyncio.Lock()
-        # Decided once, in the first workflow task: a run replaying a history from before the
-        # patch awaits its messages in line (alerts and the answer wait for the channel).
-        self._beside = workflow.patched(CASE_SENDS_BESIDE)
-        self._messages = CaseSends(
-            note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
-            flag=self._flag,
-            saved=self._save,
-        )
-        self._promises = PromiseBook.opened()
-        self._journal = CaseJournal(
-            promises=self._promises,
-            snapshot=self._snapshot,
+        self._open_books(
+            self._snapshot,
             summary="record inquiry",
             skip_unchanged=False,
         )
@@ -270,9 +257,6 @@ class InquiryWorkflow:
             attention = [*self.case.needs_attention, concern]
             self._case = self.case.model_copy(update={"needs_attention": attention})
 
-    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
-        self._journal.note(kind, actor, detail, **data)
-
     async def _send(self, template: str, to: Recipient, if_failed: str, **extra: object) -> bool:
         """Send one message; True if it went out. Beside the plan: True once started; a
         failure is flagged `if_failed` and handed to the front desk when the send ends."""
@@ -345,9 +329,6 @@ class InquiryWorkflow:
         head = f"**{case.status.value}** · {case.request.subject}"
         next_step = f" · next: {due.step.value.replace('_', ' ')} at {due.at}" if due else ""
         workflow.set_current_details(head + next_step)
-
-    async def _save(self) -> None:
-        await self._journal.save()
 
     def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
         case = self.case

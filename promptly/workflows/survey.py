@@ -16,16 +16,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from promptly.workflows.case import CaseJournal, Unsaved
+from promptly.workflows.case import Unsaved
 from promptly.workflows.case_sends import (
-    CASE_SENDS_BESIDE,
-    CaseSends,
+    SendingCase,
     client_message_task,
     close_message_tasks,
 )
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.messages import deliver, to_client
-from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
@@ -64,7 +62,7 @@ MESSAGE_BUDGET = timedelta(hours=6)
 
 
 @workflow.defn
-class SurveyWorkflow:
+class SurveyWorkflow(SendingCase):
     @workflow.init
     def __init__(self, request: SurveyRequest) -> None:
         self._request = request
@@ -77,18 +75,8 @@ class SurveyWorkflow:
         self._complaint_id: str | None = None
         self._lock = asyncio.Lock()
         self._needs_attention: list[str] = []
-        # Decided once, in the first workflow task: a run replaying a history from before the
-        # patch awaits its messages in line.
-        self._beside = workflow.patched(CASE_SENDS_BESIDE)
-        self._messages = CaseSends(
-            note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
-            flag=self._flag,
-            saved=self._save,
-        )
-        self._promises = PromiseBook.opened()
-        self._journal = CaseJournal(
-            promises=self._promises,
-            snapshot=self._snapshot,
+        self._open_books(
+            self._snapshot,
             summary="record survey",
             skip_unchanged=False,
         )
@@ -272,12 +260,6 @@ class SurveyWorkflow:
     def _flag(self, concern: str) -> None:
         if concern not in self._needs_attention:
             self._needs_attention.append(concern)
-
-    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
-        self._journal.note(kind, actor, detail, **data)
-
-    async def _save(self) -> None:
-        await self._journal.save()
 
     def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
         return CaseSnapshot(
