@@ -169,6 +169,15 @@ async def test_a_changed_workflow_fails_replay_with_nondeterminism() -> None:
             {"case-messages-beside-the-plan", "promise-ledger", "record-before-answer"},
         ),
         ("inquiry_answered_current", {"case-messages-beside-the-plan", "promise-ledger"}),
+        (
+            "complaint_reopened_current",
+            {
+                "case-messages-beside-the-plan",
+                "promise-ledger",
+                "record-before-answer",
+                "complaint-moot-on-hold-and-reopen",
+            },
+        ),
     ],
 )
 def test_the_current_histories_carry_every_patch_of_the_release(

@@ -5,6 +5,8 @@ update, and the next attempt closes the task its predecessor left open.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 
 from promptly.workflows.appointment_state import (
@@ -18,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments.models import (
+        AppointmentCase,
         AppointmentStatus,
         CallOutcome,
         CancelInput,
@@ -45,18 +48,7 @@ class AppointmentCalls(AppointmentSteps):
         case = self.case
         if follow_up.follow_up_exhausted(case):
             self._promises.broken(PromiseKind.FOLLOW_UP, f"no call made ({case.follow_up_rule})")
-            self._update(next_call_at=None, awaiting_call_outcome=False)
-            self._set_status(
-                AppointmentStatus.UNCONFIRMED,
-                SYSTEM,
-                f"No confirmation after {case.call_attempts} call attempt(s)",
-            )
-            await self._alert_supervisor(
-                "unconfirmed",
-                "Client unconfirmed",
-                f"{case.request.client.name} did not confirm; "
-                f"{case.call_attempts} call attempt(s) made.",
-            )
+            await self._stop_calling(case)
             return
         superseded = case.awaiting_call_outcome
         attempt = case.call_attempts + 1
@@ -71,7 +63,6 @@ class AppointmentCalls(AppointmentSteps):
                 f"No outcome recorded for call attempt {case.call_attempts}: treated as no answer",
             )
         count(metrics.CALL_ATTEMPTS)
-        max_attempts = self.case.max_call_attempts
         if superseded:
             await self._close_task(
                 self._call_task_key(attempt - 1),
@@ -79,31 +70,7 @@ class AppointmentCalls(AppointmentSteps):
                 f"superseded by call attempt {attempt}",
                 SYSTEM,
             )
-        task = await workflow.execute_activity_method(
-            TaskActivities.create_task,
-            CreateTaskRequest(
-                idempotency_key=self._call_task_key(attempt),
-                case_id=self._workflow_id,
-                kind=TaskKind.CALL_CLIENT,
-                assignee=RecipientRole.FRONT_DESK,
-                title=f"Call {case.request.client.name} (attempt {attempt} of {max_attempts})",
-                details=f"{case.request.service} on {case.request.start.isoformat()} at "
-                f"{case.request.location} is not confirmed. Phone: {case.request.client.phone}.",
-                due_at=now,
-                data={"attempt": attempt, "phone": case.request.client.phone},
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary=f"call attempt {attempt} of {max_attempts}",
-        )
-        self._note(
-            TimelineKind.MESSAGE,
-            SYSTEM,
-            f"Call task for the front desk: attempt {attempt} of {max_attempts}",
-            template="call_task",
-            channel=Channel.PHONE.value,
-            task_id=task.task_id,
-            attempt=attempt,
-        )
+        await self._write_call_task(attempt, now)
         current = self.case
         if not (current.awaiting_call_outcome and current.call_attempts == attempt):
             # The case moved on while the task was written (confirmed, cancelled, answered):
@@ -162,3 +129,48 @@ class AppointmentCalls(AppointmentSteps):
         )
         if outcome is CallOutcome.REACHED_CONFIRMED:
             await self._confirmation_follow_ups_moot("confirmed", command.actor)
+
+    async def _stop_calling(self, case: AppointmentCase) -> None:
+        """Every attempt made, no confirmation: the client is unconfirmed, the supervisor told."""
+        self._update(next_call_at=None, awaiting_call_outcome=False)
+        self._set_status(
+            AppointmentStatus.UNCONFIRMED,
+            SYSTEM,
+            f"No confirmation after {case.call_attempts} call attempt(s)",
+        )
+        await self._alert_supervisor(
+            "unconfirmed",
+            "Client unconfirmed",
+            f"{case.request.client.name} did not confirm; "
+            f"{case.call_attempts} call attempt(s) made.",
+        )
+
+    async def _write_call_task(self, attempt: int, now: datetime) -> None:
+        """The front desk's task for call attempt `attempt`, and its line in the timeline."""
+        case = self.case
+        max_attempts = case.max_call_attempts
+        task = await workflow.execute_activity_method(
+            TaskActivities.create_task,
+            CreateTaskRequest(
+                idempotency_key=self._call_task_key(attempt),
+                case_id=self._workflow_id,
+                kind=TaskKind.CALL_CLIENT,
+                assignee=RecipientRole.FRONT_DESK,
+                title=f"Call {case.request.client.name} (attempt {attempt} of {max_attempts})",
+                details=f"{case.request.service} on {case.request.start.isoformat()} at "
+                f"{case.request.location} is not confirmed. Phone: {case.request.client.phone}.",
+                due_at=now,
+                data={"attempt": attempt, "phone": case.request.client.phone},
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"call attempt {attempt} of {max_attempts}",
+        )
+        self._note(
+            TimelineKind.MESSAGE,
+            SYSTEM,
+            f"Call task for the front desk: attempt {attempt} of {max_attempts}",
+            template="call_task",
+            channel=Channel.PHONE.value,
+            task_id=task.task_id,
+            attempt=attempt,
+        )

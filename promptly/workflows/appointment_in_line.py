@@ -21,7 +21,6 @@ from promptly.workflows.appointment_state import (
     count,
 )
 from promptly.workflows.messages import deliver, to_client
-from promptly.workflows.search_attributes import APPOINTMENT_START, APPOINTMENT_STATUS
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.tasks import TaskActivities
@@ -217,18 +216,7 @@ class AppointmentInLine(AppointmentCalls):
     async def _follow_up_call(self) -> None:
         case = self.case
         if follow_up.follow_up_exhausted(case):
-            self._update(next_call_at=None, awaiting_call_outcome=False)
-            self._set_status(
-                AppointmentStatus.UNCONFIRMED,
-                SYSTEM,
-                f"No confirmation after {case.call_attempts} call attempt(s)",
-            )
-            await self._alert_supervisor(
-                "unconfirmed",
-                "Client unconfirmed",
-                f"{case.request.client.name} did not confirm; "
-                f"{case.call_attempts} call attempt(s) made.",
-            )
+            await self._stop_calling(case)
             return
         if case.awaiting_call_outcome:
             self._note(
@@ -243,33 +231,8 @@ class AppointmentInLine(AppointmentCalls):
         attempt = case.call_attempts + 1
         now = workflow.now()
         self._case = follow_up.after_call_attempt(case, now)
-        task = await workflow.execute_activity_method(
-            TaskActivities.create_task,
-            CreateTaskRequest(
-                idempotency_key=self._call_task_key(attempt),
-                case_id=self._workflow_id,
-                kind=TaskKind.CALL_CLIENT,
-                assignee=RecipientRole.FRONT_DESK,
-                title=f"Call {case.request.client.name} (attempt {attempt} of "
-                f"{self.case.max_call_attempts})",
-                details=f"{case.request.service} on {case.request.start.isoformat()} at "
-                f"{case.request.location} is not confirmed. Phone: {case.request.client.phone}.",
-                due_at=now,
-                data={"attempt": attempt, "phone": case.request.client.phone},
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary=f"call attempt {attempt} of {self.case.max_call_attempts}",
-        )
         count(metrics.CALL_ATTEMPTS)
-        self._note(
-            TimelineKind.MESSAGE,
-            SYSTEM,
-            f"Call task for the front desk: attempt {attempt} of {self.case.max_call_attempts}",
-            template="call_task",
-            channel=Channel.PHONE.value,
-            task_id=task.task_id,
-            attempt=attempt,
-        )
+        await self._write_call_task(attempt, now)
 
     async def _close_call_task(self, outcome: str, note: str, actor: Actor) -> None:
         if self.case.call_attempts == 0:
@@ -355,23 +318,7 @@ class AppointmentInLine(AppointmentCalls):
                 await self._record_billing(
                     BillingOutcome.LATE_CANCEL, command.actor, "late reschedule"
                 )
-        self._case = appointment_rules.rescheduled(old, command.new_start, now)
-        self._journal.changed()
-        self._note(
-            TimelineKind.STATUS,
-            command.actor,
-            f"Rescheduled from {old.request.start.isoformat()} to {command.new_start.isoformat()}",
-            status=AppointmentStatus.BOOKED.value,
-            previous=old.status.value,
-            start=command.new_start.isoformat(),
-            previous_start=old.request.start.isoformat(),
-        )
-        workflow.upsert_search_attributes(
-            [
-                APPOINTMENT_STATUS.value_set(AppointmentStatus.BOOKED.value),
-                APPOINTMENT_START.value_set(command.new_start),
-            ]
-        )
+        self._moved(old, appointment_rules.rescheduled(old, command.new_start, now), command.actor)
 
     async def _waive_fee_in_line(self, command: WaiveFeeInput) -> None:
         self._update(free_reschedule=True, free_reschedule_granted_at=workflow.now())

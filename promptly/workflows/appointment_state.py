@@ -16,11 +16,10 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from promptly.workflows.case import CaseJournal, Unsaved, not_opened_yet, refuse, transition
-from promptly.workflows.messages import Sends
+from promptly.workflows.messages import Sends, message_retry
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
@@ -73,12 +72,7 @@ PREPAYMENT_AFTER_NO_SHOW = "prepayment-after-no-show"
 ALERT_BUDGET = timedelta(hours=2)
 RECORD_TIMEOUT = timedelta(seconds=30)
 # Transient channel failures back off up to this interval while the deadline allows.
-MESSAGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=30),
-    non_retryable_error_types=[errors.INVALID_RECIPIENT, errors.UNKNOWN_TEMPLATE],
-)
+MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=30))
 
 
 def count(name: str, **labels: str) -> None:

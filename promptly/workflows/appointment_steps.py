@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics, promises
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
+        AppointmentCase,
         AppointmentStatus,
         BillingOutcome,
         BillingRecord,
@@ -103,36 +104,22 @@ class AppointmentSteps(AppointmentSends):
         self._note(TimelineKind.DECISION, SYSTEM, "Survey scheduled", survey_id=survey.id)
 
     async def _record_billing(self, outcome: BillingOutcome, actor: Actor, reason: str) -> None:
-        case = self.case
-        await workflow.execute_activity_method(
-            RecordsActivities.record_billing,
-            BillingRecord(
-                idempotency_key=f"{self._workflow_id}/billing/{self._journal.noted}",
-                case_id=self._workflow_id,
-                appointment_id=case.request.appointment_id,
-                client_id=case.request.client.id,
-                outcome=outcome,
-                decided_by=actor,
-                reason=reason,
-                decided_at=workflow.now(),
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary=f"billing: {outcome.value}",
-        )
-        self._update(billing=outcome)
-        self._note(
-            TimelineKind.DECISION,
-            actor,
-            f"Billing: {outcome.value} ({reason})",
-            billing=outcome.value,
-            reason=reason,
-        )
+        """Cases from before the patch: written first, then noted (their histories' order)."""
+        record = self._billing_record(outcome, actor, reason)
+        await self._write_billing(record)
+        self._note_billing(record, in_case=True)
 
     def _decide_billing(
         self, outcome: BillingOutcome, actor: Actor, reason: str, *, in_case: bool = True
     ) -> BillingRecord:
         """The billing decision, in the case and the timeline now; written by `_write_billing`."""
-        record = BillingRecord(
+        record = self._billing_record(outcome, actor, reason)
+        self._note_billing(record, in_case=in_case)
+        return record
+
+    def _billing_record(self, outcome: BillingOutcome, actor: Actor, reason: str) -> BillingRecord:
+        return BillingRecord(
+            # The entry count makes each decision of a case its own record.
             idempotency_key=f"{self._workflow_id}/billing/{self._journal.noted}",
             case_id=self._workflow_id,
             appointment_id=self.case.request.appointment_id,
@@ -142,16 +129,17 @@ class AppointmentSteps(AppointmentSends):
             reason=reason,
             decided_at=workflow.now(),
         )
+
+    def _note_billing(self, record: BillingRecord, *, in_case: bool) -> None:
         if in_case:
-            self._update(billing=outcome)
+            self._update(billing=record.outcome)
         self._note(
             TimelineKind.DECISION,
-            actor,
-            f"Billing: {outcome.value} ({reason})",
-            billing=outcome.value,
-            reason=reason,
+            record.decided_by,
+            f"Billing: {record.outcome.value} ({record.reason})",
+            billing=record.outcome.value,
+            reason=record.reason,
         )
-        return record
 
     async def _write_billing(self, record: BillingRecord) -> None:
         await workflow.execute_activity_method(
@@ -203,30 +191,39 @@ class AppointmentSteps(AppointmentSends):
         )
         await self._write_billing(record)
 
-    async def _reschedule_beside(self, command: RescheduleInput) -> None:
-        now = workflow.now()
-        old = self.case
-        late = appointment_rules.reschedule_charged(old, command.actor, now)
-        self._case = appointment_rules.rescheduled(old, command.new_start, now).model_copy(
-            update={"reschedule_fee_pending": late or old.reschedule_fee_pending}
-        )
+    def _moved(self, old: AppointmentCase, moved: AppointmentCase, actor: Actor) -> None:
+        """The visit moves to a new time: booked again there, found there in the UI."""
+        self._case = moved
         self._journal.changed()
-        self._promises.make(promises.rescheduled_promises(self.case, now))
+        start = moved.request.start
         self._note(
             TimelineKind.STATUS,
-            command.actor,
-            f"Rescheduled from {old.request.start.isoformat()} to {command.new_start.isoformat()}",
+            actor,
+            f"Rescheduled from {old.request.start.isoformat()} to {start.isoformat()}",
             status=AppointmentStatus.BOOKED.value,
             previous=old.status.value,
-            start=command.new_start.isoformat(),
+            start=start.isoformat(),
             previous_start=old.request.start.isoformat(),
         )
         workflow.upsert_search_attributes(
             [
                 APPOINTMENT_STATUS.value_set(AppointmentStatus.BOOKED.value),
-                APPOINTMENT_START.value_set(command.new_start),
+                APPOINTMENT_START.value_set(start),
             ]
         )
+
+    async def _reschedule_beside(self, command: RescheduleInput) -> None:
+        now = workflow.now()
+        old = self.case
+        late = appointment_rules.reschedule_charged(old, command.actor, now)
+        self._moved(
+            old,
+            appointment_rules.rescheduled(old, command.new_start, now).model_copy(
+                update={"reschedule_fee_pending": late or old.reschedule_fee_pending}
+            ),
+            command.actor,
+        )
+        self._promises.make(promises.rescheduled_promises(self.case, now))
         # The new time is billed afresh: the late fee is recorded, not carried into the case.
         record = (
             self._decide_billing(

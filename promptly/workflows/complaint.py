@@ -19,6 +19,11 @@ from promptly.workflows.case import (
     step_summary,
     transition,
 )
+from promptly.workflows.complaint_messages import (
+    SUPERSEDED_BY_A_HOLD,
+    SUPERSEDED_BY_A_REOPEN,
+    SUPERSEDED_WHILE_UPDATES_PAUSE,
+)
 from promptly.workflows.complaint_steps import ComplaintSteps, count_sla
 from promptly.workflows.complaint_support import (
     PROCEDURE_RULES,
@@ -258,6 +263,11 @@ class ComplaintWorkflow(ComplaintSteps):
                 reason=command.reason,
             )
             self._publish()
+            await self._cancel_superseded(
+                SUPERSEDED_WHILE_UPDATES_PAUSE
+                if command.for_customer_answer
+                else SUPERSEDED_BY_A_HOLD
+            )
             return self._view()
 
     @hold.validator
@@ -354,6 +364,7 @@ class ComplaintWorkflow(ComplaintSteps):
                 level=level,
             )
             self._publish()
+            await self._cancel_superseded(SUPERSEDED_BY_A_REOPEN)
             await self._alert("Complaint reopened", detail)
             await self._tell_customer("escalation")
             return self._view()

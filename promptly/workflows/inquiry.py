@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate
 
 from promptly.workflows.case import (
     Unsaved,
@@ -29,12 +29,12 @@ from promptly.workflows.case_sends import (
     close_message_tasks,
     staff_message_task,
 )
-from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.messages import deliver, message_retry, to_client
 from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.inquiries import InquiryActivities
-    from promptly.domain import errors, inquiries
+    from promptly.domain import inquiries
     from promptly.domain import promises as ledger
     from promptly.domain.common import (
         SYSTEM,
@@ -63,16 +63,7 @@ __all__ = ["CLIENT_ID", "INQUIRY_STATUS", "SLA_DEADLINE", "InquiryWorkflow"]
 RULES_TIMEOUT = timedelta(seconds=10)
 RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_BUDGET = timedelta(hours=1)
-MESSAGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=[
-        errors.INVALID_RECIPIENT,
-        errors.UNKNOWN_TEMPLATE,
-        errors.DELIVERY_REJECTED,
-    ],
-)
+MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=10))
 
 
 @workflow.defn

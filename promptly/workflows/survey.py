@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -23,7 +22,7 @@ from promptly.workflows.case_sends import (
     close_message_tasks,
 )
 from promptly.workflows.complaint import ComplaintWorkflow
-from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.messages import deliver, message_retry, to_client
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
@@ -50,12 +49,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 RECORD_TIMEOUT = timedelta(seconds=30)
-MESSAGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=30),
-    non_retryable_error_types=[errors.INVALID_RECIPIENT, errors.UNKNOWN_TEMPLATE],
-)
+MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=30))
 # Beside the plan, a survey message that cannot go out within this (and before the next
 # milestone) becomes a flag and a front-desk task.
 MESSAGE_BUDGET = timedelta(hours=6)
