@@ -5,9 +5,9 @@ staff tasks); the workflows decide everything. `create_app(settings)` builds it;
 client and the connection pool are made in the lifespan and kept on `app.state` (tests and
 `make run` pass their own). OpenAPI at `/docs` and `/openapi.json`.
 
-A case kind (appointments.py, complaints.py, inquiries.py) is a `CaseKindApi` with its action
-dict (URL action → workflow update), plus its start, status and list routes; a new kind follows
-the same lines and is included here.
+A case kind (appointments.py, complaints.py, inquiries.py) is a `CaseKind` of the registry
+(promptly/services/case_kinds.py), whose updates become routes (case_updates.py), plus its
+start, status and list routes; a new kind follows the same lines and is included here.
 """
 
 from __future__ import annotations

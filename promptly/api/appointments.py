@@ -1,103 +1,43 @@
 """The appointment routes: book (idempotent by business id), the status, the list from
-Temporal visibility, and one POST per update (`APPOINTMENT_ACTIONS`)."""
+Temporal visibility, and one POST per update of the registry (services/case_kinds.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
-from temporalio.client import Client, WorkflowExecutionStatus
 
 from promptly.api.auth import BOOK, READ, Caller, require
-from promptly.api.case_reads import read_case
-from promptly.api.cases import (
-    Action,
+from promptly.api.case_lists import (
     BusinessIdQuery,
-    CaseKindApi,
-    add_action_routes,
     at_or_after,
     before,
-    case_id_path,
     equals,
-    list_page,
-    start_case,
+    list_summaries,
     where,
 )
+from promptly.api.case_reads import read_case
+from promptly.api.case_updates import add_update_routes, case_id_path
+from promptly.api.cases import start_case
 from promptly.api.idempotency import IDEMPOTENCY_KEY
 from promptly.domain.appointments.models import (
-    AcknowledgeInput,
     AppointmentRequest,
     AppointmentStatus,
     AppointmentView,
-    CancelInput,
-    CheckInInput,
-    CompleteInput,
-    ConfirmInput,
-    ExcuseNoShowInput,
-    RecordCallOutcomeInput,
-    ReportDelayInput,
-    RescheduleInput,
-    WaiveFeeInput,
-    appointment_workflow_id,
 )
-from promptly.domain.appointments.rules import BookingRejected
-from promptly.services.appointments import book
-from promptly.services.errors import (
-    AUTH_RESPONSES,
-    CASE_RESPONSES,
-    ErrorBody,
-)
+from promptly.services.case_kinds import APPOINTMENT as APPOINTMENTS
+from promptly.services.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
 from promptly.workflows.appointment import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
     CLIENT_ID,
     PROVIDER_ID,
-    AppointmentWorkflow,
 )
 
-# URL action → workflow update. Adding an update to the API is one line here.
-APPOINTMENT_ACTIONS: dict[str, Action] = {
-    "confirm": Action(AppointmentWorkflow.confirm, ConfirmInput, "The client confirmed"),
-    "acknowledge": Action(
-        AppointmentWorkflow.acknowledge, AcknowledgeInput, "The provider acknowledged"
-    ),
-    "record_call_outcome": Action(
-        AppointmentWorkflow.record_call_outcome,
-        RecordCallOutcomeInput,
-        "Outcome of the current follow-up call",
-    ),
-    "check_in": Action(AppointmentWorkflow.check_in, CheckInInput, "The client arrived"),
-    "complete": Action(AppointmentWorkflow.complete, CompleteInput, "The visit is over"),
-    "cancel": Action(
-        AppointmentWorkflow.cancel,
-        CancelInput,
-        "Cancel (under 24h: late, counts as held; by the provider: free)",
-    ),
-    "reschedule": Action(
-        AppointmentWorkflow.reschedule, RescheduleInput, "Move to a new time; timers follow"
-    ),
-    "report_delay": Action(
-        AppointmentWorkflow.report_delay, ReportDelayInput, "The provider or the client runs late"
-    ),
-    "excuse_no_show": Action(
-        AppointmentWorkflow.excuse_no_show, ExcuseNoShowInput, "The client's no-show excuse"
-    ),
-    "waive_fee": Action(AppointmentWorkflow.waive_fee, WaiveFeeInput, "Force majeure: no fee"),
-}
-
-APPOINTMENTS = CaseKindApi(
-    noun="appointment",
-    plural="appointments",
-    id_field="appointment_id",
-    run=AppointmentWorkflow.run,
-    status_query=AppointmentWorkflow.status,
-    workflow_id=appointment_workflow_id,
-    request_model=AppointmentRequest,
-    view_model=AppointmentView,
-    actions=APPOINTMENT_ACTIONS,
-)
+# URL action → workflow update: the registry's (a new update is one line there).
+APPOINTMENT_ACTIONS = APPOINTMENTS.updates
 
 
 class AppointmentCreated(BaseModel):
@@ -152,22 +92,7 @@ async def book_appointment(
     Idempotent: the same body again answers 200 with the existing case, a different body
     under the same id 409. `start` must be in the future and timezone-aware.
     """
-    client: Client = request.app.state.client
-    started = await start_case(
-        request,
-        response,
-        APPOINTMENTS,
-        body,
-        lambda: book(client, body, request.app.state.settings, datetime.now(UTC)),
-        rejected=(BookingRejected,),
-    )
-    return AppointmentCreated(
-        appointment_id=body.appointment_id,
-        workflow_id=body.workflow_id,
-        status_url=started.status_url,
-        created=started.created,
-        case=started.case,
-    )
+    return AppointmentCreated(**await start_case(request, response, APPOINTMENTS, body))
 
 
 @appointments.get(
@@ -216,27 +141,19 @@ async def list_appointments(
         at_or_after(APPOINTMENT_START.name, start_from),
         before(APPOINTMENT_START.name, start_to),
     )
-    executions, next_token = await list_page(request, query, page_size, page_token)
-    items = []
-    for execution in executions:
-        attributes = execution.typed_search_attributes
-        appointment_id = execution.id.removeprefix("appointment-")
-        items.append(
-            AppointmentSummary(
-                appointment_id=appointment_id,
-                workflow_id=execution.id,
-                status=attributes.get(APPOINTMENT_STATUS),
-                client_id=attributes.get(CLIENT_ID),
-                provider_id=attributes.get(PROVIDER_ID),
-                start=attributes.get(APPOINTMENT_START),
-                running=execution.status is WorkflowExecutionStatus.RUNNING,
-                started_at=execution.start_time,
-                status_url=str(
-                    request.app.url_path_for("get_appointment", appointment_id=appointment_id)
-                ),
-            )
-        )
-    return AppointmentPage(items=items, next_page_token=next_token)
+    page = await list_summaries(
+        request,
+        APPOINTMENTS,
+        query,
+        page_size,
+        page_token,
+        started_as="started_at",
+        status=APPOINTMENT_STATUS,
+        client_id=CLIENT_ID,
+        provider_id=PROVIDER_ID,
+        start=APPOINTMENT_START,
+    )
+    return AppointmentPage(**page)
 
 
-add_action_routes(appointments, APPOINTMENTS)
+add_update_routes(appointments, APPOINTMENTS)

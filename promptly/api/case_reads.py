@@ -25,8 +25,9 @@ from fastapi import Request, Response
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, ValidationError
 
-from promptly.api.cases import CaseKindApi, case_status
+from promptly.api.cases import case_status
 from promptly.config import Settings
+from promptly.services.case_kinds import CaseKind
 
 log = logging.getLogger("promptly.api")
 
@@ -94,7 +95,7 @@ async def stored_view(
     return StoredView(view=model, as_of=as_of)
 
 
-async def read_case(request: Request, response: Response, kind: CaseKindApi, case_id: str) -> Any:
+async def read_case(request: Request, response: Response, kind: CaseKind, case_id: str) -> Any:
     """The case's `status` view: from its PostgreSQL row, else from the workflow's query."""
     settings: Settings = request.app.state.settings
     if settings.status_reads == "record":

@@ -1,5 +1,5 @@
 """The complaint routes: file (idempotent by business id), the status, the list from
-Temporal visibility, and one POST per update (`COMPLAINT_ACTIONS`)."""
+Temporal visibility, and one POST per update of the registry (services/case_kinds.py)."""
 
 from __future__ import annotations
 
@@ -8,82 +8,34 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
-from temporalio.client import Client, WorkflowExecutionStatus
 
 from promptly.api.auth import BOOK, READ, Caller, require
-from promptly.api.case_reads import read_case
-from promptly.api.cases import (
-    Action,
+from promptly.api.case_lists import (
     BusinessIdQuery,
-    CaseKindApi,
-    add_action_routes,
     at_or_after,
     before,
-    case_id_path,
     equals,
-    list_page,
-    start_case,
+    list_summaries,
     where,
 )
+from promptly.api.case_reads import read_case
+from promptly.api.case_updates import add_update_routes, case_id_path
+from promptly.api.cases import start_case
 from promptly.api.idempotency import IDEMPOTENCY_KEY
-from promptly.domain.complaints.models import (
-    AddNoteInput,
-    AssignInput,
-    CloseComplaintInput,
-    ComplaintRequest,
-    ComplaintStatus,
-    ComplaintView,
-    CustomerVerdictInput,
-    HoldInput,
-    ProposeResolutionInput,
-    ResumeInput,
-    complaint_workflow_id,
-)
-from promptly.services.complaints import file_complaint
-from promptly.services.errors import (
-    AUTH_RESPONSES,
-    CASE_RESPONSES,
-    ErrorBody,
-)
-from promptly.workflows.appointment import (
-    CLIENT_ID,
-)
+from promptly.domain.complaints.models import ComplaintRequest, ComplaintStatus, ComplaintView
+from promptly.services.case_kinds import COMPLAINT as COMPLAINTS
+from promptly.services.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
+from promptly.workflows.appointment import CLIENT_ID
 from promptly.workflows.complaint import (
     COMPLAINT_STATUS,
     DEPARTMENT,
     ESCALATION_LEVEL,
     SLA_BREACHED,
     SLA_DEADLINE,
-    ComplaintWorkflow,
 )
 
-COMPLAINT_ACTIONS: dict[str, Action] = {
-    "assign": Action(ComplaintWorkflow.assign, AssignInput, "Give the case an owner"),
-    "add_note": Action(ComplaintWorkflow.add_note, AddNoteInput, "Internal or customer note"),
-    "hold": Action(ComplaintWorkflow.hold, HoldInput, "Waiting on the customer: clock stops"),
-    "resume": Action(ComplaintWorkflow.resume, ResumeInput, "The customer answered"),
-    "propose_resolution": Action(
-        ComplaintWorkflow.propose_resolution, ProposeResolutionInput, "Propose a resolution"
-    ),
-    "customer_verdict": Action(
-        ComplaintWorkflow.customer_verdict,
-        CustomerVerdictInput,
-        "Satisfied: closed; not satisfied: reopened",
-    ),
-    "close": Action(ComplaintWorkflow.close, CloseComplaintInput, "A supervisor closes it"),
-}
-
-COMPLAINTS = CaseKindApi(
-    noun="complaint",
-    plural="complaints",
-    id_field="complaint_id",
-    run=ComplaintWorkflow.run,
-    status_query=ComplaintWorkflow.status,
-    workflow_id=complaint_workflow_id,
-    request_model=ComplaintRequest,
-    view_model=ComplaintView,
-    actions=COMPLAINT_ACTIONS,
-)
+# URL action → workflow update: the registry's (a new update is one line there).
+COMPLAINT_ACTIONS = COMPLAINTS.updates
 
 
 class ComplaintCreated(BaseModel):
@@ -139,21 +91,7 @@ async def file_complaint_route(
 
     Idempotent like booking: same body 200, different body under the same id 409.
     """
-    client: Client = request.app.state.client
-    started = await start_case(
-        request,
-        response,
-        COMPLAINTS,
-        body,
-        lambda: file_complaint(client, body, request.app.state.settings),
-    )
-    return ComplaintCreated(
-        complaint_id=body.complaint_id,
-        workflow_id=body.workflow_id,
-        status_url=started.status_url,
-        created=started.created,
-        case=started.case,
-    )
+    return ComplaintCreated(**await start_case(request, response, COMPLAINTS, body))
 
 
 @complaints.get(
@@ -201,29 +139,21 @@ async def list_complaints(
         at_or_after("StartTime", filed_from),
         before("StartTime", filed_to),
     )
-    executions, next_token = await list_page(request, query, page_size, page_token)
-    items = []
-    for execution in executions:
-        attributes = execution.typed_search_attributes
-        complaint_id = execution.id.removeprefix("complaint-")
-        items.append(
-            ComplaintSummary(
-                complaint_id=complaint_id,
-                workflow_id=execution.id,
-                status=attributes.get(COMPLAINT_STATUS),
-                department=attributes.get(DEPARTMENT),
-                client_id=attributes.get(CLIENT_ID),
-                sla_deadline=attributes.get(SLA_DEADLINE),
-                sla_breached=attributes.get(SLA_BREACHED),
-                escalation_level=attributes.get(ESCALATION_LEVEL),
-                running=execution.status is WorkflowExecutionStatus.RUNNING,
-                filed_at=execution.start_time,
-                status_url=str(
-                    request.app.url_path_for("get_complaint", complaint_id=complaint_id)
-                ),
-            )
-        )
-    return ComplaintPage(items=items, next_page_token=next_token)
+    page = await list_summaries(
+        request,
+        COMPLAINTS,
+        query,
+        page_size,
+        page_token,
+        started_as="filed_at",
+        status=COMPLAINT_STATUS,
+        department=DEPARTMENT,
+        client_id=CLIENT_ID,
+        sla_deadline=SLA_DEADLINE,
+        sla_breached=SLA_BREACHED,
+        escalation_level=ESCALATION_LEVEL,
+    )
+    return ComplaintPage(**page)
 
 
-add_action_routes(complaints, COMPLAINTS)
+add_update_routes(complaints, COMPLAINTS)

@@ -7,49 +7,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
-from temporalio.client import Client, WorkflowExecutionStatus
 
 from promptly.api.auth import BOOK, READ, Caller, require
+from promptly.api.case_lists import equals, list_summaries, where
 from promptly.api.case_reads import read_case
-from promptly.api.cases import (
-    Action,
-    CaseKindApi,
-    add_action_routes,
-    case_id_path,
-    equals,
-    list_page,
-    start_case,
-    where,
-)
+from promptly.api.case_updates import add_update_routes, case_id_path
+from promptly.api.cases import start_case
 from promptly.api.idempotency import IDEMPOTENCY_KEY
-from promptly.domain.inquiries import (
-    AnswerInquiryInput,
-    InquiryRequest,
-    InquiryStatus,
-    InquiryView,
-    PromoteInquiryInput,
-    inquiry_workflow_id,
-)
+from promptly.domain.inquiries import InquiryRequest, InquiryStatus, InquiryView
+from promptly.services.case_kinds import INQUIRY as INQUIRIES
 from promptly.services.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
-from promptly.services.inquiries import record_inquiry
-from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE, InquiryWorkflow
+from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
 
-INQUIRY_ACTIONS: dict[str, Action] = {
-    "answer": Action(InquiryWorkflow.answer, AnswerInquiryInput, "Send the answer to the customer"),
-    "promote": Action(InquiryWorkflow.promote, PromoteInquiryInput, "It is a complaint: file one"),
-}
-
-INQUIRIES = CaseKindApi(
-    noun="inquiry",
-    plural="inquiries",
-    id_field="inquiry_id",
-    run=InquiryWorkflow.run,
-    status_query=InquiryWorkflow.status,
-    workflow_id=inquiry_workflow_id,
-    request_model=InquiryRequest,
-    view_model=InquiryView,
-    actions=INQUIRY_ACTIONS,
-)
+# URL action → workflow update: the registry's (a new update is one line there).
+INQUIRY_ACTIONS = INQUIRIES.updates
 
 
 class InquiryCreated(BaseModel):
@@ -97,21 +68,7 @@ async def record_inquiry_route(
     caller: Annotated[Caller, require(BOOK)],
 ) -> InquiryCreated:
     """Record: starts the inquiry's workflow (acknowledged at once, answer due in 24h)."""
-    client: Client = request.app.state.client
-    started = await start_case(
-        request,
-        response,
-        INQUIRIES,
-        body,
-        lambda: record_inquiry(client, body, request.app.state.settings),
-    )
-    return InquiryCreated(
-        inquiry_id=body.inquiry_id,
-        workflow_id=body.workflow_id,
-        status_url=started.status_url,
-        created=started.created,
-        case=started.case,
-    )
+    return InquiryCreated(**await start_case(request, response, INQUIRIES, body))
 
 
 @router.get(
@@ -147,24 +104,18 @@ async def list_inquiries(
         equals(INQUIRY_STATUS.name, status.value if status else None),
         equals(CLIENT_ID.name, client_id),
     )
-    executions, next_token = await list_page(request, query, page_size, page_token)
-    items = []
-    for execution in executions:
-        attributes = execution.typed_search_attributes
-        inquiry_id = execution.id.removeprefix("inquiry-")
-        items.append(
-            InquirySummary(
-                inquiry_id=inquiry_id,
-                workflow_id=execution.id,
-                status=attributes.get(INQUIRY_STATUS),
-                client_id=attributes.get(CLIENT_ID),
-                answer_deadline=attributes.get(SLA_DEADLINE),
-                running=execution.status is WorkflowExecutionStatus.RUNNING,
-                received_at=execution.start_time,
-                status_url=str(request.app.url_path_for("get_inquiry", inquiry_id=inquiry_id)),
-            )
-        )
-    return InquiryPage(items=items, next_page_token=next_token)
+    page = await list_summaries(
+        request,
+        INQUIRIES,
+        query,
+        page_size,
+        page_token,
+        started_as="received_at",
+        status=INQUIRY_STATUS,
+        client_id=CLIENT_ID,
+        answer_deadline=SLA_DEADLINE,
+    )
+    return InquiryPage(**page)
 
 
-add_action_routes(router, INQUIRIES)
+add_update_routes(router, INQUIRIES)
