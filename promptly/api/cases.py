@@ -9,7 +9,6 @@ start answering 201 or 200), `case_status` and `original_input`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
@@ -39,7 +38,7 @@ async def create_case(client: Client, settings: Settings, kind: CaseKind, body: 
     case_id = getattr(body, kind.id_field)
     try:
         with temporal_errors(kind.not_found(case_id)):
-            await kind.start(client, body, settings, datetime.now(UTC))
+            await kind.start(client, body, settings)
     except kind.rejected as err:
         field, _, reason = str(err).partition(": ")
         raise invalid_input([(field, reason)] if reason else [("body", str(err))]) from err

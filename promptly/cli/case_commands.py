@@ -102,7 +102,7 @@ def _start_command(kind: CaseKind) -> Callable[..., None]:
             refuse(validation_problems(err.errors()))
 
         async def action(client: Client, config: Settings) -> str:
-            return (await kind.start(client, request, config, datetime.now(UTC))).id
+            return (await kind.start(client, request, config)).id
 
         try:
             typer.echo(f"{kind.started}: {run_with_client(action)}")

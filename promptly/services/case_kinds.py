@@ -3,7 +3,7 @@
 One table for both edges: the HTTP API turns every `CaseUpdate` into
 `POST /{plural}/{id}/{action}` (promptly/api/case_updates.py) and the CLI into a command
 (promptly/cli/case_commands.py). A new update is one `CaseUpdate` line here beside its
-workflow handler: `CaseUpdate(W.mark_paid, MarkPaidInput, "Paid at the desk")` serves
+workflow handler: `CaseUpdate(W.mark_paid, "Paid at the desk")` serves
 `POST /appointments/{id}/mark_paid` and `promptly mark-paid ID`. Its `Cli` says how the CLI
 spells it when the defaults do not fit (other name, `--options`, who acts).
 """
@@ -12,49 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, get_type_hints
 
 from temporalio.client import Client, WorkflowHandle
 
 from promptly.config import Settings
-from promptly.domain.appointments.models import (
-    AcknowledgeInput,
-    AppointmentRequest,
-    AppointmentView,
-    CancelInput,
-    CheckInInput,
-    CompleteInput,
-    ConfirmInput,
-    ExcuseNoShowInput,
-    RecordCallOutcomeInput,
-    ReportDelayInput,
-    RescheduleInput,
-    WaiveFeeInput,
-    appointment_workflow_id,
-)
+from promptly.domain.appointments.models import AppointmentRequest, AppointmentView
 from promptly.domain.appointments.rules import BookingRejected
 from promptly.domain.common import ActorKind, Model
-from promptly.domain.complaints.models import (
-    AddNoteInput,
-    AssignInput,
-    CloseComplaintInput,
-    ComplaintRequest,
-    ComplaintView,
-    CustomerVerdictInput,
-    HoldInput,
-    ProposeResolutionInput,
-    ResumeInput,
-    Severity,
-    complaint_workflow_id,
-)
-from promptly.domain.inquiries import (
-    AnswerInquiryInput,
-    InquiryRequest,
-    InquiryView,
-    PromoteInquiryInput,
-    inquiry_workflow_id,
-)
+from promptly.domain.complaints.models import ComplaintRequest, Severity
+from promptly.domain.inquiries import InquiryRequest
 from promptly.services.appointments import book
 from promptly.services.complaints import file_complaint
 from promptly.services.inquiries import record_inquiry
@@ -88,12 +56,20 @@ class CaseUpdate:
     """One update of a case kind: the workflow update it runs and its one input model.
 
     The action (the URL's last segment, the OpenAPI operation `{action}_{noun}`) is the
-    update's name; `summary` is the OpenAPI summary and the CLI command's help."""
+    update's name, its input the handler's argument type; `summary` is the OpenAPI summary
+    and the CLI command's help."""
 
     update: Any  # a typed `@workflow.update` method reference, e.g. AppointmentWorkflow.confirm
-    input: type[Model]
     summary: str
     cli: Cli = Cli()
+
+    @property
+    def input(self) -> type[Model]:
+        hints = get_type_hints(self.update)
+        hints.pop("return", None)
+        [argument] = hints.values()
+        model: type[Model] = argument
+        return model
 
     @property
     def action(self) -> str:
@@ -115,26 +91,51 @@ class CaseUpdate:
 
 @dataclass(frozen=True)
 class CaseKind:
+    """A case kind: its noun, its workflow, what starts it and the updates it takes.
+
+    By convention the rest follows from the noun and the workflow: the URL prefix is the
+    plural, the business id is `{noun}_id`, the workflow id `{noun}-{id}`, the view the
+    workflow's `status` query answers."""
+
     noun: str  # "appointment": also the `cases.kind` value of its PostgreSQL row
-    plural: str  # "appointments": the URL prefix
-    id_field: str  # "appointment_id": the business id, in the request and in URLs
-    run: Any  # the workflow's run method reference, for typed handles
-    status_query: Any  # its `status` query method reference
-    workflow_id: Callable[[str], str]  # business id → workflow id
+    workflow: type  # the workflow class: `run` takes `request_model`, `status` answers the view
     request_model: type[Model]
-    view_model: type[Model]
-    # Start the workflow (`CaseExists` when the id is taken); `now` checks times ahead.
-    start: Callable[[Client, Any, Settings, datetime], Awaitable[WorkflowHandle[Any, Any]]]
-    started: str  # what the CLI prints before the workflow id: "booked"
+    updates: Mapping[str, CaseUpdate]
+    # Start the workflow (`CaseExists` when the id is taken) and what the CLI says it did.
+    start: Callable[[Client, Any, Settings], Awaitable[WorkflowHandle[Any, Any]]]
+    started: str  # "booked"
     rejected: tuple[type[Exception], ...] = ()  # the start's own refusals: `field: reason`
-    updates: Mapping[str, CaseUpdate] = field(default_factory=dict)
+
+    @property
+    def plural(self) -> str:
+        return self.noun[:-1] + "ies" if self.noun.endswith("y") else self.noun + "s"
+
+    @property
+    def id_field(self) -> str:
+        return f"{self.noun}_id"
+
+    @property
+    def run(self) -> Any:
+        return self.workflow.run  # type: ignore[attr-defined]
+
+    @property
+    def status_query(self) -> Any:
+        return self.workflow.status  # type: ignore[attr-defined]
+
+    @property
+    def view_model(self) -> type[Model]:
+        view: type[Model] = get_type_hints(self.status_query)["return"]
+        return view
+
+    def workflow_id(self, case_id: str) -> str:
+        return f"{self.noun}-{case_id}"
 
     def handle(self, client: Client, case_id: str) -> WorkflowHandle[Any, Any]:
         return client.get_workflow_handle_for(self.run, self.workflow_id(case_id))
 
     def case_id(self, workflow_id: str) -> str:
         """The business id of one of this kind's workflow ids."""
-        return workflow_id.removeprefix(self.workflow_id(""))
+        return workflow_id.removeprefix(f"{self.noun}-")
 
     def not_found(self, case_id: str) -> str:
         return f"no {self.noun} {case_id}"
@@ -147,143 +148,79 @@ def _updates(*updates: CaseUpdate) -> dict[str, CaseUpdate]:
 STAFF, CLIENT, PROVIDER = ActorKind.STAFF, ActorKind.CLIENT, ActorKind.PROVIDER
 A, C, I = AppointmentWorkflow, ComplaintWorkflow, InquiryWorkflow  # noqa: E741
 
+APPOINTMENT_UPDATES = _updates(
+    CaseUpdate(A.confirm, "The client confirmed", Cli(choose_actor=True)),
+    CaseUpdate(A.acknowledge, "The provider acknowledged", Cli(actor=PROVIDER)),
+    CaseUpdate(
+        A.record_call_outcome,
+        "Outcome of the current follow-up call",
+        Cli("call-outcome", ("note",)),
+    ),
+    CaseUpdate(A.check_in, "The client arrived (opens 2h before the start)"),
+    CaseUpdate(A.complete, "The visit is over", Cli(actor=PROVIDER)),
+    CaseUpdate(
+        A.cancel,
+        "Cancel (under 24h: late, counts as held; by the provider: free)",
+        Cli(actor=CLIENT, choose_actor=True),
+    ),
+    CaseUpdate(
+        A.reschedule, "Move to a new time; timers follow", Cli(actor=CLIENT, choose_actor=True)
+    ),
+    CaseUpdate(
+        A.report_delay, "The provider or the client runs late", Cli("delay", actor=PROVIDER)
+    ),
+    CaseUpdate(
+        A.excuse_no_show,
+        "The client's no-show excuse",
+        Cli("excuse", actor=CLIENT, choose_actor=True),
+    ),
+    CaseUpdate(A.waive_fee, "Force majeure: no fee", Cli(actor=PROVIDER, choose_actor=True)),
+)
+COMPLAINT_UPDATES = _updates(
+    CaseUpdate(C.assign, "Give the case an owner", Cli(by_hand=True)),
+    CaseUpdate(C.add_note, "Internal or customer note", Cli(by_hand=True)),
+    CaseUpdate(
+        C.hold,
+        "Waiting on the customer: clock stops",
+        Cli(
+            options=("for_customer_answer",),
+            flags={"for_customer_answer": "--for-answer/--not-for-answer"},
+        ),
+    ),
+    CaseUpdate(C.resume, "The customer answered", Cli(options=("note",))),
+    CaseUpdate(C.propose_resolution, "Propose a resolution", Cli("propose")),
+    CaseUpdate(
+        C.customer_verdict,
+        "Satisfied: closed; not satisfied: reopened",
+        Cli(
+            "verdict",
+            ("comment", "root_cause"),
+            actor=CLIENT,
+            choose_actor=True,
+            flags={"satisfied": "--satisfied/--not-satisfied"},
+        ),
+    ),
+    CaseUpdate(C.close, "A supervisor closes it", Cli(options=("root_cause",))),
+)
+INQUIRY_UPDATES = _updates(
+    CaseUpdate(I.answer, "Send the answer to the customer"),
+    CaseUpdate(
+        I.promote,
+        "It is a complaint: file one",
+        Cli(options=("severity",), defaults={"severity": Severity.NORMAL}),
+    ),
+)
+
+
+async def _book(
+    client: Client, request: AppointmentRequest, settings: Settings
+) -> WorkflowHandle[AppointmentWorkflow, AppointmentView]:
+    return await book(client, request, settings, datetime.now(UTC))
+
+
 APPOINTMENT = CaseKind(
-    noun="appointment",
-    plural="appointments",
-    id_field="appointment_id",
-    run=A.run,
-    status_query=A.status,
-    workflow_id=appointment_workflow_id,
-    request_model=AppointmentRequest,
-    view_model=AppointmentView,
-    start=book,
-    started="booked",
-    rejected=(BookingRejected,),
-    updates=_updates(
-        CaseUpdate(A.confirm, ConfirmInput, "The client confirmed", Cli(choose_actor=True)),
-        CaseUpdate(
-            A.acknowledge, AcknowledgeInput, "The provider acknowledged", Cli(actor=PROVIDER)
-        ),
-        CaseUpdate(
-            A.record_call_outcome,
-            RecordCallOutcomeInput,
-            "Outcome of the current follow-up call",
-            Cli("call-outcome", ("note",)),
-        ),
-        CaseUpdate(A.check_in, CheckInInput, "The client arrived (opens 2h before the start)"),
-        CaseUpdate(A.complete, CompleteInput, "The visit is over", Cli(actor=PROVIDER)),
-        CaseUpdate(
-            A.cancel,
-            CancelInput,
-            "Cancel (under 24h: late, counts as held; by the provider: free)",
-            Cli(actor=CLIENT, choose_actor=True),
-        ),
-        CaseUpdate(
-            A.reschedule,
-            RescheduleInput,
-            "Move to a new time; timers follow",
-            Cli(actor=CLIENT, choose_actor=True),
-        ),
-        CaseUpdate(
-            A.report_delay,
-            ReportDelayInput,
-            "The provider or the client runs late",
-            Cli("delay", actor=PROVIDER),
-        ),
-        CaseUpdate(
-            A.excuse_no_show,
-            ExcuseNoShowInput,
-            "The client's no-show excuse",
-            Cli("excuse", actor=CLIENT, choose_actor=True),
-        ),
-        CaseUpdate(
-            A.waive_fee,
-            WaiveFeeInput,
-            "Force majeure: no fee",
-            Cli(actor=PROVIDER, choose_actor=True),
-        ),
-    ),
+    "appointment", A, AppointmentRequest, APPOINTMENT_UPDATES, _book, "booked", (BookingRejected,)
 )
-
-
-async def _file_complaint(
-    client: Client, request: ComplaintRequest, settings: Settings, now: datetime
-) -> WorkflowHandle[ComplaintWorkflow, ComplaintView]:
-    return await file_complaint(client, request, settings)
-
-
-COMPLAINT = CaseKind(
-    noun="complaint",
-    plural="complaints",
-    id_field="complaint_id",
-    run=C.run,
-    status_query=C.status,
-    workflow_id=complaint_workflow_id,
-    request_model=ComplaintRequest,
-    view_model=ComplaintView,
-    start=_file_complaint,
-    started="filed",
-    updates=_updates(
-        CaseUpdate(C.assign, AssignInput, "Give the case an owner", Cli(by_hand=True)),
-        CaseUpdate(C.add_note, AddNoteInput, "Internal or customer note", Cli(by_hand=True)),
-        CaseUpdate(
-            C.hold,
-            HoldInput,
-            "Waiting on the customer: clock stops",
-            Cli(
-                options=("for_customer_answer",),
-                flags={"for_customer_answer": "--for-answer/--not-for-answer"},
-            ),
-        ),
-        CaseUpdate(C.resume, ResumeInput, "The customer answered", Cli(options=("note",))),
-        CaseUpdate(
-            C.propose_resolution, ProposeResolutionInput, "Propose a resolution", Cli("propose")
-        ),
-        CaseUpdate(
-            C.customer_verdict,
-            CustomerVerdictInput,
-            "Satisfied: closed; not satisfied: reopened",
-            Cli(
-                "verdict",
-                ("comment", "root_cause"),
-                actor=CLIENT,
-                choose_actor=True,
-                flags={"satisfied": "--satisfied/--not-satisfied"},
-            ),
-        ),
-        CaseUpdate(
-            C.close, CloseComplaintInput, "A supervisor closes it", Cli(options=("root_cause",))
-        ),
-    ),
-)
-
-
-async def _record_inquiry(
-    client: Client, request: InquiryRequest, settings: Settings, now: datetime
-) -> WorkflowHandle[InquiryWorkflow, InquiryView]:
-    return await record_inquiry(client, request, settings)
-
-
-INQUIRY = CaseKind(
-    noun="inquiry",
-    plural="inquiries",
-    id_field="inquiry_id",
-    run=I.run,
-    status_query=I.status,
-    workflow_id=inquiry_workflow_id,
-    request_model=InquiryRequest,
-    view_model=InquiryView,
-    start=_record_inquiry,
-    started="recorded",
-    updates=_updates(
-        CaseUpdate(I.answer, AnswerInquiryInput, "Send the answer to the customer"),
-        CaseUpdate(
-            I.promote,
-            PromoteInquiryInput,
-            "It is a complaint: file one",
-            Cli(options=("severity",), defaults={"severity": Severity.NORMAL}),
-        ),
-    ),
-)
-
+COMPLAINT = CaseKind("complaint", C, ComplaintRequest, COMPLAINT_UPDATES, file_complaint, "filed")
+INQUIRY = CaseKind("inquiry", I, InquiryRequest, INQUIRY_UPDATES, record_inquiry, "recorded")
 CASE_KINDS: tuple[CaseKind, ...] = (APPOINTMENT, COMPLAINT, INQUIRY)
