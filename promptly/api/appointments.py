@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
-from promptly.api.auth import BOOK, READ, Caller, require
+from promptly.api.auth import READ, Caller, require
 from promptly.api.case_lists import (
     BusinessIdQuery,
     at_or_after,
@@ -18,17 +18,13 @@ from promptly.api.case_lists import (
     list_summaries,
     where,
 )
-from promptly.api.case_reads import read_case
-from promptly.api.case_updates import add_update_routes, case_id_path
-from promptly.api.cases import start_case
-from promptly.api.idempotency import IDEMPOTENCY_KEY
+from promptly.api.case_updates import add_update_routes
+from promptly.api.cases import StartRoute, add_case_routes
 from promptly.domain.appointments.models import (
-    AppointmentRequest,
     AppointmentStatus,
-    AppointmentView,
 )
 from promptly.services.case_kinds import APPOINTMENT as APPOINTMENTS
-from promptly.services.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
+from promptly.services.errors import CASE_RESPONSES
 from promptly.workflows.appointment import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
@@ -38,16 +34,6 @@ from promptly.workflows.appointment import (
 
 # URL action → workflow update: the registry's (a new update is one line there).
 APPOINTMENT_ACTIONS = APPOINTMENTS.updates
-
-
-class AppointmentCreated(BaseModel):
-    appointment_id: str
-    workflow_id: str
-    status_url: str
-    created: bool = Field(description="false: the same booking existed already")
-    case: AppointmentView | None = Field(
-        default=None, description="the existing case's status (when `created` is false)"
-    )
 
 
 class AppointmentSummary(BaseModel):
@@ -70,49 +56,22 @@ class AppointmentPage(BaseModel):
 appointments = APIRouter(tags=["appointments"])
 
 
-@appointments.post(
-    "/appointments",
-    status_code=201,
-    response_model=AppointmentCreated,
-    dependencies=[IDEMPOTENCY_KEY],
-    responses={
-        **AUTH_RESPONSES,
-        200: {"model": AppointmentCreated, "description": "The same booking existed already"},
-        409: {"model": ErrorBody, "description": "The id is booked with different details"},
-    },
+AppointmentCreated = add_case_routes(
+    appointments,
+    APPOINTMENTS,
+    StartRoute(
+        "book_appointment",
+        "Book: starts the appointment's workflow under its business id.\n\n"
+        "Idempotent: the same body again answers 200 with the existing case, a different body "
+        "under the same id 409. `start` must be in the future and timezone-aware.",
+        same="The same booking existed already",
+        different="The id is booked with different details",
+    ),
+    "Status, deadlines and the timeline: the workflow's `status` view, read from PostgreSQL "
+    "(`X-Promptly-View-Source: record`, written at `X-Promptly-View-As-Of`) or, when the case "
+    "has no stored view yet, from the workflow (`workflow`). Never older than the answer of an "
+    "update that returned before the GET began.",
 )
-async def book_appointment(
-    request: Request,
-    response: Response,
-    body: AppointmentRequest,
-    caller: Annotated[Caller, require(BOOK)],
-) -> AppointmentCreated:
-    """Book: starts the appointment's workflow under its business id.
-
-    Idempotent: the same body again answers 200 with the existing case, a different body
-    under the same id 409. `start` must be in the future and timezone-aware.
-    """
-    return AppointmentCreated(**await start_case(request, response, APPOINTMENTS, body))
-
-
-@appointments.get(
-    "/appointments/{appointment_id}",
-    response_model=AppointmentView,
-    responses=CASE_RESPONSES,
-    name="get_appointment",
-)
-async def get_appointment(
-    request: Request,
-    response: Response,
-    appointment_id: Annotated[str, case_id_path(APPOINTMENTS)],
-    caller: Annotated[Caller, require(READ)],
-) -> AppointmentView:
-    """Status, deadlines and the timeline: the workflow's `status` view, read from PostgreSQL
-    (`X-Promptly-View-Source: record`, written at `X-Promptly-View-As-Of`) or, when the case
-    has no stored view yet, from the workflow (`workflow`). Never older than the answer of an
-    update that returned before the GET began."""
-    view: AppointmentView = await read_case(request, response, APPOINTMENTS, appointment_id)
-    return view
 
 
 @appointments.get("/appointments", response_model=AppointmentPage, responses=CASE_RESPONSES)

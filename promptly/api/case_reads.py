@@ -24,10 +24,12 @@ import psycopg
 from fastapi import Request, Response
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, ValidationError
+from temporalio.client import Client
 
-from promptly.api.cases import case_status
 from promptly.config import Settings
 from promptly.services.case_kinds import CaseKind
+from promptly.services.errors import temporal_errors
+from promptly.services.updates import QUERY_TIMEOUT
 
 log = logging.getLogger("promptly.api")
 
@@ -113,3 +115,10 @@ async def read_case(request: Request, response: Response, kind: CaseKind, case_i
     view = await case_status(request.app.state.client, kind, case_id)
     response.headers[SOURCE_HEADER] = "workflow"
     return view
+
+
+async def case_status(client: Client, kind: CaseKind, case_id: str) -> Any:
+    with temporal_errors(kind.not_found(case_id)):
+        return await kind.handle(client, case_id).query(
+            kind.status_query, rpc_timeout=QUERY_TIMEOUT
+        )

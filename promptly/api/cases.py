@@ -1,26 +1,39 @@
-"""What every case kind's start and status routes share over HTTP.
+"""Every case kind's start and status routes, made from the case-kind registry
+(promptly/services/case_kinds.py): `POST /{plural}` starts the case idempotently by its
+business id, `GET /{plural}/{id}` answers its status (promptly/api/case_reads.py).
 
-A case kind is a `CaseKind` of the registry (promptly/services/case_kinds.py): its workflow,
-its models and its updates. Its update routes are generated (promptly/api/case_updates.py),
-its list is in promptly/api/case_lists.py; the start, status and list routes are written per
-kind (their inputs and filters differ) on top of the helpers here: `start_case` (idempotent
-start answering 201 or 200), `case_status` and `original_input`.
+The update routes are made in promptly/api/case_updates.py; the list routes are written per
+kind (their filters differ) on promptly/api/case_lists.py.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field, create_model
 from temporalio.api.history.v1 import WorkflowExecutionStartedEventAttributes
 from temporalio.client import Client, WorkflowHandle
 
+from promptly.api.auth import BOOK, READ, Caller, require
+from promptly.api.case_reads import case_status, read_case
+from promptly.api.case_updates import case_id_path
+from promptly.api.idempotency import IDEMPOTENCY_KEY
 from promptly.config import Settings
 from promptly.domain.common import Model
 from promptly.services.case_kinds import CaseKind
 from promptly.services.cases import CaseExists
-from promptly.services.errors import ServiceError, invalid_input, temporal_errors
+from promptly.services.errors import (
+    AUTH_RESPONSES,
+    CASE_RESPONSES,
+    ErrorBody,
+    ServiceError,
+    invalid_input,
+    temporal_errors,
+)
 from promptly.services.updates import QUERY_TIMEOUT
 
 M = TypeVar("M", bound=BaseModel)
@@ -109,11 +122,97 @@ async def original_input(client: Client, workflow_id: str, model: type[M]) -> M:
     return value
 
 
-# --- status and updates ------------------------------------------------------------------------
+# --- the start and status routes ------------------------------------------------------------
 
 
-async def case_status(client: Client, kind: CaseKind, case_id: str) -> Any:
-    with temporal_errors(kind.not_found(case_id)):
-        return await kind.handle(client, case_id).query(
-            kind.status_query, rpc_timeout=QUERY_TIMEOUT
-        )
+@dataclass(frozen=True)
+class StartRoute:
+    """How a kind's start route reads: `book_appointment`, what a repeat means, its doc."""
+
+    name: str  # the endpoint's name and OpenAPI operation id
+    doc: str  # the route's description
+    same: str  # a repeat with the same body: "The same booking existed already"
+    different: str  # the same id with another body: "The id is booked with different details"
+
+
+def add_case_routes(
+    router: APIRouter, kind: CaseKind, start: StartRoute, status_doc: str
+) -> type[BaseModel]:
+    """`POST /{plural}` (idempotent start: 201, or 200 with the case for the same request
+    again, 409 for another under the same id) and `GET /{plural}/{id}` (the case's status);
+    answers the start's model, `{Noun}Created`."""
+    created = _created_model(kind, start.same)
+
+    async def start_endpoint(request: Request, response: Response, body: Any, caller: Any) -> Any:
+        return created(**await start_case(request, response, kind, body))
+
+    router.add_api_route(
+        f"/{kind.plural}",
+        _with_parameters(
+            start_endpoint,
+            start.name,
+            start.doc,
+            ("response", Response),
+            ("body", kind.request_model),
+            ("caller", Annotated[Caller, require(BOOK)]),
+        ),
+        methods=["POST"],
+        status_code=201,
+        response_model=created,
+        dependencies=[IDEMPOTENCY_KEY],
+        responses={
+            **AUTH_RESPONSES,
+            200: {"model": created, "description": start.same},
+            409: {"model": ErrorBody, "description": start.different},
+        },
+    )
+
+    async def status_endpoint(request: Request, response: Response, caller: Any, **ids: str) -> Any:
+        return await read_case(request, response, kind, ids[kind.id_field])
+
+    router.add_api_route(
+        f"/{kind.plural}/{{{kind.id_field}}}",
+        _with_parameters(
+            status_endpoint,
+            f"get_{kind.noun}",
+            status_doc,
+            ("response", Response),
+            (kind.id_field, Annotated[str, case_id_path(kind)]),
+            ("caller", Annotated[Caller, require(READ)]),
+        ),
+        methods=["GET"],
+        response_model=kind.view_model,
+        responses=CASE_RESPONSES,
+        name=f"get_{kind.noun}",
+    )
+    return created
+
+
+def _created_model(kind: CaseKind, same: str) -> type[BaseModel]:
+    title = kind.noun.capitalize()
+    model: type[BaseModel] = create_model(
+        f"{title}Created",
+        **{kind.id_field: (str, ...)},  # type: ignore[call-overload]
+        workflow_id=(str, ...),
+        status_url=(str, ...),
+        created=(bool, Field(description=f"false: {same[0].lower()}{same[1:]}")),
+        case=(
+            kind.view_model | None,
+            Field(default=None, description="the existing case's status (when `created` is false)"),
+        ),
+    )
+    return model
+
+
+def _with_parameters(
+    endpoint: Callable[..., Awaitable[Any]], name: str, doc: str, *parameters: tuple[str, Any]
+) -> Callable[..., Awaitable[Any]]:
+    """The endpoint as FastAPI reads it: `request` and these typed keyword parameters."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("request", keyword, annotation=Request)]
+        + [inspect.Parameter(each, keyword, annotation=kind) for each, kind in parameters]
+    )
+    endpoint.__name__ = name
+    endpoint.__doc__ = doc
+    return endpoint

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
-from promptly.api.auth import BOOK, READ, Caller, require
+from promptly.api.auth import READ, Caller, require
 from promptly.api.case_lists import (
     BusinessIdQuery,
     at_or_after,
@@ -18,13 +18,11 @@ from promptly.api.case_lists import (
     list_summaries,
     where,
 )
-from promptly.api.case_reads import read_case
-from promptly.api.case_updates import add_update_routes, case_id_path
-from promptly.api.cases import start_case
-from promptly.api.idempotency import IDEMPOTENCY_KEY
-from promptly.domain.complaints.models import ComplaintRequest, ComplaintStatus, ComplaintView
+from promptly.api.case_updates import add_update_routes
+from promptly.api.cases import StartRoute, add_case_routes
+from promptly.domain.complaints.models import ComplaintStatus
 from promptly.services.case_kinds import COMPLAINT as COMPLAINTS
-from promptly.services.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
+from promptly.services.errors import CASE_RESPONSES
 from promptly.workflows.appointment import CLIENT_ID
 from promptly.workflows.complaint import (
     COMPLAINT_STATUS,
@@ -36,16 +34,6 @@ from promptly.workflows.complaint import (
 
 # URL action → workflow update: the registry's (a new update is one line there).
 COMPLAINT_ACTIONS = COMPLAINTS.updates
-
-
-class ComplaintCreated(BaseModel):
-    complaint_id: str
-    workflow_id: str
-    status_url: str
-    created: bool = Field(description="false: the same complaint was filed already")
-    case: ComplaintView | None = Field(
-        default=None, description="the existing case's status (when `created` is false)"
-    )
 
 
 class ComplaintSummary(BaseModel):
@@ -70,46 +58,19 @@ class ComplaintPage(BaseModel):
 complaints = APIRouter(tags=["complaints"])
 
 
-@complaints.post(
-    "/complaints",
-    status_code=201,
-    response_model=ComplaintCreated,
-    dependencies=[IDEMPOTENCY_KEY],
-    responses={
-        **AUTH_RESPONSES,
-        200: {"model": ComplaintCreated, "description": "The same complaint existed already"},
-        409: {"model": ErrorBody, "description": "The id is filed with different details"},
-    },
+ComplaintCreated = add_case_routes(
+    complaints,
+    COMPLAINTS,
+    StartRoute(
+        "file_complaint_route",
+        "File: starts the complaint's workflow under its business id (acknowledged at once)."
+        "\n\nIdempotent like booking: same body 200, different body under the same id 409.",
+        same="The same complaint existed already",
+        different="The id is filed with different details",
+    ),
+    "Status, department, SLA deadline, escalation level and the timeline (read from "
+    "PostgreSQL like `GET /appointments/{id}`).",
 )
-async def file_complaint_route(
-    request: Request,
-    response: Response,
-    body: ComplaintRequest,
-    caller: Annotated[Caller, require(BOOK)],
-) -> ComplaintCreated:
-    """File: starts the complaint's workflow under its business id (acknowledged at once).
-
-    Idempotent like booking: same body 200, different body under the same id 409.
-    """
-    return ComplaintCreated(**await start_case(request, response, COMPLAINTS, body))
-
-
-@complaints.get(
-    "/complaints/{complaint_id}",
-    response_model=ComplaintView,
-    responses=CASE_RESPONSES,
-    name="get_complaint",
-)
-async def get_complaint(
-    request: Request,
-    response: Response,
-    complaint_id: Annotated[str, case_id_path(COMPLAINTS)],
-    caller: Annotated[Caller, require(READ)],
-) -> ComplaintView:
-    """Status, department, SLA deadline, escalation level and the timeline (read from
-    PostgreSQL like `GET /appointments/{id}`)."""
-    view: ComplaintView = await read_case(request, response, COMPLAINTS, complaint_id)
-    return view
 
 
 @complaints.get("/complaints", response_model=ComplaintPage, responses=CASE_RESPONSES)

@@ -5,30 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 
-from promptly.api.auth import BOOK, READ, Caller, require
+from promptly.api.auth import READ, Caller, require
 from promptly.api.case_lists import equals, list_summaries, where
-from promptly.api.case_reads import read_case
-from promptly.api.case_updates import add_update_routes, case_id_path
-from promptly.api.cases import start_case
-from promptly.api.idempotency import IDEMPOTENCY_KEY
-from promptly.domain.inquiries import InquiryRequest, InquiryStatus, InquiryView
+from promptly.api.case_updates import add_update_routes
+from promptly.api.cases import StartRoute, add_case_routes
+from promptly.domain.inquiries import InquiryStatus
 from promptly.services.case_kinds import INQUIRY as INQUIRIES
-from promptly.services.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
+from promptly.services.errors import CASE_RESPONSES
 from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
 
 # URL action → workflow update: the registry's (a new update is one line there).
 INQUIRY_ACTIONS = INQUIRIES.updates
-
-
-class InquiryCreated(BaseModel):
-    inquiry_id: str
-    workflow_id: str
-    status_url: str
-    created: bool = Field(description="false: the same inquiry was recorded already")
-    case: InquiryView | None = None
 
 
 class InquirySummary(BaseModel):
@@ -50,43 +40,18 @@ class InquiryPage(BaseModel):
 router = APIRouter(tags=["inquiries"])
 
 
-@router.post(
-    "/inquiries",
-    status_code=201,
-    response_model=InquiryCreated,
-    dependencies=[IDEMPOTENCY_KEY],
-    responses={
-        **AUTH_RESPONSES,
-        200: {"model": InquiryCreated, "description": "The same inquiry existed already"},
-        409: {"model": ErrorBody, "description": "The id is recorded with different details"},
-    },
+InquiryCreated = add_case_routes(
+    router,
+    INQUIRIES,
+    StartRoute(
+        "record_inquiry_route",
+        "Record: starts the inquiry's workflow (acknowledged at once, answer due in 24h).",
+        same="The same inquiry existed already",
+        different="The id is recorded with different details",
+    ),
+    "Status, answer deadline, alerts and the timeline (read from PostgreSQL like "
+    "`GET /appointments/{id}`).",
 )
-async def record_inquiry_route(
-    request: Request,
-    response: Response,
-    body: InquiryRequest,
-    caller: Annotated[Caller, require(BOOK)],
-) -> InquiryCreated:
-    """Record: starts the inquiry's workflow (acknowledged at once, answer due in 24h)."""
-    return InquiryCreated(**await start_case(request, response, INQUIRIES, body))
-
-
-@router.get(
-    "/inquiries/{inquiry_id}",
-    response_model=InquiryView,
-    responses=CASE_RESPONSES,
-    name="get_inquiry",
-)
-async def get_inquiry(
-    request: Request,
-    response: Response,
-    inquiry_id: Annotated[str, case_id_path(INQUIRIES)],
-    caller: Annotated[Caller, require(READ)],
-) -> InquiryView:
-    """Status, answer deadline, alerts and the timeline (read from PostgreSQL like
-    `GET /appointments/{id}`)."""
-    view: InquiryView = await read_case(request, response, INQUIRIES, inquiry_id)
-    return view
 
 
 @router.get("/inquiries", response_model=InquiryPage, responses=CASE_RESPONSES)
