@@ -8,7 +8,7 @@ import re
 from jinja2 import Environment
 
 from promptly.domain.readable_time import readable_text
-from promptly.services.history import (
+from promptly.services.history_models import (
     CaseExport,
     ClientExport,
     ExportedEntry,
