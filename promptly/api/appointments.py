@@ -1,28 +1,19 @@
-"""The appointment routes: book (idempotent by business id), the status, the list from
-Temporal visibility, and one POST per update of the registry (services/case_kinds.py)."""
+"""`/appointments` over HTTP. Booking, the status and one POST per update are made from the
+case-kind registry (api/cases.py, api/case_updates.py); here: the list with its filters
+(status, provider, client, visit time)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel
 
 from promptly.api.auth import READ, Caller, require
-from promptly.api.case_lists import (
-    BusinessIdQuery,
-    at_or_after,
-    before,
-    equals,
-    list_summaries,
-    where,
-)
-from promptly.api.case_updates import add_update_routes
+from promptly.api.case_lists import Listing, at_or_after, before, equals, where
+from promptly.api.case_updates import BusinessIdQuery, add_update_routes
 from promptly.api.cases import StartRoute, add_case_routes
-from promptly.domain.appointments.models import (
-    AppointmentStatus,
-)
+from promptly.domain.appointments.models import AppointmentStatus
 from promptly.services.case_kinds import APPOINTMENT as APPOINTMENTS
 from promptly.services.errors import CASE_RESPONSES
 from promptly.workflows.appointment import (
@@ -36,21 +27,14 @@ from promptly.workflows.appointment import (
 APPOINTMENT_ACTIONS = APPOINTMENTS.updates
 
 
-class AppointmentSummary(BaseModel):
-    appointment_id: str
-    workflow_id: str
-    status: str | None
-    client_id: str | None
-    provider_id: str | None
-    start: datetime | None
-    running: bool
-    started_at: datetime | None
-    status_url: str
-
-
-class AppointmentPage(BaseModel):
-    items: list[AppointmentSummary]
-    next_page_token: str | None = Field(description="pass as page_token for the next page")
+LISTING = Listing(
+    APPOINTMENTS,
+    "started_at",
+    status=APPOINTMENT_STATUS,
+    client_id=CLIENT_ID,
+    provider_id=PROVIDER_ID,
+    start=APPOINTMENT_START,
+)
 
 
 appointments = APIRouter(tags=["appointments"])
@@ -74,7 +58,7 @@ AppointmentCreated = add_case_routes(
 )
 
 
-@appointments.get("/appointments", response_model=AppointmentPage, responses=CASE_RESPONSES)
+@appointments.get("/appointments", response_model=LISTING.page_model, responses=CASE_RESPONSES)
 async def list_appointments(
     request: Request,
     caller: Annotated[Caller, require(READ)],
@@ -89,7 +73,7 @@ async def list_appointments(
     ] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 50,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
-) -> AppointmentPage:
+) -> BaseModel:
     """Appointments from Temporal visibility (search attributes), newest booking first."""
     query = where(
         "WorkflowType = 'AppointmentWorkflow'",
@@ -100,19 +84,7 @@ async def list_appointments(
         at_or_after(APPOINTMENT_START.name, start_from),
         before(APPOINTMENT_START.name, start_to),
     )
-    page = await list_summaries(
-        request,
-        APPOINTMENTS,
-        query,
-        page_size,
-        page_token,
-        started_as="started_at",
-        status=APPOINTMENT_STATUS,
-        client_id=CLIENT_ID,
-        provider_id=PROVIDER_ID,
-        start=APPOINTMENT_START,
-    )
-    return AppointmentPage(**page)
+    return await LISTING.page(request, query, page_size, page_token)
 
 
 add_update_routes(appointments, APPOINTMENTS)

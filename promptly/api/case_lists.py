@@ -7,22 +7,20 @@ import base64
 import binascii
 import hmac
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Request
-from pydantic import StringConstraints
+from pydantic import BaseModel, Field, create_model
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
-from promptly.api.case_updates import BUSINESS_ID_PATTERN
 from promptly.config import Settings
 from promptly.domain import keys
 from promptly.domain.keys import Keyring
 from promptly.services.case_kinds import CaseKind
 from promptly.services.errors import ServiceError, temporal_errors
 
-BusinessIdQuery = Annotated[str, StringConstraints(pattern=BUSINESS_ID_PATTERN)]
 LIST_TIMEOUT = timedelta(seconds=10)
 
 
@@ -101,10 +99,7 @@ async def list_page(
     raw_token = decode_token(keyring, query, page_token)  # a forged token goes no further
     client: Client = request.app.state.client
     iterator = client.list_workflows(
-        query,
-        page_size=page_size,
-        next_page_token=raw_token,
-        rpc_timeout=LIST_TIMEOUT,
+        query, page_size=page_size, next_page_token=raw_token, rpc_timeout=LIST_TIMEOUT
     )
     try:
         with temporal_errors("no such list"):
@@ -122,32 +117,53 @@ async def list_page(
     return list(iterator.current_page or []), encode_token(keyring, query, iterator.next_page_token)
 
 
-async def list_summaries(
-    request: Request,
-    kind: CaseKind,
-    query: str,
-    page_size: int,
-    page_token: str | None,
-    started_as: str,
-    **attributes: SearchAttributeKey[Any],
-) -> dict[str, Any]:
-    """One page of the kind's list: per case its ids, status URL, whether it runs, when it
-    started (as `started_as`) and the search `attributes` (summary field=key)."""
-    executions, next_token = await list_page(request, query, page_size, page_token)
-    items = []
-    for execution in executions:
-        case_id = kind.case_id(execution.id)
-        values = execution.typed_search_attributes
-        items.append(
-            {
-                kind.id_field: case_id,
-                "workflow_id": execution.id,
-                **{name: values.get(key) for name, key in attributes.items()},
-                "running": execution.status is WorkflowExecutionStatus.RUNNING,
-                started_as: execution.start_time,
-                "status_url": str(
-                    request.app.url_path_for(f"get_{kind.noun}", **{kind.id_field: case_id})
-                ),
-            }
+class Listing:
+    """A kind's `GET /{plural}`: its `{Noun}Summary` and `{Noun}Page` models and one page of it.
+
+    A summary holds the ids, the status URL, whether the case runs, when it started (named
+    `started_as`) and the search attributes given (summary field=key, typed as the key)."""
+
+    def __init__(
+        self, kind: CaseKind, started_as: str, **attributes: SearchAttributeKey[Any]
+    ) -> None:
+        self.kind = kind
+        self.started_as = started_as
+        self.attributes = attributes
+        title = kind.noun.capitalize()
+        fields: dict[str, Any] = {kind.id_field: (str, ...), "workflow_id": (str, ...)}
+        for name, key in attributes.items():
+            fields[name] = (key.value_type | None, ...)
+        fields.update(
+            running=(bool, ...), **{started_as: (datetime | None, ...)}, status_url=(str, ...)
         )
-    return {"items": items, "next_page_token": next_token}
+        self.summary: type[BaseModel] = create_model(f"{title}Summary", **fields)
+        self.page_model: type[BaseModel] = create_model(
+            f"{title}Page",
+            items=(list[self.summary], ...),  # type: ignore[name-defined]
+            next_page_token=(
+                str | None,
+                Field(description="pass as page_token for the next page"),
+            ),
+        )
+
+    async def page(
+        self, request: Request, query: str, page_size: int, page_token: str | None
+    ) -> BaseModel:
+        kind = self.kind
+        executions, next_token = await list_page(request, query, page_size, page_token)
+        items = []
+        for execution in executions:
+            case_id = kind.case_id(execution.id)
+            values = execution.typed_search_attributes
+            url = request.app.url_path_for(f"get_{kind.noun}", **{kind.id_field: case_id})
+            items.append(
+                {
+                    kind.id_field: case_id,
+                    "workflow_id": execution.id,
+                    **{name: values.get(key) for name, key in self.attributes.items()},
+                    "running": execution.status is WorkflowExecutionStatus.RUNNING,
+                    self.started_as: execution.start_time,
+                    "status_url": str(url),
+                }
+            )
+        return self.page_model(items=items, next_page_token=next_token)

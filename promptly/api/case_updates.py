@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, create_model
 
 from promptly.api.auth import ACT, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
@@ -31,6 +31,7 @@ from promptly.services.errors import (
 from promptly.services.updates import run_update
 
 BUSINESS_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+BusinessIdQuery = Annotated[str, StringConstraints(pattern=BUSINESS_ID_PATTERN)]
 
 
 def case_id_path(kind: CaseKind) -> Any:

@@ -1,24 +1,17 @@
-"""The complaint routes: file (idempotent by business id), the status, the list from
-Temporal visibility, and one POST per update of the registry (services/case_kinds.py)."""
+"""`/complaints` over HTTP: filing, status and updates as every case kind has them (made in
+api/cases.py and api/case_updates.py), and the list filtered by department, SLA breach and
+filing time."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel
 
 from promptly.api.auth import READ, Caller, require
-from promptly.api.case_lists import (
-    BusinessIdQuery,
-    at_or_after,
-    before,
-    equals,
-    list_summaries,
-    where,
-)
-from promptly.api.case_updates import add_update_routes
+from promptly.api.case_lists import Listing, at_or_after, before, equals, where
+from promptly.api.case_updates import BusinessIdQuery, add_update_routes
 from promptly.api.cases import StartRoute, add_case_routes
 from promptly.domain.complaints.models import ComplaintStatus
 from promptly.services.case_kinds import COMPLAINT as COMPLAINTS
@@ -36,23 +29,16 @@ from promptly.workflows.complaint import (
 COMPLAINT_ACTIONS = COMPLAINTS.updates
 
 
-class ComplaintSummary(BaseModel):
-    complaint_id: str
-    workflow_id: str
-    status: str | None
-    department: str | None
-    client_id: str | None
-    sla_deadline: datetime | None
-    sla_breached: bool | None
-    escalation_level: int | None
-    running: bool
-    filed_at: datetime | None
-    status_url: str
-
-
-class ComplaintPage(BaseModel):
-    items: list[ComplaintSummary]
-    next_page_token: str | None = Field(description="pass as page_token for the next page")
+LISTING = Listing(
+    COMPLAINTS,
+    "filed_at",
+    status=COMPLAINT_STATUS,
+    department=DEPARTMENT,
+    client_id=CLIENT_ID,
+    sla_deadline=SLA_DEADLINE,
+    sla_breached=SLA_BREACHED,
+    escalation_level=ESCALATION_LEVEL,
+)
 
 
 complaints = APIRouter(tags=["complaints"])
@@ -73,7 +59,7 @@ ComplaintCreated = add_case_routes(
 )
 
 
-@complaints.get("/complaints", response_model=ComplaintPage, responses=CASE_RESPONSES)
+@complaints.get("/complaints", response_model=LISTING.page_model, responses=CASE_RESPONSES)
 async def list_complaints(
     request: Request,
     caller: Annotated[Caller, require(READ)],
@@ -89,7 +75,7 @@ async def list_complaints(
     filed_to: Annotated[AwareDatetime | None, Query(alias="to", description="filed before")] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 50,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
-) -> ComplaintPage:
+) -> BaseModel:
     """Complaints from Temporal visibility (search attributes), newest first."""
     query = where(
         "WorkflowType = 'ComplaintWorkflow'",
@@ -100,21 +86,7 @@ async def list_complaints(
         at_or_after("StartTime", filed_from),
         before("StartTime", filed_to),
     )
-    page = await list_summaries(
-        request,
-        COMPLAINTS,
-        query,
-        page_size,
-        page_token,
-        started_as="filed_at",
-        status=COMPLAINT_STATUS,
-        department=DEPARTMENT,
-        client_id=CLIENT_ID,
-        sla_deadline=SLA_DEADLINE,
-        sla_breached=SLA_BREACHED,
-        escalation_level=ESCALATION_LEVEL,
-    )
-    return ComplaintPage(**page)
+    return await LISTING.page(request, query, page_size, page_token)
 
 
 add_update_routes(complaints, COMPLAINTS)

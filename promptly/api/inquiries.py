@@ -1,15 +1,15 @@
-"""HTTP routes for inquiries: record one, read it, answer or promote it, list them."""
+"""HTTP routes for inquiries: record one, read it, answer or promote it (made from the
+registry), list them by status and client."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from promptly.api.auth import READ, Caller, require
-from promptly.api.case_lists import equals, list_summaries, where
+from promptly.api.case_lists import Listing, equals, where
 from promptly.api.case_updates import add_update_routes
 from promptly.api.cases import StartRoute, add_case_routes
 from promptly.domain.inquiries import InquiryStatus
@@ -21,20 +21,13 @@ from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
 INQUIRY_ACTIONS = INQUIRIES.updates
 
 
-class InquirySummary(BaseModel):
-    inquiry_id: str
-    workflow_id: str
-    status: str | None
-    client_id: str | None
-    answer_deadline: datetime | None
-    running: bool
-    received_at: datetime | None
-    status_url: str
-
-
-class InquiryPage(BaseModel):
-    items: list[InquirySummary]
-    next_page_token: str | None
+LISTING = Listing(
+    INQUIRIES,
+    "received_at",
+    status=INQUIRY_STATUS,
+    client_id=CLIENT_ID,
+    answer_deadline=SLA_DEADLINE,
+)
 
 
 router = APIRouter(tags=["inquiries"])
@@ -54,7 +47,7 @@ InquiryCreated = add_case_routes(
 )
 
 
-@router.get("/inquiries", response_model=InquiryPage, responses=CASE_RESPONSES)
+@router.get("/inquiries", response_model=LISTING.page_model, responses=CASE_RESPONSES)
 async def list_inquiries(
     request: Request,
     caller: Annotated[Caller, require(READ)],
@@ -62,25 +55,14 @@ async def list_inquiries(
     client_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 50,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
-) -> InquiryPage:
+) -> BaseModel:
     """Inquiries from Temporal visibility, newest first."""
     query = where(
         "WorkflowType = 'InquiryWorkflow'",
         equals(INQUIRY_STATUS.name, status.value if status else None),
         equals(CLIENT_ID.name, client_id),
     )
-    page = await list_summaries(
-        request,
-        INQUIRIES,
-        query,
-        page_size,
-        page_token,
-        started_as="received_at",
-        status=INQUIRY_STATUS,
-        client_id=CLIENT_ID,
-        answer_deadline=SLA_DEADLINE,
-    )
-    return InquiryPage(**page)
+    return await LISTING.page(request, query, page_size, page_token)
 
 
 add_update_routes(router, INQUIRIES)
