@@ -148,24 +148,25 @@ def _updates(*updates: CaseUpdate) -> dict[str, CaseUpdate]:
 STAFF, CLIENT, PROVIDER = ActorKind.STAFF, ActorKind.CLIENT, ActorKind.PROVIDER
 A, C, I = AppointmentWorkflow, ComplaintWorkflow, InquiryWorkflow  # noqa: E741
 
+# Who acts when the CLI does not say: the kind is fixed, or `--actor-kind` with this default.
+BY_PROVIDER = Cli(actor=PROVIDER)
+CLIENT_OR_OTHER = Cli(actor=CLIENT, choose_actor=True)
+PROVIDER_OR_OTHER = Cli(actor=PROVIDER, choose_actor=True)
+
 APPOINTMENT_UPDATES = _updates(
     CaseUpdate(A.confirm, "The client confirmed", Cli(choose_actor=True)),
-    CaseUpdate(A.acknowledge, "The provider acknowledged", Cli(actor=PROVIDER)),
+    CaseUpdate(A.acknowledge, "The provider acknowledged", BY_PROVIDER),
     CaseUpdate(
         A.record_call_outcome,
         "Outcome of the current follow-up call",
         Cli("call-outcome", ("note",)),
     ),
     CaseUpdate(A.check_in, "The client arrived (opens 2h before the start)"),
-    CaseUpdate(A.complete, "The visit is over", Cli(actor=PROVIDER)),
+    CaseUpdate(A.complete, "The visit is over", BY_PROVIDER),
     CaseUpdate(
-        A.cancel,
-        "Cancel (under 24h: late, counts as held; by the provider: free)",
-        Cli(actor=CLIENT, choose_actor=True),
+        A.cancel, "Cancel (under 24h: late, counts as held; by the provider: free)", CLIENT_OR_OTHER
     ),
-    CaseUpdate(
-        A.reschedule, "Move to a new time; timers follow", Cli(actor=CLIENT, choose_actor=True)
-    ),
+    CaseUpdate(A.reschedule, "Move to a new time; timers follow", CLIENT_OR_OTHER),
     CaseUpdate(
         A.report_delay, "The provider or the client runs late", Cli("delay", actor=PROVIDER)
     ),
@@ -174,41 +175,31 @@ APPOINTMENT_UPDATES = _updates(
         "The client's no-show excuse",
         Cli("excuse", actor=CLIENT, choose_actor=True),
     ),
-    CaseUpdate(A.waive_fee, "Force majeure: no fee", Cli(actor=PROVIDER, choose_actor=True)),
+    CaseUpdate(A.waive_fee, "Force majeure: no fee", PROVIDER_OR_OTHER),
+)
+HOLD_CLI = Cli(
+    options=("for_customer_answer",), flags={"for_customer_answer": "--for-answer/--not-for-answer"}
+)
+VERDICT_CLI = Cli(
+    "verdict",
+    ("comment", "root_cause"),
+    flags={"satisfied": "--satisfied/--not-satisfied"},
+    actor=CLIENT,
+    choose_actor=True,
 )
 COMPLAINT_UPDATES = _updates(
     CaseUpdate(C.assign, "Give the case an owner", Cli(by_hand=True)),
     CaseUpdate(C.add_note, "Internal or customer note", Cli(by_hand=True)),
-    CaseUpdate(
-        C.hold,
-        "Waiting on the customer: clock stops",
-        Cli(
-            options=("for_customer_answer",),
-            flags={"for_customer_answer": "--for-answer/--not-for-answer"},
-        ),
-    ),
+    CaseUpdate(C.hold, "Waiting on the customer: clock stops", HOLD_CLI),
     CaseUpdate(C.resume, "The customer answered", Cli(options=("note",))),
     CaseUpdate(C.propose_resolution, "Propose a resolution", Cli("propose")),
-    CaseUpdate(
-        C.customer_verdict,
-        "Satisfied: closed; not satisfied: reopened",
-        Cli(
-            "verdict",
-            ("comment", "root_cause"),
-            actor=CLIENT,
-            choose_actor=True,
-            flags={"satisfied": "--satisfied/--not-satisfied"},
-        ),
-    ),
+    CaseUpdate(C.customer_verdict, "Satisfied: closed; not satisfied: reopened", VERDICT_CLI),
     CaseUpdate(C.close, "A supervisor closes it", Cli(options=("root_cause",))),
 )
+PROMOTE_CLI = Cli(options=("severity",), defaults={"severity": Severity.NORMAL})
 INQUIRY_UPDATES = _updates(
     CaseUpdate(I.answer, "Send the answer to the customer"),
-    CaseUpdate(
-        I.promote,
-        "It is a complaint: file one",
-        Cli(options=("severity",), defaults={"severity": Severity.NORMAL}),
-    ),
+    CaseUpdate(I.promote, "It is a complaint: file one", PROMOTE_CLI),
 )
 
 

@@ -8,7 +8,8 @@ prints the reason.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -249,7 +250,27 @@ async def complete_task(
     """Complete the task with its outcome; returns the closed task and the case's status
     after the update the outcome drove (None when the outcome tells the case nothing).
     `update_id` (from an idempotency key) makes a repeat the same update."""
-    # One completion at a time per task: a double click must not record a call twice.
+    async with _one_completion_at_a_time(pool, task_id):
+        task, rule = await _task_to_complete(pool, task_id, completion)
+        view = await rule.drive(Completing(client, task, completion, actor, settings, update_id))
+        if not rule.closes_itself:
+            closed_by = f"{actor.kind.value}:{actor.id}"
+            async with pool.connection() as conn:
+                await conn.execute(
+                    """UPDATE staff_tasks
+                          SET status = 'done', outcome = %s, note = %s, closed_by = %s,
+                              closed_at = now()
+                        WHERE id = %s AND status = 'open'""",
+                    (completion.outcome, completion.note, closed_by, task_id),
+                )
+        closed = await load_task(pool, task_id)
+        assert closed is not None  # tasks are never deleted
+        return closed, view
+
+
+@asynccontextmanager
+async def _one_completion_at_a_time(pool: AsyncConnectionPool, task_id: int) -> AsyncIterator[None]:
+    """A double click must not record a call twice: one completion of a task at a time."""
     key = f"promptly:staff_task:{task_id}"
     async with pool.connection() as lock:
         locked = await (
@@ -259,21 +280,16 @@ async def complete_task(
         if not locked or not locked[0]:
             raise ServiceError(409, f"task {task_id} is being completed right now")
         try:
-            return await _complete(client, pool, settings, task_id, completion, actor, update_id)
+            yield
         finally:
             await lock.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
             await lock.commit()
 
 
-async def _complete(
-    client: Client,
-    pool: AsyncConnectionPool,
-    settings: Settings,
-    task_id: int,
-    completion: TaskCompletion,
-    actor: Actor,
-    update_id: str | None,
-) -> tuple[StaffTask, Any]:
+async def _task_to_complete(
+    pool: AsyncConnectionPool, task_id: int, completion: TaskCompletion
+) -> tuple[StaffTask, TaskRule]:
+    """The open task and its rule, if `completion` is one of its outcomes."""
     task = await load_task(pool, task_id)
     if task is None:
         raise ServiceError(404, f"no task {task_id}")
@@ -288,16 +304,4 @@ async def _complete(
         raise invalid_input(
             [("outcome", f"for a {task.kind} task: one of {', '.join(rule.outcomes)}")]
         )
-    view = await rule.drive(Completing(client, task, completion, actor, settings, update_id))
-    if not rule.closes_itself:
-        async with pool.connection() as conn:
-            await conn.execute(
-                """UPDATE staff_tasks
-                      SET status = 'done', outcome = %s, note = %s, closed_by = %s,
-                          closed_at = now()
-                    WHERE id = %s AND status = 'open'""",
-                (completion.outcome, completion.note, f"{actor.kind.value}:{actor.id}", task_id),
-            )
-    closed = await load_task(pool, task_id)
-    assert closed is not None  # tasks are never deleted
-    return closed, view
+    return task, rule
