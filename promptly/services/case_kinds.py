@@ -189,7 +189,7 @@ VERDICT_CLI = Cli(
 )
 COMPLAINT_UPDATES = _updates(
     CaseUpdate(C.assign, "Give the case an owner", Cli(by_hand=True)),
-    CaseUpdate(C.add_note, "Internal or customer note", Cli(by_hand=True)),
+    CaseUpdate(C.add_note, "Internal or customer note", Cli("note", by_hand=True)),
     CaseUpdate(C.hold, "Waiting on the customer: clock stops", HOLD_CLI),
     CaseUpdate(C.resume, "The customer answered", Cli(options=("note",))),
     CaseUpdate(C.propose_resolution, "Propose a resolution", Cli("propose")),
