@@ -309,9 +309,12 @@ def render_html(report: QaReport) -> str:
     )
 
 
+RENDERERS = {
+    ReportFormat.TABLE: render_table,
+    ReportFormat.CSV: render_csv,
+    ReportFormat.HTML: render_html,
+}
+
+
 def render(report: QaReport, fmt: ReportFormat) -> str:
-    if fmt is ReportFormat.CSV:
-        return render_csv(report)
-    if fmt is ReportFormat.HTML:
-        return render_html(report)
-    return render_table(report)
+    return RENDERERS[fmt](report)
