@@ -177,6 +177,13 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
         assert early.exit_code == 1 and "refused" in early.output
         closed = await promptly("complaint", "close", case, "settled by phone")
         assert closed.exit_code == 0 and f"{case}  Closed" in closed.stdout, closed.output
+        for _ in range(100):  # visibility catches up with the search attributes
+            listed = await promptly("complaint", "list", "--status", "Closed")
+            if filed_request.workflow_id in listed.stdout:
+                break
+            await asyncio.sleep(0.1)
+        [row] = [line for line in listed.stdout.splitlines() if filed_request.workflow_id in line]
+        assert row.split()[:2] == [filed_request.workflow_id, "Closed"]
 
         recorded = await promptly("inquiry", "record", str(asking))
         assert recorded.stdout.strip() == f"recorded: {asked.workflow_id}", recorded.output

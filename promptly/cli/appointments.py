@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from temporalio.client import Client
 
-from promptly.cli.case_commands import add_case_commands, print_timeline
-from promptly.cli.common import run_with_client, settings
+from promptly.cli.case_commands import add_case_commands, print_listing, print_timeline
+from promptly.cli.common import settings
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentView
 from promptly.domain.readable_time import readable
@@ -52,18 +51,13 @@ def list_cases(
 ) -> None:
     """List appointments (Temporal visibility), newest first."""
 
-    async def action(client: Client, config: Settings) -> list[str]:
-        query = "WorkflowType = 'AppointmentWorkflow'"
-        if status:
-            query += f" AND AppointmentStatus = {json.dumps(status)}"
-        rows: list[str] = []
-        async for execution in client.list_workflows(query, limit=limit):
-            attrs = execution.typed_search_attributes
-            state = next((p.value for p in attrs if p.key.name == "AppointmentStatus"), "-")
-            start = next((p.value for p in attrs if p.key.name == "AppointmentStart"), None)
-            visit = readable(start, config.office_timezone) if isinstance(start, datetime) else "-"
-            rows.append(f"{execution.id:<40} {state!s:<14} {visit}")
-        return rows
+    query = "WorkflowType = 'AppointmentWorkflow'"
+    if status:
+        query += f" AND AppointmentStatus = {json.dumps(status)}"
 
-    for row in run_with_client(action):
-        typer.echo(row)
+    def row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
+        start = attributes.get("AppointmentStart")
+        visit = readable(start, config.office_timezone) if isinstance(start, datetime) else "-"
+        return f"{workflow_id:<40} {attributes.get('AppointmentStatus', '-')!s:<14} {visit}"
+
+    print_listing(query, limit, row)

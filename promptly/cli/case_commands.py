@@ -62,6 +62,26 @@ def print_timeline(view: Any, zone: str) -> None:
         )
 
 
+def print_listing(
+    query: str, limit: int, row: Callable[[str, dict[str, Any], Settings], str]
+) -> None:
+    """One line per case of the visibility `query`, newest first: `row(workflow id, search
+    attributes by name, settings)`."""
+
+    async def action(client: Client, config: Settings) -> list[str]:
+        return [
+            row(
+                execution.id,
+                {p.key.name: p.value for p in execution.typed_search_attributes},
+                config,
+            )
+            async for execution in client.list_workflows(query, limit=limit)
+        ]
+
+    for line in run_with_client(action):
+        typer.echo(line)
+
+
 def run_case_update(
     kind: CaseKind,
     case_id: str,

@@ -10,10 +10,15 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from temporalio.client import Client
 
-from promptly.cli.case_commands import add_case_commands, print_timeline, refuse, run_case_update
-from promptly.cli.common import run_with_client, settings
+from promptly.cli.case_commands import (
+    add_case_commands,
+    print_listing,
+    print_timeline,
+    refuse,
+    run_case_update,
+)
+from promptly.cli.common import settings
 from promptly.cli.keys import IdempotencyKeyOption
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind
@@ -112,23 +117,19 @@ def list_complaints(
 ) -> None:
     """List complaints (Temporal visibility), newest first."""
 
-    async def action(client: Client, config: Settings) -> list[str]:
-        query = "WorkflowType = 'ComplaintWorkflow'"
-        if status:
-            query += f" AND ComplaintStatus = {json.dumps(status)}"
-        if department:
-            query += f" AND Department = {json.dumps(department)}"
-        if breached:
-            query += " AND SlaBreached = true"
-        rows: list[str] = []
-        async for execution in client.list_workflows(query, limit=limit):
-            attrs = {pair.key.name: pair.value for pair in execution.typed_search_attributes}
-            rows.append(
-                f"{execution.id:<36} {attrs.get('ComplaintStatus', '-')!s:<20} "
-                f"{attrs.get('Department', '-')!s:<16} level {attrs.get('EscalationLevel', 0)}"
-                f"  due {attrs.get('SlaDeadline', '-')}"
-            )
-        return rows
+    query = "WorkflowType = 'ComplaintWorkflow'"
+    if status:
+        query += f" AND ComplaintStatus = {json.dumps(status)}"
+    if department:
+        query += f" AND Department = {json.dumps(department)}"
+    if breached:
+        query += " AND SlaBreached = true"
 
-    for row in run_with_client(action):
-        typer.echo(row)
+    def row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
+        return (
+            f"{workflow_id:<36} {attributes.get('ComplaintStatus', '-')!s:<20} "
+            f"{attributes.get('Department', '-')!s:<16} level "
+            f"{attributes.get('EscalationLevel', 0)}  due {attributes.get('SlaDeadline', '-')}"
+        )
+
+    print_listing(query, limit, row)
