@@ -155,8 +155,7 @@ def _update_command(kind: CaseKind, update: CaseUpdate, show: ShowView) -> Calla
     spelling = update.cli
     fields = update.input.model_fields
     arguments = update.arguments()
-    options = [*spelling.options, *[name for name in spelling.flags if name not in arguments]]
-    options = list(dict.fromkeys(options))
+    options = list(dict.fromkeys([*spelling.options, *spelling.flags]))
     given = [*arguments, *options]
     parameters = [_argument(kind.id_field, str, typer.Argument())]
     for name in arguments:
