@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, get_type_hints
 
 from temporalio.client import Client, WorkflowHandle
@@ -63,7 +64,7 @@ class CaseUpdate:
     summary: str
     cli: Cli = Cli()
 
-    @property
+    @cached_property
     def input(self) -> type[Model]:
         hints = get_type_hints(self.update)
         hints.pop("return", None)
@@ -122,7 +123,7 @@ class CaseKind:
     def status_query(self) -> Any:
         return self.workflow.status  # type: ignore[attr-defined]
 
-    @property
+    @cached_property
     def view_model(self) -> type[Model]:
         view: type[Model] = get_type_hints(self.status_query)["return"]
         return view
