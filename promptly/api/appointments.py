@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import AwareDatetime, BaseModel
 
 from promptly.api.auth import READ, Caller, require
 from promptly.api.case_lists import Listing, at_or_after, before, equals, where
-from promptly.api.case_updates import BusinessIdQuery, add_update_routes
-from promptly.api.cases import StartRoute, add_case_routes
+from promptly.api.case_updates import BusinessIdQuery
+from promptly.api.cases import StartRoute, case_router
 from promptly.domain.appointments.models import AppointmentStatus
 from promptly.services.case_kinds import APPOINTMENT as APPOINTMENTS
 from promptly.services.errors import CASE_RESPONSES
@@ -27,21 +27,7 @@ from promptly.workflows.appointment import (
 APPOINTMENT_ACTIONS = APPOINTMENTS.updates
 
 
-LISTING = Listing(
-    APPOINTMENTS,
-    "started_at",
-    status=APPOINTMENT_STATUS,
-    client_id=CLIENT_ID,
-    provider_id=PROVIDER_ID,
-    start=APPOINTMENT_START,
-)
-
-
-appointments = APIRouter(tags=["appointments"])
-
-
-AppointmentCreated = add_case_routes(
-    appointments,
+appointments = case_router(
     APPOINTMENTS,
     StartRoute(
         "book_appointment",
@@ -55,6 +41,16 @@ AppointmentCreated = add_case_routes(
     "(`X-Promptly-View-Source: record`, written at `X-Promptly-View-As-Of`) or, when the case "
     "has no stored view yet, from the workflow (`workflow`). Never older than the answer of an "
     "update that returned before the GET began.",
+)
+
+
+LISTING = Listing(
+    APPOINTMENTS,
+    "started_at",
+    status=APPOINTMENT_STATUS,
+    client_id=CLIENT_ID,
+    provider_id=PROVIDER_ID,
+    start=APPOINTMENT_START,
 )
 
 
@@ -85,6 +81,3 @@ async def list_appointments(
         before(APPOINTMENT_START.name, start_to),
     )
     return await LISTING.page(request, query, page_size, page_token)
-
-
-add_update_routes(appointments, APPOINTMENTS)

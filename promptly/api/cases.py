@@ -20,7 +20,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from promptly.api.auth import BOOK, READ, Caller, require
 from promptly.api.case_reads import case_status, read_case
-from promptly.api.case_updates import case_id_path
+from promptly.api.case_updates import add_update_routes, case_id_path
 from promptly.api.idempotency import IDEMPOTENCY_KEY
 from promptly.config import Settings
 from promptly.domain.common import Model
@@ -133,6 +133,15 @@ class StartRoute:
     doc: str  # the route's description
     same: str  # a repeat with the same body: "The same booking existed already"
     different: str  # the same id with another body: "The id is booked with different details"
+
+
+def case_router(kind: CaseKind, start: StartRoute, status_doc: str) -> APIRouter:
+    """The kind's routes: its start and status (here) and one POST per update
+    (api/case_updates.py); the kind's module adds its list, whose filters are its own."""
+    router = APIRouter(tags=[kind.plural])
+    add_case_routes(router, kind, start, status_doc)
+    add_update_routes(router, kind)
+    return router
 
 
 def add_case_routes(

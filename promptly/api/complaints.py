@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import AwareDatetime, BaseModel
 
 from promptly.api.auth import READ, Caller, require
 from promptly.api.case_lists import Listing, at_or_after, before, equals, where
-from promptly.api.case_updates import BusinessIdQuery, add_update_routes
-from promptly.api.cases import StartRoute, add_case_routes
+from promptly.api.case_updates import BusinessIdQuery
+from promptly.api.cases import StartRoute, case_router
 from promptly.domain.complaints.models import ComplaintStatus
 from promptly.services.case_kinds import COMPLAINT as COMPLAINTS
 from promptly.services.errors import CASE_RESPONSES
@@ -29,23 +29,7 @@ from promptly.workflows.complaint import (
 COMPLAINT_ACTIONS = COMPLAINTS.updates
 
 
-LISTING = Listing(
-    COMPLAINTS,
-    "filed_at",
-    status=COMPLAINT_STATUS,
-    department=DEPARTMENT,
-    client_id=CLIENT_ID,
-    sla_deadline=SLA_DEADLINE,
-    sla_breached=SLA_BREACHED,
-    escalation_level=ESCALATION_LEVEL,
-)
-
-
-complaints = APIRouter(tags=["complaints"])
-
-
-ComplaintCreated = add_case_routes(
-    complaints,
+complaints = case_router(
     COMPLAINTS,
     StartRoute(
         "file_complaint_route",
@@ -56,6 +40,18 @@ ComplaintCreated = add_case_routes(
     ),
     "Status, department, SLA deadline, escalation level and the timeline (read from "
     "PostgreSQL like `GET /appointments/{id}`).",
+)
+
+
+LISTING = Listing(
+    COMPLAINTS,
+    "filed_at",
+    status=COMPLAINT_STATUS,
+    department=DEPARTMENT,
+    client_id=CLIENT_ID,
+    sla_deadline=SLA_DEADLINE,
+    sla_breached=SLA_BREACHED,
+    escalation_level=ESCALATION_LEVEL,
 )
 
 
@@ -87,6 +83,3 @@ async def list_complaints(
         before("StartTime", filed_to),
     )
     return await LISTING.page(request, query, page_size, page_token)
-
-
-add_update_routes(complaints, COMPLAINTS)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel
 
 from promptly.api.auth import READ, Caller, require
 from promptly.api.case_lists import Listing, equals, where
-from promptly.api.case_updates import add_update_routes
-from promptly.api.cases import StartRoute, add_case_routes
+from promptly.api.cases import StartRoute, case_router
 from promptly.domain.inquiries import InquiryStatus
 from promptly.services.case_kinds import INQUIRY as INQUIRIES
 from promptly.services.errors import CASE_RESPONSES
@@ -21,20 +20,7 @@ from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
 INQUIRY_ACTIONS = INQUIRIES.updates
 
 
-LISTING = Listing(
-    INQUIRIES,
-    "received_at",
-    status=INQUIRY_STATUS,
-    client_id=CLIENT_ID,
-    answer_deadline=SLA_DEADLINE,
-)
-
-
-router = APIRouter(tags=["inquiries"])
-
-
-InquiryCreated = add_case_routes(
-    router,
+router = case_router(
     INQUIRIES,
     StartRoute(
         "record_inquiry_route",
@@ -44,6 +30,15 @@ InquiryCreated = add_case_routes(
     ),
     "Status, answer deadline, alerts and the timeline (read from PostgreSQL like "
     "`GET /appointments/{id}`).",
+)
+
+
+LISTING = Listing(
+    INQUIRIES,
+    "received_at",
+    status=INQUIRY_STATUS,
+    client_id=CLIENT_ID,
+    answer_deadline=SLA_DEADLINE,
 )
 
 
@@ -63,6 +58,3 @@ async def list_inquiries(
         equals(CLIENT_ID.name, client_id),
     )
     return await LISTING.page(request, query, page_size, page_token)
-
-
-add_update_routes(router, INQUIRIES)
