@@ -25,7 +25,8 @@ with workflow.unsafe.imports_passed_through():
         AppointmentView,
     )
     from promptly.worker import WORKFLOWS, data_converter, workflow_runner
-    from promptly.workflows.appointment import BESIDE_THE_PLAN, AppointmentWorkflow
+    from promptly.workflows.appointment import AppointmentWorkflow
+    from promptly.workflows.appointment_state import BESIDE_THE_PLAN
     from promptly.workflows.case_sends import CASE_SENDS_BESIDE
     from tests.record_histories import HISTORIES, load
 
@@ -161,14 +162,27 @@ async def test_a_changed_workflow_fails_replay_with_nondeterminism() -> None:
     [
         (
             "appointment_completed_current",
-            {"messages-beside-the-plan", "promise-ledger", "record-before-answer"},
+            {
+                "messages-beside-the-plan",
+                "promise-ledger",
+                "record-before-answer",
+                "record-case-local",
+            },
         ),
         ("survey_answered_current", {"case-messages-beside-the-plan", "promise-ledger"}),
         (
             "complaint_resolved_current",
-            {"case-messages-beside-the-plan", "promise-ledger", "record-before-answer"},
+            {
+                "case-messages-beside-the-plan",
+                "promise-ledger",
+                "record-before-answer",
+                "record-case-local",
+            },
         ),
-        ("inquiry_answered_current", {"case-messages-beside-the-plan", "promise-ledger"}),
+        (
+            "inquiry_answered_current",
+            {"case-messages-beside-the-plan", "promise-ledger", "record-case-local"},
+        ),
         (
             "complaint_reopened_current",
             {
@@ -176,6 +190,7 @@ async def test_a_changed_workflow_fails_replay_with_nondeterminism() -> None:
                 "promise-ledger",
                 "record-before-answer",
                 "complaint-moot-on-hold-and-reopen",
+                "record-case-local",
             },
         ),
     ],

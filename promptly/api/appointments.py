@@ -16,7 +16,7 @@ from promptly.api.cases import StartRoute, case_router
 from promptly.domain.appointments.models import AppointmentStatus
 from promptly.services.case_kinds import APPOINTMENT as APPOINTMENTS
 from promptly.services.errors import CASE_RESPONSES
-from promptly.workflows.appointment import (
+from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
     CLIENT_ID,

@@ -16,8 +16,8 @@ from promptly.api.cases import StartRoute, case_router
 from promptly.domain.complaints.models import ComplaintStatus
 from promptly.services.case_kinds import COMPLAINT as COMPLAINTS
 from promptly.services.errors import CASE_RESPONSES
-from promptly.workflows.appointment import CLIENT_ID
-from promptly.workflows.complaint import (
+from promptly.workflows.search_attributes import (
+    CLIENT_ID,
     COMPLAINT_STATUS,
     DEPARTMENT,
     ESCALATION_LEVEL,

@@ -14,7 +14,7 @@ from promptly.api.cases import StartRoute, case_router
 from promptly.domain.inquiries import InquiryStatus
 from promptly.services.case_kinds import INQUIRY as INQUIRIES
 from promptly.services.errors import CASE_RESPONSES
-from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
+from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
 
 # URL action → workflow update: the registry's (a new update is one line there).
 INQUIRY_ACTIONS = INQUIRIES.updates

@@ -17,12 +17,12 @@ from promptly.domain.appointments.models import (
     appointment_workflow_id,
 )
 from promptly.services.cases import start_case
-from promptly.workflows.appointment import (
+from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
     CLIENT_ID,
     PROVIDER_ID,
-    AppointmentWorkflow,
 )
 
 

@@ -13,7 +13,8 @@ from promptly.domain.complaints.models import (
     complaint_workflow_id,
 )
 from promptly.services.cases import start_case
-from promptly.workflows.complaint import CLIENT_ID, COMPLAINT_STATUS, ComplaintWorkflow
+from promptly.workflows.complaint import ComplaintWorkflow
+from promptly.workflows.search_attributes import CLIENT_ID, COMPLAINT_STATUS
 
 
 async def file_complaint(

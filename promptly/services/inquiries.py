@@ -9,7 +9,8 @@ from temporalio.common import SearchAttributePair
 from promptly.config import Settings
 from promptly.domain.inquiries import InquiryRequest, InquiryStatus, InquiryView
 from promptly.services.cases import start_case
-from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, InquiryWorkflow
+from promptly.workflows.inquiry import InquiryWorkflow
+from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS
 
 
 async def record_inquiry(

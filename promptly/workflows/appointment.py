@@ -21,12 +21,6 @@ from promptly.workflows.appointment_state import (
 from promptly.workflows.case import CaseJournal
 from promptly.workflows.messages import Sends
 from promptly.workflows.promises import PromiseBook
-from promptly.workflows.search_attributes import (
-    APPOINTMENT_START,
-    APPOINTMENT_STATUS,
-    CLIENT_ID,
-    PROVIDER_ID,
-)
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.tasks import TaskActivities
@@ -62,14 +56,6 @@ with workflow.unsafe.imports_passed_through():
         CreateTaskRequest,
         TaskKind,
     )
-
-__all__ = [
-    "APPOINTMENT_START",
-    "APPOINTMENT_STATUS",
-    "CLIENT_ID",
-    "PROVIDER_ID",
-    "AppointmentWorkflow",
-]
 
 
 @workflow.defn

@@ -30,14 +30,6 @@ from promptly.workflows.complaint_support import (
     feedback_given,
     hours,
 )
-from promptly.workflows.search_attributes import (
-    CLIENT_ID,
-    COMPLAINT_STATUS,
-    DEPARTMENT,
-    ESCALATION_LEVEL,
-    SLA_BREACHED,
-    SLA_DEADLINE,
-)
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.complaints import ComplaintRulesActivities
@@ -70,16 +62,6 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.messages import Recipient
     from promptly.domain.surveys.models import SurveyAnswer
 
-__all__ = [
-    "CLIENT_ID",
-    "COMPLAINT_STATUS",
-    "DEPARTMENT",
-    "ESCALATION_LEVEL",
-    "MAX_TIMELINE",
-    "SLA_BREACHED",
-    "SLA_DEADLINE",
-    "ComplaintWorkflow",
-]
 
 RULES_TIMEOUT = timedelta(seconds=10)
 # The workflow keeps the newest entries; PostgreSQL keeps them all.

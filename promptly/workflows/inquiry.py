@@ -58,7 +58,6 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.workflows.read_views import read_view
 
-__all__ = ["CLIENT_ID", "INQUIRY_STATUS", "SLA_DEADLINE", "InquiryWorkflow"]
 
 RULES_TIMEOUT = timedelta(seconds=10)
 RECORD_TIMEOUT = timedelta(seconds=30)

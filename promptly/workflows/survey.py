@@ -73,6 +73,7 @@ class SurveyWorkflow(SendingCase):
             self._snapshot,
             summary="record survey",
             skip_unchanged=False,
+            record_locally=False,
         )
 
     @workflow.run
