@@ -317,7 +317,7 @@ async def complaint_reopened(env: WorkflowEnvironment, settings: Settings) -> Re
         CustomerVerdictInput(satisfied=True, actor=CUSTOMER),
     )
     final = await handle.result()
-    _expect(final.status is ComplaintStatus.CLOSED and final.reopened, final)
+    _expect(final.status is ComplaintStatus.CLOSED and final.reopened > 0, final)
     return {"complaint_reopened": handle.id}
 
 

@@ -25,7 +25,8 @@ with workflow.unsafe.imports_passed_through():
         AppointmentView,
     )
     from promptly.worker import WORKFLOWS, data_converter, workflow_runner
-    from promptly.workflows.appointment import BESIDE_THE_PLAN, AppointmentWorkflow
+    from promptly.workflows.appointment import AppointmentWorkflow
+    from promptly.workflows.appointment_state import BESIDE_THE_PLAN
     from promptly.workflows.case_sends import CASE_SENDS_BESIDE
     from tests.record_histories import HISTORIES, load
 
