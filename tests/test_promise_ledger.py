@@ -30,7 +30,7 @@ from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, advance_to, complaint, inquiry
-from tests.helpers import PROVIDER, STAFF, appointment, close_to, end_workflows
+from tests.helpers import PROVIDER, STAFF, appointment, close_to, end_workflows, next_local
 
 H = timedelta(hours=1)
 
@@ -153,28 +153,37 @@ async def test_appointment_promises_broken_when_the_client_address_bounces_and_n
 async def test_booked_late_no_reminder_promised_follow_up_after_the_line_broken_survey_kept(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
-    booked_at = await env.get_current_time()
+    # Booked 20h ahead, past the free-cancellation line (24h before): no room before it, so
+    # the calls may go until the visit, from half the time left (booked + 10h). Booked at
+    # 10:00 on a weekday in the office's timezone, that is 20:00 to 06:00, outside office
+    # hours (08-18): no call can be made and the promise ends broken. Booked at most other
+    # hours a call fits before the visit and keeps it, so the test picks the booking instant
+    # rather than take whatever the shared clock reads; `next_local` keeps DST out of the 20h.
+    now = await env.get_current_time()
+    booked_at = min(next_local(now, day, 10, settings.office_timezone) for day in range(5))
+    await advance_to(env, booked_at)
     request = appointment(booked_at + 20 * H)
     start = request.start
-    handle = await book(env.client, request, settings, booked_at)
+    handle = await book(env.client, request, settings, await env.get_current_time())
     case_id = request.workflow_id
+    try:
+        reminder = await verdict(pool, case_id, "reminder_24_48h_before", "not_applicable")
+        assert "the confirmation is the reminder" in reminder["cause"]
 
-    reminder = await verdict(pool, case_id, "reminder_24_48h_before", "not_applicable")
-    assert "the confirmation is the reminder" in reminder["cause"]
+        # No office hour between the response deadline and the visit: no call is made.
+        await advance_to(env, start - 2 * H)
+        follow_up = await verdict(pool, case_id, "follow_up_before_deadline", "broken")
+        assert follow_up["cause"] == "no call made (no_room_before_free_cancellation)"
 
-    # No room before the free-cancellation line: the first call, before the visit, is late.
-    await advance_to(env, start - 2 * H)
-    follow_up = await verdict(pool, case_id, "follow_up_before_deadline", "broken")
-    assert "no_room_before_free_cancellation" in follow_up["cause"]
-
-    await advance_to(env, start - timedelta(minutes=1))
-    await handle.execute_update(AppointmentWorkflow.check_in, CheckInInput(actor=STAFF))
-    await advance_to(env, start + 30 * timedelta(minutes=1))
-    await handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=PROVIDER))
-    await advance_to(env, request.end + 3 * H)
-    survey = await verdict(pool, f"survey-{case_id}", "survey_within_48h", "kept")
-    assert survey["met_at"] <= request.end + 48 * H
-    await end_workflows(env, case_id, f"survey-{case_id}")
+        await advance_to(env, start - timedelta(minutes=1))
+        await handle.execute_update(AppointmentWorkflow.check_in, CheckInInput(actor=STAFF))
+        await advance_to(env, start + 30 * timedelta(minutes=1))
+        await handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=PROVIDER))
+        await advance_to(env, request.end + 3 * H)
+        survey = await verdict(pool, f"survey-{case_id}", "survey_within_48h", "kept")
+        assert survey["met_at"] <= request.end + 48 * H
+    finally:
+        await end_workflows(env, case_id, f"survey-{case_id}")
 
 
 # --- complaints ---------------------------------------------------------------------------------
