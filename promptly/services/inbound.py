@@ -33,6 +33,7 @@ from promptly.domain.sms import (
     reply_intent,
 )
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
+from promptly.workflows import WORKFLOW_TASK_TIMEOUT
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.notices import ClientNoticeWorkflow
 
@@ -328,6 +329,7 @@ async def start_notice(
             id=workflow_id,
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
         )
     except WorkflowAlreadyStartedError:
         pass

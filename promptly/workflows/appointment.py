@@ -23,6 +23,7 @@ from temporalio.common import (
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
+from promptly.workflows import WORKFLOW_TASK_TIMEOUT
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, Sends, deliver, to_client
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.survey import SurveyWorkflow
@@ -1311,6 +1312,7 @@ class AppointmentWorkflow:
             ),
             id=f"survey-{self._workflow_id}",
             parent_close_policy=ParentClosePolicy.ABANDON,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
             static_summary=f"survey after {request.service} · client {request.client.id}",
             # Found with the client's other cases (`ClientId = "C-17"`) in the UI.
             search_attributes=TypedSearchAttributes(

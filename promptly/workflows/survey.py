@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
+from promptly.workflows import WORKFLOW_TASK_TIMEOUT
 from promptly.workflows.case_sends import (
     CASE_SENDS_BESIDE,
     CaseSends,
@@ -183,6 +184,7 @@ class SurveyWorkflow:
                 request,
                 id=request.workflow_id,
                 parent_close_policy=ParentClosePolicy.ABANDON,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
                 static_summary=f"Complaint from survey · NPS {answer.nps} · customer "
                 f"{request.customer.id}",
             )
