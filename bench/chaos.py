@@ -337,6 +337,37 @@ async def _timers(client: Client, queue: str) -> list[TimerLateness]:
     return found
 
 
+async def _explain_lost(client: Client, url: str, keys: list[str], data: Path, label: str) -> None:
+    """For the reader: each lost message's ledger row and its case's timeline on stderr, and
+    the case's histories (every run) as JSON beside the run's files (`--keep` keeps them)."""
+    cases = sorted({key.split("/", 1)[0] for key in keys})
+    with psycopg.connect(url) as conn:
+        for key in keys:
+            for found in conn.execute(
+                """SELECT status, attempts, last_error, requested_at, created_at, sent_at
+                     FROM messages WHERE idempotency_key = %s""",
+                (key,),
+            ):
+                print(f"chaos {label}: lost {key}: {found!r}", file=sys.stderr)
+        for case_id in cases:
+            for at, kind, summary in conn.execute(
+                """SELECT at, kind, detail FROM timeline_events WHERE case_id = %s
+                    ORDER BY seq""",
+                (case_id,),
+            ):
+                print(
+                    f"chaos {label}:   {case_id} {at:%H:%M:%S.%f} {kind}: {summary}",
+                    file=sys.stderr,
+                )
+    for case_id in cases:
+        async for execution in client.list_workflows(f'WorkflowId = "{case_id}"'):
+            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            history = await handle.fetch_history()
+            path = data / f"history-{label}-{case_id}-{execution.run_id}.json"
+            path.write_text(history.to_json())
+            print(f"chaos {label}: history {path}", file=sys.stderr)
+
+
 def _collect(url: str) -> tuple[list[LedgerRow], list[FailedSend], list[StaffTaskRow]]:
     with psycopg.connect(url) as conn:
         ledger = [
@@ -453,6 +484,8 @@ async def run_once(
     ledger, failed_sends, tasks = _collect(url)
     deliveries = [Delivery(a.key, a.status, a.at) for a in fake.log if a.key]
     metrics = compute(ledger, failed_sends, tasks, deliveries, driver.changes, kills, windows)
+    if metrics.lost_keys:
+        await _explain_lost(client, url, metrics.lost_keys, data, label)
     delivered_raw = sum(1 for d in deliveries if 200 <= d.status < 300)
     cuts = (
         statistics.quantiles(driver.latencies, n=100) if len(driver.latencies) > 1 else [0.0] * 99
@@ -526,8 +559,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 lifecycles, shorter durations")
     parser.add_argument("--time-scale", type=float, default=4e-4)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the run's files here (dev server database, PostgreSQL, worker logs, the "
+        "histories of cases with a lost message) instead of a temporary directory",
+    )
     args = parser.parse_args()
     n, scale = (20, 3e-4) if args.quick else (args.n, args.time_scale)
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        print(json.dumps(asyncio.run(measure(n, scale, args.seed, args.keep))), flush=True)
+        return
     with tempfile.TemporaryDirectory(prefix="promptly-chaos-") as data:
         print(json.dumps(asyncio.run(measure(n, scale, args.seed, Path(data)))), flush=True)
 

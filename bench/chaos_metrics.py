@@ -95,6 +95,9 @@ class Outcome:
     moot: int = 0
     max_send_recovery_s: float | None = None
     lost_by_template: dict[str, int] = field(default_factory=dict)
+    # What was lost, for the reader to look up: a ledger key, or `case/template` for a failed
+    # send without a ledger row.
+    lost_keys: list[str] = field(default_factory=list)
     duplicated_by_template: dict[str, int] = field(default_factory=dict)
 
 
@@ -174,6 +177,7 @@ def compute(
         else:
             out.lost += 1
             lost_by[row.template] += 1
+            out.lost_keys.append(row.key)
 
     # Failed sends a timeline records without a ledger row: the activity never ran.
     unkeyed: dict[tuple[str, str], int] = defaultdict(int)
@@ -188,6 +192,7 @@ def compute(
             else:
                 out.lost += 1
                 lost_by[template] += 1
+                out.lost_keys.append(f"{case_id}/{template}")
 
     dup_by: dict[str, int] = defaultdict(int)
     for key, times in accepted.items():
