@@ -93,11 +93,26 @@ def book(file: Annotated[Path, typer.Argument(help="AppointmentRequest as JSON")
 @appointments_app.command()
 def status(appointment_id: str) -> None:
     """Show an appointment's status, deadlines and timeline."""
+    from promptly.domain.common import CaseKind
     from promptly.services.appointments import handle_for
+    from promptly.services.case_views import read_case_view_once
     from promptly.workflows.appointment import AppointmentWorkflow
 
     async def action(client: Client, config: Settings) -> AppointmentView:
-        return await handle_for(client, appointment_id).query(AppointmentWorkflow.status)
+        # From PostgreSQL as the API's GET (the query waits behind a busy worker); the query
+        # when the case stored no view yet (services/case_views.py).
+        read = await read_case_view_once(
+            client,
+            config.database_url,
+            workflow_id=handle_for(client, appointment_id).id,
+            kind=CaseKind.APPOINTMENT,
+            view_model=AppointmentView,
+            run=AppointmentWorkflow.run,
+            status_query=AppointmentWorkflow.status,
+            status_reads=config.status_reads,
+        )
+        view: AppointmentView = read.view
+        return view
 
     _print_view(run_with_client(action))
 

@@ -129,11 +129,25 @@ def file_complaint(
 @complaint_app.command("status")
 def status(complaint_id: str) -> None:
     """Show a complaint's status, deadlines, escalation and timeline."""
+    from promptly.domain.common import CaseKind
+    from promptly.services.case_views import read_case_view_once
     from promptly.services.complaints import complaint_handle
     from promptly.workflows.complaint import ComplaintWorkflow
 
     async def action(client: Client, config: Settings) -> ComplaintView:
-        return await complaint_handle(client, complaint_id).query(ComplaintWorkflow.status)
+        # From PostgreSQL as the API's GET; the query as fallback (services/case_views.py).
+        read = await read_case_view_once(
+            client,
+            config.database_url,
+            workflow_id=complaint_handle(client, complaint_id).id,
+            kind=CaseKind.COMPLAINT,
+            view_model=ComplaintView,
+            run=ComplaintWorkflow.run,
+            status_query=ComplaintWorkflow.status,
+            status_reads=config.status_reads,
+        )
+        view: ComplaintView = read.view
+        return view
 
     _print_view(_run(action))
 

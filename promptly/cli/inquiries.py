@@ -89,11 +89,25 @@ def record(file: Annotated[Path, typer.Argument(help="InquiryRequest as JSON")])
 @inquiry_app.command("status")
 def status(inquiry_id: str) -> None:
     """Show an inquiry's status, answer deadline and timeline."""
+    from promptly.domain.common import CaseKind
+    from promptly.services.case_views import read_case_view_once
     from promptly.services.inquiries import inquiry_handle
     from promptly.workflows.inquiry import InquiryWorkflow
 
     async def action(client: Client, config: Settings) -> InquiryView:
-        return await inquiry_handle(client, inquiry_id).query(InquiryWorkflow.status)
+        # From PostgreSQL as the API's GET; the query as fallback (services/case_views.py).
+        read = await read_case_view_once(
+            client,
+            config.database_url,
+            workflow_id=inquiry_handle(client, inquiry_id).id,
+            kind=CaseKind.INQUIRY,
+            view_model=InquiryView,
+            run=InquiryWorkflow.run,
+            status_query=InquiryWorkflow.status,
+            status_reads=config.status_reads,
+        )
+        view: InquiryView = read.view
+        return view
 
     _print_view(_run(action))
 
