@@ -7,7 +7,8 @@ throttles then fails — and the same lifecycles without faults as control.
 Starts a Temporal dev server, an embedded PostgreSQL and a SendGrid fake (all temporary),
 and the worker as a separate process (`python -m promptly.worker`) that a supervisor restarts
 whenever it is dead. Policy durations are compressed by `--time-scale` (default 4e-4: the
-50h from booking to visit in 72 s). Each run books N appointments over max(30 s, N/3 s): half are
+50h from booking to visit in 72 s). Each run books N appointments over max(30 s, N/R s) (R:
+`--booking-rate`, bookings per second, default 3): half are
 acknowledged, confirmed, checked in and completed; a fifth are rescheduled within seconds of
 booking (while the confirmation is in flight); a fifth are cancelled at a random moment; a
 tenth stay silent (calls, supervisor alerts, no-show). The fault run adds: the worker
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import random
 import secrets
@@ -394,7 +396,14 @@ def _collect(url: str) -> tuple[list[LedgerRow], list[FailedSend], list[StaffTas
 
 
 async def run_once(
-    n: int, scale: float, faults: bool, postgres: Postgres, address: str, data: Path, seed: int
+    n: int,
+    scale: float,
+    booking_rate: float,
+    faults: bool,
+    postgres: Postgres,
+    address: str,
+    data: Path,
+    seed: int,
 ) -> RunResult:
     label = "faults" if faults else "control"
     name = f"chaos_{label}_{uuid.uuid4().hex[:6]}"
@@ -437,7 +446,7 @@ async def run_once(
         with worker_process(env, data / f"worker-{label}.log") as worker, Supervisor(worker):
             driver = Driver(client, settings, scale, rng)
             lead_s = (LEAD * scale).total_seconds()
-            arrivals_s = max(30.0, n / 3)
+            arrivals_s = max(30.0, n / booking_rate)
             began = time.monotonic()
             stop = asyncio.Event()
             windows: list[tuple[float, float]] = []
@@ -484,6 +493,21 @@ async def run_once(
     ledger, failed_sends, tasks = _collect(url)
     deliveries = [Delivery(a.key, a.status, a.at) for a in fake.log if a.key]
     metrics = compute(ledger, failed_sends, tasks, deliveries, driver.changes, kills, windows)
+    # What the counting read, to recount or look up a case later (kept with `--keep`).
+    (data / f"inputs-{label}.json").write_text(
+        json.dumps(
+            {
+                "ledger": [dataclasses.asdict(r) for r in ledger],
+                "failed_sends": [dataclasses.asdict(f) for f in failed_sends],
+                "tasks": [dataclasses.asdict(t) for t in tasks],
+                "deliveries": [dataclasses.asdict(d) for d in deliveries],
+                "changes": [dataclasses.asdict(c) for c in driver.changes],
+                "kills": kills,
+                "fault_windows": windows,
+                "database_windows": database_windows,
+            }
+        )
+    )
     if metrics.lost_keys:
         await _explain_lost(client, url, metrics.lost_keys, data, label)
     delivered_raw = sum(1 for d in deliveries if 200 <= d.status < 300)
@@ -528,7 +552,9 @@ async def run_once(
     )
 
 
-async def measure(n: int, scale: float, seed: int, data: Path) -> dict[str, Any]:
+async def measure(
+    n: int, scale: float, booking_rate: float, seed: int, data: Path
+) -> dict[str, Any]:
     with (
         embedded_postgres(data / "pg") as postgres,
         temporal_dev_server(
@@ -537,9 +563,15 @@ async def measure(n: int, scale: float, seed: int, data: Path) -> dict[str, Any]
     ):
         client = await Client.connect(address)
         await register_search_attributes(client, "default")
-        control = await run_once(n, scale, False, postgres, address, data, seed)
-        chaos = await run_once(n, scale, True, postgres, address, data, seed)
-    return {"bench": "chaos", **chaos.outcome, "time_scale": scale, "control": control.outcome}
+        control = await run_once(n, scale, booking_rate, False, postgres, address, data, seed)
+        chaos = await run_once(n, scale, booking_rate, True, postgres, address, data, seed)
+    return {
+        "bench": "chaos",
+        **chaos.outcome,
+        "time_scale": scale,
+        "booking_rate": booking_rate,
+        "control": control.outcome,
+    }
 
 
 def _interrupt_on_sigterm() -> None:
@@ -558,6 +590,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300, help="lifecycles per run")
     parser.add_argument("--quick", action="store_true", help="20 lifecycles, shorter durations")
     parser.add_argument("--time-scale", type=float, default=4e-4)
+    parser.add_argument(
+        "--booking-rate",
+        type=float,
+        default=3.0,
+        help="bookings per second (the run books over max(30 s, N/rate)); lower spreads the "
+        "lifecycles so fewer run at once",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--keep",
@@ -569,10 +608,16 @@ def main() -> None:
     n, scale = (20, 3e-4) if args.quick else (args.n, args.time_scale)
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
-        print(json.dumps(asyncio.run(measure(n, scale, args.seed, args.keep))), flush=True)
+        print(
+            json.dumps(asyncio.run(measure(n, scale, args.booking_rate, args.seed, args.keep))),
+            flush=True,
+        )
         return
     with tempfile.TemporaryDirectory(prefix="promptly-chaos-") as data:
-        print(json.dumps(asyncio.run(measure(n, scale, args.seed, Path(data)))), flush=True)
+        print(
+            json.dumps(asyncio.run(measure(n, scale, args.booking_rate, args.seed, Path(data)))),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -102,11 +102,13 @@ class Outcome:
 
 
 def _template_of(key: str) -> str:
-    """`appointment-X/reminder/0` → reminder; `…/alert/unconfirmed/0` → supervisor_alert."""
+    """`appointment-X/reminder/r0` → reminder; `…/alert/unconfirmed/0` (awaited in line) and
+    `…/alert:unconfirmed/r0` (beside the plan) → supervisor_alert."""
     parts = key.split("/")
     if len(parts) < 2:
         return "?"
-    return "supervisor_alert" if parts[1] == "alert" else parts[1]
+    step = parts[1]
+    return "supervisor_alert" if step == "alert" or step.startswith("alert:") else step
 
 
 def _overlaps(start: float, end: float, windows: Sequence[tuple[float, float]]) -> bool:
