@@ -373,9 +373,9 @@ async def _explain_lost(client: Client, url: str, keys: list[str], data: Path, l
 def _collect(url: str) -> tuple[list[LedgerRow], list[FailedSend], list[StaffTaskRow]]:
     with psycopg.connect(url) as conn:
         ledger = [
-            LedgerRow(key, case_id, template, status, created.timestamp())
-            for key, case_id, template, status, created in conn.execute(
-                """SELECT idempotency_key, case_id, template, status, created_at
+            LedgerRow(key, case_id, template, status, created.timestamp(), last_error)
+            for key, case_id, template, status, created, last_error in conn.execute(
+                """SELECT idempotency_key, case_id, template, status, created_at, last_error
                      FROM messages WHERE channel = 'email'"""
             )
         ]

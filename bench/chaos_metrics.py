@@ -7,8 +7,10 @@ made (cancel, reschedule: when sent, when answered), the worker kills and the fa
 - expected: messages the cases decided to send by email — every ledger row, plus every
   failed send a timeline records that never got a ledger row (its activity never ran) —
   minus the moot ones: a message made for a state a later change replaced (created before the
-  change was sent and not delivered before it was answered), or one the engine itself marked
-  cancelled as moot.
+  change was sent and not delivered before it was answered), or one the engine cancelled
+  because the case changed (ledger `abandoned`, reason CANCELLED_BY_THE_CASE) and that never
+  went out — e.g. a send whose activity first ran, and wrote its ledger row, after the change
+  was sent but before the workflow applied it (a worker kill in between).
 - delivered: expected messages the fake accepted (202) at least once.
 - handed_to_staff: expected, not delivered, and a staff task of the case names it (its key,
   its template, or "send the confirmation by hand" for a confirmation).
@@ -39,6 +41,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 MOOT_STATUSES = frozenset({"cancelled", "canceled", "superseded", "moot"})
+# How the ledger says the engine cancelled a send because the case changed: `abandoned`, with
+# the reason the workflow gives (promptly/workflows/messages.py, `_failed`), "<template> to
+# <recipient> via <channel> cancelled: the case changed".
+CANCELLED_BY_THE_CASE = "cancelled: the case changed"
 CONFIRMATIONS = frozenset({"confirmation", "phone_confirmation"})
 
 
@@ -49,6 +55,13 @@ class LedgerRow:
     template: str
     status: str
     created_at: float  # epoch seconds
+    last_error: str | None = None  # for `abandoned`: why the message will never go out
+
+
+def cancelled_by_the_case(row: LedgerRow) -> bool:
+    """The engine cancelled this send because the case changed (cancel, reschedule, an
+    answer that made an alert moot): moot whenever the change came."""
+    return row.status == "abandoned" and (row.last_error or "").endswith(CANCELLED_BY_THE_CASE)
 
 
 @dataclass(frozen=True)
@@ -161,7 +174,9 @@ def compute(
             for c in changes_by_case.get(row.case_id, [])
             if row.created_at < c.requested and (first is None or first > c.answered)
         ]
-        if row.status in MOOT_STATUSES or (replaced_by and first is None):
+        if row.status in MOOT_STATUSES or (
+            first is None and (replaced_by or cancelled_by_the_case(row))
+        ):
             out.moot += 1
             continue
         if replaced_by:  # delivered, but only after a change had made it moot
