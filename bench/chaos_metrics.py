@@ -30,8 +30,9 @@ From the workflow histories (`recovery_after_kills`, `lateness_summary`):
   workflow acted on it. Without faults a few milliseconds to a second.
 - max_recovery_s: for each worker kill, the latest any timer that fell due between that kill
   and the next one was acted on; the largest over kills. Kills during a PostgreSQL outage
-  (no worker can start then: it migrates first) and the minute after it are left out; None
-  when no timer fell due after any kill.
+  (no worker can start then: it migrates first), the minute after it and the 15 s before it
+  (the restart is still under way when the database stops) are left out; None when no
+  timer fell due after any kill.
 """
 
 from __future__ import annotations
@@ -236,6 +237,10 @@ class TimerLateness:
 
 # After a PostgreSQL outage ends, a worker start still waits out its connection retries.
 AFTER_OUTAGE_S = 60.0
+# A worker killed this shortly before PostgreSQL stops is still starting (imports, then the
+# migrations, which need the database) when it stops: its restart waits for the outage too.
+# The recovery goal (15 s): a start that takes longer is what the benchmark should show.
+BEFORE_OUTAGE_S = 15.0
 
 
 def recovery_after_kills(
@@ -244,12 +249,13 @@ def recovery_after_kills(
     outages: Sequence[tuple[float, float]],
 ) -> float | None:
     """The largest, over kills, of the latest a timer falling due after that kill (and before
-    the next) was acted on. Kills within an outage or AFTER_OUTAGE_S after it are left out."""
+    the next) was acted on. Kills within an outage, BEFORE_OUTAGE_S before it or
+    AFTER_OUTAGE_S after it are left out: no worker can start while the database is down."""
     ordered = sorted(kills)
     fired = sorted(timers, key=lambda t: t.fired)
     worst: float | None = None
     for index, kill in enumerate(ordered):
-        if any(start <= kill <= end + AFTER_OUTAGE_S for start, end in outages):
+        if any(start - BEFORE_OUTAGE_S <= kill <= end + AFTER_OUTAGE_S for start, end in outages):
             continue
         until = ordered[index + 1] if index + 1 < len(ordered) else float("inf")
         late = [t.late_s for t in fired if kill <= t.fired < until]

@@ -175,3 +175,15 @@ def test_alerts_sent_beside_the_plan_count_as_supervisor_alerts() -> None:
         fault_windows=[],
     )
     assert out.duplicated_by_template == {"supervisor_alert": 1}
+
+
+def test_a_kill_just_before_the_database_stops_is_left_out_of_recovery() -> None:
+    # Killed at 100, PostgreSQL down 104–124: the next worker cannot pass its migrations
+    # until 124 and starts polling at 129; a timer due at 105 is acted on at 130. That wait is
+    # the outage's, not the kill's.
+    outages = [(104.0, 124.0)]
+    late = TimerLateness(fired=105.0, acted=130.0)
+    assert recovery_after_kills([late], [100.0], outages) is None
+    # Killed 20 s before the stop: restarted long before it, so counted.
+    early = TimerLateness(fired=85.0, acted=92.0)
+    assert recovery_after_kills([early], [84.0], outages) == 7.0
