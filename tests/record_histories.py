@@ -48,6 +48,7 @@ from promptly.domain.complaints.models import (
     CustomerVerdictInput,
     HoldInput,
     ProposeResolutionInput,
+    ResumeInput,
 )
 from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus
 from promptly.domain.surveys.models import SurveyAnswer, SurveyView
@@ -288,6 +289,38 @@ async def complaint_hold_expired(env: WorkflowEnvironment, settings: Settings) -
     return {"complaint_hold_expired": handle.id}
 
 
+async def complaint_reopened(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """A proposal turned down at 10h (reopened), a hold at 11h ended at 12h, a second
+    proposal accepted at 20h."""
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+    proposal = ProposeResolutionInput(resolution="A 50% refund and an apology.", actor=AGENT)
+    await advance_to(env, filed + 9 * H)
+    await handle.execute_update(ComplaintWorkflow.propose_resolution, proposal)
+    await advance_to(env, filed + 10 * H)
+    await handle.execute_update(
+        ComplaintWorkflow.customer_verdict,
+        CustomerVerdictInput(satisfied=False, comment="Not enough", actor=CUSTOMER),
+    )
+    await advance_to(env, filed + 11 * H)
+    await handle.execute_update(
+        ComplaintWorkflow.hold, HoldInput(reason="Waiting for the receipt", actor=AGENT)
+    )
+    await advance_to(env, filed + 12 * H)
+    await handle.execute_update(ComplaintWorkflow.resume, ResumeInput(actor=AGENT))
+    await advance_to(env, filed + 20 * H)
+    await handle.execute_update(ComplaintWorkflow.propose_resolution, proposal)
+    await handle.execute_update(
+        ComplaintWorkflow.customer_verdict,
+        CustomerVerdictInput(satisfied=True, actor=CUSTOMER),
+    )
+    final = await handle.result()
+    _expect(final.status is ComplaintStatus.CLOSED and final.reopened > 0, final)
+    return {"complaint_reopened": handle.id}
+
+
 async def inquiry_answered(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Acknowledged at once, the front desk alerted at 24h, answered at 30h."""
     request = inquiry()
@@ -351,6 +384,7 @@ LIFECYCLES: list[Lifecycle] = [
             complaint_breached,
             complaint_resolved,
             inquiry_answered,
+            complaint_reopened,
         )
     ),
 ]

@@ -8,7 +8,8 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import ApiRole, Settings
-from promptly.services.history import Format, load_case
+from promptly.services.history import load_case
+from promptly.services.history_models import Format
 from promptly.services.history_render import render_case
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, client_links, eventually, key
 from tests.test_api import _book, _booking

@@ -30,8 +30,8 @@ from promptly.domain.appointments.models import (
     RescheduleInput,
     WaiveFeeInput,
 )
+from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 from promptly.services.appointments import book
-from promptly.workflows import WORKFLOW_TASK_TIMEOUT
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
     CLIENT,

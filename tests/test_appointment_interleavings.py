@@ -34,7 +34,8 @@ from promptly.domain.appointments.models import (
 from promptly.domain.tasks import CreateTaskRequest, TaskKind, TaskRef
 from promptly.services.appointments import book
 from promptly.worker import create_worker
-from promptly.workflows.appointment import PREPAY_FLAG, AppointmentWorkflow
+from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.appointment_state import PREPAY_FLAG
 from tests.helpers import CLIENT, PROVIDER, appointment, billing, end_workflows, tasks
 from tests.test_appointment_outage import always_open
 

@@ -22,8 +22,8 @@ from promptly.domain.appointments.models import (
     RecordCallOutcomeInput,
 )
 from promptly.domain.surveys.models import SurveyAnswer, SurveyStatus, SurveyView
+from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 from promptly.services.appointments import book
-from promptly.workflows import WORKFLOW_TASK_TIMEOUT
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.survey import SurveyWorkflow
 from tests.helpers import (

@@ -31,7 +31,8 @@ from promptly.config import Settings
 from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus
 from promptly.domain.maintenance import ArchiveRequest, PurgeInput, PurgeRequest
 from promptly.services.complaints import file_complaint
-from promptly.services.history import Format, load_case
+from promptly.services.history import load_case
+from promptly.services.history_models import Format
 from promptly.services.history_render import render_case
 from promptly.services.history_replay import replay_archived
 from promptly.services.setup import (

@@ -18,6 +18,7 @@ from promptly.cli.main import app
 from promptly.config import Settings
 from promptly.domain.readable_time import readable
 from promptly.worker import create_worker
+from tests.complaint_helpers import complaint, inquiry
 from tests.helpers import appointment
 
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -134,3 +135,60 @@ async def test_a_repeated_command_with_its_idempotency_key_is_applied_once(
 
         bad = await promptly("delay", request.appointment_id, "10", "x", "--idempotency-key", "a b")
         assert bad.exit_code == 2 and "--idempotency-key" in bad.stderr
+
+
+async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    promptly: Promptly,
+    tmp_path: Path,
+) -> None:
+    """The commands made from the case-kind registry: arguments, renamed flags, by-hand
+    options, bad input (exit 2 naming the field) and a refusal by the rules (exit 1)."""
+    filed_request = complaint()
+    filing = tmp_path / "complaint.json"
+    filing.write_text(filed_request.model_dump_json())
+    asked = inquiry()
+    asking = tmp_path / "inquiry.json"
+    asking.write_text(asked.model_dump_json())
+    case = filed_request.complaint_id
+    async with create_worker(dev_env.client, settings, pool=pool):
+        filed = await promptly("complaint", "file", str(filing))
+        assert filed.exit_code == 0, filed.output
+        assert filed.stdout.strip() == f"filed: {filed_request.workflow_id}"
+        again = await promptly("complaint", "file", str(filing))
+        assert again.exit_code == 1 and "already filed" in again.output
+
+        held = await promptly(
+            "complaint", "hold", case, "waiting for the receipt", "--not-for-answer"
+        )
+        assert held.exit_code == 0, held.output
+        assert f"{case}  OnHold" in held.stdout and "(waiting for the receipt)" in held.stdout
+        resumed = await promptly("complaint", "resume", case, "--note", "receipt came")
+        assert resumed.exit_code == 0 and f"{case}  Open" in resumed.stdout, resumed.output
+        noted = await promptly("complaint", "note", case, "we called back", "--customer")
+        assert noted.exit_code == 0, noted.output
+        assert "staff:cli" in noted.stdout and "we called back" in noted.stdout
+
+        bad = await promptly("complaint", "close", case, "done", "--root-cause", "no good!")
+        assert bad.exit_code == 2 and "root_cause:" in bad.output
+        early = await promptly("complaint", "verdict", case, "--satisfied")
+        assert early.exit_code == 1 and "refused" in early.output
+        closed = await promptly("complaint", "close", case, "settled by phone")
+        assert closed.exit_code == 0 and f"{case}  Closed" in closed.stdout, closed.output
+        for _ in range(100):  # visibility catches up with the search attributes
+            listed = await promptly("complaint", "list", "--status", "Closed")
+            if filed_request.workflow_id in listed.stdout:
+                break
+            await asyncio.sleep(0.1)
+        [row] = [line for line in listed.stdout.splitlines() if filed_request.workflow_id in line]
+        assert row.split()[:2] == [filed_request.workflow_id, "Closed"]
+
+        recorded = await promptly("inquiry", "record", str(asking))
+        assert recorded.stdout.strip() == f"recorded: {asked.workflow_id}", recorded.output
+        answered = await promptly(
+            "inquiry", "answer", asked.inquiry_id, "Yes, 9 to 13.", "--actor-id", "ewa"
+        )
+        assert answered.exit_code == 0, answered.output
+        assert f"{asked.inquiry_id}  Answered" in answered.stdout and "staff:ewa" in answered.stdout

@@ -21,7 +21,7 @@ from promptly.api.codec import SESSION_COOKIE, CodecSessions
 from promptly.config import ApiKey, ApiRole, Settings
 from promptly.domain import keys
 from promptly.observability import MAX_RECORD_CHARS, redact
-from promptly.services.history import CaseExport, ExportedEntry, ExportedMessage
+from promptly.services.history_models import CaseExport, ExportedEntry, ExportedMessage
 from promptly.services.history_render import render_markdown
 
 NOW = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)

@@ -29,7 +29,8 @@ from promptly.domain.appointments.models import (
 )
 from promptly.domain.readable_time import readable
 from promptly.services.appointments import book
-from promptly.services.history import CaseNotFound, Format, load_case, load_client
+from promptly.services.history import CaseNotFound, load_case, load_client
+from promptly.services.history_models import Format
 from promptly.services.history_render import render_case, render_client_markdown
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.complaint_helpers import advance_to

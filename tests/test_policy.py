@@ -36,7 +36,6 @@ from promptly.domain.appointments.rules import (
     no_show_at,
     provider_ack_deadline,
     reminder_time,
-    scaled,
     transition_refusal,
 )
 from promptly.domain.calendar import BusinessCalendar, HourRange
@@ -663,7 +662,7 @@ def test_call_outcome_before_any_call_is_refused() -> None:
 
 
 def test_scaled_multiplies_every_duration_and_drops_clock_of_day_rules() -> None:
-    fast = scaled(POLICY, 0.01)
+    fast = POLICY.scaled(0.01)
     assert fast.confirmation_within == timedelta(minutes=14, seconds=24)
     assert fast.reminder_before == timedelta(minutes=28, seconds=48)
     assert fast.reminder_window_end == timedelta(minutes=14, seconds=24)
@@ -681,7 +680,7 @@ def test_scaled_multiplies_every_duration_and_drops_clock_of_day_rules() -> None
 
 
 def test_scaled_policy_reminds_and_calls_at_night_and_on_weekends() -> None:
-    fast = scaled(POLICY, 0.01)
+    fast = POLICY.scaled(0.01)
     # Visit Saturday 23:00: the reminder is 28m48s before it, quiet hours or not.
     start = warsaw(11, 14, 23)
     assert reminder_time(warsaw(11, 14, 22), start, "Europe/Warsaw", fast) == (
@@ -691,7 +690,7 @@ def test_scaled_policy_reminds_and_calls_at_night_and_on_weekends() -> None:
 
 
 def test_scaled_by_one_is_the_same_policy() -> None:
-    assert scaled(POLICY, 1) == POLICY
+    assert POLICY.scaled(1) == POLICY
 
 
 def test_times_people_read_are_local_to_the_minute_with_the_zone_named() -> None:

@@ -25,7 +25,8 @@ with workflow.unsafe.imports_passed_through():
         AppointmentView,
     )
     from promptly.worker import WORKFLOWS, data_converter, workflow_runner
-    from promptly.workflows.appointment import BESIDE_THE_PLAN, AppointmentWorkflow
+    from promptly.workflows.appointment import AppointmentWorkflow
+    from promptly.workflows.appointment_state import BESIDE_THE_PLAN
     from promptly.workflows.case_sends import CASE_SENDS_BESIDE
     from tests.record_histories import HISTORIES, load
 
@@ -169,6 +170,15 @@ async def test_a_changed_workflow_fails_replay_with_nondeterminism() -> None:
             {"case-messages-beside-the-plan", "promise-ledger", "record-before-answer"},
         ),
         ("inquiry_answered_current", {"case-messages-beside-the-plan", "promise-ledger"}),
+        (
+            "complaint_reopened_current",
+            {
+                "case-messages-beside-the-plan",
+                "promise-ledger",
+                "record-before-answer",
+                "complaint-moot-on-hold-and-reopen",
+            },
+        ),
     ],
 )
 def test_the_current_histories_carry_every_patch_of_the_release(

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from promptly.api import cases as api_cases
+from promptly.api import case_lists
 from promptly.cli.secrets import ensure_secrets, write_private
 from promptly.config import MissingSecret, Settings
 from promptly.domain import keys, links, webhooks
@@ -115,7 +115,7 @@ def test_a_client_link_never_passes_for_a_codec_session_or_a_page_token() -> Non
         links.verify(keys.Keyring.of(keys.CODEC_SESSIONS, SECRET), link, NOW)
     # A link token offered as a list's page token is not one either.
     with pytest.raises(ServiceError) as refused:
-        api_cases.decode_token(keys.Keyring.of(keys.PAGE_TOKENS, SECRET), "q", link)
+        case_lists.decode_token(keys.Keyring.of(keys.PAGE_TOKENS, SECRET), "q", link)
     assert refused.value.status == 422
 
 
@@ -248,7 +248,7 @@ def test_any_text_as_a_page_token_is_a_422(token: str) -> None:
     if not token:
         return
     with pytest.raises(ServiceError) as refused:
-        api_cases.decode_token(keyring, "WorkflowType = 'X'", token)
+        case_lists.decode_token(keyring, "WorkflowType = 'X'", token)
     assert refused.value.status == 422
 
 

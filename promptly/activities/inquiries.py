@@ -18,7 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintStatus
 from promptly.domain.inquiries import ComplaintOpened, InquiryPolicy
-from promptly.workflows import WORKFLOW_TASK_TIMEOUT
+from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 # The workflow type by name: activities do not import workflow code.
 COMPLAINT_WORKFLOW = "ComplaintWorkflow"

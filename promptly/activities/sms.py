@@ -13,11 +13,11 @@ import asyncio
 import logging
 import threading
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 import requests
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -26,12 +26,11 @@ from twilio.http.response import Response
 from twilio.rest import Client as TwilioClient
 
 from promptly.activities.channels import (
-    DeliveryChannel,
     OutgoingMessage,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from promptly.activities.messaging import LinkSettings, MessagingActivities, StaffDirectory
+from promptly.activities.messaging import MessagingActivities
 from promptly.activities.tasks import insert_task
 from promptly.domain import errors
 from promptly.domain.common import Channel, RecipientRole
@@ -179,17 +178,10 @@ async def mark_undeliverable(conn: AsyncConnection, phone: str, reason: str) -> 
 class SmsRoutingMessaging(MessagingActivities):
     """`send_message` with the SMS rules first; registered under the same activity name."""
 
-    def __init__(
-        self,
-        pool: AsyncConnectionPool,
-        channels: dict[Channel, DeliveryChannel],
-        staff: StaffDirectory,
-        link_settings: LinkSettings,
-    ) -> None:
-        super().__init__(pool, channels, staff, link_settings)
-        self._sms_pool = pool
-        # Contacts this worker already wrote, so a client's next message writes nothing.
-        self._remembered: dict[str, tuple[str | None, ...]] = {}
+    @cached_property
+    def _remembered(self) -> dict[str, tuple[str | None, ...]]:
+        """Contacts this worker already wrote, so a client's next message writes nothing."""
+        return {}
 
     @activity.defn(name="send_message")
     async def send_message(self, request: SendMessageRequest) -> SendMessageResult:
@@ -218,7 +210,7 @@ class SmsRoutingMessaging(MessagingActivities):
         """Remember the client's contacts, then reroute an SMS the number must not get."""
         if request.channel is not Channel.SMS and not self._unremembered(request):
             return request  # nothing to write or check: no connection taken
-        async with self._sms_pool.connection() as conn:
+        async with self._pool.connection() as conn:
             await self._remember_client(conn, request)
             blocked = await _blocked(conn, request)
         if blocked is None:
@@ -234,7 +226,7 @@ class SmsRoutingMessaging(MessagingActivities):
 
     async def _sms_blocked(self, phone: str) -> str | None:
         """'opted_out', 'undeliverable' or None (SMS allowed)."""
-        async with self._sms_pool.connection() as conn:
+        async with self._pool.connection() as conn:
             return await _number_state(conn, phone)
 
     def _unremembered(
@@ -260,7 +252,7 @@ class SmsRoutingMessaging(MessagingActivities):
         self._remembered[client_id] = contacts
 
     async def _invalid_number_task(self, request: SendMessageRequest, reason: str) -> None:
-        async with self._sms_pool.connection() as conn:
+        async with self._pool.connection() as conn:
             await insert_task(
                 conn,
                 CreateTaskRequest(

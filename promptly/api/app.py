@@ -5,9 +5,9 @@ staff tasks); the workflows decide everything. `create_app(settings)` builds it;
 client and the connection pool are made in the lifespan and kept on `app.state` (tests and
 `make run` pass their own). OpenAPI at `/docs` and `/openapi.json`.
 
-A case kind (appointments.py, complaints.py, inquiries.py) is a `CaseKindApi` with its action
-dict (URL action → workflow update), plus its start, status and list routes; a new kind follows
-the same lines and is included here.
+A case kind (appointments.py, complaints.py, inquiries.py) is a `CaseKind` of the registry
+(promptly/services/case_kinds.py), whose updates become routes (case_updates.py), plus its
+start, status and list routes; a new kind follows the same lines and is included here.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
@@ -42,6 +42,7 @@ from promptly.api.complaints import complaints
 from promptly.api.docs import add_docs_routes
 from promptly.api.idempotency import IdempotentPosts
 from promptly.api.json_body import ApiJSONResponse
+from promptly.api.request_body import BodyTooLarge, read_body, replaying
 from promptly.api.security import RequestId, log_internal, request_id
 from promptly.config import Settings
 from promptly.services.errors import (
@@ -112,30 +113,14 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await self._refuse(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await self._refuse(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-
-        await self.app(scope, replay, send)
+        try:
+            body = await read_body(receive, self.limit)
+        except BodyTooLarge:
+            await self._refuse(scope, receive, send)
+            return
+        if body is None:
+            return  # the client went away
+        await self.app(scope, replaying(body, receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = ErrorBody(reason=f"request body over {self.limit} bytes")

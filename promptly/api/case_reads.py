@@ -24,9 +24,12 @@ import psycopg
 from fastapi import Request, Response
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, ValidationError
+from temporalio.client import Client
 
-from promptly.api.cases import CaseKindApi, case_status
 from promptly.config import Settings
+from promptly.services.case_kinds import CaseKind
+from promptly.services.errors import temporal_errors
+from promptly.services.updates import QUERY_TIMEOUT
 
 log = logging.getLogger("promptly.api")
 
@@ -94,7 +97,7 @@ async def stored_view(
     return StoredView(view=model, as_of=as_of)
 
 
-async def read_case(request: Request, response: Response, kind: CaseKindApi, case_id: str) -> Any:
+async def read_case(request: Request, response: Response, kind: CaseKind, case_id: str) -> Any:
     """The case's `status` view: from its PostgreSQL row, else from the workflow's query."""
     settings: Settings = request.app.state.settings
     if settings.status_reads == "record":
@@ -112,3 +115,10 @@ async def read_case(request: Request, response: Response, kind: CaseKindApi, cas
     view = await case_status(request.app.state.client, kind, case_id)
     response.headers[SOURCE_HEADER] = "workflow"
     return view
+
+
+async def case_status(client: Client, kind: CaseKind, case_id: str) -> Any:
+    with temporal_errors(kind.not_found(case_id)):
+        return await kind.handle(client, case_id).query(
+            kind.status_query, rpc_timeout=QUERY_TIMEOUT
+        )

@@ -1,133 +1,58 @@
-"""What every case kind (appointments, complaints) shares over HTTP.
+"""Every case kind's start and status routes, made from the case-kind registry
+(promptly/services/case_kinds.py): `POST /{plural}` starts the case idempotently by its
+business id, `GET /{plural}/{id}` answers its status (promptly/api/case_reads.py).
 
-A case kind is one `CaseKindApi` value: its workflow, its models and its `actions`, a dict
-from URL action name to the workflow update it drives. `add_action_routes` turns that dict
-into `POST /{plural}/{id}/{action}` routes, each with its own typed body in the OpenAPI
-document, so adding an update to the API is one line in the dict. Booking, status and
-listing routes are written per kind (their inputs and filters differ) on top of the
-helpers here: `create_case` (idempotent start), `case_status`, `original_input` and the
-visibility helpers.
+The update routes are made in promptly/api/case_updates.py; the list routes are written per
+kind (their filters differ) on promptly/api/case_lists.py.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Path, Request, Response
-from pydantic import BaseModel, Field, StringConstraints, ValidationError, create_model
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field, create_model
 from temporalio.api.history.v1 import WorkflowExecutionStartedEventAttributes
-from temporalio.client import Client, WorkflowExecution, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, WorkflowHandle
 
-from promptly.api.auth import ACT, Caller, require
-from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
-from promptly.config import ApiRole, Settings
-from promptly.domain import keys
-from promptly.domain.common import Actor, Model
-from promptly.domain.future_times import past_time_problems
-from promptly.domain.keys import Keyring
+from promptly.api.auth import BOOK, READ, Caller, require
+from promptly.api.case_reads import case_status, read_case
+from promptly.api.case_updates import add_update_routes, case_id_path
+from promptly.api.idempotency import IDEMPOTENCY_KEY
+from promptly.config import Settings
+from promptly.domain.common import Model
+from promptly.services.case_kinds import CaseKind
 from promptly.services.cases import CaseExists
 from promptly.services.errors import (
-    ACTION_RESPONSES,
+    AUTH_RESPONSES,
+    CASE_RESPONSES,
+    ErrorBody,
     ServiceError,
     invalid_input,
     temporal_errors,
-    validation_problems,
 )
-from promptly.services.updates import QUERY_TIMEOUT, run_update
+from promptly.services.updates import QUERY_TIMEOUT
 
 M = TypeVar("M", bound=BaseModel)
-
-BUSINESS_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-BusinessIdQuery = Annotated[str, StringConstraints(pattern=BUSINESS_ID_PATTERN)]
-LIST_TIMEOUT = timedelta(seconds=10)
-
-
-@dataclass(frozen=True)
-class Action:
-    """One `POST /{plural}/{id}/{name}` route: the update it drives and who may call it."""
-
-    update: Any  # a typed `@workflow.update` method reference, e.g. AppointmentWorkflow.confirm
-    input: type[Model]
-    summary: str
-    roles: frozenset[ApiRole] = ACT
-
-    def body_model(self, name: str) -> type[BaseModel]:
-        """The HTTP body: the update's argument, `actor` optional (the API key fills it)."""
-        if "actor" not in self.input.model_fields:
-            return self.input
-        title = "".join(part.capitalize() for part in name.split("_"))
-        model: type[BaseModel] = create_model(
-            f"{title}Body",
-            __base__=self.input,
-            actor=(
-                Actor | None,
-                Field(default=None, description="Who acts; default: the API key's identity"),
-            ),
-        )
-        return model
-
-    def argument(self, body: BaseModel, caller: Caller) -> Model:
-        values = body.model_dump()
-        if "actor" in self.input.model_fields:
-            named = getattr(body, "actor", None)
-            values["actor"] = caller.actor_for(named).model_dump()
-        return self.input.model_validate(values)
-
-
-@dataclass(frozen=True)
-class CaseKindApi:
-    noun: str  # "appointment"
-    plural: str  # "appointments": the URL prefix
-    id_field: str  # "appointment_id": the business id, in the request and in URLs
-    run: Any  # the workflow's run method reference, for typed handles
-    status_query: Any  # its `status` query method reference
-    workflow_id: Callable[[str], str]
-    request_model: type[Model]
-    view_model: type[Model]
-    actions: Mapping[str, Action]
-
-    def handle(self, client: Client, case_id: str) -> WorkflowHandle[Any, Any]:
-        return client.get_workflow_handle_for(self.run, self.workflow_id(case_id))
-
-    def not_found(self, case_id: str) -> str:
-        return f"no {self.noun} {case_id}"
-
-
-def case_id_path(kind: CaseKindApi) -> Any:
-    return Path(
-        pattern=BUSINESS_ID_PATTERN,
-        description=f"The {kind.noun}'s business id ({kind.id_field} at booking)",
-    )
 
 
 # --- idempotent start ------------------------------------------------------------------------
 
 
-async def create_case(
-    client: Client,
-    kind: CaseKindApi,
-    body: Model,
-    start: Callable[[], Awaitable[object]],
-    rejected: tuple[type[Exception], ...] = (),
-) -> bool:
+async def create_case(client: Client, settings: Settings, kind: CaseKind, body: Model) -> bool:
     """Start the case's workflow; True if it is new, False if the same request already ran.
 
-    A different request under the same id is 409; `rejected` errors (the service's own
-    checks, messages shaped `field: reason`) are 422 naming the field.
+    A different request under the same id is 409; the kind's `rejected` errors (the
+    service's own checks, messages shaped `field: reason`) are 422 naming the field.
     """
     case_id = getattr(body, kind.id_field)
     try:
         with temporal_errors(kind.not_found(case_id)):
-            await start()
-    except rejected as err:
+            await kind.start(client, body, settings)
+    except kind.rejected as err:
         field, _, reason = str(err).partition(": ")
         raise invalid_input([(field, reason)] if reason else [("body", str(err))]) from err
     except CaseExists as err:
@@ -149,34 +74,28 @@ async def create_case(
     return True
 
 
-@dataclass(frozen=True)
-class CaseStart:
-    """What a start route answers, whichever the kind: new, or the same request again."""
-
-    created: bool
-    status_url: str
-    case: Any  # the existing case's status when not created
-
-
 async def start_case(
-    request: Request,
-    response: Response,
-    kind: CaseKindApi,
-    body: Model,
-    start: Callable[[], Awaitable[object]],
-    rejected: tuple[type[Exception], ...] = (),
-) -> CaseStart:
+    request: Request, response: Response, kind: CaseKind, body: Model
+) -> dict[str, Any]:
     """`create_case`, then 201 with Location for a new case, 200 with its status if the same
-    request had started it already."""
+    request had started it already. Answers the fields of the kind's `…Created` model."""
     client: Client = request.app.state.client
-    created = await create_case(client, kind, body, start, rejected)
+    created = await create_case(client, request.app.state.settings, kind, body)
     case_id = getattr(body, kind.id_field)
     url = str(request.app.url_path_for(f"get_{kind.noun}", **{kind.id_field: case_id}))
+    answer = {
+        kind.id_field: case_id,
+        "workflow_id": kind.workflow_id(case_id),
+        "status_url": url,
+        "created": created,
+        "case": None,
+    }
     if created:
         response.headers["Location"] = url
-        return CaseStart(created=True, status_url=url, case=None)
-    response.status_code = 200
-    return CaseStart(created=False, status_url=url, case=await case_status(client, kind, case_id))
+    else:
+        response.status_code = 200
+        answer["case"] = await case_status(client, kind, case_id)
+    return answer
 
 
 async def _started_attributes(
@@ -203,200 +122,106 @@ async def original_input(client: Client, workflow_id: str, model: type[M]) -> M:
     return value
 
 
-# --- status and updates ------------------------------------------------------------------------
+# --- the start and status routes ------------------------------------------------------------
 
 
-async def case_status(client: Client, kind: CaseKindApi, case_id: str) -> Any:
-    with temporal_errors(kind.not_found(case_id)):
-        return await kind.handle(client, case_id).query(
-            kind.status_query, rpc_timeout=QUERY_TIMEOUT
-        )
+@dataclass(frozen=True)
+class StartRoute:
+    """How a kind's start route reads: `book_appointment`, what a repeat means, its doc."""
+
+    name: str  # the endpoint's name and OpenAPI operation id
+    doc: str  # the route's description
+    same: str  # a repeat with the same body: "The same booking existed already"
+    different: str  # the same id with another body: "The id is booked with different details"
 
 
-def add_action_routes(router: APIRouter, kind: CaseKindApi) -> None:
-    """`POST /{plural}/{id}/{name}` for every entry of `kind.actions`."""
-    for name, action in kind.actions.items():
-        router.add_api_route(
-            f"/{kind.plural}/{{{kind.id_field}}}/{name}",
-            _action_endpoint(kind, name, action),
-            methods=["POST"],
-            response_model=kind.view_model,
-            name=f"{name}_{kind.noun}",
-            summary=action.summary,
-            description=f"Runs the `{name}` update of the {kind.noun}'s workflow and answers "
-            f"its status. The body's `actor` defaults to the API key's identity. A refusal "
-            f"by the {kind.noun}'s rules is 409 with the reason; nothing changes then. "
-            f"With an `Idempotency-Key`, a repeat is applied once and answers the first answer.",
-            responses=ACTION_RESPONSES,
-            tags=[kind.plural],
-        )
-    allowed = ", ".join(kind.actions)
+def case_router(kind: CaseKind, start: StartRoute, status_doc: str) -> APIRouter:
+    """The kind's routes: its start and status (here) and one POST per update
+    (api/case_updates.py); the kind's module adds its list, whose filters are its own."""
+    router = APIRouter(tags=[kind.plural])
+    add_case_routes(router, kind, start, status_doc)
+    add_update_routes(router, kind)
+    return router
 
-    async def unknown_action(action: str) -> None:
-        raise ServiceError(
-            404,
-            f"no action {action!r} for a {kind.noun}; allowed: {allowed}",
-            fields=[("action", f"one of: {allowed}")],
-        )
 
-    # After the real actions, so it only answers names that are not one of them.
+def add_case_routes(
+    router: APIRouter, kind: CaseKind, start: StartRoute, status_doc: str
+) -> type[BaseModel]:
+    """`POST /{plural}` (idempotent start: 201, or 200 with the case for the same request
+    again, 409 for another under the same id) and `GET /{plural}/{id}` (the case's status);
+    answers the start's model, `{Noun}Created`."""
+    created = _created_model(kind, start.same)
+
+    async def start_endpoint(request: Request, response: Response, body: Any, caller: Any) -> Any:
+        return created(**await start_case(request, response, kind, body))
+
     router.add_api_route(
-        f"/{kind.plural}/{{{kind.id_field}}}/{{action}}",
-        unknown_action,
+        f"/{kind.plural}",
+        _with_parameters(
+            start_endpoint,
+            start.name,
+            start.doc,
+            ("response", Response),
+            ("body", kind.request_model),
+            ("caller", Annotated[Caller, require(BOOK)]),
+        ),
         methods=["POST"],
-        include_in_schema=False,
-        name=f"unknown_{kind.noun}_action",
+        status_code=201,
+        response_model=created,
+        dependencies=[IDEMPOTENCY_KEY],
+        responses={
+            **AUTH_RESPONSES,
+            200: {"model": created, "description": start.same},
+            409: {"model": ErrorBody, "description": start.different},
+        },
     )
 
+    async def status_endpoint(request: Request, response: Response, caller: Any, **ids: str) -> Any:
+        return await read_case(request, response, kind, ids[kind.id_field])
 
-def _action_endpoint(kind: CaseKindApi, name: str, action: Action) -> Callable[..., Awaitable[Any]]:
-    body_model = action.body_model(name)
+    router.add_api_route(
+        f"/{kind.plural}/{{{kind.id_field}}}",
+        _with_parameters(
+            status_endpoint,
+            f"get_{kind.noun}",
+            status_doc,
+            ("response", Response),
+            (kind.id_field, Annotated[str, case_id_path(kind)]),
+            ("caller", Annotated[Caller, require(READ)]),
+        ),
+        methods=["GET"],
+        response_model=kind.view_model,
+        responses=CASE_RESPONSES,
+        name=f"get_{kind.noun}",
+    )
+    return created
 
-    async def endpoint(**params: Any) -> Any:
-        request: Request = params["request"]
-        caller: Caller = params["caller"]
-        body: BaseModel | None = params["body"]
-        if body is None:  # no body at all: fine when every field has a default
-            try:
-                body = body_model.model_validate({})
-            except ValidationError as err:
-                raise invalid_input(validation_problems(err.errors())) from err
-        try:
-            argument = action.argument(body, caller)
-        except ValidationError as err:
-            raise invalid_input(validation_problems(err.errors())) from err
-        # A time in the past is bad input (422 naming the field), as at booking.
-        past = past_time_problems(argument, datetime.now(UTC))
-        if past:
-            raise invalid_input(past)
-        settings: Settings = request.app.state.settings
-        handle = kind.handle(request.app.state.client, params[kind.id_field])
-        return await run_update(
-            handle,
-            kind.noun,
-            action.update,
-            argument,
-            settings.api_update_timeout,
-            update_id_for(request),
-        )
 
+def _created_model(kind: CaseKind, same: str) -> type[BaseModel]:
+    title = kind.noun.capitalize()
+    model: type[BaseModel] = create_model(
+        f"{title}Created",
+        **{kind.id_field: (str, ...)},  # type: ignore[call-overload]
+        workflow_id=(str, ...),
+        status_url=(str, ...),
+        created=(bool, Field(description=f"false: {same[0].lower()}{same[1:]}")),
+        case=(
+            kind.view_model | None,
+            Field(default=None, description="the existing case's status (when `created` is false)"),
+        ),
+    )
+    return model
+
+
+def _with_parameters(
+    endpoint: Callable[..., Awaitable[Any]], name: str, doc: str, *parameters: tuple[str, Any]
+) -> Callable[..., Awaitable[Any]]:
+    """The endpoint as FastAPI reads it: `request` and these typed keyword parameters."""
     keyword = inspect.Parameter.KEYWORD_ONLY
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter("request", keyword, annotation=Request),
-            inspect.Parameter(
-                kind.id_field, keyword, annotation=Annotated[str, case_id_path(kind)]
-            ),
-            inspect.Parameter(
-                "body",
-                keyword,
-                annotation=Annotated[body_model | None, Body()],
-                default=None,
-            ),
-            inspect.Parameter("caller", keyword, annotation=Caller, default=require(action.roles)),
-            inspect.Parameter(
-                "idempotency_key", keyword, annotation=str | None, default=IDEMPOTENCY_KEY
-            ),
-        ]
+        [inspect.Parameter("request", keyword, annotation=Request)]
+        + [inspect.Parameter(each, keyword, annotation=kind) for each, kind in parameters]
     )
-    endpoint.__name__ = f"{name}_{kind.noun}"
+    endpoint.__name__ = name
+    endpoint.__doc__ = doc
     return endpoint
-
-
-# --- visibility lists ----------------------------------------------------------------------------
-
-
-def where(*clauses: str | None) -> str:
-    """The visibility query of the clauses given (None: that filter is not set)."""
-    return " AND ".join(clause for clause in clauses if clause is not None)
-
-
-def equals(attribute: str, value: str | None) -> str | None:
-    return None if value is None else f"{attribute} = {literal(value)}"
-
-
-def at_or_after(attribute: str, moment: datetime | None) -> str | None:
-    return None if moment is None else f"{attribute} >= {literal(moment)}"
-
-
-def before(attribute: str, moment: datetime | None) -> str | None:
-    return None if moment is None else f"{attribute} < {literal(moment)}"
-
-
-def literal(value: str | datetime) -> str:
-    """A visibility-query literal; refuses characters that could change the query."""
-    if isinstance(value, datetime):
-        return f'"{value.astimezone(UTC).isoformat()}"'
-    if any(char in value for char in "\"'\\\n\r"):
-        raise ServiceError(422, "invalid filter", fields=[("filter", "quotes are not allowed")])
-    return f'"{value}"'
-
-
-def _token_mac(keyring: Keyring, key_id: str, query: str, raw: bytes, now: datetime) -> bytes:
-    key = keyring.key(key_id, now)
-    if key is None:
-        return b""
-    message = query.encode() + b"\0" + raw
-    return hmac.new(key, message, "sha256").digest()[:12]
-
-
-def encode_token(keyring: Keyring, query: str, raw: bytes | None) -> str | None:
-    """Temporal's next-page token, signed and bound to its query: clients cannot forge one.
-
-    Layout: key id (4 bytes) | MAC (12) | Temporal's token. The key is the page-token key
-    (promptly/domain/keys.py), so no other token of ours passes for one."""
-    if not raw:
-        return None
-    key_id, _ = keyring.mac(b"")
-    mac = _token_mac(keyring, key_id, query, raw, datetime.now(UTC))
-    return base64.urlsafe_b64encode(bytes.fromhex(key_id) + mac + raw).decode().rstrip("=")
-
-
-def decode_token(keyring: Keyring, query: str, token: str | None) -> bytes | None:
-    if not token:
-        return None
-    try:
-        decoded = base64.b64decode(
-            token.encode("ascii") + b"=" * (-len(token) % 4), altchars=b"-_", validate=True
-        )
-    except (binascii.Error, ValueError):
-        decoded = b""
-    key_id, mac, raw = decoded[:4].hex(), decoded[4:16], decoded[16:]
-    expected = _token_mac(keyring, key_id, query, raw, datetime.now(UTC)) if raw else b""
-    if not expected or not hmac.compare_digest(mac, expected):
-        raise ServiceError(
-            422,
-            "invalid page_token",
-            fields=[("page_token", "not a next_page_token of this same list")],
-        )
-    return raw
-
-
-async def list_page(
-    request: Request, query: str, page_size: int, page_token: str | None
-) -> tuple[list[WorkflowExecution], str | None]:
-    """One page of a visibility query, and the token of the next page (None at the end)."""
-    settings: Settings = request.app.state.settings
-    keyring = settings.keyring(keys.PAGE_TOKENS)
-    raw_token = decode_token(keyring, query, page_token)  # a forged token goes no further
-    client: Client = request.app.state.client
-    iterator = client.list_workflows(
-        query,
-        page_size=page_size,
-        next_page_token=raw_token,
-        rpc_timeout=LIST_TIMEOUT,
-    )
-    try:
-        with temporal_errors("no such list"):
-            await iterator.fetch_next_page()
-    except ServiceError as err:
-        cause = err.__cause__
-        if isinstance(cause, RPCError) and cause.status is RPCStatusCode.INVALID_ARGUMENT:
-            raise ServiceError(
-                422,
-                "invalid list request",
-                fields=[("page_token" if page_token else "filter", "Temporal refused it")],
-                internal=cause.message,
-            ) from cause
-        raise
-    return list(iterator.current_page or []), encode_token(keyring, query, iterator.next_page_token)

@@ -19,14 +19,8 @@ from psycopg_pool import AsyncConnectionPool
 from promptly.api.auth import Caller, require
 from promptly.config import ApiRole, Settings
 from promptly.services.errors import CASE_RESPONSES, ServiceError, invalid_input
-from promptly.services.history import (
-    CaseExport,
-    CaseNotFound,
-    ClientExport,
-    Format,
-    load_case,
-    load_client,
-)
+from promptly.services.history import CaseNotFound, load_case, load_client
+from promptly.services.history_models import CaseExport, ClientExport, Format
 from promptly.services.history_render import render_case, render_client_markdown
 
 AUDIT = frozenset({ApiRole.COMPLIANCE})

@@ -21,7 +21,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from psycopg_pool import AsyncConnectionPool
@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from promptly.api.auth import API_KEY_HEADER, ApiKeys
+from promptly.api.request_body import read_body, replaying
 from promptly.services.errors import ErrorBody, FieldProblem
 from promptly.services.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, check_key, derived_id
 
@@ -217,7 +218,9 @@ class IdempotentPosts:
             return
         state = scope["app"].state
         pool: AsyncConnectionPool | None = getattr(state, "pool", None)
-        body, replay = await _read_body(receive)
+        # A client gone mid-body: the app reads its disconnect after what came.
+        body = await read_body(receive) or b""
+        replay = replaying(body, receive)
         caller = _caller_scope(headers, getattr(state, "api_keys", None))
         key_hash = hashlib.sha256(f"{caller}\0{key}".encode()).hexdigest()
         fingerprint = hashlib.sha256(
@@ -283,26 +286,3 @@ class IdempotentPosts:
             await store.answer(key, Stored(status, content_type, b"".join(chunks), location))
         else:
             await store.release(key)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, Any]:
-    """The whole request body, and a `receive` that hands it to the app again."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return body, replay

@@ -22,7 +22,8 @@ from twilio.request_validator import RequestValidator
 from promptly.config import Settings
 from promptly.domain.common import Channel
 from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus
-from promptly.services.inbound import InboundReply, handle_reply, record_receipt
+from promptly.services.delivery_receipts import record_receipt
+from promptly.services.inbound import InboundReply, handle_reply
 
 # Provider webhooks, not back-office API: documented in docs/sms.md, not in OpenAPI.
 router = APIRouter(tags=["inbound"], include_in_schema=False)

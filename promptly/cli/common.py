@@ -4,21 +4,40 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.config import Settings
+from promptly.domain.qa_report import Period
 
 T = TypeVar("T")
 LOCAL_ENV = Path(".data/env")  # written by `promptly dev` for the other commands
 
 
+# A period of days in the office timezone: `--from 2026-11-01 --to 2026-11-30`.
+FirstDayOption = Annotated[
+    datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (office timezone).")
+]
+LastDayOption = Annotated[
+    datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, inclusive.")
+]
+
+
 def settings() -> Settings:
     return Settings(_env_file=LOCAL_ENV if LOCAL_ENV.exists() else None)
+
+
+def office_period(first: datetime, last: datetime, config: Settings) -> Period:
+    """The days `first`..`last` in the office timezone; a backwards period is bad input."""
+    try:
+        return Period(first.date(), last.date(), config.office_timezone)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
 
 
 def run_with_client(action: Callable[[Client, Settings], Awaitable[T]]) -> T:

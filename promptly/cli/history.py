@@ -11,7 +11,8 @@ from psycopg import AsyncConnection
 from temporalio.client import Client
 
 from promptly.cli import common
-from promptly.services.history import CaseNotFound, Format, load_case, load_client
+from promptly.services.history import CaseNotFound, load_case, load_client
+from promptly.services.history_models import Format
 from promptly.services.history_render import render_case, render_client_markdown, render_json
 from promptly.services.history_replay import ReplayOutcome, replay_archived
 

@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Annotated
 
 import typer
 from psycopg import AsyncConnection
 
-from promptly.domain.qa_report import Period
+from promptly.cli.common import FirstDayOption, LastDayOption, office_period, settings
 from promptly.services.promise_ledger import LedgerRow, promises_due
 
 
 def promises_command(
-    first: Annotated[
-        datetime,
-        typer.Option("--from", formats=["%Y-%m-%d"], help="First day due (office timezone)."),
-    ],
-    last: Annotated[
-        datetime,
-        typer.Option("--to", formats=["%Y-%m-%d"], help="Last day due, inclusive."),
-    ],
+    first: FirstDayOption,
+    last: LastDayOption,
     broken: Annotated[
         bool, typer.Option("--broken", help="Only the promises that were broken.")
     ] = False,
 ) -> None:
     """Promises due in a period with their verdicts: due, met, cause and actor."""
-    from promptly.cli.common import settings
-
     config = settings()
-    try:
-        period = Period(first.date(), last.date(), config.office_timezone)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+    period = office_period(first, last, config)
 
     async def main() -> list[LedgerRow]:
         async with await AsyncConnection.connect(config.database_url) as conn:

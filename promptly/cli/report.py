@@ -6,27 +6,21 @@ Figures and formats: promptly/domain/qa_report.py; the SQL: promptly/db/qa_facts
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from psycopg import AsyncConnection
 
+from promptly.cli.common import FirstDayOption, LastDayOption, office_period, settings
 from promptly.db.qa_facts import build_report
-from promptly.domain.qa_report import Period, QaReport, ReportFormat
+from promptly.domain.qa_report import QaReport, ReportFormat
 from promptly.domain.qa_report_render import render
 
 
 def report_command(
-    first: Annotated[
-        datetime,
-        typer.Option("--from", formats=["%Y-%m-%d"], help="First day (office timezone)."),
-    ],
-    last: Annotated[
-        datetime,
-        typer.Option("--to", formats=["%Y-%m-%d"], help="Last day, inclusive."),
-    ],
+    first: FirstDayOption,
+    last: LastDayOption,
     fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = (
         ReportFormat.TABLE
     ),
@@ -36,13 +30,8 @@ def report_command(
 ) -> None:
     """QA report of a period from PostgreSQL: confirmations, reminders, calls, no-shows,
     late cancellations, complaints, escalations and NPS, with a trend by week."""
-    from promptly.cli.common import settings
-
     config = settings()
-    try:
-        period = Period(first.date(), last.date(), config.office_timezone)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+    period = office_period(first, last, config)
 
     async def main() -> QaReport:
         async with await AsyncConnection.connect(config.database_url) as conn:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from promptly.domain.appointments import rules as appointment_rules
 from promptly.domain.appointments.models import AppointmentPolicy
 from promptly.domain.calendar import BusinessCalendar, HourRange
 from promptly.domain.common import Timezone
@@ -112,7 +111,7 @@ class AppointmentSettings(BaseModel):
             # A free reschedule stays usable as long as the client link that offers it.
             free_reschedule_open_for=self.link_ttl,
         )
-        return appointment_rules.scaled(rules, self.time_scale)
+        return rules.scaled(self.time_scale)
 
 
 class ComplaintSettings(BaseModel):

@@ -12,7 +12,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.types import MethodAsyncSingleParam, ParamType, ReturnType, SelfType
 
 from promptly.config import Settings
-from promptly.workflows import WORKFLOW_TASK_TIMEOUT
+from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 
 class CaseExists(Exception):

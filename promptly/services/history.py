@@ -7,20 +7,19 @@ there alone; a running case adds what its `status` query knows and PostgreSQL do
 yet (the newest entries, the current status). Once a case is closed and fully recorded, both
 give the same export.
 
-Three layers: `load_case` / `load_client` (I/O), the models below (what an export contains),
-and `render_markdown`, `render_html`, `render_json` (pure; times in the office timezone).
+Three layers: `load_case` / `load_client` (I/O, here), the models (what an export contains,
+promptly/services/history_models.py), and the renderings (pure; times in the office
+timezone, promptly/services/history_render.py).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from pydantic import BaseModel, ConfigDict
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -29,117 +28,19 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from promptly.domain.common import CaseKind, TimelineEntry
-from promptly.domain.readable_time import readable
-from promptly.services.promise_ledger import LedgerRow, case_promises
+from promptly.services.history_models import (
+    CaseExport,
+    ClientCase,
+    ClientExport,
+    ClientReply,
+    ExportedEntry,
+    ExportedMessage,
+    ExportedTask,
+    when_text,
+)
+from promptly.services.promise_ledger import case_promises
 
 QUERY_TIMEOUT = timedelta(seconds=10)
-
-
-class Format(StrEnum):
-    MD = "md"
-    JSON = "json"
-    HTML = "html"
-
-
-class ExportedMessage(BaseModel):
-    """A row of the `messages` ledger: what went to whom, on which channel, and its fate."""
-
-    model_config = ConfigDict(frozen=True)
-
-    message_id: int
-    template: str
-    channel: str
-    recipient_role: str
-    recipient: str
-    locale: str
-    subject: str
-    body: str
-    status: str
-    attempts: int
-    last_error: str | None
-    requested_at: datetime
-    sent_at: datetime | None
-    # The provider's delivery receipt (SMS: delivered, undelivered, failed) and its error code.
-    delivery_status: str | None = None
-    delivery_error_code: str | None = None
-
-
-class ExportedTask(BaseModel):
-    """A staff task the case created (a call to make, a confirmation to send by hand)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    task_id: int
-    kind: str
-    assignee: str
-    title: str
-    details: str
-    due_at: datetime
-    status: str
-    outcome: str | None
-    note: str | None
-    closed_by: str | None
-
-
-class ExportedEntry(BaseModel):
-    """One line of the history. `seq` is the timeline position; None for a ledger message
-    no timeline entry refers to (listed at the time it was requested)."""
-
-    seq: int | None
-    at: datetime
-    kind: str
-    actor: str
-    detail: str
-    channel: str | None = None
-    reason: str | None = None
-    data: dict[str, Any]
-    message: ExportedMessage | None = None
-    task: ExportedTask | None = None
-
-
-class CaseExport(BaseModel):
-    case_id: str
-    kind: str
-    business_id: str
-    status: str
-    client_id: str
-    provider_id: str | None
-    starts_at: datetime | None
-    details: dict[str, Any]
-    timezone: str
-    entries: list[ExportedEntry]
-    # The promise ledger's rows of the case: the verdicts the workflow reached.
-    promises: list[LedgerRow] = []
-
-
-class ClientCase(BaseModel):
-    case_id: str
-    kind: str
-    business_id: str
-    status: str
-    created_at: datetime
-    starts_at: datetime | None
-    messages: list[ExportedMessage]
-
-
-class ClientReply(BaseModel):
-    """A message the client sent us (SMS or email reply) and what Promptly did with it."""
-
-    received_at: datetime
-    channel: str
-    sender: str
-    body: str
-    intent: str
-    outcome: str | None
-    case_id: str | None
-
-
-class ClientExport(BaseModel):
-    client_id: str
-    timezone: str
-    cases: list[ClientCase]
-    sms_consent: str | None = None  # e.g. "+48600100200 opted out 2026-11-30 10:00"
-    replies: list[ClientReply] = []
 
 
 class CaseNotFound(LookupError):
@@ -416,8 +317,3 @@ def _reason(data: dict[str, Any]) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
-
-
-def when_text(moment: datetime | None) -> str:
-    """To the minute, zone named (the export's moments are in its timezone already)."""
-    return readable(moment, str(moment.tzinfo)) if moment else "-"

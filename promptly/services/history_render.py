@@ -8,7 +8,7 @@ import re
 from jinja2 import Environment
 
 from promptly.domain.readable_time import readable_text
-from promptly.services.history import (
+from promptly.services.history_models import (
     CaseExport,
     ClientExport,
     ExportedEntry,
@@ -222,8 +222,5 @@ def render_html(export: CaseExport) -> str:
 
 
 def render_case(export: CaseExport, fmt: Format) -> str:
-    if fmt is Format.JSON:
-        return render_json(export)
-    if fmt is Format.HTML:
-        return render_html(export)
-    return render_markdown(export)
+    renderers = {Format.JSON: render_json, Format.HTML: render_html, Format.MD: render_markdown}
+    return renderers[fmt](export)

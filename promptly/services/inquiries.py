@@ -1,4 +1,5 @@
-"""Recording inquiries and reading them; shared by the CLI, the API and the tests."""
+"""Recording an inquiry: its workflow started under its business id (the case-kind registry
+in promptly/services/case_kinds.py reads it)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair
 
 from promptly.config import Settings
-from promptly.domain.inquiries import (
-    InquiryRequest,
-    InquiryStatus,
-    InquiryView,
-    inquiry_workflow_id,
-)
+from promptly.domain.inquiries import InquiryRequest, InquiryStatus, InquiryView
 from promptly.services.cases import start_case
 from promptly.workflows.inquiry import CLIENT_ID, INQUIRY_STATUS, InquiryWorkflow
 
@@ -34,7 +30,3 @@ async def record_inquiry(
         summary=f"Inquiry {request.inquiry_id} · {request.subject[:60]} · "
         f"customer {request.customer.id}",
     )
-
-
-def inquiry_handle(client: Client, inquiry_id: str) -> WorkflowHandle[InquiryWorkflow, InquiryView]:
-    return client.get_workflow_handle_for(InquiryWorkflow.run, inquiry_workflow_id(inquiry_id))

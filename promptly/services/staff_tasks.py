@@ -8,7 +8,8 @@ prints the reason.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -26,7 +27,7 @@ from promptly.domain.appointments.models import (
     RecordCallOutcomeInput,
     WaiveFeeInput,
 )
-from promptly.domain.common import Actor
+from promptly.domain.common import Actor, Model
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.tasks import TaskKind
 from promptly.services.errors import ServiceError, invalid_input, temporal_errors
@@ -59,8 +60,38 @@ class TaskCompletion(BaseModel):
     actor: Actor | None = Field(default=None, description="default: the API key's identity")
 
 
-# The last argument is the update id (from an idempotency key) of the update it runs.
-Drive = Callable[[Client, StaffTask, TaskCompletion, Actor, Settings, str | None], Awaitable[Any]]
+@dataclass(frozen=True)
+class Completing:
+    """One task being completed: what a rule's `drive` acts on."""
+
+    client: Client
+    task: StaffTask
+    done: TaskCompletion
+    actor: Actor
+    settings: Settings
+    update_id: str | None  # from the completion's idempotency key
+
+    def appointment(self) -> Any:
+        if not self.task.case_id.startswith("appointment-"):
+            raise ServiceError(
+                409, f"task {self.task.id} belongs to {self.task.case_id}, not an appointment"
+            )
+        return self.client.get_workflow_handle_for(AppointmentWorkflow.run, self.task.case_id)
+
+    async def update_appointment(self, update: Any, argument: Model) -> Any:
+        """Run `update` on the task's appointment: the case's status after it."""
+        return await run_update(
+            self.appointment(),
+            "appointment",
+            update,
+            argument,
+            self.settings.api_update_timeout,
+            self.update_id,
+        )
+
+
+# Runs the update a completion means; returns the case's status, or None if it is not told.
+Drive = Callable[[Completing], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -68,105 +99,52 @@ class TaskRule:
     """How a task of one kind is completed: its outcomes and what each tells the case."""
 
     outcomes: tuple[str, ...]
-    drive: Drive  # runs the update; returns the case's status, or None if it is not told
+    drive: Drive
     closes_itself: bool  # the workflow closes the task row itself
 
 
-def _appointment_handle(client: Client, task: StaffTask) -> Any:
-    if not task.case_id.startswith("appointment-"):
-        raise ServiceError(409, f"task {task.id} belongs to {task.case_id}, not an appointment")
-    return client.get_workflow_handle_for(AppointmentWorkflow.run, task.case_id)
-
-
-async def _record_call(
-    client: Client,
-    task: StaffTask,
-    done: TaskCompletion,
-    actor: Actor,
-    settings: Settings,
-    update_id: str | None,
-) -> Any:
-    handle = _appointment_handle(client, task)
-    with temporal_errors(f"no case {task.case_id}"):
-        view: AppointmentView = await handle.query(
+async def _record_call(job: Completing) -> Any:
+    with temporal_errors(f"no case {job.task.case_id}"):
+        view: AppointmentView = await job.appointment().query(
             AppointmentWorkflow.status, rpc_timeout=QUERY_TIMEOUT
         )
-    attempt = task.data.get("attempt")
+    attempt = job.task.data.get("attempt")
     if attempt is not None and attempt != view.call_attempts:
         raise ServiceError(
             409,
-            f"task {task.id} is call attempt {attempt}, superseded by attempt "
+            f"task {job.task.id} is call attempt {attempt}, superseded by attempt "
             f"{view.call_attempts}; record the outcome on the newest call task",
         )
-    return await run_update(
-        handle,
-        "appointment",
-        AppointmentWorkflow.record_call_outcome,
-        RecordCallOutcomeInput(outcome=CallOutcome(done.outcome), note=done.note, actor=actor),
-        settings.api_update_timeout,
-        update_id,
-    )
+    outcome = CallOutcome(job.done.outcome)
+    argument = RecordCallOutcomeInput(outcome=outcome, note=job.done.note, actor=job.actor)
+    return await job.update_appointment(AppointmentWorkflow.record_call_outcome, argument)
 
 
-async def _confirm(
-    client: Client, task: StaffTask, actor: Actor, settings: Settings, update_id: str | None
-) -> Any:
+async def _confirm(job: Completing) -> Any:
     """The client confirmed to the desk on the phone."""
-    return await run_update(
-        _appointment_handle(client, task),
-        "appointment",
-        AppointmentWorkflow.confirm,
-        ConfirmInput(actor=actor),
-        settings.api_update_timeout,
-        update_id,
-    )
+    return await job.update_appointment(AppointmentWorkflow.confirm, ConfirmInput(actor=job.actor))
 
 
-async def _confirmation(
-    client: Client,
-    task: StaffTask,
-    done: TaskCompletion,
-    actor: Actor,
-    settings: Settings,
-    update_id: str | None,
-) -> Any:
-    if done.outcome == "sent":  # delivered by hand: the record is the task itself
+async def _confirmation(job: Completing) -> Any:
+    if job.done.outcome == "sent":  # delivered by hand: the record is the task itself
         return None
-    return await _confirm(client, task, actor, settings, update_id)
+    return await _confirm(job)
 
 
-async def _message_call(
-    client: Client,
-    task: StaffTask,
-    done: TaskCompletion,
-    actor: Actor,
-    settings: Settings,
-    update_id: str | None,
-) -> Any:
-    if done.outcome != "reached_confirmed":  # read out, or not: the task is the record
+async def _message_call(job: Completing) -> Any:
+    if job.done.outcome != "reached_confirmed":  # read out, or not: the task is the record
         return None
-    if not task.case_id.startswith("appointment-"):
+    if not job.task.case_id.startswith("appointment-"):
         raise invalid_input([("outcome", "reached_confirmed is for appointment calls")])
-    return await _confirm(client, task, actor, settings, update_id)
+    return await _confirm(job)
 
 
-async def _provider_decision(
-    client: Client,
-    task: StaffTask,
-    done: TaskCompletion,
-    actor: Actor,
-    settings: Settings,
-    update_id: str | None,
-) -> Any:
-    if done.outcome == "fee_stands":
+async def _provider_decision(job: Completing) -> Any:
+    if job.done.outcome == "fee_stands":
         return None
-    return await run_update(
-        _appointment_handle(client, task),
-        "appointment",
-        AppointmentWorkflow.waive_fee,
-        WaiveFeeInput(reason=done.note.strip() or "force majeure (excuse accepted)", actor=actor),
-        settings.api_update_timeout,
-        update_id,
+    reason = job.done.note.strip() or "force majeure (excuse accepted)"
+    return await job.update_appointment(
+        AppointmentWorkflow.waive_fee, WaiveFeeInput(reason=reason, actor=job.actor)
     )
 
 
@@ -179,14 +157,7 @@ MESSAGE_CALL = TaskRule(
 )
 
 
-async def _read_by_staff(
-    client: Client,
-    task: StaffTask,
-    completion: TaskCompletion,
-    actor: Actor,
-    settings: Settings,
-    update_id: str | None,
-) -> None:
+async def _read_by_staff(job: Completing) -> None:
     return None  # a client's reply, read and handled by staff: nothing for the case to do
 
 
@@ -279,7 +250,27 @@ async def complete_task(
     """Complete the task with its outcome; returns the closed task and the case's status
     after the update the outcome drove (None when the outcome tells the case nothing).
     `update_id` (from an idempotency key) makes a repeat the same update."""
-    # One completion at a time per task: a double click must not record a call twice.
+    async with _one_completion_at_a_time(pool, task_id):
+        task, rule = await _task_to_complete(pool, task_id, completion)
+        view = await rule.drive(Completing(client, task, completion, actor, settings, update_id))
+        if not rule.closes_itself:
+            closed_by = f"{actor.kind.value}:{actor.id}"
+            async with pool.connection() as conn:
+                await conn.execute(
+                    """UPDATE staff_tasks
+                          SET status = 'done', outcome = %s, note = %s, closed_by = %s,
+                              closed_at = now()
+                        WHERE id = %s AND status = 'open'""",
+                    (completion.outcome, completion.note, closed_by, task_id),
+                )
+        closed = await load_task(pool, task_id)
+        assert closed is not None  # tasks are never deleted
+        return closed, view
+
+
+@asynccontextmanager
+async def _one_completion_at_a_time(pool: AsyncConnectionPool, task_id: int) -> AsyncIterator[None]:
+    """A double click must not record a call twice: one completion of a task at a time."""
     key = f"promptly:staff_task:{task_id}"
     async with pool.connection() as lock:
         locked = await (
@@ -289,21 +280,16 @@ async def complete_task(
         if not locked or not locked[0]:
             raise ServiceError(409, f"task {task_id} is being completed right now")
         try:
-            return await _complete(client, pool, settings, task_id, completion, actor, update_id)
+            yield
         finally:
             await lock.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
             await lock.commit()
 
 
-async def _complete(
-    client: Client,
-    pool: AsyncConnectionPool,
-    settings: Settings,
-    task_id: int,
-    completion: TaskCompletion,
-    actor: Actor,
-    update_id: str | None,
-) -> tuple[StaffTask, Any]:
+async def _task_to_complete(
+    pool: AsyncConnectionPool, task_id: int, completion: TaskCompletion
+) -> tuple[StaffTask, TaskRule]:
+    """The open task and its rule, if `completion` is one of its outcomes."""
     task = await load_task(pool, task_id)
     if task is None:
         raise ServiceError(404, f"no task {task_id}")
@@ -318,16 +304,4 @@ async def _complete(
         raise invalid_input(
             [("outcome", f"for a {task.kind} task: one of {', '.join(rule.outcomes)}")]
         )
-    view = await rule.drive(client, task, completion, actor, settings, update_id)
-    if not rule.closes_itself:
-        async with pool.connection() as conn:
-            await conn.execute(
-                """UPDATE staff_tasks
-                      SET status = 'done', outcome = %s, note = %s, closed_by = %s,
-                          closed_at = now()
-                    WHERE id = %s AND status = 'open'""",
-                (completion.outcome, completion.note, f"{actor.kind.value}:{actor.id}", task_id),
-            )
-    closed = await load_task(pool, task_id)
-    assert closed is not None  # tasks are never deleted
-    return closed, view
+    return task, rule

@@ -12,17 +12,26 @@ Cases started before the patch `CASE_SENDS_BESIDE` await their messages in line 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from promptly.workflows.case import CaseJournal, Unsaved
 from promptly.workflows.messages import Delivery, Sends
+from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain.common import SYSTEM, RecipientRole, TimelineKind
+    from promptly.domain.common import (
+        SYSTEM,
+        Actor,
+        CaseSnapshot,
+        PromiseKind,
+        RecipientRole,
+        TimelineKind,
+    )
     from promptly.domain.messages import SendMessageRequest
     from promptly.domain.tasks import (
         CloseCaseTasksRequest,
@@ -198,3 +207,50 @@ async def close_message_tasks(case_id: str, outcome: str, note: str) -> None:
         start_to_close_timeout=TASK_TIMEOUT,
         summary=f"close message tasks: {outcome}",
     )
+
+
+class SendingCase:
+    """The base of the complaint, inquiry and survey workflows: their journal and their sends
+    beside the plan, opened by `_open_books` in each workflow's `@workflow.init`."""
+
+    _beside: bool
+    _messages: CaseSends
+    _promises: PromiseBook
+    _journal: CaseJournal
+
+    def _open_books(
+        self,
+        snapshot: Callable[[Unsaved], CaseSnapshot],
+        *,
+        summary: str = "record case",
+        dues: Callable[[], Mapping[PromiseKind, datetime | None]] | None = None,
+        skip_unchanged: bool = True,
+        keep_entries: int | None = None,
+    ) -> None:
+        # Decided once, in the first workflow task, and in this order (the sends' patch, then
+        # the ledger's): a run replaying a history from before the patch awaits its messages
+        # in line for its whole run.
+        self._beside = workflow.patched(CASE_SENDS_BESIDE)
+        self._messages = CaseSends(
+            note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
+            flag=self._flag,
+            saved=self._save,
+        )
+        self._promises = PromiseBook.opened()
+        self._journal = CaseJournal(
+            promises=self._promises,
+            snapshot=snapshot,
+            summary=summary,
+            dues=dues,
+            skip_unchanged=skip_unchanged,
+            keep_entries=keep_entries,
+        )
+
+    def _flag(self, concern: str) -> None:
+        raise NotImplementedError  # each case keeps its concerns in its own state
+
+    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
+        self._journal.note(kind, actor, detail, **data)
+
+    async def _save(self) -> None:
+        await self._journal.save()

@@ -12,26 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 from promptly.workflows.case_sends import (
-    CaseSends,
     client_message_task,
     close_message_tasks,
     staff_message_task,
 )
+from promptly.workflows.complaint_state import ComplaintState
 from promptly.workflows.complaint_support import staff_message_task as old_staff_message_task
-from promptly.workflows.messages import deliver, to_client
-from promptly.workflows.promises import PromiseBook
+from promptly.workflows.messages import deliver, message_retry, to_client
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.domain import errors
     from promptly.domain.common import (
         SYSTEM,
-        Actor,
         Channel,
         PromiseKind,
         RecipientRole,
@@ -39,49 +35,28 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.domain.complaints import rules as complaint_rules
     from promptly.domain.complaints import sla as complaint_sla
-    from promptly.domain.complaints.models import ComplaintCase
     from promptly.domain.messages import Recipient, SendMessageRequest
 
 # A message that cannot go out within this is recorded as failed and flagged for staff.
 MESSAGE_BUDGET = timedelta(hours=1)
-MESSAGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=[
-        errors.INVALID_RECIPIENT,
-        errors.UNKNOWN_TEMPLATE,
-        errors.DELIVERY_REJECTED,
-    ],
-)
+MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=10))
 # What a proposed resolution supersedes: news of the case as it was before.
 SUPERSEDED_BY_A_PROPOSAL = ("status_update", "hold_ended", "escalation")
 # What still applies after a close: the closing message itself and the staff's own notes.
 STILL_TRUE_AFTER_CLOSE = ("complaint_closed", "complaint_note", "complaint_survey")
+# What a hold supersedes: the news of an earlier hold's end; and, when the updates pause
+# for the customer's answer, an update promising a time the paused clock no longer keeps.
+SUPERSEDED_BY_A_HOLD = ("hold_ended",)
+SUPERSEDED_WHILE_UPDATES_PAUSE = ("hold_ended", "status_update")
+# What a reopen supersedes: the proposal the customer turned down.
+SUPERSEDED_BY_A_REOPEN = ("resolution_proposed",)
+# Patch: a hold and a reopen cancel the messages they supersede (cases started before it let
+# them go out, as they did when they started).
+MOOT_ON_HOLD_AND_REOPEN = "complaint-moot-on-hold-and-reopen"
 
 
-class ComplaintMessaging:
-    """Mixed into ComplaintWorkflow: how it sends, in line or beside the plan."""
-
-    _beside: bool
-    _messages: CaseSends
-    _promises: PromiseBook
-
-    if TYPE_CHECKING:
-
-        @property
-        def case(self) -> ComplaintCase: ...
-        @property
-        def _workflow_id(self) -> str: ...
-        @property
-        def _staff_timezone(self) -> str: ...
-        def _set_case(self, case: ComplaintCase) -> None: ...
-        def _flag(self, concern: str) -> None: ...
-        def _note(
-            self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object
-        ) -> None: ...
-        @staticmethod
-        def _iso(moment: Any) -> str: ...
+class ComplaintMessaging(ComplaintState):
+    """How the complaint workflow sends, in line or beside the plan."""
 
     async def _alert(self, title: str, reason: str) -> None:
         """Level 1 goes to the supervisor (worker settings); level 2 and up to the manager."""
@@ -220,6 +195,11 @@ class ComplaintMessaging:
         await close_message_tasks(
             self._workflow_id, "complaint_closed", "the complaint was closed first"
         )
+
+    async def _cancel_superseded(self, groups: tuple[str, ...]) -> None:
+        """A hold or a reopen: the news it supersedes stops; returns once none can go out."""
+        if self._beside and workflow.patched(MOOT_ON_HOLD_AND_REOPEN):
+            await self._messages.cancel(groups)
 
     def _message_context(self) -> dict[str, Any]:
         case = self.case

@@ -27,7 +27,7 @@ PROCEDURE_RULES = "complaint-procedure-rules"
 TASK_TIMEOUT = timedelta(seconds=30)
 
 
-def _hours(amount: timedelta) -> str:
+def hours(amount: timedelta) -> str:
     return f"{round(amount.total_seconds() / 3600, 2):g}h"
 
 
@@ -36,9 +36,9 @@ def elapsed_text(case: ComplaintCase, now: datetime) -> str:
     office = case.route.business_hours
     counted = complaint_sla.clock_elapsed(case.clock, now, office)
     if office is None or not case.procedure_rules:
-        return f"{_hours(counted)} on the SLA clock"
+        return f"{hours(counted)} on the SLA clock"
     calendar = complaint_sla.calendar_elapsed(case.clock, now)
-    return f"{_hours(counted)} of office hours ({_hours(calendar)} of calendar time)"
+    return f"{hours(counted)} of office hours ({hours(calendar)} of calendar time)"
 
 
 def feedback_given(case: ComplaintCase, answer: SurveyAnswer) -> ComplaintCase:
@@ -50,7 +50,7 @@ def feedback_given(case: ComplaintCase, answer: SurveyAnswer) -> ComplaintCase:
 def hold_ended_detail(held: timedelta, deadline: datetime | None) -> str:
     due = deadline.isoformat() if deadline else ""
     return (
-        f"Hold ended on its own after {_hours(held)} (the longest a hold may last); "
+        f"Hold ended on its own after {hours(held)} (the longest a hold may last); "
         f"SLA clock resumed, resolution due {due}; the customer is told"
     )
 

@@ -9,27 +9,32 @@ day so late updates get a clear refusal, then ends.
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
+from temporalio.common import SearchAttributeUpdate
 
+from promptly.workflows.case import (
+    Unsaved,
+    not_opened_yet,
+    refuse,
+    step_summary,
+    transition,
+)
 from promptly.workflows.case_sends import (
-    CASE_SENDS_BESIDE,
-    CaseSends,
+    SendingCase,
     client_message_task,
     close_message_tasks,
     staff_message_task,
 )
-from promptly.workflows.messages import deliver, to_client
-from promptly.workflows.promises import PromiseBook
+from promptly.workflows.messages import deliver, message_retry, to_client
+from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.inquiries import InquiryActivities
-    from promptly.activities.records import RecordsActivities
-    from promptly.domain import errors, inquiries
+    from promptly.domain import inquiries
     from promptly.domain import promises as ledger
     from promptly.domain.common import (
         SYSTEM,
@@ -39,7 +44,6 @@ with workflow.unsafe.imports_passed_through():
         Channel,
         PromiseKind,
         RecipientRole,
-        TimelineEntry,
         TimelineKind,
     )
     from promptly.domain.inquiries import (
@@ -54,45 +58,26 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.workflows.read_views import read_view
 
-INQUIRY_STATUS = SearchAttributeKey.for_keyword("InquiryStatus")
-CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
-SLA_DEADLINE = SearchAttributeKey.for_datetime("SlaDeadline")
+__all__ = ["CLIENT_ID", "INQUIRY_STATUS", "SLA_DEADLINE", "InquiryWorkflow"]
 
 RULES_TIMEOUT = timedelta(seconds=10)
 RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_BUDGET = timedelta(hours=1)
-MESSAGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=[
-        errors.INVALID_RECIPIENT,
-        errors.UNKNOWN_TEMPLATE,
-        errors.DELIVERY_REJECTED,
-    ],
-)
+MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=10))
 
 
 @workflow.defn
-class InquiryWorkflow:
+class InquiryWorkflow(SendingCase):
     @workflow.init
     def __init__(self, request: InquiryRequest) -> None:
         self._request = request
         self._case: InquiryCase | None = None
-        self._timeline: list[TimelineEntry] = []
-        self._stored_entries = 0
-        self._changes = 0
         self._lock = asyncio.Lock()
-        self._save_lock = asyncio.Lock()
-        # Decided once, in the first workflow task: a run replaying a history from before the
-        # patch awaits its messages in line (alerts and the answer wait for the channel).
-        self._beside = workflow.patched(CASE_SENDS_BESIDE)
-        self._messages = CaseSends(
-            note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
-            flag=self._flag,
-            saved=self._save,
+        self._open_books(
+            self._snapshot,
+            summary="record inquiry",
+            skip_unchanged=False,
         )
-        self._promises = PromiseBook.opened()
 
     @workflow.run
     async def run(self, request: InquiryRequest) -> InquiryView:
@@ -144,22 +129,9 @@ class InquiryWorkflow:
     async def _changed_before(self, due: inquiries.InquiryDue | None) -> bool:
         """Sleep until `due` (forever if None); True if an update changed the case first."""
         self._describe(due)
-        seen = self._changes
         if due is None:
-            await workflow.wait_condition(lambda: self._changes != seen)
-            return True
-        delay = due.at - workflow.now()
-        if delay <= timedelta(0):
-            return False
-        try:
-            await workflow.wait_condition(
-                lambda: self._changes != seen,
-                timeout=delay,
-                timeout_summary=f"{due.step.value.replace('_', ' ')} at {due.at.isoformat()}",
-            )
-        except TimeoutError:
-            return False
-        return True
+            return await self._journal.changed_before(None, "")
+        return await self._journal.changed_before(due.at, step_summary(due.step.value, due.at))
 
     # --- what the workflow does on its own -----------------------------------------------------
 
@@ -184,8 +156,7 @@ class InquiryWorkflow:
 
     @workflow.update
     async def answer(self, command: AnswerInquiryInput) -> InquiryView:
-        async with self._lock:
-            self._refuse_unless_allowed("answer", command.actor)
+        async with self._turn("answer", command.actor):
             self._case = inquiries.answered(self.case, workflow.now(), command.text)
             self._promises.met(PromiseKind.INQUIRY_ANSWERED, actor=command.actor)
             on_time = inquiries.answered_in_time(self.case)
@@ -207,7 +178,6 @@ class InquiryWorkflow:
             )
             if not sent:
                 self._flag("answer not delivered")
-            await self._save()
             return self._view()
 
     @answer.validator
@@ -216,8 +186,7 @@ class InquiryWorkflow:
 
     @workflow.update
     async def promote(self, command: PromoteInquiryInput) -> InquiryView:
-        async with self._lock:
-            self._refuse_unless_allowed("promote", command.actor)
+        async with self._turn("promote", command.actor):
             complaint = inquiries.complaint_from_inquiry(self.case, command)
             opened = await workflow.execute_activity_method(
                 InquiryActivities.open_complaint,
@@ -239,7 +208,6 @@ class InquiryWorkflow:
             )
             self._publish()
             await self._cancel_moot_messages("promoted")
-            await self._save()
             return self._view()
 
     @promote.validator
@@ -255,31 +223,30 @@ class InquiryWorkflow:
     @property
     def case(self) -> InquiryCase:
         if self._case is None:
-            raise ApplicationError(
-                "the inquiry is still being recorded; try again in a moment",
-                type=errors.TRANSITION_REFUSED,
-            )
+            raise not_opened_yet("inquiry is still being recorded")
         return self._case
 
     @property
     def _workflow_id(self) -> str:
         return workflow.info().workflow_id
 
+    def _turn(self, update: str, actor: Actor) -> AbstractAsyncContextManager[None]:
+        """An update's turn (workflows/case.py): one handler at a time, judged again on the
+        current state, stored before the update answers."""
+        return transition(
+            self._lock,
+            lambda: self._refuse_unless_allowed(update, actor),
+            store=lambda: True,
+            save=self._save,
+        )
+
     def _refuse_unless_allowed(self, update: str, actor: Actor) -> None:
-        refusal = inquiries.inquiry_refusal(update, self.case, actor)
-        if refusal is not None:
-            raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
+        refuse(inquiries.inquiry_refusal(update, self.case, actor))
 
     def _flag(self, concern: str) -> None:
         if concern not in self.case.needs_attention:
             attention = [*self.case.needs_attention, concern]
             self._case = self.case.model_copy(update={"needs_attention": attention})
-
-    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
-        self._timeline.append(
-            TimelineEntry(at=workflow.now(), kind=kind, actor=actor, detail=detail, data=data)
-        )
-        self._changes += 1
 
     async def _send(self, template: str, to: Recipient, if_failed: str, **extra: object) -> bool:
         """Send one message; True if it went out. Beside the plan: True once started; a
@@ -354,43 +321,28 @@ class InquiryWorkflow:
         next_step = f" · next: {due.step.value.replace('_', ' ')} at {due.at}" if due else ""
         workflow.set_current_details(head + next_step)
 
-    async def _save(self) -> None:
-        # The run, an update and a send's outcome may save at once: one write at a time keeps
-        # the stored entries in order.
-        async with self._save_lock:
-            await self._save_now()
-
-    async def _save_now(self) -> None:
+    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
         case = self.case
-        new_entries = self._timeline[self._stored_entries :]
-        changed_promises = self._promises.unsaved()
-        await workflow.execute_activity_method(
-            RecordsActivities.record_case,
-            CaseSnapshot(
-                case_id=self._workflow_id,
-                read_view=read_view(self._view(), self._changes),
-                kind=CaseKind.INQUIRY,
-                business_id=case.request.inquiry_id,
-                status=case.status.value,
-                client_id=case.request.customer.id,
-                details={
-                    "subject": case.request.subject,
-                    "received_via": case.request.received_via.value,
-                    "answer_deadline": inquiries.answer_deadline(case).isoformat(),
-                    "answered_at": case.answered_at.isoformat() if case.answered_at else None,
-                    "alerts": case.alerts,
-                    "complaint_id": case.complaint_id,
-                    "needs_attention": case.needs_attention,
-                },
-                first_seq=self._stored_entries,
-                entries=new_entries,
-                promises=changed_promises,
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary="record inquiry",
+        return CaseSnapshot(
+            case_id=self._workflow_id,
+            read_view=read_view(self._view(), self._journal.changes),
+            kind=CaseKind.INQUIRY,
+            business_id=case.request.inquiry_id,
+            status=case.status.value,
+            client_id=case.request.customer.id,
+            details={
+                "subject": case.request.subject,
+                "received_via": case.request.received_via.value,
+                "answer_deadline": inquiries.answer_deadline(case).isoformat(),
+                "answered_at": case.answered_at.isoformat() if case.answered_at else None,
+                "alerts": case.alerts,
+                "complaint_id": case.complaint_id,
+                "needs_attention": case.needs_attention,
+            },
+            first_seq=unsaved.first_seq,
+            entries=unsaved.entries,
+            promises=unsaved.promises,
         )
-        self._stored_entries += len(new_entries)
-        self._promises.saved(changed_promises)
 
     def _view(self) -> InquiryView:
         case = self.case
@@ -408,5 +360,5 @@ class InquiryWorkflow:
             answered_at=case.answered_at,
             complaint_id=case.complaint_id,
             needs_attention=case.needs_attention,
-            timeline=list(self._timeline),
+            timeline=list(self._journal.timeline),
         )

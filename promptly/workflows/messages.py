@@ -30,6 +30,7 @@ from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
+    from promptly.domain import errors
     from promptly.domain.common import Person, RecipientRole, TimelineKind
     from promptly.domain.messages import (
         AbandonMessageRequest,
@@ -37,6 +38,23 @@ with workflow.unsafe.imports_passed_through():
         SendMessageRequest,
         SendMessageResult,
     )
+
+
+def message_retry(maximum_interval: timedelta) -> RetryPolicy:
+    """How a send retries: transient channel failures back off up to `maximum_interval` while
+    the send's budget lasts; a refusal for good (unknown template, invalid recipient, a
+    delivery the provider rejected) is not retried."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=5),
+        backoff_coefficient=2.0,
+        maximum_interval=maximum_interval,
+        non_retryable_error_types=[
+            errors.INVALID_RECIPIENT,
+            errors.UNKNOWN_TEMPLATE,
+            errors.DELIVERY_REJECTED,
+        ],
+    )
+
 
 MESSAGE_TIMEOUT = timedelta(seconds=30)
 # Beside the plan: one attempt is short and heartbeats, so an attempt lost with its worker is

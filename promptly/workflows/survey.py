@@ -12,20 +12,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from promptly.workflows import WORKFLOW_TASK_TIMEOUT
+from promptly.workflows.case import Unsaved
 from promptly.workflows.case_sends import (
-    CASE_SENDS_BESIDE,
-    CaseSends,
+    SendingCase,
     client_message_task,
     close_message_tasks,
 )
 from promptly.workflows.complaint import ComplaintWorkflow
-from promptly.workflows.messages import deliver, to_client
-from promptly.workflows.promises import PromiseBook
+from promptly.workflows.messages import deliver, message_retry, to_client
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
@@ -38,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         CaseKind,
         CaseSnapshot,
         PromiseKind,
-        TimelineEntry,
         TimelineKind,
     )
     from promptly.domain.messages import SendMessageRequest
@@ -51,21 +47,17 @@ with workflow.unsafe.imports_passed_through():
         SurveyStatus,
         SurveyView,
     )
+    from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 RECORD_TIMEOUT = timedelta(seconds=30)
-MESSAGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=30),
-    non_retryable_error_types=[errors.INVALID_RECIPIENT, errors.UNKNOWN_TEMPLATE],
-)
+MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=30))
 # Beside the plan, a survey message that cannot go out within this (and before the next
 # milestone) becomes a flag and a front-desk task.
 MESSAGE_BUDGET = timedelta(hours=6)
 
 
 @workflow.defn
-class SurveyWorkflow:
+class SurveyWorkflow(SendingCase):
     @workflow.init
     def __init__(self, request: SurveyRequest) -> None:
         self._request = request
@@ -76,20 +68,13 @@ class SurveyWorkflow:
         self._status = SurveyStatus.SCHEDULED
         self._answer: SurveyAnswer | None = None
         self._complaint_id: str | None = None
-        self._timeline: list[TimelineEntry] = []
-        self._stored_entries = 0
         self._lock = asyncio.Lock()
-        self._save_lock = asyncio.Lock()
         self._needs_attention: list[str] = []
-        # Decided once, in the first workflow task: a run replaying a history from before the
-        # patch awaits its messages in line.
-        self._beside = workflow.patched(CASE_SENDS_BESIDE)
-        self._messages = CaseSends(
-            note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
-            flag=self._flag,
-            saved=self._save,
+        self._open_books(
+            self._snapshot,
+            summary="record survey",
+            skip_unchanged=False,
         )
-        self._promises = PromiseBook.opened()
 
     @workflow.run
     async def run(self, request: SurveyRequest) -> SurveyView:
@@ -272,42 +257,22 @@ class SurveyWorkflow:
         if concern not in self._needs_attention:
             self._needs_attention.append(concern)
 
-    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
-        self._timeline.append(
-            TimelineEntry(at=workflow.now(), kind=kind, actor=actor, detail=detail, data=data)
+    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
+        return CaseSnapshot(
+            case_id=workflow.info().workflow_id,
+            kind=CaseKind.SURVEY,
+            business_id=self._request.appointment_id,
+            status=self._status.value,
+            client_id=self._request.client.id,
+            details={
+                "appointment_case_id": self._request.appointment_case_id,
+                "nps": self._answer.nps if self._answer else None,
+                "needs_attention": self._needs_attention,
+            },
+            first_seq=unsaved.first_seq,
+            entries=unsaved.entries,
+            promises=unsaved.promises,
         )
-
-    async def _save(self) -> None:
-        # The run, the answer and a send's outcome may save at once: one write at a time
-        # keeps the stored entries in order.
-        async with self._save_lock:
-            await self._save_now()
-
-    async def _save_now(self) -> None:
-        new_entries = self._timeline[self._stored_entries :]
-        changed_promises = self._promises.unsaved()
-        await workflow.execute_activity_method(
-            RecordsActivities.record_case,
-            CaseSnapshot(
-                case_id=workflow.info().workflow_id,
-                kind=CaseKind.SURVEY,
-                business_id=self._request.appointment_id,
-                status=self._status.value,
-                client_id=self._request.client.id,
-                details={
-                    "appointment_case_id": self._request.appointment_case_id,
-                    "nps": self._answer.nps if self._answer else None,
-                    "needs_attention": self._needs_attention,
-                },
-                first_seq=self._stored_entries,
-                entries=new_entries,
-                promises=changed_promises,
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary="record survey",
-        )
-        self._stored_entries += len(new_entries)
-        self._promises.saved(changed_promises)
 
     def _view(self) -> SurveyView:
         return SurveyView(
@@ -318,6 +283,6 @@ class SurveyWorkflow:
             closes_at=self._closes_at,
             answer=self._answer,
             complaint_id=self._complaint_id,
-            timeline=list(self._timeline),
+            timeline=list(self._journal.timeline),
             needs_attention=list(self._needs_attention),
         )

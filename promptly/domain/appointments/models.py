@@ -243,6 +243,20 @@ class AppointmentPolicy(Model):
     survey_reminder_after: timedelta = timedelta(hours=24)
     survey_closes_after: timedelta = timedelta(days=7)
 
+    def scaled(self, factor: float) -> AppointmentPolicy:
+        """The same rules with every duration multiplied by `factor` (demos, benchmarks).
+
+        Clock-of-day rules (quiet hours, business hours) do not compress, so they are dropped.
+        """
+        if factor == 1:
+            return self
+        durations = {
+            name: value * factor
+            for name, value in self.model_dump().items()
+            if isinstance(value, timedelta)
+        }
+        return self.model_copy(update={**durations, "quiet_hours": None, "business": None})
+
 
 class AppointmentCase(Model):
     """Everything an appointment workflow knows: the booking, its rules, where it stands."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from promptly.domain import calendar
 from promptly.domain.appointments import follow_up
@@ -112,47 +112,45 @@ def new_case(
     call) with `follow_up`; without it the case keeps the rule its history was recorded with.
     """
     if calls_before_free_cancellation:
-        return _new_case_planned_ahead(request, booked_at, policy)
-    deadline = response_deadline(booked_at, request.start, policy)
-    first_call = call_attempt_time(deadline, request.start, policy)
+        planned = _follow_up_planned_ahead(request, booked_at, policy)
+    else:
+        deadline = response_deadline(booked_at, request.start, policy)
+        first_call = call_attempt_time(deadline, request.start, policy)
+        planned = {
+            "reminder_at": reminder_time(booked_at, request.start, request.client.timezone, policy),
+            "response_deadline": deadline,
+            # No office hour left before the visit: the deadline itself flags the case.
+            "next_call_at": first_call or deadline,
+            "max_call_attempts": planned_call_attempts(first_call, request.start, policy),
+        }
     return AppointmentCase(
         request=request,
         policy=policy,
         booked_at=booked_at,
         confirmation_deadline=confirmation_deadline(booked_at, policy),
         provider_ack_deadline=provider_ack_deadline(booked_at, request.start, policy),
-        reminder_at=reminder_time(booked_at, request.start, request.client.timezone, policy),
-        response_deadline=deadline,
-        # No office hour left before the visit: the deadline itself flags the case.
-        next_call_at=first_call or deadline,
-        max_call_attempts=planned_call_attempts(first_call, request.start, policy),
+        **planned,
     )
 
 
-def _new_case_planned_ahead(
+def _follow_up_planned_ahead(
     request: AppointmentRequest, booked_at: datetime, policy: AppointmentPolicy
-) -> AppointmentCase:
+) -> dict[str, Any]:
     plan = follow_up.plan_follow_up(booked_at, request.start, policy)
     if request.client.preferred_channel is Channel.PHONE:
         reminder_at = follow_up.phone_reminder_time(booked_at, request.start, policy)
     else:
         reminder_at = reminder_time(booked_at, request.start, request.client.timezone, policy)
     zone = request.start.tzinfo
-    return AppointmentCase(
-        request=request,
-        policy=policy,
-        booked_at=booked_at,
-        confirmation_deadline=confirmation_deadline(booked_at, policy),
-        provider_ack_deadline=provider_ack_deadline(booked_at, request.start, policy),
-        reminder_at=reminder_at.astimezone(zone) if reminder_at else None,
-        response_deadline=plan.response_deadline.astimezone(zone),
-        # No office hour left before the visit: the deadline itself flags the case.
-        next_call_at=(plan.attempts[0] if plan.attempts else plan.response_deadline).astimezone(
-            zone
-        ),
-        max_call_attempts=len(plan.attempts),
-        follow_up_rule=plan.rule.value,
-    )
+    # No office hour left before the visit: the deadline itself flags the case.
+    first_call = plan.attempts[0] if plan.attempts else plan.response_deadline
+    return {
+        "reminder_at": reminder_at.astimezone(zone) if reminder_at else None,
+        "response_deadline": plan.response_deadline.astimezone(zone),
+        "next_call_at": first_call.astimezone(zone),
+        "max_call_attempts": len(plan.attempts),
+        "follow_up_rule": plan.rule.value,
+    }
 
 
 class Step(StrEnum):
@@ -393,18 +391,3 @@ def reschedule_refusal(case: AppointmentCase, new_start: datetime, now: datetime
     if new_start == case.request.start:
         return "reschedule refused: new_start is the current start"
     return None
-
-
-def scaled(policy: AppointmentPolicy, factor: float) -> AppointmentPolicy:
-    """The same rules with every duration multiplied by `factor` (demos, benchmarks).
-
-    Clock-of-day rules (quiet hours, business hours) do not compress, so they are dropped.
-    """
-    if factor == 1:
-        return policy
-    durations = {
-        name: value * factor
-        for name, value in policy.model_dump().items()
-        if isinstance(value, timedelta)
-    }
-    return policy.model_copy(update={**durations, "quiet_hours": None, "business": None})

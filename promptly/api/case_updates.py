@@ -1,0 +1,148 @@
+"""`POST /{plural}/{id}/{action}`: one route per update of the case-kind registry
+(promptly/services/case_kinds.py), each with its own typed body in the OpenAPI document.
+
+Every route does the same: check the body (422 naming the field, a time in the past included),
+fill the actor from the API key, run the update with the request's idempotency key, answer the
+case's status. A refusal by the case's rules is 409 (promptly/services/updates.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Request
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, create_model
+
+from promptly.api.auth import ACT, Caller, require
+from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
+from promptly.config import Settings
+from promptly.domain.common import Actor, Model
+from promptly.domain.future_times import past_time_problems
+from promptly.services.case_kinds import CaseKind, CaseUpdate
+from promptly.services.errors import (
+    ACTION_RESPONSES,
+    ServiceError,
+    invalid_input,
+    validation_problems,
+)
+from promptly.services.updates import run_update
+
+BUSINESS_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+BusinessIdQuery = Annotated[str, StringConstraints(pattern=BUSINESS_ID_PATTERN)]
+
+
+def case_id_path(kind: CaseKind) -> Any:
+    return Path(
+        pattern=BUSINESS_ID_PATTERN,
+        description=f"The {kind.noun}'s business id ({kind.id_field} at booking)",
+    )
+
+
+def body_model(update: CaseUpdate) -> type[BaseModel]:
+    """The HTTP body: the update's argument, `actor` optional (the API key fills it)."""
+    if "actor" not in update.input.model_fields:
+        return update.input
+    title = "".join(part.capitalize() for part in update.action.split("_"))
+    model: type[BaseModel] = create_model(
+        f"{title}Body",
+        __base__=update.input,
+        actor=(
+            Actor | None,
+            Field(default=None, description="Who acts; default: the API key's identity"),
+        ),
+    )
+    return model
+
+
+def update_argument(update: CaseUpdate, body: BaseModel, caller: Caller) -> Model:
+    """The update's input from the body, the actor from the credentials."""
+    values = body.model_dump()
+    if "actor" in update.input.model_fields:
+        named = getattr(body, "actor", None)
+        values["actor"] = caller.actor_for(named).model_dump()
+    return update.input.model_validate(values)
+
+
+def add_update_routes(router: APIRouter, kind: CaseKind) -> None:
+    """`POST /{plural}/{id}/{action}` for every update of `kind`, then a 404 for any other."""
+    for update in kind.updates.values():
+        router.add_api_route(
+            f"/{kind.plural}/{{{kind.id_field}}}/{update.action}",
+            _update_endpoint(kind, update),
+            methods=["POST"],
+            response_model=kind.view_model,
+            name=f"{update.action}_{kind.noun}",
+            summary=update.summary,
+            description=f"Runs the `{update.action}` update of the {kind.noun}'s workflow and "
+            f"answers its status. The body's `actor` defaults to the API key's identity. A "
+            f"refusal by the {kind.noun}'s rules is 409 with the reason; nothing changes then. "
+            f"With an `Idempotency-Key`, a repeat is applied once and answers the first answer.",
+            responses=ACTION_RESPONSES,
+            tags=[kind.plural],
+        )
+    allowed = ", ".join(kind.updates)
+
+    async def unknown_action(action: str) -> None:
+        raise ServiceError(
+            404,
+            f"no action {action!r} for a {kind.noun}; allowed: {allowed}",
+            fields=[("action", f"one of: {allowed}")],
+        )
+
+    # After the real actions, so it only answers names that are not one of them.
+    router.add_api_route(
+        f"/{kind.plural}/{{{kind.id_field}}}/{{action}}",
+        unknown_action,
+        methods=["POST"],
+        include_in_schema=False,
+        name=f"unknown_{kind.noun}_action",
+    )
+
+
+def _update_endpoint(kind: CaseKind, update: CaseUpdate) -> Callable[..., Awaitable[Any]]:
+    body_type = body_model(update)
+
+    async def endpoint(**params: Any) -> Any:
+        request: Request = params["request"]
+        body: BaseModel | None = params["body"]
+        try:
+            if body is None:  # no body at all: fine when every field has a default
+                body = body_type.model_validate({})
+            argument = update_argument(update, body, params["caller"])
+        except ValidationError as err:
+            raise invalid_input(validation_problems(err.errors())) from err
+        # A time in the past is bad input (422 naming the field), as at booking.
+        past = past_time_problems(argument, datetime.now(UTC))
+        if past:
+            raise invalid_input(past)
+        settings: Settings = request.app.state.settings
+        return await run_update(
+            kind.handle(request.app.state.client, params[kind.id_field]),
+            kind.noun,
+            update.update,
+            argument,
+            settings.api_update_timeout,
+            update_id_for(request),
+        )
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("request", keyword, annotation=Request),
+            inspect.Parameter(
+                kind.id_field, keyword, annotation=Annotated[str, case_id_path(kind)]
+            ),
+            inspect.Parameter(
+                "body", keyword, annotation=Annotated[body_type | None, Body()], default=None
+            ),
+            inspect.Parameter("caller", keyword, annotation=Caller, default=require(ACT)),
+            inspect.Parameter(
+                "idempotency_key", keyword, annotation=str | None, default=IDEMPOTENCY_KEY
+            ),
+        ]
+    )
+    endpoint.__name__ = f"{update.action}_{kind.noun}"
+    return endpoint

@@ -1,0 +1,277 @@
+"""The commands every case kind has, made from the case-kind registry
+(promptly/services/case_kinds.py): start it from a JSON file, show its status, and one
+command per update, spelled as the update's `Cli` says.
+
+An update command runs the workflow update with an idempotency key (`--idempotency-key`, or
+a new one printed on stderr) and prints the case after it; bad input exits 2 naming the field,
+a refusal by the case's rules exits 1 (promptly/cli/common.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, NoReturn, Union, get_args, get_origin
+
+import annotated_types
+import typer
+from pydantic import AwareDatetime, ValidationError
+from pydantic.fields import FieldInfo
+from temporalio.client import Client
+
+from promptly.cli.common import run_with_client
+from promptly.cli.keys import IdempotencyKeyOption, cli_update_id, command_key
+from promptly.config import Settings
+from promptly.domain.common import Actor, ActorKind, Model
+from promptly.domain.common import CaseKind as StoredKind
+from promptly.domain.future_times import past_time_problems
+from promptly.domain.readable_time import readable, readable_text
+from promptly.services.case_kinds import CaseKind, CaseUpdate
+from promptly.services.case_views import read_case_view_once
+from promptly.services.cases import CaseExists
+from promptly.services.errors import validation_problems
+
+ShowView = Callable[[Any], None]
+
+# The CLI's words for input fields it offers (the API documents them in its models).
+FIELD_HELP = {
+    "reason": "why, on the record",
+    "new_start": "with its UTC offset, e.g. 2026-12-01T10:00:00+01:00",
+    "note": "on the record",
+    "for_customer_answer": "the customer owes us an answer (status updates pause); "
+    "otherwise they go on",
+    "root_cause": "why it happened, from PROMPTLY_COMPLAINT_ROOT_CAUSES",
+    "severity": "the complaint's severity",
+}
+
+
+def refuse(problems: list[tuple[str, str]]) -> NoReturn:
+    """Bad input: each `field: reason` on stderr, exit 2 (nothing was sent)."""
+    for field, reason in problems:
+        typer.secho(f"{field}: {reason}", fg="red", err=True)
+    raise typer.Exit(2)
+
+
+def print_timeline(view: Any, zone: str) -> None:
+    for entry in view.timeline:
+        typer.echo(
+            f"  {readable(entry.at, zone)}  {entry.kind.value:<14} "
+            f"{entry.actor.kind.value}:{entry.actor.id:<12} {readable_text(entry.detail, zone)}"
+        )
+
+
+def print_listing(
+    query: str, limit: int, row: Callable[[str, dict[str, Any], Settings], str]
+) -> None:
+    """One line per case of the visibility `query`, newest first: `row(workflow id, search
+    attributes by name, settings)`."""
+
+    async def action(client: Client, config: Settings) -> list[str]:
+        return [
+            row(
+                execution.id,
+                {p.key.name: p.value for p in execution.typed_search_attributes},
+                config,
+            )
+            async for execution in client.list_workflows(query, limit=limit)
+        ]
+
+    for line in run_with_client(action):
+        typer.echo(line)
+
+
+def run_case_update(
+    kind: CaseKind,
+    case_id: str,
+    update: CaseUpdate,
+    argument: Model,
+    idempotency_key: str | None,
+    show: ShowView,
+) -> None:
+    """Run one update of the case's workflow, applied once per key, and show the case after."""
+    key = command_key(idempotency_key)
+
+    async def action(client: Client, config: Settings) -> Any:
+        handle = kind.handle(client, case_id)
+        update_id = cli_update_id(key, handle.id, update.update)
+        return await handle.execute_update(update.update, argument, id=update_id)
+
+    show(run_with_client(action))
+
+
+def add_case_commands(
+    app: typer.Typer, kind: CaseKind, show: ShowView, *, start: str, start_help: str
+) -> None:
+    """`START FILE`, `status ID` and one command per update of `kind` not written by hand."""
+    app.command(start, help=start_help)(_start_command(kind))
+    app.command("status", help=f"Show the {kind.noun}'s status, deadlines and timeline.")(
+        _status_command(kind, show)
+    )
+    for update in kind.updates.values():
+        if not update.cli.by_hand:
+            app.command(update.command, help=update.summary)(_update_command(kind, update, show))
+
+
+def _start_command(kind: CaseKind) -> Callable[..., None]:
+    def start(file: Path) -> None:
+        try:
+            request = kind.request_model.model_validate_json(file.read_text())
+        except ValidationError as err:
+            refuse(validation_problems(err.errors()))
+
+        async def action(client: Client, config: Settings) -> str:
+            return (await kind.start(client, request, config)).id
+
+        try:
+            typer.echo(f"{kind.started}: {run_with_client(action)}")
+        except kind.rejected as err:  # the service's own checks: bad input
+            typer.secho(str(err), fg="red", err=True)
+            raise typer.Exit(2) from err
+        except CaseExists as err:
+            typer.secho(str(err), fg="red", err=True)
+            raise typer.Exit(1) from err
+
+    name = kind.request_model.__name__
+    start.__signature__ = _signature(  # type: ignore[attr-defined]
+        _argument("file", Path, typer.Argument(help=f"{name} as JSON"))
+    )
+    return start
+
+
+def _status_command(kind: CaseKind, show: ShowView) -> Callable[..., None]:
+    def status(**params: str) -> None:
+        async def action(client: Client, config: Settings) -> Any:
+            # From PostgreSQL as the API's GET (the query waits behind a busy worker); the
+            # query when the case stored no view yet (promptly/services/case_views.py).
+            read = await read_case_view_once(
+                client,
+                config.database_url,
+                workflow_id=kind.workflow_id(params[kind.id_field]),
+                kind=StoredKind(kind.noun),
+                view_model=kind.view_model,
+                run=kind.run,
+                status_query=kind.status_query,
+                status_reads=config.status_reads,
+            )
+            return read.view
+
+        show(run_with_client(action))
+
+    status.__signature__ = _signature(_argument(kind.id_field, str, typer.Argument()))  # type: ignore[attr-defined]
+    return status
+
+
+def _update_command(kind: CaseKind, update: CaseUpdate, show: ShowView) -> Callable[..., None]:
+    spelling = update.cli
+    fields = update.input.model_fields
+    arguments = update.arguments()
+    options = list(dict.fromkeys([*spelling.options, *spelling.flags]))
+    given = [*arguments, *options]
+    parameters = [_argument(kind.id_field, str, typer.Argument())]
+    for name in arguments:
+        parameters.append(_field_parameter(name, fields[name], spelling.defaults, positional=True))
+    for name in options:
+        parameters.append(
+            _field_parameter(name, fields[name], spelling.defaults, spelling.flags.get(name))
+        )
+    if spelling.choose_actor:
+        option = typer.Option(help="who acts")
+        parameters.append(_argument("actor_kind", ActorKind, option, spelling.actor))
+    parameters.append(_argument("actor_id", str, typer.Option(help="their id"), "cli"))
+    parameters.append(
+        inspect.Parameter(
+            "idempotency_key",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=IdempotencyKeyOption,
+            default=None,
+        )
+    )
+
+    def command(**params: Any) -> None:
+        values = {name: params[name] for name in given}
+        naive = [name for name, value in values.items() if _is_naive(value)]
+        if naive:
+            refuse([(name, "give the UTC offset, e.g. +01:00") for name in naive])
+        kind_of_actor = params.get("actor_kind", spelling.actor)
+        values["actor"] = Actor(kind=kind_of_actor, id=params["actor_id"])
+        try:
+            argument = update.input.model_validate(values)
+        except ValidationError as err:
+            refuse(validation_problems(err.errors()))
+        past = past_time_problems(argument, datetime.now(UTC))
+        if past:
+            refuse(past)
+        run_case_update(
+            kind, params[kind.id_field], update, argument, params["idempotency_key"], show
+        )
+
+    command.__signature__ = _signature(*parameters)  # type: ignore[attr-defined]
+    command.__name__ = update.command.replace("-", "_")
+    return command
+
+
+def _is_naive(value: object) -> bool:
+    return isinstance(value, datetime) and value.tzinfo is None
+
+
+def _field_parameter(
+    name: str,
+    info: FieldInfo,
+    defaults: Any,
+    flag: str | None = None,
+    *,
+    positional: bool = False,
+) -> inspect.Parameter:
+    """A typer argument or option for one input field, typed and bounded as the model says."""
+    annotation = _cli_type(info.annotation)
+    bounds: dict[str, Any] = {}
+    for rule in info.metadata:
+        if isinstance(rule, annotated_types.Ge):
+            bounds["min"] = rule.ge
+        elif isinstance(rule, annotated_types.Le):
+            bounds["max"] = rule.le
+    helped = FIELD_HELP.get(name)
+    if positional:
+        return _argument(name, annotation, typer.Argument(help=helped, **bounds))
+    if name in defaults:
+        default = defaults[name]
+    else:
+        default = inspect.Parameter.empty if info.is_required() else info.default
+    declarations = [flag] if flag else []
+    option = typer.Option(*declarations, help=helped, **bounds)
+    return _argument(name, annotation, option, default)
+
+
+def _cli_type(annotation: Any) -> Any:
+    """The field's type as typer parses it: `X | None` stays optional, aware times are
+    datetimes (their offset is checked when the command runs)."""
+    if get_origin(annotation) is Annotated:
+        return _cli_type(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        members = [member for member in get_args(annotation) if member is not type(None)]
+        if len(members) == 1:
+            return _cli_type(members[0]) | None
+    if annotation is AwareDatetime:
+        return datetime
+    if isinstance(annotation, type) and issubclass(annotation, (Enum, str, int, bool, datetime)):
+        return annotation
+    raise TypeError(f"the CLI cannot spell a field of type {annotation!r}: write it by hand")
+
+
+def _argument(
+    name: str, annotation: Any, info: Any, default: Any = inspect.Parameter.empty
+) -> inspect.Parameter:
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[annotation, info],
+        default=default,
+    )
+
+
+def _signature(*parameters: inspect.Parameter) -> inspect.Signature:
+    return inspect.Signature(list(parameters), return_annotation=None)

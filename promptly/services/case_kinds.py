@@ -1,0 +1,218 @@
+"""The case kinds (appointment, complaint, inquiry) and the updates each one takes.
+
+One table for both edges: the HTTP API turns every `CaseUpdate` into
+`POST /{plural}/{id}/{action}` (promptly/api/case_updates.py) and the CLI into a command
+(promptly/cli/case_commands.py). A new update is one `CaseUpdate` line here beside its
+workflow handler: `CaseUpdate(W.mark_paid, "Paid at the desk")` serves
+`POST /appointments/{id}/mark_paid` and `promptly mark-paid ID`. Its `Cli` says how the CLI
+spells it when the defaults do not fit (other name, `--options`, who acts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, get_type_hints
+
+from temporalio.client import Client, WorkflowHandle
+
+from promptly.config import Settings
+from promptly.domain.appointments.models import AppointmentRequest, AppointmentView
+from promptly.domain.appointments.rules import BookingRejected
+from promptly.domain.common import ActorKind, Model
+from promptly.domain.complaints.models import ComplaintRequest, Severity
+from promptly.domain.inquiries import InquiryRequest
+from promptly.services.appointments import book
+from promptly.services.complaints import file_complaint
+from promptly.services.inquiries import record_inquiry
+from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.complaint import ComplaintWorkflow
+from promptly.workflows.inquiry import InquiryWorkflow
+
+
+@dataclass(frozen=True)
+class Cli:
+    """How the CLI spells an update: `promptly [group] NAME ID ARGUMENTS… [--OPTIONS]`.
+
+    The input model's required fields (but the actor) are positional ARGUMENTS in model
+    order; `options` names the fields given as `--field-name` instead (or as spelled in
+    `flags`, e.g. `--for-answer/--not-for-answer`); any other field keeps the model's default.
+    `defaults` are the CLI's own defaults where the model has none. The actor is `actor` with
+    `--actor-id` (default `cli`); `choose_actor` adds `--actor-kind`. `by_hand`: the CLI
+    writes this command itself (its options are not fields of the model)."""
+
+    name: str | None = None  # default: the action, dashed (`check_in` → `check-in`)
+    options: tuple[str, ...] = ()
+    flags: Mapping[str, str] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    actor: ActorKind = ActorKind.STAFF
+    choose_actor: bool = False
+    by_hand: bool = False
+
+
+@dataclass(frozen=True)
+class CaseUpdate:
+    """One update of a case kind: the workflow update it runs and its one input model.
+
+    The action (the URL's last segment, the OpenAPI operation `{action}_{noun}`) is the
+    update's name, its input the handler's argument type; `summary` is the OpenAPI summary
+    and the CLI command's help."""
+
+    update: Any  # a typed `@workflow.update` method reference, e.g. AppointmentWorkflow.confirm
+    summary: str
+    cli: Cli = Cli()
+
+    @cached_property
+    def input(self) -> type[Model]:
+        hints = get_type_hints(self.update)
+        hints.pop("return", None)
+        [argument] = hints.values()
+        model: type[Model] = argument
+        return model
+
+    @property
+    def action(self) -> str:
+        return str(self.update.__name__)
+
+    @property
+    def command(self) -> str:
+        return self.cli.name or self.action.replace("_", "-")
+
+    def arguments(self) -> list[str]:
+        """The input fields the CLI takes as positional arguments, in model order."""
+        spelled = {*self.cli.options, *self.cli.flags}
+        return [
+            name
+            for name, info in self.input.model_fields.items()
+            if info.is_required() and name != "actor" and name not in spelled
+        ]
+
+
+@dataclass(frozen=True)
+class CaseKind:
+    """A case kind: its noun, its workflow, what starts it and the updates it takes.
+
+    By convention the rest follows from the noun and the workflow: the URL prefix is the
+    plural, the business id is `{noun}_id`, the workflow id `{noun}-{id}`, the view the
+    workflow's `status` query answers."""
+
+    noun: str  # "appointment": also the `cases.kind` value of its PostgreSQL row
+    workflow: type  # the workflow class: `run` takes `request_model`, `status` answers the view
+    request_model: type[Model]
+    updates: Mapping[str, CaseUpdate]
+    # Start the workflow (`CaseExists` when the id is taken) and what the CLI says it did.
+    start: Callable[[Client, Any, Settings], Awaitable[WorkflowHandle[Any, Any]]]
+    started: str  # "booked"
+    rejected: tuple[type[Exception], ...] = ()  # the start's own refusals: `field: reason`
+
+    @property
+    def plural(self) -> str:
+        return self.noun[:-1] + "ies" if self.noun.endswith("y") else self.noun + "s"
+
+    @property
+    def id_field(self) -> str:
+        return f"{self.noun}_id"
+
+    @property
+    def run(self) -> Any:
+        return self.workflow.run  # type: ignore[attr-defined]
+
+    @property
+    def status_query(self) -> Any:
+        return self.workflow.status  # type: ignore[attr-defined]
+
+    @cached_property
+    def view_model(self) -> type[Model]:
+        view: type[Model] = get_type_hints(self.status_query)["return"]
+        return view
+
+    def workflow_id(self, case_id: str) -> str:
+        return f"{self.noun}-{case_id}"
+
+    def handle(self, client: Client, case_id: str) -> WorkflowHandle[Any, Any]:
+        return client.get_workflow_handle_for(self.run, self.workflow_id(case_id))
+
+    def case_id(self, workflow_id: str) -> str:
+        """The business id of one of this kind's workflow ids."""
+        return workflow_id.removeprefix(f"{self.noun}-")
+
+    def not_found(self, case_id: str) -> str:
+        return f"no {self.noun} {case_id}"
+
+
+def _updates(*updates: CaseUpdate) -> dict[str, CaseUpdate]:
+    return {update.action: update for update in updates}
+
+
+STAFF, CLIENT, PROVIDER = ActorKind.STAFF, ActorKind.CLIENT, ActorKind.PROVIDER
+A, C, I = AppointmentWorkflow, ComplaintWorkflow, InquiryWorkflow  # noqa: E741
+
+# Who acts when the CLI does not say: the kind is fixed, or `--actor-kind` with this default.
+BY_PROVIDER = Cli(actor=PROVIDER)
+CLIENT_OR_OTHER = Cli(actor=CLIENT, choose_actor=True)
+PROVIDER_OR_OTHER = Cli(actor=PROVIDER, choose_actor=True)
+
+APPOINTMENT_UPDATES = _updates(
+    CaseUpdate(A.confirm, "The client confirmed", Cli(choose_actor=True)),
+    CaseUpdate(A.acknowledge, "The provider acknowledged", BY_PROVIDER),
+    CaseUpdate(
+        A.record_call_outcome,
+        "Outcome of the current follow-up call",
+        Cli("call-outcome", ("note",)),
+    ),
+    CaseUpdate(A.check_in, "The client arrived (opens 2h before the start)"),
+    CaseUpdate(A.complete, "The visit is over", BY_PROVIDER),
+    CaseUpdate(
+        A.cancel, "Cancel (under 24h: late, counts as held; by the provider: free)", CLIENT_OR_OTHER
+    ),
+    CaseUpdate(A.reschedule, "Move to a new time; timers follow", CLIENT_OR_OTHER),
+    CaseUpdate(
+        A.report_delay, "The provider or the client runs late", Cli("delay", actor=PROVIDER)
+    ),
+    CaseUpdate(
+        A.excuse_no_show,
+        "The client's no-show excuse",
+        Cli("excuse", actor=CLIENT, choose_actor=True),
+    ),
+    CaseUpdate(A.waive_fee, "Force majeure: no fee", PROVIDER_OR_OTHER),
+)
+HOLD_CLI = Cli(
+    options=("for_customer_answer",), flags={"for_customer_answer": "--for-answer/--not-for-answer"}
+)
+VERDICT_CLI = Cli(
+    "verdict",
+    ("comment", "root_cause"),
+    flags={"satisfied": "--satisfied/--not-satisfied"},
+    actor=CLIENT,
+    choose_actor=True,
+)
+COMPLAINT_UPDATES = _updates(
+    CaseUpdate(C.assign, "Give the case an owner", Cli(by_hand=True)),
+    CaseUpdate(C.add_note, "Internal or customer note", Cli("note", by_hand=True)),
+    CaseUpdate(C.hold, "Waiting on the customer: clock stops", HOLD_CLI),
+    CaseUpdate(C.resume, "The customer answered", Cli(options=("note",))),
+    CaseUpdate(C.propose_resolution, "Propose a resolution", Cli("propose")),
+    CaseUpdate(C.customer_verdict, "Satisfied: closed; not satisfied: reopened", VERDICT_CLI),
+    CaseUpdate(C.close, "A supervisor closes it", Cli(options=("root_cause",))),
+)
+PROMOTE_CLI = Cli(options=("severity",), defaults={"severity": Severity.NORMAL})
+INQUIRY_UPDATES = _updates(
+    CaseUpdate(I.answer, "Send the answer to the customer"),
+    CaseUpdate(I.promote, "It is a complaint: file one", PROMOTE_CLI),
+)
+
+
+async def _book(
+    client: Client, request: AppointmentRequest, settings: Settings
+) -> WorkflowHandle[AppointmentWorkflow, AppointmentView]:
+    return await book(client, request, settings, datetime.now(UTC))
+
+
+APPOINTMENT = CaseKind(
+    "appointment", A, AppointmentRequest, APPOINTMENT_UPDATES, _book, "booked", (BookingRejected,)
+)
+COMPLAINT = CaseKind("complaint", C, ComplaintRequest, COMPLAINT_UPDATES, file_complaint, "filed")
+INQUIRY = CaseKind("inquiry", I, InquiryRequest, INQUIRY_UPDATES, record_inquiry, "recorded")
+CASE_KINDS: tuple[CaseKind, ...] = (APPOINTMENT, COMPLAINT, INQUIRY)

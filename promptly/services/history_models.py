@@ -1,0 +1,126 @@
+"""What a compliance export holds: a case's history (timeline joined with the messages sent
+and the staff tasks made) and a client's cases, messages and replies. Loaded by
+promptly/services/history.py, rendered by promptly/services/history_render.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from promptly.domain.readable_time import readable
+from promptly.services.promise_ledger import LedgerRow
+
+
+class Format(StrEnum):
+    MD = "md"
+    JSON = "json"
+    HTML = "html"
+
+
+class ExportedMessage(BaseModel):
+    """A row of the `messages` ledger: what went to whom, on which channel, and its fate."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: int
+    template: str
+    channel: str
+    recipient_role: str
+    recipient: str
+    locale: str
+    subject: str
+    body: str
+    status: str
+    attempts: int
+    last_error: str | None
+    requested_at: datetime
+    sent_at: datetime | None
+    # The provider's delivery receipt (SMS: delivered, undelivered, failed) and its error code.
+    delivery_status: str | None = None
+    delivery_error_code: str | None = None
+
+
+class ExportedTask(BaseModel):
+    """A staff task the case created (a call to make, a confirmation to send by hand)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: int
+    kind: str
+    assignee: str
+    title: str
+    details: str
+    due_at: datetime
+    status: str
+    outcome: str | None
+    note: str | None
+    closed_by: str | None
+
+
+class ExportedEntry(BaseModel):
+    """One line of the history. `seq` is the timeline position; None for a ledger message
+    no timeline entry refers to (listed at the time it was requested)."""
+
+    seq: int | None
+    at: datetime
+    kind: str
+    actor: str
+    detail: str
+    channel: str | None = None
+    reason: str | None = None
+    data: dict[str, Any]
+    message: ExportedMessage | None = None
+    task: ExportedTask | None = None
+
+
+class CaseExport(BaseModel):
+    case_id: str
+    kind: str
+    business_id: str
+    status: str
+    client_id: str
+    provider_id: str | None
+    starts_at: datetime | None
+    details: dict[str, Any]
+    timezone: str
+    entries: list[ExportedEntry]
+    # The promise ledger's rows of the case: the verdicts the workflow reached.
+    promises: list[LedgerRow] = []
+
+
+class ClientCase(BaseModel):
+    case_id: str
+    kind: str
+    business_id: str
+    status: str
+    created_at: datetime
+    starts_at: datetime | None
+    messages: list[ExportedMessage]
+
+
+class ClientReply(BaseModel):
+    """A message the client sent us (SMS or email reply) and what Promptly did with it."""
+
+    received_at: datetime
+    channel: str
+    sender: str
+    body: str
+    intent: str
+    outcome: str | None
+    case_id: str | None
+
+
+class ClientExport(BaseModel):
+    client_id: str
+    timezone: str
+    cases: list[ClientCase]
+    sms_consent: str | None = None  # e.g. "+48600100200 opted out 2026-11-30 10:00"
+    replies: list[ClientReply] = []
+
+
+def when_text(moment: datetime | None) -> str:
+    """To the minute, zone named (the export's moments are in its timezone already)."""
+    return readable(moment, str(moment.tzinfo)) if moment else "-"

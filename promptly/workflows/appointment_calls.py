@@ -1,0 +1,176 @@
+"""The phone follow-up (DESIGN.md §1, appointment 3): a silent client is called by the front
+desk, attempt after attempt within the rule's window; each call is a task, each outcome an
+update, and the next attempt closes the task its predecessor left open.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio import workflow
+
+from promptly.workflows.appointment_state import (
+    RECORD_TIMEOUT,
+    count,
+)
+from promptly.workflows.appointment_steps import AppointmentSteps
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.tasks import TaskActivities
+    from promptly.domain import metrics
+    from promptly.domain.appointments import follow_up
+    from promptly.domain.appointments.models import (
+        AppointmentCase,
+        AppointmentStatus,
+        CallOutcome,
+        CancelInput,
+        RecordCallOutcomeInput,
+        RescheduleInput,
+    )
+    from promptly.domain.common import (
+        SYSTEM,
+        Channel,
+        PromiseKind,
+        RecipientRole,
+        TimelineKind,
+    )
+    from promptly.domain.tasks import (
+        CreateTaskRequest,
+        TaskKind,
+    )
+
+
+class AppointmentCalls(AppointmentSteps):
+    """The next call attempt and what a call's outcome decides."""
+
+    async def _follow_up_call_beside(self) -> None:
+        """The next call attempt: decided on the current case, then the task is written."""
+        case = self.case
+        if follow_up.follow_up_exhausted(case):
+            self._promises.broken(PromiseKind.FOLLOW_UP, f"no call made ({case.follow_up_rule})")
+            await self._stop_calling(case)
+            return
+        superseded = case.awaiting_call_outcome
+        attempt = case.call_attempts + 1
+        now = workflow.now()
+        self._case = follow_up.after_call_attempt(case, now)
+        self._journal.changed()
+        self._promises.met(PromiseKind.FOLLOW_UP, cause_if_late=case.follow_up_rule)
+        if superseded:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                f"No outcome recorded for call attempt {case.call_attempts}: treated as no answer",
+            )
+        count(metrics.CALL_ATTEMPTS)
+        if superseded:
+            await self._close_task(
+                self._call_task_key(attempt - 1),
+                "no_outcome",
+                f"superseded by call attempt {attempt}",
+                SYSTEM,
+            )
+        await self._write_call_task(attempt, now)
+        current = self.case
+        if not (current.awaiting_call_outcome and current.call_attempts == attempt):
+            # The case moved on while the task was written (confirmed, cancelled, answered):
+            # whoever changed it may have found no task to close yet.
+            await self._close_task(
+                self._call_task_key(attempt),
+                current.status.value.lower(),
+                f"the appointment is {current.status.value}",
+                SYSTEM,
+            )
+
+    async def _record_call_outcome_beside(self, command: RecordCallOutcomeInput) -> None:
+        attempt = self.case.call_attempts
+        count(metrics.CALL_OUTCOMES, outcome=command.outcome.value)
+        self._update(awaiting_call_outcome=False)
+        self._note(
+            TimelineKind.ACTION,
+            command.actor,
+            f"Call attempt {attempt}: {command.outcome.value}"
+            + (f" ({command.note})" if command.note else ""),
+            outcome=command.outcome.value,
+            attempt=attempt,
+            note=command.note,
+        )
+        outcome = command.outcome
+        if outcome is not CallOutcome.NO_ANSWER:
+            self._update(next_call_at=None)
+        if outcome is CallOutcome.REACHED_CONFIRMED:
+            self._set_status(
+                AppointmentStatus.CONFIRMED, command.actor, "Client confirmed by phone"
+            )
+        elif outcome is CallOutcome.WRONG_NUMBER:
+            self._set_status(
+                AppointmentStatus.UNCONFIRMED,
+                command.actor,
+                "Wrong number: the client cannot be reached by phone",
+            )
+            await self._alert_supervisor(
+                "wrong_number",
+                "Wrong phone number",
+                f"{self.case.request.client.phone} is not {self.case.request.client.name}'s.",
+            )
+        elif outcome is CallOutcome.REACHED_CANCELLED:
+            # What the client said on the phone is done, with the fee rule of the moment; the
+            # call task closes with the case's other tasks.
+            reason = command.note or "client asked by phone to cancel"
+            await self._cancel_beside(CancelInput(reason=reason, actor=command.actor))
+            return
+        elif outcome is CallOutcome.REACHED_RESCHEDULED and command.new_start is not None:
+            await self._reschedule_beside(
+                RescheduleInput(new_start=command.new_start, actor=command.actor)
+            )
+            return
+        await self._close_task(
+            self._call_task_key(attempt), outcome.value, command.note, command.actor
+        )
+        if outcome is CallOutcome.REACHED_CONFIRMED:
+            await self._confirmation_follow_ups_moot("confirmed", command.actor)
+
+    async def _stop_calling(self, case: AppointmentCase) -> None:
+        """Every attempt made, no confirmation: the client is unconfirmed, the supervisor told."""
+        self._update(next_call_at=None, awaiting_call_outcome=False)
+        self._set_status(
+            AppointmentStatus.UNCONFIRMED,
+            SYSTEM,
+            f"No confirmation after {case.call_attempts} call attempt(s)",
+        )
+        await self._alert_supervisor(
+            "unconfirmed",
+            "Client unconfirmed",
+            f"{case.request.client.name} did not confirm; "
+            f"{case.call_attempts} call attempt(s) made.",
+        )
+
+    async def _write_call_task(self, attempt: int, now: datetime) -> None:
+        """The front desk's task for call attempt `attempt`, and its line in the timeline."""
+        case = self.case
+        max_attempts = case.max_call_attempts
+        task = await workflow.execute_activity_method(
+            TaskActivities.create_task,
+            CreateTaskRequest(
+                idempotency_key=self._call_task_key(attempt),
+                case_id=self._workflow_id,
+                kind=TaskKind.CALL_CLIENT,
+                assignee=RecipientRole.FRONT_DESK,
+                title=f"Call {case.request.client.name} (attempt {attempt} of {max_attempts})",
+                details=f"{case.request.service} on {case.request.start.isoformat()} at "
+                f"{case.request.location} is not confirmed. Phone: {case.request.client.phone}.",
+                due_at=now,
+                data={"attempt": attempt, "phone": case.request.client.phone},
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"call attempt {attempt} of {max_attempts}",
+        )
+        self._note(
+            TimelineKind.MESSAGE,
+            SYSTEM,
+            f"Call task for the front desk: attempt {attempt} of {max_attempts}",
+            template="call_task",
+            channel=Channel.PHONE.value,
+            task_id=task.task_id,
+            attempt=attempt,
+        )

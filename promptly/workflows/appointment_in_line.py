@@ -1,0 +1,361 @@
+"""Appointments started before the patch `messages-beside-the-plan` finish as they began:
+each message awaited in line, each transition awaiting its activities as it decides. Kept
+so those running cases, and their stored histories, replay (docs/messages-and-deploys.md).
+New cases never take these paths.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+from promptly.workflows.appointment_calls import AppointmentCalls
+from promptly.workflows.appointment_state import (
+    CLIENT_LINKS,
+    CLOSE_SUPERSEDED_CALL_TASK,
+    MESSAGE_RETRY,
+    PREPAY_FLAG,
+    RECORD_TIMEOUT,
+    REMINDER_LATE_AFTER,
+    count,
+)
+from promptly.workflows.messages import deliver, to_client
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.tasks import TaskActivities
+    from promptly.domain import metrics
+    from promptly.domain.appointments import follow_up
+    from promptly.domain.appointments import rules as appointment_rules
+    from promptly.domain.appointments.models import (
+        FINAL_APPOINTMENT_STATUSES,
+        AppointmentStatus,
+        BillingOutcome,
+        CallOutcome,
+        CancelInput,
+        ConfirmInput,
+        RecordCallOutcomeInput,
+        ReportDelayInput,
+        RescheduleInput,
+        WaiveFeeInput,
+    )
+    from promptly.domain.common import (
+        SYSTEM,
+        Actor,
+        Channel,
+        RecipientRole,
+        TimelineKind,
+    )
+    from promptly.domain.messages import Recipient, SendMessageRequest
+    from promptly.domain.tasks import (
+        CloseTaskRequest,
+        CreateTaskRequest,
+        TaskKind,
+    )
+
+
+class AppointmentInLine(AppointmentCalls):
+    """The paths of cases from before messages ran beside the plan."""
+
+    async def _run_step_in_line(self, step: appointment_rules.Step) -> None:
+        if step is appointment_rules.Step.CONFIRMATION:
+            await self._send_confirmation()
+        elif step is appointment_rules.Step.PROVIDER_NOTICE:
+            await self._notify_provider()
+        elif step is appointment_rules.Step.PROVIDER_ACK_ALERT:
+            await self._alert_supervisor(
+                "provider_ack_missing",
+                "Provider has not acknowledged",
+                f"{self.case.request.provider.name} has not acknowledged the booking "
+                f"by {self.case.provider_ack_deadline.isoformat()}.",
+            )
+            self._update(ack_alert_sent=True)
+        elif step is appointment_rules.Step.REMINDER:
+            reschedules = self.case.reschedules
+            planned = self.case.reminder_at or workflow.now()
+            sent = await self._send_to_client("reminder", deadline=self._reminder_window_end())
+            if self.case.reschedules == reschedules:
+                late = workflow.now() - planned > REMINDER_LATE_AFTER
+                outcome = "late" if late else "on_time"
+                count(metrics.REMINDERS, outcome=outcome if sent else "failed")
+                self._update(reminder_sent=True)
+                if not sent:
+                    self._flag("reminder not sent")
+        elif step is appointment_rules.Step.FOLLOW_UP_CALL:
+            await self._follow_up_call()
+        elif step is appointment_rules.Step.NO_SHOW:
+            await self._no_show()
+        elif step is appointment_rules.Step.AUTO_COMPLETE:
+            await self._complete(
+                SYSTEM, "Checked in, nobody completed the visit: closed by the system"
+            )
+
+    async def _send_confirmation(self) -> None:
+        case = self.case
+        template = (
+            "phone_confirmation"
+            if case.request.client.preferred_channel is Channel.PHONE
+            else "confirmation"
+        )
+        give_up_at = appointment_rules.confirmation_give_up_at(case.booked_at, case.policy)
+        sent = await self._send_to_client(template, deadline=give_up_at, step="confirmation")
+        if self.case.reschedules != case.reschedules:
+            return  # rescheduled meanwhile: the new time gets its own confirmation
+        self._update(confirmation_attempted=True, confirmation_sent=sent)
+        if sent:
+            return
+        task = await workflow.execute_activity_method(
+            TaskActivities.create_task,
+            CreateTaskRequest(
+                idempotency_key=f"{self._workflow_id}/confirmation-task/{case.reschedules}",
+                case_id=self._workflow_id,
+                kind=TaskKind.SEND_CONFIRMATION_MANUALLY,
+                assignee=RecipientRole.FRONT_DESK,
+                title=f"Confirm {case.request.client.name} by hand",
+                details=f"The {case.request.client.preferred_channel.value} confirmation could "
+                f"not be sent; it must reach the client before "
+                f"{case.confirmation_deadline.isoformat()}.",
+                due_at=case.confirmation_deadline,
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary="front-desk task: send the confirmation by hand",
+        )
+        self._note(
+            TimelineKind.TASK,
+            SYSTEM,
+            "Front desk asked to send the confirmation by hand",
+            task_id=task.task_id,
+            kind=TaskKind.SEND_CONFIRMATION_MANUALLY.value,
+            due_at=case.confirmation_deadline.isoformat(),
+        )
+        self._flag("confirmation not sent")
+
+    async def _notify_provider(self) -> None:
+        provider = self.case.request.provider
+        self._update(provider_notified=True)
+        if provider.email is None:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                "Provider has no email: acknowledgement expected through staff",
+            )
+            return
+        await self._send(
+            "provider_booking",
+            Recipient(
+                role=RecipientRole.PROVIDER,
+                name=provider.name,
+                email=provider.email,
+                timezone=self.case.request.client.timezone,
+            ),
+            Channel.EMAIL,
+            deadline=self.case.provider_ack_deadline,
+        )
+
+    async def _send_to_client(
+        self,
+        template: str,
+        *,
+        deadline: datetime,
+        step: str | None = None,
+        link_actions: list[str] | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> bool:
+        client = self.case.request.client
+        return await self._send(
+            template,
+            to_client(client),
+            client.preferred_channel,
+            deadline=deadline,
+            step=step,
+            link_actions=CLIENT_LINKS if link_actions is None else link_actions,
+            extra=extra,
+        )
+
+    async def _send(
+        self,
+        template: str,
+        to: Recipient,
+        channel: Channel,
+        *,
+        deadline: datetime,
+        step: str | None = None,
+        link_actions: list[str] | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> bool:
+        """Send one message, retrying transient failures until `deadline`; True if it went out.
+
+        Every outcome is a timeline entry; a failure is the caller's decision to handle.
+        """
+        delivery = await deliver(
+            SendMessageRequest(
+                idempotency_key=f"{self._workflow_id}/{step or template}/"
+                f"{self._send_round(template)}",
+                case_id=self._workflow_id,
+                template=template,
+                channel=channel,
+                to=to,
+                context={**self._message_context(), **(extra or {})},
+                link_actions=link_actions or [],
+            ),
+            budget=max(deadline - workflow.now(), timedelta(minutes=1)),
+            retry=MESSAGE_RETRY,
+        )
+        self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+        return delivery.sent
+
+    def _send_round(self, template: str) -> int:
+        """How many times this template was sent before: reschedules send it again."""
+        return sum(
+            1
+            for entry in self._journal.timeline
+            if entry.kind in (TimelineKind.MESSAGE, TimelineKind.MESSAGE_FAILED)
+            and entry.data.get("template") == template
+        )
+
+    async def _follow_up_call(self) -> None:
+        case = self.case
+        if follow_up.follow_up_exhausted(case):
+            await self._stop_calling(case)
+            return
+        if case.awaiting_call_outcome:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                f"No outcome recorded for call attempt {case.call_attempts}: treated as no answer",
+            )
+            if workflow.patched(CLOSE_SUPERSEDED_CALL_TASK):
+                await self._close_call_task(
+                    "no_outcome", f"superseded by call attempt {case.call_attempts + 1}", SYSTEM
+                )
+        attempt = case.call_attempts + 1
+        now = workflow.now()
+        self._case = follow_up.after_call_attempt(case, now)
+        count(metrics.CALL_ATTEMPTS)
+        await self._write_call_task(attempt, now)
+
+    async def _close_call_task(self, outcome: str, note: str, actor: Actor) -> None:
+        if self.case.call_attempts == 0:
+            return
+        await workflow.execute_activity_method(
+            TaskActivities.close_task,
+            CloseTaskRequest(
+                idempotency_key=self._call_task_key(self.case.call_attempts),
+                outcome=outcome,
+                note=note,
+                closed_by=actor,
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"close call task {self.case.call_attempts}: {outcome}",
+        )
+
+    async def _confirm_in_line(self, command: ConfirmInput, via: str) -> None:
+        await self._close_call_task("confirmed", "client confirmed", command.actor)
+        self._update(next_call_at=None, awaiting_call_outcome=False)
+        self._set_status(AppointmentStatus.CONFIRMED, command.actor, f"Client confirmed{via}")
+
+    async def _record_call_outcome_in_line(self, command: RecordCallOutcomeInput) -> None:
+        attempt = self.case.call_attempts
+        await self._close_call_task(command.outcome.value, command.note, command.actor)
+        count(metrics.CALL_OUTCOMES, outcome=command.outcome.value)
+        self._update(awaiting_call_outcome=False)
+        self._note(
+            TimelineKind.ACTION,
+            command.actor,
+            f"Call attempt {attempt}: {command.outcome.value}"
+            + (f" ({command.note})" if command.note else ""),
+            outcome=command.outcome.value,
+            attempt=attempt,
+            note=command.note,
+        )
+        if command.outcome is CallOutcome.REACHED_CONFIRMED:
+            self._update(next_call_at=None)
+            self._set_status(
+                AppointmentStatus.CONFIRMED, command.actor, "Client confirmed by phone"
+            )
+        elif command.outcome is CallOutcome.WRONG_NUMBER:
+            self._update(next_call_at=None)
+            self._set_status(
+                AppointmentStatus.UNCONFIRMED,
+                command.actor,
+                "Wrong number: the client cannot be reached by phone",
+            )
+            await self._alert_supervisor(
+                "wrong_number",
+                "Wrong phone number",
+                f"{self.case.request.client.phone} is not {self.case.request.client.name}'s.",
+            )
+        elif command.outcome is CallOutcome.REACHED_CANCELLED:
+            self._update(next_call_at=None)
+            self._flag("client asked by phone to cancel")
+        elif command.outcome is CallOutcome.REACHED_RESCHEDULED:
+            self._update(next_call_at=None)
+            self._flag("client asked by phone to reschedule")
+
+    async def _cancel_in_line(self, command: CancelInput) -> None:
+        decision = appointment_rules.cancellation(self.case, command.actor, workflow.now())
+        self._update(
+            next_call_at=None,
+            free_reschedule=decision.free_reschedule,
+            cancellations=self.case.cancellations + 1,
+        )
+        who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
+        self._set_status(decision.status, command.actor, f"{who}: {command.reason}")
+        await self._record_billing(decision.billing, command.actor, command.reason)
+        await self._send_to_client(
+            "cancellation",
+            deadline=workflow.now() + timedelta(hours=1),
+            step=f"cancellation-{self.case.reschedules}",
+            link_actions=["reschedule"] if decision.free_reschedule else [],
+            extra={"outcome": decision.billing.value, "reason": command.reason},
+        )
+
+    async def _reschedule_in_line(self, command: RescheduleInput) -> None:
+        now = workflow.now()
+        old = self.case
+        if old.status not in FINAL_APPOINTMENT_STATUSES and not old.free_reschedule:
+            if appointment_rules.is_late_change(old.request.start, now, old.policy):
+                await self._record_billing(
+                    BillingOutcome.LATE_CANCEL, command.actor, "late reschedule"
+                )
+        self._moved(old, appointment_rules.rescheduled(old, command.new_start, now), command.actor)
+
+    async def _waive_fee_in_line(self, command: WaiveFeeInput) -> None:
+        self._update(free_reschedule=True, free_reschedule_granted_at=workflow.now())
+        await self._record_billing(BillingOutcome.WAIVED, command.actor, command.reason)
+        self._unflag(PREPAY_FLAG)
+        await self._send_to_client(
+            "fee_waived",
+            deadline=workflow.now() + timedelta(hours=1),
+            step=f"fee-waived-{self.case.reschedules}",
+            link_actions=["reschedule"],
+            extra={"reason": command.reason},
+        )
+
+    async def _report_delay_in_line(self, command: ReportDelayInput, actor: Actor) -> None:
+        minutes = self._note_provider_delay(command, actor)
+        await self._send_to_client(
+            "delay_notice",
+            deadline=workflow.now() + timedelta(minutes=15),
+            step=f"delay-{self.case.reschedules}-{minutes}",
+            link_actions=["reschedule", "cancel"],
+            extra={"estimate": self._delayed_start(minutes).isoformat(), "minutes": minutes},
+        )
+
+    async def _no_show(self) -> None:
+        if self._beside:
+            await self._no_show_beside()
+            return
+        self._set_status(
+            AppointmentStatus.NO_SHOW,
+            SYSTEM,
+            "Not checked in 15 minutes after the start: no-show (counts as held)",
+        )
+        await self._record_billing(BillingOutcome.NO_SHOW, SYSTEM, "not checked in")
+        count(metrics.NO_SHOWS)
+        self._flag(PREPAY_FLAG)
+        await self._send_to_client(
+            "no_show_notice",
+            deadline=workflow.now() + timedelta(hours=24),
+            step=f"no-show-{self.case.reschedules}",
+        )

@@ -1,0 +1,322 @@
+"""How an appointment's messages go out: each one beside the plan, with a budget; one that
+cannot go out becomes a flag and a front-desk task; a change cancels the sends it makes moot
+(DESIGN.md §1, appointments 1–3; docs/messages-and-deploys.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+from promptly.workflows.appointment_state import (
+    ALERT_BUDGET,
+    CLIENT_LINKS,
+    MESSAGE_RETRY,
+    PROVIDER_LINKS,
+    RECORD_TIMEOUT,
+    REMINDER_LATE_AFTER,
+    VISIT_LINKS,
+    AppointmentState,
+    count,
+)
+from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, to_client
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.messaging import MessagingActivities
+    from promptly.activities.tasks import TaskActivities
+    from promptly.domain import metrics
+    from promptly.domain.appointments import rules as appointment_rules
+    from promptly.domain.common import (
+        SYSTEM,
+        Actor,
+        Channel,
+        RecipientRole,
+        TimelineKind,
+    )
+    from promptly.domain.messages import Recipient, SendMessageRequest
+    from promptly.domain.tasks import (
+        CloseCaseTasksRequest,
+        CloseTaskRequest,
+        CreateTaskRequest,
+        TaskKind,
+    )
+
+
+class AppointmentSends(AppointmentState):
+    """Starting, cancelling and settling the appointment's messages, and its staff tasks."""
+
+    def _start_send(
+        self,
+        group: str,
+        template: str,
+        to: Recipient,
+        channel: Channel,
+        *,
+        budget: timedelta,
+        if_failed: str,
+        task_kind: TaskKind = TaskKind.DELIVER_MESSAGE_MANUALLY,
+        task_due: datetime | None = None,
+        on_sent: Callable[[], None] | None = None,
+        link_actions: list[str] | None = None,
+        extra: dict[str, object] | None = None,
+        purpose: str | None = None,
+    ) -> None:
+        """Start one message beside the plan; its outcome is recorded when it ends.
+
+        A message that cannot go out sets the flag `if_failed` and gives the front desk a task
+        to pass it on (due `task_due`, at once by default); a cancelled one is only noted.
+        """
+        rounds = self.case.reschedules
+
+        async def settle(message: SendMessageRequest, delivery: Delivery) -> None:
+            with self._journal.quietly():
+                self._promises.delivered_by(group, delivery)
+                self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
+                if delivery.sent:
+                    if on_sent is not None and self.case.reschedules == rounds:
+                        on_sent()
+                elif not delivery.cancelled:
+                    self._flag(if_failed)
+            if not delivery.sent and not delivery.cancelled:
+                await self._hand_to_front_desk(message, delivery, task_kind, task_due)
+            await self._save()
+
+        self._sends.start(
+            SendMessageRequest(
+                idempotency_key=f"{self._workflow_id}/{purpose or group}/r{rounds}",
+                case_id=self._workflow_id,
+                template=template,
+                channel=channel,
+                to=to,
+                context={**self._message_context(), **(extra or {})},
+                link_actions=link_actions or [],
+            ),
+            group=group,
+            budget=budget,
+            retry=MESSAGE_RETRY,
+            on_outcome=settle,
+        )
+
+    def _start_to_client(
+        self,
+        group: str,
+        template: str,
+        *,
+        budget: timedelta,
+        link_actions: list[str] | None = None,
+        if_failed: str | None = None,
+        **options: Any,
+    ) -> None:
+        client = self.case.request.client
+        self._start_send(
+            group,
+            template,
+            to_client(client),
+            client.preferred_channel,
+            budget=budget,
+            if_failed=if_failed or f"{template.replace('_', ' ')} not sent",
+            link_actions=CLIENT_LINKS if link_actions is None else link_actions,
+            **options,
+        )
+
+    async def _hand_to_front_desk(
+        self,
+        message: SendMessageRequest,
+        delivery: Delivery,
+        kind: TaskKind,
+        due: datetime | None,
+    ) -> None:
+        """A message that will not go out becomes a front-desk task to pass it on."""
+        due_at = due or workflow.now()
+        who = message.to.name or message.to.role.value
+        what = message.template.replace("_", " ")
+        title = (
+            f"Confirm {self.case.request.client.name} by hand"
+            if kind is TaskKind.SEND_CONFIRMATION_MANUALLY
+            else f"Pass on the {what} to {who}"
+        )
+        task = await workflow.execute_activity_method(
+            TaskActivities.create_task,
+            CreateTaskRequest(
+                idempotency_key=f"{message.idempotency_key}/by-hand",
+                case_id=self._workflow_id,
+                kind=kind,
+                assignee=RecipientRole.FRONT_DESK,
+                title=title,
+                details=f"The {message.channel.value} {what} to {who} could not be sent "
+                f"({delivery.data.get('reason', delivery.detail)}); pass it on before "
+                f"{due_at.isoformat()}.",
+                due_at=due_at,
+                data={"template": message.template, "recipient": message.to.role.value},
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"front-desk task: pass on the {what}",
+        )
+        with self._journal.quietly():
+            self._note(
+                TimelineKind.TASK,
+                SYSTEM,
+                f"Front desk asked to pass on the {what} by hand",
+                task_id=task.task_id,
+                kind=kind.value,
+                template=message.template,
+                due_at=due_at.isoformat(),
+            )
+
+    def _start_confirmation(self) -> None:
+        case = self.case
+        template = (
+            "phone_confirmation"
+            if case.request.client.preferred_channel is Channel.PHONE
+            else "confirmation"
+        )
+        self._update(confirmation_attempted=True)
+        give_up_at = appointment_rules.confirmation_give_up_at(case.booked_at, case.policy)
+        self._start_to_client(
+            "confirmation",
+            template,
+            budget=give_up_at - workflow.now(),
+            task_kind=TaskKind.SEND_CONFIRMATION_MANUALLY,
+            task_due=case.confirmation_deadline,
+            on_sent=lambda: self._update(confirmation_sent=True),
+            if_failed="confirmation not sent",
+            link_actions=VISIT_LINKS,
+        )
+
+    def _start_provider_notice(self) -> None:
+        provider = self.case.request.provider
+        office = self.case.policy.business
+        self._update(provider_notified=True)
+        if provider.email is None:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                "Provider has no email: acknowledgement expected through staff",
+            )
+            return
+        self._start_send(
+            "provider_booking",
+            "provider_booking",
+            Recipient(
+                role=RecipientRole.PROVIDER,
+                name=provider.name,
+                email=provider.email,
+                # The provider reads times where they work: their own zone, else the office's.
+                timezone=provider.timezone
+                or (office.timezone if office else self.case.request.client.timezone),
+            ),
+            Channel.EMAIL,
+            budget=self.case.provider_ack_deadline - workflow.now(),
+            if_failed="provider notice not sent",
+            link_actions=PROVIDER_LINKS,
+        )
+
+    def _start_reminder(self) -> None:
+        planned = self.case.reminder_at or workflow.now()
+        self._update(reminder_sent=True)
+
+        def on_time() -> None:
+            late = workflow.now() - planned > REMINDER_LATE_AFTER
+            count(metrics.REMINDERS, outcome="late" if late else "on_time")
+
+        self._start_to_client(
+            "reminder",
+            "reminder",
+            budget=self._reminder_window_end() - workflow.now(),
+            on_sent=on_time,
+            link_actions=VISIT_LINKS,
+        )
+
+    async def _cancel_sends(self, groups: list[str] | None = None) -> None:
+        """Cancel the sends a change made moot; returns once none of them can go out."""
+        await self._sends.cancel(groups)
+
+    async def _cancel_sends_for_the_old_visit(self) -> None:
+        """A cancel or a reschedule: every send planned for the visit as it was is moot; a fee
+        waiver already granted still is news to the client."""
+        await self._sends.cancel(self._sends.groups() - {"fee_waived"})
+
+    async def _close_tasks(
+        self, outcome: str, note: str, actor: Actor, kinds: list[TaskKind] | None = None
+    ) -> None:
+        """Close the case's open staff tasks (of `kinds`, or all) that no longer matter."""
+        await workflow.execute_activity_method(
+            TaskActivities.close_case_tasks,
+            CloseCaseTasksRequest(
+                case_id=self._workflow_id,
+                outcome=outcome,
+                note=note,
+                closed_by=actor,
+                kinds=kinds or [],
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"close open tasks: {outcome}",
+        )
+
+    async def _close_task(self, key: str, outcome: str, note: str, actor: Actor) -> None:
+        await workflow.execute_activity_method(
+            TaskActivities.close_task,
+            CloseTaskRequest(idempotency_key=key, outcome=outcome, note=note, closed_by=actor),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"close task: {outcome}",
+        )
+
+    async def _alert_supervisor(self, key: str, title: str, reason: str) -> None:
+        if self._beside:
+            # Flagged at once; the alert goes beside the plan with a budget, and one that
+            # cannot reach the supervisor becomes a front-desk task.
+            self._flag(title.lower())
+            self._start_send(
+                f"alert:{key}",
+                "supervisor_alert",
+                Recipient(role=RecipientRole.SUPERVISOR),
+                Channel.EMAIL,
+                budget=ALERT_BUDGET,
+                if_failed=f"supervisor not reached: {title.lower()}",
+                extra={"reason_title": title, "reason": reason},
+            )
+            return
+        try:
+            await workflow.execute_activity_method(
+                MessagingActivities.send_message,
+                SendMessageRequest(
+                    idempotency_key=f"{self._workflow_id}/alert/{key}/{self.case.reschedules}",
+                    case_id=self._workflow_id,
+                    template="supervisor_alert",
+                    channel=Channel.EMAIL,
+                    to=Recipient(role=RecipientRole.SUPERVISOR),
+                    context={**self._message_context(), "reason_title": title, "reason": reason},
+                ),
+                start_to_close_timeout=MESSAGE_TIMEOUT,
+                # A budget, and a refusal caught: an alert that cannot go out is a flag, never
+                # a failed case (same commands as before for a case that got its alert out).
+                schedule_to_close_timeout=ALERT_BUDGET,
+                retry_policy=MESSAGE_RETRY,
+                summary=f"supervisor alert: {title}",
+            )
+        except ActivityError as err:
+            self._note(
+                TimelineKind.MESSAGE_FAILED,
+                SYSTEM,
+                f"Supervisor alert failed: {title}: {err.cause or err}",
+                template="supervisor_alert",
+                channel=Channel.EMAIL.value,
+                recipient=RecipientRole.SUPERVISOR.value,
+            )
+            self._flag(f"supervisor not reached: {title.lower()}")
+            self._flag(title.lower())
+            return
+        self._note(
+            TimelineKind.MESSAGE,
+            SYSTEM,
+            f"Supervisor alerted: {title}",
+            template="supervisor_alert",
+            channel=Channel.EMAIL.value,
+            recipient=RecipientRole.SUPERVISOR.value,
+            reason=reason,
+        )
+        self._flag(title.lower())

@@ -1,0 +1,325 @@
+"""The appointment workflow's state and what every part of it reads and writes through:
+the case, its journal (workflows/case.py), the rule checks, the view and the stored row.
+
+The workflow is built in layers, each a class on top of the one before: this state (with
+the booking), how it sends (appointment_sends.py), the steps and transitions decided before
+their awaits (appointment_steps.py), the phone follow-up (appointment_calls.py), the paths
+of cases started before messages ran beside the plan (appointment_in_line.py), and the
+workflow itself (appointment.py): its run, its planner and its updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from promptly.workflows.case import CaseJournal, Unsaved, not_opened_yet, refuse, transition
+from promptly.workflows.messages import Sends, message_retry
+from promptly.workflows.promises import PromiseBook
+from promptly.workflows.search_attributes import (
+    APPOINTMENT_START,
+    APPOINTMENT_STATUS,
+    CLIENT_ID,
+    PROVIDER_ID,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.records import PolicyActivities, RecordsActivities
+    from promptly.domain import calendar_event, errors, metrics, promises
+    from promptly.domain.appointments import follow_up
+    from promptly.domain.appointments import rules as appointment_rules
+    from promptly.domain.appointments.models import (
+        FINAL_APPOINTMENT_STATUSES,
+        AppointmentCase,
+        AppointmentRequest,
+        AppointmentStatus,
+        AppointmentView,
+        ClientStandingRequest,
+    )
+    from promptly.domain.common import (
+        SYSTEM,
+        Actor,
+        ActorKind,
+        CaseKind,
+        CaseSnapshot,
+        TimelineKind,
+    )
+    from promptly.workflows.read_views import read_view, record_before_answer
+
+PREPAY_FLAG = "next visit must be booked and paid anew"
+
+CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
+# The confirmation and the reminder also let the client say they run late (no-show policy).
+VISIT_LINKS = [*CLIENT_LINKS, "late"]
+PROVIDER_LINKS = ["acknowledge"]
+# A reminder that went out this long after its planned time counts as late (metrics).
+REMINDER_LATE_AFTER = timedelta(hours=1)
+# Patch: the next call attempt closes the previous call task, left without an outcome, as
+# `no_outcome` (before it, the superseded task stayed open in the front desk's list).
+CLOSE_SUPERSEDED_CALL_TASK = "close-superseded-call-task"
+# Patch: messages run beside the plan (started, supervised, cancelled when moot), every
+# transition is decided before its awaits, and an ended case closes its staff tasks. Cases
+# started before it keep awaiting their messages in line until they end.
+BESIDE_THE_PLAN = "messages-beside-the-plan"
+# Patch: a booking reads the client record first; after an unwaived no-show it is prepaid.
+PREPAYMENT_AFTER_NO_SHOW = "prepayment-after-no-show"
+# A supervisor alert tries this long before the front desk is asked to pass it on.
+ALERT_BUDGET = timedelta(hours=2)
+RECORD_TIMEOUT = timedelta(seconds=30)
+# Transient channel failures back off up to this interval while the deadline allows.
+MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=30))
+
+
+def count(name: str, **labels: str) -> None:
+    """A business counter; the SDK records nothing while replaying, so once per event."""
+    workflow.metric_meter().create_counter(name, metrics.HELP.get(name)).add(1, labels or None)
+
+
+class AppointmentState:
+    """The case and its journal; set up by `AppointmentWorkflow.__init__`."""
+
+    _case: AppointmentCase | None
+    _journal: CaseJournal
+    _promises: PromiseBook
+    _sends: Sends
+    _lock: asyncio.Lock
+    # Decided once, in the first workflow task (patch `messages-beside-the-plan`).
+    _beside: bool
+
+    async def _book(self, request: AppointmentRequest) -> None:
+        rules = await workflow.execute_local_activity_method(
+            PolicyActivities.current_appointment_policy,
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+        # Booked when Temporal accepted the start, not when a busy worker first ran it
+        # (`start_time` is the first workflow task: a worker outage made bookings look late).
+        info = workflow.info()
+        booked_at = info.workflow_start_time if self._beside else info.start_time
+        try:
+            appointment_rules.check_booking(request, booked_at)
+        except appointment_rules.BookingRejected as err:
+            raise ApplicationError(
+                str(err), type=errors.INVALID_BOOKING, non_retryable=True
+            ) from err
+        case = appointment_rules.new_case(
+            request, booked_at, rules, calls_before_free_cancellation=self._beside
+        )
+        if self._beside and workflow.patched(PREPAYMENT_AFTER_NO_SHOW):
+            # Read by the workflow, not passed in by the caller: every way of booking (API,
+            # CLI, a detractor follow-up) gets the rule, and the read is in the history.
+            standing = await workflow.execute_activity_method(
+                RecordsActivities.client_standing,
+                ClientStandingRequest(client_id=request.client.id),
+                start_to_close_timeout=RECORD_TIMEOUT,
+                summary="client record: prepayment after a no-show",
+            )
+            case = case.model_copy(update={"prepayment_required": standing.prepayment_required})
+        # Set once complete: a status query never shows a booking without its prepayment rule.
+        self._case = case
+        self._promises.make(promises.appointment_promises(case, booked_at))
+        workflow.upsert_search_attributes(
+            [
+                APPOINTMENT_STATUS.value_set(self._case.status.value),
+                CLIENT_ID.value_set(request.client.id),
+                PROVIDER_ID.value_set(request.provider.id),
+                APPOINTMENT_START.value_set(request.start),
+            ]
+        )
+        self._note(
+            TimelineKind.STATUS,
+            SYSTEM,
+            f"Booked {request.service}",
+            status=AppointmentStatus.BOOKED.value,
+            start=request.start.isoformat(),
+        )
+        if self._case.prepayment_required:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                "Prepayment required: the client's last no-show was not waived",
+                prepayment_required=True,
+            )
+        if self._case.follow_up_rule is not None:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                follow_up.decision_text(
+                    self._case.follow_up_rule,
+                    self._case.response_deadline,
+                    self._case.max_call_attempts,
+                    follow_up.free_cancellation_line(request.start, rules),
+                ),
+                rule=self._case.follow_up_rule,
+                response_deadline=self._case.response_deadline.isoformat(),
+                call_attempts=self._case.max_call_attempts,
+            )
+
+    @property
+    def case(self) -> AppointmentCase:
+        if self._case is None:
+            raise not_opened_yet("appointment is still being booked")
+        return self._case
+
+    @property
+    def _workflow_id(self) -> str:
+        return workflow.info().workflow_id
+
+    @property
+    def _provider(self) -> Actor:
+        return Actor(kind=ActorKind.PROVIDER, id=self.case.request.provider.id)
+
+    def _refuse_unless_allowed(self, update: str) -> None:
+        if self._case is None:
+            return  # still booking: the handler waits for the case and judges then
+        refuse(
+            appointment_rules.transition_refusal(
+                update, self._case, workflow.now(), moved_no_show=self._beside
+            )
+        )
+
+    def _update(self, **changes: object) -> None:
+        self._case = self.case.model_copy(update=changes)
+        self._journal.changed()
+
+    def _flag(self, concern: str) -> None:
+        if concern not in self.case.needs_attention:
+            self._update(needs_attention=[*self.case.needs_attention, concern])
+
+    def _unflag(self, concern: str) -> None:
+        if concern in self.case.needs_attention:
+            self._update(needs_attention=[c for c in self.case.needs_attention if c != concern])
+
+    def _set_status(self, status: AppointmentStatus, actor: Actor, detail: str) -> None:
+        previous = self.case.status
+        final = status in FINAL_APPOINTMENT_STATUSES
+        self._update(status=status, closed_at=workflow.now() if final else None)
+        self._note(TimelineKind.STATUS, actor, detail, status=status.value, previous=previous.value)
+        workflow.upsert_search_attributes([APPOINTMENT_STATUS.value_set(status.value)])
+
+    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
+        self._journal.note(kind, actor, detail, **data)
+
+    def _describe_wait(self, until: datetime) -> str:
+        """Set the UI's current details; returns the next step, the summary of its timer."""
+        case = self.case
+        step = appointment_rules.next_step(case)
+        waiting_for = step.step.value.replace("_", " ") if step else "closing"
+        next_step = f"{waiting_for} at {until.isoformat()}"
+        workflow.set_current_details(
+            f"**{case.status.value}** · visit {case.request.start.isoformat()} · next: "
+            f"{next_step}"
+            + (
+                f" · needs attention: {', '.join(case.needs_attention)}"
+                if case.needs_attention
+                else ""
+            )
+        )
+        return next_step
+
+    def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        """An update's turn (workflows/case.py): one handler at a time, on the booked case,
+        judged again on the current state, stored before the update answers."""
+        return transition(
+            self._lock,
+            judge,
+            # Asked holding the lock: the order in which these cases' histories were recorded.
+            ready=lambda: self._case is not None,
+            ready_under_lock=True,
+            store=record_before_answer,
+            save=self._save,
+        )
+
+    async def _save(self) -> None:
+        await self._journal.save()
+
+    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
+        case = self.case
+        return CaseSnapshot(
+            case_id=self._workflow_id,
+            read_view=read_view(self._view(), self._journal.changes),
+            kind=CaseKind.APPOINTMENT,
+            business_id=case.request.appointment_id,
+            status=case.status.value,
+            client_id=case.request.client.id,
+            provider_id=case.request.provider.id,
+            starts_at=case.request.start,
+            details={
+                "needs_attention": case.needs_attention,
+                "call_attempts": case.call_attempts,
+                # What the providers' calendar feeds show (no client contact details).
+                "calendar": calendar_event.event_of(case, self._workflow_id).model_dump(
+                    mode="json"
+                ),
+            },
+            first_seq=unsaved.first_seq,
+            entries=unsaved.entries,
+            promises=unsaved.promises,
+        )
+
+    def _view(self) -> AppointmentView:
+        case = self.case
+        return AppointmentView(
+            appointment_id=case.request.appointment_id,
+            status=case.status,
+            start=case.request.start,
+            booked_at=case.booked_at,
+            confirmation_deadline=case.confirmation_deadline,
+            provider_ack_deadline=case.provider_ack_deadline,
+            reminder_at=case.reminder_at,
+            response_deadline=case.response_deadline,
+            next_call_at=case.next_call_at,
+            confirmation_sent=case.confirmation_sent,
+            reminder_sent=case.reminder_sent,
+            provider_acknowledged=case.provider_acknowledged,
+            call_attempts=case.call_attempts,
+            max_call_attempts=case.max_call_attempts,
+            needs_attention=case.needs_attention,
+            billing=case.billing,
+            free_reschedule=case.free_reschedule,
+            delay_minutes=case.delay_minutes,
+            reschedules=case.reschedules,
+            follow_up_rule=case.follow_up_rule,
+            prepayment_required=case.prepayment_required,
+            no_show_at=appointment_rules.no_show_moment(case),
+            timeline=list(self._journal.timeline),
+        )
+
+    def _message_context(self) -> dict[str, object]:
+        case = self.case
+        request = case.request
+        return {
+            "case_id": self._workflow_id,
+            "client_name": request.client.name,
+            "client_id": request.client.id,
+            "phone": request.client.phone or "",
+            "email": request.client.email or "",
+            "provider_name": request.provider.name,
+            "service": request.service,
+            "location": request.location,
+            "start": request.start.isoformat(),
+            "timezone": request.client.timezone,
+            "instructions": request.instructions,
+            "confirmed": case.status is AppointmentStatus.CONFIRMED,
+            "ack_deadline": case.provider_ack_deadline.isoformat(),
+            "deadline": case.confirmation_deadline.isoformat(),
+            "channel": request.client.preferred_channel.value,
+            "prepayment_required": case.prepayment_required,
+            "reference": request.appointment_id,
+            "price": (
+                f"{request.price.amount:.2f} {request.price.currency}" if request.price else ""
+            ),
+            "reason": "",
+            # The messaging activity attaches the calendar invitation built from this.
+            "calendar": calendar_event.event_of(case, self._workflow_id).model_dump(mode="json"),
+        }
+
+    def _reminder_window_end(self) -> datetime:
+        return self.case.request.start - self.case.policy.reminder_window_end
+
+    def _call_task_key(self, attempt: int) -> str:
+        return f"{self._workflow_id}/call/{attempt}"

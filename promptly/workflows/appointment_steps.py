@@ -1,0 +1,317 @@
+"""The appointment's steps and transitions, each decided on the current case first and
+only then awaiting its activities, so an update landing meanwhile composes with it
+(DESIGN.md §1, appointments 2–6, 9).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
+from temporalio.workflow import ParentClosePolicy
+
+from promptly.workflows.appointment_sends import AppointmentSends
+from promptly.workflows.appointment_state import (
+    PREPAY_FLAG,
+    RECORD_TIMEOUT,
+    count,
+)
+from promptly.workflows.search_attributes import (
+    APPOINTMENT_START,
+    APPOINTMENT_STATUS,
+    CLIENT_ID,
+)
+from promptly.workflows.survey import SurveyWorkflow
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.records import RecordsActivities
+    from promptly.domain import metrics, promises
+    from promptly.domain.appointments import rules as appointment_rules
+    from promptly.domain.appointments.models import (
+        AppointmentCase,
+        AppointmentStatus,
+        BillingOutcome,
+        BillingRecord,
+        CancelInput,
+        ReportDelayInput,
+        RescheduleInput,
+        WaiveFeeInput,
+    )
+    from promptly.domain.common import (
+        SYSTEM,
+        Actor,
+        PromiseKind,
+        TimelineKind,
+    )
+    from promptly.domain.surveys.models import SurveyRequest
+    from promptly.domain.tasks import (
+        TaskKind,
+    )
+    from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
+
+
+class AppointmentSteps(AppointmentSends):
+    """Follow-up calls, the no-show, completion, billing, cancel and reschedule."""
+
+    async def _no_show_beside(self) -> None:
+        self._update(next_call_at=None, awaiting_call_outcome=False)
+        self._set_status(
+            AppointmentStatus.NO_SHOW,
+            SYSTEM,
+            "Not checked in 15 minutes after the start: no-show (counts as held)",
+        )
+        self._promises.met(PromiseKind.NO_SHOW)
+        record = self._decide_billing(BillingOutcome.NO_SHOW, SYSTEM, "not checked in")
+        count(metrics.NO_SHOWS)
+        self._flag(PREPAY_FLAG)
+        self._start_to_client("no_show", "no_show_notice", budget=timedelta(hours=24))
+        await self._confirmation_follow_ups_moot("no_show", SYSTEM, client_answered=False)
+        await self._write_billing(record)
+
+    async def _complete(self, actor: Actor, detail: str) -> None:
+        self._set_status(AppointmentStatus.COMPLETED, actor, detail)
+        if self._beside:
+            await self._write_billing(self._decide_billing(BillingOutcome.HELD, actor, detail))
+        else:
+            await self._record_billing(BillingOutcome.HELD, actor, detail)
+        if self.case.survey_started:
+            return
+        request = self.case.request
+        survey = await workflow.start_child_workflow(
+            SurveyWorkflow.run,
+            SurveyRequest(
+                appointment_case_id=self._workflow_id,
+                appointment_id=request.appointment_id,
+                client=request.client,
+                service=request.service,
+                visit_ended_at=max(request.end, workflow.now()),
+                send_after=self.case.policy.survey_after_end,
+                reminder_after=self.case.policy.survey_reminder_after,
+                closes_after=self.case.policy.survey_closes_after,
+            ),
+            id=f"survey-{self._workflow_id}",
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
+            static_summary=f"survey after {request.service} · client {request.client.id}",
+            # Found with the client's other cases (`ClientId = "C-17"`) in the UI.
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(CLIENT_ID, request.client.id)]
+            ),
+        )
+        self._update(survey_started=True)
+        self._note(TimelineKind.DECISION, SYSTEM, "Survey scheduled", survey_id=survey.id)
+
+    async def _record_billing(self, outcome: BillingOutcome, actor: Actor, reason: str) -> None:
+        """Cases from before the patch: written first, then noted (their histories' order)."""
+        record = self._billing_record(outcome, actor, reason)
+        await self._write_billing(record)
+        self._note_billing(record, in_case=True)
+
+    def _decide_billing(
+        self, outcome: BillingOutcome, actor: Actor, reason: str, *, in_case: bool = True
+    ) -> BillingRecord:
+        """The billing decision, in the case and the timeline now; written by `_write_billing`."""
+        record = self._billing_record(outcome, actor, reason)
+        self._note_billing(record, in_case=in_case)
+        return record
+
+    def _billing_record(self, outcome: BillingOutcome, actor: Actor, reason: str) -> BillingRecord:
+        return BillingRecord(
+            # The entry count makes each decision of a case its own record.
+            idempotency_key=f"{self._workflow_id}/billing/{self._journal.noted}",
+            case_id=self._workflow_id,
+            appointment_id=self.case.request.appointment_id,
+            client_id=self.case.request.client.id,
+            outcome=outcome,
+            decided_by=actor,
+            reason=reason,
+            decided_at=workflow.now(),
+        )
+
+    def _note_billing(self, record: BillingRecord, *, in_case: bool) -> None:
+        if in_case:
+            self._update(billing=record.outcome)
+        self._note(
+            TimelineKind.DECISION,
+            record.decided_by,
+            f"Billing: {record.outcome.value} ({record.reason})",
+            billing=record.outcome.value,
+            reason=record.reason,
+        )
+
+    async def _write_billing(self, record: BillingRecord) -> None:
+        await workflow.execute_activity_method(
+            RecordsActivities.record_billing,
+            record,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"billing: {record.outcome.value}",
+        )
+
+    async def _confirmation_follow_ups_moot(
+        self, outcome: str, actor: Actor, *, client_answered: bool = True
+    ) -> None:
+        """The client confirmed, came or the visit passed: calls and hand confirmations no
+        longer matter; an alert that the client is unconfirmed does only if they answered."""
+        if client_answered:
+            await self._cancel_sends(["alert:unconfirmed", "alert:wrong_number"])
+        if self.case.call_attempts:
+            await self._close_task(
+                self._call_task_key(self.case.call_attempts), outcome, f"client {outcome}", actor
+            )
+        await self._close_tasks(
+            outcome, f"client {outcome}", actor, kinds=[TaskKind.SEND_CONFIRMATION_MANUALLY]
+        )
+
+    async def _cancel_beside(self, command: CancelInput) -> None:
+        decision = appointment_rules.cancellation(
+            self.case, command.actor, workflow.now(), honour_provider_changes=True
+        )
+        self._update(
+            next_call_at=None,
+            awaiting_call_outcome=False,
+            free_reschedule=decision.free_reschedule,
+            free_reschedule_granted_at=workflow.now() if decision.free_reschedule else None,
+            cancellations=self.case.cancellations + 1,
+        )
+        who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
+        self._set_status(decision.status, command.actor, f"{who}: {command.reason}")
+        self._promises.close(f"cancelled: {command.reason}")
+        record = self._decide_billing(decision.billing, command.actor, command.reason)
+        # Nothing planned for the booked visit may reach anyone after this update returns.
+        await self._cancel_sends_for_the_old_visit()
+        await self._close_tasks("cancelled", f"appointment cancelled: {command.reason}", SYSTEM)
+        self._start_to_client(
+            "cancellation",
+            "cancellation",
+            budget=timedelta(hours=1),
+            link_actions=["reschedule"] if decision.free_reschedule else [],
+            extra={"outcome": decision.billing.value, "reason": command.reason},
+        )
+        await self._write_billing(record)
+
+    def _moved(self, old: AppointmentCase, moved: AppointmentCase, actor: Actor) -> None:
+        """The visit moves to a new time: booked again there, found there in the UI."""
+        self._case = moved
+        self._journal.changed()
+        start = moved.request.start
+        self._note(
+            TimelineKind.STATUS,
+            actor,
+            f"Rescheduled from {old.request.start.isoformat()} to {start.isoformat()}",
+            status=AppointmentStatus.BOOKED.value,
+            previous=old.status.value,
+            start=start.isoformat(),
+            previous_start=old.request.start.isoformat(),
+        )
+        workflow.upsert_search_attributes(
+            [
+                APPOINTMENT_STATUS.value_set(AppointmentStatus.BOOKED.value),
+                APPOINTMENT_START.value_set(start),
+            ]
+        )
+
+    async def _reschedule_beside(self, command: RescheduleInput) -> None:
+        now = workflow.now()
+        old = self.case
+        late = appointment_rules.reschedule_charged(old, command.actor, now)
+        self._moved(
+            old,
+            appointment_rules.rescheduled(old, command.new_start, now).model_copy(
+                update={"reschedule_fee_pending": late or old.reschedule_fee_pending}
+            ),
+            command.actor,
+        )
+        self._promises.make(promises.rescheduled_promises(self.case, now))
+        # The new time is billed afresh: the late fee is recorded, not carried into the case.
+        record = (
+            self._decide_billing(
+                BillingOutcome.LATE_CANCEL, command.actor, "late reschedule", in_case=False
+            )
+            if late
+            else None
+        )
+        await self._cancel_sends_for_the_old_visit()
+        await self._close_tasks(
+            "rescheduled", f"moved to {command.new_start.isoformat()}", command.actor
+        )
+        if record is not None:
+            await self._write_billing(record)
+
+    async def _waive_reschedule_fee(self, command: WaiveFeeInput) -> None:
+        """The late-reschedule fee is lifted; the visit at its new time stands as booked, and
+        (as the waiver notice says) a further change is free."""
+        self._update(reschedule_fee_pending=False, free_reschedule=True)
+        record = self._decide_billing(
+            BillingOutcome.WAIVED, command.actor, command.reason, in_case=False
+        )
+        self._start_to_client(
+            "fee_waived",
+            "fee_waived",
+            purpose=f"fee-waived-{self._journal.noted}",
+            budget=timedelta(hours=1),
+            link_actions=["reschedule"],
+            extra={"reason": command.reason},
+        )
+        await self._write_billing(record)
+
+    def _note_provider_delay(self, command: ReportDelayInput, actor: Actor) -> int:
+        """The provider runs late: the delay adds up, a change becomes free; returns the total
+        delay in minutes, which the notice to the client states."""
+        minutes = self.case.delay_minutes + command.minutes
+        self._update(delay_minutes=minutes, free_reschedule=True)
+        self._note(
+            TimelineKind.ACTION,
+            actor,
+            f"Provider delayed by {command.minutes} min: {command.reason}",
+            minutes=command.minutes,
+            new_estimate=self._delayed_start(minutes).isoformat(),
+        )
+        return minutes
+
+    def _delayed_start(self, minutes: int) -> datetime:
+        return self.case.request.start + timedelta(minutes=minutes)
+
+    async def _report_provider_delay(self, command: ReportDelayInput, actor: Actor) -> None:
+        minutes = self._note_provider_delay(command, actor)
+        # A newer estimate supersedes the notice still on its way.
+        await self._cancel_sends(["delay"])
+        self._start_to_client(
+            "delay",
+            "delay_notice",
+            purpose=f"delay-{minutes}",
+            budget=timedelta(minutes=15),
+            link_actions=["reschedule", "cancel"],
+            extra={"estimate": self._delayed_start(minutes).isoformat(), "minutes": minutes},
+        )
+
+    async def _waive_no_show_fee(self, command: WaiveFeeInput) -> None:
+        """The no-show fee is lifted (force majeure): the client may book again unprepaid."""
+        self._update(free_reschedule=True, free_reschedule_granted_at=workflow.now())
+        self._promises.waived(PromiseKind.NO_SHOW, command.reason, command.actor)
+        record = self._decide_billing(BillingOutcome.WAIVED, command.actor, command.reason)
+        self._unflag(PREPAY_FLAG)
+        self._start_to_client(
+            "fee_waived",
+            "fee_waived",
+            budget=timedelta(hours=1),
+            link_actions=["reschedule"],
+            extra={"reason": command.reason},
+        )
+        await self._write_billing(record)
+
+    def _report_client_late(self, command: ReportDelayInput, actor: Actor) -> None:
+        """The client runs late: the no-show moment moves (up to the limit); no fee rule does."""
+        minutes = appointment_rules.client_late_minutes_after(self.case, command.minutes)
+        self._update(client_late_minutes=minutes)
+        self._note(
+            TimelineKind.ACTION,
+            actor,
+            f"Client running {command.minutes} min late: {command.reason}",
+            minutes=command.minutes,
+            counted_minutes=minutes,
+            no_show_at=appointment_rules.no_show_moment(self.case).isoformat(),
+        )

@@ -1,0 +1,219 @@
+"""What every case workflow keeps besides its own state, written once.
+
+- **The journal** (`CaseJournal`): the timeline with a change count, the promise ledger, and
+  the incremental save: each save writes the case row, its read view and only the timeline
+  entries PostgreSQL has not seen yet, one save at a time so entries are stored in order.
+  A workflow may keep only its newest entries in memory (PostgreSQL keeps them all).
+- **The planner's wait** (`CaseJournal.changed_before`): sleep until the next step is due,
+  or until a change asks the planner to look again.
+- **One transition style** (`transition`): an update's validator judges the command before it
+  enters history; the handler then takes the case's lock, judges again on the state it will
+  change (a step or another update may have moved it since), applies its change and, where
+  the run stores before it answers, saves before the update returns.
+
+The appointment, complaint, inquiry and survey workflows build on these; each one's own file
+then reads like its procedure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from promptly.workflows.promises import PromiseBook
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.records import RecordsActivities
+    from promptly.domain import errors
+    from promptly.domain.common import (
+        Actor,
+        CaseSnapshot,
+        PromiseKind,
+        PromiseRecord,
+        TimelineEntry,
+        TimelineKind,
+    )
+
+RECORD_TIMEOUT = timedelta(seconds=30)
+
+
+def refuse(refusal: str | None) -> None:
+    """Raise a rule's refusal as the error an API caller sees (409), or do nothing."""
+    if refusal is not None:
+        raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
+
+
+def not_opened_yet(what: str) -> ApplicationError:
+    """What a query or update meets while the run is still opening the case."""
+    return ApplicationError(f"the {what}; try again in a moment", type=errors.TRANSITION_REFUSED)
+
+
+def step_summary(step: str, at: datetime) -> str:
+    """A planner timer's name in the UI: `follow up call at 2026-...`."""
+    return f"{step.replace('_', ' ')} at {at.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Unsaved:
+    """What a save writes besides the case row: the entries and promise rows not yet stored."""
+
+    first_seq: int
+    entries: list[TimelineEntry]
+    promises: list[PromiseRecord]
+
+
+class CaseJournal:
+    """The timeline, the change count and the save of one case (see the module docstring).
+
+    `snapshot` builds the case row from the workflow's state; `dues` (if the case keeps a
+    promise ledger) gives the promises' current due times, followed before each save. With
+    `skip_unchanged`, a save with nothing new writes nothing (inquiries and surveys recorded
+    their histories saving every time, and keep doing so).
+    """
+
+    def __init__(
+        self,
+        *,
+        promises: PromiseBook,
+        snapshot: Callable[[Unsaved], CaseSnapshot],
+        summary: str = "record case",
+        dues: Callable[[], Mapping[PromiseKind, datetime | None]] | None = None,
+        skip_unchanged: bool = True,
+        keep_entries: int | None = None,
+        timeline: Sequence[TimelineEntry] = (),
+        stored_entries: int = 0,
+    ) -> None:
+        self.promises = promises
+        self.timeline: list[TimelineEntry] = list(timeline)
+        # Every change of the case in this run; the planner wakes when it grows.
+        self.changes = 0
+        # Changes that need no new plan (a send's outcome): the planner's timer stays armed.
+        self._quiet_changes = 0
+        self._saved_changes = -1
+        self._total = len(self.timeline)  # entries ever noted: the seq of the next one
+        self._stored = stored_entries  # entries written to PostgreSQL
+        self.omitted = 0  # entries dropped from memory, oldest first; all stored
+        self._snapshot = snapshot
+        self._summary = summary
+        self._dues = dues
+        self._skip_unchanged = skip_unchanged
+        self._keep = keep_entries
+        self._save_lock = asyncio.Lock()
+
+    @property
+    def stored_entries(self) -> int:
+        return self._stored
+
+    @property
+    def noted(self) -> int:
+        """How many entries this case has noted (in memory or not): a stable sequence number."""
+        return self._total
+
+    def note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
+        self.timeline.append(
+            TimelineEntry(at=workflow.now(), kind=kind, actor=actor, detail=detail, data=data)
+        )
+        self._total += 1
+        self.changes += 1
+
+    def changed(self) -> None:
+        self.changes += 1
+
+    @contextmanager
+    def quietly(self) -> Iterator[None]:
+        """Changes made inside do not wake the planner."""
+        before = self.changes
+        yield
+        self._quiet_changes += self.changes - before
+
+    async def changed_before(
+        self,
+        at: datetime | None,
+        summary: str,
+        *,
+        or_when: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """Sleep until `at` (forever if None); True if a change (or `or_when`) came first."""
+        seen = self.changes - self._quiet_changes
+
+        def woken() -> bool:
+            return self.changes - self._quiet_changes != seen or or_when()
+
+        if at is None:
+            await workflow.wait_condition(woken)
+            return True
+        delay = at - workflow.now()
+        if delay <= timedelta(0):
+            return False
+        try:
+            await workflow.wait_condition(woken, timeout=delay, timeout_summary=summary)
+        except TimeoutError:
+            return False
+        return True
+
+    async def save(self) -> None:
+        """Store the case row and what PostgreSQL has not seen yet."""
+        # The planner, an update and a send's outcome may save at once: one write at a time
+        # keeps the stored entries in order.
+        async with self._save_lock:
+            await self._save_now()
+
+    async def _save_now(self) -> None:
+        if self._dues is not None:
+            self.promises.follow(self._dues())
+        if self._skip_unchanged and self._saved_changes == self.changes and not self.promises.dirty:
+            return
+        self._saved_changes = self.changes
+        total = self._total
+        unsaved = total - self._stored
+        entries = self.timeline[len(self.timeline) - unsaved :] if unsaved else []
+        changed_promises = self.promises.unsaved()
+        await workflow.execute_activity_method(
+            RecordsActivities.record_case,
+            self._snapshot(Unsaved(self._stored, entries, changed_promises)),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=self._summary,
+        )
+        self.promises.saved(changed_promises)
+        # Entries noted while this was being written are stored next time.
+        self._stored = total
+        if self._keep is not None:
+            in_memory_stored = self._stored - self.omitted
+            drop = min(len(self.timeline) - self._keep, in_memory_stored)
+            if drop > 0:
+                del self.timeline[:drop]
+                self.omitted += drop
+
+
+@asynccontextmanager
+async def transition(
+    lock: asyncio.Lock,
+    judge: Callable[[], None],
+    *,
+    ready: Callable[[], bool] | None = None,
+    ready_under_lock: bool = False,
+    store: Callable[[], bool] = lambda: False,
+    save: Callable[[], Awaitable[None]] | None = None,
+) -> AsyncIterator[None]:
+    """An update's turn (see the module docstring): wait until the case is `ready`, take the
+    lock, `judge` the command on the current state, let the handler change it, then `save`
+    when `store()` says this run stores before it answers. A refused update stores nothing.
+
+    `ready_under_lock` waits for readiness holding the lock: where a workflow's histories were
+    recorded that way, the order of its handlers' commands depends on it."""
+    if ready is not None and not ready_under_lock:
+        await workflow.wait_condition(ready)
+    async with lock:
+        if ready is not None and ready_under_lock:
+            await workflow.wait_condition(ready)
+        judge()
+        yield
+        # Asked after the change, where the run first asked it (a patch marker's place).
+        if save is not None and store():
+            await save()

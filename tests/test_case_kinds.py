@@ -1,0 +1,112 @@
+"""The case-kind registry (promptly/services/case_kinds.py) that the API and the CLI both read:
+what it derives agrees with the domain and the workflows, and one `CaseUpdate` line is a route
+and a command."""
+
+from __future__ import annotations
+
+from typing import Any, get_type_hints
+
+import typer
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from temporalio import workflow
+from typer.main import get_command
+
+from promptly.api.case_updates import add_update_routes
+from promptly.cli.case_commands import add_case_commands
+from promptly.cli.main import app as cli_app
+from promptly.domain.appointments.models import appointment_workflow_id
+from promptly.domain.common import ActorInput
+from promptly.domain.complaints.models import complaint_workflow_id
+from promptly.domain.inquiries import inquiry_workflow_id
+from promptly.services.case_kinds import (
+    APPOINTMENT,
+    CASE_KINDS,
+    COMPLAINT,
+    INQUIRY,
+    CaseKind,
+    CaseUpdate,
+    Cli,
+)
+
+
+def test_each_kind_names_its_workflow_ids_as_the_domain_does() -> None:
+    for kind, domain_id in (
+        (APPOINTMENT, appointment_workflow_id),
+        (COMPLAINT, complaint_workflow_id),
+        (INQUIRY, inquiry_workflow_id),
+    ):
+        assert kind.workflow_id("X-1") == domain_id("X-1")
+        assert kind.case_id(domain_id("X-1")) == "X-1"
+    assert [kind.plural for kind in CASE_KINDS] == ["appointments", "complaints", "inquiries"]
+
+
+def test_each_update_is_a_workflow_update_taking_its_input_model() -> None:
+    for kind in CASE_KINDS:
+        definition = workflow._Definition.from_class(kind.workflow)
+        assert definition is not None
+        assert set(kind.updates) <= set(definition.updates), kind.noun
+        assert kind.view_model is get_type_hints(kind.status_query)["return"]
+        for update in kind.updates.values():
+            assert issubclass(update.input, BaseModel)
+            assert get_type_hints(update.update)["return"] is kind.view_model
+
+
+def test_every_registered_update_has_its_cli_command() -> None:
+    """`promptly confirm`, `promptly complaint hold`, … (appointments at the top level)."""
+    command: Any = get_command(cli_app)
+    for kind in CASE_KINDS:
+        group = command if kind is APPOINTMENT else command.commands[kind.noun]
+        for update in kind.updates.values():
+            assert update.command in group.commands, (kind.noun, update.command)
+
+
+class MarkPaidInput(ActorInput):
+    amount: int
+    receipt: str = ""
+
+
+class ThingView(BaseModel):
+    thing_id: str
+
+
+@workflow.defn(sandboxed=False)
+class ThingWorkflow:
+    @workflow.run
+    async def run(self, request: BaseModel) -> None: ...
+
+    @workflow.query
+    def status(self) -> ThingView:
+        raise NotImplementedError
+
+    @workflow.update
+    async def mark_paid(self, command: MarkPaidInput) -> ThingView:
+        raise NotImplementedError
+
+
+async def _no_start(*args: object) -> None:
+    raise NotImplementedError
+
+
+def test_a_new_update_is_one_line_for_the_route_and_the_command() -> None:
+    line = CaseUpdate(ThingWorkflow.mark_paid, "Paid at the desk", Cli(options=("receipt",)))
+    thing = CaseKind("thing", ThingWorkflow, BaseModel, {line.action: line}, _no_start, "made")  # type: ignore[arg-type]
+
+    router = APIRouter()
+    add_update_routes(router, thing)
+    [route] = [r for r in router.routes if isinstance(r, APIRoute) and r.include_in_schema]
+    assert route.path == "/things/{thing_id}/mark_paid" and route.methods == {"POST"}
+    assert route.name == "mark_paid_thing" and route.summary == "Paid at the desk"
+
+    cli = typer.Typer()
+    add_case_commands(cli, thing, print, start="make", start_help="Make a thing.")
+    group: Any = get_command(cli)
+    paid = group.commands["mark-paid"]
+    params = {param.name: param for param in paid.params}
+    assert [name for name, p in params.items() if p.param_type_name == "argument"] == [
+        "thing_id",
+        "amount",
+    ]
+    assert params["receipt"].opts == ["--receipt"] and params["receipt"].default == ""
+    assert params["actor_id"].default == "cli" and "idempotency_key" in params

@@ -1,0 +1,119 @@
+"""A hold and a reopen cancel the complaint messages they supersede (patch
+`complaint-moot-on-hold-and-reopen`), against SendGrid's fake answering 503.
+
+After the channel recovers, the fake receives nothing the change made moot (asserted on the
+fake's log, by idempotency key), the ledger says why it was abandoned, and nobody is asked
+to pass it on by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from promptly.config import Settings
+from promptly.domain.complaints.models import (
+    CloseComplaintInput,
+    ComplaintStatus,
+    CustomerVerdictInput,
+    HoldInput,
+    ProposeResolutionInput,
+)
+from promptly.services.complaints import file_complaint
+from promptly.workflows.complaint import ComplaintWorkflow
+from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, complaint
+from tests.helpers import messages, tasks
+from tests.sendgrid_fake import RecordedRequest, SendGridFake
+
+H = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
+
+
+def template_of(request: RecordedRequest) -> str:
+    """Keys are `<case>/<template>[/<number>]`: the template names what the message was."""
+    return str(request.body["custom_args"]["idempotency_key"]).split("/")[1]
+
+
+def retrying(sendgrid: SendGridFake) -> set[str]:
+    return {template_of(r) for r in sendgrid.requests if r.response.status == 503}
+
+
+async def test_a_reopen_cancels_the_turned_down_proposal_still_retrying(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(MINUTE)
+    sendgrid.outage(503)
+    await handle.execute_update(
+        ComplaintWorkflow.propose_resolution,
+        ProposeResolutionInput(resolution="A refund of the visit", actor=AGENT),
+    )
+    await env.sleep(10 * MINUTE)
+    assert retrying(sendgrid) == {"resolution_proposed"}
+
+    # The customer turned it down on the phone: the proposal is moot, the reopen is news.
+    view = await handle.execute_update(
+        ComplaintWorkflow.customer_verdict,
+        CustomerVerdictInput(satisfied=False, comment="Not enough", actor=CUSTOMER),
+    )
+    assert view.status is ComplaintStatus.OPEN and view.reopened
+    sendgrid.recover()
+    await env.sleep(10 * MINUTE)
+    await handle.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Refunded twice", actor=SUPERVISOR)
+    )
+    final = await handle.result()
+
+    accepted = [template_of(r) for r in sendgrid.accepted]
+    assert "resolution_proposed" not in accepted
+    assert {"complaint_alert", "escalation", "complaint_closed"} <= set(accepted)
+    ledger = {m["template"]: m for m in await messages(pool, request.workflow_id)}
+    proposal = ledger["resolution_proposed"]
+    assert proposal["status"] == "abandoned" and "cancelled" in proposal["last_error"]
+    assert await tasks(pool, request.workflow_id) == []
+    assert not [c for c in final.needs_attention if "not delivered" in c]
+
+
+async def test_a_new_hold_cancels_the_news_of_the_last_hold_ending_still_retrying(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(MINUTE)
+    hold = HoldInput(reason="Waiting for the receipt", actor=AGENT)
+    held = await handle.execute_update(ComplaintWorkflow.hold, hold)
+    assert held.hold_until is not None
+
+    # The hold runs out while email is down: its end is news still trying to go out ...
+    sendgrid.outage(503)
+    await advance_to(env, held.hold_until + 10 * MINUTE)
+    assert "hold_ended" in retrying(sendgrid)
+    # ... when the customer is put on hold again: that news is no longer true.
+    again = await handle.execute_update(ComplaintWorkflow.hold, hold)
+    assert again.status is ComplaintStatus.ON_HOLD
+    sendgrid.recover()
+    await env.sleep(10 * MINUTE)
+    await handle.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Receipt found", actor=SUPERVISOR)
+    )
+    final = await handle.result()
+
+    accepted = [template_of(r) for r in sendgrid.accepted]
+    assert "hold_ended" not in accepted
+    assert "complaint_closed" in accepted
+    ledger = {m["template"]: m for m in await messages(pool, request.workflow_id)}
+    assert ledger["hold_ended"]["status"] == "abandoned"
+    assert await tasks(pool, request.workflow_id) == []
+    assert final.status is ComplaintStatus.CLOSED
