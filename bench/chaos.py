@@ -310,7 +310,10 @@ async def _settle(
         if state == "appointment":
             try:
                 handle = client.get_workflow_handle(wid, result_type=AppointmentView)
-                view = await handle.query(AppointmentWorkflow.status)
+                # Bounded: a backlogged worker answers late, and each stuck case is asked.
+                view = await handle.query(
+                    AppointmentWorkflow.status, rpc_timeout=timedelta(seconds=5)
+                )
                 state = f"appointment:{view.status.value}"
             except Exception:  # noqa: BLE001 - a case that cannot answer is stuck too
                 state = "appointment:no answer"
