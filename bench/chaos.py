@@ -7,7 +7,8 @@ throttles then fails — and the same lifecycles without faults as control.
 Starts a Temporal dev server, an embedded PostgreSQL and a SendGrid fake (all temporary),
 and the worker as a separate process (`python -m promptly.worker`) that a supervisor restarts
 whenever it is dead. Policy durations are compressed by `--time-scale` (default 4e-4: the
-50h from booking to visit in 72 s). Each run books N appointments over max(30 s, N/3 s): half are
+50h from booking to visit in 72 s). Each run books N appointments over max(30 s, N/R s) (R:
+`--booking-rate`, bookings per second, default 3): half are
 acknowledged, confirmed, checked in and completed; a fifth are rescheduled within seconds of
 booking (while the confirmation is in flight); a fifth are cancelled at a random moment; a
 tenth stay silent (calls, supervisor alerts, no-show). The fault run adds: the worker
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import random
 import secrets
@@ -308,7 +310,10 @@ async def _settle(
         if state == "appointment":
             try:
                 handle = client.get_workflow_handle(wid, result_type=AppointmentView)
-                view = await handle.query(AppointmentWorkflow.status)
+                # Bounded: a backlogged worker answers late, and each stuck case is asked.
+                view = await handle.query(
+                    AppointmentWorkflow.status, rpc_timeout=timedelta(seconds=5)
+                )
                 state = f"appointment:{view.status.value}"
             except Exception:  # noqa: BLE001 - a case that cannot answer is stuck too
                 state = "appointment:no answer"
@@ -337,12 +342,43 @@ async def _timers(client: Client, queue: str) -> list[TimerLateness]:
     return found
 
 
+async def _explain_lost(client: Client, url: str, keys: list[str], data: Path, label: str) -> None:
+    """For the reader: each lost message's ledger row and its case's timeline on stderr, and
+    the case's histories (every run) as JSON beside the run's files (`--keep` keeps them)."""
+    cases = sorted({key.split("/", 1)[0] for key in keys})
+    with psycopg.connect(url) as conn:
+        for key in keys:
+            for found in conn.execute(
+                """SELECT status, attempts, last_error, requested_at, created_at, sent_at
+                     FROM messages WHERE idempotency_key = %s""",
+                (key,),
+            ):
+                print(f"chaos {label}: lost {key}: {found!r}", file=sys.stderr)
+        for case_id in cases:
+            for at, kind, summary in conn.execute(
+                """SELECT at, kind, detail FROM timeline_events WHERE case_id = %s
+                    ORDER BY seq""",
+                (case_id,),
+            ):
+                print(
+                    f"chaos {label}:   {case_id} {at:%H:%M:%S.%f} {kind}: {summary}",
+                    file=sys.stderr,
+                )
+    for case_id in cases:
+        async for execution in client.list_workflows(f'WorkflowId = "{case_id}"'):
+            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            history = await handle.fetch_history()
+            path = data / f"history-{label}-{case_id}-{execution.run_id}.json"
+            path.write_text(history.to_json())
+            print(f"chaos {label}: history {path}", file=sys.stderr)
+
+
 def _collect(url: str) -> tuple[list[LedgerRow], list[FailedSend], list[StaffTaskRow]]:
     with psycopg.connect(url) as conn:
         ledger = [
-            LedgerRow(key, case_id, template, status, created.timestamp())
-            for key, case_id, template, status, created in conn.execute(
-                """SELECT idempotency_key, case_id, template, status, created_at
+            LedgerRow(key, case_id, template, status, created.timestamp(), last_error)
+            for key, case_id, template, status, created, last_error in conn.execute(
+                """SELECT idempotency_key, case_id, template, status, created_at, last_error
                      FROM messages WHERE channel = 'email'"""
             )
         ]
@@ -363,7 +399,14 @@ def _collect(url: str) -> tuple[list[LedgerRow], list[FailedSend], list[StaffTas
 
 
 async def run_once(
-    n: int, scale: float, faults: bool, postgres: Postgres, address: str, data: Path, seed: int
+    n: int,
+    scale: float,
+    booking_rate: float,
+    faults: bool,
+    postgres: Postgres,
+    address: str,
+    data: Path,
+    seed: int,
 ) -> RunResult:
     label = "faults" if faults else "control"
     name = f"chaos_{label}_{uuid.uuid4().hex[:6]}"
@@ -406,7 +449,7 @@ async def run_once(
         with worker_process(env, data / f"worker-{label}.log") as worker, Supervisor(worker):
             driver = Driver(client, settings, scale, rng)
             lead_s = (LEAD * scale).total_seconds()
-            arrivals_s = max(30.0, n / 3)
+            arrivals_s = max(30.0, n / booking_rate)
             began = time.monotonic()
             stop = asyncio.Event()
             windows: list[tuple[float, float]] = []
@@ -453,6 +496,23 @@ async def run_once(
     ledger, failed_sends, tasks = _collect(url)
     deliveries = [Delivery(a.key, a.status, a.at) for a in fake.log if a.key]
     metrics = compute(ledger, failed_sends, tasks, deliveries, driver.changes, kills, windows)
+    # What the counting read, to recount or look up a case later (kept with `--keep`).
+    (data / f"inputs-{label}.json").write_text(
+        json.dumps(
+            {
+                "ledger": [dataclasses.asdict(r) for r in ledger],
+                "failed_sends": [dataclasses.asdict(f) for f in failed_sends],
+                "tasks": [dataclasses.asdict(t) for t in tasks],
+                "deliveries": [dataclasses.asdict(d) for d in deliveries],
+                "changes": [dataclasses.asdict(c) for c in driver.changes],
+                "kills": kills,
+                "fault_windows": windows,
+                "database_windows": database_windows,
+            }
+        )
+    )
+    if metrics.lost_keys:
+        await _explain_lost(client, url, metrics.lost_keys, data, label)
     delivered_raw = sum(1 for d in deliveries if 200 <= d.status < 300)
     cuts = (
         statistics.quantiles(driver.latencies, n=100) if len(driver.latencies) > 1 else [0.0] * 99
@@ -495,7 +555,9 @@ async def run_once(
     )
 
 
-async def measure(n: int, scale: float, seed: int, data: Path) -> dict[str, Any]:
+async def measure(
+    n: int, scale: float, booking_rate: float, seed: int, data: Path
+) -> dict[str, Any]:
     with (
         embedded_postgres(data / "pg") as postgres,
         temporal_dev_server(
@@ -504,9 +566,15 @@ async def measure(n: int, scale: float, seed: int, data: Path) -> dict[str, Any]
     ):
         client = await Client.connect(address)
         await register_search_attributes(client, "default")
-        control = await run_once(n, scale, False, postgres, address, data, seed)
-        chaos = await run_once(n, scale, True, postgres, address, data, seed)
-    return {"bench": "chaos", **chaos.outcome, "time_scale": scale, "control": control.outcome}
+        control = await run_once(n, scale, booking_rate, False, postgres, address, data, seed)
+        chaos = await run_once(n, scale, booking_rate, True, postgres, address, data, seed)
+    return {
+        "bench": "chaos",
+        **chaos.outcome,
+        "time_scale": scale,
+        "booking_rate": booking_rate,
+        "control": control.outcome,
+    }
 
 
 def _interrupt_on_sigterm() -> None:
@@ -525,11 +593,34 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300, help="lifecycles per run")
     parser.add_argument("--quick", action="store_true", help="20 lifecycles, shorter durations")
     parser.add_argument("--time-scale", type=float, default=4e-4)
+    parser.add_argument(
+        "--booking-rate",
+        type=float,
+        default=3.0,
+        help="bookings per second (the run books over max(30 s, N/rate)); lower spreads the "
+        "lifecycles so fewer run at once",
+    )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the run's files here (dev server database, PostgreSQL, worker logs, the "
+        "histories of cases with a lost message) instead of a temporary directory",
+    )
     args = parser.parse_args()
     n, scale = (20, 3e-4) if args.quick else (args.n, args.time_scale)
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        print(
+            json.dumps(asyncio.run(measure(n, scale, args.booking_rate, args.seed, args.keep))),
+            flush=True,
+        )
+        return
     with tempfile.TemporaryDirectory(prefix="promptly-chaos-") as data:
-        print(json.dumps(asyncio.run(measure(n, scale, args.seed, Path(data)))), flush=True)
+        print(
+            json.dumps(asyncio.run(measure(n, scale, args.booking_rate, args.seed, Path(data)))),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

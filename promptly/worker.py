@@ -140,6 +140,7 @@ def create_worker(
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         max_cached_workflows=settings.max_cached_workflows,
+        sticky_queue_schedule_to_start_timeout=settings.sticky_queue_timeout,
         graceful_shutdown_timeout=settings.graceful_shutdown_timeout,
         activities=[
             messaging.send_message,

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+from temporalio.client import WorkflowExecutionDescription
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
@@ -140,6 +141,12 @@ def close_to(
     actual: datetime, expected: datetime, tolerance: timedelta = timedelta(seconds=5)
 ) -> bool:
     return abs(actual - expected) <= tolerance
+
+
+def task_timeout(description: WorkflowExecutionDescription) -> timedelta:
+    """The workflow task timeout a run was started with."""
+    config = description.raw_description.execution_config
+    return config.default_workflow_task_timeout.ToTimedelta()
 
 
 async def end_workflows(env: WorkflowEnvironment, *workflow_ids: str) -> None:

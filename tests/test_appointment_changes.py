@@ -30,6 +30,7 @@ from promptly.domain.appointments.models import (
     RescheduleInput,
     WaiveFeeInput,
 )
+from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
@@ -44,6 +45,7 @@ from tests.helpers import (
     messages,
     next_local,
     sleep_until,
+    task_timeout,
     tasks,
 )
 
@@ -297,7 +299,11 @@ async def test_continue_as_new_after_many_reschedules_keeps_the_whole_timeline(
     start = booked_at + timedelta(days=30)
     request = appointment(start)
     handle = await book(env.client, request, settings, booked_at)
-    first_run = (await handle.describe()).run_id
+    first = await handle.describe()
+    first_run = first.run_id
+    # The short task timeout (quick retry of a task a crashed worker had started) is set at
+    # the start and carried over by continue-as-new.
+    assert task_timeout(first) == WORKFLOW_TASK_TIMEOUT == timedelta(seconds=5)
     for change in range(1, 13):
         await env.sleep(timedelta(minutes=10))
         await handle.execute_update(
@@ -306,7 +312,9 @@ async def test_continue_as_new_after_many_reschedules_keeps_the_whole_timeline(
         )
     await env.sleep(timedelta(minutes=10))
     latest = env.client.get_workflow_handle(handle.id)  # the newest run
-    assert (await latest.describe()).run_id != first_run
+    continued = await latest.describe()
+    assert continued.run_id != first_run
+    assert task_timeout(continued) == WORKFLOW_TASK_TIMEOUT
     view = await latest.query(AppointmentWorkflow.status)
     assert view.reschedules == 12
     assert view.start == start + timedelta(days=12)

@@ -22,6 +22,7 @@ from promptly.domain.appointments.models import (
     RecordCallOutcomeInput,
 )
 from promptly.domain.surveys.models import SurveyAnswer, SurveyStatus, SurveyView
+from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.survey import SurveyWorkflow
@@ -35,6 +36,7 @@ from tests.helpers import (
     next_local,
     sleep_until,
     survey_answers,
+    task_timeout,
     tasks,
     timeline_rows,
 )
@@ -62,6 +64,7 @@ async def test_client_confirms_and_still_gets_the_reminder_48h_before(
     # The survey goes 2h after the end of the visit; the client answers as a promoter.
     await sleep_until(env, request.end + timedelta(hours=3))
     survey = env.client.get_workflow_handle(f"survey-{handle.id}", result_type=SurveyView)
+    assert task_timeout(await survey.describe()) == WORKFLOW_TASK_TIMEOUT  # not the 10 s default
     answered = await survey.execute_update(
         SurveyWorkflow.answer, SurveyAnswer(nps=9, comment="Great")
     )

@@ -111,3 +111,79 @@ def test_recovery_is_the_latest_timer_acted_on_after_each_kill_outside_outages()
     assert recovery_after_kills(timers, [600.0], outages) is None  # nothing fell due after
     summary = lateness_summary(timers)
     assert summary["timers"] == 6 and summary["timer_late_max_s"] == 20.0
+
+
+def test_a_send_the_engine_cancelled_for_a_change_is_moot_even_if_it_began_after_the_change() -> (
+    None
+):
+    # The cancel was sent at 10 while the worker was dead; the new worker ran the alert's
+    # activity (its ledger row written at 14) before it applied the cancel, which then
+    # cancelled the send: the engine's own cancellation, not a lost message.
+    cancelled = "supervisor_alert to supervisor via email cancelled: the case changed"
+    out = compute(
+        ledger=[
+            LedgerRow(
+                f"{CASE}/alert:provider_ack_missing/r0",
+                CASE,
+                "supervisor_alert",
+                "abandoned",
+                14,
+                cancelled,
+            ),
+            # Abandoned for a failure, nobody told: still lost.
+            LedgerRow(
+                f"{CASE}/reminder/r0",
+                CASE,
+                "reminder",
+                "abandoned",
+                15,
+                "reminder to client via email failed: SendGrid answered 503",
+            ),
+        ],
+        failed_sends=[],
+        tasks=[],
+        deliveries=[],
+        changes=[Change(CASE, requested=10, answered=20)],
+        kills=[],
+        fault_windows=[],
+    )
+    assert (out.moot, out.expected, out.lost) == (1, 1, 1)
+    assert out.lost_keys == [f"{CASE}/reminder/r0"]
+    # A cancelled send the channel accepted anyway (the cancellation came too late) is no
+    # moot one: it counts as delivered, or as sent after the change when made before it.
+    sent_anyway = compute(
+        ledger=[LedgerRow(f"{CASE}/reminder/r0", CASE, "reminder", "abandoned", 14, cancelled)],
+        failed_sends=[],
+        tasks=[],
+        deliveries=[Delivery(f"{CASE}/reminder/r0", 202, 16)],
+        changes=[Change(CASE, requested=10, answered=20)],
+        kills=[],
+        fault_windows=[],
+    )
+    assert (sent_anyway.moot, sent_anyway.delivered) == (0, 1)
+
+
+def test_alerts_sent_beside_the_plan_count_as_supervisor_alerts() -> None:
+    key = f"{CASE}/alert:unconfirmed/r0"
+    out = compute(
+        ledger=[LedgerRow(key, CASE, "supervisor_alert", "sent", 0)],
+        failed_sends=[],
+        tasks=[],
+        deliveries=[Delivery(key, 202, 1), Delivery(key, 202, 40)],
+        changes=[],
+        kills=[],
+        fault_windows=[],
+    )
+    assert out.duplicated_by_template == {"supervisor_alert": 1}
+
+
+def test_a_kill_just_before_the_database_stops_is_left_out_of_recovery() -> None:
+    # Killed at 100, PostgreSQL down 104–124: the next worker cannot pass its migrations
+    # until 124 and starts polling at 129; a timer due at 105 is acted on at 130. That wait is
+    # the outage's, not the kill's.
+    outages = [(104.0, 124.0)]
+    late = TimerLateness(fired=105.0, acted=130.0)
+    assert recovery_after_kills([late], [100.0], outages) is None
+    # Killed 20 s before the stop: restarted long before it, so counted.
+    early = TimerLateness(fired=85.0, acted=92.0)
+    assert recovery_after_kills([early], [84.0], outages) == 7.0

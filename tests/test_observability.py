@@ -178,6 +178,7 @@ async def test_worker_uses_the_tuning_settings(
             "max_concurrent_workflow_tasks": 3,
             "max_cached_workflows": 50,
             "graceful_shutdown_timeout": timedelta(seconds=12),
+            "sticky_queue_timeout": timedelta(seconds=4),
         }
     )
     config = create_worker(env.client, tuned, pool=pool).config()
@@ -185,6 +186,8 @@ async def test_worker_uses_the_tuning_settings(
     assert config.get("max_concurrent_workflow_tasks") == 3
     assert config.get("max_cached_workflows") == 50
     assert config.get("graceful_shutdown_timeout") == timedelta(seconds=12)
+    assert config.get("sticky_queue_schedule_to_start_timeout") == timedelta(seconds=4)
+    assert Settings().sticky_queue_timeout == timedelta(seconds=3)  # SDK default: 10 s
 
 
 async def test_worker_process_logs_json_serves_metrics_and_stops_on_sigterm(

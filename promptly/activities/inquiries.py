@@ -18,6 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintStatus
 from promptly.domain.inquiries import ComplaintOpened, InquiryPolicy
+from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 # The workflow type by name: activities do not import workflow code.
 COMPLAINT_WORKFLOW = "ComplaintWorkflow"
@@ -47,6 +48,7 @@ class InquiryActivities:
                 id=request.workflow_id,
                 task_queue=self._task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
                 search_attributes=TypedSearchAttributes(
                     [
                         SearchAttributePair(_COMPLAINT_STATUS, ComplaintStatus.OPEN.value),

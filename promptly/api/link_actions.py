@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from promptly.api.pages import Page, problem, status_label, text, when
-from promptly.domain.common import Actor, ActorKind, Locale, Person
+from promptly.domain.common import Actor, ActorKind, CaseKind, Locale, Person
 
 
 class LinkStop(Exception):
@@ -57,6 +57,10 @@ class LinkAction:
 @dataclass(frozen=True)
 class LinkCase:
     run: Any
+    # The page reads the view the case stored in PostgreSQL (`kind`'s row, `view_model`), or
+    # when there is none the workflow's `status_query` (services/case_views.py).
+    kind: CaseKind
+    view_model: type[BaseModel]
     status_query: Any
     request_model: type[BaseModel]
     person: Callable[[Any], Person]

@@ -40,14 +40,13 @@ from promptly.api.pages import (
 )
 from promptly.config import Settings
 from promptly.domain import keys, links
-from promptly.domain.appointments.models import (
-    AppointmentRequest,
-)
-from promptly.domain.common import Locale
+from promptly.domain.appointments.models import AppointmentRequest, AppointmentView
+from promptly.domain.common import CaseKind, Locale
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintView
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
+from promptly.services.case_views import read_case_view
 from promptly.services.errors import ServiceError, temporal_errors
-from promptly.services.updates import QUERY_TIMEOUT, bounded_update
+from promptly.services.updates import bounded_update
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.survey import SurveyWorkflow
@@ -137,6 +136,8 @@ COMPLAINT_LINKS: dict[str, LinkAction] = {
 LINK_CASES: dict[str, LinkCase] = {
     "appointment-": LinkCase(
         run=AppointmentWorkflow.run,
+        kind=CaseKind.APPOINTMENT,
+        view_model=AppointmentView,
         status_query=AppointmentWorkflow.status,
         request_model=AppointmentRequest,
         person=lambda request: request.client,
@@ -144,6 +145,8 @@ LINK_CASES: dict[str, LinkCase] = {
     ),
     "complaint-": LinkCase(
         run=ComplaintWorkflow.run,
+        kind=CaseKind.COMPLAINT,
+        view_model=ComplaintView,
         status_query=ComplaintWorkflow.status,
         request_model=ComplaintRequest,
         person=lambda request: request.customer,
@@ -151,6 +154,8 @@ LINK_CASES: dict[str, LinkCase] = {
     ),
     "survey-": LinkCase(
         run=SurveyWorkflow.run,
+        kind=CaseKind.SURVEY,  # a survey stores no view: its page asks the workflow
+        view_model=SurveyView,
         status_query=SurveyWorkflow.status,
         request_model=SurveyRequest,
         person=lambda request: request.client,
@@ -195,8 +200,21 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
             original = await original_input(client, claims.case_id, case.request_model)
             person = case.person(original)
             locale = person.locale
-            handle = client.get_workflow_handle_for(case.run, claims.case_id)
-            view = await handle.query(case.status_query, rpc_timeout=QUERY_TIMEOUT)
+            settings: Settings = request.app.state.settings
+            # From PostgreSQL, as the API's GET: the query would wait behind every workflow
+            # task queued at the worker. An update stores the case before it answers, so a
+            # page opened after an action shows that action's state.
+            read = await read_case_view(
+                client,
+                request.app.state.pool,
+                workflow_id=claims.case_id,
+                kind=case.kind,
+                view_model=case.view_model,
+                run=case.run,
+                status_query=case.status_query,
+                status_reads=settings.status_reads,
+            )
+            view = read.view
     except ServiceError as err:
         if err.status == 404:
             raise LinkStop(problem(locale, "not_found", 404)) from err

@@ -33,6 +33,16 @@ class OperationsSettings(BaseModel):
         description="Sticky cache: workflows kept in memory between tasks (0 turns it off); "
         "about 0.5 MiB of worker memory each (docs/performance.md).",
     )
+    sticky_queue_timeout: timedelta = Field(
+        # A task for a cached workflow goes to this worker's own queue first; after a crash
+        # nobody polls it, and the task waits out this timeout before any worker may take it
+        # (SDK default 10 s, measured in the chaos benchmark: docs/chaos.md).
+        default=timedelta(seconds=3),
+        gt=timedelta(0),
+        description="How long a workflow task waits for the worker that has its workflow "
+        "cached before any worker may take it (replaying the history): shorter recovers "
+        "faster after a crash, at the cost of more replays when a busy worker is slow to poll.",
+    )
     database_pool_size: int | None = Field(
         default=None,
         ge=1,

@@ -12,6 +12,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.types import MethodAsyncSingleParam, ParamType, ReturnType, SelfType
 
 from promptly.config import Settings
+from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 
 class CaseExists(Exception):
@@ -46,6 +47,7 @@ async def start_case(
             id=workflow_id,
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
             memo=dict(memo) if memo else None,
             search_attributes=TypedSearchAttributes(list(search_attributes)),
             static_summary=summary,

@@ -18,6 +18,7 @@ from promptly.domain.common import Channel, Locale, RecipientRole
 from promptly.domain.messages import NoticeRequest, Recipient, SendMessageRequest
 from promptly.domain.sms import DeliveryStatus, needs_fallback
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
+from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 from promptly.workflows.notices import ClientNoticeWorkflow
 
 # Receipt error codes that mean the number will never take SMS (unknown number, landline).
@@ -35,6 +36,7 @@ async def start_notice(
             id=workflow_id,
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
         )
     except WorkflowAlreadyStartedError:
         pass

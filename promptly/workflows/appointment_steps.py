@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.tasks import (
         TaskKind,
     )
+    from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 
 class AppointmentSteps(AppointmentSends):
@@ -94,6 +95,7 @@ class AppointmentSteps(AppointmentSends):
             ),
             id=f"survey-{self._workflow_id}",
             parent_close_policy=ParentClosePolicy.ABANDON,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
             static_summary=f"survey after {request.service} · client {request.client.id}",
             # Found with the client's other cases (`ClientId = "C-17"`) in the UI.
             search_attributes=TypedSearchAttributes(

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         SurveyStatus,
         SurveyView,
     )
+    from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=30))
@@ -169,6 +170,7 @@ class SurveyWorkflow(SendingCase):
                 request,
                 id=request.workflow_id,
                 parent_close_policy=ParentClosePolicy.ABANDON,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
                 static_summary=f"Complaint from survey · NPS {answer.nps} · customer "
                 f"{request.customer.id}",
             )
