@@ -33,6 +33,17 @@ TEST_LINK_SECRET = secrets.token_urlsafe(48)
 os.environ["PROMPTLY_LINK_SECRET"] = TEST_LINK_SECRET
 
 
+# Modules that take a minute or more start first: `make test` shares modules out to its xdist
+# workers in collection order (--dist loadfile --no-loadscope-reorder), so none of these is
+# left running alone at the end. The order pairs the CPU-bound ones with the waiting ones.
+LONG_MODULES = ("test_process_exit.py", "test_demo.py", "test_ui_browser.py", "test_api_fuzz.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    first = {name: rank for rank, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: others keep order
+
+
 def installed_binary(name: str) -> str:
     """A console script of an installed package: on PATH or beside this interpreter."""
     found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
