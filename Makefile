@@ -37,9 +37,11 @@ browser:
 	  fi; \
 	fi
 
-## The whole suite against real Temporal and PostgreSQL servers (and headless Chromium).
+## The whole suite against real Temporal and PostgreSQL servers (and headless Chromium), in
+## TEST_WORKERS processes that take whole modules, the longest first (docs/testing.md).
+TEST_WORKERS ?= 2
 test: install browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 check: install
 	$(BIN)/ruff check .

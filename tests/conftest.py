@@ -33,6 +33,24 @@ TEST_LINK_SECRET = secrets.token_urlsafe(48)
 os.environ["PROMPTLY_LINK_SECRET"] = TEST_LINK_SECRET
 
 
+# Where the minute-long modules run under `make test`, which hands whole modules to its xdist
+# workers in collection order (--dist loadfile --no-loadscope-reorder). The demo plays in real
+# (scaled) time and must not starve: it starts first, beside ordinary modules. The fifty CLI
+# runs keep both cores busy on their own (four processes at once), so they come last.
+FIRST_MODULES = ("test_demo.py", "test_api_fuzz.py", "test_ui_browser.py")
+LAST_MODULES = ("test_process_exit.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def place(item: pytest.Item) -> int:
+        name = item.path.name
+        if name in FIRST_MODULES:
+            return FIRST_MODULES.index(name) - len(FIRST_MODULES)
+        return 1 if name in LAST_MODULES else 0
+
+    items.sort(key=place)  # stable: every other module keeps its order
+
+
 def installed_binary(name: str) -> str:
     """A console script of an installed package: on PATH or beside this interpreter."""
     found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from temporalio.client import WorkflowExecutionDescription
+from temporalio.client import Client, WorkflowExecutionDescription
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
@@ -161,6 +161,27 @@ async def end_workflows(env: WorkflowEnvironment, *workflow_ids: str) -> None:
         except RPCError as err:
             if err.status is not RPCStatusCode.NOT_FOUND and "already completed" not in str(err):
                 raise
+
+
+async def settled(client: Client, workflow_id: str, *, within: float = 30.0) -> None:
+    """Wait until the workflow has nothing in flight: no workflow task to run, no activity
+    pending, no child running. What it was going to do about what it has been told (a message
+    to send, a row to write) is done by then, so a test that checks something did NOT happen
+    waits for this instead of for a fixed time."""
+    handle = client.get_workflow_handle(workflow_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        described = (await handle.describe()).raw_description
+        if not (
+            described.HasField("pending_workflow_task")
+            or described.pending_activities
+            or described.pending_children
+        ):
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"{workflow_id} still busy after {within}s: {described}")
+        await asyncio.sleep(0.05)
 
 
 async def survey_answers(pool: AsyncConnectionPool, case_id: str) -> list[tuple[int, str]]:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 
+import httpx
 import pytest_asyncio
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
@@ -61,7 +62,12 @@ async def served(settings: Settings, pool: AsyncConnectionPool) -> AsyncIterator
         task = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        # FastAPI builds the OpenAPI document on its first request: seconds of CPU on a busy
+        # machine, past schemathesis's 10 s limit for loading it. Built once here, it is served.
+        async with httpx.AsyncClient(timeout=120) as http:
+            (await http.get(f"{url}/openapi.json")).raise_for_status()
+        yield url
         server.should_exit = True
         await task
 

@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain.appointments.models import AppointmentView
+from promptly.domain.appointments.models import AppointmentView, appointment_workflow_id
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, with_api_keys
-from tests.helpers import appointment
+from tests.helpers import appointment, settled
 from tests.sendgrid_fake import RecordedRequest, SendGridFake
 
 
@@ -73,7 +73,7 @@ async def _booked(http: httpx.AsyncClient) -> str:
 
 
 async def test_a_retried_delay_report_is_applied_once_and_answers_the_first_answer(
-    http: httpx.AsyncClient, sendgrid: SendGridFake
+    http: httpx.AsyncClient, sendgrid: SendGridFake, dev_env: WorkflowEnvironment
 ) -> None:
     appointment_id = await _booked(http)
     path = f"/appointments/{appointment_id}/report_delay"
@@ -91,7 +91,7 @@ async def test_a_retried_delay_report_is_applied_once_and_answers_the_first_answ
     await _wait_for(lambda: len(_delay_notices(sendgrid)) >= 1, "the delay notice")
     status = await http.get(f"/appointments/{appointment_id}", headers=STAFF_KEY)
     assert status.json()["delay_minutes"] == 10, "not doubled"
-    await asyncio.sleep(1)  # a second notice would have been sent by now
+    await settled(dev_env.client, appointment_workflow_id(appointment_id))  # all sends done
     assert len(_delay_notices(sendgrid)) == 1
 
     other = await http.post(path, json=delay, headers=_keyed(STAFF_KEY, str(uuid.uuid4())))
@@ -101,7 +101,10 @@ async def test_a_retried_delay_report_is_applied_once_and_answers_the_first_answ
 
 
 async def test_the_update_is_applied_once_even_when_the_stored_answer_is_lost(
-    http: httpx.AsyncClient, sendgrid: SendGridFake, pool: AsyncConnectionPool
+    http: httpx.AsyncClient,
+    sendgrid: SendGridFake,
+    pool: AsyncConnectionPool,
+    dev_env: WorkflowEnvironment,
 ) -> None:
     """The first request's answer never reached the store (PostgreSQL was down, or the API
     died after Temporal applied the update): the update id derived from the key still makes
@@ -124,7 +127,7 @@ async def test_the_update_is_applied_once_even_when_the_stored_answer_is_lost(
     assert again_view.delay_minutes == first_view.delay_minutes == 5
     assert again_view.timeline == first_view.timeline
     await _wait_for(lambda: len(_delay_notices(sendgrid)) >= 1, "the delay notice")
-    await asyncio.sleep(1)
+    await settled(dev_env.client, appointment_workflow_id(appointment_id))  # all sends done
     assert len(_delay_notices(sendgrid)) == 1
 
 

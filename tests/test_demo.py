@@ -44,7 +44,7 @@ async def test_the_demo_plays_every_story_to_its_end_and_cleans_up(
     board = Board(Console(file=printed, width=200))
     began = datetime.now(UTC)
 
-    assert await demo.run(settings, SCALE, client=dev_env.client, board=board)
+    assert await demo.run(settings, SCALE, client=dev_env.client, board=board), printed.getvalue()
 
     output = printed.getvalue()
     cases = list(board.rows)

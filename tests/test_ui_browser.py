@@ -13,16 +13,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import subprocess
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from playwright.async_api import async_playwright
 from psycopg_pool import AsyncConnectionPool
-from temporalio.client import WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 
 from promptly.api.app import create_app
 from promptly.config import ApiRole, Settings
@@ -36,28 +36,20 @@ from tests.conftest import start_dev_server
 from tests.helpers import appointment
 
 
-def browse(url: str, profile: Path, *, screenshot: Path | None = None) -> str:
-    """Load `url` in headless Chromium, let its scripts run; the DOM, or a screenshot.
+async def input_ciphertext(handle: WorkflowHandle[Any, Any]) -> str:
+    """The case's input as the server stores it (encrypted), as the UI prints it: base64."""
+    history = await handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    return base64.b64encode(started.input.payloads[0].data).decode()
 
-    (A running workflow's own page long-polls its history and never settles: only closed
-    ones can be shot this way.)"""
-    output = [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
-    done = subprocess.run(
-        [
-            chromium(),
-            *HEADLESS_FLAGS,
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=20000",
-            "--window-size=1400,900",
-            *output,
-            url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return done.stdout
+
+async def listed(client: Client, query: str, workflow_id: str) -> None:
+    """Wait until the visibility store answers `query` with the workflow (it lags a little)."""
+    for _ in range(300):
+        if workflow_id in [execution.id async for execution in client.list_workflows(query)]:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{workflow_id} not listed by {query} within 30s")
 
 
 async def test_ui_list_filtered_by_unconfirmed_shows_the_case(
@@ -82,46 +74,52 @@ async def test_ui_list_filtered_by_unconfirmed_shows_the_case(
     async with (
         await start_dev_server(settings=settings, ui_port=ui_port) as dev,
         create_worker(dev.client, settings, pool=pool),
+        async_playwright() as playwright,
     ):
         now = datetime.now(ZoneInfo("Europe/Warsaw"))
         silent = await book(dev.client, appointment(now + timedelta(seconds=172)), settings, now)
         booked = await book(dev.client, appointment(now + timedelta(days=5)), settings, now)
+        browser = await playwright.chromium.launch(  # starts while the case becomes Unconfirmed
+            executable_path=chromium(), args=list(HEADLESS_FLAGS)
+        )
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
         status = None
-        for _ in range(60):
-            await asyncio.sleep(0.5)
+        for _ in range(120):
             try:
                 status = (await silent.query(AppointmentWorkflow.status)).status
             except WorkflowQueryFailedError:
-                continue  # still booking
+                status = None  # still booking
             if status is AppointmentStatus.UNCONFIRMED:
                 break
+            await asyncio.sleep(0.25)
         assert status is AppointmentStatus.UNCONFIRMED
-        await asyncio.sleep(1)  # visibility
+        query = 'AppointmentStatus="Unconfirmed"'
+        await listed(dev.client, query, silent.id)
 
         base = f"http://localhost:{ui_port}/namespaces/default/workflows"
-        unconfirmed = base + "?query=" + quote('AppointmentStatus="Unconfirmed"')
-        dom = await asyncio.to_thread(browse, unconfirmed, tmp_path / "profile")
+        await page.goto(base + "?query=" + quote(query))
+        await page.get_by_text(silent.id).first.wait_for(timeout=60_000)  # the list has loaded
+        dom = await page.content()
         assert silent.id in dom
         assert booked.id not in dom
+        await page.screenshot(path=tmp_path / "ui-unconfirmed.png")
 
-        shots = {"ui-unconfirmed.png": unconfirmed}
-        await asyncio.to_thread(
-            browse, unconfirmed, tmp_path / "profile", screenshot=tmp_path / "ui-unconfirmed.png"
-        )
         for handle in (silent, booked):
-            await handle.terminate("test over")
+            await handle.terminate("test over")  # a closed case's page stops long-polling
         run_id = (await silent.describe()).run_id
-        shots["ui-case.png"] = f"{base}/{silent.id}/{run_id}/history"
-        await asyncio.to_thread(
-            browse, shots["ui-case.png"], tmp_path / "profile", screenshot=tmp_path / "ui-case.png"
-        )
-        for name in shots:
-            assert (tmp_path / name).stat().st_size > 20_000, name  # a page, not a blank
-        case_page = await asyncio.to_thread(browse, shots["ui-case.png"], tmp_path / "profile")
+        ciphertext = await input_ciphertext(silent)
+        await page.goto(f"{base}/{silent.id}/{run_id}/history")
+        # The case's input is on the page, as the ciphertext the server holds.
+        await page.get_by_text(ciphertext[:64]).first.wait_for(timeout=60_000)
+        case_page = await page.content()
+        assert ciphertext in case_page
         assert silent.id in case_page and "AppointmentWorkflow" in case_page
         assert "anna@example.com" not in case_page and "Anna Nowak" not in case_page
-        for name in shots:
-            keep_screenshot(tmp_path / name)
+        await page.screenshot(path=tmp_path / "ui-case.png")
+        await browser.close()
+    for name in ("ui-unconfirmed.png", "ui-case.png"):
+        assert (tmp_path / name).stat().st_size > 20_000, name  # a page, not a blank
+        keep_screenshot(tmp_path / name)
 
 
 async def test_ui_shows_decrypted_payloads_after_a_codec_session(
@@ -166,9 +164,9 @@ async def test_ui_shows_decrypted_payloads_after_a_codec_session(
         )
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
 
+        ciphertext = await input_ciphertext(handle)
         await page.goto(history)
-        await page.get_by_text("AppointmentWorkflow").first.wait_for()
-        await page.wait_for_timeout(2000)
+        await page.get_by_text(ciphertext[:64]).first.wait_for(timeout=60_000)
         assert "anna@example.com" not in await page.content()  # no session: ciphertext
 
         await page.goto(f"{api}/codec/login")

@@ -62,7 +62,9 @@ from tests.webhook_receiver import Received, WebhookReceiver
 SECRET = "whsec-test-0123456789abcdef"
 ONE_ROUND = WebhookDispatchRequest(run_for=timedelta(0))
 # Rounds back to back while rows are due, so a case's queue drains in one call.
-DRAIN = WebhookDispatchRequest(run_for=timedelta(seconds=1), poll_every=timedelta(seconds=0.05))
+# Long enough for a few rounds of local requests on a busy 2-core machine (1 s was not), far
+# short of WEBHOOK_FIRST_RETRY (30 s): nothing retried comes due within one drain.
+DRAIN = WebhookDispatchRequest(run_for=timedelta(seconds=3), poll_every=timedelta(seconds=0.05))
 STAFF = Actor(kind=ActorKind.STAFF, id="desk-1")
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
