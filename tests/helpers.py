@@ -84,13 +84,15 @@ async def messages(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, An
         await cur.execute(
             # What the channel received: the outbox keeps the live body, the ledger a redacted one.
             # Messages go beside the plan, so two asked for at once (a complaint's acknowledgement
-            # and department notice) reach the ledger in either order: within a second, the
-            # workflow's own order (a key ending in a message number) decides.
+            # and department notice, a booking's confirmation and provider notice) reach the
+            # ledger in either order: within a second, the workflow's own order decides (a key
+            # ending in a message number; else the client first, as its step comes first).
             r"""SELECT m.*, COALESCE(o.body, m.body) AS body, m.body AS stored_body
                   FROM messages m LEFT JOIN outbox o ON o.message_id = m.id
                  WHERE m.case_id = %s
                  ORDER BY date_trunc('second', m.requested_at),
                           substring(m.idempotency_key from '/(\d+)$')::int NULLS LAST,
+                          m.recipient_role <> 'client',
                           m.requested_at, m.id""",
             (case_id,),
         )

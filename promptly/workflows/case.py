@@ -41,10 +41,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 RECORD_TIMEOUT = timedelta(seconds=30)
-# Patch: the case is recorded by a local activity, inside the workflow task that changed it,
-# instead of an activity task and a second workflow task for every save (docs/performance.md:
-# the worker's time goes to per-task machinery). Runs recorded before keep the activity.
-RECORD_CASE_LOCAL = "record-case-local"
 
 
 def refuse(refusal: str | None) -> None:
@@ -78,10 +74,7 @@ class CaseJournal:
     `snapshot` builds the case row from the workflow's state; `dues` (if the case keeps a
     promise ledger) gives the promises' current due times, followed before each save. With
     `skip_unchanged`, a save with nothing new writes nothing (inquiries and surveys recorded
-    their histories saving every time, and keep doing so). `record_locally` records the case
-    by a local activity in new runs (patch `record-case-local`); a survey does not, since its
-    answer would end it within the answer's own task and a repeated answer would find it gone
-    instead of being refused.
+    their histories saving every time, and keep doing so).
     """
 
     def __init__(
@@ -95,7 +88,6 @@ class CaseJournal:
         keep_entries: int | None = None,
         timeline: Sequence[TimelineEntry] = (),
         stored_entries: int = 0,
-        record_locally: bool = True,
     ) -> None:
         self.promises = promises
         self.timeline: list[TimelineEntry] = list(timeline)
@@ -113,8 +105,6 @@ class CaseJournal:
         self._skip_unchanged = skip_unchanged
         self._keep = keep_entries
         self._save_lock = asyncio.Lock()
-        # Decided once, when the workflow starts (a patch marker's place in new histories).
-        self._local = record_locally and workflow.patched(RECORD_CASE_LOCAL)
 
     @property
     def stored_entries(self) -> int:
@@ -184,21 +174,12 @@ class CaseJournal:
         unsaved = total - self._stored
         entries = self.timeline[len(self.timeline) - unsaved :] if unsaved else []
         changed_promises = self.promises.unsaved()
-        snapshot = self._snapshot(Unsaved(self._stored, entries, changed_promises))
-        if self._local:
-            await workflow.execute_local_activity_method(
-                RecordsActivities.record_case,
-                snapshot,
-                start_to_close_timeout=RECORD_TIMEOUT,
-                summary=self._summary,
-            )
-        else:
-            await workflow.execute_activity_method(
-                RecordsActivities.record_case,
-                snapshot,
-                start_to_close_timeout=RECORD_TIMEOUT,
-                summary=self._summary,
-            )
+        await workflow.execute_activity_method(
+            RecordsActivities.record_case,
+            self._snapshot(Unsaved(self._stored, entries, changed_promises)),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=self._summary,
+        )
         self.promises.saved(changed_promises)
         # Entries noted while this was being written are stored next time.
         self._stored = total

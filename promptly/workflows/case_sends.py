@@ -226,7 +226,6 @@ class SendingCase:
         dues: Callable[[], Mapping[PromiseKind, datetime | None]] | None = None,
         skip_unchanged: bool = True,
         keep_entries: int | None = None,
-        record_locally: bool = True,
     ) -> None:
         # Decided once, in the first workflow task, and in this order (the sends' patch, then
         # the ledger's): a run replaying a history from before the patch awaits its messages
@@ -245,7 +244,6 @@ class SendingCase:
             dues=dues,
             skip_unchanged=skip_unchanged,
             keep_entries=keep_entries,
-            record_locally=record_locally,
         )
 
     def _flag(self, concern: str) -> None:

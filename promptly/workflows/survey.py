@@ -74,7 +74,6 @@ class SurveyWorkflow(SendingCase):
             self._snapshot,
             summary="record survey",
             skip_unchanged=False,
-            record_locally=False,
         )
 
     @workflow.run
