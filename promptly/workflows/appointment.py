@@ -16,14 +16,12 @@ from temporalio.exceptions import ApplicationError
 from promptly.workflows.appointment_in_line import AppointmentInLine
 from promptly.workflows.appointment_state import (
     BESIDE_THE_PLAN,
-    RECORD_TIMEOUT,
 )
 from promptly.workflows.case import CaseJournal
 from promptly.workflows.messages import Sends
 from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain import errors, promises
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
@@ -310,8 +308,7 @@ class AppointmentWorkflow(AppointmentInLine):
             request = self.case.request
             actor = command.actor or Actor(kind=ActorKind.CLIENT, id=request.client.id)
             self._update(excuse=command.reason)
-            task = await workflow.execute_activity_method(
-                TaskActivities.create_task,
+            task = await self._open_task(
                 CreateTaskRequest(
                     idempotency_key=f"{self._workflow_id}/excuse/{self.case.reschedules}",
                     case_id=self._workflow_id,
@@ -323,8 +320,7 @@ class AppointmentWorkflow(AppointmentInLine):
                     due_at=appointment_rules.closes_at(self.case),
                     data={"provider_id": request.provider.id},
                 ),
-                start_to_close_timeout=RECORD_TIMEOUT,
-                summary="provider decision: no-show excuse",
+                "provider decision: no-show excuse",
             )
             self._note(
                 TimelineKind.ACTION,

@@ -10,13 +10,11 @@ from datetime import datetime
 from temporalio import workflow
 
 from promptly.workflows.appointment_state import (
-    RECORD_TIMEOUT,
     count,
 )
 from promptly.workflows.appointment_steps import AppointmentSteps
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain import metrics
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments.models import (
@@ -84,17 +82,7 @@ class AppointmentCalls(AppointmentSteps):
 
     async def _record_call_outcome_beside(self, command: RecordCallOutcomeInput) -> None:
         attempt = self.case.call_attempts
-        count(metrics.CALL_OUTCOMES, outcome=command.outcome.value)
-        self._update(awaiting_call_outcome=False)
-        self._note(
-            TimelineKind.ACTION,
-            command.actor,
-            f"Call attempt {attempt}: {command.outcome.value}"
-            + (f" ({command.note})" if command.note else ""),
-            outcome=command.outcome.value,
-            attempt=attempt,
-            note=command.note,
-        )
+        self._note_call_outcome(command, attempt)
         outcome = command.outcome
         if outcome is not CallOutcome.NO_ANSWER:
             self._update(next_call_at=None)
@@ -149,8 +137,7 @@ class AppointmentCalls(AppointmentSteps):
         """The front desk's task for call attempt `attempt`, and its line in the timeline."""
         case = self.case
         max_attempts = case.max_call_attempts
-        task = await workflow.execute_activity_method(
-            TaskActivities.create_task,
+        task = await self._open_task(
             CreateTaskRequest(
                 idempotency_key=self._call_task_key(attempt),
                 case_id=self._workflow_id,
@@ -162,8 +149,7 @@ class AppointmentCalls(AppointmentSteps):
                 due_at=now,
                 data={"attempt": attempt, "phone": case.request.client.phone},
             ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary=f"call attempt {attempt} of {max_attempts}",
+            f"call attempt {attempt} of {max_attempts}",
         )
         self._note(
             TimelineKind.MESSAGE,
@@ -173,4 +159,18 @@ class AppointmentCalls(AppointmentSteps):
             channel=Channel.PHONE.value,
             task_id=task.task_id,
             attempt=attempt,
+        )
+
+    def _note_call_outcome(self, command: RecordCallOutcomeInput, attempt: int) -> None:
+        """What the caller reports of call attempt `attempt`: counted, noted, awaited no more."""
+        count(metrics.CALL_OUTCOMES, outcome=command.outcome.value)
+        self._update(awaiting_call_outcome=False)
+        self._note(
+            TimelineKind.ACTION,
+            command.actor,
+            f"Call attempt {attempt}: {command.outcome.value}"
+            + (f" ({command.note})" if command.note else ""),
+            outcome=command.outcome.value,
+            attempt=attempt,
+            note=command.note,
         )

@@ -104,8 +104,7 @@ class AppointmentInLine(AppointmentCalls):
         self._update(confirmation_attempted=True, confirmation_sent=sent)
         if sent:
             return
-        task = await workflow.execute_activity_method(
-            TaskActivities.create_task,
+        task = await self._open_task(
             CreateTaskRequest(
                 idempotency_key=f"{self._workflow_id}/confirmation-task/{case.reschedules}",
                 case_id=self._workflow_id,
@@ -117,8 +116,7 @@ class AppointmentInLine(AppointmentCalls):
                 f"{case.confirmation_deadline.isoformat()}.",
                 due_at=case.confirmation_deadline,
             ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary="front-desk task: send the confirmation by hand",
+            "front-desk task: send the confirmation by hand",
         )
         self._note(
             TimelineKind.TASK,
@@ -257,17 +255,7 @@ class AppointmentInLine(AppointmentCalls):
     async def _record_call_outcome_in_line(self, command: RecordCallOutcomeInput) -> None:
         attempt = self.case.call_attempts
         await self._close_call_task(command.outcome.value, command.note, command.actor)
-        count(metrics.CALL_OUTCOMES, outcome=command.outcome.value)
-        self._update(awaiting_call_outcome=False)
-        self._note(
-            TimelineKind.ACTION,
-            command.actor,
-            f"Call attempt {attempt}: {command.outcome.value}"
-            + (f" ({command.note})" if command.note else ""),
-            outcome=command.outcome.value,
-            attempt=attempt,
-            note=command.note,
-        )
+        self._note_call_outcome(command, attempt)
         if command.outcome is CallOutcome.REACHED_CONFIRMED:
             self._update(next_call_at=None)
             self._set_status(

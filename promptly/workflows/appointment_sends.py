@@ -139,8 +139,7 @@ class AppointmentSends(AppointmentState):
             if kind is TaskKind.SEND_CONFIRMATION_MANUALLY
             else f"Pass on the {what} to {who}"
         )
-        task = await workflow.execute_activity_method(
-            TaskActivities.create_task,
+        task = await self._open_task(
             CreateTaskRequest(
                 idempotency_key=f"{message.idempotency_key}/by-hand",
                 case_id=self._workflow_id,
@@ -153,8 +152,7 @@ class AppointmentSends(AppointmentState):
                 due_at=due_at,
                 data={"template": message.template, "recipient": message.to.role.value},
             ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary=f"front-desk task: pass on the {what}",
+            f"front-desk task: pass on the {what}",
         )
         with self._journal.quietly():
             self._note(

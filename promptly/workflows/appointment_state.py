@@ -30,6 +30,7 @@ from promptly.workflows.search_attributes import (
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import PolicyActivities, RecordsActivities
+    from promptly.activities.tasks import TaskActivities
     from promptly.domain import calendar_event, errors, metrics, promises
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments import rules as appointment_rules
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         CaseSnapshot,
         TimelineKind,
     )
+    from promptly.domain.tasks import CreateTaskRequest, TaskRef
     from promptly.workflows.read_views import read_view, record_before_answer
 
 PREPAY_FLAG = "next visit must be booked and paid anew"
@@ -220,6 +222,15 @@ class AppointmentState:
             )
         )
         return next_step
+
+    async def _open_task(self, request: CreateTaskRequest, summary: str) -> TaskRef:
+        """A staff task for this case (its idempotency key makes a retried write one task)."""
+        return await workflow.execute_activity_method(
+            TaskActivities.create_task,
+            request,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=summary,
+        )
 
     def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): one handler at a time, on the booked case,
