@@ -22,7 +22,6 @@ from fastapi import Request, Response
 from temporalio.client import Client
 
 from promptly.config import Settings
-from promptly.domain.common import CaseKind as StoredKind
 from promptly.services.case_kinds import CaseKind
 from promptly.services.case_views import read_case_view
 from promptly.services.errors import temporal_errors
@@ -40,12 +39,9 @@ async def read_case(request: Request, response: Response, kind: CaseKind, case_i
         read = await read_case_view(
             request.app.state.client,
             request.app.state.pool,
-            workflow_id=kind.workflow_id(case_id),
-            kind=StoredKind(kind.noun),
-            view_model=kind.view_model,
-            run=kind.run,
-            status_query=kind.status_query,
-            status_reads=settings.status_reads,
+            kind.viewed,
+            kind.workflow_id(case_id),
+            settings.status_reads,
         )
     response.headers[SOURCE_HEADER] = read.source
     if read.as_of is not None:

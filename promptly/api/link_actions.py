@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from promptly.api.pages import Page, problem, status_label, text, when
-from promptly.domain.common import Actor, ActorKind, CaseKind, Locale, Person
+from promptly.domain.common import Actor, ActorKind, Locale, Person
+from promptly.services.case_views import ViewedKind
 
 
 class LinkStop(Exception):
@@ -56,12 +57,9 @@ class LinkAction:
 
 @dataclass(frozen=True)
 class LinkCase:
-    run: Any
-    # The page reads the view the case stored in PostgreSQL (`kind`'s row, `view_model`), or
-    # when there is none the workflow's `status_query` (services/case_views.py).
-    kind: CaseKind
-    view_model: type[BaseModel]
-    status_query: Any
+    # The page reads the view the case stored in PostgreSQL, or when there is none the
+    # workflow's `status` query (services/case_views.py); the link's update runs there too.
+    viewed: ViewedKind
     request_model: type[BaseModel]
     person: Callable[[Any], Person]
     actions: Mapping[str, LinkAction]

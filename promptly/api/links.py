@@ -40,11 +40,11 @@ from promptly.api.pages import (
 )
 from promptly.config import Settings
 from promptly.domain import keys, links
-from promptly.domain.appointments.models import AppointmentRequest, AppointmentView
+from promptly.domain.appointments.models import AppointmentRequest
 from promptly.domain.common import CaseKind, Locale
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintView
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
-from promptly.services.case_views import read_case_view
+from promptly.services.case_views import ViewedKind, read_case_view
 from promptly.services.errors import ServiceError, temporal_errors
 from promptly.services.updates import bounded_update
 from promptly.workflows.appointment import AppointmentWorkflow
@@ -135,29 +135,21 @@ COMPLAINT_LINKS: dict[str, LinkAction] = {
 # By workflow-id prefix: the case kinds whose messages carry client links.
 LINK_CASES: dict[str, LinkCase] = {
     "appointment-": LinkCase(
-        run=AppointmentWorkflow.run,
-        kind=CaseKind.APPOINTMENT,
-        view_model=AppointmentView,
-        status_query=AppointmentWorkflow.status,
-        request_model=AppointmentRequest,
+        ViewedKind(AppointmentWorkflow, CaseKind.APPOINTMENT),
+        AppointmentRequest,
         person=lambda request: request.client,
         actions=APPOINTMENT_LINKS,
     ),
     "complaint-": LinkCase(
-        run=ComplaintWorkflow.run,
-        kind=CaseKind.COMPLAINT,
-        view_model=ComplaintView,
-        status_query=ComplaintWorkflow.status,
-        request_model=ComplaintRequest,
+        ViewedKind(ComplaintWorkflow, CaseKind.COMPLAINT),
+        ComplaintRequest,
         person=lambda request: request.customer,
         actions=COMPLAINT_LINKS,
     ),
+    # A survey stores no view: its page asks the workflow.
     "survey-": LinkCase(
-        run=SurveyWorkflow.run,
-        kind=CaseKind.SURVEY,  # a survey stores no view: its page asks the workflow
-        view_model=SurveyView,
-        status_query=SurveyWorkflow.status,
-        request_model=SurveyRequest,
+        ViewedKind(SurveyWorkflow, CaseKind.SURVEY),
+        SurveyRequest,
         person=lambda request: request.client,
         actions=SURVEY_LINKS,
     ),
@@ -205,14 +197,7 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
             # task queued at the worker. An update stores the case before it answers, so a
             # page opened after an action shows that action's state.
             read = await read_case_view(
-                client,
-                request.app.state.pool,
-                workflow_id=claims.case_id,
-                kind=case.kind,
-                view_model=case.view_model,
-                run=case.run,
-                status_query=case.status_query,
-                status_reads=settings.status_reads,
+                client, request.app.state.pool, case.viewed, claims.case_id, settings.status_reads
             )
             view = read.view
     except ServiceError as err:
@@ -247,7 +232,7 @@ async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
         except FormError as err:
             return render(action.form(opened, str(err)), locale)
         settings: Settings = request.app.state.settings
-        handle = request.app.state.client.get_workflow_handle_for(case.run, opened.case_id)
+        handle = request.app.state.client.get_workflow_handle_for(case.viewed.run, opened.case_id)
         try:
             with temporal_errors("not found"):
                 view = await bounded_update(

@@ -27,11 +27,10 @@ from promptly.cli.common import run_with_client
 from promptly.cli.keys import IdempotencyKeyOption, cli_update_id, command_key
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind, Model
-from promptly.domain.common import CaseKind as StoredKind
 from promptly.domain.future_times import past_time_problems
 from promptly.domain.readable_time import readable, readable_text
 from promptly.services.case_kinds import CaseKind, CaseUpdate
-from promptly.services.case_views import read_case_view_once
+from promptly.services.case_views import one_connection, read_case_view
 from promptly.services.cases import CaseExists
 from promptly.services.errors import validation_problems
 
@@ -147,16 +146,14 @@ def _status_command(kind: CaseKind, show: ShowView) -> Callable[..., None]:
         async def action(client: Client, config: Settings) -> Any:
             # From PostgreSQL as the API's GET (the query waits behind a busy worker); the
             # query when the case stored no view yet (promptly/services/case_views.py).
-            read = await read_case_view_once(
-                client,
-                config.database_url,
-                workflow_id=kind.workflow_id(params[kind.id_field]),
-                kind=StoredKind(kind.noun),
-                view_model=kind.view_model,
-                run=kind.run,
-                status_query=kind.status_query,
-                status_reads=config.status_reads,
-            )
+            async with one_connection(config.database_url) as pool:
+                read = await read_case_view(
+                    client,
+                    pool,
+                    kind.viewed,
+                    kind.workflow_id(params[kind.id_field]),
+                    config.status_reads,
+                )
             return read.view
 
         show(run_with_client(action))

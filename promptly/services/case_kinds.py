@@ -16,15 +16,18 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, get_type_hints
 
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest, AppointmentView
 from promptly.domain.appointments.rules import BookingRejected
 from promptly.domain.common import ActorKind, Model
+from promptly.domain.common import CaseKind as StoredKind
 from promptly.domain.complaints.models import ComplaintRequest, Severity
 from promptly.domain.inquiries import InquiryRequest
 from promptly.services.appointments import book
+from promptly.services.case_views import ViewedKind
 from promptly.services.complaints import file_complaint
 from promptly.services.inquiries import record_inquiry
 from promptly.workflows.appointment import AppointmentWorkflow
@@ -115,18 +118,22 @@ class CaseKind:
     def id_field(self) -> str:
         return f"{self.noun}_id"
 
+    @cached_property
+    def viewed(self) -> ViewedKind:
+        """How its `status` view is read (promptly/services/case_views.py)."""
+        return ViewedKind(self.workflow, StoredKind(self.noun))
+
     @property
     def run(self) -> Any:
-        return self.workflow.run  # type: ignore[attr-defined]
+        return self.viewed.run
 
     @property
     def status_query(self) -> Any:
-        return self.workflow.status  # type: ignore[attr-defined]
+        return self.viewed.status_query
 
-    @cached_property
-    def view_model(self) -> type[Model]:
-        view: type[Model] = get_type_hints(self.status_query)["return"]
-        return view
+    @property
+    def view_model(self) -> type[BaseModel]:
+        return self.viewed.view_model
 
     def workflow_id(self, case_id: str) -> str:
         return f"{self.noun}-{case_id}"

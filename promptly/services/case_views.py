@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from functools import cached_property
+from typing import Any, Literal, get_type_hints
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -48,6 +49,28 @@ SELECT c.view, c.view_as_of,
   FROM cases c
  WHERE c.case_id = %s AND c.kind = %s AND c.view IS NOT NULL
 """
+
+
+@dataclass(frozen=True)
+class ViewedKind:
+    """A case kind as its view is read: the `cases` rows of `kind`, else the `status` query
+    of `workflow`, whose return type is the view's model."""
+
+    workflow: type
+    kind: CaseKind
+
+    @property
+    def run(self) -> Any:
+        return self.workflow.run  # type: ignore[attr-defined]
+
+    @property
+    def status_query(self) -> Any:
+        return self.workflow.status  # type: ignore[attr-defined]
+
+    @cached_property
+    def view_model(self) -> type[BaseModel]:
+        view: type[BaseModel] = get_type_hints(self.status_query)["return"]
+        return view
 
 
 @dataclass(frozen=True)
@@ -97,12 +120,8 @@ async def stored_view(
 async def read_case_view(
     client: Client,
     pool: AsyncConnectionPool | None,
-    *,
+    viewed: ViewedKind,
     workflow_id: str,
-    kind: CaseKind,
-    view_model: type[BaseModel],
-    run: Any,
-    status_query: Any,
     status_reads: Literal["record", "workflow"] = "record",
 ) -> CaseRead:
     """The case's `status` view: from its PostgreSQL row, else from the workflow's query
@@ -110,37 +129,18 @@ async def read_case_view(
     `status_reads="workflow"`: the query only."""
     if pool is not None and status_reads == "record":
         try:
-            stored = await stored_view(pool, view_model, workflow_id, kind)
+            stored = await stored_view(pool, viewed.view_model, workflow_id, viewed.kind)
         except (psycopg.Error, PoolTimeout) as err:
             log.warning("PostgreSQL read of %s failed, asking the workflow: %s", workflow_id, err)
             stored = None
         if stored is not None:
             return stored
-    handle = client.get_workflow_handle_for(run, workflow_id)
-    view = await handle.query(status_query, rpc_timeout=QUERY_TIMEOUT)
+    handle = client.get_workflow_handle_for(viewed.run, workflow_id)
+    view = await handle.query(viewed.status_query, rpc_timeout=QUERY_TIMEOUT)
     return CaseRead(view=view, source="workflow")
 
 
-async def read_case_view_once(
-    client: Client,
-    database_url: str,
-    *,
-    workflow_id: str,
-    kind: CaseKind,
-    view_model: type[BaseModel],
-    run: Any,
-    status_query: Any,
-    status_reads: Literal["record", "workflow"] = "record",
-) -> CaseRead:
-    """`read_case_view` for a one-off command (the CLI): one connection of its own."""
-    async with AsyncConnectionPool(database_url, min_size=1, max_size=1, open=False) as pool:
-        return await read_case_view(
-            client,
-            pool,
-            workflow_id=workflow_id,
-            kind=kind,
-            view_model=view_model,
-            run=run,
-            status_query=status_query,
-            status_reads=status_reads,
-        )
+def one_connection(database_url: str) -> AsyncConnectionPool:
+    """A pool of one connection for a one-off command (the CLI) to read through; open it with
+    `async with`."""
+    return AsyncConnectionPool(database_url, min_size=1, max_size=1, open=False)
