@@ -13,6 +13,7 @@ from promptly.config import Settings
 from promptly.domain.appointments import rules as appointment_rules
 from promptly.domain.appointments.models import (
     AppointmentRequest,
+    AppointmentStatus,
     AppointmentView,
     appointment_workflow_id,
 )
@@ -21,7 +22,6 @@ from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
-    CLIENT_ID,
     PROVIDER_ID,
 )
 
@@ -44,12 +44,11 @@ async def book(
         AppointmentWorkflow.run,
         request,
         settings,
-        workflow_id=request.workflow_id,
         exists="appointment already booked",
         memo=memo,
-        search_attributes=[
-            SearchAttributePair(APPOINTMENT_STATUS, "Booked"),
-            SearchAttributePair(CLIENT_ID, request.client.id),
+        status=SearchAttributePair(APPOINTMENT_STATUS, AppointmentStatus.BOOKED.value),
+        client_id=request.client.id,
+        attributes=[
             SearchAttributePair(PROVIDER_ID, request.provider.id),
             SearchAttributePair(APPOINTMENT_START, request.start),
         ],

@@ -4,15 +4,26 @@ complaint and recording an inquiry share."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.types import MethodAsyncSingleParam, ParamType, ReturnType, SelfType
+from temporalio.types import MethodAsyncSingleParam, ReturnType, SelfType
 
 from promptly.config import Settings
 from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
+from promptly.workflows.search_attributes import CLIENT_ID
+
+
+class CaseRequest(Protocol):
+    """A case's start request: its business id names the workflow."""
+
+    @property
+    def workflow_id(self) -> str: ...
+
+
+RequestT = TypeVar("RequestT", bound=CaseRequest)
 
 
 class CaseExists(Exception):
@@ -25,21 +36,26 @@ class CaseExists(Exception):
 
 async def start_case(
     client: Client,
-    run: MethodAsyncSingleParam[SelfType, ParamType, ReturnType],
-    request: ParamType,
+    run: MethodAsyncSingleParam[SelfType, RequestT, ReturnType],
+    request: RequestT,
     settings: Settings,
     *,
-    workflow_id: str,
     exists: str,
-    search_attributes: Sequence[SearchAttributePair[Any]],
+    status: SearchAttributePair[str],
+    client_id: str,
     summary: str,
     details: str | None = None,
     memo: Mapping[str, Any] | None = None,
+    attributes: Sequence[SearchAttributePair[Any]] = (),
 ) -> WorkflowHandle[SelfType, ReturnType]:
-    """Start `run` with `request`; `CaseExists` (saying `exists`) when the id is taken.
+    """Start `run` with `request` under the request's workflow id; `CaseExists` (saying
+    `exists`) when the id is taken.
 
     The id is the business key for as long as the history is retained: a second start with
-    the same id is refused, never a second case."""
+    the same id is refused, never a second case. Every case is listed by its `status` and its
+    client (`client_id`) from the start; `attributes` are the kind's other search attributes."""
+    workflow_id = request.workflow_id
+    search_attributes = [status, SearchAttributePair(CLIENT_ID, client_id), *attributes]
     try:
         return await client.start_workflow(
             run,
@@ -49,7 +65,7 @@ async def start_case(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             task_timeout=WORKFLOW_TASK_TIMEOUT,
             memo=dict(memo) if memo else None,
-            search_attributes=TypedSearchAttributes(list(search_attributes)),
+            search_attributes=TypedSearchAttributes(search_attributes),
             static_summary=summary,
             static_details=details,
         )

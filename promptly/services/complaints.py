@@ -14,7 +14,7 @@ from promptly.domain.complaints.models import (
 )
 from promptly.services.cases import start_case
 from promptly.workflows.complaint import ComplaintWorkflow
-from promptly.workflows.search_attributes import CLIENT_ID, COMPLAINT_STATUS
+from promptly.workflows.search_attributes import COMPLAINT_STATUS
 
 
 async def file_complaint(
@@ -30,12 +30,9 @@ async def file_complaint(
         ComplaintWorkflow.run,
         request,
         settings,
-        workflow_id=request.workflow_id,
         exists="complaint already filed",
-        search_attributes=[
-            SearchAttributePair(COMPLAINT_STATUS, ComplaintStatus.OPEN.value),
-            SearchAttributePair(CLIENT_ID, request.customer.id),
-        ],
+        status=SearchAttributePair(COMPLAINT_STATUS, ComplaintStatus.OPEN.value),
+        client_id=request.customer.id,
         summary=f"Complaint {request.complaint_id} · {request.category} · "
         f"{request.severity.value} · customer {request.customer.id}",
         details=f"Complaint **{request.complaint_id}**\n\n"

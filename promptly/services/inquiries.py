@@ -10,7 +10,7 @@ from promptly.config import Settings
 from promptly.domain.inquiries import InquiryRequest, InquiryStatus, InquiryView
 from promptly.services.cases import start_case
 from promptly.workflows.inquiry import InquiryWorkflow
-from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS
+from promptly.workflows.search_attributes import INQUIRY_STATUS
 
 
 async def record_inquiry(
@@ -22,12 +22,9 @@ async def record_inquiry(
         InquiryWorkflow.run,
         request,
         settings,
-        workflow_id=request.workflow_id,
         exists="inquiry already recorded",
-        search_attributes=[
-            SearchAttributePair(INQUIRY_STATUS, InquiryStatus.OPEN.value),
-            SearchAttributePair(CLIENT_ID, request.customer.id),
-        ],
+        status=SearchAttributePair(INQUIRY_STATUS, InquiryStatus.OPEN.value),
+        client_id=request.customer.id,
         summary=f"Inquiry {request.inquiry_id} · {request.subject[:60]} · "
         f"customer {request.customer.id}",
     )
