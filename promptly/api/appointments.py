@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query, Request
-from pydantic import AwareDatetime, BaseModel
+from fastapi import Query
+from pydantic import AwareDatetime
 
-from promptly.api.auth import READ, Caller, require
-from promptly.api.case_lists import Listing, at_or_after, before, equals, where
+from promptly.api.case_lists import Listing, at_or_after, before, equals
 from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.cases import StartRoute, case_router
 from promptly.domain.appointments.models import AppointmentStatus
 from promptly.services.case_kinds import APPOINTMENT as APPOINTMENTS
-from promptly.services.errors import CASE_RESPONSES
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
@@ -54,10 +52,7 @@ LISTING = Listing(
 )
 
 
-@appointments.get("/appointments", response_model=LISTING.page_model, responses=CASE_RESPONSES)
-async def list_appointments(
-    request: Request,
-    caller: Annotated[Caller, require(READ)],
+def appointment_filters(
     status: AppointmentStatus | None = None,
     provider_id: Annotated[BusinessIdQuery | None, Query()] = None,
     client_id: Annotated[BusinessIdQuery | None, Query()] = None,
@@ -67,17 +62,19 @@ async def list_appointments(
     start_to: Annotated[
         AwareDatetime | None, Query(alias="to", description="visits starting before")
     ] = None,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
-    page_token: Annotated[str | None, Query(max_length=4096)] = None,
-) -> BaseModel:
-    """Appointments from Temporal visibility (search attributes), newest booking first."""
-    query = where(
-        "WorkflowType = 'AppointmentWorkflow'",
+) -> list[str | None]:
+    return [
         "ExecutionStatus != 'ContinuedAsNew'",
-        equals(APPOINTMENT_STATUS.name, status.value if status else None),
+        equals(APPOINTMENT_STATUS.name, status),
         equals(PROVIDER_ID.name, provider_id),
         equals(CLIENT_ID.name, client_id),
         at_or_after(APPOINTMENT_START.name, start_from),
         before(APPOINTMENT_START.name, start_to),
-    )
-    return await LISTING.page(request, query, page_size, page_token)
+    ]
+
+
+LISTING.add_route(
+    appointments,
+    appointment_filters,
+    "Appointments from Temporal visibility (search attributes), newest booking first.",
+)

@@ -6,22 +6,35 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, create_model
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
+from promptly.api.auth import READ, Caller, require
 from promptly.config import Settings
 from promptly.domain import keys
 from promptly.domain.keys import Keyring
 from promptly.services.case_kinds import CaseKind
-from promptly.services.errors import ServiceError, temporal_errors
+from promptly.services.errors import CASE_RESPONSES, ServiceError, temporal_errors
 
 LIST_TIMEOUT = timedelta(seconds=10)
+
+
+def paging(
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+    page_token: Annotated[str | None, Query(max_length=4096)] = None,
+) -> tuple[int, str | None]:
+    """The paging parameters of every list."""
+    return page_size, page_token
+
+
+PAGING = Depends(paging)
 
 
 def where(*clauses: str | None) -> str:
@@ -118,7 +131,8 @@ async def list_page(
 
 
 class Listing:
-    """A kind's `GET /{plural}`: its `{Noun}Summary` and `{Noun}Page` models and one page of it.
+    """A kind's `GET /{plural}`: its `{Noun}Summary` and `{Noun}Page` models, one page of it
+    and the route.
 
     A summary holds the ids, the status URL, whether the case runs, when it started (named
     `started_as`) and the search attributes given (summary field=key, typed as the key)."""
@@ -147,9 +161,13 @@ class Listing:
         )
 
     async def page(
-        self, request: Request, query: str, page_size: int, page_token: str | None
+        self, request: Request, page_size: int, page_token: str | None, *filters: str | None
     ) -> BaseModel:
+        """One page of the kind's cases that pass `filters` (None: that filter is not set).
+
+        The workflow type is the class's name (`@workflow.defn` names none)."""
         kind = self.kind
+        query = where(f"WorkflowType = '{kind.workflow.__name__}'", *filters)
         executions, next_token = await list_page(request, query, page_size, page_token)
         items = []
         for execution in executions:
@@ -167,3 +185,34 @@ class Listing:
                 }
             )
         return self.page_model(items=items, next_page_token=next_token)
+
+    def add_route(
+        self, router: APIRouter, filters: Callable[..., list[str | None]], doc: str
+    ) -> None:
+        """`GET /{plural}` (operation `list_{plural}`) on `router`: `filters` declares the
+        kind's own query parameters, as a FastAPI dependency, and answers their visibility
+        clauses (None: that filter is not set); the key check and the paging are every list's.
+        """
+
+        # A default rather than `Annotated[..., Depends(filters)]`: annotations are strings
+        # here, which FastAPI resolves in this module, where `filters` is no name.
+        filtered = Depends(filters)
+
+        async def list_cases(
+            request: Request,
+            caller: Annotated[Caller, require(READ)],
+            clauses: list[str | None] = filtered,
+            page: tuple[int, str | None] = PAGING,
+        ) -> BaseModel:
+            page_size, page_token = page
+            return await self.page(request, page_size, page_token, *clauses)
+
+        router.add_api_route(
+            f"/{self.kind.plural}",
+            list_cases,
+            methods=["GET"],
+            name=f"list_{self.kind.plural}",
+            description=doc,
+            response_model=self.page_model,
+            responses=CASE_RESPONSES,
+        )

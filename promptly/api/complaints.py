@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query, Request
-from pydantic import AwareDatetime, BaseModel
+from fastapi import Query
+from pydantic import AwareDatetime
 
-from promptly.api.auth import READ, Caller, require
-from promptly.api.case_lists import Listing, at_or_after, before, equals, where
+from promptly.api.case_lists import Listing, at_or_after, before, equals
 from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.cases import StartRoute, case_router
 from promptly.domain.complaints.models import ComplaintStatus
 from promptly.services.case_kinds import COMPLAINT as COMPLAINTS
-from promptly.services.errors import CASE_RESPONSES
 from promptly.workflows.search_attributes import (
     CLIENT_ID,
     COMPLAINT_STATUS,
@@ -55,10 +53,7 @@ LISTING = Listing(
 )
 
 
-@complaints.get("/complaints", response_model=LISTING.page_model, responses=CASE_RESPONSES)
-async def list_complaints(
-    request: Request,
-    caller: Annotated[Caller, require(READ)],
+def complaint_filters(
     status: ComplaintStatus | None = None,
     department: Annotated[
         str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="e.g. billing")
@@ -69,17 +64,19 @@ async def list_complaints(
         AwareDatetime | None, Query(alias="from", description="filed at or after")
     ] = None,
     filed_to: Annotated[AwareDatetime | None, Query(alias="to", description="filed before")] = None,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
-    page_token: Annotated[str | None, Query(max_length=4096)] = None,
-) -> BaseModel:
-    """Complaints from Temporal visibility (search attributes), newest first."""
-    query = where(
-        "WorkflowType = 'ComplaintWorkflow'",
-        equals(COMPLAINT_STATUS.name, status.value if status else None),
+) -> list[str | None]:
+    return [
+        equals(COMPLAINT_STATUS.name, status),
         equals(DEPARTMENT.name, department),
         equals(CLIENT_ID.name, client_id),
         None if breached is None else f"{SLA_BREACHED.name} = {str(breached).lower()}",
         at_or_after("StartTime", filed_from),
         before("StartTime", filed_to),
-    )
-    return await LISTING.page(request, query, page_size, page_token)
+    ]
+
+
+LISTING.add_route(
+    complaints,
+    complaint_filters,
+    "Complaints from Temporal visibility (search attributes), newest first.",
+)

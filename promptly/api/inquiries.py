@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query, Request
-from pydantic import BaseModel
+from fastapi import Query
 
-from promptly.api.auth import READ, Caller, require
-from promptly.api.case_lists import Listing, equals, where
+from promptly.api.case_lists import Listing, equals
+from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.cases import StartRoute, case_router
 from promptly.domain.inquiries import InquiryStatus
 from promptly.services.case_kinds import INQUIRY as INQUIRIES
-from promptly.services.errors import CASE_RESPONSES
 from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
 
 # URL action → workflow update: the registry's (a new update is one line there).
@@ -42,19 +40,11 @@ LISTING = Listing(
 )
 
 
-@router.get("/inquiries", response_model=LISTING.page_model, responses=CASE_RESPONSES)
-async def list_inquiries(
-    request: Request,
-    caller: Annotated[Caller, require(READ)],
+def inquiry_filters(
     status: InquiryStatus | None = None,
-    client_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = None,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
-    page_token: Annotated[str | None, Query(max_length=4096)] = None,
-) -> BaseModel:
-    """Inquiries from Temporal visibility, newest first."""
-    query = where(
-        "WorkflowType = 'InquiryWorkflow'",
-        equals(INQUIRY_STATUS.name, status.value if status else None),
-        equals(CLIENT_ID.name, client_id),
-    )
-    return await LISTING.page(request, query, page_size, page_token)
+    client_id: Annotated[BusinessIdQuery | None, Query()] = None,
+) -> list[str | None]:
+    return [equals(INQUIRY_STATUS.name, status), equals(CLIENT_ID.name, client_id)]
+
+
+LISTING.add_route(router, inquiry_filters, "Inquiries from Temporal visibility, newest first.")
