@@ -23,7 +23,6 @@ from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest, AppointmentView
 from promptly.domain.appointments.rules import BookingRejected
 from promptly.domain.common import ActorKind, Model
-from promptly.domain.common import CaseKind as StoredKind
 from promptly.domain.complaints.models import ComplaintRequest, Severity
 from promptly.domain.inquiries import InquiryRequest
 from promptly.services.appointments import book
@@ -121,7 +120,7 @@ class CaseKind:
     @cached_property
     def viewed(self) -> ViewedKind:
         """How its `status` view is read (promptly/services/case_views.py)."""
-        return ViewedKind(self.workflow, StoredKind(self.noun))
+        return ViewedKind(self.workflow, self.noun)
 
     @property
     def run(self) -> Any:

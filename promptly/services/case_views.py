@@ -53,11 +53,15 @@ SELECT c.view, c.view_as_of,
 
 @dataclass(frozen=True)
 class ViewedKind:
-    """A case kind as its view is read: the `cases` rows of `kind`, else the `status` query
-    of `workflow`, whose return type is the view's model."""
+    """A case kind as its view is read: its `cases` rows (`kind`), else the `status` query of
+    `workflow`, whose return type is the view's model."""
 
     workflow: type
-    kind: CaseKind
+    noun: str  # the kind's `cases.kind` value (domain.common.CaseKind)
+
+    @property
+    def kind(self) -> CaseKind:
+        return CaseKind(self.noun)
 
     @property
     def run(self) -> Any:
