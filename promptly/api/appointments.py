@@ -64,6 +64,7 @@ def appointment_filters(
     ] = None,
 ) -> list[str | None]:
     return [
+        # A case that continued as new (after many reschedules) is listed once: its last run.
         "ExecutionStatus != 'ContinuedAsNew'",
         equals(APPOINTMENT_STATUS.name, status),
         equals(PROVIDER_ID.name, provider_id),
