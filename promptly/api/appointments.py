@@ -64,7 +64,7 @@ def appointment_filters(
     ] = None,
 ) -> list[str | None]:
     return [
-        # A case that continued as new (after many reschedules) is listed once: its last run.
+        # A long-lived case that continued as new is listed once: its latest run.
         "ExecutionStatus != 'ContinuedAsNew'",
         equals(APPOINTMENT_STATUS.name, status),
         equals(PROVIDER_ID.name, provider_id),
