@@ -20,6 +20,7 @@ from promptly.workflows.appointment_state import (
 from promptly.workflows.case import CaseJournal
 from promptly.workflows.messages import Sends
 from promptly.workflows.promises import PromiseBook
+from promptly.workflows.staff_tasks import open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import errors, promises
@@ -308,7 +309,7 @@ class AppointmentWorkflow(AppointmentInLine):
             request = self.case.request
             actor = command.actor or Actor(kind=ActorKind.CLIENT, id=request.client.id)
             self._update(excuse=command.reason)
-            task = await self._open_task(
+            task = await open_task(
                 CreateTaskRequest(
                     idempotency_key=f"{self._workflow_id}/excuse/{self.case.reschedules}",
                     case_id=self._workflow_id,

@@ -13,6 +13,7 @@ from promptly.workflows.appointment_state import (
     count,
 )
 from promptly.workflows.appointment_steps import AppointmentSteps
+from promptly.workflows.staff_tasks import open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics
@@ -137,7 +138,7 @@ class AppointmentCalls(AppointmentSteps):
         """The front desk's task for call attempt `attempt`, and its line in the timeline."""
         case = self.case
         max_attempts = case.max_call_attempts
-        task = await self._open_task(
+        task = await open_task(
             CreateTaskRequest(
                 idempotency_key=self._call_task_key(attempt),
                 case_id=self._workflow_id,

@@ -16,14 +16,13 @@ from promptly.workflows.appointment_state import (
     CLOSE_SUPERSEDED_CALL_TASK,
     MESSAGE_RETRY,
     PREPAY_FLAG,
-    RECORD_TIMEOUT,
     REMINDER_LATE_AFTER,
     count,
 )
 from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.staff_tasks import close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain import metrics
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments import rules as appointment_rules
@@ -48,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.domain.tasks import (
-        CloseTaskRequest,
         CreateTaskRequest,
         TaskKind,
     )
@@ -104,7 +102,7 @@ class AppointmentInLine(AppointmentCalls):
         self._update(confirmation_attempted=True, confirmation_sent=sent)
         if sent:
             return
-        task = await self._open_task(
+        task = await open_task(
             CreateTaskRequest(
                 idempotency_key=f"{self._workflow_id}/confirmation-task/{case.reschedules}",
                 case_id=self._workflow_id,
@@ -233,18 +231,15 @@ class AppointmentInLine(AppointmentCalls):
         await self._write_call_task(attempt, now)
 
     async def _close_call_task(self, outcome: str, note: str, actor: Actor) -> None:
-        if self.case.call_attempts == 0:
+        attempt = self.case.call_attempts
+        if attempt == 0:
             return
-        await workflow.execute_activity_method(
-            TaskActivities.close_task,
-            CloseTaskRequest(
-                idempotency_key=self._call_task_key(self.case.call_attempts),
-                outcome=outcome,
-                note=note,
-                closed_by=actor,
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary=f"close call task {self.case.call_attempts}: {outcome}",
+        await close_task(
+            self._call_task_key(attempt),
+            outcome,
+            note,
+            actor,
+            summary=f"close call task {attempt}: {outcome}",
         )
 
     async def _confirm_in_line(self, command: ConfirmInput, via: str) -> None:

@@ -17,17 +17,16 @@ from promptly.workflows.appointment_state import (
     CLIENT_LINKS,
     MESSAGE_RETRY,
     PROVIDER_LINKS,
-    RECORD_TIMEOUT,
     REMINDER_LATE_AFTER,
     VISIT_LINKS,
     AppointmentState,
     count,
 )
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, to_client
+from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain import metrics
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.common import (
@@ -38,12 +37,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
-    from promptly.domain.tasks import (
-        CloseCaseTasksRequest,
-        CloseTaskRequest,
-        CreateTaskRequest,
-        TaskKind,
-    )
+    from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 
 class AppointmentSends(AppointmentState):
@@ -139,7 +133,7 @@ class AppointmentSends(AppointmentState):
             if kind is TaskKind.SEND_CONFIRMATION_MANUALLY
             else f"Pass on the {what} to {who}"
         )
-        task = await self._open_task(
+        task = await open_task(
             CreateTaskRequest(
                 idempotency_key=f"{message.idempotency_key}/by-hand",
                 case_id=self._workflow_id,
@@ -242,26 +236,17 @@ class AppointmentSends(AppointmentState):
         self, outcome: str, note: str, actor: Actor, kinds: list[TaskKind] | None = None
     ) -> None:
         """Close the case's open staff tasks (of `kinds`, or all) that no longer matter."""
-        await workflow.execute_activity_method(
-            TaskActivities.close_case_tasks,
-            CloseCaseTasksRequest(
-                case_id=self._workflow_id,
-                outcome=outcome,
-                note=note,
-                closed_by=actor,
-                kinds=kinds or [],
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
+        await close_case_tasks(
+            self._workflow_id,
+            outcome,
+            note,
+            actor,
+            kinds=kinds or [],
             summary=f"close open tasks: {outcome}",
         )
 
     async def _close_task(self, key: str, outcome: str, note: str, actor: Actor) -> None:
-        await workflow.execute_activity_method(
-            TaskActivities.close_task,
-            CloseTaskRequest(idempotency_key=key, outcome=outcome, note=note, closed_by=actor),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary=f"close task: {outcome}",
-        )
+        await close_task(key, outcome, note, actor, summary=f"close task: {outcome}")
 
     async def _alert_supervisor(self, key: str, title: str, reason: str) -> None:
         if self._beside:

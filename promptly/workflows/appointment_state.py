@@ -18,7 +18,14 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from promptly.workflows.case import CaseJournal, Unsaved, not_opened_yet, refuse, transition
+from promptly.workflows.case import (
+    RECORD_TIMEOUT,
+    CaseJournal,
+    Unsaved,
+    not_opened_yet,
+    refuse,
+    transition,
+)
 from promptly.workflows.messages import Sends, message_retry
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.search_attributes import (
@@ -30,7 +37,6 @@ from promptly.workflows.search_attributes import (
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import PolicyActivities, RecordsActivities
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain import calendar_event, errors, metrics, promises
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments import rules as appointment_rules
@@ -50,7 +56,6 @@ with workflow.unsafe.imports_passed_through():
         CaseSnapshot,
         TimelineKind,
     )
-    from promptly.domain.tasks import CreateTaskRequest, TaskRef
     from promptly.workflows.read_views import read_view, record_before_answer
 
 PREPAY_FLAG = "next visit must be booked and paid anew"
@@ -72,7 +77,6 @@ BESIDE_THE_PLAN = "messages-beside-the-plan"
 PREPAYMENT_AFTER_NO_SHOW = "prepayment-after-no-show"
 # A supervisor alert tries this long before the front desk is asked to pass it on.
 ALERT_BUDGET = timedelta(hours=2)
-RECORD_TIMEOUT = timedelta(seconds=30)
 # Transient channel failures back off up to this interval while the deadline allows.
 MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=30))
 
@@ -222,15 +226,6 @@ class AppointmentState:
             )
         )
         return next_step
-
-    async def _open_task(self, request: CreateTaskRequest, summary: str) -> TaskRef:
-        """A staff task for this case (its idempotency key makes a retried write one task)."""
-        return await workflow.execute_activity_method(
-            TaskActivities.create_task,
-            request,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary=summary,
-        )
 
     def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): one handler at a time, on the booked case,

@@ -17,9 +17,9 @@ from temporalio.workflow import ParentClosePolicy
 from promptly.workflows.appointment_sends import AppointmentSends
 from promptly.workflows.appointment_state import (
     PREPAY_FLAG,
-    RECORD_TIMEOUT,
     count,
 )
+from promptly.workflows.case import RECORD_TIMEOUT
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,

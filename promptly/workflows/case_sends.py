@@ -21,9 +21,9 @@ from temporalio.common import RetryPolicy
 from promptly.workflows.case import CaseJournal, Unsaved
 from promptly.workflows.messages import Delivery, Sends
 from promptly.workflows.promises import PromiseBook
+from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain.common import (
         SYSTEM,
         Actor,
@@ -33,18 +33,12 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.messages import SendMessageRequest
-    from promptly.domain.tasks import (
-        CloseCaseTasksRequest,
-        CloseTaskRequest,
-        CreateTaskRequest,
-        TaskKind,
-    )
+    from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 # Marks complaint, inquiry and survey runs whose messages go beside the plan; decided once
 # in `__init__`, so a run replaying a history without it keeps the old command sequence.
 CASE_SENDS_BESIDE = "case-messages-beside-the-plan"
 
-TASK_TIMEOUT = timedelta(seconds=30)
 # The tasks that exist only to pass a message on by hand: moot once the case moved past it.
 MESSAGE_TASKS = [TaskKind.DELIVER_MESSAGE_MANUALLY, TaskKind.RESEND_STAFF_MESSAGE]
 
@@ -144,11 +138,8 @@ class CaseSends:
             if not delivery.sent and not delivery.cancelled and not moot:
                 self._flag(if_failed)
                 request = task(sent, delivery)
-                created = await workflow.execute_activity_method(
-                    TaskActivities.create_task,
-                    request,
-                    start_to_close_timeout=TASK_TIMEOUT,
-                    summary=f"task: pass on the {sent.template.replace('_', ' ')} by hand",
+                created = await open_task(
+                    request, f"task: pass on the {sent.template.replace('_', ' ')} by hand"
                 )
                 self._note(
                     TimelineKind.TASK,
@@ -162,15 +153,11 @@ class CaseSends:
                 if self._moot_at.get(group, -1) > started:
                     # A change made it moot while the task was being written, after it
                     # closed the case's tasks: this one is closed here.
-                    await workflow.execute_activity_method(
-                        TaskActivities.close_task,
-                        CloseTaskRequest(
-                            idempotency_key=request.idempotency_key,
-                            outcome="superseded",
-                            note="the case changed while this task was being created",
-                            closed_by=SYSTEM,
-                        ),
-                        start_to_close_timeout=TASK_TIMEOUT,
+                    await close_task(
+                        request.idempotency_key,
+                        "superseded",
+                        "the case changed while this task was being created",
+                        SYSTEM,
                         summary="close task: superseded",
                     )
             await self._saved()
@@ -199,12 +186,12 @@ class CaseSends:
 
 async def close_message_tasks(case_id: str, outcome: str, note: str) -> None:
     """Close the case's open pass-it-on-by-hand tasks a change made moot."""
-    await workflow.execute_activity_method(
-        TaskActivities.close_case_tasks,
-        CloseCaseTasksRequest(
-            case_id=case_id, outcome=outcome, note=note, closed_by=SYSTEM, kinds=MESSAGE_TASKS
-        ),
-        start_to_close_timeout=TASK_TIMEOUT,
+    await close_case_tasks(
+        case_id,
+        outcome,
+        note,
+        SYSTEM,
+        kinds=MESSAGE_TASKS,
         summary=f"close message tasks: {outcome}",
     )
 

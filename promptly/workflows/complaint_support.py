@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
+from promptly.workflows.staff_tasks import open_task
+
 with workflow.unsafe.imports_passed_through():
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain.common import RecipientRole
     from promptly.domain.complaints import sla as complaint_sla
     from promptly.domain.complaints.models import ComplaintCase
@@ -23,8 +24,6 @@ with workflow.unsafe.imports_passed_through():
 # ceiling on every route, bounded holds, the customer told of every escalation, and failed
 # staff messages turned into tasks. Histories without it replay on the earlier rules.
 PROCEDURE_RULES = "complaint-procedure-rules"
-
-TASK_TIMEOUT = timedelta(seconds=30)
 
 
 def hours(amount: timedelta) -> str:
@@ -76,8 +75,7 @@ async def staff_message_task(
     )
     if reason:
         details += f" Reason: {reason}"
-    return await workflow.execute_activity_method(
-        TaskActivities.create_task,
+    return await open_task(
         CreateTaskRequest(
             idempotency_key=f"{case_id}/{template}/{number}/task",
             case_id=case_id,
@@ -88,6 +86,5 @@ async def staff_message_task(
             due_at=now,
             data={"template": template, "recipient": to.role.value, "email": to.email},
         ),
-        start_to_close_timeout=TASK_TIMEOUT,
-        summary=f"task: {template} not delivered",
+        f"task: {template} not delivered",
     )
