@@ -20,8 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from promptly.workflows.case import (
     RECORD_TIMEOUT,
-    CaseJournal,
-    Unsaved,
+    JournaledCase,
     not_opened_yet,
     refuse,
     transition,
@@ -86,11 +85,10 @@ def count(name: str, **labels: str) -> None:
     workflow.metric_meter().create_counter(name, metrics.HELP.get(name)).add(1, labels or None)
 
 
-class AppointmentState:
+class AppointmentState(JournaledCase):
     """The case and its journal; set up by `AppointmentWorkflow.__init__`."""
 
     _case: AppointmentCase | None
-    _journal: CaseJournal
     _promises: PromiseBook
     _sends: Sends
     _lock: asyncio.Lock
@@ -172,10 +170,6 @@ class AppointmentState:
         return self._case
 
     @property
-    def _workflow_id(self) -> str:
-        return workflow.info().workflow_id
-
-    @property
     def _provider(self) -> Actor:
         return Actor(kind=ActorKind.PROVIDER, id=self.case.request.provider.id)
 
@@ -207,9 +201,6 @@ class AppointmentState:
         self._note(TimelineKind.STATUS, actor, detail, status=status.value, previous=previous.value)
         workflow.upsert_search_attributes([APPOINTMENT_STATUS.value_set(status.value)])
 
-    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
-        self._journal.note(kind, actor, detail, **data)
-
     def _describe_wait(self, until: datetime) -> str:
         """Set the UI's current details; returns the next step, the summary of its timer."""
         case = self.case
@@ -240,10 +231,7 @@ class AppointmentState:
             save=self._save,
         )
 
-    async def _save(self) -> None:
-        await self._journal.save()
-
-    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
+    def _snapshot(self) -> CaseSnapshot:
         case = self.case
         return CaseSnapshot(
             case_id=self._workflow_id,
@@ -262,9 +250,6 @@ class AppointmentState:
                     mode="json"
                 ),
             },
-            first_seq=unsaved.first_seq,
-            entries=unsaved.entries,
-            promises=unsaved.promises,
         )
 
     def _view(self) -> AppointmentView:

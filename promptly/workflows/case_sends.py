@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from promptly.workflows.case import CaseJournal, Unsaved
+from promptly.workflows.case import CaseJournal, JournaledCase
 from promptly.workflows.messages import Delivery, Sends
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_task
@@ -26,7 +26,6 @@ from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_ta
 with workflow.unsafe.imports_passed_through():
     from promptly.domain.common import (
         SYSTEM,
-        Actor,
         CaseSnapshot,
         PromiseKind,
         RecipientRole,
@@ -103,8 +102,9 @@ class CaseSends:
         note: Note,
         flag: Callable[[str], None],
         saved: Callable[[], Awaitable[None]],
+        retry: RetryPolicy,
     ) -> None:
-        self._sends = Sends()
+        self._sends = Sends(retry)
         self._note = note
         self._flag = flag
         self._saved = saved
@@ -119,7 +119,6 @@ class CaseSends:
         *,
         group: str,
         budget: timedelta,
-        retry: RetryPolicy,
         if_failed: str,
         task: TaskFor,
         settled: Callable[[bool], None] | None = None,
@@ -162,7 +161,7 @@ class CaseSends:
                     )
             await self._saved()
 
-        self._sends.start(message, group=group, budget=budget, retry=retry, on_outcome=settle)
+        self._sends.start(message, group=group, budget=budget, on_outcome=settle)
 
     def in_flight(self, *groups: str) -> bool:
         return self._sends.in_flight(*groups)
@@ -196,19 +195,18 @@ async def close_message_tasks(case_id: str, outcome: str, note: str) -> None:
     )
 
 
-class SendingCase:
+class SendingCase(JournaledCase):
     """The base of the complaint, inquiry and survey workflows: their journal and their sends
     beside the plan, opened by `_open_books` in each workflow's `@workflow.init`."""
 
     _beside: bool
     _messages: CaseSends
     _promises: PromiseBook
-    _journal: CaseJournal
 
     def _open_books(
         self,
-        snapshot: Callable[[Unsaved], CaseSnapshot],
         *,
+        retry: RetryPolicy,
         summary: str = "record case",
         dues: Callable[[], Mapping[PromiseKind, datetime | None]] | None = None,
         skip_unchanged: bool = True,
@@ -222,22 +220,21 @@ class SendingCase:
             note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
             flag=self._flag,
             saved=self._save,
+            retry=retry,
         )
         self._promises = PromiseBook.opened()
         self._journal = CaseJournal(
             promises=self._promises,
-            snapshot=snapshot,
+            snapshot=self._snapshot,
             summary=summary,
             dues=dues,
             skip_unchanged=skip_unchanged,
             keep_entries=keep_entries,
         )
 
+    # Each case keeps its concerns and describes its row from its own state.
     def _flag(self, concern: str) -> None:
-        raise NotImplementedError  # each case keeps its concerns in its own state
+        raise NotImplementedError
 
-    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
-        self._journal.note(kind, actor, detail, **data)
-
-    async def _save(self) -> None:
-        await self._journal.save()
+    def _snapshot(self) -> CaseSnapshot:
+        raise NotImplementedError

@@ -164,7 +164,6 @@ class ComplaintMessaging(ComplaintState):
                 message,
                 group=template,
                 budget=MESSAGE_BUDGET,
-                retry=MESSAGE_RETRY,
                 if_failed=f"{what} not delivered"
                 if to_customer
                 else f"{what} to {to.role.value} not delivered",

@@ -17,7 +17,6 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from promptly.workflows.case import (
-    Unsaved,
     not_opened_yet,
     refuse,
     transition,
@@ -64,10 +63,6 @@ class ComplaintState(SendingCase):
         if self._case is None:
             raise not_opened_yet("complaint is still being filed")
         return self._case
-
-    @property
-    def _workflow_id(self) -> str:
-        return workflow.info().workflow_id
 
     @property
     def _department(self) -> Actor:
@@ -183,7 +178,7 @@ class ComplaintState(SendingCase):
         )
         workflow.set_current_details(f"{head} · {waits}{next_step}{attention}")
 
-    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
+    def _snapshot(self) -> CaseSnapshot:
         case = self.case
         deadline = complaint_sla.sla_deadline(case)
         return CaseSnapshot(
@@ -209,9 +204,6 @@ class ComplaintState(SendingCase):
                 "root_cause": case.root_cause,
                 "feedback_score": case.feedback_score,
             },
-            first_seq=unsaved.first_seq,
-            entries=unsaved.entries,
-            promises=unsaved.promises,
         )
 
     def _view(self) -> ComplaintView:

@@ -17,7 +17,6 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from promptly.workflows.case import (
-    Unsaved,
     not_opened_yet,
     refuse,
     step_summary,
@@ -72,11 +71,7 @@ class InquiryWorkflow(SendingCase):
         self._request = request
         self._case: InquiryCase | None = None
         self._lock = asyncio.Lock()
-        self._open_books(
-            self._snapshot,
-            summary="record inquiry",
-            skip_unchanged=False,
-        )
+        self._open_books(retry=MESSAGE_RETRY, summary="record inquiry", skip_unchanged=False)
 
     @workflow.run
     async def run(self, request: InquiryRequest) -> InquiryView:
@@ -225,10 +220,6 @@ class InquiryWorkflow(SendingCase):
             raise not_opened_yet("inquiry is still being recorded")
         return self._case
 
-    @property
-    def _workflow_id(self) -> str:
-        return workflow.info().workflow_id
-
     def _turn(self, update: str, actor: Actor) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): one handler at a time, judged again on the
         current state, stored before the update answers."""
@@ -266,7 +257,6 @@ class InquiryWorkflow(SendingCase):
                 message,
                 group=template,
                 budget=MESSAGE_BUDGET,
-                retry=MESSAGE_RETRY,
                 if_failed=if_failed,
                 task=client_message_task
                 if to_customer
@@ -320,7 +310,7 @@ class InquiryWorkflow(SendingCase):
         next_step = f" · next: {due.step.value.replace('_', ' ')} at {due.at}" if due else ""
         workflow.set_current_details(head + next_step)
 
-    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
+    def _snapshot(self) -> CaseSnapshot:
         case = self.case
         return CaseSnapshot(
             case_id=self._workflow_id,
@@ -338,9 +328,6 @@ class InquiryWorkflow(SendingCase):
                 "complaint_id": case.complaint_id,
                 "needs_attention": case.needs_attention,
             },
-            first_seq=unsaved.first_seq,
-            entries=unsaved.entries,
-            promises=unsaved.promises,
         )
 
     def _view(self) -> InquiryView:

@@ -15,7 +15,6 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from promptly.workflows.case import Unsaved
 from promptly.workflows.case_sends import (
     SendingCase,
     client_message_task,
@@ -70,11 +69,7 @@ class SurveyWorkflow(SendingCase):
         self._complaint_id: str | None = None
         self._lock = asyncio.Lock()
         self._needs_attention: list[str] = []
-        self._open_books(
-            self._snapshot,
-            summary="record survey",
-            skip_unchanged=False,
-        )
+        self._open_books(retry=MESSAGE_RETRY, summary="record survey", skip_unchanged=False)
 
     @workflow.run
     async def run(self, request: SurveyRequest) -> SurveyView:
@@ -145,7 +140,7 @@ class SurveyWorkflow(SendingCase):
             await workflow.execute_activity_method(
                 RecordsActivities.record_survey_answer,
                 SurveyAnswerRecord(
-                    survey_id=workflow.info().workflow_id,
+                    survey_id=self._workflow_id,
                     case_id=self._request.appointment_case_id,
                     client_id=client.id,
                     nps=answer.nps,
@@ -211,8 +206,8 @@ class SurveyWorkflow(SendingCase):
         then flagged and handed on."""
         client = self._request.client
         message = SendMessageRequest(
-            idempotency_key=f"{workflow.info().workflow_id}/{template}",
-            case_id=workflow.info().workflow_id,
+            idempotency_key=f"{self._workflow_id}/{template}",
+            case_id=self._workflow_id,
             template=template,
             channel=client.preferred_channel,
             to=to_client(client),
@@ -230,7 +225,6 @@ class SurveyWorkflow(SendingCase):
                 message,
                 group=template,
                 budget=min(MESSAGE_BUDGET, next_milestone - workflow.now()),
-                retry=MESSAGE_RETRY,
                 if_failed=f"{template.replace('_', ' ')} not sent",
                 task=client_message_task,
                 settled=settled,
@@ -251,15 +245,15 @@ class SurveyWorkflow(SendingCase):
         if not self._beside:
             return
         await self._messages.cancel(["survey", "survey_reminder"])
-        await close_message_tasks(workflow.info().workflow_id, outcome, f"the survey was {outcome}")
+        await close_message_tasks(self._workflow_id, outcome, f"the survey was {outcome}")
 
     def _flag(self, concern: str) -> None:
         if concern not in self._needs_attention:
             self._needs_attention.append(concern)
 
-    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
+    def _snapshot(self) -> CaseSnapshot:
         return CaseSnapshot(
-            case_id=workflow.info().workflow_id,
+            case_id=self._workflow_id,
             kind=CaseKind.SURVEY,
             business_id=self._request.appointment_id,
             status=self._status.value,
@@ -269,14 +263,11 @@ class SurveyWorkflow(SendingCase):
                 "nps": self._answer.nps if self._answer else None,
                 "needs_attention": self._needs_attention,
             },
-            first_seq=unsaved.first_seq,
-            entries=unsaved.entries,
-            promises=unsaved.promises,
         )
 
     def _view(self) -> SurveyView:
         return SurveyView(
-            survey_id=workflow.info().workflow_id,
+            survey_id=self._workflow_id,
             status=self._status,
             send_at=self._send_at,
             reminder_at=self._reminder_at,
