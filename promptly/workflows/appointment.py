@@ -49,10 +49,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
-    from promptly.domain.tasks import (
-        CreateTaskRequest,
-        TaskKind,
-    )
+    from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 
 @workflow.defn

@@ -9,9 +9,7 @@ from datetime import datetime
 
 from temporalio import workflow
 
-from promptly.workflows.appointment_state import (
-    count,
-)
+from promptly.workflows.appointment_state import count
 from promptly.workflows.appointment_steps import AppointmentSteps
 from promptly.workflows.staff_tasks import open_task
 
@@ -33,10 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
-    from promptly.domain.tasks import (
-        CreateTaskRequest,
-        TaskKind,
-    )
+    from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 
 class AppointmentCalls(AppointmentSteps):

@@ -48,10 +48,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.messages import Recipient
-    from promptly.domain.tasks import (
-        CreateTaskRequest,
-        TaskKind,
-    )
+    from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 
 class AppointmentInLine(AppointmentCalls):

@@ -8,17 +8,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.appointment_sends import AppointmentSends
-from promptly.workflows.appointment_state import (
-    PREPAY_FLAG,
-    count,
-)
+from promptly.workflows.appointment_state import PREPAY_FLAG, count
 from promptly.workflows.case import RECORD_TIMEOUT
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
@@ -48,9 +42,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.surveys.models import SurveyRequest
-    from promptly.domain.tasks import (
-        TaskKind,
-    )
+    from promptly.domain.tasks import TaskKind
     from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 

@@ -138,11 +138,7 @@ class ComplaintWorkflow(ComplaintSteps):
                     break
                 await self._run_step(due.step)
 
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._beside:
-            await self._messages.drain()
-        self._promises.close(f"the complaint ended {self.case.status.value}")
-        await self._save()
+        await self._wind_up(f"the complaint ended {self.case.status.value}")
         return self._view()
 
     async def _changed_before(self, due: complaint_rules.ComplaintDue) -> bool:

@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from promptly.workflows.case import (
+    RECORD_TIMEOUT,
     not_opened_yet,
     refuse,
     step_summary,
@@ -59,7 +60,6 @@ with workflow.unsafe.imports_passed_through():
 
 
 RULES_TIMEOUT = timedelta(seconds=10)
-RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_BUDGET = timedelta(hours=1)
 MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=10))
 
@@ -113,11 +113,7 @@ class InquiryWorkflow(SendingCase):
                 await self._alert(due.step)
                 await self._save()
 
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._beside:
-            await self._messages.drain()
-        self._promises.close(f"the inquiry ended {self.case.status.value}")
-        await self._save()
+        await self._wind_up(f"the inquiry ended {self.case.status.value}")
         return self._view()
 
     async def _changed_before(self, due: inquiries.InquiryDue | None) -> bool:

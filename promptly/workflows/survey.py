@@ -15,6 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
+from promptly.workflows.case import RECORD_TIMEOUT
 from promptly.workflows.case_sends import (
     SendingCase,
     client_message_task,
@@ -48,7 +49,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
-RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=30))
 # Beside the plan, a survey message that cannot go out within this (and before the next
 # milestone) becomes a flag and a front-desk task.
@@ -140,7 +140,7 @@ class SurveyWorkflow(SendingCase):
             await workflow.execute_activity_method(
                 RecordsActivities.record_survey_answer,
                 SurveyAnswerRecord(
-                    survey_id=self._workflow_id,
+                    survey_id=workflow.info().workflow_id,
                     case_id=self._request.appointment_case_id,
                     client_id=client.id,
                     nps=answer.nps,
@@ -206,8 +206,8 @@ class SurveyWorkflow(SendingCase):
         then flagged and handed on."""
         client = self._request.client
         message = SendMessageRequest(
-            idempotency_key=f"{self._workflow_id}/{template}",
-            case_id=self._workflow_id,
+            idempotency_key=f"{workflow.info().workflow_id}/{template}",
+            case_id=workflow.info().workflow_id,
             template=template,
             channel=client.preferred_channel,
             to=to_client(client),
@@ -245,7 +245,7 @@ class SurveyWorkflow(SendingCase):
         if not self._beside:
             return
         await self._messages.cancel(["survey", "survey_reminder"])
-        await close_message_tasks(self._workflow_id, outcome, f"the survey was {outcome}")
+        await close_message_tasks(workflow.info().workflow_id, outcome, f"the survey was {outcome}")
 
     def _flag(self, concern: str) -> None:
         if concern not in self._needs_attention:
@@ -253,7 +253,7 @@ class SurveyWorkflow(SendingCase):
 
     def _snapshot(self) -> CaseSnapshot:
         return CaseSnapshot(
-            case_id=self._workflow_id,
+            case_id=workflow.info().workflow_id,
             kind=CaseKind.SURVEY,
             business_id=self._request.appointment_id,
             status=self._status.value,
@@ -267,7 +267,7 @@ class SurveyWorkflow(SendingCase):
 
     def _view(self) -> SurveyView:
         return SurveyView(
-            survey_id=self._workflow_id,
+            survey_id=workflow.info().workflow_id,
             status=self._status,
             send_at=self._send_at,
             reminder_at=self._reminder_at,
