@@ -52,10 +52,10 @@ with workflow.unsafe.imports_passed_through():
 
 
 class AppointmentInLine(AppointmentCalls):
-    """The paths of cases from before messages ran beside the plan. A step or transition
-    that runs differently there picks its path first: a case since the patch goes to its
-    version beside the plan (appointment_sends.py, appointment_steps.py,
-    appointment_calls.py)."""
+    """The paths of cases from before messages ran beside the plan. Each planner step below
+    picks its path first: a case since the patch goes to the step's version beside the plan
+    (appointment_sends.py, appointment_calls.py). An update's handler picks the path of its
+    transition itself (appointment.py)."""
 
     async def _send_confirmation(self) -> None:
         if self._beside:
@@ -106,7 +106,8 @@ class AppointmentInLine(AppointmentCalls):
             )
 
     async def _alert_ack_missing(self) -> None:
-        """The provider has not acknowledged by the deadline: the supervisor is told."""
+        """The provider has not acknowledged by the deadline: the supervisor is told. Beside
+        the plan that is decided before the alert starts; in line, once it was sent."""
         if self._beside:
             self._update(ack_alert_sent=True)
             self._promises.broken(PromiseKind.PROVIDER_ACK, "not acknowledged", self._provider)
@@ -117,7 +118,7 @@ class AppointmentInLine(AppointmentCalls):
             f"by {self.case.provider_ack_deadline.isoformat()}.",
         )
         if not self._beside:
-            self._update(ack_alert_sent=True)  # in line: once the alert was sent
+            self._update(ack_alert_sent=True)
 
     async def _send_reminder(self) -> None:
         if self._beside:

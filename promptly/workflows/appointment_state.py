@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from promptly.workflows.case import (
     RECORD_TIMEOUT,
     JournaledCase,
-    not_opened_yet,
+    opened,
     refuse,
     transition,
 )
@@ -165,9 +165,7 @@ class AppointmentState(JournaledCase):
 
     @property
     def case(self) -> AppointmentCase:
-        if self._case is None:
-            raise not_opened_yet("appointment is still being booked")
-        return self._case
+        return opened(self._case, "appointment is still being booked")
 
     @property
     def _provider(self) -> Actor:

@@ -21,6 +21,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -40,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
 
 RECORD_TIMEOUT = timedelta(seconds=30)
 
+CaseT = TypeVar("CaseT")
+
 
 def refuse(refusal: str | None) -> None:
     """Raise a rule's refusal as the error an API caller sees (409), or do nothing."""
@@ -47,9 +50,14 @@ def refuse(refusal: str | None) -> None:
         raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
 
-def not_opened_yet(what: str) -> ApplicationError:
-    """What a query or update meets while the run is still opening the case."""
-    return ApplicationError(f"the {what}; try again in a moment", type=errors.TRANSITION_REFUSED)
+def opened(case: CaseT | None, still: str) -> CaseT:
+    """The case, once the run has opened it; before that a query or update is told that the
+    case is `still` being opened ("appointment is still being booked") and may try again."""
+    if case is None:
+        raise ApplicationError(
+            f"the {still}; try again in a moment", type=errors.TRANSITION_REFUSED
+        )
+    return case
 
 
 def step_summary(step: str, at: datetime) -> str:

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from promptly.workflows.case import (
-    not_opened_yet,
+    opened,
     refuse,
     transition,
 )
@@ -60,9 +60,7 @@ class ComplaintState(SendingCase):
 
     @property
     def case(self) -> ComplaintCase:
-        if self._case is None:
-            raise not_opened_yet("complaint is still being filed")
-        return self._case
+        return opened(self._case, "complaint is still being filed")
 
     @property
     def _department(self) -> Actor:

@@ -18,7 +18,7 @@ from temporalio.common import SearchAttributeUpdate
 
 from promptly.workflows.case import (
     RECORD_TIMEOUT,
-    not_opened_yet,
+    opened,
     refuse,
     step_summary,
     transition,
@@ -212,9 +212,7 @@ class InquiryWorkflow(SendingCase):
 
     @property
     def case(self) -> InquiryCase:
-        if self._case is None:
-            raise not_opened_yet("inquiry is still being recorded")
-        return self._case
+        return opened(self._case, "inquiry is still being recorded")
 
     def _turn(self, update: str, actor: Actor) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): one handler at a time, judged again on the
