@@ -170,7 +170,12 @@ class Sends:
         self._in_flight: dict[str, _InFlight] = {}
 
     def start(
-        self, message: SendMessageRequest, *, group: str, budget: timedelta, on_outcome: OnOutcome
+        self,
+        message: SendMessageRequest,
+        *,
+        group: str,
+        budget: timedelta,
+        on_outcome: OnOutcome,
     ) -> None:
         """Start sending `message` (its idempotency key names it) and return at once.
 
