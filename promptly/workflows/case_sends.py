@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
-    from promptly.domain.messages import SendMessageRequest
+    from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 # Marks complaint, inquiry and survey runs whose messages go beside the plan; decided once
@@ -66,28 +66,35 @@ def client_message_task(message: SendMessageRequest, delivery: Delivery) -> Crea
     )
 
 
-def staff_message_task(about: str) -> TaskFor:
+def staff_task(
+    key: str, case_id: str, template: str, to: Recipient, about: str, reason: str | None
+) -> CreateTaskRequest:
     """A staff message (department notice, escalation alert) that will not go out: the front
-    desk tells that person by phone or in person, due at once. `about` names the case."""
+    desk tells that person by phone or in person, due at once. `about` names the case;
+    `reason` says why it failed, where that is known."""
+    whom = to.name or to.role.value
+    address = f" <{to.email}>" if to.email else ""
+    what = template.replace("_", " ")
+    return CreateTaskRequest(
+        idempotency_key=key,
+        case_id=case_id,
+        kind=TaskKind.RESEND_STAFF_MESSAGE,
+        assignee=RecipientRole.FRONT_DESK,  # who picks up the phone
+        title=f"Pass on by hand: {what} to {whom}",
+        details=f"The {what} for {about} could not be sent to {whom}{address}. Tell them by "
+        "phone or in person." + (f" Reason: {reason}" if reason is not None else ""),
+        due_at=workflow.now(),
+        data={"template": template, "recipient": to.role.value, "email": to.email},
+    )
+
+
+def staff_message_task(about: str) -> TaskFor:
+    """`staff_task` for a staff message sent beside the plan."""
 
     def build(message: SendMessageRequest, delivery: Delivery) -> CreateTaskRequest:
-        whom = message.to.name or message.to.role.value
-        address = f" <{message.to.email}>" if message.to.email else ""
-        what = message.template.replace("_", " ")
-        return CreateTaskRequest(
-            idempotency_key=f"{message.idempotency_key}/task",
-            case_id=message.case_id,
-            kind=TaskKind.RESEND_STAFF_MESSAGE,
-            assignee=RecipientRole.FRONT_DESK,  # who picks up the phone
-            title=f"Pass on by hand: {what} to {whom}",
-            details=f"The {what} for {about} could not be sent to {whom}{address}. Tell them "
-            f"by phone or in person. Reason: {_reason(delivery)}",
-            due_at=workflow.now(),
-            data={
-                "template": message.template,
-                "recipient": message.to.role.value,
-                "email": message.to.email,
-            },
+        key = f"{message.idempotency_key}/task"
+        return staff_task(
+            key, message.case_id, message.template, message.to, about, _reason(delivery)
         )
 
     return build
