@@ -239,14 +239,12 @@ class SendingCase(JournaledCase):
             keep_entries=keep_entries,
         )
 
-    async def _wind_up(self, ended: str) -> None:
-        """The plan is done: once the handlers and sends have finished, the promises close
-        (`ended` says how) and the case is stored a last time."""
+    async def _drain(self) -> None:
+        """The plan is done: wait until every handler and every send has finished (the case
+        is then closed as they left it)."""
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._beside:
             await self._messages.drain()
-        self._promises.close(ended)
-        await self._save()
 
     # Each case keeps its concerns and describes its row from its own state.
     def _flag(self, concern: str) -> None:

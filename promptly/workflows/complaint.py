@@ -138,7 +138,9 @@ class ComplaintWorkflow(ComplaintSteps):
                     break
                 await self._run_step(due.step)
 
-        await self._wind_up(f"the complaint ended {self.case.status.value}")
+        await self._drain()
+        self._promises.close(f"the complaint ended {self.case.status.value}")
+        await self._save()
         return self._view()
 
     async def _changed_before(self, due: complaint_rules.ComplaintDue) -> bool:

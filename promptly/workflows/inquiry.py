@@ -113,7 +113,9 @@ class InquiryWorkflow(SendingCase):
                 await self._alert(due.step)
                 await self._save()
 
-        await self._wind_up(f"the inquiry ended {self.case.status.value}")
+        await self._drain()
+        self._promises.close(f"the inquiry ended {self.case.status.value}")
+        await self._save()
         return self._view()
 
     async def _changed_before(self, due: inquiries.InquiryDue | None) -> bool:
