@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         SYSTEM,
         Actor,
         Channel,
-        PromiseKind,
         RecipientRole,
         TimelineKind,
     )
@@ -104,21 +103,6 @@ class AppointmentInLine(AppointmentCalls):
             await self._send(
                 "provider_booking", to, Channel.EMAIL, deadline=self.case.provider_ack_deadline
             )
-
-    async def _alert_ack_missing(self) -> None:
-        """The provider has not acknowledged by the deadline: the supervisor is told. Beside
-        the plan that is decided before the alert starts; in line, once it was sent."""
-        if self._beside:
-            self._update(ack_alert_sent=True)
-            self._promises.broken(PromiseKind.PROVIDER_ACK, "not acknowledged", self._provider)
-        await self._alert_supervisor(
-            "provider_ack_missing",
-            "Provider has not acknowledged",
-            f"{self.case.request.provider.name} has not acknowledged the booking "
-            f"by {self.case.provider_ack_deadline.isoformat()}.",
-        )
-        if not self._beside:
-            self._update(ack_alert_sent=True)
 
     async def _send_reminder(self) -> None:
         if self._beside:

@@ -64,6 +64,21 @@ class AppointmentSteps(AppointmentSends):
         await self._confirmation_follow_ups_moot("no_show", SYSTEM, client_answered=False)
         await self._write_billing(record)
 
+    async def _alert_ack_missing(self) -> None:
+        """The provider has not acknowledged by the deadline: the supervisor is told. Beside
+        the plan that is decided before the alert starts; in line, once it was sent."""
+        if self._beside:
+            self._update(ack_alert_sent=True)
+            self._promises.broken(PromiseKind.PROVIDER_ACK, "not acknowledged", self._provider)
+        await self._alert_supervisor(
+            "provider_ack_missing",
+            "Provider has not acknowledged",
+            f"{self.case.request.provider.name} has not acknowledged the booking "
+            f"by {self.case.provider_ack_deadline.isoformat()}.",
+        )
+        if not self._beside:
+            self._update(ack_alert_sent=True)
+
     async def _complete(self, actor: Actor, detail: str) -> None:
         self._set_status(AppointmentStatus.COMPLETED, actor, detail)
         if self._beside:
