@@ -14,12 +14,11 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from promptly.workflows.appointment_in_line import AppointmentInLine
-from promptly.workflows.appointment_state import (
-    BESIDE_THE_PLAN,
-)
+from promptly.workflows.appointment_state import BESIDE_THE_PLAN, MESSAGE_RETRY
 from promptly.workflows.case import CaseJournal
 from promptly.workflows.messages import Sends
 from promptly.workflows.promises import PromiseBook
+from promptly.workflows.staff_tasks import open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import errors, promises
@@ -50,10 +49,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
-    from promptly.domain.tasks import (
-        CreateTaskRequest,
-        TaskKind,
-    )
+    from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 
 @workflow.defn
@@ -65,7 +61,7 @@ class AppointmentWorkflow(AppointmentInLine):
         self._reschedules_at_start = self._case.reschedules if self._case else 0
         # Handlers await activities; one at a time keeps their writes in order.
         self._lock = asyncio.Lock()
-        self._sends = Sends()
+        self._sends = Sends(MESSAGE_RETRY)
         # Decided once, in the first workflow task: a case replaying a history from before
         # the patch keeps the old command sequence for its whole run.
         self._beside = workflow.patched(BESIDE_THE_PLAN)
@@ -134,30 +130,19 @@ class AppointmentWorkflow(AppointmentInLine):
         return self._beside and not self._sends.in_flight() and self._should_continue_as_new()
 
     async def _run_step(self, step: appointment_rules.Step) -> None:
-        if self._beside:
-            await self._run_step_beside(step)
-        else:
-            await self._run_step_in_line(step)
-
-    async def _run_step_beside(self, step: appointment_rules.Step) -> None:
-        """Each step decides on the current case first; its messages start beside the plan."""
+        """Each step decides on the current case first; its messages start beside the plan.
+        Where cases from before the patch run a step in line, the step's method picks the
+        path (appointment_in_line.py)."""
         if step is appointment_rules.Step.CONFIRMATION:
-            self._start_confirmation()
+            await self._send_confirmation()
         elif step is appointment_rules.Step.PROVIDER_NOTICE:
-            self._start_provider_notice()
+            await self._notify_provider()
         elif step is appointment_rules.Step.PROVIDER_ACK_ALERT:
-            self._update(ack_alert_sent=True)
-            self._promises.broken(PromiseKind.PROVIDER_ACK, "not acknowledged", self._provider)
-            await self._alert_supervisor(
-                "provider_ack_missing",
-                "Provider has not acknowledged",
-                f"{self.case.request.provider.name} has not acknowledged the booking "
-                f"by {self.case.provider_ack_deadline.isoformat()}.",
-            )
+            await self._alert_ack_missing()
         elif step is appointment_rules.Step.REMINDER:
-            self._start_reminder()
+            await self._send_reminder()
         elif step is appointment_rules.Step.FOLLOW_UP_CALL:
-            await self._follow_up_call_beside()
+            await self._follow_up_call()
         elif step is appointment_rules.Step.NO_SHOW:
             await self._no_show()
         elif step is appointment_rules.Step.AUTO_COMPLETE:
@@ -308,7 +293,7 @@ class AppointmentWorkflow(AppointmentInLine):
             request = self.case.request
             actor = command.actor or Actor(kind=ActorKind.CLIENT, id=request.client.id)
             self._update(excuse=command.reason)
-            task = await self._open_task(
+            task = await open_task(
                 CreateTaskRequest(
                     idempotency_key=f"{self._workflow_id}/excuse/{self.case.reschedules}",
                     case_id=self._workflow_id,

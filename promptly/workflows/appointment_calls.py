@@ -9,10 +9,9 @@ from datetime import datetime
 
 from temporalio import workflow
 
-from promptly.workflows.appointment_state import (
-    count,
-)
+from promptly.workflows.appointment_state import count
 from promptly.workflows.appointment_steps import AppointmentSteps
+from promptly.workflows.staff_tasks import open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics
@@ -32,10 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
-    from promptly.domain.tasks import (
-        CreateTaskRequest,
-        TaskKind,
-    )
+    from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 
 class AppointmentCalls(AppointmentSteps):
@@ -55,11 +51,7 @@ class AppointmentCalls(AppointmentSteps):
         self._journal.changed()
         self._promises.met(PromiseKind.FOLLOW_UP, cause_if_late=case.follow_up_rule)
         if superseded:
-            self._note(
-                TimelineKind.DECISION,
-                SYSTEM,
-                f"No outcome recorded for call attempt {case.call_attempts}: treated as no answer",
-            )
+            self._note_unanswered_call(case.call_attempts)
         count(metrics.CALL_ATTEMPTS)
         if superseded:
             await self._close_task(
@@ -82,32 +74,15 @@ class AppointmentCalls(AppointmentSteps):
 
     async def _record_call_outcome_beside(self, command: RecordCallOutcomeInput) -> None:
         attempt = self.case.call_attempts
-        self._note_call_outcome(command, attempt)
+        await self._decide_call_outcome(command, attempt)
         outcome = command.outcome
-        if outcome is not CallOutcome.NO_ANSWER:
-            self._update(next_call_at=None)
-        if outcome is CallOutcome.REACHED_CONFIRMED:
-            self._set_status(
-                AppointmentStatus.CONFIRMED, command.actor, "Client confirmed by phone"
-            )
-        elif outcome is CallOutcome.WRONG_NUMBER:
-            self._set_status(
-                AppointmentStatus.UNCONFIRMED,
-                command.actor,
-                "Wrong number: the client cannot be reached by phone",
-            )
-            await self._alert_supervisor(
-                "wrong_number",
-                "Wrong phone number",
-                f"{self.case.request.client.phone} is not {self.case.request.client.name}'s.",
-            )
-        elif outcome is CallOutcome.REACHED_CANCELLED:
+        if outcome is CallOutcome.REACHED_CANCELLED:
             # What the client said on the phone is done, with the fee rule of the moment; the
             # call task closes with the case's other tasks.
             reason = command.note or "client asked by phone to cancel"
             await self._cancel_beside(CancelInput(reason=reason, actor=command.actor))
             return
-        elif outcome is CallOutcome.REACHED_RESCHEDULED and command.new_start is not None:
+        if outcome is CallOutcome.REACHED_RESCHEDULED and command.new_start is not None:
             await self._reschedule_beside(
                 RescheduleInput(new_start=command.new_start, actor=command.actor)
             )
@@ -137,7 +112,7 @@ class AppointmentCalls(AppointmentSteps):
         """The front desk's task for call attempt `attempt`, and its line in the timeline."""
         case = self.case
         max_attempts = case.max_call_attempts
-        task = await self._open_task(
+        task = await open_task(
             CreateTaskRequest(
                 idempotency_key=self._call_task_key(attempt),
                 case_id=self._workflow_id,
@@ -161,16 +136,44 @@ class AppointmentCalls(AppointmentSteps):
             attempt=attempt,
         )
 
-    def _note_call_outcome(self, command: RecordCallOutcomeInput, attempt: int) -> None:
-        """What the caller reports of call attempt `attempt`: counted, noted, awaited no more."""
-        count(metrics.CALL_OUTCOMES, outcome=command.outcome.value)
+    async def _decide_call_outcome(self, command: RecordCallOutcomeInput, attempt: int) -> None:
+        """What the caller reports of call attempt `attempt`, on either path: counted, noted,
+        awaited no more; any answer ends the calls; a confirmation or a wrong number settles
+        the status (the supervisor is told of a wrong number)."""
+        outcome = command.outcome
+        count(metrics.CALL_OUTCOMES, outcome=outcome.value)
         self._update(awaiting_call_outcome=False)
         self._note(
             TimelineKind.ACTION,
             command.actor,
-            f"Call attempt {attempt}: {command.outcome.value}"
+            f"Call attempt {attempt}: {outcome.value}"
             + (f" ({command.note})" if command.note else ""),
-            outcome=command.outcome.value,
+            outcome=outcome.value,
             attempt=attempt,
             note=command.note,
+        )
+        if outcome is not CallOutcome.NO_ANSWER:
+            self._update(next_call_at=None)
+        if outcome is CallOutcome.REACHED_CONFIRMED:
+            self._set_status(
+                AppointmentStatus.CONFIRMED, command.actor, "Client confirmed by phone"
+            )
+        elif outcome is CallOutcome.WRONG_NUMBER:
+            self._set_status(
+                AppointmentStatus.UNCONFIRMED,
+                command.actor,
+                "Wrong number: the client cannot be reached by phone",
+            )
+            await self._alert_supervisor(
+                "wrong_number",
+                "Wrong phone number",
+                f"{self.case.request.client.phone} is not {self.case.request.client.name}'s.",
+            )
+
+    def _note_unanswered_call(self, attempt: int) -> None:
+        """The next attempt is due and attempt `attempt` has no outcome: it counts as none."""
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            f"No outcome recorded for call attempt {attempt}: treated as no answer",
         )

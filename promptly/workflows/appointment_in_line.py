@@ -1,12 +1,13 @@
 """Appointments started before the patch `messages-beside-the-plan` finish as they began:
 each message awaited in line, each transition awaiting its activities as it decides. Kept
 so those running cases, and their stored histories, replay (docs/messages-and-deploys.md).
-New cases never take these paths.
+New cases only pass through the steps here on their way to the version beside the plan.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 
@@ -16,14 +17,13 @@ from promptly.workflows.appointment_state import (
     CLOSE_SUPERSEDED_CALL_TASK,
     MESSAGE_RETRY,
     PREPAY_FLAG,
-    RECORD_TIMEOUT,
     REMINDER_LATE_AFTER,
     count,
 )
 from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.staff_tasks import close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain import metrics
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments import rules as appointment_rules
@@ -46,65 +46,31 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
-    from promptly.domain.messages import Recipient, SendMessageRequest
-    from promptly.domain.tasks import (
-        CloseTaskRequest,
-        CreateTaskRequest,
-        TaskKind,
-    )
+    from promptly.domain.messages import Recipient
+    from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 
 class AppointmentInLine(AppointmentCalls):
-    """The paths of cases from before messages ran beside the plan."""
-
-    async def _run_step_in_line(self, step: appointment_rules.Step) -> None:
-        if step is appointment_rules.Step.CONFIRMATION:
-            await self._send_confirmation()
-        elif step is appointment_rules.Step.PROVIDER_NOTICE:
-            await self._notify_provider()
-        elif step is appointment_rules.Step.PROVIDER_ACK_ALERT:
-            await self._alert_supervisor(
-                "provider_ack_missing",
-                "Provider has not acknowledged",
-                f"{self.case.request.provider.name} has not acknowledged the booking "
-                f"by {self.case.provider_ack_deadline.isoformat()}.",
-            )
-            self._update(ack_alert_sent=True)
-        elif step is appointment_rules.Step.REMINDER:
-            reschedules = self.case.reschedules
-            planned = self.case.reminder_at or workflow.now()
-            sent = await self._send_to_client("reminder", deadline=self._reminder_window_end())
-            if self.case.reschedules == reschedules:
-                late = workflow.now() - planned > REMINDER_LATE_AFTER
-                outcome = "late" if late else "on_time"
-                count(metrics.REMINDERS, outcome=outcome if sent else "failed")
-                self._update(reminder_sent=True)
-                if not sent:
-                    self._flag("reminder not sent")
-        elif step is appointment_rules.Step.FOLLOW_UP_CALL:
-            await self._follow_up_call()
-        elif step is appointment_rules.Step.NO_SHOW:
-            await self._no_show()
-        elif step is appointment_rules.Step.AUTO_COMPLETE:
-            await self._complete(
-                SYSTEM, "Checked in, nobody completed the visit: closed by the system"
-            )
+    """The paths of cases from before messages ran beside the plan. Each planner step below
+    picks its path first: a case since the patch goes to the step's version beside the plan
+    (appointment_sends.py, appointment_calls.py). An update's handler picks the path of its
+    transition itself (appointment.py)."""
 
     async def _send_confirmation(self) -> None:
+        if self._beside:
+            self._start_confirmation()
+            return
         case = self.case
-        template = (
-            "phone_confirmation"
-            if case.request.client.preferred_channel is Channel.PHONE
-            else "confirmation"
-        )
         give_up_at = appointment_rules.confirmation_give_up_at(case.booked_at, case.policy)
-        sent = await self._send_to_client(template, deadline=give_up_at, step="confirmation")
+        sent = await self._send_to_client(
+            self._confirmation_template(), deadline=give_up_at, step="confirmation"
+        )
         if self.case.reschedules != case.reschedules:
             return  # rescheduled meanwhile: the new time gets its own confirmation
         self._update(confirmation_attempted=True, confirmation_sent=sent)
         if sent:
             return
-        task = await self._open_task(
+        task = await open_task(
             CreateTaskRequest(
                 idempotency_key=f"{self._workflow_id}/confirmation-task/{case.reschedules}",
                 case_id=self._workflow_id,
@@ -129,45 +95,41 @@ class AppointmentInLine(AppointmentCalls):
         self._flag("confirmation not sent")
 
     async def _notify_provider(self) -> None:
-        provider = self.case.request.provider
-        self._update(provider_notified=True)
-        if provider.email is None:
-            self._note(
-                TimelineKind.DECISION,
-                SYSTEM,
-                "Provider has no email: acknowledgement expected through staff",
-            )
+        if self._beside:
+            self._start_provider_notice()
             return
-        await self._send(
-            "provider_booking",
-            Recipient(
-                role=RecipientRole.PROVIDER,
-                name=provider.name,
-                email=provider.email,
-                timezone=self.case.request.client.timezone,
-            ),
-            Channel.EMAIL,
-            deadline=self.case.provider_ack_deadline,
-        )
+        to = self._provider_to_notify()
+        if to is not None:
+            await self._send(
+                "provider_booking", to, Channel.EMAIL, deadline=self.case.provider_ack_deadline
+            )
+
+    async def _send_reminder(self) -> None:
+        if self._beside:
+            self._start_reminder()
+            return
+        reschedules = self.case.reschedules
+        planned = self.case.reminder_at or workflow.now()
+        sent = await self._send_to_client("reminder", deadline=self._reminder_window_end())
+        if self.case.reschedules == reschedules:
+            late = workflow.now() - planned > REMINDER_LATE_AFTER
+            outcome = "late" if late else "on_time"
+            count(metrics.REMINDERS, outcome=outcome if sent else "failed")
+            self._update(reminder_sent=True)
+            if not sent:
+                self._flag("reminder not sent")
 
     async def _send_to_client(
-        self,
-        template: str,
-        *,
-        deadline: datetime,
-        step: str | None = None,
-        link_actions: list[str] | None = None,
-        extra: dict[str, object] | None = None,
+        self, template: str, *, link_actions: list[str] | None = None, **options: Any
     ) -> bool:
+        """`_send` to the client on their channel, with their links unless told otherwise."""
         client = self.case.request.client
         return await self._send(
             template,
             to_client(client),
             client.preferred_channel,
-            deadline=deadline,
-            step=step,
             link_actions=CLIENT_LINKS if link_actions is None else link_actions,
-            extra=extra,
+            **options,
         )
 
     async def _send(
@@ -186,15 +148,13 @@ class AppointmentInLine(AppointmentCalls):
         Every outcome is a timeline entry; a failure is the caller's decision to handle.
         """
         delivery = await deliver(
-            SendMessageRequest(
-                idempotency_key=f"{self._workflow_id}/{step or template}/"
-                f"{self._send_round(template)}",
-                case_id=self._workflow_id,
-                template=template,
-                channel=channel,
-                to=to,
-                context={**self._message_context(), **(extra or {})},
-                link_actions=link_actions or [],
+            self._message(
+                f"{step or template}/{self._send_round(template)}",
+                template,
+                to,
+                channel,
+                link_actions=link_actions,
+                extra=extra,
             ),
             budget=max(deadline - workflow.now(), timedelta(minutes=1)),
             retry=MESSAGE_RETRY,
@@ -212,16 +172,15 @@ class AppointmentInLine(AppointmentCalls):
         )
 
     async def _follow_up_call(self) -> None:
+        if self._beside:
+            await self._follow_up_call_beside()
+            return
         case = self.case
         if follow_up.follow_up_exhausted(case):
             await self._stop_calling(case)
             return
         if case.awaiting_call_outcome:
-            self._note(
-                TimelineKind.DECISION,
-                SYSTEM,
-                f"No outcome recorded for call attempt {case.call_attempts}: treated as no answer",
-            )
+            self._note_unanswered_call(case.call_attempts)
             if workflow.patched(CLOSE_SUPERSEDED_CALL_TASK):
                 await self._close_call_task(
                     "no_outcome", f"superseded by call attempt {case.call_attempts + 1}", SYSTEM
@@ -233,18 +192,15 @@ class AppointmentInLine(AppointmentCalls):
         await self._write_call_task(attempt, now)
 
     async def _close_call_task(self, outcome: str, note: str, actor: Actor) -> None:
-        if self.case.call_attempts == 0:
+        attempt = self.case.call_attempts
+        if attempt == 0:
             return
-        await workflow.execute_activity_method(
-            TaskActivities.close_task,
-            CloseTaskRequest(
-                idempotency_key=self._call_task_key(self.case.call_attempts),
-                outcome=outcome,
-                note=note,
-                closed_by=actor,
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary=f"close call task {self.case.call_attempts}: {outcome}",
+        await close_task(
+            self._call_task_key(attempt),
+            outcome,
+            note,
+            actor,
+            summary=f"close call task {attempt}: {outcome}",
         )
 
     async def _confirm_in_line(self, command: ConfirmInput, via: str) -> None:
@@ -255,29 +211,11 @@ class AppointmentInLine(AppointmentCalls):
     async def _record_call_outcome_in_line(self, command: RecordCallOutcomeInput) -> None:
         attempt = self.case.call_attempts
         await self._close_call_task(command.outcome.value, command.note, command.actor)
-        self._note_call_outcome(command, attempt)
-        if command.outcome is CallOutcome.REACHED_CONFIRMED:
-            self._update(next_call_at=None)
-            self._set_status(
-                AppointmentStatus.CONFIRMED, command.actor, "Client confirmed by phone"
-            )
-        elif command.outcome is CallOutcome.WRONG_NUMBER:
-            self._update(next_call_at=None)
-            self._set_status(
-                AppointmentStatus.UNCONFIRMED,
-                command.actor,
-                "Wrong number: the client cannot be reached by phone",
-            )
-            await self._alert_supervisor(
-                "wrong_number",
-                "Wrong phone number",
-                f"{self.case.request.client.phone} is not {self.case.request.client.name}'s.",
-            )
-        elif command.outcome is CallOutcome.REACHED_CANCELLED:
-            self._update(next_call_at=None)
+        await self._decide_call_outcome(command, attempt)
+        # In line, what the client asked for on the phone is left to staff.
+        if command.outcome is CallOutcome.REACHED_CANCELLED:
             self._flag("client asked by phone to cancel")
         elif command.outcome is CallOutcome.REACHED_RESCHEDULED:
-            self._update(next_call_at=None)
             self._flag("client asked by phone to reschedule")
 
     async def _cancel_in_line(self, command: CancelInput) -> None:

@@ -17,17 +17,16 @@ from promptly.workflows.appointment_state import (
     CLIENT_LINKS,
     MESSAGE_RETRY,
     PROVIDER_LINKS,
-    RECORD_TIMEOUT,
     REMINDER_LATE_AFTER,
     VISIT_LINKS,
     AppointmentState,
     count,
 )
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, to_client
+from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain import metrics
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.common import (
@@ -38,12 +37,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
-    from promptly.domain.tasks import (
-        CloseCaseTasksRequest,
-        CloseTaskRequest,
-        CreateTaskRequest,
-        TaskKind,
-    )
+    from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 
 class AppointmentSends(AppointmentState):
@@ -86,19 +80,39 @@ class AppointmentSends(AppointmentState):
             await self._save()
 
         self._sends.start(
-            SendMessageRequest(
-                idempotency_key=f"{self._workflow_id}/{purpose or group}/r{rounds}",
-                case_id=self._workflow_id,
-                template=template,
-                channel=channel,
-                to=to,
-                context={**self._message_context(), **(extra or {})},
-                link_actions=link_actions or [],
+            self._message(
+                f"{purpose or group}/r{rounds}",
+                template,
+                to,
+                channel,
+                link_actions=link_actions,
+                extra=extra,
             ),
             group=group,
             budget=budget,
-            retry=MESSAGE_RETRY,
             on_outcome=settle,
+        )
+
+    def _message(
+        self,
+        purpose: str,
+        template: str,
+        to: Recipient,
+        channel: Channel,
+        *,
+        link_actions: list[str] | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> SendMessageRequest:
+        """One of this case's messages, keyed by `purpose`; its template reads the case's
+        context, plus `extra`."""
+        return SendMessageRequest(
+            idempotency_key=f"{self._workflow_id}/{purpose}",
+            case_id=self._workflow_id,
+            template=template,
+            channel=channel,
+            to=to,
+            context={**self._message_context(), **(extra or {})},
+            link_actions=link_actions or [],
         )
 
     def _start_to_client(
@@ -139,7 +153,7 @@ class AppointmentSends(AppointmentState):
             if kind is TaskKind.SEND_CONFIRMATION_MANUALLY
             else f"Pass on the {what} to {who}"
         )
-        task = await self._open_task(
+        task = await open_task(
             CreateTaskRequest(
                 idempotency_key=f"{message.idempotency_key}/by-hand",
                 case_id=self._workflow_id,
@@ -165,18 +179,18 @@ class AppointmentSends(AppointmentState):
                 due_at=due_at.isoformat(),
             )
 
+    def _confirmation_template(self) -> str:
+        """A client who prefers the phone gets the confirmation written to be read out."""
+        phone = self.case.request.client.preferred_channel is Channel.PHONE
+        return "phone_confirmation" if phone else "confirmation"
+
     def _start_confirmation(self) -> None:
         case = self.case
-        template = (
-            "phone_confirmation"
-            if case.request.client.preferred_channel is Channel.PHONE
-            else "confirmation"
-        )
         self._update(confirmation_attempted=True)
         give_up_at = appointment_rules.confirmation_give_up_at(case.booked_at, case.policy)
         self._start_to_client(
             "confirmation",
-            template,
+            self._confirmation_template(),
             budget=give_up_at - workflow.now(),
             task_kind=TaskKind.SEND_CONFIRMATION_MANUALLY,
             task_due=case.confirmation_deadline,
@@ -185,9 +199,10 @@ class AppointmentSends(AppointmentState):
             link_actions=VISIT_LINKS,
         )
 
-    def _start_provider_notice(self) -> None:
+    def _provider_to_notify(self) -> Recipient | None:
+        """The provider is notified now: the recipient of their booking notice, or None (and a
+        note) when they have no email and staff pass the booking on."""
         provider = self.case.request.provider
-        office = self.case.policy.business
         self._update(provider_notified=True)
         if provider.email is None:
             self._note(
@@ -195,18 +210,27 @@ class AppointmentSends(AppointmentState):
                 SYSTEM,
                 "Provider has no email: acknowledgement expected through staff",
             )
+            return None
+        # The provider reads times where they work: their own zone, else the office's (cases
+        # from before the patch wrote to them in the client's zone).
+        office = self.case.policy.business
+        client_zone = self.case.request.client.timezone
+        where_they_work = provider.timezone or (office.timezone if office else client_zone)
+        return Recipient(
+            role=RecipientRole.PROVIDER,
+            name=provider.name,
+            email=provider.email,
+            timezone=where_they_work if self._beside else client_zone,
+        )
+
+    def _start_provider_notice(self) -> None:
+        to = self._provider_to_notify()
+        if to is None:
             return
         self._start_send(
             "provider_booking",
             "provider_booking",
-            Recipient(
-                role=RecipientRole.PROVIDER,
-                name=provider.name,
-                email=provider.email,
-                # The provider reads times where they work: their own zone, else the office's.
-                timezone=provider.timezone
-                or (office.timezone if office else self.case.request.client.timezone),
-            ),
+            to,
             Channel.EMAIL,
             budget=self.case.provider_ack_deadline - workflow.now(),
             if_failed="provider notice not sent",
@@ -242,26 +266,17 @@ class AppointmentSends(AppointmentState):
         self, outcome: str, note: str, actor: Actor, kinds: list[TaskKind] | None = None
     ) -> None:
         """Close the case's open staff tasks (of `kinds`, or all) that no longer matter."""
-        await workflow.execute_activity_method(
-            TaskActivities.close_case_tasks,
-            CloseCaseTasksRequest(
-                case_id=self._workflow_id,
-                outcome=outcome,
-                note=note,
-                closed_by=actor,
-                kinds=kinds or [],
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
+        await close_case_tasks(
+            self._workflow_id,
+            outcome,
+            note,
+            actor,
+            kinds=kinds or [],
             summary=f"close open tasks: {outcome}",
         )
 
     async def _close_task(self, key: str, outcome: str, note: str, actor: Actor) -> None:
-        await workflow.execute_activity_method(
-            TaskActivities.close_task,
-            CloseTaskRequest(idempotency_key=key, outcome=outcome, note=note, closed_by=actor),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary=f"close task: {outcome}",
-        )
+        await close_task(key, outcome, note, actor, summary=f"close task: {outcome}")
 
     async def _alert_supervisor(self, key: str, title: str, reason: str) -> None:
         if self._beside:
@@ -281,13 +296,12 @@ class AppointmentSends(AppointmentState):
         try:
             await workflow.execute_activity_method(
                 MessagingActivities.send_message,
-                SendMessageRequest(
-                    idempotency_key=f"{self._workflow_id}/alert/{key}/{self.case.reschedules}",
-                    case_id=self._workflow_id,
-                    template="supervisor_alert",
-                    channel=Channel.EMAIL,
-                    to=Recipient(role=RecipientRole.SUPERVISOR),
-                    context={**self._message_context(), "reason_title": title, "reason": reason},
+                self._message(
+                    f"alert/{key}/{self.case.reschedules}",
+                    "supervisor_alert",
+                    Recipient(role=RecipientRole.SUPERVISOR),
+                    Channel.EMAIL,
+                    extra={"reason_title": title, "reason": reason},
                 ),
                 start_to_close_timeout=MESSAGE_TIMEOUT,
                 # A budget, and a refusal caught: an alert that cannot go out is a flag, never
@@ -297,24 +311,23 @@ class AppointmentSends(AppointmentState):
                 summary=f"supervisor alert: {title}",
             )
         except ActivityError as err:
-            self._note(
-                TimelineKind.MESSAGE_FAILED,
-                SYSTEM,
-                f"Supervisor alert failed: {title}: {err.cause or err}",
-                template="supervisor_alert",
-                channel=Channel.EMAIL.value,
-                recipient=RecipientRole.SUPERVISOR.value,
+            self._note_alert(
+                TimelineKind.MESSAGE_FAILED, f"Supervisor alert failed: {title}: {err.cause or err}"
             )
             self._flag(f"supervisor not reached: {title.lower()}")
             self._flag(title.lower())
             return
+        self._note_alert(TimelineKind.MESSAGE, f"Supervisor alerted: {title}", reason=reason)
+        self._flag(title.lower())
+
+    def _note_alert(self, kind: TimelineKind, detail: str, /, **data: object) -> None:
+        """How an alert awaited in line went (cases from before the patch)."""
         self._note(
-            TimelineKind.MESSAGE,
+            kind,
             SYSTEM,
-            f"Supervisor alerted: {title}",
+            detail,
             template="supervisor_alert",
             channel=Channel.EMAIL.value,
             recipient=RecipientRole.SUPERVISOR.value,
-            reason=reason,
+            **data,
         )
-        self._flag(title.lower())

@@ -18,7 +18,13 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from promptly.workflows.case import CaseJournal, Unsaved, not_opened_yet, refuse, transition
+from promptly.workflows.case import (
+    RECORD_TIMEOUT,
+    JournaledCase,
+    opened,
+    refuse,
+    transition,
+)
 from promptly.workflows.messages import Sends, message_retry
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.search_attributes import (
@@ -30,7 +36,6 @@ from promptly.workflows.search_attributes import (
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import PolicyActivities, RecordsActivities
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain import calendar_event, errors, metrics, promises
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments import rules as appointment_rules
@@ -50,7 +55,6 @@ with workflow.unsafe.imports_passed_through():
         CaseSnapshot,
         TimelineKind,
     )
-    from promptly.domain.tasks import CreateTaskRequest, TaskRef
     from promptly.workflows.read_views import read_view, record_before_answer
 
 PREPAY_FLAG = "next visit must be booked and paid anew"
@@ -72,7 +76,6 @@ BESIDE_THE_PLAN = "messages-beside-the-plan"
 PREPAYMENT_AFTER_NO_SHOW = "prepayment-after-no-show"
 # A supervisor alert tries this long before the front desk is asked to pass it on.
 ALERT_BUDGET = timedelta(hours=2)
-RECORD_TIMEOUT = timedelta(seconds=30)
 # Transient channel failures back off up to this interval while the deadline allows.
 MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=30))
 
@@ -82,11 +85,10 @@ def count(name: str, **labels: str) -> None:
     workflow.metric_meter().create_counter(name, metrics.HELP.get(name)).add(1, labels or None)
 
 
-class AppointmentState:
+class AppointmentState(JournaledCase):
     """The case and its journal; set up by `AppointmentWorkflow.__init__`."""
 
     _case: AppointmentCase | None
-    _journal: CaseJournal
     _promises: PromiseBook
     _sends: Sends
     _lock: asyncio.Lock
@@ -163,13 +165,7 @@ class AppointmentState:
 
     @property
     def case(self) -> AppointmentCase:
-        if self._case is None:
-            raise not_opened_yet("appointment is still being booked")
-        return self._case
-
-    @property
-    def _workflow_id(self) -> str:
-        return workflow.info().workflow_id
+        return opened(self._case, "appointment is still being booked")
 
     @property
     def _provider(self) -> Actor:
@@ -203,9 +199,6 @@ class AppointmentState:
         self._note(TimelineKind.STATUS, actor, detail, status=status.value, previous=previous.value)
         workflow.upsert_search_attributes([APPOINTMENT_STATUS.value_set(status.value)])
 
-    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
-        self._journal.note(kind, actor, detail, **data)
-
     def _describe_wait(self, until: datetime) -> str:
         """Set the UI's current details; returns the next step, the summary of its timer."""
         case = self.case
@@ -223,15 +216,6 @@ class AppointmentState:
         )
         return next_step
 
-    async def _open_task(self, request: CreateTaskRequest, summary: str) -> TaskRef:
-        """A staff task for this case (its idempotency key makes a retried write one task)."""
-        return await workflow.execute_activity_method(
-            TaskActivities.create_task,
-            request,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            summary=summary,
-        )
-
     def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): one handler at a time, on the booked case,
         judged again on the current state, stored before the update answers."""
@@ -245,10 +229,7 @@ class AppointmentState:
             save=self._save,
         )
 
-    async def _save(self) -> None:
-        await self._journal.save()
-
-    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
+    def _snapshot(self) -> CaseSnapshot:
         case = self.case
         return CaseSnapshot(
             case_id=self._workflow_id,
@@ -267,9 +248,6 @@ class AppointmentState:
                     mode="json"
                 ),
             },
-            first_seq=unsaved.first_seq,
-            entries=unsaved.entries,
-            promises=unsaved.promises,
         )
 
     def _view(self) -> AppointmentView:

@@ -8,18 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.appointment_sends import AppointmentSends
-from promptly.workflows.appointment_state import (
-    PREPAY_FLAG,
-    RECORD_TIMEOUT,
-    count,
-)
+from promptly.workflows.appointment_state import PREPAY_FLAG, count
+from promptly.workflows.case import RECORD_TIMEOUT
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
@@ -48,9 +42,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.surveys.models import SurveyRequest
-    from promptly.domain.tasks import (
-        TaskKind,
-    )
+    from promptly.domain.tasks import TaskKind
     from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 
@@ -71,6 +63,21 @@ class AppointmentSteps(AppointmentSends):
         self._start_to_client("no_show", "no_show_notice", budget=timedelta(hours=24))
         await self._confirmation_follow_ups_moot("no_show", SYSTEM, client_answered=False)
         await self._write_billing(record)
+
+    async def _alert_ack_missing(self) -> None:
+        """The provider has not acknowledged by the deadline: the supervisor is told. Beside
+        the plan that is decided before the alert starts; in line, once it was sent."""
+        if self._beside:
+            self._update(ack_alert_sent=True)
+            self._promises.broken(PromiseKind.PROVIDER_ACK, "not acknowledged", self._provider)
+        await self._alert_supervisor(
+            "provider_ack_missing",
+            "Provider has not acknowledged",
+            f"{self.case.request.provider.name} has not acknowledged the booking "
+            f"by {self.case.provider_ack_deadline.isoformat()}.",
+        )
+        if not self._beside:
+            self._update(ack_alert_sent=True)
 
     async def _complete(self, actor: Actor, detail: str) -> None:
         self._set_status(AppointmentStatus.COMPLETED, actor, detail)

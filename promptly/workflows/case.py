@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -35,12 +35,13 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         CaseSnapshot,
         PromiseKind,
-        PromiseRecord,
         TimelineEntry,
         TimelineKind,
     )
 
 RECORD_TIMEOUT = timedelta(seconds=30)
+
+CaseT = TypeVar("CaseT")
 
 
 def refuse(refusal: str | None) -> None:
@@ -49,9 +50,14 @@ def refuse(refusal: str | None) -> None:
         raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
 
-def not_opened_yet(what: str) -> ApplicationError:
-    """What a query or update meets while the run is still opening the case."""
-    return ApplicationError(f"the {what}; try again in a moment", type=errors.TRANSITION_REFUSED)
+def opened(case: CaseT | None, still: str) -> CaseT:
+    """The case, once the run has opened it; before that a query or update is told that the
+    case is `still` being opened ("appointment is still being booked") and may try again."""
+    if case is None:
+        raise ApplicationError(
+            f"the {still}; try again in a moment", type=errors.TRANSITION_REFUSED
+        )
+    return case
 
 
 def step_summary(step: str, at: datetime) -> str:
@@ -59,19 +65,11 @@ def step_summary(step: str, at: datetime) -> str:
     return f"{step.replace('_', ' ')} at {at.isoformat()}"
 
 
-@dataclass(frozen=True)
-class Unsaved:
-    """What a save writes besides the case row: the entries and promise rows not yet stored."""
-
-    first_seq: int
-    entries: list[TimelineEntry]
-    promises: list[PromiseRecord]
-
-
 class CaseJournal:
     """The timeline, the change count and the save of one case (see the module docstring).
 
-    `snapshot` builds the case row from the workflow's state; `dues` (if the case keeps a
+    `snapshot` builds the case row from the workflow's state (the journal adds the entries
+    and promise rows PostgreSQL has not seen); `dues` (if the case keeps a
     promise ledger) gives the promises' current due times, followed before each save. With
     `skip_unchanged`, a save with nothing new writes nothing (inquiries and surveys recorded
     their histories saving every time, and keep doing so).
@@ -81,7 +79,7 @@ class CaseJournal:
         self,
         *,
         promises: PromiseBook,
-        snapshot: Callable[[Unsaved], CaseSnapshot],
+        snapshot: Callable[[], CaseSnapshot],
         summary: str = "record case",
         dues: Callable[[], Mapping[PromiseKind, datetime | None]] | None = None,
         skip_unchanged: bool = True,
@@ -174,9 +172,12 @@ class CaseJournal:
         unsaved = total - self._stored
         entries = self.timeline[len(self.timeline) - unsaved :] if unsaved else []
         changed_promises = self.promises.unsaved()
+        row = self._snapshot().model_copy(
+            update={"first_seq": self._stored, "entries": entries, "promises": changed_promises}
+        )
         await workflow.execute_activity_method(
             RecordsActivities.record_case,
-            self._snapshot(Unsaved(self._stored, entries, changed_promises)),
+            row,
             start_to_close_timeout=RECORD_TIMEOUT,
             summary=self._summary,
         )
@@ -217,3 +218,20 @@ async def transition(
         # Asked after the change, where the run first asked it (a patch marker's place).
         if save is not None and store():
             await save()
+
+
+class JournaledCase:
+    """The base of every case workflow: its id, and the journal it notes and saves through
+    (set up in the workflow's `@workflow.init`)."""
+
+    _journal: CaseJournal
+
+    @property
+    def _workflow_id(self) -> str:
+        return workflow.info().workflow_id
+
+    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
+        self._journal.note(kind, actor, detail, **data)
+
+    async def _save(self) -> None:
+        await self._journal.save()

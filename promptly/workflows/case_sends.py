@@ -18,33 +18,26 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from promptly.workflows.case import CaseJournal, Unsaved
+from promptly.workflows.case import CaseJournal, JournaledCase
 from promptly.workflows.messages import Delivery, Sends
 from promptly.workflows.promises import PromiseBook
+from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain.common import (
         SYSTEM,
-        Actor,
         CaseSnapshot,
         PromiseKind,
         RecipientRole,
         TimelineKind,
     )
-    from promptly.domain.messages import SendMessageRequest
-    from promptly.domain.tasks import (
-        CloseCaseTasksRequest,
-        CloseTaskRequest,
-        CreateTaskRequest,
-        TaskKind,
-    )
+    from promptly.domain.messages import Recipient, SendMessageRequest
+    from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 # Marks complaint, inquiry and survey runs whose messages go beside the plan; decided once
 # in `__init__`, so a run replaying a history without it keeps the old command sequence.
 CASE_SENDS_BESIDE = "case-messages-beside-the-plan"
 
-TASK_TIMEOUT = timedelta(seconds=30)
 # The tasks that exist only to pass a message on by hand: moot once the case moved past it.
 MESSAGE_TASKS = [TaskKind.DELIVER_MESSAGE_MANUALLY, TaskKind.RESEND_STAFF_MESSAGE]
 
@@ -73,28 +66,35 @@ def client_message_task(message: SendMessageRequest, delivery: Delivery) -> Crea
     )
 
 
-def staff_message_task(about: str) -> TaskFor:
+def staff_task(
+    key: str, case_id: str, template: str, to: Recipient, about: str, reason: str | None
+) -> CreateTaskRequest:
     """A staff message (department notice, escalation alert) that will not go out: the front
-    desk tells that person by phone or in person, due at once. `about` names the case."""
+    desk tells that person by phone or in person, due at once. `about` names the case;
+    `reason` says why it failed, where that is known."""
+    whom = to.name or to.role.value
+    address = f" <{to.email}>" if to.email else ""
+    what = template.replace("_", " ")
+    return CreateTaskRequest(
+        idempotency_key=key,
+        case_id=case_id,
+        kind=TaskKind.RESEND_STAFF_MESSAGE,
+        assignee=RecipientRole.FRONT_DESK,  # who picks up the phone
+        title=f"Pass on by hand: {what} to {whom}",
+        details=f"The {what} for {about} could not be sent to {whom}{address}. Tell them by "
+        "phone or in person." + (f" Reason: {reason}" if reason is not None else ""),
+        due_at=workflow.now(),
+        data={"template": template, "recipient": to.role.value, "email": to.email},
+    )
+
+
+def staff_message_task(about: str) -> TaskFor:
+    """`staff_task` for a staff message sent beside the plan."""
 
     def build(message: SendMessageRequest, delivery: Delivery) -> CreateTaskRequest:
-        whom = message.to.name or message.to.role.value
-        address = f" <{message.to.email}>" if message.to.email else ""
-        what = message.template.replace("_", " ")
-        return CreateTaskRequest(
-            idempotency_key=f"{message.idempotency_key}/task",
-            case_id=message.case_id,
-            kind=TaskKind.RESEND_STAFF_MESSAGE,
-            assignee=RecipientRole.FRONT_DESK,  # who picks up the phone
-            title=f"Pass on by hand: {what} to {whom}",
-            details=f"The {what} for {about} could not be sent to {whom}{address}. Tell them "
-            f"by phone or in person. Reason: {_reason(delivery)}",
-            due_at=workflow.now(),
-            data={
-                "template": message.template,
-                "recipient": message.to.role.value,
-                "email": message.to.email,
-            },
+        key = f"{message.idempotency_key}/task"
+        return staff_task(
+            key, message.case_id, message.template, message.to, about, _reason(delivery)
         )
 
     return build
@@ -109,8 +109,9 @@ class CaseSends:
         note: Note,
         flag: Callable[[str], None],
         saved: Callable[[], Awaitable[None]],
+        retry: RetryPolicy,
     ) -> None:
-        self._sends = Sends()
+        self._sends = Sends(retry)
         self._note = note
         self._flag = flag
         self._saved = saved
@@ -125,7 +126,6 @@ class CaseSends:
         *,
         group: str,
         budget: timedelta,
-        retry: RetryPolicy,
         if_failed: str,
         task: TaskFor,
         settled: Callable[[bool], None] | None = None,
@@ -144,11 +144,8 @@ class CaseSends:
             if not delivery.sent and not delivery.cancelled and not moot:
                 self._flag(if_failed)
                 request = task(sent, delivery)
-                created = await workflow.execute_activity_method(
-                    TaskActivities.create_task,
-                    request,
-                    start_to_close_timeout=TASK_TIMEOUT,
-                    summary=f"task: pass on the {sent.template.replace('_', ' ')} by hand",
+                created = await open_task(
+                    request, f"task: pass on the {sent.template.replace('_', ' ')} by hand"
                 )
                 self._note(
                     TimelineKind.TASK,
@@ -162,20 +159,16 @@ class CaseSends:
                 if self._moot_at.get(group, -1) > started:
                     # A change made it moot while the task was being written, after it
                     # closed the case's tasks: this one is closed here.
-                    await workflow.execute_activity_method(
-                        TaskActivities.close_task,
-                        CloseTaskRequest(
-                            idempotency_key=request.idempotency_key,
-                            outcome="superseded",
-                            note="the case changed while this task was being created",
-                            closed_by=SYSTEM,
-                        ),
-                        start_to_close_timeout=TASK_TIMEOUT,
+                    await close_task(
+                        request.idempotency_key,
+                        "superseded",
+                        "the case changed while this task was being created",
+                        SYSTEM,
                         summary="close task: superseded",
                     )
             await self._saved()
 
-        self._sends.start(message, group=group, budget=budget, retry=retry, on_outcome=settle)
+        self._sends.start(message, group=group, budget=budget, on_outcome=settle)
 
     def in_flight(self, *groups: str) -> bool:
         return self._sends.in_flight(*groups)
@@ -199,29 +192,28 @@ class CaseSends:
 
 async def close_message_tasks(case_id: str, outcome: str, note: str) -> None:
     """Close the case's open pass-it-on-by-hand tasks a change made moot."""
-    await workflow.execute_activity_method(
-        TaskActivities.close_case_tasks,
-        CloseCaseTasksRequest(
-            case_id=case_id, outcome=outcome, note=note, closed_by=SYSTEM, kinds=MESSAGE_TASKS
-        ),
-        start_to_close_timeout=TASK_TIMEOUT,
+    await close_case_tasks(
+        case_id,
+        outcome,
+        note,
+        SYSTEM,
+        kinds=MESSAGE_TASKS,
         summary=f"close message tasks: {outcome}",
     )
 
 
-class SendingCase:
+class SendingCase(JournaledCase):
     """The base of the complaint, inquiry and survey workflows: their journal and their sends
     beside the plan, opened by `_open_books` in each workflow's `@workflow.init`."""
 
     _beside: bool
     _messages: CaseSends
     _promises: PromiseBook
-    _journal: CaseJournal
 
     def _open_books(
         self,
-        snapshot: Callable[[Unsaved], CaseSnapshot],
         *,
+        retry: RetryPolicy,
         summary: str = "record case",
         dues: Callable[[], Mapping[PromiseKind, datetime | None]] | None = None,
         skip_unchanged: bool = True,
@@ -235,22 +227,28 @@ class SendingCase:
             note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
             flag=self._flag,
             saved=self._save,
+            retry=retry,
         )
         self._promises = PromiseBook.opened()
         self._journal = CaseJournal(
             promises=self._promises,
-            snapshot=snapshot,
+            snapshot=self._snapshot,
             summary=summary,
             dues=dues,
             skip_unchanged=skip_unchanged,
             keep_entries=keep_entries,
         )
 
+    async def _drain(self) -> None:
+        """The plan is done: wait until every handler and every send has finished (the case
+        is then closed as they left it)."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._beside:
+            await self._messages.drain()
+
+    # Each case keeps its concerns and describes its row from its own state.
     def _flag(self, concern: str) -> None:
-        raise NotImplementedError  # each case keeps its concerns in its own state
+        raise NotImplementedError
 
-    def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
-        self._journal.note(kind, actor, detail, **data)
-
-    async def _save(self) -> None:
-        await self._journal.save()
+    def _snapshot(self) -> CaseSnapshot:
+        raise NotImplementedError

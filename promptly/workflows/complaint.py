@@ -20,6 +20,7 @@ from promptly.workflows.case import (
     transition,
 )
 from promptly.workflows.complaint_messages import (
+    MESSAGE_RETRY,
     SUPERSEDED_BY_A_HOLD,
     SUPERSEDED_BY_A_REOPEN,
     SUPERSEDED_WHILE_UPDATES_PAUSE,
@@ -80,7 +81,7 @@ class ComplaintWorkflow(ComplaintSteps):
         # Handlers await activities; one at a time keeps each transition whole.
         self._lock = asyncio.Lock()
         self._open_books(
-            self._snapshot,
+            retry=MESSAGE_RETRY,
             dues=lambda: ledger.complaint_dues(self.case),
             keep_entries=MAX_TIMELINE,
         )
@@ -137,9 +138,7 @@ class ComplaintWorkflow(ComplaintSteps):
                     break
                 await self._run_step(due.step)
 
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._beside:
-            await self._messages.drain()
+        await self._drain()
         self._promises.close(f"the complaint ended {self.case.status.value}")
         await self._save()
         return self._view()

@@ -22,6 +22,7 @@ from promptly.workflows.case_sends import (
     staff_message_task,
 )
 from promptly.workflows.complaint_state import ComplaintState
+from promptly.workflows.complaint_support import about
 from promptly.workflows.complaint_support import staff_message_task as old_staff_message_task
 from promptly.workflows.messages import deliver, message_retry, to_client
 
@@ -90,7 +91,6 @@ class ComplaintMessaging(ComplaintState):
             template,
             to,
             number=self.case.messages_requested,
-            now=workflow.now(),
             reason=str(extra.get("reason", "")),
         )
         self._note(
@@ -159,21 +159,14 @@ class ComplaintMessaging(ComplaintState):
         if self._beside:
             to_customer = to.role is RecipientRole.CLIENT
             what = template.replace("_", " ")
-            request = self.case.request
             self._messages.start(
                 message,
                 group=template,
                 budget=MESSAGE_BUDGET,
-                retry=MESSAGE_RETRY,
                 if_failed=f"{what} not delivered"
                 if to_customer
                 else f"{what} to {to.role.value} not delivered",
-                task=client_message_task
-                if to_customer
-                else staff_message_task(
-                    f"complaint {request.complaint_id} ({request.category}, "
-                    f"severity {request.severity.value})"
-                ),
+                task=client_message_task if to_customer else staff_message_task(about(self.case)),
                 settled=settled,
             )
             return True

@@ -17,8 +17,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from promptly.workflows.case import (
-    Unsaved,
-    not_opened_yet,
+    opened,
     refuse,
     transition,
 )
@@ -61,13 +60,7 @@ class ComplaintState(SendingCase):
 
     @property
     def case(self) -> ComplaintCase:
-        if self._case is None:
-            raise not_opened_yet("complaint is still being filed")
-        return self._case
-
-    @property
-    def _workflow_id(self) -> str:
-        return workflow.info().workflow_id
+        return opened(self._case, "complaint is still being filed")
 
     @property
     def _department(self) -> Actor:
@@ -183,7 +176,7 @@ class ComplaintState(SendingCase):
         )
         workflow.set_current_details(f"{head} · {waits}{next_step}{attention}")
 
-    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
+    def _snapshot(self) -> CaseSnapshot:
         case = self.case
         deadline = complaint_sla.sla_deadline(case)
         return CaseSnapshot(
@@ -209,9 +202,6 @@ class ComplaintState(SendingCase):
                 "root_cause": case.root_cause,
                 "feedback_score": case.feedback_score,
             },
-            first_seq=unsaved.first_seq,
-            entries=unsaved.entries,
-            promises=unsaved.promises,
         )
 
     def _view(self) -> ComplaintView:

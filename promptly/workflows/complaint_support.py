@@ -10,21 +10,20 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
+from promptly.workflows.case_sends import staff_task
+from promptly.workflows.staff_tasks import open_task
+
 with workflow.unsafe.imports_passed_through():
-    from promptly.activities.tasks import TaskActivities
-    from promptly.domain.common import RecipientRole
     from promptly.domain.complaints import sla as complaint_sla
     from promptly.domain.complaints.models import ComplaintCase
     from promptly.domain.messages import Recipient
     from promptly.domain.surveys.models import SurveyAnswer
-    from promptly.domain.tasks import CreateTaskRequest, TaskKind, TaskRef
+    from promptly.domain.tasks import TaskRef
 
 # Cases started since this marker run under the procedure rules: a 48 calendar-hour
 # ceiling on every route, bounded holds, the customer told of every escalation, and failed
 # staff messages turned into tasks. Histories without it replay on the earlier rules.
 PROCEDURE_RULES = "complaint-procedure-rules"
-
-TASK_TIMEOUT = timedelta(seconds=30)
 
 
 def hours(amount: timedelta) -> str:
@@ -55,39 +54,21 @@ def hold_ended_detail(held: timedelta, deadline: datetime | None) -> str:
     )
 
 
-async def staff_message_task(
-    case_id: str,
-    case: ComplaintCase,
-    template: str,
-    to: Recipient,
-    *,
-    number: int,
-    now: datetime,
-    reason: str,
-) -> TaskRef:
-    """A front-desk task to pass a failed staff message on by hand, due at once."""
-    whom = to.name or to.role.value
-    address = f" <{to.email}>" if to.email else ""
+def about(case: ComplaintCase) -> str:
+    """The complaint as a staff task names it."""
     request = case.request
-    details = (
-        f"The {template.replace('_', ' ')} for complaint {request.complaint_id} "
-        f"({request.category}, severity {request.severity.value}) could not be sent to "
-        f"{whom}{address}. Tell them by phone or in person."
+    return (
+        f"complaint {request.complaint_id} ({request.category}, severity {request.severity.value})"
     )
-    if reason:
-        details += f" Reason: {reason}"
-    return await workflow.execute_activity_method(
-        TaskActivities.create_task,
-        CreateTaskRequest(
-            idempotency_key=f"{case_id}/{template}/{number}/task",
-            case_id=case_id,
-            kind=TaskKind.RESEND_STAFF_MESSAGE,
-            assignee=RecipientRole.FRONT_DESK,  # who picks up the phone
-            title=f"Pass on by hand: {template.replace('_', ' ')} to {whom}",
-            details=details,
-            due_at=now,
-            data={"template": template, "recipient": to.role.value, "email": to.email},
-        ),
-        start_to_close_timeout=TASK_TIMEOUT,
-        summary=f"task: {template} not delivered",
+
+
+async def staff_message_task(
+    case_id: str, case: ComplaintCase, template: str, to: Recipient, *, number: int, reason: str
+) -> TaskRef:
+    """A front-desk task to pass on by hand a staff message that was awaited in line and
+    failed, due at once; it repeats the alert's `reason`, if it had one."""
+    key = f"{case_id}/{template}/{number}/task"
+    return await open_task(
+        staff_task(key, case_id, template, to, about(case), reason or None),
+        f"task: {template} not delivered",
     )

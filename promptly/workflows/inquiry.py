@@ -17,8 +17,8 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from promptly.workflows.case import (
-    Unsaved,
-    not_opened_yet,
+    RECORD_TIMEOUT,
+    opened,
     refuse,
     step_summary,
     transition,
@@ -60,7 +60,6 @@ with workflow.unsafe.imports_passed_through():
 
 
 RULES_TIMEOUT = timedelta(seconds=10)
-RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_BUDGET = timedelta(hours=1)
 MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=10))
 
@@ -72,11 +71,7 @@ class InquiryWorkflow(SendingCase):
         self._request = request
         self._case: InquiryCase | None = None
         self._lock = asyncio.Lock()
-        self._open_books(
-            self._snapshot,
-            summary="record inquiry",
-            skip_unchanged=False,
-        )
+        self._open_books(retry=MESSAGE_RETRY, summary="record inquiry", skip_unchanged=False)
 
     @workflow.run
     async def run(self, request: InquiryRequest) -> InquiryView:
@@ -118,9 +113,7 @@ class InquiryWorkflow(SendingCase):
                 await self._alert(due.step)
                 await self._save()
 
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._beside:
-            await self._messages.drain()
+        await self._drain()
         self._promises.close(f"the inquiry ended {self.case.status.value}")
         await self._save()
         return self._view()
@@ -221,13 +214,7 @@ class InquiryWorkflow(SendingCase):
 
     @property
     def case(self) -> InquiryCase:
-        if self._case is None:
-            raise not_opened_yet("inquiry is still being recorded")
-        return self._case
-
-    @property
-    def _workflow_id(self) -> str:
-        return workflow.info().workflow_id
+        return opened(self._case, "inquiry is still being recorded")
 
     def _turn(self, update: str, actor: Actor) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): one handler at a time, judged again on the
@@ -266,7 +253,6 @@ class InquiryWorkflow(SendingCase):
                 message,
                 group=template,
                 budget=MESSAGE_BUDGET,
-                retry=MESSAGE_RETRY,
                 if_failed=if_failed,
                 task=client_message_task
                 if to_customer
@@ -320,7 +306,7 @@ class InquiryWorkflow(SendingCase):
         next_step = f" · next: {due.step.value.replace('_', ' ')} at {due.at}" if due else ""
         workflow.set_current_details(head + next_step)
 
-    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
+    def _snapshot(self) -> CaseSnapshot:
         case = self.case
         return CaseSnapshot(
             case_id=self._workflow_id,
@@ -338,9 +324,6 @@ class InquiryWorkflow(SendingCase):
                 "complaint_id": case.complaint_id,
                 "needs_attention": case.needs_attention,
             },
-            first_seq=unsaved.first_seq,
-            entries=unsaved.entries,
-            promises=unsaved.promises,
         )
 
     def _view(self) -> InquiryView:

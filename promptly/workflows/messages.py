@@ -162,9 +162,11 @@ class _InFlight:
 
 
 class Sends:
-    """The sends of one workflow run that have not ended, each under the group it serves."""
+    """The sends of one workflow run that have not ended, each under the group it serves.
+    A workflow's messages all retry one way (`retry`, from `message_retry`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, retry: RetryPolicy) -> None:
+        self._retry = retry
         self._in_flight: dict[str, _InFlight] = {}
 
     def start(
@@ -173,7 +175,6 @@ class Sends:
         *,
         group: str,
         budget: timedelta,
-        retry: RetryPolicy,
         on_outcome: OnOutcome,
     ) -> None:
         """Start sending `message` (its idempotency key names it) and return at once.
@@ -191,7 +192,7 @@ class Sends:
             start_to_close_timeout=SEND_ATTEMPT_TIMEOUT,
             heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
             schedule_to_close_timeout=max(budget, timedelta(minutes=1)),
-            retry_policy=retry,
+            retry_policy=self._retry,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=to,
         )

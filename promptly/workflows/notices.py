@@ -15,11 +15,11 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
-    from promptly.activities.tasks import TaskActivities
     from promptly.domain import errors
     from promptly.domain.messages import NoticeRequest, NoticeResult
 
 from promptly.workflows.messages import MESSAGE_TIMEOUT
+from promptly.workflows.staff_tasks import open_task
 
 NOTICE_BUDGET = timedelta(hours=1)
 NOTICE_RETRY = RetryPolicy(
@@ -48,11 +48,6 @@ class ClientNoticeWorkflow:
                 # The task below, when there is one, is how a person learns of it.
                 result.message_error = str(err.cause or err)
         if request.task is not None:
-            task = await workflow.execute_activity_method(
-                TaskActivities.create_task,
-                request.task,
-                start_to_close_timeout=timedelta(seconds=30),
-                summary=f"front-desk task: {request.task.title}",
-            )
+            task = await open_task(request.task, f"front-desk task: {request.task.title}")
             result.task_id = task.task_id
         return result

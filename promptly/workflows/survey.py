@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from promptly.workflows.case import Unsaved
+from promptly.workflows.case import RECORD_TIMEOUT
 from promptly.workflows.case_sends import (
     SendingCase,
     client_message_task,
@@ -49,7 +49,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
-RECORD_TIMEOUT = timedelta(seconds=30)
 MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=30))
 # Beside the plan, a survey message that cannot go out within this (and before the next
 # milestone) becomes a flag and a front-desk task.
@@ -70,11 +69,7 @@ class SurveyWorkflow(SendingCase):
         self._complaint_id: str | None = None
         self._lock = asyncio.Lock()
         self._needs_attention: list[str] = []
-        self._open_books(
-            self._snapshot,
-            summary="record survey",
-            skip_unchanged=False,
-        )
+        self._open_books(retry=MESSAGE_RETRY, summary="record survey", skip_unchanged=False)
 
     @workflow.run
     async def run(self, request: SurveyRequest) -> SurveyView:
@@ -230,7 +225,6 @@ class SurveyWorkflow(SendingCase):
                 message,
                 group=template,
                 budget=min(MESSAGE_BUDGET, next_milestone - workflow.now()),
-                retry=MESSAGE_RETRY,
                 if_failed=f"{template.replace('_', ' ')} not sent",
                 task=client_message_task,
                 settled=settled,
@@ -257,7 +251,7 @@ class SurveyWorkflow(SendingCase):
         if concern not in self._needs_attention:
             self._needs_attention.append(concern)
 
-    def _snapshot(self, unsaved: Unsaved) -> CaseSnapshot:
+    def _snapshot(self) -> CaseSnapshot:
         return CaseSnapshot(
             case_id=workflow.info().workflow_id,
             kind=CaseKind.SURVEY,
@@ -269,9 +263,6 @@ class SurveyWorkflow(SendingCase):
                 "nps": self._answer.nps if self._answer else None,
                 "needs_attention": self._needs_attention,
             },
-            first_seq=unsaved.first_seq,
-            entries=unsaved.entries,
-            promises=unsaved.promises,
         )
 
     def _view(self) -> SurveyView:

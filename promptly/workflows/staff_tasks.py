@@ -1,0 +1,64 @@
+"""A case's staff tasks from workflow code: each one opened or closed by one activity call.
+
+Every case kind opens tasks (a call to make, a message to pass on by hand, a decision for the
+provider) and closes them when the case moves past them. Idempotency keys make a retried
+write one task; closing a closed task changes nothing. Each caller names its command
+(`summary`), which is what the UI shows in the case's history.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+from promptly.workflows.case import RECORD_TIMEOUT
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.tasks import TaskActivities
+    from promptly.domain.common import Actor
+    from promptly.domain.tasks import (
+        CloseCaseTasksRequest,
+        CloseTaskRequest,
+        CreateTaskRequest,
+        TaskKind,
+        TaskRef,
+    )
+
+
+async def open_task(request: CreateTaskRequest, summary: str) -> TaskRef:
+    """Open a staff task (its idempotency key makes a retried write one task)."""
+    return await workflow.execute_activity_method(
+        TaskActivities.create_task,
+        request,
+        start_to_close_timeout=RECORD_TIMEOUT,
+        summary=summary,
+    )
+
+
+async def close_task(key: str, outcome: str, note: str, closed_by: Actor, *, summary: str) -> None:
+    """Close the task opened with idempotency key `key`, if it is still open."""
+    await workflow.execute_activity_method(
+        TaskActivities.close_task,
+        CloseTaskRequest(idempotency_key=key, outcome=outcome, note=note, closed_by=closed_by),
+        start_to_close_timeout=RECORD_TIMEOUT,
+        summary=summary,
+    )
+
+
+async def close_case_tasks(
+    case_id: str,
+    outcome: str,
+    note: str,
+    closed_by: Actor,
+    *,
+    kinds: list[TaskKind],
+    summary: str,
+) -> None:
+    """Close the case's open tasks of `kinds` (all of them when empty)."""
+    await workflow.execute_activity_method(
+        TaskActivities.close_case_tasks,
+        CloseCaseTasksRequest(
+            case_id=case_id, outcome=outcome, note=note, closed_by=closed_by, kinds=kinds
+        ),
+        start_to_close_timeout=RECORD_TIMEOUT,
+        summary=summary,
+    )
