@@ -33,8 +33,10 @@ def _start(days: int = 10, hour: int = 10) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=WARSAW)
 
 
-async def _booked(api: httpx.AsyncClient, locale: str = "pl") -> AppointmentRequest:
-    request = appointment(_start(), locale=locale)
+async def _booked(
+    api: httpx.AsyncClient, locale: str = "pl", start: datetime | None = None
+) -> AppointmentRequest:
+    request = appointment(start or _start(), locale=locale)
     response = await api.post(
         "/appointments", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
     )
@@ -125,6 +127,19 @@ async def test_cancel_link_cancels_and_then_every_link_says_it_is_final(
             assert final.status_code == 409, (action, method, final.text)
             _is_page(final)
             assert "Tego nie można już zmienić" in final.text and "odwołana" in final.text
+
+
+async def test_links_work_for_a_start_booked_with_a_fraction_of_a_second(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool, settings: Settings
+) -> None:
+    # A token names the start in whole seconds; the visit has not moved, so the link is live.
+    request = await _booked(api, start=_start() + timedelta(seconds=0.25))
+    tokens = await client_links(pool, settings, request.workflow_id)
+    form = await api.get(f"/c/{tokens['cancel']}")
+    assert form.status_code == 200, form.text
+    done = await api.post(f"/c/{tokens['cancel']}", data={"reason": "wyjazd"})
+    assert done.status_code == 200, done.text
+    assert (await _status(api, request.appointment_id))["status"] == "Cancelled"
 
 
 async def test_reschedule_link_takes_a_local_time(
