@@ -52,9 +52,9 @@ class OperationsSettings(BaseModel):
     )
     workflow_sandbox: bool = Field(
         default=True,
-        description="Run workflow code in the SDK's sandbox (checks determinism on every "
-        "task). false saves the sandbox's per-task CPU (docs/performance.md); the replay "
-        "tests keep checking in the sandbox either way.",
+        description="Run workflows in the SDK's sandbox, with Promptly's own modules passed "
+        "through (imported once per process; ruff and the replays of stored histories check "
+        "them). false also skips the sandbox's per-task CPU (docs/performance.md).",
     )
     graceful_shutdown_timeout: timedelta = Field(
         default=timedelta(seconds=30),
