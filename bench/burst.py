@@ -42,7 +42,8 @@ from promptly.workflows.appointment import AppointmentWorkflow
 
 QUERY_RATE = 5.0  # status queries (and, apart, API GETs) per second while a burst is served
 READ_TIMEOUT = timedelta(seconds=10)
-RESULT_POLLS = 200  # concurrent long polls for the floor's results (the server caps them per namespace)
+# Concurrent long polls for the floor's results (the server caps them per namespace).
+RESULT_POLLS = 200
 
 
 @dataclass
