@@ -79,11 +79,9 @@ def worker_runner(settings: Settings) -> WorkflowRunner:
     """
     if not settings.workflow_sandbox:
         return UnsandboxedWorkflowRunner()
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            *PURE_LIBRARIES, "promptly"
-        )
-    )
+    # The replay sandbox, with Promptly's own modules passed through as well.
+    restrictions = workflow_runner().restrictions.with_passthrough_modules("promptly")
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def channels(settings: Settings) -> dict[Channel, DeliveryChannel]:

@@ -171,11 +171,7 @@ def _claims(token: str, settings: Settings, locale: Locale) -> links.LinkClaims:
 def _superseded(claims: links.LinkClaims, view: Any) -> bool:
     """A cancel/reschedule link sent for another start than the visit's: the visit changed
     since (this link or an earlier one was used), so the link is spent."""
-    start = getattr(view, "start", None)
-    if claims.for_start is None or start is None:
-        return False
-    # The token carries whole seconds; a start booked with a fraction is still the same visit.
-    return int(claims.for_start.timestamp()) != int(start.timestamp())
+    return claims.superseded_by(getattr(view, "start", None))
 
 
 async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkCase]:

@@ -31,6 +31,14 @@ class LinkClaims(Model):
     expires_at: datetime
     for_start: datetime | None = None
 
+    def superseded_by(self, start: datetime | None) -> bool:
+        """The visit now starts elsewhere than when this link was sent: the link is spent.
+        Tokens carry the start in whole seconds, so a start booked with a fraction of a
+        second is still the same visit."""
+        if self.for_start is None or start is None:
+            return False
+        return int(self.for_start.timestamp()) != int(start.timestamp())
+
 
 class InvalidLink(ValueError):
     pass
