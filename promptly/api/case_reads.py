@@ -25,7 +25,6 @@ from promptly.config import Settings
 from promptly.services.case_kinds import CaseKind
 from promptly.services.case_views import read_case_view
 from promptly.services.errors import temporal_errors
-from promptly.services.updates import QUERY_TIMEOUT
 
 SOURCE_HEADER = "X-Promptly-View-Source"
 AS_OF_HEADER = "X-Promptly-View-As-Of"
@@ -50,7 +49,8 @@ async def read_case(request: Request, response: Response, kind: CaseKind, case_i
 
 
 async def case_status(client: Client, kind: CaseKind, case_id: str) -> Any:
+    """The case's view from its workflow's `status` query alone (a repeated start answers
+    with the case as it stands now)."""
     with temporal_errors(kind.not_found(case_id)):
-        return await kind.handle(client, case_id).query(
-            kind.status_query, rpc_timeout=QUERY_TIMEOUT
-        )
+        read = await read_case_view(client, None, kind.viewed, kind.workflow_id(case_id))
+    return read.view
