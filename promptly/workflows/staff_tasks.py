@@ -12,6 +12,9 @@ from temporalio import workflow
 
 from promptly.workflows.case import RECORD_TIMEOUT
 
+# A task is one PostgreSQL write, like the case's record.
+TASK_TIMEOUT = RECORD_TIMEOUT
+
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.tasks import TaskActivities
     from promptly.domain.common import Actor
@@ -29,7 +32,7 @@ async def open_task(request: CreateTaskRequest, summary: str) -> TaskRef:
     return await workflow.execute_activity_method(
         TaskActivities.create_task,
         request,
-        start_to_close_timeout=RECORD_TIMEOUT,
+        start_to_close_timeout=TASK_TIMEOUT,
         summary=summary,
     )
 
@@ -39,7 +42,7 @@ async def close_task(key: str, outcome: str, note: str, closed_by: Actor, *, sum
     await workflow.execute_activity_method(
         TaskActivities.close_task,
         CloseTaskRequest(idempotency_key=key, outcome=outcome, note=note, closed_by=closed_by),
-        start_to_close_timeout=RECORD_TIMEOUT,
+        start_to_close_timeout=TASK_TIMEOUT,
         summary=summary,
     )
 
@@ -59,6 +62,6 @@ async def close_case_tasks(
         CloseCaseTasksRequest(
             case_id=case_id, outcome=outcome, note=note, closed_by=closed_by, kinds=kinds
         ),
-        start_to_close_timeout=RECORD_TIMEOUT,
+        start_to_close_timeout=TASK_TIMEOUT,
         summary=summary,
     )
