@@ -69,8 +69,9 @@ bench: install
 	$(BIN)/python -m bench.calendar_feed
 
 ## Lifecycles while the worker is SIGKILLed, PostgreSQL stops and SendGrid fails (docs/chaos.md).
-## 300 lifecycles booked over 500 s (0.6 a second): about 30 minutes for both runs on 2 cores.
-CHAOS_ARGS ?= --n 300 --booking-rate 0.6
+## 300 lifecycles booked over 500 s (0.6 a second), two worker processes (one killed at a time):
+## about 30 minutes for both runs on 2 cores. Also --set NAME=VALUE (a worker setting).
+CHAOS_ARGS ?= --n 300 --booking-rate 0.6 --workers 2
 chaos: install
 	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 

@@ -1,14 +1,15 @@
 """Chaos: appointment lifecycles while the worker is SIGKILLed, PostgreSQL stops and SendGrid
 throttles then fails — and the same lifecycles without faults as control.
 
-    python -m bench.chaos --n 300     # `make chaos`
+    python -m bench.chaos --n 300 --booking-rate 0.6 --workers 2   # `make chaos`
     python -m bench.chaos --quick     # 20 lifecycles, shorter durations
 
 Starts a Temporal dev server, an embedded PostgreSQL and a SendGrid fake (all temporary),
-and the worker as a separate process (`python -m promptly.worker`) that a supervisor restarts
-whenever it is dead. Policy durations are compressed by `--time-scale` (default 4e-4: the
-50h from booking to visit in 72 s). Each run books N appointments over max(30 s, N/R s) (R:
-`--booking-rate`, bookings per second, default 3): half are
+and the worker as a separate process (`python -m promptly.worker`; `--workers N` for N of
+them, killed one at a time, in turn) that a supervisor restarts whenever it is dead. Policy
+durations are compressed by `--time-scale` (default 4e-4: the 50h from booking to visit in
+72 s). Each run books N appointments over max(30 s, N/R s) (R: `--booking-rate`, bookings
+per second, default 3): half are
 acknowledged, confirmed, checked in and completed; a fifth are rescheduled within seconds of
 booking (while the confirmation is in flight); a fifth are cancelled at a random moment; a
 tenth stay silent (calls, supervisor alerts, no-show). The fault run adds: the worker
@@ -64,8 +65,9 @@ from bench.chaos_stack import (
     PhasedSendGrid,
     Postgres,
     Supervisor,
+    Workers,
     embedded_postgres,
-    worker_process,
+    worker_processes,
 )
 from promptly import db
 from promptly.config import Settings
@@ -225,7 +227,7 @@ def _database_on(server_url: str, name: str) -> str:
 
 
 async def _faults(
-    worker: Any,
+    worker: Workers,
     postgres: Postgres,
     fake: PhasedSendGrid,
     span_s: float,
@@ -407,6 +409,7 @@ async def run_once(
     address: str,
     data: Path,
     seed: int,
+    deployment: Deployment,
 ) -> RunResult:
     label = "faults" if faults else "control"
     name = f"chaos_{label}_{uuid.uuid4().hex[:6]}"
@@ -435,6 +438,7 @@ async def run_once(
             "PROMPTLY_SENDGRID_API_KEY": "SG.chaos",
             "PROMPTLY_SENDGRID_HOST": fake.url,
             "PROMPTLY_LINK_SECRET": settings.master_secret(),
+            **{f"PROMPTLY_{name.upper()}": value for name, value in deployment.settings.items()},
         }
         runtime = Runtime(
             telemetry=TelemetryConfig(
@@ -446,7 +450,10 @@ async def run_once(
         client = await Client.connect(
             address, data_converter=data_converter(settings), runtime=runtime
         )
-        with worker_process(env, data / f"worker-{label}.log") as worker, Supervisor(worker):
+        with (
+            worker_processes(env, data, label, deployment.workers) as worker,
+            Supervisor(worker),
+        ):
             driver = Driver(client, settings, scale, rng)
             lead_s = (LEAD * scale).total_seconds()
             arrivals_s = max(30.0, n / booking_rate)
@@ -519,9 +526,8 @@ async def run_once(
     )
     for error in driver.errors[:5]:
         print(f"chaos {label}: {error}", file=sys.stderr)
-    if starts > len(kills) + 1:  # starts that failed on their own: show why
-        log = (data / f"worker-{label}.log").read_text(errors="replace").splitlines()
-        print(f"chaos {label}: worker log tail:", *log[-5:], sep="\n  ", file=sys.stderr)
+    if starts > len(kills) + deployment.workers:  # starts that failed on their own: show why
+        print(f"chaos {label}: worker log tails:", *worker.log_tails(), sep="\n  ", file=sys.stderr)
     return RunResult(
         outcome={
             "n": n,
@@ -555,8 +561,17 @@ async def run_once(
     )
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """How the worker side runs: processes on the task queue, and Promptly settings
+    (`workflow_sandbox=false` becomes PROMPTLY_WORKFLOW_SANDBOX=false)."""
+
+    workers: int = 1
+    settings: dict[str, str] = field(default_factory=dict)
+
+
 async def measure(
-    n: int, scale: float, booking_rate: float, seed: int, data: Path
+    n: int, scale: float, booking_rate: float, seed: int, data: Path, deployment: Deployment
 ) -> dict[str, Any]:
     with (
         embedded_postgres(data / "pg") as postgres,
@@ -566,13 +581,19 @@ async def measure(
     ):
         client = await Client.connect(address)
         await register_search_attributes(client, "default")
-        control = await run_once(n, scale, booking_rate, False, postgres, address, data, seed)
-        chaos = await run_once(n, scale, booking_rate, True, postgres, address, data, seed)
+        control = await run_once(
+            n, scale, booking_rate, False, postgres, address, data, seed, deployment
+        )
+        chaos = await run_once(
+            n, scale, booking_rate, True, postgres, address, data, seed, deployment
+        )
     return {
         "bench": "chaos",
         **chaos.outcome,
         "time_scale": scale,
         "booking_rate": booking_rate,
+        "workers": deployment.workers,
+        **({"settings": deployment.settings} if deployment.settings else {}),
         "control": control.outcome,
     }
 
@@ -602,6 +623,19 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on the task queue; the faults kill one at a time, in turn",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Promptly worker setting, e.g. --set workflow_sandbox=false",
+    )
+    parser.add_argument(
         "--keep",
         type=Path,
         help="keep the run's files here (dev server database, PostgreSQL, worker logs, the "
@@ -609,18 +643,26 @@ def main() -> None:
     )
     args = parser.parse_args()
     n, scale = (20, 3e-4) if args.quick else (args.n, args.time_scale)
+    deployment = Deployment(
+        workers=args.workers,
+        settings=dict(
+            (name.strip(), value.strip())
+            for name, _, value in (assignment.partition("=") for assignment in args.set)
+        ),
+    )
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
-        print(
-            json.dumps(asyncio.run(measure(n, scale, args.booking_rate, args.seed, args.keep))),
-            flush=True,
-        )
+        _run(n, scale, args, args.keep, deployment)
         return
     with tempfile.TemporaryDirectory(prefix="promptly-chaos-") as data:
-        print(
-            json.dumps(asyncio.run(measure(n, scale, args.booking_rate, args.seed, Path(data)))),
-            flush=True,
-        )
+        _run(n, scale, args, Path(data), deployment)
+
+
+def _run(
+    n: int, scale: float, args: argparse.Namespace, data: Path, deployment: Deployment
+) -> None:
+    line = asyncio.run(measure(n, scale, args.booking_rate, args.seed, data, deployment))
+    print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":

@@ -111,29 +111,67 @@ class WorkerProcess:
             process.wait()
 
 
+@dataclass
+class Workers:
+    """`count` worker processes on one task queue, as a deployment runs them. The fault kills
+    one at a time, in turn, so the deployment loses a worker as often as a single worker
+    would be killed, and the others keep their caches meanwhile."""
+
+    members: list[WorkerProcess]
+    _turn: int = 0
+
+    def polling_starts(self) -> int:
+        return sum(member.polling_starts() for member in self.members)
+
+    def kill(self) -> None:
+        victim = self.members[self._turn % len(self.members)]
+        self._turn += 1
+        victim.kill()
+
+    @property
+    def kills(self) -> list[float]:
+        return sorted(moment for member in self.members for moment in member.kills)
+
+    @property
+    def starts(self) -> int:
+        return sum(member.starts for member in self.members)
+
+    def log_tails(self, lines: int = 5) -> list[str]:
+        tails: list[str] = []
+        for member in self.members:
+            text = member.log_path.read_text(errors="replace") if member.log_path.exists() else ""
+            tails += [f"{member.log_path.name}: {line}" for line in text.splitlines()[-lines:]]
+        return tails
+
+
 @contextmanager
-def worker_process(env: dict[str, str], log_path: Path) -> Iterator[WorkerProcess]:
-    worker = WorkerProcess(env, log_path)
-    worker.start()
+def worker_processes(env: dict[str, str], data: Path, label: str, count: int) -> Iterator[Workers]:
+    workers = Workers(
+        [WorkerProcess(env, data / f"worker-{label}-{i + 1}.log") for i in range(count)]
+    )
     try:
-        yield worker
+        for member in workers.members:
+            member.start()
+        yield workers
     finally:
-        worker.stop()
+        for member in workers.members:
+            member.stop()
 
 
 class Supervisor:
-    """Restarts the worker whenever it is dead (a crash, a failed start while PostgreSQL is
-    down), as systemd or Kubernetes would, checking every 0.5 s."""
+    """Restarts any worker that is dead (a crash, a failed start while PostgreSQL is down),
+    as systemd or Kubernetes would, checking every 0.5 s."""
 
-    def __init__(self, worker: WorkerProcess) -> None:
-        self.worker = worker
+    def __init__(self, workers: Workers) -> None:
+        self.workers = workers
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="supervisor")
 
     def _loop(self) -> None:
         while not self._stop.wait(0.5):
-            if not self.worker.alive():
-                self.worker.start()
+            for member in self.workers.members:
+                if not member.alive():
+                    member.start()
 
     def __enter__(self) -> Supervisor:
         self._thread.start()
