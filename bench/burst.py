@@ -1,15 +1,17 @@
 """`burst`: N appointments whose reminders fall due at one instant.
 
 Lateness is the reminder's recorded send time (`messages.sent_at`, or the ledger row's
-`created_at` for a message queued in the outbox: both set by the send activity)
-minus its planned `reminder_at`. The floor: N bare workflows on their own worker process that
-sleep to the same instant and run one activity that reads the clock, on the same server at the
-same time. While the burst is served, the bench queries `status` of random cases and of random
-floor workflows (5/s each), and GETs random cases through the HTTP API (a uvicorn process, 5/s),
-and reports the latency of each (`status_get_*`; `status_get_sources` counts which source
-answered: `record` = PostgreSQL, `workflow` = the query; `--set status_reads=workflow` makes
-the API ask the workflow, as before docs/status-reads.md). With `--profile`, py-spy records the
-(first) Promptly worker for the whole burst.
+`created_at` for a message queued in the outbox: both set by the send activity) minus its
+planned `reminder_at`; every one of the N counts (one not out when the bench stops waiting,
+three budgets after the instant, counts as late as that moment and is reported in `unsent`; the
+floor's likewise in `floor_unrun`). The floor: N bare workflows on their own worker process
+that sleep to the same instant and run one activity that reads the clock, on the same server at
+the same time. While the burst is served, the bench queries `status` of random cases and of
+random floor workflows (5/s each), and GETs random cases through the HTTP API (a uvicorn
+process, 5/s), and reports the latency of each (`status_get_*`; `status_get_sources` counts
+which source answered: `record` = PostgreSQL, `workflow` = the query; `--set
+status_reads=workflow` makes the API ask the workflow, as before docs/status-reads.md). With
+`--profile`, py-spy records the (first) Promptly worker for the whole burst.
 
 Policy durations are compressed so that the follow-up steps after the reminder (ack alert,
 response deadline) fall well after the burst and do not blur it.
@@ -178,20 +180,34 @@ async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, ob
                 ran_at = floor_results.result() if floor_results.done() else []
                 floor_results.cancel()
                 floor_served = await floor_queries
+                # Every reminder counts: a line of the early ones alone would flatter the p99.
+                # The rest get as long as the floor had (3 budgets from the instant).
+                cap = due + timedelta(seconds=3 * budget)
+                while datetime.now(UTC) < cap:
+                    if await common.sent_count(bench_stack.database_url, "reminder") >= n:
+                        break
+                    await asyncio.sleep(1)
             running.check_alive()
+            read_at = datetime.now(UTC)
             sent = await common.rows(
                 bench_stack.database_url,
                 f"SELECT {common.OUT_AT} FROM messages"
                 f" WHERE template = 'reminder' AND {common.OUT}",
             )
+    # One not out by the end counts as late as the end: a lower bound, and said (`unsent`).
+    at_end = (read_at - due).total_seconds()
     lateness = [(at - due).total_seconds() for (at,) in sent]
+    lateness += [at_end] * (n - len(lateness))
     floor_lateness = [at - due.timestamp() for at in ran_at]
+    floor_lateness += [at_end] * (n - len(floor_lateness))
     line: dict[str, object] = {
         "bench": "burst",
         "n": n,
         "workers": workers,
-        "sent": len(lateness),
-        "floor_ran": len(floor_lateness),
+        "sent": len(sent),
+        "floor_ran": len(ran_at),
+        "unsent": n - len(sent),
+        "floor_unrun": n - len(ran_at),
         "booked_s": round(booked_s, 1),
         "settled_before_due": settled_s is not None,
         **common.summary("lateness", lateness),

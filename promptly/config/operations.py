@@ -25,14 +25,15 @@ class OperationsSettings(BaseModel):
         default=10, ge=2, description="Workflow tasks one worker processes at once (at least 2)."
     )
     max_cached_workflows: int = Field(
-        # Measured (make bench, `memory` line): in the sandbox a cached appointment holds
-        # 0.7–0.9 MiB of worker RSS over an idle worker's ~120 MiB, so 200 keeps a worker near
-        # 260–300 MiB however many cases are open; cases past the cache are replayed from
+        # Measured (make bench, `memory` line): with Promptly's modules passed through the
+        # sandbox, a cached appointment holds 0.2–0.45 MiB of worker RSS over an idle worker's
+        # ~120 MiB (0.7–0.9 MiB while the sandbox re-imported them), so 200 keeps a worker
+        # under ~210 MiB however many cases are open; cases past the cache are replayed from
         # history when they wake.
         default=200,
         ge=0,
         description="Sticky cache: workflows kept in memory between tasks (0 turns it off); "
-        "0.7–0.9 MiB of worker memory each in the sandbox (docs/performance.md).",
+        "0.2–0.45 MiB of worker memory each (docs/performance.md).",
     )
     sticky_queue_timeout: timedelta = Field(
         # A task for a cached workflow goes to this worker's own queue first; after a crash
