@@ -44,21 +44,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes per side")
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated names")
     parser.add_argument("--profile", help="directory for py-spy's recording of the burst")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a Promptly worker setting, e.g. --set workflow_sandbox=false",
-    )
+    common.add_settings_option(parser)
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(chosen) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
-    for assignment in args.set:
-        name, _, value = assignment.partition("=")
-        stack.WORKER_SETTINGS[name.strip()] = value.strip()
+    stack.WORKER_SETTINGS.update(common.worker_settings(args.set))
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     runs = plan(args)

@@ -69,6 +69,7 @@ from bench.chaos_stack import (
     embedded_postgres,
     worker_processes,
 )
+from bench.common import add_settings_option, worker_settings
 from promptly import db
 from promptly.config import Settings
 from promptly.dev.stack import temporal_dev_server
@@ -628,13 +629,7 @@ def main() -> None:
         default=1,
         help="worker processes on the task queue; the faults kill one at a time, in turn",
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a Promptly worker setting, e.g. --set workflow_sandbox=false",
-    )
+    add_settings_option(parser)
     parser.add_argument(
         "--keep",
         type=Path,
@@ -643,13 +638,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     n, scale = (20, 3e-4) if args.quick else (args.n, args.time_scale)
-    deployment = Deployment(
-        workers=args.workers,
-        settings=dict(
-            (name.strip(), value.strip())
-            for name, _, value in (assignment.partition("=") for assignment in args.set)
-        ),
-    )
+    deployment = Deployment(workers=args.workers, settings=worker_settings(args.set))
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
         _run(n, scale, args, args.keep, deployment)

@@ -3,6 +3,7 @@ PostgreSQL for the worker to settle, percentiles and the one JSON line."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import math
@@ -187,3 +188,20 @@ def emit(line: dict[str, object]) -> None:
 def note(message: str) -> None:
     """Progress for the person watching, on stderr (stdout has only the JSON lines)."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def add_settings_option(parser: argparse.ArgumentParser) -> None:
+    """`--set NAME=VALUE`, repeatable: a Promptly setting for every worker the bench starts."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Promptly worker setting, e.g. --set workflow_sandbox=false",
+    )
+
+
+def worker_settings(assignments: Sequence[str]) -> dict[str, str]:
+    """`--set`'s assignments as {name: value}."""
+    pairs = (assignment.partition("=") for assignment in assignments)
+    return {name.strip(): value.strip() for name, _, value in pairs}
