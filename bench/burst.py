@@ -197,17 +197,17 @@ async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, ob
     # One not out by the end counts as late as the end: a lower bound, and said (`unsent`).
     at_end = (read_at - due).total_seconds()
     lateness = [(at - due).total_seconds() for (at,) in sent]
-    lateness += [at_end] * (n - len(lateness))
+    lateness += [at_end] * max(n - len(lateness), 0)
     floor_lateness = [at - due.timestamp() for at in ran_at]
-    floor_lateness += [at_end] * (n - len(floor_lateness))
+    floor_lateness += [at_end] * max(n - len(floor_lateness), 0)
     line: dict[str, object] = {
         "bench": "burst",
         "n": n,
         "workers": workers,
         "sent": len(sent),
         "floor_ran": len(ran_at),
-        "unsent": n - len(sent),
-        "floor_unrun": n - len(ran_at),
+        "unsent": max(n - len(sent), 0),
+        "floor_unrun": max(n - len(ran_at), 0),
         "booked_s": round(booked_s, 1),
         "settled_before_due": settled_s is not None,
         **common.summary("lateness", lateness),
