@@ -247,7 +247,7 @@ async def test_stop_opts_out_at_once_and_later_messages_go_by_email(stack: Stack
     assert {r["recipient"] for r in rows} == {email}
     view = await stack.status(second)
     sent = [e for e in view["timeline"] if e["kind"] == "message"]
-    # Supervisor alerts are messages too, noted with their reason and no recipient.
+    # A call task for the front desk is noted as a message too, and names no recipient.
     to_client = [e for e in sent if e["data"].get("recipient") == "client"]
     assert to_client
     assert {e["data"]["channel"] for e in to_client} == {"email"}
