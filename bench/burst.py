@@ -165,11 +165,7 @@ async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, ob
                     query_while(list(floors), SleepFloor.status, floor_done)
                 )
                 floor_results = asyncio.create_task(_results(floors, floor_done))
-                deadline = time.perf_counter() + 2 + budget
-                while time.perf_counter() < deadline:
-                    if await common.sent_count(bench_stack.database_url, "reminder") >= n:
-                        break
-                    await asyncio.sleep(0.5)
+                await _all_sent(bench_stack.database_url, n, seconds=2 + budget)
                 done.set()
                 served = await queries
                 got = await gets
@@ -183,10 +179,9 @@ async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, ob
                 # Every reminder counts: a line of the early ones alone would flatter the p99.
                 # The rest get as long as the floor had (3 budgets from the instant).
                 cap = due + timedelta(seconds=3 * budget)
-                while datetime.now(UTC) < cap:
-                    if await common.sent_count(bench_stack.database_url, "reminder") >= n:
-                        break
-                    await asyncio.sleep(1)
+                await _all_sent(
+                    bench_stack.database_url, n, seconds=(cap - datetime.now(UTC)).total_seconds()
+                )
             running.check_alive()
             read_at = datetime.now(UTC)
             sent = await common.rows(
@@ -233,6 +228,15 @@ async def run(n: int, workers: int, profile: Path | None = None) -> dict[str, ob
         line["profile_groups"] = frames["groups"]
         line["profile_top_self"] = frames["self"][:6]
     return line
+
+
+async def _all_sent(database_url: str, n: int, seconds: float) -> None:
+    """Return once `n` reminders are out, or after `seconds`."""
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        if await common.sent_count(database_url, "reminder") >= n:
+            return
+        await asyncio.sleep(0.5)
 
 
 async def _results(handles: list[WorkflowHandle[Any, float]], done: asyncio.Event) -> list[float]:
