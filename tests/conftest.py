@@ -27,6 +27,8 @@ from promptly.services.setup import register_search_attributes
 from promptly.worker import create_worker, data_converter
 from tests.sendgrid_fake import SendGridFake
 
+pytest_plugins = ["tests.watchdog"]  # a test that hangs fails instead of stalling the suite
+
 # There is no default secret: the worker and the API refuse to start without one. The tests
 # sign with a random one of their own, made fresh for each run (never a published value).
 TEST_LINK_SECRET = secrets.token_urlsafe(48)
