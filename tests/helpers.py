@@ -165,21 +165,25 @@ async def end_workflows(env: WorkflowEnvironment, *workflow_ids: str) -> None:
                 raise
 
 
-async def settled(client: Client, workflow_id: str, *, within: float = 30.0) -> None:
+async def settled(
+    client: Client, workflow_id: str, *, within: float = 30.0, held: str | None = None
+) -> None:
     """Wait until the workflow has nothing in flight: no workflow task to run, no activity
     pending, no child running. What it was going to do about what it has been told (a message
     to send, a row to write) is done by then, so a test that checks something did NOT happen
-    waits for this instead of for a fixed time."""
+    waits for this instead of for a fixed time.
+
+    `held` names an activity type a test holds on purpose: its attempts do not count. Before
+    releasing it into an update that cancels sends, a test waits for everything else: the
+    time-skipping server stalls the case for good when a cancellation crosses the completion
+    of the send it cancels (ACTIVITY_UNKNOWN), where a real server retries the task."""
     handle = client.get_workflow_handle(workflow_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
         described = (await handle.describe()).raw_description
-        if not (
-            described.HasField("pending_workflow_task")
-            or described.pending_activities
-            or described.pending_children
-        ):
+        busy = [a for a in described.pending_activities if a.activity_type.name != held]
+        if not (described.HasField("pending_workflow_task") or busy or described.pending_children):
             return
         if loop.time() > deadline:
             raise AssertionError(f"{workflow_id} still busy after {within}s: {described}")

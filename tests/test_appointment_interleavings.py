@@ -37,7 +37,16 @@ from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.appointment_state import PREPAY_FLAG
-from tests.helpers import CLIENT, PROVIDER, appointment, billing, end_workflows, tasks
+from tests.helpers import (
+    CLIENT,
+    PROVIDER,
+    appointment,
+    billing,
+    end_workflows,
+    messages,
+    settled,
+    tasks,
+)
 from tests.test_appointment_outage import always_open
 
 H = timedelta(hours=1)
@@ -187,6 +196,8 @@ async def test_cancel_during_the_reschedule_billing_is_not_undone(
         CancelInput(reason="found another", actor=CLIENT),
         wait_for_stage=WorkflowUpdateStage.ACCEPTED,
     )
+    await _new_time_announced(pool, request.workflow_id)
+    await settled(env.client, handle.id, held="record_billing")
     hold.release.set()
     await reschedule
     cancelled = await cancel.result()
@@ -200,3 +211,18 @@ async def test_cancel_during_the_reschedule_billing_is_not_undone(
         "cancelled_free",
     ]
     await end_workflows(env, handle.id)
+
+
+async def _new_time_announced(pool: AsyncConnectionPool, case_id: str) -> None:
+    """The plan announces a moved visit beside the update that moved it: the client's
+    confirmation and the provider's notice of the new time. Waiting until both are sent keeps
+    the cancel that follows from crossing their completion (`helpers.settled` says why)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while True:
+        rows = await messages(pool, case_id)
+        sent = [m["template"] for m in rows if m["status"] != "pending"]
+        if sent.count("confirmation") == sent.count("provider_booking") == 2:
+            return
+        assert loop.time() < deadline, f"the new time was not announced: {sent}"
+        await asyncio.sleep(0.1)
