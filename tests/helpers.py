@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -163,6 +164,17 @@ async def end_workflows(env: WorkflowEnvironment, *workflow_ids: str) -> None:
         except RPCError as err:
             if err.status is not RPCStatusCode.NOT_FOUND and "already completed" not in str(err):
                 raise
+
+
+async def until(check: Callable[[], Awaitable[Any]], what: str, tries: int = 150) -> Any:
+    """What `check()` returns once it is truthy, asked every 0.1 s (`tries` times at most):
+    for something that follows a change beside the plan, in real seconds."""
+    for _ in range(tries):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def settled(

@@ -46,6 +46,7 @@ from tests.helpers import (
     messages,
     settled,
     tasks,
+    until,
 )
 from tests.test_appointment_outage import always_open
 
@@ -217,12 +218,9 @@ async def _new_time_announced(pool: AsyncConnectionPool, case_id: str) -> None:
     """The plan announces a moved visit beside the update that moved it: the client's
     confirmation and the provider's notice of the new time. Waiting until both are sent keeps
     the cancel that follows from crossing their completion (`helpers.settled` says why)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while True:
-        rows = await messages(pool, case_id)
-        sent = [m["template"] for m in rows if m["status"] != "pending"]
-        if sent.count("confirmation") == sent.count("provider_booking") == 2:
-            return
-        assert loop.time() < deadline, f"the new time was not announced: {sent}"
-        await asyncio.sleep(0.1)
+
+    async def both_sent_twice() -> bool:
+        sent = [m["template"] for m in await messages(pool, case_id) if m["status"] != "pending"]
+        return sent.count("confirmation") == sent.count("provider_booking") == 2
+
+    await until(both_sent_twice, "the new time's confirmation and provider notice", tries=600)

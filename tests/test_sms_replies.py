@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +32,7 @@ from promptly.config import ApiRole, Settings
 from promptly.dev.stack import twilio_fake
 from promptly.domain import keys, links
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
-from tests.helpers import appointment, messages, tasks
+from tests.helpers import appointment, messages, tasks, until
 from tests.twilio_fake import TwilioFake
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -98,15 +98,6 @@ class Stack:
         response = await self.http.get(f"/appointments/{appointment_id}", headers=STAFF_KEY)
         assert response.status_code == 200, response.text
         return dict(response.json())
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, tries: int = 150) -> Any:
-    for _ in range(tries):
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -28,6 +28,7 @@ import pytest
 
 TEST_TIMEOUT = float(os.environ.get("PROMPTLY_TEST_TIMEOUT", "300"))
 GRACE = 60.0
+STOPPED = f"the watchdog stopped this test after {TEST_TIMEOUT:.0f}s (tests/watchdog.py)"
 
 
 class TestHung(Exception):
@@ -39,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _raise_hung(signum: int, frame: FrameType | None) -> None:
-    raise TestHung(f"the watchdog stopped this test after {TEST_TIMEOUT:.0f}s (tests/watchdog.py)")
+    raise TestHung(STOPPED)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -67,8 +68,7 @@ def _stop_test(item: pytest.Item) -> None:
     print(f"\n{item.nodeid} still running after {TEST_TIMEOUT:.0f}s; its tasks:", file=sys.stderr)
     for pending in asyncio.all_tasks(loop):
         pending.print_stack(file=sys.stderr)
-    message = f"the watchdog cancelled this test after {TEST_TIMEOUT:.0f}s (tests/watchdog.py)"
-    loop.call_soon_threadsafe(task.cancel, message)
+    loop.call_soon_threadsafe(task.cancel, STOPPED)
 
 
 def _awaited_task() -> tuple[asyncio.Future[object], asyncio.AbstractEventLoop] | None:
