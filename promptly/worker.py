@@ -14,17 +14,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from promptly import db, observability
 from promptly.activities.archive import ArchiveActivities
-from promptly.activities.channels import (
-    DeliveryChannel,
-    OutboxChannel,
-    SendGridChannel,
-    StaffCallChannel,
-)
+from promptly.activities.channels import DeliveryChannel, OutboxChannel, StaffCallChannel
 from promptly.activities.complaints import ComplaintRulesActivities
 from promptly.activities.inquiries import InquiryActivities
 from promptly.activities.messaging import LinkSettings, StaffDirectory
 from promptly.activities.records import PolicyActivities, RecordsActivities
 from promptly.activities.reports import ReportActivities
+from promptly.activities.sendgrid_email import SendGridChannel
 from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel
 from promptly.activities.tasks import TaskActivities
 from promptly.activities.webhooks import WebhookActivities

@@ -5,6 +5,8 @@ Read from the source with `ast`, so a lazy import inside a function counts too."
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,28 @@ def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
     module = tmp_path / "bad.py"
     module.write_text("def f():\n    from promptly.workflows.appointment import X\n")
     assert "promptly.workflows.appointment" in _imports(module)
+
+
+# The providers' client libraries and the migration tool: only the worker sends and only an
+# upgrade migrates; the API and the CLI start faster without them (docs/architecture.md).
+WORKER_ONLY = ("sendgrid", "twilio.rest", "yoyo")
+
+
+def _loaded_by(module: str) -> set[str]:
+    code = f"import sys, {module}; print(' '.join(sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    return set(out.split())
+
+
+@pytest.mark.parametrize("entry", ["promptly.cli.main", "promptly.api"])
+def test_the_api_and_the_cli_do_not_load_the_workers_libraries(entry: str) -> None:
+    loaded = _loaded_by(entry)
+    assert "promptly.workflows.appointment" in loaded  # typed handles need the workflow classes
+    assert [name for name in WORKER_ONLY if name in loaded] == []
+
+
+def test_the_worker_does_load_them() -> None:
+    """The check above can fail: importing the worker brings the channels' libraries."""
+    assert {"sendgrid", "twilio.rest"} <= _loaded_by("promptly.worker")

@@ -19,14 +19,9 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from promptly.activities.channels import (
-    DeliveryChannel,
-    OutboxChannel,
-    SendGridChannel,
-    StaffCallChannel,
-    message_id_header,
-)
+from promptly.activities.channels import DeliveryChannel, OutboxChannel, StaffCallChannel
 from promptly.activities.messaging import LinkSettings, MessagingActivities, StaffDirectory
+from promptly.activities.sendgrid_email import SendGridChannel, message_id_header
 from promptly.domain import errors, links
 from promptly.domain.common import Channel, Locale, RecipientRole
 from promptly.domain.messages import (

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from promptly.domain import invitations, links
+from promptly.domain import links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION, CalendarEvent
 from promptly.domain.common import Channel, RecipientRole
 from promptly.domain.keys import LINKS, Keyring
@@ -62,6 +62,10 @@ def invitation_attachment(
     event = _calendar_event(context)
     if event is None or channel is not Channel.EMAIL or not _for_client(template, to, context):
         return None
+    # Imported here: the workflows, the API and the CLI import this module through the
+    # messaging activity, and only the sending worker needs `icalendar`.
+    from promptly.domain import invitations
+
     method = invitations.method_for(event)
     content = invitations.invitation(
         event,

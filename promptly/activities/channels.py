@@ -1,22 +1,15 @@
-"""The delivery channels behind the messaging activity: their one interface, the outbox, the
-staff call task and SendGrid; how a provider's answer maps to a permanent or a transient
-failure, and the backoff between attempts."""
+"""The delivery channels behind the messaging activity: their one interface, the outbox and
+the staff call task; the permanent and transient failures a provider's answer maps to, and
+the backoff between attempts. The providers' own channels live beside it, each in its module
+(`sendgrid_email.py`, `sms.py`), so only the worker loads their client libraries."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
-from urllib.error import URLError
+from typing import Protocol
 
 from psycopg import AsyncConnection
-from python_http_client.exceptions import HTTPError
-from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import Attachment as SendGridAttachment
-from sendgrid.helpers.mail import Disposition, FileContent, FileName, FileType, Mail
 
 from promptly.activities.calendar_attachments import Attachment
 from promptly.activities.tasks import insert_task
@@ -79,13 +72,6 @@ def retry_delay(err: TransientDeliveryError, errors_so_far: int) -> tuple[timede
     return max(backoff, err.retry_after or timedelta(0)), errors_now
 
 
-def message_id_header(idempotency_key: str, sender: str) -> str:
-    """A stable RFC 5322 Message-ID for one message: a repeat is the same message."""
-    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
-    domain = sender.rpartition("@")[2] or "promptly.invalid"
-    return f"<{digest}@{domain}>"
-
-
 class DeliveryChannel(Protocol):
     async def deliver(self, conn: AsyncConnection, message: OutgoingMessage) -> str:
         """Deliver the message; return the provider's id for it."""
@@ -121,63 +107,3 @@ class StaffCallChannel:
             ),
         )
         return f"task:{task.task_id}"
-
-
-class SendGridChannel:
-    """Email through SendGrid's v3 mail API, using the official client."""
-
-    def __init__(
-        self, api_key: str, sender: str, host: str = "https://api.sendgrid.com", timeout: float = 10
-    ) -> None:
-        self._client = SendGridAPIClient(api_key=api_key, host=host)
-        self._sender = sender
-        self._timeout = timeout
-
-    async def deliver(self, conn: AsyncConnection, message: OutgoingMessage) -> str:
-        mail = Mail(
-            from_email=self._sender,
-            to_emails=message.address,
-            subject=message.subject,
-            plain_text_content=message.body,
-        )
-        for attachment in message.attachments:
-            mail.add_attachment(
-                SendGridAttachment(
-                    FileContent(base64.b64encode(attachment.content).decode()),
-                    FileName(attachment.filename),
-                    FileType(attachment.content_type),
-                    Disposition("attachment"),
-                )
-            )
-        body: dict[str, Any] = mail.get()
-        # SendGrid deduplicates nothing itself; the key travels along for support look-ups,
-        # and the stable Message-ID lets mail clients drop a repeat.
-        body["custom_args"] = {"idempotency_key": message.idempotency_key}
-        body["headers"] = {"Message-ID": message_id_header(message.idempotency_key, self._sender)}
-        try:
-            response = await asyncio.to_thread(
-                self._client.client.mail.send.post, request_body=body, timeout=self._timeout
-            )
-        except HTTPError as err:
-            raise _classify(err.status_code, err.body, err.headers) from err
-        except (URLError, TimeoutError, ConnectionError) as err:
-            raise TransientDeliveryError(f"SendGrid unreachable: {err}") from err
-        return str(response.headers.get("X-Message-Id") or f"sendgrid:{message.idempotency_key}")
-
-
-def _classify(status: int, body: Any, headers: Any) -> Exception:
-    detail = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
-    if status == 429 or status >= 500:
-        retry_after = _retry_after(headers)
-        return TransientDeliveryError(
-            f"SendGrid answered {status}: {detail[:300]}", retry_after, throttled=status == 429
-        )
-    return PermanentDeliveryError(f"SendGrid answered {status}: {detail[:300]}")
-
-
-def _retry_after(headers: Any) -> timedelta | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    try:
-        return timedelta(seconds=min(int(value), 3600)) if value is not None else None
-    except ValueError:
-        return None

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-from babel.dates import format_datetime
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from promptly.domain.common import Channel, Locale
 from promptly.domain.sms import to_gsm7
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -30,6 +30,11 @@ class RenderedMessage:
 
 @cache
 def _environment(locale: Locale, timezone: str) -> Environment:
+    # Imported here: the workflows, the API and the CLI import this module through the
+    # messaging activity, and only the sending worker renders.
+    from babel.dates import format_datetime
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(
         loader=FileSystemLoader(TEMPLATES / locale.value),
         undefined=StrictUndefined,

@@ -175,7 +175,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def assign(self, command: AssignInput) -> ComplaintView:
-        async with self._transition("assign", command.actor):
+        async with self._turn("assign", command.actor):
             assignee = command.assignee
             self._set_case(complaint_rules.assign_complaint(self.case, assignee))
             self._note(
@@ -203,7 +203,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def add_note(self, command: AddNoteInput) -> ComplaintView:
-        async with self._transition("add_note", command.actor):
+        async with self._turn("add_note", command.actor):
             visible = command.visibility is NoteVisibility.CUSTOMER
             self._note(
                 TimelineKind.ACTION,
@@ -221,7 +221,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def hold(self, command: HoldInput) -> ComplaintView:
-        async with self._transition("hold", command.actor):
+        async with self._turn("hold", command.actor):
             self._set_case(
                 complaint_rules.hold_complaint(
                     self.case,
@@ -257,7 +257,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def resume(self, command: ResumeInput) -> ComplaintView:
-        async with self._transition("resume", command.actor):
+        async with self._turn("resume", command.actor):
             now = workflow.now()
             held = now - (self.case.on_hold_since or now)
             self._set_case(complaint_rules.resume_complaint(self.case, now))
@@ -280,7 +280,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def propose_resolution(self, command: ProposeResolutionInput) -> ComplaintView:
-        async with self._transition("propose_resolution", command.actor):
+        async with self._turn("propose_resolution", command.actor):
             previous = self.case.status
             self._set_case(
                 complaint_rules.propose_resolution(self.case, workflow.now(), command.resolution)
@@ -305,7 +305,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def customer_verdict(self, command: CustomerVerdictInput) -> ComplaintView:
-        async with self._transition("customer_verdict", command.actor, command.root_cause):
+        async with self._turn("customer_verdict", command.actor, command.root_cause):
             comment = f" ({command.comment})" if command.comment else ""
             if command.satisfied:
                 self._note(
@@ -356,7 +356,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def close(self, command: CloseComplaintInput) -> ComplaintView:
-        async with self._transition("close", command.actor, command.root_cause):
+        async with self._turn("close", command.actor, command.root_cause):
             await self._close(
                 ComplaintStatus.CLOSED,
                 command.actor,

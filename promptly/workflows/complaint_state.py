@@ -71,7 +71,7 @@ class ComplaintState(SendingCase):
         office = self.case.route.business_hours
         return office.timezone if office is not None else self.case.request.customer.timezone
 
-    def _transition(
+    def _turn(
         self, update: str, actor: Actor, root_cause: str | None = None
     ) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): once the complaint is filed, one handler at a
