@@ -16,8 +16,6 @@ from promptly.activities.tasks import insert_task
 from promptly.domain.common import Channel, RecipientRole
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
-# Ledger states after which a retry sends nothing again.
-
 
 @dataclass(frozen=True)
 class OutgoingMessage:
