@@ -1,6 +1,7 @@
 """The import rules of the house (docs/architecture.md): each layer imports only downwards.
 
-Read from the source with `ast`, so a lazy import inside a function counts too."""
+Read from the source with `ast`, so a lazy import inside a function counts too. What the API
+and the CLI load at start is checked in a fresh interpreter."""
 
 from __future__ import annotations
 
