@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from promptly.workflows.case import RECORD_TIMEOUT
+from promptly.workflows.case import RECORD_TIMEOUT, transition
 from promptly.workflows.case_sends import (
     SendingCase,
     client_message_task,
@@ -123,8 +123,9 @@ class SurveyWorkflow(SendingCase):
 
     @workflow.update
     async def answer(self, answer: SurveyAnswer) -> SurveyView:
-        async with self._lock:
-            self.validate_answer(answer)
+        # The one transition style (workflows/case.py): the lock, then judged again on the
+        # current state; the survey stores its answer itself, so nothing is saved on the way out.
+        async with transition(self._lock, lambda: self.validate_answer(answer)):
             client = self._request.client
             actor = Actor(kind=ActorKind.CLIENT, id=client.id)
             self._answer = answer
