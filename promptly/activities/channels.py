@@ -47,6 +47,19 @@ class TransientDeliveryError(Exception):
         self.throttled = throttled
 
 
+# The longest wait a provider's Retry-After may ask for before we try again.
+MAX_RETRY_AFTER = timedelta(hours=1)
+
+
+def retry_after(value: str | None) -> timedelta | None:
+    """A Retry-After header given in seconds (at most `MAX_RETRY_AFTER`); None if absent or
+    not a number."""
+    try:
+        return min(timedelta(seconds=int(value)), MAX_RETRY_AFTER) if value is not None else None
+    except ValueError:
+        return None
+
+
 # Backoff after channel errors (5xx, unreachable): 5 s, 10 s, 20 s … at most 30 min.
 ERROR_BACKOFF_FIRST = timedelta(seconds=5)
 ERROR_BACKOFF_MAX = timedelta(minutes=30)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from datetime import timedelta
 from typing import Any
 from urllib.error import URLError
 
@@ -23,6 +22,7 @@ from promptly.activities.channels import (
     OutgoingMessage,
     PermanentDeliveryError,
     TransientDeliveryError,
+    retry_after,
 )
 
 
@@ -78,16 +78,8 @@ class SendGridChannel:
 def _classify(status: int, body: Any, headers: Any) -> Exception:
     detail = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
     if status == 429 or status >= 500:
-        retry_after = _retry_after(headers)
+        wait = retry_after(headers.get("Retry-After") if headers is not None else None)
         return TransientDeliveryError(
-            f"SendGrid answered {status}: {detail[:300]}", retry_after, throttled=status == 429
+            f"SendGrid answered {status}: {detail[:300]}", wait, throttled=status == 429
         )
     return PermanentDeliveryError(f"SendGrid answered {status}: {detail[:300]}")
-
-
-def _retry_after(headers: Any) -> timedelta | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    try:
-        return timedelta(seconds=min(int(value), 3600)) if value is not None else None
-    except ValueError:
-        return None

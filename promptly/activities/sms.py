@@ -29,6 +29,7 @@ from promptly.activities.channels import (
     OutgoingMessage,
     PermanentDeliveryError,
     TransientDeliveryError,
+    retry_after,
 )
 from promptly.activities.messaging import MessagingActivities
 from promptly.activities.tasks import insert_task
@@ -41,7 +42,6 @@ from promptly.domain.tasks import CreateTaskRequest, TaskKind
 TWILIO_API = "https://api.twilio.com"
 # Consent notices go to the number whose consent changed, opted out or not (one each).
 CONSENT_TEMPLATES = frozenset({"sms_opted_out", "sms_opted_in"})
-MAX_RETRY_AFTER = timedelta(hours=1)
 REMEMBERED_CLIENTS = 50_000
 
 log = logging.getLogger(__name__)
@@ -67,12 +67,7 @@ class _BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
         return response
 
     def last_retry_after(self) -> timedelta | None:
-        value = getattr(self._local, "retry_after", None)
-        try:
-            seconds = int(value) if value is not None else None
-        except ValueError:
-            return None
-        return min(timedelta(seconds=seconds), MAX_RETRY_AFTER) if seconds is not None else None
+        return retry_after(getattr(self._local, "retry_after", None))
 
 
 class TwilioSmsChannel:
