@@ -38,8 +38,9 @@ browser:
 	fi
 
 ## The whole suite against real Temporal and PostgreSQL servers (and headless Chromium), in
-## TEST_WORKERS processes that take whole modules, the longest first (docs/testing.md).
-TEST_WORKERS ?= 2
+## TEST_WORKERS processes that take whole modules, the longest first (docs/testing.md: the
+## suite mostly waits on servers and timers, so three keep two cores busier than two do).
+TEST_WORKERS ?= 3
 test: install browser
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
