@@ -82,7 +82,9 @@ async def run(rate: float, seconds: int, workers: int) -> dict[str, object]:
             await wait_healthy(url)
             start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
             client = await connect(bench_stack)
-            limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+            # No cap on connections: the raw side's calls share one gRPC channel without a
+            # limit, and a capped pool would time the bench's own queue for a connection.
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
             async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
 
                 async def through_api(_: int) -> None:
