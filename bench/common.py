@@ -25,6 +25,7 @@ from promptly.workflows.appointment import AppointmentWorkflow
 
 CLIENT = Actor(kind=ActorKind.CLIENT, id="bench")
 DESK = Actor(kind=ActorKind.STAFF, id="bench")
+PROVIDER = Actor(kind=ActorKind.PROVIDER, id="bench")
 T = TypeVar("T")
 
 AppointmentHandle = WorkflowHandle[AppointmentWorkflow, AppointmentView]

@@ -1,5 +1,6 @@
-"""`lifecycle`: whole appointments, booking → confirm → reminder → check-in → complete, with
-compressed policy durations, against a floor measured in the same run.
+"""`lifecycle`: whole appointments, booking → the client confirms, the provider acknowledges →
+reminder → check-in → complete (every step of the scheduling procedure), with compressed
+policy durations, against a floor measured in the same run.
 
 The floor is built from a real history of this run: a bare workflow with the same number of
 activities (local ones included), timers and updates, the same mean payload sizes for
@@ -24,7 +25,12 @@ from bench import common
 from bench.floor import LifecycleFloor
 from bench.stack import FLOOR_QUEUE, connect, floor_workers, promptly_workers, stack
 from bench.updates import timed_update
-from promptly.domain.appointments.models import CheckInInput, CompleteInput, ConfirmInput
+from promptly.domain.appointments.models import (
+    AcknowledgeInput,
+    CheckInInput,
+    CompleteInput,
+    ConfirmInput,
+)
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 
@@ -86,6 +92,12 @@ async def _promptly(n: int, workers: int) -> tuple[dict[str, object], dict[str, 
                     handle,
                     AppointmentWorkflow.confirm,
                     ConfirmInput(actor=common.CLIENT),
+                    latencies,
+                )
+                await timed_update(
+                    handle,
+                    AppointmentWorkflow.acknowledge,
+                    AcknowledgeInput(actor=common.PROVIDER),
                     latencies,
                 )
                 # Check-in opens 2h (scaled: 3.6 s) before the start; no-show 15 min (0.45 s) after.
