@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionDescription
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -189,11 +191,15 @@ async def settled(
     releasing it into an update that cancels sends, a test waits for everything else: the
     time-skipping server stalls the case for good when a cancellation crosses the completion
     of the send it cancels (ACTIVITY_UNKNOWN), where a real server retries the task."""
-    handle = client.get_workflow_handle(workflow_id)
+    # The raw call: the SDK's `describe()` also decodes the search attributes, and the
+    # time-skipping server's datetime values (a complaint's SLA deadline) do not decode.
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+    )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
-        described = (await handle.describe()).raw_description
+        described = await client.workflow_service.describe_workflow_execution(request)
         busy = [a for a in described.pending_activities if a.activity_type.name != held]
         if not (described.HasField("pending_workflow_task") or busy or described.pending_children):
             return

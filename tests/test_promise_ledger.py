@@ -30,7 +30,15 @@ from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, advance_to, complaint, inquiry
-from tests.helpers import PROVIDER, STAFF, appointment, close_to, end_workflows, next_local
+from tests.helpers import (
+    PROVIDER,
+    STAFF,
+    appointment,
+    close_to,
+    end_workflows,
+    next_local,
+    settled,
+)
 
 H = timedelta(hours=1)
 
@@ -209,6 +217,9 @@ async def test_complaint_acknowledged_at_once_updated_every_24h_and_resolved_wit
     )
     resolved = await verdict(pool, case_id, "complaint_resolved_within_48h", "kept")
     assert (resolved["actor_kind"], resolved["actor_id"]) == ("staff", "agent-7")
+    # The verdict cancels the proposal's send: on the time-skipping server a cancel that
+    # crosses the send's completion stalls the case for good (helpers.settled).
+    await settled(env.client, case_id)
     await handle.execute_update(
         ComplaintWorkflow.customer_verdict, CustomerVerdictInput(satisfied=True, actor=CUSTOMER)
     )
@@ -255,7 +266,9 @@ async def test_complaint_resolution_breached_at_48h_broken_like_sla_breached_upd
     assert resolved["due_at"] == filed + 48 * H and close_to(resolved["decided_at"], filed + 48 * H)
     assert (resolved["actor_kind"], resolved["actor_id"]) == ("staff", "customer_care")
     assert "SLA breached" in resolved["cause"]
-    # A late resolution does not turn it back.
+    # A late resolution does not turn it back (proposed once the breach's alerts are out:
+    # helpers.settled).
+    await settled(env.client, case_id)
     await handle.execute_update(
         ComplaintWorkflow.propose_resolution,
         ProposeResolutionInput(resolution="Apology and a free visit", actor=AGENT),
@@ -291,6 +304,8 @@ async def test_inquiry_answered_within_48h_kept_when_answered_broken_when_the_su
     broken = await verdict(pool, late.workflow_id, "inquiry_answered_within_48h", "broken")
     assert (broken["actor_kind"], broken["actor_id"]) == ("staff", "front_desk")
     assert close_to(broken["due_at"], received + 48 * H, timedelta(minutes=2))
+    # The answer cancels the supervisor alert if it is still going out (helpers.settled).
+    await settled(env.client, late.workflow_id)
     await late_handle.execute_update(
         InquiryWorkflow.answer, AnswerInquiryInput(text="Sorry: yes.", actor=AGENT)
     )
