@@ -268,6 +268,19 @@ def on_the_current_code(lifecycle: Lifecycle) -> Lifecycle:
     return play
 
 
+def on_the_baseline(lifecycle: Lifecycle) -> Lifecycle:
+    """A lifecycle recorded on the baseline (workflows/patches.py: one marker answers for
+    every earlier patch, and the changes made since ride on it), stored as `<name>_baseline`:
+    the histories the cases started today will have."""
+
+    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+        recorded = await lifecycle(env, settings)
+        return {f"{name}_baseline": workflow_id for name, workflow_id in recorded.items()}
+
+    play.__name__ = f"{lifecycle.__name__}_baseline"
+    return play
+
+
 async def complaint_hold_expired(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Procedure rules: held at 2h, the hold ends on its own at 74h, the customer is told of
     the supervisor tier at 96h (24h on the clock + 72h held); closed by a supervisor."""
@@ -385,6 +398,20 @@ LIFECYCLES: list[Lifecycle] = [
             complaint_resolved,
             inquiry_answered,
             complaint_reopened,
+        )
+    ),
+    *(
+        on_the_baseline(lifecycle)
+        for lifecycle in (
+            appointment_completed,
+            appointment_no_show,
+            appointment_late_cancel,
+            appointment_unanswered_call,
+            complaint_breached,
+            complaint_resolved,
+            complaint_hold_expired,
+            complaint_reopened,
+            inquiry_answered,
         )
     ),
 ]

@@ -26,8 +26,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.worker import WORKFLOWS, data_converter, workflow_runner
     from promptly.workflows.appointment import AppointmentWorkflow
-    from promptly.workflows.appointment_state import BESIDE_THE_PLAN
-    from promptly.workflows.case_sends import CASE_SENDS_BESIDE
+    from promptly.workflows.patches import BASELINE, BESIDE_THE_PLAN, CASE_SENDS_BESIDE, since
     from tests.record_histories import HISTORIES, load
 
 STORED = sorted(HISTORIES.glob("*.json"))
@@ -70,6 +69,17 @@ def test_the_representative_lifecycles_are_stored() -> None:
         "complaint_breached_current",
         "complaint_resolved_current",
         "inquiry_answered_current",
+        # recorded on the baseline (one marker for every earlier patch)
+        "appointment_completed_baseline",
+        "appointment_no_show_baseline",
+        "appointment_late_cancel_baseline",
+        "appointment_unanswered_call_baseline",
+        "survey_answered_baseline",
+        "complaint_breached_baseline",
+        "complaint_resolved_baseline",
+        "complaint_hold_expired_baseline",
+        "complaint_reopened_baseline",
+        "inquiry_answered_baseline",
     }
 
 
@@ -196,3 +206,47 @@ def test_the_current_histories_carry_every_patch_of_the_release(
     name: str, patches: set[str]
 ) -> None:
     assert patches <= _patches(name)
+
+
+BASELINE_HISTORIES = sorted(HISTORIES.glob("*_baseline.json"))
+
+
+@pytest.mark.parametrize("path", BASELINE_HISTORIES, ids=[p.stem for p in BASELINE_HISTORIES])
+def test_a_case_on_the_baseline_carries_one_marker_for_every_patch(path: Path) -> None:
+    """The baseline folds the patches before it: a case started on it records its marker
+    and no other (each folded patch would cost the marker and a TemporalChangeVersion
+    upsert), and still runs every folded change: its messages beside the plan, its ledger."""
+    assert _patches(path.stem) == {BASELINE}
+    summaries = _activity_summaries(path.stem)
+    # Ended cases close the staff tasks their messages left (beside the plan).
+    assert any(
+        summary.startswith(("close open tasks", "close message tasks")) for summary in summaries
+    )
+    # Promise rows ride on the record (the ledger's query reads them).
+    history = load(path)
+    records = [
+        event.activity_task_scheduled_event_attributes.input
+        for event in history.events
+        if event.activity_task_scheduled_event_attributes.activity_type.name == "record_case"
+    ]
+    assert any(b'"promises":[{' in payload.payloads[0].data for payload in records)
+
+
+def test_the_baseline_stores_the_booking_faster_than_the_patches_did() -> None:
+    """On the baseline the client record is read locally in the booking's task, and a
+    completed visit writes its billing and starts its survey together, noted first: the
+    same visit takes fewer events than on the patches before it."""
+    current = load(HISTORIES / "appointment_completed_current.json")
+    baseline = load(HISTORIES / "appointment_completed_baseline.json")
+    assert "client record: prepayment after a no-show" in _activity_summaries(
+        "appointment_completed_current"
+    )
+    assert "client record: prepayment after a no-show" not in _activity_summaries(
+        "appointment_completed_baseline"
+    )
+    assert len(baseline.events) < len(current.events)
+
+
+def test_a_patch_newer_than_the_baseline_is_not_answered_by_it() -> None:
+    with pytest.raises(ValueError, match="not folded"):
+        since("a-patch-added-after-the-baseline")

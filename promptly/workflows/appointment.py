@@ -14,9 +14,10 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from promptly.workflows.appointment_in_line import AppointmentInLine
-from promptly.workflows.appointment_state import BESIDE_THE_PLAN, MESSAGE_RETRY
+from promptly.workflows.appointment_state import MESSAGE_RETRY
 from promptly.workflows.case import CaseJournal
 from promptly.workflows.messages import Sends
+from promptly.workflows.patches import BESIDE_THE_PLAN, since
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.staff_tasks import open_task
 
@@ -63,8 +64,9 @@ class AppointmentWorkflow(AppointmentInLine):
         self._lock = asyncio.Lock()
         self._sends = Sends(MESSAGE_RETRY)
         # Decided once, in the first workflow task: a case replaying a history from before
-        # the patch keeps the old command sequence for its whole run.
-        self._beside = workflow.patched(BESIDE_THE_PLAN)
+        # the patch keeps the old command sequence for its whole run. The first patch asked,
+        # so the baseline is decided here too (patches.py).
+        self._beside = since(BESIDE_THE_PLAN)
         self._promises = PromiseBook.opened(continued.promises if continued else ())
         self._journal = CaseJournal(
             promises=self._promises,

@@ -14,13 +14,13 @@ from temporalio import workflow
 from promptly.workflows.appointment_calls import AppointmentCalls
 from promptly.workflows.appointment_state import (
     CLIENT_LINKS,
-    CLOSE_SUPERSEDED_CALL_TASK,
     MESSAGE_RETRY,
     PREPAY_FLAG,
     REMINDER_LATE_AFTER,
     count,
 )
 from promptly.workflows.messages import deliver, to_client
+from promptly.workflows.patches import CLOSE_SUPERSEDED_CALL_TASK, since
 from promptly.workflows.staff_tasks import close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
@@ -181,7 +181,7 @@ class AppointmentInLine(AppointmentCalls):
             return
         if case.awaiting_call_outcome:
             self._note_unanswered_call(case.call_attempts)
-            if workflow.patched(CLOSE_SUPERSEDED_CALL_TASK):
+            if since(CLOSE_SUPERSEDED_CALL_TASK):
                 await self._close_call_task(
                     "no_outcome", f"superseded by call attempt {case.call_attempts + 1}", SYSTEM
                 )

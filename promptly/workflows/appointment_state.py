@@ -26,6 +26,7 @@ from promptly.workflows.case import (
     transition,
 )
 from promptly.workflows.messages import Sends, message_retry
+from promptly.workflows.patches import PREPAYMENT_AFTER_NO_SHOW, on_baseline, since
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         AppointmentRequest,
         AppointmentStatus,
         AppointmentView,
+        ClientStanding,
         ClientStandingRequest,
     )
     from promptly.domain.common import (
@@ -65,15 +67,6 @@ VISIT_LINKS = [*CLIENT_LINKS, "late"]
 PROVIDER_LINKS = ["acknowledge"]
 # A reminder that went out this long after its planned time counts as late (metrics).
 REMINDER_LATE_AFTER = timedelta(hours=1)
-# Patch: the next call attempt closes the previous call task, left without an outcome, as
-# `no_outcome` (before it, the superseded task stayed open in the front desk's list).
-CLOSE_SUPERSEDED_CALL_TASK = "close-superseded-call-task"
-# Patch: messages run beside the plan (started, supervised, cancelled when moot), every
-# transition is decided before its awaits, and an ended case closes its staff tasks. Cases
-# started before it keep awaiting their messages in line until they end.
-BESIDE_THE_PLAN = "messages-beside-the-plan"
-# Patch: a booking reads the client record first; after an unwaived no-show it is prepaid.
-PREPAYMENT_AFTER_NO_SHOW = "prepayment-after-no-show"
 # A supervisor alert tries this long before the front desk is asked to pass it on.
 ALERT_BUDGET = timedelta(hours=2)
 # Transient channel failures back off up to this interval while the deadline allows.
@@ -113,15 +106,10 @@ class AppointmentState(JournaledCase):
         case = appointment_rules.new_case(
             request, booked_at, rules, calls_before_free_cancellation=self._beside
         )
-        if self._beside and workflow.patched(PREPAYMENT_AFTER_NO_SHOW):
+        if self._beside and since(PREPAYMENT_AFTER_NO_SHOW):
             # Read by the workflow, not passed in by the caller: every way of booking (API,
             # CLI, a detractor follow-up) gets the rule, and the read is in the history.
-            standing = await workflow.execute_activity_method(
-                RecordsActivities.client_standing,
-                ClientStandingRequest(client_id=request.client.id),
-                start_to_close_timeout=RECORD_TIMEOUT,
-                summary="client record: prepayment after a no-show",
-            )
+            standing = await self._client_standing(request.client.id)
             case = case.model_copy(update={"prepayment_required": standing.prepayment_required})
         # Set once complete: a status query never shows a booking without its prepayment rule.
         self._case = case
@@ -162,6 +150,25 @@ class AppointmentState(JournaledCase):
                 response_deadline=self._case.response_deadline.isoformat(),
                 call_attempts=self._case.max_call_attempts,
             )
+
+    async def _client_standing(self, client_id: str) -> ClientStanding:
+        """One indexed read: a case on the baseline reads it locally, inside the booking's
+        workflow task (a marker, no task round trip); earlier cases as a normal activity."""
+        request = ClientStandingRequest(client_id=client_id)
+        summary = "client record: prepayment after a no-show"
+        if on_baseline():
+            return await workflow.execute_local_activity_method(
+                RecordsActivities.client_standing,
+                request,
+                start_to_close_timeout=RECORD_TIMEOUT,
+                summary=summary,
+            )
+        return await workflow.execute_activity_method(
+            RecordsActivities.client_standing,
+            request,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=summary,
+        )
 
     @property
     def case(self) -> AppointmentCase:

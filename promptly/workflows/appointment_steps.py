@@ -5,6 +5,7 @@ only then awaiting its activities, so an update landing meanwhile composes with 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -14,6 +15,7 @@ from temporalio.workflow import ParentClosePolicy
 from promptly.workflows.appointment_sends import AppointmentSends
 from promptly.workflows.appointment_state import PREPAY_FLAG, count
 from promptly.workflows.case import RECORD_TIMEOUT
+from promptly.workflows.patches import on_baseline
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
@@ -81,12 +83,42 @@ class AppointmentSteps(AppointmentSends):
 
     async def _complete(self, actor: Actor, detail: str) -> None:
         self._set_status(AppointmentStatus.COMPLETED, actor, detail)
-        if self._beside:
-            await self._write_billing(self._decide_billing(BillingOutcome.HELD, actor, detail))
-        else:
+        if not self._beside:
             await self._record_billing(BillingOutcome.HELD, actor, detail)
+            await self._start_survey_in_line()
+            return
+        record = self._decide_billing(BillingOutcome.HELD, actor, detail)
+        if not on_baseline():
+            await self._write_billing(record)
+            await self._start_survey_in_line()
+            return
+        # Everything decided first, so the one save of the case carries it; then the billing
+        # record and the survey's start go out together.
+        survey_id = self._decide_survey()
+        if survey_id is None:
+            await self._write_billing(record)
+        else:
+            await asyncio.gather(self._write_billing(record), self._start_survey(survey_id))
+
+    def _decide_survey(self) -> str | None:
+        """The survey's workflow id, noted in the case; None when it was started already."""
+        if self.case.survey_started:
+            return None
+        survey_id = f"survey-{self._workflow_id}"
+        self._update(survey_started=True)
+        self._note(TimelineKind.DECISION, SYSTEM, "Survey scheduled", survey_id=survey_id)
+        return survey_id
+
+    async def _start_survey_in_line(self) -> None:
+        """Cases from before the baseline: the survey is noted once its child has started."""
         if self.case.survey_started:
             return
+        survey_id = await self._start_survey(f"survey-{self._workflow_id}")
+        self._update(survey_started=True)
+        self._note(TimelineKind.DECISION, SYSTEM, "Survey scheduled", survey_id=survey_id)
+
+    async def _start_survey(self, survey_id: str) -> str:
+        """The satisfaction survey, an abandoned child: it outlives the appointment."""
         request = self.case.request
         survey = await workflow.start_child_workflow(
             SurveyWorkflow.run,
@@ -100,7 +132,7 @@ class AppointmentSteps(AppointmentSends):
                 reminder_after=self.case.policy.survey_reminder_after,
                 closes_after=self.case.policy.survey_closes_after,
             ),
-            id=f"survey-{self._workflow_id}",
+            id=survey_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
             task_timeout=WORKFLOW_TASK_TIMEOUT,
             static_summary=f"survey after {request.service} · client {request.client.id}",
@@ -109,8 +141,7 @@ class AppointmentSteps(AppointmentSends):
                 [SearchAttributePair(CLIENT_ID, request.client.id)]
             ),
         )
-        self._update(survey_started=True)
-        self._note(TimelineKind.DECISION, SYSTEM, "Survey scheduled", survey_id=survey.id)
+        return survey.id
 
     async def _record_billing(self, outcome: BillingOutcome, actor: Actor, reason: str) -> None:
         """Cases from before the patch: written first, then noted (their histories' order)."""

@@ -7,7 +7,8 @@ the timeline entry, and for a message that cannot go out a flag plus a staff tas
 on by hand — never a failed workflow. A change cancels the sends it makes moot; a failure of
 a send the change already made moot asks nobody to pass it on.
 
-Cases started before the patch `CASE_SENDS_BESIDE` await their messages in line (`deliver`).
+Cases started before the patch `CASE_SENDS_BESIDE` (patches.py) await their messages in line
+(`deliver`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from temporalio.common import RetryPolicy
 
 from promptly.workflows.case import CaseJournal, JournaledCase
 from promptly.workflows.messages import Delivery, Sends
+from promptly.workflows.patches import CASE_SENDS_BESIDE, since
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_task
 
@@ -33,10 +35,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.domain.tasks import CreateTaskRequest, TaskKind
-
-# Marks complaint, inquiry and survey runs whose messages go beside the plan; decided once
-# in `__init__`, so a run replaying a history without it keeps the old command sequence.
-CASE_SENDS_BESIDE = "case-messages-beside-the-plan"
 
 # The tasks that exist only to pass a message on by hand: moot once the case moved past it.
 MESSAGE_TASKS = [TaskKind.DELIVER_MESSAGE_MANUALLY, TaskKind.RESEND_STAFF_MESSAGE]
@@ -222,7 +220,7 @@ class SendingCase(JournaledCase):
         # Decided once, in the first workflow task, and in this order (the sends' patch, then
         # the ledger's): a run replaying a history from before the patch awaits its messages
         # in line for its whole run.
-        self._beside = workflow.patched(CASE_SENDS_BESIDE)
+        self._beside = since(CASE_SENDS_BESIDE)
         self._messages = CaseSends(
             note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
             flag=self._flag,

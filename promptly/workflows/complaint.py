@@ -26,11 +26,8 @@ from promptly.workflows.complaint_messages import (
     SUPERSEDED_WHILE_UPDATES_PAUSE,
 )
 from promptly.workflows.complaint_steps import ComplaintSteps, count_sla
-from promptly.workflows.complaint_support import (
-    PROCEDURE_RULES,
-    feedback_given,
-    hours,
-)
+from promptly.workflows.complaint_support import feedback_given, hours
+from promptly.workflows.patches import PROCEDURE_RULES, since
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.complaints import ComplaintRulesActivities
@@ -91,7 +88,7 @@ class ComplaintWorkflow(ComplaintSteps):
     @workflow.run
     async def run(self, request: ComplaintRequest) -> ComplaintView:
         # Before the first command, so histories recorded earlier replay on the old rules.
-        procedure_rules = workflow.patched(PROCEDURE_RULES)
+        procedure_rules = since(PROCEDURE_RULES)
         rules = await workflow.execute_local_activity_method(
             ComplaintRulesActivities.complaint_rules,
             request,

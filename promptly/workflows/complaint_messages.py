@@ -25,6 +25,7 @@ from promptly.workflows.complaint_state import ComplaintState
 from promptly.workflows.complaint_support import about
 from promptly.workflows.complaint_support import staff_message_task as old_staff_message_task
 from promptly.workflows.messages import deliver, message_retry, to_client
+from promptly.workflows.patches import MOOT_ON_HOLD_AND_REOPEN, since
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain.common import (
@@ -51,9 +52,6 @@ SUPERSEDED_BY_A_HOLD = ("hold_ended",)
 SUPERSEDED_WHILE_UPDATES_PAUSE = ("hold_ended", "status_update")
 # What a reopen supersedes: the proposal the customer turned down.
 SUPERSEDED_BY_A_REOPEN = ("resolution_proposed",)
-# Patch: a hold and a reopen cancel the messages they supersede (cases started before it let
-# them go out, as they did when they started).
-MOOT_ON_HOLD_AND_REOPEN = "complaint-moot-on-hold-and-reopen"
 
 
 class ComplaintMessaging(ComplaintState):
@@ -191,7 +189,7 @@ class ComplaintMessaging(ComplaintState):
 
     async def _cancel_superseded(self, groups: tuple[str, ...]) -> None:
         """A hold or a reopen: the news it supersedes stops; returns once none can go out."""
-        if self._beside and workflow.patched(MOOT_ON_HOLD_AND_REOPEN):
+        if self._beside and since(MOOT_ON_HOLD_AND_REOPEN):
             await self._messages.cancel(groups)
 
     def _message_context(self) -> dict[str, Any]:

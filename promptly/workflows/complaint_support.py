@@ -1,6 +1,6 @@
 """Complaint workflow helpers for the procedure rules (DESIGN.md §1 complaints 4–5).
 
-Kept apart from complaint.py so the workflow file stays readable: the patch id, the
+Kept apart from complaint.py so the workflow file stays readable: the
 front-desk task a failed staff message becomes, and the timeline wording.
 """
 
@@ -19,11 +19,6 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.messages import Recipient
     from promptly.domain.surveys.models import SurveyAnswer
     from promptly.domain.tasks import TaskRef
-
-# Cases started since this marker run under the procedure rules: a 48 calendar-hour
-# ceiling on every route, bounded holds, the customer told of every escalation, and failed
-# staff messages turned into tasks. Histories without it replay on the earlier rules.
-PROCEDURE_RULES = "complaint-procedure-rules"
 
 
 def hours(amount: timedelta) -> str:

@@ -13,12 +13,13 @@ from datetime import datetime
 
 from temporalio import workflow
 
+from promptly.workflows.patches import PROMISE_LEDGER, since
+
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import promises as rules
     from promptly.domain.common import SYSTEM, Actor, PromiseKind, PromiseRecord, PromiseVerdict
     from promptly.workflows.messages import Delivery
 
-PROMISE_LEDGER = "promise-ledger"
 # Sends beside the plan (by group) that are themselves a promise.
 PROMISED_SENDS = {
     "confirmation": PromiseKind.CONFIRMATION,
@@ -35,7 +36,7 @@ class PromiseBook:
     @classmethod
     def opened(cls, records: Iterable[PromiseRecord] = ()) -> PromiseBook:
         """In a workflow's first task (`@workflow.init`): decides once whether it keeps a ledger."""
-        return cls(records, enabled=workflow.patched(PROMISE_LEDGER))
+        return cls(records, enabled=since(PROMISE_LEDGER))
 
     # --- decisions -------------------------------------------------------------------------
 

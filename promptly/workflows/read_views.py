@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from promptly.workflows.patches import RECORD_BEFORE_ANSWER, since
+
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from promptly.domain.common import CaseReadView
-
-# Patch: an update stores the case (view included) before it answers. Cases started before it
-# answer at once and store the change with the run loop's next save, as before.
-RECORD_BEFORE_ANSWER = "record-before-answer"
 
 
 def read_view(view: BaseModel, changes: int, timeline_from: int = 0) -> CaseReadView:
@@ -32,5 +30,6 @@ def read_view(view: BaseModel, changes: int, timeline_from: int = 0) -> CaseRead
 
 
 def record_before_answer() -> bool:
-    """True when this run stores the case before an update answers (see RECORD_BEFORE_ANSWER)."""
-    return workflow.patched(RECORD_BEFORE_ANSWER)
+    """True when this run stores the case before an update answers (cases started before the
+    patch answer at once and store the change with the run loop's next save, as before)."""
+    return since(RECORD_BEFORE_ANSWER)

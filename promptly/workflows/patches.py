@@ -1,0 +1,73 @@
+"""Every patch of the case workflows, and the baseline that answers for all of them.
+
+A running case replays its history on the code deployed today, so a change to the commands a
+workflow issues is asked with `workflow.patched(<id>)`: a case whose history carries the
+marker takes the new path, one started before it keeps the old one (docs/messages-and-deploys.md).
+
+Each patch costs a new case two events: the marker, and the `TemporalChangeVersion`
+search-attribute upsert the SDK writes beside it. A case started today would carry one of
+each per patch below. `BASELINE` is asked first, in every case workflow's `@workflow.init`:
+a case started since it records that one marker, and `since(<id>)` answers True for every
+patch below without asking it. A case from before the baseline answers False to it and asks
+each patch where it always did, so its history replays unchanged.
+
+A patch added after the baseline is asked with `workflow.patched` itself, never `since`:
+cases started on the baseline's code do not have it.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+# Appointments: the next call attempt closes the previous call task, left without an
+# outcome, as `no_outcome` (before it, the superseded task stayed open in the front desk's list).
+CLOSE_SUPERSEDED_CALL_TASK = "close-superseded-call-task"
+# Appointments: messages run beside the plan (started, supervised, cancelled when moot),
+# every transition is decided before its awaits, and an ended case closes its staff tasks.
+# Cases started before it keep awaiting their messages in line until they end.
+BESIDE_THE_PLAN = "messages-beside-the-plan"
+# Appointments: a booking reads the client record first; after an unwaived no-show it is prepaid.
+PREPAYMENT_AFTER_NO_SHOW = "prepayment-after-no-show"
+# Complaints, inquiries and surveys: messages go beside the plan, as BESIDE_THE_PLAN.
+CASE_SENDS_BESIDE = "case-messages-beside-the-plan"
+# Complaints: a 48 calendar-hour ceiling on every route, bounded holds, the customer told of
+# every escalation, and failed staff messages turned into tasks.
+PROCEDURE_RULES = "complaint-procedure-rules"
+# Complaints: a hold and a reopen cancel the messages they supersede (cases started before
+# it let them go out, as they did when they started).
+MOOT_ON_HOLD_AND_REOPEN = "complaint-moot-on-hold-and-reopen"
+# Every case keeps a promise ledger, saved with the case (before it, none).
+PROMISE_LEDGER = "promise-ledger"
+# Appointments and complaints: an update stores the case before it answers. Asked at the
+# end of an update, so a case running when it was deployed takes it up with its next update.
+RECORD_BEFORE_ANSWER = "record-before-answer"
+
+# A case started since this marker has every patch above.
+BASELINE = "baseline-2026-12"
+
+FOLDED = frozenset(
+    {
+        CLOSE_SUPERSEDED_CALL_TASK,
+        BESIDE_THE_PLAN,
+        PREPAYMENT_AFTER_NO_SHOW,
+        CASE_SENDS_BESIDE,
+        PROCEDURE_RULES,
+        MOOT_ON_HOLD_AND_REOPEN,
+        PROMISE_LEDGER,
+        RECORD_BEFORE_ANSWER,
+    }
+)
+
+
+def on_baseline() -> bool:
+    """True for a case started on the baseline's code. First asked in `@workflow.init`, so
+    a case from before the baseline decides False while replaying, for its whole run."""
+    return workflow.patched(BASELINE)
+
+
+def since(patch_id: str) -> bool:
+    """`workflow.patched(patch_id)` for a patch the baseline folds in: True at once for a
+    case started on the baseline's code, else the patch's own marker decides."""
+    if patch_id not in FOLDED:
+        raise ValueError(f"{patch_id} is not folded into {BASELINE}: ask workflow.patched")
+    return on_baseline() or workflow.patched(patch_id)
