@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
@@ -19,12 +20,27 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.appointments.models import AppointmentStatus, CancelInput, RescheduleInput
+from promptly.domain.appointments.models import (
+    AcknowledgeInput,
+    AppointmentStatus,
+    CancelInput,
+    ConfirmInput,
+    RescheduleInput,
+)
 from promptly.domain.common import TimelineKind
 from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
-from tests.helpers import CLIENT, appointment, close_to, end_workflows, messages, tasks
+from tests.helpers import (
+    CLIENT,
+    PROVIDER,
+    appointment,
+    close_to,
+    end_workflows,
+    messages,
+    tasks,
+    timeline_rows,
+)
 from tests.sendgrid_fake import RecordedRequest, SendGridFake
 
 H = timedelta(hours=1)
@@ -197,4 +213,52 @@ async def test_cancel_while_the_confirmation_is_retrying_sends_only_the_cancella
     assert [e.kind for e in view.timeline if e.data.get("template") == "cancellation"] == [
         TimelineKind.MESSAGE
     ]
+    await end_workflows(env, handle.id)
+
+
+async def stored_view(pool: AsyncConnectionPool, case_id: str) -> dict[str, Any]:
+    """The case as `GET /appointments/{id}` reads it (docs/status-reads.md)."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT view FROM cases WHERE case_id = %s", (case_id,))
+        row = await cursor.fetchone()
+    assert row is not None
+    return dict(row[0])
+
+
+async def test_a_retrying_reminder_is_stored_as_not_sent_until_it_has_gone(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    """The reminder step is stored with its message's outcome, in one record: while the
+    channel refuses, the stored case says the reminder has not gone and the ledger says it
+    is pending; once SendGrid accepts it, the stored case has it sent, with its entry."""
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + 3 * 24 * H, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    # Confirmed and acknowledged: nothing else is due between the reminder and the visit.
+    await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    await handle.execute_update(AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=PROVIDER))
+    reminder_at = (await handle.query(AppointmentWorkflow.status)).reminder_at
+    assert reminder_at is not None
+    await env.sleep(reminder_at - booked_at - MINUTE)
+    sendgrid.outage(503)
+    await env.sleep(2 * H)
+
+    retrying = await stored_view(pool, request.workflow_id)
+    assert retrying["reminder_sent"] is False
+    ledger = {m["template"]: m for m in await messages(pool, request.workflow_id)}
+    assert ledger["reminder"]["status"] == "pending" and "503" in ledger["reminder"]["last_error"]
+    assert not [r for r in sendgrid.accepted if "/reminder/" in key_of(r)]
+
+    sendgrid.recover()
+    await env.sleep(H)
+    [reminder] = [r for r in sendgrid.accepted if "/reminder/" in key_of(r)]
+    assert reminder.recipients == ["anna@example.com"]
+    assert (await stored_view(pool, request.workflow_id))["reminder_sent"] is True
+    rows = await timeline_rows(pool, request.workflow_id)
+    entries = [row for row in rows if row["data"].get("template") == "reminder"]
+    assert [row["kind"] for row in entries] == [TimelineKind.MESSAGE.value]
     await end_workflows(env, handle.id)

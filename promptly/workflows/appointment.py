@@ -17,7 +17,7 @@ from promptly.workflows.appointment_in_line import AppointmentInLine
 from promptly.workflows.appointment_state import MESSAGE_RETRY
 from promptly.workflows.case import CaseJournal
 from promptly.workflows.messages import Sends
-from promptly.workflows.patches import BESIDE_THE_PLAN, since
+from promptly.workflows.patches import BESIDE_THE_PLAN, on_baseline, since
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.staff_tasks import open_task
 
@@ -63,6 +63,7 @@ class AppointmentWorkflow(AppointmentInLine):
         # Handlers await activities; one at a time keeps their writes in order.
         self._lock = asyncio.Lock()
         self._sends = Sends(MESSAGE_RETRY)
+        self._stored_with_outcome = False
         # Decided once, in the first workflow task: a case replaying a history from before
         # the patch keeps the old command sequence for its whole run. The first patch asked,
         # so the baseline is decided here too (patches.py).
@@ -83,7 +84,10 @@ class AppointmentWorkflow(AppointmentInLine):
         if isinstance(request, AppointmentRequest):
             await self._book(request)
         while True:
-            await self._save()
+            if self._stored_with_outcome:
+                self._stored_with_outcome = False
+            else:
+                await self._save()
             # Sends in flight finish in this run first (each settling wakes this loop).
             if self._should_continue_as_new() and not self._sends.in_flight():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -102,7 +106,15 @@ class AppointmentWorkflow(AppointmentInLine):
                 continue
             if due.step is appointment_rules.Step.CLOSE:
                 break
+            in_flight = self._sends.groups()
             await self._run_step(due.step)
+            # On the baseline, a step that only started messages is stored with their outcome
+            # (`settle` saves): one record of the case instead of two.
+            self._stored_with_outcome = (
+                due.step in appointment_rules.MESSAGE_STEPS
+                and bool(self._sends.groups() - in_flight)
+                and on_baseline()
+            )
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._beside:
             await self._sends.drain()

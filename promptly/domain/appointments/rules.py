@@ -164,6 +164,10 @@ class Step(StrEnum):
     CLOSE = "close"
 
 
+# Steps that change nothing but start their messages (and a flag saying so): the case is
+# stored once, with the messages' outcome, not also as they start.
+MESSAGE_STEPS = frozenset({Step.CONFIRMATION, Step.PROVIDER_NOTICE, Step.REMINDER})
+
 _STEP_ORDER = [
     Step.CONFIRMATION,
     Step.PROVIDER_NOTICE,
