@@ -26,6 +26,7 @@ from tests.helpers import (
     sleep_until,
     tasks,
     timeline_rows,
+    until,
 )
 
 
@@ -82,8 +83,13 @@ async def test_booking_with_no_office_hour_before_the_line_says_so_in_the_case(
     view = await handle.query(AppointmentWorkflow.status)
     assert view.follow_up_rule == "no_room_before_free_cancellation"
     assert view.next_call_at == start.replace(hour=8)
-    rows = await timeline_rows(pool, request.workflow_id)
-    assert any("No office hour before the free-cancellation line" in row["detail"] for row in rows)
+
+    # Stored by the booking's first save, which may still be running when the query answers.
+    async def decision_stored() -> bool:
+        rows = await timeline_rows(pool, request.workflow_id)
+        return any("No office hour before the free-cancellation line" in r["detail"] for r in rows)
+
+    await until(decision_stored, "the booking's follow-up decision in PostgreSQL")
     assert view.status is AppointmentStatus.BOOKED
     await end_workflows(env, request.workflow_id)
 
