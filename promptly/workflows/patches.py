@@ -5,8 +5,8 @@ workflow issues is asked with `workflow.patched(<id>)`: a case whose history car
 marker takes the new path, one started before it keeps the old one (docs/messages-and-deploys.md).
 
 Each patch costs a new case two events: the marker, and the `TemporalChangeVersion`
-search-attribute upsert the SDK writes beside it. A case started today would carry one of
-each per patch below. `BASELINE` is asked first, in every case workflow's `@workflow.init`:
+search-attribute upsert the SDK writes beside it: an appointment started today would carry
+four of each. `BASELINE` is asked first, in every case workflow's `@workflow.init`:
 a case started since it records that one marker, and `since(<id>)` answers True for every
 patch below without asking it. A case from before the baseline answers False to it and asks
 each patch where it always did, so its history replays unchanged.
