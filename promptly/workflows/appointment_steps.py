@@ -92,35 +92,33 @@ class AppointmentSteps(AppointmentSends):
             await self._write_billing(record)
             await self._start_survey_in_line()
             return
+        if self.case.survey_started:
+            await self._write_billing(record)
+            return
         # Everything decided first, so the one save of the case carries it; then the billing
         # record and the survey's start go out together.
-        survey_id = self._decide_survey()
-        if survey_id is None:
-            await self._write_billing(record)
-        else:
-            await asyncio.gather(self._write_billing(record), self._start_survey(survey_id))
+        self._note_survey()
+        await asyncio.gather(self._write_billing(record), self._start_survey())
 
-    def _decide_survey(self) -> str | None:
-        """The survey's workflow id, noted in the case; None when it was started already."""
-        if self.case.survey_started:
-            return None
-        survey_id = f"survey-{self._workflow_id}"
+    @property
+    def _survey_id(self) -> str:
+        return f"survey-{self._workflow_id}"
+
+    def _note_survey(self) -> None:
         self._update(survey_started=True)
-        self._note(TimelineKind.DECISION, SYSTEM, "Survey scheduled", survey_id=survey_id)
-        return survey_id
+        self._note(TimelineKind.DECISION, SYSTEM, "Survey scheduled", survey_id=self._survey_id)
 
     async def _start_survey_in_line(self) -> None:
         """Cases from before the baseline: the survey is noted once its child has started."""
         if self.case.survey_started:
             return
-        survey_id = await self._start_survey(f"survey-{self._workflow_id}")
-        self._update(survey_started=True)
-        self._note(TimelineKind.DECISION, SYSTEM, "Survey scheduled", survey_id=survey_id)
+        await self._start_survey()
+        self._note_survey()
 
-    async def _start_survey(self, survey_id: str) -> str:
+    async def _start_survey(self) -> None:
         """The satisfaction survey, an abandoned child: it outlives the appointment."""
         request = self.case.request
-        survey = await workflow.start_child_workflow(
+        await workflow.start_child_workflow(
             SurveyWorkflow.run,
             SurveyRequest(
                 appointment_case_id=self._workflow_id,
@@ -132,7 +130,7 @@ class AppointmentSteps(AppointmentSends):
                 reminder_after=self.case.policy.survey_reminder_after,
                 closes_after=self.case.policy.survey_closes_after,
             ),
-            id=survey_id,
+            id=self._survey_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
             task_timeout=WORKFLOW_TASK_TIMEOUT,
             static_summary=f"survey after {request.service} · client {request.client.id}",
@@ -141,7 +139,6 @@ class AppointmentSteps(AppointmentSends):
                 [SearchAttributePair(CLIENT_ID, request.client.id)]
             ),
         )
-        return survey.id
 
     async def _record_billing(self, outcome: BillingOutcome, actor: Actor, reason: str) -> None:
         """Cases from before the patch: written first, then noted (their histories' order)."""
