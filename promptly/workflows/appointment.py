@@ -63,7 +63,6 @@ class AppointmentWorkflow(AppointmentInLine):
         # Handlers await activities; one at a time keeps their writes in order.
         self._lock = asyncio.Lock()
         self._sends = Sends(MESSAGE_RETRY)
-        self._stored_with_outcome = False
         # Decided once, in the first workflow task: a case replaying a history from before
         # the patch keeps the old command sequence for its whole run. The first patch asked,
         # so the baseline is decided here too (patches.py).
@@ -83,9 +82,10 @@ class AppointmentWorkflow(AppointmentInLine):
     async def run(self, request: AppointmentRequest | AppointmentContinuation) -> AppointmentView:
         if isinstance(request, AppointmentRequest):
             await self._book(request)
+        stored_with_outcome = False  # the step just run is stored with its messages' outcome
         while True:
-            if self._stored_with_outcome:
-                self._stored_with_outcome = False
+            if stored_with_outcome:
+                stored_with_outcome = False
             else:
                 await self._save()
             # Sends in flight finish in this run first (each settling wakes this loop).
@@ -110,7 +110,7 @@ class AppointmentWorkflow(AppointmentInLine):
             await self._run_step(due.step)
             # On the baseline, a step that only started messages is stored with their outcome
             # (`settle` saves): one record of the case instead of two.
-            self._stored_with_outcome = (
+            stored_with_outcome = (
                 due.step in appointment_rules.MESSAGE_STEPS
                 and bool(self._sends.groups() - in_flight)
                 and on_baseline()
