@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Callable
 from typing import NoReturn
 
+from pydantic import ValidationError
+
 
 def exit_now(code: int) -> NoReturn:
     """Flush logs and streams, then end the process without interpreter finalization."""
@@ -38,6 +40,19 @@ def exit_code(stop: SystemExit) -> int:
     return 1
 
 
+def _refused_settings(invalid: ValidationError) -> int:
+    """A `PROMPTLY_*` value the settings refuse ends the process with exit 2 and one line per
+    variable, not a traceback; any other validation error is a bug and prints as one."""
+    from promptly.config import settings_problems
+
+    if invalid.title != "Settings":
+        traceback.print_exc()
+        return 1
+    for line in settings_problems(invalid):
+        print(f"promptly: refused setting {line}", file=sys.stderr)
+    return 2
+
+
 def run_then_exit(main: Callable[[], object]) -> NoReturn:
     """Run `main` (an entry point) and end the process as it asked, skipping finalization."""
     try:
@@ -47,6 +62,8 @@ def run_then_exit(main: Callable[[], object]) -> NoReturn:
         code = exit_code(stop)
     except KeyboardInterrupt:
         code = 130
+    except ValidationError as invalid:
+        code = _refused_settings(invalid)
     except BaseException:  # an entry point's last word: print it and fail
         traceback.print_exc()
         code = 1

@@ -11,6 +11,7 @@ from the last base to the first, so the bases are listed in the reverse of the o
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptly.config.access import AccessSettings, ApiKey, ApiRole
@@ -64,3 +65,17 @@ class Settings(
     model_config = SettingsConfigDict(
         env_prefix="PROMPTLY_", extra="ignore", hide_input_in_errors=True
     )
+
+
+def settings_problems(invalid: ValidationError) -> list[str]:
+    """One line per refused setting, named as the operator set it: `PROMPTLY_NO_SHOW_AFTER:
+    must not be a negative duration, got -0:05:00`. A nested error keeps its path after the
+    variable (`PROMPTLY_API_KEYS.root.role`)."""
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    lines = []
+    for error in invalid.errors(include_input=False, include_url=False):
+        head, *rest = error["loc"] or ("settings",)
+        where = ".".join([f"{prefix}{head}".upper(), *map(str, rest)])
+        reason = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {reason}")
+    return lines

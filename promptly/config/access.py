@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptly.domain.common import ActorKind
+from promptly.domain.common import ActorKind, PositiveDuration
 
 
 class ApiRole(StrEnum):
@@ -47,7 +47,7 @@ class AccessSettings(BaseModel):
     api_max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Larger HTTP request bodies get 413."
     )
-    api_update_timeout: timedelta = Field(
+    api_update_timeout: PositiveDuration = Field(
         default=timedelta(seconds=30),
         description="How long the API waits for a workflow to accept and apply an update.",
     )

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, model_validator
 
+from promptly.domain.common import NonNegativeDuration, PositiveDuration
+
 if TYPE_CHECKING:
     from promptly.codec import EncryptionCodec
 
@@ -35,12 +37,11 @@ class OperationsSettings(BaseModel):
         description="Sticky cache: workflows kept in memory between tasks (0 turns it off); "
         "0.2–0.45 MiB of worker memory each (docs/performance.md).",
     )
-    sticky_queue_timeout: timedelta = Field(
+    sticky_queue_timeout: PositiveDuration = Field(
         # A task for a cached workflow goes to this worker's own queue first; after a crash
         # nobody polls it, and the task waits out this timeout before any worker may take it
         # (SDK default 10 s, measured in the chaos benchmark: docs/chaos.md).
         default=timedelta(seconds=3),
-        gt=timedelta(0),
         description="How long a workflow task waits for the worker that has its workflow "
         "cached before any worker may take it (replaying the history): shorter recovers "
         "faster after a crash, at the cost of more replays when a busy worker is slow to poll.",
@@ -57,9 +58,8 @@ class OperationsSettings(BaseModel):
         "through (imported once per process; ruff and the replays of stored histories check "
         "them). false also skips the sandbox's per-task CPU (docs/performance.md).",
     )
-    graceful_shutdown_timeout: timedelta = Field(
+    graceful_shutdown_timeout: NonNegativeDuration = Field(
         default=timedelta(seconds=30),
-        ge=timedelta(0),
         description="On SIGTERM: how long running activities may finish before they are "
         "cancelled and handed back to the server for retry elsewhere.",
     )
@@ -139,9 +139,8 @@ class WebhookSettings(BaseModel):
         description="HMAC-SHA256 key of the Promptly-Signature header; required with "
         "webhook_urls (at least 16 characters; receivers verify with the same key).",
     )
-    webhook_timeout: timedelta = Field(
+    webhook_timeout: PositiveDuration = Field(
         default=timedelta(seconds=10),
-        gt=timedelta(0),
         le=timedelta(seconds=30),
         description="How long one webhook POST may take; slower counts as failed and is retried.",
     )

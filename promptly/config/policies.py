@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from promptly.domain.appointments.models import AppointmentPolicy
 from promptly.domain.calendar import BusinessCalendar, HourRange
-from promptly.domain.common import Timezone
+from promptly.domain.common import NonNegativeDuration, PositiveDuration, Timezone
 from promptly.domain.complaints import escalation
 from promptly.domain.complaints.models import DEFAULT_ROOT_CAUSES, ComplaintPolicy, EscalationMatrix
 from promptly.domain.inquiries import InquiryPolicy
@@ -28,16 +28,16 @@ class AppointmentSettings(BaseModel):
         le=1,
         description="Multiplies every policy duration (demo: 0.005 plays 48h in ~15 minutes).",
     )
-    confirmation_within: timedelta = timedelta(hours=24)
-    provider_ack_within: timedelta = timedelta(hours=24)
-    reminder_before: timedelta = timedelta(hours=48)
+    confirmation_within: PositiveDuration = timedelta(hours=24)
+    provider_ack_within: PositiveDuration = timedelta(hours=24)
+    reminder_before: PositiveDuration = timedelta(hours=48)
     quiet_hours_start: int = Field(default=21, ge=0, le=23)
     quiet_hours_end: int = Field(
         default=8, ge=0, le=24, description="Equal to quiet_hours_start: no quiet hours."
     )
-    response_deadline_before: timedelta = timedelta(hours=24)
+    response_deadline_before: PositiveDuration = timedelta(hours=24)
     call_attempts: int = Field(default=3, ge=1, le=10)
-    call_interval: timedelta = timedelta(hours=2)
+    call_interval: PositiveDuration = timedelta(hours=2)
     office_timezone: Timezone = "Europe/Warsaw"
     business_hours_start: int = Field(default=8, ge=0, le=23)
     business_hours_end: int = Field(default=18, ge=1, le=24)
@@ -45,26 +45,26 @@ class AppointmentSettings(BaseModel):
         default=[0, 1, 2, 3, 4], description="Open weekdays, 0 = Monday."
     )
     holidays: list[str] = Field(default_factory=list, description="ISO dates the office is shut.")
-    no_show_after: timedelta = timedelta(minutes=15)
-    client_late_limit: timedelta = Field(
+    no_show_after: NonNegativeDuration = timedelta(minutes=15)
+    client_late_limit: NonNegativeDuration = Field(
         default=timedelta(minutes=15),
         description="A client running late moves the no-show moment by at most this much.",
     )
-    late_change_within: timedelta = Field(
+    late_change_within: NonNegativeDuration = Field(
         default=timedelta(hours=24), description="Cancel/reschedule closer than this is late."
     )
     continue_after_reschedules: int = Field(
         default=10, ge=1, description="Start a fresh history after this many reschedules."
     )
-    survey_after_end: timedelta = timedelta(hours=2)
-    survey_reminder_after: timedelta = Field(
+    survey_after_end: NonNegativeDuration = timedelta(hours=2)
+    survey_reminder_after: PositiveDuration = Field(
         default=timedelta(hours=24), description="The survey's one reminder, after it went out."
     )
-    survey_closes_after: timedelta = Field(
+    survey_closes_after: PositiveDuration = Field(
         default=timedelta(days=7), description="An unanswered survey closes after this."
     )
 
-    retention: timedelta = Field(
+    retention: PositiveDuration = Field(
         default=timedelta(days=395), description="How long closed cases are kept (≥ 6 months)."
     )
 
@@ -120,26 +120,22 @@ class ComplaintSettings(BaseModel):
         description="Path of the JSON escalation matrix; the packaged "
         "promptly/domain/complaints/escalation_matrix.json when unset. Checked at worker start.",
     )
-    complaint_update_every: timedelta = Field(
+    complaint_update_every: PositiveDuration = Field(
         default=timedelta(hours=24),
-        gt=timedelta(0),
         le=timedelta(hours=24),
         description="Customer status update period while a complaint is open (at most 24h).",
     )
-    complaint_verdict_within: timedelta = Field(
+    complaint_verdict_within: PositiveDuration = Field(
         default=timedelta(hours=72),
-        gt=timedelta(0),
         description="After a proposed resolution: no verdict by then → ClosedUnconfirmed.",
     )
-    complaint_survey_after: timedelta = Field(
+    complaint_survey_after: NonNegativeDuration = Field(
         default=timedelta(hours=2),
-        ge=timedelta(0),
         le=timedelta(hours=48),
         description="Follow-up survey after closing (within 48h).",
     )
-    complaint_max_hold: timedelta = Field(
+    complaint_max_hold: PositiveDuration = Field(
         default=timedelta(hours=72),
-        gt=timedelta(0),
         description="A complaint hold ends on its own after this; the clock resumes and the "
         "customer is told.",
     )
@@ -149,15 +145,13 @@ class ComplaintSettings(BaseModel):
         description="Root causes staff may record when closing a complaint (JSON list).",
     )
 
-    inquiry_answer_within: timedelta = Field(
+    inquiry_answer_within: PositiveDuration = Field(
         default=timedelta(hours=24),
-        gt=timedelta(0),
         le=timedelta(hours=48),
         description="An inquiry unanswered this long alerts the front desk (24–48h standard).",
     )
-    inquiry_supervisor_after: timedelta = Field(
+    inquiry_supervisor_after: PositiveDuration = Field(
         default=timedelta(hours=48),
-        gt=timedelta(0),
         le=timedelta(hours=48),
         description="An inquiry unanswered this long alerts the supervisor.",
     )

@@ -11,6 +11,7 @@ from typing import Any, Self
 from pydantic import AwareDatetime, BaseModel, Field, SecretStr, model_validator
 
 from promptly.domain import keys
+from promptly.domain.common import PositiveDuration
 
 # Published values (old defaults, .env.example): whoever has read them could forge anything.
 PUBLIC_SECRETS = frozenset(
@@ -74,7 +75,9 @@ class SigningSettings(BaseModel):
         "link-secret file fills link_secret and its codec-keys.json the codec keys, when those "
         "are not set directly. Files must not be readable by others.",
     )
-    link_ttl: timedelta = Field(default=timedelta(days=14), description="Client link lifetime.")
+    link_ttl: PositiveDuration = Field(
+        default=timedelta(days=14), description="Client link lifetime."
+    )
     calendar_domain: str = Field(
         default="promptly.invalid",
         pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",

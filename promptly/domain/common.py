@@ -4,6 +4,7 @@ loudly instead of being dropped."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,6 +47,28 @@ BusinessId = Annotated[
 
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$")]
+
+
+def _shown(value: timedelta) -> str:
+    return f"-{-value}" if value < timedelta(0) else str(value)
+
+
+def _positive_duration(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"must be a positive duration, got {_shown(value)}")
+    return value
+
+
+def _non_negative_duration(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError(f"must not be a negative duration, got {_shown(value)}")
+    return value
+
+
+# A wait that must pass before something happens (a deadline, an interval, a lifetime).
+PositiveDuration = Annotated[timedelta, AfterValidator(_positive_duration)]
+# A margin where zero means "none" (no lateness allowed, survey at once).
+NonNegativeDuration = Annotated[timedelta, AfterValidator(_non_negative_duration)]
 
 
 class Channel(StrEnum):

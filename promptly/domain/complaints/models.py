@@ -17,7 +17,16 @@ from pydantic import (
 )
 
 from promptly.domain.calendar import BusinessCalendar
-from promptly.domain.common import Actor, BusinessId, Model, NonEmpty, Person, Phone, TimelineEntry
+from promptly.domain.common import (
+    Actor,
+    BusinessId,
+    Model,
+    NonEmpty,
+    Person,
+    Phone,
+    PositiveDuration,
+    TimelineEntry,
+)
 
 
 class ReceivedVia(StrEnum):
@@ -77,16 +86,6 @@ class ComplaintStatus(StrEnum):
 
 
 FINAL_COMPLAINT_STATUSES = frozenset({ComplaintStatus.CLOSED, ComplaintStatus.CLOSED_UNCONFIRMED})
-
-
-def _positive_duration(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        shown = f"-{-value}" if value < timedelta(0) else str(value)
-        raise ValueError(f"must be a positive duration, got {shown}")
-    return value
-
-
-PositiveDuration = Annotated[timedelta, AfterValidator(_positive_duration)]
 
 
 class Contact(Model):

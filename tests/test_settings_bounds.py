@@ -1,0 +1,116 @@
+"""Every duration setting has a floor, and a refused value stops a process with one clear line.
+
+A negative `PROMPTLY_NO_SHOW_AFTER` would mark every client a no-show before the visit began,
+a zero `PROMPTLY_CALL_INTERVAL` would ring the client three times at once: the operator hears
+of it when the worker starts, not from a client.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from promptly.config import Settings, settings_problems
+from promptly.domain.common import NonNegativeDuration, PositiveDuration
+
+DURATIONS = sorted(
+    name for name, field in Settings.model_fields.items() if field.annotation is timedelta
+)
+
+
+def _meta(name: str) -> list[object]:
+    return list(Settings.model_fields[name].metadata)
+
+
+def _floor(type_: object) -> object:
+    """The validator function an annotated duration type adds to a field's metadata."""
+    return type_.__metadata__[0].func  # type: ignore[attr-defined]
+
+
+POSITIVE = {
+    name
+    for name in DURATIONS
+    if any(getattr(m, "func", None) is _floor(PositiveDuration) for m in _meta(name))
+}
+NON_NEGATIVE = {
+    name
+    for name in DURATIONS
+    if any(getattr(m, "func", None) is _floor(NonNegativeDuration) for m in _meta(name))
+}
+
+
+def _env(name: str) -> str:
+    return f"PROMPTLY_{name.upper()}"
+
+
+def test_every_duration_setting_has_a_floor() -> None:
+    assert len(DURATIONS) >= 20
+    assert POSITIVE.isdisjoint(NON_NEGATIVE)
+    assert set(DURATIONS) == POSITIVE | NON_NEGATIVE, (
+        "type the new duration PositiveDuration or NonNegativeDuration (domain/common.py)"
+    )
+    assert "no_show_after" in NON_NEGATIVE
+    assert "call_interval" in POSITIVE
+
+
+@pytest.mark.parametrize("name", DURATIONS)
+def test_a_negative_duration_is_refused_by_name(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(_env(name), "-PT5M")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert settings_problems(refused.value) == [
+        f"{_env(name)}: must not be a negative duration, got -0:05:00"
+        if name in NON_NEGATIVE
+        else f"{_env(name)}: must be a positive duration, got -0:05:00"
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(POSITIVE))
+def test_zero_is_refused_where_a_wait_must_pass(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(_env(name), "PT0S")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert settings_problems(refused.value) == [
+        f"{_env(name)}: must be a positive duration, got 0:00:00"
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(NON_NEGATIVE))
+def test_zero_means_none_where_it_is_a_margin(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(_env(name), "PT0S")
+    assert getattr(Settings(), name) == timedelta(0)
+
+
+def test_a_ceiling_is_named_with_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMPTLY_COMPLAINT_UPDATE_EVERY", "PT25H")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert settings_problems(refused.value) == [
+        "PROMPTLY_COMPLAINT_UPDATE_EVERY: Input should be less than or equal to 1 day"
+    ]
+
+
+@pytest.mark.parametrize("command", [["worker"], ["api", "--port", "8799"], ["setup"]])
+def test_a_process_with_a_refused_setting_says_which_and_exits_2(command: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTLY_")}
+    env |= {"PROMPTLY_CALL_INTERVAL": "PT0S", "PROMPTLY_NO_SHOW_AFTER": "-PT5M"}
+    done = subprocess.run(
+        [sys.executable, "-m", "promptly.cli.main", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        "promptly: refused setting PROMPTLY_CALL_INTERVAL: must be a positive duration, "
+        "got 0:00:00",
+        "promptly: refused setting PROMPTLY_NO_SHOW_AFTER: must not be a negative duration, "
+        "got -0:05:00",
+    ]
