@@ -38,6 +38,12 @@ async def test_rejected_address_gives_the_front_desk_a_task_at_once(
     [task] = await tasks(pool, request.workflow_id)
     assert task["kind"] == "send_confirmation_manually"
     assert close_to(task["due_at"], booked_at + timedelta(hours=24))
+    # What the front desk reads: whom to confirm, why the email failed, and by when.
+    assert task["title"] == "Confirm Anna Nowak by hand"
+    assert task["details"].startswith(
+        "The email confirmation to Anna Nowak could not be sent (DeliveryRejected: SendGrid answered 400"
+    )
+    assert task["details"].endswith(f"pass it on before {view.confirmation_deadline.isoformat()}.")
     [confirmation] = [
         m for m in await messages(pool, request.workflow_id) if m["template"] == "confirmation"
     ]

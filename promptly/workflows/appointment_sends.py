@@ -22,6 +22,7 @@ from promptly.workflows.appointment_state import (
     AppointmentState,
     count,
 )
+from promptly.workflows.case_sends import client_message_task
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, to_client
 from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_task
 
@@ -37,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
-    from promptly.domain.tasks import CreateTaskRequest, TaskKind
+    from promptly.domain.tasks import TaskKind
 
 
 class AppointmentSends(AppointmentState):
@@ -145,29 +146,16 @@ class AppointmentSends(AppointmentState):
         due: datetime | None,
     ) -> None:
         """A message that will not go out becomes a front-desk task to pass it on."""
-        due_at = due or workflow.now()
-        who = message.to.name or message.to.role.value
         what = message.template.replace("_", " ")
-        title = (
-            f"Confirm {self.case.request.client.name} by hand"
-            if kind is TaskKind.SEND_CONFIRMATION_MANUALLY
-            else f"Pass on the {what} to {who}"
+        confirmation = kind is TaskKind.SEND_CONFIRMATION_MANUALLY
+        request = client_message_task(
+            message,
+            delivery,
+            kind=kind,
+            title=f"Confirm {self.case.request.client.name} by hand" if confirmation else None,
+            due_at=due,
         )
-        task = await open_task(
-            CreateTaskRequest(
-                idempotency_key=f"{message.idempotency_key}/by-hand",
-                case_id=self._workflow_id,
-                kind=kind,
-                assignee=RecipientRole.FRONT_DESK,
-                title=title,
-                details=f"The {message.channel.value} {what} to {who} could not be sent "
-                f"({delivery.data.get('reason', delivery.detail)}); pass it on before "
-                f"{due_at.isoformat()}.",
-                due_at=due_at,
-                data={"template": message.template, "recipient": message.to.role.value},
-            ),
-            f"front-desk task: pass on the {what}",
-        )
+        task = await open_task(request, f"front-desk task: pass on the {what}")
         with self._journal.quietly():
             self._note(
                 TimelineKind.TASK,
@@ -176,7 +164,7 @@ class AppointmentSends(AppointmentState):
                 task_id=task.task_id,
                 kind=kind.value,
                 template=message.template,
-                due_at=due_at.isoformat(),
+                due_at=request.due_at.isoformat(),
             )
 
     def _confirmation_template(self) -> str:

@@ -47,19 +47,28 @@ def _reason(delivery: Delivery) -> str:
     return str(delivery.data.get("reason", delivery.detail))
 
 
-def client_message_task(message: SendMessageRequest, delivery: Delivery) -> CreateTaskRequest:
-    """A customer message that will not go out: the front desk passes it on, due at once."""
+def client_message_task(
+    message: SendMessageRequest,
+    delivery: Delivery,
+    *,
+    kind: TaskKind = TaskKind.DELIVER_MESSAGE_MANUALLY,
+    title: str | None = None,
+    due_at: datetime | None = None,
+) -> CreateTaskRequest:
+    """A client message that will not go out: the front desk passes it on, before `due_at`
+    where the message has a deadline of its own (an appointment's confirmation), else at once."""
     who = message.to.name or message.to.role.value
     what = message.template.replace("_", " ")
+    by_when = f"before {due_at.isoformat()}" if due_at else "by phone or in person"
     return CreateTaskRequest(
         idempotency_key=f"{message.idempotency_key}/by-hand",
         case_id=message.case_id,
-        kind=TaskKind.DELIVER_MESSAGE_MANUALLY,
+        kind=kind,
         assignee=RecipientRole.FRONT_DESK,
-        title=f"Pass on the {what} to {who}",
+        title=title or f"Pass on the {what} to {who}",
         details=f"The {message.channel.value} {what} to {who} could not be sent "
-        f"({_reason(delivery)}); pass it on by phone or in person.",
-        due_at=workflow.now(),
+        f"({_reason(delivery)}); pass it on {by_when}.",
+        due_at=due_at or workflow.now(),
         data={"template": message.template, "recipient": message.to.role.value},
     )
 
