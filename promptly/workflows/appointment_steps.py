@@ -283,14 +283,7 @@ class AppointmentSteps(AppointmentSends):
         record = self._decide_billing(
             BillingOutcome.WAIVED, command.actor, command.reason, in_case=False
         )
-        self._start_to_client(
-            "fee_waived",
-            "fee_waived",
-            purpose=f"fee-waived-{self._journal.noted}",
-            budget=timedelta(hours=1),
-            link_actions=["reschedule"],
-            extra={"reason": command.reason},
-        )
+        self._tell_fee_waived(command.reason, purpose=f"fee-waived-{self._journal.noted}")
         await self._write_billing(record)
 
     def _note_provider_delay(self, command: ReportDelayInput, actor: Actor) -> int:
@@ -329,14 +322,19 @@ class AppointmentSteps(AppointmentSends):
         self._promises.waived(PromiseKind.NO_SHOW, command.reason, command.actor)
         record = self._decide_billing(BillingOutcome.WAIVED, command.actor, command.reason)
         self._unflag(PREPAY_FLAG)
+        self._tell_fee_waived(command.reason)
+        await self._write_billing(record)
+
+    def _tell_fee_waived(self, reason: str, purpose: str | None = None) -> None:
+        """The waiver notice: the fee is lifted, and a change of the visit is free."""
         self._start_to_client(
             "fee_waived",
             "fee_waived",
+            purpose=purpose,
             budget=timedelta(hours=1),
             link_actions=["reschedule"],
-            extra={"reason": command.reason},
+            extra={"reason": reason},
         )
-        await self._write_billing(record)
 
     def _report_client_late(self, command: ReportDelayInput, actor: Actor) -> None:
         """The client runs late: the no-show moment moves (up to the limit); no fee rule does."""

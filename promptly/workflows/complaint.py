@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 
 from temporalio import workflow
 
@@ -26,7 +27,7 @@ from promptly.workflows.complaint_messages import (
     SUPERSEDED_WHILE_UPDATES_PAUSE,
 )
 from promptly.workflows.complaint_steps import ComplaintSteps, count_sla
-from promptly.workflows.complaint_support import feedback_given, hours
+from promptly.workflows.complaint_support import feedback_given, hours, resumed_detail
 from promptly.workflows.patches import PROCEDURE_RULES, since
 
 with workflow.unsafe.imports_passed_through():
@@ -255,20 +256,7 @@ class ComplaintWorkflow(ComplaintSteps):
     @workflow.update
     async def resume(self, command: ResumeInput) -> ComplaintView:
         async with self._turn("resume", command.actor):
-            now = workflow.now()
-            held = now - (self.case.on_hold_since or now)
-            self._set_case(complaint_rules.resume_complaint(self.case, now))
-            self._note(
-                TimelineKind.STATUS,
-                command.actor,
-                f"Resumed after {hours(held)} on hold; resolution due "
-                f"{self._iso(complaint_sla.sla_deadline(self.case))}"
-                + (f" ({command.note})" if command.note else ""),
-                status=ComplaintStatus.OPEN.value,
-                previous=ComplaintStatus.ON_HOLD.value,
-                held_seconds=int(held.total_seconds()),
-            )
-            self._publish()
+            self._resume_clock(command.actor, partial(resumed_detail, note=command.note))
             return self._view()
 
     @resume.validator

@@ -4,6 +4,9 @@ the customer, tell the department, escalate by tier, end a hold that ran out, cl
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
 from temporalio import workflow
 
 from promptly.workflows.complaint_messages import ComplaintMessaging
@@ -96,21 +99,27 @@ class ComplaintSteps(ComplaintMessaging):
 
     async def _end_hold_on_its_own(self) -> None:
         """The hold reached `max_hold`: the clock resumes and the customer is told."""
+        reason = self.case.hold_reason or ""
+        self._resume_clock(SYSTEM, hold_ended_detail)
+        await self._tell_customer("hold_ended", reason=reason)
+
+    def _resume_clock(
+        self, actor: Actor, detail: Callable[[timedelta, datetime | None], str]
+    ) -> None:
+        """The hold ends (by staff or on its own): the SLA clock runs again from now, and the
+        timeline says how long it stood; `detail` words it from that and the new deadline."""
         now = workflow.now()
-        case = self.case
-        held = now - (case.on_hold_since or now)
-        self._set_case(complaint_rules.resume_complaint(case, now))
-        detail = hold_ended_detail(held, complaint_sla.sla_deadline(self.case))
+        held = now - (self.case.on_hold_since or now)
+        self._set_case(complaint_rules.resume_complaint(self.case, now))
         self._note(
             TimelineKind.STATUS,
-            SYSTEM,
-            detail,
+            actor,
+            detail(held, complaint_sla.sla_deadline(self.case)),
             status=ComplaintStatus.OPEN.value,
             previous=ComplaintStatus.ON_HOLD.value,
             held_seconds=int(held.total_seconds()),
         )
         self._publish()
-        await self._tell_customer("hold_ended", reason=case.hold_reason or "")
 
     async def _close(
         self,

@@ -49,6 +49,13 @@ def hold_ended_detail(held: timedelta, deadline: datetime | None) -> str:
     )
 
 
+def resumed_detail(held: timedelta, deadline: datetime | None, note: str | None) -> str:
+    due = deadline.isoformat() if deadline else ""
+    return f"Resumed after {hours(held)} on hold; resolution due {due}" + (
+        f" ({note})" if note else ""
+    )
+
+
 def about(case: ComplaintCase) -> str:
     """The complaint as a staff task names it."""
     request = case.request
