@@ -38,6 +38,7 @@ from tests.helpers import (
     end_workflows,
     next_local,
     settled,
+    until,
 )
 
 H = timedelta(hours=1)
@@ -47,6 +48,14 @@ async def promise_rows(pool: AsyncConnectionPool, case_id: str) -> dict[str, dic
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT * FROM promises WHERE case_id = %s", (case_id,))
         return {row["promise"]: row for row in await cur.fetchall()}
+
+
+async def stored_status(pool: AsyncConnectionPool, case_id: str, status: str) -> bool:
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT status FROM cases WHERE case_id = %s", (case_id,))
+        ).fetchone()
+    return row is not None and row[0] == status
 
 
 async def verdict(
@@ -273,7 +282,8 @@ async def test_complaint_resolution_breached_at_48h_broken_like_sla_breached_upd
         ComplaintWorkflow.propose_resolution,
         ProposeResolutionInput(resolution="Apology and a free visit", actor=AGENT),
     )
-    await asyncio.sleep(0.5)
+    # Read once the case record has the proposal: the ledger is written in the same save.
+    await until(lambda: stored_status(pool, case_id, "ResolutionProposed"), "the proposal saved")
     assert (await promise_rows(pool, case_id))["complaint_resolved_within_48h"]["verdict"] == (
         "broken"
     )
