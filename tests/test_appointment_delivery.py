@@ -41,9 +41,11 @@ async def test_rejected_address_gives_the_front_desk_a_task_at_once(
     # What the front desk reads: whom to confirm, why the email failed, and by when.
     assert task["title"] == "Confirm Anna Nowak by hand"
     assert task["details"].startswith(
-        "The email confirmation to Anna Nowak could not be sent (DeliveryRejected: SendGrid answered 400"
+        "The email confirmation to Anna Nowak could not be sent "
+        "(DeliveryRejected: SendGrid answered 400"
     )
-    assert task["details"].endswith(f"pass it on before {view.confirmation_deadline.isoformat()}.")
+    deadline = view.confirmation_deadline.isoformat()
+    assert task["details"].endswith(f"pass it on before {deadline}.")
     [confirmation] = [
         m for m in await messages(pool, request.workflow_id) if m["template"] == "confirmation"
     ]
