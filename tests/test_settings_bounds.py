@@ -48,6 +48,14 @@ def _env(name: str) -> str:
     return f"PROMPTLY_{name.upper()}"
 
 
+def refused(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> list[str]:
+    """What the settings say of `variable=value`, one line per refused variable."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as refusal:
+        Settings()
+    return settings_problems(refusal.value)
+
+
 def test_every_duration_setting_has_a_floor() -> None:
     assert len(DURATIONS) >= 20
     assert POSITIVE.isdisjoint(NON_NEGATIVE)
@@ -60,10 +68,7 @@ def test_every_duration_setting_has_a_floor() -> None:
 
 @pytest.mark.parametrize("name", DURATIONS)
 def test_a_negative_duration_is_refused_by_name(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(_env(name), "-PT5M")
-    with pytest.raises(ValidationError) as refused:
-        Settings()
-    assert settings_problems(refused.value) == [
+    assert refused(monkeypatch, _env(name), "-PT5M") == [
         f"{_env(name)}: must not be a negative duration, got -0:05:00"
         if name in NON_NEGATIVE
         else f"{_env(name)}: must be a positive duration, got -0:05:00"
@@ -72,10 +77,7 @@ def test_a_negative_duration_is_refused_by_name(name: str, monkeypatch: pytest.M
 
 @pytest.mark.parametrize("name", sorted(POSITIVE))
 def test_zero_is_refused_where_a_wait_must_pass(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(_env(name), "PT0S")
-    with pytest.raises(ValidationError) as refused:
-        Settings()
-    assert settings_problems(refused.value) == [
+    assert refused(monkeypatch, _env(name), "PT0S") == [
         f"{_env(name)}: must be a positive duration, got 0:00:00"
     ]
 
@@ -87,10 +89,7 @@ def test_zero_means_none_where_it_is_a_margin(name: str, monkeypatch: pytest.Mon
 
 
 def test_a_ceiling_is_named_with_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PROMPTLY_COMPLAINT_UPDATE_EVERY", "PT25H")
-    with pytest.raises(ValidationError) as refused:
-        Settings()
-    assert settings_problems(refused.value) == [
+    assert refused(monkeypatch, "PROMPTLY_COMPLAINT_UPDATE_EVERY", "PT25H") == [
         "PROMPTLY_COMPLAINT_UPDATE_EVERY: Input should be less than or equal to 1 day"
     ]
 
