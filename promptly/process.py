@@ -49,7 +49,7 @@ def _refused_settings(invalid: ValidationError) -> int:
         traceback.print_exc()
         return 1
     for line in settings_problems(invalid):
-        print(f"promptly: refused setting {line}", file=sys.stderr)
+        print(f"promptly: {line}", file=sys.stderr)
     return 2
 
 

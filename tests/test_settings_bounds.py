@@ -69,16 +69,16 @@ def test_every_duration_setting_has_a_floor() -> None:
 @pytest.mark.parametrize("name", DURATIONS)
 def test_a_negative_duration_is_refused_by_name(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert refused(monkeypatch, _env(name), "-PT5M") == [
-        f"{_env(name)}: must not be a negative duration, got -0:05:00"
+        f"refused setting {_env(name)}: must not be a negative duration, got -0:05:00"
         if name in NON_NEGATIVE
-        else f"{_env(name)}: must be a positive duration, got -0:05:00"
+        else f"refused setting {_env(name)}: must be a positive duration, got -0:05:00"
     ]
 
 
 @pytest.mark.parametrize("name", sorted(POSITIVE))
 def test_zero_is_refused_where_a_wait_must_pass(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert refused(monkeypatch, _env(name), "PT0S") == [
-        f"{_env(name)}: must be a positive duration, got 0:00:00"
+        f"refused setting {_env(name)}: must be a positive duration, got 0:00:00"
     ]
 
 
@@ -90,7 +90,8 @@ def test_zero_means_none_where_it_is_a_margin(name: str, monkeypatch: pytest.Mon
 
 def test_a_ceiling_is_named_with_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert refused(monkeypatch, "PROMPTLY_COMPLAINT_UPDATE_EVERY", "PT25H") == [
-        "PROMPTLY_COMPLAINT_UPDATE_EVERY: Input should be less than or equal to 1 day"
+        "refused setting PROMPTLY_COMPLAINT_UPDATE_EVERY: "
+        "Input should be less than or equal to 1 day"
     ]
 
 
@@ -113,3 +114,52 @@ def test_a_process_with_a_refused_setting_says_which_and_exits_2(command: list[s
         "promptly: refused setting PROMPTLY_NO_SHOW_AFTER: must not be a negative duration, "
         "got -0:05:00",
     ]
+
+
+# --- the office calendar the follow-up calls are planned in ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        (
+            "PROMPTLY_BUSINESS_DAYS",
+            "[]",
+            "refused setting PROMPTLY_BUSINESS_DAYS: List should have at least 1 item after "
+            "validation, not 0",
+        ),
+        (
+            "PROMPTLY_BUSINESS_DAYS",
+            "[0, 7]",
+            "refused setting PROMPTLY_BUSINESS_DAYS.1: Input should be less than or equal to 6",
+        ),
+        (
+            "PROMPTLY_HOLIDAYS",
+            '["2026-12-24", "24.12.2026"]',
+            "refused setting PROMPTLY_HOLIDAYS.1: '24.12.2026' is not an ISO date like 2026-12-25",
+        ),
+        (
+            "PROMPTLY_BUSINESS_HOURS_START",
+            "18",
+            "refused settings: business_hours_start must be before business_hours_end (office "
+            "hours do not wrap midnight)",
+        ),
+    ],
+)
+def test_an_office_with_no_hour_to_call_in_is_refused(
+    variable: str, value: str, problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert refused(monkeypatch, variable, value) == [problem]
+
+
+def test_a_valid_office_calendar_reaches_the_appointment_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PROMPTLY_BUSINESS_DAYS", "[0, 2, 4]")
+    monkeypatch.setenv("PROMPTLY_HOLIDAYS", '["2026-12-24", "2026-12-25"]')
+    monkeypatch.setenv("PROMPTLY_BUSINESS_HOURS_START", "9")
+    office = Settings().appointment_policy().business
+    assert office is not None
+    assert office.weekdays == [0, 2, 4]
+    assert office.holidays == ["2026-12-24", "2026-12-25"]
+    assert (office.hours.start_hour, office.hours.end_hour) == (9, 18)

@@ -68,14 +68,18 @@ class Settings(
 
 
 def settings_problems(invalid: ValidationError) -> list[str]:
-    """One line per refused setting, named as the operator set it: `PROMPTLY_NO_SHOW_AFTER:
-    must not be a negative duration, got -0:05:00`. A nested error keeps its path after the
-    variable (`PROMPTLY_API_KEYS.root.role`)."""
+    """One line per refused value, named as the operator set it: `refused setting
+    PROMPTLY_NO_SHOW_AFTER: must not be a negative duration, got -0:05:00`. A nested error
+    keeps its path after the variable (`PROMPTLY_API_KEYS.root.role`); a rule between
+    settings reads `refused settings: <its reason>`."""
     prefix = str(Settings.model_config.get("env_prefix", ""))
     lines = []
     for error in invalid.errors(include_input=False, include_url=False):
-        head, *rest = error["loc"] or ("settings",)
-        where = ".".join([f"{prefix}{head}".upper(), *map(str, rest)])
         reason = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{where}: {reason}")
+        if not error["loc"]:  # a rule between settings names them in its reason
+            lines.append(f"refused settings: {reason}")
+            continue
+        head, *rest = error["loc"]
+        where = ".".join([f"{prefix}{head}".upper(), *map(str, rest)])
+        lines.append(f"refused setting {where}: {reason}")
     return lines

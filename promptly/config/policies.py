@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Self
 from pydantic import BaseModel, Field, model_validator
 
 from promptly.domain.appointments.models import AppointmentPolicy
-from promptly.domain.calendar import BusinessCalendar, HourRange
+from promptly.domain.calendar import BusinessCalendar, HourRange, IsoDate, Weekday
 from promptly.domain.common import NonNegativeDuration, PositiveDuration, Timezone
 from promptly.domain.complaints import escalation
 from promptly.domain.complaints.models import DEFAULT_ROOT_CAUSES, ComplaintPolicy, EscalationMatrix
@@ -41,10 +41,12 @@ class AppointmentSettings(BaseModel):
     office_timezone: Timezone = "Europe/Warsaw"
     business_hours_start: int = Field(default=8, ge=0, le=23)
     business_hours_end: int = Field(default=18, ge=1, le=24)
-    business_days: list[int] = Field(
-        default=[0, 1, 2, 3, 4], description="Open weekdays, 0 = Monday."
+    business_days: list[Weekday] = Field(
+        default=[0, 1, 2, 3, 4], min_length=1, description="Open weekdays, 0 = Monday."
     )
-    holidays: list[str] = Field(default_factory=list, description="ISO dates the office is shut.")
+    holidays: list[IsoDate] = Field(
+        default_factory=list, description="ISO dates the office is shut."
+    )
     no_show_after: NonNegativeDuration = timedelta(minutes=15)
     client_late_limit: NonNegativeDuration = Field(
         default=timedelta(minutes=15),
@@ -80,6 +82,12 @@ class AppointmentSettings(BaseModel):
             raise ValueError("survey_reminder_after must be shorter than survey_closes_after")
         if self.response_deadline_before >= self.reminder_before:
             raise ValueError("response_deadline_before must be shorter than reminder_before")
+        if self.business_hours_start >= self.business_hours_end:
+            # No office hour at all would leave the follow-up calls nowhere to fall.
+            raise ValueError(
+                "business_hours_start must be before business_hours_end (office hours do not "
+                "wrap midnight)"
+            )
         return self
 
     def appointment_policy(self) -> AppointmentPolicy:

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from promptly.domain.common import Model, Timezone
 
@@ -25,11 +25,45 @@ class HourRange(Model):
 Weekday = Annotated[int, Field(ge=0, le=6)]
 
 
+def _iso_date(text: str) -> str:
+    try:
+        date.fromisoformat(text)
+    except ValueError as err:
+        raise ValueError(f"{text!r} is not an ISO date like 2026-12-25") from err
+    return text
+
+
+IsoDate = Annotated[str, AfterValidator(_iso_date)]
+
+
 class BusinessCalendar(Model):
+    # Checked where a calendar is configured (OfficeHours, the settings), not here: cases
+    # carry their calendar in history and must load as they were recorded.
     timezone: Timezone = "Europe/Warsaw"
     hours: HourRange = HourRange(start_hour=8, end_hour=18)
     weekdays: list[Weekday] = [0, 1, 2, 3, 4]
     holidays: list[str] = Field(default_factory=list, description="ISO dates, e.g. 2026-12-25")
+
+
+def _office_hours(calendar: BusinessCalendar) -> BusinessCalendar:
+    """A configured office: daytime hours (no midnight wrap), some open day, ISO holidays.
+    Anything less leaves a business-time deadline nowhere to fall."""
+    if calendar.hours.start_hour >= calendar.hours.end_hour:
+        raise ValueError(
+            f"hours: start_hour {calendar.hours.start_hour} must be before end_hour "
+            f"{calendar.hours.end_hour}"
+        )
+    if not calendar.weekdays:
+        raise ValueError("weekdays: at least one open weekday is needed (0 = Monday)")
+    for holiday in calendar.holidays:
+        try:
+            _iso_date(holiday)
+        except ValueError as err:
+            raise ValueError(f"holidays: {err}") from err
+    return calendar
+
+
+OfficeHours = Annotated[BusinessCalendar, AfterValidator(_office_hours)]
 
 
 def shift_elapsed(moment: datetime, by: timedelta) -> datetime:

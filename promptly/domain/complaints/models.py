@@ -3,7 +3,7 @@ clock, the case, its updates and its status view."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from promptly.domain.calendar import BusinessCalendar
+from promptly.domain.calendar import BusinessCalendar, OfficeHours
 from promptly.domain.common import (
     Actor,
     BusinessId,
@@ -114,26 +114,6 @@ class EscalationTiers(Model):
                 f"breach_after ({self.breach_after})"
             )
         return self
-
-
-def _office_hours(calendar: BusinessCalendar) -> BusinessCalendar:
-    """An SLA calendar: daytime hours (no midnight wrap), some open day, ISO holidays."""
-    if calendar.hours.start_hour >= calendar.hours.end_hour:
-        raise ValueError(
-            f"hours: start_hour {calendar.hours.start_hour} must be before end_hour "
-            f"{calendar.hours.end_hour}"
-        )
-    if not calendar.weekdays:
-        raise ValueError("weekdays: at least one open weekday is needed (0 = Monday)")
-    for holiday in calendar.holidays:
-        try:
-            date.fromisoformat(holiday)
-        except ValueError as err:
-            raise ValueError(f"holidays: {holiday!r} is not an ISO date like 2026-12-25") from err
-    return calendar
-
-
-OfficeHours = Annotated[BusinessCalendar, AfterValidator(_office_hours)]
 
 
 class DepartmentSpec(Model):
