@@ -40,6 +40,7 @@ from tests.helpers import (
     message_of,
     messages,
     next_local,
+    settled,
     sleep_until,
     tasks,
 )
@@ -68,6 +69,9 @@ async def test_after_a_provider_delay_the_client_may_cancel_free_of_charge(
         ReportDelayInput(minutes=40, reason="previous visit overran", actor=PROVIDER),
     )
     # The delay notice offers a free change; a cancellation 2h before is therefore not late.
+    # The cancel must not cross the delay notice's completion (docs/testing.md: a stall on the
+    # time-skipping server); every second update below waits the same way.
+    await settled(env.client, handle.id)
     view = await handle.execute_update(
         AppointmentWorkflow.cancel, CancelInput(reason="cannot wait", actor=CLIENT)
     )
@@ -89,6 +93,7 @@ async def test_after_a_provider_cancellation_the_client_may_reschedule_free_of_c
     )
     notice = await message_of(pool, case_id, "cancellation")
     assert "There is no charge" in notice["body"]
+    await settled(env.client, handle.id)
     view = await handle.execute_update(
         AppointmentWorkflow.reschedule,
         RescheduleInput(new_start=start + timedelta(hours=20), actor=CLIENT),
@@ -110,6 +115,7 @@ async def test_a_reschedule_asked_for_by_the_provider_is_never_charged(
     assert view.start == start + timedelta(hours=4) and view.reschedules == 1
     # The same change asked for by the client an hour later is late and charged.
     await env.sleep(timedelta(hours=1))
+    await settled(env.client, handle.id)
     await handle.execute_update(
         AppointmentWorkflow.reschedule,
         RescheduleInput(new_start=start + timedelta(hours=6), actor=CLIENT),
@@ -129,6 +135,7 @@ async def test_a_late_reschedule_fee_can_be_waived(
     )
     assert await billing(pool, case_id) == [("late_cancel", "client", "late reschedule")]
 
+    await settled(env.client, handle.id)
     view = await handle.execute_update(
         AppointmentWorkflow.waive_fee, WaiveFeeInput(reason="storm warning", actor=PROVIDER)
     )
@@ -159,6 +166,7 @@ async def test_a_second_delay_is_accepted_while_the_moved_no_show_time_has_not_p
     )
     # Past start + 15 min, before the moved no-show time (start + 45 min).
     await sleep_until(env, start + timedelta(minutes=20))
+    await settled(env.client, handle.id)
     view = await handle.execute_update(
         AppointmentWorkflow.report_delay,
         ReportDelayInput(minutes=20, reason="still with a patient", actor=PROVIDER),
@@ -209,6 +217,7 @@ async def test_a_client_running_late_changes_no_fee_rule(
         AppointmentWorkflow.report_delay,
         ReportDelayInput(minutes=10, reason="bus late", actor=CLIENT),
     )
+    await settled(env.client, handle.id)
     view = await handle.execute_update(
         AppointmentWorkflow.cancel, CancelInput(reason="will not make it", actor=CLIENT)
     )
