@@ -28,6 +28,7 @@ from tests.helpers import (
     end_workflows,
     messages,
     next_local,
+    settled,
     sleep_until,
 )
 from tests.sendgrid_fake import SendGridFake
@@ -95,10 +96,14 @@ async def _booking_two_reschedules_and_a_cancellation(
     handle = handle_for(env.client, request.appointment_id)
     await env.sleep(timedelta(minutes=10))
     for new_start, actor in ((starts[1], CLIENT), (starts[2], STAFF)):
+        # Each change waits for the sends of the one before: it cancels what they make moot,
+        # and must not cross their completion (docs/testing.md).
+        await settled(env.client, handle.id)
         await handle.execute_update(
             AppointmentWorkflow.reschedule, RescheduleInput(new_start=new_start, actor=actor)
         )
         await env.sleep(timedelta(minutes=10))
+    await settled(env.client, handle.id)
     await handle.execute_update(
         AppointmentWorkflow.cancel, CancelInput(reason="moving abroad", actor=CLIENT)
     )
@@ -106,6 +111,8 @@ async def _booking_two_reschedules_and_a_cancellation(
     if continued:
         assert (await handle.describe()).run_id != first_run
 
+    # The cancellation goes out beside the plan, after the update has answered.
+    await settled(env.client, handle.id)
     received = _invitations(sendgrid, "anna@example.com")
     assert [calendar["METHOD"] for _, calendar in received] == [
         "REQUEST",
@@ -159,9 +166,11 @@ async def test_the_reminder_after_the_client_confirmed_says_confirmed(
     request = appointment(start)
     handle = await book(env.client, request, settings, booked_at)
     await env.sleep(timedelta(minutes=10))
+    await settled(env.client, handle.id)
     await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
     # The reminder goes out 24–48h before the visit.
     await sleep_until(env, start - timedelta(hours=23))
+    await settled(env.client, handle.id)  # the reminder's send has ended
 
     templates = [m["template"] for m in await messages(pool, request.workflow_id)]
     assert "reminder" in templates
