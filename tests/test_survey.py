@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
+from promptly.domain.common import TimelineKind
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
 from promptly.workflows.survey import SurveyWorkflow
 from tests.helpers import appointment, close_to, end_workflows, messages, survey_answers
@@ -36,6 +37,15 @@ async def _start_survey(env: WorkflowEnvironment, settings: Settings) -> tuple[S
     return request, handle.id
 
 
+def _status_changes(view: SurveyView) -> list[tuple[str | None, str]]:
+    """(previous, status) of each status entry: what webhooks and the history export show."""
+    return [
+        (e.data.get("previous"), e.data["status"])
+        for e in view.timeline
+        if e.kind is TimelineKind.STATUS
+    ]
+
+
 async def test_unanswered_survey_is_reminded_once_then_closed(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
@@ -52,6 +62,11 @@ async def test_unanswered_survey_is_reminded_once_then_closed(
     assert close_to(sent[1]["requested_at"], send_at + timedelta(hours=24))
     closed = result.timeline[-1]
     assert closed.detail == "Survey closed without an answer"
+    assert _status_changes(result) == [
+        (None, "Scheduled"),
+        ("Scheduled", "Sent"),
+        ("Sent", "Closed"),
+    ]
     assert close_to(closed.at, send_at + timedelta(days=7))
     assert await survey_answers(pool, request.appointment_case_id) == []
 
@@ -75,6 +90,11 @@ async def test_answer_is_recorded_once_and_an_out_of_range_score_is_refused(
 
     result = await handle.result()
     assert result.answer == SurveyAnswer(nps=8, comment="ok")
+    assert _status_changes(result) == [
+        (None, "Scheduled"),
+        ("Scheduled", "Sent"),
+        ("Sent", "Answered"),
+    ]
     assert [m["template"] for m in await messages(pool, survey_id)] == ["survey"]
     assert await survey_answers(pool, request.appointment_case_id) == [(8, "ok")]
     history = await handle.fetch_history()

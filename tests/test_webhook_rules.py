@@ -162,6 +162,7 @@ def test_the_first_status_has_no_previous_and_each_kind_its_type() -> None:
         (CaseKind.APPOINTMENT, WebhookEventType.APPOINTMENT_STATUS_CHANGED),
         (CaseKind.COMPLAINT, WebhookEventType.COMPLAINT_STATUS_CHANGED),
         (CaseKind.SURVEY, WebhookEventType.SURVEY_STATUS_CHANGED),
+        (CaseKind.INQUIRY, WebhookEventType.INQUIRY_STATUS_CHANGED),
     ):
         [(_, event)] = status_events(
             _snapshot(kind, [_entry(TimelineKind.STATUS, "Opened", status="Open")])

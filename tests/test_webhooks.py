@@ -12,6 +12,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest_asyncio
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import (
+    Client,
     ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
     ScheduleOverlapPolicy,
@@ -43,9 +45,11 @@ from promptly.domain.common import (
     TimelineEntry,
     TimelineKind,
 )
+from promptly.domain.inquiries import AnswerInquiryInput
 from promptly.domain.maintenance import PurgeInput
 from promptly.domain.webhooks import WebhookDispatchRequest, WebhookDispatchResult, verify_signature
 from promptly.services.appointments import book
+from promptly.services.inquiries import record_inquiry
 from promptly.services.setup import (
     WEBHOOK_SCHEDULE_ID,
     ensure_schedules,
@@ -54,7 +58,9 @@ from promptly.services.setup import (
 from promptly.services.webhooks import redeliver
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.inquiry import InquiryWorkflow
 from tests.api_support import key, with_api_keys
+from tests.complaint_helpers import inquiry
 from tests.conftest import migrated_database, start_dev_server
 from tests.helpers import CLIENT, appointment
 from tests.webhook_receiver import Received, WebhookReceiver
@@ -99,7 +105,12 @@ def _case_id() -> str:
     return f"appointment-W{uuid.uuid4().hex[:8]}"
 
 
-def _snapshot(case_id: str, statuses: list[tuple[str, str | None]], first_seq: int = 0) -> Any:
+def _snapshot(
+    case_id: str,
+    statuses: list[tuple[str, str | None]],
+    first_seq: int = 0,
+    kind: CaseKind = CaseKind.APPOINTMENT,
+) -> Any:
     """A snapshot whose entries are a message, then one status entry per (status, previous)."""
     entries = [
         TimelineEntry(
@@ -125,8 +136,8 @@ def _snapshot(case_id: str, statuses: list[tuple[str, str | None]], first_seq: i
         )
     return CaseSnapshot(
         case_id=case_id,
-        kind=CaseKind.APPOINTMENT,
-        business_id=case_id.removeprefix("appointment-"),
+        kind=kind,
+        business_id=case_id.removeprefix(f"{kind.value}-"),
         status=statuses[-1][0] if statuses else "Booked",
         client_id="C-17",
         first_seq=first_seq,
@@ -135,10 +146,14 @@ def _snapshot(case_id: str, statuses: list[tuple[str, str | None]], first_seq: i
 
 
 async def _record(
-    pool: AsyncConnectionPool, urls: list[str], case_id: str, statuses: list[tuple[str, str | None]]
+    pool: AsyncConnectionPool,
+    urls: list[str],
+    case_id: str,
+    statuses: list[tuple[str, str | None]],
+    kind: CaseKind = CaseKind.APPOINTMENT,
 ) -> None:
     await ActivityEnvironment().run(
-        RecordsActivities(pool, urls).record_case, _snapshot(case_id, statuses)
+        RecordsActivities(pool, urls).record_case, _snapshot(case_id, statuses, kind=kind)
     )
 
 
@@ -214,6 +229,18 @@ async def test_each_status_change_is_queued_once_per_url_ids_only(
         text = str(row["payload"])
         for pii in ("Anna", "Nowak", "anna@example.com", "+48600100200"):
             assert pii not in text
+
+
+@pytest.mark.parametrize("kind", list(CaseKind))
+async def test_every_case_kind_queues_its_status_changes_under_its_own_type(
+    pool: AsyncConnectionPool, kind: CaseKind
+) -> None:
+    case_id = f"{kind.value}-W{uuid.uuid4().hex[:8]}"
+    await _record(pool, ["https://crm.example.com/a"], case_id, [("Open", None)], kind)
+
+    [row] = await _deliveries(pool, case_id)
+    assert row["event_type"] == f"{kind.value}.status_changed"
+    assert (row["payload"]["kind"], row["payload"]["status"]) == (kind.value, "Open")
 
 
 # --- delivery --------------------------------------------------------------------------------
@@ -480,64 +507,24 @@ async def _until(received: WebhookReceiver, case_id: str, count: int) -> list[Re
     raise AssertionError(f"{count} webhooks for {case_id} never arrived: {received.received()}")
 
 
-async def test_a_booked_then_confirmed_appointment_reaches_the_back_office_in_order(
-    dev: WorkflowEnvironment,
-    pool: AsyncConnectionPool,
-    webhook_db: str,
-    receiver: WebhookReceiver,
-) -> None:
+@asynccontextmanager
+async def _dispatching(
+    client: Client, pool: AsyncConnectionPool, webhook_db: str, receiver: WebhookReceiver
+) -> AsyncIterator[Settings]:
+    """A worker and the `promptly-webhooks` schedule POSTing to `receiver`'s `crm` URL."""
     settings = Settings(
         database_url=webhook_db,
         task_queue=f"promptly-webhooks-{uuid.uuid4().hex[:8]}",
         webhook_urls=[receiver.url("crm")],
         webhook_secret=SECRET,
     )
-    client = dev.client
     async with create_worker(client, settings, pool=pool):
         assert WEBHOOK_SCHEDULE_ID in await ensure_schedules(client, settings)
         dispatcher = client.get_schedule_handle(WEBHOOK_SCHEDULE_ID)
         try:
             # The schedule's first run would start at the next whole minute: start it now.
             await dispatcher.trigger()
-            now = datetime.now(UTC)
-            request = appointment(now + timedelta(days=3))
-            handle = await book(client, request, settings, now)
-            [booked] = await _until(receiver, handle.id, 1)
-
-            await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
-            confirmed_at = asyncio.get_running_loop().time()
-            first, confirmed = await _until(receiver, handle.id, 2)
-            latency = confirmed.at - confirmed_at
-
-            assert first == booked
-            assert [(r.event["previous"], r.event["status"]) for r in (booked, confirmed)] == [
-                (None, "Booked"),
-                ("Booked", "Confirmed"),
-            ]
-            assert confirmed.event["actor"] == {"kind": "client", "id": "C-17"}
-            assert confirmed.event["business_id"] == request.appointment_id
-            assert latency < 5, f"delivered {latency:.1f}s after the confirmation"
-            for received in (booked, confirmed):
-                signature = received.header("Promptly-Signature") or ""
-                assert verify_signature(SECRET, signature, received.body, datetime.now(UTC))
-                text = received.body.decode()
-                for private in (
-                    request.client.name,
-                    str(request.client.email),
-                    str(request.client.phone),
-                    request.provider.name,
-                    request.service,
-                    request.location,
-                ):
-                    assert private not in text
-            # The dispatcher records the outcome once the receiver has answered.
-            for _ in range(50):
-                rows = await _deliveries(pool, handle.id)
-                if all(r["status"] != "pending" for r in rows):
-                    break
-                await asyncio.sleep(0.1)
-            assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 2
-            await handle.terminate("test over")
+            yield settings
         finally:
             described = await dispatcher.describe()
             for schedule_id in schedules(settings):
@@ -545,6 +532,90 @@ async def test_a_booked_then_confirmed_appointment_reaches_the_back_office_in_or
             for action in described.info.running_actions:
                 if isinstance(action, ScheduleActionExecutionStartWorkflow):
                     await client.get_workflow_handle(action.workflow_id).terminate("test over")
+
+
+async def _settled_deliveries(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
+    """The case's deliveries once the dispatcher has recorded what the receiver answered."""
+    for _ in range(50):
+        rows = await _deliveries(pool, case_id)
+        if all(r["status"] != "pending" for r in rows):
+            break
+        await asyncio.sleep(0.1)
+    return rows
+
+
+async def test_a_booked_then_confirmed_appointment_reaches_the_back_office_in_order(
+    dev: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    webhook_db: str,
+    receiver: WebhookReceiver,
+) -> None:
+    client = dev.client
+    async with _dispatching(client, pool, webhook_db, receiver) as settings:
+        now = datetime.now(UTC)
+        request = appointment(now + timedelta(days=3))
+        handle = await book(client, request, settings, now)
+        [booked] = await _until(receiver, handle.id, 1)
+
+        await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+        confirmed_at = asyncio.get_running_loop().time()
+        first, confirmed = await _until(receiver, handle.id, 2)
+        latency = confirmed.at - confirmed_at
+
+        assert first == booked
+        assert [(r.event["previous"], r.event["status"]) for r in (booked, confirmed)] == [
+            (None, "Booked"),
+            ("Booked", "Confirmed"),
+        ]
+        assert confirmed.event["actor"] == {"kind": "client", "id": "C-17"}
+        assert confirmed.event["business_id"] == request.appointment_id
+        assert latency < 5, f"delivered {latency:.1f}s after the confirmation"
+        for received in (booked, confirmed):
+            signature = received.header("Promptly-Signature") or ""
+            assert verify_signature(SECRET, signature, received.body, datetime.now(UTC))
+            text = received.body.decode()
+            for private in (
+                request.client.name,
+                str(request.client.email),
+                str(request.client.phone),
+                request.provider.name,
+                request.service,
+                request.location,
+            ):
+                assert private not in text
+        rows = await _settled_deliveries(pool, handle.id)
+        assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 2
+        await handle.terminate("test over")
+
+
+async def test_an_answered_inquiry_reaches_the_back_office_and_its_records_are_saved(
+    dev: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    webhook_db: str,
+    receiver: WebhookReceiver,
+) -> None:
+    client = dev.client
+    async with _dispatching(client, pool, webhook_db, receiver) as settings:
+        request = inquiry()
+        handle = await record_inquiry(client, request, settings)
+        await _until(receiver, handle.id, 1)
+        await handle.execute_update(
+            InquiryWorkflow.answer, AnswerInquiryInput(text="Yes, 9 to 13.", actor=STAFF)
+        )
+        opened, answered = await _until(receiver, handle.id, 2)
+
+        assert [r.event["type"] for r in (opened, answered)] == ["inquiry.status_changed"] * 2
+        assert [(r.event["previous"], r.event["status"]) for r in (opened, answered)] == [
+            (None, "Open"),
+            ("Open", "Answered"),
+        ]
+        assert answered.event["business_id"] == request.inquiry_id
+        assert request.subject not in answered.body.decode()
+        rows = await _settled_deliveries(pool, handle.id)
+        assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 2
+        async with pool.connection() as conn:
+            cursor = await conn.execute("SELECT status FROM cases WHERE case_id = %s", (handle.id,))
+            assert await cursor.fetchone() == ("Answered",)
 
 
 # --- what admins see -------------------------------------------------------------------------

@@ -158,6 +158,7 @@ class InquiryWorkflow(SendingCase):
                 f"Answered by {command.actor.id}"
                 + ("" if on_time else " after the 24h answer deadline"),
                 status=InquiryStatus.ANSWERED.value,
+                previous=InquiryStatus.OPEN.value,  # the only status an answer leaves
                 on_time=on_time,
             )
             self._publish()
@@ -195,6 +196,7 @@ class InquiryWorkflow(SendingCase):
                 f"{command.severity.value})"
                 + ("" if opened.created else "; the complaint existed already"),
                 status=InquiryStatus.PROMOTED.value,
+                previous=InquiryStatus.OPEN.value,
                 complaint_id=opened.complaint_id,
                 complaint_workflow_id=opened.workflow_id,
             )

@@ -74,11 +74,17 @@ class SurveyWorkflow(SendingCase):
     @workflow.run
     async def run(self, request: SurveyRequest) -> SurveyView:
         self._promises.make(ledger.survey_promise(request.visit_ended_at, workflow.now()))
+        self._note(
+            TimelineKind.STATUS,
+            SYSTEM,
+            f"Survey scheduled for {readable(self._send_at, request.client.timezone)}",
+            status=self._status.value,
+        )
         await self._save()
         if not await self._answered_before(self._send_at, "send the survey"):
             await self._send("survey", settled=self._survey_settled)
             if self._answer is None:  # an answer that came while it was sending stands
-                self._status = SurveyStatus.SENT
+                self._set_status(SurveyStatus.SENT, SYSTEM, "Survey sent")
             await self._save()
             if not await self._answered_before(self._reminder_at, "reminder"):
                 await self._send("survey_reminder")
@@ -90,16 +96,17 @@ class SurveyWorkflow(SendingCase):
                 await self._cancel_moot_messages("survey_closed")
             await self._messages.drain()
         if self._answer is None:
-            self._status = SurveyStatus.CLOSED
-            self._note(
-                TimelineKind.STATUS,
-                SYSTEM,
-                "Survey closed without an answer",
-                status=self._status.value,
-            )
+            self._set_status(SurveyStatus.CLOSED, SYSTEM, "Survey closed without an answer")
         self._promises.close(f"the survey ended {self._status.value}")
         await self._save()
         return self._view()
+
+    def _set_status(self, status: SurveyStatus, actor: Actor, detail: str, **data: object) -> None:
+        """Every change of status is a status entry with the one before (webhooks, history)."""
+        previous, self._status = self._status, status
+        self._note(
+            TimelineKind.STATUS, actor, detail, status=status.value, previous=previous.value, **data
+        )
 
     async def _answered_before(self, moment: datetime, then: str) -> bool:
         """Wait for an answer until `moment`, when the workflow does `then`."""
@@ -129,9 +136,8 @@ class SurveyWorkflow(SendingCase):
             client = self._request.client
             actor = Actor(kind=ActorKind.CLIENT, id=client.id)
             self._answer = answer
-            self._status = SurveyStatus.ANSWERED
-            self._note(
-                TimelineKind.ACTION,
+            self._set_status(
+                SurveyStatus.ANSWERED,
                 actor,
                 f"Answered: NPS {answer.nps}",
                 nps=answer.nps,
