@@ -44,6 +44,7 @@ from tests.helpers import (
     message_of,
     messages,
     next_local,
+    settled,
     sleep_until,
     task_timeout,
     tasks,
@@ -76,10 +77,12 @@ async def test_reschedule_twice_reminds_only_for_the_final_time(
     handle = await book(env.client, request, settings, booked_at)
 
     await env.sleep(timedelta(hours=1))
+    await settled(env.client, handle.id)
     await handle.execute_update(
         AppointmentWorkflow.reschedule, RescheduleInput(new_start=second, actor=CLIENT)
     )
     await env.sleep(timedelta(hours=1))
+    await settled(env.client, handle.id)
     view = await handle.execute_update(
         AppointmentWorkflow.reschedule, RescheduleInput(new_start=final, actor=STAFF)
     )
@@ -224,6 +227,7 @@ async def test_no_show_excuse_and_waiver_give_a_free_reschedule(
     assert "next visit must be booked and paid anew" not in view.needs_attention
 
     new_start = start + timedelta(days=3)
+    await settled(env.client, handle.id)
     view = await handle.execute_update(
         AppointmentWorkflow.reschedule, RescheduleInput(new_start=new_start, actor=CLIENT)
     )
@@ -306,6 +310,7 @@ async def test_continue_as_new_after_many_reschedules_keeps_the_whole_timeline(
     assert task_timeout(first) == WORKFLOW_TASK_TIMEOUT == timedelta(seconds=5)
     for change in range(1, 13):
         await env.sleep(timedelta(minutes=10))
+        await settled(env.client, handle.id)
         await handle.execute_update(
             AppointmentWorkflow.reschedule,
             RescheduleInput(new_start=start + timedelta(days=change), actor=CLIENT),

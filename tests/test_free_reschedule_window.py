@@ -22,7 +22,7 @@ from promptly.domain.appointments.models import (
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.complaint_helpers import advance_to
-from tests.helpers import CLIENT, PROVIDER, appointment, end_workflows, message_of
+from tests.helpers import CLIENT, PROVIDER, appointment, end_workflows, message_of, settled
 
 
 async def status_becomes(handle: Any, wanted: AppointmentStatus, within: float = 30.0) -> None:
@@ -67,6 +67,7 @@ async def test_free_reschedule_after_a_provider_cancellation_lasts_as_long_as_th
     booked_at = await env.get_current_time()
     request = appointment(booked_at + timedelta(days=3))
     handle = await book(env.client, request, settings, booked_at)
+    await settled(env.client, handle.id)  # the booking's sends, before a cancel makes them moot
     cancelled_at = await env.get_current_time()
     view = await handle.execute_update(
         AppointmentWorkflow.cancel, CancelInput(reason="provider ill", actor=PROVIDER)

@@ -73,6 +73,23 @@ def test_a_second_dev_stack_stops_at_once_naming_the_taken_port(tmp_path: Path) 
     assert port_is_free(ui_port) and port_is_free(api_port)
 
 
+def test_a_taken_twilio_fake_port_stops_the_dev_stack_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    ports = [str(free_port()) for _ in range(3)]
+    with listening() as sms_port:
+        ended = _promptly(
+            "dev",
+            *("--port", ports[0], "--ui-port", ports[1], "--api-port", ports[2]),
+            *("--sms-port", str(sms_port), "--data", str(tmp_path / "data")),
+            cwd=tmp_path,
+        )
+    assert ended.returncode == 1, ended.stderr
+    message = " ".join(ended.stderr.split())
+    assert f"port {sms_port} (the Twilio fake) is already in use by pid {os.getpid()}" in message
+    assert not (tmp_path / "data" / "pg").exists()
+
+
 def test_the_api_alone_refuses_a_taken_port_in_one_sentence(tmp_path: Path) -> None:
     with listening() as port:
         ended = _promptly("api", "--port", str(port), cwd=tmp_path)

@@ -32,7 +32,7 @@ from promptly.config import ApiRole, Settings
 from promptly.dev.stack import twilio_fake
 from promptly.domain import keys, links
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
-from tests.helpers import appointment, messages, tasks, until
+from tests.helpers import appointment, messages, settled, tasks, until
 from tests.twilio_fake import TwilioFake
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -234,6 +234,8 @@ async def test_stop_opts_out_at_once_and_later_messages_go_by_email(stack: Stack
     )
     assert {r["channel"] for r in rows} == {"email"}
     assert {r["recipient"] for r in rows} == {email}
+    # A send's row is written before the case notes it: read the view once the case is idle.
+    await settled(stack.client, case_id)
     view = await stack.status(second)
     sent = [e for e in view["timeline"] if e["kind"] == "message"]
     # A call task for the front desk is noted as a message too, and names no recipient.

@@ -113,14 +113,20 @@ def worker() -> None:
 
 @app.command()
 def dev(
-    port: int = 7233, ui_port: int = 8233, api_port: int = 8000, data: Path = Path(".data")
+    port: int = 7233,
+    ui_port: int = 8233,
+    api_port: int = 8000,
+    sms_port: Annotated[
+        int, typer.Option(help="the local Twilio fake (only without PROMPTLY_TWILIO_ACCOUNT_SID)")
+    ] = 8234,
+    data: Path = Path(".data"),
 ) -> None:
     """Embedded stack: Temporal dev server + UI, PostgreSQL, worker, API :8000. Ctrl-C stops all."""
     from promptly.dev import stack as devstack
     from promptly.dev.ports import PortTaken
 
     try:
-        devstack.run(data, port, ui_port, api_port)
+        devstack.run(data, port, ui_port, api_port, sms_port)
     except PortTaken as taken:
         typer.secho(str(taken), fg="red", err=True)
         raise typer.Exit(1) from taken

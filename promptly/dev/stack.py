@@ -156,7 +156,11 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> No
 
 
 def run(
-    data_root: Path = Path(".data"), port: int = 7233, ui_port: int = 8233, api_port: int = 8000
+    data_root: Path = Path(".data"),
+    port: int = 7233,
+    ui_port: int = 8233,
+    api_port: int = 8000,
+    sms_port: int = TWILIO_FAKE_PORT,
 ) -> None:
     """Start PostgreSQL, Temporal, the worker and the API; block until Ctrl-C.
 
@@ -166,7 +170,10 @@ def run(
     from promptly.dev.output import ReadyBlock, log_to_files
     from promptly.dev.ports import refuse_taken_ports
 
-    refuse_taken_ports({port: "Temporal", ui_port: "the Temporal UI", api_port: "the HTTP API"})
+    needed = {port: "Temporal", ui_port: "the Temporal UI", api_port: "the HTTP API"}
+    if not os.environ.get("PROMPTLY_TWILIO_ACCOUNT_SID"):
+        needed[sms_port] = "the Twilio fake"
+    refuse_taken_ports(needed)
     logs = log_to_files(data_root / "logs")
     print(f"starting Temporal, PostgreSQL, the worker and the API (logs in {logs}/) ...")
     retention_days = Settings().retention.days
@@ -182,7 +189,7 @@ def run(
             ui_codec_endpoint=codec,
             log_file=logs / "temporal.log",
         ) as address,
-        twilio_fake(data_root) as twilio_env,
+        twilio_fake(data_root, sms_port) as twilio_env,
     ):
         os.environ.setdefault("PROMPTLY_DATABASE_URL", database_url)
         os.environ.setdefault("PROMPTLY_TEMPORAL_ADDRESS", address)

@@ -8,7 +8,7 @@ so a counter moves once per real event). docs/grafana-dashboard.json charts them
 from __future__ import annotations
 
 # Messages handed to a channel: labels channel, template, outcome
-# (sent | queued_in_outbox | already_sent | rejected | retrying).
+# (sent | queued_in_outbox | already_sent | rejected | retrying | throttled).
 MESSAGES = "promptly_messages"
 # Reminders that fell due: label outcome (on_time | late | failed); late = sent more than
 # an hour after the planned time (channel retries), still inside the 24–48h window.
