@@ -19,10 +19,19 @@ from promptly.services.history import load_case
 from promptly.services.inquiries import record_inquiry
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
-from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, inquiry, sent
+from tests.complaint_helpers import (
+    AGENT,
+    CUSTOMER,
+    SUPERVISOR,
+    advance_to,
+    complaint_payload,
+    inquiry,
+    sent,
+)
 from tests.helpers import close_to, messages, timeline_rows
 
 H = timedelta(hours=1)
+CUSTOMER_PAYLOAD = complaint_payload()["customer"]
 
 
 async def test_an_inquiry_is_acknowledged_at_once_and_the_answer_is_sent_to_the_customer(
@@ -64,6 +73,29 @@ async def test_an_inquiry_is_acknowledged_at_once_and_the_answer_is_sent_to_the_
     async with pool.connection() as conn:
         exported = await load_case(conn, request.inquiry_id, "Europe/Warsaw")
     assert exported.case_id == request.workflow_id and exported.status == "Answered"
+
+
+async def test_a_customer_who_prefers_sms_gets_the_answer_itself_by_sms(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    customer = {**CUSTOMER_PAYLOAD, "preferred_channel": "sms", "email": None}
+    request = inquiry(customer=customer)
+    handle = await record_inquiry(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    answer = "Yes, on Saturdays from 9:00 to 13:00. Book online or call the front desk."
+    await handle.execute_update(
+        InquiryWorkflow.answer, AnswerInquiryInput(text=answer, actor=AGENT)
+    )
+    await handle.result()
+
+    rows = await messages(pool, request.workflow_id)
+    assert [(r["template"], r["channel"]) for r in rows] == [
+        ("inquiry_ack", "sms"),
+        ("inquiry_answer", "sms"),
+    ]
+    ack, answered = (r["body"] for r in rows)
+    assert request.inquiry_id in ack and "Odpowiemy najpozniej" in ack  # the deadline, in Polish
+    assert answer in answered and request.inquiry_id in answered and "\n" not in answered
 
 
 async def test_an_unanswered_inquiry_alerts_the_front_desk_at_24h_and_the_supervisor_at_48h(

@@ -148,10 +148,49 @@ def test_the_client_templates_have_their_own_sms_version_in_both_languages() -> 
         "reschedule_link",
         "sms_opted_out",
         "sms_opted_in",
+        *CUSTOMER_TEMPLATES,
     }
     assert wanted <= sms_template_names(Locale.EN)
     assert sms_template_names(Locale.EN) == sms_template_names(Locale.PL)
     assert sms_template_names(Locale.EN) <= template_names()
+
+
+# What a complaining or asking customer is sent: on their channel, SMS included.
+CUSTOMER_TEMPLATES = (
+    "inquiry_ack",
+    "inquiry_answer",
+    "complaint_ack",
+    "status_update",
+    "resolution_proposed",
+    "complaint_note",
+    "complaint_closed",
+    "complaint_survey",
+    "hold_ended",
+)
+
+
+@pytest.mark.parametrize("locale", list(Locale))
+@pytest.mark.parametrize(
+    ("template", "staff_text"),
+    [
+        ("inquiry_answer", "answer"),
+        ("resolution_proposed", "resolution"),
+        ("complaint_note", "note"),
+    ],
+)
+def test_what_staff_wrote_reaches_an_sms_customer_whole_up_to_twilios_limit(
+    template: str, staff_text: str, locale: Locale
+) -> None:
+    context = _context(template, locale) | {"reference": "Q-2026-17"}
+    words = " ".join(f"Line {n}: bring the referral and your ID card." for n in range(40))
+    context[staff_text] = words[:1200]
+    whole = render(template, locale, "Europe/Warsaw", context, Channel.SMS).body
+    assert words[:1200] in whole and context["reference"] in whole
+
+    context[staff_text] = words * 3  # longer than any SMS carries: cut, and said to be
+    cut = render(template, locale, "Europe/Warsaw", context, Channel.SMS).body
+    assert len(cut) <= 1600 and segments(cut).encoding is Encoding.GSM7
+    assert words[:1000] in cut and "..." in cut
 
 
 def test_the_sms_confirmation_says_how_to_answer() -> None:
