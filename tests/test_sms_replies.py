@@ -32,6 +32,7 @@ from promptly.config import ApiRole, Settings
 from promptly.dev.stack import twilio_fake
 from promptly.domain import keys, links
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
+from tests.complaint_helpers import complaint_payload, inquiry
 from tests.helpers import appointment, messages, settled, tasks, until
 from tests.twilio_fake import TwilioFake
 
@@ -352,6 +353,40 @@ async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:
     view = await stack.status(appointment_id)
     assert view["status"] == "Confirmed"
     assert status_entries(view)[-1]["detail"] == "Client confirmed by email reply"
+
+
+async def test_an_email_reply_to_an_inquiry_is_filed_there_and_confirms_no_appointment(
+    stack: Stack,
+) -> None:
+    client_id = f"C-{uuid.uuid4().hex[:8]}"
+    appointment_id, _, email = await stack.book(channel="email", client_id=client_id)
+    customer = {**complaint_payload()["customer"], "id": client_id, "email": email}
+    request = inquiry(customer=customer)
+    recorded = await stack.http.post(
+        "/inquiries", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
+    )
+    assert recorded.status_code == 201, recorded.text
+    case_id = request.workflow_id
+    stack.started.append(case_id)
+    [ack] = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"inquiry_ack"}), "the acknowledgement"
+    )
+
+    reply = {
+        "from": email,
+        "to": "reply@promptly.example",
+        "subject": f"Re: {ack['subject']}",
+        "text": "Tak, dziękuję",
+        "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>\nSubject: Re",
+    }
+    answer = await stack.http.post(f"/inbound/email/{EMAIL_TOKEN}", files=_multipart(reply))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"intent": "confirm", "action": "task"}
+    assert (await stack.status(appointment_id))["status"] == "Booked"
+    [task] = await until(
+        lambda: _kind(tasks(stack.pool, case_id), "client_reply"), "the task on the inquiry"
+    )
+    assert "Tak, dziękuję" in task["details"]
 
 
 def _multipart(fields: dict[str, str]) -> dict[str, tuple[None, str]]:

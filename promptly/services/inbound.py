@@ -22,7 +22,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentView, ConfirmInput
-from promptly.domain.common import Actor, ActorKind, Channel, Locale, RecipientRole
+from promptly.domain.common import Actor, ActorKind, CaseKind, Channel, Locale, RecipientRole
 from promptly.domain.messages import NoticeRequest, Recipient, SendMessageRequest
 from promptly.domain.sms import (
     ReplyIntent,
@@ -95,8 +95,13 @@ class _Handler:
     async def act(self, intent: ReplyIntent) -> ReplyOutcome:
         if intent is ReplyIntent.OPT_OUT or intent is ReplyIntent.OPT_IN:
             return await self._consent(intent)
+        named = await self._case_named()
+        if named is not None and named["kind"] != CaseKind.APPOINTMENT.value:
+            # An answer to a complaint's, an inquiry's or a survey's message is about that
+            # case: a "Tak, dziękuję" there confirms no appointment.
+            return await self._task(intent, named["case_id"], "")
         candidates = await self._candidates(
-            AWAITING_ANSWER if intent is ReplyIntent.CONFIRM else OPEN_APPOINTMENT
+            AWAITING_ANSWER if intent is ReplyIntent.CONFIRM else OPEN_APPOINTMENT, named
         )
         if intent is ReplyIntent.CONFIRM and len(candidates) == 1:
             return await self._confirm(candidates[0])
@@ -225,9 +230,28 @@ class _Handler:
             context={"client_name": to.name, "client_id": known.get("client_id")},
         )
 
-    async def _candidates(self, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
-        """The appointments this reply can be about, soonest first; an email's subject
-        narrows them to the case it names or answers."""
+    async def _case_named(self) -> dict[str, Any] | None:
+        """The client's case (any kind) that an email's subject names or answers."""
+        ids = [c["client_id"] for c in self._clients]
+        if not self._reply.subject or not ids:
+            return None
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            named = await _case_named_by_subject(cur, self._reply)
+            if named is None:
+                return None
+            await cur.execute(
+                """SELECT case_id, kind FROM cases
+                    WHERE client_id = ANY(%s) AND (case_id = %s OR business_id = %s)
+                    ORDER BY created_at DESC LIMIT 1""",
+                (ids, named, named),
+            )
+            return await cur.fetchone()
+
+    async def _candidates(
+        self, statuses: tuple[str, ...], named: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        """The appointments this reply can be about, soonest first; the one an email's subject
+        names, when it is among them."""
         ids = [c["client_id"] for c in self._clients]
         if not ids:
             return []
@@ -240,19 +264,25 @@ class _Handler:
                 (ids, list(statuses)),
             )
             found: list[dict[str, Any]] = await cur.fetchall()
-            if self._reply.subject and len(found) > 1:
-                named = await _case_named_by_subject(cur, self._reply)
-                found = [c for c in found if named in (c["case_id"], c["business_id"])] or found
+        if named is not None:
+            found = [c for c in found if c["case_id"] == named["case_id"]] or found
         return found
 
     async def _latest_case(self, conn: AsyncConnection[Any]) -> str:
-        """Where a reply that names no case is filed: the client's latest case."""
+        """Where a reply that is about no open appointment is filed, among the client's cases of
+        any kind: the one our last message to the sender was about (what the reply answers),
+        else the newest."""
         ids = [c["client_id"] for c in self._clients]
         row = await (
             await conn.execute(
-                """SELECT case_id FROM cases WHERE client_id = ANY(%s)
-                    ORDER BY starts_at DESC NULLS LAST, created_at DESC LIMIT 1""",
-                (ids,),
+                """SELECT c.case_id FROM cases c
+                    WHERE c.client_id = ANY(%s)
+                    ORDER BY (SELECT max(m.id) FROM messages m
+                               WHERE m.case_id = c.case_id AND m.recipient_role = 'client'
+                                 AND lower(m.recipient) = lower(%s)) DESC NULLS LAST,
+                             c.created_at DESC
+                    LIMIT 1""",
+                (ids, self._reply.sender),
             )
         ).fetchone()
         return str(row[0]) if row else f"{self._reply.channel.value}:{self._reply.sender}"
