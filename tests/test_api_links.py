@@ -18,9 +18,12 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from promptly.api.pages import status_label
 from promptly.config import Settings
-from promptly.domain.appointments.models import AppointmentRequest
-from promptly.domain.surveys.models import SurveyRequest
+from promptly.domain.appointments.models import AppointmentRequest, AppointmentStatus
+from promptly.domain.common import Locale
+from promptly.domain.complaints.models import ComplaintStatus
+from promptly.domain.surveys.models import SurveyRequest, SurveyStatus
 from promptly.workflows.survey import SurveyWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, client_links, eventually, sign
 from tests.helpers import appointment
@@ -278,3 +281,11 @@ async def test_links_need_no_api_key_and_never_show_a_trace(
     response = await api.get(f"/c/{token}")  # no X-API-Key
     assert response.status_code == 404
     _is_page(response)
+
+
+def test_a_link_page_names_every_status_of_a_linked_case_in_the_clients_words() -> None:
+    statuses = [*AppointmentStatus, *ComplaintStatus, *SurveyStatus]
+    for locale in Locale:
+        for status in statuses:
+            label = status_label(locale, status.value)
+            assert label != status.value and label[0].islower(), (locale, status, label)

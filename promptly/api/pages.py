@@ -100,6 +100,12 @@ TEXT: dict[Locale, dict[str, str]] = {
         "status.NoShow": "missed",
         "status.Answered": "answered",
         "status.Closed": "closed",
+        "status.Scheduled": "scheduled",
+        "status.Sent": "sent",
+        "status.Open": "open",
+        "status.OnHold": "on hold",
+        "status.ResolutionProposed": "waiting for your answer to our proposal",
+        "status.ClosedUnconfirmed": "closed",
     },
     Locale.PL: {
         "label.service": "Usługa",
@@ -182,6 +188,12 @@ TEXT: dict[Locale, dict[str, str]] = {
         "status.NoShow": "nieodbyta (nieobecność)",
         "status.Answered": "udzielono odpowiedzi",
         "status.Closed": "zamknięta",
+        "status.Scheduled": "zaplanowana",
+        "status.Sent": "wysłana",
+        "status.Open": "w toku",
+        "status.OnHold": "wstrzymana",
+        "status.ResolutionProposed": "czeka na Państwa odpowiedź na naszą propozycję",
+        "status.ClosedUnconfirmed": "zamknięta",
     },
 }
 
