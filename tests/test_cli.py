@@ -192,3 +192,12 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
         )
         assert answered.exit_code == 0, answered.output
         assert f"{asked.inquiry_id}  Answered" in answered.stdout and "staff:ewa" in answered.stdout
+        for _ in range(100):
+            listed = await promptly("inquiry", "list", "--status", "Answered")
+            if asked.workflow_id in listed.stdout:
+                break
+            await asyncio.sleep(0.1)
+        [row] = [line for line in listed.stdout.splitlines() if asked.workflow_id in line]
+        assert row.split() == [asked.workflow_id, "Answered", "due", "-"]
+        wrong = await promptly("inquiry", "list", "--status", "Closed")
+        assert wrong.exit_code == 2 and "Open" in wrong.output

@@ -1,13 +1,19 @@
 """`promptly inquiry …`: record an inquiry, read its status, answer or promote it (the
-commands of the case-kind registry, promptly/cli/case_commands.py)."""
+commands of the case-kind registry, promptly/cli/case_commands.py), and list them."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
 import typer
 
-from promptly.cli.case_commands import add_case_commands, print_timeline
+from promptly.cli.case_commands import add_case_commands, print_listing, print_timeline
 from promptly.cli.common import settings
-from promptly.domain.inquiries import InquiryView
+from promptly.config import Settings
+from promptly.domain.inquiries import InquiryStatus, InquiryView
+from promptly.domain.readable_time import readable
 from promptly.services.case_kinds import INQUIRY
 
 inquiry_app = typer.Typer(help="Inquiries: record, inspect, answer, promote.", no_args_is_help=True)
@@ -31,3 +37,21 @@ add_case_commands(
     start="record",
     start_help="Record an inquiry from a JSON file (the customer is acknowledged at once).",
 )
+
+
+@inquiry_app.command("list")
+def list_inquiries(
+    status: Annotated[InquiryStatus | None, typer.Option(help="e.g. Open")] = None,
+    limit: int = 50,
+) -> None:
+    """List inquiries (Temporal visibility), newest first; an open one with its answer due."""
+    query = "WorkflowType = 'InquiryWorkflow'"
+    if status:
+        query += f" AND InquiryStatus = {json.dumps(status.value)}"
+
+    def row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
+        due = attributes.get("SlaDeadline")
+        answer_due = readable(due, config.office_timezone) if isinstance(due, datetime) else "-"
+        return f"{workflow_id:<36} {attributes.get('InquiryStatus', '-')!s:<10} due {answer_due}"
+
+    print_listing(query, limit, row)
