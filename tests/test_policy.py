@@ -720,6 +720,9 @@ def test_ui_views_filter_tomorrows_unconfirmed_visits_by_the_office_day() -> Non
     assert unquote(unconfirmed.url.split("query=", 1)[1]) == unconfirmed.query
     breached = next(view for name, view in views.items() if name.startswith("Breached"))
     assert "SlaBreached = true" in breached.query
+    overdue = views["Inquiries past their answer deadline"]
+    assert 'InquiryStatus = "Open"' in overdue.query
+    assert 'SlaDeadline < "2026-03-28T12:00:00Z"' in overdue.query
 
 
 # --- fees that match the messages, the client running late ------------------------------

@@ -31,9 +31,10 @@ def _day_bounds(now: datetime, timezone: str, days_ahead: int) -> tuple[str, str
 
 def ui_views(now: datetime, timezone: str, ui_base: str, namespace: str) -> list[UiView]:
     """The first lists: tomorrow's unconfirmed visits, breached complaints (by department),
-    today's visits, cases waiting on a person."""
+    today's visits, escalated complaints, inquiries past their answer deadline."""
     tomorrow = _day_bounds(now, timezone, 1)
     today = _day_bounds(now, timezone, 0)
+    now_utc = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     queries = [
         (
             "Unconfirmed visits tomorrow",
@@ -54,6 +55,11 @@ def ui_views(now: datetime, timezone: str, ui_base: str, namespace: str) -> list
             "Complaints escalated to a supervisor or beyond",
             'WorkflowType = "ComplaintWorkflow" AND EscalationLevel >= 1 '
             'AND ExecutionStatus = "Running"',
+        ),
+        (
+            "Inquiries past their answer deadline",
+            'WorkflowType = "InquiryWorkflow" AND InquiryStatus = "Open" '
+            f'AND SlaDeadline < "{now_utc}"',
         ),
     ]
     base = f"{ui_base.rstrip('/')}/namespaces/{quote(namespace, safe='')}/workflows?query="
