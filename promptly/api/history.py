@@ -84,7 +84,7 @@ async def export_client_history(
     caller: Annotated[Caller, require(AUDIT)],
     fmt: Annotated[Format, Query(alias="format", description="json or md")] = Format.JSON,
 ) -> Response | ClientExport:
-    """Every case (appointments, complaints, surveys) and every message of one client."""
+    """Every case (appointments, complaints, inquiries, surveys) and every message of one client."""
     if fmt is Format.HTML:
         raise invalid_input([("format", "html is for case histories; use json or md")])
     settings: Settings = request.app.state.settings

@@ -36,7 +36,9 @@ class WebhookEvent(Model):
     id: str = Field(description="<case_id>/<seq>, one per status change: receivers dedupe by it")
     type: WebhookEventType
     case_id: str = Field(description="the workflow id, e.g. appointment-A-1001")
-    business_id: str = Field(description="appointment or complaint id (a survey: appointment id)")
+    business_id: str = Field(
+        description="appointment, complaint or inquiry id (a survey: its appointment's id)"
+    )
     kind: CaseKind
     status: str
     previous: str | None = Field(description="the status before; null when the case began")

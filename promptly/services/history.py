@@ -117,7 +117,8 @@ async def load_case(
 
 
 async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str) -> ClientExport:
-    """Every case of a client (appointments, complaints, surveys) and every message of each."""
+    """Every case of a client (appointments, complaints, inquiries, surveys) and every message
+    of each."""
     zone = ZoneInfo(timezone)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
