@@ -29,6 +29,7 @@ from promptly.db.qa_facts import build_report
 from promptly.domain.qa_report import (
     AppointmentFact,
     ComplaintFact,
+    InquiryFigures,
     Nps,
     Period,
     QaReport,
@@ -332,6 +333,30 @@ def seed_complaints() -> list[Case]:
     return cases
 
 
+def inquiry(number: int, received: datetime, status: str) -> Case:
+    case = Case(f"inquiry-Q-{number}", "inquiry", status)
+    case.note(received, "status", "Inquiry received", status="Open")
+    return case
+
+
+def seed_inquiries() -> list[Case]:
+    """4 received in the period: one answered in time, one late after an alert, one promoted,
+    one still waiting after two alerts; one received before the period."""
+    q1 = inquiry(1, local(3, 9), "Answered")
+    q1.note(local(3, 14), "status", "Answered", status="Answered", previous="Open", on_time=True)
+    q2 = inquiry(2, local(4, 9), "Answered")
+    q2.note(local(5, 9), "decision", "Unanswered after 24h", alert="front desk")
+    q2.note(local(5, 15), "status", "Answered", status="Answered", previous="Open", on_time=False)
+    q3 = inquiry(3, local(5, 9), "Promoted")
+    q3.note(local(5, 11), "status", "Promoted", status="Promoted", previous="Open")
+    q4 = inquiry(4, local(12, 9), "Open")
+    q4.note(local(13, 9), "decision", "Unanswered after 24h", alert="front desk")
+    q4.note(local(14, 9), "decision", "Unanswered after 48h", alert="supervisor")
+    q0 = inquiry(0, local(20, 9, month=2), "Answered")
+    q0.note(local(20, 10, month=2), "status", "Answered", status="Answered", on_time=True)
+    return [q0, q1, q2, q3, q4]
+
+
 def seed_surveys(conn: psycopg.Connection[Any]) -> None:
     """20 answers: week 10 6/2/2 (NPS +40), week 11 4/2/4 (NPS 0); overall +20."""
     week1 = [10, 9, 9, 10, 9, 10, 8, 7, 3, 6]
@@ -355,7 +380,7 @@ def report_db(database_url: str) -> Iterator[str]:
     """A database of its own on the test server, migrated and seeded."""
     with migrated_database(database_url, "promptly_report") as url:
         with psycopg.connect(url) as conn:
-            for case in [*seed_appointments(), *seed_complaints()]:
+            for case in [*seed_appointments(), *seed_complaints(), *seed_inquiries()]:
                 store(conn, case)
             seed_surveys(conn)
         yield url
@@ -415,6 +440,12 @@ async def test_complaint_and_escalation_figures(seeded: QaReport) -> None:
         ("customer_care", 2, "manager", 1),
         ("customer_care", 3, "manager", 1),
     ]
+
+
+async def test_inquiry_figures(seeded: QaReport) -> None:
+    assert seeded.inquiries == InquiryFigures(
+        received=4, answered_on_time=Rate(1, 4), promoted=1, unanswered=1, alerts=3
+    )
 
 
 async def test_promise_figures_are_recomputed_from_the_ledger(seeded: QaReport) -> None:
@@ -479,6 +510,9 @@ def test_table_format(seeded: QaReport) -> None:
     assert value("Resolved within 48h (promise kept)") == "75% (6 of 8)"
     assert value("customer_care · level 1 (supervisor)") == "2"
     assert value("NPS") == "+20 (20 answers: 10 promoters, 4 passives, 6 detractors)"
+    assert value("Inquiries received") == "4"
+    assert value("Answered by the answer deadline") == "25% (1 of 4)"
+    assert value("Staff alerts while unanswered") == "3"
     assert "  2026-W10            20        80%                 100%       10%" in text
 
 
@@ -506,6 +540,8 @@ def test_csv_format(seeded: QaReport) -> None:
     assert by_key[("nps_detractors", "")]["value"] == "6"
     assert by_key[("week_no_show_rate_pct", "2026-W10")]["value"] == "10.0"
     assert by_key[("week_nps", "2026-W11")]["value"] == "0.0"
+    assert by_key[("inquiries_answered_on_time_pct", "")]["count"] == "1"
+    assert by_key[("inquiries_promoted", "")]["value"] == "1"
 
 
 def test_html_format(seeded: QaReport) -> None:

@@ -18,6 +18,7 @@ from promptly.domain.qa_report import (
     AppointmentFact,
     ComplaintFact,
     EscalationFact,
+    InquiryFact,
     Period,
     QaReport,
     ReminderFact,
@@ -107,6 +108,26 @@ SELECT t.case_id, coalesce(c.details->>'department', '') AS department,
  ORDER BY t.at, t.case_id
 """
 
+# Inquiries by when they were received (their first timeline entry), read from the status and
+# alert entries their workflow wrote.
+_INQUIRIES_SQL = """
+SELECT c.case_id, f.received_at,
+       (SELECT (t.data->>'on_time')::boolean FROM timeline_events t
+         WHERE t.case_id = c.case_id AND t.kind = 'status' AND t.data->>'status' = 'Answered'
+         ORDER BY t.seq LIMIT 1) AS answered_on_time,
+       EXISTS (SELECT 1 FROM timeline_events t
+                WHERE t.case_id = c.case_id AND t.kind = 'status'
+                  AND t.data->>'status' = 'Promoted') AS promoted,
+       (SELECT count(*) FROM timeline_events t
+         WHERE t.case_id = c.case_id AND t.kind = 'decision' AND t.data ? 'alert')::int AS alerts
+  FROM cases c
+  CROSS JOIN LATERAL (SELECT min(t.at) AS received_at
+                        FROM timeline_events t WHERE t.case_id = c.case_id) f
+ WHERE c.kind = 'inquiry' AND f.received_at >= %(start)s AND f.received_at < %(end)s
+   AND c.case_id NOT LIKE %(demo)s
+ ORDER BY f.received_at, c.case_id
+"""
+
 _SURVEYS_SQL = """
 SELECT nps, answered_at FROM survey_responses
  WHERE answered_at >= %(start)s AND answered_at < %(end)s AND case_id NOT LIKE %(demo)s
@@ -170,7 +191,9 @@ async def load_facts(conn: AsyncConnection[Any], period: Period) -> ReportFacts:
         surveys = [SurveyFact(**row) for row in await cur.fetchall()]
         await cur.execute(_PROMISES_SQL, bounds)
         promises = [PromiseFact(**row) for row in await cur.fetchall()]
-    return ReportFacts(appointments, complaints, escalations, surveys, promises)
+        await cur.execute(_INQUIRIES_SQL, bounds)
+        inquiries = [InquiryFact(**row) for row in await cur.fetchall()]
+    return ReportFacts(appointments, complaints, escalations, surveys, promises, inquiries)
 
 
 async def build_report(conn: AsyncConnection[Any], period: Period) -> QaReport:

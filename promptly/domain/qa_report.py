@@ -138,6 +138,15 @@ class EscalationFact:
 
 
 @dataclass(frozen=True)
+class InquiryFact:
+    case_id: str
+    received_at: datetime
+    answered_on_time: bool | None = None  # by the case's answer deadline; None: not answered
+    promoted: bool = False  # it was a complaint: one was filed for it
+    alerts: int = 0  # staff alerted while it waited (front desk at 24h, supervisor at 48h)
+
+
+@dataclass(frozen=True)
 class SurveyFact:
     nps: int
     answered_at: datetime
@@ -150,6 +159,7 @@ class ReportFacts:
     escalations: Sequence[EscalationFact] = ()
     surveys: Sequence[SurveyFact] = ()
     promises: Sequence[PromiseFact] = ()
+    inquiries: Sequence[InquiryFact] = ()
 
 
 # --- the report: pure arithmetic ---------------------------------------------------------------
@@ -204,6 +214,25 @@ class Escalations:
 
 
 @dataclass(frozen=True)
+class InquiryFigures:
+    received: int = 0
+    answered_on_time: Rate = Rate(0, 0)
+    promoted: int = 0
+    unanswered: int = 0
+    alerts: int = 0
+
+    @classmethod
+    def of(cls, facts: Sequence[InquiryFact]) -> InquiryFigures:
+        return cls(
+            received=len(facts),
+            answered_on_time=Rate(sum(1 for f in facts if f.answered_on_time), len(facts)),
+            promoted=sum(1 for f in facts if f.promoted),
+            unanswered=sum(1 for f in facts if f.answered_on_time is None and not f.promoted),
+            alerts=sum(f.alerts for f in facts),
+        )
+
+
+@dataclass(frozen=True)
 class Week:
     monday: date
     appointments: int
@@ -248,6 +277,8 @@ class QaReport:
     complaint_feedback: Nps = field(default_factory=lambda: Nps.of(()))
     # Each promise of the procedures as the workflows judged it (the promise ledger).
     promises: list[PromiseTally] = field(default_factory=list)
+    # Inquiries received in the period.
+    inquiries: InquiryFigures = field(default_factory=InquiryFigures)
 
 
 def reminder_in_window(reminder: ReminderFact) -> bool:
@@ -355,4 +386,5 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
             c.feedback_score for c in complaints if c.feedback_score is not None
         ),
         promises=promise_report.tally(facts.promises),
+        inquiries=InquiryFigures.of(facts.inquiries),
     )

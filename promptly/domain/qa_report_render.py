@@ -68,6 +68,11 @@ def _lines(report: QaReport) -> list[tuple[str, str, str]]:
         ("Complaints", "Not resolved yet", str(report.complaints_unresolved)),
         ("Complaints", "SLA breached", str(report.complaints_sla_breached)),
         ("Complaints", "Follow-up feedback (NPS)", _nps_text(report.complaint_feedback)),
+        ("Inquiries", "Inquiries received", str(report.inquiries.received)),
+        ("Inquiries", "Answered by the answer deadline", str(report.inquiries.answered_on_time)),
+        ("Inquiries", "Promoted to a complaint", str(report.inquiries.promoted)),
+        ("Inquiries", "Not answered yet", str(report.inquiries.unanswered)),
+        ("Inquiries", "Staff alerts while unanswered", str(report.inquiries.alerts)),
     ]
     if not report.escalations:
         rows.append(("Escalations", "Escalations", "0"))
@@ -175,6 +180,11 @@ def csv_rows(report: QaReport) -> list[list[object]]:
             "",
             report.complaint_feedback.responses,
         ],
+        ["inquiries", "", report.inquiries.received, "", ""],
+        _rate_row("inquiries_answered_on_time_pct", "", report.inquiries.answered_on_time),
+        ["inquiries_promoted", "", report.inquiries.promoted, "", ""],
+        ["inquiries_unanswered", "", report.inquiries.unanswered, "", ""],
+        ["inquiry_alerts", "", report.inquiries.alerts, "", ""],
     ]
     rows += [
         ["escalations", f"{e.department}/level {e.level}", e.count, "", ""]
