@@ -5,13 +5,16 @@ Book, status and one command per update come from the case-kind registry
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
-from promptly.cli.case_commands import add_case_commands, print_listing, print_timeline
+from promptly.cli.case_commands import (
+    add_case_commands,
+    print_listing,
+    print_timeline,
+    readable_attribute,
+)
 from promptly.cli.common import settings
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentView
@@ -51,13 +54,8 @@ def list_cases(
 ) -> None:
     """List appointments (Temporal visibility), newest first."""
 
-    query = "WorkflowType = 'AppointmentWorkflow'"
-    if status:
-        query += f" AND AppointmentStatus = {json.dumps(status)}"
-
     def row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
-        start = attributes.get("AppointmentStart")
-        visit = readable(start, config.office_timezone) if isinstance(start, datetime) else "-"
+        visit = readable_attribute(attributes, "AppointmentStart", config.office_timezone)
         return f"{workflow_id:<40} {attributes.get('AppointmentStatus', '-')!s:<14} {visit}"
 
-    print_listing(query, limit, row)
+    print_listing("AppointmentWorkflow", limit, row, AppointmentStatus=status)

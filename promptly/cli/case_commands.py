@@ -10,6 +10,7 @@ a refusal by the case's rules exits 1 (promptly/cli/common.py).
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
@@ -55,6 +56,12 @@ def refuse(problems: list[tuple[str, str]]) -> NoReturn:
     raise typer.Exit(2)
 
 
+def readable_attribute(attributes: dict[str, Any], name: str, zone: str) -> str:
+    """A Datetime search attribute in the office's words, or "-" when unset."""
+    value = attributes.get(name)
+    return readable(value, zone) if isinstance(value, datetime) else "-"
+
+
 def print_timeline(view: Any, zone: str) -> None:
     for entry in view.timeline:
         typer.echo(
@@ -64,10 +71,18 @@ def print_timeline(view: Any, zone: str) -> None:
 
 
 def print_listing(
-    query: str, limit: int, row: Callable[[str, dict[str, Any], Settings], str]
+    workflow_type: str,
+    limit: int,
+    row: Callable[[str, dict[str, Any], Settings], str],
+    **equal: str | bool | None,
 ) -> None:
-    """One line per case of the visibility `query`, newest first: `row(workflow id, search
-    attributes by name, settings)`."""
+    """One line per case of `workflow_type` whose search attributes equal the given values
+    (None: any), newest first: `row(workflow id, search attributes by name, settings)`."""
+    query = f"WorkflowType = '{workflow_type}'" + "".join(
+        f" AND {attribute} = {json.dumps(value)}"
+        for attribute, value in equal.items()
+        if value is not None
+    )
 
     async def action(client: Client, config: Settings) -> list[str]:
         return [

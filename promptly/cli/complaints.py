@@ -5,7 +5,6 @@ File, status and the updates come from the case-kind registry (promptly/cli/case
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -117,14 +116,6 @@ def list_complaints(
 ) -> None:
     """List complaints (Temporal visibility), newest first."""
 
-    query = "WorkflowType = 'ComplaintWorkflow'"
-    if status:
-        query += f" AND ComplaintStatus = {json.dumps(status)}"
-    if department:
-        query += f" AND Department = {json.dumps(department)}"
-    if breached:
-        query += " AND SlaBreached = true"
-
     def row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
         return (
             f"{workflow_id:<36} {attributes.get('ComplaintStatus', '-')!s:<20} "
@@ -132,4 +123,11 @@ def list_complaints(
             f"{attributes.get('EscalationLevel', 0)}  due {attributes.get('SlaDeadline', '-')}"
         )
 
-    print_listing(query, limit, row)
+    print_listing(
+        "ComplaintWorkflow",
+        limit,
+        row,
+        ComplaintStatus=status,
+        Department=department,
+        SlaBreached=True if breached else None,
+    )

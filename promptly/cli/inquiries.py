@@ -3,17 +3,19 @@ commands of the case-kind registry, promptly/cli/case_commands.py), and list the
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
-from promptly.cli.case_commands import add_case_commands, print_listing, print_timeline
+from promptly.cli.case_commands import (
+    add_case_commands,
+    print_listing,
+    print_timeline,
+    readable_attribute,
+)
 from promptly.cli.common import settings
 from promptly.config import Settings
 from promptly.domain.inquiries import InquiryStatus, InquiryView
-from promptly.domain.readable_time import readable
 from promptly.services.case_kinds import INQUIRY
 
 inquiry_app = typer.Typer(help="Inquiries: record, inspect, answer, promote.", no_args_is_help=True)
@@ -45,13 +47,9 @@ def list_inquiries(
     limit: int = 50,
 ) -> None:
     """List inquiries (Temporal visibility), newest first; an open one with its answer due."""
-    query = "WorkflowType = 'InquiryWorkflow'"
-    if status:
-        query += f" AND InquiryStatus = {json.dumps(status.value)}"
 
     def row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
-        due = attributes.get("SlaDeadline")
-        answer_due = readable(due, config.office_timezone) if isinstance(due, datetime) else "-"
-        return f"{workflow_id:<36} {attributes.get('InquiryStatus', '-')!s:<10} due {answer_due}"
+        due = readable_attribute(attributes, "SlaDeadline", config.office_timezone)
+        return f"{workflow_id:<36} {attributes.get('InquiryStatus', '-')!s:<10} due {due}"
 
-    print_listing(query, limit, row)
+    print_listing("InquiryWorkflow", limit, row, InquiryStatus=status and status.value)
