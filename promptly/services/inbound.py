@@ -240,9 +240,10 @@ class _Handler:
             if named is None:
                 return None
             await cur.execute(
+                # A survey carries its appointment's reference: the reference names the visit.
                 """SELECT case_id, kind FROM cases
                     WHERE client_id = ANY(%s) AND (case_id = %s OR business_id = %s)
-                    ORDER BY created_at DESC LIMIT 1""",
+                    ORDER BY kind = 'survey', created_at DESC LIMIT 1""",
                 (ids, named, named),
             )
             return await cur.fetchone()
