@@ -197,6 +197,8 @@ async def test_unknown_cases_and_routes_are_404_with_a_reason(api: httpx.AsyncCl
         assert response.status_code == 404, response.text
         assert response.json()["reason"]
     assert "A-nope" in (await api.get("/appointments/A-nope", headers=STAFF_KEY)).json()["reason"]
+    teleport = await api.post("/appointments/A-nope/teleport", json={}, headers=STAFF_KEY)
+    assert teleport.json()["reason"].startswith("no action 'teleport' for appointments; allowed:")
     bad_id = await api.get("/appointments/bad id!", headers=STAFF_KEY)
     assert bad_id.status_code == 422
     assert "appointment_id" in _fields(bad_id)

@@ -88,7 +88,7 @@ def add_update_routes(router: APIRouter, kind: CaseKind) -> None:
     async def unknown_action(action: str) -> None:
         raise ServiceError(
             404,
-            f"no action {action!r} for a {kind.noun}; allowed: {allowed}",
+            f"no action {action!r} for {kind.plural}; allowed: {allowed}",
             fields=[("action", f"one of: {allowed}")],
         )
 

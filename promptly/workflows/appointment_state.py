@@ -306,6 +306,8 @@ class AppointmentState(JournaledCase):
             "channel": request.client.preferred_channel.value,
             "prepayment_required": case.prepayment_required,
             "reference": request.appointment_id,
+            # The confirmation and the provider's notice of a new time say it moved.
+            "rescheduled": case.reschedules > 0,
             "price": (
                 f"{request.price.amount:.2f} {request.price.currency}" if request.price else ""
             ),
