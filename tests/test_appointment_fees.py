@@ -6,6 +6,7 @@ messages on what the SendGrid fake received.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -28,6 +29,7 @@ from promptly.domain.appointments.models import (
     WaiveFeeInput,
 )
 from promptly.services.appointments import book
+from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
     CLIENT,
@@ -292,3 +294,24 @@ async def test_a_phone_reschedule_moves_the_visit_to_the_agreed_time(
     assert await billing(pool, case_id) == expected
     assert [t["status"] for t in await tasks(pool, case_id)] == ["done"]
     await end_workflows(env, handle.id)
+
+
+async def test_the_messages_state_the_terms_the_office_set(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    office = settings.model_copy(
+        update={
+            "late_change_within": timedelta(hours=12),
+            "no_show_after": timedelta(minutes=10),
+            "task_queue": f"terms-{uuid.uuid4().hex[:6]}",
+        }
+    )
+    async with create_worker(env.client, office, pool=pool):
+        booked_at = await env.get_current_time()
+        request = appointment(booked_at + timedelta(days=5), locale="en")
+        handle = await book(env.client, request, office, booked_at)
+        confirmation = (await message_of(pool, request.workflow_id, "confirmation"))["body"]
+        await end_workflows(env, handle.id)
+    assert "cancelling or rescheduling at least 12 hours ahead is free" in confirmation
+    assert "if you have not arrived 10 minutes\nafter the start" in confirmation
+    assert "24 hours" not in confirmation and "15 minutes" not in confirmation

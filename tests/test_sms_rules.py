@@ -86,7 +86,7 @@ DATES = {
 
 def _context(template: str, locale: Locale) -> dict[str, Any]:
     env = Environment(loader=FileSystemLoader(TEMPLATES / locale.value))
-    env.filters.update(when=str, when_short=str)  # parsed only, to list the variables
+    env.filters.update(when=str, when_short=str, duration=str)  # parsed only, to list names
     names: set[str] = set()
     for path in (f"{template}.j2", f"sms/{template}.j2"):
         try:
@@ -112,6 +112,8 @@ def _context(template: str, locale: Locale) -> dict[str, Any]:
                 a: f"{base_url}/c/{token}"
                 for a in ("confirm", "cancel", "reschedule", "survey", "calendar")
             }
+        elif name in ("late_change_within", "no_show_after"):
+            context[name] = 48 * 3600  # two digits of hours
         elif name in ("minutes", "escalation_level", "attempt"):
             context[name] = 45
         elif name in ("confirmed", "reopened", "business_hours_only"):
@@ -307,3 +309,19 @@ def test_each_sender_is_limited_per_minute() -> None:
     ]
     assert limiter.allow("+48600100201", now=3)  # another sender is not held up
     assert limiter.allow("+48600100200", now=61)  # a minute later
+
+
+def test_a_message_states_its_cases_terms_and_one_asked_for_earlier_the_standard_ones() -> None:
+    earlier = {
+        k: v
+        for k, v in _context("reminder", Locale.EN).items()
+        if k not in ("late_change_within", "no_show_after")
+    }
+    standard = render("reminder", Locale.EN, "Europe/Warsaw", earlier).body
+    assert "Changes less than 24 hours before the visit count as a late cancellation" in standard
+    office = earlier | {"late_change_within": 12 * 3600, "no_show_after": 600}
+    assert (
+        "less than 12 hours before" in render("reminder", Locale.EN, "Europe/Warsaw", office).body
+    )
+    sms = render("reminder", Locale.PL, "Europe/Warsaw", office, Channel.SMS).body
+    assert "Zmiany <12 h platne" in sms

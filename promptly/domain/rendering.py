@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+from promptly.domain.appointments.models import AppointmentPolicy
 from promptly.domain.common import Channel, Locale
 from promptly.domain.sms import to_gsm7
 
@@ -28,11 +29,15 @@ class RenderedMessage:
     body: str
 
 
+STANDARD_TERMS = AppointmentPolicy().message_terms()
+
+
 @cache
 def _environment(locale: Locale, timezone: str) -> Environment:
     # Imported here: the workflows, the API and the CLI import this module through the
     # messaging activity, and only the sending worker renders.
     from babel.dates import format_datetime
+    from babel.units import format_unit
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(
@@ -51,8 +56,19 @@ def _environment(locale: Locale, timezone: str) -> Environment:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         return format_datetime(moment, "EEE d.MM, HH:mm", tzinfo=tz, locale=locale.value)
 
+    def duration(seconds: float, narrow: bool = False) -> str:
+        """`86400` → "24 hours" / "24 godziny" ("24h" / "24 h" narrow, for SMS): the largest
+        whole unit (hours, minutes, else seconds)."""
+        whole = round(seconds)
+        length: Literal["narrow", "long"] = "narrow" if narrow else "long"
+        for unit, size in (("hour", 3600), ("minute", 60)):
+            if whole >= size and whole % size == 0:
+                return format_unit(whole // size, f"duration-{unit}", length, locale=locale.value)
+        return format_unit(whole, "duration-second", length, locale=locale.value)
+
     env.filters["when"] = when
     env.filters["when_short"] = when_short
+    env.filters["duration"] = duration
     return env
 
 
@@ -74,6 +90,8 @@ def render(
 ) -> RenderedMessage:
     """The message in the recipient's language; by SMS its short version (templates/*/sms/),
     or the subject alone when a template has none, in GSM-7 letters (two segments at most)."""
+    # A message asked for before its case passed the policy's terms states the standard ones.
+    context = STANDARD_TERMS | context
     if channel is Channel.SMS:
         return _render_sms(template, locale, timezone, context)
     text = _environment(locale, timezone).get_template(f"{template}.j2").render(**context)

@@ -175,6 +175,7 @@ class _Handler:
     async def _send_reschedule_link(self, case: dict[str, Any]) -> ReplyOutcome:
         message = self._message("reschedule_link", case["case_id"], self._reply.channel)
         message.context["start"] = case["starts_at"].isoformat()
+        message.context |= self._settings.appointment_policy().message_terms()
         message.link_actions = ["reschedule"]
         await start_notice(
             self._client,

@@ -312,6 +312,7 @@ class AppointmentState(JournaledCase):
                 f"{request.price.amount:.2f} {request.price.currency}" if request.price else ""
             ),
             "reason": "",
+            **case.policy.message_terms(),
             # The messaging activity attaches the calendar invitation built from this.
             "calendar": calendar_event.event_of(case, self._workflow_id).model_dump(mode="json"),
         }

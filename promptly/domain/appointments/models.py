@@ -243,6 +243,14 @@ class AppointmentPolicy(Model):
     survey_reminder_after: timedelta = timedelta(hours=24)
     survey_closes_after: timedelta = timedelta(days=7)
 
+    def message_terms(self) -> dict[str, int]:
+        """The numbers the client's messages state, in seconds, so that no message promises
+        other terms than the ones this case applies (templates: `| duration`)."""
+        return {
+            "late_change_within": round(self.late_change_within.total_seconds()),
+            "no_show_after": round(self.no_show_after.total_seconds()),
+        }
+
     def scaled(self, factor: float) -> AppointmentPolicy:
         """The same rules with every duration multiplied by `factor` (demos, benchmarks).
 
