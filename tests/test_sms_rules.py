@@ -112,7 +112,7 @@ def _context(template: str, locale: Locale) -> dict[str, Any]:
                 a: f"{base_url}/c/{token}"
                 for a in ("confirm", "cancel", "reschedule", "survey", "calendar")
             }
-        elif name in ("late_change_within", "no_show_after"):
+        elif name in ("late_change_within", "no_show_after", "answer_within", "supervisor_after"):
             context[name] = 48 * 3600  # two digits of hours
         elif name in ("minutes", "escalation_level", "attempt"):
             context[name] = 45
@@ -325,3 +325,16 @@ def test_a_message_states_its_cases_terms_and_one_asked_for_earlier_the_standard
     )
     sms = render("reminder", Locale.PL, "Europe/Warsaw", office, Channel.SMS).body
     assert "Zmiany <12 h platne" in sms
+
+
+def test_an_inquiry_alert_states_the_waits_the_office_set() -> None:
+    context = _context("inquiry_alert", Locale.EN) | {
+        "supervisor": True,
+        "answer_within": 36 * 3600,
+        "supervisor_after": 48 * 3600,
+    }
+    alert = render("inquiry_alert", Locale.EN, "Europe/Warsaw", context)
+    assert alert.subject.endswith("unanswered for 48 hours")
+    assert "the front desk was alerted at 36 hours" in alert.body
+    polish = render("inquiry_alert", Locale.PL, "Europe/Warsaw", context).body
+    assert "gdy minęło: 36 godzin" in polish

@@ -75,6 +75,13 @@ class InquiryPolicy(Model):
     # After the answer or the promotion, late updates still get a clear refusal this long.
     keep_open_after: timedelta = timedelta(hours=24)
 
+    def message_terms(self) -> dict[str, int]:
+        """The waits the staff alerts state, in seconds (templates: `| duration`)."""
+        return {
+            "answer_within": round(self.answer_within.total_seconds()),
+            "supervisor_after": round(self.supervisor_after.total_seconds()),
+        }
+
     def scaled(self, factor: float) -> InquiryPolicy:
         if factor == 1:
             return self

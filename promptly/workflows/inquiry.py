@@ -288,6 +288,7 @@ class InquiryWorkflow(SendingCase):
             "answer_deadline": inquiries.answer_deadline(case).isoformat(),
             "supervisor": case.alerts >= 2,
             "answer": "",
+            **case.policy.message_terms(),
         }
 
     def _publish(self) -> None:
