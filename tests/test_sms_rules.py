@@ -112,7 +112,13 @@ def _context(template: str, locale: Locale) -> dict[str, Any]:
                 a: f"{base_url}/c/{token}"
                 for a in ("confirm", "cancel", "reschedule", "survey", "calendar")
             }
-        elif name in ("late_change_within", "no_show_after", "answer_within", "supervisor_after"):
+        elif name in (
+            "late_change_within",
+            "no_show_after",
+            "answer_within",
+            "supervisor_after",
+            "escalated_after",
+        ):
             context[name] = 48 * 3600  # two digits of hours
         elif name in ("minutes", "escalation_level", "attempt"):
             context[name] = 45

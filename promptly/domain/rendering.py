@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from promptly.domain.appointments.models import AppointmentPolicy
 from promptly.domain.common import Channel, Locale
+from promptly.domain.complaints.models import EscalationTiers
 from promptly.domain.inquiries import InquiryPolicy
 from promptly.domain.sms import to_gsm7
 
@@ -30,7 +31,11 @@ class RenderedMessage:
     body: str
 
 
-STANDARD_TERMS = AppointmentPolicy().message_terms() | InquiryPolicy().message_terms()
+STANDARD_TERMS = (
+    AppointmentPolicy().message_terms()
+    | InquiryPolicy().message_terms()
+    | EscalationTiers().message_terms()
+)
 
 
 @cache

@@ -217,6 +217,7 @@ class ComplaintMessaging(ComplaintState):
             "sla_deadline": self._iso(deadline),
             "supervisor_at": self._iso(supervisor_at or deadline),
             "resolution_hours": f"{case.route.tiers.breach_after.total_seconds() / 3600:g}",
+            **case.route.tiers.message_terms(),
             "business_hours_only": case.route.business_hours is not None,
             "filed_at": case.filed_at.isoformat(),
             "resolution": case.resolution or "",

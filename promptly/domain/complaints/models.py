@@ -106,6 +106,10 @@ class EscalationTiers(Model):
     breach_after: PositiveDuration = timedelta(hours=48)
     extension: PositiveDuration = timedelta(hours=24)
 
+    def message_terms(self) -> dict[str, int]:
+        """The wait the customer's escalation notice states, in seconds (`| duration`)."""
+        return {"escalated_after": round(self.supervisor_after.total_seconds())}
+
     @model_validator(mode="after")
     def _supervisor_before_breach(self) -> EscalationTiers:
         if self.supervisor_after >= self.breach_after:
