@@ -31,11 +31,14 @@ class RenderedMessage:
     body: str
 
 
-STANDARD_TERMS = (
-    AppointmentPolicy().message_terms()
-    | InquiryPolicy().message_terms()
-    | EscalationTiers().message_terms()
-)
+# What a message asked for before its case passed these keys reads (one sent during a deploy):
+# the standard terms, and a visit that did not move.
+EARLIER_CONTEXT: dict[str, object] = {
+    **AppointmentPolicy().message_terms(),
+    **InquiryPolicy().message_terms(),
+    **EscalationTiers().message_terms(),
+    "rescheduled": False,
+}
 
 
 @cache
@@ -96,8 +99,7 @@ def render(
 ) -> RenderedMessage:
     """The message in the recipient's language; by SMS its short version (templates/*/sms/),
     or the subject alone when a template has none, in GSM-7 letters (two segments at most)."""
-    # A message asked for before its case passed the policy's terms states the standard ones.
-    context = STANDARD_TERMS | context
+    context = EARLIER_CONTEXT | context
     if channel is Channel.SMS:
         return _render_sms(template, locale, timezone, context)
     text = _environment(locale, timezone).get_template(f"{template}.j2").render(**context)
