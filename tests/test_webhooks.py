@@ -12,7 +12,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,6 @@ import pytest_asyncio
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import (
-    Client,
     ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
     ScheduleOverlapPolicy,
@@ -507,11 +505,13 @@ async def _until(received: WebhookReceiver, case_id: str, count: int) -> list[Re
     raise AssertionError(f"{count} webhooks for {case_id} never arrived: {received.received()}")
 
 
-@asynccontextmanager
-async def _dispatching(
-    client: Client, pool: AsyncConnectionPool, webhook_db: str, receiver: WebhookReceiver
+@pytest_asyncio.fixture(loop_scope="session")
+async def dispatching(
+    dev: WorkflowEnvironment, pool: AsyncConnectionPool, webhook_db: str, receiver: WebhookReceiver
 ) -> AsyncIterator[Settings]:
-    """A worker and the `promptly-webhooks` schedule POSTing to `receiver`'s `crm` URL."""
+    """A worker and the `promptly-webhooks` schedule POSTing to `receiver`'s `crm` URL; yields
+    the worker's settings."""
+    client = dev.client
     settings = Settings(
         database_url=webhook_db,
         task_queue=f"promptly-webhooks-{uuid.uuid4().hex[:8]}",
@@ -547,75 +547,73 @@ async def _settled_deliveries(pool: AsyncConnectionPool, case_id: str) -> list[d
 async def test_a_booked_then_confirmed_appointment_reaches_the_back_office_in_order(
     dev: WorkflowEnvironment,
     pool: AsyncConnectionPool,
-    webhook_db: str,
     receiver: WebhookReceiver,
+    dispatching: Settings,
 ) -> None:
-    client = dev.client
-    async with _dispatching(client, pool, webhook_db, receiver) as settings:
-        now = datetime.now(UTC)
-        request = appointment(now + timedelta(days=3))
-        handle = await book(client, request, settings, now)
-        [booked] = await _until(receiver, handle.id, 1)
+    client, settings = dev.client, dispatching
+    now = datetime.now(UTC)
+    request = appointment(now + timedelta(days=3))
+    handle = await book(client, request, settings, now)
+    [booked] = await _until(receiver, handle.id, 1)
 
-        await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
-        confirmed_at = asyncio.get_running_loop().time()
-        first, confirmed = await _until(receiver, handle.id, 2)
-        latency = confirmed.at - confirmed_at
+    await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    confirmed_at = asyncio.get_running_loop().time()
+    first, confirmed = await _until(receiver, handle.id, 2)
+    latency = confirmed.at - confirmed_at
 
-        assert first == booked
-        assert [(r.event["previous"], r.event["status"]) for r in (booked, confirmed)] == [
-            (None, "Booked"),
-            ("Booked", "Confirmed"),
-        ]
-        assert confirmed.event["actor"] == {"kind": "client", "id": "C-17"}
-        assert confirmed.event["business_id"] == request.appointment_id
-        assert latency < 5, f"delivered {latency:.1f}s after the confirmation"
-        for received in (booked, confirmed):
-            signature = received.header("Promptly-Signature") or ""
-            assert verify_signature(SECRET, signature, received.body, datetime.now(UTC))
-            text = received.body.decode()
-            for private in (
-                request.client.name,
-                str(request.client.email),
-                str(request.client.phone),
-                request.provider.name,
-                request.service,
-                request.location,
-            ):
-                assert private not in text
-        rows = await _settled_deliveries(pool, handle.id)
-        assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 2
-        await handle.terminate("test over")
+    assert first == booked
+    assert [(r.event["previous"], r.event["status"]) for r in (booked, confirmed)] == [
+        (None, "Booked"),
+        ("Booked", "Confirmed"),
+    ]
+    assert confirmed.event["actor"] == {"kind": "client", "id": "C-17"}
+    assert confirmed.event["business_id"] == request.appointment_id
+    assert latency < 5, f"delivered {latency:.1f}s after the confirmation"
+    for received in (booked, confirmed):
+        signature = received.header("Promptly-Signature") or ""
+        assert verify_signature(SECRET, signature, received.body, datetime.now(UTC))
+        text = received.body.decode()
+        for private in (
+            request.client.name,
+            str(request.client.email),
+            str(request.client.phone),
+            request.provider.name,
+            request.service,
+            request.location,
+        ):
+            assert private not in text
+    rows = await _settled_deliveries(pool, handle.id)
+    assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 2
+    await handle.terminate("test over")
 
 
 async def test_an_answered_inquiry_reaches_the_back_office_and_its_records_are_saved(
     dev: WorkflowEnvironment,
     pool: AsyncConnectionPool,
-    webhook_db: str,
     receiver: WebhookReceiver,
+    dispatching: Settings,
 ) -> None:
-    client = dev.client
-    async with _dispatching(client, pool, webhook_db, receiver) as settings:
-        request = inquiry()
-        handle = await record_inquiry(client, request, settings)
-        await _until(receiver, handle.id, 1)
-        await handle.execute_update(
-            InquiryWorkflow.answer, AnswerInquiryInput(text="Yes, 9 to 13.", actor=STAFF)
-        )
-        opened, answered = await _until(receiver, handle.id, 2)
+    client, settings = dev.client, dispatching
+    request = inquiry()
+    handle = await record_inquiry(client, request, settings)
+    await _until(receiver, handle.id, 1)
+    await handle.execute_update(
+        InquiryWorkflow.answer, AnswerInquiryInput(text="Yes, 9 to 13.", actor=STAFF)
+    )
+    opened, answered = await _until(receiver, handle.id, 2)
 
-        assert [r.event["type"] for r in (opened, answered)] == ["inquiry.status_changed"] * 2
-        assert [(r.event["previous"], r.event["status"]) for r in (opened, answered)] == [
-            (None, "Open"),
-            ("Open", "Answered"),
-        ]
-        assert answered.event["business_id"] == request.inquiry_id
-        assert request.subject not in answered.body.decode()
-        rows = await _settled_deliveries(pool, handle.id)
-        assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 2
-        async with pool.connection() as conn:
-            cursor = await conn.execute("SELECT status FROM cases WHERE case_id = %s", (handle.id,))
-            assert await cursor.fetchone() == ("Answered",)
+    assert [r.event["type"] for r in (opened, answered)] == ["inquiry.status_changed"] * 2
+    assert [(r.event["previous"], r.event["status"]) for r in (opened, answered)] == [
+        (None, "Open"),
+        ("Open", "Answered"),
+    ]
+    assert answered.event["business_id"] == request.inquiry_id
+    assert request.subject not in answered.body.decode()
+    rows = await _settled_deliveries(pool, handle.id)
+    assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 2
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT status FROM cases WHERE case_id = %s", (handle.id,))
+        assert await cursor.fetchone() == ("Answered",)
 
 
 # --- what admins see -------------------------------------------------------------------------
