@@ -62,6 +62,10 @@ def test_polish_letters_fold_to_gsm7() -> None:
     assert folded == "Zazolc gesla jazn - Lodz"
     assert segments(folded).encoding is Encoding.GSM7
     assert to_gsm7("👍") == "👍"  # no plain equivalent: kept
+    # Polish and French quotation marks, as a customer types them into a subject.
+    quoted = to_gsm7("Pytanie o „skierowanie” i «termin»")
+    assert quoted == 'Pytanie o "skierowanie" i "termin"'
+    assert segments(quoted).encoding is Encoding.GSM7
 
 
 # --- every SMS template fits in two segments -----------------------------------------------
@@ -174,6 +178,7 @@ CUSTOMER_TEMPLATES = (
     "complaint_closed",
     "complaint_survey",
     "hold_ended",
+    "escalation",
 )
 
 

@@ -143,7 +143,7 @@ class InquiryFact:
     received_at: datetime
     answered_on_time: bool | None = None  # by the case's answer deadline; None: not answered
     promoted: bool = False  # it was a complaint: one was filed for it
-    alerts: int = 0  # staff alerted while it waited (front desk at 24h, supervisor at 48h)
+    alerts: int = 0  # staff alerted while it waited (front desk, then supervisor)
 
 
 @dataclass(frozen=True)
