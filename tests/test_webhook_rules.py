@@ -21,7 +21,6 @@ from promptly.domain.common import (
 )
 from promptly.domain.webhooks import (
     WEBHOOK_MAX_ATTEMPTS,
-    WebhookEventType,
     sign,
     status_events,
     verify_signature,
@@ -159,15 +158,15 @@ def test_only_status_entries_become_events_numbered_by_their_position() -> None:
 
 def test_the_first_status_has_no_previous_and_each_kind_its_type() -> None:
     for kind, event_type in (
-        (CaseKind.APPOINTMENT, WebhookEventType.APPOINTMENT_STATUS_CHANGED),
-        (CaseKind.COMPLAINT, WebhookEventType.COMPLAINT_STATUS_CHANGED),
-        (CaseKind.SURVEY, WebhookEventType.SURVEY_STATUS_CHANGED),
-        (CaseKind.INQUIRY, WebhookEventType.INQUIRY_STATUS_CHANGED),
+        (CaseKind.APPOINTMENT, "appointment.status_changed"),
+        (CaseKind.COMPLAINT, "complaint.status_changed"),
+        (CaseKind.SURVEY, "survey.status_changed"),
+        (CaseKind.INQUIRY, "inquiry.status_changed"),
     ):
         [(_, event)] = status_events(
             _snapshot(kind, [_entry(TimelineKind.STATUS, "Opened", status="Open")])
         )
-        assert event.type is event_type and event.previous is None
+        assert event.type == event_type and event.previous is None
 
 
 def test_events_carry_no_free_text_from_the_entry() -> None:

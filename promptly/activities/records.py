@@ -183,7 +183,7 @@ async def _queue_webhooks(conn: AsyncConnection, snapshot: CaseSnapshot, urls: l
                     url,
                     event.case_id,
                     seq,
-                    event.type.value,
+                    event.type,
                     Jsonb(event.model_dump(mode="json")),
                 )
                 for seq, event in events
