@@ -70,13 +70,18 @@ SELECT r.case_id, r.kind, r.at,
  ORDER BY r.case_id, r.seq
 """
 
+# When a case (row `c`) was opened: its first timeline entry, as `f.opened_at`.
+_OPENED = """
+  CROSS JOIN LATERAL (SELECT min(t.at) AS opened_at
+                        FROM timeline_events t WHERE t.case_id = c.case_id) f"""
+
 # A complaint is resolved by its first resolution (proposed or closed) after its last
 # reopening; a reopened complaint without a new resolution is unresolved.
-_COMPLAINTS_SQL = """
+_COMPLAINTS_SQL = f"""
 SELECT c.case_id, coalesce(c.details->>'department', '') AS department,
        coalesce((c.details->>'sla_breached')::boolean, false) AS sla_breached,
        (c.details->>'feedback_score')::int AS feedback_score,
-       f.filed_at,
+       f.opened_at AS filed_at,
        (SELECT min(t.at)
           FROM timeline_events t
          WHERE t.case_id = c.case_id AND t.kind = 'status'
@@ -87,12 +92,10 @@ SELECT c.case_id, coalesce(c.details->>'department', '') AS department,
                    AND o.data->>'status' = 'Open'
                    AND o.data->>'previous' = 'ResolutionProposed'), -1)
        ) AS resolved_at
-  FROM cases c
-  CROSS JOIN LATERAL (SELECT min(t.at) AS filed_at
-                        FROM timeline_events t WHERE t.case_id = c.case_id) f
- WHERE c.kind = 'complaint' AND f.filed_at >= %(start)s AND f.filed_at < %(end)s
+  FROM cases c{_OPENED}
+ WHERE c.kind = 'complaint' AND f.opened_at >= %(start)s AND f.opened_at < %(end)s
    AND c.case_id NOT LIKE %(demo)s
- ORDER BY f.filed_at, c.case_id
+ ORDER BY f.opened_at, c.case_id
 """
 
 # Escalations: the SLA-clock tiers (decision entries) and reopenings one tier up (status).
@@ -110,8 +113,8 @@ SELECT t.case_id, coalesce(c.details->>'department', '') AS department,
 
 # Inquiries by when they were received (their first timeline entry), read from the status and
 # alert entries their workflow wrote.
-_INQUIRIES_SQL = """
-SELECT c.case_id, f.received_at,
+_INQUIRIES_SQL = f"""
+SELECT c.case_id, f.opened_at AS received_at,
        (SELECT (t.data->>'on_time')::boolean FROM timeline_events t
          WHERE t.case_id = c.case_id AND t.kind = 'status' AND t.data->>'status' = 'Answered'
          ORDER BY t.seq LIMIT 1) AS answered_on_time,
@@ -120,12 +123,10 @@ SELECT c.case_id, f.received_at,
                   AND t.data->>'status' = 'Promoted') AS promoted,
        (SELECT count(*) FROM timeline_events t
          WHERE t.case_id = c.case_id AND t.kind = 'decision' AND t.data ? 'alert')::int AS alerts
-  FROM cases c
-  CROSS JOIN LATERAL (SELECT min(t.at) AS received_at
-                        FROM timeline_events t WHERE t.case_id = c.case_id) f
- WHERE c.kind = 'inquiry' AND f.received_at >= %(start)s AND f.received_at < %(end)s
+  FROM cases c{_OPENED}
+ WHERE c.kind = 'inquiry' AND f.opened_at >= %(start)s AND f.opened_at < %(end)s
    AND c.case_id NOT LIKE %(demo)s
- ORDER BY f.received_at, c.case_id
+ ORDER BY f.opened_at, c.case_id
 """
 
 _SURVEYS_SQL = """
@@ -137,12 +138,10 @@ SELECT nps, answered_at FROM survey_responses
 
 # The promise ledger's verdicts of the cases the report covers: appointments by their start,
 # other cases by when they were opened (their first timeline entry).
-_PROMISES_SQL = """
+_PROMISES_SQL = f"""
 SELECT p.case_id, p.promise, p.verdict
   FROM promises p
-  JOIN cases c ON c.case_id = p.case_id
-  CROSS JOIN LATERAL (SELECT min(t.at) AS opened_at
-                        FROM timeline_events t WHERE t.case_id = p.case_id) f
+  JOIN cases c ON c.case_id = p.case_id{_OPENED}
  WHERE coalesce(CASE WHEN c.kind = 'appointment' THEN c.starts_at END, f.opened_at)
        >= %(start)s
    AND coalesce(CASE WHEN c.kind = 'appointment' THEN c.starts_at END, f.opened_at)
