@@ -15,7 +15,7 @@ from promptly.config import Settings
 from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, Severity
 from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
 from promptly.services.complaints import complaint_handle
-from promptly.services.history import load_case
+from promptly.services.history import CaseAmbiguous, load_case
 from promptly.services.inquiries import record_inquiry
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
@@ -169,3 +169,10 @@ async def test_an_inquiry_that_is_a_complaint_is_promoted_to_one(
     await env.sleep(timedelta(days=8))
     assert (await complaint.result()).status is ComplaintStatus.CLOSED
     await handle.result()
+    # The reference now names both cases: the history asks which one is meant.
+    async with pool.connection() as conn:
+        with pytest.raises(CaseAmbiguous) as both:
+            await load_case(conn, request.inquiry_id, "Europe/Warsaw")
+        exported = await load_case(conn, request.workflow_id, "Europe/Warsaw")
+    assert f"names {request.workflow_id} and {complaint.id}" in str(both.value)
+    assert exported.status == "Promoted"

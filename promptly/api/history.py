@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from promptly.api.auth import Caller, require
 from promptly.config import ApiRole, Settings
 from promptly.services.errors import CASE_RESPONSES, ServiceError, invalid_input
-from promptly.services.history import CaseNotFound, load_case, load_client
+from promptly.services.history import CaseAmbiguous, CaseNotFound, load_case, load_client
 from promptly.services.history_models import CaseExport, ClientExport, Format
 from promptly.services.history_render import render_case, render_client_markdown
 
@@ -64,6 +64,8 @@ async def export_case_history(
             found = await load_case(conn, case, settings.office_timezone, request.app.state.client)
     except CaseNotFound as err:
         raise ServiceError(404, str(err)) from err
+    except CaseAmbiguous as err:
+        raise ServiceError(409, str(err)) from err
     log.info("history of %s read by %s (%s)", found.case_id, caller.name, fmt.value)
     if fmt is Format.JSON:
         return found

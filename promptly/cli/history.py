@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from temporalio.client import Client
 
 from promptly.cli import common
-from promptly.services.history import CaseNotFound, load_case, load_client
+from promptly.services.history import CaseAmbiguous, CaseNotFound, load_case, load_client
 from promptly.services.history_models import Format
 from promptly.services.history_render import render_case, render_client_markdown, render_json
 from promptly.services.history_replay import ReplayOutcome, replay_archived
@@ -69,6 +69,9 @@ def export(
         text = asyncio.run(main())
     except CaseNotFound as err:
         typer.secho(f"not found: {err}", fg="red", err=True)
+        raise typer.Exit(1) from err
+    except CaseAmbiguous as err:
+        typer.secho(f"ambiguous: {err}", fg="red", err=True)
         raise typer.Exit(1) from err
     _emit(text, output)
 

@@ -134,7 +134,6 @@ EVENT_ID_HEADER = "Promptly-Event-Id"
 SIGNATURE_TOLERANCE = timedelta(minutes=5)
 
 
-
 def event_id(case_id: str, seq: int) -> str:
     return f"{case_id}/{seq}"
 

@@ -47,6 +47,11 @@ class CaseNotFound(LookupError):
     pass
 
 
+class CaseAmbiguous(LookupError):
+    """A business id that names more than one case: an inquiry promoted to a complaint keeps
+    its reference, so `Q-1` is both `inquiry-Q-1` and `complaint-Q-1`."""
+
+
 # --- loading -------------------------------------------------------------------------------
 
 
@@ -181,19 +186,22 @@ def _sms_consent(row: dict[str, Any] | None, zone: ZoneInfo) -> str | None:
 
 
 async def _find_case(conn: AsyncConnection[Any], case: str) -> tuple[str, dict[str, Any] | None]:
-    candidates = [
-        case,
-        f"{CaseKind.APPOINTMENT.value}-{case}",
-        f"{CaseKind.COMPLAINT.value}-{case}",
-        f"{CaseKind.INQUIRY.value}-{case}",
-    ]
+    """The case a workflow id names, else the one case a business id names."""
+    kinds = (CaseKind.APPOINTMENT, CaseKind.COMPLAINT, CaseKind.INQUIRY)
     async with conn.cursor(row_factory=dict_row) as cur:
-        for candidate in candidates:
-            await cur.execute("SELECT * FROM cases WHERE case_id = %s", (candidate,))
-            found = await cur.fetchone()
-            if found is not None:
-                return candidate, found
-    return case, None
+        await cur.execute("SELECT * FROM cases WHERE case_id = %s", (case,))
+        found = await cur.fetchone()
+        if found is not None:
+            return case, found
+        await cur.execute(
+            "SELECT * FROM cases WHERE case_id = ANY(%s) ORDER BY created_at",
+            ([f"{kind.value}-{case}" for kind in kinds],),
+        )
+        rows = await cur.fetchall()
+    if len(rows) > 1:
+        named = " and ".join(row["case_id"] for row in rows)
+        raise CaseAmbiguous(f"{case!r} names {named}: ask for one by its workflow id")
+    return (rows[0]["case_id"], rows[0]) if rows else (case, None)
 
 
 async def _live(client: Client, case_id: str) -> tuple[str, int, list[TimelineEntry]] | None:
