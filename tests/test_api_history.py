@@ -71,6 +71,10 @@ async def test_compliance_reads_a_case_history_in_each_format(
     assert (await api.get(path, headers=STAFF_KEY)).status_code == 403
     missing = await api.get("/history/cases/A-never-booked", headers=COMPLIANCE_KEY)
     assert missing.status_code == 404 and "A-never-booked" in missing.json()["reason"]
+    # A survey's workflow id carries its appointment's: a 64-character id is still a reference.
+    survey = f"survey-appointment-A{'x' * 63}"
+    unknown = await api.get(f"/history/cases/{survey}", headers=COMPLIANCE_KEY)
+    assert unknown.status_code == 404 and survey in unknown.json()["reason"]
     nobody = await api.get("/history/clients/C-nobody", headers=COMPLIANCE_KEY)
     assert nobody.status_code == 404
     refused = await api.get(client_path, params={"format": "html"}, headers=COMPLIANCE_KEY)

@@ -24,7 +24,8 @@ from promptly.services.history_models import CaseExport, ClientExport, Format
 from promptly.services.history_render import render_case, render_client_markdown
 
 AUDIT = frozenset({ApiRole.COMPLIANCE})
-CASE_REFERENCE = r"^([a-z]+-)?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# A business id, or a workflow id: `appointment-A-1001`, a survey's `survey-appointment-A-1001`.
+CASE_REFERENCE = r"^([a-z]+-){0,2}[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 CLIENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 log = logging.getLogger("promptly.api.history")
