@@ -349,3 +349,13 @@ def test_an_inquiry_alert_states_the_waits_the_office_set() -> None:
     assert "the front desk was alerted at 36 hours" in alert.body
     polish = render("inquiry_alert", Locale.PL, "Europe/Warsaw", context).body
     assert "gdy minęło: 36 godzin" in polish
+
+
+@pytest.mark.parametrize("template", ["confirmation", "reminder", "reschedule_link"])
+def test_without_a_late_change_rule_no_message_speaks_of_one(template: str) -> None:
+    free = _context(template, Locale.EN) | {"late_change_within": 0, "confirmed": False}
+    for channel in (Channel.EMAIL, Channel.SMS):
+        text = render(template, Locale.EN, "Europe/Warsaw", free, channel).body
+        assert "0 seconds" not in text and "0s" not in text and " late cancellation" not in text
+    ruled = free | {"late_change_within": 24 * 3600}
+    assert "24 hours" in render(template, Locale.EN, "Europe/Warsaw", ruled).body
