@@ -156,7 +156,7 @@ class InquiryWorkflow(SendingCase):
                 TimelineKind.STATUS,
                 command.actor,
                 f"Answered by {command.actor.id}"
-                + ("" if on_time else " after the 24h answer deadline"),
+                + ("" if on_time else " after its answer deadline"),
                 status=InquiryStatus.ANSWERED.value,
                 previous=InquiryStatus.OPEN.value,  # the only status an answer leaves
                 on_time=on_time,
