@@ -99,7 +99,7 @@ async def test_reschedule_twice_reminds_only_for_the_final_time(
     assert "10:00" in confirmations[-1]["body"]
     # The client reads a new time as a move, not as a second booking; so does the provider.
     subjects = [m["subject"] for m in confirmations]  # the client reads Polish
-    assert subjects[0].endswith("została zarezerwowana"), subjects
+    assert subjects[0].startswith("Wizyta zarezerwowana:"), subjects
     assert all(s.startswith("Nowy termin wizyty:") for s in subjects[1:]), subjects
     notices = [m["subject"] for m in sent if m["template"] == "provider_booking"]
     assert len(notices) == 3 and notices[0].startswith(("New booking", "Nowa rezerwacja"))

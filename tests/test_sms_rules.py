@@ -348,7 +348,7 @@ def test_an_inquiry_alert_states_the_waits_the_office_set() -> None:
     assert alert.subject.endswith("unanswered for 48 hours")
     assert "the front desk was alerted at 36 hours" in alert.body
     polish = render("inquiry_alert", Locale.PL, "Europe/Warsaw", context).body
-    assert "gdy minęło: 36 godzin" in polish
+    assert "po upływie limitu (36 godzin)" in polish
 
 
 @pytest.mark.parametrize("template", ["confirmation", "reminder", "reschedule_link"])
