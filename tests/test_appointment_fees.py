@@ -94,7 +94,7 @@ async def test_after_a_provider_cancellation_the_client_may_reschedule_free_of_c
         AppointmentWorkflow.cancel, CancelInput(reason="provider ill", actor=PROVIDER)
     )
     notice = await message_of(pool, case_id, "cancellation")
-    assert "There is no charge" in notice["body"]
+    assert "You will not be charged" in notice["body"]
     await settled(env.client, handle.id)
     view = await handle.execute_update(
         AppointmentWorkflow.reschedule,
@@ -313,5 +313,5 @@ async def test_the_messages_state_the_terms_the_office_set(
         confirmation = (await message_of(pool, request.workflow_id, "confirmation"))["body"]
         await end_workflows(env, handle.id)
     assert "cancelling or rescheduling at least 12 hours ahead is free" in confirmation
-    assert "if you have not arrived 10 minutes\nafter the start" in confirmation
+    assert "arrived within 10 minutes of the start" in confirmation
     assert "24 hours" not in confirmation and "15 minutes" not in confirmation

@@ -346,7 +346,7 @@ def test_an_inquiry_alert_states_the_waits_the_office_set() -> None:
     }
     alert = render("inquiry_alert", Locale.EN, "Europe/Warsaw", context)
     assert alert.subject.endswith("unanswered for 48 hours")
-    assert "the front desk was alerted at 36 hours" in alert.body
+    assert "the front desk was alerted after 36 hours" in alert.body
     polish = render("inquiry_alert", Locale.PL, "Europe/Warsaw", context).body
     assert "po upływie limitu (36 godzin)" in polish
 
