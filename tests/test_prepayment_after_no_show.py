@@ -60,7 +60,7 @@ async def test_next_visit_after_a_no_show_is_prepaid_until_the_no_show_is_waived
     body = (await message_of(pool, prepaid.workflow_id, "confirmation"))["body"]
     view: AppointmentView = await prepaid_handle.query(AppointmentWorkflow.status)
     assert view.prepayment_required is True
-    assert "Prepayment required: after a missed visit, this visit must be paid in advance." in body
+    assert "Prepayment required: because a previous visit was missed, this visit" in body
 
     polish = for_client(appointment(now + timedelta(days=4), locale="pl"), client_id)
     await book(env.client, polish, settings, now)
