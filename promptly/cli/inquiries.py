@@ -52,4 +52,4 @@ def list_inquiries(
         due = readable_attribute(attributes, "SlaDeadline", config.office_timezone)
         return f"{workflow_id:<36} {attributes.get('InquiryStatus', '-')!s:<10} due {due}"
 
-    print_listing("InquiryWorkflow", limit, row, InquiryStatus=status and status.value)
+    print_listing("InquiryWorkflow", limit, row, InquiryStatus=status)

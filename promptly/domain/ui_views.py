@@ -19,13 +19,18 @@ class UiView(NamedTuple):
     url: str
 
 
+def _visibility_time(moment: datetime) -> str:
+    """`moment` as visibility queries compare it: a UTC instant to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _day_bounds(now: datetime, timezone: str, days_ahead: int) -> tuple[str, str]:
     zone = ZoneInfo(timezone)
     day = now.astimezone(zone).date() + timedelta(days=days_ahead)
     start = datetime(day.year, day.month, day.day, tzinfo=zone)
     end = start.replace(tzinfo=None) + timedelta(days=1)
     bounds = (start, end.replace(tzinfo=zone))
-    first, last = (moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for moment in bounds)
+    first, last = (_visibility_time(moment) for moment in bounds)
     return first, last
 
 
@@ -34,7 +39,6 @@ def ui_views(now: datetime, timezone: str, ui_base: str, namespace: str) -> list
     today's visits, escalated complaints, inquiries past their answer deadline."""
     tomorrow = _day_bounds(now, timezone, 1)
     today = _day_bounds(now, timezone, 0)
-    now_utc = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     queries = [
         (
             "Unconfirmed visits tomorrow",
@@ -59,7 +63,7 @@ def ui_views(now: datetime, timezone: str, ui_base: str, namespace: str) -> list
         (
             "Inquiries past their answer deadline",
             'WorkflowType = "InquiryWorkflow" AND InquiryStatus = "Open" '
-            f'AND SlaDeadline < "{now_utc}"',
+            f'AND SlaDeadline < "{_visibility_time(now)}"',
         ),
     ]
     base = f"{ui_base.rstrip('/')}/namespaces/{quote(namespace, safe='')}/workflows?query="

@@ -91,6 +91,7 @@ class _Handler:
         self._client, self._pool, self._settings = client, pool, settings
         self._reply, self._text, self._clients = reply, text, clients
         self._client_id = clients[0]["client_id"] if len(clients) == 1 else None
+        self._client_ids = [c["client_id"] for c in clients]
 
     async def act(self, intent: ReplyIntent) -> ReplyOutcome:
         if intent is ReplyIntent.OPT_OUT or intent is ReplyIntent.OPT_IN:
@@ -233,8 +234,7 @@ class _Handler:
 
     async def _case_named(self) -> dict[str, Any] | None:
         """The client's case (any kind) that an email's subject names or answers."""
-        ids = [c["client_id"] for c in self._clients]
-        if not self._reply.subject or not ids:
+        if not self._reply.subject or not self._client_ids:
             return None
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             named = await _case_named_by_subject(cur, self._reply)
@@ -245,7 +245,7 @@ class _Handler:
                 """SELECT case_id, kind FROM cases
                     WHERE client_id = ANY(%s) AND (case_id = %s OR business_id = %s)
                     ORDER BY kind = 'survey', created_at DESC LIMIT 1""",
-                (ids, named, named),
+                (self._client_ids, named, named),
             )
             return await cur.fetchone()
 
@@ -254,8 +254,7 @@ class _Handler:
     ) -> list[dict[str, Any]]:
         """The appointments this reply can be about, soonest first; the one an email's subject
         names, when it is among them."""
-        ids = [c["client_id"] for c in self._clients]
-        if not ids:
+        if not self._client_ids:
             return []
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
@@ -263,7 +262,7 @@ class _Handler:
                     WHERE kind = 'appointment' AND client_id = ANY(%s) AND status = ANY(%s)
                       AND starts_at > now()
                     ORDER BY starts_at""",
-                (ids, list(statuses)),
+                (self._client_ids, list(statuses)),
             )
             found: list[dict[str, Any]] = await cur.fetchall()
         if named is not None:
@@ -274,7 +273,6 @@ class _Handler:
         """Where a reply that is about no open appointment is filed, among the client's cases of
         any kind: the one our last message to the sender was about (what the reply answers),
         else the newest."""
-        ids = [c["client_id"] for c in self._clients]
         row = await (
             await conn.execute(
                 """SELECT c.case_id FROM cases c
@@ -284,7 +282,7 @@ class _Handler:
                                  AND lower(m.recipient) = lower(%s)) DESC NULLS LAST,
                              c.created_at DESC
                     LIMIT 1""",
-                (ids, self._reply.sender),
+                (self._client_ids, self._reply.sender),
             )
         ).fetchone()
         return str(row[0]) if row else f"{self._reply.channel.value}:{self._reply.sender}"
