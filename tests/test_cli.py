@@ -137,6 +137,18 @@ async def test_a_repeated_command_with_its_idempotency_key_is_applied_once(
         assert bad.exit_code == 2 and "--idempotency-key" in bad.stderr
 
 
+async def _listed(promptly: Promptly, workflow_id: str, *command: str) -> list[str]:
+    """The columns of `workflow_id`'s line in a list command's output, once visibility has
+    caught up with the case's search attributes."""
+    for _ in range(100):
+        listed = await promptly(*command)
+        if workflow_id in listed.stdout:
+            break
+        await asyncio.sleep(0.1)
+    [row] = [line for line in listed.stdout.splitlines() if workflow_id in line]
+    return row.split()
+
+
 async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
     dev_env: WorkflowEnvironment,
     settings: Settings,
@@ -177,13 +189,10 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
         assert early.exit_code == 1 and "refused" in early.output
         closed = await promptly("complaint", "close", case, "settled by phone")
         assert closed.exit_code == 0 and f"{case}  Closed" in closed.stdout, closed.output
-        for _ in range(100):  # visibility catches up with the search attributes
-            listed = await promptly("complaint", "list", "--status", "Closed")
-            if filed_request.workflow_id in listed.stdout:
-                break
-            await asyncio.sleep(0.1)
-        [row] = [line for line in listed.stdout.splitlines() if filed_request.workflow_id in line]
-        assert row.split()[:2] == [filed_request.workflow_id, "Closed"]
+        listed = await _listed(
+            promptly, filed_request.workflow_id, "complaint", "list", "--status", "Closed"
+        )
+        assert listed[:2] == [filed_request.workflow_id, "Closed"]
 
         recorded = await promptly("inquiry", "record", str(asking))
         assert recorded.stdout.strip() == f"recorded: {asked.workflow_id}", recorded.output
@@ -192,12 +201,9 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
         )
         assert answered.exit_code == 0, answered.output
         assert f"{asked.inquiry_id}  Answered" in answered.stdout and "staff:ewa" in answered.stdout
-        for _ in range(100):
-            listed = await promptly("inquiry", "list", "--status", "Answered")
-            if asked.workflow_id in listed.stdout:
-                break
-            await asyncio.sleep(0.1)
-        [row] = [line for line in listed.stdout.splitlines() if asked.workflow_id in line]
-        assert row.split() == [asked.workflow_id, "Answered", "due", "-"]
+        listed = await _listed(
+            promptly, asked.workflow_id, "inquiry", "list", "--status", "Answered"
+        )
+        assert listed == [asked.workflow_id, "Answered", "due", "-"]
         wrong = await promptly("inquiry", "list", "--status", "Closed")
         assert wrong.exit_code == 2 and "Open" in wrong.output
