@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
         CaseSnapshot,
         TimelineKind,
     )
-    from promptly.workflows.read_views import read_view, record_before_answer
+    from promptly.workflows.read_views import read_view, record_before_answer, status_view
 
 PREPAY_FLAG = "next visit must be booked and paid anew"
 
@@ -259,28 +259,11 @@ class AppointmentState(JournaledCase):
 
     def _view(self) -> AppointmentView:
         case = self.case
-        return AppointmentView(
+        return status_view(
+            AppointmentView,
+            case,
             appointment_id=case.request.appointment_id,
-            status=case.status,
             start=case.request.start,
-            booked_at=case.booked_at,
-            confirmation_deadline=case.confirmation_deadline,
-            provider_ack_deadline=case.provider_ack_deadline,
-            reminder_at=case.reminder_at,
-            response_deadline=case.response_deadline,
-            next_call_at=case.next_call_at,
-            confirmation_sent=case.confirmation_sent,
-            reminder_sent=case.reminder_sent,
-            provider_acknowledged=case.provider_acknowledged,
-            call_attempts=case.call_attempts,
-            max_call_attempts=case.max_call_attempts,
-            needs_attention=case.needs_attention,
-            billing=case.billing,
-            free_reschedule=case.free_reschedule,
-            delay_minutes=case.delay_minutes,
-            reschedules=case.reschedules,
-            follow_up_rule=case.follow_up_rule,
-            prepayment_required=case.prepayment_required,
             no_show_at=appointment_rules.no_show_moment(case),
             timeline=list(self._journal.timeline),
         )

@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         ComplaintView,
     )
     from promptly.domain.readable_time import readable
-    from promptly.workflows.read_views import read_view, record_before_answer
+    from promptly.workflows.read_views import read_view, record_before_answer, status_view
 
 
 class ComplaintState(SendingCase):
@@ -206,42 +206,26 @@ class ComplaintState(SendingCase):
 
     def _view(self) -> ComplaintView:
         case = self.case
-        office = case.route.business_hours
-        return ComplaintView(
-            complaint_id=case.request.complaint_id,
-            status=case.status,
-            category=case.request.category,
-            severity=case.request.severity,
-            received_via=case.request.received_via,
-            appointment_id=case.request.appointment_id,
+        request = case.request
+        return status_view(
+            ComplaintView,
+            case,
+            complaint_id=request.complaint_id,
+            category=request.category,
+            severity=request.severity,
+            received_via=request.received_via,
+            appointment_id=request.appointment_id,
             department=case.route.department,
             department_name=case.route.department_name,
-            assignee=case.assignee,
             contact=complaint_sla.point_of_contact(case),
-            filed_at=case.filed_at,
             sla_deadline=complaint_sla.sla_deadline(case),
             next_escalation_at=complaint_sla.next_escalation_at(case),
-            escalation_level=case.escalation_level,
-            sla_breached=case.sla_breached,
-            business_hours_only=office is not None,
+            business_hours_only=case.route.business_hours is not None,
             next_status_update_at=case.update_due_at,
-            last_customer_update_at=case.last_customer_update_at,
-            hold_reason=case.hold_reason,
-            on_hold_since=case.on_hold_since,
             # A query sees the time of the last workflow event, so an ongoing hold is
             # reported by its start, not by a duration that would be stale.
             time_on_hold=case.held_before,
-            resolution=case.resolution,
-            verdict_deadline=case.verdict_deadline,
-            reopened=case.reopened,
-            closed_at=case.closed_at,
-            close_reason=case.close_reason,
             survey_at=complaint_rules.survey_at(case),
-            survey_sent=case.survey_sent,
-            needs_attention=case.needs_attention,
             timeline=list(self._journal.timeline),
             timeline_omitted=self._journal.omitted,
-            hold_until=case.hold_until,
-            root_cause=case.root_cause,
-            feedback_score=case.feedback_score,
         )

@@ -56,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
         PromoteInquiryInput,
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
-    from promptly.workflows.read_views import read_view
+    from promptly.workflows.read_views import read_view, status_view
 
 
 RULES_TIMEOUT = timedelta(seconds=10)
@@ -331,19 +331,14 @@ class InquiryWorkflow(SendingCase):
 
     def _view(self) -> InquiryView:
         case = self.case
-        return InquiryView(
+        return status_view(
+            InquiryView,
+            case,
             inquiry_id=case.request.inquiry_id,
-            status=case.status,
             subject=case.request.subject,
             received_via=case.request.received_via,
             customer_id=case.request.customer.id,
-            received_at=case.received_at,
             answer_deadline=inquiries.answer_deadline(case),
             supervisor_at=inquiries.supervisor_at(case),
-            alerts=case.alerts,
-            answer=case.answer,
-            answered_at=case.answered_at,
-            complaint_id=case.complaint_id,
-            needs_attention=case.needs_attention,
             timeline=list(self._journal.timeline),
         )

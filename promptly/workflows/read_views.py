@@ -8,6 +8,8 @@ it answers, so a GET after an update never shows an older state than the update 
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from temporalio import workflow
 
 from promptly.workflows.patches import RECORD_BEFORE_ANSWER, since
@@ -16,6 +18,22 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from promptly.domain.common import CaseReadView
+
+ViewT = TypeVar("ViewT", bound=BaseModel)
+
+
+def status_view(view: type[ViewT], case: BaseModel, **derived: Any) -> ViewT:
+    """`view` filled with `case`'s fields of the same name, and with `derived` for the rest.
+
+    A view shows the case's own state under the case's own names, so only what it computes,
+    renames or takes from the request is written out at the call; `derived` wins where both
+    have a name."""
+    carried = {
+        name: getattr(case, name)
+        for name in view.model_fields
+        if name in type(case).model_fields and name not in derived
+    }
+    return view(**carried, **derived)
 
 
 def read_view(view: BaseModel, changes: int, timeline_from: int = 0) -> CaseReadView:
