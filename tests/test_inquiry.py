@@ -48,6 +48,10 @@ async def test_an_inquiry_is_acknowledged_at_once_and_the_answer_is_sent_to_the_
     attributes = {p.key.name: p.value for p in described.typed_search_attributes}
     assert attributes["InquiryStatus"] == "Open" and attributes["ClientId"] == "C-17"
     assert attributes["SlaDeadline"] == received + 24 * H
+    # What the Temporal UI shows above the history, as for the other cases.
+    assert (await described.static_summary() or "").startswith(f"Inquiry {request.inquiry_id} · ")
+    details = await described.static_details() or ""
+    assert f"- subject: {request.subject}" in details and "- customer: C-17 via" in details
 
     await advance_to(env, received + 5 * H)
     view = await handle.execute_update(

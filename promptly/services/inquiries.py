@@ -27,4 +27,7 @@ async def record_inquiry(
         client_id=request.customer.id,
         summary=f"Inquiry {request.inquiry_id} · {request.subject[:60]} · "
         f"customer {request.customer.id}",
+        details=f"Inquiry **{request.inquiry_id}**\n\n- subject: {request.subject}\n"
+        f"- received via: {request.received_via.value}\n"
+        f"- customer: {request.customer.id} via {request.customer.preferred_channel.value}",
     )
