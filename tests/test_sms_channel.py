@@ -287,6 +287,34 @@ async def test_busy_or_broken_twilio_is_retried_as_it_asks(
     assert len(fake.messages) == 1
 
 
+async def test_twilio_asking_to_slow_down_does_not_use_up_the_error_backoff(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    """A 429 waits what Twilio asks and leaves the error count alone, as SendGrid's does;
+    a 503 after it backs off from the errors the channel really had."""
+    request = sms(a_number())
+    acts = activities(pool, fake)
+    beats: list[Any] = []
+    env = environment()
+    # Attempt 6, after two channel errors (the count travels in the heartbeat details).
+    env.info = dataclasses.replace(env.info, attempt=6, heartbeat_details=[2])
+    env.on_heartbeat = lambda *details: beats.append(details[0] if details else None)
+
+    fake.script(429, 20429, headers={"Retry-After": "3"})
+    with pytest.raises(ApplicationError) as throttled:
+        await env.run(acts.send_message, request)
+    assert throttled.value.next_retry_delay == timedelta(seconds=3)
+    assert beats[-1] == 2
+
+    fake.script(503, None)
+    with pytest.raises(ApplicationError) as failed:
+        await env.run(acts.send_message, request)
+    # The third error: 5 s, 10 s, then 20 s.
+    assert failed.value.next_retry_delay == timedelta(seconds=20)
+    assert beats[-1] == 3
+    assert fake.messages == []
+
+
 async def test_an_opted_out_number_gets_email_but_its_opt_out_confirmation_by_sms(
     pool: AsyncConnectionPool, fake: TwilioFake
 ) -> None:

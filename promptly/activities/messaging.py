@@ -8,7 +8,10 @@ already open, and made harmless where the channel allows it: every email carries
 `Message-ID` derived from the idempotency key, so a mail client drops a second copy.
 
 The activity heartbeats while it runs (a crashed attempt is retried within seconds, and a
-cancelled send learns of it) and checks for cancellation right before the provider call.
+cancelled send learns of it) and checks for cancellation right before the provider call. A
+cancellation that comes while the provider call is under way waits for its answer: the
+message may already be out, so an accepted message is recorded `sent` and the workflow hears
+that it went, and a refused one ends the send as cancelled.
 It decides its own retry delay: a throttled answer (429 with Retry-After) waits what the
 provider asked and does not count as an error, so it never uses up the error backoff.
 """
@@ -16,6 +19,7 @@ provider asked and does not count as an error, so it never uses up the error bac
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -164,16 +168,20 @@ class MessagingActivities:
             )
             await _not_cancelled(errors_so_far)
             try:
-                provider_id = await self._channels[request.channel].deliver(conn, outgoing)
+                provider_id = await _answered(
+                    self._channels[request.channel].deliver(conn, outgoing)
+                )
             except PermanentDeliveryError as err:
                 await _mark(conn, message_id, MessageStatus.FAILED, error=str(err))
                 _count(request, "rejected")
+                _stop_if_cancelled()
                 raise ApplicationError(
                     str(err), type=errors.DELIVERY_REJECTED, non_retryable=True
                 ) from err
             except TransientDeliveryError as err:
                 # Marked right away: the provider said no, so nothing went out meanwhile.
                 await _mark(conn, message_id, MessageStatus.PENDING, error=str(err))
+                _stop_if_cancelled()
                 delay, errors_now = retry_delay(err, errors_so_far)
                 # The next attempt reads the error count from this heartbeat.
                 activity.heartbeat(errors_now)
@@ -252,6 +260,29 @@ async def _not_cancelled(errors_so_far: int) -> None:
     await asyncio.sleep(0)
     if activity.is_cancelled():
         raise asyncio.CancelledError("send cancelled before the provider call")
+
+
+async def _answered(provider_call: Awaitable[str]) -> str:
+    """The provider's answer, awaited to its end even when the send is cancelled meanwhile.
+
+    The request may already have reached the provider, and the message the client: stopping
+    the wait would not stop the message, only leave the ledger `pending` and then `abandoned`
+    for a message that went out. So the answer is recorded as it is."""
+    call = asyncio.ensure_future(provider_call)
+    while True:
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            if call.cancelled() or not activity.is_cancelled():
+                raise
+            activity.logger.info("send cancelled during the provider call: recording its answer")
+
+
+def _stop_if_cancelled() -> None:
+    """After a provider's refusal: a cancelled send ends as cancelled (nothing went out, and
+    nobody needs to pass on a message the case no longer wants)."""
+    if activity.is_cancelled():
+        raise asyncio.CancelledError("send cancelled while the provider refused it")
 
 
 def _count(request: SendMessageRequest, outcome: str) -> None:

@@ -126,7 +126,9 @@ class TwilioSmsChannel:
         detail = f"Twilio answered {status} (error {code}): {getattr(err, 'msg', '') or err}"
         failure = twilio_failure(status, code)
         if failure is TwilioFailure.TRANSIENT:
-            return TransientDeliveryError(detail[:300], self._http.last_retry_after())
+            return TransientDeliveryError(
+                detail[:300], self._http.last_retry_after(), throttled=status == 429
+            )
         if failure is TwilioFailure.INVALID_NUMBER:
             return _InvalidNumber(detail[:300])
         if failure is TwilioFailure.OPTED_OUT:
