@@ -355,12 +355,25 @@ async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:
     assert status_entries(view)[-1]["detail"] == "Client confirmed by email reply"
 
 
-async def test_an_email_reply_to_an_inquiry_is_filed_there_and_confirms_no_appointment(
-    stack: Stack,
+@pytest.mark.parametrize("channel", ["email", "sms"])
+async def test_a_reply_to_an_inquiry_is_filed_there_and_confirms_no_appointment(
+    stack: Stack, channel: str
 ) -> None:
+    """The client has a visit awaiting confirmation and asked a question; the "Tak, dziękuję"
+    they send after our acknowledgement answers the inquiry, by email or by SMS."""
     client_id = f"C-{uuid.uuid4().hex[:8]}"
-    appointment_id, _, email = await stack.book(channel="email", client_id=client_id)
-    customer = {**complaint_payload()["customer"], "id": client_id, "email": email}
+    appointment_id, phone, email = await stack.book(channel=channel, client_id=client_id)
+    await until(
+        lambda: _templates(messages(stack.pool, f"appointment-{appointment_id}"), {"confirmation"}),
+        "the confirmation",
+    )
+    customer = {
+        **complaint_payload()["customer"],
+        "id": client_id,
+        "email": email,
+        "phone": phone,
+        "preferred_channel": channel,
+    }
     request = inquiry(customer=customer)
     recorded = await stack.http.post(
         "/inquiries", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
@@ -372,21 +385,27 @@ async def test_an_email_reply_to_an_inquiry_is_filed_there_and_confirms_no_appoi
         lambda: _templates(messages(stack.pool, case_id), {"inquiry_ack"}), "the acknowledgement"
     )
 
-    reply = {
-        "from": email,
-        "to": "reply@promptly.example",
-        "subject": f"Re: {ack['subject']}",
-        "text": "Tak, dziękuję",
-        "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>\nSubject: Re",
-    }
-    answer = await stack.http.post(f"/inbound/email/{EMAIL_TOKEN}", files=_multipart(reply))
-    assert answer.status_code == 200, answer.text
-    assert answer.json() == {"intent": "confirm", "action": "task"}
+    if channel == "sms":
+        assert stack.fake.sent_to(phone)[-1].body == ack["body"]
+        answer = await stack.sms_reply(phone, "Tak, dziękuję")
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["X-Promptly-Outcome"] == "confirm:task"
+    else:
+        reply = {
+            "from": email,
+            "to": "reply@promptly.example",
+            "subject": f"Re: {ack['subject']}",
+            "text": "Tak, dziękuję",
+            "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>\nSubject: Re",
+        }
+        answer = await stack.http.post(f"/inbound/email/{EMAIL_TOKEN}", files=_multipart(reply))
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"intent": "confirm", "action": "task"}
     assert (await stack.status(appointment_id))["status"] == "Booked"
     [task] = await until(
         lambda: _kind(tasks(stack.pool, case_id), "client_reply"), "the task on the inquiry"
     )
-    assert "Tak, dziękuję" in task["details"]
+    assert "Tak, dziękuję" in task["details"] and "inquiry" in task["details"]
 
 
 def _multipart(fields: dict[str, str]) -> dict[str, tuple[None, str]]:

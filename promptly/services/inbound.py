@@ -1,11 +1,14 @@
 """What Promptly does with a client's reply (SMS or email); SMS delivery receipts are in
 promptly/services/delivery_receipts.py.
 
-A reply is matched to its client by phone number or email address and to the case waiting
-for an answer (the client's one upcoming unconfirmed appointment; several → a staff task,
-never a guess). Every effect is keyed by the provider's message id: the `confirm` update
-carries it as its update id, and notices and tasks run in a `ClientNoticeWorkflow` whose id
-holds it, so a webhook delivered twice acts once.
+A reply is matched to its client by phone number or email address and to the case it answers:
+the complaint, inquiry or survey an email's subject names, or our last SMS to the number was
+about, gets it as a staff task; otherwise the appointment waiting for an answer (the client's
+one upcoming unconfirmed appointment; several → a staff task, never a guess).
+
+Every effect is keyed by the provider's message id: the `confirm` update carries it as its
+update id, and notices and tasks run in a `ClientNoticeWorkflow` whose id holds it, so a
+webhook delivered twice acts once.
 """
 
 from __future__ import annotations
@@ -100,7 +103,8 @@ class _Handler:
         if named is not None and named["kind"] != CaseKind.APPOINTMENT.value:
             # An answer to a complaint's, an inquiry's or a survey's message is about that
             # case: a "Tak, dziękuję" there confirms no appointment.
-            return await self._task(intent, named["case_id"], "")
+            why = f"a reply to our {named['kind']} message" if intent is ReplyIntent.CONFIRM else ""
+            return await self._task(intent, named["case_id"], why)
         candidates = await self._candidates(
             AWAITING_ANSWER if intent is ReplyIntent.CONFIRM else OPEN_APPOINTMENT, named
         )
@@ -233,10 +237,25 @@ class _Handler:
         )
 
     async def _case_named(self) -> dict[str, Any] | None:
-        """The client's case (any kind) that an email's subject names or answers."""
-        if not self._reply.subject or not self._client_ids:
+        """The client's case (any kind) that the reply answers: the one an email's subject
+        names or answers. An SMS has no subject: when our last SMS to the number was about a
+        complaint, an inquiry or a survey, that case (appointments are found as before: the one
+        awaiting an answer, several → a task)."""
+        if not self._client_ids:
             return None
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            if self._reply.channel is Channel.SMS:
+                await cur.execute(
+                    """SELECT c.case_id, c.kind FROM messages m JOIN cases c USING (case_id)
+                        WHERE m.recipient = %s AND m.recipient_role = 'client'
+                          AND m.channel = 'sms' AND c.client_id = ANY(%s)
+                        ORDER BY m.id DESC LIMIT 1""",
+                    (self._reply.sender, self._client_ids),
+                )
+                texted: dict[str, Any] | None = await cur.fetchone()
+                return texted if texted and texted["kind"] != CaseKind.APPOINTMENT else None
+            if not self._reply.subject:
+                return None
             named = await _case_named_by_subject(cur, self._reply)
             if named is None:
                 return None
