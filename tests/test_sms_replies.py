@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
@@ -70,6 +71,16 @@ class Stack:
         return await self.http.post(
             "/inbound/sms", data=form, headers=self.signed("/inbound/sms", form)
         )
+
+    async def receipt(
+        self, phone: str, sid: str, status: str, code: str | None = None
+    ) -> httpx.Response:
+        """Twilio's status callback for the message `sid` to `phone`."""
+        form = {"MessageSid": sid, "MessageStatus": status, "To": phone, "AccountSid": SID}
+        if code:
+            form["ErrorCode"] = code
+        path = "/inbound/sms/status"
+        return await self.http.post(path, data=form, headers=self.signed(path, form))
 
     async def book(
         self,
@@ -287,26 +298,25 @@ async def test_an_undelivered_reminder_goes_by_email_and_the_front_desk_is_told(
     )
     by_template = {r["template"]: r for r in rows}
 
-    async def receipt(sid: str, status: str, code: str | None = None) -> httpx.Response:
-        form = {"MessageSid": sid, "MessageStatus": status, "To": phone, "AccountSid": SID}
-        if code:
-            form["ErrorCode"] = code
-        path = "/inbound/sms/status"
-        return await stack.http.post(path, data=form, headers=stack.signed(path, form))
-
-    delivered = await receipt(by_template["confirmation"]["provider_id"], "delivered")
+    delivered = await stack.receipt(phone, by_template["confirmation"]["provider_id"], "delivered")
     assert delivered.status_code == 204
     reminder_sid = by_template["reminder"]["provider_id"]
-    lost = await receipt(reminder_sid, "undelivered", "30003")
+    lost = await stack.receipt(phone, reminder_sid, "undelivered", "30003")
     assert lost.headers["X-Promptly-Outcome"] == "fallback"
-    await receipt(reminder_sid, "undelivered", "30003")  # sent twice by Twilio
+    await stack.receipt(phone, reminder_sid, "undelivered", "30003")  # sent twice by Twilio
 
     fallback = await until(
         lambda: _templates(messages(stack.pool, case_id), {"undelivered_sms"}), "the email"
     )
     assert len(fallback) == 1
     assert (fallback[0]["channel"], fallback[0]["recipient"]) == ("email", email)
-    assert by_template["reminder"]["body"] in fallback[0]["body"]
+    # The text as the SMS had it, with a calendar link that works (the ledger kept none).
+    [placeholder] = re.findall(r"\[calendar link, token [^\]]+\]", by_template["reminder"]["body"])
+    before, after = by_template["reminder"]["body"].split(placeholder)
+    assert before in fallback[0]["body"] and after in fallback[0]["body"]
+    [calendar] = re.findall(rf"{PUBLIC}(/c/\S+/calendar\.ics)", fallback[0]["body"])
+    served = await stack.http.get(calendar)
+    assert served.status_code == 200 and "BEGIN:VEVENT" in served.text
     [task] = await until(lambda: _kind(tasks(stack.pool, case_id), "client_reply"), "the task")
     assert phone in task["title"] and "30003" in task["details"]
     async with stack.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -330,6 +340,46 @@ async def test_an_undelivered_reminder_goes_by_email_and_the_front_desk_is_told(
     assert history.status_code == 200, history.text
     assert "receipt: undelivered (30003)" in history.text
     assert "receipt: delivered" in history.text
+
+
+async def test_an_undelivered_inquiry_answer_reaches_the_customer_by_email(stack: Stack) -> None:
+    """Every SMS to a client falls back when Twilio reports it lost, not only the ones a
+    promise counts: an answer the customer never got is the case not kept."""
+    phone = f"+48{random.randint(600_000_000, 799_999_999)}"
+    email = f"c{uuid.uuid4().hex[:8]}@example.com"
+    customer = {
+        **complaint_payload()["customer"],
+        "id": f"C-{uuid.uuid4().hex[:8]}",
+        "email": email,
+        "phone": phone,
+        "preferred_channel": "sms",
+    }
+    request = inquiry(customer=customer)
+    base = f"/inquiries/{request.inquiry_id}"
+    recorded = await stack.http.post(
+        "/inquiries", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
+    )
+    assert recorded.status_code == 201, recorded.text
+    case_id = request.workflow_id
+    stack.started.append(case_id)
+    answer = "Tak: w soboty 9:00-13:00, zapisy online."
+    answered = await stack.http.post(f"{base}/answer", json={"text": answer}, headers=STAFF_KEY)
+    assert answered.status_code == 200, answered.text
+    [sms] = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"inquiry_answer"}), "the answer"
+    )
+    assert answer in stack.fake.sent_to(phone)[-1].body
+
+    lost = await stack.receipt(phone, sms["provider_id"], "undelivered", "30003")
+    assert lost.headers["X-Promptly-Outcome"] == "fallback"
+
+    [fallback] = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"undelivered_sms"}), "the email"
+    )
+    assert (fallback["channel"], fallback["recipient"]) == ("email", email)
+    assert answer in fallback["body"]
+    [task] = await until(lambda: _kind(tasks(stack.pool, case_id), "client_reply"), "the task")
+    assert phone in task["title"] and "inquiry_answer" in task["title"]
 
 
 async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:

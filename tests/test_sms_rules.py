@@ -90,7 +90,7 @@ DATES = {
 
 def _context(template: str, locale: Locale) -> dict[str, Any]:
     env = Environment(loader=FileSystemLoader(TEMPLATES / locale.value))
-    env.filters.update(when=str, when_short=str, duration=str)  # parsed only, to list names
+    env.filters.update(when=str, when_short=str, duration=str, relinked=links.relink)  # parsed only
     names: set[str] = set()
     for path in (f"{template}.j2", f"sms/{template}.j2"):
         try:
@@ -359,3 +359,23 @@ def test_without_a_late_change_rule_no_message_speaks_of_one(template: str) -> N
         assert "0 seconds" not in text and "0s" not in text and " late cancellation" not in text
     ruled = free | {"late_change_within": 24 * 3600}
     assert "24 hours" in render(template, Locale.EN, "Europe/Warsaw", ruled).body
+
+
+def test_a_stored_message_gets_fresh_links_for_the_same_actions() -> None:
+    """What an undelivered SMS's email fallback does with the ledger's text (domain/links)."""
+    sent = {
+        "confirm": "https://p.example/c/old-confirm",
+        "calendar": "https://p.example/c/old-cal/calendar.ics",
+    }
+    body = f"Reply YES or {sent['confirm']}. Calendar: {sent['calendar']} STOP to opt out"
+    stored = links.redact(body, sent)
+    assert "old-" not in stored
+    assert links.redacted_actions(stored) == ["confirm", "calendar"]
+
+    fresh = {"confirm": "https://p.example/c/new-confirm", "calendar": "https://p.example/c/new"}
+    assert links.relink(stored, fresh) == (
+        "Reply YES or https://p.example/c/new-confirm. "
+        "Calendar: https://p.example/c/new/calendar.ics STOP to opt out"
+    )
+    # An action without a fresh link keeps its placeholder rather than a broken URL.
+    assert links.relink(stored, {}) == stored

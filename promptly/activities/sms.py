@@ -36,12 +36,10 @@ from promptly.activities.tasks import insert_task
 from promptly.domain import errors
 from promptly.domain.common import Channel, RecipientRole
 from promptly.domain.messages import SendMessageRequest, SendMessageResult
-from promptly.domain.sms import TwilioFailure, twilio_failure
+from promptly.domain.sms import CONSENT_TEMPLATES, TwilioFailure, twilio_failure
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 TWILIO_API = "https://api.twilio.com"
-# Consent notices go to the number whose consent changed, opted out or not (one each).
-CONSENT_TEMPLATES = frozenset({"sms_opted_out", "sms_opted_in"})
 REMEMBERED_CLIENTS = 50_000
 
 log = logging.getLogger(__name__)

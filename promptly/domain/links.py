@@ -18,9 +18,11 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
+from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
 from promptly.domain.common import Model
 from promptly.domain.keys import LINKS, Keyring
 
@@ -212,3 +214,25 @@ def redact(body: str, urls: Mapping[str, str]) -> str:
         token = url.rsplit("/c/", 1)[-1]
         body = body.replace(url, f"[{action} link, token {token_id(token)}]")
     return body
+
+
+_REDACTED = re.compile(r"\[([a-z_]+) link, token [A-Za-z0-9_-]+\]")
+
+
+def redacted_actions(body: str) -> list[str]:
+    """The actions of the links `redact` took out of `body`, each once, in order."""
+    return list(dict.fromkeys(_REDACTED.findall(body)))
+
+
+def relink(body: str, urls: Mapping[str, str]) -> str:
+    """A body `redact` left, each link put back as its action's fresh one from `urls`
+    (`message_links`): a stored message passed on another way keeps links that work."""
+
+    def live(found: re.Match[str]) -> str:
+        action = found.group(1)
+        if action not in urls:
+            return found.group(0)
+        # The calendar is served under the link (api/calendar.py), as the text message had it.
+        return f"{urls[action]}/calendar.ics" if action == CALENDAR_LINK_ACTION else urls[action]
+
+    return _REDACTED.sub(live, body)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+from promptly.domain import links
 from promptly.domain.appointments.models import AppointmentPolicy
 from promptly.domain.common import Channel, Locale
 from promptly.domain.complaints.models import EscalationTiers
@@ -78,6 +79,7 @@ def _environment(locale: Locale, timezone: str) -> Environment:
     env.filters["when"] = when
     env.filters["when_short"] = when_short
     env.filters["duration"] = duration
+    env.filters["relinked"] = links.relink
     return env
 
 

@@ -9,6 +9,8 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
+from promptly.domain.common import RecipientRole
+
 # GSM 03.38: the basic character set (one septet each) and the extension table, whose
 # characters cost an escape septet too. Anything else forces the whole text into UCS-2.
 GSM7_BASIC = frozenset(
@@ -175,12 +177,16 @@ class DeliveryStatus(StrEnum):
 
 
 RECEIPT_STATUSES = frozenset(DeliveryStatus)
-# The templates whose loss matters to a promise: an undelivered one falls back to another
-# channel and the front desk is told.
-FALLBACK_TEMPLATES = frozenset({"confirmation", "reminder"})
+# The notices of an SMS opt-out or opt-in go to the number whose consent changed, opted out
+# or not (one each), and by SMS alone: they are about the number itself.
+CONSENT_TEMPLATES = frozenset({"sms_opted_out", "sms_opted_in"})
 
 
-def needs_fallback(status: DeliveryStatus, template: str) -> bool:
-    return status in (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED) and (
-        template in FALLBACK_TEMPLATES
+def needs_fallback(status: DeliveryStatus, template: str, recipient_role: str) -> bool:
+    """An SMS to a client that did not arrive goes another way (and the front desk is told):
+    every message to a client matters to them, not only the ones a promise counts."""
+    return (
+        status in (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED)
+        and recipient_role == RecipientRole.CLIENT
+        and template not in CONSENT_TEMPLATES
     )

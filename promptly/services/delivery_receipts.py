@@ -1,7 +1,7 @@
-"""An SMS delivery receipt: recorded on the message ledger; a confirmation or reminder that
-did not arrive goes again by email (or as the front desk's call task), and a number that will
-never take SMS is marked so. Notices run in a `ClientNoticeWorkflow` whose id holds the
-provider's message id, so a receipt delivered twice acts once."""
+"""An SMS delivery receipt: recorded on the message ledger; a message to a client that did
+not arrive goes again by email, its links fresh (or as the front desk's call task), and a
+number that will never take SMS is marked so. Notices run in a `ClientNoticeWorkflow` whose
+id holds the provider's message id, so a receipt delivered twice acts once."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from promptly.config import Settings
 from promptly.domain.common import Channel, Locale, RecipientRole
+from promptly.domain.links import redacted_actions
 from promptly.domain.messages import NoticeRequest, Recipient, SendMessageRequest
 from promptly.domain.sms import DeliveryStatus, needs_fallback
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
@@ -50,14 +51,15 @@ async def record_receipt(
     status: DeliveryStatus,
     error_code: str | None,
 ) -> str:
-    """Record a delivery receipt on the ledger; an undelivered confirmation or reminder goes
-    again by email (or as a call task) and the front desk is told. Returns what was done."""
+    """Record a delivery receipt on the ledger; an undelivered message to a client goes again
+    by email (or as a call task) and the front desk is told. Returns what was done."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             """UPDATE messages SET delivery_status = %s, delivery_error_code = %s,
                                    delivery_updated_at = now()
                 WHERE provider_id = %s AND channel = 'sms'
-            RETURNING id, idempotency_key, case_id, template, recipient, subject, body""",
+            RETURNING id, idempotency_key, case_id, template, recipient, recipient_role,
+                      subject, body""",
             (status.value, error_code, message_sid),
         )
         message = await cur.fetchone()
@@ -75,7 +77,10 @@ async def record_receipt(
             (message["recipient"],),
         )
         known = await cur.fetchone() or {}
-    if not needs_fallback(status, message["template"]):
+        # A visit's links are for the start they were sent for (domain/links.py).
+        await cur.execute("SELECT starts_at FROM cases WHERE case_id = %s", (message["case_id"],))
+        case = await cur.fetchone() or {}
+    if not needs_fallback(status, message["template"], message["recipient_role"]):
         return f"recorded {status.value}"
     phone = message["recipient"]
     email = known.get("email")
@@ -98,7 +103,10 @@ async def record_receipt(
             "original_text": message["body"],
             "phone": phone,
             "client_id": known.get("client_id"),
-        },
+        }
+        | ({"start": case["starts_at"].isoformat()} if case.get("starts_at") else {}),
+        # The ledger keeps no live link: the email carries fresh ones for the same actions.
+        link_actions=redacted_actions(message["body"]),
     )
     # Without an email the fallback itself is the front desk's call task.
     task = (
