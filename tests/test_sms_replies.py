@@ -28,12 +28,15 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from twilio.request_validator import RequestValidator
 
+from promptly.api.app import create_app
 from promptly.cli.sms import signed_reply
 from promptly.config import ApiRole, Settings
 from promptly.dev.stack import twilio_fake
 from promptly.domain import keys, links
+from promptly.services.unfinished_replies import act_on_unfinished_replies
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
 from tests.complaint_helpers import complaint_payload, inquiry
+from tests.conftest import start_dev_server
 from tests.helpers import appointment, messages, settled, tasks, until
 from tests.twilio_fake import TwilioFake
 
@@ -180,6 +183,52 @@ async def test_an_sms_client_confirms_by_replying_tak(stack: Stack) -> None:
             )
         ).fetchone()
     assert row == ("confirm", "confirmed")
+
+
+async def test_a_tak_that_comes_while_temporal_is_away_confirms_once_it_is_back(
+    stack: Stack,
+) -> None:
+    """Twilio posts a reply once. With Temporal unreachable the reply is kept, Twilio gets
+    its 200, and the next round of the API's sweep confirms the visit."""
+    appointment_id, phone, _ = await stack.book()
+    await until(lambda: asyncio.sleep(0, stack.fake.sent_to(phone)), "the SMS")
+    # A client whose Temporal has gone away: its calls fail as the API's do in an outage.
+    gone = await start_dev_server()
+    await gone.shutdown()
+    app = create_app(stack.settings, client=gone.client, pool=stack.pool)
+    form = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": phone, "To": "+48500000000"}
+    form |= {"AccountSid": SID, "Body": "TAK"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://promptly.test"
+        ) as cut_off,
+    ):
+        kept = await cut_off.post(
+            "/inbound/sms", data=form, headers=stack.signed("/inbound/sms", form)
+        )
+    assert kept.status_code == 200 and kept.headers["X-Promptly-Outcome"] == "waiting"
+    assert (await stack.status(appointment_id))["status"] == "Booked"
+
+    finished = await act_on_unfinished_replies(
+        stack.client, stack.pool, stack.settings, older_than=timedelta(0)
+    )
+
+    assert finished >= 1
+    view = await stack.status(appointment_id)
+    assert view["status"] == "Confirmed"
+    assert status_entries(view)[-1]["detail"] == "Client confirmed by sms reply"
+    async with stack.pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT outcome FROM inbound_messages WHERE provider_id = %s",
+                (form["MessageSid"],),
+            )
+        ).fetchone()
+    assert row == ("confirmed",)
+    # A second round finds nothing left, and Twilio posting it again changes nothing.
+    again = await stack.sms_reply(phone, "TAK", form["MessageSid"])
+    assert again.headers["X-Promptly-Outcome"] == "confirm:duplicate"
 
 
 async def test_r_gets_the_reschedule_link_and_other_text_becomes_one_task(stack: Stack) -> None:
@@ -362,6 +411,9 @@ async def test_an_undelivered_inquiry_answer_reaches_the_customer_by_email(stack
     assert recorded.status_code == 201, recorded.text
     case_id = request.workflow_id
     stack.started.append(case_id)
+    await until(
+        lambda: _templates(messages(stack.pool, case_id), {"inquiry_ack"}), "the acknowledgement"
+    )
     answer = "Tak: w soboty 9:00-13:00, zapisy online."
     answered = await stack.http.post(f"{base}/answer", json={"text": answer}, headers=STAFF_KEY)
     assert answered.status_code == 200, answered.text

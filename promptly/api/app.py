@@ -12,6 +12,7 @@ start, status and list routes; a new kind follows the same lines and is included
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -52,6 +53,7 @@ from promptly.services.errors import (
     validation_problems,
     with_json_hint,
 )
+from promptly.services.unfinished_replies import keep_acting_on_unfinished_replies
 
 log = logging.getLogger("promptly.api")
 
@@ -202,6 +204,11 @@ def create_app(
                 app.state.pool = await stack.enter_async_context(open_pool(settings))
             else:
                 app.state.pool = pool
+            if settings.twilio_auth_token is not None:  # SMS replies come in
+                waiting = asyncio.create_task(
+                    keep_acting_on_unfinished_replies(app.state.client, app.state.pool, settings)
+                )
+                stack.callback(waiting.cancel)
             yield
 
     app = FastAPI(

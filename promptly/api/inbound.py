@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from collections import deque
 from email.utils import parseaddr
@@ -24,9 +25,12 @@ from promptly.domain.common import Channel
 from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus
 from promptly.services.delivery_receipts import record_receipt
 from promptly.services.inbound import InboundReply, handle_reply
+from promptly.services.unfinished_replies import TEMPORAL_AWAY
 
 # Provider webhooks, not back-office API: documented in docs/sms.md, not in OpenAPI.
 router = APIRouter(tags=["inbound"], include_in_schema=False)
+
+log = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -100,7 +104,15 @@ async def inbound_sms(request: Request) -> Response:
     if (refused := _limited(request, sender)) is not None:
         return refused
     reply = InboundReply(sid, Channel.SMS, sender, form.get("Body", ""))
-    outcome = await handle_reply(*_deps(request), reply)
+    try:
+        outcome = await handle_reply(*_deps(request), reply)
+    except TEMPORAL_AWAY as err:
+        # Stored, and acted on once Temporal answers (services/unfinished_replies.py): Twilio
+        # would not post it again, so an error here would help nobody.
+        log.warning("SMS reply %s stored; Temporal did not answer (%s)", sid, err)
+        return Response(
+            EMPTY_TWIML, media_type="text/xml", headers={"X-Promptly-Outcome": "waiting"}
+        )
     return Response(
         EMPTY_TWIML,
         media_type="text/xml",

@@ -67,11 +67,17 @@ async def handle_reply(
         intent = ReplyIntent.OTHER  # SMS consent words mean nothing by email: a person reads it
     async with pool.connection() as conn:
         earlier = await _record_inbound(conn, reply, text, intent)
-        if earlier is not None:
+        if isinstance(earlier, ReplyOutcome):
             return earlier
         clients = await _clients(conn, reply)
     handler = _Handler(client, pool, settings, reply, text, clients)
-    outcome = await handler.act(intent)
+    if earlier is not None and intent is ReplyIntent.CONFIRM:
+        # Acted on before but not finished: the confirmation it started is repeated under the
+        # same update id (Temporal answers it once), not looked for again among the cases
+        # still waiting for an answer, which it may already have left.
+        outcome = await handler.confirm(earlier)
+    else:
+        outcome = await handler.act(intent)
     async with pool.connection() as conn:
         await conn.execute(
             """UPDATE inbound_messages SET outcome = %s, case_id = %s, client_id = %s
@@ -109,7 +115,7 @@ class _Handler:
             AWAITING_ANSWER if intent is ReplyIntent.CONFIRM else OPEN_APPOINTMENT, named
         )
         if intent is ReplyIntent.CONFIRM and len(candidates) == 1:
-            return await self._confirm(candidates[0])
+            return await self.confirm(candidates[0])
         if intent is ReplyIntent.RESCHEDULE and len(candidates) == 1:
             return await self._send_reschedule_link(candidates[0])
         why = {
@@ -162,7 +168,13 @@ class _Handler:
             ).fetchone()
         return bool(row and row[0])
 
-    async def _confirm(self, case: dict[str, Any]) -> ReplyOutcome:
+    async def confirm(self, case: dict[str, Any]) -> ReplyOutcome:
+        """Confirm `case` (its `case_id` and `client_id`) by this reply, once."""
+        async with self._pool.connection() as conn:
+            await conn.execute(  # what a second try repeats (handle_reply)
+                "UPDATE inbound_messages SET case_id = %s, client_id = %s WHERE provider_id = %s",
+                (case["case_id"], case["client_id"], self._reply.provider_id),
+            )
         handle = self._client.get_workflow_handle(case["case_id"], result_type=AppointmentView)
         actor = Actor(kind=ActorKind.CLIENT, id=case["client_id"])
         try:
@@ -324,8 +336,9 @@ async def _case_named_by_subject(cur: Any, reply: InboundReply) -> str | None:
 
 async def _record_inbound(
     conn: AsyncConnection[Any], reply: InboundReply, text: str, intent: ReplyIntent
-) -> ReplyOutcome | None:
-    """Stores the reply once; for one already acted on, what was done then."""
+) -> ReplyOutcome | dict[str, Any] | None:
+    """Stores the reply once. For one already acted on, what was done then; for one received
+    before but not finished, the case it was confirming (`case_id`, `client_id`); else None."""
     inserted = await (
         await conn.execute(
             """INSERT INTO inbound_messages (provider_id, channel, sender, body, intent)
@@ -344,8 +357,10 @@ async def _record_inbound(
             (reply.provider_id,),
         )
     ).fetchone()
-    if row is None or row[1] is None:
-        return None  # received before but not finished: act again (every effect is keyed)
+    if row is None:
+        return None
+    if row[1] is None:  # received before but not finished: act again (every effect is keyed)
+        return {"case_id": row[2], "client_id": row[3]} if row[2] else None
     return ReplyOutcome(ReplyIntent(row[0]), "duplicate", row[2], row[3])
 
 
