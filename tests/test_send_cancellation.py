@@ -152,9 +152,7 @@ async def test_a_reschedule_that_comes_while_sendgrid_answers_leaves_a_true_reco
         await handle.terminate("test over")
 
     assert sorted(key_of(r) for r in held.accepted) == sorted(
-        f"{case}/{purpose}/r{n}"
-        for purpose in ("confirmation", "provider_booking")
-        for n in (0, 1)
+        f"{case}/{purpose}/r{n}" for purpose in ("confirmation", "provider_booking") for n in (0, 1)
     )
     ledger = {m["idempotency_key"]: m["status"] for m in await messages(pool, case)}
     assert ledger[f"{case}/confirmation/r0"] == ledger[f"{case}/confirmation/r1"] == "sent"

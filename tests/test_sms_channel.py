@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from promptly.activities import ledger as message_ledger
 from promptly.activities.channels import DeliveryChannel, OutboxChannel, StaffCallChannel
 from promptly.activities.messaging import LinkSettings, StaffDirectory
 from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel
@@ -285,6 +286,60 @@ async def test_busy_or_broken_twilio_is_retried_as_it_asks(
     )
     await send(acts, request)  # a third attempt after success sends nothing
     assert len(fake.messages) == 1
+
+
+class WorkerKilled(Exception):
+    """Stands for the worker process dying where it is raised."""
+
+
+async def test_a_retry_after_an_attempt_that_died_unrecorded_does_not_text_twice(
+    pool: AsyncConnectionPool, fake: TwilioFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio took the SMS, then the worker died before the ledger said `sent`: Twilio keeps
+    no idempotency key, so the retry asks it what the number got before sending again."""
+    phone = a_number()
+    request = sms(phone)
+    acts = activities(pool, fake)
+    mark = message_ledger.mark
+
+    async def dies_once_twilio_took_it(*args: Any, **kwargs: Any) -> None:
+        if args[2] is MessageStatus.SENT:
+            raise WorkerKilled
+        await mark(*args, **kwargs)
+
+    monkeypatch.setattr(message_ledger, "mark", dies_once_twilio_took_it)
+    with pytest.raises(WorkerKilled):
+        await send(acts, request)
+    monkeypatch.undo()
+    [texted] = fake.sent_to(phone)
+    [row] = await ledger(pool, request.case_id)
+    assert row["status"] == "pending"
+
+    result = await send(acts, request)  # Temporal's retry of the attempt
+
+    assert fake.sent_to(phone) == [texted]  # the client got it once
+    assert result.provider_id == texted.sid and result.status is MessageStatus.SENT
+    [row] = await ledger(pool, request.case_id)
+    assert (row["status"], row["provider_id"], row["attempts"]) == ("sent", texted.sid, 2)
+
+
+async def test_an_attempt_that_died_before_twilio_took_it_is_sent_by_the_retry(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    """The other side of the look-up: Twilio has nothing, so the retry sends it."""
+    phone = a_number()
+    request = sms(phone)
+    fake.script(500)  # the first attempt's request never became a message
+    await send_failing(activities(pool, fake), request)
+    async with pool.connection() as conn:  # as if that attempt had died before it heard back
+        await conn.execute(
+            "UPDATE messages SET in_flight_since = now() WHERE case_id = %s", (request.case_id,)
+        )
+
+    result = await send(activities(pool, fake), request)
+
+    [texted] = fake.sent_to(phone)
+    assert result.provider_id == texted.sid
 
 
 async def test_twilio_asking_to_slow_down_does_not_use_up_the_error_backoff(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from psycopg import AsyncConnection
 
@@ -86,6 +86,16 @@ def retry_delay(err: TransientDeliveryError, errors_so_far: int) -> tuple[timede
 class DeliveryChannel(Protocol):
     async def deliver(self, conn: AsyncConnection, message: OutgoingMessage) -> str:
         """Deliver the message; return the provider's id for it."""
+        ...
+
+
+@runtime_checkable
+class LookupChannel(DeliveryChannel, Protocol):
+    """A channel whose provider can say what it took, so an attempt that ended unrecorded (a
+    killed worker after the provider accepted) is not sent twice."""
+
+    async def accepted_since(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """The provider's id of this very message if it took it at or after `since`."""
         ...
 
 

@@ -5,7 +5,8 @@ idempotency key and hands it to the channel. A retry finds the ledger row alread
 returns it, so a recorded send never goes out twice. The one window left (the provider
 accepted, the worker died before the row was marked) is kept to one UPDATE on a connection
 already open, and made harmless where the channel allows it: every email carries a
-`Message-ID` derived from the idempotency key, so a mail client drops a second copy.
+`Message-ID` derived from the idempotency key, so a mail client drops a second copy, and an
+SMS attempt after one that ended unrecorded first asks Twilio whether the number got it.
 
 The activity heartbeats while it runs (a crashed attempt is retried within seconds, and a
 cancelled send learns of it) and checks for cancellation right before the provider call. A
@@ -23,16 +24,16 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from psycopg import AsyncConnection
-from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from promptly.activities import calendar_attachments
+from promptly.activities import ledger as message_ledger
 from promptly.activities.channels import (
     HEARTBEAT_EVERY,
     DeliveryChannel,
+    LookupChannel,
     OutboxChannel,
     OutgoingMessage,
     PermanentDeliveryError,
@@ -50,8 +51,8 @@ from promptly.domain.messages import (
 )
 from promptly.domain.rendering import RenderedMessage, render, template_names
 
-# Ledger states after which a retry sends nothing again.
-DONE = (MessageStatus.SENT, MessageStatus.QUEUED_IN_OUTBOX)
+# The provider's clock against PostgreSQL's, when looking up what an attempt got through.
+PROVIDER_CLOCK_SLACK = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,9 @@ class MessagingActivities:
         stored = RenderedMessage(rendered.subject, links.redact(rendered.body, message_links))
 
         async with self._pool.connection() as conn:
-            ledger = await _ledger_entry(conn, request, recipient, address, stored)
+            ledger = await message_ledger.record_attempt(conn, request, recipient, address, stored)
             message_id = ledger.message_id
-            if ledger.status in DONE:
+            if ledger.status in message_ledger.DONE:
                 _count(request, "already_sent")
                 return SendMessageResult(
                     message_id=message_id,
@@ -167,12 +168,13 @@ class MessagingActivities:
                 attachments=(invitation,) if invitation is not None else (),
             )
             await _not_cancelled(errors_so_far)
+            channel = self._channels[request.channel]
             try:
-                provider_id = await _answered(
-                    self._channels[request.channel].deliver(conn, outgoing)
-                )
+                provider_id = await _taken_before(
+                    channel, outgoing, ledger.unrecorded_since
+                ) or await _answered(channel.deliver(conn, outgoing))
             except PermanentDeliveryError as err:
-                await _mark(conn, message_id, MessageStatus.FAILED, error=str(err))
+                await message_ledger.mark(conn, message_id, MessageStatus.FAILED, error=str(err))
                 _count(request, "rejected")
                 _stop_if_cancelled()
                 raise ApplicationError(
@@ -180,7 +182,7 @@ class MessagingActivities:
                 ) from err
             except TransientDeliveryError as err:
                 # Marked right away: the provider said no, so nothing went out meanwhile.
-                await _mark(conn, message_id, MessageStatus.PENDING, error=str(err))
+                await message_ledger.mark(conn, message_id, MessageStatus.PENDING, error=str(err))
                 _stop_if_cancelled()
                 delay, errors_now = retry_delay(err, errors_so_far)
                 # The next attempt reads the error count from this heartbeat.
@@ -196,7 +198,7 @@ class MessagingActivities:
                 else MessageStatus.SENT
             )
             # First thing after the provider accepted: the smaller this gap, the fewer repeats.
-            await _mark(conn, message_id, status, provider_id=provider_id)
+            await message_ledger.mark(conn, message_id, status, provider_id=provider_id)
         _count(request, status.value)
         activity.logger.info("sent %s via %s (%s)", request.template, request.channel, provider_id)
         return SendMessageResult(
@@ -262,6 +264,19 @@ async def _not_cancelled(errors_so_far: int) -> None:
         raise asyncio.CancelledError("send cancelled before the provider call")
 
 
+async def _taken_before(
+    channel: DeliveryChannel, message: OutgoingMessage, unrecorded_since: datetime | None
+) -> str | None:
+    """The provider's id of this message if an attempt that ended unrecorded got it through,
+    as far as the channel can tell (Twilio can; an email keeps its Message-ID instead)."""
+    if unrecorded_since is None or not isinstance(channel, LookupChannel):
+        return None
+    taken = await channel.accepted_since(message, unrecorded_since - PROVIDER_CLOCK_SLACK)
+    if taken is not None:
+        activity.logger.info("an earlier attempt got %s through: not sent again", taken)
+    return taken
+
+
 async def _answered(provider_call: Awaitable[str]) -> str:
     """The provider's answer, awaited to its end even when the send is cancelled meanwhile.
 
@@ -303,80 +318,3 @@ def _address(recipient: Recipient, channel: Channel) -> str:
             non_retryable=True,
         )
     return address
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    message_id: int
-    status: MessageStatus
-    provider_id: str | None
-    subject: str
-    body: str
-
-
-async def _ledger_entry(
-    conn: AsyncConnection,
-    request: SendMessageRequest,
-    recipient: Recipient,
-    address: str,
-    rendered: RenderedMessage,
-) -> LedgerEntry:
-    """The ledger row for this key, created on first sight; counts the attempt."""
-    await conn.execute(
-        """INSERT INTO messages (idempotency_key, case_id, template, channel, recipient_role,
-                                 recipient, locale, subject, body, status, requested_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s)
-           ON CONFLICT (idempotency_key) DO NOTHING""",
-        (
-            request.idempotency_key,
-            request.case_id,
-            request.template,
-            request.channel.value,
-            recipient.role.value,
-            address,
-            recipient.locale.value,
-            rendered.subject,
-            rendered.body,
-            activity.info().scheduled_time,
-        ),
-    )
-    cursor = await conn.execute(
-        """UPDATE messages
-              SET attempts = attempts + (status NOT IN ('sent', 'queued_in_outbox'))::int
-            WHERE idempotency_key = %s
-        RETURNING id, status, provider_id, subject, body""",
-        (request.idempotency_key,),
-    )
-    row = await cursor.fetchone()
-    if row is None:  # pragma: no cover - the row was inserted just above
-        raise ApplicationError("message ledger row vanished", type=errors.DELIVERY_UNAVAILABLE)
-    await conn.commit()
-    return LedgerEntry(row[0], MessageStatus(row[1]), row[2], row[3], row[4])
-
-
-async def _mark(
-    conn: AsyncConnection,
-    message_id: int,
-    status: MessageStatus,
-    *,
-    provider_id: str | None = None,
-    error: str | None = None,
-) -> None:
-    statement = """UPDATE messages
-                      SET status = %s, provider_id = COALESCE(%s, provider_id),
-                          last_error = COALESCE(%s, last_error),
-                          sent_at = CASE WHEN %s = 'sent' THEN now() ELSE sent_at END
-                    WHERE id = %s"""
-    values = (status.value, provider_id, error, status.value, message_id)
-    if conn.info.transaction_status is not TransactionStatus.IDLE:
-        # The channel wrote in this transaction (outbox, staff task): one commit for both.
-        await conn.execute(statement, values)
-        await conn.commit()
-        return
-    # One statement, one round trip (no BEGIN, no COMMIT): after the provider accepted, every
-    # round trip saved narrows the window in which a crash means the message goes out twice.
-    await conn.set_autocommit(True)
-    try:
-        await conn.execute(statement, values)
-    finally:
-        await conn.set_autocommit(False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -40,6 +40,8 @@ from promptly.domain.sms import CONSENT_TEMPLATES, TwilioFailure, twilio_failure
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 TWILIO_API = "https://api.twilio.com"
+# How many of a number's latest messages a retry reads to find one an earlier attempt sent.
+LOOKUP_LIMIT = 20
 REMEMBERED_CLIENTS = 50_000
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,25 @@ class TwilioSmsChannel:
         except _OptedOutAtTwilio as err:
             await mark_opted_out(conn, message.address)
             raise PermanentDeliveryError(str(err)) from err
+
+    async def accepted_since(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """The SID of this very message (same number, same text) if Twilio took it at or after
+        `since`, from the number's latest messages, newest first."""
+        return await asyncio.to_thread(self._find, message, since)
+
+    def _find(self, message: OutgoingMessage, since: datetime) -> str | None:
+        try:
+            latest = self._client.messages.list(to=message.address, limit=LOOKUP_LIMIT)
+        except (TwilioRestException, TwilioServiceException) as err:
+            raise self._classified(err) from err
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise TransientDeliveryError(f"Twilio unreachable: {err}") from err
+        for sent in latest:
+            if sent.date_created is not None and sent.date_created < since:
+                break
+            if sent.body == message.body:
+                return str(sent.sid)
+        return None
 
     def _create(self, message: OutgoingMessage) -> str:
         sender: dict[str, Any] = (

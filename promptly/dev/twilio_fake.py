@@ -11,7 +11,8 @@ thread and records every request. Scripted answers come first, in order; with no
 answers like Twilio: wrong account or token → 401 with error 20003, a `To` that is not
 E.164 or is Twilio's magic invalid number +15005550001 → 400 with 21211, a landline
 (+15005550009) → 400 with 21614, anything else → 201 with the message resource (status
-`queued`). `GET /messages` lists what was accepted, as JSON, for a person to read.
+`queued`). `GET .../Messages.json?To=` lists the accepted messages as Twilio does, newest
+first; `GET /messages` lists them as JSON, for a person to read.
 Error bodies have Twilio's shape: {"code", "message", "more_info", "status"}.
 """
 
@@ -78,6 +79,7 @@ class TwilioFake(LocalFake):
         self._lock = threading.Lock()
         self._requests: list[ReceivedRequest] = []
         self._script: deque[FakeAnswer] = deque()
+        self._resources: list[dict[str, object]] = []  # the accepted messages, as Twilio keeps them
 
     def script(self, status: int, code: int | None = None, **kw: Mapping[str, str]) -> None:
         """Queue the next answer (before the rules apply again)."""
@@ -125,6 +127,8 @@ class TwilioFake(LocalFake):
         if status == 201:
             sid = "SM" + secrets.token_hex(16)
             body: dict[str, object] = _resource(sid, self.account_sid, form)
+            with self._lock:
+                self._resources.append(body)
         else:
             body = {
                 "code": code,
@@ -142,6 +146,30 @@ class TwilioFake(LocalFake):
 
     def listing(self) -> list[dict[str, object]]:
         return [asdict(r) for r in self.messages]
+
+    def page(
+        self, path: str, authorization: str | None, query: dict[str, str]
+    ) -> tuple[int, object]:
+        """Twilio's list of messages (`GET .../Messages.json`), newest first, by `To`."""
+        match = _MESSAGES_PATH.match(path)
+        if match is None:
+            return 404, {"code": 20404, "message": _MESSAGES[20404], "status": 404}
+        if not self._authorized(authorization) or match["sid"] != self.account_sid:
+            return 401, {"code": 20003, "message": _MESSAGES[20003], "status": 401}
+        with self._lock:
+            found = [m for m in reversed(self._resources) if m["to"] == query.get("To", m["to"])]
+        shown = found[: int(query.get("PageSize", "50"))]
+        return 200, {
+            "messages": shown,
+            "page": 0,
+            "page_size": len(shown),
+            "start": 0,
+            "end": max(len(shown) - 1, 0),
+            "first_page_uri": path,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "uri": path,
+        }
 
 
 _MESSAGES = {
@@ -198,10 +226,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body, headers)
 
     def do_GET(self) -> None:  # noqa: N802
-        if self.path.rstrip("/") == "/messages":
+        path, _, query = self.path.partition("?")
+        if path.rstrip("/") == "/messages":
             self._send(200, self.server.fake.listing(), {})
-        else:
-            self._send(404, {"code": 20404, "message": "Not found", "status": 404}, {})
+            return
+        form = {k: v[-1] for k, v in parse_qs(query).items()}
+        status, body = self.server.fake.page(path, self.headers.get("Authorization"), form)
+        self._send(status, body, {})
 
     def _send(self, status: int, body: object, headers: Mapping[str, str]) -> None:
         payload = json.dumps(body, default=str).encode()

@@ -1,0 +1,106 @@
+"""The `messages` ledger: one row per message (its idempotency key), written by `send_message`
+before and after each attempt. A row `sent` or `queued_in_outbox` is never sent again; a row
+whose attempt took it to its channel and recorded no outcome says since when
+(`in_flight_since`), so the next attempt can ask the provider first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from promptly.domain import errors
+from promptly.domain.messages import MessageStatus, Recipient, SendMessageRequest
+from promptly.domain.rendering import RenderedMessage
+
+# Ledger states after which a retry sends nothing again.
+DONE = (MessageStatus.SENT, MessageStatus.QUEUED_IN_OUTBOX)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    message_id: int
+    status: MessageStatus
+    provider_id: str | None
+    subject: str
+    body: str
+    # An attempt before this one took the message to its channel then and recorded no outcome.
+    unrecorded_since: datetime | None
+
+
+async def record_attempt(
+    conn: AsyncConnection,
+    request: SendMessageRequest,
+    recipient: Recipient,
+    address: str,
+    rendered: RenderedMessage,
+) -> LedgerEntry:
+    """The ledger row for this key, created on first sight; counts the attempt."""
+    await conn.execute(
+        """INSERT INTO messages (idempotency_key, case_id, template, channel, recipient_role,
+                                 recipient, locale, subject, body, status, requested_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s)
+           ON CONFLICT (idempotency_key) DO NOTHING""",
+        (
+            request.idempotency_key,
+            request.case_id,
+            request.template,
+            request.channel.value,
+            recipient.role.value,
+            address,
+            recipient.locale.value,
+            rendered.subject,
+            rendered.body,
+            activity.info().scheduled_time,
+        ),
+    )
+    cursor = await conn.execute(
+        # This attempt takes the message to its channel from now (`in_flight_since`, cleared
+        # by `mark`); the value it replaces says whether the attempt before ended unrecorded.
+        """UPDATE messages m
+              SET attempts = m.attempts + (m.status NOT IN ('sent', 'queued_in_outbox'))::int,
+                  in_flight_since = CASE WHEN m.status NOT IN ('sent', 'queued_in_outbox')
+                                         THEN now() END
+             FROM (SELECT id, in_flight_since FROM messages WHERE idempotency_key = %s
+                   FOR UPDATE) earlier
+            WHERE m.id = earlier.id
+        RETURNING m.id, m.status, m.provider_id, m.subject, m.body, earlier.in_flight_since""",
+        (request.idempotency_key,),
+    )
+    row = await cursor.fetchone()
+    if row is None:  # pragma: no cover - the row was inserted just above
+        raise ApplicationError("message ledger row vanished", type=errors.DELIVERY_UNAVAILABLE)
+    await conn.commit()
+    return LedgerEntry(row[0], MessageStatus(row[1]), row[2], row[3], row[4], row[5])
+
+
+async def mark(
+    conn: AsyncConnection,
+    message_id: int,
+    status: MessageStatus,
+    *,
+    provider_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    statement = """UPDATE messages
+                      SET status = %s, provider_id = COALESCE(%s, provider_id),
+                          last_error = COALESCE(%s, last_error), in_flight_since = NULL,
+                          sent_at = CASE WHEN %s = 'sent' THEN now() ELSE sent_at END
+                    WHERE id = %s"""
+    values = (status.value, provider_id, error, status.value, message_id)
+    if conn.info.transaction_status is not TransactionStatus.IDLE:
+        # The channel wrote in this transaction (outbox, staff task): one commit for both.
+        await conn.execute(statement, values)
+        await conn.commit()
+        return
+    # One statement, one round trip (no BEGIN, no COMMIT): after the provider accepted, every
+    # round trip saved narrows the window in which a crash means the message goes out twice.
+    await conn.set_autocommit(True)
+    try:
+        await conn.execute(statement, values)
+    finally:
+        await conn.set_autocommit(False)
