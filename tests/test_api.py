@@ -137,6 +137,8 @@ async def test_booking_in_the_past_is_422_naming_start_and_starts_nothing(
             "required when preferred_channel is email",
         ),
         ({"client": None}, "client", "valid dictionary"),
+        # PostgreSQL cannot store a NUL: refused here, not a case whose saves all fail.
+        ({"service": "Physio\u0000therapy"}, "service", "NUL character"),
     ],
 )
 async def test_invalid_booking_is_422_naming_the_field(
@@ -235,6 +237,9 @@ async def test_refused_updates_are_409_with_the_reason_and_change_nothing(
     bad = await api.post(f"{base}/report_delay", json={"minutes": 0}, headers=STAFF_KEY)
     assert bad.status_code == 422
     assert set(_fields(bad)) == {"minutes", "reason"}
+    nul = await api.post(f"{base}/cancel", json={"reason": "ill\u0000"}, headers=STAFF_KEY)
+    assert nul.status_code == 422 and "NUL" in _fields(nul)["reason"]
+    assert (await _status(api, body["appointment_id"]))["status"] == "Booked"
 
 
 async def test_the_acting_key_is_the_actor_unless_the_body_names_one(

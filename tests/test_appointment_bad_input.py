@@ -52,6 +52,10 @@ def _payload(**changes: Any) -> dict[str, Any]:
         ),
         ({"client__name": "  "}, "client.name", "at least 1 character"),
         ({"surprise": 1}, "surprise", "Extra inputs are not permitted"),
+        ({"client__name": "Anna\x00"}, "client.name", "NUL character"),
+        # A zone-database folder, not a zone: still an unknown timezone, not a 500.
+        ({"client__timezone": "Europe"}, "client.timezone", "unknown timezone"),
+        ({"client__timezone": "x" * 300}, "client.timezone", "unknown timezone"),
     ],
 )
 def test_invalid_booking_names_the_field(changes: dict[str, Any], field: str, reason: str) -> None:

@@ -329,4 +329,5 @@ async def form_fields(request: Request) -> dict[str, str]:
         parsed = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=20)
     except ValueError:  # more fields than any of our forms has: not from our page
         return {}
-    return {name: values[0] for name, values in parsed.items()}
+    # Nobody types a NUL into a page; PostgreSQL could not store one.
+    return {name: values[0].replace("\x00", "") for name, values in parsed.items()}

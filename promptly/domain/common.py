@@ -17,18 +17,30 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
+
+
+def no_nul(value: Any) -> Any:
+    """Text is stored in PostgreSQL, which cannot hold a NUL character: refused at the edge
+    with the field named, instead of a case whose every save fails."""
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
+    _text_without_nul = field_validator("*")(no_nul)
+
 
 def _known_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as err:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as err:  # OSError: "Europe", a folder
         raise ValueError(
             f"unknown timezone {name!r} (use an IANA name like Europe/Warsaw)"
         ) from err

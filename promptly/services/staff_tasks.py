@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from temporalio.client import Client
 
 from promptly.config import Settings
@@ -27,7 +27,7 @@ from promptly.domain.appointments.models import (
     RecordCallOutcomeInput,
     WaiveFeeInput,
 )
-from promptly.domain.common import Actor, Model
+from promptly.domain.common import Actor, Model, no_nul
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.tasks import TaskKind
 from promptly.services.errors import ServiceError, invalid_input, temporal_errors
@@ -54,6 +54,8 @@ class StaffTask(BaseModel):
 
 class TaskCompletion(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    _text_without_nul = field_validator("*")(no_nul)
 
     outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
