@@ -12,9 +12,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, Severity
+from promptly.domain.complaints.models import (
+    CloseComplaintInput,
+    ComplaintRequest,
+    ComplaintStatus,
+    Severity,
+)
 from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
-from promptly.services.complaints import complaint_handle
+from promptly.services.complaints import complaint_handle, file_complaint
 from promptly.services.history import CaseAmbiguous, load_case
 from promptly.services.inquiries import record_inquiry
 from promptly.workflows.complaint import ComplaintWorkflow
@@ -28,7 +33,7 @@ from tests.complaint_helpers import (
     inquiry,
     sent,
 )
-from tests.helpers import close_to, messages, timeline_rows
+from tests.helpers import close_to, end_workflows, messages, timeline_rows
 
 H = timedelta(hours=1)
 CUSTOMER_PAYLOAD = complaint_payload()["customer"]
@@ -180,3 +185,33 @@ async def test_an_inquiry_that_is_a_complaint_is_promoted_to_one(
         exported = await load_case(conn, request.workflow_id, "Europe/Warsaw")
     assert f"names {request.workflow_id} and {complaint.id}" in str(both.value)
     assert exported.status == "Promoted"
+
+
+async def test_an_inquiry_is_never_promoted_into_another_customers_complaint(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings
+) -> None:
+    """The complaint takes the inquiry's id. When another customer's complaint has that id,
+    the promotion is refused and the inquiry stays open, instead of closing it as promoted
+    into a case that is not the customer's."""
+    payload = complaint_payload()
+    theirs = await file_complaint(env.client, ComplaintRequest.model_validate(payload), settings)
+    request = inquiry(
+        inquiry_id=payload["complaint_id"], customer={**CUSTOMER_PAYLOAD, "id": "C-99"}
+    )
+    handle = await record_inquiry(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            InquiryWorkflow.promote,
+            PromoteInquiryInput(category="billing", severity=Severity.HIGH, actor=AGENT),
+        )
+
+    assert "exists already for another customer" in str(refused.value.cause)
+    view = await handle.query(InquiryWorkflow.status)
+    assert view.status is InquiryStatus.OPEN and view.complaint_id is None
+    complaint = await theirs.query(ComplaintWorkflow.status)
+    assert complaint.status is ComplaintStatus.OPEN and complaint.severity is Severity(
+        payload["severity"]
+    )
+    await end_workflows(env, handle.id, theirs.id)

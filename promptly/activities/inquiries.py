@@ -14,8 +14,9 @@ from temporalio.common import (
     TypedSearchAttributes,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from promptly.domain import errors
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintStatus
 from promptly.domain.inquiries import ComplaintOpened, InquiryPolicy
 from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
@@ -59,9 +60,22 @@ class InquiryActivities:
                 f"{request.category} · {request.severity.value} · customer {request.customer.id}",
             )
         except WorkflowAlreadyStartedError:
+            await self._same_customers(request)
             return ComplaintOpened(
                 complaint_id=request.complaint_id, workflow_id=request.workflow_id, created=False
             )
         return ComplaintOpened(
             complaint_id=request.complaint_id, workflow_id=request.workflow_id, created=True
         )
+
+    async def _same_customers(self, request: ComplaintRequest) -> None:
+        """The complaint under this id is this customer's (an earlier attempt's, or one the
+        back office filed): anyone else's is never taken over."""
+        described = await self._client.get_workflow_handle(request.workflow_id).describe()
+        owner = described.typed_search_attributes.get(_CLIENT_ID)
+        if owner != request.customer.id:
+            raise ApplicationError(
+                f"complaint {request.complaint_id} exists already for another customer",
+                type=errors.COMPLAINT_ID_TAKEN,
+                non_retryable=True,
+            )

@@ -6,3 +6,5 @@ DELIVERY_REJECTED = "DeliveryRejected"
 DELIVERY_UNAVAILABLE = "DeliveryUnavailable"
 UNKNOWN_TEMPLATE = "UnknownTemplate"
 TRANSITION_REFUSED = "TransitionRefused"
+# An inquiry promoted under an id that another customer's complaint already has.
+COMPLAINT_ID_TAKEN = "ComplaintIdTaken"

@@ -15,6 +15,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from promptly.workflows.case import (
     RECORD_TIMEOUT,
@@ -34,7 +35,7 @@ from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS, SLA_
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.inquiries import InquiryActivities
-    from promptly.domain import inquiries
+    from promptly.domain import errors, inquiries
     from promptly.domain import promises as ledger
     from promptly.domain.common import (
         SYSTEM,
@@ -181,12 +182,21 @@ class InquiryWorkflow(SendingCase):
     async def promote(self, command: PromoteInquiryInput) -> InquiryView:
         async with self._turn("promote", command.actor):
             complaint = inquiries.complaint_from_inquiry(self.case, command)
-            opened = await workflow.execute_activity_method(
-                InquiryActivities.open_complaint,
-                complaint,
-                start_to_close_timeout=RECORD_TIMEOUT,
-                summary=f"file complaint {complaint.complaint_id}",
-            )
+            try:
+                opened = await workflow.execute_activity_method(
+                    InquiryActivities.open_complaint,
+                    complaint,
+                    start_to_close_timeout=RECORD_TIMEOUT,
+                    summary=f"file complaint {complaint.complaint_id}",
+                )
+            except ActivityError as err:
+                cause = err.cause
+                if not (
+                    isinstance(cause, ApplicationError) and cause.type == errors.COMPLAINT_ID_TAKEN
+                ):
+                    raise
+                # The inquiry stays open: staff file the complaint under an id of its own.
+                refuse(f"promote refused: {cause.message}")
             self._case = inquiries.promoted(self.case, workflow.now(), opened.complaint_id)
             self._promises.not_applicable(PromiseKind.INQUIRY_ANSWERED, "promoted to a complaint")
             self._note(
