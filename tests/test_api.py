@@ -111,13 +111,18 @@ async def test_same_booking_again_is_200_and_a_different_one_409(api: httpx.Asyn
     assert view["status"] == "Booked" and len(view["timeline"]) >= 1
 
 
+@pytest.mark.parametrize(
+    ("days", "reason"),
+    [(-1, "not in the future"), (365 * 7000, "more than 3 years ahead")],
+    ids=["past", "year-9000"],
+)
 async def test_booking_in_the_past_is_422_naming_start_and_starts_nothing(
-    api: httpx.AsyncClient,
+    api: httpx.AsyncClient, days: int, reason: str
 ) -> None:
-    body = _booking(days=-1)
+    body = _booking(days=days)
     response = await api.post("/appointments", json=body, headers=BACKOFFICE_KEY)
     assert response.status_code == 422, response.text
-    assert "not in the future" in _fields(response)["start"]
+    assert reason in _fields(response)["start"]
     missing = await api.get(f"/appointments/{body['appointment_id']}", headers=STAFF_KEY)
     assert missing.status_code == 404
 
@@ -304,6 +309,13 @@ async def test_reschedule_moves_the_visit(api: httpx.AsyncClient) -> None:
     )
     assert naive.status_code == 422
     assert "timezone" in _fields(naive)["new_start"]
+    far = await api.post(
+        f"/appointments/{body['appointment_id']}/reschedule",
+        json={"new_start": "9999-12-31T22:00:00Z"},
+        headers=STAFF_KEY,
+    )
+    assert far.status_code == 422
+    assert "more than 3 years ahead" in _fields(far)["new_start"]
 
 
 async def test_list_filters_and_pages_through_visibility(api: httpx.AsyncClient) -> None:

@@ -27,7 +27,7 @@ from promptly.domain.appointments.models import (
     RescheduleInput,
 )
 from promptly.domain.common import Actor, ActorKind
-from promptly.domain.future_times import not_in_future
+from promptly.domain.future_times import not_bookable
 from promptly.workflows.appointment import AppointmentWorkflow
 
 # --- appointments ------------------------------------------------------------------------------
@@ -116,8 +116,9 @@ def _reschedule_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
         raise FormError(opened.t("reschedule.bad_time")) from err
     if moment.tzinfo is None:  # datetime-local: wall time where the client lives
         moment = moment.replace(tzinfo=ZoneInfo(opened.person.timezone))
-    if not_in_future(moment, datetime.now(UTC)) is not None:  # bad input, as in the API
-        raise FormError(opened.t("reschedule.past"))
+    if not_bookable(moment, datetime.now(UTC)) is not None:  # bad input, as in the API
+        past = moment <= datetime.now(UTC)
+        raise FormError(opened.t("reschedule.past" if past else "reschedule.too_far"))
     return RescheduleInput(new_start=moment, actor=opened.actor)
 
 

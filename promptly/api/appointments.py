@@ -31,7 +31,8 @@ appointments = case_router(
         "book_appointment",
         "Book: starts the appointment's workflow under its business id.\n\n"
         "Idempotent: the same body again answers 200 with the existing case, a different body "
-        "under the same id 409. `start` must be in the future and timezone-aware.",
+        "under the same id 409. `start` must be timezone-aware, in the future and at most 3 years "
+        "ahead.",
         same="The same booking existed already",
         different="The id is booked with different details",
     ),

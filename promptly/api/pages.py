@@ -63,6 +63,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "reschedule.new_time": "New time: {when}.",
         "reschedule.bad_time": "Please give a date and time, for example 2026-12-01 10:00.",
         "reschedule.past": "That time has passed: please choose a date and time ahead.",
+        "reschedule.too_far": "That is years away: please choose a date within three years.",
         "survey.title": "How was your visit?",
         "feedback.title": "How did we handle your complaint?",
         "survey.question": "How likely are you to recommend us to a friend? "
@@ -150,6 +151,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "reschedule.new_time": "Nowy termin: {when}.",
         "reschedule.bad_time": "Podaj datę i godzinę, na przykład 2026-12-01 10:00.",
         "reschedule.past": "Ten termin już minął: wybierz przyszłą datę i godzinę.",
+        "reschedule.too_far": "To termin za kilka lat: wybierz datę w ciągu najbliższych 3 lat.",
         "survey.title": "Jak oceniasz wizytę?",
         "feedback.title": "Jak oceniasz obsługę reklamacji?",
         "survey.question": "Jak bardzo prawdopodobne jest, że polecisz nas znajomym? "

@@ -27,7 +27,7 @@ from promptly.domain.appointments.models import (
 )
 from promptly.domain.calendar import shift_elapsed
 from promptly.domain.common import Actor, ActorKind, Channel
-from promptly.domain.future_times import not_in_future
+from promptly.domain.future_times import not_bookable
 
 
 class BookingRejected(ValueError):
@@ -35,7 +35,7 @@ class BookingRejected(ValueError):
 
 
 def check_booking(request: AppointmentRequest, now: datetime) -> None:
-    reason = not_in_future(request.start, now)
+    reason = not_bookable(request.start, now)
     if reason is not None:
         raise BookingRejected(f"start: {reason}")
 
