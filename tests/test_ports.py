@@ -10,7 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from promptly.dev.ports import port_holder, port_is_free
+from promptly.dev.stack import links_to_this_api
 from tests.conftest import installed_binary
 
 
@@ -97,3 +100,15 @@ def test_the_api_alone_refuses_a_taken_port_in_one_sentence(tmp_path: Path) -> N
     message = " ".join(ended.stderr.split())
     assert f"port {port} (the HTTP API) is already in use by pid {os.getpid()}" in message
     assert "Traceback" not in ended.stderr
+
+
+def test_the_dev_stack_on_another_api_port_links_to_that_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Client links, calendar feeds and `promptly sms reply` follow `--api-port`; a public URL
+    set by hand (a tunnel) still wins."""
+    monkeypatch.delenv("PROMPTLY_PUBLIC_BASE_URL", raising=False)
+    env = links_to_this_api(18000)
+    assert env == {"PROMPTLY_PUBLIC_BASE_URL": "http://localhost:18000"}
+    monkeypatch.setenv("PROMPTLY_PUBLIC_BASE_URL", "https://abc.tunnel.example")
+    assert links_to_this_api(18000) == {"PROMPTLY_PUBLIC_BASE_URL": "https://abc.tunnel.example"}

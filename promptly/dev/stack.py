@@ -155,6 +155,13 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> No
     raise RuntimeError("temporal dev server did not open its port in 60s")
 
 
+def links_to_this_api(api_port: int) -> dict[str, str]:
+    """Where the stack's client links, calendar feeds and `promptly sms reply` point: the API
+    on `api_port`, unless PROMPTLY_PUBLIC_BASE_URL says otherwise (a tunnel, a proxy)."""
+    given = os.environ.get("PROMPTLY_PUBLIC_BASE_URL")
+    return {"PROMPTLY_PUBLIC_BASE_URL": given or f"http://localhost:{api_port}"}
+
+
 def run(
     data_root: Path = Path(".data"),
     port: int = 7233,
@@ -174,6 +181,7 @@ def run(
     if not os.environ.get("PROMPTLY_TWILIO_ACCOUNT_SID"):
         needed[sms_port] = "the Twilio fake"
     refuse_taken_ports(needed)
+    os.environ.update(links_to_this_api(api_port))
     logs = log_to_files(data_root / "logs")
     print(f"starting Temporal, PostgreSQL, the worker and the API (logs in {logs}/) ...")
     retention_days = Settings().retention.days
@@ -196,6 +204,7 @@ def run(
         env_file = data_root / "env"
         env_file.write_text(
             f"PROMPTLY_DATABASE_URL={database_url}\nPROMPTLY_TEMPORAL_ADDRESS={address}\n"
+            f"PROMPTLY_PUBLIC_BASE_URL={os.environ['PROMPTLY_PUBLIC_BASE_URL']}\n"
             + "".join(f"{name}={value}\n" for name, value in twilio_env.items())
             + dev_secrets(data_root)
         )
