@@ -41,16 +41,38 @@ def exit_code(stop: SystemExit) -> int:
 
 
 def _refused_settings(invalid: ValidationError) -> int:
-    """A `PROMPTLY_*` value the settings refuse ends the process with exit 2 and one line per
-    variable, not a traceback; any other validation error is a bug and prints as one."""
+    """A `PROMPTLY_*` value the settings refuse, or a value given to a command that its model
+    refuses, ends the process with exit 2 and one line per field, not a traceback."""
     from promptly.config import settings_problems
 
-    if invalid.title != "Settings":
-        traceback.print_exc()
-        return 1
+    if invalid.title != "Settings":  # a value given on the command line, e.g. an empty id
+        for problem in invalid.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or invalid.title
+            print(f"promptly: {where}: {problem['msg']}", file=sys.stderr)
+        return 2
     for line in settings_problems(invalid):
         print(f"promptly: {line}", file=sys.stderr)
     return 2
+
+
+def _in_one_line(err: BaseException) -> tuple[str, int] | None:
+    """An operator's mistake or a dependency out of reach, said in one line with its exit
+    code (2: bad input, 1: the rest); None for anything else, which is a bug."""
+    from psycopg import DataError
+    from psycopg_pool import PoolTimeout
+    from pydantic_settings import SettingsError
+
+    if isinstance(err, UnicodeDecodeError):
+        return "a file given is not UTF-8 text", 2
+    if isinstance(err, OSError) and err.filename is not None:  # a path given: missing, a folder
+        return f"{err.strerror or err}: {err.filename}", 2
+    if isinstance(err, (OverflowError, DataError)):
+        return f"a date or number is out of range: {err}", 2
+    if isinstance(err, SettingsError):
+        return str(err), 2
+    if isinstance(err, PoolTimeout):
+        return f"cannot reach PostgreSQL (PROMPTLY_DATABASE_URL): {err}", 1
+    return None
 
 
 def run_then_exit(main: Callable[[], object]) -> NoReturn:
@@ -64,7 +86,12 @@ def run_then_exit(main: Callable[[], object]) -> NoReturn:
         code = 130
     except ValidationError as invalid:
         code = _refused_settings(invalid)
-    except BaseException:  # an entry point's last word: print it and fail
-        traceback.print_exc()
-        code = 1
+    except BaseException as err:  # an entry point's last word: one line, or the traceback
+        said = _in_one_line(err)
+        if said is None:
+            traceback.print_exc()
+            code = 1
+        else:
+            print(f"promptly: {said[0]}", file=sys.stderr)
+            code = said[1]
     exit_now(code)

@@ -112,3 +112,34 @@ def test_the_dev_stack_on_another_api_port_links_to_that_port(
     assert env == {"PROMPTLY_PUBLIC_BASE_URL": "http://localhost:18000"}
     monkeypatch.setenv("PROMPTLY_PUBLIC_BASE_URL", "https://abc.tunnel.example")
     assert links_to_this_api(18000) == {"PROMPTLY_PUBLIC_BASE_URL": "https://abc.tunnel.example"}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (("book", "missing.json"), {}, "No such file or directory: missing.json"),
+        (("book", "."), {}, "Is a directory: ."),
+        (("book", "latin2.json"), {}, "a file given is not UTF-8 text"),
+        (("list",), {"PROMPTLY_API_KEYS": "{not json"}, "api_keys"),
+        (("list",), {"PROMPTLY_OFFICE_TIMEZONE": "Europe"}, "unknown timezone"),
+    ],
+    ids=["missing-file", "a-folder", "not-utf8", "bad-json-setting", "zone-folder"],
+)
+def test_an_operators_mistake_is_one_line_and_exit_2(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str], said: str
+) -> None:
+    (tmp_path / "latin2.json").write_bytes(
+        '{"service": "Zabieg dla pani Łucji"}'.encode("iso8859_2")
+    )
+    ended = subprocess.run(
+        [installed_binary("promptly"), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PROMPTLY_LINK_SECRET": "x" * 48, **env},
+    )
+    assert ended.returncode == 2, ended.stderr
+    assert "Traceback" not in ended.stderr
+    assert said in ended.stderr and len(ended.stderr.strip().splitlines()) <= 2, ended.stderr

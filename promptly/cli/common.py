@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.config import Settings
@@ -54,7 +55,8 @@ def run_with_client(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
         raise
     except WorkflowUpdateFailedError as err:
         cause = err.cause
-        typer.secho(f"refused: {cause or err}", fg="red", err=True)
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+        typer.secho(f"refused: {reason}", fg="red", err=True)
         raise typer.Exit(1) from err
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
