@@ -75,6 +75,8 @@ async def test_dev_outbox_page_shows_the_confirmation_with_clickable_links(
         assert re.search(r'<a href="http[^"]+/c/[^"]+">', page.text), page.text
         assert "Europe/Warsaw" in page.text  # when it was sent, zone named
         assert f"appointment-{body['appointment_id']}" in page.text
+        nul = await http.get("/dev/outbox?to=%00")  # PostgreSQL cannot compare with a NUL
+        assert nul.status_code == 422, nul.text
 
 
 async def test_a_missing_email_is_reported_on_client_email_without_library_prefixes(

@@ -88,7 +88,7 @@ def add_docs_routes(app: FastAPI, *, dev_tools: bool) -> None:
         @router.get("/dev/outbox")
         async def outbox(
             request: Request,
-            to: str | None = Query(default=None, max_length=320),
+            to: str | None = Query(default=None, max_length=320, pattern=r"^[^\x00]*$"),
             last: int = Query(default=20, ge=1, le=200),
         ) -> HTMLResponse:
             pool: AsyncConnectionPool = request.app.state.pool

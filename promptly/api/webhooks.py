@@ -48,7 +48,8 @@ async def list_webhook_deliveries(
 class Redelivery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[Annotated[int, Field(ge=1)]] = Field(default=[], max_length=1000)
+    # A delivery's id is a PostgreSQL bigint: a larger number names no delivery.
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(default=[], max_length=1000)
     case_id: Annotated[str | None, Field(pattern=r"^[a-z]+-[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = (
         None
     )
