@@ -207,3 +207,21 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
         assert listed == [asked.workflow_id, "Answered", "due", "-"]
         wrong = await promptly("inquiry", "list", "--status", "Closed")
         assert wrong.exit_code == 2 and "Open" in wrong.output
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["list", "--status", "Bogus"], "'Bogus' is not one of"),
+        (["list", "--limit", "0"], "Invalid value for '--limit'"),
+        (["complaint", "list", "--status", "Bogus"], "'Bogus' is not one of"),
+        (["complaint", "list", "--department", "x y"], "'x y' is no department id"),
+        (["inquiry", "list", "--limit", "-5"], "Invalid value for '--limit'"),
+    ],
+)
+def test_a_list_filter_the_api_would_refuse_is_refused_here_too(args: list[str], said: str) -> None:
+    """Exit 2 naming the value, as the API's 422 would, not an empty list that reads as
+    "no such cases"."""
+    ended = CliRunner().invoke(app, args)
+    assert ended.exit_code == 2, ended.output
+    assert said in " ".join(ended.output.split())

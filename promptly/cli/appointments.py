@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from promptly.cli.case_commands import (
+    ListLimit,
     add_case_commands,
     print_listing,
     print_timeline,
@@ -17,7 +18,7 @@ from promptly.cli.case_commands import (
 )
 from promptly.cli.common import settings
 from promptly.config import Settings
-from promptly.domain.appointments.models import AppointmentView
+from promptly.domain.appointments.models import AppointmentStatus, AppointmentView
 from promptly.domain.readable_time import readable
 from promptly.services.case_kinds import APPOINTMENT
 
@@ -49,8 +50,8 @@ add_case_commands(
 
 @appointments_app.command("list")
 def list_cases(
-    status: Annotated[str | None, typer.Option(help="e.g. Unconfirmed")] = None,
-    limit: int = 50,
+    status: Annotated[AppointmentStatus | None, typer.Option(help="e.g. Unconfirmed")] = None,
+    limit: ListLimit = 50,
 ) -> None:
     """List appointments (Temporal visibility), newest first."""
 

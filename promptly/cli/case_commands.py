@@ -70,6 +70,10 @@ def print_timeline(view: Any, zone: str) -> None:
         )
 
 
+# How many cases a list command prints; the API's list routes take at most as many.
+ListLimit = Annotated[int, typer.Option(min=1, max=1000, help="at most this many")]
+
+
 def print_listing(
     workflow_type: str,
     limit: int,

@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from promptly.cli.case_commands import (
+    ListLimit,
     add_case_commands,
     print_listing,
     print_timeline,
@@ -21,7 +22,12 @@ from promptly.cli.common import settings
 from promptly.cli.keys import IdempotencyKeyOption
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind
-from promptly.domain.complaints.models import ComplaintView, NoteVisibility
+from promptly.domain.complaints.models import (
+    DEPARTMENT_ID,
+    ComplaintStatus,
+    ComplaintView,
+    NoteVisibility,
+)
 from promptly.services.case_kinds import COMPLAINT
 from promptly.services.errors import validation_problems
 
@@ -107,12 +113,21 @@ def note(
     _update(complaint_id, "add_note", values, idempotency_key)
 
 
+def _department_name(name: str | None) -> str | None:
+    """A department id as the routing matrix writes it (lower case, digits, - and _)."""
+    if name is not None and not DEPARTMENT_ID.match(name):
+        raise typer.BadParameter(f"{name!r} is no department id: lower case, e.g. billing")
+    return name
+
+
 @complaint_app.command("list")
 def list_complaints(
-    status: Annotated[str | None, typer.Option(help="e.g. OnHold")] = None,
-    department: Annotated[str | None, typer.Option(help="e.g. billing")] = None,
+    status: Annotated[ComplaintStatus | None, typer.Option(help="e.g. OnHold")] = None,
+    department: Annotated[
+        str | None, typer.Option(help="e.g. billing", callback=_department_name)
+    ] = None,
     breached: Annotated[bool, typer.Option("--breached", help="SLA breached only")] = False,
-    limit: int = 50,
+    limit: ListLimit = 50,
 ) -> None:
     """List complaints (Temporal visibility), newest first."""
 

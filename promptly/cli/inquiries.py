@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from promptly.cli.case_commands import (
+    ListLimit,
     add_case_commands,
     print_listing,
     print_timeline,
@@ -44,7 +45,7 @@ add_case_commands(
 @inquiry_app.command("list")
 def list_inquiries(
     status: Annotated[InquiryStatus | None, typer.Option(help="e.g. Open")] = None,
-    limit: int = 50,
+    limit: ListLimit = 50,
 ) -> None:
     """List inquiries (Temporal visibility), newest first; an open one with its answer due."""
 

@@ -3,6 +3,7 @@ clock, the case, its updates and its status view."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -52,8 +53,9 @@ Category = Annotated[
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 
 
+DEPARTMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DepartmentId = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    str, StringConstraints(strip_whitespace=True, pattern=DEPARTMENT_ID.pattern)
 ]
 
 
