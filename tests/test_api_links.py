@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -161,6 +161,13 @@ async def test_reschedule_link_takes_a_local_time(
     past = await api.post(link, data={"new_start": "2020-01-01T10:00"})
     assert past.status_code == 422 and "Ten termin już minął" in past.text
     _is_page(past)
+    far = await api.post(link, data={"new_start": "2090-01-01T10:00"})
+    assert far.status_code == 422 and "za kilka lat" in far.text
+    # 02:30 on the last Sunday of March does not exist in Warsaw: the clocks go 02:00 → 03:00.
+    march_end = date(datetime.now(UTC).year + 1, 3, 31)
+    spring_forward = march_end - timedelta(days=(march_end.weekday() + 1) % 7)
+    gap = await api.post(link, data={"new_start": f"{spring_forward.isoformat()}T02:30"})
+    assert gap.status_code == 422 and "Tej godziny tego dnia nie ma" in gap.text
 
     new_start = _start(days=14, hour=16)
     local = new_start.strftime("%Y-%m-%dT%H:%M")

@@ -115,7 +115,11 @@ def _reschedule_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
     except ValueError as err:
         raise FormError(opened.t("reschedule.bad_time")) from err
     if moment.tzinfo is None:  # datetime-local: wall time where the client lives
+        wall = moment
         moment = moment.replace(tzinfo=ZoneInfo(opened.person.timezone))
+        if moment.astimezone(UTC).astimezone(moment.tzinfo).replace(tzinfo=None) != wall:
+            # The hour the clocks skip in spring: no such time there that day.
+            raise FormError(opened.t("reschedule.no_such_time"))
     if not_bookable(moment, datetime.now(UTC)) is not None:  # bad input, as in the API
         past = moment <= datetime.now(UTC)
         raise FormError(opened.t("reschedule.past" if past else "reschedule.too_far"))

@@ -64,6 +64,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "reschedule.bad_time": "Please give a date and time, for example 2026-12-01 10:00.",
         "reschedule.past": "That time has passed: please choose a date and time ahead.",
         "reschedule.too_far": "That is years away: please choose a date within three years.",
+        "reschedule.no_such_time": "The clocks skip that hour that day: please choose another.",
         "survey.title": "How was your visit?",
         "feedback.title": "How did we handle your complaint?",
         "survey.question": "How likely are you to recommend us to a friend? "
@@ -152,6 +153,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "reschedule.bad_time": "Podaj datę i godzinę, na przykład 2026-12-01 10:00.",
         "reschedule.past": "Ten termin już minął: wybierz przyszłą datę i godzinę.",
         "reschedule.too_far": "To termin za kilka lat: wybierz datę w ciągu najbliższych 3 lat.",
+        "reschedule.no_such_time": "Tej godziny tego dnia nie ma (zmiana czasu): wybierz inną.",
         "survey.title": "Jak oceniasz wizytę?",
         "feedback.title": "Jak oceniasz obsługę reklamacji?",
         "survey.question": "Jak bardzo prawdopodobne jest, że polecisz nas znajomym? "
