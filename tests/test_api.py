@@ -374,6 +374,10 @@ async def test_list_filters_and_pages_through_visibility(api: httpx.AsyncClient)
     assert bad.status_code == 422 and "status" in _fields(bad)
     naive = await api.get("/appointments?from=2030-01-01T00:00:00", headers=STAFF_KEY)
     assert naive.status_code == 422 and "from" in _fields(naive)
+    for kind in ("appointments", "complaints"):  # a backwards range is bad input, not "none"
+        backwards = f"/{kind}?from=2027-01-01T00:00:00Z&to=2026-01-01T00:00:00Z"
+        refused = await api.get(backwards, headers=STAFF_KEY)
+        assert refused.status_code == 422 and "after from" in _fields(refused)["to"]
     other_list = f"/appointments?page_size=2&page_token={first.json()['next_page_token']}"
     for garbage in ("@@@", "AAAA", "A" * 40):
         token = await api.get(f"/appointments?page_token={garbage}", headers=STAFF_KEY)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import AwareDatetime
 
-from promptly.api.case_lists import Listing, at_or_after, before, equals
+from promptly.api.case_lists import Listing, between, equals
 from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.cases import StartRoute, case_router
 from promptly.domain.appointments.models import AppointmentStatus
@@ -70,8 +70,7 @@ def appointment_filters(
         equals(APPOINTMENT_STATUS.name, status),
         equals(PROVIDER_ID.name, provider_id),
         equals(CLIENT_ID.name, client_id),
-        at_or_after(APPOINTMENT_START.name, start_from),
-        before(APPOINTMENT_START.name, start_to),
+        *between(APPOINTMENT_START.name, start_from, start_to),
     ]
 
 

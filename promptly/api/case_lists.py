@@ -21,7 +21,12 @@ from promptly.config import Settings
 from promptly.domain import keys
 from promptly.domain.keys import Keyring
 from promptly.services.case_kinds import CaseKind
-from promptly.services.errors import CASE_RESPONSES, ServiceError, temporal_errors
+from promptly.services.errors import (
+    CASE_RESPONSES,
+    ServiceError,
+    invalid_input,
+    temporal_errors,
+)
 
 LIST_TIMEOUT = timedelta(seconds=10)
 
@@ -46,12 +51,15 @@ def equals(attribute: str, value: str | None) -> str | None:
     return None if value is None else f"{attribute} = {literal(value)}"
 
 
-def at_or_after(attribute: str, moment: datetime | None) -> str | None:
-    return None if moment is None else f"{attribute} >= {literal(moment)}"
-
-
-def before(attribute: str, moment: datetime | None) -> str | None:
-    return None if moment is None else f"{attribute} < {literal(moment)}"
+def between(attribute: str, start: datetime | None, end: datetime | None) -> list[str | None]:
+    """`attribute` from `start` (inclusive) to `end` (exclusive), either open; an `end` not
+    after `start` is bad input (as for /promises), not an empty list."""
+    if start is not None and end is not None and end <= start:
+        raise invalid_input([("to", "must be after from")])
+    return [
+        None if start is None else f"{attribute} >= {literal(start)}",
+        None if end is None else f"{attribute} < {literal(end)}",
+    ]
 
 
 def literal(value: str | datetime) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import AwareDatetime
 
-from promptly.api.case_lists import Listing, at_or_after, before, equals
+from promptly.api.case_lists import Listing, between, equals
 from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.cases import StartRoute, case_router
 from promptly.domain.complaints.models import DEPARTMENT_ID, ComplaintStatus
@@ -70,8 +70,7 @@ def complaint_filters(
         equals(DEPARTMENT.name, department),
         equals(CLIENT_ID.name, client_id),
         None if breached is None else f"{SLA_BREACHED.name} = {str(breached).lower()}",
-        at_or_after("StartTime", filed_from),
-        before("StartTime", filed_to),
+        *between("StartTime", filed_from, filed_to),
     ]
 
 
