@@ -181,6 +181,8 @@ async def test_malformed_json_and_oversized_bodies_are_refused(api: httpx.AsyncC
     too_big = await api.post("/appointments", content=huge, headers=headers)
     assert too_big.status_code == 413
     assert "65536 bytes" in too_big.json()["reason"]
+    # Refused before any route, and still findable in the log by its id.
+    assert too_big.json()["request_id"] == too_big.headers["X-Request-Id"]
 
     async def chunks() -> Any:  # no Content-Length: counted while streaming
         for _ in range(70):

@@ -145,6 +145,7 @@ async def test_a_refusal_is_the_first_answer_too_and_a_key_is_bound_to_its_reque
     reused = await http.post(f"{base}/confirm", headers=_keyed(STAFF_KEY, key))
     assert reused.status_code == 422
     assert reused.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert reused.json()["request_id"] == reused.headers["X-Request-Id"]
     status = await http.get(base, headers=STAFF_KEY)
     assert status.json()["status"] == "Booked", "the refused reuse changed nothing"
 

@@ -44,7 +44,7 @@ from promptly.api.docs import add_docs_routes
 from promptly.api.idempotency import IdempotentPosts
 from promptly.api.json_body import ApiJSONResponse
 from promptly.api.request_body import BodyTooLarge, read_body, replaying
-from promptly.api.security import RequestId, log_internal, request_id
+from promptly.api.security import RequestId, log_internal, request_id, scope_request_id
 from promptly.config import Settings
 from promptly.services.errors import (
     ErrorBody,
@@ -125,7 +125,9 @@ class BodyLimit:
         await self.app(scope, replaying(body, receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = ErrorBody(reason=f"request body over {self.limit} bytes")
+        body = ErrorBody(
+            reason=f"request body over {self.limit} bytes", request_id=scope_request_id(scope)
+        )
         await JSONResponse(body.model_dump(), status_code=413)(scope, receive, send)
 
 

@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from promptly.api.auth import API_KEY_HEADER, ApiKeys
 from promptly.api.request_body import read_body, replaying
+from promptly.api.security import scope_request_id
 from promptly.services.errors import ErrorBody, FieldProblem
 from promptly.services.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, check_key, derived_id
 
@@ -190,8 +191,14 @@ class AnswerStore:
 # --- the middleware -----------------------------------------------------------------------
 
 
-def _refusal(status: int, reason: str, headers: dict[str, str] | None = None) -> Response:
-    body = ErrorBody(reason=reason, errors=[FieldProblem(field=IDEMPOTENCY_HEADER, reason=reason)])
+def _refusal(
+    scope: Scope, status: int, reason: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = ErrorBody(
+        reason=reason,
+        errors=[FieldProblem(field=IDEMPOTENCY_HEADER, reason=reason)],
+        request_id=scope_request_id(scope),
+    )
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
@@ -243,11 +250,12 @@ class IdempotentPosts:
             return
         if claim.other_request:
             await _refusal(
-                422, "this Idempotency-Key was used for a different request; use a new key"
+                scope, 422, "this Idempotency-Key was used for a different request; use a new key"
             )(scope, replay, send)
             return
         if claim.in_progress:
             await _refusal(
+                scope,
                 409,
                 "a request with this Idempotency-Key is still running; retry shortly",
                 {"Retry-After": "1"},

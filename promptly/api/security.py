@@ -44,6 +44,13 @@ def request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+def scope_request_id(scope: Scope) -> str | None:
+    """The request's id where a middleware has only the ASGI scope (a 413, an idempotency
+    refusal): every error body names it."""
+    state = scope.get("state") or {}
+    return state.get("request_id") if isinstance(state, dict) else None
+
+
 def log_internal(request: Request, what: str, detail: object) -> None:
     """Log what went wrong inside, under the request's id."""
     log.warning(
