@@ -30,6 +30,8 @@ async def test_running_late_button_moves_the_no_show_moment_as_the_client(
 
     bad = await api.post(link, data={"minutes": "soon"})
     assert bad.status_code == 422 and "Podaj liczbę minut" in bad.text
+    too_long = await api.post(link, data={"minutes": "100000"})  # a number, but past the limit
+    assert too_long.status_code == 422 and "od 1 do 480" in too_long.text
 
     done = await api.post(link, data={"minutes": "10"})
     assert done.status_code == 200, done.text

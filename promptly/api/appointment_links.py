@@ -16,6 +16,7 @@ from promptly.api.pages import (
 )
 from promptly.domain.appointments.models import (
     FINAL_APPOINTMENT_STATUSES,
+    MAX_DELAY_MINUTES,
     AcknowledgeInput,
     AppointmentRequest,
     AppointmentStatus,
@@ -150,7 +151,7 @@ def _late_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
             actor=opened.actor,
         )
     except (ValueError, ValidationError) as err:
-        raise FormError(opened.t("late.bad_minutes")) from err
+        raise FormError(opened.t("late.bad_minutes", most=MAX_DELAY_MINUTES)) from err
 
 
 def _late_noted(opened: Opened, view: AppointmentView) -> Page:

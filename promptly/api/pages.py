@@ -44,7 +44,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "late.button": "I'm running late",
         "late.done": "Thank you, we know you are running late",
         "late.held": "We hold your visit until {when}. Fees do not change.",
-        "late.bad_minutes": "Please give the minutes as a number, for example 10.",
+        "late.bad_minutes": "Please give the minutes as a number from 1 to {most}, for example 10.",
         "cancel.title": "Cancel your appointment",
         "cancel.intro": "Hello {name}, do you want to cancel this appointment?",
         "cancel.policy": "Cancelling at least 24 hours before the visit is free; later, "
@@ -133,7 +133,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "late.button": "Spóźnię się",
         "late.done": "Dziękujemy, wiemy, że się spóźnisz",
         "late.held": "Czekamy na Ciebie do {when}. Opłaty się nie zmieniają.",
-        "late.bad_minutes": "Podaj liczbę minut, na przykład 10.",
+        "late.bad_minutes": "Podaj liczbę minut od 1 do {most}, na przykład 10.",
         "cancel.title": "Odwołaj wizytę",
         "cancel.intro": "Dzień dobry, {name}! Czy chcesz odwołać tę wizytę?",
         "cancel.policy": "Odwołanie co najmniej 24 godziny przed wizytą jest bezpłatne; "

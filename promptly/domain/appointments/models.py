@@ -129,8 +129,12 @@ class RescheduleInput(Model):
     actor: Actor
 
 
+# The longest delay one report can announce.
+MAX_DELAY_MINUTES = 8 * 60
+
+
 class ReportDelayInput(Model):
-    minutes: int = Field(ge=1, le=8 * 60)
+    minutes: int = Field(ge=1, le=MAX_DELAY_MINUTES)
     reason: Reason
     actor: Actor | None = None
 
