@@ -4,6 +4,7 @@ against a real Temporal dev server and PostgreSQL, as an operator types them."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -201,6 +202,8 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
         )
         assert answered.exit_code == 0, answered.output
         assert f"{asked.inquiry_id}  Answered" in answered.stdout and "staff:ewa" in answered.stdout
+        # Times in the office's zone, to the minute, as every other command prints them.
+        assert re.search(r"received \d{4}-\d\d-\d\d \d\d:\d\d Europe/Warsaw", answered.stdout)
         listed = await _listed(
             promptly, asked.workflow_id, "inquiry", "list", "--status", "Answered"
         )

@@ -17,20 +17,23 @@ from promptly.cli.case_commands import (
 from promptly.cli.common import settings
 from promptly.config import Settings
 from promptly.domain.inquiries import InquiryStatus, InquiryView
+from promptly.domain.readable_time import readable
 from promptly.services.case_kinds import INQUIRY
 
 inquiry_app = typer.Typer(help="Inquiries: record, inspect, answer, promote.", no_args_is_help=True)
 
 
 def _print_view(view: InquiryView) -> None:
+    zone = settings().office_timezone
     typer.echo(f"{view.inquiry_id}  {view.status.value}  {view.subject}")
     typer.echo(
-        f"  received {view.received_at}  answer due {view.answer_deadline}  "
-        f"alerts {view.alerts}" + (f"  complaint {view.complaint_id}" if view.complaint_id else "")
+        f"  received {readable(view.received_at, zone)}  answer due "
+        f"{readable(view.answer_deadline, zone)}  alerts {view.alerts}"
+        + (f"  complaint {view.complaint_id}" if view.complaint_id else "")
     )
     if view.needs_attention:
         typer.echo(f"  needs attention: {', '.join(view.needs_attention)}")
-    print_timeline(view, settings().office_timezone)
+    print_timeline(view, zone)
 
 
 add_case_commands(
