@@ -193,10 +193,10 @@ async def test_malformed_json_and_oversized_bodies_are_refused(api: httpx.AsyncC
     missing = await api.get(f"/appointments/{body['appointment_id']}", headers=STAFF_KEY)
     assert missing.status_code == 404
     # An id no PostgreSQL bigint can hold names no delivery: 422, not a database error.
-    huge = await api.post(
+    beyond = await api.post(
         "/webhooks/deliveries/redeliver", json={"ids": [2**63]}, headers=key(ApiRole.ADMIN)
     )
-    assert huge.status_code == 422 and "ids.0" in _fields(huge), huge.text
+    assert beyond.status_code == 422 and "ids.0" in _fields(beyond), beyond.text
 
 
 async def test_unknown_cases_and_routes_are_404_with_a_reason(api: httpx.AsyncClient) -> None:
