@@ -8,6 +8,7 @@ to pass it on by hand.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from psycopg_pool import AsyncConnectionPool
@@ -16,16 +17,18 @@ from temporalio.worker import Worker
 
 from promptly.config import Settings
 from promptly.domain.complaints.models import (
+    AddNoteInput,
     CloseComplaintInput,
     ComplaintStatus,
     CustomerVerdictInput,
     HoldInput,
+    NoteVisibility,
     ProposeResolutionInput,
 )
 from promptly.services.complaints import file_complaint
 from promptly.workflows.complaint import ComplaintWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, complaint
-from tests.helpers import messages, tasks
+from tests.helpers import end_workflows, messages, settled, tasks
 from tests.sendgrid_fake import RecordedRequest, SendGridFake
 
 H = timedelta(hours=1)
@@ -117,3 +120,38 @@ async def test_a_new_hold_cancels_the_news_of_the_last_hold_ending_still_retryin
     assert ledger["hold_ended"]["status"] == "abandoned"
     assert await tasks(pool, request.workflow_id) == []
     assert final.status is ComplaintStatus.CLOSED
+
+
+async def test_two_notes_for_the_customer_at_once_both_reach_them(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    sendgrid: SendGridFake,
+) -> None:
+    """Two agents write to the customer at the same moment: neither note overwrites the
+    other, each is on the timeline once and each reaches the customer once."""
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(MINUTE)
+    texts = ["We found the invoice.", "The refund is approved."]
+
+    await asyncio.gather(
+        *(
+            handle.execute_update(
+                ComplaintWorkflow.add_note,
+                AddNoteInput(text=text, visibility=NoteVisibility.CUSTOMER, actor=AGENT),
+            )
+            for text in texts
+        )
+    )
+    await settled(env.client, handle.id)
+
+    view = await handle.query(ComplaintWorkflow.status)
+    assert [sum(t in e.detail for e in view.timeline) for t in texts] == [1, 1]
+    notes = [r for r in sendgrid.accepted if template_of(r) == "complaint_note"]
+    bodies = [str(r.body["content"][0]["value"]) for r in notes]
+    assert len(notes) == 2 and all(sum(t in b for b in bodies) == 1 for t in texts)
+    await handle.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Refunded", actor=SUPERVISOR)
+    )
+    await end_workflows(env, handle.id)

@@ -3,6 +3,7 @@ with the real activities: what the customer and the staff receive, and when."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -33,7 +34,7 @@ from tests.complaint_helpers import (
     inquiry,
     sent,
 )
-from tests.helpers import close_to, end_workflows, messages, timeline_rows
+from tests.helpers import close_to, end_workflows, messages, settled, timeline_rows
 
 H = timedelta(hours=1)
 CUSTOMER_PAYLOAD = complaint_payload()["customer"]
@@ -215,3 +216,43 @@ async def test_an_inquiry_is_never_promoted_into_another_customers_complaint(
         payload["severity"]
     )
     await end_workflows(env, handle.id, theirs.id)
+
+
+async def test_an_answer_and_a_promotion_at_once_leave_one_outcome(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """Two staff members act on one inquiry at the same moment: one wins, the other is told
+    why, and the customer hears only the winner (an answer, or a complaint's acknowledgement)."""
+    request = inquiry(subject="Charged twice", question="I was charged twice for one visit.")
+    handle = await record_inquiry(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+
+    answered, promoted = await asyncio.gather(
+        handle.execute_update(
+            InquiryWorkflow.answer, AnswerInquiryInput(text="Refund on its way.", actor=AGENT)
+        ),
+        handle.execute_update(
+            InquiryWorkflow.promote,
+            PromoteInquiryInput(category="billing", severity=Severity.HIGH, actor=AGENT),
+        ),
+        return_exceptions=True,
+    )
+
+    outcomes = [r for r in (answered, promoted) if not isinstance(r, BaseException)]
+    refusals = [r for r in (answered, promoted) if isinstance(r, WorkflowUpdateFailedError)]
+    assert len(outcomes) == 1 and len(refusals) == 1, (answered, promoted)
+    await settled(env.client, handle.id)
+    view = await handle.query(InquiryWorkflow.status)
+    templates = [t for t, _, _ in await sent(pool, request.workflow_id)]
+    complaint = complaint_handle(env.client, request.inquiry_id)
+    if view.status is InquiryStatus.ANSWERED:
+        assert "promote refused" in str(refusals[0].cause)
+        assert templates.count("inquiry_answer") == 1
+        assert view.complaint_id is None
+        await end_workflows(env, handle.id)
+    else:
+        assert view.status is InquiryStatus.PROMOTED and view.complaint_id == request.inquiry_id
+        assert "inquiry_answer" not in templates
+        assert f"became complaint {request.inquiry_id}" in str(refusals[0].cause)
+        assert (await complaint.query(ComplaintWorkflow.status)).status is ComplaintStatus.OPEN
+        await end_workflows(env, handle.id, complaint.id)
