@@ -309,20 +309,17 @@ async def test_reschedule_moves_the_visit(api: httpx.AsyncClient) -> None:
     assert moved.status_code == 200, moved.text
     assert datetime.fromisoformat(moved.json()["start"]) == new_start
     assert moved.json()["reschedules"] == 1
-    naive = await api.post(
-        f"/appointments/{body['appointment_id']}/reschedule",
-        json={"new_start": "2030-01-01T10:00:00"},
-        headers=STAFF_KEY,
-    )
-    assert naive.status_code == 422
-    assert "timezone" in _fields(naive)["new_start"]
-    far = await api.post(
-        f"/appointments/{body['appointment_id']}/reschedule",
-        json={"new_start": "9999-12-31T22:00:00Z"},
-        headers=STAFF_KEY,
-    )
-    assert far.status_code == 422
-    assert "more than 3 years ahead" in _fields(far)["new_start"]
+    for refused, reason in [
+        ("2030-01-01T10:00:00", "timezone"),
+        ("9999-12-31T22:00:00Z", "more than 3 years ahead"),
+    ]:
+        bad = await api.post(
+            f"/appointments/{body['appointment_id']}/reschedule",
+            json={"new_start": refused},
+            headers=STAFF_KEY,
+        )
+        assert bad.status_code == 422
+        assert reason in _fields(bad)["new_start"]
 
 
 async def test_list_filters_and_pages_through_visibility(api: httpx.AsyncClient) -> None:

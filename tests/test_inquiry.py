@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
+from promptly.domain.common import Actor
 from promptly.domain.complaints.models import (
     CloseComplaintInput,
     ComplaintRequest,
@@ -37,6 +38,13 @@ from tests.complaint_helpers import (
 from tests.helpers import close_to, end_workflows, messages, settled, timeline_rows
 
 H = timedelta(hours=1)
+
+
+def promotion(actor: Actor, category: str = "billing") -> PromoteInquiryInput:
+    """A high-severity complaint of `category`, asked for by `actor`."""
+    return PromoteInquiryInput(category=category, severity=Severity.HIGH, actor=actor)
+
+
 CUSTOMER_PAYLOAD = complaint_payload()["customer"]
 
 
@@ -148,15 +156,9 @@ async def test_an_inquiry_that_is_a_complaint_is_promoted_to_one(
     await env.sleep(timedelta(minutes=1))
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update(
-            InquiryWorkflow.promote,
-            PromoteInquiryInput(category="billing", severity=Severity.HIGH, actor=CUSTOMER),
-        )
+        await handle.execute_update(InquiryWorkflow.promote, promotion(CUSTOMER))
     assert "only staff may promote an inquiry" in str(refused.value.cause)
-    view = await handle.execute_update(
-        InquiryWorkflow.promote,
-        PromoteInquiryInput(category="Billing", severity=Severity.HIGH, actor=AGENT),
-    )
+    view = await handle.execute_update(InquiryWorkflow.promote, promotion(AGENT, "Billing"))
     assert view.status is InquiryStatus.PROMOTED and view.complaint_id == request.inquiry_id
     with pytest.raises(WorkflowUpdateFailedError) as late:
         await handle.execute_update(
@@ -203,10 +205,7 @@ async def test_an_inquiry_is_never_promoted_into_another_customers_complaint(
     await env.sleep(timedelta(minutes=1))
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update(
-            InquiryWorkflow.promote,
-            PromoteInquiryInput(category="billing", severity=Severity.HIGH, actor=AGENT),
-        )
+        await handle.execute_update(InquiryWorkflow.promote, promotion(AGENT))
 
     assert "exists already for another customer" in str(refused.value.cause)
     view = await handle.query(InquiryWorkflow.status)
@@ -231,10 +230,7 @@ async def test_an_answer_and_a_promotion_at_once_leave_one_outcome(
         handle.execute_update(
             InquiryWorkflow.answer, AnswerInquiryInput(text="Refund on its way.", actor=AGENT)
         ),
-        handle.execute_update(
-            InquiryWorkflow.promote,
-            PromoteInquiryInput(category="billing", severity=Severity.HIGH, actor=AGENT),
-        ),
+        handle.execute_update(InquiryWorkflow.promote, promotion(AGENT)),
         return_exceptions=True,
     )
 

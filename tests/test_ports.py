@@ -42,7 +42,9 @@ def test_the_holder_of_a_port_is_named_by_pid_and_command() -> None:
     assert port_is_free(port)
 
 
-def _promptly(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _promptly(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [installed_binary("promptly"), *args],
         cwd=cwd,
@@ -50,6 +52,7 @@ def _promptly(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         stdin=subprocess.DEVNULL,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -131,15 +134,7 @@ def test_an_operators_mistake_is_one_line_and_exit_2(
     (tmp_path / "latin2.json").write_bytes(
         '{"service": "Zabieg dla pani Łucji"}'.encode("iso8859_2")
     )
-    ended = subprocess.run(
-        [installed_binary("promptly"), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "PROMPTLY_LINK_SECRET": "x" * 48, **env},
-    )
+    ended = _promptly(*args, cwd=tmp_path, env={"PROMPTLY_LINK_SECRET": "x" * 48, **env})
     assert ended.returncode == 2, ended.stderr
     assert "Traceback" not in ended.stderr
     assert said in ended.stderr and len(ended.stderr.strip().splitlines()) <= 2, ended.stderr
