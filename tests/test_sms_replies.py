@@ -33,7 +33,7 @@ from promptly.cli.sms import signed_reply
 from promptly.config import ApiRole, Settings
 from promptly.dev.stack import twilio_fake
 from promptly.domain import keys, links
-from promptly.services.unfinished_replies import act_on_unfinished_replies
+from promptly.services.waiting_inbound import act_on_waiting_receipts, act_on_waiting_replies
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
 from tests.complaint_helpers import complaint_payload, inquiry
 from tests.conftest import start_dev_server
@@ -185,19 +185,25 @@ async def test_an_sms_client_confirms_by_replying_tak(stack: Stack) -> None:
     assert row == ("confirm", "confirmed")
 
 
-async def test_a_tak_that_comes_while_temporal_is_away_confirms_once_it_is_back(
+async def test_what_twilio_posts_while_temporal_is_away_is_acted_on_once_it_is_back(
     stack: Stack,
 ) -> None:
-    """Twilio posts a reply once. With Temporal unreachable the reply is kept, Twilio gets
-    its 200, and the next round of the API's sweep confirms the visit."""
-    appointment_id, phone, _ = await stack.book()
-    await until(lambda: asyncio.sleep(0, stack.fake.sent_to(phone)), "the SMS")
+    """Twilio posts a reply or a delivery receipt once. With Temporal unreachable both are
+    kept, Twilio gets its 2xx, and the API's next sweep confirms the visit and starts the
+    undelivered SMS's fallback."""
+    appointment_id, phone, email = await stack.book()
+    case_id = f"appointment-{appointment_id}"
+    [confirmation] = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"confirmation"}), "the SMS"
+    )
     # A client whose Temporal has gone away: its calls fail as the API's do in an outage.
     gone = await start_dev_server()
     await gone.shutdown()
     app = create_app(stack.settings, client=gone.client, pool=stack.pool)
     form = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": phone, "To": "+48500000000"}
     form |= {"AccountSid": SID, "Body": "TAK"}
+    receipt = {"MessageSid": confirmation["provider_id"], "MessageStatus": "undelivered"}
+    receipt |= {"To": phone, "AccountSid": SID, "ErrorCode": "30003"}
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
@@ -207,17 +213,26 @@ async def test_a_tak_that_comes_while_temporal_is_away_confirms_once_it_is_back(
         kept = await cut_off.post(
             "/inbound/sms", data=form, headers=stack.signed("/inbound/sms", form)
         )
+        noted = await cut_off.post(
+            "/inbound/sms/status",
+            data=receipt,
+            headers=stack.signed("/inbound/sms/status", receipt),
+        )
     assert kept.status_code == 200 and kept.headers["X-Promptly-Outcome"] == "waiting"
+    assert noted.status_code == 204 and noted.headers["X-Promptly-Outcome"] == "waiting"
     assert (await stack.status(appointment_id))["status"] == "Booked"
 
-    finished = await act_on_unfinished_replies(
-        stack.client, stack.pool, stack.settings, older_than=timedelta(0)
-    )
+    client, pool, settings = stack.client, stack.pool, stack.settings
+    assert await act_on_waiting_replies(client, pool, settings, older_than=timedelta(0)) >= 1
+    assert await act_on_waiting_receipts(client, pool, settings, older_than=timedelta(0)) >= 1
 
-    assert finished >= 1
     view = await stack.status(appointment_id)
     assert view["status"] == "Confirmed"
     assert status_entries(view)[-1]["detail"] == "Client confirmed by sms reply"
+    [fallback] = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"undelivered_sms"}), "the email"
+    )
+    assert fallback["recipient"] == email
     async with stack.pool.connection() as conn:
         row = await (
             await conn.execute(
@@ -226,7 +241,8 @@ async def test_a_tak_that_comes_while_temporal_is_away_confirms_once_it_is_back(
             )
         ).fetchone()
     assert row == ("confirmed",)
-    # A second round finds nothing left, and Twilio posting it again changes nothing.
+    # The next round finds nothing left, and Twilio posting the reply again changes nothing.
+    assert await act_on_waiting_receipts(client, pool, settings, older_than=timedelta(0)) == 0
     again = await stack.sms_reply(phone, "TAK", form["MessageSid"])
     assert again.headers["X-Promptly-Outcome"] == "confirm:duplicate"
 

@@ -53,7 +53,7 @@ from promptly.services.errors import (
     validation_problems,
     with_json_hint,
 )
-from promptly.services.unfinished_replies import keep_acting_on_unfinished_replies
+from promptly.services.waiting_inbound import keep_acting_on_waiting_inbound
 
 log = logging.getLogger("promptly.api")
 
@@ -208,7 +208,7 @@ def create_app(
                 app.state.pool = pool
             if settings.twilio_auth_token is not None:  # SMS replies come in
                 waiting = asyncio.create_task(
-                    keep_acting_on_unfinished_replies(app.state.client, app.state.pool, settings)
+                    keep_acting_on_waiting_inbound(app.state.client, app.state.pool, settings)
                 )
                 stack.callback(waiting.cancel)
             yield

@@ -25,7 +25,7 @@ from promptly.domain.common import Channel
 from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus
 from promptly.services.delivery_receipts import record_receipt
 from promptly.services.inbound import InboundReply, handle_reply
-from promptly.services.unfinished_replies import TEMPORAL_AWAY
+from promptly.services.waiting_inbound import TEMPORAL_AWAY
 
 # Provider webhooks, not back-office API: documented in docs/sms.md, not in OpenAPI.
 router = APIRouter(tags=["inbound"], include_in_schema=False)
@@ -107,7 +107,7 @@ async def inbound_sms(request: Request) -> Response:
     try:
         outcome = await handle_reply(*_deps(request), reply)
     except TEMPORAL_AWAY as err:
-        # Stored, and acted on once Temporal answers (services/unfinished_replies.py): Twilio
+        # Stored, and acted on once Temporal answers (services/waiting_inbound.py): Twilio
         # would not post it again, so an error here would help nobody.
         log.warning("SMS reply %s stored; Temporal did not answer (%s)", sid, err)
         return Response(
@@ -130,9 +130,13 @@ async def inbound_sms_status(request: Request) -> Response:
         return JSONResponse({"reason": "MessageSid is required"}, status_code=422)
     if status not in RECEIPT_STATUSES:  # queued, sending, accepted: not a receipt
         return Response(status_code=204)
-    done = await record_receipt(
-        *_deps(request), sid, DeliveryStatus(status), form.get("ErrorCode") or None
-    )
+    try:
+        done = await record_receipt(
+            *_deps(request), sid, DeliveryStatus(status), form.get("ErrorCode") or None
+        )
+    except TEMPORAL_AWAY as err:  # recorded; its fallback starts once Temporal answers
+        log.warning("SMS receipt %s recorded; Temporal did not answer (%s)", sid, err)
+        done = "waiting"
     return Response(status_code=204, headers={"X-Promptly-Outcome": done})
 
 

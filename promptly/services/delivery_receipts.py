@@ -24,6 +24,8 @@ from promptly.workflows.notices import ClientNoticeWorkflow
 
 # Receipt error codes that mean the number will never take SMS (unknown number, landline).
 DEAD_NUMBER_CODES = frozenset({"30005", "30006"})
+# The fallback of an undelivered SMS is a message of its own under the SMS's key + this.
+FALLBACK_SUFFIX = "/undelivered"
 
 
 async def start_notice(
@@ -86,7 +88,7 @@ async def record_receipt(
     email = known.get("email")
     key = message["idempotency_key"]
     fallback = SendMessageRequest(
-        idempotency_key=f"{key}/undelivered",
+        idempotency_key=f"{key}{FALLBACK_SUFFIX}",
         case_id=message["case_id"],
         template="undelivered_sms",
         channel=Channel.EMAIL if email else Channel.PHONE,
