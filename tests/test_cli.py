@@ -58,6 +58,15 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         booked = await promptly("book", str(booking))
         assert booked.exit_code == 0, booked.output
         assert booked.stdout.strip() == f"booked: {request.workflow_id}"
+        # The same file again is the booking that exists (the API's 200); other details
+        # under the same id are refused naming them (the API's 409).
+        again = await promptly("book", str(booking))
+        assert again.exit_code == 0, again.output
+        assert again.stdout.strip() == f"already booked: {request.workflow_id} (same details)"
+        other = tmp_path / "other.json"
+        other.write_text(request.model_copy(update={"service": "Massage"}).model_dump_json())
+        clash = await promptly("book", str(other))
+        assert clash.exit_code == 1 and "different details (service)" in clash.output
 
         # The confirmation of a phone client is a call for the front desk.
         for _ in range(100):
@@ -170,8 +179,8 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
         filed = await promptly("complaint", "file", str(filing))
         assert filed.exit_code == 0, filed.output
         assert filed.stdout.strip() == f"filed: {filed_request.workflow_id}"
-        again = await promptly("complaint", "file", str(filing))
-        assert again.exit_code == 1 and "already filed" in again.output
+        again = await promptly("complaint", "file", str(filing))  # the same file: as the API
+        assert again.exit_code == 0 and "already filed" in again.output
 
         held = await promptly(
             "complaint", "hold", case, "waiting for the receipt", "--not-for-answer"

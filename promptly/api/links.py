@@ -20,7 +20,6 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 
 from promptly.api.appointment_links import APPOINTMENT_LINKS
-from promptly.api.cases import original_input
 from promptly.api.idempotency import update_id_for
 from promptly.api.link_actions import (
     FormError,
@@ -44,6 +43,7 @@ from promptly.domain.appointments.models import AppointmentRequest
 from promptly.domain.common import CaseKind, Locale
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintView
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
+from promptly.services.case_starts import original_input
 from promptly.services.case_views import ViewedKind, read_case_view
 from promptly.services.errors import ServiceError, temporal_errors
 from promptly.services.updates import bounded_update

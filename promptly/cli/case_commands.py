@@ -31,9 +31,9 @@ from promptly.domain.common import Actor, ActorKind, Model
 from promptly.domain.future_times import past_time_problems
 from promptly.domain.readable_time import readable, readable_text
 from promptly.services.case_kinds import CaseKind, CaseUpdate
+from promptly.services.case_starts import create_case
 from promptly.services.case_views import one_connection, read_case_view
-from promptly.services.cases import CaseExists
-from promptly.services.errors import validation_problems
+from promptly.services.errors import ServiceError, validation_problems
 
 ShowView = Callable[[Any], None]
 
@@ -141,17 +141,21 @@ def _start_command(kind: CaseKind) -> Callable[..., None]:
         except ValidationError as err:
             refuse(validation_problems(err.errors()))
 
-        async def action(client: Client, config: Settings) -> str:
-            return (await kind.start(client, request, config)).id
+        async def action(client: Client, config: Settings) -> bool:
+            return await create_case(client, config, kind, request)
 
+        workflow_id = kind.workflow_id(getattr(request, kind.id_field))
         try:
-            typer.echo(f"{kind.started}: {run_with_client(action)}")
-        except kind.rejected as err:  # the service's own checks: bad input
-            typer.secho(str(err), fg="red", err=True)
-            raise typer.Exit(2) from err
-        except CaseExists as err:
-            typer.secho(str(err), fg="red", err=True)
-            raise typer.Exit(1) from err
+            created = run_with_client(action)
+        except ServiceError as err:  # bad input (2), or the id taken by other details (1)
+            typer.secho(err.reason, fg="red", err=True)
+            raise typer.Exit(2 if err.status == 422 else 1) from err
+        # The same file again is the case that exists, as the API's 200 says.
+        typer.echo(
+            f"{kind.started}: {workflow_id}"
+            if created
+            else f"already {kind.started}: {workflow_id} (same details)"
+        )
 
     name = kind.request_model.__name__
     start.__signature__ = _signature(  # type: ignore[attr-defined]
