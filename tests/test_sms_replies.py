@@ -33,7 +33,7 @@ from promptly.cli.sms import signed_reply
 from promptly.config import ApiRole, Settings
 from promptly.dev.stack import twilio_fake
 from promptly.domain import keys, links
-from promptly.services.waiting_inbound import act_on_waiting_receipts, act_on_waiting_replies
+from promptly.services.waiting_inbound import WAITING_RECEIPTS, WAITING_REPLIES, act_on_waiting
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
 from tests.complaint_helpers import complaint_payload, inquiry
 from tests.conftest import start_dev_server
@@ -223,8 +223,12 @@ async def test_what_twilio_posts_while_temporal_is_away_is_acted_on_once_it_is_b
     assert (await stack.status(appointment_id))["status"] == "Booked"
 
     client, pool, settings = stack.client, stack.pool, stack.settings
-    assert await act_on_waiting_replies(client, pool, settings, older_than=timedelta(0)) >= 1
-    assert await act_on_waiting_receipts(client, pool, settings, older_than=timedelta(0)) >= 1
+    assert (
+        await act_on_waiting(WAITING_REPLIES, client, pool, settings, older_than=timedelta(0)) >= 1
+    )
+    assert (
+        await act_on_waiting(WAITING_RECEIPTS, client, pool, settings, older_than=timedelta(0)) >= 1
+    )
 
     view = await stack.status(appointment_id)
     assert view["status"] == "Confirmed"
@@ -242,7 +246,9 @@ async def test_what_twilio_posts_while_temporal_is_away_is_acted_on_once_it_is_b
         ).fetchone()
     assert row == ("confirmed",)
     # The next round finds nothing left, and Twilio posting the reply again changes nothing.
-    assert await act_on_waiting_receipts(client, pool, settings, older_than=timedelta(0)) == 0
+    assert (
+        await act_on_waiting(WAITING_RECEIPTS, client, pool, settings, older_than=timedelta(0)) == 0
+    )
     again = await stack.sms_reply(phone, "TAK", form["MessageSid"])
     assert again.headers["X-Promptly-Outcome"] == "confirm:duplicate"
 

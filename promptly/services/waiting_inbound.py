@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -36,7 +39,47 @@ NOT_BEFORE = timedelta(minutes=1)
 GIVE_UP_AFTER = timedelta(days=7)
 
 
-async def act_on_waiting_replies(
+@dataclass(frozen=True)
+class Waiting:
+    """One kind of stored event still to act on: `query` selects them oldest first (named
+    parameters `older_than`, `give_up_after`, `limit`; the provider's id first), and `act`
+    acts on one row."""
+
+    what: str
+    query: str
+    act: Callable[[Client, AsyncConnectionPool, Settings, tuple[Any, ...]], Awaitable[object]]
+
+
+WAITING_REPLIES = Waiting(
+    "reply",
+    """SELECT provider_id, sender, body FROM inbound_messages
+        WHERE outcome IS NULL AND channel = 'sms'
+          AND received_at < now() - %(older_than)s AND received_at > now() - %(give_up_after)s
+        ORDER BY received_at LIMIT %(limit)s""",
+    lambda client, pool, settings, row: handle_reply(
+        client, pool, settings, InboundReply(row[0], Channel.SMS, row[1], row[2])
+    ),
+)
+# An undelivered SMS to a client whose fallback (a message of its own) was never started.
+WAITING_RECEIPTS = Waiting(
+    "fallback of",
+    f"""SELECT m.provider_id, m.delivery_status, m.delivery_error_code FROM messages m
+         WHERE m.channel = 'sms' AND m.recipient_role = 'client'
+           AND m.delivery_status IN ('undelivered', 'failed')
+           AND m.template <> ALL(ARRAY[{", ".join(repr(t) for t in sorted(CONSENT_TEMPLATES))}])
+           AND m.delivery_updated_at < now() - %(older_than)s
+           AND m.delivery_updated_at > now() - %(give_up_after)s
+           AND NOT EXISTS (SELECT 1 FROM messages f
+                            WHERE f.idempotency_key = m.idempotency_key || '{FALLBACK_SUFFIX}')
+         ORDER BY m.delivery_updated_at LIMIT %(limit)s""",
+    lambda client, pool, settings, row: record_receipt(
+        client, pool, settings, row[0], DeliveryStatus(row[1]), row[2]
+    ),
+)
+
+
+async def act_on_waiting(
+    waiting: Waiting,
     client: Client,
     pool: AsyncConnectionPool,
     settings: Settings,
@@ -44,70 +87,22 @@ async def act_on_waiting_replies(
     older_than: timedelta = NOT_BEFORE,
     limit: int = 100,
 ) -> int:
-    """Act on the stored SMS replies that have no outcome yet, oldest first; returns how
-    many were finished. Stops at the first one Temporal could not take."""
+    """Act on the `waiting` events, oldest first; returns how many were acted on. Stops at the
+    first one Temporal could not take (the next round tries again)."""
+    params = {"older_than": older_than, "give_up_after": GIVE_UP_AFTER, "limit": limit}
     async with pool.connection() as conn:
-        rows = await (
-            await conn.execute(
-                """SELECT provider_id, sender, body FROM inbound_messages
-                    WHERE outcome IS NULL AND channel = 'sms'
-                      AND received_at < now() - %s AND received_at > now() - %s
-                    ORDER BY received_at LIMIT %s""",
-                (older_than, GIVE_UP_AFTER, limit),
-            )
-        ).fetchall()
-    finished = 0
-    for provider_id, sender, body in rows:
+        rows = await (await conn.execute(waiting.query, params)).fetchall()
+    done = 0
+    for row in rows:
         try:
-            await handle_reply(
-                client, pool, settings, InboundReply(provider_id, Channel.SMS, sender, body)
-            )
-        except TEMPORAL_AWAY as err:
-            log.warning("reply %s still waits: Temporal did not answer (%s)", provider_id, err)
-            break
-        finished += 1
-    return finished
-
-
-async def act_on_waiting_receipts(
-    client: Client,
-    pool: AsyncConnectionPool,
-    settings: Settings,
-    *,
-    older_than: timedelta = NOT_BEFORE,
-    limit: int = 100,
-) -> int:
-    """Start the fallback of each undelivered SMS to a client that has none yet, oldest
-    first; returns how many were started. Stops at the first one Temporal could not take."""
-    async with pool.connection() as conn:
-        rows = await (
-            await conn.execute(
-                """SELECT m.provider_id, m.delivery_status, m.delivery_error_code
-                     FROM messages m
-                    WHERE m.channel = 'sms' AND m.recipient_role = 'client'
-                      AND m.delivery_status IN ('undelivered', 'failed')
-                      AND m.template <> ALL(%s)
-                      AND m.delivery_updated_at < now() - %s
-                      AND m.delivery_updated_at > now() - %s
-                      AND NOT EXISTS (SELECT 1 FROM messages f
-                                       WHERE f.idempotency_key = m.idempotency_key || %s)
-                    ORDER BY m.delivery_updated_at LIMIT %s""",
-                (list(CONSENT_TEMPLATES), older_than, GIVE_UP_AFTER, FALLBACK_SUFFIX, limit),
-            )
-        ).fetchall()
-    started = 0
-    for provider_id, status, error_code in rows:
-        try:
-            await record_receipt(
-                client, pool, settings, provider_id, DeliveryStatus(status), error_code
-            )
+            await waiting.act(client, pool, settings, row)
         except TEMPORAL_AWAY as err:
             log.warning(
-                "fallback of %s still waits: Temporal did not answer (%s)", provider_id, err
+                "%s %s still waits: Temporal did not answer (%s)", waiting.what, row[0], err
             )
             break
-        started += 1
-    return started
+        done += 1
+    return done
 
 
 async def keep_acting_on_waiting_inbound(
@@ -117,9 +112,8 @@ async def keep_acting_on_waiting_inbound(
     while True:
         await asyncio.sleep(SWEEP_EVERY.total_seconds())
         try:
-            if done := await act_on_waiting_replies(client, pool, settings):
-                log.info("acted on %d SMS replies that had waited for Temporal", done)
-            if done := await act_on_waiting_receipts(client, pool, settings):
-                log.info("started %d SMS fallbacks that had waited for Temporal", done)
+            for waiting in (WAITING_REPLIES, WAITING_RECEIPTS):
+                if done := await act_on_waiting(waiting, client, pool, settings):
+                    log.info("acted on %d waiting (%s) once Temporal answered", done, waiting.what)
         except Exception:  # noqa: BLE001 - the next round tries again; the API keeps serving
             log.exception("acting on waiting SMS replies and receipts failed")
