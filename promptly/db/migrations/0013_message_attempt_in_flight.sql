@@ -5,3 +5,7 @@
 -- depends: 0012_case_read_views
 
 ALTER TABLE messages ADD COLUMN in_flight_since timestamptz;
+
+-- An SMS reply is matched to our last message to its number (services/inbound.py): found by
+-- the number, newest first, without reading the whole ledger.
+CREATE INDEX messages_recipient_idx ON messages (recipient, id);
