@@ -4,15 +4,16 @@ throttles then fails — and the same lifecycles without faults as control.
     python -m bench.chaos --n 300 --booking-rate 0.6 --workers 2   # `make chaos`
     python -m bench.chaos --quick     # 20 lifecycles, shorter durations
 
-Starts a Temporal dev server, an embedded PostgreSQL and a SendGrid fake (all temporary),
-and the worker as a separate process (`python -m promptly.worker`; `--workers N` for N of
-them, killed one at a time, in turn) that a supervisor restarts whenever it is dead. Policy
-durations are compressed by `--time-scale` (default 4e-4: the 50h from booking to visit in
-72 s). Each run books N appointments over max(30 s, N/R s) (R: `--booking-rate`, bookings
-per second, default 3): half are
-acknowledged, confirmed, checked in and completed; a fifth are rescheduled within seconds of
-booking (while the confirmation is in flight); a fifth are cancelled at a random moment; a
-tenth stay silent (calls, supervisor alerts, no-show). The fault run adds: the worker
+Starts a Temporal dev server, an embedded PostgreSQL, a SendGrid fake and a Twilio fake
+(all temporary), and the worker as a separate process (`python -m promptly.worker`;
+`--workers N` for N of them, killed one at a time, in turn) that a supervisor restarts
+whenever it is dead. Policy durations are compressed by `--time-scale` (default 4e-4: the
+50h from booking to visit in 72 s). Each run books N appointments over max(30 s, N/R s) (R:
+`--booking-rate`, bookings per second, default 3): half are acknowledged, confirmed, checked
+in and completed; a fifth are rescheduled within seconds of booking (while the confirmation
+is in flight); a fifth are cancelled at a random moment; a tenth stay silent (calls,
+supervisor alerts, no-show). 3 clients in 10 (`--sms-share`) prefer SMS, sent through the
+`twilio` client to the Twilio fake; the others get email. The fault run adds: the worker
 SIGKILLed every 5–10 s; PostgreSQL stopped for 20 s at 30% of the booking-to-visit span;
 SendGrid answering 429 (Retry-After: 10) for 30 s and then 503 for 30 s from 50% of it.
 
@@ -50,6 +51,7 @@ from temporalio.client import (
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 
+from bench import chaos_sms
 from bench.chaos_metrics import (
     Change,
     Delivery,
@@ -65,6 +67,7 @@ from bench.chaos_stack import (
     PhasedSendGrid,
     Postgres,
     Supervisor,
+    TimedTwilio,
     Workers,
     embedded_postgres,
     worker_processes,
@@ -104,7 +107,9 @@ UPDATE_PATIENCE_S = 180.0
 CLOSED_OK = {WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CONTINUED_AS_NEW}
 
 
-def _request(appointment_id: str, start: datetime) -> AppointmentRequest:
+def _request(
+    appointment_id: str, start: datetime, channel: dict[str, str] | None = None
+) -> AppointmentRequest:
     return AppointmentRequest.model_validate(
         {
             "appointment_id": appointment_id,
@@ -115,6 +120,7 @@ def _request(appointment_id: str, start: datetime) -> AppointmentRequest:
                 "preferred_channel": "email",
                 "locale": "en",
                 "timezone": "Europe/Warsaw",
+                **(channel or {}),
             },
             "provider": {"id": "P-1", "name": "Chaos Provider", "email": "provider@example.com"},
             "service": "Consultation",
@@ -135,6 +141,7 @@ class Driver:
     settings: Settings
     scale: float
     rng: random.Random
+    sms: frozenset[int] = frozenset()  # the lifecycles whose client prefers SMS
     changes: list[Change] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     latest_start: datetime = datetime.min.replace(tzinfo=UTC)
@@ -187,7 +194,8 @@ class Driver:
         await asyncio.sleep(max(arrive_at - time.monotonic(), 0))
         now = datetime.now(UTC)
         start = self.planned(now + LEAD * self.scale)
-        request = _request(f"{prefix}-{index:04d}", start)
+        channel = chaos_sms.contact(index) if index in self.sms else None
+        request = _request(f"{prefix}-{index:04d}", start, channel)
         handle = await book(self.client, request, self.settings, now)
         kind = index % 10
         if kind <= 4:  # the quiet case
@@ -411,6 +419,7 @@ async def run_once(
     data: Path,
     seed: int,
     deployment: Deployment,
+    sms_share: float,
 ) -> RunResult:
     label = "faults" if faults else "control"
     name = f"chaos_{label}_{uuid.uuid4().hex[:6]}"
@@ -428,7 +437,7 @@ async def run_once(
         link_secret=secrets.token_urlsafe(48),  # no default secret: a random one per run
     )
     rng = random.Random(seed)
-    with PhasedSendGrid(api_key="SG.chaos") as fake:
+    with PhasedSendGrid(api_key="SG.chaos") as fake, TimedTwilio() as twilio:
         env = {
             "PROMPTLY_DATABASE_URL": url,
             "PROMPTLY_TEMPORAL_ADDRESS": address,
@@ -439,6 +448,7 @@ async def run_once(
             "PROMPTLY_SENDGRID_API_KEY": "SG.chaos",
             "PROMPTLY_SENDGRID_HOST": fake.url,
             "PROMPTLY_LINK_SECRET": settings.master_secret(),
+            **twilio.worker_env(),
             **{f"PROMPTLY_{name.upper()}": value for name, value in deployment.settings.items()},
         }
         runtime = Runtime(
@@ -452,10 +462,10 @@ async def run_once(
             address, data_converter=data_converter(settings), runtime=runtime
         )
         with (
-            worker_processes(env, data, label, deployment.workers) as worker,
+            worker_processes(env, data, label, deployment.workers, deployment.code) as worker,
             Supervisor(worker),
         ):
-            driver = Driver(client, settings, scale, rng)
+            driver = Driver(client, settings, scale, rng, chaos_sms.sms_clients(n, sms_share, seed))
             lead_s = (LEAD * scale).total_seconds()
             arrivals_s = max(30.0, n / booking_rate)
             began = time.monotonic()
@@ -504,6 +514,8 @@ async def run_once(
     ledger, failed_sends, tasks = _collect(url)
     deliveries = [Delivery(a.key, a.status, a.at) for a in fake.log if a.key]
     metrics = compute(ledger, failed_sends, tasks, deliveries, driver.changes, kills, windows)
+    sms_record = chaos_sms.collect(url)
+    sms = chaos_sms.count(sms_record, twilio.accepted, tasks, driver.changes, kills, windows)
     # What the counting read, to recount or look up a case later (kept with `--keep`).
     (data / f"inputs-{label}.json").write_text(
         json.dumps(
@@ -512,6 +524,7 @@ async def run_once(
                 "failed_sends": [dataclasses.asdict(f) for f in failed_sends],
                 "tasks": [dataclasses.asdict(t) for t in tasks],
                 "deliveries": [dataclasses.asdict(d) for d in deliveries],
+                **sms_record.inputs(twilio.accepted),
                 "changes": [dataclasses.asdict(c) for c in driver.changes],
                 "kills": kills,
                 "fault_windows": windows,
@@ -519,8 +532,9 @@ async def run_once(
             }
         )
     )
-    if metrics.lost_keys:
-        await _explain_lost(client, url, metrics.lost_keys, data, label)
+    if metrics.lost_keys or sms.metrics.lost_keys:
+        await _explain_lost(client, url, metrics.lost_keys + sms.metrics.lost_keys, data, label)
+    chaos_sms.report(sms, label)
     delivered_raw = sum(1 for d in deliveries if 200 <= d.status < 300)
     cuts = (
         statistics.quantiles(driver.latencies, n=100) if len(driver.latencies) > 1 else [0.0] * 99
@@ -557,6 +571,7 @@ async def run_once(
             "refused_updates": driver.refusals,
             "driver_errors": len(driver.errors),
             "duration_s": round(duration, 1),
+            **chaos_sms.fields(len(driver.sms), sms),
         },
         duration_s=duration,
     )
@@ -569,10 +584,17 @@ class Deployment:
 
     workers: int = 1
     settings: dict[str, str] = field(default_factory=dict)
+    code: Path | None = None  # another checkout's Promptly for the workers (`--worker-code`)
 
 
 async def measure(
-    n: int, scale: float, booking_rate: float, seed: int, data: Path, deployment: Deployment
+    n: int,
+    scale: float,
+    booking_rate: float,
+    seed: int,
+    data: Path,
+    deployment: Deployment,
+    sms_share: float = chaos_sms.SMS_SHARE,
 ) -> dict[str, Any]:
     with (
         embedded_postgres(data / "pg") as postgres,
@@ -583,10 +605,10 @@ async def measure(
         client = await Client.connect(address)
         await register_search_attributes(client, "default")
         control = await run_once(
-            n, scale, booking_rate, False, postgres, address, data, seed, deployment
+            n, scale, booking_rate, False, postgres, address, data, seed, deployment, sms_share
         )
         chaos = await run_once(
-            n, scale, booking_rate, True, postgres, address, data, seed, deployment
+            n, scale, booking_rate, True, postgres, address, data, seed, deployment, sms_share
         )
     return {
         "bench": "chaos",
@@ -594,7 +616,9 @@ async def measure(
         "time_scale": scale,
         "booking_rate": booking_rate,
         "workers": deployment.workers,
+        "sms_share": sms_share,
         **({"settings": deployment.settings} if deployment.settings else {}),
+        **({"worker_code": str(deployment.code)} if deployment.code else {}),
         "control": control.outcome,
     }
 
@@ -629,6 +653,18 @@ def main() -> None:
         default=1,
         help="worker processes on the task queue; the faults kill one at a time, in turn",
     )
+    parser.add_argument(
+        "--sms-share",
+        type=float,
+        default=chaos_sms.SMS_SHARE,
+        help="share of the clients who prefer SMS (0: every client on email)",
+    )
+    parser.add_argument(
+        "--worker-code",
+        type=Path,
+        help="a checkout of another commit (git worktree): the workers import Promptly from "
+        "there, the benchmark and its migrations stay this checkout's",
+    )
     add_settings_option(parser)
     parser.add_argument(
         "--keep",
@@ -638,7 +674,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     n, scale = (20, 3e-4) if args.quick else (args.n, args.time_scale)
-    deployment = Deployment(workers=args.workers, settings=worker_settings(args.set))
+    deployment = Deployment(
+        workers=args.workers,
+        settings=worker_settings(args.set),
+        code=args.worker_code.resolve() if args.worker_code else None,
+    )
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
         _run(n, scale, args, args.keep, deployment)
@@ -650,7 +690,9 @@ def main() -> None:
 def _run(
     n: int, scale: float, args: argparse.Namespace, data: Path, deployment: Deployment
 ) -> None:
-    line = asyncio.run(measure(n, scale, args.booking_rate, args.seed, data, deployment))
+    line = asyncio.run(
+        measure(n, scale, args.booking_rate, args.seed, data, deployment, args.sms_share)
+    )
     print(json.dumps(line), flush=True)
 
 

@@ -3,6 +3,8 @@
 Inputs are plain records read after the run: the message ledger, the timelines' message
 outcomes, the staff tasks, every request the SendGrid fake answered, the changes the driver
 made (cancel, reschedule: when sent, when answered), the worker kills and the fault windows.
+SMS are counted by the same `compute`, once `sms_deliveries` has found the ledger row of each
+SMS the Twilio fake accepted (Twilio keeps no idempotency key: see there).
 
 - expected: messages the cases decided to send by email — every ledger row, plus every
   failed send a timeline records that never got a ledger row (its activity never ran) —
@@ -16,7 +18,8 @@ made (cancel, reschedule: when sent, when answered), the worker kills and the fa
   its template, or "send the confirmation by hand" for a confirmation).
 - lost: expected − delivered − handed_to_staff.
 - duplicated: accepted deliveries beyond the first of the same message (same idempotency key,
-  the key SendGrid's custom_args and the Message-ID carry): raw copies a person could see.
+  the key SendGrid's custom_args and the Message-ID carry; for SMS, the same ledger row: same
+  number and same text): raw copies a person could see.
 - sent_after_change: messages for a replaced state that the fake accepted after the change
   that made them moot was answered.
 - max_send_recovery_s: for each delivered message whose send was under way at a worker kill,
@@ -37,6 +40,7 @@ From the workflow histories (`recovery_after_kills`, `lateness_summary`):
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -113,6 +117,8 @@ class Outcome:
     # send without a ledger row.
     lost_keys: list[str] = field(default_factory=list)
     duplicated_by_template: dict[str, int] = field(default_factory=dict)
+    # The keys of messages accepted more than once, and how many times.
+    duplicated_keys: dict[str, int] = field(default_factory=dict)
 
 
 def _template_of(key: str) -> str:
@@ -217,10 +223,83 @@ def compute(
         if len(times) > 1:
             out.duplicated += len(times) - 1
             dup_by[_template_of(key)] += len(times) - 1
+            out.duplicated_keys[key] = len(times)
     out.max_send_recovery_s = round(max(recoveries), 1) if recoveries else None
     out.lost_by_template = dict(sorted(lost_by.items()))
     out.duplicated_by_template = dict(sorted(dup_by.items()))
     return out
+
+
+@dataclass(frozen=True)
+class SmsLedgerRow:
+    """What the ledger knows of one SMS: its key, the number, the text (links redacted, as
+    the ledger keeps it) and Twilio's message SID once an attempt recorded it."""
+
+    key: str
+    to: str
+    body: str
+    provider_id: str | None
+
+
+@dataclass(frozen=True)
+class SmsAccepted:
+    """One SMS the Twilio fake accepted (201): its SID, number, text (live links) and when."""
+
+    sid: str
+    to: str
+    body: str
+    at: float
+
+
+# A link as the ledger keeps it (promptly/domain/links.py, `redact`), and as the SMS carried
+# it: a URL, without the punctuation that may follow it in the sentence.
+_REDACTED_LINK = re.compile(r"\[[a-z_]+ link, token [A-Za-z0-9_-]+\]")
+_LIVE_LINK = re.compile(r"https?://\S+?(?=[.,;:!?)]*(?:\s|$))")
+
+
+def _without_links(text: str) -> str:
+    return _LIVE_LINK.sub("<link>", _REDACTED_LINK.sub("<link>", text))
+
+
+def sms_deliveries(
+    ledger: Iterable[SmsLedgerRow], accepted: Iterable[SmsAccepted]
+) -> tuple[list[Delivery], list[SmsAccepted]]:
+    """Each SMS the fake accepted as a delivery of its ledger row (for `compute`), and those
+    no ledger row accounts for.
+
+    An SMS is the row's whose provider_id is its SID. Twilio keeps no idempotency key, so a
+    copy the ledger never recorded (the worker died after Twilio took it, and a retry texted
+    again) is told by its number and text, which a retry renders the same: it belongs to the
+    row whose recorded SMS has the same number and text (of several such rows, the one
+    recorded next after it, else the last). An SMS whose number and text no recorded SMS
+    shares (its row never recorded an outcome: e.g. a send the engine abandoned after Twilio
+    took it) is matched by number and text with the links left out (the ledger redacts them):
+    to a row without a SID first; left over when no row has that number and text."""
+    rows = sorted(ledger, key=lambda r: r.key)
+    by_sid = {r.provider_id: r.key for r in rows if r.provider_id}
+    same_text: dict[tuple[str, str], list[SmsAccepted]] = defaultdict(list)
+    for sms in sorted(accepted, key=lambda s: s.at):
+        same_text[(sms.to, sms.body)].append(sms)
+    found: list[Delivery] = []
+    unmatched: list[SmsAccepted] = []
+    for (to, body), copies in same_text.items():
+        recorded = [(sms.at, by_sid[sms.sid]) for sms in copies if sms.sid in by_sid]
+        if not recorded:
+            text = _without_links(body)
+            candidates = [r for r in rows if r.to == to and _without_links(r.body) == text]
+            candidates.sort(key=lambda r: r.provider_id is not None)  # unrecorded rows first
+            if candidates:
+                recorded = [(float("inf"), candidates[0].key)]
+        for sms in copies:
+            key = by_sid.get(sms.sid)
+            if key is None and recorded:
+                later = [k for at, k in recorded if at >= sms.at]
+                key = later[0] if later else recorded[-1][1]
+            if key is None:
+                unmatched.append(sms)
+            else:
+                found.append(Delivery(key, 201, sms.at))
+    return found, unmatched
 
 
 @dataclass(frozen=True)

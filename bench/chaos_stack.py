@@ -1,5 +1,6 @@
-"""The moving parts of bench/chaos.py: a SendGrid fake with outage phases, the worker as a
-process that can be SIGKILLed and restarted, and PostgreSQL that can be stopped.
+"""The moving parts of bench/chaos.py: a SendGrid fake with outage phases, a Twilio fake that
+notes when it accepted each SMS, the worker as a process that can be SIGKILLed and restarted,
+and PostgreSQL that can be stopped.
 
 Every process started here is stopped by its context manager, whatever happens.
 """
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.chaos_metrics import SmsAccepted
+from promptly.dev.twilio_fake import TwilioFake
 from tests.sendgrid_fake import FakeResponse, SendGridFake, error_body
 
 
@@ -61,21 +64,63 @@ class PhasedSendGrid(SendGridFake):
         return answer
 
 
+class TimedTwilio(TwilioFake):
+    """`make run`'s Twilio fake (promptly/dev/twilio_fake.py), each SMS it accepted noted with
+    its SID and when (`accepted`): what the counting reads."""
+
+    SENDER = "+48500000000"
+
+    def __init__(self) -> None:
+        super().__init__(account_sid="AC" + "c4a05" * 6 + "00", auth_token="chaos-token")
+        self.accepted: list[SmsAccepted] = []
+
+    def __enter__(self) -> TimedTwilio:
+        self.start()
+        return self
+
+    def worker_env(self) -> dict[str, str]:
+        """The worker's settings that send every SMS here through the `twilio` client."""
+        return {
+            "PROMPTLY_TWILIO_ACCOUNT_SID": self.account_sid,
+            "PROMPTLY_TWILIO_AUTH_TOKEN": self.auth_token,
+            "PROMPTLY_TWILIO_FROM": self.SENDER,
+            "PROMPTLY_TWILIO_BASE_URL": self.url,
+        }
+
+    def _answer(
+        self, path: str, authorization: str | None, form: dict[str, str]
+    ) -> tuple[int, dict[str, object], Mapping[str, str]]:
+        status, body, headers = super()._answer(path, authorization, form)
+        if status == 201:
+            sid, to, text = str(body["sid"]), form.get("To", ""), form.get("Body", "")
+            self.accepted.append(SmsAccepted(sid, to, text, time.time()))
+        return status, body, headers
+
+
 @dataclass
 class WorkerProcess:
-    """`python -m promptly.worker` with `env`, restartable; SIGKILL on demand."""
+    """`python -m promptly.worker` with `env`, restartable; SIGKILL on demand. With `code`
+    (a checkout of another commit) the worker imports Promptly from there: it runs in that
+    directory, which also leads its PYTHONPATH."""
 
     env: dict[str, str]
     log_path: Path
+    code: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     kills: list[float] = field(default_factory=list)
 
     def start(self) -> None:
         log = self.log_path.open("ab")
+        env = {**os.environ, **self.env}
+        if self.code is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(self.code), *filter(None, [os.environ.get("PYTHONPATH")])]
+            )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "promptly.worker"],
-            env={**os.environ, **self.env},
+            env=env,
+            cwd=self.code,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -145,9 +190,11 @@ class Workers:
 
 
 @contextmanager
-def worker_processes(env: dict[str, str], data: Path, label: str, count: int) -> Iterator[Workers]:
+def worker_processes(
+    env: dict[str, str], data: Path, label: str, count: int, code: Path | None = None
+) -> Iterator[Workers]:
     workers = Workers(
-        [WorkerProcess(env, data / f"worker-{label}-{i + 1}.log") for i in range(count)]
+        [WorkerProcess(env, data / f"worker-{label}-{i + 1}.log", code) for i in range(count)]
     )
     try:
         for member in workers.members:

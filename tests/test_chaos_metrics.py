@@ -1,4 +1,5 @@
-"""How bench/chaos.py counts: lost, duplicated, moot and sent after a change, recovery."""
+"""How bench/chaos.py counts: lost, duplicated, moot and sent after a change, recovery; which
+ledger row each SMS the Twilio fake accepted belongs to."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from bench.chaos_metrics import (
     Delivery,
     FailedSend,
     LedgerRow,
+    SmsAccepted,
+    SmsLedgerRow,
     StaffTaskRow,
     TimerLateness,
     compute,
     lateness_summary,
     recovery_after_kills,
+    sms_deliveries,
 )
 
 CASE = "appointment-A"
@@ -187,3 +191,74 @@ def test_a_kill_just_before_the_database_stops_is_left_out_of_recovery() -> None
     # Killed 20 s before the stop: restarted long before it, so counted.
     early = TimerLateness(fired=85.0, acted=92.0)
     assert recovery_after_kills([early], [84.0], outages) == 7.0
+
+
+PHONE = "+48600000007"
+CONFIRMATION_SMS = "Consultation, Tue 10:00, Room 1. Reply YES to confirm. {link} STOP to opt out"
+LIVE = CONFIRMATION_SMS.format(link="http://127.0.0.1:8000/c/appointment-A~cabc~Zm9v")
+STORED = CONFIRMATION_SMS.format(link="[confirm link, token q1w2e3]")
+
+
+def test_an_sms_is_its_rows_by_sid_and_an_unrecorded_copy_by_number_and_text() -> None:
+    # The worker died after Twilio took SM1; the retry texted again (SM2) and recorded it.
+    key = f"{CASE}/confirmation/0"
+    reminder = f"{CASE}/reminder/r0"
+    texts = [
+        SmsLedgerRow(key, PHONE, STORED, "SM2"),
+        SmsLedgerRow(reminder, PHONE, "Reminder: Consultation.", "SM3"),
+    ]
+    accepted = [
+        SmsAccepted("SM1", PHONE, LIVE, 10.0),
+        SmsAccepted("SM2", PHONE, LIVE, 16.0),
+        SmsAccepted("SM3", PHONE, "Reminder: Consultation.", 20.0),
+        # The same text to another number is another client's.
+        SmsAccepted("SM4", "+48600000008", LIVE, 21.0),
+    ]
+    deliveries, unmatched = sms_deliveries(texts, accepted)
+    assert deliveries == [Delivery(key, 201, 10.0), Delivery(key, 201, 16.0)] + [
+        Delivery(reminder, 201, 20.0)
+    ]
+    assert [sms.sid for sms in unmatched] == ["SM4"]
+    out = compute(
+        ledger=[row("confirmation", 0), LedgerRow(reminder, CASE, "reminder", "sent", 1)],
+        failed_sends=[],
+        tasks=[],
+        deliveries=deliveries,
+        changes=[],
+        kills=[],
+        fault_windows=[],
+    )
+    assert (out.expected, out.delivered, out.duplicated) == (2, 2, 1)
+    assert out.duplicated_keys == {key: 2}
+
+
+def test_an_sms_its_row_never_recorded_is_found_by_its_text_without_the_links() -> None:
+    # Twilio took it, the worker died before the ledger said so, and the case then cancelled
+    # the send: the row stays without a SID, its text with the link redacted.
+    key = f"{CASE}/confirmation/0"
+    texts = [
+        SmsLedgerRow(f"{CASE}/cancellation/0", PHONE, "Cancelled: Consultation.", "SM9"),
+        SmsLedgerRow(key, PHONE, STORED, None),
+    ]
+    deliveries, unmatched = sms_deliveries(
+        texts, [SmsAccepted("SM1", PHONE, LIVE, 5.0), SmsAccepted("SM2", PHONE, LIVE, 9.0)]
+    )
+    assert deliveries == [Delivery(key, 201, 5.0), Delivery(key, 201, 9.0)]
+    assert unmatched == []
+
+
+def test_identical_texts_of_two_rows_go_each_to_the_row_recorded_next() -> None:
+    first, second = f"{CASE}/delay_notice/0", f"{CASE}/delay_notice/1"
+    texts = [
+        SmsLedgerRow(first, PHONE, "Running late.", "SM2"),
+        SmsLedgerRow(second, PHONE, "Running late.", "SM4"),
+    ]
+    accepted = [
+        SmsAccepted("SM1", PHONE, "Running late.", 1.0),  # unrecorded: the first's retry
+        SmsAccepted("SM2", PHONE, "Running late.", 2.0),
+        SmsAccepted("SM3", PHONE, "Running late.", 3.0),  # unrecorded: the second's retry
+        SmsAccepted("SM4", PHONE, "Running late.", 4.0),
+        SmsAccepted("SM5", PHONE, "Running late.", 5.0),  # after both: the last one's
+    ]
+    deliveries, _ = sms_deliveries(texts, accepted)
+    assert [d.key for d in deliveries] == [first, first, second, second, second]
