@@ -175,6 +175,8 @@ async def test_malformed_json_and_oversized_bodies_are_refused(api: httpx.AsyncC
     assert "JSON" in _fields(broken)["body"]
     not_utf8 = await api.post("/appointments/A-1/confirm", content=b"\xff\xfe", headers=headers)
     assert not_utf8.status_code == 422 and "body" in _fields(not_utf8)
+    nested = await api.post("/appointments", content=b"[" * 30_000, headers=headers)
+    assert nested.status_code == 422 and "nested too deeply" in _fields(nested)["body"]
 
     body = _booking(instructions="x" * 1000)
     huge = json.dumps({**body, "padding": "x" * 70_000}).encode()

@@ -156,7 +156,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 400:  # FastAPI could not read the body (not UTF-8, not JSON)
             log_internal(request, "unreadable body", exc.detail)
-            problem = invalid_input([("body", "unreadable: not UTF-8 JSON")])
+            problem = invalid_input([("body", "unreadable: not UTF-8, or JSON nested too deeply")])
             return _error(422, with_id(request, problem.body()))
         body = ErrorBody(reason=str(exc.detail))
         return _error(exc.status_code, with_id(request, body), exc.headers)
