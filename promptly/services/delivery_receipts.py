@@ -73,6 +73,8 @@ async def record_receipt(
                    ON CONFLICT (phone) DO UPDATE SET undeliverable = EXCLUDED.undeliverable""",
                 (message["recipient"], f"receipt error {error_code}"),
             )
+        if not needs_fallback(status, message["template"], message["recipient_role"]):
+            return f"recorded {status.value}"  # most receipts: nothing more to read
         await cur.execute(
             "SELECT client_id, name, email, locale, timezone FROM clients WHERE phone = %s"
             " ORDER BY updated_at DESC LIMIT 1",
@@ -82,8 +84,6 @@ async def record_receipt(
         # A visit's links are for the start they were sent for (domain/links.py).
         await cur.execute("SELECT starts_at FROM cases WHERE case_id = %s", (message["case_id"],))
         case = await cur.fetchone() or {}
-    if not needs_fallback(status, message["template"], message["recipient_role"]):
-        return f"recorded {status.value}"
     phone = message["recipient"]
     email = known.get("email")
     key = message["idempotency_key"]
