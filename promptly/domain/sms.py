@@ -182,11 +182,15 @@ RECEIPT_STATUSES = frozenset(DeliveryStatus)
 CONSENT_TEMPLATES = frozenset({"sms_opted_out", "sms_opted_in"})
 
 
+# The receipts that say an SMS did not arrive.
+NOT_DELIVERED = frozenset({DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED})
+
+
 def needs_fallback(status: DeliveryStatus, template: str, recipient_role: str) -> bool:
     """An SMS to a client that did not arrive goes another way (and the front desk is told):
     every message to a client matters to them, not only the ones a promise counts."""
     return (
-        status in (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED)
+        status in NOT_DELIVERED
         and recipient_role == RecipientRole.CLIENT
         and template not in CONSENT_TEMPLATES
     )

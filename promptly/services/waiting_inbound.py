@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -24,8 +24,8 @@ from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from promptly.config import Settings
-from promptly.domain.common import Channel
-from promptly.domain.sms import CONSENT_TEMPLATES, DeliveryStatus
+from promptly.domain.common import Channel, RecipientRole
+from promptly.domain.sms import CONSENT_TEMPLATES, NOT_DELIVERED, DeliveryStatus
 from promptly.services.delivery_receipts import FALLBACK_SUFFIX, record_receipt
 from promptly.services.inbound import InboundReply, handle_reply
 
@@ -42,12 +42,13 @@ GIVE_UP_AFTER = timedelta(days=7)
 @dataclass(frozen=True)
 class Waiting:
     """One kind of stored event still to act on: `query` selects them oldest first (named
-    parameters `older_than`, `give_up_after`, `limit`; the provider's id first), and `act`
-    acts on one row."""
+    parameters `older_than`, `give_up_after`, `limit` and its own `params`; the provider's id
+    first), and `act` acts on one row."""
 
     what: str
     query: str
     act: Callable[[Client, AsyncConnectionPool, Settings, tuple[Any, ...]], Awaitable[object]]
+    params: Mapping[str, object] = field(default_factory=dict)
 
 
 WAITING_REPLIES = Waiting(
@@ -63,18 +64,24 @@ WAITING_REPLIES = Waiting(
 # An undelivered SMS to a client whose fallback (a message of its own) was never started.
 WAITING_RECEIPTS = Waiting(
     "fallback of",
-    f"""SELECT m.provider_id, m.delivery_status, m.delivery_error_code FROM messages m
-         WHERE m.channel = 'sms' AND m.recipient_role = 'client'
-           AND m.delivery_status IN ('undelivered', 'failed')
-           AND m.template <> ALL(ARRAY[{", ".join(repr(t) for t in sorted(CONSENT_TEMPLATES))}])
-           AND m.delivery_updated_at < now() - %(older_than)s
-           AND m.delivery_updated_at > now() - %(give_up_after)s
-           AND NOT EXISTS (SELECT 1 FROM messages f
-                            WHERE f.idempotency_key = m.idempotency_key || '{FALLBACK_SUFFIX}')
-         ORDER BY m.delivery_updated_at LIMIT %(limit)s""",
+    # `needs_fallback`'s rule (domain/sms.py) as a filter, from the same constants.
+    """SELECT m.provider_id, m.delivery_status, m.delivery_error_code FROM messages m
+        WHERE m.channel = 'sms' AND m.recipient_role = %(role)s
+          AND m.delivery_status = ANY(%(not_delivered)s) AND m.template <> ALL(%(consent)s)
+          AND m.delivery_updated_at < now() - %(older_than)s
+          AND m.delivery_updated_at > now() - %(give_up_after)s
+          AND NOT EXISTS (SELECT 1 FROM messages f
+                           WHERE f.idempotency_key = m.idempotency_key || %(suffix)s)
+        ORDER BY m.delivery_updated_at LIMIT %(limit)s""",
     lambda client, pool, settings, row: record_receipt(
         client, pool, settings, row[0], DeliveryStatus(row[1]), row[2]
     ),
+    {
+        "role": RecipientRole.CLIENT.value,
+        "not_delivered": sorted(status.value for status in NOT_DELIVERED),
+        "consent": sorted(CONSENT_TEMPLATES),
+        "suffix": FALLBACK_SUFFIX,
+    },
 )
 
 
@@ -89,7 +96,12 @@ async def act_on_waiting(
 ) -> int:
     """Act on the `waiting` events, oldest first; returns how many were acted on. Stops at the
     first one Temporal could not take (the next round tries again)."""
-    params = {"older_than": older_than, "give_up_after": GIVE_UP_AFTER, "limit": limit}
+    params = {
+        **waiting.params,
+        "older_than": older_than,
+        "give_up_after": GIVE_UP_AFTER,
+        "limit": limit,
+    }
     async with pool.connection() as conn:
         rows = await (await conn.execute(waiting.query, params)).fetchall()
     done = 0
