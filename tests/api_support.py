@@ -110,3 +110,9 @@ async def eventually(
         await asyncio.sleep(0.1)
         response = await http.get(path, headers=headers)
     raise AssertionError(f"{path}: {response.status_code} {response.text[:500]}")
+
+
+def page_options(page: httpx.Response) -> dict[str, str]:
+    """A link page's "something else?" links: label → path."""
+    found = re.findall(r'<li><a href="([^"]+)">([^<]+)</a>', page.text)
+    return {label: href for href, label in found}

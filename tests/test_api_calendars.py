@@ -241,8 +241,8 @@ async def test_a_text_message_client_downloads_the_current_ics(
 ) -> None:
     request = _for("P-3", _start(9), channel="sms", locale="en")
     await _book(api, request)
-    # The SMS reminder carries this link (tests/test_calendar_invitations.py); it is signed
-    # like every client link.
+    # The page behind a text message's link offers this link (tests/test_api_links.py); it
+    # is signed like every client link.
     token = sign(settings, request.workflow_id, "calendar", timedelta(days=1))
     path = f"/c/{token}/calendar.ics"
     for _ in range(200):

@@ -25,7 +25,14 @@ from promptly.domain.common import Locale
 from promptly.domain.complaints.models import ComplaintStatus
 from promptly.domain.surveys.models import SurveyRequest, SurveyStatus
 from promptly.workflows.survey import SurveyWorkflow
-from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, client_links, eventually, sign
+from tests.api_support import (
+    BACKOFFICE_KEY,
+    STAFF_KEY,
+    client_links,
+    eventually,
+    page_options,
+    sign,
+)
 from tests.helpers import appointment
 
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -95,6 +102,51 @@ async def test_booking_then_confirm_via_the_client_link(
     again = await api.get(link)
     assert again.status_code == 200 and "już potwierdzona" in again.text
     assert (await api.post(link)).status_code == 200  # a second click is harmless
+
+
+async def test_one_link_reaches_every_action_of_the_visit_and_its_calendar(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool, settings: Settings
+) -> None:
+    """A text message has room for one link: its page shows the whole visit and offers the
+    client's other actions, signed for the visit as it stands."""
+    request = await _booked(api, locale="en")
+    tokens = await client_links(pool, settings, request.workflow_id)
+    page = await api.get(f"/c/{tokens['confirm']}")
+    assert page.status_code == 200
+    assert "Please note" in page.text and "Bring previous test results" in page.text
+    first = page_options(page)
+    assert list(first) == [
+        "Choose another time",
+        "Cancel the appointment",
+        "Running late on the day? Tell us",
+        "Add it to your calendar",
+    ]
+
+    ics = await api.get(first["Add it to your calendar"])
+    assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+    assert f"UID:{request.workflow_id}@" in ics.text
+
+    form = await api.get(first["Choose another time"])
+    assert form.status_code == 200 and 'type="datetime-local"' in form.text
+    assert "Cancel the appointment" in page_options(form)  # rather cancel than move
+    new_start = _start(days=12, hour=15)
+    moved = await api.post(
+        first["Choose another time"], data={"new_start": new_start.strftime("%Y-%m-%dT%H:%M")}
+    )
+    assert moved.status_code == 200, moved.text
+    assert "15:00" in moved.text and "10:00" not in moved.text  # the details show the new time
+    after = page_options(moved)
+    assert "Confirm that you will come" in after  # booked again at the new time
+
+    # The options of the earlier page were for the earlier time: spent, as the links were.
+    stale = await api.get(first["Cancel the appointment"])
+    assert stale.status_code == 409 and "already been used" in stale.text
+
+    done = await api.post(after["Cancel the appointment"], data={"reason": "moved away"})
+    assert done.status_code == 200 and "Your appointment is cancelled" in done.text
+    assert page_options(done) == {}
+    view = await _status(api, request.appointment_id)
+    assert view["status"] == "Cancelled" and datetime.fromisoformat(view["start"]) == new_start
 
 
 async def test_english_client_gets_english_pages(

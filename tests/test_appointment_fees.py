@@ -45,6 +45,7 @@ from tests.helpers import (
     settled,
     sleep_until,
     tasks,
+    until,
 )
 
 Handle = WorkflowHandle[AppointmentWorkflow, AppointmentView]
@@ -123,6 +124,17 @@ async def test_a_reschedule_asked_for_by_the_provider_is_never_charged(
         RescheduleInput(new_start=start + timedelta(hours=6), actor=CLIENT),
     )
     assert await billing(pool, case_id) == [("late_cancel", "client", "late reschedule")]
+    # Only the confirmation of the client's late move tells them of the fee.
+    await settled(env.client, handle.id)
+
+    async def confirmations() -> list[str]:
+        sent = [m for m in await messages(pool, case_id) if m["template"] == "confirmation"]
+        return [m["body"] for m in sent] if len(sent) == 3 else []
+
+    booked, moved_by_provider, moved_late = await until(confirmations, "three confirmations")
+    charged = "You moved it less than 24 hours before the earlier time, so that visit is charged"
+    assert charged not in booked and charged not in moved_by_provider
+    assert charged in moved_late and "your provider may waive the fee" in moved_late
     await end_workflows(env, handle.id)
 
 

@@ -146,6 +146,8 @@ async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor
     ]
     assert close_to(alerts[0]["requested_at"], booked_at + timedelta(hours=24))
     assert close_to(alerts[1]["requested_at"], line)
+    # The supervisor reads the visit in office time, and is told which.
+    assert "10:00 (Europe/Warsaw) with Jan Kowalski" in alerts[1]["body"]
     reminder = next(m for m in sent if m["template"] == "reminder")
     assert close_to(reminder["requested_at"], start - timedelta(hours=48))
     no_show = [e for e in final.timeline if e.data.get("status") == "NoShow"]

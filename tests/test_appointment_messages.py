@@ -49,7 +49,7 @@ async def test_confirmation_states_reference_price_and_the_cancellation_and_no_s
     assert f"Reference: {request.appointment_id}" in text
     assert "Price:    120.50 PLN" in text
     assert "cancelling or rescheduling at least 24 hours ahead is free" in text
-    assert "a later cancellation is charged as if the visit had taken place" in text
+    assert "a later cancellation or change is charged as if the visit had taken place" in text
     assert "arrived within 15 minutes of the start, the visit counts as a no-show" in text
     view = await eventually(
         api, f"/appointments/{request.appointment_id}", lambda r: r.status_code == 200, STAFF_KEY

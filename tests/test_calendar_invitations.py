@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
+from promptly.domain import links
 from promptly.domain.appointments.models import CancelInput, ConfirmInput, RescheduleInput
 from promptly.services.appointments import book, handle_for
 from promptly.worker import create_worker
@@ -190,7 +191,7 @@ async def test_the_reminder_after_the_client_confirmed_says_confirmed(
     await end_workflows(env, request.workflow_id)
 
 
-async def test_a_text_message_links_the_ics_instead_of_attaching_it(
+async def test_a_text_message_carries_one_link_whose_page_offers_the_ics(
     env: WorkflowEnvironment,
     email_worker: Worker,
     settings: Settings,
@@ -200,14 +201,14 @@ async def test_a_text_message_links_the_ics_instead_of_attaching_it(
     booked_at = await env.get_current_time()
     request = appointment(booked_at + timedelta(days=5), channel="sms", locale="en")
     await book(env.client, request, settings, booked_at)
-    # The reminder (48h before, moved out of quiet hours) is the text with room for the link.
     await env.sleep(timedelta(days=3, hours=13))
 
     [reminder] = [
         m for m in await messages(pool, request.workflow_id) if m["template"] == "reminder"
     ]
     assert reminder["channel"] == "sms"
-    link = next(w for w in reminder["body"].split() if w.endswith("/calendar.ics"))
-    assert link.startswith(f"{settings.public_base_url}/c/")
+    # No room for two links in two segments: the visit's page offers the calendar
+    # (tests/test_api_links.py), and nothing is attached.
+    assert links.redacted_actions(reminder["stored_body"]) == ["confirm"]
     assert _invitations(sendgrid, "anna@example.com") == []
     await end_workflows(env, request.workflow_id)

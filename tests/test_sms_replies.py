@@ -34,7 +34,7 @@ from promptly.config import ApiRole, Settings
 from promptly.dev.stack import twilio_fake
 from promptly.domain import keys, links
 from promptly.services.waiting_inbound import WAITING_RECEIPTS, WAITING_REPLIES, act_on_waiting
-from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
+from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, page_options, serving, with_api_keys
 from tests.complaint_helpers import complaint_payload, inquiry
 from tests.conftest import start_dev_server
 from tests.helpers import appointment, messages, settled, tasks, until
@@ -287,6 +287,50 @@ async def test_r_gets_the_reschedule_link_and_other_text_becomes_one_task(stack:
     assert (await stack.status(appointment_id))["status"] == "Booked"
 
 
+def _only_link(body: str | None) -> str:
+    """The path of the one link a text message carries."""
+    [link] = [w for w in (body or "").split() if "/c/" in w]
+    return link.removeprefix(PUBLIC)
+
+
+async def _texts(stack: Stack, phone: str, count: int) -> list[str]:
+    sent = await until(
+        lambda: asyncio.sleep(0, stack.fake.sent_to(phone)[count - 1 :]), f"text {count}"
+    )
+    return [m.body or "" for m in stack.fake.sent_to(phone)][: count - 1 + len(sent)]
+
+
+async def test_an_sms_client_cancels_from_the_one_link_and_is_told_what_it_costs(
+    stack: Stack,
+) -> None:
+    """The confirmation's link opens the visit with its other actions; the cancellation text
+    says whether it is charged, and a provider's cancellation carries a working new-time link."""
+    for hours_ahead, text in ((120, "odwolana bez oplat"), (10, "oplata jak za odbyta")):
+        appointment_id, phone, _ = await stack.book(hours_ahead=hours_ahead)
+        [confirmation] = await _texts(stack, phone, 1)
+        assert "Zmiana, odwolanie: " in confirmation
+        page = await stack.http.get(_only_link(confirmation))
+        cancel = page_options(page)["Odwołaj wizytę"]
+        done = await stack.http.post(cancel, data={"reason": "wyjazd"})
+        assert done.status_code == 200, done.text
+        *_, cancellation = await _texts(stack, phone, 2)
+        assert text in cancellation and "/c/" not in cancellation, cancellation
+        status = (await stack.status(appointment_id))["status"]
+        assert status == ("Cancelled" if hours_ahead == 120 else "LateCancelled")
+
+    appointment_id, phone, _ = await stack.book()
+    await _texts(stack, phone, 1)
+    provider = {"reason": "provider ill", "actor": {"kind": "provider", "id": "P-3"}}
+    cancelled = await stack.http.post(
+        f"/appointments/{appointment_id}/cancel", json=provider, headers=key(ApiRole.ADMIN)
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    *_, sorry = await _texts(stack, phone, 2)
+    assert "Nowy termin bez oplat: " in sorry
+    form = await stack.http.get(_only_link(sorry))
+    assert form.status_code == 200 and 'type="datetime-local"' in form.text
+
+
 async def _kind(rows: Awaitable[list[dict[str, Any]]], kind: str) -> list[dict[str, Any]]:
     return [r for r in await rows if r["kind"] == kind]
 
@@ -383,13 +427,13 @@ async def test_an_undelivered_reminder_goes_by_email_and_the_front_desk_is_told(
     )
     assert len(fallback) == 1
     assert (fallback[0]["channel"], fallback[0]["recipient"]) == ("email", email)
-    # The text as the SMS had it, with a calendar link that works (the ledger kept none).
-    [placeholder] = re.findall(r"\[calendar link, token [^\]]+\]", by_template["reminder"]["body"])
+    # The text as the SMS had it, with a link that works (the ledger kept none).
+    [placeholder] = re.findall(r"\[confirm link, token [^\]]+\]", by_template["reminder"]["body"])
     before, after = by_template["reminder"]["body"].split(placeholder)
     assert before in fallback[0]["body"] and after in fallback[0]["body"]
-    [calendar] = re.findall(rf"{PUBLIC}(/c/\S+/calendar\.ics)", fallback[0]["body"])
-    served = await stack.http.get(calendar)
-    assert served.status_code == 200 and "BEGIN:VEVENT" in served.text
+    [link] = re.findall(rf"{PUBLIC}(/c/\S+)", fallback[0]["body"])
+    served = await stack.http.get(link)
+    assert served.status_code == 200 and "Physiotherapy consultation" in served.text
     [task] = await until(lambda: _kind(tasks(stack.pool, case_id), "client_reply"), "the task")
     assert phone in task["title"] and "30003" in task["details"]
     async with stack.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, meta
 
 from promptly.api.inbound import SenderLimiter
 from promptly.domain import links
+from promptly.domain.appointments.models import BillingOutcome
 from promptly.domain.common import Channel, Locale
 from promptly.domain.keys import LINKS, Keyring
 from promptly.domain.rendering import TEMPLATES, render, sms_template_names, template_names
@@ -128,6 +129,10 @@ def _context(template: str, locale: Locale) -> dict[str, Any]:
             context[name] = 45
         elif name in ("confirmed", "reopened", "business_hours_only"):
             context[name] = False
+        elif name in ("prepayment_required", "late_reschedule_charged"):
+            context[name] = True  # every line a flag adds, at once
+        elif name == "reference":
+            context[name] = "A-2026-000123"  # the id the links carry
         elif name == "service":
             context[name] = "Konsultacja fizjoterapeutyczna z oceną postawy ciała"
         elif name == "location":
@@ -138,9 +143,16 @@ def _context(template: str, locale: Locale) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("locale", list(Locale))
-@pytest.mark.parametrize("template", sorted(template_names()))
-def test_every_template_by_sms_fits_in_two_segments(template: str, locale: Locale) -> None:
-    rendered = render(template, locale, "Europe/Warsaw", _context(template, locale), Channel.SMS)
+@pytest.mark.parametrize(
+    ("template", "outcome"),
+    [(name, None) for name in sorted(template_names())]
+    + [("cancellation", outcome.value) for outcome in BillingOutcome],
+)
+def test_every_template_by_sms_fits_in_two_segments(
+    template: str, outcome: str | None, locale: Locale
+) -> None:
+    context = _context(template, locale) | ({"outcome": outcome} if outcome else {})
+    rendered = render(template, locale, "Europe/Warsaw", context, Channel.SMS)
     count = segments(rendered.body)
     assert count.encoding is Encoding.GSM7, rendered.body
     assert count.segments <= 2, (count, rendered.body)
@@ -213,7 +225,7 @@ def test_the_sms_confirmation_says_how_to_answer() -> None:
     en = render(
         "confirmation", Locale.EN, "Europe/Warsaw", _context("confirmation", Locale.EN), Channel.SMS
     ).body
-    assert "Odpisz TAK" in pl and "STOP" in pl and "/c/" in pl
+    assert "odpisz TAK" in pl and "STOP" in pl and "/c/" in pl
     assert "Reply YES" in en and "STOP" in en
 
 
@@ -329,7 +341,7 @@ def test_a_message_states_its_cases_terms_and_one_asked_for_earlier_the_standard
         if k not in ("late_change_within", "no_show_after")
     }
     standard = render("reminder", Locale.EN, "Europe/Warsaw", earlier).body
-    assert "Changes less than 24 hours before the visit count as a late cancellation" in standard
+    assert "rescheduling less than 24 hours before the visit is charged" in standard
     office = earlier | {"late_change_within": 12 * 3600, "no_show_after": 600}
     assert (
         "less than 12 hours before" in render("reminder", Locale.EN, "Europe/Warsaw", office).body

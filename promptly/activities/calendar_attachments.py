@@ -3,7 +3,7 @@
 An email to the client about the time of the visit (confirmation, reminder, cancellation)
 carries an iTIP invitation as an attachment typed `text/calendar; method=…`, so mail clients
 offer Accept / Decline and update the same event each time. Text messages cannot carry one:
-they get a plain link to the `.ics` (`/c/{token}/calendar.ics`) instead.
+the visit's page behind their link offers the `.ics` (`/c/{token}/calendar.ics`) instead.
 
 The invitation is built from the `calendar` entry of the message context, which the
 workflow derives from its case (promptly/domain/calendar_event.py).
@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from promptly.domain import links
-from promptly.domain.calendar_event import CALENDAR_LINK_ACTION, CalendarEvent
+from promptly.domain.calendar_event import CalendarEvent
 from promptly.domain.common import Channel, RecipientRole
-from promptly.domain.keys import LINKS, Keyring
 from promptly.domain.messages import Recipient
 
-__all__ = ["CALENDAR_LINK_ACTION", "Attachment", "calendar_link", "invitation_attachment"]
+__all__ = ["Attachment", "invitation_attachment"]
 
 # Templates that tell the client the time of the visit, or that it is off.
 INVITING_TEMPLATES = frozenset({"confirmation", "reminder", "cancellation"})
@@ -77,26 +75,3 @@ def invitation_attachment(
         locale=to.locale,
     )
     return Attachment(INVITATION_FILENAME, invitations.content_type(method), content)
-
-
-def calendar_link(
-    template: str,
-    channel: Channel,
-    to: Recipient,
-    context: dict[str, Any],
-    *,
-    base_url: str,
-    secret: str,
-    expires_at: datetime,
-) -> str | None:
-    """The `.ics` link a text message carries instead of an attachment, or None."""
-    if channel is not Channel.SMS or not _for_client(template, to, context):
-        return None
-    event = _calendar_event(context)
-    if event is None:  # pragma: no cover - _for_client checked it
-        return None
-    token = links.sign_compact(  # a text message carries it: every character counts
-        Keyring.of(LINKS, secret),
-        links.LinkClaims(case_id=event.case_id, action=CALENDAR_LINK_ACTION, expires_at=expires_at),
-    )
-    return f"{base_url}/c/{token}/calendar.ics"

@@ -114,17 +114,6 @@ class MessagingActivities:
         recipient = self._resolve(request.to)
         address = _address(recipient, request.channel)
         message_links = self._signed_links(request)
-        ics_link = calendar_attachments.calendar_link(
-            request.template,
-            request.channel,
-            recipient,
-            request.context,
-            base_url=self._links.base_url,
-            secret=self._links.secret,
-            expires_at=activity.info().scheduled_time + self._links.ttl,
-        )
-        if ics_link is not None:
-            message_links[calendar_attachments.CALENDAR_LINK_ACTION] = ics_link
         context = {**request.context, "links": message_links}
         invitation = calendar_attachments.invitation_attachment(
             request.template,

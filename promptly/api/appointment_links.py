@@ -27,6 +27,7 @@ from promptly.domain.appointments.models import (
     ReportDelayInput,
     RescheduleInput,
 )
+from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
 from promptly.domain.common import Actor, ActorKind
 from promptly.domain.future_times import not_bookable
 from promptly.workflows.appointment import AppointmentWorkflow
@@ -34,14 +35,46 @@ from promptly.workflows.appointment import AppointmentWorkflow
 # --- appointments ------------------------------------------------------------------------------
 
 
-def _appointment_details(opened: Opened) -> list[tuple[str, str]]:
+def _appointment_details(
+    opened: Opened, view: AppointmentView | None = None
+) -> list[tuple[str, str]]:
+    """The visit as the page shows it: from `view` after an action, else as opened."""
     request: AppointmentRequest = opened.original
-    view: AppointmentView = opened.view
-    return [
+    view = view or opened.view
+    details = [
         (opened.t("label.service"), request.service),
         (opened.t("label.when"), f"{opened.when(view.start)} ({opened.person.timezone})"),
         (opened.t("label.where"), request.location),
         (opened.t("label.with"), request.provider.name),
+    ]
+    if request.instructions:
+        details.append((opened.t("label.note"), request.instructions))
+    if view.prepayment_required:
+        details.append((opened.t("label.prepayment"), opened.t("prepayment")))
+    return details
+
+
+# What a client can do from any page of their visit: a text message carries one link.
+CLIENT_OPTIONS = ("confirm", "reschedule", "cancel", "late", CALENDAR_LINK_ACTION)
+
+
+def _options(opened: Opened, view: AppointmentView, shown: str = "") -> list[tuple[str, str]]:
+    """Links to the visit's other client actions, and its calendar file, while it is open."""
+    if view.status in FINAL_APPOINTMENT_STATUSES or shown == "acknowledge":
+        return []
+    wanted = [
+        action
+        for action in CLIENT_OPTIONS
+        if action != shown
+        and not (action == "confirm" and view.status is AppointmentStatus.CONFIRMED)
+    ]
+    return [
+        (
+            opened.t(f"option.{action}"),
+            opened.link_to(action, view)
+            + ("/calendar.ics" if action == CALENDAR_LINK_ACTION else ""),
+        )
+        for action in wanted
     ]
 
 
@@ -54,6 +87,7 @@ def _appointment_page(kind: str, button: str, opened: Opened, error: str = "", *
         details=_appointment_details(opened),
         form=Form(kind=kind, action=opened.url, button=opened.t(button), error=error, **form),
         note=opened.t("cancel.policy") if kind in ("cancel", "reschedule") else "",
+        options=_options(opened, opened.view, shown=kind),
     )
 
 
@@ -62,7 +96,11 @@ def _confirm_instead(opened: Opened) -> Page | None:
     if view.status in FINAL_APPOINTMENT_STATUSES:
         return final_page(opened)
     if view.status is AppointmentStatus.CONFIRMED:
-        return Page(title=opened.t("confirm.already"), details=_appointment_details(opened))
+        return Page(
+            title=opened.t("confirm.already"),
+            details=_appointment_details(opened),
+            options=_options(opened, view),
+        )
     return None
 
 
@@ -70,7 +108,8 @@ def _confirmed(opened: Opened, view: AppointmentView) -> Page:
     return Page(
         title=opened.t("confirm.done"),
         lines=[opened.t("confirm.see_you", when=opened.when(view.start))],
-        details=_appointment_details(opened),
+        details=_appointment_details(opened, view),
+        options=_options(opened, view),
     )
 
 
@@ -88,7 +127,7 @@ def _cancelled(opened: Opened, view: AppointmentView) -> Page:
     return Page(
         title=opened.t("cancel.done"),
         lines=[opened.t("cancel.free" if free else "cancel.late")],
-        details=_appointment_details(opened),
+        details=_appointment_details(opened, view),
     )
 
 
@@ -131,7 +170,8 @@ def _rescheduled(opened: Opened, view: AppointmentView) -> Page:
     return Page(
         title=opened.t("reschedule.done"),
         lines=[opened.t("reschedule.new_time", when=opened.when(view.start))],
-        details=_appointment_details(opened),
+        details=_appointment_details(opened, view),
+        options=_options(opened, view),
     )
 
 
@@ -159,7 +199,8 @@ def _late_noted(opened: Opened, view: AppointmentView) -> Page:
     return Page(
         title=opened.t("late.done"),
         lines=[opened.t("late.held", when=opened.when(held_until))],
-        details=_appointment_details(opened),
+        details=_appointment_details(opened, view),
+        options=_options(opened, view, shown="late"),
     )
 
 
@@ -178,7 +219,7 @@ def _acknowledge_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
 
 
 def _acknowledged(opened: Opened, view: AppointmentView) -> Page:
-    return Page(title=opened.t("acknowledge.done"), details=_appointment_details(opened))
+    return Page(title=opened.t("acknowledge.done"), details=_appointment_details(opened, view))
 
 
 APPOINTMENT_LINKS: dict[str, LinkAction] = {

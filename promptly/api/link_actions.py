@@ -33,6 +33,8 @@ class Opened:
     original: Any  # the request the case was started with
     view: Any  # the case's current `status`
     locale: Locale
+    # The URL of this case's link for another action, for a visit at the view's start.
+    link_to: Callable[[str, Any], str]
 
     @property
     def actor(self) -> Actor:

@@ -40,6 +40,7 @@ from promptly.api.pages import (
 from promptly.config import Settings
 from promptly.domain import keys, links
 from promptly.domain.appointments.models import AppointmentRequest
+from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
 from promptly.domain.common import CaseKind, Locale
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintView
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
@@ -176,7 +177,8 @@ def _superseded(claims: links.LinkClaims, view: Any) -> bool:
 
 async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkCase]:
     locale = locale_from(request.headers.get("accept-language"))
-    claims = _claims(token, request.app.state.settings, locale)
+    settings: Settings = request.app.state.settings
+    claims = _claims(token, settings, locale)
     case = next(
         (case for prefix, case in LINK_CASES.items() if claims.case_id.startswith(prefix)), None
     )
@@ -191,7 +193,6 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
             original = await original_input(client, claims.case_id, case.request_model)
             person = case.person(original)
             locale = person.locale
-            settings: Settings = request.app.state.settings
             # From PostgreSQL, as the API's GET: the query would wait behind every workflow
             # task queued at the worker. An update stores the case before it answers, so a
             # page opened after an action shows that action's state.
@@ -205,13 +206,26 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
         raise
     if _superseded(claims, view):
         raise LinkStop(problem(locale, "superseded", 409))
+    url = request.url.path
+
+    def link_to(action: str, view: Any) -> str:
+        # Signed as the message's links are: same expiry, spent once the visit moves.
+        # The calendar link names no start: it always serves the visit as it stands.
+        moves = claims.for_start is not None and action != CALENDAR_LINK_ACTION
+        sibling = claims.model_copy(
+            update={"action": action, "for_start": view.start if moves else None}
+        )
+        token = links.sign(settings.keyring(keys.LINKS), sibling)
+        return f"{url.rsplit('/c/', 1)[0]}/c/{token}"
+
     opened = Opened(
-        url=request.url.path,
+        url=url,
         case_id=claims.case_id,
         person=person,
         original=original,
         view=view,
         locale=locale,
+        link_to=link_to,
     )
     return opened, action, case
 

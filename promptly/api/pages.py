@@ -27,6 +27,15 @@ TEXT: dict[Locale, dict[str, str]] = {
         "label.with": "With",
         "label.visit": "Visit",
         "label.reference": "Reference",
+        "label.note": "Please note",
+        "label.prepayment": "Payment",
+        "prepayment": "in advance, because a previous visit was missed",
+        "options": "Something else?",
+        "option.confirm": "Confirm that you will come",
+        "option.cancel": "Cancel the appointment",
+        "option.reschedule": "Choose another time",
+        "option.late": "Running late on the day? Tell us",
+        "option.calendar": "Add it to your calendar",
         "confirm.title": "Confirm your appointment",
         "confirm.intro": "Hello {name}, please confirm that you will come.",
         "confirm.button": "Yes, I will come",
@@ -116,6 +125,15 @@ TEXT: dict[Locale, dict[str, str]] = {
         "label.reference": "Numer sprawy",
         "label.with": "Specjalista",
         "label.visit": "Wizyta",
+        "label.note": "Uwaga",
+        "label.prepayment": "Płatność",
+        "prepayment": "z góry, ponieważ poprzednia wizyta nie odbyła się z powodu nieobecności",
+        "options": "Coś innego?",
+        "option.confirm": "Potwierdź, że przyjdziesz",
+        "option.cancel": "Odwołaj wizytę",
+        "option.reschedule": "Wybierz inny termin",
+        "option.late": "Spóźnisz się w dniu wizyty? Daj znać",
+        "option.calendar": "Dodaj do kalendarza",
         "confirm.title": "Potwierdź wizytę",
         "confirm.intro": "Dzień dobry, {name}! Prosimy o potwierdzenie, że przyjdziesz.",
         "confirm.button": "Tak, przyjdę",
@@ -253,6 +271,9 @@ border-radius:6px;background:#176;color:#fff;cursor:pointer}
 {% if page.form.button %}<button type="submit">{{ page.form.button }}</button>{% endif %}
 </form>{% endif %}
 {% if page.note %}<p class="note">{{ page.note }}</p>{% endif %}
+{% if page.options %}<nav><p>{{ t["options"] }}</p><ul>
+{% for label, href in page.options %}<li><a href="{{ href }}">{{ label }}</a></li>
+{% endfor %}</ul></nav>{% endif %}
 </main>
 </body>
 </html>
@@ -290,6 +311,8 @@ class Page:
     form: Form | None = None
     note: str = ""
     problem: bool = False
+    # Links to the case's other actions, (label, URL): one message link reaches them all.
+    options: list[tuple[str, str]] = field(default_factory=list)
 
 
 def text(locale: Locale, key: str, **values: Any) -> str:

@@ -33,12 +33,13 @@ class RenderedMessage:
 
 
 # What a message asked for before its case passed these keys reads (one sent during a deploy):
-# the standard terms, and a visit that did not move.
+# the standard terms, and a visit that did not move, or not late.
 EARLIER_CONTEXT: dict[str, object] = {
     **AppointmentPolicy().message_terms(),
     **InquiryPolicy().message_terms(),
     **EscalationTiers().message_terms(),
     "rescheduled": False,
+    "late_reschedule_charged": False,
 }
 
 
@@ -80,6 +81,8 @@ def _environment(locale: Locale, timezone: str) -> Environment:
     env.filters["when_short"] = when_short
     env.filters["duration"] = duration
     env.filters["relinked"] = links.relink
+    # The reader's zone, for a time whose zone the text must name.
+    env.globals["reader_timezone"] = timezone
     return env
 
 

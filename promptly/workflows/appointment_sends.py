@@ -201,15 +201,19 @@ class AppointmentSends(AppointmentState):
             return None
         # The provider reads times where they work: their own zone, else the office's (cases
         # from before the patch wrote to them in the client's zone).
-        office = self.case.policy.business
-        client_zone = self.case.request.client.timezone
-        where_they_work = provider.timezone or (office.timezone if office else client_zone)
+        where_they_work = provider.timezone or self._office_timezone
         return Recipient(
             role=RecipientRole.PROVIDER,
             name=provider.name,
             email=provider.email,
-            timezone=where_they_work if self._beside else client_zone,
+            timezone=where_they_work if self._beside else self.case.request.client.timezone,
         )
+
+    @property
+    def _office_timezone(self) -> str:
+        """Where staff read times: the office's zone, else the client's."""
+        office = self.case.policy.business
+        return office.timezone if office else self.case.request.client.timezone
 
     def _start_provider_notice(self) -> None:
         to = self._provider_to_notify()
@@ -274,7 +278,7 @@ class AppointmentSends(AppointmentState):
             self._start_send(
                 f"alert:{key}",
                 "supervisor_alert",
-                Recipient(role=RecipientRole.SUPERVISOR),
+                Recipient(role=RecipientRole.SUPERVISOR, timezone=self._office_timezone),
                 Channel.EMAIL,
                 budget=ALERT_BUDGET,
                 if_failed=f"supervisor not reached: {title.lower()}",
@@ -287,7 +291,7 @@ class AppointmentSends(AppointmentState):
                 self._message(
                     f"alert/{key}/{self.case.reschedules}",
                     "supervisor_alert",
-                    Recipient(role=RecipientRole.SUPERVISOR),
+                    Recipient(role=RecipientRole.SUPERVISOR, timezone=self._office_timezone),
                     Channel.EMAIL,
                     extra={"reason_title": title, "reason": reason},
                 ),

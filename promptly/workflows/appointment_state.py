@@ -288,6 +288,8 @@ class AppointmentState(JournaledCase):
             "deadline": case.confirmation_deadline.isoformat(),
             "channel": request.client.preferred_channel.value,
             "prepayment_required": case.prepayment_required,
+            # Unless the fee was waived before the new confirmation went out.
+            "late_reschedule_charged": case.last_move_charged and case.reschedule_fee_pending,
             "reference": request.appointment_id,
             # The confirmation and the provider's notice of a new time say it moved.
             "rescheduled": case.reschedules > 0,

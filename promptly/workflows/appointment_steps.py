@@ -256,7 +256,10 @@ class AppointmentSteps(AppointmentSends):
         self._moved(
             old,
             appointment_rules.rescheduled(old, command.new_start, now).model_copy(
-                update={"reschedule_fee_pending": late or old.reschedule_fee_pending}
+                update={
+                    "reschedule_fee_pending": late or old.reschedule_fee_pending,
+                    "last_move_charged": late,
+                }
             ),
             command.actor,
         )

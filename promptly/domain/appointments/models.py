@@ -302,6 +302,8 @@ class AppointmentCase(Model):
     client_late_minutes: int = 0
     # A late reschedule was charged and may still be waived.
     reschedule_fee_pending: bool = False
+    # The latest reschedule was the late one: its confirmation tells the client of the fee.
+    last_move_charged: bool = False
     excuse: str | None = None
     reschedules: int = 0
     # Cancellations so far (a provider's cancellation can be followed by a reschedule); with
