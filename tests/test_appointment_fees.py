@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.appointments import rules as appointment_rules
+from promptly.domain.appointments import fees as appointment_fees
 from promptly.domain.appointments.models import (
     AppointmentStatus,
     AppointmentView,
@@ -261,7 +261,7 @@ async def test_a_phone_cancellation_applies_the_cancellation_with_its_fee_rule(
 ) -> None:
     handle, case_id, before = await _at_the_first_call(env, settings)
     now = await env.get_current_time()
-    late = appointment_rules.is_late_change(before.start, now, settings.appointment_policy())
+    late = appointment_fees.is_late_change(before.start, now, settings.appointment_policy())
     view = await handle.execute_update(
         AppointmentWorkflow.record_call_outcome,
         RecordCallOutcomeInput(
@@ -292,7 +292,7 @@ async def test_a_phone_reschedule_moves_the_visit_to_the_agreed_time(
     assert "reached_rescheduled needs new_start" in str(caught.value.cause)
 
     now = await env.get_current_time()
-    charged = appointment_rules.is_late_change(before.start, now, settings.appointment_policy())
+    charged = appointment_fees.is_late_change(before.start, now, settings.appointment_policy())
     agreed = before.start + timedelta(days=7)
     view = await handle.execute_update(
         AppointmentWorkflow.record_call_outcome,

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from promptly.domain.appointments import fees as appointment_fees
 from promptly.domain.appointments import rules as appointment_rules
 from promptly.domain.appointments.follow_up import (
     after_call_attempt,
@@ -734,7 +735,7 @@ FEE_LATE = warsaw(11, 9, 22)
 
 def test_after_a_provider_delay_a_client_cancellation_is_free() -> None:
     delayed = case_for(FEE_START, warsaw(11, 3, 9), delay_minutes=30, free_reschedule=True)
-    assert appointment_rules.cancellation(
+    assert appointment_fees.cancellation(
         delayed, CLIENT, FEE_LATE, honour_provider_changes=True
     ) == (
         AppointmentStatus.CANCELLED,
@@ -743,24 +744,24 @@ def test_after_a_provider_delay_a_client_cancellation_is_free() -> None:
     )
     # Cases that started before the rule keep charging it (their histories replay).
     assert (
-        appointment_rules.cancellation(delayed, CLIENT, FEE_LATE).billing
+        appointment_fees.cancellation(delayed, CLIENT, FEE_LATE).billing
         is BillingOutcome.LATE_CANCEL
     )
     plain = case_for(FEE_START, warsaw(11, 3, 9))
-    late = appointment_rules.cancellation(plain, CLIENT, FEE_LATE, honour_provider_changes=True)
+    late = appointment_fees.cancellation(plain, CLIENT, FEE_LATE, honour_provider_changes=True)
     assert late.billing is BillingOutcome.LATE_CANCEL
 
 
 def test_a_late_reschedule_is_charged_unless_the_provider_asked_or_made_it_free() -> None:
     case = case_for(FEE_START, warsaw(11, 3, 9))
-    assert appointment_rules.reschedule_charged(case, CLIENT, FEE_LATE)
-    assert appointment_rules.reschedule_charged(case, STAFF, FEE_LATE)
-    assert not appointment_rules.reschedule_charged(case, PROVIDER, FEE_LATE)
-    assert not appointment_rules.reschedule_charged(case, CLIENT, warsaw(11, 9, 9))  # 25h ahead
+    assert appointment_fees.reschedule_charged(case, CLIENT, FEE_LATE)
+    assert appointment_fees.reschedule_charged(case, STAFF, FEE_LATE)
+    assert not appointment_fees.reschedule_charged(case, PROVIDER, FEE_LATE)
+    assert not appointment_fees.reschedule_charged(case, CLIENT, warsaw(11, 9, 9))  # 25h ahead
     delayed = case.model_copy(update={"free_reschedule": True, "delay_minutes": 20})
-    assert not appointment_rules.reschedule_charged(delayed, CLIENT, FEE_LATE)
+    assert not appointment_fees.reschedule_charged(delayed, CLIENT, FEE_LATE)
     cancelled = case.model_copy(update={"status": AppointmentStatus.CANCELLED})
-    assert not appointment_rules.reschedule_charged(cancelled, CLIENT, FEE_LATE)
+    assert not appointment_fees.reschedule_charged(cancelled, CLIENT, FEE_LATE)
 
 
 def test_a_late_reschedule_fee_can_be_waived() -> None:
@@ -804,4 +805,4 @@ def test_a_client_running_late_moves_the_no_show_moment_up_to_the_limit() -> Non
     # The client's lateness and the provider's delay add up; neither makes changes free.
     both = late.model_copy(update={"delay_minutes": 20})
     assert appointment_rules.no_show_moment(both) == FEE_START + timedelta(minutes=45)
-    assert appointment_rules.reschedule_charged(late, CLIENT, FEE_LATE)
+    assert appointment_fees.reschedule_charged(late, CLIENT, FEE_LATE)

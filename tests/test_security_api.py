@@ -102,6 +102,36 @@ async def test_a_backoffice_key_cannot_cancel_late_as_the_provider(api: httpx.As
     assert cancelled[-1]["actor"] == {**provider, "via": "root"}
 
 
+async def test_only_someone_accountable_for_the_visit_reports_its_delay_or_lifts_its_fee(
+    api: httpx.AsyncClient,
+) -> None:
+    """A provider's delay makes a late change free, a waiver lifts a fee: neither is open to a
+    back-office system under its own name, nor to a client for their own fee."""
+    request = await _book(api, days=1)  # inside 24h: a client's cancellation is charged
+    base = f"/appointments/{request.appointment_id}"
+    delay = await api.post(
+        f"{base}/report_delay", json={"minutes": 1, "reason": "-"}, headers=BACKOFFICE_KEY
+    )
+    assert delay.status_code == 409, delay.text
+    assert "relays a provider's delay as the provider" in delay.json()["reason"]
+    client = {"kind": "client", "id": request.client.id}
+    cancelled = await api.post(
+        f"{base}/cancel", json={"reason": "sick", "actor": client}, headers=BACKOFFICE_KEY
+    )
+    assert cancelled.status_code == 200 and cancelled.json()["billing"] == "late_cancel"
+
+    for body in ({"reason": "I say so", "actor": client}, {"reason": "the CRM says so"}):
+        refused = await api.post(f"{base}/waive_fee", json=body, headers=BACKOFFICE_KEY)
+        assert refused.status_code == 409, refused.text
+        assert "waived by the provider or by staff for them" in refused.json()["reason"]
+    assert (await _status(api, request.appointment_id))["billing"] == "late_cancel"
+
+    # The front desk passes on the provider's decision.
+    waived = await api.post(f"{base}/waive_fee", json={"reason": "storm"}, headers=STAFF_KEY)
+    assert waived.status_code == 200, waived.text
+    assert waived.json()["billing"] == "waived"
+
+
 # --- stored messages hold no live links; links are spent once the visit moves ----------------
 
 

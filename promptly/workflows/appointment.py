@@ -285,7 +285,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @workflow.update
     async def report_delay(self, command: ReportDelayInput) -> AppointmentView:
-        async with self._turn(lambda: self._refuse_unless_allowed("report_delay")):
+        async with self._turn(lambda: self.validate_report_delay(command)):
             actor = command.actor or Actor(
                 kind=ActorKind.PROVIDER, id=self.case.request.provider.id
             )
@@ -299,7 +299,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @report_delay.validator
     def validate_report_delay(self, command: ReportDelayInput) -> None:
-        self._refuse_unless_allowed("report_delay")
+        self._refuse_unless_allowed("report_delay", command.actor)
 
     @workflow.update
     async def excuse_no_show(self, command: ExcuseNoShowInput) -> AppointmentView:
@@ -335,7 +335,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @workflow.update
     async def waive_fee(self, command: WaiveFeeInput) -> AppointmentView:
-        async with self._turn(lambda: self._refuse_unless_allowed("waive_fee")):
+        async with self._turn(lambda: self.validate_waive_fee(command)):
             if self._beside and self.case.status not in FINAL_APPOINTMENT_STATUSES:
                 await self._waive_reschedule_fee(command)
             elif self._beside:
@@ -346,7 +346,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @waive_fee.validator
     def validate_waive_fee(self, command: WaiveFeeInput) -> None:
-        self._refuse_unless_allowed("waive_fee")
+        self._refuse_unless_allowed("waive_fee", command.actor)
 
     @workflow.query
     def status(self) -> AppointmentView:

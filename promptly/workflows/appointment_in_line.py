@@ -25,6 +25,7 @@ from promptly.workflows.staff_tasks import close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics
+    from promptly.domain.appointments import fees as appointment_fees
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
@@ -219,7 +220,7 @@ class AppointmentInLine(AppointmentCalls):
             self._flag("client asked by phone to reschedule")
 
     async def _cancel_in_line(self, command: CancelInput) -> None:
-        decision = appointment_rules.cancellation(self.case, command.actor, workflow.now())
+        decision = appointment_fees.cancellation(self.case, command.actor, workflow.now())
         self._update(
             next_call_at=None,
             free_reschedule=decision.free_reschedule,
@@ -240,7 +241,7 @@ class AppointmentInLine(AppointmentCalls):
         now = workflow.now()
         old = self.case
         if old.status not in FINAL_APPOINTMENT_STATUSES and not old.free_reschedule:
-            if appointment_rules.is_late_change(old.request.start, now, old.policy):
+            if appointment_fees.is_late_change(old.request.start, now, old.policy):
                 await self._record_billing(
                     BillingOutcome.LATE_CANCEL, command.actor, "late reschedule"
                 )

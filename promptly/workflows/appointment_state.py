@@ -38,6 +38,7 @@ from promptly.workflows.search_attributes import (
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import PolicyActivities, RecordsActivities
     from promptly.domain import calendar_event, errors, metrics, promises
+    from promptly.domain.appointments import fees as appointment_fees
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
@@ -178,7 +179,8 @@ class AppointmentState(JournaledCase):
     def _provider(self) -> Actor:
         return Actor(kind=ActorKind.PROVIDER, id=self.case.request.provider.id)
 
-    def _refuse_unless_allowed(self, update: str) -> None:
+    def _refuse_unless_allowed(self, update: str, actor: Actor | None = None) -> None:
+        refuse(appointment_fees.actor_refusal(update, actor))
         if self._case is None:
             return  # still booking: the handler waits for the case and judges then
         refuse(

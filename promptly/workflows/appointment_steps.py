@@ -26,6 +26,7 @@ from promptly.workflows.survey import SurveyWorkflow
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
     from promptly.domain import metrics, promises
+    from promptly.domain.appointments import fees as appointment_fees
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
         AppointmentCase,
@@ -202,7 +203,7 @@ class AppointmentSteps(AppointmentSends):
         )
 
     async def _cancel_beside(self, command: CancelInput) -> None:
-        decision = appointment_rules.cancellation(
+        decision = appointment_fees.cancellation(
             self.case, command.actor, workflow.now(), honour_provider_changes=True
         )
         self._update(
@@ -252,7 +253,7 @@ class AppointmentSteps(AppointmentSends):
     async def _reschedule_beside(self, command: RescheduleInput) -> None:
         now = workflow.now()
         old = self.case
-        late = appointment_rules.reschedule_charged(old, command.actor, now)
+        late = appointment_fees.reschedule_charged(old, command.actor, now)
         self._moved(
             old,
             appointment_rules.rescheduled(old, command.new_start, now).model_copy(

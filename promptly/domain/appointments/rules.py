@@ -26,7 +26,7 @@ from promptly.domain.appointments.models import (
     BillingOutcome,
 )
 from promptly.domain.calendar import shift_elapsed
-from promptly.domain.common import Actor, ActorKind, Channel
+from promptly.domain.common import Channel
 from promptly.domain.future_times import not_bookable
 
 
@@ -241,54 +241,6 @@ def closes_at(case: AppointmentCase) -> datetime:
         granted = case.free_reschedule_granted_at or closed_at
         return max(closes, shift_elapsed(granted, open_for))
     return closes
-
-
-def is_late_change(start: datetime, now: datetime, policy: AppointmentPolicy) -> bool:
-    """Cancelling or rescheduling at least 24h ahead is free; later is late (SLA 7)."""
-    return now > shift_elapsed(start, -policy.late_change_within)
-
-
-class Cancellation(NamedTuple):
-    status: AppointmentStatus
-    billing: BillingOutcome
-    free_reschedule: bool
-
-
-def cancellation(
-    case: AppointmentCase, by: Actor, now: datetime, *, honour_provider_changes: bool = False
-) -> Cancellation:
-    """What a cancellation means: a provider's is free and offers a new slot; a late one is
-    charged as held (until waived); otherwise it is free.
-
-    With `honour_provider_changes`, a client cancelling after the provider ran late (the
-    delay notice offers a free change) is not charged either.
-    """
-    if by.kind is ActorKind.PROVIDER:
-        return Cancellation(
-            AppointmentStatus.CANCELLED, BillingOutcome.PROVIDER_CANCELLED, free_reschedule=True
-        )
-    if honour_provider_changes and case.free_reschedule:
-        return Cancellation(
-            AppointmentStatus.CANCELLED, BillingOutcome.CANCELLED_FREE, free_reschedule=False
-        )
-    if is_late_change(case.request.start, now, case.policy):
-        return Cancellation(
-            AppointmentStatus.LATE_CANCELLED, BillingOutcome.LATE_CANCEL, free_reschedule=False
-        )
-    return Cancellation(
-        AppointmentStatus.CANCELLED, BillingOutcome.CANCELLED_FREE, free_reschedule=False
-    )
-
-
-def reschedule_charged(case: AppointmentCase, by: Actor, now: datetime) -> bool:
-    """A late reschedule is charged, unless the provider asked for it, the provider's delay or
-    cancellation (or a waiver) made changes free, or the visit already ended."""
-    return (
-        by.kind is not ActorKind.PROVIDER
-        and case.status not in FINAL_APPOINTMENT_STATUSES
-        and not case.free_reschedule
-        and is_late_change(case.request.start, now, case.policy)
-    )
 
 
 def rescheduled(case: AppointmentCase, new_start: datetime, now: datetime) -> AppointmentCase:

@@ -1,0 +1,90 @@
+"""What a visit costs when it changes: a late change is charged as held, a provider's change
+is free, and who may lift a fee (DESIGN.md §1 appointments 7–9). Pure functions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from promptly.domain.appointments.models import (
+    FINAL_APPOINTMENT_STATUSES,
+    AppointmentCase,
+    AppointmentPolicy,
+    AppointmentStatus,
+    BillingOutcome,
+)
+from promptly.domain.calendar import shift_elapsed
+from promptly.domain.common import Actor, ActorKind
+
+
+def is_late_change(start: datetime, now: datetime, policy: AppointmentPolicy) -> bool:
+    """Cancelling or rescheduling at least 24h ahead is free; later is late (SLA 7)."""
+    return now > shift_elapsed(start, -policy.late_change_within)
+
+
+class Cancellation(NamedTuple):
+    status: AppointmentStatus
+    billing: BillingOutcome
+    free_reschedule: bool
+
+
+def cancellation(
+    case: AppointmentCase, by: Actor, now: datetime, *, honour_provider_changes: bool = False
+) -> Cancellation:
+    """What a cancellation means: a provider's is free and offers a new slot; a late one is
+    charged as held (until waived); otherwise it is free.
+
+    With `honour_provider_changes`, a client cancelling after the provider ran late (the
+    delay notice offers a free change) is not charged either.
+    """
+    if by.kind is ActorKind.PROVIDER:
+        return Cancellation(
+            AppointmentStatus.CANCELLED, BillingOutcome.PROVIDER_CANCELLED, free_reschedule=True
+        )
+    if honour_provider_changes and case.free_reschedule:
+        return Cancellation(
+            AppointmentStatus.CANCELLED, BillingOutcome.CANCELLED_FREE, free_reschedule=False
+        )
+    if is_late_change(case.request.start, now, case.policy):
+        return Cancellation(
+            AppointmentStatus.LATE_CANCELLED, BillingOutcome.LATE_CANCEL, free_reschedule=False
+        )
+    return Cancellation(
+        AppointmentStatus.CANCELLED, BillingOutcome.CANCELLED_FREE, free_reschedule=False
+    )
+
+
+def reschedule_charged(case: AppointmentCase, by: Actor, now: datetime) -> bool:
+    """A late reschedule is charged, unless the provider asked for it, the provider's delay or
+    cancellation (or a waiver) made changes free, or the visit already ended."""
+    return (
+        by.kind is not ActorKind.PROVIDER
+        and case.status not in FINAL_APPOINTMENT_STATUSES
+        and not case.free_reschedule
+        and is_late_change(case.request.start, now, case.policy)
+    )
+
+
+# A waiver lifts a fee, and a provider's delay makes the next change free: both are decided
+# by a person accountable for the visit, the provider or staff for them. A back-office system
+# relays them only with a key that may act as the provider; a client never lifts a fee.
+FEE_DECIDERS = frozenset({ActorKind.PROVIDER, ActorKind.STAFF})
+
+
+def actor_refusal(update: str, actor: Actor | None) -> str | None:
+    """Why `actor` may not run `update` on any appointment, or None. Nobody named (a raw
+    client): the workflow takes the provider, as before."""
+    if actor is None:
+        return None
+    if update == "waive_fee" and actor.kind not in FEE_DECIDERS:
+        return (
+            f"waive_fee refused: a fee is waived by the provider or by staff for them, "
+            f"not by a {actor.kind.value} actor"
+        )
+    if update == "report_delay" and actor.kind is ActorKind.SYSTEM:
+        return (
+            "report_delay refused: a delay is reported by the provider (or staff for them) or "
+            "by the client; a back-office key relays a provider's delay as the provider "
+            "(acts_as)"
+        )
+    return None
