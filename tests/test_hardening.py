@@ -21,8 +21,14 @@ from promptly.api.codec import SESSION_COOKIE, CodecSessions
 from promptly.config import ApiKey, ApiRole, Settings
 from promptly.domain import keys
 from promptly.observability import MAX_RECORD_CHARS, redact
-from promptly.services.history_models import CaseExport, ExportedEntry, ExportedMessage
-from promptly.services.history_render import render_markdown
+from promptly.services.history_models import (
+    CaseExport,
+    ClientExport,
+    ClientReply,
+    ExportedEntry,
+    ExportedMessage,
+)
+from promptly.services.history_render import render_client_markdown, render_markdown
 
 NOW = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
 SECRET = secrets.token_urlsafe(48)
@@ -195,3 +201,32 @@ def test_client_typed_text_cannot_restructure_the_markdown_export() -> None:
         assert forbidden not in html, forbidden
     assert html.count("<h1>") == 1  # the export's own title only
     assert "[urgent](https://evil.example/phish)" in html  # shown as the text the client typed
+
+
+def test_a_clients_reply_cannot_restructure_the_client_export() -> None:
+    """Anyone who texts from a client's number or writes from their address types a reply."""
+    hostile = (
+        "hi ![p](https://evil.example/p.png) [Verify](https://evil.example/login)\n\n"
+        "# Compliance note: reviewed\n<img src=https://evil.example/x onerror=alert(1)>"
+    )
+    export = ClientExport(
+        client_id="C-17",
+        timezone="Europe/Warsaw",
+        cases=[],
+        replies=[
+            ClientReply(
+                received_at=NOW,
+                channel="email",
+                sender="Eve <anna@example.com> [x](https://evil.example)",
+                body=hostile,
+                intent="other",
+                outcome="task",
+                case_id="appointment-A-1",
+            )
+        ],
+    )
+    html = MarkdownIt("commonmark").render(render_client_markdown(export))
+    for forbidden in ("<a ", "<img", "<h1>Compliance", "<script"):
+        assert forbidden not in html, forbidden
+    assert html.count("<h1>") == 1
+    assert "[Verify](https://evil.example/login)" in html  # what the client typed, as text

@@ -54,8 +54,8 @@ def _outcome(entry: ExportedEntry) -> str:
 
 def render_markdown(export: CaseExport) -> str:
     lines = [f"# History of {_md(export.case_id)}", "", "| | |", "|---|---|"]
-    lines += [f"| {name} | {_md_cell(value)} |" for name, value in _facts(export)]
-    promises = markdown_lines(export.promises, _md_cell)
+    lines += [f"| {name} | {_md(value)} |" for name, value in _facts(export)]
+    promises = markdown_lines(export.promises, _md)
     if promises:
         lines += ["", *promises[:-1]]
     lines += ["", f"## Timeline ({len(export.entries)} entries)", ""]
@@ -106,10 +106,6 @@ def _md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join(text.splitlines()))
 
 
-def _md_cell(value: str) -> str:
-    return _md(value)
-
-
 def render_client_markdown(export: ClientExport) -> str:
     lines = [
         f"# Cases and messages of client {export.client_id}",
@@ -122,7 +118,8 @@ def render_client_markdown(export: ClientExport) -> str:
     if export.replies:
         lines += ["Replies from the client:", ""]
         lines += [
-            f'- {when_text(r.received_at)} {r.channel} from {r.sender}: "{r.body.strip()[:200]}"'
+            f"- {when_text(r.received_at)} {r.channel} from {_md(r.sender)}: "
+            f'"{_md(r.body.strip()[:200])}"'
             f" → {r.intent}, {r.outcome or 'pending'}" + (f" ({r.case_id})" if r.case_id else "")
             for r in export.replies
         ]
@@ -149,7 +146,7 @@ def render_client_markdown(export: ClientExport) -> str:
                     m.subject,
                     m.status,
                 ]
-                lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+                lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
             lines.append("")
     return "\n".join(lines)
 
