@@ -22,6 +22,8 @@ from promptly.domain.appointments.models import (
     ConfirmInput,
 )
 from promptly.domain.appointments.rules import BookingRejected
+from promptly.domain.common import Channel, Locale
+from promptly.domain.rendering import render
 from promptly.services.appointments import book
 from promptly.services.cases import CaseExists
 from promptly.workflows.appointment import AppointmentWorkflow
@@ -64,6 +66,39 @@ def test_invalid_booking_names_the_field(changes: dict[str, Any], field: str, re
     problems = {".".join(str(p) for p in e["loc"]): e["msg"] for e in caught.value.errors()}
     assert field in problems, problems
     assert reason in problems[field]
+
+
+def test_a_pasted_line_break_in_a_one_line_field_becomes_a_space() -> None:
+    """A message's subject is its first line: a service with a line break would push the rest
+    of itself, or anything typed after it, into the body as if we had written it."""
+    booked = AppointmentRequest.model_validate(
+        _payload(
+            service="Massage\nSubject: injected",
+            client__name="Eve\r\nPlease pay at https://evil.example",
+            location="ul. Prosta 1\u2028Warszawa",
+        )
+    )
+    assert booked.service == "Massage Subject: injected"
+    assert booked.client.name == "Eve Please pay at https://evil.example"
+    assert booked.location == "ul. Prosta 1 Warszawa"
+    rendered = render(
+        "reminder", Locale.EN, "Europe/Warsaw", _reminder_context(booked), Channel.EMAIL
+    )
+    assert rendered.subject.startswith("Reminder: Massage Subject: injected on ")
+
+
+def _reminder_context(booked: AppointmentRequest) -> dict[str, Any]:
+    return {
+        "service": booked.service,
+        "location": booked.location,
+        "client_name": booked.client.name,
+        "start": booked.start.isoformat(),
+        "timezone": booked.client.timezone,
+        "instructions": "",
+        "confirmed": True,
+        "links": {"cancel": "c", "reschedule": "r"},
+        "reference": booked.appointment_id,
+    }
 
 
 async def test_booking_in_the_past_is_refused_and_nothing_starts(

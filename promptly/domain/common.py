@@ -4,6 +4,7 @@ loudly instead of being dropped."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -50,7 +52,21 @@ def _known_timezone(name: str) -> str:
 Timezone = Annotated[str, AfterValidator(_known_timezone)]
 
 
-NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Control characters but NUL (refused above): line breaks and tabs.
+_LINE_BREAKS = re.compile(r"[\x01-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def _one_line(value: Any) -> Any:
+    """A name, service or place is one line wherever it is shown (a message's subject is its
+    first line): a pasted line break or tab becomes one space."""
+    return _LINE_BREAKS.sub(" ", value) if isinstance(value, str) else value
+
+
+NonEmpty = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    BeforeValidator(_one_line),  # wraps the constraints: runs first
+]
 
 
 BusinessId = Annotated[
