@@ -173,6 +173,17 @@ async def test_compliance_reader_gets_no_usable_link_and_used_links_are_spent(
     view = await _status(api, request.appointment_id)
     assert view["status"] == "Booked" and view["reschedules"] == 1  # not cancelled, moved once
 
+    # Moved back to the first time, the visit is still not the one those links were sent for.
+    back = await api.post(
+        f"/appointments/{request.appointment_id}/reschedule",
+        json={"new_start": request.start.isoformat()},
+        headers=STAFF_KEY,
+    )
+    assert back.status_code == 200, back.text
+    for action in ("reschedule", "cancel"):
+        spent = await api.get(f"/c/{tokens[action]}")
+        assert spent.status_code == 409 and "Ten link został już użyty" in spent.text, action
+
 
 # --- odd bytes: a clean 4xx, never a crash ------------------------------------------------------
 

@@ -319,6 +319,29 @@ def test_compact_tokens_are_short_and_verify_like_full_ones() -> None:
         links.verify(KEYS, forged, NOW)
 
 
+def test_a_visits_links_carry_its_moves_and_are_spent_by_the_next_even_back_to_the_time() -> None:
+    start = NOW + timedelta(days=3)
+    claims = links.LinkClaims(
+        case_id="appointment-A-1001",
+        action="cancel",
+        expires_at=NOW + timedelta(days=14),
+        for_start=start,
+        moves=2,
+    )
+    for token in (links.sign_compact(KEYS, claims), links.sign(KEYS, claims)):
+        read = links.verify(KEYS, token, NOW)
+        assert read.moves == 2 and not read.superseded_by(start, 2)
+        assert read.superseded_by(start, 3)  # moved away and back to the same time
+        assert read.superseded_by(start + timedelta(hours=1), 2)
+    # A link from before the count is judged by the start alone.
+    older = links.verify(
+        KEYS, links.sign_compact(KEYS, claims.model_copy(update={"moves": None})), NOW
+    )
+    assert older.moves is None and not older.superseded_by(start, 3)
+    with pytest.raises(links.InvalidLink):  # a field more than any token has
+        links.verify(KEYS, links.sign_compact(KEYS, claims).replace(".2~", ".2.9~"), NOW)
+
+
 # --- per-sender limit ----------------------------------------------------------------------
 
 

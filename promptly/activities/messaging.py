@@ -212,6 +212,7 @@ class MessagingActivities:
 
     def _signed_links(self, request: SendMessageRequest) -> dict[str, str]:
         start = request.context.get("start")  # links of a visit are spent once it moves
+        moves = request.context.get("reschedules")
         return links.message_links(
             self._links.secret,
             self._links.base_url,
@@ -219,6 +220,7 @@ class MessagingActivities:
             request.link_actions,
             activity.info().scheduled_time + self._links.ttl,  # same links on every retry
             datetime.fromisoformat(start) if isinstance(start, str) else None,
+            moves=moves if isinstance(moves, int) else None,
             compact=request.channel is Channel.SMS,
         )
 

@@ -172,7 +172,7 @@ def _claims(token: str, settings: Settings, locale: Locale) -> links.LinkClaims:
 def _superseded(claims: links.LinkClaims, view: Any) -> bool:
     """A cancel/reschedule link sent for another start than the visit's: the visit changed
     since (this link or an earlier one was used), so the link is spent."""
-    return claims.superseded_by(getattr(view, "start", None))
+    return claims.superseded_by(getattr(view, "start", None), getattr(view, "reschedules", None))
 
 
 async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkCase]:
@@ -213,7 +213,11 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
         # The calendar link names no start: it always serves the visit as it stands.
         moves = claims.for_start is not None and action != CALENDAR_LINK_ACTION
         sibling = claims.model_copy(
-            update={"action": action, "for_start": view.start if moves else None}
+            update={
+                "action": action,
+                "for_start": view.start if moves else None,
+                "moves": view.reschedules if moves else None,
+            }
         )
         token = links.sign(settings.keyring(keys.LINKS), sibling)
         return f"{url.rsplit('/c/', 1)[0]}/c/{token}"

@@ -4,8 +4,9 @@ token = base64url(json claims) "." base64url(HMAC-SHA256(links key, claims)). Th
 is derived from the master secret for this purpose only (promptly/domain/keys.py) and the
 claims name its key id, so a rotation keeps earlier links valid for the grace period.
 
-A cancel or reschedule link also names the visit's start it was sent for (`for_start`): once
-the visit has moved, the API refuses the earlier links (single use per change). Stored
+A cancel or reschedule link also names the visit's start it was sent for (`for_start`) and how
+many times it had moved by then (`moves`): once the visit has moved, even back to that start,
+the API refuses the earlier links (single use per change). Stored
 messages keep no live link: `redact` swaps each for its action and token id.
 
 Pure: the caller passes the keys and the time.
@@ -32,13 +33,17 @@ class LinkClaims(Model):
     action: str
     expires_at: datetime
     for_start: datetime | None = None
+    # The visit's reschedules when the link was sent (None: a link from before the count).
+    moves: int | None = None
 
-    def superseded_by(self, start: datetime | None) -> bool:
-        """The visit now starts elsewhere than when this link was sent: the link is spent.
-        Tokens carry the start in whole seconds, so a start booked with a fraction of a
-        second is still the same visit."""
+    def superseded_by(self, start: datetime | None, moves: int | None = None) -> bool:
+        """The visit has moved since this link was sent: the link is spent. Tokens carry the
+        start in whole seconds, so a start booked with a fraction of a second is still the
+        same visit; the count of moves tells a visit moved away and back again."""
         if self.for_start is None or start is None:
             return False
+        if self.moves is not None and moves is not None and self.moves != moves:
+            return True
         return int(self.for_start.timestamp()) != int(start.timestamp())
 
 
@@ -69,13 +74,16 @@ def sign(keyring: Keyring, claims: LinkClaims) -> str:
     }
     if claims.for_start is not None:
         raw["s"] = int(claims.for_start.timestamp())
+        if claims.moves is not None:
+            raw["m"] = claims.moves
     payload = _b64(json.dumps(raw, separators=(",", ":")).encode())
     _, mac = keyring.mac(payload.encode())
     return f"{payload}.{_b64(mac)}"
 
 
 # Compact tokens for SMS, where every character costs (about 50 characters instead of 130):
-# {case}~{action letter}{expiry base 36}[.{visit start base 36}]~{128-bit MAC}. No key id: the
+# {case}~{action letter}{expiry base 36}[.{visit start base 36}[.{moves base 36}]]~{128-bit
+# MAC}. No key id: the
 # keys a keyring still accepts (the current one, the previous one in its grace) are tried.
 COMPACT_SEPARATOR = "~"
 _ACTION_LETTERS = {
@@ -115,6 +123,8 @@ def sign_compact(keyring: Keyring, claims: LinkClaims) -> str:
     times = _base36(int(claims.expires_at.timestamp()))
     if claims.for_start is not None:
         times += "." + _base36(int(claims.for_start.timestamp()))
+        if claims.moves is not None:
+            times += "." + _base36(claims.moves)
     payload = f"{claims.case_id}{COMPACT_SEPARATOR}{letter}{times}"
     return f"{payload}{COMPACT_SEPARATOR}{_b64(_compact_mac(keyring.current, payload))}"
 
@@ -125,12 +135,15 @@ def _verify_compact(keyring: Keyring, token: str, now: datetime) -> LinkClaims:
     try:
         mac = _unb64(signature)
         action = _LETTER_ACTIONS[fields[:1]]
-        expires, _, start = fields[1:].partition(".")
+        expires, start, moves, *rest = [*fields[1:].split("."), "", ""]
+        if any(rest):
+            raise ValueError("too many fields")
         claims = LinkClaims(
             case_id=case_id,
             action=action,
             expires_at=datetime.fromtimestamp(int(expires, 36), UTC),
             for_start=datetime.fromtimestamp(int(start, 36), UTC) if start else None,
+            moves=int(moves, 36) if moves else None,
         )
     except (ValueError, KeyError, TypeError, OverflowError, OSError, binascii.Error) as err:
         raise InvalidLink("this link is not valid") from err
@@ -172,6 +185,7 @@ def _verify_full(keyring: Keyring, token: str, now: datetime) -> LinkClaims:
             action=raw["a"],
             expires_at=datetime.fromtimestamp(raw["e"], UTC),
             for_start=datetime.fromtimestamp(raw["s"], UTC) if "s" in raw else None,
+            moves=raw.get("m"),
         )
     except (ValueError, KeyError, TypeError, OverflowError, OSError) as err:
         raise InvalidLink("this link is not valid") from err
@@ -193,6 +207,7 @@ def message_links(
     expires_at: datetime,
     for_start: datetime | None = None,
     *,
+    moves: int | None = None,
     compact: bool = False,
 ) -> dict[str, str]:
     """action → the signed URL a message carries (`compact` tokens for SMS)."""
@@ -202,7 +217,13 @@ def message_links(
         action: f"{base_url}/c/"
         + signer(
             keyring,
-            LinkClaims(case_id=case_id, action=action, expires_at=expires_at, for_start=for_start),
+            LinkClaims(
+                case_id=case_id,
+                action=action,
+                expires_at=expires_at,
+                for_start=for_start,
+                moves=moves,
+            ),
         )
         for action in actions
     }

@@ -293,8 +293,10 @@ class AppointmentState(JournaledCase):
             # Unless the fee was waived before the new confirmation went out.
             "late_reschedule_charged": case.last_move_charged and case.reschedule_fee_pending,
             "reference": request.appointment_id,
-            # The confirmation and the provider's notice of a new time say it moved.
+            # The confirmation and the provider's notice of a new time say it moved; the
+            # count makes the links of each time single-use (domain/links.py).
             "rescheduled": case.reschedules > 0,
+            "reschedules": case.reschedules,
             "price": (
                 f"{request.price.amount:.2f} {request.price.currency}" if request.price else ""
             ),
