@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import uuid
 from datetime import timedelta
@@ -167,6 +168,27 @@ def test_text_lines_are_readable_and_masked() -> None:
     assert text.endswith("call <phone> [workflow_id=w run_id=r]")
     assert redact("A-1001 at 2026-12-01T10:00:00+01:00") == "A-1001 at 2026-12-01T10:00:00+01:00"
     assert redact("mail ola.w+x@clinic.example.pl now") == "mail <email> now"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_api_alone_logs_a_compliance_read_without_a_logging_config(log_format: str) -> None:
+    """`promptly api` with no --log-config: uvicorn's default would drop every INFO record of
+    the app, and with it the line that says who read a client's history."""
+    script = (
+        "import logging.config;"
+        "from promptly.api.server import default_log_config;"
+        "from promptly.config import Settings;"
+        f"logging.config.dictConfig(default_log_config(Settings(log_format={log_format!r})));"
+        "logging.getLogger('promptly.api.history').info('history of %s read by %s', 'A-1', 'comp')"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    line = ran.stderr.strip().splitlines()[-1]
+    if log_format == "json":
+        assert json.loads(line)["message"] == "history of A-1 read by comp"
+    else:
+        assert "INFO" in line and "promptly.api.history history of A-1 read by comp" in line
 
 
 async def test_worker_uses_the_tuning_settings(
