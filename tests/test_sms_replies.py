@@ -8,6 +8,7 @@ with Twilio's own RequestValidator, as Twilio's servers would.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import uuid
@@ -523,6 +524,40 @@ async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:
     view = await stack.status(appointment_id)
     assert view["status"] == "Confirmed"
     assert status_entries(view)[-1]["detail"] == "Client confirmed by email reply"
+
+
+async def test_a_forged_email_yes_confirms_nothing_and_the_front_desk_is_told(
+    stack: Stack,
+) -> None:
+    """Anyone can write a client's address into From:. SendGrid posts what SPF and DKIM said;
+    a reply neither vouches for would have stopped the follow-up calls of a client who may
+    not come."""
+    appointment_id, _, email = await stack.book(channel="email")
+    case_id = f"appointment-{appointment_id}"
+    await until(lambda: _templates(messages(stack.pool, case_id), {"confirmation"}), "the email")
+    forged = {
+        "from": f"Anna Nowak <{email}>",
+        "subject": f"Re: {appointment_id}",
+        "text": "Yes",
+        "headers": f"Message-ID: <{uuid.uuid4().hex}@evil.example>",
+        "SPF": "fail",
+        "dkim": "none",
+        "envelope": json.dumps({"to": ["reply@promptly.example"], "from": email}),
+    }
+    answer = await stack.http.post(f"/inbound/email/{EMAIL_TOKEN}", files=_multipart(forged))
+    assert answer.json() == {"intent": "confirm", "action": "task"}
+    assert (await stack.status(appointment_id))["status"] == "Booked"
+    [task] = await until(lambda: _kind(tasks(stack.pool, case_id), "client_reply"), "the task")
+    assert "sender not verified: SPF fail, DKIM none" in task["details"]
+
+    domain = email.rpartition("@")[2]
+    signed = forged | {
+        "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>",
+        "dkim": f"{{@{domain} : pass}}",
+    }
+    answer = await stack.http.post(f"/inbound/email/{EMAIL_TOKEN}", files=_multipart(signed))
+    assert answer.json() == {"intent": "confirm", "action": "confirmed"}
+    assert (await stack.status(appointment_id))["status"] == "Confirmed"
 
 
 @pytest.mark.parametrize("channel", ["email", "sms"])

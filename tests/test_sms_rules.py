@@ -24,6 +24,7 @@ from promptly.domain.sms import (
     segments,
     to_gsm7,
     twilio_failure,
+    unverified_sender,
 )
 
 SECRET = "link-secret-for-the-sms-rule-tests-0123456789"
@@ -340,6 +341,29 @@ def test_a_visits_links_carry_its_moves_and_are_spent_by_the_next_even_back_to_t
     assert older.moves is None and not older.superseded_by(start, 3)
     with pytest.raises(links.InvalidLink):  # a field more than any token has
         links.verify(KEYS, links.sign_compact(KEYS, claims).replace(".2~", ".2.9~"), NOW)
+
+
+@pytest.mark.parametrize(
+    ("spf", "dkim", "envelope", "trusted"),
+    [
+        (None, None, None, True),  # not through SendGrid's checks: the header is taken
+        ("pass", "none", "anna@example.com", True),
+        ("pass", "none", "bounce@mail.example.com", True),  # a subdomain is aligned
+        ("none", "{@example.com : pass}", None, True),
+        ("softfail", "{@relay.example : pass, @example.com : pass}", None, True),
+        ("fail", "none", "anna@example.com", False),  # the forgery of the audit
+        ("pass", "none", "attacker@evil.example", False),  # SPF for someone else's domain
+        ("none", "{@evil.example : pass}", None, False),  # signed, but by another domain
+        ("neutral", "{@example.com : fail}", None, False),
+    ],
+)
+def test_an_email_reply_counts_as_the_clients_only_when_spf_or_dkim_vouches_for_its_from(
+    spf: str | None, dkim: str | None, envelope: str | None, trusted: bool
+) -> None:
+    said = unverified_sender("anna@example.com", spf, dkim, envelope)
+    assert (said == "") is trusted, said
+    if not trusted:
+        assert said.startswith("sender not verified: SPF ")
 
 
 # --- per-sender limit ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import time
 from collections import deque
@@ -22,7 +23,7 @@ from twilio.request_validator import RequestValidator
 
 from promptly.config import Settings
 from promptly.domain.common import Channel
-from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus
+from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus, unverified_sender
 from promptly.services.delivery_receipts import record_receipt
 from promptly.services.inbound import InboundReply, handle_reply
 from promptly.services.waiting_inbound import TEMPORAL_AWAY
@@ -162,9 +163,22 @@ async def inbound_email(token: str, request: Request) -> Response:
         sender,
         text,
         subject,
+        unverified=unverified_sender(
+            sender, form.get("SPF"), form.get("dkim"), _envelope_from(form.get("envelope"))
+        ),
     )
     outcome = await handle_reply(*_deps(request), reply)
     return JSONResponse({"intent": outcome.intent.value, "action": outcome.action})
+
+
+def _envelope_from(envelope: str | None) -> str | None:
+    """The SMTP sender of Inbound Parse's `envelope` JSON (`{"to": [...], "from": "..."}`)."""
+    try:
+        found = json.loads(envelope or "null")
+    except ValueError:
+        return None
+    sender = found.get("from") if isinstance(found, dict) else None
+    return sender if isinstance(sender, str) else None
 
 
 def _email_id(headers: str, sender: str, subject: str, text: str) -> str:

@@ -136,6 +136,41 @@ def first_reply_line(text: str) -> str:
     return ""
 
 
+_DKIM_RESULT = re.compile(r"@([A-Za-z0-9.-]+)\s*:\s*([A-Za-z]+)")
+
+
+def _aligned(signer: str, author: str) -> bool:
+    """DMARC's relaxed alignment: the same domain, or one a subdomain of the other."""
+    signer, author = signer.lower().rstrip("."), author.lower().rstrip(".")
+    return signer == author or author.endswith("." + signer) or signer.endswith("." + author)
+
+
+def unverified_sender(
+    sender: str, spf: str | None, dkim: str | None, envelope_from: str | None
+) -> str:
+    """Why an email reply may not come from its `From:` address ("" when it does).
+
+    SendGrid's Inbound Parse posts the SPF verdict for the envelope sender and the DKIM
+    results (`{@example.com : pass}`); a `From:` that neither vouches for, aligned with its
+    domain as DMARC asks, can be anyone. A post without both fields did not come through
+    those checks (our own tests, a relay that checked already): its header is taken.
+    """
+    if spf is None and dkim is None:
+        return ""
+    author = sender.rpartition("@")[2]
+    envelope_domain = (envelope_from or "").rpartition("@")[2]
+    if (
+        (spf or "").strip().lower() == "pass"
+        and envelope_domain
+        and _aligned(envelope_domain, author)
+    ):
+        return ""
+    for signer, result in _DKIM_RESULT.findall(dkim or ""):
+        if result.lower() == "pass" and _aligned(signer, author):
+            return ""
+    return f"sender not verified: SPF {spf or 'none'}, DKIM {dkim or 'none'}"
+
+
 # --- Twilio -------------------------------------------------------------------------------
 
 

@@ -48,6 +48,9 @@ class InboundReply:
     sender: str  # E.164 number or email address
     text: str
     subject: str = ""
+    # Why the sender may be someone else (an email whose From no check vouches for): such a
+    # reply never acts as the client, it becomes a task that says so.
+    unverified: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,8 @@ class _Handler:
             AWAITING_ANSWER if intent is ReplyIntent.CONFIRM else OPEN_APPOINTMENT, named
         )
         if intent is ReplyIntent.CONFIRM and len(candidates) == 1:
+            if self._reply.unverified:
+                return await self._task(intent, candidates[0]["case_id"], self._reply.unverified)
             return await self.confirm(candidates[0])
         if intent is ReplyIntent.RESCHEDULE and len(candidates) == 1:
             return await self._send_reschedule_link(candidates[0])
