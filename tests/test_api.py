@@ -192,6 +192,11 @@ async def test_malformed_json_and_oversized_bodies_are_refused(api: httpx.AsyncC
 
     streamed = await api.post("/appointments", content=chunks(), headers=headers)
     assert streamed.status_code == 413
+    # An email reply may be larger (its attachments), to SendGrid's own cap, when declared.
+    email = "/inbound/email/any-token"
+    beyond_cap = {"content-length": str(31 * 1024 * 1024), "content-type": "text/plain"}
+    assert (await api.post(email, content=b"", headers=beyond_cap)).status_code == 413
+    assert (await api.post(email, content=chunks())).status_code == 413  # undeclared: 64 KiB
     missing = await api.get(f"/appointments/{body['appointment_id']}", headers=STAFF_KEY)
     assert missing.status_code == 404
     # An id no PostgreSQL bigint can hold names no delivery: 422, not a database error.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
 import uuid
@@ -518,7 +519,11 @@ async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:
     }
     wrong = await stack.http.post("/inbound/email/not-the-token", files=_multipart(reply))
     assert wrong.status_code == 404
-    answer = await stack.http.post(f"/inbound/email/{EMAIL_TOKEN}", files=_multipart(reply))
+    # With the photo the client attached: larger than any API request, as emails are.
+    photo: dict[str, tuple[str | None, Any, str | None]] = {
+        "attachment1": ("scan.jpg", os.urandom(300 * 1024), "image/jpeg")
+    }
+    answer = await stack.http.post(f"/inbound/email/{EMAIL_TOKEN}", files=_multipart(reply) | photo)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"intent": "confirm", "action": "confirmed"}
     view = await stack.status(appointment_id)
@@ -613,8 +618,8 @@ async def test_a_reply_to_an_inquiry_is_filed_there_and_confirms_no_appointment(
     assert "Tak, dziękuję" in task["details"] and "inquiry" in task["details"]
 
 
-def _multipart(fields: dict[str, str]) -> dict[str, tuple[None, str]]:
-    return {name: (None, value) for name, value in fields.items()}
+def _multipart(fields: dict[str, str]) -> dict[str, tuple[str | None, Any, str | None]]:
+    return {name: (None, value, None) for name, value in fields.items()}
 
 
 async def test_the_cli_reply_is_signed_as_twilio_signs(stack: Stack) -> None:

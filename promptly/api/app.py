@@ -101,19 +101,41 @@ async def get_health(request: Request, response: Response) -> Health:
 
 
 class BodyLimit:
-    """Refuses request bodies over `limit` bytes with 413, declared or streamed."""
+    """Refuses request bodies over `limit` bytes with 413, declared or streamed.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    A path under a prefix of `declared_up_to` may send more, up to its own limit, when it
+    declares its length: the body then streams to the route unbuffered (an email with its
+    attachments, which the form parser spools to disk)."""
+
+    def __init__(
+        self, app: ASGIApp, limit: int, declared_up_to: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.declared_up_to = declared_up_to or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        if declared is not None and not declared.isdigit():
             await self._refuse(scope, receive, send)
+            return
+        if declared is not None and int(declared) > self.limit:
+            larger = next(
+                (
+                    most
+                    for prefix, most in self.declared_up_to.items()
+                    if scope["path"].startswith(prefix)
+                ),
+                self.limit,
+            )
+            if int(declared) > larger:
+                await self._refuse(scope, receive, send)
+                return
+            # The server holds the body to its declared length.
+            await self.app(scope, receive, send)
             return
         try:
             body = await read_body(receive, self.limit)
@@ -249,6 +271,10 @@ def create_app(
     add_docs_routes(app, dev_tools=dev_tools)  # /, /docs, /redoc offline (api_docs.py)
     app.state.inbound_limiter = api_inbound.SenderLimiter(settings.inbound_per_minute)
     app.include_router(api_inbound.router)  # client replies and SMS receipts
-    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.api_max_body_bytes,
+        declared_up_to={api_inbound.EMAIL_PREFIX: api_inbound.EMAIL_MAX_BYTES},
+    )
     app.add_middleware(RequestId)  # outermost: even a 413 carries an id
     return app

@@ -141,7 +141,13 @@ async def inbound_sms_status(request: Request) -> Response:
     return Response(status_code=204, headers={"X-Promptly-Outcome": done})
 
 
-@router.post("/inbound/email/{token}", summary="A client's email reply (SendGrid Inbound Parse)")
+EMAIL_PREFIX = "/inbound/email/"
+# SendGrid's own cap on a parsed email with its attachments: a client's reply with a photo or
+# a long quoted thread is read, not refused (a refusal is retried for 3 days, then dropped).
+EMAIL_MAX_BYTES = 30 * 1024 * 1024
+
+
+@router.post(EMAIL_PREFIX + "{token}", summary="A client's email reply (SendGrid Inbound Parse)")
 async def inbound_email(token: str, request: Request) -> Response:
     settings: Settings = request.app.state.settings
     expected = settings.inbound_email_token
