@@ -248,6 +248,28 @@ def test_office_time_never_makes_the_sla_looser_than_48_calendar_hours() -> None
     assert complaint_sla.sla_deadline(old) == warsaw(11, 9, 15)
 
 
+def test_a_customer_is_promised_the_wait_that_binds_office_hours_or_the_calendar_ceiling() -> None:
+    tiers = EscalationTiers(supervisor_after=4 * H, breach_after=8 * H, extension=4 * H)
+
+    def promised(case: ComplaintCase) -> tuple[timedelta, bool]:
+        return complaint_sla.stated_wait(
+            case, complaint_sla.sla_target(case), complaint_sla.sla_ceiling(case)
+        )
+
+    # Monday 15:00: 8 office hours end Tuesday 15:00, inside 48h: "8 office hours".
+    assert promised(case_at(warsaw(11, 9, 15), tiers, OFFICE)) == (8 * H, True)
+    # Friday 15:00: the 48h ceiling comes first: "48 hours", never "8 office hours".
+    friday = case_at(warsaw(11, 6, 15), tiers, OFFICE)
+    assert promised(friday) == (48 * H, False)
+    supervisor = complaint_sla.stated_wait(
+        friday, tiers.supervisor_after, complaint_sla.supervisor_ceiling(friday)
+    )
+    assert supervisor == (24 * H, False)
+    # The shipped 24h / 48h on office hours: always the calendar's.
+    assert promised(case_at(warsaw(11, 9, 9), office=OFFICE)) == (48 * H, False)
+    assert promised(case_at(warsaw(11, 9, 9))) == (48 * H, False)  # no office hours
+
+
 # --- what is due next ---------------------------------------------------------------------
 
 

@@ -144,6 +144,12 @@ async def test_48_calendar_hours_is_a_ceiling_on_every_route_in_the_autumn_dst_w
         ("complaint_alert", "manager", f"Sun {day + 2:02d} 15:00"),
         ("escalation", "client", f"Sun {day + 2:02d} 15:00"),
     ]
+    # The customer is promised the waits that apply: 48 and 24 real hours, not office hours.
+    ack = next(r for r in rows if r["template"] == "complaint_ack")
+    assert "Rozpatrzymy reklamację w ciągu 48 godz. i do tego" in ack["body"]
+    supervisor = next(r for r in rows if r["template"] == "escalation")
+    assert "nie została rozwiązana w wyznaczonym czasie (24 godziny)" in supervisor["body"]
+    assert "pracy biura" not in ack["body"] + supervisor["body"]
 
 
 async def test_48_calendar_hours_is_a_ceiling_on_every_route_in_the_christmas_holiday_week(

@@ -130,7 +130,11 @@ def _context(template: str, locale: Locale) -> dict[str, Any]:
             context[name] = 45
         elif name in ("confirmed", "reopened", "business_hours_only"):
             context[name] = False
-        elif name in ("prepayment_required", "late_reschedule_charged"):
+        elif name in (
+            "prepayment_required",
+            "late_reschedule_charged",
+            "escalated_in_office_hours",
+        ):
             context[name] = True  # every line a flag adds, at once
         elif name == "reference":
             context[name] = "A-2026-000123"  # the id the links carry

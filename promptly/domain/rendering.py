@@ -40,6 +40,7 @@ EARLIER_CONTEXT: dict[str, object] = {
     **EscalationTiers().message_terms(),
     "rescheduled": False,
     "late_reschedule_charged": False,
+    "escalated_in_office_hours": False,
 }
 
 

@@ -198,6 +198,12 @@ class ComplaintMessaging(ComplaintState):
         contact = complaint_sla.point_of_contact(case)
         deadline = complaint_sla.sla_deadline(case)
         supervisor_at = complaint_sla.supervisor_at(case)
+        resolution, resolution_office = complaint_sla.stated_wait(
+            case, complaint_sla.sla_target(case), complaint_sla.sla_ceiling(case)
+        )
+        supervisor, supervisor_office = complaint_sla.stated_wait(
+            case, case.route.tiers.supervisor_after, complaint_sla.supervisor_ceiling(case)
+        )
         return {
             "case_id": self._workflow_id,
             "reference": request.complaint_id,
@@ -216,9 +222,11 @@ class ComplaintMessaging(ComplaintState):
             "escalation_level": case.escalation_level,
             "sla_deadline": self._iso(deadline),
             "supervisor_at": self._iso(supervisor_at or deadline),
-            "resolution_hours": f"{case.route.tiers.breach_after.total_seconds() / 3600:g}",
-            **case.route.tiers.message_terms(),
-            "business_hours_only": case.route.business_hours is not None,
+            # The waits as they apply: office hours where they bind, else the 48h/24h ceiling.
+            "resolution_hours": f"{resolution.total_seconds() / 3600:g}",
+            "business_hours_only": resolution_office,
+            "escalated_after": round(supervisor.total_seconds()),
+            "escalated_in_office_hours": supervisor_office,
             "filed_at": case.filed_at.isoformat(),
             "resolution": case.resolution or "",
             "verdict_deadline": self._iso(case.verdict_deadline),

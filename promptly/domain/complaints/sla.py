@@ -208,7 +208,7 @@ def next_escalation_ceiling(case: ComplaintCase) -> timedelta | None:
     if not case.procedure_rules:
         return None
     if case.escalation_level == 0:
-        return case.policy.sla_ceiling.supervisor_after
+        return supervisor_ceiling(case)
     return sla_ceiling(case)
 
 
@@ -217,12 +217,32 @@ def sla_deadline(case: ComplaintCase) -> datetime | None:
     return clock_reaches(case.clock, sla_target(case), case.route.business_hours, sla_ceiling(case))
 
 
+def stated_wait(
+    case: ComplaintCase, target: timedelta, ceiling: timedelta | None
+) -> tuple[timedelta, bool]:
+    """The wait a message may promise for `target` on the case's clock, and whether it counts
+    office hours: the route's office hours when they bind, else the calendar ceiling's hours
+    (office hours make a clock stricter, never looser: 48 office hours never apply)."""
+    office = case.route.business_hours
+    if office is None:
+        return target, False
+    capped = clock_reaches(case.clock, target, office, ceiling)
+    if ceiling is None or capped is None or capped == clock_reaches(case.clock, target, office):
+        return target, True
+    return ceiling, False
+
+
+def supervisor_ceiling(case: ComplaintCase) -> timedelta | None:
+    """The procedure's calendar limit for the supervisor's escalation (24h)."""
+    return case.policy.sla_ceiling.supervisor_after if case.procedure_rules else None
+
+
 def supervisor_at(case: ComplaintCase) -> datetime | None:
     return clock_reaches(
         case.clock,
         case.route.tiers.supervisor_after,
         case.route.business_hours,
-        case.policy.sla_ceiling.supervisor_after if case.procedure_rules else None,
+        supervisor_ceiling(case),
     )
 
 
