@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentStatus
+from promptly.domain.readable_time import readable
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import appointment, close_to, messages, tasks
@@ -44,8 +45,8 @@ async def test_rejected_address_gives_the_front_desk_a_task_at_once(
         "The email confirmation to Anna Nowak could not be sent "
         "(DeliveryRejected: SendGrid answered 400"
     )
-    deadline = view.confirmation_deadline.isoformat()
-    assert task["details"].endswith(f"pass it on before {deadline}.")
+    deadline = readable(view.confirmation_deadline, request.client.timezone)
+    assert task["details"].endswith(f"pass it on before {deadline}.")  # to the minute, zone named
     [confirmation] = [
         m for m in await messages(pool, request.workflow_id) if m["template"] == "confirmation"
     ]

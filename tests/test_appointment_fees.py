@@ -161,6 +161,9 @@ async def test_a_late_reschedule_fee_can_be_waived(
     ]
     waived = await message_of(pool, case_id, "fee_waived")
     assert "storm warning" in waived["body"]
+    # It was the move's fee: the visit keeps its new time, and the notice says so.
+    assert "waived the fee for moving your" in waived["body"]
+    assert "Your visit stays on" in waived["body"]
     with pytest.raises(WorkflowUpdateFailedError) as caught:
         await handle.execute_update(
             AppointmentWorkflow.waive_fee, WaiveFeeInput(reason="again", actor=PROVIDER)
@@ -193,6 +196,12 @@ async def test_a_second_delay_is_accepted_while_the_moved_no_show_time_has_not_p
     assert close_to(no_show_at, start + timedelta(minutes=65))
     notices = [m for m in await messages(pool, case_id) if m["template"] == "delay_notice"]
     assert len(notices) == 2 and "50 minutes" in notices[-1]["body"]
+    # The no-show notice names the moment that applied, not "15 minutes after the start".
+    missed = await message_of(pool, case_id, "no_show_notice")
+    assert (
+        f"You were not checked in by {(start + timedelta(minutes=65)):%H:%M}" not in missed["body"]
+    )
+    assert f", {(start + timedelta(minutes=65)):%H:%M} for your " in missed["body"]
     await end_workflows(env, handle.id)
 
 

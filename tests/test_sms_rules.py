@@ -370,6 +370,16 @@ def test_an_email_reply_counts_as_the_clients_only_when_spf_or_dkim_vouches_for_
         assert said.startswith("sender not verified: SPF ")
 
 
+@pytest.mark.parametrize("locale", list(Locale))
+def test_a_closing_reason_ends_as_a_sentence_before_the_next_one(locale: Locale) -> None:
+    context = _context("complaint_closed", locale) | {"outcome": "", "reason": "refund sent"}
+    text = render("complaint_closed", locale, "Europe/Warsaw", context, Channel.SMS).body
+    assert "refund sent. " in text
+    context["reason"] = "refund sent!"
+    text = render("complaint_closed", locale, "Europe/Warsaw", context, Channel.SMS).body
+    assert "refund sent! " in text and "!." not in text
+
+
 # --- per-sender limit ----------------------------------------------------------------------
 
 

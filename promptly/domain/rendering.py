@@ -41,7 +41,14 @@ EARLIER_CONTEXT: dict[str, object] = {
     "rescheduled": False,
     "late_reschedule_charged": False,
     "escalated_in_office_hours": False,
+    "fee_for_moving": False,
 }
+
+
+def sentence(text: str) -> str:
+    """Free text (a closing reason) ended as a sentence, so the next one does not run on."""
+    text = text.rstrip()
+    return text if not text or text[-1] in ".!?…" else text + "."
 
 
 @cache
@@ -82,6 +89,7 @@ def _environment(locale: Locale, timezone: str) -> Environment:
     env.filters["when_short"] = when_short
     env.filters["duration"] = duration
     env.filters["relinked"] = links.relink
+    env.filters["sentence"] = sentence
     # The reader's zone, for a time whose zone the text must name.
     env.globals["reader_timezone"] = timezone
     return env

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
+    from promptly.domain.readable_time import readable
     from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 
@@ -119,7 +120,8 @@ class AppointmentCalls(AppointmentSteps):
                 kind=TaskKind.CALL_CLIENT,
                 assignee=RecipientRole.FRONT_DESK,
                 title=f"Call {case.request.client.name} (attempt {attempt} of {max_attempts})",
-                details=f"{case.request.service} on {case.request.start.isoformat()} at "
+                details=f"{case.request.service} on "
+                f"{readable(case.request.start, self._office_timezone)} at "
                 f"{case.request.location} is not confirmed. Phone: {case.request.client.phone}.",
                 due_at=now,
                 data={"attempt": attempt, "phone": case.request.client.phone},

@@ -209,12 +209,6 @@ class AppointmentSends(AppointmentState):
             timezone=where_they_work if self._beside else self.case.request.client.timezone,
         )
 
-    @property
-    def _office_timezone(self) -> str:
-        """Where staff read times: the office's zone, else the client's."""
-        office = self.case.policy.business
-        return office.timezone if office else self.case.request.client.timezone
-
     def _start_provider_notice(self) -> None:
         to = self._provider_to_notify()
         if to is None:

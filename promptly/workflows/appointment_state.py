@@ -176,6 +176,12 @@ class AppointmentState(JournaledCase):
         return opened(self._case, "appointment is still being booked")
 
     @property
+    def _office_timezone(self) -> str:
+        """Where staff read times: the office's zone, else the client's."""
+        office = self.case.policy.business
+        return office.timezone if office else self.case.request.client.timezone
+
+    @property
     def _provider(self) -> Actor:
         return Actor(kind=ActorKind.PROVIDER, id=self.case.request.provider.id)
 
@@ -301,6 +307,7 @@ class AppointmentState(JournaledCase):
                 f"{request.price.amount:.2f} {request.price.currency}" if request.price else ""
             ),
             "reason": "",
+            "no_show_at": appointment_rules.no_show_moment(case).isoformat(),
             **case.policy.message_terms(),
             # The messaging activity attaches the calendar invitation built from this.
             "calendar": calendar_event.event_of(case, self._workflow_id).model_dump(mode="json"),

@@ -287,7 +287,9 @@ class AppointmentSteps(AppointmentSends):
         record = self._decide_billing(
             BillingOutcome.WAIVED, command.actor, command.reason, in_case=False
         )
-        self._tell_fee_waived(command.reason, purpose=f"fee-waived-{self._journal.noted}")
+        self._tell_fee_waived(
+            command.reason, purpose=f"fee-waived-{self._journal.noted}", fee_for_moving=True
+        )
         await self._write_billing(record)
 
     def _note_provider_delay(self, command: ReportDelayInput, actor: Actor) -> int:
@@ -329,15 +331,18 @@ class AppointmentSteps(AppointmentSends):
         self._tell_fee_waived(command.reason)
         await self._write_billing(record)
 
-    def _tell_fee_waived(self, reason: str, purpose: str | None = None) -> None:
-        """The waiver notice: the fee is lifted, and a change of the visit is free."""
+    def _tell_fee_waived(
+        self, reason: str, purpose: str | None = None, *, fee_for_moving: bool = False
+    ) -> None:
+        """The waiver notice: the fee is lifted (a no-show's or a late cancellation's, or
+        `fee_for_moving` a late reschedule's), and a change of the visit is free."""
         self._start_to_client(
             "fee_waived",
             "fee_waived",
             purpose=purpose,
             budget=timedelta(hours=1),
             link_actions=["reschedule"],
-            extra={"reason": reason},
+            extra={"reason": reason, "fee_for_moving": fee_for_moving},
         )
 
     def _report_client_late(self, command: ReportDelayInput, actor: Actor) -> None:

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
+    from promptly.domain.readable_time import readable
     from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 # The tasks that exist only to pass a message on by hand: moot once the case moved past it.
@@ -59,7 +60,9 @@ def client_message_task(
     where the message has a deadline of its own (an appointment's confirmation), else at once."""
     who = message.to.name or message.to.role.value
     what = message.template.replace("_", " ")
-    by_when = f"before {due_at.isoformat()}" if due_at else "by phone or in person"
+    by_when = (
+        f"before {readable(due_at, message.to.timezone)}" if due_at else "by phone or in person"
+    )
     return CreateTaskRequest(
         idempotency_key=f"{message.idempotency_key}/by-hand",
         case_id=message.case_id,
