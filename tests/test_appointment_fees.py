@@ -198,9 +198,7 @@ async def test_a_second_delay_is_accepted_while_the_moved_no_show_time_has_not_p
     assert len(notices) == 2 and "50 minutes" in notices[-1]["body"]
     # The no-show notice names the moment that applied, not "15 minutes after the start".
     missed = await message_of(pool, case_id, "no_show_notice")
-    assert (
-        f"You were not checked in by {(start + timedelta(minutes=65)):%H:%M}" not in missed["body"]
-    )
+    assert "You were not checked in by " in missed["body"]
     assert f", {(start + timedelta(minutes=65)):%H:%M} for your " in missed["body"]
     await end_workflows(env, handle.id)
 
