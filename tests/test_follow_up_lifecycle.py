@@ -111,4 +111,7 @@ async def test_phone_reminder_call_is_in_office_hours_not_on_a_closed_saturday(
     assert len(reminders) == 1
     assert reminders[0]["channel"] == "phone"
     assert close_to(reminders[0]["requested_at"], reminder_at)
+    # The front desk reads it out: no client link, which would act as the client if clicked.
+    [call] = [t for t in await tasks(pool, request.workflow_id) if t["title"].startswith("Przyp")]
+    assert "/c/" not in call["details"] and "(ask the client)" in call["details"]
     await end_workflows(env, request.workflow_id)

@@ -153,7 +153,11 @@ class MessagingActivities:
                 address=address,
                 name=recipient.name,
                 subject=ledger.subject,
-                body=rendered.body,
+                body=(
+                    links.read_out(rendered.body, message_links)
+                    if request.channel is Channel.PHONE
+                    else rendered.body
+                ),
                 attachments=(invitation,) if invitation is not None else (),
             )
             await _not_cancelled(errors_so_far)

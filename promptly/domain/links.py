@@ -237,6 +237,19 @@ def redact(body: str, urls: Mapping[str, str]) -> str:
     return body
 
 
+# What a message read out on the phone says where its text has a link.
+READ_OUT = "(ask the client)"
+
+
+def read_out(body: str, urls: Mapping[str, str]) -> str:
+    """The body as the front desk reads it to a phone client: no link, which nobody can read
+    out and which would act as the client for whoever clicked it; the client's answer is the
+    call task's outcome."""
+    for url in urls.values():
+        body = body.replace(url, READ_OUT)
+    return body
+
+
 _REDACTED = re.compile(r"\[([a-z_]+) link, token [A-Za-z0-9_-]+\]")
 
 
