@@ -86,6 +86,7 @@ async def test_compliance_lists_broken_promises_of_a_period_with_kept_false(
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.output.splitlines() if case_id in line]
     assert "provider_ack_within_24h  broken" in line and "by provider:P-3" in line
+    assert line.split("  ")[0].endswith(settings.office_timezone)  # due, to the minute, zone named
     await end_workflows(env, case_id)
 
 

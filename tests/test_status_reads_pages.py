@@ -5,6 +5,7 @@ API's GET (docs/status-reads.md), on a real dev server: they answer with no work
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,6 +140,12 @@ async def test_cli_status_answers_with_no_worker(
             complaint_status = await promptly("complaint", "status", complaint["complaint_id"])
             assert complaint_status.exit_code == 0, complaint_status.output
             assert f"{complaint['complaint_id']}  Open" in complaint_status.stdout
+            # Office time to the minute, the zone named; the hold as hours and minutes.
+            zone = settings.office_timezone
+            assert re.search(
+                rf"resolution due \d{{4}}-\d\d-\d\d \d\d:\d\d {zone}  ", complaint_status.stdout
+            )
+            assert "time on hold 0 h 00 min" in complaint_status.stdout
         finally:
             await handle.terminate("test over")
             await complaint_handle.terminate("test over")

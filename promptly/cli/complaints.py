@@ -28,6 +28,7 @@ from promptly.domain.complaints.models import (
     ComplaintView,
     NoteVisibility,
 )
+from promptly.domain.readable_time import readable, readable_duration
 from promptly.services.case_kinds import COMPLAINT
 from promptly.services.errors import validation_problems
 
@@ -47,17 +48,23 @@ def _print_view(view: ComplaintView) -> None:
         f"({view.category}, {view.severity.value})  level {view.escalation_level}"
         + ("  SLA BREACHED" if view.sla_breached else "")
     )
+    due = readable(view.sla_deadline, zone) if view.sla_deadline else "- (clock stopped)"
     typer.echo(
-        f"  resolution due {view.sla_deadline or '- (clock stopped)'}"
-        f"  next escalation {view.next_escalation_at or '-'}"
-        f"  next update {view.next_status_update_at or '-'}"
+        f"  resolution due {due}"
+        f"  next escalation {readable(view.next_escalation_at, zone)}"
+        f"  next update {readable(view.next_status_update_at, zone)}"
     )
+    held = readable_duration(view.time_on_hold)
     typer.echo(
-        f"  contact {view.contact.name} <{view.contact.email}>  time on hold {view.time_on_hold}"
-        + (f" + since {view.on_hold_since} ({view.hold_reason})" if view.on_hold_since else "")
+        f"  contact {view.contact.name} <{view.contact.email}>  time on hold {held}"
+        + (
+            f" + since {readable(view.on_hold_since, zone)} ({view.hold_reason})"
+            if view.on_hold_since
+            else ""
+        )
     )
     if view.verdict_deadline:
-        typer.echo(f"  verdict due {view.verdict_deadline}")
+        typer.echo(f"  verdict due {readable(view.verdict_deadline, zone)}")
     if view.needs_attention:
         typer.echo(f"  needs attention: {', '.join(view.needs_attention)}")
     print_timeline(view, zone)

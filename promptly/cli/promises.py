@@ -9,6 +9,7 @@ import typer
 from psycopg import AsyncConnection
 
 from promptly.cli.common import FirstDayOption, LastDayOption, office_period, settings
+from promptly.domain.readable_time import readable
 from promptly.services.promise_ledger import LedgerRow, promises_due
 
 
@@ -21,6 +22,7 @@ def promises_command(
 ) -> None:
     """Promises due in a period with their verdicts: due, met, cause and actor."""
     config = settings()
+    zone = config.office_timezone
     period = office_period(first, last, config)
 
     async def main() -> list[LedgerRow]:
@@ -32,9 +34,8 @@ def promises_command(
     rows = asyncio.run(main())
     for row in rows:
         typer.echo(
-            f"{row.due_at.isoformat() if row.due_at else '-'}  {row.case_id}  {row.promise}  "
-            f"{row.verdict}"
-            + (f"  met {row.met_at.isoformat()}" if row.met_at else "")
+            f"{readable(row.due_at, zone)}  {row.case_id}  {row.promise}  {row.verdict}"
+            + (f"  met {readable(row.met_at, zone)}" if row.met_at else "")
             + (f"  cause: {row.cause}" if row.cause else "")
             + (f"  by {row.actor}" if row.actor else "")
         )

@@ -8,7 +8,7 @@ microseconds.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -18,6 +18,12 @@ def readable(moment: datetime | None, timezone: str) -> str:
         return "-"
     local = moment.astimezone(ZoneInfo(timezone))
     return f"{local:%Y-%m-%d %H:%M} {timezone}"
+
+
+def readable_duration(span: timedelta) -> str:
+    """`30 h 05 min`: a span to the minute (time on hold), as people read it."""
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def readable_clock(moment: datetime, timezone: str) -> str:
