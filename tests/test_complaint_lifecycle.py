@@ -98,6 +98,12 @@ async def test_resolved_in_10h_acknowledged_routed_confirmed_closed_and_surveyed
     ]
     assert final.escalation_level == 0 and not final.sla_breached
     assert final.survey_sent and final.closed_at and close_to(final.closed_at, filed + 10 * H)
+    # A Polish customer reads the category and the department in Polish (the matrix's names);
+    # the department's own notice keeps the ids staff route by.
+    rows = {r["template"]: r["body"] for r in await messages(pool, request.workflow_id)}
+    assert "Temat:              obsługa" in rows["complaint_ack"]
+    assert "Zajmuje się:        Obsługa klienta" in rows["complaint_ack"]
+    assert "Customer care" not in rows["complaint_ack"]
     stored = await timeline_rows(pool, request.workflow_id)
     assert [row["detail"] for row in stored] == [e.detail for e in final.timeline]
 

@@ -215,6 +215,13 @@ class ComplaintMessaging(ComplaintState):
             "description": request.description,
             "appointment_id": request.appointment_id or "",
             "department_name": case.route.department_name,
+            # What the customer reads, in their language where the matrix names it.
+            "department_label": case.route.department_names.get(
+                request.customer.locale, case.route.department_name
+            ),
+            "category_label": case.route.category_names.get(
+                request.customer.locale, request.category
+            ),
             "contact_name": contact.name,
             "contact_email": str(contact.email),
             "assignee_name": case.assignee.name if case.assignee else "",

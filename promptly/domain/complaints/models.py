@@ -21,6 +21,7 @@ from promptly.domain.calendar import BusinessCalendar, OfficeHours
 from promptly.domain.common import (
     Actor,
     BusinessId,
+    Locale,
     Model,
     NonEmpty,
     Person,
@@ -124,6 +125,8 @@ class EscalationTiers(Model):
 
 class DepartmentSpec(Model):
     name: NonEmpty
+    # The name customers read in their language, where it differs from `name`.
+    names: dict[Locale, NonEmpty] = Field(default_factory=dict)
     owner: Contact
     manager: Contact
     business_hours: OfficeHours | None = None
@@ -164,6 +167,8 @@ class EscalationMatrix(Model):
     (category before severity); a route with category and severity `*` is required."""
 
     departments: dict[DepartmentId, DepartmentSpec] = Field(min_length=1)
+    # What a category is called in the customer's language (else its id is shown).
+    categories: dict[Category, dict[Locale, NonEmpty]] = Field(default_factory=dict)
     tiers: dict[TierKey, EscalationTiers] = Field(default_factory=dict)
     routes: list[RouteSpec] = Field(min_length=1)
 
@@ -173,6 +178,9 @@ class ComplaintRoute(Model):
 
     department: str
     department_name: str
+    # The department's and the category's names in the customers' languages (the matrix's).
+    department_names: dict[Locale, str] = Field(default_factory=dict)
+    category_names: dict[Locale, str] = Field(default_factory=dict)
     owner: Contact
     manager: Contact
     tiers: EscalationTiers

@@ -108,6 +108,8 @@ def route_complaint(matrix: EscalationMatrix, category: str, severity: Severity)
     return ComplaintRoute(
         department=best.department,
         department_name=department.name,
+        department_names=department.names,
+        category_names=matrix.categories.get(category, {}),
         owner=best.owner or department.owner,
         manager=department.manager,
         tiers=tiers,
