@@ -35,12 +35,9 @@ from promptly.workflows.appointment import AppointmentWorkflow
 # --- appointments ------------------------------------------------------------------------------
 
 
-def _appointment_details(
-    opened: Opened, view: AppointmentView | None = None
-) -> list[tuple[str, str]]:
-    """The visit as the page shows it: from `view` after an action, else as opened."""
+def _appointment_details(opened: Opened, view: AppointmentView) -> list[tuple[str, str]]:
+    """The visit as the page shows it: as opened, or as an action left it."""
     request: AppointmentRequest = opened.original
-    view = view or opened.view
     details = [
         (opened.t("label.service"), request.service),
         (opened.t("label.when"), f"{opened.when(view.start)} ({opened.person.timezone})"),
@@ -78,13 +75,26 @@ def _options(opened: Opened, view: AppointmentView, shown: str = "") -> list[tup
     ]
 
 
+def _visit_page(
+    opened: Opened, view: AppointmentView, title: str, *lines: str, shown: str = ""
+) -> Page:
+    """The visit as it stands (after an action, or already done): what happened, the visit,
+    and what else the client can do."""
+    return Page(
+        title=opened.t(title),
+        lines=list(lines),
+        details=_appointment_details(opened, view),
+        options=_options(opened, view, shown),
+    )
+
+
 def _appointment_page(kind: str, button: str, opened: Opened, error: str = "", **form: str) -> Page:
     name = opened.person.name
     return Page(
         title=opened.t(f"{kind}.title"),
         status_code=422 if error else 200,
         lines=[opened.t(f"{kind}.intro", name=name)],
-        details=_appointment_details(opened),
+        details=_appointment_details(opened, opened.view),
         form=Form(kind=kind, action=opened.url, button=opened.t(button), error=error, **form),
         note=opened.t("cancel.policy") if kind in ("cancel", "reschedule") else "",
         options=_options(opened, opened.view, shown=kind),
@@ -96,21 +106,13 @@ def _confirm_instead(opened: Opened) -> Page | None:
     if view.status in FINAL_APPOINTMENT_STATUSES:
         return final_page(opened)
     if view.status is AppointmentStatus.CONFIRMED:
-        return Page(
-            title=opened.t("confirm.already"),
-            details=_appointment_details(opened),
-            options=_options(opened, view),
-        )
+        return _visit_page(opened, view, "confirm.already")
     return None
 
 
 def _confirmed(opened: Opened, view: AppointmentView) -> Page:
-    return Page(
-        title=opened.t("confirm.done"),
-        lines=[opened.t("confirm.see_you", when=opened.when(view.start))],
-        details=_appointment_details(opened, view),
-        options=_options(opened, view),
-    )
+    see_you = opened.t("confirm.see_you", when=opened.when(view.start))
+    return _visit_page(opened, view, "confirm.done", see_you)
 
 
 def _cancel_instead(opened: Opened) -> Page | None:
@@ -124,10 +126,8 @@ def _cancel_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
 
 def _cancelled(opened: Opened, view: AppointmentView) -> Page:
     free = view.billing is not BillingOutcome.LATE_CANCEL
-    return Page(
-        title=opened.t("cancel.done"),
-        lines=[opened.t("cancel.free" if free else "cancel.late")],
-        details=_appointment_details(opened, view),
+    return _visit_page(
+        opened, view, "cancel.done", opened.t("cancel.free" if free else "cancel.late")
     )
 
 
@@ -167,12 +167,8 @@ def _reschedule_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
 
 
 def _rescheduled(opened: Opened, view: AppointmentView) -> Page:
-    return Page(
-        title=opened.t("reschedule.done"),
-        lines=[opened.t("reschedule.new_time", when=opened.when(view.start))],
-        details=_appointment_details(opened, view),
-        options=_options(opened, view),
-    )
+    new_time = opened.t("reschedule.new_time", when=opened.when(view.start))
+    return _visit_page(opened, view, "reschedule.done", new_time)
 
 
 def _late_form(opened: Opened, error: str) -> Page:
@@ -195,13 +191,8 @@ def _late_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
 
 
 def _late_noted(opened: Opened, view: AppointmentView) -> Page:
-    held_until = view.no_show_at or view.start
-    return Page(
-        title=opened.t("late.done"),
-        lines=[opened.t("late.held", when=opened.when(held_until))],
-        details=_appointment_details(opened, view),
-        options=_options(opened, view, shown="late"),
-    )
+    held = opened.t("late.held", when=opened.when(view.no_show_at or view.start))
+    return _visit_page(opened, view, "late.done", held, shown="late")
 
 
 def _acknowledge_instead(opened: Opened) -> Page | None:
@@ -209,7 +200,7 @@ def _acknowledge_instead(opened: Opened) -> Page | None:
     if view.status in FINAL_APPOINTMENT_STATUSES:
         return final_page(opened)
     if view.provider_acknowledged:
-        return Page(title=opened.t("acknowledge.already"), details=_appointment_details(opened))
+        return _visit_page(opened, view, "acknowledge.already", shown="acknowledge")
     return None
 
 
@@ -219,7 +210,7 @@ def _acknowledge_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
 
 
 def _acknowledged(opened: Opened, view: AppointmentView) -> Page:
-    return Page(title=opened.t("acknowledge.done"), details=_appointment_details(opened, view))
+    return _visit_page(opened, view, "acknowledge.done", shown="acknowledge")
 
 
 APPOINTMENT_LINKS: dict[str, LinkAction] = {

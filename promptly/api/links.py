@@ -40,7 +40,6 @@ from promptly.api.pages import (
 from promptly.config import Settings
 from promptly.domain import keys, links
 from promptly.domain.appointments.models import AppointmentRequest
-from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
 from promptly.domain.common import CaseKind, Locale
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintView
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
@@ -210,14 +209,8 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
 
     def link_to(action: str, view: Any) -> str:
         # Signed as the message's links are: same expiry, spent once the visit moves.
-        # The calendar link names no start: it always serves the visit as it stands.
-        moves = claims.for_start is not None and action != CALENDAR_LINK_ACTION
-        sibling = claims.model_copy(
-            update={
-                "action": action,
-                "for_start": view.start if moves else None,
-                "moves": view.reschedules if moves else None,
-            }
+        sibling = claims.sibling(
+            action, getattr(view, "start", None), getattr(view, "reschedules", None)
         )
         token = links.sign(settings.keyring(keys.LINKS), sibling)
         return f"{url.rsplit('/c/', 1)[0]}/c/{token}"

@@ -46,6 +46,15 @@ class LinkClaims(Model):
             return True
         return int(self.for_start.timestamp()) != int(start.timestamp())
 
+    def sibling(self, action: str, start: datetime | None, moves: int | None) -> LinkClaims:
+        """The claims of this case's link for another action, for the visit as it stands: same
+        expiry; a calendar link names no visit (it always serves the visit as it is)."""
+        bound = self.for_start is not None and action != CALENDAR_LINK_ACTION
+        changes: dict[str, object] = {"action": action, "for_start": None, "moves": None}
+        if bound:
+            changes |= {"for_start": start, "moves": moves}
+        return self.model_copy(update=changes)
+
 
 class InvalidLink(ValueError):
     pass

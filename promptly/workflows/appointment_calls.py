@@ -113,6 +113,7 @@ class AppointmentCalls(AppointmentSteps):
         """The front desk's task for call attempt `attempt`, and its line in the timeline."""
         case = self.case
         max_attempts = case.max_call_attempts
+        visit = readable(case.request.start, self._office_timezone)
         task = await open_task(
             CreateTaskRequest(
                 idempotency_key=self._call_task_key(attempt),
@@ -120,9 +121,8 @@ class AppointmentCalls(AppointmentSteps):
                 kind=TaskKind.CALL_CLIENT,
                 assignee=RecipientRole.FRONT_DESK,
                 title=f"Call {case.request.client.name} (attempt {attempt} of {max_attempts})",
-                details=f"{case.request.service} on "
-                f"{readable(case.request.start, self._office_timezone)} at "
-                f"{case.request.location} is not confirmed. Phone: {case.request.client.phone}.",
+                details=f"{case.request.service} on {visit} at {case.request.location} is not "
+                f"confirmed. Phone: {case.request.client.phone}.",
                 due_at=now,
                 data={"attempt": attempt, "phone": case.request.client.phone},
             ),
