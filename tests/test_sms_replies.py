@@ -331,6 +331,7 @@ async def test_an_sms_client_cancels_from_the_one_link_and_is_told_what_it_costs
     assert "Nowy termin bez oplat: " in sorry
     form = await stack.http.get(_only_link(sorry))
     assert form.status_code == 200 and 'type="datetime-local"' in form.text
+    assert "Po naszym opóźnieniu lub odwołaniu zmiana terminu" in form.text  # no 24h fee note
 
 
 async def _kind(rows: Awaitable[list[dict[str, Any]]], kind: str) -> list[dict[str, Any]]:

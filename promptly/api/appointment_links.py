@@ -75,6 +75,12 @@ def _options(opened: Opened, view: AppointmentView, shown: str = "") -> list[tup
     ]
 
 
+def _fee_note(opened: Opened) -> str:
+    """What a change costs now: free after the provider's delay or cancellation."""
+    free = opened.view.free_reschedule
+    return opened.t("cancel.policy_free" if free else "cancel.policy")
+
+
 def _visit_page(
     opened: Opened, view: AppointmentView, title: str, *lines: str, shown: str = ""
 ) -> Page:
@@ -96,7 +102,7 @@ def _appointment_page(kind: str, button: str, opened: Opened, error: str = "", *
         lines=[opened.t(f"{kind}.intro", name=name)],
         details=_appointment_details(opened, opened.view),
         form=Form(kind=kind, action=opened.url, button=opened.t(button), error=error, **form),
-        note=opened.t("cancel.policy") if kind in ("cancel", "reschedule") else "",
+        note=_fee_note(opened) if kind in ("cancel", "reschedule") else "",
         options=_options(opened, opened.view, shown=kind),
     )
 

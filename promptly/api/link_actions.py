@@ -35,13 +35,15 @@ class Opened:
     locale: Locale
     # The URL of this case's link for another action, for a visit at the view's start.
     link_to: Callable[[str, Any], str]
+    # The office's terms the page texts state (`{late}`: the hours of the free-change line).
+    terms: Mapping[str, Any]
 
     @property
     def actor(self) -> Actor:
         return Actor(kind=ActorKind.CLIENT, id=self.person.id)
 
     def t(self, key: str, **values: Any) -> str:
-        return text(self.locale, key, **values)
+        return text(self.locale, key, **{**self.terms, **values})
 
     def when(self, moment: datetime) -> str:
         return when(moment, self.person.timezone, self.locale)

@@ -223,6 +223,7 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
         view=view,
         locale=locale,
         link_to=link_to,
+        terms={"late": f"{settings.late_change_within.total_seconds() / 3600:g}"},
     )
     return opened, action, case
 

@@ -56,13 +56,15 @@ TEXT: dict[Locale, dict[str, str]] = {
         "late.bad_minutes": "Please give the minutes as a number from 1 to {most}, for example 10.",
         "cancel.title": "Cancel your appointment",
         "cancel.intro": "Hello {name}, do you want to cancel this appointment?",
-        "cancel.policy": "Cancelling at least 24 hours before the visit is free; later, "
-        "the visit counts as held.",
+        "cancel.policy": "Cancelling or rescheduling at least {late} hours before the visit is "
+        "free; later, the visit counts as held and is charged.",
+        "cancel.policy_free": "After our delay or cancellation, changing or cancelling this "
+        "visit is free of charge.",
         "cancel.reason": "Reason (optional)",
         "cancel.button": "Cancel the appointment",
         "cancel.done": "Your appointment is cancelled",
         "cancel.free": "There is no charge.",
-        "cancel.late": "The cancellation came less than 24 hours before the visit, so the "
+        "cancel.late": "The cancellation came less than {late} hours before the visit, so the "
         "visit counts as held and the fee applies.",
         "reschedule.title": "Choose a new time",
         "reschedule.intro": "Hello {name}, choose the new date and time of this appointment.",
@@ -154,13 +156,15 @@ TEXT: dict[Locale, dict[str, str]] = {
         "late.bad_minutes": "Podaj liczbę minut od 1 do {most}, na przykład 10.",
         "cancel.title": "Odwołaj wizytę",
         "cancel.intro": "Dzień dobry, {name}! Czy chcesz odwołać tę wizytę?",
-        "cancel.policy": "Odwołanie co najmniej 24 godziny przed wizytą jest bezpłatne; "
-        "później wizyta jest traktowana jako odbyta.",
+        "cancel.policy": "Odwołanie lub zmiana terminu co najmniej {late} godz. przed wizytą są "
+        "bezpłatne; później wizyta jest traktowana jako odbyta i płatna.",
+        "cancel.policy_free": "Po naszym opóźnieniu lub odwołaniu zmiana terminu i odwołanie tej "
+        "wizyty są bezpłatne.",
         "cancel.reason": "Powód (opcjonalnie)",
         "cancel.button": "Odwołaj wizytę",
         "cancel.done": "Wizyta została odwołana",
         "cancel.free": "Nie pobieramy opłaty.",
-        "cancel.late": "Odwołanie nastąpiło mniej niż 24 godziny przed wizytą, więc wizyta "
+        "cancel.late": "Odwołanie nastąpiło mniej niż {late} godz. przed wizytą, więc wizyta "
         "jest traktowana jako odbyta i obowiązuje opłata.",
         "reschedule.title": "Wybierz nowy termin",
         "reschedule.intro": "Dzień dobry, {name}! Wybierz nową datę i godzinę wizyty.",
