@@ -34,14 +34,18 @@ from promptly.config import Settings
 from promptly.domain.appointments.models import (
     AcknowledgeInput,
     AppointmentStatus,
+    BillingOutcome,
     CallOutcome,
     CancelInput,
     CheckInInput,
     CompleteInput,
     ConfirmInput,
     RecordCallOutcomeInput,
+    ReportDelayInput,
     RescheduleInput,
+    WaiveFeeInput,
 )
+from promptly.domain.common import Actor, ActorKind
 from promptly.domain.complaints.models import (
     CloseComplaintInput,
     ComplaintStatus,
@@ -67,6 +71,7 @@ from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, next_local
 
 HISTORIES = Path(__file__).parent / "histories"
 H = timedelta(hours=1)
+BACK_OFFICE = Actor(kind=ActorKind.SYSTEM, id="crm")
 
 # name of the stored file (without .json) → workflow id
 Recorded = dict[str, str]
@@ -109,6 +114,34 @@ async def appointment_no_show(env: WorkflowEnvironment, settings: Settings) -> R
     final = await handle.result()
     _expect(final.status is AppointmentStatus.NO_SHOW, final.status)
     return {"appointment_no_show": handle.id}
+
+
+async def appointment_fees_changed_by_anyone(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """Recorded before only the provider (or staff for them) could report a delay or lift a
+    fee: a back office reports a delay under its own name, so the late cancellation after it
+    is free; a client waives their own no-show fee. Cases like these go on replaying."""
+    booked_at = await env.get_current_time()
+    start = booked_at + 30 * H
+    delayed = await book(env.client, appointment(start, locale="en"), settings, booked_at)
+    missed = await book(env.client, appointment(start + 4 * H), settings, booked_at)
+    await advance_to(env, start - 2 * H)
+    await delayed.execute_update(
+        AppointmentWorkflow.report_delay,
+        ReportDelayInput(minutes=20, reason="running over", actor=BACK_OFFICE),
+    )
+    await delayed.execute_update(
+        AppointmentWorkflow.cancel, CancelInput(reason="cannot wait", actor=CLIENT)
+    )
+    await advance_to(env, start + 4 * H + 20 * timedelta(minutes=1))
+    await missed.execute_update(
+        AppointmentWorkflow.waive_fee, WaiveFeeInput(reason="my bus broke down", actor=CLIENT)
+    )
+    cancelled, waived = await delayed.result(), await missed.result()
+    _expect(cancelled.billing is BillingOutcome.CANCELLED_FREE, cancelled.billing)
+    _expect(waived.billing is BillingOutcome.WAIVED, waived.billing)
+    return {"appointment_delay_by_system": delayed.id, "appointment_waived_by_client": missed.id}
 
 
 async def appointment_unanswered_call(env: WorkflowEnvironment, settings: Settings) -> Recorded:
@@ -352,6 +385,7 @@ async def inquiry_answered(env: WorkflowEnvironment, settings: Settings) -> Reco
 
 LIFECYCLES: list[Lifecycle] = [
     appointment_completed,
+    appointment_fees_changed_by_anyone,
     appointment_no_show,
     appointment_late_cancel,
     appointment_unanswered_call,

@@ -80,6 +80,9 @@ def test_the_representative_lifecycles_are_stored() -> None:
         "complaint_hold_expired_baseline",
         "complaint_reopened_baseline",
         "inquiry_answered_baseline",
+        # recorded before only the provider (or staff) reported delays and lifted fees
+        "appointment_delay_by_system",
+        "appointment_waived_by_client",
     }
 
 

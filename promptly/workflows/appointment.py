@@ -285,7 +285,9 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @workflow.update
     async def report_delay(self, command: ReportDelayInput) -> AppointmentView:
-        async with self._turn(lambda: self.validate_report_delay(command)):
+        # Who reports is judged by the validator alone: a history from before the rule holds
+        # delays reported by anyone, and replays them.
+        async with self._turn(lambda: self._refuse_unless_allowed("report_delay")):
             actor = command.actor or Actor(
                 kind=ActorKind.PROVIDER, id=self.case.request.provider.id
             )
@@ -335,7 +337,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @workflow.update
     async def waive_fee(self, command: WaiveFeeInput) -> AppointmentView:
-        async with self._turn(lambda: self.validate_waive_fee(command)):
+        async with self._turn(lambda: self._refuse_unless_allowed("waive_fee")):
             if self._beside and self.case.status not in FINAL_APPOINTMENT_STATUSES:
                 await self._waive_reschedule_fee(command)
             elif self._beside:
