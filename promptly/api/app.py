@@ -120,7 +120,7 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and not declared.isdigit():
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, self.limit)
             return
         if declared is not None and int(declared) > self.limit:
             larger = next(
@@ -132,7 +132,7 @@ class BodyLimit:
                 self.limit,
             )
             if int(declared) > larger:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, larger)
                 return
             # The server holds the body to its declared length.
             await self.app(scope, receive, send)
@@ -140,15 +140,16 @@ class BodyLimit:
         try:
             body = await read_body(receive, self.limit)
         except BodyTooLarge:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, self.limit)
             return
         if body is None:
             return  # the client went away
         await self.app(scope, replaying(body, receive), send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         body = ErrorBody(
-            reason=f"request body over {self.limit} bytes", request_id=scope_request_id(scope)
+            reason=f"request body over {limit} bytes", request_id=scope_request_id(scope)
         )
         await JSONResponse(body.model_dump(), status_code=413)(scope, receive, send)
 

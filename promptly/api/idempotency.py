@@ -42,7 +42,9 @@ RETENTION = timedelta(hours=24)
 STALE_CLAIM = timedelta(minutes=5)
 STORE_TIMEOUT_S = 2.0
 STORED_STATUSES = frozenset({404, 409}) | frozenset(range(200, 300))
-UNKEYED_PREFIXES = ("/codec/",)
+# Not replayed from the store: the codec's calls, and the providers' webhooks (deduplicated by
+# their own message ids; an email may be 30 MiB, never buffered here).
+UNKEYED_PREFIXES = ("/codec/", "/inbound/")
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 

@@ -155,7 +155,9 @@ async def inbound_email(token: str, request: Request) -> Response:
         token.encode(), expected.get_secret_value().encode()
     ):
         return JSONResponse({"reason": "not found"}, status_code=404)
-    form: dict[str, Any] = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    # A long thread's text or html part may pass Starlette's 1 MiB a field.
+    parsed = await request.form(max_part_size=EMAIL_MAX_BYTES)
+    form: dict[str, Any] = {k: v for k, v in parsed.items() if isinstance(v, str)}
     sender = parseaddr(form.get("from", ""))[1]
     if "@" not in sender:
         return JSONResponse({"reason": "from: no sender address"}, status_code=422)
