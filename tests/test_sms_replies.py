@@ -310,7 +310,7 @@ async def test_an_sms_client_cancels_from_the_one_link_and_is_told_what_it_costs
     for hours_ahead, text in ((120, "odwolana bez oplat"), (10, "oplata jak za odbyta")):
         appointment_id, phone, _ = await stack.book(hours_ahead=hours_ahead)
         [confirmation] = await _texts(stack, phone, 1)
-        assert "Zmiana, odwolanie: " in confirmation
+        assert "Zmien/odwolaj: " in confirmation
         page = await stack.http.get(_only_link(confirmation))
         cancel = page_options(page)["Odwołaj wizytę"]
         done = await stack.http.post(cancel, data={"reason": "wyjazd"})

@@ -103,10 +103,12 @@ def _context(template: str, locale: Locale) -> dict[str, Any]:
     base_url = "https://umow.przychodnia-example.pl"
     token = links.sign_compact(
         KEYS,
-        links.LinkClaims(
+        links.LinkClaims(  # as a visit's links are signed: its start and its moves
             case_id="appointment-A-2026-000123",
             action="reschedule",
             expires_at=NOW + timedelta(days=14),
+            for_start=NOW + timedelta(days=3),
+            moves=12,
         ),
     )
     context: dict[str, Any] = {}
