@@ -272,6 +272,7 @@ async def test_r_gets_the_reschedule_link_and_other_text_becomes_one_task(stack:
         stack.settings.keyring(keys.LINKS), link.split("/c/")[1], datetime.now(UTC)
     )
     assert (claims.case_id, claims.action) == (case_id, "reschedule")
+    assert claims.moves == 0  # spent once the visit moves, even back to this time
 
     sid = f"SM{uuid.uuid4().hex}"
     for _ in range(2):

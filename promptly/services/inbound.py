@@ -197,6 +197,8 @@ class _Handler:
     async def _send_reschedule_link(self, case: dict[str, Any]) -> ReplyOutcome:
         message = self._message("reschedule_link", case["case_id"], self._reply.channel)
         message.context["start"] = case["starts_at"].isoformat()
+        if case["reschedules"] is not None:  # spent, as the messages' links, once it moves
+            message.context["reschedules"] = case["reschedules"]
         message.context |= self._settings.appointment_policy().message_terms()
         message.link_actions = ["reschedule"]
         await start_notice(
@@ -294,7 +296,8 @@ class _Handler:
             return []
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                """SELECT case_id, business_id, client_id, starts_at FROM cases
+                """SELECT case_id, business_id, client_id, starts_at,
+                          (view->>'reschedules')::int AS reschedules FROM cases
                     WHERE kind = 'appointment' AND client_id = ANY(%s) AND status = ANY(%s)
                       AND starts_at > now()
                     ORDER BY starts_at""",
