@@ -116,10 +116,15 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+def formatter_for(settings: Settings) -> type[logging.Formatter]:
+    """The formatter of every log line, as PROMPTLY_LOG_FORMAT says."""
+    return JsonFormatter if settings.log_format == "json" else TextFormatter
+
+
 def configure_logging(settings: Settings) -> None:
     """Root logging for the process, as the settings ask (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    handler.setFormatter(formatter_for(settings)())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

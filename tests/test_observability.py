@@ -14,6 +14,8 @@ import subprocess
 import sys
 import uuid
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -189,6 +191,23 @@ def test_the_api_alone_logs_a_compliance_read_without_a_logging_config(log_forma
         assert json.loads(line)["message"] == "history of A-1 read by comp"
     else:
         assert "INFO" in line and "promptly.api.history history of A-1 read by comp" in line
+
+
+def test_the_api_alone_serves_with_the_apps_logging_unless_given_a_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import uvicorn
+
+    from promptly.api import server
+
+    passed: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: passed.append(kwargs["log_config"]))
+    monkeypatch.setattr("promptly.dev.ports.refuse_taken_ports", lambda *a, **k: None)
+    server.serve("127.0.0.1", 0)
+    given = tmp_path / "logging.json"
+    server.serve("127.0.0.1", 0, given)
+    default, chosen = passed
+    assert default["root"]["handlers"] == ["promptly"] and chosen == str(given)
 
 
 async def test_worker_uses_the_tuning_settings(

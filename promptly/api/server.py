@@ -9,14 +9,14 @@ from typing import Any
 import uvicorn
 
 from promptly.config import Settings
+from promptly.observability import formatter_for
 
 
 def default_log_config(settings: Settings) -> dict[str, Any]:
     """uvicorn's own logging, and the app's records (a compliance read is one) to stderr at
     PROMPTLY_LOG_LEVEL, formatted as PROMPTLY_LOG_FORMAT says, as the worker's are."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    formatter = "JsonFormatter" if settings.log_format == "json" else "TextFormatter"
-    config["formatters"]["promptly"] = {"()": f"promptly.observability.{formatter}"}
+    config["formatters"]["promptly"] = {"()": formatter_for(settings)}
     config["handlers"]["promptly"] = {
         "class": "logging.StreamHandler",
         "formatter": "promptly",

@@ -1,0 +1,74 @@
+"""Client link tokens as pure functions: compact tokens for text messages, a visit's links
+spent once it moves, stored messages whose links are redacted and signed afresh."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from promptly.domain import links
+from promptly.domain.keys import LINKS, Keyring
+
+KEYS = Keyring.of(LINKS, "link-secret-for-the-link-rule-tests-0123456789")
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def test_compact_tokens_are_short_and_verify_like_full_ones() -> None:
+    claims = links.LinkClaims(
+        case_id="appointment-A-1001", action="confirm", expires_at=NOW + timedelta(days=14)
+    )
+    compact = links.sign_compact(KEYS, claims)
+    full = links.sign(KEYS, claims)
+    assert len(compact) <= 50 < len(full)
+    assert links.verify(KEYS, compact, NOW) == links.verify(KEYS, full, NOW)
+    with pytest.raises(links.InvalidLink, match="expired"):
+        links.verify(KEYS, compact, NOW + timedelta(days=15))
+    with pytest.raises(links.InvalidLink, match="not valid"):
+        links.verify(Keyring.of(LINKS, "another-secret-" * 3), compact, NOW)
+    forged = compact.replace("~c", "~x", 1)  # confirm → cancel
+    with pytest.raises(links.InvalidLink, match="not valid"):
+        links.verify(KEYS, forged, NOW)
+
+
+def test_a_visits_links_carry_its_moves_and_are_spent_by_the_next_even_back_to_the_time() -> None:
+    start = NOW + timedelta(days=3)
+    claims = links.LinkClaims(
+        case_id="appointment-A-1001",
+        action="cancel",
+        expires_at=NOW + timedelta(days=14),
+        for_start=start,
+        moves=2,
+    )
+    for token in (links.sign_compact(KEYS, claims), links.sign(KEYS, claims)):
+        read = links.verify(KEYS, token, NOW)
+        assert read.moves == 2 and not read.superseded_by(start, 2)
+        assert read.superseded_by(start, 3)  # moved away and back to the same time
+        assert read.superseded_by(start + timedelta(hours=1), 2)
+    # A link from before the count is judged by the start alone.
+    older = links.verify(
+        KEYS, links.sign_compact(KEYS, claims.model_copy(update={"moves": None})), NOW
+    )
+    assert older.moves is None and not older.superseded_by(start, 3)
+    with pytest.raises(links.InvalidLink):  # a field more than any token has
+        links.verify(KEYS, links.sign_compact(KEYS, claims).replace(".2~", ".2.9~"), NOW)
+
+
+def test_a_stored_message_gets_fresh_links_for_the_same_actions() -> None:
+    """What an undelivered SMS's email fallback does with the ledger's text (domain/links)."""
+    sent = {
+        "confirm": "https://p.example/c/old-confirm",
+        "calendar": "https://p.example/c/old-cal/calendar.ics",
+    }
+    body = f"Reply YES or {sent['confirm']}. Calendar: {sent['calendar']} STOP to opt out"
+    stored = links.redact(body, sent)
+    assert "old-" not in stored
+    assert links.redacted_actions(stored) == ["confirm", "calendar"]
+
+    fresh = {"confirm": "https://p.example/c/new-confirm", "calendar": "https://p.example/c/new"}
+    assert links.relink(stored, fresh) == (
+        "Reply YES or https://p.example/c/new-confirm. "
+        "Calendar: https://p.example/c/new/calendar.ics STOP to opt out"
+    )
+    # An action without a fresh link keeps its placeholder rather than a broken URL.
+    assert links.relink(stored, {}) == stored
