@@ -357,6 +357,11 @@ async def test_stop_opts_out_at_once_and_later_messages_go_by_email(stack: Stack
         lambda: asyncio.sleep(0, stack.fake.sent_to(phone)[1:]), "the opt-out notice"
     )
     assert "START" in (notices[0].body or "")
+    # The client may have meant the visit: the front desk is asked to check, once (not for STOP).
+    [meant] = await until(
+        lambda: _kind(tasks(stack.pool, f"appointment-{first}"), "client_reply"), "the task"
+    )
+    assert "CANCEL" in meant["details"] and "meant to cancel it" in meant["details"]
 
     # The same client books again, 30h ahead: confirmation and reminder both go right away.
     second, _, _ = await stack.book(email=email, phone=phone, client_id=client_id, hours_ahead=30)

@@ -87,12 +87,19 @@ OPT_OUT_WORDS = frozenset(
     {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "stop all"}
 )
 OPT_IN_WORDS = frozenset({"start", "unstop", "yes start"})
+# An opt-out word a client with a visit booked may have meant for the visit.
+CANCEL_WORDS = frozenset({"cancel"})
 
 _EDGE_PUNCTUATION = " \t\r\n.,;:!?\"'()[]-–—"
 
 
 def _normalized(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip(_EDGE_PUNCTUATION).casefold()
+
+
+def may_mean_cancelling(text: str) -> bool:
+    """The reply opts the number out, but reads as "cancel my visit" to the client."""
+    return _normalized(text) in CANCEL_WORDS
 
 
 def reply_intent(text: str) -> ReplyIntent:

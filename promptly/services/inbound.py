@@ -30,6 +30,7 @@ from promptly.domain.messages import NoticeRequest, Recipient, SendMessageReques
 from promptly.domain.sms import (
     ReplyIntent,
     first_reply_line,
+    may_mean_cancelling,
     reply_intent,
 )
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
@@ -38,6 +39,10 @@ from promptly.workflows.appointment import AppointmentWorkflow
 
 AWAITING_ANSWER = ("Booked", "Unconfirmed")
 OPEN_APPOINTMENT = ("Booked", "Confirmed", "Unconfirmed")
+CANCEL_MEANT = (
+    "a carrier's opt-out word: texts to this number stopped, the visit stands; ask whether "
+    "they meant to cancel it"
+)
 _REFERENCE = re.compile(r"\b(?:appointment-)?([A-Za-z][A-Za-z0-9._-]*-[A-Za-z0-9._-]+)\b")
 
 
@@ -162,6 +167,9 @@ class _Handler:
                 f"sms-consent-{self._reply.provider_id}",
                 NoticeRequest(message=self._message(template, case_id, Channel.SMS)),
             )
+        if opted_out and may_mean_cancelling(self._text):
+            if visits := await self._candidates(OPEN_APPOINTMENT, None):
+                await self._task(intent, visits[0]["case_id"], CANCEL_MEANT)
         return ReplyOutcome(ReplyIntent(intent), action, case_id, self._client_id)
 
     async def _was_known(self, phone: str) -> bool:
