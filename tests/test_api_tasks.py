@@ -156,6 +156,31 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     assert missing.status_code == 404
 
 
+async def test_the_desk_records_a_reschedule_agreed_on_the_call_from_the_task(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    http = skipping_api
+    request = await _book_wednesday(env, http)
+    deadline = (request.start - timedelta(days=2)).replace(hour=15, minute=45)
+    await sleep_until(env, deadline + timedelta(minutes=5))
+    [call] = await _tasks(http, request.workflow_id, kind="call_client")
+    path = f"/tasks/{call['id']}/complete"
+
+    vague = await http.post(path, json={"outcome": "reached_rescheduled"}, headers=STAFF_KEY)
+    assert vague.status_code == 409 and "needs new_start" in vague.json()["reason"]
+    agreed = request.start + timedelta(days=7)
+    moved = await http.post(
+        path,
+        json={"outcome": "reached_rescheduled", "new_start": agreed.isoformat()},
+        headers=STAFF_KEY,
+    )
+    assert moved.status_code == 200, moved.text
+    case = moved.json()["case"]
+    assert case["status"] == "Booked" and datetime.fromisoformat(case["start"]) == agreed
+    assert moved.json()["task"]["outcome"] == "rescheduled"
+    assert moved.json()["task"]["closed_by"] == "staff:desk"  # who took the call
+
+
 async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
     env: WorkflowEnvironment, skipping_api: httpx.AsyncClient, settings: Settings
 ) -> None:

@@ -27,8 +27,9 @@ from promptly.domain.appointments.models import (
     ConfirmInput,
     RescheduleInput,
 )
-from promptly.domain.common import TimelineKind
+from promptly.domain.common import Actor, ActorKind, TimelineKind
 from promptly.services.appointments import book
+from promptly.services.staff_tasks import TaskCompletion, complete_task
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
@@ -116,6 +117,18 @@ async def test_a_day_long_email_outage_delays_no_timer_and_fails_nothing(
     assert ("deliver_message_manually", "provider_booking") in open_tasks
     confirmation_task = open_tasks[("send_confirmation_manually", "confirmation")]
     assert close_to(confirmation_task["due_at"], booked_at + 24 * H)
+    # The desk phoned the provider: the task is done by hand, and says how.
+    passed = open_tasks[("deliver_message_manually", "provider_booking")]
+    desk = Actor(kind=ActorKind.STAFF, id="ola")
+    done, _ = await complete_task(
+        env.client,
+        pool,
+        settings,
+        passed["id"],
+        TaskCompletion(outcome="passed_on", note="phoned Jan at 9:10", actor=desk),
+        desk,
+    )
+    assert (done.status, done.outcome, done.closed_by) == ("done", "passed_on", "staff:ola")
     description = await handle.describe()
     assert description.status is WorkflowExecutionStatus.RUNNING
     assert sendgrid.accepted == []

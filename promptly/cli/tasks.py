@@ -67,10 +67,21 @@ def complete_command(
             help="a follow-up call: reached_confirmed, reached_cancelled, "
             "reached_rescheduled, no_answer, wrong_number; a message read out by phone: "
             "reached, reached_confirmed, no_answer, wrong_number; send_confirmation_manually: "
-            "sent, confirmed; provider_decision: waive_fee, fee_stands"
+            "sent, confirmed; provider_decision: waive_fee, fee_stands; "
+            "deliver_message_manually, resend_staff_message: passed_on"
         ),
     ],
-    note: Annotated[str, typer.Option(help="what happened; for waive_fee, the reason")] = "",
+    note: Annotated[
+        str,
+        typer.Option(help="what happened; for waive_fee the reason, which the client is sent"),
+    ] = "",
+    new_start: Annotated[
+        str | None,
+        typer.Option(
+            help="reached_rescheduled: the agreed time with its UTC offset, e.g. "
+            "2026-12-03T10:00:00+01:00"
+        ),
+    ] = None,
     actor_kind: Annotated[ActorKind, typer.Option(help="who did it")] = ActorKind.STAFF,
     actor_id: Annotated[str, typer.Option(help="their id")] = "cli",
     idempotency_key: IdempotencyKeyOption = None,
@@ -80,7 +91,9 @@ def complete_command(
     from promptly.client import open_pool
 
     actor = Actor(kind=actor_kind, id=actor_id)
-    completion = TaskCompletion(outcome=outcome, note=note, actor=actor)
+    completion = TaskCompletion.model_validate(
+        {"outcome": outcome, "note": note, "new_start": new_start, "actor": actor}
+    )
     update_id = derived_id(command_key(idempotency_key), "cli", "task", str(task_id))
 
     async def action(client: Client, config: Settings) -> StaffTask:

@@ -166,7 +166,7 @@ APPOINTMENT_UPDATES = _updates(
     CaseUpdate(
         A.record_call_outcome,
         "Outcome of the current follow-up call",
-        Cli("call-outcome", ("note",)),
+        Cli("call-outcome", ("note", "new_start")),
     ),
     CaseUpdate(A.check_in, "The client arrived (opens 2h before the start)"),
     CaseUpdate(A.complete, "The visit is over", BY_PROVIDER),

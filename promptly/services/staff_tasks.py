@@ -16,7 +16,14 @@ from typing import Annotated, Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from temporalio.client import Client
 
 from promptly.config import Settings
@@ -59,6 +66,9 @@ class TaskCompletion(BaseModel):
 
     outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
+    new_start: AwareDatetime | None = Field(
+        default=None, description="reached_rescheduled: the new time agreed with the client"
+    )
     actor: Actor | None = Field(default=None, description="default: the API key's identity")
 
 
@@ -118,7 +128,9 @@ async def _record_call(job: Completing) -> Any:
             f"{view.call_attempts}; record the outcome on the newest call task",
         )
     outcome = CallOutcome(job.done.outcome)
-    argument = RecordCallOutcomeInput(outcome=outcome, note=job.done.note, actor=job.actor)
+    argument = RecordCallOutcomeInput(
+        outcome=outcome, note=job.done.note, new_start=job.done.new_start, actor=job.actor
+    )
     return await job.update_appointment(AppointmentWorkflow.record_call_outcome, argument)
 
 
@@ -159,8 +171,9 @@ MESSAGE_CALL = TaskRule(
 )
 
 
-async def _read_by_staff(job: Completing) -> None:
-    return None  # a client's reply, read and handled by staff: nothing for the case to do
+async def _done_by_staff(job: Completing) -> None:
+    # A client's reply read and handled, a message passed on by hand: the task is the record.
+    return None
 
 
 # Task kind → how completing it drives the case. Adding a kind is one entry.
@@ -177,7 +190,15 @@ TASK_RULES: dict[str, TaskRule] = {
         outcomes=("waive_fee", "fee_stands"), drive=_provider_decision, closes_itself=False
     ),
     TaskKind.CLIENT_REPLY.value: TaskRule(
-        outcomes=("handled",), drive=_read_by_staff, closes_itself=False
+        outcomes=("handled",), drive=_done_by_staff, closes_itself=False
+    ),
+    # A message that could not go out, passed on by phone or in person (the note says how);
+    # the case also closes these when they become moot.
+    TaskKind.DELIVER_MESSAGE_MANUALLY.value: TaskRule(
+        outcomes=("passed_on",), drive=_done_by_staff, closes_itself=False
+    ),
+    TaskKind.RESEND_STAFF_MESSAGE.value: TaskRule(
+        outcomes=("passed_on",), drive=_done_by_staff, closes_itself=False
     ),
 }
 

@@ -219,7 +219,10 @@ class AppointmentSteps(AppointmentSends):
         record = self._decide_billing(decision.billing, command.actor, command.reason)
         # Nothing planned for the booked visit may reach anyone after this update returns.
         await self._cancel_sends_for_the_old_visit()
-        await self._close_tasks("cancelled", f"appointment cancelled: {command.reason}", SYSTEM)
+        # Closed by whoever cancelled: the desk sees who took the call that did it.
+        await self._close_tasks(
+            "cancelled", f"appointment cancelled: {command.reason}", command.actor
+        )
         self._start_to_client(
             "cancellation",
             "cancellation",
