@@ -164,6 +164,7 @@ async def test_the_desk_records_a_reschedule_agreed_on_the_call_from_the_task(
     deadline = (request.start - timedelta(days=2)).replace(hour=15, minute=45)
     await sleep_until(env, deadline + timedelta(minutes=5))
     [call] = await _tasks(http, request.workflow_id, kind="call_client")
+    assert call["details"].endswith(". Phone: +48600100200.")  # still free to cancel: no warning
     path = f"/tasks/{call['id']}/complete"
 
     vague = await http.post(path, json={"outcome": "reached_rescheduled"}, headers=STAFF_KEY)

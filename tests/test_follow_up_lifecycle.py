@@ -112,6 +112,26 @@ async def test_phone_reminder_call_is_in_office_hours_not_on_a_closed_saturday(
     assert reminders[0]["channel"] == "phone"
     assert close_to(reminders[0]["requested_at"], reminder_at)
     # The front desk reads it out: no client link, which would act as the client if clicked.
-    [call] = [t for t in await tasks(pool, request.workflow_id) if t["title"].startswith("Przyp")]
+    [call] = [t for t in await tasks(pool, request.workflow_id) if "read out: Przyp" in t["title"]]
     assert "/c/" not in call["details"] and "(ask the client)" in call["details"]
+    await end_workflows(env, request.workflow_id)
+
+
+async def test_a_call_task_inside_24h_warns_of_the_fee_and_says_when_there_is_no_phone(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + timedelta(hours=20), channel="email")
+    request = request.model_copy(
+        update={"client": request.client.model_copy(update={"phone": None})}
+    )
+    await book(env.client, request, settings, booked_at)
+    for _ in range(20):  # the calls come before the visit, in office hours
+        calls = [t for t in await tasks(pool, request.workflow_id) if t["kind"] == "call_client"]
+        if calls:
+            break
+        await env.sleep(timedelta(hours=1))
+    details = calls[0]["details"]
+    assert "No phone on file: write to anna@example.com or find a number." in details
+    assert "Cancelling now is late: the visit counts as held and is charged." in details
     await end_workflows(env, request.workflow_id)

@@ -121,7 +121,7 @@ class StaffCallChannel:
                 case_id=message.case_id,
                 kind=TaskKind.CALL_CLIENT,
                 assignee=RecipientRole.FRONT_DESK,
-                title=message.subject,
+                title=f"Call {message.name or 'the client'} and read out: {message.subject}",
                 details=message.body,
                 due_at=datetime.now(UTC),
                 data={"phone": message.address, "message_id": message.message_id},

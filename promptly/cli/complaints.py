@@ -15,6 +15,7 @@ from promptly.cli.case_commands import (
     add_case_commands,
     print_listing,
     print_timeline,
+    readable_attribute,
     refuse,
     run_case_update,
 )
@@ -142,7 +143,8 @@ def list_complaints(
         return (
             f"{workflow_id:<36} {attributes.get('ComplaintStatus', '-')!s:<20} "
             f"{attributes.get('Department', '-')!s:<16} level "
-            f"{attributes.get('EscalationLevel', 0)}  due {attributes.get('SlaDeadline', '-')}"
+            f"{attributes.get('EscalationLevel', 0)}  due "
+            f"{readable_attribute(attributes, 'SlaDeadline', config.office_timezone)}"
         )
 
     print_listing(

@@ -326,7 +326,7 @@ class AppointmentWorkflow(AppointmentInLine):
             self._note(
                 TimelineKind.ACTION,
                 actor,
-                f"No-show excused: {command.reason}",
+                f"No-show excuse received (the provider decides): {command.reason}",
                 task_id=task.task_id,
             )
             return self._view()

@@ -15,6 +15,7 @@ from promptly.workflows.staff_tasks import open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics
+    from promptly.domain.appointments import fees as appointment_fees
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments.models import (
         AppointmentCase,
@@ -122,7 +123,7 @@ class AppointmentCalls(AppointmentSteps):
                 assignee=RecipientRole.FRONT_DESK,
                 title=f"Call {case.request.client.name} (attempt {attempt} of {max_attempts})",
                 details=f"{case.request.service} on {visit} at {case.request.location} is not "
-                f"confirmed. Phone: {case.request.client.phone}.",
+                f"confirmed. {self._how_to_reach()}{self._cancelling_now(now)}",
                 due_at=now,
                 data={"attempt": attempt, "phone": case.request.client.phone},
             ),
@@ -137,6 +138,18 @@ class AppointmentCalls(AppointmentSteps):
             task_id=task.task_id,
             attempt=attempt,
         )
+
+    def _how_to_reach(self) -> str:
+        client = self.case.request.client
+        if client.phone:
+            return f"Phone: {client.phone}."
+        return f"No phone on file: write to {client.email} or find a number."
+
+    def _cancelling_now(self, now: datetime) -> str:
+        """What the desk must say before the client cancels on this call."""
+        if not appointment_fees.is_late_change(self.case.request.start, now, self.case.policy):
+            return ""
+        return " Cancelling now is late: the visit counts as held and is charged."
 
     async def _decide_call_outcome(self, command: RecordCallOutcomeInput, attempt: int) -> None:
         """What the caller reports of call attempt `attempt`, on either path: counted, noted,

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         PromiseKind,
         TimelineKind,
     )
+    from promptly.domain.readable_time import readable
     from promptly.domain.surveys.models import SurveyRequest
     from promptly.domain.tasks import TaskKind
     from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
@@ -77,7 +78,7 @@ class AppointmentSteps(AppointmentSends):
             "provider_ack_missing",
             "Provider has not acknowledged",
             f"{self.case.request.provider.name} has not acknowledged the booking "
-            f"by {self.case.provider_ack_deadline.isoformat()}.",
+            f"by {readable(self.case.provider_ack_deadline, self._office_timezone)}.",
         )
         if not self._beside:
             self._update(ack_alert_sent=True)

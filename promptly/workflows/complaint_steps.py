@@ -80,7 +80,7 @@ class ComplaintSteps(ComplaintMessaging):
             deadline = complaint_sla.sla_deadline(self.case)
             detail = (
                 f"SLA breached: unresolved after {elapsed}; manager "
-                f"told (level {step.level}); new timeline {self._iso(deadline)}"
+                f"told (level {step.level}); new timeline {self._shown(deadline)}"
             )
             self._note(
                 TimelineKind.DECISION,

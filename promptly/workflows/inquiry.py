@@ -90,7 +90,8 @@ class InquiryWorkflow(SendingCase):
                 TimelineKind.STATUS,
                 SYSTEM,
                 f"Inquiry received via {request.received_via.value}: {request.subject}; "
-                f"answer due {self.case.received_at + rules.answer_within:%Y-%m-%d %H:%M} UTC",
+                # ISO: every reader shows it in their own zone (readable_time.readable_text).
+                f"answer due {(self.case.received_at + rules.answer_within).isoformat()}",
                 status=InquiryStatus.OPEN.value,
                 answer_deadline=inquiries.answer_deadline(self.case).isoformat(),
             )
