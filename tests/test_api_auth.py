@@ -41,6 +41,7 @@ EXPECTED: dict[tuple[str, str], set[ApiRole]] = {
     ("POST", "/inquiries/{inquiry_id}/answer"): ACTING,
     ("POST", "/inquiries/{inquiry_id}/promote"): ACTING,
     ("GET", "/tasks"): ACTING,
+    ("GET", "/tasks/{task_id}"): ACTING,
     ("POST", "/tasks/{task_id}/complete"): ACTING,
     ("GET", "/history/cases/{case}"): {C, A},
     ("GET", "/history/clients/{client_id}"): {C, A},

@@ -165,6 +165,9 @@ async def test_the_desk_records_a_reschedule_agreed_on_the_call_from_the_task(
     await sleep_until(env, deadline + timedelta(minutes=5))
     [call] = await _tasks(http, request.workflow_id, kind="call_client")
     assert call["details"].endswith(". Phone: +48600100200.")  # still free to cancel: no warning
+    one = await http.get(f"/tasks/{call['id']}", headers=STAFF_KEY)
+    assert one.status_code == 200 and one.json() == call  # the whole task, details and data
+    assert (await http.get("/tasks/987654321", headers=STAFF_KEY)).status_code == 404
     path = f"/tasks/{call['id']}/complete"
 
     vague = await http.post(path, json={"outcome": "reached_rescheduled"}, headers=STAFF_KEY)

@@ -78,6 +78,11 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         assert header.split() == ["id", "due", "kind", "assignee", "status", "title"]
         task_id = row.split()[0]
         assert "call_client" in row and "front_desk" in row and "open" in row
+        # The desk reads the whole task: what to read out, and the number to call.
+        shown = await promptly("tasks", "show", task_id)
+        assert shown.exit_code == 0, shown.output
+        assert "read out: " in shown.stdout and "Numer referencyjny" in shown.stdout
+        assert "phone: +48600100200" in shown.stdout
 
         confirmed = await promptly(
             "tasks", "complete", task_id, "reached_confirmed", "--actor-id", "ewa"

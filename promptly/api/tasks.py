@@ -11,8 +11,14 @@ from promptly.api.auth import TASKS, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.domain.appointments.models import AppointmentView
 from promptly.domain.tasks import TaskKind
-from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody
-from promptly.services.staff_tasks import StaffTask, TaskCompletion, complete_task, find_tasks
+from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody, ServiceError
+from promptly.services.staff_tasks import (
+    StaffTask,
+    TaskCompletion,
+    complete_task,
+    find_tasks,
+    load_task,
+)
 
 router = APIRouter(tags=["tasks"])
 
@@ -53,6 +59,23 @@ async def list_tasks(
         offset=offset,
     )
     return TaskList(items=items)
+
+
+@router.get(
+    "/tasks/{task_id}",
+    response_model=StaffTask,
+    responses={**AUTH_RESPONSES, 404: {"model": ErrorBody, "description": "No such task"}},
+)
+async def show_task(
+    request: Request,
+    task_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    caller: Annotated[Caller, require(TASKS)],
+) -> StaffTask:
+    """One task with its details and data: what to do, and what completing it did."""
+    task = await load_task(request.app.state.pool, task_id)
+    if task is None:
+        raise ServiceError(404, f"no task {task_id}")
+    return task
 
 
 @router.post(

@@ -16,7 +16,13 @@ from promptly.domain.readable_time import readable
 from promptly.domain.tasks import TaskKind
 from promptly.services.errors import ServiceError
 from promptly.services.idempotency import derived_id
-from promptly.services.staff_tasks import StaffTask, TaskCompletion, complete_task, find_tasks
+from promptly.services.staff_tasks import (
+    StaffTask,
+    TaskCompletion,
+    complete_task,
+    find_tasks,
+    load_task,
+)
 
 tasks_app = typer.Typer(help="Staff tasks: calls to make, decisions to take.", no_args_is_help=True)
 
@@ -56,6 +62,31 @@ def list_command(
     found = common.run_with_client(action)
     for row in _table(found, common.settings().office_timezone) if found else ["no tasks"]:
         typer.echo(row)
+
+
+@tasks_app.command("show")
+def show_command(task_id: int) -> None:
+    """One task whole: its details (the number to call, the client's words, the excuse), its
+    data, and how it ended."""
+    from promptly.client import open_pool
+
+    async def action(client: Client, config: Settings) -> StaffTask | None:
+        async with open_pool(config) as pool:
+            return await load_task(pool, task_id)
+
+    task = common.run_with_client(action)
+    if task is None:
+        typer.secho(f"no task {task_id}", fg="red", err=True)
+        raise typer.Exit(1)
+    zone = common.settings().office_timezone
+    typer.echo(f"task {task.id} [{task.case_id}] {task.kind} for {task.assignee}: {task.title}")
+    typer.echo(f"  due {readable(task.due_at, zone)}  {task.status}")
+    typer.echo(f"  {task.details}")
+    for name, value in task.data.items():
+        typer.echo(f"  {name}: {value}")
+    if task.outcome is not None:
+        closed = readable(task.closed_at, zone)
+        typer.echo(f"  ended {closed}: {task.outcome} ({task.closed_by}) {task.note or ''}")
 
 
 @tasks_app.command("complete")
