@@ -168,6 +168,9 @@ async def test_the_desk_records_a_reschedule_agreed_on_the_call_from_the_task(
     one = await http.get(f"/tasks/{call['id']}", headers=STAFF_KEY)
     assert one.status_code == 200 and one.json() == call  # the whole task, details and data
     assert (await http.get("/tasks/987654321", headers=STAFF_KEY)).status_code == 404
+    short = await http.get("/tasks", params={"case_id": "A-1"}, headers=STAFF_KEY)
+    assert short.status_code == 422  # a business id alone names no kind: say how to write it
+    assert "e.g. appointment-A-1" in short.json()["errors"][0]["reason"]
     path = f"/tasks/{call['id']}/complete"
 
     vague = await http.post(path, json={"outcome": "reached_rescheduled"}, headers=STAFF_KEY)

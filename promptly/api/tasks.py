@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from promptly.api.auth import TASKS, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
@@ -15,6 +15,7 @@ from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody
 from promptly.services.staff_tasks import (
     StaffTask,
     TaskCompletion,
+    case_filter,
     complete_task,
     find_tasks,
     load_task,
@@ -43,7 +44,8 @@ async def list_tasks(
     status: Annotated[str, Query(pattern="^(open|done|all)$")] = "open",
     case_id: Annotated[
         str | None,
-        Query(pattern=r"^[a-z]+-[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="a workflow id"),
+        Query(description="a case's workflow id, e.g. appointment-A-1001"),
+        AfterValidator(lambda value: value if value is None else case_filter(value)),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,

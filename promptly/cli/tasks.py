@@ -19,6 +19,7 @@ from promptly.services.idempotency import derived_id
 from promptly.services.staff_tasks import (
     StaffTask,
     TaskCompletion,
+    case_filter,
     complete_task,
     find_tasks,
     load_task,
@@ -52,6 +53,11 @@ def list_command(
     if status not in ("open", "done", "all"):
         typer.secho("--status: open, done or all", fg="red", err=True)
         raise typer.Exit(2)
+    try:
+        case_id = case_id if case_id is None else case_filter(case_id)
+    except ValueError as err:
+        typer.secho(f"--case: {err}", fg="red", err=True)
+        raise typer.Exit(2) from err
 
     async def action(client: Client, config: Settings) -> list[StaffTask]:
         async with open_pool(config) as pool:

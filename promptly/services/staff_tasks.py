@@ -8,6 +8,7 @@ prints the reason.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from promptly.domain.appointments.models import (
     RecordCallOutcomeInput,
     WaiveFeeInput,
 )
-from promptly.domain.common import Actor, Model, no_nul
+from promptly.domain.common import Actor, CaseKind, Model, no_nul
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.tasks import TaskKind
 from promptly.services.errors import ServiceError, invalid_input, temporal_errors
@@ -220,6 +221,21 @@ async def load_task(pool: AsyncConnectionPool, task_id: int) -> StaffTask | None
         await cur.execute(f"SELECT {_TASK_COLUMNS} FROM staff_tasks WHERE id = %s", (task_id,))
         row = await cur.fetchone()
     return StaffTask.model_validate(row) if row else None
+
+
+_CASE_ID = re.compile(
+    rf"^({'|'.join(kind.value for kind in CaseKind)})-[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}$"
+)
+
+
+def case_filter(value: str) -> str:
+    """A task list's case: its workflow id; a business id alone names no kind."""
+    if not _CASE_ID.match(value):
+        raise ValueError(
+            f"{value!r} is not a case's workflow id: the kind, a dash, then its id, e.g. "
+            f"appointment-{value}"
+        )
+    return value
 
 
 async def find_tasks(
