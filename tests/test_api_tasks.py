@@ -217,6 +217,9 @@ async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
     assert excuse.status_code == 200, excuse.text
     [decision] = await _tasks(http, request.workflow_id, kind="provider_decision")
     assert decision["assignee"] == "provider"
+    # The provider decides knowing which visit, and that their reason reaches the client.
+    assert decision["details"].startswith("Physiotherapy consultation on ")
+    assert "Excuse: flu." in decision["details"] and "sent to the client" in decision["details"]
     waived = await http.post(
         f"/tasks/{decision['id']}/complete",
         json={"outcome": "waive_fee", "note": "doctor's note"},

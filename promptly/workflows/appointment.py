@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
+    from promptly.domain.readable_time import readable
     from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 
@@ -316,8 +317,10 @@ class AppointmentWorkflow(AppointmentInLine):
                     kind=TaskKind.PROVIDER_DECISION,
                     assignee=RecipientRole.PROVIDER,
                     title=f"Decide on {request.client.name}'s no-show excuse",
-                    details=f"Excuse: {command.reason}. Waive the fee (force majeure) with "
-                    "waive_fee, or let the no-show fee stand.",
+                    details=f"{request.service} on "
+                    f"{readable(request.start, self._office_timezone)}. Excuse: "
+                    f"{command.reason}. Waive the fee (force majeure) with waive_fee, or let "
+                    "the no-show fee stand; a waiver's reason is sent to the client.",
                     due_at=appointment_rules.closes_at(self.case),
                     data={"provider_id": request.provider.id},
                 ),
