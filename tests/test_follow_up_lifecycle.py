@@ -120,8 +120,11 @@ async def test_phone_reminder_call_is_in_office_hours_not_on_a_closed_saturday(
 async def test_a_call_task_inside_24h_warns_of_the_fee_and_says_when_there_is_no_phone(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
+    # Booked on a Tuesday 14:00 for Wednesday 10:00: the calls fall in Tuesday's office hours.
+    start = next_local(await env.get_current_time() + timedelta(days=3), 2, 10, "Europe/Warsaw")
+    await sleep_until(env, start - timedelta(hours=20))
     booked_at = await env.get_current_time()
-    request = appointment(booked_at + timedelta(hours=20), channel="email")
+    request = appointment(start, channel="email")
     request = request.model_copy(
         update={"client": request.client.model_copy(update={"phone": None})}
     )
