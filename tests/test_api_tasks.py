@@ -51,6 +51,18 @@ async def _book_wednesday(env: WorkflowEnvironment, http: httpx.AsyncClient) -> 
     return request
 
 
+async def _first_call(
+    env: WorkflowEnvironment, http: httpx.AsyncClient
+) -> tuple[AppointmentRequest, dict[str, Any]]:
+    """A Wednesday visit and its first call task: planned before the free-cancellation line
+    (Tuesday 10:00), on Monday 15:45."""
+    request = await _book_wednesday(env, http)
+    deadline = (request.start - timedelta(days=2)).replace(hour=15, minute=45)
+    await sleep_until(env, deadline + timedelta(minutes=5))
+    [call] = await _tasks(http, request.workflow_id, kind="call_client")
+    return request, call
+
+
 async def _tasks(http: httpx.AsyncClient, case_id: str, **filters: str) -> list[dict[str, Any]]:
     response = await http.get("/tasks", params={"case_id": case_id, **filters}, headers=STAFF_KEY)
     assert response.status_code == 200, response.text
@@ -62,12 +74,7 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
 ) -> None:
     http = skipping_api
-    request = await _book_wednesday(env, http)
-    # Calls are planned before the free-cancellation line (Tuesday 10:00): Monday 15:45 first.
-    deadline = (request.start - timedelta(days=2)).replace(hour=15, minute=45)
-    await sleep_until(env, deadline + timedelta(minutes=5))
-
-    [first] = await _tasks(http, request.workflow_id, kind="call_client")
+    request, first = await _first_call(env, http)
     assert first["assignee"] == "front_desk" and first["status"] == "open"
     assert first["data"]["attempt"] == 1 and "Anna Nowak" in first["title"]
     inbox = await http.get("/tasks?assignee=front_desk&kind=call_client", headers=STAFF_KEY)
@@ -160,10 +167,7 @@ async def test_the_desk_records_a_reschedule_agreed_on_the_call_from_the_task(
     env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
 ) -> None:
     http = skipping_api
-    request = await _book_wednesday(env, http)
-    deadline = (request.start - timedelta(days=2)).replace(hour=15, minute=45)
-    await sleep_until(env, deadline + timedelta(minutes=5))
-    [call] = await _tasks(http, request.workflow_id, kind="call_client")
+    request, call = await _first_call(env, http)
     assert call["details"].endswith(". Phone: +48600100200.")  # still free to cancel: no warning
     one = await http.get(f"/tasks/{call['id']}", headers=STAFF_KEY)
     assert one.status_code == 200 and one.json() == call  # the whole task, details and data

@@ -14,16 +14,10 @@ from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind
 from promptly.domain.readable_time import readable
 from promptly.domain.tasks import TaskKind
+from promptly.services import staff_tasks
 from promptly.services.errors import ServiceError
 from promptly.services.idempotency import derived_id
-from promptly.services.staff_tasks import (
-    StaffTask,
-    TaskCompletion,
-    case_filter,
-    complete_task,
-    find_tasks,
-    load_task,
-)
+from promptly.services.staff_tasks import StaffTask, TaskCompletion
 
 tasks_app = typer.Typer(help="Staff tasks: calls to make, decisions to take.", no_args_is_help=True)
 
@@ -54,14 +48,14 @@ def list_command(
         typer.secho("--status: open, done or all", fg="red", err=True)
         raise typer.Exit(2)
     try:
-        case_id = case_id if case_id is None else case_filter(case_id)
+        case_id = case_id if case_id is None else staff_tasks.case_filter(case_id)
     except ValueError as err:
         typer.secho(f"--case: {err}", fg="red", err=True)
         raise typer.Exit(2) from err
 
     async def action(client: Client, config: Settings) -> list[StaffTask]:
         async with open_pool(config) as pool:
-            return await find_tasks(
+            return await staff_tasks.find_tasks(
                 pool, assignee=assignee, kind=kind, status=status, case_id=case_id, limit=limit
             )
 
@@ -78,7 +72,7 @@ def show_command(task_id: int) -> None:
 
     async def action(client: Client, config: Settings) -> StaffTask | None:
         async with open_pool(config) as pool:
-            return await load_task(pool, task_id)
+            return await staff_tasks.load_task(pool, task_id)
 
     task = common.run_with_client(action)
     if task is None:
@@ -135,7 +129,7 @@ def complete_command(
 
     async def action(client: Client, config: Settings) -> StaffTask:
         async with open_pool(config) as pool:
-            task, _ = await complete_task(
+            task, _ = await staff_tasks.complete_task(
                 client, pool, config, task_id, completion, actor, update_id
             )
             return task
