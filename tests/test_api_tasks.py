@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, sign, with_api_keys
-from tests.helpers import appointment, next_local, sleep_until
+from tests.helpers import appointment, messages, next_local, settled, sleep_until
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -190,6 +190,44 @@ async def test_the_desk_records_a_reschedule_agreed_on_the_call_from_the_task(
     assert case["status"] == "Booked" and datetime.fromisoformat(case["start"]) == agreed
     assert moved.json()["task"]["outcome"] == "rescheduled"
     assert moved.json()["task"]["closed_by"] == "staff:desk"  # who took the call
+
+
+async def test_when_the_fee_stands_the_case_says_so_and_the_client_is_told_why(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    http = skipping_api
+    request = await _book_wednesday(env, http)
+    base = f"/appointments/{request.appointment_id}"
+    await http.post(f"{base}/confirm", headers=BACKOFFICE_KEY)
+    await sleep_until(env, request.start + timedelta(minutes=20))
+    client = {"kind": "client", "id": "C-17"}
+    excused = await http.post(
+        f"{base}/excuse_no_show", json={"reason": "bus", "actor": client}, headers=BACKOFFICE_KEY
+    )
+    assert excused.status_code == 200, excused.text
+    [decision] = await _tasks(http, request.workflow_id, kind="provider_decision")
+    kept = await http.post(
+        f"/tasks/{decision['id']}/complete",
+        json={"outcome": "fee_stands", "note": "bus delays are not force majeure"},
+        headers=STAFF_KEY,
+    )
+    assert kept.status_code == 200, kept.text
+    case = kept.json()["case"]
+    assert case["billing"] == "no_show"
+    decided = case["timeline"][-1]
+    assert decided["detail"] == "The fee stands: bus delays are not force majeure"
+    assert decided["actor"]["id"] == "desk"
+    await settled(env.client, request.workflow_id)
+    [told] = [m for m in await messages(pool, request.workflow_id) if m["template"] == "fee_stands"]
+    assert (
+        "bus delays are not force majeure" in told["body"]
+        and told["recipient"] == "anna@example.com"
+    )
+    # A client cannot decide it, even through a key that acts for clients.
+    again = await http.post(
+        f"{base}/fee_stands", json={"reason": "fine", "actor": client}, headers=BACKOFFICE_KEY
+    )
+    assert again.status_code == 409 and "decided by the provider" in again.json()["reason"]
 
 
 async def test_no_show_links_are_final_until_the_provider_waives_the_fee(

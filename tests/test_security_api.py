@@ -123,7 +123,7 @@ async def test_only_someone_accountable_for_the_visit_reports_its_delay_or_lifts
     for body in ({"reason": "I say so", "actor": client}, {"reason": "the CRM says so"}):
         refused = await api.post(f"{base}/waive_fee", json=body, headers=BACKOFFICE_KEY)
         assert refused.status_code == 409, refused.text
-        assert "waived by the provider or by staff for them" in refused.json()["reason"]
+        assert "decided by the provider or by staff for them" in refused.json()["reason"]
     assert (await _status(api, request.appointment_id))["billing"] == "late_cancel"
 
     # The front desk passes on the provider's decision.

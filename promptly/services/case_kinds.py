@@ -183,6 +183,7 @@ APPOINTMENT_UPDATES = _updates(
         Cli("excuse", actor=CLIENT, choose_actor=True),
     ),
     CaseUpdate(A.waive_fee, "Force majeure: no fee", PROVIDER_OR_OTHER),
+    CaseUpdate(A.fee_stands, "The fee stands; the client is told why", PROVIDER_OR_OTHER),
 )
 HOLD_CLI = Cli(
     options=("for_customer_answer",), flags={"for_customer_answer": "--for-answer/--not-for-answer"}

@@ -32,6 +32,7 @@ from promptly.domain.appointments.models import (
     AppointmentView,
     CallOutcome,
     ConfirmInput,
+    FeeStandsInput,
     RecordCallOutcomeInput,
     WaiveFeeInput,
 )
@@ -155,9 +156,12 @@ async def _message_call(job: Completing) -> Any:
 
 
 async def _provider_decision(job: Completing) -> Any:
-    if job.done.outcome == "fee_stands":
-        return None
-    reason = job.done.note.strip() or "force majeure (excuse accepted)"
+    note = job.done.note.strip()
+    if job.done.outcome == "fee_stands":  # the client is told, with the note as the reason
+        reason = note or "the excuse does not lift the fee"
+        stands = FeeStandsInput(reason=reason, actor=job.actor)
+        return await job.update_appointment(AppointmentWorkflow.fee_stands, stands)
+    reason = note or "force majeure (excuse accepted)"
     return await job.update_appointment(
         AppointmentWorkflow.waive_fee, WaiveFeeInput(reason=reason, actor=job.actor)
     )

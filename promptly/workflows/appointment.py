@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         CompleteInput,
         ConfirmInput,
         ExcuseNoShowInput,
+        FeeStandsInput,
         RecordCallOutcomeInput,
         ReportDelayInput,
         RescheduleInput,
@@ -352,6 +353,16 @@ class AppointmentWorkflow(AppointmentInLine):
     @waive_fee.validator
     def validate_waive_fee(self, command: WaiveFeeInput) -> None:
         self._refuse_unless_allowed("waive_fee", command.actor)
+
+    @workflow.update
+    async def fee_stands(self, command: FeeStandsInput) -> AppointmentView:
+        async with self._turn(lambda: self._refuse_unless_allowed("fee_stands")):
+            self._keep_fee(command)
+            return self._view()
+
+    @fee_stands.validator
+    def validate_fee_stands(self, command: FeeStandsInput) -> None:
+        self._refuse_unless_allowed("fee_stands", command.actor)
 
     @workflow.query
     def status(self) -> AppointmentView:

@@ -29,11 +29,13 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.appointments import fees as appointment_fees
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
+        FINAL_APPOINTMENT_STATUSES,
         AppointmentCase,
         AppointmentStatus,
         BillingOutcome,
         BillingRecord,
         CancelInput,
+        FeeStandsInput,
         ReportDelayInput,
         RescheduleInput,
         WaiveFeeInput,
@@ -334,6 +336,23 @@ class AppointmentSteps(AppointmentSends):
         self._unflag(PREPAY_FLAG)
         self._tell_fee_waived(command.reason)
         await self._write_billing(record)
+
+    def _keep_fee(self, command: FeeStandsInput) -> None:
+        """The fee stands after the client's excuse (or a late move): the case says so, and
+        the client hears it with the reason (cases from before messages beside the plan:
+        the timeline only)."""
+        moving = self.case.status not in FINAL_APPOINTMENT_STATUSES
+        self._update(reschedule_fee_pending=False)
+        self._note(TimelineKind.DECISION, command.actor, f"The fee stands: {command.reason}")
+        if self._beside:
+            self._start_to_client(
+                "fee_stands",
+                "fee_stands",
+                purpose=f"fee-stands-{self._journal.noted}",
+                budget=timedelta(hours=1),
+                link_actions=[],
+                extra={"reason": command.reason, "fee_for_moving": moving},
+            )
 
     def _tell_fee_waived(
         self, reason: str, purpose: str | None = None, *, fee_for_moving: bool = False

@@ -76,9 +76,9 @@ def actor_refusal(update: str, actor: Actor | None) -> str | None:
     client): the workflow takes the provider, as before."""
     if actor is None:
         return None
-    if update == "waive_fee" and actor.kind not in FEE_DECIDERS:
+    if update in ("waive_fee", "fee_stands") and actor.kind not in FEE_DECIDERS:
         return (
-            f"waive_fee refused: a fee is waived by the provider or by staff for them, "
+            f"{update} refused: a fee is decided by the provider or by staff for them, "
             f"not by a {actor.kind.value} actor"
         )
     if update == "report_delay" and actor.kind is ActorKind.SYSTEM:

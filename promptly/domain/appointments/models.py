@@ -151,6 +151,14 @@ class WaiveFeeInput(Model):
     actor: Actor
 
 
+class FeeStandsInput(Model):
+    """The provider (or staff for them) keeps the fee after an excuse; the reason is sent to
+    the client."""
+
+    reason: Reason
+    actor: Actor
+
+
 class BillingOutcome(StrEnum):
     """What the visit slot means for billing."""
 

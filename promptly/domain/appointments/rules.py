@@ -292,6 +292,7 @@ _ALLOWED: dict[str, frozenset[AppointmentStatus]] = {
     ),
     "excuse_no_show": frozenset({AppointmentStatus.NO_SHOW}),
     "waive_fee": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
+    "fee_stands": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
 }
 
 
@@ -313,7 +314,8 @@ def transition_refusal(
     allowed = _ALLOWED[update]
     if update == "reschedule" and case.free_reschedule and status in _REOPENABLE:
         return None
-    if update == "waive_fee" and case.reschedule_fee_pending and status in _AWAITING_VISIT:
+    fee_decision = update in ("waive_fee", "fee_stands")
+    if fee_decision and case.reschedule_fee_pending and status in _AWAITING_VISIT:
         return None
     if status not in allowed:
         if status in FINAL_APPOINTMENT_STATUSES:
@@ -332,8 +334,8 @@ def transition_refusal(
         return "report_delay refused: the visit should already have started"
     if update == "excuse_no_show" and case.excuse is not None:
         return "excuse_no_show refused: an excuse is already with the provider"
-    if update == "waive_fee" and case.billing is BillingOutcome.WAIVED:
-        return "waive_fee refused: the fee is already waived"
+    if fee_decision and case.billing is BillingOutcome.WAIVED:
+        return f"{update} refused: the fee is already waived"
     return None
 
 
