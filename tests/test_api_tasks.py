@@ -63,6 +63,17 @@ async def _first_call(
     return request, call
 
 
+async def _missed_visit(
+    env: WorkflowEnvironment, http: httpx.AsyncClient
+) -> tuple[AppointmentRequest, str]:
+    """A confirmed Wednesday visit the client did not come to, and its API path."""
+    request = await _book_wednesday(env, http)
+    base = f"/appointments/{request.appointment_id}"
+    await http.post(f"{base}/confirm", headers=BACKOFFICE_KEY)
+    await sleep_until(env, request.start + timedelta(minutes=20))
+    return request, base
+
+
 async def _tasks(http: httpx.AsyncClient, case_id: str, **filters: str) -> list[dict[str, Any]]:
     response = await http.get("/tasks", params={"case_id": case_id, **filters}, headers=STAFF_KEY)
     assert response.status_code == 200, response.text
@@ -196,10 +207,7 @@ async def test_when_the_fee_stands_the_case_says_so_and_the_client_is_told_why(
     env: WorkflowEnvironment, skipping_api: httpx.AsyncClient, pool: AsyncConnectionPool
 ) -> None:
     http = skipping_api
-    request = await _book_wednesday(env, http)
-    base = f"/appointments/{request.appointment_id}"
-    await http.post(f"{base}/confirm", headers=BACKOFFICE_KEY)
-    await sleep_until(env, request.start + timedelta(minutes=20))
+    request, base = await _missed_visit(env, http)
     client = {"kind": "client", "id": "C-17"}
     excused = await http.post(
         f"{base}/excuse_no_show", json={"reason": "bus", "actor": client}, headers=BACKOFFICE_KEY
@@ -234,10 +242,7 @@ async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
     env: WorkflowEnvironment, skipping_api: httpx.AsyncClient, settings: Settings
 ) -> None:
     http = skipping_api
-    request = await _book_wednesday(env, http)
-    base = f"/appointments/{request.appointment_id}"
-    await http.post(f"{base}/confirm", headers=BACKOFFICE_KEY)
-    await sleep_until(env, request.start + timedelta(minutes=20))
+    request, base = await _missed_visit(env, http)
     view = (await http.get(base, headers=STAFF_KEY)).json()
     assert view["status"] == "NoShow" and view["billing"] == "no_show"
 
