@@ -18,9 +18,15 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from promptly.api.appointment_links import visit_options
+from promptly.api.link_actions import Opened
 from promptly.api.pages import status_label
 from promptly.config import Settings
-from promptly.domain.appointments.models import AppointmentRequest, AppointmentStatus
+from promptly.domain.appointments.models import (
+    AppointmentRequest,
+    AppointmentStatus,
+    AppointmentView,
+)
 from promptly.domain.common import Locale
 from promptly.domain.complaints.models import ComplaintStatus
 from promptly.domain.surveys.models import SurveyRequest, SurveyStatus
@@ -147,6 +153,52 @@ async def test_one_link_reaches_every_action_of_the_visit_and_its_calendar(
     assert page_options(done) == {}
     view = await _status(api, request.appointment_id)
     assert view["status"] == "Cancelled" and datetime.fromisoformat(view["start"]) == new_start
+
+
+def test_a_visit_offers_its_other_actions_only_while_it_is_ahead() -> None:
+    request = appointment(_start())
+    now = datetime.now(UTC)
+    fields: dict[str, Any] = {
+        "appointment_id": request.appointment_id,
+        "start": request.start,
+        "booked_at": now,
+        "confirmation_deadline": now,
+        "provider_ack_deadline": now,
+        "reminder_at": None,
+        "response_deadline": now,
+        "next_call_at": None,
+        "confirmation_sent": True,
+        "reminder_sent": False,
+        "provider_acknowledged": False,
+        "call_attempts": 0,
+        "max_call_attempts": 3,
+        "needs_attention": [],
+        "timeline": [],
+    }
+    opened = Opened(
+        url="/c/token",
+        case_id=request.workflow_id,
+        person=request.client,
+        original=request,
+        view=None,
+        locale=Locale.EN,
+        link_to=lambda action, view: f"/c/{action}",
+        terms={"late": "24"},
+    )
+
+    def offered(status: AppointmentStatus, shown: str = "") -> list[str]:
+        view = AppointmentView.model_validate(fields | {"status": status})
+        return [href for _, href in visit_options(opened, view, shown)]
+
+    everything = ["/c/confirm", "/c/reschedule", "/c/cancel", "/c/late", "/c/calendar/calendar.ics"]
+    assert offered(AppointmentStatus.BOOKED) == everything
+    assert offered(AppointmentStatus.CONFIRMED) == everything[1:]  # nothing left to confirm
+    assert offered(AppointmentStatus.BOOKED, shown="cancel") == [
+        link for link in everything if link != "/c/cancel"
+    ]
+    for over in (AppointmentStatus.CHECKED_IN, AppointmentStatus.CANCELLED):
+        assert offered(over) == []  # nothing left for the client to change
+    assert offered(AppointmentStatus.BOOKED, shown="acknowledge") == []  # the provider's page
 
 
 async def test_english_client_gets_english_pages(

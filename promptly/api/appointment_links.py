@@ -53,11 +53,15 @@ def _appointment_details(opened: Opened, view: AppointmentView) -> list[tuple[st
 
 # What a client can do from any page of their visit: a text message carries one link.
 CLIENT_OPTIONS = ("confirm", "reschedule", "cancel", "late", CALENDAR_LINK_ACTION)
+# While the visit is ahead; once the client is checked in there is nothing left to change.
+AHEAD = frozenset(
+    {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
+)
 
 
-def _options(opened: Opened, view: AppointmentView, shown: str = "") -> list[tuple[str, str]]:
-    """Links to the visit's other client actions, and its calendar file, while it is open."""
-    if view.status in FINAL_APPOINTMENT_STATUSES or shown == "acknowledge":
+def visit_options(opened: Opened, view: AppointmentView, shown: str = "") -> list[tuple[str, str]]:
+    """Links to the visit's other client actions, and its calendar file, while it is ahead."""
+    if view.status not in AHEAD or shown == "acknowledge":
         return []
     wanted = [
         action
@@ -90,7 +94,7 @@ def _visit_page(
         title=opened.t(title),
         lines=list(lines),
         details=_appointment_details(opened, view),
-        options=_options(opened, view, shown),
+        options=visit_options(opened, view, shown),
     )
 
 
@@ -103,7 +107,7 @@ def _appointment_page(kind: str, button: str, opened: Opened, error: str = "", *
         details=_appointment_details(opened, opened.view),
         form=Form(kind=kind, action=opened.url, button=opened.t(button), error=error, **form),
         note=_fee_note(opened) if kind in ("cancel", "reschedule") else "",
-        options=_options(opened, opened.view, shown=kind),
+        options=visit_options(opened, opened.view, shown=kind),
     )
 
 
