@@ -114,6 +114,9 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     )
     assert done.status_code == 200, done.text
     assert clash.status_code == 409, clash.text
+    # Refused while the other runs (with where to read how it ended), or once it is done.
+    reason = clash.json()["reason"]
+    assert f"GET /tasks/{first['id']}" in reason or "already done (no_answer" in reason
     task, case = done.json()["task"], done.json()["case"]
     assert task["status"] == "done" and task["outcome"] == "no_answer"
     assert task["note"] == "voicemail" and task["closed_by"] == "staff:desk"

@@ -321,7 +321,11 @@ async def _one_completion_at_a_time(pool: AsyncConnectionPool, task_id: int) -> 
         ).fetchone()
         await lock.commit()
         if not locked or not locked[0]:
-            raise ServiceError(409, f"task {task_id} is being completed right now")
+            raise ServiceError(
+                409,
+                f"task {task_id} is being completed right now by someone else: read how it "
+                f"ended in a moment (GET /tasks/{task_id}, promptly tasks show {task_id})",
+            )
         try:
             yield
         finally:
