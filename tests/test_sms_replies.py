@@ -443,6 +443,8 @@ async def test_an_undelivered_reminder_goes_by_email_and_the_front_desk_is_told(
     [link] = re.findall(rf"{PUBLIC}(/c/\S+)", fallback[0]["body"])
     served = await stack.http.get(link)
     assert served.status_code == 200 and "Physiotherapy consultation" in served.text
+    claims = links.verify(stack.settings.keyring(keys.LINKS), link[3:], datetime.now(UTC))
+    assert claims.moves == 0  # spent like the SMS's own links once the visit moves
     [task] = await until(lambda: _kind(tasks(stack.pool, case_id), "client_reply"), "the task")
     assert phone in task["title"] and "30003" in task["details"]
     async with stack.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

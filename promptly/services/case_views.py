@@ -16,6 +16,7 @@ READ_TIMEOUT, or when the setting `status_reads` is `workflow`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -30,6 +31,21 @@ from promptly.domain.common import CaseKind
 from promptly.services.updates import QUERY_TIMEOUT
 
 log = logging.getLogger("promptly.services.case_views")
+
+# The columns of a `cases` row that a visit's links are signed from (`visit_link_context`).
+VISIT_LINK_COLUMNS = "starts_at, (view->>'reschedules')::int AS reschedules"
+
+
+def visit_link_context(row: Mapping[str, Any]) -> dict[str, object]:
+    """The message context a visit's links are signed from (domain/links.py): its start and
+    how often it had moved, from its stored row, so the links are spent once it moves."""
+    context: dict[str, object] = {}
+    if row.get("starts_at") is not None:
+        context["start"] = row["starts_at"].isoformat()
+    if row.get("reschedules") is not None:
+        context["reschedules"] = row["reschedules"]
+    return context
+
 
 # A read waits this long for PostgreSQL before it asks the workflow instead.
 READ_TIMEOUT = timedelta(seconds=2)

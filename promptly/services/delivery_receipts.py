@@ -20,6 +20,7 @@ from promptly.domain.messages import NoticeRequest, Recipient, SendMessageReques
 from promptly.domain.sms import DeliveryStatus, needs_fallback
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
 from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
+from promptly.services.case_views import VISIT_LINK_COLUMNS, visit_link_context
 from promptly.workflows.notices import ClientNoticeWorkflow
 
 # Receipt error codes that mean the number will never take SMS (unknown number, landline).
@@ -81,8 +82,9 @@ async def record_receipt(
             (message["recipient"],),
         )
         known = await cur.fetchone() or {}
-        # A visit's links are for the start they were sent for (domain/links.py).
-        await cur.execute("SELECT starts_at FROM cases WHERE case_id = %s", (message["case_id"],))
+        await cur.execute(
+            f"SELECT {VISIT_LINK_COLUMNS} FROM cases WHERE case_id = %s", (message["case_id"],)
+        )
         case = await cur.fetchone() or {}
     phone = message["recipient"]
     email = known.get("email")
@@ -106,7 +108,7 @@ async def record_receipt(
             "phone": phone,
             "client_id": known.get("client_id"),
         }
-        | ({"start": case["starts_at"].isoformat()} if case.get("starts_at") else {}),
+        | visit_link_context(case),
         # The ledger keeps no live link: the email carries fresh ones for the same actions.
         link_actions=redacted_actions(message["body"]),
     )

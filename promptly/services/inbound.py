@@ -34,6 +34,7 @@ from promptly.domain.sms import (
     reply_intent,
 )
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
+from promptly.services.case_views import VISIT_LINK_COLUMNS, visit_link_context
 from promptly.services.delivery_receipts import start_notice
 from promptly.workflows.appointment import AppointmentWorkflow
 
@@ -204,9 +205,7 @@ class _Handler:
 
     async def _send_reschedule_link(self, case: dict[str, Any]) -> ReplyOutcome:
         message = self._message("reschedule_link", case["case_id"], self._reply.channel)
-        message.context["start"] = case["starts_at"].isoformat()
-        if case["reschedules"] is not None:  # spent, as the messages' links, once it moves
-            message.context["reschedules"] = case["reschedules"]
+        message.context |= visit_link_context(case)
         message.context |= self._settings.appointment_policy().message_terms()
         message.link_actions = ["reschedule"]
         await start_notice(
@@ -304,8 +303,7 @@ class _Handler:
             return []
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                """SELECT case_id, business_id, client_id, starts_at,
-                          (view->>'reschedules')::int AS reschedules FROM cases
+                f"""SELECT case_id, business_id, client_id, {VISIT_LINK_COLUMNS} FROM cases
                     WHERE kind = 'appointment' AND client_id = ANY(%s) AND status = ANY(%s)
                       AND starts_at > now()
                     ORDER BY starts_at""",
