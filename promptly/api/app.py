@@ -123,14 +123,7 @@ class BodyLimit:
             await self._refuse(scope, receive, send, self.limit)
             return
         if declared is not None and int(declared) > self.limit:
-            larger = next(
-                (
-                    most
-                    for prefix, most in self.declared_up_to.items()
-                    if scope["path"].startswith(prefix)
-                ),
-                self.limit,
-            )
+            larger = self._declared_limit(scope["path"])
             if int(declared) > larger:
                 await self._refuse(scope, receive, send, larger)
                 return
@@ -145,6 +138,13 @@ class BodyLimit:
         if body is None:
             return  # the client went away
         await self.app(scope, replaying(body, receive), send)
+
+    def _declared_limit(self, path: str) -> int:
+        """The most a body of `path` may declare: its prefix's limit, else the common one."""
+        return next(
+            (most for prefix, most in self.declared_up_to.items() if path.startswith(prefix)),
+            self.limit,
+        )
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError, creat
 from promptly.api.auth import ACT, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.config import Settings
-from promptly.domain.common import Actor, Model
+from promptly.domain.common import BUSINESS_ID_PATTERN, Actor, Model
 from promptly.domain.future_times import past_time_problems
 from promptly.services.case_kinds import CaseKind, CaseUpdate
 from promptly.services.errors import (
@@ -30,7 +30,6 @@ from promptly.services.errors import (
 )
 from promptly.services.updates import run_update
 
-BUSINESS_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 BusinessIdQuery = Annotated[str, StringConstraints(pattern=BUSINESS_ID_PATTERN)]
 
 

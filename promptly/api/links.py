@@ -168,10 +168,16 @@ def _claims(token: str, settings: Settings, locale: Locale) -> links.LinkClaims:
         raise LinkStop(problem(locale, "invalid", 400)) from err
 
 
+def _visit(view: Any) -> tuple[datetime | None, int | None]:
+    """The visit a case's links are for: its start and how often it moved (none for cases
+    without a visit)."""
+    return getattr(view, "start", None), getattr(view, "reschedules", None)
+
+
 def _superseded(claims: links.LinkClaims, view: Any) -> bool:
     """A cancel/reschedule link sent for another start than the visit's: the visit changed
     since (this link or an earlier one was used), so the link is spent."""
-    return claims.superseded_by(getattr(view, "start", None), getattr(view, "reschedules", None))
+    return claims.superseded_by(*_visit(view))
 
 
 async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkCase]:
@@ -209,10 +215,7 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
 
     def link_to(action: str, view: Any) -> str:
         # Signed as the message's links are: same expiry, spent once the visit moves.
-        sibling = claims.sibling(
-            action, getattr(view, "start", None), getattr(view, "reschedules", None)
-        )
-        token = links.sign(settings.keyring(keys.LINKS), sibling)
+        token = links.sign(settings.keyring(keys.LINKS), claims.sibling(action, *_visit(view)))
         return f"{url.rsplit('/c/', 1)[0]}/c/{token}"
 
     opened = Opened(

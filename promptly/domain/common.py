@@ -69,9 +69,11 @@ NonEmpty = Annotated[
 ]
 
 
-BusinessId = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-]
+# A business id (an appointment's, a client's): unanchored, to compose into other patterns.
+BUSINESS_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+BUSINESS_ID_PATTERN = rf"^{BUSINESS_ID}$"
+
+BusinessId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=BUSINESS_ID_PATTERN)]
 
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$")]

@@ -6,8 +6,8 @@ claims name its key id, so a rotation keeps earlier links valid for the grace pe
 
 A cancel or reschedule link also names the visit's start it was sent for (`for_start`) and how
 many times it had moved by then (`moves`): once the visit has moved, even back to that start,
-the API refuses the earlier links (single use per change). Stored
-messages keep no live link: `redact` swaps each for its action and token id.
+the API refuses the earlier links (single use per change). Stored messages keep no live
+link: `redact` swaps each for its action and token id.
 
 Pure: the caller passes the keys and the time.
 """
@@ -92,8 +92,8 @@ def sign(keyring: Keyring, claims: LinkClaims) -> str:
 
 # Compact tokens for SMS, where every character costs (about 50 characters instead of 130):
 # {case}~{action letter}{expiry base 36}[.{visit start base 36}[.{moves base 36}]]~{128-bit
-# MAC}. No key id: the
-# keys a keyring still accepts (the current one, the previous one in its grace) are tried.
+# MAC}. No key id: the keys a keyring still accepts (the current one, the previous one in
+# its grace) are tried.
 COMPACT_SEPARATOR = "~"
 _ACTION_LETTERS = {
     "confirm": "c",

@@ -17,14 +17,7 @@ from typing import Annotated, Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-)
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 from temporalio.client import Client
 
 from promptly.config import Settings
@@ -36,7 +29,7 @@ from promptly.domain.appointments.models import (
     RecordCallOutcomeInput,
     WaiveFeeInput,
 )
-from promptly.domain.common import Actor, CaseKind, Model, no_nul
+from promptly.domain.common import BUSINESS_ID, Actor, CaseKind, Model
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.tasks import TaskKind
 from promptly.services.errors import ServiceError, invalid_input, temporal_errors
@@ -61,11 +54,7 @@ class StaffTask(BaseModel):
     closed_at: datetime | None
 
 
-class TaskCompletion(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    _text_without_nul = field_validator("*")(no_nul)
-
+class TaskCompletion(Model):
     outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
     new_start: AwareDatetime | None = Field(
@@ -227,9 +216,7 @@ async def load_task(pool: AsyncConnectionPool, task_id: int) -> StaffTask | None
     return StaffTask.model_validate(row) if row else None
 
 
-_CASE_ID = re.compile(
-    rf"^({'|'.join(kind.value for kind in CaseKind)})-[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}$"
-)
+_CASE_ID = re.compile(rf"^({'|'.join(kind.value for kind in CaseKind)})-{BUSINESS_ID}$")
 
 
 def case_filter(value: str) -> str:

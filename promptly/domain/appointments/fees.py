@@ -69,6 +69,8 @@ def reschedule_charged(case: AppointmentCase, by: Actor, now: datetime) -> bool:
 # by a person accountable for the visit, the provider or staff for them. A back-office system
 # relays them only with a key that may act as the provider; a client never lifts a fee.
 FEE_DECIDERS = frozenset({ActorKind.PROVIDER, ActorKind.STAFF})
+# The updates that decide a fee: lift it, or keep it.
+FEE_DECISIONS = frozenset({"waive_fee", "fee_stands"})
 
 
 def actor_refusal(update: str, actor: Actor | None) -> str | None:
@@ -76,7 +78,7 @@ def actor_refusal(update: str, actor: Actor | None) -> str | None:
     client): the workflow takes the provider, as before."""
     if actor is None:
         return None
-    if update in ("waive_fee", "fee_stands") and actor.kind not in FEE_DECIDERS:
+    if update in FEE_DECISIONS and actor.kind not in FEE_DECIDERS:
         return (
             f"{update} refused: a fee is decided by the provider or by staff for them, "
             f"not by a {actor.kind.value} actor"

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from promptly.domain import calendar
 from promptly.domain.appointments import follow_up
+from promptly.domain.appointments.fees import FEE_DECISIONS
 from promptly.domain.appointments.follow_up import (
     call_attempt_time,
     planned_call_attempts,
@@ -314,7 +315,7 @@ def transition_refusal(
     allowed = _ALLOWED[update]
     if update == "reschedule" and case.free_reschedule and status in _REOPENABLE:
         return None
-    fee_decision = update in ("waive_fee", "fee_stands")
+    fee_decision = update in FEE_DECISIONS
     if fee_decision and case.reschedule_fee_pending and status in _AWAITING_VISIT:
         return None
     if status not in allowed:
