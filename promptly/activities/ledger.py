@@ -62,14 +62,13 @@ async def record_attempt(
         # This attempt takes the message to its channel from now (`in_flight_since`, cleared
         # by `mark`); the value it replaces says whether the attempt before ended unrecorded.
         """UPDATE messages m
-              SET attempts = m.attempts + (m.status NOT IN ('sent', 'queued_in_outbox'))::int,
-                  in_flight_since = CASE WHEN m.status NOT IN ('sent', 'queued_in_outbox')
-                                         THEN now() END
-             FROM (SELECT id, in_flight_since FROM messages WHERE idempotency_key = %s
+              SET attempts = m.attempts + (m.status <> ALL(%(done)s))::int,
+                  in_flight_since = CASE WHEN m.status <> ALL(%(done)s) THEN now() END
+             FROM (SELECT id, in_flight_since FROM messages WHERE idempotency_key = %(key)s
                    FOR UPDATE) earlier
             WHERE m.id = earlier.id
         RETURNING m.id, m.status, m.provider_id, m.subject, m.body, earlier.in_flight_since""",
-        (request.idempotency_key,),
+        {"key": request.idempotency_key, "done": [status.value for status in DONE]},
     )
     row = await cursor.fetchone()
     if row is None:  # pragma: no cover - the row was inserted just above
