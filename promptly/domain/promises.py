@@ -107,16 +107,8 @@ def renewed(record: PromiseRecord, now: datetime, due: datetime | None) -> Promi
     """Made again for a new time (reschedule, reopening); broken and waived promises stay."""
     if record.verdict in FINAL:
         return record
-    return _changed(
-        record,
-        verdict=PromiseVerdict.PENDING,
-        promised_at=now,
-        due_at=due,
-        met_at=None,
-        decided_at=None,
-        cause=None,
-        actor=None,
-    )
+    # Made afresh: nothing of the old verdict carries over, only the write order does.
+    return made(record.promise, now, due).model_copy(update={"revision": record.revision + 1})
 
 
 def due_moved(record: PromiseRecord, due: datetime | None) -> PromiseRecord:
