@@ -191,18 +191,24 @@ FINAL_APPOINTMENT_STATUSES = frozenset(
 )
 
 
-class AppointmentView(Model):
-    """The `status` query of an appointment, and the answer of every update."""
+class AppointmentDeadlines(Model):
+    """When the case's service levels fall due: planned at booking, kept by the case, shown by
+    its view under the same names."""
 
-    appointment_id: str
-    status: AppointmentStatus
-    start: AwareDatetime
     booked_at: AwareDatetime
     confirmation_deadline: AwareDatetime
     provider_ack_deadline: AwareDatetime
     reminder_at: AwareDatetime | None
     response_deadline: AwareDatetime
     next_call_at: AwareDatetime | None
+
+
+class AppointmentView(AppointmentDeadlines):
+    """The `status` query of an appointment, and the answer of every update."""
+
+    appointment_id: str
+    status: AppointmentStatus
+    start: AwareDatetime
     confirmation_sent: bool
     reminder_sent: bool
     provider_acknowledged: bool
@@ -278,18 +284,12 @@ class AppointmentPolicy(Model):
         return self.model_copy(update={**durations, "quiet_hours": None, "business": None})
 
 
-class AppointmentCase(Model):
+class AppointmentCase(AppointmentDeadlines):
     """Everything an appointment workflow knows: the booking, its rules, where it stands."""
 
     request: AppointmentRequest
     policy: AppointmentPolicy
     status: AppointmentStatus = AppointmentStatus.BOOKED
-    booked_at: AwareDatetime
-    confirmation_deadline: AwareDatetime
-    provider_ack_deadline: AwareDatetime
-    reminder_at: AwareDatetime | None
-    response_deadline: AwareDatetime
-    next_call_at: AwareDatetime | None
     max_call_attempts: int
     call_attempts: int = 0
     awaiting_call_outcome: bool = False
