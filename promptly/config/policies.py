@@ -91,33 +91,26 @@ class AppointmentSettings(BaseModel):
         return self
 
     def appointment_policy(self) -> AppointmentPolicy:
-        rules = AppointmentPolicy(
-            confirmation_within=self.confirmation_within,
-            provider_ack_within=self.provider_ack_within,
-            reminder_before=self.reminder_before,
-            quiet_hours=None
-            if self.quiet_hours_start == self.quiet_hours_end
-            else HourRange(start_hour=self.quiet_hours_start, end_hour=self.quiet_hours_end),
-            response_deadline_before=self.response_deadline_before,
-            call_attempts=self.call_attempts,
-            call_interval=self.call_interval,
-            business=BusinessCalendar(
-                timezone=self.office_timezone,
-                hours=HourRange(
-                    start_hour=self.business_hours_start, end_hour=self.business_hours_end
+        # Every rule named alike here and in the policy is taken as set: a new number is a field
+        # in both, not a third line to remember in this method.
+        same_named = AppointmentPolicy.model_fields.keys() & AppointmentSettings.model_fields.keys()
+        rules = AppointmentPolicy.model_validate(
+            {name: getattr(self, name) for name in same_named}
+            | {
+                "quiet_hours": None
+                if self.quiet_hours_start == self.quiet_hours_end
+                else HourRange(start_hour=self.quiet_hours_start, end_hour=self.quiet_hours_end),
+                "business": BusinessCalendar(
+                    timezone=self.office_timezone,
+                    hours=HourRange(
+                        start_hour=self.business_hours_start, end_hour=self.business_hours_end
+                    ),
+                    weekdays=self.business_days,
+                    holidays=self.holidays,
                 ),
-                weekdays=self.business_days,
-                holidays=self.holidays,
-            ),
-            no_show_after=self.no_show_after,
-            client_late_limit=self.client_late_limit,
-            late_change_within=self.late_change_within,
-            continue_after_reschedules=self.continue_after_reschedules,
-            survey_after_end=self.survey_after_end,
-            survey_reminder_after=self.survey_reminder_after,
-            survey_closes_after=self.survey_closes_after,
-            # A free reschedule stays usable as long as the client link that offers it.
-            free_reschedule_open_for=self.link_ttl,
+                # A free reschedule stays usable as long as the client link that offers it.
+                "free_reschedule_open_for": self.link_ttl,
+            }
         )
         return rules.scaled(self.time_scale)
 
