@@ -118,7 +118,11 @@ def create_worker(
     messaging = SmsRoutingMessaging(
         pool,
         channels(settings),
-        StaffDirectory(str(settings.supervisor_email), str(settings.front_desk_email)),
+        StaffDirectory(
+            str(settings.supervisor_email),
+            str(settings.front_desk_email),
+            settings.office_timezone,
+        ),
         LinkSettings(
             base_url=settings.public_base_url.rstrip("/"),
             secret=secret,

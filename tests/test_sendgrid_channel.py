@@ -60,7 +60,9 @@ def activities(
     return MessagingActivities(
         pool,
         channels,
-        StaffDirectory("supervisor@promptly.example", "front-desk@promptly.example"),
+        StaffDirectory(
+            "supervisor@promptly.example", "front-desk@promptly.example", "Europe/Warsaw"
+        ),
         LinkSettings(base_url=BASE_URL, secret="test-link-secret", ttl=timedelta(days=14)),
     )
 
@@ -126,6 +128,30 @@ async def ledger_row(pool: AsyncConnectionPool, key: str) -> dict[str, Any] | No
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT * FROM messages WHERE idempotency_key = %s", (key,))
         return await cur.fetchone()
+
+
+async def test_a_client_abroad_reads_every_time_with_their_zone_named(
+    pool: AsyncConnectionPool, fake: SendGridFake
+) -> None:
+    at_home, abroad = confirmation(), confirmation()
+    abroad.to.timezone = "America/New_York"
+    acts = activities(pool, fake)
+
+    await send(acts, at_home)
+    await send(acts, abroad)
+
+    home_mail, abroad_mail = (seen.body for seen in fake.requests)
+    # In the office's zone: the subject's time stands alone, the When line names the zone.
+    assert home_mail["subject"].endswith("10:00 is booked"), home_mail["subject"]
+    assert (
+        "When:     Wednesday, 12 March 2031, 10:00 (Central European Standard Time)"
+        in (home_mail["content"][0]["value"])
+    )
+    # A New York client next to a Warsaw address: 05:00 their time, and it says so.
+    assert abroad_mail["subject"].endswith("05:00 (Eastern Daylight Time) is booked")
+    text = abroad_mail["content"][0]["value"]
+    assert "When:     Wednesday, 12 March 2031, 05:00 (Eastern Daylight Time)" in text
+    assert "10:00" not in text
 
 
 async def test_accepted_mail_is_sent_with_the_rendered_message(

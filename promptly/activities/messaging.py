@@ -59,6 +59,9 @@ PROVIDER_CLOCK_SLACK = timedelta(minutes=2)
 class StaffDirectory:
     supervisor_email: str
     front_desk_email: str
+    # Where the visits are: a reader in another zone gets every time with its zone named.
+    # None: times are never named (a deployment that serves one zone only).
+    office_timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,12 @@ class MessagingActivities:
             now=activity.info().scheduled_time,
         )
         rendered = render(
-            request.template, recipient.locale, recipient.timezone, context, request.channel
+            request.template,
+            recipient.locale,
+            recipient.timezone,
+            context,
+            request.channel,
+            office_timezone=self._staff.office_timezone,
         )
         stored = RenderedMessage(rendered.subject, links.redact(rendered.body, message_links))
 

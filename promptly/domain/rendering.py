@@ -52,7 +52,7 @@ def sentence(text: str) -> str:
 
 
 @cache
-def _environment(locale: Locale, timezone: str) -> Environment:
+def _environment(locale: Locale, timezone: str, name_zone: bool = False) -> Environment:
     # Imported here: the workflows, the API and the CLI import this module through the
     # messaging activity, and only the sending worker renders.
     from babel.dates import format_datetime
@@ -67,13 +67,18 @@ def _environment(locale: Locale, timezone: str) -> Environment:
     )
     tz = ZoneInfo(timezone)
 
-    def when(value: datetime | str) -> str:
+    def when(value: datetime | str, zone: bool = False) -> str:
+        """ "Monday, 26 October 2026, 09:00", and "(Eastern Daylight Time)" after it when the
+        reader is away from the office or the line must name the zone."""
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return format_datetime(moment, "EEEE, d MMMM y, HH:mm", tzinfo=tz, locale=locale.value)
+        pattern = "EEEE, d MMMM y, HH:mm" + (" (zzzz)" if zone or name_zone else "")
+        return format_datetime(moment, pattern, tzinfo=tz, locale=locale.value)
 
     def when_short(value: datetime | str) -> str:
+        """ "Mon 26.10, 09:00" (SMS, subjects), "(New York)" after it away from the office."""
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return format_datetime(moment, "EEE d.MM, HH:mm", tzinfo=tz, locale=locale.value)
+        pattern = "EEE d.MM, HH:mm" + (" (VVV)" if name_zone else "")
+        return format_datetime(moment, pattern, tzinfo=tz, locale=locale.value)
 
     def duration(seconds: float, narrow: bool = False) -> str:
         """`86400` → "24 hours" / "24 godziny" ("24h" / "24 h" narrow, for SMS): the largest
@@ -110,21 +115,27 @@ def render(
     timezone: str,
     context: dict[str, Any],
     channel: Channel | None = None,
+    *,
+    office_timezone: str | None = None,
 ) -> RenderedMessage:
     """The message in the recipient's language; by SMS its short version (templates/*/sms/),
-    or the subject alone when a template has none, in GSM-7 letters (two segments at most)."""
+    or the subject alone when a template has none, in GSM-7 letters (two segments at most).
+
+    Times are in the recipient's `timezone`. A reader in another zone than `office_timezone`
+    (a client abroad) gets every time with its zone named: "04:00" beside a Warsaw address
+    would read as Warsaw time."""
     context = EARLIER_CONTEXT | context
+    env = _environment(locale, timezone, office_timezone not in (None, timezone))
     if channel is Channel.SMS:
-        return _render_sms(template, locale, timezone, context)
-    text = _environment(locale, timezone).get_template(f"{template}.j2").render(**context)
+        return _render_sms(env, template, locale, context)
+    text = env.get_template(f"{template}.j2").render(**context)
     subject, _, body = text.partition("\n")
     return RenderedMessage(subject=subject.strip(), body=body.strip() + "\n")
 
 
 def _render_sms(
-    template: str, locale: Locale, timezone: str, context: dict[str, Any]
+    env: Environment, template: str, locale: Locale, context: dict[str, Any]
 ) -> RenderedMessage:
-    env = _environment(locale, timezone)
     if template in sms_template_names(locale):
         text = env.get_template(f"sms/{template}.j2").render(**context)
         subject, _, body = text.partition("\n")
