@@ -55,7 +55,7 @@ def sentence(text: str) -> str:
 def _environment(locale: Locale, timezone: str, name_zone: bool = False) -> Environment:
     # Imported here: the workflows, the API and the CLI import this module through the
     # messaging activity, and only the sending worker renders.
-    from babel.dates import format_datetime
+    from babel.dates import format_datetime, format_skeleton
     from babel.units import format_unit
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -75,10 +75,13 @@ def _environment(locale: Locale, timezone: str, name_zone: bool = False) -> Envi
         return format_datetime(moment, pattern, tzinfo=tz, locale=locale.value)
 
     def when_short(value: datetime | str) -> str:
-        """ "Mon 26.10, 09:00" (SMS, subjects), "(New York)" after it away from the office."""
+        """Thu, Nov 5, 09:00 / czw., 5 lis, 09:00 (SMS): the month named in the reader's
+        language, as 05.11 reads as May 11 to a US reader; "(New York)" after it away from
+        the office."""
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        pattern = "EEE d.MM, HH:mm" + (" (VVV)" if name_zone else "")
-        return format_datetime(moment, pattern, tzinfo=tz, locale=locale.value)
+        day = format_skeleton("MMMEd", moment, tzinfo=tz, locale=locale.value)
+        pattern = "HH:mm" + (" (VVV)" if name_zone else "")
+        return f"{day}, {format_datetime(moment, pattern, tzinfo=tz, locale=locale.value)}"
 
     def duration(seconds: float, narrow: bool = False) -> str:
         """`86400` → "24 hours" / "24 godziny" ("24h" / "24 h" narrow, for SMS): the largest
