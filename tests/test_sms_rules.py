@@ -178,6 +178,25 @@ def test_every_template_by_sms_fits_in_two_segments_three_abroad(
     assert "\n" not in rendered.body
 
 
+@pytest.mark.parametrize(
+    ("locale", "zone", "said"),
+    [
+        (Locale.EN, "Europe/Warsaw", "Thu, Nov 5, 09:00, "),
+        (Locale.PL, "Europe/Warsaw", "czw., 5 lis, 09:00, "),
+        (Locale.EN, "America/New_York", "Thu, Nov 5, 03:00 (New York), "),
+        (Locale.PL, "America/New_York", "czw., 5 lis, 03:00 (Nowy Jork), "),
+    ],
+)
+def test_a_reminder_by_sms_names_the_month_and_abroad_the_zone(
+    locale: Locale, zone: str, said: str
+) -> None:
+    context = _context("reminder", locale) | {"start": "2026-11-05T09:00:00+01:00"}
+    rendered = render(
+        "reminder", locale, zone, context, Channel.SMS, office_timezone="Europe/Warsaw"
+    )
+    assert said in rendered.body, rendered.body
+
+
 def test_the_client_templates_have_their_own_sms_version_in_both_languages() -> None:
     wanted = {
         "confirmation",
