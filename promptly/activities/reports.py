@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
@@ -24,9 +26,7 @@ class ReportActivities:
         async with self._pool.connection() as conn:
             report = await build_report(conn, period)
         return QaReportSummary(
-            first=period.first,
-            last=period.last,
-            timezone=period.timezone,
+            **asdict(period),
             appointments=report.appointments,
             complaints=report.complaints,
             table=render_table(report),
