@@ -38,6 +38,15 @@ def page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(title=html.escape(title), body=body))
 
 
+def _rooted(request: Request, path: str) -> str:
+    """`path` as the browser asks for it: under the root path a proxy serves the API at."""
+    return f"{request.scope.get('root_path', '')}{path}"
+
+
+def _asset(request: Request, name: str) -> str:
+    return _rooted(request, f"{ASSETS_URL}/{name}")
+
+
 def add_docs_routes(app: FastAPI, *, dev_tools: bool) -> None:
     """Mount the offline docs, the index and (dev stack only) the outbox page on `app`,
     which must be built with `docs_url=None, redoc_url=None`."""
@@ -47,23 +56,21 @@ def add_docs_routes(app: FastAPI, *, dev_tools: bool) -> None:
 
     @router.get("/docs")
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
-            openapi_url=f"{root}{openapi_url}",
+            openapi_url=_rooted(request, openapi_url),
             title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+            swagger_js_url=_asset(request, "swagger-ui-bundle.js"),
+            swagger_css_url=_asset(request, "swagger-ui.css"),
+            swagger_favicon_url=_asset(request, "favicon.png"),
         )
 
     @router.get("/redoc")
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
         return get_redoc_html(
-            openapi_url=f"{root}{openapi_url}",
+            openapi_url=_rooted(request, openapi_url),
             title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+            redoc_js_url=_asset(request, "redoc.standalone.js"),
+            redoc_favicon_url=_asset(request, "favicon.png"),
             with_google_fonts=False,
         )
 
