@@ -17,7 +17,7 @@ from promptly.domain.appointments.models import (
     AppointmentView,
     appointment_workflow_id,
 )
-from promptly.services.cases import start_case
+from promptly.services.cases import case_details, reached, start_case
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
@@ -54,11 +54,17 @@ async def book(
         ],
         summary=f"{request.service} · client {request.client.id} · provider "
         f"{request.provider.id} · {request.start.isoformat()}",
-        details=f"Appointment **{request.appointment_id}**\n\n"
-        f"- service: {request.service}\n- start: {request.start.isoformat()} "
-        f"({request.client.timezone})\n- duration: {request.duration_minutes} min\n"
-        f"- client: {request.client.id} via {request.client.preferred_channel.value}\n"
-        f"- provider: {request.provider.id}",
+        details=case_details(
+            "Appointment",
+            request.appointment_id,
+            {
+                "service": request.service,
+                "start": f"{request.start.isoformat()} ({request.client.timezone})",
+                "duration": f"{request.duration_minutes} min",
+                "client": reached(request.client),
+                "provider": request.provider.id,
+            },
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.types import MethodAsyncSingleParam, ReturnType, SelfType
 
 from promptly.config import Settings
+from promptly.domain.common import Person
 from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 from promptly.workflows.search_attributes import CLIENT_ID
 
@@ -24,6 +25,18 @@ class CaseRequest(Protocol):
 
 
 RequestT = TypeVar("RequestT", bound=CaseRequest)
+
+
+def case_details(noun: str, case_id: str, facts: Mapping[str, str | None]) -> str:
+    """What the Temporal UI shows above a case's history: `Noun **id**`, then a line
+    `- name: value` per fact (None: not shown)."""
+    lines = "".join(f"\n- {name}: {value}" for name, value in facts.items() if value is not None)
+    return f"{noun} **{case_id}**\n{lines}"
+
+
+def reached(person: Person) -> str:
+    """Who a case is with and how we reach them, for its details: `C-17 via email`."""
+    return f"{person.id} via {person.preferred_channel.value}"
 
 
 class CaseExists(Exception):

@@ -12,7 +12,7 @@ from promptly.domain.complaints.models import (
     ComplaintView,
     complaint_workflow_id,
 )
-from promptly.services.cases import start_case
+from promptly.services.cases import case_details, reached, start_case
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.search_attributes import COMPLAINT_STATUS
 
@@ -35,11 +35,17 @@ async def file_complaint(
         client_id=request.customer.id,
         summary=f"Complaint {request.complaint_id} · {request.category} · "
         f"{request.severity.value} · customer {request.customer.id}",
-        details=f"Complaint **{request.complaint_id}**\n\n"
-        f"- category: {request.category}\n- severity: {request.severity.value}\n"
-        f"- received via: {request.received_via.value}\n"
-        f"- customer: {request.customer.id} via {request.customer.preferred_channel.value}"
-        + (f"\n- appointment: {request.appointment_id}" if request.appointment_id else ""),
+        details=case_details(
+            "Complaint",
+            request.complaint_id,
+            {
+                "category": request.category,
+                "severity": request.severity.value,
+                "received via": request.received_via.value,
+                "customer": reached(request.customer),
+                "appointment": request.appointment_id,
+            },
+        ),
     )
 
 

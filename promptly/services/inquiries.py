@@ -8,7 +8,7 @@ from temporalio.common import SearchAttributePair
 
 from promptly.config import Settings
 from promptly.domain.inquiries import InquiryRequest, InquiryStatus, InquiryView
-from promptly.services.cases import start_case
+from promptly.services.cases import case_details, reached, start_case
 from promptly.workflows.inquiry import InquiryWorkflow
 from promptly.workflows.search_attributes import INQUIRY_STATUS
 
@@ -27,7 +27,13 @@ async def record_inquiry(
         client_id=request.customer.id,
         summary=f"Inquiry {request.inquiry_id} · {request.subject[:60]} · "
         f"customer {request.customer.id}",
-        details=f"Inquiry **{request.inquiry_id}**\n\n- subject: {request.subject}\n"
-        f"- received via: {request.received_via.value}\n"
-        f"- customer: {request.customer.id} via {request.customer.preferred_channel.value}",
+        details=case_details(
+            "Inquiry",
+            request.inquiry_id,
+            {
+                "subject": request.subject,
+                "received via": request.received_via.value,
+                "customer": reached(request.customer),
+            },
+        ),
     )
