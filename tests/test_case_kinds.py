@@ -16,10 +16,10 @@ from typer.main import get_command
 from promptly.api.case_updates import add_update_routes
 from promptly.cli.case_commands import add_case_commands
 from promptly.cli.main import app as cli_app
-from promptly.domain.appointments.models import appointment_workflow_id
+from promptly.domain.appointments.models import AppointmentStatus, appointment_workflow_id
 from promptly.domain.common import ActorInput
-from promptly.domain.complaints.models import complaint_workflow_id
-from promptly.domain.inquiries import inquiry_workflow_id
+from promptly.domain.complaints.models import ComplaintStatus, complaint_workflow_id
+from promptly.domain.inquiries import InquiryStatus, inquiry_workflow_id
 from promptly.services.case_kinds import (
     APPOINTMENT,
     CASE_KINDS,
@@ -40,6 +40,16 @@ def test_each_kind_names_its_workflow_ids_as_the_domain_does() -> None:
         assert kind.workflow_id("X-1") == domain_id("X-1")
         assert kind.case_id(domain_id("X-1")) == "X-1"
     assert [kind.plural for kind in CASE_KINDS] == ["appointments", "complaints", "inquiries"]
+
+
+def test_each_kind_lists_its_views_status_under_its_status_attribute() -> None:
+    for kind, statuses, attribute in (
+        (APPOINTMENT, AppointmentStatus, "AppointmentStatus"),
+        (COMPLAINT, ComplaintStatus, "ComplaintStatus"),
+        (INQUIRY, InquiryStatus, "InquiryStatus"),
+    ):
+        assert kind.statuses is statuses
+        assert kind.listed["status"].name == attribute
 
 
 def test_each_update_is_a_workflow_update_taking_its_input_model() -> None:

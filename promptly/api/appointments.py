@@ -43,14 +43,7 @@ appointments = case_router(
 )
 
 
-LISTING = Listing(
-    APPOINTMENTS,
-    "started_at",
-    status=APPOINTMENT_STATUS,
-    client_id=CLIENT_ID,
-    provider_id=PROVIDER_ID,
-    start=APPOINTMENT_START,
-)
+LISTING = Listing(APPOINTMENTS, "started_at")
 
 
 def appointment_filters(

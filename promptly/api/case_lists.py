@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, create_model
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
-from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.api.auth import READ, Caller, require
@@ -143,17 +142,15 @@ class Listing:
     and the route.
 
     A summary holds the ids, the status URL, whether the case runs, when it started (named
-    `started_as`) and the search attributes given (summary field=key, typed as the key)."""
+    `started_as`) and the kind's `listed` search attributes (typed as their keys)."""
 
-    def __init__(
-        self, kind: CaseKind, started_as: str, **attributes: SearchAttributeKey[Any]
-    ) -> None:
+    def __init__(self, kind: CaseKind, started_as: str) -> None:
         self.kind = kind
         self.started_as = started_as
-        self.attributes = attributes
+        self.attributes = kind.listed
         title = kind.noun.capitalize()
         fields: dict[str, Any] = {kind.id_field: (str, ...), "workflow_id": (str, ...)}
-        for name, key in attributes.items():
+        for name, key in kind.listed.items():
             fields[name] = (key.value_type | None, ...)
         fields.update(
             running=(bool, ...), **{started_as: (datetime | None, ...)}, status_url=(str, ...)

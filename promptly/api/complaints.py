@@ -18,9 +18,7 @@ from promptly.workflows.search_attributes import (
     CLIENT_ID,
     COMPLAINT_STATUS,
     DEPARTMENT,
-    ESCALATION_LEVEL,
     SLA_BREACHED,
-    SLA_DEADLINE,
 )
 
 # URL action → workflow update: the registry's (a new update is one line there).
@@ -41,16 +39,7 @@ complaints = case_router(
 )
 
 
-LISTING = Listing(
-    COMPLAINTS,
-    "filed_at",
-    status=COMPLAINT_STATUS,
-    department=DEPARTMENT,
-    client_id=CLIENT_ID,
-    sla_deadline=SLA_DEADLINE,
-    sla_breached=SLA_BREACHED,
-    escalation_level=ESCALATION_LEVEL,
-)
+LISTING = Listing(COMPLAINTS, "filed_at")
 
 
 def complaint_filters(

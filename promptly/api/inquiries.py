@@ -12,7 +12,7 @@ from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.cases import StartRoute, case_router
 from promptly.domain.inquiries import InquiryStatus
 from promptly.services.case_kinds import INQUIRY as INQUIRIES
-from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
+from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS
 
 # URL action → workflow update: the registry's (a new update is one line there).
 INQUIRY_ACTIONS = INQUIRIES.updates
@@ -31,13 +31,7 @@ router = case_router(
 )
 
 
-LISTING = Listing(
-    INQUIRIES,
-    "received_at",
-    status=INQUIRY_STATUS,
-    client_id=CLIENT_ID,
-    answer_deadline=SLA_DEADLINE,
-)
+LISTING = Listing(INQUIRIES, "received_at")
 
 
 def inquiry_filters(

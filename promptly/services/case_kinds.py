@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import cached_property
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributeKey
 
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest, AppointmentView
@@ -32,6 +34,18 @@ from promptly.services.inquiries import record_inquiry
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
+from promptly.workflows.search_attributes import (
+    APPOINTMENT_START,
+    APPOINTMENT_STATUS,
+    CLIENT_ID,
+    COMPLAINT_STATUS,
+    DEPARTMENT,
+    ESCALATION_LEVEL,
+    INQUIRY_STATUS,
+    PROVIDER_ID,
+    SLA_BREACHED,
+    SLA_DEADLINE,
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,9 @@ class CaseKind:
     start: Callable[[Client, Any, Settings], Awaitable[WorkflowHandle[Any, Any]]]
     started: str  # "booked"
     rejected: tuple[type[Exception], ...] = ()  # the start's own refusals: `field: reason`
+    # The search attributes its lists show (API and CLI), by the name a list item gives
+    # each; `status` publishes the view's status, the filter every list has.
+    listed: Mapping[str, SearchAttributeKey[Any]] = field(default_factory=dict)
 
     @property
     def plural(self) -> str:
@@ -133,6 +150,14 @@ class CaseKind:
     @property
     def view_model(self) -> type[BaseModel]:
         return self.viewed.view_model
+
+    @property
+    def statuses(self) -> type[StrEnum]:
+        """The enum of its view's `status`, which `listed["status"]` publishes."""
+        statuses = self.view_model.model_fields["status"].annotation
+        if not (isinstance(statuses, type) and issubclass(statuses, StrEnum)):
+            raise TypeError(f"{self.view_model.__name__}.status is no StrEnum")
+        return statuses
 
     def workflow_id(self, case_id: str) -> str:
         return f"{self.noun}-{case_id}"
@@ -218,8 +243,43 @@ async def _book(
 
 
 APPOINTMENT = CaseKind(
-    "appointment", A, AppointmentRequest, APPOINTMENT_UPDATES, _book, "booked", (BookingRejected,)
+    "appointment",
+    A,
+    AppointmentRequest,
+    APPOINTMENT_UPDATES,
+    _book,
+    "booked",
+    (BookingRejected,),
+    listed={
+        "status": APPOINTMENT_STATUS,
+        "client_id": CLIENT_ID,
+        "provider_id": PROVIDER_ID,
+        "start": APPOINTMENT_START,
+    },
 )
-COMPLAINT = CaseKind("complaint", C, ComplaintRequest, COMPLAINT_UPDATES, file_complaint, "filed")
-INQUIRY = CaseKind("inquiry", I, InquiryRequest, INQUIRY_UPDATES, record_inquiry, "recorded")
+COMPLAINT = CaseKind(
+    "complaint",
+    C,
+    ComplaintRequest,
+    COMPLAINT_UPDATES,
+    file_complaint,
+    "filed",
+    listed={
+        "status": COMPLAINT_STATUS,
+        "department": DEPARTMENT,
+        "client_id": CLIENT_ID,
+        "sla_deadline": SLA_DEADLINE,
+        "sla_breached": SLA_BREACHED,
+        "escalation_level": ESCALATION_LEVEL,
+    },
+)
+INQUIRY = CaseKind(
+    "inquiry",
+    I,
+    InquiryRequest,
+    INQUIRY_UPDATES,
+    record_inquiry,
+    "recorded",
+    listed={"status": INQUIRY_STATUS, "client_id": CLIENT_ID, "answer_deadline": SLA_DEADLINE},
+)
 CASE_KINDS: tuple[CaseKind, ...] = (APPOINTMENT, COMPLAINT, INQUIRY)
