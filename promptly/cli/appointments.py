@@ -1,24 +1,23 @@
 """The appointment commands: `promptly book`, `status`, `confirm`, `reschedule`, … and `list`.
 
-Book, status and one command per update come from the case-kind registry
+Book, status, one command per update and the list come from the case-kind registry
 (promptly/services/case_kinds.py, spelled by promptly/cli/case_commands.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from promptly.cli.case_commands import (
-    ListLimit,
     add_case_commands,
-    print_listing,
+    add_list_command,
     print_timeline,
     readable_attribute,
 )
 from promptly.cli.common import settings
 from promptly.config import Settings
-from promptly.domain.appointments.models import AppointmentStatus, AppointmentView
+from promptly.domain.appointments.models import AppointmentView
 from promptly.domain.readable_time import readable
 from promptly.services.case_kinds import APPOINTMENT
 
@@ -48,15 +47,15 @@ add_case_commands(
 )
 
 
-@appointments_app.command("list")
-def list_cases(
-    status: Annotated[AppointmentStatus | None, typer.Option(help="e.g. Unconfirmed")] = None,
-    limit: ListLimit = 50,
-) -> None:
-    """List appointments (Temporal visibility), newest first."""
+def _row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
+    visit = readable_attribute(attributes, "AppointmentStart", config.office_timezone)
+    return f"{workflow_id:<40} {attributes.get('AppointmentStatus', '-')!s:<14} {visit}"
 
-    def row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
-        visit = readable_attribute(attributes, "AppointmentStart", config.office_timezone)
-        return f"{workflow_id:<40} {attributes.get('AppointmentStatus', '-')!s:<14} {visit}"
 
-    print_listing("AppointmentWorkflow", limit, row, AppointmentStatus=status)
+add_list_command(
+    appointments_app,
+    APPOINTMENT,
+    _row,
+    status_example="Unconfirmed",
+    list_help="List appointments (Temporal visibility), newest first.",
+)

@@ -13,7 +13,7 @@ import inspect
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, NoReturn, Union, get_args, get_origin
@@ -73,16 +73,14 @@ def print_timeline(view: Any, zone: str) -> None:
 # How many cases a list command prints; the API's list routes take at most as many.
 ListLimit = Annotated[int, typer.Option(min=1, max=1000, help="at most this many")]
 
+# A list's line for one case: (workflow id, its search attributes by name, settings) → text.
+ListRow = Callable[[str, dict[str, Any], Settings], str]
 
-def print_listing(
-    workflow_type: str,
-    limit: int,
-    row: Callable[[str, dict[str, Any], Settings], str],
-    **equal: str | bool | None,
-) -> None:
-    """One line per case of `workflow_type` whose search attributes equal the given values
-    (None: any), newest first: `row(workflow id, search attributes by name, settings)`."""
-    query = f"WorkflowType = '{workflow_type}'" + "".join(
+
+def print_listing(kind: CaseKind, limit: int, row: ListRow, **equal: str | bool | None) -> None:
+    """One line per case of `kind` whose search attributes equal the given values (None: any),
+    newest first. The workflow type is the class's name (`@workflow.defn` names none)."""
+    query = f"WorkflowType = '{kind.workflow.__name__}'" + "".join(
         f" AND {attribute} = {json.dumps(value)}"
         for attribute, value in equal.items()
         if value is not None
@@ -100,6 +98,25 @@ def print_listing(
 
     for line in run_with_client(action):
         typer.echo(line)
+
+
+def add_list_command(
+    app: typer.Typer, kind: CaseKind, row: ListRow, *, status_example: str, list_help: str
+) -> None:
+    """`list [--status S] [--limit N]`: the kind's cases from Temporal visibility, one `row`
+    each, filtered by its `listed["status"]` (a kind with more filters writes its own)."""
+
+    def list_cases(status: StrEnum | None, limit: int) -> None:
+        print_listing(kind, limit, row, **{kind.listed["status"].name: status})
+
+    status_option = typer.Option(help=f"e.g. {status_example}")
+    list_cases.__signature__ = _signature(  # type: ignore[attr-defined]
+        _argument("status", kind.statuses | None, status_option, None),
+        inspect.Parameter(
+            "limit", inspect.Parameter.KEYWORD_ONLY, annotation=ListLimit, default=50
+        ),
+    )
+    app.command("list", help=list_help)(list_cases)
 
 
 def run_case_update(

@@ -1,7 +1,8 @@
 """`promptly complaint …`: file a complaint, read its status, and act on it.
 
 File, status and the updates come from the case-kind registry (promptly/cli/case_commands.py);
-`assign` and `note` are written here (their options are not the input model's fields)."""
+`assign` and `note` are written here (their options are not the input model's fields), and
+`list`, which filters by department and SLA breach too."""
 
 from __future__ import annotations
 
@@ -148,7 +149,7 @@ def list_complaints(
         )
 
     print_listing(
-        "ComplaintWorkflow",
+        COMPLAINT,
         limit,
         row,
         ComplaintStatus=status,

@@ -1,22 +1,21 @@
-"""`promptly inquiry …`: record an inquiry, read its status, answer or promote it (the
-commands of the case-kind registry, promptly/cli/case_commands.py), and list them."""
+"""`promptly inquiry …`: record an inquiry, read its status, answer or promote it, and list
+them (the commands of the case-kind registry, promptly/cli/case_commands.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from promptly.cli.case_commands import (
-    ListLimit,
     add_case_commands,
-    print_listing,
+    add_list_command,
     print_timeline,
     readable_attribute,
 )
 from promptly.cli.common import settings
 from promptly.config import Settings
-from promptly.domain.inquiries import InquiryStatus, InquiryView
+from promptly.domain.inquiries import InquiryView
 from promptly.domain.readable_time import readable
 from promptly.services.case_kinds import INQUIRY
 
@@ -45,15 +44,16 @@ add_case_commands(
 )
 
 
-@inquiry_app.command("list")
-def list_inquiries(
-    status: Annotated[InquiryStatus | None, typer.Option(help="e.g. Open")] = None,
-    limit: ListLimit = 50,
-) -> None:
-    """List inquiries (Temporal visibility), newest first; an open one with its answer due."""
+def _row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
+    due = readable_attribute(attributes, "SlaDeadline", config.office_timezone)
+    return f"{workflow_id:<36} {attributes.get('InquiryStatus', '-')!s:<10} due {due}"
 
-    def row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
-        due = readable_attribute(attributes, "SlaDeadline", config.office_timezone)
-        return f"{workflow_id:<36} {attributes.get('InquiryStatus', '-')!s:<10} due {due}"
 
-    print_listing("InquiryWorkflow", limit, row, InquiryStatus=status)
+add_list_command(
+    inquiry_app,
+    INQUIRY,
+    _row,
+    status_example="Open",
+    list_help="List inquiries (Temporal visibility), newest first; an open one with its "
+    "answer due.",
+)
