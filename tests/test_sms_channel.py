@@ -230,6 +230,33 @@ async def test_a_landline_without_email_becomes_a_call_task(
     assert kinds == ["call_client", "client_reply"]
 
 
+async def test_no_such_number_without_email_is_no_call_task_but_the_front_desks_to_reach(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    phone = a_number()
+    request = sms(phone, email=None)
+    fake.script(400, 21211)  # "The 'To' number is not a valid phone number"
+    acts = activities(pool, fake)
+
+    failed = await send_failing(acts, request)
+
+    # No call task to a number that is none: the send fails for good, so the case passes the
+    # confirmation to the front desk by hand (its own task), and says why.
+    assert failed.non_retryable and failed.type == errors.DELIVERY_REJECTED, failed
+    [task] = await case_tasks(pool, request.case_id)
+    assert task["kind"] == "client_reply" and phone in task["details"]
+    assert "could not go out (no email either)" in task["details"]
+    [attempt] = await ledger(pool, request.case_id)
+    assert (attempt["channel"], attempt["status"]) == ("sms", "failed")
+
+    # Known now: the next message fails at once, without asking Twilio, and adds no task.
+    reminder = sms(phone, email=None, template="reminder")
+    again = await send_failing(acts, reminder)
+    assert again.non_retryable and again.type == errors.INVALID_RECIPIENT, again
+    assert len(fake.requests) == 1
+    assert await case_tasks(pool, reminder.case_id) == []
+
+
 async def test_a_number_opted_out_at_twilio_is_recorded_and_gets_email(
     pool: AsyncConnectionPool, fake: TwilioFake
 ) -> None:

@@ -323,7 +323,7 @@ def test_the_first_line_above_the_quote_is_the_answer() -> None:
 @pytest.mark.parametrize(
     ("status", "code", "failure"),
     [
-        (400, 21211, TwilioFailure.INVALID_NUMBER),
+        (400, 21211, TwilioFailure.NO_SUCH_NUMBER),
         (400, 21614, TwilioFailure.INVALID_NUMBER),
         (400, 21610, TwilioFailure.OPTED_OUT),
         (401, 20003, TwilioFailure.CREDENTIALS),

@@ -96,7 +96,7 @@ class TwilioSmsChannel:
         try:
             return await asyncio.to_thread(self._create, message)
         except _InvalidNumber as err:
-            await mark_undeliverable(conn, message.address, str(err))
+            await mark_undeliverable(conn, message.address, str(err), err.no_such_number)
             raise PermanentDeliveryError(str(err)) from err
         except _OptedOutAtTwilio as err:
             await mark_opted_out(conn, message.address)
@@ -148,8 +148,8 @@ class TwilioSmsChannel:
             return TransientDeliveryError(
                 detail[:300], self._http.last_retry_after(), throttled=status == 429
             )
-        if failure is TwilioFailure.INVALID_NUMBER:
-            return _InvalidNumber(detail[:300])
+        if failure in (TwilioFailure.INVALID_NUMBER, TwilioFailure.NO_SUCH_NUMBER):
+            return _InvalidNumber(detail[:300], failure is TwilioFailure.NO_SUCH_NUMBER)
         if failure is TwilioFailure.OPTED_OUT:
             return _OptedOutAtTwilio(detail[:300])
         if failure is TwilioFailure.CREDENTIALS:
@@ -166,6 +166,11 @@ class TwilioSmsChannel:
 class _InvalidNumber(Exception):
     """Twilio says the number cannot take SMS (21211 invalid, 21614 not a mobile, ...)."""
 
+    def __init__(self, detail: str, no_such_number: bool) -> None:
+        super().__init__(detail)
+        # 21211: no call reaches it either, unlike a landline.
+        self.no_such_number = no_such_number
+
 
 class _OptedOutAtTwilio(Exception):
     """Twilio refuses the number (21610): it replied STOP to Twilio's own opt-out handling."""
@@ -181,12 +186,15 @@ async def mark_opted_out(conn: AsyncConnection, phone: str) -> None:
     await conn.commit()
 
 
-async def mark_undeliverable(conn: AsyncConnection, phone: str, reason: str) -> None:
+async def mark_undeliverable(
+    conn: AsyncConnection, phone: str, reason: str, no_such_number: bool
+) -> None:
     await conn.execute(
-        """INSERT INTO sms_numbers (phone, undeliverable) VALUES (%s, %s)
+        """INSERT INTO sms_numbers (phone, undeliverable, no_such_number) VALUES (%s, %s, %s)
            ON CONFLICT (phone) DO UPDATE SET undeliverable = EXCLUDED.undeliverable,
+                                             no_such_number = EXCLUDED.no_such_number,
                                              updated_at = now()""",
-        (phone, reason),
+        (phone, reason, no_such_number),
     )
     await conn.commit()
 
@@ -215,12 +223,14 @@ class SmsRoutingMessaging(MessagingActivities):
             )
             if blocked is None:
                 raise
-            reason = str(err)
-        # Twilio refused the number for good (invalid, or opted out there): the same message
-        # another way; a bad number is also for the front desk to check.
-        if blocked == "undeliverable":
-            await self._invalid_number_task(request, reason)
-        return await super().send_message(_rerouted(request))
+            # Twilio refused the number for good (invalid, or opted out there): the same
+            # message another way; a bad number is also for the front desk to check.
+            instead = _rerouted(request, blocked)
+            if blocked != "opted_out":
+                await self._invalid_number_task(request, str(err), rerouted=instead is not None)
+            if instead is None:
+                raise  # no way left: the case hands the message to the front desk
+        return await super().send_message(instead)
 
     async def _route(self, request: SendMessageRequest) -> SendMessageRequest:
         """Remember the client's contacts, then reroute an SMS the number must not get."""
@@ -237,11 +247,19 @@ class SmsRoutingMessaging(MessagingActivities):
                 type=errors.INVALID_RECIPIENT,
                 non_retryable=True,
             )
+        instead = _rerouted(request, blocked)
+        if instead is None:
+            raise ApplicationError(
+                f"{request.to.phone} is no phone number (Twilio said so before) and the "
+                "client has no email",
+                type=errors.INVALID_RECIPIENT,
+                non_retryable=True,
+            )
         activity.logger.info("SMS to %s is %s: rerouted", request.case_id, blocked)
-        return _rerouted(request)
+        return instead
 
     async def _sms_blocked(self, phone: str) -> str | None:
-        """'opted_out', 'undeliverable' or None (SMS allowed)."""
+        """'opted_out', 'no_such_number', 'undeliverable' or None (SMS allowed)."""
         async with self._pool.connection() as conn:
             return await _number_state(conn, phone)
 
@@ -267,7 +285,14 @@ class SmsRoutingMessaging(MessagingActivities):
         await _upsert_client(conn, client_id, contacts)
         self._remembered[client_id] = contacts
 
-    async def _invalid_number_task(self, request: SendMessageRequest, reason: str) -> None:
+    async def _invalid_number_task(
+        self, request: SendMessageRequest, reason: str, rerouted: bool
+    ) -> None:
+        went = (
+            "went by another channel"
+            if rerouted
+            else "could not go out (no email either): the case asks for it by hand"
+        )
         async with self._pool.connection() as conn:
             await insert_task(
                 conn,
@@ -278,7 +303,7 @@ class SmsRoutingMessaging(MessagingActivities):
                     assignee=RecipientRole.FRONT_DESK,
                     title=f"Check the phone number of {request.to.name or 'the client'}",
                     details=f"SMS to {request.to.phone} refused: {reason}. The {request.template}"
-                    " went by another channel; correct the number in the booking system.",
+                    f" {went}; correct the number in the booking system.",
                     due_at=activity.info().scheduled_time,
                     data={"phone": request.to.phone, "template": request.template},
                 ),
@@ -286,7 +311,8 @@ class SmsRoutingMessaging(MessagingActivities):
 
 
 async def _blocked(conn: AsyncConnection, request: SendMessageRequest) -> str | None:
-    """Why this SMS must not go to its number ('opted_out', 'undeliverable'), or None."""
+    """Why this SMS must not go to its number ('opted_out', 'no_such_number',
+    'undeliverable'), or None."""
     if request.channel is not Channel.SMS or not request.to.phone:
         return None
     blocked = await _number_state(conn, request.to.phone)
@@ -298,20 +324,29 @@ async def _blocked(conn: AsyncConnection, request: SendMessageRequest) -> str | 
 async def _number_state(conn: AsyncConnection, phone: str) -> str | None:
     row = await (
         await conn.execute(
-            "SELECT opted_out, undeliverable FROM sms_numbers WHERE phone = %s", (phone,)
+            "SELECT opted_out, undeliverable, no_such_number FROM sms_numbers WHERE phone = %s",
+            (phone,),
         )
     ).fetchone()
     if row is None:
         return None
     if row[0]:
         return "opted_out"
-    return "undeliverable" if row[1] else None
+    if row[1] is None:
+        return None
+    return "no_such_number" if row[2] else "undeliverable"
 
 
-def _rerouted(request: SendMessageRequest) -> SendMessageRequest:
-    """The message by email, or as a call task when the recipient has no email; a key of
-    its own, so the ledger keeps the SMS attempt and this one apart."""
-    channel = Channel.EMAIL if request.to.email else Channel.PHONE
+def _rerouted(request: SendMessageRequest, blocked: str) -> SendMessageRequest | None:
+    """The message by email, or as a call task when the recipient has no email (None when
+    the number is no number at all); a key of its own, so the ledger keeps the SMS attempt
+    and this one apart."""
+    if request.to.email:
+        channel = Channel.EMAIL
+    elif blocked == "no_such_number":
+        return None
+    else:
+        channel = Channel.PHONE
     return request.model_copy(
         update={"channel": channel, "idempotency_key": f"{request.idempotency_key}/{channel}"}
     )

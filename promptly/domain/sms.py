@@ -182,6 +182,7 @@ def unverified_sender(
 
 
 class TwilioFailure(StrEnum):
+    NO_SUCH_NUMBER = "no_such_number"  # not a phone number at all: no SMS, no call either
     INVALID_NUMBER = "invalid_number"  # the number can never take an SMS: fall back
     OPTED_OUT = "opted_out"  # the recipient opted out at Twilio (replied STOP there)
     CREDENTIALS = "credentials"  # our account is misconfigured: nothing will go out
@@ -189,9 +190,10 @@ class TwilioFailure(StrEnum):
     TRANSIENT = "transient"  # try again later
 
 
-# 21211 invalid 'To', 21614 not a mobile number, 21408/21612 the number cannot be reached
-# from our account; 21610 the recipient opted out (STOP) at Twilio.
-INVALID_NUMBER_CODES = frozenset({21211, 21614, 21612, 21408})
+# 21211 invalid 'To' (no such number); 21614 not a mobile number, 21408/21612 the number
+# cannot be reached from our account; 21610 the recipient opted out (STOP) at Twilio.
+NO_SUCH_NUMBER_CODE = 21211
+INVALID_NUMBER_CODES = frozenset({21614, 21612, 21408})
 OPTED_OUT_CODE = 21610
 CREDENTIAL_CODES = frozenset({20003, 20404})
 
@@ -202,6 +204,8 @@ def twilio_failure(status: int, code: int | None) -> TwilioFailure:
         return TwilioFailure.TRANSIENT
     if code in CREDENTIAL_CODES or status in (401, 403):
         return TwilioFailure.CREDENTIALS
+    if code == NO_SUCH_NUMBER_CODE:
+        return TwilioFailure.NO_SUCH_NUMBER
     if code in INVALID_NUMBER_CODES:
         return TwilioFailure.INVALID_NUMBER
     if code == OPTED_OUT_CODE:
