@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from promptly.workflows.case import (
     RECORD_TIMEOUT,
+    CaseRow,
     JournaledCase,
     opened,
     refuse,
@@ -55,10 +56,9 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         ActorKind,
         CaseKind,
-        CaseSnapshot,
         TimelineKind,
     )
-    from promptly.workflows.read_views import read_view, record_before_answer, status_view
+    from promptly.workflows.read_views import record_before_answer, status_view
 
 PREPAY_FLAG = "next visit must be booked and paid anew"
 
@@ -81,6 +81,8 @@ def count(name: str, **labels: str) -> None:
 
 class AppointmentState(JournaledCase):
     """The case and its journal; set up by `AppointmentWorkflow.__init__`."""
+
+    _kind = CaseKind.APPOINTMENT
 
     _case: AppointmentCase | None
     _promises: PromiseBook
@@ -244,12 +246,9 @@ class AppointmentState(JournaledCase):
             save=self._save,
         )
 
-    def _snapshot(self) -> CaseSnapshot:
+    def _row(self) -> CaseRow:
         case = self.case
-        return CaseSnapshot(
-            case_id=self._workflow_id,
-            read_view=read_view(self._view(), self._journal.changes),
-            kind=CaseKind.APPOINTMENT,
+        return CaseRow(
             business_id=case.request.appointment_id,
             status=case.status.value,
             client_id=case.request.client.id,

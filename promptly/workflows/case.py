@@ -10,6 +10,9 @@
   enters history; the handler then takes the case's lock, judges again on the state it will
   change (a step or another update may have moved it since), applies its change and, where
   the run stores before it answers, saves before the update returns.
+- **The stored row** (`JournaledCase._snapshot`): the case id, the kind and the `status` view
+  as the API reads it are the same for every case; each workflow says only its business id,
+  status, client and details (`_row`).
 
 The appointment, complaint, inquiry and survey workflows build on these; each one's own file
 then reads like its procedure.
@@ -21,7 +24,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, ClassVar, Required, TypedDict, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -29,15 +32,19 @@ from temporalio.exceptions import ApplicationError
 from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
     from promptly.activities.records import RecordsActivities
     from promptly.domain import errors
     from promptly.domain.common import (
         Actor,
+        CaseKind,
         CaseSnapshot,
         PromiseKind,
         TimelineEntry,
         TimelineKind,
     )
+    from promptly.workflows.read_views import read_view
 
 RECORD_TIMEOUT = timedelta(seconds=30)
 
@@ -220,11 +227,41 @@ async def transition(
             await save()
 
 
+class CaseRow(TypedDict, total=False):
+    """What a workflow says of its case in the stored row; `JournaledCase._snapshot` adds the
+    case id, the kind and the stored view."""
+
+    business_id: Required[str]
+    status: Required[str]
+    client_id: Required[str]
+    provider_id: str | None
+    starts_at: datetime | None
+    details: dict[str, Any]
+
+
 class JournaledCase:
-    """The base of every case workflow: its id, and the journal it notes and saves through
-    (set up in the workflow's `@workflow.init`)."""
+    """The base of every case workflow: its id, the journal it notes and saves through (set
+    up in the workflow's `@workflow.init`) and the row the journal stores."""
 
     _journal: CaseJournal
+    _kind: ClassVar[CaseKind]
+    # A survey stores no view: its link page always asks the workflow (docs/status-reads.md).
+    _stores_view: ClassVar[bool] = True
+
+    def _row(self) -> CaseRow:
+        raise NotImplementedError
+
+    def _view(self) -> BaseModel:
+        raise NotImplementedError
+
+    def _snapshot(self) -> CaseSnapshot:
+        """The case's row as the journal stores it, with its `status` view as the API reads it."""
+        stored_view = None
+        if self._stores_view:
+            stored_view = read_view(self._view(), self._journal.changes, self._journal.omitted)
+        return CaseSnapshot(
+            case_id=self._workflow_id, kind=self._kind, read_view=stored_view, **self._row()
+        )
 
     @property
     def _workflow_id(self) -> str:

@@ -28,7 +28,6 @@ from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_ta
 with workflow.unsafe.imports_passed_through():
     from promptly.domain.common import (
         SYSTEM,
-        CaseSnapshot,
         PromiseKind,
         RecipientRole,
         TimelineKind,
@@ -256,9 +255,6 @@ class SendingCase(JournaledCase):
         if self._beside:
             await self._messages.drain()
 
-    # Each case keeps its concerns and describes its row from its own state.
+    # Each case keeps its concerns.
     def _flag(self, concern: str) -> None:
-        raise NotImplementedError
-
-    def _snapshot(self) -> CaseSnapshot:
         raise NotImplementedError

@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from promptly.workflows.case import (
+    CaseRow,
     opened,
     refuse,
     transition,
@@ -36,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.common import (
         Actor,
         CaseKind,
-        CaseSnapshot,
     )
     from promptly.domain.complaints import rules as complaint_rules
     from promptly.domain.complaints import sla as complaint_sla
@@ -46,11 +46,13 @@ with workflow.unsafe.imports_passed_through():
         ComplaintView,
     )
     from promptly.domain.readable_time import readable
-    from promptly.workflows.read_views import read_view, record_before_answer, status_view
+    from promptly.workflows.read_views import record_before_answer, status_view
 
 
 class ComplaintState(SendingCase):
     """The case and its journal; set up by `ComplaintWorkflow.__init__`."""
+
+    _kind = CaseKind.COMPLAINT
 
     _case: ComplaintCase | None
     _lock: asyncio.Lock
@@ -176,13 +178,10 @@ class ComplaintState(SendingCase):
         )
         workflow.set_current_details(f"{head} · {waits}{next_step}{attention}")
 
-    def _snapshot(self) -> CaseSnapshot:
+    def _row(self) -> CaseRow:
         case = self.case
         deadline = complaint_sla.sla_deadline(case)
-        return CaseSnapshot(
-            case_id=self._workflow_id,
-            read_view=read_view(self._view(), self._journal.changes, self._journal.omitted),
-            kind=CaseKind.COMPLAINT,
+        return CaseRow(
             business_id=case.request.complaint_id,
             status=case.status.value,
             client_id=case.request.customer.id,

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from promptly.workflows.case import (
     RECORD_TIMEOUT,
+    CaseRow,
     opened,
     refuse,
     step_summary,
@@ -41,7 +42,6 @@ with workflow.unsafe.imports_passed_through():
         SYSTEM,
         Actor,
         CaseKind,
-        CaseSnapshot,
         Channel,
         PromiseKind,
         RecipientRole,
@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
         PromoteInquiryInput,
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
-    from promptly.workflows.read_views import read_view, status_view
+    from promptly.workflows.read_views import status_view
 
 
 RULES_TIMEOUT = timedelta(seconds=10)
@@ -67,6 +67,8 @@ MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=10))
 
 @workflow.defn
 class InquiryWorkflow(SendingCase):
+    _kind = CaseKind.INQUIRY
+
     @workflow.init
     def __init__(self, request: InquiryRequest) -> None:
         self._request = request
@@ -320,12 +322,9 @@ class InquiryWorkflow(SendingCase):
         next_step = f" · next: {due.step.value.replace('_', ' ')} at {due.at}" if due else ""
         workflow.set_current_details(head + next_step)
 
-    def _snapshot(self) -> CaseSnapshot:
+    def _row(self) -> CaseRow:
         case = self.case
-        return CaseSnapshot(
-            case_id=self._workflow_id,
-            read_view=read_view(self._view(), self._journal.changes),
-            kind=CaseKind.INQUIRY,
+        return CaseRow(
             business_id=case.request.inquiry_id,
             status=case.status.value,
             client_id=case.request.customer.id,

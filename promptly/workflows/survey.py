@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from promptly.workflows.case import RECORD_TIMEOUT, transition
+from promptly.workflows.case import RECORD_TIMEOUT, CaseRow, transition
 from promptly.workflows.case_sends import (
     SendingCase,
     client_message_task,
@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         ActorKind,
         CaseKind,
-        CaseSnapshot,
         PromiseKind,
         TimelineKind,
     )
@@ -57,6 +56,9 @@ MESSAGE_BUDGET = timedelta(hours=6)
 
 @workflow.defn
 class SurveyWorkflow(SendingCase):
+    _kind = CaseKind.SURVEY
+    _stores_view = False
+
     @workflow.init
     def __init__(self, request: SurveyRequest) -> None:
         self._request = request
@@ -258,10 +260,8 @@ class SurveyWorkflow(SendingCase):
         if concern not in self._needs_attention:
             self._needs_attention.append(concern)
 
-    def _snapshot(self) -> CaseSnapshot:
-        return CaseSnapshot(
-            case_id=workflow.info().workflow_id,
-            kind=CaseKind.SURVEY,
+    def _row(self) -> CaseRow:
+        return CaseRow(
             business_id=self._request.appointment_id,
             status=self._status.value,
             client_id=self._request.client.id,
