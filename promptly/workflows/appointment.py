@@ -19,7 +19,7 @@ from promptly.workflows.case import CaseJournal
 from promptly.workflows.messages import Sends
 from promptly.workflows.patches import BESIDE_THE_PLAN, on_baseline, since
 from promptly.workflows.promises import PromiseBook
-from promptly.workflows.staff_tasks import open_task
+from promptly.workflows.staff_tasks import open_case_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import errors, promises
@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.readable_time import readable
-    from promptly.domain.tasks import CreateTaskRequest, TaskKind
+    from promptly.domain.tasks import TaskKind
 
 
 @workflow.defn
@@ -311,21 +311,18 @@ class AppointmentWorkflow(AppointmentInLine):
             request = self.case.request
             actor = command.actor or Actor(kind=ActorKind.CLIENT, id=request.client.id)
             self._update(excuse=command.reason)
-            task = await open_task(
-                CreateTaskRequest(
-                    idempotency_key=f"{self._workflow_id}/excuse/{self.case.reschedules}",
-                    case_id=self._workflow_id,
-                    kind=TaskKind.PROVIDER_DECISION,
-                    assignee=RecipientRole.PROVIDER,
-                    title=f"Decide on {request.client.name}'s no-show excuse",
-                    details=f"{request.service} on "
-                    f"{readable(request.start, self._office_timezone)}. Excuse: "
-                    f"{command.reason}. Waive the fee (force majeure) with waive_fee, or let "
-                    "the no-show fee stand; a waiver's reason is sent to the client.",
-                    due_at=appointment_rules.closes_at(self.case),
-                    data={"provider_id": request.provider.id},
-                ),
+            task = await open_case_task(
+                f"excuse/{self.case.reschedules}",
                 "provider decision: no-show excuse",
+                kind=TaskKind.PROVIDER_DECISION,
+                assignee=RecipientRole.PROVIDER,
+                title=f"Decide on {request.client.name}'s no-show excuse",
+                details=f"{request.service} on "
+                f"{readable(request.start, self._office_timezone)}. Excuse: "
+                f"{command.reason}. Waive the fee (force majeure) with waive_fee, or let "
+                "the no-show fee stand; a waiver's reason is sent to the client.",
+                due_at=appointment_rules.closes_at(self.case),
+                data={"provider_id": request.provider.id},
             )
             self._note(
                 TimelineKind.ACTION,

@@ -11,7 +11,7 @@ from temporalio import workflow
 
 from promptly.workflows.appointment_state import count
 from promptly.workflows.appointment_steps import AppointmentSteps
-from promptly.workflows.staff_tasks import open_task
+from promptly.workflows.staff_tasks import open_case_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics
@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.readable_time import readable
-    from promptly.domain.tasks import CreateTaskRequest, TaskKind
+    from promptly.domain.tasks import TaskKind
 
 
 class AppointmentCalls(AppointmentSteps):
@@ -115,19 +115,16 @@ class AppointmentCalls(AppointmentSteps):
         case = self.case
         max_attempts = case.max_call_attempts
         visit = readable(case.request.start, self._office_timezone)
-        task = await open_task(
-            CreateTaskRequest(
-                idempotency_key=self._call_task_key(attempt),
-                case_id=self._workflow_id,
-                kind=TaskKind.CALL_CLIENT,
-                assignee=RecipientRole.FRONT_DESK,
-                title=f"Call {case.request.client.name} (attempt {attempt} of {max_attempts})",
-                details=f"{case.request.service} on {visit} at {case.request.location} is not "
-                f"confirmed. {self._how_to_reach()}{self._cancelling_now(now)}",
-                due_at=now,
-                data={"attempt": attempt, "phone": case.request.client.phone},
-            ),
+        task = await open_case_task(
+            self._call_task(attempt),
             f"call attempt {attempt} of {max_attempts}",
+            kind=TaskKind.CALL_CLIENT,
+            assignee=RecipientRole.FRONT_DESK,
+            title=f"Call {case.request.client.name} (attempt {attempt} of {max_attempts})",
+            details=f"{case.request.service} on {visit} at {case.request.location} is not "
+            f"confirmed. {self._how_to_reach()}{self._cancelling_now(now)}",
+            due_at=now,
+            data={"attempt": attempt, "phone": case.request.client.phone},
         )
         self._note(
             TimelineKind.MESSAGE,

@@ -21,7 +21,7 @@ from promptly.workflows.appointment_state import (
 )
 from promptly.workflows.messages import deliver, to_client
 from promptly.workflows.patches import CLOSE_SUPERSEDED_CALL_TASK, since
-from promptly.workflows.staff_tasks import close_task, open_task
+from promptly.workflows.staff_tasks import close_task, open_case_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics
@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.messages import Recipient
-    from promptly.domain.tasks import CreateTaskRequest, TaskKind
+    from promptly.domain.tasks import TaskKind
 
 
 class AppointmentInLine(AppointmentCalls):
@@ -71,19 +71,16 @@ class AppointmentInLine(AppointmentCalls):
         self._update(confirmation_attempted=True, confirmation_sent=sent)
         if sent:
             return
-        task = await open_task(
-            CreateTaskRequest(
-                idempotency_key=f"{self._workflow_id}/confirmation-task/{case.reschedules}",
-                case_id=self._workflow_id,
-                kind=TaskKind.SEND_CONFIRMATION_MANUALLY,
-                assignee=RecipientRole.FRONT_DESK,
-                title=f"Confirm {case.request.client.name} by hand",
-                details=f"The {case.request.client.preferred_channel.value} confirmation could "
-                f"not be sent; it must reach the client before "
-                f"{case.confirmation_deadline.isoformat()}.",
-                due_at=case.confirmation_deadline,
-            ),
+        task = await open_case_task(
+            f"confirmation-task/{case.reschedules}",
             "front-desk task: send the confirmation by hand",
+            kind=TaskKind.SEND_CONFIRMATION_MANUALLY,
+            assignee=RecipientRole.FRONT_DESK,
+            title=f"Confirm {case.request.client.name} by hand",
+            details=f"The {case.request.client.preferred_channel.value} confirmation could "
+            f"not be sent; it must reach the client before "
+            f"{case.confirmation_deadline.isoformat()}.",
+            due_at=case.confirmation_deadline,
         )
         self._note(
             TimelineKind.TASK,

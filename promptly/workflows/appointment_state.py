@@ -35,6 +35,7 @@ from promptly.workflows.search_attributes import (
     CLIENT_ID,
     PROVIDER_ID,
 )
+from promptly.workflows.staff_tasks import task_key
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import PolicyActivities, RecordsActivities
@@ -315,5 +316,10 @@ class AppointmentState(JournaledCase):
     def _reminder_window_end(self) -> datetime:
         return self.case.request.start - self.case.policy.reminder_window_end
 
+    @staticmethod
+    def _call_task(attempt: int) -> str:
+        """The purpose of call attempt `attempt`'s task (staff_tasks.task_key)."""
+        return f"call/{attempt}"
+
     def _call_task_key(self, attempt: int) -> str:
-        return f"{self._workflow_id}/call/{attempt}"
+        return task_key(self._call_task(attempt))

@@ -8,6 +8,9 @@ write one task; closing a closed task changes nothing. Each caller names its com
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from temporalio import workflow
 
 from promptly.workflows.case import RECORD_TIMEOUT
@@ -17,7 +20,7 @@ TASK_TIMEOUT = RECORD_TIMEOUT
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.tasks import TaskActivities
-    from promptly.domain.common import Actor
+    from promptly.domain.common import Actor, RecipientRole
     from promptly.domain.tasks import (
         CloseCaseTasksRequest,
         CloseTaskRequest,
@@ -34,6 +37,39 @@ async def open_task(request: CreateTaskRequest, summary: str) -> TaskRef:
         request,
         start_to_close_timeout=TASK_TIMEOUT,
         summary=summary,
+    )
+
+
+def task_key(purpose: str) -> str:
+    """The key of this case's task for `purpose` (`call/2`): the workflow id and the purpose,
+    so a retried or replayed step writes one task and a later step can close it."""
+    return f"{workflow.info().workflow_id}/{purpose}"
+
+
+async def open_case_task(
+    purpose: str,
+    summary: str,
+    *,
+    kind: TaskKind,
+    assignee: RecipientRole,
+    title: str,
+    details: str,
+    due_at: datetime,
+    data: dict[str, Any] | None = None,
+) -> TaskRef:
+    """Open this case's staff task for `purpose`, keyed `task_key(purpose)`."""
+    return await open_task(
+        CreateTaskRequest(
+            idempotency_key=task_key(purpose),
+            case_id=workflow.info().workflow_id,
+            kind=kind,
+            assignee=assignee,
+            title=title,
+            details=details,
+            due_at=due_at,
+            data=data or {},
+        ),
+        summary,
     )
 
 
