@@ -173,7 +173,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def assign(self, command: AssignInput) -> ComplaintView:
-        async with self._turn("assign", command.actor):
+        async with self._turn(lambda: self.validate_assign(command)):
             assignee = command.assignee
             self._set_case(complaint_rules.assign_complaint(self.case, assignee))
             self._note(
@@ -201,7 +201,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def add_note(self, command: AddNoteInput) -> ComplaintView:
-        async with self._turn("add_note", command.actor):
+        async with self._turn(lambda: self.validate_add_note(command)):
             visible = command.visibility is NoteVisibility.CUSTOMER
             self._note(
                 TimelineKind.ACTION,
@@ -219,7 +219,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def hold(self, command: HoldInput) -> ComplaintView:
-        async with self._turn("hold", command.actor):
+        async with self._turn(lambda: self.validate_hold(command)):
             self._set_case(
                 complaint_rules.hold_complaint(
                     self.case,
@@ -255,7 +255,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def resume(self, command: ResumeInput) -> ComplaintView:
-        async with self._turn("resume", command.actor):
+        async with self._turn(lambda: self.validate_resume(command)):
             self._resume_clock(command.actor, partial(resumed_detail, note=command.note))
             return self._view()
 
@@ -265,7 +265,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def propose_resolution(self, command: ProposeResolutionInput) -> ComplaintView:
-        async with self._turn("propose_resolution", command.actor):
+        async with self._turn(lambda: self.validate_propose_resolution(command)):
             previous = self.case.status
             self._set_case(
                 complaint_rules.propose_resolution(self.case, workflow.now(), command.resolution)
@@ -290,7 +290,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def customer_verdict(self, command: CustomerVerdictInput) -> ComplaintView:
-        async with self._turn("customer_verdict", command.actor, command.root_cause):
+        async with self._turn(lambda: self.validate_customer_verdict(command)):
             comment = f" ({command.comment})" if command.comment else ""
             if command.satisfied:
                 self._note(
@@ -341,7 +341,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @workflow.update
     async def close(self, command: CloseComplaintInput) -> ComplaintView:
-        async with self._turn("close", command.actor, command.root_cause):
+        async with self._turn(lambda: self.validate_close(command)):
             await self._close(
                 ComplaintStatus.CLOSED,
                 command.actor,

@@ -9,6 +9,7 @@ workflow itself (complaint.py): its run, its steps and its updates.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -73,14 +74,12 @@ class ComplaintState(SendingCase):
         office = self.case.route.business_hours
         return office.timezone if office is not None else self.case.request.customer.timezone
 
-    def _turn(
-        self, update: str, actor: Actor, root_cause: str | None = None
-    ) -> AbstractAsyncContextManager[None]:
+    def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): once the complaint is filed, one handler at a
         time, judged again on the current state, stored before the update answers."""
         return transition(
             self._lock,
-            lambda: self._refuse_unless_allowed(update, actor, root_cause),
+            judge,
             ready=lambda: self._ready,
             store=record_before_answer,
             save=self._save,

@@ -9,6 +9,7 @@ day so late updates get a clear refusal, then ends.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
@@ -152,7 +153,7 @@ class InquiryWorkflow(SendingCase):
 
     @workflow.update
     async def answer(self, command: AnswerInquiryInput) -> InquiryView:
-        async with self._turn("answer", command.actor):
+        async with self._turn(lambda: self.validate_answer(command)):
             self._case = inquiries.answered(self.case, workflow.now(), command.text)
             self._promises.met(PromiseKind.INQUIRY_ANSWERED, actor=command.actor)
             on_time = inquiries.answered_in_time(self.case)
@@ -183,7 +184,7 @@ class InquiryWorkflow(SendingCase):
 
     @workflow.update
     async def promote(self, command: PromoteInquiryInput) -> InquiryView:
-        async with self._turn("promote", command.actor):
+        async with self._turn(lambda: self.validate_promote(command)):
             complaint = inquiries.complaint_from_inquiry(self.case, command)
             try:
                 opened = await workflow.execute_activity_method(
@@ -231,15 +232,10 @@ class InquiryWorkflow(SendingCase):
     def case(self) -> InquiryCase:
         return opened(self._case, "inquiry is still being recorded")
 
-    def _turn(self, update: str, actor: Actor) -> AbstractAsyncContextManager[None]:
+    def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): one handler at a time, judged again on the
         current state, stored before the update answers."""
-        return transition(
-            self._lock,
-            lambda: self._refuse_unless_allowed(update, actor),
-            store=lambda: True,
-            save=self._save,
-        )
+        return transition(self._lock, judge, store=lambda: True, save=self._save)
 
     def _refuse_unless_allowed(self, update: str, actor: Actor) -> None:
         refuse(inquiries.inquiry_refusal(update, self.case, actor))
