@@ -149,7 +149,7 @@ class SurveyWorkflow(SendingCase):
             await workflow.execute_activity_method(
                 RecordsActivities.record_survey_answer,
                 SurveyAnswerRecord(
-                    survey_id=workflow.info().workflow_id,
+                    survey_id=self._workflow_id,
                     case_id=self._request.appointment_case_id,
                     client_id=client.id,
                     nps=answer.nps,
@@ -215,8 +215,8 @@ class SurveyWorkflow(SendingCase):
         then flagged and handed on."""
         client = self._request.client
         message = SendMessageRequest(
-            idempotency_key=f"{workflow.info().workflow_id}/{template}",
-            case_id=workflow.info().workflow_id,
+            idempotency_key=f"{self._workflow_id}/{template}",
+            case_id=self._workflow_id,
             template=template,
             channel=client.preferred_channel,
             to=to_client(client),
@@ -254,7 +254,7 @@ class SurveyWorkflow(SendingCase):
         if not self._beside:
             return
         await self._messages.cancel(["survey", "survey_reminder"])
-        await close_message_tasks(workflow.info().workflow_id, outcome, f"the survey was {outcome}")
+        await close_message_tasks(self._workflow_id, outcome, f"the survey was {outcome}")
 
     def _flag(self, concern: str) -> None:
         if concern not in self._needs_attention:
@@ -274,7 +274,7 @@ class SurveyWorkflow(SendingCase):
 
     def _view(self) -> SurveyView:
         return SurveyView(
-            survey_id=workflow.info().workflow_id,
+            survey_id=self._workflow_id,
             status=self._status,
             send_at=self._send_at,
             reminder_at=self._reminder_at,
