@@ -199,7 +199,9 @@ async def test_a_second_delay_is_accepted_while_the_moved_no_show_time_has_not_p
     # The no-show notice names the moment that applied, not "15 minutes after the start".
     missed = await message_of(pool, case_id, "no_show_notice")
     assert "You were not checked in by " in missed["body"]
-    assert f", {(start + timedelta(minutes=65)):%H:%M} for your " in missed["body"]
+    # The client reads UTC, the office Warsaw time: the time names the client's zone.
+    moment = f"{(start + timedelta(minutes=65)):%H:%M} (Coordinated Universal Time)"
+    assert f", {moment} for your " in missed["body"]
     await end_workflows(env, handle.id)
 
 
