@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from promptly.domain.common import Actor, ActorKind
 from promptly.domain.complaints.models import ComplaintRequest
-from promptly.domain.inquiries import InquiryRequest
+from promptly.domain.inquiries.models import InquiryRequest
 from tests.helpers import messages
 
 CUSTOMER = Actor(kind=ActorKind.CLIENT, id="C-17")

@@ -54,7 +54,7 @@ from promptly.domain.complaints.models import (
     ProposeResolutionInput,
     ResumeInput,
 )
-from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus
+from promptly.domain.inquiries.models import AnswerInquiryInput, InquiryStatus
 from promptly.domain.surveys.models import SurveyAnswer, SurveyView
 from promptly.services.appointments import book
 from promptly.services.complaints import file_complaint

@@ -19,7 +19,7 @@ from promptly.cli.main import app as cli_app
 from promptly.domain.appointments.models import AppointmentStatus, appointment_workflow_id
 from promptly.domain.common import ActorInput
 from promptly.domain.complaints.models import ComplaintStatus, complaint_workflow_id
-from promptly.domain.inquiries import InquiryStatus, inquiry_workflow_id
+from promptly.domain.inquiries.models import InquiryStatus, inquiry_workflow_id
 from promptly.services.case_kinds import (
     APPOINTMENT,
     CASE_KINDS,

@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 from promptly.config import Settings
 from promptly.domain.common import TimelineKind
 from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, Severity
-from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
+from promptly.domain.inquiries.models import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
 from promptly.services.complaints import complaint_handle, file_complaint
 from promptly.services.inquiries import record_inquiry

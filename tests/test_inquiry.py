@@ -20,7 +20,7 @@ from promptly.domain.complaints.models import (
     ComplaintStatus,
     Severity,
 )
-from promptly.domain.inquiries import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
+from promptly.domain.inquiries.models import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
 from promptly.services.complaints import complaint_handle, file_complaint
 from promptly.services.history import CaseAmbiguous, load_case
 from promptly.services.inquiries import record_inquiry

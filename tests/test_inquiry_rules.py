@@ -1,19 +1,20 @@
-"""The inquiry rules (promptly/domain/inquiries.py), pure: `now` passed in."""
+"""The inquiry rules (promptly/domain/inquiries/rules.py), pure: `now` passed in."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from promptly.domain import inquiries
 from promptly.domain.complaints.models import Severity
-from promptly.domain.inquiries import InquiryPolicy, InquiryStep, PromoteInquiryInput
+from promptly.domain.inquiries import rules as inquiries
+from promptly.domain.inquiries.models import InquiryCase, InquiryPolicy, PromoteInquiryInput
+from promptly.domain.inquiries.rules import InquiryStep
 from tests.complaint_helpers import AGENT, CUSTOMER, inquiry
 
 H = timedelta(hours=1)
 RECEIVED = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)
 
 
-def _case() -> inquiries.InquiryCase:
+def _case() -> InquiryCase:
     return inquiries.new_inquiry(inquiry(), RECEIVED, InquiryPolicy())
 
 

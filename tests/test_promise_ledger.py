@@ -22,7 +22,7 @@ from promptly.domain.appointments.models import (
     WaiveFeeInput,
 )
 from promptly.domain.complaints.models import CustomerVerdictInput, ProposeResolutionInput
-from promptly.domain.inquiries import AnswerInquiryInput
+from promptly.domain.inquiries.models import AnswerInquiryInput
 from promptly.services.appointments import book
 from promptly.services.complaints import file_complaint
 from promptly.services.inquiries import record_inquiry

@@ -43,7 +43,7 @@ from promptly.domain.common import (
     TimelineEntry,
     TimelineKind,
 )
-from promptly.domain.inquiries import AnswerInquiryInput
+from promptly.domain.inquiries.models import AnswerInquiryInput
 from promptly.domain.maintenance import PurgeInput
 from promptly.domain.webhooks import WebhookDispatchRequest, WebhookDispatchResult, verify_signature
 from promptly.services.appointments import book

@@ -22,7 +22,7 @@ from temporalio.client import Client
 
 from promptly.domain.appointments.models import FINAL_APPOINTMENT_STATUSES
 from promptly.domain.complaints.models import FINAL_COMPLAINT_STATUSES
-from promptly.domain.inquiries import InquiryStatus
+from promptly.domain.inquiries.models import InquiryStatus
 from promptly.domain.maintenance import ArchiveRequest, ArchiveResult, PurgeInput, PurgeResult
 from promptly.domain.retention import purge_cutoff
 from promptly.domain.surveys.models import SurveyStatus

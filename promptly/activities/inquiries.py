@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from promptly.domain import errors
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintStatus
-from promptly.domain.inquiries import ComplaintOpened, InquiryPolicy
+from promptly.domain.inquiries.models import ComplaintOpened, InquiryPolicy
 from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 # The workflow type by name: activities do not import workflow code.

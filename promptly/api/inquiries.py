@@ -10,7 +10,7 @@ from fastapi import Query
 from promptly.api.case_lists import Listing, equals
 from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.cases import StartRoute, case_router
-from promptly.domain.inquiries import InquiryStatus
+from promptly.domain.inquiries.models import InquiryStatus
 from promptly.services.case_kinds import INQUIRY as INQUIRIES
 from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS
 

@@ -15,7 +15,7 @@ from promptly.cli.case_commands import (
 )
 from promptly.cli.common import settings
 from promptly.config import Settings
-from promptly.domain.inquiries import InquiryView
+from promptly.domain.inquiries.models import InquiryView
 from promptly.domain.readable_time import readable
 from promptly.services.case_kinds import INQUIRY
 

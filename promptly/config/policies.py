@@ -13,7 +13,7 @@ from promptly.domain.calendar import BusinessCalendar, HourRange, IsoDate, Weekd
 from promptly.domain.common import NonNegativeDuration, PositiveDuration, Timezone
 from promptly.domain.complaints import escalation
 from promptly.domain.complaints.models import DEFAULT_ROOT_CAUSES, ComplaintPolicy, EscalationMatrix
-from promptly.domain.inquiries import InquiryPolicy
+from promptly.domain.inquiries.models import InquiryPolicy
 
 SIX_MONTHS = timedelta(days=183)
 

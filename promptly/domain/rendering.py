@@ -17,7 +17,7 @@ from promptly.domain import links
 from promptly.domain.appointments.models import AppointmentPolicy
 from promptly.domain.common import Channel, Locale
 from promptly.domain.complaints.models import EscalationTiers
-from promptly.domain.inquiries import InquiryPolicy
+from promptly.domain.inquiries.models import InquiryPolicy
 from promptly.domain.sms import to_gsm7
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from promptly.domain.appointments.models import AppointmentRequest, AppointmentV
 from promptly.domain.appointments.rules import BookingRejected
 from promptly.domain.common import ActorKind, Model
 from promptly.domain.complaints.models import ComplaintRequest, Severity
-from promptly.domain.inquiries import InquiryRequest
+from promptly.domain.inquiries.models import InquiryRequest
 from promptly.services.appointments import book
 from promptly.services.case_views import ViewedKind
 from promptly.services.complaints import file_complaint

@@ -7,7 +7,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair
 
 from promptly.config import Settings
-from promptly.domain.inquiries import InquiryRequest, InquiryStatus, InquiryView
+from promptly.domain.inquiries.models import InquiryRequest, InquiryStatus, InquiryView
 from promptly.services.cases import case_details, reached, start_case
 from promptly.workflows.inquiry import InquiryWorkflow
 from promptly.workflows.search_attributes import INQUIRY_STATUS

@@ -37,7 +37,7 @@ from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS, SLA_
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.inquiries import InquiryActivities
-    from promptly.domain import errors, inquiries
+    from promptly.domain import errors
     from promptly.domain import promises as ledger
     from promptly.domain.common import (
         SYSTEM,
@@ -48,15 +48,16 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
-    from promptly.domain.inquiries import (
+    from promptly.domain.inquiries import rules as inquiries
+    from promptly.domain.inquiries.models import (
         AnswerInquiryInput,
         InquiryCase,
         InquiryRequest,
         InquiryStatus,
-        InquiryStep,
         InquiryView,
         PromoteInquiryInput,
     )
+    from promptly.domain.inquiries.rules import InquiryStep
     from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.workflows.read_views import status_view
 

@@ -1,0 +1,122 @@
+"""Inquiries: what a back-office records, the case the workflow keeps, and its view."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+from pydantic import AwareDatetime, Field
+
+from promptly.domain.common import (
+    Actor,
+    BusinessId,
+    Model,
+    NonEmpty,
+    Person,
+    TimelineEntry,
+)
+from promptly.domain.complaints.models import (
+    Category,
+    LongText,
+    ReceivedVia,
+    Severity,
+)
+
+
+def inquiry_workflow_id(inquiry_id: str) -> str:
+    return f"inquiry-{inquiry_id}"
+
+
+class InquiryRequest(Model):
+    """What a back-office sends to record a customer's question."""
+
+    inquiry_id: BusinessId
+    customer: Person
+    received_via: ReceivedVia
+    subject: NonEmpty
+    question: LongText
+
+    @property
+    def workflow_id(self) -> str:
+        return inquiry_workflow_id(self.inquiry_id)
+
+
+class InquiryStatus(StrEnum):
+    OPEN = "Open"
+    ANSWERED = "Answered"
+    PROMOTED = "Promoted"
+
+
+class AnswerInquiryInput(Model):
+    text: LongText
+    actor: Actor
+
+
+class PromoteInquiryInput(Model):
+    """The inquiry is a complaint: file one with this category and severity."""
+
+    category: Category
+    severity: Severity
+    actor: Actor
+
+
+class InquiryPolicy(Model):
+    answer_within: timedelta = timedelta(hours=24)  # then the front desk is alerted
+    supervisor_after: timedelta = timedelta(hours=48)  # then the supervisor is alerted
+    # After the answer or the promotion, late updates still get a clear refusal this long.
+    keep_open_after: timedelta = timedelta(hours=24)
+
+    def message_terms(self) -> dict[str, int]:
+        """The waits the staff alerts state, in seconds (templates: `| duration`)."""
+        return {
+            "answer_within": round(self.answer_within.total_seconds()),
+            "supervisor_after": round(self.supervisor_after.total_seconds()),
+        }
+
+    def scaled(self, factor: float) -> InquiryPolicy:
+        if factor == 1:
+            return self
+        return InquiryPolicy(
+            answer_within=self.answer_within * factor,
+            supervisor_after=self.supervisor_after * factor,
+            keep_open_after=self.keep_open_after * factor,
+        )
+
+
+class InquiryCase(Model):
+    request: InquiryRequest
+    policy: InquiryPolicy
+    received_at: AwareDatetime
+    status: InquiryStatus = InquiryStatus.OPEN
+    alerts: int = 0  # 1: the front desk was alerted, 2: the supervisor too
+    answer: str | None = None
+    answered_at: AwareDatetime | None = None
+    complaint_id: str | None = None
+    closed_at: AwareDatetime | None = None
+    messages_requested: int = 0
+    needs_attention: list[str] = Field(default_factory=list)
+
+
+class InquiryView(Model):
+    """The `status` query of an inquiry, and the answer of its updates."""
+
+    inquiry_id: str
+    status: InquiryStatus
+    subject: str
+    received_via: ReceivedVia
+    customer_id: str
+    received_at: AwareDatetime
+    answer_deadline: AwareDatetime = Field(description="answer due (24h after receipt)")
+    supervisor_at: AwareDatetime = Field(description="the supervisor is alerted then (48h)")
+    alerts: int
+    answer: str | None
+    answered_at: AwareDatetime | None
+    complaint_id: str | None = Field(description="the complaint it was promoted to")
+    needs_attention: list[str]
+    timeline: list[TimelineEntry]
+
+
+class ComplaintOpened(Model):
+    complaint_id: str
+    workflow_id: str
+    created: bool = Field(description="false: a complaint with this id existed already")
