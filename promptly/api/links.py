@@ -42,6 +42,7 @@ from promptly.domain import keys, links
 from promptly.domain.appointments.models import AppointmentRequest
 from promptly.domain.common import CaseKind, Locale
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintView
+from promptly.domain.readable_time import in_hours
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
 from promptly.services.case_starts import original_input
 from promptly.services.case_views import ViewedKind, read_case_view
@@ -226,7 +227,7 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
         view=view,
         locale=locale,
         link_to=link_to,
-        terms={"late": f"{settings.late_change_within.total_seconds() / 3600:g}"},
+        terms={"late": in_hours(settings.late_change_within)},
     )
     return opened, action, case
 

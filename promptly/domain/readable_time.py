@@ -26,6 +26,11 @@ def readable_duration(span: timedelta) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+def in_hours(span: timedelta) -> str:
+    """`24`, `1.5`: a span as a number of hours, for a text that says "hours" itself."""
+    return f"{span.total_seconds() / 3600:g}"
+
+
 def readable_clock(moment: datetime, timezone: str) -> str:
     """`10:00` in `timezone`, for a column whose heading names the zone."""
     return f"{moment.astimezone(ZoneInfo(timezone)):%H:%M}"

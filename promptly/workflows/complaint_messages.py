@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.complaints import rules as complaint_rules
     from promptly.domain.complaints import sla as complaint_sla
     from promptly.domain.messages import Recipient, SendMessageRequest
+    from promptly.domain.readable_time import in_hours
 
 # A message that cannot go out within this is recorded as failed and flagged for staff.
 MESSAGE_BUDGET = timedelta(hours=1)
@@ -230,7 +231,7 @@ class ComplaintMessaging(ComplaintState):
             "sla_deadline": self._iso(deadline),
             "supervisor_at": self._iso(supervisor_at or deadline),
             # The waits as they apply: office hours where they bind, else the 48h/24h ceiling.
-            "resolution_hours": f"{resolution.total_seconds() / 3600:g}",
+            "resolution_hours": in_hours(resolution),
             "business_hours_only": resolution_office,
             "escalated_after": round(supervisor.total_seconds()),
             "escalated_in_office_hours": supervisor_office,

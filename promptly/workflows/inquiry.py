@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.domain.inquiries.rules import InquiryStep
     from promptly.domain.messages import Recipient, SendMessageRequest
+    from promptly.domain.readable_time import in_hours
     from promptly.workflows.read_views import status_view
 
 
@@ -138,7 +139,7 @@ class InquiryWorkflow(SendingCase):
         self._case = inquiries.alerted(self.case)
         waited = workflow.now() - self.case.received_at
         who = "supervisor" if supervisor else "front desk"
-        detail = f"Unanswered after {waited.total_seconds() / 3600:g}h: {who} alerted"
+        detail = f"Unanswered after {in_hours(waited)}h: {who} alerted"
         self._note(TimelineKind.DECISION, SYSTEM, detail, alert=who)
         if supervisor:
             self._promises.broken(PromiseKind.INQUIRY_ANSWERED, detail, ledger.FRONT_DESK)
