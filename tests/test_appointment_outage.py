@@ -70,6 +70,16 @@ async def email_worker(
         yield running
 
 
+async def stored_attention(pool: AsyncConnectionPool, case_id: str) -> list[str]:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT details -> 'needs_attention' FROM cases WHERE case_id = %s", (case_id,)
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return list(row[0])
+
+
 def key_of(request: RecordedRequest) -> str:
     return str(request.body["custom_args"]["idempotency_key"])
 
@@ -129,6 +139,21 @@ async def test_a_day_long_email_outage_delays_no_timer_and_fails_nothing(
         desk,
     )
     assert (done.status, done.outcome, done.closed_by) == ("done", "passed_on", "staff:ola")
+    # The case hears it: that flag goes (the others still ask for someone), in the workflow
+    # and in the row the API reads, and the timeline says who passed it on and how.
+    view = await handle.query(AppointmentWorkflow.status)
+    assert "provider notice not sent" not in view.needs_attention
+    assert "confirmation not sent" in view.needs_attention
+    assert "provider notice not sent" not in await stored_attention(pool, request.workflow_id)
+    # So does the confirmation read out by phone.
+    sent = TaskCompletion(outcome="sent", actor=desk)
+    await complete_task(env.client, pool, settings, confirmation_task["id"], sent, desk)
+    view = await handle.query(AppointmentWorkflow.status)
+    assert sorted(view.needs_attention) == sorted(await stored_attention(pool, request.workflow_id))
+    assert not {"confirmation not sent", "provider notice not sent"} & set(view.needs_attention)
+    assert "supervisor not reached: client unconfirmed" in view.needs_attention
+    [passed_on] = [e for e in view.timeline if e.data.get("task_id") == passed["id"]][1:]
+    assert passed_on.actor == desk and passed_on.detail.endswith(": phoned Jan at 9:10")
     description = await handle.describe()
     assert description.status is WorkflowExecutionStatus.RUNNING
     assert sendgrid.accepted == []

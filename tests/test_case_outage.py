@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from psycopg_pool import AsyncConnectionPool
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.common import TimelineKind
+from promptly.domain.common import Actor, ActorKind, TimelineKind
 from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, Severity
 from promptly.domain.inquiries.models import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
+from promptly.domain.tasks import PassedOnInput
 from promptly.services.complaints import complaint_handle, file_complaint
 from promptly.services.inquiries import record_inquiry
+from promptly.services.staff_tasks import TaskCompletion, complete_task
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
+from promptly.workflows.survey import MESSAGE_BUDGET as SURVEY_BUDGET
 from promptly.workflows.survey import SurveyWorkflow
 from tests.complaint_helpers import AGENT, SUPERVISOR, advance_to, complaint, inquiry
 from tests.helpers import appointment, close_to, messages, tasks
@@ -31,6 +35,7 @@ from tests.sendgrid_fake import RecordedRequest, SendGridFake
 
 H = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
+DESK = Actor(kind=ActorKind.STAFF, id="ola")
 
 
 def key_of(request: RecordedRequest) -> str:
@@ -49,6 +54,25 @@ def open_tasks(rows: list[dict[str, object]]) -> set[tuple[object, object, objec
         for t in rows
         if t["status"] == "open"
     }
+
+
+async def passed_on(
+    env: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    settings: Settings,
+    case_id: str,
+    template: str,
+) -> int:
+    """The front desk reports the case's open task for `template` passed on by hand."""
+    [task] = [
+        t
+        for t in await tasks(pool, case_id)
+        if t["status"] == "open" and t["data"].get("template") == template
+    ]
+    done = TaskCompletion(outcome="passed_on", note="by phone", actor=DESK)
+    closed, _ = await complete_task(env.client, pool, settings, task["id"], done, DESK)
+    assert closed.outcome == "passed_on"
+    return closed.id
 
 
 async def test_a_day_long_outage_delays_no_escalation_and_fails_no_complaint(
@@ -85,6 +109,11 @@ async def test_a_day_long_outage_delays_no_escalation_and_fails_no_complaint(
     } <= open_tasks(await tasks(pool, request.workflow_id))
     failed = {e.data["template"] for e in view.timeline if e.kind is TimelineKind.MESSAGE_FAILED}
     assert {"complaint_ack", "complaint_department", "complaint_alert", "escalation"} <= failed
+    # The desk told the department by phone: that flag goes, the others stay.
+    await passed_on(env, pool, settings, request.workflow_id, "complaint_department")
+    view = await handle.query(ComplaintWorkflow.status)
+    assert "complaint department to department not delivered" not in view.needs_attention
+    assert "complaint alert to supervisor not delivered" in view.needs_attention
     # Each message was asked for when its step came, none waited for another to give up.
     asked = {
         (m["template"], m["recipient_role"]): m["requested_at"]
@@ -120,7 +149,7 @@ async def test_a_day_long_outage_delays_no_escalation_and_fails_no_complaint(
     # The close made the pass-it-on tasks of the open case moot: none is left in the inbox.
     remaining = await tasks(pool, request.workflow_id)
     assert remaining and all(t["status"] == "done" for t in remaining)
-    assert {t["outcome"] for t in remaining} == {"complaint_closed"}
+    assert {t["outcome"] for t in remaining} == {"complaint_closed", "passed_on"}
 
 
 async def test_closing_a_complaint_while_its_update_is_retrying_sends_nothing_for_the_old_state(
@@ -198,8 +227,13 @@ async def test_a_failing_channel_does_not_delay_the_survey_close(
     sendgrid.outage(503)
     request = await _start_survey(env, settings)
     survey_id = f"survey-{request.appointment_case_id}"
-    await env.sleep(request.send_after + request.closes_after + H)
-    result = await env.client.get_workflow_handle(survey_id, result_type=SurveyView).result()
+    handle = env.client.get_workflow_handle(survey_id, result_type=SurveyView)
+    await env.sleep(request.send_after + SURVEY_BUDGET + H)
+    # The desk handed the client the survey at the desk: that flag goes.
+    await passed_on(env, pool, settings, survey_id, "survey")
+    assert (await handle.query(SurveyWorkflow.status)).needs_attention == []
+    await env.sleep(request.closes_after)
+    result = await handle.result()
 
     assert result.status is SurveyStatus.CLOSED
     closed = next(e for e in result.timeline if e.data.get("status") == "Closed")
@@ -210,11 +244,14 @@ async def test_a_failing_channel_does_not_delay_the_survey_close(
     assert {m["status"] for m in ledger.values()} == {"abandoned"}
     failed = [e for e in result.timeline if e.kind is TimelineKind.MESSAGE_FAILED]
     assert [e.data["template"] for e in failed] == ["survey", "survey_reminder"]
-    assert result.needs_attention == ["survey not sent", "survey reminder not sent"]
-    # Each was handed to the front desk; the close made both tasks moot.
+    assert result.needs_attention == ["survey reminder not sent"]
+    # Each was handed to the front desk; the close made the reminder's task moot.
     handed = await tasks(pool, survey_id)
     assert [t["data"]["template"] for t in handed] == ["survey", "survey_reminder"]
-    assert {(t["status"], t["outcome"]) for t in handed} == {("done", "survey_closed")}
+    assert [(t["status"], t["outcome"]) for t in handed] == [
+        ("done", "passed_on"),
+        ("done", "survey_closed"),
+    ]
     assert sendgrid.accepted == []
 
 
@@ -269,6 +306,24 @@ async def test_a_failing_channel_does_not_delay_the_inquiry_escalation(
         ("deliver_message_manually", "inquiry_ack", "client"),
         ("resend_staff_message", "inquiry_alert", "front_desk"),
     }
+    task_id = await passed_on(env, pool, settings, request.workflow_id, "inquiry_alert")
+    view = await handle.query(InquiryWorkflow.status)
+    assert "alert to the front desk not delivered" not in view.needs_attention
+    assert "acknowledgement not sent" in view.needs_attention
+    # Only staff report a message passed on; a repeat of the report is noted once.
+    client = Actor(kind=ActorKind.CLIENT, id=request.customer.id)
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(
+            InquiryWorkflow.passed_on, PassedOnInput(task_id=task_id, actor=client)
+        )
+    await handle.execute_update(
+        InquiryWorkflow.passed_on, PassedOnInput(task_id=task_id, actor=DESK)
+    )
+    view = await handle.query(InquiryWorkflow.status)
+    reports = [e for e in view.timeline if e.data.get("task_id") == task_id and e.actor == DESK]
+    assert [e.detail for e in reports] == [
+        f"Front desk passed on by hand what task {task_id} asked: by phone"
+    ]
     described = await handle.describe()
     assert described.status is WorkflowExecutionStatus.RUNNING
 
@@ -282,7 +337,10 @@ async def test_a_failing_channel_does_not_delay_the_inquiry_escalation(
     assert [template_of(r) for r in sendgrid.accepted] == ["inquiry_answer"]
     assert sendgrid.accepted[0].recipients == ["anna@example.com"]
     remaining = await tasks(pool, request.workflow_id)
-    assert {(t["status"], t["outcome"]) for t in remaining} == {("done", "answered")}
+    assert {(t["status"], t["outcome"]) for t in remaining} == {
+        ("done", "answered"),
+        ("done", "passed_on"),
+    }
     final = await handle.result()  # kept a day for late updates, then ended
     assert final.status is InquiryStatus.ANSWERED
 

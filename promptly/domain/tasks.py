@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, StringConstraints
 
-from promptly.domain.common import Actor, Model, RecipientRole
+from promptly.domain.common import Actor, ActorInput, Model, RecipientRole
 
 
 class TaskKind(StrEnum):
@@ -43,6 +43,13 @@ class CloseTaskRequest(Model):
     outcome: str
     note: str = ""
     closed_by: Actor
+
+
+class PassedOnInput(ActorInput):
+    """The front desk passed on by hand a message that could not go out (task `task_id`)."""
+
+    task_id: int
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
 class CloseCaseTasksRequest(Model):

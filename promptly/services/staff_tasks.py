@@ -31,10 +31,11 @@ from promptly.domain.appointments.models import (
 )
 from promptly.domain.common import BUSINESS_ID, Actor, CaseKind, Model
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
-from promptly.domain.tasks import TaskKind
+from promptly.domain.tasks import PassedOnInput, TaskKind
 from promptly.services.errors import ServiceError, invalid_input, temporal_errors
-from promptly.services.updates import QUERY_TIMEOUT, run_update
+from promptly.services.updates import QUERY_TIMEOUT, bounded_update, run_update
 from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.case import JournaledCase
 
 
 class StaffTask(BaseModel):
@@ -130,10 +131,30 @@ async def _confirm(job: Completing) -> Any:
     return await job.update_appointment(AppointmentWorkflow.confirm, ConfirmInput(actor=job.actor))
 
 
+async def _passed_on(job: Completing) -> None:
+    """A message passed on by hand: the case notes it and clears the message's flag. A case
+    that has closed meanwhile has nothing left to clear."""
+    handle = job.client.get_workflow_handle(job.task.case_id)
+    command = PassedOnInput(task_id=job.task.id, actor=job.actor, note=job.done.note)
+    update_id = f"{job.update_id}/passed-on" if job.update_id else None
+    try:
+        with temporal_errors(f"no case {job.task.case_id}"):
+            await bounded_update(
+                handle,
+                JournaledCase.passed_on,
+                command,
+                job.settings.api_update_timeout,
+                update_id,
+            )
+    except ServiceError as err:
+        if err.status != 404:  # 404: the case closed (or is gone)
+            raise
+
+
 async def _confirmation(job: Completing) -> Any:
-    if job.done.outcome == "sent":  # delivered by hand: the record is the task itself
-        return None
-    return await _confirm(job)
+    view = None if job.done.outcome == "sent" else await _confirm(job)
+    await _passed_on(job)
+    return view
 
 
 async def _message_call(job: Completing) -> Any:
@@ -166,7 +187,7 @@ MESSAGE_CALL = TaskRule(
 
 
 async def _done_by_staff(job: Completing) -> None:
-    # A client's reply read and handled, a message passed on by hand: the task is the record.
+    # A client's reply read and handled: the task is the record.
     return None
 
 
@@ -189,10 +210,10 @@ TASK_RULES: dict[str, TaskRule] = {
     # A message that could not go out, passed on by phone or in person (the note says how);
     # the case also closes these when they become moot.
     TaskKind.DELIVER_MESSAGE_MANUALLY.value: TaskRule(
-        outcomes=("passed_on",), drive=_done_by_staff, closes_itself=False
+        outcomes=("passed_on",), drive=_passed_on, closes_itself=False
     ),
     TaskKind.RESEND_STAFF_MESSAGE.value: TaskRule(
-        outcomes=("passed_on",), drive=_done_by_staff, closes_itself=False
+        outcomes=("passed_on",), drive=_passed_on, closes_itself=False
     ),
 }
 

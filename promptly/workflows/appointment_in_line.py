@@ -91,6 +91,7 @@ class AppointmentInLine(AppointmentCalls):
             due_at=case.confirmation_deadline.isoformat(),
         )
         self._flag("confirmation not sent")
+        self._by_hand.opened(task.task_id, "confirmation not sent")
 
     async def _notify_provider(self) -> None:
         if self._beside:

@@ -77,7 +77,7 @@ class AppointmentSends(AppointmentState):
                 elif not delivery.cancelled:
                     self._flag(if_failed)
             if not delivery.sent and not delivery.cancelled:
-                await self._hand_to_front_desk(message, delivery, task_kind, task_due)
+                await self._hand_to_front_desk(message, delivery, if_failed, task_kind, task_due)
             await self._save()
 
         self._sends.start(
@@ -142,10 +142,12 @@ class AppointmentSends(AppointmentState):
         self,
         message: SendMessageRequest,
         delivery: Delivery,
+        concern: str,
         kind: TaskKind,
         due: datetime | None,
     ) -> None:
-        """A message that will not go out becomes a front-desk task to pass it on."""
+        """A message that will not go out becomes a front-desk task to pass it on; the task
+        done clears its flag `concern`."""
         what = message.template.replace("_", " ")
         confirmation = kind is TaskKind.SEND_CONFIRMATION_MANUALLY
         request = client_message_task(
@@ -156,6 +158,7 @@ class AppointmentSends(AppointmentState):
             due_at=due,
         )
         task = await open_task(request, f"front-desk task: pass on the {what}")
+        self._by_hand.opened(task.task_id, concern)
         with self._journal.quietly():
             self._note(
                 TimelineKind.TASK,

@@ -10,6 +10,9 @@
   enters history; the handler then takes the case's lock, judges again on the state it will
   change (a step or another update may have moved it since), applies its change and, where
   the run stores before it answers, saves before the update returns.
+- **Messages passed on by hand** (`JournaledCase.passed_on`): a message that could not go
+  out raises a flag and opens a front-desk task; when the desk reports the task done, the
+  case notes it and the flag goes once no other open task answers it.
 - **The stored row** (`JournaledCase._snapshot`): the case id, the kind and the `status` view
   as the API reads it are the same for every case; each workflow says only its business id,
   status, client and details (`_row`).
@@ -22,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, ClassVar, Required, TypedDict, TypeVar
 
 from temporalio import workflow
@@ -38,12 +43,14 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain import errors
     from promptly.domain.common import (
         Actor,
+        ActorKind,
         CaseKind,
         CaseSnapshot,
         PromiseKind,
         TimelineEntry,
         TimelineKind,
     )
+    from promptly.domain.tasks import PassedOnInput
     from promptly.workflows.read_views import read_view
 
 RECORD_TIMEOUT = timedelta(seconds=30)
@@ -239,6 +246,26 @@ class CaseRow(TypedDict, total=False):
     details: dict[str, Any]
 
 
+@dataclass
+class HandTasks:
+    """A case's front-desk tasks that pass on by hand a message that could not go out, each
+    with the flag it answers (several failed updates can share one flag)."""
+
+    open: dict[int, str] = field(default_factory=dict)
+    done: set[int] = field(default_factory=set)
+
+    def opened(self, task_id: int, concern: str) -> None:
+        self.open[task_id] = concern
+
+    def passed_on(self, task_id: int) -> str | None:
+        """Task `task_id` is done: the flag to clear now, if no other open task answers it."""
+        self.done.add(task_id)
+        concern = self.open.pop(task_id, None)
+        if concern is None or concern in self.open.values():
+            return None
+        return concern
+
+
 class JournaledCase:
     """The base of every case workflow: its id, the journal it notes and saves through (set
     up in the workflow's `@workflow.init`) and the row the journal stores."""
@@ -272,3 +299,41 @@ class JournaledCase:
 
     async def _save(self) -> None:
         await self._journal.save()
+
+    # Each case keeps its concerns (`needs_attention`) and takes its updates' turns its way.
+    def _flag(self, concern: str) -> None:
+        raise NotImplementedError
+
+    def _unflag(self, concern: str) -> None:
+        raise NotImplementedError
+
+    def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        raise NotImplementedError
+
+    @cached_property
+    def _by_hand(self) -> HandTasks:
+        return HandTasks()
+
+    @workflow.update
+    async def passed_on(self, command: PassedOnInput) -> None:
+        """The front desk passed on by hand a message that could not go out (its task is done):
+        noted once; the message's flag goes when no other open task answers it."""
+        async with self._turn(lambda: self.validate_passed_on(command)):
+            if command.task_id in self._by_hand.done:
+                return  # reported already (a repeat): the timeline says it once
+            concern = self._by_hand.passed_on(command.task_id)
+            self._note(
+                TimelineKind.ACTION,
+                command.actor,
+                f"Front desk passed on by hand what task {command.task_id} asked"
+                + (f": {command.note}" if command.note else ""),
+                task_id=command.task_id,
+                cleared=concern,
+            )
+            if concern is not None:
+                self._unflag(concern)
+
+    @passed_on.validator
+    def validate_passed_on(self, command: PassedOnInput) -> None:
+        if command.actor.kind is ActorKind.CLIENT:
+            refuse("passed_on refused: staff report a message passed on by hand, not the client")

@@ -117,12 +117,14 @@ class CaseSends:
         *,
         note: Note,
         flag: Callable[[str], None],
+        handed_on: Callable[[int, str], None],
         saved: Callable[[], Awaitable[None]],
         retry: RetryPolicy,
     ) -> None:
         self._sends = Sends(retry)
         self._note = note
         self._flag = flag
+        self._handed_on = handed_on
         self._saved = saved
         # Cancellations so far, and the count at which each group was last made moot.
         self._changes = 0
@@ -156,6 +158,7 @@ class CaseSends:
                 created = await open_task(
                     request, f"task: pass on the {sent.template.replace('_', ' ')} by hand"
                 )
+                self._handed_on(created.task_id, if_failed)
                 self._note(
                     TimelineKind.TASK,
                     f"{request.title} (task {created.task_id})",
@@ -235,6 +238,7 @@ class SendingCase(JournaledCase):
         self._messages = CaseSends(
             note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
             flag=self._flag,
+            handed_on=self._by_hand.opened,
             saved=self._save,
             retry=retry,
         )
@@ -254,7 +258,3 @@ class SendingCase(JournaledCase):
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._beside:
             await self._messages.drain()
-
-    # Each case keeps its concerns.
-    def _flag(self, concern: str) -> None:
-        raise NotImplementedError

@@ -92,6 +92,7 @@ class ComplaintMessaging(ComplaintState):
             number=self.case.messages_requested,
             reason=str(extra.get("reason", "")),
         )
+        self._by_hand.opened(task.task_id, concern)
         self._note(
             TimelineKind.DECISION,
             SYSTEM,

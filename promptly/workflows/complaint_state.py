@@ -107,6 +107,10 @@ class ComplaintState(SendingCase):
                 )
             )
 
+    def _unflag(self, concern: str) -> None:
+        attention = [c for c in self.case.needs_attention if c != concern]
+        self._set_case(self.case.model_copy(update={"needs_attention": attention}))
+
     @staticmethod
     def _iso(moment: datetime | None) -> str:
         return moment.isoformat() if moment is not None else ""

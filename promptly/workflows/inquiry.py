@@ -247,6 +247,10 @@ class InquiryWorkflow(SendingCase):
             attention = [*self.case.needs_attention, concern]
             self._case = self.case.model_copy(update={"needs_attention": attention})
 
+    def _unflag(self, concern: str) -> None:
+        attention = [c for c in self.case.needs_attention if c != concern]
+        self._case = self.case.model_copy(update={"needs_attention": attention})
+
     async def _send(self, template: str, to: Recipient, if_failed: str, **extra: object) -> bool:
         """Send one message; True if it went out. Beside the plan: True once started; a
         failure is flagged `if_failed` and handed to the front desk when the send ends."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -259,6 +260,15 @@ class SurveyWorkflow(SendingCase):
     def _flag(self, concern: str) -> None:
         if concern not in self._needs_attention:
             self._needs_attention.append(concern)
+
+    def _unflag(self, concern: str) -> None:
+        if concern in self._needs_attention:
+            self._needs_attention.remove(concern)
+
+    def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        """An update's turn (workflows/case.py): one handler at a time, judged again on the
+        current state, stored before the update answers."""
+        return transition(self._lock, judge, store=lambda: True, save=self._save)
 
     def _row(self) -> CaseRow:
         return CaseRow(
