@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from promptly.domain.common import flagged
 from promptly.domain.complaints.models import Severity
 from promptly.domain.inquiries import rules as inquiries
 from promptly.domain.inquiries.models import InquiryCase, InquiryPolicy, PromoteInquiryInput
@@ -53,3 +54,12 @@ def test_a_promoted_inquiry_becomes_a_complaint_with_the_same_reference() -> Non
     assert complaint.category == "billing" and complaint.severity is Severity.HIGH
     assert complaint.customer == case.request.customer
     assert complaint.description.startswith("Saturday opening hours: Are you open")
+
+
+def test_a_concern_is_listed_once_in_the_order_raised() -> None:
+    case = _case()
+    once = flagged(case, "acknowledgement not sent")
+    assert once.needs_attention == ["acknowledgement not sent"] and case.needs_attention == []
+    assert flagged(once, "acknowledgement not sent") is once
+    twice = flagged(once, "answer overdue")
+    assert twice.needs_attention == ["acknowledgement not sent", "answer overdue"]

@@ -5,9 +5,10 @@ loudly instead of being dropped."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -267,3 +268,24 @@ class CaseSnapshot(Model):
     entries: list[TimelineEntry] = Field(default_factory=list)
     # Promise rows changed since the last save (the ledger, promptly/domain/promises.py).
     promises: list[PromiseRecord] = Field(default_factory=list)
+
+
+class FlaggableCase(Protocol):
+    """A case that lists what needs staff attention (a message that could not go out...)."""
+
+    needs_attention: list[str]
+
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Self: ...
+
+
+FlaggableT = TypeVar("FlaggableT", bound=FlaggableCase)
+
+
+def flagged(case: FlaggableT, concern: str) -> FlaggableT:
+    """`case` with `concern` needing attention: each concern listed once, in the order raised
+    (the case itself when it is listed already)."""
+    if concern in case.needs_attention:
+        return case
+    return case.model_copy(update={"needs_attention": [*case.needs_attention, concern]})

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         PromiseKind,
         RecipientRole,
         TimelineKind,
+        flagged,
     )
     from promptly.domain.inquiries import rules as inquiries
     from promptly.domain.inquiries.models import (
@@ -243,9 +244,7 @@ class InquiryWorkflow(SendingCase):
         refuse(inquiries.inquiry_refusal(update, self.case, actor))
 
     def _flag(self, concern: str) -> None:
-        if concern not in self.case.needs_attention:
-            attention = [*self.case.needs_attention, concern]
-            self._case = self.case.model_copy(update={"needs_attention": attention})
+        self._case = flagged(self.case, concern)
 
     def _unflag(self, concern: str) -> None:
         attention = [c for c in self.case.needs_attention if c != concern]
