@@ -13,10 +13,10 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from promptly.workflows.case import RECORD_TIMEOUT, CaseRow, transition
+from promptly.workflows.case import RECORD_TIMEOUT, CaseRow, refuse, transition
 from promptly.workflows.case_sends import (
     SendingCase,
     client_message_task,
@@ -27,7 +27,6 @@ from promptly.workflows.messages import deliver, message_retry, to_client
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
-    from promptly.domain import errors
     from promptly.domain import promises as ledger
     from promptly.domain.common import (
         SYSTEM,
@@ -36,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         CaseKind,
         PromiseKind,
         TimelineKind,
+        flagged,
     )
     from promptly.domain.messages import SendMessageRequest
     from promptly.domain.readable_time import readable
@@ -43,11 +43,13 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.surveys.models import (
         SurveyAnswer,
         SurveyAnswerRecord,
+        SurveyCase,
         SurveyRequest,
         SurveyStatus,
         SurveyView,
     )
     from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
+    from promptly.workflows.read_views import status_view
 
 MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=30))
 # Beside the plan, a survey message that cannot go out within this (and before the next
@@ -62,16 +64,9 @@ class SurveyWorkflow(SendingCase):
 
     @workflow.init
     def __init__(self, request: SurveyRequest) -> None:
-        self._request = request
-        plan = survey_rules.survey_plan(request)
-        self._send_at = plan.send_at
-        self._reminder_at = plan.reminder_at
-        self._closes_at = plan.closes_at
-        self._status = SurveyStatus.SCHEDULED
-        self._answer: SurveyAnswer | None = None
-        self._complaint_id: str | None = None
+        # Built here, not in run: the link page may ask for the status before run starts.
+        self._case: SurveyCase = survey_rules.new_survey(request)
         self._lock = asyncio.Lock()
-        self._needs_attention: list[str] = []
         self._open_books(retry=MESSAGE_RETRY, summary="record survey", skip_unchanged=False)
 
     @workflow.run
@@ -80,33 +75,34 @@ class SurveyWorkflow(SendingCase):
         self._note(
             TimelineKind.STATUS,
             SYSTEM,
-            f"Survey scheduled for {readable(self._send_at, request.client.timezone)}",
-            status=self._status.value,
+            f"Survey scheduled for {readable(self._case.send_at, request.client.timezone)}",
+            status=self._case.status.value,
         )
         await self._save()
-        if not await self._answered_before(self._send_at, "send the survey"):
+        if not await self._answered_before(self._case.send_at, "send the survey"):
             await self._send("survey", settled=self._survey_settled)
-            if self._answer is None:  # an answer that came while it was sending stands
+            if self._case.answer is None:  # an answer that came while it was sending stands
                 self._set_status(SurveyStatus.SENT, SYSTEM, "Survey sent")
             await self._save()
-            if not await self._answered_before(self._reminder_at, "reminder"):
+            if not await self._answered_before(self._case.reminder_at, "reminder"):
                 await self._send("survey_reminder")
                 await self._save()
-                await self._answered_before(self._closes_at, "close unanswered")
+                await self._answered_before(self._case.closes_at, "close unanswered")
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._beside:
-            if self._answer is None:
+            if self._case.answer is None:
                 await self._cancel_moot_messages("survey_closed")
             await self._messages.drain()
-        if self._answer is None:
+        if self._case.answer is None:
             self._set_status(SurveyStatus.CLOSED, SYSTEM, "Survey closed without an answer")
-        self._promises.close(f"the survey ended {self._status.value}")
+        self._promises.close(f"the survey ended {self._case.status.value}")
         await self._save()
         return self._view()
 
     def _set_status(self, status: SurveyStatus, actor: Actor, detail: str, **data: object) -> None:
         """Every change of status is a status entry with the one before (webhooks, history)."""
-        previous, self._status = self._status, status
+        previous = self._case.status
+        self._case = self._case.model_copy(update={"status": status})
         self._note(
             TimelineKind.STATUS, actor, detail, status=status.value, previous=previous.value, **data
         )
@@ -114,16 +110,16 @@ class SurveyWorkflow(SendingCase):
     async def _answered_before(self, moment: datetime, then: str) -> bool:
         """Wait for an answer until `moment`, when the workflow does `then`."""
         workflow.set_current_details(
-            f"**{self._status.value}** · next: {then} at "
-            f"{readable(moment, self._request.client.timezone)}, unless the "
+            f"**{self._case.status.value}** · next: {then} at "
+            f"{readable(moment, self._case.request.client.timezone)}, unless the "
             "client answers first"
         )
         delay = moment - workflow.now()
         if delay <= timedelta(0):
-            return self._answer is not None
+            return self._case.answer is not None
         try:
             await workflow.wait_condition(
-                lambda: self._answer is not None,
+                lambda: self._case.answer is not None,
                 timeout=delay,
                 timeout_summary=f"{then} at {moment.isoformat()} unless answered",
             )
@@ -136,9 +132,9 @@ class SurveyWorkflow(SendingCase):
         # The one transition style (workflows/case.py): the lock, then judged again on the
         # current state; the survey stores its answer itself, so nothing is saved on the way out.
         async with transition(self._lock, lambda: self.validate_answer(answer)):
-            client = self._request.client
+            client = self._case.request.client
             actor = Actor(kind=ActorKind.CLIENT, id=client.id)
-            self._answer = answer
+            self._case = self._case.model_copy(update={"answer": answer})
             self._set_status(
                 SurveyStatus.ANSWERED,
                 actor,
@@ -151,7 +147,7 @@ class SurveyWorkflow(SendingCase):
                 RecordsActivities.record_survey_answer,
                 SurveyAnswerRecord(
                     survey_id=self._workflow_id,
-                    case_id=self._request.appointment_case_id,
+                    case_id=self._case.request.appointment_case_id,
                     client_id=client.id,
                     nps=answer.nps,
                     comment=answer.comment,
@@ -167,7 +163,7 @@ class SurveyWorkflow(SendingCase):
 
     async def _open_complaint(self, answer: SurveyAnswer) -> None:
         """A detractor gets a complaint case; its id comes from the survey, so it starts once."""
-        request = survey_rules.detractor_complaint(self._request, answer)
+        request = survey_rules.detractor_complaint(self._case.request, answer)
         try:
             await workflow.start_child_workflow(
                 ComplaintWorkflow.run,
@@ -180,7 +176,7 @@ class SurveyWorkflow(SendingCase):
             )
         except WorkflowAlreadyStartedError:
             pass  # opened by an earlier attempt of this step: one complaint per survey
-        self._complaint_id = request.complaint_id
+        self._case = self._case.model_copy(update={"complaint_id": request.complaint_id})
         self._note(
             TimelineKind.DECISION,
             SYSTEM,
@@ -190,18 +186,7 @@ class SurveyWorkflow(SendingCase):
 
     @answer.validator
     def validate_answer(self, answer: SurveyAnswer) -> None:
-        if self._answer is not None:
-            raise ApplicationError(
-                "answer refused: the survey is already answered",
-                type=errors.TRANSITION_REFUSED,
-                non_retryable=True,
-            )
-        if self._status is SurveyStatus.CLOSED:
-            raise ApplicationError(
-                "answer refused: the survey is closed",
-                type=errors.TRANSITION_REFUSED,
-                non_retryable=True,
-            )
+        refuse(survey_rules.answer_refusal(self._case))
 
     @workflow.query
     def status(self) -> SurveyView:
@@ -214,7 +199,8 @@ class SurveyWorkflow(SendingCase):
         """Send the survey or its reminder; `settled` hears whether it went out. Beside the
         plan it starts and returns: retried until the next milestone (at most MESSAGE_BUDGET),
         then flagged and handed on."""
-        client = self._request.client
+        case = self._case
+        client = case.request.client
         message = SendMessageRequest(
             idempotency_key=f"{self._workflow_id}/{template}",
             case_id=self._workflow_id,
@@ -223,14 +209,14 @@ class SurveyWorkflow(SendingCase):
             to=to_client(client),
             context={
                 "client_name": client.name,
-                "service": self._request.service,
-                "visit_ended_at": self._request.visit_ended_at.isoformat(),
-                "closes_at": self._closes_at.isoformat(),
+                "service": case.request.service,
+                "visit_ended_at": case.request.visit_ended_at.isoformat(),
+                "closes_at": case.closes_at.isoformat(),
             },
             link_actions=["survey"],
         )
         if self._beside:
-            next_milestone = self._reminder_at if template == "survey" else self._closes_at
+            next_milestone = case.reminder_at if template == "survey" else case.closes_at
             self._messages.start(
                 message,
                 group=template,
@@ -242,7 +228,7 @@ class SurveyWorkflow(SendingCase):
             return
         delivery = await deliver(
             message,
-            budget=max(self._closes_at - workflow.now(), timedelta(minutes=1)),
+            budget=max(case.closes_at - workflow.now(), timedelta(minutes=1)),
             retry=MESSAGE_RETRY,
         )
         self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
@@ -258,8 +244,7 @@ class SurveyWorkflow(SendingCase):
         await close_message_tasks(self._workflow_id, outcome, f"the survey was {outcome}")
 
     def _flag(self, concern: str) -> None:
-        if concern not in self._needs_attention:
-            self._needs_attention.append(concern)
+        self._case = flagged(self._case, concern)
 
     def _unflag(self, concern: str) -> None:
         if concern in self._needs_attention:
@@ -271,26 +256,22 @@ class SurveyWorkflow(SendingCase):
         return transition(self._lock, judge, store=lambda: True, save=self._save)
 
     def _row(self) -> CaseRow:
+        case = self._case
         return CaseRow(
-            business_id=self._request.appointment_id,
-            status=self._status.value,
-            client_id=self._request.client.id,
+            business_id=case.request.appointment_id,
+            status=case.status.value,
+            client_id=case.request.client.id,
             details={
-                "appointment_case_id": self._request.appointment_case_id,
-                "nps": self._answer.nps if self._answer else None,
-                "needs_attention": self._needs_attention,
+                "appointment_case_id": case.request.appointment_case_id,
+                "nps": case.answer.nps if case.answer else None,
+                "needs_attention": case.needs_attention,
             },
         )
 
     def _view(self) -> SurveyView:
-        return SurveyView(
+        return status_view(
+            SurveyView,
+            self._case,
             survey_id=self._workflow_id,
-            status=self._status,
-            send_at=self._send_at,
-            reminder_at=self._reminder_at,
-            closes_at=self._closes_at,
-            answer=self._answer,
-            complaint_id=self._complaint_id,
             timeline=list(self._journal.timeline),
-            needs_attention=list(self._needs_attention),
         )

@@ -1,4 +1,5 @@
-"""The survey after a visit: its request, the client's answer and its status view."""
+"""The survey after a visit: its request, the client's answer, the case the workflow keeps
+and its status view."""
 
 from __future__ import annotations
 
@@ -34,6 +35,20 @@ class SurveyStatus(StrEnum):
     SENT = "Sent"
     ANSWERED = "Answered"
     CLOSED = "Closed"
+
+
+class SurveyCase(Model):
+    """What the survey workflow keeps: its request, its plan and what became of it."""
+
+    request: SurveyRequest
+    send_at: AwareDatetime
+    reminder_at: AwareDatetime
+    closes_at: AwareDatetime
+    status: SurveyStatus = SurveyStatus.SCHEDULED
+    answer: SurveyAnswer | None = None
+    complaint_id: str | None = None  # opened for a detractor's answer
+    # Messages that could not go out (each also a front-desk task).
+    needs_attention: list[str] = Field(default_factory=list)
 
 
 class SurveyView(Model):

@@ -1,32 +1,35 @@
-"""When the survey goes out (within 48h of the visit), how an answer counts, and when a
-detractor's answer becomes a complaint."""
+"""When the survey goes out (within 48h of the visit), when it takes an answer, how an answer
+counts, and when a detractor's answer becomes a complaint."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import NamedTuple
+from datetime import timedelta
 
 from promptly.domain.calendar import shift_elapsed
 from promptly.domain.complaints.models import ComplaintRequest, ReceivedVia, Severity
-from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest
+from promptly.domain.surveys.models import SurveyAnswer, SurveyCase, SurveyRequest, SurveyStatus
 
 SURVEY_WITHIN = timedelta(hours=48)
 
 
-class SurveyPlan(NamedTuple):
-    send_at: datetime
-    reminder_at: datetime
-    closes_at: datetime
-
-
-def survey_plan(request: SurveyRequest) -> SurveyPlan:
-    """Sent `send_after` the end but always within 48h; one reminder; then closed."""
+def new_survey(request: SurveyRequest) -> SurveyCase:
+    """Scheduled: sent `send_after` the end but always within 48h; one reminder; then closed."""
     send_at = shift_elapsed(request.visit_ended_at, min(request.send_after, SURVEY_WITHIN))
-    return SurveyPlan(
+    return SurveyCase(
+        request=request,
         send_at=send_at,
         reminder_at=shift_elapsed(send_at, request.reminder_after),
         closes_at=shift_elapsed(send_at, request.closes_after),
     )
+
+
+def answer_refusal(case: SurveyCase) -> str | None:
+    """Why the client cannot answer now (one answer, until the survey closes), or None."""
+    if case.answer is not None:
+        return "answer refused: the survey is already answered"
+    if case.status is SurveyStatus.CLOSED:
+        return "answer refused: the survey is closed"
+    return None
 
 
 def nps_category(nps: int) -> str:
