@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from promptly.domain.common import flagged
+from promptly.domain.common import flagged, unflagged
 from promptly.domain.complaints.models import Severity
 from promptly.domain.inquiries import rules as inquiries
 from promptly.domain.inquiries.models import InquiryCase, InquiryPolicy, PromoteInquiryInput
@@ -56,10 +56,13 @@ def test_a_promoted_inquiry_becomes_a_complaint_with_the_same_reference() -> Non
     assert complaint.description.startswith("Saturday opening hours: Are you open")
 
 
-def test_a_concern_is_listed_once_in_the_order_raised() -> None:
+def test_a_concern_is_listed_once_in_the_order_raised_and_goes_when_done() -> None:
     case = _case()
     once = flagged(case, "acknowledgement not sent")
     assert once.needs_attention == ["acknowledgement not sent"] and case.needs_attention == []
     assert flagged(once, "acknowledgement not sent") is once
     twice = flagged(once, "answer overdue")
     assert twice.needs_attention == ["acknowledgement not sent", "answer overdue"]
+    # Done: the concern goes, the others stay in their order.
+    assert unflagged(twice, "acknowledgement not sent").needs_attention == ["answer overdue"]
+    assert unflagged(once, "answer overdue").needs_attention == ["acknowledgement not sent"]

@@ -289,3 +289,9 @@ def flagged(case: FlaggableT, concern: str) -> FlaggableT:
     if concern in case.needs_attention:
         return case
     return case.model_copy(update={"needs_attention": [*case.needs_attention, concern]})
+
+
+def unflagged(case: FlaggableT, concern: str) -> FlaggableT:
+    """`case` without `concern`: what it asked for was done."""
+    attention = [c for c in case.needs_attention if c != concern]
+    return case.model_copy(update={"needs_attention": attention})

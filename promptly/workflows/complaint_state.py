@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.common import (
         Actor,
         CaseKind,
+        unflagged,
     )
     from promptly.domain.complaints import rules as complaint_rules
     from promptly.domain.complaints import sla as complaint_sla
@@ -108,8 +109,7 @@ class ComplaintState(SendingCase):
             )
 
     def _unflag(self, concern: str) -> None:
-        attention = [c for c in self.case.needs_attention if c != concern]
-        self._set_case(self.case.model_copy(update={"needs_attention": attention}))
+        self._set_case(unflagged(self.case, concern))
 
     @staticmethod
     def _iso(moment: datetime | None) -> str:

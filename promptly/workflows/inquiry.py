@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
         flagged,
+        unflagged,
     )
     from promptly.domain.inquiries import rules as inquiries
     from promptly.domain.inquiries.models import (
@@ -247,8 +248,7 @@ class InquiryWorkflow(SendingCase):
         self._case = flagged(self.case, concern)
 
     def _unflag(self, concern: str) -> None:
-        attention = [c for c in self.case.needs_attention if c != concern]
-        self._case = self.case.model_copy(update={"needs_attention": attention})
+        self._case = unflagged(self.case, concern)
 
     async def _send(self, template: str, to: Recipient, if_failed: str, **extra: object) -> bool:
         """Send one message; True if it went out. Beside the plan: True once started; a

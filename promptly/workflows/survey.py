@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         PromiseKind,
         TimelineKind,
         flagged,
+        unflagged,
     )
     from promptly.domain.messages import SendMessageRequest
     from promptly.domain.readable_time import readable
@@ -247,8 +248,7 @@ class SurveyWorkflow(SendingCase):
         self._case = flagged(self._case, concern)
 
     def _unflag(self, concern: str) -> None:
-        if concern in self._needs_attention:
-            self._needs_attention.remove(concern)
+        self._case = unflagged(self._case, concern)
 
     def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): one handler at a time, judged again on the
