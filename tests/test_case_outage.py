@@ -321,9 +321,7 @@ async def test_a_failing_channel_does_not_delay_the_inquiry_escalation(
     )
     view = await handle.query(InquiryWorkflow.status)
     reports = [e for e in view.timeline if e.data.get("task_id") == task_id and e.actor == DESK]
-    assert [e.detail for e in reports] == [
-        f"Front desk passed on by hand what task {task_id} asked: by phone"
-    ]
+    assert [e.detail for e in reports] == [f"Passed on by hand (task {task_id}): by phone"]
     described = await handle.describe()
     assert described.status is WorkflowExecutionStatus.RUNNING
 

@@ -325,7 +325,7 @@ class JournaledCase:
             self._note(
                 TimelineKind.ACTION,
                 command.actor,
-                f"Front desk passed on by hand what task {command.task_id} asked"
+                f"Passed on by hand (task {command.task_id})"
                 + (f": {command.note}" if command.note else ""),
                 task_id=command.task_id,
                 cleared=concern,
