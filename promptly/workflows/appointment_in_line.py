@@ -91,7 +91,9 @@ class AppointmentInLine(AppointmentCalls):
             due_at=case.confirmation_deadline.isoformat(),
         )
         self._flag("confirmation not sent")
-        self._by_hand.opened(task.task_id, "confirmation not sent")
+        self._by_hand.opened(
+            task.task_id, TaskKind.SEND_CONFIRMATION_MANUALLY, "confirmation not sent"
+        )
 
     async def _notify_provider(self) -> None:
         if self._beside:

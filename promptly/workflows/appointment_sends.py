@@ -158,7 +158,7 @@ class AppointmentSends(AppointmentState):
             due_at=due,
         )
         task = await open_task(request, f"front-desk task: pass on the {what}")
-        self._by_hand.opened(task.task_id, concern)
+        self._by_hand.opened(task.task_id, kind, concern)
         with self._journal.quietly():
             self._note(
                 TimelineKind.TASK,
@@ -255,6 +255,7 @@ class AppointmentSends(AppointmentState):
         self, outcome: str, note: str, actor: Actor, kinds: list[TaskKind] | None = None
     ) -> None:
         """Close the case's open staff tasks (of `kinds`, or all) that no longer matter."""
+        self._by_hand.closed(kinds or ())
         await close_case_tasks(
             self._workflow_id,
             outcome,

@@ -24,7 +24,15 @@ then reads like its procedure.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         TimelineKind,
     )
-    from promptly.domain.tasks import PassedOnInput
+    from promptly.domain.tasks import PassedOnInput, TaskKind
     from promptly.workflows.read_views import read_view
 
 RECORD_TIMEOUT = timedelta(seconds=30)
@@ -248,20 +256,27 @@ class CaseRow(TypedDict, total=False):
 
 @dataclass
 class HandTasks:
-    """A case's front-desk tasks that pass on by hand a message that could not go out, each
-    with the flag it answers (several failed updates can share one flag)."""
+    """A case's open front-desk tasks that pass on by hand a message that could not go out:
+    each task's kind and the flag it answers (several failed updates can share one flag)."""
 
-    open: dict[int, str] = field(default_factory=dict)
+    open: dict[int, tuple[TaskKind, str]] = field(default_factory=dict)
     done: set[int] = field(default_factory=set)
 
-    def opened(self, task_id: int, concern: str) -> None:
-        self.open[task_id] = concern
+    def opened(self, task_id: int, kind: TaskKind, concern: str) -> None:
+        self.open[task_id] = (kind, concern)
+
+    def closed(self, kinds: Collection[TaskKind] = ()) -> None:
+        """The case closed its open tasks of `kinds` (all when empty) as moot; their flags stay
+        as the record of what did not go out."""
+        for task_id, (kind, _) in list(self.open.items()):
+            if not kinds or kind in kinds:
+                del self.open[task_id]
 
     def passed_on(self, task_id: int) -> str | None:
         """Task `task_id` is done: the flag to clear now, if no other open task answers it."""
         self.done.add(task_id)
-        concern = self.open.pop(task_id, None)
-        if concern is None or concern in self.open.values():
+        _, concern = self.open.pop(task_id, (None, None))
+        if concern is None or concern in {flag for _, flag in self.open.values()}:
             return None
         return concern
 

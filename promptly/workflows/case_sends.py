@@ -117,7 +117,7 @@ class CaseSends:
         *,
         note: Note,
         flag: Callable[[str], None],
-        handed_on: Callable[[int, str], None],
+        handed_on: Callable[[int, TaskKind, str], None],
         saved: Callable[[], Awaitable[None]],
         retry: RetryPolicy,
     ) -> None:
@@ -158,7 +158,6 @@ class CaseSends:
                 created = await open_task(
                     request, f"task: pass on the {sent.template.replace('_', ' ')} by hand"
                 )
-                self._handed_on(created.task_id, if_failed)
                 self._note(
                     TimelineKind.TASK,
                     f"{request.title} (task {created.task_id})",
@@ -178,6 +177,8 @@ class CaseSends:
                         SYSTEM,
                         summary="close task: superseded",
                     )
+                else:
+                    self._handed_on(created.task_id, request.kind, if_failed)
             await self._saved()
 
         self._sends.start(message, group=group, budget=budget, on_outcome=settle)
@@ -200,18 +201,6 @@ class CaseSends:
     async def drain(self) -> None:
         """Wait until every send ended and its outcome was recorded."""
         await self._sends.drain()
-
-
-async def close_message_tasks(case_id: str, outcome: str, note: str) -> None:
-    """Close the case's open pass-it-on-by-hand tasks a change made moot."""
-    await close_case_tasks(
-        case_id,
-        outcome,
-        note,
-        SYSTEM,
-        kinds=MESSAGE_TASKS,
-        summary=f"close message tasks: {outcome}",
-    )
 
 
 class SendingCase(JournaledCase):
@@ -250,6 +239,18 @@ class SendingCase(JournaledCase):
             dues=dues,
             skip_unchanged=skip_unchanged,
             keep_entries=keep_entries,
+        )
+
+    async def _close_message_tasks(self, outcome: str, note: str) -> None:
+        """Close the case's open pass-it-on-by-hand tasks a change made moot."""
+        self._by_hand.closed(MESSAGE_TASKS)
+        await close_case_tasks(
+            self._workflow_id,
+            outcome,
+            note,
+            SYSTEM,
+            kinds=MESSAGE_TASKS,
+            summary=f"close message tasks: {outcome}",
         )
 
     async def _drain(self) -> None:

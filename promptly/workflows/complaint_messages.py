@@ -18,7 +18,6 @@ from temporalio import workflow
 
 from promptly.workflows.case_sends import (
     client_message_task,
-    close_message_tasks,
     staff_message_task,
 )
 from promptly.workflows.complaint_state import ComplaintState
@@ -39,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.complaints import sla as complaint_sla
     from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.domain.readable_time import in_hours
+    from promptly.domain.tasks import TaskKind
 
 # A message that cannot go out within this is recorded as failed and flagged for staff.
 MESSAGE_BUDGET = timedelta(hours=1)
@@ -92,7 +92,7 @@ class ComplaintMessaging(ComplaintState):
             number=self.case.messages_requested,
             reason=str(extra.get("reason", "")),
         )
-        self._by_hand.opened(task.task_id, concern)
+        self._by_hand.opened(task.task_id, TaskKind.RESEND_STAFF_MESSAGE, concern)
         self._note(
             TimelineKind.DECISION,
             SYSTEM,
@@ -185,9 +185,7 @@ class ComplaintMessaging(ComplaintState):
             await self._messages.cancel(SUPERSEDED_BY_A_PROPOSAL)
             return
         await self._messages.cancel_all_but(*STILL_TRUE_AFTER_CLOSE)
-        await close_message_tasks(
-            self._workflow_id, "complaint_closed", "the complaint was closed first"
-        )
+        await self._close_message_tasks("complaint_closed", "the complaint was closed first")
 
     async def _cancel_superseded(self, groups: tuple[str, ...]) -> None:
         """A hold or a reopen: the news it supersedes stops; returns once none can go out."""

@@ -29,7 +29,6 @@ from promptly.workflows.case import (
 from promptly.workflows.case_sends import (
     SendingCase,
     client_message_task,
-    close_message_tasks,
     staff_message_task,
 )
 from promptly.workflows.messages import deliver, message_retry, to_client
@@ -285,7 +284,7 @@ class InquiryWorkflow(SendingCase):
         if not self._beside:
             return
         await self._messages.cancel(["inquiry_ack", "inquiry_alert"])
-        await close_message_tasks(self._workflow_id, outcome, f"the inquiry was {outcome}")
+        await self._close_message_tasks(outcome, f"the inquiry was {outcome}")
 
     def _context(self) -> dict[str, Any]:
         case = self.case

@@ -20,7 +20,6 @@ from promptly.workflows.case import RECORD_TIMEOUT, CaseRow, refuse, transition
 from promptly.workflows.case_sends import (
     SendingCase,
     client_message_task,
-    close_message_tasks,
 )
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.messages import deliver, message_retry, to_client
@@ -242,7 +241,7 @@ class SurveyWorkflow(SendingCase):
         if not self._beside:
             return
         await self._messages.cancel(["survey", "survey_reminder"])
-        await close_message_tasks(self._workflow_id, outcome, f"the survey was {outcome}")
+        await self._close_message_tasks(outcome, f"the survey was {outcome}")
 
     def _flag(self, concern: str) -> None:
         self._case = flagged(self._case, concern)
