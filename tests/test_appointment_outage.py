@@ -188,6 +188,41 @@ async def test_a_day_long_email_outage_delays_no_timer_and_fails_nothing(
     assert [t["outcome"] for t in call_tasks] == ["no_outcome", "no_show"]
 
 
+async def test_a_confirmation_the_desk_gets_on_the_phone_clears_its_flag(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    sendgrid.outage(503)
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + 5 * 24 * H, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(23 * H)
+
+    async def given_up() -> AppointmentView | None:
+        view = await handle.query(AppointmentWorkflow.status)
+        return view if "confirmation not sent" in view.needs_attention else None
+
+    await until(given_up, "the confirmation given up at 22h")
+    [task] = [
+        t
+        for t in await tasks(pool, request.workflow_id)
+        if t["kind"] == "send_confirmation_manually" and t["status"] == "open"
+    ]
+    desk = Actor(kind=ActorKind.STAFF, id="ola")
+    confirmed = TaskCompletion(outcome="confirmed", note="Anna confirmed on the phone")
+    done, view = await complete_task(env.client, pool, settings, task["id"], confirmed, desk)
+
+    assert done.status == "done" and view.status is AppointmentStatus.CONFIRMED
+    view = await handle.query(AppointmentWorkflow.status)
+    assert "confirmation not sent" not in view.needs_attention
+    assert "confirmation not sent" not in await stored_attention(pool, request.workflow_id)
+    sendgrid.recover()
+    await end_workflows(env, handle.id)
+
+
 async def test_reschedule_while_the_confirmation_is_retrying_sends_only_the_new_time(
     env: WorkflowEnvironment,
     email_worker: Worker,

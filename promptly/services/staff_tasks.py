@@ -152,9 +152,10 @@ async def _passed_on(job: Completing) -> None:
 
 
 async def _confirmation(job: Completing) -> Any:
-    view = None if job.done.outcome == "sent" else await _confirm(job)
+    # Passed on first: a confirmation closes the case's confirmation tasks as moot, and a
+    # task closed as moot no longer answers the flag.
     await _passed_on(job)
-    return view
+    return None if job.done.outcome == "sent" else await _confirm(job)
 
 
 async def _message_call(job: Completing) -> Any:
