@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
@@ -60,6 +61,7 @@ from promptly.services.appointments import book
 from promptly.services.complaints import file_complaint
 from promptly.services.inquiries import record_inquiry
 from promptly.services.setup import register_search_attributes
+from promptly.services.staff_tasks import TaskCompletion, complete_task
 from promptly.worker import create_worker, data_converter
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
@@ -67,7 +69,8 @@ from promptly.workflows.inquiry import InquiryWorkflow
 from promptly.workflows.survey import SurveyWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, complaint, inquiry
 from tests.conftest import installed_binary, migrated_database
-from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, next_local
+from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, next_local, tasks
+from tests.sendgrid_fake import SendGridFake
 
 HISTORIES = Path(__file__).parent / "histories"
 H = timedelta(hours=1)
@@ -383,6 +386,50 @@ async def inquiry_answered(env: WorkflowEnvironment, settings: Settings) -> Reco
     return {"inquiry_answered": handle.id}
 
 
+async def appointment_passed_on_by_hand(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Booked while SendGrid answers 503: the confirmation and the provider notice give up
+    and become front-desk tasks. The desk phones the provider (`passed_on`), the client
+    confirms on their own (the confirmation task is moot, and so is its flag), then cancels
+    once email is back. Recorded with the `moot-tasks-clear-flags` patch."""
+    with SendGridFake(api_key="SG.test") as sendgrid:
+        sendgrid.outage(503)
+        emailed = settings.model_copy(
+            update={
+                "task_queue": f"{settings.task_queue}-email",
+                "sendgrid_api_key": SecretStr("SG.test"),
+                "sendgrid_host": sendgrid.url,
+            }
+        )
+        async with (
+            AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool,
+            create_worker(env.client, emailed, pool=pool),
+        ):
+            booked_at = await env.get_current_time()
+            request = appointment(booked_at + 5 * 24 * H, locale="en")
+            handle = await book(env.client, request, emailed, booked_at)
+            await env.sleep(25 * H)  # both budgets (22h, 24h) spent
+            [notice] = [
+                task
+                for task in await tasks(pool, handle.id)
+                if task["data"].get("template") == "provider_booking"
+            ]
+            passed_on = TaskCompletion(outcome="passed_on", note="phoned the provider")
+            await complete_task(env.client, pool, emailed, notice["id"], passed_on, STAFF)
+            await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+            sendgrid.recover()
+            await env.sleep(H)
+            await handle.execute_update(
+                AppointmentWorkflow.cancel, CancelInput(reason="moving away", actor=CLIENT)
+            )
+            final = await handle.result()
+    _expect(
+        final.status is AppointmentStatus.CANCELLED
+        and not {"confirmation not sent", "provider notice not sent"} & set(final.needs_attention),
+        final,
+    )
+    return {"appointment_passed_on_by_hand": handle.id}
+
+
 LIFECYCLES: list[Lifecycle] = [
     appointment_completed,
     appointment_fees_changed_by_anyone,
@@ -448,6 +495,7 @@ LIFECYCLES: list[Lifecycle] = [
             inquiry_answered,
         )
     ),
+    appointment_passed_on_by_hand,
 ]
 
 

@@ -223,6 +223,77 @@ async def test_a_confirmation_the_desk_gets_on_the_phone_clears_its_flag(
     await end_workflows(env, handle.id)
 
 
+async def test_a_change_that_makes_a_pass_it_on_task_moot_clears_its_flag(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    """The client confirms after the confirmation gave up, then moves the visit: each change
+    closes the tasks it made moot, and the flags only they answered go with them."""
+    sendgrid.outage(503)
+    booked_at = await env.get_current_time()
+    start = booked_at + 5 * 24 * H
+    request = appointment(start, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(25 * H)  # both budgets (22h, 24h) spent
+
+    async def given_up() -> AppointmentView | None:
+        view = await handle.query(AppointmentWorkflow.status)
+        flags = {"confirmation not sent", "provider notice not sent"}
+        return view if flags <= set(view.needs_attention) else None
+
+    await until(given_up, "the confirmation and the provider notice given up")
+
+    async def open_task(template: str) -> dict[str, Any]:
+        [task] = [
+            t
+            for t in await tasks(pool, request.workflow_id)
+            if t["status"] == "open" and t["data"].get("template") == template
+        ]
+        return task
+
+    confirmation_task = await open_task("confirmation")
+    notice_task = await open_task("provider_booking")
+
+    # The client confirms on their own (by the SMS link, say): nothing is left to confirm.
+    view = await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    assert view.status is AppointmentStatus.CONFIRMED
+    assert "confirmation not sent" not in view.needs_attention
+    assert "provider notice not sent" in view.needs_attention  # the provider still does not know
+    stored = await stored_attention(pool, request.workflow_id)
+    assert "confirmation not sent" not in stored and "provider notice not sent" in stored
+    by_id = {t["id"]: t for t in await tasks(pool, request.workflow_id)}
+    assert (by_id[confirmation_task["id"]]["status"], by_id[notice_task["id"]]["status"]) == (
+        "done",
+        "open",
+    )
+
+    # Moved: the notice of the old time is moot, so is its task and its flag.
+    new_start = start + 2 * 24 * H
+    view = await handle.execute_update(
+        AppointmentWorkflow.reschedule, RescheduleInput(new_start=new_start, actor=CLIENT)
+    )
+    assert "provider notice not sent" not in view.needs_attention
+    assert "provider notice not sent" not in await stored_attention(pool, request.workflow_id)
+    by_id = {t["id"]: t for t in await tasks(pool, request.workflow_id)}
+    assert (by_id[notice_task["id"]]["status"], by_id[notice_task["id"]]["outcome"]) == (
+        "done",
+        "rescheduled",
+    )
+    # What did not go out is still on record, in the ledger and the timeline.
+    ledger = {m["idempotency_key"]: m for m in await messages(pool, request.workflow_id)}
+    assert ledger[f"{request.workflow_id}/confirmation/r0"]["status"] == "abandoned"
+    failed = {e.data["template"] for e in view.timeline if e.kind is TimelineKind.MESSAGE_FAILED}
+    assert {"confirmation", "provider_booking"} <= failed
+    # The provider hears of the new time once the channel is back.
+    sendgrid.recover()
+    await env.sleep(H)
+    assert f"{request.workflow_id}/provider_booking/r1" in {key_of(r) for r in sendgrid.accepted}
+    await end_workflows(env, handle.id)
+
+
 async def test_reschedule_while_the_confirmation_is_retrying_sends_only_the_new_time(
     env: WorkflowEnvironment,
     email_worker: Worker,

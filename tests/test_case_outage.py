@@ -18,7 +18,12 @@ from temporalio.worker import Worker
 
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind, TimelineKind
-from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, Severity
+from promptly.domain.complaints.models import (
+    CloseComplaintInput,
+    ComplaintStatus,
+    ProposeResolutionInput,
+    Severity,
+)
 from promptly.domain.inquiries.models import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
 from promptly.domain.tasks import PassedOnInput
@@ -150,6 +155,8 @@ async def test_a_day_long_outage_delays_no_escalation_and_fails_no_complaint(
     remaining = await tasks(pool, request.workflow_id)
     assert remaining and all(t["status"] == "done" for t in remaining)
     assert {t["outcome"] for t in remaining} == {"complaint_closed", "passed_on"}
+    # And with them the flags only they answered: the case asks nobody for anything.
+    assert not [c for c in final.needs_attention if c.endswith("not delivered")]
 
 
 async def test_closing_a_complaint_while_its_update_is_retrying_sends_nothing_for_the_old_state(
@@ -195,6 +202,40 @@ async def test_closing_a_complaint_while_its_update_is_retrying_sends_nothing_fo
     # Nothing moot became anybody's task, and nothing was flagged for it.
     assert await tasks(pool, request.workflow_id) == []
     assert not [c for c in final.needs_attention if "not delivered" in c]
+
+
+async def test_a_complaint_closed_unconfirmed_keeps_the_flag_of_what_never_reached_the_customer(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    """Nobody decided the close (no verdict in 72h): the acknowledgement's task closes with the
+    case, and its flag stays as the record that the customer never got it."""
+    sendgrid.outage(503)
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(2 * H)  # the acknowledgement's hour is spent
+    assert (
+        "complaint ack not delivered"
+        in (await handle.query(ComplaintWorkflow.status)).needs_attention
+    )
+    sendgrid.recover()
+    await handle.execute_update(
+        ComplaintWorkflow.propose_resolution,
+        ProposeResolutionInput(resolution="A 50% refund and an apology.", actor=AGENT),
+    )
+    await env.sleep(73 * H)
+    final = await handle.result()
+
+    assert final.status is ComplaintStatus.CLOSED_UNCONFIRMED
+    assert "complaint ack not delivered" in final.needs_attention
+    [ack_task] = [
+        t for t in await tasks(pool, request.workflow_id) if t["kind"] == "deliver_message_manually"
+    ]
+    assert (ack_task["status"], ack_task["outcome"]) == ("done", "complaint_closed")
+    assert "complaint_ack" not in {template_of(r) for r in sendgrid.accepted}
 
 
 async def _start_survey(env: WorkflowEnvironment, settings: Settings) -> SurveyRequest:
@@ -341,6 +382,8 @@ async def test_a_failing_channel_does_not_delay_the_inquiry_escalation(
     }
     final = await handle.result()  # kept a day for late updates, then ended
     assert final.status is InquiryStatus.ANSWERED
+    # The answer reached the client: the acknowledgement's flag went with its task.
+    assert "acknowledgement not sent" not in final.needs_attention
 
 
 async def test_promoting_an_inquiry_cancels_its_acknowledgement_still_retrying(

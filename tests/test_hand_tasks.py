@@ -30,3 +30,15 @@ def test_a_task_the_case_closed_as_moot_holds_no_flag_and_an_unknown_task_clears
     tasks.closed()  # the case ended: every task is moot
     assert tasks.open == {}
     assert tasks.passed_on(1) is None and tasks.passed_on(99) is None
+
+
+def test_closing_moot_tasks_names_the_flags_no_open_task_answers_any_more() -> None:
+    tasks = HandTasks()
+    tasks.opened(1, TaskKind.SEND_CONFIRMATION_MANUALLY, "confirmation not sent")
+    tasks.opened(2, DELIVER, "status update not delivered")
+    tasks.opened(3, RESEND, "status update not delivered")
+    tasks.opened(4, DELIVER, "reminder not sent")
+    assert tasks.closed([TaskKind.SEND_CONFIRMATION_MANUALLY]) == {"confirmation not sent"}
+    assert tasks.closed([DELIVER]) == {"reminder not sent"}  # task 3 still asks for updates
+    assert tasks.closed() == {"status update not delivered"}
+    assert tasks.closed() == set()

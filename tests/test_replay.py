@@ -26,7 +26,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.worker import WORKFLOWS, data_converter, workflow_runner
     from promptly.workflows.appointment import AppointmentWorkflow
-    from promptly.workflows.patches import BASELINE, BESIDE_THE_PLAN, CASE_SENDS_BESIDE, since
+    from promptly.workflows.patches import (
+        BASELINE,
+        BESIDE_THE_PLAN,
+        CASE_SENDS_BESIDE,
+        MOOT_TASKS_CLEAR_FLAGS,
+        since,
+    )
     from tests.record_histories import HISTORIES, load
 
 STORED = sorted(HISTORIES.glob("*.json"))
@@ -83,6 +89,9 @@ def test_the_representative_lifecycles_are_stored() -> None:
         # recorded before only the provider (or staff) reported delays and lifted fees
         "appointment_delay_by_system",
         "appointment_waived_by_client",
+        # an outage passed on by hand, before and after the patch `moot-tasks-clear-flags`
+        "appointment_passed_on_by_hand",
+        "appointment_passed_on_by_hand_before",
     }
 
 
@@ -151,6 +160,36 @@ def test_both_sides_of_the_case_messages_beside_the_plan_patch_are_stored(lifecy
     the marker and send beside the plan (both replay above)."""
     assert CASE_SENDS_BESIDE not in _patches(lifecycle)
     assert CASE_SENDS_BESIDE in _patches(f"{lifecycle}_beside")
+
+
+def _updates_and_flags(name: str) -> tuple[list[str], list[str]]:
+    """The updates a stored case took, and the flags its result ended with."""
+    history = load(HISTORIES / f"{name}.json")
+    updates = [
+        event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for event in history.events
+        if event.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    [completed] = [
+        event.workflow_execution_completed_event_attributes
+        for event in history.events
+        if event.HasField("workflow_execution_completed_event_attributes")
+    ]
+    return updates, json.loads(completed.result.payloads[0].data)["needs_attention"]
+
+
+def test_both_sides_of_the_moot_tasks_clear_flags_patch_are_stored() -> None:
+    """`moot-tasks-clear-flags`: the same outage, passed on by hand, then confirmed by the
+    client. Recorded before the patch, the confirmation's moot task left its flag on the
+    cancelled case; after it, the flag went with the task. Both replay (above)."""
+    before, after = "appointment_passed_on_by_hand_before", "appointment_passed_on_by_hand"
+    assert MOOT_TASKS_CLEAR_FLAGS not in _patches(before)
+    assert MOOT_TASKS_CLEAR_FLAGS in _patches(after)
+    for name, flag_kept in ((before, True), (after, False)):
+        updates, flags = _updates_and_flags(name)
+        assert updates == ["passed_on", "confirm", "cancel"]
+        assert ("confirmation not sent" in flags) is flag_kept
+        assert "provider notice not sent" not in flags  # passed on by hand in both
 
 
 # A deliberately incompatible version of the appointment workflow, registered under the real

@@ -121,7 +121,7 @@ class AppointmentWorkflow(AppointmentInLine):
         if self._beside:
             await self._sends.drain()
             await self._close_tasks(
-                "case_closed", f"the case ended {self.case.status.value}", SYSTEM
+                "case_closed", f"the case ended {self.case.status.value}", SYSTEM, flags_stay=True
             )
             await workflow.wait_condition(workflow.all_handlers_finished)
         self._promises.close(f"the case ended {self.case.status.value}")

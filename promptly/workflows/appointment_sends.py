@@ -252,10 +252,17 @@ class AppointmentSends(AppointmentState):
         await self._sends.cancel(self._sends.groups() - {"fee_waived"})
 
     async def _close_tasks(
-        self, outcome: str, note: str, actor: Actor, kinds: list[TaskKind] | None = None
+        self,
+        outcome: str,
+        note: str,
+        actor: Actor,
+        kinds: list[TaskKind] | None = None,
+        *,
+        flags_stay: bool = False,
     ) -> None:
-        """Close the case's open staff tasks (of `kinds`, or all) that no longer matter."""
-        self._by_hand.closed(kinds or ())
+        """Close the case's open staff tasks (of `kinds`, or all) that no longer matter, and
+        (unless `flags_stay`) the flags only they answered (`JournaledCase._tasks_closed`)."""
+        self._tasks_closed(kinds or (), flags_stay=flags_stay)
         await close_case_tasks(
             self._workflow_id,
             outcome,

@@ -202,7 +202,11 @@ class AppointmentSteps(AppointmentSends):
                 self._call_task_key(self.case.call_attempts), outcome, f"client {outcome}", actor
             )
         await self._close_tasks(
-            outcome, f"client {outcome}", actor, kinds=[TaskKind.SEND_CONFIRMATION_MANUALLY]
+            outcome,
+            f"client {outcome}",
+            actor,
+            kinds=[TaskKind.SEND_CONFIRMATION_MANUALLY],
+            flags_stay=not client_answered,
         )
 
     async def _cancel_beside(self, command: CancelInput) -> None:

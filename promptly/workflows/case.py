@@ -42,6 +42,7 @@ from typing import Any, ClassVar, Required, TypedDict, TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from promptly.workflows.patches import MOOT_TASKS_CLEAR_FLAGS
 from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
@@ -265,12 +266,15 @@ class HandTasks:
     def opened(self, task_id: int, kind: TaskKind, concern: str) -> None:
         self.open[task_id] = (kind, concern)
 
-    def closed(self, kinds: Collection[TaskKind] = ()) -> None:
-        """The case closed its open tasks of `kinds` (all when empty) as moot; their flags stay
-        as the record of what did not go out."""
-        for task_id, (kind, _) in list(self.open.items()):
+    def closed(self, kinds: Collection[TaskKind] = ()) -> set[str]:
+        """The case closed its open tasks of `kinds` (all when empty) as moot: the flags that
+        no open task answers any more."""
+        moot = set()
+        for task_id, (kind, concern) in list(self.open.items()):
             if not kinds or kind in kinds:
                 del self.open[task_id]
+                moot.add(concern)
+        return moot - {flag for _, flag in self.open.values()}
 
     def passed_on(self, task_id: int) -> str | None:
         """Task `task_id` is done: the flag to clear now, if no other open task answers it."""
@@ -328,6 +332,17 @@ class JournaledCase:
     @cached_property
     def _by_hand(self) -> HandTasks:
         return HandTasks()
+
+    def _tasks_closed(self, kinds: Collection[TaskKind], *, flags_stay: bool) -> None:
+        """The case closes its open pass-it-on tasks of `kinds` (all when empty). When a change
+        made their messages moot (a confirmation, a cancel, an answer), the flags only they
+        answered go with them: nobody has anything left to do. When the case merely ran out
+        (a no-show, a survey nobody answered, the end), the flags stay as the record of what
+        did not go out."""
+        moot = self._by_hand.closed(kinds)
+        if moot and not flags_stay and workflow.patched(MOOT_TASKS_CLEAR_FLAGS):
+            for concern in sorted(moot):
+                self._unflag(concern)
 
     @workflow.update
     async def passed_on(self, command: PassedOnInput) -> None:

@@ -241,9 +241,12 @@ class SendingCase(JournaledCase):
             keep_entries=keep_entries,
         )
 
-    async def _close_message_tasks(self, outcome: str, note: str) -> None:
-        """Close the case's open pass-it-on-by-hand tasks a change made moot."""
-        self._by_hand.closed(MESSAGE_TASKS)
+    async def _close_message_tasks(
+        self, outcome: str, note: str, *, flags_stay: bool = False
+    ) -> None:
+        """Close the case's open pass-it-on-by-hand tasks that no longer matter, and (unless
+        `flags_stay`) the flags only they answered (`JournaledCase._tasks_closed`)."""
+        self._tasks_closed(MESSAGE_TASKS, flags_stay=flags_stay)
         await close_case_tasks(
             self._workflow_id,
             outcome,

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.domain.complaints import rules as complaint_rules
     from promptly.domain.complaints import sla as complaint_sla
+    from promptly.domain.complaints.models import ComplaintStatus
     from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.domain.readable_time import in_hours
     from promptly.domain.tasks import TaskKind
@@ -185,7 +186,12 @@ class ComplaintMessaging(ComplaintState):
             await self._messages.cancel(SUPERSEDED_BY_A_PROPOSAL)
             return
         await self._messages.cancel_all_but(*STILL_TRUE_AFTER_CLOSE)
-        await self._close_message_tasks("complaint_closed", "the complaint was closed first")
+        # Closed unconfirmed, nobody decided: what never reached the customer stays flagged.
+        await self._close_message_tasks(
+            "complaint_closed",
+            "the complaint was closed first",
+            flags_stay=self.case.status is ComplaintStatus.CLOSED_UNCONFIRMED,
+        )
 
     async def _cancel_superseded(self, groups: tuple[str, ...]) -> None:
         """A hold or a reopen: the news it supersedes stops; returns once none can go out."""

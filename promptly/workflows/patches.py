@@ -45,6 +45,13 @@ RECORD_BEFORE_ANSWER = "record-before-answer"
 # A case started since this marker has every patch above.
 BASELINE = "baseline-2026-12"
 
+# Patches since the baseline, asked with `workflow.patched` itself.
+
+# Every case: a change that makes a pass-it-on task moot (the client confirms, the visit is
+# moved, the inquiry is answered) also clears the flag only that task answered. A close that
+# happened before it replays keeping the flag.
+MOOT_TASKS_CLEAR_FLAGS = "moot-tasks-clear-flags"
+
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

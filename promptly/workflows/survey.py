@@ -241,7 +241,10 @@ class SurveyWorkflow(SendingCase):
         if not self._beside:
             return
         await self._messages.cancel(["survey", "survey_reminder"])
-        await self._close_message_tasks(outcome, f"the survey was {outcome}")
+        # Closed unanswered, a survey that never went out stays flagged as such.
+        await self._close_message_tasks(
+            outcome, f"the survey was {outcome}", flags_stay=outcome == "survey_closed"
+        )
 
     def _flag(self, concern: str) -> None:
         self._case = flagged(self._case, concern)
