@@ -134,6 +134,17 @@ async def tasks(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]
         return await cur.fetchall()
 
 
+async def stored_attention(pool: AsyncConnectionPool, case_id: str) -> list[str]:
+    """The case's flags as the stored row the API reads has them."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT details -> 'needs_attention' FROM cases WHERE case_id = %s", (case_id,)
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return list(row[0])
+
+
 async def timeline_rows(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(

@@ -430,6 +430,52 @@ async def appointment_passed_on_by_hand(env: WorkflowEnvironment, settings: Sett
     return {"appointment_passed_on_by_hand": handle.id}
 
 
+async def appointment_provider_without_email(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """The provider has no email: the front desk is asked to tell them and does
+    (`passed_on`); staff acknowledge for the provider, the client confirms, the visit is
+    cancelled. Recorded with the `provider-without-email-by-hand` patch."""
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + 5 * 24 * H, locale="en", provider_email=None)
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=5))
+    async with AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool:
+        for task in await tasks(pool, handle.id):
+            if task["data"].get("template") == "provider_booking":
+                told = TaskCompletion(outcome="passed_on", note="phoned the provider")
+                await complete_task(env.client, pool, settings, task["id"], told, STAFF)
+    await handle.execute_update(AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=STAFF))
+    await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    await env.sleep(H)
+    await handle.execute_update(
+        AppointmentWorkflow.cancel, CancelInput(reason="moving away", actor=CLIENT)
+    )
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.CANCELLED and not final.needs_attention, final)
+    return {"appointment_provider_without_email": handle.id}
+
+
+async def appointment_acknowledged_at_the_desk(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """The provider has no email and acknowledges at the desk before anyone phones him: the
+    task to tell him closes as `acknowledged`. Recorded with `acknowledged-notice-moot`."""
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + 5 * 24 * H, locale="en", provider_email=None)
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=5))
+    await handle.execute_update(AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=STAFF))
+    await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+    await env.sleep(H)
+    await handle.execute_update(
+        AppointmentWorkflow.cancel, CancelInput(reason="moving away", actor=CLIENT)
+    )
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.CANCELLED and not final.needs_attention, final)
+    return {"appointment_acknowledged_at_the_desk": handle.id}
+
+
 LIFECYCLES: list[Lifecycle] = [
     appointment_completed,
     appointment_fees_changed_by_anyone,
@@ -496,6 +542,8 @@ LIFECYCLES: list[Lifecycle] = [
         )
     ),
     appointment_passed_on_by_hand,
+    appointment_provider_without_email,
+    appointment_acknowledged_at_the_desk,
 ]
 
 

@@ -9,11 +9,20 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.appointments.models import AppointmentStatus
+from promptly.domain.appointments.models import AcknowledgeInput, AppointmentStatus
+from promptly.domain.common import Actor, ActorKind
 from promptly.domain.readable_time import readable
 from promptly.services.appointments import book
+from promptly.services.staff_tasks import TaskCompletion, complete_task
 from promptly.workflows.appointment import AppointmentWorkflow
-from tests.helpers import appointment, close_to, messages, tasks
+from tests.helpers import (
+    appointment,
+    close_to,
+    end_workflows,
+    messages,
+    stored_attention,
+    tasks,
+)
 from tests.sendgrid_fake import SendGridFake
 
 
@@ -102,7 +111,8 @@ async def test_transient_failures_are_retried_and_the_client_gets_one_message(
     await env.sleep(timedelta(minutes=10))
 
     view = await handle.query(AppointmentWorkflow.status)
-    assert view.confirmation_sent and view.needs_attention == []
+    # The provider has no email: the desk tells them (its own test, below).
+    assert view.confirmation_sent and view.needs_attention == ["provider notice not sent"]
     [confirmation] = [
         m for m in await messages(pool, request.workflow_id) if m["template"] == "confirmation"
     ]
@@ -111,3 +121,70 @@ async def test_transient_failures_are_retried_and_the_client_gets_one_message(
     assert len(client_requests) == 3
     assert confirmation["provider_id"] == client_requests[-1].message_id
     await handle.terminate("test over")
+
+
+async def test_a_provider_without_email_is_told_by_the_front_desk(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + timedelta(days=5), locale="en", provider_email=None)
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=10))
+
+    # The client hears as always; nothing is emailed to an address the provider lacks.
+    assert [r.recipients for r in sendgrid.accepted] == [["anna@example.com"]]
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.confirmation_sent and view.needs_attention == ["provider notice not sent"]
+    # The front desk is asked at once to tell the provider, and told why.
+    [task] = [t for t in await tasks(pool, request.workflow_id) if t["status"] == "open"]
+    assert (task["kind"], task["title"]) == (
+        "deliver_message_manually",
+        "Pass on the provider booking to Jan Kowalski",
+    )
+    assert "provider has no email" in task["details"]
+    assert close_to(task["due_at"], booked_at, timedelta(minutes=2))
+    notice = [e for e in view.timeline if e.data.get("template") == "provider_booking"]
+    assert [e.kind for e in notice] == ["message_failed", "task"]
+    assert "has no email" in notice[0].detail
+
+    # The desk phoned him: the task is done and the flag goes, in the row the API reads too.
+    desk = Actor(kind=ActorKind.STAFF, id="ola")
+    done = TaskCompletion(outcome="passed_on", note="phoned Jan", actor=desk)
+    await complete_task(env.client, pool, settings, task["id"], done, desk)
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.needs_attention == []
+    assert await stored_attention(pool, request.workflow_id) == []
+    await end_workflows(env, handle.id)
+
+
+async def test_the_providers_acknowledgement_closes_the_task_to_tell_them(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + timedelta(days=5), locale="en", provider_email=None)
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=10))
+    [task] = [t for t in await tasks(pool, request.workflow_id) if t["status"] == "open"]
+
+    # The provider dropped by the desk and acknowledged there: nobody has to phone him now.
+    desk = Actor(kind=ActorKind.STAFF, id="ola")
+    view = await handle.execute_update(
+        AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=desk)
+    )
+    assert view.provider_acknowledged and view.needs_attention == []
+    [closed] = [t for t in await tasks(pool, request.workflow_id) if t["id"] == task["id"]]
+    assert (closed["status"], closed["outcome"], closed["closed_by"]) == (
+        "done",
+        "acknowledged",
+        "staff:ola",
+    )
+    assert await stored_attention(pool, request.workflow_id) == []
+    await end_workflows(env, handle.id)

@@ -40,6 +40,7 @@ from tests.helpers import (
     close_to,
     end_workflows,
     messages,
+    stored_attention,
     tasks,
     timeline_rows,
     until,
@@ -70,16 +71,6 @@ async def email_worker(
     settings.sendgrid_host = sendgrid.url
     async with create_worker(env.client, settings, pool=pool) as running:
         yield running
-
-
-async def stored_attention(pool: AsyncConnectionPool, case_id: str) -> list[str]:
-    async with pool.connection() as conn:
-        cursor = await conn.execute(
-            "SELECT details -> 'needs_attention' FROM cases WHERE case_id = %s", (case_id,)
-        )
-        row = await cursor.fetchone()
-    assert row is not None
-    return list(row[0])
 
 
 def key_of(request: RecordedRequest) -> str:
@@ -291,6 +282,35 @@ async def test_a_change_that_makes_a_pass_it_on_task_moot_clears_its_flag(
     sendgrid.recover()
     await env.sleep(H)
     assert f"{request.workflow_id}/provider_booking/r1" in {key_of(r) for r in sendgrid.accepted}
+    await end_workflows(env, handle.id)
+
+
+async def test_an_acknowledgement_cancels_the_provider_notice_still_retrying(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    sendgrid.outage(503)
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + 5 * 24 * H, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(H)
+    assert "jan@example.com" in {a for r in sendgrid.requests for a in r.recipients}
+
+    # The provider heard of it at the desk and acknowledged there.
+    await handle.execute_update(AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=PROVIDER))
+    sendgrid.recover()
+    await env.sleep(2 * H)
+
+    # The client's confirmation goes out once email is back; the provider's notice never does.
+    assert [r.recipients for r in sendgrid.accepted] == [["anna@example.com"]]
+    ledger = {m["template"]: m for m in await messages(pool, request.workflow_id)}
+    notice = ledger["provider_booking"]
+    assert notice["status"] == "abandoned" and "cancelled" in notice["last_error"]
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.needs_attention == [] and await tasks(pool, request.workflow_id) == []
     await end_workflows(env, handle.id)
 
 

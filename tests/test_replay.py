@@ -27,10 +27,12 @@ with workflow.unsafe.imports_passed_through():
     from promptly.worker import WORKFLOWS, data_converter, workflow_runner
     from promptly.workflows.appointment import AppointmentWorkflow
     from promptly.workflows.patches import (
+        ACKNOWLEDGED_NOTICE_MOOT,
         BASELINE,
         BESIDE_THE_PLAN,
         CASE_SENDS_BESIDE,
         MOOT_TASKS_CLEAR_FLAGS,
+        PROVIDER_WITHOUT_EMAIL_BY_HAND,
         since,
     )
     from tests.record_histories import HISTORIES, load
@@ -92,6 +94,11 @@ def test_the_representative_lifecycles_are_stored() -> None:
         # an outage passed on by hand, before and after the patch `moot-tasks-clear-flags`
         "appointment_passed_on_by_hand",
         "appointment_passed_on_by_hand_before",
+        # a provider without email, before and after `provider-without-email-by-hand`
+        "appointment_provider_without_email",
+        "appointment_provider_without_email_before",
+        # the provider acknowledged while the task to tell him was open (`acknowledged-notice-moot`)
+        "appointment_acknowledged_at_the_desk",
     }
 
 
@@ -190,6 +197,34 @@ def test_both_sides_of_the_moot_tasks_clear_flags_patch_are_stored() -> None:
         assert updates == ["passed_on", "confirm", "cancel"]
         assert ("confirmation not sent" in flags) is flag_kept
         assert "provider notice not sent" not in flags  # passed on by hand in both
+
+
+def test_both_sides_of_the_provider_without_email_patch_are_stored() -> None:
+    """`provider-without-email-by-hand`: before it, a provider without email was only a note
+    and nobody was asked to tell them; after it, the notice is refused at once and the front
+    desk gets the task (passed on here). Both replay (above)."""
+    before, after = (
+        "appointment_provider_without_email_before",
+        "appointment_provider_without_email",
+    )
+    assert PROVIDER_WITHOUT_EMAIL_BY_HAND not in _patches(before)
+    assert PROVIDER_WITHOUT_EMAIL_BY_HAND in _patches(after)
+    task = "front-desk task: pass on the provider booking"
+    assert task not in _activity_summaries(before)
+    assert task in _activity_summaries(after)
+    assert _updates_and_flags(before) == (["acknowledge", "confirm", "cancel"], [])
+    assert _updates_and_flags(after) == (["passed_on", "acknowledge", "confirm", "cancel"], [])
+
+
+def test_an_acknowledgement_closes_the_task_to_tell_the_provider() -> None:
+    """`acknowledged-notice-moot`, asked only when the acknowledgement finds the provider's
+    notice retrying or its task open: the cases stored before it never did (all replay)."""
+    name = "appointment_acknowledged_at_the_desk"
+    assert ACKNOWLEDGED_NOTICE_MOOT in _patches(name)
+    assert "close task: acknowledged" in _activity_summaries(name)
+    assert not [
+        p for p in STORED if p.stem != name and ACKNOWLEDGED_NOTICE_MOOT in _patches(p.stem)
+    ]
 
 
 # A deliberately incompatible version of the appointment workflow, registered under the real

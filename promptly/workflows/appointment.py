@@ -196,6 +196,8 @@ class AppointmentWorkflow(AppointmentInLine):
                 self._promises.met(PromiseKind.PROVIDER_ACK, actor=command.actor)
                 self._update(provider_acknowledged=True)
                 self._note(TimelineKind.ACTION, command.actor, "Provider acknowledged the booking")
+                if self._beside:
+                    await self._provider_notice_moot(command.actor)
             return self._view()
 
     @acknowledge.validator

@@ -24,6 +24,7 @@ from promptly.workflows.appointment_state import (
 )
 from promptly.workflows.case_sends import client_message_task
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, to_client
+from promptly.workflows.patches import ACKNOWLEDGED_NOTICE_MOOT, PROVIDER_WITHOUT_EMAIL_BY_HAND
 from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
@@ -39,6 +40,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.domain.tasks import TaskKind
+
+
+# The flag of a booking notice the provider did not get.
+PROVIDER_NOTICE_FLAG = "provider notice not sent"
 
 
 class AppointmentSends(AppointmentState):
@@ -158,7 +163,7 @@ class AppointmentSends(AppointmentState):
             due_at=due,
         )
         task = await open_task(request, f"front-desk task: pass on the {what}")
-        self._by_hand.opened(task.task_id, kind, concern)
+        self._by_hand.opened(task.task_id, kind, concern, request.idempotency_key)
         with self._journal.quietly():
             self._note(
                 TimelineKind.TASK,
@@ -191,11 +196,15 @@ class AppointmentSends(AppointmentState):
         )
 
     def _provider_to_notify(self) -> Recipient | None:
-        """The provider is notified now: the recipient of their booking notice, or None (and a
-        note) when they have no email and staff pass the booking on."""
+        """The provider is notified now: the recipient of their booking notice. A provider
+        without email gets it too: the channel refuses it at once, so it becomes the front
+        desk's task and the case's flag like any notice that could not go out. Cases from
+        before that (and in line) only noted that staff would pass the booking on: None."""
         provider = self.case.request.provider
         self._update(provider_notified=True)
-        if provider.email is None:
+        if provider.email is None and not (
+            self._beside and workflow.patched(PROVIDER_WITHOUT_EMAIL_BY_HAND)
+        ):
             self._note(
                 TimelineKind.DECISION,
                 SYSTEM,
@@ -222,9 +231,23 @@ class AppointmentSends(AppointmentState):
             to,
             Channel.EMAIL,
             budget=self.case.provider_ack_deadline - workflow.now(),
-            if_failed="provider notice not sent",
+            if_failed=PROVIDER_NOTICE_FLAG,
             link_actions=PROVIDER_LINKS,
         )
+
+    async def _provider_notice_moot(self, actor: Actor) -> None:
+        """The provider acknowledged: their booking notice still retrying, and a front-desk
+        task to pass it on, no longer matter (and so its flag). Returns once neither can
+        reach anyone."""
+        tasks = self._by_hand.answering(PROVIDER_NOTICE_FLAG)
+        in_flight = self._sends.in_flight("provider_booking")
+        if not (tasks or in_flight) or not workflow.patched(ACKNOWLEDGED_NOTICE_MOOT):
+            return
+        await self._cancel_sends(["provider_booking"])
+        for key in tasks.values():
+            await self._close_task(key, "acknowledged", "the provider acknowledged", actor)
+        self._by_hand.forget(tasks)
+        self._unflag(PROVIDER_NOTICE_FLAG)
 
     def _start_reminder(self) -> None:
         planned = self.case.reminder_at or workflow.now()

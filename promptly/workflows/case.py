@@ -262,9 +262,26 @@ class HandTasks:
 
     open: dict[int, tuple[TaskKind, str]] = field(default_factory=dict)
     done: set[int] = field(default_factory=set)
+    # Each task's idempotency key, where the case closes that one task itself.
+    keys: dict[int, str] = field(default_factory=dict)
 
-    def opened(self, task_id: int, kind: TaskKind, concern: str) -> None:
+    def opened(self, task_id: int, kind: TaskKind, concern: str, key: str | None = None) -> None:
         self.open[task_id] = (kind, concern)
+        if key is not None:
+            self.keys[task_id] = key
+
+    def answering(self, concern: str) -> dict[int, str]:
+        """The open tasks (with a key) that answer `concern`: task id → key."""
+        return {
+            task_id: self.keys[task_id]
+            for task_id, (_, flag) in self.open.items()
+            if flag == concern and task_id in self.keys
+        }
+
+    def forget(self, task_ids: Collection[int]) -> None:
+        """The case closed these tasks itself, as moot."""
+        for task_id in task_ids:
+            self.open.pop(task_id, None)
 
     def closed(self, kinds: Collection[TaskKind] = ()) -> set[str]:
         """The case closed its open tasks of `kinds` (all when empty) as moot: the flags that

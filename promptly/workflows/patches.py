@@ -51,6 +51,13 @@ BASELINE = "baseline-2026-12"
 # moved, the inquiry is answered) also clears the flag only that task answered. A close that
 # happened before it replays keeping the flag.
 MOOT_TASKS_CLEAR_FLAGS = "moot-tasks-clear-flags"
+# Appointments: a provider without email is handed their booking notice by the front desk
+# (a task and a flag, as for a notice that could not go out). Before it, a note said staff
+# would pass it on, and nobody was asked to.
+PROVIDER_WITHOUT_EMAIL_BY_HAND = "provider-without-email-by-hand"
+# Appointments: the provider's acknowledgement cancels their booking notice still retrying and
+# closes the task to pass it on (its flag goes). Before it, both went on after the acknowledgement.
+ACKNOWLEDGED_NOTICE_MOOT = "acknowledged-notice-moot"
 
 FOLDED = frozenset(
     {
