@@ -430,19 +430,18 @@ async def appointment_passed_on_by_hand(env: WorkflowEnvironment, settings: Sett
     return {"appointment_passed_on_by_hand": handle.id}
 
 
-async def appointment_provider_without_email(
-    env: WorkflowEnvironment, settings: Settings
-) -> Recorded:
-    """The provider has no email: the front desk is asked to tell them and does
-    (`passed_on`); staff acknowledge for the provider, the client confirms, the visit is
-    cancelled. Recorded with the `provider-without-email-by-hand` patch."""
+async def _provider_without_email(
+    env: WorkflowEnvironment, settings: Settings, *, phoned_first: bool
+) -> str:
+    """The provider has no email, so the front desk is asked to tell him; the desk phones him
+    (`passed_on`) or not, staff acknowledge for him, the client confirms and later cancels."""
     booked_at = await env.get_current_time()
     request = appointment(booked_at + 5 * 24 * H, locale="en", provider_email=None)
     handle = await book(env.client, request, settings, booked_at)
     await env.sleep(timedelta(minutes=5))
     async with AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool:
         for task in await tasks(pool, handle.id):
-            if task["data"].get("template") == "provider_booking":
+            if phoned_first and task["data"].get("template") == "provider_booking":
                 told = TaskCompletion(outcome="passed_on", note="phoned the provider")
                 await complete_task(env.client, pool, settings, task["id"], told, STAFF)
     await handle.execute_update(AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=STAFF))
@@ -453,27 +452,24 @@ async def appointment_provider_without_email(
     )
     final = await handle.result()
     _expect(final.status is AppointmentStatus.CANCELLED and not final.needs_attention, final)
-    return {"appointment_provider_without_email": handle.id}
+    return handle.id
+
+
+async def appointment_provider_without_email(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """The desk phones the provider first. Recorded with `provider-without-email-by-hand`."""
+    case_id = await _provider_without_email(env, settings, phoned_first=True)
+    return {"appointment_provider_without_email": case_id}
 
 
 async def appointment_acknowledged_at_the_desk(
     env: WorkflowEnvironment, settings: Settings
 ) -> Recorded:
-    """The provider has no email and acknowledges at the desk before anyone phones him: the
-    task to tell him closes as `acknowledged`. Recorded with `acknowledged-notice-moot`."""
-    booked_at = await env.get_current_time()
-    request = appointment(booked_at + 5 * 24 * H, locale="en", provider_email=None)
-    handle = await book(env.client, request, settings, booked_at)
-    await env.sleep(timedelta(minutes=5))
-    await handle.execute_update(AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=STAFF))
-    await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
-    await env.sleep(H)
-    await handle.execute_update(
-        AppointmentWorkflow.cancel, CancelInput(reason="moving away", actor=CLIENT)
-    )
-    final = await handle.result()
-    _expect(final.status is AppointmentStatus.CANCELLED and not final.needs_attention, final)
-    return {"appointment_acknowledged_at_the_desk": handle.id}
+    """The provider acknowledges at the desk before anyone phones him: the task to tell him
+    closes as `acknowledged`. Recorded with `acknowledged-notice-moot`."""
+    case_id = await _provider_without_email(env, settings, phoned_first=False)
+    return {"appointment_acknowledged_at_the_desk": case_id}
 
 
 LIFECYCLES: list[Lifecycle] = [
