@@ -8,6 +8,7 @@ step) fails here; wrap it in `workflow.patched(...)` instead.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -100,6 +101,14 @@ def test_the_representative_lifecycles_are_stored() -> None:
         # the provider acknowledged while the task to tell him was open (`acknowledged-notice-moot`)
         "appointment_acknowledged_at_the_desk",
     }
+
+
+def test_no_stored_history_carries_the_recording_machines_paths() -> None:
+    """Failures are stored without their stack traces (`record_histories.without_stack_traces`):
+    a trace names the paths of the checkout that recorded it."""
+    trace = re.compile(r'"stackTrace": "[^"]')
+    carrying = [path.name for path in STORED if trace.search(path.read_text())]
+    assert carrying == []
 
 
 @pytest.mark.parametrize("path", STORED, ids=[path.stem for path in STORED])
