@@ -246,8 +246,8 @@ class AppointmentSends(AppointmentState):
         await self._cancel_sends(["provider_booking"])
         for key in tasks.values():
             await self._close_task(key, "acknowledged", "the provider acknowledged", actor)
-        self._by_hand.forget(tasks)
-        self._unflag(PROVIDER_NOTICE_FLAG)
+        for concern in self._by_hand.forget(tasks):
+            self._unflag(concern)
 
     def _start_reminder(self) -> None:
         planned = self.case.reminder_at or workflow.now()

@@ -278,28 +278,23 @@ class HandTasks:
             if flag == concern and task_id in self.keys
         }
 
-    def forget(self, task_ids: Collection[int]) -> None:
-        """The case closed these tasks itself, as moot."""
-        for task_id in task_ids:
-            self.open.pop(task_id, None)
+    def forget(self, task_ids: Collection[int]) -> set[str]:
+        """These tasks are closed (moot, or done by the desk): the flags that no open task
+        answers any more."""
+        moot = {self.open.pop(task_id)[1] for task_id in task_ids if task_id in self.open}
+        return moot - {flag for _, flag in self.open.values()}
 
     def closed(self, kinds: Collection[TaskKind] = ()) -> set[str]:
         """The case closed its open tasks of `kinds` (all when empty) as moot: the flags that
         no open task answers any more."""
-        moot = set()
-        for task_id, (kind, concern) in list(self.open.items()):
-            if not kinds or kind in kinds:
-                del self.open[task_id]
-                moot.add(concern)
-        return moot - {flag for _, flag in self.open.values()}
+        return self.forget(
+            [task_id for task_id, (kind, _) in self.open.items() if not kinds or kind in kinds]
+        )
 
     def passed_on(self, task_id: int) -> str | None:
         """Task `task_id` is done: the flag to clear now, if no other open task answers it."""
         self.done.add(task_id)
-        _, concern = self.open.pop(task_id, (None, None))
-        if concern is None or concern in {flag for _, flag in self.open.values()}:
-            return None
-        return concern
+        return next(iter(self.forget([task_id])), None)
 
 
 class JournaledCase:
