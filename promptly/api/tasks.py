@@ -102,7 +102,8 @@ async def complete_task_route(
     (reached_confirmed, reached_cancelled, reached_rescheduled, no_answer, wrong_number); the
     workflow closes the task. `call_client`, a message for a phone client (its `data` has a
     `message_id`): reached (read out), reached_confirmed (runs `confirm`), no_answer,
-    wrong_number.
+    wrong_number, recorded as the message's receipt (a client not reached gets it by email,
+    a wrong number is the desk's to put right: docs/sms.md).
     `send_confirmation_manually`: `sent`, or `confirmed` (runs `confirm`).
     `provider_decision`: `waive_fee` (runs `waive_fee`, the note is the reason) or
     `fee_stands`.

@@ -1,12 +1,16 @@
-"""An SMS delivery receipt: recorded on the message ledger; a message to a client that did
-not arrive goes again by email, its links fresh (or as the front desk's call task), and a
-number that will never take SMS is marked so. Notices run in a `ClientNoticeWorkflow` whose
-id holds the provider's message id, so a receipt delivered twice acts once."""
+"""Delivery receipts: Twilio's for an SMS, the front desk's call outcome for a message read out
+by phone. Each is recorded on the message ledger; a message to a client that did not arrive
+goes again by email, its links fresh (for an SMS without an email, as the front desk's call
+task), and a number that will never take SMS, or is wrong, is the front desk's to check.
+Notices run in a `ClientNoticeWorkflow` whose id holds the message's id, so a receipt
+delivered twice acts once."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from psycopg import AsyncCursor
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
@@ -14,9 +18,11 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from promptly.config import Settings
+from promptly.domain import read_outs
 from promptly.domain.common import Channel, Locale, RecipientRole
 from promptly.domain.links import redacted_actions
 from promptly.domain.messages import NoticeRequest, Recipient, SendMessageRequest
+from promptly.domain.read_outs import ReadOutOutcome
 from promptly.domain.sms import DeliveryStatus, needs_fallback
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
 from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
@@ -27,6 +33,14 @@ from promptly.workflows.notices import ClientNoticeWorkflow
 DEAD_NUMBER_CODES = frozenset({"30005", "30006"})
 # The fallback of an undelivered SMS is a message of its own under the SMS's key + this.
 FALLBACK_SUFFIX = "/undelivered"
+# ... and that of a message the desk could not read out by phone, under its key + this.
+UNREACHED_SUFFIX = "/unreached"
+# What a receipt's UPDATE returns of the message: enough to pass it on another way.
+_RECEIPT_RETURNING = (
+    "RETURNING id, idempotency_key, case_id, template, recipient, recipient_role, subject, body"
+)
+
+Row = dict[str, Any]
 
 
 async def start_notice(
@@ -58,11 +72,9 @@ async def record_receipt(
     by email (or as a call task) and the front desk is told. Returns what was done."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            """UPDATE messages SET delivery_status = %s, delivery_error_code = %s,
-                                   delivery_updated_at = now()
-                WHERE provider_id = %s AND channel = 'sms'
-            RETURNING id, idempotency_key, case_id, template, recipient, recipient_role,
-                      subject, body""",
+            f"""UPDATE messages SET delivery_status = %s, delivery_error_code = %s,
+                                    delivery_updated_at = now()
+                 WHERE provider_id = %s AND channel = 'sms' {_RECEIPT_RETURNING}""",
             (status.value, error_code, message_sid),
         )
         message = await cur.fetchone()
@@ -76,28 +88,131 @@ async def record_receipt(
             )
         if not needs_fallback(status, message["template"], message["recipient_role"]):
             return f"recorded {status.value}"  # most receipts: nothing more to read
-        await cur.execute(
-            "SELECT client_id, name, email, locale, timezone FROM clients WHERE phone = %s"
-            " ORDER BY updated_at DESC LIMIT 1",
-            (message["recipient"],),
-        )
-        known = await cur.fetchone() or {}
-        await cur.execute(
-            f"SELECT {VISIT_LINK_COLUMNS} FROM cases WHERE case_id = %s", (message["case_id"],)
-        )
-        case = await cur.fetchone() or {}
+        known, case = await _client_and_visit(cur, message)
     phone = message["recipient"]
     email = known.get("email")
-    key = message["idempotency_key"]
-    fallback = SendMessageRequest(
-        idempotency_key=f"{key}{FALLBACK_SUFFIX}",
-        case_id=message["case_id"],
+    fallback = _passed_on(
+        message,
+        known,
+        case,
         template="undelivered_sms",
+        suffix=FALLBACK_SUFFIX,
+        # Without an email the fallback itself is the front desk's call task.
         channel=Channel.EMAIL if email else Channel.PHONE,
+    )
+    task = (
+        _check_the_number(
+            message,
+            f"{message['idempotency_key']}/undelivered-task",
+            title=f"SMS {message['template']} not delivered to {phone}",
+            details=f"Twilio reported {status.value} (error {error_code or 'none'}); the "
+            f"message went by email to {email}. Check the number with the client.",
+            error_code=error_code,
+        )
+        if email
+        else None
+    )
+    await start_notice(
+        client, settings, f"sms-fallback-{message_sid}", NoticeRequest(message=fallback, task=task)
+    )
+    return "fallback"
+
+
+async def record_read_out(
+    client: Client,
+    pool: AsyncConnectionPool,
+    settings: Settings,
+    message_id: int,
+    outcome: ReadOutOutcome,
+) -> str:
+    """Record how the desk's call to read message `message_id` out ended, as its receipt. A
+    client the desk could not reach gets the message by email when one is on record; for a
+    wrong number the desk is asked to find the right one. Returns what was done."""
+    status = read_outs.receipt(outcome)
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""UPDATE messages SET delivery_status = %s, delivery_error_code = %s,
+                                    delivery_updated_at = now()
+                 WHERE id = %s AND channel = 'phone' {_RECEIPT_RETURNING}""",
+            (status.value, outcome.value, message_id),
+        )
+        message = await cur.fetchone()
+        if message is None:
+            return "unknown message"
+        known, case = await _client_and_visit(cur, message)
+    email = known.get("email")
+    follow = read_outs.not_reached(
+        outcome, message["template"], message["recipient_role"], email is not None
+    )
+    if follow is None:
+        return f"recorded {status.value}"
+    task = _wrong_number(message, known, emailed=follow.by_email) if follow.check_number else None
+    fallback = (
+        _passed_on(
+            message,
+            known,
+            case,
+            template="unreached_call",
+            suffix=UNREACHED_SUFFIX,
+            channel=Channel.EMAIL,
+        )
+        if follow.by_email
+        else None
+    )
+    await start_notice(
+        client, settings, f"call-fallback-{message_id}", NoticeRequest(message=fallback, task=task)
+    )
+    return "fallback"
+
+
+def _wrong_number(message: Row, known: Row, *, emailed: bool) -> CreateTaskRequest:
+    """The front desk's task to find the right number of a client the desk called wrongly."""
+    phone, email = message["recipient"], known.get("email")
+    if emailed:
+        then = f"The message went by email to {email}: ask the client for the right number."
+    elif email is not None:  # the confirmation's script is not sent, but the address helps
+        then = f"Ask the client for the right number by email ({email})."
+    else:
+        then = "No email is on record: find the client's right number another way."
+    return _check_the_number(
+        message,
+        f"{message['idempotency_key']}/wrong-number-task",
+        title=f"Wrong number for {known.get('name') or 'the client'}: {phone}",
+        details=f"The desk could not read out the {message['template']} "
+        f"({message['subject']}): {phone} is a wrong number. {then}",
+        error_code=ReadOutOutcome.WRONG_NUMBER.value,
+    )
+
+
+async def _client_and_visit(cur: AsyncCursor[Row], message: Row) -> tuple[Row, Row]:
+    """The client the message's number belongs to, and its case's visit (for fresh links)."""
+    await cur.execute(
+        "SELECT client_id, name, email, locale, timezone FROM clients WHERE phone = %s"
+        " ORDER BY updated_at DESC LIMIT 1",
+        (message["recipient"],),
+    )
+    known = await cur.fetchone() or {}
+    await cur.execute(
+        f"SELECT {VISIT_LINK_COLUMNS} FROM cases WHERE case_id = %s", (message["case_id"],)
+    )
+    return known, await cur.fetchone() or {}
+
+
+def _passed_on(
+    message: Row, known: Row, case: Row, *, template: str, suffix: str, channel: Channel
+) -> SendMessageRequest:
+    """The message, as the ledger keeps it, passed on to the client another way: `template`
+    says why, and the links the ledger redacted come back fresh for the same actions."""
+    phone = message["recipient"]
+    return SendMessageRequest(
+        idempotency_key=f"{message['idempotency_key']}{suffix}",
+        case_id=message["case_id"],
+        template=template,
+        channel=channel,
         to=Recipient(
             role=RecipientRole.CLIENT,
             name=known.get("name") or "",
-            email=email,
+            email=known.get("email"),
             phone=phone,
             locale=Locale(known.get("locale") or "en"),
             timezone=known.get("timezone") or "UTC",
@@ -109,26 +224,22 @@ async def record_receipt(
             "client_id": known.get("client_id"),
         }
         | visit_link_context(case),
-        # The ledger keeps no live link: the email carries fresh ones for the same actions.
         link_actions=redacted_actions(message["body"]),
     )
-    # Without an email the fallback itself is the front desk's call task.
-    task = (
-        CreateTaskRequest(
-            idempotency_key=f"{key}/undelivered-task",
-            case_id=message["case_id"],
-            kind=TaskKind.CLIENT_REPLY,
-            assignee=RecipientRole.FRONT_DESK,
-            title=f"SMS {message['template']} not delivered to {phone}",
-            details=f"Twilio reported {status.value} (error {error_code or 'none'}); the "
-            f"message went by email to {email}. Check the number with the client.",
-            due_at=datetime.now(UTC),
-            data={"phone": phone, "message_id": message["id"], "error_code": error_code},
-        )
-        if email
-        else None
+
+
+def _check_the_number(
+    message: Row, key: str, *, title: str, details: str, error_code: str | None
+) -> CreateTaskRequest:
+    """A front-desk task to check the client's number with them."""
+    phone = message["recipient"]
+    return CreateTaskRequest(
+        idempotency_key=key,
+        case_id=message["case_id"],
+        kind=TaskKind.CLIENT_REPLY,
+        assignee=RecipientRole.FRONT_DESK,
+        title=title,
+        details=details,
+        due_at=datetime.now(UTC),
+        data={"phone": phone, "message_id": message["id"], "error_code": error_code},
     )
-    await start_notice(
-        client, settings, f"sms-fallback-{message_sid}", NoticeRequest(message=fallback, task=task)
-    )
-    return "fallback"

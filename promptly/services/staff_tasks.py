@@ -31,7 +31,9 @@ from promptly.domain.appointments.models import (
 )
 from promptly.domain.common import BUSINESS_ID, Actor, CaseKind, Model
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
+from promptly.domain.read_outs import ReadOutOutcome
 from promptly.domain.tasks import PassedOnInput, TaskKind
+from promptly.services.delivery_receipts import record_read_out
 from promptly.services.errors import ServiceError, invalid_input, temporal_errors
 from promptly.services.updates import QUERY_TIMEOUT, bounded_update, run_update
 from promptly.workflows.appointment import AppointmentWorkflow
@@ -69,6 +71,7 @@ class Completing:
     """One task being completed: what a rule's `drive` acts on."""
 
     client: Client
+    pool: AsyncConnectionPool
     task: StaffTask
     done: TaskCompletion
     actor: Actor
@@ -159,11 +162,16 @@ async def _confirmation(job: Completing) -> Any:
 
 
 async def _message_call(job: Completing) -> Any:
-    if job.done.outcome != "reached_confirmed":  # read out, or not: the task is the record
-        return None
-    if not job.task.case_id.startswith("appointment-"):
+    """The call's outcome is the message's receipt (a client not reached gets it another
+    way); a client who confirmed on the call confirms the visit."""
+    outcome = ReadOutOutcome(job.done.outcome)
+    confirmed = outcome is ReadOutOutcome.REACHED_CONFIRMED
+    if confirmed and not job.task.case_id.startswith("appointment-"):
         raise invalid_input([("outcome", "reached_confirmed is for appointment calls")])
-    return await _confirm(job)
+    message_id = job.task.data.get("message_id")
+    if isinstance(message_id, int):
+        await record_read_out(job.client, job.pool, job.settings, message_id, outcome)
+    return await _confirm(job) if confirmed else None
 
 
 async def _provider_decision(job: Completing) -> Any:
@@ -179,9 +187,10 @@ async def _provider_decision(job: Completing) -> Any:
 
 
 # A message to a phone client is a call task too (the phone channel): the desk reads it out.
-# Completing it tells the case only when the client confirmed there and then.
+# Completing it records the message's receipt; it tells the case only when the client
+# confirmed there and then.
 MESSAGE_CALL = TaskRule(
-    outcomes=("reached", "reached_confirmed", "no_answer", "wrong_number"),
+    outcomes=tuple(outcome.value for outcome in ReadOutOutcome),
     drive=_message_call,
     closes_itself=False,
 )
@@ -304,7 +313,8 @@ async def complete_task(
     `update_id` (from an idempotency key) makes a repeat the same update."""
     async with _one_completion_at_a_time(pool, task_id):
         task, rule = await _task_to_complete(pool, task_id, completion)
-        view = await rule.drive(Completing(client, task, completion, actor, settings, update_id))
+        job = Completing(client, pool, task, completion, actor, settings, update_id)
+        view = await rule.drive(job)
         if not rule.closes_itself:
             closed_by = f"{actor.kind.value}:{actor.id}"
             async with pool.connection() as conn:

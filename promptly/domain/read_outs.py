@@ -1,0 +1,53 @@
+"""A message read out by phone: the front desk's call outcome is its delivery receipt, and a
+message that did not reach the client goes another way, as an undelivered SMS does
+(`sms.needs_fallback`). Pure: services/delivery_receipts.py acts on what these say.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NamedTuple
+
+from promptly.domain.common import RecipientRole
+from promptly.domain.sms import DeliveryStatus
+
+
+class ReadOutOutcome(StrEnum):
+    """How the desk's call to read a message out ended (a `call_client` task's outcome)."""
+
+    REACHED = "reached"
+    # Reached, and the client confirmed the visit there and then (runs `confirm`).
+    REACHED_CONFIRMED = "reached_confirmed"
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+
+
+REACHED = frozenset({ReadOutOutcome.REACHED, ReadOutOutcome.REACHED_CONFIRMED})
+# Written for the desk to say, not for the client to read: never passed on as it stands. A
+# client who missed the confirmation call is still unconfirmed, so the follow-up calls come.
+DESK_SCRIPTS = frozenset({"phone_confirmation"})
+
+
+class NotReached(NamedTuple):
+    """What follows a message the desk could not read out to the client."""
+
+    by_email: bool  # the message goes to the client's email instead
+    check_number: bool  # the desk is asked to find the client's right number
+
+
+def receipt(outcome: ReadOutOutcome) -> DeliveryStatus:
+    """The ledger's receipt for a message read out (or not), as an SMS receipt would say."""
+    return DeliveryStatus.DELIVERED if outcome in REACHED else DeliveryStatus.UNDELIVERED
+
+
+def not_reached(
+    outcome: ReadOutOutcome, template: str, recipient_role: str, email_known: bool
+) -> NotReached | None:
+    """None when nothing more is to be done: the client heard it, or it was not theirs."""
+    if outcome in REACHED or recipient_role != RecipientRole.CLIENT:
+        return None
+    follow = NotReached(
+        by_email=email_known and template not in DESK_SCRIPTS,
+        check_number=outcome is ReadOutOutcome.WRONG_NUMBER,
+    )
+    return follow if any(follow) else None

@@ -1,0 +1,231 @@
+"""Messages read out by phone, end to end: the front desk's call outcome is the message's
+receipt, and a client the desk could not reach gets the message another way.
+
+The HTTP app and a worker run on the Temporal dev server and PostgreSQL; email goes through the
+real SendGrid client to its local fake, so what a client was sent is what the fake received.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from promptly.config import ApiRole, Settings
+from promptly.domain.appointments.models import AppointmentRequest
+from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
+from tests.helpers import appointment, tasks, until
+from tests.sendgrid_fake import RecordedRequest, SendGridFake
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+PUBLIC = "https://promptly.example.com"
+
+
+@dataclass
+class Desk:
+    http: httpx.AsyncClient
+    sendgrid: SendGridFake
+    pool: AsyncConnectionPool
+    booked: list[str] = field(default_factory=list)
+
+    async def book(self, *, email: str | None) -> AppointmentRequest:
+        """A phone client of their own (the number is unique), five days ahead."""
+        start = (datetime.now(UTC) + timedelta(days=5)).replace(second=0, microsecond=0)
+        request = appointment(start, channel="phone", locale="en")
+        phone = f"+48{random.randint(600_000_000, 799_999_999)}"
+        client = request.client.model_copy(
+            update={"id": f"C-{uuid.uuid4().hex[:8]}", "phone": phone, "email": email}
+        )
+        request = request.model_copy(update={"client": client})
+        body = request.model_dump(mode="json")
+        booked = await self.http.post("/appointments", json=body, headers=BACKOFFICE_KEY)
+        assert booked.status_code == 201, booked.text
+        self.booked.append(request.workflow_id)
+        return request
+
+    async def read_out_task(self, case_id: str, subject_starts: str) -> dict[str, Any]:
+        """The open call task to read out the message whose subject starts so."""
+
+        async def found() -> list[dict[str, Any]]:
+            return [
+                t
+                for t in await tasks(self.pool, case_id)
+                if t["kind"] == "call_client"
+                and t["status"] == "open"
+                and t["title"].split("read out: ", 1)[-1].startswith(subject_starts)
+            ]
+
+        [task] = await until(found, f"the call task for {subject_starts!r}")
+        return dict(task)
+
+    async def complete(self, task: dict[str, Any], outcome: str) -> httpx.Response:
+        return await self.http.post(
+            f"/tasks/{task['id']}/complete", json={"outcome": outcome}, headers=STAFF_KEY
+        )
+
+    def emails_to(self, address: str) -> list[RecordedRequest]:
+        return [r for r in self.sendgrid.accepted if address in r.recipients]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def desk(
+    dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> AsyncIterator[Desk]:
+    with SendGridFake(api_key="SG.test") as sendgrid:
+        configured = with_api_keys(settings).model_copy(
+            update={
+                "sendgrid_api_key": SecretStr("SG.test"),
+                "sendgrid_host": sendgrid.url,
+                "public_base_url": PUBLIC,
+            }
+        )
+        async with serving(dev_env.client, configured, pool) as http:
+            desk = Desk(http, sendgrid, pool)
+            yield desk
+            for workflow_id in desk.booked:
+                with contextlib.suppress(RPCError):  # already closed is fine
+                    await dev_env.client.get_workflow_handle(workflow_id).terminate("test over")
+
+
+async def receipts(pool: AsyncConnectionPool, case_id: str) -> dict[str, tuple[str, str]]:
+    """Each phone message of the case → (its receipt, the call's outcome)."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT template, delivery_status, delivery_error_code FROM messages"
+            " WHERE case_id = %s AND channel = 'phone' ORDER BY id",
+            (case_id,),
+        )
+        return {
+            r["template"]: (r["delivery_status"], r["delivery_error_code"])
+            for r in await cur.fetchall()
+        }
+
+
+def text_of(email: RecordedRequest) -> str:
+    return str(email.body["content"][0]["value"])
+
+
+async def test_a_client_the_desk_could_not_reach_gets_the_message_by_email(desk: Desk) -> None:
+    email = f"c{uuid.uuid4().hex[:8]}@example.com"
+    request = await desk.book(email=email)
+    case_id, phone = request.workflow_id, request.client.phone
+
+    # The confirmation is the desk's script, not a text for the client: a client the desk did
+    # not reach is not emailed it (still unconfirmed, the follow-up calls will come).
+    confirmation = await desk.read_out_task(case_id, "Call Anna Nowak to confirm")
+    missed = await desk.complete(confirmation, "no_answer")
+    assert missed.status_code == 200, missed.text
+    assert missed.json()["case"] is None  # the case is not told: nothing changed for it
+
+    # The provider runs late: the client is to be told at once, so the desk calls.
+    delayed = await desk.http.post(
+        f"/appointments/{request.appointment_id}/report_delay",
+        json={"minutes": 20, "reason": "traffic"},
+        headers=STAFF_KEY,
+    )
+    assert delayed.status_code == 200, delayed.text
+    notice = await desk.read_out_task(case_id, "Your appointment on")
+    assert "(ask the client)" in notice["details"]  # no link can be read out
+    missed = await desk.complete(notice, "no_answer")
+    assert missed.status_code == 200, missed.text
+
+    [sent] = await until(lambda: _async(desk.emails_to(email)), "the email to the client")
+    text = text_of(sent)
+    assert f"We called you at {phone}" in text
+    assert "running about 20 minutes late" in text
+    # The links the desk could not read out are in the email, and they work.
+    [reschedule, _cancel] = re.findall(rf"{PUBLIC}(/c/\S+)", text)
+    served = await desk.http.get(reschedule)
+    assert served.status_code == 200 and "Physiotherapy consultation" in served.text
+    assert not [t for t in await tasks(desk.pool, case_id) if t["kind"] == "client_reply"]
+
+    # The desk reaches the client with the cancellation: its receipt says so, nothing is sent.
+    cancelled = await desk.http.post(
+        f"/appointments/{request.appointment_id}/cancel",
+        json={"reason": "client asked on the phone"},
+        headers=STAFF_KEY,
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    told = await desk.read_out_task(case_id, "Your appointment on")
+    assert (await desk.complete(told, "reached")).status_code == 200
+
+    assert await receipts(desk.pool, case_id) == {
+        "phone_confirmation": ("undelivered", "no_answer"),
+        "delay_notice": ("undelivered", "no_answer"),
+        "cancellation": ("delivered", "reached"),
+    }
+    assert len(desk.emails_to(email)) == 1  # the delay notice, once
+    history = await desk.http.get(
+        f"/history/cases/{request.appointment_id}?format=md", headers=key(ApiRole.COMPLIANCE)
+    )
+    assert history.status_code == 200, history.text
+    assert "receipt: undelivered (no_answer)" in history.text
+    assert "receipt: delivered (reached)" in history.text
+
+
+async def test_a_wrong_number_asks_the_desk_for_the_right_one(desk: Desk) -> None:
+    request = await desk.book(email=None)
+    case_id, phone = request.workflow_id, request.client.phone
+
+    confirmation = await desk.read_out_task(case_id, "Call Anna Nowak to confirm")
+    wrong = await desk.complete(confirmation, "wrong_number")
+    assert wrong.status_code == 200, wrong.text
+
+    [check] = await until(
+        lambda: _open_kind(desk.pool, case_id, "client_reply"), "the task to check the number"
+    )
+    assert check["title"] == f"Wrong number for Anna Nowak: {phone}"
+    assert "No email is on record" in check["details"]
+    assert check["data"]["error_code"] == "wrong_number"
+    assert await receipts(desk.pool, case_id) == {
+        "phone_confirmation": ("undelivered", "wrong_number"),
+    }
+    assert desk.emails_to("anna@example.com") == []  # no address was guessed
+
+    handled = await desk.http.post(
+        f"/tasks/{check['id']}/complete",
+        json={"outcome": "handled", "note": "right number from the referral: +48 600 999 111"},
+        headers=STAFF_KEY,
+    )
+    assert handled.status_code == 200, handled.text
+    status = await desk.http.get(f"/appointments/{request.appointment_id}", headers=STAFF_KEY)
+    assert status.json()["status"] == "Booked"  # still unconfirmed: the follow-up calls come
+
+
+async def test_a_wrong_number_for_the_confirmation_asks_for_the_right_one_by_email(
+    desk: Desk,
+) -> None:
+    email = f"c{uuid.uuid4().hex[:8]}@example.com"
+    request = await desk.book(email=email)
+    confirmation = await desk.read_out_task(request.workflow_id, "Call Anna Nowak to confirm")
+    assert (await desk.complete(confirmation, "wrong_number")).status_code == 200
+
+    [check] = await until(
+        lambda: _open_kind(desk.pool, request.workflow_id, "client_reply"), "the task"
+    )
+    assert check["details"].endswith(f"Ask the client for the right number by email ({email}).")
+    # The confirmation's script is the desk's, not the client's: it is not emailed.
+    assert desk.emails_to(email) == []
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+async def _open_kind(pool: AsyncConnectionPool, case_id: str, kind: str) -> list[dict[str, Any]]:
+    return [t for t in await tasks(pool, case_id) if t["kind"] == kind and t["status"] == "open"]

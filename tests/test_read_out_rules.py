@@ -1,0 +1,51 @@
+"""The rules of a message read out by phone (promptly/domain/read_outs.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptly.domain.read_outs import NotReached, ReadOutOutcome, not_reached, receipt
+from promptly.domain.sms import DeliveryStatus
+
+REACHED, CONFIRMED, NO_ANSWER, WRONG = (
+    ReadOutOutcome.REACHED,
+    ReadOutOutcome.REACHED_CONFIRMED,
+    ReadOutOutcome.NO_ANSWER,
+    ReadOutOutcome.WRONG_NUMBER,
+)
+
+
+def test_the_calls_outcome_is_the_messages_receipt() -> None:
+    assert [receipt(outcome) for outcome in ReadOutOutcome] == [
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.UNDELIVERED,
+        DeliveryStatus.UNDELIVERED,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "template", "email_known", "follows"),
+    [
+        # Heard: nothing more.
+        (REACHED, "reminder", True, None),
+        (CONFIRMED, "phone_confirmation", True, None),
+        # Not heard: by email when there is one; nothing to do without one.
+        (NO_ANSWER, "reminder", True, NotReached(by_email=True, check_number=False)),
+        (NO_ANSWER, "reminder", False, None),
+        # A wrong number is the desk's to put right, with or without an email.
+        (WRONG, "delay_notice", True, NotReached(by_email=True, check_number=True)),
+        (WRONG, "delay_notice", False, NotReached(by_email=False, check_number=True)),
+        # The confirmation's script is for the desk to say: never emailed to the client.
+        (NO_ANSWER, "phone_confirmation", True, None),
+        (WRONG, "phone_confirmation", True, NotReached(by_email=False, check_number=True)),
+    ],
+)
+def test_a_client_the_desk_could_not_reach_gets_the_message_another_way(
+    outcome: ReadOutOutcome, template: str, email_known: bool, follows: NotReached | None
+) -> None:
+    assert not_reached(outcome, template, "client", email_known) == follows
+
+
+def test_only_a_message_to_the_client_goes_another_way() -> None:
+    assert not_reached(WRONG, "supervisor_alert", "supervisor", True) is None
