@@ -1,5 +1,6 @@
 """Timeouts every start of a Promptly workflow passes (client starts in services/ and
-activities/, child starts in workflows/), defined once below them all."""
+activities/, child starts in workflows/), and those of the workflows' own writes, defined once
+below them all."""
 
 from datetime import timedelta
 
@@ -9,3 +10,6 @@ from datetime import timedelta
 # history (continue-as-new keeps them short) in well under a second, so 5 s leaves headroom
 # on a loaded machine.
 WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
+
+# A case's record, a staff task opened or closed: each is one PostgreSQL write.
+RECORD_TIMEOUT = timedelta(seconds=30)

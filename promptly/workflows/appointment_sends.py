@@ -25,7 +25,7 @@ from promptly.workflows.appointment_state import (
 from promptly.workflows.case_sends import client_message_task
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, to_client
 from promptly.workflows.patches import ACKNOWLEDGED_NOTICE_MOOT, PROVIDER_WITHOUT_EMAIL_BY_HAND
-from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_task
+from promptly.workflows.staff_tasks import close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
@@ -273,27 +273,6 @@ class AppointmentSends(AppointmentState):
         """A cancel or a reschedule: every send planned for the visit as it was is moot; a fee
         waiver already granted still is news to the client."""
         await self._sends.cancel(self._sends.groups() - {"fee_waived"})
-
-    async def _close_tasks(
-        self,
-        outcome: str,
-        note: str,
-        actor: Actor,
-        kinds: list[TaskKind] | None = None,
-        *,
-        flags_stay: bool = False,
-    ) -> None:
-        """Close the case's open staff tasks (of `kinds`, or all) that no longer matter, and
-        (unless `flags_stay`) the flags only they answered (`JournaledCase._tasks_closed`)."""
-        self._tasks_closed(kinds or (), flags_stay=flags_stay)
-        await close_case_tasks(
-            self._workflow_id,
-            outcome,
-            note,
-            actor,
-            kinds=kinds or [],
-            summary=f"close open tasks: {outcome}",
-        )
 
     async def _close_task(self, key: str, outcome: str, note: str, actor: Actor) -> None:
         await close_task(key, outcome, note, actor, summary=f"close task: {outcome}")

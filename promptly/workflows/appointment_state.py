@@ -19,7 +19,6 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from promptly.workflows.case import (
-    RECORD_TIMEOUT,
     CaseRow,
     JournaledCase,
     opened,
@@ -59,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         CaseKind,
         TimelineKind,
     )
+    from promptly.domain.workflow_timeouts import RECORD_TIMEOUT
     from promptly.workflows.read_views import record_before_answer, status_view
 
 PREPAY_FLAG = "next visit must be booked and paid anew"

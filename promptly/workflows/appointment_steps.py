@@ -14,7 +14,6 @@ from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.appointment_sends import AppointmentSends
 from promptly.workflows.appointment_state import PREPAY_FLAG, count
-from promptly.workflows.case import RECORD_TIMEOUT
 from promptly.workflows.patches import on_baseline
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
@@ -49,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.readable_time import readable
     from promptly.domain.surveys.models import SurveyRequest
     from promptly.domain.tasks import TaskKind
-    from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
+    from promptly.domain.workflow_timeouts import RECORD_TIMEOUT, WORKFLOW_TASK_TIMEOUT
 
 
 class AppointmentSteps(AppointmentSends):

@@ -44,6 +44,7 @@ from temporalio.exceptions import ApplicationError
 
 from promptly.workflows.patches import MOOT_TASKS_CLEAR_FLAGS
 from promptly.workflows.promises import PromiseBook
+from promptly.workflows.staff_tasks import close_case_tasks
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -60,9 +61,8 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.tasks import PassedOnInput, TaskKind
+    from promptly.domain.workflow_timeouts import RECORD_TIMEOUT
     from promptly.workflows.read_views import read_view
-
-RECORD_TIMEOUT = timedelta(seconds=30)
 
 CaseT = TypeVar("CaseT")
 
@@ -345,16 +345,33 @@ class JournaledCase:
     def _by_hand(self) -> HandTasks:
         return HandTasks()
 
-    def _tasks_closed(self, kinds: Collection[TaskKind], *, flags_stay: bool) -> None:
-        """The case closes its open pass-it-on tasks of `kinds` (all when empty). When a change
-        made their messages moot (a confirmation, a cancel, an answer), the flags only they
-        answered go with them: nobody has anything left to do. When the case merely ran out
-        (a no-show, a survey nobody answered, the end), the flags stay as the record of what
-        did not go out."""
+    async def _close_tasks(
+        self,
+        outcome: str,
+        note: str,
+        actor: Actor,
+        kinds: Collection[TaskKind] = (),
+        *,
+        flags_stay: bool = False,
+        summary: str | None = None,
+    ) -> None:
+        """Close the case's open staff tasks of `kinds` (all when empty) that no longer matter.
+        When a change made their messages moot (a confirmation, a cancel, an answer), the flags
+        only those tasks answered go with them: nobody has anything left to do. When the case
+        merely ran out (a no-show, a survey nobody answered, the end), the flags stay as the
+        record of what did not go out."""
         moot = self._by_hand.closed(kinds)
         if moot and not flags_stay and workflow.patched(MOOT_TASKS_CLEAR_FLAGS):
             for concern in sorted(moot):
                 self._unflag(concern)
+        await close_case_tasks(
+            self._workflow_id,
+            outcome,
+            note,
+            actor,
+            kinds=list(kinds),
+            summary=summary or f"close open tasks: {outcome}",
+        )
 
     @workflow.update
     async def passed_on(self, command: PassedOnInput) -> None:

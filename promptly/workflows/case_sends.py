@@ -23,7 +23,7 @@ from promptly.workflows.case import CaseJournal, JournaledCase
 from promptly.workflows.messages import Delivery, Sends
 from promptly.workflows.patches import CASE_SENDS_BESIDE, since
 from promptly.workflows.promises import PromiseBook
-from promptly.workflows.staff_tasks import close_case_tasks, close_task, open_task
+from promptly.workflows.staff_tasks import close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain.common import (
@@ -245,14 +245,13 @@ class SendingCase(JournaledCase):
         self, outcome: str, note: str, *, flags_stay: bool = False
     ) -> None:
         """Close the case's open pass-it-on-by-hand tasks that no longer matter, and (unless
-        `flags_stay`) the flags only they answered (`JournaledCase._tasks_closed`)."""
-        self._tasks_closed(MESSAGE_TASKS, flags_stay=flags_stay)
-        await close_case_tasks(
-            self._workflow_id,
+        `flags_stay`) the flags only they answered (`JournaledCase._close_tasks`)."""
+        await self._close_tasks(
             outcome,
             note,
             SYSTEM,
-            kinds=MESSAGE_TASKS,
+            MESSAGE_TASKS,
+            flags_stay=flags_stay,
             summary=f"close message tasks: {outcome}",
         )
 

@@ -19,7 +19,6 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from promptly.workflows.case import (
-    RECORD_TIMEOUT,
     CaseRow,
     opened,
     refuse,
@@ -61,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.inquiries.rules import InquiryStep
     from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.domain.readable_time import in_hours
+    from promptly.domain.workflow_timeouts import RECORD_TIMEOUT
     from promptly.workflows.read_views import status_view
 
 

@@ -13,11 +13,6 @@ from typing import Any
 
 from temporalio import workflow
 
-from promptly.workflows.case import RECORD_TIMEOUT
-
-# A task is one PostgreSQL write, like the case's record.
-TASK_TIMEOUT = RECORD_TIMEOUT
-
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.tasks import TaskActivities
     from promptly.domain.common import Actor, RecipientRole
@@ -28,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         TaskKind,
         TaskRef,
     )
+    from promptly.domain.workflow_timeouts import RECORD_TIMEOUT
 
 
 async def open_task(request: CreateTaskRequest, summary: str) -> TaskRef:
@@ -35,7 +31,7 @@ async def open_task(request: CreateTaskRequest, summary: str) -> TaskRef:
     return await workflow.execute_activity_method(
         TaskActivities.create_task,
         request,
-        start_to_close_timeout=TASK_TIMEOUT,
+        start_to_close_timeout=RECORD_TIMEOUT,
         summary=summary,
     )
 
@@ -78,7 +74,7 @@ async def close_task(key: str, outcome: str, note: str, closed_by: Actor, *, sum
     await workflow.execute_activity_method(
         TaskActivities.close_task,
         CloseTaskRequest(idempotency_key=key, outcome=outcome, note=note, closed_by=closed_by),
-        start_to_close_timeout=TASK_TIMEOUT,
+        start_to_close_timeout=RECORD_TIMEOUT,
         summary=summary,
     )
 
@@ -98,6 +94,6 @@ async def close_case_tasks(
         CloseCaseTasksRequest(
             case_id=case_id, outcome=outcome, note=note, closed_by=closed_by, kinds=kinds
         ),
-        start_to_close_timeout=TASK_TIMEOUT,
+        start_to_close_timeout=RECORD_TIMEOUT,
         summary=summary,
     )

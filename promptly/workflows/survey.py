@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from promptly.workflows.case import RECORD_TIMEOUT, CaseRow, refuse, transition
+from promptly.workflows.case import CaseRow, refuse, transition
 from promptly.workflows.case_sends import (
     SendingCase,
     client_message_task,
@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
         SurveyStatus,
         SurveyView,
     )
-    from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
+    from promptly.domain.workflow_timeouts import RECORD_TIMEOUT, WORKFLOW_TASK_TIMEOUT
     from promptly.workflows.read_views import status_view
 
 MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=30))
