@@ -7,13 +7,14 @@ of it when the worker starts, not from a client.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from datetime import timedelta
 
 import pytest
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 
 from promptly.config import Settings, settings_problems
 from promptly.domain.common import NonNegativeDuration, PositiveDuration
@@ -28,8 +29,9 @@ def _meta(name: str) -> list[object]:
 
 
 def _floor(type_: object) -> object:
-    """The validator function an annotated duration type adds to a field's metadata."""
-    return type_.__metadata__[0].func  # type: ignore[attr-defined]
+    """The floor an annotated duration type adds to a field's metadata (its after-validator)."""
+    metadata = type_.__metadata__  # type: ignore[attr-defined]
+    return next(m.func for m in metadata if isinstance(m, AfterValidator))
 
 
 POSITIVE = {
@@ -86,6 +88,31 @@ def test_zero_is_refused_where_a_wait_must_pass(name: str, monkeypatch: pytest.M
 def test_zero_means_none_where_it_is_a_margin(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(_env(name), "PT0S")
     assert getattr(Settings(), name) == timedelta(0)
+
+
+@pytest.mark.parametrize("name", DURATIONS)
+def test_a_duration_in_plain_seconds_is_read_as_seconds(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """settings.md: durations as seconds or ISO 8601. An environment variable is text, and
+    pydantic alone reads `3600` as neither."""
+    default = Settings.model_fields[name].default
+    # A value other than the default (so an ignored variable would show), within its bounds.
+    for wanted in (default + timedelta(seconds=1), default - timedelta(seconds=1)):
+        monkeypatch.setenv(_env(name), f"PT{wanted.total_seconds():.0f}S")
+        with contextlib.suppress(ValidationError):
+            assert getattr(Settings(), name) == wanted
+            break
+    monkeypatch.setenv(_env(name), f"{wanted.total_seconds():.0f}")
+    assert getattr(Settings(), name) == wanted != default
+
+
+def test_a_negative_number_of_seconds_is_refused_like_a_negative_duration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert refused(monkeypatch, "PROMPTLY_NO_SHOW_AFTER", "-300") == [
+        "refused setting PROMPTLY_NO_SHOW_AFTER: must not be a negative duration, got -0:05:00"
+    ]
 
 
 def test_a_ceiling_is_named_with_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -96,10 +96,25 @@ def _non_negative_duration(value: timedelta) -> timedelta:
     return value
 
 
+_SECONDS = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
+
+
+def _seconds_as_text(value: object) -> object:
+    """`86400` from an environment variable is seconds, as a JSON number would be (pydantic
+    reads a digit string as neither); anything else is parsed as before (ISO 8601, `HH:MM`)."""
+    if isinstance(value, str) and _SECONDS.match(value):
+        return float(value)
+    return value
+
+
 # A wait that must pass before something happens (a deadline, an interval, a lifetime).
-PositiveDuration = Annotated[timedelta, AfterValidator(_positive_duration)]
+PositiveDuration = Annotated[
+    timedelta, BeforeValidator(_seconds_as_text), AfterValidator(_positive_duration)
+]
 # A margin where zero means "none" (no lateness allowed, survey at once).
-NonNegativeDuration = Annotated[timedelta, AfterValidator(_non_negative_duration)]
+NonNegativeDuration = Annotated[
+    timedelta, BeforeValidator(_seconds_as_text), AfterValidator(_non_negative_duration)
+]
 
 
 class Channel(StrEnum):
