@@ -714,7 +714,7 @@ def test_ui_views_filter_tomorrows_unconfirmed_visits_by_the_office_day() -> Non
     now = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)  # tomorrow in Warsaw is the 23-hour day
     views = {view.name: view for view in ui_views(now, "Europe/Warsaw", "http://ui:8233/", "ns")}
     unconfirmed = views["Unconfirmed visits tomorrow"]
-    assert 'AppointmentStatus = "Unconfirmed"' in unconfirmed.query
+    assert 'AppointmentStatus IN ("Booked", "Unconfirmed")' in unconfirmed.query
     assert 'AppointmentStart >= "2026-03-28T23:00:00Z"' in unconfirmed.query
     assert 'AppointmentStart < "2026-03-29T22:00:00Z"' in unconfirmed.query
     assert unconfirmed.url.startswith("http://ui:8233/namespaces/ns/workflows?query=")

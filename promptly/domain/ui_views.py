@@ -42,7 +42,9 @@ def ui_views(now: datetime, timezone: str, ui_base: str, namespace: str) -> list
     queries = [
         (
             "Unconfirmed visits tomorrow",
-            'WorkflowType = "AppointmentWorkflow" AND AppointmentStatus = "Unconfirmed" '
+            # Not confirmed yet, or flagged after the calls: the visits at risk (docs/ops.md).
+            'WorkflowType = "AppointmentWorkflow" '
+            'AND AppointmentStatus IN ("Booked", "Unconfirmed") '
             f'AND AppointmentStart >= "{tomorrow[0]}" AND AppointmentStart < "{tomorrow[1]}"',
         ),
         (
