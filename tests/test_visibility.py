@@ -21,9 +21,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
-from promptly.domain.ui_views import ui_views
 from promptly.domain.appointments.models import AppointmentStatus, ConfirmInput, RescheduleInput
 from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus
+from promptly.domain.ui_views import ui_views
 from promptly.services.appointments import book
 from promptly.services.complaints import file_complaint
 from promptly.services.setup import SEARCH_ATTRIBUTES, dev_server_flags
