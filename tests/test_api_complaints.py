@@ -78,6 +78,13 @@ async def test_complaint_actions_drive_the_workflow(api: httpx.AsyncClient) -> N
     by_system = await api.post(f"{base}/close", json={"reason": "done"}, headers=BACKOFFICE_KEY)
     assert by_system.status_code == 409
     assert "only staff" in by_system.json()["reason"]
+    # A root cause off the configured list is bad input: 422 naming the field, nothing closed.
+    unknown = {"reason": "done", "root_cause": "aliens"}
+    off_list = await api.post(f"{base}/close", json=unknown, headers=STAFF_KEY)
+    assert off_list.status_code == 422, off_list.text
+    [problem] = off_list.json()["errors"]
+    assert problem["field"] == "root_cause"
+    assert problem["reason"].startswith("unknown root_cause 'aliens' for close (known: ")
 
     proposed = await api.post(
         f"{base}/propose_resolution", json={"resolution": "Refund the visit"}, headers=STAFF_KEY

@@ -335,7 +335,7 @@ async def test_root_cause_at_close_comes_from_the_list_and_the_qa_report_counts_
                 ComplaintWorkflow.close,
                 CloseComplaintInput(reason="Fixed", actor=SUPERVISOR, root_cause="weather"),
             )
-        assert "unknown root_cause 'weather' (known: wrong_tariff_rs, other)" in str(
+        assert "unknown root_cause 'weather' for close (known: wrong_tariff_rs, other)" in str(
             refused.value.cause
         )
         view = await handle.execute_update(

@@ -1,8 +1,9 @@
 """Every HTTP error is one JSON shape, `ErrorBody`: a reason, and for bad input each field.
 
 Temporal's errors map by type (STYLE.md §10): a workflow that does not exist → 404, an
-update its validator refused → 409 with the validator's message, Temporal unreachable or
-slow → 503/504.
+update its validator refused → 409 with the validator's message (422 naming the field when
+the validator found bad input only the case can judge, `InvalidField`), Temporal unreachable
+or slow → 503/504.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
+
+from promptly.domain.errors import INVALID_FIELD
 
 
 class FieldProblem(BaseModel):
@@ -154,6 +157,10 @@ def temporal_errors(not_found: str) -> Iterator[None]:
     try:
         yield
     except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == INVALID_FIELD:
+            field = str(cause.details[0]) if cause.details else "body"
+            raise invalid_input([(field, cause.message)]) from err
         raise ServiceError(409, failure_message(err)) from err
     except WorkflowQueryFailedError as err:
         reason = "the case could not answer its status query"

@@ -73,6 +73,12 @@ def refuse(refusal: str | None) -> None:
         raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
 
+def refuse_field(field: str, problem: str | None) -> None:
+    """Raise bad input only the case can judge as the API's 422 naming `field`, or do nothing."""
+    if problem is not None:
+        raise ApplicationError(problem, field, type=errors.INVALID_FIELD, non_retryable=True)
+
+
 def opened(case: CaseT | None, still: str) -> CaseT:
     """The case, once the run has opened it; before that a query or update is told that the
     case is `still` being opened ("appointment is still being booked") and may try again."""
@@ -364,13 +370,9 @@ class JournaledCase:
         if moot and not flags_stay and workflow.patched(MOOT_TASKS_CLEAR_FLAGS):
             for concern in sorted(moot):
                 self._unflag(concern)
+        default = f"close open tasks: {outcome}"
         await close_case_tasks(
-            self._workflow_id,
-            outcome,
-            note,
-            actor,
-            kinds=list(kinds),
-            summary=summary or f"close open tasks: {outcome}",
+            self._workflow_id, outcome, note, actor, kinds=list(kinds), summary=summary or default
         )
 
     @workflow.update

@@ -21,6 +21,7 @@ from promptly.workflows.case import (
     CaseRow,
     opened,
     refuse,
+    refuse_field,
     transition,
 )
 from promptly.workflows.case_sends import SendingCase
@@ -91,9 +92,9 @@ class ComplaintState(SendingCase):
     ) -> None:
         if self._case is None or not self._ready:
             return  # still filing: the handler waits and judges then
-        refuse(
-            complaint_rules.complaint_refusal(update, self._case, actor)
-            or complaint_rules.root_cause_refusal(update, self._case, root_cause)
+        refuse(complaint_rules.complaint_refusal(update, self._case, actor))
+        refuse_field(
+            "root_cause", complaint_rules.root_cause_refusal(update, self._case, root_cause)
         )
 
     def _set_case(self, case: ComplaintCase) -> None:

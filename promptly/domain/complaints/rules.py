@@ -264,4 +264,4 @@ def root_cause_refusal(update: str, case: ComplaintCase, root_cause: str | None)
     if root_cause is None or root_cause in case.policy.root_causes:
         return None
     known = ", ".join(case.policy.root_causes)
-    return f"{update} refused: unknown root_cause {root_cause!r} (known: {known})"
+    return f"unknown root_cause {root_cause!r} for {update} (known: {known})"
