@@ -35,10 +35,15 @@ DEAD_NUMBER_CODES = frozenset({"30005", "30006"})
 FALLBACK_SUFFIX = "/undelivered"
 # ... and that of a message the desk could not read out by phone, under its key + this.
 UNREACHED_SUFFIX = "/unreached"
-# What a receipt's UPDATE returns of the message: enough to pass it on another way.
-_RECEIPT_RETURNING = (
-    "RETURNING id, idempotency_key, case_id, template, recipient, recipient_role, subject, body"
-)
+# A receipt on its message's ledger row, by the channel's id of it (`{match}`), returning
+# enough of the message to pass it on another way.
+_RECEIPT = """UPDATE messages SET delivery_status = %s, delivery_error_code = %s,
+                                delivery_updated_at = now()
+               WHERE {match}
+           RETURNING id, idempotency_key, case_id, template, recipient, recipient_role,
+                     subject, body"""
+_BY_SMS_SID = _RECEIPT.format(match="provider_id = %s AND channel = 'sms'")
+_BY_MESSAGE_ID = _RECEIPT.format(match="id = %s AND channel = 'phone'")
 
 Row = dict[str, Any]
 
@@ -71,12 +76,7 @@ async def record_receipt(
     """Record a delivery receipt on the ledger; an undelivered message to a client goes again
     by email (or as a call task) and the front desk is told. Returns what was done."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"""UPDATE messages SET delivery_status = %s, delivery_error_code = %s,
-                                    delivery_updated_at = now()
-                 WHERE provider_id = %s AND channel = 'sms' {_RECEIPT_RETURNING}""",
-            (status.value, error_code, message_sid),
-        )
+        await cur.execute(_BY_SMS_SID, (status.value, error_code, message_sid))
         message = await cur.fetchone()
         if message is None:
             return "unknown message"
@@ -130,12 +130,7 @@ async def record_read_out(
     wrong number the desk is asked to find the right one. Returns what was done."""
     status = read_outs.receipt(outcome)
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"""UPDATE messages SET delivery_status = %s, delivery_error_code = %s,
-                                    delivery_updated_at = now()
-                 WHERE id = %s AND channel = 'phone' {_RECEIPT_RETURNING}""",
-            (status.value, outcome.value, message_id),
-        )
+        await cur.execute(_BY_MESSAGE_ID, (status.value, outcome.value, message_id))
         message = await cur.fetchone()
         if message is None:
             return "unknown message"
