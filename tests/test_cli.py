@@ -81,7 +81,8 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         # The desk reads the whole task: what to read out, and the number to call.
         shown = await promptly("tasks", "show", task_id)
         assert shown.exit_code == 0, shown.output
-        assert "read out: " in shown.stdout and "Numer referencyjny" in shown.stdout
+        assert "Zadzwoń i potwierdź wizytę: " in shown.stdout and "read out" not in shown.stdout
+        assert "Numer referencyjny" in shown.stdout
         assert "phone: +48600100200" in shown.stdout
 
         confirmed = await promptly(

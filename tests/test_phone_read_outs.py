@@ -128,6 +128,7 @@ async def test_a_client_the_desk_could_not_reach_gets_the_message_by_email(desk:
     # The confirmation is the desk's script, not a text for the client: a client the desk did
     # not reach is not emailed it (still unconfirmed, the follow-up calls will come).
     confirmation = await desk.read_out_task(case_id, "Call Anna Nowak to confirm")
+    assert "read out" not in confirmation["title"]  # the script says whom to call, once
     missed = await desk.complete(confirmation, "no_answer")
     assert missed.status_code == 200, missed.text
     assert missed.json()["case"] is None  # the case is not told: nothing changed for it
@@ -140,6 +141,7 @@ async def test_a_client_the_desk_could_not_reach_gets_the_message_by_email(desk:
     )
     assert delayed.status_code == 200, delayed.text
     notice = await desk.read_out_task(case_id, "Your appointment on")
+    assert notice["title"].startswith("Call Anna Nowak and read out: Your appointment on")
     assert "(ask the client)" in notice["details"]  # no link can be read out
     missed = await desk.complete(notice, "no_answer")
     assert missed.status_code == 200, missed.text

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from promptly.domain.read_outs import NotReached, ReadOutOutcome, not_reached, receipt
+from promptly.domain.read_outs import (
+    NotReached,
+    ReadOutOutcome,
+    call_task_title,
+    not_reached,
+    receipt,
+)
 from promptly.domain.sms import DeliveryStatus
 
 REACHED, CONFIRMED, NO_ANSWER, WRONG = (
@@ -49,3 +55,15 @@ def test_a_client_the_desk_could_not_reach_gets_the_message_another_way(
 
 def test_only_a_message_to_the_client_goes_another_way() -> None:
     assert not_reached(WRONG, "supervisor_alert", "supervisor", True) is None
+
+
+def test_the_call_task_says_whom_to_call_once() -> None:
+    # A message for the client: the desk is told to read it out.
+    assert (
+        call_task_title("reminder", "Anna Nowak", "Reminder: your visit")
+        == "Call Anna Nowak and read out: Reminder: your visit"
+    )
+    assert call_task_title("reminder", "", "Reminder") == "Call the client and read out: Reminder"
+    # The confirmation's script already says whom to call and why.
+    script = "Call Anna Nowak to confirm Dental check-up on Mon 3 Dec, 09:00"
+    assert call_task_title("phone_confirmation", "Anna Nowak", script) == script

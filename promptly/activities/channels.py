@@ -13,6 +13,7 @@ from psycopg import AsyncConnection
 
 from promptly.activities.calendar_attachments import Attachment
 from promptly.activities.tasks import insert_task
+from promptly.domain import read_outs
 from promptly.domain.common import Channel, RecipientRole
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
@@ -27,6 +28,7 @@ class OutgoingMessage:
     name: str
     subject: str
     body: str
+    template: str
     # Rebuilt from the request on a retry; only the email channel can carry them.
     attachments: tuple[Attachment, ...] = ()
 
@@ -121,7 +123,7 @@ class StaffCallChannel:
                 case_id=message.case_id,
                 kind=TaskKind.CALL_CLIENT,
                 assignee=RecipientRole.FRONT_DESK,
-                title=f"Call {message.name or 'the client'} and read out: {message.subject}",
+                title=read_outs.call_task_title(message.template, message.name, message.subject),
                 details=message.body,
                 due_at=datetime.now(UTC),
                 data={"phone": message.address, "message_id": message.message_id},

@@ -161,6 +161,7 @@ class MessagingActivities:
                 address=address,
                 name=recipient.name,
                 subject=ledger.subject,
+                template=request.template,
                 body=(
                     links.read_out(rendered.body, message_links)
                     if request.channel is Channel.PHONE

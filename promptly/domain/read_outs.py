@@ -35,6 +35,13 @@ class NotReached(NamedTuple):
     check_number: bool  # the desk is asked to find the client's right number
 
 
+def call_task_title(template: str, client_name: str, subject: str) -> str:
+    """The front desk's call task: a desk script's subject already says whom to call and why."""
+    if template in DESK_SCRIPTS:
+        return subject
+    return f"Call {client_name or 'the client'} and read out: {subject}"
+
+
 def receipt(outcome: ReadOutOutcome) -> DeliveryStatus:
     """The ledger's receipt for a message read out (or not), as an SMS receipt would say."""
     return DeliveryStatus.DELIVERED if outcome in REACHED else DeliveryStatus.UNDELIVERED
