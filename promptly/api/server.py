@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +12,25 @@ from promptly.observability import formatter_for
 
 
 def default_log_config(settings: Settings) -> dict[str, Any]:
-    """uvicorn's own logging, and the app's records (a compliance read is one) to stderr at
-    PROMPTLY_LOG_LEVEL, formatted as PROMPTLY_LOG_FORMAT says, as the worker's are."""
-    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["formatters"]["promptly"] = {"()": formatter_for(settings)}
-    config["handlers"]["promptly"] = {
-        "class": "logging.StreamHandler",
-        "formatter": "promptly",
-        "stream": "ext://sys.stderr",
+    """uvicorn's own lines and the app's records (a compliance read is one) to stderr at
+    PROMPTLY_LOG_LEVEL, one format for both as PROMPTLY_LOG_FORMAT says, as the worker's are:
+    a JSON log collector gets no plain-text "Started server process" among its lines."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"promptly": {"()": formatter_for(settings)}},
+        "handlers": {
+            "promptly": {
+                "class": "logging.StreamHandler",
+                "formatter": "promptly",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        # uvicorn's start, stop and error lines at INFO whatever the app's level, as uvicorn
+        # logs them by default; they reach the one handler through the root.
+        "loggers": {"uvicorn": {"level": "INFO"}},
+        "root": {"handlers": ["promptly"], "level": settings.log_level},
     }
-    config["root"] = {"handlers": ["promptly"], "level": settings.log_level}
-    return config
 
 
 def serve(host: str, port: int, log_config: Path | None = None) -> None:
