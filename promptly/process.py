@@ -58,9 +58,11 @@ def _refused_settings(invalid: ValidationError) -> int:
 def _in_one_line(err: BaseException) -> tuple[str, int] | None:
     """An operator's mistake or a dependency out of reach, said in one line with its exit
     code (2: bad input, 1: the rest); None for anything else, which is a bug."""
-    from psycopg import DataError
+    from psycopg import DataError, OperationalError
     from psycopg_pool import PoolTimeout
     from pydantic_settings import SettingsError
+
+    from promptly.config.signing import MissingSecret
 
     if isinstance(err, UnicodeDecodeError):
         return "a file given is not UTF-8 text", 2
@@ -70,9 +72,19 @@ def _in_one_line(err: BaseException) -> tuple[str, int] | None:
         return f"a date or number is out of range: {err}", 2
     if isinstance(err, SettingsError):
         return str(err), 2
-    if isinstance(err, PoolTimeout):
-        return f"cannot reach PostgreSQL (PROMPTLY_DATABASE_URL): {err}", 1
+    if isinstance(err, MissingSecret):  # the message says how to make one
+        return str(err), 2
+    if isinstance(err, (PoolTimeout, OperationalError)):
+        return f"cannot reach PostgreSQL (PROMPTLY_DATABASE_URL): {_one_line(err)}", 1
+    if isinstance(err, RuntimeError) and str(err).startswith("Failed client connect"):
+        where = "PROMPTLY_TEMPORAL_ADDRESS; locally, is `make run` going?"
+        return f"cannot reach Temporal ({where}): {_one_line(err)}", 1
     return None
+
+
+def _one_line(err: BaseException) -> str:
+    """libpq's and the SDK's messages run over several lines (a hint, a cause)."""
+    return " ".join(str(err).split())
 
 
 def run_then_exit(main: Callable[[], object]) -> NoReturn:

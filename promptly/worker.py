@@ -184,6 +184,7 @@ def create_worker(
 async def run_worker(settings: Settings | None = None) -> None:
     """Apply migrations, then run until SIGINT/SIGTERM, letting in-flight work finish."""
     settings = settings or Settings()
+    settings.master_secret()  # MissingSecret before the database is touched
     if settings.migrate_at_start:
         db.migrate(settings.database_url, settings.migration_database_url)
     client = await make_client(settings)

@@ -206,6 +206,7 @@ def test_the_api_alone_serves_with_the_apps_logging_unless_given_a_config(
     passed: list[Any] = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: passed.append(kwargs["log_config"]))
     monkeypatch.setattr("promptly.dev.ports.refuse_taken_ports", lambda *a, **k: None)
+    monkeypatch.setattr(server, "_reach_temporal", lambda settings: None)
     server.serve("127.0.0.1", 0)
     given = tmp_path / "logging.json"
     server.serve("127.0.0.1", 0, given)

@@ -1,5 +1,6 @@
 """A taken port stops `promptly dev` and `promptly api` at once, naming the port and the
-process holding it, before anything starts."""
+process holding it, before anything starts; an operator's mistake or a server out of reach is
+one line and an exit code, not a traceback."""
 
 from __future__ import annotations
 
@@ -138,3 +139,53 @@ def test_an_operators_mistake_is_one_line_and_exit_2(
     assert ended.returncode == 2, ended.stderr
     assert "Traceback" not in ended.stderr
     assert said in ended.stderr and len(ended.stderr.strip().splitlines()) <= 2, ended.stderr
+
+
+SECRET = {"PROMPTLY_LINK_SECRET": "x" * 48}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "said"),
+    [
+        (("worker",), {}, 2, "PROMPTLY_LINK_SECRET is not set"),
+        (("api", "--port", "{port}"), {}, 2, "PROMPTLY_LINK_SECRET is not set"),
+        (
+            ("worker",),
+            SECRET | {"PROMPTLY_DATABASE_URL": "postgresql://p@127.0.0.1:{port}/promptly"},
+            1,
+            "cannot reach PostgreSQL (PROMPTLY_DATABASE_URL): connection failed",
+        ),
+        (
+            ("api", "--port", "{port}"),
+            SECRET | {"PROMPTLY_TEMPORAL_ADDRESS": "127.0.0.1:{port}"},
+            1,
+            "cannot reach Temporal (PROMPTLY_TEMPORAL_ADDRESS; locally, is `make run` going?)",
+        ),
+        (
+            ("list",),
+            SECRET | {"PROMPTLY_TEMPORAL_ADDRESS": "127.0.0.1:{port}"},
+            1,
+            "cannot reach Temporal (PROMPTLY_TEMPORAL_ADDRESS",
+        ),
+    ],
+    ids=["worker-no-secret", "api-no-secret", "worker-no-db", "api-no-temporal", "cli-no-temporal"],
+)
+def test_a_process_that_cannot_start_says_why_in_one_line(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str], code: int, said: str
+) -> None:
+    port = str(free_port())  # nothing listens there
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLY_", "TEMPORAL_"))}
+    given = {k: v.replace("{port}", port) for k, v in env.items()}
+    ended = subprocess.run(
+        [installed_binary("promptly"), *(a.replace("{port}", port) for a in args)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=clean | {"HOME": str(tmp_path)} | given,
+    )
+    assert ended.returncode == code, ended.stderr
+    assert "Traceback" not in ended.stderr
+    [line] = ended.stderr.strip().splitlines()
+    assert line.startswith(f"promptly: {said}"), line

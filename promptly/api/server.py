@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ def serve(host: str, port: int, log_config: Path | None = None) -> None:
     from promptly.dev.ports import refuse_taken_ports
 
     refuse_taken_ports({port: "the HTTP API"}, host=host)
+    _reach_temporal(Settings())
     uvicorn.run(
         "promptly.api.app:create_app",
         factory=True,
@@ -51,3 +53,13 @@ def serve(host: str, port: int, log_config: Path | None = None) -> None:
         proxy_headers=True,
         log_config=str(log_config) if log_config else default_log_config(Settings()),
     )
+
+
+def _reach_temporal(settings: Settings) -> None:
+    """Connect once before uvicorn starts: the app's lifespan cannot start without Temporal,
+    and a failure there is a page of traceback, where the process's last word
+    (`promptly.process`) says it in one line. PostgreSQL is not needed to start."""
+    from promptly.client import make_client
+
+    settings.master_secret()  # the same refusal create_app makes, before any connection
+    asyncio.run(make_client(settings))

@@ -48,11 +48,8 @@ def run_with_client(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
         config = settings()
         return await action(await make_client(config), config)
 
-    try:
+    try:  # an unreachable Temporal is the process's last word (promptly.process)
         return asyncio.run(main())
-    except RuntimeError as err:
-        refuse_if_unreachable(err)
-        raise
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
@@ -63,13 +60,3 @@ def run_with_client(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
             typer.secho(f"not found: {err.message}", fg="red", err=True)
             raise typer.Exit(1) from err
         raise
-
-
-def refuse_if_unreachable(err: RuntimeError) -> None:
-    """A client that could not connect: one sentence and exit 1 instead of a traceback."""
-    if str(err).startswith("Failed client connect"):
-        address = settings().temporal_address
-        typer.secho(
-            f"cannot reach Temporal at {address}: is `make run` going? ({err})", fg="red", err=True
-        )
-        raise typer.Exit(1) from err

@@ -71,28 +71,24 @@ def demo_command(
     """Book four sample appointments on a compressed-time worker and play them out (about
     9 minutes); needs `make run` going. Demo cases have DEMO- ids and stay out of the staff
     inbox and the QA report."""
-    from promptly.cli.common import refuse_if_unreachable, settings
+    from promptly.cli.common import settings
     from promptly.client import make_client, open_pool
     from promptly.dev import demo
 
     config = settings()
-    try:
-        if clean_up:
+    if clean_up:
 
-            async def cleaning() -> Cleaned:
-                client = await make_client(config)  # first: an unreachable Temporal says so
-                async with open_pool(config) as pool:
-                    return await clean(client, pool)
+        async def cleaning() -> Cleaned:
+            client = await make_client(config)  # first: an unreachable Temporal says so
+            async with open_pool(config) as pool:
+                return await clean(client, pool)
 
-            done = asyncio.run(cleaning())
-            typer.echo(
-                f"demo cases removed: {len(done.deleted)} ({len(done.terminated)} were running);"
-                f" staff tasks closed: {done.tasks_closed}"
-            )
-            return
-        played = asyncio.run(demo.run(config, time_scale))
-    except RuntimeError as err:
-        refuse_if_unreachable(err)
-        raise
+        done = asyncio.run(cleaning())
+        typer.echo(
+            f"demo cases removed: {len(done.deleted)} ({len(done.terminated)} were running);"
+            f" staff tasks closed: {done.tasks_closed}"
+        )
+        return
+    played = asyncio.run(demo.run(config, time_scale))
     if not played:
         raise typer.Exit(1)
