@@ -135,7 +135,13 @@ async def test_booking_in_the_past_is_422_naming_start_and_starts_nothing(
         ({"surprise": 1}, "surprise", "Extra inputs are not permitted"),
         ({"duration_minutes": "long"}, "duration_minutes", "integer"),
         ({"duration_minutes": 1}, "duration_minutes", "greater than or equal to 5"),
-        ({"appointment_id": "no spaces please"}, "appointment_id", "pattern"),
+        # What a pattern means, not the regular expression.
+        ({"appointment_id": "no spaces please"}, "appointment_id", "must be 1 to 64 letters"),
+        (
+            {"client": {"id": "C-1", "name": "A", "phone": "600 100 200", "timezone": "UTC"}},
+            "client.phone",
+            "must be an international number: '+', the country code and the number",
+        ),
         (
             {"client": {"id": "C-1", "name": "A", "timezone": "Europe/Warsaw"}},
             "client.email",

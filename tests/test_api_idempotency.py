@@ -146,6 +146,14 @@ async def test_a_refusal_is_the_first_answer_too_and_a_key_is_bound_to_its_reque
     assert reused.status_code == 422
     assert reused.json()["errors"][0]["field"] == "Idempotency-Key"
     assert reused.json()["request_id"] == reused.headers["X-Request-Id"]
+    spaced = await http.post(f"{base}/confirm", headers=_keyed(STAFF_KEY, "my key"))
+    assert spaced.status_code == 422
+    assert spaced.json()["errors"] == [
+        {
+            "field": "Idempotency-Key",
+            "reason": "must be 1 to 255 printable ASCII characters without spaces (a UUID will do)",
+        }
+    ]
     status = await http.get(base, headers=STAFF_KEY)
     assert status.json()["status"] == "Booked", "the refused reuse changed nothing"
 

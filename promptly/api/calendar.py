@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from promptly.config import Settings
 from promptly.domain import feed_tokens, invitations, keys, links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
+from promptly.domain.text_patterns import BUSINESS_ID
 from promptly.services.calendar_feeds import case_event, provider_feed, token_accepted
 from promptly.services.errors import ErrorBody, ServiceError
 
@@ -49,7 +50,7 @@ _REFUSED = "this calendar link is not valid (wrong or revoked token): ask for a 
 )
 async def provider_calendar(
     request: Request,
-    provider_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")],
+    provider_id: Annotated[str, Path(pattern=BUSINESS_ID.regex)],
     token: Annotated[str, Query(min_length=1, max_length=128)],
 ) -> Response:
     """A provider's upcoming appointments: tentative until the client confirms, confirmed

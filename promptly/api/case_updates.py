@@ -19,8 +19,9 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError, creat
 from promptly.api.auth import ACT, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.config import Settings
-from promptly.domain.common import BUSINESS_ID_PATTERN, Actor, Model
+from promptly.domain.common import Actor, Model
 from promptly.domain.future_times import past_time_problems
+from promptly.domain.text_patterns import BUSINESS_ID
 from promptly.services.case_kinds import CaseKind, CaseUpdate
 from promptly.services.errors import (
     ACTION_RESPONSES,
@@ -30,12 +31,12 @@ from promptly.services.errors import (
 )
 from promptly.services.updates import run_update
 
-BusinessIdQuery = Annotated[str, StringConstraints(pattern=BUSINESS_ID_PATTERN)]
+BusinessIdQuery = Annotated[str, StringConstraints(pattern=BUSINESS_ID.regex)]
 
 
 def case_id_path(kind: CaseKind) -> Any:
     return Path(
-        pattern=BUSINESS_ID_PATTERN,
+        pattern=BUSINESS_ID.regex,
         description=f"The {kind.noun}'s business id ({kind.id_field} at booking)",
     )
 

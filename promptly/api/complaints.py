@@ -12,7 +12,8 @@ from pydantic import AwareDatetime
 from promptly.api.case_lists import Listing, between, equals
 from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.cases import StartRoute, case_router
-from promptly.domain.complaints.models import DEPARTMENT_ID, ComplaintStatus
+from promptly.domain.complaints.models import ComplaintStatus
+from promptly.domain.text_patterns import DEPARTMENT_ID
 from promptly.services.case_kinds import COMPLAINT as COMPLAINTS
 from promptly.workflows.search_attributes import (
     CLIENT_ID,
@@ -45,7 +46,7 @@ LISTING = Listing(COMPLAINTS, "filed_at")
 def complaint_filters(
     status: ComplaintStatus | None = None,
     department: Annotated[
-        str | None, Query(pattern=DEPARTMENT_ID.pattern, description="e.g. billing")
+        str | None, Query(pattern=DEPARTMENT_ID.regex, description="e.g. billing")
     ] = None,
     client_id: Annotated[BusinessIdQuery | None, Query()] = None,
     breached: Annotated[bool | None, Query(description="SLA breached")] = None,

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
 
 from promptly.domain.readable_time import readable
+from promptly.domain.text_patterns import NO_NUL
 from promptly.services.outbox import LINK, OutboxMessage, read_outbox
 
 ASSETS_URL = "/docs-assets"
@@ -95,7 +96,7 @@ def add_docs_routes(app: FastAPI, *, dev_tools: bool) -> None:
         @router.get("/dev/outbox")
         async def outbox(
             request: Request,
-            to: str | None = Query(default=None, max_length=320, pattern=r"^[^\x00]*$"),
+            to: str | None = Query(default=None, max_length=320, pattern=NO_NUL.regex),
             last: int = Query(default=20, ge=1, le=200),
         ) -> HTMLResponse:
             pool: AsyncConnectionPool = request.app.state.pool

@@ -18,15 +18,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from promptly.api.auth import Caller, require
 from promptly.config import ApiRole, Settings
+from promptly.domain.text_patterns import BUSINESS_ID, CASE_REFERENCE
 from promptly.services.errors import CASE_RESPONSES, ServiceError, invalid_input
 from promptly.services.history import CaseAmbiguous, CaseNotFound, load_case, load_client
 from promptly.services.history_models import CaseExport, ClientExport, Format
 from promptly.services.history_render import render_case, render_client_markdown
 
 AUDIT = frozenset({ApiRole.COMPLIANCE})
-# A business id, or a workflow id: `appointment-A-1001`, a survey's `survey-appointment-A-1001`.
-CASE_REFERENCE = r"^([a-z]+-){0,2}[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-CLIENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 log = logging.getLogger("promptly.api.history")
 router = APIRouter(tags=["history"])
@@ -49,7 +47,7 @@ async def export_case_history(
     case: Annotated[
         str,
         Path(
-            pattern=CASE_REFERENCE,
+            pattern=CASE_REFERENCE.regex,
             description="workflow id (appointment-A-1001) or business id (A-1001)",
         ),
     ],
@@ -83,7 +81,7 @@ async def export_case_history(
 )
 async def export_client_history(
     request: Request,
-    client_id: Annotated[str, Path(pattern=CLIENT_ID)],
+    client_id: Annotated[str, Path(pattern=BUSINESS_ID.regex)],
     caller: Annotated[Caller, require(AUDIT)],
     fmt: Annotated[Format, Query(alias="format", description="json or md")] = Format.JSON,
 ) -> Response | ClientExport:

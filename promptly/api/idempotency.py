@@ -32,8 +32,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from promptly.api.auth import API_KEY_HEADER, ApiKeys
 from promptly.api.request_body import read_body, replaying
 from promptly.api.security import scope_request_id
+from promptly.domain import text_patterns
 from promptly.services.errors import ErrorBody, FieldProblem
-from promptly.services.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, check_key, derived_id
+from promptly.services.idempotency import IDEMPOTENCY_HEADER, check_key, derived_id
 
 log = logging.getLogger("promptly.api")
 
@@ -53,7 +54,7 @@ def idempotency_key_header(
         str | None,
         Header(
             alias=IDEMPOTENCY_HEADER,
-            pattern=KEY_PATTERN,
+            pattern=text_patterns.IDEMPOTENCY_KEY.regex,
             description="Any unique string per intended action (a UUID). Repeating the "
             "request with the same key changes nothing and returns the first answer (24h).",
         ),

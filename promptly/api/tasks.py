@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import AfterValidator, BaseModel, Field
@@ -11,6 +11,7 @@ from promptly.api.auth import TASKS, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.domain.appointments.models import AppointmentView
 from promptly.domain.tasks import TaskKind
+from promptly.domain.text_patterns import STAFF_ROLE
 from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody, ServiceError
 from promptly.services.staff_tasks import (
     StaffTask,
@@ -38,10 +39,10 @@ async def list_tasks(
     request: Request,
     caller: Annotated[Caller, require(TASKS)],
     assignee: Annotated[
-        str | None, Query(pattern=r"^[a-z_]{1,32}$", description="e.g. front_desk, provider")
+        str | None, Query(pattern=STAFF_ROLE.regex, description="e.g. front_desk, provider")
     ] = None,
     kind: TaskKind | None = None,
-    status: Annotated[str, Query(pattern="^(open|done|all)$")] = "open",
+    status: Literal["open", "done", "all"] = "open",
     case_id: Annotated[
         str | None,
         Query(description="a case's workflow id, e.g. appointment-A-1001"),

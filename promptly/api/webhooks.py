@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from promptly.api.auth import Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY
 from promptly.config import ApiRole
+from promptly.domain.text_patterns import WORKFLOW_ID
 from promptly.domain.webhooks import WebhookDelivery, WebhookDeliveryStatus
 from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES
 from promptly.services.webhooks import list_deliveries, redeliver
@@ -33,7 +34,7 @@ async def list_webhook_deliveries(
     status: WebhookDeliveryStatus | None = None,
     case_id: Annotated[
         str | None,
-        Query(pattern=r"^[a-z]+-[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="a workflow id"),
+        Query(pattern=WORKFLOW_ID.regex, description="a workflow id"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> WebhookDeliveryList:
@@ -50,9 +51,7 @@ class Redelivery(BaseModel):
 
     # A delivery's id is a PostgreSQL bigint: a larger number names no delivery.
     ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(default=[], max_length=1000)
-    case_id: Annotated[str | None, Field(pattern=r"^[a-z]+-[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = (
-        None
-    )
+    case_id: Annotated[str | None, Field(pattern=WORKFLOW_ID.regex)] = None
 
     @model_validator(mode="after")
     def _names_some(self) -> Self:

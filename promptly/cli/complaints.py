@@ -6,6 +6,7 @@ File, status and the updates come from the case-kind registry (promptly/cli/case
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
@@ -24,13 +25,9 @@ from promptly.cli.common import settings
 from promptly.cli.keys import IdempotencyKeyOption
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind
-from promptly.domain.complaints.models import (
-    DEPARTMENT_ID,
-    ComplaintStatus,
-    ComplaintView,
-    NoteVisibility,
-)
+from promptly.domain.complaints.models import ComplaintStatus, ComplaintView, NoteVisibility
 from promptly.domain.readable_time import readable, readable_duration
+from promptly.domain.text_patterns import DEPARTMENT_ID
 from promptly.services.case_kinds import COMPLAINT
 from promptly.services.errors import validation_problems
 
@@ -124,8 +121,8 @@ def note(
 
 def _department_name(name: str | None) -> str | None:
     """A department id as the routing matrix writes it (lower case, digits, - and _)."""
-    if name is not None and not DEPARTMENT_ID.match(name):
-        raise typer.BadParameter(f"{name!r} is no department id: lower case, e.g. billing")
+    if name is not None and not re.match(DEPARTMENT_ID.regex, name):
+        raise typer.BadParameter(f"{name!r} is no department id: must be {DEPARTMENT_ID.meaning}")
     return name
 
 

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from promptly.domain import text_patterns
+
 
 def no_nul(value: Any) -> Any:
     """Text is stored in PostgreSQL, which cannot hold a NUL character: refused at the edge
@@ -70,14 +72,12 @@ NonEmpty = Annotated[
 ]
 
 
-# A business id (an appointment's, a client's): unanchored, to compose into other patterns.
-BUSINESS_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
-BUSINESS_ID_PATTERN = rf"^{BUSINESS_ID}$"
-
-BusinessId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=BUSINESS_ID_PATTERN)]
+BusinessId = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=text_patterns.BUSINESS_ID.regex)
+]
 
 
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$")]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=text_patterns.PHONE.regex)]
 
 
 def _shown(value: timedelta) -> str:

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.domain.errors import INVALID_FIELD
+from promptly.domain.text_patterns import MEANINGS
 
 
 class FieldProblem(BaseModel):
@@ -112,7 +113,10 @@ def validation_problems(errors: Sequence[Any]) -> list[tuple[str, str]]:
         reason = str(error.get("msg", "invalid"))
         for prefix in _LIBRARY_PREFIXES:
             reason = reason.removeprefix(prefix)
-        detail = (error.get("ctx") or {}).get("error")
+        context = error.get("ctx") or {}
+        if error.get("type") == "string_pattern_mismatch" and context.get("pattern") in MEANINGS:
+            reason = f"must be {MEANINGS[context['pattern']]}"  # not the regular expression
+        detail = context.get("error")
         if error.get("type") == "json_invalid" and detail:
             reason = f"{reason}: {detail}"
         leaf = _LEAF.match(reason) if error.get("type") == "value_error" else None

@@ -13,10 +13,11 @@ import hashlib
 import re
 import uuid
 
+from promptly.domain.text_patterns import IDEMPOTENCY_KEY
+
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Printable ASCII without spaces, as clients generate them (UUIDs, ULIDs, request ids).
-KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
-_KEY = re.compile(KEY_PATTERN)
+_KEY = re.compile(IDEMPOTENCY_KEY.regex)
 
 
 class InvalidIdempotencyKey(ValueError):

@@ -29,10 +29,11 @@ from promptly.domain.appointments.models import (
     RecordCallOutcomeInput,
     WaiveFeeInput,
 )
-from promptly.domain.common import BUSINESS_ID, Actor, CaseKind, Model
+from promptly.domain.common import Actor, CaseKind, Model
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.read_outs import ReadOutOutcome
 from promptly.domain.tasks import PassedOnInput, TaskKind
+from promptly.domain.text_patterns import ID_BODY
 from promptly.services.delivery_receipts import record_read_out
 from promptly.services.errors import ServiceError, invalid_input, temporal_errors
 from promptly.services.updates import QUERY_TIMEOUT, bounded_update, run_update
@@ -247,7 +248,7 @@ async def load_task(pool: AsyncConnectionPool, task_id: int) -> StaffTask | None
     return StaffTask.model_validate(row) if row else None
 
 
-_CASE_ID = re.compile(rf"^({'|'.join(kind.value for kind in CaseKind)})-{BUSINESS_ID}$")
+_CASE_ID = re.compile(rf"^({'|'.join(kind.value for kind in CaseKind)})-{ID_BODY}$")
 
 
 def case_filter(value: str) -> str:

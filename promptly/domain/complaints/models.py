@@ -3,7 +3,6 @@ clock, the case, its updates and its status view."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -17,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from promptly.domain import text_patterns
 from promptly.domain.calendar import BusinessCalendar, OfficeHours
 from promptly.domain.common import (
     Actor,
@@ -54,9 +54,8 @@ Category = Annotated[
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 
 
-DEPARTMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DepartmentId = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=DEPARTMENT_ID.pattern)
+    str, StringConstraints(strip_whitespace=True, pattern=text_patterns.DEPARTMENT_ID.regex)
 ]
 
 
@@ -322,7 +321,8 @@ class ProposeResolutionInput(Model):
 
 
 RootCause = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, pattern=text_patterns.ROOT_CAUSE.regex),
 ]
 
 
