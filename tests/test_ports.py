@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from promptly.dev.output import ReadyBlock
 from promptly.dev.ports import port_holder, port_is_free
 from promptly.dev.stack import links_to_this_api
 from tests.conftest import installed_binary
@@ -75,6 +76,7 @@ def test_a_second_dev_stack_stops_at_once_naming_the_taken_port(tmp_path: Path) 
     assert ended.returncode == 1, ended.stderr
     message = " ".join(ended.stderr.split())
     assert f"port {temporal_port} (Temporal) is already in use by pid {os.getpid()}" in message
+    assert message.endswith("or pick other ports (promptly dev --help)")
     assert "Traceback" not in ended.stderr and ended.stdout == ""
     assert not (tmp_path / "data" / "pg").exists()  # nothing started, nothing attached
     assert port_is_free(ui_port) and port_is_free(api_port)
@@ -103,6 +105,7 @@ def test_the_api_alone_refuses_a_taken_port_in_one_sentence(tmp_path: Path) -> N
     assert ended.returncode == 1
     message = " ".join(ended.stderr.split())
     assert f"port {port} (the HTTP API) is already in use by pid {os.getpid()}" in message
+    assert message.endswith("or pick other ports (promptly api --port)")
     assert "Traceback" not in ended.stderr
 
 
@@ -189,3 +192,44 @@ def test_a_process_that_cannot_start_says_why_in_one_line(
     assert "Traceback" not in ended.stderr
     [line] = ended.stderr.strip().splitlines()
     assert line.startswith(f"promptly: {said}"), line
+
+
+def test_the_cli_reaches_the_stack_whose_env_file_it_is_given(tmp_path: Path) -> None:
+    """A second stack (`promptly dev --data DIR`) is reached with PROMPTLY_ENV_FILE=DIR/env."""
+    port = free_port()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "env").write_text(
+        f"PROMPTLY_TEMPORAL_ADDRESS=127.0.0.1:{port}\nPROMPTLY_LINK_SECRET={'y' * 48}\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLY_", "TEMPORAL_"))}
+    ended = subprocess.run(
+        [installed_binary("promptly"), "list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=clean | {"HOME": str(tmp_path), "PROMPTLY_ENV_FILE": str(other / "env")},
+    )
+    assert ended.returncode == 1, ended.stderr
+    assert f"127.0.0.1:{port}" in ended.stderr  # the address from that file, nowhere else
+
+    missing = _promptly("list", cwd=tmp_path, env={"PROMPTLY_ENV_FILE": "nowhere/env"})
+    assert missing.returncode == 2, missing.stderr
+    assert missing.stderr.strip() == "promptly: No such file or directory: nowhere/env"
+
+
+def test_a_stack_in_another_folder_says_how_the_cli_reaches_it() -> None:
+    def block(data: Path) -> str:
+        return ReadyBlock(
+            ui_port=8233,
+            api_port=8000,
+            key="k",
+            key_file=data / "api-key",
+            logs=data / "logs",
+            env_file=data / "env",
+        ).text()
+
+    assert "PROMPTLY_ENV_FILE" not in block(Path(".data"))  # found without being told
+    assert "PROMPTLY_ENV_FILE=/tmp/second/env .venv/bin/promptly list" in block(Path("/tmp/second"))

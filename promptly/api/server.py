@@ -42,7 +42,7 @@ def serve(host: str, port: int, log_config: Path | None = None) -> None:
     """
     from promptly.dev.ports import refuse_taken_ports
 
-    refuse_taken_ports({port: "the HTTP API"}, host=host)
+    refuse_taken_ports({port: "the HTTP API"}, host=host, other_ports="promptly api --port")
     _reach_temporal(Settings())
     uvicorn.run(
         "promptly.api.app:create_app",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -14,10 +15,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.config import Settings
+from promptly.dev.local_env import ENV_FILE_VARIABLE, LOCAL_ENV
 from promptly.domain.qa_report import Period
 
 T = TypeVar("T")
-LOCAL_ENV = Path(".data/env")  # written by `promptly dev` for the other commands
 
 
 # A period of days in the office timezone: `--from 2026-11-01 --to 2026-11-30`.
@@ -30,6 +31,10 @@ LastDayOption = Annotated[
 
 
 def settings() -> Settings:
+    named = os.environ.get(ENV_FILE_VARIABLE)
+    if named:  # asked for by name: a missing file is the operator's mistake, said in one line
+        with Path(named).open(encoding="utf-8"):
+            return Settings(_env_file=Path(named))
     return Settings(_env_file=LOCAL_ENV if LOCAL_ENV.exists() else None)
 
 

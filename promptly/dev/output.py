@@ -7,6 +7,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from promptly.dev.local_env import ENV_FILE_VARIABLE, LOCAL_ENV
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
@@ -41,6 +43,7 @@ class ReadyBlock:
     key: str | None  # None: keys come from PROMPTLY_API_KEYS
     key_file: Path
     logs: Path
+    env_file: Path  # the settings the other commands read
 
     def text(self) -> str:
         api = f"http://localhost:{self.api_port}"
@@ -60,6 +63,9 @@ class ReadyBlock:
             ("Demo", "make demo   (in another terminal)"),
             ("Logs", f"{self.logs}/"),
         ]
+        if self.env_file.resolve() != LOCAL_ENV.resolve():  # not found by the CLI on its own
+            reach = f"{ENV_FILE_VARIABLE}={shlex.quote(str(self.env_file))} .venv/bin/promptly list"
+            rows.insert(-1, ("CLI", reach))
         width = max(len(label) for label, _ in rows)
         lines = [
             "",

@@ -76,13 +76,16 @@ def _command_line(pid_dir: Path) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def refuse_taken_ports(needed: Mapping[int, str], host: str = "127.0.0.1") -> None:
-    """Raise PortTaken for the first taken port of `needed` (port → what it is for)."""
+def refuse_taken_ports(
+    needed: Mapping[int, str], host: str = "127.0.0.1", *, other_ports: str = "promptly dev --help"
+) -> None:
+    """Raise PortTaken for the first taken port of `needed` (port → what it is for);
+    `other_ports` says how the command is given other ones."""
     for port, purpose in needed.items():
         if port_is_free(port, host):
             continue
         holder = port_holder(port) or "another process"
         raise PortTaken(
             f"port {port} ({purpose}) is already in use by {holder}; stop it "
-            "(another `make run`?) or pick other ports (promptly dev --help)"
+            f"(another `make run`?) or pick other ports ({other_ports})"
         )

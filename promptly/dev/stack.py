@@ -212,7 +212,12 @@ def run(
         log.info("Temporal UI: http://localhost:%d  PostgreSQL: %s", ui_port, database_url)
         key = dev_api_key(data_root)
         ready = ReadyBlock(
-            ui_port=ui_port, api_port=api_port, key=key, key_file=data_root / "api-key", logs=logs
+            ui_port=ui_port,
+            api_port=api_port,
+            key=key,
+            key_file=data_root / "api-key",
+            logs=logs,
+            env_file=env_file,
         )
         try:
             asyncio.run(_schedules_then_worker(Settings(), api_port, on_ready=ready.show))
