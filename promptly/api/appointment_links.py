@@ -4,7 +4,7 @@ provider's acknowledge, each with its form, the update it runs and the page that
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
@@ -163,7 +163,7 @@ def _reschedule_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError as err:
-        raise FormError(opened.t("reschedule.bad_time")) from err
+        raise FormError(opened.t("reschedule.bad_time", example=_example_time(opened))) from err
     if moment.tzinfo is None:  # datetime-local: wall time where the client lives
         wall = moment
         moment = moment.replace(tzinfo=ZoneInfo(opened.person.timezone))
@@ -174,6 +174,14 @@ def _reschedule_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
         past = moment <= datetime.now(UTC)
         raise FormError(opened.t("reschedule.past" if past else "reschedule.too_far"))
     return RescheduleInput(new_start=moment, actor=opened.actor)
+
+
+def _example_time(opened: Opened) -> str:
+    """A time as the form takes it, a week after the visit's: ahead of now, in the client's
+    zone, and never a date that has already passed."""
+    view: AppointmentView = opened.view
+    later = (view.start + timedelta(days=7)).astimezone(ZoneInfo(opened.person.timezone))
+    return later.strftime("%Y-%m-%d %H:%M")
 
 
 def _rescheduled(opened: Opened, view: AppointmentView) -> Page:
