@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +39,16 @@ def settings() -> Settings:
     return Settings(_env_file=LOCAL_ENV if LOCAL_ENV.exists() else None)
 
 
+# A case's own refusal names the update already: `close refused: the complaint is Closed`.
+_NAMES_ITS_REFUSAL = re.compile(r"^\w+ refused: ")
+
+
+def say_refused(reason: str) -> None:
+    """The line a refused command ends with, said once: `refused: …` unless it says so."""
+    line = reason if _NAMES_ITS_REFUSAL.match(reason) else f"refused: {reason}"
+    typer.secho(line, fg="red", err=True)
+
+
 def office_period(first: datetime, last: datetime, config: Settings) -> Period:
     """The days `first`..`last` in the office timezone; a backwards period is bad input."""
     try:
@@ -58,7 +69,7 @@ def run_with_client(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-        typer.secho(f"refused: {reason}", fg="red", err=True)
+        say_refused(reason)
         raise typer.Exit(1) from err
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:

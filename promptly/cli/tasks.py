@@ -137,6 +137,6 @@ def complete_command(
     try:
         task = common.run_with_client(action)
     except ServiceError as err:
-        typer.secho(f"refused: {err.reason}", fg="red", err=True)
+        common.say_refused(err.reason)
         raise typer.Exit(1) from err
     typer.echo(f"task {task.id} {task.status}: {task.outcome} ({task.closed_by})")
