@@ -317,6 +317,19 @@ def on_the_baseline(lifecycle: Lifecycle) -> Lifecycle:
     return play
 
 
+def with_the_call_plan_noted(lifecycle: Lifecycle) -> Lifecycle:
+    """A lifecycle with a reschedule recorded with `reschedule-notes-call-plan` (the move
+    notes the calls planned for the new time), stored as `<name>_replanned` next to the
+    `_baseline` and `_current` histories recorded before it."""
+
+    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+        recorded = await lifecycle(env, settings)
+        return {f"{name}_replanned": workflow_id for name, workflow_id in recorded.items()}
+
+    play.__name__ = f"{lifecycle.__name__}_replanned"
+    return play
+
+
 async def complaint_hold_expired(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Procedure rules: held at 2h, the hold ends on its own at 74h, the customer is told of
     the supervisor tier at 96h (24h on the clock + 72h held); closed by a supervisor."""
@@ -540,6 +553,7 @@ LIFECYCLES: list[Lifecycle] = [
     appointment_passed_on_by_hand,
     appointment_provider_without_email,
     appointment_acknowledged_at_the_desk,
+    with_the_call_plan_noted(appointment_late_cancel),
 ]
 
 

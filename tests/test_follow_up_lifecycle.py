@@ -13,10 +13,12 @@ from promptly.domain.appointments.models import (
     AppointmentStatus,
     CallOutcome,
     RecordCallOutcomeInput,
+    RescheduleInput,
 )
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
+    CLIENT,
     STAFF,
     appointment,
     close_to,
@@ -91,6 +93,45 @@ async def test_booking_with_no_office_hour_before_the_line_says_so_in_the_case(
 
     await until(decision_stored, "the booking's follow-up decision in PostgreSQL")
     assert view.status is AppointmentStatus.BOOKED
+    await end_workflows(env, request.workflow_id)
+
+
+async def test_a_reschedule_notes_the_calls_planned_for_the_new_time(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """The calls are planned afresh for the new time, and the case says by which rule: a
+    visit moved on Saturday to Monday 09:00 has no office hour before its free-cancellation
+    line, where the booking's visit a week later had three calls on the Friday before."""
+    now = await env.get_current_time()
+    saturday = next_local(now + timedelta(days=1), 5, 10, "Europe/Warsaw")
+    await env.sleep(saturday - now)
+    monday = saturday + timedelta(days=2) - timedelta(hours=1)  # 09:00
+    request = appointment(monday + timedelta(days=7))
+    handle = await book(env.client, request, settings, await env.get_current_time())
+    assert (await handle.query(AppointmentWorkflow.status)).follow_up_rule == (
+        "before_free_cancellation"
+    )
+
+    moved = await handle.execute_update(
+        AppointmentWorkflow.reschedule, RescheduleInput(new_start=monday, actor=CLIENT)
+    )
+    await env.sleep(timedelta(seconds=1))
+    assert moved.follow_up_rule == "no_room_before_free_cancellation"
+    assert moved.next_call_at == monday.replace(hour=8)
+
+    async def call_plans() -> list[str]:
+        rows = await timeline_rows(pool, request.workflow_id)
+        plans = [r["detail"] for r in rows if r["kind"] == "decision" and "call(s)" in r["detail"]]
+        return plans if len(plans) == 2 else []
+
+    booked_plan, moved_plan = await until(call_plans, "the reschedule's call plan in PostgreSQL")
+    assert "all in office hours before the free-cancellation line" in booked_plan
+    # The line (Sunday 09:00) and the one call (Monday 08:00), in the visit's zone.
+    line, call = monday - timedelta(hours=24), monday.replace(hour=8)
+    assert moved_plan == (
+        f"No office hour before the free-cancellation line {line.isoformat()}: 1 follow-up "
+        f"call(s) from {call.isoformat()} before the visit; a cancellation on such a call is late"
+    )
     await end_workflows(env, request.workflow_id)
 
 

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         CASE_SENDS_BESIDE,
         MOOT_TASKS_CLEAR_FLAGS,
         PROVIDER_WITHOUT_EMAIL_BY_HAND,
+        RESCHEDULE_NOTES_CALL_PLAN,
         since,
     )
     from tests.record_histories import HISTORIES, load
@@ -100,6 +101,8 @@ def test_the_representative_lifecycles_are_stored() -> None:
         "appointment_provider_without_email_before",
         # the provider acknowledged while the task to tell him was open (`acknowledged-notice-moot`)
         "appointment_acknowledged_at_the_desk",
+        # a reschedule that notes the calls planned for the new time (`reschedule-notes-call-plan`)
+        "appointment_late_cancel_replanned",
     }
 
 
@@ -234,6 +237,36 @@ def test_an_acknowledgement_closes_the_task_to_tell_the_provider() -> None:
     assert not [
         p for p in STORED if p.stem != name and ACKNOWLEDGED_NOTICE_MOOT in _patches(p.stem)
     ]
+
+
+def _call_plans(name: str) -> list[str]:
+    """The follow-up call plans in the timeline a stored case ended with."""
+    history = load(HISTORIES / f"{name}.json")
+    [completed] = [
+        event.workflow_execution_completed_event_attributes
+        for event in history.events
+        if event.HasField("workflow_execution_completed_event_attributes")
+    ]
+    timeline = json.loads(completed.result.payloads[0].data)["timeline"]
+    return [
+        entry["detail"]
+        for entry in timeline
+        if entry["kind"] == "decision" and "follow-up call(s)" in entry["detail"]
+    ]
+
+
+def test_both_sides_of_the_reschedule_notes_call_plan_patch_are_stored() -> None:
+    """`reschedule-notes-call-plan`: the same reschedule a week ahead. Recorded before the
+    patch, the timeline kept only the booking's plan; after it, the move notes the new one.
+    Both replay (above)."""
+    before = ("appointment_late_cancel_baseline", "appointment_late_cancel_current")
+    for name in before:
+        assert RESCHEDULE_NOTES_CALL_PLAN not in _patches(name)
+        assert len(_call_plans(name)) == 1
+    after = "appointment_late_cancel_replanned"
+    assert RESCHEDULE_NOTES_CALL_PLAN in _patches(after)
+    booked, moved = _call_plans(after)
+    assert booked != moved  # the calls move with the visit, a week later
 
 
 # A deliberately incompatible version of the appointment workflow, registered under the real

@@ -140,20 +140,27 @@ class AppointmentState(JournaledCase):
                 "Prepayment required: the client's last no-show was not waived",
                 prepayment_required=True,
             )
-        if self._case.follow_up_rule is not None:
-            self._note(
-                TimelineKind.DECISION,
-                SYSTEM,
-                follow_up.decision_text(
-                    self._case.follow_up_rule,
-                    self._case.response_deadline,
-                    self._case.max_call_attempts,
-                    follow_up.free_cancellation_line(request.start, rules),
-                ),
-                rule=self._case.follow_up_rule,
-                response_deadline=self._case.response_deadline.isoformat(),
-                call_attempts=self._case.max_call_attempts,
-            )
+        self._note_call_plan()
+
+    def _note_call_plan(self) -> None:
+        """The timeline decision of which follow-up rule plans a silent client's calls, and
+        from when (cases planned before the rule existed have none)."""
+        case = self.case
+        if case.follow_up_rule is None:
+            return
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            follow_up.decision_text(
+                case.follow_up_rule,
+                case.next_call_at or case.response_deadline,
+                case.max_call_attempts,
+                follow_up.free_cancellation_line(case.request.start, case.policy),
+            ),
+            rule=case.follow_up_rule,
+            response_deadline=case.response_deadline.isoformat(),
+            call_attempts=case.max_call_attempts,
+        )
 
     async def _client_standing(self, client_id: str) -> ClientStanding:
         """One indexed read: a case on the baseline reads it locally, inside the booking's

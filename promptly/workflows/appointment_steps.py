@@ -14,7 +14,7 @@ from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.appointment_sends import AppointmentSends
 from promptly.workflows.appointment_state import PREPAY_FLAG, count
-from promptly.workflows.patches import on_baseline
+from promptly.workflows.patches import RESCHEDULE_NOTES_CALL_PLAN, on_baseline
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
@@ -252,6 +252,8 @@ class AppointmentSteps(AppointmentSends):
             start=start.isoformat(),
             previous_start=old.request.start.isoformat(),
         )
+        if moved.follow_up_rule is not None and workflow.patched(RESCHEDULE_NOTES_CALL_PLAN):
+            self._note_call_plan()  # the calls were planned afresh for the new time
         workflow.upsert_search_attributes(
             [
                 APPOINTMENT_STATUS.value_set(AppointmentStatus.BOOKED.value),

@@ -58,6 +58,10 @@ PROVIDER_WITHOUT_EMAIL_BY_HAND = "provider-without-email-by-hand"
 # Appointments: the provider's acknowledgement cancels their booking notice still retrying and
 # closes the task to pass it on (its flag goes). Before it, both went on after the acknowledgement.
 ACKNOWLEDGED_NOTICE_MOOT = "acknowledged-notice-moot"
+# Appointments: a reschedule notes the follow-up calls planned for the new time (their rule,
+# first call and the free-cancellation line), as the booking does. Before it, the timeline
+# kept the booking's plan, which the move had replaced.
+RESCHEDULE_NOTES_CALL_PLAN = "reschedule-notes-call-plan"
 
 FOLDED = frozenset(
     {

@@ -204,19 +204,23 @@ def phone_reminder_time(
 
 
 _DECISIONS = {
-    FollowUpRule.BEFORE_FREE_CANCELLATION: "{n} follow-up call(s) planned from {deadline}, "
+    FollowUpRule.BEFORE_FREE_CANCELLATION: "{n} follow-up call(s) planned from {first}, "
     "all in office hours before the free-cancellation line {line}",
     FollowUpRule.FEWER_CALLS_BEFORE_FREE_CANCELLATION: "Booked too close to the visit for "
-    "every call: {n} follow-up call(s) from {deadline} fit before the free-cancellation "
+    "every call: {n} follow-up call(s) from {first} fit before the free-cancellation "
     "line {line}",
     FollowUpRule.NO_ROOM_BEFORE_FREE_CANCELLATION: "No office hour before the free-cancellation "
-    "line {line}: {n} follow-up call(s) from {deadline} before the visit; a cancellation on "
+    "line {line}: {n} follow-up call(s) from {first} before the visit; a cancellation on "
     "such a call is late",
 }
 
 
-def decision_text(rule: str, deadline: datetime, attempts: int, line: datetime) -> str:
-    """The timeline line that says which follow-up rule applied, and why."""
+def decision_text(rule: str, first_call: datetime, attempts: int, line: datetime) -> str:
+    """The timeline line that says which follow-up rule applied, and why: the first call and
+    the line in the same zone (the first call's, the visit's), to the second."""
+    shown = first_call.tzinfo
     return _DECISIONS[FollowUpRule(rule)].format(
-        n=attempts, deadline=deadline.isoformat(), line=line.isoformat()
+        n=attempts,
+        first=first_call.replace(microsecond=0).isoformat(),
+        line=line.astimezone(shown).replace(microsecond=0).isoformat(),
     )
