@@ -43,7 +43,8 @@ def serve(host: str, port: int, log_config: Path | None = None) -> None:
     from promptly.dev.ports import refuse_taken_ports
 
     refuse_taken_ports({port: "the HTTP API"}, host=host, other_ports="promptly api --port")
-    _reach_temporal(Settings())
+    settings = Settings()
+    _reach_temporal(settings)
     uvicorn.run(
         "promptly.api.app:create_app",
         factory=True,
@@ -51,7 +52,7 @@ def serve(host: str, port: int, log_config: Path | None = None) -> None:
         port=port,
         access_log=False,
         proxy_headers=True,
-        log_config=str(log_config) if log_config else default_log_config(Settings()),
+        log_config=str(log_config) if log_config else default_log_config(settings),
     )
 
 
