@@ -8,6 +8,7 @@ from promptly.domain.read_outs import (
     NotReached,
     ReadOutOutcome,
     call_task_title,
+    missed,
     not_reached,
     receipt,
 )
@@ -55,6 +56,9 @@ def test_a_client_the_desk_could_not_reach_gets_the_message_another_way(
 
 def test_only_a_message_to_the_client_goes_another_way() -> None:
     assert not_reached(WRONG, "supervisor_alert", "supervisor", True) is None
+    # Only a client's message they did not hear is followed up (and its client looked up).
+    assert [missed(outcome, "client") for outcome in ReadOutOutcome] == [False, False, True, True]
+    assert not missed(NO_ANSWER, "provider")
 
 
 def test_the_call_task_says_whom_to_call_once() -> None:

@@ -47,11 +47,17 @@ def receipt(outcome: ReadOutOutcome) -> DeliveryStatus:
     return DeliveryStatus.DELIVERED if outcome in REACHED else DeliveryStatus.UNDELIVERED
 
 
+def missed(outcome: ReadOutOutcome, recipient_role: str) -> bool:
+    """A message meant for the client that they did not hear: only then may more follow
+    (and only then is the client looked up)."""
+    return outcome not in REACHED and recipient_role == RecipientRole.CLIENT
+
+
 def not_reached(
     outcome: ReadOutOutcome, template: str, recipient_role: str, email_known: bool
 ) -> NotReached | None:
     """None when nothing more is to be done: the client heard it, or it was not theirs."""
-    if outcome in REACHED or recipient_role != RecipientRole.CLIENT:
+    if not missed(outcome, recipient_role):
         return None
     follow = NotReached(
         by_email=email_known and template not in DESK_SCRIPTS,

@@ -134,6 +134,8 @@ async def record_read_out(
         message = await cur.fetchone()
         if message is None:
             return "unknown message"
+        if not read_outs.missed(outcome, message["recipient_role"]):
+            return f"recorded {status.value}"  # most read-outs: nothing more to read
         known, case = await _client_and_visit(cur, message)
     email = known.get("email")
     follow = read_outs.not_reached(
