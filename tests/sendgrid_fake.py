@@ -65,6 +65,17 @@ class RecordedRequest:
         return [to["email"] for to in _each_to(self.body)]
 
     @property
+    def idempotency_key(self) -> str:
+        """The key Promptly sends in `custom_args`, `<case>/<template>[/<number>]`; "" if none."""
+        custom_args = (self.body or {}).get("custom_args") or {}
+        return str(custom_args.get("idempotency_key", ""))
+
+    @property
+    def template(self) -> str:
+        """What the message was: the template named in its idempotency key."""
+        return self.idempotency_key.split("/")[1]
+
+    @property
     def message_id(self) -> str | None:
         return next(
             (v for k, v in self.response.headers.items() if k.lower() == "x-message-id"), None

@@ -43,12 +43,7 @@ def _keyed(headers: dict[str, str], key: str) -> dict[str, str]:
 
 
 def _delay_notices(fake: SendGridFake) -> list[RecordedRequest]:
-    return [
-        r
-        for r in fake.requests
-        if "delay" in str((r.body or {}).get("custom_args", {}).get("idempotency_key", ""))
-        and r.response.status == 202
-    ]
+    return [r for r in fake.requests if "delay" in r.idempotency_key and r.response.status == 202]
 
 
 async def _wait_for(predicate: object, what: str) -> None:

@@ -9,19 +9,20 @@ the new state (asserted on the fake's log, by each message's idempotency key).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
 from promptly.domain.appointments.models import (
     AcknowledgeInput,
+    AppointmentRequest,
     AppointmentStatus,
     AppointmentView,
     CancelInput,
@@ -45,7 +46,7 @@ from tests.helpers import (
     timeline_rows,
     until,
 )
-from tests.sendgrid_fake import RecordedRequest, SendGridFake
+from tests.sendgrid_fake import SendGridFake
 
 H = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
@@ -57,6 +58,39 @@ def always_open(settings: Settings) -> Settings:
     settings.business_days = [0, 1, 2, 3, 4, 5, 6]
     settings.quiet_hours_start = settings.quiet_hours_end = 0
     return settings
+
+
+class Booked(NamedTuple):
+    handle: WorkflowHandle[AppointmentWorkflow, AppointmentView]
+    request: AppointmentRequest
+    at: datetime
+
+
+async def booked_while_email_is_down(
+    env: WorkflowEnvironment,
+    settings: Settings,
+    sendgrid: SendGridFake,
+    visit_in: timedelta = 5 * 24 * H,
+) -> Booked:
+    """Anna books a visit `visit_in` ahead while SendGrid answers 503 to everything."""
+    sendgrid.outage(503)
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + visit_in, locale="en")
+    return Booked(await book(env.client, request, settings, booked_at), request, booked_at)
+
+
+async def flagged(
+    handle: WorkflowHandle[AppointmentWorkflow, AppointmentView], *concerns: str
+) -> AppointmentView:
+    """The status once it asks someone about every one of `concerns`: a send that ran out of
+    budget is recorded as the worker catches up with the skipped time."""
+
+    async def all_raised() -> AppointmentView | None:
+        view = await handle.query(AppointmentWorkflow.status)
+        return view if set(concerns) <= set(view.needs_attention) else None
+
+    found: AppointmentView = await until(all_raised, " and ".join(concerns))
+    return found
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -73,10 +107,6 @@ async def email_worker(
         yield running
 
 
-def key_of(request: RecordedRequest) -> str:
-    return str(request.body["custom_args"]["idempotency_key"])
-
-
 async def test_a_day_long_email_outage_delays_no_timer_and_fails_nothing(
     env: WorkflowEnvironment,
     email_worker: Worker,
@@ -84,19 +114,10 @@ async def test_a_day_long_email_outage_delays_no_timer_and_fails_nothing(
     pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
 ) -> None:
-    sendgrid.outage(503)
-    booked_at = await env.get_current_time()
-    start = booked_at + 6 * H
-    request = appointment(start, locale="en")
-    handle = await book(env.client, request, settings, booked_at)
+    handle, request, booked_at = await booked_while_email_is_down(env, settings, sendgrid, 6 * H)
+    start = request.start
     await env.sleep(23 * H)
-
-    async def given_up() -> AppointmentView | None:
-        view = await handle.query(AppointmentWorkflow.status)
-        return view if "confirmation not sent" in view.needs_attention else None
-
-    # The confirmation's budget ended at 22h; the worker records it as it catches up.
-    view = await until(given_up, "the confirmation given up at 22h")
+    view = await flagged(handle, "confirmation not sent")  # its budget ended at 22h
     # The plan ran on time while every message was still retrying.
     calls = [e for e in view.timeline if e.data.get("template") == "call_task"]
     planned = [booked_at + 3 * H, booked_at + 5 * H]
@@ -166,7 +187,7 @@ async def test_a_day_long_email_outage_delays_no_timer_and_fails_nothing(
 
     assert final.status is AppointmentStatus.NO_SHOW
     [notice] = sendgrid.accepted
-    assert "/no_show/" in key_of(notice) and notice.recipients == ["anna@example.com"]
+    assert "/no_show/" in notice.idempotency_key and notice.recipients == ["anna@example.com"]
     # A stable Message-ID: a repeat of this message is the same message to a mail client.
     assert str(notice.body["headers"]["Message-ID"]).startswith("<")
     statuses = {m["template"]: m["status"] for m in await messages(pool, request.workflow_id)}
@@ -186,17 +207,9 @@ async def test_a_confirmation_the_desk_gets_on_the_phone_clears_its_flag(
     pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
 ) -> None:
-    sendgrid.outage(503)
-    booked_at = await env.get_current_time()
-    request = appointment(booked_at + 5 * 24 * H, locale="en")
-    handle = await book(env.client, request, settings, booked_at)
+    handle, request, _ = await booked_while_email_is_down(env, settings, sendgrid)
     await env.sleep(23 * H)
-
-    async def given_up() -> AppointmentView | None:
-        view = await handle.query(AppointmentWorkflow.status)
-        return view if "confirmation not sent" in view.needs_attention else None
-
-    await until(given_up, "the confirmation given up at 22h")
+    await flagged(handle, "confirmation not sent")
     [task] = [
         t
         for t in await tasks(pool, request.workflow_id)
@@ -223,19 +236,9 @@ async def test_a_change_that_makes_a_pass_it_on_task_moot_clears_its_flag(
 ) -> None:
     """The client confirms after the confirmation gave up, then moves the visit: each change
     closes the tasks it made moot, and the flags only they answered go with them."""
-    sendgrid.outage(503)
-    booked_at = await env.get_current_time()
-    start = booked_at + 5 * 24 * H
-    request = appointment(start, locale="en")
-    handle = await book(env.client, request, settings, booked_at)
+    handle, request, _ = await booked_while_email_is_down(env, settings, sendgrid)
     await env.sleep(25 * H)  # both budgets (22h, 24h) spent
-
-    async def given_up() -> AppointmentView | None:
-        view = await handle.query(AppointmentWorkflow.status)
-        flags = {"confirmation not sent", "provider notice not sent"}
-        return view if flags <= set(view.needs_attention) else None
-
-    await until(given_up, "the confirmation and the provider notice given up")
+    await flagged(handle, "confirmation not sent", "provider notice not sent")
 
     async def open_task(template: str) -> dict[str, Any]:
         [task] = [
@@ -262,7 +265,7 @@ async def test_a_change_that_makes_a_pass_it_on_task_moot_clears_its_flag(
     )
 
     # Moved: the notice of the old time is moot, so is its task and its flag.
-    new_start = start + 2 * 24 * H
+    new_start = request.start + 2 * 24 * H
     view = await handle.execute_update(
         AppointmentWorkflow.reschedule, RescheduleInput(new_start=new_start, actor=CLIENT)
     )
@@ -281,7 +284,8 @@ async def test_a_change_that_makes_a_pass_it_on_task_moot_clears_its_flag(
     # The provider hears of the new time once the channel is back.
     sendgrid.recover()
     await env.sleep(H)
-    assert f"{request.workflow_id}/provider_booking/r1" in {key_of(r) for r in sendgrid.accepted}
+    sent = {r.idempotency_key for r in sendgrid.accepted}
+    assert f"{request.workflow_id}/provider_booking/r1" in sent
     await end_workflows(env, handle.id)
 
 
@@ -292,10 +296,7 @@ async def test_an_acknowledgement_cancels_the_provider_notice_still_retrying(
     pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
 ) -> None:
-    sendgrid.outage(503)
-    booked_at = await env.get_current_time()
-    request = appointment(booked_at + 5 * 24 * H, locale="en")
-    handle = await book(env.client, request, settings, booked_at)
+    handle, request, _ = await booked_while_email_is_down(env, settings, sendgrid)
     await env.sleep(H)
     assert "jan@example.com" in {a for r in sendgrid.requests for a in r.recipients}
 
@@ -321,22 +322,18 @@ async def test_reschedule_while_the_confirmation_is_retrying_sends_only_the_new_
     pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
 ) -> None:
-    sendgrid.outage(503)
-    booked_at = await env.get_current_time()
-    start = booked_at + 5 * 24 * H
-    request = appointment(start, locale="en")
-    handle = await book(env.client, request, settings, booked_at)
+    handle, request, _ = await booked_while_email_is_down(env, settings, sendgrid)
     await env.sleep(H)
     assert sendgrid.requests and sendgrid.accepted == []  # both emails retrying
 
-    new_start = start + 2 * 24 * H
+    new_start = request.start + 2 * 24 * H
     await handle.execute_update(
         AppointmentWorkflow.reschedule, RescheduleInput(new_start=new_start, actor=CLIENT)
     )
     sendgrid.recover()
     await env.sleep(2 * H)
 
-    sent = sorted(key_of(r) for r in sendgrid.accepted)
+    sent = sorted(r.idempotency_key for r in sendgrid.accepted)
     assert sent == [
         f"{request.workflow_id}/confirmation/r1",
         f"{request.workflow_id}/provider_booking/r1",
@@ -359,10 +356,7 @@ async def test_cancel_while_the_confirmation_is_retrying_sends_only_the_cancella
     pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
 ) -> None:
-    sendgrid.outage(503)
-    booked_at = await env.get_current_time()
-    request = appointment(booked_at + 5 * 24 * H, locale="en")
-    handle = await book(env.client, request, settings, booked_at)
+    handle, request, _ = await booked_while_email_is_down(env, settings, sendgrid)
     await env.sleep(H)
 
     view = await handle.execute_update(
@@ -372,7 +366,8 @@ async def test_cancel_while_the_confirmation_is_retrying_sends_only_the_cancella
     sendgrid.recover()
     await env.sleep(2 * H)
 
-    assert [key_of(r) for r in sendgrid.accepted] == [f"{request.workflow_id}/cancellation/r0"]
+    sent = [r.idempotency_key for r in sendgrid.accepted]
+    assert sent == [f"{request.workflow_id}/cancellation/r0"]
     assert sendgrid.accepted[0].recipients == ["anna@example.com"]
     statuses = {m["template"]: m["status"] for m in await messages(pool, request.workflow_id)}
     assert statuses == {
@@ -422,11 +417,11 @@ async def test_a_retrying_reminder_is_stored_as_not_sent_until_it_has_gone(
     assert retrying["reminder_sent"] is False
     ledger = {m["template"]: m for m in await messages(pool, request.workflow_id)}
     assert ledger["reminder"]["status"] == "pending" and "503" in ledger["reminder"]["last_error"]
-    assert not [r for r in sendgrid.accepted if "/reminder/" in key_of(r)]
+    assert not [r for r in sendgrid.accepted if "/reminder/" in r.idempotency_key]
 
     sendgrid.recover()
     await env.sleep(H)
-    [reminder] = [r for r in sendgrid.accepted if "/reminder/" in key_of(r)]
+    [reminder] = [r for r in sendgrid.accepted if "/reminder/" in r.idempotency_key]
     assert reminder.recipients == ["anna@example.com"]
     assert (await stored_view(pool, request.workflow_id))["reminder_sent"] is True
     rows = await timeline_rows(pool, request.workflow_id)

@@ -36,21 +36,11 @@ from promptly.workflows.survey import MESSAGE_BUDGET as SURVEY_BUDGET
 from promptly.workflows.survey import SurveyWorkflow
 from tests.complaint_helpers import AGENT, SUPERVISOR, advance_to, complaint, inquiry
 from tests.helpers import appointment, close_to, messages, tasks
-from tests.sendgrid_fake import RecordedRequest, SendGridFake
+from tests.sendgrid_fake import SendGridFake
 
 H = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
 DESK = Actor(kind=ActorKind.STAFF, id="ola")
-
-
-def key_of(request: RecordedRequest) -> str:
-    return str(request.body["custom_args"]["idempotency_key"])
-
-
-def template_of(request: RecordedRequest) -> str:
-    """Keys are `<case>/<template>[/<number>]`: the template names what the message was."""
-    parts = key_of(request).split("/")
-    return parts[1]
 
 
 def open_tasks(rows: list[dict[str, object]]) -> set[tuple[object, object, object]]:
@@ -142,8 +132,8 @@ async def test_a_day_long_outage_delays_no_escalation_and_fails_no_complaint(
     assert attributes["SlaBreached"] is True and attributes["EscalationLevel"] == 2
     assert attributes["SlaDeadline"] == filed + 72 * H
     # After recovery the manager hears of the breach, and the customer of the escalation.
-    assert sorted(template_of(r) for r in sendgrid.accepted) == ["complaint_alert", "escalation"]
-    manager_alert = next(r for r in sendgrid.accepted if template_of(r) == "complaint_alert")
+    assert sorted(r.template for r in sendgrid.accepted) == ["complaint_alert", "escalation"]
+    manager_alert = next(r for r in sendgrid.accepted if r.template == "complaint_alert")
     assert manager_alert.recipients == ["care-manager@promptly.example"]
 
     await handle.execute_update(
@@ -171,14 +161,14 @@ async def test_closing_a_complaint_while_its_update_is_retrying_sends_nothing_fo
     await env.sleep(MINUTE)
     filed = (await handle.query(ComplaintWorkflow.status)).filed_at
     await advance_to(env, filed + 23 * H)
-    assert sorted(template_of(r) for r in sendgrid.accepted) == [
+    assert sorted(r.template for r in sendgrid.accepted) == [
         "complaint_ack",
         "complaint_department",
     ]
 
     sendgrid.outage(503)
     await advance_to(env, filed + 24 * H + 10 * MINUTE)
-    retrying = {template_of(r) for r in sendgrid.requests if r.response.status == 503}
+    retrying = {r.template for r in sendgrid.requests if r.response.status == 503}
     assert {"complaint_alert", "escalation"} <= retrying
     view = await handle.execute_update(
         ComplaintWorkflow.close, CloseComplaintInput(reason="Refunded", actor=SUPERVISOR)
@@ -188,7 +178,7 @@ async def test_closing_a_complaint_while_its_update_is_retrying_sends_nothing_fo
     final = await handle.result()
 
     assert final.status is ComplaintStatus.CLOSED
-    assert sorted(template_of(r) for r in sendgrid.accepted) == [
+    assert sorted(r.template for r in sendgrid.accepted) == [
         "complaint_ack",
         "complaint_closed",
         "complaint_department",
@@ -235,7 +225,7 @@ async def test_a_complaint_closed_unconfirmed_keeps_the_flag_of_what_never_reach
         t for t in await tasks(pool, request.workflow_id) if t["kind"] == "deliver_message_manually"
     ]
     assert (ack_task["status"], ack_task["outcome"]) == ("done", "complaint_closed")
-    assert "complaint_ack" not in {template_of(r) for r in sendgrid.accepted}
+    assert "complaint_ack" not in {r.template for r in sendgrid.accepted}
 
 
 async def _start_survey(env: WorkflowEnvironment, settings: Settings) -> SurveyRequest:
@@ -373,7 +363,7 @@ async def test_a_failing_channel_does_not_delay_the_inquiry_escalation(
     assert view.status is InquiryStatus.ANSWERED
     sendgrid.recover()
     await env.sleep(H)
-    assert [template_of(r) for r in sendgrid.accepted] == ["inquiry_answer"]
+    assert [r.template for r in sendgrid.accepted] == ["inquiry_answer"]
     assert sendgrid.accepted[0].recipients == ["anna@example.com"]
     remaining = await tasks(pool, request.workflow_id)
     assert {(t["status"], t["outcome"]) for t in remaining} == {
@@ -397,7 +387,7 @@ async def test_promoting_an_inquiry_cancels_its_acknowledgement_still_retrying(
     request = inquiry(subject="Charged twice", question="I was charged twice for one visit.")
     handle = await record_inquiry(env.client, request, settings)
     await env.sleep(10 * MINUTE)
-    assert {template_of(r) for r in sendgrid.requests} == {"inquiry_ack"}
+    assert {r.template for r in sendgrid.requests} == {"inquiry_ack"}
 
     view = await handle.execute_update(
         InquiryWorkflow.promote,
@@ -416,8 +406,8 @@ async def test_promoting_an_inquiry_cancels_its_acknowledgement_still_retrying(
     final = await handle.result()
 
     # The customer hears from the complaint, never the inquiry's stale acknowledgement.
-    assert "inquiry_ack" not in {template_of(r) for r in sendgrid.accepted}
-    assert {template_of(r) for r in sendgrid.accepted} >= {"complaint_ack", "complaint_closed"}
+    assert "inquiry_ack" not in {r.template for r in sendgrid.accepted}
+    assert {r.template for r in sendgrid.accepted} >= {"complaint_ack", "complaint_closed"}
     [ack] = await messages(pool, request.workflow_id)
     assert ack["status"] == "abandoned" and "cancelled" in ack["last_error"]
     assert final.needs_attention == [] and await tasks(pool, request.workflow_id) == []

@@ -29,19 +29,14 @@ from promptly.services.complaints import file_complaint
 from promptly.workflows.complaint import ComplaintWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, complaint
 from tests.helpers import end_workflows, messages, settled, tasks
-from tests.sendgrid_fake import RecordedRequest, SendGridFake
+from tests.sendgrid_fake import SendGridFake
 
 H = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
 
 
-def template_of(request: RecordedRequest) -> str:
-    """Keys are `<case>/<template>[/<number>]`: the template names what the message was."""
-    return str(request.body["custom_args"]["idempotency_key"]).split("/")[1]
-
-
 def retrying(sendgrid: SendGridFake) -> set[str]:
-    return {template_of(r) for r in sendgrid.requests if r.response.status == 503}
+    return {r.template for r in sendgrid.requests if r.response.status == 503}
 
 
 async def test_a_reopen_cancels_the_turned_down_proposal_still_retrying(
@@ -75,7 +70,7 @@ async def test_a_reopen_cancels_the_turned_down_proposal_still_retrying(
     )
     final = await handle.result()
 
-    accepted = [template_of(r) for r in sendgrid.accepted]
+    accepted = [r.template for r in sendgrid.accepted]
     assert "resolution_proposed" not in accepted
     assert {"complaint_alert", "escalation", "complaint_closed"} <= set(accepted)
     ledger = {m["template"]: m for m in await messages(pool, request.workflow_id)}
@@ -113,7 +108,7 @@ async def test_a_new_hold_cancels_the_news_of_the_last_hold_ending_still_retryin
     )
     final = await handle.result()
 
-    accepted = [template_of(r) for r in sendgrid.accepted]
+    accepted = [r.template for r in sendgrid.accepted]
     assert "hold_ended" not in accepted
     assert "complaint_closed" in accepted
     ledger = {m["template"]: m for m in await messages(pool, request.workflow_id)}
@@ -148,7 +143,7 @@ async def test_two_notes_for_the_customer_at_once_both_reach_them(
 
     view = await handle.query(ComplaintWorkflow.status)
     assert [sum(t in e.detail for e in view.timeline) for t in texts] == [1, 1]
-    notes = [r for r in sendgrid.accepted if template_of(r) == "complaint_note"]
+    notes = [r for r in sendgrid.accepted if r.template == "complaint_note"]
     bodies = [str(r.body["content"][0]["value"]) for r in notes]
     assert len(notes) == 2 and all(sum(t in b for b in bodies) == 1 for t in texts)
     await handle.execute_update(
