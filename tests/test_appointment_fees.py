@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -169,6 +170,23 @@ async def test_a_late_reschedule_fee_can_be_waived(
             AppointmentWorkflow.waive_fee, WaiveFeeInput(reason="again", actor=PROVIDER)
         )
     assert "expected one of LateCancelled, NoShow" in str(caught.value.cause)
+    # The reminder of the new time says what the waiver granted, not the usual late-change
+    # fee; and a cancellation under 24h is indeed free.
+    await sleep_until(env, new_start - timedelta(hours=23))
+
+    async def second_reminder() -> dict[str, Any] | None:
+        reminders = [m for m in await messages(pool, case_id) if m["template"] == "reminder"]
+        return reminders[1] if len(reminders) > 1 else None
+
+    reminder = await until(second_reminder, "the reminder of the new time")
+    assert "Cancelling or rescheduling this visit is free of charge." in reminder["body"]
+    assert "charged" not in reminder["body"]
+    await sleep_until(env, new_start - timedelta(hours=3))
+    view = await handle.execute_update(
+        AppointmentWorkflow.cancel, CancelInput(reason="flu", actor=CLIENT)
+    )
+    assert view.status is AppointmentStatus.CANCELLED
+    assert (await billing(pool, case_id))[-1] == ("cancelled_free", "client", "flu")
     await end_workflows(env, handle.id)
 
 

@@ -6,6 +6,7 @@ is when the workflow asked for the message, in Temporal's time).
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,6 +30,7 @@ from promptly.domain.complaints.models import (
     ProposeResolutionInput,
     ResumeInput,
 )
+from promptly.domain.readable_time import readable
 from promptly.services.complaints import file_complaint
 from promptly.worker import create_worker, data_converter, workflow_runner
 from promptly.workflows.complaint import MAX_TIMELINE, ComplaintWorkflow
@@ -44,7 +46,7 @@ from tests.complaint_helpers import (
     sent,
     write_matrix,
 )
-from tests.helpers import close_to, messages, next_local, timeline_rows
+from tests.helpers import close_to, message_of, messages, next_local, timeline_rows
 
 H = timedelta(hours=1)
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -242,6 +244,11 @@ async def test_unsatisfied_customer_reopens_at_the_next_tier_with_a_fresh_clock(
     assert view.escalation_level == 1 and not view.sla_breached
     assert view.sla_deadline and close_to(view.sla_deadline, reopened_at + 48 * H)
     assert view.next_escalation_at == view.sla_deadline  # level 1 already: next is the breach
+    # The supervisor reads the new due time as staff read times: to the minute, zone named.
+    alert = await message_of(pool, request.workflow_id, "complaint_alert")
+    due = re.search(r"resolution due (\S+ \S+ \S+)", alert["body"])
+    assert due, alert["body"]
+    assert due.group(1) == readable(view.sla_deadline, "Europe/Warsaw")
 
     await advance_to(env, view.sla_deadline + timedelta(minutes=1))
     view = await handle.query(ComplaintWorkflow.status)

@@ -131,8 +131,8 @@ def _context(template: str, locale: Locale) -> dict[str, Any]:
             context[name] = 48 * 3600  # two digits of hours
         elif name in ("minutes", "escalation_level", "attempt"):
             context[name] = 45
-        elif name in ("confirmed", "reopened", "business_hours_only"):
-            context[name] = False
+        elif name in ("confirmed", "reopened", "business_hours_only", "changes_free"):
+            context[name] = False  # the longer text: the one that states the terms
         elif name in (
             "prepayment_required",
             "late_reschedule_charged",

@@ -40,6 +40,7 @@ EARLIER_CONTEXT: dict[str, object] = {
     **EscalationTiers().message_terms(),
     "rescheduled": False,
     "late_reschedule_charged": False,
+    "changes_free": False,
     "escalated_in_office_hours": False,
     "fee_for_moving": False,
 }

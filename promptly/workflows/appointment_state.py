@@ -305,6 +305,9 @@ class AppointmentState(JournaledCase):
             "prepayment_required": case.prepayment_required,
             # Unless the fee was waived before the new confirmation went out.
             "late_reschedule_charged": case.last_move_charged and case.reschedule_fee_pending,
+            # A waiver or the provider's delay made the next change free: no message may say
+            # a late change is charged (fees.cancellation, fees.reschedule_charged).
+            "changes_free": case.free_reschedule,
             "reference": request.appointment_id,
             # The confirmation and the provider's notice of a new time say it moved; the
             # count makes the links of each time single-use (domain/links.py).

@@ -317,21 +317,23 @@ class ComplaintWorkflow(ComplaintSteps):
             self._set_case(complaint_rules.reopen_complaint(self.case, workflow.now()))
             self._promises.make(ledger.resolution_renewed(self.case, workflow.now()))
             level = self.case.escalation_level
-            detail = (
+            due = complaint_sla.sla_deadline(self.case)
+            reopened = (
                 f"Reopened at escalation level {level} with a fresh SLA clock: resolution due "
-                f"{self._iso(complaint_sla.sla_deadline(self.case))}"
             )
+            # The timeline keeps the machine time (its readers show it in theirs); the alert
+            # is read as it is, in the staff's zone.
             self._note(
                 TimelineKind.STATUS,
                 command.actor,
-                detail,
+                reopened + self._iso(due),
                 status=ComplaintStatus.OPEN.value,
                 previous=ComplaintStatus.RESOLUTION_PROPOSED.value,
                 level=level,
             )
             self._publish()
             await self._cancel_superseded(SUPERSEDED_BY_A_REOPEN)
-            await self._alert("Complaint reopened", detail)
+            await self._alert("Complaint reopened", reopened + self._shown(due))
             await self._tell_customer("escalation")
             return self._view()
 
