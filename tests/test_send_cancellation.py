@@ -29,7 +29,7 @@ from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import CLIENT, appointment, messages, until
 from tests.sendgrid_fake import FakeResponse, SendGridFake
-from tests.test_appointment_outage import always_open, key_of
+from tests.test_appointment_outage import always_open
 from tests.test_sendgrid_channel import API_KEY, activities, confirmation, environment, ledger_row
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -151,7 +151,7 @@ async def test_a_reschedule_that_comes_while_sendgrid_answers_leaves_a_true_reco
         view = await handle.query(AppointmentWorkflow.status)
         await handle.terminate("test over")
 
-    assert sorted(key_of(r) for r in held.accepted) == sorted(
+    assert sorted(r.idempotency_key for r in held.accepted) == sorted(
         f"{case}/{purpose}/r{n}" for purpose in ("confirmation", "provider_booking") for n in (0, 1)
     )
     ledger = {m["idempotency_key"]: m["status"] for m in await messages(pool, case)}
