@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from promptly.api.links import LINK_CASES
 from promptly.domain import links
 from promptly.domain.keys import LINKS, Keyring
 
@@ -29,6 +30,19 @@ def test_compact_tokens_are_short_and_verify_like_full_ones() -> None:
     forged = compact.replace("~c", "~x", 1)  # confirm → cancel
     with pytest.raises(links.InvalidLink, match="not valid"):
         links.verify(KEYS, forged, NOW)
+
+
+def test_every_action_a_client_link_takes_has_a_compact_token() -> None:
+    """docs/sms.md: SMS links are compact; an action without a letter would send the full
+    token, a third of a two-segment text."""
+    actions = {action for case in LINK_CASES.values() for action in case.actions}
+    for action in actions:
+        claims = links.LinkClaims(
+            case_id="complaint-K-2026-000123", action=action, expires_at=NOW + timedelta(days=14)
+        )
+        compact = links.sign_compact(KEYS, claims)
+        assert len(compact) <= 60, action
+        assert links.verify(KEYS, compact, NOW) == claims
 
 
 def test_a_visits_links_carry_its_moves_and_are_spent_by_the_next_even_back_to_the_time() -> None:

@@ -103,6 +103,7 @@ _ACTION_LETTERS = {
     "calendar": "k",
     "acknowledge": "a",
     "late": "l",
+    "complaint_feedback": "f",
 }
 _LETTER_ACTIONS = {letter: action for action, letter in _ACTION_LETTERS.items()}
 _COMPACT_MAC_BYTES = 16
