@@ -279,55 +279,46 @@ def recorded_before_answer(lifecycle: Lifecycle, kind: str) -> Lifecycle:
     return play
 
 
-def with_the_ledger(lifecycle: Lifecycle) -> Lifecycle:
-    """A lifecycle recorded with the `promise-ledger` patch (verdicts kept in state and saved
-    with the case), stored as `<name>_ledger` next to the histories recorded before it."""
+def stored_as(suffix: str, lifecycle: Lifecycle) -> Lifecycle:
+    """The lifecycle recorded on today's code, each history stored as `<name>_<suffix>`
+    next to the ones recorded before: one suffix per release that changed it."""
 
     async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
         recorded = await lifecycle(env, settings)
-        return {f"{name}_ledger": workflow_id for name, workflow_id in recorded.items()}
+        return {f"{name}_{suffix}": workflow_id for name, workflow_id in recorded.items()}
 
-    play.__name__ = f"{lifecycle.__name__}_ledger"
+    play.__name__ = f"{lifecycle.__name__}_{suffix}"
     return play
+
+
+def with_the_ledger(lifecycle: Lifecycle) -> Lifecycle:
+    """Recorded with the `promise-ledger` patch (verdicts kept in state and saved with the
+    case), stored as `<name>_ledger`."""
+    return stored_as("ledger", lifecycle)
 
 
 def on_the_current_code(lifecycle: Lifecycle) -> Lifecycle:
-    """A lifecycle recorded with every patch of this release at once (messages beside the
-    plan for every case, the promise ledger, the record before the answer), stored as
-    `<name>_current`: the histories the cases started today will have."""
-
-    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
-        recorded = await lifecycle(env, settings)
-        return {f"{name}_current": workflow_id for name, workflow_id in recorded.items()}
-
-    play.__name__ = f"{lifecycle.__name__}_current"
-    return play
+    """Recorded with every patch of this release at once (messages beside the plan for every
+    case, the promise ledger, the record before the answer), stored as `<name>_current`."""
+    return stored_as("current", lifecycle)
 
 
 def on_the_baseline(lifecycle: Lifecycle) -> Lifecycle:
-    """A lifecycle recorded on the baseline (workflows/patches.py: one marker answers for
-    every earlier patch, and the changes made since ride on it), stored as `<name>_baseline`:
-    the histories the cases started today will have."""
-
-    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
-        recorded = await lifecycle(env, settings)
-        return {f"{name}_baseline": workflow_id for name, workflow_id in recorded.items()}
-
-    play.__name__ = f"{lifecycle.__name__}_baseline"
-    return play
+    """Recorded on the baseline (workflows/patches.py: one marker answers for every earlier
+    patch, and the changes made since ride on it), stored as `<name>_baseline`."""
+    return stored_as("baseline", lifecycle)
 
 
 def with_the_call_plan_noted(lifecycle: Lifecycle) -> Lifecycle:
-    """A lifecycle with a reschedule recorded with `reschedule-notes-call-plan` (the move
-    notes the calls planned for the new time), stored as `<name>_replanned` next to the
-    `_baseline` and `_current` histories recorded before it."""
+    """A reschedule recorded with `reschedule-notes-call-plan` (the move notes the calls
+    planned for the new time), stored as `<name>_replanned`."""
+    return stored_as("replanned", lifecycle)
 
-    async def play(env: WorkflowEnvironment, settings: Settings) -> Recorded:
-        recorded = await lifecycle(env, settings)
-        return {f"{name}_replanned": workflow_id for name, workflow_id in recorded.items()}
 
-    play.__name__ = f"{lifecycle.__name__}_replanned"
-    return play
+def with_holds_told(lifecycle: Lifecycle) -> Lifecycle:
+    """A hold recorded with `hold-tells-customer` (the customer hears what the case waits
+    for and until when at most), stored as `<name>_told`."""
+    return stored_as("told", lifecycle)
 
 
 async def complaint_hold_expired(env: WorkflowEnvironment, settings: Settings) -> Recorded:
@@ -554,6 +545,7 @@ LIFECYCLES: list[Lifecycle] = [
     appointment_provider_without_email,
     appointment_acknowledged_at_the_desk,
     with_the_call_plan_noted(appointment_late_cancel),
+    with_holds_told(complaint_hold_expired),
 ]
 
 

@@ -184,6 +184,14 @@ async def test_hold_for_30h_moves_every_deadline_by_30h_and_stops_the_updates(
     held_at = await env.get_current_time()
     assert view.status is ComplaintStatus.ON_HOLD and view.sla_deadline is None
     assert view.next_escalation_at is None and view.next_status_update_at is None
+    # The customer hears what the case waits for, and until when at most (72h, in Warsaw).
+    assert view.hold_until and close_to(view.hold_until, held_at + 72 * H)
+    on_hold = (await message_of(pool, request.workflow_id, "complaint_on_hold"))["body"]
+    assert (
+        "do czasu otrzymania informacji od Państwa (Waiting for the customer's invoice" in on_hold
+    )
+    assert f"{view.hold_until.astimezone(WARSAW):%-d} grudnia" in on_hold
+    assert f"{view.hold_until.astimezone(WARSAW):%H:%M}, wznowimy rozpatrywanie" in on_hold
 
     await advance_to(env, held_at + 30 * H)
     view = await handle.query(ComplaintWorkflow.status)
@@ -195,7 +203,8 @@ async def test_hold_for_30h_moves_every_deadline_by_30h_and_stops_the_updates(
     assert view.sla_deadline == filed + 48 * H + shift
     assert view.next_escalation_at == filed + 24 * H + shift
     assert view.next_status_update_at
-    assert close_to(view.next_status_update_at, filed + 24 * H + shift)
+    # The news of the hold was the last update: the next is 24h of running clock after it.
+    assert close_to(view.next_status_update_at, held_at + 24 * H + shift)
 
     await advance_to(env, filed + 48 * H + shift + timedelta(minutes=1))
     await handle.execute_update(
@@ -205,12 +214,14 @@ async def test_hold_for_30h_moves_every_deadline_by_30h_and_stops_the_updates(
     assert final.time_on_hold == shift
     await replays(handle)
     rows = await sent(pool, request.workflow_id)
-    # Nothing at all went out while the case was on hold.
-    assert not [r for r in rows if held_at < r[2] < held_at + 30 * H]
+    # Nothing but the news of the hold went out while the case was on hold.
+    during = [r[:2] for r in rows if held_at - timedelta(seconds=5) < r[2] < held_at + 30 * H]
+    assert during == [("complaint_on_hold", "client")]
     moved = round(shift.total_seconds())
-    assert offsets(rows, filed)[:6] == [
+    assert offsets(rows, filed)[:7] == [
         ("complaint_ack", "client", timedelta(0)),
         ("complaint_department", "department", timedelta(0)),
+        ("complaint_on_hold", "client", 10 * H),
         ("complaint_alert", "supervisor", 24 * H + timedelta(seconds=moved)),
         ("escalation", "client", 24 * H + timedelta(seconds=moved)),
         ("complaint_alert", "manager", 48 * H + timedelta(seconds=moved)),

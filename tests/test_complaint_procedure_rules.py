@@ -214,11 +214,16 @@ async def test_a_hold_lasts_at_most_72h_then_the_clock_resumes_and_the_customer_
     ended = next(e for e in view.timeline if e.detail.startswith("Hold ended on its own"))
     assert ended.actor.kind == "system"
     rows = await sent(pool, request.workflow_id)
-    # Nothing during the hold; then the notice that it ended.
-    assert [(t, role) for t, role, _ in rows[2:]] == [("hold_ended", "client")]
-    assert close_to(rows[2][2], held_at + 72 * H)
-    body = (await messages(pool, request.workflow_id))[-1]["body"]
-    assert "Waiting for your invoice copy" in body and "care@promptly.example" in body
+    # The news of the hold as it starts, nothing during it, then the notice that it ended.
+    assert [(t, role) for t, role, _ in rows[2:]] == [
+        ("complaint_on_hold", "client"),
+        ("hold_ended", "client"),
+    ]
+    assert close_to(rows[2][2], held_at) and close_to(rows[3][2], held_at + 72 * H)
+    on_hold, ended_notice = [m["body"] for m in (await messages(pool, request.workflow_id))[2:]]
+    assert "(Waiting for your invoice copy)" in on_hold and "wznowimy rozpatrywanie" in on_hold
+    assert "Waiting for your invoice copy" in ended_notice
+    assert "care@promptly.example" in ended_notice
     await handle.execute_update(
         ComplaintWorkflow.close, CloseComplaintInput(reason="Resolved", actor=SUPERVISOR)
     )
@@ -241,8 +246,9 @@ async def test_on_a_hold_not_for_their_answer_the_customer_still_hears_from_us_e
             actor=AGENT,
         ),
     )
-    assert view.next_status_update_at  # the period goes on
-    assert close_to(view.next_status_update_at, filed + 24 * H)
+    # The period goes on, from the news of the hold the customer has just had.
+    assert view.next_status_update_at
+    assert close_to(view.next_status_update_at, filed + 26 * H)
     await advance_to(env, filed + 74 * H + timedelta(minutes=1))
     await handle.execute_update(
         ComplaintWorkflow.close, CloseComplaintInput(reason="Resolved", actor=SUPERVISOR)
@@ -250,12 +256,14 @@ async def test_on_a_hold_not_for_their_answer_the_customer_still_hears_from_us_e
     await handle.result()
     rows = await sent(pool, request.workflow_id)
     expected = [
-        ("status_update", 24 * H),
-        ("status_update", 48 * H),
-        ("status_update", 72 * H),
+        ("complaint_on_hold", 2 * H),
+        ("status_update", 26 * H),
+        ("status_update", 50 * H),
+        # The hold ends when the next update falls due: its notice is that update.
         ("hold_ended", 74 * H),
     ]
     assert [(t, role) for t, role, _ in rows[2:6]] == [(t, "client") for t, _ in expected]
+    assert rows[6][0] == "complaint_closed"  # no second message at 74h
     assert all(
         close_to(at, filed + due) for (_, _, at), (_, due) in zip(rows[2:6], expected, strict=True)
     )

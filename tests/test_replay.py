@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         BASELINE,
         BESIDE_THE_PLAN,
         CASE_SENDS_BESIDE,
+        HOLD_TELLS_CUSTOMER,
         MOOT_TASKS_CLEAR_FLAGS,
         PROVIDER_WITHOUT_EMAIL_BY_HAND,
         RESCHEDULE_NOTES_CALL_PLAN,
@@ -103,6 +104,8 @@ def test_the_representative_lifecycles_are_stored() -> None:
         "appointment_acknowledged_at_the_desk",
         # a reschedule that notes the calls planned for the new time (`reschedule-notes-call-plan`)
         "appointment_late_cancel_replanned",
+        # a hold the customer is told of (`hold-tells-customer`)
+        "complaint_hold_expired_told",
     }
 
 
@@ -267,6 +270,20 @@ def test_both_sides_of_the_reschedule_notes_call_plan_patch_are_stored() -> None
     assert RESCHEDULE_NOTES_CALL_PLAN in _patches(after)
     booked, moved = _call_plans(after)
     assert booked != moved  # the calls move with the visit, a week later
+
+
+def test_both_sides_of_the_hold_tells_customer_patch_are_stored() -> None:
+    """`hold-tells-customer`: the same hold ending on its own after 72h. Recorded before the
+    patch, the customer first heard of it when it ended; after it, at the hold. Both replay."""
+    told = "complaint_on_hold to client via email"
+    for name in ("complaint_hold_expired_beside", "complaint_hold_expired_baseline"):
+        assert HOLD_TELLS_CUSTOMER not in _patches(name)
+        assert told not in _activity_summaries(name)
+    after = "complaint_hold_expired_told"
+    assert HOLD_TELLS_CUSTOMER in _patches(after)
+    summaries = _activity_summaries(after)
+    assert told in summaries
+    assert summaries.index(told) < summaries.index("hold_ended to client via email")
 
 
 # A deliberately incompatible version of the appointment workflow, registered under the real

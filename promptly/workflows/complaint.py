@@ -28,7 +28,7 @@ from promptly.workflows.complaint_messages import (
 )
 from promptly.workflows.complaint_steps import ComplaintSteps, count_sla
 from promptly.workflows.complaint_support import feedback_given, hours, resumed_detail
-from promptly.workflows.patches import PROCEDURE_RULES, since
+from promptly.workflows.patches import HOLD_TELLS_CUSTOMER, PROCEDURE_RULES, since
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.complaints import ComplaintRulesActivities
@@ -247,6 +247,12 @@ class ComplaintWorkflow(ComplaintSteps):
                 if command.for_customer_answer
                 else SUPERSEDED_BY_A_HOLD
             )
+            if workflow.patched(HOLD_TELLS_CUSTOMER):
+                await self._tell_customer(
+                    "complaint_on_hold",
+                    reason=command.reason,
+                    for_customer_answer=command.for_customer_answer,
+                )
             return self._view()
 
     @hold.validator

@@ -45,13 +45,13 @@ with workflow.unsafe.imports_passed_through():
 MESSAGE_BUDGET = timedelta(hours=1)
 MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=10))
 # What a proposed resolution supersedes: news of the case as it was before.
-SUPERSEDED_BY_A_PROPOSAL = ("status_update", "hold_ended", "escalation")
+SUPERSEDED_BY_A_PROPOSAL = ("status_update", "complaint_on_hold", "hold_ended", "escalation")
 # What still applies after a close: the closing message itself and the staff's own notes.
 STILL_TRUE_AFTER_CLOSE = ("complaint_closed", "complaint_note", "complaint_survey")
-# What a hold supersedes: the news of an earlier hold's end; and, when the updates pause
-# for the customer's answer, an update promising a time the paused clock no longer keeps.
-SUPERSEDED_BY_A_HOLD = ("hold_ended",)
-SUPERSEDED_WHILE_UPDATES_PAUSE = ("hold_ended", "status_update")
+# What a hold supersedes: the news of an earlier hold (its start, its end); and, when the
+# updates pause for the customer's answer, an update promising a time the clock no longer keeps.
+SUPERSEDED_BY_A_HOLD = ("complaint_on_hold", "hold_ended")
+SUPERSEDED_WHILE_UPDATES_PAUSE = ("complaint_on_hold", "hold_ended", "status_update")
 # What a reopen supersedes: the proposal the customer turned down.
 SUPERSEDED_BY_A_REOPEN = ("resolution_proposed",)
 

@@ -62,6 +62,10 @@ ACKNOWLEDGED_NOTICE_MOOT = "acknowledged-notice-moot"
 # first call and the free-cancellation line), as the booking does. Before it, the timeline
 # kept the booking's plan, which the move had replaced.
 RESCHEDULE_NOTES_CALL_PLAN = "reschedule-notes-call-plan"
+# Complaints: a hold tells the customer what the case waits for and until when at most.
+# Before it, the customer heard nothing until the hold ended, though the last update had
+# promised news within 24 hours.
+HOLD_TELLS_CUSTOMER = "hold-tells-customer"
 
 FOLDED = frozenset(
     {
