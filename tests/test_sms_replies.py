@@ -470,6 +470,38 @@ async def test_an_undelivered_reminder_goes_by_email_and_the_front_desk_is_told(
     assert "receipt: delivered" in history.text
 
 
+async def test_an_undelivered_sms_to_a_shared_number_is_emailed_to_its_own_client(
+    stack: Stack,
+) -> None:
+    """Two clients share a phone (a family's number). The fallback of A's lost SMS carries
+    A's freshly signed links, so it goes to A's email, even when B's contacts changed last."""
+    first_id, phone, first_email = await stack.book()
+    first_case = f"appointment-{first_id}"
+    [lost_sms] = await until(
+        lambda: _templates(messages(stack.pool, first_case), {"confirmation"}), "A's SMS"
+    )
+    second_id, _, second_email = await stack.book(phone=phone)
+    await until(
+        lambda: _templates(messages(stack.pool, f"appointment-{second_id}"), {"confirmation"}),
+        "B's SMS",  # B's contacts are now the ones updated last
+    )
+
+    lost = await stack.receipt(phone, lost_sms["provider_id"], "undelivered", "30003")
+    assert lost.headers["X-Promptly-Outcome"] == "fallback"
+
+    [fallback] = await until(
+        lambda: _templates(messages(stack.pool, first_case), {"undelivered_sms"}), "the email"
+    )
+    assert (fallback["channel"], fallback["recipient"]) == ("email", first_email)
+    async with stack.pool.connection() as conn:
+        to_second = await (
+            await conn.execute(
+                "SELECT template FROM messages WHERE recipient = %s", (second_email,)
+            )
+        ).fetchall()
+    assert to_second == []  # B got nothing of A's, least of all A's links
+
+
 async def test_an_undelivered_inquiry_answer_reaches_the_customer_by_email(stack: Stack) -> None:
     """Every SMS to a client falls back when Twilio reports it lost, not only the ones a
     promise counts: an answer the customer never got is the case not kept."""
