@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import re
@@ -576,6 +577,48 @@ async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:
     view = await stack.status(appointment_id)
     assert view["status"] == "Confirmed"
     assert status_entries(view)[-1]["detail"] == "Client confirmed by email reply"
+
+
+async def test_an_email_reply_while_temporal_is_away_is_posted_again_by_sendgrid(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Unlike Twilio, SendGrid posts an email again while the API answers 5xx: an outage is a
+    503 with Retry-After (logged without the token in the URL), and the repeat confirms."""
+    appointment_id, _, email = await stack.book(channel="email")
+    case_id = f"appointment-{appointment_id}"
+    [sent] = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"confirmation"}), "the email"
+    )
+    reply = {
+        "from": f"Anna Nowak <{email}>",
+        "subject": f"Re: {sent['subject']}",
+        "text": "Tak",
+        "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>",
+    }
+    path = f"/inbound/email/{EMAIL_TOKEN}"
+    gone = await start_dev_server()
+    await gone.shutdown()
+    app = create_app(stack.settings, client=gone.client, pool=stack.pool)
+    with caplog.at_level(logging.WARNING, logger="promptly"):
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://promptly.test"
+            ) as cut_off,
+        ):
+            refused = await cut_off.post(path, files=_multipart(reply))
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"] == "60"
+    logged = "\n".join(
+        caplog.handler.format(r) for r in caplog.records if r.name.startswith("promptly")
+    )
+    assert "POST /inbound/email/{token}: Temporal is unreachable" in logged
+    assert EMAIL_TOKEN not in logged
+    assert (await stack.status(appointment_id))["status"] == "Booked"
+
+    again = await stack.http.post(path, files=_multipart(reply))  # SendGrid's next attempt
+    assert again.json() == {"intent": "confirm", "action": "confirmed"}
+    assert (await stack.status(appointment_id))["status"] == "Confirmed"
 
 
 async def test_a_forged_email_yes_confirms_nothing_and_the_front_desk_is_told(

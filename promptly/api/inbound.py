@@ -25,6 +25,7 @@ from promptly.config import Settings
 from promptly.domain.common import Channel
 from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus, unverified_sender
 from promptly.services.delivery_receipts import record_receipt
+from promptly.services.errors import ServiceError
 from promptly.services.inbound import InboundReply, handle_reply
 from promptly.services.waiting_inbound import TEMPORAL_AWAY
 
@@ -175,7 +176,17 @@ async def inbound_email(token: str, request: Request) -> Response:
             sender, form.get("SPF"), form.get("dkim"), _envelope_from(form.get("envelope"))
         ),
     )
-    outcome = await handle_reply(*_deps(request), reply)
+    try:
+        outcome = await handle_reply(*_deps(request), reply)
+    except TEMPORAL_AWAY as err:
+        # Stored, but unlike an SMS not swept up later: SendGrid posts the email again for
+        # three days while we answer 5xx, and its Message-ID makes the repeat act once.
+        raise ServiceError(
+            503,
+            "Temporal is unreachable; the email is kept, post it again later",
+            headers={"Retry-After": "60"},
+            internal=str(err),
+        ) from err
     return JSONResponse({"intent": outcome.intent.value, "action": outcome.action})
 
 
