@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from promptly.api import case_lists
 from promptly.cli.secrets import ensure_secrets, write_private
-from promptly.config import MissingSecret, Settings
+from promptly.config import MissingSecret, Settings, settings_problems
 from promptly.domain import keys, links, webhooks
 from promptly.services.errors import ServiceError
 
@@ -67,6 +67,28 @@ def test_a_short_secret_is_refused_without_echoing_it() -> None:
         Settings(link_secret="s3cr3t-but-only-31-bytes-long!!")
     assert "at least 32 bytes" in str(refused.value)
     assert "s3cr3t" not in str(refused.value)
+
+
+def test_a_short_inbound_email_token_stops_the_process_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The token is all that guards the email-reply route: "a" would be guessed at once."""
+    weak = {
+        "Zq": "at least 32 bytes",
+        "s3cr3t-token-0123456789": "at least 32 bytes",
+        "change-me" * 4: "published example value",
+    }
+    for token, why in weak.items():
+        monkeypatch.setenv("PROMPTLY_INBOUND_EMAIL_TOKEN", token)
+        with pytest.raises(ValidationError) as refused:
+            Settings()
+        [problem] = settings_problems(refused.value)
+        assert problem.startswith("refused setting PROMPTLY_INBOUND_EMAIL_TOKEN: ")
+        assert why in problem and token not in problem
+    strong = secrets.token_hex(32)
+    monkeypatch.setenv("PROMPTLY_INBOUND_EMAIL_TOKEN", strong)
+    accepted = Settings().inbound_email_token
+    assert accepted is not None and accepted.get_secret_value() == strong
 
 
 def test_every_value_published_in_env_example_is_refused() -> None:

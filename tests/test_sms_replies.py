@@ -47,7 +47,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 SID = "AC" + "7" * 32
 TOKEN = "twilio-auth-token-for-tests"
-EMAIL_TOKEN = "inbound-email-token-0123456789"
+EMAIL_TOKEN = "inbound-email-token-0123456789abcdef"  # 32 bytes at least
 PUBLIC = "https://promptly.example.com"
 WARSAW = ZoneInfo("Europe/Warsaw")
 
