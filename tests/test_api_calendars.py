@@ -236,6 +236,20 @@ async def test_a_wrong_or_revoked_feed_token_is_refused(
     assert unknown.exit_code == 1
 
 
+async def test_a_feed_token_with_any_bytes_is_refused_not_a_crash(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A calendar app (or a typo) can send anything as the token: a 403, never a 500."""
+    provider = f"P-{uuid.uuid4().hex[:8]}"
+    path = await _feed_url(settings, provider)  # an issued feed: its token is compared
+    token = path.split("token=")[1]
+    for odd in ("%C3%A9", f"{token[:-1]}%C3%A9", "%F0%9F%93%85" * 10):
+        response = await api.get(f"/calendars/providers/{provider}.ics?token={odd}")
+        assert response.status_code == 403, (odd, response.text)
+        assert "not valid" in response.json()["reason"]
+    assert (await api.get(path)).status_code == 200
+
+
 async def test_a_text_message_client_downloads_the_current_ics(
     api: httpx.AsyncClient, settings: Settings, pool: AsyncConnectionPool
 ) -> None:

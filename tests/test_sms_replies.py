@@ -621,6 +621,28 @@ async def test_an_email_reply_while_temporal_is_away_is_posted_again_by_sendgrid
     assert (await stack.status(appointment_id))["status"] == "Confirmed"
 
 
+async def test_an_inbound_post_without_its_fields_names_each_one(stack: Stack) -> None:
+    """A 422 from the inbound routes says which field, as every other route does."""
+    no_sender = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": SID, "Body": "TAK"}
+    nothing = {"AccountSid": SID, "Body": "TAK"}
+    no_sid = {"MessageStatus": "delivered", "AccountSid": SID}
+    sent = [
+        ("/inbound/sms", no_sender, ["From"]),
+        ("/inbound/sms", nothing, ["MessageSid", "From"]),
+        ("/inbound/sms/status", no_sid, ["MessageSid"]),
+    ]
+    for path, form, fields in sent:
+        answer = await stack.http.post(path, data=form, headers=stack.signed(path, form))
+        assert answer.status_code == 422, answer.text
+        assert [e["field"] for e in answer.json()["errors"]] == fields
+        assert {e["reason"] for e in answer.json()["errors"]} == {"required"}
+        assert answer.json()["request_id"] == answer.headers["x-request-id"]
+    no_address = {"from": "no address here", "text": "Tak"}
+    answer = await stack.http.post(f"/inbound/email/{EMAIL_TOKEN}", files=_multipart(no_address))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == [{"field": "from", "reason": "no sender address"}]
+
+
 async def test_a_forged_email_yes_confirms_nothing_and_the_front_desk_is_told(
     stack: Stack,
 ) -> None:

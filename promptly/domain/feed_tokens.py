@@ -30,4 +30,7 @@ def feed_token(key: bytes, provider_id: str, version: int) -> str:
 
 
 def token_matches(key: bytes, provider_id: str, version: int, token: str) -> bool:
-    return hmac.compare_digest(feed_token(key, provider_id, version), token)
+    # Bytes, not str: compare_digest refuses a non-ASCII str (TypeError), and the token is
+    # whatever the URL's query held.
+    expected = feed_token(key, provider_id, version).encode()
+    return hmac.compare_digest(expected, token.encode())
