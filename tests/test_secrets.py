@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from promptly.api import case_lists
 from promptly.cli.secrets import ensure_secrets, write_private
 from promptly.config import MissingSecret, Settings, settings_problems
-from promptly.domain import keys, links, webhooks
+from promptly.domain import feed_tokens, keys, links, webhooks
 from promptly.services.errors import ServiceError
 
 NOW = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
@@ -171,6 +171,21 @@ def test_rotation_keeps_earlier_links_for_the_grace_period_only() -> None:
     with pytest.raises(links.InvalidLink):  # and once the previous secret is removed
         links.verify(Settings(link_secret=NEW_SECRET).keyring(keys.LINKS), before, NOW)
     assert links.verify(rotated, after, grace_end - timedelta(seconds=1)).action == "confirm"
+
+
+def test_a_calendar_feed_token_survives_the_rotation_for_its_grace_period_only() -> None:
+    """Feed tokens name no key id: each key the keyring still accepts is tried."""
+    before = feed_tokens.feed_token(feed_tokens.feed_key(SECRET), "P-1", 1)
+    grace_end = NOW + timedelta(days=14)
+    rotated = Settings(
+        link_secret=NEW_SECRET, link_secret_previous=SECRET, link_secret_previous_until=grace_end
+    ).keyring(keys.CALENDAR_FEEDS)
+    assert feed_tokens.token_matches(rotated, "P-1", 1, before, NOW)
+    assert not feed_tokens.token_matches(rotated, "P-1", 1, before, grace_end)
+    assert not feed_tokens.token_matches(rotated, "P-2", 1, before, NOW)  # another provider's
+    link_keys = Settings(link_secret=SECRET).keyring(keys.LINKS)  # another purpose's key
+    assert not feed_tokens.token_matches(link_keys, "P-1", 1, before, NOW)
+    assert not feed_tokens.token_matches(rotated, "P-1", 1, "é" + before[1:], NOW)
 
 
 def test_an_expired_link_is_told_apart_from_a_forged_one() -> None:
