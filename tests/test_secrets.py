@@ -265,6 +265,40 @@ def test_make_run_generates_the_secret_the_other_commands_find(
     assert key and stat.S_IMODE((tmp_path / "api-key").stat().st_mode) == 0o600
 
 
+def test_make_run_keeps_the_twilio_token_and_its_env_private_from_the_first_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/security.md: generated secrets are never written then chmod-ed. `.data/env` holds
+    the Twilio fake's token, so it is no exception, on each run."""
+    from promptly.dev.stack import twilio_fake, write_env
+
+    for name in ("ACCOUNT_SID", "AUTH_TOKEN", "FROM", "BASE_URL"):
+        monkeypatch.setenv(f"PROMPTLY_TWILIO_{name}", "")  # restored (unset) after the test
+        monkeypatch.delenv(f"PROMPTLY_TWILIO_{name}")
+    seen_modes: list[int] = []
+    real_fdopen = os.fdopen
+
+    def watching_fdopen(fd: int, *args: object, **kwargs: object) -> object:
+        seen_modes.append(stat.S_IMODE(os.fstat(fd).st_mode))  # before a byte is written
+        return real_fdopen(fd, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "fdopen", watching_fdopen)
+    with twilio_fake(tmp_path, port=0) as env:
+        token = env["PROMPTLY_TWILIO_AUTH_TOKEN"]
+        lines = "".join(f"{name}={value}\n" for name, value in env.items())
+    first = write_env(tmp_path, lines)
+    again = write_env(tmp_path, lines + "PROMPTLY_SECRETS_DIR=/elsewhere\n")  # the next run
+    monkeypatch.setattr(os, "fdopen", real_fdopen)
+
+    assert seen_modes == [0o600, 0o600, 0o600]  # the token, then .data/env twice
+    assert (tmp_path / "twilio-token").read_text().strip() == token
+    assert first == again == tmp_path / "env"
+    assert f"PROMPTLY_TWILIO_AUTH_TOKEN={token}\n" in again.read_text()
+    assert again.read_text().endswith("PROMPTLY_SECRETS_DIR=/elsewhere\n")
+    for path in (tmp_path / "twilio-token", again):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 # --- tokens with any bytes: refused cleanly, never a crash -------------------------------------
 
 
