@@ -4,7 +4,10 @@ CLI), a text-message client downloads their `.ics`. Dev server, real worker, Pos
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,8 +17,11 @@ import httpx
 from icalendar import Calendar
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
+from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
+from promptly.api.app import create_app
 from promptly.cli.main import app as cli
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest
@@ -67,16 +73,17 @@ async def _recorded(pool: AsyncConnectionPool, expected: dict[str, str]) -> None
     raise AssertionError(f"cases never reached {expected}")
 
 
-async def _promptly(settings: Settings, *args: str) -> Result:
+async def _promptly(settings: Settings, *args: str, **variables: str) -> Result:
     env = {
         "PROMPTLY_DATABASE_URL": settings.database_url,
         "PROMPTLY_PUBLIC_BASE_URL": "https://promptly.example",
+        **variables,
     }
     return await asyncio.to_thread(lambda: CliRunner().invoke(cli, list(args), env=env))
 
 
-async def _feed_url(settings: Settings, provider_id: str) -> str:
-    result = await _promptly(settings, "calendar", "token", provider_id)
+async def _feed_url(settings: Settings, provider_id: str, **variables: str) -> str:
+    result = await _promptly(settings, "calendar", "token", provider_id, **variables)
     assert result.exit_code == 0, result.output
     url = result.stdout.strip()
     assert url.startswith(f"https://promptly.example/calendars/providers/{provider_id}.ics?token=")
@@ -234,6 +241,63 @@ async def test_a_wrong_or_revoked_feed_token_is_refused(
     assert (await api.get(path)).status_code == 403  # the old URL stays dead
     unknown = await _promptly(settings, "calendar", "revoke", "P-never-issued")
     assert unknown.exit_code == 1
+
+
+async def test_a_feed_token_with_any_bytes_is_refused_not_a_crash(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A calendar app (or a typo) can send anything as the token: a 403, never a 500."""
+    provider = f"P-{uuid.uuid4().hex[:8]}"
+    path = await _feed_url(settings, provider)  # an issued feed: its token is compared
+    token = path.split("token=")[1]
+    for odd in ("%C3%A9", f"{token[:-1]}%C3%A9", "%F0%9F%93%85" * 10):
+        response = await api.get(f"/calendars/providers/{provider}.ics?token={odd}")
+        assert response.status_code == 403, (odd, response.text)
+        assert "not valid" in response.json()["reason"]
+    assert (await api.get(path)).status_code == 200
+
+
+async def test_a_feed_url_keeps_working_through_a_secret_rotations_grace_period(
+    dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """docs/security.md: after a rotation, URLs signed with the previous secret verify until
+    the grace period ends; providers are sent new URLs meanwhile, not cut off at once."""
+    provider = f"P-{uuid.uuid4().hex[:8]}"
+    old_path = await _feed_url(settings, provider)  # subscribed before the rotation
+    assert settings.link_secret is not None
+    new_secret = secrets.token_urlsafe(48)
+    new_path = await _feed_url(settings, provider, PROMPTLY_LINK_SECRET=new_secret)
+    assert new_path != old_path
+
+    def rotated(until: datetime) -> Settings:
+        return settings.model_copy(
+            update={
+                "link_secret": SecretStr(new_secret),
+                "link_secret_previous": settings.link_secret,
+                "link_secret_previous_until": until,
+            }
+        )
+
+    now = datetime.now(UTC)
+    async with _feed_app(dev_env, rotated(now + timedelta(days=14)), pool) as during:
+        assert (await during.get(old_path)).status_code == 200
+        assert (await during.get(new_path)).status_code == 200
+    async with _feed_app(dev_env, rotated(now - timedelta(seconds=1)), pool) as after:
+        assert (await after.get(old_path)).status_code == 403
+        assert (await after.get(new_path)).status_code == 200
+
+
+@asynccontextmanager
+async def _feed_app(
+    dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app alone (feeds read PostgreSQL only): no second worker on the tests' queue."""
+    app = create_app(settings, client=dev_env.client, pool=pool)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        yield http
 
 
 async def test_a_text_message_client_downloads_the_current_ics(

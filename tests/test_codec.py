@@ -166,10 +166,10 @@ def as_json(payloads: list[Payload]) -> dict[str, object]:
     }
 
 
-async def test_codec_server_encodes_and_decodes_for_compliance(
+async def test_codec_server_encodes_for_admin_and_decodes_for_compliance(
     http: httpx.AsyncClient,
 ) -> None:
-    headers = {"X-API-Key": KEYS[ApiRole.COMPLIANCE], "Origin": UI, "X-Namespace": "default"}
+    headers = {"X-API-Key": KEYS[ApiRole.ADMIN], "Origin": UI, "X-Namespace": "default"}
     original = as_json([plain("anna@example.com")])
     encoded = await http.post("/codec/encode", json=original, headers=headers)
     assert encoded.status_code == 200, encoded.text
@@ -179,10 +179,35 @@ async def test_codec_server_encodes_and_decodes_for_compliance(
     assert b"anna" not in base64.b64decode(sealed["data"])
 
     # The UI may send the key as a bearer token (its "pass access token" setting).
-    bearer = {"Authorization": f"Bearer {KEYS[ApiRole.ADMIN]}", "Origin": UI}
+    bearer = {"Authorization": f"Bearer {KEYS[ApiRole.COMPLIANCE]}", "Origin": UI}
     decoded = await http.post("/codec/decode", json=encoded.json(), headers=bearer)
     assert decoded.status_code == 200, decoded.text
     assert decoded.json() == original
+
+
+async def test_a_compliance_reader_cannot_encode_input_for_the_workflows(
+    http: httpx.AsyncClient,
+) -> None:
+    """Compliance reads and changes nothing: in strict mode an encoded payload is an update
+    or signal the worker accepts, so encoding is admin's alone, by key or by session."""
+    original = as_json([plain('{"reason": "cancelled by compliance"}')])
+    by_key = {"X-API-Key": KEYS[ApiRole.COMPLIANCE], "Origin": UI}
+    refused = await http.post("/codec/encode", json=original, headers=by_key)
+    assert refused.status_code == 403, refused.text
+    assert "may only decode" in refused.json()["reason"]
+    assert refused.headers["access-control-allow-origin"] == UI  # the UI can show why
+    opened = await http.post("/codec/login", data={"key": KEYS[ApiRole.COMPLIANCE]})
+    assert opened.status_code == 200
+    by_session = await http.post("/codec/encode", json=original, headers={"Origin": UI})
+    assert by_session.status_code == 403, by_session.text
+    http.cookies.clear()
+
+    sealed = await http.post(
+        "/codec/encode", json=original, headers={"X-API-Key": KEYS[ApiRole.ADMIN]}
+    )
+    assert sealed.status_code == 200, sealed.text
+    decoded = await http.post("/codec/decode", json=sealed.json(), headers=by_key)
+    assert decoded.status_code == 200 and decoded.json() == original  # reading still works
 
 
 async def test_codec_server_refuses_other_roles_and_anonymous_callers(
@@ -214,7 +239,7 @@ async def test_a_codec_session_lets_the_ui_decrypt_with_a_cookie(
         await http.post(
             "/codec/encode",
             json=as_json([plain("anna@example.com")]),
-            headers={"X-API-Key": KEYS[ApiRole.COMPLIANCE]},
+            headers={"X-API-Key": KEYS[ApiRole.ADMIN]},
         )
     ).json()
 

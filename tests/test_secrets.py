@@ -24,8 +24,8 @@ from pydantic import ValidationError
 
 from promptly.api import case_lists
 from promptly.cli.secrets import ensure_secrets, write_private
-from promptly.config import MissingSecret, Settings
-from promptly.domain import keys, links, webhooks
+from promptly.config import MissingSecret, Settings, settings_problems
+from promptly.domain import feed_tokens, keys, links, webhooks
 from promptly.services.errors import ServiceError
 
 NOW = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
@@ -67,6 +67,28 @@ def test_a_short_secret_is_refused_without_echoing_it() -> None:
         Settings(link_secret="s3cr3t-but-only-31-bytes-long!!")
     assert "at least 32 bytes" in str(refused.value)
     assert "s3cr3t" not in str(refused.value)
+
+
+def test_a_short_inbound_email_token_stops_the_process_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The token is all that guards the email-reply route: "a" would be guessed at once."""
+    weak = {
+        "Zq": "at least 32 bytes",
+        "s3cr3t-token-0123456789": "at least 32 bytes",
+        "change-me" * 4: "published example value",
+    }
+    for token, why in weak.items():
+        monkeypatch.setenv("PROMPTLY_INBOUND_EMAIL_TOKEN", token)
+        with pytest.raises(ValidationError) as refused:
+            Settings()
+        [problem] = settings_problems(refused.value)
+        assert problem.startswith("refused setting PROMPTLY_INBOUND_EMAIL_TOKEN: ")
+        assert why in problem and token not in problem
+    strong = secrets.token_hex(32)
+    monkeypatch.setenv("PROMPTLY_INBOUND_EMAIL_TOKEN", strong)
+    accepted = Settings().inbound_email_token
+    assert accepted is not None and accepted.get_secret_value() == strong
 
 
 def test_every_value_published_in_env_example_is_refused() -> None:
@@ -151,6 +173,21 @@ def test_rotation_keeps_earlier_links_for_the_grace_period_only() -> None:
     assert links.verify(rotated, after, grace_end - timedelta(seconds=1)).action == "confirm"
 
 
+def test_a_calendar_feed_token_survives_the_rotation_for_its_grace_period_only() -> None:
+    """Feed tokens name no key id: each key the keyring still accepts is tried."""
+    before = feed_tokens.feed_token(feed_tokens.feed_key(SECRET), "P-1", 1)
+    grace_end = NOW + timedelta(days=14)
+    rotated = Settings(
+        link_secret=NEW_SECRET, link_secret_previous=SECRET, link_secret_previous_until=grace_end
+    ).keyring(keys.CALENDAR_FEEDS)
+    assert feed_tokens.token_matches(rotated, "P-1", 1, before, NOW)
+    assert not feed_tokens.token_matches(rotated, "P-1", 1, before, grace_end)
+    assert not feed_tokens.token_matches(rotated, "P-2", 1, before, NOW)  # another provider's
+    link_keys = Settings(link_secret=SECRET).keyring(keys.LINKS)  # another purpose's key
+    assert not feed_tokens.token_matches(link_keys, "P-1", 1, before, NOW)
+    assert not feed_tokens.token_matches(rotated, "P-1", 1, "é" + before[1:], NOW)
+
+
 def test_an_expired_link_is_told_apart_from_a_forged_one() -> None:
     keyring = keys.Keyring.of(keys.LINKS, SECRET)
     token = links.sign(keyring, _claims())
@@ -226,6 +263,40 @@ def test_make_run_generates_the_secret_the_other_commands_find(
     assert found == (folder / "link-secret").read_text().strip()
     key = dev_api_key(tmp_path)
     assert key and stat.S_IMODE((tmp_path / "api-key").stat().st_mode) == 0o600
+
+
+def test_make_run_keeps_the_twilio_token_and_its_env_private_from_the_first_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/security.md: generated secrets are never written then chmod-ed. `.data/env` holds
+    the Twilio fake's token, so it is no exception, on each run."""
+    from promptly.dev.stack import twilio_fake, write_env
+
+    for name in ("ACCOUNT_SID", "AUTH_TOKEN", "FROM", "BASE_URL"):
+        monkeypatch.setenv(f"PROMPTLY_TWILIO_{name}", "")  # restored (unset) after the test
+        monkeypatch.delenv(f"PROMPTLY_TWILIO_{name}")
+    seen_modes: list[int] = []
+    real_fdopen = os.fdopen
+
+    def watching_fdopen(fd: int, *args: object, **kwargs: object) -> object:
+        seen_modes.append(stat.S_IMODE(os.fstat(fd).st_mode))  # before a byte is written
+        return real_fdopen(fd, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "fdopen", watching_fdopen)
+    with twilio_fake(tmp_path, port=0) as env:
+        token = env["PROMPTLY_TWILIO_AUTH_TOKEN"]
+        lines = "".join(f"{name}={value}\n" for name, value in env.items())
+    first = write_env(tmp_path, lines)
+    again = write_env(tmp_path, lines + "PROMPTLY_SECRETS_DIR=/elsewhere\n")  # the next run
+    monkeypatch.setattr(os, "fdopen", real_fdopen)
+
+    assert seen_modes == [0o600, 0o600, 0o600]  # the token, then .data/env twice
+    assert (tmp_path / "twilio-token").read_text().strip() == token
+    assert first == again == tmp_path / "env"
+    assert f"PROMPTLY_TWILIO_AUTH_TOKEN={token}\n" in again.read_text()
+    assert again.read_text().endswith("PROMPTLY_SECRETS_DIR=/elsewhere\n")
+    for path in (tmp_path / "twilio-token", again):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 # --- tokens with any bytes: refused cleanly, never a crash -------------------------------------

@@ -274,3 +274,30 @@ def test_error_answers_carry_a_request_id_and_no_internals(
     assert f"(request {refused.headers['x-request-id']})" in logged
     assert "attacker-guess" in logged and "secret-key-name-2031" in logged
     assert f"(request {garbled.headers['x-request-id']})" in logged
+
+
+def test_a_failing_request_on_a_secret_path_logs_the_route_not_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The inbound email URL and the client links carry their secret in the path: a 500 or
+    an unreadable body is logged under the route's template, the token nowhere."""
+    token = "inbound-email-token-" + secrets.token_hex(16)
+    http = _offline_app(inbound_email_token=SecretStr(token))  # no Temporal, no database
+    email = {"from": (None, "anna@example.com"), "text": (None, "Tak")}
+    with caplog.at_level(logging.INFO):
+        failed = http.post(f"/inbound/email/{token}", files=email)
+        garbled = http.post(
+            f"/inbound/email/{token}",
+            content=b"--x\r\nnot a part",
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        )
+    assert failed.status_code == 500
+    assert garbled.status_code == 422
+    assert garbled.json()["errors"][0]["field"] == "body"
+    # Promptly's lines, each with its traceback (the test client's own lines name the URL).
+    ours = [r for r in caplog.records if r.name.startswith("promptly")]
+    logged = "\n".join(caplog.handler.format(record) for record in ours)
+    assert "Traceback" in logged and token not in logged
+    for answer in (failed, garbled):
+        assert "POST /inbound/email/{token}" in logged
+        assert f"(request {answer.json()['request_id']})" in logged

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import re
@@ -46,7 +47,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 SID = "AC" + "7" * 32
 TOKEN = "twilio-auth-token-for-tests"
-EMAIL_TOKEN = "inbound-email-token-0123456789"
+EMAIL_TOKEN = "inbound-email-token-0123456789abcdef"  # 32 bytes at least
 PUBLIC = "https://promptly.example.com"
 WARSAW = ZoneInfo("Europe/Warsaw")
 
@@ -470,6 +471,38 @@ async def test_an_undelivered_reminder_goes_by_email_and_the_front_desk_is_told(
     assert "receipt: delivered" in history.text
 
 
+async def test_an_undelivered_sms_to_a_shared_number_is_emailed_to_its_own_client(
+    stack: Stack,
+) -> None:
+    """Two clients share a phone (a family's number). The fallback of A's lost SMS carries
+    A's freshly signed links, so it goes to A's email, even when B's contacts changed last."""
+    first_id, phone, first_email = await stack.book()
+    first_case = f"appointment-{first_id}"
+    [lost_sms] = await until(
+        lambda: _templates(messages(stack.pool, first_case), {"confirmation"}), "A's SMS"
+    )
+    second_id, _, second_email = await stack.book(phone=phone)
+    await until(
+        lambda: _templates(messages(stack.pool, f"appointment-{second_id}"), {"confirmation"}),
+        "B's SMS",  # B's contacts are now the ones updated last
+    )
+
+    lost = await stack.receipt(phone, lost_sms["provider_id"], "undelivered", "30003")
+    assert lost.headers["X-Promptly-Outcome"] == "fallback"
+
+    [fallback] = await until(
+        lambda: _templates(messages(stack.pool, first_case), {"undelivered_sms"}), "the email"
+    )
+    assert (fallback["channel"], fallback["recipient"]) == ("email", first_email)
+    async with stack.pool.connection() as conn:
+        to_second = await (
+            await conn.execute(
+                "SELECT template FROM messages WHERE recipient = %s", (second_email,)
+            )
+        ).fetchall()
+    assert to_second == []  # B got nothing of A's, least of all A's links
+
+
 async def test_an_undelivered_inquiry_answer_reaches_the_customer_by_email(stack: Stack) -> None:
     """Every SMS to a client falls back when Twilio reports it lost, not only the ones a
     promise counts: an answer the customer never got is the case not kept."""
@@ -544,6 +577,70 @@ async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:
     view = await stack.status(appointment_id)
     assert view["status"] == "Confirmed"
     assert status_entries(view)[-1]["detail"] == "Client confirmed by email reply"
+
+
+async def test_an_email_reply_while_temporal_is_away_is_posted_again_by_sendgrid(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Unlike Twilio, SendGrid posts an email again while the API answers 5xx: an outage is a
+    503 with Retry-After (logged without the token in the URL), and the repeat confirms."""
+    appointment_id, _, email = await stack.book(channel="email")
+    case_id = f"appointment-{appointment_id}"
+    [sent] = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"confirmation"}), "the email"
+    )
+    reply = {
+        "from": f"Anna Nowak <{email}>",
+        "subject": f"Re: {sent['subject']}",
+        "text": "Tak",
+        "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>",
+    }
+    path = f"/inbound/email/{EMAIL_TOKEN}"
+    gone = await start_dev_server()
+    await gone.shutdown()
+    app = create_app(stack.settings, client=gone.client, pool=stack.pool)
+    with caplog.at_level(logging.WARNING, logger="promptly"):
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://promptly.test"
+            ) as cut_off,
+        ):
+            refused = await cut_off.post(path, files=_multipart(reply))
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"] == "60"
+    logged = "\n".join(
+        caplog.handler.format(r) for r in caplog.records if r.name.startswith("promptly")
+    )
+    assert "POST /inbound/email/{token}: Temporal is unreachable" in logged
+    assert EMAIL_TOKEN not in logged
+    assert (await stack.status(appointment_id))["status"] == "Booked"
+
+    again = await stack.http.post(path, files=_multipart(reply))  # SendGrid's next attempt
+    assert again.json() == {"intent": "confirm", "action": "confirmed"}
+    assert (await stack.status(appointment_id))["status"] == "Confirmed"
+
+
+async def test_an_inbound_post_without_its_fields_names_each_one(stack: Stack) -> None:
+    """A 422 from the inbound routes says which field, as every other route does."""
+    no_sender = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": SID, "Body": "TAK"}
+    nothing = {"AccountSid": SID, "Body": "TAK"}
+    no_sid = {"MessageStatus": "delivered", "AccountSid": SID}
+    sent = [
+        ("/inbound/sms", no_sender, ["From"]),
+        ("/inbound/sms", nothing, ["MessageSid", "From"]),
+        ("/inbound/sms/status", no_sid, ["MessageSid"]),
+    ]
+    for path, form, fields in sent:
+        answer = await stack.http.post(path, data=form, headers=stack.signed(path, form))
+        assert answer.status_code == 422, answer.text
+        assert [e["field"] for e in answer.json()["errors"]] == fields
+        assert {e["reason"] for e in answer.json()["errors"]} == {"required"}
+        assert answer.json()["request_id"] == answer.headers["x-request-id"]
+    no_address = {"from": "no address here", "text": "Tak"}
+    answer = await stack.http.post(f"/inbound/email/{EMAIL_TOKEN}", files=_multipart(no_address))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == [{"field": "from", "reason": "no sender address"}]
 
 
 async def test_a_forged_email_yes_confirms_nothing_and_the_front_desk_is_told(

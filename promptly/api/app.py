@@ -44,7 +44,13 @@ from promptly.api.docs import add_docs_routes
 from promptly.api.idempotency import IdempotentPosts
 from promptly.api.json_body import ApiJSONResponse
 from promptly.api.request_body import BodyTooLarge, read_body, replaying
-from promptly.api.security import RequestId, log_internal, request_id, scope_request_id
+from promptly.api.security import (
+    RequestId,
+    log_internal,
+    logged_path,
+    request_id,
+    scope_request_id,
+)
 from promptly.config import Settings
 from promptly.services.errors import (
     ErrorBody,
@@ -188,7 +194,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.error(
             "%s %s failed (request %s)",
             request.method,
-            request.url.path,
+            logged_path(request),
             request_id(request),
             exc_info=exc,
         )

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
 
 from promptly.config import Settings
-from promptly.domain import feed_tokens, invitations, keys, links
+from promptly.domain import invitations, keys, links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
 from promptly.domain.text_patterns import BUSINESS_ID
 from promptly.services.calendar_feeds import case_event, provider_feed, token_accepted
@@ -57,14 +57,15 @@ async def provider_calendar(
     after; cancelled and past ones are left out. Client shown by first name and reference."""
     settings: Settings = request.app.state.settings
     pool: AsyncConnectionPool = request.app.state.pool
-    key = feed_tokens.feed_key(settings.master_secret())
+    keyring = settings.keyring(keys.CALENDAR_FEEDS)  # the previous secret's, while in grace
+    now = datetime.now(UTC)
     async with pool.connection() as conn:
-        if not await token_accepted(conn, provider_id, token, key):
+        if not await token_accepted(conn, provider_id, token, keyring, now):
             raise ServiceError(403, _REFUSED, headers=_HEADERS)
         feed = await provider_feed(
             conn,
             provider_id,
-            datetime.now(UTC),
+            now,
             timezone=settings.office_timezone,
             uid_domain=settings.calendar_domain,
         )

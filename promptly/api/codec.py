@@ -5,7 +5,9 @@ return `{"payloads": [{"metadata": {"encoding": "<base64>"}, "data": "<base64>"}
 protobuf JSON form of `Payloads`). Point the UI at it with `--ui-codec-endpoint
 http://localhost:8000/codec` (dev server) or the UI's codec server setting.
 
-Only the compliance and admin roles may call it: with their API key in `X-API-Key` or as
+Only the compliance and admin roles may call it, and only admin may encode: the compliance
+role reads and changes nothing, and an encoded payload is input a strict-mode worker accepts
+(an update or signal sent from the UI). The caller's API key goes in `X-API-Key` or as
 `Authorization: Bearer <key>` (scripts, a UI with its own SSO passing its access token), or
 with the session cookie `GET /codec/login` gives a person who types such a key into its
 form. The cookie serves the Temporal UI's "include cross-origin credentials" codec setting,
@@ -41,6 +43,8 @@ from promptly.domain.common import Locale
 from promptly.domain.keys import CODEC_SESSIONS, Keyring
 
 CODEC_ROLES = frozenset({ApiRole.COMPLIANCE, ApiRole.ADMIN})
+# Encoding makes input a strict-mode worker accepts: for those who may change cases.
+ENCODE_ROLES = frozenset({ApiRole.ADMIN})
 ALLOWED_HEADERS = f"content-type, x-namespace, authorization, {API_KEY_HEADER.lower()}"
 SESSION_COOKIE = "promptly_codec"
 SESSION_ACTION = "codec-session"
@@ -232,6 +236,13 @@ def codec_router(settings: Settings) -> APIRouter:
                 request,
                 403,
                 f"role {caller.role.value} may not use the codec; needs compliance or admin",
+            )
+        if action == "encode" and caller.role not in ENCODE_ROLES:
+            return refuse(
+                request,
+                403,
+                f"role {caller.role.value} may only decode; encoding (input for workflows) "
+                "needs admin",
             )
         try:
             payloads = json_format.Parse(await request.body(), Payloads())

@@ -25,6 +25,7 @@ from promptly.config import Settings
 from promptly.domain.common import Channel
 from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus, unverified_sender
 from promptly.services.delivery_receipts import record_receipt
+from promptly.services.errors import ServiceError, invalid_input
 from promptly.services.inbound import InboundReply, handle_reply
 from promptly.services.waiting_inbound import TEMPORAL_AWAY
 
@@ -101,7 +102,8 @@ async def inbound_sms(request: Request) -> Response:
         return form
     sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
     if not sid or not sender:
-        return JSONResponse({"reason": "MessageSid and From are required"}, status_code=422)
+        missing = [name for name, value in (("MessageSid", sid), ("From", sender)) if not value]
+        raise invalid_input([(name, "required") for name in missing])
     if (refused := _limited(request, sender)) is not None:
         return refused
     reply = InboundReply(sid, Channel.SMS, sender, form.get("Body", ""))
@@ -128,7 +130,7 @@ async def inbound_sms_status(request: Request) -> Response:
         return form
     sid, status = form.get("MessageSid"), form.get("MessageStatus", "")
     if not sid:
-        return JSONResponse({"reason": "MessageSid is required"}, status_code=422)
+        raise invalid_input([("MessageSid", "required")])
     if status not in RECEIPT_STATUSES:  # queued, sending, accepted: not a receipt
         return Response(status_code=204)
     try:
@@ -160,7 +162,7 @@ async def inbound_email(token: str, request: Request) -> Response:
     form: dict[str, Any] = {k: v for k, v in parsed.items() if isinstance(v, str)}
     sender = parseaddr(form.get("from", ""))[1]
     if "@" not in sender:
-        return JSONResponse({"reason": "from: no sender address"}, status_code=422)
+        raise invalid_input([("from", "no sender address")])
     if (refused := _limited(request, sender.lower())) is not None:
         return refused
     text = form.get("text", "")
@@ -175,7 +177,17 @@ async def inbound_email(token: str, request: Request) -> Response:
             sender, form.get("SPF"), form.get("dkim"), _envelope_from(form.get("envelope"))
         ),
     )
-    outcome = await handle_reply(*_deps(request), reply)
+    try:
+        outcome = await handle_reply(*_deps(request), reply)
+    except TEMPORAL_AWAY as err:
+        # Stored, but unlike an SMS not swept up later: SendGrid posts the email again for
+        # three days while we answer 5xx, and its Message-ID makes the repeat act once.
+        raise ServiceError(
+            503,
+            "Temporal is unreachable; the email is kept, post it again later",
+            headers={"Retry-After": "60"},
+            internal=str(err),
+        ) from err
     return JSONResponse({"intent": outcome.intent.value, "action": outcome.action})
 
 

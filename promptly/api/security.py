@@ -51,12 +51,24 @@ def scope_request_id(scope: Scope) -> str | None:
     return state.get("request_id") if isinstance(state, dict) else None
 
 
+# What a log line names for a request no route matched: its path may be anything sent.
+UNMATCHED = "(no route)"
+
+
+def logged_path(request: Request) -> str:
+    """The request's route template (`/c/{token}`), never its path: client links and the
+    inbound email URL carry their secrets in the path, and logs are read by many."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED
+
+
 def log_internal(request: Request, what: str, detail: object) -> None:
     """Log what went wrong inside, under the request's id."""
     log.warning(
         "%s %s: %s: %s (request %s)",
         request.method,
-        request.url.path,
+        logged_path(request),
         what,
         detail,
         request_id(request),

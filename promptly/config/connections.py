@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel, EmailStr, Field, SecretStr, model_validator
+from pydantic import BaseModel, EmailStr, Field, SecretStr, field_validator, model_validator
+
+from promptly.config.signing import check_secret
 
 
 class ConnectionSettings(BaseModel):
@@ -54,12 +56,20 @@ class ConnectionSettings(BaseModel):
     )
     inbound_email_token: SecretStr | None = Field(
         default=None,
-        description="Secret path token of POST /inbound/email/{token} (SendGrid Inbound Parse); "
-        "unset: the route answers 404.",
+        description="Secret path token of POST /inbound/email/{token} (SendGrid Inbound Parse), "
+        "at least 32 random bytes: openssl rand -hex 32. Unset: the route answers 404.",
     )
     inbound_per_minute: int = Field(
         default=20, ge=1, description="Inbound replies accepted per sender per minute (429 above)."
     )
+
+    @field_validator("inbound_email_token")
+    @classmethod
+    def _inbound_email_token_is_strong(cls, token: SecretStr | None) -> SecretStr | None:
+        # The token is the route's only credential: as strong as the master secret.
+        if token is not None:
+            check_secret("inbound_email_token", token.get_secret_value(), "openssl rand -hex 32")
+        return token
 
     @model_validator(mode="after")
     def _twilio_is_complete(self) -> Self:

@@ -29,12 +29,12 @@ class MissingSecret(RuntimeError):
     """The worker or the API was started without a usable master secret."""
 
 
-def check_secret(name: str, value: str) -> None:
-    """Refuse a secret that is short or was published; the message never echoes the value."""
+def check_secret(name: str, value: str, generate: str = "openssl rand -base64 48") -> None:
+    """Refuse a secret that is short or was published; the message never echoes the value.
+    `generate` is the command the message suggests (a token in a URL wants no `/` or `+`)."""
     if len(value.encode()) < keys.MIN_SECRET_BYTES:
         raise ValueError(
-            f"{name} must be at least {keys.MIN_SECRET_BYTES} bytes of random data "
-            "(openssl rand -base64 48)"
+            f"{name} must be at least {keys.MIN_SECRET_BYTES} bytes of random data ({generate})"
         )
     if value in PUBLIC_SECRETS or "change-me" in value.lower():
         raise ValueError(f"{name} is a published example value: generate a random one")

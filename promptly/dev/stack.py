@@ -116,14 +116,15 @@ def twilio_fake(data_root: Path, port: int = TWILIO_FAKE_PORT) -> Iterator[dict[
     if os.environ.get("PROMPTLY_TWILIO_ACCOUNT_SID"):
         yield {}
         return
+    from promptly.cli.secrets import write_private
     from promptly.dev.twilio_fake import TwilioFake
 
     token_file = data_root / "twilio-token"
     token = token_file.read_text().strip() if token_file.exists() else ""
     if not token:
         token = secrets.token_urlsafe(24)
-        token_file.write_text(token + "\n")
-        token_file.chmod(0o600)
+        token_file.unlink(missing_ok=True)  # an empty file left over: recreate it private
+        write_private(token_file, token + "\n")
     fake = TwilioFake(account_sid="AC" + "d" * 32, auth_token=token, port=port)
     with fake:
         settings = {
@@ -201,14 +202,13 @@ def run(
     ):
         os.environ.setdefault("PROMPTLY_DATABASE_URL", database_url)
         os.environ.setdefault("PROMPTLY_TEMPORAL_ADDRESS", address)
-        env_file = data_root / "env"
-        env_file.write_text(
+        env_file = write_env(
+            data_root,
             f"PROMPTLY_DATABASE_URL={database_url}\nPROMPTLY_TEMPORAL_ADDRESS={address}\n"
             f"PROMPTLY_PUBLIC_BASE_URL={os.environ['PROMPTLY_PUBLIC_BASE_URL']}\n"
             + "".join(f"{name}={value}\n" for name, value in twilio_env.items())
-            + dev_secrets(data_root)
+            + dev_secrets(data_root),
         )
-        env_file.chmod(0o600)
         log.info("Temporal UI: http://localhost:%d  PostgreSQL: %s", ui_port, database_url)
         key = dev_api_key(data_root)
         ready = ReadyBlock(
@@ -236,6 +236,16 @@ async def _schedules_then_worker(
 
     await ensure_schedules(await make_client(settings), settings)
     await worker_and_api(settings, api_port, on_ready=on_ready)
+
+
+def write_env(data_root: Path, text: str) -> Path:
+    """`.data/env`, which the other commands read: it holds the Twilio fake's token, so it is
+    private from its first byte, and swapped in whole (a command never reads half of it)."""
+    from promptly.cli.secrets import replace_private
+
+    env_file = data_root / "env"
+    replace_private(env_file, text)
+    return env_file
 
 
 def dev_secrets(data_root: Path) -> str:

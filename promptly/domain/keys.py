@@ -102,6 +102,14 @@ class Keyring:
             return self.previous
         return None
 
+    def accepted(self, now: datetime) -> tuple[bytes, ...]:
+        """The keys that still verify at `now`, current first: for tokens that name no key id
+        (calendar feed tokens), tried against each."""
+        previous = self.key(self.previous_id, now) if self.previous_id is not None else None
+        if previous is None or previous == self.current:
+            return (self.current,)
+        return (self.current, previous)
+
     def verify(self, key_id: str, message: bytes, mac: bytes, now: datetime) -> bool:
         """Whether `mac` is the MAC of `message` under the key `key_id` names (bytes compare)."""
         key = self.key(key_id, now)

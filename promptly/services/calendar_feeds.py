@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 from promptly.domain import feed_tokens, invitations
 from promptly.domain.appointments.models import AppointmentStatus
 from promptly.domain.calendar_event import LIVE_STATUSES, CalendarEvent
+from promptly.domain.keys import Keyring
 
 # When an appointment's calendar facts last changed: its latest status entry (booking,
 # reschedule, confirmation, cancellation are all status changes). The row's `updated_at` moves
@@ -63,14 +64,16 @@ async def revoke_token(conn: AsyncConnection[Any], provider_id: str) -> bool:
 
 
 async def token_accepted(
-    conn: AsyncConnection[Any], provider_id: str, token: str, key: bytes
+    conn: AsyncConnection[Any], provider_id: str, token: str, keyring: Keyring, now: datetime
 ) -> bool:
     cursor = await conn.execute(
         "SELECT version FROM calendar_feed_tokens WHERE provider_id = %s AND active",
         (provider_id,),
     )
     row = await cursor.fetchone()
-    return row is not None and feed_tokens.token_matches(key, provider_id, int(row[0]), token)
+    return row is not None and feed_tokens.token_matches(
+        keyring, provider_id, int(row[0]), token, now
+    )
 
 
 # Part of every ETag: a release that renders feeds differently invalidates cached copies.

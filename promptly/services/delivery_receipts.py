@@ -182,11 +182,13 @@ def _wrong_number(message: Row, known: Row, *, emailed: bool) -> CreateTaskReque
 
 
 async def _client_and_visit(cur: AsyncCursor[Row], message: Row) -> tuple[Row, Row]:
-    """The client the message's number belongs to, and its case's visit (for fresh links)."""
+    """The client of the message's case, and its case's visit (for fresh links). Found
+    through the case, never by the number: clients may share a phone, and the fallback
+    carries this case's freshly signed links."""
     await cur.execute(
-        "SELECT client_id, name, email, locale, timezone FROM clients WHERE phone = %s"
-        " ORDER BY updated_at DESC LIMIT 1",
-        (message["recipient"],),
+        "SELECT client_id, name, email, locale, timezone"
+        " FROM cases JOIN clients USING (client_id) WHERE case_id = %s",
+        (message["case_id"],),
     )
     known = await cur.fetchone() or {}
     await cur.execute(
