@@ -142,7 +142,7 @@ def create_worker(
     archive = ArchiveActivities(client, pool, settings.retention, settings.office_timezone)
     reports = ReportActivities(pool, settings.office_timezone)
     rules = PolicyActivities(settings.appointment_policy())
-    # A bad escalation matrix stops the worker here, with file:line: path: reason.
+    # Settings refuse a bad matrix as they load; read again here, a file changed since too.
     complaint_rules = ComplaintRulesActivities(
         settings.complaint_matrix(), settings.complaint_policy(), settings.time_scale
     )

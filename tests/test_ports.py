@@ -4,6 +4,7 @@ one line and an exit code, not a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from promptly.dev.output import ReadyBlock
 from promptly.dev.ports import port_holder, port_is_free
 from promptly.dev.stack import links_to_this_api
+from tests.complaint_helpers import matrix
 from tests.conftest import installed_binary
 
 
@@ -233,3 +235,46 @@ def test_a_stack_in_another_folder_says_how_the_cli_reaches_it() -> None:
 
     assert "PROMPTLY_ENV_FILE" not in block(Path(".data"))  # found without being told
     assert "PROMPTLY_ENV_FILE=/tmp/second/env .venv/bin/promptly list" in block(Path("/tmp/second"))
+
+
+@pytest.mark.parametrize("command", [("worker",), ("api", "--port", "{port}"), ("list",)])
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        (
+            {"PROMPTLY_INQUIRY_ANSWER_WITHIN": "PT48H"},
+            "refused settings: inquiry_supervisor_after must be longer than inquiry_answer_within",
+        ),
+        (
+            {"PROMPTLY_ESCALATION_MATRIX": "matrix.json"},
+            "refused setting PROMPTLY_ESCALATION_MATRIX: matrix.json:1: routes: no default route",
+        ),
+    ],
+    ids=["inquiry-alerts-out-of-order", "bad-matrix"],
+)
+def test_a_bad_rule_is_refused_before_connecting_anywhere(
+    tmp_path: Path, command: tuple[str, ...], env: dict[str, str], said: str
+) -> None:
+    """settings.md: exit 2 and one line, never a traceback; not after the worker migrated and
+    reached Temporal (nothing listens at either address here: reaching for one would be exit 1)."""
+    no_default_route = matrix(routes=[{"category": "billing", "department": "care"}])
+    (tmp_path / "matrix.json").write_text(json.dumps(no_default_route))  # one line
+    port = str(free_port())
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLY_", "TEMPORAL_"))}
+    nowhere = {
+        "PROMPTLY_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "PROMPTLY_DATABASE_URL": f"postgresql://p@127.0.0.1:{port}/promptly",
+    }
+    ended = subprocess.run(
+        [installed_binary("promptly"), *(a.replace("{port}", port) for a in command)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=clean | {"HOME": str(tmp_path)} | SECRET | nowhere | env,
+    )
+    assert ended.returncode == 2, ended.stderr
+    assert "Traceback" not in ended.stderr
+    [line] = ended.stderr.strip().splitlines()
+    assert line.startswith(f"promptly: {said}"), line

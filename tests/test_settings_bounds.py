@@ -8,16 +8,20 @@ of it when the worker starts, not from a client.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import AfterValidator, ValidationError
 
 from promptly.config import Settings, settings_problems
 from promptly.domain.common import NonNegativeDuration, PositiveDuration
+from tests.complaint_helpers import matrix, write_matrix
 
 DURATIONS = sorted(
     name for name, field in Settings.model_fields.items() if field.annotation is timedelta
@@ -190,3 +194,43 @@ def test_a_valid_office_calendar_reaches_the_appointment_policy(
     assert office.weekdays == [0, 2, 4]
     assert office.holidays == ["2026-12-24", "2026-12-25"]
     assert (office.hours.start_hour, office.hours.end_hour) == (9, 18)
+
+
+# --- rules the worker used to find only after it connected -------------------------------------
+
+
+def test_a_supervisor_alert_before_the_front_desks_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """settings.md: the supervisor's alert comes after the front desk's."""
+    assert refused(monkeypatch, "PROMPTLY_INQUIRY_ANSWER_WITHIN", "PT48H") == [
+        "refused settings: inquiry_supervisor_after must be longer than inquiry_answer_within"
+    ]
+
+
+def test_a_bad_matrix_file_is_refused_one_line_per_problem(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """cases.md: `file:line: path: reason` for each problem, under the variable's name."""
+    path = write_matrix(tmp_path, matrix(routes=[{"category": "billing", "department": "legal"}]))
+    head = "refused setting PROMPTLY_ESCALATION_MATRIX"
+    [unknown, no_default] = refused(monkeypatch, "PROMPTLY_ESCALATION_MATRIX", str(path))
+    assert re.fullmatch(
+        rf"{head}: {path}:\d+: routes\[0\]\.department: unknown department 'legal' .*", unknown
+    ), unknown
+    assert re.fullmatch(rf"{head}: {path}:\d+: routes: no default route: .*", no_default)
+    path.write_text(json.dumps(matrix(tiers={"default": {"breach_after": -3600}}), indent=2))
+    [tier] = refused(monkeypatch, "PROMPTLY_ESCALATION_MATRIX", str(path))
+    assert re.fullmatch(
+        rf"{head}: {path}:\d+: tiers\.default\.breach_after: must be a positive duration, .*", tier
+    ), tier
+    assert refused(monkeypatch, "PROMPTLY_ESCALATION_MATRIX", str(tmp_path / "none.json")) == [
+        f"{head}: {tmp_path / 'none.json'}:?: (top): cannot read the file: [Errno 2] No such "
+        f"file or directory: '{tmp_path / 'none.json'}'"
+    ]
+
+
+def test_a_good_matrix_file_is_taken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = write_matrix(tmp_path, matrix())
+    monkeypatch.setenv("PROMPTLY_ESCALATION_MATRIX", str(path))
+    assert list(Settings().complaint_matrix().departments) == ["care"]

@@ -71,15 +71,16 @@ def settings_problems(invalid: ValidationError) -> list[str]:
     """One line per refused value, named as the operator set it: `refused setting
     PROMPTLY_NO_SHOW_AFTER: must not be a negative duration, got -0:05:00`. A nested error
     keeps its path after the variable (`PROMPTLY_API_KEYS.root.role`); a rule between
-    settings reads `refused settings: <its reason>`."""
+    settings reads `refused settings: <its reason>`. A reason of several lines (a matrix file's
+    problems) gives one line each, under the same head."""
     prefix = str(Settings.model_config.get("env_prefix", ""))
     lines = []
     for error in invalid.errors(include_input=False, include_url=False):
-        reason = error["msg"].removeprefix("Value error, ")
+        reasons = error["msg"].removeprefix("Value error, ").splitlines()
         if not error["loc"]:  # a rule between settings names them in its reason
-            lines.append(f"refused settings: {reason}")
+            lines += [f"refused settings: {reason}" for reason in reasons]
             continue
         head, *rest = error["loc"]
         where = ".".join([f"{prefix}{head}".upper(), *map(str, rest)])
-        lines.append(f"refused setting {where}: {reason}")
+        lines += [f"refused setting {where}: {reason}" for reason in reasons]
     return lines

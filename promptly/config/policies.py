@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from promptly.domain.appointments.models import AppointmentPolicy
 from promptly.domain.calendar import BusinessCalendar, HourRange, IsoDate, Weekday
@@ -16,6 +16,19 @@ from promptly.domain.complaints.models import DEFAULT_ROOT_CAUSES, ComplaintPoli
 from promptly.domain.inquiries.models import InquiryPolicy
 
 SIX_MONTHS = timedelta(days=183)
+
+
+def read_matrix(setting: str | None) -> EscalationMatrix:
+    """The escalation matrix at `setting` (the packaged one when unset), validated;
+    MatrixError (file:line: path: reason) if not."""
+    path = Path(setting) if setting else escalation.PACKAGED_MATRIX
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise escalation.MatrixError(
+            str(path), [escalation.MatrixProblem(None, "", f"cannot read the file: {err}")]
+        ) from err
+    return escalation.parse_matrix(text, str(path))
 
 
 class AppointmentSettings(BaseModel):
@@ -119,7 +132,8 @@ class ComplaintSettings(BaseModel):
     escalation_matrix: str | None = Field(
         default=None,
         description="Path of the JSON escalation matrix; the packaged "
-        "promptly/domain/complaints/escalation_matrix.json when unset. Checked at worker start.",
+        "promptly/domain/complaints/escalation_matrix.json when unset. Every process (worker, "
+        "API, CLI) refuses a bad one as it starts.",
     )
     complaint_update_every: PositiveDuration = Field(
         default=timedelta(hours=24),
@@ -157,10 +171,25 @@ class ComplaintSettings(BaseModel):
         description="An inquiry unanswered this long alerts the supervisor.",
     )
 
-    def inquiry_policy(self) -> InquiryPolicy:
-        """Unscaled; the inquiry activities apply `time_scale`."""
+    @field_validator("escalation_matrix")
+    @classmethod
+    def _matrix_is_usable(cls, setting: str | None) -> str | None:
+        """A bad matrix stops every process as it reads its settings (exit 2), one line per
+        problem, before it connects anywhere."""
+        try:
+            read_matrix(setting)
+        except escalation.MatrixError as err:
+            raise ValueError("\n".join(err.lines)) from err
+        return setting
+
+    @model_validator(mode="after")
+    def _inquiry_alerts_in_order(self) -> Self:
         if self.inquiry_supervisor_after <= self.inquiry_answer_within:
             raise ValueError("inquiry_supervisor_after must be longer than inquiry_answer_within")
+        return self
+
+    def inquiry_policy(self) -> InquiryPolicy:
+        """Unscaled; the inquiry activities apply `time_scale`."""
         return InquiryPolicy(
             answer_within=self.inquiry_answer_within,
             supervisor_after=self.inquiry_supervisor_after,
@@ -168,16 +197,7 @@ class ComplaintSettings(BaseModel):
 
     def complaint_matrix(self) -> EscalationMatrix:
         """The validated escalation matrix; MatrixError (file:line: path: reason) if not."""
-        path = escalation.PACKAGED_MATRIX
-        if self.escalation_matrix:
-            path = Path(self.escalation_matrix)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise escalation.MatrixError(
-                str(path), [escalation.MatrixProblem(None, "", f"cannot read the file: {err}")]
-            ) from err
-        return escalation.parse_matrix(text, str(path))
+        return read_matrix(self.escalation_matrix)
 
     def complaint_policy(self) -> ComplaintPolicy:
         """Unscaled; the routing activity applies `time_scale` with the matrix tiers."""

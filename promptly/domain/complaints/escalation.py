@@ -1,10 +1,10 @@
 """The escalation matrix file: parsed, validated, and every problem reported with its line.
 
 The matrix (category × severity → department, owner, tiers, office hours) is JSON shipped
-in the package (`escalation_matrix.json`) or at `PROMPTLY_ESCALATION_MATRIX`. The worker
-parses it at start; a bad file stops it with `file:line: path: reason` for each problem,
-so nobody learns of a typo from a complaint that went nowhere. Pure: the caller reads the
-file and passes its text.
+in the package (`escalation_matrix.json`) or at `PROMPTLY_ESCALATION_MATRIX`. Every process
+parses it when it reads its settings; a bad file stops it with `file:line: path: reason` for
+each problem, so nobody learns of a typo from a complaint that went nowhere. Pure: the caller
+reads the file and passes its text.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ class MatrixError(ValueError):
     def __init__(self, source: str, problems: list[MatrixProblem]) -> None:
         self.source = source
         self.problems = problems
-        lines = [
+        # One `file:line: path: reason` per problem.
+        self.lines = [
             f"{source}:{problem.line or '?'}: {problem.path or '(top)'}: {problem.reason}"
             for problem in problems
         ]
-        super().__init__("escalation matrix refused:\n" + "\n".join(lines))
+        super().__init__("escalation matrix refused:\n" + "\n".join(self.lines))
 
 
 def parse_matrix(text: str, source: str = "escalation matrix") -> EscalationMatrix:
