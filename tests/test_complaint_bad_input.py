@@ -130,7 +130,13 @@ async def test_verdict_before_any_proposal_and_close_by_the_customer_are_refused
 
     after = await handle.query(ComplaintWorkflow.status)
     assert after.status is ComplaintStatus.ON_HOLD
-    assert len(after.timeline) == len(before.timeline) + 1  # only the accepted hold
+    # Only the accepted hold is in the timeline (with the news of it to the customer).
+    added = after.timeline[len(before.timeline) :]
+    assert [e.detail for e in added if e.kind is TimelineKind.STATUS] == [
+        "On hold, waiting on the customer: Waiting for photos; SLA clock paused until "
+        f"{after.hold_until.isoformat() if after.hold_until else ''} at the latest"
+    ]
+    assert {e.kind for e in added} <= {TimelineKind.STATUS, TimelineKind.MESSAGE}
     await handle.execute_update(
         ComplaintWorkflow.close, CloseComplaintInput(reason="test over", actor=SUPERVISOR)
     )
