@@ -5,9 +5,11 @@ Times are asserted on the message and task rows the activities wrote to PostgreS
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from psycopg_pool import AsyncConnectionPool
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -21,6 +23,7 @@ from promptly.domain.appointments.models import (
     ConfirmInput,
     RecordCallOutcomeInput,
 )
+from promptly.domain.readable_time import readable
 from promptly.domain.surveys.models import SurveyAnswer, SurveyStatus, SurveyView
 from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 from promptly.services.appointments import book
@@ -32,6 +35,7 @@ from tests.helpers import (
     STAFF,
     appointment,
     close_to,
+    end_workflows,
     messages,
     next_local,
     sleep_until,
@@ -157,3 +161,22 @@ async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor
     assert "next visit must be booked and paid anew" in final.needs_attention
     notice = next(m for m in sent if m["template"] == "no_show_notice")
     assert close_to(notice["requested_at"], start + timedelta(minutes=15))
+
+
+async def test_the_temporal_ui_shows_the_visit_and_the_next_step_in_readable_time(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings
+) -> None:
+    """Above the history the UI shows the static details (the visit as the client reads it)
+    and the current details (the next step, in office time): never a UTC machine time."""
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + 5 * 24 * timedelta(hours=1), timezone="America/New_York")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=1))
+    details = await (await handle.describe()).static_details() or ""
+    assert f"- start: {readable(request.start, 'America/New_York')}" in details
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    office = settings.office_timezone
+    shown = metadata.current_details
+    assert f"· visit {readable(request.start, office)} · next: " in shown
+    assert re.search(rf"next: [a-z ]+ at \d{{4}}-\d\d-\d\d \d\d:\d\d {office}", shown), shown
+    await end_workflows(env, handle.id)

@@ -41,7 +41,7 @@ async def test_the_demo_plays_every_story_to_its_end_and_cleans_up(
     dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
     printed = io.StringIO()
-    board = Board(Console(file=printed, width=200))
+    board = Board(Console(file=printed, width=200), timezone="Europe/Warsaw")
     began = datetime.now(UTC)
 
     assert await demo.run(settings, SCALE, client=dev_env.client, board=board), printed.getvalue()
@@ -65,13 +65,20 @@ async def test_the_demo_plays_every_story_to_its_end_and_cleans_up(
         for before, after in zip(["booking", *statuses], statuses, strict=False):
             assert f"{case:<26} {before} → {after}" in output
     assert f"demo: {silent} ended NoShow" in output
+    # Times as the office reads them, zone named once; no machine time in a line.
+    assert "times in Europe/Warsaw" in output and "+00:00" not in output
+    assert f"{confirmed:<26} Booked → Confirmed: Client confirmed" in output
 
-    # Nothing is left running on the demo queue once the demo has returned.
+    # Nothing is left running on the demo queue once the demo has returned, not even the
+    # surveys the completed visits started.
     for case in cases:
         handle = dev_env.client.get_workflow_handle(f"appointment-{case}")
         description = await handle.describe()
         assert description.status is not WorkflowExecutionStatus.RUNNING  # ended or terminated
         assert (await description.memo()) == {"promptly_demo": True}
+    for case in (confirmed, phone):
+        survey = dev_env.client.get_workflow_handle(f"survey-appointment-{case}")
+        assert (await survey.describe()).status is not WorkflowExecutionStatus.RUNNING
 
     # The staff inbox and the QA report leave demo cases out.
     demo_tasks = [

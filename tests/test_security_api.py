@@ -169,7 +169,7 @@ async def test_compliance_reader_gets_no_usable_link_and_used_links_are_spent(
                 method, f"/c/{tokens[action]}", data={"new_start": new_time, "reason": "x"}
             )
             assert spent.status_code == 409, (action, method, spent.text)
-            assert "Ten link został już użyty" in spent.text
+            assert "Ten link jest już nieaktualny" in spent.text
     view = await _status(api, request.appointment_id)
     assert view["status"] == "Booked" and view["reschedules"] == 1  # not cancelled, moved once
 
@@ -182,7 +182,7 @@ async def test_compliance_reader_gets_no_usable_link_and_used_links_are_spent(
     assert back.status_code == 200, back.text
     for action in ("reschedule", "cancel"):
         spent = await api.get(f"/c/{tokens[action]}")
-        assert spent.status_code == 409 and "Ten link został już użyty" in spent.text, action
+        assert spent.status_code == 409 and "Ten link jest już nieaktualny" in spent.text, action
 
 
 # --- odd bytes: a clean 4xx, never a crash ------------------------------------------------------

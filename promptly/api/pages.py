@@ -96,7 +96,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "problem.not_found.text": "Please contact us and we will help.",
         "problem.final": "This can no longer be changed",
         "problem.final.text": "Its status: {status}.",
-        "problem.superseded": "This link has already been used",
+        "problem.superseded": "This link is out of date",
         "problem.superseded.text": "Your visit has changed since this message: please use the "
         "links in our latest message, or contact us.",
         "problem.refused": "We could not do that",
@@ -197,7 +197,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "problem.not_found.text": "Skontaktuj się z nami, a pomożemy.",
         "problem.final": "Tego nie można już zmienić",
         "problem.final.text": "Status: {status}.",
-        "problem.superseded": "Ten link został już użyty",
+        "problem.superseded": "Ten link jest już nieaktualny",
         "problem.superseded.text": "Twoja wizyta zmieniła się od tej wiadomości: użyj linków z "
         "naszej najnowszej wiadomości albo skontaktuj się z nami.",
         "problem.refused": "Nie udało się tego zrobić",

@@ -195,7 +195,7 @@ async def run(
 
     scaled = demo_settings(settings, time_scale)
     client = client or await make_client(scaled)
-    board = board or Board()
+    board = board or Board(timezone=scaled.office_timezone)
     tag = datetime.now(UTC).strftime("%H%M%S")
     handles: list[Handle] = []
     async with open_pool(scaled) as pool, create_worker(client, scaled, pool=pool):
@@ -203,7 +203,8 @@ async def run(
             return await _play(client, scaled, time_scale, tag, board, handles)
         finally:
             # Before the worker stops: no demo case may stay open on a queue nobody serves.
-            await asyncio.shield(end_cases(handles, "demo over: the sample story has ended"))
+            ended = end_cases(client, handles, "demo over: the sample story has ended")
+            await asyncio.shield(ended)
 
 
 async def _play(
@@ -225,8 +226,9 @@ async def _play(
         board.add(appointment_id, story.ends_as.value, start)
     last_start = max(starts.values())
     board.intro(
-        f"demo: {len(STORIES)} appointments on a {time_scale:g}× clock; the last visit is at "
-        f"{last_start.astimezone():%H:%M:%S}. Watch them in the Temporal UI too "
+        f"demo: {len(STORIES)} appointments on a {time_scale:g}× clock, times in "
+        f"{board.timezone}; the last visit is at {board.at(last_start)}. Watch them in the "
+        f"Temporal UI too "
         f"(http://localhost:8233; `promptly views` links today's visits)."
     )
     # Past the last visit: the no-show rule (15 min) and the end of a visit, scaled, + slack.
@@ -282,10 +284,11 @@ class _Watcher:
         except (WorkflowQueryFailedError, RPCError):
             return
         for entry in view.timeline[self.seen :]:
-            self.board.event(self.case, view.status.value, entry)
             # Status entries carry every change, also those shorter than one poll.
             if entry.kind is TimelineKind.STATUS and isinstance(entry.data.get("status"), str):
-                self.board.status(self.case, entry.data["status"])
+                self.board.status(self.case, entry.data["status"], why=entry.detail)
+            else:
+                self.board.event(self.case, entry)
         self.seen = len(view.timeline)
         self.board.status(self.case, view.status.value)
 
@@ -295,15 +298,17 @@ class _Watcher:
             await asyncio.sleep(POLL)
 
 
-async def end_cases(handles: list[Handle], reason: str) -> list[str]:
-    """Terminate each case that is still open (its survey child with it); the ids ended."""
+async def end_cases(client: Client, handles: list[Handle], reason: str) -> list[str]:
+    """Terminate each case that is still open, and the survey a completed visit started (a
+    child the case abandons when it closes); the ids ended."""
     ended = []
-    for handle in handles:
+    for workflow_id in (id_ for handle in handles for id_ in (handle.id, f"survey-{handle.id}")):
+        handle = client.get_workflow_handle(workflow_id)
         try:
             description = await handle.describe()
             if description.status is WorkflowExecutionStatus.RUNNING:
                 await handle.terminate(reason=reason)
-                ended.append(handle.id)
+                ended.append(workflow_id)
         except RPCError:
-            continue  # gone already
+            continue  # gone already, or never started
     return ended

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.live import Live
@@ -14,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from promptly.domain.common import TimelineEntry
+from promptly.domain.readable_time import readable_text
 
 
 @dataclass
@@ -25,8 +27,12 @@ class Row:
 
 
 class Board:
-    def __init__(self, console: Console | None = None) -> None:
+    """Times are shown in `timezone` (the office's), as `promptly status` shows them: the
+    machine's clock may be UTC while the messages say Warsaw time."""
+
+    def __init__(self, console: Console | None = None, timezone: str = "UTC") -> None:
         self.console = console or Console(soft_wrap=True)  # one line per event, in logs too
+        self.timezone = timezone
         self.rows: dict[str, Row] = {}
         self.changes: list[tuple[str, str, str]] = []  # (case, from, to), in order
         self._live: Live | None = None
@@ -41,22 +47,35 @@ class Board:
     def say(self, text: str) -> None:
         self.console.print(Text(text))
 
-    def status(self, case: str, status: str) -> None:
+    def status(self, case: str, status: str, why: str = "") -> None:
+        """One line per change: the move and, from the timeline, what made it."""
         row = self.rows[case]
         if row.status == status:
             return
         self.changes.append((case, row.status, status))
-        self.say(f"{_clock()}  {case:<26} {row.status} → {status}")
+        because = f": {self._readable(why)}" if why else ""
+        self.say(f"{self._clock()}  {case:<26} {row.status} → {status}{because}")
         row.status = status
         self._refresh()
 
-    def event(self, case: str, status: str, entry: TimelineEntry) -> None:
+    def event(self, case: str, entry: TimelineEntry) -> None:
         row = self.rows[case]
-        row.last = f"{entry.kind.value}: {entry.detail}"
+        detail = self._readable(entry.detail)
+        row.last = f"{entry.kind.value}: {detail}"
         self.console.print(
-            Text(f"{_clock()}  {case:<26}   {entry.kind.value}: {entry.detail}", style="dim")
+            Text(f"{self._clock()}  {case:<26}   {entry.kind.value}: {detail}", style="dim")
         )
         self._refresh()
+
+    def at(self, moment: datetime) -> str:
+        """`20:50:03`: a moment on the compressed clock, to the second, in the board's zone."""
+        return f"{moment.astimezone(ZoneInfo(self.timezone)):%H:%M:%S}"
+
+    def _clock(self) -> str:
+        return self.at(datetime.now().astimezone())
+
+    def _readable(self, text: str) -> str:
+        return readable_text(text, self.timezone)
 
     def table(self) -> Table:
         table = Table(title="demo cases", expand=False)
@@ -67,7 +86,7 @@ class Board:
                 case,
                 row.status,
                 row.expected,
-                f"{row.start.astimezone():%H:%M:%S}",
+                self.at(row.start),
                 Text(row.last[:60]),
             )
         return table
@@ -88,7 +107,3 @@ class Board:
     def _refresh(self) -> None:
         if self._live is not None:
             self._live.update(self.table())
-
-
-def _clock() -> str:
-    return f"{datetime.now().astimezone():%H:%M:%S}"

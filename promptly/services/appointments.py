@@ -17,6 +17,7 @@ from promptly.domain.appointments.models import (
     AppointmentView,
     appointment_workflow_id,
 )
+from promptly.domain.readable_time import readable
 from promptly.services.cases import case_details, reached, start_case
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.search_attributes import (
@@ -59,7 +60,8 @@ async def book(
             request.appointment_id,
             {
                 "service": request.service,
-                "start": f"{request.start.isoformat()} ({request.client.timezone})",
+                # As the client reads it: the time in their zone, the zone named.
+                "start": readable(request.start, request.client.timezone),
                 "duration": f"{request.duration_minutes} min",
                 "client": reached(request.client),
                 "provider": request.provider.id,

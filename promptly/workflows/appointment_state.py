@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         CaseKind,
         TimelineKind,
     )
+    from promptly.domain.readable_time import readable
     from promptly.domain.workflow_timeouts import RECORD_TIMEOUT
     from promptly.workflows.read_views import record_before_answer, status_view
 
@@ -230,9 +231,12 @@ class AppointmentState(JournaledCase):
         step = appointment_rules.next_step(case)
         waiting_for = step.step.value.replace("_", " ") if step else "closing"
         next_step = f"{waiting_for} at {until.isoformat()}"
+        # The details are read in the UI: office time, to the minute, zone named (the timer's
+        # summary keeps the machine time it always had).
+        office = self._office_timezone
         workflow.set_current_details(
-            f"**{case.status.value}** · visit {case.request.start.isoformat()} · next: "
-            f"{next_step}"
+            f"**{case.status.value}** · visit {readable(case.request.start, office)} · next: "
+            f"{waiting_for} at {readable(until, office)}"
             + (
                 f" · needs attention: {', '.join(case.needs_attention)}"
                 if case.needs_attention

@@ -59,7 +59,9 @@ class AppointmentSteps(AppointmentSends):
         self._set_status(
             AppointmentStatus.NO_SHOW,
             SYSTEM,
-            "Not checked in 15 minutes after the start: no-show (counts as held)",
+            # The moment that applied (delays move it; the policy sets it), not "15 minutes".
+            f"Not checked in by {appointment_rules.no_show_moment(self.case).isoformat()}:"
+            " no-show (counts as held)",
         )
         self._promises.met(PromiseKind.NO_SHOW)
         record = self._decide_billing(BillingOutcome.NO_SHOW, SYSTEM, "not checked in")
