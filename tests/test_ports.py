@@ -47,8 +47,14 @@ def test_the_holder_of_a_port_is_named_by_pid_and_command() -> None:
 
 
 def _promptly(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
+    *args: str, cwd: Path, env: dict[str, str] | None = None, alone: bool = False
 ) -> subprocess.CompletedProcess[str]:
+    """`promptly *args` with `env` over this machine's environment; `alone`: over none of its
+    PROMPTLY_ or TEMPORAL_ variables, with HOME in `cwd` (nothing of a stack running here)."""
+    base = dict(os.environ)
+    if alone:
+        base = {k: v for k, v in base.items() if not k.startswith(("PROMPTLY_", "TEMPORAL_"))}
+        base["HOME"] = str(cwd)
     return subprocess.run(
         [installed_binary("promptly"), *args],
         cwd=cwd,
@@ -56,8 +62,15 @@ def _promptly(
         text=True,
         timeout=120,
         stdin=subprocess.DEVNULL,
-        env=None if env is None else {**os.environ, **env},
+        env=None if env is None and not alone else base | (env or {}),
     )
+
+
+def _one_line(ended: subprocess.CompletedProcess[str]) -> str:
+    """What a process that refused to start said: one line, never a traceback."""
+    assert "Traceback" not in ended.stderr
+    [line] = ended.stderr.strip().splitlines()
+    return line
 
 
 def test_a_second_dev_stack_stops_at_once_naming_the_taken_port(tmp_path: Path) -> None:
@@ -179,20 +192,12 @@ def test_a_process_that_cannot_start_says_why_in_one_line(
     tmp_path: Path, args: tuple[str, ...], env: dict[str, str], code: int, said: str
 ) -> None:
     port = str(free_port())  # nothing listens there
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLY_", "TEMPORAL_"))}
     given = {k: v.replace("{port}", port) for k, v in env.items()}
-    ended = subprocess.run(
-        [installed_binary("promptly"), *(a.replace("{port}", port) for a in args)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        env=clean | {"HOME": str(tmp_path)} | given,
+    ended = _promptly(
+        *(a.replace("{port}", port) for a in args), cwd=tmp_path, env=given, alone=True
     )
     assert ended.returncode == code, ended.stderr
-    assert "Traceback" not in ended.stderr
-    [line] = ended.stderr.strip().splitlines()
+    line = _one_line(ended)
     assert line.startswith(f"promptly: {said}"), line
 
 
@@ -204,15 +209,8 @@ def test_the_cli_reaches_the_stack_whose_env_file_it_is_given(tmp_path: Path) ->
     (other / "env").write_text(
         f"PROMPTLY_TEMPORAL_ADDRESS=127.0.0.1:{port}\nPROMPTLY_LINK_SECRET={'y' * 48}\n"
     )
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLY_", "TEMPORAL_"))}
-    ended = subprocess.run(
-        [installed_binary("promptly"), "list"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        env=clean | {"HOME": str(tmp_path), "PROMPTLY_ENV_FILE": str(other / "env")},
+    ended = _promptly(
+        "list", cwd=tmp_path, env={"PROMPTLY_ENV_FILE": str(other / "env")}, alone=True
     )
     assert ended.returncode == 1, ended.stderr
     assert f"127.0.0.1:{port}" in ended.stderr  # the address from that file, nowhere else
@@ -260,21 +258,16 @@ def test_a_bad_rule_is_refused_before_connecting_anywhere(
     no_default_route = matrix(routes=[{"category": "billing", "department": "care"}])
     (tmp_path / "matrix.json").write_text(json.dumps(no_default_route))  # one line
     port = str(free_port())
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLY_", "TEMPORAL_"))}
     nowhere = {
         "PROMPTLY_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "PROMPTLY_DATABASE_URL": f"postgresql://p@127.0.0.1:{port}/promptly",
     }
-    ended = subprocess.run(
-        [installed_binary("promptly"), *(a.replace("{port}", port) for a in command)],
+    ended = _promptly(
+        *(a.replace("{port}", port) for a in command),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        env=clean | {"HOME": str(tmp_path)} | SECRET | nowhere | env,
+        env=SECRET | nowhere | env,
+        alone=True,
     )
     assert ended.returncode == 2, ended.stderr
-    assert "Traceback" not in ended.stderr
-    [line] = ended.stderr.strip().splitlines()
+    line = _one_line(ended)
     assert line.startswith(f"promptly: {said}"), line
