@@ -104,9 +104,9 @@ class Keyring:
 
     def accepted(self, now: datetime) -> tuple[bytes, ...]:
         """The keys that still verify at `now`, current first: for tokens that name no key id
-        (calendar feed tokens), tried against each."""
-        previous = self.key(self.previous_id, now) if self.previous_id is not None else None
-        if previous is None or previous == self.current:
+        (compact link tokens, calendar feed tokens), tried against each."""
+        previous, until = self.previous, self.previous_until
+        if previous is None or until is None or now >= until or previous == self.current:
             return (self.current,)
         return (self.current, previous)
 

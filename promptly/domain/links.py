@@ -157,11 +157,8 @@ def _verify_compact(keyring: Keyring, token: str, now: datetime) -> LinkClaims:
         )
     except (ValueError, KeyError, TypeError, OverflowError, OSError, binascii.Error) as err:
         raise InvalidLink("this link is not valid") from err
-    accepted = [keyring.current]
-    if keyring.previous is not None and keyring.previous_until and now < keyring.previous_until:
-        accepted.append(keyring.previous)
     if not case_id or not any(
-        hmac.compare_digest(mac, _compact_mac(key, payload)) for key in accepted
+        hmac.compare_digest(mac, _compact_mac(key, payload)) for key in keyring.accepted(now)
     ):
         raise InvalidLink("this link is not valid")
     return claims

@@ -51,7 +51,7 @@ STILL_TRUE_AFTER_CLOSE = ("complaint_closed", "complaint_note", "complaint_surve
 # What a hold supersedes: the news of an earlier hold (its start, its end); and, when the
 # updates pause for the customer's answer, an update promising a time the clock no longer keeps.
 SUPERSEDED_BY_A_HOLD = ("complaint_on_hold", "hold_ended")
-SUPERSEDED_WHILE_UPDATES_PAUSE = ("complaint_on_hold", "hold_ended", "status_update")
+SUPERSEDED_WHILE_UPDATES_PAUSE = (*SUPERSEDED_BY_A_HOLD, "status_update")
 # What a reopen supersedes: the proposal the customer turned down.
 SUPERSEDED_BY_A_REOPEN = ("resolution_proposed",)
 
