@@ -42,6 +42,7 @@ from promptly.domain.appointments.models import (
 )
 from promptly.domain.common import Actor, ActorKind, TimelineKind
 from promptly.domain.demo import DEMO_ID_PREFIX, DEMO_MEMO
+from promptly.domain.surveys.models import survey_workflow_id
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
 
@@ -302,7 +303,8 @@ async def end_cases(client: Client, handles: list[Handle], reason: str) -> list[
     """Terminate each case that is still open, and the survey a completed visit started (a
     child the case abandons when it closes); the ids ended."""
     ended = []
-    for workflow_id in (id_ for handle in handles for id_ in (handle.id, f"survey-{handle.id}")):
+    every_id = (id_ for handle in handles for id_ in (handle.id, survey_workflow_id(handle.id)))
+    for workflow_id in every_id:
         handle = client.get_workflow_handle(workflow_id)
         try:
             description = await handle.describe()

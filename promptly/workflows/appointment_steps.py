@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.readable_time import readable
-    from promptly.domain.surveys.models import SurveyRequest
+    from promptly.domain.surveys.models import SurveyRequest, survey_workflow_id
     from promptly.domain.tasks import TaskKind
     from promptly.domain.workflow_timeouts import RECORD_TIMEOUT, WORKFLOW_TASK_TIMEOUT
 
@@ -107,7 +107,7 @@ class AppointmentSteps(AppointmentSends):
 
     @property
     def _survey_id(self) -> str:
-        return f"survey-{self._workflow_id}"
+        return survey_workflow_id(self._workflow_id)
 
     def _note_survey(self) -> None:
         self._update(survey_started=True)

@@ -12,6 +12,11 @@ from pydantic import AwareDatetime, Field, StringConstraints
 from promptly.domain.common import Model, Person, TimelineEntry
 
 
+def survey_workflow_id(case_workflow_id: str) -> str:
+    """The workflow id of the survey a completed visit starts (`survey-appointment-A-1`)."""
+    return f"survey-{case_workflow_id}"
+
+
 class SurveyRequest(Model):
     """The post-visit follow-up: sent `send_after` the end, reminded once, then closed."""
 
