@@ -27,6 +27,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import ApiRole, Settings
 from promptly.domain.appointments.models import AppointmentRequest
+from promptly.domain.surveys.models import SurveyRequest, survey_workflow_id
+from promptly.workflows.survey import SurveyWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
 from tests.helpers import appointment, tasks, until
 from tests.sendgrid_fake import RecordedRequest, SendGridFake
@@ -231,3 +233,66 @@ async def _async(value: Any) -> Any:
 
 async def _open_kind(pool: AsyncConnectionPool, case_id: str, kind: str) -> list[dict[str, Any]]:
     return [t for t in await tasks(pool, case_id) if t["kind"] == kind and t["status"] == "open"]
+
+
+async def test_a_phone_client_answers_the_survey_to_the_desk(
+    desk: Desk, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    visit = appointment(datetime.now(UTC) - timedelta(hours=3), channel="phone", locale="en")
+    phone = f"+48{random.randint(600_000_000, 799_999_999)}"
+    client = visit.client.model_copy(update={"id": f"C-{uuid.uuid4().hex[:8]}", "phone": phone})
+    survey_id = survey_workflow_id(visit.workflow_id)
+    await dev_env.client.start_workflow(
+        SurveyWorkflow.run,
+        SurveyRequest(
+            appointment_case_id=visit.workflow_id,
+            appointment_id=visit.appointment_id,
+            client=client,
+            service=visit.service,
+            visit_ended_at=datetime.now(UTC) - timedelta(hours=2),
+            send_after=timedelta(seconds=1),
+        ),
+        id=survey_id,
+        task_queue=settings.task_queue,
+    )
+    desk.booked.append(survey_id)
+
+    call = await desk.read_out_task(survey_id, "How was your")
+    assert "(0–10)?\nJust tell us the number." in call["details"]
+    assert "click" not in call["details"]
+
+    # A score is the answer of a client reached, from 0 to 10; a refusal leaves the task open.
+    for wrong in ({"outcome": "no_answer", "score": 9}, {"score": 11}):
+        refused = await desk.http.post(
+            f"/tasks/{call['id']}/complete",
+            json={"outcome": "reached"} | wrong,
+            headers=STAFF_KEY,
+        )
+        assert refused.status_code == 422, refused.text
+        assert "score" in refused.text
+    told = await desk.http.post(
+        f"/tasks/{call['id']}/complete",
+        json={"outcome": "reached", "score": 9, "note": "the physio explained everything"},
+        headers=STAFF_KEY,
+    )
+    assert told.status_code == 200, told.text
+    assert told.json()["case"]["status"] == "Answered"
+
+    # The survey has the client's answer, as a link would have given it, and who took it.
+    view = await dev_env.client.get_workflow_handle(survey_id).query(SurveyWorkflow.status)
+    assert view.answer is not None
+    assert (view.answer.nps, view.answer.comment) == (9, "the physio explained everything")
+    assert view.answer.taken_by is not None and view.answer.taken_by.kind == "staff"
+    async with desk.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT nps, comment, client_id FROM survey_responses WHERE survey_id = %s",
+            (survey_id,),
+        )
+        assert await cur.fetchall() == [
+            {"nps": 9, "comment": "the physio explained everything", "client_id": client.id}
+        ]
+    assert await receipts(desk.pool, survey_id) == {"survey": ("delivered", "reached")}
+    history = await desk.http.get(
+        f"/history/cases/{survey_id}?format=md", headers=key(ApiRole.COMPLIANCE)
+    )
+    assert f"Answered on the phone to {view.answer.taken_by.id}: NPS 9" in history.text

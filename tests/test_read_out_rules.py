@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from promptly.domain.common import Channel, Locale
@@ -13,8 +15,10 @@ from promptly.domain.read_outs import (
     not_reached,
     receipt,
 )
-from promptly.domain.rendering import render
+from promptly.domain.rendering import render, template_names
 from promptly.domain.sms import DeliveryStatus
+from promptly.services import told_answers
+from tests.message_contexts import every_line
 
 REACHED, CONFIRMED, NO_ANSWER, WRONG = (
     ReadOutOutcome.REACHED,
@@ -119,3 +123,91 @@ def test_the_desk_script_tells_a_phone_client_what_the_email_tells_the_others() 
     polish = _desk_script(Locale.PL, prepayment_required=True, late_reschedule_charged=True)
     assert "należy opłacić z góry" in polish and "może odstąpić od opłaty" in polish
     assert "oznacza nieobecność" in polish
+
+
+# What a phone client may be read: the client's messages, less the desk's own script and the
+# texts that only go by SMS or say a call or a text failed (those go by email).
+NOT_READ_OUT = {
+    "complaint_alert",
+    "complaint_assigned",
+    "complaint_department",
+    "inquiry_alert",
+    "provider_booking",
+    "qa_report",
+    "supervisor_alert",
+    "phone_confirmation",
+    "sms_opted_in",
+    "sms_opted_out",
+    "undelivered_sms",
+    "unreached_call",
+}
+READ_OUT = sorted(template_names() - NOT_READ_OUT)
+# How a written message asks for an answer, which a client on the phone cannot do.
+WRITTEN_ANSWERS = {
+    Locale.EN: re.compile(r"\breply|\bclick", re.IGNORECASE),
+    Locale.PL: re.compile(r"odpowiedzieć na|odpis[zać]|kliknięci|odpowiedz ", re.IGNORECASE),
+}
+# The branch of a template with more than one that asks for an answer.
+ASKING = {"cancellation": {"outcome": "late_cancel"}}
+
+
+@pytest.mark.parametrize("locale", list(Locale))
+@pytest.mark.parametrize("template", READ_OUT)
+def test_a_message_read_out_asks_for_the_answer_on_the_call(template: str, locale: Locale) -> None:
+    context = every_line(template, locale) | ASKING.get(template, {})
+    by_phone = render(template, locale, "Europe/Warsaw", context, Channel.PHONE).body
+    assert not WRITTEN_ANSWERS[locale].search(by_phone), by_phone
+
+
+@pytest.mark.parametrize(
+    ("template", "by_email", "by_phone"),
+    [
+        ("fee_stands", "reply to this message", "If you have more to tell us, tell us now."),
+        ("cancellation", "reply and tell us", "tell us now: your provider may waive the fee"),
+        ("inquiry_answer", "reply to this message quoting", "tell us now; your reference is"),
+        ("resolution_proposed", "reply to this message or contact", "tell us now, or contact"),
+        ("survey", "Answer in one click: https://", "(0–10)?\nJust tell us the number."),
+        ("complaint_survey", "Answer in one click: https://", "Just tell us the number"),
+    ],
+)
+def test_the_same_message_by_email_asks_for_a_reply(
+    template: str, by_email: str, by_phone: str
+) -> None:
+    context = every_line(template, Locale.EN) | ASKING.get(template, {})
+    context["links"] = context.get("links", {}) | {"complaint_feedback": "https://p.example/c/f"}
+    email = render(template, Locale.EN, "Europe/Warsaw", context, Channel.EMAIL).body
+    phone = render(template, Locale.EN, "Europe/Warsaw", context, Channel.PHONE).body
+    assert by_email in email and by_email not in phone
+    assert by_phone in phone and by_phone not in email
+
+
+def test_a_call_that_missed_passes_the_message_on_greeted_once() -> None:
+    context = every_line("fee_stands", Locale.EN) | {"client_name": "Anna Nowak"}
+    read = render("fee_stands", Locale.EN, "Europe/Warsaw", context, Channel.PHONE)
+    email = render(
+        "unreached_call",
+        Locale.EN,
+        "Europe/Warsaw",
+        {"original_subject": read.subject, "original_text": read.body, "phone": "+48600100200"}
+        | {"links": {}},
+        Channel.EMAIL,
+    )
+    assert email.subject == read.subject
+    assert email.body.count("Hello") == 1
+    # The message is quoted whole, every line indented, and the email says how to answer it.
+    quoted = [line for line in email.body.splitlines() if line.startswith("  ")]
+    assert [line.strip() for line in quoted] == [
+        line for line in read.body.strip().splitlines() if line
+    ]
+    assert email.body.rstrip().endswith("just reply to this email.")
+
+
+def test_only_a_client_reached_on_a_surveys_call_gives_a_score() -> None:
+    assert told_answers.refusal("survey-appointment-A-1", REACHED) == []
+    assert told_answers.refusal("complaint-C-1", REACHED) == []  # the follow-up's question
+    assert told_answers.refusal("survey-appointment-A-1", NO_ANSWER) == [
+        ("score", "only a client reached (outcome reached) can give one")
+    ]
+    assert told_answers.refusal("appointment-A-1", REACHED) == [
+        ("score", "only a survey or a complaint's follow-up asks for one")
+    ]

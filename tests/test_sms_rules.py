@@ -4,18 +4,13 @@ means (an email's sender checked), how Twilio's errors are read, the per-sender 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from jinja2 import Environment, FileSystemLoader, meta
 
 from promptly.api.inbound import SenderLimiter
-from promptly.domain import links
 from promptly.domain.appointments.models import BillingOutcome
 from promptly.domain.common import Channel, Locale
-from promptly.domain.keys import LINKS, Keyring
-from promptly.domain.rendering import TEMPLATES, render, sms_template_names, template_names
+from promptly.domain.rendering import render, sms_template_names, template_names
 from promptly.domain.sms import (
     Encoding,
     ReplyIntent,
@@ -27,11 +22,7 @@ from promptly.domain.sms import (
     twilio_failure,
     unverified_sender,
 )
-
-SECRET = "link-secret-for-the-sms-rule-tests-0123456789"
-KEYS = Keyring.of(LINKS, SECRET)
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
+from tests.message_contexts import every_line
 
 # --- segments ---------------------------------------------------------------------------
 
@@ -73,82 +64,6 @@ def test_polish_letters_fold_to_gsm7() -> None:
 
 # --- every SMS template fits in two segments -----------------------------------------------
 
-LONG = "Łukasz Wiśniewski-Żółtowski i Syn"  # 33 characters, diacritics
-DATES = {
-    "start",
-    "estimate",
-    "closes_at",
-    "sla_deadline",
-    "verdict_deadline",
-    "ack_deadline",
-    "deadline",
-    "supervisor_at",
-    "filed_at",
-    "answer_deadline",
-    "received_at",
-    "resumed_at",
-    "hold_until",
-}
-
-
-def _context(template: str, locale: Locale) -> dict[str, Any]:
-    env = Environment(loader=FileSystemLoader(TEMPLATES / locale.value))
-    env.filters.update(when=str, when_short=str, duration=str, relinked=links.relink)  # parsed only
-    names: set[str] = set()
-    for path in (f"{template}.j2", f"sms/{template}.j2"):
-        try:
-            source = env.loader.get_source(env, path)[0]  # type: ignore[union-attr]
-        except Exception:  # noqa: BLE001 - no such variant
-            continue
-        names |= meta.find_undeclared_variables(env.parse(source))
-    base_url = "https://umow.przychodnia-example.pl"
-    token = links.sign_compact(
-        KEYS,
-        links.LinkClaims(  # as a visit's links are signed: its start and its moves
-            case_id="appointment-A-2026-000123",
-            action="reschedule",
-            expires_at=NOW + timedelta(days=14),
-            for_start=NOW + timedelta(days=3),
-            moves=12,
-        ),
-    )
-    context: dict[str, Any] = {}
-    for name in names:
-        if name in DATES:
-            context[name] = "2026-12-02T10:30:00+01:00"
-        elif name == "links":
-            context[name] = {
-                a: f"{base_url}/c/{token}"
-                for a in ("confirm", "cancel", "reschedule", "survey", "calendar")
-            }
-        elif name in (
-            "late_change_within",
-            "no_show_after",
-            "answer_within",
-            "supervisor_after",
-            "escalated_after",
-        ):
-            context[name] = 48 * 3600  # two digits of hours
-        elif name in ("minutes", "escalation_level", "attempt"):
-            context[name] = 45
-        elif name in ("confirmed", "reopened", "business_hours_only", "changes_free"):
-            context[name] = False  # the longer text: the one that states the terms
-        elif name in (
-            "prepayment_required",
-            "late_reschedule_charged",
-            "escalated_in_office_hours",
-        ):
-            context[name] = True  # every line a flag adds, at once
-        elif name == "reference":
-            context[name] = "A-2026-000123"  # the id the links carry
-        elif name == "service":
-            context[name] = "Konsultacja fizjoterapeutyczna z oceną postawy ciała"
-        elif name == "location":
-            context[name] = "ul. Świętokrzyska 12/14 lok. 3, 00-916 Warszawa-Śródmieście"
-        else:
-            context[name] = LONG
-    return context
-
 
 # A reader in the office's zone, and one abroad whose every time names a long zone city. The
 # longest texts with the longest names take a third segment abroad: a time read in the wrong
@@ -163,7 +78,7 @@ def _context(template: str, locale: Locale) -> dict[str, Any]:
 def test_every_template_by_sms_fits_in_two_segments_three_abroad(
     template: str, outcome: str | None, locale: Locale, reader_zone: str
 ) -> None:
-    context = _context(template, locale) | ({"outcome": outcome} if outcome else {})
+    context = every_line(template, locale) | ({"outcome": outcome} if outcome else {})
     rendered = render(
         template, locale, reader_zone, context, Channel.SMS, office_timezone="Europe/Warsaw"
     )
@@ -190,7 +105,7 @@ def test_every_template_by_sms_fits_in_two_segments_three_abroad(
 def test_a_reminder_by_sms_names_the_month_and_abroad_the_zone(
     locale: Locale, zone: str, said: str
 ) -> None:
-    context = _context("reminder", locale) | {"start": "2026-11-05T09:00:00+01:00"}
+    context = every_line("reminder", locale) | {"start": "2026-11-05T09:00:00+01:00"}
     rendered = render(
         "reminder", locale, zone, context, Channel.SMS, office_timezone="Europe/Warsaw"
     )
@@ -244,7 +159,7 @@ CUSTOMER_TEMPLATES = (
 def test_what_staff_wrote_reaches_an_sms_customer_whole_up_to_twilios_limit(
     template: str, staff_text: str, locale: Locale
 ) -> None:
-    context = _context(template, locale) | {"reference": "Q-2026-17"}
+    context = every_line(template, locale) | {"reference": "Q-2026-17"}
     words = " ".join(f"Line {n}: bring the referral and your ID card." for n in range(40))
     context[staff_text] = words[:1200]
     whole = render(template, locale, "Europe/Warsaw", context, Channel.SMS).body
@@ -258,10 +173,18 @@ def test_what_staff_wrote_reaches_an_sms_customer_whole_up_to_twilios_limit(
 
 def test_the_sms_confirmation_says_how_to_answer() -> None:
     pl = render(
-        "confirmation", Locale.PL, "Europe/Warsaw", _context("confirmation", Locale.PL), Channel.SMS
+        "confirmation",
+        Locale.PL,
+        "Europe/Warsaw",
+        every_line("confirmation", Locale.PL),
+        Channel.SMS,
     ).body
     en = render(
-        "confirmation", Locale.EN, "Europe/Warsaw", _context("confirmation", Locale.EN), Channel.SMS
+        "confirmation",
+        Locale.EN,
+        "Europe/Warsaw",
+        every_line("confirmation", Locale.EN),
+        Channel.SMS,
     ).body
     assert "odpisz TAK" in pl and "STOP" in pl and "/c/" in pl
     assert "Reply YES" in en and "STOP" in en
@@ -362,7 +285,7 @@ def test_an_email_reply_counts_as_the_clients_only_when_spf_or_dkim_vouches_for_
 
 @pytest.mark.parametrize("locale", list(Locale))
 def test_a_closing_reason_ends_as_a_sentence_before_the_next_one(locale: Locale) -> None:
-    context = _context("complaint_closed", locale) | {"outcome": "", "reason": "refund sent"}
+    context = every_line("complaint_closed", locale) | {"outcome": "", "reason": "refund sent"}
     text = render("complaint_closed", locale, "Europe/Warsaw", context, Channel.SMS).body
     assert "refund sent. " in text
     context["reason"] = "refund sent!"
@@ -388,7 +311,7 @@ def test_each_sender_is_limited_per_minute() -> None:
 def test_a_message_states_its_cases_terms_and_one_asked_for_earlier_the_standard_ones() -> None:
     earlier = {
         k: v
-        for k, v in _context("reminder", Locale.EN).items()
+        for k, v in every_line("reminder", Locale.EN).items()
         if k not in ("late_change_within", "no_show_after")
     }
     standard = render("reminder", Locale.EN, "Europe/Warsaw", earlier).body
@@ -402,7 +325,7 @@ def test_a_message_states_its_cases_terms_and_one_asked_for_earlier_the_standard
 
 
 def test_an_inquiry_alert_states_the_waits_the_office_set() -> None:
-    context = _context("inquiry_alert", Locale.EN) | {
+    context = every_line("inquiry_alert", Locale.EN) | {
         "supervisor": True,
         "answer_within": 36 * 3600,
         "supervisor_after": 48 * 3600,
@@ -416,7 +339,7 @@ def test_an_inquiry_alert_states_the_waits_the_office_set() -> None:
 
 @pytest.mark.parametrize("template", ["confirmation", "reminder", "reschedule_link"])
 def test_without_a_late_change_rule_no_message_speaks_of_one(template: str) -> None:
-    free = _context(template, Locale.EN) | {"late_change_within": 0, "confirmed": False}
+    free = every_line(template, Locale.EN) | {"late_change_within": 0, "confirmed": False}
     for channel in (Channel.EMAIL, Channel.SMS):
         text = render(template, Locale.EN, "Europe/Warsaw", free, channel).body
         assert "0 seconds" not in text and "0s" not in text and " late cancellation" not in text

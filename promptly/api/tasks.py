@@ -10,6 +10,8 @@ from pydantic import AfterValidator, BaseModel, Field
 from promptly.api.auth import TASKS, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.domain.appointments.models import AppointmentView
+from promptly.domain.complaints.models import ComplaintView
+from promptly.domain.surveys.models import SurveyView
 from promptly.domain.tasks import TaskKind
 from promptly.domain.text_patterns import STAFF_ROLE
 from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody, ServiceError
@@ -31,7 +33,10 @@ class TaskList(BaseModel):
 
 class TaskCompleted(BaseModel):
     task: StaffTask
-    case: AppointmentView | None = Field(description="the case after the update it drove")
+    case: AppointmentView | SurveyView | ComplaintView | None = Field(
+        description="the case after the update it drove: an appointment's, or a survey's or "
+        "complaint's answered on the phone (score)"
+    )
 
 
 @router.get("/tasks", response_model=TaskList, responses=AUTH_RESPONSES)

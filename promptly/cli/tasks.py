@@ -113,6 +113,15 @@ def complete_command(
             "2026-12-03T10:00:00+01:00"
         ),
     ] = None,
+    score: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=10,
+            help="reached, for a survey read out: the client's 0-10 answer (the note is their "
+            "comment)",
+        ),
+    ] = None,
     actor_kind: Annotated[ActorKind, typer.Option(help="who did it")] = ActorKind.STAFF,
     actor_id: Annotated[str, typer.Option(help="their id")] = "cli",
     idempotency_key: IdempotencyKeyOption = None,
@@ -123,7 +132,13 @@ def complete_command(
 
     actor = Actor(kind=actor_kind, id=actor_id)
     completion = TaskCompletion.model_validate(
-        {"outcome": outcome, "note": note, "new_start": new_start, "actor": actor}
+        {
+            "outcome": outcome,
+            "note": note,
+            "new_start": new_start,
+            "score": score,
+            "actor": actor,
+        }
     )
     update_id = derived_id(command_key(idempotency_key), "cli", "task", str(task_id))
 

@@ -127,8 +127,11 @@ def render(
 
     Times are in the recipient's `timezone`. A reader in another zone than `office_timezone`
     (a client abroad) gets every time with its zone named: "04:00" beside a Warsaw address
-    would read as Warsaw time."""
-    context = EARLIER_CONTEXT | context
+    would read as Warsaw time.
+
+    By phone (`by_phone` in the context) the desk reads the text to the client, who answers
+    there and then: "tell us now", never "reply to this message"."""
+    context = EARLIER_CONTEXT | context | {"by_phone": channel is Channel.PHONE}
     env = _environment(locale, timezone, office_timezone not in (None, timezone))
     if channel is Channel.SMS:
         return _render_sms(env, template, locale, context)

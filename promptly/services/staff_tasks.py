@@ -32,8 +32,10 @@ from promptly.domain.appointments.models import (
 from promptly.domain.common import Actor, CaseKind, Model
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.read_outs import ReadOutOutcome
+from promptly.domain.surveys.models import SurveyAnswer
 from promptly.domain.tasks import PassedOnInput, TaskKind
 from promptly.domain.text_patterns import ID_BODY
+from promptly.services import told_answers
 from promptly.services.delivery_receipts import record_read_out
 from promptly.services.errors import ServiceError, invalid_input, temporal_errors
 from promptly.services.updates import QUERY_TIMEOUT, bounded_update, run_update
@@ -63,6 +65,13 @@ class TaskCompletion(Model):
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
     new_start: AwareDatetime | None = Field(
         default=None, description="reached_rescheduled: the new time agreed with the client"
+    )
+    score: int | None = Field(
+        default=None,
+        ge=0,
+        le=10,
+        description="reached: the 0–10 answer a phone client gave when the desk read them a "
+        "survey or a complaint's follow-up (the note is their comment)",
     )
     actor: Actor | None = Field(default=None, description="default: the API key's identity")
 
@@ -164,15 +173,29 @@ async def _confirmation(job: Completing) -> Any:
 
 async def _message_call(job: Completing) -> Any:
     """The call's outcome is the message's receipt (a client not reached gets it another
-    way); a client who confirmed on the call confirms the visit."""
+    way); a client who confirmed on the call confirms the visit, and the score a client gave
+    on the call answers the survey (or the complaint's follow-up) read to them."""
     outcome = ReadOutOutcome(job.done.outcome)
     confirmed = outcome is ReadOutOutcome.REACHED_CONFIRMED
     if confirmed and not job.task.case_id.startswith("appointment-"):
         raise invalid_input([("outcome", "reached_confirmed is for appointment calls")])
+    # Answered before the receipt: a survey closed meanwhile refuses (409) and the task
+    # stays open, to be completed without the score.
+    answered = None
+    if job.done.score is not None:
+        if refused := told_answers.refusal(job.task.case_id, outcome):
+            raise invalid_input(refused)
+        answered = await told_answers.answer_told(
+            job.client,
+            job.task.case_id,
+            SurveyAnswer(nps=job.done.score, comment=job.done.note, taken_by=job.actor),
+            job.settings.api_update_timeout,
+            f"{job.update_id}/answer" if job.update_id else None,
+        )
     message_id = job.task.data.get("message_id")
     if isinstance(message_id, int):
         await record_read_out(job.client, job.pool, job.settings, message_id, outcome)
-    return await _confirm(job) if confirmed else None
+    return await _confirm(job) if confirmed else answered
 
 
 async def _provider_decision(job: Completing) -> Any:
@@ -371,4 +394,6 @@ async def _task_to_complete(
         raise invalid_input(
             [("outcome", f"for a {task.kind} task: one of {', '.join(rule.outcomes)}")]
         )
+    if completion.score is not None and rule is not MESSAGE_CALL:
+        raise invalid_input([("score", "only a survey read out to a phone client asks for one")])
     return task, rule

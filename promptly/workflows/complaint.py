@@ -374,7 +374,7 @@ class ComplaintWorkflow(ComplaintSteps):
             self._note(
                 TimelineKind.ACTION,
                 Actor(kind=ActorKind.CLIENT, id=self.case.request.customer.id),
-                f"Follow-up answered: {answer.nps}/10"
+                f"Follow-up answered{answer.given()}: {answer.nps}/10"
                 + (f" ({answer.comment})" if answer.comment else ""),
                 feedback_score=answer.nps,
                 comment=answer.comment,

@@ -138,7 +138,7 @@ class SurveyWorkflow(SendingCase):
             self._set_status(
                 SurveyStatus.ANSWERED,
                 actor,
-                f"Answered: NPS {answer.nps}",
+                f"Answered{answer.given()}: NPS {answer.nps}",
                 nps=answer.nps,
                 comment=answer.comment,
                 category=survey_rules.nps_category(answer.nps),
