@@ -356,14 +356,26 @@ async def test_the_app_path_works_as_the_app_role(
     result = await ActivityEnvironment().run(purge.purge_expired, PurgeInput(now=datetime.now(UTC)))
     assert result.cases >= 1 and result.timeline_events >= len(stored)
     assert await timeline_rows(app_pool, case_id) == []
-    # Its messages too, with the live body the outbox still held for them.
+    # Its messages too, with the live body the outbox still held for them, and the client
+    # it leaves without a case.
     assert await messages(app_pool, case_id) == []
+    assert result.clients >= 1
+    async with app_pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT 1 FROM clients WHERE client_id = %s", (request.client.id,)
+        )
+        assert await cursor.fetchone() is None
 
 
 async def _close_long_ago(pool: AsyncConnectionPool, case_id: str) -> None:
     async with pool.connection() as conn:
         await conn.execute(
             "UPDATE cases SET updated_at = now() - interval '800 days' WHERE case_id = %s",
+            (case_id,),
+        )
+        await conn.execute(
+            """UPDATE clients SET updated_at = now() - interval '800 days'
+                WHERE client_id = (SELECT client_id FROM cases WHERE case_id = %s)""",
             (case_id,),
         )
 

@@ -3,12 +3,13 @@
 `archive_closed_histories` copies the full Temporal history of every closed case run into
 `history_archive` (idempotent: one row per run, a copy found there is not fetched again).
 `purge_expired` deletes what closed longer ago than the retention setting: the archived
-histories and the case, timeline, message, staff-task, survey-answer and webhook-delivery
-rows. It is the only writer allowed to delete timeline rows (migration 0004 makes them
-append-only otherwise), and it does so through `purge_timeline_events` (migration 0010), which
-runs as the schema owner: the application's own role has no DELETE on the timeline.
-`billing_outcomes` are kept: they are the accounting record, ids only, with a retention of
-their own.
+histories and the case, timeline, message, staff-task, survey-answer, webhook-delivery and
+client-reply rows. It is the only writer allowed to delete timeline rows (migration 0004 makes
+them append-only otherwise), and it does so through `purge_timeline_events` (migration 0010),
+which runs as the schema owner: the application's own role has no DELETE on the timeline.
+Then it forgets the clients left without any case, and the SMS numbers no client holds, except
+opt-outs. `billing_outcomes` are kept: they are the accounting record, ids only, with a
+retention of their own.
 """
 
 from __future__ import annotations
@@ -154,6 +155,16 @@ class ArchiveActivities:
                 "DELETE FROM cases WHERE case_id IN (SELECT case_id FROM expired)"
             )
             counts["cases"] = cursor.rowcount
+            # Replies go with their case; one that matched no case goes once received before
+            # the cutoff, as a case closed then would.
+            cursor = await conn.execute(
+                """DELETE FROM inbound_messages
+                    WHERE case_id IN (SELECT case_id FROM expired)
+                       OR (case_id IS NULL AND received_at < %s)""",
+                (cutoff,),
+            )
+            counts["inbound_messages"] = cursor.rowcount
+            counts.update(await _forget_clients(conn, cutoff))
             # Histories of purged cases, and old ones whose case PostgreSQL never had.
             cursor = await conn.execute(
                 """DELETE FROM history_archive a
@@ -172,3 +183,26 @@ async def _is_archived(conn: AsyncConnection, case_id: str, run_id: str) -> bool
         "SELECT 1 FROM history_archive WHERE case_id = %s AND run_id = %s", (case_id, run_id)
     )
     return await cursor.fetchone() is not None
+
+
+async def _forget_clients(conn: AsyncConnection, cutoff: datetime) -> dict[str, int]:
+    """After the cases are gone: the clients with no case left and the SMS numbers no client
+    holds, each only once untouched since the cutoff (a client written since may be about to
+    have a case). Deletes counted per table."""
+    cursor = await conn.execute(
+        """DELETE FROM clients cl
+            WHERE cl.updated_at < %s
+              AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.client_id = cl.client_id)""",
+        (cutoff,),
+    )
+    clients = cursor.rowcount
+    # An opt-out stays whoever held the number: it is the number's owner refusing SMS, to be
+    # honoured when that number comes back in any later booking. Every other row (opted back
+    # in, or a number Twilio could not reach) is no consent, only a fact about someone gone.
+    cursor = await conn.execute(
+        """DELETE FROM sms_numbers n
+            WHERE NOT n.opted_out AND n.updated_at < %s
+              AND NOT EXISTS (SELECT 1 FROM clients cl WHERE cl.phone = n.phone)""",
+        (cutoff,),
+    )
+    return {"clients": clients, "sms_numbers": cursor.rowcount}

@@ -43,9 +43,9 @@ APP_TABLE_PRIVILEGES: Mapping[str, tuple[str, ...]] = {
     "outbox": READ_WRITE_DELETE,
     "promises": READ_WRITE_DELETE,
     "calendar_feed_tokens": READ_WRITE,
-    "clients": READ_WRITE,
-    "sms_numbers": READ_WRITE,
-    "inbound_messages": READ_WRITE,
+    "clients": READ_WRITE_DELETE,
+    "sms_numbers": READ_WRITE_DELETE,
+    "inbound_messages": READ_WRITE_DELETE,
 }
 APP_FUNCTIONS = ("purge_timeline_events(text[])",)
 

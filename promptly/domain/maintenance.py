@@ -45,6 +45,9 @@ class PurgeResult(Model):
     archived_histories: int
     webhook_deliveries: int = 0
     promises: int = 0
+    inbound_messages: int = Field(default=0, description="client replies")
+    clients: int = Field(default=0, description="clients left without any case")
+    sms_numbers: int = Field(default=0, description="numbers no client holds; opt-outs stay")
 
 
 class QaReportRequest(Model):
