@@ -97,6 +97,11 @@ def test_a_confirmed_visit_is_confirmed_and_accepted() -> None:
     assert str(vevent["STATUS"]) == "CONFIRMED"
     assert vevent["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
     assert "RSVP" not in vevent["ATTENDEE"].params
+    # Nothing left to confirm: the calendar entry offers the changes, not the confirmation.
+    description = str(vevent["DESCRIPTION"])
+    assert LINKS["confirm"] not in description and "Confirm" not in description
+    assert f"Cancel: {LINKS['cancel']}" in description
+    assert f"Reschedule: {LINKS['reschedule']}" in description
 
 
 def test_a_cancelled_visit_is_a_cancel_with_the_same_uid() -> None:

@@ -183,6 +183,9 @@ def _attendee(attendee: Attendee, event: CalendarEvent, method: Method) -> vCalA
     return address
 
 
+_ACTIONS = ("confirm", "cancel", "reschedule")
+
+
 def _description(event: CalendarEvent, links: Mapping[str, str], locale: Locale) -> str:
     labels = _LABELS[locale]
     lines = [
@@ -191,7 +194,9 @@ def _description(event: CalendarEvent, links: Mapping[str, str], locale: Locale)
     ]
     if event.instructions:
         lines.append(f"{labels['instructions']}: {event.instructions}")
-    for action in ("confirm", "cancel", "reschedule"):
+    # A confirmed visit asks for no confirmation: its calendar entry offers the changes only.
+    asked = ("cancel", "reschedule") if event.status is EventStatus.CONFIRMED else _ACTIONS
+    for action in asked:
         if action in links:
             lines.append(f"{labels[action]}: {links[action]}")
     return "\n".join(lines)
