@@ -63,7 +63,7 @@ class TaskActivities:
                 (
                     request.outcome,
                     request.note,
-                    f"{request.closed_by.kind.value}:{request.closed_by.id}",
+                    request.closed_by.signature(),
                     request.idempotency_key,
                 ),
             )
@@ -82,7 +82,7 @@ class TaskActivities:
                 (
                     request.outcome,
                     request.note,
-                    f"{request.closed_by.kind.value}:{request.closed_by.id}",
+                    request.closed_by.signature(),
                     request.case_id,
                     [kind.value for kind in request.kinds],
                     [kind.value for kind in request.kinds],

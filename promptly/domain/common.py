@@ -144,6 +144,12 @@ class Actor(Model):
         exclude_if=lambda value: value is None,  # absent, not null, when no key was involved
     )
 
+    def signature(self) -> str:
+        """ "staff:ewa", and "staff:ewa via desk" when a key named someone else: who a task
+        record says closed it, keeping the key that did, as the timeline does."""
+        by_key = f" via {self.via}" if self.via and self.via != self.id else ""
+        return f"{self.kind.value}:{self.id}{by_key}"
+
 
 SYSTEM = Actor(kind=ActorKind.SYSTEM, id="promptly")
 

@@ -340,14 +340,13 @@ async def complete_task(
         job = Completing(client, pool, task, completion, actor, settings, update_id)
         view = await rule.drive(job)
         if not rule.closes_itself:
-            closed_by = f"{actor.kind.value}:{actor.id}"
             async with pool.connection() as conn:
                 await conn.execute(
                     """UPDATE staff_tasks
                           SET status = 'done', outcome = %s, note = %s, closed_by = %s,
                               closed_at = now()
                         WHERE id = %s AND status = 'open'""",
-                    (completion.outcome, completion.note, closed_by, task_id),
+                    (completion.outcome, completion.note, actor.signature(), task_id),
                 )
         closed = await load_task(pool, task_id)
         assert closed is not None  # tasks are never deleted
