@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from promptly.domain.common import Locale
+from promptly.domain.common import Channel, Locale
 from promptly.domain.rendering import TEMPLATES, render
 
 TEMPLATE_FILES = sorted(
@@ -39,3 +39,39 @@ def test_polish_inquiry_alert_is_in_polish(supervisor: bool) -> None:
     assert "Numer sprawy:  Q-7" in message.body and "Klient:" in message.body
     assert "Inquiry" not in message.subject + message.body
     assert "wtorek, 3 marca 2026" in message.subject or supervisor
+
+
+def _priced_visit(price: str) -> dict[str, object]:
+    return {
+        "case_id": "appointment-A-1",
+        "reference": "A-1",
+        "client_name": "Anna Nowak",
+        "phone": "+48600100200",
+        "service": "Fizjoterapia",
+        "start": "2026-12-07T09:00:00+01:00",
+        "location": "ul. Prosta 1",
+        "provider_name": "Jan Kowalski",
+        "instructions": "",
+        "price": price,
+        "prepayment_required": False,
+        "links": {a: f"https://example.pl/c/{a}" for a in ("confirm", "cancel", "reschedule")},
+    }
+
+
+def test_a_polish_reader_sees_a_price_with_a_decimal_comma_and_the_currency_sign() -> None:
+    """The case carries "120.50 PLN"; a Polish reader expects "120,50 zł" (the space before
+    the currency a no-break one)."""
+    confirmation = render("confirmation", Locale.PL, "Europe/Warsaw", _priced_visit("120.50 PLN"))
+    assert "Cena:     120,50\u00a0zł\n" in confirmation.body
+    assert "120.50" not in confirmation.body
+    desk = render(
+        "phone_confirmation",
+        Locale.PL,
+        "Europe/Warsaw",
+        _priced_visit("1234.50 EUR"),
+        Channel.PHONE,
+    )
+    assert "Cena: 1\u00a0234,50\u00a0€." in desk.body
+    # English reads as before: the amount, then the currency's code.
+    english = render("confirmation", Locale.EN, "Europe/Warsaw", _priced_visit("120.50 PLN"))
+    assert "Price:    120.50 PLN\n" in english.body
