@@ -67,6 +67,9 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         other.write_text(request.model_copy(update={"service": "Massage"}).model_dump_json())
         clash = await promptly("book", str(other))
         assert clash.exit_code == 1 and "different details (service)" in clash.output
+        header, columns = await _listed(promptly, request.workflow_id, "list")
+        assert header.split() == ["id", "status", "visit"]
+        assert columns[0] == request.workflow_id
 
         # The confirmation of a phone client is a call for the front desk.
         for _ in range(100):
@@ -155,16 +158,20 @@ async def test_a_repeated_command_with_its_idempotency_key_is_applied_once(
         assert bad.exit_code == 2 and "--idempotency-key" in bad.stderr
 
 
-async def _listed(promptly: Promptly, workflow_id: str, *command: str) -> list[str]:
-    """The columns of `workflow_id`'s line in a list command's output, once visibility has
-    caught up with the case's search attributes."""
+async def _listed(promptly: Promptly, workflow_id: str, *command: str) -> tuple[str, list[str]]:
+    """A list command's header and the columns of `workflow_id`'s line, once visibility has
+    caught up with the case's search attributes. Each column's name heads its values."""
     for _ in range(100):
         listed = await promptly(*command)
         if workflow_id in listed.stdout:
             break
         await asyncio.sleep(0.1)
-    [row] = [line for line in listed.stdout.splitlines() if workflow_id in line]
-    return row.split()
+    header, *rows = listed.stdout.splitlines()
+    [row] = [line for line in rows if workflow_id in line]
+    # A name starts the line or follows two spaces ("answer due" is one name).
+    starts = [m.end() - 1 for m in re.finditer(r"(?:^|\s{2})\S", header)]
+    assert all(row[i] != " " and row[i - 1 : i] in ("", " ") for i in starts), (header, row)
+    return header, row.split()
 
 
 async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
@@ -209,9 +216,10 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
         assert early.output.splitlines()[-1] == said, early.output  # not "refused: … refused"
         closed = await promptly("complaint", "close", case, "settled by phone")
         assert closed.exit_code == 0 and f"{case}  Closed" in closed.stdout, closed.output
-        listed = await _listed(
+        header, listed = await _listed(
             promptly, filed_request.workflow_id, "complaint", "list", "--status", "Closed"
         )
+        assert header.split() == ["id", "status", "department", "level", "resolution", "due"]
         assert listed[:2] == [filed_request.workflow_id, "Closed"]
 
         recorded = await promptly("inquiry", "record", str(asking))
@@ -223,12 +231,16 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
         assert f"{asked.inquiry_id}  Answered" in answered.stdout and "staff:ewa" in answered.stdout
         # Times in the office's zone, to the minute, as every other command prints them.
         assert re.search(r"received \d{4}-\d\d-\d\d \d\d:\d\d Europe/Warsaw", answered.stdout)
-        listed = await _listed(
+        header, listed = await _listed(
             promptly, asked.workflow_id, "inquiry", "list", "--status", "Answered"
         )
+        assert header.split() == ["id", "status", "answer", "due"]
         assert listed == [asked.workflow_id, "Answered", "due", "-"]
         wrong = await promptly("inquiry", "list", "--status", "Closed")
         assert wrong.exit_code == 2 and "Open" in wrong.output
+        # No such cases: no header either, the output stays empty.
+        none = await promptly("complaint", "list", "--department", "no_such_department")
+        assert none.exit_code == 0 and none.stdout == "", none.output
 
 
 @pytest.mark.parametrize(

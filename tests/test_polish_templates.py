@@ -3,11 +3,13 @@ unanswered inquiry was)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from promptly.domain.common import Locale
+from promptly.domain.common import Channel, Locale
 from promptly.domain.rendering import TEMPLATES, render
 
 TEMPLATE_FILES = sorted(
@@ -39,3 +41,85 @@ def test_polish_inquiry_alert_is_in_polish(supervisor: bool) -> None:
     assert "Numer sprawy:  Q-7" in message.body and "Klient:" in message.body
     assert "Inquiry" not in message.subject + message.body
     assert "wtorek, 3 marca 2026" in message.subject or supervisor
+
+
+def _priced_visit(price: str) -> dict[str, object]:
+    return {
+        "case_id": "appointment-A-1",
+        "reference": "A-1",
+        "client_name": "Anna Nowak",
+        "phone": "+48600100200",
+        "service": "Fizjoterapia",
+        "start": "2026-12-07T09:00:00+01:00",
+        "location": "ul. Prosta 1",
+        "provider_name": "Jan Kowalski",
+        "instructions": "",
+        "price": price,
+        "prepayment_required": False,
+        "links": {a: f"https://example.pl/c/{a}" for a in ("confirm", "cancel", "reschedule")},
+    }
+
+
+def test_a_polish_reader_sees_a_price_with_a_decimal_comma_and_the_currency_sign() -> None:
+    """The case carries "120.50 PLN"; a Polish reader expects "120,50 zł" (the space before
+    the currency a no-break one)."""
+    confirmation = render("confirmation", Locale.PL, "Europe/Warsaw", _priced_visit("120.50 PLN"))
+    assert "Cena:     120,50\u00a0zł\n" in confirmation.body
+    assert "120.50" not in confirmation.body
+    desk = render(
+        "phone_confirmation",
+        Locale.PL,
+        "Europe/Warsaw",
+        _priced_visit("1234.50 EUR"),
+        Channel.PHONE,
+    )
+    assert "Cena: 1\u00a0234,50\u00a0€." in desk.body
+    # English reads as before: the amount, then the currency's code.
+    english = render("confirmation", Locale.EN, "Europe/Warsaw", _priced_visit("120.50 PLN"))
+    assert "Price:    120.50 PLN\n" in english.body
+
+
+# Written for colleagues (staff, a department, a provider), who may be addressed as "ty".
+STAFF_TEMPLATES = {
+    "complaint_alert",
+    "complaint_assigned",
+    "complaint_department",
+    "inquiry_alert",
+    "phone_confirmation",
+    "provider_booking",
+    "qa_report",
+    "supervisor_alert",
+}
+# "ty" forms a client must not read beside the "Państwo" of the complaint and inquiry letters.
+# (The reply sentences' "od Ciebie, odpisz" / "jeśli chcesz" are reworded on their own.)
+INFORMAL = re.compile(
+    r"\b(Twoj\w*|Ci|Cię|możesz|Spóźnisz|wybierzesz|polecisz|oceniasz|Masz|Wybierz|Oceń|Przełóż)\b",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [name for name in TEMPLATE_FILES if Path(name).stem not in STAFF_TEMPLATES],
+)
+def test_a_polish_client_is_not_addressed_as_ty_outside_the_reply_sentences(name: str) -> None:
+    polish = (TEMPLATES / "pl" / name).read_text(encoding="utf-8")
+    assert not INFORMAL.findall(polish), name
+
+
+def test_every_polish_greeting_puts_the_comma_after_the_name() -> None:
+    greetings = [
+        line
+        for path in sorted((TEMPLATES / "pl").rglob("*.j2"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("Dzień dobry")
+    ]
+    assert greetings and all(
+        re.fullmatch(r"Dzień dobry( \{\{ \w+ \}\})?,", line) for line in greetings
+    ), greetings
+
+
+def test_the_polish_confirmation_reads_formal() -> None:
+    body = render("confirmation", Locale.PL, "Europe/Warsaw", _priced_visit("120.50 PLN")).body
+    assert body.startswith("Dzień dobry Anna Nowak,\n\nPaństwa wizyta została zarezerwowana:")
+    assert "Nie mogą Państwo przyjść? Wizytę można odwołać: https://example.pl/c/cancel" in body

@@ -47,15 +47,20 @@ add_case_commands(
 )
 
 
+# The list's columns, one format for the header and the rows so that they line up.
+_COLUMNS = "{:<40} {:<14} {}"
+
+
 def _row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
     visit = readable_attribute(attributes, "AppointmentStart", config.office_timezone)
-    return f"{workflow_id:<40} {attributes.get('AppointmentStatus', '-')!s:<14} {visit}"
+    return _COLUMNS.format(workflow_id, str(attributes.get("AppointmentStatus", "-")), visit)
 
 
 add_list_command(
     appointments_app,
     APPOINTMENT,
     _row,
+    header=_COLUMNS.format("id", "status", "visit"),
     status_example="Unconfirmed",
     list_help="List appointments (Temporal visibility), newest first.",
 )

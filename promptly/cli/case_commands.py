@@ -77,9 +77,12 @@ ListLimit = Annotated[int, typer.Option(min=1, max=1000, help="at most this many
 ListRow = Callable[[str, dict[str, Any], Settings], str]
 
 
-def print_listing(kind: CaseKind, limit: int, row: ListRow, **equal: str | bool | None) -> None:
+def print_listing(
+    kind: CaseKind, limit: int, row: ListRow, header: str, **equal: str | bool | None
+) -> None:
     """One line per case of `kind` whose search attributes equal the given values (None: any),
-    newest first. The workflow type is the class's name (`@workflow.defn` names none)."""
+    newest first, under `header` (the column names, in the rows' format so they line up). The
+    workflow type is the class's name (`@workflow.defn` names none)."""
     query = f"WorkflowType = '{kind.workflow.__name__}'" + "".join(
         f" AND {attribute} = {json.dumps(value)}"
         for attribute, value in equal.items()
@@ -96,18 +99,27 @@ def print_listing(kind: CaseKind, limit: int, row: ListRow, **equal: str | bool 
             async for execution in client.list_workflows(query, limit=limit)
         ]
 
-    for line in run_with_client(action):
+    lines = run_with_client(action)
+    # No cases, no header: the empty output says there are none, as it always did.
+    for line in [header, *lines] if lines else []:
         typer.echo(line)
 
 
 def add_list_command(
-    app: typer.Typer, kind: CaseKind, row: ListRow, *, status_example: str, list_help: str
+    app: typer.Typer,
+    kind: CaseKind,
+    row: ListRow,
+    *,
+    header: str,
+    status_example: str,
+    list_help: str,
 ) -> None:
     """`list [--status S] [--limit N]`: the kind's cases from Temporal visibility, one `row`
-    each, filtered by its `listed["status"]` (a kind with more filters writes its own)."""
+    each under `header`, filtered by its `listed["status"]` (a kind with more filters writes
+    its own)."""
 
     def list_cases(status: StrEnum | None, limit: int) -> None:
-        print_listing(kind, limit, row, **{kind.listed["status"].name: status})
+        print_listing(kind, limit, row, header, **{kind.listed["status"].name: status})
 
     status_option = typer.Option(help=f"e.g. {status_example}")
     list_cases.__signature__ = _signature(  # type: ignore[attr-defined]

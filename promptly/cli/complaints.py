@@ -126,6 +126,10 @@ def _department_name(name: str | None) -> str | None:
     return name
 
 
+# The list's columns, one format for the header and the rows so that they line up.
+_LIST_COLUMNS = "{:<36} {:<20} {:<16} {:<7}  {}"
+
+
 @complaint_app.command("list")
 def list_complaints(
     status: Annotated[ComplaintStatus | None, typer.Option(help="e.g. OnHold")] = None,
@@ -138,17 +142,20 @@ def list_complaints(
     """List complaints (Temporal visibility), newest first."""
 
     def row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
-        return (
-            f"{workflow_id:<36} {attributes.get('ComplaintStatus', '-')!s:<20} "
-            f"{attributes.get('Department', '-')!s:<16} level "
-            f"{attributes.get('EscalationLevel', 0)}  due "
-            f"{readable_attribute(attributes, 'SlaDeadline', config.office_timezone)}"
+        due = readable_attribute(attributes, "SlaDeadline", config.office_timezone)
+        return _LIST_COLUMNS.format(
+            workflow_id,
+            str(attributes.get("ComplaintStatus", "-")),
+            str(attributes.get("Department", "-")),
+            f"level {attributes.get('EscalationLevel', 0)}",
+            f"due {due}",
         )
 
     print_listing(
         COMPLAINT,
         limit,
         row,
+        _LIST_COLUMNS.format("id", "status", "department", "level", "resolution due"),
         ComplaintStatus=status,
         Department=department,
         SlaBreached=True if breached else None,

@@ -44,15 +44,20 @@ add_case_commands(
 )
 
 
+# The list's columns, one format for the header and the rows so that they line up.
+_COLUMNS = "{:<36} {:<10} {}"
+
+
 def _row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
     due = readable_attribute(attributes, "SlaDeadline", config.office_timezone)
-    return f"{workflow_id:<36} {attributes.get('InquiryStatus', '-')!s:<10} due {due}"
+    return _COLUMNS.format(workflow_id, str(attributes.get("InquiryStatus", "-")), f"due {due}")
 
 
 add_list_command(
     inquiry_app,
     INQUIRY,
     _row,
+    header=_COLUMNS.format("id", "status", "answer due"),
     status_example="Open",
     list_help="List inquiries (Temporal visibility), newest first; an open one with its "
     "answer due.",

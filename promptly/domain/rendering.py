@@ -1,13 +1,14 @@
 """Renders message templates (templates/{locale}/{name}.j2) in the recipient's language.
 
 A template's first line is the subject, the rest the body. Datetimes are shown in the
-recipient's timezone and locale by the `when` filter.
+recipient's timezone and locale by the `when` filter, prices in the reader's notation by `money`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -57,6 +58,7 @@ def _environment(locale: Locale, timezone: str, name_zone: bool = False) -> Envi
     # Imported here: the workflows, the API and the CLI import this module through the
     # messaging activity, and only the sending worker renders.
     from babel.dates import format_datetime, format_skeleton
+    from babel.numbers import format_currency
     from babel.units import format_unit
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -94,9 +96,23 @@ def _environment(locale: Locale, timezone: str, name_zone: bool = False) -> Envi
                 return format_unit(whole // size, f"duration-{unit}", length, locale=locale.value)
         return format_unit(whole, "duration-second", length, locale=locale.value)
 
+    def money(value: str) -> str:
+        """ "120.50 PLN", as the case's context carries a price (the workflows' histories hold
+        it so), in the reader's notation: "120,50 zł" in Polish. The space before the currency
+        is a no-break space, so a wrapped line does not leave "zł" alone. Text that is not an
+        amount and a currency code is shown as it is: the message still goes out."""
+        amount, _, currency = value.partition(" ")
+        if len(currency) != 3 or not currency.isalpha():
+            return value
+        try:
+            return format_currency(Decimal(amount), currency, locale=locale.value)
+        except InvalidOperation:
+            return value
+
     env.filters["when"] = when
     env.filters["when_short"] = when_short
     env.filters["duration"] = duration
+    env.filters["money"] = money
     env.filters["relinked"] = links.relink
     env.filters["sentence"] = sentence
     # The reader's zone, for a time whose zone the text must name.
