@@ -91,9 +91,9 @@ STAFF_TEMPLATES = {
     "supervisor_alert",
 }
 # "ty" forms a client must not read beside the "Państwo" of the complaint and inquiry letters.
-# (The reply sentences' "od Ciebie, odpisz" / "jeśli chcesz" are reworded on their own.)
 INFORMAL = re.compile(
-    r"\b(Twoj\w*|Ci|Cię|możesz|Spóźnisz|wybierzesz|polecisz|oceniasz|Masz|Wybierz|Oceń|Przełóż)\b",
+    r"\b(Twoj\w*|Ci|Cię|Ciebie|możesz|chcesz|Spóźnisz|wybierzesz|polecisz|oceniasz|Masz|Wybierz|Oceń"
+    r"|Przełóż|napisz)\b",
     re.IGNORECASE,
 )
 
@@ -102,7 +102,7 @@ INFORMAL = re.compile(
     "name",
     [name for name in TEMPLATE_FILES if Path(name).stem not in STAFF_TEMPLATES],
 )
-def test_a_polish_client_is_not_addressed_as_ty_outside_the_reply_sentences(name: str) -> None:
+def test_a_polish_client_is_not_addressed_as_ty(name: str) -> None:
     polish = (TEMPLATES / "pl" / name).read_text(encoding="utf-8")
     assert not INFORMAL.findall(polish), name
 

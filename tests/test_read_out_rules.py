@@ -145,7 +145,7 @@ READ_OUT = sorted(template_names() - NOT_READ_OUT)
 # How a written message asks for an answer, which a client on the phone cannot do.
 WRITTEN_ANSWERS = {
     Locale.EN: re.compile(r"\breply|\bclick", re.IGNORECASE),
-    Locale.PL: re.compile(r"odpowiedzieć na|odpis[zać]|kliknięci|odpowiedz ", re.IGNORECASE),
+    Locale.PL: re.compile(r"na tę wiadomość|odpis|kliknię|napisz", re.IGNORECASE),
 }
 # The branch of a template with more than one that asks for an answer.
 ASKING = {"cancellation": {"outcome": "late_cancel"}}
