@@ -144,7 +144,10 @@ def create_worker(
     rules = PolicyActivities(settings.appointment_policy())
     # Settings refuse a bad matrix as they load; read again here, a file changed since too.
     complaint_rules = ComplaintRulesActivities(
-        settings.complaint_matrix(), settings.complaint_policy(), settings.time_scale
+        settings.complaint_matrix(),
+        settings.complaint_policy(),
+        settings.time_scale,
+        settings.office_timezone,
     )
     inquiry = InquiryActivities(
         client, settings.task_queue, settings.inquiry_policy(), settings.time_scale

@@ -40,6 +40,7 @@ from tests.complaint_helpers import (
     SUPERVISOR,
     advance_to,
     complaint,
+    complaint_payload,
     contact,
     matrix,
     offsets,
@@ -235,7 +236,9 @@ async def test_hold_for_30h_moves_every_deadline_by_30h_and_stops_the_updates(
 async def test_unsatisfied_customer_reopens_at_the_next_tier_with_a_fresh_clock(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
-    request = complaint()
+    # A customer abroad: staff still read the complaint's times in the office's zone, though
+    # this department keeps no office hours of its own.
+    request = complaint(customer=complaint_payload()["customer"] | {"timezone": "America/New_York"})
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
     filed = (await handle.query(ComplaintWorkflow.status)).filed_at

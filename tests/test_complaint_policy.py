@@ -189,6 +189,15 @@ def test_route_owner_and_tiers_fall_back_to_department_severity_and_defaults() -
     assert (high.tiers.supervisor_after, high.tiers.breach_after) == (1 * H, 2 * H)
 
 
+def test_staff_read_a_complaint_in_its_departments_hours_else_the_office_zone() -> None:
+    route = complaint_sla.route_complaint(_matrix(), "billing", Severity.LOW, "Europe/Warsaw")
+    assert route.staff_timezone("America/New_York") == "Europe/Warsaw"
+    kept_hours = rules(office=OFFICE.model_copy(update={"timezone": "Europe/London"})).route
+    assert kept_hours.staff_timezone("America/New_York") == "Europe/London"
+    # Filed before the route named the office's zone: as then, the customer's.
+    assert rules().route.staff_timezone("America/New_York") == "America/New_York"
+
+
 def test_time_scale_compresses_every_duration_and_drops_office_hours() -> None:
     scaled = complaint_sla.scaled_complaint_rules(rules(office=OFFICE), 0.01)
     assert scaled.route.tiers.breach_after == 48 * H * 0.01

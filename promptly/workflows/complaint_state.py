@@ -73,8 +73,7 @@ class ComplaintState(SendingCase):
 
     @property
     def _staff_timezone(self) -> str:
-        office = self.case.route.business_hours
-        return office.timezone if office is not None else self.case.request.customer.timezone
+        return self.case.route.staff_timezone(self.case.request.customer.timezone)
 
     def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): once the complaint is filed, one handler at a

@@ -185,6 +185,17 @@ class ComplaintRoute(Model):
     tiers: EscalationTiers
     business_hours: BusinessCalendar | None = None
     rule: str = Field(description="the matrix route that matched, category/severity")
+    office_timezone: str | None = Field(
+        default=None,
+        description="the office's zone, in which staff read times when the department keeps "
+        "no office hours (absent on complaints filed before it: the customer's zone)",
+    )
+
+    def staff_timezone(self, customer_timezone: str) -> str:
+        """The zone staff messages and the UI show this complaint's times in."""
+        if self.business_hours is not None:
+            return self.business_hours.timezone
+        return self.office_timezone or customer_timezone
 
 
 DEFAULT_ROOT_CAUSES = (

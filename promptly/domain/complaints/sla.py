@@ -81,8 +81,11 @@ def start_clock(clock: SlaClock, now: datetime) -> SlaClock:
     return clock.model_copy(update={"running_since": now})
 
 
-def route_complaint(matrix: EscalationMatrix, category: str, severity: Severity) -> ComplaintRoute:
-    """The most specific matching route (an exact category beats an exact severity).
+def route_complaint(
+    matrix: EscalationMatrix, category: str, severity: Severity, office_timezone: str | None = None
+) -> ComplaintRoute:
+    """The most specific matching route (an exact category beats an exact severity), read in
+    `office_timezone` by staff unless its department keeps office hours of its own.
 
     Tiers: the route's own, else the matrix's for the severity, else its `default`, else
     24h supervisor / 48h breach / 24h new timeline.
@@ -115,6 +118,7 @@ def route_complaint(matrix: EscalationMatrix, category: str, severity: Severity)
         tiers=tiers,
         business_hours=department.business_hours,
         rule=f"{best.category}/{best.severity}",
+        office_timezone=office_timezone,
     )
 
 
