@@ -19,9 +19,11 @@ from temporalio.worker import Worker
 
 from promptly.config import Settings
 from promptly.db.qa_facts import load_facts
+from promptly.domain.common import Actor, ActorKind
 from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, HoldInput
 from promptly.domain.qa_report import Period, compute
 from promptly.services.complaints import file_complaint
+from promptly.services.staff_tasks import TaskCompletion, complete_task
 from promptly.worker import create_worker
 from promptly.workflows.complaint import ComplaintWorkflow
 from tests.api_support import client_links, serving
@@ -30,6 +32,7 @@ from tests.complaint_helpers import (
     SUPERVISOR,
     advance_to,
     complaint,
+    complaint_payload,
     contact,
     matrix,
     offsets,
@@ -407,3 +410,37 @@ async def test_feedback_after_closing_is_recorded_through_the_follow_ups_signed_
     assert mine.feedback_score == 9
     report = compute(facts, period)
     assert report.complaint_feedback.responses >= 1 and report.complaint_feedback.promoters >= 1
+
+
+async def test_a_phone_customer_gives_the_follow_up_score_to_the_desk(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    customer = complaint_payload()["customer"] | {"preferred_channel": "phone", "locale": "en"}
+    request = complaint(customer=customer)
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+    await advance_to(env, filed + H)
+    await handle.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Apologised", actor=SUPERVISOR)
+    )
+    await advance_to(env, filed + 3 * H + timedelta(minutes=1))  # the follow-up at +2h
+    [call] = [
+        t
+        for t in await tasks(pool, request.workflow_id)
+        if t["kind"] == "call_client"
+        and t["title"].endswith(f"How did we handle your complaint {request.complaint_id}?")
+    ]
+    assert "Just tell us the number" in call["details"] and "click" not in call["details"]
+
+    desk = Actor(kind=ActorKind.STAFF, id="ola")
+    told = TaskCompletion(outcome="reached", score=8, note="quick, but call me back sooner")
+    done, view = await complete_task(env.client, pool, settings, call["id"], told, desk)
+    assert (done.status, done.outcome, done.closed_by) == ("done", "reached", "staff:ola")
+    assert view.feedback_score == 8
+    entry = view.timeline[-1]
+    assert entry.detail == (
+        "Follow-up answered on the phone to ola: 8/10 (quick, but call me back sooner)"
+    )
+    assert entry.actor.kind == "client" and entry.actor.id == request.customer.id
+    assert (await handle.result()).feedback_score == 8
