@@ -13,14 +13,20 @@ from zoneinfo import ZoneInfo
 import pytest
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
 from promptly.db.qa_facts import load_facts
 from promptly.domain.common import Actor, ActorKind
-from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus, HoldInput
+from promptly.domain.complaints.models import (
+    CloseComplaintInput,
+    ComplaintRequest,
+    ComplaintStatus,
+    ComplaintView,
+    HoldInput,
+)
 from promptly.domain.qa_report import Period, compute
 from promptly.services.complaints import file_complaint
 from promptly.services.staff_tasks import TaskCompletion, complete_task
@@ -369,19 +375,28 @@ async def test_root_cause_at_close_comes_from_the_list_and_the_qa_report_counts_
 # --- feedback after closing is recorded ---------------------------------------------------------
 
 
+async def _closed_past_its_follow_up(
+    env: WorkflowEnvironment, settings: Settings, request: ComplaintRequest
+) -> tuple[WorkflowHandle[ComplaintWorkflow, ComplaintView], datetime]:
+    """Filed, closed an hour later, and a minute past its follow-up (2h after the close):
+    the complaint's handle and when it was filed."""
+    handle = await file_complaint(env.client, request, settings)
+    await env.sleep(timedelta(minutes=1))
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+    await advance_to(env, filed + H)
+    await handle.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Apologised", actor=SUPERVISOR)
+    )
+    await advance_to(env, filed + 3 * H + timedelta(minutes=1))
+    return handle, filed
+
+
 async def test_feedback_after_closing_is_recorded_through_the_follow_ups_signed_form(
     env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
     async with serving(env.client, settings, pool) as http:
         request = complaint()
-        handle = await file_complaint(env.client, request, settings)
-        await env.sleep(timedelta(minutes=1))
-        filed = (await handle.query(ComplaintWorkflow.status)).filed_at
-        await advance_to(env, filed + H)
-        await handle.execute_update(
-            ComplaintWorkflow.close, CloseComplaintInput(reason="Apologised", actor=SUPERVISOR)
-        )
-        await advance_to(env, filed + 3 * H + timedelta(minutes=1))  # the follow-up at +2h
+        handle, filed = await _closed_past_its_follow_up(env, settings, request)
         tokens = await client_links(pool, settings, request.workflow_id, "complaint_survey")
         assert set(tokens) == {"complaint_feedback"}
         link = f"/c/{tokens['complaint_feedback']}"
@@ -417,14 +432,7 @@ async def test_a_phone_customer_gives_the_follow_up_score_to_the_desk(
 ) -> None:
     customer = complaint_payload()["customer"] | {"preferred_channel": "phone", "locale": "en"}
     request = complaint(customer=customer)
-    handle = await file_complaint(env.client, request, settings)
-    await env.sleep(timedelta(minutes=1))
-    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
-    await advance_to(env, filed + H)
-    await handle.execute_update(
-        ComplaintWorkflow.close, CloseComplaintInput(reason="Apologised", actor=SUPERVISOR)
-    )
-    await advance_to(env, filed + 3 * H + timedelta(minutes=1))  # the follow-up at +2h
+    handle, _ = await _closed_past_its_follow_up(env, settings, request)
     [call] = [
         t
         for t in await tasks(pool, request.workflow_id)
