@@ -24,11 +24,19 @@ SCORED_QUESTIONS: dict[str, tuple[str, Any]] = {
 }
 
 
+def _question(case_id: str) -> tuple[str, Any] | None:
+    """The case's scored question (its noun and update), if it asks one."""
+    return next(
+        (question for prefix, question in SCORED_QUESTIONS.items() if case_id.startswith(prefix)),
+        None,
+    )
+
+
 def refusal(case_id: str, outcome: ReadOutOutcome) -> list[tuple[str, str]]:
     """Why a score cannot go with this call's completion (the 422's fields); [] if it can."""
     if outcome is not ReadOutOutcome.REACHED:
         return [("score", "only a client reached (outcome reached) can give one")]
-    if not any(case_id.startswith(prefix) for prefix in SCORED_QUESTIONS):
+    if _question(case_id) is None:
         return [("score", "only a survey or a complaint's follow-up asks for one")]
     return []
 
@@ -41,8 +49,8 @@ async def answer_told(
     update_id: str | None,
 ) -> Any:
     """Run the case's answer update with what the client told the desk (`refusal` first)."""
-    [(noun, update)] = [
-        question for prefix, question in SCORED_QUESTIONS.items() if case_id.startswith(prefix)
-    ]
+    question = _question(case_id)
+    assert question is not None  # `refusal` said it asks one
+    noun, update = question
     handle = client.get_workflow_handle(case_id)
     return await run_update(handle, noun, update, answer, timeout, update_id)
