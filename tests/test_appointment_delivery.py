@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.appointments.models import AcknowledgeInput, AppointmentStatus
+from promptly.domain.appointments.models import (
+    AcknowledgeInput,
+    AppointmentRequest,
+    AppointmentStatus,
+)
 from promptly.domain.common import Actor, ActorKind
 from promptly.domain.readable_time import readable
 from promptly.services.appointments import book
@@ -123,6 +129,18 @@ async def test_transient_failures_are_retried_and_the_client_gets_one_message(
     await handle.terminate("test over")
 
 
+async def _booked_for_a_provider_without_email(
+    env: WorkflowEnvironment, settings: Settings
+) -> tuple[WorkflowHandle[Any, Any], AppointmentRequest, datetime]:
+    """Booked five days ahead with a provider who has no email, ten minutes on (the desk's
+    task to tell him is open by then): the case's handle, its request and when it was booked."""
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + timedelta(days=5), locale="en", provider_email=None)
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=10))
+    return handle, request, booked_at
+
+
 async def test_a_provider_without_email_is_told_by_the_front_desk(
     env: WorkflowEnvironment,
     email_worker: Worker,
@@ -130,10 +148,7 @@ async def test_a_provider_without_email_is_told_by_the_front_desk(
     pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
 ) -> None:
-    booked_at = await env.get_current_time()
-    request = appointment(booked_at + timedelta(days=5), locale="en", provider_email=None)
-    handle = await book(env.client, request, settings, booked_at)
-    await env.sleep(timedelta(minutes=10))
+    handle, request, booked_at = await _booked_for_a_provider_without_email(env, settings)
 
     # The client hears as always; nothing is emailed to an address the provider lacks.
     assert [r.recipients for r in sendgrid.accepted] == [["anna@example.com"]]
@@ -168,10 +183,7 @@ async def test_the_providers_acknowledgement_closes_the_task_to_tell_them(
     pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
 ) -> None:
-    booked_at = await env.get_current_time()
-    request = appointment(booked_at + timedelta(days=5), locale="en", provider_email=None)
-    handle = await book(env.client, request, settings, booked_at)
-    await env.sleep(timedelta(minutes=10))
+    handle, request, _ = await _booked_for_a_provider_without_email(env, settings)
     [task] = [t for t in await tasks(pool, request.workflow_id) if t["status"] == "open"]
 
     # The provider dropped by the desk and acknowledged there: nobody has to phone him now.
