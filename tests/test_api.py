@@ -68,7 +68,9 @@ def _fields(response: httpx.Response) -> dict[str, str]:
     return {problem["field"]: problem["reason"] for problem in body["errors"]}
 
 
-async def test_booking_answers_201_with_the_workflow_and_status_url(api: httpx.AsyncClient) -> None:
+async def test_booking_answers_201_with_the_workflow_and_status_url(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
     body = _booking()
     response = await _book(api, body)
     answer = response.json()
@@ -81,7 +83,13 @@ async def test_booking_answers_201_with_the_workflow_and_status_url(api: httpx.A
     view = await _status(api, appointment_id)
     assert view["status"] == "Booked"
     assert datetime.fromisoformat(view["start"]) == datetime.fromisoformat(body["start"])
-    assert view["timeline"][0]["detail"].startswith("Booked")
+    [booked, *_] = view["timeline"]
+    assert booked["detail"].startswith("Booked")
+    # Who booked it is on the record (the key's actor), and in the Temporal UI's details.
+    assert booked["actor"] == {"kind": "system", "id": "crm", "via": "crm"}
+    handle = dev_env.client.get_workflow_handle(answer["workflow_id"])
+    details = await (await handle.describe()).static_details() or ""
+    assert "- opened by: system:crm" in details
 
 
 async def test_same_booking_again_is_200_and_a_different_one_409(api: httpx.AsyncClient) -> None:
@@ -100,6 +108,10 @@ async def test_same_booking_again_is_200_and_a_different_one_409(api: httpx.Asyn
     assert (
         await api.post("/appointments", json=same_instant, headers=STAFF_KEY)
     ).status_code == 200
+
+    # A repeat by another key changes nothing: the case is still the one the first key opened.
+    view = await _status(api, body["appointment_id"])
+    assert view["timeline"][0]["actor"]["id"] == "crm"
 
     different = await api.post(
         "/appointments", json={**body, "service": "Massage"}, headers=BACKOFFICE_KEY

@@ -45,9 +45,12 @@ async def test_inquiries_are_recorded_answered_and_promoted_over_http(
     )
     assert late.status_code == 409 and "already answered" in late.json()["reason"]
 
+    # Taken at the desk: the inquiry's first entry names the desk's key.
     other = _payload(subject="Charged twice", question="Two charges for one visit.")
-    await api.post("/inquiries", json=other, headers=BACKOFFICE_KEY)
-    await _status(api, other["inquiry_id"])
+    await api.post("/inquiries", json=other, headers=STAFF_KEY)
+    received = (await _status(api, other["inquiry_id"]))["timeline"][0]
+    assert received["detail"].startswith("Inquiry received")
+    assert received["actor"] == {"kind": "staff", "id": "desk", "via": "desk"}
     promoted = await api.post(
         f"/inquiries/{other['inquiry_id']}/promote",
         json={"category": "billing", "severity": "high"},

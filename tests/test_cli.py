@@ -55,7 +55,7 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
     booking = tmp_path / "appointment.json"
     booking.write_text(request.model_dump_json())
     async with create_worker(dev_env.client, settings, pool=pool):
-        booked = await promptly("book", str(booking))
+        booked = await promptly("book", str(booking), "--actor-id", "olga")
         assert booked.exit_code == 0, booked.output
         assert booked.stdout.strip() == f"booked: {request.workflow_id}"
         # The same file again is the booking that exists (the API's 200); other details
@@ -96,6 +96,8 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         status = await promptly("status", request.appointment_id)
         assert f"{request.appointment_id}  Confirmed" in status.stdout
         assert "staff:ewa" in status.stdout
+        # Who booked it opens the timeline.
+        assert re.search(r"staff:olga +Booked ", status.stdout), status.stdout
         again = await promptly("tasks", "complete", task_id, "reached")
         assert again.exit_code == 1 and "already done" in again.output
 

@@ -75,7 +75,8 @@ async def test_the_demo_plays_every_story_to_its_end_and_cleans_up(
         handle = dev_env.client.get_workflow_handle(f"appointment-{case}")
         description = await handle.describe()
         assert description.status is not WorkflowExecutionStatus.RUNNING  # ended or terminated
-        assert (await description.memo()) == {"promptly_demo": True}
+        memo = await description.memo()
+        assert memo == {"promptly_demo": True, "opened_by": {"kind": "system", "id": "demo"}}
     for case in (confirmed, phone):
         survey = dev_env.client.get_workflow_handle(f"survey-appointment-{case}")
         assert (await survey.describe()).status is not WorkflowExecutionStatus.RUNNING

@@ -28,12 +28,13 @@ from promptly.services.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
 
 
 async def start_case(
-    request: Request, response: Response, kind: CaseKind, body: Model
+    request: Request, response: Response, kind: CaseKind, body: Model, caller: Caller
 ) -> dict[str, Any]:
     """`create_case`, then 201 with Location for a new case, 200 with its status if the same
-    request had started it already. Answers the fields of the kind's `…Created` model."""
+    request had started it already. Answers the fields of the kind's `…Created` model. The
+    case's first timeline entry names the caller's actor."""
     client: Client = request.app.state.client
-    created = await create_case(client, request.app.state.settings, kind, body)
+    created = await create_case(client, request.app.state.settings, kind, body, caller.actor)
     case_id = getattr(body, kind.id_field)
     url = str(request.app.url_path_for(f"get_{kind.noun}", **{kind.id_field: case_id}))
     answer = {
@@ -82,7 +83,7 @@ def add_case_routes(
     created = _created_model(kind, start.same)
 
     async def start_endpoint(request: Request, response: Response, body: Any, caller: Any) -> Any:
-        return created(**await start_case(request, response, kind, body))
+        return created(**await start_case(request, response, kind, body, caller))
 
     router.add_api_route(
         f"/{kind.plural}",

@@ -164,14 +164,16 @@ def add_case_commands(
 
 
 def _start_command(kind: CaseKind) -> Callable[..., None]:
-    def start(file: Path) -> None:
+    def start(file: Path, actor_kind: ActorKind, actor_id: str) -> None:
         try:
             request = kind.request_model.model_validate_json(file.read_text())
         except ValidationError as err:
             refuse(validation_problems(err.errors()))
 
         async def action(client: Client, config: Settings) -> bool:
-            return await create_case(client, config, kind, request)
+            # Who opened it, as the case's first timeline entry says.
+            opened_by = Actor(kind=actor_kind, id=actor_id)
+            return await create_case(client, config, kind, request, opened_by)
 
         workflow_id = kind.workflow_id(getattr(request, kind.id_field))
         try:
@@ -188,7 +190,9 @@ def _start_command(kind: CaseKind) -> Callable[..., None]:
 
     name = kind.request_model.__name__
     start.__signature__ = _signature(  # type: ignore[attr-defined]
-        _argument("file", Path, typer.Argument(help=f"{name} as JSON"))
+        _argument("file", Path, typer.Argument(help=f"{name} as JSON")),
+        _argument("actor_kind", ActorKind, typer.Option(help="who opens it"), ActorKind.STAFF),
+        _argument("actor_id", str, typer.Option(help="their id"), "cli"),
     )
     return start
 

@@ -41,7 +41,7 @@ from promptly.domain.appointments.models import (
     RecordCallOutcomeInput,
 )
 from promptly.domain.common import Actor, ActorKind, TimelineKind
-from promptly.domain.demo import DEMO_ID_PREFIX, DEMO_MEMO
+from promptly.domain.demo import DEMO_ACTOR, DEMO_ID_PREFIX, DEMO_MEMO
 from promptly.domain.surveys.models import survey_workflow_id
 from promptly.services.appointments import book
 from promptly.workflows.appointment import AppointmentWorkflow
@@ -222,7 +222,9 @@ async def _play(
         appointment_id = f"{DEMO_ID_PREFIX}{tag}-{story.name}"
         start = now + timedelta(hours=story.ahead_hours) * time_scale
         request = sample(appointment_id, start, story.channel, story.locale)
-        handles.append(await book(client, request, settings, now, memo=DEMO_MEMO))
+        handles.append(
+            await book(client, request, settings, now, memo=DEMO_MEMO, opened_by=DEMO_ACTOR)
+        )
         starts[appointment_id] = start
         board.add(appointment_id, story.ends_as.value, start)
     last_start = max(starts.values())

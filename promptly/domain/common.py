@@ -152,6 +152,9 @@ class Actor(Model):
 
 
 SYSTEM = Actor(kind=ActorKind.SYSTEM, id="promptly")
+# The start's memo key naming who opened a case (the API key's actor, the CLI's operator): the
+# request stays the back office's own body, and the Temporal UI shows it with the case.
+OPENED_BY_MEMO = "opened_by"
 
 
 class Person(Model):

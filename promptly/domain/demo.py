@@ -7,8 +7,12 @@ them by id alone, in Temporal and in PostgreSQL.
 
 from __future__ import annotations
 
+from promptly.domain.common import Actor, ActorKind
+
 DEMO_ID_PREFIX = "DEMO-"
 DEMO_MEMO = {"promptly_demo": True}
+# Who the demo's cases say opened them.
+DEMO_ACTOR = Actor(kind=ActorKind.SYSTEM, id="demo")
 # SQL LIKE pattern of a demo case's workflow id (`appointment-DEMO-…`, `survey-appointment-DEMO-…`).
 DEMO_CASE_ID_LIKE = "%-DEMO-%"
 

@@ -17,6 +17,7 @@ from promptly.domain.appointments.models import (
     AppointmentView,
     appointment_workflow_id,
 )
+from promptly.domain.common import SYSTEM, Actor
 from promptly.domain.readable_time import readable
 from promptly.services.cases import case_details, reached, start_case
 from promptly.workflows.appointment import AppointmentWorkflow
@@ -34,11 +35,13 @@ async def book(
     now: datetime,
     *,
     memo: Mapping[str, Any] | None = None,
+    opened_by: Actor = SYSTEM,
 ) -> WorkflowHandle[AppointmentWorkflow, AppointmentView]:
     """Start the appointment's workflow under its business id; refuses bad input
     (`BookingRejected`) or a duplicate (`CaseExists`).
 
-    `memo` is shown in the Temporal UI (the demo marks its cases with it)."""
+    `memo` is shown in the Temporal UI (the demo marks its cases with it); `opened_by` is
+    who booked it (`start_case`)."""
     appointment_rules.check_booking(request, now)
     return await start_case(
         client,
@@ -47,6 +50,7 @@ async def book(
         settings,
         exists="appointment already booked",
         memo=memo,
+        opened_by=opened_by,
         status=SearchAttributePair(APPOINTMENT_STATUS, AppointmentStatus.BOOKED.value),
         client_id=request.client.id,
         attributes=[

@@ -10,12 +10,12 @@ spells it when the defaults do not fit (other name, `--options`, who acts).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, get_type_hints
+from typing import Any, Protocol, get_type_hints
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
@@ -24,7 +24,7 @@ from temporalio.common import SearchAttributeKey
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest, AppointmentView
 from promptly.domain.appointments.rules import BookingRejected
-from promptly.domain.common import ActorKind, Model
+from promptly.domain.common import Actor, ActorKind, Model
 from promptly.domain.complaints.models import ComplaintRequest, Severity
 from promptly.domain.inquiries.models import InquiryRequest
 from promptly.services.appointments import book
@@ -106,6 +106,14 @@ class CaseUpdate:
         ]
 
 
+class StartCase(Protocol):
+    """Start a case's workflow (`CaseExists` when the id is taken); `opened_by` is who asked."""
+
+    def __call__(
+        self, client: Client, request: Any, settings: Settings, *, opened_by: Actor
+    ) -> Awaitable[WorkflowHandle[Any, Any]]: ...
+
+
 @dataclass(frozen=True)
 class CaseKind:
     """A case kind: its noun, its workflow, what starts it and the updates it takes.
@@ -118,8 +126,8 @@ class CaseKind:
     workflow: type  # the workflow class: `run` takes `request_model`, `status` answers the view
     request_model: type[Model]
     updates: Mapping[str, CaseUpdate]
-    # Start the workflow (`CaseExists` when the id is taken) and what the CLI says it did.
-    start: Callable[[Client, Any, Settings], Awaitable[WorkflowHandle[Any, Any]]]
+    # Start the workflow and what the CLI says it did.
+    start: StartCase
     started: str  # "booked"
     rejected: tuple[type[Exception], ...] = ()  # the start's own refusals: `field: reason`
     # The search attributes its lists show (API and CLI), by the name a list item gives
@@ -237,9 +245,9 @@ INQUIRY_UPDATES = _updates(
 
 
 async def _book(
-    client: Client, request: AppointmentRequest, settings: Settings
+    client: Client, request: AppointmentRequest, settings: Settings, *, opened_by: Actor
 ) -> WorkflowHandle[AppointmentWorkflow, AppointmentView]:
-    return await book(client, request, settings, datetime.now(UTC))
+    return await book(client, request, settings, datetime.now(UTC), opened_by=opened_by)
 
 
 APPOINTMENT = CaseKind(

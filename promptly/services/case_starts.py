@@ -11,7 +11,7 @@ from temporalio.api.history.v1 import WorkflowExecutionStartedEventAttributes
 from temporalio.client import Client, WorkflowHandle
 
 from promptly.config import Settings
-from promptly.domain.common import Model
+from promptly.domain.common import Actor, Model
 from promptly.services.case_kinds import CaseKind
 from promptly.services.cases import CaseExists
 from promptly.services.errors import ServiceError, invalid_input, temporal_errors
@@ -20,8 +20,11 @@ from promptly.services.updates import QUERY_TIMEOUT
 M = TypeVar("M", bound=BaseModel)
 
 
-async def create_case(client: Client, settings: Settings, kind: CaseKind, body: Model) -> bool:
-    """Start the case's workflow; True if it is new, False if the same request already ran.
+async def create_case(
+    client: Client, settings: Settings, kind: CaseKind, body: Model, opened_by: Actor
+) -> bool:
+    """Start the case's workflow on behalf of `opened_by`; True if it is new, False if the same
+    request already ran (whoever started it).
 
     A different request under the same id is 409; the kind's `rejected` errors (the
     service's own checks, messages shaped `field: reason`) are 422 naming the field.
@@ -29,7 +32,7 @@ async def create_case(client: Client, settings: Settings, kind: CaseKind, body: 
     case_id = getattr(body, kind.id_field)
     try:
         with temporal_errors(kind.not_found(case_id)):
-            await kind.start(client, body, settings)
+            await kind.start(client, body, settings, opened_by=opened_by)
     except kind.rejected as err:
         field, _, reason = str(err).partition(": ")
         raise invalid_input([(field, reason)] if reason else [("body", str(err))]) from err

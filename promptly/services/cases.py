@@ -12,7 +12,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.types import MethodAsyncSingleParam, ReturnType, SelfType
 
 from promptly.config import Settings
-from promptly.domain.common import Person
+from promptly.domain.common import OPENED_BY_MEMO, SYSTEM, Actor, Person
 from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 from promptly.workflows.search_attributes import CLIENT_ID
 
@@ -60,13 +60,17 @@ async def start_case(
     details: str | None = None,
     memo: Mapping[str, Any] | None = None,
     attributes: Sequence[SearchAttributePair[Any]] = (),
+    opened_by: Actor = SYSTEM,
 ) -> WorkflowHandle[SelfType, ReturnType]:
     """Start `run` with `request` under the request's workflow id; `CaseExists` (saying
     `exists`) when the id is taken.
 
     The id is the business key for as long as the history is retained: a second start with
     the same id is refused, never a second case. Every case is listed by its `status` and its
-    client (`client_id`) from the start; `attributes` are the kind's other search attributes."""
+    client (`client_id`) from the start; `attributes` are the kind's other search attributes.
+
+    `opened_by` (the API key's actor, the CLI's operator) goes in the memo, which the
+    workflow's first timeline entry reads, and in the details the Temporal UI shows."""
     workflow_id = request.workflow_id
     search_attributes = [status, SearchAttributePair(CLIENT_ID, client_id), *attributes]
     try:
@@ -77,10 +81,10 @@ async def start_case(
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             task_timeout=WORKFLOW_TASK_TIMEOUT,
-            memo=dict(memo) if memo else None,
+            memo={**(memo or {}), OPENED_BY_MEMO: opened_by},
             search_attributes=TypedSearchAttributes(search_attributes),
             static_summary=summary,
-            static_details=details,
+            static_details=f"{details or ''}\n- opened by: {opened_by.signature()}".lstrip(),
         )
     except WorkflowAlreadyStartedError as err:
         raise CaseExists(exists, workflow_id) from err

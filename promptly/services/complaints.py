@@ -6,6 +6,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair
 
 from promptly.config import Settings
+from promptly.domain.common import SYSTEM, Actor
 from promptly.domain.complaints.models import (
     ComplaintRequest,
     ComplaintStatus,
@@ -18,7 +19,7 @@ from promptly.workflows.search_attributes import COMPLAINT_STATUS
 
 
 async def file_complaint(
-    client: Client, request: ComplaintRequest, settings: Settings
+    client: Client, request: ComplaintRequest, settings: Settings, *, opened_by: Actor = SYSTEM
 ) -> WorkflowHandle[ComplaintWorkflow, ComplaintView]:
     """Start the complaint's workflow under its business id; refuses a duplicate.
 
@@ -30,6 +31,7 @@ async def file_complaint(
         ComplaintWorkflow.run,
         request,
         settings,
+        opened_by=opened_by,
         exists="complaint already filed",
         status=SearchAttributePair(COMPLAINT_STATUS, ComplaintStatus.OPEN.value),
         client_id=request.customer.id,

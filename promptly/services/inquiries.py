@@ -7,6 +7,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair
 
 from promptly.config import Settings
+from promptly.domain.common import SYSTEM, Actor
 from promptly.domain.inquiries.models import InquiryRequest, InquiryStatus, InquiryView
 from promptly.services.cases import case_details, reached, start_case
 from promptly.workflows.inquiry import InquiryWorkflow
@@ -14,7 +15,7 @@ from promptly.workflows.search_attributes import INQUIRY_STATUS
 
 
 async def record_inquiry(
-    client: Client, request: InquiryRequest, settings: Settings
+    client: Client, request: InquiryRequest, settings: Settings, *, opened_by: Actor = SYSTEM
 ) -> WorkflowHandle[InquiryWorkflow, InquiryView]:
     """Start the inquiry's workflow under its business id; refuses a duplicate."""
     return await start_case(
@@ -22,6 +23,7 @@ async def record_inquiry(
         InquiryWorkflow.run,
         request,
         settings,
+        opened_by=opened_by,
         exists="inquiry already recorded",
         status=SearchAttributePair(INQUIRY_STATUS, InquiryStatus.OPEN.value),
         client_id=request.customer.id,

@@ -25,6 +25,7 @@ from promptly.workflows.case import (
     refuse,
     transition,
 )
+from promptly.workflows.case_start import opened_by
 from promptly.workflows.messages import Sends, message_retry
 from promptly.workflows.patches import PREPAYMENT_AFTER_NO_SHOW, on_baseline, since
 from promptly.workflows.promises import PromiseBook
@@ -129,7 +130,7 @@ class AppointmentState(JournaledCase):
         )
         self._note(
             TimelineKind.STATUS,
-            SYSTEM,
+            opened_by(),
             f"Booked {request.service}",
             status=AppointmentStatus.BOOKED.value,
             start=request.start.isoformat(),

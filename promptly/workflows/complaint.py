@@ -20,6 +20,7 @@ from promptly.workflows.case import (
     step_summary,
     transition,
 )
+from promptly.workflows.case_start import opened_by
 from promptly.workflows.complaint_messages import (
     MESSAGE_RETRY,
     SUPERSEDED_BY_A_HOLD,
@@ -108,7 +109,7 @@ class ComplaintWorkflow(ComplaintSteps):
             route = self.case.route
             self._note(
                 TimelineKind.STATUS,
-                SYSTEM,
+                opened_by(),
                 f"Complaint received via {request.received_via.value}: {request.category}, "
                 f"severity {request.severity.value}; routed to {route.department_name} "
                 f"(matrix route {route.rule})",

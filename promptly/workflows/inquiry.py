@@ -30,6 +30,7 @@ from promptly.workflows.case_sends import (
     client_message_task,
     staff_message_task,
 )
+from promptly.workflows.case_start import opened_by
 from promptly.workflows.messages import deliver, message_retry, to_client
 from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS, SLA_DEADLINE
 
@@ -94,7 +95,7 @@ class InquiryWorkflow(SendingCase):
             )
             self._note(
                 TimelineKind.STATUS,
-                SYSTEM,
+                opened_by(),
                 f"Inquiry received via {request.received_via.value}: {request.subject}; "
                 # ISO: every reader shows it in their own zone (readable_time.readable_text).
                 f"answer due {(self.case.received_at + rules.answer_within).isoformat()}",
