@@ -40,6 +40,7 @@ from tests.api_support import (
     sign,
 )
 from tests.helpers import appointment
+from tests.test_polish_templates import INFORMAL
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 
@@ -89,7 +90,10 @@ async def test_booking_then_confirm_via_the_client_link(
     assert page.status_code == 200
     _is_page(page)
     assert '<html lang="pl">' in page.text
-    assert "Potwierdź wizytę" in page.text and "Anna Nowak" in page.text
+    assert "Potwierdzenie wizyty" in page.text and "Anna Nowak" in page.text
+    assert "że przyjdą Państwo na wizytę" in page.text
+    # What the browser receives, with every other action offered: nowhere "ty".
+    assert len(page_options(page)) == 4 and not INFORMAL.findall(page.text), page.text
     assert "Physiotherapy consultation" in page.text and "ul. Prosta 1" in page.text
     assert re.search(r'<form method="post" action="/c/[^"]+">', page.text)
     assert "Tak, przyjdę" in page.text
@@ -98,7 +102,7 @@ async def test_booking_then_confirm_via_the_client_link(
     done = await api.post(link)
     assert done.status_code == 200, done.text
     _is_page(done)
-    assert "wizyta jest potwierdzona" in done.text
+    assert "wizyta jest potwierdzona" in done.text and not INFORMAL.findall(done.text)
 
     view = await _status(api, request.appointment_id)
     assert view["status"] == "Confirmed"
@@ -264,7 +268,7 @@ async def test_reschedule_link_takes_a_local_time(
     # The example is a time the form takes, a week after the visit's, where the client lives.
     example = (request.start + timedelta(days=7)).astimezone(ZoneInfo("Europe/Warsaw"))
     assert bad.status_code == 422
-    assert f"Podaj datę i godzinę, na przykład {example:%Y-%m-%d %H:%M}." in bad.text
+    assert f"Prosimy podać datę i godzinę, na przykład {example:%Y-%m-%d %H:%M}." in bad.text
     past = await api.post(link, data={"new_start": "2020-01-01T10:00"})
     assert past.status_code == 422 and "Ten termin już minął" in past.text
     _is_page(past)
@@ -374,7 +378,8 @@ async def test_survey_link_records_the_answer(
     link = f"/c/{sign(settings, survey_id, 'survey', timedelta(days=7))}"
     form = await api.get(link)
     assert form.status_code == 200, form.text
-    assert "Jak oceniasz wizytę?" in form.text, form.text
+    assert "Jak oceniają Państwo wizytę?" in form.text, form.text
+    assert "polecą nas Państwo znajomym" in form.text and not INFORMAL.findall(form.text)
     assert len(re.findall(r'<button type="submit" name="nps" value="\d+">', form.text)) == 11
 
     bad = await api.post(link, data={"nps": "11"})
@@ -386,7 +391,7 @@ async def test_survey_link_records_the_answer(
     assert view.answer is not None and view.answer.nps == 9, view
     assert view.answer.comment == "Bardzo dobrze"
     again = await api.get(link)
-    assert again.status_code == 200 and "Mamy już Twoją odpowiedź" in again.text, again.text
+    assert again.status_code == 200 and "Mamy już Państwa odpowiedź" in again.text, again.text
 
 
 async def test_links_need_no_api_key_and_never_show_a_trace(

@@ -23,20 +23,20 @@ async def test_running_late_button_moves_the_no_show_moment_as_the_client(
     form = await api.get(link)
     assert form.status_code == 200, form.text
     _is_page(form)
-    assert "Spóźnisz się?" in form.text and 'name="minutes"' in form.text
+    assert "Spóźnią się Państwo?" in form.text and 'name="minutes"' in form.text
     assert "Spóźnię się" in form.text  # the button
     before = await _status(api, request.appointment_id)
     assert datetime.fromisoformat(before["no_show_at"]) == request.start + timedelta(minutes=15)
 
     bad = await api.post(link, data={"minutes": "soon"})
-    assert bad.status_code == 422 and "Podaj liczbę minut" in bad.text
+    assert bad.status_code == 422 and "Prosimy podać liczbę minut" in bad.text
     too_long = await api.post(link, data={"minutes": "100000"})  # a number, but past the limit
     assert too_long.status_code == 422 and "od 1 do 480" in too_long.text
 
     done = await api.post(link, data={"minutes": "10"})
     assert done.status_code == 200, done.text
     _is_page(done)
-    assert "wiemy, że się spóźnisz" in done.text and "Opłaty się nie zmieniają" in done.text
+    assert "wiemy już o Państwa spóźnieniu" in done.text and "Opłaty się nie zmieniają" in done.text
     view = await _status(api, request.appointment_id)
     assert datetime.fromisoformat(view["no_show_at"]) == request.start + timedelta(minutes=25)
     late = view["timeline"][-1]

@@ -63,7 +63,7 @@ async def test_client_confirms_from_the_email_link_in_a_browser(
         page = await browser.new_page(locale="pl-PL")
         opened = await page.goto(f"{site}/c/{token}")
         assert opened is not None and opened.status == 200
-        assert await page.locator("h1").inner_text() == "Potwierdź wizytę"
+        assert await page.locator("h1").inner_text() == "Potwierdzenie wizyty"
         assert (await _status(dev_env.client, request.workflow_id)).status is (
             AppointmentStatus.BOOKED
         )

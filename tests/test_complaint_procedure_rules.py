@@ -402,12 +402,12 @@ async def test_feedback_after_closing_is_recorded_through_the_follow_ups_signed_
         link = f"/c/{tokens['complaint_feedback']}"
 
         form = await http.get(link)
-        assert form.status_code == 200 and "Jak oceniasz obsługę reklamacji?" in form.text
+        assert form.status_code == 200 and "Jak oceniają Państwo obsługę reklamacji?" in form.text
         assert request.complaint_id in form.text
         answered = await http.post(link, data={"nps": "9", "comment": "Szybko i uprzejmie"})
         assert answered.status_code == 200 and "Dziękujemy za odpowiedź" in answered.text
         again = await http.get(link)
-        assert "Mamy już Twoją odpowiedź" in again.text
+        assert "Mamy już Państwa odpowiedź" in again.text
 
         view = await handle.query(ComplaintWorkflow.status)
         assert view.feedback_score == 9

@@ -1,5 +1,6 @@
 """Polish recipients read Polish: no Polish template is the English text (the staff alert of an
-unanswered inquiry was)."""
+unanswered inquiry was), and a client, in a message or on a link's page, is addressed as
+"Państwo"."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from promptly.api.pages import TEXT as PAGE_TEXT
 from promptly.domain.common import Channel, Locale
 from promptly.domain.rendering import TEMPLATES, render
 
@@ -90,11 +92,20 @@ STAFF_TEMPLATES = {
     "qa_report",
     "supervisor_alert",
 }
-# "ty" forms a client must not read beside the "Państwo" of the complaint and inquiry letters.
+# "ty" forms a client must not read beside the "Państwo" of the messages and link pages: the
+# pronouns, verbs in the second person singular (present, and past as "odpowiedziałeś/aś") and
+# the imperative.
 INFORMAL = re.compile(
-    r"\b(Twoj\w*|Ci|Cię|Ciebie|możesz|chcesz|Spóźnisz|wybierzesz|polecisz|oceniasz|Masz|Wybierz|Oceń"
-    r"|Przełóż|napisz)\b",
+    r"\b(Tw[oó]j\w*|Ci|Cię|Ciebie|Tobie|Tobą|możesz|chcesz|Masz|jesteś|przyjdziesz|Spóźnisz"
+    r"|wybierzesz|polecisz|oceniasz|\w+ł(?:e|a|by|aby)ś"
+    r"|Wybierz|Oceń|Przełóż|napisz|odpisz|Potwierdź|Odwołaj|Zmień|Dodaj|Podaj|Daj|Otwórz"
+    r"|Skontaktuj|Użyj|Spróbuj|Sprawdź|Kliknij|Zadzwoń)\b",
     re.IGNORECASE,
+)
+# The reply commands of the texts and SMS notices ("Potwierdź: odpisz TAK", "Odpisz STOP") are
+# still imperative: they were left out of the messages' "Państwo" rewording.
+REPLY_COMMANDS = re.compile(
+    r"Potwierdź: odpisz TAK|Zmień/odwołaj:|odpisz (?:STOP|START)", re.IGNORECASE
 )
 
 
@@ -104,7 +115,23 @@ INFORMAL = re.compile(
 )
 def test_a_polish_client_is_not_addressed_as_ty(name: str) -> None:
     polish = (TEMPLATES / "pl" / name).read_text(encoding="utf-8")
-    assert not INFORMAL.findall(polish), name
+    assert not INFORMAL.findall(REPLY_COMMANDS.sub("", polish)), name
+
+
+def test_every_polish_link_page_text_addresses_the_reader_as_panstwo() -> None:
+    """The pages behind a message's links (confirm, cancel, reschedule, running late, the
+    survey, the complaint's follow-up, the provider's acknowledge, every problem page) speak as
+    the messages do."""
+    informal = {
+        key: INFORMAL.findall(text)
+        for key, text in PAGE_TEXT[Locale.PL].items()
+        if INFORMAL.search(text)
+    }
+    assert informal == {}
+    polish = PAGE_TEXT[Locale.PL]
+    assert polish["survey.title"] == "Jak oceniają Państwo wizytę?"
+    assert polish["survey.already"] == "Mamy już Państwa odpowiedź, dziękujemy"
+    assert polish["cancel.intro"].endswith("Czy chcą Państwo odwołać tę wizytę?")
 
 
 def test_every_polish_greeting_puts_the_comma_after_the_name() -> None:

@@ -314,7 +314,7 @@ async def test_an_sms_client_cancels_from_the_one_link_and_is_told_what_it_costs
         [confirmation] = await _texts(stack, phone, 1)
         assert "Zmien/odwolaj: " in confirmation
         page = await stack.http.get(_only_link(confirmation))
-        cancel = page_options(page)["Odwołaj wizytę"]
+        cancel = page_options(page)["Odwołanie wizyty"]
         done = await stack.http.post(cancel, data={"reason": "wyjazd"})
         assert done.status_code == 200, done.text
         *_, cancellation = await _texts(stack, phone, 2)
