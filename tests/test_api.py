@@ -330,7 +330,8 @@ async def test_the_acting_key_is_the_actor_unless_the_body_names_one(
 async def test_reschedule_moves_the_visit(api: httpx.AsyncClient) -> None:
     body = _booking()
     await _book(api, body)
-    await _status(api, body["appointment_id"])
+    booked = await _status(api, body["appointment_id"])
+    assert booked["rescheduled_at"] is None
     new_start = _start(days=12, hour=15)
     moved = await api.post(
         f"/appointments/{body['appointment_id']}/reschedule",
@@ -340,6 +341,10 @@ async def test_reschedule_moves_the_visit(api: httpx.AsyncClient) -> None:
     assert moved.status_code == 200, moved.text
     assert datetime.fromisoformat(moved.json()["start"]) == new_start
     assert moved.json()["reschedules"] == 1
+    # Booked when it was booked; the new plan counts from the reschedule.
+    assert moved.json()["booked_at"] == booked["booked_at"]
+    when = datetime.fromisoformat
+    assert when(moved.json()["rescheduled_at"]) >= when(booked["booked_at"])
     for refused, reason in [
         ("2030-01-01T10:00:00", "timezone"),
         ("9999-12-31T22:00:00Z", "more than 3 years ahead"),

@@ -558,6 +558,24 @@ def test_fresh_booking_sends_confirmation_then_provider_notice_at_once() -> None
     assert next_step(sent) == (booked_at, Step.PROVIDER_NOTICE)
 
 
+def test_a_reschedule_plans_anew_from_its_time_and_keeps_when_the_visit_was_booked() -> None:
+    booked_at, moved_at = warsaw(11, 2, 10), warsaw(11, 4, 9)
+    sent = new_case(request(warsaw(11, 5, 10)), booked_at, POLICY).model_copy(
+        update={"confirmation_attempted": True, "provider_notified": True}
+    )
+    moved = appointment_rules.rescheduled(sent, warsaw(11, 10, 10), moved_at)
+    assert (moved.booked_at, moved.rescheduled_at, moved.planned_at) == (
+        booked_at,
+        moved_at,
+        moved_at,
+    )
+    # The new time is confirmed and notified at once, within 24h of the reschedule.
+    assert moved.confirmation_deadline == warsaw(11, 5, 9)
+    assert next_step(moved) == (moved_at, Step.CONFIRMATION)
+    assert confirmation_give_up_at(moved.planned_at, POLICY) < moved.confirmation_deadline
+    assert sent.rescheduled_at is None and sent.planned_at == booked_at
+
+
 def test_visit_day_deadlines_across_a_dst_night_are_real_time() -> None:
     # Saturday 24 October 22:00 CEST visit, 50 minutes: auto-completed 12 real hours after
     # it ends (Sunday 09:50 CET), and no-show 15 minutes after it starts.

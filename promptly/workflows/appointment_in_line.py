@@ -62,7 +62,7 @@ class AppointmentInLine(AppointmentCalls):
             self._start_confirmation()
             return
         case = self.case
-        give_up_at = appointment_rules.confirmation_give_up_at(case.booked_at, case.policy)
+        give_up_at = appointment_rules.confirmation_give_up_at(case.planned_at, case.policy)
         sent = await self._send_to_client(
             self._confirmation_template(), deadline=give_up_at, step="confirmation"
         )

@@ -183,7 +183,7 @@ class AppointmentSends(AppointmentState):
     def _start_confirmation(self) -> None:
         case = self.case
         self._update(confirmation_attempted=True)
-        give_up_at = appointment_rules.confirmation_give_up_at(case.booked_at, case.policy)
+        give_up_at = appointment_rules.confirmation_give_up_at(case.planned_at, case.policy)
         self._start_to_client(
             "confirmation",
             self._confirmation_template(),

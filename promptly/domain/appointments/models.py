@@ -195,12 +195,22 @@ class AppointmentDeadlines(Model):
     """When the case's service levels fall due: planned at booking, kept by the case, shown by
     its view under the same names."""
 
-    booked_at: AwareDatetime
+    booked_at: AwareDatetime = Field(description="When the visit was booked; kept by a reschedule.")
+    rescheduled_at: AwareDatetime | None = Field(
+        default=None,
+        description="The last reschedule: the deadlines count from it, as from a new booking.",
+    )
     confirmation_deadline: AwareDatetime
     provider_ack_deadline: AwareDatetime
     reminder_at: AwareDatetime | None
     response_deadline: AwareDatetime
     next_call_at: AwareDatetime | None
+
+    @property
+    def planned_at(self) -> datetime:
+        """When the current plan was made: the booking, or the last reschedule. (Cases
+        rescheduled before `rescheduled_at` existed kept the reschedule in `booked_at`.)"""
+        return self.rescheduled_at or self.booked_at
 
 
 class AppointmentView(AppointmentDeadlines):

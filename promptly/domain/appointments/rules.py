@@ -207,9 +207,9 @@ def next_step(case: AppointmentCase) -> DueStep:
     start = case.request.start
     due: list[DueStep] = []
     if not case.confirmation_attempted:
-        due.append(DueStep(case.booked_at, Step.CONFIRMATION))
+        due.append(DueStep(case.planned_at, Step.CONFIRMATION))
     if not case.provider_notified:
-        due.append(DueStep(case.booked_at, Step.PROVIDER_NOTICE))
+        due.append(DueStep(case.planned_at, Step.PROVIDER_NOTICE))
     if not case.provider_acknowledged and not case.ack_alert_sent:
         due.append(DueStep(case.provider_ack_deadline, Step.PROVIDER_ACK_ALERT))
     if (
@@ -231,7 +231,7 @@ def next_step(case: AppointmentCase) -> DueStep:
 
 def closes_at(case: AppointmentCase) -> datetime:
     """A final case stays open for late updates; longer while a fee can still be waived."""
-    closed_at = case.closed_at or case.booked_at
+    closed_at = case.closed_at or case.planned_at
     fee_pending = case.billing in (BillingOutcome.LATE_CANCEL, BillingOutcome.NO_SHOW)
     window = case.policy.fee_decision_window if fee_pending else case.policy.keep_open_after_close
     closes = shift_elapsed(closed_at, window)
@@ -245,7 +245,8 @@ def closes_at(case: AppointmentCase) -> datetime:
 
 
 def rescheduled(case: AppointmentCase, new_start: datetime, now: datetime) -> AppointmentCase:
-    """The case re-planned for `new_start` as if booked `now`: every timer re-armed."""
+    """The case re-planned for `new_start` as if booked `now`: every timer re-armed. It keeps
+    when it was booked; `rescheduled_at` says when it was re-planned."""
     request = case.request.model_copy(update={"start": new_start})
     fresh = new_case(
         request,
@@ -255,6 +256,8 @@ def rescheduled(case: AppointmentCase, new_start: datetime, now: datetime) -> Ap
     )
     return fresh.model_copy(
         update={
+            "booked_at": case.booked_at,
+            "rescheduled_at": now,
             "needs_attention": [],
             "reschedules": case.reschedules + 1,
             "cancellations": case.cancellations,
