@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from promptly.cli.main import app
 from promptly.config import ApiRole, Settings
+from promptly.domain.demo import DEMO_ID_PREFIX
 from promptly.services.appointments import book
 from tests.api_support import STAFF_KEY, key, serving, with_api_keys
 from tests.helpers import appointment, end_workflows
@@ -51,9 +52,14 @@ async def test_compliance_lists_broken_promises_of_a_period_with_kept_false(
     request = appointment(booked_at + timedelta(days=5))
     await book(env.client, request, settings, booked_at)
     case_id = request.workflow_id
+    # A demo case beside it, breaking the same promise: a demo is not the office's record.
+    other = appointment(booked_at + timedelta(days=5))
+    demo = other.model_copy(update={"appointment_id": f"{DEMO_ID_PREFIX}{other.appointment_id}"})
+    await book(env.client, demo, settings, booked_at)
     await verdict(pool, case_id, "confirmation_within_24h", "kept")
     await env.sleep(timedelta(hours=24, minutes=5))  # nobody acknowledged for the provider
     await verdict(pool, case_id, "provider_ack_within_24h", "broken")
+    await verdict(pool, demo.workflow_id, "provider_ack_within_24h", "broken")
 
     office = ZoneInfo(settings.office_timezone)
     first = (booked_at + timedelta(hours=24)).astimezone(office).date()
@@ -67,6 +73,7 @@ async def test_compliance_lists_broken_promises_of_a_period_with_kept_false(
         ("provider_ack_within_24h", "broken", "provider:P-3")
     ]
     assert all(p["verdict"] == "broken" for p in body["promises"])
+    assert not [p for p in body["promises"] if p["case_id"] == demo.workflow_id]
 
     kept = await http.get("/promises", params={**period, "kept": "true"}, headers=COMPLIANCE_KEY)
     ours = [p for p in kept.json()["promises"] if p["case_id"] == case_id]
@@ -87,7 +94,7 @@ async def test_compliance_lists_broken_promises_of_a_period_with_kept_false(
     [line] = [line for line in result.output.splitlines() if case_id in line]
     assert "provider_ack_within_24h  broken" in line and "by provider:P-3" in line
     assert line.split("  ")[0].endswith(settings.office_timezone)  # due, to the minute, zone named
-    await end_workflows(env, case_id)
+    await end_workflows(env, case_id, demo.workflow_id)
 
 
 async def test_bad_period_is_422_naming_the_parameter_and_only_compliance_reads(

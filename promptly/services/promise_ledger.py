@@ -12,6 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict
 
+from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.readable_time import readable
 
 _COLUMNS = (
@@ -70,16 +71,24 @@ async def promises_due(
     limit: int = MAX_ROWS,
 ) -> list[LedgerRow]:
     """Promises due in [start, end): all, only the kept (`kept=True`) or only the broken
-    (`kept=False`); waived, not applicable and pending ones are neither."""
+    (`kept=False`); waived, not applicable and pending ones are neither. Demo cases are left
+    out, as the staff inbox and the QA report leave them (a case's own export keeps them)."""
     verdict = {None: None, True: "kept", False: "broken"}[kept]
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"""SELECT {_COLUMNS} FROM promises
                  WHERE due_at >= %(start)s AND due_at < %(end)s
                    AND (%(verdict)s::text IS NULL OR verdict = %(verdict)s)
+                   AND case_id NOT LIKE %(demo)s
                  ORDER BY due_at, case_id, promise
                  LIMIT %(limit)s""",
-            {"start": start, "end": end, "verdict": verdict, "limit": limit},
+            {
+                "start": start,
+                "end": end,
+                "verdict": verdict,
+                "limit": limit,
+                "demo": DEMO_CASE_ID_LIKE,
+            },
         )
         return [LedgerRow.of(row) for row in await cur.fetchall()]
 
