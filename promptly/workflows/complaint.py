@@ -302,7 +302,7 @@ class ComplaintWorkflow(ComplaintSteps):
                 self._note(
                     TimelineKind.ACTION,
                     command.actor,
-                    f"Customer satisfied with the resolution{comment}",
+                    f"Customer satisfied with the resolution{command.given()}{comment}",
                     satisfied=True,
                 )
                 await self._close(
@@ -317,7 +317,7 @@ class ComplaintWorkflow(ComplaintSteps):
             self._note(
                 TimelineKind.ACTION,
                 command.actor,
-                f"Customer not satisfied with the resolution{comment}",
+                f"Customer not satisfied with the resolution{command.given()}{comment}",
                 satisfied=False,
             )
             self._set_case(complaint_rules.reopen_complaint(self.case, workflow.now()))
