@@ -8,6 +8,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,8 +20,8 @@ from promptly.cli.main import app
 from promptly.config import Settings
 from promptly.domain.readable_time import readable
 from promptly.worker import create_worker
-from tests.complaint_helpers import complaint, inquiry
-from tests.helpers import appointment
+from tests.complaint_helpers import complaint, complaint_payload, inquiry
+from tests.helpers import appointment, tasks, until
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 
@@ -261,3 +262,47 @@ def test_a_list_filter_the_api_would_refuse_is_refused_here_too(args: list[str],
     ended = CliRunner().invoke(app, args)
     assert ended.exit_code == 2, ended.output
     assert said in " ".join(ended.output.split())
+
+
+async def test_the_desk_records_a_phone_customers_verdict_from_the_terminal(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    promptly: Promptly,
+    tmp_path: Path,
+) -> None:
+    """The customer's verdict on the proposed resolution read out to them, recorded on the
+    desk's call task as the API's `satisfied` does (`--satisfied/--not-satisfied`)."""
+    customer = complaint_payload()["customer"] | {"preferred_channel": "phone", "locale": "en"}
+    request = complaint(customer=customer)
+    filing = tmp_path / "complaint.json"
+    filing.write_text(request.model_dump_json())
+    case = request.complaint_id
+
+    async def proposal_calls() -> list[dict[str, Any]]:
+        return [
+            t
+            for t in await tasks(pool, request.workflow_id)
+            if t["kind"] == "call_client" and t["title"].endswith("is this resolved for you?")
+        ]
+
+    async with create_worker(dev_env.client, settings, pool=pool):
+        filed = await promptly("complaint", "file", str(filing))
+        assert filed.exit_code == 0, filed.output
+        proposed = await promptly("complaint", "propose", case, "A refund of the visit.")
+        assert proposed.exit_code == 0, proposed.output
+        [call] = await until(proposal_calls, "the call task reading the proposal out")
+        task_id = str(call["id"])
+        complete = ("tasks", "complete", task_id, "reached", "--satisfied")
+
+        both = await promptly(*complete, "--score", "3")
+        assert both.exit_code == 1
+        assert "satisfied: one call answers one question" in both.output
+        told = await promptly(*complete, "--note", "thank you", "--actor-id", "ola")
+        assert told.exit_code == 0, told.output
+        assert told.stdout.strip() == f"task {task_id} done: reached (staff:ola)"
+        status = await promptly("complaint", "status", case)
+        assert f"{case}  Closed" in status.stdout
+        said = f"client:{customer['id']:<12} Customer satisfied with the resolution on the phone "
+        assert said + "to ola (thank you)" in status.stdout, status.stdout
+        await dev_env.client.get_workflow_handle(request.workflow_id).terminate("test over")

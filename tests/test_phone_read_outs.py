@@ -1,5 +1,6 @@
 """Messages read out by phone, end to end: the front desk's call outcome is the message's
-receipt, and a client the desk could not reach gets the message another way.
+receipt, a client the desk could not reach gets the message another way, and what a client
+reached answers there and then (a survey's score, a complaint's verdict) answers the case.
 
 The HTTP app and a worker run on the Temporal dev server and PostgreSQL; email goes through the
 real SendGrid client to its local fake, so what a client was sent is what the fake received.
@@ -30,7 +31,8 @@ from promptly.domain.appointments.models import AppointmentRequest
 from promptly.domain.surveys.models import SurveyRequest, survey_workflow_id
 from promptly.workflows.survey import SurveyWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
-from tests.helpers import appointment, tasks, until
+from tests.complaint_helpers import complaint_payload
+from tests.helpers import appointment, message_of, tasks, until
 from tests.sendgrid_fake import RecordedRequest, SendGridFake
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -296,3 +298,103 @@ async def test_a_phone_client_answers_the_survey_to_the_desk(
         f"/history/cases/{survey_id}?format=md", headers=key(ApiRole.COMPLIANCE)
     )
     assert f"Answered on the phone to {view.answer.taken_by.id}: NPS 9" in history.text
+
+
+async def test_a_phone_customer_gives_the_verdict_on_the_proposed_resolution_to_the_desk(
+    desk: Desk,
+) -> None:
+    customer = complaint_payload()["customer"] | {
+        "id": f"C-{uuid.uuid4().hex[:8]}",
+        "preferred_channel": "phone",
+        "locale": "en",
+    }
+    body = complaint_payload(customer=customer)
+    reference, case_id = body["complaint_id"], f"complaint-{body['complaint_id']}"
+    filed = await desk.http.post("/complaints", json=body, headers=BACKOFFICE_KEY)
+    assert filed.status_code == 201, filed.text
+    desk.booked.append(case_id)
+    base = f"/complaints/{reference}"
+
+    async def proposed(resolution: str) -> dict[str, Any]:
+        """The call task reading the customer `resolution`, proposed by the staff."""
+        answer = await desk.http.post(
+            f"{base}/propose_resolution", json={"resolution": resolution}, headers=STAFF_KEY
+        )
+        assert answer.status_code == 200, answer.text
+        return await desk.read_out_task(case_id, f"Your complaint {reference}: is this resolved")
+
+    async def status_of(task: dict[str, Any]) -> str:
+        [now] = [t["status"] for t in await tasks(desk.pool, case_id) if t["id"] == task["id"]]
+        return str(now)
+
+    async def told(task: dict[str, Any], **answer: Any) -> httpx.Response:
+        return await desk.http.post(
+            f"/tasks/{task['id']}/complete", json={"outcome": "reached"} | answer, headers=STAFF_KEY
+        )
+
+    call = await proposed("A refund of the visit.")
+    assert "whether you are satisfied: tell us now" in call["details"]
+    # A verdict is what a customer reached says about a proposal read out to them, and one
+    # call answers one question; a refusal writes nothing and leaves the task open.
+    ack = await desk.read_out_task(case_id, f"Your complaint {reference} is registered")
+    for task, wrong in (
+        (call, {"outcome": "no_answer"}),
+        (call, {"score": 3}),
+        (ack, {}),
+    ):
+        refused = await told(task, satisfied=False, **wrong)
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in refused.json()["errors"]] == ["satisfied"]
+    assert await status_of(call) == "open"
+
+    # Not satisfied: the complaint reopens one tier up, as the customer's own verdict does.
+    unhappy = await told(call, satisfied=False, note="a refund does not pay for my day off")
+    assert unhappy.status_code == 200, unhappy.text
+    view = unhappy.json()["case"]
+    assert (view["status"], view["reopened"], view["escalation_level"]) == ("Open", 1, 1)
+    assert view["sla_deadline"] is not None  # a fresh clock runs
+    verdict = next(e for e in view["timeline"] if e["data"].get("satisfied") is False)
+    assert verdict["detail"] == (
+        "Customer not satisfied with the resolution on the phone to desk "
+        "(a refund does not pay for my day off)"
+    )
+    assert verdict["actor"] == {"kind": "client", "id": customer["id"]}
+    # The supervisor is alerted, and the customer is told (read out: a phone customer).
+    await desk.read_out_task(case_id, f"Your complaint {reference} has been escalated")
+    assert (await message_of(desk.pool, case_id, "complaint_alert"))["recipient_role"] == (
+        "supervisor"
+    )
+    assert (await receipts(desk.pool, case_id))["resolution_proposed"] == ("delivered", "reached")
+
+    # A verdict taken otherwise first: the proposal no longer asks, the task stays open.
+    late = await proposed("A refund and a free visit.")
+    # Who took a verdict on the phone is the call task's to record, never a body's to claim.
+    claimed = await desk.http.post(
+        f"{base}/customer_verdict",
+        json={"satisfied": False, "taken_by": {"kind": "staff", "id": "ola"}},
+        headers=STAFF_KEY,
+    )
+    assert claimed.status_code == 422, claimed.text
+    assert [e["field"] for e in claimed.json()["errors"]] == ["taken_by"]
+    otherwise = await desk.http.post(
+        f"{base}/customer_verdict", json={"satisfied": False}, headers=STAFF_KEY
+    )
+    assert otherwise.status_code == 200, otherwise.text
+    stale = await told(late, satisfied=True)
+    assert stale.status_code == 409, stale.text
+    assert "customer_verdict refused" in stale.json()["reason"]
+    assert await status_of(late) == "open"
+    assert (await told(late)).status_code == 200  # read out, no verdict: the receipt alone
+
+    # Satisfied: the complaint closes, confirmed by the customer.
+    happy = await told(await proposed("A refund, a free visit and an apology."), satisfied=True)
+    assert happy.status_code == 200, happy.text
+    assert (happy.json()["task"]["status"], happy.json()["task"]["outcome"]) == ("done", "reached")
+    view = happy.json()["case"]
+    assert (view["status"], view["close_reason"]) == (
+        "Closed",
+        "resolution confirmed by the customer",
+    )
+    details = [e["detail"] for e in view["timeline"]]
+    assert "Customer satisfied with the resolution on the phone to desk" in details
+    assert "Closed: the customer confirmed the resolution" in details

@@ -18,6 +18,7 @@ from promptly.domain.read_outs import (
 from promptly.domain.rendering import render, template_names
 from promptly.domain.sms import DeliveryStatus
 from promptly.services import told_answers
+from promptly.services.staff_tasks import TaskCompletion
 from tests.message_contexts import every_line
 
 REACHED, CONFIRMED, NO_ANSWER, WRONG = (
@@ -202,12 +203,35 @@ def test_a_call_that_missed_passes_the_message_on_greeted_once() -> None:
     assert email.body.rstrip().endswith("just reply to this email.")
 
 
+def _told(outcome: ReadOutOutcome, **answer: int | bool) -> TaskCompletion:
+    return TaskCompletion.model_validate({"outcome": outcome.value} | answer)
+
+
 def test_only_a_client_reached_on_a_surveys_call_gives_a_score() -> None:
-    assert told_answers.refusal("survey-appointment-A-1", REACHED) == []
-    assert told_answers.refusal("complaint-C-1", REACHED) == []  # the follow-up's question
-    assert told_answers.refusal("survey-appointment-A-1", NO_ANSWER) == [
+    for template in ("survey", "survey_reminder", "complaint_survey"):
+        assert told_answers.refusal(template, _told(REACHED, score=9)) == []
+    assert told_answers.refusal("survey", _told(NO_ANSWER, score=9)) == [
         ("score", "only a client reached (outcome reached) can give one")
     ]
-    assert told_answers.refusal("appointment-A-1", REACHED) == [
-        ("score", "only a survey or a complaint's follow-up asks for one")
+    only_surveys = [("score", "only a survey or a complaint's follow-up asks for one")]
+    # A complaint's other messages do not ask it, nor does a task that read no message out.
+    for other in ("reminder", "resolution_proposed", "complaint_closed", None):
+        assert told_answers.refusal(other, _told(REACHED, score=9)) == only_surveys
+    assert told_answers.refusal("reminder", _told(REACHED)) == []  # nothing told: no question
+
+
+def test_only_a_customer_reached_on_a_resolution_proposals_call_gives_a_verdict() -> None:
+    for satisfied in (True, False):
+        verdict = _told(REACHED, satisfied=satisfied)
+        assert told_answers.refusal("resolution_proposed", verdict) == []
+    assert told_answers.refusal("resolution_proposed", _told(NO_ANSWER, satisfied=False)) == [
+        ("satisfied", "only a client reached (outcome reached) can give one")
     ]
+    only_proposals = [("satisfied", "only a complaint's resolution proposal asks for one")]
+    for other in ("complaint_survey", "escalation", "survey", None):
+        assert told_answers.refusal(other, _told(REACHED, satisfied=True)) == only_proposals
+    # One call answers one question: a score beside a verdict is refused whatever was read.
+    for template in ("resolution_proposed", "complaint_survey"):
+        assert told_answers.refusal(template, _told(REACHED, score=3, satisfied=False)) == [
+            ("satisfied", "one call answers one question: give score or satisfied")
+        ]

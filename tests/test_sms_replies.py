@@ -546,6 +546,49 @@ async def test_an_undelivered_inquiry_answer_reaches_the_customer_by_email(stack
     assert phone in task["title"] and "inquiry_answer" in task["title"]
 
 
+async def test_a_lost_sms_proposal_read_out_by_the_desk_takes_the_customers_verdict(
+    stack: Stack,
+) -> None:
+    """A customer with no email whose proposal SMS was lost hears it from the desk (the text
+    passed on by phone): the verdict they give on that call is the proposal's answer."""
+    phone = f"+48{random.randint(600_000_000, 799_999_999)}"
+    customer = complaint_payload()["customer"] | {
+        "id": f"C-{uuid.uuid4().hex[:8]}",
+        "email": None,
+        "phone": phone,
+        "preferred_channel": "sms",
+        "locale": "en",
+    }
+    body = complaint_payload(customer=customer)
+    case_id = f"complaint-{body['complaint_id']}"
+    filed = await stack.http.post("/complaints", json=body, headers=BACKOFFICE_KEY)
+    assert filed.status_code == 201, filed.text
+    stack.started.append(case_id)
+    proposed = await stack.http.post(
+        f"/complaints/{body['complaint_id']}/propose_resolution",
+        json={"resolution": "A refund of the visit."},
+        headers=STAFF_KEY,
+    )
+    assert proposed.status_code == 200, proposed.text
+    [sms] = await until(
+        lambda: _templates(messages(stack.pool, case_id), {"resolution_proposed"}), "the SMS"
+    )
+    lost = await stack.receipt(phone, sms["provider_id"], "undelivered", "30003")
+    assert lost.headers["X-Promptly-Outcome"] == "fallback"
+
+    [call] = await until(lambda: _kind(tasks(stack.pool, case_id), "call_client"), "the call")
+    assert "A refund of the visit." in call["details"]
+    told = await stack.http.post(
+        f"/tasks/{call['id']}/complete",
+        json={"outcome": "reached", "satisfied": True},
+        headers=STAFF_KEY,
+    )
+    assert told.status_code == 200, told.text
+    assert told.json()["case"]["status"] == "Closed"
+    details = [e["detail"] for e in told.json()["case"]["timeline"]]
+    assert "Customer satisfied with the resolution on the phone to desk" in details
+
+
 async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:
     appointment_id, _, email = await stack.book(channel="email")
     case_id = f"appointment-{appointment_id}"

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
 from pydantic import BaseModel, Field, StringConstraints, ValidationError, create_model
+from pydantic.json_schema import SkipJsonSchema
 
 from promptly.api.auth import ACT, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
@@ -32,6 +33,8 @@ from promptly.services.errors import (
 from promptly.services.updates import run_update
 
 BusinessIdQuery = Annotated[str, StringConstraints(pattern=BUSINESS_ID.regex)]
+# A field the body may not set: absent from the schema, and only null accepted.
+NoBodyValue = SkipJsonSchema[None]
 
 
 def case_id_path(kind: CaseKind) -> Any:
@@ -42,10 +45,17 @@ def case_id_path(kind: CaseKind) -> Any:
 
 
 def body_model(update: CaseUpdate) -> type[BaseModel]:
-    """The HTTP body: the update's argument, `actor` optional (the API key fills it)."""
+    """The HTTP body: the update's argument, `actor` optional (the API key fills it). Who took
+    a client's answer on the phone (`taken_by`) is never a body's to say: completing the
+    desk's call task records it (told_answers.py), as the key's actor."""
     if "actor" not in update.input.model_fields:
         return update.input
     title = "".join(part.capitalize() for part in update.action.split("_"))
+    on_the_phone: dict[str, Any] = (
+        {"taken_by": (NoBodyValue, Field(default=None, exclude=True))}
+        if "taken_by" in update.input.model_fields
+        else {}
+    )
     model: type[BaseModel] = create_model(
         f"{title}Body",
         __base__=update.input,
@@ -53,6 +63,7 @@ def body_model(update: CaseUpdate) -> type[BaseModel]:
             Actor | None,
             Field(default=None, description="Who acts; default: the API key's identity"),
         ),
+        **on_the_phone,
     )
     return model
 

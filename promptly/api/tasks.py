@@ -35,7 +35,7 @@ class TaskCompleted(BaseModel):
     task: StaffTask
     case: AppointmentView | SurveyView | ComplaintView | None = Field(
         description="the case after the update it drove: an appointment's, or a survey's or "
-        "complaint's answered on the phone (score)"
+        "complaint's answered on the phone (score, satisfied)"
     )
 
 
@@ -109,7 +109,12 @@ async def complete_task_route(
     workflow closes the task. `call_client`, a message for a phone client (its `data` has a
     `message_id`): reached (read out), reached_confirmed (runs `confirm`), no_answer,
     wrong_number, recorded as the message's receipt (a client not reached gets it by email,
-    a wrong number is the desk's to put right: docs/sms.md).
+    a wrong number is the desk's to put right: docs/sms.md). What the client answered on the
+    call goes with `reached`: `score` (0–10) for a survey or a complaint's follow-up (runs
+    `answer` / `feedback`), `satisfied` for a complaint's resolution proposal (runs
+    `customer_verdict` as the customer's verdict); the note is their comment, the key's actor
+    the one who took it. 422 on the field when the message did not ask it, the outcome is not
+    `reached`, or both are given; 409 when the case no longer asks it (the task stays open).
     `send_confirmation_manually`: `sent`, or `confirmed` (runs `confirm`).
     `provider_decision`: `waive_fee` (runs `waive_fee`, the note is the reason) or
     `fee_stands`.

@@ -118,8 +118,17 @@ def complete_command(
         typer.Option(
             min=0,
             max=10,
-            help="reached, for a survey read out: the client's 0-10 answer (the note is their "
-            "comment)",
+            help="reached, for a survey or a complaint's follow-up read out: the client's 0-10 "
+            "answer (the note is their comment)",
+        ),
+    ] = None,
+    satisfied: Annotated[
+        bool | None,
+        typer.Option(
+            "--satisfied/--not-satisfied",
+            help="reached, for a complaint's resolution proposal read out: the customer's "
+            "verdict (the note is their comment)",
+            show_default=False,
         ),
     ] = None,
     actor_kind: Annotated[ActorKind, typer.Option(help="who did it")] = ActorKind.STAFF,
@@ -127,7 +136,8 @@ def complete_command(
     idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Complete a task with its outcome; the outcome drives the case (a call's outcome runs
-    record_call_outcome, waive_fee runs waive_fee, ...)."""
+    record_call_outcome, waive_fee runs waive_fee, ...). What a phone client answered to the
+    message read out goes with reached: --score, or --satisfied/--not-satisfied."""
     from promptly.client import open_pool
 
     actor = Actor(kind=actor_kind, id=actor_id)
@@ -137,6 +147,7 @@ def complete_command(
             "note": note,
             "new_start": new_start,
             "score": score,
+            "satisfied": satisfied,
             "actor": actor,
         }
     )

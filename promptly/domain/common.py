@@ -157,6 +157,22 @@ SYSTEM = Actor(kind=ActorKind.SYSTEM, id="promptly")
 OPENED_BY_MEMO = "opened_by"
 
 
+class ClientAnswer(Model):
+    """A client's answer to a case's question: given by their own hand (a link, a reply), or
+    told to the desk on the phone when the message asking it was read out to them."""
+
+    taken_by: Actor | None = Field(
+        default=None,
+        description="The staff member who took the answer on the phone (the message asking "
+        "it was read out to a phone client); absent when the client gave it themselves.",
+        exclude_if=lambda value: value is None,
+    )
+
+    def given(self) -> str:
+        """For the timeline: " on the phone to ola" when the desk took it, else nothing."""
+        return f" on the phone to {self.taken_by.id}" if self.taken_by else ""
+
+
 class Person(Model):
     """A client or complaining customer: whom we talk to, how, and in which language."""
 

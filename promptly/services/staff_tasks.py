@@ -32,7 +32,6 @@ from promptly.domain.appointments.models import (
 from promptly.domain.common import Actor, CaseKind, Model
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.read_outs import ReadOutOutcome
-from promptly.domain.surveys.models import SurveyAnswer
 from promptly.domain.tasks import PassedOnInput, TaskKind
 from promptly.domain.text_patterns import ID_BODY
 from promptly.services import told_answers
@@ -72,6 +71,11 @@ class TaskCompletion(Model):
         le=10,
         description="reached: the 0–10 answer a phone client gave when the desk read them a "
         "survey or a complaint's follow-up (the note is their comment)",
+    )
+    satisfied: bool | None = Field(
+        default=None,
+        description="reached: whether a phone customer accepts the complaint's proposed "
+        "resolution read out to them, their verdict (the note is their comment)",
     )
     actor: Actor | None = Field(default=None, description="default: the API key's identity")
 
@@ -173,25 +177,15 @@ async def _confirmation(job: Completing) -> Any:
 
 async def _message_call(job: Completing) -> Any:
     """The call's outcome is the message's receipt (a client not reached gets it another
-    way); a client who confirmed on the call confirms the visit, and the score a client gave
-    on the call answers the survey (or the complaint's follow-up) read to them."""
+    way); a client who confirmed on the call confirms the visit, and what a client told the
+    desk answers the question read out to them (told_answers.py)."""
     outcome = ReadOutOutcome(job.done.outcome)
     confirmed = outcome is ReadOutOutcome.REACHED_CONFIRMED
     if confirmed and not job.task.case_id.startswith("appointment-"):
         raise invalid_input([("outcome", "reached_confirmed is for appointment calls")])
-    # Answered before the receipt: a survey closed meanwhile refuses (409) and the task
-    # stays open, to be completed without the score.
-    answered = None
-    if job.done.score is not None:
-        if refused := told_answers.refusal(job.task.case_id, outcome):
-            raise invalid_input(refused)
-        answered = await told_answers.answer_told(
-            job.client,
-            job.task.case_id,
-            SurveyAnswer(nps=job.done.score, comment=job.done.note, taken_by=job.actor),
-            job.settings.api_update_timeout,
-            f"{job.update_id}/answer" if job.update_id else None,
-        )
+    # Answered before the receipt: a case no longer asking refuses (409) and the task stays
+    # open, to be completed without the answer.
+    answered = await told_answers.answer_told(job)
     message_id = job.task.data.get("message_id")
     if isinstance(message_id, int):
         await record_read_out(job.client, job.pool, job.settings, message_id, outcome)
@@ -393,6 +387,6 @@ async def _task_to_complete(
         raise invalid_input(
             [("outcome", f"for a {task.kind} task: one of {', '.join(rule.outcomes)}")]
         )
-    if completion.score is not None and rule is not MESSAGE_CALL:
-        raise invalid_input([("score", "only a survey read out to a phone client asks for one")])
+    if rule is not MESSAGE_CALL and (refused := told_answers.refusal(None, completion)):
+        raise invalid_input(refused)  # it read no message out: no question was asked
     return task, rule

@@ -303,7 +303,7 @@ class ComplaintWorkflow(ComplaintSteps):
                 self._note(
                     TimelineKind.ACTION,
                     command.actor,
-                    f"Customer satisfied with the resolution{comment}",
+                    f"Customer satisfied with the resolution{command.given()}{comment}",
                     satisfied=True,
                 )
                 await self._close(
@@ -318,7 +318,7 @@ class ComplaintWorkflow(ComplaintSteps):
             self._note(
                 TimelineKind.ACTION,
                 command.actor,
-                f"Customer not satisfied with the resolution{comment}",
+                f"Customer not satisfied with the resolution{command.given()}{comment}",
                 satisfied=False,
             )
             self._set_case(complaint_rules.reopen_complaint(self.case, workflow.now()))

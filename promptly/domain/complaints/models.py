@@ -21,6 +21,7 @@ from promptly.domain.calendar import BusinessCalendar, OfficeHours
 from promptly.domain.common import (
     Actor,
     BusinessId,
+    ClientAnswer,
     Locale,
     Model,
     NonEmpty,
@@ -337,7 +338,10 @@ RootCause = Annotated[
 ]
 
 
-class CustomerVerdictInput(Model):
+class CustomerVerdictInput(ClientAnswer):
+    """Whether the customer accepts the proposed resolution; `taken_by` when they told the
+    desk, which read the proposal out to them (told_answers.py)."""
+
     satisfied: bool
     comment: Annotated[str, StringConstraints(max_length=4000)] = ""
     actor: Actor

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from promptly.domain.common import Actor, Model, Person, TimelineEntry
+from promptly.domain.common import ClientAnswer, Model, Person, TimelineEntry
 
 
 def survey_workflow_id(case_workflow_id: str) -> str:
@@ -30,19 +30,9 @@ class SurveyRequest(Model):
     closes_after: timedelta = timedelta(days=7)
 
 
-class SurveyAnswer(Model):
+class SurveyAnswer(ClientAnswer):
     nps: int = Field(ge=0, le=10, description="0-10: how likely to recommend us")
     comment: Annotated[str, StringConstraints(max_length=4000)] = ""
-    taken_by: Actor | None = Field(
-        default=None,
-        description="The staff member who took the answer on the phone (the survey was read "
-        "out to a phone client); absent when the client answered by link.",
-        exclude_if=lambda value: value is None,
-    )
-
-    def given(self) -> str:
-        """How the answer came, for the timeline: by link, or told to the desk."""
-        return f" on the phone to {self.taken_by.id}" if self.taken_by else ""
 
 
 class SurveyStatus(StrEnum):
