@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from promptly.workflows.appointment_in_line import AppointmentInLine
 from promptly.workflows.appointment_state import MESSAGE_RETRY
-from promptly.workflows.case import CaseJournal
+from promptly.workflows.case import CaseJournal, refuse_field
 from promptly.workflows.messages import Sends
 from promptly.workflows.patches import BESIDE_THE_PLAN, on_baseline, since
 from promptly.workflows.promises import PromiseBook
@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
+    from promptly.domain.future_times import not_bookable
     from promptly.domain.readable_time import readable
     from promptly.domain.tasks import TaskKind
 
@@ -206,7 +207,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @workflow.update
     async def record_call_outcome(self, command: RecordCallOutcomeInput) -> AppointmentView:
-        async with self._turn(lambda: self.validate_record_call_outcome(command)):
+        async with self._turn(lambda: self._judge_record_call_outcome(command)):
             if self._beside:
                 await self._record_call_outcome_beside(command)
             else:
@@ -215,6 +216,13 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @record_call_outcome.validator
     def validate_record_call_outcome(self, command: RecordCallOutcomeInput) -> None:
+        if command.outcome is CallOutcome.REACHED_RESCHEDULED and command.new_start is not None:
+            # On arrival only (a validator does not run on replay): histories from before the
+            # limit keep the times they accepted.
+            refuse_field("new_start", not_bookable(command.new_start, workflow.now()))
+        self._judge_record_call_outcome(command)
+
+    def _judge_record_call_outcome(self, command: RecordCallOutcomeInput) -> None:
         self._refuse_unless_allowed("record_call_outcome")
         if not self._beside or command.outcome is not CallOutcome.REACHED_RESCHEDULED:
             return
@@ -270,7 +278,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @workflow.update
     async def reschedule(self, command: RescheduleInput) -> AppointmentView:
-        async with self._turn(lambda: self.validate_reschedule(command)):
+        async with self._turn(lambda: self._judge_reschedule(command)):
             if self._beside:
                 await self._reschedule_beside(command)
             else:
@@ -279,6 +287,11 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @reschedule.validator
     def validate_reschedule(self, command: RescheduleInput) -> None:
+        # A booking's time rules, on arrival only (as record_call_outcome's).
+        refuse_field("new_start", not_bookable(command.new_start, workflow.now()))
+        self._judge_reschedule(command)
+
+    def _judge_reschedule(self, command: RescheduleInput) -> None:
         if self._case is None:
             return
         refusal = appointment_rules.reschedule_refusal(
