@@ -149,9 +149,11 @@ def create_worker(
         settings.time_scale,
         settings.office_timezone,
     )
-    inquiry = InquiryActivities(
-        client, settings.task_queue, settings.inquiry_policy(), settings.time_scale
+    # Staff read an inquiry's times in the office's zone (its alerts, the Temporal UI).
+    inquiry_policy = settings.inquiry_policy().model_copy(
+        update={"office_timezone": settings.office_timezone}
     )
+    inquiry = InquiryActivities(client, settings.task_queue, inquiry_policy, settings.time_scale)
     return Worker(
         client,
         task_queue=settings.task_queue,

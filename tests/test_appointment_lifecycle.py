@@ -39,6 +39,7 @@ from tests.helpers import (
     messages,
     next_local,
     sleep_until,
+    stored_attention,
     survey_answers,
     task_timeout,
     tasks,
@@ -156,11 +157,31 @@ async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor
     assert close_to(reminder["requested_at"], start - timedelta(hours=48))
     no_show = [e for e in final.timeline if e.data.get("status") == "NoShow"]
     assert len(no_show) == 1 and close_to(no_show[0].at, start + timedelta(minutes=15))
-    assert "client unconfirmed" in final.needs_attention
+    # The visit is over: the alert about confirming it asks nothing of anyone any more.
+    assert "client unconfirmed" not in final.needs_attention
     assert final.billing == "no_show"
     assert "next visit must be booked and paid anew" in final.needs_attention
     notice = next(m for m in sent if m["template"] == "no_show_notice")
     assert close_to(notice["requested_at"], start + timedelta(minutes=15))
+
+
+async def test_a_late_acknowledgement_clears_the_alert_it_answers(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """The supervisor was told the provider had not acknowledged; once they do, the case no
+    longer says it needs attention for it (the view, the stored row the desk lists)."""
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + timedelta(days=5))
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(hours=24, minutes=5))
+    view = await handle.query(AppointmentWorkflow.status)
+    assert "provider has not acknowledged" in view.needs_attention
+    view = await handle.execute_update(
+        AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=PROVIDER)
+    )
+    assert "provider has not acknowledged" not in view.needs_attention
+    assert "provider has not acknowledged" not in await stored_attention(pool, handle.id)
+    await end_workflows(env, handle.id)
 
 
 async def test_the_temporal_ui_shows_the_visit_and_the_next_step_in_readable_time(

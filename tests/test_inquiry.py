@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -119,7 +120,10 @@ async def test_a_customer_who_prefers_sms_gets_the_answer_itself_by_sms(
 async def test_an_unanswered_inquiry_alerts_the_front_desk_at_24h_and_the_supervisor_at_48h(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
-    request = inquiry()
+    """The alerts come on time and in office time (a customer in New York, an office in
+    Warsaw); the answer, late, clears what they flagged."""
+    customer = {**inquiry().customer.model_dump(mode="json"), "timezone": "America/New_York"}
+    request = inquiry(customer=customer)
     handle = await record_inquiry(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
     received = (await handle.query(InquiryWorkflow.status)).received_at
@@ -134,6 +138,7 @@ async def test_an_unanswered_inquiry_alerts_the_front_desk_at_24h_and_the_superv
     )
     answered = next(e for e in view.timeline if e.data.get("status") == "Answered")
     assert answered.data["on_time"] is False
+    assert view.needs_attention == []  # answered: the alerts ask nothing of anyone now
     await handle.result()
 
     rows = await sent(pool, request.workflow_id)
@@ -144,8 +149,13 @@ async def test_an_unanswered_inquiry_alerts_the_front_desk_at_24h_and_the_superv
         ("inquiry_answer", "client"),
     ]
     assert close_to(rows[1][2], received + 24 * H) and close_to(rows[2][2], received + 48 * H)
-    bodies = [r["body"] for r in await messages(pool, request.workflow_id)]
+    stored = await messages(pool, request.workflow_id)
+    bodies = [r["body"] for r in stored]
     assert "Are you open on Saturdays?" in bodies[1] and "48 hours" in bodies[2]
+    # Staff read the deadline in the office's zone, not the customer's.
+    due = (received + 24 * H).astimezone(ZoneInfo(settings.office_timezone))
+    assert stored[1]["subject"].endswith(f"answer was due {due:%A}, {due.day} {due:%B %Y, %H:%M}")
+    assert "Eastern" not in stored[1]["subject"] + bodies[1]
 
 
 async def test_an_inquiry_that_is_a_complaint_is_promoted_to_one(

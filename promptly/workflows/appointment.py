@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from promptly.workflows.appointment_in_line import AppointmentInLine
-from promptly.workflows.appointment_state import MESSAGE_RETRY
+from promptly.workflows.appointment_state import ACK_MISSING_ALERT, MESSAGE_RETRY
 from promptly.workflows.case import CaseJournal, refuse_field
 from promptly.workflows.messages import Sends
 from promptly.workflows.patches import BESIDE_THE_PLAN, on_baseline, since
@@ -196,6 +196,7 @@ class AppointmentWorkflow(AppointmentInLine):
             if not self.case.provider_acknowledged:
                 self._promises.met(PromiseKind.PROVIDER_ACK, actor=command.actor)
                 self._update(provider_acknowledged=True)
+                self._unflag(ACK_MISSING_ALERT.lower())
                 self._note(TimelineKind.ACTION, command.actor, "Provider acknowledged the booking")
                 if self._beside:
                     await self._provider_notice_moot(command.actor)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from temporalio import workflow
 
-from promptly.workflows.appointment_state import count
+from promptly.workflows.appointment_state import UNCONFIRMED_ALERT, count
 from promptly.workflows.appointment_steps import AppointmentSteps
 from promptly.workflows.staff_tasks import open_case_task
 
@@ -105,7 +105,7 @@ class AppointmentCalls(AppointmentSteps):
         )
         await self._alert_supervisor(
             "unconfirmed",
-            "Client unconfirmed",
+            UNCONFIRMED_ALERT,
             f"{case.request.client.name} did not confirm; "
             f"{case.call_attempts} call attempt(s) made.",
         )

@@ -64,6 +64,10 @@ with workflow.unsafe.imports_passed_through():
     from promptly.workflows.read_views import record_before_answer, status_view
 
 PREPAY_FLAG = "next visit must be booked and paid anew"
+# Supervisor alerts whose flag (the title, lower case) the client's or provider's next move
+# answers: a client no longer unconfirmed, a provider who acknowledged.
+UNCONFIRMED_ALERT = "Client unconfirmed"
+ACK_MISSING_ALERT = "Provider has not acknowledged"
 
 CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
 # The confirmation and the reminder also let the client say they run late (no-show policy).
@@ -223,6 +227,8 @@ class AppointmentState(JournaledCase):
         previous = self.case.status
         final = status in FINAL_APPOINTMENT_STATUSES
         self._update(status=status, closed_at=workflow.now() if final else None)
+        if previous is AppointmentStatus.UNCONFIRMED and status is not previous:
+            self._unflag(UNCONFIRMED_ALERT.lower())  # the supervisor's alert asks nothing now
         self._note(TimelineKind.STATUS, actor, detail, status=status.value, previous=previous.value)
         workflow.upsert_search_attributes([APPOINTMENT_STATUS.value_set(status.value)])
 

@@ -13,7 +13,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.appointment_sends import AppointmentSends
-from promptly.workflows.appointment_state import PREPAY_FLAG, count
+from promptly.workflows.appointment_state import ACK_MISSING_ALERT, PREPAY_FLAG, count
 from promptly.workflows.patches import RESCHEDULE_NOTES_CALL_PLAN, on_baseline
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
@@ -79,7 +79,7 @@ class AppointmentSteps(AppointmentSends):
             self._promises.broken(PromiseKind.PROVIDER_ACK, "not acknowledged", self._provider)
         await self._alert_supervisor(
             "provider_ack_missing",
-            "Provider has not acknowledged",
+            ACK_MISSING_ALERT,
             f"{self.case.request.provider.name} has not acknowledged the booking "
             f"by {readable(self.case.provider_ack_deadline, self._office_timezone)}.",
         )

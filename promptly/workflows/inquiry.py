@@ -60,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.domain.inquiries.rules import InquiryStep
     from promptly.domain.messages import Recipient, SendMessageRequest
-    from promptly.domain.readable_time import in_hours
+    from promptly.domain.readable_time import in_hours, readable
     from promptly.domain.workflow_timeouts import RECORD_TIMEOUT
     from promptly.workflows.read_views import status_view
 
@@ -68,6 +68,8 @@ with workflow.unsafe.imports_passed_through():
 RULES_TIMEOUT = timedelta(seconds=10)
 MESSAGE_BUDGET = timedelta(hours=1)
 MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=10))
+# What an unanswered inquiry flags: the front desk's alert [False], the supervisor's [True].
+OVERDUE_FLAGS = ("answer overdue", "escalated to the supervisor")
 
 
 @workflow.defn
@@ -145,11 +147,11 @@ class InquiryWorkflow(SendingCase):
         self._note(TimelineKind.DECISION, SYSTEM, detail, alert=who)
         if supervisor:
             self._promises.broken(PromiseKind.INQUIRY_ANSWERED, detail, ledger.FRONT_DESK)
-        self._flag("answer overdue" if not supervisor else "escalated to the supervisor")
+        self._flag(OVERDUE_FLAGS[supervisor])
         role = RecipientRole.SUPERVISOR if supervisor else RecipientRole.FRONT_DESK
         await self._send(
             "inquiry_alert",
-            Recipient(role=role, timezone=self._request.customer.timezone),
+            Recipient(role=role, timezone=self._staff_timezone),
             if_failed=f"alert to the {who} not delivered",
         )
 
@@ -159,6 +161,7 @@ class InquiryWorkflow(SendingCase):
     async def answer(self, command: AnswerInquiryInput) -> InquiryView:
         async with self._turn(lambda: self.validate_answer(command)):
             self._case = inquiries.answered(self.case, workflow.now(), command.text)
+            self._answered_in_the_end()
             self._promises.met(PromiseKind.INQUIRY_ANSWERED, actor=command.actor)
             on_time = inquiries.answered_in_time(self.case)
             self._note(
@@ -206,6 +209,7 @@ class InquiryWorkflow(SendingCase):
                 # The inquiry stays open: staff file the complaint under an id of its own.
                 refuse(f"promote refused: {cause.message}")
             self._case = inquiries.promoted(self.case, workflow.now(), opened.complaint_id)
+            self._answered_in_the_end()
             self._promises.not_applicable(PromiseKind.INQUIRY_ANSWERED, "promoted to a complaint")
             self._note(
                 TimelineKind.STATUS,
@@ -243,6 +247,17 @@ class InquiryWorkflow(SendingCase):
 
     def _refuse_unless_allowed(self, update: str, actor: Actor) -> None:
         refuse(inquiries.inquiry_refusal(update, self.case, actor))
+
+    @property
+    def _staff_timezone(self) -> str:
+        """The zone staff read times in: the office's (the customer's for inquiries recorded
+        before the policy named it)."""
+        return self.case.policy.office_timezone or self._request.customer.timezone
+
+    def _answered_in_the_end(self) -> None:
+        """Answered or promoted: an overdue alert's flags no longer ask anything of anyone."""
+        for concern in OVERDUE_FLAGS:
+            self._unflag(concern)
 
     def _flag(self, concern: str) -> None:
         self._case = flagged(self.case, concern)
@@ -320,7 +335,8 @@ class InquiryWorkflow(SendingCase):
     def _describe(self, due: inquiries.InquiryDue | None) -> None:
         case = self.case
         head = f"**{case.status.value}** · {case.request.subject}"
-        next_step = f" · next: {due.step.value.replace('_', ' ')} at {due.at}" if due else ""
+        when = readable(due.at, self._staff_timezone) if due else ""
+        next_step = f" · next: {due.step.value.replace('_', ' ')} at {when}" if due else ""
         workflow.set_current_details(head + next_step)
 
     def _row(self) -> CaseRow:

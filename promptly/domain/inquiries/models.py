@@ -14,6 +14,7 @@ from promptly.domain.common import (
     NonEmpty,
     Person,
     TimelineEntry,
+    Timezone,
 )
 from promptly.domain.complaints.models import (
     Category,
@@ -65,6 +66,9 @@ class InquiryPolicy(Model):
     supervisor_after: timedelta = timedelta(hours=48)  # then the supervisor is alerted
     # After the answer or the promotion, late updates still get a clear refusal this long.
     keep_open_after: timedelta = timedelta(hours=24)
+    # The zone staff read times in (alerts, the Temporal UI); None for inquiries recorded
+    # before it was part of the policy: their customer's zone, as then.
+    office_timezone: Timezone | None = None
 
     def message_terms(self) -> dict[str, int]:
         """The waits the staff alerts state, in seconds (templates: `| duration`)."""
@@ -80,6 +84,7 @@ class InquiryPolicy(Model):
             answer_within=self.answer_within * factor,
             supervisor_after=self.supervisor_after * factor,
             keep_open_after=self.keep_open_after * factor,
+            office_timezone=self.office_timezone,
         )
 
 
