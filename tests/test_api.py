@@ -83,6 +83,16 @@ async def test_booking_answers_201_with_the_workflow_and_status_url(
     view = await _status(api, appointment_id)
     assert view["status"] == "Booked"
     assert datetime.fromisoformat(view["start"]) == datetime.fromisoformat(body["start"])
+    # Whose visit, with whom, what and where: a CRM told of the case by id alone can tell.
+    booked = {name: view[name] for name in ("client_id", "provider_id", "service", "location")}
+    assert booked == {
+        "client_id": body["client"]["id"],
+        "provider_id": body["provider"]["id"],
+        "service": body["service"],
+        "location": body["location"],
+    }
+    ends = datetime.fromisoformat(body["start"]) + timedelta(minutes=body["duration_minutes"])
+    assert datetime.fromisoformat(view["end"]) == ends
     [booked, *_] = view["timeline"]
     assert booked["detail"].startswith("Booked")
     # Who booked it is on the record (the key's actor), and in the Temporal UI's details.

@@ -31,6 +31,7 @@ async def test_filing_is_idempotent_and_validated(api: httpx.AsyncClient) -> Non
     view = await _status(api, body["complaint_id"])
     assert view["status"] == "Open" and view["department"]
     assert view["timeline"][0]["actor"] == {"kind": "system", "id": "crm", "via": "crm"}
+    assert view["client_id"] == body["customer"]["id"]
 
     again = await api.post("/complaints", json=body, headers=BACKOFFICE_KEY)
     assert again.status_code == 200 and again.json()["case"]["status"] == "Open"

@@ -31,6 +31,7 @@ async def test_inquiries_are_recorded_answered_and_promoted_over_http(
     assert created.headers["location"] == f"/inquiries/{body['inquiry_id']}"
     view = await _status(api, body["inquiry_id"])
     assert view["status"] == "Open" and view["answer_deadline"]
+    assert view["client_id"] == view["customer_id"] == body["customer"]["id"]
     again = await api.post("/inquiries", json=body, headers=BACKOFFICE_KEY)
     assert again.status_code == 200 and again.json()["case"]["status"] == "Open"
     bad = await api.post("/inquiries", json={**body, "subject": ""}, headers=BACKOFFICE_KEY)

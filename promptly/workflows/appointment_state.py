@@ -290,6 +290,11 @@ class AppointmentState(JournaledCase):
             case,
             appointment_id=case.request.appointment_id,
             start=case.request.start,
+            client_id=case.request.client.id,
+            provider_id=case.request.provider.id,
+            service=case.request.service,
+            location=case.request.location,
+            end=case.request.end,
             no_show_at=appointment_rules.no_show_moment(case),
             timeline=list(self._journal.timeline),
         )

@@ -213,6 +213,7 @@ class ComplaintState(SendingCase):
             ComplaintView,
             case,
             complaint_id=request.complaint_id,
+            client_id=request.customer.id,
             category=request.category,
             severity=request.severity,
             received_via=request.received_via,

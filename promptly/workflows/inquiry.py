@@ -365,6 +365,7 @@ class InquiryWorkflow(SendingCase):
             subject=case.request.subject,
             received_via=case.request.received_via,
             customer_id=case.request.customer.id,
+            client_id=case.request.customer.id,
             answer_deadline=inquiries.answer_deadline(case),
             supervisor_at=inquiries.supervisor_at(case),
             timeline=list(self._journal.timeline),

@@ -219,6 +219,12 @@ class AppointmentView(AppointmentDeadlines):
     appointment_id: str
     status: AppointmentStatus
     start: AwareDatetime
+    # Who and what it is for, as booked (None in a view stored before they were part of it).
+    client_id: str | None = Field(default=None, description="the client's id, as booked")
+    provider_id: str | None = Field(default=None, description="the provider's id, as booked")
+    service: str | None = None
+    location: str | None = None
+    end: AwareDatetime | None = Field(default=None, description="start + duration_minutes")
     confirmation_sent: bool
     reminder_sent: bool
     provider_acknowledged: bool

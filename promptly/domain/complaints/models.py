@@ -361,6 +361,8 @@ class ComplaintView(Model):
 
     complaint_id: str
     status: ComplaintStatus
+    # None in a view stored before it was part of it.
+    client_id: str | None = Field(default=None, description="the customer's id, as filed")
     category: str
     severity: Severity
     received_via: ReceivedVia

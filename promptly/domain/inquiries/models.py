@@ -110,6 +110,8 @@ class InquiryView(Model):
     subject: str
     received_via: ReceivedVia
     customer_id: str
+    # The same id under the name every view and list gives it (None in a view stored before).
+    client_id: str | None = Field(default=None, description="the customer's id, as received")
     received_at: AwareDatetime
     answer_deadline: AwareDatetime = Field(description="answer due (24h after receipt)")
     supervisor_at: AwareDatetime = Field(description="the supervisor is alerted then (48h)")
