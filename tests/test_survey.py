@@ -7,12 +7,14 @@ from datetime import timedelta
 import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
 from promptly.domain.common import TimelineKind
+from promptly.domain.readable_time import readable
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
 from promptly.workflows.survey import SurveyWorkflow
 from tests.helpers import appointment, close_to, end_workflows, messages, survey_answers
@@ -105,3 +107,30 @@ async def test_answer_is_recorded_once_and_an_out_of_range_score_is_refused(
     ]
     assert len(accepted) == 1
     await end_workflows(env)
+
+
+async def test_staff_read_a_survey_in_office_time_whatever_the_clients_zone(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings
+) -> None:
+    """The timeline and the Temporal UI's details are for staff: office time, zone named."""
+    now = await env.get_current_time()
+    visit = appointment(now + timedelta(hours=1), timezone="America/New_York")
+    request = SurveyRequest(
+        appointment_case_id=visit.workflow_id,
+        appointment_id=visit.appointment_id,
+        client=visit.client,
+        service=visit.service,
+        visit_ended_at=now,
+        office_timezone="Europe/Warsaw",
+    )
+    survey_id = f"survey-{visit.workflow_id}"
+    handle = await env.client.start_workflow(
+        SurveyWorkflow.run, request, id=survey_id, task_queue=settings.task_queue
+    )
+    await env.sleep(timedelta(minutes=1))
+    view = await handle.query(SurveyWorkflow.status)
+    send_at = readable(now + timedelta(hours=2), "Europe/Warsaw")
+    assert view.timeline[0].detail == f"Survey scheduled for {send_at}"
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert f"next: send the survey at {send_at}" in metadata.current_details
+    await end_workflows(env, handle.id)

@@ -134,6 +134,7 @@ class AppointmentSteps(AppointmentSends):
                 send_after=self.case.policy.survey_after_end,
                 reminder_after=self.case.policy.survey_reminder_after,
                 closes_after=self.case.policy.survey_closes_after,
+                office_timezone=self._office_timezone,
             ),
             id=self._survey_id,
             parent_close_policy=ParentClosePolicy.ABANDON,

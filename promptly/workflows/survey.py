@@ -75,7 +75,7 @@ class SurveyWorkflow(SendingCase):
         self._note(
             TimelineKind.STATUS,
             SYSTEM,
-            f"Survey scheduled for {readable(self._case.send_at, request.client.timezone)}",
+            f"Survey scheduled for {readable(self._case.send_at, request.staff_timezone)}",
             status=self._case.status.value,
         )
         await self._save()
@@ -111,7 +111,7 @@ class SurveyWorkflow(SendingCase):
         """Wait for an answer until `moment`, when the workflow does `then`."""
         workflow.set_current_details(
             f"**{self._case.status.value}** · next: {then} at "
-            f"{readable(moment, self._case.request.client.timezone)}, unless the "
+            f"{readable(moment, self._case.request.staff_timezone)}, unless the "
             "client answers first"
         )
         delay = moment - workflow.now()

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from promptly.domain.common import ClientAnswer, Model, Person, TimelineEntry
+from promptly.domain.common import ClientAnswer, Model, Person, TimelineEntry, Timezone
 
 
 def survey_workflow_id(case_workflow_id: str) -> str:
@@ -28,6 +28,13 @@ class SurveyRequest(Model):
     send_after: timedelta = timedelta(hours=2)
     reminder_after: timedelta = timedelta(hours=24)
     closes_after: timedelta = timedelta(days=7)
+    # The zone staff read its times in (timeline, Temporal UI); None for surveys started
+    # before the appointment passed it on: the client's, as then.
+    office_timezone: Timezone | None = None
+
+    @property
+    def staff_timezone(self) -> str:
+        return self.office_timezone or self.client.timezone
 
 
 class SurveyAnswer(ClientAnswer):
