@@ -20,15 +20,22 @@ from promptly.workflows.survey import SurveyWorkflow
 from tests.helpers import appointment, close_to, end_workflows, messages, survey_answers
 
 
-async def _start_survey(env: WorkflowEnvironment, settings: Settings) -> tuple[SurveyRequest, str]:
+async def _start_survey(
+    env: WorkflowEnvironment,
+    settings: Settings,
+    client_timezone: str = "Europe/Warsaw",
+    office_timezone: str | None = None,
+) -> tuple[SurveyRequest, str]:
+    """A survey for a visit that ended now, as the appointment starts it."""
     now = await env.get_current_time()
-    visit = appointment(now + timedelta(hours=1))
+    visit = appointment(now + timedelta(hours=1), timezone=client_timezone)
     request = SurveyRequest(
         appointment_case_id=visit.workflow_id,
         appointment_id=visit.appointment_id,
         client=visit.client,
         service=visit.service,
         visit_ended_at=now,
+        office_timezone=office_timezone,
     )
     handle = await env.client.start_workflow(
         SurveyWorkflow.run,
@@ -113,23 +120,11 @@ async def test_staff_read_a_survey_in_office_time_whatever_the_clients_zone(
     env: WorkflowEnvironment, worker: Worker, settings: Settings
 ) -> None:
     """The timeline and the Temporal UI's details are for staff: office time, zone named."""
-    now = await env.get_current_time()
-    visit = appointment(now + timedelta(hours=1), timezone="America/New_York")
-    request = SurveyRequest(
-        appointment_case_id=visit.workflow_id,
-        appointment_id=visit.appointment_id,
-        client=visit.client,
-        service=visit.service,
-        visit_ended_at=now,
-        office_timezone="Europe/Warsaw",
-    )
-    survey_id = f"survey-{visit.workflow_id}"
-    handle = await env.client.start_workflow(
-        SurveyWorkflow.run, request, id=survey_id, task_queue=settings.task_queue
-    )
+    request, survey_id = await _start_survey(env, settings, "America/New_York", "Europe/Warsaw")
+    handle = env.client.get_workflow_handle(survey_id, result_type=SurveyView)
     await env.sleep(timedelta(minutes=1))
     view = await handle.query(SurveyWorkflow.status)
-    send_at = readable(now + timedelta(hours=2), "Europe/Warsaw")
+    send_at = readable(request.visit_ended_at + timedelta(hours=2), "Europe/Warsaw")
     assert view.timeline[0].detail == f"Survey scheduled for {send_at}"
     metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
     assert f"next: send the survey at {send_at}" in metadata.current_details
