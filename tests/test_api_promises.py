@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from promptly.cli.main import app
 from promptly.config import ApiRole, Settings
 from promptly.domain.demo import DEMO_ID_PREFIX
 from promptly.services.appointments import book
+from promptly.services.promise_ledger import MAX_ROWS
 from tests.api_support import STAFF_KEY, key, serving, with_api_keys
 from tests.helpers import appointment, end_workflows
 from tests.test_promise_ledger import verdict
@@ -126,3 +128,52 @@ async def test_bad_period_is_422_naming_the_parameter_and_only_compliance_reads(
     params = {"from": "2026-03-01", "to": "2026-03-02"}
     assert (await http.get("/promises", params=params)).status_code == 401
     assert (await http.get("/promises", params=params, headers=STAFF_KEY)).status_code == 403
+
+
+async def test_a_period_with_more_promises_than_one_listing_holds_says_so_in_both(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GET /promises says `truncated: true` past 1000 rows; `promptly promises` lists the same
+    1000 and says on stderr that there were more, instead of stopping silently."""
+    tag = uuid.uuid4().hex[:8]
+    async with pool.connection() as conn:
+        await conn.execute(
+            """INSERT INTO promises (case_id, promise, case_kind, business_id, client_id,
+                   verdict, promised_at, due_at, cause, actor_kind, actor_id, revision)
+               SELECT 'appointment-T' || %(tag)s || '-' || g, 'confirmation_within_24h',
+                      'appointment', 'T' || %(tag)s || '-' || g, 'C-17', 'broken',
+                      '2031-03-01T08:00Z', '2031-03-02T08:00Z'::timestamptz + g * interval '1 s',
+                      'not delivered', 'system', 'promptly', 1
+                 FROM generate_series(1, %(count)s) g""",
+            {"tag": tag, "count": MAX_ROWS + 5},
+        )
+    try:
+        period = {"from": "2031-03-01", "to": "2031-03-05"}
+        listed = await http.get(
+            "/promises", params={**period, "kept": "false"}, headers=COMPLIANCE_KEY
+        )
+        body = listed.json()
+        assert body["truncated"] is True and len(body["promises"]) == MAX_ROWS
+
+        monkeypatch.chdir(tmp_path)  # no .data/env from a local `promptly dev`
+        monkeypatch.setenv("PROMPTLY_DATABASE_URL", settings.database_url)
+        monkeypatch.setenv("PROMPTLY_OFFICE_TIMEZONE", settings.office_timezone)
+        args = ["promises", "--from", period["from"], "--to", period["to"], "--broken"]
+        result = await asyncio.to_thread(CliRunner().invoke, app, args)
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert [line.split("  ")[1] for line in lines] == [p["case_id"] for p in body["promises"]]
+        assert f"only the first {MAX_ROWS} are listed: more fell due" in result.stderr
+        # A period with fewer says nothing of the kind.
+        one_day = ["promises", "--from", "2031-03-01", "--to", "2031-03-01"]
+        whole = await asyncio.to_thread(CliRunner().invoke, app, one_day)
+        assert whole.exit_code == 0 and "only the first" not in whole.stderr
+    finally:
+        async with pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM promises WHERE case_id LIKE %s", (f"appointment-T{tag}-%",)
+            )

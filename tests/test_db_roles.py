@@ -356,6 +356,14 @@ async def test_the_app_path_works_as_the_app_role(
     result = await ActivityEnvironment().run(purge.purge_expired, PurgeInput(now=datetime.now(UTC)))
     assert result.cases >= 1 and result.timeline_events >= len(stored)
     assert await timeline_rows(app_pool, case_id) == []
+    # The billing record stays, append-only for this role, without the reason the client gave:
+    # blanked through the owner's function too.
+    async with app_pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT outcome, reason FROM billing_outcomes WHERE case_id = %s", (case_id,)
+        )
+        assert await cursor.fetchall() == [("cancelled_free", "")]
+    assert result.billing_reasons >= 1
     # Its messages too, with the live body the outbox still held for them, and the client
     # it leaves without a case.
     assert await messages(app_pool, case_id) == []
@@ -380,11 +388,41 @@ async def _close_long_ago(pool: AsyncConnectionPool, case_id: str) -> None:
         )
 
 
-def test_the_purge_function_is_not_open_to_every_role(stack: Stack) -> None:
+def test_the_app_role_blanks_a_billing_reason_only_once_its_case_is_gone(stack: Stack) -> None:
+    case_id = f"appointment-X{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(stack.app_url) as conn:
+        conn.execute(
+            """INSERT INTO cases (case_id, kind, business_id, status, client_id)
+               VALUES (%s, 'appointment', %s, 'Cancelled', 'C-1')""",
+            (case_id, case_id),
+        )
+        conn.execute(
+            """INSERT INTO billing_outcomes (idempotency_key, case_id, appointment_id, client_id,
+                   outcome, decided_by_kind, decided_by_id, reason, decided_at)
+               VALUES (%s, %s, %s, 'C-1', 'late_cancel', 'client', 'C-1', 'ill', now())""",
+            (case_id, case_id, case_id),
+        )
+        conn.commit()
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
+            conn.execute("UPDATE billing_outcomes SET reason = '' WHERE case_id = %s", (case_id,))
+        conn.rollback()
+        # The case is still there: the owner's function leaves its record as it is.
+        assert conn.execute("SELECT purge_billing_reasons(%s)", ([case_id],)).fetchone() == (0,)
+        conn.execute("DELETE FROM cases WHERE case_id = %s", (case_id,))
+        assert conn.execute("SELECT purge_billing_reasons(%s)", ([case_id],)).fetchone() == (1,)
+        row = conn.execute(
+            "SELECT outcome, reason FROM billing_outcomes WHERE case_id = %s", (case_id,)
+        ).fetchone()
+    assert row == ("late_cancel", "")
+
+
+@pytest.mark.parametrize("function", ["purge_timeline_events", "purge_billing_reasons"])
+def test_the_purge_functions_are_not_open_to_every_role(stack: Stack, function: str) -> None:
     rows: list[Any]
     with psycopg.connect(stack.owner_url) as conn:
         rows = conn.execute(
             """SELECT grantee FROM information_schema.routine_privileges
-                WHERE routine_name = 'purge_timeline_events' ORDER BY grantee"""
+                WHERE routine_name = %s ORDER BY grantee""",
+            (function,),
         ).fetchall()
     assert sorted(r[0] for r in rows) == sorted([stack.app, stack.owner])

@@ -188,11 +188,20 @@ def test_client_typed_text_cannot_restructure_the_markdown_export() -> None:
                 seq=1,
                 at=NOW,
                 kind="status",
-                actor="client C-17",
+                actor="client:C-17",
                 detail=f"Client cancelled: {hostile}",
                 reason=hostile,
                 data={},
                 message=message,
+                reply=ClientReply(
+                    received_at=NOW,
+                    channel="sms",
+                    sender="+48600100200",
+                    body=hostile,
+                    intent="other",
+                    outcome="task",
+                    case_id="appointment-A-1",
+                ),
             )
         ],
     )

@@ -100,7 +100,7 @@ async def test_live_and_archived_exports_are_the_same_readable_history(
     ]
     # Staff actions carry their actor; call tasks their outcome; decisions their reason.
     call = next(e for e in entries if e["detail"].startswith("Call attempt 1: no_answer"))
-    assert call["actor"] == "staff desk-1" and call["reason"] == "voicemail"
+    assert call["actor"] == "staff:desk-1" and call["reason"] == "voicemail"
     first_task = next(e for e in entries if e["task"])
     assert first_task["task"]["outcome"] == "no_answer"
     fee = next(e for e in entries if e["data"].get("billing") == "no_show")
@@ -115,7 +115,7 @@ async def test_live_and_archived_exports_are_the_same_readable_history(
     md = live[Format.MD]
     assert "## Promises (5)" in md and "| provider ack within 24h | broken |" in md
     booked_local = readable(final.timeline[0].at, str(office))  # office time, to the minute
-    assert f"### 1. {booked_local} · status · system promptly" in md
+    assert f"### 1. {booked_local} · status · system:promptly" in md
     assert "- decision: Unconfirmed → NoShow" in md
     reminder = next(m for m in sent if m["template"] == "reminder")
     assert f"  > **{reminder['subject']}**" in md

@@ -1,5 +1,6 @@
 """The retention purge forgets clients: once a client's last case is purged, their client row,
-their replies and their SMS number go with it; an opt-out stays (DESIGN.md §5).
+their replies and their SMS number go with it; an opt-out stays (DESIGN.md §5). The billing
+record of a purged case stays, without the free text typed into it.
 
 A database of its own, and one `NOW` for every purge here, so each test's counts are exactly
 its own rows: what an earlier test kept, this cutoff keeps again.
@@ -103,6 +104,17 @@ async def _reply(
             (provider_id, sender, client_id, case_id, received_at),
         )
     return provider_id
+
+
+async def _billing(pool: AsyncConnectionPool, case_id: str, client_id: str, reason: str) -> None:
+    async with pool.connection() as conn:
+        await conn.execute(
+            """INSERT INTO billing_outcomes (idempotency_key, case_id, appointment_id, client_id,
+                                              outcome, decided_by_kind, decided_by_id, reason,
+                                              decided_at)
+               VALUES (%s, %s, %s, %s, 'cancelled_free', 'client', %s, %s, %s)""",
+            (f"billing-{case_id}", case_id, case_id, client_id, client_id, reason, LONG_AGO),
+        )
 
 
 async def _remaining(
@@ -230,3 +242,34 @@ async def test_a_number_nobody_holds_goes_once_untouched_since_the_cutoff(
 
     assert result.sms_numbers == 1
     assert await _remaining(pool, "sms_numbers", "phone", [old, fresh]) == {fresh}
+
+
+async def test_a_purged_cases_billing_record_stays_without_the_reason_typed_into_it(
+    pool: AsyncConnectionPool,
+) -> None:
+    """ops.md: billing_outcomes are the accounting record, IDs only. A cancellation's reason is
+    what the client said ("in hospital: broken leg"): it goes with the case, the row stays."""
+    client, phone = f"C-{_tag()}", _phone()
+    purged = await _case(pool, client, "Cancelled", LONG_AGO)
+    kept = await _case(pool, client, "Cancelled", RECENTLY)
+    await _client(pool, client, phone, LONG_AGO)
+    said = "Anna Nowak is in hospital: broken leg after a fall"
+    await _billing(pool, purged, client, said)
+    await _billing(pool, kept, client, said)
+
+    result = await _purge(pool)
+
+    assert (result.cases, result.billing_reasons) == (1, 1)
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            """SELECT case_id, client_id, outcome, decided_by_kind, decided_by_id, reason,
+                      decided_at FROM billing_outcomes WHERE case_id = ANY(%s)""",
+            ([purged, kept],),
+        )
+        rows = {row[0]: row[1:] for row in await cursor.fetchall()}
+    assert rows == {
+        purged: (client, "cancelled_free", "client", client, "", LONG_AGO),
+        kept: (client, "cancelled_free", "client", client, said, LONG_AGO),  # its case stays
+    }
+    # A purge run again finds nothing more to blank.
+    assert (await _purge(pool)).billing_reasons == 0

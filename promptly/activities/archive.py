@@ -9,7 +9,8 @@ them append-only otherwise), and it does so through `purge_timeline_events` (mig
 which runs as the schema owner: the application's own role has no DELETE on the timeline.
 Then it forgets the clients left without any case, and the SMS numbers no client holds, except
 opt-outs. `billing_outcomes` are kept: they are the accounting record, ids only, with a
-retention of their own.
+retention of their own; the free-text reason a purged case's rows carry is blanked through
+`purge_billing_reasons` (migration 0015, as the owner: the table is append-only for the app).
 """
 
 from __future__ import annotations
@@ -155,6 +156,13 @@ class ArchiveActivities:
                 "DELETE FROM cases WHERE case_id IN (SELECT case_id FROM expired)"
             )
             counts["cases"] = cursor.rowcount
+            # The accounting record stays, but not what someone typed into it: a cancellation
+            # reason may say who was ill with what. The function blanks only cases now gone.
+            cursor = await conn.execute(
+                "SELECT purge_billing_reasons(ARRAY(SELECT case_id FROM expired))"
+            )
+            blanked = await cursor.fetchone()
+            counts["billing_reasons"] = blanked[0] if blanked else 0
             # Replies go with their case; one that matched no case goes once received before
             # the cutoff, as a case closed then would.
             cursor = await conn.execute(

@@ -55,7 +55,7 @@ async def export_case_history(
     fmt: Annotated[Format, Query(alias="format", description="json, md or html")] = Format.JSON,
 ) -> Response | CaseExport:
     """A case's complete history in the office's timezone: every status change, message
-    (with the text sent), call, task and decision, each with its actor and reason."""
+    (with the text sent), call, task, client reply and decision, each with its actor and reason."""
     settings: Settings = request.app.state.settings
     pool: AsyncConnectionPool = request.app.state.pool
     try:
@@ -90,10 +90,11 @@ async def export_client_history(
         raise invalid_input([("format", "html is for case histories; use json or md")])
     settings: Settings = request.app.state.settings
     pool: AsyncConnectionPool = request.app.state.pool
-    async with pool.connection() as conn:
-        found = await load_client(conn, client_id, settings.office_timezone)
-    if not found.cases:
-        raise ServiceError(404, f"no case of client {client_id!r}")
+    try:
+        async with pool.connection() as conn:
+            found = await load_client(conn, client_id, settings.office_timezone)
+    except CaseNotFound as err:
+        raise ServiceError(404, str(err)) from err
     log.info("history of client %s read by %s (%s)", client_id, caller.name, fmt.value)
     if fmt is Format.JSON:
         return found

@@ -19,7 +19,7 @@ from promptly.api.auth import Caller, require
 from promptly.config import ApiRole, Settings
 from promptly.domain.qa_report import Period
 from promptly.services.errors import AUTH_RESPONSES, invalid_input
-from promptly.services.promise_ledger import MAX_ROWS, LedgerRow, promises_due
+from promptly.services.promise_ledger import LedgerRow, promises_due
 
 COMPLIANCE = frozenset({ApiRole.COMPLIANCE})
 # A compliance read covers at most this many days (a year and a day: any calendar year).
@@ -56,12 +56,12 @@ async def list_promises(
     pool: AsyncConnectionPool = request.app.state.pool
     period = Period(first, last, settings.office_timezone)
     async with pool.connection() as conn:
-        rows = await promises_due(conn, period.start, period.end, kept=kept, limit=MAX_ROWS + 1)
+        due = await promises_due(conn, period.start, period.end, kept=kept)
     return PromiseList(
         first=first,
         last=last,
         timezone=period.timezone,
         kept=kept,
-        promises=rows[:MAX_ROWS],
-        truncated=len(rows) > MAX_ROWS,
+        promises=due.rows,
+        truncated=due.truncated,
     )

@@ -63,10 +63,12 @@ def readable_attribute(attributes: dict[str, Any], name: str, zone: str) -> str:
 
 
 def print_timeline(view: Any, zone: str) -> None:
+    """One line per entry; the actor as the history export names it, with the API key it came
+    through ("client:C-17 via crm")."""
     for entry in view.timeline:
         typer.echo(
             f"  {readable(entry.at, zone)}  {entry.kind.value:<14} "
-            f"{entry.actor.kind.value}:{entry.actor.id:<12} {readable_text(entry.detail, zone)}"
+            f"{entry.actor.signature():<19} {readable_text(entry.detail, zone)}"
         )
 
 

@@ -95,7 +95,12 @@ def client_cases(
             found = await load_client(conn, client_id, config.office_timezone)
         return render_json(found) if fmt is Format.JSON else render_client_markdown(found)
 
-    _emit(asyncio.run(main()), output)
+    try:
+        text = asyncio.run(main())
+    except CaseNotFound as err:  # as GET /history/clients/… answers 404
+        typer.secho(f"not found: {err}", fg="red", err=True)
+        raise typer.Exit(1) from err
+    _emit(text, output)
 
 
 @history_app.command("replay")

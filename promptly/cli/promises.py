@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 
 from promptly.cli.common import FirstDayOption, LastDayOption, office_period, settings
 from promptly.domain.readable_time import readable
-from promptly.services.promise_ledger import LedgerRow, promises_due
+from promptly.services.promise_ledger import MAX_ROWS, DuePromises, promises_due
 
 
 def promises_command(
@@ -25,13 +25,13 @@ def promises_command(
     zone = config.office_timezone
     period = office_period(first, last, config)
 
-    async def main() -> list[LedgerRow]:
+    async def main() -> DuePromises:
         async with await AsyncConnection.connect(config.database_url) as conn:
             return await promises_due(
                 conn, period.start, period.end, kept=False if broken else None
             )
 
-    rows = asyncio.run(main())
+    rows, truncated = asyncio.run(main())
     for row in rows:
         typer.echo(
             f"{readable(row.due_at, zone)}  {row.case_id}  {row.promise}  {row.verdict}"
@@ -40,3 +40,9 @@ def promises_command(
             + (f"  by {row.actor}" if row.actor else "")
         )
     typer.echo(f"{len(rows)} promise(s) due {period.first} – {period.last}", err=True)
+    if truncated:  # as GET /promises says truncated: true
+        typer.secho(
+            f"only the first {MAX_ROWS} are listed: more fell due; narrow the period",
+            fg="yellow",
+            err=True,
+        )

@@ -28,8 +28,8 @@ READ_WRITE_DELETE = (*READ_WRITE, "DELETE")
 # What the application may do to each table; a table missing here stops `grant_app`, so a new
 # migration cannot ship a table the application silently cannot use. DELETE only where the code
 # deletes (the retention purge, expired idempotency keys). The timeline and the billing record
-# are append-only for the application: it adds rows, and the timeline's purge goes through
-# purge_timeline_events (migration 0010), which runs as the owner.
+# are append-only for the application: it adds rows, and the retention purge goes through
+# purge_timeline_events (migration 0010) and purge_billing_reasons (0015), which run as the owner.
 APP_TABLE_PRIVILEGES: Mapping[str, tuple[str, ...]] = {
     "timeline_events": ("SELECT", "INSERT"),
     "billing_outcomes": ("SELECT", "INSERT"),
@@ -47,7 +47,7 @@ APP_TABLE_PRIVILEGES: Mapping[str, tuple[str, ...]] = {
     "sms_numbers": READ_WRITE_DELETE,
     "inbound_messages": READ_WRITE_DELETE,
 }
-APP_FUNCTIONS = ("purge_timeline_events(text[])",)
+APP_FUNCTIONS = ("purge_timeline_events(text[])", "purge_billing_reasons(text[])")
 
 
 class UngrantedTable(RuntimeError):

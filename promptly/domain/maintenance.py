@@ -48,6 +48,9 @@ class PurgeResult(Model):
     inbound_messages: int = Field(default=0, description="client replies")
     clients: int = Field(default=0, description="clients left without any case")
     sms_numbers: int = Field(default=0, description="numbers no client holds; opt-outs stay")
+    billing_reasons: int = Field(
+        default=0, description="billing outcomes whose free-text reason was blanked; rows stay"
+    )
 
 
 class QaReportRequest(Model):

@@ -1,15 +1,15 @@
 """Compliance exports: the readable history of a case, and every case and message of a client.
 
 A case's history is its timeline (every message, decision, staff action and status change,
-with time and actor) joined with the `messages` ledger (the text actually sent) and the
-staff tasks it created. PostgreSQL is the system of record, so an archived case exports from
-there alone; a running case adds what its `status` query knows and PostgreSQL does not have
-yet (the newest entries, the current status). Once a case is closed and fully recorded, both
-give the same export.
+with time and actor) joined with the `messages` ledger (the text actually sent), the staff
+tasks of the case and the client's replies to it. PostgreSQL is the system of record, so an
+archived case exports from there alone; a running case adds what its `status` query knows and
+PostgreSQL does not have yet (the newest entries, the current status). Once a case is closed
+and fully recorded, both give the same export.
 
 Three layers: `load_case` / `load_client` (I/O, here), the models (what an export contains,
-promptly/services/history_models.py), and the renderings (pure; times in the office
-timezone, promptly/services/history_render.py).
+promptly/services/history_models.py), and the join and renderings (pure; times in the office
+timezone, promptly/services/history_entries.py and history_render.py).
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from promptly.domain.common import CaseKind, TimelineEntry
+from promptly.services.history_entries import join_entries, localized_message, localized_reply
 from promptly.services.history_models import (
     CaseExport,
     ClientCase,
     ClientExport,
     ClientReply,
-    ExportedEntry,
     ExportedMessage,
     ExportedTask,
     when_text,
@@ -70,8 +70,8 @@ async def load_case(
         raise CaseNotFound(f"no case {case!r} in PostgreSQL or Temporal")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT seq, at, kind, actor_kind, actor_id, detail, data FROM timeline_events"
-            " WHERE case_id = %s ORDER BY seq",
+            "SELECT seq, at, kind, actor_kind, actor_id, actor_via, detail, data"
+            " FROM timeline_events WHERE case_id = %s ORDER BY seq",
             (case_id,),
         )
         stored = {
@@ -79,7 +79,7 @@ async def load_case(
                 {
                     "at": r["at"],
                     "kind": r["kind"],
-                    "actor": {"kind": r["actor_kind"], "id": r["actor_id"]},
+                    "actor": {"kind": r["actor_kind"], "id": r["actor_id"], "via": r["actor_via"]},
                     "detail": r["detail"],
                     "data": r["data"],
                 }
@@ -92,6 +92,8 @@ async def load_case(
         messages = [_message(r) for r in await cur.fetchall()]
         await cur.execute("SELECT * FROM staff_tasks WHERE case_id = %s ORDER BY id", (case_id,))
         tasks = {r["id"]: _task(r) for r in await cur.fetchall()}
+        await cur.execute(f"{_REPLIES} WHERE case_id = %s ORDER BY received_at", (case_id,))
+        replies = [ClientReply.model_validate(r) for r in await cur.fetchall()]
 
     timeline = dict(stored)
     status = row["status"] if row else ""
@@ -104,7 +106,7 @@ async def load_case(
         row |= {"provider_id": None, "starts_at": None, "details": {}}
 
     zone = ZoneInfo(timezone)
-    entries_out = _join(timeline, messages, tasks, zone)
+    entries_out = join_entries(timeline, messages, tasks, replies, zone)
     starts_at = row["starts_at"]
     return CaseExport(
         case_id=case_id,
@@ -123,13 +125,15 @@ async def load_case(
 
 async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str) -> ClientExport:
     """Every case of a client (appointments, complaints, inquiries, surveys) and every message
-    of each."""
+    of each. CaseNotFound when the client has no case (unknown, mistyped, or purged)."""
     zone = ZoneInfo(timezone)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT * FROM cases WHERE client_id = %s ORDER BY created_at, case_id", (client_id,)
         )
         rows = await cur.fetchall()
+        if not rows:
+            raise CaseNotFound(f"no case of client {client_id!r}")
         await cur.execute(
             "SELECT m.* FROM messages m JOIN cases c USING (case_id)"
             " WHERE c.client_id = %s ORDER BY m.requested_at, m.id",
@@ -142,15 +146,11 @@ async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str)
             (client_id,),
         )
         consent = await cur.fetchone()
-        await cur.execute(
-            "SELECT received_at, channel, sender, body, intent, outcome, case_id"
-            " FROM inbound_messages WHERE client_id = %s ORDER BY received_at",
-            (client_id,),
-        )
+        await cur.execute(f"{_REPLIES} WHERE client_id = %s ORDER BY received_at", (client_id,))
         replies = [ClientReply.model_validate(r) for r in await cur.fetchall()]
     by_case: dict[str, list[ExportedMessage]] = {}
     for m in messages:
-        by_case.setdefault(m["case_id"], []).append(_localized(_message(m), zone))
+        by_case.setdefault(m["case_id"], []).append(localized_message(_message(m), zone))
     return ClientExport(
         client_id=client_id,
         timezone=timezone,
@@ -167,9 +167,7 @@ async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str)
             for r in rows
         ],
         sms_consent=_sms_consent(consent, zone),
-        replies=[
-            r.model_copy(update={"received_at": r.received_at.astimezone(zone)}) for r in replies
-        ],
+        replies=[localized_reply(r, zone) for r in replies],
     )
 
 
@@ -233,9 +231,11 @@ async def _live(client: Client, case_id: str) -> tuple[str, int, list[TimelineEn
     return None
 
 
-# The models' fields are the ledger's and the task table's columns, but for the row id.
+# The models' fields are the ledger's, the task table's and the replies' columns, but for the
+# row id.
 _MESSAGE_COLUMNS = [name for name in ExportedMessage.model_fields if name != "message_id"]
 _TASK_COLUMNS = [name for name in ExportedTask.model_fields if name != "task_id"]
+_REPLIES = f"SELECT {', '.join(ClientReply.model_fields)} FROM inbound_messages"
 
 
 def _message(row: dict[str, Any]) -> ExportedMessage:
@@ -244,85 +244,3 @@ def _message(row: dict[str, Any]) -> ExportedMessage:
 
 def _task(row: dict[str, Any]) -> ExportedTask:
     return ExportedTask(task_id=row["id"], **{k: row[k] for k in _TASK_COLUMNS})
-
-
-def _localized(message: ExportedMessage, zone: ZoneInfo) -> ExportedMessage:
-    return message.model_copy(
-        update={
-            "requested_at": message.requested_at.astimezone(zone),
-            "sent_at": message.sent_at.astimezone(zone) if message.sent_at else None,
-        }
-    )
-
-
-def _join(
-    timeline: dict[int, TimelineEntry],
-    messages: list[ExportedMessage],
-    tasks: dict[int, ExportedTask],
-    zone: ZoneInfo,
-) -> list[ExportedEntry]:
-    """Timeline entries with their ledger message and staff task.
-
-    A message entry names its ledger row (`data.message_id`); the few that do not (staff
-    alerts) take the oldest unclaimed row of their template. Ledger rows no entry claims
-    are listed on their own, so nothing sent is left out.
-    """
-    by_id = {m.message_id: m for m in messages}
-    claimed = {
-        e.data["message_id"] for e in timeline.values() if isinstance(e.data.get("message_id"), int)
-    }
-    unclaimed = [m for m in messages if m.message_id not in claimed]
-    out: list[ExportedEntry] = []
-    for seq in sorted(timeline):
-        entry = timeline[seq]
-        message = None
-        message_id = entry.data.get("message_id")
-        if isinstance(message_id, int):
-            message = by_id.get(message_id)
-        elif entry.kind.value in ("message", "message_failed") and "template" in entry.data:
-            message = next((m for m in unclaimed if m.template == entry.data["template"]), None)
-            if message is not None:
-                unclaimed.remove(message)
-        task_id = entry.data.get("task_id")
-        task = tasks.get(task_id) if isinstance(task_id, int) else None
-        out.append(
-            ExportedEntry(
-                seq=seq,
-                at=entry.at.astimezone(zone),
-                kind=entry.kind.value,
-                actor=f"{entry.actor.kind.value} {entry.actor.id}",
-                detail=entry.detail,
-                channel=entry.data.get("channel") or (message.channel if message else None),
-                reason=_reason(entry.data),
-                data=entry.data,
-                message=_localized(message, zone) if message else None,
-                task=_localized_task(task, zone) if task else None,
-            )
-        )
-    for message in unclaimed:
-        out.append(
-            ExportedEntry(
-                seq=None,
-                at=message.requested_at.astimezone(zone),
-                kind="message",
-                actor="system promptly",
-                detail=f"{message.subject} ({message.recipient_role}, {message.channel})",
-                channel=message.channel,
-                data={"template": message.template},
-                message=_localized(message, zone),
-            )
-        )
-    out.sort(key=lambda e: (e.at, e.seq if e.seq is not None else -1))
-    return out
-
-
-def _localized_task(task: ExportedTask, zone: ZoneInfo) -> ExportedTask:
-    return task.model_copy(update={"due_at": task.due_at.astimezone(zone)})
-
-
-def _reason(data: dict[str, Any]) -> str | None:
-    for key in ("reason", "note", "comment"):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None

@@ -1,6 +1,6 @@
-"""What a compliance export holds: a case's history (timeline joined with the messages sent
-and the staff tasks made) and a client's cases, messages and replies. Loaded by
-promptly/services/history.py, rendered by promptly/services/history_render.py."""
+"""What a compliance export holds: a case's history (timeline joined with the messages sent,
+the staff tasks made and the client's replies) and a client's cases, messages and replies.
+Loaded by promptly/services/history.py, rendered by promptly/services/history_render.py."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ class ExportedMessage(BaseModel):
 
 
 class ExportedTask(BaseModel):
-    """A staff task the case created (a call to make, a confirmation to send by hand)."""
+    """A staff task of the case (a call to make, a confirmation to send by hand, a client's
+    reply to read) and how it ended."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -57,23 +58,41 @@ class ExportedTask(BaseModel):
     status: str
     outcome: str | None
     note: str | None
-    closed_by: str | None
+    closed_by: str | None  # "staff:ewa via desk": who closed it, and through which API key
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class ClientReply(BaseModel):
+    """A message the client sent us (SMS or email reply) and what Promptly did with it."""
+
+    received_at: datetime
+    channel: str
+    sender: str
+    body: str
+    intent: str
+    outcome: str | None
+    case_id: str | None
+    client_id: str | None = None  # None: the sender matched no single client
 
 
 class ExportedEntry(BaseModel):
-    """One line of the history. `seq` is the timeline position; None for a ledger message
-    no timeline entry refers to (listed at the time it was requested)."""
+    """One line of the history. `seq` is the timeline position; None for what no timeline
+    entry refers to (a ledger message, a staff task, a client's reply), listed at the time it
+    was requested, opened or received."""
 
     seq: int | None
     at: datetime
-    kind: str
-    actor: str
+    kind: str  # a timeline kind, or "reply" for a client's reply
+    actor: str  # "client:C-17 via crm", as Actor.signature() writes it
+    via: str | None = None  # the API key the actor acted through, if any
     detail: str
     channel: str | None = None
     reason: str | None = None
     data: dict[str, Any]
     message: ExportedMessage | None = None
     task: ExportedTask | None = None
+    reply: ClientReply | None = None
 
 
 class CaseExport(BaseModel):
@@ -99,18 +118,6 @@ class ClientCase(BaseModel):
     created_at: datetime
     starts_at: datetime | None
     messages: list[ExportedMessage]
-
-
-class ClientReply(BaseModel):
-    """A message the client sent us (SMS or email reply) and what Promptly did with it."""
-
-    received_at: datetime
-    channel: str
-    sender: str
-    body: str
-    intent: str
-    outcome: str | None
-    case_id: str | None
 
 
 class ClientExport(BaseModel):

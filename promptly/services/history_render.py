@@ -4,6 +4,7 @@ escaped) and a self-contained HTML page."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from jinja2 import Environment
 
@@ -11,7 +12,10 @@ from promptly.domain.readable_time import readable_text
 from promptly.services.history_models import (
     CaseExport,
     ClientExport,
+    ClientReply,
     ExportedEntry,
+    ExportedMessage,
+    ExportedTask,
     Format,
     when_text,
 )
@@ -52,6 +56,44 @@ def _outcome(entry: ExportedEntry) -> str:
     return ", ".join(parts)
 
 
+# A task, a message and a reply read the same in Markdown and HTML: one text each, with what
+# someone typed passed through `escape` (Markdown's; HTML escapes the whole text itself).
+Escape = Callable[[str], str]
+
+
+def _task_text(task: ExportedTask, escape: Escape) -> str:
+    return (
+        f"task {task.task_id} for {task.assignee}, due {when_text(task.due_at)}: "
+        f"{escape(task.title)} — {task.status}"
+        + (f", outcome {escape(task.outcome)}" if task.outcome else "")
+        + (f" ({escape(task.note)})" if task.note else "")
+        + (f", closed by {escape(task.closed_by)}" if task.closed_by else "")
+        + (f" at {when_text(task.closed_at)}" if task.closed_at else "")
+    )
+
+
+def _message_text(message: ExportedMessage, escape: Escape) -> str:
+    return (
+        f"message {message.message_id} to {message.recipient_role} "
+        f"{escape(message.recipient)} via {message.channel} ({message.locale}): "
+        f"{message.status}, requested {when_text(message.requested_at)}"
+        + (f", sent {when_text(message.sent_at)}" if message.sent_at else "")
+        + (f", last error: {escape(message.last_error)}" if message.last_error else "")
+        + (f", receipt: {_receipt(message)}" if message.delivery_status else "")
+    )
+
+
+def _receipt(message: ExportedMessage) -> str:
+    """The provider's delivery receipt: `undelivered (30003)`; empty when none came."""
+    return (message.delivery_status or "") + (
+        f" ({message.delivery_error_code})" if message.delivery_error_code else ""
+    )
+
+
+def _reply_text(reply: ClientReply, escape: Escape) -> str:
+    return f"reply: {reply.intent} → {escape(reply.outcome or 'pending')}"
+
+
 def render_markdown(export: CaseExport) -> str:
     lines = [f"# History of {_md(export.case_id)}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {_md(value)} |" for name, value in _facts(export)]
@@ -70,27 +112,15 @@ def render_markdown(export: CaseExport) -> str:
         if entry.reason:
             lines.append(f"- reason: {_md(entry.reason)}")
         if entry.task:
-            task = entry.task
-            lines.append(
-                f"- task {task.task_id} for {task.assignee}, due {when_text(task.due_at)}: "
-                f"{_md(task.title)} — {task.status}"
-                + (f", outcome {_md(task.outcome)}" if task.outcome else "")
-                + (f" ({_md(task.note)})" if task.note else "")
-                + (f", closed by {_md(task.closed_by)}" if task.closed_by else "")
-            )
+            lines.append(f"- {_task_text(entry.task, _md)}")
         if entry.message:
             message = entry.message
-            lines.append(
-                f"- message {message.message_id} to {message.recipient_role} "
-                f"{_md(message.recipient)} via {message.channel} ({message.locale}): "
-                f"{message.status}, requested {when_text(message.requested_at)}"
-                + (f", sent {when_text(message.sent_at)}" if message.sent_at else "")
-                + (f", last error: {_md(message.last_error)}" if message.last_error else "")
-                + (f", receipt: {message.delivery_status}" if message.delivery_status else "")
-                + (f" ({message.delivery_error_code})" if message.delivery_error_code else "")
-            )
+            lines.append(f"- {_message_text(message, _md)}")
             lines += ["", f"  > **{_md(message.subject)}**", "  >"]
             lines += [f"  > {_md(line)}".rstrip() for line in message.body.splitlines()]
+        if entry.reply:
+            lines += [f"- {_reply_text(entry.reply, _md)}", ""]
+            lines += [f"  > {_md(line)}".rstrip() for line in entry.reply.body.splitlines()]
         if lines[-1] != "":
             lines.append("")
     return "\n".join(lines)
@@ -134,8 +164,8 @@ def render_client_markdown(export: ClientExport) -> str:
         lines.append("")
         if case.messages:
             lines += [
-                "| requested | template | channel | to | subject | status |",
-                "|---" * 6 + "|",
+                "| requested | template | channel | to | subject | status | receipt |",
+                "|---" * 7 + "|",
             ]
             for m in case.messages:
                 cells = [
@@ -145,6 +175,7 @@ def render_client_markdown(export: ClientExport) -> str:
                     f"{m.recipient_role} {m.recipient}",
                     m.subject,
                     m.status,
+                    _receipt(m),
                 ]
                 lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
             lines.append("")
@@ -187,18 +218,15 @@ th{background:#f3f3f3} .facts{width:auto} pre{white-space:pre-wrap;margin:.3rem 
 <td>{{ readable_detail(entry.detail) }}
 {% if outcome(entry) %}<br>decision: {{ outcome(entry) }}{% endif %}
 {% if entry.reason %}<br>reason: {{ entry.reason }}{% endif %}
-{% if entry.task %}<br>task {{ entry.task.task_id }} for {{ entry.task.assignee }}, due
-{{ when(entry.task.due_at) }}: {{ entry.task.title }} ({{ entry.task.status }}{%
-if entry.task.outcome %}, outcome {{ entry.task.outcome }}{% endif %}){% endif %}
+{% if entry.task %}<br>{{ task_text(entry.task) }}{% endif %}
 {% if entry.message %}{% set m = entry.message %}
-<br>message {{ m.message_id }} to {{ m.recipient_role }} {{ m.recipient }} via {{ m.channel }}
-({{ m.locale }}): {{ m.status }}, requested {{ when(m.requested_at) }}{%
-if m.sent_at %}, sent {{ when(m.sent_at) }}{% endif %}{%
-if m.last_error %}, last error: {{ m.last_error }}{% endif %}{%
-if m.delivery_status %}, receipt: {{ m.delivery_status }}{% endif %}
+<br>{{ message_text(m) }}
 <pre><strong>{{ m.subject }}</strong>
 
 {{ m.body }}</pre>
+{% endif %}
+{% if entry.reply %}<br>{{ reply_text(entry.reply) }}
+<pre>{{ entry.reply.body }}</pre>
 {% endif %}
 </td></tr>
 {% endfor %}
@@ -215,6 +243,9 @@ def render_html(export: CaseExport) -> str:
         when=when_text,
         outcome=_outcome,
         readable_detail=lambda detail: readable_text(detail, export.timezone),
+        task_text=lambda task: _task_text(task, str),
+        message_text=lambda message: _message_text(message, str),
+        reply_text=lambda reply: _reply_text(reply, str),
     )
 
 

@@ -5,7 +5,7 @@ a case's promises for its history export, and the promises due in a period for c
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
@@ -62,17 +62,22 @@ async def case_promises(
         return [LedgerRow.of(row, zone) for row in await cur.fetchall()]
 
 
+class DuePromises(NamedTuple):
+    rows: list[LedgerRow]  # the first MAX_ROWS, by due time
+    truncated: bool  # more fell due: narrow the period to see them
+
+
 async def promises_due(
     conn: AsyncConnection[Any],
     start: datetime,
     end: datetime,
     *,
     kept: bool | None = None,
-    limit: int = MAX_ROWS,
-) -> list[LedgerRow]:
+) -> DuePromises:
     """Promises due in [start, end): all, only the kept (`kept=True`) or only the broken
     (`kept=False`); waived, not applicable and pending ones are neither. Demo cases are left
-    out, as the staff inbox and the QA report leave them (a case's own export keeps them)."""
+    out, as the staff inbox and the QA report leave them (a case's own export keeps them).
+    At most MAX_ROWS; one more is read to tell whether there were more."""
     verdict = {None: None, True: "kept", False: "broken"}[kept]
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
@@ -86,11 +91,12 @@ async def promises_due(
                 "start": start,
                 "end": end,
                 "verdict": verdict,
-                "limit": limit,
+                "limit": MAX_ROWS + 1,
                 "demo": DEMO_CASE_ID_LIKE,
             },
         )
-        return [LedgerRow.of(row) for row in await cur.fetchall()]
+        rows = [LedgerRow.of(row) for row in await cur.fetchall()]
+    return DuePromises(rows[:MAX_ROWS], truncated=len(rows) > MAX_ROWS)
 
 
 def markdown_lines(rows: list[LedgerRow], escape: Any) -> list[str]:
