@@ -1,10 +1,12 @@
-"""A case's GET, answered from PostgreSQL (docs/status-reads.md).
+"""A case's GET, and the case a repeated start answers, read from PostgreSQL
+(docs/status-reads.md).
 
 Each workflow stores its `status` view (without the timeline) in its `cases` row every time it
 saves, and every update stores the case before it answers (promptly/workflows/read_views.py).
-So the row answers `GET /{plural}/{id}` with the same JSON as the `status` query, without
-waiting for a worker: under a burst a query queues behind the workflow tasks ahead of it, and
-with no worker polling it does not answer at all.
+So the row answers `GET /{plural}/{id}` (and the `case` of a repeated `POST /{plural}`) with
+the same JSON as the `status` query, without waiting for a worker: under a burst a query
+queues behind the workflow tasks ahead of it, and with no worker polling (a deploy) it does
+not answer at all.
 
 The workflow's `status` query is asked instead when the row has no view (the case is still
 being booked, or it was last saved by a worker from before read views), when PostgreSQL does
@@ -19,7 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request, Response
-from temporalio.client import Client
 
 from promptly.config import Settings
 from promptly.services.case_kinds import CaseKind
@@ -45,12 +46,4 @@ async def read_case(request: Request, response: Response, kind: CaseKind, case_i
     response.headers[SOURCE_HEADER] = read.source
     if read.as_of is not None:
         response.headers[AS_OF_HEADER] = read.as_of.isoformat()
-    return read.view
-
-
-async def case_status(client: Client, kind: CaseKind, case_id: str) -> Any:
-    """The case's view from its workflow's `status` query alone (a repeated start answers
-    with the case as it stands now)."""
-    with temporal_errors(kind.not_found(case_id)):
-        read = await read_case_view(client, None, kind.viewed, kind.workflow_id(case_id))
     return read.view

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, create_model
 from temporalio.client import Client
 
 from promptly.api.auth import BOOK, READ, Caller, require
-from promptly.api.case_reads import case_status, read_case
+from promptly.api.case_reads import read_case
 from promptly.api.case_updates import add_update_routes, case_id_path
 from promptly.api.idempotency import IDEMPOTENCY_KEY
 from promptly.domain.common import Model
@@ -31,8 +31,9 @@ async def start_case(
     request: Request, response: Response, kind: CaseKind, body: Model, caller: Caller
 ) -> dict[str, Any]:
     """`create_case`, then 201 with Location for a new case, 200 with its status if the same
-    request had started it already. Answers the fields of the kind's `…Created` model. The
-    case's first timeline entry names the caller's actor."""
+    request had started it already, read as the case's GET reads it (its stored view, else
+    the workflow's query), so a repeat needs no worker. Answers the fields of the kind's
+    `…Created` model. The case's first timeline entry names the caller's actor."""
     client: Client = request.app.state.client
     created = await create_case(client, request.app.state.settings, kind, body, caller.actor)
     case_id = getattr(body, kind.id_field)
@@ -48,7 +49,7 @@ async def start_case(
         response.headers["Location"] = url
     else:
         response.status_code = 200
-        answer["case"] = await case_status(client, kind, case_id)
+        answer["case"] = await read_case(request, response, kind, case_id)
     return answer
 
 
