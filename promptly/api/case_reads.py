@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
+from promptly.api.openapi_headers import header
 from promptly.config import Settings
 from promptly.services.case_kinds import CaseKind
 from promptly.services.case_views import read_case_view
@@ -29,6 +30,22 @@ from promptly.services.errors import temporal_errors
 
 SOURCE_HEADER = "X-Promptly-View-Source"
 AS_OF_HEADER = "X-Promptly-View-As-Of"
+
+
+def view_headers(*, always: bool) -> dict[str, Any]:
+    """The two headers in an OpenAPI `responses` entry; `always`: the source is always sent
+    (a GET; a start's replayed answer has neither)."""
+    return {
+        SOURCE_HEADER: header(
+            "Where the case was read: `record` (PostgreSQL) or `workflow` (its `status` query)",
+            required=always,
+            schema={"type": "string", "enum": ["record", "workflow"]},
+        ),
+        AS_OF_HEADER: header(
+            "With `record`: the workflow time the view was written",
+            schema={"type": "string", "format": "date-time"},
+        ),
+    }
 
 
 async def read_case(request: Request, response: Response, kind: CaseKind, case_id: str) -> Any:

@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field, create_model
 from temporalio.client import Client
 
 from promptly.api.auth import BOOK, READ, Caller, require
-from promptly.api.case_reads import read_case
+from promptly.api.case_reads import read_case, view_headers
 from promptly.api.case_updates import add_update_routes, case_id_path
 from promptly.api.idempotency import IDEMPOTENCY_KEY
+from promptly.api.openapi_headers import header
 from promptly.domain.common import Model
 from promptly.services.case_kinds import CaseKind
 from promptly.services.case_starts import create_case
@@ -54,6 +55,9 @@ async def start_case(
 
 
 # --- the start and status routes ------------------------------------------------------------
+
+# A repeated start's case is read as the GET reads it; a replayed answer has no such headers.
+_VIEW_READ = {"headers": view_headers(always=False)}
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,8 @@ def add_case_routes(
         dependencies=[IDEMPOTENCY_KEY],
         responses={
             **AUTH_RESPONSES,
-            200: {"model": created, "description": start.same},
+            201: {"headers": {"Location": header("The new case's `status_url`", required=True)}},
+            200: {"model": created, "description": start.same, **_VIEW_READ},
             409: {"model": ErrorBody, "description": start.different},
         },
     )
@@ -122,7 +127,7 @@ def add_case_routes(
         ),
         methods=["GET"],
         response_model=kind.view_model,
-        responses=CASE_RESPONSES,
+        responses={**CASE_RESPONSES, 200: {"headers": view_headers(always=True)}},
         name=f"get_{kind.noun}",
     )
     return created
