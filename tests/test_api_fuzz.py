@@ -1,7 +1,7 @@
 """Property-based fuzzing of the OpenAPI document with schemathesis.
 
 The app is served by uvicorn in the test's event loop (with a worker, on a dev server) and
-schemathesis's command line drives it over HTTP: no 5xx, every status and body as the
+schemathesis's command line drives it over HTTP: no 5xx, every status, header and body as the
 document says (errors are `ErrorBody`, a JSON object with a reason).
 """
 
@@ -30,6 +30,7 @@ CHECKS = ",".join(
         "not_a_server_error",
         "status_code_conformance",
         "content_type_conformance",
+        "response_headers_conformance",
         "response_schema_conformance",
     ]
 )

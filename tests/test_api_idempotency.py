@@ -7,6 +7,8 @@ The API runs on the dev server with a worker whose email goes to the SendGrid fa
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -93,6 +95,62 @@ async def test_a_retried_delay_report_is_applied_once_and_answers_the_first_answ
     assert other.status_code == 200, other.text
     assert other.json()["delay_minutes"] == 20, "another key is another report"
     await _wait_for(lambda: len(_delay_notices(sendgrid)) == 2, "the second delay notice")
+
+
+async def test_a_retry_with_its_json_keys_in_another_order_is_the_same_request(
+    http: httpx.AsyncClient,
+) -> None:
+    """A client that re-serialises its retry (another key order, other spacing) repeats the
+    same request: the first answer again, not "used for a different request"."""
+    appointment_id = await _booked(http)
+    path = f"/appointments/{appointment_id}/report_delay"
+    late = {"minutes": 10, "reason": "traffic", "actor": {"kind": "client", "id": "C-17"}}
+    key = str(uuid.uuid4())
+    first = await http.post(path, json=late, headers=_keyed(BACKOFFICE_KEY, key))
+    assert first.status_code == 200, first.text
+
+    reordered = {"actor": {"id": "C-17", "kind": "client"}, "reason": "traffic", "minutes": 10}
+    json_headers = {**_keyed(BACKOFFICE_KEY, key), "Content-Type": "application/json"}
+    again = await http.post(path, content=json.dumps(reordered, indent=2), headers=json_headers)
+    assert again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+
+    other = await http.post(path, json={**late, "minutes": 20}, headers=_keyed(BACKOFFICE_KEY, key))
+    assert other.status_code == 422, other.text
+    assert other.json()["errors"][0]["field"] == "Idempotency-Key"
+    status = await http.get(f"/appointments/{appointment_id}", headers=STAFF_KEY)
+    assert status.json()["no_show_at"] == first.json()["no_show_at"], "moved once"
+
+
+async def test_a_key_stored_before_json_was_compared_as_json_still_replays_its_bytes(
+    http: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    """A key claimed by the API before the upgrade carries the fingerprint of the body's bytes:
+    a retry across the upgrade with the same bytes is still the same request. A retry
+    re-serialised differently is refused, as it was before (docs/idempotency.md)."""
+    appointment_id = await _booked(http)
+    path = f"/appointments/{appointment_id}/report_delay"
+    sent = b'{"minutes": 5, "reason": "traffic"}'
+    key = str(uuid.uuid4())
+    headers = {**_keyed(STAFF_KEY, key), "Content-Type": "application/json"}
+    first = await http.post(path, content=sent, headers=headers)
+    assert first.status_code == 200, first.text
+    # What the API before stored: a SHA-256 of the path, the query and the bytes.
+    old = hashlib.sha256(b"\0".join([path.encode(), b"", sent])).hexdigest()
+    key_hash = hashlib.sha256(f"key:desk\0{key}".encode()).hexdigest()
+    async with pool.connection() as conn:
+        stored = await conn.execute(
+            "UPDATE api_idempotency SET fingerprint = %s WHERE key_hash = %s", (old, key_hash)
+        )
+        assert stored.rowcount == 1
+
+    again = await http.post(path, content=sent, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    reordered = await http.post(path, content=b'{"reason":"traffic","minutes":5}', headers=headers)
+    assert reordered.status_code == 422, reordered.text
 
 
 async def test_the_update_is_applied_once_even_when_the_stored_answer_is_lost(

@@ -7,6 +7,7 @@ what the update returned.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -103,6 +104,45 @@ async def test_get_answers_from_postgresql_with_no_worker_and_matches_the_query(
             no_worker = await http.get(path, headers=STAFF_KEY)
             assert _stored(no_worker)
             assert no_worker.json() == stored.json()
+        finally:
+            await handle.terminate("test over")
+
+
+async def test_a_repeated_start_answers_the_stored_case_with_no_worker(
+    dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """The same booking sent again during a deploy (no worker polling) answers 200 with the
+    case at once, read as the GET reads it, instead of waiting for the query and a 504."""
+    request = appointment(datetime.now(UTC) + IN_TEN_DAYS)
+    body = request.model_dump(mode="json")
+    path = f"/appointments/{request.appointment_id}"
+    handle = dev_env.client.get_workflow_handle(f"appointment-{request.appointment_id}")
+    async with app(dev_env.client, settings, pool) as http:
+        try:
+            async with create_worker(dev_env.client, settings, pool=pool):
+                booked = await http.post("/appointments", json=body, headers=BACKOFFICE_KEY)
+                assert booked.status_code == 201, booked.text
+                await eventually(http, path, _stored, STAFF_KEY, tries=300)
+
+            # The worker is gone: nothing answers the query any more.
+            with pytest.raises(Exception):  # noqa: B017 - an RPC deadline or a query failure
+                await handle.query(AppointmentWorkflow.status, rpc_timeout=timedelta(seconds=2))
+            read = await http.get(path, headers=STAFF_KEY)
+            assert _stored(read)
+            started = asyncio.get_running_loop().time()
+            again = await http.post("/appointments", json=body, headers=BACKOFFICE_KEY)
+            took = asyncio.get_running_loop().time() - started
+            assert again.status_code == 200, again.text
+            assert took < 3, f"{took:.1f}s"
+            assert again.json()["created"] is False
+            assert again.json()["case"] == read.json()
+            assert again.headers[SOURCE_HEADER] == "record"
+            assert again.headers[AS_OF_HEADER] == read.headers[AS_OF_HEADER]
+            # Other details under the same id are still refused, worker or not.
+            other = await http.post(
+                "/appointments", json={**body, "service": "Massage"}, headers=BACKOFFICE_KEY
+            )
+            assert other.status_code == 409, other.text
         finally:
             await handle.terminate("test over")
 

@@ -43,6 +43,7 @@ from promptly.api.complaints import complaints
 from promptly.api.docs import add_docs_routes
 from promptly.api.idempotency import IdempotentPosts
 from promptly.api.json_body import ApiJSONResponse
+from promptly.api.openapi_headers import declare_middleware_headers
 from promptly.api.request_body import BodyTooLarge, read_body, replaying
 from promptly.api.security import (
     RequestId,
@@ -276,6 +277,7 @@ def create_app(
     # Added first, so it runs inside the body limit: oversized bodies are refused unread.
     app.add_middleware(IdempotentPosts)
     add_docs_routes(app, dev_tools=dev_tools)  # /, /docs, /redoc offline (api_docs.py)
+    declare_middleware_headers(app)  # X-Request-Id, Idempotent-Replayed in /openapi.json
     app.state.inbound_limiter = api_inbound.SenderLimiter(settings.inbound_per_minute)
     app.include_router(api_inbound.router)  # client replies and SMS receipts
     app.add_middleware(

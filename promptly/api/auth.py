@@ -19,6 +19,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
+from promptly.api.query_params import refuse_unknown_query
 from promptly.config import ApiKey, ApiRole
 from promptly.domain.common import Actor, ActorKind
 from promptly.services.errors import ServiceError
@@ -110,7 +111,8 @@ class ApiKeys:
 
 
 def require(roles: frozenset[ApiRole]) -> Any:
-    """A dependency admitting callers whose key has one of `roles` (admin always)."""
+    """A dependency admitting callers whose key has one of `roles` (admin always), then
+    refusing query parameters the route does not take (promptly/api/query_params.py)."""
     allowed = roles | {ApiRole.ADMIN}
     names = ", ".join(sorted(role.value for role in allowed))
 
@@ -133,6 +135,7 @@ def require(roles: frozenset[ApiRole]) -> Any:
             raise ServiceError(
                 403, f"role {found.role.value} may not do this; needs one of {names}"
             )
+        refuse_unknown_query(request)
         return found
 
     return Depends(caller)

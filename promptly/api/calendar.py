@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
 
+from promptly.api.openapi_headers import header
 from promptly.config import Settings
 from promptly.domain import invitations, keys, links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
@@ -33,6 +34,11 @@ ICS = "text/calendar; charset=utf-8"
 # the token in the URL must not leak through a Referer.
 _HEADERS = {"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer"}
 _REFUSED = "this calendar link is not valid (wrong or revoked token): ask for a new one"
+# What a poll sends back as If-None-Match / If-Modified-Since.
+_VALIDATORS = {
+    "ETag": header("The feed's version", required=True),
+    "Last-Modified": header("The feed's last change (absent while it has no appointments)"),
+}
 
 
 @router.get(
@@ -42,8 +48,12 @@ _REFUSED = "this calendar link is not valid (wrong or revoked token): ask for a 
         200: {
             "content": {"text/calendar": {"schema": {"type": "string"}}},
             "description": "The provider's calendar (iCalendar)",
+            "headers": _VALIDATORS,
         },
-        304: {"description": "Unchanged since the ETag / date the client has"},
+        304: {
+            "description": "Unchanged since the ETag / date the client has",
+            "headers": _VALIDATORS,
+        },
         403: {"model": ErrorBody, "description": "Wrong or revoked token"},
         422: {"model": ErrorBody, "description": "No token, or a malformed provider id"},
     },

@@ -1,10 +1,12 @@
-"""A case's GET, answered from PostgreSQL (docs/status-reads.md).
+"""A case's GET, and the case a repeated start answers, read from PostgreSQL
+(docs/status-reads.md).
 
 Each workflow stores its `status` view (without the timeline) in its `cases` row every time it
 saves, and every update stores the case before it answers (promptly/workflows/read_views.py).
-So the row answers `GET /{plural}/{id}` with the same JSON as the `status` query, without
-waiting for a worker: under a burst a query queues behind the workflow tasks ahead of it, and
-with no worker polling it does not answer at all.
+So the row answers `GET /{plural}/{id}` (and the `case` of a repeated `POST /{plural}`) with
+the same JSON as the `status` query, without waiting for a worker: under a burst a query
+queues behind the workflow tasks ahead of it, and with no worker polling (a deploy) it does
+not answer at all.
 
 The workflow's `status` query is asked instead when the row has no view (the case is still
 being booked, or it was last saved by a worker from before read views), when PostgreSQL does
@@ -19,8 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request, Response
-from temporalio.client import Client
 
+from promptly.api.openapi_headers import header
 from promptly.config import Settings
 from promptly.services.case_kinds import CaseKind
 from promptly.services.case_views import read_case_view
@@ -28,6 +30,22 @@ from promptly.services.errors import temporal_errors
 
 SOURCE_HEADER = "X-Promptly-View-Source"
 AS_OF_HEADER = "X-Promptly-View-As-Of"
+
+
+def view_headers(*, always: bool) -> dict[str, Any]:
+    """The two headers in an OpenAPI `responses` entry; `always`: the source is always sent
+    (a GET; a start's replayed answer has neither)."""
+    return {
+        SOURCE_HEADER: header(
+            "Where the case was read: `record` (PostgreSQL) or `workflow` (its `status` query)",
+            required=always,
+            schema={"type": "string", "enum": ["record", "workflow"]},
+        ),
+        AS_OF_HEADER: header(
+            "With `record`: the workflow time the view was written",
+            schema={"type": "string", "format": "date-time"},
+        ),
+    }
 
 
 async def read_case(request: Request, response: Response, kind: CaseKind, case_id: str) -> Any:
@@ -45,12 +63,4 @@ async def read_case(request: Request, response: Response, kind: CaseKind, case_i
     response.headers[SOURCE_HEADER] = read.source
     if read.as_of is not None:
         response.headers[AS_OF_HEADER] = read.as_of.isoformat()
-    return read.view
-
-
-async def case_status(client: Client, kind: CaseKind, case_id: str) -> Any:
-    """The case's view from its workflow's `status` query alone (a repeated start answers
-    with the case as it stands now)."""
-    with temporal_errors(kind.not_found(case_id)):
-        read = await read_case_view(client, None, kind.viewed, kind.workflow_id(case_id))
     return read.view

@@ -113,6 +113,17 @@ def add_update_routes(router: APIRouter, kind: CaseKind) -> None:
     )
 
 
+def _body_parameter(body_type: type[BaseModel]) -> inspect.Parameter:
+    """The endpoint's `body`: required when the update has a field without a default (no body
+    is 422, as the OpenAPI document says), else optional (no body is `{}`)."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    if any(field.is_required() for field in body_type.model_fields.values()):
+        return inspect.Parameter("body", keyword, annotation=Annotated[body_type, Body()])
+    return inspect.Parameter(
+        "body", keyword, annotation=Annotated[body_type | None, Body()], default=None
+    )
+
+
 def _update_endpoint(kind: CaseKind, update: CaseUpdate) -> Callable[..., Awaitable[Any]]:
     body_type = body_model(update)
 
@@ -120,7 +131,7 @@ def _update_endpoint(kind: CaseKind, update: CaseUpdate) -> Callable[..., Awaita
         request: Request = params["request"]
         body: BaseModel | None = params["body"]
         try:
-            if body is None:  # no body at all: fine when every field has a default
+            if body is None:  # no body at all (an update whose fields all have defaults)
                 body = body_type.model_validate({})
             argument = update_argument(update, body, params["caller"])
         except ValidationError as err:
@@ -146,9 +157,7 @@ def _update_endpoint(kind: CaseKind, update: CaseUpdate) -> Callable[..., Awaita
             inspect.Parameter(
                 kind.id_field, keyword, annotation=Annotated[str, case_id_path(kind)]
             ),
-            inspect.Parameter(
-                "body", keyword, annotation=Annotated[body_type | None, Body()], default=None
-            ),
+            _body_parameter(body_type),
             inspect.Parameter("caller", keyword, annotation=Caller, default=require(ACT)),
             inspect.Parameter(
                 "idempotency_key", keyword, annotation=str | None, default=IDEMPOTENCY_KEY

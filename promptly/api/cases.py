@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field, create_model
 from temporalio.client import Client
 
 from promptly.api.auth import BOOK, READ, Caller, require
-from promptly.api.case_reads import case_status, read_case
+from promptly.api.case_reads import read_case, view_headers
 from promptly.api.case_updates import add_update_routes, case_id_path
 from promptly.api.idempotency import IDEMPOTENCY_KEY
+from promptly.api.openapi_headers import header
 from promptly.domain.common import Model
 from promptly.services.case_kinds import CaseKind
 from promptly.services.case_starts import create_case
@@ -31,8 +32,9 @@ async def start_case(
     request: Request, response: Response, kind: CaseKind, body: Model, caller: Caller
 ) -> dict[str, Any]:
     """`create_case`, then 201 with Location for a new case, 200 with its status if the same
-    request had started it already. Answers the fields of the kind's `…Created` model. The
-    case's first timeline entry names the caller's actor."""
+    request had started it already, read as the case's GET reads it (its stored view, else
+    the workflow's query), so a repeat needs no worker. Answers the fields of the kind's
+    `…Created` model. The case's first timeline entry names the caller's actor."""
     client: Client = request.app.state.client
     created = await create_case(client, request.app.state.settings, kind, body, caller.actor)
     case_id = getattr(body, kind.id_field)
@@ -48,11 +50,14 @@ async def start_case(
         response.headers["Location"] = url
     else:
         response.status_code = 200
-        answer["case"] = await case_status(client, kind, case_id)
+        answer["case"] = await read_case(request, response, kind, case_id)
     return answer
 
 
 # --- the start and status routes ------------------------------------------------------------
+
+# A repeated start's case is read as the GET reads it; a replayed answer has no such headers.
+_VIEW_READ = {"headers": view_headers(always=False)}
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,8 @@ def add_case_routes(
         dependencies=[IDEMPOTENCY_KEY],
         responses={
             **AUTH_RESPONSES,
-            200: {"model": created, "description": start.same},
+            201: {"headers": {"Location": header("The new case's `status_url`", required=True)}},
+            200: {"model": created, "description": start.same, **_VIEW_READ},
             409: {"model": ErrorBody, "description": start.different},
         },
     )
@@ -121,7 +127,7 @@ def add_case_routes(
         ),
         methods=["GET"],
         response_model=kind.view_model,
-        responses=CASE_RESPONSES,
+        responses={**CASE_RESPONSES, 200: {"headers": view_headers(always=True)}},
         name=f"get_{kind.noun}",
     )
     return created

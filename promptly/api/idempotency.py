@@ -3,9 +3,11 @@
 Two layers, so a retry is safe whatever failed:
 - The answer store (`api_idempotency` table): the first request with a key claims it, runs,
   and stores its answer (2xx, 404, 409); a repeat with the same key, caller and request gets
-  that answer back byte for byte with `Idempotent-Replayed: true`. The same key with another
-  request is 422. A repeat while the first still runs is 409 with `Retry-After`. Answers that
-  say nothing happened for good (401/403/422, 5xx, 504) are not stored: a retry runs again.
+  that answer back byte for byte with `Idempotent-Replayed: true`. "The same request" is the
+  same path, query and body, a JSON body compared as JSON (`fingerprint`: its keys in any
+  order, any spacing). The same key with another request is 422. A repeat while the first
+  still runs is 409 with `Retry-After`. Answers that say nothing happened for good
+  (401/403/422, 5xx, 504) are not stored: a retry runs again.
 - Derived ids: the Temporal requests a keyed POST makes carry ids derived from the key
   (`update_id_for`), so even when the store cannot help (PostgreSQL down, the first request
   crashed after Temporal applied the update) Temporal applies the update once and answers
@@ -18,6 +20,7 @@ change nothing and their answers are decrypted payloads, which must not be store
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -87,6 +90,50 @@ def update_id_for(request: Request, *purpose: str) -> str | None:
     return derived_id(key, "api", scope, request.url.path, *purpose)
 
 
+def _is_json(content_type: str | None) -> bool:
+    """Whether the routes read a body of this type as JSON (as FastAPI decides it)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    main, _, sub = media.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+def _canonical(body: bytes) -> bytes | None:
+    """The JSON `body` as compact JSON with its keys sorted; None if it is not JSON."""
+    try:
+        # ASCII escapes: a lone surrogate (`"\ud800"`) is valid JSON but no UTF-8.
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply
+        return None
+
+
+def _digest(path: str, query: bytes, body: bytes) -> str:
+    return hashlib.sha256(b"\0".join([path.encode(), query, body])).hexdigest()
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What makes two requests with one key the same request: the path, the query and the
+    body, a JSON body as canonical JSON (the routes read `{"b":1, "a":2}` and
+    `{"a":2,"b":1}` alike, so a client that re-serialises its retry is still repeating it),
+    any other body as its bytes.
+
+    `raw` is the fingerprint of the bytes alone, as keys claimed before JSON was compared as
+    JSON were stored: a retry of such a key with the very same bytes still matches it (keys
+    live `RETENTION`, so 24h after the deploy there are none left)."""
+
+    value: str
+    raw: str
+
+    @classmethod
+    def of(cls, path: str, query: bytes, body: bytes, content_type: str | None) -> Fingerprint:
+        raw = _digest(path, query, body)
+        canonical = _canonical(body) if _is_json(content_type) else None
+        return cls(raw if canonical is None else _digest(path, query, canonical), raw)
+
+    def matches(self, stored: str) -> bool:
+        return stored in (self.value, self.raw)
+
+
 # --- the answer store ----------------------------------------------------------------------
 
 
@@ -113,7 +160,7 @@ class AnswerStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    async def claim(self, key_hash: str, fingerprint: str) -> Claim:
+    async def claim(self, key_hash: str, fingerprint: Fingerprint) -> Claim:
         try:
             async with self.pool.connection(timeout=STORE_TIMEOUT_S) as conn:
                 for _ in range(3):  # a released claim can vanish between the two statements
@@ -127,12 +174,14 @@ class AnswerStore:
                                       claimed_at = now(), answered_at = NULL
                                 WHERE api_idempotency.claimed_at < now() - %(retention)s
                                    OR (api_idempotency.status IS NULL
-                                       AND api_idempotency.fingerprint = %(fingerprint)s
+                                       AND api_idempotency.fingerprint
+                                           IN (%(fingerprint)s, %(raw)s)
                                        AND api_idempotency.claimed_at < now() - %(stale)s)
                                RETURNING key_hash""",
                             {
                                 "key": key_hash,
-                                "fingerprint": fingerprint,
+                                "fingerprint": fingerprint.value,
+                                "raw": fingerprint.raw,
                                 "retention": RETENTION,
                                 "stale": STALE_CLAIM,
                             },
@@ -151,7 +200,7 @@ class AnswerStore:
                     await conn.commit()
                     if row is None:
                         continue
-                    if row[0] != fingerprint:
+                    if not fingerprint.matches(row[0]):
                         return Claim(other_request=True)
                     if row[1] is None:
                         return Claim(in_progress=True)
@@ -233,9 +282,9 @@ class IdempotentPosts:
         replay = replaying(body, receive)
         caller = _caller_scope(headers, getattr(state, "api_keys", None))
         key_hash = hashlib.sha256(f"{caller}\0{key}".encode()).hexdigest()
-        fingerprint = hashlib.sha256(
-            b"\0".join([path.encode(), scope.get("query_string", b""), body])
-        ).hexdigest()
+        fingerprint = Fingerprint.of(
+            path, scope.get("query_string", b""), body, headers.get("content-type")
+        )
         store = AnswerStore(pool) if pool is not None else None
         claim = await store.claim(key_hash, fingerprint) if store else Claim(unavailable=True)
         if claim.stored is not None:

@@ -74,7 +74,16 @@ def _described(text: str) -> dict[str, Any]:
 
 # OpenAPI `responses=` for routes: the error answers every back-office route may give.
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _described("No API key, or an unknown one"),
+    401: {
+        **_described("No API key, or an unknown one"),
+        "headers": {
+            "WWW-Authenticate": {
+                "description": "`X-API-Key`: the header the key goes in",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
+    },
     403: _described("The key's role may not do this"),
     413: _described("Request body too large"),
     422: _described("Invalid input: `errors` names each field and why"),
