@@ -102,6 +102,39 @@ async def test_a_backoffice_key_cannot_cancel_late_as_the_provider(api: httpx.As
     assert cancelled[-1]["actor"] == {**provider, "via": "root"}
 
 
+async def test_a_key_acting_for_clients_acts_for_this_cases_client_only(
+    api: httpx.AsyncClient,
+) -> None:
+    """A portal key may relay what a client did, but only for the client whose case it is;
+    an admin naming a provider, only the visit's: a mapping bug in the caller's system is a
+    422 naming `actor.id`, and nothing changes."""
+    request = await _book(api)
+    base = f"/appointments/{request.appointment_id}"
+    await _status(api, request.appointment_id)
+    someone_else = {"kind": "client", "id": "C-999"}
+    for action, body in (("confirm", {}), ("cancel", {"reason": "moving away"})):
+        forged = await api.post(
+            f"{base}/{action}", json={**body, "actor": someone_else}, headers=BACKOFFICE_KEY
+        )
+        assert forged.status_code == 422, forged.text
+        assert forged.json()["errors"] == [
+            {"field": "actor.id", "reason": "C-999 is not this appointment's client"}
+        ]
+    other_provider = {"kind": "provider", "id": "P-999"}
+    forged = await api.post(
+        f"{base}/acknowledge", json={"actor": other_provider}, headers=ADMIN_KEY
+    )
+    assert forged.status_code == 422, forged.text
+    assert forged.json()["errors"][0]["reason"] == "P-999 is not this appointment's provider"
+    view = await _status(api, request.appointment_id)
+    assert view["status"] == "Booked" and not view["provider_acknowledged"]
+
+    client = {"kind": "client", "id": request.client.id}
+    confirmed = await api.post(f"{base}/confirm", json={"actor": client}, headers=BACKOFFICE_KEY)
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "Confirmed"
+
+
 async def test_only_someone_accountable_for_the_visit_reports_its_delay_or_lifts_its_fee(
     api: httpx.AsyncClient,
 ) -> None:

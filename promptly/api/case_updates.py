@@ -20,14 +20,16 @@ from pydantic.json_schema import SkipJsonSchema
 from promptly.api.auth import ACT, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.config import Settings
-from promptly.domain.common import Actor, Model
+from promptly.domain.common import Actor, ActorKind, Model
 from promptly.domain.future_times import past_time_problems
 from promptly.domain.text_patterns import BUSINESS_ID
 from promptly.services.case_kinds import CaseKind, CaseUpdate
+from promptly.services.case_parties import parties, stranger
 from promptly.services.errors import (
     ACTION_RESPONSES,
     ServiceError,
     invalid_input,
+    temporal_errors,
     validation_problems,
 )
 from promptly.services.updates import run_update
@@ -140,9 +142,17 @@ def _update_endpoint(kind: CaseKind, update: CaseUpdate) -> Callable[..., Awaita
         past = past_time_problems(argument, datetime.now(UTC))
         if past:
             raise invalid_input(past)
+        client = request.app.state.client
+        named = getattr(body, "actor", None)
+        if named is not None and named.kind in (ActorKind.CLIENT, ActorKind.PROVIDER):
+            workflow_id = kind.workflow_id(params[kind.id_field])
+            with temporal_errors(kind.not_found(params[kind.id_field])):
+                of_case = await parties(client, request.app.state.pool, kind.viewed, workflow_id)
+            if refused := stranger(named, kind.noun, of_case):
+                raise invalid_input(refused)
         settings: Settings = request.app.state.settings
         return await run_update(
-            kind.handle(request.app.state.client, params[kind.id_field]),
+            kind.handle(client, params[kind.id_field]),
             kind.noun,
             update.update,
             argument,
