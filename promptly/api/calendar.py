@@ -19,13 +19,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
 
-from promptly.api.openapi_headers import header
 from promptly.config import Settings
 from promptly.domain import invitations, keys, links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
 from promptly.domain.text_patterns import BUSINESS_ID
 from promptly.services.calendar_feeds import case_event, provider_feed, token_accepted
-from promptly.services.errors import ErrorBody, ServiceError
+from promptly.services.errors import ErrorBody, ServiceError, header
 
 router = APIRouter(tags=["calendars"])
 

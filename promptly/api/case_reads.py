@@ -22,11 +22,10 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from promptly.api.openapi_headers import header
 from promptly.config import Settings
 from promptly.services.case_kinds import CaseKind
 from promptly.services.case_views import read_case_view
-from promptly.services.errors import temporal_errors
+from promptly.services.errors import header, temporal_errors
 
 SOURCE_HEADER = "X-Promptly-View-Source"
 AS_OF_HEADER = "X-Promptly-View-As-Of"

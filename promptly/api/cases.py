@@ -21,11 +21,10 @@ from promptly.api.auth import BOOK, READ, Caller, require
 from promptly.api.case_reads import read_case, view_headers
 from promptly.api.case_updates import add_update_routes, case_id_path
 from promptly.api.idempotency import IDEMPOTENCY_KEY
-from promptly.api.openapi_headers import header
 from promptly.domain.common import Model
 from promptly.services.case_kinds import CaseKind
 from promptly.services.case_starts import create_case
-from promptly.services.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody
+from promptly.services.errors import AUTH_RESPONSES, CASE_RESPONSES, ErrorBody, header
 
 
 async def start_case(

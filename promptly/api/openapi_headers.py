@@ -1,9 +1,9 @@
 """Response headers in the OpenAPI document, as the API sends them.
 
-A route declares the headers it sets itself (`header()` below): `Location` on a start's 201,
-`X-Promptly-View-Source` and `X-Promptly-View-As-Of` on a case's status read, the calendar
-feed's `ETag`. The middlewares' headers are added to the document here, to every operation
-by the rule the middleware itself applies, so the two cannot drift apart:
+A route declares the headers it sets itself (services/errors.py `header()`): `Location` on
+a start's 201, `X-Promptly-View-Source` and `X-Promptly-View-As-Of` on a case's status read,
+the calendar feed's `ETag`. The middlewares' headers are added to the document here, to
+every operation by the rule the middleware itself applies, so the two cannot drift apart:
 
 - `X-Request-Id` on every answer (security.RequestId);
 - on every keyed POST (idempotency.IdempotentPosts: every POST outside its unkeyed
@@ -20,21 +20,13 @@ from fastapi import FastAPI
 
 from promptly.api.idempotency import REPLAYED_HEADER, STORED_STATUSES, UNKEYED_PREFIXES
 from promptly.api.security import REQUEST_ID_HEADER
+from promptly.services.errors import header
 from promptly.services.idempotency import IDEMPOTENCY_HEADER
 
 Schema = dict[str, Any]
 
 _STILL_RUNNING = f"the first request with this {IDEMPOTENCY_HEADER} is still running: retry shortly"
 _ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-
-
-def header(description: str, *, required: bool = False, schema: Schema | None = None) -> Schema:
-    """An OpenAPI header object (a string unless `schema` says otherwise)."""
-    return {
-        "description": description,
-        "required": required,
-        "schema": schema or {"type": "string"},
-    }
 
 
 REQUEST_ID = header("This request's id in the API's log (an error's `request_id`)", required=True)

@@ -72,16 +72,24 @@ def _described(text: str) -> dict[str, Any]:
     return {"model": ErrorBody, "description": text}
 
 
+def header(
+    description: str, *, required: bool = False, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An OpenAPI header object for a route's `responses=` (a string unless `schema` says
+    otherwise)."""
+    return {
+        "description": description,
+        "required": required,
+        "schema": schema or {"type": "string"},
+    }
+
+
 # OpenAPI `responses=` for routes: the error answers every back-office route may give.
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {
         **_described("No API key, or an unknown one"),
         "headers": {
-            "WWW-Authenticate": {
-                "description": "`X-API-Key`: the header the key goes in",
-                "required": True,
-                "schema": {"type": "string"},
-            }
+            "WWW-Authenticate": header("`X-API-Key`: the header the key goes in", required=True)
         },
     },
     403: _described("The key's role may not do this"),
