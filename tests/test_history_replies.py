@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from promptly.cli.main import app
 from promptly.config import ApiRole
 from tests.api_support import STAFF_KEY, key
-from tests.helpers import messages, tasks, until
-from tests.test_sms_replies import Stack, _templates
+from tests.helpers import tasks, until
+from tests.test_sms_replies import Stack, _handed_over
 from tests.test_sms_replies import stack as sms_stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -77,9 +77,9 @@ async def test_an_undelivered_sms_reads_so_in_the_client_export_and_the_case_htm
     client_id = f"C-{uuid.uuid4().hex[:8]}"
     appointment_id, phone, _ = await stack.book(client_id=client_id)
     case_id = f"appointment-{appointment_id}"
-    [sms] = await until(lambda: _templates(messages(stack.pool, case_id), {"confirmation"}), "SMS")
+    [sms] = await _handed_over(stack, case_id, "SMS", "confirmation")
     await stack.receipt(phone, sms["provider_id"], "undelivered", "30003")
-    await until(lambda: _templates(messages(stack.pool, case_id), {"undelivered_sms"}), "email")
+    await _handed_over(stack, case_id, "email", "undelivered_sms")
 
     client_md = await stack.http.get(
         f"/history/clients/{client_id}", params={"format": "md"}, headers=COMPLIANCE_KEY

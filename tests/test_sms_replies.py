@@ -196,9 +196,7 @@ async def test_what_twilio_posts_while_temporal_is_away_is_acted_on_once_it_is_b
     undelivered SMS's fallback."""
     appointment_id, phone, email = await stack.book()
     case_id = f"appointment-{appointment_id}"
-    [confirmation] = await until(
-        lambda: _templates(messages(stack.pool, case_id), {"confirmation"}), "the SMS"
-    )
+    [confirmation] = await _handed_over(stack, case_id, "the SMS", "confirmation")
     # A client whose Temporal has gone away: its calls fail as the API's do in an outage
     # (after the SDK's retries, about 8 s: within the 15 s Twilio waits for an answer).
     gone = await start_dev_server()
@@ -238,9 +236,7 @@ async def test_what_twilio_posts_while_temporal_is_away_is_acted_on_once_it_is_b
     view = await stack.status(appointment_id)
     assert view["status"] == "Confirmed"
     assert status_entries(view)[-1]["detail"] == "Client confirmed by sms reply"
-    [fallback] = await until(
-        lambda: _templates(messages(stack.pool, case_id), {"undelivered_sms"}), "the email"
-    )
+    [fallback] = await _handed_over(stack, case_id, "the email", "undelivered_sms")
     assert fallback["recipient"] == email
     async with stack.pool.connection() as conn:
         row = await (
@@ -367,9 +363,8 @@ async def test_stop_opts_out_at_once_and_later_messages_go_by_email(stack: Stack
     # The same client books again, 30h ahead: confirmation and reminder both go right away.
     second, _, _ = await stack.book(email=email, phone=phone, client_id=client_id, hours_ahead=30)
     case_id = f"appointment-{second}"
-    rows = await until(
-        lambda: _templates(messages(stack.pool, case_id), {"confirmation", "reminder"}),
-        "confirmation and reminder",
+    rows = await _handed_over(
+        stack, case_id, "confirmation and reminder", "confirmation", "reminder"
     )
     assert {r["channel"] for r in rows} == {"email"}
     assert {r["recipient"] for r in rows} == {email}
@@ -408,10 +403,19 @@ async def _client_of(stack: Stack, appointment_id: str) -> str:
     return str(row[0])
 
 
-async def _templates(rows: Awaitable[list[dict[str, Any]]], wanted: set[str]) -> Any:
-    """The ledger rows of the wanted templates once each has been handed to its channel."""
-    found = [r for r in await rows if r["template"] in wanted and r["status"] != "pending"]
-    return found if {r["template"] for r in found} == wanted else None
+async def _handed_over(
+    stack: Stack, case_id: str, what: str, *templates: str
+) -> list[dict[str, Any]]:
+    """The case's ledger rows of `templates`, once each has been handed to its channel."""
+    wanted = set(templates)
+
+    async def found() -> list[dict[str, Any]] | None:
+        rows = await messages(stack.pool, case_id)
+        handed = [r for r in rows if r["template"] in wanted and r["status"] != "pending"]
+        return handed if {r["template"] for r in handed} == wanted else None
+
+    rows: list[dict[str, Any]] = await until(found, what)
+    return rows
 
 
 async def test_an_undelivered_reminder_goes_by_email_and_the_front_desk_is_told(
@@ -419,10 +423,7 @@ async def test_an_undelivered_reminder_goes_by_email_and_the_front_desk_is_told(
 ) -> None:
     appointment_id, phone, email = await stack.book(hours_ahead=30)
     case_id = f"appointment-{appointment_id}"
-    rows = await until(
-        lambda: _templates(messages(stack.pool, case_id), {"confirmation", "reminder"}),
-        "both SMS",
-    )
+    rows = await _handed_over(stack, case_id, "both SMS", "confirmation", "reminder")
     by_template = {r["template"]: r for r in rows}
 
     delivered = await stack.receipt(phone, by_template["confirmation"]["provider_id"], "delivered")
@@ -432,9 +433,7 @@ async def test_an_undelivered_reminder_goes_by_email_and_the_front_desk_is_told(
     assert lost.headers["X-Promptly-Outcome"] == "fallback"
     await stack.receipt(phone, reminder_sid, "undelivered", "30003")  # sent twice by Twilio
 
-    fallback = await until(
-        lambda: _templates(messages(stack.pool, case_id), {"undelivered_sms"}), "the email"
-    )
+    fallback = await _handed_over(stack, case_id, "the email", "undelivered_sms")
     assert len(fallback) == 1
     assert (fallback[0]["channel"], fallback[0]["recipient"]) == ("email", email)
     # The text as the SMS had it, with a link that works (the ledger kept none).
@@ -478,21 +477,15 @@ async def test_an_undelivered_sms_to_a_shared_number_is_emailed_to_its_own_clien
     A's freshly signed links, so it goes to A's email, even when B's contacts changed last."""
     first_id, phone, first_email = await stack.book()
     first_case = f"appointment-{first_id}"
-    [lost_sms] = await until(
-        lambda: _templates(messages(stack.pool, first_case), {"confirmation"}), "A's SMS"
-    )
+    [lost_sms] = await _handed_over(stack, first_case, "A's SMS", "confirmation")
     second_id, _, second_email = await stack.book(phone=phone)
-    await until(
-        lambda: _templates(messages(stack.pool, f"appointment-{second_id}"), {"confirmation"}),
-        "B's SMS",  # B's contacts are now the ones updated last
-    )
+    # B's contacts are now the ones updated last.
+    await _handed_over(stack, f"appointment-{second_id}", "B's SMS", "confirmation")
 
     lost = await stack.receipt(phone, lost_sms["provider_id"], "undelivered", "30003")
     assert lost.headers["X-Promptly-Outcome"] == "fallback"
 
-    [fallback] = await until(
-        lambda: _templates(messages(stack.pool, first_case), {"undelivered_sms"}), "the email"
-    )
+    [fallback] = await _handed_over(stack, first_case, "the email", "undelivered_sms")
     assert (fallback["channel"], fallback["recipient"]) == ("email", first_email)
     async with stack.pool.connection() as conn:
         to_second = await (
@@ -523,23 +516,17 @@ async def test_an_undelivered_inquiry_answer_reaches_the_customer_by_email(stack
     assert recorded.status_code == 201, recorded.text
     case_id = request.workflow_id
     stack.started.append(case_id)
-    await until(
-        lambda: _templates(messages(stack.pool, case_id), {"inquiry_ack"}), "the acknowledgement"
-    )
+    await _handed_over(stack, case_id, "the acknowledgement", "inquiry_ack")
     answer = "Tak: w soboty 9:00-13:00, zapisy online."
     answered = await stack.http.post(f"{base}/answer", json={"text": answer}, headers=STAFF_KEY)
     assert answered.status_code == 200, answered.text
-    [sms] = await until(
-        lambda: _templates(messages(stack.pool, case_id), {"inquiry_answer"}), "the answer"
-    )
+    [sms] = await _handed_over(stack, case_id, "the answer", "inquiry_answer")
     assert answer in (stack.fake.sent_to(phone)[-1].body or "")
 
     lost = await stack.receipt(phone, sms["provider_id"], "undelivered", "30003")
     assert lost.headers["X-Promptly-Outcome"] == "fallback"
 
-    [fallback] = await until(
-        lambda: _templates(messages(stack.pool, case_id), {"undelivered_sms"}), "the email"
-    )
+    [fallback] = await _handed_over(stack, case_id, "the email", "undelivered_sms")
     assert (fallback["channel"], fallback["recipient"]) == ("email", email)
     assert answer in fallback["body"]
     [task] = await until(lambda: _kind(tasks(stack.pool, case_id), "client_reply"), "the task")
@@ -570,9 +557,7 @@ async def test_a_lost_sms_proposal_read_out_by_the_desk_takes_the_customers_verd
         headers=STAFF_KEY,
     )
     assert proposed.status_code == 200, proposed.text
-    [sms] = await until(
-        lambda: _templates(messages(stack.pool, case_id), {"resolution_proposed"}), "the SMS"
-    )
+    [sms] = await _handed_over(stack, case_id, "the SMS", "resolution_proposed")
     lost = await stack.receipt(phone, sms["provider_id"], "undelivered", "30003")
     assert lost.headers["X-Promptly-Outcome"] == "fallback"
 
@@ -592,9 +577,7 @@ async def test_a_lost_sms_proposal_read_out_by_the_desk_takes_the_customers_verd
 async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:
     appointment_id, _, email = await stack.book(channel="email")
     case_id = f"appointment-{appointment_id}"
-    [sent] = await until(
-        lambda: _templates(messages(stack.pool, case_id), {"confirmation"}), "the email"
-    )
+    [sent] = await _handed_over(stack, case_id, "the email", "confirmation")
     reply = {
         "from": f"Anna Nowak <{email.upper()}>",
         "to": "reply@promptly.example",
@@ -629,9 +612,7 @@ async def test_an_email_reply_while_temporal_is_away_is_posted_again_by_sendgrid
     503 with Retry-After (logged without the token in the URL), and the repeat confirms."""
     appointment_id, _, email = await stack.book(channel="email")
     case_id = f"appointment-{appointment_id}"
-    [sent] = await until(
-        lambda: _templates(messages(stack.pool, case_id), {"confirmation"}), "the email"
-    )
+    [sent] = await _handed_over(stack, case_id, "the email", "confirmation")
     reply = {
         "from": f"Anna Nowak <{email}>",
         "subject": f"Re: {sent['subject']}",
@@ -694,7 +675,7 @@ async def test_a_forged_email_yes_confirms_nothing_and_the_front_desk_is_told(
     not come."""
     appointment_id, _, email = await stack.book(channel="email")
     case_id = f"appointment-{appointment_id}"
-    await until(lambda: _templates(messages(stack.pool, case_id), {"confirmation"}), "the email")
+    await _handed_over(stack, case_id, "the email", "confirmation")
     forged = {
         "from": f"Anna Nowak <{email}>",
         "subject": f"Re: {appointment_id}",
@@ -728,10 +709,7 @@ async def test_a_reply_to_an_inquiry_is_filed_there_and_confirms_no_appointment(
     they send after our acknowledgement answers the inquiry, by email or by SMS."""
     client_id = f"C-{uuid.uuid4().hex[:8]}"
     appointment_id, phone, email = await stack.book(channel=channel, client_id=client_id)
-    await until(
-        lambda: _templates(messages(stack.pool, f"appointment-{appointment_id}"), {"confirmation"}),
-        "the confirmation",
-    )
+    await _handed_over(stack, f"appointment-{appointment_id}", "the confirmation", "confirmation")
     customer = {
         **complaint_payload()["customer"],
         "id": client_id,
@@ -746,9 +724,7 @@ async def test_a_reply_to_an_inquiry_is_filed_there_and_confirms_no_appointment(
     assert recorded.status_code == 201, recorded.text
     case_id = request.workflow_id
     stack.started.append(case_id)
-    [ack] = await until(
-        lambda: _templates(messages(stack.pool, case_id), {"inquiry_ack"}), "the acknowledgement"
-    )
+    [ack] = await _handed_over(stack, case_id, "the acknowledgement", "inquiry_ack")
 
     if channel == "sms":
         assert stack.fake.sent_to(phone)[-1].body == ack["body"]
