@@ -25,6 +25,7 @@ from tests.helpers import (
     end_workflows,
     messages,
     next_local,
+    settled,
     sleep_until,
     tasks,
     timeline_rows,
@@ -111,6 +112,8 @@ async def test_a_reschedule_notes_the_calls_planned_for_the_new_time(
     assert (await handle.query(AppointmentWorkflow.status)).follow_up_rule == (
         "before_free_cancellation"
     )
+    # The booking's messages out first: the reschedule would cancel them in flight (settled).
+    await settled(env.client, handle.id)
 
     moved = await handle.execute_update(
         AppointmentWorkflow.reschedule, RescheduleInput(new_start=monday, actor=CLIENT)
