@@ -96,6 +96,7 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         assert confirmed.stdout.strip() == f"task {task_id} done: reached_confirmed (staff:ewa)"
         status = await promptly("status", request.appointment_id)
         assert f"{request.appointment_id}  Confirmed" in status.stdout
+        assert "client confirmed" in status.stdout and "response deadline" not in status.stdout
         assert "staff:ewa" in status.stdout
         # Who booked it opens the timeline.
         assert re.search(r"staff:olga +Booked ", status.stdout), status.stdout
@@ -116,6 +117,9 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         cancelled = await promptly("cancel", request.appointment_id, "moving away")
         assert cancelled.exit_code == 0, cancelled.output
         assert f"{request.appointment_id}  Cancelled" in cancelled.stdout
+        # A closed visit has no reminder or call ahead: its billing outcome instead.
+        assert "closed: no reminder or call ahead  billing cancelled_free" in cancelled.stdout
+        assert "reminder at" not in cancelled.stdout, cancelled.stdout
         refused = await promptly("check-in", request.appointment_id)
         assert refused.exit_code == 1
         said = "check_in refused: the appointment is already Cancelled"

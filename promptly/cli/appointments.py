@@ -17,7 +17,11 @@ from promptly.cli.case_commands import (
 )
 from promptly.cli.common import settings
 from promptly.config import Settings
-from promptly.domain.appointments.models import AppointmentView
+from promptly.domain.appointments.models import (
+    FINAL_APPOINTMENT_STATUSES,
+    AppointmentStatus,
+    AppointmentView,
+)
 from promptly.domain.readable_time import readable
 from promptly.services.case_kinds import APPOINTMENT
 
@@ -27,15 +31,26 @@ appointments_app = typer.Typer()
 def _print_view(view: AppointmentView) -> None:
     zone = settings().office_timezone
     typer.echo(f"{view.appointment_id}  {view.status.value}  visit {readable(view.start, zone)}")
-    typer.echo(
-        f"  reminder at {readable(view.reminder_at, zone)}"
-        f"  response deadline {readable(view.response_deadline, zone)}"
-    )
+    typer.echo(_what_is_ahead(view, zone))
     typer.echo(
         f"  calls {view.call_attempts}/{view.max_call_attempts}"
         f"  needs attention: {', '.join(view.needs_attention) or '-'}"
     )
     print_timeline(view, zone)
+
+
+def _what_is_ahead(view: AppointmentView, zone: str) -> str:
+    """The reminder and the client's response deadline while they still matter: a closed
+    visit has none ahead (its billing outcome instead), a confirmed client has answered."""
+    if view.status in FINAL_APPOINTMENT_STATUSES:
+        billing = view.billing.value if view.billing else "-"
+        return f"  closed: no reminder or call ahead  billing {billing}"
+    reminder = "sent" if view.reminder_sent else f"at {readable(view.reminder_at, zone)}"
+    if view.status is AppointmentStatus.CONFIRMED:
+        response = "client confirmed"
+    else:
+        response = f"response deadline {readable(view.response_deadline, zone)}"
+    return f"  reminder {reminder}  {response}"
 
 
 add_case_commands(
