@@ -66,6 +66,10 @@ async def test_inquiries_are_recorded_answered_and_promoted_over_http(
         STAFF_KEY,
     )
     assert complaint.json()["status"] == "Open" and complaint.json()["category"] == "billing"
+    # The desk promoted it: the complaint's first entry names the desk, not the system.
+    opened = complaint.json()["timeline"][0]
+    assert opened["detail"].startswith("Complaint received")
+    assert opened["actor"] == {"kind": "staff", "id": "desk", "via": "desk"}
     listed = await eventually(
         api,
         "/inquiries?status=Promoted",

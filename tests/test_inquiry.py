@@ -181,6 +181,11 @@ async def test_an_inquiry_that_is_a_complaint_is_promoted_to_one(
     filed = await complaint.query(ComplaintWorkflow.status)
     assert filed.status is ComplaintStatus.OPEN and filed.category == "billing"
     assert filed.severity is Severity.HIGH and filed.received_via.value == "email"
+    # Who promoted the inquiry opened the complaint, in its timeline and the Temporal UI.
+    assert filed.timeline[0].detail.startswith("Complaint received")
+    assert filed.timeline[0].actor == AGENT
+    details = await (await complaint.describe()).static_details() or ""
+    assert "- opened by: staff:agent-7" in details
     # The customer is acknowledged by the complaint itself (reference, 48h timeline).
     assert [t for t, _, _ in await sent(pool, complaint.id)][:1] == ["complaint_ack"]
     await complaint.execute_update(

@@ -54,6 +54,8 @@ def test_a_promoted_inquiry_becomes_a_complaint_with_the_same_reference() -> Non
     assert complaint.category == "billing" and complaint.severity is Severity.HIGH
     assert complaint.customer == case.request.customer
     assert complaint.description.startswith("Saturday opening hours: Are you open")
+    assert complaint.promoted_by == AGENT
+    assert complaint.request().model_dump() == complaint.model_dump(exclude={"promoted_by"})
 
 
 def test_a_concern_is_listed_once_in_the_order_raised_and_goes_when_done() -> None:

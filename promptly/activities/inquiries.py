@@ -17,8 +17,9 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from promptly.domain import errors
+from promptly.domain.common import OPENED_BY_MEMO
 from promptly.domain.complaints.models import ComplaintRequest, ComplaintStatus
-from promptly.domain.inquiries.models import ComplaintOpened, InquiryPolicy
+from promptly.domain.inquiries.models import ComplaintOpened, InquiryPolicy, PromotedComplaint
 from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 # The workflow type by name: activities do not import workflow code.
@@ -40,8 +41,10 @@ class InquiryActivities:
         return self._policy
 
     @activity.defn
-    async def open_complaint(self, request: ComplaintRequest) -> ComplaintOpened:
-        """File the complaint once: a retry finds the one an earlier attempt started."""
+    async def open_complaint(self, promoted: PromotedComplaint) -> ComplaintOpened:
+        """File the complaint once: a retry finds the one an earlier attempt started. Whoever
+        promoted the inquiry opened it (the memo its first timeline entry reads)."""
+        request = promoted.request()
         try:
             await self._client.start_workflow(
                 COMPLAINT_WORKFLOW,
@@ -56,8 +59,10 @@ class InquiryActivities:
                         SearchAttributePair(_CLIENT_ID, request.customer.id),
                     ]
                 ),
+                memo={OPENED_BY_MEMO: promoted.promoted_by},
                 static_summary=f"Complaint {request.complaint_id} (from an inquiry) · "
                 f"{request.category} · {request.severity.value} · customer {request.customer.id}",
+                static_details=f"- opened by: {promoted.promoted_by.signature()}",
             )
         except WorkflowAlreadyStartedError:
             await self._same_customers(request)

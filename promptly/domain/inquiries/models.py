@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, Field
 
 from promptly.domain.common import (
+    SYSTEM,
     Actor,
     BusinessId,
     Model,
@@ -18,6 +19,7 @@ from promptly.domain.common import (
 )
 from promptly.domain.complaints.models import (
     Category,
+    ComplaintRequest,
     LongText,
     ReceivedVia,
     Severity,
@@ -121,6 +123,17 @@ class InquiryView(Model):
     complaint_id: str | None = Field(description="the complaint it was promoted to")
     needs_attention: list[str]
     timeline: list[TimelineEntry]
+
+
+class PromotedComplaint(ComplaintRequest):
+    """The complaint an inquiry is promoted to, with who promoted it: the complaint's opener,
+    as the key behind a filed complaint is. (A promotion scheduled before `promoted_by`
+    existed reads as the system's.)"""
+
+    promoted_by: Actor = SYSTEM
+
+    def request(self) -> ComplaintRequest:
+        return ComplaintRequest.model_validate(self.model_dump(exclude={"promoted_by"}))
 
 
 class ComplaintOpened(Model):

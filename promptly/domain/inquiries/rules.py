@@ -13,12 +13,12 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from promptly.domain.common import Actor, ActorKind
-from promptly.domain.complaints.models import ComplaintRequest
 from promptly.domain.inquiries.models import (
     InquiryCase,
     InquiryPolicy,
     InquiryRequest,
     InquiryStatus,
+    PromotedComplaint,
     PromoteInquiryInput,
 )
 
@@ -95,14 +95,16 @@ def inquiry_refusal(update: str, case: InquiryCase, actor: Actor) -> str | None:
     return None
 
 
-def complaint_from_inquiry(case: InquiryCase, command: PromoteInquiryInput) -> ComplaintRequest:
-    """The complaint an inquiry becomes: same reference, customer and channel."""
+def complaint_from_inquiry(case: InquiryCase, command: PromoteInquiryInput) -> PromotedComplaint:
+    """The complaint an inquiry becomes: same reference, customer and channel, opened by
+    whoever promoted it."""
     request = case.request
-    return ComplaintRequest(
+    return PromotedComplaint(
         complaint_id=request.inquiry_id,
         customer=request.customer,
         received_via=request.received_via,
         category=command.category,
         severity=command.severity,
         description=f"{request.subject}: {request.question}"[:5000],
+        promoted_by=command.actor,
     )
