@@ -28,6 +28,7 @@ DATES = {
     "supervisor_at",
     "filed_at",
     "answer_deadline",
+    "answer_latest",
     "received_at",
     "resumed_at",
     "hold_until",

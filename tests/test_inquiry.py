@@ -8,6 +8,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
@@ -46,6 +47,7 @@ def promotion(actor: Actor, category: str = "billing") -> PromoteInquiryInput:
     return PromoteInquiryInput(category=category, severity=Severity.HIGH, actor=actor)
 
 
+WARSAW = ZoneInfo("Europe/Warsaw")
 CUSTOMER_PAYLOAD = complaint_payload()["customer"]
 
 
@@ -85,6 +87,14 @@ async def test_an_inquiry_is_acknowledged_at_once_and_the_answer_is_sent_to_the_
     ]
     assert close_to(rows[0]["requested_at"], received)
     assert request.inquiry_id in rows[0]["body"]
+    # The customer is promised what the ledger holds us to: an answer within 48h at the
+    # latest (staff are alerted at 24h, the supervisor at 48h).
+    latest, target = (
+        format_datetime(received + hours * H, "EEEE, d MMMM y, HH:mm", tzinfo=WARSAW, locale="pl")
+        for hours in (48, 24)
+    )
+    assert f"odpowiemy najpóźniej w terminie: {latest}." in rows[0]["body"]
+    assert target not in rows[0]["body"]
     assert "Saturdays 9:00–13:00, booking online." in rows[1]["body"]
     # The history export reads it like the other cases.
     stored = await timeline_rows(pool, request.workflow_id)

@@ -150,3 +150,29 @@ def test_the_polish_confirmation_reads_formal() -> None:
     body = render("confirmation", Locale.PL, "Europe/Warsaw", _priced_visit("120.50 PLN")).body
     assert body.startswith("Dzień dobry Anna Nowak,\n\nPaństwa wizyta została zarezerwowana:")
     assert "Nie mogą Państwo przyjść? Wizytę można odwołać: https://example.pl/c/cancel" in body
+
+
+@pytest.mark.parametrize(
+    ("channel", "latest", "target"),
+    [
+        (None, "najpóźniej w terminie: środa, 4 marca 2026, 10:00.", "wtorek, 3 marca 2026"),
+        (Channel.SMS, "Odpowiemy najpozniej sr., 4 mar, 10:00.", "wt., 3 mar"),
+    ],
+)
+def test_an_inquiry_acknowledgement_promises_the_answer_at_the_latest_time(
+    channel: Channel | None, latest: str, target: str
+) -> None:
+    """The acknowledgement names the latest answer time (48h); a context made before it was
+    part of the context (an acknowledgement retried across an upgrade) keeps its 24h."""
+    context: dict[str, object] = {
+        "reference": "Q-7",
+        "customer_name": "Anna Nowak",
+        "subject": "Godziny otwarcia",
+        "by_phone": False,
+        "answer_deadline": "2026-03-03T09:00:00+00:00",
+    }
+    new = {**context, "answer_latest": "2026-03-04T09:00:00+00:00"}
+    told = render("inquiry_ack", Locale.PL, "Europe/Warsaw", new, channel).body
+    assert latest in told and target not in told
+    before = render("inquiry_ack", Locale.PL, "Europe/Warsaw", context, channel).body
+    assert target in before

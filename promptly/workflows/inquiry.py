@@ -315,6 +315,9 @@ class InquiryWorkflow(SendingCase):
             "received_via": request.received_via.value,
             "received_at": case.received_at.isoformat(),
             "answer_deadline": inquiries.answer_deadline(case).isoformat(),
+            # What the customer is promised "at the latest": the ledger's due time (48h).
+            # The acknowledgement falls back to answer_deadline in contexts made before it.
+            "answer_latest": inquiries.supervisor_at(case).isoformat(),
             "supervisor": case.alerts >= 2,
             "answer": "",
             **case.policy.message_terms(),
