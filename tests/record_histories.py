@@ -54,8 +54,13 @@ from promptly.domain.complaints.models import (
     HoldInput,
     ProposeResolutionInput,
     ResumeInput,
+    Severity,
 )
-from promptly.domain.inquiries.models import AnswerInquiryInput, InquiryStatus
+from promptly.domain.inquiries.models import (
+    AnswerInquiryInput,
+    InquiryStatus,
+    PromoteInquiryInput,
+)
 from promptly.domain.surveys.models import SurveyAnswer, SurveyView
 from promptly.services.appointments import book
 from promptly.services.complaints import file_complaint
@@ -390,6 +395,30 @@ async def inquiry_answered(env: WorkflowEnvironment, settings: Settings) -> Reco
     return {"inquiry_answered": handle.id}
 
 
+async def inquiry_promoted(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Promoted to a complaint by the front desk at 2h; the complaint, opened by whoever
+    promoted the inquiry, is closed by the supervisor."""
+    request = inquiry(subject="Charged twice", question="I was charged twice for one visit.")
+    handle = await record_inquiry(env.client, request, settings)
+    await env.sleep(timedelta(hours=2))
+    promoted = await handle.execute_update(
+        InquiryWorkflow.promote,
+        PromoteInquiryInput(category="billing", severity=Severity.HIGH, actor=AGENT),
+    )
+    complaint = env.client.get_workflow_handle_for(
+        ComplaintWorkflow.run, f"complaint-{promoted.complaint_id}"
+    )
+    await env.sleep(timedelta(minutes=1))
+    await complaint.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Refunded", actor=SUPERVISOR)
+    )
+    await env.sleep(timedelta(days=8))  # past the complaint's follow-up form
+    closed = await complaint.result()
+    final = await handle.result()
+    _expect(final.status is InquiryStatus.PROMOTED and closed.timeline[0].actor == AGENT, closed)
+    return {"inquiry_promoted": handle.id, "complaint_from_inquiry": complaint.id}
+
+
 async def appointment_passed_on_by_hand(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Booked while SendGrid answers 503: the confirmation and the provider notice give up
     and become front-desk tasks. The desk phones the provider (`passed_on`), the client
@@ -546,6 +575,7 @@ LIFECYCLES: list[Lifecycle] = [
     appointment_acknowledged_at_the_desk,
     with_the_call_plan_noted(appointment_late_cancel),
     with_holds_told(complaint_hold_expired),
+    inquiry_promoted,
 ]
 
 

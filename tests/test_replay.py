@@ -62,6 +62,8 @@ def test_the_representative_lifecycles_are_stored() -> None:
         "complaint_breached",
         "complaint_hold_expired",
         "inquiry_answered",
+        "inquiry_promoted",
+        "complaint_from_inquiry",
         "complaint_resolved_beside",
         "complaint_breached_beside",
         "complaint_hold_expired_beside",
