@@ -47,9 +47,11 @@ class Desk:
     pool: AsyncConnectionPool
     booked: list[str] = field(default_factory=list)
 
-    async def book(self, *, email: str | None) -> AppointmentRequest:
+    async def book(
+        self, *, email: str | None, ahead: timedelta = timedelta(days=5)
+    ) -> AppointmentRequest:
         """A phone client of their own (the number is unique), five days ahead."""
-        start = (datetime.now(UTC) + timedelta(days=5)).replace(second=0, microsecond=0)
+        start = (datetime.now(UTC) + ahead).replace(second=0, microsecond=0)
         request = appointment(start, channel="phone", locale="en")
         phone = f"+48{random.randint(600_000_000, 799_999_999)}"
         client = request.client.model_copy(
@@ -227,6 +229,104 @@ async def test_a_wrong_number_for_the_confirmation_asks_for_the_right_one_by_ema
     assert check["details"].endswith(f"Ask the client for the right number by email ({email}).")
     # The confirmation's script is the desk's, not the client's: it is not emailed.
     assert desk.emails_to(email) == []
+
+
+async def test_a_call_to_read_out_news_that_changed_is_closed_not_made(desk: Desk) -> None:
+    """The desk calls a phone client with what is still true: the confirmation's call goes
+    when the client has confirmed, a delay's when a newer one replaced it, and every call
+    about coming to the visit once the client is in."""
+    email = f"c{uuid.uuid4().hex[:8]}@example.com"
+    request = await desk.book(email=email, ahead=timedelta(minutes=90))
+    case_id, base = request.workflow_id, f"/appointments/{request.appointment_id}"
+    confirmation = await desk.read_out_task(case_id, "Call Anna Nowak to confirm")
+    client = {"kind": "client", "id": request.client.id}
+    confirmed = await desk.http.post(
+        f"{base}/confirm", json={"actor": client}, headers=BACKOFFICE_KEY
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    outcome, closed_by = await _closed(desk.pool, confirmation)
+    assert outcome == "confirmed" and closed_by.startswith(f"client:{request.client.id} via ")
+
+    async def delay(minutes: int) -> dict[str, Any]:
+        reported = await desk.http.post(
+            f"{base}/report_delay",
+            json={"minutes": minutes, "reason": "traffic"},
+            headers=STAFF_KEY,
+        )
+        assert reported.status_code == 200, reported.text
+        return await desk.read_out_task(case_id, "Your appointment on")
+
+    first = await delay(20)
+    second = await delay(35)  # one open call: the newer delay's
+    assert "55 minutes late" in second["details"]  # the delays so far, added up
+    closed = await _closed(desk.pool, first)
+    assert closed == ("superseded", "system:promptly")
+    stale = await desk.complete(first, "no_answer")
+    assert stale.status_code == 409 and "already done" in stale.text
+
+    checked_in = await desk.http.post(f"{base}/check_in", headers=STAFF_KEY)
+    assert checked_in.status_code == 200, checked_in.text
+    assert await _closed(desk.pool, second) == ("checked_in", "staff:desk")
+    assert not await _open_kind(desk.pool, case_id, "call_client")
+    assert desk.emails_to(email) == []  # no call missed, nothing passed on
+
+
+async def test_a_phone_customers_answered_inquiry_and_closed_complaint_leave_no_stale_call(
+    desk: Desk,
+) -> None:
+    customer = complaint_payload()["customer"] | {
+        "id": f"C-{uuid.uuid4().hex[:8]}",
+        "email": f"c{uuid.uuid4().hex[:8]}@example.com",
+        "preferred_channel": "phone",
+        "locale": "en",
+    }
+    question = {
+        "inquiry_id": f"Q-{uuid.uuid4().hex[:10]}",
+        "customer": customer,
+        "received_via": "phone",
+        "subject": "Saturday opening hours",
+        "question": "Are you open on Saturdays?",
+    }
+    asked = await desk.http.post("/inquiries", json=question, headers=BACKOFFICE_KEY)
+    assert asked.status_code == 201, asked.text
+    inquiry_case = f"inquiry-{question['inquiry_id']}"
+    desk.booked.append(inquiry_case)
+    ack = await desk.read_out_task(inquiry_case, "We have your question")
+    answered = await desk.http.post(
+        f"/inquiries/{question['inquiry_id']}/answer",
+        json={"text": "Yes, 9-13."},
+        headers=STAFF_KEY,
+    )
+    assert answered.status_code == 200, answered.text
+    assert (await _closed(desk.pool, ack))[0] == "answered"
+    # The answer is the call left to make; the acknowledgement is never passed on by email.
+    [answer] = await _open_kind(desk.pool, inquiry_case, "call_client")
+    assert "Yes, 9-13." in answer["details"]
+    assert (await desk.complete(ack, "no_answer")).status_code == 409
+
+    body = complaint_payload(customer=customer)
+    reference, complaint_case = body["complaint_id"], f"complaint-{body['complaint_id']}"
+    filed = await desk.http.post("/complaints", json=body, headers=BACKOFFICE_KEY)
+    assert filed.status_code == 201, filed.text
+    desk.booked.append(complaint_case)
+    registered = await desk.read_out_task(complaint_case, f"Your complaint {reference} is")
+    closed = await desk.http.post(
+        f"/complaints/{reference}/close", json={"reason": "refunded"}, headers=STAFF_KEY
+    )
+    assert closed.status_code == 200, closed.text
+    assert (await _closed(desk.pool, registered))[0] == "complaint_closed"
+    [closing] = await until(
+        lambda: _open_kind(desk.pool, complaint_case, "call_client"), "the closing call"
+    )
+    assert closing["id"] != registered["id"] and "closed" in closing["title"]
+    assert desk.emails_to(customer["email"]) == []
+
+
+async def _closed(pool: AsyncConnectionPool, task: dict[str, Any]) -> tuple[str, str]:
+    """How task `task` was closed: its outcome and who closed it (it must be closed)."""
+    [now] = [t for t in await tasks(pool, task["case_id"]) if t["id"] == task["id"]]
+    assert now["status"] == "done", now
+    return now["outcome"], now["closed_by"]
 
 
 async def _async(value: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 from psycopg import AsyncConnection
 
 from promptly.activities.calendar_attachments import Attachment
-from promptly.activities.tasks import insert_task
+from promptly.activities.tasks import insert_task, supersede_read_outs
 from promptly.domain import read_outs
 from promptly.domain.common import Channel, RecipientRole
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
@@ -129,4 +129,5 @@ class StaffCallChannel:
                 data={"phone": message.address, "message_id": message.message_id},
             ),
         )
+        await supersede_read_outs(conn, task, message.case_id, message.address, message.template)
         return f"task:{task.task_id}"

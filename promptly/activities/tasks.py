@@ -8,12 +8,43 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
+from promptly.domain.common import SYSTEM
 from promptly.domain.tasks import (
     CloseCaseTasksRequest,
     CloseTaskRequest,
     CreateTaskRequest,
     TaskRef,
 )
+
+# A read-out: the phone channel's call to read out one of the case's messages (its
+# `message_id`), of the templates `%(templates)s`.
+_READ_OUT_OF_TEMPLATES = """(kind = 'call_client' AND data ? 'message_id'
+    AND (data->>'message_id')::bigint IN (
+        SELECT id FROM messages
+         WHERE case_id = staff_tasks.case_id AND template = ANY(%(templates)s::text[])))"""
+
+
+async def supersede_read_outs(
+    conn: AsyncConnection, read_out: TaskRef, case_id: str, phone: str, template: str
+) -> int:
+    """A newer message of the same template to the same number makes the calls still open
+    to read out the older ones moot: the desk reads out the latest news only."""
+    cursor = await conn.execute(
+        f"""UPDATE staff_tasks
+              SET status = 'done', outcome = 'superseded',
+                  note = %(note)s, closed_by = %(by)s, closed_at = now()
+            WHERE case_id = %(case)s AND status = 'open' AND id <> %(task)s
+              AND data->>'phone' = %(phone)s AND {_READ_OUT_OF_TEMPLATES}""",
+        {
+            "note": f"a newer {template.replace('_', ' ')} replaced it (task {read_out.task_id})",
+            "by": SYSTEM.signature(),
+            "case": case_id,
+            "task": read_out.task_id,
+            "phone": phone,
+            "templates": [template],
+        },
+    )
+    return cursor.rowcount
 
 
 async def insert_task(conn: AsyncConnection, request: CreateTaskRequest) -> TaskRef:
@@ -70,22 +101,27 @@ class TaskActivities:
 
     @activity.defn
     async def close_case_tasks(self, request: CloseCaseTasksRequest) -> int:
-        """Close the case's open tasks (of `kinds`, or all) with why they no longer matter;
-        returns how many were still open. A retry finds them closed and changes nothing."""
+        """Close the case's open tasks (of `kinds` and the read-outs of `read_outs`, or all)
+        with why they no longer matter; returns how many were still open. A retry finds them
+        closed and changes nothing."""
+        kinds = [kind.value for kind in request.kinds]
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
-                """UPDATE staff_tasks
-                      SET status = 'done', outcome = %s, note = %s, closed_by = %s,
-                          closed_at = now()
-                    WHERE case_id = %s AND status = 'open'
-                      AND (cardinality(%s::text[]) = 0 OR kind = ANY(%s::text[]))""",
-                (
-                    request.outcome,
-                    request.note,
-                    request.closed_by.signature(),
-                    request.case_id,
-                    [kind.value for kind in request.kinds],
-                    [kind.value for kind in request.kinds],
-                ),
+                f"""UPDATE staff_tasks
+                      SET status = 'done', outcome = %(outcome)s, note = %(note)s,
+                          closed_by = %(by)s, closed_at = now()
+                    WHERE case_id = %(case)s AND status = 'open'
+                      AND ((cardinality(%(kinds)s::text[]) = 0
+                            AND cardinality(%(templates)s::text[]) = 0)
+                           OR kind = ANY(%(kinds)s::text[])
+                           OR {_READ_OUT_OF_TEMPLATES})""",
+                {
+                    "outcome": request.outcome,
+                    "note": request.note,
+                    "by": request.closed_by.signature(),
+                    "case": request.case_id,
+                    "kinds": kinds,
+                    "templates": request.read_outs,
+                },
             )
             return cursor.rowcount

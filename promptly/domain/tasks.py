@@ -60,3 +60,6 @@ class CloseCaseTasksRequest(Model):
     note: str = ""
     closed_by: Actor
     kinds: list[TaskKind] = Field(default_factory=list)
+    # And the calls to read out the case's messages of these templates (the phone channel's
+    # `call_client` tasks): moot with the message. With `kinds` empty, only these.
+    read_outs: list[str] = Field(default_factory=list)

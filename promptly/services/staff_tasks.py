@@ -331,16 +331,21 @@ async def complete_task(
     `update_id` (from an idempotency key) makes a repeat the same update."""
     async with _one_completion_at_a_time(pool, task_id):
         task, rule = await _task_to_complete(pool, task_id, completion)
+        async with pool.connection() as conn:
+            began = (await (await conn.execute("SELECT now()")).fetchone() or [None])[0]
         job = Completing(client, pool, task, completion, actor, settings, update_id)
         view = await rule.drive(job)
         if not rule.closes_itself:
+            # The update the outcome drove may have closed this very task as moot (a
+            # confirmation's call, once the client confirmed on it): the call's own outcome
+            # is what the task records.
             async with pool.connection() as conn:
                 await conn.execute(
                     """UPDATE staff_tasks
                           SET status = 'done', outcome = %s, note = %s, closed_by = %s,
                               closed_at = now()
-                        WHERE id = %s AND status = 'open'""",
-                    (completion.outcome, completion.note, actor.signature(), task_id),
+                        WHERE id = %s AND (status = 'open' OR closed_at >= %s)""",
+                    (completion.outcome, completion.note, actor.signature(), task_id, began),
                 )
         closed = await load_task(pool, task_id)
         assert closed is not None  # tasks are never deleted

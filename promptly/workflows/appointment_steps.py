@@ -50,6 +50,12 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.tasks import TaskKind
     from promptly.domain.workflow_timeouts import RECORD_TIMEOUT, WORKFLOW_TASK_TIMEOUT
 
+# Calls still planned to read a phone client the news of the visit: the confirmation's are
+# moot once the client confirmed; the reminder and delay notices too once the visit took
+# place or passed.
+CONFIRMATION_READ_OUTS = ("phone_confirmation", "confirmation")
+BEFORE_THE_VISIT_READ_OUTS = (*CONFIRMATION_READ_OUTS, "reminder", "delay_notice")
+
 
 class AppointmentSteps(AppointmentSends):
     """Follow-up calls, the no-show, completion, billing, cancel and reschedule."""
@@ -203,11 +209,13 @@ class AppointmentSteps(AppointmentSends):
             await self._close_task(
                 self._call_task_key(self.case.call_attempts), outcome, f"client {outcome}", actor
             )
+        confirmed = self.case.status is AppointmentStatus.CONFIRMED
         await self._close_tasks(
             outcome,
             f"client {outcome}",
             actor,
             kinds=[TaskKind.SEND_CONFIRMATION_MANUALLY],
+            read_outs=CONFIRMATION_READ_OUTS if confirmed else BEFORE_THE_VISIT_READ_OUTS,
             flags_stay=not client_answered,
         )
 

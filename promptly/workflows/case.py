@@ -358,21 +358,32 @@ class JournaledCase:
         actor: Actor,
         kinds: Collection[TaskKind] = (),
         *,
+        read_outs: Collection[str] = (),
         flags_stay: bool = False,
         summary: str | None = None,
     ) -> None:
-        """Close the case's open staff tasks of `kinds` (all when empty) that no longer matter.
+        """Close the case's open staff tasks of `kinds`, and the calls to read out its messages
+        of the templates `read_outs` (all of its tasks when both are empty), that no longer
+        matter.
         When a change made their messages moot (a confirmation, a cancel, an answer), the flags
         only those tasks answered go with them: nobody has anything left to do. When the case
         merely ran out (a no-show, a survey nobody answered, the end), the flags stay as the
         record of what did not go out."""
-        moot = self._by_hand.closed(kinds)
+        # Read-outs are the phone channel's, not tasks the case opened: only `kinds` (or all,
+        # when neither is named) are the case's own to forget.
+        moot = self._by_hand.closed(kinds) if kinds or not read_outs else set()
         if moot and not flags_stay and workflow.patched(MOOT_TASKS_CLEAR_FLAGS):
             for concern in sorted(moot):
                 self._unflag(concern)
         default = f"close open tasks: {outcome}"
         await close_case_tasks(
-            self._workflow_id, outcome, note, actor, kinds=list(kinds), summary=summary or default
+            self._workflow_id,
+            outcome,
+            note,
+            actor,
+            kinds=list(kinds),
+            read_outs=sorted(read_outs),
+            summary=summary or default,
         )
 
     @workflow.update

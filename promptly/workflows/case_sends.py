@@ -13,7 +13,7 @@ Cases started before the patch `CASE_SENDS_BESIDE` (patches.py) await their mess
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -242,15 +242,22 @@ class SendingCase(JournaledCase):
         )
 
     async def _close_message_tasks(
-        self, outcome: str, note: str, *, flags_stay: bool = False
+        self,
+        outcome: str,
+        note: str,
+        *,
+        read_outs: Collection[str] = (),
+        flags_stay: bool = False,
     ) -> None:
-        """Close the case's open pass-it-on-by-hand tasks that no longer matter, and (unless
-        `flags_stay`) the flags only they answered (`JournaledCase._close_tasks`)."""
+        """Close the case's open pass-it-on-by-hand tasks that no longer matter, the calls to
+        read out its messages of the templates `read_outs`, and (unless `flags_stay`) the flags
+        only those tasks answered (`JournaledCase._close_tasks`)."""
         await self._close_tasks(
             outcome,
             note,
             SYSTEM,
             MESSAGE_TASKS,
+            read_outs=read_outs,
             flags_stay=flags_stay,
             summary=f"close message tasks: {outcome}",
         )

@@ -54,6 +54,13 @@ SUPERSEDED_BY_A_HOLD = ("complaint_on_hold", "hold_ended")
 SUPERSEDED_WHILE_UPDATES_PAUSE = (*SUPERSEDED_BY_A_HOLD, "status_update")
 # What a reopen supersedes: the proposal the customer turned down.
 SUPERSEDED_BY_A_REOPEN = ("resolution_proposed",)
+# The customer's news of the complaint while it was open: once it is closed, a call still
+# planned to read one of them out has nothing left to say.
+NEWS_OF_THE_OPEN_CASE = (
+    "complaint_ack",
+    *SUPERSEDED_BY_A_PROPOSAL,
+    *SUPERSEDED_BY_A_REOPEN,
+)
 
 
 class ComplaintMessaging(ComplaintState):
@@ -190,6 +197,7 @@ class ComplaintMessaging(ComplaintState):
         await self._close_message_tasks(
             "complaint_closed",
             "the complaint was closed first",
+            read_outs=NEWS_OF_THE_OPEN_CASE,
             flags_stay=self.case.status is ComplaintStatus.CLOSED_UNCONFIRMED,
         )
 

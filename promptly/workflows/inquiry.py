@@ -300,7 +300,9 @@ class InquiryWorkflow(SendingCase):
         if not self._beside:
             return
         await self._messages.cancel(["inquiry_ack", "inquiry_alert"])
-        await self._close_message_tasks(outcome, f"the inquiry was {outcome}")
+        await self._close_message_tasks(
+            outcome, f"the inquiry was {outcome}", read_outs=["inquiry_ack"]
+        )
 
     def _context(self) -> dict[str, Any]:
         case = self.case

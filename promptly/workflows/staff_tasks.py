@@ -86,13 +86,20 @@ async def close_case_tasks(
     closed_by: Actor,
     *,
     kinds: list[TaskKind],
+    read_outs: list[str],
     summary: str,
 ) -> None:
-    """Close the case's open tasks of `kinds` (all of them when empty)."""
+    """Close the case's open tasks of `kinds` and the calls to read out its messages of the
+    templates `read_outs` (all of its tasks when both are empty)."""
     await workflow.execute_activity_method(
         TaskActivities.close_case_tasks,
         CloseCaseTasksRequest(
-            case_id=case_id, outcome=outcome, note=note, closed_by=closed_by, kinds=kinds
+            case_id=case_id,
+            outcome=outcome,
+            note=note,
+            closed_by=closed_by,
+            kinds=kinds,
+            read_outs=read_outs,
         ),
         start_to_close_timeout=RECORD_TIMEOUT,
         summary=summary,
