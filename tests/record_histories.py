@@ -41,6 +41,8 @@ from promptly.domain.appointments.models import (
     CheckInInput,
     CompleteInput,
     ConfirmInput,
+    ExcuseNoShowInput,
+    FeeStandsInput,
     RecordCallOutcomeInput,
     ReportDelayInput,
     RescheduleInput,
@@ -122,6 +124,34 @@ async def appointment_no_show(env: WorkflowEnvironment, settings: Settings) -> R
     final = await handle.result()
     _expect(final.status is AppointmentStatus.NO_SHOW, final.status)
     return {"appointment_no_show": handle.id}
+
+
+async def appointment_excuse_decided(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """A no-show the client excuses, and the provider waives the fee with `waive_fee` itself,
+    not through the decision task; a second no-show's fee stands the same way."""
+    booked_at = await env.get_current_time()
+    start = booked_at + 30 * H
+    waived = await book(env.client, appointment(start), settings, booked_at)
+    kept = await book(env.client, appointment(start + H), settings, booked_at)
+    await advance_to(env, start + 2 * H)
+    for handle in (waived, kept):
+        await handle.execute_update(
+            AppointmentWorkflow.excuse_no_show,
+            ExcuseNoShowInput(reason="my child was ill", actor=CLIENT),
+        )
+    await waived.execute_update(
+        AppointmentWorkflow.waive_fee, WaiveFeeInput(reason="a doctor's note", actor=PROVIDER)
+    )
+    await kept.execute_update(
+        AppointmentWorkflow.fee_stands, FeeStandsInput(reason="no note", actor=PROVIDER)
+    )
+    for handle in (waived, kept):
+        final = await handle.result()
+        _expect(final.status is AppointmentStatus.NO_SHOW, final.status)
+    return {
+        "appointment_excuse_waived": waived.id,
+        "appointment_excuse_fee_stands": kept.id,
+    }
 
 
 async def appointment_fees_changed_by_anyone(
@@ -576,6 +606,9 @@ LIFECYCLES: list[Lifecycle] = [
     with_the_call_plan_noted(appointment_late_cancel),
     with_holds_told(complaint_hold_expired),
     inquiry_promoted,
+    stored_as("before", appointment_excuse_decided),
+    appointment_excuse_decided,
+    stored_as("last_call_closed", appointment_no_show),
 ]
 
 

@@ -285,3 +285,38 @@ async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
     # A free reschedule is open again; confirming the missed visit is not.
     assert (await http.get(links["reschedule"])).status_code == 200
     assert (await http.get(links["confirm"])).status_code == 409
+
+
+async def test_a_decision_made_with_the_update_itself_closes_the_providers_task(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    """The desk waives the fee for the provider from the case, not from the decision task:
+    the task closes, so nobody decides again and the client hears one decision."""
+    http = skipping_api
+    request, base = await _missed_visit(env, http)
+    excused = await http.post(
+        f"{base}/excuse_no_show",
+        json={"reason": "flu", "actor": {"kind": "client", "id": "C-17"}},
+        headers=BACKOFFICE_KEY,
+    )
+    assert excused.status_code == 200, excused.text
+    [decision] = await _tasks(http, request.workflow_id, kind="provider_decision")
+    waived = await http.post(
+        f"{base}/waive_fee", json={"reason": "doctor's note"}, headers=STAFF_KEY
+    )
+    assert waived.status_code == 200, waived.text
+    assert not await _tasks(http, request.workflow_id, kind="provider_decision")
+    [closed] = await _tasks(http, request.workflow_id, kind="provider_decision", status="done")
+    assert (closed["id"], closed["outcome"], closed["note"]) == (
+        decision["id"],
+        "waive_fee",
+        "doctor's note",
+    )
+    assert closed["closed_by"] == "staff:desk"
+    late = await http.post(
+        f"/tasks/{decision['id']}/complete", json={"outcome": "fee_stands"}, headers=STAFF_KEY
+    )
+    assert late.status_code == 409 and "already done (waive_fee" in late.json()["reason"]
+    await settled(env.client, request.workflow_id)
+    told = [m["template"] for m in await messages(pool, request.workflow_id)]
+    assert "fee_waived" in told and "fee_stands" not in told

@@ -134,6 +134,12 @@ async def test_silent_client_gets_three_calls_then_is_unconfirmed_and_supervisor
     await sleep_until(env, line + timedelta(minutes=5))
     view = await handle.query(AppointmentWorkflow.status)
     assert view.status is AppointmentStatus.UNCONFIRMED
+    # The last call, left without an outcome, counts as unanswered as the second did: the
+    # desk's list has no call left for a client the supervisor now handles.
+    details = [e.detail for e in view.timeline]
+    assert "No outcome recorded for call attempt 3: treated as no answer" in details
+    last = (await tasks(pool, request.workflow_id))[2]
+    assert (last["status"], last["outcome"]) == ("done", "no_outcome")
     final = await handle.result()  # nobody checks in: no-show 15 minutes after the start
     assert final.status is AppointmentStatus.NO_SHOW
 

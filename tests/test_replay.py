@@ -32,7 +32,9 @@ with workflow.unsafe.imports_passed_through():
         BASELINE,
         BESIDE_THE_PLAN,
         CASE_SENDS_BESIDE,
+        EXCUSE_DECISION_CLOSES_TASK,
         HOLD_TELLS_CUSTOMER,
+        LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
         MOOT_TASKS_CLEAR_FLAGS,
         PROVIDER_WITHOUT_EMAIL_BY_HAND,
         RESCHEDULE_NOTES_CALL_PLAN,
@@ -286,6 +288,35 @@ def test_both_sides_of_the_hold_tells_customer_patch_are_stored() -> None:
     summaries = _activity_summaries(after)
     assert told in summaries
     assert summaries.index(told) < summaries.index("hold_ended to client via email")
+
+
+@pytest.mark.parametrize(
+    ("decision", "outcome"), [("waived", "waive_fee"), ("fee_stands", "fee_stands")]
+)
+def test_both_sides_of_the_excuse_decision_closes_task_patch_are_stored(
+    decision: str, outcome: str
+) -> None:
+    """`excuse-decision-closes-task`: the same excused no-show, decided with the update
+    itself. Recorded before the patch, the provider's task stayed open; after it, the
+    decision closes it. Both replay (above)."""
+    before, after = f"appointment_excuse_{decision}_before", f"appointment_excuse_{decision}"
+    assert EXCUSE_DECISION_CLOSES_TASK not in _patches(before)
+    assert f"close task: {outcome}" not in _activity_summaries(before)
+    assert EXCUSE_DECISION_CLOSES_TASK in _patches(after)
+    assert f"close task: {outcome}" in _activity_summaries(after)
+
+
+def test_both_sides_of_the_last_call_closed_when_unconfirmed_patch_are_stored() -> None:
+    """`last-call-closed-when-unconfirmed`: the same silent client. Recorded before the
+    patch, the last call's task stayed open when the client was found unconfirmed; after it,
+    it closes as the earlier unanswered ones do. Both replay (above)."""
+    before, after = "appointment_no_show", "appointment_no_show_last_call_closed"
+    assert LAST_CALL_CLOSED_WHEN_UNCONFIRMED not in _patches(before)
+    assert LAST_CALL_CLOSED_WHEN_UNCONFIRMED in _patches(after)
+    unanswered = "close task: no_outcome"
+    assert _activity_summaries(after).count(unanswered) == (
+        _activity_summaries("appointment_no_show_beside").count(unanswered) + 1
+    )
 
 
 # A deliberately incompatible version of the appointment workflow, registered under the real

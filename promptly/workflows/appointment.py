@@ -372,7 +372,7 @@ class AppointmentWorkflow(AppointmentInLine):
     @workflow.update
     async def fee_stands(self, command: FeeStandsInput) -> AppointmentView:
         async with self._turn(lambda: self.validate_fee_stands(command)):
-            self._keep_fee(command)
+            await self._keep_fee(command)
             return self._view()
 
     @fee_stands.validator

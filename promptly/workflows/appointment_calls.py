@@ -11,6 +11,7 @@ from temporalio import workflow
 
 from promptly.workflows.appointment_state import UNCONFIRMED_ALERT, count
 from promptly.workflows.appointment_steps import AppointmentSteps
+from promptly.workflows.patches import LAST_CALL_CLOSED_WHEN_UNCONFIRMED
 from promptly.workflows.staff_tasks import open_case_task
 
 with workflow.unsafe.imports_passed_through():
@@ -96,13 +97,27 @@ class AppointmentCalls(AppointmentSteps):
             await self._confirmation_follow_ups_moot("confirmed", command.actor)
 
     async def _stop_calling(self, case: AppointmentCase) -> None:
-        """Every attempt made, no confirmation: the client is unconfirmed, the supervisor told."""
+        """Every attempt made, no confirmation: the client is unconfirmed, the supervisor told.
+        A last call nobody recorded counts as unanswered, as an earlier one does when the next
+        attempt comes."""
         self._update(next_call_at=None, awaiting_call_outcome=False)
+        last_unanswered = case.awaiting_call_outcome and workflow.patched(
+            LAST_CALL_CLOSED_WHEN_UNCONFIRMED
+        )
+        if last_unanswered:
+            self._note_unanswered_call(case.call_attempts)
         self._set_status(
             AppointmentStatus.UNCONFIRMED,
             SYSTEM,
             f"No confirmation after {case.call_attempts} call attempt(s)",
         )
+        if last_unanswered:
+            await self._close_task(
+                self._call_task_key(case.call_attempts),
+                "no_outcome",
+                "no confirmation after the last call attempt",
+                SYSTEM,
+            )
         await self._alert_supervisor(
             "unconfirmed",
             UNCONFIRMED_ALERT,
@@ -183,7 +198,8 @@ class AppointmentCalls(AppointmentSteps):
             )
 
     def _note_unanswered_call(self, attempt: int) -> None:
-        """The next attempt is due and attempt `attempt` has no outcome: it counts as none."""
+        """The next attempt is due (or none is left) and attempt `attempt` has no outcome: it
+        counts as none."""
         self._note(
             TimelineKind.DECISION,
             SYSTEM,

@@ -14,12 +14,17 @@ from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.appointment_sends import AppointmentSends
 from promptly.workflows.appointment_state import ACK_MISSING_ALERT, PREPAY_FLAG, count
-from promptly.workflows.patches import RESCHEDULE_NOTES_CALL_PLAN, on_baseline
+from promptly.workflows.patches import (
+    EXCUSE_DECISION_CLOSES_TASK,
+    RESCHEDULE_NOTES_CALL_PLAN,
+    on_baseline,
+)
 from promptly.workflows.search_attributes import (
     APPOINTMENT_START,
     APPOINTMENT_STATUS,
     CLIENT_ID,
 )
+from promptly.workflows.staff_tasks import task_key
 from promptly.workflows.survey import SurveyWorkflow
 
 with workflow.unsafe.imports_passed_through():
@@ -352,8 +357,17 @@ class AppointmentSteps(AppointmentSends):
         self._unflag(PREPAY_FLAG)
         self._tell_fee_waived(command.reason)
         await self._write_billing(record)
+        await self._excuse_decided("waive_fee", command.reason, command.actor)
 
-    def _keep_fee(self, command: FeeStandsInput) -> None:
+    async def _excuse_decided(self, outcome: str, reason: str, actor: Actor) -> None:
+        """A decision made with the update itself answers the provider's task on the
+        client's excuse: it closes, so nobody decides twice."""
+        if self.case.excuse is not None and workflow.patched(EXCUSE_DECISION_CLOSES_TASK):
+            await self._close_task(
+                task_key(f"excuse/{self.case.reschedules}"), outcome, reason, actor
+            )
+
+    async def _keep_fee(self, command: FeeStandsInput) -> None:
         """The fee stands after the client's excuse (or a late move): the case says so, and
         the client hears it with the reason (cases from before messages beside the plan:
         the timeline only)."""
@@ -369,6 +383,8 @@ class AppointmentSteps(AppointmentSends):
                 link_actions=[],
                 extra={"reason": command.reason, "fee_for_moving": moving},
             )
+        if not moving:
+            await self._excuse_decided("fee_stands", command.reason, command.actor)
 
     def _tell_fee_waived(
         self, reason: str, purpose: str | None = None, *, fee_for_moving: bool = False

@@ -67,6 +67,14 @@ RESCHEDULE_NOTES_CALL_PLAN = "reschedule-notes-call-plan"
 # promised news within 24 hours.
 HOLD_TELLS_CUSTOMER = "hold-tells-customer"
 
+# Appointments: a provider's decision on a no-show excuse made with `waive_fee` or `fee_stands`
+# itself closes the decision task it answers. Before it, the task stayed open, and completing
+# it later could tell the client the opposite of what they had been told.
+EXCUSE_DECISION_CLOSES_TASK = "excuse-decision-closes-task"
+# Appointments: the last follow-up call without an outcome is treated as no answer when the
+# client is found unconfirmed, as the earlier ones are when the next attempt comes: its task
+# closes (`no_outcome`). Before it, the task stayed open after the supervisor was alerted.
+LAST_CALL_CLOSED_WHEN_UNCONFIRMED = "last-call-closed-when-unconfirmed"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
