@@ -24,7 +24,11 @@ from promptly.workflows.appointment_state import (
 )
 from promptly.workflows.case_sends import client_message_task
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, to_client
-from promptly.workflows.patches import ACKNOWLEDGED_NOTICE_MOOT, PROVIDER_WITHOUT_EMAIL_BY_HAND
+from promptly.workflows.patches import (
+    ACKNOWLEDGED_NOTICE_MOOT,
+    MOOT_FAILURE_NOT_HANDED_ON,
+    PROVIDER_WITHOUT_EMAIL_BY_HAND,
+)
 from promptly.workflows.staff_tasks import close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
@@ -71,18 +75,36 @@ class AppointmentSends(AppointmentState):
         to pass it on (due `task_due`, at once by default); a cancelled one is only noted.
         """
         rounds = self.case.reschedules
+        started = self._sends.changes
+
+        def made_moot() -> bool:
+            """A change cancelled this send's group while its failure was being recorded:
+            it found nothing to cancel, and nobody is to pass the message on."""
+            return self._sends.moot_since(group, started) and workflow.patched(
+                MOOT_FAILURE_NOT_HANDED_ON
+            )
 
         async def settle(message: SendMessageRequest, delivery: Delivery) -> None:
+            failed = not delivery.sent and not delivery.cancelled
+            hand_on = failed and not made_moot()
             with self._journal.quietly():
                 self._promises.delivered_by(group, delivery)
                 self._note(delivery.kind, SYSTEM, delivery.detail, **delivery.data)
                 if delivery.sent:
                     if on_sent is not None and self.case.reschedules == rounds:
                         on_sent()
-                elif not delivery.cancelled:
+                elif hand_on:
                     self._flag(if_failed)
-            if not delivery.sent and not delivery.cancelled:
-                await self._hand_to_front_desk(message, delivery, if_failed, task_kind, task_due)
+            if hand_on:
+                key = await self._hand_to_front_desk(
+                    message, delivery, if_failed, task_kind, task_due
+                )
+                if made_moot():
+                    # Made moot while the task was being written, after the change closed
+                    # the case's tasks: this one is closed here.
+                    await self._close_task(
+                        key, "superseded", "the appointment changed meanwhile", SYSTEM
+                    )
             await self._save()
 
         self._sends.start(
@@ -150,9 +172,9 @@ class AppointmentSends(AppointmentState):
         concern: str,
         kind: TaskKind,
         due: datetime | None,
-    ) -> None:
+    ) -> str:
         """A message that will not go out becomes a front-desk task to pass it on; the task
-        done clears its flag `concern`."""
+        done clears its flag `concern`. Returns the task's key."""
         what = message.template.replace("_", " ")
         confirmation = kind is TaskKind.SEND_CONFIRMATION_MANUALLY
         request = client_message_task(
@@ -174,6 +196,7 @@ class AppointmentSends(AppointmentState):
                 template=message.template,
                 due_at=request.due_at.isoformat(),
             )
+        return request.idempotency_key
 
     def _confirmation_template(self) -> str:
         """A client who prefers the phone gets the confirmation written to be read out."""
@@ -272,7 +295,7 @@ class AppointmentSends(AppointmentState):
     async def _cancel_sends_for_the_old_visit(self) -> None:
         """A cancel or a reschedule: every send planned for the visit as it was is moot; a fee
         waiver already granted still is news to the client."""
-        await self._sends.cancel(self._sends.groups() - {"fee_waived"})
+        await self._sends.cancel_all_but("fee_waived")
 
     async def _close_task(self, key: str, outcome: str, note: str, actor: Actor) -> None:
         await close_task(key, outcome, note, actor, summary=f"close task: {outcome}")

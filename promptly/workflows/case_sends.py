@@ -126,10 +126,6 @@ class CaseSends:
         self._flag = flag
         self._handed_on = handed_on
         self._saved = saved
-        # Cancellations so far, and the count at which each group was last made moot.
-        self._changes = 0
-        self._moot_at: dict[str, int] = {}
-        self._started_groups: set[str] = set()
 
     def start(
         self,
@@ -144,14 +140,13 @@ class CaseSends:
         """Start `message` and return at once. When it cannot go out (refused, or still failing
         when `budget` is spent) the case gets the flag `if_failed` and a `task` to pass it on.
         `settled` hears whether it went out (not when a change of the case cancelled it)."""
-        started = self._changes
-        self._started_groups.add(group)
+        started = self._sends.changes
 
         async def settle(sent: SendMessageRequest, delivery: Delivery) -> None:
             self._note(delivery.kind, delivery.detail, delivery.data)
             if settled is not None and not delivery.cancelled:
                 settled(delivery.sent)
-            moot = self._moot_at.get(group, -1) > started
+            moot = self._sends.moot_since(group, started)
             if not delivery.sent and not delivery.cancelled and not moot:
                 self._flag(if_failed)
                 request = task(sent, delivery)
@@ -167,7 +162,7 @@ class CaseSends:
                         "template": sent.template,
                     },
                 )
-                if self._moot_at.get(group, -1) > started:
+                if self._sends.moot_since(group, started):
                     # A change made it moot while the task was being written, after it
                     # closed the case's tasks: this one is closed here.
                     await close_task(
@@ -189,14 +184,10 @@ class CaseSends:
     async def cancel(self, groups: Iterable[str]) -> int:
         """Cancel the sends of `groups`; returns once none of them can reach a channel, and a
         failure of theirs still being handled asks nobody to pass it on."""
-        wanted = set(groups)
-        self._changes += 1
-        for group in wanted:
-            self._moot_at[group] = self._changes
-        return await self._sends.cancel(wanted)
+        return await self._sends.cancel(groups)
 
     async def cancel_all_but(self, *keep: str) -> int:
-        return await self.cancel(self._started_groups - set(keep))
+        return await self._sends.cancel_all_but(*keep)
 
     async def drain(self) -> None:
         """Wait until every send ended and its outcome was recorded."""

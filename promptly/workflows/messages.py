@@ -168,6 +168,12 @@ class Sends:
     def __init__(self, retry: RetryPolicy) -> None:
         self._retry = retry
         self._in_flight: dict[str, _InFlight] = {}
+        # Cancellations so far, and the count at which each group was last made moot: a send
+        # whose failure is still being recorded when a change cancels its group has nothing
+        # left to cancel, yet must not be handed on (`moot_since`).
+        self.changes = 0
+        self._moot_at: dict[str, int] = {}
+        self._started_groups: set[str] = set()
 
     def start(
         self,
@@ -185,6 +191,7 @@ class Sends:
         key = message.idempotency_key
         if key in self._in_flight:
             return
+        self._started_groups.add(group)
         to, _ = _describe(message)
         handle = workflow.start_activity_method(
             MessagingActivities.send_message,
@@ -230,10 +237,14 @@ class Sends:
         return any(not s.settled and (not groups or s.group in groups) for s in self._sends())
 
     async def cancel(self, groups: Iterable[str] | None = None) -> int:
-        """Cancel the unsettled sends of `groups` (all when None); return once each activity
-        acknowledged, so none of them reaches a channel afterwards. Returns how many."""
-        wanted = None if groups is None else set(groups)
-        moot = [s for s in self._sends() if not s.settled and (wanted is None or s.group in wanted)]
+        """Make `groups` (every group started, when None) moot and cancel their unsettled
+        sends; return once each activity acknowledged, so none of them reaches a channel
+        afterwards. Returns how many."""
+        wanted = self._started_groups.copy() if groups is None else set(groups)
+        self.changes += 1
+        for group in wanted:
+            self._moot_at[group] = self.changes
+        moot = [s for s in self._sends() if not s.settled and s.group in wanted]
         for send in moot:
             send.handle.cancel()
         for send in moot:
@@ -241,6 +252,14 @@ class Sends:
             # first); its supervisor records that outcome.
             await workflow.wait_condition(lambda s=send: s.handle.done())  # type: ignore[misc]
         return len(moot)
+
+    async def cancel_all_but(self, *keep: str) -> int:
+        """`cancel` every group started but `keep`."""
+        return await self.cancel(self._started_groups - set(keep))
+
+    def moot_since(self, group: str, changes: int) -> bool:
+        """A change made `group` moot after `changes` (the count when a send of it started)."""
+        return self._moot_at.get(group, -1) > changes
 
     async def drain(self) -> None:
         """Wait until every send ended and its outcome was recorded."""

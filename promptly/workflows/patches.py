@@ -75,6 +75,11 @@ EXCUSE_DECISION_CLOSES_TASK = "excuse-decision-closes-task"
 # client is found unconfirmed, as the earlier ones are when the next attempt comes: its task
 # closes (`no_outcome`). Before it, the task stayed open after the supervisor was alerted.
 LAST_CALL_CLOSED_WHEN_UNCONFIRMED = "last-call-closed-when-unconfirmed"
+# Appointments: a send whose failure is still being recorded when a change (a cancel, a
+# reschedule, a confirmation) makes it moot is not handed to the front desk: no flag, no
+# task to pass on a message for a visit that no longer stands. Asked only in that race;
+# before it, the task was written after the change had closed the case's tasks.
+MOOT_FAILURE_NOT_HANDED_ON = "moot-failure-not-handed-on"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
