@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +22,14 @@ from temporalio.testing import WorkflowEnvironment
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, sign, with_api_keys
-from tests.helpers import appointment, messages, next_local, settled, sleep_until
+from tests.helpers import (
+    appointment,
+    messages,
+    next_local,
+    provider_decisions,
+    settled,
+    sleep_until,
+)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -268,6 +276,9 @@ async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
     assert excuse.status_code == 200, excuse.text
     [decision] = await _tasks(http, request.workflow_id, kind="provider_decision")
     assert decision["assignee"] == "provider"
+    # The visit's provider finds it among their own decisions; another provider does not.
+    assert await _tasks(http, request.workflow_id, provider_id="P-3") == [decision]
+    assert await _tasks(http, request.workflow_id, provider_id="P-4") == []
     # The provider decides knowing which visit, and that their reason reaches the client.
     assert decision["details"].startswith("Physiotherapy consultation on ")
     assert "Excuse: flu." in decision["details"] and "sent to the client" in decision["details"]
@@ -285,3 +296,26 @@ async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
     # A free reschedule is open again; confirming the missed visit is not.
     assert (await http.get(links["reschedule"])).status_code == 200
     assert (await http.get(links["confirm"])).status_code == 409
+
+
+async def test_a_provider_lists_their_own_decisions_not_every_providers(
+    skipping_api: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    """Every no-show excuse goes to the role `provider`, so `assignee=provider` lists every
+    provider's; `provider_id` lists the decisions one provider takes."""
+    http = skipping_api
+    mine, theirs = (f"P-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    filed = await provider_decisions(pool, mine, theirs)
+
+    async def listed(provider_id: str) -> list[tuple[int, str]]:
+        filters = {"assignee": "provider", "provider_id": provider_id}
+        response = await http.get("/tasks", params=filters, headers=STAFF_KEY)
+        assert response.status_code == 200, response.text
+        return [(task["id"], task["data"]["provider_id"]) for task in response.json()["items"]]
+
+    assert await listed(mine) == [(filed[mine], mine)]
+    assert await listed(theirs) == [(filed[theirs], theirs)]
+    wrong = await http.get("/tasks", params={"provider_id": "P 3"}, headers=STAFF_KEY)
+    assert wrong.status_code == 422, wrong.text
+    assert wrong.json()["errors"][0]["field"] == "provider_id"
+    assert wrong.json()["errors"][0]["reason"].startswith("must be 1 to 64 letters")

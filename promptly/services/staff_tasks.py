@@ -285,11 +285,14 @@ async def find_tasks(
     kind: TaskKind | None = None,
     status: str = "open",
     case_id: str | None = None,
+    provider_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
     include_demo: bool = False,
 ) -> list[StaffTask]:
-    """Tasks soonest due first; `status` open, done or all."""
+    """Tasks soonest due first; `status` open, done or all. `provider_id`: the tasks whose
+    data names that provider (a no-show excuse's decision): they all go to the role
+    `provider`, and each provider is to see their own, not every provider's."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"""SELECT {_TASK_COLUMNS} FROM staff_tasks
@@ -297,6 +300,8 @@ async def find_tasks(
                    AND (%(kind)s::text IS NULL OR kind = %(kind)s)
                    AND (%(status)s::text IS NULL OR status = %(status)s)
                    AND (%(case_id)s::text IS NULL OR case_id = %(case_id)s)
+                   AND (%(provider_id)s::text IS NULL
+                        OR data ->> 'provider_id' = %(provider_id)s)
                    AND (%(with_demo)s OR %(case_id)s::text IS NOT NULL
                         OR case_id NOT LIKE %(demo)s)
                  ORDER BY due_at, id
@@ -306,6 +311,7 @@ async def find_tasks(
                 "kind": kind.value if kind else None,
                 "status": None if status == "all" else status,
                 "case_id": case_id,
+                "provider_id": provider_id,
                 # Demo cases stay out of the inbox unless asked for (or named).
                 "with_demo": include_demo,
                 "demo": DEMO_CASE_ID_LIKE,
