@@ -83,10 +83,14 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         assert header.split() == ["id", "due", "kind", "assignee", "status", "title"]
         task_id = row.split()[0]
         assert "call_client" in row and "front_desk" in row and "open" in row
-        # The desk reads the whole task: what to read out, and the number to call.
+        # The desk reads the whole task: whom to call, in English as every task's title, the
+        # script to say in the client's language, and the number to call.
         shown = await promptly("tasks", "show", task_id)
         assert shown.exit_code == 0, shown.output
-        assert "Zadzwoń i potwierdź wizytę: " in shown.stdout and "read out" not in shown.stdout
+        title = shown.stdout.splitlines()[0].split(": ", 1)[1]
+        assert title.startswith("Call Anna Nowak to confirm Physiotherapy consultation on ")
+        assert "Zadzwoń" not in shown.stdout and "read out" not in shown.stdout
+        assert "Potwierdź telefonicznie (klient: Anna Nowak" in shown.stdout
         assert "Numer referencyjny" in shown.stdout
         assert "phone: +48600100200" in shown.stdout
 
