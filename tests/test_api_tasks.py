@@ -200,8 +200,16 @@ async def test_the_desk_records_a_reschedule_agreed_on_the_call_from_the_task(
     assert "e.g. appointment-A-1" in short.json()["errors"][0]["reason"]
     path = f"/tasks/{call['id']}/complete"
 
+    # Without the time agreed: bad input naming the field, and the task stays open for it.
     vague = await http.post(path, json={"outcome": "reached_rescheduled"}, headers=STAFF_KEY)
-    assert vague.status_code == 409 and "needs new_start" in vague.json()["reason"]
+    assert vague.status_code == 422, vague.text
+    assert vague.json()["errors"] == [
+        {
+            "field": "new_start",
+            "reason": "required with reached_rescheduled: the time agreed with the client",
+        }
+    ]
+    assert (await http.get(f"/tasks/{call['id']}", headers=STAFF_KEY)).json() == call
     agreed = request.start + timedelta(days=7)
     moved = await http.post(
         path,

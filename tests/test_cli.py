@@ -274,6 +274,14 @@ def test_a_list_filter_the_api_would_refuse_is_refused_here_too(args: list[str],
     assert said in " ".join(ended.output.split())
 
 
+def test_a_reschedule_agreed_on_a_call_without_its_time_is_refused_naming_it() -> None:
+    """Exit 2 naming new_start before anything is sent, as the API's 422."""
+    ended = CliRunner().invoke(app, ["call-outcome", "A-1", "reached_rescheduled"])
+    assert ended.exit_code == 2, ended.output
+    said = "new_start: required with reached_rescheduled: the time agreed with the client"
+    assert said in " ".join(ended.output.split())
+
+
 async def test_a_provider_lists_their_own_decisions_from_the_terminal(
     pool: AsyncConnectionPool, promptly: Promptly
 ) -> None:
