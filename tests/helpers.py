@@ -17,8 +17,10 @@ from temporalio.client import Client, WorkflowExecutionDescription
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from promptly.activities.tasks import insert_task
 from promptly.domain.appointments.models import AppointmentRequest
-from promptly.domain.common import Actor, ActorKind
+from promptly.domain.common import Actor, ActorKind, RecipientRole
+from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
 CLIENT = Actor(kind=ActorKind.CLIENT, id="C-17")
 STAFF = Actor(kind=ActorKind.STAFF, id="desk-1")
@@ -132,6 +134,27 @@ async def tasks(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT * FROM staff_tasks WHERE case_id = %s ORDER BY id", (case_id,))
         return await cur.fetchall()
+
+
+async def provider_decisions(pool: AsyncConnectionPool, *providers: str) -> dict[str, int]:
+    """One open no-show excuse decision per provider, each on its own visit, filed as
+    `excuse_no_show` files it (assignee `provider`, the provider only in the data): provider →
+    task id."""
+    filed: dict[str, int] = {}
+    async with pool.connection() as conn:
+        for provider in providers:
+            case_id = f"appointment-A-{uuid.uuid4().hex[:10]}"
+            request = CreateTaskRequest(
+                idempotency_key=f"{case_id}/excuse/0",
+                case_id=case_id,
+                kind=TaskKind.PROVIDER_DECISION,
+                assignee=RecipientRole.PROVIDER,
+                title="Decide on Anna Nowak's no-show excuse",
+                due_at=datetime.now(UTC) + timedelta(days=1),
+                data={"provider_id": provider},
+            )
+            filed[provider] = (await insert_task(conn, request)).task_id
+    return filed
 
 
 async def stored_attention(pool: AsyncConnectionPool, case_id: str) -> list[str]:

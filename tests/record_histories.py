@@ -28,7 +28,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
@@ -52,6 +52,7 @@ from promptly.domain.common import Actor, ActorKind
 from promptly.domain.complaints.models import (
     CloseComplaintInput,
     ComplaintStatus,
+    ComplaintView,
     CustomerVerdictInput,
     HoldInput,
     ProposeResolutionInput,
@@ -435,8 +436,10 @@ async def inquiry_promoted(env: WorkflowEnvironment, settings: Settings) -> Reco
         InquiryWorkflow.promote,
         PromoteInquiryInput(category="billing", severity=Severity.HIGH, actor=AGENT),
     )
-    complaint = env.client.get_workflow_handle_for(
-        ComplaintWorkflow.run, f"complaint-{promoted.complaint_id}"
+    complaint: WorkflowHandle[ComplaintWorkflow, ComplaintView] = (
+        env.client.get_workflow_handle_for(
+            ComplaintWorkflow.run, f"complaint-{promoted.complaint_id}"
+        )
     )
     await env.sleep(timedelta(minutes=1))
     await complaint.execute_update(

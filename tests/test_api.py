@@ -272,6 +272,12 @@ async def test_refused_updates_are_409_with_the_reason_and_change_nothing(
     assert call.json()["reason"] == (
         "record_call_outcome refused: no follow-up call has been requested yet"
     )
+    # A reschedule agreed on a call without the time agreed is bad input, whatever the state.
+    vague = await api.post(
+        f"{base}/record_call_outcome", json={"outcome": "reached_rescheduled"}, headers=STAFF_KEY
+    )
+    assert vague.status_code == 422, vague.text
+    assert list(_fields(vague)) == ["new_start"]
     complete = await api.post(f"{base}/complete", json={}, headers=STAFF_KEY)
     assert complete.status_code == 409
     assert "Booked" in complete.json()["reason"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +22,14 @@ from temporalio.testing import WorkflowEnvironment
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, sign, with_api_keys
-from tests.helpers import appointment, messages, next_local, settled, sleep_until
+from tests.helpers import (
+    appointment,
+    messages,
+    next_local,
+    provider_decisions,
+    settled,
+    sleep_until,
+)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -192,8 +200,16 @@ async def test_the_desk_records_a_reschedule_agreed_on_the_call_from_the_task(
     assert "e.g. appointment-A-1" in short.json()["errors"][0]["reason"]
     path = f"/tasks/{call['id']}/complete"
 
+    # Without the time agreed: bad input naming the field, and the task stays open for it.
     vague = await http.post(path, json={"outcome": "reached_rescheduled"}, headers=STAFF_KEY)
-    assert vague.status_code == 409 and "needs new_start" in vague.json()["reason"]
+    assert vague.status_code == 422, vague.text
+    assert vague.json()["errors"] == [
+        {
+            "field": "new_start",
+            "reason": "required with reached_rescheduled: the time agreed with the client",
+        }
+    ]
+    assert (await http.get(f"/tasks/{call['id']}", headers=STAFF_KEY)).json() == call
     agreed = request.start + timedelta(days=7)
     moved = await http.post(
         path,
@@ -268,6 +284,9 @@ async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
     assert excuse.status_code == 200, excuse.text
     [decision] = await _tasks(http, request.workflow_id, kind="provider_decision")
     assert decision["assignee"] == "provider"
+    # The visit's provider finds it among their own decisions; another provider does not.
+    assert await _tasks(http, request.workflow_id, provider_id="P-3") == [decision]
+    assert await _tasks(http, request.workflow_id, provider_id="P-4") == []
     # The provider decides knowing which visit, and that their reason reaches the client.
     assert decision["details"].startswith("Physiotherapy consultation on ")
     assert "Excuse: flu." in decision["details"] and "sent to the client" in decision["details"]
@@ -320,3 +339,26 @@ async def test_a_decision_made_with_the_update_itself_closes_the_providers_task(
     await settled(env.client, request.workflow_id)
     told = [m["template"] for m in await messages(pool, request.workflow_id)]
     assert "fee_waived" in told and "fee_stands" not in told
+
+
+async def test_a_provider_lists_their_own_decisions_not_every_providers(
+    skipping_api: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    """Every no-show excuse goes to the role `provider`, so `assignee=provider` lists every
+    provider's; `provider_id` lists the decisions one provider takes."""
+    http = skipping_api
+    mine, theirs = (f"P-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    filed = await provider_decisions(pool, mine, theirs)
+
+    async def listed(provider_id: str) -> list[tuple[int, str]]:
+        filters = {"assignee": "provider", "provider_id": provider_id}
+        response = await http.get("/tasks", params=filters, headers=STAFF_KEY)
+        assert response.status_code == 200, response.text
+        return [(task["id"], task["data"]["provider_id"]) for task in response.json()["items"]]
+
+    assert await listed(mine) == [(filed[mine], mine)]
+    assert await listed(theirs) == [(filed[theirs], theirs)]
+    wrong = await http.get("/tasks", params={"provider_id": "P 3"}, headers=STAFF_KEY)
+    assert wrong.status_code == 422, wrong.text
+    assert wrong.json()["errors"][0]["field"] == "provider_id"
+    assert wrong.json()["errors"][0]["reason"].startswith("must be 1 to 64 letters")

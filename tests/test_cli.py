@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from promptly.config import Settings
 from promptly.domain.readable_time import readable
 from promptly.worker import create_worker
 from tests.complaint_helpers import complaint, complaint_payload, inquiry
-from tests.helpers import appointment, tasks, until
+from tests.helpers import appointment, provider_decisions, tasks, until
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 
@@ -82,10 +83,14 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         assert header.split() == ["id", "due", "kind", "assignee", "status", "title"]
         task_id = row.split()[0]
         assert "call_client" in row and "front_desk" in row and "open" in row
-        # The desk reads the whole task: what to read out, and the number to call.
+        # The desk reads the whole task: whom to call, in English as every task's title, the
+        # script to say in the client's language, and the number to call.
         shown = await promptly("tasks", "show", task_id)
         assert shown.exit_code == 0, shown.output
-        assert "Zadzwoń i potwierdź wizytę: " in shown.stdout and "read out" not in shown.stdout
+        title = shown.stdout.splitlines()[0].split(": ", 1)[1]
+        assert title.startswith("Call Anna Nowak to confirm Physiotherapy consultation on ")
+        assert "Zadzwoń" not in shown.stdout and "read out" not in shown.stdout
+        assert "Potwierdź telefonicznie (klient: Anna Nowak" in shown.stdout
         assert "Numer referencyjny" in shown.stdout
         assert "phone: +48600100200" in shown.stdout
 
@@ -258,6 +263,7 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
         (["complaint", "list", "--status", "Bogus"], "'Bogus' is not one of"),
         (["complaint", "list", "--department", "x y"], "'x y' is no department id"),
         (["inquiry", "list", "--limit", "-5"], "Invalid value for '--limit'"),
+        (["tasks", "list", "--provider", "P 3"], "'P 3' is no provider id"),
     ],
 )
 def test_a_list_filter_the_api_would_refuse_is_refused_here_too(args: list[str], said: str) -> None:
@@ -266,6 +272,28 @@ def test_a_list_filter_the_api_would_refuse_is_refused_here_too(args: list[str],
     ended = CliRunner().invoke(app, args)
     assert ended.exit_code == 2, ended.output
     assert said in " ".join(ended.output.split())
+
+
+def test_a_reschedule_agreed_on_a_call_without_its_time_is_refused_naming_it() -> None:
+    """Exit 2 naming new_start before anything is sent, as the API's 422."""
+    ended = CliRunner().invoke(app, ["call-outcome", "A-1", "reached_rescheduled"])
+    assert ended.exit_code == 2, ended.output
+    said = "new_start: required with reached_rescheduled: the time agreed with the client"
+    assert said in " ".join(ended.output.split())
+
+
+async def test_a_provider_lists_their_own_decisions_from_the_terminal(
+    pool: AsyncConnectionPool, promptly: Promptly
+) -> None:
+    """`--assignee provider` lists every provider's decisions; `--provider` one provider's."""
+    mine, theirs = (f"P-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    filed = await provider_decisions(pool, mine, theirs)
+    listed = await promptly("tasks", "list", "--assignee", "provider", "--provider", mine)
+    assert listed.exit_code == 0, listed.output
+    header, *rows = listed.stdout.splitlines()
+    assert header.split()[:4] == ["id", "due", "kind", "assignee"]
+    assert [row.split()[0] for row in rows] == [str(filed[mine])]
+    assert "no-show excuse" in rows[0]
 
 
 async def test_the_desk_records_a_phone_customers_verdict_from_the_terminal(

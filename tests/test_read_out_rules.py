@@ -69,33 +69,53 @@ def test_only_a_message_to_the_client_goes_another_way() -> None:
 
 
 def test_the_call_task_says_whom_to_call_once() -> None:
-    # A message for the client: the desk is told to read it out.
+    # A message for the client: the desk is told to read it out, as the client will hear it.
     assert (
-        call_task_title("reminder", "Anna Nowak", "Reminder: your visit")
+        call_task_title("reminder", "Anna Nowak", "Reminder: your visit", {}, "Europe/Warsaw")
         == "Call Anna Nowak and read out: Reminder: your visit"
     )
-    assert call_task_title("reminder", "", "Reminder") == "Call the client and read out: Reminder"
-    # The confirmation's script already says whom to call and why.
-    script = "Call Anna Nowak to confirm Dental check-up on Mon 3 Dec, 09:00"
-    assert call_task_title("phone_confirmation", "Anna Nowak", script) == script
+    assert (
+        call_task_title("reminder", "", "Reminder", {}, "Europe/Warsaw")
+        == "Call the client and read out: Reminder"
+    )
+
+
+@pytest.mark.parametrize("locale", list(Locale))
+def test_the_confirmation_call_is_titled_in_english_whatever_the_clients_language(
+    locale: Locale,
+) -> None:
+    """The desk's script is in the client's language, to be said to them; its task's title is
+    for the staff, in English and office time, as every other task's."""
+    context = _DESK_CONTEXT | {"links": {}}
+    script = render("phone_confirmation", locale, "Europe/Warsaw", context, Channel.PHONE)
+    title = call_task_title(
+        "phone_confirmation", "Anna Nowak", script.subject, context, "Europe/Warsaw"
+    )
+    assert title == "Call Anna Nowak to confirm Physiotherapy on Monday, 7 December 2026, 09:00"
+    # In the office's time, which the desk's other times are in.
+    london = call_task_title("phone_confirmation", "Anna Nowak", "", context, "Europe/London")
+    assert london.endswith("7 December 2026, 08:00")
+
+
+_DESK_CONTEXT: dict[str, object] = {
+    "case_id": "appointment-A-1",
+    "reference": "A-1",
+    "client_name": "Anna Nowak",
+    "phone": "+48600100200",
+    "service": "Physiotherapy",
+    "start": "2026-12-07T09:00:00+01:00",
+    "location": "ul. Prosta 1",
+    "provider_name": "Jan Kowalski",
+    "instructions": "",
+    "price": "",
+    "rescheduled": False,
+    "prepayment_required": False,
+    "late_reschedule_charged": False,
+}
 
 
 def _desk_script(locale: Locale, **flags: object) -> str:
-    context = {
-        "case_id": "appointment-A-1",
-        "reference": "A-1",
-        "client_name": "Anna Nowak",
-        "phone": "+48600100200",
-        "service": "Physiotherapy",
-        "start": "2026-12-07T09:00:00+01:00",
-        "location": "ul. Prosta 1",
-        "provider_name": "Jan Kowalski",
-        "instructions": "",
-        "price": "",
-        "rescheduled": False,
-        "prepayment_required": False,
-        "late_reschedule_charged": False,
-    } | flags
+    context = _DESK_CONTEXT | flags
     return render("phone_confirmation", locale, "Europe/Warsaw", context, Channel.PHONE).body
 
 

@@ -13,7 +13,6 @@ from psycopg import AsyncConnection
 
 from promptly.activities.calendar_attachments import Attachment
 from promptly.activities.tasks import insert_task, supersede_read_outs
-from promptly.domain import read_outs
 from promptly.domain.common import Channel, RecipientRole
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
 
@@ -31,6 +30,9 @@ class OutgoingMessage:
     template: str
     # Rebuilt from the request on a retry; only the email channel can carry them.
     attachments: tuple[Attachment, ...] = ()
+    # By phone, the title of the desk's call task, in the staff's language
+    # (read_outs.call_task_title); the other channels have none.
+    task_title: str = ""
 
 
 class PermanentDeliveryError(Exception):
@@ -123,7 +125,7 @@ class StaffCallChannel:
                 case_id=message.case_id,
                 kind=TaskKind.CALL_CLIENT,
                 assignee=RecipientRole.FRONT_DESK,
-                title=read_outs.call_task_title(message.template, message.name, message.subject),
+                title=message.task_title,
                 details=message.body,
                 due_at=datetime.now(UTC),
                 data={"phone": message.address, "message_id": message.message_id},

@@ -40,7 +40,7 @@ from promptly.activities.channels import (
     TransientDeliveryError,
     retry_delay,
 )
-from promptly.domain import errors, links, metrics
+from promptly.domain import errors, links, metrics, read_outs
 from promptly.domain.common import Channel, RecipientRole
 from promptly.domain.messages import (
     AbandonMessageRequest,
@@ -168,6 +168,17 @@ class MessagingActivities:
                     else rendered.body
                 ),
                 attachments=(invitation,) if invitation is not None else (),
+                task_title=(
+                    read_outs.call_task_title(
+                        request.template,
+                        recipient.name,
+                        ledger.subject,
+                        context,
+                        self._staff.office_timezone or recipient.timezone,
+                    )
+                    if request.channel is Channel.PHONE
+                    else ""
+                ),
             )
             await _not_cancelled(errors_so_far)
             channel = self._channels[request.channel]

@@ -1,9 +1,10 @@
 """`POST /{plural}/{id}/{action}`: one route per update of the case-kind registry
 (promptly/services/case_kinds.py), each with its own typed body in the OpenAPI document.
 
-Every route does the same: check the body (422 naming the field, a time in the past included),
-fill the actor from the API key, run the update with the request's idempotency key, answer the
-case's status. A refusal by the case's rules is 409 (promptly/services/updates.py).
+Every route does the same: check the body (422 naming the field, a time in the past and what
+the update's own check finds included), fill the actor from the API key, run the update with
+the request's idempotency key, answer the case's status. A refusal by the case's rules is 409
+(promptly/services/updates.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from promptly.api.auth import ACT, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind, Model
-from promptly.domain.future_times import past_time_problems
 from promptly.domain.text_patterns import BUSINESS_ID
 from promptly.services.case_kinds import CaseKind, CaseUpdate
 from promptly.services.case_parties import parties, stranger
@@ -138,10 +138,11 @@ def _update_endpoint(kind: CaseKind, update: CaseUpdate) -> Callable[..., Awaita
             argument = update_argument(update, body, params["caller"])
         except ValidationError as err:
             raise invalid_input(validation_problems(err.errors())) from err
-        # A time in the past is bad input (422 naming the field), as at booking.
-        past = past_time_problems(argument, datetime.now(UTC))
-        if past:
-            raise invalid_input(past)
+        # Bad input the model does not refuse (a time in the past, as at booking; a call's
+        # reschedule without its time) is a 422 naming the field, before the case is asked.
+        problems = update.input_problems(argument, datetime.now(UTC))
+        if problems:
+            raise invalid_input(problems)
         client = request.app.state.client
         named = getattr(body, "actor", None)
         if named is not None and named.kind in (ActorKind.CLIENT, ActorKind.PROVIDER):

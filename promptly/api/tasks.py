@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import AfterValidator, BaseModel, Field
 
 from promptly.api.auth import TASKS, Caller, require
+from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.domain.appointments.models import AppointmentView
 from promptly.domain.complaints.models import ComplaintView
@@ -53,6 +54,13 @@ async def list_tasks(
         Query(description="a case's workflow id, e.g. appointment-A-1001"),
         AfterValidator(lambda value: value if value is None else case_filter(value)),
     ] = None,
+    provider_id: Annotated[
+        BusinessIdQuery | None,
+        Query(
+            description="a provider's id, e.g. P-3: the tasks that provider decides (a no-show "
+            "excuse's provider_decision), not every provider's"
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> TaskList:
@@ -63,6 +71,7 @@ async def list_tasks(
         kind=kind,
         status=status,
         case_id=case_id,
+        provider_id=provider_id,
         limit=limit,
         offset=offset,
     )

@@ -28,7 +28,6 @@ from promptly.cli.common import run_with_client
 from promptly.cli.keys import IdempotencyKeyOption, cli_update_id, command_key
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind, Model
-from promptly.domain.future_times import past_time_problems
 from promptly.domain.readable_time import readable, readable_text
 from promptly.services.case_kinds import CaseKind, CaseUpdate
 from promptly.services.case_starts import create_case
@@ -257,9 +256,9 @@ def _update_command(kind: CaseKind, update: CaseUpdate, show: ShowView) -> Calla
             argument = update.input.model_validate(values)
         except ValidationError as err:
             refuse(validation_problems(err.errors()))
-        past = past_time_problems(argument, datetime.now(UTC))
-        if past:
-            refuse(past)
+        problems = update.input_problems(argument, datetime.now(UTC))
+        if problems:
+            refuse(problems)
         run_case_update(
             kind, params[kind.id_field], update, argument, params["idempotency_key"], show
         )

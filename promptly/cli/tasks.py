@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import typer
@@ -14,6 +15,7 @@ from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind
 from promptly.domain.readable_time import readable
 from promptly.domain.tasks import TaskKind
+from promptly.domain.text_patterns import BUSINESS_ID
 from promptly.services import staff_tasks
 from promptly.services.errors import ServiceError
 from promptly.services.idempotency import derived_id
@@ -33,12 +35,27 @@ def _table(tasks: list[StaffTask], timezone: str) -> list[str]:
     return rows
 
 
+def _provider_id(value: str | None) -> str | None:
+    """A provider's id as the API takes it (`GET /tasks?provider_id=`): exit 2 naming it."""
+    if value is not None and not re.match(BUSINESS_ID.regex, value):
+        raise typer.BadParameter(f"{value!r} is no provider id: must be {BUSINESS_ID.meaning}")
+    return value
+
+
 @tasks_app.command("list")
 def list_command(
     assignee: Annotated[str | None, typer.Option(help="e.g. front_desk, provider")] = None,
     kind: Annotated[TaskKind | None, typer.Option(help="e.g. call_client")] = None,
     status: Annotated[str, typer.Option(help="open, done or all")] = "open",
     case_id: Annotated[str | None, typer.Option("--case", help="a workflow id")] = None,
+    provider_id: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            help="a provider's id, e.g. P-3: the tasks that provider decides, not every provider's",
+            callback=_provider_id,
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
 ) -> None:
     """Tasks, soonest due first (office time): id, due, kind, assignee, status, title, case."""
@@ -56,7 +73,13 @@ def list_command(
     async def action(client: Client, config: Settings) -> list[StaffTask]:
         async with open_pool(config) as pool:
             return await staff_tasks.find_tasks(
-                pool, assignee=assignee, kind=kind, status=status, case_id=case_id, limit=limit
+                pool,
+                assignee=assignee,
+                kind=kind,
+                status=status,
+                case_id=case_id,
+                provider_id=provider_id,
+                limit=limit,
             )
 
     found = common.run_with_client(action)

@@ -6,9 +6,10 @@ message that did not reach the client goes another way, as an undelivered SMS do
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from promptly.domain.common import RecipientRole
+from promptly.domain.common import Channel, Locale, RecipientRole
+from promptly.domain.rendering import render
 from promptly.domain.sms import DeliveryStatus
 
 
@@ -35,10 +36,16 @@ class NotReached(NamedTuple):
     check_number: bool  # the desk is asked to find the client's right number
 
 
-def call_task_title(template: str, client_name: str, subject: str) -> str:
-    """The front desk's call task: a desk script's subject already says whom to call and why."""
+def call_task_title(
+    template: str, client_name: str, subject: str, context: dict[str, Any], office_timezone: str
+) -> str:
+    """The front desk's call task, in the staff's language (English) as every task title is:
+    a message for the client is read out as they will hear it, its `subject` in their
+    language. A desk script is the desk's own instruction, written in the client's language
+    to be said to them (the task's details), so its title is its subject rendered for the
+    staff: whom to call, what and when, in English and office time."""
     if template in DESK_SCRIPTS:
-        return subject
+        return render(template, Locale.EN, office_timezone, context, Channel.PHONE).subject
     return f"Call {client_name or 'the client'} and read out: {subject}"
 
 

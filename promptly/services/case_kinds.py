@@ -10,7 +10,7 @@ spells it when the defaults do not fit (other name, `--options`, who acts).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -23,9 +23,10 @@ from temporalio.common import SearchAttributeKey
 
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest, AppointmentView
-from promptly.domain.appointments.rules import BookingRejected
+from promptly.domain.appointments.rules import BookingRejected, call_outcome_problems
 from promptly.domain.common import Actor, ActorKind, Model
 from promptly.domain.complaints.models import ComplaintRequest, Severity
+from promptly.domain.future_times import past_time_problems
 from promptly.domain.inquiries.models import InquiryRequest
 from promptly.services.appointments import book
 from promptly.services.case_views import ViewedKind
@@ -79,6 +80,9 @@ class CaseUpdate:
     update: Any  # a typed `@workflow.update` method reference, e.g. AppointmentWorkflow.confirm
     summary: str
     cli: Cli = Cli()
+    # What the input lacks that its model cannot refuse: a rule added after cases held such
+    # inputs, which must still decode on replay (rules.call_outcome_problems).
+    check: Callable[[Any], list[tuple[str, str]]] | None = None
 
     @cached_property
     def input(self) -> type[Model]:
@@ -95,6 +99,11 @@ class CaseUpdate:
     @property
     def command(self) -> str:
         return self.cli.name or self.action.replace("_", "-")
+
+    def input_problems(self, argument: Model, now: datetime) -> list[tuple[str, str]]:
+        """(field, reason) for bad input both edges refuse before the case sees it (the API's
+        422, the CLI's exit 2): a time that must lie ahead, and what `check` finds."""
+        return past_time_problems(argument, now) + (self.check(argument) if self.check else [])
 
     def arguments(self) -> list[str]:
         """The input fields the CLI takes as positional arguments, in model order."""
@@ -200,6 +209,7 @@ APPOINTMENT_UPDATES = _updates(
         A.record_call_outcome,
         "Outcome of the current follow-up call",
         Cli("call-outcome", ("note", "new_start")),
+        check=call_outcome_problems,
     ),
     CaseUpdate(A.check_in, "The client arrived (opens 2h before the start)"),
     CaseUpdate(A.complete, "The visit is over", BY_PROVIDER),

@@ -29,6 +29,7 @@ from promptly.domain.appointments.models import (
     RecordCallOutcomeInput,
     WaiveFeeInput,
 )
+from promptly.domain.appointments.rules import call_outcome_problems
 from promptly.domain.common import Actor, CaseKind, Model
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.read_outs import ReadOutOutcome
@@ -63,7 +64,9 @@ class TaskCompletion(Model):
     outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
     new_start: AwareDatetime | None = Field(
-        default=None, description="reached_rescheduled: the new time agreed with the client"
+        default=None,
+        description="reached_rescheduled: the new time agreed with the client, required with "
+        "it (422 naming new_start without it)",
     )
     score: int | None = Field(
         default=None,
@@ -125,6 +128,12 @@ class TaskRule:
 
 
 async def _record_call(job: Completing) -> Any:
+    outcome = CallOutcome(job.done.outcome)
+    argument = RecordCallOutcomeInput(
+        outcome=outcome, note=job.done.note, new_start=job.done.new_start, actor=job.actor
+    )
+    if problems := call_outcome_problems(argument):
+        raise invalid_input(problems)  # bad input, before the case is asked anything
     with temporal_errors(f"no case {job.task.case_id}"):
         view: AppointmentView = await job.appointment().query(
             AppointmentWorkflow.status, rpc_timeout=QUERY_TIMEOUT
@@ -136,10 +145,6 @@ async def _record_call(job: Completing) -> Any:
             f"task {job.task.id} is call attempt {attempt}, superseded by attempt "
             f"{view.call_attempts}; record the outcome on the newest call task",
         )
-    outcome = CallOutcome(job.done.outcome)
-    argument = RecordCallOutcomeInput(
-        outcome=outcome, note=job.done.note, new_start=job.done.new_start, actor=job.actor
-    )
     return await job.update_appointment(AppointmentWorkflow.record_call_outcome, argument)
 
 
@@ -285,11 +290,14 @@ async def find_tasks(
     kind: TaskKind | None = None,
     status: str = "open",
     case_id: str | None = None,
+    provider_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
     include_demo: bool = False,
 ) -> list[StaffTask]:
-    """Tasks soonest due first; `status` open, done or all."""
+    """Tasks soonest due first; `status` open, done or all. `provider_id`: the tasks whose
+    data names that provider (a no-show excuse's decision): they all go to the role
+    `provider`, and each provider is to see their own, not every provider's."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"""SELECT {_TASK_COLUMNS} FROM staff_tasks
@@ -297,6 +305,8 @@ async def find_tasks(
                    AND (%(kind)s::text IS NULL OR kind = %(kind)s)
                    AND (%(status)s::text IS NULL OR status = %(status)s)
                    AND (%(case_id)s::text IS NULL OR case_id = %(case_id)s)
+                   AND (%(provider_id)s::text IS NULL
+                        OR data ->> 'provider_id' = %(provider_id)s)
                    AND (%(with_demo)s OR %(case_id)s::text IS NOT NULL
                         OR case_id NOT LIKE %(demo)s)
                  ORDER BY due_at, id
@@ -306,6 +316,7 @@ async def find_tasks(
                 "kind": kind.value if kind else None,
                 "status": None if status == "all" else status,
                 "case_id": case_id,
+                "provider_id": provider_id,
                 # Demo cases stay out of the inbox unless asked for (or named).
                 "with_demo": include_demo,
                 "demo": DEMO_CASE_ID_LIKE,

@@ -113,8 +113,13 @@ class RecordCallOutcomeInput(Model):
     outcome: CallOutcome
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
     actor: Actor = Actor(kind=ActorKind.STAFF, id="front-desk")
-    # The time agreed on the phone; required with `reached_rescheduled`.
-    new_start: AwareDatetime | None = None
+    # Required with reached_rescheduled by the edges and the workflow, not by the model: a
+    # case from before that rule holds one without it, which must still decode on replay.
+    new_start: AwareDatetime | None = Field(
+        default=None,
+        description="The time agreed on the phone; required with reached_rescheduled (422 "
+        "naming new_start without it)",
+    )
 
 
 class CancelInput(Model):

@@ -25,6 +25,8 @@ from promptly.domain.appointments.models import (
     AppointmentRequest,
     AppointmentStatus,
     BillingOutcome,
+    CallOutcome,
+    RecordCallOutcomeInput,
 )
 from promptly.domain.calendar import shift_elapsed
 from promptly.domain.common import Channel
@@ -353,3 +355,13 @@ def reschedule_refusal(case: AppointmentCase, new_start: datetime, now: datetime
     if new_start == case.request.start:
         return "reschedule refused: new_start is the current start"
     return None
+
+
+def call_outcome_problems(command: RecordCallOutcomeInput) -> list[tuple[str, str]]:
+    """(field, reason) for what a call's outcome lacks, which the edges refuse as bad input (a
+    422 naming the field): a reschedule agreed on the phone needs the time agreed. Not a rule
+    of the model: a case from before the workflow refused it holds reached_rescheduled without
+    new_start, and that update's input must still decode on replay."""
+    if command.outcome is CallOutcome.REACHED_RESCHEDULED and command.new_start is None:
+        return [("new_start", "required with reached_rescheduled: the time agreed with the client")]
+    return []
