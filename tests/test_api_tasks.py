@@ -362,3 +362,26 @@ async def test_a_provider_lists_their_own_decisions_not_every_providers(
     assert wrong.status_code == 422, wrong.text
     assert wrong.json()["errors"][0]["field"] == "provider_id"
     assert wrong.json()["errors"][0]["reason"].startswith("must be 1 to 64 letters")
+
+
+async def test_a_client_reached_after_a_wrong_number_clears_its_alert(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """The desk found the right number and got through: the case no longer asks anyone to
+    find it."""
+    http = skipping_api
+    request, call = await _first_call(env, http)
+    wrong = await http.post(
+        f"/tasks/{call['id']}/complete", json={"outcome": "wrong_number"}, headers=STAFF_KEY
+    )
+    assert wrong.status_code == 200, wrong.text
+    assert "wrong phone number" in wrong.json()["case"]["needs_attention"]
+    await settled(env.client, request.workflow_id)
+    reached = await http.post(
+        f"/appointments/{request.appointment_id}/record_call_outcome",
+        json={"outcome": "reached_confirmed", "note": "right number from the referral"},
+        headers=STAFF_KEY,
+    )
+    assert reached.status_code == 200, reached.text
+    assert reached.json()["status"] == "Confirmed"
+    assert "wrong phone number" not in reached.json()["needs_attention"]

@@ -37,6 +37,16 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.tasks import TaskKind
 
 
+WRONG_NUMBER_ALERT = "Wrong phone number"
+REACHED = frozenset(
+    {
+        CallOutcome.REACHED_CONFIRMED,
+        CallOutcome.REACHED_CANCELLED,
+        CallOutcome.REACHED_RESCHEDULED,
+    }
+)
+
+
 class AppointmentCalls(AppointmentSteps):
     """The next call attempt and what a call's outcome decides."""
 
@@ -181,6 +191,9 @@ class AppointmentCalls(AppointmentSteps):
         )
         if outcome is not CallOutcome.NO_ANSWER:
             self._update(next_call_at=None)
+        if outcome in REACHED:
+            # The desk got through on the number: a wrong-number alert asks nothing now.
+            self._unflag(WRONG_NUMBER_ALERT.lower())
         if outcome is CallOutcome.REACHED_CONFIRMED:
             self._set_status(
                 AppointmentStatus.CONFIRMED, command.actor, "Client confirmed by phone"
@@ -193,7 +206,7 @@ class AppointmentCalls(AppointmentSteps):
             )
             await self._alert_supervisor(
                 "wrong_number",
-                "Wrong phone number",
+                WRONG_NUMBER_ALERT,
                 f"{self.case.request.client.phone} is not {self.case.request.client.name}'s.",
             )
 
