@@ -31,7 +31,7 @@ from promptly.domain.appointments.models import AppointmentRequest
 from promptly.domain.surveys.models import SurveyRequest, survey_workflow_id
 from promptly.workflows.survey import SurveyWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
-from tests.complaint_helpers import complaint_payload
+from tests.complaint_helpers import complaint_payload, inquiry
 from tests.helpers import appointment, message_of, tasks, until
 from tests.sendgrid_fake import RecordedRequest, SendGridFake
 
@@ -47,9 +47,11 @@ class Desk:
     pool: AsyncConnectionPool
     booked: list[str] = field(default_factory=list)
 
-    async def book(self, *, email: str | None) -> AppointmentRequest:
-        """A phone client of their own (the number is unique), five days ahead."""
-        start = (datetime.now(UTC) + timedelta(days=5)).replace(second=0, microsecond=0)
+    async def book(
+        self, *, email: str | None, ahead: timedelta = timedelta(days=5)
+    ) -> AppointmentRequest:
+        """A phone client of their own (the number is unique), five days ahead by default."""
+        start = (datetime.now(UTC) + ahead).replace(second=0, microsecond=0)
         request = appointment(start, channel="phone", locale="en")
         phone = f"+48{random.randint(600_000_000, 799_999_999)}"
         client = request.client.model_copy(
@@ -398,3 +400,98 @@ async def test_a_phone_customer_gives_the_verdict_on_the_proposed_resolution_to_
     details = [e["detail"] for e in view["timeline"]]
     assert "Customer satisfied with the resolution on the phone to desk" in details
     assert "Closed: the customer confirmed the resolution" in details
+
+
+async def no_fallback_started(env: WorkflowEnvironment, task: dict[str, Any]) -> bool:
+    """No notice workflow passes on the message the call `task` read out (it would have been
+    started before the task's completion answered)."""
+    handle = env.client.get_workflow_handle(f"call-fallback-{task['data']['message_id']}")
+    try:
+        await handle.describe()
+    except RPCError:
+        return True
+    return False
+
+
+async def moot_of(pool: AsyncConnectionPool, case_id: str, template: str) -> str | None:
+    """Why the case's phone message `template` was not passed on (None: nothing said so)."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT delivery_moot FROM messages"
+            " WHERE case_id = %s AND channel = 'phone' AND template = %s",
+            (case_id, template),
+        )
+        [(moot,)] = await cursor.fetchall()
+    return str(moot) if moot is not None else None
+
+
+async def test_an_acknowledgement_the_inquiry_answered_since_is_not_emailed(
+    desk: Desk, dev_env: WorkflowEnvironment
+) -> None:
+    """The desk could not reach the customer with the acknowledgement ("we will answer by
+    …"), but the inquiry was answered meanwhile: the receipt is recorded, nothing is emailed."""
+    email = f"c{uuid.uuid4().hex[:8]}@example.com"
+    customer = complaint_payload()["customer"] | {
+        "id": f"C-{uuid.uuid4().hex[:8]}",
+        "email": email,
+        "preferred_channel": "phone",
+        "locale": "en",
+    }
+    request = inquiry(customer=customer)
+    case_id = request.workflow_id
+    recorded = await desk.http.post(
+        "/inquiries", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
+    )
+    assert recorded.status_code == 201, recorded.text
+    desk.booked.append(case_id)
+    [ack] = await until(lambda: _open_kind(desk.pool, case_id, "call_client"), "the ack call")
+    answered = await desk.http.post(
+        f"/inquiries/{request.inquiry_id}/answer",
+        json={"text": "Yes, Saturdays 9-13."},
+        headers=STAFF_KEY,
+    )
+    assert answered.status_code == 200, answered.text
+
+    missed = await desk.complete(ack, "no_answer")
+    assert missed.status_code == 200, missed.text
+    assert (await receipts(desk.pool, case_id))["inquiry_ack"] == ("undelivered", "no_answer")
+    assert await moot_of(desk.pool, case_id, "inquiry_ack") == "the inquiry is Answered"
+    assert await no_fallback_started(dev_env, ack)
+    # The answer's own call is still the desk's to make; the acknowledgement goes nowhere.
+    answer = await desk.read_out_task(case_id, "Answer to your question")
+    assert "Saturdays 9-13" in answer["details"]
+    assert desk.emails_to(email) == []
+    assert not await _open_kind(desk.pool, case_id, "client_reply")
+
+    # The answer the desk could not read out either is still news: it goes by email.
+    assert (await desk.complete(answer, "no_answer")).status_code == 200
+    [sent] = await until(lambda: _async(desk.emails_to(email)), "the answer by email")
+    assert "Saturdays 9-13" in text_of(sent)
+
+
+async def test_a_delay_notice_read_out_after_the_client_checked_in_is_not_emailed(
+    desk: Desk, dev_env: WorkflowEnvironment
+) -> None:
+    """The visit is under way: the desk's unanswered call about the provider running late is
+    moot, as a reminder's would be; the receipt is recorded, nothing is emailed."""
+    email = f"c{uuid.uuid4().hex[:8]}@example.com"
+    request = await desk.book(email=email, ahead=timedelta(minutes=90))
+    case_id = request.workflow_id
+    delayed = await desk.http.post(
+        f"/appointments/{request.appointment_id}/report_delay",
+        json={"minutes": 20, "reason": "traffic"},
+        headers=STAFF_KEY,
+    )
+    assert delayed.status_code == 200, delayed.text
+    notice = await desk.read_out_task(case_id, "Your appointment on")
+    checked_in = await desk.http.post(
+        f"/appointments/{request.appointment_id}/check_in", headers=STAFF_KEY
+    )
+    assert checked_in.status_code == 200, checked_in.text
+
+    missed = await desk.complete(notice, "no_answer")
+    assert missed.status_code == 200, missed.text
+    assert (await receipts(desk.pool, case_id))["delay_notice"] == ("undelivered", "no_answer")
+    assert await moot_of(desk.pool, case_id, "delay_notice") == "the appointment is CheckedIn"
+    assert await no_fallback_started(dev_env, notice)
+    assert desk.emails_to(email) == []

@@ -2,8 +2,11 @@
 by phone. Each is recorded on the message ledger; a message to a client that did not arrive
 goes again by email, its links fresh (for an SMS without an email, as the front desk's call
 task), and a number that will never take SMS, or is wrong, is the front desk's to check.
-Notices run in a `ClientNoticeWorkflow` whose id holds the message's id, so a receipt
-delivered twice acts once."""
+A message the case has moved past since (domain/moot_messages.py: a reminder of a visit since
+cancelled or moved, an inquiry's acknowledgement once answered) is not passed on: its receipt
+is recorded with why nothing followed (`messages.delivery_moot`). Notices run in a
+`ClientNoticeWorkflow` whose id holds the message's id, so a receipt delivered twice acts
+once."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from promptly.domain import read_outs
 from promptly.domain.common import Channel, Locale, RecipientRole
 from promptly.domain.links import redacted_actions
 from promptly.domain.messages import NoticeRequest, Recipient, SendMessageRequest
+from promptly.domain.moot_messages import CaseNow, message_round, moot_reason
 from promptly.domain.read_outs import ReadOutOutcome
 from promptly.domain.sms import DeliveryStatus, needs_fallback
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
@@ -38,7 +42,7 @@ UNREACHED_SUFFIX = "/unreached"
 # A receipt on its message's ledger row, by the channel's id of it (`{match}`), returning
 # enough of the message to pass it on another way.
 _RECEIPT = """UPDATE messages SET delivery_status = %s, delivery_error_code = %s,
-                                delivery_updated_at = now()
+                                delivery_updated_at = now(), delivery_moot = NULL
                WHERE {match}
            RETURNING id, idempotency_key, case_id, template, recipient, recipient_role,
                      subject, body"""
@@ -89,6 +93,8 @@ async def record_receipt(
         if not needs_fallback(status, message["template"], message["recipient_role"]):
             return f"recorded {status.value}"  # most receipts: nothing more to read
         known, case = await _client_and_visit(cur, message)
+        if (moot := await _moot(cur, message, case)) is not None:
+            return f"recorded {status.value}; moot: {moot}"
     phone = message["recipient"]
     email = known.get("email")
     fallback = _passed_on(
@@ -137,6 +143,8 @@ async def record_read_out(
         if not read_outs.missed(outcome, message["recipient_role"]):
             return f"recorded {status.value}"  # most read-outs: nothing more to read
         known, case = await _client_and_visit(cur, message)
+        if (moot := await _moot(cur, message, case)) is not None:
+            return f"recorded {status.value}; moot: {moot}"
     email = known.get("email")
     follow = read_outs.not_reached(
         outcome, message["template"], message["recipient_role"], email is not None
@@ -182,9 +190,9 @@ def _wrong_number(message: Row, known: Row, *, emailed: bool) -> CreateTaskReque
 
 
 async def _client_and_visit(cur: AsyncCursor[Row], message: Row) -> tuple[Row, Row]:
-    """The client of the message's case, and its case's visit (for fresh links). Found
-    through the case, never by the number: clients may share a phone, and the fallback
-    carries this case's freshly signed links."""
+    """The client of the message's case, and its case as it stands (kind, status) with its
+    visit (for fresh links). Found through the case, never by the number: clients may share a
+    phone, and the fallback carries this case's freshly signed links."""
     await cur.execute(
         "SELECT client_id, name, email, locale, timezone"
         " FROM cases JOIN clients USING (client_id) WHERE case_id = %s",
@@ -192,9 +200,33 @@ async def _client_and_visit(cur: AsyncCursor[Row], message: Row) -> tuple[Row, R
     )
     known = await cur.fetchone() or {}
     await cur.execute(
-        f"SELECT {VISIT_LINK_COLUMNS} FROM cases WHERE case_id = %s", (message["case_id"],)
+        f"SELECT kind, status, {VISIT_LINK_COLUMNS} FROM cases WHERE case_id = %s",
+        (message["case_id"],),
     )
     return known, await cur.fetchone() or {}
+
+
+async def _moot(cur: AsyncCursor[Row], message: Row, case: Row) -> str | None:
+    """Why the message no longer matters to its client (None while it does), noted on its
+    ledger row when so. A message passed on already (an SMS's text read out by the desk) is
+    judged as the message it passes on."""
+    template = message["template"]
+    key = message["idempotency_key"]
+    for suffix in (FALLBACK_SUFFIX, UNREACHED_SUFFIX):
+        if key.endswith(suffix):
+            await cur.execute(
+                "SELECT template FROM messages WHERE idempotency_key = %s",
+                (key.removesuffix(suffix),),
+            )
+            original = await cur.fetchone()
+            template = original["template"] if original else template
+    now = CaseNow(case["kind"], case["status"], case.get("reschedules")) if case else None
+    reason = moot_reason(now, template, message_round(key, message["case_id"]))
+    if reason is not None:
+        await cur.execute(
+            "UPDATE messages SET delivery_moot = %s WHERE id = %s", (reason, message["id"])
+        )
+    return reason
 
 
 def _passed_on(

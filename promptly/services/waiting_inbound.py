@@ -61,13 +61,15 @@ WAITING_REPLIES = Waiting(
         client, pool, settings, InboundReply(row[0], Channel.SMS, row[1], row[2])
     ),
 )
-# An undelivered SMS to a client whose fallback (a message of its own) was never started.
+# An undelivered SMS to a client whose fallback (a message of its own) was never started, and
+# that was not found moot (the case moved past it: nothing is to follow, ever).
 WAITING_RECEIPTS = Waiting(
     "fallback of",
     # `needs_fallback`'s rule (domain/sms.py) as a filter, from the same constants.
     """SELECT m.provider_id, m.delivery_status, m.delivery_error_code FROM messages m
         WHERE m.channel = 'sms' AND m.recipient_role = %(role)s
           AND m.delivery_status = ANY(%(not_delivered)s) AND m.template <> ALL(%(consent)s)
+          AND m.delivery_moot IS NULL
           AND m.delivery_updated_at < now() - %(older_than)s
           AND m.delivery_updated_at > now() - %(give_up_after)s
           AND NOT EXISTS (SELECT 1 FROM messages f

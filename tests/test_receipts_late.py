@@ -1,0 +1,195 @@
+"""Delivery receipts that come late, end to end: after the case moved past the message, after a
+later receipt of the same message, or before the ledger knows the message's id.
+
+The HTTP app and a worker run on the Temporal dev server and PostgreSQL; SMS go through the
+real `twilio` client to the local Twilio fake and email through the real SendGrid client to
+its fake, so what a client was sent is what the fakes received.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from promptly.config import ApiRole, Settings
+from promptly.domain.moot_messages import message_round
+from promptly.services.waiting_inbound import WAITING_RECEIPTS, act_on_waiting
+from tests.api_support import STAFF_KEY, key, serving, with_api_keys
+from tests.helpers import messages, tasks, until
+from tests.sendgrid_fake import RecordedRequest, SendGridFake
+from tests.test_sms_replies import PUBLIC, SID, TOKEN, WARSAW, Stack, _handed_over
+from tests.twilio_fake import TwilioFake
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@dataclass
+class Receipts(Stack):
+    """The SMS stack of test_sms_replies.py, its email going to a SendGrid fake."""
+
+    sendgrid: SendGridFake | None = None
+
+    def emails_to(self, address: str) -> list[RecordedRequest]:
+        assert self.sendgrid is not None
+        return [r for r in self.sendgrid.accepted if address in r.recipients]
+
+    async def ledger_row(self, sid: str) -> dict[str, Any]:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute("SELECT * FROM messages WHERE provider_id = %s", (sid,))
+            row = await cur.fetchone()
+        assert row is not None
+        return row
+
+    async def no_fallback_started(self, sid: str) -> bool:
+        """No notice workflow passes the SMS `sid` on (none was started under its id)."""
+        try:
+            await self.client.get_workflow_handle(f"sms-fallback-{sid}").describe()
+        except RPCError:
+            return True
+        return False
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(
+    dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> AsyncIterator[Receipts]:
+    with (
+        TwilioFake(account_sid=SID, auth_token=TOKEN) as fake,
+        SendGridFake(api_key="SG.test") as sendgrid,
+    ):
+        configured = with_api_keys(settings).model_copy(
+            update={
+                "twilio_account_sid": SID,
+                "twilio_auth_token": SecretStr(TOKEN),
+                "twilio_from": "+48500000000",
+                "twilio_base_url": fake.url,
+                "sendgrid_api_key": SecretStr("SG.test"),
+                "sendgrid_host": sendgrid.url,
+                "public_base_url": PUBLIC,
+                "quiet_hours_start": 0,
+                "quiet_hours_end": 0,
+            }
+        )
+        async with serving(dev_env.client, configured, pool) as http:
+            stack = Receipts(http, fake, pool, dev_env.client, configured, [], sendgrid)
+            yield stack
+            for workflow_id in stack.started:
+                with contextlib.suppress(RPCError):  # already closed is fine
+                    await dev_env.client.get_workflow_handle(workflow_id).terminate("test over")
+
+
+async def test_an_undelivered_sms_of_a_cancelled_visit_is_not_passed_on(stack: Receipts) -> None:
+    """The confirmation ("reply TAK") of a visit cancelled since is moot: its receipt is
+    recorded, nothing is emailed and nobody is asked to check the number. The cancellation
+    notice itself is news of the cancel: lost, it goes by email."""
+    appointment_id, phone, email = await stack.book()
+    case_id = f"appointment-{appointment_id}"
+    [confirmation] = await _handed_over(stack, case_id, "the confirmation", "confirmation")
+    cancelled = await stack.http.post(
+        f"/appointments/{appointment_id}/cancel",
+        json={"reason": "client called"},
+        headers=STAFF_KEY,
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    [cancellation] = await _handed_over(stack, case_id, "the notice", "cancellation")
+
+    sid = confirmation["provider_id"]
+    lost = await stack.receipt(phone, sid, "undelivered", "30003")
+    assert lost.status_code == 204
+    moot = "recorded undelivered; moot: the appointment is Cancelled"
+    assert lost.headers["X-Promptly-Outcome"] == moot
+    again = await stack.receipt(phone, sid, "undelivered", "30003")  # Twilio posting it twice
+    assert again.headers["X-Promptly-Outcome"] == moot
+    row = await stack.ledger_row(sid)
+    assert (row["delivery_status"], row["delivery_error_code"], row["delivery_moot"]) == (
+        "undelivered",
+        "30003",
+        "the appointment is Cancelled",
+    )
+    assert await stack.no_fallback_started(sid)
+
+    # The cancellation notice lost too: that one the client must hear, by email.
+    told = await stack.receipt(phone, cancellation["provider_id"], "undelivered", "30003")
+    assert told.headers["X-Promptly-Outcome"] == "fallback"
+    await until(lambda: _async(stack.emails_to(email)), "the cancellation by email")
+    [fallback] = await _handed_over(stack, case_id, "the email", "undelivered_sms")
+    assert fallback["idempotency_key"] == f"{cancellation['idempotency_key']}/undelivered"
+    [task] = [t for t in await tasks(stack.pool, case_id) if t["kind"] == "client_reply"]
+    assert "cancellation" in task["title"]  # the one task: the notice's, not the confirmation's
+
+    # The sweep of waiting receipts leaves the moot one alone (it is not waiting for anything).
+    assert (
+        await act_on_waiting(
+            WAITING_RECEIPTS, stack.client, stack.pool, stack.settings, older_than=timedelta(0)
+        )
+        == 0
+    )
+    assert await stack.no_fallback_started(sid)
+    assert len(stack.emails_to(email)) == 1
+
+    # The compliance history says why the receipt had no sequel.
+    history = await stack.http.get(
+        f"/history/cases/{appointment_id}?format=md", headers=key(ApiRole.COMPLIANCE)
+    )
+    assert history.status_code == 200, history.text
+    assert (
+        "receipt: undelivered (30003), not passed on: the appointment is Cancelled" in history.text
+    )
+
+
+async def test_an_undelivered_sms_sent_for_the_visits_old_time_is_not_passed_on(
+    stack: Receipts,
+) -> None:
+    """The visit moved: the old time's confirmation, lost, is not emailed (it would quote the
+    old time); the new time's, lost, is."""
+    appointment_id, phone, email = await stack.book()
+    case_id = f"appointment-{appointment_id}"
+    [old] = await _handed_over(stack, case_id, "the confirmation", "confirmation")
+    assert message_round(old["idempotency_key"], case_id) == 0
+    new_start = (datetime.now(UTC) + timedelta(days=6)).astimezone(WARSAW)
+    moved = await stack.http.post(
+        f"/appointments/{appointment_id}/reschedule",
+        json={"new_start": new_start.replace(second=0, microsecond=0).isoformat()},
+        headers=STAFF_KEY,
+    )
+    assert moved.status_code == 200, moved.text
+
+    async def new_confirmation() -> list[dict[str, Any]]:
+        return [
+            m
+            for m in await messages(stack.pool, case_id)
+            if m["template"] == "confirmation"
+            and m["status"] != "pending"
+            and message_round(m["idempotency_key"], case_id) == 1
+        ]
+
+    [new] = await until(new_confirmation, "the new time's confirmation")
+
+    stale = await stack.receipt(phone, old["provider_id"], "undelivered", "30003")
+    assert stale.headers["X-Promptly-Outcome"] == (
+        "recorded undelivered; moot: the visit has moved since"
+    )
+    assert await stack.no_fallback_started(old["provider_id"])
+    assert not [t for t in await tasks(stack.pool, case_id) if t["kind"] == "client_reply"]
+
+    current = await stack.receipt(phone, new["provider_id"], "undelivered", "30003")
+    assert current.headers["X-Promptly-Outcome"] == "fallback"
+    [fallback] = await _handed_over(stack, case_id, "the email", "undelivered_sms")
+    assert fallback["idempotency_key"] == f"{new['idempotency_key']}/undelivered"
+    await until(lambda: _async(stack.emails_to(email)), "the email")
+    assert len(stack.emails_to(email)) == 1
+
+
+async def _async(value: Any) -> Any:
+    return value
