@@ -9,11 +9,13 @@ its fake, so what a client was sent is what the fakes received.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from psycopg.rows import dict_row
@@ -22,10 +24,14 @@ from pydantic import SecretStr
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from promptly.api.app import create_app
 from promptly.config import ApiRole, Settings
 from promptly.domain.moot_messages import message_round
+from promptly.domain.sms import DeliveryStatus, receipt_replaces
+from promptly.services.delivery_receipts import record_receipt
 from promptly.services.waiting_inbound import WAITING_RECEIPTS, act_on_waiting
 from tests.api_support import STAFF_KEY, key, serving, with_api_keys
+from tests.conftest import start_dev_server
 from tests.helpers import messages, tasks, until
 from tests.sendgrid_fake import RecordedRequest, SendGridFake
 from tests.test_sms_replies import PUBLIC, SID, TOKEN, WARSAW, Stack, _handed_over
@@ -193,3 +199,100 @@ async def test_an_undelivered_sms_sent_for_the_visits_old_time_is_not_passed_on(
 
 async def _async(value: Any) -> Any:
     return value
+
+
+@pytest.mark.parametrize("recorded", [None, *DeliveryStatus])
+async def test_the_receipts_update_keeps_the_rule_of_order(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    recorded: DeliveryStatus | None,
+) -> None:
+    """The ledger's UPDATE replaces a recorded status exactly when `receipt_replaces` says so
+    (a message to the provider: no fallback, nothing else follows)."""
+    for receipt in DeliveryStatus:
+        sid = f"SM{uuid.uuid4().hex}"
+        async with pool.connection() as conn:
+            await conn.execute(
+                """INSERT INTO messages (idempotency_key, case_id, template, channel,
+                                         recipient_role, recipient, locale, subject, body,
+                                         status, provider_id, requested_at, delivery_status)
+                   VALUES (%s, 'appointment-order', 'provider_booking', 'sms', 'provider',
+                           '+48600000001', 'en', 's', 'b', 'sent', %s, now(), %s)""",
+                (f"order/{sid}", sid, recorded),
+            )
+        done = await record_receipt(dev_env.client, pool, settings, sid, receipt, None)
+        replaced = receipt_replaces(recorded, receipt)
+        assert done == (
+            f"recorded {receipt}" if replaced else f"ignored {receipt}: {recorded} recorded already"
+        )
+        async with pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT delivery_status FROM messages WHERE provider_id = %s", (sid,)
+            )
+            assert await cursor.fetchone() == ((receipt if replaced else recorded),)
+            await conn.execute("DELETE FROM messages WHERE provider_id = %s", (sid,))
+
+
+async def test_a_late_sent_leaves_the_delivered_receipt(stack: Receipts) -> None:
+    """Twilio's `sent` arriving after its `delivered` (callbacks come in any order)."""
+    appointment_id, phone, _ = await stack.book()
+    case_id = f"appointment-{appointment_id}"
+    [confirmation] = await _handed_over(stack, case_id, "the confirmation", "confirmation")
+    sid = confirmation["provider_id"]
+    assert (await stack.receipt(phone, sid, "delivered")).headers["X-Promptly-Outcome"] == (
+        "recorded delivered"
+    )
+    late = await stack.receipt(phone, sid, "sent")
+    assert late.status_code == 204
+    assert late.headers["X-Promptly-Outcome"] == "ignored sent: delivered recorded already"
+    assert (await stack.ledger_row(sid))["delivery_status"] == "delivered"
+
+
+async def test_a_late_sent_does_not_lose_the_fallback_waiting_for_temporal(
+    stack: Receipts,
+) -> None:
+    """`undelivered` came while Temporal was away, so its fallback waits for the sweep; then
+    Twilio's earlier `sent` arrives. The ledger keeps `undelivered`, and the sweep passes the
+    message on, once."""
+    appointment_id, phone, email = await stack.book()
+    case_id = f"appointment-{appointment_id}"
+    [confirmation] = await _handed_over(stack, case_id, "the confirmation", "confirmation")
+    sid = confirmation["provider_id"]
+    gone = await start_dev_server()
+    await gone.shutdown()
+    app = create_app(stack.settings, client=gone.client, pool=stack.pool)
+    receipt = {"MessageSid": sid, "MessageStatus": "undelivered", "To": phone}
+    receipt |= {"AccountSid": SID, "ErrorCode": "30003"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://promptly.test"
+        ) as cut_off,
+    ):
+        noted = await cut_off.post(
+            "/inbound/sms/status",
+            data=receipt,
+            headers=stack.signed("/inbound/sms/status", receipt),
+        )
+    assert noted.status_code == 204 and noted.headers["X-Promptly-Outcome"] == "waiting"
+    recorded_at = (await stack.ledger_row(sid))["delivery_updated_at"]
+
+    late = await stack.receipt(phone, sid, "sent")
+    assert late.headers["X-Promptly-Outcome"] == "ignored sent: undelivered recorded already"
+    row = await stack.ledger_row(sid)
+    assert (row["delivery_status"], row["delivery_error_code"]) == ("undelivered", "30003")
+
+    client, pool, settings = stack.client, stack.pool, stack.settings
+    assert (
+        await act_on_waiting(WAITING_RECEIPTS, client, pool, settings, older_than=timedelta(0)) >= 1
+    )
+    [fallback] = await _handed_over(stack, case_id, "the email", "undelivered_sms")
+    assert (fallback["channel"], fallback["recipient"]) == ("email", email)
+    await until(lambda: _async(stack.emails_to(email)), "the email")
+    assert (
+        await act_on_waiting(WAITING_RECEIPTS, client, pool, settings, older_than=timedelta(0)) == 0
+    )
+    assert len(stack.emails_to(email)) == 1
+    # The receipt keeps the time Twilio's `undelivered` came, not the sweep's.
+    assert (await stack.ledger_row(sid))["delivery_updated_at"] == recorded_at

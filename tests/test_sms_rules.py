@@ -1,5 +1,6 @@
 """SMS rules as pure functions: segment counting, every SMS template's size, what a reply
-means (an email's sender checked), how Twilio's errors are read, the per-sender limit."""
+means (an email's sender checked), how Twilio's errors and receipts are read, the per-sender
+limit."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from promptly.domain.appointments.models import BillingOutcome
 from promptly.domain.common import Channel, Locale
 from promptly.domain.rendering import render, sms_template_names, template_names
 from promptly.domain.sms import (
+    DeliveryStatus,
     Encoding,
     ReplyIntent,
     TwilioFailure,
     first_reply_line,
+    receipt_replaces,
     reply_intent,
     segments,
     to_gsm7,
@@ -258,6 +261,39 @@ def test_the_first_line_above_the_quote_is_the_answer() -> None:
 )
 def test_twilio_errors(status: int, code: int | None, failure: TwilioFailure) -> None:
     assert twilio_failure(status, code) is failure
+
+
+SENT, DELIVERED, UNDELIVERED, FAILED = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.UNDELIVERED,
+    DeliveryStatus.FAILED,
+)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "receipt", "replaces"),
+    [
+        # The first receipt, and each step forward.
+        (None, SENT, True),
+        (None, UNDELIVERED, True),
+        ("sent", SENT, True),  # posted twice
+        ("sent", DELIVERED, True),
+        ("sent", FAILED, True),
+        # A final status is never replaced by one that is not: a late `sent`.
+        ("delivered", SENT, False),
+        ("undelivered", SENT, False),
+        ("failed", SENT, False),
+        # A final one by another final one: Twilio's later word (and a repeat).
+        ("undelivered", UNDELIVERED, True),
+        ("undelivered", DELIVERED, True),
+        ("delivered", FAILED, True),
+    ],
+)
+def test_a_receipt_only_moves_a_message_forward(
+    recorded: str | None, receipt: DeliveryStatus, replaces: bool
+) -> None:
+    assert receipt_replaces(recorded, receipt) is replaces
 
 
 @pytest.mark.parametrize(

@@ -230,6 +230,18 @@ CONSENT_TEMPLATES = frozenset({"sms_opted_out", "sms_opted_in"})
 
 # The receipts that say an SMS did not arrive.
 NOT_DELIVERED = frozenset({DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED})
+# The receipts after which Twilio has nothing more to say of a message: its final statuses.
+FINAL_RECEIPTS = frozenset({DeliveryStatus.DELIVERED, *NOT_DELIVERED})
+
+
+def receipt_replaces(recorded: str | None, receipt: DeliveryStatus) -> bool:
+    """Whether `receipt` replaces the status the ledger holds (`recorded`, None before the
+    first). Twilio's callbacks can arrive out of order, so a message's status only moves
+    forward (queued, sending < sent < delivered, undelivered, failed): a final status is never
+    replaced by one that is not (a late `sent` after `delivered`, or after an `undelivered`
+    whose fallback still waits for the sweep); a final one is by another (Twilio's later
+    word). Mirrored in SQL by the receipt's UPDATE (services/delivery_receipts.py)."""
+    return receipt in FINAL_RECEIPTS or recorded not in FINAL_RECEIPTS
 
 
 def needs_fallback(status: DeliveryStatus, template: str, recipient_role: str) -> bool:

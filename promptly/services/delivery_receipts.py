@@ -27,7 +27,7 @@ from promptly.domain.links import redacted_actions
 from promptly.domain.messages import NoticeRequest, Recipient, SendMessageRequest
 from promptly.domain.moot_messages import CaseNow, message_round, moot_reason
 from promptly.domain.read_outs import ReadOutOutcome
-from promptly.domain.sms import DeliveryStatus, needs_fallback
+from promptly.domain.sms import FINAL_RECEIPTS, DeliveryStatus, needs_fallback
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
 from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 from promptly.services.case_views import VISIT_LINK_COLUMNS, visit_link_context
@@ -39,15 +39,23 @@ DEAD_NUMBER_CODES = frozenset({"30005", "30006"})
 FALLBACK_SUFFIX = "/undelivered"
 # ... and that of a message the desk could not read out by phone, under its key + this.
 UNREACHED_SUFFIX = "/unreached"
-# A receipt on its message's ledger row, by the channel's id of it (`{match}`), returning
-# enough of the message to pass it on another way.
-_RECEIPT = """UPDATE messages SET delivery_status = %s, delivery_error_code = %s,
-                                delivery_updated_at = now(), delivery_moot = NULL
-               WHERE {match}
-           RETURNING id, idempotency_key, case_id, template, recipient, recipient_role,
-                     subject, body"""
-_BY_SMS_SID = _RECEIPT.format(match="provider_id = %s AND channel = 'sms'")
-_BY_MESSAGE_ID = _RECEIPT.format(match="id = %s AND channel = 'phone'")
+# Enough of a message to pass it on another way, and its receipt.
+_MESSAGE = """id, idempotency_key, case_id, template, recipient, recipient_role, subject, body,
+              delivery_status, delivery_error_code"""
+# A receipt on its message's ledger row, by the channel's id of it (`{match}`). The status only
+# moves forward: `sms.receipt_replaces` as a condition, so a late `sent` never replaces a final
+# status (parameters `status`, `error_code`, `final`, `id`).
+_RECEIPT = f"""UPDATE messages SET delivery_status = %(status)s,
+                                 delivery_error_code = %(error_code)s,
+                                 delivery_updated_at = now(), delivery_moot = NULL
+                WHERE {{match}}
+                  AND (%(status)s = ANY(%(final)s) OR delivery_status IS NULL
+                       OR delivery_status <> ALL(%(final)s))
+            RETURNING {_MESSAGE}"""
+_SMS = "provider_id = %(id)s AND channel = 'sms'"
+_BY_SMS_SID = _RECEIPT.format(match=_SMS)
+_BY_MESSAGE_ID = _RECEIPT.format(match="id = %(id)s AND channel = 'phone'")
+_FINAL = sorted(status.value for status in FINAL_RECEIPTS)
 
 Row = dict[str, Any]
 
@@ -78,23 +86,63 @@ async def record_receipt(
     error_code: str | None,
 ) -> str:
     """Record a delivery receipt on the ledger; an undelivered message to a client goes again
-    by email (or as a call task) and the front desk is told. Returns what was done."""
+    by email (or as a call task) and the front desk is told. A receipt older than the one
+    recorded (a late `sent`) changes nothing. Returns what was done."""
+    receipt = {"status": status.value, "error_code": error_code, "final": _FINAL}
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_BY_SMS_SID, (status.value, error_code, message_sid))
+        await cur.execute(_BY_SMS_SID, receipt | {"id": message_sid})
         message = await cur.fetchone()
         if message is None:
-            return "unknown message"
+            recorded = await _recorded(cur, message_sid)
+            if recorded is None:
+                return "unknown message"
+            return f"ignored {status.value}: {recorded['delivery_status']} recorded already"
         if error_code in DEAD_NUMBER_CODES:
             await cur.execute(
                 """INSERT INTO sms_numbers (phone, undeliverable) VALUES (%s, %s)
                    ON CONFLICT (phone) DO UPDATE SET undeliverable = EXCLUDED.undeliverable""",
                 (message["recipient"], f"receipt error {error_code}"),
             )
-        if not needs_fallback(status, message["template"], message["recipient_role"]):
-            return f"recorded {status.value}"  # most receipts: nothing more to read
-        known, case = await _client_and_visit(cur, message)
-        if (moot := await _moot(cur, message, case)) is not None:
-            return f"recorded {status.value}; moot: {moot}"
+        notice = await _sms_fallback(cur, message)
+    if isinstance(notice, str):
+        return notice
+    await start_notice(client, settings, f"sms-fallback-{message_sid}", notice)
+    return "fallback"
+
+
+async def pass_on_undelivered(
+    client: Client, pool: AsyncConnectionPool, settings: Settings, message_sid: str
+) -> str:
+    """Start the fallback of an undelivered SMS whose receipt is recorded but whose fallback
+    never started (Temporal was away): from the ledger row as it stands, which keeps the
+    receipt's own time. Returns what was done, as `record_receipt` does."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        message = await _recorded(cur, message_sid)
+        if message is None:
+            return "unknown message"
+        notice = await _sms_fallback(cur, message)
+    if isinstance(notice, str):
+        return notice
+    await start_notice(client, settings, f"sms-fallback-{message_sid}", notice)
+    return "fallback"
+
+
+async def _recorded(cur: AsyncCursor[Row], message_sid: str) -> Row | None:
+    """The SMS `message_sid` as the ledger holds it, its receipt with it."""
+    await cur.execute(f"SELECT {_MESSAGE} FROM messages WHERE {_SMS}", {"id": message_sid})
+    return await cur.fetchone()
+
+
+async def _sms_fallback(cur: AsyncCursor[Row], message: Row) -> NoticeRequest | str:
+    """What follows the SMS `message` by its recorded receipt: the notice passing it on to
+    its client, or what was done instead (nothing to pass on, or moot)."""
+    status = DeliveryStatus(message["delivery_status"])
+    error_code = message["delivery_error_code"]
+    if not needs_fallback(status, message["template"], message["recipient_role"]):
+        return f"recorded {status.value}"  # most receipts: nothing more to read
+    known, case = await _client_and_visit(cur, message)
+    if (moot := await _moot(cur, message, case)) is not None:
+        return f"recorded {status.value}; moot: {moot}"
     phone = message["recipient"]
     email = known.get("email")
     fallback = _passed_on(
@@ -118,10 +166,7 @@ async def record_receipt(
         if email
         else None
     )
-    await start_notice(
-        client, settings, f"sms-fallback-{message_sid}", NoticeRequest(message=fallback, task=task)
-    )
-    return "fallback"
+    return NoticeRequest(message=fallback, task=task)
 
 
 async def record_read_out(
@@ -136,7 +181,8 @@ async def record_read_out(
     wrong number the desk is asked to find the right one. Returns what was done."""
     status = read_outs.receipt(outcome)
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_BY_MESSAGE_ID, (status.value, outcome.value, message_id))
+        receipt = {"status": status.value, "error_code": outcome.value, "final": _FINAL}
+        await cur.execute(_BY_MESSAGE_ID, receipt | {"id": message_id})
         message = await cur.fetchone()
         if message is None:
             return "unknown message"

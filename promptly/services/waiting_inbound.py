@@ -25,8 +25,8 @@ from temporalio.service import RPCError
 
 from promptly.config import Settings
 from promptly.domain.common import Channel, RecipientRole
-from promptly.domain.sms import CONSENT_TEMPLATES, NOT_DELIVERED, DeliveryStatus
-from promptly.services.delivery_receipts import FALLBACK_SUFFIX, record_receipt
+from promptly.domain.sms import CONSENT_TEMPLATES, NOT_DELIVERED
+from promptly.services.delivery_receipts import FALLBACK_SUFFIX, pass_on_undelivered
 from promptly.services.inbound import InboundReply, handle_reply
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ WAITING_REPLIES = Waiting(
 WAITING_RECEIPTS = Waiting(
     "fallback of",
     # `needs_fallback`'s rule (domain/sms.py) as a filter, from the same constants.
-    """SELECT m.provider_id, m.delivery_status, m.delivery_error_code FROM messages m
+    """SELECT m.provider_id FROM messages m
         WHERE m.channel = 'sms' AND m.recipient_role = %(role)s
           AND m.delivery_status = ANY(%(not_delivered)s) AND m.template <> ALL(%(consent)s)
           AND m.delivery_moot IS NULL
@@ -75,9 +75,7 @@ WAITING_RECEIPTS = Waiting(
           AND NOT EXISTS (SELECT 1 FROM messages f
                            WHERE f.idempotency_key = m.idempotency_key || %(suffix)s)
         ORDER BY m.delivery_updated_at LIMIT %(limit)s""",
-    lambda client, pool, settings, row: record_receipt(
-        client, pool, settings, row[0], DeliveryStatus(row[1]), row[2]
-    ),
+    lambda client, pool, settings, row: pass_on_undelivered(client, pool, settings, row[0]),
     {
         "role": RecipientRole.CLIENT.value,
         "not_delivered": sorted(status.value for status in NOT_DELIVERED),
