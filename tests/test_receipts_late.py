@@ -28,8 +28,14 @@ from promptly.api.app import create_app
 from promptly.config import ApiRole, Settings
 from promptly.domain.moot_messages import message_round
 from promptly.domain.sms import DeliveryStatus, receipt_replaces
-from promptly.services.delivery_receipts import record_receipt
-from promptly.services.waiting_inbound import WAITING_RECEIPTS, act_on_waiting
+from promptly.services.delivery_receipts import KEPT, record_early_receipt, record_receipt
+from promptly.services.waiting_inbound import (
+    EARLY_RECEIPTS,
+    WAITING_RECEIPTS,
+    Waiting,
+    act_on_waiting,
+    drop_early_receipts,
+)
 from tests.api_support import STAFF_KEY, key, serving, with_api_keys
 from tests.conftest import start_dev_server
 from tests.helpers import messages, tasks, until
@@ -208,30 +214,49 @@ async def test_the_receipts_update_keeps_the_rule_of_order(
     pool: AsyncConnectionPool,
     recorded: DeliveryStatus | None,
 ) -> None:
-    """The ledger's UPDATE replaces a recorded status exactly when `receipt_replaces` says so
-    (a message to the provider: no fallback, nothing else follows)."""
+    """The ledger's UPDATE replaces a recorded status exactly when `receipt_replaces` says so,
+    for a receipt as it comes and for one kept from before or after the ledger's own (a
+    message to the provider: no fallback, nothing else follows)."""
+    now = datetime.now(UTC)
+    recorded_at = now - timedelta(minutes=30) if recorded else None
     for receipt in DeliveryStatus:
-        sid = f"SM{uuid.uuid4().hex}"
-        async with pool.connection() as conn:
-            await conn.execute(
-                """INSERT INTO messages (idempotency_key, case_id, template, channel,
-                                         recipient_role, recipient, locale, subject, body,
-                                         status, provider_id, requested_at, delivery_status)
-                   VALUES (%s, 'appointment-order', 'provider_booking', 'sms', 'provider',
-                           '+48600000001', 'en', 's', 'b', 'sent', %s, now(), %s)""",
-                (f"order/{sid}", sid, recorded),
+        for kept_since in (None, now - timedelta(hours=1), now - timedelta(minutes=10)):
+            sid = f"SM{uuid.uuid4().hex}"
+            async with pool.connection() as conn:
+                await conn.execute(
+                    """INSERT INTO messages (idempotency_key, case_id, template, channel,
+                                             recipient_role, recipient, locale, subject, body,
+                                             status, provider_id, requested_at,
+                                             delivery_status, delivery_updated_at)
+                       VALUES (%s, 'appointment-order', 'provider_booking', 'sms', 'provider',
+                               '+48600000001', 'en', 's', 'b', 'sent', %s, now(), %s, %s)""",
+                    (f"order/{sid}", sid, recorded, recorded_at),
+                )
+                if kept_since is not None:
+                    await conn.execute(
+                        """INSERT INTO early_sms_receipts (provider_id, status, received_at)
+                           VALUES (%s, %s, %s)""",
+                        (sid, receipt, kept_since),
+                    )
+            if kept_since is None:
+                done = await record_receipt(dev_env.client, pool, settings, sid, receipt, None)
+            else:
+                done = await record_early_receipt(dev_env.client, pool, settings, sid)
+            replaced = receipt_replaces(
+                recorded, receipt, recorded_at=recorded_at, received_at=kept_since
             )
-        done = await record_receipt(dev_env.client, pool, settings, sid, receipt, None)
-        replaced = receipt_replaces(recorded, receipt)
-        assert done == (
-            f"recorded {receipt}" if replaced else f"ignored {receipt}: {recorded} recorded already"
-        )
-        async with pool.connection() as conn:
-            cursor = await conn.execute(
-                "SELECT delivery_status FROM messages WHERE provider_id = %s", (sid,)
-            )
-            assert await cursor.fetchone() == ((receipt if replaced else recorded),)
-            await conn.execute("DELETE FROM messages WHERE provider_id = %s", (sid,))
+            assert done == (
+                f"recorded {receipt}"
+                if replaced
+                else f"ignored {receipt}: {recorded} recorded already"
+            ), (receipt, kept_since)
+            async with pool.connection() as conn:
+                cursor = await conn.execute(
+                    "SELECT delivery_status FROM messages WHERE provider_id = %s", (sid,)
+                )
+                assert await cursor.fetchone() == ((receipt if replaced else recorded),)
+                await conn.execute("DELETE FROM messages WHERE provider_id = %s", (sid,))
+            assert await early(pool, sid) is None
 
 
 async def test_a_late_sent_leaves_the_delivered_receipt(stack: Receipts) -> None:
@@ -296,3 +321,80 @@ async def test_a_late_sent_does_not_lose_the_fallback_waiting_for_temporal(
     assert len(stack.emails_to(email)) == 1
     # The receipt keeps the time Twilio's `undelivered` came, not the sweep's.
     assert (await stack.ledger_row(sid))["delivery_updated_at"] == recorded_at
+
+
+async def early(pool: AsyncConnectionPool, sid: str) -> tuple[Any, ...] | None:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT status, error_code FROM early_sms_receipts WHERE provider_id = %s", (sid,)
+        )
+        return await cursor.fetchone()
+
+
+async def test_a_receipt_before_the_ledger_knows_the_sms_is_kept_and_acted_on_once_it_does(
+    stack: Receipts,
+) -> None:
+    """The ledger learns an SMS's id when the send is marked sent; after a worker was killed
+    that is the retry's look-up, and Twilio's `failed` may come first. Here the confirmation's
+    row is put back as it stood before its mark (no id), the receipt comes, then the mark."""
+    appointment_id, phone, email = await stack.book()
+    case_id = f"appointment-{appointment_id}"
+    [confirmation] = await _handed_over(stack, case_id, "the confirmation", "confirmation")
+    sid = confirmation["provider_id"]
+    async with stack.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE messages SET provider_id = NULL WHERE id = %s", (confirmation["id"],)
+        )
+
+    # Twilio posts each once, in any order: an earlier status never replaces a final one.
+    first = await stack.receipt(phone, sid, "failed", "30008")
+    assert first.status_code == 204 and first.headers["X-Promptly-Outcome"] == KEPT
+    assert (await stack.receipt(phone, sid, "sent")).headers["X-Promptly-Outcome"] == KEPT
+    assert await early(stack.pool, sid) == ("failed", "30008")
+    client, pool, settings = stack.client, stack.pool, stack.settings
+
+    async def sweep(waiting: Waiting) -> int:
+        return await act_on_waiting(waiting, client, pool, settings, older_than=timedelta(0))
+
+    assert await sweep(EARLY_RECEIPTS) == 0  # not on the ledger yet: nothing to record
+
+    async with stack.pool.connection() as conn:  # the send's mark: the ledger knows the id
+        await conn.execute(
+            "UPDATE messages SET provider_id = %s WHERE id = %s", (sid, confirmation["id"])
+        )
+    assert await sweep(EARLY_RECEIPTS) == 1
+    row = await stack.ledger_row(sid)
+    assert (row["delivery_status"], row["delivery_error_code"]) == ("failed", "30008")
+    assert await early(stack.pool, sid) is None
+    [fallback] = await _handed_over(stack, case_id, "the email", "undelivered_sms")
+    assert (fallback["channel"], fallback["recipient"]) == ("email", email)
+    await until(lambda: _async(stack.emails_to(email)), "the email")
+    [task] = [t for t in await tasks(stack.pool, case_id) if t["kind"] == "client_reply"]
+    assert "30008" in task["details"]
+
+    # Once: the kept receipt is gone, the fallback is on the ledger, Twilio's repeat is one.
+    assert await sweep(EARLY_RECEIPTS) == 0
+    assert await sweep(WAITING_RECEIPTS) == 0
+    again = await stack.receipt(phone, sid, "failed", "30008")
+    assert again.headers["X-Promptly-Outcome"] == "fallback"  # the same notice: started once
+    assert await early(stack.pool, sid) is None
+    assert len(stack.emails_to(email)) == 1
+    assert len([t for t in await tasks(stack.pool, case_id) if t["kind"] == "client_reply"]) == 1
+
+
+async def test_a_receipt_the_ledger_never_comes_to_know_is_dropped_after_a_week(
+    pool: AsyncConnectionPool,
+) -> None:
+    old, recent = f"SM{uuid.uuid4().hex}", f"SM{uuid.uuid4().hex}"
+    async with pool.connection() as conn:
+        for sid, age in ((old, timedelta(days=7, minutes=1)), (recent, timedelta(days=6))):
+            await conn.execute(
+                """INSERT INTO early_sms_receipts (provider_id, status, received_at)
+                   VALUES (%s, 'failed', now() - %s)""",
+                (sid, age),
+            )
+    assert await drop_early_receipts(pool) >= 1
+    assert await early(pool, old) is None
+    assert await early(pool, recent) == ("failed", None)
+    async with pool.connection() as conn:
+        await conn.execute("DELETE FROM early_sms_receipts WHERE provider_id = %s", (recent,))

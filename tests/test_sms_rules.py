@@ -5,6 +5,7 @@ limit."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -294,6 +295,30 @@ def test_a_receipt_only_moves_a_message_forward(
     recorded: str | None, receipt: DeliveryStatus, replaces: bool
 ) -> None:
     assert receipt_replaces(recorded, receipt) is replaces
+
+
+NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "receipt", "received_at", "replaces"),
+    [
+        # A receipt kept until the ledger knew its SMS, recorded after the ledger's own came:
+        # of the same rank, the later word stands (the ledger's, here).
+        ("delivered", FAILED, NOON - timedelta(minutes=5), False),
+        ("delivered", FAILED, NOON + timedelta(minutes=5), True),
+        ("sent", SENT, NOON - timedelta(minutes=5), False),
+        # A final one still beats one that is not, whenever it came; and never the reverse.
+        ("sent", FAILED, NOON - timedelta(minutes=5), True),
+        ("undelivered", SENT, NOON + timedelta(minutes=5), False),
+        (None, FAILED, NOON - timedelta(minutes=5), True),
+    ],
+)
+def test_a_kept_receipt_does_not_replace_a_later_word(
+    recorded: str | None, receipt: DeliveryStatus, received_at: datetime, replaces: bool
+) -> None:
+    got = receipt_replaces(recorded, receipt, recorded_at=NOON, received_at=received_at)
+    assert got is replaces
 
 
 @pytest.mark.parametrize(

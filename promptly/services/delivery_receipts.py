@@ -4,7 +4,9 @@ goes again by email, its links fresh (for an SMS without an email, as the front 
 task), and a number that will never take SMS, or is wrong, is the front desk's to check.
 A message the case has moved past since (domain/moot_messages.py: a reminder of a visit since
 cancelled or moved, an inquiry's acknowledgement once answered) is not passed on: its receipt
-is recorded with why nothing followed (`messages.delivery_moot`). Notices run in a
+is recorded with why nothing followed (`messages.delivery_moot`). Twilio's receipts may come
+out of order (a status only moves forward, `sms.receipt_replaces`), and before the ledger knows
+the SMS by its id (kept in `early_sms_receipts` until it does). Notices run in a
 `ClientNoticeWorkflow` whose id holds the message's id, so a receipt delivered twice acts
 once."""
 
@@ -44,18 +46,42 @@ _MESSAGE = """id, idempotency_key, case_id, template, recipient, recipient_role,
               delivery_status, delivery_error_code"""
 # A receipt on its message's ledger row, by the channel's id of it (`{match}`). The status only
 # moves forward: `sms.receipt_replaces` as a condition, so a late `sent` never replaces a final
-# status (parameters `status`, `error_code`, `final`, `id`).
-_RECEIPT = f"""UPDATE messages SET delivery_status = %(status)s,
-                                 delivery_error_code = %(error_code)s,
-                                 delivery_updated_at = now(), delivery_moot = NULL
+# status, nor a receipt kept since it came one the ledger recorded after it (parameters
+# `status`, `error_code`, `final`, `id`, and `received_at` for a kept receipt, else None: now).
+_RECEIPT = f"""UPDATE messages
+                  SET delivery_status = %(status)s, delivery_error_code = %(error_code)s,
+                      delivery_updated_at = COALESCE(%(received_at)s::timestamptz, now()),
+                      delivery_moot = NULL
                 WHERE {{match}}
-                  AND (%(status)s = ANY(%(final)s) OR delivery_status IS NULL
-                       OR delivery_status <> ALL(%(final)s))
+                  AND (delivery_status IS NULL
+                       OR CASE WHEN (%(status)s = ANY(%(final)s))
+                                    <> (delivery_status = ANY(%(final)s))
+                               THEN %(status)s = ANY(%(final)s)
+                               ELSE %(received_at)s::timestamptz IS NULL
+                                    OR delivery_updated_at IS NULL
+                                    OR delivery_updated_at <= %(received_at)s::timestamptz
+                          END)
             RETURNING {_MESSAGE}"""
 _SMS = "provider_id = %(id)s AND channel = 'sms'"
 _BY_SMS_SID = _RECEIPT.format(match=_SMS)
 _BY_MESSAGE_ID = _RECEIPT.format(match="id = %(id)s AND channel = 'phone'")
 _FINAL = sorted(status.value for status in FINAL_RECEIPTS)
+# A receipt for an SMS the ledger does not know by its id yet, kept until it does (the same
+# order rule between two such receipts); the sweep records it then (waiting_inbound.py).
+_KEEP_EARLY = """INSERT INTO early_sms_receipts (provider_id, status, error_code)
+                 VALUES (%(id)s, %(status)s, %(error_code)s)
+                 ON CONFLICT (provider_id) DO UPDATE
+                    SET status = EXCLUDED.status, error_code = EXCLUDED.error_code,
+                        received_at = now()
+                  WHERE EXCLUDED.status = ANY(%(final)s)
+                     OR early_sms_receipts.status <> ALL(%(final)s)"""
+# The kept receipt of an SMS the ledger now knows, taken once (two API processes: one of them).
+_TAKE_EARLY = """DELETE FROM early_sms_receipts e USING messages m
+                  WHERE e.provider_id = %s AND m.provider_id = e.provider_id
+                    AND m.channel = 'sms'
+              RETURNING e.status, e.error_code, e.received_at"""
+UNKNOWN = "unknown message"
+KEPT = "kept until the ledger knows the message"
 
 Row = dict[str, Any]
 
@@ -87,27 +113,39 @@ async def record_receipt(
 ) -> str:
     """Record a delivery receipt on the ledger; an undelivered message to a client goes again
     by email (or as a call task) and the front desk is told. A receipt older than the one
-    recorded (a late `sent`) changes nothing. Returns what was done."""
-    receipt = {"status": status.value, "error_code": error_code, "final": _FINAL}
+    recorded (a late `sent`) changes nothing; one for an SMS the ledger does not know by its
+    id yet is kept until it does. Returns what was done."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_BY_SMS_SID, receipt | {"id": message_sid})
-        message = await cur.fetchone()
-        if message is None:
-            recorded = await _recorded(cur, message_sid)
-            if recorded is None:
-                return "unknown message"
-            return f"ignored {status.value}: {recorded['delivery_status']} recorded already"
-        if error_code in DEAD_NUMBER_CODES:
-            await cur.execute(
-                """INSERT INTO sms_numbers (phone, undeliverable) VALUES (%s, %s)
-                   ON CONFLICT (phone) DO UPDATE SET undeliverable = EXCLUDED.undeliverable""",
-                (message["recipient"], f"receipt error {error_code}"),
-            )
+        message = await _on_the_ledger(cur, message_sid, status, error_code)
+        if message == UNKNOWN:
+            await cur.execute(_KEEP_EARLY, _receipt(status, error_code) | {"id": message_sid})
+            return KEPT
+        if isinstance(message, str):
+            return message
         notice = await _sms_fallback(cur, message)
-    if isinstance(notice, str):
-        return notice
-    await start_notice(client, settings, f"sms-fallback-{message_sid}", notice)
-    return "fallback"
+    return await _started(client, settings, message_sid, notice)
+
+
+async def record_early_receipt(
+    client: Client, pool: AsyncConnectionPool, settings: Settings, message_sid: str
+) -> str:
+    """Record the receipt kept for `message_sid` now that the ledger knows the SMS, as it would
+    have been when it came (its time kept), and act on it; the kept one goes. Returns what was
+    done, as `record_receipt` does."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_TAKE_EARLY, (message_sid,))
+        kept = await cur.fetchone()
+        if kept is None:
+            return "recorded already"  # by another API process, or not on the ledger yet
+        status = DeliveryStatus(kept["status"])
+        message = await _on_the_ledger(
+            cur, message_sid, status, kept["error_code"], kept["received_at"]
+        )
+        if isinstance(message, str):
+            return message
+        notice = await _sms_fallback(cur, message)
+    # Recorded: should Temporal not answer now, the undelivered SMS waits like any other.
+    return await _started(client, settings, message_sid, notice)
 
 
 async def pass_on_undelivered(
@@ -119,8 +157,52 @@ async def pass_on_undelivered(
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         message = await _recorded(cur, message_sid)
         if message is None:
-            return "unknown message"
+            return UNKNOWN
         notice = await _sms_fallback(cur, message)
+    return await _started(client, settings, message_sid, notice)
+
+
+def _receipt(
+    status: DeliveryStatus, error_code: str | None, received_at: datetime | None = None
+) -> dict[str, object]:
+    return {
+        "status": status.value,
+        "error_code": error_code,
+        "final": _FINAL,
+        "received_at": received_at,
+    }
+
+
+async def _on_the_ledger(
+    cur: AsyncCursor[Row],
+    message_sid: str,
+    status: DeliveryStatus,
+    error_code: str | None,
+    received_at: datetime | None = None,
+) -> Row | str:
+    """The receipt recorded on its SMS's ledger row (a dead number noted): the message, or
+    why it was not (UNKNOWN, or a later receipt recorded already)."""
+    receipt = _receipt(status, error_code, received_at) | {"id": message_sid}
+    await cur.execute(_BY_SMS_SID, receipt)
+    message = await cur.fetchone()
+    if message is None:
+        recorded = await _recorded(cur, message_sid)
+        if recorded is None:
+            return UNKNOWN
+        return f"ignored {status.value}: {recorded['delivery_status']} recorded already"
+    if error_code in DEAD_NUMBER_CODES:
+        await cur.execute(
+            """INSERT INTO sms_numbers (phone, undeliverable) VALUES (%s, %s)
+               ON CONFLICT (phone) DO UPDATE SET undeliverable = EXCLUDED.undeliverable""",
+            (message["recipient"], f"receipt error {error_code}"),
+        )
+    return message
+
+
+async def _started(
+    client: Client, settings: Settings, message_sid: str, notice: NoticeRequest | str
+) -> str:
+    """The SMS's fallback started, once (or what was done instead)."""
     if isinstance(notice, str):
         return notice
     await start_notice(client, settings, f"sms-fallback-{message_sid}", notice)
@@ -181,11 +263,10 @@ async def record_read_out(
     wrong number the desk is asked to find the right one. Returns what was done."""
     status = read_outs.receipt(outcome)
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        receipt = {"status": status.value, "error_code": outcome.value, "final": _FINAL}
-        await cur.execute(_BY_MESSAGE_ID, receipt | {"id": message_id})
+        await cur.execute(_BY_MESSAGE_ID, _receipt(status, outcome.value) | {"id": message_id})
         message = await cur.fetchone()
         if message is None:
-            return "unknown message"
+            return UNKNOWN
         if not read_outs.missed(outcome, message["recipient_role"]):
             return f"recorded {status.value}"  # most read-outs: nothing more to read
         known, case = await _client_and_visit(cur, message)
