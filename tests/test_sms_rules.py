@@ -1,9 +1,11 @@
 """SMS rules as pure functions: segment counting, every SMS template's size, what a reply
-means (an email's sender checked), how Twilio's errors are read, the per-sender limit."""
+means (an email's sender checked), how Twilio's errors and receipts are read, the per-sender
+limit."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,10 +14,12 @@ from promptly.domain.appointments.models import BillingOutcome
 from promptly.domain.common import Channel, Locale
 from promptly.domain.rendering import render, sms_template_names, template_names
 from promptly.domain.sms import (
+    DeliveryStatus,
     Encoding,
     ReplyIntent,
     TwilioFailure,
     first_reply_line,
+    receipt_replaces,
     reply_intent,
     segments,
     to_gsm7,
@@ -258,6 +262,63 @@ def test_the_first_line_above_the_quote_is_the_answer() -> None:
 )
 def test_twilio_errors(status: int, code: int | None, failure: TwilioFailure) -> None:
     assert twilio_failure(status, code) is failure
+
+
+SENT, DELIVERED, UNDELIVERED, FAILED = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.UNDELIVERED,
+    DeliveryStatus.FAILED,
+)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "receipt", "replaces"),
+    [
+        # The first receipt, and each step forward.
+        (None, SENT, True),
+        (None, UNDELIVERED, True),
+        ("sent", SENT, True),  # posted twice
+        ("sent", DELIVERED, True),
+        ("sent", FAILED, True),
+        # A final status is never replaced by one that is not: a late `sent`.
+        ("delivered", SENT, False),
+        ("undelivered", SENT, False),
+        ("failed", SENT, False),
+        # A final one by another final one: Twilio's later word (and a repeat).
+        ("undelivered", UNDELIVERED, True),
+        ("undelivered", DELIVERED, True),
+        ("delivered", FAILED, True),
+    ],
+)
+def test_a_receipt_only_moves_a_message_forward(
+    recorded: str | None, receipt: DeliveryStatus, replaces: bool
+) -> None:
+    assert receipt_replaces(recorded, receipt) is replaces
+
+
+NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "receipt", "received_at", "replaces"),
+    [
+        # A receipt kept until the ledger knew its SMS, recorded after the ledger's own came:
+        # of the same rank, the later word stands (the ledger's, here).
+        ("delivered", FAILED, NOON - timedelta(minutes=5), False),
+        ("delivered", FAILED, NOON + timedelta(minutes=5), True),
+        ("sent", SENT, NOON - timedelta(minutes=5), False),
+        # A final one still beats one that is not, whenever it came; and never the reverse.
+        ("sent", FAILED, NOON - timedelta(minutes=5), True),
+        ("undelivered", SENT, NOON + timedelta(minutes=5), False),
+        (None, FAILED, NOON - timedelta(minutes=5), True),
+    ],
+)
+def test_a_kept_receipt_does_not_replace_a_later_word(
+    recorded: str | None, receipt: DeliveryStatus, received_at: datetime, replaces: bool
+) -> None:
+    got = receipt_replaces(recorded, receipt, recorded_at=NOON, received_at=received_at)
+    assert got is replaces
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,10 @@ READ_WRITE = ("SELECT", "INSERT", "UPDATE")
 READ_WRITE_DELETE = (*READ_WRITE, "DELETE")
 # What the application may do to each table; a table missing here stops `grant_app`, so a new
 # migration cannot ship a table the application silently cannot use. DELETE only where the code
-# deletes (the retention purge, expired idempotency keys). The timeline and the billing record
-# are append-only for the application: it adds rows, and the retention purge goes through
-# purge_timeline_events (migration 0010) and purge_billing_reasons (0015), which run as the owner.
+# deletes (the retention purge, expired idempotency keys, early SMS receipts once recorded or
+# expired). The timeline and the billing record are append-only for the application: it adds
+# rows, and the retention purge goes through purge_timeline_events (migration 0010) and
+# purge_billing_reasons (0015), which run as the owner.
 APP_TABLE_PRIVILEGES: Mapping[str, tuple[str, ...]] = {
     "timeline_events": ("SELECT", "INSERT"),
     "billing_outcomes": ("SELECT", "INSERT"),
@@ -46,6 +47,7 @@ APP_TABLE_PRIVILEGES: Mapping[str, tuple[str, ...]] = {
     "clients": READ_WRITE_DELETE,
     "sms_numbers": READ_WRITE_DELETE,
     "inbound_messages": READ_WRITE_DELETE,
+    "early_sms_receipts": READ_WRITE_DELETE,
 }
 APP_FUNCTIONS = ("purge_timeline_events(text[])", "purge_billing_reasons(text[])")
 

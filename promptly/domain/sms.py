@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from promptly.domain.common import RecipientRole
@@ -230,6 +231,31 @@ CONSENT_TEMPLATES = frozenset({"sms_opted_out", "sms_opted_in"})
 
 # The receipts that say an SMS did not arrive.
 NOT_DELIVERED = frozenset({DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED})
+# The receipts after which Twilio has nothing more to say of a message: its final statuses.
+FINAL_RECEIPTS = frozenset({DeliveryStatus.DELIVERED, *NOT_DELIVERED})
+
+
+def receipt_replaces(
+    recorded: str | None,
+    receipt: DeliveryStatus,
+    *,
+    recorded_at: datetime | None = None,
+    received_at: datetime | None = None,
+) -> bool:
+    """Whether `receipt` replaces the status the ledger holds (`recorded`, None before the
+    first). Twilio's callbacks can arrive out of order, so a message's status only moves
+    forward (queued, sending < sent < delivered, undelivered, failed): a final status is never
+    replaced by one that is not (a late `sent` after `delivered`, or after an `undelivered`
+    whose fallback still waits for the sweep), and always replaces one that is not. Between
+    two of the same rank the later word stands: a receipt recorded as it comes is the later,
+    one kept until the ledger knew its SMS (`received_at`) is not if the ledger's own came
+    after it (`recorded_at`). Mirrored in SQL by the receipt's UPDATE
+    (services/delivery_receipts.py)."""
+    if recorded is None:
+        return True
+    if (receipt in FINAL_RECEIPTS) != (recorded in FINAL_RECEIPTS):
+        return receipt in FINAL_RECEIPTS
+    return recorded_at is None or received_at is None or recorded_at <= received_at
 
 
 def needs_fallback(status: DeliveryStatus, template: str, recipient_role: str) -> bool:

@@ -41,6 +41,9 @@ class ExportedMessage(BaseModel):
     # The provider's delivery receipt (SMS: delivered, undelivered, failed) and its error code.
     delivery_status: str | None = None
     delivery_error_code: str | None = None
+    # Why a message that did not reach its client was not passed on: the case had moved past
+    # it (the visit cancelled or moved, the inquiry answered).
+    delivery_moot: str | None = None
 
 
 class ExportedTask(BaseModel):

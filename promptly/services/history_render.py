@@ -80,6 +80,7 @@ def _message_text(message: ExportedMessage, escape: Escape) -> str:
         + (f", sent {when_text(message.sent_at)}" if message.sent_at else "")
         + (f", last error: {escape(message.last_error)}" if message.last_error else "")
         + (f", receipt: {_receipt(message)}" if message.delivery_status else "")
+        + (f", not passed on: {message.delivery_moot}" if message.delivery_moot else "")
     )
 
 

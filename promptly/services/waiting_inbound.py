@@ -4,10 +4,11 @@ A reply is stored before anything acts on it (promptly/services/inbound.py), and
 receipt is written on the ledger before its fallback starts (delivery_receipts.py). When
 Temporal or the workers do not answer then, the webhook still answers Twilio (which would
 not post it again): the reply waits in `inbound_messages` with no outcome, the undelivered
-SMS on the ledger with no fallback. The API acts on both every minute until it can, for a
-week; every effect is keyed by the provider's id, so two API processes, or a late first
-attempt, still act once. An email reply needs none of this: SendGrid posts it again for
-three days while the API answers 5xx.
+SMS on the ledger with no fallback. A receipt that came before the ledger knew its SMS by
+Twilio's id waits in `early_sms_receipts` until it does. The API acts on all three every
+minute until it can, for a week (then a kept receipt is dropped); every effect is keyed by the
+provider's id, so two API processes, or a late first attempt, still act once. An email reply
+needs none of this: SendGrid posts it again for three days while the API answers 5xx.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ from temporalio.service import RPCError
 
 from promptly.config import Settings
 from promptly.domain.common import Channel, RecipientRole
-from promptly.domain.sms import CONSENT_TEMPLATES, NOT_DELIVERED, DeliveryStatus
-from promptly.services.delivery_receipts import FALLBACK_SUFFIX, record_receipt
+from promptly.domain.sms import CONSENT_TEMPLATES, NOT_DELIVERED
+from promptly.services.delivery_receipts import (
+    FALLBACK_SUFFIX,
+    pass_on_undelivered,
+    record_early_receipt,
+)
 from promptly.services.inbound import InboundReply, handle_reply
 
 log = logging.getLogger(__name__)
@@ -61,21 +66,32 @@ WAITING_REPLIES = Waiting(
         client, pool, settings, InboundReply(row[0], Channel.SMS, row[1], row[2])
     ),
 )
-# An undelivered SMS to a client whose fallback (a message of its own) was never started.
+# A receipt kept because it came before the ledger knew its SMS's id, once the ledger does: it
+# is recorded (and acted on) as it would have been when it came.
+EARLY_RECEIPTS = Waiting(
+    "early receipt of",
+    """SELECT e.provider_id FROM early_sms_receipts e
+        WHERE EXISTS (SELECT 1 FROM messages m
+                       WHERE m.provider_id = e.provider_id AND m.channel = 'sms')
+          AND e.received_at < now() - %(older_than)s AND e.received_at > now() - %(give_up_after)s
+        ORDER BY e.received_at LIMIT %(limit)s""",
+    lambda client, pool, settings, row: record_early_receipt(client, pool, settings, row[0]),
+)
+# An undelivered SMS to a client whose fallback (a message of its own) was never started, and
+# that was not found moot (the case moved past it: nothing is to follow, ever).
 WAITING_RECEIPTS = Waiting(
     "fallback of",
     # `needs_fallback`'s rule (domain/sms.py) as a filter, from the same constants.
-    """SELECT m.provider_id, m.delivery_status, m.delivery_error_code FROM messages m
+    """SELECT m.provider_id FROM messages m
         WHERE m.channel = 'sms' AND m.recipient_role = %(role)s
           AND m.delivery_status = ANY(%(not_delivered)s) AND m.template <> ALL(%(consent)s)
+          AND m.delivery_moot IS NULL
           AND m.delivery_updated_at < now() - %(older_than)s
           AND m.delivery_updated_at > now() - %(give_up_after)s
           AND NOT EXISTS (SELECT 1 FROM messages f
                            WHERE f.idempotency_key = m.idempotency_key || %(suffix)s)
         ORDER BY m.delivery_updated_at LIMIT %(limit)s""",
-    lambda client, pool, settings, row: record_receipt(
-        client, pool, settings, row[0], DeliveryStatus(row[1]), row[2]
-    ),
+    lambda client, pool, settings, row: pass_on_undelivered(client, pool, settings, row[0]),
     {
         "role": RecipientRole.CLIENT.value,
         "not_delivered": sorted(status.value for status in NOT_DELIVERED),
@@ -117,6 +133,16 @@ async def act_on_waiting(
     return done
 
 
+async def drop_early_receipts(pool: AsyncConnectionPool) -> int:
+    """Forget the kept receipts whose SMS the ledger did not come to know within a week (not
+    one of ours, or its send never recorded); returns how many."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "DELETE FROM early_sms_receipts WHERE received_at <= now() - %s", (GIVE_UP_AFTER,)
+        )
+        return cursor.rowcount
+
+
 async def keep_acting_on_waiting_inbound(
     client: Client, pool: AsyncConnectionPool, settings: Settings
 ) -> None:
@@ -124,8 +150,10 @@ async def keep_acting_on_waiting_inbound(
     while True:
         await asyncio.sleep(SWEEP_EVERY.total_seconds())
         try:
-            for waiting in (WAITING_REPLIES, WAITING_RECEIPTS):
+            for waiting in (WAITING_REPLIES, EARLY_RECEIPTS, WAITING_RECEIPTS):
                 if done := await act_on_waiting(waiting, client, pool, settings):
                     log.info("acted on %d waiting (%s) once Temporal answered", done, waiting.what)
+            if dropped := await drop_early_receipts(pool):
+                log.warning("dropped %d SMS receipts the ledger never came to know", dropped)
         except Exception:  # noqa: BLE001 - the next round tries again; the API keeps serving
             log.exception("acting on waiting SMS replies and receipts failed")
