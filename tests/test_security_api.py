@@ -43,8 +43,14 @@ def _start(days: int = 10, hour: int = 10) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=WARSAW)
 
 
-async def _book(api: httpx.AsyncClient, days: int = 10) -> Any:
-    request = appointment(_start(days))
+def _soon() -> datetime:
+    """20 hours ahead, whatever the hour now: inside the 24h of late changes (tomorrow
+    10:00 is not, before 10:00 today)."""
+    return datetime.now(WARSAW).replace(second=0, microsecond=0) + timedelta(hours=20)
+
+
+async def _book(api: httpx.AsyncClient, days: int = 10, start: datetime | None = None) -> Any:
+    request = appointment(start or _start(days))
     response = await api.post(
         "/appointments", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
     )
@@ -64,7 +70,7 @@ async def _status(api: httpx.AsyncClient, appointment_id: str) -> dict[str, Any]
 
 
 async def test_a_backoffice_key_cannot_cancel_late_as_the_provider(api: httpx.AsyncClient) -> None:
-    request = await _book(api, days=1)  # inside 24h: only a provider cancels free
+    request = await _book(api, start=_soon())  # inside 24h: only a provider cancels free
     provider = {"kind": "provider", "id": request.provider.id}
     for headers in (BACKOFFICE_KEY, STAFF_KEY):
         forged = await api.post(
@@ -140,7 +146,7 @@ async def test_only_someone_accountable_for_the_visit_reports_its_delay_or_lifts
 ) -> None:
     """A provider's delay makes a late change free, a waiver lifts a fee: neither is open to a
     back-office system under its own name, nor to a client for their own fee."""
-    request = await _book(api, days=1)  # inside 24h: a client's cancellation is charged
+    request = await _book(api, start=_soon())  # inside 24h: a client's cancellation is charged
     base = f"/appointments/{request.appointment_id}"
     delay = await api.post(
         f"{base}/report_delay", json={"minutes": 1, "reason": "-"}, headers=BACKOFFICE_KEY

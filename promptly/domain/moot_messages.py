@@ -54,7 +54,7 @@ ENDINGS: Mapping[str, Ending] = {
         ),
         frozenset({"cancellation", "no_show_notice", "fee_stands", "fee_waived"}),
     ),
-    # As a close leaves them in flight (workflows/complaint_messages.py STILL_TRUE_AFTER_CLOSE).
+    # What a close leaves in flight (workflows/complaint_messages.py reads it from here).
     CaseKind.COMPLAINT: Ending(
         frozenset({ComplaintStatus.CLOSED, ComplaintStatus.CLOSED_UNCONFIRMED}),
         frozenset({"complaint_closed", "complaint_note", "complaint_survey"}),
@@ -68,7 +68,8 @@ ENDINGS: Mapping[str, Ending] = {
     CaseKind.SURVEY: Ending(frozenset({SurveyStatus.ANSWERED, SurveyStatus.CLOSED}), frozenset()),
 }
 # What a move of the visit leaves in flight (workflows/appointment_sends.py
-# `_cancel_sends_for_the_old_visit`): a fee waiver is news whatever the visit's time.
+# `_cancel_sends_for_the_old_visit` reads it from here): a fee waiver is news whatever the
+# visit's time.
 NEWS_AFTER_A_MOVE = frozenset({"fee_waived"})
 
 _ROUND = re.compile(r"r(\d+)")

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
+    from promptly.domain.moot_messages import NEWS_AFTER_A_MOVE
     from promptly.domain.tasks import TaskKind
 
 
@@ -295,7 +296,7 @@ class AppointmentSends(AppointmentState):
     async def _cancel_sends_for_the_old_visit(self) -> None:
         """A cancel or a reschedule: every send planned for the visit as it was is moot; a fee
         waiver already granted still is news to the client."""
-        await self._sends.cancel_all_but("fee_waived")
+        await self._sends.cancel_all_but(*NEWS_AFTER_A_MOVE)
 
     async def _close_task(self, key: str, outcome: str, note: str, actor: Actor) -> None:
         await close_task(key, outcome, note, actor, summary=f"close task: {outcome}")

@@ -29,6 +29,7 @@ from promptly.workflows.patches import MOOT_ON_HOLD_AND_REOPEN, since
 with workflow.unsafe.imports_passed_through():
     from promptly.domain.common import (
         SYSTEM,
+        CaseKind,
         Channel,
         PromiseKind,
         RecipientRole,
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.complaints import sla as complaint_sla
     from promptly.domain.complaints.models import ComplaintStatus
     from promptly.domain.messages import Recipient, SendMessageRequest
+    from promptly.domain.moot_messages import ENDINGS
     from promptly.domain.readable_time import in_hours
     from promptly.domain.tasks import TaskKind
 
@@ -47,7 +49,7 @@ MESSAGE_RETRY = message_retry(maximum_interval=timedelta(minutes=10))
 # What a proposed resolution supersedes: news of the case as it was before.
 SUPERSEDED_BY_A_PROPOSAL = ("status_update", "complaint_on_hold", "hold_ended", "escalation")
 # What still applies after a close: the closing message itself and the staff's own notes.
-STILL_TRUE_AFTER_CLOSE = ("complaint_closed", "complaint_note", "complaint_survey")
+STILL_TRUE_AFTER_CLOSE = tuple(sorted(ENDINGS[CaseKind.COMPLAINT].news_of_the_end))
 # What a hold supersedes: the news of an earlier hold (its start, its end); and, when the
 # updates pause for the customer's answer, an update promising a time the clock no longer keeps.
 SUPERSEDED_BY_A_HOLD = ("complaint_on_hold", "hold_ended")
