@@ -18,7 +18,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from promptly.activities import ledger as message_ledger
-from promptly.activities.channels import DeliveryChannel, OutboxChannel, StaffCallChannel
+from promptly.activities.channels import (
+    DeliveryChannel,
+    OutboxChannel,
+    StaffCallChannel,
+    TransientDeliveryError,
+)
 from promptly.activities.messaging import LinkSettings, StaffDirectory
 from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel
 from promptly.domain import errors, links
@@ -55,6 +60,7 @@ def activities(
     *,
     token: str = TOKEN,
     messaging_service: str | None = None,
+    timeout: float = 10,
 ) -> SmsRoutingMessaging:
     """Wired as promptly/worker.py does; email goes to the outbox."""
     sms: DeliveryChannel = OutboxChannel()
@@ -66,6 +72,7 @@ def activities(
             messaging_service_sid=messaging_service,
             base_url=fake.url,
             status_callback=CALLBACK,
+            timeout=timeout,
         )
     channels: dict[Channel, DeliveryChannel] = {
         Channel.EMAIL: OutboxChannel(),
@@ -303,6 +310,9 @@ async def test_busy_or_broken_twilio_is_retried_as_it_asks(
 
     assert error.type == errors.DELIVERY_UNAVAILABLE and not error.non_retryable
     assert error.next_retry_delay == timedelta(seconds=7)
+    [row] = await ledger(pool, request.case_id)
+    # A 429 took nothing; after a 5xx Twilio may have the message, so the retry asks first.
+    assert (row["in_flight_since"] is not None) == (status >= 500)
     result = await send(acts, request)  # Temporal's retry
     assert [r.status for r in fake.requests] == [status, 201]
     [row] = await ledger(pool, request.case_id)
@@ -348,6 +358,93 @@ async def test_a_retry_after_an_attempt_that_died_unrecorded_does_not_text_twice
     assert result.provider_id == texted.sid and result.status is MessageStatus.SENT
     [row] = await ledger(pool, request.case_id)
     assert (row["status"], row["provider_id"], row["attempts"]) == ("sent", texted.sid, 2)
+
+
+ANSWER_TIMEOUT = 0.5  # the channel's timeout in these tests: Twilio answers after it
+
+
+def no_answer(fake: TwilioFake, fault: str) -> None:
+    """Twilio takes the next SMS, and its answer never reaches the client."""
+    if fault == "late":
+        fake.answer_late(ANSWER_TIMEOUT * 3)
+    else:
+        fake.hang_up()
+
+
+@pytest.mark.parametrize("fault", ["late", "hang_up"])
+async def test_an_sms_twilio_took_without_answering_in_time_is_not_texted_twice(
+    pool: AsyncConnectionPool, fake: TwilioFake, fault: str
+) -> None:
+    """Twilio took the SMS, and its answer came after the client's timeout (or the connection
+    dropped after the request went): the outcome is unknown, not a refusal, so the retry asks
+    Twilio what the number got before texting again."""
+    phone = a_number()
+    request = sms(phone)
+    acts = activities(pool, fake, timeout=ANSWER_TIMEOUT)
+    no_answer(fake, fault)
+
+    error = await send_failing(acts, request)
+
+    assert error.type == errors.DELIVERY_UNAVAILABLE and not error.non_retryable
+    [texted] = fake.sent_to(phone)
+    [row] = await ledger(pool, request.case_id)
+    assert row["status"] == "pending" and row["in_flight_since"] is not None
+    assert "may have taken the SMS" in row["last_error"]
+
+    result = await send(acts, request)  # Temporal's retry
+
+    assert fake.sent_to(phone) == [texted]  # the client got it once
+    assert (result.status, result.provider_id) == (MessageStatus.SENT, texted.sid)
+    [row] = await ledger(pool, request.case_id)
+    assert (row["status"], row["provider_id"], row["attempts"]) == ("sent", texted.sid, 2)
+    assert row["in_flight_since"] is None
+
+
+async def test_a_retry_that_cannot_ask_twilio_leaves_the_question_to_the_next(
+    pool: AsyncConnectionPool, fake: TwilioFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No answer to the send, then Twilio's list fails too: nothing is known yet, so the
+    retry after that still asks (from the first attempt on) instead of texting again."""
+    phone = a_number()
+    request = sms(phone)
+    acts = activities(pool, fake, timeout=ANSWER_TIMEOUT)
+    no_answer(fake, "late")
+    await send_failing(acts, request)
+    [texted] = fake.sent_to(phone)
+    [row] = await ledger(pool, request.case_id)
+    unknown_since = row["in_flight_since"]
+
+    async def list_unavailable(*args: Any) -> str | None:
+        raise TransientDeliveryError("Twilio answered 503 (error None): list unavailable")
+
+    monkeypatch.setattr(TwilioSmsChannel, "accepted_since", list_unavailable)
+    await send_failing(acts, request)
+    monkeypatch.undo()
+    [row] = await ledger(pool, request.case_id)
+    assert (row["status"], row["in_flight_since"]) == ("pending", unknown_since)
+
+    result = await send(acts, request)
+
+    assert fake.sent_to(phone) == [texted]
+    assert result.provider_id == texted.sid
+
+
+async def test_twilio_unreachable_took_nothing_so_the_retry_just_sends(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    """No connection could be made: Twilio cannot have the SMS, nothing is left in doubt."""
+    request = sms(a_number())
+    with TwilioFake(account_sid=SID, auth_token=TOKEN) as gone:
+        unreachable = activities(pool, gone)
+
+    error = await send_failing(unreachable, request)
+
+    assert error.type == errors.DELIVERY_UNAVAILABLE
+    [row] = await ledger(pool, request.case_id)
+    assert row["status"] == "pending" and row["in_flight_since"] is None
+    assert "Twilio unreachable" in row["last_error"]
+    await send(activities(pool, fake), request)
+    assert len(fake.messages) == 1
 
 
 async def test_an_attempt_that_died_before_twilio_took_it_is_sent_by_the_retry(

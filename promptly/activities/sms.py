@@ -24,6 +24,7 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client as TwilioClient
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from promptly.activities.channels import (
     OutgoingMessage,
@@ -112,7 +113,7 @@ class TwilioSmsChannel:
             latest = self._client.messages.list(to=message.address, limit=LOOKUP_LIMIT)
         except (TwilioRestException, TwilioServiceException) as err:
             raise self._classified(err) from err
-        except (requests.ConnectionError, requests.Timeout) as err:
+        except UNANSWERED as err:
             raise TransientDeliveryError(f"Twilio unreachable: {err}") from err
         for sent in latest:
             if sent.date_created is not None and sent.date_created < since:
@@ -135,18 +136,30 @@ class TwilioSmsChannel:
                 **sender,
             )
         except (TwilioRestException, TwilioServiceException) as err:
-            raise self._classified(err) from err
-        except (requests.ConnectionError, requests.Timeout) as err:
-            raise TransientDeliveryError(f"Twilio unreachable: {err}") from err
+            raise self._classified(err, creating=True) from err
+        except UNANSWERED as err:
+            if _never_sent(err):
+                raise TransientDeliveryError(f"Twilio unreachable: {err}") from err
+            # The request went out and no answer came back: Twilio may have taken the SMS.
+            raise TransientDeliveryError(
+                f"Twilio did not answer (it may have taken the SMS): {err}"[:300],
+                maybe_taken=True,
+            ) from err
         return str(created.sid)
 
-    def _classified(self, err: TwilioRestException | TwilioServiceException) -> Exception:
+    def _classified(
+        self, err: TwilioRestException | TwilioServiceException, *, creating: bool = False
+    ) -> Exception:
         status, code = int(err.status), (int(err.code) if err.code else None)
         detail = f"Twilio answered {status} (error {code}): {getattr(err, 'msg', '') or err}"
         failure = twilio_failure(status, code)
         if failure is TwilioFailure.TRANSIENT:
             return TransientDeliveryError(
-                detail[:300], self._http.last_retry_after(), throttled=status == 429
+                detail[:300],
+                self._http.last_retry_after(),
+                throttled=status == 429,
+                # A 5xx to a create says Twilio failed somewhere, not that it took nothing.
+                maybe_taken=creating and status >= 500,
             )
         if failure in (TwilioFailure.INVALID_NUMBER, TwilioFailure.NO_SUCH_NUMBER):
             return _InvalidNumber(detail[:300], failure is TwilioFailure.NO_SUCH_NUMBER)
@@ -161,6 +174,20 @@ class TwilioSmsChannel:
             )
             return PermanentDeliveryError(f"SMS credentials refused by Twilio: {detail}"[:300])
         return PermanentDeliveryError(detail[:300])
+
+
+# What the `twilio` client raises when no answer came: no connection, a timeout, a
+# connection dropped before or during the answer.
+UNANSWERED = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+def _never_sent(err: Exception) -> bool:
+    """The request never reached Twilio: no connection could be made. Anything later (no
+    answer in time, the connection dropped after the request went) leaves it unknown."""
+    if isinstance(err, requests.ConnectTimeout):
+        return True
+    cause = err.args[0] if err.args else None
+    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
 
 
 class _InvalidNumber(Exception):
