@@ -29,7 +29,13 @@ from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel
 from promptly.domain import errors, links
 from promptly.domain.common import Channel, Locale, RecipientRole
 from promptly.domain.keys import LINKS, Keyring
-from promptly.domain.messages import MessageStatus, Recipient, SendMessageRequest, SendMessageResult
+from promptly.domain.messages import (
+    AbandonMessageRequest,
+    MessageStatus,
+    Recipient,
+    SendMessageRequest,
+    SendMessageResult,
+)
 from promptly.domain.sms import Encoding, segments
 from tests.twilio_fake import INVALID_NUMBER, LANDLINE_NUMBER, TwilioFake
 
@@ -61,8 +67,9 @@ def activities(
     token: str = TOKEN,
     messaging_service: str | None = None,
     timeout: float = 10,
+    email: DeliveryChannel | None = None,
 ) -> SmsRoutingMessaging:
-    """Wired as promptly/worker.py does; email goes to the outbox."""
+    """Wired as promptly/worker.py does; email goes to the outbox unless `email` is given."""
     sms: DeliveryChannel = OutboxChannel()
     if fake is not None:
         sms = TwilioSmsChannel(
@@ -75,7 +82,7 @@ def activities(
             timeout=timeout,
         )
     channels: dict[Channel, DeliveryChannel] = {
-        Channel.EMAIL: OutboxChannel(),
+        Channel.EMAIL: email or OutboxChannel(),
         Channel.SMS: sms,
         Channel.PHONE: StaffCallChannel(),
     }
@@ -512,6 +519,53 @@ async def test_an_opted_out_number_gets_email_but_its_opt_out_confirmation_by_sm
     assert notice.channel is Channel.SMS
     [only] = fake.sent_to(phone)
     assert "START" in (only.body or "")
+
+
+class EmailDown:
+    """SendGrid answering 503 to everything."""
+
+    async def deliver(self, conn: Any, message: Any) -> str:
+        raise TransientDeliveryError("SendGrid answered 503")
+
+
+async def test_a_rerouted_message_given_up_is_abandoned_under_its_own_key_too(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    """The number opted out, so the SMS goes by email under `…/email`; email is down and the
+    case gives the message up (cancelled, or out of budget) under the key it knows, the SMS's.
+    The email's row is abandoned with it: never `pending` with a timeline that moved on."""
+    phone = a_number()
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO sms_numbers (phone, opted_out, opted_out_at) VALUES (%s, true, now())",
+            (phone,),
+        )
+    request = sms(phone)
+    given_up = request.model_copy(update={"idempotency_key": f"{request.case_id}/reminder/1"})
+    # Another message of the case whose key starts like it: not given up.
+    other = request.model_copy(update={"idempotency_key": f"{request.case_id}/reminder/10"})
+    acts = activities(pool, fake, email=EmailDown())
+    for each in (given_up, other):
+        assert (await send_failing(acts, each)).type == errors.DELIVERY_UNAVAILABLE
+
+    await environment().run(
+        acts.abandon_message,
+        AbandonMessageRequest(
+            idempotency_key=given_up.idempotency_key,
+            reason="reminder cancelled: the case changed",
+        ),
+    )
+
+    rows = {r["idempotency_key"]: r for r in await ledger(pool, request.case_id)}
+    assert set(rows) == {f"{given_up.idempotency_key}/email", f"{other.idempotency_key}/email"}
+    abandoned = rows[f"{given_up.idempotency_key}/email"]
+    assert (abandoned["channel"], abandoned["status"], abandoned["last_error"]) == (
+        "email",
+        "abandoned",
+        "reminder cancelled: the case changed",
+    )
+    assert rows[f"{other.idempotency_key}/email"]["status"] == "pending"
+    assert fake.requests == []
 
 
 async def test_without_twilio_an_sms_is_queued_in_the_outbox_not_sent(

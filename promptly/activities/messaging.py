@@ -102,13 +102,18 @@ class MessagingActivities:
 
     @activity.defn
     async def abandon_message(self, request: AbandonMessageRequest) -> None:
-        """The message will never go out: `abandoned` with its reason, never `pending`."""
+        """The message will never go out: `abandoned` with its reason, never `pending`; so is
+        every row it went under instead (`ledger_keys`)."""
         async with self._pool.connection() as conn:
             await conn.execute(
                 """UPDATE messages SET status = 'abandoned', last_error = %s
-                    WHERE idempotency_key = %s AND status = 'pending'""",
-                (request.reason[:1000], request.idempotency_key),
+                    WHERE idempotency_key = ANY(%s) AND status = 'pending'""",
+                (request.reason[:1000], self.ledger_keys(request.idempotency_key)),
             )
+
+    def ledger_keys(self, idempotency_key: str) -> list[str]:
+        """Every ledger key the message of this key may be sent under."""
+        return [idempotency_key]
 
     async def _send(self, request: SendMessageRequest, errors_so_far: int) -> SendMessageResult:
         if request.template not in self._templates:

@@ -234,6 +234,11 @@ class SmsRoutingMessaging(MessagingActivities):
         """Contacts this worker already wrote, so a client's next message writes nothing."""
         return {}
 
+    def ledger_keys(self, idempotency_key: str) -> list[str]:
+        """The key, and the keys of the message rerouted (`…/email`, `…/phone`): a send the
+        workflow gives up under its own key is given up under those too."""
+        return [idempotency_key, *(rerouted_key(idempotency_key, c) for c in REROUTED_TO)]
+
     @activity.defn(name="send_message")
     async def send_message(self, request: SendMessageRequest) -> SendMessageResult:
         routed = await self._route(request)
@@ -364,10 +369,19 @@ async def _number_state(conn: AsyncConnection, phone: str) -> str | None:
     return "no_such_number" if row[2] else "undeliverable"
 
 
+# The channels an SMS the number must not get goes by instead.
+REROUTED_TO = (Channel.EMAIL, Channel.PHONE)
+
+
+def rerouted_key(idempotency_key: str, channel: Channel) -> str:
+    """The ledger key of a message rerouted to `channel`: its own, so the ledger keeps the SMS
+    attempt and this one apart."""
+    return f"{idempotency_key}/{channel.value}"
+
+
 def _rerouted(request: SendMessageRequest, blocked: str) -> SendMessageRequest | None:
     """The message by email, or as a call task when the recipient has no email (None when
-    the number is no number at all); a key of its own, so the ledger keeps the SMS attempt
-    and this one apart."""
+    the number is no number at all), under `rerouted_key`."""
     if request.to.email:
         channel = Channel.EMAIL
     elif blocked == "no_such_number":
@@ -375,7 +389,10 @@ def _rerouted(request: SendMessageRequest, blocked: str) -> SendMessageRequest |
     else:
         channel = Channel.PHONE
     return request.model_copy(
-        update={"channel": channel, "idempotency_key": f"{request.idempotency_key}/{channel}"}
+        update={
+            "channel": channel,
+            "idempotency_key": rerouted_key(request.idempotency_key, channel),
+        }
     )
 
 
