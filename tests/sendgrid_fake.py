@@ -11,6 +11,8 @@ every request. Scripted responses are used first, in order; with none left it an
 SendGrid: an unknown or missing key is 401, a recipient whose address contains "bounce" is
 400 with a field error, anything else is 202 with an empty body and an `X-Message-Id`.
 Error bodies have SendGrid's shape: {"errors": [{"message", "field", "help"}]}.
+`answer_late(seconds)` and `hang_up()` handle the next request as ever (a 202: the email went)
+and then answer too late, or not at all.
 """
 
 from __future__ import annotations
@@ -240,13 +242,19 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         fake = cast(FakeServer, self.server).fake
         response = fake._answer(self.command, self.path, dict(self.headers.items()), raw)
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if response.body:
-            self.wfile.write(response.body)
+        if not fake.answer_now():
+            self.close_connection = True
+            return
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if response.body:
+                self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up on a late answer
 
     do_POST = _handle
     do_GET = _handle

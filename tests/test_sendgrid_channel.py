@@ -49,11 +49,13 @@ def fake() -> Iterator[SendGridFake]:
 
 
 def activities(
-    pool: AsyncConnectionPool, fake: SendGridFake, api_key: str = API_KEY
+    pool: AsyncConnectionPool, fake: SendGridFake, api_key: str = API_KEY, timeout: float = 10
 ) -> MessagingActivities:
     """Wired as promptly/worker.py does, with email going to the fake."""
     channels: dict[Channel, DeliveryChannel] = {
-        Channel.EMAIL: SendGridChannel(api_key=api_key, sender=SENDER, host=fake.url),
+        Channel.EMAIL: SendGridChannel(
+            api_key=api_key, sender=SENDER, host=fake.url, timeout=timeout
+        ),
         Channel.SMS: OutboxChannel(),
         Channel.PHONE: StaffCallChannel(),
     }
@@ -275,6 +277,8 @@ async def test_unavailable_then_accepted_is_sent_on_the_retry(
     assert row is not None
     assert (row["status"], row["attempts"]) == ("pending", 1)
     assert f"SendGrid answered {status}" in row["last_error"]
+    # A 429 took nothing; a 5xx leaves it unknown, and the row says since when.
+    assert (row["in_flight_since"] is not None) == (status >= 500)
 
     # Temporal retries with the same request; the fake is back to answering 202.
     result = await send(acts, request)
@@ -303,6 +307,38 @@ async def test_unreachable_sendgrid_is_retryable(pool: AsyncConnectionPool) -> N
     assert row is not None
     assert (row["status"], row["attempts"]) == ("pending", 1)
     assert "SendGrid unreachable" in row["last_error"]
+    assert row["in_flight_since"] is None  # no connection: SendGrid has nothing
+
+
+@pytest.mark.parametrize("fault", ["late", "hang_up"])
+async def test_an_email_sendgrid_took_without_answering_goes_again_as_the_same_message(
+    pool: AsyncConnectionPool, fake: SendGridFake, fault: str
+) -> None:
+    """SendGrid took the email and its answer never came back in time. SendGrid cannot be
+    asked whether it has a message, so the retry sends it again: the limit of this channel,
+    kept harmless by the one Message-ID both copies carry (mail clients drop the repeat)."""
+    acts = activities(pool, fake, timeout=0.5)
+    request = confirmation()
+    if fault == "late":
+        fake.answer_late(1.5)
+    else:
+        fake.hang_up()
+
+    error = await send_failing(acts, request)
+
+    assert error.type == errors.DELIVERY_UNAVAILABLE and not error.non_retryable
+    row = await ledger_row(pool, request.idempotency_key)
+    assert row is not None and row["status"] == "pending"
+    assert row["in_flight_since"] is not None  # the ledger knows it may have gone
+    assert "may have taken the email" in row["last_error"]
+
+    result = await send(acts, request)
+
+    first, second = fake.accepted
+    assert first.body["headers"]["Message-ID"] == second.body["headers"]["Message-ID"]
+    assert result.provider_id == second.message_id
+    row = await ledger_row(pool, request.idempotency_key)
+    assert row is not None and (row["status"], row["in_flight_since"]) == ("sent", None)
 
 
 async def test_a_sent_message_is_not_sent_again_for_the_same_key(

@@ -18,13 +18,24 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from promptly.activities import ledger as message_ledger
-from promptly.activities.channels import DeliveryChannel, OutboxChannel, StaffCallChannel
+from promptly.activities.channels import (
+    DeliveryChannel,
+    OutboxChannel,
+    StaffCallChannel,
+    TransientDeliveryError,
+)
 from promptly.activities.messaging import LinkSettings, StaffDirectory
 from promptly.activities.sms import SmsRoutingMessaging, TwilioSmsChannel
 from promptly.domain import errors, links
 from promptly.domain.common import Channel, Locale, RecipientRole
 from promptly.domain.keys import LINKS, Keyring
-from promptly.domain.messages import MessageStatus, Recipient, SendMessageRequest, SendMessageResult
+from promptly.domain.messages import (
+    AbandonMessageRequest,
+    MessageStatus,
+    Recipient,
+    SendMessageRequest,
+    SendMessageResult,
+)
 from promptly.domain.sms import Encoding, segments
 from tests.twilio_fake import INVALID_NUMBER, LANDLINE_NUMBER, TwilioFake
 
@@ -55,8 +66,10 @@ def activities(
     *,
     token: str = TOKEN,
     messaging_service: str | None = None,
+    timeout: float = 10,
+    email: DeliveryChannel | None = None,
 ) -> SmsRoutingMessaging:
-    """Wired as promptly/worker.py does; email goes to the outbox."""
+    """Wired as promptly/worker.py does; email goes to the outbox unless `email` is given."""
     sms: DeliveryChannel = OutboxChannel()
     if fake is not None:
         sms = TwilioSmsChannel(
@@ -66,9 +79,10 @@ def activities(
             messaging_service_sid=messaging_service,
             base_url=fake.url,
             status_callback=CALLBACK,
+            timeout=timeout,
         )
     channels: dict[Channel, DeliveryChannel] = {
-        Channel.EMAIL: OutboxChannel(),
+        Channel.EMAIL: email or OutboxChannel(),
         Channel.SMS: sms,
         Channel.PHONE: StaffCallChannel(),
     }
@@ -303,6 +317,9 @@ async def test_busy_or_broken_twilio_is_retried_as_it_asks(
 
     assert error.type == errors.DELIVERY_UNAVAILABLE and not error.non_retryable
     assert error.next_retry_delay == timedelta(seconds=7)
+    [row] = await ledger(pool, request.case_id)
+    # A 429 took nothing; after a 5xx Twilio may have the message, so the retry asks first.
+    assert (row["in_flight_since"] is not None) == (status >= 500)
     result = await send(acts, request)  # Temporal's retry
     assert [r.status for r in fake.requests] == [status, 201]
     [row] = await ledger(pool, request.case_id)
@@ -348,6 +365,93 @@ async def test_a_retry_after_an_attempt_that_died_unrecorded_does_not_text_twice
     assert result.provider_id == texted.sid and result.status is MessageStatus.SENT
     [row] = await ledger(pool, request.case_id)
     assert (row["status"], row["provider_id"], row["attempts"]) == ("sent", texted.sid, 2)
+
+
+ANSWER_TIMEOUT = 0.5  # the channel's timeout in these tests: Twilio answers after it
+
+
+def no_answer(fake: TwilioFake, fault: str) -> None:
+    """Twilio takes the next SMS, and its answer never reaches the client."""
+    if fault == "late":
+        fake.answer_late(ANSWER_TIMEOUT * 3)
+    else:
+        fake.hang_up()
+
+
+@pytest.mark.parametrize("fault", ["late", "hang_up"])
+async def test_an_sms_twilio_took_without_answering_in_time_is_not_texted_twice(
+    pool: AsyncConnectionPool, fake: TwilioFake, fault: str
+) -> None:
+    """Twilio took the SMS, and its answer came after the client's timeout (or the connection
+    dropped after the request went): the outcome is unknown, not a refusal, so the retry asks
+    Twilio what the number got before texting again."""
+    phone = a_number()
+    request = sms(phone)
+    acts = activities(pool, fake, timeout=ANSWER_TIMEOUT)
+    no_answer(fake, fault)
+
+    error = await send_failing(acts, request)
+
+    assert error.type == errors.DELIVERY_UNAVAILABLE and not error.non_retryable
+    [texted] = fake.sent_to(phone)
+    [row] = await ledger(pool, request.case_id)
+    assert row["status"] == "pending" and row["in_flight_since"] is not None
+    assert "may have taken the SMS" in row["last_error"]
+
+    result = await send(acts, request)  # Temporal's retry
+
+    assert fake.sent_to(phone) == [texted]  # the client got it once
+    assert (result.status, result.provider_id) == (MessageStatus.SENT, texted.sid)
+    [row] = await ledger(pool, request.case_id)
+    assert (row["status"], row["provider_id"], row["attempts"]) == ("sent", texted.sid, 2)
+    assert row["in_flight_since"] is None
+
+
+async def test_a_retry_that_cannot_ask_twilio_leaves_the_question_to_the_next(
+    pool: AsyncConnectionPool, fake: TwilioFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No answer to the send, then Twilio's list fails too: nothing is known yet, so the
+    retry after that still asks (from the first attempt on) instead of texting again."""
+    phone = a_number()
+    request = sms(phone)
+    acts = activities(pool, fake, timeout=ANSWER_TIMEOUT)
+    no_answer(fake, "late")
+    await send_failing(acts, request)
+    [texted] = fake.sent_to(phone)
+    [row] = await ledger(pool, request.case_id)
+    unknown_since = row["in_flight_since"]
+
+    async def list_unavailable(*args: Any) -> str | None:
+        raise TransientDeliveryError("Twilio answered 503 (error None): list unavailable")
+
+    monkeypatch.setattr(TwilioSmsChannel, "accepted_since", list_unavailable)
+    await send_failing(acts, request)
+    monkeypatch.undo()
+    [row] = await ledger(pool, request.case_id)
+    assert (row["status"], row["in_flight_since"]) == ("pending", unknown_since)
+
+    result = await send(acts, request)
+
+    assert fake.sent_to(phone) == [texted]
+    assert result.provider_id == texted.sid
+
+
+async def test_twilio_unreachable_took_nothing_so_the_retry_just_sends(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    """No connection could be made: Twilio cannot have the SMS, nothing is left in doubt."""
+    request = sms(a_number())
+    with TwilioFake(account_sid=SID, auth_token=TOKEN) as gone:
+        unreachable = activities(pool, gone)
+
+    error = await send_failing(unreachable, request)
+
+    assert error.type == errors.DELIVERY_UNAVAILABLE
+    [row] = await ledger(pool, request.case_id)
+    assert row["status"] == "pending" and row["in_flight_since"] is None
+    assert "Twilio unreachable" in row["last_error"]
+    await send(activities(pool, fake), request)
+    assert len(fake.messages) == 1
 
 
 async def test_an_attempt_that_died_before_twilio_took_it_is_sent_by_the_retry(
@@ -415,6 +519,53 @@ async def test_an_opted_out_number_gets_email_but_its_opt_out_confirmation_by_sm
     assert notice.channel is Channel.SMS
     [only] = fake.sent_to(phone)
     assert "START" in (only.body or "")
+
+
+class EmailDown:
+    """SendGrid answering 503 to everything."""
+
+    async def deliver(self, conn: Any, message: Any) -> str:
+        raise TransientDeliveryError("SendGrid answered 503")
+
+
+async def test_a_rerouted_message_given_up_is_abandoned_under_its_own_key_too(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    """The number opted out, so the SMS goes by email under `…/email`; email is down and the
+    case gives the message up (cancelled, or out of budget) under the key it knows, the SMS's.
+    The email's row is abandoned with it: never `pending` with a timeline that moved on."""
+    phone = a_number()
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO sms_numbers (phone, opted_out, opted_out_at) VALUES (%s, true, now())",
+            (phone,),
+        )
+    request = sms(phone)
+    given_up = request.model_copy(update={"idempotency_key": f"{request.case_id}/reminder/1"})
+    # Another message of the case whose key starts like it: not given up.
+    other = request.model_copy(update={"idempotency_key": f"{request.case_id}/reminder/10"})
+    acts = activities(pool, fake, email=EmailDown())
+    for each in (given_up, other):
+        assert (await send_failing(acts, each)).type == errors.DELIVERY_UNAVAILABLE
+
+    await environment().run(
+        acts.abandon_message,
+        AbandonMessageRequest(
+            idempotency_key=given_up.idempotency_key,
+            reason="reminder cancelled: the case changed",
+        ),
+    )
+
+    rows = {r["idempotency_key"]: r for r in await ledger(pool, request.case_id)}
+    assert set(rows) == {f"{given_up.idempotency_key}/email", f"{other.idempotency_key}/email"}
+    abandoned = rows[f"{given_up.idempotency_key}/email"]
+    assert (abandoned["channel"], abandoned["status"], abandoned["last_error"]) == (
+        "email",
+        "abandoned",
+        "reminder cancelled: the case changed",
+    )
+    assert rows[f"{other.idempotency_key}/email"]["status"] == "pending"
+    assert fake.requests == []
 
 
 async def test_without_twilio_an_sms_is_queued_in_the_outbox_not_sent(

@@ -43,12 +43,21 @@ class TransientDeliveryError(Exception):
     """Try again later (rate limit, outage); `retry_after` is the provider's hint."""
 
     def __init__(
-        self, reason: str, retry_after: timedelta | None = None, *, throttled: bool = False
+        self,
+        reason: str,
+        retry_after: timedelta | None = None,
+        *,
+        throttled: bool = False,
+        maybe_taken: bool = False,
     ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
         # The provider asked us to slow down (429): not an error of the channel.
         self.throttled = throttled
+        # The outcome is unknown, not a refusal: the request reached the provider and no
+        # answer came back (no answer in time, the connection dropped, a 5xx), so it may have
+        # taken the message. The next attempt asks it first where the channel can.
+        self.maybe_taken = maybe_taken
 
 
 # The longest wait a provider's Retry-After may ask for before we try again.
@@ -96,7 +105,8 @@ class DeliveryChannel(Protocol):
 @runtime_checkable
 class LookupChannel(DeliveryChannel, Protocol):
     """A channel whose provider can say what it took, so an attempt that ended unrecorded (a
-    killed worker after the provider accepted) is not sent twice."""
+    killed worker after the provider accepted) or without an answer (a timeout, a dropped
+    connection: `TransientDeliveryError.maybe_taken`) is not sent twice."""
 
     async def accepted_since(self, message: OutgoingMessage, since: datetime) -> str | None:
         """The provider's id of this very message if it took it at or after `since`."""

@@ -1,7 +1,8 @@
 """The `messages` ledger: one row per message (its idempotency key), written by `send_message`
 before and after each attempt. A row `sent` or `queued_in_outbox` is never sent again; a row
-whose attempt took it to its channel and recorded no outcome says since when
-(`in_flight_since`), so the next attempt can ask the provider first."""
+whose attempt took it to its channel and recorded no outcome, or recorded one that leaves it
+unknown whether the provider took the message (a timeout, a dropped connection), says since
+when (`in_flight_since`), so the next attempt can ask the provider first."""
 
 from __future__ import annotations
 
@@ -28,8 +29,11 @@ class LedgerEntry:
     provider_id: str | None
     subject: str
     body: str
-    # An attempt before this one took the message to its channel then and recorded no outcome.
+    # An attempt before this one took the message to its channel then and its outcome is not
+    # known: it recorded none, or only that the provider did not answer.
     unrecorded_since: datetime | None
+    # When this attempt began taking the message to its channel.
+    attempt_since: datetime | None = None
 
 
 async def record_attempt(
@@ -60,21 +64,23 @@ async def record_attempt(
     )
     cursor = await conn.execute(
         # This attempt takes the message to its channel from now (`in_flight_since`, cleared
-        # by `mark`); the value it replaces says whether the attempt before ended unrecorded.
+        # by `mark` unless the outcome stays unknown); the value it replaces says whether an
+        # attempt before left it unknown whether the provider took the message.
         """UPDATE messages m
               SET attempts = m.attempts + (m.status <> ALL(%(done)s))::int,
                   in_flight_since = CASE WHEN m.status <> ALL(%(done)s) THEN now() END
              FROM (SELECT id, in_flight_since FROM messages WHERE idempotency_key = %(key)s
                    FOR UPDATE) earlier
             WHERE m.id = earlier.id
-        RETURNING m.id, m.status, m.provider_id, m.subject, m.body, earlier.in_flight_since""",
+        RETURNING m.id, m.status, m.provider_id, m.subject, m.body, earlier.in_flight_since,
+                  m.in_flight_since""",
         {"key": request.idempotency_key, "done": [status.value for status in DONE]},
     )
     row = await cursor.fetchone()
     if row is None:  # pragma: no cover - the row was inserted just above
         raise ApplicationError("message ledger row vanished", type=errors.DELIVERY_UNAVAILABLE)
     await conn.commit()
-    return LedgerEntry(row[0], MessageStatus(row[1]), row[2], row[3], row[4], row[5])
+    return LedgerEntry(row[0], MessageStatus(row[1]), row[2], row[3], row[4], row[5], row[6])
 
 
 async def mark(
@@ -84,13 +90,17 @@ async def mark(
     *,
     provider_id: str | None = None,
     error: str | None = None,
+    unknown_since: datetime | None = None,
 ) -> None:
+    """The attempt's outcome. `unknown_since`: the provider may hold the message from then on
+    (an attempt got no answer), so the row keeps it in `in_flight_since` for the next attempt
+    to ask the provider first; None clears it."""
     statement = """UPDATE messages
                       SET status = %s, provider_id = COALESCE(%s, provider_id),
-                          last_error = COALESCE(%s, last_error), in_flight_since = NULL,
+                          last_error = COALESCE(%s, last_error), in_flight_since = %s,
                           sent_at = CASE WHEN %s = 'sent' THEN now() ELSE sent_at END
                     WHERE id = %s"""
-    values = (status.value, provider_id, error, status.value, message_id)
+    values = (status.value, provider_id, error, unknown_since, status.value, message_id)
     if conn.info.transaction_status is not TransactionStatus.IDLE:
         # The channel wrote in this transaction (outbox, staff task): one commit for both.
         await conn.execute(statement, values)

@@ -2,11 +2,14 @@
 
 `send_message` renders the template, stores the message in the `messages` ledger under its
 idempotency key and hands it to the channel. A retry finds the ledger row already `sent` and
-returns it, so a recorded send never goes out twice. The one window left (the provider
-accepted, the worker died before the row was marked) is kept to one UPDATE on a connection
-already open, and made harmless where the channel allows it: every email carries a
-`Message-ID` derived from the idempotency key, so a mail client drops a second copy, and an
-SMS attempt after one that ended unrecorded first asks Twilio whether the number got it.
+returns it, so a recorded send never goes out twice. Two windows are left where the provider
+may hold a message the ledger does not call sent: the worker died after the provider
+accepted (kept to one UPDATE on a connection already open), and the provider's answer never
+came (a timeout, a dropped connection, a 5xx: an unknown outcome, not a refusal). The row
+keeps `in_flight_since` through both, and they are made harmless where the channel allows it:
+an SMS attempt after one whose outcome is unknown first asks Twilio whether the number got
+it; SendGrid cannot be asked, so an email goes again, and every email carries a `Message-ID`
+derived from the idempotency key, which mail clients use to drop a second copy.
 
 The activity heartbeats while it runs (a crashed attempt is retried within seconds, and a
 cancelled send learns of it) and checks for cancellation right before the provider call. A
@@ -99,13 +102,18 @@ class MessagingActivities:
 
     @activity.defn
     async def abandon_message(self, request: AbandonMessageRequest) -> None:
-        """The message will never go out: `abandoned` with its reason, never `pending`."""
+        """The message will never go out: `abandoned` with its reason, never `pending`; so is
+        every row it went under instead (`ledger_keys`)."""
         async with self._pool.connection() as conn:
             await conn.execute(
                 """UPDATE messages SET status = 'abandoned', last_error = %s
-                    WHERE idempotency_key = %s AND status = 'pending'""",
-                (request.reason[:1000], request.idempotency_key),
+                    WHERE idempotency_key = ANY(%s) AND status = 'pending'""",
+                (request.reason[:1000], self.ledger_keys(request.idempotency_key)),
             )
+
+    def ledger_keys(self, idempotency_key: str) -> list[str]:
+        """Every ledger key the message of this key may be sent under."""
+        return [idempotency_key]
 
     async def _send(self, request: SendMessageRequest, errors_so_far: int) -> SendMessageResult:
         if request.template not in self._templates:
@@ -182,20 +190,46 @@ class MessagingActivities:
             )
             await _not_cancelled(errors_so_far)
             channel = self._channels[request.channel]
+            # From when the provider may already hold this message: an earlier attempt that
+            # got no answer, until the provider says it has nothing.
+            in_doubt_since = ledger.unrecorded_since
             try:
-                provider_id = await _taken_before(
-                    channel, outgoing, ledger.unrecorded_since
-                ) or await _answered(channel.deliver(conn, outgoing))
+                provider_id = await _taken_before(channel, outgoing, in_doubt_since)
+                if provider_id is None and isinstance(channel, LookupChannel):
+                    in_doubt_since = None  # asked (or nothing to ask): it has nothing
+                provider_id = provider_id or await _answered(channel.deliver(conn, outgoing))
             except PermanentDeliveryError as err:
-                await message_ledger.mark(conn, message_id, MessageStatus.FAILED, error=str(err))
+                # An earlier attempt nobody could resolve may still have got it through.
+                await message_ledger.mark(
+                    conn,
+                    message_id,
+                    MessageStatus.FAILED,
+                    error=str(err),
+                    unknown_since=in_doubt_since,
+                )
                 _count(request, "rejected")
                 _stop_if_cancelled()
                 raise ApplicationError(
                     str(err), type=errors.DELIVERY_REJECTED, non_retryable=True
                 ) from err
             except TransientDeliveryError as err:
-                # Marked right away: the provider said no, so nothing went out meanwhile.
-                await message_ledger.mark(conn, message_id, MessageStatus.PENDING, error=str(err))
+                # Marked right away. A refusal (429) means nothing went out meanwhile; without
+                # an answer the provider may have taken it, and the row says since when, so
+                # the next attempt asks the provider before sending again.
+                if err.maybe_taken:
+                    in_doubt_since = _earliest(in_doubt_since, ledger.attempt_since)
+                    activity.logger.info(
+                        "%s: outcome unknown, the next attempt asks first (%s)",
+                        request.idempotency_key,
+                        err,
+                    )
+                await message_ledger.mark(
+                    conn,
+                    message_id,
+                    MessageStatus.PENDING,
+                    error=str(err),
+                    unknown_since=in_doubt_since,
+                )
                 _stop_if_cancelled()
                 delay, errors_now = retry_delay(err, errors_so_far)
                 # The next attempt reads the error count from this heartbeat.
@@ -280,16 +314,21 @@ async def _not_cancelled(errors_so_far: int) -> None:
 
 
 async def _taken_before(
-    channel: DeliveryChannel, message: OutgoingMessage, unrecorded_since: datetime | None
+    channel: DeliveryChannel, message: OutgoingMessage, in_doubt_since: datetime | None
 ) -> str | None:
-    """The provider's id of this message if an attempt that ended unrecorded got it through,
-    as far as the channel can tell (Twilio can; an email keeps its Message-ID instead)."""
-    if unrecorded_since is None or not isinstance(channel, LookupChannel):
+    """The provider's id of this message if an attempt whose outcome is unknown (it ended
+    unrecorded, or without the provider's answer) got it through, as far as the channel can
+    tell (Twilio can; an email keeps its Message-ID instead)."""
+    if in_doubt_since is None or not isinstance(channel, LookupChannel):
         return None
-    taken = await channel.accepted_since(message, unrecorded_since - PROVIDER_CLOCK_SLACK)
+    taken = await channel.accepted_since(message, in_doubt_since - PROVIDER_CLOCK_SLACK)
     if taken is not None:
         activity.logger.info("an earlier attempt got %s through: not sent again", taken)
     return taken
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    return min((moment for moment in moments if moment is not None), default=None)
 
 
 async def _answered(provider_call: Awaitable[str]) -> str:

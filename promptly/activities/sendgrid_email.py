@@ -2,6 +2,12 @@
 
 Its own module so that only the worker, which builds the channels, loads the SendGrid client
 (the workflows, the API and the CLI import the messaging activity, not its providers).
+
+SendGrid's mail send keeps no idempotency key, and Promptly cannot ask it whether it took a
+given message: the one place to look (the Email Activity API) is a paid add-on limited to 6
+requests a minute. So this channel has no `accepted_since`: when the answer never came (a
+timeout, a dropped connection, a 5xx) the retry sends again, and the copy carries the same
+`Message-ID`, which mail clients use to drop a repeat.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import http.client
 from typing import Any
 from urllib.error import URLError
 
@@ -70,8 +77,15 @@ class SendGridChannel:
             )
         except HTTPError as err:
             raise _classify(err.status_code, err.body, err.headers) from err
-        except (URLError, TimeoutError, ConnectionError) as err:
+        except URLError as err:
+            # urllib wraps what fails while connecting and sending: SendGrid got no request.
             raise TransientDeliveryError(f"SendGrid unreachable: {err}") from err
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as err:
+            # The request went out and no answer came back: SendGrid may have taken it.
+            raise TransientDeliveryError(
+                f"SendGrid did not answer (it may have taken the email): {err!r}"[:300],
+                maybe_taken=True,
+            ) from err
         return str(response.headers.get("X-Message-Id") or f"sendgrid:{message.idempotency_key}")
 
 
@@ -80,6 +94,9 @@ def _classify(status: int, body: Any, headers: Any) -> Exception:
     if status == 429 or status >= 500:
         wait = retry_after(headers.get("Retry-After") if headers is not None else None)
         return TransientDeliveryError(
-            f"SendGrid answered {status}: {detail[:300]}", wait, throttled=status == 429
+            f"SendGrid answered {status}: {detail[:300]}",
+            wait,
+            throttled=status == 429,
+            maybe_taken=status >= 500,  # SendGrid failed somewhere: not a refusal
         )
     return PermanentDeliveryError(f"SendGrid answered {status}: {detail[:300]}")

@@ -24,6 +24,7 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client as TwilioClient
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from promptly.activities.channels import (
     OutgoingMessage,
@@ -112,7 +113,7 @@ class TwilioSmsChannel:
             latest = self._client.messages.list(to=message.address, limit=LOOKUP_LIMIT)
         except (TwilioRestException, TwilioServiceException) as err:
             raise self._classified(err) from err
-        except (requests.ConnectionError, requests.Timeout) as err:
+        except UNANSWERED as err:
             raise TransientDeliveryError(f"Twilio unreachable: {err}") from err
         for sent in latest:
             if sent.date_created is not None and sent.date_created < since:
@@ -135,18 +136,30 @@ class TwilioSmsChannel:
                 **sender,
             )
         except (TwilioRestException, TwilioServiceException) as err:
-            raise self._classified(err) from err
-        except (requests.ConnectionError, requests.Timeout) as err:
-            raise TransientDeliveryError(f"Twilio unreachable: {err}") from err
+            raise self._classified(err, creating=True) from err
+        except UNANSWERED as err:
+            if _never_sent(err):
+                raise TransientDeliveryError(f"Twilio unreachable: {err}") from err
+            # The request went out and no answer came back: Twilio may have taken the SMS.
+            raise TransientDeliveryError(
+                f"Twilio did not answer (it may have taken the SMS): {err}"[:300],
+                maybe_taken=True,
+            ) from err
         return str(created.sid)
 
-    def _classified(self, err: TwilioRestException | TwilioServiceException) -> Exception:
+    def _classified(
+        self, err: TwilioRestException | TwilioServiceException, *, creating: bool = False
+    ) -> Exception:
         status, code = int(err.status), (int(err.code) if err.code else None)
         detail = f"Twilio answered {status} (error {code}): {getattr(err, 'msg', '') or err}"
         failure = twilio_failure(status, code)
         if failure is TwilioFailure.TRANSIENT:
             return TransientDeliveryError(
-                detail[:300], self._http.last_retry_after(), throttled=status == 429
+                detail[:300],
+                self._http.last_retry_after(),
+                throttled=status == 429,
+                # A 5xx to a create says Twilio failed somewhere, not that it took nothing.
+                maybe_taken=creating and status >= 500,
             )
         if failure in (TwilioFailure.INVALID_NUMBER, TwilioFailure.NO_SUCH_NUMBER):
             return _InvalidNumber(detail[:300], failure is TwilioFailure.NO_SUCH_NUMBER)
@@ -161,6 +174,20 @@ class TwilioSmsChannel:
             )
             return PermanentDeliveryError(f"SMS credentials refused by Twilio: {detail}"[:300])
         return PermanentDeliveryError(detail[:300])
+
+
+# What the `twilio` client raises when no answer came: no connection, a timeout, a
+# connection dropped before or during the answer.
+UNANSWERED = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+def _never_sent(err: Exception) -> bool:
+    """The request never reached Twilio: no connection could be made. Anything later (no
+    answer in time, the connection dropped after the request went) leaves it unknown."""
+    if isinstance(err, requests.ConnectTimeout):
+        return True
+    cause = err.args[0] if err.args else None
+    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
 
 
 class _InvalidNumber(Exception):
@@ -206,6 +233,11 @@ class SmsRoutingMessaging(MessagingActivities):
     def _remembered(self) -> dict[str, tuple[str | None, ...]]:
         """Contacts this worker already wrote, so a client's next message writes nothing."""
         return {}
+
+    def ledger_keys(self, idempotency_key: str) -> list[str]:
+        """The key, and the keys of the message rerouted (`…/email`, `…/phone`): a send the
+        workflow gives up under its own key is given up under those too."""
+        return [idempotency_key, *(rerouted_key(idempotency_key, c) for c in REROUTED_TO)]
 
     @activity.defn(name="send_message")
     async def send_message(self, request: SendMessageRequest) -> SendMessageResult:
@@ -337,10 +369,19 @@ async def _number_state(conn: AsyncConnection, phone: str) -> str | None:
     return "no_such_number" if row[2] else "undeliverable"
 
 
+# The channels an SMS the number must not get goes by instead.
+REROUTED_TO = (Channel.EMAIL, Channel.PHONE)
+
+
+def rerouted_key(idempotency_key: str, channel: Channel) -> str:
+    """The ledger key of a message rerouted to `channel`: its own, so the ledger keeps the SMS
+    attempt and this one apart."""
+    return f"{idempotency_key}/{channel.value}"
+
+
 def _rerouted(request: SendMessageRequest, blocked: str) -> SendMessageRequest | None:
     """The message by email, or as a call task when the recipient has no email (None when
-    the number is no number at all); a key of its own, so the ledger keeps the SMS attempt
-    and this one apart."""
+    the number is no number at all), under `rerouted_key`."""
     if request.to.email:
         channel = Channel.EMAIL
     elif blocked == "no_such_number":
@@ -348,7 +389,10 @@ def _rerouted(request: SendMessageRequest, blocked: str) -> SendMessageRequest |
     else:
         channel = Channel.PHONE
     return request.model_copy(
-        update={"channel": channel, "idempotency_key": f"{request.idempotency_key}/{channel}"}
+        update={
+            "channel": channel,
+            "idempotency_key": rerouted_key(request.idempotency_key, channel),
+        }
     )
 
 

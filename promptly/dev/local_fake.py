@@ -1,10 +1,13 @@
 """A provider's API faked on 127.0.0.1, served from a thread: what the Twilio fake of
 `make run` and the tests' SendGrid fake share (start, stop, `with`, the URL to point a real
-client library at)."""
+client library at, and the faults of an answer that never comes back in time)."""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -15,8 +18,17 @@ class FakeServer(ThreadingHTTPServer):
     fake: Any  # the LocalFake whose handler answers
 
 
+@dataclass(frozen=True)
+class AnswerFault:
+    """What happens to one answer after the fake handled its request (a message taken)."""
+
+    delay: float = 0.0  # seconds before the answer goes out
+    hang_up: bool = False  # the connection closes without an answer
+
+
 class LocalFake:
-    """Subclasses set `handler`; it reaches the fake as `self.server.fake`."""
+    """Subclasses set `handler`; it reaches the fake as `self.server.fake`. The handler
+    calls `answer_now()` after handling a request and before writing its answer."""
 
     handler: ClassVar[type[BaseHTTPRequestHandler]]
     name: ClassVar[str] = "fake"
@@ -25,6 +37,32 @@ class LocalFake:
         self._port = port
         self._server: FakeServer | None = None
         self._thread: threading.Thread | None = None
+        self._faults: deque[AnswerFault] = deque()
+        self._faults_lock = threading.Lock()
+
+    def answer_late(self, seconds: float, times: int = 1) -> None:
+        """The next `times` requests are handled as ever (a message is taken), and each
+        answer comes `seconds` later: a client with a shorter timeout has given up by then."""
+        self._add_fault(AnswerFault(delay=seconds), times)
+
+    def hang_up(self, times: int = 1) -> None:
+        """The next `times` requests are handled as ever, then the connection closes
+        without an answer (a proxy or the network dropped it)."""
+        self._add_fault(AnswerFault(hang_up=True), times)
+
+    def _add_fault(self, fault: AnswerFault, times: int) -> None:
+        with self._faults_lock:
+            self._faults.extend([fault] * times)
+
+    def answer_now(self) -> bool:
+        """Called by the handler between handling a request and answering it: waits out a
+        queued delay; False when the connection must close without an answer."""
+        with self._faults_lock:
+            fault = self._faults.popleft() if self._faults else None
+        if fault is None:
+            return True
+        time.sleep(fault.delay)
+        return not fault.hang_up
 
     def start(self) -> Self:
         if self._server is not None:

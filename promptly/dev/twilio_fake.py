@@ -12,7 +12,8 @@ answers like Twilio: wrong account or token → 401 with error 20003, a `To` tha
 E.164 or is Twilio's magic invalid number +15005550001 → 400 with 21211, a landline
 (+15005550009) → 400 with 21614, anything else → 201 with the message resource (status
 `queued`). `GET .../Messages.json?To=` lists the accepted messages as Twilio does, newest
-first; `GET /messages` lists them as JSON, for a person to read.
+first; `GET /messages` lists them as JSON, for a person to read. `answer_late(seconds)` and
+`hang_up()` take the next message as ever and then answer it too late, or not at all.
 Error bodies have Twilio's shape: {"code", "message", "more_info", "status"}.
 """
 
@@ -223,7 +224,13 @@ class _Handler(BaseHTTPRequestHandler):
         status, body, headers = self.server.fake._answer(
             self.path, self.headers.get("Authorization"), form
         )
-        self._send(status, body, headers)
+        if not self.server.fake.answer_now():
+            self.close_connection = True
+            return
+        try:
+            self._send(status, body, headers)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up on a late answer
 
     def do_GET(self) -> None:  # noqa: N802
         path, _, query = self.path.partition("?")
