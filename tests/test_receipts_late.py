@@ -137,7 +137,11 @@ async def test_an_undelivered_sms_of_a_cancelled_visit_is_not_passed_on(stack: R
     await until(lambda: _async(stack.emails_to(email)), "the cancellation by email")
     [fallback] = await _handed_over(stack, case_id, "the email", "undelivered_sms")
     assert fallback["idempotency_key"] == f"{cancellation['idempotency_key']}/undelivered"
-    [task] = [t for t in await tasks(stack.pool, case_id) if t["kind"] == "client_reply"]
+
+    async def check_the_number() -> list[dict[str, Any]]:
+        return [t for t in await tasks(stack.pool, case_id) if t["kind"] == "client_reply"]
+
+    [task] = await until(check_the_number, "the task to check the number")
     assert "cancellation" in task["title"]  # the one task: the notice's, not the confirmation's
 
     # The sweep of waiting receipts leaves the moot one alone (it is not waiting for anything).
