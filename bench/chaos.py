@@ -15,7 +15,9 @@ is in flight); a fifth are cancelled at a random moment; a tenth stay silent (ca
 supervisor alerts, no-show). 3 clients in 10 (`--sms-share`) prefer SMS, sent through the
 `twilio` client to the Twilio fake; the others get email. The fault run adds: the worker
 SIGKILLed every 5–10 s; PostgreSQL stopped for 20 s at 30% of the booking-to-visit span;
-SendGrid answering 429 (Retry-After: 10) for 30 s and then 503 for 30 s from 50% of it.
+SendGrid answering 429 (Retry-After: 10) for 30 s and then 503 for 30 s from 50% of it; and
+from 10% of it, Twilio taking the next 3 SMS and dropping each connection without an answer
+(an outcome the worker cannot know).
 
 Prints one JSON line: the fault run's numbers (bench/chaos_metrics.py says exactly how each
 is counted) with the control run's under `control`.
@@ -100,6 +102,8 @@ VISIT = timedelta(minutes=5)
 SURVEY_CLOSES_AFTER = timedelta(hours=26)  # a week would keep the run waiting for nothing
 # A workflow still running this long after the last moment its own rules planned is stuck.
 STUCK_GRACE_S = 60.0
+# The fault run's SMS that Twilio takes without answering (the connection drops).
+TWILIO_UNANSWERED = 3
 CLIENT = Actor(kind=ActorKind.CLIENT, id="chaos")
 DESK = Actor(kind=ActorKind.STAFF, id="chaos")
 PROVIDER = Actor(kind=ActorKind.PROVIDER, id="P-1")
@@ -239,6 +243,7 @@ async def _faults(
     worker: Workers,
     postgres: Postgres,
     fake: PhasedSendGrid,
+    twilio: TimedTwilio,
     span_s: float,
     stop: asyncio.Event,
     windows: list[tuple[float, float]],
@@ -279,7 +284,14 @@ async def _faults(
         fake.recover()
         windows.append((began, time.time()))
 
-    await asyncio.gather(killer(), postgres_outage(), sendgrid_outage())
+    async def twilio_no_answer() -> None:
+        # Twilio takes each SMS, and the connection drops before its answer: at once, so the
+        # attempt sees it (an answer past the 10 s client timeout would mostly meet a kill
+        # first, which the ledger's in-flight mark already covered).
+        await asyncio.sleep(span_s * 0.1)
+        twilio.hang_up(times=TWILIO_UNANSWERED)
+
+    await asyncio.gather(killer(), postgres_outage(), sendgrid_outage(), twilio_no_answer())
 
 
 async def _settle(
@@ -475,7 +487,17 @@ async def run_once(
             span_s = lead_s + arrivals_s / 2
             chaos = (
                 asyncio.create_task(
-                    _faults(worker, postgres, fake, span_s, stop, windows, rng, database_windows)
+                    _faults(
+                        worker,
+                        postgres,
+                        fake,
+                        twilio,
+                        span_s,
+                        stop,
+                        windows,
+                        rng,
+                        database_windows,
+                    )
                 )
                 if faults
                 else None
@@ -515,7 +537,9 @@ async def run_once(
     deliveries = [Delivery(a.key, a.status, a.at) for a in fake.log if a.key]
     metrics = compute(ledger, failed_sends, tasks, deliveries, driver.changes, kills, windows)
     sms_record = chaos_sms.collect(url)
-    sms = chaos_sms.count(sms_record, twilio.accepted, tasks, driver.changes, kills, windows)
+    sms = chaos_sms.count(
+        sms_record, twilio.accepted, tasks, driver.changes, kills, windows + twilio.unanswered
+    )
     # What the counting read, to recount or look up a case later (kept with `--keep`).
     (data / f"inputs-{label}.json").write_text(
         json.dumps(
@@ -528,6 +552,7 @@ async def run_once(
                 "changes": [dataclasses.asdict(c) for c in driver.changes],
                 "kills": kills,
                 "fault_windows": windows,
+                "twilio_unanswered": twilio.unanswered,
                 "database_windows": database_windows,
             }
         )
@@ -572,6 +597,7 @@ async def run_once(
             "driver_errors": len(driver.errors),
             "duration_s": round(duration, 1),
             **chaos_sms.fields(len(driver.sms), sms),
+            "sms_unanswered": len(twilio.unanswered),
         },
         duration_s=duration,
     )

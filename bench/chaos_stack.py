@@ -1,6 +1,6 @@
 """The moving parts of bench/chaos.py: a SendGrid fake with outage phases, a Twilio fake that
-notes when it accepted each SMS, the worker as a process that can be SIGKILLed and restarted,
-and PostgreSQL that can be stopped.
+notes when it accepted each SMS (and when it left one unanswered), the worker as a process
+that can be SIGKILLed and restarted, and PostgreSQL that can be stopped.
 
 Every process started here is stopped by its context manager, whatever happens.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.chaos_metrics import SmsAccepted
+from promptly.dev.local_fake import AnswerFault
 from promptly.dev.twilio_fake import TwilioFake
 from tests.sendgrid_fake import FakeResponse, SendGridFake, error_body
 
@@ -66,13 +67,23 @@ class PhasedSendGrid(SendGridFake):
 
 class TimedTwilio(TwilioFake):
     """`make run`'s Twilio fake (promptly/dev/twilio_fake.py), each SMS it accepted noted with
-    its SID and when (`accepted`): what the counting reads."""
+    its SID and when (`accepted`): what the counting reads. The fake's own `hang_up(k)` and
+    `answer_late(s, k)` leave the next k requests unanswered or answer them late; each is
+    noted in `unanswered` (from, to: when its answer was due and when it went, if at all)."""
 
     SENDER = "+48500000000"
 
     def __init__(self) -> None:
         super().__init__(account_sid="AC" + "c4a05" * 6 + "00", auth_token="chaos-token")
         self.accepted: list[SmsAccepted] = []
+        self.unanswered: list[tuple[float, float]] = []
+
+    def _next_fault(self) -> AnswerFault | None:
+        fault = super()._next_fault()
+        if fault is not None:
+            now = time.time()
+            self.unanswered.append((now, now + fault.delay))
+        return fault
 
     def __enter__(self) -> TimedTwilio:
         self.start()

@@ -219,7 +219,7 @@ class MessagingActivities:
                 if err.maybe_taken:
                     in_doubt_since = _earliest(in_doubt_since, ledger.attempt_since)
                     activity.logger.info(
-                        "%s: outcome unknown, the next attempt asks first (%s)",
+                        "%s: outcome unknown, the channel may have taken it (%s)",
                         request.idempotency_key,
                         err,
                     )

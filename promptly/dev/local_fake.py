@@ -57,12 +57,15 @@ class LocalFake:
     def answer_now(self) -> bool:
         """Called by the handler between handling a request and answering it: waits out a
         queued delay; False when the connection must close without an answer."""
-        with self._faults_lock:
-            fault = self._faults.popleft() if self._faults else None
+        fault = self._next_fault()
         if fault is None:
             return True
         time.sleep(fault.delay)
         return not fault.hang_up
+
+    def _next_fault(self) -> AnswerFault | None:
+        with self._faults_lock:
+            return self._faults.popleft() if self._faults else None
 
     def start(self) -> Self:
         if self._server is not None:
