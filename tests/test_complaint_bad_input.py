@@ -36,6 +36,7 @@ from promptly.services.cases import CaseExists
 from promptly.services.complaints import file_complaint
 from promptly.workflows.complaint import ComplaintWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, complaint, complaint_payload
+from tests.helpers import settled
 
 
 @pytest.mark.parametrize(
@@ -137,6 +138,9 @@ async def test_verdict_before_any_proposal_and_close_by_the_customer_are_refused
         f"{after.hold_until.isoformat() if after.hold_until else ''} at the latest"
     ]
     assert {e.kind for e in added} <= {TimelineKind.STATUS, TimelineKind.MESSAGE}
+    # The hold's news out first: a close cancelling it as it completes stalls the
+    # time-skipping server (ACTIVITY_UNKNOWN, tests/helpers.py `settled`).
+    await settled(env.client, handle.id)
     await handle.execute_update(
         ComplaintWorkflow.close, CloseComplaintInput(reason="test over", actor=SUPERVISOR)
     )
@@ -163,6 +167,7 @@ async def test_propose_resolution_on_a_closed_complaint_is_refused_without_a_tra
     request = complaint()
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
+    await settled(env.client, handle.id)  # the filing's news out before the close (as above)
     await handle.execute_update(
         ComplaintWorkflow.close, CloseComplaintInput(reason="Duplicate of K-1", actor=SUPERVISOR)
     )
