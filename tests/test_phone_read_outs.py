@@ -79,6 +79,16 @@ class Desk:
         [task] = await until(found, f"the call task for {subject_starts!r}")
         return dict(task)
 
+    async def report_delay(self, request: AppointmentRequest, minutes: int) -> dict[str, Any]:
+        """The provider runs `minutes` late (the desk reports it): the call to tell the client."""
+        reported = await self.http.post(
+            f"/appointments/{request.appointment_id}/report_delay",
+            json={"minutes": minutes, "reason": "traffic"},
+            headers=STAFF_KEY,
+        )
+        assert reported.status_code == 200, reported.text
+        return await self.read_out_task(request.workflow_id, "Your appointment on")
+
     async def complete(self, task: dict[str, Any], outcome: str) -> httpx.Response:
         return await self.http.post(
             f"/tasks/{task['id']}/complete", json={"outcome": outcome}, headers=STAFF_KEY
@@ -140,13 +150,7 @@ async def test_a_client_the_desk_could_not_reach_gets_the_message_by_email(desk:
     assert missed.json()["case"] is None  # the case is not told: nothing changed for it
 
     # The provider runs late: the client is to be told at once, so the desk calls.
-    delayed = await desk.http.post(
-        f"/appointments/{request.appointment_id}/report_delay",
-        json={"minutes": 20, "reason": "traffic"},
-        headers=STAFF_KEY,
-    )
-    assert delayed.status_code == 200, delayed.text
-    notice = await desk.read_out_task(case_id, "Your appointment on")
+    notice = await desk.report_delay(request, 20)
     assert notice["title"].startswith("Call Anna Nowak and read out: Your appointment on")
     assert "(ask the client)" in notice["details"]  # no link can be read out
     missed = await desk.complete(notice, "no_answer")
@@ -247,17 +251,8 @@ async def test_a_call_to_read_out_news_that_changed_is_closed_not_made(desk: Des
     outcome, closed_by = await _closed(desk.pool, confirmation)
     assert outcome == "confirmed" and closed_by.startswith(f"client:{request.client.id} via ")
 
-    async def delay(minutes: int) -> dict[str, Any]:
-        reported = await desk.http.post(
-            f"{base}/report_delay",
-            json={"minutes": minutes, "reason": "traffic"},
-            headers=STAFF_KEY,
-        )
-        assert reported.status_code == 200, reported.text
-        return await desk.read_out_task(case_id, "Your appointment on")
-
-    first = await delay(20)
-    second = await delay(35)  # one open call: the newer delay's
+    first = await desk.report_delay(request, 20)
+    second = await desk.report_delay(request, 35)  # one open call: the newer delay's
     assert "55 minutes late" in second["details"]  # the delays so far, added up
     closed = await _closed(desk.pool, first)
     assert closed == ("superseded", "system:promptly")
@@ -534,13 +529,7 @@ async def test_a_delay_notice_read_out_after_the_client_checked_in_is_not_emaile
     email = f"c{uuid.uuid4().hex[:8]}@example.com"
     request = await desk.book(email=email, ahead=timedelta(minutes=90))
     case_id = request.workflow_id
-    delayed = await desk.http.post(
-        f"/appointments/{request.appointment_id}/report_delay",
-        json={"minutes": 20, "reason": "traffic"},
-        headers=STAFF_KEY,
-    )
-    assert delayed.status_code == 200, delayed.text
-    notice = await desk.read_out_task(case_id, "Your appointment on")
+    notice = await desk.report_delay(request, 20)
     checked_in = await desk.http.post(
         f"/appointments/{request.appointment_id}/check_in", headers=STAFF_KEY
     )
