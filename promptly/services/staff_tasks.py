@@ -340,10 +340,8 @@ async def complete_task(
     """Complete the task with its outcome; returns the closed task and the case's status
     after the update the outcome drove (None when the outcome tells the case nothing).
     `update_id` (from an idempotency key) makes a repeat the same update."""
-    async with _one_completion_at_a_time(pool, task_id):
+    async with _one_completion_at_a_time(pool, task_id) as began:
         task, rule = await _task_to_complete(pool, task_id, completion)
-        async with pool.connection() as conn:
-            began = (await (await conn.execute("SELECT now()")).fetchone() or [None])[0]
         job = Completing(client, pool, task, completion, actor, settings, update_id)
         view = await rule.drive(job)
         if not rule.closes_itself:
@@ -364,12 +362,17 @@ async def complete_task(
 
 
 @asynccontextmanager
-async def _one_completion_at_a_time(pool: AsyncConnectionPool, task_id: int) -> AsyncIterator[None]:
-    """A double click must not record a call twice: one completion of a task at a time."""
+async def _one_completion_at_a_time(
+    pool: AsyncConnectionPool, task_id: int
+) -> AsyncIterator[datetime]:
+    """A double click must not record a call twice: one completion of a task at a time.
+    Yields the database's time the completion began (what it closes from then on is its own)."""
     key = f"promptly:staff_task:{task_id}"
     async with pool.connection() as lock:
         locked = await (
-            await lock.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,))
+            await lock.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)), now()", (key,)
+            )
         ).fetchone()
         await lock.commit()
         if not locked or not locked[0]:
@@ -379,7 +382,7 @@ async def _one_completion_at_a_time(pool: AsyncConnectionPool, task_id: int) -> 
                 f"ended in a moment (GET /tasks/{task_id}, promptly tasks show {task_id})",
             )
         try:
-            yield
+            yield locked[1]
         finally:
             await lock.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
             await lock.commit()
