@@ -120,8 +120,6 @@ async def record_receipt(
         if message == UNKNOWN:
             await cur.execute(_KEEP_EARLY, _receipt(status, error_code) | {"id": message_sid})
             return KEPT
-        if isinstance(message, str):
-            return message
         notice = await _sms_fallback(cur, message)
     return await _started(client, settings, message_sid, notice)
 
@@ -141,8 +139,6 @@ async def record_early_receipt(
         message = await _on_the_ledger(
             cur, message_sid, status, kept["error_code"], kept["received_at"]
         )
-        if isinstance(message, str):
-            return message
         notice = await _sms_fallback(cur, message)
     # Recorded: should Temporal not answer now, the undelivered SMS waits like any other.
     return await _started(client, settings, message_sid, notice)
@@ -155,10 +151,7 @@ async def pass_on_undelivered(
     never started (Temporal was away): from the ledger row as it stands, which keeps the
     receipt's own time. Returns what was done, as `record_receipt` does."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        message = await _recorded(cur, message_sid)
-        if message is None:
-            return UNKNOWN
-        notice = await _sms_fallback(cur, message)
+        notice = await _sms_fallback(cur, await _recorded(cur, message_sid) or UNKNOWN)
     return await _started(client, settings, message_sid, notice)
 
 
@@ -215,9 +208,12 @@ async def _recorded(cur: AsyncCursor[Row], message_sid: str) -> Row | None:
     return await cur.fetchone()
 
 
-async def _sms_fallback(cur: AsyncCursor[Row], message: Row) -> NoticeRequest | str:
+async def _sms_fallback(cur: AsyncCursor[Row], message: Row | str) -> NoticeRequest | str:
     """What follows the SMS `message` by its recorded receipt: the notice passing it on to
-    its client, or what was done instead (nothing to pass on, or moot)."""
+    its client, or what was done instead (nothing to pass on, or moot). A `message` that is
+    text already says why no receipt was recorded (`_on_the_ledger`): nothing follows."""
+    if isinstance(message, str):
+        return message
     status = DeliveryStatus(message["delivery_status"])
     error_code = message["delivery_error_code"]
     if not needs_fallback(status, message["template"], message["recipient_role"]):
