@@ -19,7 +19,7 @@ from promptly.db.qa_facts import load_facts
 from promptly.dev import demo
 from promptly.dev.demo_board import Board
 from promptly.domain.qa_report import Period
-from promptly.services.staff_tasks import find_tasks
+from promptly.services.task_list import find_tasks
 
 
 async def _gone(env: WorkflowEnvironment, workflow_id: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from promptly.domain.tasks import TaskKind
-from promptly.workflows.case import HandTasks
+from promptly.workflows.hand_tasks import HandTasks
 
 DELIVER = TaskKind.DELIVER_MESSAGE_MANUALLY
 RESEND = TaskKind.RESEND_STAFF_MESSAGE

@@ -33,6 +33,15 @@ from promptly.activities.channels import (
     retry_after,
 )
 from promptly.activities.messaging import MessagingActivities
+from promptly.activities.sms_numbers import (
+    REROUTED_TO,
+    blocked_reason,
+    mark_opted_out,
+    mark_undeliverable,
+    number_state,
+    rerouted,
+    rerouted_key,
+)
 from promptly.activities.tasks import insert_task
 from promptly.domain import errors
 from promptly.domain.common import Channel, RecipientRole
@@ -203,29 +212,6 @@ class _OptedOutAtTwilio(Exception):
     """Twilio refuses the number (21610): it replied STOP to Twilio's own opt-out handling."""
 
 
-async def mark_opted_out(conn: AsyncConnection, phone: str) -> None:
-    await conn.execute(
-        """INSERT INTO sms_numbers (phone, opted_out, opted_out_at) VALUES (%s, true, now())
-           ON CONFLICT (phone) DO UPDATE SET opted_out = true,
-                  opted_out_at = COALESCE(sms_numbers.opted_out_at, now()), updated_at = now()""",
-        (phone,),
-    )
-    await conn.commit()
-
-
-async def mark_undeliverable(
-    conn: AsyncConnection, phone: str, reason: str, no_such_number: bool
-) -> None:
-    await conn.execute(
-        """INSERT INTO sms_numbers (phone, undeliverable, no_such_number) VALUES (%s, %s, %s)
-           ON CONFLICT (phone) DO UPDATE SET undeliverable = EXCLUDED.undeliverable,
-                                             no_such_number = EXCLUDED.no_such_number,
-                                             updated_at = now()""",
-        (phone, reason, no_such_number),
-    )
-    await conn.commit()
-
-
 class SmsRoutingMessaging(MessagingActivities):
     """`send_message` with the SMS rules first; registered under the same activity name."""
 
@@ -257,7 +243,7 @@ class SmsRoutingMessaging(MessagingActivities):
                 raise
             # Twilio refused the number for good (invalid, or opted out there): the same
             # message another way; a bad number is also for the front desk to check.
-            instead = _rerouted(request, blocked)
+            instead = rerouted(request, blocked)
             if blocked != "opted_out":
                 await self._invalid_number_task(request, str(err), rerouted=instead is not None)
             if instead is None:
@@ -270,7 +256,7 @@ class SmsRoutingMessaging(MessagingActivities):
             return request  # nothing to write or check: no connection taken
         async with self._pool.connection() as conn:
             await self._remember_client(conn, request)
-            blocked = await _blocked(conn, request)
+            blocked = await blocked_reason(conn, request)
         if blocked is None:
             return request
         if request.template in CONSENT_TEMPLATES:
@@ -279,7 +265,7 @@ class SmsRoutingMessaging(MessagingActivities):
                 type=errors.INVALID_RECIPIENT,
                 non_retryable=True,
             )
-        instead = _rerouted(request, blocked)
+        instead = rerouted(request, blocked)
         if instead is None:
             raise ApplicationError(
                 f"{request.to.phone} is no phone number (Twilio said so before) and the "
@@ -293,7 +279,7 @@ class SmsRoutingMessaging(MessagingActivities):
     async def _sms_blocked(self, phone: str) -> str | None:
         """'opted_out', 'no_such_number', 'undeliverable' or None (SMS allowed)."""
         async with self._pool.connection() as conn:
-            return await _number_state(conn, phone)
+            return await number_state(conn, phone)
 
     def _unremembered(
         self, request: SendMessageRequest
@@ -340,60 +326,6 @@ class SmsRoutingMessaging(MessagingActivities):
                     data={"phone": request.to.phone, "template": request.template},
                 ),
             )
-
-
-async def _blocked(conn: AsyncConnection, request: SendMessageRequest) -> str | None:
-    """Why this SMS must not go to its number ('opted_out', 'no_such_number',
-    'undeliverable'), or None."""
-    if request.channel is not Channel.SMS or not request.to.phone:
-        return None
-    blocked = await _number_state(conn, request.to.phone)
-    if blocked == "opted_out" and request.template in CONSENT_TEMPLATES:
-        return None
-    return blocked
-
-
-async def _number_state(conn: AsyncConnection, phone: str) -> str | None:
-    row = await (
-        await conn.execute(
-            "SELECT opted_out, undeliverable, no_such_number FROM sms_numbers WHERE phone = %s",
-            (phone,),
-        )
-    ).fetchone()
-    if row is None:
-        return None
-    if row[0]:
-        return "opted_out"
-    if row[1] is None:
-        return None
-    return "no_such_number" if row[2] else "undeliverable"
-
-
-# The channels an SMS the number must not get goes by instead.
-REROUTED_TO = (Channel.EMAIL, Channel.PHONE)
-
-
-def rerouted_key(idempotency_key: str, channel: Channel) -> str:
-    """The ledger key of a message rerouted to `channel`: its own, so the ledger keeps the SMS
-    attempt and this one apart."""
-    return f"{idempotency_key}/{channel.value}"
-
-
-def _rerouted(request: SendMessageRequest, blocked: str) -> SendMessageRequest | None:
-    """The message by email, or as a call task when the recipient has no email (None when
-    the number is no number at all), under `rerouted_key`."""
-    if request.to.email:
-        channel = Channel.EMAIL
-    elif blocked == "no_such_number":
-        return None
-    else:
-        channel = Channel.PHONE
-    return request.model_copy(
-        update={
-            "channel": channel,
-            "idempotency_key": rerouted_key(request.idempotency_key, channel),
-        }
-    )
 
 
 async def _upsert_client(

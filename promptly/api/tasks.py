@@ -16,14 +16,8 @@ from promptly.domain.surveys.models import SurveyView
 from promptly.domain.tasks import TaskKind
 from promptly.domain.text_patterns import STAFF_ROLE
 from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody, ServiceError
-from promptly.services.staff_tasks import (
-    StaffTask,
-    TaskCompletion,
-    case_filter,
-    complete_task,
-    find_tasks,
-    load_task,
-)
+from promptly.services.staff_tasks import TaskCompletion, complete_task
+from promptly.services.task_list import StaffTask, case_filter, find_tasks, load_task
 
 router = APIRouter(tags=["tasks"])
 

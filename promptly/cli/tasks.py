@@ -1,5 +1,5 @@
 """`promptly tasks …`: the staff task inbox from the terminal, as `GET /tasks` and
-`POST /tasks/{id}/complete` serve it (both over staff_tasks.py)."""
+`POST /tasks/{id}/complete` serve it (both over services/task_list.py and staff_tasks.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from promptly.domain.common import Actor, ActorKind
 from promptly.domain.readable_time import readable
 from promptly.domain.tasks import TaskKind
 from promptly.domain.text_patterns import BUSINESS_ID
-from promptly.services import staff_tasks
+from promptly.services import staff_tasks, task_list
 from promptly.services.errors import ServiceError
 from promptly.services.idempotency import derived_id
-from promptly.services.staff_tasks import StaffTask, TaskCompletion
+from promptly.services.staff_tasks import TaskCompletion
+from promptly.services.task_list import StaffTask
 
 tasks_app = typer.Typer(help="Staff tasks: calls to make, decisions to take.", no_args_is_help=True)
 
@@ -65,14 +66,14 @@ def list_command(
         typer.secho("--status: open, done or all", fg="red", err=True)
         raise typer.Exit(2)
     try:
-        case_id = case_id if case_id is None else staff_tasks.case_filter(case_id)
+        case_id = case_id if case_id is None else task_list.case_filter(case_id)
     except ValueError as err:
         typer.secho(f"--case: {err}", fg="red", err=True)
         raise typer.Exit(2) from err
 
     async def action(client: Client, config: Settings) -> list[StaffTask]:
         async with open_pool(config) as pool:
-            return await staff_tasks.find_tasks(
+            return await task_list.find_tasks(
                 pool,
                 assignee=assignee,
                 kind=kind,
@@ -95,7 +96,7 @@ def show_command(task_id: int) -> None:
 
     async def action(client: Client, config: Settings) -> StaffTask | None:
         async with open_pool(config) as pool:
-            return await staff_tasks.load_task(pool, task_id)
+            return await task_list.load_task(pool, task_id)
 
     task = common.run_with_client(action)
     if task is None:

@@ -1,6 +1,6 @@
-"""Staff tasks (`staff_tasks`): listing them, and completing one with the outcome that
-drives its case (a call's outcome runs `record_call_outcome`, a provider's decision
-`waive_fee`, ...). The HTTP API (`api_tasks.py`) and the CLI (`promptly tasks`) share it.
+"""Completing a staff task (`staff_tasks`) with the outcome that drives its case (a call's
+outcome runs `record_call_outcome`, a provider's decision `waive_fee`, ...). The HTTP API
+(`api/tasks.py`) and the CLI (`promptly tasks`) share it.
 
 Refusals are `ServiceError`s (status and reason): the API answers them as they are, the CLI
 prints the reason.
@@ -8,16 +8,14 @@ prints the reason.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints
 from temporalio.client import Client
 
 from promptly.config import Settings
@@ -30,34 +28,16 @@ from promptly.domain.appointments.models import (
     WaiveFeeInput,
 )
 from promptly.domain.appointments.rules import call_outcome_problems
-from promptly.domain.common import Actor, CaseKind, Model
-from promptly.domain.demo import DEMO_CASE_ID_LIKE
+from promptly.domain.common import Actor, Model
 from promptly.domain.read_outs import ReadOutOutcome
 from promptly.domain.tasks import PassedOnInput, TaskKind
-from promptly.domain.text_patterns import ID_BODY
 from promptly.services import told_answers
 from promptly.services.delivery_receipts import record_read_out
 from promptly.services.errors import ServiceError, invalid_input, temporal_errors
+from promptly.services.task_list import StaffTask, load_task
 from promptly.services.updates import QUERY_TIMEOUT, bounded_update, run_update
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.case import JournaledCase
-
-
-class StaffTask(BaseModel):
-    id: int
-    case_id: str = Field(description="the workflow id of the case, e.g. appointment-A-1001")
-    kind: str
-    assignee: str
-    title: str
-    details: str
-    due_at: datetime
-    data: dict[str, Any]
-    status: str = Field(description="open or done")
-    outcome: str | None
-    note: str | None
-    closed_by: str | None
-    created_at: datetime
-    closed_at: datetime | None
 
 
 class TaskCompletion(Model):
@@ -255,77 +235,6 @@ def rule_for(task: StaffTask) -> TaskRule | None:
     if task.kind == TaskKind.CALL_CLIENT.value and "attempt" not in task.data:
         return MESSAGE_CALL  # a message read out by phone, not a follow-up attempt
     return TASK_RULES.get(task.kind)
-
-
-_TASK_COLUMNS = (
-    "id, case_id, kind, assignee, title, details, due_at, data, status, outcome, note, "
-    "closed_by, created_at, closed_at"
-)
-
-
-async def load_task(pool: AsyncConnectionPool, task_id: int) -> StaffTask | None:
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {_TASK_COLUMNS} FROM staff_tasks WHERE id = %s", (task_id,))
-        row = await cur.fetchone()
-    return StaffTask.model_validate(row) if row else None
-
-
-_CASE_ID = re.compile(rf"^({'|'.join(kind.value for kind in CaseKind)})-{ID_BODY}$")
-
-
-def case_filter(value: str) -> str:
-    """A task list's case: its workflow id; a business id alone names no kind."""
-    if not _CASE_ID.match(value):
-        raise ValueError(
-            f"{value!r} is not a case's workflow id: the kind, a dash, then its id, e.g. "
-            f"appointment-{value}"
-        )
-    return value
-
-
-async def find_tasks(
-    pool: AsyncConnectionPool,
-    *,
-    assignee: str | None = None,
-    kind: TaskKind | None = None,
-    status: str = "open",
-    case_id: str | None = None,
-    provider_id: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
-    include_demo: bool = False,
-) -> list[StaffTask]:
-    """Tasks soonest due first; `status` open, done or all. `provider_id`: the tasks whose
-    data names that provider (a no-show excuse's decision): they all go to the role
-    `provider`, and each provider is to see their own, not every provider's."""
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"""SELECT {_TASK_COLUMNS} FROM staff_tasks
-                 WHERE (%(assignee)s::text IS NULL OR assignee = %(assignee)s)
-                   AND (%(kind)s::text IS NULL OR kind = %(kind)s)
-                   AND (%(status)s::text IS NULL OR status = %(status)s)
-                   AND (%(case_id)s::text IS NULL OR case_id = %(case_id)s)
-                   AND (%(provider_id)s::text IS NULL
-                        OR data ->> 'provider_id' = %(provider_id)s)
-                   AND (%(with_demo)s OR %(case_id)s::text IS NOT NULL
-                        OR case_id NOT LIKE %(demo)s)
-                 ORDER BY due_at, id
-                 LIMIT %(limit)s OFFSET %(offset)s""",
-            {
-                "assignee": assignee,
-                "kind": kind.value if kind else None,
-                "status": None if status == "all" else status,
-                "case_id": case_id,
-                "provider_id": provider_id,
-                # Demo cases stay out of the inbox unless asked for (or named).
-                "with_demo": include_demo,
-                "demo": DEMO_CASE_ID_LIKE,
-                "limit": limit,
-                "offset": offset,
-            },
-        )
-        rows = await cur.fetchall()
-    return [StaffTask.model_validate(row) for row in rows]
 
 
 async def complete_task(

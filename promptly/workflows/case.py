@@ -34,7 +34,6 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, ClassVar, Required, TypedDict, TypeVar
@@ -42,6 +41,7 @@ from typing import Any, ClassVar, Required, TypedDict, TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from promptly.workflows.hand_tasks import HandTasks
 from promptly.workflows.patches import MOOT_TASKS_CLEAR_FLAGS
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.staff_tasks import close_case_tasks
@@ -259,48 +259,6 @@ class CaseRow(TypedDict, total=False):
     provider_id: str | None
     starts_at: datetime | None
     details: dict[str, Any]
-
-
-@dataclass
-class HandTasks:
-    """A case's open front-desk tasks that pass on by hand a message that could not go out:
-    each task's kind and the flag it answers (several failed updates can share one flag)."""
-
-    open: dict[int, tuple[TaskKind, str]] = field(default_factory=dict)
-    done: set[int] = field(default_factory=set)
-    # Each task's idempotency key, where the case closes that one task itself.
-    keys: dict[int, str] = field(default_factory=dict)
-
-    def opened(self, task_id: int, kind: TaskKind, concern: str, key: str | None = None) -> None:
-        self.open[task_id] = (kind, concern)
-        if key is not None:
-            self.keys[task_id] = key
-
-    def answering(self, concern: str) -> dict[int, str]:
-        """The open tasks (with a key) that answer `concern`: task id → key."""
-        return {
-            task_id: self.keys[task_id]
-            for task_id, (_, flag) in self.open.items()
-            if flag == concern and task_id in self.keys
-        }
-
-    def forget(self, task_ids: Collection[int]) -> set[str]:
-        """These tasks are closed (moot, or done by the desk): the flags that no open task
-        answers any more."""
-        moot = {self.open.pop(task_id)[1] for task_id in task_ids if task_id in self.open}
-        return moot - {flag for _, flag in self.open.values()}
-
-    def closed(self, kinds: Collection[TaskKind] = ()) -> set[str]:
-        """The case closed its open tasks of `kinds` (all when empty) as moot: the flags that
-        no open task answers any more."""
-        return self.forget(
-            [task_id for task_id, (kind, _) in self.open.items() if not kinds or kind in kinds]
-        )
-
-    def passed_on(self, task_id: int) -> str | None:
-        """Task `task_id` is done: the flag to clear now, if no other open task answers it."""
-        self.done.add(task_id)
-        return next(iter(self.forget([task_id])), None)
 
 
 class JournaledCase:

@@ -1,0 +1,140 @@
+"""The appointment's fees and billing: each decision in the case and the timeline first,
+then written to PostgreSQL; the client told when a fee is waived or stands (DESIGN.md §1,
+appointments 5–6).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+from promptly.workflows.appointment_sends import AppointmentSends
+from promptly.workflows.appointment_state import PREPAY_FLAG
+from promptly.workflows.patches import EXCUSE_DECISION_CLOSES_TASK
+from promptly.workflows.staff_tasks import task_key
+
+with workflow.unsafe.imports_passed_through():
+    from promptly.activities.records import RecordsActivities
+    from promptly.domain.appointments.models import (
+        FINAL_APPOINTMENT_STATUSES,
+        BillingOutcome,
+        BillingRecord,
+        FeeStandsInput,
+        WaiveFeeInput,
+    )
+    from promptly.domain.common import Actor, PromiseKind, TimelineKind
+    from promptly.domain.workflow_timeouts import RECORD_TIMEOUT
+
+
+class AppointmentFees(AppointmentSends):
+    """Billing decisions, fee waivers and a fee that stands."""
+
+    async def _record_billing(self, outcome: BillingOutcome, actor: Actor, reason: str) -> None:
+        """Cases from before the patch: written first, then noted (their histories' order)."""
+        record = self._billing_record(outcome, actor, reason)
+        await self._write_billing(record)
+        self._note_billing(record, in_case=True)
+
+    def _decide_billing(
+        self, outcome: BillingOutcome, actor: Actor, reason: str, *, in_case: bool = True
+    ) -> BillingRecord:
+        """The billing decision, in the case and the timeline now; written by `_write_billing`."""
+        record = self._billing_record(outcome, actor, reason)
+        self._note_billing(record, in_case=in_case)
+        return record
+
+    def _billing_record(self, outcome: BillingOutcome, actor: Actor, reason: str) -> BillingRecord:
+        return BillingRecord(
+            # The entry count makes each decision of a case its own record.
+            idempotency_key=f"{self._workflow_id}/billing/{self._journal.noted}",
+            case_id=self._workflow_id,
+            appointment_id=self.case.request.appointment_id,
+            client_id=self.case.request.client.id,
+            outcome=outcome,
+            decided_by=actor,
+            reason=reason,
+            decided_at=workflow.now(),
+        )
+
+    def _note_billing(self, record: BillingRecord, *, in_case: bool) -> None:
+        if in_case:
+            self._update(billing=record.outcome)
+        self._note(
+            TimelineKind.DECISION,
+            record.decided_by,
+            f"Billing: {record.outcome.value} ({record.reason})",
+            billing=record.outcome.value,
+            reason=record.reason,
+        )
+
+    async def _write_billing(self, record: BillingRecord) -> None:
+        await workflow.execute_activity_method(
+            RecordsActivities.record_billing,
+            record,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            summary=f"billing: {record.outcome.value}",
+        )
+
+    async def _waive_reschedule_fee(self, command: WaiveFeeInput) -> None:
+        """The late-reschedule fee is lifted; the visit at its new time stands as booked, and
+        (as the waiver notice says) a further change is free."""
+        self._update(reschedule_fee_pending=False, free_reschedule=True)
+        record = self._decide_billing(
+            BillingOutcome.WAIVED, command.actor, command.reason, in_case=False
+        )
+        self._tell_fee_waived(
+            command.reason, purpose=f"fee-waived-{self._journal.noted}", fee_for_moving=True
+        )
+        await self._write_billing(record)
+
+    async def _waive_no_show_fee(self, command: WaiveFeeInput) -> None:
+        """The no-show fee is lifted (force majeure): the client may book again unprepaid."""
+        self._update(free_reschedule=True, free_reschedule_granted_at=workflow.now())
+        self._promises.waived(PromiseKind.NO_SHOW, command.reason, command.actor)
+        record = self._decide_billing(BillingOutcome.WAIVED, command.actor, command.reason)
+        self._unflag(PREPAY_FLAG)
+        self._tell_fee_waived(command.reason)
+        await self._write_billing(record)
+        await self._excuse_decided("waive_fee", command.reason, command.actor)
+
+    async def _excuse_decided(self, outcome: str, reason: str, actor: Actor) -> None:
+        """A decision made with the update itself answers the provider's task on the
+        client's excuse: it closes, so nobody decides twice."""
+        if self.case.excuse is not None and workflow.patched(EXCUSE_DECISION_CLOSES_TASK):
+            await self._close_task(
+                task_key(f"excuse/{self.case.reschedules}"), outcome, reason, actor
+            )
+
+    async def _keep_fee(self, command: FeeStandsInput) -> None:
+        """The fee stands after the client's excuse (or a late move): the case says so, and
+        the client hears it with the reason (cases from before messages beside the plan:
+        the timeline only)."""
+        moving = self.case.status not in FINAL_APPOINTMENT_STATUSES
+        self._update(reschedule_fee_pending=False)
+        self._note(TimelineKind.DECISION, command.actor, f"The fee stands: {command.reason}")
+        if self._beside:
+            self._start_to_client(
+                "fee_stands",
+                "fee_stands",
+                purpose=f"fee-stands-{self._journal.noted}",
+                budget=timedelta(hours=1),
+                link_actions=[],
+                extra={"reason": command.reason, "fee_for_moving": moving},
+            )
+        if not moving:
+            await self._excuse_decided("fee_stands", command.reason, command.actor)
+
+    def _tell_fee_waived(
+        self, reason: str, purpose: str | None = None, *, fee_for_moving: bool = False
+    ) -> None:
+        """The waiver notice: the fee is lifted (a no-show's or a late cancellation's, or
+        `fee_for_moving` a late reschedule's), and a change of the visit is free."""
+        self._start_to_client(
+            "fee_waived",
+            "fee_waived",
+            purpose=purpose,
+            budget=timedelta(hours=1),
+            link_actions=["reschedule"],
+            extra={"reason": reason, "fee_for_moving": fee_for_moving},
+        )
