@@ -3,6 +3,7 @@ Messages API (tests/twilio_fake.py), with the real PostgreSQL ledger and consent
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import random
@@ -434,6 +435,40 @@ async def test_a_retry_that_cannot_ask_twilio_leaves_the_question_to_the_next(
 
     assert fake.sent_to(phone) == [texted]
     assert result.provider_id == texted.sid
+
+
+async def test_a_message_given_up_while_twilio_has_not_answered_stays_given_up(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    """The case gave the SMS up (out of budget, or moot) while an attempt still waited on
+    Twilio: when that attempt ends without an answer, the row stays `abandoned`, not `pending`
+    for a retry nobody will make; a later look-up that finds it taken records it `sent`."""
+    phone = a_number()
+    request = sms(phone)
+    acts = activities(pool, fake, timeout=ANSWER_TIMEOUT)
+    no_answer(fake, "late")
+    attempt = asyncio.create_task(send_failing(acts, request))
+    for _ in range(250):  # Twilio has it; its answer is still to come
+        if fake.sent_to(phone):
+            break
+        await asyncio.sleep(0.02)
+    await environment().run(
+        acts.abandon_message,
+        AbandonMessageRequest(idempotency_key=request.idempotency_key, reason="out of budget"),
+    )
+
+    assert (await attempt).type == errors.DELIVERY_UNAVAILABLE
+
+    [row] = await ledger(pool, request.case_id)
+    assert (row["status"], row["last_error"]) == ("abandoned", "out of budget")
+    assert row["in_flight_since"] is not None  # it may have gone: Twilio never answered
+
+    result = await send(acts, request)  # what a look-up finds is the truth
+
+    [texted] = fake.sent_to(phone)
+    assert (result.status, result.provider_id) == (MessageStatus.SENT, texted.sid)
+    [row] = await ledger(pool, request.case_id)
+    assert (row["status"], row["provider_id"]) == ("sent", texted.sid)
 
 
 async def test_twilio_unreachable_took_nothing_so_the_retry_just_sends(

@@ -94,13 +94,24 @@ async def mark(
 ) -> None:
     """The attempt's outcome. `unknown_since`: the provider may hold the message from then on
     (an attempt got no answer), so the row keeps it in `in_flight_since` for the next attempt
-    to ask the provider first; None clears it."""
+    to ask the provider first; None clears it.
+
+    A message its case gave up while this attempt still waited on the provider stays
+    `abandoned` (nothing will retry it), unless the provider took it after all: then it was
+    `sent`, and the record says so."""
     statement = """UPDATE messages
-                      SET status = %s, provider_id = COALESCE(%s, provider_id),
-                          last_error = COALESCE(%s, last_error), in_flight_since = %s,
-                          sent_at = CASE WHEN %s = 'sent' THEN now() ELSE sent_at END
-                    WHERE id = %s"""
-    values = (status.value, provider_id, error, unknown_since, status.value, message_id)
+                      SET status = %(status)s, provider_id = COALESCE(%(provider)s, provider_id),
+                          last_error = COALESCE(%(error)s, last_error),
+                          in_flight_since = %(unknown_since)s,
+                          sent_at = CASE WHEN %(status)s = 'sent' THEN now() ELSE sent_at END
+                    WHERE id = %(id)s AND (status <> 'abandoned' OR %(status)s = 'sent')"""
+    values = {
+        "status": status.value,
+        "provider": provider_id,
+        "error": error,
+        "unknown_since": unknown_since,
+        "id": message_id,
+    }
     if conn.info.transaction_status is not TransactionStatus.IDLE:
         # The channel wrote in this transaction (outbox, staff task): one commit for both.
         await conn.execute(statement, values)
