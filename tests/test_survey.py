@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
+from promptly.domain.calendar import HourRange, to_local
 from promptly.domain.common import TimelineKind
 from promptly.domain.readable_time import readable
 from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveyStatus, SurveyView
@@ -25,6 +26,7 @@ async def _start_survey(
     settings: Settings,
     client_timezone: str = "Europe/Warsaw",
     office_timezone: str | None = None,
+    quiet_hours: HourRange | None = None,
 ) -> tuple[SurveyRequest, str]:
     """A survey for a visit that ended now, as the appointment starts it."""
     now = await env.get_current_time()
@@ -36,6 +38,7 @@ async def _start_survey(
         service=visit.service,
         visit_ended_at=now,
         office_timezone=office_timezone,
+        quiet_hours=quiet_hours,
     )
     handle = await env.client.start_workflow(
         SurveyWorkflow.run,
@@ -78,6 +81,31 @@ async def test_unanswered_survey_is_reminded_once_then_closed(
     ]
     assert close_to(closed.at, send_at + timedelta(days=7))
     assert await survey_answers(pool, request.appointment_case_id) == []
+
+
+async def test_a_survey_due_in_the_clients_quiet_hours_waits_for_their_morning(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """Due 2h after the visit, in the client's quiet hours (here the two hours that begin
+    then, whatever the test server's clock reads): it goes when they end, and so does the
+    reminder's day after."""
+    now = await env.get_current_time()
+    due = to_local(now + timedelta(hours=2), "America/New_York")
+    quiet = HourRange(start_hour=due.hour, end_hour=(due.hour + 2) % 24)
+    awake = due.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    request, survey_id = await _start_survey(
+        env, settings, client_timezone="America/New_York", quiet_hours=quiet
+    )
+
+    await env.sleep(timedelta(hours=1, minutes=50))
+    assert await messages(pool, survey_id) == []
+    await env.sleep(timedelta(hours=28))
+
+    sent = await messages(pool, survey_id)
+    assert [m["template"] for m in sent] == ["survey", "survey_reminder"]
+    assert close_to(sent[0]["requested_at"], awake)
+    assert close_to(sent[1]["requested_at"], awake + timedelta(hours=24))
+    await end_workflows(env, survey_id)
 
 
 async def test_answer_is_recorded_once_and_an_out_of_range_score_is_refused(

@@ -139,6 +139,7 @@ class AppointmentSteps(AppointmentFees):
                 reminder_after=self.case.policy.survey_reminder_after,
                 closes_after=self.case.policy.survey_closes_after,
                 office_timezone=self._office_timezone,
+                quiet_hours=self.case.policy.quiet_hours,
             ),
             id=self._survey_id,
             parent_close_policy=ParentClosePolicy.ABANDON,

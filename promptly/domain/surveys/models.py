@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
+from promptly.domain.calendar import HourRange
 from promptly.domain.common import ClientAnswer, Model, Person, TimelineEntry, Timezone
 
 
@@ -31,6 +32,9 @@ class SurveyRequest(Model):
     # The zone staff read its times in (timeline, Temporal UI); None for surveys started
     # before the appointment passed it on: the client's, as then.
     office_timezone: Timezone | None = None
+    # The client's quiet hours, out of which the survey and its reminder go (the
+    # appointment's); None for surveys started before it passed them on.
+    quiet_hours: HourRange | None = None
 
     @property
     def staff_timezone(self) -> str:

@@ -3,9 +3,9 @@ counts, and when a detractor's answer becomes a complaint."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from promptly.domain.calendar import shift_elapsed
+from promptly.domain.calendar import first_outside, shift_elapsed
 from promptly.domain.complaints.models import ComplaintRequest, ReceivedVia, Severity
 from promptly.domain.surveys.models import SurveyAnswer, SurveyCase, SurveyRequest, SurveyStatus
 
@@ -13,14 +13,27 @@ SURVEY_WITHIN = timedelta(hours=48)
 
 
 def new_survey(request: SurveyRequest) -> SurveyCase:
-    """Scheduled: sent `send_after` the end but always within 48h; one reminder; then closed."""
-    send_at = shift_elapsed(request.visit_ended_at, min(request.send_after, SURVEY_WITHIN))
+    """Scheduled: sent `send_after` the end but always within 48h, and like its one reminder
+    out of the client's quiet hours; then closed."""
+    ended = request.visit_ended_at
+    send_at = min(
+        _awake(request, shift_elapsed(ended, request.send_after)),
+        shift_elapsed(ended, SURVEY_WITHIN),
+    )
     return SurveyCase(
         request=request,
         send_at=send_at,
-        reminder_at=shift_elapsed(send_at, request.reminder_after),
+        reminder_at=_awake(request, shift_elapsed(send_at, request.reminder_after)),
         closes_at=shift_elapsed(send_at, request.closes_after),
     )
+
+
+def _awake(request: SurveyRequest, moment: datetime) -> datetime:
+    """`moment`, or the end of the client's quiet hours it falls in (surveys started before
+    they were passed on: `moment` as it is, in the zone it was given in)."""
+    if request.quiet_hours is None:
+        return moment
+    return first_outside(moment, request.client.timezone, request.quiet_hours)
 
 
 def answer_refusal(case: SurveyCase) -> str | None:
