@@ -32,8 +32,9 @@ body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0
 line-height:1.5;color:#222}
 main{border:1px solid #ccc;border-radius:8px;padding:1rem 1.25rem}
 main.problem{border-color:#d88}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}
-dt{color:#555}dd{margin:0}
+/* A long URL or address in the notes wraps rather than push the page past a phone's width. */
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.25rem 1rem}
+dt{color:#555}dd{margin:0;overflow-wrap:anywhere}
 label{display:block;margin:.75rem 0 .25rem}
 textarea,input{font:inherit;width:100%;box-sizing:border-box;padding:.4rem}
 button{font:inherit;font-size:1.1rem;margin-top:1rem;padding:.6rem 1.2rem;border:0;
