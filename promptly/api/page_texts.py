@@ -62,6 +62,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "reschedule.past": "That time has passed: please choose a date and time ahead.",
         "reschedule.too_far": "That is years away: please choose a date within three years.",
         "reschedule.no_such_time": "The clocks skip that hour that day: please choose another.",
+        "reschedule.same_time": "That is the visit's current time: please choose another.",
         "survey.title": "How was your visit?",
         "feedback.title": "How did we handle your complaint?",
         "survey.question": "How likely are you to recommend us to a friend? "
@@ -87,6 +88,10 @@ TEXT: dict[Locale, dict[str, str]] = {
         "links in our latest message, or contact us.",
         "problem.refused": "We could not do that",
         "problem.refused.text": "Please contact us and we will help.",
+        "problem.began": "This visit has already begun",
+        "problem.began.text": "It can no longer be changed through this link; please contact us "
+        "if you need anything.",
+        "contact": "Contact us:",
         "problem.error": "Something went wrong on our side",
         "problem.error.text": "Please try again in a few minutes.",
         "status.Booked": "booked",
@@ -166,6 +171,7 @@ TEXT: dict[Locale, dict[str, str]] = {
         "trzech lat.",
         "reschedule.no_such_time": "Tej godziny tego dnia nie ma (zmiana czasu): prosimy wybrać "
         "inną.",
+        "reschedule.same_time": "To jest obecny termin wizyty: prosimy wybrać inny.",
         "survey.title": "Jak oceniają Państwo wizytę?",
         "feedback.title": "Jak oceniają Państwo obsługę reklamacji?",
         "survey.question": "Jak bardzo prawdopodobne jest, że polecą nas Państwo znajomym? "
@@ -192,6 +198,10 @@ TEXT: dict[Locale, dict[str, str]] = {
         "użyć linków z naszej najnowszej wiadomości albo skontaktować się z nami.",
         "problem.refused": "Nie udało się tego zrobić",
         "problem.refused.text": "Prosimy o kontakt, a pomożemy.",
+        "problem.began": "Ta wizyta już się rozpoczęła",
+        "problem.began.text": "Nie można jej już zmienić przez ten link; w razie potrzeby "
+        "prosimy o kontakt.",
+        "contact": "Kontakt z nami:",
         "problem.error": "Coś poszło nie tak po naszej stronie",
         "problem.error.text": "Prosimy spróbować ponownie za kilka minut.",
         "status.Booked": "zarezerwowana",

@@ -76,6 +76,8 @@ border-radius:6px;background:#176;color:#fff;cursor:pointer}
 {% if page.options %}<nav><p>{{ t["options"] }}</p><ul>
 {% for label, href in page.options %}<li><a href="{{ href }}">{{ label }}</a></li>
 {% endfor %}</ul></nav>{% endif %}
+{% if page.contact %}<p class="contact">{{ t["contact"] }}
+<a href="mailto:{{ page.contact }}">{{ page.contact }}</a></p>{% endif %}
 </main>
 </body>
 </html>
@@ -115,6 +117,8 @@ class Page:
     problem: bool = False
     # Links to the case's other actions, (label, URL): one message link reaches them all.
     options: list[tuple[str, str]] = field(default_factory=list)
+    # The office's address a problem page gives the client to write to (front_desk_email).
+    contact: str = ""
 
 
 def text(locale: Locale, key: str, **values: Any) -> str:
