@@ -4,6 +4,7 @@ their iTIP attachments parsed with `icalendar` (time-skipping server, real activ
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain import links
+from promptly.domain import keys, links
 from promptly.domain.appointments.models import CancelInput, ConfirmInput, RescheduleInput
 from promptly.services.appointments import book, handle_for
 from promptly.worker import create_worker
@@ -152,6 +153,36 @@ async def _booking_two_reschedules_and_a_cancellation(
     assert link.startswith(f"{settings.public_base_url}/c/") and link in body
     # The provider's booking notices carry no invitation: the provider has the feed.
     assert _invitations(sendgrid, "jan@example.com") == []
+    await end_workflows(env, request.workflow_id)
+
+
+async def test_the_links_of_a_confirmation_for_a_visit_40_days_ahead_work_until_after_it(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    """The email's links and its invitation's live until the day after the visit, not
+    PROMPTLY_LINK_TTL (14 days) after sending: the client who cancels on day 20 can."""
+    booked_at = await env.get_current_time()
+    start = next_local(booked_at + timedelta(days=40), 1, 10, "Europe/Warsaw")
+    request = appointment(start)
+    await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=10))
+    await settled(env.client, request.workflow_id)
+    [(_, calendar)] = _invitations(sendgrid, "anna@example.com")
+    email = next(r for r in sendgrid.requests if "anna@example.com" in r.recipients)
+    body = email.body["content"][0]["value"] + str(calendar.walk("VEVENT")[0]["DESCRIPTION"])
+    tokens = set(re.findall(rf"{re.escape(settings.public_base_url)}/c/([A-Za-z0-9_.~-]+)", body))
+    keyring = settings.keyring(keys.LINKS)
+    day_20 = booked_at + timedelta(days=20)
+    actions = {links.verify(keyring, token, day_20).action for token in tokens}
+    assert {"confirm", "cancel", "reschedule", "late"} <= actions
+    for token in tokens:
+        links.verify(keyring, token, start + timedelta(hours=12))  # still on the day
+        with pytest.raises(links.ExpiredLink):
+            links.verify(keyring, token, start + timedelta(days=1, minutes=1))
     await end_workflows(env, request.workflow_id)
 
 

@@ -28,6 +28,8 @@ from tests.browser import HEADLESS_FLAGS, chromium, free_port, keep_screenshot, 
 from tests.helpers import appointment
 
 WARSAW = ZoneInfo("Europe/Warsaw")
+LONG_URL = "https://portal.example.com/wyniki/pacjent/C-17/skierowanie-na-badania-2026.pdf"
+LONG_EMAIL = "rejestracja.fizjoterapia.centrum@przychodnia-przykladowa.example.pl"
 
 
 @asynccontextmanager
@@ -57,9 +59,20 @@ async def test_client_confirms_from_the_email_link_in_a_browser(
     dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool, tmp_path: Path
 ) -> None:
     request = appointment(datetime.now(WARSAW).replace(microsecond=0) + timedelta(days=6))
+    # What an office pastes into the notes: a long link and address, no space to break at.
+    request.instructions = f"Wyniki badań: {LONG_URL}, pytania: {LONG_EMAIL}"
     async with _site(dev_env.client, settings, pool) as (site, browser):
         await book(dev_env.client, request, settings, datetime.now(WARSAW))
         token = (await client_links(pool, settings, request.workflow_id))["confirm"]
+        phone = await browser.new_page(locale="pl-PL", viewport={"width": 360, "height": 740})
+        await phone.goto(f"{site}/c/{token}")
+        assert LONG_URL in " ".join(await phone.locator("dd").all_inner_texts())
+        # On a 360px phone the visit's details wrap: nothing runs off the side of the page.
+        widths = await phone.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], widths
+        await phone.close()
         page = await browser.new_page(locale="pl-PL")
         opened = await page.goto(f"{site}/c/{token}")
         assert opened is not None and opened.status == 200

@@ -86,3 +86,23 @@ def test_a_stored_message_gets_fresh_links_for_the_same_actions() -> None:
     )
     # An action without a fresh link keeps its placeholder rather than a broken URL.
     assert links.relink(stored, {}) == stored
+
+
+def test_a_visits_links_live_until_the_day_after_it_however_far_ahead_it_is() -> None:
+    ttl = timedelta(days=14)
+    far = NOW + timedelta(days=40)
+    expires = links.links_expire_at(NOW, ttl, far)
+    assert expires == far + links.AFTER_VISIT
+    token = links.sign_compact(
+        KEYS, links.LinkClaims(case_id="appointment-A-1", action="cancel", expires_at=expires)
+    )
+    links.verify(KEYS, token, NOW + timedelta(days=20))  # the client cancels on day 20
+    links.verify(KEYS, token, far + timedelta(hours=2))  # "running late", the visit's outcome
+    with pytest.raises(links.ExpiredLink) as expired:
+        links.verify(KEYS, token, far + links.AFTER_VISIT)
+    assert expired.value.claims.case_id == "appointment-A-1"  # authentic: whose link it was
+
+    # ttl stays the floor: a visit tomorrow, a visit already over, a message about no visit.
+    assert links.links_expire_at(NOW, ttl, NOW + timedelta(days=1)) == NOW + ttl
+    assert links.links_expire_at(NOW, ttl, NOW - timedelta(days=3)) == NOW + ttl
+    assert links.links_expire_at(NOW, ttl, None) == NOW + ttl

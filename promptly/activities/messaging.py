@@ -270,14 +270,16 @@ class MessagingActivities:
 
     def _signed_links(self, request: SendMessageRequest) -> dict[str, str]:
         start = request.context.get("start")  # links of a visit are spent once it moves
+        visit_start = datetime.fromisoformat(start) if isinstance(start, str) else None
         moves = request.context.get("reschedules")
         return links.message_links(
             self._links.secret,
             self._links.base_url,
             request.case_id,
             request.link_actions,
-            activity.info().scheduled_time + self._links.ttl,  # same links on every retry
-            datetime.fromisoformat(start) if isinstance(start, str) else None,
+            # From when the workflow asked and the visit's start: same links on every retry.
+            links.links_expire_at(activity.info().scheduled_time, self._links.ttl, visit_start),
+            visit_start,
             moves=moves if isinstance(moves, int) else None,
             compact=request.channel is Channel.SMS,
         )

@@ -13,6 +13,7 @@ from promptly.api.link_actions import FormError, LinkAction, Opened, final_page
 from promptly.api.pages import (
     Form,
     Page,
+    problem,
 )
 from promptly.domain.appointments.models import (
     FINAL_APPOINTMENT_STATUSES,
@@ -111,10 +112,21 @@ def _appointment_page(kind: str, button: str, opened: Opened, error: str = "", *
     )
 
 
-def _confirm_instead(opened: Opened) -> Page | None:
+def _no_longer_ahead(opened: Opened) -> Page | None:
+    """The page instead of a change once the visit is no longer ahead: it closed (its status),
+    or the client is checked in and it has begun."""
     view: AppointmentView = opened.view
     if view.status in FINAL_APPOINTMENT_STATUSES:
         return final_page(opened)
+    if view.status not in AHEAD:
+        return problem(opened.locale, "began", 409)
+    return None
+
+
+def _confirm_instead(opened: Opened) -> Page | None:
+    view: AppointmentView = opened.view
+    if view.status not in AHEAD:
+        return _no_longer_ahead(opened)
     if view.status is AppointmentStatus.CONFIRMED:
         return _visit_page(opened, view, "confirm.already")
     return None
@@ -126,7 +138,7 @@ def _confirmed(opened: Opened, view: AppointmentView) -> Page:
 
 
 def _cancel_instead(opened: Opened) -> Page | None:
-    return final_page(opened) if opened.view.status in FINAL_APPOINTMENT_STATUSES else None
+    return _no_longer_ahead(opened)
 
 
 def _cancel_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
@@ -143,9 +155,9 @@ def _cancelled(opened: Opened, view: AppointmentView) -> Page:
 
 def _reschedule_instead(opened: Opened) -> Page | None:
     view: AppointmentView = opened.view
-    if view.status in FINAL_APPOINTMENT_STATUSES and not view.free_reschedule:
-        return final_page(opened)
-    return None
+    if view.status in FINAL_APPOINTMENT_STATUSES and view.free_reschedule:
+        return None  # after a waiver or the provider's cancellation: booked again, free
+    return _no_longer_ahead(opened)
 
 
 def _reschedule_form(opened: Opened, error: str) -> Page:
@@ -173,6 +185,8 @@ def _reschedule_argument(opened: Opened, form: Mapping[str, str]) -> BaseModel:
     if not_bookable(moment, datetime.now(UTC)) is not None:  # bad input, as in the API
         past = moment <= datetime.now(UTC)
         raise FormError(opened.t("reschedule.past" if past else "reschedule.too_far"))
+    if moment == opened.view.start:  # the workflow refuses a move to where it is
+        raise FormError(opened.t("reschedule.same_time"))
     return RescheduleInput(new_start=moment, actor=opened.actor)
 
 
@@ -215,8 +229,8 @@ def _late_noted(opened: Opened, view: AppointmentView) -> Page:
 
 def _acknowledge_instead(opened: Opened) -> Page | None:
     view: AppointmentView = opened.view
-    if view.status in FINAL_APPOINTMENT_STATUSES:
-        return final_page(opened)
+    if view.status not in AHEAD:
+        return _no_longer_ahead(opened)
     if view.provider_acknowledged:
         return _visit_page(opened, view, "acknowledge.already", shown="acknowledge")
     return None
@@ -260,7 +274,7 @@ APPOINTMENT_LINKS: dict[str, LinkAction] = {
         form=_late_form,
         argument=_late_argument,
         done=_late_noted,
-        instead=_cancel_instead,  # until the visit ends; the workflow refuses it too late
+        instead=_cancel_instead,  # while the visit is ahead; the workflow refuses it too late
     ),
     "reschedule": LinkAction(
         update=AppointmentWorkflow.reschedule,

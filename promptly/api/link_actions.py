@@ -16,11 +16,12 @@ from promptly.services.case_views import ViewedKind
 
 
 class LinkStop(Exception):
-    """Stop here and answer with this page."""
+    """Stop here and answer with this page (in `locale`, the language its text is in)."""
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, locale: Locale) -> None:
         super().__init__(page.title)
         self.page = page
+        self.locale = locale
 
 
 @dataclass(frozen=True)

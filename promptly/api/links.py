@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -160,13 +161,49 @@ LINK_CASES: dict[str, LinkCase] = {
 # --- the routes ----------------------------------------------------------------------------------
 
 
-def _claims(token: str, settings: Settings, locale: Locale) -> links.LinkClaims:
+def _link_case(case_id: str) -> LinkCase | None:
+    return next((case for prefix, case in LINK_CASES.items() if case_id.startswith(prefix)), None)
+
+
+async def _claims(request: Request, token: str, locale: Locale) -> links.LinkClaims:
+    settings: Settings = request.app.state.settings
     try:
         return links.verify(settings.keyring(keys.LINKS), token, datetime.now(UTC))
     except links.ExpiredLink as err:
-        raise LinkStop(problem(locale, "expired", 410)) from err
+        # Authentic, so its case is known: answer in the client's language if it is still there.
+        locale = await _case_locale(request, err.claims.case_id, locale)
+        raise LinkStop(problem(locale, "expired", 410), locale) from err
     except links.InvalidLink as err:
-        raise LinkStop(problem(locale, "invalid", 400)) from err
+        raise LinkStop(problem(locale, "invalid", 400), locale) from err
+
+
+async def _case_locale(request: Request, case_id: str, otherwise: Locale) -> Locale:
+    """The language of the case's client or customer; `otherwise` (the browser's) when the
+    case is gone or out of reach."""
+    case = _link_case(case_id)
+    if case is None:
+        return otherwise
+    try:
+        with temporal_errors("not found"):
+            original = await original_input(request.app.state.client, case_id, case.request_model)
+    except ServiceError:
+        return otherwise
+    return case.person(original).locale
+
+
+async def _read_view(request: Request, case: LinkCase, case_id: str) -> Any:
+    # From PostgreSQL, as the API's GET: the query would wait behind every workflow task
+    # queued at the worker. An update stores the case before it answers, so a page opened
+    # after an action shows that action's state.
+    settings: Settings = request.app.state.settings
+    read = await read_case_view(
+        request.app.state.client,
+        request.app.state.pool,
+        case.viewed,
+        case_id,
+        settings.status_reads,
+    )
+    return read.view
 
 
 def _visit(view: Any) -> tuple[datetime | None, int | None]:
@@ -184,34 +221,26 @@ def _superseded(claims: links.LinkClaims, view: Any) -> bool:
 async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkCase]:
     locale = locale_from(request.headers.get("accept-language"))
     settings: Settings = request.app.state.settings
-    claims = _claims(token, settings, locale)
-    case = next(
-        (case for prefix, case in LINK_CASES.items() if claims.case_id.startswith(prefix)), None
-    )
+    claims = await _claims(request, token, locale)
+    case = _link_case(claims.case_id)
     if case is None:
-        raise LinkStop(problem(locale, "not_found", 404))
+        raise LinkStop(problem(locale, "not_found", 404), locale)
     action = case.actions.get(claims.action)
     if action is None:
-        raise LinkStop(problem(locale, "wrong_action", 400))
+        raise LinkStop(problem(locale, "wrong_action", 400), locale)
     client: Client = request.app.state.client
     try:
         with temporal_errors("not found"):
             original = await original_input(client, claims.case_id, case.request_model)
             person = case.person(original)
             locale = person.locale
-            # From PostgreSQL, as the API's GET: the query would wait behind every workflow
-            # task queued at the worker. An update stores the case before it answers, so a
-            # page opened after an action shows that action's state.
-            read = await read_case_view(
-                client, request.app.state.pool, case.viewed, claims.case_id, settings.status_reads
-            )
-            view = read.view
+            view = await _read_view(request, case, claims.case_id)
     except ServiceError as err:
         if err.status == 404:
-            raise LinkStop(problem(locale, "not_found", 404)) from err
+            raise LinkStop(problem(locale, "not_found", 404), locale) from err
         raise
     if _superseded(claims, view):
-        raise LinkStop(problem(locale, "superseded", 409))
+        raise LinkStop(problem(locale, "superseded", 409), locale)
     url = request.url.path
 
     def link_to(action: str, view: Any) -> str:
@@ -232,21 +261,42 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
     return opened, action, case
 
 
+async def _refused(request: Request, opened: Opened, action: LinkAction, case: LinkCase) -> Page:
+    """The page for an action the case's rules refused, in the client's words: what the case
+    shows now explains it when it can (the visit began or closed meanwhile), else a plain
+    "could not do that"; the rules' own reason is staff English and stays in the log."""
+    try:
+        with temporal_errors("not found"):
+            now = replace(opened, view=await _read_view(request, case, opened.case_id))
+    except ServiceError:
+        now = opened
+    page = action.instead(now)
+    if page is None:
+        return problem(opened.locale, "refused", 409)
+    return page if page.status_code >= 400 else replace(page, status_code=409)
+
+
 async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
     locale = locale_from(request.headers.get("accept-language"))
+    settings: Settings = request.app.state.settings
+
+    def show(page: Page) -> HTMLResponse:
+        if page.problem:  # what to do next: whom to ask
+            page = replace(page, contact=str(settings.front_desk_email))
+        return render(page, locale)
+
     try:
         opened, action, case = await _open(request, token)
         locale = opened.locale
         instead = action.instead(opened)
         if instead is not None:
-            return render(instead, locale)
+            return show(instead)
         if not act:
-            return render(action.form(opened, ""), locale)
+            return show(action.form(opened, ""))
         try:
             argument = action.argument(opened, await form_fields(request))
         except FormError as err:
-            return render(action.form(opened, str(err)), locale)
-        settings: Settings = request.app.state.settings
+            return show(action.form(opened, str(err)))
         handle = request.app.state.client.get_workflow_handle_for(case.viewed.run, opened.case_id)
         try:
             with temporal_errors("not found"):
@@ -258,17 +308,19 @@ async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
                     update_id_for(request),
                 )
         except ServiceError as err:
-            if err.status == 409:  # the case's rules refused: say why
-                return render(problem(locale, "refused", 409, err.reason), locale)
+            if err.status == 409:  # the case's rules refused
+                log.info("client link %s refused: %s", opened.case_id, err.reason)
+                return show(await _refused(request, opened, action, case))
             if err.status == 404:  # the case closed since we looked
-                return render(final_page(opened), locale)
+                return show(final_page(opened))
             raise
-        return render(action.done(opened, view), locale)
+        return show(action.done(opened, view))
     except LinkStop as stop:
-        return render(stop.page, locale)
+        locale = stop.locale
+        return show(stop.page)
     except Exception:
         log.exception("client link %s failed", "POST" if act else "GET")
-        return render(problem(locale, "error", 503), locale)
+        return show(problem(locale, "error", 503))
 
 
 @router.get("/c/{token}", response_class=HTMLResponse)

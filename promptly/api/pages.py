@@ -17,215 +17,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, StrictUndefined
 
+from promptly.api.page_texts import TEXT as TEXT  # the texts, re-exported for their readers
 from promptly.domain.common import Locale
-
-TEXT: dict[Locale, dict[str, str]] = {
-    Locale.EN: {
-        "label.service": "Service",
-        "label.when": "When",
-        "label.where": "Where",
-        "label.with": "With",
-        "label.visit": "Visit",
-        "label.reference": "Reference",
-        "label.note": "Please note",
-        "label.prepayment": "Payment",
-        "prepayment": "in advance, because a previous visit was missed",
-        "options": "Something else?",
-        "option.confirm": "Confirm that you will come",
-        "option.cancel": "Cancel the appointment",
-        "option.reschedule": "Choose another time",
-        "option.late": "Running late on the day? Tell us",
-        "option.calendar": "Add it to your calendar",
-        "confirm.title": "Confirm your appointment",
-        "confirm.intro": "Hello {name}, please confirm that you will come.",
-        "confirm.button": "Yes, I will come",
-        "confirm.done": "Thank you, your appointment is confirmed",
-        "confirm.see_you": "See you on {when}.",
-        "confirm.already": "Your appointment is already confirmed",
-        "acknowledge.title": "Acknowledge a booking",
-        "acknowledge.intro": "{name} booked this visit with you.",
-        "acknowledge.button": "Acknowledge the booking",
-        "acknowledge.done": "Thank you, the booking is acknowledged",
-        "acknowledge.already": "The booking is already acknowledged",
-        "late.title": "Running late?",
-        "late.intro": "Hello {name}, tell us how late you will be and we will hold your visit.",
-        "late.field": "Minutes late",
-        "late.button": "I'm running late",
-        "late.done": "Thank you, we know you are running late",
-        "late.held": "We hold your visit until {when}. Fees do not change.",
-        "late.bad_minutes": "Please give the minutes as a number from 1 to {most}, for example 10.",
-        "cancel.title": "Cancel your appointment",
-        "cancel.intro": "Hello {name}, do you want to cancel this appointment?",
-        "cancel.policy": "Cancelling or rescheduling at least {late} hours before the visit is "
-        "free; later, the visit counts as held and is charged.",
-        "cancel.policy_free": "After our delay or cancellation, changing or cancelling this "
-        "visit is free of charge.",
-        "cancel.reason": "Reason (optional)",
-        "cancel.button": "Cancel the appointment",
-        "cancel.done": "Your appointment is cancelled",
-        "cancel.free": "There is no charge.",
-        "cancel.late": "The cancellation came less than {late} hours before the visit, so the "
-        "visit counts as held and the fee applies.",
-        "reschedule.title": "Choose a new time",
-        "reschedule.intro": "Hello {name}, choose the new date and time of this appointment.",
-        "reschedule.field": "New date and time ({timezone})",
-        "reschedule.button": "Change the time",
-        "reschedule.done": "Your appointment has a new time",
-        "reschedule.new_time": "New time: {when}.",
-        "reschedule.bad_time": "Please give a date and time, for example {example}.",
-        "reschedule.past": "That time has passed: please choose a date and time ahead.",
-        "reschedule.too_far": "That is years away: please choose a date within three years.",
-        "reschedule.no_such_time": "The clocks skip that hour that day: please choose another.",
-        "survey.title": "How was your visit?",
-        "feedback.title": "How did we handle your complaint?",
-        "survey.question": "How likely are you to recommend us to a friend? "
-        "0 = not at all, 10 = extremely likely.",
-        "survey.comment": "Anything you want to tell us (optional)",
-        "survey.done": "Thank you for your answer",
-        "survey.already": "We already have your answer, thank you",
-        "survey.bad_nps": "Please choose a number from 0 to 10.",
-        "problem.invalid": "This link is not valid",
-        "problem.invalid.text": "Please open the link exactly as it appears in our message, "
-        "or contact us.",
-        "problem.expired": "This link has expired",
-        "problem.expired.text": "Links in our messages work for a limited time. Please contact "
-        "us and we will help.",
-        "problem.wrong_action": "This link cannot be used here",
-        "problem.wrong_action.text": "Please use the links in our latest message, or contact us.",
-        "problem.not_found": "We could not find what this link points to",
-        "problem.not_found.text": "Please contact us and we will help.",
-        "problem.final": "This can no longer be changed",
-        "problem.final.text": "Its status: {status}.",
-        "problem.superseded": "This link is out of date",
-        "problem.superseded.text": "Your visit has changed since this message: please use the "
-        "links in our latest message, or contact us.",
-        "problem.refused": "We could not do that",
-        "problem.refused.text": "Please contact us and we will help.",
-        "problem.error": "Something went wrong on our side",
-        "problem.error.text": "Please try again in a few minutes.",
-        "status.Booked": "booked",
-        "status.Confirmed": "confirmed",
-        "status.Unconfirmed": "unconfirmed",
-        "status.Cancelled": "cancelled",
-        "status.LateCancelled": "cancelled late",
-        "status.CheckedIn": "checked in",
-        "status.Completed": "completed",
-        "status.NoShow": "missed",
-        "status.Answered": "answered",
-        "status.Closed": "closed",
-        "status.Scheduled": "scheduled",
-        "status.Sent": "sent",
-        "status.Open": "open",
-        "status.OnHold": "on hold",
-        "status.ResolutionProposed": "waiting for your answer to our proposal",
-        "status.ClosedUnconfirmed": "closed",
-    },
-    Locale.PL: {
-        "label.service": "Usługa",
-        "label.when": "Termin",
-        "label.where": "Miejsce",
-        "label.reference": "Numer sprawy",
-        "label.with": "Specjalista",
-        "label.visit": "Wizyta",
-        "label.note": "Uwaga",
-        "label.prepayment": "Płatność",
-        "prepayment": "z góry, ponieważ poprzednia wizyta nie odbyła się z powodu nieobecności",
-        "options": "Coś innego?",
-        "option.confirm": "Potwierdzenie obecności na wizycie",
-        "option.cancel": "Odwołanie wizyty",
-        "option.reschedule": "Wybór innego terminu",
-        "option.late": "Spóźnią się Państwo w dniu wizyty? Prosimy dać znać",
-        "option.calendar": "Dodanie wizyty do kalendarza",
-        "confirm.title": "Potwierdzenie wizyty",
-        "confirm.intro": "Dzień dobry, {name}! Prosimy o potwierdzenie, że przyjdą Państwo "
-        "na wizytę.",
-        "confirm.button": "Tak, przyjdę",
-        "confirm.done": "Dziękujemy, wizyta jest potwierdzona",
-        "confirm.see_you": "Do zobaczenia: {when}.",
-        "confirm.already": "Wizyta jest już potwierdzona",
-        "acknowledge.title": "Potwierdzenie przyjęcia rezerwacji",
-        "acknowledge.intro": "{name} zarezerwował(a) u Państwa tę wizytę.",
-        "acknowledge.button": "Potwierdzam przyjęcie rezerwacji",
-        "acknowledge.done": "Dziękujemy, przyjęcie rezerwacji zostało potwierdzone",
-        "acknowledge.already": "Przyjęcie rezerwacji jest już potwierdzone",
-        "late.title": "Spóźnią się Państwo?",
-        "late.intro": "Dzień dobry, {name}! Prosimy podać, ile minut wyniesie spóźnienie, "
-        "a zaczekamy na Państwa.",
-        "late.field": "Spóźnienie w minutach",
-        "late.button": "Spóźnię się",
-        "late.done": "Dziękujemy, wiemy już o Państwa spóźnieniu",
-        "late.held": "Czekamy na Państwa do {when}. Opłaty się nie zmieniają.",
-        "late.bad_minutes": "Prosimy podać liczbę minut od 1 do {most}, na przykład 10.",
-        "cancel.title": "Odwołanie wizyty",
-        "cancel.intro": "Dzień dobry, {name}! Czy chcą Państwo odwołać tę wizytę?",
-        "cancel.policy": "Odwołanie lub zmiana terminu co najmniej {late} godz. przed wizytą są "
-        "bezpłatne; później wizyta jest traktowana jako odbyta i płatna.",
-        "cancel.policy_free": "Po naszym opóźnieniu lub odwołaniu zmiana terminu i odwołanie tej "
-        "wizyty są bezpłatne.",
-        "cancel.reason": "Powód (opcjonalnie)",
-        "cancel.button": "Odwołuję wizytę",
-        "cancel.done": "Wizyta została odwołana",
-        "cancel.free": "Nie pobieramy opłaty.",
-        "cancel.late": "Odwołanie nastąpiło mniej niż {late} godz. przed wizytą, więc wizyta "
-        "jest traktowana jako odbyta i obowiązuje opłata.",
-        "reschedule.title": "Wybór nowego terminu",
-        "reschedule.intro": "Dzień dobry, {name}! Prosimy wybrać nową datę i godzinę wizyty.",
-        "reschedule.field": "Nowa data i godzina ({timezone})",
-        "reschedule.button": "Zmieniam termin",
-        "reschedule.done": "Termin wizyty został zmieniony",
-        "reschedule.new_time": "Nowy termin: {when}.",
-        "reschedule.bad_time": "Prosimy podać datę i godzinę, na przykład {example}.",
-        "reschedule.past": "Ten termin już minął: prosimy wybrać przyszłą datę i godzinę.",
-        "reschedule.too_far": "To termin za kilka lat: prosimy wybrać datę w ciągu najbliższych "
-        "trzech lat.",
-        "reschedule.no_such_time": "Tej godziny tego dnia nie ma (zmiana czasu): prosimy wybrać "
-        "inną.",
-        "survey.title": "Jak oceniają Państwo wizytę?",
-        "feedback.title": "Jak oceniają Państwo obsługę reklamacji?",
-        "survey.question": "Jak bardzo prawdopodobne jest, że polecą nas Państwo znajomym? "
-        "0 = wcale, 10 = na pewno.",
-        "survey.comment": "Uwagi, które chcą Państwo nam przekazać (opcjonalnie)",
-        "survey.done": "Dziękujemy za odpowiedź",
-        "survey.already": "Mamy już Państwa odpowiedź, dziękujemy",
-        "survey.bad_nps": "Prosimy wybrać liczbę od 0 do 10.",
-        "problem.invalid": "Ten link jest nieprawidłowy",
-        "problem.invalid.text": "Prosimy otworzyć link dokładnie w takiej postaci, w jakiej jest "
-        "w naszej wiadomości, albo skontaktować się z nami.",
-        "problem.expired": "Ten link wygasł",
-        "problem.expired.text": "Linki w naszych wiadomościach działają przez ograniczony czas. "
-        "Prosimy o kontakt, a pomożemy.",
-        "problem.wrong_action": "Tego linku nie można tu użyć",
-        "problem.wrong_action.text": "Prosimy użyć linków z naszej najnowszej wiadomości albo "
-        "skontaktować się z nami.",
-        "problem.not_found": "Nie znaleźliśmy tego, do czego prowadzi ten link",
-        "problem.not_found.text": "Prosimy o kontakt, a pomożemy.",
-        "problem.final": "Tego nie można już zmienić",
-        "problem.final.text": "Status: {status}.",
-        "problem.superseded": "Ten link jest już nieaktualny",
-        "problem.superseded.text": "Państwa wizyta zmieniła się od czasu tej wiadomości: prosimy "
-        "użyć linków z naszej najnowszej wiadomości albo skontaktować się z nami.",
-        "problem.refused": "Nie udało się tego zrobić",
-        "problem.refused.text": "Prosimy o kontakt, a pomożemy.",
-        "problem.error": "Coś poszło nie tak po naszej stronie",
-        "problem.error.text": "Prosimy spróbować ponownie za kilka minut.",
-        "status.Booked": "zarezerwowana",
-        "status.Confirmed": "potwierdzona",
-        "status.Unconfirmed": "niepotwierdzona",
-        "status.Cancelled": "odwołana",
-        "status.LateCancelled": "odwołana zbyt późno",
-        "status.CheckedIn": "w trakcie",
-        "status.Completed": "zakończona",
-        "status.NoShow": "nieodbyta (nieobecność)",
-        "status.Answered": "udzielono odpowiedzi",
-        "status.Closed": "zamknięta",
-        "status.Scheduled": "zaplanowana",
-        "status.Sent": "wysłana",
-        "status.Open": "w toku",
-        "status.OnHold": "wstrzymana",
-        "status.ResolutionProposed": "czeka na Państwa odpowiedź na naszą propozycję",
-        "status.ClosedUnconfirmed": "zamknięta",
-    },
-}
 
 _TEMPLATE = """<!doctype html>
 <html lang="{{ locale }}">
@@ -239,8 +32,9 @@ body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0
 line-height:1.5;color:#222}
 main{border:1px solid #ccc;border-radius:8px;padding:1rem 1.25rem}
 main.problem{border-color:#d88}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}
-dt{color:#555}dd{margin:0}
+/* A long URL or address in the notes wraps rather than push the page past a phone's width. */
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.25rem 1rem}
+dt{color:#555}dd{margin:0;overflow-wrap:anywhere}
 label{display:block;margin:.75rem 0 .25rem}
 textarea,input{font:inherit;width:100%;box-sizing:border-box;padding:.4rem}
 button{font:inherit;font-size:1.1rem;margin-top:1rem;padding:.6rem 1.2rem;border:0;
@@ -282,6 +76,8 @@ border-radius:6px;background:#176;color:#fff;cursor:pointer}
 {% if page.options %}<nav><p>{{ t["options"] }}</p><ul>
 {% for label, href in page.options %}<li><a href="{{ href }}">{{ label }}</a></li>
 {% endfor %}</ul></nav>{% endif %}
+{% if page.contact %}<p class="contact">{{ t["contact"] }}
+<a href="mailto:{{ page.contact }}">{{ page.contact }}</a></p>{% endif %}
 </main>
 </body>
 </html>
@@ -321,6 +117,8 @@ class Page:
     problem: bool = False
     # Links to the case's other actions, (label, URL): one message link reaches them all.
     options: list[tuple[str, str]] = field(default_factory=list)
+    # The office's address a problem page gives the client to write to (front_desk_email).
+    contact: str = ""
 
 
 def text(locale: Locale, key: str, **values: Any) -> str:

@@ -37,7 +37,11 @@ class ConnectionSettings(BaseModel):
     sendgrid_host: str = Field(default="https://api.sendgrid.com", description="SendGrid API.")
     email_from: EmailStr = Field(default="no-reply@promptly.example", description="Sender.")
     supervisor_email: EmailStr = Field(default="supervisor@promptly.example")
-    front_desk_email: EmailStr = Field(default="front-desk@promptly.example")
+    front_desk_email: EmailStr = Field(
+        default="front-desk@promptly.example",
+        description="The front desk's address: staff alerts, and the address a client link's "
+        "problem page gives clients to write to.",
+    )
 
     twilio_account_sid: str | None = Field(
         default=None,

@@ -67,7 +67,9 @@ class SigningSettings(BaseModel):
     link_secret_previous_until: AwareDatetime | None = Field(
         default=None,
         description="End of the rotation's grace period (ISO 8601 with offset); required with "
-        "link_secret_previous. Links live link_ttl, so link_ttl after the rotation is enough.",
+        "link_secret_previous. Links live link_ttl, and a visit's links until the day after the "
+        "visit: the later of link_ttl after the rotation and the day after the farthest "
+        "visit already booked keeps them all.",
     )
     secrets_dir: Path | None = Field(
         default=None,
@@ -76,7 +78,9 @@ class SigningSettings(BaseModel):
         "are not set directly. Files must not be readable by others.",
     )
     link_ttl: PositiveDuration = Field(
-        default=timedelta(days=14), description="Client link lifetime."
+        default=timedelta(days=14),
+        description="Client link lifetime; a message about a visit keeps its links at least "
+        "until a day after the visit's start.",
     )
     calendar_domain: str = Field(
         default="promptly.invalid",

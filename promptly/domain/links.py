@@ -21,7 +21,7 @@ import hmac
 import json
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
 from promptly.domain.common import Model
@@ -56,12 +56,36 @@ class LinkClaims(Model):
         return self.model_copy(update=changes)
 
 
+# How long a visit's links outlive its start. On the day the client may still say they run
+# late (until the no-show moment) or cancel, and a link opened that evening or the next morning
+# shows what became of the visit (completed, missed, its fee) instead of "expired".
+AFTER_VISIT = timedelta(days=1)
+
+
+def links_expire_at(
+    requested_at: datetime, ttl: timedelta, visit_start: datetime | None
+) -> datetime:
+    """When the links of a message expire: `ttl` after the message was asked for, and for a
+    message about a visit not before `AFTER_VISIT` after its start, so that a visit booked
+    further ahead than `ttl` keeps working links until it took place. Only inputs that a
+    retry of the same message repeats (when it was asked for, the visit it is about): every
+    attempt signs the same links."""
+    expires_at = requested_at + ttl
+    if visit_start is None:
+        return expires_at
+    return max(expires_at, visit_start + AFTER_VISIT)
+
+
 class InvalidLink(ValueError):
     pass
 
 
 class ExpiredLink(InvalidLink):
-    """Authentic, but past its expiry."""
+    """Authentic, but past its expiry: `claims` says whose link it was."""
+
+    def __init__(self, message: str, claims: LinkClaims) -> None:
+        super().__init__(message)
+        self.claims = claims
 
 
 def _b64(data: bytes) -> str:
@@ -169,7 +193,7 @@ def verify(keyring: Keyring, token: str, now: datetime) -> LinkClaims:
     if COMPACT_SEPARATOR in token:
         claims = _verify_compact(keyring, token, now)
         if claims.expires_at <= now:
-            raise ExpiredLink("this link has expired")
+            raise ExpiredLink("this link has expired", claims)
         return claims
     return _verify_full(keyring, token, now)
 
@@ -197,7 +221,7 @@ def _verify_full(keyring: Keyring, token: str, now: datetime) -> LinkClaims:
     except (ValueError, KeyError, TypeError, OverflowError, OSError) as err:
         raise InvalidLink("this link is not valid") from err
     if claims.expires_at <= now:
-        raise ExpiredLink("this link has expired")
+        raise ExpiredLink("this link has expired", claims)
     return claims
 
 
