@@ -14,7 +14,7 @@ from promptly.cli import common
 from promptly.services.history import CaseAmbiguous, CaseNotFound, load_case, load_client
 from promptly.services.history_models import Format
 from promptly.services.history_render import render_case, render_client_markdown, render_json
-from promptly.services.history_replay import ReplayOutcome, replay_archived
+from promptly.services.history_replay import ReplayOutcome, replay_archived, replay_running
 
 history_app = typer.Typer(
     help="Compliance: a case's complete history, a client's cases and messages.",
@@ -106,25 +106,37 @@ def client_cases(
 @history_app.command("replay")
 def replay(
     since: Annotated[
-        datetime | None, typer.Option(help="only histories closed at or after this (UTC)")
+        datetime | None,
+        typer.Option(
+            help="only running cases started, and archived ones closed, at or after this (UTC)"
+        ),
     ] = None,
 ) -> None:
-    """Replay the archived histories against this code; exit 1 if any would not replay."""
+    """Replay every running case's history (from Temporal) and the archived histories against
+    this code; exit 1 if any would not replay."""
     import asyncio
 
-    from promptly.client import data_converter
+    from promptly.client import data_converter, make_client
 
     config = common.settings()
     moment = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
 
     async def main() -> list[ReplayOutcome]:
+        converter = data_converter(config)
+        running = await replay_running(await make_client(config), converter, moment)
         async with await AsyncConnection[Any].connect(config.database_url) as conn:
-            return await replay_archived(conn, data_converter(config), moment)
+            return running + await replay_archived(conn, converter, moment)
 
     outcomes = asyncio.run(main())
     failed = [o for o in outcomes if o.failure]
     for outcome in failed:
-        typer.secho(f"{outcome.case_id} {outcome.run_id}: {outcome.failure}", fg="red", err=True)
-    typer.echo(f"replayed {len(outcomes)} archived history(ies), {len(failed)} failed")
+        kind = "running" if outcome.running else "archived"
+        typer.secho(
+            f"{kind} {outcome.case_id} {outcome.run_id}: {outcome.failure}", fg="red", err=True
+        )
+    running = sum(o.running for o in outcomes)
+    typer.echo(
+        f"replayed {running} running, {len(outcomes) - running} archived, {len(failed)} failed"
+    )
     if failed:
         raise typer.Exit(1)

@@ -7,6 +7,7 @@ promptly/domain/keys.py derives every signing key from it) and, with `codec=True
 `PROMPTLY_SECRETS_DIR`. Existing files are kept: a restart must not change the keys.
 
     promptly secrets generate --dir /var/lib/promptly/secrets --codec
+    promptly secrets codec --dir /var/lib/promptly/secrets --add    # rotate the codec key
 
 `ensure_database_passwords(folder)` does the same for the PostgreSQL roles
 (promptly/db/privileges.py): `<role>.password` and a libpq passfile `<role>.pgpass` for the
@@ -107,15 +108,62 @@ def ensure_secrets(folder: Path, *, codec: bool = False, uid: int | None = None)
     written = []
     if write_private(folder / LINK_SECRET_FILE, secrets.token_urlsafe(48) + "\n"):
         written.append(LINK_SECRET_FILE)
-    if codec:
-        key_id = f"{datetime.now(UTC):%Y-%m}-{secrets.token_hex(2)}"
-        stored = {"current": key_id, "keys": {key_id: base64.b64encode(os.urandom(32)).decode()}}
-        if write_private(folder / CODEC_KEYS_FILE, json.dumps(stored, indent=1) + "\n"):
-            written.append(CODEC_KEYS_FILE)
+    if codec and write_private(folder / CODEC_KEYS_FILE, _codec_file(_new_codec_keys({}))):
+        written.append(CODEC_KEYS_FILE)
     for path in (folder, folder / LINK_SECRET_FILE, folder / CODEC_KEYS_FILE):
         if path.exists():
             _own(path, uid)
     return written
+
+
+def _new_codec_keys(keys: dict[str, str]) -> dict[str, object]:
+    """`keys` and a new random AES-256 key under a new id, which becomes `current`."""
+    key_id = f"{datetime.now(UTC):%Y-%m}-{secrets.token_hex(2)}"
+    while key_id in keys:
+        key_id = f"{datetime.now(UTC):%Y-%m}-{secrets.token_hex(2)}"
+    return {"current": key_id, "keys": {**keys, key_id: base64.b64encode(os.urandom(32)).decode()}}
+
+
+def _codec_file(stored: dict[str, object]) -> str:
+    return json.dumps(stored, indent=1) + "\n"
+
+
+def add_codec_key(folder: Path, *, uid: int | None = None) -> str:
+    """A new codec key in `folder`'s codec-keys.json, made `current` (new payloads are
+    encrypted with it); every key already there is kept to decrypt what it encrypted. The file
+    is swapped in whole, mode 0600. Returns the new key id."""
+    path = folder / CODEC_KEYS_FILE
+    kept: dict[str, str] = json.loads(_private_file(path))["keys"] if path.exists() else {}
+    stored = _new_codec_keys(kept)
+    replace_private(path, _codec_file(stored), uid)
+    return str(stored["current"])
+
+
+@secrets_app.command("codec")
+def codec_keys(
+    folder: Annotated[Path, typer.Option("--dir", help="PROMPTLY_SECRETS_DIR.")],
+    add: Annotated[
+        bool,
+        typer.Option(
+            "--add", help="Add a new key and encrypt with it from now on; old keys are kept."
+        ),
+    ] = False,
+    uid: Annotated[
+        int | None, typer.Option(help="Owner of the file (when run as root for another user).")
+    ] = None,
+) -> None:
+    """The payload codec's key ids in --dir (never the keys); --add rotates: restart the
+    worker and the API afterwards."""
+    path = folder / CODEC_KEYS_FILE
+    if add:
+        key_id = add_codec_key(folder, uid=uid)
+        typer.echo(f"{path}: added codec key {key_id}, now current (restart worker and API)")
+    if not path.exists():
+        typer.secho(f"{path}: no codec keys (promptly secrets generate --codec)", err=True)
+        raise typer.Exit(1)
+    stored = json.loads(_private_file(path))
+    for key_id in sorted(stored["keys"]):
+        typer.echo(f"{key_id}{'  (current)' if key_id == stored['current'] else ''}")
 
 
 @secrets_app.command("generate")

@@ -11,7 +11,9 @@ from the last base to the first, so the bases are listed in the reverse of the o
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import Self
+
+from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptly.config.access import AccessSettings, ApiKey, ApiRole
@@ -24,6 +26,7 @@ from promptly.config.operations import (
     WebhookSettings,
 )
 from promptly.config.policies import SIX_MONTHS, AppointmentSettings, ComplaintSettings
+from promptly.config.reach import unsafe_for_real_clients
 from promptly.config.signing import (
     CODEC_KEYS_FILE,
     LINK_SECRET_FILE,
@@ -65,6 +68,13 @@ class Settings(
     model_config = SettingsConfigDict(
         env_prefix="PROMPTLY_", extra="ignore", hide_input_in_errors=True
     )
+
+    @model_validator(mode="after")
+    def _real_providers_get_real_settings(self) -> Self:
+        problems = unsafe_for_real_clients(self, self)  # config/reach.py: when it applies
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
 
 def settings_problems(invalid: ValidationError) -> list[str]:

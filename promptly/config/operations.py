@@ -83,10 +83,13 @@ class CodecSettings(BaseModel):
         default_factory=dict,
         description='AES-GCM keys by id, JSON: {"2026-11": "<base64 of 32 random bytes>"}; '
         "unset: payloads go to Temporal unencrypted. Keep retired keys while histories "
-        "written under them are retained.",
+        "written under them are retained. With secrets_dir, the keys of its codec-keys.json "
+        "are added (one id with two different keys is refused).",
     )
     codec_key_id: str | None = Field(
-        default=None, description="The key id new payloads are encrypted with (one of codec_keys)."
+        default=None,
+        description="The key id new payloads are encrypted with (one of codec_keys); unset "
+        "with secrets_dir: the `current` of its codec-keys.json.",
     )
     codec_strict: bool = Field(
         default=False,

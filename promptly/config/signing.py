@@ -48,6 +48,31 @@ def _private_file(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def _key_text(value: Any) -> str:
+    return str(value.get_secret_value() if isinstance(value, SecretStr) else value).strip()
+
+
+def merged_codec_keys(given: Any, stored: dict[str, str], path: Path) -> dict[str, Any]:
+    """The codec keys of PROMPTLY_CODEC_KEYS (`given`) and of the secrets dir's file together:
+    a key added in either still leaves the other's keys to decrypt what they encrypted. The
+    same id with two different keys is refused (naming the ids, never the keys)."""
+    keys: dict[str, Any] = dict(stored)
+    if not isinstance(given, dict):
+        return keys
+    clashes = sorted(
+        key_id
+        for key_id, key in given.items()
+        if key_id in stored and _key_text(key) != _key_text(stored[key_id])
+    )
+    if clashes:
+        raise ValueError(
+            f"codec key id(s) {', '.join(map(repr, clashes))} have one key in "
+            f"PROMPTLY_CODEC_KEYS and another in {path}: a key id names one key for good "
+            "(payloads carry it); give a new key a new id"
+        )
+    return keys | given
+
+
 class SigningSettings(BaseModel):
     public_base_url: str = Field(
         default="http://localhost:8000", description="Where client links in messages point."
@@ -74,8 +99,9 @@ class SigningSettings(BaseModel):
     secrets_dir: Path | None = Field(
         default=None,
         description="A directory of generated secrets (`promptly secrets generate`): its "
-        "link-secret file fills link_secret and its codec-keys.json the codec keys, when those "
-        "are not set directly. Files must not be readable by others.",
+        "link-secret file fills link_secret when that is not set directly, and its "
+        "codec-keys.json adds its keys to codec_keys (its `current` is codec_key_id unless that "
+        "is set). Files must not be readable by others.",
     )
     link_ttl: PositiveDuration = Field(
         default=timedelta(days=14),
@@ -101,10 +127,12 @@ class SigningSettings(BaseModel):
         if not found.get("link_secret") and secret.exists():
             found["link_secret"] = _private_file(secret).strip()
         codec = folder / CODEC_KEYS_FILE
-        if not found.get("codec_keys") and codec.exists():
+        if codec.exists():
             stored = json.loads(_private_file(codec))
-            found["codec_keys"] = stored["keys"]
-            found.setdefault("codec_key_id", stored["current"])
+            found["codec_keys"] = merged_codec_keys(found.get("codec_keys"), stored["keys"], codec)
+            # The encrypting key: PROMPTLY_CODEC_KEY_ID when set, else the file's `current`.
+            if not found.get("codec_key_id"):
+                found["codec_key_id"] = stored["current"]
         return found
 
     @model_validator(mode="after")
