@@ -63,10 +63,14 @@ async def make_client(settings: Settings | None = None) -> Client:
 
 def open_pool(settings: Settings) -> AsyncConnectionPool:
     """One connection per concurrent activity at most (`database_pool_size`): with fewer,
-    activities past the pool's size queue for a connection inside their own timeout."""
+    activities past the pool's size queue for a connection inside their own timeout.
+
+    Each connection is checked as it is handed out: after a PostgreSQL restart the pool
+    replaces the dead ones instead of failing a request (or /health) once per connection."""
     return AsyncConnectionPool(
         settings.database_url,
         min_size=min(2, settings.pool_size()),
         max_size=settings.pool_size(),
         open=False,
+        check=AsyncConnectionPool.check_connection,
     )

@@ -117,6 +117,7 @@ def create_worker(
         settings.database_url,
         min_size=1,
         max_size=settings.pool_size(),
+        check=AsyncConnectionPool.check_connection,
     )
     messaging = SmsRoutingMessaging(
         pool,
