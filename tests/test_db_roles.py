@@ -27,11 +27,11 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from promptly import db
-from promptly.db import schema
 from promptly.activities.archive import ArchiveActivities
 from promptly.activities.tasks import TaskActivities
 from promptly.cli.secrets import pgpass_line, replace_private
 from promptly.config import Settings
+from promptly.db import schema
 from promptly.db.privileges import APP_TABLE_PRIVILEGES, app_tables, provision_roles
 from promptly.domain.appointments.models import AppointmentStatus, CancelInput
 from promptly.domain.common import RecipientRole
