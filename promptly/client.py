@@ -51,13 +51,17 @@ def connect_options(
     return connect
 
 
-async def make_client(settings: Settings | None = None) -> Client:
-    """Connects via Temporal env config (TEMPORAL_* variables, TOML profiles), else settings."""
+async def make_client(settings: Settings | None = None, *, metrics: bool = False) -> Client:
+    """Connects via Temporal env config (TEMPORAL_* variables, TOML profiles), else settings.
+
+    `metrics`: the worker's client, whose runtime serves `PROMPTLY_METRICS_BIND`; every other
+    process (the API, the CLI) leaves the port alone, so it starts beside a worker.
+    """
     settings = settings or Settings()
     return await Client.connect(
         **connect_options(settings),
         data_converter=data_converter(settings),
-        runtime=observability.runtime(settings),
+        runtime=observability.runtime(settings, metrics=metrics),
     )
 
 

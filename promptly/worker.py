@@ -199,7 +199,7 @@ async def run_worker(settings: Settings | None = None) -> None:
         db.migrate(settings.database_url, settings.migration_database_url)
     else:  # SchemaNotCurrent: activities would fail on every case until someone migrates
         schema.require_current(settings.database_url)
-    client = await make_client(settings)
+    client = await make_client(settings, metrics=True)
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(open_pool(settings))
         worker = create_worker(client, settings, pool=pool)
