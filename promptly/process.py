@@ -63,6 +63,7 @@ def _in_one_line(err: BaseException) -> tuple[str, int] | None:
     from pydantic_settings import SettingsError
 
     from promptly.config.signing import MissingSecret
+    from promptly.db import MigrationBlocked
     from promptly.db.schema import SchemaNotCurrent
 
     if isinstance(err, UnicodeDecodeError):
@@ -77,6 +78,8 @@ def _in_one_line(err: BaseException) -> tuple[str, int] | None:
         return str(err), 2
     if isinstance(err, SchemaNotCurrent):  # the message names the command that fixes it
         return str(err), 2
+    if isinstance(err, MigrationBlocked):  # the message says what to do
+        return str(err), 1
     if isinstance(err, (PoolTimeout, OperationalError)):
         return f"cannot reach PostgreSQL (PROMPTLY_DATABASE_URL): {_one_line(err)}", 1
     if isinstance(err, RuntimeError) and str(err).startswith("Failed client connect"):
