@@ -51,14 +51,15 @@ def behind(database_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-def _promptly(args: list[str], url: str, settings: Settings) -> subprocess.CompletedProcess[str]:
+def _promptly(
+    args: list[str], url: str, settings: Settings, temporal: str
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PROMPTLY_DATABASE_URL": url,
         "PROMPTLY_MIGRATE_AT_START": "false",
         "PROMPTLY_LINK_SECRET": settings.master_secret(),
-        # Nothing listens there: a process past the schema check would fail on Temporal.
-        "PROMPTLY_TEMPORAL_ADDRESS": "127.0.0.1:9",
+        "PROMPTLY_TEMPORAL_ADDRESS": temporal,
         "PROMPTLY_LOG_FORMAT": "text",
     }
     return subprocess.run(
@@ -80,10 +81,11 @@ def _free_port() -> int:
 
 @pytest.mark.parametrize("process", ["worker", "api"])
 def test_a_process_that_does_not_migrate_refuses_a_schema_behind_the_release(
-    behind: str, settings: Settings, process: str
+    behind: str, settings: Settings, dev_env: WorkflowEnvironment, process: str
 ) -> None:
     command = ["worker"] if process == "worker" else ["api", "--port", str(_free_port())]
-    ran = _promptly(command, behind, settings)
+    temporal = dev_env.client.service_client.config.target_host
+    ran = _promptly(command, behind, settings, temporal)
     assert ran.returncode == 2, ran.stderr
     said = ran.stderr.strip().splitlines()
     assert len(said) == 1, ran.stderr

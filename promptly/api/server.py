@@ -44,8 +44,8 @@ def serve(host: str, port: int, log_config: Path | None = None) -> None:
 
     refuse_taken_ports({port: "the HTTP API"}, host=host, other_ports="promptly api --port")
     settings = Settings()
-    _schema_is_current(settings)
     _reach_temporal(settings)
+    _schema_is_current(settings)
     uvicorn.run(
         "promptly.api.app:create_app",
         factory=True,
