@@ -51,22 +51,30 @@ def connect_options(
     return connect
 
 
-async def make_client(settings: Settings | None = None) -> Client:
-    """Connects via Temporal env config (TEMPORAL_* variables, TOML profiles), else settings."""
+async def make_client(settings: Settings | None = None, *, metrics: bool = False) -> Client:
+    """Connects via Temporal env config (TEMPORAL_* variables, TOML profiles), else settings.
+
+    `metrics`: the worker's client, whose runtime serves `PROMPTLY_METRICS_BIND`; every other
+    process (the API, the CLI) leaves the port alone, so it starts beside a worker.
+    """
     settings = settings or Settings()
     return await Client.connect(
         **connect_options(settings),
         data_converter=data_converter(settings),
-        runtime=observability.runtime(settings),
+        runtime=observability.runtime(settings, metrics=metrics),
     )
 
 
 def open_pool(settings: Settings) -> AsyncConnectionPool:
     """One connection per concurrent activity at most (`database_pool_size`): with fewer,
-    activities past the pool's size queue for a connection inside their own timeout."""
+    activities past the pool's size queue for a connection inside their own timeout.
+
+    Each connection is checked as it is handed out: after a PostgreSQL restart the pool
+    replaces the dead ones instead of failing a request (or /health) once per connection."""
     return AsyncConnectionPool(
         settings.database_url,
         min_size=min(2, settings.pool_size()),
         max_size=settings.pool_size(),
         open=False,
+        check=AsyncConnectionPool.check_connection,
     )

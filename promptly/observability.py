@@ -4,8 +4,9 @@
   readable text; lines logged inside a workflow or an activity carry `workflow_id` and
   `run_id` (the SDK's `workflow.logger` / `activity.logger` put them on the record). Email
   addresses and phone numbers that slip into a message are masked.
-- `runtime(settings)`: the Temporal runtime of the process: the SDK's Prometheus endpoint when
-  `PROMPTLY_METRICS_BIND` is set, core logs forwarded to Python logging for JSON output.
+- `runtime(settings, metrics=...)`: the Temporal runtime of the process: in the worker, the
+  SDK's Prometheus endpoint when `PROMPTLY_METRICS_BIND` is set; core logs forwarded to Python
+  logging for JSON output.
   Business metrics (`promptly_*`, promptly/domain/metrics.py) are recorded through the
   SDK's metric meters, so they come out of the same endpoint.
 """
@@ -138,15 +139,18 @@ def configure_logging(settings: Settings) -> None:
 _runtimes: dict[tuple[str | None, bool], Runtime] = {}
 
 
-def runtime(settings: Settings) -> Runtime | None:
+def runtime(settings: Settings, *, metrics: bool = False) -> Runtime | None:
     """The process's Temporal runtime for these settings; None: the SDK's default one.
 
-    A Prometheus endpoint can be bound once per process, so runtimes are shared by key.
+    Only the worker (`metrics=True`) serves `PROMPTLY_METRICS_BIND`: the API and the CLI run
+    with the same environment beside it and would find the port taken. A Prometheus endpoint
+    can be bound once per process, so runtimes are shared by key.
     """
     forward_logs = settings.log_format == "json"
-    if settings.metrics_bind is None and not forward_logs:
+    bind = settings.metrics_bind if metrics else None
+    if bind is None and not forward_logs:
         return None
-    key = (settings.metrics_bind, forward_logs)
+    key = (bind, forward_logs)
     if key not in _runtimes:
         logging_config = LoggingConfig.default
         if forward_logs:
@@ -157,9 +161,7 @@ def runtime(settings: Settings) -> Runtime | None:
         _runtimes[key] = Runtime(
             telemetry=TelemetryConfig(
                 logging=logging_config,
-                metrics=PrometheusConfig(bind_address=settings.metrics_bind)
-                if settings.metrics_bind
-                else None,
+                metrics=PrometheusConfig(bind_address=bind) if bind else None,
             )
         )
     return _runtimes[key]

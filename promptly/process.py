@@ -63,6 +63,8 @@ def _in_one_line(err: BaseException) -> tuple[str, int] | None:
     from pydantic_settings import SettingsError
 
     from promptly.config.signing import MissingSecret
+    from promptly.db import MigrationBlocked
+    from promptly.db.schema import SchemaNotCurrent
 
     if isinstance(err, UnicodeDecodeError):
         return "a file given is not UTF-8 text", 2
@@ -74,6 +76,10 @@ def _in_one_line(err: BaseException) -> tuple[str, int] | None:
         return str(err), 2
     if isinstance(err, MissingSecret):  # the message says how to make one
         return str(err), 2
+    if isinstance(err, SchemaNotCurrent):  # the message names the command that fixes it
+        return str(err), 2
+    if isinstance(err, MigrationBlocked):  # the message says what to do
+        return str(err), 1
     if isinstance(err, (PoolTimeout, OperationalError)):
         return f"cannot reach PostgreSQL (PROMPTLY_DATABASE_URL): {_one_line(err)}", 1
     if isinstance(err, RuntimeError) and str(err).startswith("Failed client connect"):

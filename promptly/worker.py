@@ -26,6 +26,7 @@ from promptly.activities.tasks import TaskActivities
 from promptly.activities.webhooks import WebhookActivities
 from promptly.client import connect_options, data_converter, make_client, open_pool
 from promptly.config import Settings
+from promptly.db import schema
 from promptly.domain.common import Channel
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
@@ -113,7 +114,10 @@ def create_worker(
     settings = settings or Settings()
     secret = settings.master_secret()  # MissingSecret: a worker signs links, none without it
     pool = pool or AsyncConnectionPool(
-        settings.database_url, min_size=1, max_size=settings.pool_size()
+        settings.database_url,
+        min_size=1,
+        max_size=settings.pool_size(),
+        check=AsyncConnectionPool.check_connection,
     )
     messaging = SmsRoutingMessaging(
         pool,
@@ -187,12 +191,15 @@ def create_worker(
 
 
 async def run_worker(settings: Settings | None = None) -> None:
-    """Apply migrations, then run until SIGINT/SIGTERM, letting in-flight work finish."""
+    """Apply migrations (or, not migrating, refuse a schema that lacks some), then run until
+    SIGINT/SIGTERM, letting in-flight work finish."""
     settings = settings or Settings()
     settings.master_secret()  # MissingSecret before the database is touched
     if settings.migrate_at_start:
         db.migrate(settings.database_url, settings.migration_database_url)
-    client = await make_client(settings)
+    else:  # SchemaNotCurrent: activities would fail on every case until someone migrates
+        schema.require_current(settings.database_url)
+    client = await make_client(settings, metrics=True)
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(open_pool(settings))
         worker = create_worker(client, settings, pool=pool)

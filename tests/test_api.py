@@ -446,6 +446,7 @@ async def test_health_reports_temporal_and_postgres(
         "ok": True,
         "temporal": {"ok": True, "detail": "reachable"},
         "postgres": {"ok": True, "detail": "reachable"},
+        "schema": "current",
     }
     closed = AsyncConnectionPool(settings.database_url, open=False)
     app = create_app(settings, client=dev_env.client, pool=closed)
@@ -456,6 +457,7 @@ async def test_health_reports_temporal_and_postgres(
         sick = await http.get("/health")
     assert sick.status_code == 503
     assert sick.json()["postgres"] == {"ok": False, "detail": "unreachable"}
+    assert sick.json()["schema"] == "unknown"
     assert sick.json()["temporal"]["ok"] is True
 
 

@@ -31,6 +31,7 @@ from promptly.activities.archive import ArchiveActivities
 from promptly.activities.tasks import TaskActivities
 from promptly.cli.secrets import pgpass_line, replace_private
 from promptly.config import Settings
+from promptly.db import schema
 from promptly.db.privileges import APP_TABLE_PRIVILEGES, app_tables, provision_roles
 from promptly.domain.appointments.models import AppointmentStatus, CancelInput
 from promptly.domain.common import RecipientRole
@@ -225,8 +226,15 @@ def test_the_app_role_owns_nothing_and_holds_only_its_declared_privileges(stack:
     held: dict[str, set[str]] = {}
     for table, privilege in granted:
         held.setdefault(table, set()).add(privilege)
-    assert held == {table: set(APP_TABLE_PRIVILEGES[table]) for table in tables}
+    declared = {table: set(APP_TABLE_PRIVILEGES[table]) for table in tables}
+    # yoyo's record of what is applied: read, for the schema check of a process that does
+    # not migrate (promptly/db/schema.py).
+    assert held == {**declared, "_yoyo_migration": {"SELECT"}}
     assert held["timeline_events"] == {"SELECT", "INSERT"}
+
+
+def test_the_app_role_can_tell_whether_the_schema_is_current(stack: Stack) -> None:
+    schema.require_current(stack.app_url)  # no SchemaNotCurrent: every migration applied
 
 
 def test_every_table_has_declared_application_privileges(stack: Stack) -> None:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 from yoyo import get_backend, read_migrations
 
 from promptly import db
+from tests.conftest import installed_binary
 
 # The child migrates; it blocks inside the migration, on a table lock the test holds.
 CHILD = "import sys; from promptly import db; db.upgrade(sys.argv[1])"
@@ -130,3 +132,50 @@ def test_concurrent_upgrades_take_turns(database_url: str) -> None:
     assert child.returncode != 0, "a second upgrade waits for the lock holder"
     assert "lock timeout" in child.stderr.lower()
     assert db.upgrade(database_url) == 0
+
+
+def test_a_migration_blocked_by_a_long_transaction_fails_fast_and_leaves_nothing_half_done(
+    half_migrated: str,
+) -> None:
+    """An ALTER TABLE waiting behind a long transaction would queue every live query on that
+    table behind it: the migration gives up after TABLE_LOCK_WAIT, rolled back whole."""
+    url = half_migrated
+    before = _applied(url)
+    blocker = psycopg.connect(url)
+    blocker.execute("SELECT count(*) FROM webhook_deliveries")  # a long read, still open
+    # Without a lock timeout the upgrade would wait for ever: end the read after 30 s.
+    release = threading.Timer(30, blocker.rollback)
+    release.start()
+    env = {**os.environ, "PROMPTLY_DATABASE_URL": url}
+    env.pop("PROMPTLY_MIGRATION_DATABASE_URL", None)
+    began = time.monotonic()
+    try:
+        ran = subprocess.run(
+            [installed_binary("promptly"), "db", "upgrade"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+    finally:
+        release.cancel()
+        blocker.rollback()
+        blocker.close()
+    took = time.monotonic() - began
+
+    assert ran.returncode == 1, ran.stderr
+    said = ran.stderr.strip().splitlines()
+    assert len(said) == 1, ran.stderr
+    assert "migration 0006_webhook_redelivery waited more than 5s for a table lock" in said[0]
+    assert "rolled back whole" in said[0]
+    assert "Run `promptly db upgrade` again" in said[0]
+    assert took < 25, f"the upgrade waited {took:.1f}s"
+    assert _applied(url) == before  # nothing of 0006 or later
+    with psycopg.connect(url) as conn:
+        columns = conn.execute(
+            """SELECT count(*) FROM information_schema.columns
+                WHERE table_name = 'webhook_deliveries' AND column_name = 'requeued_at'"""
+        ).fetchone()
+    assert columns == (0,)
+    assert db.upgrade(url) > 0  # run again once the transaction ended: it goes through

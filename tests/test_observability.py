@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
@@ -55,6 +56,29 @@ def sample(text: str, name: str, **labels: str) -> float:
     return total
 
 
+async def test_only_the_worker_binds_the_metrics_port(
+    env: WorkflowEnvironment, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`promptly api` and `promptly list` start with the worker's environment beside it."""
+    for name in ("TEMPORAL_ADDRESS", "TEMPORAL_CONFIG_FILE", "TEMPORAL_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as worker_endpoint:  # the running worker holds the port
+        worker_endpoint.bind(("127.0.0.1", 0))
+        worker_endpoint.listen()
+        port = worker_endpoint.getsockname()[1]
+        same = settings.model_copy(
+            update={
+                "temporal_address": env.client.service_client.config.target_host,
+                "metrics_bind": f"127.0.0.1:{port}",
+                "log_format": "json",  # a runtime of its own (core logs forwarded)
+            }
+        )
+        client = await make_client(same)  # the API's and the CLI's client
+        assert await client.workflow_service.get_system_info(GetSystemInfoRequest())
+        with pytest.raises(ValueError, match="(?i)address already in use"):
+            await make_client(same, metrics=True)  # a second worker on the host would
+
+
 async def test_metrics_endpoint_has_business_counters_after_lifecycles(
     env: WorkflowEnvironment,
     settings: Settings,
@@ -72,7 +96,7 @@ async def test_metrics_endpoint_has_business_counters_after_lifecycles(
         }
     )
     caplog.set_level(logging.INFO)
-    client = await make_client(observed)  # the runtime with the Prometheus endpoint
+    client = await make_client(observed, metrics=True)  # the worker's: Prometheus endpoint
     async with create_worker(client, observed, pool=pool):
         # A silent client: reminder, three calls (one answered "no answer"), no-show.
         booked_at = await env.get_current_time()

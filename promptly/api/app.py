@@ -22,7 +22,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
@@ -53,6 +53,7 @@ from promptly.api.security import (
     scope_request_id,
 )
 from promptly.config import Settings
+from promptly.db import schema
 from promptly.services.errors import (
     ErrorBody,
     ServiceError,
@@ -76,6 +77,11 @@ class Health(BaseModel):
     ok: bool
     temporal: Reachability
     postgres: Reachability
+    schema_state: str = Field(
+        alias="schema",
+        description="`current`, `pending: <migration ids>` (503: run `promptly db upgrade`), "
+        "or `unknown` when PostgreSQL does not answer",
+    )
 
 
 health = APIRouter(tags=["health"])
@@ -83,7 +89,8 @@ health = APIRouter(tags=["health"])
 
 @health.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def get_health(request: Request, response: Response) -> Health:
-    """Whether Temporal and PostgreSQL answer (no API key needed)."""
+    """Whether Temporal and PostgreSQL answer and the schema has every migration of this
+    release (no API key needed)."""
     client: Client = request.app.state.client
     pool: AsyncConnectionPool = request.app.state.pool
     try:
@@ -94,17 +101,20 @@ async def get_health(request: Request, response: Response) -> Health:
     except Exception:
         log.warning("health: Temporal unreachable", exc_info=True)
         temporal = Reachability(ok=False, detail="unreachable")
+    pending: list[str] | None = None
     try:
         async with pool.connection(timeout=3) as conn:
             await conn.execute("SELECT 1")
+            pending = await schema.pending_migrations_async(conn)
         postgres = Reachability(ok=True, detail="reachable")
     except Exception:
         log.warning("health: PostgreSQL unreachable", exc_info=True)
         postgres = Reachability(ok=False, detail="unreachable")
-    ok = temporal.ok and postgres.ok
+    ok = temporal.ok and postgres.ok and not pending
     if not ok:
         response.status_code = 503
-    return Health(ok=ok, temporal=temporal, postgres=postgres)
+    state = "unknown" if pending is None else schema.describe(pending)
+    return Health(ok=ok, temporal=temporal, postgres=postgres, schema=state)
 
 
 class BodyLimit:

@@ -45,6 +45,7 @@ def serve(host: str, port: int, log_config: Path | None = None) -> None:
     refuse_taken_ports({port: "the HTTP API"}, host=host, other_ports="promptly api --port")
     settings = Settings()
     _reach_temporal(settings)
+    _schema_is_current(settings)
     uvicorn.run(
         "promptly.api.app:create_app",
         factory=True,
@@ -64,3 +65,22 @@ def _reach_temporal(settings: Settings) -> None:
 
     settings.master_secret()  # the same refusal create_app makes, before any connection
     asyncio.run(make_client(settings))
+
+
+def _schema_is_current(settings: Settings) -> None:
+    """Refuse to serve a database that lacks this release's migrations (SchemaNotCurrent, exit
+    2 naming them): bookings would be accepted whose cases then fail on every activity. A
+    PostgreSQL out of reach is not a refusal: /health says so until it answers."""
+    import logging
+
+    from psycopg import OperationalError
+
+    from promptly.db import schema
+
+    try:
+        schema.require_current(settings.database_url)
+    except OperationalError as err:
+        logging.getLogger("promptly.api").warning(
+            "cannot check the database schema, PostgreSQL out of reach: %s",
+            " ".join(str(err).split()),
+        )

@@ -105,7 +105,8 @@ def setup(
 
 @app.command()
 def worker() -> None:
-    """Run the worker (migrations applied first)."""
+    """Run the worker (migrations applied first; with PROMPTLY_MIGRATE_AT_START=false it
+    refuses to start while one is pending)."""
     from promptly.worker import main
 
     main()

@@ -65,8 +65,9 @@ class OperationsSettings(BaseModel):
     )
     metrics_bind: str | None = Field(
         default=None,
-        description="host:port of the Prometheus /metrics endpoint (SDK and business "
-        "metrics), e.g. 0.0.0.0:9464; unset: no endpoint.",
+        description="host:port of the worker's Prometheus /metrics endpoint (SDK and business "
+        "metrics), e.g. 0.0.0.0:9464; only `promptly worker` binds it (the API and the CLI "
+        "ignore it); unset: no endpoint.",
     )
     log_format: Literal["text", "json"] = Field(
         default="text", description="text for a terminal, json (one object a line) in production."

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
@@ -27,6 +28,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x70726F6D70746C79  # "promptly"
 # A live holder is migrating; wait that long for it before giving up with an error.
 MIGRATION_LOCK_WAIT = timedelta(minutes=5)
+# How long a migration's statement waits for a table lock (a long transaction on the table it
+# alters). Waiting longer would queue every query of the live processes behind it.
+TABLE_LOCK_WAIT = timedelta(seconds=5)
+
+
+class MigrationBlocked(RuntimeError):
+    """A migration gave up waiting for a table lock; it was rolled back whole."""
 
 
 def _yoyo_url(database_url: str) -> str:
@@ -41,6 +49,16 @@ def _libpq_url(database_url: str) -> str:
     if scheme.startswith("postgresql+"):
         return f"postgresql://{rest}"
     return database_url
+
+
+def _with_lock_timeout(url: str) -> str:
+    """`url` whose sessions wait TABLE_LOCK_WAIT at most for a lock: in the connection's
+    options, since yoyo opens a connection of its own for each migration."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    wait_ms = int(TABLE_LOCK_WAIT.total_seconds() * 1000)
+    query["options"] = f"{query.get('options', '')} -c lock_timeout={wait_ms}".strip()
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 @contextmanager
@@ -69,13 +87,24 @@ def upgrade(database_url: str) -> int:
     from yoyo import get_backend, read_migrations
 
     with migration_lock(database_url):
-        backend = get_backend(_yoyo_url(database_url))
+        backend = get_backend(_with_lock_timeout(_yoyo_url(database_url)))
         try:
             # yoyo takes its own lock row around its internal-schema upgrade too; the
             # advisory lock already serialises us, and a row could outlive a killed process.
             backend.lock = _already_locked
-            pending = backend.to_apply(read_migrations(str(MIGRATIONS)))
-            backend.apply_migrations(pending)
+            migrations = read_migrations(str(MIGRATIONS))
+            pending = backend.to_apply(migrations)
+            try:
+                backend.apply_migrations(pending)
+            except psycopg.errors.LockNotAvailable as blocked:
+                stuck = [m.id for m in backend.to_apply(migrations)]
+                raise MigrationBlocked(
+                    f"migration {stuck[0] if stuck else '?'} waited more than "
+                    f"{TABLE_LOCK_WAIT.total_seconds():g}s for a table lock held by another "
+                    "transaction (a long query or an idle transaction on that table) and was "
+                    "rolled back whole; the ones before it are applied. Run `promptly db "
+                    "upgrade` again once that transaction ends (pg_stat_activity shows it)"
+                ) from blocked
         finally:
             backend.connection.close()
     return len(pending)

@@ -105,6 +105,9 @@ def grant_app(conn: psycopg.Connection[Any], app_role: str) -> None:
         )
         for function in APP_FUNCTIONS:
             conn.execute(sql.SQL(f"GRANT EXECUTE ON FUNCTION {function} TO {{}}").format(role))
+        # Read-only: a process that does not migrate checks the schema is current at start
+        # and in /health (promptly/db/schema.py).
+        conn.execute(sql.SQL("GRANT SELECT ON TABLE _yoyo_migration TO {}").format(role))
 
 
 def _ensure_role(conn: psycopg.Connection[Any], role: str, password: str) -> None:

@@ -163,4 +163,10 @@ async def read_case_view(
 def one_connection(database_url: str) -> AsyncConnectionPool:
     """A pool of one connection for a one-off command (the CLI) to read through; open it with
     `async with`."""
-    return AsyncConnectionPool(database_url, min_size=1, max_size=1, open=False)
+    return AsyncConnectionPool(
+        database_url,
+        min_size=1,
+        max_size=1,
+        open=False,
+        check=AsyncConnectionPool.check_connection,
+    )

@@ -1,0 +1,43 @@
+"""After PostgreSQL restarts, the API's pool hands out live connections only: the first
+requests answer as before instead of 500 and a 503 /health per dead connection."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+from temporalio.testing import WorkflowEnvironment
+
+from promptly.client import open_pool
+from promptly.config import Settings
+from tests.api_support import STAFF_KEY, serving, with_api_keys
+
+
+def _named(url: str, application_name: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}application_name={application_name}"
+
+
+async def test_requests_after_the_pools_backends_are_terminated_answer_200(
+    dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    name = f"promptly-stale-{uuid.uuid4().hex[:8]}"
+    settings = with_api_keys(
+        settings.model_copy(update={"database_url": _named(settings.database_url, name)})
+    )
+    async with open_pool(settings) as pool, serving(dev_env.client, settings, pool) as http:
+        assert (await http.get("/health")).status_code == 200
+        assert (await http.get("/tasks", headers=STAFF_KEY)).status_code == 200
+        # What a PostgreSQL restart does to every connection the pool holds.
+        with psycopg.connect(settings.database_url, autocommit=True) as admin:
+            killed = admin.execute(
+                """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                    WHERE application_name = %s AND pid <> pg_backend_pid()""",
+                (name,),
+            ).fetchone()
+        assert killed is not None and killed[0] >= 1
+        for _ in range(3):  # more than the connections the pool held
+            health = await http.get("/health")
+            assert health.status_code == 200, health.text
+            assert health.json()["postgres"] == {"ok": True, "detail": "reachable"}
+            tasks = await http.get("/tasks", headers=STAFF_KEY)
+            assert tasks.status_code == 200, tasks.text
