@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from promptly.domain.common import Channel, Locale
+from promptly.domain.rendering import render
 from promptly.domain.sms import ReplyIntent, first_reply_line, reply_intent
+from tests.message_contexts import every_line
 
 CONFIRMING = [
     "TAK",
@@ -93,3 +96,16 @@ def test_an_email_reply_is_read_by_its_first_line_with_the_same_words(
     email: str, intent: str
 ) -> None:
     assert reply_intent(first_reply_line(email)).value == intent
+
+
+@pytest.mark.parametrize(
+    ("locale", "label"), [(Locale.PL, "STOP = koniec SMS"), (Locale.EN, "STOP = no SMS")]
+)
+@pytest.mark.parametrize("template", ["confirmation", "reminder"])
+def test_stop_beside_the_visit_link_says_it_stops_texts_not_the_visit(
+    template: str, locale: Locale, label: str
+) -> None:
+    context = every_line(template, locale)
+    body = render(template, locale, "Europe/Warsaw", context, Channel.SMS).body
+    assert label in body, body
+    assert "rezygnacja" not in body and "opt out" not in body
