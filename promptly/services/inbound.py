@@ -159,18 +159,25 @@ class _Handler:
             ).fetchone()
             case_id = await self._latest_case(conn)
         action = "opted_out" if opted_out else "opted_in"
+        visits = await self._candidates(OPEN_APPOINTMENT, None) if opted_out else []
         # One notice per change of mind; a START from a number never opted out changes nothing.
         if changed is not None and (opted_out or await self._was_known(phone)):
             template = "sms_opted_out" if opted_out else "sms_opted_in"
+            if visits:  # the visit stands: the notice says so, with its link to change it
+                notice = self._message(template, visits[0]["case_id"], Channel.SMS)
+                notice.context |= visit_link_context(visits[0])
+                notice.context |= self._settings.appointment_policy().message_terms()
+                notice.link_actions = ["confirm"]
+            else:
+                notice = self._message(template, case_id, Channel.SMS)
             await start_notice(
                 self._client,
                 self._settings,
                 f"sms-consent-{self._reply.provider_id}",
-                NoticeRequest(message=self._message(template, case_id, Channel.SMS)),
+                NoticeRequest(message=notice),
             )
-        if opted_out and may_mean_cancelling(self._text):
-            if visits := await self._candidates(OPEN_APPOINTMENT, None):
-                await self._task(intent, visits[0]["case_id"], CANCEL_MEANT)
+        if visits and may_mean_cancelling(self._text):
+            await self._task(intent, visits[0]["case_id"], CANCEL_MEANT)
         return ReplyOutcome(ReplyIntent(intent), action, case_id, self._client_id)
 
     async def _was_known(self, phone: str) -> bool:
