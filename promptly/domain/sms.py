@@ -154,6 +154,32 @@ def reply_intent(text: str) -> ReplyIntent:
     return ReplyIntent.OTHER
 
 
+NO_WORDS = frozenset({"nie", "no", "nope", "n"})
+# What may follow a no in a plain "not satisfied" ("NIE, nie jestem zadowolona", "No, not
+# resolved"): a reply saying more goes to a person.
+NO_FOLLOWING_WORDS = frozenset(
+    {
+        *("nie", "jestem", "zadowolona", "zadowolony", "zadowolone", "rozwiązuje", "rozwiazuje"),
+        *("rozwiązana", "rozwiazana", "sprawy", "niestety", "dziękuję", "dziekuje", "to"),
+        *("no", "not", "i'm", "im", "i", "am", "satisfied", "happy", "resolved", "thanks"),
+        *("unfortunately", "sorry", "it", "is", "isn't"),
+    }
+)
+
+
+def plain_no(text: str) -> bool:
+    """The reply is a plain no ("NIE", "No, not satisfied") and nothing else: the answer to
+    a yes/no question such as a complaint's resolution proposal."""
+    whole = _normalized(text.replace("’", "'").replace("‘", "'"))
+    words = [w for w in re.split(r"[\s,.;:!?\-–—\"(]+", whole) if w]
+    return (
+        bool(words)
+        and words[0] in NO_WORDS
+        and len(words) <= 8
+        and all(w in NO_FOLLOWING_WORDS for w in words[1:])
+    )
+
+
 _QUOTE_HEADER = re.compile(
     r"^(on .+ wrote:|w dniu .+ pisze:|.+ napisał\(a\):|-+ ?original message ?-+|"
     r"-+ ?wiadomość oryginalna ?-+|from: .+|od: .+)$",
