@@ -8,7 +8,15 @@ import pytest
 
 from promptly.domain.common import Channel, Locale
 from promptly.domain.rendering import render
-from promptly.domain.sms import ReplyIntent, first_reply_line, reply_intent
+from promptly.domain.reply_answers import ReplyAnswer, answer_text
+from promptly.domain.sms import (
+    Encoding,
+    ReplyIntent,
+    first_reply_line,
+    plain_no,
+    reply_intent,
+    segments,
+)
 from tests.message_contexts import every_line
 
 CONFIRMING = [
@@ -109,3 +117,32 @@ def test_stop_beside_the_visit_link_says_it_stops_texts_not_the_visit(
     body = render(template, locale, "Europe/Warsaw", context, Channel.SMS).body
     assert label in body, body
     assert "rezygnacja" not in body and "opt out" not in body
+
+
+@pytest.mark.parametrize(
+    ("text", "no"),
+    [
+        ("NIE", True),
+        ("nie.", True),
+        ("NIE, nie jestem zadowolona", True),
+        ("No, not satisfied", True),
+        ("No, I'm not happy", True),
+        ("Nie wiem, zwrot jeszcze nie doszedł", False),
+        ("Nie, wolę inny termin", False),
+        ("No idea", False),
+        ("TAK", False),
+        ("", False),
+    ],
+)
+def test_a_plain_no_answers_a_yes_no_question(text: str, no: bool) -> None:
+    assert plain_no(text) is no
+
+
+def test_the_answer_a_client_reads_back_is_in_their_language_in_gsm7() -> None:
+    pl = answer_text(ReplyAnswer.CONFIRMED, Locale.PL, "czw., 5 lis, 09:00")
+    assert pl == "Dziekujemy, wizyta potwierdzona: czw., 5 lis, 09:00."
+    assert segments(pl).encoding is Encoding.GSM7 and segments(pl).segments == 1
+    for locale in Locale:
+        for answer in ReplyAnswer:
+            text = answer_text(answer, locale, "Thu, Nov 5, 09:00 (Buenos Aires)")
+            assert segments(text).encoding is Encoding.GSM7 and segments(text).segments == 1
