@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
 
 from promptly.config import Settings
 from promptly.domain.common import Channel
@@ -27,6 +28,7 @@ from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus, unverified_sen
 from promptly.services.delivery_receipts import record_receipt
 from promptly.services.errors import ServiceError, invalid_input
 from promptly.services.inbound import InboundReply, handle_reply
+from promptly.services.reply_answers import sms_answer
 from promptly.services.waiting_inbound import TEMPORAL_AWAY
 
 # Provider webhooks, not back-office API: documented in docs/sms.md, not in OpenAPI.
@@ -35,6 +37,17 @@ router = APIRouter(tags=["inbound"], include_in_schema=False)
 log = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def twiml(text: str | None) -> str:
+    """Twilio's answer: a <Message> that Twilio texts back to the sender, or nothing."""
+    if text is None:
+        return EMPTY_TWIML
+    response = MessagingResponse()
+    response.message(text)
+    return str(response)
+
+
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
 
@@ -116,8 +129,11 @@ async def inbound_sms(request: Request) -> Response:
         return Response(
             EMPTY_TWIML, media_type="text/xml", headers={"X-Promptly-Outcome": "waiting"}
         )
+    # The client hears what became of their reply (confirmed, passed to a person). Consent
+    # words get no <Message>: Twilio's opt-out handling answers them, and our notice.
+    answer = await sms_answer(request.app.state.pool, request.app.state.settings, reply, outcome)
     return Response(
-        EMPTY_TWIML,
+        twiml(answer),
         media_type="text/xml",
         headers={"X-Promptly-Outcome": f"{outcome.intent.value}:{outcome.action}"},
     )

@@ -120,6 +120,15 @@ def _environment(locale: Locale, timezone: str, name_zone: bool = False) -> Envi
     return env
 
 
+def when_short(
+    moment: datetime, locale: Locale, timezone: str, office_timezone: str | None = None
+) -> str:
+    """A time as the texts show it (`czw., 5 lis, 09:00`; the zone named away from the
+    office), for a text written without a template."""
+    env = _environment(locale, timezone, office_timezone not in (None, timezone))
+    return str(env.filters["when_short"](moment))
+
+
 def sms_template_names(locale: Locale) -> set[str]:
     """The templates with a text-message version (templates/{locale}/sms/)."""
     return {path.stem for path in (TEMPLATES / locale.value / "sms").glob("*.j2")}

@@ -80,7 +80,27 @@ class ReplyIntent(StrEnum):
     OTHER = "other"
 
 
-CONFIRM_WORDS = frozenset({"yes", "y", "tak", "t", "c", "ok", "okay", "👍", "potwierdzam"})
+CONFIRM_WORDS = frozenset(
+    {"yes", "y", "tak", "t", "c", "ok", "okay", "okej", "oki", "jasne", "👍", "potwierdzam"}
+    | {"będę", "bede"}
+)
+# What may follow a yes-word in a confirmation: polite and affirming words only. A reply with
+# any other word ("Tak, odwołuję", "ok wont make it", "yes cancel") goes to a person.
+AFFIRMING_WORDS = frozenset(
+    {
+        # Polish, with and without diacritics (phones often type them plain)
+        *("będę", "bede", "dziękuję", "dziekuje", "dzięki", "dzieki", "bardzo", "pięknie"),
+        *("pieknie", "potwierdzam", "wizytę", "wizyte", "termin", "jasne", "oczywiście"),
+        *("oczywiscie", "do", "zobaczenia", "pozdrawiam", "super", "dobrze", "tak", "ok"),
+        *("okej", "oki", "okay", "proszę", "prosze"),
+        # English
+        *("yes", "yep", "thanks", "thank", "you", "see", "then", "i'll", "i", "will"),
+        *("be", "there", "confirmed", "confirm", "sure", "great", "perfect", "fine", "please"),
+        *("cheers", "absolutely", "definitely", "of", "course"),
+        # what is left of an emoticon or an emoji after the punctuation is split off
+        *("👍", "🙂", "😊", "😀", "🙏", ")", "))", "d"),
+    }
+)
 RESCHEDULE_WORDS = frozenset({"r", "reschedule", "zmiana", "zmień", "zmien", "przełóż", "przeloz"})
 # The carriers' opt-out and opt-in keywords (CTIA; Twilio's defaults). CANCEL is one of them:
 # it opts the number out and never cancels an appointment.
@@ -91,7 +111,10 @@ OPT_IN_WORDS = frozenset({"start", "unstop", "yes start"})
 # An opt-out word a client with a visit booked may have meant for the visit.
 CANCEL_WORDS = frozenset({"cancel"})
 
-_EDGE_PUNCTUATION = " \t\r\n.,;:!?\"'()[]-–—"
+# The emoji a confirmation may carry, each a word of its own ("TAK👍"); skin tones and the
+# emoji presentation selector are dropped.
+_EMOJI = re.compile(r"([👍🙂😊😀🙏])[\U0001F3FB-\U0001F3FF\uFE0F]*")
+_EDGE_PUNCTUATION = " \t\r\n\u200b\ufeff.,;:!?\"'()[]-–—"
 
 
 def _normalized(text: str) -> str:
@@ -106,23 +129,55 @@ def may_mean_cancelling(text: str) -> bool:
 def reply_intent(text: str) -> ReplyIntent:
     """What a client's SMS means: the whole message is the keyword (trimmed, any case).
 
-    Carriers match opt-out words on the whole message, so do we; a confirmation may be
-    followed by a few polite words ("Tak, będę", "Yes, see you") but never contain a no.
+    Carriers match opt-out words on the whole message, so do we. A confirmation is a yes-word
+    followed by affirming words alone ("Tak, będę", "Yes, see you"): any other word may change
+    its meaning ("Tak, odwołuję", "yes but can't come"), so a person reads it.
     """
-    whole = _normalized(text)
+    whole = _normalized(text.replace("’", "'").replace("‘", "'"))
     if whole in OPT_OUT_WORDS:
         return ReplyIntent.OPT_OUT
     if whole in OPT_IN_WORDS:
         return ReplyIntent.OPT_IN
     if whole in RESCHEDULE_WORDS:
         return ReplyIntent.RESCHEDULE
-    if whole in CONFIRM_WORDS or whole.startswith("👍"):
+    if whole in CONFIRM_WORDS:
         return ReplyIntent.CONFIRM
-    words = [w for w in re.split(r"[\s,.;:!?]+", whole) if w]
-    if words and words[0] in CONFIRM_WORDS - {"c", "t", "y"} and len(words) <= 4:
-        if not {"nie", "no", "not", "cannot", "can't"} & set(words):
-            return ReplyIntent.CONFIRM
+    spaced = _EMOJI.sub(lambda m: f" {m.group(1)} ", whole)
+    words = [w for w in re.split(r"[\s,.;:!?\-–—\"(]+", spaced) if w]
+    if (
+        words
+        and words[0] in CONFIRM_WORDS - {"c", "t", "y"}
+        and len(words) <= 8
+        and all(w in AFFIRMING_WORDS for w in words[1:])
+    ):
+        return ReplyIntent.CONFIRM
     return ReplyIntent.OTHER
+
+
+NO_WORDS = frozenset({"nie", "no", "nope", "n"})
+# What may follow a no in a plain "not satisfied" ("NIE, nie jestem zadowolona", "No, not
+# resolved"): a reply saying more goes to a person.
+NO_FOLLOWING_WORDS = frozenset(
+    {
+        *("nie", "jestem", "zadowolona", "zadowolony", "zadowolone", "rozwiązuje", "rozwiazuje"),
+        *("rozwiązana", "rozwiazana", "sprawy", "niestety", "dziękuję", "dziekuje", "to"),
+        *("no", "not", "i'm", "im", "i", "am", "satisfied", "happy", "resolved", "thanks"),
+        *("unfortunately", "sorry", "it", "is", "isn't"),
+    }
+)
+
+
+def plain_no(text: str) -> bool:
+    """The reply is a plain no ("NIE", "No, not satisfied") and nothing else: the answer to
+    a yes/no question such as a complaint's resolution proposal."""
+    whole = _normalized(text.replace("’", "'").replace("‘", "'"))
+    words = [w for w in re.split(r"[\s,.;:!?\-–—\"(]+", whole) if w]
+    return (
+        bool(words)
+        and words[0] in NO_WORDS
+        and len(words) <= 8
+        and all(w in NO_FOLLOWING_WORDS for w in words[1:])
+    )
 
 
 _QUOTE_HEADER = re.compile(

@@ -13,8 +13,6 @@ webhook delivered twice acts once.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,35 +34,20 @@ from promptly.domain.sms import (
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
 from promptly.services.case_views import VISIT_LINK_COLUMNS, visit_link_context
 from promptly.services.delivery_receipts import start_notice
+from promptly.services.inbound_store import InboundReply as InboundReply
+from promptly.services.inbound_store import ReplyOutcome as ReplyOutcome
+from promptly.services.inbound_store import case_named_by_subject, clients_of, record_inbound
+from promptly.services.reply_verdicts import give_verdict, verdict_of
 from promptly.workflows.appointment import AppointmentWorkflow
 
 AWAITING_ANSWER = ("Booked", "Unconfirmed")
+# A visit's texts that ask the client for a yes.
+ASKS_YES = ("confirmation", "reminder")
 OPEN_APPOINTMENT = ("Booked", "Confirmed", "Unconfirmed")
 CANCEL_MEANT = (
     "a carrier's opt-out word: texts to this number stopped, the visit stands; ask whether "
     "they meant to cancel it"
 )
-_REFERENCE = re.compile(r"\b(?:appointment-)?([A-Za-z][A-Za-z0-9._-]*-[A-Za-z0-9._-]+)\b")
-
-
-@dataclass(frozen=True)
-class InboundReply:
-    provider_id: str  # Twilio MessageSid or the email's Message-ID
-    channel: Channel  # sms or email
-    sender: str  # E.164 number or email address
-    text: str
-    subject: str = ""
-    # Why the sender may be someone else (an email whose From no check vouches for): such a
-    # reply never acts as the client, it becomes a task that says so.
-    unverified: str = ""
-
-
-@dataclass(frozen=True)
-class ReplyOutcome:
-    intent: ReplyIntent
-    action: str  # confirmed, opted_out, opted_in, reschedule_link, task, duplicate
-    case_id: str | None = None
-    client_id: str | None = None
 
 
 async def handle_reply(
@@ -75,10 +58,10 @@ async def handle_reply(
     if reply.channel is not Channel.SMS and intent in (ReplyIntent.OPT_OUT, ReplyIntent.OPT_IN):
         intent = ReplyIntent.OTHER  # SMS consent words mean nothing by email: a person reads it
     async with pool.connection() as conn:
-        earlier = await _record_inbound(conn, reply, text, intent)
+        earlier = await record_inbound(conn, reply, text, intent)
         if isinstance(earlier, ReplyOutcome):
             return earlier
-        clients = await _clients(conn, reply)
+        clients = await clients_of(conn, reply)
     handler = _Handler(client, pool, settings, reply, text, clients)
     if earlier is not None and intent is ReplyIntent.CONFIRM:
         # Acted on before but not finished: the confirmation it started is repeated under the
@@ -115,6 +98,8 @@ class _Handler:
         if intent is ReplyIntent.OPT_OUT or intent is ReplyIntent.OPT_IN:
             return await self._consent(intent)
         named = await self._case_named()
+        if named is not None and (satisfied := verdict_of(named, intent, self._reply)) is not None:
+            return await self._verdict(named, intent, satisfied)
         if named is not None and named["kind"] != CaseKind.APPOINTMENT.value:
             # An answer to a complaint's, an inquiry's or a survey's message is about that
             # case: a "Tak, dziękuję" there confirms no appointment.
@@ -159,18 +144,25 @@ class _Handler:
             ).fetchone()
             case_id = await self._latest_case(conn)
         action = "opted_out" if opted_out else "opted_in"
+        visits = await self._candidates(OPEN_APPOINTMENT, None) if opted_out else []
         # One notice per change of mind; a START from a number never opted out changes nothing.
         if changed is not None and (opted_out or await self._was_known(phone)):
             template = "sms_opted_out" if opted_out else "sms_opted_in"
+            if visits:  # the visit stands: the notice says so, with its link to change it
+                notice = self._message(template, visits[0]["case_id"], Channel.SMS)
+                notice.context |= visit_link_context(visits[0])
+                notice.context |= self._settings.appointment_policy().message_terms()
+                notice.link_actions = ["confirm"]
+            else:
+                notice = self._message(template, case_id, Channel.SMS)
             await start_notice(
                 self._client,
                 self._settings,
                 f"sms-consent-{self._reply.provider_id}",
-                NoticeRequest(message=self._message(template, case_id, Channel.SMS)),
+                NoticeRequest(message=notice),
             )
-        if opted_out and may_mean_cancelling(self._text):
-            if visits := await self._candidates(OPEN_APPOINTMENT, None):
-                await self._task(intent, visits[0]["case_id"], CANCEL_MEANT)
+        if visits and may_mean_cancelling(self._text):
+            await self._task(intent, visits[0]["case_id"], CANCEL_MEANT)
         return ReplyOutcome(ReplyIntent(intent), action, case_id, self._client_id)
 
     async def _was_known(self, phone: str) -> bool:
@@ -202,6 +194,18 @@ class _Handler:
             reason = str(err.cause.message if err.cause else err)  # type: ignore[attr-defined]
             return await self._task(ReplyIntent.CONFIRM, case["case_id"], f"refused: {reason}")
         return ReplyOutcome(ReplyIntent.CONFIRM, "confirmed", case["case_id"], case["client_id"])
+
+    async def _verdict(
+        self, complaint: dict[str, Any], intent: ReplyIntent, satisfied: bool
+    ) -> ReplyOutcome:
+        """The customer's answer to the resolution proposal our last SMS carried, once."""
+        refused = await give_verdict(
+            self._client, self._settings, self._reply, self._text, complaint, satisfied
+        )
+        if refused:
+            return await self._task(intent, complaint["case_id"], f"refused: {refused}")
+        action = "verdict_satisfied" if satisfied else "verdict_not_satisfied"
+        return ReplyOutcome(intent, action, complaint["case_id"], complaint["client_id"])
 
     async def _send_reschedule_link(self, case: dict[str, Any]) -> ReplyOutcome:
         message = self._message("reschedule_link", case["case_id"], self._reply.channel)
@@ -272,17 +276,24 @@ class _Handler:
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             if self._reply.channel is Channel.SMS:
                 await cur.execute(
-                    """SELECT c.case_id, c.kind FROM messages m JOIN cases c USING (case_id)
+                    """SELECT c.case_id, c.kind, c.status, c.client_id, m.template
+                         FROM messages m JOIN cases c USING (case_id)
                         WHERE m.recipient = %s AND m.recipient_role = 'client'
                           AND m.channel = 'sms' AND c.client_id = ANY(%s)
-                        ORDER BY m.id DESC LIMIT 1""",
+                        ORDER BY m.requested_at DESC, m.id DESC LIMIT 1""",
                     (self._reply.sender, self._client_ids),
                 )
                 texted: dict[str, Any] | None = await cur.fetchone()
-                return texted if texted and texted["kind"] != CaseKind.APPOINTMENT else None
+                if texted is None:
+                    return None
+                if texted["kind"] != CaseKind.APPOINTMENT:
+                    return texted
+                # A visit's text that asked for a yes (its confirmation, its reminder): the
+                # answer is about that visit, whatever other visits the client has.
+                return texted | {"only": True} if texted["template"] in ASKS_YES else None
             if not self._reply.subject:
                 return None
-            named = await _case_named_by_subject(cur, self._reply)
+            named = await case_named_by_subject(cur, self._reply)
             if named is None:
                 return None
             await cur.execute(
@@ -311,7 +322,8 @@ class _Handler:
             )
             found: list[dict[str, Any]] = await cur.fetchall()
         if named is not None:
-            found = [c for c in found if c["case_id"] == named["case_id"]] or found
+            about = [c for c in found if c["case_id"] == named["case_id"]]
+            found = about if about or named.get("only") else found
         return found
 
     async def _latest_case(self, conn: AsyncConnection[Any]) -> str:
@@ -331,60 +343,3 @@ class _Handler:
             )
         ).fetchone()
         return str(row[0]) if row else f"{self._reply.channel.value}:{self._reply.sender}"
-
-
-async def _case_named_by_subject(cur: Any, reply: InboundReply) -> str | None:
-    """The case a reply's subject names (`A-1001`) or answers ("Re: <our subject>")."""
-    subject = re.sub(r"^\s*((re|odp|aw|fwd?)\s*:\s*)+", "", reply.subject, flags=re.IGNORECASE)
-    await cur.execute(
-        """SELECT case_id FROM messages WHERE lower(recipient) = lower(%s) AND subject = %s
-            ORDER BY id DESC LIMIT 1""",
-        (reply.sender, subject.strip()),
-    )
-    row = await cur.fetchone()
-    if row:
-        return str(row["case_id"])
-    match = _REFERENCE.search(subject)
-    return match.group(1) if match else None
-
-
-async def _record_inbound(
-    conn: AsyncConnection[Any], reply: InboundReply, text: str, intent: ReplyIntent
-) -> ReplyOutcome | dict[str, Any] | None:
-    """Stores the reply once. For one already acted on, what was done then; for one received
-    before but not finished, the case it was confirming (`case_id`, `client_id`); else None."""
-    inserted = await (
-        await conn.execute(
-            """INSERT INTO inbound_messages (provider_id, channel, sender, body, intent)
-               VALUES (%s, %s, %s, %s, %s) ON CONFLICT (provider_id) DO NOTHING
-            RETURNING provider_id""",
-            (reply.provider_id, reply.channel.value, reply.sender, reply.text, intent.value),
-        )
-    ).fetchone()
-    await conn.commit()
-    if inserted is not None:
-        return None
-    row = await (
-        await conn.execute(
-            "SELECT intent, outcome, case_id, client_id FROM inbound_messages"
-            " WHERE provider_id = %s",
-            (reply.provider_id,),
-        )
-    ).fetchone()
-    if row is None:
-        return None
-    if row[1] is None:  # received before but not finished: act again (every effect is keyed)
-        return {"case_id": row[2], "client_id": row[3]} if row[2] else None
-    return ReplyOutcome(ReplyIntent(row[0]), "duplicate", row[2], row[3])
-
-
-async def _clients(conn: AsyncConnection[Any], reply: InboundReply) -> list[dict[str, Any]]:
-    column = "phone" if reply.channel is Channel.SMS else "lower(email)"
-    sender = reply.sender if reply.channel is Channel.SMS else reply.sender.lower()
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"SELECT client_id, name, email, phone, locale, timezone FROM clients"  # noqa: S608
-            f" WHERE {column} = %s ORDER BY client_id",
-            (sender,),
-        )
-        return await cur.fetchall()

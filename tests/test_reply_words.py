@@ -1,0 +1,148 @@
+"""What a client's reply means, over replies clients really send (PL and EN): a yes-word
+followed by polite words confirms; a yes with anything else ("Tak, odwołuję") goes to a
+person, who reads it."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptly.domain.common import Channel, Locale
+from promptly.domain.rendering import render
+from promptly.domain.reply_answers import ReplyAnswer, answer_text
+from promptly.domain.sms import (
+    Encoding,
+    ReplyIntent,
+    first_reply_line,
+    plain_no,
+    reply_intent,
+    segments,
+)
+from tests.message_contexts import every_line
+
+CONFIRMING = [
+    "TAK",
+    "tak",
+    "Tak.",
+    "Tak!",
+    "tak, będę",
+    "Tak, bede",
+    "TAK 👍",
+    "TAK👍🏻",
+    "👍",
+    "TAK TAK",
+    "Potwierdzam",
+    "Potwierdzam wizytę",
+    "potwierdzam, dziękuję",
+    "Tak, będę. Dziękuję bardzo!",
+    "Tak, do zobaczenia",
+    "Ok, dzięki",
+    "Jasne",
+    "Tak :)",
+    "tak 🙂",
+    "\u200bTAK",
+    "TAK\u00a0",
+    "Yes",
+    "yes please",
+    "Ok",
+    "Yes, see you then!",
+    "Yes, I'll be there, thanks",
+    "Yes, I’ll be there",
+    "ok thanks",
+]
+
+TO_A_PERSON = [
+    "Tak, odwołuję",
+    "Tak, odwołaj proszę",
+    "Tak, rezygnuję",
+    "Tak zmiana",
+    "tak przełóż",
+    "tak ale nie mogę",
+    "Tak, ale spóźnię się",
+    "Tak, czy mogę przyjść z dzieckiem?",
+    "ok wont make it",
+    "ok sorry, sick",
+    "ok, but cant come",
+    "Yes but can’t come",
+    "Yes but I can't make it",
+    "yes cancel",
+    "ok, cancel it",
+    "yes, reschedule",
+    "yes but not at 10",
+    "ok ill",
+    "NIE",
+    "Nie przyjdę",
+    "No",
+    "Odwołuję",
+    "Rezygnuję",
+    "ANULUJ",
+    "Takk",
+    "ТАК",  # Cyrillic
+    "Can I come at 11?",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", CONFIRMING)
+def test_a_yes_with_polite_words_confirms(text: str) -> None:
+    assert reply_intent(text) is ReplyIntent.CONFIRM
+
+
+@pytest.mark.parametrize("text", TO_A_PERSON)
+def test_a_yes_with_any_other_word_goes_to_a_person(text: str) -> None:
+    assert reply_intent(text) is ReplyIntent.OTHER
+
+
+@pytest.mark.parametrize(
+    ("email", "intent"),
+    [
+        ("Tak, odwołuję\n\nW dniu pon., 30 lis 2026 Promptly napisał(a):\n> ...", "other"),
+        ("Yes but can’t come\n\nOn Mon, Nov 30, 2026 Promptly wrote:\n> ...", "other"),
+        ("Tak, będę. Dziękuję bardzo!\n\nW dniu pon. napisał(a):\n> ...", "confirm"),
+    ],
+)
+def test_an_email_reply_is_read_by_its_first_line_with_the_same_words(
+    email: str, intent: str
+) -> None:
+    assert reply_intent(first_reply_line(email)).value == intent
+
+
+@pytest.mark.parametrize(
+    ("locale", "label"), [(Locale.PL, "STOP = koniec SMS"), (Locale.EN, "STOP = no SMS")]
+)
+@pytest.mark.parametrize("template", ["confirmation", "reminder"])
+def test_stop_beside_the_visit_link_says_it_stops_texts_not_the_visit(
+    template: str, locale: Locale, label: str
+) -> None:
+    context = every_line(template, locale)
+    body = render(template, locale, "Europe/Warsaw", context, Channel.SMS).body
+    assert label in body, body
+    assert "rezygnacja" not in body and "opt out" not in body
+
+
+@pytest.mark.parametrize(
+    ("text", "no"),
+    [
+        ("NIE", True),
+        ("nie.", True),
+        ("NIE, nie jestem zadowolona", True),
+        ("No, not satisfied", True),
+        ("No, I'm not happy", True),
+        ("Nie wiem, zwrot jeszcze nie doszedł", False),
+        ("Nie, wolę inny termin", False),
+        ("No idea", False),
+        ("TAK", False),
+        ("", False),
+    ],
+)
+def test_a_plain_no_answers_a_yes_no_question(text: str, no: bool) -> None:
+    assert plain_no(text) is no
+
+
+def test_the_answer_a_client_reads_back_is_in_their_language_in_gsm7() -> None:
+    pl = answer_text(ReplyAnswer.CONFIRMED, Locale.PL, "czw., 5 lis, 09:00")
+    assert pl == "Dziekujemy, wizyta potwierdzona: czw., 5 lis, 09:00."
+    assert segments(pl).encoding is Encoding.GSM7 and segments(pl).segments == 1
+    for locale in Locale:
+        for answer in ReplyAnswer:
+            text = answer_text(answer, locale, "Thu, Nov 5, 09:00 (Buenos Aires)")
+            assert segments(text).encoding is Encoding.GSM7 and segments(text).segments == 1
