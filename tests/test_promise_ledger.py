@@ -4,7 +4,7 @@ PostgreSQL (`promises`), kept and broken, on the time-skipping server with real 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -29,6 +29,7 @@ from promptly.services.inquiries import record_inquiry
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
+from promptly.workflows.survey import SurveyWorkflow
 from tests.complaint_helpers import AGENT, CUSTOMER, advance_to, complaint, inquiry
 from tests.helpers import (
     PROVIDER,
@@ -128,6 +129,17 @@ async def test_appointment_promises_kept_confirmation_ack_reminder_follow_up_no_
     await end_workflows(env, case_id)
 
 
+async def until_the_survey_is_due(
+    env: WorkflowEnvironment, case_id: str, started_by: datetime
+) -> None:
+    """Past the moment the visit's survey goes: 2h after the end, or later when that falls in
+    the client's quiet hours (the visit's time of day follows the test server's clock)."""
+    await advance_to(env, started_by)
+    survey = env.client.get_workflow_handle(f"survey-{case_id}")
+    planned = await survey.query(SurveyWorkflow.status)
+    await advance_to(env, max(started_by, planned.send_at + timedelta(minutes=5)))
+
+
 async def test_appointment_promises_broken_when_the_client_address_bounces_and_nobody_acks(
     env: WorkflowEnvironment,
     email_worker: Worker,
@@ -161,7 +173,7 @@ async def test_appointment_promises_broken_when_the_client_address_bounces_and_n
     assert no_show["cause"] == "client checked in"
     await advance_to(env, start + 30 * timedelta(minutes=1))
     await handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=PROVIDER))
-    await advance_to(env, request.end + 3 * H)
+    await until_the_survey_is_due(env, case_id, request.end + 3 * H)
     survey = await verdict(pool, f"survey-{case_id}", "survey_within_48h", "broken")
     assert "not delivered" in survey["cause"]
     await end_workflows(env, case_id, f"survey-{case_id}")
@@ -196,7 +208,7 @@ async def test_booked_late_no_reminder_promised_follow_up_after_the_line_broken_
         await handle.execute_update(AppointmentWorkflow.check_in, CheckInInput(actor=STAFF))
         await advance_to(env, start + 30 * timedelta(minutes=1))
         await handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=PROVIDER))
-        await advance_to(env, request.end + 3 * H)
+        await until_the_survey_is_due(env, case_id, request.end + 3 * H)
         survey = await verdict(pool, f"survey-{case_id}", "survey_within_48h", "kept")
         assert survey["met_at"] <= request.end + 48 * H
     finally:
