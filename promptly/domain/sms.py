@@ -101,6 +101,9 @@ AFFIRMING_WORDS = frozenset(
         *("👍", "🙂", "😊", "😀", "🙏", ")", "))", "d"),
     }
 )
+# A yes that may open a longer confirmation: one letter alone is a yes, but "c …", "t …" or
+# "y …" opening a sentence is too likely something else.
+_YES_OPENING = CONFIRM_WORDS - {"c", "t", "y"}
 RESCHEDULE_WORDS = frozenset({"r", "reschedule", "zmiana", "zmień", "zmien", "przełóż", "przeloz"})
 # The carriers' opt-out and opt-in keywords (CTIA; Twilio's defaults). CANCEL is one of them:
 # it opts the number out and never cancels an appointment.
@@ -117,8 +120,30 @@ _EMOJI = re.compile(r"([👍🙂😊😀🙏])[\U0001F3FB-\U0001F3FF\uFE0F]*")
 _EDGE_PUNCTUATION = " \t\r\n\u200b\ufeff.,;:!?\"'()[]-–—"
 
 
+# A phone's curly apostrophes ("can’t") are straight ones.
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'"})
+_WORD_BREAK = re.compile(r"[\s,.;:!?\-–—\"(]+")
+
+
 def _normalized(text: str) -> str:
-    return unicodedata.normalize("NFC", text).strip(_EDGE_PUNCTUATION).casefold()
+    return (
+        unicodedata.normalize("NFC", text.translate(_APOSTROPHES))
+        .strip(_EDGE_PUNCTUATION)
+        .casefold()
+    )
+
+
+def _plain_answer(whole: str, opening: frozenset[str], following: frozenset[str]) -> bool:
+    """`whole` (normalized) is a word of `opening` followed by words of `following` alone,
+    eight words at most; each emoji counts as a word of its own."""
+    spaced = _EMOJI.sub(lambda m: f" {m.group(1)} ", whole)
+    words = [word for word in _WORD_BREAK.split(spaced) if word]
+    return (
+        bool(words)
+        and words[0] in opening
+        and len(words) <= 8
+        and all(word in following for word in words[1:])
+    )
 
 
 def may_mean_cancelling(text: str) -> bool:
@@ -133,23 +158,14 @@ def reply_intent(text: str) -> ReplyIntent:
     followed by affirming words alone ("Tak, będę", "Yes, see you"): any other word may change
     its meaning ("Tak, odwołuję", "yes but can't come"), so a person reads it.
     """
-    whole = _normalized(text.replace("’", "'").replace("‘", "'"))
+    whole = _normalized(text)
     if whole in OPT_OUT_WORDS:
         return ReplyIntent.OPT_OUT
     if whole in OPT_IN_WORDS:
         return ReplyIntent.OPT_IN
     if whole in RESCHEDULE_WORDS:
         return ReplyIntent.RESCHEDULE
-    if whole in CONFIRM_WORDS:
-        return ReplyIntent.CONFIRM
-    spaced = _EMOJI.sub(lambda m: f" {m.group(1)} ", whole)
-    words = [w for w in re.split(r"[\s,.;:!?\-–—\"(]+", spaced) if w]
-    if (
-        words
-        and words[0] in CONFIRM_WORDS - {"c", "t", "y"}
-        and len(words) <= 8
-        and all(w in AFFIRMING_WORDS for w in words[1:])
-    ):
+    if whole in CONFIRM_WORDS or _plain_answer(whole, _YES_OPENING, AFFIRMING_WORDS):
         return ReplyIntent.CONFIRM
     return ReplyIntent.OTHER
 
@@ -170,14 +186,7 @@ NO_FOLLOWING_WORDS = frozenset(
 def plain_no(text: str) -> bool:
     """The reply is a plain no ("NIE", "No, not satisfied") and nothing else: the answer to
     a yes/no question such as a complaint's resolution proposal."""
-    whole = _normalized(text.replace("’", "'").replace("‘", "'"))
-    words = [w for w in re.split(r"[\s,.;:!?\-–—\"(]+", whole) if w]
-    return (
-        bool(words)
-        and words[0] in NO_WORDS
-        and len(words) <= 8
-        and all(w in NO_FOLLOWING_WORDS for w in words[1:])
-    )
+    return _plain_answer(_normalized(text), NO_WORDS, NO_FOLLOWING_WORDS)
 
 
 _QUOTE_HEADER = re.compile(
