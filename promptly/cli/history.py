@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 from temporalio.client import Client
 
 from promptly.cli import common
+from promptly.config import Settings
 from promptly.services.history import CaseAmbiguous, CaseNotFound, load_case, load_client
 from promptly.services.history_models import Format
 from promptly.services.history_render import render_case, render_client_markdown, render_json
@@ -114,20 +115,17 @@ def replay(
 ) -> None:
     """Replay every running case's history (from Temporal) and the archived histories against
     this code; exit 1 if any would not replay."""
-    import asyncio
+    from promptly.client import data_converter
 
-    from promptly.client import data_converter, make_client
-
-    config = common.settings()
     moment = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
 
-    async def main() -> list[ReplayOutcome]:
+    async def action(client: Client, config: Settings) -> list[ReplayOutcome]:
         converter = data_converter(config)
-        running = await replay_running(await make_client(config), converter, moment)
+        running = await replay_running(client, converter, moment)
         async with await AsyncConnection[Any].connect(config.database_url) as conn:
             return running + await replay_archived(conn, converter, moment)
 
-    outcomes = asyncio.run(main())
+    outcomes = common.run_with_client(action)
     failed = [o for o in outcomes if o.failure]
     for outcome in failed:
         kind = "running" if outcome.running else "archived"
