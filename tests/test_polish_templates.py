@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from promptly.api.pages import TEXT as PAGE_TEXT
+from promptly.api.page_texts import TEXT as PAGE_TEXT
 from promptly.domain.common import Channel, Locale
 from promptly.domain.rendering import TEMPLATES, render
 

@@ -17,7 +17,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, StrictUndefined
 
-from promptly.api.page_texts import TEXT as TEXT  # the texts, re-exported for their readers
+from promptly.api.page_texts import TEXT
 from promptly.domain.common import Locale
 
 _TEMPLATE = """<!doctype html>
