@@ -105,7 +105,7 @@ def test_a_migration_from_a_newer_release_does_not_refuse(behind: str) -> None:
 
 def test_a_database_never_migrated_has_every_migration_pending(database_url: str) -> None:
     with psycopg.connect(_on_database(database_url, "postgres")) as conn:
-        assert schema.pending_migrations(conn) == schema.packaged_migrations()
+        assert schema.pending_migrations(conn) == list(schema.packaged_migrations())
     with pytest.raises(schema.SchemaNotCurrent, match="0001_initial"):
         schema.require_current(_on_database(database_url, "postgres"))
 

@@ -9,6 +9,7 @@ new workers side by side during a deploy) and is fine.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import psycopg
@@ -24,12 +25,15 @@ class SchemaNotCurrent(RuntimeError):
     """The database lacks migrations this release needs, or they cannot be read."""
 
 
-def packaged_migrations() -> list[str]:
+@cache  # the release's files do not change while it runs; /health asks on every probe
+def packaged_migrations() -> tuple[str, ...]:
     """The ids of the migrations this release ships (file names without `.sql`), in order."""
-    return sorted(
-        path.name.removesuffix(".sql")
-        for path in MIGRATIONS.glob("*.sql")
-        if not path.name.endswith(".rollback.sql")
+    return tuple(
+        sorted(
+            path.name.removesuffix(".sql")
+            for path in MIGRATIONS.glob("*.sql")
+            if not path.name.endswith(".rollback.sql")
+        )
     )
 
 
@@ -51,7 +55,7 @@ def pending_migrations(conn: psycopg.Connection[Any]) -> list[str]:
     """The packaged migrations the database behind `conn` has not applied."""
     row = conn.execute(_TABLE_EXISTS).fetchone()
     if not row or not row[0]:
-        return packaged_migrations()
+        return list(packaged_migrations())
     applied = conn.execute(f"SELECT migration_id FROM {MIGRATION_TABLE}").fetchall()
     return missing({str(migration) for (migration,) in applied})
 
@@ -60,7 +64,7 @@ async def pending_migrations_async(conn: psycopg.AsyncConnection[Any]) -> list[s
     """`pending_migrations` on a pool's connection (/health)."""
     row = await (await conn.execute(_TABLE_EXISTS)).fetchone()
     if not row or not row[0]:
-        return packaged_migrations()
+        return list(packaged_migrations())
     cursor = await conn.execute(f"SELECT migration_id FROM {MIGRATION_TABLE}")
     return missing({str(migration) for (migration,) in await cursor.fetchall()})
 
