@@ -8,44 +8,27 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-from yoyo import get_backend, read_migrations
+from yoyo import read_migrations
 
 from promptly import db
 from tests.conftest import installed_binary
+from tests.databases import partly_migrated
 
 # The child migrates; it blocks inside the migration, on a table lock the test holds.
 CHILD = "import sys; from promptly import db; db.upgrade(sys.argv[1])"
 
 
-def _on_database(url: str, name: str) -> str:
-    base, _, query = url.partition("?")
-    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
-
-
 @pytest.fixture
 def half_migrated(database_url: str) -> Iterator[str]:
     """A new database with the migrations up to 0005 applied and the rest pending."""
-    name = f"promptly_lock_{uuid.uuid4().hex[:8]}"
-    admin = _on_database(database_url, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _on_database(database_url, name)
-    backend = get_backend(db._yoyo_url(url))
-    migrations = read_migrations(str(db.MIGRATIONS))
-    early = migrations.filter(lambda m: m.id < "0006")
-    with backend.lock():
-        backend.apply_migrations(backend.to_apply(early))
-    backend.connection.close()
-    try:
+    with partly_migrated(
+        database_url, "promptly_lock", lambda migration: migration < "0006"
+    ) as url:
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def _applied(url: str) -> list[str]:

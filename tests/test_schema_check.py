@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -14,41 +13,25 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
-from yoyo import get_backend, read_migrations
 
 from promptly import db
 from promptly.api.app import create_app
 from promptly.config import Settings
 from promptly.db import schema
 from tests.conftest import installed_binary
+from tests.databases import on_database, partly_migrated
 
 LAST = schema.packaged_migrations()[-1]
-
-
-def _on_database(url: str, name: str) -> str:
-    base, _, query = url.partition("?")
-    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
 
 
 @pytest.fixture
 def behind(database_url: str) -> Iterator[str]:
     """A database with every packaged migration applied but the last (an image newer than
     the schema: `db-setup` not run yet)."""
-    name = f"promptly_behind_{uuid.uuid4().hex[:8]}"
-    admin = _on_database(database_url, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _on_database(database_url, name)
-    backend = get_backend(db._yoyo_url(url))
-    with backend.lock():
-        early = read_migrations(str(db.MIGRATIONS)).filter(lambda m: m.id != LAST)
-        backend.apply_migrations(backend.to_apply(early))
-    backend.connection.close()
-    try:
+    with partly_migrated(
+        database_url, "promptly_behind", lambda migration: migration != LAST
+    ) as url:
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def _promptly(
@@ -104,10 +87,10 @@ def test_a_migration_from_a_newer_release_does_not_refuse(behind: str) -> None:
 
 
 def test_a_database_never_migrated_has_every_migration_pending(database_url: str) -> None:
-    with psycopg.connect(_on_database(database_url, "postgres")) as conn:
+    with psycopg.connect(on_database(database_url, "postgres")) as conn:
         assert schema.pending_migrations(conn) == list(schema.packaged_migrations())
     with pytest.raises(schema.SchemaNotCurrent, match="0001_initial"):
-        schema.require_current(_on_database(database_url, "postgres"))
+        schema.require_current(on_database(database_url, "postgres"))
 
 
 @pytest.fixture
