@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -264,3 +266,14 @@ async def billing(pool: AsyncConnectionPool, case_id: str) -> list[tuple[str, st
 async def sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
     """Skip the time-skipping server's clock to `moment`."""
     await env.sleep(moment - await env.get_current_time())
+
+
+def promptly_process(*command: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`promptly <command>` as a process of its own with `env`, as an operator starts it."""
+    return subprocess.run(
+        [sys.executable, "-m", "promptly.cli.main", *command],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -11,8 +11,6 @@ import base64
 import json
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from promptly.cli.main import app
 from promptly.cli.secrets import ensure_secrets
 from promptly.codec import KEY_ID, EncryptionCodec
 from promptly.config import CODEC_KEYS_FILE, Settings, settings_problems
+from tests.helpers import promptly_process
 
 
 def _key() -> str:
@@ -94,13 +93,7 @@ def test_the_worker_stops_with_exit_2_on_a_key_id_with_two_keys(secrets_dir: Pat
         "PROMPTLY_SECRETS_DIR": str(secrets_dir),
         "PROMPTLY_CODEC_KEYS": f'{{"{key_id}": "{other}"}}',
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "promptly.cli.main", "worker"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = promptly_process("worker", env=env)
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.splitlines()
     assert line.startswith(f"promptly: refused settings: codec key id(s) '{key_id}' have one key")

@@ -11,8 +11,6 @@ import contextlib
 import json
 import os
 import re
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from pydantic import AfterValidator, ValidationError
 from promptly.config import Settings, settings_problems
 from promptly.domain.common import NonNegativeDuration, PositiveDuration
 from tests.complaint_helpers import matrix, write_matrix
+from tests.helpers import promptly_process
 
 DURATIONS = sorted(
     name for name, field in Settings.model_fields.items() if field.annotation is timedelta
@@ -130,13 +129,7 @@ def test_a_ceiling_is_named_with_its_variable(monkeypatch: pytest.MonkeyPatch) -
 def test_a_process_with_a_refused_setting_says_which_and_exits_2(command: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTLY_")}
     env |= {"PROMPTLY_CALL_INTERVAL": "PT0S", "PROMPTLY_NO_SHOW_AFTER": "-PT5M"}
-    done = subprocess.run(
-        [sys.executable, "-m", "promptly.cli.main", *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = promptly_process(*command, env=env)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [

@@ -6,13 +6,12 @@ The fakes on localhost (tests, `make run`) are not real providers and keep the d
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 from pydantic import ValidationError
 
 from promptly.config import Settings, settings_problems
+from tests.helpers import promptly_process
 
 REAL = {
     "PROMPTLY_PUBLIC_BASE_URL": "https://promptly.clinic.pl",
@@ -98,13 +97,7 @@ def test_fakes_on_this_machine_keep_the_defaults(monkeypatch: pytest.MonkeyPatch
 def test_the_worker_refuses_to_start_with_exit_2_one_line_each() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTLY_")}
     env["PROMPTLY_SENDGRID_API_KEY"] = "SG.real"
-    done = subprocess.run(
-        [sys.executable, "-m", "promptly.cli.main", "worker"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = promptly_process("worker", env=env)
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [
         f"promptly: {line}"
