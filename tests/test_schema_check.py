@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -115,3 +116,33 @@ async def test_health_is_503_naming_the_pending_migration(
     assert body["ok"] is False
     assert body["postgres"] == {"ok": True, "detail": "reachable"}
     assert body["schema"] == f"pending: {LAST}"
+
+
+async def test_health_tells_a_role_that_may_not_read_the_migrations_from_a_database_down(
+    dev_env: WorkflowEnvironment, settings: Settings, database_url: str
+) -> None:
+    role = f"promptly_probe_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'probe'")
+    base, _, query = database_url.partition("://")[2].partition("?")
+    host_and_db = base.rsplit("@", 1)[-1]
+    as_role = f"postgresql://{role}:probe@{host_and_db}" + (f"?{query}" if query else "")
+    try:
+        async with AsyncConnectionPool(as_role, min_size=1, max_size=1) as pool:
+            app = create_app(settings, client=dev_env.client, pool=pool)
+            async with (
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://promptly.test"
+                ) as http,
+            ):
+                response = await http.get("/health")
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["postgres"] == {"ok": True, "detail": "reachable"}
+    assert body["schema"].startswith("unreadable: cannot read the applied migrations")
+    assert "promptly db upgrade" in body["schema"]

@@ -80,7 +80,8 @@ class Health(BaseModel):
     schema_state: str = Field(
         alias="schema",
         description="`current`, `pending: <migration ids>` (503: run `promptly db upgrade`), "
-        "or `unknown` when PostgreSQL does not answer",
+        "`unreadable: <why>` when PostgreSQL answers but this role may not read the applied "
+        "migrations (503), or `unknown` when PostgreSQL does not answer",
     )
 
 
@@ -101,19 +102,18 @@ async def get_health(request: Request, response: Response) -> Health:
     except Exception:
         log.warning("health: Temporal unreachable", exc_info=True)
         temporal = Reachability(ok=False, detail="unreachable")
-    pending: list[str] | None = None
+    state = "unknown"
     try:
         async with pool.connection(timeout=3) as conn:
             await conn.execute("SELECT 1")
-            pending = await schema.pending_migrations_async(conn)
+            state = await schema.schema_state(conn)
         postgres = Reachability(ok=True, detail="reachable")
     except Exception:
         log.warning("health: PostgreSQL unreachable", exc_info=True)
         postgres = Reachability(ok=False, detail="unreachable")
-    ok = temporal.ok and postgres.ok and not pending
+    ok = temporal.ok and postgres.ok and state == "current"
     if not ok:
         response.status_code = 503
-    state = "unknown" if pending is None else schema.describe(pending)
     return Health(ok=ok, temporal=temporal, postgres=postgres, schema=state)
 
 

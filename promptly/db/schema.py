@@ -69,6 +69,22 @@ async def pending_migrations_async(conn: psycopg.AsyncConnection[Any]) -> list[s
     return missing({str(migration) for (migration,) in await cursor.fetchall()})
 
 
+# A role the last upgrade did not grant the migrations table to (a deployment that upgraded
+# without `promptly db upgrade`): the database answers, but what it holds cannot be told.
+UNREADABLE = (
+    f"cannot read the applied migrations ({MIGRATION_TABLE}) as PROMPTLY_DATABASE_URL's "
+    f"role: run `{UPGRADE_COMMAND}` as the schema owner, which grants it"
+)
+
+
+async def schema_state(conn: psycopg.AsyncConnection[Any]) -> str:
+    """The /health `schema` field: `current`, `pending: …`, or `unreadable: …`."""
+    try:
+        return describe(await pending_migrations_async(conn))
+    except InsufficientPrivilege:
+        return f"unreadable: {UNREADABLE}"
+
+
 def require_current(database_url: str) -> None:
     """Raise SchemaNotCurrent, naming the pending migrations and the command that applies
     them, unless every packaged migration is applied."""
@@ -76,10 +92,7 @@ def require_current(database_url: str) -> None:
         with psycopg.connect(_libpq_url(database_url), autocommit=True) as conn:
             pending = pending_migrations(conn)
     except InsufficientPrivilege as denied:
-        raise SchemaNotCurrent(
-            f"cannot read the applied migrations ({MIGRATION_TABLE}) as PROMPTLY_DATABASE_URL's "
-            f"role: run `{UPGRADE_COMMAND}` as the schema owner, which grants it"
-        ) from denied
+        raise SchemaNotCurrent(UNREADABLE) from denied
     if pending:
         raise SchemaNotCurrent(
             f"the database schema is behind this release ({describe(pending)}): run "
