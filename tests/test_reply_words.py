@@ -8,7 +8,13 @@ import pytest
 
 from promptly.domain.common import Channel, Locale
 from promptly.domain.rendering import render
-from promptly.domain.reply_answers import ReplyAnswer, answer_text
+from promptly.domain.reply_answers import (
+    EMAIL_TEMPLATE,
+    ReplyAnswer,
+    answer_for,
+    answer_text,
+    reply_subject,
+)
 from promptly.domain.sms import (
     Encoding,
     ReplyIntent,
@@ -146,3 +152,87 @@ def test_the_answer_a_client_reads_back_is_in_their_language_in_gsm7() -> None:
         for answer in ReplyAnswer:
             text = answer_text(answer, locale, "Thu, Nov 5, 09:00 (Buenos Aires)")
             assert segments(text).encoding is Encoding.GSM7 and segments(text).segments == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "first_action", "answer"),
+    [
+        ("confirmed", None, ReplyAnswer.CONFIRMED),
+        ("task", None, ReplyAnswer.PASSED_ON),
+        ("verdict_satisfied", None, ReplyAnswer.SATISFIED),
+        ("verdict_not_satisfied", None, ReplyAnswer.NOT_SATISFIED),
+        ("reschedule_link", None, None),  # the link is the answer
+        ("opted_out", None, None),  # Twilio's opt-out handling and our notice answer it
+        ("opted_in", None, None),
+        ("duplicate", "confirmed", ReplyAnswer.CONFIRMED),  # as the first delivery was
+        ("duplicate", "reschedule_link", None),
+    ],
+)
+def test_one_rule_says_what_a_reply_by_sms_or_email_is_answered_with(
+    action: str, first_action: str | None, answer: ReplyAnswer | None
+) -> None:
+    assert answer_for(action, first_action) is answer
+
+
+@pytest.mark.parametrize(
+    ("subject", "ours"),
+    [
+        ("Re: Potwierdzenie wizyty A-1", "Potwierdzenie wizyty A-1"),
+        ("RE: Odp: AW: Fwd: Your visit", "Your visit"),
+        ("  Re:\r\nBcc: x@example.com\n Hello  ", "Bcc: x@example.com Hello"),  # one line
+        ("", ""),
+        ("Re: " + "x" * 400, "x" * 149 + "…"),
+    ],
+)
+def test_the_email_answer_repeats_the_clients_subject_on_one_line(subject: str, ours: str) -> None:
+    assert reply_subject(subject) == ours
+
+
+VISIT = {
+    "client_name": "Anna Nowak",
+    "client_id": "C-17",
+    "reference": "A-1001",
+    "reply_subject": "Potwierdzenie wizyty",
+    "start": "2026-12-07T09:00:00+01:00",
+    "service": "Fizjoterapia",
+    "location": "ul. Prosta 1",
+}
+
+
+@pytest.mark.parametrize(
+    ("locale", "answer", "said"),
+    [
+        (
+            Locale.PL,
+            ReplyAnswer.CONFIRMED,
+            "dziękujemy, wizyta została potwierdzona: poniedziałek, 7 grudnia 2026, 09:00, "
+            "Fizjoterapia, ul. Prosta 1.",
+        ),
+        (
+            Locale.EN,
+            ReplyAnswer.CONFIRMED,
+            "Thank you, your visit is confirmed: Monday, 7 December 2026, 09:00, Fizjoterapia, "
+            "ul. Prosta 1.",
+        ),
+        (Locale.PL, ReplyAnswer.PASSED_ON, "przekazaliśmy Państwa odpowiedź recepcji"),
+        (Locale.EN, ReplyAnswer.PASSED_ON, "we passed your reply to our front desk"),
+        (Locale.PL, ReplyAnswer.SATISFIED, "reklamacja została zamknięta jako rozwiązana"),
+        (Locale.EN, ReplyAnswer.NOT_SATISFIED, "we are reopening your complaint"),
+    ],
+)
+def test_the_email_answer_says_what_the_sms_answer_says_in_the_clients_language(
+    locale: Locale, answer: ReplyAnswer, said: str
+) -> None:
+    email = render(EMAIL_TEMPLATE, locale, "Europe/Warsaw", VISIT | {"answer": answer.value})
+    assert email.subject == "Re: Potwierdzenie wizyty"
+    assert said in email.body, email.body
+    reference = "Numer referencyjny: A-1001" if locale is Locale.PL else "Reference: A-1001"
+    assert reference in email.body
+
+
+def test_an_email_answer_without_a_subject_or_a_known_time_has_its_own_subject() -> None:
+    context = {"client_name": "Anna Nowak", "reply_subject": "", "reference": ""}
+    context |= {"answer": ReplyAnswer.CONFIRMED.value}
+    email = render(EMAIL_TEMPLATE, Locale.PL, "Europe/Warsaw", context)
+    assert email.subject == "Otrzymaliśmy Państwa odpowiedź"
+    assert email.body == "Dzień dobry Anna Nowak,\n\ndziękujemy, wizyta została potwierdzona.\n"

@@ -28,7 +28,7 @@ from promptly.domain.sms import RECEIPT_STATUSES, DeliveryStatus, unverified_sen
 from promptly.services.delivery_receipts import record_receipt
 from promptly.services.errors import ServiceError, invalid_input
 from promptly.services.inbound import InboundReply, handle_reply
-from promptly.services.reply_answers import sms_answer
+from promptly.services.reply_answers import email_answer, sms_answer
 from promptly.services.waiting_inbound import TEMPORAL_AWAY
 
 # Provider webhooks, not back-office API: documented in docs/sms.md, not in OpenAPI.
@@ -195,9 +195,13 @@ async def inbound_email(token: str, request: Request) -> Response:
     )
     try:
         outcome = await handle_reply(*_deps(request), reply)
+        # The client hears what became of their reply by email, as an SMS client does by
+        # text: once (the notice's id holds the Message-ID), and only a client of ours.
+        await email_answer(*_deps(request), reply, outcome)
     except TEMPORAL_AWAY as err:
         # Stored, but unlike an SMS not swept up later: SendGrid posts the email again for
-        # three days while we answer 5xx, and its Message-ID makes the repeat act once.
+        # three days while we answer 5xx, and its Message-ID makes the repeat act once (and
+        # starts the answer a first post could not).
         raise ServiceError(
             503,
             "Temporal is unreachable; the email is kept, post it again later",

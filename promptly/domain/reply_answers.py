@@ -1,10 +1,13 @@
-"""What a client hears back at once when they answer by SMS: the text of the TwiML <Message>
-the inbound webhook returns to Twilio. Short, in the client's language, GSM-7 letters like
-every other SMS. Opt-out and opt-in words get none here (Twilio's own opt-out handling and
-our notice answer them), nor does `R` (the reschedule link is the answer)."""
+"""What a client hears back when they answer: by SMS at once, the text of the TwiML <Message>
+the inbound webhook returns to Twilio (short, in the client's language, GSM-7 letters like
+every other SMS); by email, the `reply_answer` email (templates/{en,pl}/reply_answer.j2) with
+the same meaning. `answer_for` decides for both. Opt-out and opt-in words get none here
+(Twilio's own opt-out handling and our notice answer them), nor does `R` (the reschedule link
+is the answer), nor a reply that was ignored."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from promptly.domain.common import Locale
@@ -44,9 +47,12 @@ TEXTS: dict[Locale, dict[ReplyAnswer, str]] = {
 }
 
 
-def answer_for(action: str) -> ReplyAnswer | None:
-    """What a reply whose outcome was `action` is answered with (None: nothing)."""
-    return ANSWER_OF_ACTION.get(action)
+def answer_for(action: str, first_action: str | None = None) -> ReplyAnswer | None:
+    """What a reply whose outcome was `action` is answered with, by SMS or by email (None:
+    nothing). A delivery of a reply already acted on (`duplicate`) is answered as the first
+    delivery was (`first_action`): the SMS webhook gives the same text again, the email's
+    answer is sent once under the reply's id."""
+    return ANSWER_OF_ACTION.get(first_action or action)
 
 
 def answer_text(answer: ReplyAnswer, locale: Locale, when: str = "") -> str:
@@ -57,3 +63,18 @@ def answer_text(answer: ReplyAnswer, locale: Locale, when: str = "") -> str:
     else:
         text = TEXTS[locale][answer].format(when=when)
     return to_gsm7(text)
+
+
+# The email a client's email reply is answered with (templates/{en,pl}/reply_answer.j2).
+EMAIL_TEMPLATE = "reply_answer"
+# "Re: Re: AW: …" as mail programs prefix an answer's subject, in the languages we write.
+_ANSWER_PREFIXES = re.compile(r"^\s*((re|odp|aw|fwd?)\s*:\s*)+", re.IGNORECASE)
+SUBJECT_MAX = 150
+
+
+def reply_subject(subject: str) -> str:
+    """The client's subject as our answer repeats it ("Re: " + this): without the answer
+    prefixes the mail programs stacked, on one line (the template's first line is the
+    subject), at most SUBJECT_MAX characters. Empty: the template's own subject."""
+    line = " ".join(_ANSWER_PREFIXES.sub("", subject).split())
+    return line if len(line) <= SUBJECT_MAX else line[: SUBJECT_MAX - 1].rstrip() + "…"
