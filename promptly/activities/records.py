@@ -198,8 +198,10 @@ async def _keep_prepayment_flag(conn: AsyncConnection, record: BillingRecord) ->
     """A no-show flags the client; a later outcome of that same case (a waiver) clears it.
 
     Only the case that set the flag clears it, so waiving an older no-show does not lift a
-    newer one. Idempotent: a retried activity writes the same values.
+    newer one; a fee that stands keeps it. Idempotent: a retried activity writes the same values.
     """
+    if record.outcome is BillingOutcome.FEE_STANDS:
+        return
     if record.outcome is BillingOutcome.NO_SHOW:
         await conn.execute(
             """INSERT INTO clients (client_id, prepayment_required, prepayment_case_id,
