@@ -119,4 +119,5 @@ def test_a_new_update_is_one_line_for_the_route_and_the_command() -> None:
         "amount",
     ]
     assert params["receipt"].opts == ["--receipt"] and params["receipt"].default == ""
-    assert params["actor_id"].default == "cli" and "idempotency_key" in params
+    # Nobody named: the operator running it (promptly/cli/actors.py).
+    assert params["actor_id"].default is None and "idempotency_key" in params

@@ -4,6 +4,7 @@ against a real Temporal dev server and PostgreSQL, as an operator types them."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,7 @@ from promptly.config import Settings
 from promptly.domain.readable_time import readable
 from promptly.worker import create_worker
 from tests.complaint_helpers import complaint, complaint_payload, inquiry
-from tests.helpers import appointment, provider_decisions, tasks, until
+from tests.helpers import appointment, billing, provider_decisions, tasks, until
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 
@@ -98,19 +99,20 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
             "tasks", "complete", task_id, "reached_confirmed", "--actor-id", "ewa"
         )
         assert confirmed.exit_code == 0, confirmed.output
-        assert confirmed.stdout.strip() == f"task {task_id} done: reached_confirmed (staff:ewa)"
+        said = f"task {task_id} done: reached_confirmed (staff:ewa via cli)"
+        assert confirmed.stdout.strip() == said
         status = await promptly("status", request.appointment_id)
         assert f"{request.appointment_id}  Confirmed" in status.stdout
         assert "client confirmed" in status.stdout and "response deadline" not in status.stdout
-        assert "staff:ewa" in status.stdout
-        # Who booked it opens the timeline.
-        assert re.search(r"staff:olga +Booked ", status.stdout), status.stdout
+        assert "staff:ewa via cli" in status.stdout
+        # Who booked it opens the timeline, named by the operator and recorded as via the CLI.
+        assert re.search(r"staff:olga via cli +Booked ", status.stdout), status.stdout
         again = await promptly("tasks", "complete", task_id, "reached")
         assert again.exit_code == 1 and "already done" in again.output
 
         acknowledged = await promptly("acknowledge", request.appointment_id, "--actor-id", "P-3")
         assert acknowledged.exit_code == 0, acknowledged.output
-        assert "provider:P-3" in acknowledged.stdout
+        assert "provider:P-3 via cli" in acknowledged.stdout
 
         naive = await promptly("reschedule", request.appointment_id, "2030-01-07T10:00:00")
         assert naive.exit_code == 2 and "UTC offset" in naive.output
@@ -131,6 +133,54 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
         assert refused.output.splitlines()[-1] == said, refused.output
         done = await promptly("tasks", "list", "--case", request.workflow_id, "--status", "done")
         assert "reached_confirmed" in done.stdout
+
+
+async def test_a_fee_decision_from_the_terminal_is_recorded_as_who_ran_it_via_the_cli(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    promptly: Promptly,
+    tmp_path: Path,
+) -> None:
+    """`waive-fee` with no actor named is the operator's own decision, via cli, in the timeline
+    and the billing record; naming a provider who is not the visit's is bad input (exit 2)
+    and records nothing, as the API's 422 (services/case_parties.py)."""
+    request = appointment(datetime.now(WARSAW) + timedelta(hours=20))
+    booking = tmp_path / "appointment.json"
+    booking.write_text(request.model_dump_json())
+    me = f"staff:{getpass.getuser()} via cli"
+    async with create_worker(dev_env.client, settings, pool=pool):
+        booked = await promptly("book", str(booking))
+        assert booked.exit_code == 0, booked.output
+        late = await promptly("cancel", request.appointment_id, "cannot come")
+        assert late.exit_code == 0 and "LateCancelled" in late.stdout, late.output
+
+        stranger = await promptly(
+            "waive-fee",
+            request.appointment_id,
+            "goodwill",
+            "--actor-kind",
+            "provider",
+            "--actor-id",
+            "P-999",
+        )
+        assert stranger.exit_code == 2, stranger.output
+        assert "P-999 is not this appointment's provider" in stranger.output
+        assert [row[0] for row in await billing(pool, request.workflow_id)] == ["late_cancel"]
+
+        waived = await promptly("waive-fee", request.appointment_id, "goodwill")
+        assert waived.exit_code == 0, waived.output
+        assert re.search(rf"decision +{re.escape(me)} +Billing: waived \(goodwill\)", waived.stdout)
+        async with pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT outcome, decided_by_kind, decided_by_id, decided_via"
+                " FROM billing_outcomes WHERE case_id = %s ORDER BY id",
+                (request.workflow_id,),
+            )
+            rows = await cursor.fetchall()
+        assert rows[-1] == ("waived", "staff", getpass.getuser(), "cli")
+        # The first line of the timeline names who booked it, the same way.
+        assert re.search(rf"{re.escape(me)} +Booked ", waived.stdout), waived.stdout
 
 
 async def test_a_repeated_command_with_its_idempotency_key_is_applied_once(
@@ -218,7 +268,9 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
         assert resumed.exit_code == 0 and f"{case}  Open" in resumed.stdout, resumed.output
         noted = await promptly("complaint", "note", case, "we called back", "--customer")
         assert noted.exit_code == 0, noted.output
-        assert "staff:cli" in noted.stdout and "we called back" in noted.stdout
+        # Nobody named: the person running the command, through the CLI.
+        assert f"staff:{getpass.getuser()} via cli" in noted.stdout
+        assert "we called back" in noted.stdout
 
         bad = await promptly("complaint", "close", case, "done", "--root-cause", "no good!")
         assert bad.exit_code == 2 and "root_cause:" in bad.output
@@ -240,7 +292,8 @@ async def test_complaint_and_inquiry_commands_spell_their_updates_as_before(
             "inquiry", "answer", asked.inquiry_id, "Yes, 9 to 13.", "--actor-id", "ewa"
         )
         assert answered.exit_code == 0, answered.output
-        assert f"{asked.inquiry_id}  Answered" in answered.stdout and "staff:ewa" in answered.stdout
+        assert f"{asked.inquiry_id}  Answered" in answered.stdout
+        assert "staff:ewa via cli" in answered.stdout
         # Times in the office's zone, to the minute, as every other command prints them.
         assert re.search(r"received \d{4}-\d\d-\d\d \d\d:\d\d Europe/Warsaw", answered.stdout)
         header, listed = await _listed(
@@ -332,7 +385,7 @@ async def test_the_desk_records_a_phone_customers_verdict_from_the_terminal(
         assert "satisfied: one call answers one question" in both.output
         told = await promptly(*complete, "--note", "thank you", "--actor-id", "ola")
         assert told.exit_code == 0, told.output
-        assert told.stdout.strip() == f"task {task_id} done: reached (staff:ola)"
+        assert told.stdout.strip() == f"task {task_id} done: reached (staff:ola via cli)"
         status = await promptly("complaint", "status", case)
         assert f"{case}  Closed" in status.stdout
         said = f"client:{customer['id']:<12} Customer satisfied with the resolution on the phone "

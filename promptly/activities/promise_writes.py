@@ -13,13 +13,13 @@ from promptly.domain.common import CaseSnapshot
 _UPSERT = """
 INSERT INTO promises (case_id, promise, case_kind, business_id, client_id, verdict,
                       promised_at, due_at, met_at, decided_at, cause, actor_kind, actor_id,
-                      revision)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                      actor_via, revision)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (case_id, promise) DO UPDATE
    SET verdict = EXCLUDED.verdict, promised_at = EXCLUDED.promised_at,
        due_at = EXCLUDED.due_at, met_at = EXCLUDED.met_at, decided_at = EXCLUDED.decided_at,
        cause = EXCLUDED.cause, actor_kind = EXCLUDED.actor_kind, actor_id = EXCLUDED.actor_id,
-       revision = EXCLUDED.revision, updated_at = now()
+       actor_via = EXCLUDED.actor_via, revision = EXCLUDED.revision, updated_at = now()
  WHERE promises.revision < EXCLUDED.revision
 """
 
@@ -45,6 +45,7 @@ async def write_promises(conn: AsyncConnection[Any], snapshot: CaseSnapshot) -> 
                     record.cause,
                     record.actor.kind.value if record.actor else None,
                     record.actor.id if record.actor else None,
+                    record.actor.via if record.actor else None,
                     record.revision,
                 )
                 for record in snapshot.promises

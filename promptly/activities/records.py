@@ -101,13 +101,14 @@ class RecordsActivities:
 
     @activity.defn
     async def record_billing(self, record: BillingRecord) -> None:
-        """Append the billing outcome of an appointment slot, once per key."""
+        """Append the billing outcome of an appointment slot, once per key, with who decided
+        and the API key (or `cli`) the decision came through (`decided_via`, the actor's via)."""
         async with self._pool.connection() as conn:
             await conn.execute(
                 """INSERT INTO billing_outcomes
                        (idempotency_key, case_id, appointment_id, client_id, outcome,
-                        decided_by_kind, decided_by_id, reason, decided_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                        decided_by_kind, decided_by_id, decided_via, reason, decided_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (idempotency_key) DO NOTHING""",
                 (
                     record.idempotency_key,
@@ -117,6 +118,7 @@ class RecordsActivities:
                     record.outcome.value,
                     record.decided_by.kind.value,
                     record.decided_by.id,
+                    record.decided_by.via,
                     record.reason,
                     record.decided_at,
                 ),
@@ -196,8 +198,10 @@ async def _keep_prepayment_flag(conn: AsyncConnection, record: BillingRecord) ->
     """A no-show flags the client; a later outcome of that same case (a waiver) clears it.
 
     Only the case that set the flag clears it, so waiving an older no-show does not lift a
-    newer one. Idempotent: a retried activity writes the same values.
+    newer one; a fee that stands keeps it. Idempotent: a retried activity writes the same values.
     """
+    if record.outcome is BillingOutcome.FEE_STANDS:
+        return
     if record.outcome is BillingOutcome.NO_SHOW:
         await conn.execute(
             """INSERT INTO clients (client_id, prepayment_required, prepayment_case_id,

@@ -4,7 +4,8 @@ command per update, spelled as the update's `Cli` says.
 
 An update command runs the workflow update with an idempotency key (`--idempotency-key`, or
 a new one printed on stderr) and prints the case after it; bad input exits 2 naming the field,
-a refusal by the case's rules exits 1 (promptly/cli/common.py).
+a refusal by the case's rules exits 1 (promptly/cli/common.py). Every command is recorded as
+the person running it, or as whom `--actor-id` names, via cli (promptly/cli/actors.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic import AwareDatetime, ValidationError
 from pydantic.fields import FieldInfo
 from temporalio.client import Client
 
+from promptly.cli.actors import ActorIdOption, cli_actor, refuse_foreign_party
 from promptly.cli.common import run_with_client
 from promptly.cli.keys import IdempotencyKeyOption, cli_update_id, command_key
 from promptly.config import Settings
@@ -140,11 +142,15 @@ def run_case_update(
     idempotency_key: str | None,
     show: ShowView,
 ) -> None:
-    """Run one update of the case's workflow, applied once per key, and show the case after."""
+    """Run one update of the case's workflow, applied once per key, and show the case after.
+    A client or provider the argument's actor names must be the case's own (exit 2)."""
     key = command_key(idempotency_key)
 
     async def action(client: Client, config: Settings) -> Any:
         handle = kind.handle(client, case_id)
+        actor = getattr(argument, "actor", None)
+        if isinstance(actor, Actor):
+            await refuse_foreign_party(client, config, kind, handle.id, actor)
         update_id = cli_update_id(key, handle.id, update.update)
         return await handle.execute_update(update.update, argument, id=update_id)
 
@@ -165,15 +171,14 @@ def add_case_commands(
 
 
 def _start_command(kind: CaseKind) -> Callable[..., None]:
-    def start(file: Path, actor_kind: ActorKind, actor_id: str) -> None:
+    def start(file: Path, actor_kind: ActorKind | None, actor_id: str | None) -> None:
+        opened_by = cli_actor(actor_kind, actor_id)  # who opened it: the case's first entry
         try:
             request = kind.request_model.model_validate_json(file.read_text())
         except ValidationError as err:
             refuse(validation_problems(err.errors()))
 
         async def action(client: Client, config: Settings) -> bool:
-            # Who opened it, as the case's first timeline entry says.
-            opened_by = Actor(kind=actor_kind, id=actor_id)
             return await create_case(client, config, kind, request, opened_by)
 
         workflow_id = kind.workflow_id(getattr(request, kind.id_field))
@@ -192,8 +197,15 @@ def _start_command(kind: CaseKind) -> Callable[..., None]:
     name = kind.request_model.__name__
     start.__signature__ = _signature(  # type: ignore[attr-defined]
         _argument("file", Path, typer.Argument(help=f"{name} as JSON")),
-        _argument("actor_kind", ActorKind, typer.Option(help="who opens it"), ActorKind.STAFF),
-        _argument("actor_id", str, typer.Option(help="their id"), "cli"),
+        _argument(
+            "actor_kind",
+            ActorKind | None,
+            typer.Option(help="who opens it, with --actor-id; default: you, as staff"),
+            None,
+        ),
+        inspect.Parameter(
+            "actor_id", inspect.Parameter.KEYWORD_ONLY, annotation=ActorIdOption, default=None
+        ),
     )
     return start
 
@@ -233,9 +245,16 @@ def _update_command(kind: CaseKind, update: CaseUpdate, show: ShowView) -> Calla
             _field_parameter(name, fields[name], spelling.defaults, spelling.flags.get(name))
         )
     if spelling.choose_actor:
-        option = typer.Option(help="who acts")
-        parameters.append(_argument("actor_kind", ActorKind, option, spelling.actor))
-    parameters.append(_argument("actor_id", str, typer.Option(help="their id"), "cli"))
+        option = typer.Option(
+            help=f"act for someone else, with --actor-id (default {spelling.actor.value} then); "
+            "default: you, as staff"
+        )
+        parameters.append(_argument("actor_kind", ActorKind | None, option, None))
+    parameters.append(
+        inspect.Parameter(
+            "actor_id", inspect.Parameter.KEYWORD_ONLY, annotation=ActorIdOption, default=None
+        )
+    )
     parameters.append(
         inspect.Parameter(
             "idempotency_key",
@@ -250,8 +269,7 @@ def _update_command(kind: CaseKind, update: CaseUpdate, show: ShowView) -> Calla
         naive = [name for name, value in values.items() if _is_naive(value)]
         if naive:
             refuse([(name, "give the UTC offset, e.g. +01:00") for name in naive])
-        kind_of_actor = params.get("actor_kind", spelling.actor)
-        values["actor"] = Actor(kind=kind_of_actor, id=params["actor_id"])
+        values["actor"] = cli_actor(params.get("actor_kind"), params["actor_id"], spelling.actor)
         try:
             argument = update.input.model_validate(values)
         except ValidationError as err:

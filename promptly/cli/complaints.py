@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from promptly.cli.actors import ActorIdOption, cli_actor
 from promptly.cli.case_commands import (
     ListLimit,
     add_case_commands,
@@ -24,7 +25,6 @@ from promptly.cli.case_commands import (
 from promptly.cli.common import settings
 from promptly.cli.keys import IdempotencyKeyOption
 from promptly.config import Settings
-from promptly.domain.common import Actor, ActorKind
 from promptly.domain.complaints.models import ComplaintStatus, ComplaintView, NoteVisibility
 from promptly.domain.readable_time import readable, readable_duration
 from promptly.domain.text_patterns import DEPARTMENT_ID
@@ -32,12 +32,6 @@ from promptly.services.case_kinds import COMPLAINT
 from promptly.services.errors import validation_problems
 
 complaint_app = typer.Typer(help="Complaints: file, inspect, act.", no_args_is_help=True)
-
-ActorId = Annotated[str, typer.Option("--actor-id", help="who acts (staff id)")]
-
-
-def _staff(actor_id: str) -> Actor:
-    return Actor(kind=ActorKind.STAFF, id=actor_id)
 
 
 def _print_view(view: ComplaintView) -> None:
@@ -96,12 +90,12 @@ def assign(
     assignee_id: Annotated[str, typer.Option(help="staff id of the new owner")],
     name: Annotated[str, typer.Option(help="their name")],
     email: Annotated[str | None, typer.Option(help="notified when given")] = None,
-    actor_id: ActorId = "cli",
+    actor_id: ActorIdOption = None,
     idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Assign the complaint to a member of staff."""
     assignee = {"id": assignee_id, "name": name, "email": email}
-    values = {"assignee": assignee, "actor": _staff(actor_id)}
+    values = {"assignee": assignee, "actor": cli_actor(None, actor_id)}
     _update(complaint_id, "assign", values, idempotency_key)
 
 
@@ -110,12 +104,12 @@ def note(
     complaint_id: str,
     text: str,
     customer: Annotated[bool, typer.Option("--customer", help="send it to the customer")] = False,
-    actor_id: ActorId = "cli",
+    actor_id: ActorIdOption = None,
     idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Add an internal note, or (--customer) a note the customer receives."""
     visibility = NoteVisibility.CUSTOMER if customer else NoteVisibility.INTERNAL
-    values = {"text": text, "visibility": visibility, "actor": _staff(actor_id)}
+    values = {"text": text, "visibility": visibility, "actor": cli_actor(None, actor_id)}
     _update(complaint_id, "add_note", values, idempotency_key)
 
 

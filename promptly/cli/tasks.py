@@ -7,9 +7,11 @@ import re
 from typing import Annotated
 
 import typer
+from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from promptly.cli import common
+from promptly.cli.actors import ActorIdOption, cli_actor, refuse_foreign_party
 from promptly.cli.keys import IdempotencyKeyOption, command_key
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind
@@ -17,6 +19,7 @@ from promptly.domain.readable_time import readable
 from promptly.domain.tasks import TaskKind
 from promptly.domain.text_patterns import BUSINESS_ID
 from promptly.services import staff_tasks, task_list
+from promptly.services.case_kinds import CASE_KINDS
 from promptly.services.errors import ServiceError
 from promptly.services.idempotency import derived_id
 from promptly.services.staff_tasks import TaskCompletion
@@ -155,16 +158,21 @@ def complete_command(
             show_default=False,
         ),
     ] = None,
-    actor_kind: Annotated[ActorKind, typer.Option(help="who did it")] = ActorKind.STAFF,
-    actor_id: Annotated[str, typer.Option(help="their id")] = "cli",
+    actor_kind: Annotated[
+        ActorKind | None,
+        typer.Option(help="act for someone else, with --actor-id; default: you, as staff"),
+    ] = None,
+    actor_id: ActorIdOption = None,
     idempotency_key: IdempotencyKeyOption = None,
 ) -> None:
     """Complete a task with its outcome; the outcome drives the case (a call's outcome runs
     record_call_outcome, waive_fee runs waive_fee, ...). What a phone client answered to the
-    message read out goes with reached: --score, or --satisfied/--not-satisfied."""
+    message read out goes with reached: --score, or --satisfied/--not-satisfied. Recorded as
+    you (staff:<OS user> via cli), or as whom --actor-kind/--actor-id name, via cli: a client
+    or provider must be the task's case's own (exit 2)."""
     from promptly.client import open_pool
 
-    actor = Actor(kind=actor_kind, id=actor_id)
+    actor = cli_actor(actor_kind, actor_id)
     completion = TaskCompletion.model_validate(
         {
             "outcome": outcome,
@@ -179,6 +187,7 @@ def complete_command(
 
     async def action(client: Client, config: Settings) -> StaffTask:
         async with open_pool(config) as pool:
+            await _refuse_foreign_party(client, config, pool, task_id, actor)
             task, _ = await staff_tasks.complete_task(
                 client, pool, config, task_id, completion, actor, update_id
             )
@@ -190,3 +199,18 @@ def complete_command(
         common.say_refused(err.reason)
         raise typer.Exit(1) from err
     typer.echo(f"task {task.id} {task.status}: {task.outcome} ({task.closed_by})")
+
+
+async def _refuse_foreign_party(
+    client: Client, config: Settings, pool: AsyncConnectionPool, task_id: int, actor: Actor
+) -> None:
+    """Exit 2 when `actor` is a client or provider the task's case is not about (an unknown
+    task is left to the completion, which says so)."""
+    if actor.kind not in (ActorKind.CLIENT, ActorKind.PROVIDER):
+        return
+    task = await task_list.load_task(pool, task_id)
+    if task is None:
+        return
+    for kind in CASE_KINDS:
+        if task.case_id.startswith(f"{kind.noun}-"):
+            await refuse_foreign_party(client, config, kind, task.case_id, actor, pool)

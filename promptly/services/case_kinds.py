@@ -56,8 +56,9 @@ class Cli:
     The input model's required fields (but the actor) are positional ARGUMENTS in model
     order; `options` names the fields given as `--field-name` instead (or as spelled in
     `flags`, e.g. `--for-answer/--not-for-answer`); any other field keeps the model's default.
-    `defaults` are the CLI's own defaults where the model has none. The actor is `actor` with
-    `--actor-id` (default `cli`); `choose_actor` adds `--actor-kind`. `by_hand`: the CLI
+    `defaults` are the CLI's own defaults where the model has none. The actor is the
+    operator (`staff:<OS user> via cli`), or `--actor-id` of kind `actor` (always via cli:
+    promptly/cli/actors.py); `choose_actor` adds `--actor-kind`. `by_hand`: the CLI
     writes this command itself (its options are not fields of the model)."""
 
     name: str | None = None  # default: the action, dashed (`check_in` → `check-in`)
@@ -197,7 +198,8 @@ def _updates(*updates: CaseUpdate) -> dict[str, CaseUpdate]:
 STAFF, CLIENT, PROVIDER = ActorKind.STAFF, ActorKind.CLIENT, ActorKind.PROVIDER
 A, C, I = AppointmentWorkflow, ComplaintWorkflow, InquiryWorkflow  # noqa: E741
 
-# Who acts when the CLI does not say: the kind is fixed, or `--actor-kind` with this default.
+# Whom `--actor-id` names: this kind, or `--actor-kind` with this default (the CLI's operator
+# when neither is given).
 BY_PROVIDER = Cli(actor=PROVIDER)
 CLIENT_OR_OTHER = Cli(actor=CLIENT, choose_actor=True)
 PROVIDER_OR_OTHER = Cli(actor=PROVIDER, choose_actor=True)

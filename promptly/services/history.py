@@ -28,6 +28,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from promptly.domain.common import CaseKind, TimelineEntry
+from promptly.services.billing_record import case_billing, client_billing
 from promptly.services.history_entries import join_entries, localized_message, localized_reply
 from promptly.services.history_models import (
     CaseExport,
@@ -120,6 +121,7 @@ async def load_case(
         timezone=timezone,
         entries=entries_out,
         promises=await case_promises(conn, case_id, zone),
+        billing=await case_billing(conn, case_id, zone),
     )
 
 
@@ -168,6 +170,7 @@ async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str)
         ],
         sms_consent=_sms_consent(consent, zone),
         replies=[localized_reply(r, zone) for r in replies],
+        billing=await client_billing(conn, client_id, zone),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from promptly.domain.readable_time import readable
+from promptly.services.billing_record import BillingRow
 from promptly.services.promise_ledger import LedgerRow
 
 
@@ -111,6 +112,8 @@ class CaseExport(BaseModel):
     entries: list[ExportedEntry]
     # The promise ledger's rows of the case: the verdicts the workflow reached.
     promises: list[LedgerRow] = []
+    # The billing record's rows of the case: each fee outcome, who decided and via which key.
+    billing: list[BillingRow] = []
 
 
 class ClientCase(BaseModel):
@@ -129,6 +132,8 @@ class ClientExport(BaseModel):
     cases: list[ClientCase]
     sms_consent: str | None = None  # e.g. "+48600100200 opted out 2026-11-30 10:00"
     replies: list[ClientReply] = []
+    # Every billing outcome of the client's visits, a purged case's too.
+    billing: list[BillingRow] = []
 
 
 def when_text(moment: datetime | None) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from jinja2 import Environment
 
 from promptly.domain.readable_time import readable_text
+from promptly.services import billing_record
 from promptly.services.history_models import (
     CaseExport,
     ClientExport,
@@ -101,6 +102,8 @@ def render_markdown(export: CaseExport) -> str:
     promises = markdown_lines(export.promises, _md)
     if promises:
         lines += ["", *promises[:-1]]
+    if billing := billing_record.markdown_lines(export.billing, _md):
+        lines += ["", *billing[:-1]]
     lines += ["", f"## Timeline ({len(export.entries)} entries)", ""]
     for number, entry in enumerate(export.entries, start=1):
         head = f"### {number}. {when_text(entry.at)} · {entry.kind} · {_md(entry.actor)}"
@@ -146,6 +149,7 @@ def render_client_markdown(export: ClientExport) -> str:
     ]
     if export.sms_consent:
         lines += [f"SMS: {export.sms_consent}.", ""]
+    lines += billing_record.markdown_lines(export.billing, _md, with_case=True)
     if export.replies:
         lines += ["Replies from the client:", ""]
         lines += [
@@ -207,6 +211,16 @@ th{background:#f3f3f3} .facts{width:auto} pre{white-space:pre-wrap;margin:.3rem 
 <tr class="verdict-{{ p.verdict }}"><td>{{ p.promise|replace("_", " ") }}</td>
 <td>{{ p.verdict }}</td><td>{{ when(p.due_at) }}</td><td>{{ when(p.met_at) }}</td>
 <td>{{ p.cause or "" }}</td><td>{{ p.actor or "" }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
+{% if export.billing %}
+<h2>Billing ({{ export.billing|length }})</h2>
+<table>
+<tr><th>outcome</th><th>decided by</th><th>via</th><th>when</th><th>reason</th></tr>
+{% for b in export.billing %}
+<tr><td>{{ b.outcome }}</td><td>{{ b.decided_by }}</td><td>{{ b.via or "-" }}</td>
+<td>{{ when(b.decided_at) }}</td><td>{{ b.reason }}</td></tr>
 {% endfor %}
 </table>
 {% endif %}

@@ -12,12 +12,13 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict
 
+from promptly.domain.common import Actor
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.readable_time import readable
 
 _COLUMNS = (
     "case_id, promise, case_kind, business_id, client_id, verdict, promised_at, due_at, "
-    "met_at, decided_at, cause, actor_kind, actor_id"
+    "met_at, decided_at, cause, actor_kind, actor_id, actor_via"
 )
 # Most rows one compliance page returns; narrow the period for more.
 MAX_ROWS = 1000
@@ -39,14 +40,20 @@ class LedgerRow(BaseModel):
     met_at: datetime | None
     decided_at: datetime | None
     cause: str | None
-    actor: str | None  # "kind:id" of who broke, waived or kept it
+    # Who broke, waived or kept it, as the timeline names actors: "staff:ewa via desk" when
+    # an API key (or `via cli`) acted for them (Actor.signature).
+    actor: str | None
 
     @classmethod
     def of(cls, row: dict[str, Any], zone: ZoneInfo | None = None) -> LedgerRow:
-        values = {k: v for k, v in row.items() if k not in ("actor_kind", "actor_id")}
+        values = {k: v for k, v in row.items() if not k.startswith("actor_")}
         if zone is not None:
             values |= {k: v.astimezone(zone) for k, v in values.items() if isinstance(v, datetime)}
-        actor = f"{row['actor_kind']}:{row['actor_id']}" if row.get("actor_kind") else None
+        actor = (
+            Actor(kind=row["actor_kind"], id=row["actor_id"], via=row.get("actor_via")).signature()
+            if row.get("actor_kind")
+            else None
+        )
         return cls(**values, actor=actor)
 
 

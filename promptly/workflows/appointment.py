@@ -320,6 +320,7 @@ class AppointmentWorkflow(AppointmentInLine):
     @report_delay.validator
     def validate_report_delay(self, command: ReportDelayInput) -> None:
         self._refuse_unless_allowed("report_delay", command.actor)
+        self._refuse_other_provider("report_delay", command.actor)
 
     @workflow.update
     async def excuse_no_show(self, command: ExcuseNoShowInput) -> AppointmentView:
@@ -368,16 +369,18 @@ class AppointmentWorkflow(AppointmentInLine):
     @waive_fee.validator
     def validate_waive_fee(self, command: WaiveFeeInput) -> None:
         self._refuse_unless_allowed("waive_fee", command.actor)
+        self._refuse_other_provider("waive_fee", command.actor)
 
     @workflow.update
     async def fee_stands(self, command: FeeStandsInput) -> AppointmentView:
-        async with self._turn(lambda: self.validate_fee_stands(command)):
+        async with self._turn(lambda: self._refuse_unless_allowed("fee_stands", command.actor)):
             await self._keep_fee(command)
             return self._view()
 
     @fee_stands.validator
     def validate_fee_stands(self, command: FeeStandsInput) -> None:
         self._refuse_unless_allowed("fee_stands", command.actor)
+        self._refuse_other_provider("fee_stands", command.actor)
 
     @workflow.query
     def status(self) -> AppointmentView:

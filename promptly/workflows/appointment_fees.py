@@ -11,7 +11,7 @@ from temporalio import workflow
 
 from promptly.workflows.appointment_sends import AppointmentSends
 from promptly.workflows.appointment_state import PREPAY_FLAG
-from promptly.workflows.patches import EXCUSE_DECISION_CLOSES_TASK
+from promptly.workflows.patches import EXCUSE_DECISION_CLOSES_TASK, FEE_STANDS_ON_RECORD
 from promptly.workflows.staff_tasks import task_key
 
 with workflow.unsafe.imports_passed_through():
@@ -107,11 +107,13 @@ class AppointmentFees(AppointmentSends):
             )
 
     async def _keep_fee(self, command: FeeStandsInput) -> None:
-        """The fee stands after the client's excuse (or a late move): the case says so, and
-        the client hears it with the reason (cases from before messages beside the plan:
-        the timeline only)."""
+        """The fee stands after the client's excuse (or a late move): the case says so, the
+        billing record keeps the decision, and the client hears it with the reason (cases from
+        before messages beside the plan: the timeline only)."""
         moving = self.case.status not in FINAL_APPOINTMENT_STATUSES
         self._update(reschedule_fee_pending=False)
+        # Keyed before the note, as every billing decision (the entry count at its decision).
+        record = self._billing_record(BillingOutcome.FEE_STANDS, command.actor, command.reason)
         self._note(TimelineKind.DECISION, command.actor, f"The fee stands: {command.reason}")
         if self._beside:
             self._start_to_client(
@@ -122,6 +124,8 @@ class AppointmentFees(AppointmentSends):
                 link_actions=[],
                 extra={"reason": command.reason, "fee_for_moving": moving},
             )
+        if workflow.patched(FEE_STANDS_ON_RECORD):
+            await self._write_billing(record)
         if not moving:
             await self._excuse_decided("fee_stands", command.reason, command.actor)
 

@@ -201,6 +201,13 @@ class AppointmentState(JournaledCase):
     def _provider(self) -> Actor:
         return Actor(kind=ActorKind.PROVIDER, id=self.case.request.provider.id)
 
+    def _refuse_other_provider(self, update: str, actor: Actor | None) -> None:
+        """A provider named for a cost decision is this visit's own. In validators only (as
+        `validate_record_call_outcome`'s time check): they do not run on replay, so stored
+        histories holding another provider's decision replay as they ran."""
+        if self._case is not None:
+            refuse(appointment_fees.party_refusal(update, self._case, actor))
+
     def _refuse_unless_allowed(self, update: str, actor: Actor | None = None) -> None:
         refuse(appointment_fees.actor_refusal(update, actor))
         if self._case is None:

@@ -185,7 +185,10 @@ class AppointmentSteps(AppointmentFees):
         )
         who = "Provider cancelled" if decision.free_reschedule else "Cancelled"
         self._set_status(decision.status, command.actor, f"{who}: {command.reason}")
-        self._promises.close(f"cancelled: {command.reason}")
+        # A fixed word: the ledger is read across every case, and a reason may say why the
+        # client cannot come (an illness); it stays in this case's timeline, which the
+        # retention purge removes. Workflow state only: no command changes, no patch.
+        self._promises.close("cancelled")
         record = self._decide_billing(decision.billing, command.actor, command.reason)
         # Nothing planned for the booked visit may reach anyone after this update returns.
         await self._cancel_sends_for_the_old_visit()

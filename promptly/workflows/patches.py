@@ -80,6 +80,9 @@ LAST_CALL_CLOSED_WHEN_UNCONFIRMED = "last-call-closed-when-unconfirmed"
 # task to pass on a message for a visit that no longer stands. Asked only in that race;
 # before it, the task was written after the change had closed the case's tasks.
 MOOT_FAILURE_NOT_HANDED_ON = "moot-failure-not-handed-on"
+# Appointments: a fee that stands (`fee_stands`) is written to the billing record as the fee
+# waivers are, with who decided and through which key. Before it, only the timeline said so.
+FEE_STANDS_ON_RECORD = "fee-stands-on-record"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

@@ -90,3 +90,18 @@ def actor_refusal(update: str, actor: Actor | None) -> str | None:
             "(acts_as)"
         )
     return None
+
+
+# The updates that change what a visit costs, where a named provider must be the visit's own.
+COST_DECISIONS = FEE_DECISIONS | {"report_delay"}
+
+
+def party_refusal(update: str, case: AppointmentCase, actor: Actor | None) -> str | None:
+    """Why `actor`, naming a provider other than this visit's, may not run `update` (a fee
+    decision or a delay), or None. Checked when a command arrives only: histories from before
+    the rule hold such decisions and replay them."""
+    if update not in COST_DECISIONS or actor is None or actor.kind is not ActorKind.PROVIDER:
+        return None
+    if actor.id == case.request.provider.id:
+        return None
+    return f"{update} refused: {actor.id} is not this visit's provider"

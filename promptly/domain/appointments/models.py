@@ -173,6 +173,9 @@ class BillingOutcome(StrEnum):
     WAIVED = "waived"
     CANCELLED_FREE = "cancelled_free"
     PROVIDER_CANCELLED = "provider_cancelled"
+    # A decision, not a state of the slot: the fee charged before it (a no-show, a late change)
+    # stands after the client's excuse. Written to the billing record only, never the case's.
+    FEE_STANDS = "fee_stands"
 
 
 class AppointmentStatus(StrEnum):
