@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from promptly.domain.readable_time import readable
+from promptly.domain.readable_time import exact
 from promptly.services.promise_ledger import LedgerRow
 
 
@@ -127,10 +127,11 @@ class ClientExport(BaseModel):
     client_id: str
     timezone: str
     cases: list[ClientCase]
-    sms_consent: str | None = None  # e.g. "+48600100200 opted out 2026-11-30 10:00"
+    sms_consent: str | None = None  # e.g. "+48600100200 opted out 2026-11-30 10:00:12 +01:00"
     replies: list[ClientReply] = []
 
 
 def when_text(moment: datetime | None) -> str:
-    """To the minute, zone named (the export's moments are in its timezone already)."""
-    return readable(moment, str(moment.tzinfo)) if moment else "-"
+    """To the second, with the UTC offset (the export's moments are in its timezone already,
+    named once in its header)."""
+    return exact(moment, str(moment.tzinfo)) if moment else "-"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from jinja2 import Environment
 
-from promptly.domain.readable_time import readable_text
+from promptly.domain.readable_time import exact, readable_text
 from promptly.services.history_models import (
     CaseExport,
     ClientExport,
@@ -19,7 +19,7 @@ from promptly.services.history_models import (
     Format,
     when_text,
 )
-from promptly.services.promise_ledger import markdown_lines
+from promptly.services.promise_ledger import LedgerRow
 
 
 def render_json(export: CaseExport | ClientExport) -> str:
@@ -98,15 +98,14 @@ def _reply_text(reply: ClientReply, escape: Escape) -> str:
 def render_markdown(export: CaseExport) -> str:
     lines = [f"# History of {_md(export.case_id)}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {_md(value)} |" for name, value in _facts(export)]
-    promises = markdown_lines(export.promises, _md)
-    if promises:
-        lines += ["", *promises[:-1]]
+    if export.promises:
+        lines += ["", *_promise_lines(export.promises)]
     lines += ["", f"## Timeline ({len(export.entries)} entries)", ""]
     for number, entry in enumerate(export.entries, start=1):
         head = f"### {number}. {when_text(entry.at)} · {entry.kind} · {_md(entry.actor)}"
         if entry.channel:
             head += f" · {entry.channel}"
-        lines += [head, "", _md(readable_text(entry.detail, export.timezone)), ""]
+        lines += [head, "", _md(readable_text(entry.detail, export.timezone, exact)), ""]
         outcome = _outcome(entry)
         if outcome:
             lines.append(f"- decision: {_md(outcome)}")
@@ -135,6 +134,27 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|!~&(){}])")
 def _md(text: str) -> str:
     """Plain text for a Markdown line: specials escaped, line breaks folded."""
     return _MD_SPECIAL.sub(r"\\\1", " ".join(text.splitlines()))
+
+
+def _promise_lines(rows: list[LedgerRow]) -> list[str]:
+    """The "Promises" section: the ledger's verdicts, times as the export's other times."""
+    lines = [
+        f"## Promises ({len(rows)})",
+        "",
+        "| promise | verdict | due | met | cause | actor |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [
+            row.promise.replace("_", " "),
+            row.verdict,
+            when_text(row.due_at),
+            when_text(row.met_at),
+            row.cause or "",
+            row.actor or "",
+        ]
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    return lines
 
 
 def render_client_markdown(export: ClientExport) -> str:
@@ -243,7 +263,7 @@ def render_html(export: CaseExport) -> str:
         facts=_facts(export),
         when=when_text,
         outcome=_outcome,
-        readable_detail=lambda detail: readable_text(detail, export.timezone),
+        readable_detail=lambda detail: readable_text(detail, export.timezone, exact),
         task_text=lambda task: _task_text(task, str),
         message_text=lambda message: _message_text(message, str),
         reply_text=lambda reply: _reply_text(reply, str),
