@@ -1,16 +1,25 @@
-"""What a compliance reader sees in a rendered export (Markdown, HTML, JSON), on export
-models built by hand: times to the second with their UTC offset. The same models `load_case`
-fills from PostgreSQL (tests/test_history_export.py)."""
+"""What a compliance reader sees in a rendered export (Markdown, HTML, JSON, the client's
+Markdown), on export models built by hand: times to the second with their UTC offset, the
+delivery receipt's time and the provider's id. The same models `load_case` and `load_client`
+fill from PostgreSQL (tests/test_history_export.py, tests/test_history_replies.py)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from promptly.domain.readable_time import exact, readable, readable_text
-from promptly.services.history_models import CaseExport, ExportedEntry, Format
-from promptly.services.history_render import render_case
+from promptly.services.history_models import (
+    CaseExport,
+    ClientCase,
+    ClientExport,
+    ExportedEntry,
+    ExportedMessage,
+    Format,
+)
+from promptly.services.history_render import render_case, render_client_markdown
 from promptly.services.promise_ledger import LedgerRow
 
 WARSAW = "Europe/Warsaw"
@@ -38,6 +47,56 @@ def case(
         details={},
         timezone=WARSAW,
         entries=list(entries),
+    )
+
+
+def message(channel: str, **changes: Any) -> ExportedMessage:
+    fields: dict[str, Any] = {
+        "message_id": 21,
+        "template": "confirmation",
+        "channel": channel,
+        "recipient_role": "client",
+        "recipient": "+48600100200" if channel != "email" else "anna@example.com",
+        "locale": "pl",
+        "subject": "Wizyta zarezerwowana: środa, 2 grudnia 2026, 02:48",
+        "body": "Twoja wizyta: sroda 2 grudnia, 02:48. Potwierdz: [confirm link, token ab12]\n",
+        "status": "sent",
+        "attempts": 1,
+        "last_error": None,
+        "requested_at": at(2026, 12, 2, 1, 18, 7),
+        "sent_at": at(2026, 12, 2, 1, 19, 3),
+    }
+    return ExportedMessage(**(fields | changes))
+
+
+def message_entry(sent: ExportedMessage) -> ExportedEntry:
+    return ExportedEntry(
+        seq=3,
+        at=sent.requested_at,
+        kind="message",
+        actor="system:promptly",
+        detail="Confirmation sent",
+        channel=sent.channel,
+        data={"template": sent.template, "message_id": sent.message_id},
+        message=sent,
+    )
+
+
+def client_export(*messages: ExportedMessage) -> ClientExport:
+    return ClientExport(
+        client_id="C-17",
+        timezone=WARSAW,
+        cases=[
+            ClientCase(
+                case_id="appointment-X-1",
+                kind="appointment",
+                business_id="X-1",
+                status="Booked",
+                created_at=at(2026, 12, 2, 1, 18, 7),
+                starts_at=None,
+                messages=list(messages),
+            )
+        ],
     )
 
 
@@ -113,3 +172,32 @@ def test_exact_times_name_the_offset_in_every_zone() -> None:
     assert readable_text("due 2026-07-01T12:00:05Z", WARSAW, exact) == (
         "due 2026-07-01 14:00:05 +02:00"
     )
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def test_a_delivery_receipt_shows_when_it_came_and_the_providers_message_id() -> None:
+    sms = message(
+        "sms",
+        provider_message_id="SM0123456789abcdef0123456789abcdef",
+        delivery_status="undelivered",
+        delivery_error_code="30003",
+        delivery_updated_at=at(2026, 12, 2, 1, 19, 44),
+    )
+    line = (
+        "message 21 to client +48600100200 via sms (pl): sent, requested 2026-12-02 02:18:07 "
+        "+01:00, sent 2026-12-02 02:19:03 +01:00, provider id SM0123456789abcdef0123456789abcdef, "
+        "receipt: undelivered (30003) at 2026-12-02 02:19:44 +01:00"
+    )
+    md = render_case(case((message_entry(sms),)), Format.MD)
+    assert f"- {line}" in md
+    assert line in render_case(case((message_entry(sms),)), Format.HTML)
+    exported = json.loads(render_case(case((message_entry(sms),)), Format.JSON))["entries"][0]
+    assert exported["message"]["provider_message_id"] == "SM0123456789abcdef0123456789abcdef"
+    assert exported["message"]["delivery_updated_at"] == "2026-12-02T02:19:44+01:00"
+    client_md = render_client_markdown(client_export(sms))
+    assert (
+        "| 2026-12-02 02:19:03 +01:00 | SM0123456789abcdef0123456789abcdef | undelivered "
+        "\\(30003\\) at 2026-12-02 02:19:44 +01:00 |"
+    ) in client_md

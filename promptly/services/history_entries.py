@@ -83,6 +83,11 @@ def localized_message(message: ExportedMessage, zone: ZoneInfo) -> ExportedMessa
         update={
             "requested_at": message.requested_at.astimezone(zone),
             "sent_at": message.sent_at.astimezone(zone) if message.sent_at else None,
+            "delivery_updated_at": (
+                message.delivery_updated_at.astimezone(zone)
+                if message.delivery_updated_at
+                else None
+            ),
         }
     )
 

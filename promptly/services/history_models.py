@@ -41,6 +41,11 @@ class ExportedMessage(BaseModel):
     # The provider's delivery receipt (SMS: delivered, undelivered, failed) and its error code.
     delivery_status: str | None = None
     delivery_error_code: str | None = None
+    # When that receipt came (a read-out call's: when the desk recorded its outcome).
+    delivery_updated_at: datetime | None = None
+    # The provider's id of the message (Twilio's MessageSid `SM…`, SendGrid's message id;
+    # `task:<id>` for a call task, `outbox:<id>` without a provider); None until handed over.
+    provider_message_id: str | None = None
     # Why a message that did not reach its client was not passed on: the case had moved past
     # it (the visit cancelled or moved, the inquiry answered).
     delivery_moot: str | None = None

@@ -73,11 +73,13 @@ def _task_text(task: ExportedTask, escape: Escape) -> str:
 
 
 def _message_text(message: ExportedMessage, escape: Escape) -> str:
+    provider_id = message.provider_message_id
     return (
         f"message {message.message_id} to {message.recipient_role} "
         f"{escape(message.recipient)} via {message.channel} ({message.locale}): "
         f"{message.status}, requested {when_text(message.requested_at)}"
         + (f", sent {when_text(message.sent_at)}" if message.sent_at else "")
+        + (f", provider id {escape(provider_id)}" if provider_id else "")
         + (f", last error: {escape(message.last_error)}" if message.last_error else "")
         + (f", receipt: {_receipt(message)}" if message.delivery_status else "")
         + (f", not passed on: {message.delivery_moot}" if message.delivery_moot else "")
@@ -85,9 +87,14 @@ def _message_text(message: ExportedMessage, escape: Escape) -> str:
 
 
 def _receipt(message: ExportedMessage) -> str:
-    """The provider's delivery receipt: `undelivered (30003)`; empty when none came."""
-    return (message.delivery_status or "") + (
-        f" ({message.delivery_error_code})" if message.delivery_error_code else ""
+    """The provider's delivery receipt and when it came:
+    `undelivered (30003) at 2026-12-02 10:19:44 +01:00`; empty when none came."""
+    if not message.delivery_status:
+        return ""
+    return (
+        message.delivery_status
+        + (f" ({message.delivery_error_code})" if message.delivery_error_code else "")
+        + (f" at {when_text(message.delivery_updated_at)}" if message.delivery_updated_at else "")
     )
 
 
@@ -185,8 +192,9 @@ def render_client_markdown(export: ClientExport) -> str:
         lines.append("")
         if case.messages:
             lines += [
-                "| requested | template | channel | to | subject | status | receipt |",
-                "|---" * 7 + "|",
+                "| requested | template | channel | to | subject | status | sent | provider id "
+                "| receipt |",
+                "|---" * 9 + "|",
             ]
             for m in case.messages:
                 cells = [
@@ -196,6 +204,8 @@ def render_client_markdown(export: ClientExport) -> str:
                     f"{m.recipient_role} {m.recipient}",
                     m.subject,
                     m.status,
+                    when_text(m.sent_at) if m.sent_at else "",
+                    m.provider_message_id or "",
                     _receipt(m),
                 ]
                 lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
