@@ -1,7 +1,8 @@
 """What a compliance reader sees in a rendered export (Markdown, HTML, JSON, the client's
 Markdown), on export models built by hand: times to the second with their UTC offset, the
-delivery receipt's time and the provider's id. The same models `load_case` and `load_client`
-fill from PostgreSQL (tests/test_history_export.py, tests/test_history_replies.py)."""
+delivery receipt's time and the provider's id, no subject where none was sent. The same
+models `load_case` and `load_client` fill from PostgreSQL (tests/test_history_export.py,
+tests/test_history_replies.py)."""
 
 from __future__ import annotations
 
@@ -175,6 +176,31 @@ def test_exact_times_name_the_offset_in_every_zone() -> None:
 
 
 # --- messages ------------------------------------------------------------------------------
+
+
+def test_an_sms_is_exported_without_the_subject_it_never_carried() -> None:
+    sms, email = message("sms"), message("email", message_id=22)
+    md = render_case(case((message_entry(sms),)), Format.MD)
+    assert "Wizyta zarezerwowana" not in md
+    assert "  > Twoja wizyta: sroda 2 grudnia, 02:48." in md
+    html = render_case(case((message_entry(sms),)), Format.HTML)
+    assert "Wizyta zarezerwowana" not in html and "<strong>" not in html
+    exported = json.loads(render_case(case((message_entry(sms),)), Format.JSON))
+    assert exported["entries"][0]["message"]["sent_subject"] is None
+    # A call read out has none either; an email has its subject line above the body.
+    call = message("phone", message_id=23, recipient="+48600100200")
+    assert "Wizyta zarezerwowana" not in render_case(case((message_entry(call),)), Format.MD)
+    email_md = render_case(case((message_entry(email),)), Format.MD)
+    assert "  > **Wizyta zarezerwowana: środa, 2 grudnia 2026, 02:48**" in email_md
+    assert "<strong>Wizyta zarezerwowana" in render_case(case((message_entry(email),)), Format.HTML)
+    # The client's export: a subject cell only for the email.
+    rows = {
+        line.split(" | ")[2]: line
+        for line in render_client_markdown(client_export(sms, email)).splitlines()
+        if "| confirmation |" in line
+    }
+    assert "Wizyta zarezerwowana" not in rows["sms"]
+    assert "Wizyta zarezerwowana" in rows["email"]
 
 
 def test_a_delivery_receipt_shows_when_it_came_and_the_providers_message_id() -> None:

@@ -112,7 +112,8 @@ def _message_entry(message: ExportedMessage, zone: ZoneInfo) -> ExportedEntry:
         at=message.requested_at.astimezone(zone),
         kind="message",
         actor=SYSTEM.signature(),
-        detail=f"{message.subject} ({message.recipient_role}, {message.channel})",
+        detail=f"{message.sent_subject or message.template} "
+        f"({message.recipient_role}, {message.channel})",
         channel=message.channel,
         data={"template": message.template},
         message=localized_message(message, zone),

@@ -8,8 +8,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
+from promptly.domain.common import Channel
 from promptly.domain.readable_time import exact
 from promptly.services.promise_ledger import LedgerRow
 
@@ -21,7 +22,10 @@ class Format(StrEnum):
 
 
 class ExportedMessage(BaseModel):
-    """A row of the `messages` ledger: what went to whom, on which channel, and its fate."""
+    """A row of the `messages` ledger: what went to whom, on which channel, and its fate.
+
+    `subject` is the ledger's title of the message: an email's subject line, but no part of
+    what an SMS or a phone call carried (`sent_subject`: what the client received of it)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -49,6 +53,12 @@ class ExportedMessage(BaseModel):
     # Why a message that did not reach its client was not passed on: the case had moved past
     # it (the visit cancelled or moved, the inquiry answered).
     delivery_moot: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sent_subject(self) -> str | None:
+        """The subject line the recipient received: only an email has one."""
+        return self.subject if self.channel == Channel.EMAIL else None
 
 
 class ExportedTask(BaseModel):

@@ -122,8 +122,11 @@ def render_markdown(export: CaseExport) -> str:
             lines.append(f"- {_task_text(entry.task, _md)}")
         if entry.message:
             message = entry.message
-            lines.append(f"- {_message_text(message, _md)}")
-            lines += ["", f"  > **{_md(message.subject)}**", "  >"]
+            lines += [f"- {_message_text(message, _md)}", ""]
+            # What reached the recipient: an email's subject and body, an SMS's text, the
+            # words read out on a call (their ledger title was never sent: no subject).
+            if message.sent_subject is not None:
+                lines += [f"  > **{_md(message.sent_subject)}**", "  >"]
             lines += [f"  > {_md(line)}".rstrip() for line in message.body.splitlines()]
         if entry.reply:
             lines += [f"- {_reply_text(entry.reply, _md)}", ""]
@@ -202,7 +205,7 @@ def render_client_markdown(export: ClientExport) -> str:
                     m.template,
                     m.channel,
                     f"{m.recipient_role} {m.recipient}",
-                    m.subject,
+                    m.sent_subject or "",  # an SMS or a call has none
                     m.status,
                     when_text(m.sent_at) if m.sent_at else "",
                     m.provider_message_id or "",
@@ -252,9 +255,9 @@ th{background:#f3f3f3} .facts{width:auto} pre{white-space:pre-wrap;margin:.3rem 
 {% if entry.task %}<br>{{ task_text(entry.task) }}{% endif %}
 {% if entry.message %}{% set m = entry.message %}
 <br>{{ message_text(m) }}
-<pre><strong>{{ m.subject }}</strong>
+<pre>{% if m.sent_subject is not none %}<strong>{{ m.sent_subject }}</strong>
 
-{{ m.body }}</pre>
+{% endif %}{{ m.body }}</pre>
 {% endif %}
 {% if entry.reply %}<br>{{ reply_text(entry.reply) }}
 <pre>{{ entry.reply.body }}</pre>
