@@ -1,8 +1,8 @@
 """What a compliance reader sees in a rendered export (Markdown, HTML, JSON, the client's
 Markdown), on export models built by hand: times to the second with their UTC offset, the
-delivery receipt's time and the provider's id, no subject where none was sent. The same
-models `load_case` and `load_client` fill from PostgreSQL (tests/test_history_export.py,
-tests/test_history_replies.py)."""
+delivery receipt's time and the provider's id, no subject where none was sent, an inquiry's
+question. The same models `load_case` and `load_client` fill from PostgreSQL
+(tests/test_history_export.py, tests/test_history_replies.py, tests/test_inquiry.py)."""
 
 from __future__ import annotations
 
@@ -227,3 +227,29 @@ def test_a_delivery_receipt_shows_when_it_came_and_the_providers_message_id() ->
         "| 2026-12-02 02:19:03 +01:00 | SM0123456789abcdef0123456789abcdef | undelivered "
         "\\(30003\\) at 2026-12-02 02:19:44 +01:00 |"
     ) in client_md
+
+
+# --- what the client wrote -------------------------------------------------------------------
+
+
+def test_an_inquirys_question_is_in_its_first_entry_as_the_customer_wrote_it() -> None:
+    question = "How much is physio?\nAnd do you take <b>cards</b>?"
+    received = ExportedEntry(
+        seq=0,
+        at=at(2026, 12, 2, 9, 0, 1),
+        kind="status",
+        actor="client:C-17 via crm",
+        detail="Inquiry received via email: Prices; answer due 2026-12-03T09:00:01+00:00",
+        data={"status": "Open", "question": question},
+    )
+    export = case((received,), kind="inquiry")
+    md = render_case(export, Format.MD)
+    assert "- question:\n\n  > How much is physio?\n  > And do you take \\<b\\>cards\\</b\\>?" in md
+    html = render_case(export, Format.HTML)
+    assert (
+        "question:\n<pre>How much is physio?\nAnd do you take &lt;b&gt;cards&lt;/b&gt;?</pre>"
+        in (html)
+    )
+    assert json.loads(render_case(export, Format.JSON))["entries"][0]["data"]["question"] == (
+        question
+    )

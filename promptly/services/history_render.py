@@ -98,6 +98,20 @@ def _receipt(message: ExportedMessage) -> str:
     )
 
 
+# What the client wrote, as a case's first entry keeps it in its data: an inquiry's question
+# (a complaint's description, once its first entry keeps it).
+_CLIENTS_WORDS = {"question": "question", "description": "description"}
+
+
+def _clients_words(entry: ExportedEntry) -> list[tuple[str, str]]:
+    """(label, text) of each text of the client's an entry keeps in its data."""
+    return [
+        (label, value)
+        for key, label in _CLIENTS_WORDS.items()
+        if isinstance(value := entry.data.get(key), str) and value
+    ]
+
+
 def _reply_text(reply: ClientReply, escape: Escape) -> str:
     return f"reply: {reply.intent} → {escape(reply.outcome or 'pending')}"
 
@@ -118,6 +132,10 @@ def render_markdown(export: CaseExport) -> str:
             lines.append(f"- decision: {_md(outcome)}")
         if entry.reason:
             lines.append(f"- reason: {_md(entry.reason)}")
+        for label, text in _clients_words(entry):
+            lines += [f"- {label}:", ""]
+            lines += [f"  > {_md(line)}".rstrip() for line in text.splitlines()]
+            lines.append("")
         if entry.task:
             lines.append(f"- {_task_text(entry.task, _md)}")
         if entry.message:
@@ -252,6 +270,9 @@ th{background:#f3f3f3} .facts{width:auto} pre{white-space:pre-wrap;margin:.3rem 
 <td>{{ readable_detail(entry.detail) }}
 {% if outcome(entry) %}<br>decision: {{ outcome(entry) }}{% endif %}
 {% if entry.reason %}<br>reason: {{ entry.reason }}{% endif %}
+{% for label, text in clients_words(entry) %}<br>{{ label }}:
+<pre>{{ text }}</pre>
+{% endfor %}
 {% if entry.task %}<br>{{ task_text(entry.task) }}{% endif %}
 {% if entry.message %}{% set m = entry.message %}
 <br>{{ message_text(m) }}
@@ -277,6 +298,7 @@ def render_html(export: CaseExport) -> str:
         when=when_text,
         outcome=_outcome,
         readable_detail=lambda detail: readable_text(detail, export.timezone, exact),
+        clients_words=_clients_words,
         task_text=lambda task: _task_text(task, str),
         message_text=lambda message: _message_text(message, str),
         reply_text=lambda reply: _reply_text(reply, str),
