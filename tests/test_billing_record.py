@@ -79,7 +79,7 @@ async def test_a_fee_decision_keeps_the_key_that_entered_it_and_the_exports_list
     refused = await api.post(f"{base}/waive_fee", json=other, headers=ADMIN_KEY)
     assert refused.status_code == 422, refused.text
     # The workflow's validator refuses it too, for a caller that reaches Temporal directly.
-    handle = dev_env.client.get_workflow_handle_for(AppointmentWorkflow.run, request.workflow_id)
+    handle = dev_env.client.get_workflow_handle(request.workflow_id)
     stranger = Actor(kind=ActorKind.PROVIDER, id="P-999")
     with pytest.raises(WorkflowUpdateFailedError) as raised:
         await handle.execute_update(

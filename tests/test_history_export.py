@@ -27,7 +27,7 @@ from promptly.domain.appointments.models import (
     CallOutcome,
     RecordCallOutcomeInput,
 )
-from promptly.domain.readable_time import readable
+from promptly.domain.readable_time import exact
 from promptly.services.appointments import book
 from promptly.services.history import CaseNotFound, load_case, load_client
 from promptly.services.history_models import Format
@@ -114,7 +114,8 @@ async def test_live_and_archived_exports_are_the_same_readable_history(
 
     md = live[Format.MD]
     assert "## Promises (5)" in md and "| provider ack within 24h | broken |" in md
-    booked_local = readable(final.timeline[0].at, str(office))  # office time, to the minute
+    booked_local = exact(final.timeline[0].at, str(office))  # office time, to the second
+    assert "| times in | America/New\\_York |" in md  # the zone, named once (Markdown-escaped)
     assert f"### 1. {booked_local} · status · system:promptly" in md
     assert "- decision: Unconfirmed → NoShow" in md
     reminder = next(m for m in sent if m["template"] == "reminder")

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 
 import pytest
 from typer.testing import CliRunner
 
 from promptly.cli.main import app
 from promptly.config import ApiRole
+from promptly.domain.readable_time import exact
 from tests.api_support import STAFF_KEY, key
-from tests.helpers import tasks, until
+from tests.helpers import messages, tasks, until
 from tests.test_sms_replies import Stack, _handed_over
 from tests.test_sms_replies import stack as sms_stack
 
@@ -78,19 +80,44 @@ async def test_an_undelivered_sms_reads_so_in_the_client_export_and_the_case_htm
     appointment_id, phone, _ = await stack.book(client_id=client_id)
     case_id = f"appointment-{appointment_id}"
     [sms] = await _handed_over(stack, case_id, "SMS", "confirmation")
-    await stack.receipt(phone, sms["provider_id"], "undelivered", "30003")
+    sid = sms["provider_id"]
+    await stack.receipt(phone, sid, "undelivered", "30003")
     await _handed_over(stack, case_id, "email", "undelivered_sms")
+    # When the receipt came and the SMS's Twilio id, as the ledger holds them, office time to
+    # the second; the SMS's text with no subject (Twilio's Body has none).
+    [sms] = [r for r in await messages(stack.pool, case_id) if r["provider_id"] == sid]
+    zone = stack.settings.office_timezone
+    receipt = f"undelivered (30003) at {exact(sms['delivery_updated_at'], zone)}"
 
     client_md = await stack.http.get(
         f"/history/clients/{client_id}", params={"format": "md"}, headers=COMPLIANCE_KEY
     )
-    assert "| status | receipt |" in client_md.text
+    assert "| status | sent | provider id | receipt |" in client_md.text
     [row] = [line for line in client_md.text.splitlines() if "| confirmation | sms |" in line]
-    assert row.endswith("| undelivered \\(30003\\) |"), row  # Markdown-escaped parentheses
-    html = await stack.http.get(
-        f"/history/cases/{appointment_id}", params={"format": "html"}, headers=COMPLIANCE_KEY
-    )
-    assert "receipt: undelivered (30003)" in html.text
+    escaped = receipt.replace("(", "\\(").replace(")", "\\)")  # Markdown's parentheses
+    assert row.endswith(f"| {sid} | {escaped} |"), row
+    assert f"| {exact(sms['sent_at'], zone)} |" in row and sms["subject"] not in row
+    path = f"/history/cases/{appointment_id}"
+    html = await stack.http.get(path, params={"format": "html"}, headers=COMPLIANCE_KEY)
+    assert f"provider id {sid}, receipt: {receipt}" in html.text
+    markdown = await stack.http.get(path, params={"format": "md"}, headers=COMPLIANCE_KEY)
+    assert f"provider id {sid}, receipt: {receipt}" in markdown.text
+    # Below the SMS's line, its text alone: no subject line above it, in either format.
+    lines = markdown.text.splitlines()
+    [at] = [n for n, line in enumerate(lines) if f"provider id {sid}" in line]
+    assert lines[at + 1] == "" and lines[at + 2].startswith("  > ")
+    assert not lines[at + 2].startswith("  > **") and "**" not in lines[at + 2]
+    sent_text = html.text.split(f"provider id {sid}", 1)[1].split("</pre>", 1)[0]
+    assert "<pre>" in sent_text and "<strong>" not in sent_text
+    history = (await stack.http.get(path, headers=COMPLIANCE_KEY)).json()
+    [exported] = [
+        e["message"]
+        for e in history["entries"]
+        if e["message"] and e["message"]["message_id"] == sms["id"]
+    ]
+    assert exported["provider_message_id"] == sid and exported["sent_subject"] is None
+    received = sms["delivery_updated_at"].replace(microsecond=0)  # the API answers to the second
+    assert datetime.fromisoformat(exported["delivery_updated_at"]) == received
 
     # The terminal says what the API says, and a client with no case is an error in both.
     env = {"PROMPTLY_DATABASE_URL": stack.settings.database_url}

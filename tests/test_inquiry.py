@@ -4,6 +4,7 @@ with the real activities: what the customer and the staff receive, and when."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,8 @@ from promptly.domain.complaints.models import (
 from promptly.domain.inquiries.models import AnswerInquiryInput, InquiryStatus, PromoteInquiryInput
 from promptly.services.complaints import complaint_handle, file_complaint
 from promptly.services.history import CaseAmbiguous, load_case
+from promptly.services.history_models import Format
+from promptly.services.history_render import render_case
 from promptly.services.inquiries import record_inquiry
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
@@ -102,6 +105,12 @@ async def test_an_inquiry_is_acknowledged_at_once_and_the_answer_is_sent_to_the_
     async with pool.connection() as conn:
         exported = await load_case(conn, request.inquiry_id, "Europe/Warsaw")
     assert exported.case_id == request.workflow_id and exported.status == "Answered"
+    # The customer's question, as they wrote it, is in the first entry compliance reads.
+    received = json.loads(render_case(exported, Format.JSON))["entries"][0]
+    assert received["detail"].startswith(f"Inquiry received via email: {request.subject}")
+    assert received["data"]["question"] == request.question
+    assert f"- question:\n\n  > {request.question}\n" in render_case(exported, Format.MD)
+    assert f"<pre>{request.question}</pre>" in render_case(exported, Format.HTML)
 
 
 async def test_a_customer_who_prefers_sms_gets_the_answer_itself_by_sms(

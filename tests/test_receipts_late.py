@@ -27,6 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 from promptly.api.app import create_app
 from promptly.config import ApiRole, Settings
 from promptly.domain.moot_messages import message_round
+from promptly.domain.readable_time import exact
 from promptly.domain.sms import DeliveryStatus, receipt_replaces
 from promptly.services.delivery_receipts import KEPT, record_early_receipt, record_receipt
 from promptly.services.waiting_inbound import (
@@ -159,9 +160,11 @@ async def test_an_undelivered_sms_of_a_cancelled_visit_is_not_passed_on(stack: R
         f"/history/cases/{appointment_id}?format=md", headers=key(ApiRole.COMPLIANCE)
     )
     assert history.status_code == 200, history.text
+    received = exact(row["delivery_updated_at"], stack.settings.office_timezone)
     assert (
-        "receipt: undelivered (30003), not passed on: the appointment is Cancelled" in history.text
-    )
+        f"provider id {sid}, receipt: undelivered (30003) at {received}, "
+        "not passed on: the appointment is Cancelled"
+    ) in history.text
 
 
 async def test_an_undelivered_sms_sent_for_the_visits_old_time_is_not_passed_on(

@@ -5,7 +5,6 @@ so it stays the one trace of who entered a fee decision."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +14,6 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict
 
 from promptly.domain.common import Actor
-from promptly.domain.readable_time import readable
 
 _SELECT = (
     "SELECT case_id, outcome, decided_by_kind, decided_by_id, decided_via, decided_at, reason"
@@ -69,33 +67,3 @@ async def _rows(
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, (key,))
         return [BillingRow.of(row, zone) for row in await cur.fetchall()]
-
-
-def markdown_lines(
-    rows: list[BillingRow], escape: Callable[[str], str], *, with_case: bool = False
-) -> list[str]:
-    """The export's "Billing" section: outcome, decided by, via, when, reason (and the case,
-    in a client's export); nothing when there is no outcome."""
-    if not rows:
-        return []
-    columns = ["outcome", "decided by", "via", "when", "reason"]
-    if with_case:
-        columns.insert(0, "case")
-    lines = [
-        f"## Billing ({len(rows)})",
-        "",
-        "| " + " | ".join(columns) + " |",
-        "|---" * len(columns) + "|",
-    ]
-    for row in rows:
-        cells = [
-            row.outcome,
-            row.decided_by,
-            row.via or "-",
-            readable(row.decided_at, str(row.decided_at.tzinfo)),
-            row.reason,
-        ]
-        if with_case:
-            cells.insert(0, row.case_id)
-        lines.append("| " + " | ".join(escape(c) for c in cells) + " |")
-    return [*lines, ""]

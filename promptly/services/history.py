@@ -235,14 +235,15 @@ async def _live(client: Client, case_id: str) -> tuple[str, int, list[TimelineEn
 
 
 # The models' fields are the ledger's, the task table's and the replies' columns, but for the
-# row id.
-_MESSAGE_COLUMNS = [name for name in ExportedMessage.model_fields if name != "message_id"]
+# row id and the provider's id of a message (`provider_id` of a case is its practitioner's).
+_RENAMED = {"message_id": "id", "provider_message_id": "provider_id"}
+_MESSAGE_COLUMNS = {name: _RENAMED.get(name, name) for name in ExportedMessage.model_fields}
 _TASK_COLUMNS = [name for name in ExportedTask.model_fields if name != "task_id"]
 _REPLIES = f"SELECT {', '.join(ClientReply.model_fields)} FROM inbound_messages"
 
 
 def _message(row: dict[str, Any]) -> ExportedMessage:
-    return ExportedMessage(message_id=row["id"], **{k: row[k] for k in _MESSAGE_COLUMNS})
+    return ExportedMessage(**{field: row[column] for field, column in _MESSAGE_COLUMNS.items()})
 
 
 def _task(row: dict[str, Any]) -> ExportedTask:

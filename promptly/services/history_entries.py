@@ -83,6 +83,11 @@ def localized_message(message: ExportedMessage, zone: ZoneInfo) -> ExportedMessa
         update={
             "requested_at": message.requested_at.astimezone(zone),
             "sent_at": message.sent_at.astimezone(zone) if message.sent_at else None,
+            "delivery_updated_at": (
+                message.delivery_updated_at.astimezone(zone)
+                if message.delivery_updated_at
+                else None
+            ),
         }
     )
 
@@ -107,7 +112,8 @@ def _message_entry(message: ExportedMessage, zone: ZoneInfo) -> ExportedEntry:
         at=message.requested_at.astimezone(zone),
         kind="message",
         actor=SYSTEM.signature(),
-        detail=f"{message.subject} ({message.recipient_role}, {message.channel})",
+        detail=f"{message.sent_subject or message.template} "
+        f"({message.recipient_role}, {message.channel})",
         channel=message.channel,
         data={"template": message.template},
         message=localized_message(message, zone),

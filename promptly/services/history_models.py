@@ -8,9 +8,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
-from promptly.domain.readable_time import readable
+from promptly.domain.common import Channel
+from promptly.domain.readable_time import exact
 from promptly.services.billing_record import BillingRow
 from promptly.services.promise_ledger import LedgerRow
 
@@ -22,7 +23,10 @@ class Format(StrEnum):
 
 
 class ExportedMessage(BaseModel):
-    """A row of the `messages` ledger: what went to whom, on which channel, and its fate."""
+    """A row of the `messages` ledger: what went to whom, on which channel, and its fate.
+
+    `subject` is the ledger's title of the message: an email's subject line, but no part of
+    what an SMS or a phone call carried (`sent_subject`: what the client received of it)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -42,9 +46,20 @@ class ExportedMessage(BaseModel):
     # The provider's delivery receipt (SMS: delivered, undelivered, failed) and its error code.
     delivery_status: str | None = None
     delivery_error_code: str | None = None
+    # When that receipt came (a read-out call's: when the desk recorded its outcome).
+    delivery_updated_at: datetime | None = None
+    # The provider's id of the message (Twilio's MessageSid `SM…`, SendGrid's message id;
+    # `task:<id>` for a call task, `outbox:<id>` without a provider); None until handed over.
+    provider_message_id: str | None = None
     # Why a message that did not reach its client was not passed on: the case had moved past
     # it (the visit cancelled or moved, the inquiry answered).
     delivery_moot: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sent_subject(self) -> str | None:
+        """The subject line the recipient received: only an email has one."""
+        return self.subject if self.channel == Channel.EMAIL else None
 
 
 class ExportedTask(BaseModel):
@@ -130,12 +145,13 @@ class ClientExport(BaseModel):
     client_id: str
     timezone: str
     cases: list[ClientCase]
-    sms_consent: str | None = None  # e.g. "+48600100200 opted out 2026-11-30 10:00"
+    sms_consent: str | None = None  # e.g. "+48600100200 opted out 2026-11-30 10:00:12 +01:00"
     replies: list[ClientReply] = []
     # Every billing outcome of the client's visits, a purged case's too.
     billing: list[BillingRow] = []
 
 
 def when_text(moment: datetime | None) -> str:
-    """To the minute, zone named (the export's moments are in its timezone already)."""
-    return readable(moment, str(moment.tzinfo)) if moment else "-"
+    """To the second, with the UTC offset (the export's moments are in its timezone already,
+    named once in its header)."""
+    return exact(moment, str(moment.tzinfo)) if moment else "-"

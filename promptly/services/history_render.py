@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from jinja2 import Environment
 
-from promptly.domain.readable_time import readable_text
-from promptly.services import billing_record
+from promptly.domain.readable_time import exact, readable_text
+from promptly.services.billing_record import BillingRow
 from promptly.services.history_models import (
     CaseExport,
     ClientExport,
@@ -20,7 +20,7 @@ from promptly.services.history_models import (
     Format,
     when_text,
 )
-from promptly.services.promise_ledger import markdown_lines
+from promptly.services.promise_ledger import LedgerRow
 
 
 def render_json(export: CaseExport | ClientExport) -> str:
@@ -74,11 +74,13 @@ def _task_text(task: ExportedTask, escape: Escape) -> str:
 
 
 def _message_text(message: ExportedMessage, escape: Escape) -> str:
+    provider_id = message.provider_message_id
     return (
         f"message {message.message_id} to {message.recipient_role} "
         f"{escape(message.recipient)} via {message.channel} ({message.locale}): "
         f"{message.status}, requested {when_text(message.requested_at)}"
         + (f", sent {when_text(message.sent_at)}" if message.sent_at else "")
+        + (f", provider id {escape(provider_id)}" if provider_id else "")
         + (f", last error: {escape(message.last_error)}" if message.last_error else "")
         + (f", receipt: {_receipt(message)}" if message.delivery_status else "")
         + (f", not passed on: {message.delivery_moot}" if message.delivery_moot else "")
@@ -86,10 +88,29 @@ def _message_text(message: ExportedMessage, escape: Escape) -> str:
 
 
 def _receipt(message: ExportedMessage) -> str:
-    """The provider's delivery receipt: `undelivered (30003)`; empty when none came."""
-    return (message.delivery_status or "") + (
-        f" ({message.delivery_error_code})" if message.delivery_error_code else ""
+    """The provider's delivery receipt and when it came:
+    `undelivered (30003) at 2026-12-02 10:19:44 +01:00`; empty when none came."""
+    if not message.delivery_status:
+        return ""
+    return (
+        message.delivery_status
+        + (f" ({message.delivery_error_code})" if message.delivery_error_code else "")
+        + (f" at {when_text(message.delivery_updated_at)}" if message.delivery_updated_at else "")
     )
+
+
+# What the client wrote, as a case's first entry keeps it in its data: an inquiry's question
+# (a complaint's description, once its first entry keeps it).
+_CLIENTS_WORDS = {"question": "question", "description": "description"}
+
+
+def _clients_words(entry: ExportedEntry) -> list[tuple[str, str]]:
+    """(label, text) of each text of the client's an entry keeps in its data."""
+    return [
+        (label, value)
+        for key, label in _CLIENTS_WORDS.items()
+        if isinstance(value := entry.data.get(key), str) and value
+    ]
 
 
 def _reply_text(reply: ClientReply, escape: Escape) -> str:
@@ -99,28 +120,34 @@ def _reply_text(reply: ClientReply, escape: Escape) -> str:
 def render_markdown(export: CaseExport) -> str:
     lines = [f"# History of {_md(export.case_id)}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {_md(value)} |" for name, value in _facts(export)]
-    promises = markdown_lines(export.promises, _md)
-    if promises:
-        lines += ["", *promises[:-1]]
-    if billing := billing_record.markdown_lines(export.billing, _md):
-        lines += ["", *billing[:-1]]
+    if export.promises:
+        lines += ["", *_promise_lines(export.promises)]
+    if export.billing:
+        lines += ["", *_billing_lines(export.billing)]
     lines += ["", f"## Timeline ({len(export.entries)} entries)", ""]
     for number, entry in enumerate(export.entries, start=1):
         head = f"### {number}. {when_text(entry.at)} · {entry.kind} · {_md(entry.actor)}"
         if entry.channel:
             head += f" · {entry.channel}"
-        lines += [head, "", _md(readable_text(entry.detail, export.timezone)), ""]
+        lines += [head, "", _md(readable_text(entry.detail, export.timezone, exact)), ""]
         outcome = _outcome(entry)
         if outcome:
             lines.append(f"- decision: {_md(outcome)}")
         if entry.reason:
             lines.append(f"- reason: {_md(entry.reason)}")
+        for label, text in _clients_words(entry):
+            lines += [f"- {label}:", ""]
+            lines += [f"  > {_md(line)}".rstrip() for line in text.splitlines()]
+            lines.append("")
         if entry.task:
             lines.append(f"- {_task_text(entry.task, _md)}")
         if entry.message:
             message = entry.message
-            lines.append(f"- {_message_text(message, _md)}")
-            lines += ["", f"  > **{_md(message.subject)}**", "  >"]
+            lines += [f"- {_message_text(message, _md)}", ""]
+            # What reached the recipient: an email's subject and body, an SMS's text, the
+            # words read out on a call (their ledger title was never sent: no subject).
+            if message.sent_subject is not None:
+                lines += [f"  > **{_md(message.sent_subject)}**", "  >"]
             lines += [f"  > {_md(line)}".rstrip() for line in message.body.splitlines()]
         if entry.reply:
             lines += [f"- {_reply_text(entry.reply, _md)}", ""]
@@ -140,6 +167,47 @@ def _md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join(text.splitlines()))
 
 
+def _promise_lines(rows: list[LedgerRow]) -> list[str]:
+    """The "Promises" section: the ledger's verdicts, times as the export's other times."""
+    lines = [
+        f"## Promises ({len(rows)})",
+        "",
+        "| promise | verdict | due | met | cause | actor |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [
+            row.promise.replace("_", " "),
+            row.verdict,
+            when_text(row.due_at),
+            when_text(row.met_at),
+            row.cause or "",
+            row.actor or "",
+        ]
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    return lines
+
+
+def _billing_lines(rows: list[BillingRow], *, with_case: bool = False) -> list[str]:
+    """The "Billing" section: outcome, decided by, via, when, reason (and the case, in a
+    client's export)."""
+    columns = ["outcome", "decided by", "via", "when", "reason"]
+    if with_case:
+        columns.insert(0, "case")
+    lines = [
+        f"## Billing ({len(rows)})",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|---" * len(columns) + "|",
+    ]
+    for row in rows:
+        cells = [row.outcome, row.decided_by, row.via or "-", when_text(row.decided_at), row.reason]
+        if with_case:
+            cells.insert(0, row.case_id)
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    return lines
+
+
 def render_client_markdown(export: ClientExport) -> str:
     lines = [
         f"# Cases and messages of client {export.client_id}",
@@ -149,7 +217,8 @@ def render_client_markdown(export: ClientExport) -> str:
     ]
     if export.sms_consent:
         lines += [f"SMS: {export.sms_consent}.", ""]
-    lines += billing_record.markdown_lines(export.billing, _md, with_case=True)
+    if export.billing:
+        lines += [*_billing_lines(export.billing, with_case=True), ""]
     if export.replies:
         lines += ["Replies from the client:", ""]
         lines += [
@@ -169,8 +238,9 @@ def render_client_markdown(export: ClientExport) -> str:
         lines.append("")
         if case.messages:
             lines += [
-                "| requested | template | channel | to | subject | status | receipt |",
-                "|---" * 7 + "|",
+                "| requested | template | channel | to | subject | status | sent | provider id "
+                "| receipt |",
+                "|---" * 9 + "|",
             ]
             for m in case.messages:
                 cells = [
@@ -178,8 +248,10 @@ def render_client_markdown(export: ClientExport) -> str:
                     m.template,
                     m.channel,
                     f"{m.recipient_role} {m.recipient}",
-                    m.subject,
+                    m.sent_subject or "",  # an SMS or a call has none
                     m.status,
+                    when_text(m.sent_at) if m.sent_at else "",
+                    m.provider_message_id or "",
                     _receipt(m),
                 ]
                 lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
@@ -233,12 +305,15 @@ th{background:#f3f3f3} .facts{width:auto} pre{white-space:pre-wrap;margin:.3rem 
 <td>{{ readable_detail(entry.detail) }}
 {% if outcome(entry) %}<br>decision: {{ outcome(entry) }}{% endif %}
 {% if entry.reason %}<br>reason: {{ entry.reason }}{% endif %}
+{% for label, text in clients_words(entry) %}<br>{{ label }}:
+<pre>{{ text }}</pre>
+{% endfor %}
 {% if entry.task %}<br>{{ task_text(entry.task) }}{% endif %}
 {% if entry.message %}{% set m = entry.message %}
 <br>{{ message_text(m) }}
-<pre><strong>{{ m.subject }}</strong>
+<pre>{% if m.sent_subject is not none %}<strong>{{ m.sent_subject }}</strong>
 
-{{ m.body }}</pre>
+{% endif %}{{ m.body }}</pre>
 {% endif %}
 {% if entry.reply %}<br>{{ reply_text(entry.reply) }}
 <pre>{{ entry.reply.body }}</pre>
@@ -257,7 +332,8 @@ def render_html(export: CaseExport) -> str:
         facts=_facts(export),
         when=when_text,
         outcome=_outcome,
-        readable_detail=lambda detail: readable_text(detail, export.timezone),
+        readable_detail=lambda detail: readable_text(detail, export.timezone, exact),
+        clients_words=_clients_words,
         task_text=lambda task: _task_text(task, str),
         message_text=lambda message: _message_text(message, str),
         reply_text=lambda reply: _reply_text(reply, str),

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict
 
 from promptly.domain.common import Actor
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
-from promptly.domain.readable_time import readable
 
 _COLUMNS = (
     "case_id, promise, case_kind, business_id, client_id, verdict, promised_at, due_at, "
@@ -104,30 +103,3 @@ async def promises_due(
         )
         rows = [LedgerRow.of(row) for row in await cur.fetchall()]
     return DuePromises(rows[:MAX_ROWS], truncated=len(rows) > MAX_ROWS)
-
-
-def markdown_lines(rows: list[LedgerRow], escape: Any) -> list[str]:
-    """The export's "Promises" section (times as the export's other times)."""
-    if not rows:
-        return []
-    lines = [
-        f"## Promises ({len(rows)})",
-        "",
-        "| promise | verdict | due | met | cause | actor |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        cells = [
-            row.promise.replace("_", " "),
-            row.verdict,
-            _when(row.due_at),
-            _when(row.met_at),
-            row.cause or "",
-            row.actor or "",
-        ]
-        lines.append("| " + " | ".join(escape(c) for c in cells) + " |")
-    return [*lines, ""]
-
-
-def _when(moment: datetime | None) -> str:
-    return readable(moment, str(moment.tzinfo)) if moment else "-"

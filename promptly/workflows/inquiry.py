@@ -103,6 +103,8 @@ class InquiryWorkflow(SendingCase):
                 f"answer due {(self.case.received_at + rules.answer_within).isoformat()}",
                 status=InquiryStatus.OPEN.value,
                 answer_deadline=inquiries.answer_deadline(self.case).isoformat(),
+                # The customer's words: the record compliance reads (the history export).
+                question=request.question,
             )
             self._publish()
             sent = await self._send(
