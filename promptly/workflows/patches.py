@@ -80,6 +80,11 @@ LAST_CALL_CLOSED_WHEN_UNCONFIRMED = "last-call-closed-when-unconfirmed"
 # task to pass on a message for a visit that no longer stands. Asked only in that race;
 # before it, the task was written after the change had closed the case's tasks.
 MOOT_FAILURE_NOT_HANDED_ON = "moot-failure-not-handed-on"
+# Every case: its flags (`needs_attention`) are published in the `NeedsAttention` search
+# attribute whenever the case is stored with flags other than those published, so ops can list
+# the cases staff must act on. Asked at the first such save (a case never flagged records no
+# marker); before it, the flags were in PostgreSQL and the status query only.
+NEEDS_ATTENTION_ATTRIBUTE = "needs-attention-attribute"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
