@@ -612,6 +612,9 @@ LIFECYCLES: list[Lifecycle] = [
     stored_as("before", appointment_excuse_decided),
     appointment_excuse_decided,
     stored_as("last_call_closed", appointment_no_show),
+    # `needs-attention-attribute`: flags raised and cleared, published as NeedsAttention.
+    stored_as("attention", appointment_passed_on_by_hand),
+    stored_as("attention", complaint_breached),
 ]
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from promptly.dev.output import ReadyBlock
 from promptly.dev.ports import port_holder, port_is_free
-from promptly.dev.stack import links_to_this_api
+from promptly.dev.stack import links_to_this_api, this_temporal_ui
 from tests.complaint_helpers import matrix
 from tests.conftest import installed_binary
 
@@ -134,6 +134,36 @@ def test_the_dev_stack_on_another_api_port_links_to_that_port(
     assert env == {"PROMPTLY_PUBLIC_BASE_URL": "http://localhost:18000"}
     monkeypatch.setenv("PROMPTLY_PUBLIC_BASE_URL", "https://abc.tunnel.example")
     assert links_to_this_api(18000) == {"PROMPTLY_PUBLIC_BASE_URL": "https://abc.tunnel.example"}
+
+
+def test_the_dev_stack_on_another_ui_port_is_where_its_views_link(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`promptly dev --ui-port` writes its UI's address to the env file the other commands
+    read: `promptly views` links there (the codec server admits that origin), `--ui` wins."""
+    monkeypatch.delenv("PROMPTLY_CODEC_UI_ORIGIN", raising=False)
+    assert this_temporal_ui(47434) == {
+        "PROMPTLY_TEMPORAL_UI_URL": "http://localhost:47434",
+        "PROMPTLY_CODEC_UI_ORIGIN": "http://localhost:47434",
+    }
+    monkeypatch.setenv("PROMPTLY_CODEC_UI_ORIGIN", "https://ui.example")
+    assert this_temporal_ui(47434)["PROMPTLY_CODEC_UI_ORIGIN"] == "https://ui.example"
+
+    (tmp_path / "env").write_text(
+        f"PROMPTLY_TEMPORAL_UI_URL=http://localhost:47434\nPROMPTLY_LINK_SECRET={'y' * 48}\n"
+    )
+    stack = {"PROMPTLY_ENV_FILE": str(tmp_path / "env")}
+    views = _promptly("views", cwd=tmp_path, env=stack, alone=True)
+    assert views.returncode == 0, views.stderr
+    links = [line.split()[-1] for line in views.stdout.splitlines() if "open:" in line]
+    assert links and all(
+        link.startswith("http://localhost:47434/namespaces/default/workflows?query=")
+        for link in links
+    ), views.stdout
+    given = _promptly("views", "--ui", "http://ui:8080", cwd=tmp_path, env=stack, alone=True)
+    assert "open:  http://ui:8080/namespaces/" in given.stdout and "47434" not in given.stdout
+    default = _promptly("views", cwd=tmp_path, env={"PROMPTLY_LINK_SECRET": "y" * 48}, alone=True)
+    assert "open:  http://localhost:8233/namespaces/" in default.stdout, default.stderr
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         HOLD_TELLS_CUSTOMER,
         LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
         MOOT_TASKS_CLEAR_FLAGS,
+        NEEDS_ATTENTION_ATTRIBUTE,
         PROVIDER_WITHOUT_EMAIL_BY_HAND,
         RESCHEDULE_NOTES_CALL_PLAN,
         since,
@@ -110,6 +111,9 @@ def test_the_representative_lifecycles_are_stored() -> None:
         "appointment_late_cancel_replanned",
         # a hold the customer is told of (`hold-tells-customer`)
         "complaint_hold_expired_told",
+        # flags published as the NeedsAttention search attribute (`needs-attention-attribute`)
+        "appointment_passed_on_by_hand_attention",
+        "complaint_breached_attention",
     }
 
 
@@ -317,6 +321,45 @@ def test_both_sides_of_the_last_call_closed_when_unconfirmed_patch_are_stored() 
     assert _activity_summaries(after).count(unanswered) == (
         _activity_summaries("appointment_no_show_beside").count(unanswered) + 1
     )
+
+
+def _attention_upserts(name: str) -> list[list[str]]:
+    """The values a stored case upserted into its NeedsAttention search attribute, in order."""
+    history = load(HISTORIES / f"{name}.json")
+    upserted = [
+        event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        for event in history.events
+        if event.HasField("upsert_workflow_search_attributes_event_attributes")
+    ]
+    return [
+        json.loads(fields["NeedsAttention"].data or b"[]")
+        for fields in upserted
+        if "NeedsAttention" in fields
+    ]
+
+
+def test_both_sides_of_the_needs_attention_attribute_patch_are_stored() -> None:
+    """`needs-attention-attribute`: the same outage passed on by hand, the same breach.
+    Recorded before the patch, the flags stayed out of visibility; after it, each save with
+    other flags upserts them (a confirmation's flag goes with the client's confirmation).
+    Both replay (above); no history recorded before it asks it."""
+    pairs = (
+        ("appointment_passed_on_by_hand", "appointment_passed_on_by_hand_attention"),
+        ("complaint_breached_baseline", "complaint_breached_attention"),
+    )
+    for before, after in pairs:
+        assert NEEDS_ATTENTION_ATTRIBUTE not in _patches(before)
+        assert _attention_upserts(before) == []
+        assert NEEDS_ATTENTION_ATTRIBUTE in _patches(after)
+    appointment = _attention_upserts("appointment_passed_on_by_hand_attention")
+    assert appointment[0] == ["confirmation not sent"]
+    assert "confirmation not sent" not in appointment[-1]
+    assert _attention_upserts("complaint_breached_attention") == [["sla breached"]]
+    assert not [
+        path.stem
+        for path in STORED
+        if not path.stem.endswith("_attention") and NEEDS_ATTENTION_ATTRIBUTE in _patches(path.stem)
+    ]
 
 
 # A deliberately incompatible version of the appointment workflow, registered under the real

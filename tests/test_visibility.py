@@ -46,6 +46,7 @@ DESIGN_ATTRIBUTES = {
     "SlaDeadline",
     "SlaBreached",
     "EscalationLevel",
+    "NeedsAttention",  # what the case asks staff to do (docs/ops.md)
 }
 OFFICE = ZoneInfo("Europe/Warsaw")
 
@@ -172,6 +173,7 @@ async def test_ops_queries_find_the_cases_and_the_attributes_stay_current(
         assert attributes["Department"] == "billing" and attributes["SlaBreached"] is True
         assert attributes["EscalationLevel"] >= 2 and attributes["ClientId"] == client_id
         assert attributes["ComplaintStatus"] == "Open" and "SlaDeadline" in attributes
+        assert "sla breached" in attributes["NeedsAttention"]  # its flags, as stored
         # IDs, statuses and times only: never a name, an email or a phone number.
         values = " ".join(str(v) for v in attributes.values())
         assert "@" not in values and "Nowak" not in values and "+48" not in values

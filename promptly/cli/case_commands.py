@@ -79,22 +79,46 @@ ListLimit = Annotated[int, typer.Option(min=1, max=1000, help="at most this many
 # A list's line for one case: (workflow id, its search attributes by name, settings) → text.
 ListRow = Callable[[str, dict[str, Any], Settings], str]
 
+# `list --attention`: only the running cases with a flag for staff (search attribute
+# NeedsAttention, kept equal to the case's `needs_attention`).
+AttentionOption = Annotated[
+    bool,
+    typer.Option(
+        "--attention", help="only running cases that need staff attention (NeedsAttention)"
+    ),
+]
+NEEDS_ATTENTION_QUERY = "NeedsAttention IS NOT NULL AND ExecutionStatus = 'Running'"
+
 
 def print_listing(
-    kind: CaseKind, limit: int, row: ListRow, header: str, **equal: str | bool | None
+    kind: CaseKind,
+    limit: int,
+    row: ListRow,
+    header: str,
+    *,
+    attention: bool = False,
+    **equal: str | bool | None,
 ) -> None:
     """One line per case of `kind` whose search attributes equal the given values (None: any),
-    newest first, under `header` (the column names, in the rows' format so they line up). The
+    newest first, under `header` (the column names, in the rows' format so they line up); with
+    `attention`, only running cases with flags. A flagged case's line ends with its flags. The
     workflow type is the class's name (`@workflow.defn` names none)."""
     query = f"WorkflowType = '{kind.workflow.__name__}'" + "".join(
         f" AND {attribute} = {json.dumps(value)}"
         for attribute, value in equal.items()
         if value is not None
     )
+    if attention:
+        query += f" AND {NEEDS_ATTENTION_QUERY}"
+
+    def flagged_row(workflow_id: str, attributes: dict[str, Any], config: Settings) -> str:
+        flags = attributes.get("NeedsAttention")
+        shown = row(workflow_id, attributes, config)
+        return f"{shown}  needs attention: {', '.join(flags)}" if flags else shown
 
     async def action(client: Client, config: Settings) -> list[str]:
         return [
-            row(
+            flagged_row(
                 execution.id,
                 {p.key.name: p.value for p in execution.typed_search_attributes},
                 config,
@@ -117,16 +141,21 @@ def add_list_command(
     status_example: str,
     list_help: str,
 ) -> None:
-    """`list [--status S] [--limit N]`: the kind's cases from Temporal visibility, one `row`
-    each under `header`, filtered by its `listed["status"]` (a kind with more filters writes
-    its own)."""
+    """`list [--status S] [--attention] [--limit N]`: the kind's cases from Temporal
+    visibility, one `row` each under `header`, filtered by its `listed["status"]` (a kind with
+    more filters writes its own)."""
 
-    def list_cases(status: StrEnum | None, limit: int) -> None:
-        print_listing(kind, limit, row, header, **{kind.listed["status"].name: status})
+    def list_cases(status: StrEnum | None, attention: bool, limit: int) -> None:
+        print_listing(
+            kind, limit, row, header, attention=attention, **{kind.listed["status"].name: status}
+        )
 
     status_option = typer.Option(help=f"e.g. {status_example}")
     list_cases.__signature__ = _signature(  # type: ignore[attr-defined]
         _argument("status", kind.statuses | None, status_option, None),
+        inspect.Parameter(
+            "attention", inspect.Parameter.KEYWORD_ONLY, annotation=AttentionOption, default=False
+        ),
         inspect.Parameter(
             "limit", inspect.Parameter.KEYWORD_ONLY, annotation=ListLimit, default=50
         ),

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from promptly.cli.actors import ActorIdOption, cli_actor
 from promptly.cli.case_commands import (
+    AttentionOption,
     ListLimit,
     add_case_commands,
     print_listing,
@@ -131,6 +132,7 @@ def list_complaints(
         str | None, typer.Option(help="e.g. billing", callback=_department_name)
     ] = None,
     breached: Annotated[bool, typer.Option("--breached", help="SLA breached only")] = False,
+    attention: AttentionOption = False,
     limit: ListLimit = 50,
 ) -> None:
     """List complaints (Temporal visibility), newest first."""
@@ -150,6 +152,7 @@ def list_complaints(
         limit,
         row,
         _LIST_COLUMNS.format("id", "status", "department", "level", "resolution due"),
+        attention=attention,
         ComplaintStatus=status,
         Department=department,
         SlaBreached=True if breached else None,

@@ -11,12 +11,17 @@ from promptly.domain.ui_views import ui_views
 
 
 def views_command(
-    ui: Annotated[str, typer.Option(help="the Temporal UI's address")] = "http://localhost:8233",
+    ui: Annotated[
+        str | None,
+        typer.Option(help="the Temporal UI's address [default: PROMPTLY_TEMPORAL_UI_URL]"),
+    ] = None,
 ) -> None:
     """Links to the Temporal UI lists ops open first (unconfirmed visits tomorrow, breached
     complaints...), with their queries to save as views."""
     from promptly.cli.common import settings
 
     config = settings()
-    for view in ui_views(datetime.now(UTC), config.office_timezone, ui, config.temporal_namespace):
+    address = ui or config.temporal_ui_url
+    now = datetime.now(UTC)
+    for view in ui_views(now, config.office_timezone, address, config.temporal_namespace):
         typer.echo(f"{view.name}\n  query: {view.query}\n  open:  {view.url}\n")

@@ -29,6 +29,12 @@ class ConnectionSettings(BaseModel):
     )
     temporal_address: str = Field(default="localhost:7233", description="Temporal frontend.")
     temporal_namespace: str = Field(default="default", description="Temporal namespace.")
+    temporal_ui_url: str = Field(
+        default="http://localhost:8233",
+        description="The Temporal UI's address, for the links `promptly views` prints. "
+        "`make run` writes its own (--ui-port) to .data/env; compose defaults to "
+        "http://localhost:8080 (set it too when you change TEMPORAL_UI_PORT).",
+    )
     task_queue: str = Field(default="promptly", description="Task queue of every workflow.")
 
     sendgrid_api_key: SecretStr | None = Field(

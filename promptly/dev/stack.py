@@ -156,6 +156,14 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> No
     raise RuntimeError("temporal dev server did not open its port in 60s")
 
 
+def this_temporal_ui(ui_port: int) -> dict[str, str]:
+    """Where the stack's Temporal UI is, for the links `promptly views` prints and the codec
+    server's CORS; an origin set by hand for the codec server still wins."""
+    url = f"http://localhost:{ui_port}"
+    origin = os.environ.get("PROMPTLY_CODEC_UI_ORIGIN")
+    return {"PROMPTLY_TEMPORAL_UI_URL": url, "PROMPTLY_CODEC_UI_ORIGIN": origin or url}
+
+
 def links_to_this_api(api_port: int) -> dict[str, str]:
     """Where the stack's client links, calendar feeds and `promptly sms reply` point: the API
     on `api_port`, unless PROMPTLY_PUBLIC_BASE_URL says otherwise (a tunnel, a proxy)."""
@@ -183,6 +191,7 @@ def run(
         needed[sms_port] = "the Twilio fake"
     refuse_taken_ports(needed)
     os.environ.update(links_to_this_api(api_port))
+    os.environ.update(this_temporal_ui(ui_port))
     logs = log_to_files(data_root / "logs")
     print(f"starting Temporal, PostgreSQL, the worker and the API (logs in {logs}/) ...")
     retention_days = Settings().retention.days
@@ -206,6 +215,7 @@ def run(
             data_root,
             f"PROMPTLY_DATABASE_URL={database_url}\nPROMPTLY_TEMPORAL_ADDRESS={address}\n"
             f"PROMPTLY_PUBLIC_BASE_URL={os.environ['PROMPTLY_PUBLIC_BASE_URL']}\n"
+            f"PROMPTLY_TEMPORAL_UI_URL={os.environ['PROMPTLY_TEMPORAL_UI_URL']}\n"
             + "".join(f"{name}={value}\n" for name, value in twilio_env.items())
             + dev_secrets(data_root),
         )

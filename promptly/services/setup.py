@@ -54,6 +54,7 @@ SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     "SlaDeadline": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
     "SlaBreached": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
     "EscalationLevel": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "NeedsAttention": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
 }
 
 
@@ -148,6 +149,7 @@ def dev_server_flags() -> list[str]:
         IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
         IndexedValueType.INDEXED_VALUE_TYPE_BOOL: "Bool",
         IndexedValueType.INDEXED_VALUE_TYPE_INT: "Int",
+        IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST: "KeywordList",
     }
     flags: list[str] = []
     for name, kind in SEARCH_ATTRIBUTES.items():

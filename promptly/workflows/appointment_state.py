@@ -97,6 +97,8 @@ class AppointmentState(JournaledCase):
     _lock: asyncio.Lock
     # Decided once, in the first workflow task (patch `messages-beside-the-plan`).
     _beside: bool
+    # What the planner waits for and until when, once it has waited (the UI's current details).
+    _waiting: tuple[str, datetime] | None = None
 
     async def _book(self, request: AppointmentRequest) -> None:
         rules = await workflow.execute_local_activity_method(
@@ -225,10 +227,12 @@ class AppointmentState(JournaledCase):
     def _flag(self, concern: str) -> None:
         if concern not in self.case.needs_attention:
             self._update(needs_attention=[*self.case.needs_attention, concern])
+            self._show_details()
 
     def _unflag(self, concern: str) -> None:
         if concern in self.case.needs_attention:
             self._update(needs_attention=[c for c in self.case.needs_attention if c != concern])
+            self._show_details()
 
     def _set_status(self, status: AppointmentStatus, actor: Actor, detail: str) -> None:
         previous = self.case.status
@@ -241,10 +245,20 @@ class AppointmentState(JournaledCase):
 
     def _describe_wait(self, until: datetime) -> str:
         """Set the UI's current details; returns the next step, the summary of its timer."""
-        case = self.case
-        step = appointment_rules.next_step(case)
+        step = appointment_rules.next_step(self.case)
         waiting_for = step.step.value.replace("_", " ") if step else "closing"
-        next_step = f"{waiting_for} at {until.isoformat()}"
+        self._waiting = (waiting_for, until)
+        self._show_details()
+        return f"{waiting_for} at {until.isoformat()}"
+
+    def _show_details(self) -> None:
+        """The UI's current details: the status, the visit, what the planner waits for and
+        what needs attention. Set at each wait, and again when a flag is raised or cleared
+        meanwhile (a send's outcome does not wake the planner). No event in the history."""
+        if self._waiting is None:
+            return  # the planner has not waited yet: its first wait sets them
+        waiting_for, until = self._waiting
+        case = self.case
         # The details are read in the UI: office time, to the minute, zone named (the timer's
         # summary keeps the machine time it always had).
         office = self._office_timezone
@@ -257,7 +271,6 @@ class AppointmentState(JournaledCase):
                 else ""
             )
         )
-        return next_step
 
     def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): one handler at a time, on the booked case,

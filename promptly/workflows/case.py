@@ -15,7 +15,8 @@
   case notes it and the flag goes once no other open task answers it.
 - **The stored row** (`JournaledCase._snapshot`): the case id, the kind and the `status` view
   as the API reads it are the same for every case; each workflow says only its business id,
-  status, client and details (`_row`).
+  status, client and details (`_row`). The flags stored with it (`needs_attention`) are
+  published as the `NeedsAttention` search attribute.
 
 The appointment, complaint, inquiry and survey workflows build on these; each one's own file
 then reads like its procedure.
@@ -42,8 +43,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from promptly.workflows.hand_tasks import HandTasks
-from promptly.workflows.patches import MOOT_TASKS_CLEAR_FLAGS
+from promptly.workflows.patches import MOOT_TASKS_CLEAR_FLAGS, NEEDS_ATTENTION_ATTRIBUTE
 from promptly.workflows.promises import PromiseBook
+from promptly.workflows.search_attributes import NEEDS_ATTENTION
 from promptly.workflows.staff_tasks import close_case_tasks
 
 with workflow.unsafe.imports_passed_through():
@@ -277,12 +279,28 @@ class JournaledCase:
         raise NotImplementedError
 
     def _snapshot(self) -> CaseSnapshot:
-        """The case's row as the journal stores it, with its `status` view as the API reads it."""
+        """The case's row as the journal stores it, with its `status` view as the API reads it.
+        The flags it stores are the ones the UI lists the case by (`_publish_attention`)."""
         stored_view = None
         if self._stores_view:
             stored_view = read_view(self._view(), self._journal.changes, self._journal.omitted)
+        row = self._row()
+        self._publish_attention(row.get("details", {}).get("needs_attention", []))
         return CaseSnapshot(
-            case_id=self._workflow_id, kind=self._kind, read_view=stored_view, **self._row()
+            case_id=self._workflow_id, kind=self._kind, read_view=stored_view, **row
+        )
+
+    @staticmethod
+    def _publish_attention(flags: Sequence[str]) -> None:
+        """Keep the `NeedsAttention` search attribute equal to the flags the case is stored
+        with, so `NeedsAttention = 'confirmation not sent'` lists it until the flag goes.
+        Upserted only when they differ, behind its patch (asked then: a case that is never
+        flagged records no marker); unset when no flag is left."""
+        published = workflow.info().typed_search_attributes.get(NEEDS_ATTENTION) or []
+        if list(flags) == list(published) or not workflow.patched(NEEDS_ATTENTION_ATTRIBUTE):
+            return
+        workflow.upsert_search_attributes(
+            [NEEDS_ATTENTION.value_set(list(flags)) if flags else NEEDS_ATTENTION.value_unset()]
         )
 
     @property

@@ -83,6 +83,11 @@ MOOT_FAILURE_NOT_HANDED_ON = "moot-failure-not-handed-on"
 # Appointments: a fee that stands (`fee_stands`) is written to the billing record as the fee
 # waivers are, with who decided and through which key. Before it, only the timeline said so.
 FEE_STANDS_ON_RECORD = "fee-stands-on-record"
+# Every case: its flags (`needs_attention`) are published in the `NeedsAttention` search
+# attribute whenever the case is stored with flags other than those published, so ops can list
+# the cases staff must act on. Asked at the first such save (a case never flagged records no
+# marker); before it, the flags were in PostgreSQL and the status query only.
+NEEDS_ATTENTION_ATTRIBUTE = "needs-attention-attribute"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

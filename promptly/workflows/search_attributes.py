@@ -21,3 +21,6 @@ SLA_BREACHED = SearchAttributeKey.for_bool("SlaBreached")
 ESCALATION_LEVEL = SearchAttributeKey.for_int("EscalationLevel")
 
 INQUIRY_STATUS = SearchAttributeKey.for_keyword("InquiryStatus")
+
+# Every case kind: what staff must act on now (`needs_attention`: "confirmation not sent", …).
+NEEDS_ATTENTION = SearchAttributeKey.for_keyword_list("NeedsAttention")

@@ -1,0 +1,128 @@
+"""What needs staff attention shows outside the case: in the Temporal UI's current details as
+soon as a flag is raised (not at the planner's next timer), and in the `NeedsAttention` search
+attribute that visibility queries and `promptly list --attention` filter on, until the flag
+goes. On a real dev server (visibility) with SendGrid's fake refusing every email (400)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
+
+from promptly.cli.main import app
+from promptly.config import Settings
+from promptly.domain.appointments.models import AcknowledgeInput, AppointmentView, ConfirmInput
+from promptly.services.appointments import book
+from promptly.worker import create_worker
+from promptly.workflows.appointment import AppointmentWorkflow
+from tests.helpers import CLIENT, PROVIDER, appointment, until
+from tests.sendgrid_fake import SendGridFake
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+CONFIRMATION = "confirmation not sent"
+NOTICE = "provider notice not sent"
+
+
+async def current_details(handle: WorkflowHandle[AppointmentWorkflow, AppointmentView]) -> str:
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return str(metadata.current_details)
+
+
+async def until_listed(client: Client, query: str, workflow_id: str, *, listed: bool) -> bool:
+    """Whether `query` lists `workflow_id`, once that is `listed` (visibility lags) or 10s."""
+    found = not listed
+    for _ in range(40):
+        found = workflow_id in {execution.id async for execution in client.list_workflows(query)}
+        if found is listed:
+            break
+        await asyncio.sleep(0.25)
+    return found
+
+
+def cli(dev_env: WorkflowEnvironment, settings: Settings) -> Callable[..., Awaitable[Result]]:
+    env = {
+        "PROMPTLY_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "PROMPTLY_DATABASE_URL": settings.database_url,
+        "PROMPTLY_TASK_QUEUE": settings.task_queue,
+    }
+
+    async def run(*args: str) -> Result:
+        return await asyncio.to_thread(lambda: CliRunner().invoke(app, list(args), env=env))
+
+    return run
+
+
+async def test_a_refused_confirmation_shows_in_the_ui_and_lists_the_case_until_it_is_moot(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    client = dev_env.client
+    settings.sendgrid_api_key = SecretStr("SG.test")
+    settings.sendgrid_host = sendgrid.url
+    sendgrid.outage(400)  # a permanent refusal: flagged and handed to the desk at once
+    promptly = cli(dev_env, settings)
+    by_flag = f"WorkflowType = 'AppointmentWorkflow' AND NeedsAttention = '{CONFIRMATION}'"
+    async with create_worker(client, settings, pool=pool):
+        request = appointment(datetime.now(WARSAW) + timedelta(days=5), locale="en")
+        handle = await book(client, request, settings, datetime.now(WARSAW))
+
+        # The planner sleeps until the provider's 24h mark, yet the UI says it now.
+        async def shown() -> str | None:
+            details = await current_details(handle)
+            return details if CONFIRMATION in details and NOTICE in details else None
+
+        details = await until(shown, "the flags in the current details")
+        assert details.startswith("**Booked** · visit ") and " · next: " in details
+        assert "needs attention: " in details
+
+        assert await until_listed(client, by_flag, handle.id, listed=True)
+        described = await handle.describe()
+        attributes = {p.key.name: p.value for p in described.typed_search_attributes}
+        assert set(attributes["NeedsAttention"]) == {CONFIRMATION, NOTICE}
+
+        # Email is back: a visit booked now needs nothing from anyone, and is not listed.
+        sendgrid.recover()
+        fine = await book(
+            client, appointment(request.start, locale="en"), settings, datetime.now(WARSAW)
+        )
+
+        async def both_sent() -> bool:  # its confirmation and its provider notice
+            return len(sendgrid.accepted) >= 2
+
+        await until(both_sent, "the second booking's messages")
+        attention = await promptly("list", "--attention")
+        assert attention.exit_code == 0, attention.output
+        [line] = [row for row in attention.stdout.splitlines() if handle.id in row]
+        assert "needs attention: " in line and CONFIRMATION in line and NOTICE in line
+        assert fine.id not in attention.stdout
+        complaints = await promptly("complaint", "list", "--attention")
+        assert complaints.exit_code == 0, complaints.output
+
+        # The client confirms: the confirmation no longer needs passing on, nor its flag.
+        await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+        assert not await until_listed(client, by_flag, handle.id, listed=False)
+        assert CONFIRMATION not in await current_details(handle)
+        notice = f"WorkflowType = 'AppointmentWorkflow' AND NeedsAttention = '{NOTICE}'"
+        assert await until_listed(client, notice, handle.id, listed=True)
+
+        # The provider acknowledges: nothing is left to do, the attribute goes.
+        await handle.execute_update(
+            AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=PROVIDER)
+        )
+        flagged = "WorkflowType = 'AppointmentWorkflow' AND NeedsAttention IS NOT NULL"
+        assert not await until_listed(client, flagged, handle.id, listed=False)
+        assert "needs attention" not in await current_details(handle)
+        attention = await promptly("list", "--attention")
+        assert attention.exit_code == 0 and handle.id not in attention.stdout, attention.output
+        for case in (handle, fine):
+            await case.terminate("test over")
