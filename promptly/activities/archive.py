@@ -31,12 +31,8 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.client import Client
 
-from promptly.domain.appointments.models import FINAL_APPOINTMENT_STATUSES
-from promptly.domain.complaints.models import FINAL_COMPLAINT_STATUSES
-from promptly.domain.inquiries.models import InquiryStatus
 from promptly.domain.maintenance import ArchiveRequest, ArchiveResult, PurgeInput, PurgeResult
-from promptly.domain.retention import purge_cutoff
-from promptly.domain.surveys.models import SurveyStatus
+from promptly.domain.retention import ENDED_STATUSES, purge_cutoff
 
 CASE_WORKFLOW_TYPES = (
     "AppointmentWorkflow",
@@ -44,12 +40,7 @@ CASE_WORKFLOW_TYPES = (
     "SurveyWorkflow",
     "InquiryWorkflow",
 )
-FINAL_STATUSES = sorted(
-    {s.value for s in FINAL_APPOINTMENT_STATUSES}
-    | {s.value for s in FINAL_COMPLAINT_STATUSES}
-    | {SurveyStatus.ANSWERED.value, SurveyStatus.CLOSED.value}
-    | {InquiryStatus.ANSWERED.value, InquiryStatus.PROMOTED.value}
-)
+FINAL_STATUSES = ENDED_STATUSES
 CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
 
 
