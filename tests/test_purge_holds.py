@@ -8,6 +8,7 @@ The real `purge_expired` activity on a database of its own, one `NOW` for every 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
@@ -21,9 +22,11 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
+from typer.testing import CliRunner
 
 from promptly.activities.archive import ArchiveActivities
 from promptly.api.app import create_app
+from promptly.cli.main import app as cli
 from promptly.config import ApiRole, Settings
 from promptly.domain.maintenance import PurgeInput, PurgeResult
 from promptly.services.history import CaseNotFound, load_client
@@ -283,5 +286,37 @@ async def test_compliance_holds_and_releases_a_case_over_http(
     }
     unknown = await api.post("/legal-holds/987654321/release", json={}, headers=audit)
     assert unknown.status_code == 404
+    await _purge(pool)
+    assert await _cases(pool, [case]) == set()
+
+
+async def test_the_cli_holds_lists_and_releases_as_the_person_running_it(
+    pool: AsyncConnectionPool, holds_db: str
+) -> None:
+    client = f"C-{_tag()}"
+    case = await _case(pool, "appointment", f"A-{_tag()}", client, "Completed", LONG_AGO)
+    env = {"PROMPTLY_DATABASE_URL": holds_db, "USER": "ewa", "LOGNAME": "ewa"}
+
+    async def promptly(*args: str) -> Any:
+        return await asyncio.to_thread(CliRunner().invoke, cli, ["hold", *args], env=env)
+
+    held = await promptly("add", "matter M-9", "--client", client)
+    assert held.exit_code == 0, held.output
+    assert f"client {client}" in held.stdout and "by staff:ewa via cli: matter M-9" in held.stdout
+    hold_id = held.stdout.split()[1]
+    listed = await promptly("list", "--client", client)
+    assert listed.stdout.split()[0] == hold_id and "[active]" in listed.stdout
+    assert (await _purge(pool)).kept_on_hold >= 1 and await _cases(pool, [case]) == {case}
+
+    released = await promptly("release", hold_id, "--note", "settled")
+    assert (
+        released.exit_code == 0 and "released" in released.stdout and "settled" in released.stdout
+    )
+    assert (await promptly("list", "--client", client)).stdout == ""
+    assert hold_id in (await promptly("list", "--all", "--client", client)).stdout
+    neither = await promptly("add", "no target")
+    assert neither.exit_code == 2 and "--case or --client" in neither.stderr
+    unknown = await promptly("add", "x", "--case", "A-nothing")
+    assert unknown.exit_code == 1 and "no case 'A-nothing'" in unknown.stderr
     await _purge(pool)
     assert await _cases(pool, [case]) == set()
