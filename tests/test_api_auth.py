@@ -46,6 +46,9 @@ EXPECTED: dict[tuple[str, str], set[ApiRole]] = {
     ("GET", "/history/cases/{case}"): {C, A},
     ("GET", "/history/clients/{client_id}"): {C, A},
     ("GET", "/promises"): {C, A},
+    ("GET", "/legal-holds"): {C, A},
+    ("POST", "/legal-holds"): {C, A},
+    ("POST", "/legal-holds/{hold_id}/release"): {C, A},
     ("GET", "/webhooks/deliveries"): {A},
     ("POST", "/webhooks/deliveries/redeliver"): {A},
 }
@@ -76,6 +79,7 @@ SAMPLE = {
     "task_id": "987654321",
     "case": "A-auth-matrix",
     "client_id": "C-auth-matrix",
+    "hold_id": "987654321",
 }
 
 

@@ -40,6 +40,7 @@ SAMPLE = {
     "task_id": "987654321",
     "case": "A-contract",
     "client_id": "C-contract",
+    "hold_id": "987654321",
 }
 
 

@@ -749,6 +749,80 @@ async def test_a_reply_to_an_inquiry_is_filed_there_and_confirms_no_appointment(
     assert "Tak, dziękuję" in task["details"] and "inquiry" in task["details"]
 
 
+async def test_a_reply_quoting_nothing_goes_with_the_open_complaint_not_the_last_text(
+    stack: Stack,
+) -> None:
+    """A complaint about a fee is open and the client asked a question since: "Why was I
+    charged twice??" answers our last SMS (the inquiry's acknowledgement) but is about the
+    complaint, and its export shows it. Nothing here waits for a complaint's text, so the
+    hour the server's clock reads (quiet hours) changes nothing; once the inquiry is answered,
+    a reply left open there reads as such in the task list."""
+    client_id = f"C-{uuid.uuid4().hex[:8]}"
+    phone = f"+48{random.randint(600_000_000, 799_999_999)}"
+    customer = {
+        **complaint_payload()["customer"],
+        "id": client_id,
+        "email": f"c{uuid.uuid4().hex[:8]}@example.com",
+        "phone": phone,
+        "preferred_channel": "sms",
+    }
+    # The complaint writes by email: our last SMS is the inquiry's, whenever the complaint's
+    # own messages go out.
+    payload = complaint_payload(
+        customer=customer | {"preferred_channel": "email"},
+        category="billing",
+        appointment_id=None,
+    )
+    opened = await stack.http.post("/complaints", json=payload, headers=BACKOFFICE_KEY)
+    assert opened.status_code == 201, opened.text
+    complaint_case = f"complaint-{payload['complaint_id']}"
+    stack.started.append(complaint_case)
+    question = inquiry(customer=customer)
+    asked = await stack.http.post(
+        "/inquiries", json=question.model_dump(mode="json"), headers=BACKOFFICE_KEY
+    )
+    assert asked.status_code == 201, asked.text
+    stack.started.append(question.workflow_id)
+    await _handed_over(stack, question.workflow_id, "the acknowledgement", "inquiry_ack")
+
+    text = "Why was I charged twice??"
+    sid = f"SM{uuid.uuid4().hex}"
+    answer = await stack.sms_reply(phone, text, sid)
+    assert answer.headers["X-Promptly-Outcome"] == "other:task", answer.text
+    await stack.client.get_workflow_handle(f"reply-{sid}").result()  # the task is written
+    [task] = await _kind(tasks(stack.pool, complaint_case), "client_reply")
+    assert text in task["details"]
+    assert f"filed with the open complaint {payload['complaint_id']}" in task["details"]
+    assert await _kind(tasks(stack.pool, question.workflow_id), "client_reply") == []
+    history = await stack.http.get(
+        f"/history/cases/{payload['complaint_id']}", headers=key(ApiRole.COMPLIANCE)
+    )
+    [reply] = [e for e in history.json()["entries"] if e["kind"] == "reply"]
+    assert reply["reply"]["body"] == text and reply["reply"]["outcome"] == "task"
+
+    # A reference quoted in the text files the reply there, open complaint or not.
+    quoting = await stack.sms_reply(phone, f"About {question.inquiry_id}: Saturday at 10?")
+    assert quoting.headers["X-Promptly-Outcome"] == "other:task", quoting.text
+    [filed] = await until(
+        lambda: _kind(tasks(stack.pool, question.workflow_id), "client_reply"), "the task"
+    )
+    answered = await stack.http.post(
+        f"/inquiries/{question.inquiry_id}/answer",
+        json={"text": "We are open on Saturdays 9-14."},
+        headers=STAFF_KEY,
+    )
+    assert answered.status_code == 200, answered.text
+
+    async def left_open() -> list[dict[str, Any]]:
+        listed = await stack.http.get(
+            "/tasks", params={"case_id": question.workflow_id}, headers=STAFF_KEY
+        )
+        return [t for t in listed.json()["items"] if t["case_ended"]]
+
+    [still] = await until(left_open, "the inquiry's end in the task list")
+    assert (still["id"], still["status"], still["case_status"]) == (filed["id"], "open", "Answered")
+
+
 def _multipart(fields: dict[str, str]) -> dict[str, tuple[str | None, Any, str | None]]:
     return {name: (None, value, None) for name, value in fields.items()}
 

@@ -8,9 +8,18 @@ client-reply rows. It is the only writer allowed to delete timeline rows (migrat
 them append-only otherwise), and it does so through `purge_timeline_events` (migration 0010),
 which runs as the schema owner: the application's own role has no DELETE on the timeline.
 Then it forgets the clients left without any case, and the SMS numbers no client holds, except
-opt-outs. `billing_outcomes` are kept: they are the accounting record, ids only, with a
-retention of their own; the free-text reason a purged case's rows carry is blanked through
-`purge_billing_reasons` (migration 0015, as the owner: the table is append-only for the app).
+opt-outs.
+
+Two kinds of closed case outlive the cutoff: an appointment that a complaint still open names
+by its `appointment_id` (the complaint is about that visit: its history is the evidence), and
+a case under a legal hold (`legal_holds`, migration 0019: the case, or every case of its
+client, until compliance staff release it; promptly/services/legal_holds.py). Both go in the
+first purge after the complaint closes or the hold is released, if their retention has run.
+
+`billing_outcomes` are not purged: they are the accounting record, ids only, and Promptly
+sets no end to it (deleting them is the business's accounting decision, docs/ops.md); the
+free-text reason a purged case's rows carry is blanked through `purge_billing_reasons`
+(migration 0015, as the owner: the table is append-only for the app).
 """
 
 from __future__ import annotations
@@ -22,12 +31,8 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.client import Client
 
-from promptly.domain.appointments.models import FINAL_APPOINTMENT_STATUSES
-from promptly.domain.complaints.models import FINAL_COMPLAINT_STATUSES
-from promptly.domain.inquiries.models import InquiryStatus
 from promptly.domain.maintenance import ArchiveRequest, ArchiveResult, PurgeInput, PurgeResult
-from promptly.domain.retention import purge_cutoff
-from promptly.domain.surveys.models import SurveyStatus
+from promptly.domain.retention import ENDED_STATUSES, purge_cutoff
 
 CASE_WORKFLOW_TYPES = (
     "AppointmentWorkflow",
@@ -35,12 +40,7 @@ CASE_WORKFLOW_TYPES = (
     "SurveyWorkflow",
     "InquiryWorkflow",
 )
-FINAL_STATUSES = sorted(
-    {s.value for s in FINAL_APPOINTMENT_STATUSES}
-    | {s.value for s in FINAL_COMPLAINT_STATUSES}
-    | {SurveyStatus.ANSWERED.value, SurveyStatus.CLOSED.value}
-    | {InquiryStatus.ANSWERED.value, InquiryStatus.PROMOTED.value}
-)
+FINAL_STATUSES = ENDED_STATUSES
 CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
 
 
@@ -131,6 +131,7 @@ class ArchiveActivities:
                       AND (c.status = ANY(%(final)s) OR a.closed_at IS NOT NULL)""",
                 {"cutoff": cutoff, "final": FINAL_STATUSES, "continued": CONTINUED_AS_NEW},
             )
+            kept = await _keep_held_and_disputed(conn)
             cursor = await conn.execute(
                 "SELECT purge_timeline_events(ARRAY(SELECT case_id FROM expired))"
             )
@@ -182,8 +183,10 @@ class ArchiveActivities:
                 (cutoff,),
             )
             counts["archived_histories"] = cursor.rowcount
-        activity.logger.info("purged what closed before %s: %s", cutoff.isoformat(), counts)
-        return PurgeResult(cutoff=cutoff, retention=self._retention, **counts)
+        activity.logger.info(
+            "purged what closed before %s: %s; kept %s", cutoff.isoformat(), counts, kept
+        )
+        return PurgeResult(cutoff=cutoff, retention=self._retention, **counts, **kept)
 
 
 async def _is_archived(conn: AsyncConnection, case_id: str, run_id: str) -> bool:
@@ -191,6 +194,32 @@ async def _is_archived(conn: AsyncConnection, case_id: str, run_id: str) -> bool
         "SELECT 1 FROM history_archive WHERE case_id = %s AND run_id = %s", (case_id, run_id)
     )
     return await cursor.fetchone() is not None
+
+
+async def _keep_held_and_disputed(conn: AsyncConnection) -> dict[str, int]:
+    """Take out of `expired` the cases that must outlive their retention: those under a legal
+    hold (of the case, or of its client) and the appointments a complaint still open names.
+    A complaint counts as open while its status is not final and it is not expiring itself
+    (Temporal ended it for good). Counts per reason."""
+    cursor = await conn.execute(
+        """DELETE FROM expired e USING cases c
+            WHERE c.case_id = e.case_id
+              AND EXISTS (SELECT 1 FROM legal_holds h
+                           WHERE h.released_at IS NULL
+                             AND (h.case_id = c.case_id OR h.client_id = c.client_id))"""
+    )
+    held = cursor.rowcount
+    cursor = await conn.execute(
+        """DELETE FROM expired e USING cases c
+            WHERE c.case_id = e.case_id AND c.kind = 'appointment'
+              AND EXISTS (SELECT 1 FROM cases k
+                           WHERE k.kind = 'complaint'
+                             AND k.details ->> 'appointment_id' = c.business_id
+                             AND NOT (k.status = ANY(%s))
+                             AND k.case_id NOT IN (SELECT case_id FROM expired))""",
+        (FINAL_STATUSES,),
+    )
+    return {"kept_on_hold": held, "kept_for_open_complaints": cursor.rowcount}
 
 
 async def _forget_clients(conn: AsyncConnection, cutoff: datetime) -> dict[str, int]:

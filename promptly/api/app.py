@@ -32,6 +32,7 @@ from promptly.api import calendar as api_calendar
 from promptly.api import history as api_history
 from promptly.api import inbound as api_inbound
 from promptly.api import inquiries as api_inquiries
+from promptly.api import legal_holds as api_legal_holds
 from promptly.api import links as api_links
 from promptly.api import promises as api_promises
 from promptly.api import tasks as api_tasks
@@ -281,6 +282,7 @@ def create_app(
     app.include_router(api_links.router)
     app.include_router(api_history.router)
     app.include_router(api_promises.router)
+    app.include_router(api_legal_holds.router)
     app.include_router(health)
     app.include_router(api_webhooks.router)
     app.include_router(codec_router(settings))  # Temporal UI codec server (api_codec.py)

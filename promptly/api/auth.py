@@ -27,7 +27,8 @@ from promptly.services.errors import ServiceError
 API_KEY_HEADER = "X-API-Key"
 
 ALL_ROLES = frozenset(ApiRole)
-# Who may do what. Admin may do everything; compliance only reads.
+# Who may do what. Admin may do everything; compliance reads, and places legal holds
+# (api/legal_holds.py: a hold changes no case, it only keeps one from the purge).
 READ = ALL_ROLES
 BOOK = frozenset({ApiRole.BACKOFFICE, ApiRole.STAFF, ApiRole.ADMIN})
 ACT = frozenset({ApiRole.BACKOFFICE, ApiRole.STAFF, ApiRole.ADMIN})

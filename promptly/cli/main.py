@@ -15,6 +15,7 @@ from promptly.cli.complaints import complaint_app
 from promptly.cli.db import roles as db_roles
 from promptly.cli.demo import demo_command
 from promptly.cli.history import history_app
+from promptly.cli.holds import holds_app
 from promptly.cli.inquiries import inquiry_app
 from promptly.cli.outbox import outbox_command
 from promptly.cli.promises import promises_command
@@ -36,6 +37,7 @@ db_app.command("roles")(db_roles)
 app.add_typer(complaint_app, name="complaint")
 app.add_typer(inquiry_app, name="inquiry")
 app.add_typer(history_app, name="history")
+app.add_typer(holds_app, name="hold")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(calendar_app, name="calendar")

@@ -34,7 +34,8 @@ def _table(tasks: list[StaffTask], timezone: str) -> list[str]:
         state = task.status if task.outcome is None else f"{task.status}: {task.outcome}"
         rows.append(
             f"{task.id:>6}  {readable(task.due_at, timezone):<30}  {task.kind:<26} "
-            f"{task.assignee:<11} {state:<5}  {task.title}  [{task.case_id}]"
+            f"{task.assignee:<11} {state:<5}  {task.title}  [{task.case_id}"
+            + (f", case {task.case_status}]" if task.case_ended else "]")
         )
     return rows
 

@@ -48,6 +48,8 @@ APP_TABLE_PRIVILEGES: Mapping[str, tuple[str, ...]] = {
     "sms_numbers": READ_WRITE_DELETE,
     "inbound_messages": READ_WRITE_DELETE,
     "early_sms_receipts": READ_WRITE_DELETE,
+    # A hold is released, never deleted: the record of why a case outlived its retention.
+    "legal_holds": READ_WRITE,
 }
 APP_FUNCTIONS = ("purge_timeline_events(text[])", "purge_billing_reasons(text[])")
 

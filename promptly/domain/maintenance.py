@@ -51,6 +51,12 @@ class PurgeResult(Model):
     billing_reasons: int = Field(
         default=0, description="billing outcomes whose free-text reason was blanked; rows stay"
     )
+    kept_on_hold: int = Field(
+        default=0, description="closed cases past the cutoff kept by a legal hold"
+    )
+    kept_for_open_complaints: int = Field(
+        default=0, description="appointments past the cutoff that an open complaint is about"
+    )
 
 
 class QaReportRequest(Model):

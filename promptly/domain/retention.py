@@ -12,7 +12,21 @@ import calendar
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from promptly.domain.appointments.models import FINAL_APPOINTMENT_STATUSES
+from promptly.domain.complaints.models import FINAL_COMPLAINT_STATUSES
+from promptly.domain.inquiries.models import InquiryStatus
+from promptly.domain.surveys.models import SurveyStatus
+
 MINIMUM_MONTHS = 6
+
+# The statuses of a case that has ended, every kind: what the purge may delete once old
+# enough, and what a client's reply is not filed under while an open case is there.
+ENDED_STATUSES = sorted(
+    {status.value for status in FINAL_APPOINTMENT_STATUSES}
+    | {status.value for status in FINAL_COMPLAINT_STATUSES}
+    | {SurveyStatus.ANSWERED.value, SurveyStatus.CLOSED.value}
+    | {InquiryStatus.ANSWERED.value, InquiryStatus.PROMOTED.value}
+)
 
 
 def months_before(moment: datetime, months: int, timezone: str) -> datetime:

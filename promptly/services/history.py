@@ -127,15 +127,15 @@ async def load_case(
 
 async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str) -> ClientExport:
     """Every case of a client (appointments, complaints, inquiries, surveys) and every message
-    of each. CaseNotFound when the client has no case (unknown, mistyped, or purged)."""
+    of each, and what outlives the cases: the billing record, replies, SMS consent. Once the
+    retention purge removed every case, the export lists what is still held. CaseNotFound
+    when nothing of the client is held (unknown, mistyped, or purged and forgotten)."""
     zone = ZoneInfo(timezone)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT * FROM cases WHERE client_id = %s ORDER BY created_at, case_id", (client_id,)
         )
         rows = await cur.fetchall()
-        if not rows:
-            raise CaseNotFound(f"no case of client {client_id!r}")
         await cur.execute(
             "SELECT m.* FROM messages m JOIN cases c USING (case_id)"
             " WHERE c.client_id = %s ORDER BY m.requested_at, m.id",
@@ -150,6 +150,10 @@ async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str)
         consent = await cur.fetchone()
         await cur.execute(f"{_REPLIES} WHERE client_id = %s ORDER BY received_at", (client_id,))
         replies = [ClientReply.model_validate(r) for r in await cur.fetchall()]
+    billing = await client_billing(conn, client_id, zone)
+    sms_consent = _sms_consent(consent, zone)
+    if not rows and not billing and not replies and sms_consent is None:
+        raise CaseNotFound(f"nothing held of client {client_id!r}: no case, no billing record")
     by_case: dict[str, list[ExportedMessage]] = {}
     for m in messages:
         by_case.setdefault(m["case_id"], []).append(localized_message(_message(m), zone))
@@ -168,9 +172,9 @@ async def load_client(conn: AsyncConnection[Any], client_id: str, timezone: str)
             )
             for r in rows
         ],
-        sms_consent=_sms_consent(consent, zone),
+        sms_consent=sms_consent,
         replies=[localized_reply(r, zone) for r in replies],
-        billing=await client_billing(conn, client_id, zone),
+        billing=billing,
     )
 
 

@@ -215,6 +215,12 @@ def render_client_markdown(export: ClientExport) -> str:
         f"Times in {export.timezone}. {len(export.cases)} case(s).",
         "",
     ]
+    if not export.cases:
+        lines += [
+            "No case of this client is kept (purged after the retention period, or never "
+            "recorded); what is still held of them follows.",
+            "",
+        ]
     if export.sms_consent:
         lines += [f"SMS: {export.sms_consent}.", ""]
     if export.billing:

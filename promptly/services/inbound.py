@@ -2,9 +2,13 @@
 promptly/services/delivery_receipts.py.
 
 A reply is matched to its client by phone number or email address and to the case it answers:
-the complaint, inquiry or survey an email's subject names, or our last SMS to the number was
-about, gets it as a staff task; otherwise the appointment waiting for an answer (the client's
-one upcoming unconfirmed appointment; several → a staff task, never a guess).
+the appointment waiting for an answer confirms (the client's one upcoming unconfirmed
+appointment; several → a staff task, never a guess). A reply that is no such answer becomes a
+staff task, filed under the case it quotes (an email's subject, a reference in an SMS), or
+the visit whose text asked for that answer; a reply that quotes nothing goes with the client's
+open complaint when there is one (a client with a complaint open writes about it, whatever our
+last text was about), then the case our last SMS was about or the soonest open visit if still
+open, then the open case last messaged to them (docs/sms.md, "Where a reply is filed").
 
 Every effect is keyed by the provider's message id: the `confirm` update carries it as its
 update id, and notices and tasks run in a `ClientNoticeWorkflow` whose id holds it, so a
@@ -36,7 +40,13 @@ from promptly.services.case_views import VISIT_LINK_COLUMNS, visit_link_context
 from promptly.services.delivery_receipts import start_notice
 from promptly.services.inbound_store import InboundReply as InboundReply
 from promptly.services.inbound_store import ReplyOutcome as ReplyOutcome
-from promptly.services.inbound_store import case_named_by_subject, clients_of, record_inbound
+from promptly.services.inbound_store import (
+    case_named_by_subject,
+    case_quoted_in_text,
+    case_to_file_under,
+    clients_of,
+    record_inbound,
+)
 from promptly.services.reply_verdicts import give_verdict, verdict_of
 from promptly.workflows.appointment import AppointmentWorkflow
 
@@ -102,9 +112,10 @@ class _Handler:
             return await self._verdict(named, intent, satisfied)
         if named is not None and named["kind"] != CaseKind.APPOINTMENT.value:
             # An answer to a complaint's, an inquiry's or a survey's message is about that
-            # case: a "Tak, dziękuję" there confirms no appointment.
+            # case: a "Tak, dziękuję" there confirms no appointment. Unless it quotes that
+            # case, it goes with the client's open complaint, if any (_file).
             why = f"a reply to our {named['kind']} message" if intent is ReplyIntent.CONFIRM else ""
-            return await self._task(intent, named["case_id"], why)
+            return await self._file(intent, named["case_id"], why, quoted=bool(named.get("quoted")))
         candidates = await self._candidates(
             AWAITING_ANSWER if intent is ReplyIntent.CONFIRM else OPEN_APPOINTMENT, named
         )
@@ -118,7 +129,32 @@ class _Handler:
             0: "no open appointment matches it",
             1: "",
         }.get(len(candidates), f"{len(candidates)} appointments could be meant")
-        return await self._task(intent, candidates[0]["case_id"] if candidates else None, why)
+        # An answer to a visit's text that asked the client for one is about that visit.
+        about = bool(named and (named.get("quoted") or named.get("only")))
+        return await self._file(
+            intent, candidates[0]["case_id"] if candidates else None, why, quoted=about
+        )
+
+    async def _file(
+        self, intent: ReplyIntent, about: str | None, why: str, *, quoted: bool = False
+    ) -> ReplyOutcome:
+        """The reply as a task for the front desk, on the case it names (`quoted`); else on
+        the client's open complaint when there is one (a client with a complaint open writes
+        about it, whatever our last text was about), else `about` if still open, else the
+        open case last messaged to the sender (case_to_file_under); else where `_task` puts
+        a reply about no open case."""
+        if not quoted and self._client_ids:
+            async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                found = await case_to_file_under(cur, self._client_ids, self._reply.sender, about)
+            if found is not None and found["case_id"] != about:
+                if found["kind"] == CaseKind.COMPLAINT.value:
+                    why = f"filed with the open complaint {found['business_id']}"
+                    if about is not None:
+                        why += f"; it may be about {about}"
+                elif about is not None:
+                    why = f"{about} has ended; filed with an open case"
+                about = found["case_id"]
+        return await self._task(intent, about, why)
 
     async def _consent(self, intent: ReplyIntent) -> ReplyOutcome:
         opted_out = intent is ReplyIntent.OPT_OUT
@@ -268,13 +304,17 @@ class _Handler:
 
     async def _case_named(self) -> dict[str, Any] | None:
         """The client's case (any kind) that the reply answers: the one an email's subject
-        names or answers. An SMS has no subject: when our last SMS to the number was about a
-        complaint, an inquiry or a survey, that case (appointments are found as before: the one
-        awaiting an answer, several → a task)."""
+        names or answers, or an SMS's text quotes by reference (`quoted`). Else, for an SMS:
+        when our last SMS to the number was about a complaint, an inquiry or a survey, that
+        case (appointments are found as before: the one awaiting an answer, several → a
+        task)."""
         if not self._client_ids:
             return None
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             if self._reply.channel is Channel.SMS:
+                quoted = await case_quoted_in_text(cur, self._client_ids, self._text)
+                if quoted is not None:
+                    return quoted | {"quoted": True}
                 await cur.execute(
                     """SELECT c.case_id, c.kind, c.status, c.client_id, m.template
                          FROM messages m JOIN cases c USING (case_id)
@@ -303,7 +343,8 @@ class _Handler:
                     ORDER BY kind = 'survey', created_at DESC LIMIT 1""",
                 (self._client_ids, named, named),
             )
-            return await cur.fetchone()
+            found: dict[str, Any] | None = await cur.fetchone()
+            return found | {"quoted": True} if found is not None else None
 
     async def _candidates(
         self, statuses: tuple[str, ...], named: dict[str, Any] | None

@@ -12,6 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from promptly.domain.common import Channel
+from promptly.domain.retention import ENDED_STATUSES
 from promptly.domain.sms import ReplyIntent
 
 _REFERENCE = re.compile(r"\b(?:appointment-)?([A-Za-z][A-Za-z0-9._-]*-[A-Za-z0-9._-]+)\b")
@@ -96,3 +97,42 @@ async def clients_of(conn: AsyncConnection[Any], reply: InboundReply) -> list[di
             (sender,),
         )
         return await cur.fetchall()
+
+
+async def case_quoted_in_text(cur: Any, client_ids: list[str], text: str) -> dict[str, Any] | None:
+    """The client's case whose reference the text quotes (`K-2001`, `complaint-K-2001`), the
+    newest when one reference names several; a word that only looks like one names nothing."""
+    quoted = sorted({match.group(1) for match in _REFERENCE.finditer(text)})
+    if not quoted or not client_ids:
+        return None
+    await cur.execute(
+        """SELECT case_id, kind, status, client_id FROM cases
+            WHERE client_id = ANY(%s) AND kind <> 'survey'
+              AND (business_id = ANY(%s) OR case_id = ANY(%s))
+            ORDER BY created_at DESC LIMIT 1""",
+        (client_ids, quoted, quoted),
+    )
+    row: dict[str, Any] | None = await cur.fetchone()
+    return row
+
+
+async def case_to_file_under(
+    cur: Any, client_ids: list[str], sender: str, about: str | None
+) -> dict[str, Any] | None:
+    """Where a reply that quotes no reference is filed: the client's open complaint (the one
+    last messaged to the sender, else the newest), else `about` (the case the reply seems to
+    answer, when it is still open), else the open case the sender was last messaged about,
+    else the newest open case. None when the client has no open case."""
+    messaged = """(SELECT max(m.id) FROM messages m
+                    WHERE m.case_id = c.case_id AND m.recipient_role = 'client'
+                      AND lower(m.recipient) = lower(%(sender)s)) DESC NULLS LAST"""
+    await cur.execute(
+        f"""SELECT c.case_id, c.kind, c.business_id FROM cases c
+             WHERE c.client_id = ANY(%(clients)s) AND NOT (c.status = ANY(%(ended)s))
+             ORDER BY c.kind = 'complaint' DESC, c.case_id = %(about)s DESC, {messaged},
+                      c.created_at DESC
+             LIMIT 1""",
+        {"clients": client_ids, "ended": ENDED_STATUSES, "sender": sender, "about": about},
+    )
+    row: dict[str, Any] | None = await cur.fetchone()
+    return row

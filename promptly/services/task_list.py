@@ -1,5 +1,7 @@
 """The staff task list (`staff_tasks`): one task, or the tasks a filter picks, read from
-PostgreSQL for the HTTP API (`GET /tasks`) and the CLI (`promptly tasks list`)."""
+PostgreSQL for the HTTP API (`GET /tasks`) and the CLI (`promptly tasks list`). Each task says
+its case's status now, and whether that case has ended: a client's reply filed under a case
+that ended before anyone read it stays open, and reads so."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from promptly.domain.common import CaseKind
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
+from promptly.domain.retention import ENDED_STATUSES
 from promptly.domain.tasks import TaskKind
 from promptly.domain.text_patterns import ID_BODY
 
@@ -32,17 +35,31 @@ class StaffTask(BaseModel):
     closed_by: str | None
     created_at: datetime
     closed_at: datetime | None
+    case_status: str | None = Field(
+        default=None,
+        description="its case's status now (None: no case row, e.g. a reply that matched no case)",
+    )
+    case_ended: bool = Field(
+        default=False,
+        description="its case has ended: an open task here is still to do (a client's reply "
+        "nobody has read is never closed by the case's end), the case will not close it",
+    )
 
 
 _TASK_COLUMNS = (
-    "id, case_id, kind, assignee, title, details, due_at, data, status, outcome, note, "
-    "closed_by, created_at, closed_at"
+    "t.id, t.case_id, t.kind, t.assignee, t.title, t.details, t.due_at, t.data, t.status, "
+    "t.outcome, t.note, t.closed_by, t.created_at, t.closed_at, c.status AS case_status, "
+    "coalesce(c.status = ANY(%(ended)s), false) AS case_ended"
 )
+_TASKS = "staff_tasks t LEFT JOIN cases c ON c.case_id = t.case_id"
 
 
 async def load_task(pool: AsyncConnectionPool, task_id: int) -> StaffTask | None:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {_TASK_COLUMNS} FROM staff_tasks WHERE id = %s", (task_id,))
+        await cur.execute(
+            f"SELECT {_TASK_COLUMNS} FROM {_TASKS} WHERE t.id = %(id)s",
+            {"id": task_id, "ended": ENDED_STATUSES},
+        )
         row = await cur.fetchone()
     return StaffTask.model_validate(row) if row else None
 
@@ -77,16 +94,16 @@ async def find_tasks(
     `provider`, and each provider is to see their own, not every provider's."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"""SELECT {_TASK_COLUMNS} FROM staff_tasks
-                 WHERE (%(assignee)s::text IS NULL OR assignee = %(assignee)s)
-                   AND (%(kind)s::text IS NULL OR kind = %(kind)s)
-                   AND (%(status)s::text IS NULL OR status = %(status)s)
-                   AND (%(case_id)s::text IS NULL OR case_id = %(case_id)s)
+            f"""SELECT {_TASK_COLUMNS} FROM {_TASKS}
+                 WHERE (%(assignee)s::text IS NULL OR t.assignee = %(assignee)s)
+                   AND (%(kind)s::text IS NULL OR t.kind = %(kind)s)
+                   AND (%(status)s::text IS NULL OR t.status = %(status)s)
+                   AND (%(case_id)s::text IS NULL OR t.case_id = %(case_id)s)
                    AND (%(provider_id)s::text IS NULL
-                        OR data ->> 'provider_id' = %(provider_id)s)
+                        OR t.data ->> 'provider_id' = %(provider_id)s)
                    AND (%(with_demo)s OR %(case_id)s::text IS NOT NULL
-                        OR case_id NOT LIKE %(demo)s)
-                 ORDER BY due_at, id
+                        OR t.case_id NOT LIKE %(demo)s)
+                 ORDER BY t.due_at, t.id
                  LIMIT %(limit)s OFFSET %(offset)s""",
             {
                 "assignee": assignee,
@@ -97,6 +114,7 @@ async def find_tasks(
                 # Demo cases stay out of the inbox unless asked for (or named).
                 "with_demo": include_demo,
                 "demo": DEMO_CASE_ID_LIKE,
+                "ended": ENDED_STATUSES,
                 "limit": limit,
                 "offset": offset,
             },
