@@ -100,6 +100,13 @@ async def test_failing_channel_is_retried_then_handed_to_the_front_desk_before_2
     # Given up, not left `pending`: the ledger says it will not go out, and why.
     assert confirmation["status"] == "abandoned" and confirmation["attempts"] > 10
     assert "503" in confirmation["last_error"]
+    # Not one failure but a day of them: how long it was tried, how often, the last answer.
+    failed = next(e for e in view.timeline if e.kind == "message_failed")
+    attempts = confirmation["attempts"]
+    assert failed.detail.startswith(
+        f"confirmation to client via email gave up after 22h ({attempts} attempts): "
+        "SendGrid answered 503"
+    ), failed.detail
     await handle.terminate("test over")
 
 
