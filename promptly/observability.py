@@ -31,6 +31,7 @@ from temporalio.runtime import (
 )
 
 from promptly.config import Settings
+from promptly.domain import metrics as business_metrics
 
 # Every repetition is bounded, so the work per character is bounded: redaction stays linear
 # in the input, and a record is cut at MAX_RECORD_CHARS before it is scanned at all.
@@ -138,6 +139,12 @@ def configure_logging(settings: Settings) -> None:
 
 _runtimes: dict[tuple[str | None, bool], Runtime] = {}
 
+# Histogram buckets of Promptly's own histograms (the SDK's defaults are for latencies in
+# milliseconds): a reminder's lateness, from a minute's retries to the hour that makes it late.
+HISTOGRAM_BUCKETS: dict[str, list[float]] = {
+    business_metrics.REMINDER_LATENESS: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600],
+}
+
 
 def runtime(settings: Settings, *, metrics: bool = False) -> Runtime | None:
     """The process's Temporal runtime for these settings; None: the SDK's default one.
@@ -161,7 +168,13 @@ def runtime(settings: Settings, *, metrics: bool = False) -> Runtime | None:
         _runtimes[key] = Runtime(
             telemetry=TelemetryConfig(
                 logging=logging_config,
-                metrics=PrometheusConfig(bind_address=bind) if bind else None,
+                metrics=(
+                    PrometheusConfig(
+                        bind_address=bind, histogram_bucket_overrides=HISTOGRAM_BUCKETS
+                    )
+                    if bind
+                    else None
+                ),
             )
         )
     return _runtimes[key]

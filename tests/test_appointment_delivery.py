@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -29,7 +31,7 @@ from tests.helpers import (
     stored_attention,
     tasks,
 )
-from tests.sendgrid_fake import SendGridFake
+from tests.sendgrid_fake import SendGridFake, error_body
 
 
 async def test_rejected_address_gives_the_front_desk_a_task_at_once(
@@ -98,6 +100,79 @@ async def test_failing_channel_is_retried_then_handed_to_the_front_desk_before_2
     # Given up, not left `pending`: the ledger says it will not go out, and why.
     assert confirmation["status"] == "abandoned" and confirmation["attempts"] > 10
     assert "503" in confirmation["last_error"]
+    # Not one failure but a day of them: how long it was tried, how often, the last answer.
+    failed = next(e for e in view.timeline if e.kind == "message_failed")
+    attempts = confirmation["attempts"]
+    assert failed.detail.startswith(
+        f"confirmation to client via email gave up after 22h ({attempts} attempts): "
+        "SendGrid answered 503"
+    ), failed.detail
+    await handle.terminate("test over")
+
+
+async def test_a_revoked_key_is_retried_and_the_message_goes_once_it_is_fixed(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 401 is Promptly's account, not the client's address: no front-desk task, no flag;
+    the confirmation and the provider's notice go, once each, when the key works again."""
+    revoked = error_body("The provided authorization grant is invalid, expired, or revoked")
+    sendgrid.script(401, revoked)
+    sendgrid.script(401, revoked)
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + timedelta(days=5))
+    caplog.set_level(logging.INFO)
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=10))
+
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.confirmation_sent and view.needs_attention == []
+    assert not [e for e in view.timeline if e.kind == "message_failed"]
+    assert await tasks(pool, request.workflow_id) == []
+    ledger = {m["template"]: m for m in await messages(pool, request.workflow_id)}
+    assert {t: (m["status"], m["attempts"]) for t, m in ledger.items()} == {
+        "confirmation": ("sent", 2),
+        "provider_booking": ("sent", 2),
+    }
+    assert [r.recipients for r in sendgrid.accepted] in (
+        [["anna@example.com"], ["jan@example.com"]],
+        [["jan@example.com"], ["anna@example.com"]],
+    )
+    # Said where ops look, once per refused attempt, and no SDK warning with a traceback.
+    case = [r for r in caplog.records if request.workflow_id in r.getMessage()]
+    refused = [r for r in case if "refused Promptly's credentials" in r.getMessage()]
+    assert [r.levelno for r in refused] == [logging.ERROR, logging.ERROR]
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    await handle.terminate("test over")
+
+
+async def test_a_throttled_attempt_logs_one_line_and_no_warning(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Throttling is not an error: one INFO line naming the message and SendGrid's answer,
+    not the SDK's WARNING `Completing activity as failed` with its traceback."""
+    sendgrid.script(429, headers={"Retry-After": "3"})
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + timedelta(days=5))
+    caplog.set_level(logging.INFO)
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=1))
+
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.confirmation_sent and view.needs_attention == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    [throttled] = [r for r in caplog.records if "SendGrid answered 429" in r.getMessage()]
+    assert throttled.levelno == logging.INFO
+    assert throttled.getMessage().startswith(f"{request.workflow_id}/")  # the message's key
     await handle.terminate("test over")
 
 

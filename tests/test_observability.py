@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
+from pydantic import SecretStr
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.testing import WorkflowEnvironment
 
@@ -32,6 +33,8 @@ from promptly.worker import create_worker, make_client
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.complaint_helpers import complaint
 from tests.helpers import STAFF, appointment, next_local
+from tests.sendgrid_fake import FakeResponse, SendGridFake, error_body
+from tests.test_appointment_outage import always_open
 
 
 def free_port() -> int:
@@ -144,6 +147,84 @@ async def test_metrics_endpoint_has_business_counters_after_lifecycles(
     assert line["workflow_id"].startswith(("appointment-", "complaint-"))
     assert re.fullmatch(r"[0-9a-f-]{36}", line["run_id"])
     assert "@" not in json.dumps(line)
+
+
+class KeyedSendGrid(SendGridFake):
+    """Answers a message whose idempotency key starts with one of `answers` with that status
+    (while it is there); every other one as SendGrid would."""
+
+    def __init__(self) -> None:
+        super().__init__(api_key="SG.test")
+        self.answers: dict[str, int] = {}
+
+    def _by_rules(self, method: str, path: str, headers: Any, raw: bytes, body: Any) -> Any:
+        key = str(((body or {}).get("custom_args") or {}).get("idempotency_key", ""))
+        status = next((s for p, s in self.answers.items() if key.startswith(p)), None)
+        if status is not None:
+            return FakeResponse(status, error_body(f"scripted {status}"))
+        return super()._by_rules(method, path, headers, raw, body)
+
+
+async def test_metrics_say_which_reminders_failed_how_late_they_went_and_what_was_given_up(
+    env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three visits 47h ahead (the reminder goes at once): one reminder refused (400), one
+    held up by a 503 for ten minutes, one visit whose confirmation fails until its budget
+    (22h) is spent."""
+    for name in ("TEMPORAL_ADDRESS", "TEMPORAL_CONFIG_FILE", "TEMPORAL_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    port = free_port()
+    with KeyedSendGrid() as sendgrid:
+        observed = always_open(settings).model_copy(
+            update={
+                "temporal_address": env.client.service_client.config.target_host,
+                "metrics_bind": f"127.0.0.1:{port}",
+                "sendgrid_api_key": SecretStr("SG.test"),
+                "sendgrid_host": sendgrid.url,
+            }
+        )
+        client = await make_client(observed, metrics=True)
+        async with create_worker(client, observed, pool=pool):
+            booked_at = await env.get_current_time()
+            refused, held_up, given_up = (
+                appointment(booked_at + timedelta(hours=47)) for _ in range(3)
+            )
+            sendgrid.answers = {
+                f"{refused.workflow_id}/reminder/": 400,
+                f"{held_up.workflow_id}/reminder/": 503,
+                f"{given_up.workflow_id}/confirmation/": 503,
+            }
+            handles = [
+                await book(env.client, request, observed, booked_at)
+                for request in (refused, held_up, given_up)
+            ]
+            await env.sleep(timedelta(minutes=10))
+            del sendgrid.answers[f"{held_up.workflow_id}/reminder/"]
+            await env.sleep(timedelta(hours=23))
+            views = [await handle.query(AppointmentWorkflow.status) for handle in handles]
+            assert views[0].needs_attention == ["reminder not sent"]
+            assert views[1].needs_attention == []
+            assert views[2].needs_attention == ["confirmation not sent"]
+            for handle in handles:
+                await handle.terminate("test over")
+
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    assert sample(text, "promptly_reminders", outcome="failed") == 1
+    assert sample(text, "promptly_reminders", outcome="on_time") == 2
+    assert sample(text, "promptly_messages", template="reminder", outcome="rejected") == 1
+    # The budget spent: one message given up, however many attempts it took.
+    assert sample(text, "promptly_messages", template="confirmation", outcome="abandoned") == 1
+    assert sample(text, "promptly_messages", template="confirmation", outcome="retrying") > 10
+    # The held-up reminder went after its retries, ten minutes or so late; the other at once.
+    lateness = "promptly_reminder_lateness_seconds"
+    assert sample(text, f"{lateness}_count") == 2
+    assert 600 <= sample(text, f"{lateness}_sum") <= 1300
+    assert sample(text, f"{lateness}_bucket", le="60") == 1
+    assert sample(text, f"{lateness}_bucket", le="1800") == 2
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:

@@ -7,6 +7,7 @@ only SendGrid's servers are replaced (tests/sendgrid_fake.py).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
 from promptly.activities.channels import DeliveryChannel, OutboxChannel, StaffCallChannel
@@ -31,7 +32,7 @@ from promptly.domain.messages import (
     SendMessageRequest,
     SendMessageResult,
 )
-from tests.sendgrid_fake import SendGridFake
+from tests.sendgrid_fake import SendGridFake, error_body
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -208,32 +209,16 @@ async def test_accepted_mail_is_sent_with_the_rendered_message(
     assert stored == redacted
 
 
-@pytest.mark.parametrize(
-    ("email", "api_key", "status", "provider_message"),
-    [
-        ("bounce@example.com", API_KEY, 400, "Does not contain a valid address."),
-        (CLIENT_EMAIL, "SG.revoked", 401, "authorization grant is invalid"),
-    ],
-    ids=["400-bad-recipient", "401-bad-key"],
-)
-async def test_refused_mail_fails_for_good(
-    pool: AsyncConnectionPool,
-    fake: SendGridFake,
-    email: str,
-    api_key: str,
-    status: int,
-    provider_message: str,
-) -> None:
-    request = confirmation(email=email)
+async def test_refused_mail_fails_for_good(pool: AsyncConnectionPool, fake: SendGridFake) -> None:
+    request = confirmation(email="bounce@example.com")
 
-    error = await send_failing(activities(pool, fake, api_key=api_key), request)
+    error = await send_failing(activities(pool, fake), request)
 
     assert error.type == errors.DELIVERY_REJECTED
     assert error.non_retryable is True
-    assert str(status) in error.message
+    assert "400" in error.message
     [seen] = fake.requests
-    assert seen.response.status == status
-    assert seen.api_key == api_key
+    assert seen.response.status == 400
     row = await ledger_row(pool, request.idempotency_key)
     assert row is not None
     assert (row["status"], row["attempts"], row["provider_id"], row["sent_at"]) == (
@@ -242,8 +227,54 @@ async def test_refused_mail_fails_for_good(
         None,
         None,
     )
-    assert f"SendGrid answered {status}" in row["last_error"]
+    assert "SendGrid answered 400" in row["last_error"]
+    assert "Does not contain a valid address." in row["last_error"]
+
+
+@pytest.mark.parametrize(
+    ("status", "provider_message"),
+    [
+        (401, "The provided authorization grant is invalid, expired, or revoked"),
+        (403, "The from address does not match a verified Sender Identity"),
+    ],
+    ids=["401-revoked-key", "403-unverified-sender"],
+)
+async def test_refused_credentials_are_retried_slowly_and_loudly_until_fixed(
+    pool: AsyncConnectionPool,
+    fake: SendGridFake,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    provider_message: str,
+) -> None:
+    """A revoked key or an unverified sender is Promptly's account, not the message: the send
+    is retried (a minute first), an ERROR each attempt names SendGrid and its answer, and
+    once the account is fixed the message goes, once."""
+    acts = activities(pool, fake)
+    request = confirmation()
+    fake.script(status, error_body(provider_message))
+
+    with caplog.at_level(logging.INFO, logger="temporalio.activity"):
+        error = await send_failing(acts, request)
+
+    assert error.type == errors.DELIVERY_UNAVAILABLE and error.non_retryable is False
+    assert error.category is ApplicationErrorCategory.BENIGN
+    assert error.next_retry_delay == timedelta(minutes=1)
+    assert f"SendGrid refused Promptly's credentials (answered {status})" in error.message
+    [logged] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert logged.levelno == logging.ERROR
+    assert request.idempotency_key in logged.getMessage()
+    assert provider_message in logged.getMessage()
+    row = await ledger_row(pool, request.idempotency_key)
+    assert row is not None and (row["status"], row["in_flight_since"]) == ("pending", None)
     assert provider_message in row["last_error"]
+
+    result = await send(acts, request)  # Temporal's retry, the key fixed meanwhile
+
+    assert result.status is MessageStatus.SENT
+    assert [r.response.status for r in fake.requests] == [status, 202]
+    assert len(fake.accepted) == 1
+    row = await ledger_row(pool, request.idempotency_key)
+    assert row is not None and (row["status"], row["attempts"]) == ("sent", 2)
 
 
 @pytest.mark.parametrize(
@@ -271,6 +302,7 @@ async def test_unavailable_then_accepted_is_sent_on_the_retry(
 
     assert error.type == errors.DELIVERY_UNAVAILABLE
     assert error.non_retryable is False
+    assert error.category is ApplicationErrorCategory.BENIGN  # no warning, no traceback
     assert error.next_retry_delay == retry_delay
     assert str(status) in error.message
     row = await ledger_row(pool, request.idempotency_key)

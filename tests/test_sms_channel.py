@@ -290,20 +290,31 @@ async def test_a_number_opted_out_at_twilio_is_recorded_and_gets_email(
     assert row == (True,)
 
 
-async def test_refused_credentials_fail_for_good_and_loudly(
+async def test_refused_credentials_are_retried_loudly_until_fixed(
     pool: AsyncConnectionPool, fake: TwilioFake, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Twilio refusing Promptly's account is not the number's fault: retried like SendGrid's
+    401 (a minute first), an ERROR each attempt, and sent once the token is fixed."""
     request = sms(a_number())
 
-    with caplog.at_level(logging.ERROR, logger="promptly.activities.sms"):
+    with caplog.at_level(logging.ERROR, logger="temporalio.activity"):
         error = await send_failing(activities(pool, fake, token="wrong-token"), request)
 
     assert [r.status for r in fake.requests] == [401]
-    assert error.type == errors.DELIVERY_REJECTED and error.non_retryable
+    assert error.type == errors.DELIVERY_UNAVAILABLE and not error.non_retryable
+    assert error.next_retry_delay == timedelta(minutes=1)
     assert "20003" in error.message and "credentials" in error.message
-    assert any("PROMPTLY_TWILIO_AUTH_TOKEN" in r.getMessage() for r in caplog.records)
+    [logged] = caplog.records
+    assert logged.levelno == logging.ERROR and "Twilio" in logged.getMessage()
+    assert "PROMPTLY_TWILIO_AUTH_TOKEN" in logged.getMessage()
     [row] = await ledger(pool, request.case_id)
-    assert row["status"] == "failed"
+    assert row["status"] == "pending"
+
+    result = await send(activities(pool, fake), request)  # the token fixed, Temporal retries
+
+    assert [r.status for r in fake.requests] == [401, 201]
+    assert result.status is MessageStatus.SENT
+    assert await case_tasks(pool, request.case_id) == []  # the number is fine
 
 
 @pytest.mark.parametrize(("status", "code"), [(429, 20429), (500, None), (503, None)])

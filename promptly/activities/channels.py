@@ -36,7 +36,7 @@ class OutgoingMessage:
 
 
 class PermanentDeliveryError(Exception):
-    """The provider refused the message for good (bad address, bad credentials)."""
+    """The provider refused the message for good (a bad address, a malformed message)."""
 
 
 class TransientDeliveryError(Exception):
@@ -49,11 +49,15 @@ class TransientDeliveryError(Exception):
         *,
         throttled: bool = False,
         maybe_taken: bool = False,
+        credentials: bool = False,
     ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
         # The provider asked us to slow down (429): not an error of the channel.
         self.throttled = throttled
+        # The provider refused Promptly's account (a revoked key, an unverified sender): the
+        # account's problem, not the message's. Retried, more slowly, until someone fixes it.
+        self.credentials = credentials
         # The outcome is unknown, not a refusal: the request reached the provider and no
         # answer came back (no answer in time, the connection dropped, a 5xx), so it may have
         # taken the message. The next attempt asks it first where the channel can.
@@ -76,15 +80,18 @@ def retry_after(value: str | None) -> timedelta | None:
 # Backoff after channel errors (5xx, unreachable): 5 s, 10 s, 20 s … at most 30 min.
 ERROR_BACKOFF_FIRST = timedelta(seconds=5)
 ERROR_BACKOFF_MAX = timedelta(minutes=30)
+# Backoff after the provider refused our credentials: 1 min, 2 min, 4 min … at most 30 min
+# (someone has to fix the settings first).
+CREDENTIALS_BACKOFF_FIRST = timedelta(minutes=1)
 HEARTBEAT_EVERY = 1.0
 
 
-def error_backoff(errors_so_far: int) -> timedelta:
+def error_backoff(errors_so_far: int, first: timedelta = ERROR_BACKOFF_FIRST) -> timedelta:
     """The wait after the `errors_so_far`-th channel error (1-based)."""
     exponent = max(errors_so_far - 1, 0)
     if exponent >= 20:
         return ERROR_BACKOFF_MAX
-    return min(ERROR_BACKOFF_FIRST * (1 << exponent), ERROR_BACKOFF_MAX)
+    return min(first * (1 << exponent), ERROR_BACKOFF_MAX)
 
 
 def retry_delay(err: TransientDeliveryError, errors_so_far: int) -> tuple[timedelta, int]:
@@ -92,7 +99,8 @@ def retry_delay(err: TransientDeliveryError, errors_so_far: int) -> tuple[timede
     if err.throttled and err.retry_after is not None:
         return err.retry_after, errors_so_far
     errors_now = errors_so_far + 1
-    backoff = error_backoff(errors_now)
+    first = CREDENTIALS_BACKOFF_FIRST if err.credentials else ERROR_BACKOFF_FIRST
+    backoff = error_backoff(errors_now, first)
     return max(backoff, err.retry_after or timedelta(0)), errors_now
 
 

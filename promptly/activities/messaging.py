@@ -17,7 +17,10 @@ cancellation that comes while the provider call is under way waits for its answe
 message may already be out, so an accepted message is recorded `sent` and the workflow hears
 that it went, and a refused one ends the send as cancelled.
 It decides its own retry delay: a throttled answer (429 with Retry-After) waits what the
-provider asked and does not count as an error, so it never uses up the error backoff.
+provider asked and does not count as an error, so it never uses up the error backoff; refused
+credentials (401/403: a revoked key, an unverified sender) back off more slowly and log an
+ERROR each attempt. A transient answer ends the attempt with a benign error and one log line
+(not the SDK's warning with its traceback).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from datetime import datetime, timedelta
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from promptly.activities import calendar_attachments
 from promptly.activities import ledger as message_ledger
@@ -218,11 +221,6 @@ class MessagingActivities:
                 # the next attempt asks the provider before sending again.
                 if err.maybe_taken:
                     in_doubt_since = _earliest(in_doubt_since, ledger.attempt_since)
-                    activity.logger.info(
-                        "%s: outcome unknown, the channel may have taken it (%s)",
-                        request.idempotency_key,
-                        err,
-                    )
                 await message_ledger.mark(
                     conn,
                     message_id,
@@ -234,9 +232,16 @@ class MessagingActivities:
                 delay, errors_now = retry_delay(err, errors_so_far)
                 # The next attempt reads the error count from this heartbeat.
                 activity.heartbeat(errors_now)
-                _count(request, "throttled" if err.throttled else "retrying")
+                _count(request, _transient_outcome(err))
+                _log_retry(request, err, delay)
+                # Benign: the SDK logs it at DEBUG, without a traceback (the line above says
+                # it once); the attempt number travels along for the case's timeline.
                 raise ApplicationError(
-                    str(err), type=errors.DELIVERY_UNAVAILABLE, next_retry_delay=delay
+                    str(err),
+                    activity.info().attempt,
+                    type=errors.DELIVERY_UNAVAILABLE,
+                    next_retry_delay=delay,
+                    category=ApplicationErrorCategory.BENIGN,
                 ) from err
             # Without a provider the message only waits in the outbox: never call that sent.
             status = (
@@ -354,6 +359,37 @@ def _stop_if_cancelled() -> None:
     nobody needs to pass on a message the case no longer wants)."""
     if activity.is_cancelled():
         raise asyncio.CancelledError("send cancelled while the provider refused it")
+
+
+def _transient_outcome(err: TransientDeliveryError) -> str:
+    if err.credentials:
+        return "credentials"
+    return "throttled" if err.throttled else "retrying"
+
+
+def _log_retry(request: SendMessageRequest, err: TransientDeliveryError, delay: timedelta) -> None:
+    """One line per attempt that will be retried: the key and the provider's answer. Refused
+    credentials are an ERROR (nothing goes out on the channel until someone fixes them); a
+    busy or failing provider is only INFO (the retry is the remedy)."""
+    attempt = activity.info().attempt
+    if err.credentials:
+        activity.logger.error(
+            "%s: %s (attempt %d; retried in %s while its budget lasts)",
+            request.idempotency_key,
+            err,
+            attempt,
+            delay,
+        )
+        return
+    unknown = "; the channel may have taken it" if err.maybe_taken else ""
+    activity.logger.info(
+        "%s: %s (attempt %d%s; retried in %s)",
+        request.idempotency_key,
+        err,
+        attempt,
+        unknown,
+        delay,
+    )
 
 
 def _count(request: SendMessageRequest, outcome: str) -> None:

@@ -99,4 +99,12 @@ def _classify(status: int, body: Any, headers: Any) -> Exception:
             throttled=status == 429,
             maybe_taken=status >= 500,  # SendGrid failed somewhere: not a refusal
         )
+    if status in (401, 403):
+        # A revoked key, a key without mail send, an unverified sender: Promptly's account,
+        # not this message. Retried within the message's budget until someone fixes it.
+        return TransientDeliveryError(
+            f"SendGrid refused Promptly's credentials (answered {status}): {detail[:300]}; "
+            "check PROMPTLY_SENDGRID_API_KEY and PROMPTLY_EMAIL_FROM (a verified sender)",
+            credentials=True,
+        )
     return PermanentDeliveryError(f"SendGrid answered {status}: {detail[:300]}")

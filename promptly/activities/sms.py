@@ -10,7 +10,6 @@ task for the front desk when there is no email), and the result names the channe
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -53,8 +52,6 @@ TWILIO_API = "https://api.twilio.com"
 # How many of a number's latest messages a retry reads to find one an earlier attempt sent.
 LOOKUP_LIMIT = 20
 REMEMBERED_CLIENTS = 50_000
-
-log = logging.getLogger(__name__)
 
 
 class _BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
@@ -175,13 +172,13 @@ class TwilioSmsChannel:
         if failure is TwilioFailure.OPTED_OUT:
             return _OptedOutAtTwilio(detail[:300])
         if failure is TwilioFailure.CREDENTIALS:
-            # Nothing will go out until someone fixes the settings: say so where ops look.
-            log.error(
-                "Twilio refused Promptly's credentials (%s): every SMS fails until "
-                "PROMPTLY_TWILIO_ACCOUNT_SID / PROMPTLY_TWILIO_AUTH_TOKEN are fixed",
-                detail,
+            # Promptly's account, not this message: retried within the message's budget
+            # until someone fixes the settings (the send logs an ERROR for each attempt).
+            return TransientDeliveryError(
+                f"Twilio refused Promptly's credentials: {detail[:240]}; check "
+                "PROMPTLY_TWILIO_ACCOUNT_SID / PROMPTLY_TWILIO_AUTH_TOKEN",
+                credentials=True,
             )
-            return PermanentDeliveryError(f"SMS credentials refused by Twilio: {detail}"[:300])
         return PermanentDeliveryError(detail[:300])
 
 

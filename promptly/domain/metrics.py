@@ -8,11 +8,16 @@ so a counter moves once per real event). docs/grafana-dashboard.json charts them
 from __future__ import annotations
 
 # Messages handed to a channel: labels channel, template, outcome
-# (sent | queued_in_outbox | already_sent | rejected | retrying | throttled).
+# (sent | queued_in_outbox | already_sent | rejected | retrying | throttled | credentials:
+# an attempt the provider refused Promptly's key or sender, retried) and, counted by the
+# workflow once per message, abandoned (still failing when its budget ran out).
 MESSAGES = "promptly_messages"
 # Reminders that fell due: label outcome (on_time | late | failed); late = sent more than
-# an hour after the planned time (channel retries), still inside the 24–48h window.
+# an hour after the planned time (channel retries), still inside the 24–48h window; failed =
+# refused or out of budget (not one a change made moot).
 REMINDERS = "promptly_reminders"
+# How long after its planned time each reminder went out, in seconds (a histogram).
+REMINDER_LATENESS = "promptly_reminder_lateness_seconds"
 # Phone follow-up tasks created for the front desk.
 CALL_ATTEMPTS = "promptly_call_attempts"
 # Recorded call outcomes: label outcome (reached_confirmed, no_answer, …).
@@ -27,6 +32,7 @@ COMPLAINTS = "promptly_complaints"
 HELP = {
     MESSAGES: "Messages handed to a channel, by outcome",
     REMINDERS: "Reminders that fell due, by outcome (on_time, late, failed)",
+    REMINDER_LATENESS: "Seconds a reminder went out after its planned time",
     CALL_ATTEMPTS: "Phone follow-up tasks created for the front desk",
     CALL_OUTCOMES: "Recorded phone follow-up outcomes",
     NO_SHOWS: "Visits nobody checked in to",

@@ -12,6 +12,7 @@ from typing import Any
 from temporalio import workflow
 
 from promptly.workflows.appointment_calls import AppointmentCalls
+from promptly.workflows.appointment_sends import reminder_lateness
 from promptly.workflows.appointment_state import (
     CLIENT_LINKS,
     MESSAGE_RETRY,
@@ -116,6 +117,8 @@ class AppointmentInLine(AppointmentCalls):
             late = workflow.now() - planned > REMINDER_LATE_AFTER
             outcome = "late" if late else "on_time"
             count(metrics.REMINDERS, outcome=outcome if sent else "failed")
+            if sent:
+                reminder_lateness(workflow.now() - planned)
             self._update(reminder_sent=True)
             if not sent:
                 self._flag("reminder not sent")

@@ -51,6 +51,14 @@ with workflow.unsafe.imports_passed_through():
 PROVIDER_NOTICE_FLAG = "provider notice not sent"
 
 
+def reminder_lateness(late_by: timedelta) -> None:
+    """How long after its planned time a reminder went out (the SDK records nothing while
+    replaying)."""
+    workflow.metric_meter().create_histogram_float(
+        metrics.REMINDER_LATENESS, metrics.HELP[metrics.REMINDER_LATENESS], "s"
+    ).record(max(late_by.total_seconds(), 0.0))
+
+
 class AppointmentSends(AppointmentState):
     """Starting, cancelling and settling the appointment's messages, and its staff tasks."""
 
@@ -66,6 +74,7 @@ class AppointmentSends(AppointmentState):
         task_kind: TaskKind = TaskKind.DELIVER_MESSAGE_MANUALLY,
         task_due: datetime | None = None,
         on_sent: Callable[[], None] | None = None,
+        on_failed: Callable[[], None] | None = None,
         link_actions: list[str] | None = None,
         extra: dict[str, object] | None = None,
         purpose: str | None = None,
@@ -96,6 +105,8 @@ class AppointmentSends(AppointmentState):
                         on_sent()
                 elif hand_on:
                     self._flag(if_failed)
+                    if on_failed is not None and self.case.reschedules == rounds:
+                        on_failed()
             if hand_on:
                 key = await self._hand_to_front_desk(
                     message, delivery, if_failed, task_kind, task_due
@@ -280,12 +291,14 @@ class AppointmentSends(AppointmentState):
         def on_time() -> None:
             late = workflow.now() - planned > REMINDER_LATE_AFTER
             count(metrics.REMINDERS, outcome="late" if late else "on_time")
+            reminder_lateness(workflow.now() - planned)
 
         self._start_to_client(
             "reminder",
             "reminder",
             budget=self._reminder_window_end() - workflow.now(),
             on_sent=on_time,
+            on_failed=lambda: count(metrics.REMINDERS, outcome="failed"),
             link_actions=VISIT_LINKS,
         )
 

@@ -25,12 +25,19 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    RetryState,
+    TimeoutError,
+    TimeoutType,
+)
 from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
-    from promptly.domain import errors
+    from promptly.domain import errors, metrics
     from promptly.domain.common import Person, RecipientRole, TimelineKind
     from promptly.domain.messages import (
         AbandonMessageRequest,
@@ -74,6 +81,8 @@ class Delivery:
     data: dict[str, object] = field(default_factory=dict)
     # Cancelled by a change of the case (not a failure: nobody needs to send it by hand).
     cancelled: bool = False
+    # Still failing when its budget ran out (not refused): the workflow gave it up.
+    gave_up: bool = False
 
 
 def to_client(person: Person) -> Recipient:
@@ -111,7 +120,7 @@ def _sent(message: SendMessageRequest, result: SendMessageResult) -> Delivery:
     )
 
 
-def _failed(message: SendMessageRequest, err: ActivityError) -> Delivery:
+def _failed(message: SendMessageRequest, err: ActivityError, budget: timedelta) -> Delivery:
     to, data = _describe(message)
     if isinstance(err.cause, CancelledError):
         return Delivery(
@@ -121,6 +130,22 @@ def _failed(message: SendMessageRequest, err: ActivityError) -> Delivery:
             data | {"outcome": "cancelled"},
             cancelled=True,
         )
+    if _out_of_budget(err):
+        # Not one failure but many: say how long it was tried, and what the provider said last.
+        last = _last_answer(err)
+        attempts = _attempts(last)
+        reason = (
+            f"gave up after {_span(budget)}"
+            + (f" ({attempts} attempts)" if attempts else "")
+            + f": {last.message if last is not None else err.cause or err}"
+        )
+        return Delivery(
+            False,
+            TimelineKind.MESSAGE_FAILED,
+            f"{to} {reason}",
+            data | {"reason": reason, "outcome": "failed"},
+            gave_up=True,
+        )
     reason = str(err.cause) if err.cause else str(err)
     return Delivery(
         False,
@@ -128,6 +153,50 @@ def _failed(message: SendMessageRequest, err: ActivityError) -> Delivery:
         f"{to} failed: {reason}",
         data | {"reason": reason, "outcome": "failed"},
     )
+
+
+def _out_of_budget(err: ActivityError) -> bool:
+    """The send was still being retried when its budget (schedule-to-close) ran out."""
+    cause = err.cause
+    return err.retry_state is RetryState.TIMEOUT or (
+        isinstance(cause, TimeoutError) and cause.type is TimeoutType.SCHEDULE_TO_CLOSE
+    )
+
+
+def _last_answer(err: ActivityError) -> ApplicationError | None:
+    """The last attempt's error (a timeout carries it as its cause)."""
+    cause = err.cause
+    while isinstance(cause, TimeoutError):
+        cause = cause.cause
+    return cause if isinstance(cause, ApplicationError) else None
+
+
+def _attempts(last: ApplicationError | None) -> int | None:
+    """The attempt number the send activity puts in the details of a transient failure."""
+    first = last.details[0] if last is not None and last.details else None
+    return first if isinstance(first, int) and not isinstance(first, bool) else None
+
+
+def _span(budget: timedelta) -> str:
+    """`22h`, `1h 30 min`, `15 min`, `40 s` (to the nearest minute from a minute on)."""
+    seconds = round(budget.total_seconds())
+    if seconds >= 60:
+        seconds = round(seconds / 60) * 60
+    hours, minutes = seconds // 3600, seconds % 3600 // 60
+    if hours:
+        return f"{hours}h {minutes} min" if minutes else f"{hours}h"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
+def _count_given_up(message: SendMessageRequest, delivery: Delivery) -> None:
+    """A message the workflow gave up (its budget spent) on the `promptly_messages` counter;
+    the SDK records nothing while a history is replayed."""
+    if delivery.gave_up:
+        counter = workflow.metric_meter().create_counter(
+            metrics.MESSAGES, metrics.HELP[metrics.MESSAGES]
+        )
+        labels = {"channel": message.channel.value, "template": message.template}
+        counter.add(1, labels | {"outcome": "abandoned"})
 
 
 async def deliver(
@@ -146,7 +215,9 @@ async def deliver(
             summary=to,
         )
     except ActivityError as err:
-        return _failed(message, err)
+        delivery = _failed(message, err, budget)
+        _count_given_up(message, delivery)
+        return delivery
     return _sent(message, result)
 
 
@@ -193,12 +264,13 @@ class Sends:
             return
         self._started_groups.add(group)
         to, _ = _describe(message)
+        budget = max(budget, timedelta(minutes=1))
         handle = workflow.start_activity_method(
             MessagingActivities.send_message,
             message,
             start_to_close_timeout=SEND_ATTEMPT_TIMEOUT,
             heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
-            schedule_to_close_timeout=max(budget, timedelta(minutes=1)),
+            schedule_to_close_timeout=budget,
             retry_policy=self._retry,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=to,
@@ -208,7 +280,8 @@ class Sends:
             try:
                 delivery = _sent(message, await handle)
             except ActivityError as err:
-                delivery = _failed(message, err)
+                delivery = _failed(message, err, budget)
+                _count_given_up(message, delivery)
             entry = self._in_flight[key]
             entry.settled = True
             try:
@@ -221,7 +294,7 @@ class Sends:
                             reason=delivery.detail,
                         ),
                         start_to_close_timeout=LEDGER_TIMEOUT,
-                        summary=f"ledger: {message.template} abandoned",
+                        summary=f"ledger: {message.template} not sent",
                     )
                 await on_outcome(message, delivery)
             finally:
