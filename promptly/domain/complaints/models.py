@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, EmailStr, Field, StringConstraints
 
@@ -101,6 +101,15 @@ class Assignee(Model):
     email: EmailStr | None = None
 
 
+class WaitingMessage(Model):
+    """News for the customer decided in their quiet hours, waiting until they end
+    (quiet_hours.py); `context` is the message as it read when it was decided."""
+
+    template: str
+    at: AwareDatetime
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
 class ComplaintCase(Model):
     """Everything a complaint workflow knows: the complaint, its route, where it stands."""
 
@@ -138,6 +147,7 @@ class ComplaintCase(Model):
     root_cause: str | None = None
     feedback_score: int | None = None  # the follow-up's one question, 0–10
     feedback_comment: str = ""
+    waiting_messages: list[WaitingMessage] = Field(default_factory=list)
 
 
 class AssignInput(Model):
@@ -289,5 +299,6 @@ __all__ = [
     "Severity",
     "SlaClock",
     "TierKey",
+    "WaitingMessage",
     "complaint_workflow_id",
 ]

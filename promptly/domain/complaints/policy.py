@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints, model_validator
 
 from promptly.domain import text_patterns
-from promptly.domain.calendar import BusinessCalendar, OfficeHours
+from promptly.domain.calendar import BusinessCalendar, HourRange, OfficeHours
 from promptly.domain.common import Locale, Model, NonEmpty, Phone, PositiveDuration
 
 
@@ -172,6 +172,11 @@ class ComplaintPolicy(Model):
     feedback_window: timedelta = timedelta(days=7)
     # Root causes staff may record at close (empty: any short text is refused).
     root_causes: list[str] = Field(default_factory=lambda: list(DEFAULT_ROOT_CAUSES))
+    # The customer's quiet hours, on their own clock (the reminders' PROMPTLY_QUIET_HOURS_*):
+    # the 24h update goes out before they begin, other news on a timer once they end
+    # (quiet_hours.py). None on complaints filed before this rule, whose histories replay as
+    # they ran, and in demos (clock-of-day rules do not compress).
+    quiet_hours: HourRange | None = None
 
 
 class ComplaintRules(Model):
