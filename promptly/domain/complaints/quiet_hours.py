@@ -9,6 +9,9 @@
   answering someone (the acknowledgement, a note, a proposal, a hold, a reopen, a close).
 
 Without quiet hours (complaints filed before them, demos) every time here is the time given.
+That is why no `workflow.patched()` guards these rules: the quiet hours reach a complaint with
+its rules at filing (the `complaint_rules` local activity's result, kept in its history), so a
+complaint started before them replays with None and plans every timer and message as it did.
 """
 
 from __future__ import annotations
