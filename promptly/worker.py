@@ -147,9 +147,14 @@ def create_worker(
     reports = ReportActivities(pool, settings.office_timezone)
     rules = PolicyActivities(settings.appointment_policy())
     # Settings refuse a bad matrix as they load; read again here, a file changed since too.
+    # A complaint keeps out of the customer's quiet hours as the reminders do (the same
+    # PROMPTLY_QUIET_HOURS_*; none in a scaled demo, where clock-of-day rules do not apply).
+    complaint_policy = settings.complaint_policy().model_copy(
+        update={"quiet_hours": settings.appointment_policy().quiet_hours}
+    )
     complaint_rules = ComplaintRulesActivities(
         settings.complaint_matrix(),
-        settings.complaint_policy(),
+        complaint_policy,
         settings.time_scale,
         settings.office_timezone,
     )

@@ -7,18 +7,24 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
+from promptly.config import Settings
+from promptly.domain.calendar import first_outside
 from promptly.domain.common import Actor, ActorKind
 from promptly.domain.complaints.models import ComplaintRequest
+from promptly.domain.complaints.quiet_hours import update_by
 from promptly.domain.inquiries.models import InquiryRequest
-from tests.helpers import messages
+from tests.helpers import messages, next_local
 
 CUSTOMER = Actor(kind=ActorKind.CLIENT, id="C-17")
 AGENT = Actor(kind=ActorKind.STAFF, id="agent-7")
 SUPERVISOR = Actor(kind=ActorKind.STAFF, id="supervisor-1")
+# The customer of `complaint_payload`.
+CUSTOMER_TIMEZONE = "Europe/Warsaw"
 
 
 def complaint_payload(**changes: Any) -> dict[str, Any]:
@@ -110,3 +116,41 @@ def offsets(
         (template, role, timedelta(minutes=round((at - start).total_seconds() / 60)))
         for template, role, at in rows
     ]
+
+
+# --- the customer's quiet hours (domain/complaints/quiet_hours.py) --------------------------
+
+
+def update_due(
+    settings: Settings,
+    last: datetime,
+    period: timedelta = timedelta(hours=24),
+    timezone: str = CUSTOMER_TIMEZONE,
+) -> datetime:
+    """When the status update after a customer message at `last` is due: `period` later, or
+    before the customer's quiet hours begin (the workflow's rule, the settings' quiet hours)."""
+    return update_by(last + period, last, timezone, settings.appointment_policy().quiet_hours)
+
+
+def awake(settings: Settings, moment: datetime, timezone: str = CUSTOMER_TIMEZONE) -> datetime:
+    """When news the complaint decides on a timer at `moment` reaches the customer: then, or
+    when their quiet hours end."""
+    return first_outside(moment, timezone, settings.appointment_policy().quiet_hours)
+
+
+def minutes(span: timedelta) -> timedelta:
+    """`span` rounded to the minute, as `offsets` reads the rows."""
+    return timedelta(minutes=round(span.total_seconds() / 60))
+
+
+async def to_local_hour(
+    env: WorkflowEnvironment, hour: int, timezone: str = CUSTOMER_TIMEZONE
+) -> datetime:
+    """Move the server's clock to the next `hour`:00 on the customer's clock (no DST change a
+    week either side), so a lifecycle meets the same days and nights whatever hour the shared
+    time-skipping server reads when it starts. Returns that moment."""
+    now = await env.get_current_time()
+    tomorrow = (now.astimezone(ZoneInfo(timezone)) + timedelta(days=1)).weekday()
+    moment = next_local(now, tomorrow, hour, timezone)
+    await advance_to(env, moment)
+    return moment

@@ -5,7 +5,7 @@ Expected instants are written in the local time a person would read off a wall c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +16,7 @@ from promptly.domain.calendar import (
     first_outside,
     in_hour_range,
     is_business_time,
+    last_before,
     next_business_time,
 )
 
@@ -156,6 +157,87 @@ def test_quiet_night_in_the_clients_timezone_not_the_servers() -> None:
     moment = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
     assert first_outside(moment, "Europe/Warsaw", QUIET) == warsaw(11, 3, 8, 0)
     assert first_outside(moment, "America/New_York", QUIET) == new_york(11, 3, 8, 0)
+
+
+# --- last_before ------------------------------------------------------------------------
+
+MARGIN = timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (warsaw(11, 2, 14, 0), warsaw(11, 2, 14, 0)),
+        (warsaw(11, 2, 20, 44), warsaw(11, 2, 20, 44)),
+        # Within the margin before quiet hours, or exactly on their start: the margin before.
+        (warsaw(11, 2, 20, 45), warsaw(11, 2, 20, 45)),
+        (warsaw(11, 2, 20, 50), warsaw(11, 2, 20, 45)),
+        (warsaw(11, 2, 21, 0), warsaw(11, 2, 20, 45)),
+        (warsaw(11, 2, 23, 30), warsaw(11, 2, 20, 45)),
+        # After midnight: the quiet hours began the evening before.
+        (warsaw(11, 3, 1, 22), warsaw(11, 2, 20, 45)),
+        (warsaw(11, 3, 7, 59, 59), warsaw(11, 2, 20, 45)),
+        # Their end is not quiet any more.
+        (warsaw(11, 3, 8, 0), warsaw(11, 3, 8, 0)),
+    ],
+)
+def test_last_before_quiet_hours(moment: datetime, expected: datetime) -> None:
+    assert last_before(moment, "Europe/Warsaw", QUIET, MARGIN) == expected
+
+
+def test_last_before_without_a_margin_is_the_start_of_the_quiet_hours() -> None:
+    assert last_before(warsaw(11, 3, 1, 22), "Europe/Warsaw", QUIET) == warsaw(11, 2, 21, 0)
+    assert last_before(warsaw(11, 2, 20, 50), "Europe/Warsaw", QUIET) == warsaw(11, 2, 20, 50)
+
+
+def test_last_before_is_the_moment_itself_without_quiet_hours() -> None:
+    moment = warsaw(11, 3, 1, 22)
+    assert last_before(moment, "Europe/Warsaw", None, MARGIN) == moment
+    assert last_before(moment, "Europe/Warsaw", None, MARGIN).tzinfo is UTC
+
+
+def test_last_before_returns_utc() -> None:
+    assert last_before(warsaw(11, 3, 1, 22), "Europe/Warsaw", QUIET, MARGIN).tzinfo is UTC
+    assert last_before(warsaw(11, 2, 14, 0), "Europe/Warsaw", QUIET, MARGIN).tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        # Spring forward (02:00 CET -> 03:00 CEST): 20:45 CET the evening before.
+        (warsaw(3, 29, 5, 0), warsaw(3, 28, 20, 45)),
+        (warsaw(3, 29, 21, 30), warsaw(3, 29, 20, 45)),
+        # Fall back (03:00 CEST -> 02:00 CET): 20:45 CEST the evening before, and both 02:30s.
+        (warsaw(10, 25, 7, 0), warsaw(10, 24, 20, 45)),
+        (
+            datetime(2026, 10, 25, 2, 30, tzinfo=WARSAW, fold=1),
+            warsaw(10, 24, 20, 45),
+        ),
+        (warsaw(10, 25, 2, 30), warsaw(10, 24, 20, 45)),
+        (warsaw(10, 25, 22, 0), warsaw(10, 25, 20, 45)),
+        (new_york(3, 8, 6, 0), new_york(3, 7, 20, 45)),
+        (new_york(11, 1, 6, 0), new_york(10, 31, 20, 45)),
+    ],
+)
+def test_last_before_across_dst_changes_is_2045_local(moment: datetime, expected: datetime) -> None:
+    assert last_before(moment, str(moment.tzinfo), QUIET, MARGIN) == expected
+
+
+def test_last_before_in_the_clients_timezone_not_the_servers() -> None:
+    # 02:00 UTC on 3 November: 03:00 in Warsaw, 21:00 on 2 November in New York.
+    moment = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
+    assert last_before(moment, "Europe/Warsaw", QUIET, MARGIN) == warsaw(11, 2, 20, 45)
+    assert last_before(moment, "America/New_York", QUIET, MARGIN) == new_york(11, 2, 20, 45)
+    assert last_before(moment, "Asia/Tokyo", QUIET, MARGIN) == moment  # 11:00 in Tokyo
+
+
+def test_last_before_quiet_hours_that_do_not_cross_midnight() -> None:
+    early = HourRange(start_hour=0, end_hour=7)
+    assert last_before(warsaw(11, 3, 3, 0), "Europe/Warsaw", early, MARGIN) == warsaw(11, 2, 23, 45)
+    assert last_before(warsaw(11, 2, 23, 50), "Europe/Warsaw", early, MARGIN) == warsaw(
+        11, 2, 23, 45
+    )
+    assert last_before(warsaw(11, 3, 7, 0), "Europe/Warsaw", early, MARGIN) == warsaw(11, 3, 7, 0)
 
 
 # --- is_business_time -------------------------------------------------------------------

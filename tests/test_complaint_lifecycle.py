@@ -39,12 +39,16 @@ from tests.complaint_helpers import (
     CUSTOMER,
     SUPERVISOR,
     advance_to,
+    awake,
     complaint,
     complaint_payload,
     contact,
     matrix,
+    minutes,
     offsets,
     sent,
+    to_local_hour,
+    update_due,
     write_matrix,
 )
 from tests.helpers import close_to, message_of, messages, next_local, timeline_rows
@@ -67,6 +71,7 @@ async def replays(handle: WorkflowHandle[ComplaintWorkflow, ComplaintView]) -> N
 async def test_resolved_in_10h_acknowledged_routed_confirmed_closed_and_surveyed(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
+    await to_local_hour(env, 9)  # filed at 09:00 on the customer's clock
     request = complaint()
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
@@ -97,7 +102,8 @@ async def test_resolved_in_10h_acknowledged_routed_confirmed_closed_and_surveyed
         ("complaint_department", "department", timedelta(0)),
         ("resolution_proposed", "client", 9 * H),
         ("complaint_closed", "client", 10 * H),
-        ("complaint_survey", "client", 12 * H),
+        # 2h after closing is 21:00, in the customer's quiet hours: the next 08:00.
+        ("complaint_survey", "client", minutes(awake(settings, filed + 12 * H) - filed)),
     ]
     assert final.escalation_level == 0 and not final.sla_breached
     assert final.survey_sent and final.closed_at and close_to(final.closed_at, filed + 10 * H)
@@ -114,6 +120,7 @@ async def test_resolved_in_10h_acknowledged_routed_confirmed_closed_and_surveyed
 async def test_silent_department_gets_supervisor_at_24h_and_breaches_at_exactly_48h(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
+    await to_local_hour(env, 9)
     request = complaint()
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
@@ -158,10 +165,10 @@ async def test_silent_department_gets_supervisor_at_24h_and_breaches_at_exactly_
         ("complaint_department", "department", timedelta(0)),
         ("complaint_alert", "supervisor", 24 * H),
         # The customer learns of the supervisor tier too; that notice is their 24h update.
-        ("escalation", "client", 24 * H),
+        ("escalation", "client", minutes(awake(settings, filed + 24 * H) - filed)),
         ("complaint_alert", "manager", 48 * H),
         # The escalation notice is the customer's update at 48h (no second message then).
-        ("escalation", "client", 48 * H),
+        ("escalation", "client", minutes(awake(settings, filed + 48 * H) - filed)),
         ("complaint_closed", "client", 48 * H + timedelta(minutes=1)),
     ]
     body = (await messages(pool, request.workflow_id))[5]["body"]
@@ -172,6 +179,7 @@ async def test_silent_department_gets_supervisor_at_24h_and_breaches_at_exactly_
 async def test_hold_for_30h_moves_every_deadline_by_30h_and_stops_the_updates(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
+    await to_local_hour(env, 9)
     request = complaint()
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
@@ -204,8 +212,9 @@ async def test_hold_for_30h_moves_every_deadline_by_30h_and_stops_the_updates(
     assert view.sla_deadline == filed + 48 * H + shift
     assert view.next_escalation_at == filed + 24 * H + shift
     assert view.next_status_update_at
-    # The news of the hold was the last update: the next is 24h of running clock after it.
-    assert close_to(view.next_status_update_at, held_at + 24 * H + shift)
+    # The news of the hold was the last update: the next is 24h of running clock after it
+    # (resumed at 01:00, that is 01:00 tomorrow: quiet, so 20:45 today).
+    assert close_to(view.next_status_update_at, update_due(settings, held_at + shift))
 
     await advance_to(env, filed + 48 * H + shift + timedelta(minutes=1))
     await handle.execute_update(
@@ -224,9 +233,17 @@ async def test_hold_for_30h_moves_every_deadline_by_30h_and_stops_the_updates(
         ("complaint_department", "department", timedelta(0)),
         ("complaint_on_hold", "client", 10 * H),
         ("complaint_alert", "supervisor", 24 * H + timedelta(seconds=moved)),
-        ("escalation", "client", 24 * H + timedelta(seconds=moved)),
+        (
+            "escalation",
+            "client",
+            minutes(awake(settings, filed + 24 * H + timedelta(seconds=moved)) - filed),
+        ),
         ("complaint_alert", "manager", 48 * H + timedelta(seconds=moved)),
-        ("escalation", "client", 48 * H + timedelta(seconds=moved)),
+        (
+            "escalation",
+            "client",
+            minutes(awake(settings, filed + 48 * H + timedelta(seconds=moved)) - filed),
+        ),
     ]
     hold_entries = [e for e in final.timeline if e.data.get("status") in ("OnHold", "Open")]
     assert "Waiting for the customer's invoice copy" in hold_entries[1].detail
@@ -238,7 +255,9 @@ async def test_unsatisfied_customer_reopens_at_the_next_tier_with_a_fresh_clock(
 ) -> None:
     # A customer abroad: staff still read the complaint's times in the office's zone, though
     # this department keeps no office hours of its own.
-    request = complaint(customer=complaint_payload()["customer"] | {"timezone": "America/New_York"})
+    new_york = "America/New_York"
+    await to_local_hour(env, 10, new_york)
+    request = complaint(customer=complaint_payload()["customer"] | {"timezone": new_york})
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
     filed = (await handle.query(ComplaintWorkflow.status)).filed_at
@@ -280,9 +299,13 @@ async def test_unsatisfied_customer_reopens_at_the_next_tier_with_a_fresh_clock(
         # Reopened one tier up: the supervisor hears at once, the customer gets a new timeline.
         ("complaint_alert", "supervisor", 22 * H),
         ("escalation", "client", 22 * H),
-        ("status_update", "client", 46 * H),
+        (
+            "status_update",
+            "client",
+            minutes(update_due(settings, filed + 22 * H, timezone=new_york) - filed),
+        ),
         ("complaint_alert", "manager", 70 * H),
-        ("escalation", "client", 70 * H),
+        ("escalation", "client", minutes(awake(settings, filed + 70 * H, new_york) - filed)),
     ]
     # No supervisor alert at 24h from filing: the first round's clock stopped at 20h.
     assert [r for r in rows if r[0] == "complaint_alert"][0][2] == 22 * H
@@ -293,6 +316,7 @@ async def test_critical_complaint_runs_on_the_4h_8h_tiers_of_the_matrix(
 ) -> None:
     critical = {"supervisor_after": "PT4H", "breach_after": "PT8H", "extension": "PT4H"}
     settings.escalation_matrix = str(write_matrix(tmp_path, matrix(tiers={"critical": critical})))
+    await to_local_hour(env, 8)  # the 12h escalation is at 20:00, before the quiet hours
     async with create_worker(env.client, settings, pool=pool):
         request = complaint(severity="critical")
         handle = await file_complaint(env.client, request, settings)
@@ -316,11 +340,11 @@ async def test_critical_complaint_runs_on_the_4h_8h_tiers_of_the_matrix(
         ("complaint_ack", "client", timedelta(0)),
         ("complaint_department", "department", timedelta(0)),
         ("complaint_alert", "supervisor", 4 * H),
-        ("escalation", "client", 4 * H),
+        ("escalation", "client", minutes(awake(settings, filed + 4 * H) - filed)),
         ("complaint_alert", "manager", 8 * H),
-        ("escalation", "client", 8 * H),
+        ("escalation", "client", minutes(awake(settings, filed + 8 * H) - filed)),
         ("complaint_alert", "manager", 12 * H),
-        ("escalation", "client", 12 * H),
+        ("escalation", "client", minutes(awake(settings, filed + 12 * H) - filed)),
         ("complaint_closed", "client", 12 * H + timedelta(minutes=1)),
     ]
     assert "8 godz." in rows[0]["body"]  # the acknowledgement promises the critical timeline
@@ -407,6 +431,7 @@ async def test_business_hours_department_breaches_by_48_calendar_hours_over_a_lo
 async def test_assignment_and_a_customer_visible_note_move_the_next_status_update(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
+    await to_local_hour(env, 9)
     request = complaint()
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
@@ -431,7 +456,10 @@ async def test_assignment_and_a_customer_visible_note_move_the_next_status_updat
             actor=AGENT,
         ),
     )
-    assert view.next_status_update_at and close_to(view.next_status_update_at, filed + 44 * H)
+    # 24h after the note is 05:00, in the customer's quiet hours: 20:45 the evening before.
+    noted_at = await env.get_current_time()
+    assert view.next_status_update_at
+    assert close_to(view.next_status_update_at, update_due(settings, noted_at))
 
     await advance_to(env, filed + 44 * H + timedelta(minutes=1))
     await handle.execute_update(
@@ -448,8 +476,8 @@ async def test_assignment_and_a_customer_visible_note_move_the_next_status_updat
         ("complaint_note", "client", 20 * H),
         ("complaint_alert", "supervisor", 24 * H),
         # The customer is told of the supervisor tier at 24h; that notice restarts the
-        # 24h period the note at 20h had started, so no status update goes out at 44h.
-        ("escalation", "client", 24 * H),
+        # 24h period the note at 20h had started, so no status update goes out after it.
+        ("escalation", "client", minutes(awake(settings, filed + 24 * H) - filed)),
     ]
     assert "status_update" not in [r["template"] for r in rows]
     assert "schedule for that day" in rows[3]["body"] and "ola@promptly.example" in rows[3]["body"]
@@ -463,6 +491,7 @@ async def test_assignment_and_a_customer_visible_note_move_the_next_status_updat
 async def test_no_verdict_within_72h_closes_as_resolved_unconfirmed(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
+    await to_local_hour(env, 9)
     request = complaint(customer={**complaint().customer.model_dump(), "locale": "en"})
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
@@ -482,8 +511,8 @@ async def test_no_verdict_within_72h_closes_as_resolved_unconfirmed(
         2:
     ] == [
         ("resolution_proposed", "client", 5 * H),
-        ("complaint_closed", "client", 77 * H),
-        ("complaint_survey", "client", 79 * H),
+        ("complaint_closed", "client", minutes(awake(settings, filed + 77 * H) - filed)),
+        ("complaint_survey", "client", minutes(awake(settings, filed + 79 * H) - filed)),
     ]
     assert "we consider your complaint" in rows[3]["body"]
     assert "Your next visit is free." in rows[2]["body"]

@@ -27,7 +27,14 @@ from promptly.domain.complaints.models import (
 )
 from promptly.services.complaints import file_complaint
 from promptly.workflows.complaint import ComplaintWorkflow
-from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, complaint
+from tests.complaint_helpers import (
+    AGENT,
+    CUSTOMER,
+    SUPERVISOR,
+    advance_to,
+    complaint,
+    to_local_hour,
+)
 from tests.helpers import end_workflows, messages, settled, tasks
 from tests.sendgrid_fake import SendGridFake
 
@@ -87,6 +94,7 @@ async def test_a_new_hold_cancels_the_news_of_the_last_hold_ending_still_retryin
     pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
 ) -> None:
+    await to_local_hour(env, 9)  # the hold runs out at 09:00: its end is told at once
     request = complaint()
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(MINUTE)

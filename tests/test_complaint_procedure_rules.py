@@ -37,12 +37,16 @@ from tests.complaint_helpers import (
     AGENT,
     SUPERVISOR,
     advance_to,
+    awake,
     complaint,
     complaint_payload,
     contact,
     matrix,
+    minutes,
     offsets,
     sent,
+    to_local_hour,
+    update_due,
     write_matrix,
 )
 from tests.helpers import close_to, messages, tasks
@@ -189,9 +193,9 @@ async def test_48_calendar_hours_is_a_ceiling_on_every_route_in_the_christmas_ho
     rows = await sent(pool, request.workflow_id)
     assert offsets(rows, filed)[2:6] == [
         ("complaint_alert", "supervisor", 24 * H),
-        ("escalation", "client", 24 * H),
+        ("escalation", "client", minutes(awake(settings, filed + 24 * H) - filed)),
         ("complaint_alert", "manager", 48 * H),
-        ("escalation", "client", 48 * H),
+        ("escalation", "client", minutes(awake(settings, filed + 48 * H) - filed)),
     ]
     breach = next(e for e in final.timeline if e.data.get("breach") is True)
     assert "1h of office hours (48h of calendar time)" in breach.detail
@@ -203,6 +207,7 @@ async def test_48_calendar_hours_is_a_ceiling_on_every_route_in_the_christmas_ho
 async def test_a_hold_lasts_at_most_72h_then_the_clock_resumes_and_the_customer_is_told(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
+    await to_local_hour(env, 9)
     request = complaint()
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
@@ -228,7 +233,8 @@ async def test_a_hold_lasts_at_most_72h_then_the_clock_resumes_and_the_customer_
         ("complaint_on_hold", "client"),
         ("hold_ended", "client"),
     ]
-    assert close_to(rows[2][2], held_at) and close_to(rows[3][2], held_at + 72 * H)
+    assert close_to(rows[2][2], held_at)
+    assert close_to(rows[3][2], awake(settings, held_at + 72 * H))
     on_hold, ended_notice = [m["body"] for m in (await messages(pool, request.workflow_id))[2:]]
     assert "(Waiting for your invoice copy)" in on_hold and "wznowimy rozpatrywanie" in on_hold
     assert "Waiting for your invoice copy" in ended_notice
@@ -242,6 +248,7 @@ async def test_a_hold_lasts_at_most_72h_then_the_clock_resumes_and_the_customer_
 async def test_on_a_hold_not_for_their_answer_the_customer_still_hears_from_us_every_24h(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
+    await to_local_hour(env, 9)
     request = complaint()
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
@@ -256,26 +263,27 @@ async def test_on_a_hold_not_for_their_answer_the_customer_still_hears_from_us_e
         ),
     )
     # The period goes on, from the news of the hold the customer has just had.
-    assert view.next_status_update_at
-    assert close_to(view.next_status_update_at, filed + 26 * H)
+    held_at = view.on_hold_since
+    assert view.next_status_update_at and held_at
+    assert close_to(view.next_status_update_at, update_due(settings, held_at))
     await advance_to(env, filed + 74 * H + timedelta(minutes=1))
     await handle.execute_update(
         ComplaintWorkflow.close, CloseComplaintInput(reason="Resolved", actor=SUPERVISOR)
     )
     await handle.result()
     rows = await sent(pool, request.workflow_id)
+    first = update_due(settings, held_at)
+    second = update_due(settings, first)
     expected = [
-        ("complaint_on_hold", 2 * H),
-        ("status_update", 26 * H),
-        ("status_update", 50 * H),
+        ("complaint_on_hold", held_at),
+        ("status_update", first),
+        ("status_update", second),
         # The hold ends when the next update falls due: its notice is that update.
-        ("hold_ended", 74 * H),
+        ("hold_ended", awake(settings, held_at + 72 * H)),
     ]
     assert [(t, role) for t, role, _ in rows[2:6]] == [(t, "client") for t, _ in expected]
     assert rows[6][0] == "complaint_closed"  # no second message at 74h
-    assert all(
-        close_to(at, filed + due) for (_, _, at), (_, due) in zip(rows[2:6], expected, strict=True)
-    )
+    assert all(close_to(at, due) for (_, _, at), (_, due) in zip(rows[2:6], expected, strict=True))
 
 
 # --- every escalation is told; failing staff messages become tasks ----------------------------
@@ -299,6 +307,8 @@ async def test_every_escalation_is_told_and_failing_staff_messages_become_tasks(
         }
     }
     settings.escalation_matrix = str(write_matrix(tmp_path, matrix(departments=bouncing)))
+    # Filed at 09:00 on the customer's clock: the supervisor's tier at 09:00 is told at once.
+    await to_local_hour(env, 9)
     async with create_worker(env.client, settings, pool=pool):
         request = complaint()
         handle = await file_complaint(env.client, request, settings)
@@ -326,7 +336,8 @@ async def test_every_escalation_is_told_and_failing_staff_messages_become_tasks(
 
     # The customer heard of the supervisor tier, with the timeline and whom to talk to.
     [told] = [r for r in await messages(pool, request.workflow_id) if r["template"] == "escalation"]
-    assert told["status"] == "sent" and close_to(told["requested_at"], filed + 24 * H)
+    assert told["status"] == "sent"
+    assert close_to(told["requested_at"], awake(settings, filed + 24 * H))
     assert "przełożony" in told["body"] and "bounce-care@promptly.example" in told["body"]
     assert any(
         "anna@example.com" in r.recipients and "przekazana wyżej" in str(r.body)
@@ -379,7 +390,9 @@ async def _closed_past_its_follow_up(
     env: WorkflowEnvironment, settings: Settings, request: ComplaintRequest
 ) -> tuple[WorkflowHandle[ComplaintWorkflow, ComplaintView], datetime]:
     """Filed, closed an hour later, and a minute past its follow-up (2h after the close):
-    the complaint's handle and when it was filed."""
+    the complaint's handle and when it was filed (09:00 on the customer's clock: the follow-up
+    goes out at noon, not held for the end of the night)."""
+    await to_local_hour(env, 9)
     handle = await file_complaint(env.client, request, settings)
     await env.sleep(timedelta(minutes=1))
     filed = (await handle.query(ComplaintWorkflow.status)).filed_at

@@ -184,6 +184,40 @@ def first_outside(moment: datetime, timezone: str, quiet: HourRange | None) -> d
     return end_of_range(moment, timezone, quiet)
 
 
+def start_of_range(moment: datetime, timezone: str, hours: HourRange) -> datetime:
+    """The instant the hour range containing `moment` began (moment must be inside it)."""
+    local_day = to_local(moment, timezone).date()
+    for day in (local_day, local_day - timedelta(days=1)):
+        candidate = _at_local_hour(day, hours.start_hour, timezone)
+        if candidate <= moment:
+            return candidate
+    raise ValueError("moment is not inside the hour range")  # pragma: no cover - guarded above
+
+
+def last_before(
+    moment: datetime,
+    timezone: str,
+    quiet: HourRange | None,
+    margin: timedelta = timedelta(0),
+) -> datetime:
+    """`moment`, or `margin` before the start of the quiet hours it falls in: the latest
+    instant not after `moment` that leaves `margin` before quiet hours begin.
+
+    The mirror of `first_outside`, for a message that must go out *by* `moment` ("at least
+    every 24h") rather than *from* it. A moment less than `margin` before quiet hours begin
+    moves too, so the message has that margin whichever side of the start it was due.
+    """
+    if quiet is None:
+        return _utc(moment)
+    if in_hour_range(moment, timezone, quiet):
+        began = start_of_range(moment, timezone, quiet)
+    elif margin > timedelta(0) and in_hour_range(moment + margin, timezone, quiet):
+        began = start_of_range(moment + margin, timezone, quiet)
+    else:
+        return _utc(moment)
+    return began - margin
+
+
 def is_business_time(moment: datetime, calendar: BusinessCalendar) -> bool:
     local = to_local(moment, calendar.timezone)
     return (

@@ -161,6 +161,7 @@ class ComplaintWorkflow(ComplaintSteps):
                 "closed as resolved-unconfirmed",
                 outcome="unconfirmed",
                 reason="no answer to the proposed resolution",
+                on_a_timer=True,
             )
         elif step is complaint_rules.ComplaintStep.HOLD_EXPIRED:
             await self._end_hold_on_its_own()
@@ -169,6 +170,8 @@ class ComplaintWorkflow(ComplaintSteps):
             links = ["complaint_feedback"] if self.case.procedure_rules else []
             await self._tell_customer("complaint_survey", link_actions=links)
             self._set_case(self.case.model_copy(update={"survey_sent": True}))
+        elif step is complaint_rules.ComplaintStep.CUSTOMER_MESSAGE:
+            await self._send_waiting_messages()
 
     # --- updates ---------------------------------------------------------------------------------
 

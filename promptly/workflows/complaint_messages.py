@@ -10,7 +10,7 @@ Earlier cases await each message in line (`deliver`), as they did when they star
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
+    from promptly.domain.complaints import quiet_hours
     from promptly.domain.complaints import rules as complaint_rules
     from promptly.domain.complaints import sla as complaint_sla
     from promptly.domain.complaints.models import ComplaintStatus
@@ -143,6 +144,53 @@ class ComplaintMessaging(ComplaintState):
             self._flag(f"{template.replace('_', ' ')} not delivered")
         return sent
 
+    async def _tell_customer_when_awake(self, template: str, **extra: object) -> None:
+        """News the complaint sends on a timer, answering nobody (an escalation, the end of a
+        hold, the close after an unanswered proposal): at once, or, decided in the customer's
+        quiet hours, when they end, worded as at this moment (`quiet_hours.outside_quiet_hours`).
+
+        No patch guards this: the quiet hours come with the case's rules, recorded at filing,
+        and complaints filed before them replay with None, for which the time is now and this
+        is `_tell_customer` itself, command for command."""
+        now = workflow.now()
+        at = quiet_hours.outside_quiet_hours(self.case, now)
+        if at <= now:
+            await self._tell_customer(template, link_actions=None, settled=None, **extra)
+            return
+        context = {**self._message_context(), **extra}
+        self._set_case(quiet_hours.message_waits(self.case, template, at, context))
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            f"{template.replace('_', ' ').capitalize()} to the customer waits for the end of "
+            f"their quiet hours: {self._iso(at)}",
+            template=template,
+            send_at=self._iso(at),
+        )
+
+    async def _send_waiting_messages(self) -> None:
+        """The news that waited for the customer's quiet hours to end goes out now."""
+        due, rest = quiet_hours.messages_due(self.case, workflow.now())
+        self._set_case(rest)
+        for message in due:
+            await self._tell_customer(message.template, **message.context)
+
+    def _drop_waiting(self, templates: Collection[str] | None, keep: Collection[str] = ()) -> None:
+        """A change makes waiting news moot (as it cancels the sends under way)."""
+        dropped, rest = quiet_hours.waiting_dropped(self.case, templates, keep)
+        if not dropped:
+            return
+        self._set_case(rest)
+        for message in dropped:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                f"{message.template.replace('_', ' ').capitalize()} to the customer, waiting "
+                "for the end of their quiet hours, not sent: the case changed",
+                template=message.template,
+                outcome="cancelled",
+            )
+
     async def _send(
         self,
         template: str,
@@ -189,6 +237,10 @@ class ComplaintMessaging(ComplaintState):
     async def _cancel_moot_messages(self, *, closed: bool) -> None:
         """A proposal supersedes news of the case as it was; a close makes every message of the
         open case moot, and the tasks to pass one on by hand. Returns once none can go out."""
+        if closed:
+            self._drop_waiting(None, keep=STILL_TRUE_AFTER_CLOSE)
+        else:
+            self._drop_waiting(SUPERSEDED_BY_A_PROPOSAL)
         if not self._beside:
             return
         if not closed:
@@ -205,6 +257,7 @@ class ComplaintMessaging(ComplaintState):
 
     async def _cancel_superseded(self, groups: tuple[str, ...]) -> None:
         """A hold or a reopen: the news it supersedes stops; returns once none can go out."""
+        self._drop_waiting(groups)
         if self._beside and since(MOOT_ON_HOLD_AND_REOPEN):
             await self._messages.cancel(groups)
 

@@ -75,7 +75,7 @@ class ComplaintSteps(ComplaintMessaging):
             count_sla("supervisor")
             await self._alert("Unresolved complaint", detail)
             if self.case.procedure_rules:
-                await self._tell_customer("escalation", tier="supervisor")
+                await self._tell_customer_when_awake("escalation", tier="supervisor")
         else:
             deadline = complaint_sla.sla_deadline(self.case)
             detail = (
@@ -94,14 +94,14 @@ class ComplaintSteps(ComplaintMessaging):
             self._promises.broken(PromiseKind.COMPLAINT_RESOLVED, detail, self._department)
             count_sla("breach_extended" if before.sla_breached else "breached")
             await self._alert("SLA breached", detail)
-            await self._tell_customer("escalation")
+            await self._tell_customer_when_awake("escalation")
         self._publish()
 
     async def _end_hold_on_its_own(self) -> None:
         """The hold reached `max_hold`: the clock resumes and the customer is told."""
         reason = self.case.hold_reason or ""
         self._resume_clock(SYSTEM, hold_ended_detail)
-        await self._tell_customer("hold_ended", reason=reason)
+        await self._tell_customer_when_awake("hold_ended", reason=reason)
 
     def _resume_clock(
         self, actor: Actor, detail: Callable[[timedelta, datetime | None], str]
@@ -130,7 +130,10 @@ class ComplaintSteps(ComplaintMessaging):
         outcome: str,
         reason: str,
         root_cause: str | None = None,
+        on_a_timer: bool = False,
     ) -> None:
+        """Close the case; the customer hears at once, or, when nobody closed it (`on_a_timer`),
+        once their quiet hours end."""
         previous = self.case.status
         self._promises.met(PromiseKind.COMPLAINT_RESOLVED, actor=actor)
         self._set_case(
@@ -148,4 +151,5 @@ class ComplaintSteps(ComplaintMessaging):
         )
         self._publish()
         await self._cancel_moot_messages(closed=True)
-        await self._tell_customer("complaint_closed", outcome=outcome, reason=reason)
+        tell = self._tell_customer_when_awake if on_a_timer else self._tell_customer
+        await tell("complaint_closed", outcome=outcome, reason=reason)

@@ -15,6 +15,7 @@ from promptly.domain.complaints.models import (
     ComplaintCase,
     ComplaintStatus,
 )
+from promptly.domain.complaints.quiet_hours import next_waiting_at, outside_quiet_hours, update_time
 from promptly.domain.complaints.sla import fresh_clock, next_escalation_at, start_clock, stop_clock
 
 
@@ -30,12 +31,15 @@ def updates_run(case: ComplaintCase) -> bool:
 
 def customer_update_attempted(case: ComplaintCase, now: datetime) -> ComplaintCase:
     """Any customer-visible message restarts the update period (so the update it would
-    have been is skipped); while the clock is stopped the period waits in full."""
+    have been is skipped); while the clock is stopped the period waits in full. The next
+    update comes before the customer's quiet hours rather than in them (`update_time`)."""
     running = updates_run(case)
     return case.model_copy(
         update={
             "last_customer_update_at": now,
-            "update_due_at": _utc(now) + case.policy.update_every if running else None,
+            "update_due_at": update_time(case, _utc(now) + case.policy.update_every, now)
+            if running
+            else None,
             "update_left": None if running else case.policy.update_every,
         }
     )
@@ -51,7 +55,7 @@ def _resume_updates(case: ComplaintCase, now: datetime) -> dict[str, object]:
     if case.update_due_at is not None:
         return {}
     left = case.update_left if case.update_left is not None else case.policy.update_every
-    return {"update_due_at": _utc(now) + left, "update_left": None}
+    return {"update_due_at": update_time(case, _utc(now) + left, now), "update_left": None}
 
 
 def hold_complaint(
@@ -161,10 +165,13 @@ def assign_complaint(case: ComplaintCase, assignee: Assignee) -> ComplaintCase:
 
 
 def survey_at(case: ComplaintCase) -> datetime | None:
-    """The post-closure follow-up: `survey_after` the closing, never later than 48h."""
+    """The post-closure follow-up: `survey_after` the closing, out of the customer's quiet
+    hours, never later than 48h."""
     if case.closed_at is None:
         return None
-    return _utc(case.closed_at) + min(case.policy.survey_after, timedelta(hours=48))
+    latest = _utc(case.closed_at) + timedelta(hours=48)
+    planned = _utc(case.closed_at) + min(case.policy.survey_after, timedelta(hours=48))
+    return outside_quiet_hours(case, planned, latest)
 
 
 def complaint_closes_at(case: ComplaintCase) -> datetime | None:
@@ -196,6 +203,8 @@ class ComplaintStep(StrEnum):
     HOLD_EXPIRED = "hold_expired"
     AWAIT_RESUME = "await_resume"
     FINISH = "finish"
+    # News decided in the customer's quiet hours, once they end (quiet_hours.py).
+    CUSTOMER_MESSAGE = "customer_message"
 
 
 class ComplaintDue(NamedTuple):
@@ -205,7 +214,16 @@ class ComplaintDue(NamedTuple):
 
 def complaint_next_step(case: ComplaintCase) -> ComplaintDue:
     """The next thing the workflow does on its own. At the same instant an escalation goes
-    first: its message to the customer is their update for that period."""
+    first: its message to the customer is their update for that period; and news that waited
+    for the end of the customer's quiet hours goes before anything due then."""
+    planned = _next_planned_step(case)
+    waiting = next_waiting_at(case)
+    if waiting is not None and (planned.at is None or waiting <= planned.at):
+        return ComplaintDue(waiting, ComplaintStep.CUSTOMER_MESSAGE)
+    return planned
+
+
+def _next_planned_step(case: ComplaintCase) -> ComplaintDue:
     if case.status in FINAL_COMPLAINT_STATUSES:
         if not case.survey_sent:
             return ComplaintDue(survey_at(case), ComplaintStep.SURVEY)

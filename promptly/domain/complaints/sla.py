@@ -25,6 +25,7 @@ from promptly.domain.complaints.models import (
     Severity,
     SlaClock,
 )
+from promptly.domain.complaints.quiet_hours import update_time
 
 
 def fresh_clock(now: datetime) -> SlaClock:
@@ -123,7 +124,8 @@ def route_complaint(
 
 
 def scaled_complaint_rules(rules: ComplaintRules, factor: float) -> ComplaintRules:
-    """Every duration × `factor` (demos); office hours do not compress, so they are dropped."""
+    """Every duration × `factor` (demos); office and quiet hours do not compress, so they are
+    dropped."""
     if factor == 1:
         return rules
     tiers = rules.route.tiers
@@ -147,6 +149,7 @@ def scaled_complaint_rules(rules: ComplaintRules, factor: float) -> ComplaintRul
                 "keep_open_after_close": policy.keep_open_after_close * factor,
                 "max_hold": policy.max_hold * factor,
                 "feedback_window": policy.feedback_window * factor,
+                "quiet_hours": None,
                 "sla_ceiling": EscalationTiers(
                     supervisor_after=policy.sla_ceiling.supervisor_after * factor,
                     breach_after=policy.sla_ceiling.breach_after * factor,
@@ -169,15 +172,16 @@ def new_complaint_case(
     `procedure_rules` False keeps the rules older histories ran under (no calendar ceiling,
     unbounded holds), so they replay unchanged.
     """
-    return ComplaintCase(
+    case = ComplaintCase(
         request=request,
         route=rules.route,
         policy=rules.policy,
         filed_at=filed_at,
         clock=fresh_clock(filed_at),
-        update_due_at=_utc(filed_at) + rules.policy.update_every,
         procedure_rules=procedure_rules,
     )
+    due = update_time(case, _utc(filed_at) + rules.policy.update_every, filed_at)
+    return case.model_copy(update={"update_due_at": due})
 
 
 class Escalation(NamedTuple):
