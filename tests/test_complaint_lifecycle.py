@@ -32,6 +32,9 @@ from promptly.domain.complaints.models import (
 )
 from promptly.domain.readable_time import readable
 from promptly.services.complaints import file_complaint
+from promptly.services.history import load_case
+from promptly.services.history_models import Format
+from promptly.services.history_render import render_case
 from promptly.worker import create_worker, data_converter, workflow_runner
 from promptly.workflows.complaint import MAX_TIMELINE, ComplaintWorkflow
 from tests.complaint_helpers import (
@@ -115,6 +118,11 @@ async def test_resolved_in_10h_acknowledged_routed_confirmed_closed_and_surveyed
     assert "Customer care" not in rows["complaint_ack"]
     stored = await timeline_rows(pool, request.workflow_id)
     assert [row["detail"] for row in stored] == [e.detail for e in final.timeline]
+    # Whoever reads the history later finds the customer's own words in it.
+    async with pool.connection() as conn:
+        exported = await load_case(conn, request.workflow_id, "Europe/Warsaw")
+    assert exported.entries[0].data["description"] == request.description
+    assert f"> {request.description}" in render_case(exported, Format.MD)
 
 
 async def test_silent_department_gets_supervisor_at_24h_and_breaches_at_exactly_48h(

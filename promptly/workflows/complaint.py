@@ -116,6 +116,9 @@ class ComplaintWorkflow(ComplaintSteps):
                 status=ComplaintStatus.OPEN.value,
                 department=route.department,
                 sla_deadline=self._iso(complaint_sla.sla_deadline(self.case)),
+                # The customer's own words, for whoever reads the history later (the export
+                # quotes it). Timeline data rides the save activity's input: no command changes.
+                description=request.description,
             )
             self._publish()
             count_sla("filed")
