@@ -91,7 +91,10 @@ class AppointmentFees(AppointmentSends):
     async def _waive_no_show_fee(self, command: WaiveFeeInput) -> None:
         """The no-show fee is lifted (force majeure): the client may book again unprepaid."""
         self._update(free_reschedule=True, free_reschedule_granted_at=workflow.now())
-        self._promises.waived(PromiseKind.NO_SHOW, command.reason, command.actor)
+        # The ledger is read across every case: a fixed cause, as a cancellation's; the reason
+        # (which may say why the client could not come) stays in this case's timeline and
+        # billing record. Workflow state only: no command changes, no patch.
+        self._promises.waived(PromiseKind.NO_SHOW, "fee waived", command.actor)
         record = self._decide_billing(BillingOutcome.WAIVED, command.actor, command.reason)
         self._unflag(PREPAY_FLAG)
         self._tell_fee_waived(command.reason)
