@@ -21,14 +21,17 @@ from promptly.cli.main import app
 from promptly.config import Settings
 from promptly.domain.appointments.models import AcknowledgeInput, AppointmentView, ConfirmInput
 from promptly.services.appointments import book
+from promptly.services.inquiries import record_inquiry
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
+from tests.complaint_helpers import inquiry
 from tests.helpers import CLIENT, PROVIDER, appointment, until
 from tests.sendgrid_fake import SendGridFake
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 CONFIRMATION = "confirmation not sent"
 NOTICE = "provider notice not sent"
+ACKNOWLEDGEMENT = "acknowledgement not sent"
 
 
 async def current_details(handle: WorkflowHandle[AppointmentWorkflow, AppointmentView]) -> str:
@@ -126,3 +129,30 @@ async def test_a_refused_confirmation_shows_in_the_ui_and_lists_the_case_until_i
         assert attention.exit_code == 0 and handle.id not in attention.stdout, attention.output
         for case in (handle, fine):
             await case.terminate("test over")
+
+
+async def test_a_refused_inquiry_acknowledgement_shows_in_the_ui_at_once(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    client = dev_env.client
+    settings.sendgrid_api_key = SecretStr("SG.test")
+    settings.sendgrid_host = sendgrid.url
+    sendgrid.outage(400)
+    async with create_worker(client, settings, pool=pool):
+        handle = await record_inquiry(client, inquiry(), settings)
+
+        # The inquiry waits a day for its answer, yet the UI says now what needs doing.
+        async def shown() -> str | None:
+            metadata = await handle.query(
+                "__temporal_workflow_metadata", result_type=WorkflowMetadata
+            )
+            details = str(metadata.current_details)
+            return details if ACKNOWLEDGEMENT in details else None
+
+        details = await until(shown, "the flag in the inquiry's current details")
+        assert details.startswith("**Open** · ") and " · next: " in details
+        assert details.endswith(f"needs attention: {ACKNOWLEDGEMENT}")
+        await handle.terminate("test over")

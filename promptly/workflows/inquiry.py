@@ -81,6 +81,8 @@ class InquiryWorkflow(SendingCase):
         self._request = request
         self._case: InquiryCase | None = None
         self._lock = asyncio.Lock()
+        # What the planner waits for, so a flag raised meanwhile can say so in the UI at once.
+        self._waiting_for: inquiries.InquiryDue | None = None
         self._open_books(retry=MESSAGE_RETRY, summary="record inquiry", skip_unchanged=False)
 
     @workflow.run
@@ -263,9 +265,11 @@ class InquiryWorkflow(SendingCase):
 
     def _flag(self, concern: str) -> None:
         self._case = flagged(self.case, concern)
+        self._describe(self._waiting_for)
 
     def _unflag(self, concern: str) -> None:
         self._case = unflagged(self.case, concern)
+        self._describe(self._waiting_for)
 
     async def _send(self, template: str, to: Recipient, if_failed: str, **extra: object) -> bool:
         """Send one message; True if it went out. Beside the plan: True once started; a
@@ -340,11 +344,17 @@ class InquiryWorkflow(SendingCase):
         workflow.upsert_search_attributes(updates)
 
     def _describe(self, due: inquiries.InquiryDue | None) -> None:
+        """The UI's current details: status, what the case waits for, what needs attention.
+        Set at each wait and again when a flag is raised or cleared (no history event)."""
+        self._waiting_for = due
         case = self.case
         head = f"**{case.status.value}** · {case.request.subject}"
         when = readable(due.at, self._staff_timezone) if due else ""
         next_step = f" · next: {due.step.value.replace('_', ' ')} at {when}" if due else ""
-        workflow.set_current_details(head + next_step)
+        attention = (
+            f" · needs attention: {', '.join(case.needs_attention)}" if case.needs_attention else ""
+        )
+        workflow.set_current_details(head + next_step + attention)
 
     def _row(self) -> CaseRow:
         case = self.case
