@@ -26,7 +26,6 @@ ERROR each attempt. A transient answer ends the attempt with a benign error and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,10 +33,9 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from promptly.activities import calendar_attachments
+from promptly.activities import calendar_attachments, send_attempt
 from promptly.activities import ledger as message_ledger
 from promptly.activities.channels import (
-    HEARTBEAT_EVERY,
     DeliveryChannel,
     LookupChannel,
     OutboxChannel,
@@ -96,8 +94,8 @@ class MessagingActivities:
 
     @activity.defn
     async def send_message(self, request: SendMessageRequest) -> SendMessageResult:
-        errors_so_far = _previous_errors()
-        beat = asyncio.create_task(_keep_heartbeating(errors_so_far))
+        errors_so_far = send_attempt.previous_errors()
+        beat = asyncio.create_task(send_attempt.keep_heartbeating(errors_so_far))
         try:
             return await self._send(request, errors_so_far)
         finally:
@@ -191,7 +189,7 @@ class MessagingActivities:
                     else ""
                 ),
             )
-            await _not_cancelled(errors_so_far)
+            await send_attempt.not_cancelled(errors_so_far)
             channel = self._channels[request.channel]
             # From when the provider may already hold this message: an earlier attempt that
             # got no answer, until the provider says it has nothing.
@@ -200,7 +198,9 @@ class MessagingActivities:
                 provider_id = await _taken_before(channel, outgoing, in_doubt_since)
                 if provider_id is None and isinstance(channel, LookupChannel):
                     in_doubt_since = None  # asked (or nothing to ask): it has nothing
-                provider_id = provider_id or await _answered(channel.deliver(conn, outgoing))
+                provider_id = provider_id or await send_attempt.answered(
+                    channel.deliver(conn, outgoing)
+                )
             except PermanentDeliveryError as err:
                 # An earlier attempt nobody could resolve may still have got it through.
                 await message_ledger.mark(
@@ -211,7 +211,7 @@ class MessagingActivities:
                     unknown_since=in_doubt_since,
                 )
                 _count(request, "rejected")
-                _stop_if_cancelled()
+                send_attempt.stop_if_cancelled()
                 raise ApplicationError(
                     str(err), type=errors.DELIVERY_REJECTED, non_retryable=True
                 ) from err
@@ -228,7 +228,7 @@ class MessagingActivities:
                     error=str(err),
                     unknown_since=in_doubt_since,
                 )
-                _stop_if_cancelled()
+                send_attempt.stop_if_cancelled()
                 delay, errors_now = retry_delay(err, errors_so_far)
                 # The next attempt reads the error count from this heartbeat.
                 activity.heartbeat(errors_now)
@@ -290,36 +290,6 @@ class MessagingActivities:
         )
 
 
-def _previous_errors() -> int:
-    """Channel errors of the earlier attempts, carried in the heartbeat details.
-
-    A server that drops the details of a failed attempt (older than 1.16, or the
-    time-skipping test server) leaves only the attempt number: every earlier attempt is then
-    counted as an error, as if throttling were one.
-    """
-    info = activity.info()
-    details = info.heartbeat_details
-    if details and isinstance(details[0], int):
-        return details[0]
-    return max(info.attempt - 1, 0)
-
-
-async def _keep_heartbeating(errors_so_far: int) -> None:
-    """Heartbeat for the whole attempt: a crash shows within the heartbeat timeout, and a
-    cancellation requested by the workflow reaches the attempt."""
-    while True:
-        activity.heartbeat(errors_so_far)
-        await asyncio.sleep(HEARTBEAT_EVERY)
-
-
-async def _not_cancelled(errors_so_far: int) -> None:
-    """Right before the provider call: a send the workflow cancelled must not go out."""
-    activity.heartbeat(errors_so_far)
-    await asyncio.sleep(0)
-    if activity.is_cancelled():
-        raise asyncio.CancelledError("send cancelled before the provider call")
-
-
 async def _taken_before(
     channel: DeliveryChannel, message: OutgoingMessage, in_doubt_since: datetime | None
 ) -> str | None:
@@ -336,29 +306,6 @@ async def _taken_before(
 
 def _earliest(*moments: datetime | None) -> datetime | None:
     return min((moment for moment in moments if moment is not None), default=None)
-
-
-async def _answered(provider_call: Awaitable[str]) -> str:
-    """The provider's answer, awaited to its end even when the send is cancelled meanwhile.
-
-    The request may already have reached the provider, and the message the client: stopping
-    the wait would not stop the message, only leave the ledger `pending` and then `abandoned`
-    for a message that went out. So the answer is recorded as it is."""
-    call = asyncio.ensure_future(provider_call)
-    while True:
-        try:
-            return await asyncio.shield(call)
-        except asyncio.CancelledError:
-            if call.cancelled() or not activity.is_cancelled():
-                raise
-            activity.logger.info("send cancelled during the provider call: recording its answer")
-
-
-def _stop_if_cancelled() -> None:
-    """After a provider's refusal: a cancelled send ends as cancelled (nothing went out, and
-    nobody needs to pass on a message the case no longer wants)."""
-    if activity.is_cancelled():
-        raise asyncio.CancelledError("send cancelled while the provider refused it")
 
 
 def _transient_outcome(err: TransientDeliveryError) -> str:
