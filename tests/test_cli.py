@@ -254,9 +254,7 @@ async def test_the_desk_reports_a_client_running_late_as_the_client(
             status.stdout
         )
         assert "Provider delayed" not in status.stdout
-        handle = dev_env.client.get_workflow_handle_for(
-            AppointmentWorkflow.run, request.workflow_id
-        )
+        handle = dev_env.client.get_workflow_handle(request.workflow_id)
         view = await handle.query(AppointmentWorkflow.status)
         assert view.no_show_at == request.start + timedelta(minutes=25)
         await asyncio.sleep(2)  # a notice would follow the update beside the plan

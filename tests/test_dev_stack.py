@@ -28,7 +28,9 @@ async def test_a_restarted_dev_stack_adds_the_search_attributes_its_database_lac
     await dev_env.client.workflow_service.register_namespace(
         RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=retention)
     )
-    client = Client(**{**dev_env.client.config(), "namespace": namespace})
+    config = dev_env.client.config()
+    config["namespace"] = namespace
+    client = Client(**config)
 
     async def listed() -> set[str]:
         answer = await client.operator_service.list_search_attributes(
