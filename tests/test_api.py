@@ -264,7 +264,11 @@ async def test_refused_updates_are_409_with_the_reason_and_change_nothing(
 
     check_in = await api.post(f"{base}/check_in", headers=STAFF_KEY)  # no body: actor = key
     assert check_in.status_code == 409, check_in.text
-    assert check_in.json()["reason"].startswith("check_in refused: check-in opens")
+    # When it opens, on the client's clock.
+    opens = f"{_start() - timedelta(hours=2):%Y-%m-%d} 08:00 Europe/Warsaw"
+    assert check_in.json()["reason"] == (
+        f"check_in refused: check-in opens at {opens}, 2 h before the start"
+    )
     call = await api.post(
         f"{base}/record_call_outcome", json={"outcome": "no_answer"}, headers=STAFF_KEY
     )

@@ -63,7 +63,14 @@ async def test_rejected_address_gives_the_front_desk_a_task_at_once(
         "(DeliveryRejected: SendGrid answered 400"
     )
     deadline = readable(view.confirmation_deadline, request.client.timezone)
-    assert task["details"].endswith(f"pass it on before {deadline}.")  # to the minute, zone named
+    assert f"pass it on before {deadline}." in task["details"]  # to the minute, zone named
+    # And what to pass on: the visit, on the client's clock, where, and its reference.
+    visit = readable(request.start, request.client.timezone)
+    assert task["details"].endswith(
+        f" The visit: Physiotherapy consultation on {visit} at ul. Prosta 1, Warszawa "
+        f"(client Anna Nowak, provider Jan Kowalski). Reference {request.appointment_id}. "
+        "Instructions for the client: Bring previous test results."
+    ), task["details"]
     [confirmation] = [
         m for m in await messages(pool, request.workflow_id) if m["template"] == "confirmation"
     ]
@@ -236,6 +243,10 @@ async def test_a_provider_without_email_is_told_by_the_front_desk(
         "Pass on the provider booking to Jan Kowalski",
     )
     assert "provider has no email" in task["details"]
+    # What to tell him: the visit, whose it is and how to reach the client.
+    visit = readable(request.start, request.client.timezone)  # the office is in Warsaw too
+    assert f"The visit: Physiotherapy consultation on {visit} at " in task["details"]
+    assert "client Anna Nowak" in task["details"] and "+48600100200" in task["details"]
     assert close_to(task["due_at"], booked_at, timedelta(minutes=2))
     notice = [e for e in view.timeline if e.data.get("template") == "provider_booking"]
     assert [e.kind for e in notice] == ["message_failed", "task"]

@@ -22,8 +22,17 @@ from promptly.cli.main import app
 from promptly.config import Settings
 from promptly.domain.readable_time import readable
 from promptly.worker import create_worker
+from promptly.workflows.appointment import AppointmentWorkflow
 from tests.complaint_helpers import complaint, complaint_payload, inquiry
-from tests.helpers import appointment, billing, provider_decisions, tasks, until
+from tests.helpers import (
+    appointment,
+    billing,
+    message_of,
+    messages,
+    provider_decisions,
+    tasks,
+    until,
+)
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 
@@ -218,6 +227,42 @@ async def test_a_repeated_command_with_its_idempotency_key_is_applied_once(
 
         bad = await promptly("delay", request.appointment_id, "10", "x", "--idempotency-key", "a b")
         assert bad.exit_code == 2 and "--idempotency-key" in bad.stderr
+
+
+async def test_the_desk_reports_a_client_running_late_as_the_client(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    promptly: Promptly,
+    tmp_path: Path,
+) -> None:
+    start = datetime.now(WARSAW).replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
+    request = appointment(start)
+    booking = tmp_path / "appointment.json"
+    booking.write_text(request.model_dump_json())
+    async with create_worker(dev_env.client, settings, pool=pool):
+        assert (await promptly("book", str(booking))).exit_code == 0
+        await message_of(pool, request.workflow_id, "confirmation")
+
+        late = await promptly(
+            "delay", request.appointment_id, "10", "client phoned: stuck in traffic",
+            "--actor-kind", "client", "--actor-id", "C-17",
+        )  # fmt: skip
+        assert late.exit_code == 0, late.output
+        status = await promptly("status", request.appointment_id)
+        assert re.search(r"client:C-17 via cli +Client running 10 min late", status.stdout), (
+            status.stdout
+        )
+        assert "Provider delayed" not in status.stdout
+        handle = dev_env.client.get_workflow_handle(request.workflow_id)
+        view = await handle.query(AppointmentWorkflow.status)
+        assert view.no_show_at == request.start + timedelta(minutes=25)
+        await asyncio.sleep(2)  # a notice would follow the update beside the plan
+        sent = [m["template"] for m in await messages(pool, request.workflow_id)]
+        assert "delay_notice" not in sent, sent
+
+        help_text = await promptly("delay", "--help")
+        assert "staff actor counts as the provider" in " ".join(help_text.stdout.split())
 
 
 async def _listed(promptly: Promptly, workflow_id: str, *command: str) -> tuple[str, list[str]]:

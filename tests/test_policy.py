@@ -656,7 +656,7 @@ def test_complete_without_check_in_is_refused() -> None:
 def test_check_in_opens_2h_before_the_visit() -> None:
     case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=AppointmentStatus.CONFIRMED)
     assert transition_refusal("check_in", case, warsaw(11, 5, 7, 59)) == (
-        "check_in refused: check-in opens 2:00:00 before start"
+        "check_in refused: check-in opens at 2026-11-05 08:00 Europe/Warsaw, 2 h before the start"
     )
     assert transition_refusal("check_in", case, warsaw(11, 5, 8)) is None
 

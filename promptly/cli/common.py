@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from promptly.config import Settings
 from promptly.dev.local_env import ENV_FILE_VARIABLE, LOCAL_ENV
 from promptly.domain.qa_report import Period
+from promptly.services.errors import WORKFLOW_TASK_FAILING, workflow_task_failing
 
 T = TypeVar("T")
 
@@ -74,5 +75,8 @@ def run_with_client(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             typer.secho(f"not found: {err.message}", fg="red", err=True)
+            raise typer.Exit(1) from err
+        if workflow_task_failing(err):
+            typer.secho(WORKFLOW_TASK_FAILING, fg="red", err=True)
             raise typer.Exit(1) from err
         raise

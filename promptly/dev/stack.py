@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
+from temporalio.client import Client
 
 from promptly.config import Settings
 from promptly.services.setup import dev_server_flags
@@ -244,8 +245,23 @@ async def _schedules_then_worker(
     from promptly.client import make_client
     from promptly.services.setup import ensure_schedules
 
-    await ensure_schedules(await make_client(settings), settings)
+    client = await make_client(settings)
+    await register_dev_search_attributes(client)
+    await ensure_schedules(client, settings)
     await worker_and_api(settings, api_port, on_ready=on_ready)
+
+
+async def register_dev_search_attributes(client: Client) -> list[str]:
+    """Promptly's search attributes, as `promptly setup` registers them, on every start: the
+    dev server's `--search-attribute` flags apply only to a new database, so attributes added
+    since `.data/temporal` was created would be missing (every upsert of one fails the
+    workflow task). Returns the names added."""
+    from promptly.services.setup import register_search_attributes
+
+    added = await register_search_attributes(client, client.namespace)
+    if added:
+        log.info("search attributes added to the existing Temporal database: %s", added)
+    return added
 
 
 def write_env(data_root: Path, text: str) -> Path:

@@ -220,7 +220,10 @@ APPOINTMENT_UPDATES = _updates(
     ),
     CaseUpdate(A.reschedule, "Move to a new time; timers follow", CLIENT_OR_OTHER),
     CaseUpdate(
-        A.report_delay, "The provider or the client runs late", Cli("delay", actor=PROVIDER)
+        A.report_delay,
+        "The provider runs late (a staff actor counts as the provider); a client running "
+        "late is reported as the client (CLI: --actor-kind client --actor-id C-…)",
+        Cli("delay", actor=PROVIDER, choose_actor=True),
     ),
     CaseUpdate(
         A.excuse_no_show,

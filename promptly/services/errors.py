@@ -172,6 +172,25 @@ def failure_message(err: WorkflowUpdateFailedError) -> str:
     return str(cause or err)
 
 
+# Temporal's answer to an update the workflow could not take because its workflow task fails
+# in the worker ("… due to unexpected workflow task failure.", then "… due to Workflow Task in
+# failed state."): a bug or a setup problem (a search attribute the server lacks), not the case.
+_UPDATE_ON_FAILING_TASK = "Unable to perform workflow execution update"
+WORKFLOW_TASK_FAILING = (
+    "the case could not take the action: its workflow fails in the worker (a code or setup "
+    "problem, such as a search attribute Temporal lacks: `promptly setup` registers them); "
+    "nothing changed. Check the worker log (under `promptly dev`: <data dir>/logs/promptly.log), "
+    "then repeat the action"
+)
+
+
+def workflow_task_failing(err: RPCError) -> bool:
+    """An update refused because the case's workflow task fails (not the case's rules)."""
+    return err.status is RPCStatusCode.FAILED_PRECONDITION and err.message.startswith(
+        _UPDATE_ON_FAILING_TASK
+    )
+
+
 @contextmanager
 def temporal_errors(not_found: str) -> Iterator[None]:
     """Turn Temporal client errors into `ServiceError`s; `not_found` is the 404 reason."""
@@ -199,6 +218,8 @@ def temporal_errors(not_found: str) -> Iterator[None]:
             raise ServiceError(504, "Temporal did not answer in time") from err
         if err.status is RPCStatusCode.UNAVAILABLE:
             raise ServiceError(503, "Temporal is unreachable") from err
+        if workflow_task_failing(err):
+            raise ServiceError(503, WORKFLOW_TASK_FAILING, internal=err.message) from err
         if err.status is RPCStatusCode.FAILED_PRECONDITION:  # e.g. no worker polling
             raise ServiceError(503, "Temporal cannot answer now", internal=err.message) from err
         raise ServiceError(502, "Temporal refused the request", internal=err.message) from err

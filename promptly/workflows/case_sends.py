@@ -69,10 +69,37 @@ def client_message_task(
         assignee=RecipientRole.FRONT_DESK,
         title=title or f"Pass on the {what} to {who}",
         details=f"The {message.channel.value} {what} to {who} could not be sent "
-        f"({_reason(delivery)}); pass it on {by_when}.",
+        f"({_reason(delivery)}); pass it on {by_when}." + _what_to_pass_on(message),
         due_at=due_at or workflow.now(),
         data={"template": message.template, "recipient": message.to.role.value},
     )
+
+
+def _what_to_pass_on(message: SendMessageRequest) -> str:
+    """The facts the message told, for the desk to say: the visit (service, time in the
+    recipient's zone, place), whose it is, the reference and the client's instructions."""
+    facts = message.context
+    start = facts.get("start")
+    if not isinstance(start, str) or not facts.get("service"):
+        return ""
+    when = readable(datetime.fromisoformat(start), message.to.timezone)
+    visit = f"{facts['service']} on {when}"
+    if facts.get("location"):
+        visit += f" at {facts['location']}"
+    people = [
+        f"{label} {facts[key]}"
+        for label, key in (("client", "client_name"), ("provider", "provider_name"))
+        if facts.get(key)
+    ]
+    if facts.get("phone") and message.to.role is not RecipientRole.CLIENT:
+        people.append(f"client's phone {facts['phone']}")
+    text = f" The visit: {visit}" + (f" ({', '.join(people)})" if people else "") + "."
+    if facts.get("reference"):
+        text += f" Reference {facts['reference']}."
+    if facts.get("instructions") and message.to.role is RecipientRole.CLIENT:
+        text += f" Instructions for the client: {facts['instructions']}"
+        text += "" if str(facts["instructions"]).endswith(".") else "."
+    return text
 
 
 def staff_task(

@@ -31,6 +31,7 @@ from promptly.domain.appointments.models import (
 from promptly.domain.calendar import shift_elapsed
 from promptly.domain.common import Channel
 from promptly.domain.future_times import not_bookable
+from promptly.domain.readable_time import in_hours, readable
 
 
 class BookingRejected(ValueError):
@@ -329,8 +330,12 @@ def transition_refusal(
         expected = ", ".join(sorted(s.value for s in allowed))
         return f"{update} refused: the appointment is {status.value}, expected one of {expected}"
     start = case.request.start
-    if update == "check_in" and now < shift_elapsed(start, -case.policy.check_in_opens_before):
-        return f"check_in refused: check-in opens {case.policy.check_in_opens_before} before start"
+    opens = shift_elapsed(start, -case.policy.check_in_opens_before)
+    if update == "check_in" and now < opens:
+        return (
+            f"check_in refused: check-in opens at {readable(opens, case.request.client.timezone)}"
+            f", {in_hours(case.policy.check_in_opens_before)} h before the start"
+        )
     if update == "complete" and now < start:
         return "complete refused: the visit has not started yet"
     if update == "record_call_outcome" and case.call_attempts == 0:
