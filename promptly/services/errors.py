@@ -95,7 +95,9 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _described("The key's role may not do this"),
     413: _described("Request body too large"),
     422: _described("Invalid input: `errors` names each field and why"),
-    503: _described("Temporal or PostgreSQL unreachable"),
+    503: _described(
+        "Temporal or PostgreSQL unreachable, or the case's workflow task failing in the worker"
+    ),
 }
 CASE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
