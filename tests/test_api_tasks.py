@@ -29,6 +29,7 @@ from tests.helpers import (
     provider_decisions,
     settled,
     sleep_until,
+    until,
 )
 
 
@@ -386,3 +387,47 @@ async def test_a_client_reached_after_a_wrong_number_clears_its_alert(
     assert reached.status_code == 200, reached.text
     assert reached.json()["status"] == "Confirmed"
     assert "wrong phone number" not in reached.json()["needs_attention"]
+
+
+async def test_a_phone_client_called_twice_at_once_confirms_on_one_call_and_both_close(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """Booked 24-48h ahead in office hours, a phone client is called to confirm and to hear the
+    reminder at once (by design; the first follow-up call is due too, so close to the
+    free-cancellation line); confirming on one call answers the reminder's request to confirm
+    too: the desk has no call left."""
+    http = skipping_api
+    now = max(await env.get_current_time(), datetime.now(UTC))
+    monday_noon = next_local(now + timedelta(days=1), 0, 12, "Europe/Warsaw")
+    await sleep_until(env, monday_noon)
+    request = appointment(monday_noon + timedelta(hours=28), channel="phone", locale="en")
+    booked = await http.post(
+        "/appointments", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
+    )
+    assert booked.status_code == 201, booked.text
+    http.booked.append(request.workflow_id)  # type: ignore[attr-defined]
+
+    async def both_calls() -> list[dict[str, Any]]:
+        calls = await _tasks(http, request.workflow_id, kind="call_client")
+        titles = " | ".join(c["title"] for c in calls)
+        return calls if "read out: Reminder" in titles and "to confirm" in titles else []
+
+    calls = await until(both_calls, "the confirmation's and the reminder's calls")
+    [confirmation] = [c for c in calls if "to confirm" in c["title"]]
+    [reminder] = [c for c in calls if "read out: Reminder" in c["title"]]
+    assert "Please confirm: (ask the client)" in reminder["details"]
+
+    confirmed = await http.post(
+        f"/tasks/{confirmation['id']}/complete",
+        json={"outcome": "reached_confirmed", "note": "will come"},
+        headers=STAFF_KEY,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["case"]["status"] == "Confirmed"
+    assert await _tasks(http, request.workflow_id) == []
+    [closed] = [
+        t
+        for t in await _tasks(http, request.workflow_id, status="done")
+        if t["id"] == reminder["id"]
+    ]
+    assert closed["outcome"] == "confirmed"

@@ -47,8 +47,8 @@ def test_an_appointments_message_carries_the_plan_it_was_sent_for(
     assert message_round(key, CASE) == round_
 
 
-def visit(status: str, reschedules: int | None = 0) -> CaseNow:
-    return CaseNow("appointment", status, reschedules)
+def visit(status: str, reschedules: int | None = 0, billing: str | None = None) -> CaseNow:
+    return CaseNow("appointment", status, reschedules, billing)
 
 
 @pytest.mark.parametrize(
@@ -71,6 +71,13 @@ def visit(status: str, reschedules: int | None = 0) -> CaseNow:
         (visit("NoShow"), "no_show_notice", 0, None),
         (visit("NoShow"), "fee_waived", 0, None),
         (visit("LateCancelled"), "fee_stands", 0, None),
+        # Waived: the news that the visit is charged is moot, the waiver is the news.
+        (visit("LateCancelled", billing="waived"), "cancellation", 0, "the fee was waived since"),
+        (visit("NoShow", billing="waived"), "no_show_notice", 0, "the fee was waived since"),
+        (visit("NoShow", billing="waived"), "fee_stands", 0, "the fee was waived since"),
+        (visit("NoShow", billing="waived"), "fee_waived", 0, None),
+        (visit("LateCancelled", billing="late_cancel"), "cancellation", 0, None),
+        (visit("NoShow", billing="no_show"), "no_show_notice", 0, None),
         # Moved: what was sent for the old time is moot, what is sent for the new one is not.
         (visit("Booked", 1), "reminder", 0, "the visit has moved since"),
         (visit("Booked", 2), "confirmation", 1, "the visit has moved since"),

@@ -547,3 +547,47 @@ async def test_a_delay_notice_read_out_after_the_client_checked_in_is_not_emaile
     assert await moot_of(desk.pool, case_id, "delay_notice") == "the appointment is CheckedIn"
     assert await no_fallback_started(dev_env, notice)
     assert desk.emails_to(email) == []
+
+
+async def open_calls(pool: AsyncConnectionPool, case_id: str) -> list[str]:
+    """The titles of the case's open calls to the client."""
+    return [t["title"] for t in await _open_kind(pool, case_id, "call_client")]
+
+
+async def test_a_waived_fee_leaves_no_call_saying_the_visit_is_charged(
+    desk: Desk, dev_env: WorkflowEnvironment
+) -> None:
+    """A late cancellation, then the provider waives the fee: the desk calls with the waiver
+    only, and a call about the charge that was still open (as an earlier release left them)
+    sends the client nothing when the desk could not reach them."""
+    email = f"c{uuid.uuid4().hex[:8]}@example.com"
+    request = await desk.book(email=email, ahead=timedelta(minutes=90))
+    case_id, base = request.workflow_id, f"/appointments/{request.appointment_id}"
+    cancelled = await desk.http.post(
+        f"{base}/cancel", json={"reason": "client phoned: cannot come"}, headers=STAFF_KEY
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "LateCancelled"
+    charged = await desk.read_out_task(case_id, "Your appointment on")
+    assert "charged as if it had taken place" in charged["details"]
+
+    waived = await desk.http.post(
+        f"{base}/waive_fee", json={"reason": "snowstorm closed the roads"}, headers=STAFF_KEY
+    )
+    assert waived.status_code == 200, waived.text
+    await desk.read_out_task(case_id, "The fee for your")
+    [waiver] = await open_calls(desk.pool, case_id)
+    assert "The fee for your" in waiver
+    assert (await _closed(desk.pool, charged))[0] == "fee_waived"
+
+    async with desk.pool.connection() as conn:  # left open, as before this release
+        await conn.execute(
+            "UPDATE staff_tasks SET status = 'open', outcome = NULL, closed_by = NULL,"
+            " closed_at = NULL WHERE id = %s",
+            (charged["id"],),
+        )
+    missed = await desk.complete(charged, "no_answer")
+    assert missed.status_code == 200, missed.text
+    assert await moot_of(desk.pool, case_id, "cancellation") == "the fee was waived since"
+    assert await no_fallback_started(dev_env, charged)
+    assert desk.emails_to(email) == []

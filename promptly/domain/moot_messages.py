@@ -3,8 +3,10 @@ message the desk could not read out, is passed on another way (services/delivery
 only while the case still needs the client to hear it: a reminder of a visit since cancelled,
 moved, begun or over, a complaint's update once it closed, an inquiry's acknowledgement once
 it was answered are moot, and passing them on would tell the client something no longer true.
-Pure: the service reads the case's row (`cases.kind`, `status`, the stored view's
-`reschedules`) and asks here.
+A visit's news that it is charged (its late cancellation, its no-show notice, a fee that
+stands) is moot once its fee was waived: the waiver notice is the news. Pure: the service
+reads the case's row (`cases.kind`, `status`, the stored view's `reschedules` and `billing`)
+and asks here.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from promptly.domain.appointments.models import AppointmentStatus
+from promptly.domain.appointments.models import AppointmentStatus, BillingOutcome
 from promptly.domain.common import CaseKind
 from promptly.domain.complaints.models import ComplaintStatus
 from promptly.domain.inquiries.models import InquiryStatus
@@ -23,11 +25,13 @@ from promptly.domain.surveys.models import SurveyStatus
 @dataclass(frozen=True)
 class CaseNow:
     """What the case's row says now: its kind, status and (appointments) how often the visit
-    moved, None when the row does not say (a row written before read views)."""
+    moved and what it means for billing, None when the row does not say (a row written before
+    read views, a visit not billed yet)."""
 
     kind: str
     status: str
     reschedules: int | None = None
+    billing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ ENDINGS: Mapping[str, Ending] = {
 # `_cancel_sends_for_the_old_visit` reads it from here): a fee waiver is news whatever the
 # visit's time.
 NEWS_AFTER_A_MOVE = frozenset({"fee_waived"})
+# What a fee waiver leaves moot: each tells the client the visit is charged
+# (workflows/appointment_fees.py closes their open read-outs with the waiver).
+NEWS_OF_A_FEE = frozenset({"cancellation", "no_show_notice", "fee_stands"})
 
 _ROUND = re.compile(r"r(\d+)")
 
@@ -108,6 +115,12 @@ def moot_reason(case: CaseNow | None, template: str, sent_in_round: int | None) 
         and template not in NEWS_AFTER_A_MOVE
     ):
         return "the visit has moved since"
+    if (
+        case.kind == CaseKind.APPOINTMENT
+        and case.billing == BillingOutcome.WAIVED
+        and template in NEWS_OF_A_FEE
+    ):
+        return "the fee was waived since"
     if case.status in ending.statuses and template not in ending.news_of_the_end:
         return f"the {case.kind} is {case.status}"
     return None

@@ -323,7 +323,8 @@ async def _client_and_visit(cur: AsyncCursor[Row], message: Row) -> tuple[Row, R
     )
     known = await cur.fetchone() or {}
     await cur.execute(
-        f"SELECT kind, status, {VISIT_LINK_COLUMNS} FROM cases WHERE case_id = %s",
+        f"SELECT kind, status, view->>'billing' AS billing, {VISIT_LINK_COLUMNS}"
+        " FROM cases WHERE case_id = %s",
         (message["case_id"],),
     )
     return known, await cur.fetchone() or {}
@@ -343,7 +344,11 @@ async def _moot(cur: AsyncCursor[Row], message: Row, case: Row) -> str | None:
             )
             original = await cur.fetchone()
             template = original["template"] if original else template
-    now = CaseNow(case["kind"], case["status"], case.get("reschedules")) if case else None
+    now = (
+        CaseNow(case["kind"], case["status"], case.get("reschedules"), case.get("billing"))
+        if case
+        else None
+    )
     reason = moot_reason(now, template, message_round(key, message["case_id"]))
     if reason is not None:
         await cur.execute(

@@ -11,7 +11,11 @@ from temporalio import workflow
 
 from promptly.workflows.appointment_sends import AppointmentSends
 from promptly.workflows.appointment_state import PREPAY_FLAG
-from promptly.workflows.patches import EXCUSE_DECISION_CLOSES_TASK, FEE_STANDS_ON_RECORD
+from promptly.workflows.patches import (
+    EXCUSE_DECISION_CLOSES_TASK,
+    FEE_STANDS_ON_RECORD,
+    WAIVER_CLOSES_FEE_READ_OUTS,
+)
 from promptly.workflows.staff_tasks import task_key
 
 with workflow.unsafe.imports_passed_through():
@@ -24,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         WaiveFeeInput,
     )
     from promptly.domain.common import Actor, PromiseKind, TimelineKind
+    from promptly.domain.moot_messages import NEWS_OF_A_FEE
     from promptly.domain.workflow_timeouts import RECORD_TIMEOUT
 
 
@@ -89,7 +94,8 @@ class AppointmentFees(AppointmentSends):
         await self._write_billing(record)
 
     async def _waive_no_show_fee(self, command: WaiveFeeInput) -> None:
-        """The no-show fee is lifted (force majeure): the client may book again unprepaid."""
+        """The fee of a no-show or a late cancellation is lifted (force majeure): the client may
+        book again unprepaid, and the desk no longer reads out that the visit is charged."""
         self._update(free_reschedule=True, free_reschedule_granted_at=workflow.now())
         # The ledger is read across every case: a fixed cause, as a cancellation's; the reason
         # (which may say why the client could not come) stays in this case's timeline and
@@ -100,6 +106,16 @@ class AppointmentFees(AppointmentSends):
         self._tell_fee_waived(command.reason)
         await self._write_billing(record)
         await self._excuse_decided("waive_fee", command.reason, command.actor)
+        if workflow.patched(WAIVER_CLOSES_FEE_READ_OUTS):
+            # The calls still open to tell a phone client the visit is charged (its late
+            # cancellation, its no-show notice, a fee that stood): the waiver notice replaces
+            # them. Closed by whoever waived, as a cancel closes the calls it made moot.
+            await self._close_tasks(
+                "fee_waived",
+                f"the fee was waived: {command.reason}",
+                command.actor,
+                read_outs=NEWS_OF_A_FEE,
+            )
 
     async def _excuse_decided(self, outcome: str, reason: str, actor: Actor) -> None:
         """A decision made with the update itself answers the provider's task on the

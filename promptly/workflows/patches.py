@@ -88,6 +88,11 @@ FEE_STANDS_ON_RECORD = "fee-stands-on-record"
 # the cases staff must act on. Asked at the first such save (a case never flagged records no
 # marker); before it, the flags were in PostgreSQL and the status query only.
 NEEDS_ATTENTION_ATTRIBUTE = "needs-attention-attribute"
+# Appointments: a waiver of a no-show's or a late cancellation's fee closes the calls still
+# open to read out that the visit is charged (its cancellation, its no-show notice, a fee that
+# stood); the waiver's own read-out stays. Before it, the desk kept both, and a client it could
+# not reach was emailed that the fee applied after it had been waived.
+WAIVER_CLOSES_FEE_READ_OUTS = "waiver-closes-fee-read-outs"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
