@@ -19,8 +19,6 @@ from psycopg import AsyncCursor
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from promptly.config import Settings
 from promptly.domain import read_outs
@@ -31,9 +29,8 @@ from promptly.domain.moot_messages import CaseNow, message_round, moot_reason
 from promptly.domain.read_outs import ReadOutOutcome
 from promptly.domain.sms import FINAL_RECEIPTS, DeliveryStatus, needs_fallback
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
-from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 from promptly.services.case_views import VISIT_LINK_COLUMNS, visit_link_context
-from promptly.workflows.notices import ClientNoticeWorkflow
+from promptly.services.notices import start_notice
 
 # Receipt error codes that mean the number will never take SMS (unknown number, landline).
 DEAD_NUMBER_CODES = frozenset({"30005", "30006"})
@@ -84,23 +81,6 @@ UNKNOWN = "unknown message"
 KEPT = "kept until the ledger knows the message"
 
 Row = dict[str, Any]
-
-
-async def start_notice(
-    client: Client, settings: Settings, workflow_id: str, request: NoticeRequest
-) -> None:
-    """Start the notice once: a second start under the same id is the same event again."""
-    try:
-        await client.start_workflow(
-            ClientNoticeWorkflow.run,
-            request,
-            id=workflow_id,
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            task_timeout=WORKFLOW_TASK_TIMEOUT,
-        )
-    except WorkflowAlreadyStartedError:
-        pass
 
 
 async def record_receipt(

@@ -37,7 +37,6 @@ from promptly.domain.sms import (
 )
 from promptly.domain.tasks import CreateTaskRequest, TaskKind
 from promptly.services.case_views import VISIT_LINK_COLUMNS, visit_link_context
-from promptly.services.delivery_receipts import start_notice
 from promptly.services.inbound_store import InboundReply as InboundReply
 from promptly.services.inbound_store import ReplyOutcome as ReplyOutcome
 from promptly.services.inbound_store import (
@@ -47,6 +46,7 @@ from promptly.services.inbound_store import (
     clients_of,
     record_inbound,
 )
+from promptly.services.notices import start_notice
 from promptly.services.reply_verdicts import give_verdict, verdict_of
 from promptly.workflows.appointment import AppointmentWorkflow
 

@@ -26,8 +26,8 @@ from promptly.domain.reply_answers import (
     answer_text,
     reply_subject,
 )
-from promptly.services.delivery_receipts import start_notice
 from promptly.services.inbound_store import InboundReply, ReplyOutcome
+from promptly.services.notices import start_notice
 
 # The answer's ClientNoticeWorkflow id is this + the email's id (its Message-ID); the reply's
 # own notice (a task, the reschedule link) runs as `reply-{id}`.
