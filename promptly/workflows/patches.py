@@ -88,6 +88,14 @@ FEE_STANDS_ON_RECORD = "fee-stands-on-record"
 # the cases staff must act on. Asked at the first such save (a case never flagged records no
 # marker); before it, the flags were in PostgreSQL and the status query only.
 NEEDS_ATTENTION_ATTRIBUTE = "needs-attention-attribute"
+# Appointments: a follow-up call that ends `reached_rescheduled` confirms the new time (the
+# client agreed it with the desk): status Confirmed, no follow-up calls for it; the client is
+# still told the new time. Before it, the moved visit was Booked and the calls began again.
+PHONE_RESCHEDULE_CONFIRMED = "phone-reschedule-confirmed"
+# Appointments: a follow-up call that reaches a wrong number opens the desk's task to find the
+# right one and emails the client the visit (with its links) when an email is on file, as a
+# read-out's wrong number does. Before it, only the supervisor was alerted.
+WRONG_NUMBER_FOLLOWED_UP = "wrong-number-followed-up"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
