@@ -219,7 +219,9 @@ async def test_the_desk_records_a_reschedule_agreed_on_the_call_from_the_task(
     )
     assert moved.status_code == 200, moved.text
     case = moved.json()["case"]
-    assert case["status"] == "Booked" and datetime.fromisoformat(case["start"]) == agreed
+    # The client agreed the new time on the call: it is confirmed, nobody calls about it.
+    assert case["status"] == "Confirmed" and datetime.fromisoformat(case["start"]) == agreed
+    assert case["next_call_at"] is None
     assert moved.json()["task"]["outcome"] == "rescheduled"
     assert moved.json()["task"]["closed_by"] == "staff:desk"  # who took the call
 

@@ -327,7 +327,8 @@ async def test_a_phone_reschedule_moves_the_visit_to_the_agreed_time(
             outcome=CallOutcome.REACHED_RESCHEDULED, new_start=agreed, actor=STAFF
         ),
     )
-    assert view.start == agreed and view.status is AppointmentStatus.BOOKED
+    # Agreed with the desk on the call: the new time is confirmed.
+    assert view.start == agreed and view.status is AppointmentStatus.CONFIRMED
     assert view.reschedules == 1 and view.call_attempts == 0
     expected = [("late_cancel", "staff", "late reschedule")] if charged else []
     assert await billing(pool, case_id) == expected

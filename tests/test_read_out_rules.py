@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,9 +12,12 @@ from promptly.domain.read_outs import (
     NotReached,
     ReadOutOutcome,
     call_task_title,
+    client_language,
     missed,
     not_reached,
     receipt,
+    visit_for_the_desk,
+    wrong_number_task,
 )
 from promptly.domain.rendering import render, template_names
 from promptly.domain.sms import DeliveryStatus
@@ -91,10 +95,43 @@ def test_the_confirmation_call_is_titled_in_english_whatever_the_clients_languag
     title = call_task_title(
         "phone_confirmation", "Anna Nowak", script.subject, context, "Europe/Warsaw"
     )
-    assert title == "Call Anna Nowak to confirm Physiotherapy on Monday, 7 December 2026, 09:00"
-    # In the office's time, which the desk's other times are in.
-    london = call_task_title("phone_confirmation", "Anna Nowak", "", context, "Europe/London")
-    assert london.endswith("7 December 2026, 08:00")
+    assert title == (
+        "Call Anna Nowak to confirm Physiotherapy on Monday, 7 December 2026, 09:00 (Europe/Warsaw)"
+    )
+    # In the office's time, which the desk's other times are in, its zone named: the script
+    # in the details says the client's time.
+    tokyo = call_task_title("phone_confirmation", "Anna Nowak", "", context, "Asia/Tokyo")
+    assert tokyo.endswith("7 December 2026, 17:00 (Asia/Tokyo)")
+
+
+def test_a_call_task_gives_the_visit_in_the_clients_time_with_the_offices_beside() -> None:
+    start = datetime(2026, 12, 2, 1, 40, tzinfo=UTC)
+    assert visit_for_the_desk(start, "Europe/Warsaw", "Asia/Tokyo") == (
+        "2026-12-02 02:40 Europe/Warsaw (the client's time; 2026-12-02 10:40 Asia/Tokyo "
+        "office time)"
+    )
+    assert visit_for_the_desk(start, "Europe/Warsaw", "Europe/Warsaw") == (
+        "2026-12-02 02:40 Europe/Warsaw"
+    )
+    assert client_language(Locale.PL) == "Client's language: Polish."
+
+
+@pytest.mark.parametrize(
+    ("email", "emailed", "then"),
+    [
+        ("anna@example.com", True, "The message went by email to anna@example.com"),
+        ("anna@example.com", False, "Ask the client for the right number by email"),
+        (None, False, "No email is on record"),
+    ],
+)
+def test_a_wrong_number_task_says_how_to_reach_the_client(
+    email: str | None, emailed: bool, then: str
+) -> None:
+    title, details = wrong_number_task(
+        "Anna Nowak", "+48600100200", email, "Call attempt 1 failed", emailed=emailed
+    )
+    assert title == "Wrong number for Anna Nowak: +48600100200"
+    assert details.startswith("Call attempt 1 failed: +48600100200 is a wrong number. " + then)
 
 
 _DESK_CONTEXT: dict[str, object] = {

@@ -5,10 +5,12 @@ message that did not reach the client goes another way, as an undelivered SMS do
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from promptly.domain.common import Channel, Locale, RecipientRole
+from promptly.domain.readable_time import readable
 from promptly.domain.rendering import render
 from promptly.domain.sms import DeliveryStatus
 
@@ -43,10 +45,46 @@ def call_task_title(
     a message for the client is read out as they will hear it, its `subject` in their
     language. A desk script is the desk's own instruction, written in the client's language
     to be said to them (the task's details), so its title is its subject rendered for the
-    staff: whom to call, what and when, in English and office time."""
+    staff: whom to call, what and when, in English and office time, the zone named (the
+    script in the details says the client's time)."""
     if template in DESK_SCRIPTS:
-        return render(template, Locale.EN, office_timezone, context, Channel.PHONE).subject
+        title = render(template, Locale.EN, office_timezone, context, Channel.PHONE).subject
+        return f"{title} ({office_timezone})"
     return f"Call {client_name or 'the client'} and read out: {subject}"
+
+
+# The client's language, as the desk reads it on a call task.
+LANGUAGES = {Locale.EN: "English", Locale.PL: "Polish"}
+
+
+def visit_for_the_desk(start: datetime, client_timezone: str, office_timezone: str) -> str:
+    """When the visit is, as a call task's details give it: in the client's time, the time
+    the desk says on the phone, zone named; the office's time beside it when it differs."""
+    client_time = readable(start, client_timezone)
+    if client_timezone == office_timezone:
+        return client_time
+    return f"{client_time} (the client's time; {readable(start, office_timezone)} office time)"
+
+
+def client_language(locale: Locale) -> str:
+    """`Client's language: Polish.`: which language to speak on the call."""
+    return f"Client's language: {LANGUAGES.get(locale, locale.value)}."
+
+
+def wrong_number_task(
+    client_name: str, phone: str, email: str | None, failed: str, *, emailed: bool
+) -> tuple[str, str]:
+    """The title and details of the desk's task to find the right number of a client whose
+    call reached a wrong number, whichever call it was: `failed` says what the call could
+    not do; `emailed` whether the client was written to instead."""
+    if emailed:
+        then = f"The message went by email to {email}: ask the client for the right number."
+    elif email is not None:  # nothing was sent, but the address helps
+        then = f"Ask the client for the right number by email ({email})."
+    else:
+        then = "No email is on record: find the client's right number another way."
+    title = f"Wrong number for {client_name or 'the client'}: {phone}"
+    return title, f"{failed}: {phone} is a wrong number. {then}"
 
 
 def receipt(outcome: ReadOutOutcome) -> DeliveryStatus:

@@ -275,19 +275,18 @@ async def record_read_out(
 
 def _wrong_number(message: Row, known: Row, *, emailed: bool) -> CreateTaskRequest:
     """The front desk's task to find the right number of a client the desk called wrongly."""
-    phone, email = message["recipient"], known.get("email")
-    if emailed:
-        then = f"The message went by email to {email}: ask the client for the right number."
-    elif email is not None:  # the confirmation's script is not sent, but the address helps
-        then = f"Ask the client for the right number by email ({email})."
-    else:
-        then = "No email is on record: find the client's right number another way."
+    title, details = read_outs.wrong_number_task(
+        known.get("name") or "",
+        message["recipient"],
+        known.get("email"),
+        f"The desk could not read out the {message['template']} ({message['subject']})",
+        emailed=emailed,
+    )
     return _check_the_number(
         message,
         f"{message['idempotency_key']}/wrong-number-task",
-        title=f"Wrong number for {known.get('name') or 'the client'}: {phone}",
-        details=f"The desk could not read out the {message['template']} "
-        f"({message['subject']}): {phone} is a wrong number. {then}",
+        title=title,
+        details=details,
         error_code=ReadOutOutcome.WRONG_NUMBER.value,
     )
 

@@ -5,17 +5,22 @@ update, and the next attempt closes the task its predecessor left open.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-from promptly.workflows.appointment_state import UNCONFIRMED_ALERT, count
+from promptly.workflows.appointment_state import UNCONFIRMED_ALERT, VISIT_LINKS, count
 from promptly.workflows.appointment_steps import AppointmentSteps
-from promptly.workflows.patches import LAST_CALL_CLOSED_WHEN_UNCONFIRMED
+from promptly.workflows.messages import to_client
+from promptly.workflows.patches import (
+    LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
+    PHONE_RESCHEDULE_CONFIRMED,
+    WRONG_NUMBER_FOLLOWED_UP,
+)
 from promptly.workflows.staff_tasks import open_case_task
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.domain import metrics
+    from promptly.domain import metrics, read_outs
     from promptly.domain.appointments import fees as appointment_fees
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments.models import (
@@ -28,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from promptly.domain.common import (
         SYSTEM,
+        Actor,
         Channel,
         PromiseKind,
         RecipientRole,
@@ -38,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
 
 
 WRONG_NUMBER_ALERT = "Wrong phone number"
+# How long the email to a client whose number was wrong may take to go out.
+WRONG_NUMBER_EMAIL_BUDGET = timedelta(hours=1)
 REACHED = frozenset(
     {
         CallOutcome.REACHED_CONFIRMED,
@@ -49,6 +57,9 @@ REACHED = frozenset(
 
 class AppointmentCalls(AppointmentSteps):
     """The next call attempt and what a call's outcome decides."""
+
+    # Who took the call on which the client agreed a new time, while it is being moved to.
+    _agreed_by: Actor | None = None
 
     async def _follow_up_call_beside(self) -> None:
         """The next call attempt: decided on the current case, then the task is written."""
@@ -96,15 +107,36 @@ class AppointmentCalls(AppointmentSteps):
             await self._cancel_beside(CancelInput(reason=reason, actor=command.actor))
             return
         if outcome is CallOutcome.REACHED_RESCHEDULED and command.new_start is not None:
+            if workflow.patched(PHONE_RESCHEDULE_CONFIRMED):
+                self._agreed_by = command.actor  # confirmed as it moves (_moved)
             await self._reschedule_beside(
                 RescheduleInput(new_start=command.new_start, actor=command.actor)
             )
+            if self._agreed_by is not None:
+                self._agreed_by = None
+                self._promises.not_applicable(
+                    PromiseKind.FOLLOW_UP, "client agreed the new time by phone"
+                )
             return
         await self._close_task(
             self._call_task_key(attempt), outcome.value, command.note, command.actor
         )
         if outcome is CallOutcome.REACHED_CONFIRMED:
             await self._confirmation_follow_ups_moot("confirmed", command.actor)
+
+    def _moved(self, old: AppointmentCase, moved: AppointmentCase, actor: Actor) -> None:
+        """A new time the client agreed with the desk on the phone is confirmed as the visit
+        moves, before the reschedule's first await: the planner, which may run meanwhile,
+        plans no call for it and tells the client the new time without asking to confirm."""
+        super()._moved(old, moved, actor)
+        if self._agreed_by is None:
+            return
+        self._update(next_call_at=None, awaiting_call_outcome=False)
+        self._set_status(
+            AppointmentStatus.CONFIRMED,
+            self._agreed_by,
+            "Client agreed the new time by phone: confirmed, no follow-up calls",
+        )
 
     async def _stop_calling(self, case: AppointmentCase) -> None:
         """Every attempt made, no confirmation: the client is unconfirmed, the supervisor told.
@@ -139,15 +171,23 @@ class AppointmentCalls(AppointmentSteps):
         """The front desk's task for call attempt `attempt`, and its line in the timeline."""
         case = self.case
         max_attempts = case.max_call_attempts
-        visit = readable(case.request.start, self._office_timezone)
+        client = case.request.client
+        # The title in office time, as the desk's list is; the details in the client's time,
+        # which is what the desk says on the phone.
+        office_time = readable(case.request.start, self._office_timezone)
+        visit = read_outs.visit_for_the_desk(
+            case.request.start, client.timezone, self._office_timezone
+        )
         task = await open_case_task(
             self._call_task(attempt),
             f"call attempt {attempt} of {max_attempts}",
             kind=TaskKind.CALL_CLIENT,
             assignee=RecipientRole.FRONT_DESK,
-            title=f"Call {case.request.client.name} (attempt {attempt} of {max_attempts})",
+            title=f"Call {client.name} about the visit on {office_time} "
+            f"(attempt {attempt} of {max_attempts})",
             details=f"{case.request.service} on {visit} at {case.request.location} is not "
-            f"confirmed. {self._how_to_reach()}{self._cancelling_now(now)}",
+            f"confirmed. {read_outs.client_language(client.locale)} "
+            f"{self._how_to_reach()}{self._cancelling_now(now)}",
             due_at=now,
             data={"attempt": attempt, "phone": case.request.client.phone},
         )
@@ -199,16 +239,66 @@ class AppointmentCalls(AppointmentSteps):
                 AppointmentStatus.CONFIRMED, command.actor, "Client confirmed by phone"
             )
         elif outcome is CallOutcome.WRONG_NUMBER:
-            self._set_status(
-                AppointmentStatus.UNCONFIRMED,
-                command.actor,
-                "Wrong number: the client cannot be reached by phone",
-            )
-            await self._alert_supervisor(
+            await self._wrong_number(command.actor, attempt)
+
+    async def _wrong_number(self, actor: Actor, attempt: int) -> None:
+        """The number on file is not the client's: unconfirmed, the supervisor told; the desk
+        is asked to find the right number, and a client with an email gets the visit and its
+        links there (as a read-out's wrong number: services/delivery_receipts.py)."""
+        client = self.case.request.client
+        self._set_status(
+            AppointmentStatus.UNCONFIRMED,
+            actor,
+            "Wrong number: the client cannot be reached by phone",
+        )
+        email = f"Email: {client.email}." if client.email else "No email on file."
+        await self._alert_supervisor(
+            "wrong_number",
+            WRONG_NUMBER_ALERT,
+            f"{client.phone} is not {client.name}'s. {email}",
+        )
+        if not (self._beside and workflow.patched(WRONG_NUMBER_FOLLOWED_UP)):
+            return
+        emailed = client.email is not None
+        if emailed:
+            self._start_send(
                 "wrong_number",
-                WRONG_NUMBER_ALERT,
-                f"{self.case.request.client.phone} is not {self.case.request.client.name}'s.",
+                "confirmation",
+                to_client(client),
+                Channel.EMAIL,
+                budget=WRONG_NUMBER_EMAIL_BUDGET,
+                if_failed="visit not emailed after a wrong number",
+                link_actions=VISIT_LINKS,
+                extra={"wrong_number": client.phone or ""},
+                purpose=f"wrong-number/{attempt}",
             )
+        visit = read_outs.visit_for_the_desk(
+            self.case.request.start, client.timezone, self._office_timezone
+        )
+        title, details = read_outs.wrong_number_task(
+            client.name,
+            client.phone or "",
+            client.email,
+            f"Call attempt {attempt} to confirm {self.case.request.service} on {visit}",
+            emailed=emailed,
+        )
+        task = await open_case_task(
+            f"wrong-number/{self.case.reschedules}/{attempt}",
+            "find the client's right number",
+            kind=TaskKind.CLIENT_REPLY,
+            assignee=RecipientRole.FRONT_DESK,
+            title=title,
+            details=details,
+            due_at=workflow.now(),
+            data={"phone": client.phone, "error_code": CallOutcome.WRONG_NUMBER.value},
+        )
+        self._note(
+            TimelineKind.TASK,
+            SYSTEM,
+            "Front desk asked to find the client's right number",
+            task_id=task.task_id,
+            kind=TaskKind.CLIENT_REPLY.value,
+        )
 
     def _note_unanswered_call(self, attempt: int) -> None:
         """The next attempt is due (or none is left) and attempt `attempt` has no outcome: it

@@ -93,6 +93,14 @@ NEEDS_ATTENTION_ATTRIBUTE = "needs-attention-attribute"
 # stood); the waiver's own read-out stays. Before it, the desk kept both, and a client it could
 # not reach was emailed that the fee applied after it had been waived.
 WAIVER_CLOSES_FEE_READ_OUTS = "waiver-closes-fee-read-outs"
+# Appointments: a follow-up call that ends `reached_rescheduled` confirms the new time (the
+# client agreed it with the desk): status Confirmed, no follow-up calls for it; the client is
+# still told the new time. Before it, the moved visit was Booked and the calls began again.
+PHONE_RESCHEDULE_CONFIRMED = "phone-reschedule-confirmed"
+# Appointments: a follow-up call that reaches a wrong number opens the desk's task to find the
+# right one and emails the client the visit (with its links) when an email is on file, as a
+# read-out's wrong number does. Before it, only the supervisor was alerted.
+WRONG_NUMBER_FOLLOWED_UP = "wrong-number-followed-up"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

@@ -1,0 +1,155 @@
+"""The front desk's follow-up calls as the desk and the client see them: what a call task says,
+and what follows a call that moved the visit or reached a wrong number (time-skipping server,
+real PostgreSQL and activities)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from promptly.config import Settings
+from promptly.domain.appointments.models import (
+    AppointmentRequest,
+    AppointmentStatus,
+    CallOutcome,
+    RecordCallOutcomeInput,
+)
+from promptly.domain.readable_time import readable
+from promptly.services.appointments import book
+from promptly.workflows.appointment import AppointmentWorkflow
+from tests.helpers import (
+    STAFF,
+    appointment,
+    end_workflows,
+    messages,
+    next_local,
+    settled,
+    sleep_until,
+    tasks,
+    until,
+)
+
+OFFICE = "Europe/Warsaw"  # the test settings' office zone
+
+
+async def _first_call(
+    env: WorkflowEnvironment, settings: Settings, *, timezone: str = OFFICE
+) -> tuple[AppointmentRequest, WorkflowHandle[Any, Any], datetime]:
+    """A Monday 09:00 visit booked a week ahead, its client silent: the clock is moved past
+    its first follow-up call (Friday 13:45 office time), whose task is open. Returns the
+    booking, its workflow and the visit's start as the case stores it."""
+    booked_at = await env.get_current_time()
+    start = next_local(booked_at + timedelta(days=7), 0, 9, OFFICE)
+    first_call = (start - timedelta(days=3)).replace(hour=13, minute=45)
+    request = appointment(start, timezone=timezone)
+    handle = await book(env.client, request, settings, booked_at)
+    await sleep_until(env, first_call + timedelta(minutes=5))
+    view = await handle.query(AppointmentWorkflow.status)
+    assert view.call_attempts == 1
+    return request, handle, view.start
+
+
+async def _call_tasks(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
+    return [t for t in await tasks(pool, case_id) if t["kind"] == "call_client"]
+
+
+async def test_a_call_task_gives_the_visit_in_the_clients_time_and_language(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """A client abroad: the title says the visit in office time with the zone named, so two
+    cases' calls read apart; the details say it as the desk will on the phone."""
+    request, handle, start = await _first_call(env, settings, timezone="America/New_York")
+    (call,) = await _call_tasks(pool, request.workflow_id)
+    attempts = (await handle.query(AppointmentWorkflow.status)).max_call_attempts
+    assert call["title"] == (
+        f"Call Anna Nowak about the visit on {readable(start, OFFICE)} (attempt 1 of {attempts})"
+    )
+    assert (
+        f"on {readable(start, 'America/New_York')} (the client's time; "
+        f"{readable(start, OFFICE)} office time)" in call["details"]
+    )
+    assert "Client's language: Polish." in call["details"]
+    assert "Phone: +48600100200." in call["details"]
+    await end_workflows(env, request.workflow_id)
+
+
+async def test_a_new_time_agreed_on_the_phone_is_confirmed_and_not_called_about(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request, handle, start = await _first_call(env, settings)
+    new_start = start + timedelta(days=1)
+    view = await handle.execute_update(
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput(
+            outcome=CallOutcome.REACHED_RESCHEDULED,
+            new_start=new_start,
+            note="agreed on the phone",
+            actor=STAFF,
+        ),
+    )
+    assert view.status is AppointmentStatus.CONFIRMED
+    assert view.next_call_at is None
+
+    # Past every call the new time could have had before its free-cancellation line.
+    await sleep_until(env, new_start - timedelta(hours=25))
+    await settled(env.client, handle.id)
+    assert len(await _call_tasks(pool, request.workflow_id)) == 1
+    assert (await handle.query(AppointmentWorkflow.status)).status is AppointmentStatus.CONFIRMED
+    # The client is told the new time (in Polish), and not asked to confirm it again.
+    moved = [
+        m for m in await messages(pool, request.workflow_id) if m["template"] == "confirmation"
+    ]
+    assert moved[-1]["subject"].startswith("Nowy termin wizyty")
+    assert "Prosimy o potwierdzenie przybycia" not in moved[-1]["body"]
+    assert "Prosimy o potwierdzenie przybycia" in moved[0]["body"]  # the booking's asked
+    await end_workflows(env, request.workflow_id)
+
+
+async def test_a_wrong_number_asks_the_desk_for_the_right_one_and_emails_the_client(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    request, handle, start = await _first_call(env, settings)
+    view = await handle.execute_update(
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput(
+            outcome=CallOutcome.WRONG_NUMBER, note="a bakery answered", actor=STAFF
+        ),
+    )
+    assert view.status is AppointmentStatus.UNCONFIRMED
+
+    async def desk_task() -> list[dict[str, Any]]:
+        return [t for t in await tasks(pool, request.workflow_id) if t["kind"] == "client_reply"]
+
+    (task,) = await until(desk_task, "the desk's task to find the right number")
+    assert task["status"] == "open"
+    assert task["title"] == "Wrong number for Anna Nowak: +48600100200"
+    assert f"on {readable(start, OFFICE)}: +48600100200 is a wrong number." in task["details"]
+    assert "The message went by email to anna@example.com" in task["details"]
+
+    async def emailed() -> list[dict[str, Any]]:
+        return [
+            m
+            for m in await messages(pool, request.workflow_id)
+            if m["template"] == "confirmation" and "+48600100200" in m["body"]
+        ]
+
+    (email,) = await until(emailed, "the visit emailed to the client")
+    assert email["channel"] == "email" and email["recipient"] == "anna@example.com"
+    assert "ale to nie jest Państwa numer" in email["body"]
+    assert "Prosimy o potwierdzenie przybycia" in email["body"]
+
+    async def alerted() -> list[dict[str, Any]]:
+        return [
+            m
+            for m in await messages(pool, request.workflow_id)
+            if m["template"] == "supervisor_alert" and "is not Anna Nowak's" in m["body"]
+        ]
+
+    (alert,) = await until(alerted, "the supervisor's wrong-number alert")
+    assert "Email: anna@example.com." in alert["body"]
+    await end_workflows(env, request.workflow_id)
