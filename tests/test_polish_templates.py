@@ -89,6 +89,7 @@ STAFF_TEMPLATES = {
     "inquiry_alert",
     "phone_confirmation",
     "provider_booking",
+    "provider_cancellation",
     "qa_report",
     "supervisor_alert",
 }

@@ -191,6 +191,7 @@ NOT_READ_OUT = {
     "complaint_department",
     "inquiry_alert",
     "provider_booking",
+    "provider_cancellation",
     "qa_report",
     "supervisor_alert",
     "phone_confirmation",
