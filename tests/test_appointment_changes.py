@@ -238,6 +238,13 @@ async def test_no_show_excuse_and_waiver_give_a_free_reschedule(
         t for t in await tasks(pool, request.workflow_id) if t["kind"] == "provider_decision"
     ]
     assert decision["assignee"] == "provider" and "car accident" in decision["details"]
+    # The provider is emailed that the decision waits, and until when (in the office's time).
+    told = await message_of(pool, request.workflow_id, "provider_decision")
+    assert told["channel"] == "email" and told["recipient_role"] == "provider"
+    assert "Anna Nowak's no-show excuse" in told["subject"]
+    assert "car accident" in told["body"] and "The no-show fee applies" in told["body"]
+    due = decision["due_at"].astimezone(WARSAW)
+    assert f"Please decide by {due:%A}, {due.day} {due:%B %Y, %H:%M}:" in told["body"]
     view = await handle.execute_update(
         AppointmentWorkflow.waive_fee, WaiveFeeInput(reason="force majeure", actor=PROVIDER)
     )

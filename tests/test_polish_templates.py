@@ -90,6 +90,7 @@ STAFF_TEMPLATES = {
     "phone_confirmation",
     "provider_booking",
     "provider_cancellation",
+    "provider_decision",
     "qa_report",
     "supervisor_alert",
 }

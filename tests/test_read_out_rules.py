@@ -192,6 +192,7 @@ NOT_READ_OUT = {
     "inquiry_alert",
     "provider_booking",
     "provider_cancellation",
+    "provider_decision",
     "qa_report",
     "supervisor_alert",
     "phone_confirmation",

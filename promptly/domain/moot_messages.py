@@ -45,8 +45,8 @@ class Ending:
 
 ENDINGS: Mapping[str, Ending] = {
     # The visit as planned is over (or under way): its confirmation, reminder, delay notice and
-    # reschedule link are moot; its cancellation (the client's and the provider's), no-show notice
-    # and fee decisions are not.
+    # reschedule link are moot; its cancellation (the client's and the provider's), no-show notice,
+    # the provider's call to decide on an excuse and fee decisions are not.
     CaseKind.APPOINTMENT: Ending(
         frozenset(
             {
@@ -62,6 +62,7 @@ ENDINGS: Mapping[str, Ending] = {
                 "cancellation",
                 "provider_cancellation",
                 "no_show_notice",
+                "provider_decision",
                 "fee_stands",
                 "fee_waived",
             }

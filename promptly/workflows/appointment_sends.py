@@ -49,8 +49,8 @@ with workflow.unsafe.imports_passed_through():
 
 # The flag of a booking notice the provider did not get.
 PROVIDER_NOTICE_FLAG = "provider notice not sent"
-# How long news for the provider (a cancellation) may keep trying before the front desk is
-# asked to pass it on, as the client's cancellation notice.
+# How long news for the provider (a cancellation, an excuse) may keep trying before the
+# front desk is asked to pass it on, as the client's cancellation notice.
 PROVIDER_NEWS_BUDGET = timedelta(hours=1)
 
 
@@ -274,7 +274,8 @@ class AppointmentSends(AppointmentState):
         )
 
     def _start_provider_news(self, template: str, extra: dict[str, object]) -> None:
-        """News of the visit that the provider did not make themselves (a cancellation), by
+        """News of the visit that the provider did not make themselves (a cancellation, an
+        excuse waiting for their decision), by
         email in the provider's own time; one that cannot go out (no email) becomes the front
         desk's task to pass on, and the case's flag."""
         provider = self.case.request.provider
