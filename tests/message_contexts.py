@@ -33,6 +33,7 @@ DATES = {
     "resumed_at",
     "hold_until",
     "no_show_at",
+    "decide_by",
 }
 
 

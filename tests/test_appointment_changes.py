@@ -148,6 +148,17 @@ async def test_cancel_24h_ahead_is_free_and_later_is_late(
         assert "it is charged as if it had taken place" in notice["body"]
     else:
         assert "free of charge" in notice["body"]
+    # The provider is told too, by email: which visit, and whether it is charged.
+    told = await message_of(pool, request.workflow_id, "provider_cancellation")
+    assert told["channel"] == "email" and told["recipient_role"] == "provider"
+    assert told["subject"].startswith("Cancelled: Physiotherapy consultation with Anna Nowak")
+    assert "Anna Nowak has cancelled Physiotherapy consultation" in told["body"]
+    assert "Reason: ill\n" in told["body"]
+    if status is AppointmentStatus.LATE_CANCELLED:
+        assert "less than 24 hours before the visit" in told["body"]
+        assert "the late-cancellation fee applies" in told["body"]
+    else:
+        assert "No fee applies" in told["body"] and "late-cancellation fee" not in told["body"]
     await end_workflows(env, handle.id)
 
 
@@ -227,6 +238,13 @@ async def test_no_show_excuse_and_waiver_give_a_free_reschedule(
         t for t in await tasks(pool, request.workflow_id) if t["kind"] == "provider_decision"
     ]
     assert decision["assignee"] == "provider" and "car accident" in decision["details"]
+    # The provider is emailed that the decision waits, and until when (in the office's time).
+    told = await message_of(pool, request.workflow_id, "provider_decision")
+    assert told["channel"] == "email" and told["recipient_role"] == "provider"
+    assert "Anna Nowak's no-show excuse" in told["subject"]
+    assert "car accident" in told["body"] and "The no-show fee applies" in told["body"]
+    due = decision["due_at"].astimezone(WARSAW)
+    assert f"Please decide by {due:%A}, {due.day} {due:%B %Y, %H:%M}:" in told["body"]
     view = await handle.execute_update(
         AppointmentWorkflow.waive_fee, WaiveFeeInput(reason="force majeure", actor=PROVIDER)
     )
@@ -300,6 +318,9 @@ async def test_provider_cancellation_is_free_and_offers_a_new_time(
     assert view.billing is BillingOutcome.PROVIDER_CANCELLED and view.free_reschedule
     notice = await message_of(pool, request.workflow_id, "cancellation")
     assert "You will not be charged" in notice["body"] and "/c/" in notice["body"]
+    # The provider cancelled: nobody tells them so.
+    await settled(env.client, handle.id)
+    assert "provider_cancellation" not in await _templates(pool, request.workflow_id)
     await end_workflows(env, handle.id)
 
 

@@ -89,6 +89,8 @@ STAFF_TEMPLATES = {
     "inquiry_alert",
     "phone_confirmation",
     "provider_booking",
+    "provider_cancellation",
+    "provider_decision",
     "qa_report",
     "supervisor_alert",
 }

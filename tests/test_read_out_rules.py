@@ -191,6 +191,8 @@ NOT_READ_OUT = {
     "complaint_department",
     "inquiry_alert",
     "provider_booking",
+    "provider_cancellation",
+    "provider_decision",
     "qa_report",
     "supervisor_alert",
     "phone_confirmation",

@@ -45,7 +45,8 @@ class Ending:
 
 ENDINGS: Mapping[str, Ending] = {
     # The visit as planned is over (or under way): its confirmation, reminder, delay notice and
-    # reschedule link are moot; its cancellation, no-show notice and fee decisions are not.
+    # reschedule link are moot; its cancellation (the client's and the provider's), no-show notice,
+    # the provider's call to decide on an excuse and fee decisions are not.
     CaseKind.APPOINTMENT: Ending(
         frozenset(
             {
@@ -56,7 +57,16 @@ ENDINGS: Mapping[str, Ending] = {
                 AppointmentStatus.CHECKED_IN,
             }
         ),
-        frozenset({"cancellation", "no_show_notice", "fee_stands", "fee_waived"}),
+        frozenset(
+            {
+                "cancellation",
+                "provider_cancellation",
+                "no_show_notice",
+                "provider_decision",
+                "fee_stands",
+                "fee_waived",
+            }
+        ),
     ),
     # What a close leaves in flight (workflows/complaint_messages.py reads it from here).
     CaseKind.COMPLAINT: Ending(

@@ -17,7 +17,12 @@ from promptly.workflows.appointment_in_line import AppointmentInLine
 from promptly.workflows.appointment_state import ACK_MISSING_ALERT, MESSAGE_RETRY
 from promptly.workflows.case import CaseJournal, refuse_field
 from promptly.workflows.messages import Sends
-from promptly.workflows.patches import BESIDE_THE_PLAN, on_baseline, since
+from promptly.workflows.patches import (
+    BESIDE_THE_PLAN,
+    PROVIDER_TOLD_OF_EXCUSE,
+    on_baseline,
+    since,
+)
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.staff_tasks import open_case_task
 
@@ -328,6 +333,7 @@ class AppointmentWorkflow(AppointmentInLine):
             request = self.case.request
             actor = command.actor or Actor(kind=ActorKind.CLIENT, id=request.client.id)
             self._update(excuse=command.reason)
+            decide_by = appointment_rules.closes_at(self.case)
             task = await open_case_task(
                 f"excuse/{self.case.reschedules}",
                 "provider decision: no-show excuse",
@@ -338,7 +344,7 @@ class AppointmentWorkflow(AppointmentInLine):
                 f"{readable(request.start, self._office_timezone)}. Excuse: "
                 f"{command.reason}. Waive the fee (force majeure) with waive_fee, or let "
                 "the no-show fee stand; a waiver's reason is sent to the client.",
-                due_at=appointment_rules.closes_at(self.case),
+                due_at=decide_by,
                 data={"provider_id": request.provider.id},
             )
             self._note(
@@ -347,6 +353,12 @@ class AppointmentWorkflow(AppointmentInLine):
                 f"No-show excuse received (the provider decides): {command.reason}",
                 task_id=task.task_id,
             )
+            # The decision is the provider's: they are told it waits, and until when.
+            if self._beside and workflow.patched(PROVIDER_TOLD_OF_EXCUSE):
+                self._start_provider_news(
+                    "provider_decision",
+                    {"excuse": command.reason, "decide_by": decide_by.isoformat()},
+                )
             return self._view()
 
     @excuse_no_show.validator

@@ -49,6 +49,9 @@ with workflow.unsafe.imports_passed_through():
 
 # The flag of a booking notice the provider did not get.
 PROVIDER_NOTICE_FLAG = "provider notice not sent"
+# How long news for the provider (a cancellation, an excuse) may keep trying before the
+# front desk is asked to pass it on, as the client's cancellation notice.
+PROVIDER_NEWS_BUDGET = timedelta(hours=1)
 
 
 def reminder_lateness(late_by: timedelta) -> None:
@@ -268,6 +271,27 @@ class AppointmentSends(AppointmentState):
             budget=self.case.provider_ack_deadline - workflow.now(),
             if_failed=PROVIDER_NOTICE_FLAG,
             link_actions=PROVIDER_LINKS,
+        )
+
+    def _start_provider_news(self, template: str, extra: dict[str, object]) -> None:
+        """News of the visit that the provider did not make themselves (a cancellation, an
+        excuse waiting for their decision), by
+        email in the provider's own time; one that cannot go out (no email) becomes the front
+        desk's task to pass on, and the case's flag."""
+        provider = self.case.request.provider
+        self._start_send(
+            template,
+            template,
+            Recipient(
+                role=RecipientRole.PROVIDER,
+                name=provider.name,
+                email=provider.email,
+                timezone=provider.timezone or self._office_timezone,
+            ),
+            Channel.EMAIL,
+            budget=PROVIDER_NEWS_BUDGET,
+            if_failed=f"{template.replace('_', ' ')} not sent",
+            extra=extra,
         )
 
     async def _provider_notice_moot(self, actor: Actor) -> None:

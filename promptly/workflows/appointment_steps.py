@@ -15,6 +15,7 @@ from temporalio.workflow import ParentClosePolicy
 from promptly.workflows.appointment_fees import AppointmentFees
 from promptly.workflows.appointment_state import ACK_MISSING_ALERT, PREPAY_FLAG, count
 from promptly.workflows.patches import (
+    PROVIDER_TOLD_OF_CANCELLATION,
     RESCHEDULE_NOTES_CALL_PLAN,
     on_baseline,
 )
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.common import (
         SYSTEM,
         Actor,
+        ActorKind,
         PromiseKind,
         TimelineKind,
     )
@@ -204,6 +206,19 @@ class AppointmentSteps(AppointmentFees):
             link_actions=["reschedule"] if decision.free_reschedule else [],
             extra={"outcome": decision.billing.value, "reason": command.reason},
         )
+        # The provider hears of a cancellation they did not make: the slot is free, and
+        # whether the visit is still charged.
+        if command.actor.kind is not ActorKind.PROVIDER and workflow.patched(
+            PROVIDER_TOLD_OF_CANCELLATION
+        ):
+            self._start_provider_news(
+                "provider_cancellation",
+                {
+                    "outcome": decision.billing.value,
+                    "reason": command.reason,
+                    "cancelled_by": command.actor.kind.value,
+                },
+            )
         await self._write_billing(record)
 
     def _moved(self, old: AppointmentCase, moved: AppointmentCase, actor: Actor) -> None:

@@ -101,6 +101,14 @@ PHONE_RESCHEDULE_CONFIRMED = "phone-reschedule-confirmed"
 # right one and emails the client the visit (with its links) when an email is on file, as a
 # read-out's wrong number does. Before it, only the supervisor was alerted.
 WRONG_NUMBER_FOLLOWED_UP = "wrong-number-followed-up"
+# Appointments: a cancellation by the client, the desk or the system emails the provider
+# (`provider_cancellation`: the visit, who cancelled, whether the fee applies). Before it, only
+# the client was told, and the provider learned of it from the schedule.
+PROVIDER_TOLD_OF_CANCELLATION = "provider-told-of-cancellation"
+# Appointments: a no-show excuse emails the provider that their decision waits
+# (`provider_decision`: the excuse, the fee, the time the decision task is due). Before it,
+# the task was opened in their list and nobody told them.
+PROVIDER_TOLD_OF_EXCUSE = "provider-told-of-excuse"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
