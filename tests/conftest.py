@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,8 +21,10 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from typer.testing import CliRunner, Result
 
 from promptly import db
+from promptly.cli.main import app as cli_app
 from promptly.config import Settings
 from promptly.services.setup import register_search_attributes
 from promptly.worker import create_worker, data_converter
@@ -193,3 +196,21 @@ async def api(
 
     async with serving(dev_env.client, with_api_keys(settings), pool) as http:
         yield http
+
+
+Promptly = Callable[..., Awaitable[Result]]
+
+
+@pytest.fixture
+def promptly(dev_env: WorkflowEnvironment, settings: Settings) -> Promptly:
+    """`promptly ARGS…` against the test servers, as a thread (the CLI runs its own loop)."""
+    env = {
+        "PROMPTLY_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "PROMPTLY_DATABASE_URL": settings.database_url,
+        "PROMPTLY_TASK_QUEUE": settings.task_queue,
+    }
+
+    async def run(*args: str) -> Result:
+        return await asyncio.to_thread(lambda: CliRunner().invoke(cli_app, list(args), env=env))
+
+    return run

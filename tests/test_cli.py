@@ -7,7 +7,6 @@ import asyncio
 import getpass
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from promptly.cli.main import app
 from promptly.config import Settings
@@ -24,6 +23,7 @@ from promptly.domain.readable_time import readable
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.complaint_helpers import complaint, complaint_payload, inquiry
+from tests.conftest import Promptly
 from tests.helpers import (
     appointment,
     billing,
@@ -35,24 +35,6 @@ from tests.helpers import (
 )
 
 WARSAW = ZoneInfo("Europe/Warsaw")
-
-
-Promptly = Callable[..., Awaitable[Result]]
-
-
-@pytest.fixture
-def promptly(dev_env: WorkflowEnvironment, settings: Settings) -> Promptly:
-    """`promptly ARGS…` against the test servers, as a thread (the CLI runs its own loop)."""
-    env = {
-        "PROMPTLY_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "PROMPTLY_DATABASE_URL": settings.database_url,
-        "PROMPTLY_TASK_QUEUE": settings.task_queue,
-    }
-
-    async def run(*args: str) -> Result:
-        return await asyncio.to_thread(lambda: CliRunner().invoke(app, list(args), env=env))
-
-    return run
 
 
 async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(

@@ -6,8 +6,8 @@ goes. On a real dev server (visibility) with SendGrid's fake refusing every emai
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
@@ -15,16 +15,15 @@ from pydantic import SecretStr
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner, Result
 
-from promptly.cli.main import app
 from promptly.config import Settings
-from promptly.domain.appointments.models import AcknowledgeInput, AppointmentView, ConfirmInput
+from promptly.domain.appointments.models import AcknowledgeInput, ConfirmInput
 from promptly.services.appointments import book
 from promptly.services.inquiries import record_inquiry
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.complaint_helpers import inquiry
+from tests.conftest import Promptly
 from tests.helpers import CLIENT, PROVIDER, appointment, until
 from tests.sendgrid_fake import SendGridFake
 
@@ -34,7 +33,7 @@ NOTICE = "provider notice not sent"
 ACKNOWLEDGEMENT = "acknowledgement not sent"
 
 
-async def current_details(handle: WorkflowHandle[AppointmentWorkflow, AppointmentView]) -> str:
+async def current_details(handle: WorkflowHandle[Any, Any]) -> str:
     metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
     return str(metadata.current_details)
 
@@ -50,30 +49,17 @@ async def until_listed(client: Client, query: str, workflow_id: str, *, listed: 
     return found
 
 
-def cli(dev_env: WorkflowEnvironment, settings: Settings) -> Callable[..., Awaitable[Result]]:
-    env = {
-        "PROMPTLY_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "PROMPTLY_DATABASE_URL": settings.database_url,
-        "PROMPTLY_TASK_QUEUE": settings.task_queue,
-    }
-
-    async def run(*args: str) -> Result:
-        return await asyncio.to_thread(lambda: CliRunner().invoke(app, list(args), env=env))
-
-    return run
-
-
 async def test_a_refused_confirmation_shows_in_the_ui_and_lists_the_case_until_it_is_moot(
     dev_env: WorkflowEnvironment,
     settings: Settings,
     pool: AsyncConnectionPool,
     sendgrid: SendGridFake,
+    promptly: Promptly,
 ) -> None:
     client = dev_env.client
     settings.sendgrid_api_key = SecretStr("SG.test")
     settings.sendgrid_host = sendgrid.url
     sendgrid.outage(400)  # a permanent refusal: flagged and handed to the desk at once
-    promptly = cli(dev_env, settings)
     by_flag = f"WorkflowType = 'AppointmentWorkflow' AND NeedsAttention = '{CONFIRMATION}'"
     async with create_worker(client, settings, pool=pool):
         request = appointment(datetime.now(WARSAW) + timedelta(days=5), locale="en")
@@ -146,10 +132,7 @@ async def test_a_refused_inquiry_acknowledgement_shows_in_the_ui_at_once(
 
         # The inquiry waits a day for its answer, yet the UI says now what needs doing.
         async def shown() -> str | None:
-            metadata = await handle.query(
-                "__temporal_workflow_metadata", result_type=WorkflowMetadata
-            )
-            details = str(metadata.current_details)
+            details = await current_details(handle)
             return details if ACKNOWLEDGEMENT in details else None
 
         details = await until(shown, "the flag in the inquiry's current details")

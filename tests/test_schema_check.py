@@ -100,17 +100,24 @@ async def behind_pool(behind: str) -> AsyncIterator[AsyncConnectionPool]:
         yield opened
 
 
-async def test_health_is_503_naming_the_pending_migration(
-    dev_env: WorkflowEnvironment, settings: Settings, behind_pool: AsyncConnectionPool
-) -> None:
-    app = create_app(settings, client=dev_env.client, pool=behind_pool)
+async def health(
+    dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> httpx.Response:
+    """`GET /health` of an app on `pool`'s database."""
+    app = create_app(settings, client=dev_env.client, pool=pool)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://promptly.test"
         ) as http,
     ):
-        response = await http.get("/health")
+        return await http.get("/health")
+
+
+async def test_health_is_503_naming_the_pending_migration(
+    dev_env: WorkflowEnvironment, settings: Settings, behind_pool: AsyncConnectionPool
+) -> None:
+    response = await health(dev_env, settings, behind_pool)
     assert response.status_code == 503
     body = response.json()
     assert body["ok"] is False
@@ -129,14 +136,7 @@ async def test_health_tells_a_role_that_may_not_read_the_migrations_from_a_datab
     as_role = f"postgresql://{role}:probe@{host_and_db}" + (f"?{query}" if query else "")
     try:
         async with AsyncConnectionPool(as_role, min_size=1, max_size=1) as pool:
-            app = create_app(settings, client=dev_env.client, pool=pool)
-            async with (
-                app.router.lifespan_context(app),
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://promptly.test"
-                ) as http,
-            ):
-                response = await http.get("/health")
+            response = await health(dev_env, settings, pool)
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {role}")

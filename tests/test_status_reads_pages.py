@@ -4,9 +4,7 @@ API's GET (docs/status-reads.md), on a real dev server: they answer with no work
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,14 +12,13 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner, Result
 
-from promptly.cli.main import app as cli
 from promptly.config import Settings
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, client_links, eventually
 from tests.complaint_helpers import complaint_payload
+from tests.conftest import Promptly
 from tests.helpers import appointment
 from tests.test_status_reads import _stored, app
 
@@ -34,8 +31,6 @@ def _in_ten_days() -> datetime:
 
 
 NO_WORKER = timedelta(seconds=2)
-
-Promptly = Callable[..., Awaitable[Result]]
 
 
 async def _query_cannot_answer(handle: WorkflowHandle[Any, Any]) -> None:
@@ -83,21 +78,6 @@ async def test_link_pages_answer_with_no_worker_and_show_an_action_at_once(
                 assert "cancelled" in final.text
         finally:
             await handle.terminate("test over")
-
-
-@pytest.fixture
-def promptly(dev_env: WorkflowEnvironment, settings: Settings) -> Promptly:
-    """`promptly ARGS…` against the test servers, as a thread (the CLI runs its own loop)."""
-    env = {
-        "PROMPTLY_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "PROMPTLY_DATABASE_URL": settings.database_url,
-        "PROMPTLY_TASK_QUEUE": settings.task_queue,
-    }
-
-    async def run(*args: str) -> Result:
-        return await asyncio.to_thread(lambda: CliRunner().invoke(cli, list(args), env=env))
-
-    return run
 
 
 async def test_cli_status_answers_with_no_worker(
