@@ -3,6 +3,7 @@ requests answer as before instead of 500 and a 503 /health per dead connection."
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import psycopg
@@ -29,12 +30,28 @@ async def test_requests_after_the_pools_backends_are_terminated_answer_200(
         assert (await http.get("/tasks", headers=STAFF_KEY)).status_code == 200
         # What a PostgreSQL restart does to every connection the pool holds.
         with psycopg.connect(settings.database_url, autocommit=True) as admin:
-            killed = admin.execute(
-                """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                    WHERE application_name = %s AND pid <> pg_backend_pid()""",
-                (name,),
-            ).fetchone()
-        assert killed is not None and killed[0] >= 1
+            pids = [
+                pid
+                for (pid,) in admin.execute(
+                    """SELECT pid FROM pg_stat_activity
+                        WHERE application_name = %s AND pid <> pg_backend_pid()""",
+                    (name,),
+                ).fetchall()
+            ]
+            assert pids
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            # pg_terminate_backend only signals: wait until those backends are gone, as they
+            # are once a restarted server answers again.
+            for _ in range(100):
+                alive = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+                ).fetchone()
+                if alive is not None and alive[0] == 0:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the terminated backends did not exit")
         for _ in range(3):  # more than the connections the pool held
             health = await http.get("/health")
             assert health.status_code == 200, health.text
