@@ -376,7 +376,12 @@ async def test_a_receipt_before_the_ledger_knows_the_sms_is_kept_and_acted_on_on
     [fallback] = await _handed_over(stack, case_id, "the email", "undelivered_sms")
     assert (fallback["channel"], fallback["recipient"]) == ("email", email)
     await until(lambda: _async(stack.emails_to(email)), "the email")
-    [task] = [t for t in await tasks(stack.pool, case_id) if t["kind"] == "client_reply"]
+
+    async def desk_task() -> dict[str, Any] | None:  # opened after the email goes
+        found = [t for t in await tasks(stack.pool, case_id) if t["kind"] == "client_reply"]
+        return found[0] if found else None
+
+    task = await until(desk_task, "the front desk's task")
     assert "30008" in task["details"]
 
     # Once: the kept receipt is gone, the fallback is on the ledger, Twilio's repeat is one.
