@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from promptly.workflows.case import (
     CaseRow,
     JournaledCase,
+    attention_note,
     opened,
     refuse,
     transition,
@@ -264,12 +265,7 @@ class AppointmentState(JournaledCase):
         office = self._office_timezone
         workflow.set_current_details(
             f"**{case.status.value}** · visit {readable(case.request.start, office)} · next: "
-            f"{waiting_for} at {readable(until, office)}"
-            + (
-                f" · needs attention: {', '.join(case.needs_attention)}"
-                if case.needs_attention
-                else ""
-            )
+            f"{waiting_for} at {readable(until, office)}" + attention_note(case.needs_attention)
         )
 
     def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:

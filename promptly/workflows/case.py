@@ -263,6 +263,12 @@ class CaseRow(TypedDict, total=False):
     details: dict[str, Any]
 
 
+def attention_note(flags: Sequence[str]) -> str:
+    """The UI's current details end with what needs attention: ` · needs attention: a, b`,
+    or nothing when no flag is raised."""
+    return f" · needs attention: {', '.join(flags)}" if flags else ""
+
+
 class JournaledCase:
     """The base of every case workflow: its id, the journal it notes and saves through (set
     up in the workflow's `@workflow.init`) and the row the journal stores."""

@@ -19,6 +19,7 @@ from temporalio.common import SearchAttributeUpdate
 
 from promptly.workflows.case import (
     CaseRow,
+    attention_note,
     opened,
     refuse,
     refuse_field,
@@ -176,10 +177,9 @@ class ComplaintState(SendingCase):
             if due.at
             else ""
         )
-        attention = (
-            f" · needs attention: {', '.join(case.needs_attention)}" if case.needs_attention else ""
+        workflow.set_current_details(
+            f"{head} · {waits}{next_step}{attention_note(case.needs_attention)}"
         )
-        workflow.set_current_details(f"{head} · {waits}{next_step}{attention}")
 
     def _row(self) -> CaseRow:
         case = self.case

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from promptly.workflows.case import (
     CaseRow,
+    attention_note,
     opened,
     refuse,
     step_summary,
@@ -351,10 +352,7 @@ class InquiryWorkflow(SendingCase):
         head = f"**{case.status.value}** · {case.request.subject}"
         when = readable(due.at, self._staff_timezone) if due else ""
         next_step = f" · next: {due.step.value.replace('_', ' ')} at {when}" if due else ""
-        attention = (
-            f" · needs attention: {', '.join(case.needs_attention)}" if case.needs_attention else ""
-        )
-        workflow.set_current_details(head + next_step + attention)
+        workflow.set_current_details(head + next_step + attention_note(case.needs_attention))
 
     def _row(self) -> CaseRow:
         case = self.case
