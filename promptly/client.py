@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -71,10 +73,22 @@ def open_pool(settings: Settings) -> AsyncConnectionPool:
 
     Each connection is checked as it is handed out: after a PostgreSQL restart the pool
     replaces the dead ones instead of failing a request (or /health) once per connection."""
-    return AsyncConnectionPool(
+
+    async def check(conn: psycopg.AsyncConnection[Any]) -> None:
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            # One dead connection means a restart killed the idle ones too. Met one at a time,
+            # each costs the caller the pool's backoff (1 s, 2 s, ...) and five outlast a 3 s
+            # timeout: replace them all now, so the pool's next try gets a live one.
+            await pool.check()
+            raise
+
+    pool = AsyncConnectionPool(
         settings.database_url,
         min_size=min(2, settings.pool_size()),
         max_size=settings.pool_size(),
         open=False,
-        check=AsyncConnectionPool.check_connection,
+        check=check,
     )
+    return pool

@@ -3,15 +3,28 @@ requests answer as before instead of 500 and a 503 /health per dead connection."
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.client import open_pool
 from promptly.config import Settings
 from tests.api_support import STAFF_KEY, serving, with_api_keys
+
+# More dead connections than the pool's backoff between checks (1 s, then 2 s, ...) could
+# walk through within /health's 3 s: each must not be met one by one.
+IDLE_CONNECTIONS = 5
+
+
+async def _hold_at_once(pool: AsyncConnectionPool, count: int) -> None:
+    """Leaves `count` idle connections in the pool, as a busy moment before a restart does."""
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(count):
+            await stack.enter_async_context(pool.connection())
 
 
 def _named(url: str, application_name: str) -> str:
@@ -28,6 +41,7 @@ async def test_requests_after_the_pools_backends_are_terminated_answer_200(
     async with open_pool(settings) as pool, serving(dev_env.client, settings, pool) as http:
         assert (await http.get("/health")).status_code == 200
         assert (await http.get("/tasks", headers=STAFF_KEY)).status_code == 200
+        await _hold_at_once(pool, IDLE_CONNECTIONS)
         # What a PostgreSQL restart does to every connection the pool holds.
         with psycopg.connect(settings.database_url, autocommit=True) as admin:
             pids = [
@@ -52,7 +66,7 @@ async def test_requests_after_the_pools_backends_are_terminated_answer_200(
                 time.sleep(0.05)
             else:
                 raise AssertionError("the terminated backends did not exit")
-        for _ in range(3):  # more than the connections the pool held
+        for _ in range(IDLE_CONNECTIONS + 1):  # more than the connections the pool held
             health = await http.get("/health")
             assert health.status_code == 200, health.text
             assert health.json()["postgres"] == {"ok": True, "detail": "reachable"}
