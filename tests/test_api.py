@@ -20,10 +20,9 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.api.app import create_app
-from promptly.api.appointments import APPOINTMENT_ACTIONS
-from promptly.api.complaints import COMPLAINT_ACTIONS
 from promptly.config import ApiRole, Settings
 from promptly.services.appointments import book
+from promptly.services.case_kinds import APPOINTMENT, COMPLAINT
 from tests.api_support import (
     BACKOFFICE_KEY,
     STAFF_KEY,
@@ -483,7 +482,7 @@ async def test_openapi_documents_every_route_and_action(api: httpx.AsyncClient) 
     docs = await api.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     spec = (await api.get("/openapi.json")).json()
-    for kind, actions in (("appointment", APPOINTMENT_ACTIONS), ("complaint", COMPLAINT_ACTIONS)):
+    for kind, actions in (("appointment", APPOINTMENT.updates), ("complaint", COMPLAINT.updates)):
         for action in actions:
             operation = spec["paths"][f"/{kind}s/{{{kind}_id}}/{action}"]["post"]
             assert operation["operationId"] == f"{action}_{kind}"

@@ -14,9 +14,8 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from promptly.api.app import create_app
-from promptly.api.appointments import APPOINTMENT_ACTIONS
-from promptly.api.complaints import COMPLAINT_ACTIONS
 from promptly.config import ApiRole, Settings
+from promptly.services.case_kinds import APPOINTMENT, COMPLAINT
 from tests.api_support import key
 
 B, S, C, A = ApiRole.BACKOFFICE, ApiRole.STAFF, ApiRole.COMPLIANCE, ApiRole.ADMIN
@@ -29,12 +28,12 @@ EXPECTED: dict[tuple[str, str], set[ApiRole]] = {
     ("GET", "/appointments/{appointment_id}"): EVERYONE,
     **{
         ("POST", f"/appointments/{{appointment_id}}/{action}"): ACTING
-        for action in APPOINTMENT_ACTIONS
+        for action in APPOINTMENT.updates
     },
     ("POST", "/complaints"): ACTING,
     ("GET", "/complaints"): EVERYONE,
     ("GET", "/complaints/{complaint_id}"): EVERYONE,
-    **{("POST", f"/complaints/{{complaint_id}}/{action}"): ACTING for action in COMPLAINT_ACTIONS},
+    **{("POST", f"/complaints/{{complaint_id}}/{action}"): ACTING for action in COMPLAINT.updates},
     ("POST", "/inquiries"): ACTING,
     ("GET", "/inquiries"): EVERYONE,
     ("GET", "/inquiries/{inquiry_id}"): EVERYONE,

@@ -21,10 +21,6 @@ from promptly.workflows.search_attributes import (
     PROVIDER_ID,
 )
 
-# URL action → workflow update: the registry's (a new update is one line there).
-APPOINTMENT_ACTIONS = APPOINTMENTS.updates
-
-
 appointments = case_router(
     APPOINTMENTS,
     StartRoute(

@@ -22,10 +22,6 @@ from promptly.workflows.search_attributes import (
     SLA_BREACHED,
 )
 
-# URL action → workflow update: the registry's (a new update is one line there).
-COMPLAINT_ACTIONS = COMPLAINTS.updates
-
-
 complaints = case_router(
     COMPLAINTS,
     StartRoute(

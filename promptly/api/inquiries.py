@@ -14,10 +14,6 @@ from promptly.domain.inquiries.models import InquiryStatus
 from promptly.services.case_kinds import INQUIRY as INQUIRIES
 from promptly.workflows.search_attributes import CLIENT_ID, INQUIRY_STATUS
 
-# URL action → workflow update: the registry's (a new update is one line there).
-INQUIRY_ACTIONS = INQUIRIES.updates
-
-
 router = case_router(
     INQUIRIES,
     StartRoute(

@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Literal, Self
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promptly.api.auth import Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY
+from promptly.api.row_ids import RowIdPath
 from promptly.config import ApiRole
 from promptly.domain.text_patterns import BUSINESS_ID, CASE_REFERENCE, WORKFLOW_ID
 from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES
@@ -117,7 +118,7 @@ async def hold(
 )
 async def release(
     request: Request,
-    hold_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    hold_id: RowIdPath,
     body: ReleaseRequest,
     caller: Annotated[Caller, require(HOLDERS)],
 ) -> LegalHold:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator, BaseModel, Field
 
 from promptly.api.auth import TASKS, Caller, require
 from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
+from promptly.api.row_ids import RowIdPath
 from promptly.domain.appointments.models import AppointmentView
 from promptly.domain.complaints.models import ComplaintView
 from promptly.domain.surveys.models import SurveyView
@@ -79,7 +80,7 @@ async def list_tasks(
 )
 async def show_task(
     request: Request,
-    task_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    task_id: RowIdPath,
     caller: Annotated[Caller, require(TASKS)],
 ) -> StaffTask:
     """One task with its details and data: what to do, and what completing it did."""
@@ -101,7 +102,7 @@ async def show_task(
 )
 async def complete_task_route(
     request: Request,
-    task_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    task_id: RowIdPath,
     body: TaskCompletion,
     caller: Annotated[Caller, require(TASKS)],
 ) -> TaskCompleted:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promptly.api.auth import Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY
+from promptly.api.row_ids import RowIdField
 from promptly.config import ApiRole
 from promptly.domain.text_patterns import WORKFLOW_ID
 from promptly.domain.webhooks import WebhookDelivery, WebhookDeliveryStatus
@@ -49,8 +50,7 @@ async def list_webhook_deliveries(
 class Redelivery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # A delivery's id is a PostgreSQL bigint: a larger number names no delivery.
-    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(default=[], max_length=1000)
+    ids: list[RowIdField] = Field(default=[], max_length=1000)
     case_id: Annotated[str | None, Field(pattern=WORKFLOW_ID.regex)] = None
 
     @model_validator(mode="after")
