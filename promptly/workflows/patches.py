@@ -114,6 +114,11 @@ PROVIDER_TOLD_OF_EXCUSE = "provider-told-of-excuse"
 # its promise is met by that call. A move that is charged is still read out, the fee with it.
 # Before it, the desk was asked to call the client back about the time just agreed.
 PHONE_AGREED_TIME_NOT_READ_OUT = "phone-agreed-time-not-read-out"
+# Appointments: the provider's decision on a no-show excuse (`waive_fee`, `fee_stands`) cancels
+# the `provider_decision` email still on its way and closes the desk's task to pass it on (its
+# flag goes). Asked only when either is there; before it, the email went out (up to an hour
+# late) asking for a decision already made.
+DECISION_MAKES_ITS_REQUEST_MOOT = "decision-makes-its-request-moot"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
