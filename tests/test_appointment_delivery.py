@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,8 @@ from promptly.domain.appointments.models import (
     AcknowledgeInput,
     AppointmentRequest,
     AppointmentStatus,
+    ExcuseNoShowInput,
+    WaiveFeeInput,
 )
 from promptly.domain.common import Actor, ActorKind
 from promptly.domain.readable_time import readable
@@ -24,14 +27,18 @@ from promptly.services.appointments import book
 from promptly.services.staff_tasks import TaskCompletion, complete_task
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
+    PROVIDER,
     appointment,
     close_to,
     end_workflows,
     messages,
+    settled,
+    sleep_until,
     stored_attention,
     tasks,
+    until,
 )
-from tests.sendgrid_fake import SendGridFake, error_body
+from tests.sendgrid_fake import RecordedRequest, SendGridFake, error_body
 
 
 async def test_rejected_address_gives_the_front_desk_a_task_at_once(
@@ -286,3 +293,55 @@ async def test_the_providers_acknowledgement_closes_the_task_to_tell_them(
     )
     assert await stored_attention(pool, request.workflow_id) == []
     await end_workflows(env, handle.id)
+
+
+async def test_a_decision_on_the_excuse_stops_the_email_asking_the_provider_for_it(
+    env: WorkflowEnvironment,
+    email_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    """SendGrid is down when the client excuses the no-show; the provider waives the fee
+    before it is back: the email saying a decision waits never reaches him."""
+    booked_at = await env.get_current_time()
+    start = booked_at + timedelta(hours=30)
+    request = appointment(start, locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await sleep_until(env, start + timedelta(minutes=16))
+    assert (await handle.query(AppointmentWorkflow.status)).status is AppointmentStatus.NO_SHOW
+    await settled(env.client, handle.id)
+
+    sendgrid.outage(503)
+    await handle.execute_update(
+        AppointmentWorkflow.excuse_no_show, ExcuseNoShowInput(reason="car accident")
+    )
+
+    def asked_for_a_decision() -> list[RecordedRequest]:
+        return [r for r in sendgrid.requests if r.template == "provider_decision"]
+
+    await until(_async(asked_for_a_decision), "the provider_decision email tried")
+    await handle.execute_update(
+        AppointmentWorkflow.waive_fee, WaiveFeeInput(reason="force majeure", actor=PROVIDER)
+    )
+    sendgrid.recover()
+    await env.sleep(timedelta(hours=2))
+    await settled(env.client, handle.id)
+
+    assert [r for r in sendgrid.accepted if r.template == "provider_decision"] == []
+    # The client still hears of the waiver.
+    assert [r.recipients for r in sendgrid.accepted if r.template == "fee_waived"] == [
+        ["anna@example.com"]
+    ]
+    [told] = [
+        m for m in await messages(pool, request.workflow_id) if m["template"] == "provider_decision"
+    ]
+    assert told["status"] != "sent"
+    await end_workflows(env, handle.id)
+
+
+def _async(check: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+    async def asked() -> Any:
+        return check()
+
+    return asked

@@ -38,7 +38,11 @@ OFFICE = "Europe/Warsaw"  # the test settings' office zone
 
 
 async def _first_call(
-    env: WorkflowEnvironment, settings: Settings, *, timezone: str = OFFICE
+    env: WorkflowEnvironment,
+    settings: Settings,
+    *,
+    timezone: str = OFFICE,
+    channel: str = "email",
 ) -> tuple[AppointmentRequest, WorkflowHandle[Any, Any], datetime]:
     """A Monday 09:00 visit booked a week ahead, its client silent: the clock is moved past
     its first follow-up call (Friday 13:45 office time), whose task is open. Returns the
@@ -46,7 +50,7 @@ async def _first_call(
     booked_at = await env.get_current_time()
     start = next_local(booked_at + timedelta(days=7), 0, 9, OFFICE)
     first_call = (start - timedelta(days=3)).replace(hour=13, minute=45)
-    request = appointment(start, timezone=timezone)
+    request = appointment(start, timezone=timezone, channel=channel)
     handle = await book(env.client, request, settings, booked_at)
     await sleep_until(env, first_call + timedelta(minutes=5))
     view = await handle.query(AppointmentWorkflow.status)
@@ -107,6 +111,34 @@ async def test_a_new_time_agreed_on_the_phone_is_confirmed_and_not_called_about(
     assert moved[-1]["subject"].startswith("Nowy termin wizyty")
     assert "Prosimy o potwierdzenie przybycia" not in moved[-1]["body"]
     assert "Prosimy o potwierdzenie przybycia" in moved[0]["body"]  # the booking's asked
+    await end_workflows(env, request.workflow_id)
+
+
+async def test_a_phone_client_who_agreed_a_new_time_on_the_call_is_not_called_again(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """The desk and a phone client agree a new time on the confirmation call: the desk said
+    the new time there and then, so no second call is opened to read it out or confirm it."""
+    request, handle, start = await _first_call(env, settings, channel="phone")
+    before = {t["id"] for t in await _call_tasks(pool, request.workflow_id)}
+    new_start = start + timedelta(days=1)
+    view = await handle.execute_update(
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput(
+            outcome=CallOutcome.REACHED_RESCHEDULED,
+            new_start=new_start,
+            note="agreed on the phone",
+            actor=STAFF,
+        ),
+    )
+    assert view.status is AppointmentStatus.CONFIRMED
+    await sleep_until(env, await env.get_current_time() + timedelta(minutes=30))
+    await settled(env.client, handle.id)
+    calls = await _call_tasks(pool, request.workflow_id)
+    assert [t["title"] for t in calls if t["id"] not in before] == []
+    assert [t["title"] for t in calls if t["status"] == "open"] == []
+    timeline = (await handle.query(AppointmentWorkflow.status)).timeline
+    assert any("agreed on the call" in e.detail for e in timeline)
     await end_workflows(env, request.workflow_id)
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from promptly.workflows.appointment_fees import DECISION_REQUEST
 from promptly.workflows.appointment_in_line import AppointmentInLine
 from promptly.workflows.appointment_state import ACK_MISSING_ALERT, MESSAGE_RETRY
 from promptly.workflows.case import CaseJournal, refuse_field
@@ -356,7 +357,7 @@ class AppointmentWorkflow(AppointmentInLine):
             # The decision is the provider's: they are told it waits, and until when.
             if self._beside and workflow.patched(PROVIDER_TOLD_OF_EXCUSE):
                 self._start_provider_news(
-                    "provider_decision",
+                    DECISION_REQUEST,
                     {"excuse": command.reason, "decide_by": decide_by.isoformat()},
                 )
             return self._view()

@@ -14,6 +14,7 @@ from promptly.workflows.appointment_steps import AppointmentSteps
 from promptly.workflows.messages import to_client
 from promptly.workflows.patches import (
     LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
+    PHONE_AGREED_TIME_NOT_READ_OUT,
     PHONE_RESCHEDULE_CONFIRMED,
     WRONG_NUMBER_FOLLOWED_UP,
 )
@@ -60,6 +61,8 @@ class AppointmentCalls(AppointmentSteps):
 
     # Who took the call on which the client agreed a new time, while it is being moved to.
     _agreed_by: Actor | None = None
+    # The new time agreed on the call is its confirmation: nothing is read out after it.
+    _told_on_the_call = False
 
     async def _follow_up_call_beside(self) -> None:
         """The next call attempt: decided on the current case, then the task is written."""
@@ -117,6 +120,9 @@ class AppointmentCalls(AppointmentSteps):
                 self._promises.not_applicable(
                     PromiseKind.FOLLOW_UP, "client agreed the new time by phone"
                 )
+            if self._told_on_the_call:
+                self._told_on_the_call = False
+                self._promises.met(PromiseKind.CONFIRMATION, actor=command.actor)
             return
         await self._close_task(
             self._call_task_key(attempt), outcome.value, command.note, command.actor
@@ -137,6 +143,21 @@ class AppointmentCalls(AppointmentSteps):
             self._agreed_by,
             "Client agreed the new time by phone: confirmed, no follow-up calls",
         )
+        # A phone client heard the new time on this call: a second call to read it out would
+        # only repeat it. A charged move is still read out: the fee is news the call did not
+        # necessarily give.
+        if (
+            moved.request.client.preferred_channel is Channel.PHONE
+            and not moved.last_move_charged
+            and workflow.patched(PHONE_AGREED_TIME_NOT_READ_OUT)
+        ):
+            self._told_on_the_call = True
+            self._update(confirmation_attempted=True, confirmation_sent=True)
+            self._note(
+                TimelineKind.DECISION,
+                self._agreed_by,
+                "The new time was agreed on the call: no call to read it out again",
+            )
 
     async def _stop_calling(self, case: AppointmentCase) -> None:
         """Every attempt made, no confirmation: the client is unconfirmed, the supervisor told.

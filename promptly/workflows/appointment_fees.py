@@ -12,6 +12,7 @@ from temporalio import workflow
 from promptly.workflows.appointment_sends import AppointmentSends
 from promptly.workflows.appointment_state import PREPAY_FLAG
 from promptly.workflows.patches import (
+    DECISION_MAKES_ITS_REQUEST_MOOT,
     EXCUSE_DECISION_CLOSES_TASK,
     FEE_STANDS_ON_RECORD,
     WAIVER_CLOSES_FEE_READ_OUTS,
@@ -30,6 +31,12 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.common import Actor, PromiseKind, TimelineKind
     from promptly.domain.moot_messages import NEWS_OF_A_FEE
     from promptly.domain.workflow_timeouts import RECORD_TIMEOUT
+
+
+# The email telling the provider a decision on a no-show excuse waits (its send group and
+# template), and the flag it leaves when it cannot go out.
+DECISION_REQUEST = "provider_decision"
+DECISION_REQUEST_NOT_SENT = "provider decision not sent"
 
 
 class AppointmentFees(AppointmentSends):
@@ -104,6 +111,7 @@ class AppointmentFees(AppointmentSends):
         record = self._decide_billing(BillingOutcome.WAIVED, command.actor, command.reason)
         self._unflag(PREPAY_FLAG)
         self._tell_fee_waived(command.reason)
+        await self._decision_request_moot(command.actor)
         await self._write_billing(record)
         await self._excuse_decided("waive_fee", command.reason, command.actor)
         if workflow.patched(WAIVER_CLOSES_FEE_READ_OUTS):
@@ -125,6 +133,20 @@ class AppointmentFees(AppointmentSends):
                 task_key(f"excuse/{self.case.reschedules}"), outcome, reason, actor
             )
 
+    async def _decision_request_moot(self, actor: Actor) -> None:
+        """The provider decided on the excuse: the email asking them to decide, still on its
+        way, and the desk's task to pass it on no longer matter (nor their flag). Returns once
+        the email can reach nobody."""
+        tasks = self._by_hand.answering(DECISION_REQUEST_NOT_SENT)
+        in_flight = self._sends.in_flight(DECISION_REQUEST)
+        if not (tasks or in_flight) or not workflow.patched(DECISION_MAKES_ITS_REQUEST_MOOT):
+            return
+        await self._cancel_sends([DECISION_REQUEST])
+        for key in tasks.values():
+            await self._close_task(key, "decided", "the provider decided", actor)
+        for concern in self._by_hand.forget(tasks):
+            self._unflag(concern)
+
     async def _keep_fee(self, command: FeeStandsInput) -> None:
         """The fee stands after the client's excuse (or a late move): the case says so, the
         billing record keeps the decision, and the client hears it with the reason (cases from
@@ -143,6 +165,8 @@ class AppointmentFees(AppointmentSends):
                 link_actions=[],
                 extra={"reason": command.reason, "fee_for_moving": moving},
             )
+        if not moving:
+            await self._decision_request_moot(command.actor)
         if workflow.patched(FEE_STANDS_ON_RECORD):
             await self._write_billing(record)
         if not moving:

@@ -109,6 +109,16 @@ PROVIDER_TOLD_OF_CANCELLATION = "provider-told-of-cancellation"
 # (`provider_decision`: the excuse, the fee, the time the decision task is due). Before it,
 # the task was opened in their list and nobody told them.
 PROVIDER_TOLD_OF_EXCUSE = "provider-told-of-excuse"
+# Appointments: a phone client who agrees a new time on the confirmation call was told it
+# there: the new time's confirmation is not read out to them again (no second call task), and
+# its promise is met by that call. A move that is charged is still read out, the fee with it.
+# Before it, the desk was asked to call the client back about the time just agreed.
+PHONE_AGREED_TIME_NOT_READ_OUT = "phone-agreed-time-not-read-out"
+# Appointments: the provider's decision on a no-show excuse (`waive_fee`, `fee_stands`) cancels
+# the `provider_decision` email still on its way and closes the desk's task to pass it on (its
+# flag goes). Asked only when either is there; before it, the email went out (up to an hour
+# late) asking for a decision already made.
+DECISION_MAKES_ITS_REQUEST_MOOT = "decision-makes-its-request-moot"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
