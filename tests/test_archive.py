@@ -25,11 +25,12 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 from typer.testing import CliRunner, Result
 
-from promptly.activities.archive import ArchiveActivities, closed_cases_query
+from promptly.activities.archive import CASE_WORKFLOW_TYPES, ArchiveActivities
 from promptly.cli.main import app
 from promptly.config import Settings
 from promptly.domain.complaints.models import CloseComplaintInput, ComplaintStatus
 from promptly.domain.maintenance import ArchiveRequest, PurgeInput, PurgeRequest
+from promptly.domain.ui_views import runs_query
 from promptly.services.complaints import file_complaint
 from promptly.services.history import load_case
 from promptly.services.history_models import Format
@@ -165,12 +166,12 @@ async def test_closed_case_is_archived_once_and_replays_and_exports_the_same(
 
 def test_the_archive_lists_closed_case_runs_after_the_watermark() -> None:
     since = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
-    assert closed_cases_query(since) == (
+    assert runs_query(CASE_WORKFLOW_TYPES, running=False, since=since) == (
         "WorkflowType IN ('AppointmentWorkflow', 'ComplaintWorkflow', 'SurveyWorkflow', "
         "'InquiryWorkflow') AND ExecutionStatus != 'Running'"
         " AND CloseTime > '2026-03-01T12:30:00.000000Z'"
     )
-    assert "CloseTime" not in closed_cases_query(None)
+    assert "CloseTime" not in runs_query(CASE_WORKFLOW_TYPES, running=False)
 
 
 async def test_setup_creates_the_schedules_once_and_they_run(

@@ -26,8 +26,8 @@ with workflow.unsafe.imports_passed_through():
     from promptly.cli.main import app
     from promptly.config import Settings
     from promptly.domain.complaints.models import ComplaintRequest, ComplaintView
+    from promptly.domain.ui_views import runs_query
     from promptly.services.complaints import file_complaint
-    from promptly.services.history_replay import running_query
     from promptly.worker import WORKFLOWS, create_worker
     from promptly.workflows.complaint import ComplaintWorkflow
     from tests.complaint_helpers import complaint
@@ -69,7 +69,7 @@ async def _running_case(
             )
 
         await until(task_done, "the complaint's first workflow task")
-    query = running_query(["ComplaintWorkflow"], None) + f" AND WorkflowId = '{handle.id}'"
+    query = runs_query(["ComplaintWorkflow"], running=True) + f" AND WorkflowId = '{handle.id}'"
 
     async def listed() -> bool:
         return (await dev_env.client.count_workflows(query)).count == 1

@@ -24,7 +24,7 @@ free-text reason a purged case's rows carry is blanked through `purge_billing_re
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
@@ -33,6 +33,7 @@ from temporalio.client import Client
 
 from promptly.domain.maintenance import ArchiveRequest, ArchiveResult, PurgeInput, PurgeResult
 from promptly.domain.retention import ENDED_STATUSES, purge_cutoff
+from promptly.domain.ui_views import runs_query
 
 CASE_WORKFLOW_TYPES = (
     "AppointmentWorkflow",
@@ -42,16 +43,6 @@ CASE_WORKFLOW_TYPES = (
 )
 FINAL_STATUSES = ENDED_STATUSES
 CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
-
-
-def closed_cases_query(since: datetime | None) -> str:
-    """The visibility query of closed case runs, closed after `since` if given."""
-    types = ", ".join(f"'{name}'" for name in CASE_WORKFLOW_TYPES)
-    query = f"WorkflowType IN ({types}) AND ExecutionStatus != 'Running'"
-    if since is not None:
-        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        query += f" AND CloseTime > '{stamp}'"
-    return query
 
 
 class ArchiveActivities:
@@ -77,7 +68,9 @@ class ArchiveActivities:
             newest = row[0] if row else None
             since = newest - request.overlap if newest is not None else None
         archived = already = 0
-        async for execution in self._client.list_workflows(closed_cases_query(since)):
+        async for execution in self._client.list_workflows(
+            runs_query(CASE_WORKFLOW_TYPES, running=False, since=since)
+        ):
             activity.heartbeat(execution.id)
             if execution.close_time is None or execution.status is None:
                 continue  # still running after all (visibility lags): the next run takes it

@@ -7,6 +7,7 @@ are the office's days, as UTC instants (visibility compares datetimes exactly).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import quote
@@ -22,6 +23,18 @@ class UiView(NamedTuple):
 def _visibility_time(moment: datetime) -> str:
     """`moment` as visibility queries compare it: a UTC instant to the second."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def runs_query(types: Sequence[str], *, running: bool, since: datetime | None = None) -> str:
+    """The visibility query of the runs of the workflow `types` still running (started at or
+    after `since` if given), or ended (closed after `since`). `since` is written to the
+    microsecond: the archive's watermark is the last close time it saw, exactly."""
+    names = ", ".join(f"'{name}'" for name in types)
+    query = f"WorkflowType IN ({names}) AND ExecutionStatus {'=' if running else '!='} 'Running'"
+    if since is not None:
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        query += f" AND StartTime >= '{stamp}'" if running else f" AND CloseTime > '{stamp}'"
+    return query
 
 
 def _day_bounds(now: datetime, timezone: str, days_ahead: int) -> tuple[str, str]:

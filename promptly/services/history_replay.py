@@ -15,6 +15,8 @@ from temporalio import workflow
 from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 
+from promptly.domain.ui_views import runs_query
+
 if TYPE_CHECKING:
     from temporalio.worker import Replayer
 
@@ -86,17 +88,6 @@ def workflow_types(workflows: Sequence[type] | None = None) -> list[str]:
     return [name for name in names if name]  # a dynamic workflow (None) has no type of its own
 
 
-def running_query(types: Sequence[str], since: datetime | None) -> str:
-    """The visibility query of the running executions of `types`, started at or after
-    `since` if given."""
-    names = ", ".join(f"'{name}'" for name in types)
-    query = f"WorkflowType IN ({names}) AND ExecutionStatus = 'Running'"
-    if since is not None:
-        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        query += f" AND StartTime >= '{stamp}'"
-    return query
-
-
 async def replay_running(
     client: Client,
     converter: DataConverter,
@@ -108,7 +99,9 @@ async def replay_running(
     case's next task."""
     replayer = _replayer(converter, workflows)
     outcomes = []
-    async for execution in client.list_workflows(running_query(workflow_types(workflows), since)):
+    async for execution in client.list_workflows(
+        runs_query(workflow_types(workflows), running=True, since=since)
+    ):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         history = await handle.fetch_history()
         outcomes.append(await _outcome(replayer, history, execution.workflow_type, running=True))
