@@ -206,16 +206,16 @@ async def _read_view(request: Request, case: LinkCase, case_id: str) -> Any:
     return read.view
 
 
-def _visit(view: Any) -> tuple[datetime | None, int | None]:
+def visit_of(view: Any) -> tuple[datetime | None, int | None]:
     """The visit a case's links are for: its start and how often it moved (none for cases
     without a visit)."""
     return getattr(view, "start", None), getattr(view, "reschedules", None)
 
 
 def _superseded(claims: links.LinkClaims, view: Any) -> bool:
-    """A cancel/reschedule link sent for another start than the visit's: the visit changed
+    """A visit's link sent for another start (or move) than the visit's: the visit changed
     since (this link or an earlier one was used), so the link is spent."""
-    return claims.superseded_by(*_visit(view))
+    return claims.superseded_by(*visit_of(view))
 
 
 async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkCase]:
@@ -245,7 +245,7 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
 
     def link_to(action: str, view: Any) -> str:
         # Signed as the message's links are: same expiry, spent once the visit moves.
-        token = links.sign(settings.keyring(keys.LINKS), claims.sibling(action, *_visit(view)))
+        token = links.sign(settings.keyring(keys.LINKS), claims.sibling(action, *visit_of(view)))
         return f"{url.rsplit('/c/', 1)[0]}/c/{token}"
 
     opened = Opened(
