@@ -48,6 +48,7 @@ from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveySt
 from promptly.services.case_starts import original_input
 from promptly.services.case_views import ViewedKind, read_case_view
 from promptly.services.errors import ServiceError, temporal_errors
+from promptly.services.idempotency import derived_id
 from promptly.services.updates import bounded_update
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
@@ -261,6 +262,14 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
     return opened, action, case
 
 
+def _link_update_id(token: str, argument: BaseModel) -> str:
+    """The update id of what a link's button asks for: the same answer sent again from the
+    same link (a second click, a reload that posts the form again) is the same update, which
+    Temporal applies once in the run and answers with its first outcome; another answer (other
+    minutes late) is another update. The link names one case, one action and one visit."""
+    return derived_id(links.token_id(token), "link", argument.model_dump_json())
+
+
 async def _refused(request: Request, opened: Opened, action: LinkAction, case: LinkCase) -> Page:
     """The page for an action the case's rules refused, in the client's words: what the case
     shows now explains it when it can (the visit began or closed meanwhile), else a plain
@@ -305,7 +314,7 @@ async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
                     action.update,
                     argument,
                     settings.api_update_timeout,
-                    update_id_for(request),
+                    update_id_for(request) or _link_update_id(token, argument),
                 )
         except ServiceError as err:
             if err.status == 409:  # the case's rules refused
