@@ -51,13 +51,17 @@ async def _book(stack: Stack, locale: str) -> tuple[str, str, dict[str, Any]]:
 
 def _email(sender: str, subject: str, text: str, **more: str) -> dict[str, str]:
     """An Inbound Parse post of a client's reply, with its own Message-ID."""
-    return {
-        "from": sender,
-        "to": "reply@promptly.example",
-        "subject": subject,
-        "text": f"{text}\n\nOn Mon, 30 Nov 2026 at 10:00 Promptly wrote:\n> Hello\n",
-        "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>\nSubject: {subject}",
-    } | sendgrid_checks(sender) | more
+    return (
+        {
+            "from": sender,
+            "to": "reply@promptly.example",
+            "subject": subject,
+            "text": f"{text}\n\nOn Mon, 30 Nov 2026 at 10:00 Promptly wrote:\n> Hello\n",
+            "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>\nSubject: {subject}",
+        }
+        | sendgrid_checks(sender)
+        | more
+    )
 
 
 def _message_id(post: dict[str, str]) -> str:
