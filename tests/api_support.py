@@ -72,9 +72,20 @@ async def serving(
         yield http
 
 
-def sign(settings: Settings, case_id: str, action: str, expires_in: timedelta) -> str:
+def sign(
+    settings: Settings,
+    case_id: str,
+    action: str,
+    expires_in: timedelta,
+    for_start: datetime | None = None,
+    moves: int | None = None,
+) -> str:
     claims = links.LinkClaims(
-        case_id=case_id, action=action, expires_at=datetime.now(UTC) + expires_in
+        case_id=case_id,
+        action=action,
+        expires_at=datetime.now(UTC) + expires_in,
+        for_start=for_start,
+        moves=moves,
     )
     return links.sign(settings.keyring(keys.LINKS), claims)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import uuid
@@ -58,6 +59,17 @@ def appointment(
             "instructions": "Bring previous test results",
         }
     )
+
+
+def sendgrid_checks(address: str) -> dict[str, str]:
+    """The fields SendGrid's Inbound Parse posts beside an email from `address` that passed
+    SPF and DKIM for its own domain: without them a reply vouches for nothing."""
+    domain = address.rpartition("@")[2].rstrip(">")
+    return {
+        "SPF": "pass",
+        "dkim": f"{{@{domain} : pass}}",
+        "envelope": json.dumps({"to": ["reply@promptly.example"], "from": address}),
+    }
 
 
 def next_local(

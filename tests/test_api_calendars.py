@@ -306,8 +306,8 @@ async def test_a_text_message_client_downloads_the_current_ics(
     request = _for("P-3", _start(9), channel="sms", locale="en")
     await _book(api, request)
     # The page behind a text message's link offers this link (tests/test_api_links.py); it
-    # is signed like every client link.
-    token = sign(settings, request.workflow_id, "calendar", timedelta(days=1))
+    # is signed like every client link, for the visit as it stands.
+    token = sign(settings, request.workflow_id, "calendar", timedelta(days=1), request.start, 0)
     path = f"/c/{token}/calendar.ics"
     for _ in range(200):
         if (await api.get(path)).status_code == 200:
@@ -337,3 +337,41 @@ async def test_a_text_message_client_downloads_the_current_ics(
     assert (await api.get(f"/c/{token[:-2]}xx/calendar.ics")).status_code == 400
     expired = sign(settings, request.workflow_id, "calendar", timedelta(seconds=-1))
     assert (await api.get(f"/c/{expired}/calendar.ics")).status_code == 410
+
+
+async def test_a_calendar_link_is_out_of_date_once_the_visit_moves_or_is_cancelled(
+    api: httpx.AsyncClient, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """A calendar link names the visit (start and moves) like every link of the visit: after
+    two moves and a cancellation an old one shows neither the new time nor the visit's
+    details; a link without a visit (signed before links named one) neither."""
+    request = _for("P-3", _start(9), channel="sms", locale="en")
+    await _book(api, request)
+    day = timedelta(days=1)
+    old = f"/c/{sign(settings, request.workflow_id, 'calendar', day, request.start, 0)}"
+    unbound = f"/c/{sign(settings, request.workflow_id, 'calendar', day)}"
+    for _ in range(200):
+        if (await api.get(old)).status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert (await api.get(f"{old}/calendar.ics")).status_code == 200
+
+    new_start = _start(11, hour=15)
+    for moved_to in (_start(10, hour=12), new_start):
+        body = {"new_start": moved_to.isoformat(), **CLIENT_ACTOR}
+        await _act(api, request.appointment_id, "reschedule", body)
+    current = f"/c/{sign(settings, request.workflow_id, 'calendar', day, new_start, 2)}"
+    ics = await api.get(f"{current}/calendar.ics")
+    assert ics.status_code == 200, ics.text
+    assert Calendar.from_ical(ics.content).walk("VEVENT")[0].decoded("DTSTART") == new_start
+    await _act(api, request.appointment_id, "cancel", {"reason": "moved away", **CLIENT_ACTOR})
+
+    for stale in (old, unbound):
+        answer = await api.get(f"{stale}/calendar.ics")
+        assert answer.status_code == 409, answer.text
+        assert "out of date" in answer.text
+        assert "BEGIN:VCALENDAR" not in answer.text and "Bring previous" not in answer.text
+        assert "jan@example.com" not in answer.text
+    # The link for the visit as it stands tells the calendar the visit is off.
+    event = Calendar.from_ical((await api.get(f"{current}/calendar.ics")).content)
+    assert str(event.walk("VEVENT")[0]["STATUS"]) == "CANCELLED"

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from icalendar import Calendar
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
 from temporalio.client import Client
@@ -151,6 +152,11 @@ async def test_one_link_reaches_every_action_of_the_visit_and_its_calendar(
     # The options of the earlier page were for the earlier time: spent, as the links were.
     stale = await api.get(first["Cancel the appointment"])
     assert stale.status_code == 409 and "This link is out of date" in stale.text
+    stale_ics = await api.get(first["Add it to your calendar"])
+    assert stale_ics.status_code == 409 and "BEGIN:VCALENDAR" not in stale_ics.text
+    ics = await api.get(after["Add it to your calendar"])
+    assert ics.status_code == 200, ics.text
+    assert Calendar.from_ical(ics.content).walk("VEVENT")[0].decoded("DTSTART") == new_start
 
     done = await api.post(after["Cancel the appointment"], data={"reason": "moved away"})
     assert done.status_code == 200 and "Your appointment is cancelled" in done.text

@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from promptly.config import Settings
 from tests.api_support import client_links
+from tests.helpers import timeline_rows
 from tests.test_api_links import _booked, _is_page, _status
 
 
@@ -43,3 +44,33 @@ async def test_running_late_button_moves_the_no_show_moment_as_the_client(
     assert late["actor"] == {"kind": "client", "id": "C-17"}
     assert late["detail"].startswith("Client running 10 min late")
     assert view["status"] == "Booked" and view["billing"] is None  # no fee rule changed
+
+
+async def test_the_same_late_report_sent_again_from_the_link_is_recorded_once(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool, settings: Settings
+) -> None:
+    """A second click, a reload that posts the form again: the client sees the same page, and
+    the append-only timeline keeps one entry. Other minutes are another report."""
+    request = await _booked(api, locale="en")
+    tokens = await client_links(pool, settings, request.workflow_id)
+    link = f"/c/{tokens['late']}"
+
+    pages = [await api.post(link, data={"minutes": "10"}) for _ in range(4)]
+    assert [page.status_code for page in pages] == [200] * 4, pages[-1].text
+    assert len({page.text for page in pages}) == 1
+    assert "we know you are running late" in pages[0].text
+
+    more = await api.post(link, data={"minutes": "5"})
+    assert more.status_code == 200, more.text
+    view = await _status(api, request.appointment_id)
+    late = [e["detail"] for e in view["timeline"] if e["detail"].startswith("Client running")]
+    assert [detail.split(" late")[0] for detail in late] == [
+        "Client running 10 min",
+        "Client running 5 min",
+    ]
+    stored = [
+        row
+        for row in await timeline_rows(pool, request.workflow_id)
+        if str(row["detail"]).startswith("Client running")
+    ]
+    assert len(stored) == 2

@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from promptly.domain.reply_answers import EMAIL_TEMPLATE
 from promptly.services.reply_answers import EMAIL_ANSWER_PREFIX
 from tests.api_support import BACKOFFICE_KEY
-from tests.helpers import appointment, tasks, until
+from tests.helpers import appointment, sendgrid_checks, tasks, until
 from tests.test_sms_replies import EMAIL_TOKEN, WARSAW, Stack, _handed_over, _kind, _multipart
 from tests.test_sms_replies import stack as sms_stack
 
@@ -51,13 +51,17 @@ async def _book(stack: Stack, locale: str) -> tuple[str, str, dict[str, Any]]:
 
 def _email(sender: str, subject: str, text: str, **more: str) -> dict[str, str]:
     """An Inbound Parse post of a client's reply, with its own Message-ID."""
-    return {
-        "from": sender,
-        "to": "reply@promptly.example",
-        "subject": subject,
-        "text": f"{text}\n\nOn Mon, 30 Nov 2026 at 10:00 Promptly wrote:\n> Hello\n",
-        "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>\nSubject: {subject}",
-    } | more
+    return (
+        {
+            "from": sender,
+            "to": "reply@promptly.example",
+            "subject": subject,
+            "text": f"{text}\n\nOn Mon, 30 Nov 2026 at 10:00 Promptly wrote:\n> Hello\n",
+            "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>\nSubject: {subject}",
+        }
+        | sendgrid_checks(sender)
+        | more
+    )
 
 
 def _message_id(post: dict[str, str]) -> str:
@@ -137,20 +141,26 @@ async def test_an_unclear_reply_by_email_is_answered_passed_to_the_front_desk(
     assert "we passed your reply to our front desk; we will call you back" in answered["body"]
 
 
-@pytest.mark.parametrize("sender", ["stranger", "forged"])
+@pytest.mark.parametrize("sender", ["stranger", "forged", "unchecked"])
 async def test_no_answer_goes_to_an_address_we_do_not_know_or_cannot_trust(
     stack: Stack, sender: str
 ) -> None:
     """The inbound address must not make us write to whoever is named in `From:`: an unknown
     address gets nothing, nor does a client's address on an email SPF and DKIM do not vouch
-    for (the front desk's task says so, and a person answers)."""
+    for, or a post without their verdicts at all (the front desk's task says so, and a
+    person answers)."""
     case_id, email, confirmation = await _book(stack, "en")
     if sender == "stranger":
         address = f"stranger-{uuid.uuid4().hex[:8]}@example.org"
         post = _email(address, f"Re: {confirmation['subject']}", "Yes")
-    else:
+    elif sender == "forged":
         address = email
         post = _email(email, f"Re: {confirmation['subject']}", "Yes", SPF="fail", dkim="none")
+    else:
+        address = email
+        post = _email(email, f"Re: {confirmation['subject']}", "Yes")
+        for field in ("SPF", "dkim", "envelope"):
+            del post[field]
     answer = await stack.http.post(PATH, files=_multipart(post))
     assert answer.json() == {"intent": "confirm", "action": "task"}
     # The reply's own notice (its task) has run; no answer was started beside it.

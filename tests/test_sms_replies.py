@@ -40,7 +40,7 @@ from promptly.services.waiting_inbound import WAITING_RECEIPTS, WAITING_REPLIES,
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, page_options, serving, with_api_keys
 from tests.complaint_helpers import complaint_payload, inquiry
 from tests.conftest import start_dev_server
-from tests.helpers import appointment, messages, settled, tasks, until
+from tests.helpers import appointment, messages, sendgrid_checks, settled, tasks, until
 from tests.twilio_fake import TwilioFake
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -586,7 +586,7 @@ async def test_an_email_reply_tak_bede_confirms(stack: Stack) -> None:
         "text": "Tak, będę\n\nW dniu pon., 30 lis 2026 o 10:00 Promptly napisał(a):\n> Dzień\n"
         + "> earlier message in the thread\n" * 40_000,
         "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>\nSubject: Re",
-    }
+    } | sendgrid_checks(email)
     wrong = await stack.http.post("/inbound/email/not-the-token", files=_multipart(reply))
     assert wrong.status_code == 404
     # With the photo the client attached: larger than any API request, as emails are.
@@ -618,7 +618,7 @@ async def test_an_email_reply_while_temporal_is_away_is_posted_again_by_sendgrid
         "subject": f"Re: {sent['subject']}",
         "text": "Tak",
         "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>",
-    }
+    } | sendgrid_checks(email)
     path = f"/inbound/email/{EMAIL_TOKEN}"
     gone = await start_dev_server()
     await gone.shutdown()
@@ -738,7 +738,7 @@ async def test_a_reply_to_an_inquiry_is_filed_there_and_confirms_no_appointment(
             "subject": f"Re: {ack['subject']}",
             "text": "Tak, dziękuję",
             "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example>\nSubject: Re",
-        }
+        } | sendgrid_checks(email)
         answer = await stack.http.post(f"/inbound/email/{EMAIL_TOKEN}", files=_multipart(reply))
         assert answer.status_code == 200, answer.text
         assert answer.json() == {"intent": "confirm", "action": "task"}

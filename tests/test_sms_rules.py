@@ -324,7 +324,9 @@ def test_a_kept_receipt_does_not_replace_a_later_word(
 @pytest.mark.parametrize(
     ("spf", "dkim", "envelope", "trusted"),
     [
-        (None, None, None, True),  # not through SendGrid's checks: the header is taken
+        (None, None, None, False),  # not through SendGrid's checks: nothing vouches for it
+        (None, None, "anna@example.com", False),
+        ("", "", "anna@example.com", False),
         ("pass", "none", "anna@example.com", True),
         ("pass", "none", "bounce@mail.example.com", True),  # a subdomain is aligned
         ("none", "{@example.com : pass}", None, True),

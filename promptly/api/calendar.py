@@ -6,8 +6,11 @@ signed per provider and revoked with `promptly calendar revoke`. Calendar apps p
 carries `ETag` and `Last-Modified`, and a matching `If-None-Match` (or, without one, an
 `If-Modified-Since` not older than the last change) gets 304 with no body.
 
-`GET /c/{token}/calendar.ics`: the appointment of a signed client link (the link in text
-messages), as it stands now: same UID and SEQUENCE as the invitations.
+`GET /c/{token}/calendar.ics`: the appointment of a signed client link (offered on the page
+behind any link of the visit), as it stands now: same UID and SEQUENCE as the invitations. The
+link names the visit as it was when signed (start and moves), like every link of the visit:
+once the visit moves it answers 409 "out of date" and shows nothing of the visit. It is a
+download, not a subscription: the provider's feed above is the one calendar apps poll.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
 
+from promptly.api.links import LINK_CASES, visit_of
 from promptly.config import Settings
 from promptly.domain import invitations, keys, links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
 from promptly.domain.text_patterns import BUSINESS_ID
 from promptly.services.calendar_feeds import case_event, provider_feed, token_accepted
-from promptly.services.errors import ErrorBody, ServiceError, header
+from promptly.services.case_views import read_case_view
+from promptly.services.errors import ErrorBody, ServiceError, header, temporal_errors
 
 router = APIRouter(tags=["calendars"])
 
@@ -33,6 +38,9 @@ ICS = "text/calendar; charset=utf-8"
 # the token in the URL must not leak through a Referer.
 _HEADERS = {"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer"}
 _REFUSED = "this calendar link is not valid (wrong or revoked token): ask for a new one"
+_OUT_OF_DATE = (
+    "this link is out of date: your visit has changed since, use the link in your latest message"
+)
 # What a poll sends back as If-None-Match / If-Modified-Since.
 _VALIDATORS = {
     "ETag": header("The feed's version", required=True),
@@ -124,6 +132,16 @@ async def client_calendar(request: Request, token: str) -> Response:
         found = await case_event(conn, claims.case_id)
     if found is None:
         raise ServiceError(404, "no such appointment")
+    with temporal_errors("no such appointment"):
+        read = await read_case_view(
+            request.app.state.client,
+            pool,
+            LINK_CASES["appointment-"].viewed,
+            claims.case_id,
+            settings.status_reads,
+        )
+    if claims.superseded_by(*visit_of(read.view)):  # as every link of the visit
+        raise ServiceError(409, _OUT_OF_DATE, headers=_HEADERS)
     event, changed_at = found
     body = invitations.invitation(
         event,

@@ -48,6 +48,7 @@ from promptly.domain.surveys.models import SurveyAnswer, SurveyRequest, SurveySt
 from promptly.services.case_starts import original_input
 from promptly.services.case_views import ViewedKind, read_case_view
 from promptly.services.errors import ServiceError, temporal_errors
+from promptly.services.idempotency import derived_id
 from promptly.services.updates import bounded_update
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
@@ -206,16 +207,16 @@ async def _read_view(request: Request, case: LinkCase, case_id: str) -> Any:
     return read.view
 
 
-def _visit(view: Any) -> tuple[datetime | None, int | None]:
+def visit_of(view: Any) -> tuple[datetime | None, int | None]:
     """The visit a case's links are for: its start and how often it moved (none for cases
     without a visit)."""
     return getattr(view, "start", None), getattr(view, "reschedules", None)
 
 
 def _superseded(claims: links.LinkClaims, view: Any) -> bool:
-    """A cancel/reschedule link sent for another start than the visit's: the visit changed
+    """A visit's link sent for another start (or move) than the visit's: the visit changed
     since (this link or an earlier one was used), so the link is spent."""
-    return claims.superseded_by(*_visit(view))
+    return claims.superseded_by(*visit_of(view))
 
 
 async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkCase]:
@@ -245,7 +246,7 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
 
     def link_to(action: str, view: Any) -> str:
         # Signed as the message's links are: same expiry, spent once the visit moves.
-        token = links.sign(settings.keyring(keys.LINKS), claims.sibling(action, *_visit(view)))
+        token = links.sign(settings.keyring(keys.LINKS), claims.sibling(action, *visit_of(view)))
         return f"{url.rsplit('/c/', 1)[0]}/c/{token}"
 
     opened = Opened(
@@ -259,6 +260,14 @@ async def _open(request: Request, token: str) -> tuple[Opened, LinkAction, LinkC
         terms={"late": in_hours(settings.late_change_within)},
     )
     return opened, action, case
+
+
+def _link_update_id(token: str, argument: BaseModel) -> str:
+    """The update id of what a link's button asks for: the same answer sent again from the
+    same link (a second click, a reload that posts the form again) is the same update, which
+    Temporal applies once in the run and answers with its first outcome; another answer (other
+    minutes late) is another update. The link names one case, one action and one visit."""
+    return derived_id(links.token_id(token), "link", argument.model_dump_json())
 
 
 async def _refused(request: Request, opened: Opened, action: LinkAction, case: LinkCase) -> Page:
@@ -305,7 +314,7 @@ async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
                     action.update,
                     argument,
                     settings.api_update_timeout,
-                    update_id_for(request),
+                    update_id_for(request) or _link_update_id(token, argument),
                 )
         except ServiceError as err:
             if err.status == 409:  # the case's rules refused

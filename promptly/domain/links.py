@@ -4,9 +4,10 @@ token = base64url(json claims) "." base64url(HMAC-SHA256(links key, claims)). Th
 is derived from the master secret for this purpose only (promptly/domain/keys.py) and the
 claims name its key id, so a rotation keeps earlier links valid for the grace period.
 
-A cancel or reschedule link also names the visit's start it was sent for (`for_start`) and how
-many times it had moved by then (`moves`): once the visit has moved, even back to that start,
-the API refuses the earlier links (single use per change). Stored messages keep no live
+A visit's link (confirm, cancel, reschedule, late, its calendar file) also names the visit's
+start it was sent for (`for_start`) and how many times it had moved by then (`moves`): once the
+visit has moved, even back to that start, the API refuses the earlier links (single use per
+change). Stored messages keep no live
 link: `redact` swaps each for its action and token id.
 
 Pure: the caller passes the keys and the time.
@@ -39,19 +40,23 @@ class LinkClaims(Model):
     def superseded_by(self, start: datetime | None, moves: int | None = None) -> bool:
         """The visit has moved since this link was sent: the link is spent. Tokens carry the
         start in whole seconds, so a start booked with a fraction of a second is still the
-        same visit; the count of moves tells a visit moved away and back again."""
-        if self.for_start is None or start is None:
+        same visit; the count of moves tells a visit moved away and back again. A calendar
+        link that names no visit was signed before calendar links did: it is spent too (its
+        page offers a fresh one), other links of that age keep working until they expire."""
+        if start is None:
             return False
+        if self.for_start is None:
+            return self.action == CALENDAR_LINK_ACTION
         if self.moves is not None and moves is not None and self.moves != moves:
             return True
         return int(self.for_start.timestamp()) != int(start.timestamp())
 
     def sibling(self, action: str, start: datetime | None, moves: int | None) -> LinkClaims:
         """The claims of this case's link for another action, for the visit as it stands: same
-        expiry; a calendar link names no visit (it always serves the visit as it is)."""
-        bound = self.for_start is not None and action != CALENDAR_LINK_ACTION
+        expiry, and the same visit (start and moves), the calendar link's too: it is spent
+        once the visit moves, as the others are."""
         changes: dict[str, object] = {"action": action, "for_start": None, "moves": None}
-        if bound:
+        if self.for_start is not None:
             changes |= {"for_start": start, "moves": moves}
         return self.model_copy(update=changes)
 

@@ -224,11 +224,9 @@ def unverified_sender(
 
     SendGrid's Inbound Parse posts the SPF verdict for the envelope sender and the DKIM
     results (`{@example.com : pass}`); a `From:` that neither vouches for, aligned with its
-    domain as DMARC asks, can be anyone. A post without both fields did not come through
-    those checks (our own tests, a relay that checked already): its header is taken.
+    domain as DMARC asks, can be anyone. A post without those fields vouches for nothing:
+    its `From:` is as unverified as a failed check's (SPF none, DKIM none).
     """
-    if spf is None and dkim is None:
-        return ""
     author = sender.rpartition("@")[2]
     envelope_domain = (envelope_from or "").rpartition("@")[2]
     if (
