@@ -22,6 +22,7 @@ from promptly.services.appointments import book
 from promptly.services.inquiries import record_inquiry
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
+from tests.api_support import STAFF_KEY, serving, with_api_keys
 from tests.complaint_helpers import inquiry
 from tests.conftest import Promptly
 from tests.helpers import CLIENT, PROVIDER, appointment, until
@@ -61,7 +62,7 @@ async def test_a_refused_confirmation_shows_in_the_ui_and_lists_the_case_until_i
     settings.sendgrid_host = sendgrid.url
     sendgrid.outage(400)  # a permanent refusal: flagged and handed to the desk at once
     by_flag = f"WorkflowType = 'AppointmentWorkflow' AND NeedsAttention = '{CONFIRMATION}'"
-    async with create_worker(client, settings, pool=pool):
+    async with serving(client, with_api_keys(settings), pool) as api:
         request = appointment(datetime.now(WARSAW) + timedelta(days=5), locale="en")
         handle = await book(client, request, settings, datetime.now(WARSAW))
 
@@ -96,6 +97,15 @@ async def test_a_refused_confirmation_shows_in_the_ui_and_lists_the_case_until_i
         assert fine.id not in attention.stdout
         complaints = await promptly("complaint", "list", "--attention")
         assert complaints.exit_code == 0, complaints.output
+        # The same list for a back office, each case with its flags.
+        listed = await api.get("/appointments?needs_attention=true", headers=STAFF_KEY)
+        assert listed.status_code == 200, listed.text
+        [item] = [i for i in listed.json()["items"] if i["workflow_id"] == handle.id]
+        assert set(item["needs_attention"]) == {CONFIRMATION, NOTICE}
+        assert fine.id not in listed.text
+        every = await api.get("/appointments", headers=STAFF_KEY)
+        [item] = [i for i in every.json()["items"] if i["workflow_id"] == fine.id]
+        assert item["needs_attention"] == []
 
         # The client confirms: the confirmation no longer needs passing on, nor its flag.
         await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))

@@ -19,13 +19,14 @@ from promptly.api.auth import READ, Caller, require
 from promptly.config import Settings
 from promptly.domain import keys
 from promptly.domain.keys import Keyring
-from promptly.services.case_kinds import CaseKind
+from promptly.services.case_kinds import NEEDS_ATTENTION_QUERY, CaseKind
 from promptly.services.errors import (
     CASE_RESPONSES,
     ServiceError,
     invalid_input,
     temporal_errors,
 )
+from promptly.workflows.search_attributes import NEEDS_ATTENTION
 
 LIST_TIMEOUT = timedelta(seconds=10)
 
@@ -153,7 +154,13 @@ class Listing:
         for name, key in kind.listed.items():
             fields[name] = (key.value_type | None, ...)
         fields.update(
-            running=(bool, ...), **{started_as: (datetime | None, ...)}, status_url=(str, ...)
+            running=(bool, ...),
+            needs_attention=(
+                list[str],
+                Field(description="what staff must do about the case (empty: nothing)"),
+            ),
+            **{started_as: (datetime | None, ...)},
+            status_url=(str, ...),
         )
         self.summary: type[BaseModel] = create_model(f"{title}Summary", **fields)
         self.page_model: type[BaseModel] = create_model(
@@ -185,6 +192,7 @@ class Listing:
                     "workflow_id": execution.id,
                     **{name: values.get(key) for name, key in self.attributes.items()},
                     "running": execution.status is WorkflowExecutionStatus.RUNNING,
+                    "needs_attention": values.get(NEEDS_ATTENTION) or [],
                     self.started_as: execution.start_time,
                     "status_url": str(url),
                 }
@@ -208,9 +216,13 @@ class Listing:
             caller: Annotated[Caller, require(READ)],
             clauses: list[str | None] = filtered,
             page: tuple[int, str | None] = PAGING,
+            needs_attention: Annotated[
+                bool, Query(description="only running cases that need staff attention")
+            ] = False,
         ) -> BaseModel:
             page_size, page_token = page
-            return await self.page(request, page_size, page_token, *clauses)
+            attention = NEEDS_ATTENTION_QUERY if needs_attention else None
+            return await self.page(request, page_size, page_token, *clauses, attention)
 
         router.add_api_route(
             f"/{self.kind.plural}",

@@ -31,7 +31,7 @@ from promptly.cli.keys import IdempotencyKeyOption, cli_update_id, command_key
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind, Model
 from promptly.domain.readable_time import readable, readable_text
-from promptly.services.case_kinds import CaseKind, CaseUpdate
+from promptly.services.case_kinds import NEEDS_ATTENTION_QUERY, CaseKind, CaseUpdate
 from promptly.services.case_starts import create_case
 from promptly.services.case_views import one_connection, read_case_view
 from promptly.services.errors import ServiceError, validation_problems
@@ -87,7 +87,6 @@ AttentionOption = Annotated[
         "--attention", help="only running cases that need staff attention (NeedsAttention)"
     ),
 ]
-NEEDS_ATTENTION_QUERY = "NeedsAttention IS NOT NULL AND ExecutionStatus = 'Running'"
 
 
 def print_listing(

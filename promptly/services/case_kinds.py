@@ -43,10 +43,16 @@ from promptly.workflows.search_attributes import (
     DEPARTMENT,
     ESCALATION_LEVEL,
     INQUIRY_STATUS,
+    NEEDS_ATTENTION,
     PROVIDER_ID,
     SLA_BREACHED,
     SLA_DEADLINE,
 )
+
+# The running cases with a flag for staff: their `NeedsAttention` search attribute is kept
+# equal to the case's `needs_attention` (the CLI's `list --attention`, the API's
+# `?needs_attention=true`).
+NEEDS_ATTENTION_QUERY = f"{NEEDS_ATTENTION.name} IS NOT NULL AND ExecutionStatus = 'Running'"
 
 
 @dataclass(frozen=True)
