@@ -32,7 +32,7 @@ OURS = {
     "x-promptly-view-as-of",
 }
 UPDATE = re.compile(r"^/(appointments|complaints|inquiries)/\{\w+\}/\w+$")
-LIST_FILTERS = "status, provider_id, client_id, from, to, page_size, page_token"
+LIST_FILTERS = "needs_attention, status, provider_id, client_id, from, to, page_size, page_token"
 SAMPLE = {
     "appointment_id": "A-contract",
     "complaint_id": "K-contract",
