@@ -43,7 +43,7 @@ def complaint_payload(**changes: Any) -> dict[str, Any]:
         "category": "service",
         "severity": "normal",
         "description": "The receptionist was rude and my visit started 40 minutes late.",
-        "appointment_id": "A-1001",
+        # No appointment_id: one must name a visit of this customer's on record.
     }
     payload.update(changes)
     return payload

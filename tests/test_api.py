@@ -47,6 +47,11 @@ def _booking(days: int = 10, **changes: Any) -> dict[str, Any]:
     return data
 
 
+def _soon() -> dict[str, Any]:
+    """A booking starting in 90 minutes: check-in is open, so a delay may be reported."""
+    return appointment(datetime.now(UTC) + timedelta(minutes=90)).model_dump(mode="json")
+
+
 async def _book(http: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
     response = await http.post("/appointments", json=body, headers=BACKOFFICE_KEY)
     assert response.status_code == 201, response.text
@@ -284,12 +289,26 @@ async def test_refused_updates_are_409_with_the_reason_and_change_nothing(
     complete = await api.post(f"{base}/complete", json={}, headers=STAFF_KEY)
     assert complete.status_code == 409
     assert "Booked" in complete.json()["reason"]
+    # Ten days ahead a delay is a reschedule: no free change, no moved no-show, no email.
+    for actor in ({"kind": "provider", "id": "P-3"}, {"kind": "client", "id": "C-17"}):
+        delay = await api.post(
+            f"{base}/report_delay",
+            json={"minutes": 10, "reason": "previous visit ran over", "actor": actor},
+            headers=key(ApiRole.ADMIN),
+        )
+        assert delay.status_code == 409, delay.text
+        assert delay.json()["reason"] == (
+            f"report_delay refused: delays can be reported from {opens}, when check-in opens "
+            "(2 h before the start); to move the visit further, reschedule it"
+        )
     after = await _status(api, body["appointment_id"])
 
     def decisions(view: dict[str, Any]) -> list[dict[str, Any]]:  # messages may still go out
         return [e for e in view["timeline"] if e["kind"] in ("status", "action")]
 
     assert after["status"] == "Booked" and decisions(after) == decisions(before)
+    assert not after["free_reschedule"] and after["no_show_at"] == before["no_show_at"]
+    assert "delay_notice" not in [e["data"].get("template") for e in after["timeline"]]
 
     bad = await api.post(f"{base}/report_delay", json={"minutes": 0}, headers=STAFF_KEY)
     assert bad.status_code == 422
@@ -318,11 +337,16 @@ async def test_the_acting_key_is_the_actor_unless_the_body_names_one(
     ]
     assert entry["actor"] == {"kind": "staff", "id": "desk", "via": "desk"}
 
+    # A delay is reported on the visit's day (from when check-in opens): one in 90 minutes.
+    soon = _soon()
+    await _book(api, soon)
+    delays = f"/appointments/{soon['appointment_id']}/report_delay"
+    await _status(api, soon["appointment_id"])
     provider = {"kind": "provider", "id": "P-3"}
     delay_body = {"minutes": 20, "reason": "traffic", "actor": provider}
-    forged = await api.post(f"{base}/report_delay", json=delay_body, headers=BACKOFFICE_KEY)
+    forged = await api.post(delays, json=delay_body, headers=BACKOFFICE_KEY)
     assert forged.status_code == 403, forged.text  # a back-office key is not the provider
-    delay = await api.post(f"{base}/report_delay", json=delay_body, headers=key(ApiRole.ADMIN))
+    delay = await api.post(delays, json=delay_body, headers=key(ApiRole.ADMIN))
     assert delay.status_code == 200, delay.text
     assert delay.json()["delay_minutes"] == 20
     delayed = [e for e in delay.json()["timeline"] if e["detail"].startswith("Provider delayed")]

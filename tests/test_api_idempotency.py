@@ -57,7 +57,8 @@ async def _wait_for(predicate: object, what: str) -> None:
 
 
 async def _booked(http: httpx.AsyncClient) -> str:
-    body = appointment(datetime.now(UTC) + timedelta(days=4)).model_dump(mode="json")
+    """A visit in 90 minutes: check-in is open, so a delay may be reported."""
+    body = appointment(datetime.now(UTC) + timedelta(minutes=90)).model_dump(mode="json")
     key = str(uuid.uuid4())
     first = await http.post("/appointments", json=body, headers=_keyed(BACKOFFICE_KEY, key))
     assert first.status_code == 201, first.text

@@ -181,8 +181,9 @@ async def test_a_repeated_command_with_its_idempotency_key_is_applied_once(
     promptly: Promptly,
     tmp_path: Path,
 ) -> None:
-    start = datetime.now(WARSAW).replace(hour=10, minute=0, second=0, microsecond=0)
-    request = appointment(start + timedelta(days=6))
+    # Within 2 h: a delay is reported from when check-in opens.
+    start = datetime.now(WARSAW).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    request = appointment(start)
     booking = tmp_path / "appointment.json"
     booking.write_text(request.model_dump_json())
     async with create_worker(dev_env.client, settings, pool=pool):
@@ -218,7 +219,8 @@ async def test_the_desk_reports_a_client_running_late_as_the_client(
     promptly: Promptly,
     tmp_path: Path,
 ) -> None:
-    start = datetime.now(WARSAW).replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
+    # Within 2 h: a delay is reported from when check-in opens.
+    start = datetime.now(WARSAW).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
     request = appointment(start)
     booking = tmp_path / "appointment.json"
     booking.write_text(request.model_dump_json())

@@ -3,7 +3,7 @@ late" button of the client link page reports it (`report_delay` as the client)."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from psycopg_pool import AsyncConnectionPool
@@ -17,7 +17,9 @@ from tests.test_api_links import _booked, _is_page, _status
 async def test_running_late_button_moves_the_no_show_moment_as_the_client(
     api: httpx.AsyncClient, pool: AsyncConnectionPool, settings: Settings
 ) -> None:
-    request = await _booked(api)
+    # In 90 minutes: a delay is reported from when check-in opens.
+    soon = (datetime.now(UTC) + timedelta(minutes=90)).replace(second=0, microsecond=0)
+    request = await _booked(api, start=soon)
     tokens = await client_links(pool, settings, request.workflow_id)
     link = f"/c/{tokens['late']}"
 

@@ -32,6 +32,7 @@ from promptly.domain.appointments.rules import (
     auto_complete_at,
     confirmation_deadline,
     confirmation_give_up_at,
+    delay_refusal,
     new_case,
     next_step,
     no_show_at,
@@ -787,6 +788,25 @@ def test_a_late_reschedule_fee_can_be_waived() -> None:
     assert transition_refusal("waive_fee", case, FEE_LATE) is not None
     charged = case.model_copy(update={"reschedule_fee_pending": True})
     assert transition_refusal("waive_fee", charged, FEE_LATE) is None
+
+
+def test_a_delay_is_reported_from_when_check_in_opens() -> None:
+    """Months ahead a "delay" is a reschedule: it neither tells the client of a 10-minute delay
+    nor hands out a free change; the provider's and the client's alike."""
+    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=AppointmentStatus.CONFIRMED)
+    assert delay_refusal(case, warsaw(11, 2, 11)) == (
+        "report_delay refused: delays can be reported from 2026-11-05 08:00 Europe/Warsaw, when "
+        "check-in opens (2 h before the start); to move the visit further, reschedule it"
+    )
+    assert delay_refusal(case, warsaw(11, 5, 7, 59)) is not None
+    assert delay_refusal(case, warsaw(11, 5, 8)) is None
+    assert delay_refusal(case, warsaw(11, 5, 10, 10)) is None  # the no-show rule judges then
+    wider = case.model_copy(
+        update={
+            "policy": case.policy.model_copy(update={"check_in_opens_before": timedelta(hours=4)})
+        }
+    )
+    assert delay_refusal(wider, warsaw(11, 5, 6)) is None  # the check-in setting is the window
 
 
 def test_a_second_delay_is_accepted_until_the_moved_no_show_time() -> None:

@@ -150,7 +150,7 @@ async def test_a_repeated_start_answers_the_stored_case_with_no_worker(
 async def test_get_after_an_update_is_never_older_than_its_answer(
     dev_env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
-    request = appointment(datetime.now(UTC) + IN_TEN_DAYS)
+    request = appointment(datetime.now(UTC) + timedelta(minutes=90))  # delays: check-in open
     path = f"/appointments/{request.appointment_id}"
     async with (
         app(dev_env.client, settings, pool) as http,

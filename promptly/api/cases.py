@@ -35,7 +35,9 @@ async def start_case(
     the workflow's query), so a repeat needs no worker. Answers the fields of the kind's
     `…Created` model. The case's first timeline entry names the caller's actor."""
     client: Client = request.app.state.client
-    created = await create_case(client, request.app.state.settings, kind, body, caller.actor)
+    created = await create_case(
+        client, request.app.state.settings, kind, body, caller.actor, request.app.state.pool
+    )
     case_id = getattr(body, kind.id_field)
     url = str(request.app.url_path_for(f"get_{kind.noun}", **{kind.id_field: case_id}))
     answer = {

@@ -17,6 +17,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any, Protocol, get_type_hints
 
+from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey
@@ -30,7 +31,7 @@ from promptly.domain.future_times import past_time_problems
 from promptly.domain.inquiries.models import InquiryRequest
 from promptly.services.appointments import book
 from promptly.services.case_views import ViewedKind
-from promptly.services.complaints import file_complaint
+from promptly.services.complaints import ComplaintRejected, file_complaint
 from promptly.services.inquiries import record_inquiry
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
@@ -123,10 +124,18 @@ class CaseUpdate:
 
 
 class StartCase(Protocol):
-    """Start a case's workflow (`CaseExists` when the id is taken); `opened_by` is who asked."""
+    """Start a case's workflow (`CaseExists` when the id is taken); `opened_by` is who asked,
+    `pool` reads the records a start may check (None: the start opens its own if it needs
+    one)."""
 
     def __call__(
-        self, client: Client, request: Any, settings: Settings, *, opened_by: Actor
+        self,
+        client: Client,
+        request: Any,
+        settings: Settings,
+        *,
+        opened_by: Actor,
+        pool: AsyncConnectionPool | None = None,
     ) -> Awaitable[WorkflowHandle[Any, Any]]: ...
 
 
@@ -266,7 +275,12 @@ INQUIRY_UPDATES = _updates(
 
 
 async def _book(
-    client: Client, request: AppointmentRequest, settings: Settings, *, opened_by: Actor
+    client: Client,
+    request: AppointmentRequest,
+    settings: Settings,
+    *,
+    opened_by: Actor,
+    pool: AsyncConnectionPool | None = None,
 ) -> WorkflowHandle[AppointmentWorkflow, AppointmentView]:
     return await book(client, request, settings, datetime.now(UTC), opened_by=opened_by)
 
@@ -293,6 +307,7 @@ COMPLAINT = CaseKind(
     COMPLAINT_UPDATES,
     file_complaint,
     "filed",
+    (ComplaintRejected,),
     listed={
         "status": COMPLAINT_STATUS,
         "department": DEPARTMENT,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio.api.history.v1 import WorkflowExecutionStartedEventAttributes
 from temporalio.client import Client, WorkflowHandle
@@ -21,7 +22,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 async def create_case(
-    client: Client, settings: Settings, kind: CaseKind, body: Model, opened_by: Actor
+    client: Client,
+    settings: Settings,
+    kind: CaseKind,
+    body: Model,
+    opened_by: Actor,
+    pool: AsyncConnectionPool | None = None,
 ) -> bool:
     """Start the case's workflow on behalf of `opened_by`; True if it is new, False if the same
     request already ran (whoever started it).
@@ -32,7 +38,7 @@ async def create_case(
     case_id = getattr(body, kind.id_field)
     try:
         with temporal_errors(kind.not_found(case_id)):
-            await kind.start(client, body, settings, opened_by=opened_by)
+            await kind.start(client, body, settings, opened_by=opened_by, pool=pool)
     except kind.rejected as err:
         field, _, reason = str(err).partition(": ")
         raise invalid_input([(field, reason)] if reason else [("body", str(err))]) from err

@@ -3,6 +3,7 @@ in promptly/services/case_kinds.py reads it)."""
 
 from __future__ import annotations
 
+from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair
 
@@ -15,7 +16,12 @@ from promptly.workflows.search_attributes import INQUIRY_STATUS
 
 
 async def record_inquiry(
-    client: Client, request: InquiryRequest, settings: Settings, *, opened_by: Actor = SYSTEM
+    client: Client,
+    request: InquiryRequest,
+    settings: Settings,
+    *,
+    opened_by: Actor = SYSTEM,
+    pool: AsyncConnectionPool | None = None,  # nothing to check in the records
 ) -> WorkflowHandle[InquiryWorkflow, InquiryView]:
     """Start the inquiry's workflow under its business id; refuses a duplicate."""
     return await start_case(

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from promptly.workflows.appointment_fees import DECISION_REQUEST
 from promptly.workflows.appointment_in_line import AppointmentInLine
 from promptly.workflows.appointment_state import ACK_MISSING_ALERT, MESSAGE_RETRY
-from promptly.workflows.case import CaseJournal, refuse_field
+from promptly.workflows.case import CaseJournal, refuse, refuse_field
 from promptly.workflows.messages import Sends
 from promptly.workflows.patches import (
     BESIDE_THE_PLAN,
@@ -327,6 +327,10 @@ class AppointmentWorkflow(AppointmentInLine):
     def validate_report_delay(self, command: ReportDelayInput) -> None:
         self._refuse_unless_allowed("report_delay", command.actor)
         self._refuse_other_provider("report_delay", command.actor)
+        if self._case is not None:
+            # On arrival only (a validator does not run on replay): histories from before the
+            # window keep the delays they accepted.
+            refuse(appointment_rules.delay_refusal(self._case, workflow.now()))
 
     @workflow.update
     async def excuse_no_show(self, command: ExcuseNoShowInput) -> AppointmentView:
