@@ -298,8 +298,9 @@ async def test_refused_updates_are_409_with_the_reason_and_change_nothing(
         )
         assert delay.status_code == 409, delay.text
         assert delay.json()["reason"] == (
-            f"report_delay refused: delays can be reported from {opens}, when check-in opens "
-            "(2 h before the start); to move the visit further, reschedule it"
+            "report_delay refused: a delay can be reported on the day of the visit, from "
+            f"{_start():%Y-%m-%d} 00:00 Europe/Warsaw; to move the visit to another time, "
+            "reschedule it"
         )
     after = await _status(api, body["appointment_id"])
 
@@ -337,7 +338,7 @@ async def test_the_acting_key_is_the_actor_unless_the_body_names_one(
     ]
     assert entry["actor"] == {"kind": "staff", "id": "desk", "via": "desk"}
 
-    # A delay is reported on the visit's day (from when check-in opens): one in 90 minutes.
+    # A delay is reported on the visit's day: one in 90 minutes.
     soon = _soon()
     await _book(api, soon)
     delays = f"/appointments/{soon['appointment_id']}/report_delay"

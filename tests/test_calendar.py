@@ -18,6 +18,7 @@ from promptly.domain.calendar import (
     is_business_time,
     last_before,
     next_business_time,
+    start_of_day,
 )
 
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -302,3 +303,21 @@ def test_next_business_time_refuses_a_calendar_that_is_never_open() -> None:
     closed = BusinessCalendar(weekdays=[])
     with pytest.raises(ValueError, match="no open hour within a year"):
         next_business_time(warsaw(11, 2, 10, 0), closed)
+
+
+@pytest.mark.parametrize(
+    ("moment", "timezone", "expected"),
+    [
+        (warsaw(11, 5, 15, 0), "Europe/Warsaw", warsaw(11, 5, 0, 0)),
+        (warsaw(11, 5, 0, 0), "Europe/Warsaw", warsaw(11, 5, 0, 0)),
+        # 00:30 in Warsaw is still the day before in New York.
+        (warsaw(11, 5, 0, 30), "America/New_York", datetime(2026, 11, 4, tzinfo=NEW_YORK)),
+        # Both clock-change days begin at midnight: 23 and 25 hours long.
+        (warsaw(3, 29, 12, 0), "Europe/Warsaw", warsaw(3, 29, 0, 0)),
+        (warsaw(10, 25, 23, 30), "Europe/Warsaw", warsaw(10, 25, 0, 0)),
+    ],
+)
+def test_start_of_day_is_local_midnight(
+    moment: datetime, timezone: str, expected: datetime
+) -> None:
+    assert start_of_day(moment, timezone) == expected

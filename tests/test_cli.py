@@ -181,7 +181,7 @@ async def test_a_repeated_command_with_its_idempotency_key_is_applied_once(
     promptly: Promptly,
     tmp_path: Path,
 ) -> None:
-    # Within 2 h: a delay is reported from when check-in opens.
+    # Within 2 h: a delay is reported on the visit's day.
     start = datetime.now(WARSAW).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
     request = appointment(start)
     booking = tmp_path / "appointment.json"
@@ -219,7 +219,7 @@ async def test_the_desk_reports_a_client_running_late_as_the_client(
     promptly: Promptly,
     tmp_path: Path,
 ) -> None:
-    # Within 2 h: a delay is reported from when check-in opens.
+    # Within 2 h: a delay is reported on the visit's day.
     start = datetime.now(WARSAW).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
     request = appointment(start)
     booking = tmp_path / "appointment.json"

@@ -17,7 +17,7 @@ from tests.test_api_links import _booked, _is_page, _status
 async def test_running_late_button_moves_the_no_show_moment_as_the_client(
     api: httpx.AsyncClient, pool: AsyncConnectionPool, settings: Settings
 ) -> None:
-    # In 90 minutes: a delay is reported from when check-in opens.
+    # In 90 minutes: a delay is reported on the visit's day.
     soon = (datetime.now(UTC) + timedelta(minutes=90)).replace(second=0, microsecond=0)
     request = await _booked(api, start=soon)
     tokens = await client_links(pool, settings, request.workflow_id)
@@ -53,7 +53,8 @@ async def test_the_same_late_report_sent_again_from_the_link_is_recorded_once(
 ) -> None:
     """A second click, a reload that posts the form again: the client sees the same page, and
     the append-only timeline keeps one entry. Other minutes are another report."""
-    request = await _booked(api, locale="en")
+    soon = (datetime.now(UTC) + timedelta(minutes=90)).replace(second=0, microsecond=0)
+    request = await _booked(api, locale="en", start=soon)  # a delay is news of the visit's day
     tokens = await client_links(pool, settings, request.workflow_id)
     link = f"/c/{tokens['late']}"
 

@@ -790,23 +790,22 @@ def test_a_late_reschedule_fee_can_be_waived() -> None:
     assert transition_refusal("waive_fee", charged, FEE_LATE) is None
 
 
-def test_a_delay_is_reported_from_when_check_in_opens() -> None:
+def test_a_delay_is_reported_on_the_visits_day() -> None:
     """Months ahead a "delay" is a reschedule: it neither tells the client of a 10-minute delay
-    nor hands out a free change; the provider's and the client's alike."""
-    case = case_for(warsaw(11, 5, 10), warsaw(11, 2, 10), status=AppointmentStatus.CONFIRMED)
+    nor hands out a free change; the provider's and the client's alike. On the day, a provider
+    who knows at breakfast that the afternoon runs late can say so."""
+    case = case_for(warsaw(11, 5, 15), warsaw(11, 2, 10), status=AppointmentStatus.CONFIRMED)
     assert delay_refusal(case, warsaw(11, 2, 11)) == (
-        "report_delay refused: delays can be reported from 2026-11-05 08:00 Europe/Warsaw, when "
-        "check-in opens (2 h before the start); to move the visit further, reschedule it"
+        "report_delay refused: a delay can be reported on the day of the visit, from "
+        "2026-11-05 00:00 Europe/Warsaw; to move the visit to another time, reschedule it"
     )
-    assert delay_refusal(case, warsaw(11, 5, 7, 59)) is not None
-    assert delay_refusal(case, warsaw(11, 5, 8)) is None
-    assert delay_refusal(case, warsaw(11, 5, 10, 10)) is None  # the no-show rule judges then
-    wider = case.model_copy(
-        update={
-            "policy": case.policy.model_copy(update={"check_in_opens_before": timedelta(hours=4)})
-        }
-    )
-    assert delay_refusal(wider, warsaw(11, 5, 6)) is None  # the check-in setting is the window
+    assert delay_refusal(case, warsaw(11, 4, 23, 59)) is not None
+    assert delay_refusal(case, warsaw(11, 5, 0)) is None
+    assert delay_refusal(case, warsaw(11, 5, 15, 10)) is None  # the no-show rule judges then
+    # Just after midnight, the day began 30 minutes before: check-in (2 h) opens earlier.
+    night = case_for(warsaw(11, 5, 0, 30), warsaw(11, 2, 10), status=AppointmentStatus.CONFIRMED)
+    assert delay_refusal(night, warsaw(11, 4, 22, 29)) is not None
+    assert delay_refusal(night, warsaw(11, 4, 22, 30)) is None
 
 
 def test_a_second_delay_is_accepted_until_the_moved_no_show_time() -> None:

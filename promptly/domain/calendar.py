@@ -167,6 +167,12 @@ def _at_local_hour(day: date, hour: int, timezone: str) -> datetime:
     return datetime.combine(day, time(hour), tz).astimezone(UTC)
 
 
+def start_of_day(moment: datetime, timezone: str) -> datetime:
+    """Midnight that begins `moment`'s day where `timezone` is (the first moment of the day on
+    a day the clocks change at midnight), in UTC."""
+    return _at_local_hour(to_local(moment, timezone).date(), 0, timezone)
+
+
 def end_of_range(moment: datetime, timezone: str, hours: HourRange) -> datetime:
     """The instant the hour range containing `moment` ends (moment must be inside it)."""
     local_day = to_local(moment, timezone).date()

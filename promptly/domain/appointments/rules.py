@@ -356,18 +356,21 @@ def delay_refusal(case: AppointmentCase, now: datetime) -> str | None:
     A delay is news of the visit's day: the client is told at once of a new estimate and, when
     the provider runs late, offered a free change. Reported weeks ahead it would tell the client
     of a 10-minute delay months early and hand out a free change with it; what the provider
-    knows that far ahead is a reschedule. So a delay is reported from when check-in opens
-    (`check_in_opens_before`, 2 h by default), until the no-show moment (`transition_refusal`).
+    knows that far ahead is a reschedule. So a delay is reported from the start of the visit's
+    day where the client is (or from when check-in opens, `check_in_opens_before`, when that
+    is earlier: a visit just after midnight), until the no-show moment (`transition_refusal`).
     Judged when a command arrives only: a delay accepted before this rule replays as it ran.
     """
-    opens = shift_elapsed(case.request.start, -case.policy.check_in_opens_before)
+    timezone = case.request.client.timezone
+    opens = min(
+        calendar.start_of_day(case.request.start, timezone),
+        shift_elapsed(case.request.start, -case.policy.check_in_opens_before),
+    )
     if now >= opens:
         return None
     return (
-        f"report_delay refused: delays can be reported from "
-        f"{readable(opens, case.request.client.timezone)}, when check-in opens "
-        f"({in_hours(case.policy.check_in_opens_before)} h before the start); to move the visit "
-        f"further, reschedule it"
+        f"report_delay refused: a delay can be reported on the day of the visit, from "
+        f"{readable(opens, timezone)}; to move the visit to another time, reschedule it"
     )
 
 
