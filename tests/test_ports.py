@@ -207,7 +207,9 @@ NO_CODEC_KEYS = (
         (("api", "--port", "{port}"), SECRET, 2, NO_CODEC_KEYS),
         (
             ("worker",),
-            SECRET | PLAINTEXT | {"PROMPTLY_DATABASE_URL": "postgresql://p@127.0.0.1:{port}/promptly"},
+            SECRET
+            | PLAINTEXT
+            | {"PROMPTLY_DATABASE_URL": "postgresql://p@127.0.0.1:{port}/promptly"},
             1,
             "cannot reach PostgreSQL (PROMPTLY_DATABASE_URL): connection failed",
         ),
