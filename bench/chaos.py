@@ -460,6 +460,7 @@ async def run_once(
             "PROMPTLY_SENDGRID_API_KEY": "SG.chaos",
             "PROMPTLY_SENDGRID_HOST": fake.url,
             "PROMPTLY_LINK_SECRET": settings.master_secret(),
+            "PROMPTLY_PLAINTEXT_PAYLOADS": "true",  # a throwaway stack with no codec keys
             **twilio.worker_env(),
             **{f"PROMPTLY_{name.upper()}": value for name, value in deployment.settings.items()},
         }

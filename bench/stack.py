@@ -85,6 +85,8 @@ class Stack:
             PROMPTLY_MAX_CACHED_WORKFLOWS=str(settings.max_cached_workflows),
             PROMPTLY_LOG_LEVEL="WARNING",
             PROMPTLY_LINK_SECRET=settings.master_secret(),
+            # A throwaway stack with no codec keys, measured as before (without encryption).
+            PROMPTLY_PLAINTEXT_PAYLOADS="true",
         )
         env.update(extra or {})
         return env

@@ -62,6 +62,7 @@ def _in_one_line(err: BaseException) -> tuple[str, int] | None:
     from psycopg_pool import PoolTimeout
     from pydantic_settings import SettingsError
 
+    from promptly.config.operations import PlaintextPayloads
     from promptly.config.signing import MissingSecret
     from promptly.db import MigrationBlocked
     from promptly.db.schema import SchemaNotCurrent
@@ -74,7 +75,7 @@ def _in_one_line(err: BaseException) -> tuple[str, int] | None:
         return f"a date or number is out of range: {err}", 2
     if isinstance(err, SettingsError):
         return str(err), 2
-    if isinstance(err, MissingSecret):  # the message says how to make one
+    if isinstance(err, (MissingSecret, PlaintextPayloads)):  # the message says how to fix it
         return str(err), 2
     if isinstance(err, SchemaNotCurrent):  # the message names the command that fixes it
         return str(err), 2

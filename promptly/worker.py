@@ -231,6 +231,8 @@ def main() -> None:
 
     def work() -> None:
         settings = Settings()
+        settings.master_secret()  # MissingSecret first: the one a fresh setup meets first
+        settings.refuse_plaintext_payloads()
         observability.configure_logging(settings)
         asyncio.run(run_worker(settings))
 

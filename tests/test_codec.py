@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -183,6 +184,38 @@ async def test_codec_server_encodes_for_admin_and_decodes_for_compliance(
     decoded = await http.post("/codec/decode", json=encoded.json(), headers=bearer)
     assert decoded.status_code == 200, decoded.text
     assert decoded.json() == original
+
+
+async def test_each_codec_call_logs_who_how_many_and_where_never_the_data(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Decrypting client data leaves a trace, as a history read does ("history of … read by
+    …"): the key's name, decoded or encoded, the count and the namespace."""
+    admin = {"X-API-Key": KEYS[ApiRole.ADMIN], "X-Namespace": "default"}
+    compliance = {"X-API-Key": KEYS[ApiRole.COMPLIANCE], "X-Namespace": "default"}
+    with caplog.at_level(logging.INFO, logger="promptly.api"):
+        sealed = await http.post(
+            "/codec/encode", json=as_json([plain("Anna Nowak"), plain("HIV")]), headers=admin
+        )
+        decoded = await http.post("/codec/decode", json=sealed.json(), headers=compliance)
+        refused = await http.post("/codec/decode", json=sealed.json(), headers={"Origin": UI})
+    assert decoded.status_code == 200 and refused.status_code == 401
+    lines = [
+        (r.name, r.levelno, r.getMessage()) for r in caplog.records if r.name.startswith("promptly")
+    ]
+    assert lines == [
+        (
+            "promptly.api.codec",
+            logging.INFO,
+            f"2 payload(s) encoded by {ApiRole.ADMIN.value} (namespace 'default', API key)",
+        ),
+        (
+            "promptly.api.codec",
+            logging.INFO,
+            f"2 payload(s) decoded by {ApiRole.COMPLIANCE.value} (namespace 'default', API key)",
+        ),
+    ]
+    assert "Anna" not in caplog.text and "HIV" not in caplog.text
 
 
 async def test_a_compliance_reader_cannot_encode_input_for_the_workflows(

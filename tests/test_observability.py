@@ -312,6 +312,7 @@ def test_the_api_alone_serves_with_the_apps_logging_unless_given_a_config(
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: passed.append(kwargs["log_config"]))
     monkeypatch.setattr("promptly.dev.ports.refuse_taken_ports", lambda *a, **k: None)
     monkeypatch.setattr(server, "_reach_temporal", lambda settings: None)
+    monkeypatch.setenv("PROMPTLY_PLAINTEXT_PAYLOADS", "true")
     server.serve("127.0.0.1", 0)
     given = tmp_path / "logging.json"
     server.serve("127.0.0.1", 0, given)
@@ -353,6 +354,7 @@ async def test_worker_process_logs_json_serves_metrics_and_stops_on_sigterm(
         "PROMPTLY_LOG_FORMAT": "json",
         "PROMPTLY_METRICS_BIND": f"127.0.0.1:{port}",
         "PROMPTLY_GRACEFUL_SHUTDOWN_TIMEOUT": "PT5S",
+        "PROMPTLY_PLAINTEXT_PAYLOADS": "true",  # no codec keys in this test
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

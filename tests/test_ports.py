@@ -190,6 +190,12 @@ def test_an_operators_mistake_is_one_line_and_exit_2(
 
 
 SECRET = {"PROMPTLY_LINK_SECRET": "x" * 48}
+# What a worker or API started without codec keys needs to get past the refusal.
+PLAINTEXT = {"PROMPTLY_PLAINTEXT_PAYLOADS": "true"}
+NO_CODEC_KEYS = (
+    "no codec keys: client data would reach Temporal unencrypted, so the worker and the API "
+    "refuse to start; add keys with `promptly secrets generate --codec"
+)
 
 
 @pytest.mark.parametrize(
@@ -197,15 +203,19 @@ SECRET = {"PROMPTLY_LINK_SECRET": "x" * 48}
     [
         (("worker",), {}, 2, "PROMPTLY_LINK_SECRET is not set"),
         (("api", "--port", "{port}"), {}, 2, "PROMPTLY_LINK_SECRET is not set"),
+        (("worker",), SECRET, 2, NO_CODEC_KEYS),
+        (("api", "--port", "{port}"), SECRET, 2, NO_CODEC_KEYS),
         (
             ("worker",),
-            SECRET | {"PROMPTLY_DATABASE_URL": "postgresql://p@127.0.0.1:{port}/promptly"},
+            SECRET
+            | PLAINTEXT
+            | {"PROMPTLY_DATABASE_URL": "postgresql://p@127.0.0.1:{port}/promptly"},
             1,
             "cannot reach PostgreSQL (PROMPTLY_DATABASE_URL): connection failed",
         ),
         (
             ("api", "--port", "{port}"),
-            SECRET | {"PROMPTLY_TEMPORAL_ADDRESS": "127.0.0.1:{port}"},
+            SECRET | PLAINTEXT | {"PROMPTLY_TEMPORAL_ADDRESS": "127.0.0.1:{port}"},
             1,
             "cannot reach Temporal (PROMPTLY_TEMPORAL_ADDRESS; locally, is `make run` going?)",
         ),
@@ -216,7 +226,15 @@ SECRET = {"PROMPTLY_LINK_SECRET": "x" * 48}
             "cannot reach Temporal (PROMPTLY_TEMPORAL_ADDRESS",
         ),
     ],
-    ids=["worker-no-secret", "api-no-secret", "worker-no-db", "api-no-temporal", "cli-no-temporal"],
+    ids=[
+        "worker-no-secret",
+        "api-no-secret",
+        "worker-no-codec-keys",
+        "api-no-codec-keys",
+        "worker-no-db",
+        "api-no-temporal",
+        "cli-no-temporal",
+    ],
 )
 def test_a_process_that_cannot_start_says_why_in_one_line(
     tmp_path: Path, args: tuple[str, ...], env: dict[str, str], code: int, said: str

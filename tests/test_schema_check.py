@@ -43,6 +43,7 @@ def _promptly(
         "PROMPTLY_DATABASE_URL": url,
         "PROMPTLY_MIGRATE_AT_START": "false",
         "PROMPTLY_LINK_SECRET": settings.master_secret(),
+        "PROMPTLY_PLAINTEXT_PAYLOADS": "true",  # the refusal under test comes after this one
         "PROMPTLY_TEMPORAL_ADDRESS": temporal,
         "PROMPTLY_LOG_FORMAT": "text",
     }

@@ -36,9 +36,11 @@ ENV_EXAMPLE = Path(__file__).parent.parent / ".env.example"
 
 @pytest.fixture
 def no_secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The process environment without the secret the test suite sets for itself."""
-    monkeypatch.delenv("PROMPTLY_LINK_SECRET", raising=False)
-    monkeypatch.delenv("PROMPTLY_SECRETS_DIR", raising=False)
+    """The process environment without the secret the test suite sets for itself; what a test
+    sets there (`dev_secrets` sets PROMPTLY_SECRETS_DIR) is undone after it."""
+    for name in ("PROMPTLY_LINK_SECRET", "PROMPTLY_SECRETS_DIR"):
+        monkeypatch.setenv(name, "")  # recorded, so restored (or unset) after the test
+        monkeypatch.delenv(name)
 
 
 def _claims(action: str = "confirm") -> links.LinkClaims:
@@ -252,7 +254,8 @@ def test_make_run_generates_the_secret_the_other_commands_find(
 ) -> None:
     from promptly.dev.stack import dev_api_key, dev_secrets
 
-    monkeypatch.delenv("PROMPTLY_API_KEYS", raising=False)
+    monkeypatch.setenv("PROMPTLY_API_KEYS", "")  # dev_api_key sets it: restored after the test
+    monkeypatch.delenv("PROMPTLY_API_KEYS")
     line = dev_secrets(tmp_path)
     folder = (tmp_path / "secrets").resolve()
     assert line == f"PROMPTLY_SECRETS_DIR={folder}\n"
@@ -261,6 +264,9 @@ def test_make_run_generates_the_secret_the_other_commands_find(
     env_file.write_text(line)
     found = Settings(_env_file=env_file).master_secret()  # what `promptly demo` reads
     assert found == (folder / "link-secret").read_text().strip()
+    # A codec key too, as compose's secrets step makes: the dev stack encrypts client data.
+    assert stat.S_IMODE((folder / "codec-keys.json").stat().st_mode) == 0o600
+    assert Settings(_env_file=env_file).payload_codec() is not None
     key = dev_api_key(tmp_path)
     assert key and stat.S_IMODE((tmp_path / "api-key").stat().st_mode) == 0o600
 

