@@ -569,7 +569,18 @@ async def test_an_update_nobody_accepts_gives_up_with_504(
                 f"/appointments/{orphan.appointment_id}/confirm", headers=STAFF_KEY
             )
             assert response.status_code == 504, response.text
+            assert response.json()["code"] == "timeout"
             assert "may still be applied" in response.json()["reason"]
+            assert "check the status before repeating" in response.json()["reason"]
             assert asyncio.get_running_loop().time() - started < 10
+            # With an Idempotency-Key the caller is told a repeat with it is safe.
+            keyed = {**STAFF_KEY, "Idempotency-Key": str(uuid.uuid4())}
+            response = await http.post(
+                f"/appointments/{orphan.appointment_id}/confirm", headers=keyed
+            )
+            assert response.status_code == 504, response.text
+            reason = response.json()["reason"]
+            assert "repeating it with the same Idempotency-Key is safe" in reason
+            assert "check the status" not in reason
     finally:
         await handle.terminate("test over")

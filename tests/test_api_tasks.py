@@ -259,7 +259,7 @@ async def test_when_the_fee_stands_the_case_says_so_and_the_client_is_told_why(
     again = await http.post(
         f"{base}/fee_stands", json={"reason": "fine", "actor": client}, headers=BACKOFFICE_KEY
     )
-    assert again.status_code == 409 and "decided by the provider" in again.json()["reason"]
+    assert again.status_code == 403 and "decided by the provider" in again.json()["reason"]
 
 
 async def test_no_show_links_are_final_until_the_provider_waives_the_fee(

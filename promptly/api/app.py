@@ -57,7 +57,9 @@ from promptly.config import Settings
 from promptly.db import schema
 from promptly.services.errors import (
     ErrorBody,
+    ErrorCode,
     ServiceError,
+    code_for_status,
     invalid_input,
     validation_problems,
     with_json_hint,
@@ -167,7 +169,9 @@ class BodyLimit:
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         body = ErrorBody(
-            reason=f"request body over {limit} bytes", request_id=scope_request_id(scope)
+            reason=f"request body over {limit} bytes",
+            code=ErrorCode.TOO_LARGE,
+            request_id=scope_request_id(scope),
         )
         await JSONResponse(body.model_dump(), status_code=413)(scope, receive, send)
 
@@ -199,7 +203,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             log_internal(request, "unreadable body", exc.detail)
             problem = invalid_input([("body", "unreadable: not UTF-8, or JSON nested too deeply")])
             return _error(422, with_id(request, problem.body()))
-        body = ErrorBody(reason=str(exc.detail))
+        body = ErrorBody(reason=str(exc.detail), code=code_for_status(exc.status_code))
         return _error(exc.status_code, with_id(request, body), exc.headers)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -210,7 +214,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             request_id(request),
             exc_info=exc,
         )
-        body = ErrorBody(reason="internal error; it is logged under the request id")
+        body = ErrorBody(
+            reason="internal error; it is logged under the request id", code=ErrorCode.INTERNAL
+        )
         return _error(500, with_id(request, body))
 
     app.add_exception_handler(ServiceError, api_error)

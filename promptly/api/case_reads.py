@@ -14,6 +14,10 @@ not answer within 2 s (`services/case_views.READ_TIMEOUT`), or when the setting
 `status_reads` is `workflow`. Two headers say which answered: `X-Promptly-View-Source`
 (`record` or `workflow`) and, for a record, `X-Promptly-View-As-Of` (the workflow time the
 view was written at).
+
+The case's `ETag` is its view's `version`, which changes with every change of the case; an
+update sent with `If-Match: <that ETag>` is refused (412) if the case changed since
+(promptly/api/case_updates.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request, Response
+from pydantic import BaseModel
 
 from promptly.config import Settings
 from promptly.services.case_kinds import CaseKind
@@ -29,6 +34,24 @@ from promptly.services.errors import header, temporal_errors
 
 SOURCE_HEADER = "X-Promptly-View-Source"
 AS_OF_HEADER = "X-Promptly-View-As-Of"
+ETAG_HEADER = "ETag"
+ETAG_DOC = header(
+    "The case's `version` (it changes with every change of the case), quoted: send it back as "
+    "`If-Match` on an update to refuse the update (412) if the case changed since"
+)
+
+
+def etag_of(view: Any) -> str | None:
+    """The ETag of a case view (a model or its JSON): its `version`, quoted; None for a view
+    stored before views had one."""
+    version = view.get("version") if isinstance(view, dict) else getattr(view, "version", None)
+    return f'"{version}"' if isinstance(version, str) and version else None
+
+
+def set_etag(response: Response, view: BaseModel | dict[str, Any]) -> None:
+    tag = etag_of(view)
+    if tag is not None:
+        response.headers[ETAG_HEADER] = tag
 
 
 def view_headers(*, always: bool) -> dict[str, Any]:
@@ -44,6 +67,7 @@ def view_headers(*, always: bool) -> dict[str, Any]:
             "With `record`: the workflow time the view was written",
             schema={"type": "string", "format": "date-time"},
         ),
+        ETAG_HEADER: ETAG_DOC,
     }
 
 
@@ -62,4 +86,5 @@ async def read_case(request: Request, response: Response, kind: CaseKind, case_i
     response.headers[SOURCE_HEADER] = read.source
     if read.as_of is not None:
         response.headers[AS_OF_HEADER] = read.as_of.isoformat()
+    set_etag(response, read.view)
     return read.view

@@ -5,6 +5,11 @@ Every route does the same: check the body (422 naming the field, a time in the p
 the update's own check finds included), fill the actor from the API key, run the update with
 the request's idempotency key, answer the case's status. A refusal by the case's rules is 409
 (promptly/services/updates.py).
+
+Optimistic concurrency: the answer's `ETag` is the case's `version` (as its GET's), and an
+update with `If-Match: <ETag>` carries it as the command's `expected_version`, which the case
+checks in the update's validator, where it judges the command on its current state: a case
+that changed since refuses it, 412, unchanged. `If-Match: *` (or none) checks nothing.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Body, Header, Path, Request, Response
 from pydantic import BaseModel, Field, StringConstraints, ValidationError, create_model
 from pydantic.json_schema import SkipJsonSchema
 
 from promptly.api.auth import ACT, Caller, require
+from promptly.api.case_reads import ETAG_DOC, ETAG_HEADER, set_etag
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind, Model
@@ -46,18 +52,51 @@ def case_id_path(kind: CaseKind) -> Any:
     )
 
 
+IF_MATCH_HEADER = "If-Match"
+IF_MATCH = Header(
+    default=None,
+    alias=IF_MATCH_HEADER,
+    description="The case's `ETag` (from its GET or an update's answer): the update is "
+    "refused with 412 `precondition_failed`, nothing changed, if the case changed since. "
+    "One strong tag, or `*` (no check).",
+)
+
+
+def expected_version(if_match: str | None) -> str | None:
+    """The version an `If-Match` header names (None: no check); bad headers are 422."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip()
+    problem = None
+    if tag.startswith("W/"):
+        problem = "a weak entity tag never matches an update: send the ETag as it came"
+    elif "," in tag:
+        problem = "one entity tag only (the case's ETag), or *"
+    else:
+        tag = tag.removeprefix('"').removesuffix('"')
+        if not tag or '"' in tag:
+            problem = 'the case\'s ETag, quoted as it came ("..."), or *'
+    if problem is not None:
+        raise invalid_input([(IF_MATCH_HEADER, problem)])
+    return tag
+
+
 def body_model(update: CaseUpdate) -> type[BaseModel]:
     """The HTTP body: the update's argument, `actor` optional (the API key fills it). Who took
     a client's answer on the phone (`taken_by`) is never a body's to say: completing the
-    desk's call task records it (told_answers.py), as the key's actor."""
-    if "actor" not in update.input.model_fields:
+    desk's call task records it (told_answers.py), as the key's actor. Nor is the version the
+    command was decided on (`expected_version`): the `If-Match` header says it."""
+    fixed: dict[str, Any] = {
+        name: (NoBodyValue, Field(default=None, exclude=True))
+        for name in ("taken_by", "expected_version")
+        if name in update.input.model_fields
+    }
+    if "actor" not in update.input.model_fields and not fixed:
         return update.input
     title = "".join(part.capitalize() for part in update.action.split("_"))
-    on_the_phone: dict[str, Any] = (
-        {"taken_by": (NoBodyValue, Field(default=None, exclude=True))}
-        if "taken_by" in update.input.model_fields
-        else {}
-    )
+    if "actor" not in update.input.model_fields:
+        plain: type[BaseModel] = create_model(f"{title}Body", __base__=update.input, **fixed)
+        return plain
     model: type[BaseModel] = create_model(
         f"{title}Body",
         __base__=update.input,
@@ -65,17 +104,22 @@ def body_model(update: CaseUpdate) -> type[BaseModel]:
             Actor | None,
             Field(default=None, description="Who acts; default: the API key's identity"),
         ),
-        **on_the_phone,
+        **fixed,
     )
     return model
 
 
-def update_argument(update: CaseUpdate, body: BaseModel, caller: Caller) -> Model:
-    """The update's input from the body, the actor from the credentials."""
+def update_argument(
+    update: CaseUpdate, body: BaseModel, caller: Caller, expected: str | None = None
+) -> Model:
+    """The update's input from the body, the actor from the credentials, the expected version
+    from `If-Match`."""
     values = body.model_dump()
     if "actor" in update.input.model_fields:
         named = getattr(body, "actor", None)
         values["actor"] = caller.actor_for(named).model_dump()
+    if expected is not None and "expected_version" in update.input.model_fields:
+        values["expected_version"] = expected
     return update.input.model_validate(values)
 
 
@@ -92,8 +136,10 @@ def add_update_routes(router: APIRouter, kind: CaseKind) -> None:
             description=f"Runs the `{update.action}` update of the {kind.noun}'s workflow and "
             f"answers its status. The body's `actor` defaults to the API key's identity. A "
             f"refusal by the {kind.noun}'s rules is 409 with the reason; nothing changes then. "
+            f"With `If-Match` (the {kind.noun}'s `ETag`), a {kind.noun} that changed since "
+            f"refuses the update: 412, nothing changed. "
             f"With an `Idempotency-Key`, a repeat is applied once and answers the first answer.",
-            responses=ACTION_RESPONSES,
+            responses={**ACTION_RESPONSES, 200: {"headers": {ETAG_HEADER: ETAG_DOC}}},
             tags=[kind.plural],
         )
     allowed = ", ".join(kind.updates)
@@ -132,10 +178,11 @@ def _update_endpoint(kind: CaseKind, update: CaseUpdate) -> Callable[..., Awaita
     async def endpoint(**params: Any) -> Any:
         request: Request = params["request"]
         body: BaseModel | None = params["body"]
+        expected = expected_version(params["if_match"])
         try:
             if body is None:  # no body at all (an update whose fields all have defaults)
                 body = body_type.model_validate({})
-            argument = update_argument(update, body, params["caller"])
+            argument = update_argument(update, body, params["caller"], expected)
         except ValidationError as err:
             raise invalid_input(validation_problems(err.errors())) from err
         # Bad input the model does not refuse (a time in the past, as at booking; a call's
@@ -152,7 +199,7 @@ def _update_endpoint(kind: CaseKind, update: CaseUpdate) -> Callable[..., Awaita
             if refused := stranger(named, kind.noun, of_case):
                 raise invalid_input(refused)
         settings: Settings = request.app.state.settings
-        return await run_update(
+        view = await run_update(
             kind.handle(client, params[kind.id_field]),
             kind.noun,
             update.update,
@@ -160,11 +207,14 @@ def _update_endpoint(kind: CaseKind, update: CaseUpdate) -> Callable[..., Awaita
             settings.api_update_timeout,
             update_id_for(request),
         )
+        set_etag(params["response"], view)
+        return view
 
     keyword = inspect.Parameter.KEYWORD_ONLY
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter("request", keyword, annotation=Request),
+            inspect.Parameter("response", keyword, annotation=Response),
             inspect.Parameter(
                 kind.id_field, keyword, annotation=Annotated[str, case_id_path(kind)]
             ),
@@ -173,6 +223,7 @@ def _update_endpoint(kind: CaseKind, update: CaseUpdate) -> Callable[..., Awaita
             inspect.Parameter(
                 "idempotency_key", keyword, annotation=str | None, default=IDEMPOTENCY_KEY
             ),
+            inspect.Parameter("if_match", keyword, annotation=str | None, default=IF_MATCH),
         ]
     )
     endpoint.__name__ = f"{update.action}_{kind.noun}"

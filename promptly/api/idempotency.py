@@ -33,10 +33,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from promptly.api.auth import API_KEY_HEADER, ApiKeys
+from promptly.api.case_reads import ETAG_HEADER, etag_of
 from promptly.api.request_body import read_body, replaying
 from promptly.api.security import scope_request_id
 from promptly.domain import text_patterns
-from promptly.services.errors import ErrorBody, FieldProblem
+from promptly.services.errors import ErrorBody, ErrorCode, FieldProblem
 from promptly.services.idempotency import IDEMPOTENCY_HEADER, check_key, derived_id
 
 log = logging.getLogger("promptly.api")
@@ -240,14 +241,30 @@ class AnswerStore:
             log.warning("idempotency store: claim not released", exc_info=True)
 
 
+def _stored_etag(stored: Stored) -> str | None:
+    """A replayed update's ETag, as the first answer sent it: the answered view's version."""
+    if not 200 <= stored.status < 300 or not _is_json(stored.content_type):
+        return None
+    try:
+        answered = json.loads(stored.body)
+    except ValueError:
+        return None
+    return etag_of(answered)
+
+
 # --- the middleware -----------------------------------------------------------------------
 
 
 def _refusal(
-    scope: Scope, status: int, reason: str, headers: dict[str, str] | None = None
+    scope: Scope,
+    status: int,
+    code: ErrorCode,
+    reason: str,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     body = ErrorBody(
         reason=reason,
+        code=code,
         errors=[FieldProblem(field=IDEMPOTENCY_HEADER, reason=reason)],
         request_id=scope_request_id(scope),
     )
@@ -292,6 +309,8 @@ class IdempotentPosts:
             replay_headers = {REPLAYED_HEADER: "true"}
             if stored.location:
                 replay_headers["Location"] = stored.location
+            if tag := _stored_etag(stored):
+                replay_headers[ETAG_HEADER] = tag
             replayed = Response(
                 stored.body,
                 status_code=stored.status,
@@ -302,13 +321,17 @@ class IdempotentPosts:
             return
         if claim.other_request:
             await _refusal(
-                scope, 422, "this Idempotency-Key was used for a different request; use a new key"
+                scope,
+                422,
+                ErrorCode.KEY_REUSED,
+                "this Idempotency-Key was used for a different request; use a new key",
             )(scope, replay, send)
             return
         if claim.in_progress:
             await _refusal(
                 scope,
                 409,
+                ErrorCode.KEY_IN_PROGRESS,
                 "a request with this Idempotency-Key is still running; retry shortly",
                 {"Retry-After": "1"},
             )(scope, replay, send)

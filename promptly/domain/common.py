@@ -198,6 +198,19 @@ class ActorInput(Model):
     actor: Actor
 
 
+class CaseCommand(Model):
+    """An update of a case that may say which state of the case it was decided on: with
+    `expected_version` (the `version` of the view read, the HTTP API's `If-Match`), the case
+    refuses it when it has changed since, so two people deciding at once lose no change."""
+
+    expected_version: str | None = Field(
+        default=None,
+        description="Refuse unless the case is still at this `version` of its view (from its "
+        "GET or an update's answer); absent: no check.",
+        exclude_if=lambda value: value is None,
+    )
+
+
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 

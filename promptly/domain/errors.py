@@ -11,3 +11,8 @@ TRANSITION_REFUSED = "TransitionRefused"
 INVALID_FIELD = "InvalidField"
 # An inquiry promoted under an id that another customer's complaint already has.
 COMPLAINT_ID_TAKEN = "ComplaintIdTaken"
+# An update decided on an older state of the case (its `expected_version`): the API's 412.
+PRECONDITION_FAILED = "PreconditionFailed"
+# Who acts may not run this update (a fee decided by the client, a delay relayed by a
+# back-office key not acting as the provider): the API's 403, as for any role refusal.
+ACTOR_REFUSED = "ActorRefused"

@@ -15,7 +15,7 @@ from promptly.config import Settings
 from promptly.domain.common import Actor, Model
 from promptly.services.case_kinds import CaseKind
 from promptly.services.cases import CaseExists
-from promptly.services.errors import ServiceError, invalid_input, temporal_errors
+from promptly.services.errors import ErrorCode, ServiceError, invalid_input, temporal_errors
 from promptly.services.updates import QUERY_TIMEOUT
 
 M = TypeVar("M", bound=BaseModel)
@@ -55,6 +55,7 @@ async def create_case(
                 409,
                 f"{kind.noun} {case_id} already exists with different details "
                 f"({', '.join(differing)}); nothing changed",
+                code=ErrorCode.DIFFERENT_DETAILS,
                 fields=[(name, "differs from the existing case") for name in differing],
             ) from err
         return False

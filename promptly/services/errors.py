@@ -1,9 +1,11 @@
-"""Every HTTP error is one JSON shape, `ErrorBody`: a reason, and for bad input each field.
+"""Every HTTP error is one JSON shape, `ErrorBody`: a reason, a stable `code` a program can
+switch on (`ErrorCode`, docs/http-api.md), and for bad input each field.
 
 Temporal's errors map by type (STYLE.md §10): a workflow that does not exist → 404, an
 update its validator refused → 409 with the validator's message (422 naming the field when
-the validator found bad input only the case can judge, `InvalidField`), Temporal unreachable
-or slow → 503/504.
+the validator found bad input only the case can judge, `InvalidField`; 412 when the case
+changed since the version the command was decided on, `PreconditionFailed`; 403 when who acts
+may not, `ActorRefused`), Temporal unreachable or slow → 503/504.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
@@ -22,7 +25,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from promptly.domain.errors import INVALID_FIELD
+from promptly.domain.errors import ACTOR_REFUSED, INVALID_FIELD, PRECONDITION_FAILED
 from promptly.domain.text_patterns import MEANINGS
 
 
@@ -31,23 +34,76 @@ class FieldProblem(BaseModel):
     reason: str
 
 
+class ErrorCode(StrEnum):
+    """What went wrong, for a program: a closed set, stable across releases (the `reason` is
+    for people and may be reworded). A code names one HTTP status; a 409's code says which
+    conflict it is (docs/http-api.md "Errors")."""
+
+    UNAUTHENTICATED = "unauthenticated"  # 401: no API key, or an unknown one
+    FORBIDDEN = "forbidden"  # 403: the key's role, or who it acts as, may not do this
+    NOT_FOUND = "not_found"  # 404
+    METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
+    CONFLICT = "conflict"  # 409: refused by the case's (or the task's) rules, for another reason
+    ALREADY_ENDED = "conflict.already_ended"  # 409: the case has ended (cancelled, closed...)
+    SAME_TIME = "conflict.same_time"  # 409: a reschedule to the time it already has
+    CASE_CLOSED = "conflict.case_closed"  # 409: the case's workflow is over; nothing runs
+    DIFFERENT_DETAILS = "conflict.different_details"  # 409: a start under a taken id, other details
+    KEY_IN_PROGRESS = "conflict.key_in_progress"  # 409: the first request with the key still runs
+    PRECONDITION_FAILED = "precondition_failed"  # 412: the case changed since If-Match's ETag
+    TOO_LARGE = "too_large"  # 413
+    INVALID = "invalid"  # 422: `errors` names each field
+    KEY_REUSED = "idempotency_key_reused"  # 422: the key was used for another request
+    RATE_LIMITED = "rate_limited"  # 429
+    INTERNAL = "internal"  # 500: logged under the request id
+    UPSTREAM = "upstream_error"  # 502: Temporal refused the request
+    UNAVAILABLE = "unavailable"  # 503: Temporal or PostgreSQL unreachable, a failing workflow
+    TIMEOUT = "timeout"  # 504: no answer in time; the action may still be applied
+
+
+_STATUS_CODES = {
+    401: ErrorCode.UNAUTHENTICATED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    412: ErrorCode.PRECONDITION_FAILED,
+    413: ErrorCode.TOO_LARGE,
+    422: ErrorCode.INVALID,
+    429: ErrorCode.RATE_LIMITED,
+    502: ErrorCode.UPSTREAM,
+    503: ErrorCode.UNAVAILABLE,
+    504: ErrorCode.TIMEOUT,
+}
+
+
+def code_for_status(status: int) -> ErrorCode:
+    """The code of an error answer that says no more than its status."""
+    if status in _STATUS_CODES:
+        return _STATUS_CODES[status]
+    return ErrorCode.INTERNAL if status >= 500 else ErrorCode.INVALID
+
+
 class ErrorBody(BaseModel):
-    """Why a request was refused; `errors` names each bad field of the input. `request_id`
+    """Why a request was refused: `reason` for a person, `code` for a program (one of a
+    closed set: docs/http-api.md); `errors` names each bad field of the input. `request_id`
     finds the full reason in the server's log (never in the answer: it can hold internals)."""
 
     reason: str
+    code: ErrorCode
     errors: list[FieldProblem] = []
     request_id: str | None = None
 
 
 class ServiceError(Exception):
-    """An error answer: HTTP status and a reason a person can act on."""
+    """An error answer: HTTP status, a reason a person can act on and the code for a program
+    (by default the status's own)."""
 
     def __init__(
         self,
         status: int,
         reason: str,
         *,
+        code: ErrorCode | None = None,
         fields: Sequence[tuple[str, str]] = (),
         headers: dict[str, str] | None = None,
         internal: str | None = None,
@@ -55,6 +111,7 @@ class ServiceError(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.code = code or code_for_status(status)
         self.fields = list(fields)
         self.headers = headers
         # What happened inside (Temporal's message, a protobuf error): logged with the
@@ -64,6 +121,7 @@ class ServiceError(Exception):
     def body(self) -> ErrorBody:
         return ErrorBody(
             reason=self.reason,
+            code=self.code,
             errors=[FieldProblem(field=field, reason=reason) for field, reason in self.fields],
         )
 
@@ -106,7 +164,14 @@ CASE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     **CASE_RESPONSES,
-    409: _described("Refused by the case's rules (the reason says why); nothing changed"),
+    409: _described(
+        "Refused by the case's rules (the reason says why, the `code` which conflict); "
+        "nothing changed"
+    ),
+    412: _described(
+        "`If-Match` named an older version: the case changed since (`precondition_failed`); "
+        "nothing changed"
+    ),
 }
 
 
@@ -166,6 +231,28 @@ def invalid_input(problems: list[tuple[str, str]]) -> ServiceError:
     return ServiceError(422, f"invalid input: {shown}{more}", fields=problems)
 
 
+# Which refusals by a case's rules (domain/*/rules.py) are which conflict. The rules word
+# them for people; these patterns pin the words a code rests on (tests/test_api_errors.py).
+_REFUSAL_CODES = (
+    # A final status: "cancel refused: the appointment is already Cancelled" ("already on
+    # hold" is no end), "answer refused: the inquiry was already answered".
+    (re.compile(r"refused: the (appointment|complaint) is already [A-Z]"), ErrorCode.ALREADY_ENDED),
+    (
+        re.compile(r"refused: the inquiry (was already answered|became complaint)"),
+        ErrorCode.ALREADY_ENDED,
+    ),
+    (re.compile(r"refused: new_start is the current start"), ErrorCode.SAME_TIME),
+)
+
+
+def refusal_code(reason: str) -> ErrorCode:
+    """The code of a case's refusal (409), by the rule that refused it."""
+    for pattern, code in _REFUSAL_CODES:
+        if pattern.search(reason):
+            return code
+    return ErrorCode.CONFLICT
+
+
 def failure_message(err: WorkflowUpdateFailedError) -> str:
     """The message of the workflow's ApplicationError, without Temporal's wrapping."""
     cause = err.cause
@@ -194,8 +281,9 @@ def workflow_task_failing(err: RPCError) -> bool:
 
 
 @contextmanager
-def temporal_errors(not_found: str) -> Iterator[None]:
-    """Turn Temporal client errors into `ServiceError`s; `not_found` is the 404 reason."""
+def temporal_errors(not_found: str, *, keyed: bool = False) -> Iterator[None]:
+    """Turn Temporal client errors into `ServiceError`s; `not_found` is the 404 reason;
+    `keyed`: the update carries an id from an Idempotency-Key (a repeat with it is safe)."""
     try:
         yield
     except WorkflowUpdateFailedError as err:
@@ -203,15 +291,24 @@ def temporal_errors(not_found: str) -> Iterator[None]:
         if isinstance(cause, ApplicationError) and cause.type == INVALID_FIELD:
             field = str(cause.details[0]) if cause.details else "body"
             raise invalid_input([(field, cause.message)]) from err
-        raise ServiceError(409, failure_message(err)) from err
+        if isinstance(cause, ApplicationError) and cause.type == PRECONDITION_FAILED:
+            raise ServiceError(412, cause.message) from err
+        if isinstance(cause, ApplicationError) and cause.type == ACTOR_REFUSED:
+            raise ServiceError(403, cause.message) from err
+        reason = failure_message(err)
+        raise ServiceError(409, reason, code=refusal_code(reason)) from err
     except WorkflowQueryFailedError as err:
         reason = "the case could not answer its status query"
         raise ServiceError(409, reason, internal=err.message) from err
     except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+        repeat = (
+            "repeating it with the same Idempotency-Key is safe: it is applied once and "
+            "answers its outcome"
+            if keyed
+            else "check the status before repeating it"
+        )
         raise ServiceError(
-            504,
-            "the workflow did not answer in time; the action may still be applied, "
-            "check the status before repeating it",
+            504, f"the workflow did not answer in time; the action may still be applied, {repeat}"
         ) from err
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:

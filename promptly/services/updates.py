@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
-from promptly.services.errors import ServiceError, temporal_errors
+from promptly.services.errors import ErrorCode, ServiceError, temporal_errors
 
 QUERY_TIMEOUT = timedelta(seconds=10)
 
@@ -45,7 +45,7 @@ async def run_update(
 ) -> Any:
     """Execute the update; a refusal is 409 with its reason, a missing case 404."""
     try:
-        with temporal_errors(f"no such {noun} (workflow {handle.id})"):
+        with temporal_errors(f"no such {noun} (workflow {handle.id})", keyed=update_id is not None):
             return await bounded_update(handle, update, argument, timeout, update_id)
     except ServiceError as err:
         if err.status != 404:
@@ -55,4 +55,8 @@ async def run_update(
         except RPCError:
             raise err from None
         state = description.status.name.lower() if description.status else "closed"
-        raise ServiceError(409, f"the {noun}'s case is closed ({state}); nothing changed") from None
+        raise ServiceError(
+            409,
+            f"the {noun}'s case is closed ({state}); nothing changed",
+            code=ErrorCode.CASE_CLOSED,
+        ) from None

@@ -24,6 +24,7 @@ from promptly.workflows.case import (
     attention_note,
     opened,
     refuse,
+    refuse_actor,
     transition,
 )
 from promptly.workflows.case_start import opened_by
@@ -209,10 +210,10 @@ class AppointmentState(JournaledCase):
         `validate_record_call_outcome`'s time check): they do not run on replay, so stored
         histories holding another provider's decision replay as they ran."""
         if self._case is not None:
-            refuse(appointment_fees.party_refusal(update, self._case, actor))
+            refuse_actor(appointment_fees.party_refusal(update, self._case, actor))
 
     def _refuse_unless_allowed(self, update: str, actor: Actor | None = None) -> None:
-        refuse(appointment_fees.actor_refusal(update, actor))
+        refuse_actor(appointment_fees.actor_refusal(update, actor))
         if self._case is None:
             return  # still booking: the handler waits for the case and judges then
         refuse(
@@ -312,6 +313,7 @@ class AppointmentState(JournaledCase):
             location=case.request.location,
             end=case.request.end,
             no_show_at=appointment_rules.no_show_moment(case),
+            version=self._version(),
             timeline=list(self._journal.timeline),
         )
 

@@ -75,6 +75,12 @@ def refuse(refusal: str | None) -> None:
         raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
 
+def refuse_actor(refusal: str | None) -> None:
+    """Raise a refusal of who acts as the error an API caller sees (403), or do nothing."""
+    if refusal is not None:
+        raise ApplicationError(refusal, type=errors.ACTOR_REFUSED, non_retryable=True)
+
+
 def refuse_field(field: str, problem: str | None) -> None:
     """Raise bad input only the case can judge as the API's 422 naming `field`, or do nothing."""
     if problem is not None:
@@ -312,6 +318,24 @@ class JournaledCase:
     @property
     def _workflow_id(self) -> str:
         return workflow.info().workflow_id
+
+    def _version(self) -> str:
+        """The view's `version` (the HTTP ETag): the change count of this run, and the run, so
+        a count that starts again after continue-as-new never repeats an older version."""
+        return f"{self._journal.changes}-{workflow.info().run_id[-12:]}"
+
+    def _refuse_if_changed(self, command: object) -> None:
+        """Refuse a command decided on an older state of the case (its `expected_version`,
+        the HTTP If-Match). In the validator and again in the handler's turn, so two commands
+        admitted together cannot both pass; a command without one is never refused here."""
+        expected = getattr(command, "expected_version", None)
+        if expected is not None and expected != self._version():
+            raise ApplicationError(
+                f"the {self._kind.value} changed since version {expected} (now "
+                f"{self._version()}); nothing changed: read it again and decide on what it is now",
+                type=errors.PRECONDITION_FAILED,
+                non_retryable=True,
+            )
 
     def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
         self._journal.note(kind, actor, detail, **data)

@@ -204,6 +204,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @assign.validator
     def validate_assign(self, command: AssignInput) -> None:
+        self._refuse_if_changed(command)
         self._refuse_unless_allowed("assign", command.actor)
 
     @workflow.update
@@ -222,6 +223,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @add_note.validator
     def validate_add_note(self, command: AddNoteInput) -> None:
+        self._refuse_if_changed(command)
         self._refuse_unless_allowed("add_note", command.actor)
 
     @workflow.update
@@ -264,6 +266,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @hold.validator
     def validate_hold(self, command: HoldInput) -> None:
+        self._refuse_if_changed(command)
         self._refuse_unless_allowed("hold", command.actor)
 
     @workflow.update
@@ -274,6 +277,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @resume.validator
     def validate_resume(self, command: ResumeInput) -> None:
+        self._refuse_if_changed(command)
         self._refuse_unless_allowed("resume", command.actor)
 
     @workflow.update
@@ -299,6 +303,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @propose_resolution.validator
     def validate_propose_resolution(self, command: ProposeResolutionInput) -> None:
+        self._refuse_if_changed(command)
         self._refuse_unless_allowed("propose_resolution", command.actor)
 
     @workflow.update
@@ -352,6 +357,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @customer_verdict.validator
     def validate_customer_verdict(self, command: CustomerVerdictInput) -> None:
+        self._refuse_if_changed(command)
         self._refuse_unless_allowed("customer_verdict", command.actor, command.root_cause)
 
     @workflow.update
@@ -369,6 +375,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @close.validator
     def validate_close(self, command: CloseComplaintInput) -> None:
+        self._refuse_if_changed(command)
         self._refuse_unless_allowed("close", command.actor, command.root_cause)
 
     @workflow.update

@@ -231,4 +231,5 @@ class ComplaintState(SendingCase):
             survey_at=complaint_rules.survey_at(case),
             timeline=list(self._journal.timeline),
             timeline_omitted=self._journal.omitted,
+            version=self._version(),
         )

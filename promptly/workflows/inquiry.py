@@ -192,6 +192,7 @@ class InquiryWorkflow(SendingCase):
 
     @answer.validator
     def validate_answer(self, command: AnswerInquiryInput) -> None:
+        self._refuse_if_changed(command)
         self._refuse_unless_allowed("answer", command.actor)
 
     @workflow.update
@@ -233,6 +234,7 @@ class InquiryWorkflow(SendingCase):
 
     @promote.validator
     def validate_promote(self, command: PromoteInquiryInput) -> None:
+        self._refuse_if_changed(command)
         self._refuse_unless_allowed("promote", command.actor)
 
     @workflow.query
@@ -383,5 +385,6 @@ class InquiryWorkflow(SendingCase):
             client_id=case.request.customer.id,
             answer_deadline=inquiries.answer_deadline(case),
             supervisor_at=inquiries.supervisor_at(case),
+            version=self._version(),
             timeline=list(self._journal.timeline),
         )

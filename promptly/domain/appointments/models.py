@@ -17,6 +17,7 @@ from promptly.domain.common import (
     ActorInput,
     ActorKind,
     BusinessId,
+    CaseCommand,
     Channel,
     Model,
     NonEmpty,
@@ -84,20 +85,20 @@ def appointment_workflow_id(appointment_id: str) -> str:
     return f"appointment-{appointment_id}"
 
 
-class ConfirmInput(ActorInput):
+class ConfirmInput(ActorInput, CaseCommand):
     # How the confirmation arrived when the client answered a message (sms, email reply).
     channel: Channel | None = None
 
 
-class AcknowledgeInput(ActorInput):
+class AcknowledgeInput(ActorInput, CaseCommand):
     pass
 
 
-class CheckInInput(ActorInput):
+class CheckInInput(ActorInput, CaseCommand):
     pass
 
 
-class CompleteInput(ActorInput):
+class CompleteInput(ActorInput, CaseCommand):
     pass
 
 
@@ -109,7 +110,7 @@ class CallOutcome(StrEnum):
     WRONG_NUMBER = "wrong_number"
 
 
-class RecordCallOutcomeInput(Model):
+class RecordCallOutcomeInput(CaseCommand):
     outcome: CallOutcome
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
     actor: Actor = Actor(kind=ActorKind.STAFF, id="front-desk")
@@ -122,14 +123,14 @@ class RecordCallOutcomeInput(Model):
     )
 
 
-class CancelInput(Model):
+class CancelInput(CaseCommand):
     """A client or staff cancellation; by the provider it is a provider cancellation (free)."""
 
     reason: Reason
     actor: Actor
 
 
-class RescheduleInput(Model):
+class RescheduleInput(CaseCommand):
     new_start: AwareDatetime
     actor: Actor
 
@@ -138,25 +139,25 @@ class RescheduleInput(Model):
 MAX_DELAY_MINUTES = 8 * 60
 
 
-class ReportDelayInput(Model):
+class ReportDelayInput(CaseCommand):
     minutes: int = Field(ge=1, le=MAX_DELAY_MINUTES)
     reason: Reason
     actor: Actor | None = None
 
 
-class ExcuseNoShowInput(Model):
+class ExcuseNoShowInput(CaseCommand):
     reason: Reason
     actor: Actor | None = None
 
 
-class WaiveFeeInput(Model):
+class WaiveFeeInput(CaseCommand):
     """Force majeure: the provider (or staff for them) lifts the fee, with a reason."""
 
     reason: Reason
     actor: Actor
 
 
-class FeeStandsInput(Model):
+class FeeStandsInput(CaseCommand):
     """The provider (or staff for them) keeps the fee after an excuse; the reason is sent to
     the client."""
 
@@ -251,6 +252,11 @@ class AppointmentView(AppointmentDeadlines):
     # When the no-show rule applies, moved by the delays reported so far.
     no_show_at: AwareDatetime | None = None
     timeline: list[TimelineEntry]
+    version: str | None = Field(
+        default=None,
+        description="Changes with every change of the case: the HTTP `ETag`; send it back as "
+        "`If-Match` (or `expected_version`) to refuse an update if the case changed since.",
+    )
 
 
 class AppointmentPolicy(Model):

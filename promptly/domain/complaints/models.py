@@ -14,6 +14,7 @@ from promptly.domain import text_patterns
 from promptly.domain.common import (
     Actor,
     BusinessId,
+    CaseCommand,
     ClientAnswer,
     Model,
     NonEmpty,
@@ -150,7 +151,7 @@ class ComplaintCase(Model):
     waiting_messages: list[WaitingMessage] = Field(default_factory=list)
 
 
-class AssignInput(Model):
+class AssignInput(CaseCommand):
     assignee: Assignee
     actor: Actor
 
@@ -160,13 +161,13 @@ class NoteVisibility(StrEnum):
     CUSTOMER = "customer"
 
 
-class AddNoteInput(Model):
+class AddNoteInput(CaseCommand):
     text: LongText
     visibility: NoteVisibility = NoteVisibility.INTERNAL
     actor: Actor
 
 
-class HoldInput(Model):
+class HoldInput(CaseCommand):
     """Waiting on the customer: the SLA clock stops, for at most the policy's `max_hold`.
 
     `for_customer_answer`: the customer owes us an answer, so the status updates pause too;
@@ -178,12 +179,12 @@ class HoldInput(Model):
     for_customer_answer: bool = True
 
 
-class ResumeInput(Model):
+class ResumeInput(CaseCommand):
     actor: Actor
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
-class ProposeResolutionInput(Model):
+class ProposeResolutionInput(CaseCommand):
     resolution: LongText
     actor: Actor
 
@@ -194,7 +195,7 @@ RootCause = Annotated[
 ]
 
 
-class CustomerVerdictInput(ClientAnswer):
+class CustomerVerdictInput(ClientAnswer, CaseCommand):
     """Whether the customer accepts the proposed resolution; `taken_by` when they told the
     desk, which read the proposal out to them (told_answers.py)."""
 
@@ -204,7 +205,7 @@ class CustomerVerdictInput(ClientAnswer):
     root_cause: RootCause | None = None
 
 
-class CloseComplaintInput(Model):
+class CloseComplaintInput(CaseCommand):
     """A supervisor closes the case (staff only), with the reason on the record."""
 
     reason: LongText
@@ -257,6 +258,11 @@ class ComplaintView(Model):
     )
     hold_until: AwareDatetime | None = Field(
         default=None, description="when the ongoing hold ends on its own"
+    )
+    version: str | None = Field(
+        default=None,
+        description="Changes with every change of the case: the HTTP `ETag`; send it back as "
+        "`If-Match` (or `expected_version`) to refuse an update if the case changed since.",
     )
     root_cause: str | None = None
     feedback_score: int | None = Field(

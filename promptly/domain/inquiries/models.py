@@ -11,6 +11,7 @@ from promptly.domain.common import (
     SYSTEM,
     Actor,
     BusinessId,
+    CaseCommand,
     Model,
     NonEmpty,
     Person,
@@ -50,12 +51,12 @@ class InquiryStatus(StrEnum):
     PROMOTED = "Promoted"
 
 
-class AnswerInquiryInput(Model):
+class AnswerInquiryInput(CaseCommand):
     text: LongText
     actor: Actor
 
 
-class PromoteInquiryInput(Model):
+class PromoteInquiryInput(CaseCommand):
     """The inquiry is a complaint: file one with this category and severity."""
 
     category: Category
@@ -123,6 +124,11 @@ class InquiryView(Model):
     complaint_id: str | None = Field(description="the complaint it was promoted to")
     needs_attention: list[str]
     timeline: list[TimelineEntry]
+    version: str | None = Field(
+        default=None,
+        description="Changes with every change of the case: the HTTP `ETag`; send it back as "
+        "`If-Match` (or `expected_version`) to refuse an update if the case changed since.",
+    )
 
 
 class PromotedComplaint(ComplaintRequest):
