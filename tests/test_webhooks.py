@@ -34,7 +34,7 @@ from promptly.activities.webhooks import WebhookActivities
 from promptly.api.app import create_app
 from promptly.cli.main import app
 from promptly.config import ApiRole, Settings
-from promptly.domain.appointments.models import ConfirmInput
+from promptly.domain.appointments.models import ConfirmInput, ReportDelayInput, RescheduleInput
 from promptly.domain.common import (
     Actor,
     ActorKind,
@@ -213,6 +213,7 @@ async def test_each_status_change_is_queued_once_per_url_ids_only(
     assert booked == {
         "id": f"{case_id}/1",
         "type": "appointment.status_changed",
+        "change": "status",
         "case_id": case_id,
         "business_id": case_id.removeprefix("appointment-"),
         "kind": "appointment",
@@ -220,6 +221,11 @@ async def test_each_status_change_is_queued_once_per_url_ids_only(
         "previous": None,
         "at": "2026-11-20T09:00:00Z",
         "actor": {"kind": "client", "id": "C-17"},
+        "start": None,
+        "previous_start": None,
+        "minutes": None,
+        "expected_start": None,
+        "no_show_at": None,
     }
     assert (confirmed["status"], confirmed["previous"]) == ("Confirmed", "Booked")
     assert rows[0]["event_type"] == "appointment.status_changed"
@@ -585,6 +591,53 @@ async def test_a_booked_then_confirmed_appointment_reaches_the_back_office_in_or
     rows = await _settled_deliveries(pool, handle.id)
     assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] * 2
     await handle.terminate("test over")
+
+
+async def test_a_reschedule_and_a_delay_reach_the_back_office_as_what_they_are(
+    dev: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    receiver: WebhookReceiver,
+    dispatching: Settings,
+) -> None:
+    client, settings = dev.client, dispatching
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    old_start, new_start = now + timedelta(days=3), now + timedelta(minutes=40)
+    handle = await book(client, appointment(old_start), settings, now)
+    await handle.execute_update(
+        AppointmentWorkflow.reschedule, RescheduleInput(new_start=new_start, actor=CLIENT)
+    )
+    await handle.execute_update(
+        AppointmentWorkflow.report_delay,
+        ReportDelayInput(minutes=15, reason="Anna Nowak's previous visit overran"),
+    )
+    booked, moved, delayed = (r.event for r in await _until(receiver, handle.id, 3))
+
+    assert booked["start"] == _json_time(old_start)
+    assert {key: moved[key] for key in ("type", "change", "status", "start", "previous_start")} == {
+        "type": "appointment.status_changed",
+        "change": "rescheduled",
+        "status": "Booked",
+        "start": _json_time(new_start),
+        "previous_start": _json_time(old_start),
+    }
+    assert {
+        key: delayed[key]
+        for key in ("type", "change", "status", "start", "minutes", "expected_start", "no_show_at")
+    } == {
+        "type": "appointment.delayed",
+        "change": "provider_delay",
+        "status": "Booked",
+        "start": _json_time(new_start),
+        "minutes": 15,
+        "expected_start": _json_time(new_start + timedelta(minutes=15)),
+        "no_show_at": _json_time(new_start + timedelta(minutes=15 + 15)),
+    }
+    assert delayed["actor"]["kind"] == "provider" and "Anna" not in json.dumps(delayed)
+    await handle.terminate("test over")
+
+
+def _json_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def test_an_answered_inquiry_reaches_the_back_office_and_its_records_are_saved(

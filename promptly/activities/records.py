@@ -19,7 +19,7 @@ from promptly.domain.appointments.models import (
 )
 from promptly.domain.common import CaseSnapshot
 from promptly.domain.surveys.models import SurveyAnswerRecord
-from promptly.domain.webhooks import status_events
+from promptly.domain.webhooks import webhook_events
 
 
 class RecordsActivities:
@@ -170,7 +170,7 @@ class PolicyActivities:
 
 
 async def _queue_webhooks(conn: AsyncConnection, snapshot: CaseSnapshot, urls: list[str]) -> None:
-    events = status_events(snapshot)
+    events = webhook_events(snapshot)
     if not events:
         return
     async with conn.cursor() as cursor:
