@@ -348,3 +348,17 @@ def test_the_documented_verification_snippet_agrees_with_the_signature() -> None
     assert namespace["verify"](SECRET, header, body)
     assert not namespace["verify"]("another-secret-entirely", header, body)
     assert not namespace["verify"](SECRET, header, body + b" ")
+
+
+def test_the_documented_verify_signature_call_works() -> None:
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).parent.parent / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    [call] = re.findall(r"`(verify_signature\([^`]*\))`", docs)
+    body = b'{"id":"appointment-A-1/0"}'
+    header = sign(SECRET, body, datetime.now(UTC))
+    names: dict[str, Any] = {"verify_signature": verify_signature, "datetime": datetime}
+    names |= {"UTC": UTC, "secret": SECRET, "header": header}
+    assert eval(call, names | {"body": body}) is True  # as a receiver would call it
+    assert eval(call, names | {"body": body + b" "}) is False
