@@ -728,7 +728,9 @@ async def test_admins_list_deliveries_by_status_in_the_cli_and_the_api(
 
         again = f"{path}/redeliver"
         empty = await http.post(again, json={}, headers=key(ApiRole.ADMIN))
-        assert empty.status_code == 422 and "ids, or case_id" in empty.json()["reason"]
+        assert (
+            empty.status_code == 422 and "ids, case_id, since or status" in empty.json()["reason"]
+        )
         requeued = await http.post(again, json={"ids": [item["id"]]}, headers=key(ApiRole.ADMIN))
         assert requeued.status_code == 200 and requeued.json() == {"requeued": [item["id"]]}
         assert (await http.post(again, json={"ids": [item["id"]]})).status_code == 401
@@ -745,4 +747,102 @@ async def test_admins_list_deliveries_by_status_in_the_cli_and_the_api(
     nothing = await asyncio.to_thread(
         lambda: CliRunner().invoke(app, ["webhooks", "redeliver"], env=env)
     )
-    assert nothing.exit_code == 2 and "ids, or --case" in nothing.output
+    assert nothing.exit_code == 2 and "ids, --case, --since or --status" in nothing.output
+
+
+async def test_after_an_outage_an_admin_pages_through_the_failures_since_then_and_sends_them_again(
+    dev: WorkflowEnvironment, pool: AsyncConnectionPool, webhook_db: str, receiver: WebhookReceiver
+) -> None:
+    url = receiver.url("crm")
+    earlier, during = _case_id(), _case_id()
+    await _record(pool, [url], earlier, [("Booked", None), ("Confirmed", "Booked")])
+    await _dispatch(_dispatcher(pool, url), DRAIN)  # delivered before the outage
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE webhook_deliveries SET created_at = now() - interval '2 days'"
+            " WHERE case_id = %s",
+            (earlier,),
+        )
+    outage_began = datetime.now(UTC) - timedelta(hours=1)
+    statuses: list[tuple[str, str | None]] = [
+        ("Booked", None),
+        ("Confirmed", "Booked"),
+        ("CheckedIn", "Confirmed"),
+    ]
+    await _record(pool, [url], during, statuses)
+    for seq in (1, 2, 3):
+        receiver.script("crm", f"{during}/{seq}", 410)
+    await _dispatch(_dispatcher(pool, url), DRAIN)
+
+    api = create_app(with_api_keys(Settings(database_url=webhook_db)), client=dev.client, pool=pool)
+    admin = key(ApiRole.ADMIN)
+    async with (
+        api.router.lifespan_context(api),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=api), base_url="http://promptly.test"
+        ) as http,
+    ):
+        path = "/webhooks/deliveries"
+        pages, token = [], None
+        while True:
+            params = {"page_size": 2} | ({"page_token": token} if token else {})
+            answer = await http.get(path, params=params, headers=admin)
+            assert answer.status_code == 200, answer.text
+            pages.append([item["event_id"] for item in answer.json()["items"]])
+            token = answer.json()["next_page_token"]
+            if token is None:
+                break
+        assert [len(page) for page in pages] == [2, 2, 1]
+        assert sorted(sum(pages, [])) == sorted(
+            [f"{earlier}/1", f"{earlier}/2", f"{during}/1", f"{during}/2", f"{during}/3"]
+        )
+        since = {"since": outage_began.isoformat()}
+        first = await http.get(path, params=since | {"page_size": 2}, headers=admin)
+        assert [i["case_id"] for i in first.json()["items"]] == [during, during]
+        other_list = {"page_token": first.json()["next_page_token"]}
+        refused = await http.get(path, params=other_list | {"status": "failed"}, headers=admin)
+        assert refused.status_code == 422 and "page_token" in refused.text
+        forged = await http.get(path, params={"page_token": "AAAA" * 8}, headers=admin)
+        assert forged.status_code == 422
+
+        again = f"{path}/redeliver"
+        failed_since = {"status": "failed", "since": outage_began.isoformat()}
+        requeued = await http.post(again, json=failed_since, headers=admin)
+        assert requeued.status_code == 200, requeued.text
+        failed = [i for page in pages for i in page if i.startswith(during)]
+        assert len(requeued.json()["requeued"]) == len(failed) == 3
+
+        # A receiver that lost its data has a delivered event sent again, by id or since when.
+        delivered = await http.get(
+            path, params={"case_id": earlier, "status": "delivered"}, headers=admin
+        )
+        [_, first_of_earlier] = delivered.json()["items"]  # newest first
+        replay = await http.post(again, json={"ids": [first_of_earlier["id"]]}, headers=admin)
+        assert replay.json() == {"requeued": [first_of_earlier["id"]]}
+        pending = await http.post(again, json={"status": "pending"}, headers=admin)
+        assert pending.status_code == 422
+
+    before = len(receiver.received())
+    await _dispatch(_dispatcher(pool, url), DRAIN)
+    sent_again = [r.event["id"] for r in receiver.received()[before:]]
+    assert sorted(sent_again) == sorted(
+        [f"{earlier}/1", f"{during}/1", f"{during}/2", f"{during}/3"]
+    )
+    assert {r["status"] for r in await _deliveries(pool, during)} == {"delivered"}
+
+    env = {"PROMPTLY_DATABASE_URL": webhook_db, "PROMPTLY_WEBHOOK_URLS": json.dumps([url])}
+    env["PROMPTLY_WEBHOOK_SECRET"] = SECRET
+    cli = CliRunner()
+    when = outage_began.isoformat()
+    listed = await asyncio.to_thread(
+        lambda: cli.invoke(app, ["webhooks", "list", "--since", when], env=env)
+    )
+    assert listed.exit_code == 0, listed.output
+    assert len(listed.stdout.splitlines()) == 3 and earlier not in listed.stdout
+    replayed = await asyncio.to_thread(
+        lambda: cli.invoke(
+            app, ["webhooks", "redeliver", "--status", "delivered", "--since", when], env=env
+        )
+    )
+    assert replayed.exit_code == 0, replayed.output
+    assert replayed.stdout.startswith("requeued 3: ")
