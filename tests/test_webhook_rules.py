@@ -362,3 +362,25 @@ def test_the_documented_verify_signature_call_works() -> None:
     names |= {"UTC": UTC, "secret": SECRET, "header": header}
     assert eval(call, names | {"body": body}) is True  # as a receiver would call it
     assert eval(call, names | {"body": body + b" "}) is False
+
+
+def test_the_api_reference_shows_each_event_and_its_body_as_openapi_webhooks() -> None:
+    from promptly.api.app import create_app
+    from tests.api_support import with_api_keys
+
+    document = create_app(with_api_keys(Settings(link_secret=SECRET * 3))).openapi()
+    assert document["openapi"].startswith("3.1")
+    assert set(document["webhooks"]) == {
+        "appointment.status_changed",
+        "appointment.delayed",
+        "complaint.status_changed",
+        "inquiry.status_changed",
+        "survey.status_changed",
+    }
+    delayed = document["webhooks"]["appointment.delayed"]["post"]
+    body = delayed["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/WebhookEvent"}
+    assert {p["name"] for p in delayed["parameters"]} == {"Promptly-Signature", "Promptly-Event-Id"}
+    event = document["components"]["schemas"]["WebhookEvent"]["properties"]
+    assert {"change", "start", "previous_start", "minutes", "no_show_at"} <= set(event)
+    assert "410" in delayed["responses"]

@@ -5,9 +5,9 @@ delivered ones to a receiver that lost its data)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -17,8 +17,17 @@ from promptly.api.idempotency import IDEMPOTENCY_KEY
 from promptly.api.row_ids import RowIdField
 from promptly.config import ApiRole, Settings
 from promptly.domain import keys
+from promptly.domain.common import CaseKind
 from promptly.domain.text_patterns import WORKFLOW_ID
-from promptly.domain.webhooks import WebhookDelivery, WebhookDeliveryStatus
+from promptly.domain.webhooks import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    WebhookChange,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEvent,
+    event_type,
+)
 from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES
 from promptly.services.webhooks import list_deliveries, redeliver
 
@@ -140,3 +149,68 @@ async def redeliver_webhooks(
         status = None if body.status is None else WebhookDeliveryStatus(body.status)
         requeued = await redeliver(conn, body.ids, body.case_id, body.since, status)
     return Requeued(requeued=requeued)
+
+
+# --- the events, as OpenAPI 3.1 `webhooks` (what Promptly POSTs to the back office) -----------
+
+EVENT_TYPES = (
+    *(event_type(kind) for kind in CaseKind),
+    event_type(CaseKind.APPOINTMENT, WebhookChange.PROVIDER_DELAY),
+)
+
+_EVENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "any 2xx: delivered"},
+    410: {"description": "Gone: the delivery is given up at once (no retries)"},
+    "default": {
+        "description": "anything else (or no answer): tried again after 30s, 1m, 2m … at most "
+        "hourly, for 24 hours or 30 attempts"
+    },
+}
+
+
+def _describe(name: str) -> str:
+    if name.endswith(".delayed"):
+        return (
+            "A visit runs late: `change` provider_delay (`minutes`, `expected_start`, "
+            "`no_show_at`) or client_late (`minutes`, `no_show_at`); the status is unchanged."
+        )
+    return (
+        f"A {name.split('.')[0]} changed status (`change` status), or, for an appointment, "
+        "was moved to another time (`change` rescheduled, `start` and `previous_start`)."
+    )
+
+
+async def _event(
+    body: WebhookEvent,
+    signature: Annotated[
+        str,
+        Header(
+            alias=SIGNATURE_HEADER,
+            description="t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + raw body)>: "
+            "verify it on the bytes received (docs/webhooks.md)",
+        ),
+    ],
+    event: Annotated[
+        str, Header(alias=EVENT_ID_HEADER, description="the body's `id` (not signed)")
+    ],
+) -> None:
+    """Documentation only: the route of the back office's receiver, never served here."""
+
+
+def declare_webhook_events(app: FastAPI) -> None:
+    """Each event type Promptly POSTs, with its body (`WebhookEvent`) and headers, in the
+    OpenAPI document's `webhooks` (shown in /docs)."""
+    for name in EVENT_TYPES:
+        app.webhooks.add_api_route(
+            name,
+            _event,
+            methods=["POST"],
+            name=name,
+            summary=name,
+            description=_describe(name),
+            responses=_EVENT_RESPONSES,
+            status_code=200,
+            response_class=Response,
+            tags=["webhooks"],
+            generate_unique_id_function=lambda route: f"event_{route.name.replace('.', '_')}",
+        )

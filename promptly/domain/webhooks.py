@@ -31,8 +31,10 @@ from promptly.domain.common import (
 
 
 class WebhookChange(StrEnum):
-    """What an event reports. Written by the workflow in the timeline entry's data as
-    `change` (a delay), or read from the entry's kind and keys (a status change)."""
+    """What an event reports: another status, a visit moved, or a visit running late."""
+
+    # Read from a status entry's keys (a reschedule has `previous_start`), or, for a delay,
+    # written by the workflow in the entry's data as `change`.
 
     STATUS = "status"  # the case moved to another status
     RESCHEDULED = "rescheduled"  # the visit moved to another time (booked again there)
