@@ -24,17 +24,18 @@ from promptly.domain.webhooks import webhook_events
 
 class RecordsActivities:
     def __init__(self, pool: AsyncConnectionPool, webhook_urls: Sequence[str] = ()) -> None:
-        """`webhook_urls`: where status changes are announced (settings); none: nowhere."""
+        """`webhook_urls`: where events are announced (settings); none: nowhere."""
         self._pool = pool
         self._webhook_urls = list(webhook_urls)
 
     @activity.defn
     async def record_case(self, snapshot: CaseSnapshot) -> None:
-        """Upsert the case row, append its new timeline entries and, for each status change
-        among them, queue a webhook to every configured URL.
+        """Upsert the case row, append its new timeline entries and, for each event among
+        them (a status change, a delay: domain/webhooks.py), queue a webhook to every
+        configured URL.
 
         Entries are keyed by (case, position) and webhooks by (event, URL), so a retried call
-        stores each once. One transaction: a status change is announced if and only if it is
+        stores each once. One transaction: an event is announced if and only if it is
         on the record, and the stored read view always matches the timeline rows stored with
         it. A snapshot older than the row's view (a slow write overtaken by a newer one) leaves
         the row as it is; its timeline entries are stored all the same.
