@@ -21,9 +21,10 @@ from promptly.domain.common import (
 )
 from promptly.domain.webhooks import (
     WEBHOOK_MAX_ATTEMPTS,
+    WebhookChange,
     sign,
-    status_events,
     verify_signature,
+    webhook_events,
     webhook_retry_at,
     webhook_retry_delay,
 )
@@ -141,11 +142,12 @@ def test_only_status_entries_become_events_numbered_by_their_position() -> None:
         ],
         first_seq=4,
     )
-    [(seq, event)] = status_events(snapshot)
+    [(seq, event)] = webhook_events(snapshot)
     assert seq == 5
     assert event.model_dump(mode="json") == {
         "id": "appointment-A-1/5",
         "type": "appointment.status_changed",
+        "change": "status",
         "case_id": "appointment-A-1",
         "business_id": "A-1",
         "kind": "appointment",
@@ -153,6 +155,11 @@ def test_only_status_entries_become_events_numbered_by_their_position() -> None:
         "previous": "Booked",
         "at": "2026-11-20T09:00:00Z",
         "actor": {"kind": "client", "id": "C-17"},
+        "start": None,
+        "previous_start": None,
+        "minutes": None,
+        "expected_start": None,
+        "no_show_at": None,
     }
 
 
@@ -163,7 +170,7 @@ def test_the_first_status_has_no_previous_and_each_kind_its_type() -> None:
         (CaseKind.SURVEY, "survey.status_changed"),
         (CaseKind.INQUIRY, "inquiry.status_changed"),
     ):
-        [(_, event)] = status_events(
+        [(_, event)] = webhook_events(
             _snapshot(kind, [_entry(TimelineKind.STATUS, "Opened", status="Open")])
         )
         assert event.type == event_type and event.previous is None
@@ -182,13 +189,14 @@ def test_events_carry_no_free_text_from_the_entry() -> None:
             )
         ],
     )
-    [(_, event)] = status_events(snapshot)
+    [(_, event)] = webhook_events(snapshot)
     body = event.model_dump_json()
     for secret in ("Anna", "Nowak", "anna@example.com", "+48600100200", "ill"):
         assert secret not in body
     assert set(json.loads(body)) == {
         "id",
         "type",
+        "change",
         "case_id",
         "business_id",
         "kind",
@@ -196,7 +204,112 @@ def test_events_carry_no_free_text_from_the_entry() -> None:
         "previous",
         "at",
         "actor",
+        "start",
+        "previous_start",
+        "minutes",
+        "expected_start",
+        "no_show_at",
     }
+
+
+def _appointment(entries: list[TimelineEntry], status: str, start: datetime) -> CaseSnapshot:
+    return CaseSnapshot(
+        case_id="appointment-A-1",
+        kind=CaseKind.APPOINTMENT,
+        business_id="A-1",
+        status=status,
+        client_id="C-17",
+        starts_at=start,
+        first_seq=3,
+        entries=entries,
+    )
+
+
+def test_a_reschedule_says_so_with_the_new_and_the_old_start() -> None:
+    old, new = NOW + timedelta(days=2), NOW + timedelta(days=3)
+    snapshot = _appointment(
+        [
+            _entry(
+                TimelineKind.STATUS,
+                f"Rescheduled from {old.isoformat()} to {new.isoformat()}",
+                status="Booked",
+                previous="Confirmed",
+                start=new.isoformat(),
+                previous_start=old.isoformat(),
+            ),
+            _entry(TimelineKind.STATUS, "Client confirmed", status="Confirmed", previous="Booked"),
+        ],
+        status="Confirmed",
+        start=new,
+    )
+    [(_, moved), (_, confirmed)] = webhook_events(snapshot)
+    assert json.loads(moved.model_dump_json()) | {"at": None} == {
+        "id": "appointment-A-1/3",
+        "type": "appointment.status_changed",
+        "change": "rescheduled",
+        "case_id": "appointment-A-1",
+        "business_id": "A-1",
+        "kind": "appointment",
+        "status": "Booked",
+        "previous": "Confirmed",
+        "at": None,
+        "actor": {"kind": "client", "id": "C-17"},
+        "start": "2026-11-23T09:00:00Z",
+        "previous_start": "2026-11-22T09:00:00Z",
+        "minutes": None,
+        "expected_start": None,
+        "no_show_at": None,
+    }
+    assert (confirmed.change, confirmed.start) == (WebhookChange.STATUS, new)
+
+
+def test_a_delay_is_an_event_with_its_minutes_and_the_new_no_show_time() -> None:
+    start = NOW + timedelta(hours=1)
+    snapshot = _appointment(
+        [
+            _entry(
+                TimelineKind.ACTION,
+                "Provider delayed by 20 min: Dr Kowalski's previous patient",
+                change="provider_delay",
+                minutes=20,
+                new_estimate=(start + timedelta(minutes=20)).isoformat(),
+                no_show_at=(start + timedelta(minutes=35)).isoformat(),
+            ),
+            _entry(
+                TimelineKind.ACTION,
+                "Client running 10 min late: stuck in traffic",
+                change="client_late",
+                minutes=10,
+                counted_minutes=10,
+                no_show_at=(start + timedelta(minutes=45)).isoformat(),
+            ),
+            _entry(TimelineKind.ACTION, "Provider acknowledged", minutes=3),  # not an event
+        ],
+        status="Confirmed",
+        start=start,
+    )
+    [(_, provider), (_, client)] = webhook_events(snapshot)
+    assert provider.type == client.type == "appointment.delayed"
+    assert provider.model_dump(
+        include={"change", "status", "previous", "start", "minutes", "expected_start", "no_show_at"}
+    ) == {
+        "change": WebhookChange.PROVIDER_DELAY,
+        "status": "Confirmed",
+        "previous": "Confirmed",
+        "start": start,
+        "minutes": 20,
+        "expected_start": start + timedelta(minutes=20),
+        "no_show_at": start + timedelta(minutes=35),
+    }
+    assert (client.change, client.minutes, client.no_show_at, client.expected_start) == (
+        WebhookChange.CLIENT_LATE,
+        10,
+        start + timedelta(minutes=45),
+        None,
+    )
+    assert (
+        "Kowalski" not in provider.model_dump_json() and "traffic" not in client.model_dump_json()
+    )
 
 
 # --- settings --------------------------------------------------------------------------------
@@ -235,3 +348,39 @@ def test_the_documented_verification_snippet_agrees_with_the_signature() -> None
     assert namespace["verify"](SECRET, header, body)
     assert not namespace["verify"]("another-secret-entirely", header, body)
     assert not namespace["verify"](SECRET, header, body + b" ")
+
+
+def test_the_documented_verify_signature_call_works() -> None:
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).parent.parent / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    [call] = re.findall(r"`(verify_signature\([^`]*\))`", docs)
+    body = b'{"id":"appointment-A-1/0"}'
+    header = sign(SECRET, body, datetime.now(UTC))
+    names: dict[str, Any] = {"verify_signature": verify_signature, "datetime": datetime}
+    names |= {"UTC": UTC, "secret": SECRET, "header": header}
+    assert eval(call, names | {"body": body}) is True  # as a receiver would call it
+    assert eval(call, names | {"body": body + b" "}) is False
+
+
+def test_the_api_reference_shows_each_event_and_its_body_as_openapi_webhooks() -> None:
+    from promptly.api.app import create_app
+    from tests.api_support import with_api_keys
+
+    document = create_app(with_api_keys(Settings(link_secret=SECRET * 3))).openapi()
+    assert document["openapi"].startswith("3.1")
+    assert set(document["webhooks"]) == {
+        "appointment.status_changed",
+        "appointment.delayed",
+        "complaint.status_changed",
+        "inquiry.status_changed",
+        "survey.status_changed",
+    }
+    delayed = document["webhooks"]["appointment.delayed"]["post"]
+    body = delayed["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/WebhookEvent"}
+    assert {p["name"] for p in delayed["parameters"]} == {"Promptly-Signature", "Promptly-Event-Id"}
+    event = document["components"]["schemas"]["WebhookEvent"]["properties"]
+    assert {"change", "start", "previous_start", "minutes", "no_show_at"} <= set(event)
+    assert "410" in delayed["responses"]

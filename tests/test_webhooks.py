@@ -34,7 +34,7 @@ from promptly.activities.webhooks import WebhookActivities
 from promptly.api.app import create_app
 from promptly.cli.main import app
 from promptly.config import ApiRole, Settings
-from promptly.domain.appointments.models import ConfirmInput
+from promptly.domain.appointments.models import ConfirmInput, ReportDelayInput, RescheduleInput
 from promptly.domain.common import (
     Actor,
     ActorKind,
@@ -213,6 +213,7 @@ async def test_each_status_change_is_queued_once_per_url_ids_only(
     assert booked == {
         "id": f"{case_id}/1",
         "type": "appointment.status_changed",
+        "change": "status",
         "case_id": case_id,
         "business_id": case_id.removeprefix("appointment-"),
         "kind": "appointment",
@@ -220,6 +221,11 @@ async def test_each_status_change_is_queued_once_per_url_ids_only(
         "previous": None,
         "at": "2026-11-20T09:00:00Z",
         "actor": {"kind": "client", "id": "C-17"},
+        "start": None,
+        "previous_start": None,
+        "minutes": None,
+        "expected_start": None,
+        "no_show_at": None,
     }
     assert (confirmed["status"], confirmed["previous"]) == ("Confirmed", "Booked")
     assert rows[0]["event_type"] == "appointment.status_changed"
@@ -587,6 +593,53 @@ async def test_a_booked_then_confirmed_appointment_reaches_the_back_office_in_or
     await handle.terminate("test over")
 
 
+async def test_a_reschedule_and_a_delay_reach_the_back_office_as_what_they_are(
+    dev: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    receiver: WebhookReceiver,
+    dispatching: Settings,
+) -> None:
+    client, settings = dev.client, dispatching
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    old_start, new_start = now + timedelta(days=3), now + timedelta(minutes=40)
+    handle = await book(client, appointment(old_start), settings, now)
+    await handle.execute_update(
+        AppointmentWorkflow.reschedule, RescheduleInput(new_start=new_start, actor=CLIENT)
+    )
+    await handle.execute_update(
+        AppointmentWorkflow.report_delay,
+        ReportDelayInput(minutes=15, reason="Anna Nowak's previous visit overran"),
+    )
+    booked, moved, delayed = (r.event for r in await _until(receiver, handle.id, 3))
+
+    assert booked["start"] == _json_time(old_start)
+    assert {key: moved[key] for key in ("type", "change", "status", "start", "previous_start")} == {
+        "type": "appointment.status_changed",
+        "change": "rescheduled",
+        "status": "Booked",
+        "start": _json_time(new_start),
+        "previous_start": _json_time(old_start),
+    }
+    assert {
+        key: delayed[key]
+        for key in ("type", "change", "status", "start", "minutes", "expected_start", "no_show_at")
+    } == {
+        "type": "appointment.delayed",
+        "change": "provider_delay",
+        "status": "Booked",
+        "start": _json_time(new_start),
+        "minutes": 15,
+        "expected_start": _json_time(new_start + timedelta(minutes=15)),
+        "no_show_at": _json_time(new_start + timedelta(minutes=15 + 15)),
+    }
+    assert delayed["actor"]["kind"] == "provider" and "Anna" not in json.dumps(delayed)
+    await handle.terminate("test over")
+
+
+def _json_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 async def test_an_answered_inquiry_reaches_the_back_office_and_its_records_are_saved(
     dev: WorkflowEnvironment,
     pool: AsyncConnectionPool,
@@ -675,7 +728,9 @@ async def test_admins_list_deliveries_by_status_in_the_cli_and_the_api(
 
         again = f"{path}/redeliver"
         empty = await http.post(again, json={}, headers=key(ApiRole.ADMIN))
-        assert empty.status_code == 422 and "ids, or case_id" in empty.json()["reason"]
+        assert (
+            empty.status_code == 422 and "ids, case_id, since or status" in empty.json()["reason"]
+        )
         requeued = await http.post(again, json={"ids": [item["id"]]}, headers=key(ApiRole.ADMIN))
         assert requeued.status_code == 200 and requeued.json() == {"requeued": [item["id"]]}
         assert (await http.post(again, json={"ids": [item["id"]]})).status_code == 401
@@ -692,4 +747,102 @@ async def test_admins_list_deliveries_by_status_in_the_cli_and_the_api(
     nothing = await asyncio.to_thread(
         lambda: CliRunner().invoke(app, ["webhooks", "redeliver"], env=env)
     )
-    assert nothing.exit_code == 2 and "ids, or --case" in nothing.output
+    assert nothing.exit_code == 2 and "ids, --case, --since or --status" in nothing.output
+
+
+async def test_after_an_outage_an_admin_pages_through_the_failures_since_then_and_sends_them_again(
+    dev: WorkflowEnvironment, pool: AsyncConnectionPool, webhook_db: str, receiver: WebhookReceiver
+) -> None:
+    url = receiver.url("crm")
+    earlier, during = _case_id(), _case_id()
+    await _record(pool, [url], earlier, [("Booked", None), ("Confirmed", "Booked")])
+    await _dispatch(_dispatcher(pool, url), DRAIN)  # delivered before the outage
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE webhook_deliveries SET created_at = now() - interval '2 days'"
+            " WHERE case_id = %s",
+            (earlier,),
+        )
+    outage_began = datetime.now(UTC) - timedelta(hours=1)
+    statuses: list[tuple[str, str | None]] = [
+        ("Booked", None),
+        ("Confirmed", "Booked"),
+        ("CheckedIn", "Confirmed"),
+    ]
+    await _record(pool, [url], during, statuses)
+    for seq in (1, 2, 3):
+        receiver.script("crm", f"{during}/{seq}", 410)
+    await _dispatch(_dispatcher(pool, url), DRAIN)
+
+    api = create_app(with_api_keys(Settings(database_url=webhook_db)), client=dev.client, pool=pool)
+    admin = key(ApiRole.ADMIN)
+    async with (
+        api.router.lifespan_context(api),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=api), base_url="http://promptly.test"
+        ) as http,
+    ):
+        path = "/webhooks/deliveries"
+        pages, token = [], None
+        while True:
+            params = {"page_size": 2} | ({"page_token": token} if token else {})
+            answer = await http.get(path, params=params, headers=admin)
+            assert answer.status_code == 200, answer.text
+            pages.append([item["event_id"] for item in answer.json()["items"]])
+            token = answer.json()["next_page_token"]
+            if token is None:
+                break
+        assert [len(page) for page in pages] == [2, 2, 1]
+        assert sorted(sum(pages, [])) == sorted(
+            [f"{earlier}/1", f"{earlier}/2", f"{during}/1", f"{during}/2", f"{during}/3"]
+        )
+        since = {"since": outage_began.isoformat()}
+        first = await http.get(path, params=since | {"page_size": 2}, headers=admin)
+        assert [i["case_id"] for i in first.json()["items"]] == [during, during]
+        other_list = {"page_token": first.json()["next_page_token"]}
+        refused = await http.get(path, params=other_list | {"status": "failed"}, headers=admin)
+        assert refused.status_code == 422 and "page_token" in refused.text
+        forged = await http.get(path, params={"page_token": "AAAA" * 8}, headers=admin)
+        assert forged.status_code == 422
+
+        again = f"{path}/redeliver"
+        failed_since = {"status": "failed", "since": outage_began.isoformat()}
+        requeued = await http.post(again, json=failed_since, headers=admin)
+        assert requeued.status_code == 200, requeued.text
+        failed = [i for page in pages for i in page if i.startswith(during)]
+        assert len(requeued.json()["requeued"]) == len(failed) == 3
+
+        # A receiver that lost its data has a delivered event sent again, by id or since when.
+        delivered = await http.get(
+            path, params={"case_id": earlier, "status": "delivered"}, headers=admin
+        )
+        [_, first_of_earlier] = delivered.json()["items"]  # newest first
+        replay = await http.post(again, json={"ids": [first_of_earlier["id"]]}, headers=admin)
+        assert replay.json() == {"requeued": [first_of_earlier["id"]]}
+        pending = await http.post(again, json={"status": "pending"}, headers=admin)
+        assert pending.status_code == 422
+
+    before = len(receiver.received())
+    await _dispatch(_dispatcher(pool, url), DRAIN)
+    sent_again = [r.event["id"] for r in receiver.received()[before:]]
+    assert sorted(sent_again) == sorted(
+        [f"{earlier}/1", f"{during}/1", f"{during}/2", f"{during}/3"]
+    )
+    assert {r["status"] for r in await _deliveries(pool, during)} == {"delivered"}
+
+    env = {"PROMPTLY_DATABASE_URL": webhook_db, "PROMPTLY_WEBHOOK_URLS": json.dumps([url])}
+    env["PROMPTLY_WEBHOOK_SECRET"] = SECRET
+    cli = CliRunner()
+    when = outage_began.isoformat()
+    listed = await asyncio.to_thread(
+        lambda: cli.invoke(app, ["webhooks", "list", "--since", when], env=env)
+    )
+    assert listed.exit_code == 0, listed.output
+    assert len(listed.stdout.splitlines()) == 3 and earlier not in listed.stdout
+    replayed = await asyncio.to_thread(
+        lambda: cli.invoke(
+            app, ["webhooks", "redeliver", "--status", "delivered", "--since", when], env=env
+        )
+    )
+    assert replayed.exit_code == 0, replayed.output
+    assert replayed.stdout.startswith("requeued 3: ")

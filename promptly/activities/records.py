@@ -19,22 +19,23 @@ from promptly.domain.appointments.models import (
 )
 from promptly.domain.common import CaseSnapshot
 from promptly.domain.surveys.models import SurveyAnswerRecord
-from promptly.domain.webhooks import status_events
+from promptly.domain.webhooks import webhook_events
 
 
 class RecordsActivities:
     def __init__(self, pool: AsyncConnectionPool, webhook_urls: Sequence[str] = ()) -> None:
-        """`webhook_urls`: where status changes are announced (settings); none: nowhere."""
+        """`webhook_urls`: where events are announced (settings); none: nowhere."""
         self._pool = pool
         self._webhook_urls = list(webhook_urls)
 
     @activity.defn
     async def record_case(self, snapshot: CaseSnapshot) -> None:
-        """Upsert the case row, append its new timeline entries and, for each status change
-        among them, queue a webhook to every configured URL.
+        """Upsert the case row, append its new timeline entries and, for each event among
+        them (a status change, a delay: domain/webhooks.py), queue a webhook to every
+        configured URL.
 
         Entries are keyed by (case, position) and webhooks by (event, URL), so a retried call
-        stores each once. One transaction: a status change is announced if and only if it is
+        stores each once. One transaction: an event is announced if and only if it is
         on the record, and the stored read view always matches the timeline rows stored with
         it. A snapshot older than the row's view (a slow write overtaken by a newer one) leaves
         the row as it is; its timeline entries are stored all the same.
@@ -170,7 +171,7 @@ class PolicyActivities:
 
 
 async def _queue_webhooks(conn: AsyncConnection, snapshot: CaseSnapshot, urls: list[str]) -> None:
-    events = status_events(snapshot)
+    events = webhook_events(snapshot)
     if not events:
         return
     async with conn.cursor() as cursor:

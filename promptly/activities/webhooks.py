@@ -1,5 +1,5 @@
-"""Outbound webhooks: POST each queued status change to its back-office URL, signed, and
-record every attempt in `webhook_deliveries` (the outbox `record_case` fills).
+"""Outbound webhooks: POST each queued event (a status change, a delay) to its back-office URL,
+signed, and record every attempt in `webhook_deliveries` (the outbox `record_case` fills).
 
 How it runs. The `promptly-webhooks` schedule starts `WebhookDispatchWorkflow` every minute
 (a run still going skips the next one) and its one activity, `deliver_webhooks`, delivers

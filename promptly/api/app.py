@@ -291,6 +291,7 @@ def create_app(
     app.include_router(api_legal_holds.router)
     app.include_router(health)
     app.include_router(api_webhooks.router)
+    api_webhooks.declare_webhook_events(app)  # the events POSTed, as OpenAPI `webhooks`
     app.include_router(codec_router(settings))  # Temporal UI codec server (api_codec.py)
     # Added first, so it runs inside the body limit: oversized bodies are refused unread.
     app.add_middleware(IdempotentPosts)

@@ -1,20 +1,33 @@
 """The outbound webhook outbox for admins: `GET /webhooks/deliveries` lists it, `POST
-/webhooks/deliveries/redeliver` sends failed deliveries again."""
+/webhooks/deliveries/redeliver` sends deliveries again (failed ones after an outage,
+delivered ones to a receiver that lost its data)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from promptly.api.auth import Caller, require
+from promptly.api.case_lists import decode_token, encode_token
 from promptly.api.idempotency import IDEMPOTENCY_KEY
 from promptly.api.row_ids import RowIdField
-from promptly.config import ApiRole
+from promptly.config import ApiRole, Settings
+from promptly.domain import keys
+from promptly.domain.common import CaseKind
 from promptly.domain.text_patterns import WORKFLOW_ID
-from promptly.domain.webhooks import WebhookDelivery, WebhookDeliveryStatus
+from promptly.domain.webhooks import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    WebhookChange,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEvent,
+    event_type,
+)
 from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES
 from promptly.services.webhooks import list_deliveries, redeliver
 
@@ -26,6 +39,24 @@ router = APIRouter(tags=["webhooks"])
 
 class WebhookDeliveryList(BaseModel):
     items: list[WebhookDelivery]
+    next_page_token: str | None = Field(
+        default=None, description="pass as page_token for the next page; null on the last"
+    )
+
+
+def _page_query(
+    status: WebhookDeliveryStatus | None, case_id: str | None, since: datetime | None
+) -> str:
+    """What a page token is bound to: a token of another listing is refused."""
+    moment = None if since is None else since.astimezone(UTC).isoformat()
+    return f"webhook_deliveries\0{status}\0{case_id}\0{moment}"
+
+
+def _after(raw: bytes | None) -> tuple[datetime, int] | None:
+    if raw is None:
+        return None
+    created_at, _, row_id = raw.decode().partition("|")
+    return datetime.fromisoformat(created_at), int(row_id)
 
 
 @router.get("/webhooks/deliveries", response_model=WebhookDeliveryList, responses=AUTH_RESPONSES)
@@ -37,31 +68,64 @@ async def list_webhook_deliveries(
         str | None,
         Query(pattern=WORKFLOW_ID.regex, description="a workflow id"),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="only deliveries of events queued at or after this time"),
+    ] = None,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 100,
+    page_token: Annotated[str | None, Query(max_length=4096)] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=500, deprecated=True, description="page_size's old name")
+    ] = None,
 ) -> WebhookDeliveryList:
-    """Webhook deliveries from PostgreSQL, newest first: status (pending, delivered, failed),
-    attempts, the last HTTP status and error, when next tried or when delivered."""
+    """Webhook deliveries from PostgreSQL, newest first, a page at a time (as the case lists:
+    `page_size`, then `page_token` from `next_page_token`): status (pending, delivered,
+    failed), attempts, the last HTTP status and error, when next tried or when delivered."""
+    settings: Settings = request.app.state.settings
+    keyring = settings.keyring(keys.PAGE_TOKENS)
+    query = _page_query(status, case_id, since)
+    after = _after(decode_token(keyring, query, page_token))
+    size = page_size if limit is None else limit
     pool: AsyncConnectionPool = request.app.state.pool
     async with pool.connection() as conn:
-        items = await list_deliveries(conn, status, case_id, limit)
-    return WebhookDeliveryList(items=items)
+        items = await list_deliveries(conn, status, case_id, size + 1, since, after)
+    next_token = None
+    if len(items) > size:
+        items, last = items[:size], items[size - 1]
+        raw = f"{last.created_at.isoformat()}|{last.id}".encode()
+        next_token = encode_token(keyring, query, raw)
+    return WebhookDeliveryList(items=items, next_page_token=next_token)
 
 
 class Redelivery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[RowIdField] = Field(default=[], max_length=1000)
-    case_id: Annotated[str | None, Field(pattern=WORKFLOW_ID.regex)] = None
+    ids: list[RowIdField] = Field(
+        default=[],
+        max_length=1000,
+        description="these deliveries (failed or delivered, unless status says which)",
+    )
+    case_id: Annotated[
+        str | None, Field(pattern=WORKFLOW_ID.regex, description="this case's deliveries")
+    ] = None
+    since: AwareDatetime | None = Field(
+        default=None, description="deliveries of events queued at or after this time"
+    )
+    status: Literal["failed", "delivered"] | None = Field(
+        default=None,
+        description="only deliveries in this status; without it: failed ones, or either "
+        "for ids named",
+    )
 
     @model_validator(mode="after")
     def _names_some(self) -> Self:
-        if not self.ids and self.case_id is None:
-            raise ValueError("name the deliveries to send again: ids, or case_id")
+        if not self.ids and self.case_id is None and self.since is None and self.status is None:
+            raise ValueError("name the deliveries to send again: ids, case_id, since or status")
         return self
 
 
 class Requeued(BaseModel):
-    requeued: list[int] = Field(description="the failed deliveries now pending again")
+    requeued: list[int] = Field(description="the deliveries now pending again")
 
 
 @router.post(
@@ -73,9 +137,80 @@ class Requeued(BaseModel):
 async def redeliver_webhooks(
     request: Request, body: Redelivery, caller: Annotated[Caller, require(WEBHOOK_ADMIN)]
 ) -> Requeued:
-    """Send failed deliveries again (by id, or every failed one of a case): tried at once,
-    attempts from zero, a fresh day of retries. Deliveries that are not failed are left as
-    they are. A redelivered event may reach the receiver after later events of its case."""
+    """Send deliveries again: tried at once, attempts from zero, a fresh day of retries.
+
+    Chosen by `ids`, `case_id`, `since` and `status`, all given applying: every failed one
+    since the outage began is `{"status": "failed", "since": "<when>"}`; every event again
+    to a receiver that lost its data, `{"status": "delivered", "since": "<when>"}`. Named by
+    id, a failed or a delivered one is sent again. Pending deliveries are left as they are.
+    A redelivered event may reach the receiver after later events of its case."""
     pool: AsyncConnectionPool = request.app.state.pool
     async with pool.connection() as conn:
-        return Requeued(requeued=await redeliver(conn, body.ids, body.case_id))
+        status = None if body.status is None else WebhookDeliveryStatus(body.status)
+        requeued = await redeliver(conn, body.ids, body.case_id, body.since, status)
+    return Requeued(requeued=requeued)
+
+
+# --- the events, as OpenAPI 3.1 `webhooks` (what Promptly POSTs to the back office) -----------
+
+EVENT_TYPES = (
+    *(event_type(kind) for kind in CaseKind),
+    event_type(CaseKind.APPOINTMENT, WebhookChange.PROVIDER_DELAY),
+)
+
+_EVENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "any 2xx: delivered"},
+    410: {"description": "Gone: the delivery is given up at once (no retries)"},
+    "default": {
+        "description": "anything else (or no answer): tried again after 30s, 1m, 2m … at most "
+        "hourly, for 24 hours or 30 attempts"
+    },
+}
+
+
+def _describe(name: str) -> str:
+    if name.endswith(".delayed"):
+        return (
+            "A visit runs late: `change` provider_delay (`minutes`, `expected_start`, "
+            "`no_show_at`) or client_late (`minutes`, `no_show_at`); the status is unchanged."
+        )
+    return (
+        f"A {name.split('.')[0]} changed status (`change` status), or, for an appointment, "
+        "was moved to another time (`change` rescheduled, `start` and `previous_start`)."
+    )
+
+
+async def _event(
+    body: WebhookEvent,
+    signature: Annotated[
+        str,
+        Header(
+            alias=SIGNATURE_HEADER,
+            description="t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + raw body)>: "
+            "verify it on the bytes received (docs/webhooks.md)",
+        ),
+    ],
+    event: Annotated[
+        str, Header(alias=EVENT_ID_HEADER, description="the body's `id` (not signed)")
+    ],
+) -> None:
+    """Documentation only: the route of the back office's receiver, never served here."""
+
+
+def declare_webhook_events(app: FastAPI) -> None:
+    """Each event type Promptly POSTs, with its body (`WebhookEvent`) and headers, in the
+    OpenAPI document's `webhooks` (shown in /docs)."""
+    for name in EVENT_TYPES:
+        app.webhooks.add_api_route(
+            name,
+            _event,
+            methods=["POST"],
+            name=name,
+            summary=name,
+            description=_describe(name),
+            responses=_EVENT_RESPONSES,
+            status_code=200,
+            response_class=Response,
+            tags=["webhooks"],
+            generate_unique_id_function=lambda route: f"event_{route.name.replace('.', '_')}",
+        )

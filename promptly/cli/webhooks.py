@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -41,6 +43,10 @@ def list_command(
     case_id: Annotated[
         str | None, typer.Option("--case", help="one case's, by workflow id")
     ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="only events queued at or after this time (ISO 8601; UTC if no zone)"),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """Deliveries, newest first: id, recorded, status, attempts, last HTTP code, event, URL,
@@ -50,7 +56,7 @@ def list_command(
 
     async def main() -> list[WebhookDelivery]:
         async with await AsyncConnection[Any].connect(config.database_url) as conn:
-            return await list_deliveries(conn, status, case_id, limit)
+            return await list_deliveries(conn, status, case_id, limit, _aware(since))
 
     deliveries = asyncio.run(main())
     if not config.webhook_urls:
@@ -61,24 +67,43 @@ def list_command(
         typer.echo("no deliveries", err=True)
 
 
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+class Resendable(StrEnum):
+    FAILED = "failed"
+    DELIVERED = "delivered"
+
+
 @webhooks_app.command("redeliver")
 def redeliver_command(
     ids: Annotated[list[int] | None, typer.Argument(help="delivery ids (from `list`)")] = None,
-    case_id: Annotated[
-        str | None, typer.Option("--case", help="every failed delivery of this case")
+    case_id: Annotated[str | None, typer.Option("--case", help="this case's deliveries")] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="deliveries of events queued at or after this time (UTC if no zone)"),
+    ] = None,
+    status: Annotated[
+        Resendable | None,
+        typer.Option(help="only failed or delivered ones (default: failed; either for ids named)"),
     ] = None,
 ) -> None:
-    """Send failed deliveries again (after a receiver's outage): tried at once, with a fresh
-    day of retries."""
+    """Send deliveries again: tried at once, with a fresh day of retries. After a receiver's
+    outage: `--status failed --since <when it began>`; to a receiver that lost its data:
+    `--status delivered --since <when>`. Pending ones are left as they are."""
 
-    if not ids and case_id is None:
-        typer.secho("name the deliveries: ids, or --case", fg="red", err=True)
+    if not ids and case_id is None and since is None and status is None:
+        typer.secho("name the deliveries: ids, --case, --since or --status", fg="red", err=True)
         raise typer.Exit(2)
     config = common.settings()
+    chosen = None if status is None else WebhookDeliveryStatus(status.value)
 
     async def main() -> list[int]:
         async with await AsyncConnection[Any].connect(config.database_url) as conn:
-            return await redeliver(conn, ids or (), case_id)
+            return await redeliver(conn, ids or (), case_id, _aware(since), chosen)
 
     requeued = asyncio.run(main())
     typer.echo(f"requeued {len(requeued)}: {' '.join(map(str, requeued)) or '-'}")

@@ -1,5 +1,9 @@
 """Outbound webhooks, the pure part: which timeline entries become events, and the signature.
 
+Events: every status change (`<kind>.status_changed`; a reschedule is one, with `change`
+`rescheduled` and the new and old start) and every reported delay of a visit
+(`appointment.delayed`, with the minutes and the new no-show time).
+
 A delivery carries `Promptly-Signature: t=<unix seconds>,v1=<hex>`, where the hex is
 HMAC-SHA256 keyed with the shared secret over `f"{t}."` followed by the raw request body.
 Receivers check it as `verify_signature` does (docs/webhooks.md has a copy to paste): on the
@@ -16,33 +20,82 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, Field
 
-from promptly.domain.common import Actor, CaseKind, CaseSnapshot, Model, TimelineKind
+from promptly.domain.common import (
+    Actor,
+    CaseKind,
+    CaseSnapshot,
+    Model,
+    TimelineEntry,
+    TimelineKind,
+)
 
 
-def event_type(kind: CaseKind) -> str:
-    """One event type per case kind, named after it: a new kind has its type with no list
-    to keep in step (a kind left out of one made every save of its cases fail)."""
-    return f"{kind.value}.status_changed"
+class WebhookChange(StrEnum):
+    """What an event reports: another status, a visit moved, or a visit running late."""
+
+    # Read from a status entry's keys (a reschedule has `previous_start`), or, for a delay,
+    # written by the workflow in the entry's data as `change`.
+
+    STATUS = "status"  # the case moved to another status
+    RESCHEDULED = "rescheduled"  # the visit moved to another time (booked again there)
+    PROVIDER_DELAY = "provider_delay"  # the provider runs late
+    CLIENT_LATE = "client_late"  # the client said they run late
+
+
+_DELAYS = frozenset({WebhookChange.PROVIDER_DELAY, WebhookChange.CLIENT_LATE})
+
+
+def event_type(kind: CaseKind, change: WebhookChange = WebhookChange.STATUS) -> str:
+    """`<kind>.status_changed` for a status change (a reschedule is one), named after the
+    kind: a new kind has its type with no list to keep in step (a kind left out of one made
+    every save of its cases fail); `<kind>.delayed` for a delay."""
+    return f"{kind.value}.delayed" if change in _DELAYS else f"{kind.value}.status_changed"
 
 
 class WebhookEvent(Model):
-    """The JSON body of one webhook: a case changed status.
+    """The JSON body of one webhook: a case changed status, or its visit moved or runs late.
 
-    Ids only: never the client's name or contact details, and no timeline detail, which is
-    free text (a cancellation reason or a proposed resolution can quote a person).
+    Ids and facts only: never the client's name or contact details, and no timeline detail,
+    which is free text (a cancellation reason or a proposed resolution can quote a person).
+    Every event has every key; those that do not apply to its `change` are null.
     """
 
-    id: str = Field(description="<case_id>/<seq>, one per status change: receivers dedupe by it")
-    type: str = Field(description="<kind>.status_changed, e.g. appointment.status_changed")
+    id: str = Field(description="<case_id>/<seq>, one per event: receivers dedupe by it")
+    type: str = Field(
+        description="<kind>.status_changed (e.g. appointment.status_changed), or "
+        "appointment.delayed"
+    )
+    change: WebhookChange = Field(
+        default=WebhookChange.STATUS,
+        description="status: another status; rescheduled: the visit moved (status Booked, "
+        "start and previous_start); provider_delay or client_late: a delay (minutes, "
+        "no_show_at; the status is unchanged)",
+    )
     case_id: str = Field(description="the workflow id, e.g. appointment-A-1001")
     business_id: str = Field(
         description="appointment, complaint or inquiry id (a survey: its appointment's id)"
     )
     kind: CaseKind
-    status: str
-    previous: str | None = Field(description="the status before; null when the case began")
+    status: str = Field(description="the status after the event")
+    previous: str | None = Field(
+        description="the status before; null when the case began (same as status for a delay)"
+    )
     at: AwareDatetime
     actor: Actor
+    start: AwareDatetime | None = Field(
+        default=None,
+        description="appointments: the visit's start after the event (not moved by delays)",
+    )
+    previous_start: AwareDatetime | None = Field(
+        default=None, description="rescheduled: the start the visit moved from"
+    )
+    minutes: int | None = Field(default=None, description="a delay: the minutes reported")
+    expected_start: AwareDatetime | None = Field(
+        default=None, description="provider_delay: when the visit is now expected to begin"
+    )
+    no_show_at: AwareDatetime | None = Field(
+        default=None, description="a delay: when the no-show rule now applies"
+    )
 
 
 class WebhookDeliveryStatus(StrEnum):
@@ -138,31 +191,72 @@ def event_id(case_id: str, seq: int) -> str:
     return f"{case_id}/{seq}"
 
 
-def status_events(snapshot: CaseSnapshot) -> list[tuple[int, WebhookEvent]]:
-    """The status changes among the snapshot's new timeline entries, with their positions.
+def _moment(value: object) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
 
-    Only `status` and `previous` are taken from an entry's data: the other keys (reasons,
-    notes) are free text.
+
+def _change(entry: TimelineEntry) -> WebhookChange | None:
+    """What the entry reports, or None when it is not an event."""
+    if entry.kind is TimelineKind.STATUS and "status" in entry.data:
+        if "previous_start" in entry.data:
+            return WebhookChange.RESCHEDULED
+        return WebhookChange.STATUS
+    change = entry.data.get("change")
+    if entry.kind is TimelineKind.ACTION and change in _DELAYS:
+        return WebhookChange(change)
+    return None
+
+
+def webhook_events(snapshot: CaseSnapshot) -> list[tuple[int, WebhookEvent]]:
+    """The events among the snapshot's new timeline entries (status changes and delays),
+    with their positions.
+
+    Only named facts are taken from an entry's data (statuses, times, minutes): the other
+    keys (reasons, notes) are free text. The status and the start at each entry are read
+    back from the snapshot's current ones, undoing the later entries' changes.
     """
+    status = snapshot.status
+    start = snapshot.starts_at if snapshot.kind is CaseKind.APPOINTMENT else None
+    after: list[tuple[str, datetime | None]] = []  # the status and start after each entry
+    for entry in reversed(snapshot.entries):
+        after.append((status, start))
+        if entry.kind is TimelineKind.STATUS and "status" in entry.data:
+            status = str(entry.data.get("previous") or status)
+            start = _moment(entry.data.get("previous_start")) or start
+    after.reverse()
     events = []
-    for offset, entry in enumerate(snapshot.entries):
-        if entry.kind is not TimelineKind.STATUS or "status" not in entry.data:
+    for offset, (entry, (status_after, start_after)) in enumerate(
+        zip(snapshot.entries, after, strict=True)
+    ):
+        change = _change(entry)
+        if change is None:
             continue
         seq = snapshot.first_seq + offset
-        previous = entry.data.get("previous")
+        data = entry.data
+        status = status_after
+        previous: str | None = status_after  # a delay: the status stays as it was
+        if change not in _DELAYS:
+            status = str(data["status"])
+            previous = None if data.get("previous") is None else str(data["previous"])
         events.append(
             (
                 seq,
                 WebhookEvent(
                     id=event_id(snapshot.case_id, seq),
-                    type=event_type(snapshot.kind),
+                    type=event_type(snapshot.kind, change),
+                    change=change,
                     case_id=snapshot.case_id,
                     business_id=snapshot.business_id,
                     kind=snapshot.kind,
-                    status=str(entry.data["status"]),
-                    previous=None if previous is None else str(previous),
+                    status=status,
+                    previous=previous,
                     at=entry.at,
                     actor=entry.actor,
+                    start=_moment(data.get("start")) or start_after,
+                    previous_start=_moment(data.get("previous_start")),
+                    minutes=int(data["minutes"]) if change in _DELAYS else None,
+                    expected_start=_moment(data.get("new_estimate")),
+                    no_show_at=_moment(data.get("no_show_at")),
                 ),
             )
         )

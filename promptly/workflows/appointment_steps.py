@@ -283,8 +283,10 @@ class AppointmentSteps(AppointmentFees):
             TimelineKind.ACTION,
             actor,
             f"Provider delayed by {command.minutes} min: {command.reason}",
+            change="provider_delay",  # a webhook event (promptly/domain/webhooks.py)
             minutes=command.minutes,
             new_estimate=self._delayed_start(minutes).isoformat(),
+            no_show_at=appointment_rules.no_show_moment(self.case).isoformat(),
         )
         return minutes
 
@@ -312,6 +314,7 @@ class AppointmentSteps(AppointmentFees):
             TimelineKind.ACTION,
             actor,
             f"Client running {command.minutes} min late: {command.reason}",
+            change="client_late",  # a webhook event (promptly/domain/webhooks.py)
             minutes=command.minutes,
             counted_minutes=minutes,
             no_show_at=appointment_rules.no_show_moment(self.case).isoformat(),
