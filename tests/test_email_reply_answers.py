@@ -15,7 +15,8 @@ from babel.dates import format_datetime
 from psycopg.rows import dict_row
 from temporalio.service import RPCError, RPCStatusCode
 
-from promptly.domain.reply_answers import EMAIL_TEMPLATE
+from promptly.domain.messages import NoticeRequest, SendMessageRequest
+from promptly.domain.reply_answers import EMAIL_TEMPLATE, message_id_of
 from promptly.services.reply_answers import EMAIL_ANSWER_PREFIX
 from tests.api_support import BACKOFFICE_KEY
 from tests.helpers import appointment, sendgrid_checks, tasks, until
@@ -110,9 +111,21 @@ async def test_a_yes_by_email_is_answered_once_by_email_with_the_visit_it_confir
     assert answered["recipient_role"] == "client" and answered["locale"] == "pl"
     assert answered["status"] == "queued_in_outbox"  # on the ledger, for compliance to read
     assert answered["subject"] == f"Re: {confirmation['subject']}"
+    # In the client's thread: the answer names the email it answers (the SendGrid channel
+    # sends it as In-Reply-To and References, tests/test_sendgrid_channel.py).
+    assert (await _answer_request(stack, post)).in_reply_to == _message_id(post)
     when = _when(await _start_of(stack, case_id), "pl")
     assert f"dziękujemy, wizyta została potwierdzona: {when}" in answered["body"]
     assert answered["body"].startswith("Dzień dobry Anna Nowak,")
+
+
+async def _answer_request(stack: Stack, post: dict[str, str]) -> SendMessageRequest:
+    """The message the answer's notice handed to the send path."""
+    handle = stack.client.get_workflow_handle(f"{EMAIL_ANSWER_PREFIX}{_message_id(post)}")
+    started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+    [request] = await stack.client.data_converter.decode(started.input.payloads, [NoticeRequest])
+    assert isinstance(request, NoticeRequest) and request.message is not None
+    return request.message
 
 
 async def _start_of(stack: Stack, case_id: str) -> str:
@@ -173,3 +186,18 @@ async def test_no_answer_goes_to_an_address_we_do_not_know_or_cannot_trust(
     await asyncio.sleep(0.5)
     received = await _received_by(stack, address)
     assert [m["template"] for m in received] == (["confirmation"] if address == email else [])
+
+
+@pytest.mark.parametrize(
+    ("reply_id", "threaded"),
+    [
+        ("<CAF3x9q+1@mail.example>", "<CAF3x9q+1@mail.example>"),
+        ("email-3f2a9c", None),  # an email without a Message-ID: filed under a content hash
+        ("<two words@mail.example>", None),  # nothing we would repeat in a header
+        ("<a@b>\r\nBcc: x@y", None),
+    ],
+)
+def test_an_answer_names_the_email_it_answers_only_by_a_real_message_id(
+    reply_id: str, threaded: str | None
+) -> None:
+    assert message_id_of(reply_id) == threaded

@@ -485,6 +485,21 @@ async def test_every_email_carries_a_message_id_derived_from_its_key(
     assert message_id_header("another key", SENDER) != header
 
 
+async def test_an_answer_to_a_clients_email_goes_into_their_thread(
+    pool: AsyncConnectionPool, fake: SendGridFake
+) -> None:
+    acts = activities(pool, fake)
+    answer = confirmation().model_copy(update={"in_reply_to": "<CAF3x9q@mail.example>"})
+    await send(acts, answer)
+    await send(acts, confirmation())
+
+    threaded, fresh = fake.requests
+    assert threaded.body["headers"]["In-Reply-To"] == "<CAF3x9q@mail.example>"
+    assert threaded.body["headers"]["References"] == "<CAF3x9q@mail.example>"
+    assert "In-Reply-To" not in fresh.body["headers"]
+    assert "References" not in fresh.body["headers"]
+
+
 async def test_an_abandoned_message_says_why_in_the_ledger(
     pool: AsyncConnectionPool, fake: SendGridFake
 ) -> None:

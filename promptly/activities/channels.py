@@ -33,6 +33,8 @@ class OutgoingMessage:
     # By phone, the title of the desk's call task, in the staff's language
     # (read_outs.call_task_title); the other channels have none.
     task_title: str = ""
+    # The Message-ID of the email this one answers (email only; SendMessageRequest's).
+    in_reply_to: str | None = None
 
 
 class PermanentDeliveryError(Exception):

@@ -177,6 +177,7 @@ class MessagingActivities:
                     else rendered.body
                 ),
                 attachments=(invitation,) if invitation is not None else (),
+                in_reply_to=request.in_reply_to,
                 task_title=(
                     read_outs.call_task_title(
                         request.template,

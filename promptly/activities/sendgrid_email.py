@@ -71,6 +71,11 @@ class SendGridChannel:
         # and the stable Message-ID lets mail clients drop a repeat.
         body["custom_args"] = {"idempotency_key": message.idempotency_key}
         body["headers"] = {"Message-ID": message_id_header(message.idempotency_key, self._sender)}
+        if message.in_reply_to is not None:  # an answer: in the client's thread
+            body["headers"] |= {
+                "In-Reply-To": message.in_reply_to,
+                "References": message.in_reply_to,
+            }
         try:
             response = await asyncio.to_thread(
                 self._client.client.mail.send.post, request_body=body, timeout=self._timeout

@@ -10,6 +10,10 @@ from pydantic import Field
 from promptly.domain.common import Channel, Locale, Model, RecipientRole
 from promptly.domain.tasks import CreateTaskRequest
 
+# An RFC 5322 Message-ID as Promptly repeats one in a header: `<…>`, no spaces or brackets in
+# it (nothing that could end the header line), at most 500 characters.
+MESSAGE_ID = r"<[^<>\s]{1,500}>"
+
 
 class Recipient(Model):
     """Whom a message goes to. Staff roles are resolved to addresses by the worker."""
@@ -30,6 +34,9 @@ class SendMessageRequest(Model):
     to: Recipient
     context: dict[str, Any] = Field(default_factory=dict)
     link_actions: list[str] = Field(default_factory=list)
+    # The Message-ID of the client's email this one answers (email only): mail programs file
+    # the answer in the client's thread (In-Reply-To and References).
+    in_reply_to: str | None = Field(default=None, pattern=f"^{MESSAGE_ID}$")
 
 
 class MessageStatus(StrEnum):

@@ -11,6 +11,7 @@ import re
 from enum import StrEnum
 
 from promptly.domain.common import Locale
+from promptly.domain.messages import MESSAGE_ID
 from promptly.domain.sms import to_gsm7
 
 
@@ -70,6 +71,16 @@ EMAIL_TEMPLATE = "reply_answer"
 # "Re: Re: AW: …" as mail programs prefix an answer's subject, in the languages we write.
 _ANSWER_PREFIXES = re.compile(r"^\s*((re|odp|aw|fwd?)\s*:\s*)+", re.IGNORECASE)
 SUBJECT_MAX = 150
+
+
+_MESSAGE_ID = re.compile(MESSAGE_ID)
+
+
+def message_id_of(reply_id: str) -> str | None:
+    """The Message-ID an answer names as the email it answers (In-Reply-To), from the id the
+    reply is filed under: its Message-ID header, or None for an email that had none (filed
+    under a hash of its content) or one we would not repeat in a header."""
+    return reply_id if _MESSAGE_ID.fullmatch(reply_id) else None
 
 
 def reply_subject(subject: str) -> str:

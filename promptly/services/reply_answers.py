@@ -24,6 +24,7 @@ from promptly.domain.reply_answers import (
     ReplyAnswer,
     answer_for,
     answer_text,
+    message_id_of,
     reply_subject,
 )
 from promptly.services.inbound_store import InboundReply, ReplyOutcome
@@ -120,6 +121,7 @@ async def email_answer(
             timezone=known["timezone"] or settings.office_timezone,
         ),
         context=context,
+        in_reply_to=message_id_of(reply.provider_id),
     )
     await start_notice(
         client,
