@@ -13,19 +13,17 @@ from datetime import datetime
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from promptly.workflows.appointment_fees import DECISION_REQUEST
 from promptly.workflows.appointment_in_line import AppointmentInLine
 from promptly.workflows.appointment_state import ACK_MISSING_ALERT, MESSAGE_RETRY
-from promptly.workflows.case import CaseJournal, refuse, refuse_field
+from promptly.workflows.case import refuse, refuse_field
+from promptly.workflows.case_journal import CaseJournal
 from promptly.workflows.messages import Sends
 from promptly.workflows.patches import (
     BESIDE_THE_PLAN,
-    PROVIDER_TOLD_OF_EXCUSE,
     on_baseline,
     since,
 )
 from promptly.workflows.promises import PromiseBook
-from promptly.workflows.staff_tasks import open_case_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import errors, promises
@@ -54,12 +52,9 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         ActorKind,
         PromiseKind,
-        RecipientRole,
         TimelineKind,
     )
     from promptly.domain.future_times import not_bookable
-    from promptly.domain.readable_time import readable
-    from promptly.domain.tasks import TaskKind
 
 
 @workflow.defn
@@ -343,35 +338,7 @@ class AppointmentWorkflow(AppointmentInLine):
     @workflow.update
     async def excuse_no_show(self, command: ExcuseNoShowInput) -> AppointmentView:
         async with self._turn(lambda: self.validate_excuse_no_show(command)):
-            request = self.case.request
-            actor = command.actor or Actor(kind=ActorKind.CLIENT, id=request.client.id)
-            self._update(excuse=command.reason)
-            decide_by = appointment_rules.closes_at(self.case)
-            task = await open_case_task(
-                f"excuse/{self.case.reschedules}",
-                "provider decision: no-show excuse",
-                kind=TaskKind.PROVIDER_DECISION,
-                assignee=RecipientRole.PROVIDER,
-                title=f"Decide on {request.client.name}'s no-show excuse",
-                details=f"{request.service} on "
-                f"{readable(request.start, self._office_timezone)}. Excuse: "
-                f"{command.reason}. Waive the fee (force majeure) with waive_fee, or let "
-                "the no-show fee stand; a waiver's reason is sent to the client.",
-                due_at=decide_by,
-                data={"provider_id": request.provider.id},
-            )
-            self._note(
-                TimelineKind.ACTION,
-                actor,
-                f"No-show excuse received (the provider decides): {command.reason}",
-                task_id=task.task_id,
-            )
-            # The decision is the provider's: they are told it waits, and until when.
-            if self._beside and workflow.patched(PROVIDER_TOLD_OF_EXCUSE):
-                self._start_provider_news(
-                    DECISION_REQUEST,
-                    {"excuse": command.reason, "decide_by": decide_by.isoformat()},
-                )
+            await self._receive_excuse(command)
             return self._view()
 
     @excuse_no_show.validator

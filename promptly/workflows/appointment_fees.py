@@ -15,21 +15,26 @@ from promptly.workflows.patches import (
     DECISION_MAKES_ITS_REQUEST_MOOT,
     EXCUSE_DECISION_CLOSES_TASK,
     FEE_STANDS_ON_RECORD,
+    PROVIDER_TOLD_OF_EXCUSE,
     WAIVER_CLOSES_FEE_READ_OUTS,
 )
-from promptly.workflows.staff_tasks import task_key
+from promptly.workflows.staff_tasks import open_case_task, task_key
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
+    from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
         FINAL_APPOINTMENT_STATUSES,
         BillingOutcome,
         BillingRecord,
+        ExcuseNoShowInput,
         FeeStandsInput,
         WaiveFeeInput,
     )
-    from promptly.domain.common import Actor, PromiseKind, TimelineKind
+    from promptly.domain.common import Actor, ActorKind, PromiseKind, RecipientRole, TimelineKind
     from promptly.domain.moot_messages import NEWS_OF_A_FEE
+    from promptly.domain.readable_time import readable
+    from promptly.domain.tasks import TaskKind
     from promptly.domain.workflow_timeouts import RECORD_TIMEOUT
 
 
@@ -123,6 +128,39 @@ class AppointmentFees(AppointmentSends):
                 f"the fee was waived: {command.reason}",
                 command.actor,
                 read_outs=NEWS_OF_A_FEE,
+            )
+
+    async def _receive_excuse(self, command: ExcuseNoShowInput) -> None:
+        """A no-show excuse: the decision on the fee is the provider's, in a task due when the
+        case closes; the provider is told it waits."""
+        request = self.case.request
+        actor = command.actor or Actor(kind=ActorKind.CLIENT, id=request.client.id)
+        self._update(excuse=command.reason)
+        decide_by = appointment_rules.closes_at(self.case)
+        task = await open_case_task(
+            f"excuse/{self.case.reschedules}",
+            "provider decision: no-show excuse",
+            kind=TaskKind.PROVIDER_DECISION,
+            assignee=RecipientRole.PROVIDER,
+            title=f"Decide on {request.client.name}'s no-show excuse",
+            details=f"{request.service} on "
+            f"{readable(request.start, self._office_timezone)}. Excuse: "
+            f"{command.reason}. Waive the fee (force majeure) with waive_fee, or let "
+            "the no-show fee stand; a waiver's reason is sent to the client.",
+            due_at=decide_by,
+            data={"provider_id": request.provider.id},
+        )
+        self._note(
+            TimelineKind.ACTION,
+            actor,
+            f"No-show excuse received (the provider decides): {command.reason}",
+            task_id=task.task_id,
+        )
+        # The decision is the provider's: they are told it waits, and until when.
+        if self._beside and workflow.patched(PROVIDER_TOLD_OF_EXCUSE):
+            self._start_provider_news(
+                DECISION_REQUEST,
+                {"excuse": command.reason, "decide_by": decide_by.isoformat()},
             )
 
     async def _excuse_decided(self, outcome: str, reason: str, actor: Actor) -> None:

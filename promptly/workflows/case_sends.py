@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from promptly.workflows.case import CaseJournal, JournaledCase
+from promptly.workflows.case import JournaledCase
+from promptly.workflows.case_journal import CaseJournal
 from promptly.workflows.messages import Delivery, Sends
 from promptly.workflows.patches import CASE_SENDS_BESIDE, since
 from promptly.workflows.promises import PromiseBook

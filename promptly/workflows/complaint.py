@@ -23,13 +23,11 @@ from promptly.workflows.case import (
 from promptly.workflows.case_start import opened_by
 from promptly.workflows.complaint_messages import (
     MESSAGE_RETRY,
-    SUPERSEDED_BY_A_HOLD,
     SUPERSEDED_BY_A_REOPEN,
-    SUPERSEDED_WHILE_UPDATES_PAUSE,
 )
 from promptly.workflows.complaint_steps import ComplaintSteps, count_sla
 from promptly.workflows.complaint_support import feedback_given, hours, resumed_detail
-from promptly.workflows.patches import HOLD_TELLS_CUSTOMER, PROCEDURE_RULES, since
+from promptly.workflows.patches import PROCEDURE_RULES, since
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.complaints import ComplaintRulesActivities
@@ -229,39 +227,7 @@ class ComplaintWorkflow(ComplaintSteps):
     @workflow.update
     async def hold(self, command: HoldInput) -> ComplaintView:
         async with self._turn(lambda: self.validate_hold(command)):
-            self._set_case(
-                complaint_rules.hold_complaint(
-                    self.case,
-                    workflow.now(),
-                    command.reason,
-                    for_customer_answer=command.for_customer_answer,
-                )
-            )
-            self._note(
-                TimelineKind.STATUS,
-                command.actor,
-                f"On hold, waiting on the customer: {command.reason}; SLA clock paused"
-                + (
-                    f" until {self._iso(self.case.hold_until)} at the latest"
-                    if self.case.hold_until
-                    else ""
-                ),
-                status=ComplaintStatus.ON_HOLD.value,
-                previous=ComplaintStatus.OPEN.value,
-                reason=command.reason,
-            )
-            self._publish()
-            await self._cancel_superseded(
-                SUPERSEDED_WHILE_UPDATES_PAUSE
-                if command.for_customer_answer
-                else SUPERSEDED_BY_A_HOLD
-            )
-            if workflow.patched(HOLD_TELLS_CUSTOMER):
-                await self._tell_customer(
-                    "complaint_on_hold",
-                    reason=command.reason,
-                    for_customer_answer=command.for_customer_answer,
-                )
+            await self._put_on_hold(command)
             return self._view()
 
     @hold.validator

@@ -1,5 +1,6 @@
 """What the complaint workflow does on its own (DESIGN.md §1, complaints 2–6): acknowledge
-the customer, tell the department, escalate by tier, end a hold that ran out, close.
+the customer, tell the department, escalate by tier, put on hold and end a hold that ran out,
+close.
 """
 
 from __future__ import annotations
@@ -9,11 +10,16 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-from promptly.workflows.complaint_messages import ComplaintMessaging
+from promptly.workflows.complaint_messages import (
+    SUPERSEDED_BY_A_HOLD,
+    SUPERSEDED_WHILE_UPDATES_PAUSE,
+    ComplaintMessaging,
+)
 from promptly.workflows.complaint_support import (
     elapsed_text,
     hold_ended_detail,
 )
+from promptly.workflows.patches import HOLD_TELLS_CUSTOMER
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics
@@ -29,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.complaints import sla as complaint_sla
     from promptly.domain.complaints.models import (
         ComplaintStatus,
+        HoldInput,
     )
     from promptly.domain.messages import Recipient
 
@@ -42,6 +49,41 @@ def count_sla(state: str) -> None:
 
 class ComplaintSteps(ComplaintMessaging):
     """The planner's steps and the close, each deciding on the current case."""
+
+    async def _put_on_hold(self, command: HoldInput) -> None:
+        """On hold, waiting on the customer: the SLA clock pauses, the messages a hold makes
+        moot are cancelled and the customer is told what we wait for."""
+        self._set_case(
+            complaint_rules.hold_complaint(
+                self.case,
+                workflow.now(),
+                command.reason,
+                for_customer_answer=command.for_customer_answer,
+            )
+        )
+        self._note(
+            TimelineKind.STATUS,
+            command.actor,
+            f"On hold, waiting on the customer: {command.reason}; SLA clock paused"
+            + (
+                f" until {self._iso(self.case.hold_until)} at the latest"
+                if self.case.hold_until
+                else ""
+            ),
+            status=ComplaintStatus.ON_HOLD.value,
+            previous=ComplaintStatus.OPEN.value,
+            reason=command.reason,
+        )
+        self._publish()
+        await self._cancel_superseded(
+            SUPERSEDED_WHILE_UPDATES_PAUSE if command.for_customer_answer else SUPERSEDED_BY_A_HOLD
+        )
+        if workflow.patched(HOLD_TELLS_CUSTOMER):
+            await self._tell_customer(
+                "complaint_on_hold",
+                reason=command.reason,
+                for_customer_answer=command.for_customer_answer,
+            )
 
     async def _acknowledge(self) -> None:
         sent = await self._tell_customer("complaint_ack", settled=self._acknowledged)
