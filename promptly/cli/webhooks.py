@@ -1,4 +1,5 @@
-"""`promptly webhooks …`: what the outbound webhooks delivered, retry and gave up."""
+"""`promptly webhooks …`: what the outbound webhooks delivered, retry and gave up, and the
+secret each receiver verifies its events with."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from promptly.domain.webhooks import WebhookDelivery, WebhookDeliveryStatus, url
 from promptly.services.webhooks import list_deliveries, redeliver
 
 webhooks_app = typer.Typer(
-    help="Outbound webhooks (PROMPTLY_WEBHOOK_URLS): the deliveries recorded in PostgreSQL.",
+    help="Outbound webhooks (PROMPTLY_WEBHOOK_URLS): the deliveries recorded in PostgreSQL, "
+    "and each receiver's signing secret.",
     no_args_is_help=True,
 )
 
