@@ -135,11 +135,17 @@ def create_worker(
         ),
     )
     webhook_urls = [str(url) for url in settings.webhook_urls]
+    if settings.webhook_secret is not None and len(webhook_urls) > 1:
+        logging.getLogger("promptly").warning(
+            "PROMPTLY_WEBHOOK_SECRET signs the events to every webhook URL, so any receiver "
+            "can forge events to the others: unset it and give each receiver its own secret "
+            "(`promptly webhooks secret URL`, docs/webhooks.md)"
+        )
     records = RecordsActivities(pool, webhook_urls)
     webhooks = WebhookActivities(
         pool,
         webhook_urls,
-        settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+        settings.webhook_signing() if webhook_urls else None,
         settings.webhook_timeout,
     )
     tasks = TaskActivities(pool)

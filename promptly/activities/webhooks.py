@@ -46,6 +46,7 @@ from promptly.domain.webhooks import (
     WebhookDispatchRequest,
     WebhookDispatchResult,
     WebhookEvent,
+    WebhookSigning,
     sign,
 )
 
@@ -80,15 +81,18 @@ class WebhookActivities:
         self,
         pool: AsyncConnectionPool,
         urls: Sequence[str],
-        secret: str | None,
+        signing: WebhookSigning | str | None,
         timeout: timedelta,
     ) -> None:
-        """`urls` and `secret` from the settings; without URLs the dispatcher does nothing."""
-        if urls and not secret:
+        """`urls` and `signing` from the settings (`Settings.webhook_signing()`: each URL's own
+        secret; a str is one secret for every URL); without URLs the dispatcher does nothing."""
+        if isinstance(signing, str):
+            signing = WebhookSigning(shared=signing) if signing else None
+        if urls and signing is None:
             raise ValueError("webhook URLs are configured without a webhook secret")
         self._pool = pool
         self._urls = list(urls)
-        self._secret = secret or ""
+        self._signing = signing
         self._timeout = timeout
 
     @activity.defn
@@ -165,10 +169,13 @@ class WebhookActivities:
         # order, whatever order jsonb keeps the keys in.
         body = WebhookEvent.model_validate(due.payload).model_dump_json().encode()
         now = datetime.now(UTC)
+        if self._signing is None:  # refused in __init__: rows are claimed only with URLs
+            raise RuntimeError("no webhook signing secret")
+        secret, previous = self._signing.secrets(due.url, now)
         headers = {
             "Content-Type": "application/json",
             EVENT_ID_HEADER: due.event_id,
-            SIGNATURE_HEADER: sign(self._secret, body, now),
+            SIGNATURE_HEADER: sign(secret, body, now, previous),
         }
         try:
             # One bound on the whole exchange; httpx's timeout applies to each read or write.

@@ -1,4 +1,5 @@
-"""`promptly webhooks …`: what the outbound webhooks delivered, retry and gave up."""
+"""`promptly webhooks …`: what the outbound webhooks delivered, retry and gave up, and the
+secret each receiver verifies its events with."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from typing import Annotated, Any
 
 import typer
 from psycopg import AsyncConnection
+from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
 
 from promptly.cli import common
-from promptly.domain.webhooks import WebhookDelivery, WebhookDeliveryStatus
+from promptly.config import MissingSecret
+from promptly.domain.webhooks import WebhookDelivery, WebhookDeliveryStatus, url_secret
 from promptly.services.webhooks import list_deliveries, redeliver
 
 webhooks_app = typer.Typer(
-    help="Outbound webhooks (PROMPTLY_WEBHOOK_URLS): the deliveries recorded in PostgreSQL.",
+    help="Outbound webhooks (PROMPTLY_WEBHOOK_URLS): the deliveries recorded in PostgreSQL, "
+    "and each receiver's signing secret.",
     no_args_is_help=True,
 )
 
@@ -107,3 +111,38 @@ def redeliver_command(
 
     requeued = asyncio.run(main())
     typer.echo(f"requeued {len(requeued)}: {' '.join(map(str, requeued)) or '-'}")
+
+
+@webhooks_app.command("secret")
+def secret_command(
+    url: Annotated[str, typer.Argument(help="the receiver's URL, as in PROMPTLY_WEBHOOK_URLS")],
+) -> None:
+    """Print the secret the receiver at URL verifies its events with (Promptly-Signature):
+    its own, derived from the master secret, so no receiver can sign events for another.
+    Give it to that receiver only, e.g. as its WEBHOOK_SECRET."""
+
+    config = common.settings()
+    try:
+        spelled = str(TypeAdapter(AnyHttpUrl).validate_python(url))
+    except ValidationError:
+        typer.secho(f"not an http(s) URL: {url}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if spelled not in {str(configured) for configured in config.webhook_urls}:
+        typer.secho(
+            f"{spelled} is not in PROMPTLY_WEBHOOK_URLS (yet): this is its secret once it is",
+            fg="yellow",
+            err=True,
+        )
+    try:
+        master = config.master_secret()
+    except MissingSecret as missing:
+        typer.secho(str(missing), fg="red", err=True)
+        raise typer.Exit(2) from None
+    if config.webhook_secret is not None:
+        typer.secho(
+            "PROMPTLY_WEBHOOK_SECRET is set: every URL's events are signed with it until it is "
+            "unset; then with this URL's own secret (below)",
+            fg="yellow",
+            err=True,
+        )
+    typer.echo(url_secret(master, spelled))

@@ -36,6 +36,7 @@ from promptly.config.signing import (
     _private_file,
     check_secret,
 )
+from promptly.domain.webhooks import WebhookSigning
 
 __all__ = [
     "CODEC_KEYS_FILE",
@@ -68,6 +69,18 @@ class Settings(
     model_config = SettingsConfigDict(
         env_prefix="PROMPTLY_", extra="ignore", hide_input_in_errors=True
     )
+
+    def webhook_signing(self) -> WebhookSigning:
+        """The secrets signing webhook deliveries: webhook_secret for every URL when set, else
+        each URL's own, derived from the master secret (MissingSecret without one)."""
+        if self.webhook_secret is not None:
+            return WebhookSigning(shared=self.webhook_secret.get_secret_value())
+        previous = self.link_secret_previous
+        return WebhookSigning(
+            master=self.master_secret(),
+            previous=previous.get_secret_value() if previous is not None else None,
+            previous_until=self.link_secret_previous_until,
+        )
 
     @model_validator(mode="after")
     def _real_providers_get_real_settings(self) -> Self:

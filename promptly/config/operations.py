@@ -165,8 +165,10 @@ class WebhookSettings(BaseModel):
     )
     webhook_secret: SecretStr | None = Field(
         default=None,
-        description="HMAC-SHA256 key of the Promptly-Signature header; required with "
-        "webhook_urls (at least 16 characters; receivers verify with the same key).",
+        description="One HMAC-SHA256 key of the Promptly-Signature header for every URL (at "
+        "least 16 characters). Unset (recommended): each URL has its own secret, derived from "
+        "link_secret; `promptly webhooks secret URL` prints it for that receiver. With several "
+        "URLs a shared secret lets any receiver forge events to the others.",
     )
     webhook_timeout: PositiveDuration = Field(
         default=timedelta(seconds=10),
@@ -176,15 +178,16 @@ class WebhookSettings(BaseModel):
 
     @model_validator(mode="after")
     def _webhooks_are_signed(self) -> Self:
-        # An unsigned webhook lets anyone who finds the receiver's URL forge status changes.
+        # An unsigned webhook lets anyone who finds the receiver's URL forge status changes:
+        # without webhook_secret, each URL's own secret (from the master secret) signs.
         if not self.webhook_urls:
             return self
-        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
-        if len(secret) < MIN_WEBHOOK_SECRET:
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else None
+        if secret is not None and len(secret) < MIN_WEBHOOK_SECRET:
             raise ValueError(
-                "webhook_urls are set, so webhook_secret is required (at least "
-                f"{MIN_WEBHOOK_SECRET} characters): set PROMPTLY_WEBHOOK_SECRET to a long random "
-                "string and give it to the receivers, or unset PROMPTLY_WEBHOOK_URLS"
+                f"webhook_secret must have at least {MIN_WEBHOOK_SECRET} characters; or unset "
+                "PROMPTLY_WEBHOOK_SECRET: each URL then has its own secret (`promptly webhooks "
+                "secret URL`)"
             )
         # Case events name clients: in clear over the network only to this machine.
         for url in self.webhook_urls:

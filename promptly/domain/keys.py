@@ -21,6 +21,8 @@ PAGE_TOKENS = "page-tokens"
 CODEC_SESSIONS = "codec-sessions"
 CALENDAR_FEEDS = "calendar-feeds"
 PURPOSES = (LINKS, PAGE_TOKENS, CODEC_SESSIONS, CALENDAR_FEEDS)
+# A family of purposes: `webhook:<url>`, one signing secret per webhook receiver URL.
+WEBHOOKS = "webhook:"
 
 MIN_SECRET_BYTES = 32
 _SALT = b"promptly/v1"

@@ -5,7 +5,11 @@ Events: every status change (`<kind>.status_changed`; a reschedule is one, with 
 (`appointment.delayed`, with the minutes and the new no-show time).
 
 A delivery carries `Promptly-Signature: t=<unix seconds>,v1=<hex>`, where the hex is
-HMAC-SHA256 keyed with the shared secret over `f"{t}."` followed by the raw request body.
+HMAC-SHA256 keyed with the receiver's secret over `f"{t}."` followed by the raw request body.
+Each URL has its own secret (`url_secret`: HKDF of the master secret for `webhook:<url>`), so
+one receiver cannot forge events to another; `PROMPTLY_WEBHOOK_SECRET`, when set, is one
+secret for every URL instead (deployments from before per-URL secrets). During a rotation of
+the master secret a second `v1` carries the signature under the previous one's key.
 Receivers check it as `verify_signature` does (docs/webhooks.md has a copy to paste): on the
 bytes received, not on re-serialized JSON; in constant time; and refusing an old `t`, so a
 captured request cannot be replayed later.
@@ -15,11 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import AwareDatetime, Field
 
+from promptly.domain import keys
 from promptly.domain.common import (
     Actor,
     CaseKind,
@@ -268,10 +274,51 @@ def _digest(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def sign(secret: str, body: bytes, now: datetime) -> str:
-    """The `Promptly-Signature` header value for `body` sent at `now`."""
+def sign(secret: str, body: bytes, now: datetime, previous: str | None = None) -> str:
+    """The `Promptly-Signature` header value for `body` sent at `now`; with `previous` (a
+    rotation), a second `v1` under it, after the first."""
     timestamp = int(now.timestamp())
-    return f"t={timestamp},v1={_digest(secret, timestamp, body)}"
+    header = f"t={timestamp},v1={_digest(secret, timestamp, body)}"
+    if previous is not None and previous != secret:
+        header += f",v1={_digest(previous, timestamp, body)}"
+    return header
+
+
+def url_secret(master_secret: str, url: str) -> str:
+    """The signing secret of the receiver at `url` (64 hex digits): HKDF of the master secret
+    for `webhook:<url>`. A receiver holding it can derive no other receiver's, nor the master
+    secret. `url` as the settings spell it (`str(AnyHttpUrl(...))`)."""
+    return keys.derive_key(master_secret, keys.WEBHOOKS + url).hex()
+
+
+@dataclass(frozen=True)
+class WebhookSigning:
+    """Which secrets sign the deliveries to each URL.
+
+    `shared` (PROMPTLY_WEBHOOK_SECRET) signs every URL's, as before per-URL secrets; without
+    it each URL's own secret does, derived from `master` (PROMPTLY_LINK_SECRET). Until
+    `previous_until`, a rotation's `previous` master secret signs as well (a second `v1`), so
+    receivers have the grace period to take their new secret.
+    """
+
+    shared: str | None = None
+    master: str | None = None
+    previous: str | None = None
+    previous_until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.shared and not self.master:
+            raise ValueError("webhooks need a shared webhook secret or the master secret")
+
+    def secrets(self, url: str, now: datetime) -> tuple[str, str | None]:
+        """The secret signing deliveries to `url` at `now`, and the previous one still
+        signing during a rotation (else None)."""
+        if self.shared or not self.master:  # one of them is set (__post_init__)
+            return self.shared or "", None
+        previous = None
+        if self.previous and self.previous_until is not None and now < self.previous_until:
+            previous = url_secret(self.previous, url)
+        return url_secret(self.master, url), previous
 
 
 def verify_signature(
