@@ -120,7 +120,6 @@ async def client_calendar(request: Request, token: str) -> Response:
             429, "too many requests: try again later", headers={"Retry-After": str(wait)}
         )
     settings: Settings = request.app.state.settings
-    pool: AsyncConnectionPool = request.app.state.pool
     keyring = settings.keyring(keys.LINKS)
     try:
         claims = links.verify(keyring, token, datetime.now(UTC))
@@ -132,6 +131,7 @@ async def client_calendar(request: Request, token: str) -> Response:
         raise ServiceError(400, "this link is not valid") from err
     if claims.action != CALENDAR_LINK_ACTION:
         raise ServiceError(400, "this link is not a calendar link")
+    pool: AsyncConnectionPool = request.app.state.pool
     async with pool.connection() as conn:
         found = await case_event(conn, claims.case_id)
     if found is None:

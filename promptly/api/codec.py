@@ -20,7 +20,8 @@ CORS grant, so it cannot read the answer. Without codec keys configured there ar
 routes (404).
 
 `codec_router(settings)` is included by the API app (`promptly/api/app.py`), which
-provides `app.state.api_keys`.
+provides `app.state.api_keys` and `app.state.limits` (an address that presented too many
+unknown keys is refused with 429, here as on every route: `auth.identify`).
 """
 
 from __future__ import annotations
