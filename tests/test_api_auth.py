@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 import httpx
+import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
@@ -80,6 +81,13 @@ SAMPLE = {
     "client_id": "C-auth-matrix",
     "hold_id": "987654321",
 }
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The matrix presents an unknown key on every route from one address: more than the
+    lockout allows (tests/test_rate_limits.py tests it)."""
+    return settings.model_copy(update={"api_key_failures": 10_000})
 
 
 def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:

@@ -29,6 +29,7 @@ from temporalio.worker import Replayer
 
 from promptly.api.auth import ApiKeys, hash_key
 from promptly.api.codec import codec_router
+from promptly.api.limits import RateLimits
 from promptly.codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec
 from promptly.config import ApiKey, ApiRole, Settings
 from promptly.services.appointments import book
@@ -144,6 +145,7 @@ def codec_app() -> FastAPI:
     app.state.api_keys = ApiKeys(
         {role.value: ApiKey(key_sha256=hash_key(key), role=role) for role, key in KEYS.items()}
     )
+    app.state.limits = RateLimits(settings)
     app.include_router(codec_router(settings))
     return app
 

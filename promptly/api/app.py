@@ -44,6 +44,7 @@ from promptly.api.complaints import complaints
 from promptly.api.docs import add_docs_routes
 from promptly.api.idempotency import IdempotentPosts
 from promptly.api.json_body import ApiJSONResponse
+from promptly.api.limits import RateLimits
 from promptly.api.openapi_headers import declare_middleware_headers
 from promptly.api.request_body import BodyTooLarge, read_body, replaying
 from promptly.api.security import (
@@ -279,6 +280,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.api_keys = ApiKeys(settings.api_keys)
+    app.state.limits = RateLimits(settings)  # client links, failed API keys (api/limits.py)
     _install_error_handlers(app)
     app.include_router(appointments)
     app.include_router(complaints)

@@ -19,6 +19,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
+from promptly.api.limits import RateLimits, client_address
 from promptly.api.query_params import refuse_unknown_query
 from promptly.config import ApiKey, ApiRole
 from promptly.domain.common import Actor, ActorKind
@@ -111,6 +112,27 @@ class ApiKeys:
         )
 
 
+def identify(request: Request, presented: str) -> Caller | None:
+    """The caller a presented key stands for, None for an unknown key (counted against the
+    client's address). Once an address has presented `api_key_failures` unknown keys, every
+    key from it is refused with 429 and `Retry-After`, a good one too, until its lockout
+    ends (api/limits.py)."""
+    limits: RateLimits = request.app.state.limits
+    address = client_address(request)
+    locked = limits.api_keys.locked(address)
+    if locked is None:
+        keys: ApiKeys = request.app.state.api_keys
+        found = keys.identify(presented)
+        if found is None:
+            limits.api_keys.failed(address)  # the last one allowed locks the address
+        return found
+    raise ServiceError(
+        429,
+        f"too many unknown API keys from this address: try again in {locked} s",
+        headers={"Retry-After": str(locked)},
+    )
+
+
 def require(roles: frozenset[ApiRole]) -> Any:
     """A dependency admitting callers whose key has one of `roles` (admin always), then
     refusing query parameters the route does not take (promptly/api/query_params.py)."""
@@ -126,8 +148,7 @@ def require(roles: frozenset[ApiRole]) -> Any:
                 f"an API key is required in the {API_KEY_HEADER} header",
                 headers={"WWW-Authenticate": API_KEY_HEADER},
             )
-        keys: ApiKeys = request.app.state.api_keys
-        found = keys.identify(key)
+        found = identify(request, key)
         if found is None:
             raise ServiceError(
                 401, "this API key is not known", headers={"WWW-Authenticate": API_KEY_HEADER}

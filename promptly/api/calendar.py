@@ -22,7 +22,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
 
-from promptly.api.links import LINK_CASES, visit_of
+from promptly.api.links import LINK_CASES, over_limit, visit_of
 from promptly.config import Settings
 from promptly.domain import invitations, keys, links
 from promptly.domain.calendar_event import CALENDAR_LINK_ACTION
@@ -115,8 +115,11 @@ def _unchanged(request: Request, etag: str, last_modified: datetime | None) -> b
     include_in_schema=False,
 )
 async def client_calendar(request: Request, token: str) -> Response:
+    if (wait := over_limit(request, token, act=False)) is not None:  # counted as a page
+        raise ServiceError(
+            429, "too many requests: try again later", headers={"Retry-After": str(wait)}
+        )
     settings: Settings = request.app.state.settings
-    pool: AsyncConnectionPool = request.app.state.pool
     keyring = settings.keyring(keys.LINKS)
     try:
         claims = links.verify(keyring, token, datetime.now(UTC))
@@ -128,6 +131,7 @@ async def client_calendar(request: Request, token: str) -> Response:
         raise ServiceError(400, "this link is not valid") from err
     if claims.action != CALENDAR_LINK_ACTION:
         raise ServiceError(400, "this link is not a calendar link")
+    pool: AsyncConnectionPool = request.app.state.pool
     async with pool.connection() as conn:
         found = await case_event(conn, claims.case_id)
     if found is None:

@@ -20,7 +20,8 @@ CORS grant, so it cannot read the answer. Without codec keys configured there ar
 routes (404).
 
 `codec_router(settings)` is included by the API app (`promptly/api/app.py`), which
-provides `app.state.api_keys`.
+provides `app.state.api_keys` and `app.state.limits` (an address that presented too many
+unknown keys is refused with 429, here as on every route: `auth.identify`).
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from promptly.api import pages as api_pages
-from promptly.api.auth import API_KEY_HEADER, ApiKeys, Caller
+from promptly.api.auth import API_KEY_HEADER, ApiKeys, Caller, identify
 from promptly.api.security import log_internal, request_id
 from promptly.codec import CodecKeyError
 from promptly.config import ApiRole, Settings
 from promptly.domain import links
 from promptly.domain.common import Locale
 from promptly.domain.keys import CODEC_SESSIONS, Keyring
+from promptly.services.errors import ServiceError
 
 CODEC_ROLES = frozenset({ApiRole.COMPLIANCE, ApiRole.ADMIN})
 # Encoding makes input a strict-mode worker accepts: for those who may change cases.
@@ -202,8 +204,10 @@ def codec_router(settings: Settings) -> APIRouter:
             headers["Access-Control-Allow-Credentials"] = "true"
         return headers
 
-    def refuse(request: Request, status: int, reason: str) -> JSONResponse:
-        headers = cors(request)
+    def refuse(
+        request: Request, status: int, reason: str, extra: dict[str, str] | None = None
+    ) -> JSONResponse:
+        headers = cors(request) | (extra or {})
         if status == 401:
             headers["WWW-Authenticate"] = API_KEY_HEADER
         body: dict[str, object] = {"reason": reason, "errors": []}
@@ -218,11 +222,13 @@ def codec_router(settings: Settings) -> APIRouter:
         return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
     async def apply(request: Request, action: Literal["encode", "decode"]) -> Response:
-        keys: ApiKeys = request.app.state.api_keys
         key = presented_key(request)
         session = request.cookies.get(SESSION_COOKIE)
         if key is not None:
-            caller = keys.identify(key)
+            try:
+                caller = identify(request, key)
+            except ServiceError as err:  # too many unknown keys from this address
+                return refuse(request, err.status, err.reason, err.headers)
             if caller is None:
                 return refuse(request, 401, "this API key is not known")
         elif session:
@@ -307,9 +313,13 @@ def codec_router(settings: Settings) -> APIRouter:
         endpoint = _endpoint(request)
         if not _same_origin(request, settings):
             return _login_page(endpoint, error=CROSS_SITE, status_code=403)
-        keys: ApiKeys = request.app.state.api_keys
         key = (await api_pages.form_fields(request)).get("key", "")
-        caller = keys.identify(key) if key else None
+        try:
+            caller = identify(request, key) if key else None
+        except ServiceError as err:  # too many unknown keys from this address
+            page = _login_page(endpoint, error=err.reason, status_code=err.status)
+            page.headers.update(err.headers or {})
+            return page
         if caller is None:
             return _login_page(endpoint, error="This API key is not known.", status_code=401)
         if caller.role not in CODEC_ROLES:

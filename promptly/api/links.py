@@ -10,6 +10,7 @@ in the client's language with a 4xx status, never an error trace.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from temporalio.client import Client
 
 from promptly.api.appointment_links import APPOINTMENT_LINKS
 from promptly.api.idempotency import update_id_for
+from promptly.api.limits import RateLimits, client_address
 from promptly.api.link_actions import (
     FormError,
     LinkAction,
@@ -285,6 +287,22 @@ async def _refused(request: Request, opened: Opened, action: LinkAction, case: L
     return page if page.status_code >= 400 else replace(page, status_code=409)
 
 
+def over_limit(request: Request, token: str, act: bool) -> int | None:
+    """Seconds the client should wait when this request is over a client-link limit (one
+    link's actions, one address's actions across links, one address's pages), else None.
+    Counted before anything is read: a refused request costs no Temporal or database call."""
+    limits: RateLimits = request.app.state.limits
+    address = client_address(request)
+    if not act:
+        return limits.link_pages_from.take(address)
+    return limits.link_actions_from.take(address) or limits.link_actions.take(links.token_id(token))
+
+
+def busy_page(locale: Locale, wait: int) -> Page:
+    """The 429 page: nothing was done, when to try again (whole minutes), whom to ask."""
+    return problem(locale, "busy", 429, minutes=max(1, math.ceil(wait / 60)))
+
+
 async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
     locale = locale_from(request.headers.get("accept-language"))
     settings: Settings = request.app.state.settings
@@ -294,6 +312,12 @@ async def _answer(request: Request, token: str, act: bool) -> HTMLResponse:
             page = replace(page, contact=str(settings.front_desk_email))
         return render(page, locale)
 
+    wait = over_limit(request, token, act)
+    if wait is not None:
+        log.info("client link %s over its rate limit", "POST" if act else "GET")
+        busy = show(busy_page(locale, wait))
+        busy.headers["Retry-After"] = str(wait)
+        return busy
     try:
         opened, action, case = await _open(request, token)
         locale = opened.locale

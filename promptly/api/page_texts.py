@@ -92,6 +92,9 @@ TEXT: dict[Locale, dict[str, str]] = {
         "problem.began.text": "It can no longer be changed through this link; please contact us "
         "if you need anything.",
         "contact": "Contact us:",
+        "problem.busy": "Too many attempts for now",
+        "problem.busy.text": "Nothing was changed this time. Please try again in {minutes} "
+        "min, or contact us.",
         "problem.error": "Something went wrong on our side",
         "problem.error.text": "Please try again in a few minutes.",
         "status.Booked": "booked",
@@ -202,6 +205,9 @@ TEXT: dict[Locale, dict[str, str]] = {
         "problem.began.text": "Nie można jej już zmienić przez ten link; w razie potrzeby "
         "prosimy o kontakt.",
         "contact": "Kontakt z nami:",
+        "problem.busy": "Zbyt wiele prób w krótkim czasie",
+        "problem.busy.text": "Tym razem nic nie zostało zmienione. Prosimy spróbować ponownie "
+        "za {minutes} min albo skontaktować się z nami.",
         "problem.error": "Coś poszło nie tak po naszej stronie",
         "problem.error.text": "Prosimy spróbować ponownie za kilka minut.",
         "status.Booked": "zarezerwowana",

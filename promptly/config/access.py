@@ -57,3 +57,36 @@ class AccessSettings(BaseModel):
         "(PostgreSQL, kept by the workflow; answers while workers are busy or down) or "
         "`workflow` (the `status` query). docs/status-reads.md.",
     )
+    link_limit_window: PositiveDuration = Field(
+        default=timedelta(minutes=10),
+        description="The sliding window of the client-link limits below (per API process).",
+    )
+    link_actions_per_link: int = Field(
+        default=5,
+        ge=1,
+        description="Actions (POST /c/{token}) one client link may take per link_limit_window; "
+        "more get a 429 page saying to try again later.",
+    )
+    link_actions_per_address: int = Field(
+        default=30,
+        ge=1,
+        description="Client-link actions per client address (IPv6: per /64) across all links "
+        "per link_limit_window; more get a 429 page.",
+    )
+    link_pages_per_address: int = Field(
+        default=300,
+        ge=1,
+        description="Client-link pages and .ics files (GET /c/...) per client address (IPv6: "
+        "per /64) per link_limit_window; more get 429.",
+    )
+    api_key_failures: int = Field(
+        default=10,
+        ge=1,
+        description="Unknown API keys one client address (IPv6: per /64) may present within "
+        "api_key_lockout; then every key from it gets 429 until api_key_lockout has passed.",
+    )
+    api_key_lockout: PositiveDuration = Field(
+        default=timedelta(minutes=15),
+        description="The window failed API keys count in, and how long an address that used "
+        "up api_key_failures is refused.",
+    )
