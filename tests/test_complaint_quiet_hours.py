@@ -4,18 +4,20 @@ received (the SMS rows of the ledger) and when.
 
 The customer's zone is a fixed UTC offset chosen so that the complaint is filed between
 01:00 and 02:00 on their clock, whatever hour the shared test server reads: the times below
-are read from the case's own filing time.
+are read from the case's own filing time. (The last test moves the server's clock to 20:00 in
+Warsaw instead, `to_local_hour`, and reads the customer's email.)
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from promptly.config import Settings
 from promptly.domain.complaints.models import (
@@ -28,6 +30,7 @@ from promptly.domain.complaints.models import (
     ProposeResolutionInput,
 )
 from promptly.services.complaints import file_complaint
+from promptly.worker import create_worker, data_converter, workflow_runner
 from promptly.workflows.complaint import ComplaintWorkflow
 from tests.complaint_helpers import (
     AGENT,
@@ -36,6 +39,9 @@ from tests.complaint_helpers import (
     advance_to,
     complaint,
     complaint_payload,
+    matrix,
+    to_local_hour,
+    write_matrix,
 )
 from tests.helpers import close_to, messages
 
@@ -229,3 +235,59 @@ async def test_news_waiting_for_the_morning_is_dropped_when_the_case_moves_on(
             ("complaint_survey", "client", at(zone, next_day, 8)),  # 05:00 is night
         ],
     )
+
+
+async def test_two_escalations_in_one_night_reach_the_customer_as_one_notice_at_8(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool, tmp_path: Path
+) -> None:
+    critical = {"supervisor_after": "PT4H", "breach_after": "PT8H", "extension": "PT8H"}
+    settings.escalation_matrix = str(write_matrix(tmp_path, matrix(tiers={"critical": critical})))
+    zone = ZoneInfo("Europe/Warsaw")
+    # Filed at 20:00 on the customer's clock: the supervisor's tier at 00:00, the breach at
+    # 04:00, both in their quiet hours; the next tier at 12:00.
+    await to_local_hour(env, 20)
+    customer = complaint_payload()["customer"] | {"locale": "en"}
+    request = complaint(severity="critical", customer=customer)
+    async with create_worker(env.client, settings, pool=pool):
+        handle = await file_complaint(env.client, request, settings)
+        await env.sleep(timedelta(minutes=1))
+        filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+        morning = datetime.combine(filed.astimezone(zone).date() + timedelta(days=1), time(8), zone)
+
+        await advance_to(env, morning + timedelta(minutes=30))
+        view = await handle.query(ComplaintWorkflow.status)
+        assert view.escalation_level == 2 and view.sla_breached
+        await handle.execute_update(
+            ComplaintWorkflow.close, CloseComplaintInput(reason="Refunded", actor=SUPERVISOR)
+        )
+        final = await handle.result()
+
+    rows = await messages(pool, request.workflow_id)
+    assert_sent(
+        [(r["template"], r["recipient_role"], r["requested_at"]) for r in rows][:6],
+        [
+            ("complaint_ack", "client", filed),
+            ("complaint_department", "department", filed),
+            ("complaint_alert", "supervisor", filed + 4 * H),  # staff: one alert per tier
+            ("complaint_alert", "manager", filed + 8 * H),
+            # One notice at 08:00, with the case as it stands: breached, a manager on it.
+            ("escalation", "client", morning),
+            ("complaint_closed", "client", morning + timedelta(minutes=30)),
+        ],
+    )
+    [notice] = [r["body"] for r in rows if r["template"] == "escalation"]
+    assert "within the time we promised" in notice
+    assert "supervisor" not in notice
+    replaced = [e.detail for e in final.timeline if e.data.get("outcome") == "cancelled"]
+    assert replaced == [
+        "Escalation to the customer, waiting for the end of their quiet hours, not sent: "
+        "a newer one replaces it"
+    ]
+
+    history = await handle.fetch_history()
+    replay = await Replayer(
+        workflows=[ComplaintWorkflow],
+        data_converter=data_converter(),
+        workflow_runner=workflow_runner(),
+    ).replay_workflow(history, raise_on_replay_failure=False)
+    assert replay.replay_failure is None, replay.replay_failure

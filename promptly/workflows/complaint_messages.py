@@ -24,7 +24,11 @@ from promptly.workflows.complaint_state import ComplaintState
 from promptly.workflows.complaint_support import about
 from promptly.workflows.complaint_support import staff_message_task as old_staff_message_task
 from promptly.workflows.messages import deliver, message_retry, to_client
-from promptly.workflows.patches import MOOT_ON_HOLD_AND_REOPEN, since
+from promptly.workflows.patches import (
+    MOOT_ON_HOLD_AND_REOPEN,
+    NEWER_NEWS_REPLACES_WAITING,
+    since,
+)
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain.common import (
@@ -149,14 +153,22 @@ class ComplaintMessaging(ComplaintState):
         hold, the close after an unanswered proposal): at once, or, decided in the customer's
         quiet hours, when they end, worded as at this moment (`quiet_hours.outside_quiet_hours`).
 
-        No patch guards this: the quiet hours come with the case's rules, recorded at filing,
-        and complaints filed before them replay with None, for which the time is now and this
-        is `_tell_customer` itself, command for command."""
+        No patch guards the wait: the quiet hours come with the case's rules, recorded at
+        filing, and complaints filed before them replay with None, for which the time is now and
+        this is `_tell_customer` itself, command for command. A newer message replacing one of
+        its kind that waits (one send fewer at the end of the quiet hours) is patched."""
         now = workflow.now()
         at = quiet_hours.outside_quiet_hours(self.case, now)
         if at <= now:
             await self._tell_customer(template, link_actions=None, settled=None, **extra)
             return
+        # A newer message of the same kind (a second escalation in one night) makes the one
+        # waiting stale: the customer hears once, at the end of their quiet hours, the case as
+        # it stands now.
+        if quiet_hours.waiting(self.case, template) and workflow.patched(
+            NEWER_NEWS_REPLACES_WAITING
+        ):
+            self._drop_waiting((template,), why="a newer one replaces it")
         context = {**self._message_context(), **extra}
         self._set_case(quiet_hours.message_waits(self.case, template, at, context))
         self._note(
@@ -175,7 +187,12 @@ class ComplaintMessaging(ComplaintState):
         for message in due:
             await self._tell_customer(message.template, **message.context)
 
-    def _drop_waiting(self, templates: Collection[str] | None, keep: Collection[str] = ()) -> None:
+    def _drop_waiting(
+        self,
+        templates: Collection[str] | None,
+        keep: Collection[str] = (),
+        why: str = "the case changed",
+    ) -> None:
         """A change makes waiting news moot (as it cancels the sends under way)."""
         dropped, rest = quiet_hours.waiting_dropped(self.case, templates, keep)
         if not dropped:
@@ -186,7 +203,7 @@ class ComplaintMessaging(ComplaintState):
                 TimelineKind.DECISION,
                 SYSTEM,
                 f"{message.template.replace('_', ' ').capitalize()} to the customer, waiting "
-                "for the end of their quiet hours, not sent: the case changed",
+                f"for the end of their quiet hours, not sent: {why}",
                 template=message.template,
                 outcome="cancelled",
             )

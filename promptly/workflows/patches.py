@@ -119,6 +119,11 @@ PHONE_AGREED_TIME_NOT_READ_OUT = "phone-agreed-time-not-read-out"
 # flag goes). Asked only when either is there; before it, the email went out (up to an hour
 # late) asking for a decision already made.
 DECISION_MAKES_ITS_REQUEST_MOOT = "decision-makes-its-request-moot"
+# Complaints: news waiting for the end of the customer's quiet hours is replaced by a newer
+# message of the same kind decided before they end (a second escalation in one night): the
+# customer hears once, at 08:00, the case as it stands. Asked only when one waits; before it,
+# both went out at 08:00, the first already stale.
+NEWER_NEWS_REPLACES_WAITING = "newer-news-replaces-waiting"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

@@ -5,8 +5,11 @@
 - Other news the complaint sends on a timer (an escalation notice, the end of a hold, the close
   after an unanswered proposal, the follow-up) waits until the quiet hours end
   (`outside_quiet_hours`); a message decided in them waits in the case (`WaitingMessage`) and
-  goes out as it read when it was decided. Staff alerts never wait, and neither does anything
-  answering someone (the acknowledgement, a note, a proposal, a hold, a reopen, a close).
+  goes out as it read when it was decided. A newer message of the same kind decided while one
+  waits (a second escalation in one night) replaces it: the customer hears once, the case as
+  it stands (the workflow asks the patch `newer-news-replaces-waiting` for that). Staff alerts
+  never wait, and neither does anything answering someone (the acknowledgement, a note, a
+  proposal, a hold, a reopen, a close).
 
 Without quiet hours (complaints filed before them, demos) every time here is the time given.
 That is why no `workflow.patched()` guards these rules: the quiet hours reach a complaint with
@@ -65,6 +68,11 @@ def message_waits(
     """`template` waits until `at`, with the `context` it has now."""
     waiting = WaitingMessage(template=template, at=at, context=context)
     return case.model_copy(update={"waiting_messages": [*case.waiting_messages, waiting]})
+
+
+def waiting(case: ComplaintCase, template: str) -> bool:
+    """True while a message of `template` waits for the end of the quiet hours."""
+    return any(message.template == template for message in case.waiting_messages)
 
 
 def next_waiting_at(case: ComplaintCase) -> datetime | None:
