@@ -14,6 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, eventually
@@ -166,3 +169,43 @@ async def test_errors_carry_a_code_a_program_can_switch_on(
     assert "code" in error["required"]
     codes = schema[error["properties"]["code"]["$ref"].rsplit("/", 1)[1]]["enum"]
     assert {"precondition_failed", "conflict.already_ended", "forbidden"} <= set(codes)
+
+
+async def test_a_case_reset_after_an_update_with_if_match_replays_and_goes_on(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
+    """An ops engineer resets a case in the Temporal UI (a new run replays the old events):
+    the update decided on a version replays as it ran, though the run is another."""
+    path, tag = await _booked(api, dev_env)
+    confirmed = await api.post(f"{path}/confirm", json={}, headers={**STAFF_KEY, "If-Match": tag})
+    assert confirmed.status_code == 200, confirmed.text
+    workflow_id = f"appointment-{path.rsplit('/', 1)[1]}"
+    await settled(dev_env.client, workflow_id)
+    handle = dev_env.client.get_workflow_handle(workflow_id)
+    history = await handle.fetch_history()
+    [*_, last_task] = [
+        e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    ]
+    reset = await dev_env.client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=dev_env.client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+            reason="ops: reset after a worker fix",
+            workflow_task_finish_event_id=last_task.event_id,
+            request_id=str(uuid.uuid4()),
+        )
+    )
+    new_run = dev_env.client.get_workflow_handle(workflow_id, run_id=reset.run_id)
+    acknowledged = await api.post(f"{path}/acknowledge", json={}, headers=STAFF_KEY)
+    assert acknowledged.status_code == 200, acknowledged.text
+    assert acknowledged.json()["status"] == "Confirmed"
+    failed = [
+        e
+        for e in (await new_run.fetch_history()).events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+        # The reset's own marker, not a failure of the new run's code.
+        and e.workflow_task_failed_event_attributes.cause
+        != WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
+    ]
+    assert not failed, failed[0].workflow_task_failed_event_attributes.failure.message
+    await new_run.terminate("test over")

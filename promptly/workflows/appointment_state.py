@@ -274,7 +274,7 @@ class AppointmentState(JournaledCase):
         judged again on the current state, stored before the update answers."""
         return transition(
             self._lock,
-            judge,
+            self._judged_in_turn(judge),
             # Asked holding the lock: the order in which these cases' histories were recorded.
             ready=lambda: self._case is not None,
             ready_under_lock=True,

@@ -143,6 +143,8 @@ class JournaledCase:
     up in the workflow's `@workflow.init`) and the row the journal stores."""
 
     _journal: CaseJournal
+    # True while an update's handler judges its command in its turn (`_judged_in_turn`).
+    _in_turn: bool = False
     _kind: ClassVar[CaseKind]
     # A survey stores no view: its link page always asks the workflow (docs/status-reads.md).
     _stores_view: ClassVar[bool] = True
@@ -183,22 +185,49 @@ class JournaledCase:
         return workflow.info().workflow_id
 
     def _version(self) -> str:
-        """The view's `version` (the HTTP ETag): the change count of this run, and the run, so
-        a count that starts again after continue-as-new never repeats an older version."""
-        return f"{self._journal.changes}-{workflow.info().run_id[-12:]}"
+        """The view's `version` (the HTTP ETag): the change count of this run, the updates it
+        applied, and the run, so a count that starts again after continue-as-new never repeats
+        an older version."""
+        return f"{self._journal.changes}-{self._journal.applied}-{workflow.info().run_id[-12:]}"
 
     def _refuse_if_changed(self, command: object) -> None:
         """Refuse a command decided on an older state of the case (its `expected_version`,
-        the HTTP If-Match). In the validator and again in the handler's turn, so two commands
-        admitted together cannot both pass; a command without one is never refused here."""
+        the HTTP If-Match); a command without one is never refused here.
+
+        The validator compares the whole version. The handler's turn (`_judged_in_turn`),
+        which also runs on replay, compares only the updates applied since: of two commands
+        admitted together on one version, the second is refused there. What else the version
+        counts may differ on replay (a reset runs under another run id; newer code may note
+        more) and must not turn a check that passed into a refusal."""
         expected = getattr(command, "expected_version", None)
-        if expected is not None and expected != self._version():
+        if expected is None:
+            return
+        if self._in_turn:
+            parts = expected.split("-")
+            stale = len(parts) != 3 or parts[1] != str(self._journal.applied)
+        else:
+            stale = expected != self._version()
+        if stale:
             raise ApplicationError(
                 f"the {self._kind.value} changed since version {expected} (now "
                 f"{self._version()}); nothing changed: read it again and decide on what it is now",
                 type=errors.PRECONDITION_FAILED,
                 non_retryable=True,
             )
+
+    def _judged_in_turn(self, judge: Callable[[], None]) -> Callable[[], None]:
+        """`judge` as an update's handler runs it in its turn: the version check inside it is
+        the turn's (`_refuse_if_changed`), and a command it lets through counts as applied."""
+
+        def judge_in_turn() -> None:
+            self._in_turn = True
+            try:
+                judge()
+            finally:
+                self._in_turn = False
+            self._journal.applied += 1
+
+        return judge_in_turn
 
     def _note(self, kind: TimelineKind, actor: Actor, detail: str, /, **data: object) -> None:
         self._journal.note(kind, actor, detail, **data)

@@ -58,6 +58,8 @@ class CaseJournal:
         self.timeline: list[TimelineEntry] = list(timeline)
         # Every change of the case in this run; the planner wakes when it grows.
         self.changes = 0
+        # Updates this run applied (each one's turn judged it and let it change the case).
+        self.applied = 0
         # Changes that need no new plan (a send's outcome): the planner's timer stays armed.
         self._quiet_changes = 0
         self._saved_changes = -1

@@ -81,7 +81,7 @@ class ComplaintState(SendingCase):
         time, judged again on the current state, stored before the update answers."""
         return transition(
             self._lock,
-            judge,
+            self._judged_in_turn(judge),
             ready=lambda: self._ready,
             store=record_before_answer,
             save=self._save,

@@ -250,7 +250,9 @@ class InquiryWorkflow(SendingCase):
     def _turn(self, judge: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """An update's turn (workflows/case.py): one handler at a time, judged again on the
         current state, stored before the update answers."""
-        return transition(self._lock, judge, store=lambda: True, save=self._save)
+        return transition(
+            self._lock, self._judged_in_turn(judge), store=lambda: True, save=self._save
+        )
 
     def _refuse_unless_allowed(self, update: str, actor: Actor) -> None:
         refuse(inquiries.inquiry_refusal(update, self.case, actor))
