@@ -16,13 +16,16 @@ import httpx
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
+from promptly.api.appointments import LISTING
 from promptly.api.case_updates import body_model
 from promptly.api.idempotency import Fingerprint
 from promptly.api.legal_holds import HoldRequest, ReleaseRequest
 from promptly.api.webhooks import Redelivery
 from promptly.config import ApiRole
+from promptly.domain.appointments.models import AppointmentView
 from promptly.domain.examples import NEW_START
 from promptly.services.case_kinds import APPOINTMENT, COMPLAINT, INQUIRY
+from promptly.services.errors import ErrorBody
 from promptly.services.staff_tasks import TaskCompletion
 from tests.api_support import BACKOFFICE_KEY, eventually, key
 from tests.helpers import appointment
@@ -254,6 +257,16 @@ async def test_every_request_body_has_examples_valid_against_its_model(
             model.model_validate(example)  # what the route accepts
             if name in updates:  # and what the workflow's update takes (DESIGN.md's contract)
                 updates[name].model_validate(example)
+
+    # The main answers too: a case, a list page, an error with its code.
+    schemas = spec["components"]["schemas"]
+    answers: list[type[BaseModel]] = [AppointmentView, LISTING.page_model, ErrorBody]
+    for answer in answers:
+        assert schemas[answer.__name__]["examples"], answer.__name__
+        for example in schemas[answer.__name__]["examples"]:
+            answer.model_validate(example)
+    case = spec["paths"]["/appointments/{appointment_id}"]["get"]["responses"]
+    assert case["200"]["content"]["application/json"]["schema"]["$ref"].endswith("AppointmentView")
 
     reschedule = spec["paths"]["/appointments/{appointment_id}/reschedule"]["post"]
     _, examples = _examples(spec, reschedule["requestBody"]["content"]["application/json"])

@@ -1,7 +1,8 @@
 """Examples of the wire formats, for the OpenAPI document (`/docs`, `/openapi.json`): the
 data docs/http-api.md uses (client C-17 Anna Nowak in Europe/Warsaw, provider P-3, visit
 A-1001), made up, never a real person's. A model lists its own with `examples(...)`;
-tests/test_api_contract.py checks that each is valid against the model it documents."""
+tests/test_api_contract.py checks that each is valid against the model it documents. The
+OpenAPI document leaves out an example's nulls: give a value, or leave the field out."""
 
 from __future__ import annotations
 
