@@ -167,7 +167,9 @@ class Listing:
         )
         self.summary: type[BaseModel] = create_model(f"{title}Summary", **fields)
         # (An example's null would be dropped from the document: the token is a made-up one.)
-        page_example = {"examples": [{"items": [example], "next_page_token": "c2FtcGxlLXRva2Vu"}]}
+        page_example: dict[str, Any] = {
+            "examples": [{"items": [example], "next_page_token": "c2FtcGxlLXRva2Vu"}]
+        }
         self.page_model: type[BaseModel] = create_model(
             f"{title}Page",
             __config__=ConfigDict(json_schema_extra=page_example if example else None),
