@@ -14,9 +14,19 @@ from typing import Any
 
 import httpx
 from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
 
+from promptly.api.appointments import LISTING
+from promptly.api.case_updates import body_model, expected_version
 from promptly.api.idempotency import Fingerprint
+from promptly.api.legal_holds import HoldRequest, ReleaseRequest
+from promptly.api.webhooks import Redelivery
 from promptly.config import ApiRole
+from promptly.domain.appointments.models import AppointmentView
+from promptly.domain.examples import NEW_START
+from promptly.services.case_kinds import APPOINTMENT, COMPLAINT, INQUIRY
+from promptly.services.errors import ErrorBody
+from promptly.services.staff_tasks import TaskCompletion
 from tests.api_support import BACKOFFICE_KEY, eventually, key
 from tests.helpers import appointment
 
@@ -200,3 +210,67 @@ async def test_the_headers_the_api_sends_are_declared(
                     if status in operation["responses"]:
                         headers = operation["responses"][status]["headers"]
                         assert "Idempotent-Replayed" in headers, path
+
+
+def _body_models() -> dict[str, type[BaseModel]]:
+    """The model each request body of the document is parsed with, by its schema's name."""
+    models: list[type[BaseModel]] = [TaskCompletion, HoldRequest, ReleaseRequest, Redelivery]
+    for kind in (APPOINTMENT, COMPLAINT, INQUIRY):
+        models.append(kind.request_model)
+        models.extend(body_model(update) for update in kind.updates.values())
+    return {model.__name__: model for model in models}
+
+
+def _examples(spec: dict[str, Any], content: dict[str, Any]) -> tuple[str, list[Any]]:
+    """A request body's schema name and every example the document gives for it: the media
+    type's named `examples` and the schema's own `examples`."""
+    schema = content["schema"]
+    ref = schema.get("$ref") or schema["anyOf"][0]["$ref"]
+    name = ref.rsplit("/", 1)[-1]
+    found = [named["value"] for named in content.get("examples", {}).values()]
+    found += spec["components"]["schemas"][name].get("examples", [])
+    return name, found
+
+
+async def test_every_request_body_has_examples_valid_against_its_model(
+    api: httpx.AsyncClient,
+) -> None:
+    spec = (await api.get("/openapi.json")).json()
+    models = _body_models()
+    bodies = [
+        (f"{method.upper()} {path}", operation["requestBody"]["content"]["application/json"])
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
+    ]
+    assert len(bodies) >= 27
+    updates = {
+        body_model(update).__name__: update.input
+        for kind in (APPOINTMENT, COMPLAINT, INQUIRY)
+        for update in kind.updates.values()
+    }
+    for route, content in bodies:
+        name, examples = _examples(spec, content)
+        assert examples, f"{route}: no example"
+        model = models[name]  # a new body: add its model to _body_models
+        for example in examples:
+            model.model_validate(example)  # what the route accepts
+            if name in updates:  # and what the workflow's update takes (DESIGN.md's contract),
+                # the actor filled from the key when the body names none, as the route does
+                updates[name].model_validate({"actor": {"kind": "system", "id": "crm"}} | example)
+
+    # The main answers too: a case, a list page, an error with its code.
+    schemas = spec["components"]["schemas"]
+    answers: list[type[BaseModel]] = [AppointmentView, LISTING.page_model, ErrorBody]
+    for answer in answers:
+        assert schemas[answer.__name__]["examples"], answer.__name__
+        for example in schemas[answer.__name__]["examples"]:
+            answer.model_validate(example)
+    case = spec["paths"]["/appointments/{appointment_id}"]["get"]["responses"]
+    assert case["200"]["content"]["application/json"]["schema"]["$ref"].endswith("AppointmentView")
+
+    reschedule = spec["paths"]["/appointments/{appointment_id}/reschedule"]["post"]
+    _, examples = _examples(spec, reschedule["requestBody"]["content"]["application/json"])
+    assert {"new_start": NEW_START, "actor": {"kind": "client", "id": "C-17"}} in examples
+    if_match = next(p for p in reschedule["parameters"] if p["name"] == "If-Match")
+    assert expected_version(if_match["schema"]["examples"][0]) == "4-3f9c0a1b2c3d"

@@ -39,7 +39,22 @@ appointments = case_router(
 )
 
 
-LISTING = Listing(APPOINTMENTS, "started_at")
+LISTING = Listing(
+    APPOINTMENTS,
+    "started_at",
+    {
+        "appointment_id": "A-1001",
+        "workflow_id": "appointment-A-1001",
+        "status": "Confirmed",
+        "client_id": "C-17",
+        "provider_id": "P-3",
+        "start": "2027-06-01T08:00:00Z",
+        "running": True,
+        "needs_attention": [],
+        "started_at": "2027-05-20T07:12:00Z",
+        "status_url": "/appointments/A-1001",
+    },
+)
 
 
 def appointment_filters(

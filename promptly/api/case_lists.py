@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -145,7 +145,10 @@ class Listing:
     A summary holds the ids, the status URL, whether the case runs, when it started (named
     `started_as`) and the kind's `listed` search attributes (typed as their keys)."""
 
-    def __init__(self, kind: CaseKind, started_as: str) -> None:
+    def __init__(
+        self, kind: CaseKind, started_as: str, example: dict[str, Any] | None = None
+    ) -> None:
+        """`example`: one summary, shown as the page's example in the OpenAPI document."""
         self.kind = kind
         self.started_as = started_as
         self.attributes = kind.listed
@@ -163,8 +166,13 @@ class Listing:
             status_url=(str, ...),
         )
         self.summary: type[BaseModel] = create_model(f"{title}Summary", **fields)
+        # (An example's null would be dropped from the document: the token is a made-up one.)
+        page_example: dict[str, Any] = {
+            "examples": [{"items": [example], "next_page_token": "c2FtcGxlLXRva2Vu"}]
+        }
         self.page_model: type[BaseModel] = create_model(
             f"{title}Page",
+            __config__=ConfigDict(json_schema_extra=page_example if example else None),
             items=(list[self.summary], ...),  # type: ignore[name-defined]
             next_page_token=(
                 str | None,

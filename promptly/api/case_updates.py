@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Request, Response
+from fastapi.openapi.models import Example
 from pydantic import BaseModel, Field, StringConstraints, ValidationError, create_model
 from pydantic.json_schema import SkipJsonSchema
 
@@ -28,6 +29,7 @@ from promptly.api.case_reads import ETAG_DOC, ETAG_HEADER, set_etag
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind, Model
+from promptly.domain.examples import AS_CLIENT, AS_PROVIDER, NEW_START
 from promptly.domain.text_patterns import BUSINESS_ID
 from promptly.services.case_kinds import CaseKind, CaseUpdate
 from promptly.services.case_parties import parties, stranger
@@ -53,9 +55,11 @@ def case_id_path(kind: CaseKind) -> Any:
 
 
 IF_MATCH_HEADER = "If-Match"
+ETAG_EXAMPLE = '"4-3f9c0a1b2c3d"'
 IF_MATCH = Header(
     default=None,
     alias=IF_MATCH_HEADER,
+    examples=[ETAG_EXAMPLE],
     description="The case's `ETag` (from its GET or an update's answer): the update is "
     "refused with 412 `precondition_failed`, nothing changed, if the case changed since. "
     "One strong tag, or `*` (no check).",
@@ -79,6 +83,43 @@ def expected_version(if_match: str | None) -> str | None:
     if problem is not None:
         raise invalid_input([(IF_MATCH_HEADER, problem)])
     return tag
+
+
+# Named examples of a body where how it is sent matters (Swagger UI offers them in a list);
+# the others show their model's `examples` (promptly/domain/examples.py).
+NAMED_EXAMPLES: dict[str, dict[str, Example]] = {
+    "reschedule": {
+        "by_client": Example(
+            summary="The client moves the visit",
+            description="Sent without `If-Match`: applied whatever changed meanwhile.",
+            value={"new_start": NEW_START, "actor": AS_CLIENT},
+        ),
+        "with_if_match": Example(
+            summary="Only if the case is as read (If-Match)",
+            description=f"The same body, sent with the header `If-Match: {ETAG_EXAMPLE}` (the "
+            "`ETag` of the case's GET): 412 `precondition_failed`, nothing changed, if the "
+            "case changed since.",
+            value={"new_start": NEW_START, "actor": AS_CLIENT},
+        ),
+        "by_key": Example(
+            summary="As the API key (no actor)",
+            description="The actor is the key's identity, e.g. `system:crm` for a back-office key.",
+            value={"new_start": NEW_START},
+        ),
+    },
+    "report_delay": {
+        "client_late": Example(
+            summary="The client runs late",
+            description="The no-show moment moves by the minutes (up to 15); no fee rule changes.",
+            value={"minutes": 10, "reason": "stuck in traffic", "actor": AS_CLIENT},
+        ),
+        "provider_late": Example(
+            summary="The provider runs late",
+            description="The client is told at once and may cancel or reschedule free of charge.",
+            value={"minutes": 20, "reason": "previous visit ran over", "actor": AS_PROVIDER},
+        ),
+    },
+}
 
 
 def body_model(update: CaseUpdate) -> type[BaseModel]:
@@ -161,14 +202,15 @@ def add_update_routes(router: APIRouter, kind: CaseKind) -> None:
     )
 
 
-def _body_parameter(body_type: type[BaseModel]) -> inspect.Parameter:
+def _body_parameter(body_type: type[BaseModel], action: str) -> inspect.Parameter:
     """The endpoint's `body`: required when the update has a field without a default (no body
     is 422, as the OpenAPI document says), else optional (no body is `{}`)."""
     keyword = inspect.Parameter.KEYWORD_ONLY
+    body = Body(openapi_examples=NAMED_EXAMPLES.get(action))
     if any(field.is_required() for field in body_type.model_fields.values()):
-        return inspect.Parameter("body", keyword, annotation=Annotated[body_type, Body()])
+        return inspect.Parameter("body", keyword, annotation=Annotated[body_type, body])
     return inspect.Parameter(
-        "body", keyword, annotation=Annotated[body_type | None, Body()], default=None
+        "body", keyword, annotation=Annotated[body_type | None, body], default=None
     )
 
 
@@ -218,7 +260,7 @@ def _update_endpoint(kind: CaseKind, update: CaseUpdate) -> Callable[..., Awaita
             inspect.Parameter(
                 kind.id_field, keyword, annotation=Annotated[str, case_id_path(kind)]
             ),
-            _body_parameter(body_type),
+            _body_parameter(body_type, update.action),
             inspect.Parameter("caller", keyword, annotation=Caller, default=require(ACT)),
             inspect.Parameter(
                 "idempotency_key", keyword, annotation=str | None, default=IDEMPOTENCY_KEY

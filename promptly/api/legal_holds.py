@@ -31,7 +31,15 @@ class LegalHoldList(BaseModel):
 
 
 class HoldRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"case": "A-1001", "reason": "matter 2027/114: complaint to the ombudsman"},
+                {"client_id": "C-17", "reason": "matter 2027/114: complaint to the ombudsman"},
+            ]
+        },
+    )
 
     case: Annotated[
         str | None,
@@ -54,7 +62,10 @@ class HoldRequest(BaseModel):
 
 
 class ReleaseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"note": "matter 2027/114 closed"}]},
+    )
 
     note: str = Field(default="", max_length=2000)
 

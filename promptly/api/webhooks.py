@@ -98,7 +98,17 @@ async def list_webhook_deliveries(
 
 
 class Redelivery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"ids": [41]},
+                {"case_id": "appointment-A-1001"},
+                {"status": "failed", "since": "2026-12-01T06:00:00Z"},
+                {"status": "delivered", "since": "2026-12-01T06:00:00Z"},
+            ]
+        },
+    )
 
     ids: list[RowIdField] = Field(
         default=[],

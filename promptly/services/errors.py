@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -87,6 +87,34 @@ class ErrorBody(BaseModel):
     """Why a request was refused: `reason` for a person, `code` for a program (one of a
     closed set: docs/http-api.md); `errors` names each bad field of the input. `request_id`
     finds the full reason in the server's log (never in the answer: it can hold internals)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reason": "invalid input: client.email: value is not a valid email address",
+                    "code": "invalid",
+                    "errors": [
+                        {"field": "client.email", "reason": "value is not a valid email address"}
+                    ],
+                    "request_id": "5b1e0c8f2a7d4e19",
+                },
+                {
+                    "reason": "reschedule refused: the appointment is already Cancelled",
+                    "code": "conflict.already_ended",
+                    "errors": [],
+                    "request_id": "9d04c2e6b1a84f73",
+                },
+                {
+                    "reason": "the appointment changed since version 7-3f9c0a1b2c3d (now "
+                    "8-3f9c0a1b2c3d); nothing changed: read it again and decide on what it is now",
+                    "code": "precondition_failed",
+                    "errors": [],
+                    "request_id": "1c7a9e3d5f20b846",
+                },
+            ]
+        }
+    )
 
     reason: str
     code: ErrorCode

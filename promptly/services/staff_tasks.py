@@ -29,6 +29,7 @@ from promptly.domain.appointments.models import (
 )
 from promptly.domain.appointments.rules import call_outcome_problems
 from promptly.domain.common import Actor, Model
+from promptly.domain.examples import NEW_START, examples
 from promptly.domain.read_outs import ReadOutOutcome
 from promptly.domain.tasks import PassedOnInput, TaskKind
 from promptly.services import told_answers
@@ -41,6 +42,13 @@ from promptly.workflows.case import JournaledCase
 
 
 class TaskCompletion(Model):
+    model_config = examples(
+        {"outcome": "reached_confirmed", "note": "will come"},
+        {"outcome": "reached_rescheduled", "note": "asked for Thursday", "new_start": NEW_START},
+        {"outcome": "reached", "score": 9, "note": "very helpful, thank you"},
+        {"outcome": "waive_fee", "note": "force majeure: public transport strike"},
+    )
+
     outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
     new_start: AwareDatetime | None = Field(

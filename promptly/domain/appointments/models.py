@@ -28,6 +28,16 @@ from promptly.domain.common import (
     TimelineEntry,
     Timezone,
 )
+from promptly.domain.examples import (
+    AS_CLIENT,
+    AS_PROVIDER,
+    AS_STAFF,
+    CLIENT,
+    NEW_START,
+    PROVIDER,
+    START,
+    examples,
+)
 
 
 class Provider(Model):
@@ -60,6 +70,20 @@ class Price(Model):
 class AppointmentRequest(Model):
     """What a back-office sends to book a visit (DESIGN.md §2)."""
 
+    model_config = examples(
+        {
+            "appointment_id": "A-1001",
+            "client": CLIENT,
+            "provider": PROVIDER,
+            "service": "Physiotherapy consultation",
+            "location": "ul. Prosta 1, Warszawa",
+            "start": START,
+            "duration_minutes": 50,
+            "instructions": "Bring previous test results",
+            "price": {"amount": "180.00", "currency": "PLN"},
+        }
+    )
+
     appointment_id: BusinessId
     client: Person
     provider: Provider
@@ -86,20 +110,22 @@ def appointment_workflow_id(appointment_id: str) -> str:
 
 
 class ConfirmInput(ActorInput, CaseCommand):
+    model_config = examples({"actor": AS_CLIENT}, {"actor": AS_STAFF})
+
     # How the confirmation arrived when the client answered a message (sms, email reply).
     channel: Channel | None = None
 
 
 class AcknowledgeInput(ActorInput, CaseCommand):
-    pass
+    model_config = examples({"actor": AS_PROVIDER})
 
 
 class CheckInInput(ActorInput, CaseCommand):
-    pass
+    model_config = examples({"actor": AS_STAFF})
 
 
 class CompleteInput(ActorInput, CaseCommand):
-    pass
+    model_config = examples({"actor": AS_PROVIDER})
 
 
 class CallOutcome(StrEnum):
@@ -111,6 +137,17 @@ class CallOutcome(StrEnum):
 
 
 class RecordCallOutcomeInput(CaseCommand):
+    model_config = examples(
+        {"outcome": "reached_confirmed", "note": "will come", "actor": AS_STAFF},
+        {
+            "outcome": "reached_rescheduled",
+            "note": "asked for Thursday",
+            "new_start": NEW_START,
+            "actor": AS_STAFF,
+        },
+        {"outcome": "no_answer", "actor": AS_STAFF},
+    )
+
     outcome: CallOutcome
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
     actor: Actor = Actor(kind=ActorKind.STAFF, id="front-desk")
@@ -126,11 +163,18 @@ class RecordCallOutcomeInput(CaseCommand):
 class CancelInput(CaseCommand):
     """A client or staff cancellation; by the provider it is a provider cancellation (free)."""
 
+    model_config = examples(
+        {"reason": "ill, will book again next month", "actor": AS_CLIENT},
+        {"reason": "provider on sick leave", "actor": AS_PROVIDER},
+    )
+
     reason: Reason
     actor: Actor
 
 
 class RescheduleInput(CaseCommand):
+    model_config = examples({"new_start": NEW_START, "actor": AS_CLIENT})
+
     new_start: AwareDatetime
     actor: Actor
 
@@ -140,18 +184,29 @@ MAX_DELAY_MINUTES = 8 * 60
 
 
 class ReportDelayInput(CaseCommand):
+    model_config = examples(
+        {"minutes": 10, "reason": "stuck in traffic", "actor": AS_CLIENT},
+        {"minutes": 20, "reason": "previous visit ran over", "actor": AS_PROVIDER},
+    )
+
     minutes: int = Field(ge=1, le=MAX_DELAY_MINUTES)
     reason: Reason
     actor: Actor | None = None
 
 
 class ExcuseNoShowInput(CaseCommand):
+    model_config = examples({"reason": "hospitalised that morning", "actor": AS_CLIENT})
+
     reason: Reason
     actor: Actor | None = None
 
 
 class WaiveFeeInput(CaseCommand):
     """Force majeure: the provider (or staff for them) lifts the fee, with a reason."""
+
+    model_config = examples(
+        {"reason": "force majeure: public transport strike", "actor": AS_PROVIDER}
+    )
 
     reason: Reason
     actor: Actor
@@ -160,6 +215,10 @@ class WaiveFeeInput(CaseCommand):
 class FeeStandsInput(CaseCommand):
     """The provider (or staff for them) keeps the fee after an excuse; the reason is sent to
     the client."""
+
+    model_config = examples(
+        {"reason": "the visit was cancelled two hours before the start", "actor": AS_PROVIDER}
+    )
 
     reason: Reason
     actor: Actor
@@ -224,6 +283,47 @@ class AppointmentDeadlines(Model):
 
 class AppointmentView(AppointmentDeadlines):
     """The `status` query of an appointment, and the answer of every update."""
+
+    model_config = examples(
+        {
+            "appointment_id": "A-1001",
+            "status": "Booked",
+            "start": START,
+            "end": "2027-06-01T10:50:00+02:00",
+            "client_id": "C-17",
+            "provider_id": "P-3",
+            "service": "Physiotherapy consultation",
+            "location": "ul. Prosta 1, Warszawa",
+            "booked_at": "2027-05-20T09:12:00+02:00",
+            "confirmation_deadline": "2027-05-21T09:12:00+02:00",
+            "provider_ack_deadline": "2027-05-21T09:12:00+02:00",
+            "reminder_at": "2027-05-30T10:00:00+02:00",
+            "response_deadline": "2027-05-28T12:00:00+02:00",
+            "next_call_at": "2027-05-28T12:00:00+02:00",
+            "confirmation_sent": True,
+            "reminder_sent": False,
+            "provider_acknowledged": True,
+            "call_attempts": 0,
+            "max_call_attempts": 3,
+            "needs_attention": [],
+            "no_show_at": "2027-06-01T10:15:00+02:00",
+            "timeline": [
+                {
+                    "at": "2027-05-20T09:12:00+02:00",
+                    "kind": "status",
+                    "actor": {"kind": "system", "id": "crm", "via": "crm"},
+                    "detail": "Booked for 2027-06-01 10:00 Europe/Warsaw",
+                },
+                {
+                    "at": "2027-05-20T09:12:05+02:00",
+                    "kind": "message",
+                    "actor": {"kind": "system", "id": "promptly"},
+                    "detail": "Confirmation sent by email",
+                },
+            ],
+            "version": "4-3f9c0a1b2c3d",
+        }
+    )
 
     appointment_id: str
     status: AppointmentStatus

@@ -38,6 +38,7 @@ from promptly.domain.complaints.policy import (
     Severity,
     TierKey,
 )
+from promptly.domain.examples import AS_CLIENT, AS_STAFF, CLIENT, examples
 
 
 class ReceivedVia(StrEnum):
@@ -53,6 +54,18 @@ LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 
 class ComplaintRequest(Model):
     """What a back-office (or a detractor's survey answer) sends to file a complaint."""
+
+    model_config = examples(
+        {
+            "complaint_id": "K-2031",
+            "customer": CLIENT,
+            "received_via": "email",
+            "category": "billing",
+            "severity": "normal",
+            "description": "I was charged twice for the visit on 1 June.",
+            "appointment_id": "A-1001",
+        }
+    )
 
     complaint_id: BusinessId
     customer: Person
@@ -152,6 +165,13 @@ class ComplaintCase(Model):
 
 
 class AssignInput(CaseCommand):
+    model_config = examples(
+        {
+            "assignee": {"id": "S-8", "name": "Marta Zielińska", "email": "billing@example.com"},
+            "actor": AS_STAFF,
+        }
+    )
+
     assignee: Assignee
     actor: Actor
 
@@ -162,6 +182,15 @@ class NoteVisibility(StrEnum):
 
 
 class AddNoteInput(CaseCommand):
+    model_config = examples(
+        {"text": "Refund requested from the payment provider.", "actor": AS_STAFF},
+        {
+            "text": "We have found the double charge and are refunding it.",
+            "visibility": "customer",
+            "actor": AS_STAFF,
+        },
+    )
+
     text: LongText
     visibility: NoteVisibility = NoteVisibility.INTERNAL
     actor: Actor
@@ -174,17 +203,27 @@ class HoldInput(CaseCommand):
     otherwise (waiting on something the customer arranges) they go on every 24h.
     """
 
+    model_config = examples(
+        {"reason": "waiting for the customer's bank statement", "actor": AS_STAFF}
+    )
+
     reason: LongText
     actor: Actor
     for_customer_answer: bool = True
 
 
 class ResumeInput(CaseCommand):
+    model_config = examples({"actor": AS_STAFF, "note": "statement received"})
+
     actor: Actor
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
 class ProposeResolutionInput(CaseCommand):
+    model_config = examples(
+        {"resolution": "The second charge of 180.00 PLN is refunded.", "actor": AS_STAFF}
+    )
+
     resolution: LongText
     actor: Actor
 
@@ -199,6 +238,11 @@ class CustomerVerdictInput(ClientAnswer, CaseCommand):
     """Whether the customer accepts the proposed resolution; `taken_by` when they told the
     desk, which read the proposal out to them (told_answers.py)."""
 
+    model_config = examples(
+        {"satisfied": True, "comment": "Refund received, thank you.", "actor": AS_CLIENT},
+        {"satisfied": False, "comment": "Only half was refunded.", "actor": AS_CLIENT},
+    )
+
     satisfied: bool
     comment: Annotated[str, StringConstraints(max_length=4000)] = ""
     actor: Actor
@@ -207,6 +251,10 @@ class CustomerVerdictInput(ClientAnswer, CaseCommand):
 
 class CloseComplaintInput(CaseCommand):
     """A supervisor closes the case (staff only), with the reason on the record."""
+
+    model_config = examples(
+        {"reason": "refunded; customer satisfied", "actor": AS_STAFF, "root_cause": "billing_error"}
+    )
 
     reason: LongText
     actor: Actor

@@ -25,6 +25,7 @@ from promptly.domain.complaints.models import (
     ReceivedVia,
     Severity,
 )
+from promptly.domain.examples import AS_STAFF, CLIENT, examples
 
 
 def inquiry_workflow_id(inquiry_id: str) -> str:
@@ -33,6 +34,16 @@ def inquiry_workflow_id(inquiry_id: str) -> str:
 
 class InquiryRequest(Model):
     """What a back-office sends to record a customer's question."""
+
+    model_config = examples(
+        {
+            "inquiry_id": "Q-501",
+            "customer": CLIENT,
+            "received_via": "portal",
+            "subject": "Parking near the clinic",
+            "question": "Is there parking for patients at ul. Prosta 1?",
+        }
+    )
 
     inquiry_id: BusinessId
     customer: Person
@@ -52,12 +63,21 @@ class InquiryStatus(StrEnum):
 
 
 class AnswerInquiryInput(CaseCommand):
+    model_config = examples(
+        {
+            "text": "Yes: four free spaces behind the building, entry from ul. Krótka.",
+            "actor": AS_STAFF,
+        }
+    )
+
     text: LongText
     actor: Actor
 
 
 class PromoteInquiryInput(CaseCommand):
     """The inquiry is a complaint: file one with this category and severity."""
+
+    model_config = examples({"category": "billing", "severity": "high", "actor": AS_STAFF})
 
     category: Category
     severity: Severity
