@@ -55,7 +55,7 @@ def case_id_path(kind: CaseKind) -> Any:
 
 
 IF_MATCH_HEADER = "If-Match"
-ETAG_EXAMPLE = '"4-3f9c0a1b2c3d"'
+ETAG_EXAMPLE = '"4-1-3f9c0a1b2c3d"'
 IF_MATCH = Header(
     default=None,
     alias=IF_MATCH_HEADER,

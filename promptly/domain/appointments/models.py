@@ -321,7 +321,7 @@ class AppointmentView(AppointmentDeadlines):
                     "detail": "Confirmation sent by email",
                 },
             ],
-            "version": "4-3f9c0a1b2c3d",
+            "version": "4-1-3f9c0a1b2c3d",
         }
     )
 
