@@ -119,6 +119,13 @@ PHONE_AGREED_TIME_NOT_READ_OUT = "phone-agreed-time-not-read-out"
 # flag goes). Asked only when either is there; before it, the email went out (up to an hour
 # late) asking for a decision already made.
 DECISION_MAKES_ITS_REQUEST_MOOT = "decision-makes-its-request-moot"
+# Appointments: a phone client's reminder due while the desk's call to read out their
+# confirmation is still open waits for that call (no second call task for the client): the
+# desk's outcome lifts the hold; a call that reached the client was their reminder (none is
+# read out), one that did not lets the reminder go as a call of its own; at the latest it goes
+# 2h before its window ends. Asked when a reminder is due with that call open; before it, both
+# calls were in the desk's list at once.
+REMINDER_WAITS_FOR_CONFIRMATION_CALL = "reminder-waits-for-confirmation-call"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
