@@ -203,14 +203,15 @@ async def test_a_phone_clients_reminder_call_waits_for_the_confirmation_call(
     """Two phone clients booked on Monday 10:00 for Thursday 15:00; the desk has not made
     their confirmation calls when the reminders fall due (Tuesday 15:00, before any follow-up
     call): each still has one call in the desk's list. A client the confirmation call then
-    reaches was reminded by it; one it did not reach gets the reminder as a call of its own."""
+    reaches was reminded by it; one it did not reach gets the reminder as a call of its own,
+    and one whose call nobody recorded gets it before the window ends."""
     booked_at = next_local(await env.get_current_time(), 0, 10, OFFICE)
     start = next_local(booked_at + timedelta(days=3), 3, 15, OFFICE)
     await sleep_until(env, booked_at)
-    reached, missed = (appointment(start, channel="phone") for _ in range(2))
+    reached, missed, unrecorded = (appointment(start, channel="phone") for _ in range(3))
     handles = [
         await book(env.client, request, settings, await env.get_current_time())
-        for request in (reached, missed)
+        for request in (reached, missed, unrecorded)
     ]
     reminder_at = start - timedelta(hours=48)
     assert (await handles[0].query(AppointmentWorkflow.status)).reminder_at == reminder_at
@@ -218,7 +219,7 @@ async def test_a_phone_clients_reminder_call_waits_for_the_confirmation_call(
     await sleep_until(env, reminder_at + timedelta(minutes=5))
     for handle in handles:
         await settled(env.client, handle.id)
-    for request in (reached, missed):
+    for request in (reached, missed, unrecorded):
         [call] = await _read_outs(pool, request.workflow_id)
         assert call["title"].startswith("Call Anna Nowak to confirm"), call["title"]
 
@@ -240,4 +241,12 @@ async def test_a_phone_clients_reminder_call_waits_for_the_confirmation_call(
 
     [reminder] = await _read_outs(pool, missed.workflow_id)
     assert reminder["title"].startswith("Call Anna Nowak and read out: Przyp"), reminder["title"]
+
+    # A call nobody recorded holds the reminder back until the last office hour 2h before
+    # its window ends (Wednesday 12:45): the client is still reminded.
+    await sleep_until(env, start - timedelta(hours=26))
+    await settled(env.client, handles[2].id)
+    confirm, remind = [t["title"] for t in await _read_outs(pool, unrecorded.workflow_id)]
+    assert confirm.startswith("Call Anna Nowak to confirm"), confirm
+    assert remind.startswith("Call Anna Nowak and read out: Przyp"), remind
     await end_workflows(env, *(h.id for h in handles))

@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
 
 WRONG_NUMBER_ALERT = "Wrong phone number"
 # A reminder waiting for the confirmation call goes at the latest this long before its window
-# ends, whether or not the desk recorded that call.
+# ends (in office hours), whether or not the desk recorded that call.
 REMINDER_HOLD_MARGIN = timedelta(hours=2)
 # How long the email to a client whose number was wrong may take to go out.
 WRONG_NUMBER_EMAIL_BUDGET = timedelta(hours=1)
@@ -178,10 +178,15 @@ class AppointmentCalls(AppointmentSteps):
                 "its own",
             )
             return False
-        hold_until = self._reminder_window_end() - REMINDER_HOLD_MARGIN
+        # A call task in office hours, as the reminder's own (a reminder due at the last
+        # office hour before its window has none left to wait).
+        hold_until = follow_up.last_business_time_before(
+            self._reminder_window_end() - REMINDER_HOLD_MARGIN, case.policy
+        )
         if not (
             case.confirmation_call_open
             and case.request.client.preferred_channel is Channel.PHONE
+            and hold_until is not None
             and workflow.now() < hold_until
             and workflow.patched(REMINDER_WAITS_FOR_CONFIRMATION_CALL)
         ):
