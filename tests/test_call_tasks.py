@@ -21,6 +21,7 @@ from promptly.domain.appointments.models import (
 )
 from promptly.domain.readable_time import readable
 from promptly.services.appointments import book
+from promptly.services.staff_tasks import TaskCompletion, complete_task
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
     STAFF,
@@ -185,3 +186,67 @@ async def test_a_wrong_number_asks_the_desk_for_the_right_one_and_emails_the_cli
     (alert,) = await until(alerted, "the supervisor's wrong-number alert")
     assert "Email: anna@example.com." in alert["body"]
     await end_workflows(env, request.workflow_id)
+
+
+async def _read_outs(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
+    """The desk's open calls to read the client a message (not follow-up call attempts)."""
+    return [
+        t
+        for t in await _call_tasks(pool, case_id)
+        if t["status"] == "open" and "attempt" not in t["data"]
+    ]
+
+
+async def test_a_phone_clients_reminder_call_waits_for_the_confirmation_call(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """Two phone clients booked on Monday 10:00 for Thursday 15:00; the desk has not made
+    their confirmation calls when the reminders fall due (Tuesday 15:00, before any follow-up
+    call): each still has one call in the desk's list. A client the confirmation call then
+    reaches was reminded by it; one it did not reach gets the reminder as a call of its own,
+    and one whose call nobody recorded gets it before the window ends."""
+    booked_at = next_local(await env.get_current_time(), 0, 10, OFFICE)
+    start = next_local(booked_at + timedelta(days=3), 3, 15, OFFICE)
+    await sleep_until(env, booked_at)
+    reached, missed, unrecorded = (appointment(start, channel="phone") for _ in range(3))
+    handles = [
+        await book(env.client, request, settings, await env.get_current_time())
+        for request in (reached, missed, unrecorded)
+    ]
+    reminder_at = start - timedelta(hours=48)
+    assert (await handles[0].query(AppointmentWorkflow.status)).reminder_at == reminder_at
+
+    await sleep_until(env, reminder_at + timedelta(minutes=5))
+    for handle in handles:
+        await settled(env.client, handle.id)
+    for request in (reached, missed, unrecorded):
+        [call] = await _read_outs(pool, request.workflow_id)
+        assert call["title"].startswith("Call Anna Nowak to confirm"), call["title"]
+
+    async def desk_says(request: AppointmentRequest, outcome: str) -> None:
+        [call] = await _read_outs(pool, request.workflow_id)
+        done = TaskCompletion(outcome=outcome)
+        await complete_task(env.client, pool, settings, call["id"], done, STAFF)
+
+    await desk_says(reached, "reached")
+    await desk_says(missed, "no_answer")
+    for handle in handles:
+        await settled(env.client, handle.id)
+
+    assert await _read_outs(pool, reached.workflow_id) == []
+    view = await handles[0].query(AppointmentWorkflow.status)
+    assert view.reminder_sent
+    assert any("reminded them" in e.detail for e in view.timeline)
+    assert "reminder" not in [m["template"] for m in await messages(pool, reached.workflow_id)]
+
+    [reminder] = await _read_outs(pool, missed.workflow_id)
+    assert reminder["title"].startswith("Call Anna Nowak and read out: Przyp"), reminder["title"]
+
+    # A call nobody recorded holds the reminder back until the last office hour 2h before
+    # its window ends (Wednesday 12:45): the client is still reminded.
+    await sleep_until(env, start - timedelta(hours=26))
+    await settled(env.client, handles[2].id)
+    confirm, remind = [t["title"] for t in await _read_outs(pool, unrecorded.workflow_id)]
+    assert confirm.startswith("Call Anna Nowak to confirm"), confirm
+    assert remind.startswith("Call Anna Nowak and read out: Przyp"), remind
+    await end_workflows(env, *(h.id for h in handles))

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from promptly.domain.common import Channel, Locale, RecipientRole
+from promptly.domain.common import ActorInput, Channel, Locale, RecipientRole
 from promptly.domain.readable_time import readable
 from promptly.domain.rendering import render
 from promptly.domain.sms import DeliveryStatus
@@ -29,6 +29,19 @@ REACHED = frozenset({ReadOutOutcome.REACHED, ReadOutOutcome.REACHED_CONFIRMED})
 # Written for the desk to say, not for the client to read: never passed on as it stands. A
 # client who missed the confirmation call is still unconfirmed, so the follow-up calls come.
 DESK_SCRIPTS = frozenset({"phone_confirmation"})
+
+
+# Read-outs whose outcome the case itself waits for: a phone client's reminder does not open
+# a second call while the confirmation's is open (workflows/appointment_calls.py).
+CASE_WAITS_FOR = frozenset({"phone_confirmation"})
+
+
+class ReadOutClosedInput(ActorInput):
+    """The desk recorded how the call to read out the case's message `message_key` (its
+    idempotency key) ended."""
+
+    message_key: str
+    outcome: ReadOutOutcome
 
 
 class NotReached(NamedTuple):

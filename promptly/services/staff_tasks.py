@@ -19,6 +19,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 from temporalio.client import Client
 
 from promptly.config import Settings
+from promptly.domain import read_outs
 from promptly.domain.appointments.models import (
     AppointmentView,
     CallOutcome,
@@ -30,7 +31,7 @@ from promptly.domain.appointments.models import (
 from promptly.domain.appointments.rules import call_outcome_problems
 from promptly.domain.common import Actor, Model
 from promptly.domain.examples import NEW_START, examples
-from promptly.domain.read_outs import ReadOutOutcome
+from promptly.domain.read_outs import ReadOutClosedInput, ReadOutOutcome
 from promptly.domain.tasks import PassedOnInput, TaskKind
 from promptly.services import told_answers
 from promptly.services.delivery_receipts import record_read_out
@@ -182,7 +183,37 @@ async def _message_call(job: Completing) -> Any:
     message_id = job.task.data.get("message_id")
     if isinstance(message_id, int):
         await record_read_out(job.client, job.pool, job.settings, message_id, outcome)
+        # Before a confirmation given on the call: the case knows the call reached the client.
+        await _tell_the_case(job, message_id, outcome)
     return await _confirm(job) if confirmed else answered
+
+
+async def _tell_the_case(job: Completing, message_id: int, outcome: ReadOutOutcome) -> None:
+    """An appointment waiting for this call's outcome (`read_outs.CASE_WAITS_FOR`) hears it.
+    A case that has closed meanwhile waits for nothing."""
+    if not job.task.case_id.startswith("appointment-"):
+        return
+    async with job.pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT idempotency_key, template FROM messages WHERE id = %s", (message_id,)
+        )
+        row = await cursor.fetchone()
+    if row is None or row[1] not in read_outs.CASE_WAITS_FOR:
+        return
+    command = ReadOutClosedInput(message_key=row[0], outcome=outcome, actor=job.actor)
+    update_id = f"{job.update_id}/read-out" if job.update_id else None
+    try:
+        with temporal_errors(f"no case {job.task.case_id}"):
+            await bounded_update(
+                job.client.get_workflow_handle(job.task.case_id),
+                AppointmentWorkflow.read_out_closed,
+                command,
+                job.settings.api_update_timeout,
+                update_id,
+            )
+    except ServiceError as err:
+        if err.status != 404:  # 404: the case closed (or is gone)
+            raise
 
 
 async def _provider_decision(job: Completing) -> Any:

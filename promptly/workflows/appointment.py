@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineKind,
     )
     from promptly.domain.future_times import not_bookable
+    from promptly.domain.read_outs import ReadOutClosedInput
 
 
 @workflow.defn
@@ -191,6 +192,13 @@ class AppointmentWorkflow(AppointmentInLine):
     def validate_confirm(self, command: ConfirmInput) -> None:
         self._refuse_if_changed(command)
         self._refuse_unless_allowed("confirm")
+
+    @workflow.update
+    async def read_out_closed(self, command: ReadOutClosedInput) -> None:
+        """The desk recorded how a call to read out one of the case's messages ended (its
+        receipt is on the ledger): the case acts on those it waits for."""
+        async with self._turn(lambda: None):
+            self._confirmation_call_closed(command)
 
     @workflow.update
     async def acknowledge(self, command: AcknowledgeInput) -> AppointmentView:

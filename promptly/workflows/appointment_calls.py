@@ -16,6 +16,7 @@ from promptly.workflows.patches import (
     LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
     PHONE_AGREED_TIME_NOT_READ_OUT,
     PHONE_RESCHEDULE_CONFIRMED,
+    REMINDER_WAITS_FOR_CONFIRMATION_CALL,
     WRONG_NUMBER_FOLLOWED_UP,
 )
 from promptly.workflows.staff_tasks import open_case_task
@@ -40,11 +41,15 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
+    from promptly.domain.read_outs import ReadOutClosedInput
     from promptly.domain.readable_time import readable
     from promptly.domain.tasks import TaskKind
 
 
 WRONG_NUMBER_ALERT = "Wrong phone number"
+# A reminder waiting for the confirmation call goes at the latest this long before its window
+# ends (in office hours), whether or not the desk recorded that call.
+REMINDER_HOLD_MARGIN = timedelta(hours=2)
 # How long the email to a client whose number was wrong may take to go out.
 WRONG_NUMBER_EMAIL_BUDGET = timedelta(hours=1)
 REACHED = frozenset(
@@ -158,6 +163,71 @@ class AppointmentCalls(AppointmentSteps):
                 self._agreed_by,
                 "The new time was agreed on the call: no call to read it out again",
             )
+
+    def _reminder_waits_for_the_call(self) -> bool:
+        """A phone client's reminder due while the desk's call to read them the confirmation
+        is open waits for it: the desk calls the client once at a time. True while it waits;
+        a hold that ran out lets the reminder go."""
+        case = self.case
+        if case.reminder_held_until is not None:
+            self._update(reminder_held_until=None)
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                "The confirmation call is still open: the reminder is read out as a call of "
+                "its own",
+            )
+            return False
+        # A call task in office hours, as the reminder's own (a reminder due at the last
+        # office hour before its window has none left to wait).
+        hold_until = follow_up.last_business_time_before(
+            self._reminder_window_end() - REMINDER_HOLD_MARGIN, case.policy
+        )
+        if not (
+            case.confirmation_call_open
+            and case.request.client.preferred_channel is Channel.PHONE
+            and hold_until is not None
+            and workflow.now() < hold_until
+            and workflow.patched(REMINDER_WAITS_FOR_CONFIRMATION_CALL)
+        ):
+            return False
+        self._update(reminder_held_until=hold_until)
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            "Reminder waits for the confirmation call still open (one call at a time), at "
+            f"the latest until {readable(hold_until, self._office_timezone)}",
+            held_until=hold_until.isoformat(),
+        )
+        return True
+
+    def _confirmation_call_closed(self, command: ReadOutClosedInput) -> None:
+        """The desk recorded the confirmation call's outcome: a reminder waiting for it is
+        due now, unless the call reached the client, which reminded them of the visit."""
+        case = self.case
+        key = f"{self._workflow_id}/confirmation/r{case.reschedules}"
+        if command.message_key != key or not case.confirmation_call_open:
+            return
+        self._update(confirmation_call_open=False)
+        if case.reminder_held_until is None:
+            return
+        if command.outcome in read_outs.REACHED:
+            self._update(reminder_held_until=None, reminder_sent=True)
+            self._promises.met(PromiseKind.REMINDER, actor=command.actor)
+            self._note(
+                TimelineKind.DECISION,
+                command.actor,
+                "The confirmation call reached the client and reminded them of the visit: "
+                "no reminder call",
+            )
+            return
+        self._update(reminder_held_until=None)
+        self._note(
+            TimelineKind.DECISION,
+            command.actor,
+            f"The confirmation call ended {command.outcome.value}: the reminder is read out "
+            "as a call of its own",
+        )
 
     async def _stop_calling(self, case: AppointmentCase) -> None:
         """Every attempt made, no confirmation: the client is unconfirmed, the supervisor told.

@@ -108,7 +108,8 @@ class AppointmentInLine(AppointmentCalls):
 
     async def _send_reminder(self) -> None:
         if self._beside:
-            self._start_reminder()
+            if not self._reminder_waits_for_the_call():
+                self._start_reminder()
             return
         reschedules = self.case.reschedules
         planned = self.case.reminder_at or workflow.now()

@@ -220,7 +220,9 @@ class AppointmentSends(AppointmentState):
 
     def _start_confirmation(self) -> None:
         case = self.case
-        self._update(confirmation_attempted=True)
+        # A phone client's confirmation is the desk's call, open once the send is out.
+        phone = case.request.client.preferred_channel is Channel.PHONE
+        self._update(confirmation_attempted=True, confirmation_call_open=phone)
         give_up_at = appointment_rules.confirmation_give_up_at(case.planned_at, case.policy)
         self._start_to_client(
             "confirmation",
@@ -229,6 +231,8 @@ class AppointmentSends(AppointmentState):
             task_kind=TaskKind.SEND_CONFIRMATION_MANUALLY,
             task_due=case.confirmation_deadline,
             on_sent=lambda: self._update(confirmation_sent=True),
+            # No call opened: a reminder waiting for it goes.
+            on_failed=lambda: self._update(confirmation_call_open=False, reminder_held_until=None),
             if_failed="confirmation not sent",
             link_actions=VISIT_LINKS,
         )

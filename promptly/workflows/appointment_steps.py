@@ -51,9 +51,9 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.workflow_timeouts import WORKFLOW_TASK_TIMEOUT
 
 # Calls still planned to read a phone client the news of the visit: the confirmation's and the
-# reminder's (which asks for the confirmation; a phone client booked 24-48h ahead is called with
-# both at once) are moot once the client confirmed; the delay notices too once the visit took
-# place or passed. Activity input only: no patch.
+# reminder's (which asks for the confirmation; cases from before the reminder waited for the
+# confirmation's call had both open at once) are moot once the client confirmed; the delay
+# notices too once the visit took place or passed. Activity input only: no patch.
 CONFIRMATION_READ_OUTS = ("phone_confirmation", "confirmation", "reminder")
 BEFORE_THE_VISIT_READ_OUTS = (*CONFIRMATION_READ_OUTS, "delay_notice")
 
@@ -159,6 +159,9 @@ class AppointmentSteps(AppointmentFees):
     ) -> None:
         """The client confirmed, came or the visit passed: calls and hand confirmations no
         longer matter; an alert that the client is unconfirmed does only if they answered."""
+        if self.case.confirmation_call_open:
+            # The confirmation's call closes with the others: a reminder waiting for it goes.
+            self._update(confirmation_call_open=False, reminder_held_until=None)
         if client_answered:
             await self._cancel_sends(["alert:unconfirmed", "alert:wrong_number"])
         if self.case.call_attempts:

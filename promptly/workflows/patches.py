@@ -124,6 +124,13 @@ DECISION_MAKES_ITS_REQUEST_MOOT = "decision-makes-its-request-moot"
 # customer hears once, at 08:00, the case as it stands. Asked only when one waits; before it,
 # both went out at 08:00, the first already stale.
 NEWER_NEWS_REPLACES_WAITING = "newer-news-replaces-waiting"
+# Appointments: a phone client's reminder due while the desk's call to read out their
+# confirmation is still open waits for that call (no second call task for the client): the
+# desk's outcome lifts the hold; a call that reached the client was their reminder (none is
+# read out), one that did not lets the reminder go as a call of its own; at the latest it goes
+# 2h before its window ends. Asked when a reminder is due with that call open; before it, both
+# calls were in the desk's list at once.
+REMINDER_WAITS_FOR_CONFIRMATION_CALL = "reminder-waits-for-confirmation-call"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

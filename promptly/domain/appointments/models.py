@@ -450,6 +450,12 @@ class AppointmentCase(AppointmentDeadlines):
     survey_started: bool = False
     follow_up_rule: str | None = None
     prepayment_required: bool = False
+    # A phone client's confirmation is a call task the desk has open (or is being given):
+    # the desk has not recorded how the call went.
+    confirmation_call_open: bool = False
+    # The reminder due meanwhile waits for that call (its read-out would be a second call):
+    # due again when the call is closed, at the latest then.
+    reminder_held_until: AwareDatetime | None = None
 
 
 class AppointmentContinuation(Model):

@@ -220,7 +220,9 @@ def next_step(case: AppointmentCase) -> DueStep:
         and case.reminder_at is not None
         and not case.reminder_sent
     ):
-        due.append(DueStep(case.reminder_at, Step.REMINDER))
+        # A reminder waiting for the confirmation call is due when that call is closed (the
+        # hold is lifted), at the latest at the hold's end.
+        due.append(DueStep(case.reminder_held_until or case.reminder_at, Step.REMINDER))
     if case.status is AppointmentStatus.BOOKED and case.next_call_at is not None:
         due.append(DueStep(case.next_call_at, Step.FOLLOW_UP_CALL))
     if case.status in _AWAITING_VISIT:
