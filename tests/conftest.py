@@ -38,11 +38,28 @@ TEST_LINK_SECRET = secrets.token_urlsafe(48)
 os.environ["PROMPTLY_LINK_SECRET"] = TEST_LINK_SECRET
 
 
-# Where the minute-long modules run under `make test`, which hands whole modules to its xdist
-# workers in collection order (--dist loadfile --no-loadscope-reorder). The demo plays in real
-# (scaled) time and must not starve: it starts first, beside ordinary modules. The fifty CLI
-# runs keep both cores busy on their own (four processes at once), so they come last.
-FIRST_MODULES = ("test_demo.py", "test_api_fuzz.py", "test_ui_browser.py")
+# Where the long modules run under `make test`, which hands whole modules to its xdist workers
+# in collection order (--dist loadfile --no-loadscope-reorder): the longest first (in the order
+# of a run's `--durations`), so that the run ends with short modules that fill the gaps instead
+# of one long module that leaves the other workers idle. The demo plays in real (scaled) time
+# and must not starve: it starts first, beside the fuzzer. The CLI runs keep both cores busy on
+# their own (two processes at once), so they come last.
+FIRST_MODULES = (
+    "test_demo.py",
+    "test_api_fuzz.py",
+    "test_ports.py",
+    "test_webhooks.py",
+    "test_ui_browser.py",
+    "test_sms_replies.py",
+    "test_settings_bounds.py",
+    "test_schema_check.py",
+    "test_failing_workflow_task.py",
+    "test_dev_stack.py",
+    "test_api_calendars.py",
+    "test_observability.py",
+    "test_archive.py",
+    "test_client_link_browser.py",
+)
 LAST_MODULES = ("test_process_exit.py",)
 
 

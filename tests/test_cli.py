@@ -30,6 +30,7 @@ from tests.helpers import (
     message_of,
     messages,
     provider_decisions,
+    settled,
     tasks,
     until,
 )
@@ -241,7 +242,7 @@ async def test_the_desk_reports_a_client_running_late_as_the_client(
         handle = dev_env.client.get_workflow_handle(request.workflow_id)
         view = await handle.query(AppointmentWorkflow.status)
         assert view.no_show_at == request.start + timedelta(minutes=25)
-        await asyncio.sleep(2)  # a notice would follow the update beside the plan
+        await settled(dev_env.client, request.workflow_id)  # a notice would be sent by now
         sent = [m["template"] for m in await messages(pool, request.workflow_id)]
         assert "delay_notice" not in sent, sent
 

@@ -5,7 +5,6 @@ the replay runner keeps the full sandbox, which refuses it when a stored history
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from promptly.config import Settings
 from promptly.worker import worker_runner, workflow_runner
+from tests.conftest import installed_binary
 
 ROOT = Path(__file__).parent.parent
 
@@ -30,9 +30,8 @@ CALLS = {
 
 
 def ruff(source: str, path: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("ruff", path=str(Path(__file__).parent.parent / ".venv" / "bin"))
     return subprocess.run(
-        [binary or "ruff", "check", "--no-cache", "--stdin-filename", path, "-"],
+        [installed_binary("ruff"), "check", "--no-cache", "--stdin-filename", path, "-"],
         input=source,
         capture_output=True,
         text=True,

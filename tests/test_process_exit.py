@@ -11,13 +11,16 @@ from temporalio.testing import WorkflowEnvironment
 from promptly.config import Settings
 from tests.conftest import installed_binary
 
-RUNS = 50
+# Without promptly.process (the CLI left through interpreter finalization), 10 of 45 runs that
+# listed cases crashed (exit -6/134) and none of 5 that found no case, measured here: 27 runs
+# that list catch that crash with 1 - 0.78**27 > 99.8 %, at half that rate still with 96 %.
+RUNS = 30
 # Each run is CPU-bound (about 2 s of imports): two at once keep two cores busy, more only
 # crowd out the other xdist worker of `make test`.
 AT_ONCE = 2
 
 
-async def test_fifty_cli_runs_that_build_a_client_all_exit_0_1_or_2(
+async def test_thirty_cli_runs_that_build_a_client_all_exit_0_1_or_2(
     dev_env: WorkflowEnvironment, settings: Settings
 ) -> None:
     env = {
