@@ -27,6 +27,45 @@ AS_PROVIDER: Example = {"kind": "provider", "id": "P-3"}
 AS_STAFF: Example = {"kind": "staff", "id": "ewa"}
 START = "2027-06-01T10:00:00+02:00"
 NEW_START = "2027-06-03T10:00:00+02:00"
+# A booked visit, its confirmation sent (AppointmentView).
+APPOINTMENT_VIEW: Example = {
+    "appointment_id": "A-1001",
+    "status": "Booked",
+    "start": START,
+    "end": "2027-06-01T10:50:00+02:00",
+    "client_id": "C-17",
+    "provider_id": "P-3",
+    "service": "Physiotherapy consultation",
+    "location": "ul. Prosta 1, Warszawa",
+    "booked_at": "2027-05-20T09:12:00+02:00",
+    "confirmation_deadline": "2027-05-21T09:12:00+02:00",
+    "provider_ack_deadline": "2027-05-21T09:12:00+02:00",
+    "reminder_at": "2027-05-30T10:00:00+02:00",
+    "response_deadline": "2027-05-28T12:00:00+02:00",
+    "next_call_at": "2027-05-28T12:00:00+02:00",
+    "confirmation_sent": True,
+    "reminder_sent": False,
+    "provider_acknowledged": True,
+    "call_attempts": 0,
+    "max_call_attempts": 3,
+    "needs_attention": [],
+    "no_show_at": "2027-06-01T10:15:00+02:00",
+    "timeline": [
+        {
+            "at": "2027-05-20T09:12:00+02:00",
+            "kind": "status",
+            "actor": {"kind": "system", "id": "crm", "via": "crm"},
+            "detail": "Booked for 2027-06-01 10:00 Europe/Warsaw",
+        },
+        {
+            "at": "2027-05-20T09:12:05+02:00",
+            "kind": "message",
+            "actor": {"kind": "system", "id": "promptly"},
+            "detail": "Confirmation sent by email",
+        },
+    ],
+    "version": "4-1-3f9c0a1b2c3d",
+}
 
 
 def examples(*items: Example) -> ConfigDict:
