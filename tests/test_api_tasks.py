@@ -394,13 +394,12 @@ async def test_a_client_reached_after_a_wrong_number_clears_its_alert(
     assert "wrong phone number" not in reached.json()["needs_attention"]
 
 
-async def test_a_phone_client_due_both_calls_at_once_is_called_once(
-    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
-) -> None:
-    """Booked 24-48h ahead in office hours, a phone client is due the confirmation's call and
-    the reminder's at once; the reminder waits for the confirmation call, and confirming on
-    that call was the reminder too: no reminder call, and none left open."""
-    http = skipping_api
+async def _book_phone_client_for_tomorrow(
+    env: WorkflowEnvironment, http: httpx.AsyncClient
+) -> tuple[AppointmentRequest, datetime]:
+    """Booked a Monday 12:00 for Tuesday 16:00 (Warsaw), a phone client is due at once the
+    confirmation's call, the reminder's and the first of 2 follow-up attempts (12:00, 14:00,
+    before the free-cancellation line at 16:00)."""
     now = max(await env.get_current_time(), datetime.now(UTC))
     monday_noon = next_local(now + timedelta(days=1), 0, 12, "Europe/Warsaw")
     await sleep_until(env, monday_noon)
@@ -410,6 +409,23 @@ async def test_a_phone_client_due_both_calls_at_once_is_called_once(
     )
     assert booked.status_code == 201, booked.text
     http.booked.append(request.workflow_id)  # type: ignore[attr-defined]
+    return request, monday_noon
+
+
+async def _the_one_call(http: httpx.AsyncClient, case_id: str) -> dict[str, Any]:
+    """The client's only open call task (the desk calls them once at a time)."""
+    calls = await _tasks(http, case_id, kind="call_client")
+    assert len(calls) == 1, [c["title"] for c in calls]
+    return calls[0]
+
+
+async def test_a_phone_client_due_both_calls_at_once_is_called_once(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """The reminder and the first follow-up attempt wait for the confirmation call, and
+    confirming on that call was both: no second call, before or after."""
+    http = skipping_api
+    request, monday_noon = await _book_phone_client_for_tomorrow(env, http)
 
     async def confirmation_call() -> list[dict[str, Any]]:
         calls = await _tasks(http, request.workflow_id, kind="call_client")
@@ -417,11 +433,13 @@ async def test_a_phone_client_due_both_calls_at_once_is_called_once(
 
     await until(confirmation_call, "the confirmation's call")
     await settled(env.client, request.workflow_id)
-    calls = await _tasks(http, request.workflow_id, kind="call_client")
-    [confirmation] = [c for c in calls if "to confirm" in c["title"]]
-    # No reminder call beside it (the first follow-up attempt is due too, so close to the
-    # free-cancellation line).
-    assert not [c for c in calls if "Reminder" in c["title"]], [c["title"] for c in calls]
+    confirmation = await _the_one_call(http, request.workflow_id)
+    assert "to confirm" in confirmation["title"]
+    # An hour and a half on (a call nobody records holds the others until 13:45 at most,
+    # the reminder's latest): still that one call.
+    await sleep_until(env, monday_noon + timedelta(hours=1, minutes=30))
+    await settled(env.client, request.workflow_id)
+    assert (await _the_one_call(http, request.workflow_id))["id"] == confirmation["id"]
 
     confirmed = await http.post(
         f"/tasks/{confirmation['id']}/complete",
@@ -430,10 +448,50 @@ async def test_a_phone_client_due_both_calls_at_once_is_called_once(
     )
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["case"]["status"] == "Confirmed"
-    # Past the latest the reminder could have waited for: no call was opened for it.
+    # Past every call planned: none was opened.
     await sleep_until(env, monday_noon + timedelta(hours=4))
     await settled(env.client, request.workflow_id)
     assert await _tasks(http, request.workflow_id) == []
     done = await _tasks(http, request.workflow_id, status="done")
-    assert confirmation["id"] in [t["id"] for t in done]
-    assert not [t for t in done if "Reminder" in t["title"]]
+    assert [t["id"] for t in done] == [confirmation["id"]], [t["title"] for t in done]
+
+
+async def test_an_unanswered_confirmation_call_was_the_first_follow_up_attempt(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """The confirmation call nobody answered took the place of the attempt that waited for
+    it: the next call is attempt 2 of 2, the follow-up interval after it, one at a time."""
+    http = skipping_api
+    request, monday_noon = await _book_phone_client_for_tomorrow(env, http)
+
+    async def confirmation_call() -> list[dict[str, Any]]:
+        calls = await _tasks(http, request.workflow_id, kind="call_client")
+        return calls if any("to confirm" in c["title"] for c in calls) else []
+
+    await until(confirmation_call, "the confirmation's call")
+    await settled(env.client, request.workflow_id)
+    confirmation = await _the_one_call(http, request.workflow_id)
+    await sleep_until(env, monday_noon + timedelta(minutes=30))
+    unanswered = await http.post(
+        f"/tasks/{confirmation['id']}/complete",
+        json={"outcome": "no_answer", "note": "voicemail"},
+        headers=STAFF_KEY,
+    )
+    assert unanswered.status_code == 200, unanswered.text
+    await settled(env.client, request.workflow_id)
+    # The reminder is read out as a call of its own (the client was not reached).
+    reminder = await _the_one_call(http, request.workflow_id)
+    assert reminder["id"] != confirmation["id"] and "attempt" not in reminder["title"], reminder
+    done = await http.post(
+        f"/tasks/{reminder['id']}/complete",
+        json={"outcome": "no_answer", "note": "no answer"},
+        headers=STAFF_KEY,
+    )
+    assert done.status_code == 200, done.text
+    await settled(env.client, request.workflow_id)
+    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    # The next follow-up call 2h after the confirmation call: attempt 2 of 2, not 1.
+    await sleep_until(env, monday_noon + timedelta(hours=2, minutes=45))
+    await settled(env.client, request.workflow_id)
+    attempt = await _the_one_call(http, request.workflow_id)
+    assert "(attempt 2 of 2)" in attempt["title"], attempt["title"]

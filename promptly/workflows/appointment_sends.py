@@ -231,8 +231,10 @@ class AppointmentSends(AppointmentState):
             task_kind=TaskKind.SEND_CONFIRMATION_MANUALLY,
             task_due=case.confirmation_deadline,
             on_sent=lambda: self._update(confirmation_sent=True),
-            # No call opened: a reminder waiting for it goes.
-            on_failed=lambda: self._update(confirmation_call_open=False, reminder_held_until=None),
+            # No call opened: what waited for it goes.
+            on_failed=lambda: self._update(
+                confirmation_call_open=False, reminder_held_until=None, call_held_until=None
+            ),
             if_failed="confirmation not sent",
             link_actions=VISIT_LINKS,
         )

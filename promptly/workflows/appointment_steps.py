@@ -160,8 +160,10 @@ class AppointmentSteps(AppointmentFees):
         """The client confirmed, came or the visit passed: calls and hand confirmations no
         longer matter; an alert that the client is unconfirmed does only if they answered."""
         if self.case.confirmation_call_open:
-            # The confirmation's call closes with the others: a reminder waiting for it goes.
-            self._update(confirmation_call_open=False, reminder_held_until=None)
+            # The confirmation's call closes with the others: what waited for it goes.
+            self._update(
+                confirmation_call_open=False, reminder_held_until=None, call_held_until=None
+            )
         if client_answered:
             await self._cancel_sends(["alert:unconfirmed", "alert:wrong_number"])
         if self.case.call_attempts:

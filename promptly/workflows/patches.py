@@ -131,6 +131,12 @@ NEWER_NEWS_REPLACES_WAITING = "newer-news-replaces-waiting"
 # 2h before its window ends. Asked when a reminder is due with that call open; before it, both
 # calls were in the desk's list at once.
 REMINDER_WAITS_FOR_CONFIRMATION_CALL = "reminder-waits-for-confirmation-call"
+# Appointments: a phone client's follow-up call attempt due while the desk's call to read out
+# their confirmation is still open waits for that call (no second call task for the client):
+# the call, once recorded, was that attempt (its outcome noted, the next one planned after
+# it); at the latest the attempt goes when one after that call would be due. Asked when an
+# attempt is due with that call open; before it, both calls were in the desk's list at once.
+FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL = "follow-up-waits-for-confirmation-call"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

@@ -309,6 +309,9 @@ class AppointmentCase(AppointmentDeadlines):
     # The reminder due meanwhile waits for that call (its read-out would be a second call):
     # due again when the call is closed, at the latest then.
     reminder_held_until: AwareDatetime | None = None
+    # A follow-up call attempt due meanwhile waits for that call too: due again when the call
+    # is closed (which may count as the attempt), at the latest then.
+    call_held_until: AwareDatetime | None = None
 
 
 class AppointmentContinuation(Model):

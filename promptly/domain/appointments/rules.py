@@ -224,7 +224,8 @@ def next_step(case: AppointmentCase) -> DueStep:
         # hold is lifted), at the latest at the hold's end.
         due.append(DueStep(case.reminder_held_until or case.reminder_at, Step.REMINDER))
     if case.status is AppointmentStatus.BOOKED and case.next_call_at is not None:
-        due.append(DueStep(case.next_call_at, Step.FOLLOW_UP_CALL))
+        # An attempt waiting for the confirmation call likewise.
+        due.append(DueStep(case.call_held_until or case.next_call_at, Step.FOLLOW_UP_CALL))
     if case.status in _AWAITING_VISIT:
         delayed_start = shift_elapsed(start, _no_show_moved_by(case))
         due.append(DueStep(no_show_at(delayed_start, case.policy), Step.NO_SHOW))
