@@ -9,15 +9,13 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
+from promptly.workflows.appointment_one_call import AppointmentOneCall
 from promptly.workflows.appointment_state import UNCONFIRMED_ALERT, VISIT_LINKS, count
-from promptly.workflows.appointment_steps import AppointmentSteps
 from promptly.workflows.messages import to_client
 from promptly.workflows.patches import (
-    FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL,
     LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
     PHONE_AGREED_TIME_NOT_READ_OUT,
     PHONE_RESCHEDULE_CONFIRMED,
-    REMINDER_WAITS_FOR_CONFIRMATION_CALL,
     WRONG_NUMBER_FOLLOWED_UP,
 )
 from promptly.workflows.staff_tasks import open_case_task
@@ -42,15 +40,11 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
-    from promptly.domain.read_outs import ReadOutClosedInput
     from promptly.domain.readable_time import readable
     from promptly.domain.tasks import TaskKind
 
 
 WRONG_NUMBER_ALERT = "Wrong phone number"
-# A reminder waiting for the confirmation call goes at the latest this long before its window
-# ends (in office hours), whether or not the desk recorded that call.
-REMINDER_HOLD_MARGIN = timedelta(hours=2)
 # How long the email to a client whose number was wrong may take to go out.
 WRONG_NUMBER_EMAIL_BUDGET = timedelta(hours=1)
 REACHED = frozenset(
@@ -62,7 +56,7 @@ REACHED = frozenset(
 )
 
 
-class AppointmentCalls(AppointmentSteps):
+class AppointmentCalls(AppointmentOneCall):
     """The next call attempt and what a call's outcome decides."""
 
     # Who took the call on which the client agreed a new time, while it is being moved to.
@@ -166,140 +160,6 @@ class AppointmentCalls(AppointmentSteps):
                 self._agreed_by,
                 "The new time was agreed on the call: no call to read it out again",
             )
-
-    def _reminder_waits_for_the_call(self) -> bool:
-        """A phone client's reminder due while the desk's call to read them the confirmation
-        is open waits for it: the desk calls the client once at a time. True while it waits;
-        a hold that ran out lets the reminder go."""
-        case = self.case
-        if case.reminder_held_until is not None:
-            self._update(reminder_held_until=None)
-            self._note(
-                TimelineKind.DECISION,
-                SYSTEM,
-                "The confirmation call is still open: the reminder is read out as a call of "
-                "its own",
-            )
-            return False
-        # A call task in office hours, as the reminder's own (a reminder due at the last
-        # office hour before its window has none left to wait).
-        hold_until = follow_up.last_business_time_before(
-            self._reminder_window_end() - REMINDER_HOLD_MARGIN, case.policy
-        )
-        if not (
-            case.confirmation_call_open
-            and case.request.client.preferred_channel is Channel.PHONE
-            and hold_until is not None
-            and workflow.now() < hold_until
-            and workflow.patched(REMINDER_WAITS_FOR_CONFIRMATION_CALL)
-        ):
-            return False
-        self._update(reminder_held_until=hold_until)
-        self._note(
-            TimelineKind.DECISION,
-            SYSTEM,
-            "Reminder waits for the confirmation call still open (one call at a time), at "
-            f"the latest until {readable(hold_until, self._office_timezone)}",
-            held_until=hold_until.isoformat(),
-        )
-        return True
-
-    def _call_waits_for_the_confirmation_call(self) -> bool:
-        """A phone client's follow-up call attempt due while the desk's call to read them the
-        confirmation (which asks them to confirm) is open waits for it: the desk calls the
-        client once at a time. True while it waits; a hold that ran out lets the attempt go."""
-        case = self.case
-        if case.call_held_until is not None:
-            self._update(call_held_until=None)
-            self._note(
-                TimelineKind.DECISION,
-                SYSTEM,
-                f"The confirmation call is still open: call attempt {case.call_attempts + 1} "
-                "goes as a call of its own",
-            )
-            return False
-        # The confirmation call, opened as the plan was made, is an attempt under way: the
-        # attempt waits at the latest until one after that call would be due (none left
-        # before the visit, or a call opened that long ago: no wait), then goes beside it. An
-        # attempt's own task still open is superseded by the next one as usual.
-        hold_until = follow_up.next_call_after(case.planned_at, case.request.start, case.policy)
-        if not (
-            case.confirmation_call_open
-            and case.request.client.preferred_channel is Channel.PHONE
-            and not case.awaiting_call_outcome
-            and hold_until is not None
-            and workflow.now() < hold_until
-            and workflow.patched(FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL)
-        ):
-            return False
-        self._update(call_held_until=hold_until)
-        self._note(
-            TimelineKind.DECISION,
-            SYSTEM,
-            f"Call attempt {case.call_attempts + 1} waits for the confirmation call still open "
-            f"(one call at a time), at the latest until "
-            f"{readable(hold_until, self._office_timezone)}",
-            held_until=hold_until.isoformat(),
-        )
-        return True
-
-    def _confirmation_call_was_the_attempt(self, command: ReadOutClosedInput) -> None:
-        """The confirmation call asked the client to confirm at the time of the attempt that
-        waited for it: it was that attempt. The next one is planned after it as after any
-        attempt (none left: the client is unconfirmed then); a confirmation given on the call
-        follows this update and ends the calls."""
-        case = self.case
-        attempt = case.call_attempts + 1
-        counted = follow_up.after_call_attempt(case, workflow.now())
-        self._update(
-            call_held_until=None,
-            call_attempts=counted.call_attempts,
-            max_call_attempts=counted.max_call_attempts,
-            next_call_at=counted.next_call_at,
-            awaiting_call_outcome=False,
-        )
-        self._promises.met(
-            PromiseKind.FOLLOW_UP, actor=command.actor, cause_if_late=case.follow_up_rule
-        )
-        count(metrics.CALL_ATTEMPTS)
-        self._note(
-            TimelineKind.ACTION,
-            command.actor,
-            f"Call attempt {attempt}: {command.outcome.value} (the confirmation call)",
-            outcome=command.outcome.value,
-            attempt=attempt,
-        )
-
-    def _confirmation_call_closed(self, command: ReadOutClosedInput) -> None:
-        """The desk recorded the confirmation call's outcome: a call attempt waiting for it
-        counts it as made; a reminder waiting for it is due now, unless the call reached the
-        client, which reminded them of the visit."""
-        case = self.case
-        key = f"{self._workflow_id}/confirmation/r{case.reschedules}"
-        if command.message_key != key or not case.confirmation_call_open:
-            return
-        self._update(confirmation_call_open=False)
-        if case.call_held_until is not None:
-            self._confirmation_call_was_the_attempt(command)
-        if case.reminder_held_until is None:
-            return
-        if command.outcome in read_outs.REACHED:
-            self._update(reminder_held_until=None, reminder_sent=True)
-            self._promises.met(PromiseKind.REMINDER, actor=command.actor)
-            self._note(
-                TimelineKind.DECISION,
-                command.actor,
-                "The confirmation call reached the client and reminded them of the visit: "
-                "no reminder call",
-            )
-            return
-        self._update(reminder_held_until=None)
-        self._note(
-            TimelineKind.DECISION,
-            command.actor,
-            f"The confirmation call ended {command.outcome.value}: the reminder is read out "
-            "as a call of its own",
-        )
 
     async def _stop_calling(self, case: AppointmentCase) -> None:
         """Every attempt made, no confirmation: the client is unconfirmed, the supervisor told.
