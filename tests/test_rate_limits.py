@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from starlette.testclient import TestClient
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.api.app import create_app
+from promptly.api.limits import Window
 from promptly.config import Settings
 from promptly.worker import create_worker
 from tests.api_support import STAFF_KEY, client_links, with_api_keys
@@ -184,3 +186,27 @@ async def test_guessed_api_keys_lock_the_address_out_even_for_the_right_key(
         assert (await http.get("/tasks", headers=STAFF_KEY)).status_code == 429
         clock.now += 301  # the lockout has passed
         assert (await http.get("/tasks", headers=STAFF_KEY)).status_code == 200
+
+
+def test_many_addresses_keep_the_limiter_bounded_and_fast() -> None:
+    """An IPv6 /48 holds 65,536 /64s: each one counts, but the limiter keeps at most its cap of
+    addresses (the quietest forgotten first) and a request costs the same at the cap."""
+    clock = Clock()
+    app = _offline(clock, link_pages_per_address=300)
+    pages = app.state.limits.link_pages_from
+    for n in range(4_000):  # more /64s than 1,000,000 timestamps / 300 per address
+        assert pages.take(f"2001:db8:1:{n:x}::/64") is None
+    assert len(pages) <= 1_000_000 // 300
+
+    actions = Window(1, 600, clock, max_keys=1_000)
+    for n in range(1_000):
+        actions.take(f"198.51.{n // 256}.{n % 256}")
+    started = time.perf_counter()
+    for n in range(2_000):  # each a new key beyond the cap: the old code rebuilt the dict
+        actions.take(f"2001:db8:2:{n:x}::/64")
+    assert time.perf_counter() - started < 0.5
+    assert len(actions) == 1_000
+    # The address that hit the limit last is remembered; the quietest were forgotten.
+    assert actions.take("2001:db8:2:7cf::/64") is not None
+    assert actions.take("198.51.0.0") is None
+
