@@ -83,7 +83,7 @@ class Window:
 
 class FailedKeys:
     """Unknown API keys per client address: the `most`-th within `seconds` locks the address
-    out for `seconds`, whatever key it then presents. The lockout is logged once, at WARNING,
+    out for `seconds`: its unknown keys get 429 (a known key still passes). The lockout is logged once, at WARNING,
     with the address and never the key."""
 
     def __init__(self, most: int, seconds: float, clock: Clock, max_keys: int = 50_000) -> None:
