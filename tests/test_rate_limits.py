@@ -209,4 +209,3 @@ def test_many_addresses_keep_the_limiter_bounded_and_fast() -> None:
     # The address that hit the limit last is remembered; the quietest were forgotten.
     assert actions.take("2001:db8:2:7cf::/64") is not None
     assert actions.take("198.51.0.0") is None
-

@@ -83,8 +83,8 @@ class Window:
 
 class FailedKeys:
     """Unknown API keys per client address: the `most`-th within `seconds` locks the address
-    out for `seconds`: its unknown keys get 429 (a known key still passes). The lockout is logged once, at WARNING,
-    with the address and never the key."""
+    out for `seconds`: its unknown keys get 429 (a known key still passes). The lockout is
+    logged once, at WARNING, with the address and never the key."""
 
     def __init__(self, most: int, seconds: float, clock: Clock, max_keys: int = 50_000) -> None:
         self._failures = Window(most - 1, seconds, clock, max_keys) if most > 1 else None
