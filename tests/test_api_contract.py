@@ -24,7 +24,7 @@ from promptly.api.legal_holds import HoldRequest, ReleaseRequest
 from promptly.api.webhooks import Redelivery
 from promptly.config import ApiRole
 from promptly.domain.appointments.models import AppointmentView
-from promptly.domain.common import Actor, ActorKind
+from promptly.domain.common import Actor, ActorKind, Model
 from promptly.domain.examples import NEW_START
 from promptly.services.case_kinds import APPOINTMENT, COMPLAINT, INQUIRY, CaseUpdate
 from promptly.services.errors import ErrorBody, ServiceError
@@ -278,7 +278,7 @@ async def test_every_request_body_has_examples_valid_against_its_model(
     assert expected_version(if_match["schema"]["examples"][0]) == "4-1-3f9c0a1b2c3d"
 
 
-class _Unversioned(BaseModel):
+class _Unversioned(Model):
     note: str = ""
 
 
