@@ -17,15 +17,17 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from promptly.api.appointments import LISTING
-from promptly.api.case_updates import body_model, expected_version
+from promptly.api.auth import Caller
+from promptly.api.case_updates import body_model, expected_version, update_argument
 from promptly.api.idempotency import Fingerprint
 from promptly.api.legal_holds import HoldRequest, ReleaseRequest
 from promptly.api.webhooks import Redelivery
 from promptly.config import ApiRole
 from promptly.domain.appointments.models import AppointmentView
+from promptly.domain.common import Actor, ActorKind, Model
 from promptly.domain.examples import NEW_START
-from promptly.services.case_kinds import APPOINTMENT, COMPLAINT, INQUIRY
-from promptly.services.errors import ErrorBody
+from promptly.services.case_kinds import APPOINTMENT, COMPLAINT, INQUIRY, CaseUpdate
+from promptly.services.errors import ErrorBody, ServiceError
 from promptly.services.staff_tasks import TaskCompletion
 from tests.api_support import BACKOFFICE_KEY, eventually, key
 from tests.helpers import appointment
@@ -274,3 +276,33 @@ async def test_every_request_body_has_examples_valid_against_its_model(
     assert {"new_start": NEW_START, "actor": {"kind": "client", "id": "C-17"}} in examples
     if_match = next(p for p in reschedule["parameters"] if p["name"] == "If-Match")
     assert expected_version(if_match["schema"]["examples"][0]) == "4-1-3f9c0a1b2c3d"
+
+
+class _Unversioned(Model):
+    note: str = ""
+
+
+def _jot(argument: _Unversioned) -> None:
+    """An update whose input has no `expected_version`."""
+
+
+def test_an_if_match_an_update_cannot_check_is_refused_not_ignored() -> None:
+    caller = Caller(
+        name="desk",
+        role=ApiRole.STAFF,
+        actor=Actor(kind=ActorKind.STAFF, id="desk", via="desk"),
+        acts_as=frozenset({ActorKind.STAFF}),
+    )
+    unversioned = CaseUpdate(update=_jot, summary="Jot a note.")
+    assert update_argument(unversioned, _Unversioned(note="hi"), caller) == _Unversioned(note="hi")
+    try:
+        update_argument(unversioned, _Unversioned(note="hi"), caller, "4-1-3f9c0a1b2c3d")
+    except ServiceError as refused:
+        assert refused.status == 422 and refused.body().code == "invalid"
+        assert [field for field, _ in refused.fields] == ["If-Match"]
+    else:
+        raise AssertionError("an If-Match the update cannot check was ignored")
+    # Every update the API serves checks it.
+    for kind in (APPOINTMENT, COMPLAINT, INQUIRY):
+        for update in kind.updates.values():
+            assert "expected_version" in update.input.model_fields, update.action

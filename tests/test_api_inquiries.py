@@ -77,3 +77,17 @@ async def test_inquiries_are_recorded_answered_and_promoted_over_http(
         STAFF_KEY,
     )
     assert listed.status_code == 200
+
+
+async def test_an_answer_not_by_staff_is_refused_for_who_acts_403_not_a_conflict(
+    api: httpx.AsyncClient,
+) -> None:
+    body = _payload()
+    assert (await api.post("/inquiries", json=body, headers=BACKOFFICE_KEY)).status_code == 201
+    await _status(api, body["inquiry_id"])
+    base = f"/inquiries/{body['inquiry_id']}"
+    refused = await api.post(f"{base}/answer", json={"text": "Yes."}, headers=BACKOFFICE_KEY)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["code"] == "forbidden"
+    assert refused.json()["reason"] == "answer refused: only staff may answer an inquiry"
+    assert (await _status(api, body["inquiry_id"]))["status"] == "Open"

@@ -93,7 +93,10 @@ async def _accepted_updates(handle: WorkflowHandle[Any, Any]) -> int:
 
 
 async def _refused(
-    handle: WorkflowHandle[ComplaintWorkflow, ComplaintView], call: Any, argument: Any
+    handle: WorkflowHandle[ComplaintWorkflow, ComplaintView],
+    call: Any,
+    argument: Any,
+    kind: str = errors.TRANSITION_REFUSED,
 ) -> str:
     """The refusal message; asserts that nothing entered the history."""
     before = await _accepted_updates(handle)
@@ -101,7 +104,7 @@ async def _refused(
         await handle.execute_update(call, argument)
     assert await _accepted_updates(handle) == before
     cause = caught.value.cause
-    assert isinstance(cause, ApplicationError) and cause.type == errors.TRANSITION_REFUSED
+    assert isinstance(cause, ApplicationError) and cause.type == kind
     return cause.message
 
 
@@ -120,7 +123,10 @@ async def test_verdict_before_any_proposal_and_close_by_the_customer_are_refused
     )
     assert message == "customer_verdict refused: no resolution has been proposed yet"
     message = await _refused(
-        handle, ComplaintWorkflow.close, CloseComplaintInput(reason="never mind", actor=CUSTOMER)
+        handle,
+        ComplaintWorkflow.close,
+        CloseComplaintInput(reason="never mind", actor=CUSTOMER),
+        errors.ACTOR_REFUSED,  # who acts: the API's 403
     )
     assert message == "close refused: only staff (a supervisor) may close a complaint"
     await handle.execute_update(

@@ -114,3 +114,21 @@ async def test_the_cli_refuses_another_clients_visit_and_starts_nothing(
     result = await promptly("complaint", "file", written(own))
     assert result.exit_code == 0, result.output
     assert f"filed: complaint-{own['complaint_id']}" in result.output
+
+
+async def test_a_repeat_after_the_visit_was_purged_is_already_filed_not_bad_input(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool, promptly: Promptly, tmp_path: Path
+) -> None:
+    visit = await _archived(pool, "C-17")
+    body = complaint_payload(appointment_id=visit)
+    filed = await api.post("/complaints", json=body, headers=BACKOFFICE_KEY)
+    assert filed.status_code == 201, filed.text
+    async with pool.connection() as conn:  # the visit's record reaches its retention's end
+        await conn.execute("DELETE FROM cases WHERE case_id = %s", (f"appointment-{visit}",))
+
+    again = await api.post("/complaints", json=body, headers=BACKOFFICE_KEY)
+    assert again.status_code == 200, again.text  # the same request: the case it started
+    path = tmp_path / "complaint.json"
+    path.write_text(json.dumps(body))
+    result = await promptly("complaint", "file", str(path))
+    assert result.exit_code == 0 and "already filed" in result.output, result.output

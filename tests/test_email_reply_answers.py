@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from babel.dates import format_datetime
 from psycopg.rows import dict_row
+from pydantic import ValidationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from promptly.domain.messages import NoticeRequest, SendMessageRequest
+from promptly.domain.common import Channel, RecipientRole
+from promptly.domain.messages import NoticeRequest, Recipient, SendMessageRequest
 from promptly.domain.reply_answers import EMAIL_TEMPLATE, message_id_of
 from promptly.services.reply_answers import EMAIL_ANSWER_PREFIX
 from tests.api_support import BACKOFFICE_KEY
@@ -201,3 +203,23 @@ def test_an_answer_names_the_email_it_answers_only_by_a_real_message_id(
     reply_id: str, threaded: str | None
 ) -> None:
     assert message_id_of(reply_id) == threaded
+
+
+@pytest.mark.parametrize(
+    "reply_id",
+    ["<café@mail.example>", "<ｃａｆ@mail.example>", "<a\u00a0b@mail.example>", "<a\x7fb@x>"],
+)
+def test_a_message_id_beyond_printable_ascii_is_never_repeated_in_a_header(
+    reply_id: str,
+) -> None:
+    assert message_id_of(reply_id) is None  # the answer goes out, outside the thread
+    with pytest.raises(ValidationError):
+        SendMessageRequest(
+            idempotency_key="reply/x/reply_answer",
+            case_id="appointment-A-1",
+            template=EMAIL_TEMPLATE,
+            channel=Channel.EMAIL,
+            to=Recipient(role=RecipientRole.CLIENT, email="anna@example.com"),
+            in_reply_to=reply_id,
+        )
+    assert message_id_of("<a=b?c~!@mail.example>") == "<a=b?c~!@mail.example>"

@@ -729,7 +729,8 @@ async def test_admins_list_deliveries_by_status_in_the_cli_and_the_api(
         again = f"{path}/redeliver"
         empty = await http.post(again, json={}, headers=key(ApiRole.ADMIN))
         assert (
-            empty.status_code == 422 and "ids, case_id, since or status" in empty.json()["reason"]
+            empty.status_code == 422
+            and "ids, case_id, since, status or url" in empty.json()["reason"]
         )
         requeued = await http.post(again, json={"ids": [item["id"]]}, headers=key(ApiRole.ADMIN))
         assert requeued.status_code == 200 and requeued.json() == {"requeued": [item["id"]]}
@@ -747,7 +748,7 @@ async def test_admins_list_deliveries_by_status_in_the_cli_and_the_api(
     nothing = await asyncio.to_thread(
         lambda: CliRunner().invoke(app, ["webhooks", "redeliver"], env=env)
     )
-    assert nothing.exit_code == 2 and "ids, --case, --since or --status" in nothing.output
+    assert nothing.exit_code == 2 and "ids, --case, --since, --status or --url" in nothing.output
 
 
 async def test_after_an_outage_an_admin_pages_through_the_failures_since_then_and_sends_them_again(
@@ -846,3 +847,45 @@ async def test_after_an_outage_an_admin_pages_through_the_failures_since_then_an
     )
     assert replayed.exit_code == 0, replayed.output
     assert replayed.stdout.startswith("requeued 3: ")
+
+
+async def test_a_receiver_that_lost_its_data_gets_its_events_again_and_no_other_receiver_does(
+    dev: WorkflowEnvironment, pool: AsyncConnectionPool, webhook_db: str, receiver: WebhookReceiver
+) -> None:
+    case_id, crm, erp = _case_id(), receiver.url("crm"), receiver.url("erp")
+    lost_since = datetime.now(UTC) - timedelta(minutes=5)
+    await _record(pool, [crm, erp], case_id, [("Booked", None), ("Confirmed", "Booked")])
+    await _dispatch(_dispatcher(pool, crm, erp), DRAIN)
+    assert len(receiver.received("crm")) == len(receiver.received("erp")) == 2
+
+    api = create_app(with_api_keys(Settings(database_url=webhook_db)), client=dev.client, pool=pool)
+    async with (
+        api.router.lifespan_context(api),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=api), base_url="http://promptly.test"
+        ) as http,
+    ):
+        body = {"status": "delivered", "since": lost_since.isoformat(), "url": crm}
+        again = await http.post(
+            "/webhooks/deliveries/redeliver", json=body, headers=key(ApiRole.ADMIN)
+        )
+        assert again.status_code == 200, again.text
+        assert len(again.json()["requeued"]) == 2
+    await _dispatch(_dispatcher(pool, crm, erp), DRAIN)
+    assert [r.event["id"] for r in receiver.received("crm")[2:]] == [f"{case_id}/1", f"{case_id}/2"]
+    assert len(receiver.received("erp")) == 2  # the receiver that kept its data gets nothing
+
+    env = {
+        "PROMPTLY_DATABASE_URL": webhook_db,
+        "PROMPTLY_WEBHOOK_URLS": json.dumps([crm, erp]),
+    }
+    cli = await asyncio.to_thread(
+        lambda: CliRunner().invoke(
+            app,
+            ["webhooks", "redeliver", "--status", "delivered", "--case", case_id, "--url", erp],
+            env=env,
+        )
+    )
+    assert cli.exit_code == 0 and cli.stdout.startswith("requeued 2:"), cli.output
+    await _dispatch(_dispatcher(pool, crm, erp), DRAIN)
+    assert len(receiver.received("crm")) == 4 and len(receiver.received("erp")) == 4

@@ -114,18 +114,20 @@ class ApiKeys:
 
 def identify(request: Request, presented: str) -> Caller | None:
     """The caller a presented key stands for, None for an unknown key (counted against the
-    client's address). Once an address has presented `api_key_failures` unknown keys, every
-    key from it is refused with 429 and `Retry-After`, a good one too, until its lockout
-    ends (api/limits.py)."""
+    client's address). Once an address has presented `api_key_failures` unknown keys, its
+    unknown keys are refused with 429 and `Retry-After` until its lockout ends
+    (api/limits.py); a known key still gets through: keys are long random strings, so an
+    outsider sharing the address (a NAT, an untrusted proxy) cannot lock the back office out."""
+    keys: ApiKeys = request.app.state.api_keys
+    found = keys.identify(presented)
+    if found is not None:
+        return found
     limits: RateLimits = request.app.state.limits
     address = client_address(request)
     locked = limits.api_keys.locked(address)
     if locked is None:
-        keys: ApiKeys = request.app.state.api_keys
-        found = keys.identify(presented)
-        if found is None:
-            limits.api_keys.failed(address)  # the last one allowed locks the address
-        return found
+        limits.api_keys.failed(address)  # the last one allowed locks the address
+        return None
     raise ServiceError(
         429,
         f"too many unknown API keys from this address: try again in {locked} s",

@@ -154,12 +154,22 @@ def update_argument(
     update: CaseUpdate, body: BaseModel, caller: Caller, expected: str | None = None
 ) -> Model:
     """The update's input from the body, the actor from the credentials, the expected version
-    from `If-Match`."""
+    from `If-Match`. An update that cannot check a version refuses an `If-Match` (422) rather
+    than run unchecked: a client must never think it is protected when it is not."""
     values = body.model_dump()
     if "actor" in update.input.model_fields:
         named = getattr(body, "actor", None)
         values["actor"] = caller.actor_for(named).model_dump()
-    if expected is not None and "expected_version" in update.input.model_fields:
+    if expected is not None:
+        if "expected_version" not in update.input.model_fields:
+            raise invalid_input(
+                [
+                    (
+                        IF_MATCH_HEADER,
+                        f"{update.action} does not check the case's version: send no If-Match",
+                    )
+                ]
+            )
         values["expected_version"] = expected
     return update.input.model_validate(values)
 

@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from fastapi import Request
@@ -40,21 +40,39 @@ def client_address(request: Request) -> str:
 
 
 class Window:
-    """At most `most` hits per key in a sliding window of `seconds`."""
+    """At most `most` hits per key in a sliding window of `seconds`, for at most `max_keys`
+    keys and `max_hits` timestamps in all: past that, the key used least recently is forgotten
+    (its count starts afresh). Memory stays bounded and a hit costs the same however many
+    addresses call."""
 
-    def __init__(self, most: int, seconds: float, clock: Clock, max_keys: int = 50_000) -> None:
+    def __init__(
+        self,
+        most: int,
+        seconds: float,
+        clock: Clock,
+        max_keys: int = 50_000,
+        max_hits: int = 1_000_000,
+    ) -> None:
         self._most = most
         self._seconds = seconds
         self._clock = clock
-        self._max_keys = max_keys
-        self._hits: dict[str, deque[float]] = {}
+        self._max_keys = max(1, min(max_keys, max_hits // most))
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        """How many keys are counted now."""
+        return len(self._hits)
 
     def take(self, key: str) -> int | None:
         """Count a hit: None when it is allowed, else the whole seconds until one will be."""
         now = self._clock()
-        if len(self._hits) > self._max_keys:  # forget the quiet ones
-            self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - self._seconds}
-        hits = self._hits.setdefault(key, deque())
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque(maxlen=self._most)
+            if len(self._hits) > self._max_keys:
+                self._hits.popitem(last=False)  # the one used least recently
+        else:
+            self._hits.move_to_end(key)
         while hits and hits[0] <= now - self._seconds:
             hits.popleft()
         if len(hits) >= self._most:
@@ -65,15 +83,15 @@ class Window:
 
 class FailedKeys:
     """Unknown API keys per client address: the `most`-th within `seconds` locks the address
-    out for `seconds`, whatever key it then presents. The lockout is logged once, at WARNING,
-    with the address and never the key."""
+    out for `seconds`: its unknown keys get 429 (a known key still passes). The lockout is
+    logged once, at WARNING, with the address and never the key."""
 
     def __init__(self, most: int, seconds: float, clock: Clock, max_keys: int = 50_000) -> None:
         self._failures = Window(most - 1, seconds, clock, max_keys) if most > 1 else None
         self._seconds = seconds
         self._clock = clock
         self._max_keys = max_keys
-        self._locked: dict[str, float] = {}
+        self._locked: OrderedDict[str, float] = OrderedDict()  # in the order they end
 
     def locked(self, address: str) -> int | None:
         """The whole seconds the address is still locked out for, or None."""
@@ -91,10 +109,10 @@ class FailedKeys:
         The failures before a lockout are older than `seconds` once it ends: a fresh count."""
         if self._failures is not None and self._failures.take(address) is None:
             return None
-        now = self._clock()
+        self._locked.pop(address, None)
+        self._locked[address] = self._clock() + self._seconds
         if len(self._locked) > self._max_keys:
-            self._locked = {k: until for k, until in self._locked.items() if until > now}
-        self._locked[address] = now + self._seconds
+            self._locked.popitem(last=False)  # the lockout that ends first
         log.warning(
             "API keys from %s refused for %d s: too many unknown keys",
             address,

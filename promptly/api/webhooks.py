@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from promptly.api.auth import Caller, require
 from promptly.api.case_lists import decode_token, encode_token
@@ -105,7 +105,11 @@ class Redelivery(BaseModel):
                 {"ids": [41]},
                 {"case_id": "appointment-A-1001"},
                 {"status": "failed", "since": "2026-12-01T06:00:00Z"},
-                {"status": "delivered", "since": "2026-12-01T06:00:00Z"},
+                {
+                    "status": "delivered",
+                    "since": "2026-12-01T06:00:00Z",
+                    "url": "https://crm.example.com/promptly-events",
+                },
             ]
         },
     )
@@ -126,11 +130,23 @@ class Redelivery(BaseModel):
         description="only deliveries in this status; without it: failed ones, or either "
         "for ids named",
     )
+    url: AnyHttpUrl | None = Field(
+        default=None,
+        description="only deliveries to this receiver (its URL as in PROMPTLY_WEBHOOK_URLS)",
+    )
 
     @model_validator(mode="after")
     def _names_some(self) -> Self:
-        if not self.ids and self.case_id is None and self.since is None and self.status is None:
-            raise ValueError("name the deliveries to send again: ids, case_id, since or status")
+        if (
+            not self.ids
+            and self.case_id is None
+            and self.since is None
+            and self.status is None
+            and self.url is None
+        ):
+            raise ValueError(
+                "name the deliveries to send again: ids, case_id, since, status or url"
+            )
         return self
 
 
@@ -149,15 +165,17 @@ async def redeliver_webhooks(
 ) -> Requeued:
     """Send deliveries again: tried at once, attempts from zero, a fresh day of retries.
 
-    Chosen by `ids`, `case_id`, `since` and `status`, all given applying: every failed one
-    since the outage began is `{"status": "failed", "since": "<when>"}`; every event again
-    to a receiver that lost its data, `{"status": "delivered", "since": "<when>"}`. Named by
+    Chosen by `ids`, `case_id`, `since`, `status` and `url`, all given applying: every failed
+    one since the outage began is `{"status": "failed", "since": "<when>"}`; every event
+    again to the receiver that lost its data, `{"status": "delivered", "since": "<when>",
+    "url": "<its URL>"}` (without `url`, every receiver gets them again). Named by
     id, a failed or a delivered one is sent again. Pending deliveries are left as they are.
     A redelivered event may reach the receiver after later events of its case."""
     pool: AsyncConnectionPool = request.app.state.pool
     async with pool.connection() as conn:
         status = None if body.status is None else WebhookDeliveryStatus(body.status)
-        requeued = await redeliver(conn, body.ids, body.case_id, body.since, status)
+        url = None if body.url is None else str(body.url)
+        requeued = await redeliver(conn, body.ids, body.case_id, body.since, status, url)
     return Requeued(requeued=requeued)
 
 

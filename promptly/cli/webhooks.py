@@ -94,20 +94,36 @@ def redeliver_command(
         Resendable | None,
         typer.Option(help="only failed or delivered ones (default: failed; either for ids named)"),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="only deliveries to this receiver (its URL, as in PROMPTLY_WEBHOOK_URLS)"
+        ),
+    ] = None,
 ) -> None:
     """Send deliveries again: tried at once, with a fresh day of retries. After a receiver's
     outage: `--status failed --since <when it began>`; to a receiver that lost its data:
-    `--status delivered --since <when>`. Pending ones are left as they are."""
+    `--status delivered --since <when> --url <its URL>` (without --url, every receiver gets
+    them again). Pending ones are left as they are."""
 
-    if not ids and case_id is None and since is None and status is None:
-        typer.secho("name the deliveries: ids, --case, --since or --status", fg="red", err=True)
+    if not ids and case_id is None and since is None and status is None and url is None:
+        typer.secho(
+            "name the deliveries: ids, --case, --since, --status or --url", fg="red", err=True
+        )
         raise typer.Exit(2)
+    receiver = None
+    if url is not None:
+        try:
+            receiver = str(TypeAdapter(AnyHttpUrl).validate_python(url))
+        except ValidationError:
+            typer.secho(f"not an http(s) URL: {url}", fg="red", err=True)
+            raise typer.Exit(2) from None
     config = common.settings()
     chosen = None if status is None else WebhookDeliveryStatus(status.value)
 
     async def main() -> list[int]:
         async with await AsyncConnection[Any].connect(config.database_url) as conn:
-            return await redeliver(conn, ids or (), case_id, _aware(since), chosen)
+            return await redeliver(conn, ids or (), case_id, _aware(since), chosen, receiver)
 
     requeued = asyncio.run(main())
     typer.echo(f"requeued {len(requeued)}: {' '.join(map(str, requeued)) or '-'}")

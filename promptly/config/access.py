@@ -83,7 +83,8 @@ class AccessSettings(BaseModel):
         default=10,
         ge=1,
         description="Unknown API keys one client address (IPv6: per /64) may present within "
-        "api_key_lockout; then every key from it gets 429 until api_key_lockout has passed.",
+        "api_key_lockout; then its unknown keys get 429 until api_key_lockout has passed "
+        "(known keys still pass).",
     )
     api_key_lockout: PositiveDuration = Field(
         default=timedelta(minutes=15),

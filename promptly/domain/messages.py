@@ -10,9 +10,10 @@ from pydantic import Field
 from promptly.domain.common import Channel, Locale, Model, RecipientRole
 from promptly.domain.tasks import CreateTaskRequest
 
-# An RFC 5322 Message-ID as Promptly repeats one in a header: `<…>`, no spaces or brackets in
-# it (nothing that could end the header line), at most 500 characters.
-MESSAGE_ID = r"<[^<>\s]{1,500}>"
+# An RFC 5322 Message-ID as Promptly repeats one in a header: `<…>`, printable ASCII in it
+# without spaces or brackets (nothing that could end the header line or need encoding), at
+# most 500 characters.
+MESSAGE_ID = r"<[\x21-\x3b\x3d\x3f-\x7e]{1,500}>"
 
 
 class Recipient(Model):

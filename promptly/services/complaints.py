@@ -17,7 +17,7 @@ from promptly.domain.complaints.models import (
     complaint_workflow_id,
 )
 from promptly.services.case_views import one_connection
-from promptly.services.cases import case_details, reached, start_case
+from promptly.services.cases import CaseExists, case_details, reached, start_case
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.search_attributes import CLIENT_ID, COMPLAINT_STATUS
 
@@ -47,6 +47,17 @@ async def _visit_client(client: Client, pool: AsyncConnectionPool, workflow_id: 
             return None
         raise
     return described.typed_search_attributes.get(CLIENT_ID)
+
+
+async def _filed(client: Client, workflow_id: str) -> bool:
+    """Whether Temporal holds a complaint under `workflow_id` (open or closed, retained)."""
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def appointment_problem(
@@ -81,9 +92,12 @@ async def file_complaint(
     (`ComplaintRejected`), read through `pool` (else one connection of its own).
 
     The request is a validated model, so bad input (unknown severity, empty description)
-    never gets this far.
+    never gets this far. A complaint already filed is `CaseExists` before its visit is looked
+    up: a repeat after the visit's record was purged is still "already filed", not bad input.
     """
     if request.appointment_id is not None:
+        if await _filed(client, request.workflow_id):
+            raise CaseExists("complaint already filed", request.workflow_id)
         if pool is None:
             async with one_connection(settings.database_url) as own:
                 problem = await appointment_problem(client, own, request)

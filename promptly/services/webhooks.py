@@ -63,19 +63,21 @@ async def redeliver(
     case_id: str | None = None,
     since: datetime | None = None,
     status: WebhookDeliveryStatus | None = None,
+    url: str | None = None,
 ) -> list[int]:
     """Put deliveries back in the queue: tried at once, attempts from zero, the give-up clock
     from now. Returns the ids requeued.
 
-    Chosen by `ids`, `case_id`, `since` (queued at or after it) and `status`, at least one
-    given, all that are given applying. `status` is failed or delivered (a receiver that lost
-    its data has delivered events sent again); without it, deliveries named by id are sent
-    again whether failed or delivered, the others only when failed. Pending deliveries are
-    left as they are: they are on their way. A redelivered event can arrive after later ones
-    of its case, which went on while it was failed: receivers order a case's events by their
-    id's `/<seq>`, and drop an id they already have."""
-    if not ids and case_id is None and since is None and status is None:
-        raise ValueError("name the deliveries to send again: ids or a case, since or status")
+    Chosen by `ids`, `case_id`, `since` (queued at or after it), `status` and `url` (one
+    receiver's, as in the settings), at least one given, all that are given applying.
+    `status` is failed or delivered (a receiver that lost its data has delivered events sent
+    again: give its `url`, or every receiver gets them again); without it, deliveries named by
+    id are sent again whether failed or delivered, the others only when failed. Pending
+    deliveries are left as they are: they are on their way. A redelivered event can arrive
+    after later ones of its case, which went on while it was failed: receivers order a case's
+    events by their id's `/<seq>`, and drop an id they already have."""
+    if not ids and case_id is None and since is None and status is None and url is None:
+        raise ValueError("name the deliveries to send again: ids or a case, since, status or url")
     if status is not None and status not in SENDABLE_AGAIN:
         raise ValueError("only failed or delivered deliveries can be sent again")
     if status is not None:
@@ -93,8 +95,15 @@ async def redeliver(
                   AND (cardinality(%(ids)s::bigint[]) = 0 OR id = ANY(%(ids)s))
                   AND (%(case_id)s::text IS NULL OR case_id = %(case_id)s)
                   AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
+                  AND (%(url)s::text IS NULL OR url = %(url)s)
             RETURNING id""",
-            {"statuses": statuses, "ids": list(ids), "case_id": case_id, "since": since},
+            {
+                "statuses": statuses,
+                "ids": list(ids),
+                "case_id": case_id,
+                "since": since,
+                "url": url,
+            },
         )
         requeued = sorted(row[0] for row in await cursor.fetchall())
     await conn.commit()

@@ -22,6 +22,7 @@ from promptly.workflows.case import (
     attention_note,
     opened,
     refuse,
+    refuse_actor,
     refuse_field,
     transition,
 )
@@ -92,7 +93,8 @@ class ComplaintState(SendingCase):
     ) -> None:
         if self._case is None or not self._ready:
             return  # still filing: the handler waits and judges then
-        refuse(complaint_rules.complaint_refusal(update, self._case, actor))
+        refuse(complaint_rules.complaint_state_refusal(update, self._case))
+        refuse_actor(complaint_rules.complaint_actor_refusal(update, actor))
         refuse_field(
             "root_cause", complaint_rules.root_cause_refusal(update, self._case, root_cause)
         )

@@ -23,6 +23,7 @@ from promptly.workflows.case import (
     attention_note,
     opened,
     refuse,
+    refuse_actor,
     step_summary,
     transition,
 )
@@ -255,7 +256,8 @@ class InquiryWorkflow(SendingCase):
         )
 
     def _refuse_unless_allowed(self, update: str, actor: Actor) -> None:
-        refuse(inquiries.inquiry_refusal(update, self.case, actor))
+        refuse(inquiries.inquiry_state_refusal(update, self.case))
+        refuse_actor(inquiries.inquiry_actor_refusal(update, actor))
 
     @property
     def _staff_timezone(self) -> str:

@@ -260,6 +260,18 @@ _COMPLAINT_ALLOWED: dict[str, frozenset[ComplaintStatus]] = {
 
 def complaint_refusal(update: str, case: ComplaintCase, actor: Actor) -> str | None:
     """Why `update` by `actor` is impossible for `case`, or None when it is allowed."""
+    return complaint_state_refusal(update, case) or complaint_actor_refusal(update, actor)
+
+
+def complaint_actor_refusal(update: str, actor: Actor) -> str | None:
+    """Why `actor` may not make `update` whatever the complaint's state (the API's 403)."""
+    if update == "close" and actor.kind is not ActorKind.STAFF:
+        return "close refused: only staff (a supervisor) may close a complaint"
+    return None
+
+
+def complaint_state_refusal(update: str, case: ComplaintCase) -> str | None:
+    """Why `update` is impossible in `case`'s state (the API's 409), or None."""
     status = case.status
     if status in FINAL_COMPLAINT_STATUSES:
         return f"{update} refused: the complaint is already {status.value}"
@@ -272,8 +284,6 @@ def complaint_refusal(update: str, case: ComplaintCase, actor: Actor) -> str | N
             return f"resume refused: the complaint is {status.value}, not on hold"
         expected = ", ".join(sorted(s.value for s in _COMPLAINT_ALLOWED[update]))
         return f"{update} refused: the complaint is {status.value}, expected one of {expected}"
-    if update == "close" and actor.kind is not ActorKind.STAFF:
-        return "close refused: only staff (a supervisor) may close a complaint"
     return None
 
 

@@ -86,10 +86,20 @@ def answered_in_time(case: InquiryCase) -> bool:
 
 def inquiry_refusal(update: str, case: InquiryCase, actor: Actor) -> str | None:
     """Why `update` by `actor` is impossible now, or None when it is allowed."""
+    return inquiry_state_refusal(update, case) or inquiry_actor_refusal(update, actor)
+
+
+def inquiry_state_refusal(update: str, case: InquiryCase) -> str | None:
+    """Why `update` is impossible in the inquiry's state (the API's 409), or None."""
     if case.status is InquiryStatus.ANSWERED:
         return f"{update} refused: the inquiry was already answered"
     if case.status is InquiryStatus.PROMOTED:
         return f"{update} refused: the inquiry became complaint {case.complaint_id}"
+    return None
+
+
+def inquiry_actor_refusal(update: str, actor: Actor) -> str | None:
+    """Why `actor` may not make `update` at all (the API's 403), or None."""
     if actor.kind is not ActorKind.STAFF:
         return f"{update} refused: only staff may {update.replace('_', ' ')} an inquiry"
     return None
