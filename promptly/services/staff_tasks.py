@@ -145,14 +145,19 @@ async def _confirm(job: Completing) -> Any:
 async def _passed_on(job: Completing) -> None:
     """A message passed on by hand: the case notes it and clears the message's flag. A case
     that has closed meanwhile has nothing left to clear."""
-    handle = job.client.get_workflow_handle(job.task.case_id)
     command = PassedOnInput(task_id=job.task.id, actor=job.actor, note=job.done.note)
-    update_id = f"{job.update_id}/passed-on" if job.update_id else None
+    await _tell_case_if_running(job, JournaledCase.passed_on, command, "passed-on")
+
+
+async def _tell_case_if_running(job: Completing, update: Any, command: Any, step: str) -> None:
+    """Send the task's case `update`, as this completion's `step` (its own update id under the
+    completion's); a case that has closed (or is gone) has nothing left to hear."""
+    update_id = f"{job.update_id}/{step}" if job.update_id else None
     try:
         with temporal_errors(f"no case {job.task.case_id}"):
             await bounded_update(
-                handle,
-                JournaledCase.passed_on,
+                job.client.get_workflow_handle(job.task.case_id),
+                update,
                 command,
                 job.settings.api_update_timeout,
                 update_id,
@@ -201,19 +206,7 @@ async def _tell_the_case(job: Completing, message_id: int, outcome: ReadOutOutco
     if row is None or row[1] not in read_outs.CASE_WAITS_FOR:
         return
     command = ReadOutClosedInput(message_key=row[0], outcome=outcome, actor=job.actor)
-    update_id = f"{job.update_id}/read-out" if job.update_id else None
-    try:
-        with temporal_errors(f"no case {job.task.case_id}"):
-            await bounded_update(
-                job.client.get_workflow_handle(job.task.case_id),
-                AppointmentWorkflow.read_out_closed,
-                command,
-                job.settings.api_update_timeout,
-                update_id,
-            )
-    except ServiceError as err:
-        if err.status != 404:  # 404: the case closed (or is gone)
-            raise
+    await _tell_case_if_running(job, AppointmentWorkflow.read_out_closed, command, "read-out")
 
 
 async def _provider_decision(job: Completing) -> Any:
