@@ -1,10 +1,16 @@
-"""ApplicationError types: what went wrong, as a constant both sides can match on."""
+"""ApplicationError types: what went wrong, as a constant both sides can match on; and a
+rule's refusal with the code that says which conflict it is."""
+
+from __future__ import annotations
+
+from enum import StrEnum
 
 INVALID_BOOKING = "InvalidBooking"
 INVALID_RECIPIENT = "InvalidRecipient"
 DELIVERY_REJECTED = "DeliveryRejected"
 DELIVERY_UNAVAILABLE = "DeliveryUnavailable"
 UNKNOWN_TEMPLATE = "UnknownTemplate"
+# A rule refused the update (the API's 409): details[0] is its `RefusalCode`.
 TRANSITION_REFUSED = "TransitionRefused"
 # Bad input only the case can judge (a root cause off its list): details[0] names the field,
 # so the API answers 422 with it, like any other bad input.
@@ -16,3 +22,30 @@ PRECONDITION_FAILED = "PreconditionFailed"
 # Who acts may not run this update (a fee decided by the client, a delay relayed by a
 # back-office key not acting as the provider): the API's 403, as for any role refusal.
 ACTOR_REFUSED = "ActorRefused"
+
+
+class RefusalCode(StrEnum):
+    """Which conflict a rule's refusal is, for a program (the API's 409 `code`, one of its
+    `ErrorCode`s): it travels with the refusal, whatever its words."""
+
+    CONFLICT = "conflict"  # any other refusal: the text says which
+    ALREADY_ENDED = "conflict.already_ended"  # the case has ended (cancelled, closed, answered...)
+    SAME_TIME = "conflict.same_time"  # a reschedule to the time the visit already has
+
+
+class Refusal(str):
+    """A rule's refusal: the text a person reads, and the `code` a program switches on. Rules
+    return it where a refusal is a conflict of its own; any other refusal is a plain `str`
+    (code `conflict`)."""
+
+    code: RefusalCode
+
+    def __new__(cls, text: str, code: RefusalCode) -> Refusal:
+        refusal = super().__new__(cls, text)
+        refusal.code = code
+        return refusal
+
+
+def refusal_code(refusal: str) -> RefusalCode:
+    """The code a refusal carries: its own, or `conflict` for a plain text."""
+    return refusal.code if isinstance(refusal, Refusal) else RefusalCode.CONFLICT

@@ -2,10 +2,11 @@
 switch on (`ErrorCode`, docs/http-api.md), and for bad input each field.
 
 Temporal's errors map by type (STYLE.md §10): a workflow that does not exist → 404, an
-update its validator refused → 409 with the validator's message (422 naming the field when
-the validator found bad input only the case can judge, `InvalidField`; 412 when the case
-changed since the version the command was decided on, `PreconditionFailed`; 403 when who acts
-may not, `ActorRefused`), Temporal unreachable or slow → 503/504.
+update its validator refused → 409 with the validator's message and the code its refusal
+carries (`RefusalCode`, in the details of a `TransitionRefused`); 422 naming the field when
+the validator found bad input only the case can judge (`InvalidField`); 412 when the case
+changed since the version the command was decided on (`PreconditionFailed`); 403 when who
+acts may not (`ActorRefused`); Temporal unreachable or slow → 503/504.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from promptly.domain.errors import ACTOR_REFUSED, INVALID_FIELD, PRECONDITION_FAILED
+from promptly.domain.errors import (
+    ACTOR_REFUSED,
+    INVALID_FIELD,
+    PRECONDITION_FAILED,
+    TRANSITION_REFUSED,
+)
 from promptly.domain.text_patterns import MEANINGS
 
 
@@ -44,6 +50,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"  # 404
     METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
     CONFLICT = "conflict"  # 409: refused by the case's (or the task's) rules, for another reason
+    # 409s a case's rules name (domain/errors.py `RefusalCode`: the refusal carries its code)
     ALREADY_ENDED = "conflict.already_ended"  # 409: the case has ended (cancelled, closed...)
     SAME_TIME = "conflict.same_time"  # 409: a reschedule to the time it already has
     CASE_CLOSED = "conflict.case_closed"  # 409: the case's workflow is over; nothing runs
@@ -259,25 +266,14 @@ def invalid_input(problems: list[tuple[str, str]]) -> ServiceError:
     return ServiceError(422, f"invalid input: {shown}{more}", fields=problems)
 
 
-# Which refusals by a case's rules (domain/*/rules.py) are which conflict. The rules word
-# them for people; these patterns pin the words a code rests on (tests/test_api_errors.py).
-_REFUSAL_CODES = (
-    # A final status: "cancel refused: the appointment is already Cancelled" ("already on
-    # hold" is no end), "answer refused: the inquiry was already answered".
-    (re.compile(r"refused: the (appointment|complaint) is already [A-Z]"), ErrorCode.ALREADY_ENDED),
-    (
-        re.compile(r"refused: the inquiry (was already answered|became complaint)"),
-        ErrorCode.ALREADY_ENDED,
-    ),
-    (re.compile(r"refused: new_start is the current start"), ErrorCode.SAME_TIME),
-)
-
-
-def refusal_code(reason: str) -> ErrorCode:
-    """The code of a case's refusal (409), by the rule that refused it."""
-    for pattern, code in _REFUSAL_CODES:
-        if pattern.search(reason):
-            return code
+def refusal_code(cause: ApplicationError) -> ErrorCode:
+    """The code of a case's refusal (409): the one the rule gave it (`RefusalCode`, in the
+    error's details), else plain `conflict`."""
+    if cause.type == TRANSITION_REFUSED and cause.details:
+        try:
+            return ErrorCode(str(cause.details[0]))
+        except ValueError:
+            pass
     return ErrorCode.CONFLICT
 
 
@@ -323,8 +319,8 @@ def temporal_errors(not_found: str, *, keyed: bool = False) -> Iterator[None]:
             raise ServiceError(412, cause.message) from err
         if isinstance(cause, ApplicationError) and cause.type == ACTOR_REFUSED:
             raise ServiceError(403, cause.message) from err
-        reason = failure_message(err)
-        raise ServiceError(409, reason, code=refusal_code(reason)) from err
+        code = refusal_code(cause) if isinstance(cause, ApplicationError) else ErrorCode.CONFLICT
+        raise ServiceError(409, failure_message(err), code=code) from err
     except WorkflowQueryFailedError as err:
         reason = "the case could not answer its status query"
         raise ServiceError(409, reason, internal=err.message) from err

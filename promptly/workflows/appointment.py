@@ -247,11 +247,9 @@ class AppointmentWorkflow(AppointmentInLine):
                 non_retryable=True,
             )
         if self._case is not None:
-            refusal = appointment_rules.reschedule_refusal(
-                self._case, command.new_start, workflow.now()
+            refuse(
+                appointment_rules.reschedule_refusal(self._case, command.new_start, workflow.now())
             )
-            if refusal is not None:
-                raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
 
     @workflow.update
     async def check_in(self, command: CheckInInput) -> AppointmentView:
@@ -311,11 +309,7 @@ class AppointmentWorkflow(AppointmentInLine):
         self._refuse_if_changed(command)
         if self._case is None:
             return
-        refusal = appointment_rules.reschedule_refusal(
-            self._case, command.new_start, workflow.now()
-        )
-        if refusal is not None:
-            raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
+        refuse(appointment_rules.reschedule_refusal(self._case, command.new_start, workflow.now()))
 
     @workflow.update
     async def report_delay(self, command: ReportDelayInput) -> AppointmentView:

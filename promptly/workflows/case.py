@@ -60,9 +60,15 @@ CaseT = TypeVar("CaseT")
 
 
 def refuse(refusal: str | None) -> None:
-    """Raise a rule's refusal as the error an API caller sees (409), or do nothing."""
+    """Raise a rule's refusal as the error an API caller sees (409), or do nothing; its code
+    (`errors.refusal_code`) goes in the details, for the API's `code`."""
     if refusal is not None:
-        raise ApplicationError(refusal, type=errors.TRANSITION_REFUSED, non_retryable=True)
+        raise ApplicationError(
+            refusal,
+            errors.refusal_code(refusal).value,
+            type=errors.TRANSITION_REFUSED,
+            non_retryable=True,
+        )
 
 
 def refuse_actor(refusal: str | None) -> None:

@@ -30,6 +30,7 @@ from promptly.domain.appointments.models import (
 )
 from promptly.domain.calendar import shift_elapsed
 from promptly.domain.common import Channel
+from promptly.domain.errors import Refusal, RefusalCode
 from promptly.domain.future_times import not_bookable
 from promptly.domain.readable_time import in_hours, readable
 
@@ -315,7 +316,8 @@ _REOPENABLE = frozenset(
 def transition_refusal(
     update: str, case: AppointmentCase, now: datetime, *, moved_no_show: bool = False
 ) -> str | None:
-    """Why `update` is impossible for `case` at `now`, or None when it is allowed.
+    """Why `update` is impossible for `case` at `now`, or None when it is allowed (an ended
+    case's refusal is a `Refusal` coded `already_ended`).
 
     With `moved_no_show`, a delay can be reported until the no-show moment as the delays
     reported so far moved it (otherwise until the booked start plus the grace).
@@ -329,7 +331,10 @@ def transition_refusal(
         return None
     if status not in allowed:
         if status in FINAL_APPOINTMENT_STATUSES:
-            return f"{update} refused: the appointment is already {status.value}"
+            return Refusal(
+                f"{update} refused: the appointment is already {status.value}",
+                RefusalCode.ALREADY_ENDED,
+            )
         expected = ", ".join(sorted(s.value for s in allowed))
         return f"{update} refused: the appointment is {status.value}, expected one of {expected}"
     start = case.request.start
@@ -378,14 +383,15 @@ def delay_refusal(case: AppointmentCase, now: datetime) -> str | None:
 
 
 def reschedule_refusal(case: AppointmentCase, new_start: datetime, now: datetime) -> str | None:
-    """`transition_refusal` for a reschedule, plus the same time rules as a booking."""
+    """`transition_refusal` for a reschedule, plus the same time rules as a booking (the
+    current start again: a `Refusal` coded `same_time`)."""
     refusal = transition_refusal("reschedule", case, now)
     if refusal is not None:
         return refusal
     if new_start <= now:
         return f"reschedule refused: new_start {new_start.isoformat()} is not in the future"
     if new_start == case.request.start:
-        return "reschedule refused: new_start is the current start"
+        return Refusal("reschedule refused: new_start is the current start", RefusalCode.SAME_TIME)
     return None
 
 

@@ -17,6 +17,7 @@ from promptly.domain.complaints.models import (
 )
 from promptly.domain.complaints.quiet_hours import next_waiting_at, outside_quiet_hours, update_time
 from promptly.domain.complaints.sla import fresh_clock, next_escalation_at, start_clock, stop_clock
+from promptly.domain.errors import Refusal, RefusalCode
 
 
 def updates_run(case: ComplaintCase) -> bool:
@@ -271,10 +272,14 @@ def complaint_actor_refusal(update: str, actor: Actor) -> str | None:
 
 
 def complaint_state_refusal(update: str, case: ComplaintCase) -> str | None:
-    """Why `update` is impossible in `case`'s state (the API's 409), or None."""
+    """Why `update` is impossible in `case`'s state (the API's 409), or None; a closed
+    complaint's refusal is a `Refusal` coded `already_ended`."""
     status = case.status
     if status in FINAL_COMPLAINT_STATUSES:
-        return f"{update} refused: the complaint is already {status.value}"
+        return Refusal(
+            f"{update} refused: the complaint is already {status.value}",
+            RefusalCode.ALREADY_ENDED,
+        )
     if status not in _COMPLAINT_ALLOWED[update]:
         if update == "customer_verdict":
             return "customer_verdict refused: no resolution has been proposed yet"

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from promptly.domain.common import Actor, ActorKind
+from promptly.domain.errors import Refusal, RefusalCode
 from promptly.domain.inquiries.models import (
     InquiryCase,
     InquiryPolicy,
@@ -90,11 +91,17 @@ def inquiry_refusal(update: str, case: InquiryCase, actor: Actor) -> str | None:
 
 
 def inquiry_state_refusal(update: str, case: InquiryCase) -> str | None:
-    """Why `update` is impossible in the inquiry's state (the API's 409), or None."""
+    """Why `update` is impossible in the inquiry's state (the API's 409), or None; an answered
+    or promoted inquiry's refusal is a `Refusal` coded `already_ended`."""
     if case.status is InquiryStatus.ANSWERED:
-        return f"{update} refused: the inquiry was already answered"
+        return Refusal(
+            f"{update} refused: the inquiry was already answered", RefusalCode.ALREADY_ENDED
+        )
     if case.status is InquiryStatus.PROMOTED:
-        return f"{update} refused: the inquiry became complaint {case.complaint_id}"
+        return Refusal(
+            f"{update} refused: the inquiry became complaint {case.complaint_id}",
+            RefusalCode.ALREADY_ENDED,
+        )
     return None
 
 
