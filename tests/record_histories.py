@@ -22,13 +22,14 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
-from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
@@ -75,9 +76,20 @@ from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
 from promptly.workflows.survey import SurveyWorkflow
-from tests.complaint_helpers import AGENT, CUSTOMER, SUPERVISOR, advance_to, complaint, inquiry
+from tests.complaint_helpers import (
+    AGENT,
+    CUSTOMER,
+    SUPERVISOR,
+    advance_to,
+    complaint,
+    complaint_payload,
+    inquiry,
+    matrix,
+    to_local_hour,
+    write_matrix,
+)
 from tests.conftest import installed_binary, migrated_database
-from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, next_local, tasks
+from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, next_local, settled, tasks, until
 from tests.sendgrid_fake import SendGridFake
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -538,6 +550,167 @@ async def appointment_acknowledged_at_the_desk(
     return {"appointment_acknowledged_at_the_desk": case_id}
 
 
+async def appointment_phone_client_called_once(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """A phone client booked a Monday 12:00 for Tuesday 16:00: the confirmation's call, the
+    reminder's and the first follow-up attempt are all due at once. The reminder and the
+    attempt wait for the confirmation call, which reaches the client, who confirms on it and
+    later cancels. Recorded with `reminder-waits-for-confirmation-call` and
+    `follow-up-waits-for-confirmation-call`."""
+    now = await env.get_current_time()
+    monday_noon = next_local(now + timedelta(days=1), 0, 12, "Europe/Warsaw")
+    await advance_to(env, monday_noon)
+    request = appointment(monday_noon + 28 * H, channel="phone", locale="en")
+    handle = await book(env.client, request, settings, monday_noon)
+    await env.sleep(H)
+    async with AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool:
+        [call] = [t for t in await tasks(pool, handle.id) if t["kind"] == "call_client"]
+        confirmed = TaskCompletion(outcome="reached_confirmed", note="will come")
+        await complete_task(env.client, pool, settings, call["id"], confirmed, STAFF)
+    await env.sleep(H)
+    await handle.execute_update(AppointmentWorkflow.cancel, CancelInput(reason="ill", actor=CLIENT))
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.CANCELLED and final.reminder_sent, final)
+    return {"appointment_phone_client_called_once": handle.id}
+
+
+async def appointment_phone_time_agreed(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """A silent phone client, a Monday 09:00 visit a week ahead: the first follow-up call
+    (Friday 13:45) agrees a day later with them; nobody calls to read it out again. The client
+    cancels later. Recorded with `phone-agreed-time-not-read-out`."""
+    booked_at = await env.get_current_time()
+    start = next_local(booked_at + 7 * 24 * H, 0, 9, "Europe/Warsaw")
+    handle = await book(env.client, appointment(start, channel="phone"), settings, booked_at)
+    await advance_to(env, (start - 3 * 24 * H).replace(hour=13, minute=50))
+    await handle.execute_update(
+        AppointmentWorkflow.record_call_outcome,
+        RecordCallOutcomeInput(
+            outcome=CallOutcome.REACHED_RESCHEDULED,
+            new_start=start + 24 * H,
+            note="agreed on the phone",
+            actor=STAFF,
+        ),
+    )
+    await env.sleep(H)
+    await handle.execute_update(
+        AppointmentWorkflow.cancel, CancelInput(reason="moving away", actor=CLIENT)
+    )
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.CANCELLED, final.status)
+    return {"appointment_phone_time_agreed": handle.id}
+
+
+async def appointment_decision_request_moot(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """SendGrid is down when the client excuses a no-show; the provider waives the fee while
+    the email asking for the decision still retries: it is cancelled. Recorded with
+    `decision-makes-its-request-moot`."""
+    with SendGridFake(api_key="SG.test") as sendgrid:
+        emailed = settings.model_copy(
+            update={
+                "task_queue": f"{settings.task_queue}-decision",
+                "sendgrid_api_key": SecretStr("SG.test"),
+                "sendgrid_host": sendgrid.url,
+            }
+        )
+        async with (
+            AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool,
+            create_worker(env.client, emailed, pool=pool),
+        ):
+            booked_at = await env.get_current_time()
+            start = booked_at + 30 * H
+            handle = await book(env.client, appointment(start, locale="en"), emailed, booked_at)
+            await advance_to(env, start + timedelta(minutes=16))
+            await settled(env.client, handle.id)
+            sendgrid.outage(503)
+            await handle.execute_update(
+                AppointmentWorkflow.excuse_no_show,
+                ExcuseNoShowInput(reason="car accident", actor=CLIENT),
+            )
+
+            async def asked_for_a_decision() -> list[Any]:
+                return [r for r in sendgrid.requests if r.template == "provider_decision"]
+
+            await until(asked_for_a_decision, "the provider_decision email tried")
+            await handle.execute_update(
+                AppointmentWorkflow.waive_fee,
+                WaiveFeeInput(reason="force majeure", actor=PROVIDER),
+            )
+            sendgrid.recover()
+            final = await handle.result()
+            told = [r for r in sendgrid.accepted if r.template == "provider_decision"]
+    _expect(final.billing is BillingOutcome.WAIVED and not told, (final.billing, told))
+    return {"appointment_decision_request_moot": handle.id}
+
+
+async def complaint_news_replaced(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """A critical complaint filed at 20:00 on the customer's clock: the supervisor's tier at
+    00:00 and the breach at 04:00 both wait for 08:00, the second replacing the first; closed
+    by a supervisor at 08:30. Recorded with `newer-news-replaces-waiting`."""
+    critical = {"supervisor_after": "PT4H", "breach_after": "PT8H", "extension": "PT8H"}
+    with tempfile.TemporaryDirectory() as directory:
+        path = write_matrix(Path(directory), matrix(tiers={"critical": critical}))
+        critical_rules = settings.model_copy(
+            update={"task_queue": f"{settings.task_queue}-night", "escalation_matrix": str(path)}
+        )
+        zone = ZoneInfo("Europe/Warsaw")
+        await to_local_hour(env, 20)
+        customer = complaint_payload()["customer"] | {"locale": "en"}
+        request = complaint(severity="critical", customer=customer)
+        async with (
+            AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool,
+            create_worker(env.client, critical_rules, pool=pool),
+        ):
+            handle = await file_complaint(env.client, request, critical_rules)
+            await env.sleep(timedelta(minutes=1))
+            filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+            morning = datetime.combine(
+                filed.astimezone(zone).date() + timedelta(days=1), time(8), zone
+            )
+            await advance_to(env, morning + timedelta(minutes=30))
+            await handle.execute_update(
+                ComplaintWorkflow.close, CloseComplaintInput(reason="Refunded", actor=SUPERVISOR)
+            )
+            final = await handle.result()
+    replaced = [e for e in final.timeline if "a newer one replaces it" in e.detail]
+    _expect(final.sla_breached and len(replaced) == 1, final)
+    return {"complaint_news_replaced": handle.id}
+
+
+async def appointment_confirmed_on_version(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """Two decisions sent at once on the version of the view the client and the desk read
+    (`expected_version`, the HTTP If-Match): a confirmation and a reschedule. One is applied,
+    the other refused (in its handler when both were admitted together, the check replay runs
+    again); the client cancels later."""
+    booked_at = await env.get_current_time()
+    start = next_local(booked_at + 72 * H, 2, 10, "Europe/Warsaw")
+    handle = await book(env.client, appointment(start), settings, booked_at)
+    await env.sleep(timedelta(minutes=5))
+    await handle.execute_update(AppointmentWorkflow.acknowledge, AcknowledgeInput(actor=PROVIDER))
+    version = (await handle.query(AppointmentWorkflow.status)).version
+    answers = await asyncio.gather(
+        handle.execute_update(
+            AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT, expected_version=version)
+        ),
+        handle.execute_update(
+            AppointmentWorkflow.reschedule,
+            RescheduleInput(new_start=start + 24 * H, actor=STAFF, expected_version=version),
+        ),
+        return_exceptions=True,
+    )
+    refused = [a for a in answers if isinstance(a, WorkflowUpdateFailedError)]
+    _expect(len(refused) == 1, answers)
+    await env.sleep(H)
+    await handle.execute_update(AppointmentWorkflow.cancel, CancelInput(reason="ill", actor=CLIENT))
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.CANCELLED, final.status)
+    return {"appointment_confirmed_on_version": handle.id}
+
+
 LIFECYCLES: list[Lifecycle] = [
     appointment_completed,
     appointment_fees_changed_by_anyone,
@@ -615,6 +788,13 @@ LIFECYCLES: list[Lifecycle] = [
     # `needs-attention-attribute`: flags raised and cleared, published as NeedsAttention.
     stored_as("attention", appointment_passed_on_by_hand),
     stored_as("attention", complaint_breached),
+    # Each takes the path of a patch that no history above takes.
+    appointment_phone_client_called_once,
+    appointment_phone_time_agreed,
+    appointment_decision_request_moot,
+    complaint_news_replaced,
+    # An update decided on a version (`expected_version`), beside one refused on it.
+    appointment_confirmed_on_version,
 ]
 
 

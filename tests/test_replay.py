@@ -32,18 +32,38 @@ with workflow.unsafe.imports_passed_through():
         BASELINE,
         BESIDE_THE_PLAN,
         CASE_SENDS_BESIDE,
+        DECISION_MAKES_ITS_REQUEST_MOOT,
         EXCUSE_DECISION_CLOSES_TASK,
+        FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL,
         HOLD_TELLS_CUSTOMER,
         LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
         MOOT_TASKS_CLEAR_FLAGS,
         NEEDS_ATTENTION_ATTRIBUTE,
+        NEWER_NEWS_REPLACES_WAITING,
+        PHONE_AGREED_TIME_NOT_READ_OUT,
         PROVIDER_WITHOUT_EMAIL_BY_HAND,
+        REMINDER_WAITS_FOR_CONFIRMATION_CALL,
         RESCHEDULE_NOTES_CALL_PLAN,
         since,
     )
     from tests.record_histories import HISTORIES, load
 
 STORED = sorted(HISTORIES.glob("*.json"))
+
+# Histories recorded after the `needs-attention-attribute` release, each taking the path of
+# the patches named (asked only on that path: no other stored history carries them).
+PATCHED_PATHS = {
+    "appointment_phone_client_called_once": {
+        REMINDER_WAITS_FOR_CONFIRMATION_CALL,
+        FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL,
+    },
+    "appointment_phone_time_agreed": {PHONE_AGREED_TIME_NOT_READ_OUT},
+    "appointment_decision_request_moot": {DECISION_MAKES_ITS_REQUEST_MOOT},
+    "complaint_news_replaced": {NEWER_NEWS_REPLACES_WAITING},
+}
+# An update decided on a version (`expected_version`) and one refused on it in its handler.
+ON_VERSION = "appointment_confirmed_on_version"
+RECORDED_LATER = {*PATCHED_PATHS, ON_VERSION}
 
 
 def replayer(*workflows: type) -> Replayer:
@@ -114,6 +134,8 @@ def test_the_representative_lifecycles_are_stored() -> None:
         # flags published as the NeedsAttention search attribute (`needs-attention-attribute`)
         "appointment_passed_on_by_hand_attention",
         "complaint_breached_attention",
+        # the paths of the patches after it, and an update's version checked in its handler
+        *RECORDED_LATER,
     }
 
 
@@ -358,8 +380,65 @@ def test_both_sides_of_the_needs_attention_attribute_patch_are_stored() -> None:
     assert not [
         path.stem
         for path in STORED
-        if not path.stem.endswith("_attention") and NEEDS_ATTENTION_ATTRIBUTE in _patches(path.stem)
+        if not path.stem.endswith("_attention")
+        and path.stem not in RECORDED_LATER
+        and NEEDS_ATTENTION_ATTRIBUTE in _patches(path.stem)
     ]
+
+
+def _timeline(name: str) -> list[str]:
+    """The details of the timeline a stored case ended with."""
+    history = load(HISTORIES / f"{name}.json")
+    [completed] = [
+        event.workflow_execution_completed_event_attributes
+        for event in history.events
+        if event.HasField("workflow_execution_completed_event_attributes")
+    ]
+    return [entry["detail"] for entry in json.loads(completed.result.payloads[0].data)["timeline"]]
+
+
+@pytest.mark.parametrize(("name", "patches"), sorted(PATCHED_PATHS.items()))
+def test_a_stored_history_takes_each_patched_path_of_the_release(
+    name: str, patches: set[str]
+) -> None:
+    """Each patch asked only on its path is stored taking it (and replays, above); the
+    histories recorded before it never asked it."""
+    assert patches <= _patches(name)
+    for patch in patches:
+        assert [p.stem for p in STORED if patch in _patches(p.stem)] == [name], patch
+
+
+def test_the_stored_patched_paths_are_what_the_client_and_the_desk_saw() -> None:
+    called_once = _timeline("appointment_phone_client_called_once")
+    assert any(d.startswith("Reminder waits for the confirmation call") for d in called_once)
+    assert any(d.startswith("Call attempt 1 waits for the confirmation call") for d in called_once)
+    assert "The new time was agreed on the call: no call to read it out again" in _timeline(
+        "appointment_phone_time_agreed"
+    )
+    assert [d for d in _timeline("complaint_news_replaced") if "a newer one replaces it" in d]
+
+
+def test_an_update_decided_on_a_version_is_stored_beside_one_refused_in_its_handler() -> None:
+    """Two updates admitted together on one `expected_version`: the first applied, the
+    second refused in its handler (the check that runs again on replay, above)."""
+    history = load(HISTORIES / f"{ON_VERSION}.json")
+    accepted = [
+        event.workflow_execution_update_accepted_event_attributes.accepted_request.input
+        for event in history.events
+        if event.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    versions = [
+        json.loads(update.args.payloads[0].data).get("expected_version") for update in accepted
+    ]
+    decided_on = [version for version in versions if version is not None]
+    assert len(decided_on) == 2 and len(set(decided_on)) == 1, versions
+    outcomes = [
+        event.workflow_execution_update_completed_event_attributes.outcome
+        for event in history.events
+        if event.HasField("workflow_execution_update_completed_event_attributes")
+    ]
+    refused = [o.failure.message for o in outcomes if o.HasField("failure")]
+    assert len(refused) == 1 and f"changed since version {decided_on[0]}" in refused[0], refused
 
 
 # A deliberately incompatible version of the appointment workflow, registered under the real
