@@ -137,19 +137,19 @@ class AppointmentOneCall(AppointmentSteps):
             attempt=attempt,
         )
 
-    def _confirmation_call_closed(self, command: ReadOutClosedInput) -> None:
+    def _confirmation_call_closed(self, command: ReadOutClosedInput) -> bool:
         """The desk recorded the confirmation call's outcome: a call attempt waiting for it
         counts it as made; a reminder waiting for it is due now, unless the call reached the
-        client, which reminded them of the visit."""
+        client, which reminded them of the visit. False if it was not that call (open)."""
         case = self.case
         key = f"{self._workflow_id}/confirmation/r{case.reschedules}"
         if command.message_key != key or not case.confirmation_call_open:
-            return
+            return False
         self._update(confirmation_call_open=False)
         if case.call_held_until is not None:
             self._confirmation_call_was_the_attempt(command)
         if case.reminder_held_until is None:
-            return
+            return True
         if command.outcome in read_outs.REACHED:
             self._update(reminder_held_until=None, reminder_sent=True)
             self._promises.met(PromiseKind.REMINDER, actor=command.actor)
@@ -159,7 +159,7 @@ class AppointmentOneCall(AppointmentSteps):
                 "The confirmation call reached the client and reminded them of the visit: "
                 "no reminder call",
             )
-            return
+            return True
         self._update(reminder_held_until=None)
         self._note(
             TimelineKind.DECISION,
@@ -167,3 +167,4 @@ class AppointmentOneCall(AppointmentSteps):
             f"The confirmation call ended {command.outcome.value}: the reminder is read out "
             "as a call of its own",
         )
+        return True
