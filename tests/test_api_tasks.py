@@ -534,3 +534,47 @@ async def test_a_wrong_number_on_the_confirmation_call_stops_the_follow_up_calls
     assert [t["title"] for t in find] == [
         f"Wrong number for {request.client.name}: {request.client.phone}"
     ]
+
+
+async def test_a_follow_up_attempt_due_while_the_reminder_call_is_open_is_that_call(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """The reminder read out asks the client to confirm, as attempt 2 would: while its call
+    is open the attempt is that call, not a second one; the client still unconfirmed once it
+    ends, every attempt is made."""
+    http = skipping_api
+    request, monday_noon = await _book_phone_client_for_tomorrow(env, http)
+
+    async def confirmation_call() -> list[dict[str, Any]]:
+        calls = await _tasks(http, request.workflow_id, kind="call_client")
+        return calls if any("to confirm" in c["title"] for c in calls) else []
+
+    await until(confirmation_call, "the confirmation's call")
+    await settled(env.client, request.workflow_id)
+    confirmation = await _the_one_call(http, request.workflow_id)
+    await sleep_until(env, monday_noon + timedelta(minutes=30))
+    unanswered = await http.post(
+        f"/tasks/{confirmation['id']}/complete",
+        json={"outcome": "no_answer", "note": "voicemail"},
+        headers=STAFF_KEY,
+    )
+    assert unanswered.status_code == 200, unanswered.text
+    await settled(env.client, request.workflow_id)
+    reminder = await _the_one_call(http, request.workflow_id)
+    assert "attempt" not in reminder["title"], reminder["title"]
+    # Attempt 2 was due at 14:30, the reminder's call still open: that call is the attempt.
+    await sleep_until(env, monday_noon + timedelta(hours=2, minutes=45))
+    await settled(env.client, request.workflow_id)
+    assert (await _the_one_call(http, request.workflow_id))["id"] == reminder["id"]
+    done = await http.post(
+        f"/tasks/{reminder['id']}/complete",
+        json={"outcome": "no_answer", "note": "no answer"},
+        headers=STAFF_KEY,
+    )
+    assert done.status_code == 200, done.text
+    # Every attempt made: no call after it, the client unconfirmed.
+    await sleep_until(env, monday_noon + timedelta(hours=5))
+    await settled(env.client, request.workflow_id)
+    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    case = await http.get(f"/appointments/{request.appointment_id}", headers=STAFF_KEY)
+    assert case.json()["status"] == "Unconfirmed", case.json()["status"]

@@ -73,7 +73,7 @@ class AppointmentCalls(AppointmentOneCall):
             self._promises.broken(PromiseKind.FOLLOW_UP, f"no call made ({case.follow_up_rule})")
             await self._stop_calling(case)
             return
-        if self._call_waits_for_the_confirmation_call():
+        if self._call_waits_for_the_confirmation_call() or self._reminder_call_is_the_attempt():
             return
         superseded = case.awaiting_call_outcome
         attempt = case.call_attempts + 1

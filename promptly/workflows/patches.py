@@ -144,6 +144,12 @@ FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL = "follow-up-waits-for-confirmation-call"
 # such a call ends on a wrong number while the client is still to be called; before it, the
 # follow-up attempts went on calling that number.
 CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS = "confirmation-call-wrong-number-stops-calls"
+# Appointments: a phone client's follow-up call attempt due while the desk's call to read out
+# their reminder (which asks them to confirm) is still open is that call: counted as made, the
+# next one planned after it, no call task of its own; a confirmation given on the call ends
+# the calls. Asked when an attempt is due with that call open; before it, the attempt's call
+# and the reminder's were in the desk's list at once.
+REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT = "reminder-call-is-the-follow-up-attempt"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
