@@ -495,3 +495,86 @@ async def test_an_unanswered_confirmation_call_was_the_first_follow_up_attempt(
     await settled(env.client, request.workflow_id)
     attempt = await _the_one_call(http, request.workflow_id)
     assert "(attempt 2 of 2)" in attempt["title"], attempt["title"]
+
+
+async def test_a_wrong_number_on_the_confirmation_call_stops_the_follow_up_calls(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """The desk would dial the same wrong number again: as after an attempt's wrong number,
+    the client is unconfirmed, the supervisor alerted, no follow-up attempt comes, and the
+    one task to find the right number is the read-out's."""
+    http = skipping_api
+    request, monday_noon = await _book_phone_client_for_tomorrow(env, http)
+
+    async def confirmation_call() -> list[dict[str, Any]]:
+        calls = await _tasks(http, request.workflow_id, kind="call_client")
+        return calls if any("to confirm" in c["title"] for c in calls) else []
+
+    await until(confirmation_call, "the confirmation's call")
+    await settled(env.client, request.workflow_id)
+    confirmation = await _the_one_call(http, request.workflow_id)
+    await sleep_until(env, monday_noon + timedelta(minutes=30))
+    wrong = await http.post(
+        f"/tasks/{confirmation['id']}/complete",
+        json={"outcome": "wrong_number", "note": "a bakery"},
+        headers=STAFF_KEY,
+    )
+    assert wrong.status_code == 200, wrong.text
+    await settled(env.client, request.workflow_id)
+    case = await http.get(f"/appointments/{request.appointment_id}", headers=STAFF_KEY)
+    assert case.status_code == 200, case.text
+    assert case.json()["status"] == "Unconfirmed"
+    assert "wrong phone number" in case.json()["needs_attention"]
+    # Past both attempts' times (12:30, 14:30): no attempt called the number again.
+    await sleep_until(env, monday_noon + timedelta(hours=3))
+    await settled(env.client, request.workflow_id)
+    calls = await _tasks(http, request.workflow_id, kind="call_client")
+    assert [c["title"] for c in calls if "attempt" in c["title"]] == []
+    find = await _tasks(http, request.workflow_id, kind="client_reply")
+    assert [t["title"] for t in find] == [
+        f"Wrong number for {request.client.name}: {request.client.phone}"
+    ]
+
+
+async def test_a_follow_up_attempt_due_while_the_reminder_call_is_open_is_that_call(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """The reminder read out asks the client to confirm, as attempt 2 would: while its call
+    is open the attempt is that call, not a second one; the client still unconfirmed once it
+    ends, every attempt is made."""
+    http = skipping_api
+    request, monday_noon = await _book_phone_client_for_tomorrow(env, http)
+
+    async def confirmation_call() -> list[dict[str, Any]]:
+        calls = await _tasks(http, request.workflow_id, kind="call_client")
+        return calls if any("to confirm" in c["title"] for c in calls) else []
+
+    await until(confirmation_call, "the confirmation's call")
+    await settled(env.client, request.workflow_id)
+    confirmation = await _the_one_call(http, request.workflow_id)
+    await sleep_until(env, monday_noon + timedelta(minutes=30))
+    unanswered = await http.post(
+        f"/tasks/{confirmation['id']}/complete",
+        json={"outcome": "no_answer", "note": "voicemail"},
+        headers=STAFF_KEY,
+    )
+    assert unanswered.status_code == 200, unanswered.text
+    await settled(env.client, request.workflow_id)
+    reminder = await _the_one_call(http, request.workflow_id)
+    assert "attempt" not in reminder["title"], reminder["title"]
+    # Attempt 2 was due at 14:30, the reminder's call still open: that call is the attempt.
+    await sleep_until(env, monday_noon + timedelta(hours=2, minutes=45))
+    await settled(env.client, request.workflow_id)
+    assert (await _the_one_call(http, request.workflow_id))["id"] == reminder["id"]
+    done = await http.post(
+        f"/tasks/{reminder['id']}/complete",
+        json={"outcome": "no_answer", "note": "no answer"},
+        headers=STAFF_KEY,
+    )
+    assert done.status_code == 200, done.text
+    # Every attempt made: no call after it, the client unconfirmed.
+    await sleep_until(env, monday_noon + timedelta(hours=5))
+    await settled(env.client, request.workflow_id)
+    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    case = await http.get(f"/appointments/{request.appointment_id}", headers=STAFF_KEY)
+    assert case.json()["status"] == "Unconfirmed", case.json()["status"]

@@ -32,7 +32,7 @@ from promptly.domain.surveys.models import SurveyRequest, survey_workflow_id
 from promptly.workflows.survey import SurveyWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
 from tests.complaint_helpers import complaint_payload
-from tests.helpers import appointment, message_of, tasks, until
+from tests.helpers import appointment, message_of, messages, tasks, until
 from tests.sendgrid_fake import RecordedRequest, SendGridFake
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -217,7 +217,9 @@ async def test_a_wrong_number_asks_the_desk_for_the_right_one(desk: Desk) -> Non
     )
     assert handled.status_code == 200, handled.text
     status = await desk.http.get(f"/appointments/{request.appointment_id}", headers=STAFF_KEY)
-    assert status.json()["status"] == "Booked"  # still unconfirmed: the follow-up calls come
+    # No follow-up call dials that number again: unconfirmed, as after an attempt's wrong one.
+    assert status.json()["status"] == "Unconfirmed"
+    assert "wrong phone number" in status.json()["needs_attention"]
 
 
 async def test_a_wrong_number_for_the_confirmation_asks_for_the_right_one_by_email(
@@ -232,8 +234,23 @@ async def test_a_wrong_number_for_the_confirmation_asks_for_the_right_one_by_ema
         lambda: _open_kind(desk.pool, request.workflow_id, "client_reply"), "the task"
     )
     assert check["details"].endswith(f"Ask the client for the right number by email ({email}).")
-    # The confirmation's script is the desk's, not the client's: it is not emailed.
-    assert desk.emails_to(email) == []
+    # The confirmation's script is the desk's, not the client's: it is not emailed. No call
+    # will reach them, so they get the visit's confirmation there, as after an attempt's
+    # wrong number.
+    emailed = await until(
+        lambda: _emailed_templates(desk.pool, request.workflow_id), "the visit by email"
+    )
+    assert emailed == ["confirmation"]
+    assert len(desk.emails_to(email)) == 1
+
+
+async def _emailed_templates(pool: AsyncConnectionPool, case_id: str) -> list[str]:
+    """What the client was emailed."""
+    return [
+        m["template"]
+        for m in await messages(pool, case_id)
+        if m["channel"] == "email" and m["recipient_role"] == "client"
+    ]
 
 
 async def test_a_call_to_read_out_news_that_changed_is_closed_not_made(desk: Desk) -> None:

@@ -32,8 +32,9 @@ DESK_SCRIPTS = frozenset({"phone_confirmation"})
 
 
 # Read-outs whose outcome the case itself waits for: a phone client's reminder does not open
-# a second call while the confirmation's is open (workflows/appointment_calls.py).
-CASE_WAITS_FOR = frozenset({"phone_confirmation"})
+# a second call while the confirmation's is open, nor a follow-up attempt while either is
+# (workflows/appointment_one_call.py).
+CASE_WAITS_FOR = frozenset({"phone_confirmation", "reminder"})
 
 
 class ReadOutClosedInput(ActorInput):

@@ -13,6 +13,7 @@ from promptly.workflows.appointment_one_call import AppointmentOneCall
 from promptly.workflows.appointment_state import UNCONFIRMED_ALERT, VISIT_LINKS, count
 from promptly.workflows.messages import to_client
 from promptly.workflows.patches import (
+    CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS,
     LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
     PHONE_AGREED_TIME_NOT_READ_OUT,
     PHONE_RESCHEDULE_CONFIRMED,
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         RecipientRole,
         TimelineKind,
     )
+    from promptly.domain.read_outs import ReadOutClosedInput, ReadOutOutcome
     from promptly.domain.readable_time import readable
     from promptly.domain.tasks import TaskKind
 
@@ -71,7 +73,7 @@ class AppointmentCalls(AppointmentOneCall):
             self._promises.broken(PromiseKind.FOLLOW_UP, f"no call made ({case.follow_up_rule})")
             await self._stop_calling(case)
             return
-        if self._call_waits_for_the_confirmation_call():
+        if self._call_waits_for_the_confirmation_call() or self._reminder_call_is_the_attempt():
             return
         superseded = case.awaiting_call_outcome
         attempt = case.call_attempts + 1
@@ -264,10 +266,11 @@ class AppointmentCalls(AppointmentOneCall):
         elif outcome is CallOutcome.WRONG_NUMBER:
             await self._wrong_number(command.actor, attempt)
 
-    async def _wrong_number(self, actor: Actor, attempt: int) -> None:
+    async def _wrong_number(self, actor: Actor, attempt: int | None) -> None:
         """The number on file is not the client's: unconfirmed, the supervisor told; the desk
         is asked to find the right number, and a client with an email gets the visit and its
-        links there (as a read-out's wrong number: services/delivery_receipts.py)."""
+        links there (as a read-out's wrong number: services/delivery_receipts.py). On the
+        confirmation call (`attempt` None) that read-out's receipt opened the desk's task."""
         client = self.case.request.client
         self._set_status(
             AppointmentStatus.UNCONFIRMED,
@@ -293,8 +296,10 @@ class AppointmentCalls(AppointmentOneCall):
                 if_failed="visit not emailed after a wrong number",
                 link_actions=VISIT_LINKS,
                 extra={"wrong_number": client.phone or ""},
-                purpose=f"wrong-number/{attempt}",
+                purpose=f"wrong-number/{attempt or 'confirmation'}",
             )
+        if attempt is None:
+            return
         visit = read_outs.visit_for_the_desk(
             self.case.request.start, client.timezone, self._office_timezone
         )
@@ -322,6 +327,27 @@ class AppointmentCalls(AppointmentOneCall):
             task_id=task.task_id,
             kind=TaskKind.CLIENT_REPLY.value,
         )
+
+    async def _wrong_number_on_the_confirmation_call(self, command: ReadOutClosedInput) -> None:
+        """The confirmation call reached a wrong number: the follow-up calls would dial it
+        again, so they stop as after an attempt's wrong number (an attempt's own call that
+        went beside it closes). The read-out's receipt opened the task to find the number."""
+        case = self.case
+        if not (
+            case.status is AppointmentStatus.BOOKED
+            and command.outcome is ReadOutOutcome.WRONG_NUMBER
+            and workflow.patched(CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS)
+        ):
+            return
+        self._update(next_call_at=None, call_held_until=None, awaiting_call_outcome=False)
+        if case.awaiting_call_outcome:
+            await self._close_task(
+                self._call_task_key(case.call_attempts),
+                CallOutcome.WRONG_NUMBER.value,
+                "the confirmation call reached a wrong number",
+                command.actor,
+            )
+        await self._wrong_number(command.actor, None)
 
     def _note_unanswered_call(self, attempt: int) -> None:
         """The next attempt is due (or none is left) and attempt `attempt` has no outcome: it

@@ -2,7 +2,8 @@
 confirmation is open, the reminder's call and the next follow-up attempt wait for it (each at
 the latest until a bound, then it goes beside it); the desk's outcome for that call
 (`read_out_closed`) lets them go, or makes them moot: a call that reached the client reminded
-them, and any call that asked them to confirm was a follow-up attempt.
+them, and any call that asked them to confirm was a follow-up attempt. A follow-up attempt due
+while the reminder's call is open is that call.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from promptly.workflows.appointment_state import count
+from promptly.workflows.appointment_sends import reminder_lateness
+from promptly.workflows.appointment_state import REMINDER_LATE_AFTER, VISIT_LINKS, count
 from promptly.workflows.appointment_steps import AppointmentSteps
 from promptly.workflows.patches import (
     FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL,
+    REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT,
     REMINDER_WAITS_FOR_CONFIRMATION_CALL,
 )
 
@@ -110,6 +113,71 @@ class AppointmentOneCall(AppointmentSteps):
         )
         return True
 
+    def _start_reminder(self) -> None:
+        planned = self.case.reminder_at or workflow.now()
+        # A phone client's reminder is the desk's call, open once the send is out.
+        phone = self.case.request.client.preferred_channel is Channel.PHONE
+        self._update(reminder_sent=True, reminder_call_open=phone)
+
+        def on_time() -> None:
+            late = workflow.now() - planned > REMINDER_LATE_AFTER
+            count(metrics.REMINDERS, outcome="late" if late else "on_time")
+            reminder_lateness(workflow.now() - planned)
+
+        def on_failed() -> None:  # no call opened
+            count(metrics.REMINDERS, outcome="failed")
+            self._update(reminder_call_open=False)
+
+        self._start_to_client(
+            "reminder",
+            "reminder",
+            budget=self._reminder_window_end() - workflow.now(),
+            on_sent=on_time,
+            on_failed=on_failed,
+            link_actions=VISIT_LINKS,
+        )
+
+    def _reminder_call_is_the_attempt(self) -> bool:
+        """A phone client's follow-up call attempt due while the desk's call to read them the
+        reminder is open is that call: the reminder asks the client to confirm, as the attempt
+        would, and a second call would repeat the ask. Counted as made now (the next one
+        planned after it), no task of its own; a confirmation given on the call ends the
+        calls. An attempt's own task still open is superseded by the next one as usual."""
+        case = self.case
+        if not (
+            case.reminder_call_open
+            and case.request.client.preferred_channel is Channel.PHONE
+            and not case.awaiting_call_outcome
+            and workflow.patched(REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT)
+        ):
+            return False
+        attempt = case.call_attempts + 1
+        counted = follow_up.after_call_attempt(case, workflow.now())
+        self._update(
+            call_attempts=counted.call_attempts,
+            max_call_attempts=counted.max_call_attempts,
+            next_call_at=counted.next_call_at,
+            awaiting_call_outcome=False,
+        )
+        self._promises.met(PromiseKind.FOLLOW_UP, cause_if_late=case.follow_up_rule)
+        count(metrics.CALL_ATTEMPTS)
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            f"Call attempt {attempt} of {counted.max_call_attempts} is the reminder's call "
+            "still open, which asks the client to confirm (one call at a time): no call of "
+            "its own",
+            attempt=attempt,
+        )
+        return True
+
+    def _reminder_call_closed(self, command: ReadOutClosedInput) -> None:
+        """The desk recorded the reminder call's outcome: a follow-up attempt due from now on
+        is a call of its own."""
+        key = f"{self._workflow_id}/reminder/r{self.case.reschedules}"
+        if command.message_key == key and self.case.reminder_call_open:
+            self._update(reminder_call_open=False)
+
     def _confirmation_call_was_the_attempt(self, command: ReadOutClosedInput) -> None:
         """The confirmation call asked the client to confirm at the time of the attempt that
         waited for it: it was that attempt. The next one is planned after it as after any
@@ -137,19 +205,19 @@ class AppointmentOneCall(AppointmentSteps):
             attempt=attempt,
         )
 
-    def _confirmation_call_closed(self, command: ReadOutClosedInput) -> None:
+    def _confirmation_call_closed(self, command: ReadOutClosedInput) -> bool:
         """The desk recorded the confirmation call's outcome: a call attempt waiting for it
         counts it as made; a reminder waiting for it is due now, unless the call reached the
-        client, which reminded them of the visit."""
+        client, which reminded them of the visit. False if it was not that call (open)."""
         case = self.case
         key = f"{self._workflow_id}/confirmation/r{case.reschedules}"
         if command.message_key != key or not case.confirmation_call_open:
-            return
+            return False
         self._update(confirmation_call_open=False)
         if case.call_held_until is not None:
             self._confirmation_call_was_the_attempt(command)
         if case.reminder_held_until is None:
-            return
+            return True
         if command.outcome in read_outs.REACHED:
             self._update(reminder_held_until=None, reminder_sent=True)
             self._promises.met(PromiseKind.REMINDER, actor=command.actor)
@@ -159,7 +227,7 @@ class AppointmentOneCall(AppointmentSteps):
                 "The confirmation call reached the client and reminded them of the visit: "
                 "no reminder call",
             )
-            return
+            return True
         self._update(reminder_held_until=None)
         self._note(
             TimelineKind.DECISION,
@@ -167,3 +235,4 @@ class AppointmentOneCall(AppointmentSteps):
             f"The confirmation call ended {command.outcome.value}: the reminder is read out "
             "as a call of its own",
         )
+        return True

@@ -17,10 +17,8 @@ from promptly.workflows.appointment_state import (
     CLIENT_LINKS,
     MESSAGE_RETRY,
     PROVIDER_LINKS,
-    REMINDER_LATE_AFTER,
     VISIT_LINKS,
     AppointmentState,
-    count,
 )
 from promptly.workflows.case_sends import client_message_task
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, to_client
@@ -313,24 +311,6 @@ class AppointmentSends(AppointmentState):
             await self._close_task(key, "acknowledged", "the provider acknowledged", actor)
         for concern in self._by_hand.forget(tasks):
             self._unflag(concern)
-
-    def _start_reminder(self) -> None:
-        planned = self.case.reminder_at or workflow.now()
-        self._update(reminder_sent=True)
-
-        def on_time() -> None:
-            late = workflow.now() - planned > REMINDER_LATE_AFTER
-            count(metrics.REMINDERS, outcome="late" if late else "on_time")
-            reminder_lateness(workflow.now() - planned)
-
-        self._start_to_client(
-            "reminder",
-            "reminder",
-            budget=self._reminder_window_end() - workflow.now(),
-            on_sent=on_time,
-            on_failed=lambda: count(metrics.REMINDERS, outcome="failed"),
-            link_actions=VISIT_LINKS,
-        )
 
     async def _cancel_sends(self, groups: list[str] | None = None) -> None:
         """Cancel the sends a change made moot; returns once none of them can go out."""

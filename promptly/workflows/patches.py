@@ -137,6 +137,19 @@ REMINDER_WAITS_FOR_CONFIRMATION_CALL = "reminder-waits-for-confirmation-call"
 # it); at the latest the attempt goes when one after that call would be due. Asked when an
 # attempt is due with that call open; before it, both calls were in the desk's list at once.
 FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL = "follow-up-waits-for-confirmation-call"
+# Appointments: a wrong number on the desk's call to read out a phone client's confirmation
+# stops the follow-up calls to that number as a follow-up attempt's wrong number does: the
+# client is unconfirmed, the supervisor alerted, a client with an email gets the visit there
+# (the read-out's receipt already opened the desk's task to find the right number). Asked when
+# such a call ends on a wrong number while the client is still to be called; before it, the
+# follow-up attempts went on calling that number.
+CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS = "confirmation-call-wrong-number-stops-calls"
+# Appointments: a phone client's follow-up call attempt due while the desk's call to read out
+# their reminder (which asks them to confirm) is still open is that call: counted as made, the
+# next one planned after it, no call task of its own; a confirmation given on the call ends
+# the calls. Asked when an attempt is due with that call open; before it, the attempt's call
+# and the reminder's were in the desk's list at once.
+REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT = "reminder-call-is-the-follow-up-attempt"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

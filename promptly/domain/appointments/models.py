@@ -312,6 +312,9 @@ class AppointmentCase(AppointmentDeadlines):
     # A follow-up call attempt due meanwhile waits for that call too: due again when the call
     # is closed (which may count as the attempt), at the latest then.
     call_held_until: AwareDatetime | None = None
+    # A phone client's reminder is a call task the desk has open: the desk has not recorded
+    # how the call went. It asks an unconfirmed client to confirm, as a follow-up attempt does.
+    reminder_call_open: bool = False
 
 
 class AppointmentContinuation(Model):
