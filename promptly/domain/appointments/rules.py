@@ -281,26 +281,14 @@ def continue_as_new_due(case: AppointmentCase) -> bool:
 
 _ALLOWED: dict[str, frozenset[AppointmentStatus]] = {
     # Confirming twice (a second click on the link) is harmless: the handler changes nothing.
-    "confirm": frozenset(
-        {AppointmentStatus.BOOKED, AppointmentStatus.UNCONFIRMED, AppointmentStatus.CONFIRMED}
-    ),
-    "acknowledge": frozenset(
-        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
-    ),
+    "confirm": _AWAITING_VISIT,
+    "acknowledge": _AWAITING_VISIT,
     "record_call_outcome": frozenset({AppointmentStatus.BOOKED, AppointmentStatus.UNCONFIRMED}),
-    "check_in": frozenset(
-        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
-    ),
+    "check_in": _AWAITING_VISIT,
     "complete": frozenset({AppointmentStatus.CHECKED_IN}),
-    "cancel": frozenset(
-        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
-    ),
-    "reschedule": frozenset(
-        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
-    ),
-    "report_delay": frozenset(
-        {AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.UNCONFIRMED}
-    ),
+    "cancel": _AWAITING_VISIT,
+    "reschedule": _AWAITING_VISIT,
+    "report_delay": _AWAITING_VISIT,
     "excuse_no_show": frozenset({AppointmentStatus.NO_SHOW}),
     "waive_fee": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
     "fee_stands": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
