@@ -419,12 +419,11 @@ async def _the_one_call(http: httpx.AsyncClient, case_id: str) -> dict[str, Any]
     return calls[0]
 
 
-async def test_a_phone_client_due_both_calls_at_once_is_called_once(
-    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
-) -> None:
-    """The reminder and the first follow-up attempt wait for the confirmation call, and
-    confirming on that call was both: no second call, before or after."""
-    http = skipping_api
+async def _phone_client_called_to_confirm(
+    env: WorkflowEnvironment, http: httpx.AsyncClient
+) -> tuple[AppointmentRequest, datetime, dict[str, Any]]:
+    """`_book_phone_client_for_tomorrow`, once the case has settled on its first call: the
+    confirmation's, the client's only open call."""
     request, monday_noon = await _book_phone_client_for_tomorrow(env, http)
 
     async def confirmation_call() -> list[dict[str, Any]]:
@@ -433,7 +432,32 @@ async def test_a_phone_client_due_both_calls_at_once_is_called_once(
 
     await until(confirmation_call, "the confirmation's call")
     await settled(env.client, request.workflow_id)
-    confirmation = await _the_one_call(http, request.workflow_id)
+    return request, monday_noon, await _the_one_call(http, request.workflow_id)
+
+
+async def _nobody_answered(
+    env: WorkflowEnvironment,
+    http: httpx.AsyncClient,
+    request: AppointmentRequest,
+    call: dict[str, Any],
+) -> None:
+    """The desk records that nobody answered `call`; the case has acted on it."""
+    unanswered = await http.post(
+        f"/tasks/{call['id']}/complete",
+        json={"outcome": "no_answer", "note": "voicemail"},
+        headers=STAFF_KEY,
+    )
+    assert unanswered.status_code == 200, unanswered.text
+    await settled(env.client, request.workflow_id)
+
+
+async def test_a_phone_client_due_both_calls_at_once_is_called_once(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """The reminder and the first follow-up attempt wait for the confirmation call, and
+    confirming on that call was both: no second call, before or after."""
+    http = skipping_api
+    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
     assert "to confirm" in confirmation["title"]
     # An hour and a half on (a call nobody records holds the others until 13:45 at most,
     # the reminder's latest): still that one call.
@@ -462,23 +486,9 @@ async def test_an_unanswered_confirmation_call_was_the_first_follow_up_attempt(
     """The confirmation call nobody answered took the place of the attempt that waited for
     it: the next call is attempt 2 of 2, the follow-up interval after it, one at a time."""
     http = skipping_api
-    request, monday_noon = await _book_phone_client_for_tomorrow(env, http)
-
-    async def confirmation_call() -> list[dict[str, Any]]:
-        calls = await _tasks(http, request.workflow_id, kind="call_client")
-        return calls if any("to confirm" in c["title"] for c in calls) else []
-
-    await until(confirmation_call, "the confirmation's call")
-    await settled(env.client, request.workflow_id)
-    confirmation = await _the_one_call(http, request.workflow_id)
+    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    unanswered = await http.post(
-        f"/tasks/{confirmation['id']}/complete",
-        json={"outcome": "no_answer", "note": "voicemail"},
-        headers=STAFF_KEY,
-    )
-    assert unanswered.status_code == 200, unanswered.text
-    await settled(env.client, request.workflow_id)
+    await _nobody_answered(env, http, request, confirmation)
     # The reminder is read out as a call of its own (the client was not reached).
     reminder = await _the_one_call(http, request.workflow_id)
     assert reminder["id"] != confirmation["id"] and "attempt" not in reminder["title"], reminder
@@ -504,15 +514,7 @@ async def test_a_wrong_number_on_the_confirmation_call_stops_the_follow_up_calls
     the client is unconfirmed, the supervisor alerted, no follow-up attempt comes, and the
     one task to find the right number is the read-out's."""
     http = skipping_api
-    request, monday_noon = await _book_phone_client_for_tomorrow(env, http)
-
-    async def confirmation_call() -> list[dict[str, Any]]:
-        calls = await _tasks(http, request.workflow_id, kind="call_client")
-        return calls if any("to confirm" in c["title"] for c in calls) else []
-
-    await until(confirmation_call, "the confirmation's call")
-    await settled(env.client, request.workflow_id)
-    confirmation = await _the_one_call(http, request.workflow_id)
+    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
     wrong = await http.post(
         f"/tasks/{confirmation['id']}/complete",
@@ -543,23 +545,9 @@ async def test_a_follow_up_attempt_due_while_the_reminder_call_is_open_is_that_c
     is open the attempt is that call, not a second one; the client still unconfirmed once it
     ends, every attempt is made."""
     http = skipping_api
-    request, monday_noon = await _book_phone_client_for_tomorrow(env, http)
-
-    async def confirmation_call() -> list[dict[str, Any]]:
-        calls = await _tasks(http, request.workflow_id, kind="call_client")
-        return calls if any("to confirm" in c["title"] for c in calls) else []
-
-    await until(confirmation_call, "the confirmation's call")
-    await settled(env.client, request.workflow_id)
-    confirmation = await _the_one_call(http, request.workflow_id)
+    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    unanswered = await http.post(
-        f"/tasks/{confirmation['id']}/complete",
-        json={"outcome": "no_answer", "note": "voicemail"},
-        headers=STAFF_KEY,
-    )
-    assert unanswered.status_code == 200, unanswered.text
-    await settled(env.client, request.workflow_id)
+    await _nobody_answered(env, http, request, confirmation)
     reminder = await _the_one_call(http, request.workflow_id)
     assert "attempt" not in reminder["title"], reminder["title"]
     # Attempt 2 was due at 14:30, the reminder's call still open: that call is the attempt.
