@@ -36,6 +36,7 @@ from promptly.config import Settings
 from promptly.domain.appointments.models import (
     AcknowledgeInput,
     AppointmentStatus,
+    AppointmentView,
     BillingOutcome,
     CallOutcome,
     CancelInput,
@@ -711,6 +712,83 @@ async def appointment_confirmed_on_version(
     return {"appointment_confirmed_on_version": handle.id}
 
 
+async def _phone_client_called_to_confirm(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> tuple[WorkflowHandle[AppointmentWorkflow, AppointmentView], datetime, dict[str, Any]]:
+    """A phone client booked a Monday 12:00 for Tuesday 16:00 (as in
+    `appointment_phone_client_called_once`), half an hour on: the case, Monday noon and the
+    desk's one open call, the confirmation's."""
+    now = await env.get_current_time()
+    monday_noon = next_local(now + timedelta(days=1), 0, 12, "Europe/Warsaw")
+    await advance_to(env, monday_noon)
+    request = appointment(monday_noon + 28 * H, channel="phone", locale="en")
+    handle = await book(env.client, request, settings, monday_noon)
+    await advance_to(env, monday_noon + timedelta(minutes=30))
+    await settled(env.client, handle.id)
+    calls = await _open_calls(pool, handle.id)
+    _expect(len(calls) == 1 and "to confirm" in calls[0]["title"], calls)
+    return handle, monday_noon, calls[0]
+
+
+async def _open_calls(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
+    return [
+        t
+        for t in await tasks(pool, case_id)
+        if t["kind"] == "call_client" and t["status"] == "open"
+    ]
+
+
+async def appointment_confirmation_call_wrong_number(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """The confirmation call to a phone client (booked Monday 12:00 for Tuesday 16:00)
+    reaches a wrong number at 12:30: the follow-up attempts stop, the client is Unconfirmed;
+    cancelled at 15:00. Recorded with `confirmation-call-wrong-number-stops-calls`."""
+    async with AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool:
+        handle, monday_noon, call = await _phone_client_called_to_confirm(env, settings, pool)
+        wrong = TaskCompletion(outcome="wrong_number", note="a bakery")
+        await complete_task(env.client, pool, settings, call["id"], wrong, STAFF)
+        await advance_to(env, monday_noon + 3 * H)
+        await settled(env.client, handle.id)
+        attempts = [t["title"] for t in await tasks(pool, handle.id) if "attempt" in t["title"]]
+    status = (await handle.query(AppointmentWorkflow.status)).status
+    _expect(status is AppointmentStatus.UNCONFIRMED and not attempts, (status, attempts))
+    await handle.execute_update(AppointmentWorkflow.cancel, CancelInput(reason="ill", actor=CLIENT))
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.CANCELLED, final.status)
+    return {"appointment_confirmation_call_wrong_number": handle.id}
+
+
+async def appointment_reminder_call_was_the_attempt(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """Nobody answers the confirmation call to a phone client (booked Monday 12:00 for
+    Tuesday 16:00) at 12:30; the reminder's call opens, and attempt 2, due at 14:30 with it
+    still open, is that call. Nobody answers it at 14:45: every attempt made, the client is
+    Unconfirmed, and cancels late at 17:00. Recorded with
+    `reminder-call-is-the-follow-up-attempt`."""
+    unanswered = TaskCompletion(outcome="no_answer", note="no answer")
+    async with AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool:
+        handle, monday_noon, call = await _phone_client_called_to_confirm(env, settings, pool)
+        await complete_task(env.client, pool, settings, call["id"], unanswered, STAFF)
+        await settled(env.client, handle.id)
+        [reminder] = await _open_calls(pool, handle.id)
+        await advance_to(env, monday_noon + timedelta(hours=2, minutes=45))
+        await settled(env.client, handle.id)
+        calls = await _open_calls(pool, handle.id)
+        _expect([c["id"] for c in calls] == [reminder["id"]], [c["title"] for c in calls])
+        await complete_task(env.client, pool, settings, reminder["id"], unanswered, STAFF)
+        await advance_to(env, monday_noon + 5 * H)
+        await settled(env.client, handle.id)
+        calls = await _open_calls(pool, handle.id)
+    status = (await handle.query(AppointmentWorkflow.status)).status
+    _expect(status is AppointmentStatus.UNCONFIRMED and not calls, (status, calls))
+    await handle.execute_update(AppointmentWorkflow.cancel, CancelInput(reason="ill", actor=CLIENT))
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.LATE_CANCELLED, final.status)
+    return {"appointment_reminder_call_was_the_attempt": handle.id}
+
+
 LIFECYCLES: list[Lifecycle] = [
     appointment_completed,
     appointment_fees_changed_by_anyone,
@@ -795,6 +873,10 @@ LIFECYCLES: list[Lifecycle] = [
     complaint_news_replaced,
     # An update decided on a version (`expected_version`), beside one refused on it.
     appointment_confirmed_on_version,
+    # The paths of the two patches after those: a wrong number on the confirmation call, and
+    # a follow-up attempt due while the reminder's call is open.
+    appointment_confirmation_call_wrong_number,
+    appointment_reminder_call_was_the_attempt,
 ]
 
 

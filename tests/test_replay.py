@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         BASELINE,
         BESIDE_THE_PLAN,
         CASE_SENDS_BESIDE,
+        CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS,
         DECISION_MAKES_ITS_REQUEST_MOOT,
         EXCUSE_DECISION_CLOSES_TASK,
         FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL,
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         NEWER_NEWS_REPLACES_WAITING,
         PHONE_AGREED_TIME_NOT_READ_OUT,
         PROVIDER_WITHOUT_EMAIL_BY_HAND,
+        REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT,
         REMINDER_WAITS_FOR_CONFIRMATION_CALL,
         RESCHEDULE_NOTES_CALL_PLAN,
         since,
@@ -50,8 +52,9 @@ with workflow.unsafe.imports_passed_through():
 
 STORED = sorted(HISTORIES.glob("*.json"))
 
-# Histories recorded after the `needs-attention-attribute` release, each taking the path of
-# the patches named (asked only on that path: no other stored history carries them).
+# Histories recorded after the `needs-attention-attribute` release, in the order recorded,
+# each taking the path of the patches named (asked only on that path: no history recorded
+# before it carries them; one recorded after it may pass that way on its own path).
 PATCHED_PATHS = {
     "appointment_phone_client_called_once": {
         REMINDER_WAITS_FOR_CONFIRMATION_CALL,
@@ -60,6 +63,10 @@ PATCHED_PATHS = {
     "appointment_phone_time_agreed": {PHONE_AGREED_TIME_NOT_READ_OUT},
     "appointment_decision_request_moot": {DECISION_MAKES_ITS_REQUEST_MOOT},
     "complaint_news_replaced": {NEWER_NEWS_REPLACES_WAITING},
+    # These two pass where `appointment_phone_client_called_once` does, the calls waiting for
+    # the confirmation call, on the way to their own.
+    "appointment_confirmation_call_wrong_number": {CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS},
+    "appointment_reminder_call_was_the_attempt": {REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT},
 }
 # An update decided on a version (`expected_version`) and one refused on it in its handler.
 ON_VERSION = "appointment_confirmed_on_version"
@@ -403,9 +410,12 @@ def test_a_stored_history_takes_each_patched_path_of_the_release(
 ) -> None:
     """Each patch asked only on its path is stored taking it (and replays, above); the
     histories recorded before it never asked it."""
+    recorded = list(PATCHED_PATHS)
+    after = set(recorded[recorded.index(name) + 1 :])
     assert patches <= _patches(name)
     for patch in patches:
-        assert [p.stem for p in STORED if patch in _patches(p.stem)] == [name], patch
+        carrying = [p.stem for p in STORED if patch in _patches(p.stem) and p.stem not in after]
+        assert carrying == [name], patch
 
 
 def test_the_stored_patched_paths_are_what_the_client_and_the_desk_saw() -> None:
@@ -416,6 +426,13 @@ def test_the_stored_patched_paths_are_what_the_client_and_the_desk_saw() -> None
         "appointment_phone_time_agreed"
     )
     assert [d for d in _timeline("complaint_news_replaced") if "a newer one replaces it" in d]
+    wrong_number = _timeline("appointment_confirmation_call_wrong_number")
+    assert "Call attempt 1: wrong_number (the confirmation call)" in wrong_number
+    assert "Wrong number: the client cannot be reached by phone" in wrong_number
+    assert not [d for d in wrong_number if d.startswith("Call attempt 2")]
+    reminder_call = _timeline("appointment_reminder_call_was_the_attempt")
+    assert any(d.startswith("Call attempt 2 of 2 is the reminder's call") for d in reminder_call)
+    assert "No confirmation after 2 call attempt(s)" in reminder_call
 
 
 def test_an_update_decided_on_a_version_is_stored_beside_one_refused_in_its_handler() -> None:
