@@ -538,6 +538,32 @@ async def test_a_wrong_number_on_the_confirmation_call_stops_the_follow_up_calls
     ]
 
 
+async def test_after_a_wrong_number_the_reminder_is_emailed_not_read_out_to_it(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    """The reminder waited for the confirmation call, which reached a wrong number: the desk
+    is not asked to read it out to that number; the client has an email and gets it there."""
+    http = skipping_api
+    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
+    await sleep_until(env, monday_noon + timedelta(minutes=30))
+    wrong = await http.post(
+        f"/tasks/{confirmation['id']}/complete",
+        json={"outcome": "wrong_number", "note": "a bakery"},
+        headers=STAFF_KEY,
+    )
+    assert wrong.status_code == 200, wrong.text
+    await sleep_until(env, monday_noon + timedelta(hours=1))
+    await settled(env.client, request.workflow_id)
+    calls = await _tasks(http, request.workflow_id, kind="call_client")
+    assert [c["title"] for c in calls] == []
+    reminders = [
+        (m["channel"], m["recipient"])
+        for m in await messages(pool, request.workflow_id)
+        if m["template"] == "reminder"
+    ]
+    assert reminders == [("email", "anna@example.com")]
+
+
 async def test_a_follow_up_attempt_due_while_the_reminder_call_is_open_is_that_call(
     env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
 ) -> None:
