@@ -34,7 +34,7 @@ def appointment(
     start: datetime,
     *,
     channel: str = "email",
-    email: str = "anna@example.com",
+    email: str | None = "anna@example.com",
     timezone: str = "Europe/Warsaw",
     locale: str = "pl",
     provider_email: str | None = "jan@example.com",

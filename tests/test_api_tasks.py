@@ -395,7 +395,7 @@ async def test_a_client_reached_after_a_wrong_number_clears_its_alert(
 
 
 async def _book_phone_client_for_tomorrow(
-    env: WorkflowEnvironment, http: httpx.AsyncClient
+    env: WorkflowEnvironment, http: httpx.AsyncClient, email: str | None = "anna@example.com"
 ) -> tuple[AppointmentRequest, datetime]:
     """Booked a Monday 12:00 for Tuesday 16:00 (Warsaw), a phone client is due at once the
     confirmation's call, the reminder's and the first of 2 follow-up attempts (12:00, 14:00,
@@ -403,7 +403,9 @@ async def _book_phone_client_for_tomorrow(
     now = max(await env.get_current_time(), datetime.now(UTC))
     monday_noon = next_local(now + timedelta(days=1), 0, 12, "Europe/Warsaw")
     await sleep_until(env, monday_noon)
-    request = appointment(monday_noon + timedelta(hours=28), channel="phone", locale="en")
+    request = appointment(
+        monday_noon + timedelta(hours=28), channel="phone", locale="en", email=email
+    )
     booked = await http.post(
         "/appointments", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
     )
@@ -420,11 +422,11 @@ async def _the_one_call(http: httpx.AsyncClient, case_id: str) -> dict[str, Any]
 
 
 async def _phone_client_called_to_confirm(
-    env: WorkflowEnvironment, http: httpx.AsyncClient
+    env: WorkflowEnvironment, http: httpx.AsyncClient, email: str | None = "anna@example.com"
 ) -> tuple[AppointmentRequest, datetime, dict[str, Any]]:
     """`_book_phone_client_for_tomorrow`, once the case has settled on its first call: the
     confirmation's, the client's only open call."""
-    request, monday_noon = await _book_phone_client_for_tomorrow(env, http)
+    request, monday_noon = await _book_phone_client_for_tomorrow(env, http, email)
 
     async def confirmation_call() -> list[dict[str, Any]]:
         calls = await _tasks(http, request.workflow_id, kind="call_client")
@@ -536,6 +538,58 @@ async def test_a_wrong_number_on_the_confirmation_call_stops_the_follow_up_calls
     assert [t["title"] for t in find] == [
         f"Wrong number for {request.client.name}: {request.client.phone}"
     ]
+
+
+async def test_after_a_wrong_number_the_reminder_is_emailed_not_read_out_to_it(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    """The reminder waited for the confirmation call, which reached a wrong number: the desk
+    is not asked to read it out to that number; the client has an email and gets it there."""
+    http = skipping_api
+    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
+    await sleep_until(env, monday_noon + timedelta(minutes=30))
+    wrong = await http.post(
+        f"/tasks/{confirmation['id']}/complete",
+        json={"outcome": "wrong_number", "note": "a bakery"},
+        headers=STAFF_KEY,
+    )
+    assert wrong.status_code == 200, wrong.text
+    await sleep_until(env, monday_noon + timedelta(hours=1))
+    await settled(env.client, request.workflow_id)
+    calls = await _tasks(http, request.workflow_id, kind="call_client")
+    assert [c["title"] for c in calls] == []
+    reminders = [
+        (m["channel"], m["recipient"])
+        for m in await messages(pool, request.workflow_id)
+        if m["template"] == "reminder"
+    ]
+    assert reminders == [("email", "anna@example.com")]
+
+
+async def test_after_a_wrong_number_without_an_email_the_desk_passes_the_reminder_on(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """No email on record either: no call to the wrong number; the desk's list has the task
+    to find the right number and one to pass the reminder on by hand."""
+    http = skipping_api
+    request, monday_noon, confirmation = await _phone_client_called_to_confirm(
+        env, http, email=None
+    )
+    await sleep_until(env, monday_noon + timedelta(minutes=30))
+    wrong = await http.post(
+        f"/tasks/{confirmation['id']}/complete",
+        json={"outcome": "wrong_number", "note": "a bakery"},
+        headers=STAFF_KEY,
+    )
+    assert wrong.status_code == 200, wrong.text
+    await sleep_until(env, monday_noon + timedelta(hours=1))
+    await settled(env.client, request.workflow_id)
+    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    tasks = sorted((t["kind"], t["title"]) for t in await _tasks(http, request.workflow_id))
+    assert tasks == [
+        ("client_reply", f"Wrong number for {request.client.name}: {request.client.phone}"),
+        ("deliver_message_manually", f"Pass on the reminder to {request.client.name}"),
+    ], tasks
 
 
 async def test_a_follow_up_attempt_due_while_the_reminder_call_is_open_is_that_call(

@@ -10,7 +10,12 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 from promptly.workflows.appointment_one_call import AppointmentOneCall
-from promptly.workflows.appointment_state import UNCONFIRMED_ALERT, VISIT_LINKS, count
+from promptly.workflows.appointment_state import (
+    UNCONFIRMED_ALERT,
+    VISIT_LINKS,
+    WRONG_NUMBER_ALERT,
+    count,
+)
 from promptly.workflows.messages import to_client
 from promptly.workflows.patches import (
     CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS,
@@ -46,7 +51,6 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.tasks import TaskKind
 
 
-WRONG_NUMBER_ALERT = "Wrong phone number"
 # How long the email to a client whose number was wrong may take to go out.
 WRONG_NUMBER_EMAIL_BUDGET = timedelta(hours=1)
 REACHED = frozenset(

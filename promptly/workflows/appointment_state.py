@@ -70,6 +70,8 @@ PREPAY_FLAG = "next visit must be booked and paid anew"
 # answers: a client no longer unconfirmed, a provider who acknowledged.
 UNCONFIRMED_ALERT = "Client unconfirmed"
 ACK_MISSING_ALERT = "Provider has not acknowledged"
+# A call reached a wrong number; a call that reaches the client lifts it.
+WRONG_NUMBER_ALERT = "Wrong phone number"
 
 CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
 # The confirmation and the reminder also let the client say they run late (no-show policy).

@@ -150,6 +150,12 @@ CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS = "confirmation-call-wrong-number-sto
 # the calls. Asked when an attempt is due with that call open; before it, the attempt's call
 # and the reminder's were in the desk's list at once.
 REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT = "reminder-call-is-the-follow-up-attempt"
+# Appointments: a phone client's reminder due while their number is known to be wrong (a call
+# ended `wrong_number`, flagged `wrong phone number`, no call reaching them since) is not read
+# out to that number: it goes by email, and without an email the channel refuses it, so the
+# desk is asked to pass it on by hand once they have the right number. Asked when such a
+# reminder is due; before it, the desk got a call task to read it out to the wrong number.
+REMINDER_AFTER_WRONG_NUMBER_IN_WRITING = "reminder-after-wrong-number-in-writing"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
