@@ -437,19 +437,21 @@ async def _phone_client_called_to_confirm(
     return request, monday_noon, await _the_one_call(http, request.workflow_id)
 
 
-async def _nobody_answered(
+async def _call_ended(
     env: WorkflowEnvironment,
     http: httpx.AsyncClient,
     request: AppointmentRequest,
     call: dict[str, Any],
+    outcome: str,
+    note: str,
 ) -> None:
-    """The desk records that nobody answered `call`; the case has acted on it."""
-    unanswered = await http.post(
+    """The desk records how `call` ended; the case has acted on it."""
+    ended = await http.post(
         f"/tasks/{call['id']}/complete",
-        json={"outcome": "no_answer", "note": "voicemail"},
+        json={"outcome": outcome, "note": note},
         headers=STAFF_KEY,
     )
-    assert unanswered.status_code == 200, unanswered.text
+    assert ended.status_code == 200, ended.text
     await settled(env.client, request.workflow_id)
 
 
@@ -490,7 +492,7 @@ async def test_an_unanswered_confirmation_call_was_the_first_follow_up_attempt(
     http = skipping_api
     request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    await _nobody_answered(env, http, request, confirmation)
+    await _call_ended(env, http, request, confirmation, "no_answer", "voicemail")
     # The reminder is read out as a call of its own (the client was not reached).
     reminder = await _the_one_call(http, request.workflow_id)
     assert reminder["id"] != confirmation["id"] and "attempt" not in reminder["title"], reminder
@@ -518,13 +520,7 @@ async def test_a_wrong_number_on_the_confirmation_call_stops_the_follow_up_calls
     http = skipping_api
     request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    wrong = await http.post(
-        f"/tasks/{confirmation['id']}/complete",
-        json={"outcome": "wrong_number", "note": "a bakery"},
-        headers=STAFF_KEY,
-    )
-    assert wrong.status_code == 200, wrong.text
-    await settled(env.client, request.workflow_id)
+    await _call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
     case = await http.get(f"/appointments/{request.appointment_id}", headers=STAFF_KEY)
     assert case.status_code == 200, case.text
     assert case.json()["status"] == "Unconfirmed"
@@ -548,12 +544,7 @@ async def test_after_a_wrong_number_the_reminder_is_emailed_not_read_out_to_it(
     http = skipping_api
     request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    wrong = await http.post(
-        f"/tasks/{confirmation['id']}/complete",
-        json={"outcome": "wrong_number", "note": "a bakery"},
-        headers=STAFF_KEY,
-    )
-    assert wrong.status_code == 200, wrong.text
+    await _call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
     await sleep_until(env, monday_noon + timedelta(hours=1))
     await settled(env.client, request.workflow_id)
     calls = await _tasks(http, request.workflow_id, kind="call_client")
@@ -576,12 +567,7 @@ async def test_after_a_wrong_number_without_an_email_the_desk_passes_the_reminde
         env, http, email=None
     )
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    wrong = await http.post(
-        f"/tasks/{confirmation['id']}/complete",
-        json={"outcome": "wrong_number", "note": "a bakery"},
-        headers=STAFF_KEY,
-    )
-    assert wrong.status_code == 200, wrong.text
+    await _call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
     await sleep_until(env, monday_noon + timedelta(hours=1))
     await settled(env.client, request.workflow_id)
     assert await _tasks(http, request.workflow_id, kind="call_client") == []
@@ -601,7 +587,7 @@ async def test_a_follow_up_attempt_due_while_the_reminder_call_is_open_is_that_c
     http = skipping_api
     request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    await _nobody_answered(env, http, request, confirmation)
+    await _call_ended(env, http, request, confirmation, "no_answer", "voicemail")
     reminder = await _the_one_call(http, request.workflow_id)
     assert "attempt" not in reminder["title"], reminder["title"]
     # Attempt 2 was due at 14:30, the reminder's call still open: that call is the attempt.
