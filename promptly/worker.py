@@ -237,8 +237,7 @@ def main() -> None:
 
     def work() -> None:
         settings = Settings()
-        settings.master_secret()  # MissingSecret first: the one a fresh setup meets first
-        settings.refuse_plaintext_payloads()
+        settings.refuse_unsafe_start()
         observability.configure_logging(settings)
         asyncio.run(run_worker(settings))
 

@@ -44,8 +44,7 @@ def serve(host: str, port: int, log_config: Path | None = None) -> None:
 
     refuse_taken_ports({port: "the HTTP API"}, host=host, other_ports="promptly api --port")
     settings = Settings()
-    settings.master_secret()  # MissingSecret first: the one a fresh setup meets first
-    settings.refuse_plaintext_payloads()
+    settings.refuse_unsafe_start()
     _reach_temporal(settings)
     _schema_is_current(settings)
     uvicorn.run(

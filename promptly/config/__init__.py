@@ -70,6 +70,13 @@ class Settings(
         env_prefix="PROMPTLY_", extra="ignore", hide_input_in_errors=True
     )
 
+    def refuse_unsafe_start(self) -> None:
+        """What `promptly worker` and `promptly api` check before they start: a master secret
+        (MissingSecret, the one a fresh setup meets first), then codec keys or the explicit
+        opt-out (PlaintextPayloads)."""
+        self.master_secret()
+        self.refuse_plaintext_payloads()
+
     def webhook_signing(self) -> WebhookSigning:
         """The secrets signing webhook deliveries: webhook_secret for every URL when set, else
         each URL's own, derived from the master secret (MissingSecret without one)."""
