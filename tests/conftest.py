@@ -132,6 +132,18 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         yield environment
 
 
+@pytest.fixture(autouse=True)
+def _promptly_environment_restored() -> Iterator[None]:
+    """Every test's `Settings()` reads the process's PROMPTLY_* variables: one that changes
+    them in this process (a CLI command that loads an env file) leaves them as they were, so
+    the next test on this worker does not send to a Twilio fake long gone."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("PROMPTLY_")}
+    yield
+    for name in [k for k in os.environ if k.startswith("PROMPTLY_") and k not in before]:
+        del os.environ[name]
+    os.environ.update(before)
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
