@@ -12,10 +12,8 @@ import typer
 from promptly.cli.case_commands import (
     add_case_commands,
     add_list_command,
-    print_timeline,
     readable_attribute,
 )
-from promptly.cli.common import settings
 from promptly.config import Settings
 from promptly.domain.appointments.models import (
     FINAL_APPOINTMENT_STATUSES,
@@ -28,15 +26,13 @@ from promptly.services.case_kinds import APPOINTMENT
 appointments_app = typer.Typer()
 
 
-def _print_view(view: AppointmentView) -> None:
-    zone = settings().office_timezone
+def _print_view(view: AppointmentView, zone: str) -> None:
     typer.echo(f"{view.appointment_id}  {view.status.value}  visit {readable(view.start, zone)}")
     typer.echo(_what_is_ahead(view, zone))
     typer.echo(
         f"  calls {view.call_attempts}/{view.max_call_attempts}"
         f"  needs attention: {', '.join(view.needs_attention) or '-'}"
     )
-    print_timeline(view, zone)
 
 
 def _what_is_ahead(view: AppointmentView, zone: str) -> str:

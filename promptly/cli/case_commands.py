@@ -26,7 +26,7 @@ from pydantic.fields import FieldInfo
 from temporalio.client import Client
 
 from promptly.cli.actors import ActorIdOption, cli_actor, refuse_foreign_party
-from promptly.cli.common import run_with_client
+from promptly.cli.common import run_with_client, settings
 from promptly.cli.keys import IdempotencyKeyOption, cli_update_id, command_key
 from promptly.config import Settings
 from promptly.domain.common import Actor, ActorKind, Model
@@ -36,7 +36,9 @@ from promptly.services.case_starts import create_case
 from promptly.services.case_views import one_connection, read_case_view
 from promptly.services.errors import ServiceError, validation_problems
 
-ShowView = Callable[[Any], None]
+# A kind's own lines of a case's printout, times in the office's timezone (the second
+# argument); its timeline follows them (`show_case`).
+ShowView = Callable[[Any, str], None]
 
 # The CLI's words for input fields it offers (the API documents them in its models).
 FIELD_HELP = {
@@ -61,6 +63,13 @@ def readable_attribute(attributes: dict[str, Any], name: str, zone: str) -> str:
     """A Datetime search attribute in the office's words, or "-" when unset."""
     value = attributes.get(name)
     return readable(value, zone) if isinstance(value, datetime) else "-"
+
+
+def show_case(show: ShowView, view: Any) -> None:
+    """A case as every command prints it: its kind's lines, then its timeline."""
+    zone = settings().office_timezone
+    show(view, zone)
+    print_timeline(view, zone)
 
 
 def print_timeline(view: Any, zone: str) -> None:
@@ -182,7 +191,7 @@ def run_case_update(
         update_id = cli_update_id(key, handle.id, update.update)
         return await handle.execute_update(update.update, argument, id=update_id)
 
-    show(run_with_client(action))
+    show_case(show, run_with_client(action))
 
 
 def add_case_commands(
@@ -253,7 +262,7 @@ def _status_command(kind: CaseKind, show: ShowView) -> Callable[..., None]:
                 )
             return read.view
 
-        show(run_with_client(action))
+        show_case(show, run_with_client(action))
 
     status.__signature__ = _signature(_argument(kind.id_field, str, typer.Argument()))  # type: ignore[attr-defined]
     return status

@@ -18,12 +18,10 @@ from promptly.cli.case_commands import (
     ListLimit,
     add_case_commands,
     print_listing,
-    print_timeline,
     readable_attribute,
     refuse,
     run_case_update,
 )
-from promptly.cli.common import settings
 from promptly.cli.keys import IdempotencyKeyOption
 from promptly.config import Settings
 from promptly.domain.complaints.models import ComplaintStatus, ComplaintView, NoteVisibility
@@ -35,8 +33,7 @@ from promptly.services.errors import validation_problems
 complaint_app = typer.Typer(help="Complaints: file, inspect, act.", no_args_is_help=True)
 
 
-def _print_view(view: ComplaintView) -> None:
-    zone = settings().office_timezone
+def _print_view(view: ComplaintView, zone: str) -> None:
     typer.echo(
         f"{view.complaint_id}  {view.status.value}  {view.department} "
         f"({view.category}, {view.severity.value})  level {view.escalation_level}"
@@ -61,7 +58,6 @@ def _print_view(view: ComplaintView) -> None:
         typer.echo(f"  verdict due {readable(view.verdict_deadline, zone)}")
     if view.needs_attention:
         typer.echo(f"  needs attention: {', '.join(view.needs_attention)}")
-    print_timeline(view, zone)
 
 
 add_case_commands(

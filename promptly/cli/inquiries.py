@@ -10,10 +10,8 @@ import typer
 from promptly.cli.case_commands import (
     add_case_commands,
     add_list_command,
-    print_timeline,
     readable_attribute,
 )
-from promptly.cli.common import settings
 from promptly.config import Settings
 from promptly.domain.inquiries.models import InquiryView
 from promptly.domain.readable_time import readable
@@ -22,8 +20,7 @@ from promptly.services.case_kinds import INQUIRY
 inquiry_app = typer.Typer(help="Inquiries: record, inspect, answer, promote.", no_args_is_help=True)
 
 
-def _print_view(view: InquiryView) -> None:
-    zone = settings().office_timezone
+def _print_view(view: InquiryView, zone: str) -> None:
     typer.echo(f"{view.inquiry_id}  {view.status.value}  {view.subject}")
     typer.echo(
         f"  received {readable(view.received_at, zone)}  answer due "
@@ -32,7 +29,6 @@ def _print_view(view: InquiryView) -> None:
     )
     if view.needs_attention:
         typer.echo(f"  needs attention: {', '.join(view.needs_attention)}")
-    print_timeline(view, zone)
 
 
 add_case_commands(
