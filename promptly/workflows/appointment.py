@@ -190,8 +190,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @confirm.validator
     def validate_confirm(self, command: ConfirmInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("confirm")
+        self._judge("confirm", command)
 
     @workflow.update
     async def read_out_closed(self, command: ReadOutClosedInput) -> None:
@@ -216,8 +215,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @acknowledge.validator
     def validate_acknowledge(self, command: AcknowledgeInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("acknowledge")
+        self._judge("acknowledge", command)
 
     @workflow.update
     async def record_call_outcome(self, command: RecordCallOutcomeInput) -> AppointmentView:
@@ -237,8 +235,7 @@ class AppointmentWorkflow(AppointmentInLine):
         self._judge_record_call_outcome(command)
 
     def _judge_record_call_outcome(self, command: RecordCallOutcomeInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("record_call_outcome")
+        self._judge("record_call_outcome", command)
         if not self._beside or command.outcome is not CallOutcome.REACHED_RESCHEDULED:
             return
         if command.new_start is None:
@@ -264,8 +261,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @check_in.validator
     def validate_check_in(self, command: CheckInInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("check_in")
+        self._judge("check_in", command)
 
     @workflow.update
     async def complete(self, command: CompleteInput) -> AppointmentView:
@@ -275,8 +271,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @complete.validator
     def validate_complete(self, command: CompleteInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("complete")
+        self._judge("complete", command)
 
     @workflow.update
     async def cancel(self, command: CancelInput) -> AppointmentView:
@@ -289,8 +284,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @cancel.validator
     def validate_cancel(self, command: CancelInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("cancel")
+        self._judge("cancel", command)
 
     @workflow.update
     async def reschedule(self, command: RescheduleInput) -> AppointmentView:
@@ -317,7 +311,7 @@ class AppointmentWorkflow(AppointmentInLine):
     async def report_delay(self, command: ReportDelayInput) -> AppointmentView:
         # Who reports is judged by the validator alone: a history from before the rule holds
         # delays reported by anyone, and replays them.
-        async with self._turn(lambda: self._judge_again("report_delay", command)):
+        async with self._turn(lambda: self._judge("report_delay", command)):
             actor = command.actor or Actor(
                 kind=ActorKind.PROVIDER, id=self.case.request.provider.id
             )
@@ -331,8 +325,7 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @report_delay.validator
     def validate_report_delay(self, command: ReportDelayInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("report_delay", command.actor)
+        self._judge("report_delay", command, command.actor)
         self._refuse_other_provider("report_delay", command.actor)
         if self._case is not None:
             # On arrival only (a validator does not run on replay): histories from before the
@@ -347,14 +340,13 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @excuse_no_show.validator
     def validate_excuse_no_show(self, command: ExcuseNoShowInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("excuse_no_show")
+        self._judge("excuse_no_show", command)
 
     @workflow.update
     async def waive_fee(self, command: WaiveFeeInput) -> AppointmentView:
         # Who waives is judged by the validator alone, as for report_delay (a history from
         # before the rule holds a fee waived by the client).
-        async with self._turn(lambda: self._judge_again("waive_fee", command)):
+        async with self._turn(lambda: self._judge("waive_fee", command)):
             if self._beside and self.case.status not in FINAL_APPOINTMENT_STATUSES:
                 await self._waive_reschedule_fee(command)
             elif self._beside:
@@ -365,26 +357,19 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @waive_fee.validator
     def validate_waive_fee(self, command: WaiveFeeInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("waive_fee", command.actor)
+        self._judge("waive_fee", command, command.actor)
         self._refuse_other_provider("waive_fee", command.actor)
 
     @workflow.update
     async def fee_stands(self, command: FeeStandsInput) -> AppointmentView:
-        async with self._turn(lambda: self._judge_again("fee_stands", command, command.actor)):
+        async with self._turn(lambda: self._judge("fee_stands", command, command.actor)):
             await self._keep_fee(command)
             return self._view()
 
     @fee_stands.validator
     def validate_fee_stands(self, command: FeeStandsInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("fee_stands", command.actor)
+        self._judge("fee_stands", command, command.actor)
         self._refuse_other_provider("fee_stands", command.actor)
-
-    def _judge_again(self, update: str, command: object, actor: Actor | None = None) -> None:
-        """A handler's judgement where its validator judges more (who acts, alone)."""
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed(update, actor)
 
     @workflow.query
     def status(self) -> AppointmentView:

@@ -8,7 +8,8 @@ while the reminder's call is open is that call.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 from temporalio import workflow
 
@@ -49,73 +50,76 @@ class AppointmentOneCall(AppointmentSteps):
         is open waits for it: the desk calls the client once at a time. True while it waits;
         a hold that ran out lets the reminder go."""
         case = self.case
-        if case.reminder_held_until is not None:
-            self._update(reminder_held_until=None)
-            self._note(
-                TimelineKind.DECISION,
-                SYSTEM,
-                "The confirmation call is still open: the reminder is read out as a call of "
-                "its own",
-            )
-            return False
-        # A call task in office hours, as the reminder's own (a reminder due at the last
-        # office hour before its window has none left to wait).
-        hold_until = follow_up.last_business_time_before(
-            self._reminder_window_end() - REMINDER_HOLD_MARGIN, case.policy
+        return self._waits_for_the_confirmation_call(
+            "reminder_held_until",
+            # A call task in office hours, as the reminder's own (a reminder due at the last
+            # office hour before its window has none left to wait).
+            follow_up.last_business_time_before(
+                self._reminder_window_end() - REMINDER_HOLD_MARGIN, case.policy
+            ),
+            REMINDER_WAITS_FOR_CONFIRMATION_CALL,
+            waiting="Reminder",
+            goes="the reminder is read out",
         )
-        if not (
-            case.confirmation_call_open
-            and case.request.client.preferred_channel is Channel.PHONE
-            and hold_until is not None
-            and workflow.now() < hold_until
-            and workflow.patched(REMINDER_WAITS_FOR_CONFIRMATION_CALL)
-        ):
-            return False
-        self._update(reminder_held_until=hold_until)
-        self._note(
-            TimelineKind.DECISION,
-            SYSTEM,
-            "Reminder waits for the confirmation call still open (one call at a time), at "
-            f"the latest until {readable(hold_until, self._office_timezone)}",
-            held_until=hold_until.isoformat(),
-        )
-        return True
 
     def _call_waits_for_the_confirmation_call(self) -> bool:
         """A phone client's follow-up call attempt due while the desk's call to read them the
         confirmation (which asks them to confirm) is open waits for it: the desk calls the
         client once at a time. True while it waits; a hold that ran out lets the attempt go."""
         case = self.case
-        if case.call_held_until is not None:
-            self._update(call_held_until=None)
+        attempt = case.call_attempts + 1
+        return self._waits_for_the_confirmation_call(
+            "call_held_until",
+            # The confirmation call, opened as the plan was made, is an attempt under way: the
+            # attempt waits at the latest until one after that call would be due (none left
+            # before the visit, or a call opened that long ago: no wait), then goes beside it.
+            # An attempt's own task still open is superseded by the next one as usual.
+            follow_up.next_call_after(case.planned_at, case.request.start, case.policy),
+            FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL,
+            waiting=f"Call attempt {attempt}",
+            goes=f"call attempt {attempt} goes",
+            may_wait=not case.awaiting_call_outcome,
+        )
+
+    def _waits_for_the_confirmation_call(
+        self,
+        held: Literal["reminder_held_until", "call_held_until"],
+        hold_until: datetime | None,
+        patch: str,
+        *,
+        waiting: str,
+        goes: str,
+        may_wait: bool = True,
+    ) -> bool:
+        """Whether what is due (`waiting`: the reminder or a call attempt) waits for the open
+        confirmation call, the case's field `held` keeping how long. A hold that ran out lifts
+        itself and lets it go (`goes`, noted); else it waits until `hold_until` while that is
+        ahead, the client is a phone client and `may_wait`. Its patch is asked last, where
+        the stored histories ask it."""
+        case = self.case
+        if getattr(case, held) is not None:
+            self._update(**{held: None})
             self._note(
                 TimelineKind.DECISION,
                 SYSTEM,
-                f"The confirmation call is still open: call attempt {case.call_attempts + 1} "
-                "goes as a call of its own",
+                f"The confirmation call is still open: {goes} as a call of its own",
             )
             return False
-        # The confirmation call, opened as the plan was made, is an attempt under way: the
-        # attempt waits at the latest until one after that call would be due (none left
-        # before the visit, or a call opened that long ago: no wait), then goes beside it. An
-        # attempt's own task still open is superseded by the next one as usual.
-        hold_until = follow_up.next_call_after(case.planned_at, case.request.start, case.policy)
         if not (
             case.confirmation_call_open
             and case.request.client.preferred_channel is Channel.PHONE
-            and not case.awaiting_call_outcome
+            and may_wait
             and hold_until is not None
             and workflow.now() < hold_until
-            and workflow.patched(FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL)
+            and workflow.patched(patch)
         ):
             return False
-        self._update(call_held_until=hold_until)
+        self._update(**{held: hold_until})
         self._note(
             TimelineKind.DECISION,
             SYSTEM,
-            f"Call attempt {case.call_attempts + 1} waits for the confirmation call still open "
-            f"(one call at a time), at the latest until "
-            f"{readable(hold_until, self._office_timezone)}",
+            f"{waiting} waits for the confirmation call still open (one call at a time), at "
+            f"the latest until {readable(hold_until, self._office_timezone)}",
             held_until=hold_until.isoformat(),
         )
         return True

@@ -221,6 +221,19 @@ class JournaledCase:
                 non_retryable=True,
             )
 
+    def _refuse_unless_allowed(self, update: str, *rule_args: Any) -> None:
+        """Refuse `update` where the case's rules do not allow it now (its state, who acts);
+        each case says how, from what its `_judge` calls pass on (`rule_args`)."""
+        raise NotImplementedError
+
+    def _judge(self, update: str, command: object, *rule_args: Any) -> None:
+        """What an update's judgement checks first, the same for every case: the command's
+        version (`_refuse_if_changed`), then whether the case's rules allow `update` now
+        (`_refuse_unless_allowed`, given `rule_args`: who acts, a root cause). A validator
+        adds only what is its own."""
+        self._refuse_if_changed(command)
+        self._refuse_unless_allowed(update, *rule_args)
+
     def _judged_in_turn(self, judge: Callable[[], None]) -> Callable[[], None]:
         """`judge` as an update's handler runs it in its turn: the version check inside it is
         the turn's (`_refuse_if_changed`), and a command it lets through counts as applied."""

@@ -202,8 +202,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @assign.validator
     def validate_assign(self, command: AssignInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("assign", command.actor)
+        self._judge("assign", command, command.actor)
 
     @workflow.update
     async def add_note(self, command: AddNoteInput) -> ComplaintView:
@@ -221,8 +220,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @add_note.validator
     def validate_add_note(self, command: AddNoteInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("add_note", command.actor)
+        self._judge("add_note", command, command.actor)
 
     @workflow.update
     async def hold(self, command: HoldInput) -> ComplaintView:
@@ -232,8 +230,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @hold.validator
     def validate_hold(self, command: HoldInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("hold", command.actor)
+        self._judge("hold", command, command.actor)
 
     @workflow.update
     async def resume(self, command: ResumeInput) -> ComplaintView:
@@ -243,8 +240,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @resume.validator
     def validate_resume(self, command: ResumeInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("resume", command.actor)
+        self._judge("resume", command, command.actor)
 
     @workflow.update
     async def propose_resolution(self, command: ProposeResolutionInput) -> ComplaintView:
@@ -269,8 +265,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @propose_resolution.validator
     def validate_propose_resolution(self, command: ProposeResolutionInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("propose_resolution", command.actor)
+        self._judge("propose_resolution", command, command.actor)
 
     @workflow.update
     async def customer_verdict(self, command: CustomerVerdictInput) -> ComplaintView:
@@ -323,8 +318,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @customer_verdict.validator
     def validate_customer_verdict(self, command: CustomerVerdictInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("customer_verdict", command.actor, command.root_cause)
+        self._judge("customer_verdict", command, command.actor, command.root_cause)
 
     @workflow.update
     async def close(self, command: CloseComplaintInput) -> ComplaintView:
@@ -341,8 +335,7 @@ class ComplaintWorkflow(ComplaintSteps):
 
     @close.validator
     def validate_close(self, command: CloseComplaintInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("close", command.actor, command.root_cause)
+        self._judge("close", command, command.actor, command.root_cause)
 
     @workflow.update
     async def feedback(self, answer: SurveyAnswer) -> ComplaintView:

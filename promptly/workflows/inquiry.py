@@ -193,8 +193,7 @@ class InquiryWorkflow(SendingCase):
 
     @answer.validator
     def validate_answer(self, command: AnswerInquiryInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("answer", command.actor)
+        self._judge("answer", command, command.actor)
 
     @workflow.update
     async def promote(self, command: PromoteInquiryInput) -> InquiryView:
@@ -235,8 +234,7 @@ class InquiryWorkflow(SendingCase):
 
     @promote.validator
     def validate_promote(self, command: PromoteInquiryInput) -> None:
-        self._refuse_if_changed(command)
-        self._refuse_unless_allowed("promote", command.actor)
+        self._judge("promote", command, command.actor)
 
     @workflow.query
     def status(self) -> InquiryView:
