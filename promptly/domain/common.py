@@ -288,6 +288,16 @@ class CaseKind(StrEnum):
     INQUIRY = "inquiry"
 
 
+# Every case view's `version`: one description for the API's optimistic concurrency.
+CaseVersion = Annotated[
+    str | None,
+    Field(
+        description="Changes with every change of the case: the HTTP `ETag`; send it back as "
+        "`If-Match` (or `expected_version`) to refuse an update if the case changed since."
+    ),
+]
+
+
 class CaseReadView(Model):
     """A case's `status` view as the API serves it from PostgreSQL (docs/status-reads.md).
 

@@ -30,6 +30,7 @@ from promptly.domain.calendar import BusinessCalendar, HourRange
 from promptly.domain.common import (
     Actor,
     BusinessId,
+    CaseVersion,
     Model,
     NonEmpty,
     Person,
@@ -205,11 +206,7 @@ class AppointmentView(AppointmentDeadlines):
     # When the no-show rule applies, moved by the delays reported so far.
     no_show_at: AwareDatetime | None = None
     timeline: list[TimelineEntry]
-    version: str | None = Field(
-        default=None,
-        description="Changes with every change of the case: the HTTP `ETag`; send it back as "
-        "`If-Match` (or `expected_version`) to refuse an update if the case changed since.",
-    )
+    version: CaseVersion = None
 
 
 class AppointmentPolicy(Model):

@@ -12,6 +12,7 @@ from promptly.domain.common import (
     Actor,
     BusinessId,
     CaseCommand,
+    CaseVersion,
     Model,
     NonEmpty,
     Person,
@@ -144,11 +145,7 @@ class InquiryView(Model):
     complaint_id: str | None = Field(description="the complaint it was promoted to")
     needs_attention: list[str]
     timeline: list[TimelineEntry]
-    version: str | None = Field(
-        default=None,
-        description="Changes with every change of the case: the HTTP `ETag`; send it back as "
-        "`If-Match` (or `expected_version`) to refuse an update if the case changed since.",
-    )
+    version: CaseVersion = None
 
 
 class PromotedComplaint(ComplaintRequest):
