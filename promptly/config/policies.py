@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Self
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from promptly.domain.appointments.models import AppointmentPolicy
-from promptly.domain.calendar import BusinessCalendar, HourRange, IsoDate, Weekday
+from promptly.domain.calendar import (
+    BusinessCalendar,
+    EndHour,
+    HourRange,
+    IsoDate,
+    StartHour,
+    Weekday,
+)
 from promptly.domain.common import NonNegativeDuration, PositiveDuration, Timezone
 from promptly.domain.complaints import escalation
 from promptly.domain.complaints.models import DEFAULT_ROOT_CAUSES, ComplaintPolicy, EscalationMatrix
@@ -44,15 +51,15 @@ class AppointmentSettings(BaseModel):
     confirmation_within: PositiveDuration = timedelta(hours=24)
     provider_ack_within: PositiveDuration = timedelta(hours=24)
     reminder_before: PositiveDuration = timedelta(hours=48)
-    quiet_hours_start: int = Field(default=21, ge=0, le=23)
-    quiet_hours_end: int = Field(
-        default=8, ge=0, le=24, description="Equal to quiet_hours_start: no quiet hours."
+    quiet_hours_start: StartHour = 21
+    quiet_hours_end: EndHour = Field(
+        default=8, description="Equal to quiet_hours_start: no quiet hours."
     )
     response_deadline_before: PositiveDuration = timedelta(hours=24)
     call_attempts: int = Field(default=3, ge=1, le=10)
     call_interval: PositiveDuration = timedelta(hours=2)
     office_timezone: Timezone = "Europe/Warsaw"
-    business_hours_start: int = Field(default=8, ge=0, le=23)
+    business_hours_start: StartHour = 8
     business_hours_end: int = Field(default=18, ge=1, le=24)
     business_days: list[Weekday] = Field(
         default=[0, 1, 2, 3, 4], min_length=1, description="Open weekdays, 0 = Monday."

@@ -14,12 +14,16 @@ from pydantic import AfterValidator, Field
 
 from promptly.domain.common import Model, Timezone
 
+# The two ends of a daily range: it starts in an hour of the day and ends at one (24: midnight).
+StartHour = Annotated[int, Field(ge=0, le=23)]
+EndHour = Annotated[int, Field(ge=0, le=24)]
+
 
 class HourRange(Model):
     """A daily local-time range; `start > end` wraps midnight (21:00–08:00)."""
 
-    start_hour: int = Field(ge=0, le=23)
-    end_hour: int = Field(ge=0, le=24)
+    start_hour: StartHour
+    end_hour: EndHour
 
 
 Weekday = Annotated[int, Field(ge=0, le=6)]
