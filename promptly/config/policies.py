@@ -21,6 +21,7 @@ from promptly.domain.common import NonNegativeDuration, PositiveDuration, Timezo
 from promptly.domain.complaints import escalation
 from promptly.domain.complaints.models import DEFAULT_ROOT_CAUSES, ComplaintPolicy, EscalationMatrix
 from promptly.domain.inquiries.models import InquiryPolicy
+from promptly.domain.surveys.rules import SURVEY_WITHIN
 
 SIX_MONTHS = timedelta(days=183)
 
@@ -96,7 +97,7 @@ class AppointmentSettings(BaseModel):
             raise ValueError("reminder_before must be between 24h and 48h before the visit")
         if self.retention < SIX_MONTHS:
             raise ValueError("retention must be at least 6 months (183 days)")
-        if self.survey_after_end > timedelta(hours=48):
+        if self.survey_after_end > SURVEY_WITHIN:
             raise ValueError("survey_after_end must be at most 48h (the survey SLA)")
         if self.survey_reminder_after >= self.survey_closes_after:
             raise ValueError("survey_reminder_after must be shorter than survey_closes_after")
@@ -153,7 +154,7 @@ class ComplaintSettings(BaseModel):
     )
     complaint_survey_after: NonNegativeDuration = Field(
         default=timedelta(hours=2),
-        le=timedelta(hours=48),
+        le=SURVEY_WITHIN,
         description="Follow-up survey after closing (within 48h).",
     )
     complaint_max_hold: PositiveDuration = Field(
