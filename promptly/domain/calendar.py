@@ -7,10 +7,10 @@ reasoning happens here so that DST changes are handled in one place.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from promptly.domain.common import Model, Timezone
 
@@ -68,6 +68,25 @@ def _office_hours(calendar: BusinessCalendar) -> BusinessCalendar:
 
 
 OfficeHours = Annotated[BusinessCalendar, AfterValidator(_office_hours)]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def time_scaled(rules: ModelT, factor: float) -> ModelT:
+    """`rules` with every duration in them (and in the models they hold) × `factor`, for demos
+    and benchmarks (setting time_scale). Clock-of-day rules (quiet hours, office hours) do not
+    compress, so they are dropped."""
+    if factor == 1:
+        return rules
+    update: dict[str, Any] = {}
+    for name, value in rules:
+        if isinstance(value, timedelta):
+            update[name] = value * factor
+        elif isinstance(value, HourRange | BusinessCalendar):
+            update[name] = None
+        elif isinstance(value, BaseModel):
+            update[name] = time_scaled(value, factor)
+    return rules.model_copy(update=update)
 
 
 def shift_elapsed(moment: datetime, by: timedelta) -> datetime:

@@ -26,7 +26,7 @@ from promptly.domain.appointments.commands import (
     RescheduleInput,
     WaiveFeeInput,
 )
-from promptly.domain.calendar import BusinessCalendar, HourRange
+from promptly.domain.calendar import BusinessCalendar, HourRange, time_scaled
 from promptly.domain.common import (
     Actor,
     BusinessId,
@@ -250,18 +250,8 @@ class AppointmentPolicy(Model):
         }
 
     def scaled(self, factor: float) -> AppointmentPolicy:
-        """The same rules with every duration multiplied by `factor` (demos, benchmarks).
-
-        Clock-of-day rules (quiet hours, business hours) do not compress, so they are dropped.
-        """
-        if factor == 1:
-            return self
-        durations = {
-            name: value * factor
-            for name, value in self.model_dump().items()
-            if isinstance(value, timedelta)
-        }
-        return self.model_copy(update={**durations, "quiet_hours": None, "business": None})
+        """These rules at `factor` speed (calendar.time_scaled)."""
+        return time_scaled(self, factor)
 
 
 class AppointmentCase(AppointmentDeadlines):

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, Field
 
+from promptly.domain.calendar import time_scaled
 from promptly.domain.common import (
     SYSTEM,
     Actor,
@@ -102,14 +103,8 @@ class InquiryPolicy(Model):
         }
 
     def scaled(self, factor: float) -> InquiryPolicy:
-        if factor == 1:
-            return self
-        return InquiryPolicy(
-            answer_within=self.answer_within * factor,
-            supervisor_after=self.supervisor_after * factor,
-            keep_open_after=self.keep_open_after * factor,
-            office_timezone=self.office_timezone,
-        )
+        """These rules at `factor` speed (calendar.time_scaled)."""
+        return time_scaled(self, factor)
 
 
 class InquiryCase(Model):
