@@ -80,6 +80,11 @@ BusinessId = Annotated[
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=text_patterns.PHONE.regex)]
 
 
+def in_seconds(**terms: timedelta) -> dict[str, int]:
+    """Durations as a message states them: whole seconds (templates: `| duration`)."""
+    return {name: round(term.total_seconds()) for name, term in terms.items()}
+
+
 def _shown(value: timedelta) -> str:
     return f"-{-value}" if value < timedelta(0) else str(value)
 

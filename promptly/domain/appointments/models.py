@@ -38,6 +38,7 @@ from promptly.domain.common import (
     PromiseRecord,
     TimelineEntry,
     Timezone,
+    in_seconds,
 )
 from promptly.domain.examples import (
     APPOINTMENT_VIEW,
@@ -242,12 +243,11 @@ class AppointmentPolicy(Model):
     survey_closes_after: timedelta = timedelta(days=7)
 
     def message_terms(self) -> dict[str, int]:
-        """The numbers the client's messages state, in seconds, so that no message promises
+        """The numbers the client's messages state, so that no message promises
         other terms than the ones this case applies (templates: `| duration`)."""
-        return {
-            "late_change_within": round(self.late_change_within.total_seconds()),
-            "no_show_after": round(self.no_show_after.total_seconds()),
-        }
+        return in_seconds(
+            late_change_within=self.late_change_within, no_show_after=self.no_show_after
+        )
 
     def scaled(self, factor: float) -> AppointmentPolicy:
         """These rules at `factor` speed (calendar.time_scaled)."""

@@ -19,6 +19,7 @@ from promptly.domain.common import (
     Person,
     TimelineEntry,
     Timezone,
+    in_seconds,
 )
 from promptly.domain.complaints.models import (
     Category,
@@ -96,11 +97,8 @@ class InquiryPolicy(Model):
     office_timezone: Timezone | None = None
 
     def message_terms(self) -> dict[str, int]:
-        """The waits the staff alerts state, in seconds (templates: `| duration`)."""
-        return {
-            "answer_within": round(self.answer_within.total_seconds()),
-            "supervisor_after": round(self.supervisor_after.total_seconds()),
-        }
+        """The waits the staff alerts state."""
+        return in_seconds(answer_within=self.answer_within, supervisor_after=self.supervisor_after)
 
     def scaled(self, factor: float) -> InquiryPolicy:
         """These rules at `factor` speed (calendar.time_scaled)."""
