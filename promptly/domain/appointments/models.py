@@ -26,7 +26,7 @@ from promptly.domain.appointments.commands import (
     RescheduleInput,
     WaiveFeeInput,
 )
-from promptly.domain.calendar import BusinessCalendar, HourRange, time_scaled
+from promptly.domain.calendar import BusinessCalendar, HourRange, ScalableRules
 from promptly.domain.common import (
     Actor,
     BusinessId,
@@ -210,7 +210,7 @@ class AppointmentView(AppointmentDeadlines):
     version: CaseVersion = None
 
 
-class AppointmentPolicy(Model):
+class AppointmentPolicy(ScalableRules):
     """Every appointment service level as a number (DESIGN.md §1). Carried in history."""
 
     confirmation_within: timedelta = timedelta(hours=24)
@@ -248,10 +248,6 @@ class AppointmentPolicy(Model):
         return in_seconds(
             late_change_within=self.late_change_within, no_show_after=self.no_show_after
         )
-
-    def scaled(self, factor: float) -> AppointmentPolicy:
-        """These rules at `factor` speed (calendar.time_scaled)."""
-        return time_scaled(self, factor)
 
 
 class AppointmentCase(AppointmentDeadlines):

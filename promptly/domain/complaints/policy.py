@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints, model_validator
 
 from promptly.domain import text_patterns
-from promptly.domain.calendar import BusinessCalendar, HourRange, OfficeHours
+from promptly.domain.calendar import BusinessCalendar, HourRange, OfficeHours, ScalableRules
 from promptly.domain.common import Locale, Model, NonEmpty, Phone, PositiveDuration, in_seconds
 
 
@@ -179,6 +179,6 @@ class ComplaintPolicy(Model):
     quiet_hours: HourRange | None = None
 
 
-class ComplaintRules(Model):
+class ComplaintRules(ScalableRules):
     route: ComplaintRoute
     policy: ComplaintPolicy

@@ -11,7 +11,6 @@ from promptly.domain.calendar import (
     _utc,
     add_business_time,
     business_time_between,
-    time_scaled,
 )
 from promptly.domain.complaints.models import (
     ANY_ROUTE,
@@ -126,7 +125,7 @@ def route_complaint(
 
 def scaled_complaint_rules(rules: ComplaintRules, factor: float) -> ComplaintRules:
     """The route's and the policy's rules at `factor` speed (calendar.time_scaled)."""
-    return time_scaled(rules, factor)
+    return rules.scaled(factor)
 
 
 def new_complaint_case(

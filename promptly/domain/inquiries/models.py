@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, Field
 
-from promptly.domain.calendar import time_scaled
+from promptly.domain.calendar import ScalableRules
 from promptly.domain.common import (
     SYSTEM,
     Actor,
@@ -87,7 +87,7 @@ class PromoteInquiryInput(CaseCommand):
     actor: Actor
 
 
-class InquiryPolicy(Model):
+class InquiryPolicy(ScalableRules):
     answer_within: timedelta = timedelta(hours=24)  # then the front desk is alerted
     supervisor_after: timedelta = timedelta(hours=48)  # then the supervisor is alerted
     # After the answer or the promotion, late updates still get a clear refusal this long.
@@ -99,10 +99,6 @@ class InquiryPolicy(Model):
     def message_terms(self) -> dict[str, int]:
         """The waits the staff alerts state."""
         return in_seconds(answer_within=self.answer_within, supervisor_after=self.supervisor_after)
-
-    def scaled(self, factor: float) -> InquiryPolicy:
-        """These rules at `factor` speed (calendar.time_scaled)."""
-        return time_scaled(self, factor)
 
 
 class InquiryCase(Model):
