@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from promptly.codec import EncryptionCodec
 
 MIN_WEBHOOK_SECRET = 16
+# This machine's names: a URL there reaches no one else (`[::1]` as pydantic gives an IPv6 host).
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
 

@@ -9,11 +9,19 @@ from typing import TYPE_CHECKING, Self
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from promptly.domain.appointments.models import AppointmentPolicy
-from promptly.domain.calendar import BusinessCalendar, HourRange, IsoDate, Weekday
+from promptly.domain.calendar import (
+    BusinessCalendar,
+    EndHour,
+    HourRange,
+    IsoDate,
+    StartHour,
+    Weekday,
+)
 from promptly.domain.common import NonNegativeDuration, PositiveDuration, Timezone
 from promptly.domain.complaints import escalation
 from promptly.domain.complaints.models import DEFAULT_ROOT_CAUSES, ComplaintPolicy, EscalationMatrix
 from promptly.domain.inquiries.models import InquiryPolicy
+from promptly.domain.surveys.rules import SURVEY_WITHIN
 
 SIX_MONTHS = timedelta(days=183)
 
@@ -44,15 +52,15 @@ class AppointmentSettings(BaseModel):
     confirmation_within: PositiveDuration = timedelta(hours=24)
     provider_ack_within: PositiveDuration = timedelta(hours=24)
     reminder_before: PositiveDuration = timedelta(hours=48)
-    quiet_hours_start: int = Field(default=21, ge=0, le=23)
-    quiet_hours_end: int = Field(
-        default=8, ge=0, le=24, description="Equal to quiet_hours_start: no quiet hours."
+    quiet_hours_start: StartHour = 21
+    quiet_hours_end: EndHour = Field(
+        default=8, description="Equal to quiet_hours_start: no quiet hours."
     )
     response_deadline_before: PositiveDuration = timedelta(hours=24)
     call_attempts: int = Field(default=3, ge=1, le=10)
     call_interval: PositiveDuration = timedelta(hours=2)
     office_timezone: Timezone = "Europe/Warsaw"
-    business_hours_start: int = Field(default=8, ge=0, le=23)
+    business_hours_start: StartHour = 8
     business_hours_end: int = Field(default=18, ge=1, le=24)
     business_days: list[Weekday] = Field(
         default=[0, 1, 2, 3, 4], min_length=1, description="Open weekdays, 0 = Monday."
@@ -89,7 +97,7 @@ class AppointmentSettings(BaseModel):
             raise ValueError("reminder_before must be between 24h and 48h before the visit")
         if self.retention < SIX_MONTHS:
             raise ValueError("retention must be at least 6 months (183 days)")
-        if self.survey_after_end > timedelta(hours=48):
+        if self.survey_after_end > SURVEY_WITHIN:
             raise ValueError("survey_after_end must be at most 48h (the survey SLA)")
         if self.survey_reminder_after >= self.survey_closes_after:
             raise ValueError("survey_reminder_after must be shorter than survey_closes_after")
@@ -146,7 +154,7 @@ class ComplaintSettings(BaseModel):
     )
     complaint_survey_after: NonNegativeDuration = Field(
         default=timedelta(hours=2),
-        le=timedelta(hours=48),
+        le=SURVEY_WITHIN,
         description="Follow-up survey after closing (within 48h).",
     )
     complaint_max_hold: PositiveDuration = Field(

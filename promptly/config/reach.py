@@ -13,15 +13,15 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from promptly.config.connections import ConnectionSettings
+from promptly.config.operations import LOCAL_HOSTS
 from promptly.config.signing import SigningSettings
 
-LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 PLACEHOLDER_DOMAIN = "@promptly.example"
 
 
 def _is_local(url: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
-    return not host or host in LOCAL_NAMES or host.endswith(".localhost")
+    return not host or host in LOCAL_HOSTS or host.endswith(".localhost")
 
 
 def real_providers(connections: ConnectionSettings) -> list[str]:

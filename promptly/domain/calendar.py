@@ -7,19 +7,23 @@ reasoning happens here so that DST changes are handled in one place.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any, Self, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from promptly.domain.common import Model, Timezone
+
+# The two ends of a daily range: it starts in an hour of the day and ends at one (24: midnight).
+StartHour = Annotated[int, Field(ge=0, le=23)]
+EndHour = Annotated[int, Field(ge=0, le=24)]
 
 
 class HourRange(Model):
     """A daily local-time range; `start > end` wraps midnight (21:00–08:00)."""
 
-    start_hour: int = Field(ge=0, le=23)
-    end_hour: int = Field(ge=0, le=24)
+    start_hour: StartHour
+    end_hour: EndHour
 
 
 Weekday = Annotated[int, Field(ge=0, le=6)]
@@ -64,6 +68,33 @@ def _office_hours(calendar: BusinessCalendar) -> BusinessCalendar:
 
 
 OfficeHours = Annotated[BusinessCalendar, AfterValidator(_office_hours)]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def time_scaled(rules: ModelT, factor: float) -> ModelT:
+    """`rules` with every duration in them (and in the models they hold) × `factor`, for demos
+    and benchmarks (setting time_scale). Clock-of-day rules (quiet hours, office hours) do not
+    compress, so they are dropped."""
+    if factor == 1:
+        return rules
+    update: dict[str, Any] = {}
+    for name, value in rules:
+        if isinstance(value, timedelta):
+            update[name] = value * factor
+        elif isinstance(value, HourRange | BusinessCalendar):
+            update[name] = None
+        elif isinstance(value, BaseModel):
+            update[name] = time_scaled(value, factor)
+    return rules.model_copy(update=update)
+
+
+class ScalableRules(Model):
+    """Rules a demo or a benchmark runs faster (setting time_scale)."""
+
+    def scaled(self, factor: float) -> Self:
+        """These rules at `factor` speed (time_scaled)."""
+        return time_scaled(self, factor)
 
 
 def shift_elapsed(moment: datetime, by: timedelta) -> datetime:

@@ -80,6 +80,11 @@ BusinessId = Annotated[
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=text_patterns.PHONE.regex)]
 
 
+def in_seconds(**terms: timedelta) -> dict[str, int]:
+    """Durations as a message states them: whole seconds (templates: `| duration`)."""
+    return {name: round(term.total_seconds()) for name, term in terms.items()}
+
+
 def _shown(value: timedelta) -> str:
     return f"-{-value}" if value < timedelta(0) else str(value)
 
@@ -286,6 +291,16 @@ class CaseKind(StrEnum):
     COMPLAINT = "complaint"
     SURVEY = "survey"
     INQUIRY = "inquiry"
+
+
+# Every case view's `version`: one description for the API's optimistic concurrency.
+CaseVersion = Annotated[
+    str | None,
+    Field(
+        description="Changes with every change of the case: the HTTP `ETag`; send it back as "
+        "`If-Match` (or `expected_version`) to refuse an update if the case changed since."
+    ),
+]
 
 
 class CaseReadView(Model):

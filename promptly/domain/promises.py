@@ -37,10 +37,10 @@ from promptly.domain.common import (
 )
 from promptly.domain.complaints import sla as complaint_sla
 from promptly.domain.complaints.models import ComplaintCase
+from promptly.domain.surveys.rules import SURVEY_WITHIN
 
 # "Acknowledged at once": the acknowledgement must be out within this of the filing.
 ACK_AT_ONCE = timedelta(hours=1)
-SURVEY_WITHIN = timedelta(hours=48)
 # A timer fires a moment after its due time and a worker takes a moment to act: met within
 # this of the due time is on time (a decision taken by the timer at the due time is kept).
 ON_TIME_GRACE = timedelta(minutes=1)

@@ -26,10 +26,11 @@ from promptly.domain.appointments.commands import (
     RescheduleInput,
     WaiveFeeInput,
 )
-from promptly.domain.calendar import BusinessCalendar, HourRange
+from promptly.domain.calendar import BusinessCalendar, HourRange, ScalableRules
 from promptly.domain.common import (
     Actor,
     BusinessId,
+    CaseVersion,
     Model,
     NonEmpty,
     Person,
@@ -37,6 +38,7 @@ from promptly.domain.common import (
     PromiseRecord,
     TimelineEntry,
     Timezone,
+    in_seconds,
 )
 from promptly.domain.examples import (
     APPOINTMENT_VIEW,
@@ -205,14 +207,10 @@ class AppointmentView(AppointmentDeadlines):
     # When the no-show rule applies, moved by the delays reported so far.
     no_show_at: AwareDatetime | None = None
     timeline: list[TimelineEntry]
-    version: str | None = Field(
-        default=None,
-        description="Changes with every change of the case: the HTTP `ETag`; send it back as "
-        "`If-Match` (or `expected_version`) to refuse an update if the case changed since.",
-    )
+    version: CaseVersion = None
 
 
-class AppointmentPolicy(Model):
+class AppointmentPolicy(ScalableRules):
     """Every appointment service level as a number (DESIGN.md §1). Carried in history."""
 
     confirmation_within: timedelta = timedelta(hours=24)
@@ -245,26 +243,11 @@ class AppointmentPolicy(Model):
     survey_closes_after: timedelta = timedelta(days=7)
 
     def message_terms(self) -> dict[str, int]:
-        """The numbers the client's messages state, in seconds, so that no message promises
+        """The numbers the client's messages state, so that no message promises
         other terms than the ones this case applies (templates: `| duration`)."""
-        return {
-            "late_change_within": round(self.late_change_within.total_seconds()),
-            "no_show_after": round(self.no_show_after.total_seconds()),
-        }
-
-    def scaled(self, factor: float) -> AppointmentPolicy:
-        """The same rules with every duration multiplied by `factor` (demos, benchmarks).
-
-        Clock-of-day rules (quiet hours, business hours) do not compress, so they are dropped.
-        """
-        if factor == 1:
-            return self
-        durations = {
-            name: value * factor
-            for name, value in self.model_dump().items()
-            if isinstance(value, timedelta)
-        }
-        return self.model_copy(update={**durations, "quiet_hours": None, "business": None})
+        return in_seconds(
+            late_change_within=self.late_change_within, no_show_after=self.no_show_after
+        )
 
 
 class AppointmentCase(AppointmentDeadlines):

@@ -15,6 +15,7 @@ from promptly.domain.common import (
     Actor,
     BusinessId,
     CaseCommand,
+    CaseVersion,
     ClientAnswer,
     Model,
     NonEmpty,
@@ -307,11 +308,7 @@ class ComplaintView(Model):
     hold_until: AwareDatetime | None = Field(
         default=None, description="when the ongoing hold ends on its own"
     )
-    version: str | None = Field(
-        default=None,
-        description="Changes with every change of the case: the HTTP `ETag`; send it back as "
-        "`If-Match` (or `expected_version`) to refuse an update if the case changed since.",
-    )
+    version: CaseVersion = None
     root_cause: str | None = None
     feedback_score: int | None = Field(
         default=None, description="the customer's answer to the follow-up (0–10)"

@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints, model_validator
 
 from promptly.domain import text_patterns
-from promptly.domain.calendar import BusinessCalendar, HourRange, OfficeHours
-from promptly.domain.common import Locale, Model, NonEmpty, Phone, PositiveDuration
+from promptly.domain.calendar import BusinessCalendar, HourRange, OfficeHours, ScalableRules
+from promptly.domain.common import Locale, Model, NonEmpty, Phone, PositiveDuration, in_seconds
 
 
 class Severity(StrEnum):
@@ -54,8 +54,8 @@ class EscalationTiers(Model):
     extension: PositiveDuration = timedelta(hours=24)
 
     def message_terms(self) -> dict[str, int]:
-        """The wait the customer's escalation notice states, in seconds (`| duration`)."""
-        return {"escalated_after": round(self.supervisor_after.total_seconds())}
+        """The wait the customer's escalation notice states."""
+        return in_seconds(escalated_after=self.supervisor_after)
 
     @model_validator(mode="after")
     def _supervisor_before_breach(self) -> EscalationTiers:
@@ -179,6 +179,6 @@ class ComplaintPolicy(Model):
     quiet_hours: HourRange | None = None
 
 
-class ComplaintRules(Model):
+class ComplaintRules(ScalableRules):
     route: ComplaintRoute
     policy: ComplaintPolicy

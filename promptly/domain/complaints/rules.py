@@ -18,6 +18,7 @@ from promptly.domain.complaints.models import (
 from promptly.domain.complaints.quiet_hours import next_waiting_at, outside_quiet_hours, update_time
 from promptly.domain.complaints.sla import fresh_clock, next_escalation_at, start_clock, stop_clock
 from promptly.domain.errors import Refusal, RefusalCode
+from promptly.domain.surveys.rules import SURVEY_WITHIN
 
 
 def updates_run(case: ComplaintCase) -> bool:
@@ -170,8 +171,8 @@ def survey_at(case: ComplaintCase) -> datetime | None:
     hours, never later than 48h."""
     if case.closed_at is None:
         return None
-    latest = _utc(case.closed_at) + timedelta(hours=48)
-    planned = _utc(case.closed_at) + min(case.policy.survey_after, timedelta(hours=48))
+    latest = _utc(case.closed_at) + SURVEY_WITHIN
+    planned = _utc(case.closed_at) + min(case.policy.survey_after, SURVEY_WITHIN)
     return outside_quiet_hours(case, planned, latest)
 
 

@@ -124,40 +124,8 @@ def route_complaint(
 
 
 def scaled_complaint_rules(rules: ComplaintRules, factor: float) -> ComplaintRules:
-    """Every duration × `factor` (demos); office and quiet hours do not compress, so they are
-    dropped."""
-    if factor == 1:
-        return rules
-    tiers = rules.route.tiers
-    policy = rules.policy
-    return ComplaintRules(
-        route=rules.route.model_copy(
-            update={
-                "tiers": EscalationTiers(
-                    supervisor_after=tiers.supervisor_after * factor,
-                    breach_after=tiers.breach_after * factor,
-                    extension=tiers.extension * factor,
-                ),
-                "business_hours": None,
-            }
-        ),
-        policy=policy.model_copy(
-            update={
-                "update_every": policy.update_every * factor,
-                "verdict_within": policy.verdict_within * factor,
-                "survey_after": policy.survey_after * factor,
-                "keep_open_after_close": policy.keep_open_after_close * factor,
-                "max_hold": policy.max_hold * factor,
-                "feedback_window": policy.feedback_window * factor,
-                "quiet_hours": None,
-                "sla_ceiling": EscalationTiers(
-                    supervisor_after=policy.sla_ceiling.supervisor_after * factor,
-                    breach_after=policy.sla_ceiling.breach_after * factor,
-                    extension=policy.sla_ceiling.extension * factor,
-                ),
-            }
-        ),
-    )
+    """The route's and the policy's rules at `factor` speed (calendar.time_scaled)."""
+    return rules.scaled(factor)
 
 
 def new_complaint_case(

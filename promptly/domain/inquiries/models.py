@@ -7,16 +7,19 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, Field
 
+from promptly.domain.calendar import ScalableRules
 from promptly.domain.common import (
     SYSTEM,
     Actor,
     BusinessId,
     CaseCommand,
+    CaseVersion,
     Model,
     NonEmpty,
     Person,
     TimelineEntry,
     Timezone,
+    in_seconds,
 )
 from promptly.domain.complaints.models import (
     Category,
@@ -84,7 +87,7 @@ class PromoteInquiryInput(CaseCommand):
     actor: Actor
 
 
-class InquiryPolicy(Model):
+class InquiryPolicy(ScalableRules):
     answer_within: timedelta = timedelta(hours=24)  # then the front desk is alerted
     supervisor_after: timedelta = timedelta(hours=48)  # then the supervisor is alerted
     # After the answer or the promotion, late updates still get a clear refusal this long.
@@ -94,21 +97,8 @@ class InquiryPolicy(Model):
     office_timezone: Timezone | None = None
 
     def message_terms(self) -> dict[str, int]:
-        """The waits the staff alerts state, in seconds (templates: `| duration`)."""
-        return {
-            "answer_within": round(self.answer_within.total_seconds()),
-            "supervisor_after": round(self.supervisor_after.total_seconds()),
-        }
-
-    def scaled(self, factor: float) -> InquiryPolicy:
-        if factor == 1:
-            return self
-        return InquiryPolicy(
-            answer_within=self.answer_within * factor,
-            supervisor_after=self.supervisor_after * factor,
-            keep_open_after=self.keep_open_after * factor,
-            office_timezone=self.office_timezone,
-        )
+        """The waits the staff alerts state."""
+        return in_seconds(answer_within=self.answer_within, supervisor_after=self.supervisor_after)
 
 
 class InquiryCase(Model):
@@ -144,11 +134,7 @@ class InquiryView(Model):
     complaint_id: str | None = Field(description="the complaint it was promoted to")
     needs_attention: list[str]
     timeline: list[TimelineEntry]
-    version: str | None = Field(
-        default=None,
-        description="Changes with every change of the case: the HTTP `ETag`; send it back as "
-        "`If-Match` (or `expected_version`) to refuse an update if the case changed since.",
-    )
+    version: CaseVersion = None
 
 
 class PromotedComplaint(ComplaintRequest):

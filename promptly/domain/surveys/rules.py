@@ -9,6 +9,7 @@ from promptly.domain.calendar import first_outside, shift_elapsed
 from promptly.domain.complaints.models import ComplaintRequest, ReceivedVia, Severity
 from promptly.domain.surveys.models import SurveyAnswer, SurveyCase, SurveyRequest, SurveyStatus
 
+# The post-service follow-up SLA, after a visit and after a closed complaint alike.
 SURVEY_WITHIN = timedelta(hours=48)
 
 
