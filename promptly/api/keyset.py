@@ -5,7 +5,8 @@ the case lists' (case_lists.encode_token), carrying the sort key of the last row
 row added or closed between two pages shifts nothing: the next page starts after that key.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the paging parameters' bounds are read from
+# keyset_paging's arguments when FastAPI reads the annotations.
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
