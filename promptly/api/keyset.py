@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
+from pydantic import Field
 
 from promptly.api.case_lists import decode_token, encode_token
 from promptly.config import Settings
@@ -23,6 +24,11 @@ from promptly.domain import keys
 KeyPart = datetime | int | str
 Key = tuple[Any, ...]
 T = TypeVar("T")
+
+# Each list answer's token of its next page.
+NextPageToken = Annotated[
+    str | None, Field(description="pass as page_token for the next page; null on the last")
+]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promptly.api.auth import Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY
-from promptly.api.keyset import Key, KeysetPaging, bound_to, keyset_page, keyset_paging
+from promptly.api.keyset import (
+    Key,
+    KeysetPaging,
+    NextPageToken,
+    bound_to,
+    keyset_page,
+    keyset_paging,
+)
 from promptly.api.row_ids import RowIdPath
 from promptly.config import ApiRole
 from promptly.domain.text_patterns import BUSINESS_ID, CASE_REFERENCE, WORKFLOW_ID
@@ -33,9 +40,7 @@ router = APIRouter(tags=["legal holds"])
 
 class LegalHoldList(BaseModel):
     items: list[LegalHold]
-    next_page_token: str | None = Field(
-        default=None, description="pass as page_token for the next page; null on the last"
-    )
+    next_page_token: NextPageToken = None
 
 
 class HoldRequest(BaseModel):

@@ -17,7 +17,14 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from promptly.api.auth import Caller, require
-from promptly.api.keyset import Key, KeysetPaging, bound_to, keyset_page, keyset_paging
+from promptly.api.keyset import (
+    Key,
+    KeysetPaging,
+    NextPageToken,
+    bound_to,
+    keyset_page,
+    keyset_paging,
+)
 from promptly.config import ApiRole, Settings
 from promptly.domain.qa_report import Period
 from promptly.services.errors import AUTH_RESPONSES, invalid_input
@@ -39,9 +46,7 @@ class PromiseList(BaseModel):
     timezone: str
     kept: bool | None
     promises: list[LedgerRow]
-    next_page_token: str | None = Field(
-        default=None, description="pass as page_token for the next page; null on the last"
-    )
+    next_page_token: NextPageToken = None
     truncated: bool = Field(
         description="deprecated: there is a next page (next_page_token is not null)"
     )

@@ -11,7 +11,14 @@ from pydantic import AfterValidator, BaseModel, Field
 from promptly.api.auth import TASKS, Caller, require
 from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
-from promptly.api.keyset import KEYSET_PAGING, Key, KeysetPaging, bound_to, keyset_page
+from promptly.api.keyset import (
+    KEYSET_PAGING,
+    Key,
+    KeysetPaging,
+    NextPageToken,
+    bound_to,
+    keyset_page,
+)
 from promptly.api.row_ids import RowIdPath
 from promptly.domain.appointments.models import AppointmentView
 from promptly.domain.complaints.models import ComplaintView
@@ -33,9 +40,7 @@ router = APIRouter(tags=["tasks"])
 
 class TaskList(BaseModel):
     items: list[StaffTask]
-    next_page_token: str | None = Field(
-        default=None, description="pass as page_token for the next page; null on the last"
-    )
+    next_page_token: NextPageToken = None
 
 
 class TaskCompleted(BaseModel):

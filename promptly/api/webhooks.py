@@ -13,7 +13,14 @@ from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, mo
 
 from promptly.api.auth import Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY
-from promptly.api.keyset import KEYSET_PAGING, Key, KeysetPaging, bound_to, keyset_page
+from promptly.api.keyset import (
+    KEYSET_PAGING,
+    Key,
+    KeysetPaging,
+    NextPageToken,
+    bound_to,
+    keyset_page,
+)
 from promptly.api.row_ids import RowIdField
 from promptly.config import ApiRole
 from promptly.domain.common import CaseKind
@@ -38,9 +45,7 @@ router = APIRouter(tags=["webhooks"])
 
 class WebhookDeliveryList(BaseModel):
     items: list[WebhookDelivery]
-    next_page_token: str | None = Field(
-        default=None, description="pass as page_token for the next page; null on the last"
-    )
+    next_page_token: NextPageToken = None
 
 
 @router.get("/webhooks/deliveries", response_model=WebhookDeliveryList, responses=AUTH_RESPONSES)
