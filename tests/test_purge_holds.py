@@ -282,7 +282,8 @@ async def test_compliance_holds_and_releases_a_case_over_http(
     assert released.status_code == 200, released.text
     assert released.json()["released_at"] is not None
     assert (await api.get("/legal-holds", params={"case_id": case}, headers=audit)).json() == {
-        "items": []
+        "items": [],
+        "next_page_token": None,
     }
     unknown = await api.post("/legal-holds/987654321/release", json={}, headers=audit)
     assert unknown.status_code == 404

@@ -6,6 +6,7 @@ hold changes no case, it only stops a deletion, and it records the key that plac
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated, Literal, Self
 
 from fastapi import APIRouter, Query, Request, Response
@@ -14,6 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promptly.api.auth import Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY
+from promptly.api.keyset import (
+    Key,
+    KeysetPaging,
+    NextPageToken,
+    bound_to,
+    keyset_page,
+    keyset_paging,
+)
 from promptly.api.row_ids import RowIdPath
 from promptly.config import ApiRole
 from promptly.domain.text_patterns import BUSINESS_ID, CASE_REFERENCE, WORKFLOW_ID
@@ -21,6 +30,9 @@ from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES
 from promptly.services.legal_holds import LegalHold, list_holds, place_hold, release_hold
 
 HOLDERS = frozenset({ApiRole.COMPLIANCE})
+# The list answered every hold before it paged: a caller that never pages gets the most a
+# page holds.
+PAGING = keyset_paging(default=500)
 
 log = logging.getLogger("promptly.api.legal_holds")
 router = APIRouter(tags=["legal holds"])
@@ -28,6 +40,7 @@ router = APIRouter(tags=["legal holds"])
 
 class LegalHoldList(BaseModel):
     items: list[LegalHold]
+    next_page_token: NextPageToken = None
 
 
 class HoldRequest(BaseModel):
@@ -79,15 +92,32 @@ async def list_legal_holds(
         str | None, Query(pattern=WORKFLOW_ID.regex, description="a case's workflow id")
     ] = None,
     client_id: Annotated[str | None, Query(pattern=BUSINESS_ID.regex)] = None,
+    paging: KeysetPaging = PAGING,
 ) -> LegalHoldList:
     """Legal holds, newest first: the active ones (default) or all, with who placed and
-    released each."""
+    released each, a page at a time (`page_size`, then `page_token` from `next_page_token`)."""
     pool: AsyncConnectionPool = request.app.state.pool
-    async with pool.connection() as conn:
-        items = await list_holds(
-            conn, active_only=status == "active", case_id=case_id, client_id=client_id
-        )
-    return LegalHoldList(items=items)
+
+    async def fetch(before: Key | None, count: int) -> list[LegalHold]:
+        async with pool.connection() as conn:
+            return await list_holds(
+                conn,
+                active_only=status == "active",
+                case_id=case_id,
+                client_id=client_id,
+                limit=count,
+                before=before,
+            )
+
+    items, next_token = await keyset_page(
+        request,
+        bound_to("legal_holds", status, case_id, client_id),
+        paging,
+        (datetime.fromisoformat, int),
+        fetch,
+        lambda hold: (hold.held_at, hold.id),
+    )
+    return LegalHoldList(items=items, next_page_token=next_token)
 
 
 @router.post(

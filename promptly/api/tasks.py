@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -10,13 +11,27 @@ from pydantic import AfterValidator, BaseModel, Field
 from promptly.api.auth import TASKS, Caller, require
 from promptly.api.case_updates import BusinessIdQuery
 from promptly.api.idempotency import IDEMPOTENCY_KEY, update_id_for
+from promptly.api.keyset import (
+    KEYSET_PAGING,
+    Key,
+    KeysetPaging,
+    NextPageToken,
+    bound_to,
+    keyset_page,
+)
 from promptly.api.row_ids import RowIdPath
 from promptly.domain.appointments.models import AppointmentView
 from promptly.domain.complaints.models import ComplaintView
 from promptly.domain.surveys.models import SurveyView
 from promptly.domain.tasks import TaskKind
 from promptly.domain.text_patterns import STAFF_ROLE
-from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES, ErrorBody, ServiceError
+from promptly.services.errors import (
+    ACTION_RESPONSES,
+    AUTH_RESPONSES,
+    ErrorBody,
+    ServiceError,
+    invalid_input,
+)
 from promptly.services.staff_tasks import TaskCompletion, complete_task
 from promptly.services.task_list import StaffTask, case_filter, find_tasks, load_task
 
@@ -25,6 +40,7 @@ router = APIRouter(tags=["tasks"])
 
 class TaskList(BaseModel):
     items: list[StaffTask]
+    next_page_token: NextPageToken = None
 
 
 class TaskCompleted(BaseModel):
@@ -56,21 +72,45 @@ async def list_tasks(
             "excuse's provider_decision), not every provider's"
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    paging: KeysetPaging = KEYSET_PAGING,
+    offset: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=1_000_000,
+            deprecated=True,
+            description="rows to skip, without page_token: tasks opened or closed meanwhile "
+            "shift such pages; walk next_page_token instead",
+        ),
+    ] = 0,
 ) -> TaskList:
-    """Staff tasks from PostgreSQL, soonest due first (default: the open ones)."""
-    items = await find_tasks(
-        request.app.state.pool,
-        assignee=assignee,
-        kind=kind,
-        status=status,
-        case_id=case_id,
-        provider_id=provider_id,
-        limit=limit,
-        offset=offset,
+    """Staff tasks from PostgreSQL, soonest due first, then by id (default: the open ones), a
+    page at a time (`page_size`, then `page_token` from `next_page_token`)."""
+    if offset and paging.token:
+        raise invalid_input([("offset", "not with page_token: the token says where to go on")])
+
+    async def fetch(after: Key | None, count: int) -> list[StaffTask]:
+        return await find_tasks(
+            request.app.state.pool,
+            assignee=assignee,
+            kind=kind,
+            status=status,
+            case_id=case_id,
+            provider_id=provider_id,
+            limit=count,
+            offset=offset,
+            after=after,
+        )
+
+    items, next_token = await keyset_page(
+        request,
+        bound_to("tasks", assignee, kind, status, case_id, provider_id),
+        paging,
+        (datetime.fromisoformat, int),
+        fetch,
+        lambda task: (task.due_at, task.id),
     )
-    return TaskList(items=items)
+    return TaskList(items=items, next_page_token=next_token)
 
 
 @router.get(

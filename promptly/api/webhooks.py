@@ -4,7 +4,7 @@ delivered ones to a receiver that lost its data)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
@@ -12,11 +12,17 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from promptly.api.auth import Caller, require
-from promptly.api.case_lists import decode_token, encode_token
 from promptly.api.idempotency import IDEMPOTENCY_KEY
+from promptly.api.keyset import (
+    KEYSET_PAGING,
+    Key,
+    KeysetPaging,
+    NextPageToken,
+    bound_to,
+    keyset_page,
+)
 from promptly.api.row_ids import RowIdField
-from promptly.config import ApiRole, Settings
-from promptly.domain import keys
+from promptly.config import ApiRole
 from promptly.domain.common import CaseKind
 from promptly.domain.text_patterns import WORKFLOW_ID
 from promptly.domain.webhooks import (
@@ -39,24 +45,7 @@ router = APIRouter(tags=["webhooks"])
 
 class WebhookDeliveryList(BaseModel):
     items: list[WebhookDelivery]
-    next_page_token: str | None = Field(
-        default=None, description="pass as page_token for the next page; null on the last"
-    )
-
-
-def _page_query(
-    status: WebhookDeliveryStatus | None, case_id: str | None, since: datetime | None
-) -> str:
-    """What a page token is bound to: a token of another listing is refused."""
-    moment = None if since is None else since.astimezone(UTC).isoformat()
-    return f"webhook_deliveries\0{status}\0{case_id}\0{moment}"
-
-
-def _after(raw: bytes | None) -> tuple[datetime, int] | None:
-    if raw is None:
-        return None
-    created_at, _, row_id = raw.decode().partition("|")
-    return datetime.fromisoformat(created_at), int(row_id)
+    next_page_token: NextPageToken = None
 
 
 @router.get("/webhooks/deliveries", response_model=WebhookDeliveryList, responses=AUTH_RESPONSES)
@@ -72,28 +61,25 @@ async def list_webhook_deliveries(
         AwareDatetime | None,
         Query(description="only deliveries of events queued at or after this time"),
     ] = None,
-    page_size: Annotated[int, Query(ge=1, le=500)] = 100,
-    page_token: Annotated[str | None, Query(max_length=4096)] = None,
-    limit: Annotated[
-        int | None, Query(ge=1, le=500, deprecated=True, description="page_size's old name")
-    ] = None,
+    paging: KeysetPaging = KEYSET_PAGING,
 ) -> WebhookDeliveryList:
-    """Webhook deliveries from PostgreSQL, newest first, a page at a time (as the case lists:
+    """Webhook deliveries from PostgreSQL, newest first, a page at a time (as every list:
     `page_size`, then `page_token` from `next_page_token`): status (pending, delivered,
     failed), attempts, the last HTTP status and error, when next tried or when delivered."""
-    settings: Settings = request.app.state.settings
-    keyring = settings.keyring(keys.PAGE_TOKENS)
-    query = _page_query(status, case_id, since)
-    after = _after(decode_token(keyring, query, page_token))
-    size = page_size if limit is None else limit
     pool: AsyncConnectionPool = request.app.state.pool
-    async with pool.connection() as conn:
-        items = await list_deliveries(conn, status, case_id, size + 1, since, after)
-    next_token = None
-    if len(items) > size:
-        items, last = items[:size], items[size - 1]
-        raw = f"{last.created_at.isoformat()}|{last.id}".encode()
-        next_token = encode_token(keyring, query, raw)
+
+    async def fetch(after: Key | None, count: int) -> list[WebhookDelivery]:
+        async with pool.connection() as conn:
+            return await list_deliveries(conn, status, case_id, count, since, after)
+
+    items, next_token = await keyset_page(
+        request,
+        bound_to("webhook_deliveries", status, case_id, since),
+        paging,
+        (datetime.fromisoformat, int),
+        fetch,
+        lambda row: (row.created_at, row.id),
+    )
     return WebhookDeliveryList(items=items, next_page_token=next_token)
 
 

@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 
 from promptly.cli.common import FirstDayOption, LastDayOption, office_period, settings
 from promptly.domain.readable_time import readable
-from promptly.services.promise_ledger import MAX_ROWS, DuePromises, promises_due
+from promptly.services.promise_ledger import MAX_ROWS, LedgerRow, promises_due
 
 
 def promises_command(
@@ -25,13 +25,14 @@ def promises_command(
     zone = config.office_timezone
     period = office_period(first, last, config)
 
-    async def main() -> DuePromises:
+    async def main() -> list[LedgerRow]:
         async with await AsyncConnection.connect(config.database_url) as conn:
             return await promises_due(
-                conn, period.start, period.end, kept=False if broken else None
+                conn, period.start, period.end, kept=False if broken else None, limit=MAX_ROWS + 1
             )
 
-    rows, truncated = asyncio.run(main())
+    rows = asyncio.run(main())
+    truncated, rows = len(rows) > MAX_ROWS, rows[:MAX_ROWS]
     for row in rows:
         typer.echo(
             f"{readable(row.due_at, zone)}  {row.case_id}  {row.promise}  {row.verdict}"
@@ -40,7 +41,7 @@ def promises_command(
             + (f"  by {row.actor}" if row.actor else "")
         )
     typer.echo(f"{len(rows)} promise(s) due {period.first} – {period.last}", err=True)
-    if truncated:  # as GET /promises says truncated: true
+    if truncated:  # as GET /promises says truncated: true (a next page)
         typer.secho(
             f"only the first {MAX_ROWS} are listed: more fell due; narrow the period",
             fg="yellow",

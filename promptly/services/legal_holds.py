@@ -123,15 +123,30 @@ async def list_holds(
     active_only: bool = True,
     case_id: str | None = None,
     client_id: str | None = None,
+    limit: int | None = None,
+    before: tuple[datetime, int] | None = None,
 ) -> list[LegalHold]:
-    """Holds, newest first: the active ones, or all; those of a case or client when given."""
+    """Holds, newest first: the active ones, or all; those of a case or client when given.
+    At most `limit` (None: every one); `before` (a hold's `held_at` and `id`): only those
+    listed after that hold, the next page."""
+    before_at, before_id = before if before is not None else (None, None)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"""SELECT {_COLUMNS} FROM legal_holds
                  WHERE (NOT %(active)s OR released_at IS NULL)
                    AND (%(case)s::text IS NULL OR case_id = %(case)s)
                    AND (%(client)s::text IS NULL OR client_id = %(client)s)
-                 ORDER BY held_at DESC, id DESC""",
-            {"active": active_only, "case": case_id, "client": client_id},
+                   AND (%(before_at)s::timestamptz IS NULL
+                        OR (held_at, id) < (%(before_at)s, %(before_id)s::bigint))
+                 ORDER BY held_at DESC, id DESC
+                 LIMIT %(limit)s""",
+            {
+                "active": active_only,
+                "case": case_id,
+                "client": client_id,
+                "before_at": before_at,
+                "before_id": before_id,
+                "limit": limit,
+            },
         )
         return [LegalHold.model_validate(row) for row in await cur.fetchall()]

@@ -5,7 +5,7 @@ a case's promises for its history export, and the promises due in a period for c
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
@@ -19,7 +19,7 @@ _COLUMNS = (
     "case_id, promise, case_kind, business_id, client_id, verdict, promised_at, due_at, "
     "met_at, decided_at, cause, actor_kind, actor_id, actor_via"
 )
-# Most rows one compliance page returns; narrow the period for more.
+# Most rows `promptly promises` lists, and one page of `GET /promises` (its default).
 MAX_ROWS = 1000
 
 
@@ -68,38 +68,42 @@ async def case_promises(
         return [LedgerRow.of(row, zone) for row in await cur.fetchall()]
 
 
-class DuePromises(NamedTuple):
-    rows: list[LedgerRow]  # the first MAX_ROWS, by due time
-    truncated: bool  # more fell due: narrow the period to see them
-
-
 async def promises_due(
     conn: AsyncConnection[Any],
     start: datetime,
     end: datetime,
     *,
     kept: bool | None = None,
-) -> DuePromises:
-    """Promises due in [start, end): all, only the kept (`kept=True`) or only the broken
-    (`kept=False`); waived, not applicable and pending ones are neither. Demo cases are left
-    out, as the staff inbox and the QA report leave them (a case's own export keeps them).
-    At most MAX_ROWS; one more is read to tell whether there were more."""
+    limit: int = MAX_ROWS,
+    after: tuple[datetime, str, str] | None = None,
+) -> list[LedgerRow]:
+    """Promises due in [start, end), by due time, case and promise: all, only the kept
+    (`kept=True`) or only the broken (`kept=False`); waived, not applicable and pending ones
+    are neither. Demo cases are left out, as the staff inbox and the QA report leave them (a
+    case's own export keeps them). At most `limit`; `after` (a row's `due_at`, `case_id` and
+    `promise`): only those listed after that row, the next page."""
     verdict = {None: None, True: "kept", False: "broken"}[kept]
+    after_at, after_case, after_promise = after if after is not None else (None, None, None)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"""SELECT {_COLUMNS} FROM promises
                  WHERE due_at >= %(start)s AND due_at < %(end)s
                    AND (%(verdict)s::text IS NULL OR verdict = %(verdict)s)
                    AND case_id NOT LIKE %(demo)s
+                   AND (%(after_at)s::timestamptz IS NULL
+                        OR (due_at, case_id, promise)
+                           > (%(after_at)s, %(after_case)s::text, %(after_promise)s::text))
                  ORDER BY due_at, case_id, promise
                  LIMIT %(limit)s""",
             {
                 "start": start,
                 "end": end,
                 "verdict": verdict,
-                "limit": MAX_ROWS + 1,
+                "limit": limit,
                 "demo": DEMO_CASE_ID_LIKE,
+                "after_at": after_at,
+                "after_case": after_case,
+                "after_promise": after_promise,
             },
         )
-        rows = [LedgerRow.of(row) for row in await cur.fetchall()]
-    return DuePromises(rows[:MAX_ROWS], truncated=len(rows) > MAX_ROWS)
+        return [LedgerRow.of(row) for row in await cur.fetchall()]

@@ -87,11 +87,14 @@ async def find_tasks(
     provider_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    after: tuple[datetime, int] | None = None,
     include_demo: bool = False,
 ) -> list[StaffTask]:
-    """Tasks soonest due first; `status` open, done or all. `provider_id`: the tasks whose
-    data names that provider (a no-show excuse's decision): they all go to the role
-    `provider`, and each provider is to see their own, not every provider's."""
+    """Tasks soonest due first, then by id; `status` open, done or all. `provider_id`: the
+    tasks whose data names that provider (a no-show excuse's decision): they all go to the
+    role `provider`, and each provider is to see their own, not every provider's. `after` (a
+    task's `due_at` and `id`): only the tasks listed after that one, the next page."""
+    after_at, after_id = after if after is not None else (None, None)
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"""SELECT {_TASK_COLUMNS} FROM {_TASKS}
@@ -103,6 +106,8 @@ async def find_tasks(
                         OR t.data ->> 'provider_id' = %(provider_id)s)
                    AND (%(with_demo)s OR %(case_id)s::text IS NOT NULL
                         OR t.case_id NOT LIKE %(demo)s)
+                   AND (%(after_at)s::timestamptz IS NULL
+                        OR (t.due_at, t.id) > (%(after_at)s, %(after_id)s::bigint))
                  ORDER BY t.due_at, t.id
                  LIMIT %(limit)s OFFSET %(offset)s""",
             {
@@ -117,6 +122,8 @@ async def find_tasks(
                 "ended": ENDED_STATUSES,
                 "limit": limit,
                 "offset": offset,
+                "after_at": after_at,
+                "after_id": after_id,
             },
         )
         rows = await cur.fetchall()
