@@ -124,6 +124,13 @@ async def test_a_new_hold_cancels_the_news_of_the_last_hold_ending_still_retryin
     held = await handle.execute_update(ComplaintWorkflow.hold, hold)
     assert held.hold_until is not None
 
+    def hold_notices() -> int:
+        return [r.template for r in sendgrid.accepted].count("complaint_on_hold")
+
+    # The hold's notice goes beside the update: out before email goes down, not caught in it.
+    await settled(env.client, handle.id)
+    assert hold_notices() == 1
+
     # The hold runs out while email is down: its end is news still trying to go out ...
     sendgrid.outage(503)
     await advance_to(env, held.hold_until)
@@ -147,9 +154,6 @@ async def test_a_new_hold_cancels_the_news_of_the_last_hold_ending_still_retryin
 
     # The new hold's own notice goes out once email is back (a few retry steps of the test
     # server's clock, with real time between them for a busy worker to run each attempt).
-    def hold_notices() -> int:
-        return [r.template for r in sendgrid.accepted].count("complaint_on_hold")
-
     for _ in range(40):
         if hold_notices() == 2:
             break
