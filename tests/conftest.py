@@ -133,15 +133,23 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(autouse=True)
-def _promptly_environment_restored() -> Iterator[None]:
-    """Every test's `Settings()` reads the process's PROMPTLY_* variables: one that changes
-    them in this process (a CLI command that loads an env file) leaves them as they were, so
-    the next test on this worker does not send to a Twilio fake long gone."""
+def _promptly_environment_kept() -> Iterator[None]:
+    """Every test's `Settings()` reads the process's PROMPTLY_* variables, so a test changes
+    them only through `monkeypatch` (undone before this check runs) or in a subprocess's env.
+    One that leaves them changed fails here, naming them, and they are put back so that the
+    next test on this worker does not send to a Twilio fake long gone."""
     before = {k: v for k, v in os.environ.items() if k.startswith("PROMPTLY_")}
     yield
-    for name in [k for k in os.environ if k.startswith("PROMPTLY_") and k not in before]:
+    after = {k: v for k, v in os.environ.items() if k.startswith("PROMPTLY_")}
+    for name in after.keys() - before.keys():
         del os.environ[name]
     os.environ.update(before)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        pytest.fail(
+            f"the test left {', '.join(changed)} changed in os.environ: set them with "
+            "monkeypatch.setenv, or in a subprocess's env"
+        )
 
 
 @pytest.fixture

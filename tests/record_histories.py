@@ -90,7 +90,17 @@ from tests.complaint_helpers import (
     write_matrix,
 )
 from tests.conftest import installed_binary, migrated_database
-from tests.helpers import CLIENT, PROVIDER, STAFF, appointment, next_local, settled, tasks, until
+from tests.helpers import (
+    CLIENT,
+    PROVIDER,
+    STAFF,
+    appointment,
+    messages,
+    next_local,
+    settled,
+    tasks,
+    until,
+)
 from tests.sendgrid_fake import SendGridFake
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -789,6 +799,30 @@ async def appointment_reminder_call_was_the_attempt(
     return {"appointment_reminder_call_was_the_attempt": handle.id}
 
 
+async def appointment_reminder_after_wrong_number(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """The confirmation call to a phone client with an email (booked Monday 12:00 for
+    Tuesday 16:00) reaches a wrong number at 12:30; the reminder, waiting for that call, goes
+    by email and nobody is asked to read it out to the wrong number; cancelled at 15:00.
+    Recorded with `reminder-after-wrong-number-in-writing`."""
+    async with AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool:
+        handle, monday_noon, call = await _phone_client_called_to_confirm(env, settings, pool)
+        wrong = TaskCompletion(outcome="wrong_number", note="a bakery")
+        await complete_task(env.client, pool, settings, call["id"], wrong, STAFF)
+        await advance_to(env, monday_noon + 3 * H)
+        await settled(env.client, handle.id)
+        calls = await _open_calls(pool, handle.id)
+        reminders = [
+            m["channel"] for m in await messages(pool, handle.id) if m["template"] == "reminder"
+        ]
+    _expect(not calls and reminders == ["email"], (calls, reminders))
+    await handle.execute_update(AppointmentWorkflow.cancel, CancelInput(reason="ill", actor=CLIENT))
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.CANCELLED, final.status)
+    return {"appointment_reminder_after_wrong_number": handle.id}
+
+
 LIFECYCLES: list[Lifecycle] = [
     appointment_completed,
     appointment_fees_changed_by_anyone,
@@ -877,6 +911,8 @@ LIFECYCLES: list[Lifecycle] = [
     # a follow-up attempt due while the reminder's call is open.
     appointment_confirmation_call_wrong_number,
     appointment_reminder_call_was_the_attempt,
+    # A phone client's reminder after a wrong number: by email, not read out to that number.
+    appointment_reminder_after_wrong_number,
 ]
 
 

@@ -12,7 +12,8 @@ SendGrid: an unknown or missing key is 401, a recipient whose address contains "
 400 with a field error, anything else is 202 with an empty body and an `X-Message-Id`.
 Error bodies have SendGrid's shape: {"errors": [{"message", "field", "help"}]}.
 `answer_late(seconds)` and `hang_up()` handle the next request as ever (a 202: the email went)
-and then answer too late, or not at all.
+and then answer too late, or not at all. `hold_answers()` keeps each request's answer until
+`release()`: a send's attempt stays in flight with the provider for as long as a test needs.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class SendGridFake(LocalFake):
         self._requests: list[RecordedRequest] = []
         self._script: deque[FakeResponse] = deque()
         self._outage: FakeResponse | None = None
+        self._gate: threading.Event | None = None
+        self._held: list[RecordedRequest] = []
 
     # --- what tests use ----------------------------------------------------------------
 
@@ -143,6 +146,35 @@ class SendGridFake(LocalFake):
         with self._lock:
             self._outage = None
 
+    def hold_answers(self) -> None:
+        """From now on each request is handled as ever (recorded, its answer decided) and
+        answered only at `release()`: the attempt waits with the provider meanwhile."""
+        with self._lock:
+            self._gate = self._gate or threading.Event()
+
+    def release(self) -> None:
+        """Answer the requests held since `hold_answers()`; the next ones are answered at once."""
+        with self._lock:
+            gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.set()
+
+    @property
+    def held(self) -> list[RecordedRequest]:
+        """The requests waiting for `release()` to be answered."""
+        with self._lock:
+            return list(self._held)
+
+    def _wait_for_release(self, request: RecordedRequest) -> None:
+        with self._lock:
+            gate = self._gate
+            if gate is None:
+                return
+            self._held.append(request)
+        gate.wait(timeout=60)  # a test that never releases does not keep the thread forever
+        with self._lock:
+            self._held.remove(request)
+
     @property
     def accepted(self) -> list[RecordedRequest]:
         """The requests SendGrid accepted (2xx): what actually went out."""
@@ -168,7 +200,9 @@ class SendGridFake(LocalFake):
                 if self._script
                 else self._outage or self._by_rules(method, path, headers, raw, body)
             )
-            self._requests.append(RecordedRequest(method, path, dict(headers), raw, body, response))
+            request = RecordedRequest(method, path, dict(headers), raw, body, response)
+            self._requests.append(request)
+        self._wait_for_release(request)
         return response
 
     def _by_rules(

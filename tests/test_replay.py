@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         NEWER_NEWS_REPLACES_WAITING,
         PHONE_AGREED_TIME_NOT_READ_OUT,
         PROVIDER_WITHOUT_EMAIL_BY_HAND,
+        REMINDER_AFTER_WRONG_NUMBER_IN_WRITING,
         REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT,
         REMINDER_WAITS_FOR_CONFIRMATION_CALL,
         RESCHEDULE_NOTES_CALL_PLAN,
@@ -67,6 +68,8 @@ PATCHED_PATHS = {
     # the confirmation call, on the way to their own.
     "appointment_confirmation_call_wrong_number": {CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS},
     "appointment_reminder_call_was_the_attempt": {REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT},
+    # The reminder after the confirmation call's wrong number goes by email.
+    "appointment_reminder_after_wrong_number": {REMINDER_AFTER_WRONG_NUMBER_IN_WRITING},
 }
 # An update decided on a version (`expected_version`) and one refused on it in its handler.
 ON_VERSION = "appointment_confirmed_on_version"
@@ -433,6 +436,17 @@ def test_the_stored_patched_paths_are_what_the_client_and_the_desk_saw() -> None
     reminder_call = _timeline("appointment_reminder_call_was_the_attempt")
     assert any(d.startswith("Call attempt 2 of 2 is the reminder's call") for d in reminder_call)
     assert "No confirmation after 2 call attempt(s)" in reminder_call
+    in_writing = _timeline("appointment_reminder_after_wrong_number")
+    assert "Call attempt 1: wrong_number (the confirmation call)" in in_writing
+    assert (
+        "The number on file is wrong: the reminder goes by email, not read out to +48600100200"
+        in in_writing
+    )
+    reminders = [d for d in in_writing if d.startswith("Reminder: ")]
+    assert len(reminders) == 1 and "(client, email," in reminders[0], reminders
+    summaries = _activity_summaries("appointment_reminder_after_wrong_number")
+    assert "reminder to client via email" in summaries
+    assert "reminder to client via phone" not in summaries
 
 
 def test_an_update_decided_on_a_version_is_stored_beside_one_refused_in_its_handler() -> None:

@@ -842,9 +842,10 @@ async def test_the_cli_reply_is_signed_as_twilio_signs(stack: Stack) -> None:
 async def test_make_run_starts_a_twilio_fake_and_keeps_its_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("PROMPTLY_TWILIO_ACCOUNT_SID", raising=False)
-    for name in ("AUTH_TOKEN", "FROM", "BASE_URL"):
-        monkeypatch.delenv(f"PROMPTLY_TWILIO_{name}", raising=False)
+    for name in ("ACCOUNT_SID", "AUTH_TOKEN", "FROM", "BASE_URL"):
+        # Set, then removed: recorded, so the test leaves them as it found them.
+        monkeypatch.setenv(f"PROMPTLY_TWILIO_{name}", "")
+        monkeypatch.delenv(f"PROMPTLY_TWILIO_{name}")
     with twilio_fake(tmp_path, port=0) as env:
         listing = httpx.get(f"{env['PROMPTLY_TWILIO_BASE_URL']}/messages")
         assert listing.status_code == 200 and listing.json() == []
@@ -852,3 +853,5 @@ async def test_make_run_starts_a_twilio_fake_and_keeps_its_token(
         assert settings.twilio_auth_token is not None
         token = settings.twilio_auth_token.get_secret_value()
     assert (tmp_path / "twilio-token").read_text().strip() == token
+    # The fake is gone, and so are the settings that pointed at it.
+    assert not [name for name in os.environ if name.startswith("PROMPTLY_TWILIO_")]

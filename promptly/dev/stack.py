@@ -113,7 +113,8 @@ DEV_SMS_SENDER = "+48500000000"
 def twilio_fake(data_root: Path, port: int = TWILIO_FAKE_PORT) -> Iterator[dict[str, str]]:
     """Without Twilio credentials: a local fake of Twilio's Messages API, so SMS clients get
     messages a person can read, and `promptly sms reply` can answer them (signed with a
-    token of this machine's, kept in `.data/env`). Yields the settings it set."""
+    token of this machine's, kept in `.data/env`). Yields the settings it set in the process
+    environment while the fake runs; they go when it stops (they would point at nothing)."""
     if os.environ.get("PROMPTLY_TWILIO_ACCOUNT_SID"):
         yield {}
         return
@@ -140,7 +141,11 @@ def twilio_fake(data_root: Path, port: int = TWILIO_FAKE_PORT) -> Iterator[dict[
             "with `.venv/bin/promptly sms reply +48600100200 TAK`",
             fake.url,
         )
-        yield settings
+        try:
+            yield settings
+        finally:
+            for name in settings:
+                os.environ.pop(name, None)
 
 
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
