@@ -1,5 +1,5 @@
 """`promptly` runs as the console script makes them, at a fraction of the cost: a script that
-imports `promptly.cli.main` once (what the console script does first, about 1.5 s of CPU a
+imports `promptly.cli.main` once (what the console script does first, most of the CPU of a
 run), then forks one child per run. Each child sets its argv and does what the console script
 does, `sys.exit(main())`, with nothing around it that catches what it raises: it ends by the
 same path, interpreter finalization included when `main` returns. No thread and no Temporal

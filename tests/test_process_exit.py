@@ -19,10 +19,10 @@ from tests.conftest import installed_binary
 # processes and 10 of 135 forked ones (tests/cli_forks.py, which runs `main` as the console
 # script does after one shared import, there calling the typer app as the old entry point
 # did): a forked run catches the crash as often as a fresh process does. A forked run costs
-# about 0.15 s of CPU against 2 s for a fresh process (most of which is importing), so the
-# test makes 150 of them: at 7.4 % a run they catch the crash with 1 - 0.926**150 > 99.99 %,
-# at 4.4 % with 99.8 %, at half that with 96 %. Two runs of the installed console script
-# itself come first.
+# about 0.1 s of CPU against 0.9 s for a fresh process (2 s without bytecode caches), most of
+# it importing, so the test makes 150 of them: at 7.4 % a run they catch the crash with
+# 1 - 0.926**150 > 99.99 %, at 4.4 % with 99.8 %, at half that with 96 %. Two runs of the
+# installed console script itself come first.
 FORKED_RUNS = 150
 # The runs are CPU-bound: two at once keep two cores busy, more only crowd out the other
 # xdist workers of `make test`.
