@@ -40,9 +40,14 @@ browser:
 ## The whole suite against real Temporal and PostgreSQL servers (and headless Chromium), in
 ## TEST_WORKERS processes that take whole modules, the longest first (docs/testing.md: the
 ## suite mostly waits on servers and timers, so three keep two cores busier than two do).
+## Bytecode caches stay on even where the shell sets PYTHONDONTWRITEBYTECODE: the suite starts
+## dozens of Python processes over the same code, and without them each compiles Promptly again
+## (0.4 s of CPU) and each xdist worker rewrites every test module (10 s).
 TEST_WORKERS ?= 3
 test: install browser
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	@env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m compileall -q promptly
+	env -u PYTHONDONTWRITEBYTECODE \
+	  $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 check: install
 	$(BIN)/ruff check .
