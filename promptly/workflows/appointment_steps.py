@@ -143,6 +143,7 @@ class AppointmentSteps(AppointmentFees):
                 closes_after=self.case.policy.survey_closes_after,
                 office_timezone=self._office_timezone,
                 quiet_hours=self.case.policy.quiet_hours,
+                client_number_wrong=self._number_known_wrong(),
             ),
             id=self._survey_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
