@@ -310,8 +310,7 @@ def test_a_number_known_wrong_is_never_read_out_to(preferred: Channel) -> None:
 
 def test_the_case_and_the_desk_say_the_number_on_file_is_wrong() -> None:
     assert in_writing_note("the cancellation", "+48600100200", "anna@example.com") == (
-        "The number on file is wrong: the cancellation goes by email, not read out to "
-        "+48600100200"
+        "The number on file is wrong: the cancellation goes by email, not read out to +48600100200"
     )
     assert in_writing_note("the reminder", "+48600100200", None) == (
         "The number on file is wrong and no email is on record: the front desk passes the "
