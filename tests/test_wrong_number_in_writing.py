@@ -25,6 +25,7 @@ from promptly.domain.appointments.commands import (
     CancelInput,
     RecordCallOutcomeInput,
     ReportDelayInput,
+    RescheduleInput,
 )
 from promptly.domain.appointments.models import AppointmentRequest
 from promptly.workflows.appointment import AppointmentWorkflow
@@ -144,3 +145,25 @@ async def test_once_a_call_reached_the_client_the_cancellation_is_read_out_again
 
     assert [t for t, _ in _emailed(sendgrid, request) if t == "cancellation"] == []
     assert await _read_outs(pool, request) == ["phone_confirmation", "cancellation"]
+
+
+async def test_after_a_wrong_number_a_moved_visit_is_confirmed_by_email(
+    env: WorkflowEnvironment,
+    desk: httpx.AsyncClient,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+) -> None:
+    """A move does not make the number right: the new time is emailed, not read out."""
+    request = await _number_found_wrong(env, desk)
+    handle = env.client.get_workflow_handle(request.workflow_id)
+    moved = await handle.execute_update(
+        AppointmentWorkflow.reschedule,
+        RescheduleInput(new_start=request.start + timedelta(days=2), actor=STAFF),
+    )
+    assert "wrong phone number" in moved.needs_attention
+    await env.sleep(timedelta(minutes=10))
+    await settled(env.client, request.workflow_id)
+
+    assert await _tasks(desk, request.workflow_id, kind="call_client") == []
+    assert ("confirmation", ["anna@example.com"]) in _emailed(sendgrid, request)
+    assert await _read_outs(pool, request) == ["phone_confirmation"]
