@@ -23,6 +23,8 @@ from promptly.config import Settings
 from promptly.domain.appointments.commands import (
     CallOutcome,
     CancelInput,
+    CheckInInput,
+    CompleteInput,
     RecordCallOutcomeInput,
     ReportDelayInput,
     RescheduleInput,
@@ -167,3 +169,23 @@ async def test_after_a_wrong_number_a_moved_visit_is_confirmed_by_email(
     assert await _tasks(desk, request.workflow_id, kind="call_client") == []
     assert ("confirmation", ["anna@example.com"]) in _emailed(sendgrid, request)
     assert await _read_outs(pool, request) == ["phone_confirmation"]
+
+
+async def test_after_a_wrong_number_the_survey_is_emailed_not_read_out(
+    env: WorkflowEnvironment, desk: httpx.AsyncClient, sendgrid: SendGridFake
+) -> None:
+    request = await _number_found_wrong(env, desk)
+    handle = env.client.get_workflow_handle(request.workflow_id)
+    await sleep_until(env, request.start - timedelta(minutes=5))
+    await handle.execute_update(AppointmentWorkflow.check_in, CheckInInput(actor=STAFF))
+    await sleep_until(env, request.end)
+    await handle.execute_update(AppointmentWorkflow.complete, CompleteInput(actor=PROVIDER))
+    # The survey goes 2h after the end (18:50 Warsaw, before the quiet hours).
+    await sleep_until(env, request.end + timedelta(hours=2, minutes=10))
+    survey = f"survey-{request.workflow_id}"
+    await settled(env.client, survey)
+
+    assert await _tasks(desk, survey, kind="call_client") == []
+    assert [r.recipients for r in sendgrid.requests if r.idempotency_key == f"{survey}/survey"] == [
+        ["anna@example.com"]
+    ]
