@@ -12,9 +12,12 @@ from promptly.domain.read_outs import (
     NotReached,
     ReadOutOutcome,
     call_task_title,
+    client_channel,
     client_language,
+    in_writing_note,
     missed,
     not_reached,
+    pass_on_without_the_number,
     receipt,
     visit_for_the_desk,
     wrong_number_task,
@@ -294,3 +297,24 @@ def test_only_a_customer_reached_on_a_resolution_proposals_call_gives_a_verdict(
         assert told_answers.refusal(template, _told(REACHED, score=3, satisfied=False)) == [
             ("satisfied", "one call answers one question: give score or satisfied")
         ]
+
+
+@pytest.mark.parametrize("preferred", list(Channel))
+def test_a_number_known_wrong_is_never_read_out_to(preferred: Channel) -> None:
+    """A phone client whose number is known wrong is written to; any other client, and a
+    phone client once a call reached them (the flag cleared), hears by their own channel."""
+    assert client_channel(preferred, number_wrong=False) is preferred
+    wrong = client_channel(preferred, number_wrong=True)
+    assert wrong is (Channel.EMAIL if preferred is Channel.PHONE else preferred)
+
+
+def test_the_case_and_the_desk_say_the_number_on_file_is_wrong() -> None:
+    assert in_writing_note("the cancellation", "+48600100200", "anna@example.com") == (
+        "The number on file is wrong: the cancellation goes by email, not read out to +48600100200"
+    )
+    assert in_writing_note("the reminder", "+48600100200", None) == (
+        "The number on file is wrong and no email is on record: the front desk passes the "
+        "reminder on once it has the right number"
+    )
+    by_hand = pass_on_without_the_number("+48600100200")
+    assert "+48600100200, is wrong" in by_hand and "by phone" not in by_hand

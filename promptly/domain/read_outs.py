@@ -101,6 +101,31 @@ def wrong_number_task(
     return title, f"{failed}: {phone} is a wrong number. {then}"
 
 
+def client_channel(preferred: Channel, *, number_wrong: bool) -> Channel:
+    """The channel of a message for the client: the one they prefer, except that a phone
+    client whose number is known wrong (a call ended `wrong_number`, none reaching them since)
+    is not read out to it: the message goes by email. Without an email on record the email
+    channel refuses it, and the desk passes it on by hand (`pass_on_without_the_number`)."""
+    return Channel.EMAIL if number_wrong and preferred is Channel.PHONE else preferred
+
+
+def in_writing_note(what: str, phone: str | None, email: str | None) -> str:
+    """The timeline's word for a message (`what`: "the reminder") not read out to a phone
+    client's wrong number."""
+    if email:
+        return f"The number on file is wrong: {what} goes by email, not read out to {phone}"
+    return (
+        "The number on file is wrong and no email is on record: the front desk passes "
+        f"{what} on once it has the right number"
+    )
+
+
+def pass_on_without_the_number(phone: str) -> str:
+    """How the desk passes on a message it could not send to a client whose number on file
+    (`phone`) is wrong: not by calling it."""
+    return f"the number on file, {phone}, is wrong: pass it on once you have the right number"
+
+
 def receipt(outcome: ReadOutOutcome) -> DeliveryStatus:
     """The ledger's receipt for a message read out (or not), as an SMS receipt would say."""
     return DeliveryStatus.DELIVERED if outcome in REACHED else DeliveryStatus.UNDELIVERED

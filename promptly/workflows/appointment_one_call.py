@@ -17,11 +17,9 @@ from promptly.workflows.appointment_sends import reminder_lateness
 from promptly.workflows.appointment_state import (
     REMINDER_LATE_AFTER,
     VISIT_LINKS,
-    WRONG_NUMBER_ALERT,
     count,
 )
 from promptly.workflows.appointment_steps import AppointmentSteps
-from promptly.workflows.messages import to_client
 from promptly.workflows.patches import (
     FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL,
     REMINDER_AFTER_WRONG_NUMBER_IN_WRITING,
@@ -124,20 +122,11 @@ class AppointmentOneCall(AppointmentSteps):
         )
         return True
 
-    def _number_known_wrong(self) -> bool:
-        """A phone client whose number a call found wrong, no call reaching them since: the
-        desk is not asked to read the reminder out to it."""
-        case = self.case
-        return (
-            case.request.client.preferred_channel is Channel.PHONE
-            and WRONG_NUMBER_ALERT.lower() in case.needs_attention
-            and workflow.patched(REMINDER_AFTER_WRONG_NUMBER_IN_WRITING)
-        )
-
     def _start_reminder(self) -> None:
         planned = self.case.reminder_at or workflow.now()
         client = self.case.request.client
-        in_writing = self._number_known_wrong()
+        # Not read out to a number known wrong: by email, else passed on by hand.
+        in_writing = self._number_known_wrong(REMINDER_AFTER_WRONG_NUMBER_IN_WRITING)
         # A phone client's reminder is the desk's call, open once the send is out.
         phone = client.preferred_channel is Channel.PHONE and not in_writing
         self._update(reminder_sent=True, reminder_call_open=phone)
@@ -151,35 +140,11 @@ class AppointmentOneCall(AppointmentSteps):
             count(metrics.REMINDERS, outcome="failed")
             self._update(reminder_call_open=False)
 
-        budget = self._reminder_window_end() - workflow.now()
-        if in_writing:
-            # By email; without one the channel refuses it at once, and the desk's task to
-            # pass it on by hand waits for the right number.
-            self._note(
-                TimelineKind.DECISION,
-                SYSTEM,
-                f"The number on file is wrong: the reminder goes by email, not read out to "
-                f"{client.phone}"
-                if client.email
-                else "The number on file is wrong and no email is on record: the front desk "
-                "passes the reminder on once it has the right number",
-            )
-            self._start_send(
-                "reminder",
-                "reminder",
-                to_client(client),
-                Channel.EMAIL,
-                budget=budget,
-                if_failed="reminder not sent",
-                on_sent=on_time,
-                on_failed=on_failed,
-                link_actions=VISIT_LINKS,
-            )
-            return
         self._start_to_client(
             "reminder",
             "reminder",
-            budget=budget,
+            budget=self._reminder_window_end() - workflow.now(),
+            in_writing=in_writing,
             on_sent=on_time,
             on_failed=on_failed,
             link_actions=VISIT_LINKS,

@@ -18,12 +18,14 @@ from promptly.workflows.appointment_state import (
     MESSAGE_RETRY,
     PROVIDER_LINKS,
     VISIT_LINKS,
+    WRONG_NUMBER_ALERT,
     AppointmentState,
 )
 from promptly.workflows.case_sends import client_message_task
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, to_client
 from promptly.workflows.patches import (
     ACKNOWLEDGED_NOTICE_MOOT,
+    CLIENT_MESSAGES_AFTER_WRONG_NUMBER_IN_WRITING,
     MOOT_FAILURE_NOT_HANDED_ON,
     PROVIDER_WITHOUT_EMAIL_BY_HAND,
 )
@@ -31,7 +33,7 @@ from promptly.workflows.staff_tasks import close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
-    from promptly.domain import metrics
+    from promptly.domain import metrics, read_outs
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.common import (
         SYSTEM,
@@ -156,6 +158,19 @@ class AppointmentSends(AppointmentState):
             link_actions=link_actions or [],
         )
 
+    def _number_known_wrong(
+        self, patch: str = CLIENT_MESSAGES_AFTER_WRONG_NUMBER_IN_WRITING
+    ) -> bool:
+        """A phone client whose number a call found wrong, no call reaching them since (the
+        flag clears then): the desk is not asked to read a message out to it. Its patch
+        (the reminder asks its own) is asked last, only on that path."""
+        case = self.case
+        return (
+            case.request.client.preferred_channel is Channel.PHONE
+            and WRONG_NUMBER_ALERT.lower() in case.needs_attention
+            and workflow.patched(patch)
+        )
+
     def _start_to_client(
         self,
         group: str,
@@ -164,17 +179,33 @@ class AppointmentSends(AppointmentState):
         budget: timedelta,
         link_actions: list[str] | None = None,
         if_failed: str | None = None,
+        in_writing: bool | None = None,
+        extra: dict[str, object] | None = None,
         **options: Any,
     ) -> None:
+        """A message for the client, by the channel they prefer; a phone client whose number
+        is known wrong (`in_writing`, asked here unless the caller did) gets it by email, or
+        the desk passes it on by hand, its task saying the number is wrong."""
         client = self.case.request.client
+        if in_writing is None:
+            in_writing = self._number_known_wrong()
+        if in_writing:
+            what = f"the {template.replace('_', ' ')}"
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                read_outs.in_writing_note(what, client.phone, client.email),
+            )
+            extra = {**(extra or {}), "wrong_number": client.phone or ""}
         self._start_send(
             group,
             template,
             to_client(client),
-            client.preferred_channel,
+            read_outs.client_channel(client.preferred_channel, number_wrong=in_writing),
             budget=budget,
             if_failed=if_failed or f"{template.replace('_', ' ')} not sent",
             link_actions=CLIENT_LINKS if link_actions is None else link_actions,
+            extra=extra,
             **options,
         )
 
@@ -211,20 +242,23 @@ class AppointmentSends(AppointmentState):
             )
         return request.idempotency_key
 
-    def _confirmation_template(self) -> str:
-        """A client who prefers the phone gets the confirmation written to be read out."""
+    def _confirmation_template(self, in_writing: bool = False) -> str:
+        """A client who prefers the phone gets the confirmation written to be read out (in
+        writing, after a wrong number, the one to read)."""
         phone = self.case.request.client.preferred_channel is Channel.PHONE
-        return "phone_confirmation" if phone else "confirmation"
+        return "phone_confirmation" if phone and not in_writing else "confirmation"
 
     def _start_confirmation(self) -> None:
         case = self.case
+        in_writing = self._number_known_wrong()
         # A phone client's confirmation is the desk's call, open once the send is out.
-        phone = case.request.client.preferred_channel is Channel.PHONE
+        phone = case.request.client.preferred_channel is Channel.PHONE and not in_writing
         self._update(confirmation_attempted=True, confirmation_call_open=phone)
         give_up_at = appointment_rules.confirmation_give_up_at(case.planned_at, case.policy)
         self._start_to_client(
             "confirmation",
-            self._confirmation_template(),
+            self._confirmation_template(in_writing),
+            in_writing=in_writing,
             budget=give_up_at - workflow.now(),
             task_kind=TaskKind.SEND_CONFIRMATION_MANUALLY,
             task_due=case.confirmation_deadline,

@@ -13,7 +13,12 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
 from promptly.workflows.appointment_fees import AppointmentFees
-from promptly.workflows.appointment_state import ACK_MISSING_ALERT, PREPAY_FLAG, count
+from promptly.workflows.appointment_state import (
+    ACK_MISSING_ALERT,
+    PREPAY_FLAG,
+    WRONG_NUMBER_ALERT,
+    count,
+)
 from promptly.workflows.patches import (
     PROVIDER_TOLD_OF_CANCELLATION,
     RESCHEDULE_NOTES_CALL_PLAN,
@@ -143,6 +148,7 @@ class AppointmentSteps(AppointmentFees):
                 closes_after=self.case.policy.survey_closes_after,
                 office_timezone=self._office_timezone,
                 quiet_hours=self.case.policy.quiet_hours,
+                client_number_wrong=self._number_known_wrong(),
             ),
             id=self._survey_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
@@ -253,12 +259,16 @@ class AppointmentSteps(AppointmentFees):
         now = workflow.now()
         old = self.case
         late = appointment_fees.reschedule_charged(old, command.actor, now)
+        # A number known wrong stays wrong at the new time: its flag stays, so the new time
+        # is not read out to it either.
+        wrong = [WRONG_NUMBER_ALERT.lower()] if self._number_known_wrong() else []
         self._moved(
             old,
             appointment_rules.rescheduled(old, command.new_start, now).model_copy(
                 update={
                     "reschedule_fee_pending": late or old.reschedule_fee_pending,
                     "last_move_charged": late,
+                    "needs_attention": wrong,
                 }
             ),
             command.actor,

@@ -27,6 +27,7 @@ from promptly.workflows.promises import PromiseBook
 from promptly.workflows.staff_tasks import close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
+    from promptly.domain import read_outs
     from promptly.domain.common import (
         SYSTEM,
         PromiseKind,
@@ -63,6 +64,12 @@ def client_message_task(
     by_when = (
         f"before {readable(due_at, message.to.timezone)}" if due_at else "by phone or in person"
     )
+    wrong_number = message.context.get("wrong_number")
+    how = (
+        read_outs.pass_on_without_the_number(wrong_number)
+        if isinstance(wrong_number, str) and wrong_number
+        else f"pass it on {by_when}"
+    )
     return CreateTaskRequest(
         idempotency_key=f"{message.idempotency_key}/by-hand",
         case_id=message.case_id,
@@ -70,7 +77,7 @@ def client_message_task(
         assignee=RecipientRole.FRONT_DESK,
         title=title or f"Pass on the {what} to {who}",
         details=f"The {message.channel.value} {what} to {who} could not be sent "
-        f"({_reason(delivery)}); pass it on {by_when}." + _what_to_pass_on(message),
+        f"({_reason(delivery)}); {how}." + _what_to_pass_on(message),
         due_at=due_at or workflow.now(),
         data={"template": message.template, "recipient": message.to.role.value},
     )

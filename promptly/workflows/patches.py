@@ -156,6 +156,13 @@ REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT = "reminder-call-is-the-follow-up-attempt
 # desk is asked to pass it on by hand once they have the right number. Asked when such a
 # reminder is due; before it, the desk got a call task to read it out to the wrong number.
 REMINDER_AFTER_WRONG_NUMBER_IN_WRITING = "reminder-after-wrong-number-in-writing"
+# Appointments: every other message for a phone client whose number is known wrong (as above:
+# the cancellation, a moved visit's confirmation, a delay, no-show or fee notice, the survey)
+# goes the reminder's way: by email, or without one to the desk to pass on by hand, its task
+# saying the number on file is wrong; a call reaching the client since lets calls resume.
+# Asked when such a message is due; before it, the desk got a call task to read it out to
+# the wrong number.
+CLIENT_MESSAGES_AFTER_WRONG_NUMBER_IN_WRITING = "client-messages-after-wrong-number-in-writing"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

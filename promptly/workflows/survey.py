@@ -27,6 +27,7 @@ from promptly.workflows.messages import deliver, message_retry, to_client
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
     from promptly.domain import promises as ledger
+    from promptly.domain import read_outs
     from promptly.domain.common import (
         SYSTEM,
         Actor,
@@ -201,18 +202,20 @@ class SurveyWorkflow(SendingCase):
         then flagged and handed on."""
         case = self._case
         client = case.request.client
+        number_wrong = case.request.client_number_wrong
         message = SendMessageRequest(
             idempotency_key=f"{self._workflow_id}/{template}",
             case_id=self._workflow_id,
             template=template,
-            channel=client.preferred_channel,
+            channel=read_outs.client_channel(client.preferred_channel, number_wrong=number_wrong),
             to=to_client(client),
             context={
                 "client_name": client.name,
                 "service": case.request.service,
                 "visit_ended_at": case.request.visit_ended_at.isoformat(),
                 "closes_at": case.closes_at.isoformat(),
-            },
+            }
+            | ({"wrong_number": client.phone or ""} if number_wrong else {}),
             link_actions=["survey"],
         )
         if self._beside:

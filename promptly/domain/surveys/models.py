@@ -35,6 +35,9 @@ class SurveyRequest(Model):
     # The client's quiet hours, out of which the survey and its reminder go (the
     # appointment's); None for surveys started before it passed them on.
     quiet_hours: HourRange | None = None
+    # The client prefers the phone and a call found their number wrong (none reaching them
+    # since): the survey goes by email, or to the desk by hand, not read out to that number.
+    client_number_wrong: bool = False
 
     @property
     def staff_timezone(self) -> str:
