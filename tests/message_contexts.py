@@ -34,6 +34,7 @@ DATES = {
     "hold_until",
     "no_show_at",
     "decide_by",
+    "charged_from",
 }
 
 
@@ -79,7 +80,7 @@ def every_line(template: str, locale: Locale) -> dict[str, Any]:
             context[name] = 48 * 3600  # two digits of hours
         elif name in ("minutes", "escalation_level", "attempt"):
             context[name] = 45
-        elif name in ("confirmed", "reopened", "business_hours_only", "changes_free"):
+        elif name in ("confirmed", "reopened", "business_hours_only", "changes_free", "late_now"):
             context[name] = False  # the longer text: the one that states the terms
         elif name in (
             "prepayment_required",

@@ -192,7 +192,9 @@ async def test_the_desk_records_a_reschedule_agreed_on_the_call_from_the_task(
 ) -> None:
     http = skipping_api
     request, call = await _first_call(env, http)
-    assert call["details"].endswith(". Phone: +48600100200.")  # still free to cancel: no warning
+    # Still free to cancel: no warning, but from when a change is charged.
+    assert ". Phone: +48600100200. Cancelling or moving the visit is free until " in call["details"]
+    assert call["details"].endswith("; from then on, it counts as held and is charged.")
     one = await http.get(f"/tasks/{call['id']}", headers=STAFF_KEY)
     assert one.status_code == 200 and one.json() == call  # the whole task, details and data
     assert (await http.get("/tasks/987654321", headers=STAFF_KEY)).status_code == 404

@@ -180,5 +180,7 @@ async def test_a_call_task_inside_24h_warns_of_the_fee_and_says_when_there_is_no
         await env.sleep(timedelta(hours=1))
     details = calls[0]["details"]
     assert "No phone on file: write to anna@example.com or find a number." in details
-    assert "Cancelling now is late: the visit counts as held and is charged." in details
+    assert (
+        "Cancelling or moving the visit now is late: it counts as held and is charged." in details
+    )
     await end_workflows(env, request.workflow_id)

@@ -15,11 +15,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 import pytest_asyncio
+from babel.dates import format_datetime
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
@@ -27,7 +30,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import ApiRole, Settings
-from promptly.domain.appointments.models import AppointmentRequest
+from promptly.domain.appointments.models import AppointmentRequest, Price
 from promptly.domain.surveys.models import SurveyRequest, survey_workflow_id
 from promptly.workflows.survey import SurveyWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
@@ -48,11 +51,16 @@ class Desk:
     booked: list[str] = field(default_factory=list)
 
     async def book(
-        self, *, email: str | None, ahead: timedelta = timedelta(days=5)
+        self, *, email: str | None, ahead: timedelta = timedelta(days=5), price: str = ""
     ) -> AppointmentRequest:
         """A phone client of their own (the number is unique), five days ahead by default."""
         start = (datetime.now(UTC) + ahead).replace(second=0, microsecond=0)
         request = appointment(start, channel="phone", locale="en")
+        if price:
+            amount, currency = price.split()
+            request = request.model_copy(
+                update={"price": Price(amount=Decimal(amount), currency=currency)}
+            )
         phone = f"+48{random.randint(600_000_000, 799_999_999)}"
         client = request.client.model_copy(
             update={"id": f"C-{uuid.uuid4().hex[:8]}", "phone": phone, "email": email}
@@ -204,6 +212,9 @@ async def test_a_wrong_number_asks_the_desk_for_the_right_one(desk: Desk) -> Non
     )
     assert check["title"] == f"Wrong number for Anna Nowak: {phone}"
     assert "No email is on record" in check["details"]
+    # The message as the desk knows it, no template's name.
+    assert "could not read out the confirmation of the booking (" in check["details"]
+    assert "phone_confirmation" not in check["details"] + check["title"]
     assert check["data"]["error_code"] == "wrong_number"
     assert await receipts(desk.pool, case_id) == {
         "phone_confirmation": ("undelivered", "wrong_number"),
@@ -220,6 +231,41 @@ async def test_a_wrong_number_asks_the_desk_for_the_right_one(desk: Desk) -> Non
     # No follow-up call dials that number again: unconfirmed, as after an attempt's wrong one.
     assert status.json()["status"] == "Unconfirmed"
     assert "wrong phone number" in status.json()["needs_attention"]
+
+
+async def test_the_confirmation_call_inside_the_late_window_says_cancelling_now_is_charged(
+    desk: Desk,
+) -> None:
+    request = await desk.book(email=None, ahead=timedelta(hours=5), price="120.50 PLN")
+    call = await desk.read_out_task(request.workflow_id, "Call Anna Nowak to confirm")
+    shown = await desk.http.get(f"/tasks/{call['id']}", headers=STAFF_KEY)
+    script = shown.json()["details"]
+    assert (
+        "Tell them: cancelling or rescheduling now is late: the visit is charged as if it had"
+        " taken place (120.50 PLN)." in script
+    )
+    assert "free of charge" not in script
+
+
+async def test_the_confirmation_call_days_ahead_says_from_when_changes_are_charged(
+    desk: Desk,
+) -> None:
+    request = await desk.book(email=None, ahead=timedelta(days=3), price="120.50 PLN")
+    call = await desk.read_out_task(request.workflow_id, "Call Anna Nowak to confirm")
+    shown = await desk.http.get(f"/tasks/{call['id']}", headers=STAFF_KEY)
+    script = shown.json()["details"]
+    line = format_datetime(
+        request.start - timedelta(hours=24),
+        "EEEE, d MMMM y, HH:mm",
+        tzinfo=ZoneInfo("Europe/Warsaw"),
+        locale="en",
+    )
+    # True whenever the desk makes the call: before that moment free, after it charged.
+    assert (
+        f"Cancelling or rescheduling is free of charge until {line}; from then on, the visit is"
+        " charged as if it had taken place (120.50 PLN)." in script
+    )
+    assert "now is late" not in script
 
 
 async def test_a_wrong_number_for_the_confirmation_asks_for_the_right_one_by_email(

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
+from promptly.domain.appointments import fees
+from promptly.domain.appointments.models import AppointmentPolicy, Price
 from promptly.domain.common import Channel, Locale
 from promptly.domain.read_outs import (
     NotReached,
     ReadOutOutcome,
     call_task_title,
+    changing_now,
     client_channel,
     client_language,
     in_writing_note,
@@ -318,3 +322,60 @@ def test_the_case_and_the_desk_say_the_number_on_file_is_wrong() -> None:
     )
     by_hand = pass_on_without_the_number("+48600100200")
     assert "+48600100200, is wrong" in by_hand and "by phone" not in by_hand
+
+
+# What the desk reads of changing the visit, by the moment the script was written.
+LATE_NOW = {
+    Locale.EN: "rescheduling now is late: the visit is charged as if it had taken place",
+    Locale.PL: "teraz są już późne: wizyta liczy się jako odbyta",
+}
+FREE_UNTIL = {
+    Locale.EN: "is free of charge until Friday, 4 December 2026, 10:00; from then on",
+    Locale.PL: "są bezpłatne przed tą chwilą: piątek, 4 grudnia 2026, 10:00; później",
+}
+# What contradicts it: the standing rule, free up to the line, on a call already past it.
+STANDING_RULE = re.compile(r"at least 24 hours ahead|wyprzedzeniu nie krótszym")
+
+
+@pytest.mark.parametrize("locale", list(Locale))
+@pytest.mark.parametrize("template", ["phone_confirmation", "confirmation", "reminder"])
+def test_a_read_out_says_what_holds_of_changes_when_the_call_is_written(
+    template: str, locale: Locale
+) -> None:
+    start = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)  # Saturday 10:00 in Warsaw
+    policy = AppointmentPolicy()
+
+    def script(now: datetime) -> str:
+        context = every_line(template, locale) | {
+            "start": start.isoformat(),
+            "price": "120.50 PLN",
+            "late_change_within": 24 * 3600,
+            "no_show_after": 15 * 60,
+            **fees.change_terms(start, now, policy),
+        }
+        body = render(template, locale, "Europe/Warsaw", context, Channel.PHONE).body
+        return " ".join(body.split())  # as the desk says it, whatever the lines' breaks
+
+    late = script(start - timedelta(hours=5))
+    assert LATE_NOW[locale] in late and not STANDING_RULE.search(late), late
+    assert ("(120.50 PLN)" if locale is Locale.EN else "(120,50 zł)") in late
+    days_ahead = script(start - timedelta(days=3))
+    assert FREE_UNTIL[locale] in days_ahead and LATE_NOW[locale] not in days_ahead, days_ahead
+
+
+def test_a_follow_up_call_says_what_a_change_costs_now_or_from_when() -> None:
+    start = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    price = Price(amount=Decimal("120.50"), currency="PLN")
+
+    def said(now: datetime) -> str:
+        policy = AppointmentPolicy()
+        return changing_now(start, now, policy, price, "Europe/Warsaw", "Europe/Warsaw")
+
+    assert said(start - timedelta(hours=5)) == (
+        " Cancelling or moving the visit now is late: it counts as held and is charged"
+        " (120.50 PLN)."
+    )
+    assert said(start - timedelta(days=3)) == (
+        " Cancelling or moving the visit is free until 2026-12-04 10:00 Europe/Warsaw; from"
+        " then on, it counts as held and is charged (120.50 PLN)."
+    )

@@ -9,6 +9,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from promptly.domain.appointments import fees
+from promptly.domain.appointments.models import AppointmentPolicy, Price
 from promptly.domain.common import ActorInput, Channel, Locale, RecipientRole
 from promptly.domain.readable_time import readable
 from promptly.domain.rendering import render
@@ -29,6 +31,39 @@ REACHED = frozenset({ReadOutOutcome.REACHED, ReadOutOutcome.REACHED_CONFIRMED})
 # Written for the desk to say, not for the client to read: never passed on as it stands. A
 # client who missed the confirmation call is still unconfirmed, so the follow-up calls come.
 DESK_SCRIPTS = frozenset({"phone_confirmation"})
+
+
+# The read-outs by the names the desk knows them by: no template name in a task's text.
+DESK_NAMES = {
+    "phone_confirmation": "confirmation of the booking",
+    "confirmation": "confirmation of the booking",
+    "reminder": "reminder of the visit",
+    "cancellation": "notice that the visit is cancelled",
+    "delay_notice": "notice that the provider runs late",
+    "no_show_notice": "notice of the missed visit",
+    "fee_stands": "decision that the fee stands",
+    "fee_waived": "decision to waive the fee",
+    "reschedule_link": "link to choose a new time",
+    "survey": "survey",
+    "survey_reminder": "survey reminder",
+    "status_update": "status update",
+    "complaint_ack": "acknowledgement of the complaint",
+    "complaint_note": "note on the complaint",
+    "complaint_on_hold": "notice that the complaint is on hold",
+    "hold_ended": "notice that the hold ended",
+    "resolution_proposed": "proposed resolution of the complaint",
+    "complaint_closed": "notice that the complaint is closed",
+    "complaint_survey": "complaint survey",
+    "escalation": "escalation notice",
+    "inquiry_ack": "acknowledgement of the inquiry",
+    "inquiry_answer": "answer to the inquiry",
+    "reply_answer": "answer to the client's reply",
+}
+
+
+def desk_name(template: str) -> str:
+    """`phone_confirmation` → "confirmation of the booking": a message as the desk names it."""
+    return DESK_NAMES.get(template, template.replace("_", " "))
 
 
 # Read-outs whose outcome the case itself waits for: a phone client's reminder does not open
@@ -78,6 +113,30 @@ def visit_for_the_desk(start: datetime, client_timezone: str, office_timezone: s
     if client_timezone == office_timezone:
         return client_time
     return f"{client_time} (the client's time; {readable(start, office_timezone)} office time)"
+
+
+def changing_now(
+    start: datetime,
+    now: datetime,
+    policy: AppointmentPolicy,
+    price: Price | None,
+    client_timezone: str,
+    office_timezone: str,
+) -> str:
+    """What the desk tells the client of cancelling or moving the visit on a call opened at
+    `now`, as the client's read-out messages say it (fees.change_terms decides): late now and
+    what it costs, else free until the line and charged after it, which stays true whenever
+    the call is made."""
+    cost = f" ({price.amount:.2f} {price.currency})" if price else ""
+    if fees.is_late_change(start, now, policy):
+        return (
+            f" Cancelling or moving the visit now is late: it counts as held and is charged{cost}."
+        )
+    line = visit_for_the_desk(fees.charged_from(start, policy), client_timezone, office_timezone)
+    return (
+        f" Cancelling or moving the visit is free until {line}; from then on, it counts as held"
+        f" and is charged{cost}."
+    )
 
 
 def client_language(locale: Locale) -> str:

@@ -42,6 +42,9 @@ EARLIER_CONTEXT: dict[str, object] = {
     "rescheduled": False,
     "late_reschedule_charged": False,
     "changes_free": False,
+    # Written before a read-out said what holds at the moment of the call: the standing rule.
+    "late_now": False,
+    "charged_from": "",
     "escalated_in_office_hours": False,
     "fee_for_moving": False,
 }

@@ -279,7 +279,8 @@ def _wrong_number(message: Row, known: Row, *, emailed: bool) -> CreateTaskReque
         known.get("name") or "",
         message["recipient"],
         known.get("email"),
-        f"The desk could not read out the {message['template']} ({message['subject']})",
+        f"The desk could not read out the {read_outs.desk_name(message['template'])}"
+        f" ({message['subject']})",
         emailed=emailed,
     )
     return _check_the_number(

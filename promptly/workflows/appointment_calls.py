@@ -28,7 +28,6 @@ from promptly.workflows.staff_tasks import open_case_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics, read_outs
-    from promptly.domain.appointments import fees as appointment_fees
     from promptly.domain.appointments import follow_up
     from promptly.domain.appointments.models import (
         AppointmentCase,
@@ -238,9 +237,15 @@ class AppointmentCalls(AppointmentOneCall):
 
     def _cancelling_now(self, now: datetime) -> str:
         """What the desk must say before the client cancels on this call."""
-        if not appointment_fees.is_late_change(self.case.request.start, now, self.case.policy):
-            return ""
-        return " Cancelling now is late: the visit counts as held and is charged."
+        request = self.case.request
+        return read_outs.changing_now(
+            request.start,
+            now,
+            self.case.policy,
+            request.price,
+            request.client.timezone,
+            self._office_timezone,
+        )
 
     async def _decide_call_outcome(self, command: RecordCallOutcomeInput, attempt: int) -> None:
         """What the caller reports of call attempt `attempt`, on either path: counted, noted,

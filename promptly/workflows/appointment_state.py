@@ -355,6 +355,7 @@ class AppointmentState(JournaledCase):
             "reason": "",
             "no_show_at": appointment_rules.no_show_moment(case).isoformat(),
             **case.policy.message_terms(),
+            **appointment_fees.change_terms(request.start, workflow.now(), case.policy),
             # The messaging activity attaches the calendar invitation built from this.
             "calendar": calendar_event.event_of(case, self._workflow_id).model_dump(mode="json"),
         }

@@ -17,9 +17,24 @@ from promptly.domain.calendar import shift_elapsed
 from promptly.domain.common import Actor, ActorKind
 
 
+def charged_from(start: datetime, policy: AppointmentPolicy) -> datetime:
+    """The free-change line: a cancellation or a move after it is late (charged)."""
+    return shift_elapsed(start, -policy.late_change_within)
+
+
 def is_late_change(start: datetime, now: datetime, policy: AppointmentPolicy) -> bool:
     """Cancelling or rescheduling at least 24h ahead is free; later is late (SLA 7)."""
-    return now > shift_elapsed(start, -policy.late_change_within)
+    return now > charged_from(start, policy)
+
+
+def change_terms(start: datetime, now: datetime, policy: AppointmentPolicy) -> dict[str, object]:
+    """What a message read out by the desk says of changing the visit (its context's
+    `late_now`, `charged_from`): written at `now`, it says a change now is late once the line
+    is behind, else from when a change is charged, which stays true whenever it is read."""
+    return {
+        "late_now": is_late_change(start, now, policy),
+        "charged_from": charged_from(start, policy).isoformat(),
+    }
 
 
 class Cancellation(NamedTuple):
