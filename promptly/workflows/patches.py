@@ -156,6 +156,13 @@ REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT = "reminder-call-is-the-follow-up-attempt
 # desk is asked to pass it on by hand once they have the right number. Asked when such a
 # reminder is due; before it, the desk got a call task to read it out to the wrong number.
 REMINDER_AFTER_WRONG_NUMBER_IN_WRITING = "reminder-after-wrong-number-in-writing"
+# Appointments: a client's plea against a late cancellation's or a late reschedule's fee (the
+# call script asks for it; `excuse_no_show`, or the desk's read-out completed with a `plea`)
+# opens the provider's decision task and emails them `provider_decision`, as a no-show excuse
+# does; a further plea while a decision is open is added to that task's details (before it, a
+# second excuse was refused). Asked at such a plea; before it, a late change's plea was
+# refused and nothing reached the provider.
+FEE_PLEA_FOR_EVERY_FEE = "fee-plea-for-every-fee"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
