@@ -692,3 +692,66 @@ def _async_call(function: Any) -> Any:
         return function()
 
     return call
+
+
+async def test_a_plea_noted_on_a_late_moves_call_reaches_the_provider(
+    desk: Desk, dev_env: WorkflowEnvironment
+) -> None:
+    """A phone client moves the visit less than 24h ahead: the desk's call to confirm the new
+    time says the earlier visit is charged and asks to note why on the task. The reason
+    noted as the plea reaches the provider; their decision that the fee stands is read out
+    to the client, and a plea after it is refused."""
+    request = await desk.book(email=None, ahead=timedelta(minutes=90))
+    case_id, base = request.workflow_id, f"/appointments/{request.appointment_id}"
+    client = {"kind": "client", "id": request.client.id}
+    moved = await desk.http.post(
+        f"{base}/reschedule",
+        json={"new_start": (request.start + timedelta(days=2)).isoformat(), "actor": client},
+        headers=BACKOFFICE_KEY,
+    )
+    assert moved.status_code == 200, moved.text
+
+    async def new_time_call() -> list[dict[str, Any]]:
+        return [
+            t
+            for t in await _open_kind(desk.pool, case_id, "call_client")
+            if "This is the visit's new time" in t["details"]
+        ]
+
+    [call] = await until(new_time_call, "the call to confirm the new time")
+    assert "the provider may waive the fee" in call["details"]
+    told = await desk.http.post(
+        f"/tasks/{call['id']}/complete",
+        json={"outcome": "reached_confirmed", "plea": "the car broke down on the motorway"},
+        headers=STAFF_KEY,
+    )
+    assert told.status_code == 200, told.text
+    assert told.json()["case"]["status"] == "Confirmed"
+    [decision] = await _open_kind(desk.pool, case_id, "provider_decision")
+    assert decision["title"] == "Decide on Anna Nowak's late-reschedule excuse"
+    assert "Excuse: the car broke down on the motorway." in decision["details"]
+
+    def decision_emails() -> list[RecordedRequest]:
+        return [
+            r
+            for r in desk.emails_to("jan@example.com")
+            if r.template == "provider_decision" and r.idempotency_key.startswith(case_id)
+        ]
+
+    [email] = await until(_async_call(decision_emails), "the provider_decision email")
+    assert "late-reschedule fee applies" in text_of(email)
+
+    kept = await desk.http.post(
+        f"/tasks/{decision['id']}/complete",
+        json={"outcome": "fee_stands", "note": "a breakdown is not force majeure"},
+        headers=STAFF_KEY,
+    )
+    assert kept.status_code == 200, kept.text
+    stands = await desk.read_out_task(case_id, "")
+    assert "a breakdown is not force majeure" in stands["details"]
+    again = await desk.http.post(
+        f"{base}/excuse_no_show",
+        json={"reason": "please reconsider", "actor": client},
+        headers=BACKOFFICE_KEY,
+    )
+    assert again.status_code == 409 and "already decided" in again.json()["reason"], again.text

@@ -582,6 +582,10 @@ def test_a_plea_reaches_the_provider_for_every_fee_until_they_decide() -> None:
         stood = pleaded.model_copy(update={"fee_decided": fee})
         assert "already decided" in str(appointment_fees.plea_refusal(stood))
         assert not appointment_fees.plea_adds_to_open_decision(stood)
+    decided = moved.model_copy(
+        update={"reschedule_fee_pending": False, "fee_decided": PleadedFee.LATE_RESCHEDULE}
+    )
+    assert "already decided" in str(appointment_fees.plea_refusal(decided))
     waived = late_cancel.model_copy(update={"billing": BillingOutcome.WAIVED})
     assert "already waived" in str(appointment_fees.plea_refusal(waived))
     assert "no fee" in str(appointment_fees.plea_refusal(case_for(start, booked)))

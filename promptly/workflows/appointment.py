@@ -344,21 +344,27 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @excuse_no_show.validator
     def validate_excuse_no_show(self, command: ExcuseNoShowInput) -> None:
+        case = self._case
+        if case is not None and case.status not in FINAL_APPOINTMENT_STATUSES:
+            refuse(fees.plea_refusal(case))  # a visit still ahead: whether its move is charged
         self._judge("excuse_no_show", command)
-        if self._case is not None:
-            # On arrival only: a history from before the rule holds excuses after a decision.
-            refuse(fees.plea_refusal(self._case))
+        if case is not None:
+            # On arrival only: a history from before the rule holds no-show excuses after a
+            # decision.
+            refuse(fees.plea_refusal(case))
 
     def _judge_excuse_in_turn(self, command: ExcuseNoShowInput) -> None:
         self._judge("excuse_no_show", command)
+        case = self._case
+        if case is None:
+            return
+        if case.status is not AppointmentStatus.NO_SHOW:
+            # A late change's plea, accepted since the patch only: no history holds one the
+            # rule would refuse now (the fee waived or decided while it waited its turn).
+            refuse(fees.plea_refusal(case))
         # A plea that arrived while another was being received: added to it since the patch
         # (asked only then), refused before it, as such histories recorded.
-        case = self._case
-        if (
-            case is not None
-            and fees.plea_adds_to_open_decision(case)
-            and not workflow.patched(FEE_PLEA_FOR_EVERY_FEE)
-        ):
+        if fees.plea_adds_to_open_decision(case) and not workflow.patched(FEE_PLEA_FOR_EVERY_FEE):
             refuse("excuse_no_show refused: an excuse is already with the provider")
 
     @workflow.update

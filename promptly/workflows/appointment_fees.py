@@ -99,7 +99,11 @@ class AppointmentFees(AppointmentSends):
     async def _waive_reschedule_fee(self, command: WaiveFeeInput) -> None:
         """The late-reschedule fee is lifted; the visit at its new time stands as booked, and
         (as the waiver notice says) a further change is free."""
-        self._update(reschedule_fee_pending=False, free_reschedule=True)
+        self._update(
+            reschedule_fee_pending=False,
+            free_reschedule=True,
+            fee_decided=PleadedFee.LATE_RESCHEDULE,
+        )
         record = self._decide_billing(
             BillingOutcome.WAIVED, command.actor, command.reason, in_case=False
         )

@@ -145,10 +145,13 @@ def plea_refusal(case: AppointmentCase) -> str | None:
     fee = pleaded_fee(case)
     if case.billing is BillingOutcome.WAIVED:
         return "excuse_no_show refused: the fee is already waived"
+    if fee is not None and case.fee_decided is fee:
+        return "excuse_no_show refused: the provider has already decided: the fee stands"
+    moved = case.status not in FINAL_APPOINTMENT_STATUSES
+    if fee is None and moved and case.fee_decided is PleadedFee.LATE_RESCHEDULE:
+        return "excuse_no_show refused: the provider has already decided on the late move's fee"
     if fee is None:
         return f"excuse_no_show refused: the appointment ({case.status.value}) has no fee to waive"
-    if case.fee_decided is fee:
-        return "excuse_no_show refused: the provider has already decided: the fee stands"
     return None
 
 
