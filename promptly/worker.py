@@ -188,6 +188,7 @@ def create_worker(
             records.record_survey_answer,
             tasks.create_task,
             tasks.close_task,
+            tasks.add_to_task,
             tasks.close_case_tasks,
             rules.current_appointment_policy,
             complaint_rules.complaint_rules,

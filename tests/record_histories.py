@@ -823,6 +823,31 @@ async def appointment_reminder_after_wrong_number(
     return {"appointment_reminder_after_wrong_number": handle.id}
 
 
+async def appointment_late_cancel_pleaded(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Cancelled 3h before the visit (late); the client pleads against the fee (a child in
+    hospital) and adds a doctor's note while the provider decides; the provider waives it.
+    Recorded with `fee-plea-for-every-fee`."""
+    booked_at = await env.get_current_time()
+    start = booked_at + 4 * 24 * H
+    handle = await book(env.client, appointment(start, locale="en"), settings, booked_at)
+    await advance_to(env, start - 3 * H)
+    await handle.execute_update(
+        AppointmentWorkflow.cancel, CancelInput(reason="cannot come", actor=CLIENT)
+    )
+    for plea in ("my child was taken to hospital", "the hospital's note is attached"):
+        await settled(env.client, handle.id)
+        await handle.execute_update(
+            AppointmentWorkflow.excuse_no_show, ExcuseNoShowInput(reason=plea, actor=CLIENT)
+        )
+    await settled(env.client, handle.id)
+    await handle.execute_update(
+        AppointmentWorkflow.waive_fee, WaiveFeeInput(reason="force majeure", actor=PROVIDER)
+    )
+    final = await handle.result()
+    _expect(final.billing is BillingOutcome.WAIVED, final.billing)
+    return {"appointment_late_cancel_pleaded": handle.id}
+
+
 LIFECYCLES: list[Lifecycle] = [
     appointment_completed,
     appointment_fees_changed_by_anyone,
@@ -913,6 +938,8 @@ LIFECYCLES: list[Lifecycle] = [
     appointment_reminder_call_was_the_attempt,
     # A phone client's reminder after a wrong number: by email, not read out to that number.
     appointment_reminder_after_wrong_number,
+    # A late cancellation's plea to the provider, and a second one added to it.
+    appointment_late_cancel_pleaded,
 ]
 
 

@@ -264,6 +264,49 @@ async def test_when_the_fee_stands_the_case_says_so_and_the_client_is_told_why(
     assert again.status_code == 403 and "decided by the provider" in again.json()["reason"]
 
 
+async def test_a_further_excuse_joins_the_providers_open_decision(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """The client adds to their no-show excuse (a doctor's note) while the provider decides:
+    the provider's task shows it, no second decision is opened; once the fee stands, a
+    further excuse is refused."""
+    http = skipping_api
+    request, base = await _missed_visit(env, http)
+    client = {"kind": "client", "id": "C-17"}
+    first = await http.post(
+        f"{base}/excuse_no_show", json={"reason": "flu", "actor": client}, headers=BACKOFFICE_KEY
+    )
+    assert first.status_code == 200, first.text
+    more = await http.post(
+        f"{base}/excuse_no_show",
+        json={"reason": "a doctor's note confirms it", "actor": client},
+        headers=BACKOFFICE_KEY,
+    )
+    assert more.status_code == 200, more.text
+    assert more.json()["timeline"][-1]["detail"] == (
+        "Added to the no-show excuse with the provider: a doctor's note confirms it"
+    )
+    [decision] = await _tasks(http, request.workflow_id, kind="provider_decision")
+    assert "Excuse: flu." in decision["details"]
+    assert "a doctor's note confirms it" in decision["details"]
+
+    await settled(env.client, request.workflow_id)  # the provider's email has gone
+    kept = await http.post(
+        f"/tasks/{decision['id']}/complete",
+        json={"outcome": "fee_stands", "note": "the note is dated after the visit"},
+        headers=STAFF_KEY,
+    )
+    assert kept.status_code == 200, kept.text
+    again = await http.post(
+        f"{base}/excuse_no_show",
+        json={"reason": "please reconsider", "actor": client},
+        headers=BACKOFFICE_KEY,
+    )
+    assert again.status_code == 409, again.text
+    assert "already decided" in again.json()["reason"]
+    assert not await _tasks(http, request.workflow_id, kind="provider_decision")
+
+
 async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
     env: WorkflowEnvironment, skipping_api: httpx.AsyncClient, settings: Settings
 ) -> None:

@@ -655,3 +655,149 @@ async def test_a_waived_fee_leaves_no_call_saying_the_visit_is_charged(
     assert await moot_of(desk.pool, case_id, "cancellation") == "the fee was waived since"
     assert await no_fallback_started(dev_env, charged)
     assert desk.emails_to(email) == []
+
+
+async def test_a_plea_told_on_a_late_cancellations_call_reaches_the_provider(
+    desk: Desk, dev_env: WorkflowEnvironment
+) -> None:
+    """The late cancellation read out to a phone client asks them to say now if something
+    beyond their control made them cancel: the desk completes the call with the client's
+    plea, and it reaches the provider as a no-show excuse does (a decision task, an email
+    with its deadline). A further plea joins the open decision; the provider's waiver lifts
+    the fee and the client hears it; a plea after the decision is refused."""
+    request = await desk.book(email=None, ahead=timedelta(minutes=90))
+    case_id, base = request.workflow_id, f"/appointments/{request.appointment_id}"
+    cancelled = await desk.http.post(
+        f"{base}/cancel", json={"reason": "client phoned: cannot come"}, headers=STAFF_KEY
+    )
+    assert cancelled.json()["status"] == "LateCancelled", cancelled.text
+    charged = await desk.read_out_task(case_id, "Your appointment on")
+    assert "your provider may waive the fee" in charged["details"]
+
+    plea = "her child was taken to hospital this morning"
+    told = await desk.http.post(
+        f"/tasks/{charged['id']}/complete",
+        json={"outcome": "reached", "note": "read out", "plea": plea},
+        headers=STAFF_KEY,
+    )
+    assert told.status_code == 200, told.text
+    assert told.json()["task"]["outcome"] == "reached"
+    [decision] = await _open_kind(desk.pool, case_id, "provider_decision")
+    assert decision["assignee"] == "provider"
+    assert decision["title"] == "Decide on Anna Nowak's late-cancellation excuse"
+    assert f"Excuse: {plea}." in decision["details"]
+    assert "late-cancellation fee stand" in decision["details"]
+
+    def decision_emails() -> list[RecordedRequest]:
+        return [
+            r
+            for r in desk.emails_to("jan@example.com")
+            if r.template == "provider_decision" and r.idempotency_key.startswith(case_id)
+        ]
+
+    [email] = await until(_async_call(decision_emails), "the provider_decision email")
+    assert plea in text_of(email) and "late-cancellation fee applies" in text_of(email)
+    assert "Please decide by" in text_of(email)
+
+    # The client calls again with more: it joins the decision, nothing new is opened.
+    client = {"kind": "client", "id": request.client.id}
+    more = await desk.http.post(
+        f"{base}/excuse_no_show",
+        json={"reason": "the hospital's discharge note is attached", "actor": client},
+        headers=BACKOFFICE_KEY,
+    )
+    assert more.status_code == 200, more.text
+    [same] = await _open_kind(desk.pool, case_id, "provider_decision")
+    assert same["id"] == decision["id"]
+    assert "the hospital's discharge note is attached" in same["details"]
+    assert any(
+        entry["detail"].endswith("the hospital's discharge note is attached")
+        for entry in more.json()["timeline"]
+    )
+
+    waived = await desk.http.post(
+        f"/tasks/{decision['id']}/complete",
+        json={"outcome": "waive_fee", "note": "a child in hospital is force majeure"},
+        headers=STAFF_KEY,
+    )
+    assert waived.status_code == 200, waived.text
+    assert waived.json()["case"]["billing"] == "waived"
+    waiver = await desk.read_out_task(case_id, "The fee for your")
+    assert "a child in hospital is force majeure" in waiver["details"]
+
+    late = await desk.http.post(
+        f"{base}/excuse_no_show",
+        json={"reason": "one more thing", "actor": client},
+        headers=BACKOFFICE_KEY,
+    )
+    assert late.status_code == 409 and "already waived" in late.json()["reason"], late.text
+
+
+def _async_call(function: Any) -> Any:
+    async def call() -> Any:
+        return function()
+
+    return call
+
+
+async def test_a_plea_noted_on_a_late_moves_call_reaches_the_provider(
+    desk: Desk, dev_env: WorkflowEnvironment
+) -> None:
+    """A phone client moves the visit less than 24h ahead: the desk's call to confirm the new
+    time says the earlier visit is charged and asks to note why on the task. The reason
+    noted as the plea reaches the provider; their decision that the fee stands is read out
+    to the client, and a plea after it is refused."""
+    request = await desk.book(email=None, ahead=timedelta(minutes=90))
+    case_id, base = request.workflow_id, f"/appointments/{request.appointment_id}"
+    client = {"kind": "client", "id": request.client.id}
+    moved = await desk.http.post(
+        f"{base}/reschedule",
+        json={"new_start": (request.start + timedelta(days=2)).isoformat(), "actor": client},
+        headers=BACKOFFICE_KEY,
+    )
+    assert moved.status_code == 200, moved.text
+
+    async def new_time_call() -> list[dict[str, Any]]:
+        return [
+            t
+            for t in await _open_kind(desk.pool, case_id, "call_client")
+            if "This is the visit's new time" in t["details"]
+        ]
+
+    [call] = await until(new_time_call, "the call to confirm the new time")
+    assert "the provider may waive the fee" in call["details"]
+    told = await desk.http.post(
+        f"/tasks/{call['id']}/complete",
+        json={"outcome": "reached_confirmed", "plea": "the car broke down on the motorway"},
+        headers=STAFF_KEY,
+    )
+    assert told.status_code == 200, told.text
+    assert told.json()["case"]["status"] == "Confirmed"
+    [decision] = await _open_kind(desk.pool, case_id, "provider_decision")
+    assert decision["title"] == "Decide on Anna Nowak's late-reschedule excuse"
+    assert "Excuse: the car broke down on the motorway." in decision["details"]
+
+    def decision_emails() -> list[RecordedRequest]:
+        return [
+            r
+            for r in desk.emails_to("jan@example.com")
+            if r.template == "provider_decision" and r.idempotency_key.startswith(case_id)
+        ]
+
+    [email] = await until(_async_call(decision_emails), "the provider_decision email")
+    assert "late-reschedule fee applies" in text_of(email)
+
+    kept = await desk.http.post(
+        f"/tasks/{decision['id']}/complete",
+        json={"outcome": "fee_stands", "note": "a breakdown is not force majeure"},
+        headers=STAFF_KEY,
+    )
+    assert kept.status_code == 200, kept.text
+    stands = await desk.read_out_task(case_id, "")
+    assert "a breakdown is not force majeure" in stands["details"]
+    again = await desk.http.post(
+        f"{base}/excuse_no_show",
+        json={"reason": "please reconsider", "actor": client},
+        headers=BACKOFFICE_KEY,
+    )
+    assert again.status_code == 409 and "already decided" in again.json()["reason"], again.text

@@ -26,6 +26,7 @@ from promptly.domain.appointments.models import (
     AppointmentRequest,
     AppointmentStatus,
     BillingOutcome,
+    PleadedFee,
 )
 from promptly.domain.appointments.rules import (
     Step,
@@ -549,6 +550,50 @@ def test_fee_bearing_outcome_stays_open_a_week_for_an_excuse_or_waiver() -> None
         billing=BillingOutcome.NO_SHOW,
     )
     assert next_step(no_show) == (warsaw(11, 12, 10, 15), Step.CLOSE)
+
+
+def test_a_plea_reaches_the_provider_for_every_fee_until_they_decide() -> None:
+    """A client may plead against a no-show's, a late cancellation's or a charged late
+    reschedule's fee; a further plea while one is with the provider joins it; after the
+    decision (waived, or the fee stands) or with no fee charged, a plea is refused."""
+    start, booked = warsaw(11, 5, 10), warsaw(11, 2, 10)
+    late_cancel = case_for(
+        start, booked, status=AppointmentStatus.LATE_CANCELLED, billing=BillingOutcome.LATE_CANCEL
+    )
+    moved = case_for(start, booked, reschedule_fee_pending=True)
+    no_show = case_for(
+        start, booked, status=AppointmentStatus.NO_SHOW, billing=BillingOutcome.NO_SHOW
+    )
+    now = warsaw(11, 5, 9)
+    for case, fee in (
+        (late_cancel, PleadedFee.LATE_CANCEL),
+        (moved, PleadedFee.LATE_RESCHEDULE),
+        (no_show, PleadedFee.NO_SHOW),
+    ):
+        assert transition_refusal("excuse_no_show", case, now) is None
+        assert appointment_fees.pleaded_fee(case) is fee
+        assert appointment_fees.plea_refusal(case) is None
+        assert not appointment_fees.plea_adds_to_open_decision(case)
+        pleaded = case.model_copy(
+            update={"excuse": "hospital", "excuse_fee": None if fee is PleadedFee.NO_SHOW else fee}
+        )
+        assert appointment_fees.plea_refusal(pleaded) is None
+        assert appointment_fees.plea_adds_to_open_decision(pleaded)
+        stood = pleaded.model_copy(update={"fee_decided": fee})
+        assert "already decided" in str(appointment_fees.plea_refusal(stood))
+        assert not appointment_fees.plea_adds_to_open_decision(stood)
+    decided = moved.model_copy(
+        update={"reschedule_fee_pending": False, "fee_decided": PleadedFee.LATE_RESCHEDULE}
+    )
+    assert "already decided" in str(appointment_fees.plea_refusal(decided))
+    waived = late_cancel.model_copy(update={"billing": BillingOutcome.WAIVED})
+    assert "already waived" in str(appointment_fees.plea_refusal(waived))
+    assert "no fee" in str(appointment_fees.plea_refusal(case_for(start, booked)))
+    assert transition_refusal("excuse_no_show", case_for(start, booked), now) is not None
+    # A moved visit's decision is due within the fee's window; a final case's at its close.
+    closes = warsaw(11, 12, 10)
+    assert appointment_fees.plea_decision_due(moved, closes, now) == now + timedelta(days=7)
+    assert appointment_fees.plea_decision_due(late_cancel, closes, now) == closes
 
 
 def test_fresh_booking_sends_confirmation_then_provider_notice_at_once() -> None:

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS,
         DECISION_MAKES_ITS_REQUEST_MOOT,
         EXCUSE_DECISION_CLOSES_TASK,
+        FEE_PLEA_FOR_EVERY_FEE,
         FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL,
         HOLD_TELLS_CUSTOMER,
         LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
@@ -70,6 +71,8 @@ PATCHED_PATHS = {
     "appointment_reminder_call_was_the_attempt": {REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT},
     # The reminder after the confirmation call's wrong number goes by email.
     "appointment_reminder_after_wrong_number": {REMINDER_AFTER_WRONG_NUMBER_IN_WRITING},
+    # A late cancellation's plea reaches the provider; a second one joins the decision.
+    "appointment_late_cancel_pleaded": {FEE_PLEA_FOR_EVERY_FEE},
 }
 # An update decided on a version (`expected_version`) and one refused on it in its handler.
 ON_VERSION = "appointment_confirmed_on_version"

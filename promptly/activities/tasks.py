@@ -10,6 +10,7 @@ from temporalio import activity
 
 from promptly.domain.common import SYSTEM
 from promptly.domain.tasks import (
+    AddToTaskRequest,
     CloseCaseTasksRequest,
     CloseTaskRequest,
     CreateTaskRequest,
@@ -98,6 +99,27 @@ class TaskActivities:
                     request.idempotency_key,
                 ),
             )
+
+    @activity.defn
+    async def add_to_task(self, request: AddToTaskRequest) -> bool:
+        """Add a line to the open task's details; False when it is closed (or gone). A retry
+        finds the line there and adds nothing."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                """UPDATE staff_tasks
+                      SET details = CASE WHEN details = '' THEN %(line)s
+                                         ELSE details || E'\n' || %(line)s END
+                    WHERE idempotency_key = %(key)s AND status = 'open'
+                      AND strpos(details, %(line)s) = 0""",
+                {"line": request.addition, "key": request.idempotency_key},
+            )
+            if cursor.rowcount:
+                return True
+            cursor = await conn.execute(
+                "SELECT 1 FROM staff_tasks WHERE idempotency_key = %s AND status = 'open'",
+                (request.idempotency_key,),
+            )
+            return await cursor.fetchone() is not None
 
     @activity.defn
     async def close_case_tasks(self, request: CloseCaseTasksRequest) -> int:

@@ -159,6 +159,14 @@ def complete_command(
             show_default=False,
         ),
     ] = None,
+    plea: Annotated[
+        str | None,
+        typer.Option(
+            help="reached, reached_confirmed, for a message read out: the client asks for the "
+            "fee of a late cancellation, a late reschedule or a no-show to be waived, and why; "
+            "it goes to the provider's decision (as `promptly excuse`)",
+        ),
+    ] = None,
     actor_kind: Annotated[
         ActorKind | None,
         typer.Option(help="act for someone else, with --actor-id; default: you, as staff"),
@@ -168,7 +176,8 @@ def complete_command(
 ) -> None:
     """Complete a task with its outcome; the outcome drives the case (a call's outcome runs
     record_call_outcome, waive_fee runs waive_fee, ...). What a phone client answered to the
-    message read out goes with reached: --score, or --satisfied/--not-satisfied. Recorded as
+    message read out goes with reached: --score, or --satisfied/--not-satisfied; a plea to
+    waive a fee: --plea. Recorded as
     you (staff:<OS user> via cli), or as whom --actor-kind/--actor-id name, via cli: a client
     or provider must be the task's case's own (exit 2)."""
     from promptly.client import open_pool
@@ -181,6 +190,7 @@ def complete_command(
             "new_start": new_start,
             "score": score,
             "satisfied": satisfied,
+            "plea": plea,
             "actor": actor,
         }
     )

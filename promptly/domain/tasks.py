@@ -45,6 +45,14 @@ class CloseTaskRequest(Model):
     closed_by: Actor
 
 
+class AddToTaskRequest(Model):
+    """A line added to the details of an open task (a client's further plea for the
+    provider's decision): once, however often it is retried."""
+
+    idempotency_key: str
+    addition: str
+
+
 class PassedOnInput(ActorInput):
     """The front desk passed on by hand a message that could not go out (task `task_id`)."""
 

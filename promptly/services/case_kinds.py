@@ -242,7 +242,8 @@ APPOINTMENT_UPDATES = _updates(
     ),
     CaseUpdate(
         A.excuse_no_show,
-        "The client's no-show excuse",
+        "The client's plea against a fee (a no-show's, a late cancellation's or a late "
+        "reschedule's): the provider decides; a further plea joins the open decision",
         Cli("excuse", actor=CLIENT, choose_actor=True),
     ),
     CaseUpdate(A.waive_fee, "Force majeure: no fee", PROVIDER_OR_OTHER),

@@ -24,12 +24,13 @@ from promptly.domain.appointments.models import (
     AppointmentView,
     CallOutcome,
     ConfirmInput,
+    ExcuseNoShowInput,
     FeeStandsInput,
     RecordCallOutcomeInput,
     WaiveFeeInput,
 )
 from promptly.domain.appointments.rules import call_outcome_problems
-from promptly.domain.common import Actor, Model
+from promptly.domain.common import Actor, Model, Reason
 from promptly.domain.examples import NEW_START, examples
 from promptly.domain.read_outs import ReadOutClosedInput, ReadOutOutcome
 from promptly.domain.tasks import PassedOnInput, TaskKind
@@ -48,6 +49,7 @@ class TaskCompletion(Model):
         {"outcome": "reached_rescheduled", "note": "asked for Thursday", "new_start": NEW_START},
         {"outcome": "reached", "score": 9, "note": "very helpful, thank you"},
         {"outcome": "waive_fee", "note": "force majeure: public transport strike"},
+        {"outcome": "reached", "plea": "my child was taken to hospital this morning"},
     )
 
     outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -68,6 +70,14 @@ class TaskCompletion(Model):
         default=None,
         description="reached: whether a phone customer accepts the complaint's proposed "
         "resolution read out to them, their verdict (the note is their comment)",
+    )
+    plea: Reason | None = Field(
+        default=None,
+        description="reached, reached_confirmed on a call reading out a message: the client "
+        "asks for the fee of a late cancellation, a late reschedule or a no-show to be waived, "
+        "and says why. It goes to the provider's decision as `excuse_no_show` does (a task "
+        "and an email; added to the decision when one is open); a case with no fee to waive, "
+        "or whose provider has decided, refuses it (409) and the task stays open",
     )
     actor: Actor | None = Field(default=None, description="default: the API key's identity")
 
@@ -185,12 +195,33 @@ async def _message_call(job: Completing) -> Any:
     # Answered before the receipt: a case no longer asking refuses (409) and the task stays
     # open, to be completed without the answer.
     answered = await told_answers.answer_told(job)
+    pleaded = await _plea(job, outcome)
     message_id = job.task.data.get("message_id")
     if isinstance(message_id, int):
         await record_read_out(job.client, job.pool, job.settings, message_id, outcome)
         # Before a confirmation given on the call: the case knows the call reached the client.
         await _tell_the_case(job, message_id, outcome)
-    return await _confirm(job) if confirmed else answered
+    return await _confirm(job) if confirmed else (pleaded or answered)
+
+
+async def _plea(job: Completing, outcome: ReadOutOutcome) -> Any:
+    """The client asked on the call for a fee to be waived: the plea goes to the provider's
+    decision (`excuse_no_show`), heard by the desk. None when there is no plea."""
+    plea = job.done.plea
+    if plea is None:
+        return None
+    if outcome not in read_outs.REACHED:
+        raise invalid_input([("plea", "only a client reached (outcome reached) can make one")])
+    command = ExcuseNoShowInput(reason=plea, actor=job.actor)
+    update_id = f"{job.update_id}/plea" if job.update_id else None
+    return await run_update(
+        job.appointment(),
+        "appointment",
+        AppointmentWorkflow.excuse_no_show,
+        command,
+        job.settings.api_update_timeout,
+        update_id,
+    )
 
 
 async def _tell_the_case(job: Completing, message_id: int, outcome: ReadOutOutcome) -> None:
@@ -349,4 +380,8 @@ async def _task_to_complete(
         )
     if rule is not MESSAGE_CALL and (refused := told_answers.refusal(None, completion)):
         raise invalid_input(refused)  # it read no message out: no question was asked
+    if rule is not MESSAGE_CALL and completion.plea is not None:
+        raise invalid_input(
+            [("plea", "a plea comes with a call reading out a message (outcome reached)")]
+        )
     return task, rule

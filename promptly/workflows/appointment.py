@@ -20,6 +20,7 @@ from promptly.workflows.case_journal import CaseJournal
 from promptly.workflows.messages import Sends
 from promptly.workflows.patches import (
     BESIDE_THE_PLAN,
+    FEE_PLEA_FOR_EVERY_FEE,
     on_baseline,
     since,
 )
@@ -27,6 +28,7 @@ from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import errors, promises
+    from promptly.domain.appointments import fees
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
         FINAL_APPOINTMENT_STATUSES,
@@ -334,13 +336,36 @@ class AppointmentWorkflow(AppointmentInLine):
 
     @workflow.update
     async def excuse_no_show(self, command: ExcuseNoShowInput) -> AppointmentView:
-        async with self._turn(lambda: self.validate_excuse_no_show(command)):
+        """The client's plea against a fee: a no-show's, a late cancellation's or a late
+        reschedule's (the name is the contract's, from when only a no-show had one)."""
+        async with self._turn(lambda: self._judge_excuse_in_turn(command)):
             await self._receive_excuse(command)
             return self._view()
 
     @excuse_no_show.validator
     def validate_excuse_no_show(self, command: ExcuseNoShowInput) -> None:
+        case = self._case
+        if case is not None and case.status not in FINAL_APPOINTMENT_STATUSES:
+            refuse(fees.plea_refusal(case))  # a visit still ahead: whether its move is charged
         self._judge("excuse_no_show", command)
+        if case is not None:
+            # On arrival only: a history from before the rule holds no-show excuses after a
+            # decision.
+            refuse(fees.plea_refusal(case))
+
+    def _judge_excuse_in_turn(self, command: ExcuseNoShowInput) -> None:
+        self._judge("excuse_no_show", command)
+        case = self._case
+        if case is None:
+            return
+        if case.status is not AppointmentStatus.NO_SHOW:
+            # A late change's plea, accepted since the patch only: no history holds one the
+            # rule would refuse now (the fee waived or decided while it waited its turn).
+            refuse(fees.plea_refusal(case))
+        # A plea that arrived while another was being received: added to it since the patch
+        # (asked only then), refused before it, as such histories recorded.
+        if fees.plea_adds_to_open_decision(case) and not workflow.patched(FEE_PLEA_FOR_EVERY_FEE):
+            refuse("excuse_no_show refused: an excuse is already with the provider")
 
     @workflow.update
     async def waive_fee(self, command: WaiveFeeInput) -> AppointmentView:

@@ -14,14 +14,16 @@ from promptly.workflows.appointment_state import PREPAY_FLAG
 from promptly.workflows.patches import (
     DECISION_MAKES_ITS_REQUEST_MOOT,
     EXCUSE_DECISION_CLOSES_TASK,
+    FEE_PLEA_FOR_EVERY_FEE,
     FEE_STANDS_ON_RECORD,
     PROVIDER_TOLD_OF_EXCUSE,
     WAIVER_CLOSES_FEE_READ_OUTS,
 )
-from promptly.workflows.staff_tasks import open_case_task, task_key
+from promptly.workflows.staff_tasks import add_to_task, open_case_task, task_key
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
+    from promptly.domain.appointments import fees
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
         FINAL_APPOINTMENT_STATUSES,
@@ -29,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         BillingRecord,
         ExcuseNoShowInput,
         FeeStandsInput,
+        PleadedFee,
         WaiveFeeInput,
     )
     from promptly.domain.common import Actor, ActorKind, PromiseKind, RecipientRole, TimelineKind
@@ -96,14 +99,22 @@ class AppointmentFees(AppointmentSends):
     async def _waive_reschedule_fee(self, command: WaiveFeeInput) -> None:
         """The late-reschedule fee is lifted; the visit at its new time stands as booked, and
         (as the waiver notice says) a further change is free."""
-        self._update(reschedule_fee_pending=False, free_reschedule=True)
+        self._update(
+            reschedule_fee_pending=False,
+            free_reschedule=True,
+            fee_decided=PleadedFee.LATE_RESCHEDULE,
+        )
         record = self._decide_billing(
             BillingOutcome.WAIVED, command.actor, command.reason, in_case=False
         )
         self._tell_fee_waived(
             command.reason, purpose=f"fee-waived-{self._journal.noted}", fee_for_moving=True
         )
+        # A plea against the fee (only since FEE_PLEA_FOR_EVERY_FEE) is answered: its email
+        # and task go, as a no-show excuse's.
+        await self._decision_request_moot(command.actor)
         await self._write_billing(record)
+        await self._excuse_decided("waive_fee", command.reason, command.actor)
 
     async def _waive_no_show_fee(self, command: WaiveFeeInput) -> None:
         """The fee of a no-show or a late cancellation is lifted (force majeure): the client may
@@ -131,45 +142,75 @@ class AppointmentFees(AppointmentSends):
             )
 
     async def _receive_excuse(self, command: ExcuseNoShowInput) -> None:
-        """A no-show excuse: the decision on the fee is the provider's, in a task due when the
-        case closes; the provider is told it waits."""
+        """A client's plea against a fee (a no-show's, or since `FEE_PLEA_FOR_EVERY_FEE` a
+        late cancellation's or late reschedule's): the decision is the provider's, in a task
+        due when the case closes (a moved visit's: within the fee's decision window); the
+        provider is told it waits. A further plea while it waits is added to that task."""
         request = self.case.request
         actor = command.actor or Actor(kind=ActorKind.CLIENT, id=request.client.id)
-        self._update(excuse=command.reason)
-        decide_by = appointment_rules.closes_at(self.case)
+        if fees.plea_adds_to_open_decision(self.case):
+            await self._add_to_plea(command, actor)
+            return
+        # An excuse from before late changes could be pleaded: a no-show's, whatever the case.
+        fee = fees.pleaded_fee(self.case) or PleadedFee.NO_SHOW
+        late_change = fee is not PleadedFee.NO_SHOW
+        self._update(excuse=command.reason, excuse_fee=fee if late_change else None)
+        name = fees.PLEA_NAMES[fee]
+        if late_change and not workflow.patched(FEE_PLEA_FOR_EVERY_FEE):
+            return  # never reached: before the patch a late change's plea was refused
+        decide_by = fees.plea_decision_due(
+            self.case, appointment_rules.closes_at(self.case), workflow.now()
+        )
+        visit = readable(request.start, self._office_timezone)
         task = await open_case_task(
-            f"excuse/{self.case.reschedules}",
-            "provider decision: no-show excuse",
+            fees.plea_task_purpose(fee, self.case.reschedules),
+            f"provider decision: {name}",
             kind=TaskKind.PROVIDER_DECISION,
             assignee=RecipientRole.PROVIDER,
-            title=f"Decide on {request.client.name}'s no-show excuse",
-            details=f"{request.service} on "
-            f"{readable(request.start, self._office_timezone)}. Excuse: "
-            f"{command.reason}. Waive the fee (force majeure) with waive_fee, or let "
-            "the no-show fee stand; a waiver's reason is sent to the client.",
+            title=f"Decide on {request.client.name}'s {name}",
+            details=fees.plea_task_details(self.case, fee, command.reason, visit),
             due_at=decide_by,
             data={"provider_id": request.provider.id},
         )
         self._note(
             TimelineKind.ACTION,
             actor,
-            f"No-show excuse received (the provider decides): {command.reason}",
+            f"{name[0].upper()}{name[1:]} received (the provider decides): {command.reason}",
             task_id=task.task_id,
         )
         # The decision is the provider's: they are told it waits, and until when.
-        if self._beside and workflow.patched(PROVIDER_TOLD_OF_EXCUSE):
-            self._start_provider_news(
-                DECISION_REQUEST,
-                {"excuse": command.reason, "decide_by": decide_by.isoformat()},
-            )
+        if self._beside and (late_change or workflow.patched(PROVIDER_TOLD_OF_EXCUSE)):
+            news: dict[str, object] = {"excuse": command.reason, "decide_by": decide_by.isoformat()}
+            if late_change:
+                news["fee"] = fee.value
+            self._start_provider_news(DECISION_REQUEST, news)
+
+    async def _add_to_plea(self, command: ExcuseNoShowInput, actor: Actor) -> None:
+        """A further plea while the provider decides: the case keeps it with the first, and
+        the provider's task shows it (asked with `FEE_PLEA_FOR_EVERY_FEE`; before it, the
+        case refused it, so a history from before never gets here)."""
+        fee = fees.excuse_pleads(self.case)
+        excuse, line = fees.plea_added(
+            self.case.excuse or "",
+            command.reason,
+            readable(workflow.now(), self._office_timezone),
+        )
+        self._update(excuse=excuse)
+        key = task_key(fees.plea_task_purpose(fee, self.case.reschedules))
+        self._note(
+            TimelineKind.ACTION,
+            actor,
+            f"Added to the {fees.PLEA_NAMES[fee]} with the provider: {command.reason}",
+        )
+        if workflow.patched(FEE_PLEA_FOR_EVERY_FEE):
+            await add_to_task(key, line, summary=f"provider decision: {fees.PLEA_NAMES[fee]}")
 
     async def _excuse_decided(self, outcome: str, reason: str, actor: Actor) -> None:
         """A decision made with the update itself answers the provider's task on the
         client's excuse: it closes, so nobody decides twice."""
         if self.case.excuse is not None and workflow.patched(EXCUSE_DECISION_CLOSES_TASK):
-            await self._close_task(
-                task_key(f"excuse/{self.case.reschedules}"), outcome, reason, actor
-            )
+            purpose = fees.plea_task_purpose(fees.excuse_pleads(self.case), self.case.reschedules)
+            await self._close_task(task_key(purpose), outcome, reason, actor)
 
     async def _decision_request_moot(self, actor: Actor) -> None:
         """The provider decided on the excuse: the email asking them to decide, still on its
@@ -190,7 +231,9 @@ class AppointmentFees(AppointmentSends):
         billing record keeps the decision, and the client hears it with the reason (cases from
         before messages beside the plan: the timeline only)."""
         moving = self.case.status not in FINAL_APPOINTMENT_STATUSES
-        self._update(reschedule_fee_pending=False)
+        # A plea against a moved visit's fee (since FEE_PLEA_FOR_EVERY_FEE) is answered too.
+        answers_plea = not moving or self.case.excuse is not None
+        self._update(reschedule_fee_pending=False, fee_decided=fees.pleaded_fee(self.case))
         # Keyed before the note, as every billing decision (the entry count at its decision).
         record = self._billing_record(BillingOutcome.FEE_STANDS, command.actor, command.reason)
         self._note(TimelineKind.DECISION, command.actor, f"The fee stands: {command.reason}")
@@ -203,11 +246,11 @@ class AppointmentFees(AppointmentSends):
                 link_actions=[],
                 extra={"reason": command.reason, "fee_for_moving": moving},
             )
-        if not moving:
+        if answers_plea:
             await self._decision_request_moot(command.actor)
         if workflow.patched(FEE_STANDS_ON_RECORD):
             await self._write_billing(record)
-        if not moving:
+        if answers_plea:
             await self._excuse_decided("fee_stands", command.reason, command.actor)
 
     def _tell_fee_waived(

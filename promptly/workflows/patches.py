@@ -163,6 +163,14 @@ REMINDER_AFTER_WRONG_NUMBER_IN_WRITING = "reminder-after-wrong-number-in-writing
 # Asked when such a message is due; before it, the desk got a call task to read it out to
 # the wrong number.
 CLIENT_MESSAGES_AFTER_WRONG_NUMBER_IN_WRITING = "client-messages-after-wrong-number-in-writing"
+
+# Appointments: a client's plea against a late cancellation's or a late reschedule's fee (the
+# call script asks for it; `excuse_no_show`, or the desk's read-out completed with a `plea`)
+# opens the provider's decision task and emails them `provider_decision`, as a no-show excuse
+# does; a further plea while a decision is open is added to that task's details (before it, a
+# second excuse was refused). Asked at such a plea; before it, a late change's plea was
+# refused and nothing reached the provider.
+FEE_PLEA_FOR_EVERY_FEE = "fee-plea-for-every-fee"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.tasks import TaskActivities
     from promptly.domain.common import Actor, RecipientRole
     from promptly.domain.tasks import (
+        AddToTaskRequest,
         CloseCaseTasksRequest,
         CloseTaskRequest,
         CreateTaskRequest,
@@ -74,6 +75,17 @@ async def close_task(key: str, outcome: str, note: str, closed_by: Actor, *, sum
     await workflow.execute_activity_method(
         TaskActivities.close_task,
         CloseTaskRequest(idempotency_key=key, outcome=outcome, note=note, closed_by=closed_by),
+        start_to_close_timeout=RECORD_TIMEOUT,
+        summary=summary,
+    )
+
+
+async def add_to_task(key: str, addition: str, *, summary: str) -> bool:
+    """Add a line to the details of the task opened with idempotency key `key`, if it is
+    still open (False when it is not)."""
+    return await workflow.execute_activity_method(
+        TaskActivities.add_to_task,
+        AddToTaskRequest(idempotency_key=key, addition=addition),
         start_to_close_timeout=RECORD_TIMEOUT,
         summary=summary,
     )

@@ -12,6 +12,7 @@ from promptly.domain.appointments.models import (
     AppointmentPolicy,
     AppointmentStatus,
     BillingOutcome,
+    PleadedFee,
 )
 from promptly.domain.calendar import shift_elapsed
 from promptly.domain.common import Actor, ActorKind
@@ -120,3 +121,101 @@ def party_refusal(update: str, case: AppointmentCase, actor: Actor | None) -> st
     if actor.id == case.request.provider.id:
         return None
     return f"{update} refused: {actor.id} is not this visit's provider"
+
+
+# How the provider's task, their email and the timeline name each fee's plea.
+PLEA_NAMES = {
+    PleadedFee.NO_SHOW: "no-show excuse",
+    PleadedFee.LATE_CANCEL: "late-cancellation excuse",
+    PleadedFee.LATE_RESCHEDULE: "late-reschedule excuse",
+}
+FEE_NAMES = {
+    PleadedFee.NO_SHOW: "no-show fee",
+    PleadedFee.LATE_CANCEL: "late-cancellation fee",
+    PleadedFee.LATE_RESCHEDULE: "late-reschedule fee",
+}
+
+
+def pleaded_fee(case: AppointmentCase) -> PleadedFee | None:
+    """The fee the case charges that a plea may ask the provider to waive: a no-show's, a
+    late cancellation's, or a late reschedule's still pending; None when there is none
+    (free, or waived)."""
+    if case.status is AppointmentStatus.NO_SHOW and case.billing is BillingOutcome.NO_SHOW:
+        return PleadedFee.NO_SHOW
+    if (
+        case.status is AppointmentStatus.LATE_CANCELLED
+        and case.billing is BillingOutcome.LATE_CANCEL
+    ):
+        return PleadedFee.LATE_CANCEL
+    if case.reschedule_fee_pending and case.status not in FINAL_APPOINTMENT_STATUSES:
+        return PleadedFee.LATE_RESCHEDULE
+    return None
+
+
+def plea_refusal(case: AppointmentCase) -> str | None:
+    """Why a client's plea (`excuse_no_show`) that the status allows cannot reach the
+    provider, or None. Judged on arrival only (a validator): histories from before the rule
+    hold excuses after a decision, and replay them. A plea while one is with the provider is
+    added to that decision (`plea_adds_to_open_decision`), not refused."""
+    fee = pleaded_fee(case)
+    if case.billing is BillingOutcome.WAIVED:
+        return "excuse_no_show refused: the fee is already waived"
+    if fee is not None and case.fee_decided is fee:
+        return "excuse_no_show refused: the provider has already decided: the fee stands"
+    moved = case.status not in FINAL_APPOINTMENT_STATUSES
+    if fee is None and moved and case.fee_decided is PleadedFee.LATE_RESCHEDULE:
+        return "excuse_no_show refused: the provider has already decided on the late move's fee"
+    if fee is None:
+        return f"excuse_no_show refused: the appointment ({case.status.value}) has no fee to waive"
+    return None
+
+
+def excuse_pleads(case: AppointmentCase) -> PleadedFee:
+    """The fee the case's plea is about (an excuse from before late changes: a no-show's)."""
+    return case.excuse_fee or PleadedFee.NO_SHOW
+
+
+def plea_adds_to_open_decision(case: AppointmentCase) -> bool:
+    """A plea received while an earlier one for the same fee is with the provider goes to
+    that decision."""
+    fee = pleaded_fee(case)
+    return (
+        case.excuse is not None
+        and fee is not None
+        and excuse_pleads(case) is fee
+        and case.fee_decided is not fee
+    )
+
+
+def plea_task_purpose(fee: PleadedFee, reschedules: int) -> str:
+    """The provider's decision task on a plea, keyed by the visit's plan (a no-show's as it
+    always was; a late change's by its fee, so that a no-show after a moved visit's plea has
+    its own)."""
+    if fee is PleadedFee.NO_SHOW:
+        return f"excuse/{reschedules}"
+    return f"excuse/{reschedules}/{fee.value}"
+
+
+def plea_decision_due(case: AppointmentCase, closes_at: datetime, now: datetime) -> datetime:
+    """When the provider's decision on a plea is due: a final case's (a no-show, a late
+    cancellation) at its close (`closes_at`); a moved visit's late fee within the window a
+    fee stays open for a decision, from the plea."""
+    if case.status in FINAL_APPOINTMENT_STATUSES:
+        return closes_at
+    return shift_elapsed(now, case.policy.fee_decision_window)
+
+
+def plea_task_details(case: AppointmentCase, fee: PleadedFee, excuse: str, visit: str) -> str:
+    """The provider's decision task: which visit (`visit`, readable), the plea, the choice."""
+    request = case.request
+    when = f"moved late to {visit}" if fee is PleadedFee.LATE_RESCHEDULE else f"on {visit}"
+    return (
+        f"{request.service} {when}. Excuse: {excuse}. Waive the fee (force majeure) with "
+        f"waive_fee, or let the {FEE_NAMES[fee]} stand; a waiver's reason is sent to the client."
+    )
+
+
+def plea_added(excuse: str, added: str, at: str) -> tuple[str, str]:
+    """A further plea for the open decision: the case's excuse with it, and the line the
+    provider's task gains."""
+    return f"{excuse}\n{added}", f"Added by the client ({at}): {added}"

@@ -132,6 +132,15 @@ class BillingOutcome(StrEnum):
     FEE_STANDS = "fee_stands"
 
 
+class PleadedFee(StrEnum):
+    """The fee a client's plea (an excuse: why they could not come, or had to change the
+    visit late) asks the provider to waive."""
+
+    NO_SHOW = "no_show"
+    LATE_CANCEL = "late_cancel"
+    LATE_RESCHEDULE = "late_reschedule"
+
+
 class AppointmentStatus(StrEnum):
     BOOKED = "Booked"
     CONFIRMED = "Confirmed"
@@ -278,7 +287,12 @@ class AppointmentCase(AppointmentDeadlines):
     reschedule_fee_pending: bool = False
     # The latest reschedule was the late one: its confirmation tells the client of the fee.
     last_move_charged: bool = False
+    # The client's plea (a no-show's, a late change's excuse), with any added while the
+    # provider decides, and the fee it pleads (None: a no-show's, as before late changes).
     excuse: str | None = None
+    excuse_fee: PleadedFee | None = None
+    # The fee the provider has decided on (waived, or let stand): no further plea for it.
+    fee_decided: PleadedFee | None = None
     reschedules: int = 0
     # Cancellations so far (a provider's cancellation can be followed by a reschedule); with
     # `reschedules` it numbers the calendar invitations (calendar_event.sequence).

@@ -289,7 +289,8 @@ _ALLOWED: dict[str, frozenset[AppointmentStatus]] = {
     "cancel": _AWAITING_VISIT,
     "reschedule": _AWAITING_VISIT,
     "report_delay": _AWAITING_VISIT,
-    "excuse_no_show": frozenset({AppointmentStatus.NO_SHOW}),
+    # A late reschedule's fee too, while it is charged (`reschedule_fee_pending`).
+    "excuse_no_show": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
     "waive_fee": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
     "fee_stands": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
 }
@@ -315,7 +316,9 @@ def transition_refusal(
     if update == "reschedule" and case.free_reschedule and status in _REOPENABLE:
         return None
     fee_decision = update in FEE_DECISIONS
-    if fee_decision and case.reschedule_fee_pending and status in _AWAITING_VISIT:
+    # A late reschedule's fee is decided, or pleaded (`excuse_no_show`), before the visit.
+    fee_question = fee_decision or update == "excuse_no_show"
+    if fee_question and case.reschedule_fee_pending and status in _AWAITING_VISIT:
         return None
     if status not in allowed:
         if status in FINAL_APPOINTMENT_STATUSES:
@@ -339,8 +342,6 @@ def transition_refusal(
     delay_until = no_show_moment(case) if moved_no_show else no_show_at(start, case.policy)
     if update == "report_delay" and now > delay_until:
         return "report_delay refused: the visit should already have started"
-    if update == "excuse_no_show" and case.excuse is not None:
-        return "excuse_no_show refused: an excuse is already with the provider"
     if fee_decision and case.billing is BillingOutcome.WAIVED:
         return f"{update} refused: the fee is already waived"
     return None
