@@ -27,6 +27,7 @@ from promptly.workflows.promises import PromiseBook
 from promptly.workflows.staff_tasks import close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
+    from promptly.domain.appointments import call_due
     from promptly.domain.common import (
         SYSTEM,
         PromiseKind,
@@ -71,7 +72,8 @@ def client_message_task(
         title=title or f"Pass on the {what} to {who}",
         details=f"The {message.channel.value} {what} to {who} could not be sent "
         f"({_reason(delivery)}); pass it on {by_when}." + _what_to_pass_on(message),
-        due_at=due_at or workflow.now(),
+        due_at=call_due.message_call_due(message.template, message.context, due_at)
+        or workflow.now(),
         data={"template": message.template, "recipient": message.to.role.value},
     )
 
