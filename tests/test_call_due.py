@@ -72,23 +72,32 @@ def test_a_deadline_without_a_visit_stands() -> None:
     assert call_due.call_due(None, warsaw(3, 8)) is None
 
 
+def november(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=WARSAW)
+
+
 def test_a_follow_up_attempt_is_due_before_the_next_one() -> None:
-    case = case_for(
-        datetime(2026, 11, 17, 10, tzinfo=WARSAW),
-        datetime(2026, 11, 12, 9, tzinfo=WARSAW),
-        WITH_HOLIDAY,
-    )
+    case = case_for(november(17, 10), november(12, 9), WITH_HOLIDAY)
     # Friday 17:30 attempt: the next one is Monday 08:00.
-    after = after_call_attempt(case, datetime(2026, 11, 13, 17, 30, tzinfo=WARSAW))
-    assert attempt_due(after) == datetime(2026, 11, 16, 8, tzinfo=WARSAW)
+    after = after_call_attempt(case, november(13, 17, 30))
+    assert attempt_due(after, november(13, 17, 30)) == november(16, 8)
+
+
+def test_an_attempt_before_the_free_cancellation_line_is_due_before_it() -> None:
+    # Visit Tuesday 10:00: a cancellation is free until Monday 10:00; the next attempt after a
+    # Monday 09:00 one would be later.
+    case = case_for(november(17, 10), november(12, 9), WITH_HOLIDAY)
+    after = after_call_attempt(case, november(16, 9))
+    assert after.next_call_at is not None and after.next_call_at > november(16, 10)
+    assert attempt_due(after, november(16, 9)) == november(16, 10)
 
 
 def test_the_last_follow_up_attempt_is_due_before_the_visit() -> None:
     # A Saturday 17:30 visit: after a Friday 17:30 attempt the calls give up at 19:30.
-    start = datetime(2026, 11, 14, 17, 30, tzinfo=WARSAW)
-    case = case_for(start, datetime(2026, 11, 12, 9, tzinfo=WARSAW), WITH_HOLIDAY)
-    after = after_call_attempt(case, datetime(2026, 11, 13, 17, 30, tzinfo=WARSAW))
-    assert attempt_due(after) == datetime(2026, 11, 13, 19, 30, tzinfo=WARSAW)
+    start = november(14, 17, 30)
+    case = case_for(start, november(12, 9), WITH_HOLIDAY)
+    after = after_call_attempt(case, november(13, 17, 30))
+    assert attempt_due(after, november(13, 17, 30)) == november(13, 19, 30)
     # Moments before the visit, the give-up moment would be after it: due at the start.
-    late = after_call_attempt(case, datetime(2026, 11, 14, 16, 45, tzinfo=WARSAW))
-    assert attempt_due(late) == start
+    late = after_call_attempt(case, november(14, 16, 45))
+    assert attempt_due(late, november(14, 16, 45)) == start

@@ -86,10 +86,16 @@ def after_call_attempt(case: AppointmentCase, attempted_at: datetime) -> Appoint
     )
 
 
-def attempt_due(case: AppointmentCase) -> datetime | None:
-    """By when the desk must make the call attempt `after_call_attempt` just counted: before
-    the next attempt is due, or the calls give up, never after the visit's start (call_due)."""
-    return call_due.call_due(case.next_call_at, case.request.start)
+def attempt_due(case: AppointmentCase, attempted_at: datetime) -> datetime | None:
+    """By when the desk must make the call attempt `after_call_attempt` just counted at
+    `attempted_at`: before the next attempt is due, or the calls give up; an attempt made
+    before the free-cancellation line before that line (a cancellation on it is free), and
+    never after the visit's start (call_due)."""
+    due = case.next_call_at
+    line = free_cancellation_line(case.request.start, case.policy)
+    if due is not None and attempted_at < line:
+        due = min(due, line)
+    return call_due.call_due(due, case.request.start)
 
 
 # The response deadline is planned on a quarter-hour, so call tasks read 14:45, not 14:52:17.
