@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -651,3 +652,66 @@ async def test_a_follow_up_attempt_due_while_the_reminder_call_is_open_is_that_c
     assert await _tasks(http, request.workflow_id, kind="call_client") == []
     case = await http.get(f"/appointments/{request.appointment_id}", headers=STAFF_KEY)
     assert case.json()["status"] == "Unconfirmed", case.json()["status"]
+
+
+async def _call_list(
+    http: httpx.AsyncClient, case_ids: set[str], **filters: str
+) -> list[dict[str, Any]]:
+    """The desk's open calls, page by page as the list serves them: those of `case_ids`."""
+    rows: list[dict[str, Any]] = []
+    params: dict[str, str | int] = {
+        "assignee": "front_desk",
+        "kind": "call_client",
+        "page_size": 2,
+        **filters,
+    }
+    while True:
+        page = await http.get("/tasks", params=params, headers=STAFF_KEY)
+        assert page.status_code == 200, page.text
+        rows += [task for task in page.json()["items"] if task["case_id"] in case_ids]
+        token = page.json()["next_page_token"]
+        if token is None:
+            return rows
+        params = {**params, "page_token": token}
+
+
+async def test_the_call_for_the_sooner_visit_is_listed_first_with_each_visits_start(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """At 09:00 a visit on Thursday is booked, then one at 14:00 the same day, both by phone:
+    the confirmation call for 14:00 is due by 14:00, the Thursday one within 24h of its
+    booking, so the desk's list puts 14:00 first (each opened due now, it came second); each
+    row says its visit's start."""
+    http = skipping_api
+    now = max(await env.get_current_time(), datetime.now(UTC))
+    monday_nine = next_local(now + timedelta(days=1), 0, 9, "Europe/Warsaw")
+    await sleep_until(env, monday_nine)
+    later = appointment(monday_nine + timedelta(days=3, hours=1), channel="phone", locale="en")
+    sooner = appointment(monday_nine + timedelta(hours=5), channel="phone", locale="en")
+    for request in (later, sooner):
+        booked = await http.post(
+            "/appointments", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
+        )
+        assert booked.status_code == 201, booked.text
+        http.booked.append(request.workflow_id)  # type: ignore[attr-defined]
+        await until(
+            functools.partial(_tasks, http, request.workflow_id, kind="call_client"),
+            "the confirmation's call",
+        )
+    ids = {later.workflow_id, sooner.workflow_id}
+    calls = await _call_list(http, ids)
+    assert [c["case_id"] for c in calls] == [sooner.workflow_id, later.workflow_id], calls
+    assert [datetime.fromisoformat(c["visit_start"]) for c in calls] == [
+        sooner.start,
+        later.start,
+    ]
+    assert datetime.fromisoformat(calls[0]["due_at"]) == sooner.start
+    assert (
+        sooner.start
+        < datetime.fromisoformat(calls[1]["due_at"])
+        <= monday_nine + timedelta(hours=24, minutes=5)
+    )
+    # The calls about visits before Tuesday 09:00: today's only.
+    before = (monday_nine + timedelta(days=1)).isoformat()
+    today = await _call_list(http, ids, visit_before=before)
+    assert [c["case_id"] for c in today] == [sooner.workflow_id]

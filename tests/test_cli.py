@@ -73,9 +73,11 @@ async def test_an_operator_runs_a_phone_clients_appointment_from_the_terminal(
                 break
             await asyncio.sleep(0.1)
         header, row = listed.stdout.splitlines()
-        assert header.split() == ["id", "due", "kind", "assignee", "status", "title"]
+        assert header.split() == ["id", "due", "visit", "kind", "assignee", "status", "title"]
         task_id = row.split()[0]
         assert "call_client" in row and "front_desk" in row and "open" in row
+        # The visit's start, in office time, beside when the call is due.
+        assert readable(request.start, settings.office_timezone) in row, row
         # The desk reads the whole task: whom to call, in English as every task's title, the
         # script to say in the client's language, and the number to call.
         shown = await promptly("tasks", "show", task_id)
@@ -374,7 +376,7 @@ async def test_a_provider_lists_their_own_decisions_from_the_terminal(
     listed = await promptly("tasks", "list", "--assignee", "provider", "--provider", mine)
     assert listed.exit_code == 0, listed.output
     header, *rows = listed.stdout.splitlines()
-    assert header.split()[:4] == ["id", "due", "kind", "assignee"]
+    assert header.split()[:5] == ["id", "due", "visit", "kind", "assignee"]
     assert [row.split()[0] for row in rows] == [str(filed[mine])]
     assert "no-show excuse" in rows[0]
 

@@ -33,6 +33,8 @@ class OutgoingMessage:
     # By phone, the title of the desk's call task, in the staff's language
     # (read_outs.call_task_title); the other channels have none.
     task_title: str = ""
+    # By phone, by when the desk must call (call_due.message_call_due); None: at once.
+    task_due_at: datetime | None = None
     # The Message-ID of the email this one answers (email only; SendMessageRequest's).
     in_reply_to: str | None = None
 
@@ -147,7 +149,7 @@ class StaffCallChannel:
                 assignee=RecipientRole.FRONT_DESK,
                 title=message.task_title,
                 details=message.body,
-                due_at=datetime.now(UTC),
+                due_at=message.task_due_at or datetime.now(UTC),
                 data={"phone": message.address, "message_id": message.message_id},
             ),
         )

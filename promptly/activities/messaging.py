@@ -45,6 +45,7 @@ from promptly.activities.channels import (
     retry_delay,
 )
 from promptly.domain import errors, links, metrics, read_outs
+from promptly.domain.appointments import call_due
 from promptly.domain.common import Channel, RecipientRole
 from promptly.domain.messages import (
     AbandonMessageRequest,
@@ -188,6 +189,11 @@ class MessagingActivities:
                     )
                     if request.channel is Channel.PHONE
                     else ""
+                ),
+                task_due_at=(
+                    call_due.message_call_due(request.template, request.context)
+                    if request.channel is Channel.PHONE
+                    else None
                 ),
             )
             await send_attempt.not_cancelled(errors_so_far)

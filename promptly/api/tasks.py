@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from promptly.api.auth import TASKS, Caller, require
 from promptly.api.case_updates import BusinessIdQuery
@@ -72,6 +72,13 @@ async def list_tasks(
             "excuse's provider_decision), not every provider's"
         ),
     ] = None,
+    visit_before: Annotated[
+        AwareDatetime | None,
+        Query(
+            description="only appointments' tasks whose visit starts before then (ISO 8601 "
+            "with an offset), e.g. the visits of today"
+        ),
+    ] = None,
     paging: KeysetPaging = KEYSET_PAGING,
     offset: Annotated[
         int,
@@ -85,7 +92,9 @@ async def list_tasks(
     ] = 0,
 ) -> TaskList:
     """Staff tasks from PostgreSQL, soonest due first, then by id (default: the open ones), a
-    page at a time (`page_size`, then `page_token` from `next_page_token`)."""
+    call to a client due by the deadline of the promise it keeps; an appointment's task with
+    its visit's start (`visit_start`). A page at a time (`page_size`, then `page_token` from
+    `next_page_token`)."""
     if offset and paging.token:
         raise invalid_input([("offset", "not with page_token: the token says where to go on")])
 
@@ -100,11 +109,12 @@ async def list_tasks(
             limit=count,
             offset=offset,
             after=after,
+            visit_before=visit_before,
         )
 
     items, next_token = await keyset_page(
         request,
-        bound_to("tasks", assignee, kind, status, case_id, provider_id),
+        bound_to("tasks", assignee, kind, status, case_id, provider_id, visit_before),
         paging,
         (datetime.fromisoformat, int),
         fetch,

@@ -29,11 +29,14 @@ tasks_app = typer.Typer(help="Staff tasks: calls to make, decisions to take.", n
 
 
 def _table(tasks: list[StaffTask], timezone: str) -> list[str]:
-    rows = [f"{'id':>6}  {'due':<30}  {'kind':<26} {'assignee':<11} {'status':<5}  title"]
+    rows = [
+        f"{'id':>6}  {'due':<30}  {'visit':<30}  {'kind':<26} {'assignee':<11} {'status':<5}  title"
+    ]
     for task in tasks:
         state = task.status if task.outcome is None else f"{task.status}: {task.outcome}"
+        visit = readable(task.visit_start, timezone)
         rows.append(
-            f"{task.id:>6}  {readable(task.due_at, timezone):<30}  {task.kind:<26} "
+            f"{task.id:>6}  {readable(task.due_at, timezone):<30}  {visit:<30}  {task.kind:<26} "
             f"{task.assignee:<11} {state:<5}  {task.title}  [{task.case_id}"
             + (f", case {task.case_status}]" if task.case_ended else "]")
         )
@@ -63,7 +66,8 @@ def list_command(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
 ) -> None:
-    """Tasks, soonest due first (office time): id, due, kind, assignee, status, title, case."""
+    """Tasks, soonest due first (office time): id, due, the visit's start (an appointment's
+    task), kind, assignee, status, title, case. A call is due by its promise's deadline."""
     from promptly.client import open_pool
 
     if status not in ("open", "done", "all"):

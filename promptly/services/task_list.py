@@ -44,12 +44,18 @@ class StaffTask(BaseModel):
         description="its case has ended: an open task here is still to do (a client's reply "
         "nobody has read is never closed by the case's end), the case will not close it",
     )
+    visit_start: datetime | None = Field(
+        default=None,
+        description="an appointment's task: the visit's start as the case stands now (moved "
+        "by a reschedule); None for other cases' tasks",
+    )
 
 
 _TASK_COLUMNS = (
     "t.id, t.case_id, t.kind, t.assignee, t.title, t.details, t.due_at, t.data, t.status, "
     "t.outcome, t.note, t.closed_by, t.created_at, t.closed_at, c.status AS case_status, "
-    "coalesce(c.status = ANY(%(ended)s), false) AS case_ended"
+    "coalesce(c.status = ANY(%(ended)s), false) AS case_ended, "
+    "CASE WHEN c.kind = 'appointment' THEN c.starts_at END AS visit_start"
 )
 _TASKS = "staff_tasks t LEFT JOIN cases c ON c.case_id = t.case_id"
 
@@ -89,11 +95,13 @@ async def find_tasks(
     offset: int = 0,
     after: tuple[datetime, int] | None = None,
     include_demo: bool = False,
+    visit_before: datetime | None = None,
 ) -> list[StaffTask]:
     """Tasks soonest due first, then by id; `status` open, done or all. `provider_id`: the
     tasks whose data names that provider (a no-show excuse's decision): they all go to the
     role `provider`, and each provider is to see their own, not every provider's. `after` (a
-    task's `due_at` and `id`): only the tasks listed after that one, the next page."""
+    task's `due_at` and `id`): only the tasks listed after that one, the next page.
+    `visit_before`: only appointments' tasks whose visit starts before then."""
     after_at, after_id = after if after is not None else (None, None)
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
@@ -106,6 +114,8 @@ async def find_tasks(
                         OR t.data ->> 'provider_id' = %(provider_id)s)
                    AND (%(with_demo)s OR %(case_id)s::text IS NOT NULL
                         OR t.case_id NOT LIKE %(demo)s)
+                   AND (%(visit_before)s::timestamptz IS NULL
+                        OR (c.kind = 'appointment' AND c.starts_at < %(visit_before)s))
                    AND (%(after_at)s::timestamptz IS NULL
                         OR (t.due_at, t.id) > (%(after_at)s, %(after_id)s::bigint))
                  ORDER BY t.due_at, t.id
@@ -124,6 +134,7 @@ async def find_tasks(
                 "offset": offset,
                 "after_at": after_at,
                 "after_id": after_id,
+                "visit_before": visit_before,
             },
         )
         rows = await cur.fetchall()

@@ -216,7 +216,7 @@ class AppointmentCalls(AppointmentOneCall):
             details=f"{case.request.service} on {visit} at {case.request.location} is not "
             f"confirmed. {read_outs.client_language(client.locale)} "
             f"{self._how_to_reach()}{self._cancelling_now(now)}",
-            due_at=now,
+            due_at=follow_up.attempt_due(case, now) or now,
             data={"attempt": attempt, "phone": case.request.client.phone},
         )
         self._note(

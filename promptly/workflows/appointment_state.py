@@ -337,6 +337,8 @@ class AppointmentState(JournaledCase):
             "confirmed": case.status is AppointmentStatus.CONFIRMED,
             "ack_deadline": case.provider_ack_deadline.isoformat(),
             "deadline": case.confirmation_deadline.isoformat(),
+            # The reminder's window ends then: a reminder read out by phone is due by it.
+            "reminder_by": self._reminder_window_end().isoformat(),
             "channel": request.client.preferred_channel.value,
             "prepayment_required": case.prepayment_required,
             # Unless the fee was waived before the new confirmation went out.

@@ -28,6 +28,7 @@ from promptly.workflows.staff_tasks import close_task, open_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import read_outs
+    from promptly.domain.appointments import call_due
     from promptly.domain.common import (
         SYSTEM,
         PromiseKind,
@@ -61,9 +62,10 @@ def client_message_task(
     where the message has a deadline of its own (an appointment's confirmation), else at once."""
     who = message.to.name or message.to.role.value
     what = message.template.replace("_", " ")
-    by_when = (
-        f"before {readable(due_at, message.to.timezone)}" if due_at else "by phone or in person"
-    )
+    # The promise's deadline, never after the visit (an appointment's confirmation).
+    due = call_due.message_call_due(message.template, message.context, due_at)
+    by_when = f"before {readable(due, message.to.timezone)}" if due else "by phone or in person"
+
     wrong_number = message.context.get("wrong_number")
     how = (
         read_outs.pass_on_without_the_number(wrong_number)
@@ -78,7 +80,7 @@ def client_message_task(
         title=title or f"Pass on the {what} to {who}",
         details=f"The {message.channel.value} {what} to {who} could not be sent "
         f"({_reason(delivery)}); {how}." + _what_to_pass_on(message),
-        due_at=due_at or workflow.now(),
+        due_at=due or workflow.now(),
         data={"template": message.template, "recipient": message.to.role.value},
     )
 

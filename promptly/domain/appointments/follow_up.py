@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from promptly.domain import calendar
+from promptly.domain.appointments import call_due
 from promptly.domain.appointments.models import AppointmentCase, AppointmentPolicy
 from promptly.domain.calendar import shift_elapsed
 
@@ -83,6 +84,18 @@ def after_call_attempt(case: AppointmentCase, attempted_at: datetime) -> Appoint
             "next_call_at": next_call_at,
         }
     )
+
+
+def attempt_due(case: AppointmentCase, attempted_at: datetime) -> datetime | None:
+    """By when the desk must make the call attempt `after_call_attempt` just counted at
+    `attempted_at`: before the next attempt is due, or the calls give up; an attempt made
+    before the free-cancellation line before that line (a cancellation on it is free), and
+    never after the visit's start (call_due)."""
+    due = case.next_call_at
+    line = free_cancellation_line(case.request.start, case.policy)
+    if due is not None and attempted_at < line:
+        due = min(due, line)
+    return call_due.call_due(due, case.request.start)
 
 
 # The response deadline is planned on a quarter-hour, so call tasks read 14:45, not 14:52:17.
