@@ -35,7 +35,7 @@ from promptly.domain.surveys.models import SurveyRequest, survey_workflow_id
 from promptly.workflows.survey import SurveyWorkflow
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key, serving, with_api_keys
 from tests.complaint_helpers import complaint_payload
-from tests.helpers import appointment, message_of, messages, tasks, until
+from tests.helpers import appointment, message_of, messages, settled, tasks, until
 from tests.sendgrid_fake import RecordedRequest, SendGridFake
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -750,6 +750,9 @@ async def test_a_plea_noted_on_a_late_moves_call_reaches_the_provider(
     request = await desk.book(email=None, ahead=timedelta(minutes=90))
     case_id, base = request.workflow_id, f"/appointments/{request.appointment_id}"
     client = {"kind": "client", "id": request.client.id}
+    # The client phones back once the booking is made (a case still being booked asks the
+    # caller to try again in a moment).
+    await settled(dev_env.client, case_id)
     moved = await desk.http.post(
         f"{base}/reschedule",
         json={"new_start": (request.start + timedelta(days=2)).isoformat(), "actor": client},
