@@ -163,6 +163,12 @@ REMINDER_AFTER_WRONG_NUMBER_IN_WRITING = "reminder-after-wrong-number-in-writing
 # Asked when such a message is due; before it, the desk got a call task to read it out to
 # the wrong number.
 CLIENT_MESSAGES_AFTER_WRONG_NUMBER_IN_WRITING = "client-messages-after-wrong-number-in-writing"
+# Appointments: a move while the client's number is known wrong (flagged `wrong phone number`)
+# keeps what the wrong number holds up: the flag stays (for a client of any channel), the
+# desk's task to find the right number stays open, and no follow-up call is planned at the new
+# time (they resume when the desk records the right number: `correct_phone`). Asked when such
+# a case moves; before it, the move closed that task and planned calls to the wrong number.
+WRONG_NUMBER_OUTLIVES_A_MOVE = "wrong-number-outlives-a-move"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

@@ -292,6 +292,7 @@ _ALLOWED: dict[str, frozenset[AppointmentStatus]] = {
     "excuse_no_show": frozenset({AppointmentStatus.NO_SHOW}),
     "waive_fee": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
     "fee_stands": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
+    "correct_phone": _AWAITING_VISIT,
 }
 
 
