@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, with_api_keys
-from tests.helpers import settled, sleep_until, until
+from tests.helpers import appointment, messages, next_local, settled, sleep_until, until
 from tests.test_api_tasks import _call_ended, _first_call, _phone_client_called_to_confirm, _tasks
 
 RIGHT = "+48600100999"
@@ -189,3 +189,53 @@ async def test_a_move_keeps_the_find_number_task_and_calls_nobody_at_the_wrong_n
 
     [attempt] = await until(called, "the call to the right number")
     assert attempt["data"] == {"attempt": 1, "phone": RIGHT}
+
+
+async def test_a_wrong_number_closes_the_calls_still_open_to_read_out_to_it(
+    env: WorkflowEnvironment, desk: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    """Booked on the visit's day, a phone client heard the confirmation but did not confirm;
+    the provider runs late, so the delay notice is the desk's call to make when the follow-up
+    attempt reaches a wrong number: the notice is not read out to it."""
+    http = desk
+    now = max(await env.get_current_time(), datetime.now(UTC))
+    tuesday_nine = next_local(now + timedelta(days=1), 1, 9, "Europe/Warsaw")
+    await sleep_until(env, tuesday_nine)
+    request = appointment(tuesday_nine + timedelta(hours=7), channel="phone", locale="en")
+    booked = await http.post(
+        "/appointments", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
+    )
+    assert booked.status_code == 201, booked.text
+    http.booked.append(request.workflow_id)  # type: ignore[attr-defined]
+
+    async def calls() -> list[dict[str, Any]]:
+        return await _tasks(http, request.workflow_id, kind="call_client")
+
+    [confirmation] = await until(calls, "the confirmation's call")
+    await _call_ended(env, http, request, confirmation, "reached", "will think about it")
+    delayed = await http.post(
+        f"/appointments/{request.appointment_id}/report_delay",
+        json={"minutes": 20, "reason": "previous visit ran over"},
+        headers=STAFF_KEY,
+    )
+    assert delayed.status_code == 200, delayed.text
+    await sleep_until(env, tuesday_nine + timedelta(hours=4))
+    await settled(env.client, request.workflow_id)
+    open_calls = await calls()
+    [attempt] = [c for c in open_calls if "attempt" in c["data"]]
+    [read_out] = [c for c in open_calls if "message_id" in c["data"]]
+
+    await _call_ended(env, http, request, attempt, "wrong_number", "a bakery")
+    assert await calls() == []
+    closed = await http.get(f"/tasks/{read_out['id']}", headers=STAFF_KEY)
+    assert closed.json()["outcome"] == "wrong_number", closed.text
+    # The delay goes in writing instead.
+
+    async def delay_emailed() -> list[tuple[str, str]]:
+        return [
+            (m["channel"], m["recipient"])
+            for m in await messages(pool, request.workflow_id)
+            if m["template"] == "delay_notice" and m["channel"] == "email"
+        ]
+
+    assert await until(delay_emailed, "the delay by email") == [("email", "anna@example.com")]

@@ -16,12 +16,14 @@ from promptly.workflows.appointment_state import (
     WRONG_NUMBER_ALERT,
     count,
 )
+from promptly.workflows.appointment_steps import BEFORE_THE_VISIT_READ_OUTS
 from promptly.workflows.messages import to_client
 from promptly.workflows.patches import (
     CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS,
     LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
     PHONE_AGREED_TIME_NOT_READ_OUT,
     PHONE_RESCHEDULE_CONFIRMED,
+    READ_OUTS_MOOT_AT_A_WRONG_NUMBER,
     WRONG_NUMBER_FOLLOWED_UP,
 )
 from promptly.workflows.staff_tasks import open_case_task
@@ -290,6 +292,8 @@ class AppointmentCalls(AppointmentOneCall):
         )
         if not (self._beside and workflow.patched(WRONG_NUMBER_FOLLOWED_UP)):
             return
+        if workflow.patched(READ_OUTS_MOOT_AT_A_WRONG_NUMBER):
+            await self._read_outs_moot(actor)
         emailed = client.email is not None
         if emailed:
             self._start_send(
@@ -332,6 +336,38 @@ class AppointmentCalls(AppointmentOneCall):
             task_id=task.task_id,
             kind=TaskKind.CLIENT_REPLY.value,
         )
+
+    async def _read_outs_moot(self, actor: Actor) -> None:
+        """The desk's calls still open to read the client the news of the visit would dial the
+        wrong number: closed as moot. The visit goes by email (`_wrong_number`); a delay notice
+        among them goes in writing too."""
+        phone = self.case.request.client.phone
+        self._update(
+            confirmation_call_open=False,
+            reminder_call_open=False,
+            reminder_held_until=None,
+            call_held_until=None,
+        )
+        await self._close_tasks(
+            CallOutcome.WRONG_NUMBER.value,
+            f"moot: {phone} is a wrong number; the news goes in writing",
+            actor,
+            read_outs=BEFORE_THE_VISIT_READ_OUTS,
+        )
+        minutes = self.case.delay_minutes
+        if minutes and self.case.request.client.preferred_channel is Channel.PHONE:
+            self._start_to_client(
+                "delay",
+                "delay_notice",
+                purpose=f"delay-{minutes}/wrong-number",
+                budget=timedelta(minutes=15),
+                in_writing=True,
+                link_actions=["reschedule", "cancel"],
+                extra={
+                    "estimate": self._delayed_start(minutes).isoformat(),
+                    "minutes": minutes,
+                },
+            )
 
     async def _wrong_number_on_the_confirmation_call(self, command: ReadOutClosedInput) -> None:
         """The confirmation call reached a wrong number: the follow-up calls would dial it

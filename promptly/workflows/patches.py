@@ -169,6 +169,12 @@ CLIENT_MESSAGES_AFTER_WRONG_NUMBER_IN_WRITING = "client-messages-after-wrong-num
 # time (they resume when the desk records the right number: `correct_phone`). Asked when such
 # a case moves; before it, the move closed that task and planned calls to the wrong number.
 WRONG_NUMBER_OUTLIVES_A_MOVE = "wrong-number-outlives-a-move"
+# Appointments: a call ending `wrong_number` closes the desk's calls still open to read the
+# client the news of the visit (its confirmation, reminder, a delay notice) as moot: they would
+# dial the same number; a delay notice among them goes by email (or by hand) instead, the
+# visit itself being emailed already. Asked when such a call ends so; before it, those calls
+# stayed in the desk's list.
+READ_OUTS_MOOT_AT_A_WRONG_NUMBER = "read-outs-moot-at-a-wrong-number"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
