@@ -356,18 +356,7 @@ class AppointmentCalls(AppointmentOneCall):
         )
         minutes = self.case.delay_minutes
         if minutes and self.case.request.client.preferred_channel is Channel.PHONE:
-            self._start_to_client(
-                "delay",
-                "delay_notice",
-                purpose=f"delay-{minutes}/wrong-number",
-                budget=timedelta(minutes=15),
-                in_writing=True,
-                link_actions=["reschedule", "cancel"],
-                extra={
-                    "estimate": self._delayed_start(minutes).isoformat(),
-                    "minutes": minutes,
-                },
-            )
+            self._start_delay_notice(minutes, f"delay-{minutes}/wrong-number", in_writing=True)
 
     async def _wrong_number_on_the_confirmation_call(self, command: ReadOutClosedInput) -> None:
         """The confirmation call reached a wrong number: the follow-up calls would dial it

@@ -331,11 +331,18 @@ class AppointmentSteps(AppointmentFees):
         minutes = self._note_provider_delay(command, actor)
         # A newer estimate supersedes the notice still on its way.
         await self._cancel_sends(["delay"])
+        self._start_delay_notice(minutes, f"delay-{minutes}")
+
+    def _start_delay_notice(
+        self, minutes: int, purpose: str, *, in_writing: bool | None = None
+    ) -> None:
+        """The client is told the provider runs `minutes` late, and may move or cancel."""
         self._start_to_client(
             "delay",
             "delay_notice",
-            purpose=f"delay-{minutes}",
+            purpose=purpose,
             budget=timedelta(minutes=15),
+            in_writing=in_writing,
             link_actions=["reschedule", "cancel"],
             extra={"estimate": self._delayed_start(minutes).isoformat(), "minutes": minutes},
         )
