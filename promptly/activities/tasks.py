@@ -136,7 +136,10 @@ class TaskActivities:
                       AND ((cardinality(%(kinds)s::text[]) = 0
                             AND cardinality(%(templates)s::text[]) = 0)
                            OR kind = ANY(%(kinds)s::text[])
-                           OR {_READ_OUT_OF_TEMPLATES})""",
+                           OR {_READ_OUT_OF_TEMPLATES})
+                      AND (%(only)s::text IS NULL OR data->>'error_code' = %(only)s::text)
+                      AND (%(keep)s::text IS NULL
+                           OR data->>'error_code' IS DISTINCT FROM %(keep)s::text)""",
                 {
                     "outcome": request.outcome,
                     "note": request.note,
@@ -144,6 +147,8 @@ class TaskActivities:
                     "case": request.case_id,
                     "kinds": kinds,
                     "templates": request.read_outs,
+                    "only": request.error_code,
+                    "keep": request.keep_error_code,
                 },
             )
             return cursor.rowcount

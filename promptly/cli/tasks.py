@@ -131,7 +131,7 @@ def complete_command(
             "reached_rescheduled, no_answer, wrong_number; a message read out by phone: "
             "reached, reached_confirmed, no_answer, wrong_number; send_confirmation_manually: "
             "sent, confirmed; provider_decision: waive_fee, fee_stands; "
-            "deliver_message_manually, resend_staff_message: passed_on"
+            "deliver_message_manually, resend_staff_message: passed_on; client_reply: handled"
         ),
     ],
     note: Annotated[
@@ -171,6 +171,13 @@ def complete_command(
             "it goes to the provider's decision (as `promptly excuse`)",
         ),
     ] = None,
+    phone: Annotated[
+        str | None,
+        typer.Option(
+            help="handled, on the task to find a client's right number: the number found "
+            "(E.164, e.g. +48600100300); the case uses it from now on"
+        ),
+    ] = None,
     actor_kind: Annotated[
         ActorKind | None,
         typer.Option(help="act for someone else, with --actor-id; default: you, as staff"),
@@ -195,6 +202,7 @@ def complete_command(
             "score": score,
             "satisfied": satisfied,
             "plea": plea,
+            "phone": phone,
             "actor": actor,
         }
     )

@@ -34,6 +34,7 @@ APPOINTMENT_VIEW: Example = {
     "start": START,
     "end": "2027-06-01T10:50:00+02:00",
     "client_id": "C-17",
+    "client_phone": "+48600100200",
     "provider_id": "P-3",
     "service": "Physiotherapy consultation",
     "location": "ul. Prosta 1, Warszawa",

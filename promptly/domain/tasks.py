@@ -71,3 +71,7 @@ class CloseCaseTasksRequest(Model):
     # And the calls to read out the case's messages of these templates (the phone channel's
     # `call_client` tasks): moot with the message. With `kinds` empty, only these.
     read_outs: list[str] = Field(default_factory=list)
+    # Only the tasks whose data says this `error_code` (the desk's task to find a client's
+    # right number: `wrong_number`); `keep_error_code`: all but those.
+    error_code: str | None = None
+    keep_error_code: str | None = None

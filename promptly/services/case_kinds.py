@@ -248,6 +248,11 @@ APPOINTMENT_UPDATES = _updates(
     ),
     CaseUpdate(A.waive_fee, "Force majeure: no fee", PROVIDER_OR_OTHER),
     CaseUpdate(A.fee_stands, "The fee stands; the client is told why", PROVIDER_OR_OTHER),
+    CaseUpdate(
+        A.correct_phone,
+        "The client's right number (staff): calls, read-outs and SMS use it from now on",
+        Cli(options=("note",)),
+    ),
 )
 HOLD_CLI = Cli(
     options=("for_customer_answer",), flags={"for_customer_answer": "--for-answer/--not-for-answer"}

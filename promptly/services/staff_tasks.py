@@ -24,13 +24,14 @@ from promptly.domain.appointments.models import (
     AppointmentView,
     CallOutcome,
     ConfirmInput,
+    CorrectPhoneInput,
     ExcuseNoShowInput,
     FeeStandsInput,
     RecordCallOutcomeInput,
     WaiveFeeInput,
 )
 from promptly.domain.appointments.rules import call_outcome_problems
-from promptly.domain.common import Actor, Model, Reason
+from promptly.domain.common import Actor, Model, Phone, Reason
 from promptly.domain.examples import NEW_START, examples
 from promptly.domain.read_outs import ReadOutClosedInput, ReadOutOutcome
 from promptly.domain.tasks import PassedOnInput, TaskKind
@@ -50,6 +51,7 @@ class TaskCompletion(Model):
         {"outcome": "reached", "score": 9, "note": "very helpful, thank you"},
         {"outcome": "waive_fee", "note": "force majeure: public transport strike"},
         {"outcome": "reached", "plea": "my child was taken to hospital this morning"},
+        {"outcome": "handled", "phone": "+48600100300", "note": "the client's daughter gave it"},
     )
 
     outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -78,6 +80,11 @@ class TaskCompletion(Model):
         "and says why. It goes to the provider's decision as `excuse_no_show` does (a task "
         "and an email; added to the decision when one is open); a case with no fee to waive, "
         "or whose provider has decided, refuses it (409) and the task stays open",
+    )
+    phone: Phone | None = Field(
+        default=None,
+        description="handled, on the task to find a client's right number: the number found "
+        "(E.164); the case calls, reads out and texts it from now on (staff only)",
     )
     actor: Actor | None = Field(default=None, description="default: the API key's identity")
 
@@ -262,9 +269,21 @@ MESSAGE_CALL = TaskRule(
 )
 
 
-async def _done_by_staff(job: Completing) -> None:
-    # A client's reply read and handled: the task is the record.
-    return None
+async def _done_by_staff(job: Completing) -> Any:
+    """A client's reply read and handled: the task is the record. The task to find a client's
+    right number, handled with the number found, gives it to the case (`correct_phone`)."""
+    if job.done.phone is None:
+        return None
+    command = CorrectPhoneInput(phone=job.done.phone, note=job.done.note, actor=job.actor)
+    return await job.update_appointment(AppointmentWorkflow.correct_phone, command)
+
+
+def _finds_the_number(task: StaffTask) -> bool:
+    """The desk's task to find the right number of a client a call found wrong."""
+    return (
+        task.kind == TaskKind.CLIENT_REPLY.value
+        and task.data.get("error_code") == CallOutcome.WRONG_NUMBER.value
+    )
 
 
 # Task kind → how completing it drives the case. Adding a kind is one entry.
@@ -383,5 +402,9 @@ async def _task_to_complete(
     if rule is not MESSAGE_CALL and completion.plea is not None:
         raise invalid_input(
             [("plea", "a plea comes with a call reading out a message (outcome reached)")]
+        )
+    if completion.phone is not None and not _finds_the_number(task):
+        raise invalid_input(
+            [("phone", "only on the task to find a client's right number (after a wrong number)")]
         )
     return task, rule

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from promptly.workflows.appointment_in_line import AppointmentInLine
 from promptly.workflows.appointment_state import ACK_MISSING_ALERT, MESSAGE_RETRY
-from promptly.workflows.case import refuse, refuse_field
+from promptly.workflows.case import refuse, refuse_actor, refuse_field
 from promptly.workflows.case_journal import CaseJournal
 from promptly.workflows.messages import Sends
 from promptly.workflows.patches import (
@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         CheckInInput,
         CompleteInput,
         ConfirmInput,
+        CorrectPhoneInput,
         ExcuseNoShowInput,
         FeeStandsInput,
         RecordCallOutcomeInput,
@@ -395,6 +396,21 @@ class AppointmentWorkflow(AppointmentInLine):
     def validate_fee_stands(self, command: FeeStandsInput) -> None:
         self._judge("fee_stands", command, command.actor)
         self._refuse_other_provider("fee_stands", command.actor)
+
+    @workflow.update
+    async def correct_phone(self, command: CorrectPhoneInput) -> AppointmentView:
+        async with self._turn(lambda: self.validate_correct_phone(command)):
+            await self._correct_phone(command)
+            return self._view()
+
+    @correct_phone.validator
+    def validate_correct_phone(self, command: CorrectPhoneInput) -> None:
+        self._judge("correct_phone", command)
+        if command.actor.kind is not ActorKind.STAFF:
+            refuse_actor(
+                f"correct_phone refused: the front desk records a client's number, not a "
+                f"{command.actor.kind.value}"
+            )
 
     @workflow.query
     def status(self) -> AppointmentView:

@@ -16,12 +16,14 @@ from promptly.workflows.appointment_state import (
     WRONG_NUMBER_ALERT,
     count,
 )
+from promptly.workflows.appointment_steps import BEFORE_THE_VISIT_READ_OUTS
 from promptly.workflows.messages import to_client
 from promptly.workflows.patches import (
     CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS,
     LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
     PHONE_AGREED_TIME_NOT_READ_OUT,
     PHONE_RESCHEDULE_CONFIRMED,
+    READ_OUTS_MOOT_AT_A_WRONG_NUMBER,
     WRONG_NUMBER_FOLLOWED_UP,
 )
 from promptly.workflows.staff_tasks import open_case_task
@@ -34,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         AppointmentStatus,
         CallOutcome,
         CancelInput,
+        CorrectPhoneInput,
         RecordCallOutcomeInput,
         RescheduleInput,
     )
@@ -294,6 +297,8 @@ class AppointmentCalls(AppointmentOneCall):
         )
         if not (self._beside and workflow.patched(WRONG_NUMBER_FOLLOWED_UP)):
             return
+        if workflow.patched(READ_OUTS_MOOT_AT_A_WRONG_NUMBER):
+            await self._read_outs_moot(actor)
         emailed = client.email is not None
         if emailed:
             self._start_send(
@@ -337,6 +342,27 @@ class AppointmentCalls(AppointmentOneCall):
             kind=TaskKind.CLIENT_REPLY.value,
         )
 
+    async def _read_outs_moot(self, actor: Actor) -> None:
+        """The desk's calls still open to read the client the news of the visit would dial the
+        wrong number: closed as moot. The visit goes by email (`_wrong_number`); a delay notice
+        among them goes in writing too."""
+        phone = self.case.request.client.phone
+        self._update(
+            confirmation_call_open=False,
+            reminder_call_open=False,
+            reminder_held_until=None,
+            call_held_until=None,
+        )
+        await self._close_tasks(
+            CallOutcome.WRONG_NUMBER.value,
+            f"moot: {phone} is a wrong number; the news goes in writing",
+            actor,
+            read_outs=BEFORE_THE_VISIT_READ_OUTS,
+        )
+        minutes = self.case.delay_minutes
+        if minutes and self.case.request.client.preferred_channel is Channel.PHONE:
+            self._start_delay_notice(minutes, f"delay-{minutes}/wrong-number", in_writing=True)
+
     async def _wrong_number_on_the_confirmation_call(self, command: ReadOutClosedInput) -> None:
         """The confirmation call reached a wrong number: the follow-up calls would dial it
         again, so they stop as after an attempt's wrong number (an attempt's own call that
@@ -357,6 +383,61 @@ class AppointmentCalls(AppointmentOneCall):
                 command.actor,
             )
         await self._wrong_number(command.actor, None)
+
+    async def _correct_phone(self, command: CorrectPhoneInput) -> None:
+        """The desk found the client's right number: calls, read-outs and SMS use it from now
+        on; the wrong-number flag goes and the desk's task to find the number closes. The
+        follow-up calls the wrong number stopped resume while the visit is unconfirmed and
+        attempts are left: the next one is due at once, or at the next office hour (the client
+        has not been reached on the phone since the visit was booked or moved). The same
+        number as on file changes nothing."""
+        case = self.case
+        client = case.request.client
+        previous = client.phone
+        if command.phone == previous:
+            return
+        request = case.request.model_copy(
+            update={"client": client.model_copy(update={"phone": command.phone})}
+        )
+        self._update(request=request)
+        self._note(
+            TimelineKind.ACTION,
+            command.actor,
+            f"Client's phone changed from {previous or 'none'} to {command.phone}"
+            + (f" ({command.note})" if command.note else ""),
+            phone=command.phone,
+            previous_phone=previous,
+            note=command.note,
+        )
+        wrong = WRONG_NUMBER_ALERT.lower() in case.needs_attention
+        if not wrong:
+            return
+        self._unflag(WRONG_NUMBER_ALERT.lower())
+        await self._close_tasks(
+            "phone_corrected",
+            f"the right number is {command.phone}",
+            command.actor,
+            kinds=[TaskKind.CLIENT_REPLY],
+            error_code=CallOutcome.WRONG_NUMBER.value,
+        )
+        self._resume_calls(command.actor)
+
+    def _resume_calls(self, actor: Actor) -> None:
+        """The follow-up calls a wrong number stopped, to the right number now on file."""
+        case = self.case
+        if case.status not in (AppointmentStatus.BOOKED, AppointmentStatus.UNCONFIRMED):
+            return
+        if case.next_call_at is not None or follow_up.follow_up_exhausted(case):
+            return
+        slot = follow_up.call_attempt_time(workflow.now(), case.request.start, case.policy)
+        if slot is None:
+            return
+        self._update(next_call_at=slot, call_held_until=None)
+        detail = f"Follow-up calls resume to the right number: attempt {case.call_attempts + 1}"
+        if case.status is AppointmentStatus.UNCONFIRMED:
+            self._set_status(AppointmentStatus.BOOKED, actor, detail)
+        else:
+            self._note(TimelineKind.DECISION, actor, detail)
 
     def _note_unanswered_call(self, attempt: int) -> None:
         """The next attempt is due (or none is left) and attempt `attempt` has no outcome: it

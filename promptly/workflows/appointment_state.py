@@ -310,6 +310,7 @@ class AppointmentState(JournaledCase):
             appointment_id=case.request.appointment_id,
             start=case.request.start,
             client_id=case.request.client.id,
+            client_phone=case.request.client.phone,
             provider_id=case.request.provider.id,
             service=case.request.service,
             location=case.request.location,
@@ -365,10 +366,12 @@ class AppointmentState(JournaledCase):
     def _reminder_window_end(self) -> datetime:
         return self.case.request.start - self.case.policy.reminder_window_end
 
-    @staticmethod
-    def _call_task(attempt: int) -> str:
-        """The purpose of call attempt `attempt`'s task (staff_tasks.task_key)."""
-        return f"call/{attempt}"
+    def _call_task(self, attempt: int) -> str:
+        """The purpose of call attempt `attempt`'s task (staff_tasks.task_key); after a move
+        the attempts count afresh, so the purpose names the move (the first time's is as it
+        always was): the new time's first call is a task of its own, not the old one's."""
+        moves = self.case.reschedules
+        return f"call/{moves}/{attempt}" if moves else f"call/{attempt}"
 
     def _call_task_key(self, attempt: int) -> str:
         return task_key(self._call_task(attempt))

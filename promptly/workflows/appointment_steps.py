@@ -22,6 +22,7 @@ from promptly.workflows.appointment_state import (
 from promptly.workflows.patches import (
     PROVIDER_TOLD_OF_CANCELLATION,
     RESCHEDULE_NOTES_CALL_PLAN,
+    WRONG_NUMBER_OUTLIVES_A_MOVE,
     on_baseline,
 )
 from promptly.workflows.search_attributes import (
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         AppointmentCase,
         AppointmentStatus,
         BillingOutcome,
+        CallOutcome,
         CancelInput,
         ReportDelayInput,
         RescheduleInput,
@@ -260,8 +262,14 @@ class AppointmentSteps(AppointmentFees):
         old = self.case
         late = appointment_fees.reschedule_charged(old, command.actor, now)
         # A number known wrong stays wrong at the new time: its flag stays, so the new time
-        # is not read out to it either.
-        wrong = [WRONG_NUMBER_ALERT.lower()] if self._number_known_wrong() else []
+        # is not read out to it either; nor is it called, and the desk keeps its task to find
+        # the right number.
+        in_writing = self._number_known_wrong()
+        held_up = WRONG_NUMBER_ALERT.lower() in old.needs_attention and workflow.patched(
+            WRONG_NUMBER_OUTLIVES_A_MOVE
+        )
+        wrong = [WRONG_NUMBER_ALERT.lower()] if in_writing or held_up else []
+        no_calls: dict[str, object] = {"next_call_at": None} if held_up else {}
         self._moved(
             old,
             appointment_rules.rescheduled(old, command.new_start, now).model_copy(
@@ -269,10 +277,18 @@ class AppointmentSteps(AppointmentFees):
                     "reschedule_fee_pending": late or old.reschedule_fee_pending,
                     "last_move_charged": late,
                     "needs_attention": wrong,
+                    **no_calls,
                 }
             ),
             command.actor,
         )
+        if held_up:
+            self._note(
+                TimelineKind.DECISION,
+                SYSTEM,
+                f"The number on file ({old.request.client.phone}) is wrong: no follow-up call "
+                "at the new time until the front desk records the right number",
+            )
         self._promises.make(promises.rescheduled_promises(self.case, now))
         # The new time is billed afresh: the late fee is recorded, not carried into the case.
         record = (
@@ -284,7 +300,10 @@ class AppointmentSteps(AppointmentFees):
         )
         await self._cancel_sends_for_the_old_visit()
         await self._close_tasks(
-            "rescheduled", f"moved to {command.new_start.isoformat()}", command.actor
+            "rescheduled",
+            f"moved to {command.new_start.isoformat()}",
+            command.actor,
+            keep_error_code=CallOutcome.WRONG_NUMBER.value if held_up else None,
         )
         if record is not None:
             await self._write_billing(record)
@@ -312,11 +331,18 @@ class AppointmentSteps(AppointmentFees):
         minutes = self._note_provider_delay(command, actor)
         # A newer estimate supersedes the notice still on its way.
         await self._cancel_sends(["delay"])
+        self._start_delay_notice(minutes, f"delay-{minutes}")
+
+    def _start_delay_notice(
+        self, minutes: int, purpose: str, *, in_writing: bool | None = None
+    ) -> None:
+        """The client is told the provider runs `minutes` late, and may move or cancel."""
         self._start_to_client(
             "delay",
             "delay_notice",
-            purpose=f"delay-{minutes}",
+            purpose=purpose,
             budget=timedelta(minutes=15),
+            in_writing=in_writing,
             link_actions=["reschedule", "cancel"],
             extra={"estimate": self._delayed_start(minutes).isoformat(), "minutes": minutes},
         )

@@ -278,6 +278,8 @@ class JournaledCase:
         read_outs: Collection[str] = (),
         flags_stay: bool = False,
         summary: str | None = None,
+        error_code: str | None = None,
+        keep_error_code: str | None = None,
     ) -> None:
         """Close the case's open staff tasks of `kinds`, and the calls to read out its messages
         of the templates `read_outs` (all of its tasks when both are empty), that no longer
@@ -285,7 +287,8 @@ class JournaledCase:
         When a change made their messages moot (a confirmation, a cancel, an answer), the flags
         only those tasks answered go with them: nobody has anything left to do. When the case
         merely ran out (a no-show, a survey nobody answered, the end), the flags stay as the
-        record of what did not go out."""
+        record of what did not go out. `error_code` closes only the tasks whose data says it,
+        `keep_error_code` all but those (the desk's task to find a client's right number)."""
         # Read-outs are the phone channel's, not tasks the case opened: only `kinds` (or all,
         # when neither is named) are the case's own to forget.
         moot = self._by_hand.closed(kinds) if kinds or not read_outs else set()
@@ -301,6 +304,8 @@ class JournaledCase:
             kinds=list(kinds),
             read_outs=sorted(read_outs),
             summary=summary or default,
+            error_code=error_code,
+            keep_error_code=keep_error_code,
         )
 
     @workflow.update

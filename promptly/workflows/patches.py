@@ -171,6 +171,19 @@ CLIENT_MESSAGES_AFTER_WRONG_NUMBER_IN_WRITING = "client-messages-after-wrong-num
 # second excuse was refused). Asked at such a plea; before it, a late change's plea was
 # refused and nothing reached the provider.
 FEE_PLEA_FOR_EVERY_FEE = "fee-plea-for-every-fee"
+
+# Appointments: a move while the client's number is known wrong (flagged `wrong phone number`)
+# keeps what the wrong number holds up: the flag stays (for a client of any channel), the
+# desk's task to find the right number stays open, and no follow-up call is planned at the new
+# time (they resume when the desk records the right number: `correct_phone`). Asked when such
+# a case moves; before it, the move closed that task and planned calls to the wrong number.
+WRONG_NUMBER_OUTLIVES_A_MOVE = "wrong-number-outlives-a-move"
+# Appointments: a call ending `wrong_number` closes the desk's calls still open to read the
+# client the news of the visit (its confirmation, reminder, a delay notice) as moot: they would
+# dial the same number; a delay notice among them goes by email (or by hand) instead, the
+# visit itself being emailed already. Asked when such a call ends so; before it, those calls
+# stayed in the desk's list.
+READ_OUTS_MOOT_AT_A_WRONG_NUMBER = "read-outs-moot-at-a-wrong-number"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

@@ -100,6 +100,8 @@ async def close_case_tasks(
     kinds: list[TaskKind],
     read_outs: list[str],
     summary: str,
+    error_code: str | None = None,
+    keep_error_code: str | None = None,
 ) -> None:
     """Close the case's open tasks of `kinds` and the calls to read out its messages of the
     templates `read_outs` (all of its tasks when both are empty)."""
@@ -112,6 +114,8 @@ async def close_case_tasks(
             closed_by=closed_by,
             kinds=kinds,
             read_outs=read_outs,
+            error_code=error_code,
+            keep_error_code=keep_error_code,
         ),
         start_to_close_timeout=RECORD_TIMEOUT,
         summary=summary,

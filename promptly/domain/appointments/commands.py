@@ -14,6 +14,7 @@ from promptly.domain.common import (
     ActorKind,
     CaseCommand,
     Channel,
+    Phone,
     Reason,
 )
 from promptly.domain.examples import AS_CLIENT, AS_PROVIDER, AS_STAFF, NEW_START, examples
@@ -68,6 +69,19 @@ class RecordCallOutcomeInput(CaseCommand):
         description="The time agreed on the phone; required with reached_rescheduled (422 "
         "naming new_start without it)",
     )
+
+
+class CorrectPhoneInput(CaseCommand):
+    """The front desk found the client's right number: calls, read-outs and SMS use it from
+    now on (staff only)."""
+
+    model_config = examples(
+        {"phone": "+48600100300", "note": "the client's daughter gave it", "actor": AS_STAFF}
+    )
+
+    phone: Phone = Field(description="The client's right number, E.164 (+ and 8–15 digits)")
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+    actor: Actor
 
 
 class CancelInput(CaseCommand):

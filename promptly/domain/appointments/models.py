@@ -19,6 +19,7 @@ from promptly.domain.appointments.commands import (
     CheckInInput,
     CompleteInput,
     ConfirmInput,
+    CorrectPhoneInput,
     ExcuseNoShowInput,
     FeeStandsInput,
     RecordCallOutcomeInput,
@@ -194,6 +195,11 @@ class AppointmentView(AppointmentDeadlines):
     start: AwareDatetime
     # Who and what it is for, as booked (None in a view stored before they were part of it).
     client_id: str | None = Field(default=None, description="the client's id, as booked")
+    client_phone: str | None = Field(
+        default=None,
+        description="the number calls, read-outs and SMS use: as booked, or as the desk "
+        "corrected it (correct_phone)",
+    )
     provider_id: str | None = Field(default=None, description="the provider's id, as booked")
     service: str | None = None
     location: str | None = None
@@ -365,6 +371,7 @@ __all__ = [
     "ClientStandingRequest",
     "CompleteInput",
     "ConfirmInput",
+    "CorrectPhoneInput",
     "ExcuseNoShowInput",
     "FINAL_APPOINTMENT_STATUSES",
     "FeeStandsInput",

@@ -293,6 +293,7 @@ _ALLOWED: dict[str, frozenset[AppointmentStatus]] = {
     "excuse_no_show": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
     "waive_fee": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
     "fee_stands": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
+    "correct_phone": _AWAITING_VISIT,
 }
 
 
