@@ -435,8 +435,9 @@ async def test_on_call_reads_a_case_and_the_tasks_while_temporal_is_out_of_reach
     promptly: Promptly,
     tmp_path: Path,
 ) -> None:
-    """ops.md: during a Temporal outage `promptly status` and `promptly tasks list` answer
-    from PostgreSQL; a command that needs Temporal fails at once in one line."""
+    """ops.md: during a Temporal outage (refused, or frozen: connections taken, never answered)
+    `promptly status` and `promptly tasks list` answer from PostgreSQL without connecting; a
+    command that needs Temporal fails at once in one line when it is refused."""
     start = datetime.now(WARSAW).replace(hour=10, minute=0, second=0, microsecond=0)
     request = appointment(start + timedelta(days=6), channel="phone")
     booking = tmp_path / "appointment.json"
@@ -455,19 +456,30 @@ async def test_on_call_reads_a_case_and_the_tasks_while_temporal_is_out_of_reach
         "PROMPTLY_TASK_QUEUE": settings.task_queue,
     }
 
-    def run(*command: str) -> subprocess.CompletedProcess[str]:
-        return promptly_process(*command, env=env)
+    def run(*command: str, temporal: str = nowhere) -> subprocess.CompletedProcess[str]:
+        return promptly_process(*command, env=env | {"PROMPTLY_TEMPORAL_ADDRESS": temporal})
 
-    status = await asyncio.to_thread(run, "status", request.appointment_id)
-    assert status.returncode == 0, status.stderr
-    assert f"{request.appointment_id}  Booked" in status.stdout
-    listed = await asyncio.to_thread(run, "tasks", "list", "--case", request.workflow_id)
-    assert listed.returncode == 0, listed.stderr
-    assert "call_client" in listed.stdout and "front_desk" in listed.stdout
+    with socket.socket() as frozen:  # a Temporal that takes connections and never answers
+        frozen.bind(("127.0.0.1", 0))
+        frozen.listen()
+        frozen.setblocking(False)
+        for temporal in (nowhere, f"127.0.0.1:{frozen.getsockname()[1]}"):
+            status = await asyncio.to_thread(
+                run, "status", request.appointment_id, temporal=temporal
+            )
+            assert status.returncode == 0, status.stderr
+            assert f"{request.appointment_id}  Booked" in status.stdout
+            listed = await asyncio.to_thread(
+                run, "tasks", "list", "--case", request.workflow_id, temporal=temporal
+            )
+            assert listed.returncode == 0, listed.stderr
+            assert "call_client" in listed.stdout and "front_desk" in listed.stdout
+        with pytest.raises(BlockingIOError):  # neither read even tried to connect
+            frozen.accept()
 
     began = time.monotonic()
     cancel = await asyncio.to_thread(run, "cancel", request.appointment_id, "moving away")
-    assert time.monotonic() - began < 10
+    assert time.monotonic() - began < 25  # a process's start: no 30 s wait for an answer
     assert cancel.returncode == 1
     key, said = cancel.stderr.strip().splitlines()  # the key printed, then the one line
     assert key.startswith("idempotency key: ")
