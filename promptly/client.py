@@ -53,17 +53,22 @@ def connect_options(
     return connect
 
 
-async def make_client(settings: Settings | None = None, *, metrics: bool = False) -> Client:
+async def make_client(
+    settings: Settings | None = None, *, metrics: bool = False, lazy: bool = False
+) -> Client:
     """Connects via Temporal env config (TEMPORAL_* variables, TOML profiles), else settings.
 
     `metrics`: the worker's client, whose runtime serves `PROMPTLY_METRICS_BIND`; every other
     process (the API, the CLI) leaves the port alone, so it starts beside a worker.
+    `lazy`: connect on the first call that needs Temporal (the CLI: a command that reads
+    PostgreSQL only never waits for it); an unreachable Temporal fails that call instead.
     """
     settings = settings or Settings()
     return await Client.connect(
         **connect_options(settings),
         data_converter=data_converter(settings),
         runtime=observability.runtime(settings, metrics=metrics),
+        lazy=lazy,
     )
 
 

@@ -9,18 +9,23 @@
   logging for JSON output.
   Business metrics (`promptly_*`, promptly/domain/metrics.py) are recorded through the
   SDK's metric meters, so they come out of the same endpoint.
+- `PendingSendGauges`: the worker's gauges of the sends not gone out yet per channel, counted
+  from PostgreSQL every PENDING_SENDS_EVERY.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from psycopg_pool import AsyncConnectionPool
 from temporalio import activity, workflow
+from temporalio.common import MetricMeter
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -31,7 +36,9 @@ from temporalio.runtime import (
 )
 
 from promptly.config import Settings
+from promptly.db.pending_sends import ChannelBacklog, pending_by_channel
 from promptly.domain import metrics as business_metrics
+from promptly.domain.common import Channel
 
 # Every repetition is bounded, so the work per character is bounded: redaction stays linear
 # in the input, and a record is cut at MAX_RECORD_CHARS before it is scanned at all.
@@ -178,3 +185,40 @@ def runtime(settings: Settings, *, metrics: bool = False) -> Runtime | None:
             )
         )
     return _runtimes[key]
+
+
+# How often the worker counts the sends not gone out yet (a scrape between two counts reads
+# the last one): one indexed query on the `messages` ledger.
+PENDING_SENDS_EVERY = timedelta(seconds=30)
+
+log = logging.getLogger("promptly.observability")
+
+
+class PendingSendGauges:
+    """`promptly_pending_sends` and `promptly_oldest_pending_send_seconds` per channel, set
+    from the `messages` ledger; a channel with none reads 0 (not its last value)."""
+
+    def __init__(self, meter: MetricMeter) -> None:
+        names = business_metrics
+        self._count = meter.create_gauge(names.PENDING_SENDS, names.HELP[names.PENDING_SENDS])
+        self._oldest = meter.create_gauge_float(
+            names.OLDEST_PENDING_SEND, names.HELP[names.OLDEST_PENDING_SEND], "s"
+        )
+
+    async def record(self, pool: AsyncConnectionPool) -> dict[str, ChannelBacklog]:
+        async with pool.connection() as conn:
+            backlog = await pending_by_channel(conn)
+        for channel in sorted({*(c.value for c in Channel), *backlog}):
+            found = backlog.get(channel, ChannelBacklog(0, 0.0))
+            self._count.set(found.count, {"channel": channel})
+            self._oldest.set(found.oldest_seconds, {"channel": channel})
+        return backlog
+
+    async def run(self, pool: AsyncConnectionPool, every: timedelta = PENDING_SENDS_EVERY) -> None:
+        """Record every `every` until cancelled; a failed count is logged and tried again."""
+        while True:
+            try:
+                await self.record(pool)
+            except Exception as err:  # noqa: BLE001 - PostgreSQL away: the next round retries
+                log.warning("could not count the pending sends: %s", err)
+            await asyncio.sleep(every.total_seconds())

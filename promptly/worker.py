@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from contextlib import AsyncExitStack
@@ -215,6 +216,11 @@ async def run_worker(settings: Settings | None = None) -> None:
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(open_pool(settings))
         worker = create_worker(client, settings, pool=pool)
+        served = observability.runtime(settings, metrics=True)
+        if settings.metrics_bind and served is not None:  # the gauges go where it is scraped
+            gauges = observability.PendingSendGauges(served.metric_meter)
+            counting = asyncio.create_task(gauges.run(pool))
+            stack.push_async_callback(_cancelled, counting)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -230,6 +236,12 @@ async def run_worker(settings: Settings | None = None) -> None:
                 settings.graceful_shutdown_timeout,
             )
         log.info("worker stopped")
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def main() -> None:

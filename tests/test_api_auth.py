@@ -51,6 +51,7 @@ EXPECTED: dict[tuple[str, str], set[ApiRole]] = {
     ("POST", "/legal-holds/{hold_id}/release"): {C, A},
     ("GET", "/webhooks/deliveries"): {A},
     ("POST", "/webhooks/deliveries/redeliver"): {A},
+    ("GET", "/messages"): {A},
 }
 PUBLIC = {
     ("GET", "/health"),

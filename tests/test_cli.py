@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import re
+import socket
+import subprocess
+import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +33,7 @@ from tests.helpers import (
     billing,
     message_of,
     messages,
+    promptly_process,
     provider_decisions,
     settled,
     tasks,
@@ -423,3 +428,64 @@ async def test_the_desk_records_a_phone_customers_verdict_from_the_terminal(
         said = f"client:{customer['id']:<12} Customer satisfied with the resolution on the phone "
         assert said + "to ola (thank you)" in status.stdout, status.stdout
         await dev_env.client.get_workflow_handle(request.workflow_id).terminate("test over")
+
+
+async def test_on_call_reads_a_case_and_the_tasks_while_temporal_is_out_of_reach(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    promptly: Promptly,
+    tmp_path: Path,
+) -> None:
+    """ops.md: during a Temporal outage (refused, or frozen: connections taken, never answered)
+    `promptly status` and `promptly tasks list` answer from PostgreSQL without connecting; a
+    command that needs Temporal fails at once in one line when it is refused."""
+    start = datetime.now(WARSAW).replace(hour=10, minute=0, second=0, microsecond=0)
+    request = appointment(start + timedelta(days=6), channel="phone")
+    booking = tmp_path / "appointment.json"
+    booking.write_text(request.model_dump_json())
+    async with create_worker(dev_env.client, settings, pool=pool):
+        booked = await promptly("book", str(booking))
+        assert booked.exit_code == 0, booked.output
+        await until(lambda: tasks(pool, request.workflow_id), "the confirmation call task")
+        await settled(dev_env.client, request.workflow_id)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{probe.getsockname()[1]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")} | {
+        "PROMPTLY_TEMPORAL_ADDRESS": nowhere,
+        "PROMPTLY_DATABASE_URL": settings.database_url,
+        "PROMPTLY_TASK_QUEUE": settings.task_queue,
+    }
+
+    def run(*command: str, temporal: str = nowhere) -> subprocess.CompletedProcess[str]:
+        return promptly_process(*command, env=env | {"PROMPTLY_TEMPORAL_ADDRESS": temporal})
+
+    with socket.socket() as frozen:  # a Temporal that takes connections and never answers
+        frozen.bind(("127.0.0.1", 0))
+        frozen.listen()
+        frozen.setblocking(False)
+        for temporal in (nowhere, f"127.0.0.1:{frozen.getsockname()[1]}"):
+            status = await asyncio.to_thread(
+                run, "status", request.appointment_id, temporal=temporal
+            )
+            assert status.returncode == 0, status.stderr
+            assert f"{request.appointment_id}  Booked" in status.stdout
+            listed = await asyncio.to_thread(
+                run, "tasks", "list", "--case", request.workflow_id, temporal=temporal
+            )
+            assert listed.returncode == 0, listed.stderr
+            assert "call_client" in listed.stdout and "front_desk" in listed.stdout
+        with pytest.raises(BlockingIOError):  # neither read even tried to connect
+            frozen.accept()
+
+    began = time.monotonic()
+    cancel = await asyncio.to_thread(run, "cancel", request.appointment_id, "moving away")
+    assert time.monotonic() - began < 25  # a process's start: no 30 s wait for an answer
+    assert cancel.returncode == 1
+    key, said = cancel.stderr.strip().splitlines()  # the key printed, then the one line
+    assert key.startswith("idempotency key: ")
+    assert said.startswith("promptly: cannot reach Temporal (PROMPTLY_TEMPORAL_ADDRESS"), said
+    unknown = await asyncio.to_thread(run, "status", "A-nothing-recorded")
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("promptly: cannot reach Temporal"), unknown.stderr

@@ -372,7 +372,16 @@ async def test_worker_process_logs_json_serves_metrics_and_stops_on_sigterm(
             lines.append(raw.decode())
         async with httpx.AsyncClient() as http:
             metrics = await http.get(f"http://127.0.0.1:{port}/metrics")
-        assert metrics.status_code == 200
+            assert metrics.status_code == 200
+            # The pending-send gauges, counted from PostgreSQL as the worker starts.
+            for _ in range(50):
+                if "promptly_pending_sends" in metrics.text:
+                    break
+                await asyncio.sleep(0.1)
+                metrics = await http.get(f"http://127.0.0.1:{port}/metrics")
+        for channel in ("email", "sms"):
+            for gauge in ("promptly_pending_sends", "promptly_oldest_pending_send_seconds"):
+                assert sample(metrics.text, gauge, channel=channel) >= 0
         process.send_signal(signal.SIGTERM)
         rest = await asyncio.wait_for(process.stderr.read(), timeout=60)
         assert await asyncio.wait_for(process.wait(), timeout=10) == 0

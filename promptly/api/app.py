@@ -34,6 +34,7 @@ from promptly.api import inbound as api_inbound
 from promptly.api import inquiries as api_inquiries
 from promptly.api import legal_holds as api_legal_holds
 from promptly.api import links as api_links
+from promptly.api import messages as api_messages
 from promptly.api import promises as api_promises
 from promptly.api import tasks as api_tasks
 from promptly.api import webhooks as api_webhooks
@@ -291,6 +292,7 @@ def create_app(
     app.include_router(api_history.router)
     app.include_router(api_promises.router)
     app.include_router(api_legal_holds.router)
+    app.include_router(api_messages.router)
     app.include_router(health)
     app.include_router(api_webhooks.router)
     api_webhooks.declare_webhook_events(app)  # the events POSTed, as OpenAPI `webhooks`

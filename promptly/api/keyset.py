@@ -1,5 +1,5 @@
 """Keyset paging of the lists read from PostgreSQL (`/tasks`, `/promises`, `/legal-holds`,
-`/webhooks/deliveries`): the same parameters for each (`page_size`, `page_token`, and
+`/webhooks/deliveries`, `/messages`): the same parameters for each (`page_size`, `page_token`, and
 `limit`, `page_size`'s old name) and one token, signed and bound to its list and filters as
 the case lists' (case_lists.encode_token), carrying the sort key of the last row served. A
 row added or closed between two pages shifts nothing: the next page starts after that key.

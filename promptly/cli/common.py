@@ -59,11 +59,14 @@ def office_period(first: datetime, last: datetime, config: Settings) -> Period:
 
 
 def run_with_client(action: Callable[[Client, Settings], Awaitable[T]]) -> T:
+    """Run `action` with a Temporal client that connects on its first call: a command that
+    reads PostgreSQL (a case's recorded status, the task list) answers while Temporal is
+    down, and one that needs Temporal fails at that call, in one line (promptly.process)."""
     from promptly.client import make_client
 
     async def main() -> T:
         config = settings()
-        return await action(await make_client(config), config)
+        return await action(await make_client(config, lazy=True), config)
 
     try:  # an unreachable Temporal is the process's last word (promptly.process)
         return asyncio.run(main())

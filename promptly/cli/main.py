@@ -17,6 +17,7 @@ from promptly.cli.demo import demo_command
 from promptly.cli.history import history_app
 from promptly.cli.holds import holds_app
 from promptly.cli.inquiries import inquiry_app
+from promptly.cli.messages import messages_command
 from promptly.cli.outbox import outbox_command
 from promptly.cli.promises import promises_command
 from promptly.cli.report import report_command
@@ -156,6 +157,7 @@ def api(
 
 app.command("demo")(demo_command)
 app.command("outbox")(outbox_command)
+app.command("messages")(messages_command)
 app.command("views")(views_command)
 
 

@@ -28,6 +28,10 @@ NO_SHOWS = "promptly_no_shows"
 # (filed | supervisor | breached | breach_extended | closed_in_sla | closed_breached);
 # breached counts a complaint's first breach, breach_extended each missed new timeline after.
 COMPLAINTS = "promptly_complaints"
+# Gauges the worker sets every PENDING_SENDS_EVERY from the `messages` ledger, label channel:
+# the sends not gone out yet (retrying), and how long the oldest of them has waited, seconds.
+PENDING_SENDS = "promptly_pending_sends"
+OLDEST_PENDING_SEND = "promptly_oldest_pending_send_seconds"
 
 HELP = {
     MESSAGES: "Messages handed to a channel, by outcome",
@@ -37,4 +41,6 @@ HELP = {
     CALL_OUTCOMES: "Recorded phone follow-up outcomes",
     NO_SHOWS: "Visits nobody checked in to",
     COMPLAINTS: "Complaints entering an SLA state",
+    PENDING_SENDS: "Sends not gone out yet (retrying), by channel",
+    OLDEST_PENDING_SEND: "Seconds the oldest send not gone out yet has waited, by channel",
 }
