@@ -31,7 +31,7 @@ COMPLAINTS = "promptly_complaints"
 
 HELP = {
     MESSAGES: "Messages handed to a channel, by outcome",
-    REMINDERS: "Reminders that fell due, by outcome (on_time, late, failed)",
+    REMINDERS: "Reminders that fell due, by outcome (on_time, late, failed, skipped)",
     REMINDER_LATENESS: "Seconds a reminder went out after its planned time",
     CALL_ATTEMPTS: "Phone follow-up tasks created for the front desk",
     CALL_OUTCOMES: "Recorded phone follow-up outcomes",

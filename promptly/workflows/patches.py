@@ -189,3 +189,17 @@ def since(patch_id: str) -> bool:
     if patch_id not in FOLDED:
         raise ValueError(f"{patch_id} is not folded into {BASELINE}: ask workflow.patched")
     return on_baseline() or workflow.patched(patch_id)
+
+
+# Appointments: a step the case comes to after its moment passed (the worker was down across
+# it, a backlog) is skipped, not run: no reminder once its 24–48h window has ended, no
+# confirmation and no follow-up call once the visit has begun (domain/appointments/
+# passed_steps.py). The timeline says why, the step's promise is broken, a missed reminder or
+# confirmation is flagged. Asked only when a step is that late; before it, the reminder went
+# out with a minute's budget and the desk got a call task for a visit under way.
+PASSED_STEPS_SKIPPED = "passed-steps-skipped"
+# Every case: a message whose deadline passed before its send started (the worker was down, a
+# backlog) is not sent at all: it ends as a send out of budget does (noted, flagged, handed to
+# the desk where the case does that) without reaching a provider. Asked only for such a send;
+# before it, the send got a minute's budget and went out late.
+EXPIRED_SENDS_NOT_STARTED = "expired-sends-not-started"
