@@ -35,8 +35,6 @@ from temporalio.exceptions import (
 )
 from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
-from promptly.workflows.patches import EXPIRED_SENDS_NOT_STARTED
-
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.domain import errors, metrics
@@ -229,8 +227,7 @@ OnOutcome = Callable[[SendMessageRequest, Delivery], Awaitable[None]]
 @dataclass
 class _InFlight:
     group: str
-    # None: never started, its deadline had passed (`Sends.start`).
-    handle: ActivityHandle[SendMessageResult] | None
+    handle: ActivityHandle[SendMessageResult]
     supervisor: asyncio.Task[None]
     settled: bool = False
 
@@ -267,16 +264,14 @@ class Sends:
             return
         self._started_groups.add(group)
         to, _ = _describe(message)
-        if budget <= timedelta(0) and workflow.patched(EXPIRED_SENDS_NOT_STARTED):
-            # Its deadline passed before it started (the worker was down, a backlog): it is
-            # not sent at all, and ends as one whose budget ran out does (the caller flags it
-            # and hands it on), without a provider call for a moment already gone.
-            self._in_flight[key] = _InFlight(
-                group, None, asyncio.create_task(self._expired(message, on_outcome)), True
-            )
-            return
-        # A deadline still ahead leaves at least a minute: an attempt (SEND_ATTEMPT_TIMEOUT)
-        # is not cut short by a budget ending seconds after it started.
+        # A budget is how long a send is retried before the case hands it on (a flag, a task):
+        # not the moment the message stops making sense. A send that starts with its budget
+        # spent (the worker was down, a backlog) still gets one short try, a minute, so an
+        # attempt (SEND_ATTEMPT_TIMEOUT) is not cut short and a message that went out is not
+        # recorded as given up; then it is handed on as any send out of budget. A message
+        # that must not go out at all once its moment passed (a reminder after its window, a
+        # confirmation or a call after the visit began) never gets here: its step is skipped
+        # first (domain/appointments/passed_steps.py).
         budget = max(budget, timedelta(minutes=1))
         handle = workflow.start_activity_method(
             MessagingActivities.send_message,
@@ -315,22 +310,6 @@ class Sends:
 
         self._in_flight[key] = _InFlight(group, handle, asyncio.create_task(supervise()))
 
-    async def _expired(self, message: SendMessageRequest, on_outcome: OnOutcome) -> None:
-        to, data = _describe(message)
-        reason = "not sent: its deadline had passed when it was due to start"
-        delivery = Delivery(
-            False,
-            TimelineKind.MESSAGE_FAILED,
-            f"{to} {reason}",
-            data | {"reason": reason, "outcome": "failed", "expired": True},
-            gave_up=True,
-        )
-        _count_given_up(message, delivery)
-        try:
-            await on_outcome(message, delivery)
-        finally:
-            del self._in_flight[message.idempotency_key]
-
     def groups(self) -> set[str]:
         """The groups with a send that has not ended."""
         return {s.group for s in self._sends() if not s.settled}
@@ -347,13 +326,12 @@ class Sends:
         for group in wanted:
             self._moot_at[group] = self.changes
         moot = [s for s in self._sends() if not s.settled and s.group in wanted]
-        handles = [s.handle for s in moot if s.handle is not None]
-        for handle in handles:
-            handle.cancel()
-        for handle in handles:
+        for send in moot:
+            send.handle.cancel()
+        for send in moot:
             # The handle resolves when the activity acknowledged the cancellation (or ended
             # first); its supervisor records that outcome.
-            await workflow.wait_condition(handle.done)
+            await workflow.wait_condition(lambda s=send: s.handle.done())  # type: ignore[misc]
         return len(moot)
 
     async def cancel_all_but(self, *keep: str) -> int:

@@ -198,8 +198,3 @@ def since(patch_id: str) -> bool:
 # confirmation is flagged. Asked only when a step is that late; before it, the reminder went
 # out with a minute's budget and the desk got a call task for a visit under way.
 PASSED_STEPS_SKIPPED = "passed-steps-skipped"
-# Every case: a message whose deadline passed before its send started (the worker was down, a
-# backlog) is not sent at all: it ends as a send out of budget does (noted, flagged, handed to
-# the desk where the case does that) without reaching a provider. Asked only for such a send;
-# before it, the send got a minute's budget and went out late.
-EXPIRED_SENDS_NOT_STARTED = "expired-sends-not-started"
