@@ -47,6 +47,14 @@ def test_a_call_or_a_confirmation_ends_when_the_visit_begins() -> None:
     assert passed_steps.passed(CASE, Step.NO_SHOW, START + 48 * H) is None
 
 
+def test_the_unconfirmed_verdict_applies_late_too() -> None:
+    """The follow-up step with no attempt left is no call: due at the start at the latest,
+    it says the client is unconfirmed and tells the supervisor however late it comes."""
+    called = CASE.model_copy(update={"call_attempts": CASE.max_call_attempts})
+    assert passed_steps.step_ends_at(called, Step.FOLLOW_UP_CALL) is None
+    assert passed_steps.passed(called, Step.FOLLOW_UP_CALL, START + H) is None
+
+
 def test_the_note_says_why_and_when_the_case_resumed() -> None:
     resumed = START + timedelta(minutes=5)
     assert passed_steps.skipped_note(CASE, Step.REMINDER, resumed) == (

@@ -12,8 +12,9 @@ past that and writes why on the timeline (appointment_steps.py).
   would be one the procedure never sends. After that the confirmation and the visit's links
   are what the client has.
 - The confirmation message: until the visit starts (after it, nothing is left to confirm).
-- A follow-up call attempt (the phone follow-up of an unconfirmed client): until the visit
-  starts.
+- A follow-up call attempt (the phone follow-up of a silent client): until the visit starts.
+  The same step with no attempt left is no call but the verdict (the client is Unconfirmed,
+  the supervisor told), due at the start at the latest: it applies late too.
 - The survey is a workflow of its own: its send's budget ends at its reminder, and a send
   whose budget is spent before it starts is not sent (workflows/messages.py).
 - Everything else (the provider's notice and the acknowledgement alert, the no-show rule,
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from promptly.domain.appointments.follow_up import follow_up_exhausted
 from promptly.domain.appointments.models import AppointmentCase
 from promptly.domain.appointments.rules import Step
 from promptly.domain.readable_time import readable
@@ -40,7 +42,9 @@ def step_ends_at(case: AppointmentCase, step: Step) -> datetime | None:
     """Until when `step` still makes sense for `case`; None: it applies however late."""
     if step is Step.REMINDER:
         return reminder_window_end(case)
-    if step in (Step.CONFIRMATION, Step.FOLLOW_UP_CALL):
+    if step is Step.CONFIRMATION:
+        return case.request.start
+    if step is Step.FOLLOW_UP_CALL and not follow_up_exhausted(case):
         return case.request.start
     return None
 
