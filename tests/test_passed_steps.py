@@ -83,6 +83,8 @@ async def test_a_worker_down_across_the_reminder_window_and_the_start_sends_no_r
         await until(lambda: _has(sendgrid, "no_show"), "the no-show notice")
         await settled(env.client, request.workflow_id)
         assert "reminder" not in templates(sendgrid)
+        # Nor a supervisor alert that the client did not confirm a visit already under way.
+        assert "alert:unconfirmed" not in templates(sendgrid)
         # No call asking the client to confirm a visit under way: the desk got no new task.
         assert await call_tasks(pool, request.workflow_id) == calls_before
         view = await handle.query(AppointmentWorkflow.status)
