@@ -17,12 +17,15 @@ from datetime import UTC, datetime, timedelta
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from promptly.config import Settings
+from promptly.domain.surveys.models import SurveyRequest, SurveyStatus
 from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
-from tests.helpers import appointment, settled, tasks, until
+from promptly.workflows.survey import SurveyWorkflow
+from tests.helpers import appointment, messages, settled, tasks, until
 from tests.sendgrid_fake import SendGridFake
 from tests.test_appointment_outage import always_open
 
@@ -139,3 +142,29 @@ async def _has(sendgrid: SendGridFake, template: str) -> bool:
 
 async def call_tasks(pool: AsyncConnectionPool, case_id: str) -> list[str]:
     return [t["idempotency_key"] for t in await tasks(pool, case_id) if t["kind"] == "call_client"]
+
+
+async def test_a_survey_the_case_comes_to_after_its_48h_is_not_sent(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """A visit that ended 50h before its survey workflow got to run (the backlog of an outage
+    that held the appointment's completion): the survey's 48h are over, so it is not sent."""
+    now = await env.get_current_time()
+    visit = appointment(now + H)
+    request = SurveyRequest(
+        appointment_case_id=visit.workflow_id,
+        appointment_id=visit.appointment_id,
+        client=visit.client,
+        service=visit.service,
+        visit_ended_at=now - 50 * H,
+    )
+    result = await env.client.execute_workflow(
+        SurveyWorkflow.run,
+        request,
+        id=f"survey-{visit.workflow_id}",
+        task_queue=settings.task_queue,
+    )
+    assert await messages(pool, f"survey-{visit.workflow_id}") == []
+    assert result.status is SurveyStatus.CLOSED and result.answer is None
+    [skipped] = [e.detail for e in result.timeline if e.data.get("skipped")]
+    assert skipped.startswith("Survey not sent: its 48h after the visit had ended")

@@ -80,7 +80,7 @@ class AppointmentSteps(AppointmentFees):
             PASSED_STEPS_SKIPPED
         ):
             return False
-        note = passed_steps.skipped_note(case, step, now)
+        note = passed_steps.skipped_note(case, step, now, self._office_timezone)
         if step is appointment_rules.Step.REMINDER:
             self._update(reminder_skipped=True, reminder_held_until=None)
             self._promises.broken(PromiseKind.REMINDER, note)

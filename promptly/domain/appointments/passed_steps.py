@@ -15,8 +15,8 @@ past that and writes why on the timeline (appointment_steps.py).
 - A follow-up call attempt (the phone follow-up of a silent client): until the visit starts.
   The same step with no attempt left is no call but the verdict (the client is Unconfirmed,
   the supervisor told), due at the start at the latest: it applies late too.
-- The survey is a workflow of its own: its send's budget ends at its reminder, and a send
-  whose budget is spent before it starts is not sent (workflows/messages.py).
+- The survey, a workflow of its own: within 48h of the visit's end (`surveys/rules.py`,
+  `survey_passed`).
 - Everything else (the provider's notice and the acknowledgement alert, the no-show rule,
   closing a checked-in visit, the case's close) still applies late: it has no end.
 
@@ -62,9 +62,9 @@ _WHAT = {
 }
 
 
-def skipped_note(case: AppointmentCase, step: Step, now: datetime) -> str:
-    """The timeline's line for a step skipped at `now` because its moment had passed."""
-    zone = case.request.client.timezone
+def skipped_note(case: AppointmentCase, step: Step, now: datetime, zone: str) -> str:
+    """The timeline's line for a step skipped at `now` because its moment had passed, its
+    times in `zone` (where staff read them: the office's)."""
     start = case.request.start
     if now >= start:
         why = f"the visit had begun ({readable(start, zone)})"
