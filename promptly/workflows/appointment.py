@@ -155,6 +155,8 @@ class AppointmentWorkflow(AppointmentInLine):
         """Each step decides on the current case first; its messages start beside the plan.
         Where cases from before the patch run a step in line, the step's method picks the
         path (appointment_in_line.py)."""
+        if self._beside and self._skipped_as_passed(step):
+            return
         if step is appointment_rules.Step.CONFIRMATION:
             await self._send_confirmation()
         elif step is appointment_rules.Step.PROVIDER_NOTICE:
