@@ -157,19 +157,40 @@ def dev_server_flags() -> list[str]:
     return flags
 
 
-async def register_search_attributes(client: Client, namespace: str) -> list[str]:
-    """Add the attributes the namespace lacks; returns the names added (idempotent)."""
+async def missing_search_attributes(
+    client: Client, namespace: str, *, timeout: timedelta | None = None
+) -> list[str] | None:
+    """The attributes of `SEARCH_ATTRIBUTES` the namespace lacks, by name; None when the
+    server cannot list them (Temporal's time-skipping test server).
+
+    Without one, every workflow task that upserts it fails (BadSearchAttributes) and its case
+    stops, and a visibility query naming it is refused: `/health` and the lists say so."""
     try:
         listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
+            ListSearchAttributesRequest(namespace=namespace), timeout=timeout
         )
-        existing = set(listed.custom_attributes)
     except RPCError as err:
-        # Temporal's time-skipping test server can add attributes but not list them.
         if err.status is not RPCStatusCode.UNIMPLEMENTED:
             raise
-        existing = set()
-    missing = {name: kind for name, kind in SEARCH_ATTRIBUTES.items() if name not in existing}
+        return None
+    existing = set(listed.custom_attributes)
+    return sorted(name for name in SEARCH_ATTRIBUTES if name not in existing)
+
+
+def search_attributes_missing(namespace: str, missing: list[str]) -> str:
+    """What an operator reads when `missing` are not registered: the names and the remedy."""
+    return (
+        f"search attributes not registered on namespace {namespace!r}: {', '.join(missing)} "
+        "(run `promptly setup`)"
+    )
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Add the attributes the namespace lacks; returns the names added (idempotent)."""
+    listed = await missing_search_attributes(client, namespace)
+    # Temporal's time-skipping test server can add attributes but not list them.
+    names = list(SEARCH_ATTRIBUTES) if listed is None else listed
+    missing = {name: SEARCH_ATTRIBUTES[name] for name in names}
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
