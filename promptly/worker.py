@@ -28,6 +28,7 @@ from promptly.client import connect_options, data_converter, make_client, open_p
 from promptly.config import Settings
 from promptly.db import schema
 from promptly.domain.common import Channel
+from promptly.services import setup
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
@@ -211,6 +212,8 @@ async def run_worker(settings: Settings | None = None) -> None:
     else:  # SchemaNotCurrent: activities would fail on every case until someone migrates
         schema.require_current(settings.database_url)
     client = await make_client(settings, metrics=True)
+    # SearchAttributesMissing: every case that sets one would stop until `promptly setup`.
+    await setup.require_search_attributes(client)
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(open_pool(settings))
         worker = create_worker(client, settings, pool=pool)

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import pytest
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -19,7 +20,8 @@ from typer.testing import CliRunner
 from promptly.cli.main import app as cli_app
 from promptly.client import data_converter
 from promptly.config import Settings
-from promptly.services.setup import SEARCH_ATTRIBUTES, check_namespace
+from promptly.services.setup import SEARCH_ATTRIBUTES, SearchAttributesMissing, check_namespace
+from promptly.worker import run_worker
 from tests.api_support import STAFF_KEY, serving, with_api_keys
 
 ABSENT = "NeedsAttention"
@@ -88,3 +90,20 @@ async def test_list_attention_says_search_attributes_are_missing_in_one_line(
     assert len(lines) == 1, result.output
     assert ABSENT in lines[0] and "run `promptly setup`" in lines[0]
     assert unprepared.namespace in lines[0]
+
+
+async def test_a_worker_does_not_start_on_a_namespace_without_them(
+    unprepared: Client, settings: Settings
+) -> None:
+    config = settings.model_copy(
+        update={
+            "temporal_address": unprepared.service_client.config.target_host,
+            "temporal_namespace": unprepared.namespace,
+        }
+    )
+    with pytest.raises(SearchAttributesMissing) as refused:
+        await asyncio.wait_for(run_worker(config), timeout=30)
+    assert str(refused.value).startswith(
+        f"search attributes not registered on namespace {unprepared.namespace!r}: "
+        f"{ABSENT} (run `promptly setup`)"
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -42,6 +43,8 @@ from promptly.domain.maintenance import ArchiveRequest, PurgeRequest, QaReportRe
 from promptly.domain.webhooks import WebhookDispatchRequest
 from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow, WebhookDispatchWorkflow
 from promptly.workflows.report import QaReportWorkflow
+
+log = logging.getLogger("promptly.setup")
 
 SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     "AppointmentStatus": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -183,6 +186,32 @@ def search_attributes_missing(namespace: str, missing: list[str]) -> str:
         f"search attributes not registered on namespace {namespace!r}: {', '.join(missing)} "
         "(run `promptly setup`)"
     )
+
+
+class SearchAttributesMissing(NamespaceProblem):
+    """The namespace lacks search attributes the workflows set: a worker would fail every
+    workflow task that sets one, so it does not start."""
+
+
+async def require_search_attributes(client: Client) -> None:
+    """Raise SearchAttributesMissing, naming them and `promptly setup`, when the client's
+    namespace lacks some; a server that does not list them (or refuses to) is not doubted."""
+    try:
+        missing = await missing_search_attributes(
+            client, client.namespace, timeout=timedelta(seconds=10)
+        )
+    except RPCError as err:
+        log.warning(
+            "cannot list the search attributes of namespace %r (%s): not checked",
+            client.namespace,
+            err.message,
+        )
+        return
+    if missing:
+        raise SearchAttributesMissing(
+            f"{search_attributes_missing(client.namespace, missing)}: every case that sets "
+            "one would stop on a failing workflow task"
+        )
 
 
 async def register_search_attributes(client: Client, namespace: str) -> list[str]:
