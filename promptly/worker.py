@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from promptly import db, observability
+from promptly import db, observability, worker_health
 from promptly.activities.archive import ArchiveActivities
 from promptly.activities.channels import DeliveryChannel, OutboxChannel, StaffCallChannel
 from promptly.activities.complaints import ComplaintRulesActivities
@@ -224,6 +224,11 @@ async def run_worker(settings: Settings | None = None) -> None:
         log = logging.getLogger("promptly")
         async with worker:
             log.info("worker polling %s", settings.task_queue)
+            if settings.worker_health_file is not None:  # compose's health check reads it
+                contact = asyncio.create_task(
+                    worker_health.keep_recording_contact(client, settings.worker_health_file)
+                )
+                stack.callback(contact.cancel)
             await stop.wait()
             # Leaving the block stops polling; running activities get the grace period to
             # finish, then are cancelled and retried by another worker.
