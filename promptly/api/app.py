@@ -99,11 +99,13 @@ class Health(BaseModel):
 
 class SearchAttributeCheck:
     """The /health `search_attributes` field, asked of Temporal once in `REGISTERED_FOR` (an
-    attribute is seldom removed) and, while some are missing, once in `MISSING_FOR` (so that
-    `promptly setup` shows soon); a failed ask is not kept."""
+    attribute is seldom removed), while some are missing once in `MISSING_FOR` (so that
+    `promptly setup` shows soon), and once in `UNKNOWN_FOR` while Temporal will not list them
+    (logged once, not on every probe)."""
 
     REGISTERED_FOR = 300.0
     MISSING_FOR = 10.0
+    UNKNOWN_FOR = 60.0
 
     def __init__(self) -> None:
         self._state: str | None = None
@@ -118,17 +120,18 @@ class SearchAttributeCheck:
                 client, client.namespace, timeout=timedelta(seconds=3)
             )
         except Exception:
-            log.warning("health: cannot list the search attributes", exc_info=True)
-            return "unknown"
+            if self._state != "unknown":
+                log.warning("health: cannot list the search attributes", exc_info=True)
+            missing = None
         if missing is None:
-            return "unknown"
-        if missing:
-            self._state = f"missing: {', '.join(missing)} (run `promptly setup`)"
-            self._until = now + self.MISSING_FOR
+            state, kept_for = "unknown", self.UNKNOWN_FOR
+        elif missing:
+            state = f"missing: {', '.join(missing)} (run `promptly setup`)"
+            kept_for = self.MISSING_FOR
         else:
-            self._state = "registered"
-            self._until = now + self.REGISTERED_FOR
-        return self._state
+            state, kept_for = "registered", self.REGISTERED_FOR
+        self._state, self._until = state, now + kept_for
+        return state
 
 
 health = APIRouter(tags=["health"])
