@@ -5,6 +5,9 @@ and the lists name the missing attributes and the remedy instead of blaming the 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -21,8 +24,7 @@ from promptly.api.app import SearchAttributeCheck
 from promptly.cli.main import app as cli_app
 from promptly.client import data_converter
 from promptly.config import Settings
-from promptly.services.setup import SEARCH_ATTRIBUTES, SearchAttributesMissing, check_namespace
-from promptly.worker import run_worker
+from promptly.services.setup import SEARCH_ATTRIBUTES, check_namespace
 from tests.api_support import STAFF_KEY, serving, with_api_keys
 
 ABSENT = "NeedsAttention"
@@ -102,17 +104,29 @@ async def test_list_attention_says_search_attributes_are_missing_in_one_line(
 
 
 async def test_a_worker_does_not_start_on_a_namespace_without_them(
-    unprepared: Client, settings: Settings
+    unprepared: Client, database_url: str
 ) -> None:
-    config = settings.model_copy(
-        update={
-            "temporal_address": unprepared.service_client.config.target_host,
-            "temporal_namespace": unprepared.namespace,
-        }
+    environ = {
+        key: value for key, value in os.environ.items() if not key.startswith("TEMPORAL_")
+    } | {
+        "PROMPTLY_DATABASE_URL": database_url,
+        "PROMPTLY_TEMPORAL_ADDRESS": unprepared.service_client.config.target_host,
+        "PROMPTLY_TEMPORAL_NAMESPACE": unprepared.namespace,
+        "PROMPTLY_TASK_QUEUE": f"promptly-sa-{uuid.uuid4().hex[:8]}",
+        "PROMPTLY_PLAINTEXT_PAYLOADS": "true",  # no codec keys in this test
+    }
+    ended = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", "from promptly.worker import main; main()"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    with pytest.raises(SearchAttributesMissing) as refused:
-        await asyncio.wait_for(run_worker(config), timeout=30)
-    assert str(refused.value).startswith(
-        f"search attributes not registered on namespace {unprepared.namespace!r}: "
-        f"{ABSENT} (run `promptly setup`)"
+    assert ended.returncode == 1, ended.stderr
+    assert "Traceback" not in ended.stderr
+    assert ended.stderr.strip().splitlines()[-1] == (
+        f"promptly: search attributes not registered on namespace {unprepared.namespace!r}: "
+        f"{ABSENT} (run `promptly setup`): every case that sets one would stop on a failing "
+        "workflow task"
     )
