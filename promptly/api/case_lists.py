@@ -27,7 +27,7 @@ from promptly.services.errors import (
     invalid_input,
     temporal_errors,
 )
-from promptly.services.setup import missing_search_attributes, search_attributes_missing
+from promptly.services.setup import refused_for_missing_attributes
 from promptly.workflows.search_attributes import NEEDS_ATTENTION
 
 LIST_TIMEOUT = timedelta(seconds=10)
@@ -113,17 +113,6 @@ def decode_token(keyring: Keyring, query: str, token: str | None) -> bytes | Non
     return raw
 
 
-async def _missing_search_attributes(client: Client) -> list[str] | None:
-    """Why Temporal refused a list that names a search attribute, if the namespace lacks one
-    (a release deployed before `promptly setup`): not the request's filter."""
-    try:
-        return await missing_search_attributes(
-            client, client.namespace, timeout=timedelta(seconds=3)
-        )
-    except RPCError:
-        return None
-
-
 async def list_page(
     request: Request, query: str, page_size: int, page_token: str | None
 ) -> tuple[list[WorkflowExecution], str | None]:
@@ -141,11 +130,11 @@ async def list_page(
     except ServiceError as err:
         cause = err.__cause__
         if isinstance(cause, RPCError) and cause.status is RPCStatusCode.INVALID_ARGUMENT:
-            missing = await _missing_search_attributes(client)
-            if missing:
+            missing = await refused_for_missing_attributes(client)
+            if missing is not None:
                 raise ServiceError(
                     503,
-                    search_attributes_missing(client.namespace, missing),
+                    missing,
                     code=ErrorCode.SEARCH_ATTRIBUTES_MISSING,
                     internal=cause.message,
                 ) from cause

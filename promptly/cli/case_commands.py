@@ -36,7 +36,7 @@ from promptly.services.case_kinds import NEEDS_ATTENTION_QUERY, CaseKind, CaseUp
 from promptly.services.case_starts import create_case
 from promptly.services.case_views import one_connection, read_case_view
 from promptly.services.errors import ServiceError, validation_problems
-from promptly.services.setup import missing_search_attributes, search_attributes_missing
+from promptly.services.setup import refused_for_missing_attributes
 
 # A kind's own lines of a case's printout, times in the office's timezone (the second
 # argument); its timeline follows them (`show_case`).
@@ -137,31 +137,19 @@ def print_listing(
                 async for execution in client.list_workflows(query, limit=limit)
             ]
         except RPCError as err:
+            missing = None
             if err.status is RPCStatusCode.INVALID_ARGUMENT:
-                refused_for_missing_attributes(client, await _missing_attributes(client), err)
-            raise
+                missing = await refused_for_missing_attributes(client)
+            if missing is None:
+                raise
+            # One line, not a traceback: the namespace lacks what the query names.
+            typer.secho(missing, fg="red", err=True)
+            raise typer.Exit(1) from err
 
     lines = run_with_client(action)
     # No cases, no header: the empty output says there are none, as it always did.
     for line in [header, *lines] if lines else []:
         typer.echo(line)
-
-
-async def _missing_attributes(client: Client) -> list[str] | None:
-    try:
-        return await missing_search_attributes(client, client.namespace)
-    except RPCError:
-        return None
-
-
-def refused_for_missing_attributes(
-    client: Client, missing: list[str] | None, err: RPCError
-) -> None:
-    """A list Temporal refused because the namespace lacks search attributes (a release
-    deployed before `promptly setup`) ends in one line that says so, not a traceback."""
-    if missing:
-        typer.secho(search_attributes_missing(client.namespace, missing), fg="red", err=True)
-        raise typer.Exit(1) from err
 
 
 def add_list_command(

@@ -188,6 +188,19 @@ def search_attributes_missing(namespace: str, missing: list[str]) -> str:
     )
 
 
+async def refused_for_missing_attributes(client: Client) -> str | None:
+    """Why Temporal refused a visibility query (INVALID_ARGUMENT) that names search
+    attributes, when the namespace lacks some (a release deployed before `promptly setup`):
+    not the query's filter. None: the namespace has them all, or will not list them."""
+    try:
+        missing = await missing_search_attributes(
+            client, client.namespace, timeout=timedelta(seconds=3)
+        )
+    except RPCError:
+        return None
+    return search_attributes_missing(client.namespace, missing) if missing else None
+
+
 class SearchAttributesMissing(NamespaceProblem):
     """The namespace lacks search attributes the workflows set: a worker would fail every
     workflow task that sets one, so it does not start."""
