@@ -72,12 +72,23 @@ async def make_client(
     )
 
 
+# How long the pool retries one connection before giving up (see `open_pool`): its last try
+# comes at most this long after PostgreSQL is back, within /health's 3 s wait.
+RECONNECT_TIMEOUT_S = 2.0
+
+
 def open_pool(settings: Settings) -> AsyncConnectionPool:
     """One connection per concurrent activity at most (`database_pool_size`): with fewer,
     activities past the pool's size queue for a connection inside their own timeout.
 
     Each connection is checked as it is handed out: after a PostgreSQL restart the pool
-    replaces the dead ones instead of failing a request (or /health) once per connection."""
+    replaces the dead ones instead of failing a request (or /health) once per connection.
+
+    A connection the pool cannot make is retried with a growing backoff (1 s, 2 s, 4 s, ...)
+    for `RECONNECT_TIMEOUT_S` only, then given up: the next request that finds the pool empty
+    tries at once. With psycopg_pool's default (5 minutes) the waits grow past a minute during
+    a long outage, and the pool stays empty (requests and /health 503) that long after
+    PostgreSQL answers again."""
 
     async def check(conn: psycopg.AsyncConnection[Any]) -> None:
         try:
@@ -95,5 +106,6 @@ def open_pool(settings: Settings) -> AsyncConnectionPool:
         max_size=settings.pool_size(),
         open=False,
         check=check,
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
     )
     return pool

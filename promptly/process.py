@@ -66,6 +66,7 @@ def _in_one_line(err: BaseException) -> tuple[str, int] | None:
     from promptly.config.signing import MissingSecret
     from promptly.db import MigrationBlocked
     from promptly.db.schema import SchemaNotCurrent
+    from promptly.services.setup import SearchAttributesMissing
 
     if isinstance(err, UnicodeDecodeError):
         return "a file given is not UTF-8 text", 2
@@ -79,7 +80,7 @@ def _in_one_line(err: BaseException) -> tuple[str, int] | None:
         return str(err), 2
     if isinstance(err, SchemaNotCurrent):  # the message names the command that fixes it
         return str(err), 2
-    if isinstance(err, MigrationBlocked):  # the message says what to do
+    if isinstance(err, (MigrationBlocked, SearchAttributesMissing)):  # it says what to do
         return str(err), 1
     if isinstance(err, (PoolTimeout, OperationalError)):
         return f"cannot reach PostgreSQL (PROMPTLY_DATABASE_URL): {_one_line(err)}", 1

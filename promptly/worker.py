@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from promptly import db, observability
+from promptly import db, observability, worker_health
 from promptly.activities.archive import ArchiveActivities
 from promptly.activities.channels import DeliveryChannel, OutboxChannel, StaffCallChannel
 from promptly.activities.complaints import ComplaintRulesActivities
@@ -29,6 +29,7 @@ from promptly.client import connect_options, data_converter, make_client, open_p
 from promptly.config import Settings
 from promptly.db import schema
 from promptly.domain.common import Channel
+from promptly.services import setup
 from promptly.workflows.appointment import AppointmentWorkflow
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.inquiry import InquiryWorkflow
@@ -213,6 +214,8 @@ async def run_worker(settings: Settings | None = None) -> None:
     else:  # SchemaNotCurrent: activities would fail on every case until someone migrates
         schema.require_current(settings.database_url)
     client = await make_client(settings, metrics=True)
+    # SearchAttributesMissing: every case that sets one would stop until `promptly setup`.
+    await setup.require_search_attributes(client)
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(open_pool(settings))
         worker = create_worker(client, settings, pool=pool)
@@ -228,6 +231,11 @@ async def run_worker(settings: Settings | None = None) -> None:
         log = logging.getLogger("promptly")
         async with worker:
             log.info("worker polling %s", settings.task_queue)
+            if settings.worker_health_file is not None:  # compose's health check reads it
+                contact = asyncio.create_task(
+                    worker_health.keep_recording_contact(client, settings.worker_health_file)
+                )
+                stack.callback(contact.cancel)
             await stop.wait()
             # Leaving the block stops polling; running activities get the grace period to
             # finish, then are cancelled and retried by another worker.

@@ -475,6 +475,7 @@ async def test_health_reports_temporal_and_postgres(
         "temporal": {"ok": True, "detail": "reachable"},
         "postgres": {"ok": True, "detail": "reachable"},
         "schema": "current",
+        "search_attributes": "registered",
     }
     closed = AsyncConnectionPool(settings.database_url, open=False)
     app = create_app(settings, client=dev_env.client, pool=closed)

@@ -333,3 +333,10 @@ def test_api_logs_json_through_the_shipped_uvicorn_config() -> None:
         for handler in handlers:
             root.addHandler(handler)
         root.setLevel(level)
+
+
+def test_the_workers_health_is_its_contact_with_temporal() -> None:
+    """Not /metrics, which the SDK serves while the worker cannot reach Temporal."""
+    worker = SERVICES["worker"]
+    assert worker["healthcheck"]["test"] == ["CMD", "python", "-m", "promptly.worker_health"]
+    assert worker["environment"]["PROMPTLY_WORKER_HEALTH_FILE"].startswith("/tmp/")

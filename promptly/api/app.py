@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -57,6 +58,7 @@ from promptly.api.security import (
 )
 from promptly.config import Settings
 from promptly.db import schema
+from promptly.services import setup
 from promptly.services.errors import (
     ErrorBody,
     ErrorCode,
@@ -89,14 +91,57 @@ class Health(BaseModel):
         "migrations (503), or `unknown` when PostgreSQL does not answer",
     )
 
+    search_attributes: str = Field(
+        description="`registered`, `missing: <names> …` when the namespace lacks search "
+        "attributes the workflows set (503: every case that sets one stops; run `promptly "
+        "setup`), or `unknown` when Temporal does not list them"
+    )
+
+
+class SearchAttributeCheck:
+    """The /health `search_attributes` field, asked of Temporal once in `REGISTERED_FOR` (an
+    attribute is seldom removed), while some are missing once in `MISSING_FOR` (so that
+    `promptly setup` shows soon), and once in `UNKNOWN_FOR` while Temporal will not list them
+    (logged once, not on every probe)."""
+
+    REGISTERED_FOR = 300.0
+    MISSING_FOR = 10.0
+    UNKNOWN_FOR = 60.0
+
+    def __init__(self) -> None:
+        self._state: str | None = None
+        self._until = 0.0
+
+    async def state(self, client: Client) -> str:
+        now = time.monotonic()
+        if self._state is not None and now < self._until:
+            return self._state
+        try:
+            missing = await setup.missing_search_attributes(
+                client, client.namespace, timeout=timedelta(seconds=3)
+            )
+        except Exception:
+            if self._state != "unknown":
+                log.warning("health: cannot list the search attributes", exc_info=True)
+            missing = None
+        if missing is None:
+            state, kept_for = "unknown", self.UNKNOWN_FOR
+        elif missing:
+            state = f"missing: {', '.join(missing)} (run `promptly setup`)"
+            kept_for = self.MISSING_FOR
+        else:
+            state, kept_for = "registered", self.REGISTERED_FOR
+        self._state, self._until = state, now + kept_for
+        return state
+
 
 health = APIRouter(tags=["health"])
 
 
 @health.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def get_health(request: Request, response: Response) -> Health:
-    """Whether Temporal and PostgreSQL answer and the schema has every migration of this
-    release (no API key needed)."""
+    """Whether Temporal and PostgreSQL answer, the schema has every migration of this release
+    and the namespace has every search attribute the workflows set (no API key needed)."""
     client: Client = request.app.state.client
     pool: AsyncConnectionPool = request.app.state.pool
     try:
@@ -107,6 +152,10 @@ async def get_health(request: Request, response: Response) -> Health:
     except Exception:
         log.warning("health: Temporal unreachable", exc_info=True)
         temporal = Reachability(ok=False, detail="unreachable")
+    attributes = "unknown"
+    if temporal.ok:
+        checked: SearchAttributeCheck = request.app.state.search_attributes
+        attributes = await checked.state(client)
     state = "unknown"
     try:
         async with pool.connection(timeout=3) as conn:
@@ -116,10 +165,17 @@ async def get_health(request: Request, response: Response) -> Health:
     except Exception:
         log.warning("health: PostgreSQL unreachable", exc_info=True)
         postgres = Reachability(ok=False, detail="unreachable")
-    ok = temporal.ok and postgres.ok and state == "current"
+    missing = attributes.startswith("missing")
+    ok = temporal.ok and postgres.ok and state == "current" and not missing
     if not ok:
         response.status_code = 503
-    return Health(ok=ok, temporal=temporal, postgres=postgres, schema=state)
+    return Health(
+        ok=ok,
+        temporal=temporal,
+        postgres=postgres,
+        schema=state,
+        search_attributes=attributes,
+    )
 
 
 class BodyLimit:
@@ -282,6 +338,7 @@ def create_app(
     app.state.settings = settings
     app.state.api_keys = ApiKeys(settings.api_keys)
     app.state.limits = RateLimits(settings)  # client links, failed API keys (api/limits.py)
+    app.state.search_attributes = SearchAttributeCheck()  # /health's, kept a while
     _install_error_handlers(app)
     app.include_router(appointments)
     app.include_router(complaints)

@@ -22,10 +22,12 @@ from promptly.domain.keys import Keyring
 from promptly.services.case_kinds import NEEDS_ATTENTION_QUERY, CaseKind
 from promptly.services.errors import (
     CASE_RESPONSES,
+    ErrorCode,
     ServiceError,
     invalid_input,
     temporal_errors,
 )
+from promptly.services.setup import refused_for_missing_attributes
 from promptly.workflows.search_attributes import NEEDS_ATTENTION
 
 LIST_TIMEOUT = timedelta(seconds=10)
@@ -128,6 +130,14 @@ async def list_page(
     except ServiceError as err:
         cause = err.__cause__
         if isinstance(cause, RPCError) and cause.status is RPCStatusCode.INVALID_ARGUMENT:
+            missing = await refused_for_missing_attributes(client)
+            if missing is not None:
+                raise ServiceError(
+                    503,
+                    missing,
+                    code=ErrorCode.SEARCH_ATTRIBUTES_MISSING,
+                    internal=cause.message,
+                ) from cause
             raise ServiceError(
                 422,
                 "invalid list request",

@@ -81,7 +81,7 @@ def add_docs_routes(app: FastAPI, *, dev_tools: bool) -> None:
             ("/docs", "API docs (Swagger UI): try every route with your X-API-Key"),
             ("/redoc", "API reference (ReDoc)"),
             (openapi_url, "OpenAPI document"),
-            ("/health", "Health: Temporal and PostgreSQL reachability"),
+            ("/health", "Health: Temporal and PostgreSQL reachability, schema, search attributes"),
         ]
         if dev_tools:
             links.append(("/dev/outbox", "Dev outbox: the messages clients would receive"))

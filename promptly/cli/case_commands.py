@@ -24,6 +24,7 @@ import typer
 from pydantic import AwareDatetime, ValidationError
 from pydantic.fields import FieldInfo
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.cli.actors import ActorIdOption, cli_actor, refuse_foreign_party
 from promptly.cli.common import run_with_client, settings
@@ -35,6 +36,7 @@ from promptly.services.case_kinds import NEEDS_ATTENTION_QUERY, CaseKind, CaseUp
 from promptly.services.case_starts import create_case
 from promptly.services.case_views import one_connection, read_case_view
 from promptly.services.errors import ServiceError, validation_problems
+from promptly.services.setup import refused_for_missing_attributes
 
 # A kind's own lines of a case's printout, times in the office's timezone (the second
 # argument); its timeline follows them (`show_case`).
@@ -125,14 +127,24 @@ def print_listing(
         return f"{shown}  needs attention: {', '.join(flags)}" if flags else shown
 
     async def action(client: Client, config: Settings) -> list[str]:
-        return [
-            flagged_row(
-                execution.id,
-                {p.key.name: p.value for p in execution.typed_search_attributes},
-                config,
-            )
-            async for execution in client.list_workflows(query, limit=limit)
-        ]
+        try:
+            return [
+                flagged_row(
+                    execution.id,
+                    {p.key.name: p.value for p in execution.typed_search_attributes},
+                    config,
+                )
+                async for execution in client.list_workflows(query, limit=limit)
+            ]
+        except RPCError as err:
+            missing = None
+            if err.status is RPCStatusCode.INVALID_ARGUMENT:
+                missing = await refused_for_missing_attributes(client)
+            if missing is None:
+                raise
+            # One line, not a traceback: the namespace lacks what the query names.
+            typer.secho(missing, fg="red", err=True)
+            raise typer.Exit(1) from err
 
     lines = run_with_client(action)
     # No cases, no header: the empty output says there are none, as it always did.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, model_validator
@@ -69,6 +70,12 @@ class OperationsSettings(BaseModel):
         description="host:port of the worker's Prometheus /metrics endpoint (SDK and business "
         "metrics), e.g. 0.0.0.0:9464; only `promptly worker` binds it (the API and the CLI "
         "ignore it); unset: no endpoint.",
+    )
+    worker_health_file: Path | None = Field(
+        default=None,
+        description="A file `promptly worker` writes the time into each time Temporal answers "
+        "it (every 10 s); `python -m promptly.worker_health` exits 1 when that time is over 45 s "
+        "old (compose's health check of the worker). Unset: not written.",
     )
     log_format: Literal["text", "json"] = Field(
         default="text", description="text for a terminal, json (one object a line) in production."

@@ -35,7 +35,7 @@ OLDEST_PENDING_SEND = "promptly_oldest_pending_send_seconds"
 
 HELP = {
     MESSAGES: "Messages handed to a channel, by outcome",
-    REMINDERS: "Reminders that fell due, by outcome (on_time, late, failed)",
+    REMINDERS: "Reminders that fell due, by outcome (on_time, late, failed, skipped)",
     REMINDER_LATENESS: "Seconds a reminder went out after its planned time",
     CALL_ATTEMPTS: "Phone follow-up tasks created for the front desk",
     CALL_OUTCOMES: "Recorded phone follow-up outcomes",

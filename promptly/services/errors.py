@@ -64,6 +64,8 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"  # 500: logged under the request id
     UPSTREAM = "upstream_error"  # 502: Temporal refused the request
     UNAVAILABLE = "unavailable"  # 503: Temporal or PostgreSQL unreachable, a failing workflow
+    # 503: the namespace lacks search attributes the workflows set; `promptly setup` adds them
+    SEARCH_ATTRIBUTES_MISSING = "unavailable.search_attributes_missing"
     TIMEOUT = "timeout"  # 504: no answer in time; the action may still be applied
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -42,6 +43,8 @@ from promptly.domain.maintenance import ArchiveRequest, PurgeRequest, QaReportRe
 from promptly.domain.webhooks import WebhookDispatchRequest
 from promptly.workflows.maintenance import ArchiveWorkflow, PurgeWorkflow, WebhookDispatchWorkflow
 from promptly.workflows.report import QaReportWorkflow
+
+log = logging.getLogger("promptly.setup")
 
 SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     "AppointmentStatus": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -157,19 +160,79 @@ def dev_server_flags() -> list[str]:
     return flags
 
 
-async def register_search_attributes(client: Client, namespace: str) -> list[str]:
-    """Add the attributes the namespace lacks; returns the names added (idempotent)."""
+async def missing_search_attributes(
+    client: Client, namespace: str, *, timeout: timedelta | None = None
+) -> list[str] | None:
+    """The attributes of `SEARCH_ATTRIBUTES` the namespace lacks, by name; None when the
+    server cannot list them (Temporal's time-skipping test server).
+
+    Without one, every workflow task that upserts it fails (BadSearchAttributes) and its case
+    stops, and a visibility query naming it is refused: `/health` and the lists say so."""
     try:
         listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
+            ListSearchAttributesRequest(namespace=namespace), timeout=timeout
         )
-        existing = set(listed.custom_attributes)
     except RPCError as err:
-        # Temporal's time-skipping test server can add attributes but not list them.
         if err.status is not RPCStatusCode.UNIMPLEMENTED:
             raise
-        existing = set()
-    missing = {name: kind for name, kind in SEARCH_ATTRIBUTES.items() if name not in existing}
+        return None
+    existing = set(listed.custom_attributes)
+    return sorted(name for name in SEARCH_ATTRIBUTES if name not in existing)
+
+
+def search_attributes_missing(namespace: str, missing: list[str]) -> str:
+    """What an operator reads when `missing` are not registered: the names and the remedy."""
+    return (
+        f"search attributes not registered on namespace {namespace!r}: {', '.join(missing)} "
+        "(run `promptly setup`)"
+    )
+
+
+async def refused_for_missing_attributes(client: Client) -> str | None:
+    """Why Temporal refused a visibility query (INVALID_ARGUMENT) that names search
+    attributes, when the namespace lacks some (a release deployed before `promptly setup`):
+    not the query's filter. None: the namespace has them all, or will not list them."""
+    try:
+        missing = await missing_search_attributes(
+            client, client.namespace, timeout=timedelta(seconds=3)
+        )
+    except RPCError:
+        return None
+    return search_attributes_missing(client.namespace, missing) if missing else None
+
+
+class SearchAttributesMissing(NamespaceProblem):
+    """The namespace lacks search attributes the workflows set: a worker would fail every
+    workflow task that sets one, so it does not start."""
+
+
+async def require_search_attributes(client: Client) -> None:
+    """Raise SearchAttributesMissing, naming them and `promptly setup`, when the client's
+    namespace lacks some; a server that does not list them (or refuses to) is not doubted."""
+    try:
+        missing = await missing_search_attributes(
+            client, client.namespace, timeout=timedelta(seconds=10)
+        )
+    except RPCError as err:
+        log.warning(
+            "cannot list the search attributes of namespace %r (%s): not checked",
+            client.namespace,
+            err.message,
+        )
+        return
+    if missing:
+        raise SearchAttributesMissing(
+            f"{search_attributes_missing(client.namespace, missing)}: every case that sets "
+            "one would stop on a failing workflow task"
+        )
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Add the attributes the namespace lacks; returns the names added (idempotent)."""
+    listed = await missing_search_attributes(client, namespace)
+    # Temporal's time-skipping test server can add attributes but not list them.
+    names = list(SEARCH_ATTRIBUTES) if listed is None else listed
+    missing = {name: SEARCH_ATTRIBUTES[name] for name in names}
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)

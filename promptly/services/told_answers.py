@@ -28,8 +28,9 @@ from promptly.services.updates import run_update
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.survey import SurveyWorkflow
 
-if TYPE_CHECKING:  # staff_tasks imports this module
-    from promptly.services.staff_tasks import Completing, TaskCompletion
+if TYPE_CHECKING:  # task_rules and staff_tasks import this module
+    from promptly.services.staff_tasks import TaskCompletion
+    from promptly.services.task_rules import Completing
 
 # The completion's fields a client's answer comes in, and the messages that ask for each.
 ASKED_BY = {

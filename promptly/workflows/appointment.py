@@ -11,23 +11,21 @@ import asyncio
 from datetime import datetime
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
-from promptly.workflows.appointment_in_line import AppointmentInLine
+from promptly.workflows.appointment_judges import AppointmentJudges
 from promptly.workflows.appointment_state import ACK_MISSING_ALERT, MESSAGE_RETRY
 from promptly.workflows.case import refuse, refuse_actor, refuse_field
 from promptly.workflows.case_journal import CaseJournal
 from promptly.workflows.messages import Sends
 from promptly.workflows.patches import (
     BESIDE_THE_PLAN,
-    FEE_PLEA_FOR_EVERY_FEE,
     on_baseline,
     since,
 )
 from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.domain import errors, promises
+    from promptly.domain import promises
     from promptly.domain.appointments import fees
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
@@ -62,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 @workflow.defn
-class AppointmentWorkflow(AppointmentInLine):
+class AppointmentWorkflow(AppointmentJudges):
     @workflow.init
     def __init__(self, request: AppointmentRequest | AppointmentContinuation) -> None:
         continued = request if isinstance(request, AppointmentContinuation) else None
@@ -155,6 +153,8 @@ class AppointmentWorkflow(AppointmentInLine):
         """Each step decides on the current case first; its messages start beside the plan.
         Where cases from before the patch run a step in line, the step's method picks the
         path (appointment_in_line.py)."""
+        if self._beside and self._skipped_as_passed(step):
+            return
         if step is appointment_rules.Step.CONFIRMATION:
             await self._send_confirmation()
         elif step is appointment_rules.Step.PROVIDER_NOTICE:
@@ -237,22 +237,6 @@ class AppointmentWorkflow(AppointmentInLine):
             refuse_field("new_start", not_bookable(command.new_start, workflow.now()))
         self._judge_record_call_outcome(command)
 
-    def _judge_record_call_outcome(self, command: RecordCallOutcomeInput) -> None:
-        self._judge("record_call_outcome", command)
-        if not self._beside or command.outcome is not CallOutcome.REACHED_RESCHEDULED:
-            return
-        if command.new_start is None:
-            raise ApplicationError(
-                "record_call_outcome refused: reached_rescheduled needs new_start, the time "
-                "agreed with the client",
-                type=errors.TRANSITION_REFUSED,
-                non_retryable=True,
-            )
-        if self._case is not None:
-            refuse(
-                appointment_rules.reschedule_refusal(self._case, command.new_start, workflow.now())
-            )
-
     @workflow.update
     async def check_in(self, command: CheckInInput) -> AppointmentView:
         async with self._turn(lambda: self.validate_check_in(command)):
@@ -304,12 +288,6 @@ class AppointmentWorkflow(AppointmentInLine):
         refuse_field("new_start", not_bookable(command.new_start, workflow.now()))
         self._judge_reschedule(command)
 
-    def _judge_reschedule(self, command: RescheduleInput) -> None:
-        self._refuse_if_changed(command)
-        if self._case is None:
-            return
-        refuse(appointment_rules.reschedule_refusal(self._case, command.new_start, workflow.now()))
-
     @workflow.update
     async def report_delay(self, command: ReportDelayInput) -> AppointmentView:
         # Who reports is judged by the validator alone: a history from before the rule holds
@@ -353,20 +331,6 @@ class AppointmentWorkflow(AppointmentInLine):
             # On arrival only: a history from before the rule holds no-show excuses after a
             # decision.
             refuse(fees.plea_refusal(case))
-
-    def _judge_excuse_in_turn(self, command: ExcuseNoShowInput) -> None:
-        self._judge("excuse_no_show", command)
-        case = self._case
-        if case is None:
-            return
-        if case.status is not AppointmentStatus.NO_SHOW:
-            # A late change's plea, accepted since the patch only: no history holds one the
-            # rule would refuse now (the fee waived or decided while it waited its turn).
-            refuse(fees.plea_refusal(case))
-        # A plea that arrived while another was being received: added to it since the patch
-        # (asked only then), refused before it, as such histories recorded.
-        if fees.plea_adds_to_open_decision(case) and not workflow.patched(FEE_PLEA_FOR_EVERY_FEE):
-            refuse("excuse_no_show refused: an excuse is already with the provider")
 
     @workflow.update
     async def waive_fee(self, command: WaiveFeeInput) -> AppointmentView:

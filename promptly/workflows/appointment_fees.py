@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from promptly.workflows.appointment_sends import AppointmentSends
+from promptly.workflows.appointment_provider_sends import AppointmentProviderSends
 from promptly.workflows.appointment_state import PREPAY_FLAG
 from promptly.workflows.patches import (
     DECISION_MAKES_ITS_REQUEST_MOOT,
@@ -47,7 +47,7 @@ DECISION_REQUEST = "provider_decision"
 DECISION_REQUEST_NOT_SENT = "provider decision not sent"
 
 
-class AppointmentFees(AppointmentSends):
+class AppointmentFees(AppointmentProviderSends):
     """Billing decisions, fee waivers and a fee that stands."""
 
     async def _record_billing(self, outcome: BillingOutcome, actor: Actor, reason: str) -> None:

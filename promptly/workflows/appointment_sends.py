@@ -1,6 +1,7 @@
 """How an appointment's messages go out: each one beside the plan, with a budget; one that
 cannot go out becomes a flag and a front-desk task; a change cancels the sends it makes moot
-(DESIGN.md §1, appointments 1–3; docs/messages-and-deploys.md).
+(DESIGN.md §1, appointments 1–3; docs/messages-and-deploys.md). What the provider is told:
+appointment_provider_sends.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from promptly.workflows.appointment_state import (
     ALERT_BUDGET,
     CLIENT_LINKS,
     MESSAGE_RETRY,
-    PROVIDER_LINKS,
     VISIT_LINKS,
     WRONG_NUMBER_ALERT,
     AppointmentState,
@@ -24,10 +24,8 @@ from promptly.workflows.appointment_state import (
 from promptly.workflows.case_sends import client_message_task
 from promptly.workflows.messages import MESSAGE_TIMEOUT, Delivery, to_client
 from promptly.workflows.patches import (
-    ACKNOWLEDGED_NOTICE_MOOT,
     CLIENT_MESSAGES_AFTER_WRONG_NUMBER_IN_WRITING,
     MOOT_FAILURE_NOT_HANDED_ON,
-    PROVIDER_WITHOUT_EMAIL_BY_HAND,
 )
 from promptly.workflows.staff_tasks import close_task, open_task
 
@@ -45,13 +43,6 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.domain.moot_messages import NEWS_AFTER_A_MOVE
     from promptly.domain.tasks import TaskKind
-
-
-# The flag of a booking notice the provider did not get.
-PROVIDER_NOTICE_FLAG = "provider notice not sent"
-# How long news for the provider (a cancellation, an excuse) may keep trying before the
-# front desk is asked to pass it on, as the client's cancellation notice.
-PROVIDER_NEWS_BUDGET = timedelta(hours=1)
 
 
 def reminder_lateness(late_by: timedelta) -> None:
@@ -270,81 +261,6 @@ class AppointmentSends(AppointmentState):
             if_failed="confirmation not sent",
             link_actions=VISIT_LINKS,
         )
-
-    def _provider_to_notify(self) -> Recipient | None:
-        """The provider is notified now: the recipient of their booking notice. A provider
-        without email gets it too: the channel refuses it at once, so it becomes the front
-        desk's task and the case's flag like any notice that could not go out. Cases from
-        before that (and in line) only noted that staff would pass the booking on: None."""
-        provider = self.case.request.provider
-        self._update(provider_notified=True)
-        if provider.email is None and not (
-            self._beside and workflow.patched(PROVIDER_WITHOUT_EMAIL_BY_HAND)
-        ):
-            self._note(
-                TimelineKind.DECISION,
-                SYSTEM,
-                "Provider has no email: acknowledgement expected through staff",
-            )
-            return None
-        # The provider reads times where they work: their own zone, else the office's (cases
-        # from before the patch wrote to them in the client's zone).
-        where_they_work = provider.timezone or self._office_timezone
-        return Recipient(
-            role=RecipientRole.PROVIDER,
-            name=provider.name,
-            email=provider.email,
-            timezone=where_they_work if self._beside else self.case.request.client.timezone,
-        )
-
-    def _start_provider_notice(self) -> None:
-        to = self._provider_to_notify()
-        if to is None:
-            return
-        self._start_send(
-            "provider_booking",
-            "provider_booking",
-            to,
-            Channel.EMAIL,
-            budget=self.case.provider_ack_deadline - workflow.now(),
-            if_failed=PROVIDER_NOTICE_FLAG,
-            link_actions=PROVIDER_LINKS,
-        )
-
-    def _start_provider_news(self, template: str, extra: dict[str, object]) -> None:
-        """News of the visit that the provider did not make themselves (a cancellation, an
-        excuse waiting for their decision), by
-        email in the provider's own time; one that cannot go out (no email) becomes the front
-        desk's task to pass on, and the case's flag."""
-        provider = self.case.request.provider
-        self._start_send(
-            template,
-            template,
-            Recipient(
-                role=RecipientRole.PROVIDER,
-                name=provider.name,
-                email=provider.email,
-                timezone=provider.timezone or self._office_timezone,
-            ),
-            Channel.EMAIL,
-            budget=PROVIDER_NEWS_BUDGET,
-            if_failed=f"{template.replace('_', ' ')} not sent",
-            extra=extra,
-        )
-
-    async def _provider_notice_moot(self, actor: Actor) -> None:
-        """The provider acknowledged: their booking notice still retrying, and a front-desk
-        task to pass it on, no longer matter (and so its flag). Returns once neither can
-        reach anyone."""
-        tasks = self._by_hand.answering(PROVIDER_NOTICE_FLAG)
-        in_flight = self._sends.in_flight("provider_booking")
-        if not (tasks or in_flight) or not workflow.patched(ACKNOWLEDGED_NOTICE_MOOT):
-            return
-        await self._cancel_sends(["provider_booking"])
-        for key in tasks.values():
-            await self._close_task(key, "acknowledged", "the provider acknowledged", actor)
-        for concern in self._by_hand.forget(tasks):
-            self._unflag(concern)
 
     async def _cancel_sends(self, groups: list[str] | None = None) -> None:
         """Cancel the sends a change made moot; returns once none of them can go out."""

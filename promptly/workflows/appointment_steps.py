@@ -20,6 +20,7 @@ from promptly.workflows.appointment_state import (
     count,
 )
 from promptly.workflows.patches import (
+    PASSED_STEPS_SKIPPED,
     PROVIDER_TOLD_OF_CANCELLATION,
     RESCHEDULE_NOTES_CALL_PLAN,
     WRONG_NUMBER_OUTLIVES_A_MOVE,
@@ -35,6 +36,7 @@ from promptly.workflows.survey import SurveyWorkflow
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics, promises
     from promptly.domain.appointments import fees as appointment_fees
+    from promptly.domain.appointments import passed_steps
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
         AppointmentCase,
@@ -67,6 +69,34 @@ BEFORE_THE_VISIT_READ_OUTS = (*CONFIRMATION_READ_OUTS, "delay_notice")
 
 class AppointmentSteps(AppointmentFees):
     """The no-show, completion, the survey, cancel, reschedule and delays."""
+
+    def _skipped_as_passed(self, step: appointment_rules.Step) -> bool:
+        """A step the case comes to after its moment passed (a worker down across it, a
+        backlog) is not run: no reminder for a visit that has begun, no call asking the client
+        to confirm it (passed_steps.py). The timeline says why, the step's promise is broken
+        and a missed reminder or confirmation is flagged, as one that could not go out is.
+        True when the step was skipped."""
+        now = workflow.now()
+        case = self.case
+        if passed_steps.passed(case, step, now) is None or not workflow.patched(
+            PASSED_STEPS_SKIPPED
+        ):
+            return False
+        note = passed_steps.skipped_note(case, step, now, self._office_timezone)
+        if step is appointment_rules.Step.REMINDER:
+            self._update(reminder_skipped=True, reminder_held_until=None)
+            self._promises.broken(PromiseKind.REMINDER, note)
+            self._flag("reminder not sent")
+            count(metrics.REMINDERS, outcome="skipped")
+        elif step is appointment_rules.Step.CONFIRMATION:
+            self._update(confirmation_attempted=True)
+            self._promises.broken(PromiseKind.CONFIRMATION, note)
+            self._flag("confirmation not sent")
+        elif step is appointment_rules.Step.FOLLOW_UP_CALL:
+            self._update(next_call_at=None, call_held_until=None)
+            self._promises.broken(PromiseKind.FOLLOW_UP, note)
+        self._note(TimelineKind.DECISION, SYSTEM, note, step=step.value, skipped=True)
+        return True
 
     async def _no_show_beside(self) -> None:
         self._update(next_call_at=None, awaiting_call_outcome=False)

@@ -264,6 +264,14 @@ class Sends:
             return
         self._started_groups.add(group)
         to, _ = _describe(message)
+        # A budget is how long a send is retried before the case hands it on (a flag, a task):
+        # not the moment the message stops making sense. A send that starts with its budget
+        # spent (the worker was down, a backlog) still gets one short try, a minute, so an
+        # attempt (SEND_ATTEMPT_TIMEOUT) is not cut short and a message that went out is not
+        # recorded as given up; then it is handed on as any send out of budget. A message
+        # that must not go out at all once its moment passed (a reminder after its window, a
+        # confirmation or a call after the visit began) never gets here: its step is skipped
+        # first (domain/appointments/passed_steps.py).
         budget = max(budget, timedelta(minutes=1))
         handle = workflow.start_activity_method(
             MessagingActivities.send_message,

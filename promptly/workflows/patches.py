@@ -210,3 +210,13 @@ def since(patch_id: str) -> bool:
     if patch_id not in FOLDED:
         raise ValueError(f"{patch_id} is not folded into {BASELINE}: ask workflow.patched")
     return on_baseline() or workflow.patched(patch_id)
+
+
+# Appointments and surveys: a step the case comes to after its moment passed (the worker was
+# down across it, a backlog) is skipped, not run: no reminder once its 24–48h window has
+# ended, no confirmation and no follow-up call once the visit has begun (domain/appointments/
+# passed_steps.py), no survey once 48h have passed since the visit's end (the survey closes
+# unanswered). The timeline says why, the step's promise is broken, a missed reminder or
+# confirmation is flagged. Asked only when a step is that late; before it, the reminder went
+# out with a minute's budget and the desk got a call task for a visit under way.
+PASSED_STEPS_SKIPPED = "passed-steps-skipped"

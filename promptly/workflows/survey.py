@@ -23,6 +23,7 @@ from promptly.workflows.case_sends import (
 )
 from promptly.workflows.complaint import ComplaintWorkflow
 from promptly.workflows.messages import deliver, message_retry, to_client
+from promptly.workflows.patches import PASSED_STEPS_SKIPPED
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import RecordsActivities
@@ -80,7 +81,10 @@ class SurveyWorkflow(SendingCase):
             status=self._case.status.value,
         )
         await self._save()
-        if not await self._answered_before(self._case.send_at, "send the survey"):
+        if (
+            not await self._answered_before(self._case.send_at, "send the survey")
+            and not self._skipped_as_passed()
+        ):
             await self._send("survey", settled=self._survey_settled)
             if self._case.answer is None:  # an answer that came while it was sending stands
                 self._set_status(SurveyStatus.SENT, SYSTEM, "Survey sent")
@@ -99,6 +103,20 @@ class SurveyWorkflow(SendingCase):
         self._promises.close(f"the survey ended {self._case.status.value}")
         await self._save()
         return self._view()
+
+    def _skipped_as_passed(self) -> bool:
+        """The survey the case comes to after its 48h (the worker was down, a backlog) is not
+        sent, nor its reminder: the timeline says why, its promise is broken, and the survey
+        closes unanswered. True when skipped."""
+        now = workflow.now()
+        if survey_rules.survey_passed(self._case, now) is None or not workflow.patched(
+            PASSED_STEPS_SKIPPED
+        ):
+            return False
+        note = survey_rules.survey_skipped_note(self._case, now)
+        self._promises.broken(PromiseKind.SURVEY, note)
+        self._note(TimelineKind.DECISION, SYSTEM, note, skipped=True)
+        return True
 
     def _set_status(self, status: SurveyStatus, actor: Actor, detail: str, **data: object) -> None:
         """Every change of status is a status entry with the one before (webhooks, history)."""

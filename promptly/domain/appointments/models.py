@@ -318,6 +318,9 @@ class AppointmentCase(AppointmentDeadlines):
     # A phone client's reminder is a call task the desk has open: the desk has not recorded
     # how the call went. It asks an unconfirmed client to confirm, as a follow-up attempt does.
     reminder_call_open: bool = False
+    # The reminder's moment had passed when the case came to it (a worker down across its
+    # window): not sent, never planned again for this time (passed_steps.py).
+    reminder_skipped: bool = False
 
 
 class AppointmentContinuation(Model):

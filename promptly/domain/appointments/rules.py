@@ -220,6 +220,7 @@ def next_step(case: AppointmentCase) -> DueStep:
         case.status in _reminded_statuses(case)
         and case.reminder_at is not None
         and not case.reminder_sent
+        and not case.reminder_skipped
     ):
         # A reminder waiting for the confirmation call is due when that call is closed (the
         # hold is lifted), at the latest at the hold's end.

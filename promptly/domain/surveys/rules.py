@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from promptly.domain.calendar import first_outside, shift_elapsed
 from promptly.domain.complaints.models import ComplaintRequest, ReceivedVia, Severity
+from promptly.domain.readable_time import readable
 from promptly.domain.surveys.models import SurveyAnswer, SurveyCase, SurveyRequest, SurveyStatus
 
 # The post-service follow-up SLA, after a visit and after a closed complaint alike.
@@ -26,6 +27,23 @@ def new_survey(request: SurveyRequest) -> SurveyCase:
         send_at=send_at,
         reminder_at=_awake(request, shift_elapsed(send_at, request.reminder_after)),
         closes_at=shift_elapsed(send_at, request.closes_after),
+    )
+
+
+def survey_passed(case: SurveyCase, now: datetime) -> datetime | None:
+    """The end of the survey's 48h after the visit, when `now` is past it (the worker was down,
+    a backlog): a survey the case comes to later is not sent. Else None."""
+    ends = shift_elapsed(case.request.visit_ended_at, SURVEY_WITHIN)
+    return ends if now > ends else None
+
+
+def survey_skipped_note(case: SurveyCase, now: datetime) -> str:
+    """The timeline's line for a survey not sent because its 48h had passed."""
+    zone = case.request.staff_timezone
+    ends = shift_elapsed(case.request.visit_ended_at, SURVEY_WITHIN)
+    return (
+        f"Survey not sent: its 48h after the visit had ended ({readable(ends, zone)}) when "
+        f"the case resumed at {readable(now, zone)}"
     )
 
 
