@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -12,6 +13,8 @@ from typing import Any
 import httpx
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
 from promptly.api.app import create_app
 from promptly.api.auth import hash_key
@@ -70,6 +73,23 @@ async def serving(
             )
         )
         yield http
+
+
+@asynccontextmanager
+async def serving_skipped(
+    env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
+) -> AsyncIterator[httpx.AsyncClient]:
+    """`serving` on the time-skipping server with every role's key; the cases a test books
+    (appended to `http.booked`) end with it."""
+    async with serving(env.client, with_api_keys(settings), pool) as http:
+        http.booked = []  # type: ignore[attr-defined]
+        yield http
+        # A case left running without its worker would stall time skipping for later tests:
+        # let in-flight activities finish (skipping waits for them), then end the cases.
+        await env.sleep(timedelta(minutes=1))
+        for workflow_id in http.booked:  # type: ignore[attr-defined]
+            with contextlib.suppress(RPCError):
+                await env.client.get_workflow_handle(workflow_id).terminate("test over")
 
 
 def sign(

@@ -7,7 +7,6 @@ closes the task), a provider's decision on a no-show excuse runs `waive_fee`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import uuid
 from collections.abc import AsyncIterator
@@ -17,12 +16,11 @@ from typing import Any
 import httpx
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest
-from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, sign, with_api_keys
+from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving_skipped, sign
 from tests.helpers import (
     appointment,
     messages,
@@ -38,15 +36,8 @@ from tests.helpers import (
 async def skipping_api(
     env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(env.client, with_api_keys(settings), pool) as http:
-        http.booked = []  # type: ignore[attr-defined]
+    async with serving_skipped(env, settings, pool) as http:
         yield http
-        # A case left running without its worker would stall time skipping for later tests:
-        # let in-flight activities finish (skipping waits for them), then end the cases.
-        await env.sleep(timedelta(minutes=1))
-        for workflow_id in http.booked:  # type: ignore[attr-defined]
-            with contextlib.suppress(RPCError):
-                await env.client.get_workflow_handle(workflow_id).terminate("test over")
 
 
 async def _book_wednesday(env: WorkflowEnvironment, http: httpx.AsyncClient) -> AppointmentRequest:

@@ -7,7 +7,6 @@ On the time-skipping server, as tests/test_api_tasks.py.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,12 +14,11 @@ from typing import Any
 import httpx
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest
-from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving, with_api_keys
+from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving_skipped
 from tests.helpers import appointment, messages, next_local, settled, sleep_until, until
 from tests.test_api_tasks import _call_ended, _first_call, _phone_client_called_to_confirm, _tasks
 
@@ -32,13 +30,8 @@ WRONG_FLAG = "wrong phone number"
 async def desk(
     env: WorkflowEnvironment, settings: Settings, pool: AsyncConnectionPool
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(env.client, with_api_keys(settings), pool) as http:
-        http.booked = []  # type: ignore[attr-defined]
+    async with serving_skipped(env, settings, pool) as http:
         yield http
-        await env.sleep(timedelta(minutes=1))
-        for workflow_id in http.booked:  # type: ignore[attr-defined]
-            with contextlib.suppress(RPCError):
-                await env.client.get_workflow_handle(workflow_id).terminate("test over")
 
 
 async def _find_number_task(http: httpx.AsyncClient, request: AppointmentRequest) -> dict[str, Any]:

@@ -8,7 +8,6 @@ through the real SendGrid client to its fake.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -16,7 +15,6 @@ import httpx
 import pytest_asyncio
 from psycopg_pool import AsyncConnectionPool
 from pydantic import SecretStr
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from promptly.config import Settings
@@ -31,7 +29,7 @@ from promptly.domain.appointments.commands import (
 )
 from promptly.domain.appointments.models import AppointmentRequest
 from promptly.workflows.appointment import AppointmentWorkflow
-from tests.api_support import serving, with_api_keys
+from tests.api_support import serving_skipped
 from tests.helpers import CLIENT, PROVIDER, STAFF, messages, settled, sleep_until
 from tests.sendgrid_fake import SendGridFake
 from tests.test_api_tasks import _call_ended, _phone_client_called_to_confirm, _tasks
@@ -44,13 +42,8 @@ async def desk(
     """The API and a worker whose email reaches the SendGrid fake."""
     settings.sendgrid_api_key = SecretStr("SG.test")
     settings.sendgrid_host = sendgrid.url
-    async with serving(env.client, with_api_keys(settings), pool) as http:
-        http.booked = []  # type: ignore[attr-defined]
+    async with serving_skipped(env, settings, pool) as http:
         yield http
-        await env.sleep(timedelta(minutes=1))
-        for workflow_id in http.booked:  # type: ignore[attr-defined]
-            with contextlib.suppress(RPCError):
-                await env.client.get_workflow_handle(workflow_id).terminate("test over")
 
 
 async def _number_found_wrong(
