@@ -30,8 +30,9 @@ async def _gone(env: WorkflowEnvironment, workflow_id: str) -> bool:
     return False
 
 
-# 72 demo hours in about a minute: every rule keeps its order (calls 1.8 s apart).
-SCALE = 0.00025
+# 72 demo hours in about two minutes: every rule keeps its order (calls 3.6 s apart), and a
+# machine busy with the rest of the suite (a worker starved for seconds) keeps it too.
+SCALE = 0.0005
 
 
 async def test_the_demo_plays_every_story_to_its_end_and_cleans_up(
@@ -53,10 +54,10 @@ async def test_the_demo_plays_every_story_to_its_end_and_cleans_up(
     ]
     changes = {case: [to for changed, _, to in board.changes if changed == case] for case in cases}
     confirmed, silent, phone, short_notice = cases
-    assert changes[confirmed] == ["Booked", "Confirmed", "CheckedIn", "Completed"]
-    assert changes[silent][0] == "Booked" and changes[silent][-1] == "NoShow"
+    assert changes[confirmed] == ["Booked", "Confirmed", "CheckedIn", "Completed"], output
+    assert changes[silent][0] == "Booked" and changes[silent][-1] == "NoShow", output
     assert "Unconfirmed" in changes[silent]
-    assert changes[phone] == ["Booked", "Confirmed", "CheckedIn", "Completed"]
+    assert changes[phone] == ["Booked", "Confirmed", "CheckedIn", "Completed"], output
     assert changes[short_notice][-1] == "Completed"
     for case, statuses in changes.items():  # printed as it happened, one line per change
         for before, after in zip(["booking", *statuses], statuses, strict=False):
