@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest_asyncio
@@ -30,7 +31,7 @@ from promptly.domain.appointments.commands import (
 from promptly.domain.appointments.models import AppointmentRequest
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import serving_skipped
-from tests.helpers import CLIENT, PROVIDER, STAFF, messages, settled, sleep_until
+from tests.helpers import CLIENT, PROVIDER, STAFF, messages, settled, sleep_until, until
 from tests.sendgrid_fake import SendGridFake
 from tests.test_api_tasks import _call_ended, _phone_client_called_to_confirm, _tasks
 
@@ -113,7 +114,12 @@ async def test_after_a_wrong_number_without_an_email_the_desk_passes_the_cancell
     await _cancelled(env, request)
 
     assert await _tasks(desk, request.workflow_id, kind="call_client") == []
-    [by_hand] = await _tasks(desk, request.workflow_id, kind="deliver_message_manually")
+
+    async def passed_on_by_hand() -> list[dict[str, Any]]:
+        return await _tasks(desk, request.workflow_id, kind="deliver_message_manually")
+
+    # The task follows the send's refusal (no email, no number) beside the plan.
+    [by_hand] = await until(passed_on_by_hand, "the cancellation's task to pass it on")
     assert by_hand["title"] == f"Pass on the cancellation to {request.client.name}"
     assert f"the number on file, {request.client.phone}, is wrong" in by_hand["details"]
     assert "by phone" not in by_hand["details"], by_hand["details"]
