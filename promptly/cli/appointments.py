@@ -17,6 +17,7 @@ from promptly.cli.case_commands import (
 from promptly.config import Settings
 from promptly.domain.appointments.models import (
     FINAL_APPOINTMENT_STATUSES,
+    REMINDER_NOT_SENT_FLAG,
     AppointmentStatus,
     AppointmentView,
 )
@@ -41,7 +42,12 @@ def _what_is_ahead(view: AppointmentView, zone: str) -> str:
     if view.status in FINAL_APPOINTMENT_STATUSES:
         billing = view.billing.value if view.billing else "-"
         return f"  closed: no reminder or call ahead  billing {billing}"
-    reminder = "sent" if view.reminder_sent else f"at {readable(view.reminder_at, zone)}"
+    if view.reminder_sent:
+        reminder = "sent"
+    elif REMINDER_NOT_SENT_FLAG in view.needs_attention:
+        reminder = "not sent"
+    else:
+        reminder = f"at {readable(view.reminder_at, zone)}"
     if view.status is AppointmentStatus.CONFIRMED:
         response = "client confirmed"
     else:

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
         FINAL_APPOINTMENT_STATUSES,
+        REMINDER_NOT_SENT_FLAG,
         AppointmentStatus,
         BillingOutcome,
         CallOutcome,
@@ -122,7 +123,7 @@ class AppointmentInLine(AppointmentCalls):
                 reminder_lateness(workflow.now() - planned)
             self._update(reminder_sent=True)
             if not sent:
-                self._flag("reminder not sent")
+                self._flag(REMINDER_NOT_SENT_FLAG)
 
     async def _send_to_client(
         self, template: str, *, link_actions: list[str] | None = None, **options: Any

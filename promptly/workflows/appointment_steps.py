@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.appointments import passed_steps
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
+        REMINDER_NOT_SENT_FLAG,
         AppointmentCase,
         AppointmentStatus,
         BillingOutcome,
@@ -86,7 +87,7 @@ class AppointmentSteps(AppointmentFees):
         if step is appointment_rules.Step.REMINDER:
             self._update(reminder_skipped=True, reminder_held_until=None)
             self._promises.broken(PromiseKind.REMINDER, note)
-            self._flag("reminder not sent")
+            self._flag(REMINDER_NOT_SENT_FLAG)
             count(metrics.REMINDERS, outcome="skipped")
         elif step is appointment_rules.Step.CONFIRMATION:
             self._update(confirmation_attempted=True)

@@ -162,6 +162,10 @@ FINAL_APPOINTMENT_STATUSES = frozenset(
     }
 )
 
+# The case's flag (`needs_attention`) for a reminder that did not reach the client: its send
+# failed, or the case came to it after its window (an outage). The CLI says so in its place.
+REMINDER_NOT_SENT_FLAG = "reminder not sent"
+
 
 class AppointmentDeadlines(Model):
     """When the case's service levels fall due: planned at booking, kept by the case, shown by
@@ -381,6 +385,7 @@ __all__ = [
     "MAX_DELAY_MINUTES",
     "Price",
     "Provider",
+    "REMINDER_NOT_SENT_FLAG",
     "RecordCallOutcomeInput",
     "ReportDelayInput",
     "RescheduleInput",
