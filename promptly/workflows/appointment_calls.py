@@ -12,7 +12,7 @@ from temporalio import workflow
 
 from promptly.workflows.appointment_state import (
     UNCONFIRMED_ALERT,
-    WRONG_NUMBER_ALERT,
+    WRONG_NUMBER_FLAG,
     count,
 )
 from promptly.workflows.appointment_wrong_number import AppointmentWrongNumber
@@ -261,7 +261,7 @@ class AppointmentCalls(AppointmentWrongNumber):
             self._update(next_call_at=None)
         if outcome in REACHED:
             # The desk got through on the number: a wrong-number alert asks nothing now.
-            self._unflag(WRONG_NUMBER_ALERT.lower())
+            self._unflag(WRONG_NUMBER_FLAG)
         if outcome is CallOutcome.REACHED_CONFIRMED:
             self._set_status(
                 AppointmentStatus.CONFIRMED, command.actor, "Client confirmed by phone"

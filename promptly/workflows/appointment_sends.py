@@ -18,7 +18,7 @@ from promptly.workflows.appointment_state import (
     CLIENT_LINKS,
     MESSAGE_RETRY,
     VISIT_LINKS,
-    WRONG_NUMBER_ALERT,
+    WRONG_NUMBER_FLAG,
     AppointmentState,
 )
 from promptly.workflows.case_sends import client_message_task
@@ -158,7 +158,7 @@ class AppointmentSends(AppointmentState):
         case = self.case
         return (
             case.request.client.preferred_channel is Channel.PHONE
-            and WRONG_NUMBER_ALERT.lower() in case.needs_attention
+            and WRONG_NUMBER_FLAG in case.needs_attention
             and workflow.patched(patch)
         )
 

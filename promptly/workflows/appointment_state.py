@@ -75,6 +75,8 @@ UNCONFIRMED_ALERT = "Client unconfirmed"
 ACK_MISSING_ALERT = "Provider has not acknowledged"
 # A call reached a wrong number; a call that reaches the client lifts it.
 WRONG_NUMBER_ALERT = "Wrong phone number"
+# Its flag in `needs_attention` (flags are the alerts' names in lower case).
+WRONG_NUMBER_FLAG = WRONG_NUMBER_ALERT.lower()
 
 CLIENT_LINKS = ["confirm", "cancel", "reschedule"]
 # The confirmation and the reminder also let the client say they run late (no-show policy).

@@ -16,7 +16,7 @@ from promptly.workflows.appointment_fees import AppointmentFees
 from promptly.workflows.appointment_state import (
     ACK_MISSING_ALERT,
     PREPAY_FLAG,
-    WRONG_NUMBER_ALERT,
+    WRONG_NUMBER_FLAG,
     count,
 )
 from promptly.workflows.patches import (
@@ -296,10 +296,10 @@ class AppointmentSteps(AppointmentFees):
         # is not read out to it either; nor is it called, and the desk keeps its task to find
         # the right number.
         in_writing = self._number_known_wrong()
-        held_up = WRONG_NUMBER_ALERT.lower() in old.needs_attention and workflow.patched(
+        held_up = WRONG_NUMBER_FLAG in old.needs_attention and workflow.patched(
             WRONG_NUMBER_OUTLIVES_A_MOVE
         )
-        wrong = [WRONG_NUMBER_ALERT.lower()] if in_writing or held_up else []
+        wrong = [WRONG_NUMBER_FLAG] if in_writing or held_up else []
         no_calls: dict[str, object] = {"next_call_at": None} if held_up else {}
         self._moved(
             old,

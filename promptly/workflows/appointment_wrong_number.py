@@ -11,7 +11,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 from promptly.workflows.appointment_one_call import AppointmentOneCall
-from promptly.workflows.appointment_state import VISIT_LINKS, WRONG_NUMBER_ALERT
+from promptly.workflows.appointment_state import VISIT_LINKS, WRONG_NUMBER_ALERT, WRONG_NUMBER_FLAG
 from promptly.workflows.appointment_steps import BEFORE_THE_VISIT_READ_OUTS
 from promptly.workflows.messages import to_client
 from promptly.workflows.patches import (
@@ -172,10 +172,10 @@ class AppointmentWrongNumber(AppointmentOneCall):
             previous_phone=previous,
             note=command.note,
         )
-        wrong = WRONG_NUMBER_ALERT.lower() in case.needs_attention
+        wrong = WRONG_NUMBER_FLAG in case.needs_attention
         if not wrong:
             return
-        self._unflag(WRONG_NUMBER_ALERT.lower())
+        self._unflag(WRONG_NUMBER_FLAG)
         await self._close_tasks(
             "phone_corrected",
             f"the right number is {command.phone}",
