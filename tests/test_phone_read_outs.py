@@ -72,8 +72,11 @@ class Desk:
         self.booked.append(request.workflow_id)
         return request
 
-    async def read_out_task(self, case_id: str, subject_starts: str) -> dict[str, Any]:
-        """The open call task to read out the message whose subject starts so."""
+    async def read_out_task(
+        self, case_id: str, subject_starts: str, *, newer_than: int = 0
+    ) -> dict[str, Any]:
+        """The open call task to read out the message whose subject starts so (opened after
+        task `newer_than`: the one an older message opened may still be closing)."""
 
         async def found() -> list[dict[str, Any]]:
             return [
@@ -81,6 +84,7 @@ class Desk:
                 for t in await tasks(self.pool, case_id)
                 if t["kind"] == "call_client"
                 and t["status"] == "open"
+                and t["id"] > newer_than
                 and t["title"].split("read out: ", 1)[-1].startswith(subject_starts)
             ]
 
@@ -89,13 +93,16 @@ class Desk:
 
     async def report_delay(self, request: AppointmentRequest, minutes: int) -> dict[str, Any]:
         """The provider runs `minutes` late (the desk reports it): the call to tell the client."""
+        known = max((t["id"] for t in await tasks(self.pool, request.workflow_id)), default=0)
         reported = await self.http.post(
             f"/appointments/{request.appointment_id}/report_delay",
             json={"minutes": minutes, "reason": "traffic"},
             headers=STAFF_KEY,
         )
         assert reported.status_code == 200, reported.text
-        return await self.read_out_task(request.workflow_id, "Your appointment on")
+        return await self.read_out_task(
+            request.workflow_id, "Your appointment on", newer_than=known
+        )
 
     async def complete(self, task: dict[str, Any], outcome: str) -> httpx.Response:
         return await self.http.post(
