@@ -34,6 +34,9 @@ READ = ALL_ROLES
 BOOK = frozenset({ApiRole.BACKOFFICE, ApiRole.STAFF, ApiRole.ADMIN})
 ACT = frozenset({ApiRole.BACKOFFICE, ApiRole.STAFF, ApiRole.ADMIN})
 TASKS = frozenset({ApiRole.BACKOFFICE, ApiRole.STAFF, ApiRole.ADMIN})
+# Admins only: the webhook outbox and the sends retrying (URLs and last errors show how the back
+# office and the providers are wired), and encoding payloads (input a strict worker accepts).
+ADMIN = frozenset({ApiRole.ADMIN})
 
 _header = APIKeyHeader(
     name=API_KEY_HEADER,

@@ -38,7 +38,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from promptly.api import pages as api_pages
-from promptly.api.auth import API_KEY_HEADER, ApiKeys, Caller, identify
+from promptly.api.auth import ADMIN, API_KEY_HEADER, ApiKeys, Caller, identify
 from promptly.api.security import log_internal, request_id
 from promptly.codec import CodecKeyError
 from promptly.config import ApiRole, Settings
@@ -48,8 +48,6 @@ from promptly.domain.keys import CODEC_SESSIONS, Keyring
 from promptly.services.errors import ServiceError
 
 CODEC_ROLES = frozenset({ApiRole.COMPLIANCE, ApiRole.ADMIN})
-# Encoding makes input a strict-mode worker accepts: for those who may change cases.
-ENCODE_ROLES = frozenset({ApiRole.ADMIN})
 ALLOWED_HEADERS = f"content-type, x-namespace, authorization, {API_KEY_HEADER.lower()}"
 SESSION_COOKIE = "promptly_codec"
 SESSION_ACTION = "codec-session"
@@ -248,7 +246,8 @@ def codec_router(settings: Settings) -> APIRouter:
                 403,
                 f"role {caller.role.value} may not use the codec; needs compliance or admin",
             )
-        if action == "encode" and caller.role not in ENCODE_ROLES:
+        # Encoding makes input a strict-mode worker accepts: for those who may change cases.
+        if action == "encode" and caller.role not in ADMIN:
             return refuse(
                 request,
                 403,

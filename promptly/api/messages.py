@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from promptly.api.auth import Caller, require
+from promptly.api.auth import ADMIN, Caller, require
 from promptly.api.keyset import (
     KEYSET_PAGING,
     Key,
@@ -20,13 +20,9 @@ from promptly.api.keyset import (
     bound_to,
     keyset_page,
 )
-from promptly.config import ApiRole
 from promptly.db.pending_sends import PendingSend, pending_sends
 from promptly.domain.common import Channel
 from promptly.services.errors import AUTH_RESPONSES
-
-# Admins only, as the webhook outbox: the last errors show how the providers are wired.
-MESSAGES_ADMIN = frozenset({ApiRole.ADMIN})
 
 router = APIRouter(tags=["messages"])
 
@@ -39,7 +35,7 @@ class PendingSendList(BaseModel):
 @router.get("/messages", response_model=PendingSendList, responses=AUTH_RESPONSES)
 async def list_messages(
     request: Request,
-    caller: Annotated[Caller, require(MESSAGES_ADMIN)],
+    caller: Annotated[Caller, require(ADMIN)],
     status: Annotated[
         Literal["pending"],
         Query(description="pending: not gone out yet (retrying, or its first attempt running)"),

@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from promptly.api.auth import Caller, require
+from promptly.api.auth import ADMIN, Caller, require
 from promptly.api.idempotency import IDEMPOTENCY_KEY
 from promptly.api.keyset import (
     KEYSET_PAGING,
@@ -22,7 +22,6 @@ from promptly.api.keyset import (
     keyset_page,
 )
 from promptly.api.row_ids import RowIdField
-from promptly.config import ApiRole
 from promptly.domain.common import CaseKind
 from promptly.domain.text_patterns import WORKFLOW_ID
 from promptly.domain.webhooks import (
@@ -37,9 +36,6 @@ from promptly.domain.webhooks import (
 from promptly.services.errors import ACTION_RESPONSES, AUTH_RESPONSES
 from promptly.services.webhooks import list_deliveries, redeliver
 
-# Admins only: URLs and failures show how the back office is wired.
-WEBHOOK_ADMIN = frozenset({ApiRole.ADMIN})
-
 router = APIRouter(tags=["webhooks"])
 
 
@@ -51,7 +47,7 @@ class WebhookDeliveryList(BaseModel):
 @router.get("/webhooks/deliveries", response_model=WebhookDeliveryList, responses=AUTH_RESPONSES)
 async def list_webhook_deliveries(
     request: Request,
-    caller: Annotated[Caller, require(WEBHOOK_ADMIN)],
+    caller: Annotated[Caller, require(ADMIN)],
     status: WebhookDeliveryStatus | None = None,
     case_id: Annotated[
         str | None,
@@ -147,7 +143,7 @@ class Requeued(BaseModel):
     dependencies=[IDEMPOTENCY_KEY],
 )
 async def redeliver_webhooks(
-    request: Request, body: Redelivery, caller: Annotated[Caller, require(WEBHOOK_ADMIN)]
+    request: Request, body: Redelivery, caller: Annotated[Caller, require(ADMIN)]
 ) -> Requeued:
     """Send deliveries again: tried at once, attempts from zero, a fresh day of retries.
 
