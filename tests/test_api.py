@@ -106,6 +106,31 @@ async def test_booking_answers_201_with_the_workflow_and_status_url(
     assert "- opened by: system:crm" in details
 
 
+async def test_a_case_read_while_it_is_still_being_booked_says_when_to_read_it_again(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    """While PostgreSQL is slow to answer the booking's read of the client's standing, the
+    new case's status is a refusal a program can retry on, with `Retry-After`; a confirmation
+    sent meanwhile waits for the booking and is applied once it is made."""
+    body = _booking()
+    path = f"/appointments/{body['appointment_id']}"
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE clients IN ACCESS EXCLUSIVE MODE")
+        await _book(api, body)
+        early = await api.get(path, headers=STAFF_KEY)
+        assert early.status_code == 409, early.text
+        assert early.json()["code"] == "conflict.case_opening"
+        assert early.json()["reason"].startswith("the appointment is still being booked; try")
+        assert early.headers["retry-after"] == "1"
+        confirming = asyncio.create_task(api.post(f"{path}/confirm", headers=BACKOFFICE_KEY))
+        await asyncio.sleep(0.5)
+        assert not confirming.done()
+    confirmed = await confirming
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "Confirmed"
+    assert (await _status(api, body["appointment_id"]))["status"] == "Confirmed"
+
+
 async def test_same_booking_again_is_200_and_a_different_one_409(api: httpx.AsyncClient) -> None:
     body = _booking()
     await _book(api, body)

@@ -35,8 +35,8 @@ REPLAYED = header(
     schema={"type": "string", "enum": ["true"]},
 )
 RETRY_AFTER = header(
-    f"Seconds to wait before repeating: only while the first request with this "
-    f"{IDEMPOTENCY_HEADER} is still running",
+    f"Seconds to wait before repeating: while the first request with this "
+    f"{IDEMPOTENCY_HEADER} is still running, or the case is still being opened",
     schema={"type": "integer", "minimum": 0},
 )
 

@@ -12,6 +12,12 @@ DELIVERY_UNAVAILABLE = "DeliveryUnavailable"
 UNKNOWN_TEMPLATE = "UnknownTemplate"
 # A rule refused the update (the API's 409): details[0] is its `RefusalCode`.
 TRANSITION_REFUSED = "TransitionRefused"
+# The run has not opened the case yet (a booking still being made): an update waits for it, a
+# status query is refused with this, and the same query a moment later is answered (the API's
+# 409 `conflict.case_opening` with `Retry-After`). A failed query carries its message alone,
+# which ends so.
+CASE_OPENING = "CaseOpening"
+CASE_OPENING_ENDS = "; try again in a moment"
 # Bad input only the case can judge (a root cause off its list): details[0] names the field,
 # so the API answers 422 with it, like any other bad input.
 INVALID_FIELD = "InvalidField"

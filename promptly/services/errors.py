@@ -28,6 +28,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from promptly.domain.errors import (
     ACTOR_REFUSED,
+    CASE_OPENING,
+    CASE_OPENING_ENDS,
     INVALID_FIELD,
     PRECONDITION_FAILED,
     TRANSITION_REFUSED,
@@ -56,6 +58,7 @@ class ErrorCode(StrEnum):
     CASE_CLOSED = "conflict.case_closed"  # 409: the case's workflow is over; nothing runs
     DIFFERENT_DETAILS = "conflict.different_details"  # 409: a start under a taken id, other details
     KEY_IN_PROGRESS = "conflict.key_in_progress"  # 409: the first request with the key still runs
+    CASE_OPENING = "conflict.case_opening"  # 409: the case is still being opened (booked, filed)
     PRECONDITION_FAILED = "precondition_failed"  # 412: the case changed since If-Match's ETag
     TOO_LARGE = "too_large"  # 413
     INVALID = "invalid"  # 422: `errors` names each field
@@ -306,6 +309,11 @@ def workflow_task_failing(err: RPCError) -> bool:
     )
 
 
+def _case_opening(reason: str) -> ServiceError:
+    """The case is still being opened: a second's work for the worker, then it answers."""
+    return ServiceError(409, reason, code=ErrorCode.CASE_OPENING, headers={"Retry-After": "1"})
+
+
 @contextmanager
 def temporal_errors(not_found: str, *, keyed: bool = False) -> Iterator[None]:
     """Turn Temporal client errors into `ServiceError`s; `not_found` is the 404 reason;
@@ -321,9 +329,13 @@ def temporal_errors(not_found: str, *, keyed: bool = False) -> Iterator[None]:
             raise ServiceError(412, cause.message) from err
         if isinstance(cause, ApplicationError) and cause.type == ACTOR_REFUSED:
             raise ServiceError(403, cause.message) from err
+        if isinstance(cause, ApplicationError) and cause.type == CASE_OPENING:
+            raise _case_opening(cause.message) from err
         code = refusal_code(cause) if isinstance(cause, ApplicationError) else ErrorCode.CONFLICT
         raise ServiceError(409, failure_message(err), code=code) from err
     except WorkflowQueryFailedError as err:
+        if err.message.endswith(CASE_OPENING_ENDS):
+            raise _case_opening(err.message) from err
         reason = "the case could not answer its status query"
         raise ServiceError(409, reason, internal=err.message) from err
     except WorkflowUpdateRPCTimeoutOrCancelledError as err:

@@ -87,9 +87,7 @@ def opened(case: CaseT | None, still: str) -> CaseT:
     """The case, once the run has opened it; before that a query or update is told that the
     case is `still` being opened ("appointment is still being booked") and may try again."""
     if case is None:
-        raise ApplicationError(
-            f"the {still}; try again in a moment", type=errors.TRANSITION_REFUSED
-        )
+        raise ApplicationError(f"the {still}{errors.CASE_OPENING_ENDS}", type=errors.CASE_OPENING)
     return case
 
 
