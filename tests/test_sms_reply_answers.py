@@ -20,7 +20,7 @@ from promptly.domain.rendering import when_short
 from promptly.domain.sms import to_gsm7
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY
 from tests.complaint_helpers import complaint_payload
-from tests.helpers import tasks, until
+from tests.helpers import messages, tasks, until
 from tests.test_sms_replies import Stack, _kind, _only_link, _texts
 from tests.test_sms_replies import stack as sms_stack
 
@@ -62,6 +62,13 @@ async def test_tak_is_answered_with_the_visit_it_confirmed(stack: Stack) -> None
     timeline = (await stack.status(appointment_id))["timeline"]
     confirmed = [e for e in timeline if e["detail"] == "Client confirmed by sms reply"]
     assert len(confirmed) == 1
+    # What the client was told is on the case's record, once, as every message we send.
+    [told] = [
+        m
+        for m in await messages(stack.pool, f"appointment-{appointment_id}")
+        if m["channel"] == "sms" and m["template"] == "reply_answer"
+    ]
+    assert (told["body"], told["recipient"], told["status"]) == (said(answer)[0], phone, "sent")
 
 
 @pytest.mark.parametrize("text", ["Tak, odwołuję", "Yes but can’t come", "NIE"])

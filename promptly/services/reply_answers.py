@@ -1,11 +1,13 @@
 """What a client is answered with when they reply (domain/reply_answers.py decides, from what
 was done with the reply): by SMS at once, the text of the TwiML <Message> of the inbound
-webhook; by email, the `reply_answer` email, sent through the normal send path (the ledger,
-the channel) in a `ClientNoticeWorkflow` whose id holds the email's id, so a re-posted email
-is answered once. Both in the client's language. A duplicate SMS delivery gets the first one's
-answer again; a number that opted out gets none. An email is answered only to a sender we know
-as a client, at the address on their record, and only when SPF or DKIM vouch for the sender:
-the inbound address must not make us write to anyone who puts an address into `From:`."""
+webhook, written to the case's message ledger as sent (Twilio sends it as the webhook's answer:
+no send of ours, no message id); by email, the `reply_answer` email, sent through the normal
+send path (the ledger, the channel) in a `ClientNoticeWorkflow` whose id holds the email's id,
+so a re-posted email is answered once. Both in the client's language. A duplicate SMS delivery
+gets the first one's answer again; a number that opted out gets none. An email is answered only
+to a sender we know as a client, at the address on their record, and only when SPF or DKIM
+vouch for the sender: the inbound address must not make us write to anyone who puts an address
+into `From:`."""
 
 from __future__ import annotations
 
@@ -58,10 +60,31 @@ async def sms_answer(
             await cur.execute("SELECT starts_at FROM cases WHERE case_id = %s", (outcome.case_id,))
             row = await cur.fetchone()
             starts_at = row["starts_at"] if row else None
-    locale = Locale(known["locale"]) if known.get("locale") in set(Locale) else Locale.EN
-    timezone = known.get("timezone") or settings.office_timezone
-    when = when_short(starts_at, locale, timezone, settings.office_timezone) if starts_at else ""
-    return answer_text(answer, locale, when)
+        locale = Locale(known["locale"]) if known.get("locale") in set(Locale) else Locale.EN
+        timezone = known.get("timezone") or settings.office_timezone
+        when = (
+            when_short(starts_at, locale, timezone, settings.office_timezone) if starts_at else ""
+        )
+        text = answer_text(answer, locale, when)
+        if outcome.case_id:
+            # What we told the client is on their case's record, as every message is; once
+            # for a webhook Twilio delivers twice (it gets the same answer).
+            await cur.execute(
+                """INSERT INTO messages (idempotency_key, case_id, template, channel,
+                                         recipient_role, recipient, locale, subject, body,
+                                         status, attempts, requested_at, sent_at)
+                   VALUES (%s, %s, %s, 'sms', 'client', %s, %s, '', %s, 'sent', 1, now(), now())
+                   ON CONFLICT (idempotency_key) DO NOTHING""",
+                (
+                    f"reply/{reply.provider_id}/{EMAIL_TEMPLATE}",
+                    outcome.case_id,
+                    EMAIL_TEMPLATE,
+                    reply.sender,
+                    locale.value,
+                    text,
+                ),
+            )
+    return text
 
 
 async def email_answer(
