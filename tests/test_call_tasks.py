@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
+from promptly.domain.appointments.commands import ReportDelayInput
 from promptly.domain.appointments.models import (
     AppointmentRequest,
     AppointmentStatus,
@@ -24,6 +25,7 @@ from promptly.services.appointments import book
 from promptly.services.staff_tasks import TaskCompletion, complete_task
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
+    PROVIDER,
     STAFF,
     appointment,
     end_workflows,
@@ -320,3 +322,49 @@ async def test_a_reminder_due_soon_after_an_unanswered_confirmation_call_waits_f
     assert reminder["title"].startswith("Call Anna Nowak and read out: Przyp"), reminder["title"]
     assert reminder["due_at"] == start - timedelta(hours=24)
     await end_workflows(env, handle.id)
+
+
+async def test_a_delay_reported_while_the_confirmation_call_is_open_is_read_out_on_that_call(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """Two phone clients booked on Monday 09:00 for 14:00; the provider reports running 30 min
+    late at 09:10, the desk's confirmation calls still open: each client still has one call in
+    the desk's list, whose script now says the delay. A call that reaches the client told
+    them; after one that did not, the delay notice is read out as a call of its own."""
+    booked_at = next_local(await env.get_current_time(), 0, 9, OFFICE)
+    await sleep_until(env, booked_at)
+    start = booked_at + timedelta(hours=5)
+    reached, missed = (appointment(start, channel="phone") for _ in range(2))
+    handles = [
+        await book(env.client, request, settings, booked_at) for request in (reached, missed)
+    ]
+    await sleep_until(env, booked_at + timedelta(minutes=10))
+    for handle in handles:
+        await settled(env.client, handle.id)
+        await handle.execute_update(
+            AppointmentWorkflow.report_delay,
+            ReportDelayInput(minutes=30, reason="running over", actor=PROVIDER),
+        )
+        await settled(env.client, handle.id)
+    later = readable(start + timedelta(minutes=30), OFFICE)
+    for request in (reached, missed):
+        [call] = await _open_calls(pool, request.workflow_id)
+        assert call["title"].startswith("Call Anna Nowak to confirm"), call["title"]
+        assert "the provider runs 30 min late" in call["details"], call["details"]
+        assert f"starts at about {later}" in call["details"], call["details"]
+        sent = [m["template"] for m in await messages(pool, request.workflow_id)]
+        assert "delay_notice" not in sent, sent
+
+    for request, outcome in ((reached, "reached"), (missed, "no_answer")):
+        [call] = await _open_calls(pool, request.workflow_id)
+        done = TaskCompletion(outcome=outcome)
+        await complete_task(env.client, pool, settings, call["id"], done, STAFF)
+    for handle in handles:
+        await settled(env.client, handle.id)
+
+    assert await _open_calls(pool, reached.workflow_id) == []
+    sent = [m["template"] for m in await messages(pool, reached.workflow_id)]
+    assert "delay_notice" not in sent, sent
+    [notice] = await _open_calls(pool, missed.workflow_id)
+    assert "Opóźnienie ok. 30 min" in notice["title"], notice["title"]
+    await end_workflows(env, *(h.id for h in handles))

@@ -18,16 +18,19 @@ from promptly.workflows.appointment_sends import reminder_lateness
 from promptly.workflows.appointment_state import (
     REMINDER_LATE_AFTER,
     VISIT_LINKS,
+    WRONG_NUMBER_FLAG,
     count,
 )
 from promptly.workflows.appointment_steps import AppointmentSteps
 from promptly.workflows.patches import (
     CALLS_RING_BACK_AFTER_NO_ANSWER,
+    DELAY_JOINS_THE_OPEN_CALL,
     FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL,
     REMINDER_AFTER_WRONG_NUMBER_IN_WRITING,
     REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT,
     REMINDER_WAITS_FOR_CONFIRMATION_CALL,
 )
+from promptly.workflows.staff_tasks import add_to_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics, read_outs
@@ -322,3 +325,58 @@ class AppointmentOneCall(AppointmentSteps):
             held_until=rings_at.isoformat(),
         )
         return True
+
+    def _open_call_key(self) -> str | None:
+        """The task key of the desk's call still open to read this client the confirmation or
+        the reminder, if any."""
+        case = self.case
+        if case.confirmation_call_open:
+            return f"{self._workflow_id}/confirmation/r{case.reschedules}"
+        if case.reminder_call_open:
+            return f"{self._workflow_id}/reminder/r{case.reschedules}"
+        return None
+
+    async def _delay_on_the_open_call(self, minutes: int) -> bool:
+        """A phone client the desk has a call open to (the confirmation's or the reminder's)
+        hears the provider's delay on that call: a line added to its task, not a second call.
+        False when no such call is open (or it closed as the line was added)."""
+        case = self.case
+        key = self._open_call_key()
+        if (
+            key is None
+            or case.request.client.preferred_channel is not Channel.PHONE
+            or WRONG_NUMBER_FLAG in case.needs_attention
+            or not workflow.patched(DELAY_JOINS_THE_OPEN_CALL)
+        ):
+            return False
+        client = case.request.client
+        line = (
+            f"Also tell the client: the provider runs {minutes} min late; the visit now starts "
+            f"at about {readable(self._delayed_start(minutes), client.timezone)} (the "
+            "client's time). They may reschedule or cancel free of charge."
+        )
+        self._update(delay_on_call=key)
+        if not await add_to_task(key, line, summary="call script: the provider's delay"):
+            if self.case.delay_on_call == key:
+                self._update(delay_on_call=None)
+            return False
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            f"The provider's delay ({minutes} min) is added to the desk's call still open "
+            "to the client (one call at a time): no call of its own",
+        )
+        return True
+
+    def _delay_call_closed(self, command: ReadOutClosedInput) -> None:
+        """The desk recorded the call that carried the provider's delay: a call that reached
+        the client told them; one that did not lets the delay notice go now."""
+        case = self.case
+        if case.delay_on_call is None or command.message_key != case.delay_on_call:
+            return
+        self._update(delay_on_call=None)
+        if command.outcome in read_outs.REACHED:
+            return
+        self._delay_notice_after_the_call(
+            in_writing=command.outcome is read_outs.ReadOutOutcome.WRONG_NUMBER
+        )

@@ -199,6 +199,12 @@ CALLS_RING_BACK_AFTER_NO_ANSWER = "calls-ring-back-after-no-answer"
 # and the next attempt, then the unconfirmed verdict, came at once after it. Asked when such an
 # attempt goes.
 HELD_ATTEMPT_LEAVES_NO_HOLD = "held-attempt-leaves-no-hold"
+# Appointments: a provider's delay reported while the desk's call to read a phone client
+# their confirmation or their reminder is open is added to that call's task (a line the desk
+# reads out with it) instead of a second call task: the client hears it on that call; a call
+# recorded without reaching them (or made moot by a confirmation) lets the delay notice go
+# then. Asked at such a delay; before it, the desk had two calls to the client open at once.
+DELAY_JOINS_THE_OPEN_CALL = "delay-joins-the-open-call"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
