@@ -525,27 +525,61 @@ async def test_an_unanswered_confirmation_call_was_the_first_follow_up_attempt(
     env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
 ) -> None:
     """The confirmation call nobody answered took the place of the attempt that waited for
-    it: the next call is attempt 2 of 2, the follow-up interval after it, one at a time."""
+    it, and the desk is never asked to ring the client straight back: the reminder is the
+    next call (13:45, the latest it may wait, not at once), and after it too goes unanswered
+    attempt 2 of 2 comes a follow-up interval on (15:45, before the free-cancellation line at
+    16:00), not at 14:30; one call open at a time."""
     http = skipping_api
     request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
     await _call_ended(env, http, request, confirmation, "no_answer", "voicemail")
-    # The reminder is read out as a call of its own (the client was not reached).
-    reminder = await _the_one_call(http, request.workflow_id)
-    assert reminder["id"] != confirmation["id"] and "attempt" not in reminder["title"], reminder
-    done = await http.post(
-        f"/tasks/{reminder['id']}/complete",
-        json={"outcome": "no_answer", "note": "no answer"},
-        headers=STAFF_KEY,
-    )
-    assert done.status_code == 200, done.text
+    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    await sleep_until(env, monday_noon + timedelta(hours=1, minutes=40))
     await settled(env.client, request.workflow_id)
     assert await _tasks(http, request.workflow_id, kind="call_client") == []
-    # The next follow-up call 2h after the confirmation call: attempt 2 of 2, not 1.
-    await sleep_until(env, monday_noon + timedelta(hours=2, minutes=45))
+    # The reminder is read out as a call of its own (the client was not reached).
+    await sleep_until(env, monday_noon + timedelta(hours=1, minutes=50))
+    await settled(env.client, request.workflow_id)
+    reminder = await _the_one_call(http, request.workflow_id)
+    assert reminder["id"] != confirmation["id"] and "attempt" not in reminder["title"], reminder
+    await _call_ended(env, http, request, reminder, "no_answer", "no answer")
+    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    # Attempt 2 was due at 14:30, 40 minutes after that call: it waits for the ring-back.
+    await sleep_until(env, monday_noon + timedelta(hours=3, minutes=30))
+    await settled(env.client, request.workflow_id)
+    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    await sleep_until(env, monday_noon + timedelta(hours=3, minutes=50))
     await settled(env.client, request.workflow_id)
     attempt = await _the_one_call(http, request.workflow_id)
     assert "(attempt 2 of 2)" in attempt["title"], attempt["title"]
+    # Due by the free-cancellation line (a cancellation on this call is free).
+    assert datetime.fromisoformat(attempt["due_at"]) == monday_noon + timedelta(hours=4)
+
+
+async def test_an_attempt_that_waited_out_its_hold_leaves_the_next_one_where_planned(
+    env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
+) -> None:
+    """Nobody records the confirmation call; the reminder's call, opened beside it at 13:45,
+    ends unanswered: attempt 1 waits for the confirmation call until 14:00 and then goes
+    beside it. Attempt 2 is still 2h on, and the client is not found unconfirmed at once."""
+    http = skipping_api
+    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
+    await sleep_until(env, monday_noon + timedelta(hours=1, minutes=50))
+    await settled(env.client, request.workflow_id)
+    [reminder] = [
+        c
+        for c in await _tasks(http, request.workflow_id, kind="call_client")
+        if c["id"] != confirmation["id"]
+    ]
+    await _call_ended(env, http, request, reminder, "no_answer", "no answer")
+    await sleep_until(env, monday_noon + timedelta(hours=2, minutes=10))
+    await settled(env.client, request.workflow_id)
+    calls = await _tasks(http, request.workflow_id, kind="call_client")
+    attempts = [c["title"] for c in calls if "attempt" in c["title"]]
+    assert len(attempts) == 1 and "(attempt 1 of 2)" in attempts[0], attempts
+    case = await http.get(f"/appointments/{request.appointment_id}", headers=STAFF_KEY)
+    assert case.json()["status"] == "Booked", case.json()["status"]
+    assert datetime.fromisoformat(case.json()["next_call_at"]) == monday_noon + timedelta(hours=4)
 
 
 async def test_a_wrong_number_on_the_confirmation_call_stops_the_follow_up_calls(
@@ -625,8 +659,12 @@ async def test_a_follow_up_attempt_due_while_the_reminder_call_is_open_is_that_c
     request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
     await _call_ended(env, http, request, confirmation, "no_answer", "voicemail")
+    # The desk rings the client back with the reminder at 13:45 (the latest it may wait).
+    await sleep_until(env, monday_noon + timedelta(hours=1, minutes=50))
+    await settled(env.client, request.workflow_id)
     reminder = await _the_one_call(http, request.workflow_id)
     assert "attempt" not in reminder["title"], reminder["title"]
+    assert "(ask the client)" in reminder["details"], reminder["details"]
     # Attempt 2 was due at 14:30, the reminder's call still open: that call is the attempt.
     await sleep_until(env, monday_noon + timedelta(hours=2, minutes=45))
     await settled(env.client, request.workflow_id)

@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
+from promptly.domain.appointments.commands import ReportDelayInput
 from promptly.domain.appointments.models import (
     AppointmentRequest,
     AppointmentStatus,
@@ -24,6 +25,7 @@ from promptly.services.appointments import book
 from promptly.services.staff_tasks import TaskCompletion, complete_task
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.helpers import (
+    PROVIDER,
     STAFF,
     appointment,
     end_workflows,
@@ -200,11 +202,12 @@ async def _read_outs(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, 
 async def test_a_phone_clients_reminder_call_waits_for_the_confirmation_call(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
 ) -> None:
-    """Two phone clients booked on Monday 10:00 for Thursday 15:00; the desk has not made
+    """Three phone clients booked on Monday 10:00 for Thursday 15:00; the desk has not made
     their confirmation calls when the reminders fall due (Tuesday 15:00, before any follow-up
     call): each still has one call in the desk's list. A client the confirmation call then
-    reaches was reminded by it; one it did not reach gets the reminder as a call of its own,
-    and one whose call nobody recorded gets it before the window ends."""
+    reaches was reminded by it; one it did not reach gets the reminder as a call of its own
+    when the desk would ring them back, not at once (the next section), and one whose call
+    nobody recorded gets it before the window ends."""
     booked_at = next_local(await env.get_current_time(), 0, 10, OFFICE)
     start = next_local(booked_at + timedelta(days=3), 3, 15, OFFICE)
     await sleep_until(env, booked_at)
@@ -230,6 +233,7 @@ async def test_a_phone_clients_reminder_call_waits_for_the_confirmation_call(
 
     await desk_says(reached, "reached")
     await desk_says(missed, "no_answer")
+    missed_at = await env.get_current_time()
     for handle in handles:
         await settled(env.client, handle.id)
 
@@ -239,8 +243,8 @@ async def test_a_phone_clients_reminder_call_waits_for_the_confirmation_call(
     assert any("reminded them" in e.detail for e in view.timeline)
     assert "reminder" not in [m["template"] for m in await messages(pool, reached.workflow_id)]
 
-    [reminder] = await _read_outs(pool, missed.workflow_id)
-    assert reminder["title"].startswith("Call Anna Nowak and read out: Przyp"), reminder["title"]
+    # Rung back at the next follow-up attempt's time (2h on, Tuesday 17:05): checked there.
+    await _rung_back(env, pool, handles[1], missed, missed_at)
 
     # A call nobody recorded holds the reminder back until the last office hour 2h before
     # its window ends (Wednesday 12:45): the client is still reminded.
@@ -249,4 +253,118 @@ async def test_a_phone_clients_reminder_call_waits_for_the_confirmation_call(
     confirm, remind = [t["title"] for t in await _read_outs(pool, unrecorded.workflow_id)]
     assert confirm.startswith("Call Anna Nowak to confirm"), confirm
     assert remind.startswith("Call Anna Nowak and read out: Przyp"), remind
+    await end_workflows(env, *(h.id for h in handles))
+
+
+async def _open_calls(pool: AsyncConnectionPool, case_id: str) -> list[dict[str, Any]]:
+    return [t for t in await _call_tasks(pool, case_id) if t["status"] == "open"]
+
+
+async def _rung_back(
+    env: WorkflowEnvironment,
+    pool: AsyncConnectionPool,
+    handle: WorkflowHandle[Any, Any],
+    request: AppointmentRequest,
+    missed_at: datetime,
+) -> None:
+    """The desk recorded the confirmation call `no_answer` at `missed_at` (Tuesday 15:05), the
+    reminder waiting for it: the desk is not asked to ring the client straight back. Nothing is
+    in its list for them, nor read out, until the next follow-up attempt's time (17:05); then
+    one call carries the reminder and asks the client to confirm, due by the reminder's end."""
+    await settled(env.client, handle.id)
+    assert await _open_calls(pool, request.workflow_id) == []
+    view = await handle.query(AppointmentWorkflow.status)
+    assert any(
+        "not answered: the reminder is read out at the next call" in e.detail for e in view.timeline
+    ), [e.detail for e in view.timeline]
+    await sleep_until(env, missed_at + timedelta(hours=1, minutes=50))
+    await settled(env.client, handle.id)
+    assert await _open_calls(pool, request.workflow_id) == []
+    assert "reminder" not in [m["template"] for m in await messages(pool, request.workflow_id)]
+
+    await sleep_until(env, missed_at + timedelta(hours=2, minutes=10))
+    await settled(env.client, handle.id)
+    [reminder] = await _open_calls(pool, request.workflow_id)
+    assert reminder["title"].startswith("Call Anna Nowak and read out: Przyp"), reminder["title"]
+    # By the end of the reminder's window (24h before the visit), asking for the confirmation.
+    assert reminder["due_at"] == request.start - timedelta(hours=24)
+    assert "(ask the client)" in reminder["details"], reminder["details"]
+    read = [m for m in await messages(pool, request.workflow_id) if m["template"] == "reminder"]
+    assert [m["channel"] for m in read] == ["phone"]
+
+
+async def test_a_reminder_due_soon_after_an_unanswered_confirmation_call_waits_for_the_ring_back(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """A phone client booked on Monday 10:00 for Thursday 15:00: the desk records the
+    confirmation call unanswered on Tuesday 14:00, an hour before the reminder is due. The
+    reminder's call comes when the desk would ring the client back (16:00), not at 15:00."""
+    booked_at = next_local(await env.get_current_time(), 0, 10, OFFICE)
+    start = next_local(booked_at + timedelta(days=3), 3, 15, OFFICE)
+    await sleep_until(env, booked_at)
+    request = appointment(start, channel="phone")
+    handle = await book(env.client, request, settings, await env.get_current_time())
+    reminder_at = start - timedelta(hours=48)
+    await sleep_until(env, reminder_at - timedelta(hours=1))
+    await settled(env.client, handle.id)
+    [call] = await _read_outs(pool, request.workflow_id)
+    assert call["title"].startswith("Call Anna Nowak to confirm"), call["title"]
+    done = TaskCompletion(outcome="no_answer")
+    await complete_task(env.client, pool, settings, call["id"], done, STAFF)
+    missed_at = await env.get_current_time()
+
+    await sleep_until(env, reminder_at + timedelta(minutes=30))
+    await settled(env.client, handle.id)
+    assert await _open_calls(pool, request.workflow_id) == []
+    await sleep_until(env, missed_at + timedelta(hours=2, minutes=10))
+    await settled(env.client, handle.id)
+    [reminder] = await _open_calls(pool, request.workflow_id)
+    assert reminder["title"].startswith("Call Anna Nowak and read out: Przyp"), reminder["title"]
+    assert reminder["due_at"] == start - timedelta(hours=24)
+    await end_workflows(env, handle.id)
+
+
+async def test_a_delay_reported_while_the_confirmation_call_is_open_is_read_out_on_that_call(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, pool: AsyncConnectionPool
+) -> None:
+    """Two phone clients booked on Monday 09:00 for 14:00; the provider reports running 30 min
+    late at 09:10, the desk's confirmation calls still open: each client still has one call in
+    the desk's list, whose script now says the delay. A call that reaches the client told
+    them; after one that did not, the delay notice is read out as a call of its own."""
+    booked_at = next_local(await env.get_current_time(), 0, 9, OFFICE)
+    await sleep_until(env, booked_at)
+    start = booked_at + timedelta(hours=5)
+    reached, missed = (appointment(start, channel="phone") for _ in range(2))
+    handles = [
+        await book(env.client, request, settings, booked_at) for request in (reached, missed)
+    ]
+    await sleep_until(env, booked_at + timedelta(minutes=10))
+    for handle in handles:
+        await settled(env.client, handle.id)
+        await handle.execute_update(
+            AppointmentWorkflow.report_delay,
+            ReportDelayInput(minutes=30, reason="running over", actor=PROVIDER),
+        )
+        await settled(env.client, handle.id)
+    later = readable(start + timedelta(minutes=30), OFFICE)
+    for request in (reached, missed):
+        [call] = await _open_calls(pool, request.workflow_id)
+        assert call["title"].startswith("Call Anna Nowak to confirm"), call["title"]
+        assert "the provider runs 30 min late" in call["details"], call["details"]
+        assert f"starts at about {later}" in call["details"], call["details"]
+        sent = [m["template"] for m in await messages(pool, request.workflow_id)]
+        assert "delay_notice" not in sent, sent
+
+    for request, outcome in ((reached, "reached"), (missed, "no_answer")):
+        [call] = await _open_calls(pool, request.workflow_id)
+        done = TaskCompletion(outcome=outcome)
+        await complete_task(env.client, pool, settings, call["id"], done, STAFF)
+    for handle in handles:
+        await settled(env.client, handle.id)
+
+    assert await _open_calls(pool, reached.workflow_id) == []
+    sent = [m["template"] for m in await messages(pool, reached.workflow_id)]
+    assert "delay_notice" not in sent, sent
+    [notice] = await _open_calls(pool, missed.workflow_id)
+    assert "Opóźnienie ok. 30 min" in notice["title"], notice["title"]
     await end_workflows(env, *(h.id for h in handles))

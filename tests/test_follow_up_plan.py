@@ -14,6 +14,9 @@ import pytest
 from promptly.domain import calendar
 from promptly.domain.appointments.follow_up import (
     FollowUpRule,
+    after_call_attempt,
+    after_unanswered_call,
+    attempt_rings_back,
     free_cancellation_line,
     phone_reminder_time,
     plan_follow_up,
@@ -219,3 +222,46 @@ def test_unconfirmed_client_still_gets_the_reminder_after_calls_before_the_windo
     due = next_step(case)
     assert due.step is Step.REMINDER
     assert local([due.at]) == ["Sat 07 Nov 09:00 CET"]
+
+
+def test_after_an_unanswered_call_the_next_call_comes_at_the_next_attempts_time() -> None:
+    """The desk rings a client back a follow-up interval (2h) after a call nobody answered,
+    in office hours, never at once; at the latest where the call's own bound ends."""
+    start = warsaw(12, 10, 15)  # Thursday
+    tuesday_1505 = warsaw(12, 8, 15, 5)
+    assert after_unanswered_call(tuesday_1505, tuesday_1505, None, start, POLICY) == warsaw(
+        12, 8, 17, 5
+    )
+    # Its bound comes first (a reminder's hold ends at 16:45): then.
+    bound = warsaw(12, 8, 16, 45)
+    assert after_unanswered_call(tuesday_1505, tuesday_1505, bound, start, POLICY) == bound
+    # Due later anyway: when due.
+    assert after_unanswered_call(tuesday_1505, warsaw(12, 9, 9), None, start, POLICY) == warsaw(
+        12, 9, 9
+    )
+    # Unanswered on Friday at 17:00: Monday when the office opens.
+    friday = warsaw(12, 4, 17)
+    assert after_unanswered_call(friday, friday, None, start, POLICY) == warsaw(12, 7, 8)
+    # No office hour left before the visit: when due (the call is not dropped).
+    evening_visit = warsaw(12, 7, 18, 30)
+    monday_17 = warsaw(12, 7, 17)
+    assert after_unanswered_call(monday_17, monday_17, None, evening_visit, POLICY) == monday_17
+
+
+def test_an_attempt_due_soon_after_an_unanswered_call_waits_for_the_ring_back() -> None:
+    """Booked Monday 12:00 for Tuesday 16:00, attempt 1 made at 12:30, attempt 2 due 14:30:
+    a call unanswered at 13:50 moves it to 15:45 (not 15:50: before the free-cancellation
+    line, Monday 16:00); one unanswered at 12:00 leaves it where it was."""
+    case = new_case(
+        request(warsaw(12, 8, 16), channel="phone"),
+        warsaw(12, 7, 12),
+        POLICY,
+        calls_before_free_cancellation=True,
+    )
+    made = after_call_attempt(case, warsaw(12, 7, 12, 30))
+    assert made.next_call_at == warsaw(12, 7, 14, 30)
+    assert attempt_rings_back(made, warsaw(12, 7, 13, 50)) == warsaw(12, 7, 15, 45)
+    assert attempt_rings_back(made, warsaw(12, 7, 12)) is None
+    # The last attempt made: the moment the calls give up is not a call.
+    last = after_call_attempt(made, warsaw(12, 7, 14, 30))
+    assert attempt_rings_back(last, warsaw(12, 7, 14, 40)) is None

@@ -200,6 +200,7 @@ class AppointmentWorkflow(AppointmentJudges):
         """The desk recorded how a call to read out one of the case's messages ended (its
         receipt is on the ledger): the case acts on those it waits for."""
         async with self._turn(lambda: None):
+            self._delay_call_closed(command)
             self._reminder_call_closed(command)
             if self._confirmation_call_closed(command):
                 await self._wrong_number_on_the_confirmation_call(command)

@@ -17,6 +17,7 @@ from promptly.workflows.appointment_state import (
 )
 from promptly.workflows.appointment_wrong_number import AppointmentWrongNumber
 from promptly.workflows.patches import (
+    HELD_ATTEMPT_LEAVES_NO_HOLD,
     LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
     PHONE_AGREED_TIME_NOT_READ_OUT,
     PHONE_RESCHEDULE_CONFIRMED,
@@ -76,6 +77,9 @@ class AppointmentCalls(AppointmentWrongNumber):
         attempt = case.call_attempts + 1
         now = workflow.now()
         self._case = follow_up.after_call_attempt(case, now)
+        if case.call_held_until is not None and workflow.patched(HELD_ATTEMPT_LEAVES_NO_HOLD):
+            # The hold this attempt waited on ended as it went (the case read above had it).
+            self._case = self._case.model_copy(update={"call_held_until": None})
         self._journal.changed()
         self._promises.met(PromiseKind.FOLLOW_UP, cause_if_late=case.follow_up_rule)
         if superseded:

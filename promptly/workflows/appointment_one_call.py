@@ -3,7 +3,8 @@ confirmation is open, the reminder's call and the next follow-up attempt wait fo
 the latest until a bound, then it goes beside it); the desk's outcome for that call
 (`read_out_closed`) lets them go, or makes them moot: a call that reached the client reminded
 them, and any call that asked them to confirm was a follow-up attempt. A follow-up attempt due
-while the reminder's call is open is that call.
+while the reminder's call is open is that call. A call nobody answered is not followed at once
+by another: the desk rings the client back at the next attempt's time.
 """
 
 from __future__ import annotations
@@ -17,19 +18,24 @@ from promptly.workflows.appointment_sends import reminder_lateness
 from promptly.workflows.appointment_state import (
     REMINDER_LATE_AFTER,
     VISIT_LINKS,
+    WRONG_NUMBER_FLAG,
     count,
 )
 from promptly.workflows.appointment_steps import AppointmentSteps
 from promptly.workflows.patches import (
+    CALLS_RING_BACK_AFTER_NO_ANSWER,
+    DELAY_JOINS_THE_OPEN_CALL,
     FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL,
     REMINDER_AFTER_WRONG_NUMBER_IN_WRITING,
     REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT,
     REMINDER_WAITS_FOR_CONFIRMATION_CALL,
 )
+from promptly.workflows.staff_tasks import add_to_task
 
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics, read_outs
     from promptly.domain.appointments import follow_up
+    from promptly.domain.appointments.models import AppointmentStatus
     from promptly.domain.common import SYSTEM, Channel, PromiseKind, TimelineKind
     from promptly.domain.read_outs import ReadOutClosedInput
     from promptly.domain.readable_time import readable
@@ -47,17 +53,20 @@ class AppointmentOneCall(AppointmentSteps):
         """A phone client's reminder due while the desk's call to read them the confirmation
         is open waits for it: the desk calls the client once at a time. True while it waits;
         a hold that ran out lets the reminder go."""
-        case = self.case
         return self._waits_for_the_confirmation_call(
             "reminder_held_until",
-            # A call task in office hours, as the reminder's own (a reminder due at the last
-            # office hour before its window has none left to wait).
-            follow_up.last_business_time_before(
-                self._reminder_window_end() - REMINDER_HOLD_MARGIN, case.policy
-            ),
+            self._reminder_hold_bound(),
             REMINDER_WAITS_FOR_CONFIRMATION_CALL,
             waiting="Reminder",
             goes="the reminder is read out",
+        )
+
+    def _reminder_hold_bound(self) -> datetime | None:
+        """The latest a reminder waiting for the desk's call goes: a call task in office
+        hours, as the reminder's own (a reminder due at the last office hour before its window
+        has none left to wait)."""
+        return follow_up.last_business_time_before(
+            self._reminder_window_end() - REMINDER_HOLD_MARGIN, self.case.policy
         )
 
     def _call_waits_for_the_confirmation_call(self) -> bool:
@@ -100,7 +109,10 @@ class AppointmentOneCall(AppointmentSteps):
             self._note(
                 TimelineKind.DECISION,
                 SYSTEM,
-                f"The confirmation call is still open: {goes} as a call of its own",
+                f"The confirmation call is still open: {goes} as a call of its own"
+                if case.confirmation_call_open
+                # It went unanswered: this is the call that rings the client back.
+                else f"The client is called again: {goes}",
             )
             return False
         if not (
@@ -190,6 +202,27 @@ class AppointmentOneCall(AppointmentSteps):
         key = f"{self._workflow_id}/reminder/r{self.case.reschedules}"
         if command.message_key == key and self.case.reminder_call_open:
             self._update(reminder_call_open=False)
+            if command.outcome is read_outs.ReadOutOutcome.NO_ANSWER:
+                self._attempt_rings_back()
+
+    def _attempt_rings_back(self) -> None:
+        """The desk's call went unanswered just now: a follow-up attempt due sooner than the
+        desk would ring the client back waits until then (`follow_up.attempt_rings_back`)."""
+        case = self.case
+        if case.status is not AppointmentStatus.BOOKED or case.call_held_until is not None:
+            return
+        rings_at = follow_up.attempt_rings_back(case, workflow.now())
+        if rings_at is None or not workflow.patched(CALLS_RING_BACK_AFTER_NO_ANSWER):
+            return
+        self._update(call_held_until=rings_at)
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            f"The call was not answered: call attempt {case.call_attempts + 1} comes at the "
+            f"next call to the client, {readable(rings_at, self._office_timezone)}, not at "
+            "once (one call at a time)",
+            held_until=rings_at.isoformat(),
+        )
 
     def _confirmation_call_was_the_attempt(self, command: ReadOutClosedInput) -> None:
         """The confirmation call asked the client to confirm at the time of the attempt that
@@ -229,7 +262,12 @@ class AppointmentOneCall(AppointmentSteps):
         self._update(confirmation_call_open=False)
         if case.call_held_until is not None:
             self._confirmation_call_was_the_attempt(command)
+        elif command.outcome is read_outs.ReadOutOutcome.NO_ANSWER:
+            self._attempt_rings_back()
         if case.reminder_held_until is None:
+            # A reminder not due yet, but due before the desk would ring the client back.
+            if command.outcome is read_outs.ReadOutOutcome.NO_ANSWER and self._reminder_pending():
+                self._reminder_rings_back()
             return True
         if command.outcome in read_outs.REACHED:
             self._update(reminder_held_until=None, reminder_sent=True)
@@ -241,6 +279,8 @@ class AppointmentOneCall(AppointmentSteps):
                 "no reminder call",
             )
             return True
+        if command.outcome is read_outs.ReadOutOutcome.NO_ANSWER and self._reminder_rings_back():
+            return True
         self._update(reminder_held_until=None)
         self._note(
             TimelineKind.DECISION,
@@ -249,3 +289,94 @@ class AppointmentOneCall(AppointmentSteps):
             "as a call of its own",
         )
         return True
+
+    def _reminder_pending(self) -> bool:
+        """A phone client's reminder is still to be read out (planned, not sent nor skipped)."""
+        case = self.case
+        return (
+            case.reminder_at is not None
+            and not case.reminder_sent
+            and not case.reminder_skipped
+            and case.request.client.preferred_channel is Channel.PHONE
+        )
+
+    def _reminder_rings_back(self) -> bool:
+        """The confirmation call went unanswered while the reminder waited for it (or before
+        it was due): the desk does not ring the client again at once. The reminder's call is
+        due at the next follow-up attempt's time after it (`call_interval` later, in office
+        hours), at the latest where its hold would end, never before it was planned; a
+        follow-up attempt due then is that call (it asks the client to confirm). False: it
+        stays where it was (no later time fits, or due later anyway)."""
+        case = self.case
+        now = workflow.now()
+        due = max(now, case.reminder_at or now)
+        rings_at = follow_up.after_unanswered_call(
+            now, due, self._reminder_hold_bound(), case.request.start, case.policy
+        )
+        if rings_at <= due or not workflow.patched(CALLS_RING_BACK_AFTER_NO_ANSWER):
+            return False
+        self._update(reminder_held_until=rings_at)
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            "The confirmation call was not answered: the reminder is read out at the next "
+            f"call to the client, {readable(rings_at, self._office_timezone)}, not at once "
+            "(one call at a time)",
+            held_until=rings_at.isoformat(),
+        )
+        return True
+
+    def _open_call_key(self) -> str | None:
+        """The task key of the desk's call still open to read this client the confirmation or
+        the reminder, if any."""
+        case = self.case
+        if case.confirmation_call_open:
+            return f"{self._workflow_id}/confirmation/r{case.reschedules}"
+        if case.reminder_call_open:
+            return f"{self._workflow_id}/reminder/r{case.reschedules}"
+        return None
+
+    async def _delay_on_the_open_call(self, minutes: int) -> bool:
+        """A phone client the desk has a call open to (the confirmation's or the reminder's)
+        hears the provider's delay on that call: a line added to its task, not a second call.
+        False when no such call is open (or it closed as the line was added)."""
+        case = self.case
+        key = self._open_call_key()
+        if (
+            key is None
+            or case.request.client.preferred_channel is not Channel.PHONE
+            or WRONG_NUMBER_FLAG in case.needs_attention
+            or not workflow.patched(DELAY_JOINS_THE_OPEN_CALL)
+        ):
+            return False
+        client = case.request.client
+        line = (
+            f"Also tell the client: the provider runs {minutes} min late; the visit now starts "
+            f"at about {readable(self._delayed_start(minutes), client.timezone)} (the "
+            "client's time). They may reschedule or cancel free of charge."
+        )
+        self._update(delay_on_call=key)
+        if not await add_to_task(key, line, summary="call script: the provider's delay"):
+            if self.case.delay_on_call == key:
+                self._update(delay_on_call=None)
+            return False
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            f"The provider's delay ({minutes} min) is added to the desk's call still open "
+            "to the client (one call at a time): no call of its own",
+        )
+        return True
+
+    def _delay_call_closed(self, command: ReadOutClosedInput) -> None:
+        """The desk recorded the call that carried the provider's delay: a call that reached
+        the client told them; one that did not lets the delay notice go now."""
+        case = self.case
+        if case.delay_on_call is None or command.message_key != case.delay_on_call:
+            return
+        self._update(delay_on_call=None)
+        if command.outcome in read_outs.REACHED:
+            return
+        self._delay_notice_after_the_call(
+            in_writing=command.outcome is read_outs.ReadOutOutcome.WRONG_NUMBER
+        )

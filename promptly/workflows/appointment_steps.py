@@ -218,6 +218,12 @@ class AppointmentSteps(AppointmentFees):
             read_outs=CONFIRMATION_READ_OUTS if confirmed else BEFORE_THE_VISIT_READ_OUTS,
             flags_stay=not client_answered,
         )
+        if self.case.delay_on_call is not None:
+            # The call that carried the provider's delay closed with the others: a confirmed
+            # client is still told of it.
+            self._update(delay_on_call=None)
+            if confirmed:
+                self._delay_notice_after_the_call()
 
     async def _cancel_beside(self, command: CancelInput) -> None:
         decision = appointment_fees.cancellation(
@@ -362,7 +368,14 @@ class AppointmentSteps(AppointmentFees):
         minutes = self._note_provider_delay(command, actor)
         # A newer estimate supersedes the notice still on its way.
         await self._cancel_sends(["delay"])
+        if await self._delay_on_the_open_call(minutes):
+            return
         self._start_delay_notice(minutes, f"delay-{minutes}")
+
+    async def _delay_on_the_open_call(self, minutes: int) -> bool:
+        """True when the desk's call still open to the client carries the delay instead of a
+        notice of its own (appointment_one_call.py)."""
+        return False
 
     def _start_delay_notice(
         self, minutes: int, purpose: str, *, in_writing: bool | None = None
@@ -377,6 +390,21 @@ class AppointmentSteps(AppointmentFees):
             link_actions=["reschedule", "cancel"],
             extra={"estimate": self._delayed_start(minutes).isoformat(), "minutes": minutes},
         )
+
+    def _delay_notice_after_the_call(self, *, in_writing: bool = False) -> None:
+        """The call that carried the delay ended without telling the client: the notice goes
+        as it would have when the delay was reported (in writing after a wrong number)."""
+        minutes = self.case.delay_minutes
+        self._note(
+            TimelineKind.DECISION,
+            SYSTEM,
+            f"The call that carried the provider's delay did not tell the client: the delay "
+            f"notice ({minutes} min) goes now",
+        )
+        if in_writing:
+            self._start_delay_notice(minutes, f"delay-{minutes}/wrong-number", in_writing=True)
+        else:
+            self._start_delay_notice(minutes, f"delay-{minutes}")
 
     def _report_client_late(self, command: ReportDelayInput, actor: Actor) -> None:
         """The client runs late: the no-show moment moves (up to the limit); no fee rule does."""

@@ -184,6 +184,27 @@ WRONG_NUMBER_OUTLIVES_A_MOVE = "wrong-number-outlives-a-move"
 # visit itself being emailed already. Asked when such a call ends so; before it, those calls
 # stayed in the desk's list.
 READ_OUTS_MOOT_AT_A_WRONG_NUMBER = "read-outs-moot-at-a-wrong-number"
+# Appointments: a phone client's call recorded `no_answer` (the desk's call to read out their
+# confirmation or their reminder) is not followed at once by another call to them: the
+# reminder that waited for the confirmation call (or is due sooner), and a follow-up attempt
+# due sooner, are due at the next follow-up attempt's time after that call (`call_interval`
+# later, in office hours; `follow_up.after_unanswered_call`, `follow_up.attempt_rings_back`),
+# each at the latest where its own bound ends; both due then are one call (the reminder's,
+# which asks the client to confirm). Asked at such an outcome when a call would come sooner;
+# before it, the next call task opened the moment the desk closed the first, or minutes after.
+CALLS_RING_BACK_AFTER_NO_ANSWER = "calls-ring-back-after-no-answer"
+# Appointments: a follow-up call attempt that waited (`call_held_until`: for the confirmation
+# call, or for the ring-back after an unanswered call) goes with its hold cleared. Before it,
+# the attempt was counted on the case as read before the hold lifted, so the lapsed hold stayed
+# and the next attempt, then the unconfirmed verdict, came at once after it. Asked when such an
+# attempt goes.
+HELD_ATTEMPT_LEAVES_NO_HOLD = "held-attempt-leaves-no-hold"
+# Appointments: a provider's delay reported while the desk's call to read a phone client
+# their confirmation or their reminder is open is added to that call's task (a line the desk
+# reads out with it) instead of a second call task: the client hears it on that call; a call
+# recorded without reaching them (or made moot by a confirmation) lets the delay notice go
+# then. Asked at such a delay; before it, the desk had two calls to the client open at once.
+DELAY_JOINS_THE_OPEN_CALL = "delay-joins-the-open-call"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

@@ -86,6 +86,47 @@ def after_call_attempt(case: AppointmentCase, attempted_at: datetime) -> Appoint
     )
 
 
+def after_unanswered_call(
+    unanswered_at: datetime,
+    due: datetime,
+    latest: datetime | None,
+    start: datetime,
+    policy: AppointmentPolicy,
+) -> datetime:
+    """When the desk's next call to a client is made, due at `due`, after a call to them went
+    unanswered at `unanswered_at`: at the next follow-up attempt's slot after that call
+    (`call_interval` later, in office hours), as a desk rings a client back, never at once;
+    not before `due`, and never after `latest` (that call's own bound: the reminder's window)
+    unless `due` is later. No office hour left before the visit for such a slot: at `due`."""
+    slot = next_call_after(unanswered_at, start, policy)
+    if slot is None:
+        return due
+    if latest is not None:
+        slot = min(slot, latest)
+    return max(due, slot)
+
+
+def attempt_rings_back(case: AppointmentCase, unanswered_at: datetime) -> datetime | None:
+    """When the follow-up attempt due next (`next_call_at`) is made once a call to the client
+    went unanswered at `unanswered_at` (the desk's call to read them the confirmation or the
+    reminder): not sooner than the next attempt's slot after that call
+    (`after_unanswered_call`), at the latest when the attempt after it would be due and, for
+    one planned before the free-cancellation line, before that line. None: it stays where
+    planned (no attempt left, due later anyway, or no later time fits)."""
+    due = case.next_call_at
+    if due is None or follow_up_exhausted(case):
+        return None
+    start, policy = case.request.start, case.policy
+    latest = next_call_after(due, start, policy) or start
+    line = free_cancellation_line(start, policy)
+    if due < line:
+        before_line = last_business_time_before(line, policy)
+        if before_line is not None:
+            latest = min(latest, before_line)
+    rings_at = after_unanswered_call(unanswered_at, due, latest, start, policy)
+    return rings_at if rings_at > due else None
+
+
 def attempt_due(case: AppointmentCase, attempted_at: datetime) -> datetime | None:
     """By when the desk must make the call attempt `after_call_attempt` just counted at
     `attempted_at`: before the next attempt is due, or the calls give up; an attempt made

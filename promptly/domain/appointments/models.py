@@ -322,6 +322,10 @@ class AppointmentCase(AppointmentDeadlines):
     # A phone client's reminder is a call task the desk has open: the desk has not recorded
     # how the call went. It asks an unconfirmed client to confirm, as a follow-up attempt does.
     reminder_call_open: bool = False
+    # The provider's delay (`delay_minutes`) was added to the script of the desk's call still
+    # open to this phone client (the key of its task) rather than a call of its own: the
+    # client hears it when that call reaches them, else a delay notice goes after it.
+    delay_on_call: str | None = None
     # The reminder's moment had passed when the case came to it (a worker down across its
     # window): not sent, never planned again for this time (passed_steps.py).
     reminder_skipped: bool = False
