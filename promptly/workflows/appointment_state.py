@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import PolicyActivities, RecordsActivities
     from promptly.domain import calendar_event, errors, metrics, promises
     from promptly.domain.appointments import fees as appointment_fees
-    from promptly.domain.appointments import follow_up
+    from promptly.domain.appointments import follow_up, reminder_window
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
         FINAL_APPOINTMENT_STATUSES,
@@ -369,7 +369,7 @@ class AppointmentState(JournaledCase):
         }
 
     def _reminder_window_end(self) -> datetime:
-        return self.case.request.start - self.case.policy.reminder_window_end
+        return reminder_window.reminder_window_end(self.case.request.start, self.case.policy)
 
     def _call_task(self, attempt: int) -> str:
         """The purpose of call attempt `attempt`'s task (staff_tasks.task_key); after a move

@@ -28,6 +28,10 @@ from promptly.domain.appointments.models import (
     CallOutcome,
     RecordCallOutcomeInput,
 )
+from promptly.domain.appointments.reminder_window import (
+    reminder_window_end,
+    reminder_window_start,
+)
 from promptly.domain.calendar import shift_elapsed
 from promptly.domain.common import Channel
 from promptly.domain.errors import Refusal, RefusalCode
@@ -71,8 +75,8 @@ def reminder_time(
     not before the booking and not in the client's quiet hours; if the whole remaining window
     is quiet, its first instant (the window is never left).
     """
-    window_start = max(shift_elapsed(start, -policy.reminder_before), booked_at)
-    window_end = shift_elapsed(start, -policy.reminder_window_end)
+    window_start = reminder_window_start(booked_at, start, policy)
+    window_end = reminder_window_end(start, policy)
     if window_start > window_end:
         return None
     candidate = calendar.first_outside(window_start, timezone, policy.quiet_hours)
