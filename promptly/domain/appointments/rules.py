@@ -34,7 +34,7 @@ from promptly.domain.appointments.reminder_window import (
 )
 from promptly.domain.calendar import shift_elapsed
 from promptly.domain.common import Channel
-from promptly.domain.errors import Refusal, RefusalCode
+from promptly.domain.errors import Refusal, RefusalCode, UnknownUpdate
 from promptly.domain.future_times import not_bookable
 from promptly.domain.readable_time import in_hours, readable
 
@@ -308,6 +308,14 @@ _REOPENABLE = frozenset(
 )
 
 
+def allowed_statuses(update: str) -> frozenset[AppointmentStatus]:
+    """The statuses `update` is allowed in; `UnknownUpdate` (a code error, not a refusal) for
+    an update with no entry in `_ALLOWED`."""
+    if update not in _ALLOWED:
+        raise UnknownUpdate(update, "_ALLOWED in domain/appointments/rules.py")
+    return _ALLOWED[update]
+
+
 def transition_refusal(
     update: str, case: AppointmentCase, now: datetime, *, moved_no_show: bool = False
 ) -> str | None:
@@ -318,7 +326,7 @@ def transition_refusal(
     reported so far moved it (otherwise until the booked start plus the grace).
     """
     status = case.status
-    allowed = _ALLOWED[update]
+    allowed = allowed_statuses(update)
     if update == "reschedule" and case.free_reschedule and status in _REOPENABLE:
         return None
     fee_decision = update in FEE_DECISIONS
