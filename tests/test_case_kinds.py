@@ -143,10 +143,12 @@ def test_two_kinds_with_an_update_of_the_same_name_must_name_the_new_body() -> N
     appointment = replace(APPOINTMENT, updates={**APPOINTMENT.updates, "add_note": noted})
     with pytest.raises(ValueError) as refused:
         check_body_names((COMPLAINT, appointment))
-    assert str(refused.value).startswith(
-        "appointment's update add_note and complaint's update add_note both have the HTTP body "
-        "schema AddNoteBody: schema names are public, so keep the older one and name the new "
-        'body, e.g. CaseUpdate(..., body="AppointmentAddNoteBody")'
+    assert str(refused.value) == (
+        "complaint's update add_note and appointment's update add_note both have the HTTP "
+        "body schema AddNoteBody: schema names are public, so the one the API already "
+        "publishes keeps it and the new update's line in promptly/services/case_kinds.py names "
+        'its own, CaseUpdate(..., body="AppointmentAddNoteBody") or '
+        'CaseUpdate(..., body="ComplaintAddNoteBody") (docs/extending.md, a new update)'
     )
 
     named = replace(noted, body="AppointmentAddNoteBody")

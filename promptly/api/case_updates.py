@@ -132,19 +132,22 @@ def check_body_names(kinds: Iterable[CaseKind]) -> None:
     """Refuse a registry where two updates' bodies have the same schema name (two kinds with an
     update of the same name): OpenAPI would rename one of them behind the integrators' backs
     (`promptly__api__case_updates__AddNoteBody__2`)."""
-    named: dict[str, str] = {}
+    named: dict[str, tuple[str, str]] = {}
     for kind in kinds:
         for update in kind.updates.values():
             name = body_model(update).__name__
             if name in named:
+                older, action = named[name]
                 raise ValueError(
-                    f"{kind.noun}'s update {update.action} and {named[name]} both have the "
-                    f"HTTP body schema {name}: schema names are public, so keep the older one "
-                    f"and name the new body, e.g. CaseUpdate(..., "
-                    f'body="{kind.noun.capitalize()}{name}") in promptly/services/case_kinds.py'
-                    " (docs/extending.md, a new update)"
+                    f"{older}'s update {action} and {kind.noun}'s update "
+                    f"{update.action} both have the HTTP body schema {name}: schema names are "
+                    "public, so the one the API already publishes keeps it and the new "
+                    "update's line in promptly/services/case_kinds.py names its own, "
+                    f'CaseUpdate(..., body="{kind.noun.capitalize()}{name}") or '
+                    f'CaseUpdate(..., body="{older.capitalize()}{name}") '
+                    "(docs/extending.md, a new update)"
                 )
-            named[name] = f"{kind.noun}'s update {update.action}"
+            named[name] = (kind.noun, update.action)
 
 
 def body_model(update: CaseUpdate) -> type[BaseModel]:
