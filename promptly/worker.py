@@ -15,7 +15,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from promptly import db, observability, worker_health
 from promptly.activities.archive import ArchiveActivities
-from promptly.activities.channels import DeliveryChannel, OutboxChannel, StaffCallChannel
+from promptly.activities.channels import (
+    DeliveryChannel,
+    OutboxChannel,
+    StaffCallChannel,
+    check_sent_once,
+)
 from promptly.activities.complaints import ComplaintRulesActivities
 from promptly.activities.inquiries import InquiryActivities
 from promptly.activities.messaging import LinkSettings, StaffDirectory
@@ -102,7 +107,9 @@ def channels(settings: Settings) -> dict[Channel, DeliveryChannel]:
             base_url=settings.twilio_base_url,
             status_callback=f"{settings.public_base_url.rstrip('/')}/inbound/sms/status",
         )
-    return {Channel.EMAIL: email, Channel.SMS: sms, Channel.PHONE: StaffCallChannel()}
+    chosen = {Channel.EMAIL: email, Channel.SMS: sms, Channel.PHONE: StaffCallChannel()}
+    check_sent_once(chosen)  # DoubleSendRisk: a provider that could get a message twice
+    return chosen
 
 
 def create_worker(

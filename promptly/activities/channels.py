@@ -5,6 +5,7 @@ the backoff between attempts. The providers' own channels live beside it, each i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -125,8 +126,33 @@ class LookupChannel(DeliveryChannel, Protocol):
         ...
 
 
+class DoubleSendRisk(ValueError):  # noqa: N818 - a refusal of the worker's setup
+    """An SMS or email channel that could send a message twice (`check_sent_once`)."""
+
+
+def check_sent_once(channels: Mapping[Channel, DeliveryChannel]) -> None:
+    """Refuse an SMS or email channel that can neither say what its provider took
+    (`LookupChannel.accepted_since`) nor have a repeat dropped downstream (`repeats_dropped`:
+    the outbox's one row per message, SendGrid's stable Message-ID): after an attempt that
+    got no answer (a timeout) it would send the message again."""
+    for kind in (Channel.SMS, Channel.EMAIL):
+        channel = channels.get(kind)
+        if channel is None or isinstance(channel, LookupChannel):
+            continue
+        if not getattr(channel, "repeats_dropped", False):
+            raise DoubleSendRisk(
+                f"the {kind.value} channel {type(channel).__name__} has no accepted_since: a "
+                "send whose answer never came (a timeout) would be sent again. Implement "
+                "LookupChannel.accepted_since (as TwilioSmsChannel does), or set "
+                "repeats_dropped = True when the provider or the recipient drops a repeat "
+                "(docs/extending.md, a new channel)"
+            )
+
+
 class OutboxChannel:
     """Keeps the rendered message (table `outbox`) for staff or a relay to pick up."""
+
+    repeats_dropped = True  # one row per message (ON CONFLICT DO NOTHING)
 
     async def deliver(self, conn: AsyncConnection, message: OutgoingMessage) -> str:
         await conn.execute(  # the live body: the ledger's copy has its links redacted

@@ -43,6 +43,10 @@ def message_id_header(idempotency_key: str, sender: str) -> str:
 class SendGridChannel:
     """Email through SendGrid's v3 mail API, using the official client."""
 
+    # No `accepted_since` (see above): a repeat carries the same Message-ID, which mail
+    # clients drop (channels.check_sent_once).
+    repeats_dropped = True
+
     def __init__(
         self, api_key: str, sender: str, host: str = "https://api.sendgrid.com", timeout: float = 10
     ) -> None:

@@ -41,6 +41,7 @@ from promptly.api import tasks as api_tasks
 from promptly.api import webhooks as api_webhooks
 from promptly.api.appointments import appointments
 from promptly.api.auth import ApiKeys
+from promptly.api.case_updates import check_body_names
 from promptly.api.codec import codec_router
 from promptly.api.complaints import complaints
 from promptly.api.docs import add_docs_routes
@@ -59,6 +60,7 @@ from promptly.api.security import (
 from promptly.config import Settings
 from promptly.db import schema
 from promptly.services import setup
+from promptly.services.case_kinds import CASE_KINDS
 from promptly.services.errors import (
     ErrorBody,
     ErrorCode,
@@ -295,6 +297,7 @@ def create_app(
     `dev_tools` (the dev stack only) adds the `/dev/outbox` page."""
     settings = settings or Settings()
     settings.master_secret()  # MissingSecret: the API signs links and tokens, so none without
+    check_body_names(CASE_KINDS)  # two kinds' updates of the same name: name the new body
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

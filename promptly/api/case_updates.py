@@ -15,7 +15,7 @@ that changed since refuses it, 412, unchanged. `If-Match: *` (or none) checks no
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -122,6 +122,34 @@ NAMED_EXAMPLES: dict[str, dict[str, Example]] = {
 }
 
 
+def body_name(update: CaseUpdate) -> str:
+    """The schema name of the body `body_model` makes: `{Action}Body` unless the update names
+    its own (`CaseUpdate.body`)."""
+    return update.body or "".join(part.capitalize() for part in update.action.split("_")) + "Body"
+
+
+def check_body_names(kinds: Iterable[CaseKind]) -> None:
+    """Refuse a registry where two updates' bodies have the same schema name (two kinds with an
+    update of the same name): OpenAPI would rename one of them behind the integrators' backs
+    (`promptly__api__case_updates__AddNoteBody__2`)."""
+    named: dict[str, tuple[str, str]] = {}
+    for kind in kinds:
+        for update in kind.updates.values():
+            name = body_model(update).__name__
+            if name in named:
+                older, action = named[name]
+                raise ValueError(
+                    f"{older}'s update {action} and {kind.noun}'s update "
+                    f"{update.action} both have the HTTP body schema {name}: schema names are "
+                    "public, so the one the API already publishes keeps it and the new "
+                    "update's line in promptly/services/case_kinds.py names its own, "
+                    f'CaseUpdate(..., body="{kind.noun.capitalize()}{name}") or '
+                    f'CaseUpdate(..., body="{older.capitalize()}{name}") '
+                    "(docs/extending.md, a new update)"
+                )
+            named[name] = (kind.noun, update.action)
+
+
 def body_model(update: CaseUpdate) -> type[BaseModel]:
     """The HTTP body: the update's argument, `actor` optional (the API key fills it). Who took
     a client's answer on the phone (`taken_by`) is never a body's to say: completing the
@@ -134,12 +162,11 @@ def body_model(update: CaseUpdate) -> type[BaseModel]:
     }
     if "actor" not in update.input.model_fields and not fixed:
         return update.input
-    title = "".join(part.capitalize() for part in update.action.split("_"))
     if "actor" not in update.input.model_fields:
-        plain: type[BaseModel] = create_model(f"{title}Body", __base__=update.input, **fixed)
+        plain: type[BaseModel] = create_model(body_name(update), __base__=update.input, **fixed)
         return plain
     model: type[BaseModel] = create_model(
-        f"{title}Body",
+        body_name(update),
         __base__=update.input,
         actor=(
             Actor | None,

@@ -28,6 +28,19 @@ PRECONDITION_FAILED = "PreconditionFailed"
 # Who acts may not run this update (a fee decided by the client, a delay relayed by a
 # back-office key not acting as the provider): the API's 403, as for any role refusal.
 ACTOR_REFUSED = "ActorRefused"
+# An update the case kind's rules have no entry for (registered, but missing from `_ALLOWED`):
+# a code error, never the case's refusal, so the API answers 500, not a 409 (`UnknownUpdate`).
+UNKNOWN_UPDATE = "UnknownUpdate"
+
+
+class UnknownUpdate(LookupError):  # noqa: N818 - its name is the ApplicationError type above
+    """The case kind's rules do not know this update: add its entry to the rules' table."""
+
+    def __init__(self, update: str, table: str) -> None:
+        super().__init__(
+            f"{update} has no entry in {table}: every update of the case needs the statuses "
+            "that allow it (docs/extending.md, a new update)"
+        )
 
 
 class RefusalCode(StrEnum):

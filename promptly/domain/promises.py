@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from promptly.domain.appointments import follow_up
 from promptly.domain.appointments import rules as appointment_rules
 from promptly.domain.appointments.models import AppointmentCase
+from promptly.domain.appointments.reminder_window import reminder_window_end
 from promptly.domain.common import (
     SYSTEM,
     Actor,
@@ -160,7 +161,7 @@ def appointment_dues(case: AppointmentCase) -> dict[PromiseKind, datetime | None
     return {
         PromiseKind.CONFIRMATION: case.confirmation_deadline,
         PromiseKind.PROVIDER_ACK: case.provider_ack_deadline,
-        PromiseKind.REMINDER: start - case.policy.reminder_window_end,
+        PromiseKind.REMINDER: reminder_window_end(start, case.policy),
         # With no office hour before the free-cancellation line the calls go before the visit.
         PromiseKind.FOLLOW_UP: start if no_room else line,
         PromiseKind.NO_SHOW: appointment_rules.no_show_moment(case),

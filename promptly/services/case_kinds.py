@@ -91,6 +91,10 @@ class CaseUpdate:
     # What the input lacks that its model cannot refuse: a rule added after cases held such
     # inputs, which must still decode on replay (rules.call_outcome_problems).
     check: Callable[[Any], list[tuple[str, str]]] | None = None
+    # The OpenAPI schema name of its HTTP body, when the usual `{Action}Body` is another
+    # kind's (an update of the same name): e.g. "AppointmentAddNoteBody". Schema names are
+    # public, so the older update keeps its name (api/case_updates.check_body_names).
+    body: str = ""
 
     @cached_property
     def input(self) -> type[Model]:

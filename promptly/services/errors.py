@@ -33,6 +33,7 @@ from promptly.domain.errors import (
     INVALID_FIELD,
     PRECONDITION_FAILED,
     TRANSITION_REFUSED,
+    UNKNOWN_UPDATE,
 )
 from promptly.domain.text_patterns import MEANINGS
 
@@ -331,6 +332,11 @@ def temporal_errors(not_found: str, *, keyed: bool = False) -> Iterator[None]:
             raise ServiceError(403, cause.message) from err
         if isinstance(cause, ApplicationError) and cause.type == CASE_OPENING:
             raise _case_opening(cause.message) from err
+        if isinstance(cause, ApplicationError) and cause.type == UNKNOWN_UPDATE:
+            # A code error (an update with no rule), not the case's refusal: the log says which.
+            raise ServiceError(
+                500, "the case has no rule for this action", internal=cause.message
+            ) from err
         code = refusal_code(cause) if isinstance(cause, ApplicationError) else ErrorCode.CONFLICT
         raise ServiceError(409, failure_message(err), code=code) from err
     except WorkflowQueryFailedError as err:

@@ -72,7 +72,7 @@ class AppointmentWorkflow(AppointmentJudges):
         # Decided once, in the first workflow task: a case replaying a history from before
         # the patch keeps the old command sequence for its whole run. The first patch asked,
         # so the baseline is decided here too (patches.py).
-        self._beside = since(BESIDE_THE_PLAN)
+        self._current_rules = since(BESIDE_THE_PLAN)
         self._promises = PromiseBook.opened(continued.promises if continued else ())
         self._journal = CaseJournal(
             promises=self._promises,
@@ -122,7 +122,7 @@ class AppointmentWorkflow(AppointmentJudges):
                 and on_baseline()
             )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._beside:
+        if self._current_rules:
             await self._sends.drain()
             await self._close_tasks(
                 "case_closed", f"the case ended {self.case.status.value}", SYSTEM, flags_stay=True
@@ -147,13 +147,15 @@ class AppointmentWorkflow(AppointmentJudges):
 
     def _may_continue(self) -> bool:
         """Continue-as-new was put off for sends in flight, and they have all ended."""
-        return self._beside and not self._sends.in_flight() and self._should_continue_as_new()
+        return (
+            self._current_rules and not self._sends.in_flight() and self._should_continue_as_new()
+        )
 
     async def _run_step(self, step: appointment_rules.Step) -> None:
         """Each step decides on the current case first; its messages start beside the plan.
         Where cases from before the patch run a step in line, the step's method picks the
         path (appointment_in_line.py)."""
-        if self._beside and self._skipped_as_passed(step):
+        if self._current_rules and self._skipped_as_passed(step):
             return
         if step is appointment_rules.Step.CONFIRMATION:
             await self._send_confirmation()
@@ -180,7 +182,7 @@ class AppointmentWorkflow(AppointmentJudges):
             if self.case.status is AppointmentStatus.CONFIRMED:
                 return self._view()
             via = f" by {command.channel.value} reply" if command.channel else ""
-            if self._beside:
+            if self._current_rules:
                 self._promises.not_applicable(PromiseKind.FOLLOW_UP, "client confirmed")
                 self._update(next_call_at=None, awaiting_call_outcome=False)
                 self._set_status(
@@ -213,7 +215,7 @@ class AppointmentWorkflow(AppointmentJudges):
                 self._update(provider_acknowledged=True)
                 self._unflag(ACK_MISSING_ALERT.lower())
                 self._note(TimelineKind.ACTION, command.actor, "Provider acknowledged the booking")
-                if self._beside:
+                if self._current_rules:
                     await self._provider_notice_moot(command.actor)
             return self._view()
 
@@ -224,7 +226,7 @@ class AppointmentWorkflow(AppointmentJudges):
     @workflow.update
     async def record_call_outcome(self, command: RecordCallOutcomeInput) -> AppointmentView:
         async with self._turn(lambda: self._judge_record_call_outcome(command)):
-            if self._beside:
+            if self._current_rules:
                 await self._record_call_outcome_beside(command)
             else:
                 await self._record_call_outcome_in_line(command)
@@ -243,7 +245,7 @@ class AppointmentWorkflow(AppointmentJudges):
         async with self._turn(lambda: self.validate_check_in(command)):
             self._set_status(AppointmentStatus.CHECKED_IN, command.actor, "Client checked in")
             self._promises.close("client checked in", promises.SETTLED_BY_CHECK_IN)
-            if self._beside:
+            if self._current_rules:
                 await self._confirmation_follow_ups_moot("checked_in", command.actor)
             return self._view()
 
@@ -264,7 +266,7 @@ class AppointmentWorkflow(AppointmentJudges):
     @workflow.update
     async def cancel(self, command: CancelInput) -> AppointmentView:
         async with self._turn(lambda: self.validate_cancel(command)):
-            if self._beside:
+            if self._current_rules:
                 await self._cancel_beside(command)
             else:
                 await self._cancel_in_line(command)
@@ -277,7 +279,7 @@ class AppointmentWorkflow(AppointmentJudges):
     @workflow.update
     async def reschedule(self, command: RescheduleInput) -> AppointmentView:
         async with self._turn(lambda: self._judge_reschedule(command)):
-            if self._beside:
+            if self._current_rules:
                 await self._reschedule_beside(command)
             else:
                 await self._reschedule_in_line(command)
@@ -297,9 +299,9 @@ class AppointmentWorkflow(AppointmentJudges):
             actor = command.actor or Actor(
                 kind=ActorKind.PROVIDER, id=self.case.request.provider.id
             )
-            if self._beside and actor.kind is ActorKind.CLIENT:
+            if self._current_rules and actor.kind is ActorKind.CLIENT:
                 self._report_client_late(command, actor)
-            elif self._beside:
+            elif self._current_rules:
                 await self._report_provider_delay(command, actor)
             else:
                 await self._report_delay_in_line(command, actor)
@@ -338,9 +340,9 @@ class AppointmentWorkflow(AppointmentJudges):
         # Who waives is judged by the validator alone, as for report_delay (a history from
         # before the rule holds a fee waived by the client).
         async with self._turn(lambda: self._judge("waive_fee", command)):
-            if self._beside and self.case.status not in FINAL_APPOINTMENT_STATUSES:
+            if self._current_rules and self.case.status not in FINAL_APPOINTMENT_STATUSES:
                 await self._waive_reschedule_fee(command)
-            elif self._beside:
+            elif self._current_rules:
                 await self._waive_no_show_fee(command)
             else:
                 await self._waive_fee_in_line(command)

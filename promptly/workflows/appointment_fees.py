@@ -179,7 +179,7 @@ class AppointmentFees(AppointmentProviderSends):
             task_id=task.task_id,
         )
         # The decision is the provider's: they are told it waits, and until when.
-        if self._beside and (late_change or workflow.patched(PROVIDER_TOLD_OF_EXCUSE)):
+        if self._current_rules and (late_change or workflow.patched(PROVIDER_TOLD_OF_EXCUSE)):
             news: dict[str, object] = {"excuse": command.reason, "decide_by": decide_by.isoformat()}
             if late_change:
                 news["fee"] = fee.value
@@ -237,7 +237,7 @@ class AppointmentFees(AppointmentProviderSends):
         # Keyed before the note, as every billing decision (the entry count at its decision).
         record = self._billing_record(BillingOutcome.FEE_STANDS, command.actor, command.reason)
         self._note(TimelineKind.DECISION, command.actor, f"The fee stands: {command.reason}")
-        if self._beside:
+        if self._current_rules:
             self._start_to_client(
                 "fee_stands",
                 "fee_stands",

@@ -60,7 +60,7 @@ class AppointmentInLine(AppointmentCalls):
     transition itself (appointment.py)."""
 
     async def _send_confirmation(self) -> None:
-        if self._beside:
+        if self._current_rules:
             self._start_confirmation()
             return
         case = self.case
@@ -98,7 +98,7 @@ class AppointmentInLine(AppointmentCalls):
         )
 
     async def _notify_provider(self) -> None:
-        if self._beside:
+        if self._current_rules:
             self._start_provider_notice()
             return
         to = self._provider_to_notify()
@@ -108,7 +108,7 @@ class AppointmentInLine(AppointmentCalls):
             )
 
     async def _send_reminder(self) -> None:
-        if self._beside:
+        if self._current_rules:
             if not self._reminder_waits_for_the_call():
                 self._start_reminder()
             return
@@ -178,7 +178,7 @@ class AppointmentInLine(AppointmentCalls):
         )
 
     async def _follow_up_call(self) -> None:
-        if self._beside:
+        if self._current_rules:
             await self._follow_up_call_beside()
             return
         case = self.case
@@ -275,7 +275,7 @@ class AppointmentInLine(AppointmentCalls):
         )
 
     async def _no_show(self) -> None:
-        if self._beside:
+        if self._current_rules:
             await self._no_show_beside()
             return
         self._set_status(

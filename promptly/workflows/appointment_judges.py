@@ -30,7 +30,7 @@ class AppointmentJudges(AppointmentInLine):
 
     def _judge_record_call_outcome(self, command: RecordCallOutcomeInput) -> None:
         self._judge("record_call_outcome", command)
-        if not self._beside or command.outcome is not CallOutcome.REACHED_RESCHEDULED:
+        if not self._current_rules or command.outcome is not CallOutcome.REACHED_RESCHEDULED:
             return
         if command.new_start is None:
             raise ApplicationError(

@@ -36,7 +36,7 @@ class AppointmentProviderSends(AppointmentSends):
         provider = self.case.request.provider
         self._update(provider_notified=True)
         if provider.email is None and not (
-            self._beside and workflow.patched(PROVIDER_WITHOUT_EMAIL_BY_HAND)
+            self._current_rules and workflow.patched(PROVIDER_WITHOUT_EMAIL_BY_HAND)
         ):
             self._note(
                 TimelineKind.DECISION,
@@ -51,7 +51,7 @@ class AppointmentProviderSends(AppointmentSends):
             role=RecipientRole.PROVIDER,
             name=provider.name,
             email=provider.email,
-            timezone=where_they_work if self._beside else self.case.request.client.timezone,
+            timezone=where_they_work if self._current_rules else self.case.request.client.timezone,
         )
 
     def _start_provider_notice(self) -> None:

@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from promptly.activities.records import PolicyActivities, RecordsActivities
     from promptly.domain import calendar_event, errors, metrics, promises
     from promptly.domain.appointments import fees as appointment_fees
-    from promptly.domain.appointments import follow_up
+    from promptly.domain.appointments import follow_up, reminder_window
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
         FINAL_APPOINTMENT_STATUSES,
@@ -104,8 +104,19 @@ class AppointmentState(JournaledCase):
     _promises: PromiseBook
     _sends: Sends
     _lock: asyncio.Lock
-    # Decided once, in the first workflow task (patch `messages-beside-the-plan`).
-    _beside: bool
+    # Whether the case runs today's procedure: started since patch `messages-beside-the-plan`
+    # (or on the baseline). Decided once, in the first workflow task. More than its messages
+    # beside the plan hangs on it: `booked_at` is when Temporal accepted the start, the
+    # follow-up calls are planned at booking, the client's prepayment rule is read, a delay is
+    # judged against the moved no-show, and each `…_beside` path. A case started before it
+    # keeps the old rules for its whole run.
+    _current_rules: bool
+
+    @property
+    def _beside(self) -> bool:
+        """The former name of `_current_rules`, still read by appointment_sends.py."""
+        return self._current_rules
+
     # What the planner waits for and until when, once it has waited (the UI's current details).
     _waiting: tuple[str, datetime] | None = None
 
@@ -117,7 +128,7 @@ class AppointmentState(JournaledCase):
         # Booked when Temporal accepted the start, not when a busy worker first ran it
         # (`start_time` is the first workflow task: a worker outage made bookings look late).
         info = workflow.info()
-        booked_at = info.workflow_start_time if self._beside else info.start_time
+        booked_at = info.workflow_start_time if self._current_rules else info.start_time
         try:
             appointment_rules.check_booking(request, booked_at)
         except appointment_rules.BookingRejected as err:
@@ -125,9 +136,9 @@ class AppointmentState(JournaledCase):
                 str(err), type=errors.INVALID_BOOKING, non_retryable=True
             ) from err
         case = appointment_rules.new_case(
-            request, booked_at, rules, calls_before_free_cancellation=self._beside
+            request, booked_at, rules, calls_before_free_cancellation=self._current_rules
         )
-        if self._beside and since(PREPAYMENT_AFTER_NO_SHOW):
+        if self._current_rules and since(PREPAYMENT_AFTER_NO_SHOW):
             # Read by the workflow, not passed in by the caller: every way of booking (API,
             # CLI, a detractor follow-up) gets the rule, and the read is in the history.
             standing = await self._client_standing(request.client.id)
@@ -225,7 +236,7 @@ class AppointmentState(JournaledCase):
             return  # still booking: the handler waits for the case and judges then
         refuse(
             appointment_rules.transition_refusal(
-                update, self._case, workflow.now(), moved_no_show=self._beside
+                update, self._case, workflow.now(), moved_no_show=self._current_rules
             )
         )
 
@@ -369,7 +380,7 @@ class AppointmentState(JournaledCase):
         }
 
     def _reminder_window_end(self) -> datetime:
-        return self.case.request.start - self.case.policy.reminder_window_end
+        return reminder_window.reminder_window_end(self.case.request.start, self.case.policy)
 
     def _call_task(self, attempt: int) -> str:
         """The purpose of call attempt `attempt`'s task (staff_tasks.task_key); after a move

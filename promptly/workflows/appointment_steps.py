@@ -119,7 +119,7 @@ class AppointmentSteps(AppointmentFees):
     async def _alert_ack_missing(self) -> None:
         """The provider has not acknowledged by the deadline: the supervisor is told. Beside
         the plan that is decided before the alert starts; in line, once it was sent."""
-        if self._beside:
+        if self._current_rules:
             self._update(ack_alert_sent=True)
             self._promises.broken(PromiseKind.PROVIDER_ACK, "not acknowledged", self._provider)
         await self._alert_supervisor(
@@ -128,12 +128,12 @@ class AppointmentSteps(AppointmentFees):
             f"{self.case.request.provider.name} has not acknowledged the booking "
             f"by {readable(self.case.provider_ack_deadline, self._office_timezone)}.",
         )
-        if not self._beside:
+        if not self._current_rules:
             self._update(ack_alert_sent=True)
 
     async def _complete(self, actor: Actor, detail: str) -> None:
         self._set_status(AppointmentStatus.COMPLETED, actor, detail)
-        if not self._beside:
+        if not self._current_rules:
             await self._record_billing(BillingOutcome.HELD, actor, detail)
             await self._start_survey_in_line()
             return

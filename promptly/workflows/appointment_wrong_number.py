@@ -58,7 +58,7 @@ class AppointmentWrongNumber(AppointmentOneCall):
             WRONG_NUMBER_ALERT,
             f"{client.phone} is not {client.name}'s. {email}",
         )
-        if not (self._beside and workflow.patched(WRONG_NUMBER_FOLLOWED_UP)):
+        if not (self._current_rules and workflow.patched(WRONG_NUMBER_FOLLOWED_UP)):
             return
         if workflow.patched(READ_OUTS_MOOT_AT_A_WRONG_NUMBER):
             await self._read_outs_moot(actor)

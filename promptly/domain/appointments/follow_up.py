@@ -15,6 +15,10 @@ from typing import NamedTuple
 from promptly.domain import calendar
 from promptly.domain.appointments import call_due
 from promptly.domain.appointments.models import AppointmentCase, AppointmentPolicy
+from promptly.domain.appointments.reminder_window import (
+    reminder_window_end,
+    reminder_window_start,
+)
 from promptly.domain.calendar import shift_elapsed
 
 
@@ -246,8 +250,8 @@ def phone_reminder_time(
     or none when the booking came after that (the confirmation was the reminder).
     """
     booked = booked_at.astimezone(UTC)
-    window_start = max(start.astimezone(UTC) - policy.reminder_before, booked)
-    window_end = start.astimezone(UTC) - policy.reminder_window_end
+    window_start = reminder_window_start(booked_at, start, policy).astimezone(UTC)
+    window_end = reminder_window_end(start, policy).astimezone(UTC)
     if window_start > window_end:
         return None
     slot = calendar.next_business_time(window_start, policy.business)

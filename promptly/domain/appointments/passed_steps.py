@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from promptly.domain.appointments import reminder_window
 from promptly.domain.appointments.follow_up import follow_up_exhausted
 from promptly.domain.appointments.models import AppointmentCase
 from promptly.domain.appointments.rules import Step
@@ -35,7 +36,7 @@ from promptly.domain.readable_time import readable
 
 def reminder_window_end(case: AppointmentCase) -> datetime:
     """The last moment of the reminder's 24–48h window (its promise is due then)."""
-    return case.request.start - case.policy.reminder_window_end
+    return reminder_window.reminder_window_end(case.request.start, case.policy)
 
 
 def step_ends_at(case: AppointmentCase, step: Step) -> datetime | None:

@@ -28,9 +28,13 @@ from promptly.domain.appointments.models import (
     CallOutcome,
     RecordCallOutcomeInput,
 )
+from promptly.domain.appointments.reminder_window import (
+    reminder_window_end,
+    reminder_window_start,
+)
 from promptly.domain.calendar import shift_elapsed
 from promptly.domain.common import Channel
-from promptly.domain.errors import Refusal, RefusalCode
+from promptly.domain.errors import Refusal, RefusalCode, UnknownUpdate
 from promptly.domain.future_times import not_bookable
 from promptly.domain.readable_time import in_hours, readable
 
@@ -71,8 +75,8 @@ def reminder_time(
     not before the booking and not in the client's quiet hours; if the whole remaining window
     is quiet, its first instant (the window is never left).
     """
-    window_start = max(shift_elapsed(start, -policy.reminder_before), booked_at)
-    window_end = shift_elapsed(start, -policy.reminder_window_end)
+    window_start = reminder_window_start(booked_at, start, policy)
+    window_end = reminder_window_end(start, policy)
     if window_start > window_end:
         return None
     candidate = calendar.first_outside(window_start, timezone, policy.quiet_hours)
@@ -304,6 +308,14 @@ _REOPENABLE = frozenset(
 )
 
 
+def allowed_statuses(update: str) -> frozenset[AppointmentStatus]:
+    """The statuses `update` is allowed in; `UnknownUpdate` (a code error, not a refusal) for
+    an update with no entry in `_ALLOWED`."""
+    if update not in _ALLOWED:
+        raise UnknownUpdate(update, "_ALLOWED in domain/appointments/rules.py")
+    return _ALLOWED[update]
+
+
 def transition_refusal(
     update: str, case: AppointmentCase, now: datetime, *, moved_no_show: bool = False
 ) -> str | None:
@@ -314,7 +326,7 @@ def transition_refusal(
     reported so far moved it (otherwise until the booked start plus the grace).
     """
     status = case.status
-    allowed = _ALLOWED[update]
+    allowed = allowed_statuses(update)
     if update == "reschedule" and case.free_reschedule and status in _REOPENABLE:
         return None
     fee_decision = update in FEE_DECISIONS

@@ -17,7 +17,7 @@ from promptly.domain.complaints.models import (
 )
 from promptly.domain.complaints.quiet_hours import next_waiting_at, outside_quiet_hours, update_time
 from promptly.domain.complaints.sla import fresh_clock, next_escalation_at, start_clock, stop_clock
-from promptly.domain.errors import Refusal, RefusalCode
+from promptly.domain.errors import Refusal, RefusalCode, UnknownUpdate
 from promptly.domain.surveys.rules import SURVEY_WITHIN
 
 
@@ -260,6 +260,14 @@ _COMPLAINT_ALLOWED: dict[str, frozenset[ComplaintStatus]] = {
 }
 
 
+def complaint_allowed_statuses(update: str) -> frozenset[ComplaintStatus]:
+    """The statuses `update` is allowed in; `UnknownUpdate` (a code error, not a refusal) for
+    an update with no entry in `_COMPLAINT_ALLOWED`."""
+    if update not in _COMPLAINT_ALLOWED:
+        raise UnknownUpdate(update, "_COMPLAINT_ALLOWED in domain/complaints/rules.py")
+    return _COMPLAINT_ALLOWED[update]
+
+
 def complaint_refusal(update: str, case: ComplaintCase, actor: Actor) -> str | None:
     """Why `update` by `actor` is impossible for `case`, or None when it is allowed."""
     return complaint_state_refusal(update, case) or complaint_actor_refusal(update, actor)
@@ -276,19 +284,20 @@ def complaint_state_refusal(update: str, case: ComplaintCase) -> str | None:
     """Why `update` is impossible in `case`'s state (the API's 409), or None; a closed
     complaint's refusal is a `Refusal` coded `already_ended`."""
     status = case.status
+    allowed = complaint_allowed_statuses(update)
     if status in FINAL_COMPLAINT_STATUSES:
         return Refusal(
             f"{update} refused: the complaint is already {status.value}",
             RefusalCode.ALREADY_ENDED,
         )
-    if status not in _COMPLAINT_ALLOWED[update]:
+    if status not in allowed:
         if update == "customer_verdict":
             return "customer_verdict refused: no resolution has been proposed yet"
         if update == "hold" and status is ComplaintStatus.ON_HOLD:
             return "hold refused: the complaint is already on hold"
         if update == "resume":
             return f"resume refused: the complaint is {status.value}, not on hold"
-        expected = ", ".join(sorted(s.value for s in _COMPLAINT_ALLOWED[update]))
+        expected = ", ".join(sorted(s.value for s in allowed))
         return f"{update} refused: the complaint is {status.value}, expected one of {expected}"
     return None
 
