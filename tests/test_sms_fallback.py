@@ -21,13 +21,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from promptly.config import Settings
-from promptly.domain.appointments.models import AppointmentStatus
+from promptly.domain.appointments.models import AppointmentStatus, CancelInput
 from promptly.domain.common import Channel, TimelineKind
 from promptly.domain.sms import email_fallback_after
 from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
-from tests.helpers import appointment, close_to, messages, tasks, until
+from tests.helpers import CLIENT, appointment, close_to, messages, tasks, until
 from tests.sendgrid_fake import SendGridFake
 from tests.twilio_fake import TwilioFake
 
@@ -149,3 +149,70 @@ async def test_an_sms_twilio_will_not_take_goes_by_email_once_within_the_hour(
     assert twilio.messages == []
     assert confirmations() == [key]
     await handle.terminate("test over")
+
+
+def emails(sendgrid: SendGridFake, template: str) -> list[str]:
+    """The keys of the emails of `template` the client's mailbox got."""
+    return [
+        r.idempotency_key
+        for r in sendgrid.accepted
+        if EMAIL in r.recipients and r.template == template
+    ]
+
+
+async def test_an_sms_twilio_refuses_for_good_goes_by_email_at_once(
+    env: WorkflowEnvironment,
+    sms_worker: Worker,
+    sms_settings: Settings,
+    sendgrid: SendGridFake,
+    twilio: TwilioFake,
+) -> None:
+    twilio.script(400, 21610)  # the number replied STOP to Twilio itself
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + 5 * 24 * H, channel="sms", email=EMAIL, locale="en")
+    # A number of its own: its opt-out is kept for good, and other tests text PHONE.
+    opted_out = request.client.model_copy(update={"phone": "+48600100987"})
+    request = request.model_copy(update={"client": opted_out})
+    handle = await book(env.client, request, sms_settings, booked_at)
+
+    async def emailed() -> list[str]:
+        return emails(sendgrid, "confirmation")
+
+    [key] = await until(emailed, "the confirmation by email")
+    assert key.endswith("/email") and twilio.messages == []
+    view = await handle.query(AppointmentWorkflow.status)
+    [entry] = [e for e in view.timeline if e.data.get("template") == "confirmation"]
+    assert entry.data["channel"] == "email" and close_to(entry.at, booked_at, MINUTE)
+    await handle.terminate("test over")
+
+
+async def test_a_change_before_the_fallback_sends_neither_the_sms_nor_the_email(
+    env: WorkflowEnvironment,
+    sms_worker: Worker,
+    sms_settings: Settings,
+    sendgrid: SendGridFake,
+    twilio: TwilioFake,
+) -> None:
+    twilio.outage(503)
+    booked_at = await env.get_current_time()
+    request = appointment(booked_at + 5 * 24 * H, channel="sms", email=EMAIL, locale="en")
+    handle = await book(env.client, request, sms_settings, booked_at)
+    await env.sleep(30 * MINUTE)
+    view = await handle.execute_update(
+        AppointmentWorkflow.cancel, CancelInput(reason="moving away", actor=CLIENT)
+    )
+    assert view.status is AppointmentStatus.CANCELLED
+
+    await env.sleep(2 * H)
+    twilio.recover()
+    await env.sleep(H)
+
+    async def cancellation_emailed() -> list[str]:
+        return emails(sendgrid, "cancellation")
+
+    # The cancellation notice, itself stuck at Twilio, went by email after its own wait (a
+    # quarter of its 1h budget); the moot confirmation went nowhere.
+    [notice] = await until(cancellation_emailed, "the cancellation by email")
+    assert notice.endswith("/email")
+    assert emails(sendgrid, "confirmation") == []
+    assert twilio.messages == []
