@@ -12,6 +12,10 @@ Two ways, the same activity:
   `messages-beside-the-plan` (appointments) and `case-messages-beside-the-plan` (complaints,
   inquiries, surveys).
 
+Beside the plan, an SMS that has not gone out after its fallback wait (a quarter of its
+budget, at most 1h: domain/sms.py `email_fallback_after`) is cancelled and the same message
+goes by email when the recipient has an address (patch `sms-falls-back-to-email`, docs/sms.md).
+
 Either way a message that cannot go out is an outcome (`Delivery.sent` False), never an
 exception: what to do about it (a flag, a front-desk task) is the workflow's decision.
 """
