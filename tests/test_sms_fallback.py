@@ -27,7 +27,7 @@ from promptly.domain.sms import email_fallback_after
 from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
-from tests.helpers import CLIENT, appointment, close_to, messages, tasks, until
+from tests.helpers import CLIENT, appointment, close_to, end_workflows, messages, tasks, until
 from tests.sendgrid_fake import SendGridFake
 from tests.twilio_fake import TwilioFake
 
@@ -136,7 +136,9 @@ async def test_an_sms_twilio_will_not_take_goes_by_email_once_within_the_hour(
     }
     [sms] = [m for m in ledger.values() if m["channel"] == "sms"]
     [email] = [m for m in ledger.values() if m["channel"] == "email"]
-    assert sms["status"] == "abandoned" and "sent by email instead" in sms["last_error"]
+    assert sms["status"] == "abandoned"
+    assert sms["last_error"].startswith("sent by email instead: the SMS had not gone out after 1h")
+    assert f"last answer: Twilio answered {status}" in sms["last_error"]
     assert email["status"] == "sent" and email["idempotency_key"] == sms["idempotency_key"] + (
         "/email"
     )
@@ -148,7 +150,7 @@ async def test_an_sms_twilio_will_not_take_goes_by_email_once_within_the_hour(
     assert not [r for r in twilio.sent_to(PHONE) if "confirm" in (r.body or "").lower()]
     assert twilio.messages == []
     assert confirmations() == [key]
-    await handle.terminate("test over")
+    await end_workflows(env, request.workflow_id)
 
 
 def emails(sendgrid: SendGridFake, template: str) -> list[str]:
@@ -183,7 +185,7 @@ async def test_an_sms_twilio_refuses_for_good_goes_by_email_at_once(
     view = await handle.query(AppointmentWorkflow.status)
     [entry] = [e for e in view.timeline if e.data.get("template") == "confirmation"]
     assert entry.data["channel"] == "email" and close_to(entry.at, booked_at, MINUTE)
-    await handle.terminate("test over")
+    await end_workflows(env, request.workflow_id)
 
 
 async def test_a_change_before_the_fallback_sends_neither_the_sms_nor_the_email(
@@ -216,3 +218,4 @@ async def test_a_change_before_the_fallback_sends_neither_the_sms_nor_the_email(
     assert notice.endswith("/email")
     assert emails(sendgrid, "confirmation") == []
     assert twilio.messages == []
+    await end_workflows(env, request.workflow_id)

@@ -333,10 +333,14 @@ class Sends:
             summary=to,
         )
 
-    async def _abandon(self, key: str, reason: str, template: str) -> None:
+    async def _abandon(
+        self, key: str, reason: str, template: str, *, keep_last_answer: bool = False
+    ) -> None:
         await workflow.execute_activity_method(
             MessagingActivities.abandon_message,
-            AbandonMessageRequest(idempotency_key=key, reason=reason),
+            AbandonMessageRequest(
+                idempotency_key=key, reason=reason, keep_last_answer=keep_last_answer
+            ),
             start_to_close_timeout=LEDGER_TIMEOUT,
             summary=f"ledger: {template} not sent",
         )
@@ -364,7 +368,12 @@ class Sends:
         if not (timed_out and delivery.cancelled) or self.moot_since(entry.group, started):
             return delivery
         why = f"the SMS had not gone out after {_span(wait)}"
-        await self._abandon(sms.idempotency_key, f"sent by email instead: {why}", sms.template)
+        await self._abandon(
+            sms.idempotency_key,
+            f"sent by email instead: {why}",
+            sms.template,
+            keep_last_answer=True,
+        )
         if self.moot_since(entry.group, started):
             return delivery  # a change made it moot while the ledger was written
         email = sms.model_copy(
