@@ -162,19 +162,29 @@ def emails(sendgrid: SendGridFake, template: str) -> list[str]:
     ]
 
 
+@pytest.mark.parametrize(
+    ("code", "phone"),
+    [
+        (21610, "+48600100987"),  # the number replied STOP to Twilio itself
+        (21617, PHONE),  # this message refused (too long), not the number
+    ],
+)
 async def test_an_sms_twilio_refuses_for_good_goes_by_email_at_once(
     env: WorkflowEnvironment,
     sms_worker: Worker,
     sms_settings: Settings,
     sendgrid: SendGridFake,
     twilio: TwilioFake,
+    code: int,
+    phone: str,
 ) -> None:
-    twilio.script(400, 21610)  # the number replied STOP to Twilio itself
+    twilio.script(400, code)
     booked_at = await env.get_current_time()
     request = appointment(booked_at + 5 * 24 * H, channel="sms", email=EMAIL, locale="en")
-    # A number of its own: its opt-out is kept for good, and other tests text PHONE.
-    opted_out = request.client.model_copy(update={"phone": "+48600100987"})
-    request = request.model_copy(update={"client": opted_out})
+    # An opted-out number of its own: the opt-out is kept for good, and other tests text PHONE.
+    request = request.model_copy(
+        update={"client": request.client.model_copy(update={"phone": phone})}
+    )
     handle = await book(env.client, request, sms_settings, booked_at)
 
     async def emailed() -> list[str]:
