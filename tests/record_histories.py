@@ -102,6 +102,7 @@ from tests.helpers import (
     until,
 )
 from tests.sendgrid_fake import SendGridFake
+from tests.twilio_fake import TwilioFake
 
 HISTORIES = Path(__file__).parent / "histories"
 H = timedelta(hours=1)
@@ -848,6 +849,57 @@ async def appointment_late_cancel_pleaded(env: WorkflowEnvironment, settings: Se
     return {"appointment_late_cancel_pleaded": handle.id}
 
 
+async def appointment_sms_fell_back_to_email(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """An SMS client with an email books while Twilio answers 503: after an hour the
+    confirmation SMS is cancelled and goes by email (patch `sms-falls-back-to-email`); the
+    client confirms, Twilio recovers, the client cancels (that notice goes by SMS)."""
+    sid, token = "AC" + "3" * 32, secrets.token_urlsafe(16)
+    with (
+        TwilioFake(account_sid=sid, auth_token=token) as twilio,
+        SendGridFake(api_key="SG.test") as sendgrid,
+    ):
+        twilio.outage(503)
+        texted = settings.model_copy(
+            update={
+                "task_queue": f"{settings.task_queue}-sms",
+                "sendgrid_api_key": SecretStr("SG.test"),
+                "sendgrid_host": sendgrid.url,
+                "twilio_account_sid": sid,
+                "twilio_auth_token": SecretStr(token),
+                "twilio_from": "+48500000000",
+                "twilio_base_url": twilio.url,
+            }
+        )
+        async with (
+            AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool,
+            create_worker(env.client, texted, pool=pool),
+        ):
+            booked_at = await env.get_current_time()
+            request = appointment(
+                booked_at + 5 * 24 * H, channel="sms", email="anna@example.com", locale="en"
+            )
+            handle = await book(env.client, request, texted, booked_at)
+            await env.sleep(2 * H)
+            await handle.execute_update(AppointmentWorkflow.confirm, ConfirmInput(actor=CLIENT))
+            twilio.recover()
+            await env.sleep(H)
+            await handle.execute_update(
+                AppointmentWorkflow.cancel, CancelInput(reason="moving away", actor=CLIENT)
+            )
+            final = await handle.result()
+            emailed = [r.idempotency_key for r in sendgrid.accepted if r.template == "confirmation"]
+    _expect(
+        final.status is AppointmentStatus.CANCELLED
+        and len(emailed) == 1
+        and emailed[0].endswith("/email")
+        and not [m for m in twilio.messages if "confirmation" in (m.body or "")],
+        (final, emailed),
+    )
+    return {"appointment_sms_fell_back_to_email": handle.id}
+
+
 LIFECYCLES: list[Lifecycle] = [
     appointment_completed,
     appointment_fees_changed_by_anyone,
@@ -940,6 +992,8 @@ LIFECYCLES: list[Lifecycle] = [
     appointment_reminder_after_wrong_number,
     # A late cancellation's plea to the provider, and a second one added to it.
     appointment_late_cancel_pleaded,
+    # An SMS Twilio would not take, sent by email after its wait.
+    appointment_sms_fell_back_to_email,
 ]
 
 

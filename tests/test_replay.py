@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         REMINDER_CALL_IS_THE_FOLLOW_UP_ATTEMPT,
         REMINDER_WAITS_FOR_CONFIRMATION_CALL,
         RESCHEDULE_NOTES_CALL_PLAN,
+        SMS_FALLS_BACK_TO_EMAIL,
         since,
     )
     from tests.record_histories import HISTORIES, load
@@ -73,6 +74,8 @@ PATCHED_PATHS = {
     "appointment_reminder_after_wrong_number": {REMINDER_AFTER_WRONG_NUMBER_IN_WRITING},
     # A late cancellation's plea reaches the provider; a second one joins the decision.
     "appointment_late_cancel_pleaded": {FEE_PLEA_FOR_EVERY_FEE},
+    # The confirmation SMS Twilio would not take goes by email after its wait.
+    "appointment_sms_fell_back_to_email": {SMS_FALLS_BACK_TO_EMAIL},
 }
 # An update decided on a version (`expected_version`) and one refused on it in its handler.
 ON_VERSION = "appointment_confirmed_on_version"
@@ -577,3 +580,10 @@ def test_the_same_visit_takes_fewer_commands_on_the_baseline() -> None:
 def test_a_patch_newer_than_the_baseline_is_not_answered_by_it() -> None:
     with pytest.raises(ValueError, match="not folded"):
         since("a-patch-added-after-the-baseline")
+
+
+def test_the_stored_fallback_emailed_the_sms_twilio_would_not_take() -> None:
+    timeline = _timeline("appointment_sms_fell_back_to_email")
+    [confirmation] = [d for d in timeline if "by email instead of SMS" in d]
+    assert "(client, email, sent)" in confirmation
+    assert confirmation.endswith("the SMS had not gone out after 1h")

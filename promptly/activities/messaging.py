@@ -108,9 +108,16 @@ class MessagingActivities:
         every row it went under instead (`ledger_keys`)."""
         async with self._pool.connection() as conn:
             await conn.execute(
-                """UPDATE messages SET status = 'abandoned', last_error = %s
+                """UPDATE messages SET status = 'abandoned',
+                          last_error = left(%s || CASE WHEN %s
+                              THEN COALESCE('; last answer: ' || last_error, '') ELSE '' END,
+                              1000)
                     WHERE idempotency_key = ANY(%s) AND status = 'pending'""",
-                (request.reason[:1000], self.ledger_keys(request.idempotency_key)),
+                (
+                    request.reason[:1000],
+                    request.keep_last_answer,
+                    self.ledger_keys(request.idempotency_key),
+                ),
             )
 
     def ledger_keys(self, idempotency_key: str) -> list[str]:

@@ -4,7 +4,8 @@
 `base_url`, so tests and `make run` use a local fake). `SmsRoutingMessaging` is the
 `send_message` activity with the SMS rules in front of it: an opted-out number, or one Twilio
 called invalid, never gets an SMS; the client's message goes by email instead (or as a call
-task for the front desk when there is no email), and the result names the channel used.
+task for the front desk when there is no email), and the result names the channel used. A
+message Twilio refuses for good for itself (any other 4xx) goes by email too, when there is one.
 """
 
 from __future__ import annotations
@@ -228,21 +229,27 @@ class SmsRoutingMessaging(MessagingActivities):
         try:
             return await super().send_message(routed)
         except ApplicationError as err:
-            blocked = (
-                await self._sms_blocked(routed.to.phone)
-                if routed.channel is Channel.SMS
+            refused = (
+                routed.channel is Channel.SMS
                 and err.type == errors.DELIVERY_REJECTED
-                and routed.to.phone
                 and routed.template not in CONSENT_TEMPLATES
-                else None
+            )
+            blocked = (
+                await self._sms_blocked(routed.to.phone) if refused and routed.to.phone else None
             )
             if blocked is None:
-                raise
-            # Twilio refused the number for good (invalid, or opted out there): the same
-            # message another way; a bad number is also for the front desk to check.
-            instead = rerouted(request, blocked)
-            if blocked != "opted_out":
-                await self._invalid_number_task(request, str(err), rerouted=instead is not None)
+                if not (refused and routed.to.email):
+                    raise
+                # Twilio refused this message for good (not the number): the same message by
+                # email at once, as for a blocked number.
+                activity.logger.info("SMS to %s refused by Twilio: by email", request.case_id)
+                instead = rerouted(request, "refused")
+            else:
+                # Twilio refused the number for good (invalid, or opted out there): the same
+                # message another way; a bad number is also for the front desk to check.
+                instead = rerouted(request, blocked)
+                if blocked != "opted_out":
+                    await self._invalid_number_task(request, str(err), rerouted=instead is not None)
             if instead is None:
                 raise  # no way left: the case hands the message to the front desk
         return await super().send_message(instead)

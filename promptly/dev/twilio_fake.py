@@ -12,7 +12,8 @@ answers like Twilio: wrong account or token → 401 with error 20003, a `To` tha
 E.164 or is Twilio's magic invalid number +15005550001 → 400 with 21211, a landline
 (+15005550009) → 400 with 21614, anything else → 201 with the message resource (status
 `queued`). `GET .../Messages.json?To=` lists the accepted messages as Twilio does, newest
-first; `GET /messages` lists them as JSON, for a person to read. `answer_late(seconds)` and
+first; `GET /messages` lists them as JSON, for a person to read. `outage(503)` answers every
+message with that status (after the script) until `recover()`. `answer_late(seconds)` and
 `hang_up()` take the next message as ever and then answer it too late, or not at all.
 Error bodies have Twilio's shape: {"code", "message", "more_info", "status"}.
 """
@@ -81,11 +82,21 @@ class TwilioFake(LocalFake):
         self._requests: list[ReceivedRequest] = []
         self._script: deque[FakeAnswer] = deque()
         self._resources: list[dict[str, object]] = []  # the accepted messages, as Twilio keeps them
+        self._outage: FakeAnswer | None = None
 
     def script(self, status: int, code: int | None = None, **kw: Mapping[str, str]) -> None:
         """Queue the next answer (before the rules apply again)."""
         with self._lock:
             self._script.append(FakeAnswer(status, code, kw.get("headers", {})))
+
+    def outage(self, status: int = 503, code: int | None = None) -> None:
+        """Answer every message with `status` (after the script) until `recover()`."""
+        with self._lock:
+            self._outage = FakeAnswer(status, code)
+
+    def recover(self) -> None:
+        with self._lock:
+            self._outage = None
 
     @property
     def requests(self) -> list[ReceivedRequest]:
@@ -108,7 +119,7 @@ class TwilioFake(LocalFake):
         account = _basic_user(authorization)
         match = _MESSAGES_PATH.match(path)
         with self._lock:
-            scripted = self._script.popleft() if self._script else None
+            scripted = self._script.popleft() if self._script else self._outage
         sid: str | None = None
         headers: Mapping[str, str] = {}
         if scripted is not None:

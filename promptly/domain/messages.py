@@ -55,6 +55,9 @@ class AbandonMessageRequest(Model):
 
     idempotency_key: str
     reason: str
+    # The provider's last answer, already on the row, follows the reason (an SMS given up for
+    # an email: why Twilio did not take it).
+    keep_last_answer: bool = False
 
 
 class SendMessageResult(Model):

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from promptly.domain.common import RecipientRole
+from promptly.domain.common import Channel, RecipientRole
 
 # GSM 03.38: the basic character set (one septet each) and the extension table, whose
 # characters cost an escape septet too. Anything else forces the whole text into UCS-2.
@@ -328,3 +328,26 @@ def needs_fallback(status: DeliveryStatus, template: str, recipient_role: str) -
         and recipient_role == RecipientRole.CLIENT
         and template not in CONSENT_TEMPLATES
     )
+
+
+# An SMS Twilio has not taken (429, 5xx, unreachable) goes by email once it has waited a
+# quarter of its budget, and never more than an hour: a confirmation (22h budget) after 1h,
+# a complaint's news (1h) after 15 min, a delay notice (15 min) after under 4 min.
+SMS_FALLBACK_SHARE = 4
+SMS_FALLBACK_AT_MOST = timedelta(hours=1)
+# A send with less than this left to wait gets no fallback: it is nearly out of budget anyway.
+SMS_FALLBACK_AT_LEAST = timedelta(minutes=1)
+
+
+def email_fallback_after(
+    channel: Channel, template: str, email: str | None, budget: timedelta
+) -> timedelta | None:
+    """How long an SMS may keep failing before the same message goes by email instead: a
+    quarter of its `budget`, at most `SMS_FALLBACK_AT_MOST`. None when there is no fallback:
+    not an SMS, no email on record, a consent notice (SMS only), or under a minute to wait.
+    A refusal for good (invalid number, opted out) needs no wait: the send reroutes it at once
+    (activities/sms.py)."""
+    if channel is not Channel.SMS or not email or template in CONSENT_TEMPLATES:
+        return None
+    wait = min(budget / SMS_FALLBACK_SHARE, SMS_FALLBACK_AT_MOST)
+    return wait if wait >= SMS_FALLBACK_AT_LEAST else None

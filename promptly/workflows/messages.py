@@ -12,6 +12,10 @@ Two ways, the same activity:
   `messages-beside-the-plan` (appointments) and `case-messages-beside-the-plan` (complaints,
   inquiries, surveys).
 
+Beside the plan, an SMS that has not gone out after its fallback wait (a quarter of its
+budget, at most 1h: domain/sms.py `email_fallback_after`) is cancelled and the same message
+goes by email when the recipient has an address (patch `sms-falls-back-to-email`, docs/sms.md).
+
 Either way a message that cannot go out is an outcome (`Delivery.sent` False), never an
 exception: what to do about it (a flag, a front-desk task) is the workflow's decision.
 """
@@ -19,9 +23,10 @@ exception: what to do about it (a flag, a front-desk task) is the workflow's dec
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -35,16 +40,19 @@ from temporalio.exceptions import (
 )
 from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
+from promptly.workflows.patches import SMS_FALLS_BACK_TO_EMAIL
+
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
     from promptly.domain import errors, metrics
-    from promptly.domain.common import Person, RecipientRole, TimelineKind
+    from promptly.domain.common import Channel, Person, RecipientRole, TimelineKind
     from promptly.domain.messages import (
         AbandonMessageRequest,
         Recipient,
         SendMessageRequest,
         SendMessageResult,
     )
+    from promptly.domain.sms import email_fallback_after
 
 
 def message_retry(maximum_interval: timedelta) -> RetryPolicy:
@@ -221,6 +229,18 @@ async def deliver(
     return _sent(message, result)
 
 
+async def _outcome(
+    message: SendMessageRequest, handle: ActivityHandle[SendMessageResult], budget: timedelta
+) -> Delivery:
+    """How the send under `handle` ended, once it has."""
+    try:
+        return _sent(message, await handle)
+    except ActivityError as err:
+        delivery = _failed(message, err, budget)
+        _count_given_up(message, delivery)
+        return delivery
+
+
 OnOutcome = Callable[[SendMessageRequest, Delivery], Awaitable[None]]
 
 
@@ -263,7 +283,6 @@ class Sends:
         if key in self._in_flight:
             return
         self._started_groups.add(group)
-        to, _ = _describe(message)
         # A budget is how long a send is retried before the case hands it on (a flag, a task):
         # not the moment the message stops making sense. A send that starts with its budget
         # spent (the worker was down, a backlog) still gets one short try, a minute, so an
@@ -273,7 +292,37 @@ class Sends:
         # confirmation or a call after the visit began) never gets here: its step is skipped
         # first (domain/appointments/passed_steps.py).
         budget = max(budget, timedelta(minutes=1))
-        handle = workflow.start_activity_method(
+        deadline = workflow.now() + budget
+        started = self.changes
+        # An SMS that has not gone out after a while goes by email instead, where there is
+        # an address (domain/sms.py `email_fallback_after`); asked only for such an SMS.
+        wait = email_fallback_after(message.channel, message.template, message.to.email, budget)
+        if wait is not None and not workflow.patched(SMS_FALLS_BACK_TO_EMAIL):
+            wait = None
+        handle = self._start_activity(message, budget)
+
+        async def supervise() -> None:
+            entry = self._in_flight[key]
+            if wait is None:
+                delivery = await _outcome(message, handle, budget)
+            else:
+                delivery = await self._sms_else_email(entry, message, wait, deadline, started)
+            entry.settled = True
+            try:
+                if not delivery.sent:
+                    # The ledger says why the message will never go out (not `pending`).
+                    await self._abandon(key, delivery.detail, message.template)
+                await on_outcome(message, delivery)
+            finally:
+                del self._in_flight[key]
+
+        self._in_flight[key] = _InFlight(group, handle, asyncio.create_task(supervise()))
+
+    def _start_activity(
+        self, message: SendMessageRequest, budget: timedelta
+    ) -> ActivityHandle[SendMessageResult]:
+        to, _ = _describe(message)
+        return workflow.start_activity_method(
             MessagingActivities.send_message,
             message,
             start_to_close_timeout=SEND_ATTEMPT_TIMEOUT,
@@ -284,31 +333,60 @@ class Sends:
             summary=to,
         )
 
-        async def supervise() -> None:
-            try:
-                delivery = _sent(message, await handle)
-            except ActivityError as err:
-                delivery = _failed(message, err, budget)
-                _count_given_up(message, delivery)
-            entry = self._in_flight[key]
-            entry.settled = True
-            try:
-                if not delivery.sent:
-                    # The ledger says why the message will never go out (not `pending`).
-                    await workflow.execute_activity_method(
-                        MessagingActivities.abandon_message,
-                        AbandonMessageRequest(
-                            idempotency_key=key,
-                            reason=delivery.detail,
-                        ),
-                        start_to_close_timeout=LEDGER_TIMEOUT,
-                        summary=f"ledger: {message.template} not sent",
-                    )
-                await on_outcome(message, delivery)
-            finally:
-                del self._in_flight[key]
+    async def _abandon(
+        self, key: str, reason: str, template: str, *, keep_last_answer: bool = False
+    ) -> None:
+        await workflow.execute_activity_method(
+            MessagingActivities.abandon_message,
+            AbandonMessageRequest(
+                idempotency_key=key, reason=reason, keep_last_answer=keep_last_answer
+            ),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            summary=f"ledger: {template} not sent",
+        )
 
-        self._in_flight[key] = _InFlight(group, handle, asyncio.create_task(supervise()))
+    async def _sms_else_email(
+        self,
+        entry: _InFlight,
+        sms: SendMessageRequest,
+        wait: timedelta,
+        deadline: datetime,
+        started: int,
+    ) -> Delivery:
+        """The SMS's outcome if it ends within `wait`; else it is cancelled (an attempt under
+        way with Twilio is waited for: an SMS Twilio took is recorded sent, and no email
+        follows) and, unless a change made its group moot meanwhile, the same message goes by
+        email under `<key>/email` for what is left of the budget. Never both."""
+        budget = deadline - workflow.now()
+        try:
+            await workflow.wait_condition(entry.handle.done, timeout=wait)
+            timed_out = False
+        except builtins.TimeoutError:  # the wait for the SMS ran out
+            timed_out = True
+            entry.handle.cancel()
+        delivery = await _outcome(sms, entry.handle, budget)
+        if not (timed_out and delivery.cancelled) or self.moot_since(entry.group, started):
+            return delivery
+        why = f"the SMS had not gone out after {_span(wait)}"
+        await self._abandon(
+            sms.idempotency_key,
+            f"sent by email instead: {why}",
+            sms.template,
+            keep_last_answer=True,
+        )
+        if self.moot_since(entry.group, started):
+            return delivery  # a change made it moot while the ledger was written
+        email = sms.model_copy(
+            update={"channel": Channel.EMAIL, "idempotency_key": f"{sms.idempotency_key}/email"}
+        )
+        left = max(deadline - workflow.now(), timedelta(minutes=1))
+        entry.handle = self._start_activity(email, left)
+        by_email = await _outcome(email, entry.handle, left)
+        return replace(
+            by_email,
+            detail=f"{by_email.detail}; by email instead of SMS: {why}",
+            data=by_email.data | {"instead_of": Channel.SMS.value, "fallback_reason": why},
+        )
 
     def groups(self) -> set[str]:
         """The groups with a send that has not ended."""

@@ -241,3 +241,10 @@ def since(patch_id: str) -> bool:
 # confirmation is flagged. Asked only when a step is that late; before it, the reminder went
 # out with a minute's budget and the desk got a call task for a visit under way.
 PASSED_STEPS_SKIPPED = "passed-steps-skipped"
+
+# Every case sending beside the plan: an SMS Twilio has not taken within its fallback wait
+# (a quarter of its budget, at most 1h: domain/sms.py `email_fallback_after`) is cancelled
+# and the same message goes by email when the recipient has an address (`…/email` in the
+# ledger); the SMS row is `abandoned` saying so. Asked when such an SMS is started; before
+# it, the SMS was retried for its whole budget and then handed to the front desk.
+SMS_FALLS_BACK_TO_EMAIL = "sms-falls-back-to-email"
