@@ -275,7 +275,7 @@ class AppointmentSends(AppointmentState):
         await close_task(key, outcome, note, actor, summary=f"close task: {outcome}")
 
     async def _alert_supervisor(self, key: str, title: str, reason: str) -> None:
-        if self._beside:
+        if self._current_rules:
             # Flagged at once; the alert goes beside the plan with a budget, and one that
             # cannot reach the supervisor becomes a front-desk task.
             self._flag(title.lower())

@@ -112,11 +112,6 @@ class AppointmentState(JournaledCase):
     # keeps the old rules for its whole run.
     _current_rules: bool
 
-    @property
-    def _beside(self) -> bool:
-        """The former name of `_current_rules`, still read by appointment_sends.py."""
-        return self._current_rules
-
     # What the planner waits for and until when, once it has waited (the UI's current details).
     _waiting: tuple[str, datetime] | None = None
 
