@@ -278,9 +278,15 @@ async def test_a_further_excuse_joins_the_providers_open_decision(
     assert more.json()["timeline"][-1]["detail"] == (
         "Added to the no-show excuse with the provider: a doctor's note confirms it"
     )
-    [decision] = await _tasks(http, request.workflow_id, kind="provider_decision")
+
+    async def decision_with_the_note() -> list[dict[str, Any]]:
+        # Added to the provider's task by an activity once the update has answered.
+        decisions = await _tasks(http, request.workflow_id, kind="provider_decision")
+        return [d for d in decisions if "a doctor's note confirms it" in d["details"]]
+
+    [decision] = await until(decision_with_the_note, "the note on the provider's task")
     assert "Excuse: flu." in decision["details"]
-    assert "a doctor's note confirms it" in decision["details"]
+    assert len(await _tasks(http, request.workflow_id, kind="provider_decision")) == 1
 
     await settled(env.client, request.workflow_id)  # the provider's email has gone
     kept = await http.post(
