@@ -220,3 +220,8 @@ def since(patch_id: str) -> bool:
 # confirmation is flagged. Asked only when a step is that late; before it, the reminder went
 # out with a minute's budget and the desk got a call task for a visit under way.
 PASSED_STEPS_SKIPPED = "passed-steps-skipped"
+# Complaints, inquiries and surveys: an update accepted while the case closes (a `passed_on`
+# from the desk; the rest are refused once it closes) runs to its end before the run returns,
+# and the case is stored again with it. Before it, the run returned with the update in flight
+# (the caller got "workflow completed"). Asked only when one is in flight.
+HANDLERS_FINISH_BEFORE_CLOSE = "handlers-finish-before-close"
