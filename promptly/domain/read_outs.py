@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from promptly.domain.appointments import fees
 from promptly.domain.appointments.models import AppointmentPolicy, Price
-from promptly.domain.common import ActorInput, Channel, Locale, RecipientRole
+from promptly.domain.common import Actor, ActorInput, ActorKind, Channel, Locale, RecipientRole
 from promptly.domain.readable_time import readable
 from promptly.domain.rendering import render
 from promptly.domain.sms import DeliveryStatus
@@ -78,6 +78,29 @@ class ReadOutClosedInput(ActorInput):
 
     message_key: str
     outcome: ReadOutOutcome
+
+
+# Who records a read-out's outcome with the case (`read_out_closed`): the desk completing
+# its call task (staff), or a back-office key relaying it (system).
+READ_OUT_RECORDERS = frozenset({ActorKind.STAFF, ActorKind.SYSTEM})
+
+
+def read_out_closed_problem(case_id: str, command: ReadOutClosedInput) -> str | None:
+    """Why `command` cannot be one of the case `case_id`'s read-outs (its messages' keys
+    start with the case's id), or None."""
+    if not command.message_key.startswith(f"{case_id}/"):
+        return f"{command.message_key!r} is not a message of {case_id}"
+    return None
+
+
+def read_out_recorder_refusal(actor: Actor) -> str | None:
+    """Why `actor` may not record a read-out's outcome with the case, or None."""
+    if actor.kind in READ_OUT_RECORDERS:
+        return None
+    return (
+        "read_out_closed refused: the desk (staff) or a back-office key records how a call "
+        f"ended, not a {actor.kind.value} actor"
+    )
 
 
 class NotReached(NamedTuple):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
-from pathlib import Path
+from pathlib import Path  # noqa: TID251  # templates packaged with the code
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 

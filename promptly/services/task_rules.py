@@ -31,7 +31,7 @@ from promptly.domain.read_outs import ReadOutClosedInput, ReadOutOutcome
 from promptly.domain.tasks import PassedOnInput, TaskKind
 from promptly.services import told_answers
 from promptly.services.delivery_receipts import record_read_out
-from promptly.services.errors import ServiceError, invalid_input, temporal_errors
+from promptly.services.errors import ErrorCode, ServiceError, invalid_input, temporal_errors
 from promptly.services.task_list import StaffTask
 from promptly.services.updates import QUERY_TIMEOUT, bounded_update, run_update
 from promptly.workflows.appointment import AppointmentWorkflow
@@ -118,9 +118,12 @@ async def _passed_on(job: Completing) -> None:
     await _tell_case_if_running(job, JournaledCase.passed_on, command, "passed-on")
 
 
-async def _tell_case_if_running(job: Completing, update: Any, command: Any, step: str) -> None:
+async def _tell_case_if_running(
+    job: Completing, update: Any, command: Any, step: str, *, ended_too: bool = False
+) -> None:
     """Send the task's case `update`, as this completion's `step` (its own update id under the
-    completion's); a case that has closed (or is gone) has nothing left to hear."""
+    completion's); a case that has closed (or is gone) has nothing left to hear, nor, with
+    `ended_too`, one that has ended (refused `already_ended`: cancelled, its visit over)."""
     update_id = f"{job.update_id}/{step}" if job.update_id else None
     try:
         with temporal_errors(f"no case {job.task.case_id}"):
@@ -132,7 +135,8 @@ async def _tell_case_if_running(job: Completing, update: Any, command: Any, step
                 update_id,
             )
     except ServiceError as err:
-        if err.status != 404:  # 404: the case closed (or is gone)
+        ended = ended_too and err.code is ErrorCode.ALREADY_ENDED
+        if err.status != 404 and not ended:  # 404: the case closed (or is gone)
             raise
 
 
@@ -185,7 +189,7 @@ async def _plea(job: Completing, outcome: ReadOutOutcome) -> Any:
 
 async def _tell_the_case(job: Completing, message_id: int, outcome: ReadOutOutcome) -> None:
     """An appointment waiting for this call's outcome (`read_outs.CASE_WAITS_FOR`) hears it.
-    A case that has closed meanwhile waits for nothing."""
+    A case that has closed or ended meanwhile waits for nothing."""
     if not job.task.case_id.startswith("appointment-"):
         return
     async with job.pool.connection() as conn:
@@ -196,7 +200,9 @@ async def _tell_the_case(job: Completing, message_id: int, outcome: ReadOutOutco
     if row is None or row[1] not in read_outs.CASE_WAITS_FOR:
         return
     command = ReadOutClosedInput(message_key=row[0], outcome=outcome, actor=job.actor)
-    await _tell_case_if_running(job, AppointmentWorkflow.read_out_closed, command, "read-out")
+    await _tell_case_if_running(
+        job, AppointmentWorkflow.read_out_closed, command, "read-out", ended_too=True
+    )
 
 
 async def _provider_decision(job: Completing) -> Any:

@@ -25,7 +25,7 @@ from promptly.workflows.patches import (
 from promptly.workflows.promises import PromiseBook
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.domain import promises
+    from promptly.domain import promises, read_outs
     from promptly.domain.appointments import fees
     from promptly.domain.appointments import rules as appointment_rules
     from promptly.domain.appointments.models import (
@@ -206,6 +206,14 @@ class AppointmentWorkflow(AppointmentJudges):
             self._reminder_call_closed(command)
             if self._confirmation_call_closed(command):
                 await self._wrong_number_on_the_confirmation_call(command)
+
+    @read_out_closed.validator
+    def validate_read_out_closed(self, command: ReadOutClosedInput) -> None:
+        # On arrival only (its handler judges nothing): the desk's or a back-office key's
+        # record of one of this case's read-outs, while the case has not ended.
+        refuse_actor(read_outs.read_out_recorder_refusal(command.actor))
+        refuse_field("message_key", read_outs.read_out_closed_problem(self._workflow_id, command))
+        self._judge("read_out_closed", command)
 
     @workflow.update
     async def acknowledge(self, command: AcknowledgeInput) -> AppointmentView:

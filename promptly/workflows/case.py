@@ -149,6 +149,9 @@ class JournaledCase:
     _journal: CaseJournal
     # True while an update's handler judges its command in its turn (`_judged_in_turn`).
     _in_turn: bool = False
+    # True once the run has finished its plan and only closes (its last sends, tasks and
+    # save): a command then would be accepted by a case about to return, and is refused.
+    _closing: bool = False
     _kind: ClassVar[CaseKind]
     # A survey stores no view: its link page always asks the workflow (docs/status-reads.md).
     _stores_view: ClassVar[bool] = True
@@ -230,7 +233,15 @@ class JournaledCase:
         (`_refuse_unless_allowed`, given `rule_args`: who acts, a root cause). A validator
         adds only what is its own."""
         self._refuse_if_changed(command)
+        self._refuse_if_closing(update)
         self._refuse_unless_allowed(update, *rule_args)
+
+    def _refuse_if_closing(self, update: str) -> None:
+        """A validator's refusal of `update` once the case closes (`_closing`). Validators
+        only: a handler accepted before then runs to its end (the run waits for it), and
+        validators do not run on replay, so histories from before it replay unchanged."""
+        if self._closing and not self._in_turn:
+            refuse(f"{update} refused: the {self._kind.value} has closed")
 
     def _judged_in_turn(self, judge: Callable[[], None]) -> Callable[[], None]:
         """`judge` as an update's handler runs it in its turn: the version check inside it is

@@ -22,7 +22,11 @@ from temporalio.common import RetryPolicy
 from promptly.workflows.case import JournaledCase
 from promptly.workflows.case_journal import CaseJournal
 from promptly.workflows.messages import Delivery, Sends
-from promptly.workflows.patches import CASE_SENDS_BESIDE, since
+from promptly.workflows.patches import (
+    CASE_SENDS_BESIDE,
+    HANDLERS_FINISH_BEFORE_CLOSE,
+    since,
+)
 from promptly.workflows.promises import PromiseBook
 from promptly.workflows.staff_tasks import close_task, open_task
 
@@ -292,7 +296,21 @@ class SendingCase(JournaledCase):
 
     async def _drain(self) -> None:
         """The plan is done: wait until every handler and every send has finished (the case
-        is then closed as they left it)."""
+        is then closed as they left it). From here on validators refuse (`_closing`)."""
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._closing = True
         if self._beside:
             await self._messages.drain()
+
+    async def _close_books(self, outcome: str) -> None:
+        """The run's last step: close the ledger with `outcome` and store the case. An update
+        accepted while the case was closing (`passed_on`: the others are refused) runs to its
+        end first, and the case is stored again as it left it."""
+        self._promises.close(outcome)
+        await self._save()
+        # Asked only when one is in flight: a case closing without one records no marker.
+        while not workflow.all_handlers_finished() and workflow.patched(
+            HANDLERS_FINISH_BEFORE_CLOSE
+        ):
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._save()

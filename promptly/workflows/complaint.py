@@ -139,8 +139,7 @@ class ComplaintWorkflow(ComplaintSteps):
                 await self._run_step(due.step)
 
         await self._drain()
-        self._promises.close(f"the complaint ended {self.case.status.value}")
-        await self._save()
+        await self._close_books(f"the complaint ended {self.case.status.value}")
         return self._view()
 
     async def _changed_before(self, due: complaint_rules.ComplaintDue) -> bool:
@@ -341,7 +340,10 @@ class ComplaintWorkflow(ComplaintSteps):
     async def feedback(self, answer: SurveyAnswer) -> ComplaintView:
         """The customer's answer to the follow-up's one question (through its signed link)."""
         async with transition(
-            self._lock, lambda: self.validate_feedback(answer), store=lambda: True, save=self._save
+            self._lock,
+            lambda: refuse(complaint_rules.feedback_refusal(self.case)),
+            store=lambda: True,
+            save=self._save,
         ):
             self._set_case(feedback_given(self.case, answer))
             self._note(
@@ -357,6 +359,7 @@ class ComplaintWorkflow(ComplaintSteps):
     @feedback.validator
     def validate_feedback(self, answer: SurveyAnswer) -> None:
         refuse(complaint_rules.feedback_refusal(self.case))
+        self._refuse_if_closing("feedback")
 
     @workflow.query
     def status(self) -> ComplaintView:

@@ -131,8 +131,7 @@ class InquiryWorkflow(SendingCase):
                 await self._save()
 
         await self._drain()
-        self._promises.close(f"the inquiry ended {self.case.status.value}")
-        await self._save()
+        await self._close_books(f"the inquiry ended {self.case.status.value}")
         return self._view()
 
     async def _changed_before(self, due: inquiries.InquiryDue | None) -> bool:

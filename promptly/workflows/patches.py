@@ -248,3 +248,8 @@ PASSED_STEPS_SKIPPED = "passed-steps-skipped"
 # ledger); the SMS row is `abandoned` saying so. Asked when such an SMS is started; before
 # it, the SMS was retried for its whole budget and then handed to the front desk.
 SMS_FALLS_BACK_TO_EMAIL = "sms-falls-back-to-email"
+# Complaints, inquiries and surveys: an update accepted while the case closes (a `passed_on`
+# from the desk; the rest are refused once it closes) runs to its end before the run returns,
+# and the case is stored again with it. Before it, the run returned with the update in flight
+# (the caller got "workflow completed"). Asked only when one is in flight.
+HANDLERS_FINISH_BEFORE_CLOSE = "handlers-finish-before-close"

@@ -94,14 +94,15 @@ class SurveyWorkflow(SendingCase):
                 await self._save()
                 await self._answered_before(self._case.closes_at, "close unanswered")
         await workflow.wait_condition(workflow.all_handlers_finished)
+        # Closing: an answer from here on is refused (`validate_answer`), not taken and lost.
+        self._closing = True
         if self._beside:
             if self._case.answer is None:
                 await self._cancel_moot_messages("survey_closed")
             await self._messages.drain()
         if self._case.answer is None:
             self._set_status(SurveyStatus.CLOSED, SYSTEM, "Survey closed without an answer")
-        self._promises.close(f"the survey ended {self._case.status.value}")
-        await self._save()
+        await self._close_books(f"the survey ended {self._case.status.value}")
         return self._view()
 
     def _skipped_as_passed(self) -> bool:
@@ -150,7 +151,7 @@ class SurveyWorkflow(SendingCase):
     async def answer(self, answer: SurveyAnswer) -> SurveyView:
         # The one transition style (workflows/case.py): the lock, then judged again on the
         # current state; the survey stores its answer itself, so nothing is saved on the way out.
-        async with transition(self._lock, lambda: self.validate_answer(answer)):
+        async with transition(self._lock, lambda: refuse(survey_rules.answer_refusal(self._case))):
             client = self._case.request.client
             actor = Actor(kind=ActorKind.CLIENT, id=client.id)
             self._case = self._case.model_copy(update={"answer": answer})
@@ -206,6 +207,7 @@ class SurveyWorkflow(SendingCase):
     @answer.validator
     def validate_answer(self, answer: SurveyAnswer) -> None:
         refuse(survey_rules.answer_refusal(self._case))
+        self._refuse_if_closing("answer")
 
     @workflow.query
     def status(self) -> SurveyView:

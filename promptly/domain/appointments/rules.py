@@ -299,6 +299,8 @@ _ALLOWED: dict[str, frozenset[AppointmentStatus]] = {
     "waive_fee": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
     "fee_stands": frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCELLED}),
     "correct_phone": _AWAITING_VISIT,
+    # A call's outcome matters to a case still before its end (the calls it waits for).
+    "read_out_closed": frozenset(AppointmentStatus) - FINAL_APPOINTMENT_STATUSES,
 }
 
 
