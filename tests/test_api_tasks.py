@@ -21,6 +21,14 @@ from temporalio.testing import WorkflowEnvironment
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving_skipped, sign
+from tests.desk_calls import (
+    book_wednesday,
+    call_ended,
+    first_call,
+    listed_tasks,
+    phone_client_called_to_confirm,
+    the_one_call,
+)
 from tests.helpers import (
     appointment,
     messages,
@@ -40,53 +48,22 @@ async def skipping_api(
         yield http
 
 
-async def _book_wednesday(env: WorkflowEnvironment, http: httpx.AsyncClient) -> AppointmentRequest:
-    """A visit on a Wednesday 10:00 at least three days ahead of both clocks."""
-    now = max(await env.get_current_time(), datetime.now(UTC))
-    request = appointment(next_local(now + timedelta(hours=72), 2, 10, "Europe/Warsaw"))
-    response = await http.post(
-        "/appointments", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
-    )
-    assert response.status_code == 201, response.text
-    http.booked.append(request.workflow_id)  # type: ignore[attr-defined]
-    return request
-
-
-async def _first_call(
-    env: WorkflowEnvironment, http: httpx.AsyncClient
-) -> tuple[AppointmentRequest, dict[str, Any]]:
-    """A Wednesday visit and its first call task: planned before the free-cancellation line
-    (Tuesday 10:00), on Monday 15:45."""
-    request = await _book_wednesday(env, http)
-    deadline = (request.start - timedelta(days=2)).replace(hour=15, minute=45)
-    await sleep_until(env, deadline + timedelta(minutes=5))
-    [call] = await _tasks(http, request.workflow_id, kind="call_client")
-    return request, call
-
-
 async def _missed_visit(
     env: WorkflowEnvironment, http: httpx.AsyncClient
 ) -> tuple[AppointmentRequest, str]:
     """A confirmed Wednesday visit the client did not come to, and its API path."""
-    request = await _book_wednesday(env, http)
+    request = await book_wednesday(env, http)
     base = f"/appointments/{request.appointment_id}"
     await http.post(f"{base}/confirm", headers=BACKOFFICE_KEY)
     await sleep_until(env, request.start + timedelta(minutes=20))
     return request, base
 
 
-async def _tasks(http: httpx.AsyncClient, case_id: str, **filters: str) -> list[dict[str, Any]]:
-    response = await http.get("/tasks", params={"case_id": case_id, **filters}, headers=STAFF_KEY)
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
-
-
 async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
 ) -> None:
     http = skipping_api
-    request, first = await _first_call(env, http)
+    request, first = await first_call(env, http)
     assert first["assignee"] == "front_desk" and first["status"] == "open"
     assert first["data"]["attempt"] == 1 and "Anna Nowak" in first["title"]
     inbox = await http.get("/tasks?assignee=front_desk&kind=call_client", headers=STAFF_KEY)
@@ -135,11 +112,11 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     await env.sleep(timedelta(hours=2))  # attempt 2 (Monday 17:45), left unanswered
     # Attempt 3 at Tuesday 08:00 (office hours): attempt 2's task is closed for the desk.
     await sleep_until(env, (request.start - timedelta(days=1)).replace(hour=8, minute=5))
-    [open_call] = await _tasks(http, request.workflow_id, kind="call_client")
+    [open_call] = await listed_tasks(http, request.workflow_id, kind="call_client")
     assert open_call["data"]["attempt"] == 3
     superseded = next(
         t
-        for t in await _tasks(http, request.workflow_id, status="done")
+        for t in await listed_tasks(http, request.workflow_id, status="done")
         if t["data"]["attempt"] == 2
     )
     assert superseded["outcome"] == "no_outcome" and superseded["closed_by"] == "system:promptly"
@@ -164,7 +141,7 @@ async def test_call_tasks_are_listed_and_completing_one_records_the_call(
     assert confirmed.json()["case"]["status"] == "Confirmed"
     # Ewa took the call; the desk's key recorded it, and the task says both, as the timeline.
     assert confirmed.json()["task"]["closed_by"] == "staff:ewa via desk"
-    done_calls = await _tasks(http, request.workflow_id, status="done")
+    done_calls = await listed_tasks(http, request.workflow_id, status="done")
     assert [(t["data"]["attempt"], t["outcome"]) for t in done_calls] == [
         (1, "no_answer"),
         (2, "no_outcome"),
@@ -183,7 +160,7 @@ async def test_the_desk_records_a_reschedule_agreed_on_the_call_from_the_task(
     env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
 ) -> None:
     http = skipping_api
-    request, call = await _first_call(env, http)
+    request, call = await first_call(env, http)
     # Still free to cancel: no warning, but from when a change is charged.
     assert ". Phone: +48600100200. Cancelling or moving the visit is free until " in call["details"]
     assert call["details"].endswith("; from then on, it counts as held and is charged.")
@@ -230,7 +207,7 @@ async def test_when_the_fee_stands_the_case_says_so_and_the_client_is_told_why(
         f"{base}/excuse_no_show", json={"reason": "bus", "actor": client}, headers=BACKOFFICE_KEY
     )
     assert excused.status_code == 200, excused.text
-    [decision] = await _tasks(http, request.workflow_id, kind="provider_decision")
+    [decision] = await listed_tasks(http, request.workflow_id, kind="provider_decision")
     kept = await http.post(
         f"/tasks/{decision['id']}/complete",
         json={"outcome": "fee_stands", "note": "bus delays are not force majeure"},
@@ -281,12 +258,12 @@ async def test_a_further_excuse_joins_the_providers_open_decision(
 
     async def decision_with_the_note() -> list[dict[str, Any]]:
         # Added to the provider's task by an activity once the update has answered.
-        decisions = await _tasks(http, request.workflow_id, kind="provider_decision")
+        decisions = await listed_tasks(http, request.workflow_id, kind="provider_decision")
         return [d for d in decisions if "a doctor's note confirms it" in d["details"]]
 
     [decision] = await until(decision_with_the_note, "the note on the provider's task")
     assert "Excuse: flu." in decision["details"]
-    assert len(await _tasks(http, request.workflow_id, kind="provider_decision")) == 1
+    assert len(await listed_tasks(http, request.workflow_id, kind="provider_decision")) == 1
 
     await settled(env.client, request.workflow_id)  # the provider's email has gone
     kept = await http.post(
@@ -302,7 +279,7 @@ async def test_a_further_excuse_joins_the_providers_open_decision(
     )
     assert again.status_code == 409, again.text
     assert "already decided" in again.json()["reason"]
-    assert not await _tasks(http, request.workflow_id, kind="provider_decision")
+    assert not await listed_tasks(http, request.workflow_id, kind="provider_decision")
 
 
 async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
@@ -329,11 +306,11 @@ async def test_no_show_links_are_final_until_the_provider_waives_the_fee(
         headers=BACKOFFICE_KEY,
     )
     assert excuse.status_code == 200, excuse.text
-    [decision] = await _tasks(http, request.workflow_id, kind="provider_decision")
+    [decision] = await listed_tasks(http, request.workflow_id, kind="provider_decision")
     assert decision["assignee"] == "provider"
     # The visit's provider finds it among their own decisions; another provider does not.
-    assert await _tasks(http, request.workflow_id, provider_id="P-3") == [decision]
-    assert await _tasks(http, request.workflow_id, provider_id="P-4") == []
+    assert await listed_tasks(http, request.workflow_id, provider_id="P-3") == [decision]
+    assert await listed_tasks(http, request.workflow_id, provider_id="P-4") == []
     # The provider decides knowing which visit, and that their reason reaches the client.
     assert decision["details"].startswith("Physiotherapy consultation on ")
     assert "Excuse: flu." in decision["details"] and "sent to the client" in decision["details"]
@@ -366,7 +343,7 @@ async def test_a_decision_made_with_the_update_itself_closes_the_providers_task(
         headers=BACKOFFICE_KEY,
     )
     assert excused.status_code == 200, excused.text
-    [decision] = await _tasks(http, request.workflow_id, kind="provider_decision")
+    [decision] = await listed_tasks(http, request.workflow_id, kind="provider_decision")
     # The email telling the provider a decision waits has gone (the waiver would cancel it in
     # flight, which stalls the time-skipping server for good: docs/testing.md).
     await settled(env.client, request.workflow_id)
@@ -374,8 +351,10 @@ async def test_a_decision_made_with_the_update_itself_closes_the_providers_task(
         f"{base}/waive_fee", json={"reason": "doctor's note"}, headers=STAFF_KEY
     )
     assert waived.status_code == 200, waived.text
-    assert not await _tasks(http, request.workflow_id, kind="provider_decision")
-    [closed] = await _tasks(http, request.workflow_id, kind="provider_decision", status="done")
+    assert not await listed_tasks(http, request.workflow_id, kind="provider_decision")
+    [closed] = await listed_tasks(
+        http, request.workflow_id, kind="provider_decision", status="done"
+    )
     assert (closed["id"], closed["outcome"], closed["note"]) == (
         decision["id"],
         "waive_fee",
@@ -420,7 +399,7 @@ async def test_a_client_reached_after_a_wrong_number_clears_its_alert(
     """The desk found the right number and got through: the case no longer asks anyone to
     find it."""
     http = skipping_api
-    request, call = await _first_call(env, http)
+    request, call = await first_call(env, http)
     wrong = await http.post(
         f"/tasks/{call['id']}/complete", json={"outcome": "wrong_number"}, headers=STAFF_KEY
     )
@@ -437,80 +416,19 @@ async def test_a_client_reached_after_a_wrong_number_clears_its_alert(
     assert "wrong phone number" not in reached.json()["needs_attention"]
 
 
-async def _book_phone_client_for_tomorrow(
-    env: WorkflowEnvironment, http: httpx.AsyncClient, email: str | None = "anna@example.com"
-) -> tuple[AppointmentRequest, datetime]:
-    """Booked a Monday 12:00 for Tuesday 16:00 (Warsaw), a phone client is due at once the
-    confirmation's call, the reminder's and the first of 2 follow-up attempts (12:00, 14:00,
-    before the free-cancellation line at 16:00)."""
-    now = max(await env.get_current_time(), datetime.now(UTC))
-    monday_noon = next_local(now + timedelta(days=1), 0, 12, "Europe/Warsaw")
-    await sleep_until(env, monday_noon)
-    request = appointment(
-        monday_noon + timedelta(hours=28), channel="phone", locale="en", email=email
-    )
-    booked = await http.post(
-        "/appointments", json=request.model_dump(mode="json"), headers=BACKOFFICE_KEY
-    )
-    assert booked.status_code == 201, booked.text
-    http.booked.append(request.workflow_id)  # type: ignore[attr-defined]
-    return request, monday_noon
-
-
-async def _the_one_call(http: httpx.AsyncClient, case_id: str) -> dict[str, Any]:
-    """The client's only open call task (the desk calls them once at a time)."""
-    calls = await _tasks(http, case_id, kind="call_client")
-    assert len(calls) == 1, [c["title"] for c in calls]
-    return calls[0]
-
-
-async def _phone_client_called_to_confirm(
-    env: WorkflowEnvironment, http: httpx.AsyncClient, email: str | None = "anna@example.com"
-) -> tuple[AppointmentRequest, datetime, dict[str, Any]]:
-    """`_book_phone_client_for_tomorrow`, once the case has settled on its first call: the
-    confirmation's, the client's only open call."""
-    request, monday_noon = await _book_phone_client_for_tomorrow(env, http, email)
-
-    async def confirmation_call() -> list[dict[str, Any]]:
-        calls = await _tasks(http, request.workflow_id, kind="call_client")
-        return calls if any("to confirm" in c["title"] for c in calls) else []
-
-    await until(confirmation_call, "the confirmation's call")
-    await settled(env.client, request.workflow_id)
-    return request, monday_noon, await _the_one_call(http, request.workflow_id)
-
-
-async def _call_ended(
-    env: WorkflowEnvironment,
-    http: httpx.AsyncClient,
-    request: AppointmentRequest,
-    call: dict[str, Any],
-    outcome: str,
-    note: str,
-) -> None:
-    """The desk records how `call` ended; the case has acted on it."""
-    ended = await http.post(
-        f"/tasks/{call['id']}/complete",
-        json={"outcome": outcome, "note": note},
-        headers=STAFF_KEY,
-    )
-    assert ended.status_code == 200, ended.text
-    await settled(env.client, request.workflow_id)
-
-
 async def test_a_phone_client_due_both_calls_at_once_is_called_once(
     env: WorkflowEnvironment, skipping_api: httpx.AsyncClient
 ) -> None:
     """The reminder and the first follow-up attempt wait for the confirmation call, and
     confirming on that call was both: no second call, before or after."""
     http = skipping_api
-    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
+    request, monday_noon, confirmation = await phone_client_called_to_confirm(env, http)
     assert "to confirm" in confirmation["title"]
     # An hour and a half on (a call nobody records holds the others until 13:45 at most,
     # the reminder's latest): still that one call.
     await sleep_until(env, monday_noon + timedelta(hours=1, minutes=30))
     await settled(env.client, request.workflow_id)
-    assert (await _the_one_call(http, request.workflow_id))["id"] == confirmation["id"]
+    assert (await the_one_call(http, request.workflow_id))["id"] == confirmation["id"]
 
     confirmed = await http.post(
         f"/tasks/{confirmation['id']}/complete",
@@ -522,8 +440,8 @@ async def test_a_phone_client_due_both_calls_at_once_is_called_once(
     # Past every call planned: none was opened.
     await sleep_until(env, monday_noon + timedelta(hours=4))
     await settled(env.client, request.workflow_id)
-    assert await _tasks(http, request.workflow_id) == []
-    done = await _tasks(http, request.workflow_id, status="done")
+    assert await listed_tasks(http, request.workflow_id) == []
+    done = await listed_tasks(http, request.workflow_id, status="done")
     assert [t["id"] for t in done] == [confirmation["id"]], [t["title"] for t in done]
 
 
@@ -536,27 +454,27 @@ async def test_an_unanswered_confirmation_call_was_the_first_follow_up_attempt(
     attempt 2 of 2 comes a follow-up interval on (15:45, before the free-cancellation line at
     16:00), not at 14:30; one call open at a time."""
     http = skipping_api
-    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
+    request, monday_noon, confirmation = await phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    await _call_ended(env, http, request, confirmation, "no_answer", "voicemail")
-    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    await call_ended(env, http, request, confirmation, "no_answer", "voicemail")
+    assert await listed_tasks(http, request.workflow_id, kind="call_client") == []
     await sleep_until(env, monday_noon + timedelta(hours=1, minutes=40))
     await settled(env.client, request.workflow_id)
-    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    assert await listed_tasks(http, request.workflow_id, kind="call_client") == []
     # The reminder is read out as a call of its own (the client was not reached).
     await sleep_until(env, monday_noon + timedelta(hours=1, minutes=50))
     await settled(env.client, request.workflow_id)
-    reminder = await _the_one_call(http, request.workflow_id)
+    reminder = await the_one_call(http, request.workflow_id)
     assert reminder["id"] != confirmation["id"] and "attempt" not in reminder["title"], reminder
-    await _call_ended(env, http, request, reminder, "no_answer", "no answer")
-    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    await call_ended(env, http, request, reminder, "no_answer", "no answer")
+    assert await listed_tasks(http, request.workflow_id, kind="call_client") == []
     # Attempt 2 was due at 14:30, 40 minutes after that call: it waits for the ring-back.
     await sleep_until(env, monday_noon + timedelta(hours=3, minutes=30))
     await settled(env.client, request.workflow_id)
-    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    assert await listed_tasks(http, request.workflow_id, kind="call_client") == []
     await sleep_until(env, monday_noon + timedelta(hours=3, minutes=50))
     await settled(env.client, request.workflow_id)
-    attempt = await _the_one_call(http, request.workflow_id)
+    attempt = await the_one_call(http, request.workflow_id)
     assert "(attempt 2 of 2)" in attempt["title"], attempt["title"]
     # Due by the free-cancellation line (a cancellation on this call is free).
     assert datetime.fromisoformat(attempt["due_at"]) == monday_noon + timedelta(hours=4)
@@ -569,18 +487,18 @@ async def test_an_attempt_that_waited_out_its_hold_leaves_the_next_one_where_pla
     ends unanswered: attempt 1 waits for the confirmation call until 14:00 and then goes
     beside it. Attempt 2 is still 2h on, and the client is not found unconfirmed at once."""
     http = skipping_api
-    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
+    request, monday_noon, confirmation = await phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(hours=1, minutes=50))
     await settled(env.client, request.workflow_id)
     [reminder] = [
         c
-        for c in await _tasks(http, request.workflow_id, kind="call_client")
+        for c in await listed_tasks(http, request.workflow_id, kind="call_client")
         if c["id"] != confirmation["id"]
     ]
-    await _call_ended(env, http, request, reminder, "no_answer", "no answer")
+    await call_ended(env, http, request, reminder, "no_answer", "no answer")
     await sleep_until(env, monday_noon + timedelta(hours=2, minutes=10))
     await settled(env.client, request.workflow_id)
-    calls = await _tasks(http, request.workflow_id, kind="call_client")
+    calls = await listed_tasks(http, request.workflow_id, kind="call_client")
     attempts = [c["title"] for c in calls if "attempt" in c["title"]]
     assert len(attempts) == 1 and "(attempt 1 of 2)" in attempts[0], attempts
     case = await http.get(f"/appointments/{request.appointment_id}", headers=STAFF_KEY)
@@ -595,9 +513,9 @@ async def test_a_wrong_number_on_the_confirmation_call_stops_the_follow_up_calls
     the client is unconfirmed, the supervisor alerted, no follow-up attempt comes, and the
     one task to find the right number is the read-out's."""
     http = skipping_api
-    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
+    request, monday_noon, confirmation = await phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    await _call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
+    await call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
     case = await http.get(f"/appointments/{request.appointment_id}", headers=STAFF_KEY)
     assert case.status_code == 200, case.text
     assert case.json()["status"] == "Unconfirmed"
@@ -605,9 +523,9 @@ async def test_a_wrong_number_on_the_confirmation_call_stops_the_follow_up_calls
     # Past both attempts' times (12:30, 14:30): no attempt called the number again.
     await sleep_until(env, monday_noon + timedelta(hours=3))
     await settled(env.client, request.workflow_id)
-    calls = await _tasks(http, request.workflow_id, kind="call_client")
+    calls = await listed_tasks(http, request.workflow_id, kind="call_client")
     assert [c["title"] for c in calls if "attempt" in c["title"]] == []
-    find = await _tasks(http, request.workflow_id, kind="client_reply")
+    find = await listed_tasks(http, request.workflow_id, kind="client_reply")
     assert [t["title"] for t in find] == [
         f"Wrong number for {request.client.name}: {request.client.phone}"
     ]
@@ -619,12 +537,12 @@ async def test_after_a_wrong_number_the_reminder_is_emailed_not_read_out_to_it(
     """The reminder waited for the confirmation call, which reached a wrong number: the desk
     is not asked to read it out to that number; the client has an email and gets it there."""
     http = skipping_api
-    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
+    request, monday_noon, confirmation = await phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    await _call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
+    await call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
     await sleep_until(env, monday_noon + timedelta(hours=1))
     await settled(env.client, request.workflow_id)
-    calls = await _tasks(http, request.workflow_id, kind="call_client")
+    calls = await listed_tasks(http, request.workflow_id, kind="call_client")
     assert [c["title"] for c in calls] == []
     reminders = [
         (m["channel"], m["recipient"])
@@ -640,15 +558,13 @@ async def test_after_a_wrong_number_without_an_email_the_desk_passes_the_reminde
     """No email on record either: no call to the wrong number; the desk's list has the task
     to find the right number and one to pass the reminder on by hand."""
     http = skipping_api
-    request, monday_noon, confirmation = await _phone_client_called_to_confirm(
-        env, http, email=None
-    )
+    request, monday_noon, confirmation = await phone_client_called_to_confirm(env, http, email=None)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    await _call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
+    await call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
     await sleep_until(env, monday_noon + timedelta(hours=1))
     await settled(env.client, request.workflow_id)
-    assert await _tasks(http, request.workflow_id, kind="call_client") == []
-    tasks = sorted((t["kind"], t["title"]) for t in await _tasks(http, request.workflow_id))
+    assert await listed_tasks(http, request.workflow_id, kind="call_client") == []
+    tasks = sorted((t["kind"], t["title"]) for t in await listed_tasks(http, request.workflow_id))
     assert tasks == [
         ("client_reply", f"Wrong number for {request.client.name}: {request.client.phone}"),
         ("deliver_message_manually", f"Pass on the reminder to {request.client.name}"),
@@ -662,19 +578,19 @@ async def test_a_follow_up_attempt_due_while_the_reminder_call_is_open_is_that_c
     is open the attempt is that call, not a second one; the client still unconfirmed once it
     ends, every attempt is made."""
     http = skipping_api
-    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
+    request, monday_noon, confirmation = await phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    await _call_ended(env, http, request, confirmation, "no_answer", "voicemail")
+    await call_ended(env, http, request, confirmation, "no_answer", "voicemail")
     # The desk rings the client back with the reminder at 13:45 (the latest it may wait).
     await sleep_until(env, monday_noon + timedelta(hours=1, minutes=50))
     await settled(env.client, request.workflow_id)
-    reminder = await _the_one_call(http, request.workflow_id)
+    reminder = await the_one_call(http, request.workflow_id)
     assert "attempt" not in reminder["title"], reminder["title"]
     assert "(ask the client)" in reminder["details"], reminder["details"]
     # Attempt 2 was due at 14:30, the reminder's call still open: that call is the attempt.
     await sleep_until(env, monday_noon + timedelta(hours=2, minutes=45))
     await settled(env.client, request.workflow_id)
-    assert (await _the_one_call(http, request.workflow_id))["id"] == reminder["id"]
+    assert (await the_one_call(http, request.workflow_id))["id"] == reminder["id"]
     done = await http.post(
         f"/tasks/{reminder['id']}/complete",
         json={"outcome": "no_answer", "note": "no answer"},
@@ -684,7 +600,7 @@ async def test_a_follow_up_attempt_due_while_the_reminder_call_is_open_is_that_c
     # Every attempt made: no call after it, the client unconfirmed.
     await sleep_until(env, monday_noon + timedelta(hours=5))
     await settled(env.client, request.workflow_id)
-    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    assert await listed_tasks(http, request.workflow_id, kind="call_client") == []
     case = await http.get(f"/appointments/{request.appointment_id}", headers=STAFF_KEY)
     assert case.json()["status"] == "Unconfirmed", case.json()["status"]
 
@@ -730,7 +646,7 @@ async def test_the_call_for_the_sooner_visit_is_listed_first_with_each_visits_st
         assert booked.status_code == 201, booked.text
         http.booked.append(request.workflow_id)  # type: ignore[attr-defined]
         await until(
-            functools.partial(_tasks, http, request.workflow_id, kind="call_client"),
+            functools.partial(listed_tasks, http, request.workflow_id, kind="call_client"),
             "the confirmation's call",
         )
     ids = {later.workflow_id, sooner.workflow_id}

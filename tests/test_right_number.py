@@ -19,8 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentRequest
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, serving_skipped
+from tests.desk_calls import call_ended, first_call, listed_tasks, phone_client_called_to_confirm
 from tests.helpers import appointment, messages, next_local, settled, sleep_until, until
-from tests.test_api_tasks import _call_ended, _first_call, _phone_client_called_to_confirm, _tasks
 
 RIGHT = "+48600100999"
 WRONG_FLAG = "wrong phone number"
@@ -37,7 +37,7 @@ async def desk(
 async def _find_number_task(http: httpx.AsyncClient, request: AppointmentRequest) -> dict[str, Any]:
     [task] = [
         t
-        for t in await _tasks(http, request.workflow_id, kind="client_reply")
+        for t in await listed_tasks(http, request.workflow_id, kind="client_reply")
         if t["data"].get("error_code") == "wrong_number"
     ]
     return task
@@ -57,9 +57,9 @@ async def test_the_right_number_from_the_find_number_task_is_called_and_read_out
     to find the right one with the number: the follow-up calls resume at once to it, and the
     next message read out (the cancellation) is read out to it."""
     http = desk
-    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http)
+    request, monday_noon, confirmation = await phone_client_called_to_confirm(env, http)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    await _call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
+    await call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
     find = await _find_number_task(http, request)
 
     done = await http.post(
@@ -80,11 +80,11 @@ async def test_the_right_number_from_the_find_number_task_is_called_and_read_out
         f"Client's phone changed from {request.client.phone} to {RIGHT} (from the referral)"
     )
     assert changed["actor"]["kind"] == "staff"
-    assert [t for t in await _tasks(http, request.workflow_id, kind="client_reply")] == []
+    assert [t for t in await listed_tasks(http, request.workflow_id, kind="client_reply")] == []
     # The next follow-up attempt is the desk's call to the right number.
     [attempt] = [
         t
-        for t in await _tasks(http, request.workflow_id, kind="call_client")
+        for t in await listed_tasks(http, request.workflow_id, kind="call_client")
         if "attempt" in t["data"]
     ]
     assert attempt["data"]["phone"] == RIGHT
@@ -97,7 +97,7 @@ async def test_the_right_number_from_the_find_number_task_is_called_and_read_out
     )
     assert cancelled.status_code == 200, cancelled.text
     await settled(env.client, request.workflow_id)
-    [read_out] = await _tasks(http, request.workflow_id, kind="call_client")
+    [read_out] = await listed_tasks(http, request.workflow_id, kind="call_client")
     assert "message_id" in read_out["data"], read_out
     assert read_out["data"]["phone"] == RIGHT
     assert request.client.phone not in read_out["details"]
@@ -107,7 +107,7 @@ async def test_correct_phone_refuses_bad_numbers_other_actors_and_closed_cases(
     env: WorkflowEnvironment, desk: httpx.AsyncClient
 ) -> None:
     http = desk
-    request, _ = await _first_call(env, http)
+    request, _ = await first_call(env, http)
     path = f"/appointments/{request.appointment_id}/correct_phone"
 
     bad = await http.post(path, json={"phone": "600 100"}, headers=STAFF_KEY)
@@ -123,7 +123,7 @@ async def test_correct_phone_refuses_bad_numbers_other_actors_and_closed_cases(
     assert not [e for e in same.json()["timeline"] if "phone changed" in e["detail"]]
 
     # The number of a task that is not about a wrong number is no completion's to give.
-    [call] = await _tasks(http, request.workflow_id, kind="call_client")
+    [call] = await listed_tasks(http, request.workflow_id, kind="call_client")
     misplaced = await http.post(
         f"/tasks/{call['id']}/complete",
         json={"outcome": "no_answer", "phone": RIGHT},
@@ -149,8 +149,8 @@ async def test_a_move_keeps_the_find_number_task_and_calls_nobody_at_the_wrong_n
     has to find the number, and no call to the wrong one is planned at the new time; the
     right number, once recorded, is called."""
     http = desk
-    request, call = await _first_call(env, http)
-    await _call_ended(env, http, request, call, "wrong_number", "a bakery")
+    request, call = await first_call(env, http)
+    await call_ended(env, http, request, call, "wrong_number", "a bakery")
     new_start = request.start + timedelta(days=2)
     moved = await http.post(
         f"/appointments/{request.appointment_id}/reschedule",
@@ -166,7 +166,7 @@ async def test_a_move_keeps_the_find_number_task_and_calls_nobody_at_the_wrong_n
     # Past every call the new time would have had.
     await sleep_until(env, new_start - timedelta(hours=20))
     await settled(env.client, request.workflow_id)
-    assert await _tasks(http, request.workflow_id, kind="call_client") == []
+    assert await listed_tasks(http, request.workflow_id, kind="call_client") == []
     assert (await _find_number_task(http, request))["id"] == find["id"]
 
     corrected = await http.post(
@@ -178,7 +178,7 @@ async def test_a_move_keeps_the_find_number_task_and_calls_nobody_at_the_wrong_n
     assert WRONG_FLAG not in corrected.json()["needs_attention"]
 
     async def called() -> list[dict[str, Any]]:
-        return await _tasks(http, request.workflow_id, kind="call_client")
+        return await listed_tasks(http, request.workflow_id, kind="call_client")
 
     [attempt] = await until(called, "the call to the right number")
     assert attempt["data"] == {"attempt": 1, "phone": RIGHT}
@@ -202,10 +202,10 @@ async def test_a_wrong_number_closes_the_calls_still_open_to_read_out_to_it(
     http.booked.append(request.workflow_id)  # type: ignore[attr-defined]
 
     async def calls() -> list[dict[str, Any]]:
-        return await _tasks(http, request.workflow_id, kind="call_client")
+        return await listed_tasks(http, request.workflow_id, kind="call_client")
 
     [confirmation] = await until(calls, "the confirmation's call")
-    await _call_ended(env, http, request, confirmation, "reached", "will think about it")
+    await call_ended(env, http, request, confirmation, "reached", "will think about it")
     delayed = await http.post(
         f"/appointments/{request.appointment_id}/report_delay",
         json={"minutes": 20, "reason": "previous visit ran over"},
@@ -218,7 +218,7 @@ async def test_a_wrong_number_closes_the_calls_still_open_to_read_out_to_it(
     [attempt] = [c for c in open_calls if "attempt" in c["data"]]
     [read_out] = [c for c in open_calls if "message_id" in c["data"]]
 
-    await _call_ended(env, http, request, attempt, "wrong_number", "a bakery")
+    await call_ended(env, http, request, attempt, "wrong_number", "a bakery")
     assert await calls() == []
     closed = await http.get(f"/tasks/{read_out['id']}", headers=STAFF_KEY)
     assert closed.json()["outcome"] == "wrong_number", closed.text

@@ -31,9 +31,9 @@ from promptly.domain.appointments.commands import (
 from promptly.domain.appointments.models import AppointmentRequest
 from promptly.workflows.appointment import AppointmentWorkflow
 from tests.api_support import serving_skipped
+from tests.desk_calls import call_ended, listed_tasks, phone_client_called_to_confirm
 from tests.helpers import CLIENT, PROVIDER, STAFF, messages, settled, sleep_until, until
 from tests.sendgrid_fake import SendGridFake
-from tests.test_api_tasks import _call_ended, _phone_client_called_to_confirm, _tasks
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -52,9 +52,9 @@ async def _number_found_wrong(
 ) -> AppointmentRequest:
     """A phone client (Tuesday 16:00, booked Monday 12:00) whose confirmation call reached a
     wrong number at 12:30; the reminder after it has gone its way (13:00)."""
-    request, monday_noon, confirmation = await _phone_client_called_to_confirm(env, http, email)
+    request, monday_noon, confirmation = await phone_client_called_to_confirm(env, http, email)
     await sleep_until(env, monday_noon + timedelta(minutes=30))
-    await _call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
+    await call_ended(env, http, request, confirmation, "wrong_number", "a bakery")
     await sleep_until(env, monday_noon + timedelta(hours=1))
     await settled(env.client, request.workflow_id)
     return request
@@ -98,7 +98,7 @@ async def test_after_a_wrong_number_a_delay_and_the_cancellation_are_emailed_not
     await settled(env.client, request.workflow_id)
     await _cancelled(env, request)
 
-    assert await _tasks(desk, request.workflow_id, kind="call_client") == []
+    assert await listed_tasks(desk, request.workflow_id, kind="call_client") == []
     emailed = _emailed(sendgrid, request)
     # (each keyed by its purpose: the delay notice by its minutes)
     for purpose in ("reminder", "delay-20", "cancellation"):
@@ -113,10 +113,10 @@ async def test_after_a_wrong_number_without_an_email_the_desk_passes_the_cancell
     request = await _number_found_wrong(env, desk, email=None)
     await _cancelled(env, request)
 
-    assert await _tasks(desk, request.workflow_id, kind="call_client") == []
+    assert await listed_tasks(desk, request.workflow_id, kind="call_client") == []
 
     async def passed_on_by_hand() -> list[dict[str, Any]]:
-        return await _tasks(desk, request.workflow_id, kind="deliver_message_manually")
+        return await listed_tasks(desk, request.workflow_id, kind="deliver_message_manually")
 
     # The task follows the send's refusal (no email, no number) beside the plan.
     [by_hand] = await until(passed_on_by_hand, "the cancellation's task to pass it on")
@@ -165,7 +165,7 @@ async def test_after_a_wrong_number_a_moved_visit_is_confirmed_by_email(
     await env.sleep(timedelta(minutes=10))
     await settled(env.client, request.workflow_id)
 
-    assert await _tasks(desk, request.workflow_id, kind="call_client") == []
+    assert await listed_tasks(desk, request.workflow_id, kind="call_client") == []
     assert ("confirmation", ["anna@example.com"]) in _emailed(sendgrid, request)
     assert await _read_outs(pool, request) == ["phone_confirmation"]
 
@@ -184,7 +184,7 @@ async def test_after_a_wrong_number_the_survey_is_emailed_not_read_out(
     survey = f"survey-{request.workflow_id}"
     await settled(env.client, survey)
 
-    assert await _tasks(desk, survey, kind="call_client") == []
+    assert await listed_tasks(desk, survey, kind="call_client") == []
     assert [r.recipients for r in sendgrid.requests if r.idempotency_key == f"{survey}/survey"] == [
         ["anna@example.com"]
     ]
