@@ -824,6 +824,98 @@ async def appointment_reminder_after_wrong_number(
     return {"appointment_reminder_after_wrong_number": handle.id}
 
 
+async def appointment_confirmation_call_rung_back(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """Nobody answers the confirmation call to a phone client (booked Monday 12:00 for
+    Tuesday 16:00) at 12:30: the reminder, waiting for that call, is not read out at once but
+    when the desk would ring the client back (13:45); cancelled at 13:50. Recorded with
+    `calls-ring-back-after-no-answer`."""
+    unanswered = TaskCompletion(outcome="no_answer", note="voicemail")
+    async with AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool:
+        handle, monday_noon, call = await _phone_client_called_to_confirm(env, settings, pool)
+        await complete_task(env.client, pool, settings, call["id"], unanswered, STAFF)
+        await settled(env.client, handle.id)
+        _expect(await _open_calls(pool, handle.id) == [], "a call right after the unanswered one")
+        await advance_to(env, monday_noon + timedelta(hours=1, minutes=50))
+        await settled(env.client, handle.id)
+        calls = [c["title"] for c in await _open_calls(pool, handle.id)]
+    _expect(len(calls) == 1 and "attempt" not in calls[0], calls)
+    await handle.execute_update(AppointmentWorkflow.cancel, CancelInput(reason="ill", actor=CLIENT))
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.CANCELLED, final.status)
+    return {"appointment_confirmation_call_rung_back": handle.id}
+
+
+async def appointment_held_attempt_went(env: WorkflowEnvironment, settings: Settings) -> Recorded:
+    """Nobody records the confirmation call to a phone client (booked Monday 12:00 for
+    Tuesday 16:00); the reminder's call, opened beside it at 13:45, ends unanswered at 13:50;
+    attempt 1, held for the confirmation call until 14:00, goes then with its hold cleared:
+    attempt 2 stays planned for 16:00 and the client is still Booked. Cancelled at 14:10.
+    Recorded with `held-attempt-leaves-no-hold`."""
+    unanswered = TaskCompletion(outcome="no_answer", note="no answer")
+    async with AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool:
+        handle, monday_noon, call = await _phone_client_called_to_confirm(env, settings, pool)
+        await advance_to(env, monday_noon + timedelta(hours=1, minutes=50))
+        await settled(env.client, handle.id)
+        [reminder] = [c for c in await _open_calls(pool, handle.id) if c["id"] != call["id"]]
+        await complete_task(env.client, pool, settings, reminder["id"], unanswered, STAFF)
+        await advance_to(env, monday_noon + timedelta(hours=2, minutes=10))
+        await settled(env.client, handle.id)
+        attempts = [
+            t["title"] for t in await _open_calls(pool, handle.id) if "attempt" in t["title"]
+        ]
+    view = await handle.query(AppointmentWorkflow.status)
+    _expect(
+        len(attempts) == 1
+        and view.status is AppointmentStatus.BOOKED
+        and view.next_call_at is not None
+        and abs(view.next_call_at - (monday_noon + 4 * H)) < timedelta(minutes=1),
+        (attempts, view.status, view.next_call_at),
+    )
+    await handle.execute_update(AppointmentWorkflow.cancel, CancelInput(reason="ill", actor=CLIENT))
+    final = await handle.result()
+    _expect(final.status is AppointmentStatus.CANCELLED, final.status)
+    return {"appointment_held_attempt_went": handle.id}
+
+
+async def appointment_delay_on_the_open_call(
+    env: WorkflowEnvironment, settings: Settings
+) -> Recorded:
+    """A phone client booked on Monday 09:00 for 14:00; the provider reports running 30 min
+    late at 09:10, the desk's confirmation call still open: the delay is added to that call,
+    no call of its own. The call reaches the client; they cancel at 10:00 (free after a
+    delay). Recorded with `delay-joins-the-open-call`."""
+    now = await env.get_current_time()
+    monday_nine = next_local(now + timedelta(days=1), 0, 9, "Europe/Warsaw")
+    await advance_to(env, monday_nine)
+    request = appointment(monday_nine + 5 * H, channel="phone", locale="en")
+    handle = await book(env.client, request, settings, monday_nine)
+    reached = TaskCompletion(outcome="reached", note="told of the delay")
+    async with AsyncConnectionPool(settings.database_url, min_size=1, max_size=2) as pool:
+        await advance_to(env, monday_nine + timedelta(minutes=10))
+        await settled(env.client, handle.id)
+        await handle.execute_update(
+            AppointmentWorkflow.report_delay,
+            ReportDelayInput(minutes=30, reason="running over", actor=PROVIDER),
+        )
+        await settled(env.client, handle.id)
+        [call] = await _open_calls(pool, handle.id)
+        _expect("the provider runs 30 min late" in call["details"], call["details"])
+        await complete_task(env.client, pool, settings, call["id"], reached, STAFF)
+        await settled(env.client, handle.id)
+        calls = await _open_calls(pool, handle.id)
+        sent = [m["template"] for m in await messages(pool, handle.id)]
+    _expect(not calls and "delay_notice" not in sent, (calls, sent))
+    await advance_to(env, monday_nine + H)
+    await handle.execute_update(
+        AppointmentWorkflow.cancel, CancelInput(reason="cannot wait", actor=CLIENT)
+    )
+    final = await handle.result()
+    _expect(final.billing is BillingOutcome.CANCELLED_FREE, final.billing)
+    return {"appointment_delay_on_the_open_call": handle.id}
+
+
 async def appointment_late_cancel_pleaded(env: WorkflowEnvironment, settings: Settings) -> Recorded:
     """Cancelled 3h before the visit (late); the client pleads against the fee (a child in
     hospital) and adds a doctor's note while the provider decides; the provider waives it.
@@ -994,6 +1086,11 @@ LIFECYCLES: list[Lifecycle] = [
     appointment_late_cancel_pleaded,
     # An SMS Twilio would not take, sent by email after its wait.
     appointment_sms_fell_back_to_email,
+    # The desk rings a phone client back after an unanswered call, a held attempt goes with
+    # its hold cleared, and a delay joins the desk's call still open to the client.
+    appointment_confirmation_call_rung_back,
+    appointment_held_attempt_went,
+    appointment_delay_on_the_open_call,
 ]
 
 

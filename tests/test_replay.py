@@ -31,12 +31,15 @@ with workflow.unsafe.imports_passed_through():
         ACKNOWLEDGED_NOTICE_MOOT,
         BASELINE,
         BESIDE_THE_PLAN,
+        CALLS_RING_BACK_AFTER_NO_ANSWER,
         CASE_SENDS_BESIDE,
         CONFIRMATION_CALL_WRONG_NUMBER_STOPS_CALLS,
         DECISION_MAKES_ITS_REQUEST_MOOT,
+        DELAY_JOINS_THE_OPEN_CALL,
         EXCUSE_DECISION_CLOSES_TASK,
         FEE_PLEA_FOR_EVERY_FEE,
         FOLLOW_UP_WAITS_FOR_CONFIRMATION_CALL,
+        HELD_ATTEMPT_LEAVES_NO_HOLD,
         HOLD_TELLS_CUSTOMER,
         LAST_CALL_CLOSED_WHEN_UNCONFIRMED,
         MOOT_TASKS_CLEAR_FLAGS,
@@ -76,6 +79,12 @@ PATCHED_PATHS = {
     "appointment_late_cancel_pleaded": {FEE_PLEA_FOR_EVERY_FEE},
     # The confirmation SMS Twilio would not take goes by email after its wait.
     "appointment_sms_fell_back_to_email": {SMS_FALLS_BACK_TO_EMAIL},
+    # The reminder rung back after the unanswered confirmation call, not read out at once.
+    "appointment_confirmation_call_rung_back": {CALLS_RING_BACK_AFTER_NO_ANSWER},
+    # An attempt held for the confirmation call goes with its hold cleared.
+    "appointment_held_attempt_went": {HELD_ATTEMPT_LEAVES_NO_HOLD},
+    # A delay added to the desk's confirmation call still open, not a call of its own.
+    "appointment_delay_on_the_open_call": {DELAY_JOINS_THE_OPEN_CALL},
 }
 # An update decided on a version (`expected_version`) and one refused on it in its handler.
 ON_VERSION = "appointment_confirmed_on_version"
@@ -453,6 +462,24 @@ def test_the_stored_patched_paths_are_what_the_client_and_the_desk_saw() -> None
     summaries = _activity_summaries("appointment_reminder_after_wrong_number")
     assert "reminder to client via email" in summaries
     assert "reminder to client via phone" not in summaries
+
+
+def test_the_stored_calls_to_a_phone_client_come_one_at_a_time() -> None:
+    rung_back = _timeline("appointment_confirmation_call_rung_back")
+    assert any(
+        d.startswith("The confirmation call was not answered: the reminder is read out at the next")
+        for d in rung_back
+    ), rung_back
+    held = _timeline("appointment_held_attempt_went")
+    assert "Call task for the front desk: attempt 1 of 2" in held
+    assert "No confirmation after 2 call attempt(s)" not in held
+    delayed = _timeline("appointment_delay_on_the_open_call")
+    assert any(
+        d.startswith("The provider's delay (30 min) is added to the desk's call") for d in delayed
+    )
+    summaries = _activity_summaries("appointment_delay_on_the_open_call")
+    assert "call script: the provider's delay" in summaries
+    assert not [s for s in summaries if s.startswith("delay_notice")], summaries
 
 
 def test_an_update_decided_on_a_version_is_stored_beside_one_refused_in_its_handler() -> None:
