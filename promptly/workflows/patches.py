@@ -184,6 +184,12 @@ WRONG_NUMBER_OUTLIVES_A_MOVE = "wrong-number-outlives-a-move"
 # visit itself being emailed already. Asked when such a call ends so; before it, those calls
 # stayed in the desk's list.
 READ_OUTS_MOOT_AT_A_WRONG_NUMBER = "read-outs-moot-at-a-wrong-number"
+# Complaints: a long complaint (thousands of notes and updates) continues as new when Temporal
+# suggests it, once no update and no send is in flight, carrying its case, timeline, promises
+# and the desk's open tasks (`ComplaintContinuation`). Asked only when the history is long
+# enough for Temporal to suggest it; before it, a complaint's history grew until Temporal's
+# 51,200-event limit ended it.
+COMPLAINT_CONTINUES_AS_NEW = "complaint-continues-as-new"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,
