@@ -179,8 +179,11 @@ class ComplaintWorkflow(ComplaintSteps):
         or a continue-as-new put off has its safe point."""
         self._describe(due)
         summary = step_summary(due.step.value, due.at) if due.at else ""
+        # Not on the way to the end: that is no place to continue, and the wait must not end
+        # at once, again and again.
+        continuing = self._continuing and due.step is not complaint_rules.ComplaintStep.FINISH
         return await self._journal.changed_before(
-            due.at, summary, or_when=lambda: self._continuing and self._at_rest()
+            due.at, summary, or_when=lambda: continuing and self._at_rest()
         )
 
     async def _run_step(self, step: complaint_rules.ComplaintStep) -> None:
