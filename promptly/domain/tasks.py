@@ -53,6 +53,24 @@ class AddToTaskRequest(Model):
     addition: str
 
 
+class HandTaskRecord(Model):
+    """One open front-desk task that passes on by hand a message that could not go out: its
+    kind, the flag it answers and, where the case closes that one task itself, its key."""
+
+    task_id: int
+    kind: TaskKind
+    concern: str
+    key: str | None = None
+
+
+class HandTasksRecord(Model):
+    """A case's tasks passed on by hand, as it carries them into its next run
+    (continue-as-new): the open ones, and those the desk reported done."""
+
+    open: list[HandTaskRecord] = Field(default_factory=list)
+    done: list[int] = Field(default_factory=list)
+
+
 class PassedOnInput(ActorInput):
     """The front desk passed on by hand a message that could not go out (task `task_id`)."""
 

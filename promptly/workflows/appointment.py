@@ -16,6 +16,7 @@ from promptly.workflows.appointment_judges import AppointmentJudges
 from promptly.workflows.appointment_state import ACK_MISSING_ALERT, MESSAGE_RETRY
 from promptly.workflows.case import refuse, refuse_actor, refuse_field
 from promptly.workflows.case_journal import CaseJournal
+from promptly.workflows.hand_tasks import HandTasks
 from promptly.workflows.messages import Sends
 from promptly.workflows.patches import (
     BESIDE_THE_PLAN,
@@ -74,6 +75,10 @@ class AppointmentWorkflow(AppointmentJudges):
         # so the baseline is decided here too (patches.py).
         self._current_rules = since(BESIDE_THE_PLAN)
         self._promises = PromiseBook.opened(continued.promises if continued else ())
+        if continued is not None:
+            # The desk's open tasks from the runs before: acknowledging, confirming or a
+            # task reported done still closes them and clears their flags.
+            self._by_hand = HandTasks.restored(continued.by_hand)
         self._journal = CaseJournal(
             promises=self._promises,
             snapshot=self._snapshot,
@@ -105,6 +110,7 @@ class AppointmentWorkflow(AppointmentJudges):
                         timeline=self._journal.timeline,
                         stored_entries=self._journal.stored_entries,
                         promises=self._promises.records(),
+                        by_hand=self._by_hand.record(),
                     )
                 )
             due = appointment_rules.next_step(self.case)

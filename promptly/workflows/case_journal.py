@@ -53,6 +53,7 @@ class CaseJournal:
         keep_entries: int | None = None,
         timeline: Sequence[TimelineEntry] = (),
         stored_entries: int = 0,
+        omitted: int = 0,
     ) -> None:
         self.promises = promises
         self.timeline: list[TimelineEntry] = list(timeline)
@@ -63,9 +64,11 @@ class CaseJournal:
         # Changes that need no new plan (a send's outcome): the planner's timer stays armed.
         self._quiet_changes = 0
         self._saved_changes = -1
-        self._total = len(self.timeline)  # entries ever noted: the seq of the next one
+        # entries dropped from memory, oldest first; all stored (a run before this one may
+        # have dropped some: `timeline` is then the newest)
+        self.omitted = omitted
+        self._total = omitted + len(self.timeline)  # entries ever noted: the seq of the next one
         self._stored = stored_entries  # entries written to PostgreSQL
-        self.omitted = 0  # entries dropped from memory, oldest first; all stored
         self._snapshot = snapshot
         self._summary = summary
         self._dues = dues
@@ -91,6 +94,15 @@ class CaseJournal:
 
     def changed(self) -> None:
         self.changes += 1
+
+    @property
+    def all_saved(self) -> bool:
+        """Everything noted and changed so far is stored (the last save carried it)."""
+        return (
+            self._saved_changes == self.changes
+            and self._stored == self._total
+            and not self.promises.dirty
+        )
 
     @contextmanager
     def quietly(self) -> Iterator[None]:

@@ -13,14 +13,16 @@ Cases started before the patch `CASE_SENDS_BESIDE` (patches.py) await their mess
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from promptly.workflows.case import JournaledCase
 from promptly.workflows.case_journal import CaseJournal
+from promptly.workflows.hand_tasks import HandTasks
 from promptly.workflows.messages import Delivery, Sends
 from promptly.workflows.patches import (
     CASE_SENDS_BESIDE,
@@ -36,15 +38,33 @@ with workflow.unsafe.imports_passed_through():
     from promptly.domain.common import (
         SYSTEM,
         PromiseKind,
+        PromiseRecord,
         RecipientRole,
+        TimelineEntry,
         TimelineKind,
     )
     from promptly.domain.messages import Recipient, SendMessageRequest
     from promptly.domain.readable_time import readable
-    from promptly.domain.tasks import CreateTaskRequest, TaskKind
+    from promptly.domain.tasks import CreateTaskRequest, HandTasksRecord, TaskKind
 
 # The tasks that exist only to pass a message on by hand: moot once the case moved past it.
 MESSAGE_TASKS = [TaskKind.DELIVER_MESSAGE_MANUALLY, TaskKind.RESEND_STAFF_MESSAGE]
+
+
+class Continued(Protocol):
+    """What a case's run carries into the next (a workflow's continuation model)."""
+
+    @property
+    def timeline(self) -> Sequence[TimelineEntry]: ...
+    @property
+    def omitted(self) -> int: ...
+    @property
+    def stored_entries(self) -> int: ...
+    @property
+    def promises(self) -> Sequence[PromiseRecord]: ...
+    @property
+    def by_hand(self) -> HandTasksRecord: ...
+
 
 Note = Callable[[TimelineKind, str, dict[str, object]], None]
 TaskFor = Callable[[SendMessageRequest, Delivery], CreateTaskRequest]
@@ -227,6 +247,10 @@ class CaseSends:
         failure of theirs still being handled asks nobody to pass it on."""
         return await self._sends.cancel(groups)
 
+    def idle(self) -> bool:
+        """No send is in flight, nor its outcome still being recorded."""
+        return self._sends.idle()
+
     async def cancel_all_but(self, *keep: str) -> int:
         return await self._sends.cancel_all_but(*keep)
 
@@ -251,11 +275,16 @@ class SendingCase(JournaledCase):
         dues: Callable[[], Mapping[PromiseKind, datetime | None]] | None = None,
         skip_unchanged: bool = True,
         keep_entries: int | None = None,
+        continued: Continued | None = None,
     ) -> None:
+        """`continued`: what the run before this one carried over (continue-as-new)."""
         # Decided once, in the first workflow task, and in this order (the sends' patch, then
         # the ledger's): a run replaying a history from before the patch awaits its messages
         # in line for its whole run.
         self._beside = since(CASE_SENDS_BESIDE)
+        if continued is not None:
+            # Before the sends are set up: they hand on failures to this one.
+            self._by_hand = HandTasks.restored(continued.by_hand)
         self._messages = CaseSends(
             note=lambda kind, detail, data: self._note(kind, SYSTEM, detail, **data),
             flag=self._flag,
@@ -263,7 +292,7 @@ class SendingCase(JournaledCase):
             saved=self._save,
             retry=retry,
         )
-        self._promises = PromiseBook.opened()
+        self._promises = PromiseBook.opened(continued.promises if continued else ())
         self._journal = CaseJournal(
             promises=self._promises,
             snapshot=self._snapshot,
@@ -271,7 +300,21 @@ class SendingCase(JournaledCase):
             dues=dues,
             skip_unchanged=skip_unchanged,
             keep_entries=keep_entries,
+            timeline=continued.timeline if continued else (),
+            stored_entries=continued.stored_entries if continued else 0,
+            omitted=continued.omitted if continued else 0,
         )
+
+    def _books_carried(self) -> dict[str, Any]:
+        """What the books carry into the next run (a `Continued`'s fields but the case); the
+        journal is saved and no send is in flight by then."""
+        return {
+            "timeline": list(self._journal.timeline),
+            "omitted": self._journal.omitted,
+            "stored_entries": self._journal.stored_entries,
+            "promises": self._promises.records(),
+            "by_hand": self._by_hand.record(),
+        }
 
     async def _close_message_tasks(
         self,

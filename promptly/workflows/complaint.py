@@ -27,7 +27,7 @@ from promptly.workflows.complaint_messages import (
 )
 from promptly.workflows.complaint_steps import ComplaintSteps, count_sla
 from promptly.workflows.complaint_support import feedback_given, hours, resumed_detail
-from promptly.workflows.patches import PROCEDURE_RULES, since
+from promptly.workflows.patches import COMPLAINT_CONTINUES_AS_NEW, PROCEDURE_RULES, since
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.complaints import ComplaintRulesActivities
@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         AssignInput,
         CloseComplaintInput,
         ComplaintCase,
+        ComplaintContinuation,
         ComplaintRequest,
         ComplaintStatus,
         ComplaintView,
@@ -69,24 +70,51 @@ MAX_TIMELINE = 200
 @workflow.defn
 class ComplaintWorkflow(ComplaintSteps):
     @workflow.init
-    def __init__(self, request: ComplaintRequest) -> None:
-        self._request = request
-        self._case: ComplaintCase | None = None
+    def __init__(self, request: ComplaintRequest | ComplaintContinuation) -> None:
+        continued = request if isinstance(request, ComplaintContinuation) else None
+        self._case: ComplaintCase | None = continued.case if continued else None
         # Set once the customer is acknowledged and the department told: updates wait for it.
-        self._ready = False
-        self._published: dict[str, object] = {}
+        self._ready = continued is not None
+        # The search attributes a run before this one set are this run's too.
+        self._published: dict[str, object] = self._wanted() if continued else {}
         # Handlers await activities; one at a time keeps each transition whole.
         self._lock = asyncio.Lock()
+        # Temporal suggested continue-as-new and the patch said yes: it waits for a safe point.
+        self._continuing = False
         self._open_books(
             retry=MESSAGE_RETRY,
             dues=lambda: ledger.complaint_dues(self.case),
             keep_entries=MAX_TIMELINE,
+            continued=continued,
         )
 
     # --- the run ---------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, request: ComplaintRequest) -> ComplaintView:
+    async def run(self, request: ComplaintRequest | ComplaintContinuation) -> ComplaintView:
+        if isinstance(request, ComplaintRequest):
+            await self._file(request)
+        while True:
+            due = complaint_rules.complaint_next_step(self.case)
+            await self._save()
+            self._continue_as_new_if_safe(due)
+            if await self._changed_before(due):
+                continue
+            async with self._lock:
+                # An update may have run while this waited for the lock.
+                if complaint_rules.complaint_next_step(self.case) != due:
+                    continue
+                if due.step is complaint_rules.ComplaintStep.FINISH:
+                    break
+                await self._run_step(due.step)
+
+        await self._drain()
+        await self._close_books(f"the complaint ended {self.case.status.value}")
+        return self._view()
+
+    async def _file(self, request: ComplaintRequest) -> None:
+        """The first run: route the complaint, note it, acknowledge the customer and tell the
+        department; updates wait until then."""
         # Before the first command, so histories recorded earlier replay on the old rules.
         procedure_rules = since(PROCEDURE_RULES)
         rules = await workflow.execute_local_activity_method(
@@ -125,28 +153,37 @@ class ComplaintWorkflow(ComplaintSteps):
             await self._notify_department()
             self._ready = True
 
-        while True:
-            due = complaint_rules.complaint_next_step(self.case)
-            await self._save()
-            if await self._changed_before(due):
-                continue
-            async with self._lock:
-                # An update may have run while this waited for the lock.
-                if complaint_rules.complaint_next_step(self.case) != due:
-                    continue
-                if due.step is complaint_rules.ComplaintStep.FINISH:
-                    break
-                await self._run_step(due.step)
+    def _continue_as_new_if_safe(self, due: complaint_rules.ComplaintDue) -> None:
+        """A long history starts again in a new run, once Temporal suggests it (asked first,
+        so a short complaint records no patch marker), at a safe point: no update handler
+        and no send in flight, everything stored. Until then the planner's wait also ends
+        when that point comes (`_changed_before`)."""
+        if due.step is complaint_rules.ComplaintStep.FINISH:
+            return
+        if (
+            not self._continuing
+            and self._beside
+            and workflow.info().is_continue_as_new_suggested()
+            and workflow.patched(COMPLAINT_CONTINUES_AS_NEW)
+        ):
+            self._continuing = True
+        if self._continuing and self._at_rest() and self._journal.all_saved:
+            workflow.continue_as_new(ComplaintContinuation(case=self.case, **self._books_carried()))
 
-        await self._drain()
-        await self._close_books(f"the complaint ended {self.case.status.value}")
-        return self._view()
+    def _at_rest(self) -> bool:
+        return workflow.all_handlers_finished() and self._messages.idle()
 
     async def _changed_before(self, due: complaint_rules.ComplaintDue) -> bool:
-        """Sleep until `due.at` (forever if None); True if an update changed the case first."""
+        """Sleep until `due.at` (forever if None); True if an update changed the case first,
+        or a continue-as-new put off has its safe point."""
         self._describe(due)
         summary = step_summary(due.step.value, due.at) if due.at else ""
-        return await self._journal.changed_before(due.at, summary)
+        # Not on the way to the end: that is no place to continue, and the wait must not end
+        # at once, again and again.
+        continuing = self._continuing and due.step is not complaint_rules.ComplaintStep.FINISH
+        return await self._journal.changed_before(
+            due.at, summary, or_when=lambda: continuing and self._at_rest()
+        )
 
     async def _run_step(self, step: complaint_rules.ComplaintStep) -> None:
         if step is complaint_rules.ComplaintStep.ESCALATE:

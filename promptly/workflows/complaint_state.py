@@ -122,18 +122,23 @@ class ComplaintState(SendingCase):
         """A time in the UI's current details: staff time, to the minute, zone named."""
         return readable(moment, self._staff_timezone)
 
-    def _publish(self) -> None:
-        """Keep the search attributes current; only changed values are upserted."""
+    def _wanted(self) -> dict[str, object]:
+        """The search attributes' values for the case as it is."""
         case = self.case
-        deadline = complaint_sla.sla_deadline(case)
-        wanted: dict[str, object] = {
+        return {
             "status": case.status.value,
             "department": case.route.department,
-            "deadline": deadline,
+            "deadline": complaint_sla.sla_deadline(case),
             "breached": case.sla_breached,
             "level": case.escalation_level,
             "client": case.request.customer.id,
         }
+
+    def _publish(self) -> None:
+        """Keep the search attributes current; only changed values are upserted."""
+        case = self.case
+        deadline = complaint_sla.sla_deadline(case)
+        wanted = self._wanted()
         changed = {
             name for name, value in wanted.items() if self._published.get(name, ...) != value
         }

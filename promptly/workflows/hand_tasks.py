@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from promptly.domain.tasks import TaskKind
+    from promptly.domain.tasks import HandTaskRecord, HandTasksRecord, TaskKind
 
 
 @dataclass
@@ -20,6 +20,27 @@ class HandTasks:
     done: set[int] = field(default_factory=set)
     # Each task's idempotency key, where the case closes that one task itself.
     keys: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def restored(cls, record: HandTasksRecord) -> HandTasks:
+        """The tasks a case carried into this run (`record`)."""
+        tasks = cls(done=set(record.done))
+        for task in record.open:
+            tasks.opened(task.task_id, task.kind, task.concern, task.key)
+        return tasks
+
+    def record(self) -> HandTasksRecord:
+        """What the case carries into its next run: the open tasks (with their keys) and
+        those done, so a repeated report is still noted once."""
+        return HandTasksRecord(
+            open=[
+                HandTaskRecord(
+                    task_id=task_id, kind=kind, concern=concern, key=self.keys.get(task_id)
+                )
+                for task_id, (kind, concern) in self.open.items()
+            ],
+            done=sorted(self.done),
+        )
 
     def opened(self, task_id: int, kind: TaskKind, concern: str, key: str | None = None) -> None:
         self.open[task_id] = (kind, concern)

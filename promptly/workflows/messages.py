@@ -424,5 +424,9 @@ class Sends:
         """Wait until every send ended and its outcome was recorded."""
         await workflow.wait_condition(lambda: not self._in_flight)
 
+    def idle(self) -> bool:
+        """No send is in flight, nor its outcome still being recorded."""
+        return not self._in_flight
+
     def _sends(self) -> list[_InFlight]:
         return list(self._in_flight.values())

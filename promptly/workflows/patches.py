@@ -205,6 +205,12 @@ HELD_ATTEMPT_LEAVES_NO_HOLD = "held-attempt-leaves-no-hold"
 # recorded without reaching them (or made moot by a confirmation) lets the delay notice go
 # then. Asked at such a delay; before it, the desk had two calls to the client open at once.
 DELAY_JOINS_THE_OPEN_CALL = "delay-joins-the-open-call"
+# Complaints: a long complaint (thousands of notes and updates) continues as new when Temporal
+# suggests it, once no update and no send is in flight, carrying its case, timeline, promises
+# and the desk's open tasks (`ComplaintContinuation`). Asked only when the history is long
+# enough for Temporal to suggest it; before it, a complaint's history grew until Temporal's
+# 51,200-event limit ended it.
+COMPLAINT_CONTINUES_AS_NEW = "complaint-continues-as-new"
 FOLDED = frozenset(
     {
         CLOSE_SUPERSEDED_CALL_TASK,

@@ -48,6 +48,7 @@ from promptly.domain.examples import (
     START,
     examples,
 )
+from promptly.domain.tasks import HandTasksRecord
 
 
 class Provider(Model):
@@ -338,6 +339,9 @@ class AppointmentContinuation(Model):
     timeline: list[TimelineEntry]
     stored_entries: int
     promises: list[PromiseRecord] = Field(default_factory=list)
+    # The open front-desk tasks passing on a message by hand (a continuation from before
+    # this field carries none).
+    by_hand: HandTasksRecord = Field(default_factory=HandTasksRecord)
 
 
 class BillingRecord(Model):

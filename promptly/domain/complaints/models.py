@@ -20,6 +20,7 @@ from promptly.domain.common import (
     Model,
     NonEmpty,
     Person,
+    PromiseRecord,
     TimelineEntry,
 )
 from promptly.domain.complaints.policy import (
@@ -40,6 +41,7 @@ from promptly.domain.complaints.policy import (
     TierKey,
 )
 from promptly.domain.examples import AS_CLIENT, AS_STAFF, CLIENT, examples
+from promptly.domain.tasks import HandTasksRecord
 
 
 class ReceivedVia(StrEnum):
@@ -260,6 +262,19 @@ class CloseComplaintInput(CaseCommand):
     reason: LongText
     actor: Actor
     root_cause: RootCause | None = None
+
+
+class ComplaintContinuation(Model):
+    """What a long complaint carries into its next run (continue-as-new): the case, the
+    timeline entries kept in memory (`omitted` older ones are stored only), how many are
+    stored, its promises and the desk's open tasks passing on a message by hand."""
+
+    case: ComplaintCase
+    timeline: list[TimelineEntry]
+    omitted: int = 0
+    stored_entries: int
+    promises: list[PromiseRecord] = Field(default_factory=list)
+    by_hand: HandTasksRecord = Field(default_factory=HandTasksRecord)
 
 
 class ComplaintView(Model):
