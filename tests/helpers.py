@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -289,3 +290,20 @@ def promptly_process(*command: str, env: Mapping[str, str]) -> subprocess.Comple
         text=True,
         timeout=60,
     )
+
+
+@dataclass
+class Hold:
+    """Holds the first call that `matches` until `release` is set."""
+
+    matches: Callable[[object], bool] = lambda _: False
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_if_held(self, argument: object) -> None:
+        if not self.started.is_set() and self.matches(argument):
+            self.started.set()
+            await self.release.wait()
+
+    async def reached(self) -> None:
+        await asyncio.wait_for(self.started.wait(), timeout=30)

@@ -7,8 +7,7 @@ releases), so the conflicting update lands exactly in that await.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -40,6 +39,7 @@ from promptly.workflows.appointment_state import PREPAY_FLAG
 from tests.helpers import (
     CLIENT,
     PROVIDER,
+    Hold,
     appointment,
     billing,
     end_workflows,
@@ -51,23 +51,6 @@ from tests.helpers import (
 from tests.test_appointment_outage import always_open
 
 H = timedelta(hours=1)
-
-
-@dataclass
-class Hold:
-    """Holds the first call that `matches` until `release` is set."""
-
-    matches: Callable[[object], bool] = lambda _: False
-    started: asyncio.Event = field(default_factory=asyncio.Event)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def wait_if_held(self, argument: object) -> None:
-        if not self.started.is_set() and self.matches(argument):
-            self.started.set()
-            await self.release.wait()
-
-    async def reached(self) -> None:
-        await asyncio.wait_for(self.started.wait(), timeout=30)
 
 
 @pytest.fixture

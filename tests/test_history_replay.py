@@ -25,7 +25,11 @@ with workflow.unsafe.imports_passed_through():
     from promptly import worker as promptly_worker
     from promptly.cli.main import app
     from promptly.config import Settings
-    from promptly.domain.complaints.models import ComplaintRequest, ComplaintView
+    from promptly.domain.complaints.models import (
+        ComplaintContinuation,
+        ComplaintRequest,
+        ComplaintView,
+    )
     from promptly.domain.ui_views import runs_query
     from promptly.services.complaints import file_complaint
     from promptly.worker import WORKFLOWS, create_worker
@@ -39,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
 @workflow.defn(name="ComplaintWorkflow")
 class ChangedComplaintWorkflow(ComplaintWorkflow):
     @workflow.run
-    async def run(self, request: ComplaintRequest) -> ComplaintView:
+    async def run(self, request: ComplaintRequest | ComplaintContinuation) -> ComplaintView:
         await workflow.sleep(timedelta(minutes=1))
         return await super().run(request)
 

@@ -31,8 +31,7 @@ from promptly.domain.tasks import CloseCaseTasksRequest, PassedOnInput
 from promptly.worker import create_worker
 from promptly.workflows.case import JournaledCase
 from promptly.workflows.survey import SurveyWorkflow
-from tests.helpers import STAFF, survey_answers, timeline_rows
-from tests.test_appointment_interleavings import Hold
+from tests.helpers import STAFF, Hold, survey_answers, timeline_rows
 from tests.test_survey import _start_survey
 
 
