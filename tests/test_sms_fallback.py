@@ -25,8 +25,11 @@ from promptly.domain.appointments.models import AppointmentStatus, CancelInput
 from promptly.domain.common import Channel, TimelineKind
 from promptly.domain.sms import email_fallback_after
 from promptly.services.appointments import book
+from promptly.services.complaints import file_complaint
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
+from promptly.workflows.complaint import ComplaintWorkflow
+from tests.complaint_helpers import complaint, complaint_payload
 from tests.helpers import CLIENT, appointment, close_to, end_workflows, messages, tasks, until
 from tests.sendgrid_fake import SendGridFake
 from tests.twilio_fake import TwilioFake
@@ -229,3 +232,42 @@ async def test_a_change_before_the_fallback_sends_neither_the_sms_nor_the_email(
     assert emails(sendgrid, "confirmation") == []
     assert twilio.messages == []
     await end_workflows(env, request.workflow_id)
+
+
+async def test_a_complaints_acknowledgement_stuck_at_twilio_goes_by_email(
+    env: WorkflowEnvironment,
+    sms_worker: Worker,
+    sms_settings: Settings,
+    pool: AsyncConnectionPool,
+    sendgrid: SendGridFake,
+    twilio: TwilioFake,
+) -> None:
+    """Complaints send through the same path: an SMS customer with an email hears that their
+    complaint was received by email once Twilio has not taken the SMS in its wait."""
+    twilio.outage(503)
+    customer = complaint_payload()["customer"] | {"preferred_channel": "sms", "email": EMAIL}
+    request = complaint(customer=customer)
+    filed_at = await env.get_current_time()
+    handle = await file_complaint(env.client, request, sms_settings)
+    await env.sleep(2 * H)
+
+    async def acknowledged() -> list[str]:
+        return emails(sendgrid, "complaint_ack")
+
+    [key] = await until(acknowledged, "the acknowledgement by email")
+    assert key.endswith("/email") and twilio.messages == []
+    [sms] = [
+        m
+        for m in await messages(pool, handle.id)
+        if m["template"] == "complaint_ack" and m["channel"] == "sms"
+    ]
+    assert sms["status"] == "abandoned"
+    assert sms["last_error"].startswith("sent by email instead: the SMS had not gone out")
+    view = await handle.query(ComplaintWorkflow.status)
+    [entry] = [e for e in view.timeline if e.data.get("template") == "complaint_ack"]
+    assert entry.data["channel"] == "email" and entry.at - filed_at <= 2 * H
+    assert "acknowledgement not sent" not in view.needs_attention
+    twilio.recover()
+    await env.sleep(H)
+    assert twilio.messages == []  # the SMS was given up, not sent late as well
+    await end_workflows(env, handle.id)
