@@ -28,10 +28,12 @@ from promptly.domain.appointments.models import (
     BillingRecord,
     CancelInput,
     ConfirmInput,
+    ReportDelayInput,
     RescheduleInput,
     WaiveFeeInput,
 )
-from promptly.domain.tasks import CreateTaskRequest, TaskKind, TaskRef
+from promptly.domain.read_outs import ReadOutClosedInput, ReadOutOutcome
+from promptly.domain.tasks import AddToTaskRequest, CreateTaskRequest, TaskKind, TaskRef
 from promptly.services.appointments import book
 from promptly.worker import create_worker
 from promptly.workflows.appointment import AppointmentWorkflow
@@ -39,12 +41,15 @@ from promptly.workflows.appointment_state import PREPAY_FLAG
 from tests.helpers import (
     CLIENT,
     PROVIDER,
+    STAFF,
     Hold,
     appointment,
     billing,
     end_workflows,
     messages,
+    next_local,
     settled,
+    sleep_until,
     tasks,
     until,
 )
@@ -71,6 +76,11 @@ async def holding_worker(
         async def create_task(self, request: CreateTaskRequest) -> TaskRef:
             await hold.wait_if_held(request)
             return await super().create_task(request)
+
+        @activity.defn(name="add_to_task")
+        async def add_to_task(self, request: AddToTaskRequest) -> bool:
+            await hold.wait_if_held(request)
+            return await super().add_to_task(request)
 
     class HeldRecords(RecordsActivities):
         @activity.defn(name="record_billing")
@@ -208,3 +218,63 @@ async def _new_time_announced(pool: AsyncConnectionPool, case_id: str) -> None:
         return sent.count("confirmation") == sent.count("provider_booking") == 2
 
     await until(both_sent_twice, "the new time's confirmation and provider notice", tries=600)
+
+
+async def test_a_cancel_while_a_delay_joins_the_open_call_tells_the_client_of_no_delay(
+    env: WorkflowEnvironment,
+    holding_worker: Worker,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    hold: Hold,
+) -> None:
+    """A phone client's confirmation call carries the provider's 30 min delay. While the newer
+    estimate (40 min) is being added to that call, the client cancels and the desk records the
+    call unanswered: the visit is cancelled and no delay notice goes for it, and the call's
+    script holds one delay line, the newest."""
+    # Booked at 09:00 for 14:00: a delay is reported on the day of the visit.
+    booked_at = next_local(await env.get_current_time() + 24 * H, 0, 9, "Europe/Warsaw")
+    await sleep_until(env, booked_at)
+    request = appointment(booked_at + 5 * H, channel="phone", locale="en")
+    handle = await book(env.client, request, settings, booked_at)
+    await env.sleep(timedelta(minutes=10))
+    await settled(env.client, handle.id)
+    delay = ReportDelayInput(minutes=30, reason="running over", actor=PROVIDER)
+    await handle.execute_update(AppointmentWorkflow.report_delay, delay)
+    await settled(env.client, handle.id)
+
+    hold.matches = lambda r: isinstance(r, AddToTaskRequest) and "40 min late" in r.addition
+    newer = await handle.start_update(
+        AppointmentWorkflow.report_delay,
+        ReportDelayInput(minutes=10, reason="running over", actor=PROVIDER),
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+    await hold.reached()  # the 40 min line is being added to the open call
+    [call] = [t for t in await tasks(pool, handle.id) if t["kind"] == "call_client"]
+    assert "runs 30 min late" in call["details"]
+    cancel = await handle.start_update(
+        AppointmentWorkflow.cancel,
+        CancelInput(reason="cannot wait", actor=CLIENT),
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+    unanswered = await handle.start_update(
+        AppointmentWorkflow.read_out_closed,
+        ReadOutClosedInput(
+            message_key=f"{handle.id}/confirmation/r0",
+            outcome=ReadOutOutcome.NO_ANSWER,
+            actor=STAFF,
+        ),
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+    hold.release.set()
+    await newer.result()
+    assert (await cancel.result()).status is AppointmentStatus.CANCELLED
+    await unanswered.result()
+    await settled(env.client, handle.id)
+
+    sent = [m["template"] for m in await messages(pool, handle.id)]
+    assert "delay_notice" not in sent, sent
+    confirmation = f"{handle.id}/confirmation/r0"
+    [call] = [t for t in await tasks(pool, handle.id) if t["idempotency_key"] == confirmation]
+    assert "runs 40 min late" in call["details"], call["details"]
+    assert "runs 30 min late" not in call["details"], call["details"]
+    await end_workflows(env, handle.id)

@@ -15,6 +15,7 @@ from promptly.domain.tasks import (
     CloseTaskRequest,
     CreateTaskRequest,
     TaskRef,
+    details_with,
 )
 
 # A read-out: the phone channel's call to read out one of the case's messages (its
@@ -102,24 +103,24 @@ class TaskActivities:
 
     @activity.defn
     async def add_to_task(self, request: AddToTaskRequest) -> bool:
-        """Add a line to the open task's details; False when it is closed (or gone). A retry
-        finds the line there and adds nothing."""
+        """Add a line to the open task's details (replacing the older lines it `replaces`);
+        False when it is closed (or gone). A retry finds the line there and adds nothing."""
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
-                """UPDATE staff_tasks
-                      SET details = CASE WHEN details = '' THEN %(line)s
-                                         ELSE details || E'\n' || %(line)s END
-                    WHERE idempotency_key = %(key)s AND status = 'open'
-                      AND strpos(details, %(line)s) = 0""",
-                {"line": request.addition, "key": request.idempotency_key},
-            )
-            if cursor.rowcount:
-                return True
-            cursor = await conn.execute(
-                "SELECT 1 FROM staff_tasks WHERE idempotency_key = %s AND status = 'open'",
+                """SELECT details FROM staff_tasks
+                    WHERE idempotency_key = %s AND status = 'open' FOR UPDATE""",
                 (request.idempotency_key,),
             )
-            return await cursor.fetchone() is not None
+            row = await cursor.fetchone()
+            if row is None:
+                return False
+            details = details_with(row[0], request.addition, request.replaces)
+            if details != row[0]:
+                await conn.execute(
+                    "UPDATE staff_tasks SET details = %s WHERE idempotency_key = %s",
+                    (details, request.idempotency_key),
+                )
+            return True
 
     @activity.defn
     async def close_case_tasks(self, request: CloseCaseTasksRequest) -> int:

@@ -51,6 +51,20 @@ class AddToTaskRequest(Model):
 
     idempotency_key: str
     addition: str
+    # A newer version of a line already there (the provider's delay, estimated again): the
+    # lines that start so go, so the desk reads the current one only.
+    replaces: str | None = None
+
+
+def details_with(details: str, addition: str, replaces: str | None = None) -> str:
+    """A task's `details` with the line `addition` added once (a retry adds nothing), after
+    removing the older lines that start with `replaces`."""
+    lines = details.split("\n") if details else []
+    if replaces:
+        lines = [line for line in lines if not line.startswith(replaces) or line == addition]
+    if addition not in lines:
+        lines.append(addition)
+    return "\n".join(lines)
 
 
 class HandTaskRecord(Model):

@@ -35,7 +35,10 @@ from promptly.workflows.staff_tasks import add_to_task
 with workflow.unsafe.imports_passed_through():
     from promptly.domain import metrics, read_outs
     from promptly.domain.appointments import follow_up
-    from promptly.domain.appointments.models import AppointmentStatus
+    from promptly.domain.appointments.models import (
+        FINAL_APPOINTMENT_STATUSES,
+        AppointmentStatus,
+    )
     from promptly.domain.common import SYSTEM, Channel, PromiseKind, TimelineKind
     from promptly.domain.read_outs import ReadOutClosedInput
     from promptly.domain.readable_time import readable
@@ -44,6 +47,10 @@ with workflow.unsafe.imports_passed_through():
 # A reminder waiting for the confirmation call goes at the latest this long before its window
 # ends (in office hours), whether or not the desk recorded that call.
 REMINDER_HOLD_MARGIN = timedelta(hours=2)
+
+
+# How the provider's delay starts on the desk's open call: a newer estimate replaces it.
+DELAY_LINE = "Also tell the client: the provider runs"
 
 
 class AppointmentOneCall(AppointmentSteps):
@@ -351,12 +358,16 @@ class AppointmentOneCall(AppointmentSteps):
             return False
         client = case.request.client
         line = (
-            f"Also tell the client: the provider runs {minutes} min late; the visit now starts "
-            f"at about {readable(self._delayed_start(minutes), client.timezone)} (the "
-            "client's time). They may reschedule or cancel free of charge."
+            f"{DELAY_LINE} {minutes} min late; the visit now starts at about "
+            f"{readable(self._delayed_start(minutes), client.timezone)} (the client's time). "
+            "Because of the delay they may reschedule or cancel free of charge, whatever the "
+            "fee terms above say."
         )
         self._update(delay_on_call=key)
-        if not await add_to_task(key, line, summary="call script: the provider's delay"):
+        # A newer estimate replaces the line of the last one: the desk reads one delay.
+        if not await add_to_task(
+            key, line, summary="call script: the provider's delay", replaces=DELAY_LINE
+        ):
             if self.case.delay_on_call == key:
                 self._update(delay_on_call=None)
             return False
@@ -370,12 +381,13 @@ class AppointmentOneCall(AppointmentSteps):
 
     def _delay_call_closed(self, command: ReadOutClosedInput) -> None:
         """The desk recorded the call that carried the provider's delay: a call that reached
-        the client told them; one that did not lets the delay notice go now."""
+        the client told them; one that did not lets the delay notice go now, unless the visit
+        has ended meanwhile (a cancellation that came in while the call was being recorded)."""
         case = self.case
         if case.delay_on_call is None or command.message_key != case.delay_on_call:
             return
         self._update(delay_on_call=None)
-        if command.outcome in read_outs.REACHED:
+        if command.outcome in read_outs.REACHED or case.status in FINAL_APPOINTMENT_STATUSES:
             return
         self._delay_notice_after_the_call(
             in_writing=command.outcome is read_outs.ReadOutOutcome.WRONG_NUMBER

@@ -80,12 +80,14 @@ async def close_task(key: str, outcome: str, note: str, closed_by: Actor, *, sum
     )
 
 
-async def add_to_task(key: str, addition: str, *, summary: str) -> bool:
+async def add_to_task(
+    key: str, addition: str, *, summary: str, replaces: str | None = None
+) -> bool:
     """Add a line to the details of the task opened with idempotency key `key`, if it is
-    still open (False when it is not)."""
+    still open (False when it is not); the older lines starting with `replaces` go."""
     return await workflow.execute_activity_method(
         TaskActivities.add_to_task,
-        AddToTaskRequest(idempotency_key=key, addition=addition),
+        AddToTaskRequest(idempotency_key=key, addition=addition, replaces=replaces),
         start_to_close_timeout=RECORD_TIMEOUT,
         summary=summary,
     )
