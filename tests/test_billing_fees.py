@@ -184,3 +184,41 @@ async def test_promptly_billing_csv_lists_a_late_cancellation_and_the_fee_that_s
         if request.workflow_id in line and "charged" in line
     ]
     assert "late_cancellation  180.00 PLN  charged  by staff:desk" in line
+
+
+async def test_rows_from_before_fees_were_recorded_list_the_fee_their_outcome_implies(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    """A late reschedule recorded, as before, as a late cancellation with that reason; a
+    waiver that named no fee; a held visit, which charges none."""
+    request = await _book(api, pool)  # its case row names the provider
+    case_id = request.workflow_id
+    at = datetime(2026, 6, 10, 12, 0, tzinfo=WARSAW)
+    async with pool.connection() as conn:
+        for step, (outcome, reason) in enumerate(
+            [("late_cancel", "late reschedule"), ("waived", "goodwill"), ("held", "held")]
+        ):
+            await conn.execute(
+                """INSERT INTO billing_outcomes
+                       (idempotency_key, case_id, appointment_id, client_id, outcome,
+                        decided_by_kind, decided_by_id, reason, decided_at)
+                   VALUES (%s, %s, %s, %s, %s, 'provider', 'P-3', %s, %s)""",
+                (
+                    f"{case_id}/old/{step}",
+                    case_id,
+                    request.appointment_id,
+                    request.client.id,
+                    outcome,
+                    reason,
+                    at + timedelta(minutes=step),
+                ),
+            )
+    listed = await api.get(
+        "/billing", params={"from": "2026-06-10", "to": "2026-06-10"}, headers=COMPLIANCE_KEY
+    )
+    assert listed.status_code == 200, listed.text
+    ours = [r for r in listed.json()["fees"] if r["case_id"] == case_id]
+    assert [(r["fee"], r["outcome"], r["amount"], r["provider_id"]) for r in ours] == [
+        ("late_reschedule", "charged", None, "P-3"),
+        (None, "waived", None, "P-3"),
+    ]
