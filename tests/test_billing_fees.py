@@ -68,7 +68,11 @@ async def _listed(api: httpx.AsyncClient, case_id: str, **extra: str) -> list[di
 
 
 async def test_a_late_reschedule_fee_shows_on_the_case_and_the_billing_list_with_its_amount(
-    api: httpx.AsyncClient, pool: AsyncConnectionPool
+    api: httpx.AsyncClient,
+    pool: AsyncConnectionPool,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     request = await _book(api, pool)
     base = f"/appointments/{request.appointment_id}"
@@ -84,6 +88,19 @@ async def test_a_late_reschedule_fee_shows_on_the_case_and_the_billing_list_with
         "amount": "180.00",
         "currency": "PLN",
     }
+
+    # `promptly status` says so too (read from the stored view).
+    monkeypatch.chdir(tmp_path)  # no .data/env from a local `promptly dev`
+    monkeypatch.setenv("PROMPTLY_DATABASE_URL", settings.database_url)
+
+    async def status_line() -> str:
+        args = ["status", request.appointment_id]
+        result = await asyncio.to_thread(CliRunner().invoke, app, args)
+        assert result.exit_code == 0, result.output
+        return next((line for line in result.stdout.splitlines() if "fee" in line), "")
+
+    line = await until(status_line, "the fee in promptly status")
+    assert line.strip() == "fee late_reschedule  180.00 PLN  charged"
 
     body = {"reason": "storm warning", "actor": PROVIDER}
     waived = await api.post(f"{base}/waive_fee", json=body, headers=ADMIN_KEY)
