@@ -21,9 +21,17 @@ from typer.testing import CliRunner
 
 from promptly.cli.main import app
 from promptly.config import ApiRole, Settings
-from promptly.domain.appointments.models import AppointmentRequest, Price
+from promptly.domain.appointments import fees as appointment_fees
+from promptly.domain.appointments.models import (
+    AppointmentRequest,
+    CaseFee,
+    Fee,
+    FeeState,
+    Price,
+)
 from tests.api_support import BACKOFFICE_KEY, STAFF_KEY, key
 from tests.helpers import appointment, until
+from tests.test_policy import FEE_START, case_for, request, warsaw
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 ADMIN_KEY = key(ApiRole.ADMIN)  # named "root"
@@ -239,3 +247,15 @@ async def test_rows_from_before_fees_were_recorded_list_the_fee_their_outcome_im
         ("late_reschedule", "charged", None, "P-3"),
         (None, "waived", None, "P-3"),
     ]
+
+
+def test_a_case_from_before_the_fee_was_kept_shows_the_fee_it_still_charges() -> None:
+    """A running case whose state predates `fee`: a late move's pending fee still shows."""
+    case = case_for(FEE_START, warsaw(11, 3, 9)).model_copy(
+        update={"request": request(FEE_START).model_copy(update={"price": PRICE})}
+    )
+    assert appointment_fees.standing_fee(case) is None
+    moved = case.model_copy(update={"reschedule_fee_pending": True, "reschedules": 1})
+    assert appointment_fees.standing_fee(moved) == CaseFee(
+        fee=Fee.LATE_RESCHEDULE, state=FeeState.CHARGED, amount=Decimal("180.00"), currency="PLN"
+    )
