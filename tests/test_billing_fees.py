@@ -201,6 +201,13 @@ async def test_promptly_billing_csv_lists_a_late_cancellation_and_the_fee_that_s
         "staff:desk",
     )
 
+    # The case's compliance export lists the same fee with each billing outcome.
+    export = await api.get(f"/history/cases/{request.workflow_id}", headers=COMPLIANCE_KEY)
+    assert [(b["outcome"], b["fee"], b["amount"]) for b in export.json()["billing"]] == [
+        ("late_cancel", "late_cancellation", "180.00"),
+        ("fee_stands", "late_cancellation", "180.00"),
+    ]
+
     readable = await asyncio.to_thread(CliRunner().invoke, app, ["billing", *days])
     assert readable.exit_code == 0, readable.output
     [line] = [
