@@ -46,6 +46,7 @@ EXPECTED: dict[tuple[str, str], set[ApiRole]] = {
     ("GET", "/history/cases/{case}"): {C, A},
     ("GET", "/history/clients/{client_id}"): {C, A},
     ("GET", "/promises"): {C, A},
+    ("GET", "/billing"): {C, A},
     ("GET", "/legal-holds"): {C, A},
     ("POST", "/legal-holds"): {C, A},
     ("POST", "/legal-holds/{hold_id}/release"): {C, A},

@@ -103,13 +103,15 @@ class RecordsActivities:
     @activity.defn
     async def record_billing(self, record: BillingRecord) -> None:
         """Append the billing outcome of an appointment slot, once per key, with who decided
-        and the API key (or `cli`) the decision came through (`decided_via`, the actor's via)."""
+        and the API key (or `cli`) the decision came through (`decided_via`, the actor's via),
+        and the fee it charges, lifts or keeps with its amount (NULL in a record from before)."""
         async with self._pool.connection() as conn:
             await conn.execute(
                 """INSERT INTO billing_outcomes
                        (idempotency_key, case_id, appointment_id, client_id, outcome,
-                        decided_by_kind, decided_by_id, decided_via, reason, decided_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                        decided_by_kind, decided_by_id, decided_via, reason, decided_at,
+                        fee, amount, currency, provider_id)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (idempotency_key) DO NOTHING""",
                 (
                     record.idempotency_key,
@@ -122,6 +124,10 @@ class RecordsActivities:
                     record.decided_by.via,
                     record.reason,
                     record.decided_at,
+                    record.fee.value if record.fee else None,
+                    record.amount,
+                    record.currency,
+                    record.provider_id,
                 ),
             )
             await _keep_prepayment_flag(conn, record)

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
+from promptly.api import billing as api_billing
 from promptly.api import calendar as api_calendar
 from promptly.api import history as api_history
 from promptly.api import inbound as api_inbound
@@ -351,6 +352,7 @@ def create_app(
     app.include_router(api_links.router)
     app.include_router(api_history.router)
     app.include_router(api_promises.router)
+    app.include_router(api_billing.router)
     app.include_router(api_legal_holds.router)
     app.include_router(api_messages.router)
     app.include_router(health)

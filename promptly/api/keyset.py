@@ -1,8 +1,9 @@
-"""Keyset paging of the lists read from PostgreSQL (`/tasks`, `/promises`, `/legal-holds`,
-`/webhooks/deliveries`, `/messages`): the same parameters for each (`page_size`, `page_token`, and
-`limit`, `page_size`'s old name) and one token, signed and bound to its list and filters as
-the case lists' (case_lists.encode_token), carrying the sort key of the last row served. A
-row added or closed between two pages shifts nothing: the next page starts after that key.
+"""Keyset paging of the lists read from PostgreSQL (`/tasks`, `/promises`, `/billing`,
+`/legal-holds`, `/webhooks/deliveries`, `/messages`): the same parameters for each (`page_size`,
+`page_token`, and `limit`, `page_size`'s old name) and one token, signed and bound to its list
+and filters as the case lists' (case_lists.encode_token), carrying the sort key of the last
+row served. A row added or closed between two pages shifts nothing: the next page starts after
+that key.
 """
 
 # No `from __future__ import annotations`: the paging parameters' bounds are read from

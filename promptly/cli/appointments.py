@@ -30,6 +30,10 @@ appointments_app = typer.Typer()
 def _print_view(view: AppointmentView, zone: str) -> None:
     typer.echo(f"{view.appointment_id}  {view.status.value}  visit {readable(view.start, zone)}")
     typer.echo(_what_is_ahead(view, zone))
+    if view.fee is not None:  # the latest fee: a late move's shows while the visit stands
+        fee = view.fee
+        cost = f"  {fee.amount:.2f} {fee.currency}" if fee.amount is not None else ""
+        typer.echo(f"  fee {fee.fee.value}{cost}  {fee.state.value}")
     typer.echo(
         f"  calls {view.call_attempts}/{view.max_call_attempts}"
         f"  needs attention: {', '.join(view.needs_attention) or '-'}"

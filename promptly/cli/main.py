@@ -9,6 +9,7 @@ import typer
 from temporalio.client import Client
 
 from promptly.cli.appointments import appointments_app
+from promptly.cli.billing import billing_command
 from promptly.cli.calendar import calendar_app
 from promptly.cli.common import run_with_client, settings
 from promptly.cli.complaints import complaint_app
@@ -46,6 +47,7 @@ app.add_typer(sms_app, name="sms")
 app.add_typer(secrets_app, name="secrets")
 app.command("report")(report_command)
 app.command("promises")(promises_command)
+app.command("billing")(billing_command)
 
 
 @db_app.command("upgrade")

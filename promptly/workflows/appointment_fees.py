@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         BillingOutcome,
         BillingRecord,
         ExcuseNoShowInput,
+        Fee,
         FeeStandsInput,
         PleadedFee,
         WaiveFeeInput,
@@ -50,21 +51,39 @@ DECISION_REQUEST_NOT_SENT = "provider decision not sent"
 class AppointmentFees(AppointmentProviderSends):
     """Billing decisions, fee waivers and a fee that stands."""
 
-    async def _record_billing(self, outcome: BillingOutcome, actor: Actor, reason: str) -> None:
+    async def _record_billing(
+        self, outcome: BillingOutcome, actor: Actor, reason: str, *, fee: Fee | None = None
+    ) -> None:
         """Cases from before the patch: written first, then noted (their histories' order)."""
-        record = self._billing_record(outcome, actor, reason)
+        record = self._billing_record(outcome, actor, reason, fee=fee)
         await self._write_billing(record)
         self._note_billing(record, in_case=True)
 
     def _decide_billing(
-        self, outcome: BillingOutcome, actor: Actor, reason: str, *, in_case: bool = True
+        self,
+        outcome: BillingOutcome,
+        actor: Actor,
+        reason: str,
+        *,
+        in_case: bool = True,
+        fee: Fee | None = None,
     ) -> BillingRecord:
         """The billing decision, in the case and the timeline now; written by `_write_billing`."""
-        record = self._billing_record(outcome, actor, reason)
+        record = self._billing_record(outcome, actor, reason, fee=fee)
         self._note_billing(record, in_case=in_case)
         return record
 
-    def _billing_record(self, outcome: BillingOutcome, actor: Actor, reason: str) -> BillingRecord:
+    def _billing_record(
+        self, outcome: BillingOutcome, actor: Actor, reason: str, *, fee: Fee | None = None
+    ) -> BillingRecord:
+        """The decision's record, with the fee it charges, lifts or keeps (`fee`, else judged
+        on the case before the decision: fees.fee_of) and its amount; the case's fee follows
+        it (workflow state only: no command changes)."""
+        request = self.case.request
+        fee = fee or fees.fee_of(self.case, outcome)
+        terms = fees.case_fee(self.case, fee, outcome) if fee is not None else None
+        if terms is not None:
+            self._update(fee=terms)
         return BillingRecord(
             # The entry count makes each decision of a case its own record.
             idempotency_key=f"{self._workflow_id}/billing/{self._journal.noted}",
@@ -75,6 +94,10 @@ class AppointmentFees(AppointmentProviderSends):
             decided_by=actor,
             reason=reason,
             decided_at=workflow.now(),
+            fee=fee,
+            amount=terms.amount if terms else None,
+            currency=terms.currency if terms else None,
+            provider_id=request.provider.id,
         )
 
     def _note_billing(self, record: BillingRecord, *, in_case: bool) -> None:
@@ -105,7 +128,11 @@ class AppointmentFees(AppointmentProviderSends):
             fee_decided=PleadedFee.LATE_RESCHEDULE,
         )
         record = self._decide_billing(
-            BillingOutcome.WAIVED, command.actor, command.reason, in_case=False
+            BillingOutcome.WAIVED,
+            command.actor,
+            command.reason,
+            in_case=False,
+            fee=Fee.LATE_RESCHEDULE,
         )
         self._tell_fee_waived(
             command.reason, purpose=f"fee-waived-{self._journal.noted}", fee_for_moving=True
@@ -233,9 +260,15 @@ class AppointmentFees(AppointmentProviderSends):
         moving = self.case.status not in FINAL_APPOINTMENT_STATUSES
         # A plea against a moved visit's fee (since FEE_PLEA_FOR_EVERY_FEE) is answered too.
         answers_plea = not moving or self.case.excuse is not None
-        self._update(reschedule_fee_pending=False, fee_decided=fees.pleaded_fee(self.case))
+        kept = fees.pleaded_fee(self.case)
+        self._update(reschedule_fee_pending=False, fee_decided=kept)
         # Keyed before the note, as every billing decision (the entry count at its decision).
-        record = self._billing_record(BillingOutcome.FEE_STANDS, command.actor, command.reason)
+        record = self._billing_record(
+            BillingOutcome.FEE_STANDS,
+            command.actor,
+            command.reason,
+            fee=fees.FEE_OF_PLEA[kept] if kept is not None else None,
+        )
         self._note(TimelineKind.DECISION, command.actor, f"The fee stands: {command.reason}")
         if self._current_rules:
             self._start_to_client(

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         CallOutcome,
         CancelInput,
         ConfirmInput,
+        Fee,
         RecordCallOutcomeInput,
         ReportDelayInput,
         RescheduleInput,
@@ -248,7 +249,10 @@ class AppointmentInLine(AppointmentCalls):
         if old.status not in FINAL_APPOINTMENT_STATUSES and not old.free_reschedule:
             if appointment_fees.is_late_change(old.request.start, now, old.policy):
                 await self._record_billing(
-                    BillingOutcome.LATE_CANCEL, command.actor, "late reschedule"
+                    BillingOutcome.LATE_CANCEL,
+                    command.actor,
+                    "late reschedule",
+                    fee=Fee.LATE_RESCHEDULE,
                 )
         self._moved(old, appointment_rules.rescheduled(old, command.new_start, now), command.actor)
 

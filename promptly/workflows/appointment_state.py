@@ -327,6 +327,7 @@ class AppointmentState(JournaledCase):
             location=case.request.location,
             end=case.request.end,
             no_show_at=appointment_rules.no_show_moment(case),
+            fee=appointment_fees.standing_fee(case),
             version=self._version(),
             timeline=list(self._journal.timeline),
         )

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         BillingOutcome,
         CallOutcome,
         CancelInput,
+        Fee,
         ReportDelayInput,
         RescheduleInput,
     )
@@ -330,7 +331,11 @@ class AppointmentSteps(AppointmentFees):
         # The new time is billed afresh: the late fee is recorded, not carried into the case.
         record = (
             self._decide_billing(
-                BillingOutcome.LATE_CANCEL, command.actor, "late reschedule", in_case=False
+                BillingOutcome.LATE_CANCEL,
+                command.actor,
+                "late reschedule",
+                in_case=False,
+                fee=Fee.LATE_RESCHEDULE,
             )
             if late
             else None

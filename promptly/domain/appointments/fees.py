@@ -12,6 +12,9 @@ from promptly.domain.appointments.models import (
     AppointmentPolicy,
     AppointmentStatus,
     BillingOutcome,
+    CaseFee,
+    Fee,
+    FeeState,
     PleadedFee,
 )
 from promptly.domain.calendar import shift_elapsed
@@ -219,3 +222,49 @@ def plea_added(excuse: str, added: str, at: str) -> tuple[str, str]:
     """A further plea for the open decision: the case's excuse with it, and the line the
     provider's task gains."""
     return f"{excuse}\n{added}", f"Added by the client ({at}): {added}"
+
+
+# The fee each plea is against, as the billing record names it.
+FEE_OF_PLEA = {
+    PleadedFee.NO_SHOW: Fee.NO_SHOW,
+    PleadedFee.LATE_CANCEL: Fee.LATE_CANCELLATION,
+    PleadedFee.LATE_RESCHEDULE: Fee.LATE_RESCHEDULE,
+}
+
+
+def fee_of(case: AppointmentCase, outcome: BillingOutcome) -> Fee | None:
+    """The fee a billing decision charges (a no-show, a late cancellation), lifts (a waiver)
+    or keeps (a fee that stands), judged on the case as it stands before the decision; None
+    for a decision that charges no fee. A late reschedule's fee, whose outcome is recorded as
+    a late cancellation's, is named by its caller."""
+    if outcome is BillingOutcome.NO_SHOW:
+        return Fee.NO_SHOW
+    if outcome is BillingOutcome.LATE_CANCEL:
+        return Fee.LATE_CANCELLATION
+    if outcome in (BillingOutcome.WAIVED, BillingOutcome.FEE_STANDS):
+        plea = pleaded_fee(case)
+        return FEE_OF_PLEA[plea] if plea is not None else None
+    return None
+
+
+def case_fee(case: AppointmentCase, fee: Fee, outcome: BillingOutcome) -> CaseFee:
+    """The fee as the case and the billing record state it: a late change or a no-show is
+    charged as held, so it costs the visit's price (as the messages quote it)."""
+    price = case.request.price
+    return CaseFee(
+        fee=fee,
+        state=FeeState.WAIVED if outcome is BillingOutcome.WAIVED else FeeState.CHARGED,
+        amount=price.amount if price else None,
+        currency=price.currency if price else None,
+    )
+
+
+def standing_fee(case: AppointmentCase) -> CaseFee | None:
+    """The fee the case view shows: the latest decided, or for a case from before the case
+    kept it, the fee it still charges (a pending late reschedule's, a no-show's)."""
+    if case.fee is not None:
+        return case.fee
+    plea = pleaded_fee(case)
+    if plea is None:
+        return None
+    return case_fee(case, FEE_OF_PLEA[plea], BillingOutcome.NO_SHOW)

@@ -134,6 +134,32 @@ class BillingOutcome(StrEnum):
     FEE_STANDS = "fee_stands"
 
 
+class Fee(StrEnum):
+    """A fee a visit can charge, as the billing record and the case view name it."""
+
+    NO_SHOW = "no_show"
+    LATE_CANCELLATION = "late_cancellation"
+    LATE_RESCHEDULE = "late_reschedule"
+
+
+class FeeState(StrEnum):
+    """Where the case's latest fee stands: charged (until waived; a fee that stood stays
+    charged) or waived."""
+
+    CHARGED = "charged"
+    WAIVED = "waived"
+
+
+class CaseFee(Model):
+    """The case's latest fee and what it costs: the visit's price (a late change is charged as
+    held); amount and currency None when the booking gave no price."""
+
+    fee: Fee
+    state: FeeState
+    amount: Decimal | None = None
+    currency: str | None = None
+
+
 class PleadedFee(StrEnum):
     """The fee a client's plea (an excuse: why they could not come, or had to change the
     visit late) asks the provider to waive."""
@@ -215,7 +241,16 @@ class AppointmentView(AppointmentDeadlines):
     call_attempts: int
     max_call_attempts: int
     needs_attention: list[str]
-    billing: BillingOutcome | None = None
+    billing: BillingOutcome | None = Field(
+        default=None,
+        description="what the visit slot means for billing (a late reschedule leaves it as "
+        "it was: the visit still stands; its fee is in `fee`)",
+    )
+    fee: CaseFee | None = Field(
+        default=None,
+        description="the case's latest fee (no-show, late cancellation or late reschedule), "
+        "charged or waived, with its amount; null while none was charged",
+    )
     free_reschedule: bool = False
     delay_minutes: int = 0
     reschedules: int = 0
@@ -288,6 +323,9 @@ class AppointmentCase(AppointmentDeadlines):
     needs_attention: list[str] = Field(default_factory=list)
     closed_at: AwareDatetime | None = None
     billing: BillingOutcome | None = None
+    # The latest fee charged or waived (None on cases from before it was kept: the view
+    # derives it, fees.case_fee).
+    fee: CaseFee | None = None
     free_reschedule: bool = False
     # When a waiver or a provider cancellation granted the free reschedule.
     free_reschedule_granted_at: AwareDatetime | None = None
@@ -353,6 +391,12 @@ class BillingRecord(Model):
     decided_by: Actor
     reason: str
     decided_at: AwareDatetime
+    # The fee charged, lifted (a waiver) or kept (fee_stands), what it costs and whose visit
+    # it is; None on a decision that charges no fee, and in histories from before them.
+    fee: Fee | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    provider_id: str | None = None
 
 
 class ClientStandingRequest(Model):
@@ -381,6 +425,7 @@ __all__ = [
     "BillingRecord",
     "CallOutcome",
     "CancelInput",
+    "CaseFee",
     "CheckInInput",
     "ClientStanding",
     "ClientStandingRequest",
@@ -389,7 +434,9 @@ __all__ = [
     "CorrectPhoneInput",
     "ExcuseNoShowInput",
     "FINAL_APPOINTMENT_STATUSES",
+    "Fee",
     "FeeStandsInput",
+    "FeeState",
     "MAX_DELAY_MINUTES",
     "Price",
     "Provider",
