@@ -117,7 +117,7 @@ class PromiseBook:
             # Settled before the run's end (`settle`): written again with the run's last
             # save, which carried it when the run's end was where it was settled.
             for kind in self._settled_early:
-                self._apply(kind, lambda r: _changed(r))
+                self._apply(kind, _rewritten)
             self._settled_early = set()
 
     def settle(self, reason: str, kinds: Iterable[PromiseKind]) -> None:
@@ -165,7 +165,8 @@ class PromiseBook:
         self._records[record.promise] = record
 
 
-def _changed(record: PromiseRecord) -> PromiseRecord:
+def _rewritten(record: PromiseRecord) -> PromiseRecord:
+    """The same row, written again (a new revision)."""
     return record.model_copy(update={"revision": record.revision + 1})
 
 
