@@ -19,10 +19,14 @@ from typer.testing import CliRunner
 
 from promptly.cli.main import app
 from promptly.config import ApiRole, Settings
+from promptly.domain.complaints.models import CloseComplaintInput
 from promptly.domain.demo import DEMO_ID_PREFIX
 from promptly.services.appointments import book
+from promptly.services.complaints import file_complaint
 from promptly.services.promise_ledger import MAX_ROWS
+from promptly.workflows.complaint import ComplaintWorkflow
 from tests.api_support import STAFF_KEY, key, serving, with_api_keys
+from tests.complaint_helpers import AGENT, complaint
 from tests.helpers import appointment, end_workflows
 from tests.test_promise_ledger import verdict
 
@@ -177,3 +181,36 @@ async def test_a_period_with_more_promises_than_one_listing_holds_says_so_in_bot
             await conn.execute(
                 "DELETE FROM promises WHERE case_id LIKE %s", (f"appointment-T{tag}-%",)
             )
+
+
+async def test_a_closed_complaint_s_updates_promise_is_decided_and_listed_at_once(
+    env: WorkflowEnvironment,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+) -> None:
+    request = complaint()
+    handle = await file_complaint(env.client, request, settings)
+    case_id = request.workflow_id
+    await verdict(pool, case_id, "complaint_ack_at_once", "kept")
+    filed = (await handle.query(ComplaintWorkflow.status)).filed_at
+    await handle.execute_update(
+        ComplaintWorkflow.close, CloseComplaintInput(reason="Refunded", actor=AGENT)
+    )
+    # The case waits for its follow-up; its updates promise is decided by the close.
+    updates = await verdict(pool, case_id, "complaint_updated_every_24h", "kept")
+    assert updates["due_at"] is not None
+    office = ZoneInfo(settings.office_timezone)
+    first = filed.astimezone(office).date()
+    period = {"from": first.isoformat(), "to": (first + timedelta(days=2)).isoformat()}
+    kept = await http.get("/promises", params={**period, "kept": "true"}, headers=COMPLIANCE_KEY)
+    assert kept.status_code == 200, kept.text
+    ours = {p["promise"]: p["verdict"] for p in kept.json()["promises"] if p["case_id"] == case_id}
+    assert ours.get("complaint_updated_every_24h") == "kept"
+    everything = await http.get("/promises", params=period, headers=COMPLIANCE_KEY)
+    assert not [
+        p
+        for p in everything.json()["promises"]
+        if p["case_id"] == case_id and p["verdict"] == "pending"
+    ]
+    await end_workflows(env, case_id)

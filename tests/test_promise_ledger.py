@@ -245,6 +245,13 @@ async def test_complaint_acknowledged_at_once_updated_every_24h_and_resolved_wit
     await handle.execute_update(
         ComplaintWorkflow.customer_verdict, CustomerVerdictInput(satisfied=True, actor=CUSTOMER)
     )
+    # Closed, its follow-up still to come: no update is owed any more, so the recurring
+    # promise is decided now (nothing was due while the proposal waited: due at the close).
+    await until(lambda: stored_status(pool, case_id, "Closed"), "the close saved")
+    updates = (await promise_rows(pool, case_id))["complaint_updated_every_24h"]
+    assert updates["verdict"] == "kept"
+    assert updates["due_at"] == updates["decided_at"]
+    assert close_to(updates["decided_at"], await env.get_current_time())
     await advance_to(env, filed + 12 * 24 * H)
     await handle.result()
     rows = await promise_rows(pool, case_id)

@@ -59,6 +59,11 @@ def test_recurring_updates_stay_pending_while_on_time_break_when_late_keep_at_cl
     assert late.verdict is PromiseVerdict.BROKEN and late.cause == "status update 3h 00m late"
     failed = promises.update_given(updates, T0 + H, sent=False, reason="bounced")
     assert failed.cause == "status update not delivered: bounced"
+    # Paused (a proposal waits for the customer): nothing due; closing decides it, due then.
+    paused = promises.due_moved(on_time, None)
+    closed_paused = promises.closed(paused, T0 + 40 * H, "closed")
+    assert closed_paused.verdict is PromiseVerdict.KEPT
+    assert closed_paused.due_at == closed_paused.decided_at == T0 + 40 * H
 
 
 def test_a_pending_one_off_promise_no_longer_applies_when_the_case_ends() -> None:

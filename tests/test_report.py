@@ -67,6 +67,8 @@ class Case:
     billing: list[tuple[str, str, datetime]] = field(default_factory=list)
     # The promise ledger's rows, as the workflow left them: (promise, verdict).
     promises: list[tuple[str, str]] = field(default_factory=list)
+    # The front desk's call tasks (`staff_tasks`): (due, outcome; None: still open).
+    call_tasks: list[tuple[datetime, str | None]] = field(default_factory=list)
 
     @property
     def start(self) -> datetime:
@@ -108,6 +110,21 @@ def store(conn: psycopg.Connection[Any], case: Case) -> None:
                                      verdict, promised_at, revision)
                VALUES (%s, %s, %s, %s, 'C-1', %s, %s, 1)""",
             (case.case_id, promise, case.kind, business_id, verdict, case.events[0][0]),
+        )
+    for n, (due, outcome) in enumerate(case.call_tasks, start=1):
+        conn.execute(
+            """INSERT INTO staff_tasks (idempotency_key, case_id, kind, assignee, title, due_at,
+                                        status, outcome, closed_at)
+               VALUES (%s, %s, 'call_client', 'front_desk', %s, %s, %s, %s, %s)""",
+            (
+                f"{case.case_id}/call/{n}",
+                case.case_id,
+                f"Call attempt {n}",
+                due,
+                "open" if outcome is None else "done",
+                outcome,
+                None if outcome is None else due,
+            ),
         )
     for n, (outcome, reason, at) in enumerate(case.billing):
         conn.execute(
@@ -217,6 +234,7 @@ def seed_appointments() -> list[Case]:
                 channel="phone",
                 attempt=attempt,
             )
+            case.call_tasks.append((at, outcome))
             if outcome is not None:
                 case.note(
                     at + timedelta(minutes=30),
@@ -507,7 +525,7 @@ def test_table_format(seeded: QaReport) -> None:
     assert value("No-show rate") == "7.5% (3 of 40)"
     assert value("Late cancellations and reschedules") == "7.5% (3 of 40)"
     assert value("Outcome: no answer") == "4"
-    assert value("Resolved within 48h (promise kept)") == "75% (6 of 8)"
+    assert value("Resolved within 48h (promise kept, of decided)") == "75% (6 of 8)"
     assert value("customer_care · level 1 (supervisor)") == "2"
     assert value("NPS") == "+20 (20 answers: 10 promoters, 4 passives, 6 detractors)"
     assert value("Inquiries received") == "4"

@@ -1,5 +1,6 @@
 """The QA report's reads from PostgreSQL: the system of record (`cases`, `timeline_events`,
-`billing_outcomes`, `survey_responses`, `promises`) turned into the report's facts, read-only.
+`billing_outcomes`, `staff_tasks`, `survey_responses`, `promises`) turned into the report's
+facts, read-only.
 
 The figures and formats are pure (promptly/domain/qa_report.py). Both the weekly schedule's
 activity and `promptly report` read through here.
@@ -15,6 +16,7 @@ from psycopg.rows import dict_row
 from promptly.domain.demo import DEMO_CASE_ID_LIKE
 from promptly.domain.promise_report import PromiseFact
 from promptly.domain.qa_report import (
+    CALL_OUTCOMES,
     AppointmentFact,
     ComplaintFact,
     EscalationFact,
@@ -27,27 +29,51 @@ from promptly.domain.qa_report import (
     compute,
 )
 
+# Call attempts from the front desk's call tasks (`staff_tasks`, kind `call_client`): a task
+# closed with a call's outcome was called; one still open or closed `no_outcome` has no
+# outcome recorded; one the case closed itself (the client confirmed or cancelled first, a
+# newer task superseded it) was no call to make. Billing: a waiver lifts the fee before it
+# (the latest late-change or no-show fee written before the waiver), so each waiver counts
+# against that fee alone.
 _APPOINTMENTS_SQL = """
 SELECT c.case_id, c.starts_at, c.status,
-       ev.booked_at, ev.confirmed_at, ev.call_attempts, ev.call_outcomes,
+       ev.booked_at, ev.confirmed_at,
+       coalesce(tk.call_attempts, 0) AS call_attempts,
+       coalesce(tk.call_outcomes, '{}') AS call_outcomes,
+       coalesce(tk.calls_closed_by_case, 0) AS calls_closed_by_case,
        coalesce(b.late_cancelled, false) AS late_cancelled,
-       coalesce(b.fee_waived, false) AS fee_waived
+       coalesce(b.late_fees_waived, 0) AS late_fees_waived,
+       coalesce(b.no_show_fee_waived, false) AS no_show_fee_waived
   FROM cases c
   CROSS JOIN LATERAL (
       SELECT min(t.at) AS booked_at,
              min(t.at) FILTER (WHERE t.kind = 'status'
-                                 AND t.data->>'status' = 'Confirmed') AS confirmed_at,
-             count(*) FILTER (WHERE t.kind = 'message'
-                                AND t.data->>'template' = 'call_task') AS call_attempts,
-             coalesce(array_agg(t.data->>'outcome' ORDER BY t.seq)
-                      FILTER (WHERE t.kind = 'action' AND t.data ? 'outcome'),
-                      '{}') AS call_outcomes
+                                 AND t.data->>'status' = 'Confirmed') AS confirmed_at
         FROM timeline_events t
        WHERE t.case_id = c.case_id) ev
   LEFT JOIN LATERAL (
+      SELECT count(*) FILTER (WHERE k.called OR NOT k.by_case)::int AS call_attempts,
+             count(*) FILTER (WHERE k.by_case)::int AS calls_closed_by_case,
+             coalesce(array_agg(s.outcome ORDER BY s.id) FILTER (WHERE k.called),
+                      '{}') AS call_outcomes
+        FROM staff_tasks s
+        CROSS JOIN LATERAL (
+            SELECT coalesce(s.outcome = ANY(%(call_outcomes)s), false) AS called,
+                   s.status <> 'open' AND coalesce(s.outcome, '') NOT IN ('', 'no_outcome')
+                       AND NOT s.outcome = ANY(%(call_outcomes)s) AS by_case) k
+       WHERE s.case_id = c.case_id AND s.kind = 'call_client') tk ON true
+  LEFT JOIN LATERAL (
       SELECT bool_or(o.outcome = 'late_cancel') AS late_cancelled,
-             bool_or(o.outcome = 'waived') AS fee_waived
+             count(DISTINCT lifted.id) FILTER (WHERE lifted.outcome = 'late_cancel')::int
+                 AS late_fees_waived,
+             coalesce(bool_or(lifted.outcome = 'no_show'), false) AS no_show_fee_waived
         FROM billing_outcomes o
+        LEFT JOIN LATERAL (
+            SELECT f.id, f.outcome
+              FROM billing_outcomes f
+             WHERE f.case_id = o.case_id AND f.id < o.id
+               AND f.outcome IN ('late_cancel', 'no_show')
+             ORDER BY f.id DESC LIMIT 1) lifted ON o.outcome = 'waived'
        WHERE o.case_id = c.case_id) b ON true
  WHERE c.kind = 'appointment' AND c.starts_at >= %(start)s AND c.starts_at < %(end)s
    AND c.case_id NOT LIKE %(demo)s
@@ -166,7 +192,7 @@ async def load_facts(conn: AsyncConnection[Any], period: Period) -> ReportFacts:
                     lead=start - row["at"] if start is not None else None,
                 )
             )
-        await cur.execute(_APPOINTMENTS_SQL, bounds)
+        await cur.execute(_APPOINTMENTS_SQL, bounds | {"call_outcomes": list(CALL_OUTCOMES)})
         appointments = [
             AppointmentFact(
                 case_id=row["case_id"],
@@ -177,8 +203,10 @@ async def load_facts(conn: AsyncConnection[Any], period: Period) -> ReportFacts:
                 reminders=tuple(reminders.get(row["case_id"], ())),
                 call_attempts=row["call_attempts"],
                 call_outcomes=tuple(row["call_outcomes"]),
+                calls_closed_by_case=row["calls_closed_by_case"],
                 late_cancelled=row["late_cancelled"],
-                fee_waived=row["fee_waived"],
+                late_fees_waived=row["late_fees_waived"],
+                no_show_fee_waived=row["no_show_fee_waived"],
             )
             for row in await cur.fetchall()
         ]

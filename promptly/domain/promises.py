@@ -14,7 +14,8 @@ never a second computation. Rules (docs/promises.md):
 - `renewed` (a reschedule, a reopened complaint) makes a kept or pending promise pending
   again for its new due time;
 - at the end of a case a pending promise is not applicable, except a recurring one
-  (status updates every 24h), which was kept if it never broke.
+  (status updates every 24h), which was kept if it never broke; a complaint decides it when
+  it closes, not when its run ends (due then if nothing was due).
 
 Pure: every function takes `now`/`at`; nothing here reads a clock.
 """
@@ -135,12 +136,19 @@ def update_given(
 
 
 def closed(record: PromiseRecord, at: datetime, reason: str) -> PromiseRecord:
-    """The case ended: a recurring promise never broken was kept; others no longer apply."""
+    """The case ended: a recurring promise is decided (kept, as no update broke it: a late or
+    undelivered one breaks it when it goes, `update_given`); others no longer apply. A recurring
+    promise with nothing due when it is decided is due then (the close), so a listing by
+    due time (`GET /promises`) has it."""
     if record.verdict is not PromiseVerdict.PENDING:
         return record
     if record.promise in RECURRING:
         return _changed(
-            record, verdict=PromiseVerdict.KEPT, met_at=record.met_at or at, decided_at=at
+            record,
+            verdict=PromiseVerdict.KEPT,
+            met_at=record.met_at or at,
+            decided_at=at,
+            due_at=record.due_at or at,
         )
     return not_applicable(record, at, reason)
 

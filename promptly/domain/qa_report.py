@@ -37,6 +37,7 @@ CALL_OUTCOMES = (
 # Escalations of complaints still open, or closed without a root cause.
 NO_ROOT_CAUSE = "not_recorded"
 RESOLVED_STATUSES = ("ResolutionProposed", "Closed", "ClosedUnconfirmed")
+DECIDED = ("kept", "broken")
 
 
 class ReportFormat(StrEnum):
@@ -109,10 +110,15 @@ class AppointmentFact:
     booked_at: datetime
     confirmed_at: datetime | None = None
     reminders: tuple[ReminderFact, ...] = ()
+    # Call tasks the front desk had to work: each recorded outcome, in order (the others
+    # have none recorded yet); tasks the case closed before any call are apart.
     call_attempts: int = 0
     call_outcomes: tuple[str, ...] = ()
+    calls_closed_by_case: int = 0  # the client confirmed or cancelled first, a newer task
     late_cancelled: bool = False  # a late cancellation or late reschedule (fee applies)
-    fee_waived: bool = False
+    # Fees lifted by a waiver (each waiver lifts the fee written before it).
+    late_fees_waived: int = 0
+    no_show_fee_waived: bool = False
 
 
 @dataclass(frozen=True)
@@ -279,6 +285,10 @@ class QaReport:
     promises: list[PromiseTally] = field(default_factory=list)
     # Inquiries received in the period.
     inquiries: InquiryFigures = field(default_factory=InquiryFigures)
+    # Call tasks closed by the case before any call (not front-desk work, not "no outcome").
+    calls_closed_by_case: int = 0
+    # Complaints whose 48h resolution promise is not decided yet (outside the rates' base).
+    complaints_resolution_pending: int = 0
 
 
 def reminder_in_window(reminder: ReminderFact) -> bool:
@@ -286,18 +296,39 @@ def reminder_in_window(reminder: ReminderFact) -> bool:
     return reminder.sent and reminder.lead is not None and low <= reminder.lead <= high
 
 
+def resolution_verdict(
+    complaint: ComplaintFact, target: timedelta = RESOLUTION_TARGET
+) -> str | None:
+    """ "kept" or "broken" once the 48h resolution promise is decided, None while it is not
+    (pending; or waived / not applicable on the ledger): the ledger's verdict, as the case and
+    the report's Promises section show it. Before the ledger: the standing resolution within
+    `target` of filing; none yet is broken once the SLA breached, else still undecided."""
+    if complaint.resolution_promise is not None:
+        return complaint.resolution_promise if complaint.resolution_promise in DECIDED else None
+    if complaint.resolved_at is not None:
+        return "kept" if complaint.resolved_at - complaint.filed_at <= target else "broken"
+    return "broken" if complaint.sla_breached else None
+
+
 def resolved_within(complaint: ComplaintFact, target: timedelta = RESOLUTION_TARGET) -> bool:
-    if complaint.resolution_promise is not None:  # the ledger's verdict, as the case shows it
-        return complaint.resolution_promise == "kept"
-    return complaint.resolved_at is not None and complaint.resolved_at - complaint.filed_at <= (
-        target
-    )
+    return resolution_verdict(complaint, target) == "kept"
 
 
 def breached(complaint: ComplaintFact) -> bool:
     if complaint.resolution_promise is not None:  # broken on the ledger = SlaBreached
         return complaint.resolution_promise == "broken"
     return complaint.sla_breached
+
+
+def _decided(complaints: Iterable[ComplaintFact]) -> list[ComplaintFact]:
+    return [c for c in complaints if resolution_verdict(c) is not None]
+
+
+def _resolution_rate(complaints: Iterable[ComplaintFact]) -> Rate:
+    """Resolved within 48h of the complaints whose promise is decided (the Promises
+    section's "kept of decided"); undecided ones are counted apart."""
+    decided = _decided(complaints)
+    return Rate(sum(1 for c in decided if resolved_within(c)), len(decided))
 
 
 def _reminder_rate(appointments: Iterable[AppointmentFact]) -> Rate:
@@ -317,9 +348,7 @@ def _week(
         confirmation=Rate(sum(1 for a in appointments if a.confirmed_at), len(appointments)),
         reminders_in_window=_reminder_rate(appointments),
         no_shows=Rate(sum(1 for a in appointments if a.status == "NoShow"), len(appointments)),
-        complaints_resolved_48h=Rate(
-            sum(1 for c in complaints if resolved_within(c)), len(complaints)
-        ),
+        complaints_resolved_48h=_resolution_rate(complaints),
         nps=Nps.of(s.nps for s in surveys),
     )
 
@@ -340,6 +369,7 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
     no_shows = [a for a in appointments if a.status == "NoShow"]
     late = [a for a in appointments if a.late_cancelled]
     complaints = promise_report.with_resolution_verdicts(facts.complaints, facts.promises)
+    decided = _decided(complaints)
 
     by_level = Counter((e.department, e.level) for e in facts.escalations)
     by_cause = Counter(e.root_cause or NO_ROOT_CAUSE for e in facts.escalations)
@@ -366,15 +396,13 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
         | {o: n for o, n in sorted(outcomes.items()) if o not in CALL_OUTCOMES},
         calls_without_outcome=max(attempts - sum(outcomes.values()), 0),
         no_shows=Rate(len(no_shows), total),
-        no_shows_waived=sum(1 for a in no_shows if a.fee_waived),
+        no_shows_waived=sum(1 for a in no_shows if a.no_show_fee_waived),
         late_cancellations=Rate(len(late), total),
-        late_fees_waived=sum(1 for a in late if a.fee_waived),
+        late_fees_waived=sum(a.late_fees_waived for a in late),
         complaints=len(complaints),
-        complaints_resolved_48h=Rate(
-            sum(1 for c in complaints if resolved_within(c)), len(complaints)
-        ),
+        complaints_resolved_48h=_resolution_rate(complaints),
         complaints_unresolved=sum(1 for c in complaints if c.resolved_at is None),
-        complaints_sla_breached=Rate(sum(1 for c in complaints if breached(c)), len(complaints)),
+        complaints_sla_breached=Rate(sum(1 for c in decided if breached(c)), len(decided)),
         escalations=[
             Escalations(department, level, count)
             for (department, level), count in sorted(by_level.items())
@@ -387,4 +415,10 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
         ),
         promises=promise_report.tally(facts.promises),
         inquiries=InquiryFigures.of(facts.inquiries),
+        calls_closed_by_case=sum(a.calls_closed_by_case for a in appointments),
+        complaints_resolution_pending=sum(
+            1
+            for c in complaints
+            if c.resolution_promise in (None, "pending") and resolution_verdict(c) is None
+        ),
     )

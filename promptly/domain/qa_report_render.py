@@ -59,12 +59,26 @@ def _lines(report: QaReport) -> list[tuple[str, str, str]]:
     ]
     rows += [
         ("Phone follow-up", "Outcome not recorded", str(report.calls_without_outcome)),
+        (
+            "Phone follow-up",
+            "Call tasks closed before a call (client confirmed or cancelled first)",
+            str(report.calls_closed_by_case),
+        ),
         ("Attendance", "No-show rate", str(report.no_shows)),
         ("Attendance", "No-show fees waived", str(report.no_shows_waived)),
         ("Attendance", "Late cancellations and reschedules", str(report.late_cancellations)),
         ("Attendance", "Late-change fees waived", str(report.late_fees_waived)),
         ("Complaints", "Complaints filed", str(report.complaints)),
-        ("Complaints", "Resolved within 48h (promise kept)", str(report.complaints_resolved_48h)),
+        (
+            "Complaints",
+            "Resolved within 48h (promise kept, of decided)",
+            str(report.complaints_resolved_48h),
+        ),
+        (
+            "Complaints",
+            "48h resolution not decided yet (pending)",
+            str(report.complaints_resolution_pending),
+        ),
         ("Complaints", "Not resolved yet", str(report.complaints_unresolved)),
         ("Complaints", "SLA breached", str(report.complaints_sla_breached)),
         ("Complaints", "Follow-up feedback (NPS)", _nps_text(report.complaint_feedback)),
@@ -165,12 +179,14 @@ def csv_rows(report: QaReport) -> list[list[object]]:
     rows += [["call_outcome", o, n, "", ""] for o, n in report.call_outcomes.items()]
     rows += [
         ["call_outcome", "not_recorded", report.calls_without_outcome, "", ""],
+        ["call_tasks_closed_by_case", "", report.calls_closed_by_case, "", ""],
         _rate_row("no_show_rate_pct", "", report.no_shows),
         ["no_show_fees_waived", "", report.no_shows_waived, "", ""],
         _rate_row("late_cancellation_rate_pct", "", report.late_cancellations),
         ["late_fees_waived", "", report.late_fees_waived, "", ""],
         ["complaints", "", report.complaints, "", ""],
         _rate_row("complaints_resolved_48h_pct", "", report.complaints_resolved_48h),
+        ["complaints_resolution_pending", "", report.complaints_resolution_pending, "", ""],
         ["complaints_unresolved", "", report.complaints_unresolved, "", ""],
         _rate_row("complaints_sla_breached_pct", "", report.complaints_sla_breached),
         [
@@ -306,8 +322,10 @@ def render_html(report: QaReport) -> str:
     body.append(
         '<p class="note">Appointments count by their start in the period; rates are of all '
         "appointments in the period. Reminders count when sent 24–48h before the visit time "
-        "in effect then. A complaint counts as resolved within 48h when the resolution that "
-        "stood (proposed or closed, after any reopening) came within 48h of filing. "
+        "in effect then. Complaints resolved within 48h are those whose 48h resolution promise "
+        "was kept, of those decided (kept or broken, as in Promises); pending ones are counted "
+        "apart. Call attempts are the front desk's call tasks; tasks the case closed before a "
+        "call (the client confirmed or cancelled first) are counted apart. "
         "Escalation level 1 is the supervisor, 2 and up the manager (SLA breached). NPS: "
         "promoters 9–10, passives 7–8, detractors 0–6.</p>"
     )

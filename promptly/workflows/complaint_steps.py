@@ -178,6 +178,11 @@ class ComplaintSteps(ComplaintMessaging):
         once their quiet hours end."""
         previous = self.case.status
         self._promises.met(PromiseKind.COMPLAINT_RESOLVED, actor=actor)
+        # A closed complaint gives no more updates: the recurring promise is decided now, not
+        # when the run ends after the follow-up (pure state: it rides the next save).
+        self._promises.settle(
+            f"the complaint closed {status.value}", [PromiseKind.COMPLAINT_UPDATES]
+        )
         self._set_case(
             complaint_rules.close_complaint(self.case, workflow.now(), status, reason, root_cause)
         )

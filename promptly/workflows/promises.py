@@ -32,6 +32,7 @@ class PromiseBook:
         self.enabled = enabled
         self._records: dict[PromiseKind, PromiseRecord] = {r.promise: r for r in records}
         self._saved: dict[PromiseKind, int] = {r.promise: r.revision for r in records}
+        self._settled_early: set[PromiseKind] = set()
 
     @classmethod
     def opened(cls, records: Iterable[PromiseRecord] = ()) -> PromiseBook:
@@ -112,6 +113,21 @@ class PromiseBook:
         """The case ended (or moved past these promises): pending ones are settled."""
         for kind in list(kinds) if kinds is not None else list(self._records):
             self._apply(kind, lambda r: rules.closed(r, self._now, reason))
+        if kinds is None:
+            # Settled before the run's end (`settle`): written again with the run's last
+            # save, which carried it when the run's end was where it was settled.
+            for kind in self._settled_early:
+                self._apply(kind, _rewritten)
+            self._settled_early = set()
+
+    def settle(self, reason: str, kinds: Iterable[PromiseKind]) -> None:
+        """The case closed while its run goes on (a complaint awaits its follow-up): these
+        pending promises are settled now, as the run's end would settle them (`close`)."""
+        for kind in kinds:
+            before = self._records.get(kind)
+            self._apply(kind, lambda r: rules.closed(r, self._now, reason))
+            if self.enabled and before is not None and self._records[kind] is not before:
+                self._settled_early.add(kind)
 
     # --- state -----------------------------------------------------------------------------
 
@@ -147,6 +163,11 @@ class PromiseBook:
         if current is not None and record.revision <= current.revision and record is not current:
             record = record.model_copy(update={"revision": current.revision + 1})
         self._records[record.promise] = record
+
+
+def _rewritten(record: PromiseRecord) -> PromiseRecord:
+    """The same row, written again (a new revision)."""
+    return record.model_copy(update={"revision": record.revision + 1})
 
 
 def _moved_to(due: datetime | None) -> Callable[[PromiseRecord], PromiseRecord]:
