@@ -25,11 +25,9 @@ from promptly.api.keyset import (
     keyset_page,
     keyset_paging,
 )
-from promptly.api.promises import COMPLIANCE, MAX_DAYS
-from promptly.config import Settings
-from promptly.domain.qa_report import Period
+from promptly.api.promises import COMPLIANCE, asked_period
 from promptly.services.billing_record import MAX_ROWS, FeeRow, fees_decided
-from promptly.services.errors import AUTH_RESPONSES, invalid_input
+from promptly.services.errors import AUTH_RESPONSES
 
 PAGING = keyset_paging(default=MAX_ROWS, most=MAX_ROWS)
 
@@ -58,13 +56,8 @@ async def list_fees(
 ) -> FeeList:
     """The fee events decided in the period (times in UTC, ISO 8601), by decision time, a
     page at a time (`page_size`, then `page_token` from `next_page_token`)."""
-    if last < first:
-        raise invalid_input([("to", f"{last} is before from ({first})")])
-    if (last - first).days >= MAX_DAYS:
-        raise invalid_input([("to", f"the period is longer than {MAX_DAYS} days")])
-    settings: Settings = request.app.state.settings
+    period = asked_period(request, first, last)
     pool: AsyncConnectionPool = request.app.state.pool
-    period = Period(first, last, settings.office_timezone)
 
     async def fetch(after: Key | None, count: int) -> list[FeeRow]:
         async with pool.connection() as conn:

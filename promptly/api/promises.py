@@ -34,6 +34,18 @@ COMPLIANCE = frozenset({ApiRole.COMPLIANCE})
 # A compliance read covers at most this many days (a year and a day: any calendar year).
 MAX_DAYS = 366
 
+
+def asked_period(request: Request, first: date, last: date) -> Period:
+    """The office-time period from `first` to `last` (local dates, inclusive) a compliance
+    read asked for; 422 on `to` when it ends before it starts or runs over `MAX_DAYS`."""
+    if last < first:
+        raise invalid_input([("to", f"{last} is before from ({first})")])
+    if (last - first).days >= MAX_DAYS:
+        raise invalid_input([("to", f"the period is longer than {MAX_DAYS} days")])
+    settings: Settings = request.app.state.settings
+    return Period(first, last, settings.office_timezone)
+
+
 # As many rows as the answer held before it paged, so a caller that never pages gets as many.
 PAGING = keyset_paging(default=MAX_ROWS, most=MAX_ROWS)
 
@@ -72,13 +84,8 @@ async def list_promises(
     """The promises due in the period and their verdicts (times in UTC, ISO 8601), by due
     time, case and promise, a page at a time (`page_size`, then `page_token` from
     `next_page_token`)."""
-    if last < first:
-        raise invalid_input([("to", f"{last} is before from ({first})")])
-    if (last - first).days >= MAX_DAYS:
-        raise invalid_input([("to", f"the period is longer than {MAX_DAYS} days")])
-    settings: Settings = request.app.state.settings
+    period = asked_period(request, first, last)
     pool: AsyncConnectionPool = request.app.state.pool
-    period = Period(first, last, settings.office_timezone)
 
     async def fetch(after: Key | None, count: int) -> list[LedgerRow]:
         async with pool.connection() as conn:
