@@ -106,3 +106,19 @@ def test_a_visits_links_live_until_the_day_after_it_however_far_ahead_it_is() ->
     assert links.links_expire_at(NOW, ttl, NOW + timedelta(days=1)) == NOW + ttl
     assert links.links_expire_at(NOW, ttl, NOW - timedelta(days=3)) == NOW + ttl
     assert links.links_expire_at(NOW, ttl, None) == NOW + ttl
+
+
+def test_a_stored_body_matches_the_message_with_its_links_in_place_only() -> None:
+    """What the ledger keeps (`redact`) is matched against what a provider lists: the same
+    text with each link whose token it names, nothing else."""
+    urls = {
+        "confirm": "https://promptly.test/c/AbC-12_x",
+        "cancel": "https://promptly.test/c/Zz9.k~q",
+    }
+    live = f"Confirm: {urls['confirm']} or cancel: {urls['cancel']} (A-1001)."
+    stored = links.redact(live, urls)
+    assert links.unredacts_to(stored, live)
+    assert not links.unredacts_to(stored, live.replace("Zz9.k~q", "Zz9.k~r"))  # another token
+    assert not links.unredacts_to(stored, live.replace("A-1001", "A-1002"))  # another text
+    assert not links.unredacts_to(stored, f"{urls['confirm']} {urls['cancel']}")
+    assert links.unredacts_to("No links here.", "No links here.")

@@ -344,6 +344,36 @@ async def test_busy_or_broken_twilio_is_retried_as_it_asks(
     assert len(fake.messages) == 1
 
 
+@pytest.mark.parametrize("took", [True, False])
+async def test_an_sms_given_up_for_an_email_is_asked_after_first(
+    pool: AsyncConnectionPool, fake: TwilioFake, took: bool
+) -> None:
+    """Twilio answered 5xx to the SMS (it may have it) and could not be asked since; when the
+    case gives the SMS up for an email, Twilio is asked first: an SMS it holds is recorded
+    sent and returned (no email follows), else the row is given up as asked."""
+    request = sms(a_number())
+    acts = activities(pool, fake)
+    fake.outage(503, takes=took)
+    await send_failing(acts, request)
+    [row] = await ledger(pool, request.case_id)
+    assert row["in_flight_since"] is not None  # in doubt: Twilio may have it
+
+    reason = "sent by email instead: the SMS had not gone out after 1h"
+    giving_up = AbandonMessageRequest(
+        idempotency_key=request.idempotency_key, reason=reason, keep_last_answer=True
+    )
+    taken = await environment().run(acts.abandon_message, giving_up)
+
+    [row] = await ledger(pool, request.case_id)
+    if took:
+        [kept] = fake.kept
+        assert taken is not None and taken.provider_id == kept["sid"]
+        assert (row["status"], row["provider_id"]) == ("sent", kept["sid"])
+    else:
+        assert taken is None and fake.kept == []
+        assert row["status"] == "abandoned" and row["last_error"].startswith(reason)
+
+
 class WorkerKilled(Exception):
     """Stands for the worker process dying where it is raised."""
 

@@ -29,6 +29,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -103,10 +104,18 @@ class MessagingActivities:
             beat.cancel()
 
     @activity.defn
-    async def abandon_message(self, request: AbandonMessageRequest) -> None:
+    async def abandon_message(self, request: AbandonMessageRequest) -> SendMessageResult | None:
         """The message will never go out: `abandoned` with its reason, never `pending`; so is
-        every row it went under instead (`ledger_keys`)."""
+        every row it went under instead (`ledger_keys`).
+
+        An SMS given up for an email (`keep_last_answer`) whose attempt may have reached Twilio
+        (no answer, a 5xx) is asked after first: one Twilio holds is recorded `sent` and
+        returned, so no email follows. Twilio not answering that either, it is given up."""
         async with self._pool.connection() as conn:
+            if request.keep_last_answer:
+                taken = await self._taken_after_all(conn, request.idempotency_key)
+                if taken is not None:
+                    return taken
             await conn.execute(
                 """UPDATE messages SET status = 'abandoned',
                           last_error = left(%s || CASE WHEN %s
@@ -119,6 +128,41 @@ class MessagingActivities:
                     self.ledger_keys(request.idempotency_key),
                 ),
             )
+        return None
+
+    async def _taken_after_all(
+        self, conn: AsyncConnection, idempotency_key: str
+    ) -> SendMessageResult | None:
+        """The message of this key as its provider holds it, if an attempt whose outcome is
+        unknown got it through (recorded `sent` now); None when none did, or nobody can say."""
+        cursor = await conn.execute(
+            """SELECT id, case_id, channel, recipient, subject, body, template, in_flight_since
+                 FROM messages WHERE idempotency_key = %s AND status = 'pending'""",
+            (idempotency_key,),
+        )
+        row = await cursor.fetchone()
+        if row is None or row[7] is None:
+            return None
+        message_id, case_id, channel_name, address, subject, body, template, since = row
+        channel = Channel(channel_name)
+        stored = OutgoingMessage(
+            message_id, idempotency_key, case_id, channel, address, "", subject, body, template
+        )
+        try:
+            provider_id = await _taken_before(self._channels[channel], stored, since)
+        except Exception as err:  # noqa: BLE001 - the provider cannot say: give it up
+            activity.logger.warning("could not ask whether %s went: %s", idempotency_key, err)
+            return None
+        if provider_id is None:
+            return None
+        await message_ledger.mark(conn, message_id, MessageStatus.SENT, provider_id=provider_id)
+        return SendMessageResult(
+            message_id=message_id,
+            channel=channel,
+            provider_id=provider_id,
+            status=MessageStatus.SENT,
+            subject=subject,
+        )
 
     def ledger_keys(self, idempotency_key: str) -> list[str]:
         """Every ledger key the message of this key may be sent under."""

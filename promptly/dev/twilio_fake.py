@@ -45,6 +45,8 @@ class FakeAnswer:
     status: int
     code: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Twilio failed after taking the message: it keeps (and lists) it all the same.
+    takes: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,11 @@ class TwilioFake(LocalFake):
         with self._lock:
             self._script.append(FakeAnswer(status, code, kw.get("headers", {})))
 
-    def outage(self, status: int = 503, code: int | None = None) -> None:
-        """Answer every message with `status` (after the script) until `recover()`."""
+    def outage(self, status: int = 503, code: int | None = None, *, takes: bool = False) -> None:
+        """Answer every message with `status` (after the script) until `recover()`; `takes`:
+        each is kept and listed all the same (Twilio failed after taking it)."""
         with self._lock:
-            self._outage = FakeAnswer(status, code)
+            self._outage = FakeAnswer(status, code, takes=takes)
 
     def recover(self) -> None:
         with self._lock:
@@ -107,6 +110,12 @@ class TwilioFake(LocalFake):
     def messages(self) -> list[ReceivedRequest]:
         """The accepted messages (201), oldest first."""
         return [r for r in self.requests if r.status == 201]
+
+    @property
+    def kept(self) -> list[dict[str, object]]:
+        """Every message Twilio holds (and lists), answered 201 or not, oldest first."""
+        with self._lock:
+            return list(self._resources)
 
     def sent_to(self, number: str) -> list[ReceivedRequest]:
         return [r for r in self.messages if r.to == number]
@@ -136,12 +145,13 @@ class TwilioFake(LocalFake):
             status, code = 400, 21602
         else:
             status, code = 201, None
-        if status == 201:
+        body: dict[str, object]
+        if status == 201 or (scripted is not None and scripted.takes and match is not None):
             sid = "SM" + secrets.token_hex(16)
-            body: dict[str, object] = _resource(sid, self.account_sid, form)
+            body = _resource(sid, self.account_sid, form)
             with self._lock:
                 self._resources.append(body)
-        else:
+        if status != 201:
             body = {
                 "code": code,
                 "message": _MESSAGES.get(code or 0, "Error"),

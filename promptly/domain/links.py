@@ -289,6 +289,22 @@ def read_out(body: str, urls: Mapping[str, str]) -> str:
 _REDACTED = re.compile(r"\[([a-z_]+) link, token [A-Za-z0-9_-]+\]")
 
 
+def unredacts_to(stored: str, live: str) -> bool:
+    """Whether `live` (a message as its provider got it) is `stored` (the ledger's body, its
+    links `redact`ed to their token ids) with each link in its place."""
+    pattern, ids = "", []
+    at = 0
+    for redacted in _REDACTED.finditer(stored):
+        pattern += re.escape(stored[at : redacted.start()]) + r"(\S+/c/([^\s/]+))"
+        ids.append(redacted.group(0).rsplit(" ", 1)[-1].rstrip("]"))
+        at = redacted.end()
+    found = re.fullmatch(pattern + re.escape(stored[at:]), live)
+    if found is None:
+        return False
+    tokens = found.groups()[1::2]
+    return [token_id(token) for token in tokens] == ids
+
+
 def redacted_actions(body: str) -> list[str]:
     """The actions of the links `redact` took out of `body`, each once, in order."""
     return list(dict.fromkeys(_REDACTED.findall(body)))

@@ -335,8 +335,10 @@ class Sends:
 
     async def _abandon(
         self, key: str, reason: str, template: str, *, keep_last_answer: bool = False
-    ) -> None:
-        await workflow.execute_activity_method(
+    ) -> SendMessageResult | None:
+        """Give the message up in the ledger; for an SMS given up for an email, the SMS if
+        Twilio holds it after all (then no email goes)."""
+        return await workflow.execute_activity_method(
             MessagingActivities.abandon_message,
             AbandonMessageRequest(
                 idempotency_key=key, reason=reason, keep_last_answer=keep_last_answer
@@ -368,12 +370,14 @@ class Sends:
         if not (timed_out and delivery.cancelled) or self.moot_since(entry.group, started):
             return delivery
         why = f"the SMS had not gone out after {_span(wait)}"
-        await self._abandon(
+        taken = await self._abandon(
             sms.idempotency_key,
             f"sent by email instead: {why}",
             sms.template,
             keep_last_answer=True,
         )
+        if taken is not None:  # Twilio had it after all, though it never said so
+            return _sent(sms, taken)
         if self.moot_since(entry.group, started):
             return delivery  # a change made it moot while the ledger was written
         email = sms.model_copy(
