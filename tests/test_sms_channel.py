@@ -374,6 +374,29 @@ async def test_an_sms_given_up_for_an_email_is_asked_after_first(
         assert row["status"] == "abandoned" and row["last_error"].startswith(reason)
 
 
+async def test_a_retry_that_cannot_list_twilios_messages_waits_and_sends_nothing(
+    pool: AsyncConnectionPool, fake: TwilioFake
+) -> None:
+    """After a 5xx the retry asks Twilio first; Twilio's list answering 503 as well is one
+    more attempt to retry (no traceback, nothing sent), and once it answers, the SMS goes."""
+    request = sms(a_number())
+    acts = activities(pool, fake)
+    fake.script(503)
+    await send_failing(acts, request)
+    fake.list_outage(503)
+
+    error = await send_failing(acts, request)
+
+    assert error.type == errors.DELIVERY_UNAVAILABLE and not error.non_retryable
+    assert "could not list the messages" in str(error)
+    assert [r.status for r in fake.requests] == [503]  # nothing sent while it cannot ask
+    [row] = await ledger(pool, request.case_id)
+    assert row["status"] == "pending" and row["in_flight_since"] is not None
+    fake.recover()
+    await send(acts, request)
+    assert len(fake.messages) == 1
+
+
 class WorkerKilled(Exception):
     """Stands for the worker process dying where it is raised."""
 

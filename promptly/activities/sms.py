@@ -20,7 +20,7 @@ import requests
 from psycopg import AsyncConnection
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client as TwilioClient
@@ -122,6 +122,8 @@ class TwilioSmsChannel:
             raise self._classified(err) from err
         except UNANSWERED as err:
             raise TransientDeliveryError(f"Twilio unreachable: {err}") from err
+        except TwilioException as err:  # the list answered an error page ("Unable to fetch page")
+            raise TransientDeliveryError(f"Twilio could not list the messages: {err}") from err
         for sent in latest:
             if sent.date_created is not None and sent.date_created < since:
                 break

@@ -85,6 +85,7 @@ class TwilioFake(LocalFake):
         self._script: deque[FakeAnswer] = deque()
         self._resources: list[dict[str, object]] = []  # the accepted messages, as Twilio keeps them
         self._outage: FakeAnswer | None = None
+        self._list_outage: int | None = None
 
     def script(self, status: int, code: int | None = None, **kw: Mapping[str, str]) -> None:
         """Queue the next answer (before the rules apply again)."""
@@ -100,6 +101,12 @@ class TwilioFake(LocalFake):
     def recover(self) -> None:
         with self._lock:
             self._outage = None
+            self._list_outage = None
+
+    def list_outage(self, status: int = 503) -> None:
+        """Answer every list of messages with `status` until `recover()`."""
+        with self._lock:
+            self._list_outage = status
 
     @property
     def requests(self) -> list[ReceivedRequest]:
@@ -178,6 +185,10 @@ class TwilioFake(LocalFake):
             return 404, {"code": 20404, "message": _MESSAGES[20404], "status": 404}
         if not self._authorized(authorization) or match["sid"] != self.account_sid:
             return 401, {"code": 20003, "message": _MESSAGES[20003], "status": 401}
+        with self._lock:
+            down = self._list_outage
+        if down is not None:
+            return down, {"code": None, "message": "Service Unavailable", "status": down}
         with self._lock:
             found = [m for m in reversed(self._resources) if m["to"] == query.get("To", m["to"])]
         shown = found[: int(query.get("PageSize", "50"))]
