@@ -45,7 +45,8 @@ from promptly.activities.channels import (
     TransientDeliveryError,
     retry_delay,
 )
-from promptly.domain import errors, links, metrics, read_outs
+from promptly.activities.send_log import _count, _log_retry, _transient_outcome
+from promptly.domain import errors, links, read_outs
 from promptly.domain.appointments import call_due
 from promptly.domain.common import Channel, RecipientRole
 from promptly.domain.messages import (
@@ -364,45 +365,6 @@ async def _taken_before(
 
 def _earliest(*moments: datetime | None) -> datetime | None:
     return min((moment for moment in moments if moment is not None), default=None)
-
-
-def _transient_outcome(err: TransientDeliveryError) -> str:
-    if err.credentials:
-        return "credentials"
-    return "throttled" if err.throttled else "retrying"
-
-
-def _log_retry(request: SendMessageRequest, err: TransientDeliveryError, delay: timedelta) -> None:
-    """One line per attempt that will be retried: the key and the provider's answer. Refused
-    credentials are an ERROR (nothing goes out on the channel until someone fixes them); a
-    busy or failing provider is only INFO (the retry is the remedy)."""
-    attempt = activity.info().attempt
-    if err.credentials:
-        activity.logger.error(
-            "%s: %s (attempt %d; retried in %s while its budget lasts)",
-            request.idempotency_key,
-            err,
-            attempt,
-            delay,
-        )
-        return
-    unknown = "; the channel may have taken it" if err.maybe_taken else ""
-    activity.logger.info(
-        "%s: %s (attempt %d%s; retried in %s)",
-        request.idempotency_key,
-        err,
-        attempt,
-        unknown,
-        delay,
-    )
-
-
-def _count(request: SendMessageRequest, outcome: str) -> None:
-    """One message outcome on the `promptly_messages` counter (no recipient data)."""
-    activity.metric_meter().create_counter(metrics.MESSAGES, metrics.HELP[metrics.MESSAGES]).add(
-        1,
-        {"channel": request.channel.value, "template": request.template, "outcome": outcome},
-    )
 
 
 def _address(recipient: Recipient, channel: Channel) -> str:

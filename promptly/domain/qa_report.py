@@ -1,6 +1,6 @@
 """The weekly QA report of the scheduling and escalations SOPs: its figures (pure).
 
-- facts (`ReportFacts`): what PostgreSQL says, one record per case
+- facts (`ReportFacts`, qa_report_facts.py): what PostgreSQL says, one record per case
   (promptly/db/qa_facts.py reads them);
 - `compute(facts, period)`: the figures, no I/O, no clock;
 - the three formats (table, CSV, HTML with inline SVG charts and no external assets, so it
@@ -23,7 +23,16 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from promptly.domain import promise_report
-from promptly.domain.promise_report import PromiseFact, PromiseTally
+from promptly.domain.promise_report import PromiseTally
+from promptly.domain.qa_report_facts import (
+    AppointmentFact,
+    ComplaintFact,
+    EscalationFact,
+    InquiryFact,
+    ReminderFact,
+    ReportFacts,
+    SurveyFact,
+)
 
 REMINDER_WINDOW = (timedelta(hours=24), timedelta(hours=48))
 RESOLUTION_TARGET = timedelta(hours=48)
@@ -89,83 +98,6 @@ def previous_weeks(as_of: datetime, timezone: str, weeks: int = 1) -> Period:
     local = as_of.astimezone(ZoneInfo(timezone)).date()
     last = local - timedelta(days=local.weekday() + 1)
     return Period(last - timedelta(days=7 * weeks - 1), last, timezone)
-
-
-# --- facts: what the database says, one record per case -------------------------------------
-
-
-@dataclass(frozen=True)
-class ReminderFact:
-    """One reminder attempt: when it went out (or failed) and how long before the visit."""
-
-    sent: bool
-    lead: timedelta | None  # start in effect at that moment minus the send time
-
-
-@dataclass(frozen=True)
-class AppointmentFact:
-    case_id: str
-    starts_at: datetime
-    status: str
-    booked_at: datetime
-    confirmed_at: datetime | None = None
-    reminders: tuple[ReminderFact, ...] = ()
-    # Call tasks the front desk had to work: each recorded outcome, in order (the others
-    # have none recorded yet); tasks the case closed before any call are apart.
-    call_attempts: int = 0
-    call_outcomes: tuple[str, ...] = ()
-    calls_closed_by_case: int = 0  # the client confirmed or cancelled first, a newer task
-    late_cancelled: bool = False  # a late cancellation or late reschedule (fee applies)
-    # Fees lifted by a waiver (each waiver lifts the fee written before it).
-    late_fees_waived: int = 0
-    no_show_fee_waived: bool = False
-
-
-@dataclass(frozen=True)
-class ComplaintFact:
-    case_id: str
-    department: str
-    filed_at: datetime
-    resolved_at: datetime | None = None  # the resolution that stood (after any reopening)
-    sla_breached: bool = False
-    feedback_score: int | None = None  # the follow-up's answer (0–10), when given
-    # The ledger's verdict on "resolved within 48h" (None: filed before the ledger).
-    resolution_promise: str | None = None
-
-
-@dataclass(frozen=True)
-class EscalationFact:
-    case_id: str
-    department: str
-    level: int
-    at: datetime
-    breach: bool = False
-    root_cause: str | None = None  # recorded when the complaint was closed
-
-
-@dataclass(frozen=True)
-class InquiryFact:
-    case_id: str
-    received_at: datetime
-    answered_on_time: bool | None = None  # by the case's answer deadline; None: not answered
-    promoted: bool = False  # it was a complaint: one was filed for it
-    alerts: int = 0  # staff alerted while it waited (front desk, then supervisor)
-
-
-@dataclass(frozen=True)
-class SurveyFact:
-    nps: int
-    answered_at: datetime
-
-
-@dataclass(frozen=True)
-class ReportFacts:
-    appointments: Sequence[AppointmentFact] = ()
-    complaints: Sequence[ComplaintFact] = ()
-    escalations: Sequence[EscalationFact] = ()
-    surveys: Sequence[SurveyFact] = ()
-    promises: Sequence[PromiseFact] = ()
-    inquiries: Sequence[InquiryFact] = ()
 
 
 # --- the report: pure arithmetic ---------------------------------------------------------------
@@ -422,3 +354,35 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
             if c.resolution_promise in (None, "pending") and resolution_verdict(c) is None
         ),
     )
+
+
+# The facts (qa_report_facts.py) are part of this module's public names too.
+__all__ = [
+    "CALL_OUTCOMES",
+    "DECIDED",
+    "NO_ROOT_CAUSE",
+    "REMINDER_WINDOW",
+    "RESOLUTION_TARGET",
+    "RESOLVED_STATUSES",
+    "AppointmentFact",
+    "ComplaintFact",
+    "EscalationFact",
+    "Escalations",
+    "InquiryFact",
+    "InquiryFigures",
+    "Nps",
+    "Period",
+    "QaReport",
+    "Rate",
+    "ReminderFact",
+    "ReportFacts",
+    "ReportFormat",
+    "SurveyFact",
+    "Week",
+    "breached",
+    "compute",
+    "previous_weeks",
+    "reminder_in_window",
+    "resolution_verdict",
+    "resolved_within",
+]

@@ -3,8 +3,8 @@ the case, its journal (workflows/case.py), the rule checks, the view and the sto
 
 The workflow is built in layers, each a class on top of the one before: this state (with
 the booking), how it sends (appointment_sends.py, appointment_provider_sends.py), the fees
-(appointment_fees.py), the steps and transitions decided before their awaits
-(appointment_steps.py), the phone follow-up (appointment_one_call.py,
+(appointment_fees.py), the delays (appointment_delays.py), the steps and transitions decided
+before their awaits (appointment_steps.py), the phone follow-up (appointment_one_call.py,
 appointment_wrong_number.py, appointment_calls.py), the paths of cases started before messages
 ran beside the plan (appointment_in_line.py), what an update judges again in its turn
 (appointment_judges.py), and the workflow itself (appointment.py): its run, its planner and

@@ -1,18 +1,18 @@
 """The appointment's steps and transitions, each decided on the current case first and
 only then awaiting its activities, so an update landing meanwhile composes with it
-(DESIGN.md §1, appointments 2–6, 9).
+(DESIGN.md §1, appointments 2–6, 9). The delays are appointment_delays.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.workflow import ParentClosePolicy
 
-from promptly.workflows.appointment_fees import AppointmentFees
+from promptly.workflows.appointment_delays import AppointmentDelays
 from promptly.workflows.appointment_state import (
     ACK_MISSING_ALERT,
     PREPAY_FLAG,
@@ -46,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
         CallOutcome,
         CancelInput,
         Fee,
-        ReportDelayInput,
         RescheduleInput,
     )
     from promptly.domain.common import (
@@ -69,8 +68,8 @@ CONFIRMATION_READ_OUTS = ("phone_confirmation", "confirmation", "reminder")
 BEFORE_THE_VISIT_READ_OUTS = (*CONFIRMATION_READ_OUTS, "delay_notice")
 
 
-class AppointmentSteps(AppointmentFees):
-    """The no-show, completion, the survey, cancel, reschedule and delays."""
+class AppointmentSteps(AppointmentDelays):
+    """The no-show, completion, the survey, cancel and reschedule."""
 
     def _skipped_as_passed(self, step: appointment_rules.Step) -> bool:
         """A step the case comes to after its moment passed (a worker down across it, a
@@ -349,78 +348,3 @@ class AppointmentSteps(AppointmentFees):
         )
         if record is not None:
             await self._write_billing(record)
-
-    def _note_provider_delay(self, command: ReportDelayInput, actor: Actor) -> int:
-        """The provider runs late: the delay adds up, a change becomes free; returns the total
-        delay in minutes, which the notice to the client states."""
-        minutes = self.case.delay_minutes + command.minutes
-        self._update(delay_minutes=minutes, free_reschedule=True)
-        self._note(
-            TimelineKind.ACTION,
-            actor,
-            f"Provider delayed by {command.minutes} min: {command.reason}",
-            change="provider_delay",  # a webhook event (promptly/domain/webhooks.py)
-            minutes=command.minutes,
-            new_estimate=self._delayed_start(minutes).isoformat(),
-            no_show_at=appointment_rules.no_show_moment(self.case).isoformat(),
-        )
-        return minutes
-
-    def _delayed_start(self, minutes: int) -> datetime:
-        return self.case.request.start + timedelta(minutes=minutes)
-
-    async def _report_provider_delay(self, command: ReportDelayInput, actor: Actor) -> None:
-        minutes = self._note_provider_delay(command, actor)
-        # A newer estimate supersedes the notice still on its way.
-        await self._cancel_sends(["delay"])
-        if await self._delay_on_the_open_call(minutes):
-            return
-        self._start_delay_notice(minutes, f"delay-{minutes}")
-
-    async def _delay_on_the_open_call(self, minutes: int) -> bool:
-        """True when the desk's call still open to the client carries the delay instead of a
-        notice of its own (appointment_one_call.py)."""
-        return False
-
-    def _start_delay_notice(
-        self, minutes: int, purpose: str, *, in_writing: bool | None = None
-    ) -> None:
-        """The client is told the provider runs `minutes` late, and may move or cancel."""
-        self._start_to_client(
-            "delay",
-            "delay_notice",
-            purpose=purpose,
-            budget=timedelta(minutes=15),
-            in_writing=in_writing,
-            link_actions=["reschedule", "cancel"],
-            extra={"estimate": self._delayed_start(minutes).isoformat(), "minutes": minutes},
-        )
-
-    def _delay_notice_after_the_call(self, *, in_writing: bool = False) -> None:
-        """The call that carried the delay ended without telling the client: the notice goes
-        as it would have when the delay was reported (in writing after a wrong number)."""
-        minutes = self.case.delay_minutes
-        self._note(
-            TimelineKind.DECISION,
-            SYSTEM,
-            f"The call that carried the provider's delay did not tell the client: the delay "
-            f"notice ({minutes} min) goes now",
-        )
-        if in_writing:
-            self._start_delay_notice(minutes, f"delay-{minutes}/wrong-number", in_writing=True)
-        else:
-            self._start_delay_notice(minutes, f"delay-{minutes}")
-
-    def _report_client_late(self, command: ReportDelayInput, actor: Actor) -> None:
-        """The client runs late: the no-show moment moves (up to the limit); no fee rule does."""
-        minutes = appointment_rules.client_late_minutes_after(self.case, command.minutes)
-        self._update(client_late_minutes=minutes)
-        self._note(
-            TimelineKind.ACTION,
-            actor,
-            f"Client running {command.minutes} min late: {command.reason}",
-            change="client_late",  # a webhook event (promptly/domain/webhooks.py)
-            minutes=command.minutes,
-            counted_minutes=minutes,
-            no_show_at=appointment_rules.no_show_moment(self.case).isoformat(),
-        )

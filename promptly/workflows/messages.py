@@ -25,27 +25,29 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    CancelledError,
-    RetryState,
-    TimeoutError,
-    TimeoutType,
-)
+from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
+from promptly.workflows.message_outcomes import (
+    Delivery,
+    _count_given_up,
+    _describe,
+    _failed,
+    _outcome,
+    _sent,
+    _span,
+)
 from promptly.workflows.patches import SMS_FALLS_BACK_TO_EMAIL
 
 with workflow.unsafe.imports_passed_through():
     from promptly.activities.messaging import MessagingActivities
-    from promptly.domain import errors, metrics
-    from promptly.domain.common import Channel, Person, RecipientRole, TimelineKind
+    from promptly.domain import errors
+    from promptly.domain.common import Channel, Person, RecipientRole
     from promptly.domain.messages import (
         AbandonMessageRequest,
         Recipient,
@@ -79,20 +81,6 @@ SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 LEDGER_TIMEOUT = timedelta(seconds=30)
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """How one message went, as the timeline entry the workflow records."""
-
-    sent: bool
-    kind: TimelineKind
-    detail: str
-    data: dict[str, object] = field(default_factory=dict)
-    # Cancelled by a change of the case (not a failure: nobody needs to send it by hand).
-    cancelled: bool = False
-    # Still failing when its budget ran out (not refused): the workflow gave it up.
-    gave_up: bool = False
-
-
 def to_client(person: Person) -> Recipient:
     """The client (or complaining customer) as a recipient on their own terms."""
     return Recipient(
@@ -103,108 +91,6 @@ def to_client(person: Person) -> Recipient:
         locale=person.locale,
         timezone=person.timezone,
     )
-
-
-def _describe(message: SendMessageRequest) -> tuple[str, dict[str, object]]:
-    to = f"{message.template} to {message.to.role.value} via {message.channel.value}"
-    data: dict[str, object] = {
-        "template": message.template,
-        "channel": message.channel.value,
-        "recipient": message.to.role.value,
-    }
-    return to, data
-
-
-def _sent(message: SendMessageRequest, result: SendMessageResult) -> Delivery:
-    _, data = _describe(message)
-    # The channel actually used (an opted-out number's SMS goes by email) and whether it left.
-    outcome = {"channel": result.channel.value, "outcome": result.outcome.value}
-    return Delivery(
-        True,
-        TimelineKind.MESSAGE,
-        f"{result.subject} ({message.to.role.value}, {result.channel.value}, "
-        f"{result.outcome.value.replace('_', ' ')})",
-        data | {"message_id": result.message_id, "provider_id": result.provider_id} | outcome,
-    )
-
-
-def _failed(message: SendMessageRequest, err: ActivityError, budget: timedelta) -> Delivery:
-    to, data = _describe(message)
-    if isinstance(err.cause, CancelledError):
-        return Delivery(
-            False,
-            TimelineKind.DECISION,
-            f"{to} cancelled: the case changed",
-            data | {"outcome": "cancelled"},
-            cancelled=True,
-        )
-    if _out_of_budget(err):
-        # Not one failure but many: say how long it was tried, and what the provider said last.
-        last = _last_answer(err)
-        attempts = _attempts(last)
-        reason = (
-            f"gave up after {_span(budget)}"
-            + (f" ({attempts} attempts)" if attempts else "")
-            + f": {last.message if last is not None else err.cause or err}"
-        )
-        return Delivery(
-            False,
-            TimelineKind.MESSAGE_FAILED,
-            f"{to} {reason}",
-            data | {"reason": reason, "outcome": "failed"},
-            gave_up=True,
-        )
-    reason = str(err.cause) if err.cause else str(err)
-    return Delivery(
-        False,
-        TimelineKind.MESSAGE_FAILED,
-        f"{to} failed: {reason}",
-        data | {"reason": reason, "outcome": "failed"},
-    )
-
-
-def _out_of_budget(err: ActivityError) -> bool:
-    """The send was still being retried when its budget (schedule-to-close) ran out."""
-    cause = err.cause
-    return err.retry_state is RetryState.TIMEOUT or (
-        isinstance(cause, TimeoutError) and cause.type is TimeoutType.SCHEDULE_TO_CLOSE
-    )
-
-
-def _last_answer(err: ActivityError) -> ApplicationError | None:
-    """The last attempt's error (a timeout carries it as its cause)."""
-    cause = err.cause
-    while isinstance(cause, TimeoutError):
-        cause = cause.cause
-    return cause if isinstance(cause, ApplicationError) else None
-
-
-def _attempts(last: ApplicationError | None) -> int | None:
-    """The attempt number the send activity puts in the details of a transient failure."""
-    first = last.details[0] if last is not None and last.details else None
-    return first if isinstance(first, int) and not isinstance(first, bool) else None
-
-
-def _span(budget: timedelta) -> str:
-    """`22h`, `1h 30 min`, `15 min`, `40 s` (to the nearest minute from a minute on)."""
-    seconds = round(budget.total_seconds())
-    if seconds >= 60:
-        seconds = round(seconds / 60) * 60
-    hours, minutes = seconds // 3600, seconds % 3600 // 60
-    if hours:
-        return f"{hours}h {minutes} min" if minutes else f"{hours}h"
-    return f"{minutes} min" if minutes else f"{seconds} s"
-
-
-def _count_given_up(message: SendMessageRequest, delivery: Delivery) -> None:
-    """A message the workflow gave up (its budget spent) on the `promptly_messages` counter;
-    the SDK records nothing while a history is replayed."""
-    if delivery.gave_up:
-        counter = workflow.metric_meter().create_counter(
-            metrics.MESSAGES, metrics.HELP[metrics.MESSAGES]
-        )
-        labels = {"channel": message.channel.value, "template": message.template}
-        counter.add(1, labels | {"outcome": "abandoned"})
 
 
 async def deliver(
@@ -227,18 +113,6 @@ async def deliver(
         _count_given_up(message, delivery)
         return delivery
     return _sent(message, result)
-
-
-async def _outcome(
-    message: SendMessageRequest, handle: ActivityHandle[SendMessageResult], budget: timedelta
-) -> Delivery:
-    """How the send under `handle` ended, once it has."""
-    try:
-        return _sent(message, await handle)
-    except ActivityError as err:
-        delivery = _failed(message, err, budget)
-        _count_given_up(message, delivery)
-        return delivery
 
 
 OnOutcome = Callable[[SendMessageRequest, Delivery], Awaitable[None]]
@@ -434,3 +308,18 @@ class Sends:
 
     def _sends(self) -> list[_InFlight]:
         return list(self._in_flight.values())
+
+
+# The outcome of a send (message_outcomes.py) is part of this module's public names too.
+__all__ = [
+    "LEDGER_TIMEOUT",
+    "MESSAGE_TIMEOUT",
+    "SEND_ATTEMPT_TIMEOUT",
+    "SEND_HEARTBEAT_TIMEOUT",
+    "Delivery",
+    "OnOutcome",
+    "Sends",
+    "deliver",
+    "message_retry",
+    "to_client",
+]
