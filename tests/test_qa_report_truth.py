@@ -1,5 +1,6 @@
 """The QA report tells the manager what happened: fees waived against the fee they lifted,
-call attempts the front desk really had, one definition of "resolved within 48h".
+call attempts the front desk really had, one definition of "resolved within 48h", the clients
+our texts no longer reach.
 
 Seeded like the workflows' activities write (tests/test_report.py's writer), read back through
 `build_report`, and checked in the table and CSV the manager reads.
@@ -74,6 +75,17 @@ def truth_db(database_url: str) -> Iterator[str]:
         with psycopg.connect(url) as conn:
             for case in [*fees(), *calls(), *complaints()]:
                 store(conn, case)
+            # STOP in the period (twice: one number later opted in again), and before it.
+            for phone, out_at, still_out in (
+                ("+48600000001", local(6, 9), True),
+                ("+48600000002", local(7, 9), False),
+                ("+48600000003", local(20, 9, month=2), True),
+            ):
+                conn.execute(
+                    """INSERT INTO sms_numbers (phone, opted_out, opted_out_at)
+                       VALUES (%s, %s, %s)""",
+                    (phone, still_out, out_at),
+                )
         yield url
 
 
@@ -131,3 +143,9 @@ async def test_resolved_within_48h_has_one_definition(report: QaReport) -> None:
     assert csv_value(report, "complaints_resolution_pending") == "1"
     week = [w for w in report.weeks if w.complaints_resolved_48h.of]
     assert [w.complaints_resolved_48h for w in week] == [Rate(1, 1)]
+
+
+async def test_numbers_that_stopped_our_texts_in_the_period_are_counted(report: QaReport) -> None:
+    # One still out since the period's STOP; one opted in again; one stopped before it.
+    assert figure(report, "Numbers that stopped our texts (STOP)") == "1"
+    assert csv_value(report, "sms_opt_outs") == "1"

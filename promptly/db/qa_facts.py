@@ -155,6 +155,12 @@ SELECT c.case_id, f.opened_at AS received_at,
  ORDER BY f.opened_at, c.case_id
 """
 
+# Numbers that opted out of our texts in the period, and have not opted in again since.
+_SMS_OPT_OUTS_SQL = """
+SELECT count(*)::int AS opted_out FROM sms_numbers
+ WHERE opted_out AND opted_out_at >= %(start)s AND opted_out_at < %(end)s
+"""
+
 _SURVEYS_SQL = """
 SELECT nps, answered_at FROM survey_responses
  WHERE answered_at >= %(start)s AND answered_at < %(end)s AND case_id NOT LIKE %(demo)s
@@ -220,7 +226,17 @@ async def load_facts(conn: AsyncConnection[Any], period: Period) -> ReportFacts:
         promises = [PromiseFact(**row) for row in await cur.fetchall()]
         await cur.execute(_INQUIRIES_SQL, bounds)
         inquiries = [InquiryFact(**row) for row in await cur.fetchall()]
-    return ReportFacts(appointments, complaints, escalations, surveys, promises, inquiries)
+        await cur.execute(_SMS_OPT_OUTS_SQL, bounds)
+        opted_out = await cur.fetchone()
+    return ReportFacts(
+        appointments,
+        complaints,
+        escalations,
+        surveys,
+        promises,
+        inquiries,
+        sms_opt_outs=opted_out["opted_out"] if opted_out else 0,
+    )
 
 
 async def build_report(conn: AsyncConnection[Any], period: Period) -> QaReport:

@@ -221,6 +221,8 @@ class QaReport:
     calls_closed_by_case: int = 0
     # Complaints whose 48h resolution promise is not decided yet (outside the rates' base).
     complaints_resolution_pending: int = 0
+    # Numbers that opted out of our texts (STOP) in the period: clients texts no longer reach.
+    sms_opt_outs: int = 0
 
 
 def reminder_in_window(reminder: ReminderFact) -> bool:
@@ -353,6 +355,7 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
             for c in complaints
             if c.resolution_promise in (None, "pending") and resolution_verdict(c) is None
         ),
+        sms_opt_outs=facts.sms_opt_outs,
     )
 
 

@@ -82,3 +82,5 @@ class ReportFacts:
     surveys: Sequence[SurveyFact] = ()
     promises: Sequence[PromiseFact] = ()
     inquiries: Sequence[InquiryFact] = ()
+    # Numbers that answered STOP in the period and still do not take our texts.
+    sms_opt_outs: int = 0

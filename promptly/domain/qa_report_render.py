@@ -64,6 +64,7 @@ def _lines(report: QaReport) -> list[tuple[str, str, str]]:
             "Call tasks closed before a call (client confirmed or cancelled first)",
             str(report.calls_closed_by_case),
         ),
+        ("Reaching clients", "Numbers that stopped our texts (STOP)", str(report.sms_opt_outs)),
         ("Attendance", "No-show rate", str(report.no_shows)),
         ("Attendance", "No-show fees waived", str(report.no_shows_waived)),
         ("Attendance", "Late cancellations and reschedules", str(report.late_cancellations)),
@@ -180,6 +181,7 @@ def csv_rows(report: QaReport) -> list[list[object]]:
     rows += [
         ["call_outcome", "not_recorded", report.calls_without_outcome, "", ""],
         ["call_tasks_closed_by_case", "", report.calls_closed_by_case, "", ""],
+        ["sms_opt_outs", "", report.sms_opt_outs, "", ""],
         _rate_row("no_show_rate_pct", "", report.no_shows),
         ["no_show_fees_waived", "", report.no_shows_waived, "", ""],
         _rate_row("late_cancellation_rate_pct", "", report.late_cancellations),
