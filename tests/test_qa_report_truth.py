@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import pytest_asyncio
+from psycopg.types.json import Jsonb
 
 from promptly.db.qa_facts import build_report
 from promptly.domain.qa_report import QaReport, Rate
@@ -86,6 +87,32 @@ def truth_db(database_url: str) -> Iterator[str]:
                        VALUES (%s, %s, %s)""",
                     (phone, still_out, out_at),
                 )
+            # Providers' decisions on pleas: two in the period by P-1, one by P-2, one open,
+            # one decided before the period.
+            for n, (provider, outcome, closed_at) in enumerate(
+                (
+                    ("P-1", "waive_fee", local(5, 12)),
+                    ("P-1", "fee_stands", local(9, 12)),
+                    ("P-2", "waive_fee", local(10, 12)),
+                    ("P-2", None, None),
+                    ("P-2", "fee_stands", local(25, 12, month=2)),
+                )
+            ):
+                conn.execute(
+                    """INSERT INTO staff_tasks (idempotency_key, case_id, kind, assignee, title,
+                                               due_at, data, status, outcome, closed_at)
+                       VALUES (%s, %s, 'provider_decision', 'provider', 'Decide', %s,
+                               %s, %s, %s, %s)""",
+                    (
+                        f"appointment-P{n}/plea",
+                        f"appointment-P{n}",
+                        local(12, 9),
+                        Jsonb({"provider_id": provider}),
+                        "open" if outcome is None else "done",
+                        outcome,
+                        closed_at,
+                    ),
+                )
         yield url
 
 
@@ -149,3 +176,15 @@ async def test_numbers_that_stopped_our_texts_in_the_period_are_counted(report: 
     # One still out since the period's STOP; one opted in again; one stopped before it.
     assert figure(report, "Numbers that stopped our texts (STOP)") == "1"
     assert csv_value(report, "sms_opt_outs") == "1"
+
+
+async def test_the_providers_decisions_on_pleas_are_counted_by_provider(report: QaReport) -> None:
+    assert figure(report, "Plea decided by P-1: fee waived") == "1"
+    assert figure(report, "Plea decided by P-1: fee stands") == "1"
+    assert figure(report, "Plea decided by P-2: fee waived") == "1"
+    assert report.plea_decisions == {
+        ("P-1", "fee_stands"): 1,
+        ("P-1", "waive_fee"): 1,
+        ("P-2", "waive_fee"): 1,
+    }
+    assert csv_value(report, "plea_decisions", "P-2/waive_fee") == "1"

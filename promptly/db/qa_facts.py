@@ -161,6 +161,16 @@ SELECT count(*)::int AS opted_out FROM sms_numbers
  WHERE opted_out AND opted_out_at >= %(start)s AND opted_out_at < %(end)s
 """
 
+# The providers' decisions on clients' fee pleas, made in the period (their tasks' closing).
+_PLEA_DECISIONS_SQL = """
+SELECT coalesce(data->>'provider_id', '') AS provider, outcome, count(*)::int AS decided
+  FROM staff_tasks
+ WHERE kind = 'provider_decision' AND outcome IN ('waive_fee', 'fee_stands')
+   AND closed_at >= %(start)s AND closed_at < %(end)s AND case_id NOT LIKE %(demo)s
+ GROUP BY 1, 2
+ ORDER BY 1, 2
+"""
+
 _SURVEYS_SQL = """
 SELECT nps, answered_at FROM survey_responses
  WHERE answered_at >= %(start)s AND answered_at < %(end)s AND case_id NOT LIKE %(demo)s
@@ -228,6 +238,8 @@ async def load_facts(conn: AsyncConnection[Any], period: Period) -> ReportFacts:
         inquiries = [InquiryFact(**row) for row in await cur.fetchall()]
         await cur.execute(_SMS_OPT_OUTS_SQL, bounds)
         opted_out = await cur.fetchone()
+        await cur.execute(_PLEA_DECISIONS_SQL, bounds)
+        pleas = {(r["provider"], r["outcome"]): r["decided"] for r in await cur.fetchall()}
     return ReportFacts(
         appointments,
         complaints,
@@ -236,6 +248,7 @@ async def load_facts(conn: AsyncConnection[Any], period: Period) -> ReportFacts:
         promises,
         inquiries,
         sms_opt_outs=opted_out["opted_out"] if opted_out else 0,
+        plea_decisions=pleas,
     )
 
 

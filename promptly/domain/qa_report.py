@@ -223,6 +223,8 @@ class QaReport:
     complaints_resolution_pending: int = 0
     # Numbers that opted out of our texts (STOP) in the period: clients texts no longer reach.
     sms_opt_outs: int = 0
+    # Providers' decisions on fee pleas in the period: (provider, outcome) → how many.
+    plea_decisions: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def reminder_in_window(reminder: ReminderFact) -> bool:
@@ -356,6 +358,7 @@ def compute(facts: ReportFacts, period: Period) -> QaReport:
             if c.resolution_promise in (None, "pending") and resolution_verdict(c) is None
         ),
         sms_opt_outs=facts.sms_opt_outs,
+        plea_decisions=dict(sorted(facts.plea_decisions.items())),
     )
 
 

@@ -3,8 +3,8 @@ record per case (promptly/db/qa_facts.py reads them)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from promptly.domain.promise_report import PromiseFact
@@ -84,3 +84,6 @@ class ReportFacts:
     inquiries: Sequence[InquiryFact] = ()
     # Numbers that answered STOP in the period and still do not take our texts.
     sms_opt_outs: int = 0
+    # Providers' decisions on clients' fee pleas made in the period: (provider, outcome) →
+    # how many (`waive_fee`, `fee_stands`).
+    plea_decisions: Mapping[tuple[str, str], int] = field(default_factory=dict)

@@ -12,6 +12,9 @@ from promptly.domain import promise_report
 from promptly.domain.qa_report import Nps, QaReport, Rate, ReportFormat, Week
 from promptly.domain.svg_charts import Series, nice_max, svg_chart
 
+# How a provider's decision on a client's plea against a fee reads in the report.
+PLEA_OUTCOMES = {"waive_fee": "fee waived", "fee_stands": "fee stands"}
+
 
 def format_duration(value: timedelta | None) -> str:
     if value is None:
@@ -66,6 +69,10 @@ def _lines(report: QaReport) -> list[tuple[str, str, str]]:
         ),
         ("Reaching clients", "Numbers that stopped our texts (STOP)", str(report.sms_opt_outs)),
         ("Attendance", "No-show rate", str(report.no_shows)),
+        *(
+            ("Attendance", f"Plea decided by {provider}: {PLEA_OUTCOMES[outcome]}", str(count))
+            for (provider, outcome), count in report.plea_decisions.items()
+        ),
         ("Attendance", "No-show fees waived", str(report.no_shows_waived)),
         ("Attendance", "Late cancellations and reschedules", str(report.late_cancellations)),
         ("Attendance", "Late-change fees waived", str(report.late_fees_waived)),
@@ -182,6 +189,10 @@ def csv_rows(report: QaReport) -> list[list[object]]:
         ["call_outcome", "not_recorded", report.calls_without_outcome, "", ""],
         ["call_tasks_closed_by_case", "", report.calls_closed_by_case, "", ""],
         ["sms_opt_outs", "", report.sms_opt_outs, "", ""],
+        *(
+            ["plea_decisions", f"{provider}/{outcome}", count, "", ""]
+            for (provider, outcome), count in report.plea_decisions.items()
+        ),
         _rate_row("no_show_rate_pct", "", report.no_shows),
         ["no_show_fees_waived", "", report.no_shows_waived, "", ""],
         _rate_row("late_cancellation_rate_pct", "", report.late_cancellations),
