@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -22,7 +23,7 @@ from temporalio.worker import Worker
 
 from promptly.config import Settings
 from promptly.domain.appointments.models import AppointmentStatus, CancelInput
-from promptly.domain.common import Channel, TimelineKind
+from promptly.domain.common import Channel, TimelineEntry, TimelineKind
 from promptly.domain.sms import email_fallback_after
 from promptly.services.appointments import book
 from promptly.services.complaints import file_complaint
@@ -119,12 +120,7 @@ async def test_an_sms_twilio_will_not_take_goes_by_email_once_within_the_hour(
     assert key.endswith("/email")
     assert twilio.requests and twilio.messages == []  # Twilio was asked, and took nothing
 
-    view = await handle.query(AppointmentWorkflow.status)
-    [entry] = [
-        e
-        for e in view.timeline
-        if e.kind is TimelineKind.MESSAGE and e.data.get("template") == "confirmation"
-    ]
+    view, entry = await recorded(handle, AppointmentWorkflow.status, "confirmation")
     assert entry.data["channel"] == "email" and entry.data["instead_of"] == "sms"
     assert "had not gone out after 1h" in entry.detail
     # Within the wait, give or take an attempt.
@@ -154,6 +150,22 @@ async def test_an_sms_twilio_will_not_take_goes_by_email_once_within_the_hour(
     assert twilio.messages == []
     assert confirmations() == [key]
     await end_workflows(env, request.workflow_id)
+
+
+async def recorded(handle: Any, status: Any, template: str) -> tuple[Any, TimelineEntry]:
+    """The case's status once its timeline records the message of `template` (the channel may
+    have it a moment before the case has heard so)."""
+
+    async def entries() -> list[tuple[Any, TimelineEntry]]:
+        view = await handle.query(status)
+        return [
+            (view, e)
+            for e in view.timeline
+            if e.kind is TimelineKind.MESSAGE and e.data.get("template") == template
+        ]
+
+    [(view, entry)] = await until(entries, f"the {template} on the timeline")
+    return view, entry
 
 
 def emails(sendgrid: SendGridFake, template: str) -> list[str]:
@@ -195,8 +207,7 @@ async def test_an_sms_twilio_refuses_for_good_goes_by_email_at_once(
 
     [key] = await until(emailed, "the confirmation by email")
     assert key.endswith("/email") and twilio.messages == []
-    view = await handle.query(AppointmentWorkflow.status)
-    [entry] = [e for e in view.timeline if e.data.get("template") == "confirmation"]
+    view, entry = await recorded(handle, AppointmentWorkflow.status, "confirmation")
     assert entry.data["channel"] == "email" and close_to(entry.at, booked_at, MINUTE)
     await end_workflows(env, request.workflow_id)
 
@@ -263,8 +274,7 @@ async def test_a_complaints_acknowledgement_stuck_at_twilio_goes_by_email(
     ]
     assert sms["status"] == "abandoned"
     assert sms["last_error"].startswith("sent by email instead: the SMS had not gone out")
-    view = await handle.query(ComplaintWorkflow.status)
-    [entry] = [e for e in view.timeline if e.data.get("template") == "complaint_ack"]
+    view, entry = await recorded(handle, ComplaintWorkflow.status, "complaint_ack")
     assert entry.data["channel"] == "email" and entry.at - filed_at <= 2 * H
     assert "acknowledgement not sent" not in view.needs_attention
     twilio.recover()
