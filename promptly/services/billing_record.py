@@ -46,11 +46,10 @@ class BillingRow(BaseModel):
 
     @classmethod
     def of(cls, row: dict[str, Any], zone: ZoneInfo) -> BillingRow:
-        by = Actor(kind=row["decided_by_kind"], id=row["decided_by_id"], via=row["decided_via"])
         return cls(
             case_id=row["case_id"],
             outcome=row["outcome"],
-            decided_by=by.signature(),
+            decided_by=_decided_by(row),
             via=row["decided_via"],
             decided_at=row["decided_at"].astimezone(zone),
             reason=row["reason"],
@@ -58,6 +57,12 @@ class BillingRow(BaseModel):
             amount=row["amount"],
             currency=row["currency"],
         )
+
+
+def _decided_by(row: dict[str, Any]) -> str:
+    """Who decided a billing row, as the timeline names actors ("provider:P-3 via desk")."""
+    by = Actor(kind=row["decided_by_kind"], id=row["decided_by_id"], via=row["decided_via"])
+    return by.signature()
 
 
 async def case_billing(
@@ -102,9 +107,7 @@ class FeeRow(BaseModel):
     decided_at: datetime
 
     @classmethod
-    def of(cls, row: dict[str, Any], zone: ZoneInfo | None = None) -> FeeRow:
-        by = Actor(kind=row["decided_by_kind"], id=row["decided_by_id"], via=row["decided_via"])
-        at = row["decided_at"]
+    def of(cls, row: dict[str, Any]) -> FeeRow:
         return cls(
             id=row["id"],
             case_id=row["case_id"],
@@ -115,8 +118,8 @@ class FeeRow(BaseModel):
             amount=row["amount"],
             currency=row["currency"],
             outcome=_FEE_OUTCOMES.get(row["outcome"], "charged"),
-            decided_by=by.signature(),
-            decided_at=at.astimezone(zone) if zone is not None else at,
+            decided_by=_decided_by(row),
+            decided_at=row["decided_at"],
         )
 
 
