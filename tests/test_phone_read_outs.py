@@ -112,6 +112,20 @@ class Desk:
     def emails_to(self, address: str) -> list[RecordedRequest]:
         return [r for r in self.sendgrid.accepted if address in r.recipients]
 
+    async def provider_decision_email(self, case_id: str) -> RecordedRequest:
+        """The one email asking the provider (Jan) to decide on the case's plea, once sent."""
+
+        async def sent() -> list[RecordedRequest]:
+            return [
+                r
+                for r in self.emails_to("jan@example.com")
+                if r.template == "provider_decision" and r.idempotency_key.startswith(case_id)
+            ]
+
+        emails: list[RecordedRequest] = await until(sent, "the provider_decision email")
+        [email] = emails
+        return email
+
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def desk(
@@ -695,14 +709,7 @@ async def test_a_plea_told_on_a_late_cancellations_call_reaches_the_provider(
     assert f"Excuse: {plea}." in decision["details"]
     assert "late-cancellation fee stand" in decision["details"]
 
-    def decision_emails() -> list[RecordedRequest]:
-        return [
-            r
-            for r in desk.emails_to("jan@example.com")
-            if r.template == "provider_decision" and r.idempotency_key.startswith(case_id)
-        ]
-
-    [email] = await until(_async_call(decision_emails), "the provider_decision email")
+    email = await desk.provider_decision_email(case_id)
     assert plea in text_of(email) and "late-cancellation fee applies" in text_of(email)
     assert "Please decide by" in text_of(email)
 
@@ -738,13 +745,6 @@ async def test_a_plea_told_on_a_late_cancellations_call_reaches_the_provider(
         headers=BACKOFFICE_KEY,
     )
     assert late.status_code == 409 and "already waived" in late.json()["reason"], late.text
-
-
-def _async_call(function: Any) -> Any:
-    async def call() -> Any:
-        return function()
-
-    return call
 
 
 async def test_a_plea_noted_on_a_late_moves_call_reaches_the_provider(
@@ -787,14 +787,7 @@ async def test_a_plea_noted_on_a_late_moves_call_reaches_the_provider(
     assert decision["title"] == "Decide on Anna Nowak's late-reschedule excuse"
     assert "Excuse: the car broke down on the motorway." in decision["details"]
 
-    def decision_emails() -> list[RecordedRequest]:
-        return [
-            r
-            for r in desk.emails_to("jan@example.com")
-            if r.template == "provider_decision" and r.idempotency_key.startswith(case_id)
-        ]
-
-    [email] = await until(_async_call(decision_emails), "the provider_decision email")
+    email = await desk.provider_decision_email(case_id)
     assert "late-reschedule fee applies" in text_of(email)
 
     kept = await desk.http.post(
